@@ -1,0 +1,48 @@
+//! `dsv add PATH... | -A`.
+
+use std::path::PathBuf;
+
+use dsv::lock::Access;
+use dsv::ops::add;
+
+use super::Ctx;
+use super::output::human_bytes;
+
+/// Arguments of `add`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories to stage.
+    paths: Vec<PathBuf>,
+    /// Stage every change in the working tree (new, modified and deleted files).
+    #[arg(short = 'A', long = "all")]
+    all: bool,
+}
+
+/// Runs `add`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    if args.paths.is_empty() && !args.all {
+        anyhow::bail!("nothing specified, nothing added (give paths, or -A for everything)");
+    }
+    let repo = ctx.repo(Access::Write)?;
+    let (scopes, user) = if args.all && args.paths.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            add::pathspecs(&repo, &ctx.cwd, &args.paths)?,
+            args.paths.clone(),
+        )
+    };
+    let progress = ctx.progress();
+    let r = add::add(&repo, &scopes, &user, &progress)?;
+    if !ctx.quiet {
+        eprintln!(
+            "{} added, {} modified, {} removed; {} new objects, {} stored",
+            r.added,
+            r.modified,
+            r.removed,
+            r.new_objects,
+            human_bytes(r.new_bytes)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,83 @@
+//! `dsv checkout REV`, `dsv checkout -b NEW [START]`, `dsv checkout [REV] -- PATH...`.
+
+use std::path::PathBuf;
+
+use dsv::lock::Access;
+use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
+use dsv::ops::revparse::resolve;
+
+use super::Ctx;
+
+/// Arguments of `checkout`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Branch, tag or commit.
+    rev: Option<String>,
+    /// Paths to restore from REV (or from the index without REV).
+    #[arg(last = true)]
+    paths: Vec<PathBuf>,
+    /// Create a branch and switch to it.
+    #[arg(short = 'b', value_name = "NEW")]
+    new_branch: Option<String>,
+    /// Discard local changes.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs `checkout`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let progress = ctx.progress();
+    if !args.paths.is_empty() {
+        let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+        let r = match &args.rev {
+            Some(rev) => {
+                checkout_paths(&repo, resolve(&repo, rev)?, &scopes, &args.paths, &progress)?
+            }
+            None => restore(&repo, &scopes, &args.paths, None, false, true, &progress)?,
+        };
+        if !ctx.quiet {
+            eprintln!("Updated {} paths", r.written + r.removed);
+        }
+        return Ok(0);
+    }
+    if let Some(new) = &args.new_branch {
+        let start = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
+        dsv::ops::branch::create_branch(&repo, new, start, false)?;
+        switch(
+            &repo,
+            SwitchTarget::Branch(new.clone()),
+            args.force,
+            &progress,
+        )?;
+        if !ctx.quiet {
+            eprintln!("Switched to a new branch '{new}'");
+        }
+        return Ok(0);
+    }
+    let Some(rev) = args.rev else {
+        anyhow::bail!("nothing to check out: give a revision, or `-- PATH...`");
+    };
+    let target = if repo
+        .refs
+        .read(&format!("{}{rev}", dsv::refs::HEADS))?
+        .is_some()
+    {
+        SwitchTarget::Branch(rev.clone())
+    } else {
+        SwitchTarget::Detached(resolve(&repo, &rev)?)
+    };
+    let detached = matches!(target, SwitchTarget::Detached(_));
+    let r = switch(&repo, target, args.force, &progress)?;
+    if !ctx.quiet {
+        if detached {
+            eprintln!(
+                "HEAD is now at {} (detached; create a branch with `dsv switch -c NAME`)",
+                r.commit.map(|c| c.short()).unwrap_or_default()
+            );
+        } else {
+            eprintln!("Switched to branch '{rev}'");
+        }
+    }
+    Ok(0)
+}

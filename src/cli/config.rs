@@ -1,0 +1,68 @@
+//! `dsv config [--global] KEY [VALUE] | --unset KEY | --list`.
+
+use dsv::config::{ConfigFile, check_key, global_path};
+use dsv::storage::OsStorage;
+
+use super::Ctx;
+
+/// Arguments of `config`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Key (`user.name`, `user.email`, `core.lock_timeout_ms`).
+    key: Option<String>,
+    /// Value to set.
+    value: Option<String>,
+    /// Use the user's global file instead of the repository's.
+    #[arg(long)]
+    global: bool,
+    /// Remove the key.
+    #[arg(long)]
+    unset: bool,
+    /// List all values.
+    #[arg(short, long)]
+    list: bool,
+}
+
+/// Runs `config`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let path = if args.global {
+        global_path().ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot find the home directory for --global (set HOME or XDG_CONFIG_HOME)"
+            )
+        })?
+    } else {
+        let root = dsv::Repository::discover(&ctx.cwd, dsv::lock::Access::Read, &ctx.open)?;
+        root.dsv_dir().join("config.toml")
+    };
+    let mut file = ConfigFile::load(&path)?;
+    if args.list {
+        for (k, v) in &file.values {
+            println!("{k}={v}");
+        }
+        return Ok(0);
+    }
+    let Some(key) = args.key else {
+        anyhow::bail!("usage: dsv config [--global] KEY [VALUE]");
+    };
+    check_key(&key)?;
+    if args.unset {
+        file.values.remove(&key);
+        file.save(&OsStorage)?;
+        return Ok(0);
+    }
+    match args.value {
+        Some(v) => {
+            file.values.insert(key, v);
+            file.save(&OsStorage)?;
+            Ok(0)
+        }
+        None => match file.values.get(&key) {
+            Some(v) => {
+                println!("{v}");
+                Ok(0)
+            }
+            None => Ok(1),
+        },
+    }
+}

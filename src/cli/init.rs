@@ -1,0 +1,25 @@
+//! `dsv init [DIR]`.
+
+use std::path::PathBuf;
+
+use super::Ctx;
+
+/// Arguments of `init`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory to create the repository in (default: current directory).
+    dir: Option<PathBuf>,
+}
+
+/// Runs `init`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let dir = ctx.cwd.join(args.dir.unwrap_or_default());
+    let repo = dsv::Repository::init(&dir, &ctx.open)?;
+    if !ctx.quiet {
+        println!(
+            "Initialized empty dsv repository in {}",
+            repo.dsv_dir().display()
+        );
+    }
+    Ok(0)
+}

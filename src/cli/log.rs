@@ -1,0 +1,154 @@
+//! `dsv log [REV...] [--oneline] [-n N] [--json]`.
+
+use std::collections::HashMap;
+
+use dsv::ObjectId;
+use dsv::lock::Access;
+use dsv::object::Commit;
+use dsv::ops::{log::history, revparse::resolve};
+use dsv::refs::{HEADS, Head, TAGS};
+use dsv::repo::Repository;
+
+use super::Ctx;
+use super::output::{git_date, human_bytes, paint, print_json};
+
+/// Arguments of `log`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Revisions to start from (default HEAD).
+    revs: Vec<String>,
+    /// One line per commit.
+    #[arg(long)]
+    oneline: bool,
+    /// Show at most N commits.
+    #[arg(short = 'n', long = "max-count", value_name = "N")]
+    max_count: Option<usize>,
+    /// Follow only first parents.
+    #[arg(long)]
+    first_parent: bool,
+    /// Start from every branch and tag.
+    #[arg(long)]
+    all: bool,
+    /// Machine-readable JSON.
+    #[arg(long, conflicts_with = "oneline")]
+    json: bool,
+}
+
+/// Ref names pointing at each commit, for decorations.
+pub fn decorations(repo: &Repository) -> anyhow::Result<HashMap<ObjectId, Vec<String>>> {
+    let mut map: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    let head = repo.refs.head()?;
+    if let Head::Detached(id) = &head {
+        map.entry(*id).or_default().push("HEAD".into());
+    }
+    for (name, id) in repo.refs.list(HEADS)? {
+        let label = if head == Head::Branch(name.clone()) {
+            format!("HEAD -> {name}")
+        } else {
+            name
+        };
+        map.entry(id).or_default().push(label);
+    }
+    for (name, id) in repo.refs.list(TAGS)? {
+        map.entry(id).or_default().push(format!("tag: {name}"));
+    }
+    for v in map.values_mut() {
+        v.sort_by_key(|s| !s.starts_with("HEAD"));
+    }
+    Ok(map)
+}
+
+/// Prints one commit in the full format.
+pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<String>>) {
+    let d = deco
+        .map(|d| format!(" ({})", d.join(", ")))
+        .unwrap_or_default();
+    println!("{}", paint(ctx.color, "33", &format!("commit {id}{d}")));
+    if c.parents.len() > 1 {
+        println!(
+            "Merge:  {}",
+            c.parents
+                .iter()
+                .map(|p| p.short())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    println!("Author: {} <{}>", c.author.name, c.author.email);
+    println!("Date:   {}", git_date(c.time, c.tz_offset_min));
+    println!(
+        "Data:   {} files, {}",
+        c.summary.files,
+        human_bytes(c.summary.bytes)
+    );
+    if let Some(code) = &c.code {
+        let dirty = if code.dirty { " (worktree dirty)" } else { "" };
+        println!("Code:   git {}{dirty}", code.git_commit);
+    }
+    println!();
+    for line in c.message.lines() {
+        println!("    {line}");
+    }
+}
+
+/// Runs `log`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Read)?;
+    let mut starts = Vec::new();
+    for r in &args.revs {
+        starts.push(resolve(&repo, r)?);
+    }
+    if args.all {
+        for ns in [HEADS, TAGS] {
+            starts.extend(repo.refs.list(ns)?.into_iter().map(|(_, id)| id));
+        }
+    }
+    if starts.is_empty() {
+        match repo.refs.head_commit()? {
+            Some(h) => starts.push(h),
+            None => {
+                let b = match repo.refs.head()? {
+                    Head::Branch(b) => b,
+                    Head::Detached(_) => "HEAD".into(),
+                };
+                anyhow::bail!("your current branch '{b}' does not have any commits yet");
+            }
+        }
+    }
+    let commits = history(&repo, &starts, args.max_count, args.first_parent)?;
+    if args.json {
+        let items: Vec<serde_json::Value> = commits
+            .iter()
+            .map(|(id, c)| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("id".into(), serde_json::Value::String(id.to_hex()));
+                }
+                v
+            })
+            .collect();
+        print_json(&items)?;
+        return Ok(0);
+    }
+    let deco = decorations(&repo)?;
+    for (i, (id, c)) in commits.iter().enumerate() {
+        if args.oneline {
+            let d = deco
+                .get(id)
+                .map(|d| format!(" ({})", d.join(", ")))
+                .unwrap_or_default();
+            println!(
+                "{}{} {}",
+                paint(ctx.color, "33", &id.short()),
+                paint(ctx.color, "36", &d),
+                c.subject()
+            );
+        } else {
+            if i > 0 {
+                println!();
+            }
+            print_commit(ctx, id, c, deco.get(id));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,201 @@
+//! Argument parsing and dispatch; one module per command.
+
+mod add;
+mod branch;
+mod cat_object;
+mod checkout;
+mod commit;
+mod config;
+mod demo;
+mod diff;
+mod fsck;
+mod gc;
+mod init;
+mod log;
+mod ls_tree;
+mod output;
+mod reset;
+mod restore;
+mod rm;
+mod show;
+mod status;
+mod switch;
+mod tag;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use dsv::lock::Access;
+use dsv::repo::{OpenOptions, Repository};
+use dsv::storage::FaultStorage;
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Version control for machine-learning datasets.
+#[derive(Debug, Parser)]
+#[command(name = "dsv", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Print less (no progress bars or informational lines).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty repository.
+    Init(init::Args),
+    /// Stage files (store their content and record them in the index).
+    Add(add::Args),
+    /// Remove files from the index and the working tree.
+    Rm(rm::Args),
+    /// Show staged, modified, deleted and untracked files.
+    Status(status::Args),
+    /// Record the index as a new commit.
+    Commit(commit::Args),
+    /// Show commit history.
+    Log(log::Args),
+    /// Show a commit and what it changed.
+    Show(show::Args),
+    /// Show changes between commits, the index and the working tree (file level).
+    Diff(diff::Args),
+    /// List, create, delete or rename branches.
+    Branch(branch::Args),
+    /// Switch to a branch (or detach at a commit).
+    Switch(switch::Args),
+    /// Check out a revision, or restore paths from a revision.
+    Checkout(checkout::Args),
+    /// Restore working-tree (or staged) files.
+    Restore(restore::Args),
+    /// List, create or delete tags.
+    Tag(tag::Args),
+    /// Move the current branch, optionally resetting index and working tree.
+    Reset(reset::Args),
+    /// Verify every object and that all referenced data is present.
+    Fsck(fsck::Args),
+    /// Remove unreachable objects and repack.
+    Gc(gc::Args),
+    /// Print a stored object (plumbing).
+    CatObject(cat_object::Args),
+    /// List a tree (plumbing).
+    LsTree(ls_tree::Args),
+    /// Read or write configuration.
+    Config(config::Args),
+    /// Run a demo on the bundled fixtures in a temporary directory.
+    Demo(demo::Args),
+}
+
+/// Shared state for a command run.
+pub struct Ctx {
+    /// Working directory for path arguments.
+    pub cwd: PathBuf,
+    /// Global options.
+    pub color: bool,
+    /// Quiet mode.
+    pub quiet: bool,
+    /// How to open repositories.
+    pub open: OpenOptions,
+}
+
+impl Ctx {
+    /// Opens the repository around the working directory.
+    pub fn repo(&self, access: Access) -> anyhow::Result<Repository> {
+        Ok(Repository::discover(&self.cwd, access, &self.open)?)
+    }
+
+    /// Progress renderer for this run.
+    pub fn progress(&self) -> output::CliProgress {
+        output::CliProgress::new(self.quiet)
+    }
+}
+
+/// Parses arguments, runs the command and maps errors to exit codes:
+/// 0 success, 1 failure, 2 usage error.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let base = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot read the current directory: {e}");
+            return 1;
+        }
+    };
+    let cwd = match &cli.dir {
+        Some(d) => base.join(d),
+        None => base,
+    };
+    let mut open = OpenOptions::default();
+    if let Ok(spec) = std::env::var("DSV_FAULT")
+        && let Some(f) = FaultStorage::from_spec(&spec)
+    {
+        open.storage = Arc::new(f);
+    }
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let ctx = Ctx {
+        cwd,
+        color,
+        quiet: cli.quiet,
+        open,
+    };
+    let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Commit(a) => commit::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
+        Command::Branch(a) => branch::run(&ctx, a),
+        Command::Switch(a) => switch::run(&ctx, a),
+        Command::Checkout(a) => checkout::run(&ctx, a),
+        Command::Restore(a) => restore::run(&ctx, a),
+        Command::Tag(a) => tag::run(&ctx, a),
+        Command::Reset(a) => reset::run(&ctx, a),
+        Command::Fsck(a) => fsck::run(&ctx, a),
+        Command::Gc(a) => gc::run(&ctx, a),
+        Command::CatObject(a) => cat_object::run(&ctx, a),
+        Command::LsTree(a) => ls_tree::run(&ctx, a),
+        Command::Config(a) => config::run(&ctx, a),
+        Command::Demo(a) => demo::run(&ctx, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            output::report_error(&e);
+            1
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Terminal output helpers: colour, sizes, dates, progress bars, error reports.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use dsv::progress::Progress;
+
+/// Wraps `text` in an ANSI colour when `on`.
+pub fn paint(on: bool, code: &str, text: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Human-readable byte size (binary units).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Formats a commit time like git (`Fri Nov 27 02:23:30 2026 +0000`).
+pub fn git_date(secs: i64, tz_min: i32) -> String {
+    let offset = jiff::tz::Offset::from_seconds(tz_min * 60).unwrap_or(jiff::tz::Offset::UTC);
+    match jiff::Timestamp::from_second(secs) {
+        Ok(ts) => ts
+            .to_zoned(jiff::tz::TimeZone::fixed(offset))
+            .strftime("%a %b %-d %H:%M:%S %Y %z")
+            .to_string(),
+        Err(_) => secs.to_string(),
+    }
+}
+
+/// Prints an error (and its causes, and any grouped errors) to stderr.
+pub fn report_error(e: &anyhow::Error) {
+    eprintln!("error: {e}");
+    if let Some(dsv::Error::Multiple { errors, .. }) = e.downcast_ref::<dsv::Error>() {
+        for err in errors.iter().take(20) {
+            eprintln!("  {err}");
+        }
+        if errors.len() > 20 {
+            eprintln!("  ... and {} more", errors.len() - 20);
+        }
+    }
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Draws progress with indicatif when stderr is a terminal; always prints warnings.
+pub struct CliProgress {
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+    enabled: bool,
+}
+
+impl CliProgress {
+    /// A renderer; bars only when stderr is a terminal and not quiet.
+    pub fn new(quiet: bool) -> Self {
+        CliProgress {
+            bar: Mutex::new(None),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, label: &str, total: Option<u64>) {
+        if !self.enabled || total.is_some_and(|t| t < 200) {
+            return;
+        }
+        let bar = match total {
+            Some(t) => indicatif::ProgressBar::new(t),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+    fn inc(&self, n: u64) {
+        if let Ok(b) = self.bar.lock()
+            && let Some(b) = b.as_ref()
+        {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(b) = b.take()
+        {
+            b.finish_and_clear();
+        }
+    }
+    fn warn(&self, message: &str) {
+        let line = format!("warning: {message}");
+        match self.bar.lock().ok().and_then(|b| b.clone()) {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// Writes JSON to stdout followed by a newline.
+pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

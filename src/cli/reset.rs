@@ -1,0 +1,50 @@
+//! `dsv reset [--soft|--mixed|--hard] [REV]`.
+
+use dsv::lock::Access;
+use dsv::object::Commit;
+use dsv::ops::checkout::{ResetMode, reset};
+use dsv::ops::revparse::resolve;
+
+use super::Ctx;
+
+/// Arguments of `reset`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Commit to move to (default HEAD).
+    #[arg(default_value = "HEAD")]
+    rev: String,
+    /// Move the branch only.
+    #[arg(long, conflicts_with_all = ["mixed", "hard"])]
+    soft: bool,
+    /// Move the branch and reset the index (default).
+    #[arg(long, conflicts_with = "hard")]
+    mixed: bool,
+    /// Move the branch and reset index and working tree (discards local changes to tracked files).
+    #[arg(long)]
+    hard: bool,
+}
+
+/// Runs `reset`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let target = resolve(&repo, &args.rev)?;
+    let mode = if args.soft {
+        ResetMode::Soft
+    } else if args.hard {
+        ResetMode::Hard
+    } else {
+        ResetMode::Mixed
+    };
+    let r = reset(&repo, target, mode, &ctx.progress())?;
+    if !ctx.quiet && mode == ResetMode::Hard {
+        let c = Commit::load(&repo.store, &target)?;
+        eprintln!(
+            "HEAD is now at {} {} ({} files written, {} removed)",
+            target.short(),
+            c.subject(),
+            r.written,
+            r.removed
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,48 @@
+//! `dsv restore [--source REV] [--staged] [--worktree] PATH...`.
+
+use std::path::PathBuf;
+
+use dsv::lock::Access;
+use dsv::ops::checkout::restore;
+use dsv::ops::revparse::resolve;
+
+use super::Ctx;
+
+/// Arguments of `restore`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Paths to restore.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Take content from this revision (default: the index, or HEAD with --staged).
+    #[arg(short, long)]
+    source: Option<String>,
+    /// Restore the index.
+    #[arg(short = 'S', long)]
+    staged: bool,
+    /// Restore the working tree (the default unless --staged).
+    #[arg(short = 'W', long)]
+    worktree: bool,
+}
+
+/// Runs `restore`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+    let source = args
+        .source
+        .as_deref()
+        .map(|s| resolve(&repo, s))
+        .transpose()?;
+    let worktree = args.worktree || !args.staged;
+    restore(
+        &repo,
+        &scopes,
+        &args.paths,
+        source,
+        args.staged,
+        worktree,
+        &ctx.progress(),
+    )?;
+    Ok(0)
+}

@@ -1,0 +1,35 @@
+//! `dsv rm [--cached] [-f] PATH...`.
+
+use std::path::PathBuf;
+
+use dsv::lock::Access;
+use dsv::ops::add;
+
+use super::Ctx;
+
+/// Arguments of `rm`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files or directories to remove.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Only remove from the index; keep the working-tree files.
+    #[arg(long)]
+    cached: bool,
+    /// Delete files even if they have unstaged changes.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs `rm`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let scopes = add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+    let r = add::rm(&repo, &scopes, &args.paths, args.cached, args.force)?;
+    if !ctx.quiet {
+        for p in &r.removed {
+            println!("rm '{}'", dsv::worktree::display_path(p));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,47 @@
+//! `dsv show [REV]`: a commit and the files it changed.
+
+use dsv::lock::Access;
+use dsv::object::Commit;
+use dsv::ops::diff::{detect_renames, diff_trees};
+use dsv::ops::revparse::resolve;
+
+use super::Ctx;
+use super::output::print_json;
+
+/// Arguments of `show`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Revision to show (default HEAD).
+    #[arg(default_value = "HEAD")]
+    rev: String,
+    /// Machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `show`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Read)?;
+    let id = resolve(&repo, &args.rev)?;
+    let c = Commit::load(&repo.store, &id)?;
+    let parent_tree = match c.parents.first() {
+        Some(p) => Some(Commit::load(&repo.store, p)?.tree),
+        None => None,
+    };
+    let changes = detect_renames(diff_trees(
+        &repo.store,
+        parent_tree.as_ref(),
+        Some(&c.tree),
+        &[],
+    )?);
+    if args.json {
+        print_json(&serde_json::json!({ "id": id, "commit": c, "changes": changes }))?;
+        return Ok(0);
+    }
+    let deco = super::log::decorations(&repo)?;
+    super::log::print_commit(ctx, &id, &c, deco.get(&id));
+    println!();
+    super::diff::print_name_status(ctx, &changes);
+    super::diff::print_summary(&changes);
+    Ok(0)
+}

@@ -1,0 +1,148 @@
+//! `dsv status [--short|--json] [PATH...]`.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use dsv::ops::diff::ChangeKind;
+use dsv::ops::status::{StatusReport, status};
+use dsv::worktree::display_path;
+
+use super::Ctx;
+use super::output::{paint, print_json};
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Limit to these paths.
+    paths: Vec<PathBuf>,
+    /// Two-column short format (`XY path`, as git).
+    #[arg(short, long)]
+    short: bool,
+    /// Machine-readable JSON.
+    #[arg(long, conflicts_with = "short")]
+    json: bool,
+    /// List every untracked file instead of collapsing untracked directories.
+    #[arg(short = 'u', long)]
+    untracked_files: bool,
+}
+
+fn label(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Added => "new file:",
+        ChangeKind::Deleted => "deleted:",
+        ChangeKind::Modified => "modified:",
+        ChangeKind::Renamed => "renamed:",
+    }
+}
+
+/// Untracked paths, with directories holding no tracked file collapsed to `dir/` (as git does).
+fn collapse_untracked(report: &StatusReport, tracked_dirs: &HashSet<Vec<u8>>) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for p in &report.untracked {
+        let mut shown = p.clone();
+        let mut suffix = "";
+        for (i, b) in p.iter().enumerate() {
+            if *b == b'/' && !tracked_dirs.contains(&p[..i]) {
+                shown = p[..i].to_vec();
+                suffix = "/";
+                break;
+            }
+        }
+        out.insert(format!("{}{suffix}", display_path(&shown)));
+    }
+    out.into_iter().collect()
+}
+
+/// Runs `status`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = dsv::Repository::discover_opportunistic(&ctx.cwd, &ctx.open)?;
+    let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+    let report = status(&repo, &scopes, &ctx.progress())?;
+    if args.json {
+        print_json(&report)?;
+        return Ok(0);
+    }
+    let c = ctx.color;
+    if args.short {
+        let mut lines: BTreeMap<Vec<u8>, (char, char)> = BTreeMap::new();
+        for ch in &report.staged {
+            lines.entry(ch.path.clone()).or_insert((' ', ' ')).0 = ch.kind.letter();
+        }
+        for ch in &report.unstaged {
+            lines.entry(ch.path.clone()).or_insert((' ', ' ')).1 = ch.kind.letter();
+        }
+        for (p, (x, y)) in lines {
+            println!(
+                "{}{} {}",
+                paint(c, "32", &x.to_string()),
+                paint(c, "31", &y.to_string()),
+                display_path(&p)
+            );
+        }
+        for p in &report.untracked {
+            println!("{} {}", paint(c, "31", "??"), display_path(p));
+        }
+        return Ok(0);
+    }
+    match (&report.branch, &report.head) {
+        (Some(b), Some(_)) => println!("On branch {b}"),
+        (Some(b), None) => println!("On branch {b}\n\nNo commits yet"),
+        (None, Some(h)) => println!(
+            "{}",
+            paint(c, "31", &format!("HEAD detached at {}", h.short()))
+        ),
+        (None, None) => {}
+    }
+    if !report.staged.is_empty() {
+        println!("\nChanges to be committed:");
+        for ch in &report.staged {
+            println!(
+                "\t{}",
+                paint(
+                    c,
+                    "32",
+                    &format!("{:<12}{}", label(ch.kind), display_path(&ch.path))
+                )
+            );
+        }
+    }
+    if !report.unstaged.is_empty() {
+        println!("\nChanges not staged for commit:");
+        for ch in &report.unstaged {
+            println!(
+                "\t{}",
+                paint(
+                    c,
+                    "31",
+                    &format!("{:<12}{}", label(ch.kind), display_path(&ch.path))
+                )
+            );
+        }
+    }
+    if !report.untracked.is_empty() {
+        println!("\nUntracked files:");
+        let shown = if args.untracked_files {
+            report.untracked.iter().map(|p| display_path(p)).collect()
+        } else {
+            let index = repo.index.load()?;
+            let mut dirs = HashSet::new();
+            for p in index.entries.keys() {
+                for (i, b) in p.iter().enumerate() {
+                    if *b == b'/' {
+                        dirs.insert(p[..i].to_vec());
+                    }
+                }
+            }
+            collapse_untracked(&report, &dirs)
+        };
+        for p in shown {
+            println!("\t{}", paint(c, "31", &p));
+        }
+    }
+    if report.is_clean() {
+        println!("nothing to commit, working tree clean");
+    } else if report.staged.is_empty() {
+        println!("\nno changes added to commit (use \"dsv add\")");
+    }
+    Ok(0)
+}

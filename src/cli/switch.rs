@@ -1,0 +1,106 @@
+//! `dsv switch BRANCH | -c NEW [START] | --detach REV`.
+
+use dsv::lock::Access;
+use dsv::ops::branch::create_branch;
+use dsv::ops::checkout::{SwitchTarget, switch};
+use dsv::ops::revparse::resolve;
+
+use super::Ctx;
+
+/// Arguments of `switch`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Branch to switch to (or start point with -c / revision with --detach).
+    target: Option<String>,
+    /// Create a new branch (at TARGET or HEAD) and switch to it.
+    #[arg(short = 'c', long = "create", value_name = "NEW")]
+    create: Option<String>,
+    /// Detach HEAD at a revision.
+    #[arg(long)]
+    detach: bool,
+    /// Discard local changes to files that differ.
+    #[arg(short, long, alias = "discard-changes")]
+    force: bool,
+}
+
+/// Runs `switch`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let progress = ctx.progress();
+    if let Some(new) = &args.create {
+        let start = match &args.target {
+            Some(t) => Some(resolve(&repo, t)?),
+            None => repo.refs.head_commit()?,
+        };
+        match start {
+            Some(id) => {
+                create_branch(&repo, new, id, false)?;
+                let r = switch(
+                    &repo,
+                    SwitchTarget::Branch(new.clone()),
+                    args.force,
+                    &progress,
+                )?;
+                if !ctx.quiet {
+                    eprintln!(
+                        "Switched to a new branch '{new}' ({} files written, {} removed)",
+                        r.written, r.removed
+                    );
+                }
+            }
+            None => {
+                // Unborn branch: just point HEAD at the new name, like `git switch -c` before the first commit.
+                dsv::refs::check_ref_name("branch", new)?;
+                let (time, _) = dsv::repo::now()?;
+                repo.refs.set_head(
+                    &dsv::refs::Head::Branch(new.clone()),
+                    &repo.reflog_identity(),
+                    time,
+                    "switch: unborn branch",
+                )?;
+                if !ctx.quiet {
+                    eprintln!("Switched to a new branch '{new}'");
+                }
+            }
+        }
+        return Ok(0);
+    }
+    let Some(target) = args.target else {
+        anyhow::bail!("missing branch name (use -c NEW to create one)");
+    };
+    if args.detach {
+        let id = resolve(&repo, &target)?;
+        let r = switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        if !ctx.quiet {
+            eprintln!(
+                "HEAD is now at {} ({} files written, {} removed)",
+                id.short(),
+                r.written,
+                r.removed
+            );
+        }
+        return Ok(0);
+    }
+    if repo
+        .refs
+        .read(&format!("{}{target}", dsv::refs::HEADS))?
+        .is_none()
+    {
+        anyhow::bail!(
+            "no branch named '{target}' (use --detach to check out a commit or tag, -c to create a branch)"
+        );
+    }
+    let r = switch(
+        &repo,
+        SwitchTarget::Branch(target.clone()),
+        args.force,
+        &progress,
+    )?;
+    if !ctx.quiet {
+        eprintln!(
+            "Switched to branch '{target}' ({} files written, {} removed)",
+            r.written, r.removed
+        );
+    }
+    Ok(0)
+}

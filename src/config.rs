@@ -1,0 +1,132 @@
+//! Configuration: `.dsv/config.toml` in the repository, then the user's global file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// Keys dsv understands; others are rejected so typos do not pass silently.
+pub const KNOWN_KEYS: &[&str] = &["user.name", "user.email", "core.lock_timeout_ms"];
+
+/// A flat view of one TOML config file (`section.key` -> string value).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    /// Where it lives.
+    pub path: PathBuf,
+    /// Values by dotted key.
+    pub values: BTreeMap<String, String>,
+}
+
+impl ConfigFile {
+    /// Loads a config file; a missing file is empty.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("parse error")
+                .to_string(),
+        })?;
+        let mut values = BTreeMap::new();
+        for (section, v) in table {
+            let Some(t) = v.as_table() else {
+                return Err(Error::Config {
+                    path: path.to_path_buf(),
+                    message: format!("'{section}' must be a [section]"),
+                });
+            };
+            for (k, v) in t {
+                let s = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                values.insert(format!("{section}.{k}"), s);
+            }
+        }
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            values,
+        })
+    }
+
+    /// Writes the file back atomically.
+    pub fn save(&self, storage: &dyn Storage) -> Result<()> {
+        let mut table = toml::Table::new();
+        for (k, v) in &self.values {
+            let (section, key) = k.split_once('.').unwrap_or(("core", k));
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let Some(t) = entry.as_table_mut() {
+                t.insert(key.to_string(), toml::Value::String(v.clone()));
+            }
+        }
+        let text = toml::to_string(&table).map_err(|e| Error::Config {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(dir) = self.path.parent() {
+            storage.create_dir_all(dir)?;
+        }
+        storage.write_atomic(&self.path, text.as_bytes())
+    }
+}
+
+/// Path of the user's global config (`$XDG_CONFIG_HOME/dsv/config.toml` or `~/.config/dsv/config.toml`).
+pub fn global_path() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("dsv/config.toml"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/dsv/config.toml"))
+}
+
+/// Repository config layered over the global one.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// `.dsv/config.toml`.
+    pub repo: ConfigFile,
+    /// The user's global file.
+    pub global: ConfigFile,
+}
+
+impl Config {
+    /// Loads both layers.
+    pub fn load(dsv_dir: &Path) -> Result<Config> {
+        let repo = ConfigFile::load(&dsv_dir.join("config.toml"))?;
+        let global = match global_path() {
+            Some(p) => ConfigFile::load(&p)?,
+            None => ConfigFile::default(),
+        };
+        Ok(Config { repo, global })
+    }
+
+    /// A value, repository layer first.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.repo
+            .values
+            .get(key)
+            .or_else(|| self.global.values.get(key))
+            .map(String::as_str)
+    }
+}
+
+/// Rejects keys dsv does not know.
+pub fn check_key(key: &str) -> Result<()> {
+    if KNOWN_KEYS.contains(&key) {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            kind: "config key",
+            name: key.to_string(),
+            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms)",
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Library error type: every failure a user can act on, with what and where.
+
+use std::path::PathBuf;
+
+use crate::id::ObjectId;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a dsv operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named path.
+    #[error("{action} '{path}': {source}")]
+    Io {
+        /// What dsv was doing ("reading", "writing", ...).
+        action: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No `.dsv` directory was found in the directory or any parent.
+    #[error("not a dsv repository (or any of the parent directories): {0}")]
+    NotARepository(PathBuf),
+    /// `dsv init` on a directory that already holds a repository.
+    #[error("repository already exists at {0}")]
+    AlreadyExists(PathBuf),
+    /// The repository was written by a newer, unknown format version.
+    #[error(
+        "unsupported repository format version {found} in {path} (this dsv reads up to {supported})"
+    )]
+    UnsupportedFormat {
+        /// Path of the format file.
+        path: PathBuf,
+        /// Version found on disk.
+        found: String,
+        /// Highest version this build understands.
+        supported: u32,
+    },
+    /// Another process holds the repository lock.
+    #[error(
+        "repository is locked by pid {pid} ({path}); wait for that command to finish, or remove the lock file if no dsv process is running"
+    )]
+    Locked {
+        /// Pid recorded in the lock file (0 if unknown).
+        pid: u32,
+        /// Lock file path.
+        path: PathBuf,
+    },
+    /// An object id that is not in the store.
+    #[error("object {0} not found in the store")]
+    MissingObject(ObjectId),
+    /// An object whose bytes do not hash to its id, or that cannot be decoded.
+    #[error("object {id} is corrupt: {reason}")]
+    CorruptObject {
+        /// Id of the object.
+        id: ObjectId,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A pack or database structure that is damaged.
+    #[error("repository data is corrupt: {0}")]
+    Corrupt(String),
+    /// The redb database failed.
+    #[error("database {path}: {message}")]
+    Database {
+        /// Database file.
+        path: PathBuf,
+        /// redb's message.
+        message: String,
+    },
+    /// A revision expression that names nothing.
+    #[error("unknown revision '{0}'")]
+    UnknownRevision(String),
+    /// A short id that matches several objects.
+    #[error("short id '{prefix}' is ambiguous: {candidates}")]
+    AmbiguousRevision {
+        /// The prefix given.
+        prefix: String,
+        /// The matching ids, comma separated.
+        candidates: String,
+    },
+    /// A malformed name (branch, tag, config key).
+    #[error("invalid {kind} name '{name}': {reason}")]
+    InvalidName {
+        /// "branch", "tag", ...
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// A ref that already exists.
+    #[error("{kind} '{name}' already exists")]
+    RefExists {
+        /// "branch" or "tag".
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A ref that does not exist.
+    #[error("{kind} '{name}' not found")]
+    RefNotFound {
+        /// "branch" or "tag".
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A path argument outside the repository working tree.
+    #[error("path '{path}' is outside the repository at '{root}'")]
+    OutsideRepository {
+        /// The path given.
+        path: PathBuf,
+        /// The working-tree root.
+        root: PathBuf,
+    },
+    /// A pathspec that matched no file.
+    #[error("pathspec '{0}' did not match any files")]
+    PathspecNoMatch(String),
+    /// A file that changed while dsv was reading it.
+    #[error(
+        "file '{0}' changed while being added; nothing was stored for it (retry when it is no longer being written)"
+    )]
+    ChangedWhileReading(PathBuf),
+    /// A user-facing refusal with its own message (e.g. nothing to commit).
+    #[error("{0}")]
+    Refused(String),
+    /// Invalid configuration.
+    #[error("config {path}: {message}")]
+    Config {
+        /// Config file path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A fault injected by the test harness (DSV_FAULT).
+    #[error("injected fault at write #{0} (DSV_FAULT)")]
+    InjectedFault(u64),
+    /// A tree entry name that would escape the working tree.
+    #[error("unsafe path in tree {tree}: {name:?} ({reason})")]
+    UnsafePath {
+        /// Tree id.
+        tree: ObjectId,
+        /// The offending name.
+        name: String,
+        /// Why it is unsafe.
+        reason: &'static str,
+    },
+    /// Several errors from one operation (e.g. checkout of many files).
+    #[error("{summary}")]
+    Multiple {
+        /// One-line summary.
+        summary: String,
+        /// The individual errors.
+        errors: Vec<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the action and path it happened on.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps a redb error with the database path.
+    pub fn db(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+        Error::Database {
+            path: path.into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Extension to attach a path and action to `std::io::Result`.
+pub trait IoContext<T> {
+    /// Converts an I/O error into [`Error::Io`] naming `path`.
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
+    }
+}

@@ -1,0 +1,24 @@
+//! dsv: version control for machine-learning datasets.
+//!
+//! Frames and labels are stored content-addressed (blake3) in a deduplicated,
+//! zstd-compressed pack store; commits, branches and tags work like git's.
+//! The library holds all logic; `src/main.rs` and `src/cli/` are a thin CLI.
+//! See `docs/architecture.md` for how the modules fit together.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod id;
+pub mod lock;
+pub mod object;
+pub mod ops;
+pub mod progress;
+pub mod refs;
+pub mod repo;
+pub mod storage;
+pub mod store;
+pub mod worktree;
+
+pub use error::{Error, Result};
+pub use id::ObjectId;
+pub use repo::{OpenOptions, Repository};

@@ -1,0 +1,443 @@
+//! Trees: one object per directory, so unchanged subtrees compare by id alone.
+//!
+//! Encoding (format 1): magic `DSVT`, version byte 1, kind byte.
+//! kind 0 (entries): varint count, then per entry `[mode u8][name len varint][name]
+//! [id 32B][size varint][files varint]`, sorted by name bytes.
+//! kind 1 (sharded): varint count, then per shard `[id 32B][entries varint][size varint]
+//! [files varint][last name len varint][last name]`. A directory with more than
+//! [`SHARD_THRESHOLD`] entries is split into shards (kind-0 objects) at names whose
+//! blake3 hash starts with a u16 divisible by [`SHARD_DIVISOR`], so inserting or
+//! removing a file rewrites one shard and the short shard list, not the whole directory.
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::store::ObjectStore;
+use crate::store::pack::{get_varint, put_varint};
+
+/// Directories with more entries than this are sharded.
+pub const SHARD_THRESHOLD: usize = 4096;
+/// Shard boundary divisor (about this many entries per shard).
+pub const SHARD_DIVISOR: u16 = 1024;
+/// Hard cap on entries per shard.
+pub const SHARD_MAX: usize = 8192;
+
+const MAGIC: &[u8; 4] = b"DSVT";
+const VERSION: u8 = 1;
+
+/// What a tree entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryMode {
+    /// Regular file.
+    File,
+    /// Executable file.
+    Exec,
+    /// Symbolic link; the object holds the target path.
+    Symlink,
+    /// Directory; the id names a tree.
+    Dir,
+}
+
+impl EntryMode {
+    fn code(self) -> u8 {
+        match self {
+            EntryMode::File => 1,
+            EntryMode::Exec => 2,
+            EntryMode::Symlink => 3,
+            EntryMode::Dir => 4,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => EntryMode::File,
+            2 => EntryMode::Exec,
+            3 => EntryMode::Symlink,
+            4 => EntryMode::Dir,
+            _ => return None,
+        })
+    }
+
+    /// Short label used by `ls-tree`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryMode::File => "file",
+            EntryMode::Exec => "exec",
+            EntryMode::Symlink => "link",
+            EntryMode::Dir => "tree",
+        }
+    }
+
+    /// Whether the entry is file-like (not a directory).
+    pub fn is_blob(self) -> bool {
+        self != EntryMode::Dir
+    }
+}
+
+/// One name in a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// File name bytes (no `/`, no NUL, not `.` or `..`).
+    pub name: Vec<u8>,
+    /// Kind of entry.
+    pub mode: EntryMode,
+    /// Content id (file bytes, link target, or subtree).
+    pub id: ObjectId,
+    /// File size, or total bytes of files below a directory.
+    pub size: u64,
+    /// 1 for a file, number of files below a directory.
+    pub files: u64,
+}
+
+/// A decoded directory (shards already joined).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tree {
+    /// Entries sorted by name.
+    pub entries: Vec<TreeEntry>,
+}
+
+/// A shard reference inside a sharded directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// Id of the kind-0 object holding the entries.
+    pub id: ObjectId,
+    /// Entries in the shard.
+    pub entries: u64,
+    /// Bytes below the shard.
+    pub size: u64,
+    /// Files below the shard.
+    pub files: u64,
+    /// Last (greatest) name in the shard.
+    pub last: Vec<u8>,
+}
+
+/// A directory object as stored: entries or shard references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeObject {
+    /// A flat list of entries.
+    Entries(Vec<TreeEntry>),
+    /// References to shards.
+    Shards(Vec<Shard>),
+}
+
+/// Checks that a name can be a tree entry: the rules that keep checkout inside the worktree.
+pub fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("empty name");
+    }
+    if name == b"." || name == b".." {
+        return Err("'.' or '..' as a name");
+    }
+    if name.contains(&b'/') {
+        return Err("'/' inside a name");
+    }
+    if name.contains(&0) {
+        return Err("NUL inside a name");
+    }
+    if name == b".dsv" {
+        return Err("'.dsv' is reserved");
+    }
+    Ok(())
+}
+
+fn encode_entries(entries: &[TreeEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + entries.len() * 56);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(0);
+    put_varint(&mut out, entries.len() as u64);
+    for e in entries {
+        out.push(e.mode.code());
+        put_varint(&mut out, e.name.len() as u64);
+        out.extend_from_slice(&e.name);
+        out.extend_from_slice(&e.id.0);
+        put_varint(&mut out, e.size);
+        put_varint(&mut out, e.files);
+    }
+    out
+}
+
+fn encode_shards(shards: &[Shard]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + shards.len() * 64);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.push(1);
+    put_varint(&mut out, shards.len() as u64);
+    for s in shards {
+        out.extend_from_slice(&s.id.0);
+        put_varint(&mut out, s.entries);
+        put_varint(&mut out, s.size);
+        put_varint(&mut out, s.files);
+        put_varint(&mut out, s.last.len() as u64);
+        out.extend_from_slice(&s.last);
+    }
+    out
+}
+
+fn take<'a>(b: &mut &'a [u8], n: usize) -> std::result::Result<&'a [u8], String> {
+    if b.len() < n {
+        return Err("truncated tree".into());
+    }
+    let (head, rest) = b.split_at(n);
+    *b = rest;
+    Ok(head)
+}
+
+fn varint(b: &mut &[u8]) -> std::result::Result<u64, String> {
+    get_varint(b).ok_or_else(|| "bad varint in tree".to_string())
+}
+
+fn take_id(b: &mut &[u8]) -> std::result::Result<ObjectId, String> {
+    let mut id = [0u8; 32];
+    id.copy_from_slice(take(b, 32)?);
+    Ok(ObjectId(id))
+}
+
+impl TreeObject {
+    /// Parses a tree object, validating names and order.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<TreeObject, String> {
+        let mut b = bytes;
+        if take(&mut b, 4)? != MAGIC {
+            return Err("not a tree (bad magic)".into());
+        }
+        let version = take(&mut b, 1)?[0];
+        if version != VERSION {
+            return Err(format!("unsupported tree version {version}"));
+        }
+        let kind = take(&mut b, 1)?[0];
+        let count = varint(&mut b)?;
+        if count > bytes.len() as u64 {
+            return Err("entry count larger than the object".into());
+        }
+        let obj = match kind {
+            0 => {
+                let mut entries: Vec<TreeEntry> = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    let mode_code = take(&mut b, 1)?[0];
+                    let mode = EntryMode::from_code(mode_code)
+                        .ok_or_else(|| format!("unknown entry mode {mode_code}"))?;
+                    let len = varint(&mut b)? as usize;
+                    let name = take(&mut b, len)?.to_vec();
+                    check_name(&name).map_err(|r| {
+                        format!("bad entry name {:?}: {r}", String::from_utf8_lossy(&name))
+                    })?;
+                    if let Some(prev) = entries.last()
+                        && prev.name >= name
+                    {
+                        return Err("entries not sorted or duplicated".into());
+                    }
+                    let id = take_id(&mut b)?;
+                    let size = varint(&mut b)?;
+                    let files = varint(&mut b)?;
+                    entries.push(TreeEntry {
+                        name,
+                        mode,
+                        id,
+                        size,
+                        files,
+                    });
+                }
+                TreeObject::Entries(entries)
+            }
+            1 => {
+                let mut shards = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    let id = take_id(&mut b)?;
+                    let entries = varint(&mut b)?;
+                    let size = varint(&mut b)?;
+                    let files = varint(&mut b)?;
+                    let len = varint(&mut b)? as usize;
+                    let last = take(&mut b, len)?.to_vec();
+                    shards.push(Shard {
+                        id,
+                        entries,
+                        size,
+                        files,
+                        last,
+                    });
+                }
+                TreeObject::Shards(shards)
+            }
+            k => return Err(format!("unknown tree kind {k}")),
+        };
+        if !b.is_empty() {
+            return Err("trailing bytes after tree".into());
+        }
+        Ok(obj)
+    }
+}
+
+impl Tree {
+    /// Total bytes of all files in the tree.
+    pub fn size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    /// Total number of files in the tree.
+    pub fn files(&self) -> u64 {
+        self.entries.iter().map(|e| e.files).sum()
+    }
+
+    /// Finds an entry by name.
+    pub fn get(&self, name: &[u8]) -> Option<&TreeEntry> {
+        self.entries
+            .binary_search_by(|e| e.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Writes this directory (entries sorted, subtrees already stored) and returns its id.
+    pub fn store(mut self, store: &ObjectStore) -> Result<ObjectId> {
+        self.entries.sort_by(|a, b| a.name.cmp(&b.name));
+        if self.entries.len() <= SHARD_THRESHOLD {
+            return store.put(&encode_entries(&self.entries));
+        }
+        let mut shards = Vec::new();
+        let mut start = 0;
+        for i in 0..self.entries.len() {
+            let h = blake3::hash(&self.entries[i].name);
+            let prefix = u16::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1]]);
+            let last = i + 1 == self.entries.len();
+            if last || prefix % SHARD_DIVISOR == 0 || i + 1 - start >= SHARD_MAX {
+                let part = &self.entries[start..=i];
+                let id = store.put(&encode_entries(part))?;
+                shards.push(Shard {
+                    id,
+                    entries: part.len() as u64,
+                    size: part.iter().map(|e| e.size).sum(),
+                    files: part.iter().map(|e| e.files).sum(),
+                    last: part[part.len() - 1].name.clone(),
+                });
+                start = i + 1;
+            }
+        }
+        store.put(&encode_shards(&shards))
+    }
+
+    /// Reads a directory, joining its shards.
+    pub fn load(store: &ObjectStore, id: &ObjectId) -> Result<Tree> {
+        match Self::load_object(store, id)? {
+            TreeObject::Entries(entries) => Ok(Tree { entries }),
+            TreeObject::Shards(shards) => {
+                let mut entries = Vec::new();
+                for s in shards {
+                    match Self::load_object(store, &s.id)? {
+                        TreeObject::Entries(mut e) => entries.append(&mut e),
+                        TreeObject::Shards(_) => {
+                            return Err(Error::CorruptObject {
+                                id: s.id,
+                                reason: "nested shard list".into(),
+                            });
+                        }
+                    }
+                }
+                if entries.windows(2).any(|w| w[0].name >= w[1].name) {
+                    return Err(Error::CorruptObject {
+                        id: *id,
+                        reason: "shards out of order".into(),
+                    });
+                }
+                Ok(Tree { entries })
+            }
+        }
+    }
+
+    /// Reads one tree object without joining shards.
+    pub fn load_object(store: &ObjectStore, id: &ObjectId) -> Result<TreeObject> {
+        let bytes = store.get(id)?;
+        TreeObject::decode(&bytes).map_err(|reason| Error::CorruptObject { id: *id, reason })
+    }
+
+    /// Reads two versions of a directory, skipping shards they share.
+    /// Returns entries of each side that are not in an identical shard on the other side.
+    pub fn load_pair_differing(
+        store: &ObjectStore,
+        a: &ObjectId,
+        b: &ObjectId,
+    ) -> Result<(Tree, Tree)> {
+        let oa = Self::load_object(store, a)?;
+        let ob = Self::load_object(store, b)?;
+        match (oa, ob) {
+            (TreeObject::Shards(sa), TreeObject::Shards(sb)) => {
+                let ids_a: HashSet<ObjectId> = sa.iter().map(|s| s.id).collect();
+                let ids_b: HashSet<ObjectId> = sb.iter().map(|s| s.id).collect();
+                let load = |shards: &[Shard], other: &HashSet<ObjectId>| -> Result<Tree> {
+                    let mut entries = Vec::new();
+                    for s in shards.iter().filter(|s| !other.contains(&s.id)) {
+                        if let TreeObject::Entries(mut e) = Self::load_object(store, &s.id)? {
+                            entries.append(&mut e);
+                        }
+                    }
+                    Ok(Tree { entries })
+                };
+                Ok((load(&sa, &ids_b)?, load(&sb, &ids_a)?))
+            }
+            (oa, ob) => {
+                let join = |o: TreeObject, id: &ObjectId| -> Result<Tree> {
+                    match o {
+                        TreeObject::Entries(entries) => Ok(Tree { entries }),
+                        TreeObject::Shards(_) => Self::load(store, id),
+                    }
+                };
+                Ok((join(oa, a)?, join(ob, b)?))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(name: &str, n: u8) -> TreeEntry {
+        TreeEntry {
+            name: name.as_bytes().to_vec(),
+            mode: EntryMode::File,
+            id: ObjectId([n; 32]),
+            size: n as u64,
+            files: 1,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let e = vec![entry("a", 1), entry("b.txt", 2)];
+        assert_eq!(
+            TreeObject::decode(&encode_entries(&e)),
+            Ok(TreeObject::Entries(e))
+        );
+    }
+
+    #[test]
+    fn rejects_unsafe_names() {
+        for bad in ["..", ".", "a/b", ".dsv", ""] {
+            let e = vec![entry(bad, 1)];
+            assert!(TreeObject::decode(&encode_entries(&e)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rejects_unsorted() {
+        let e = vec![entry("b", 1), entry("a", 2)];
+        assert!(TreeObject::decode(&encode_entries(&e)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = TreeObject::decode(&bytes);
+            let mut with_magic = b"DSVT\x01".to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let _ = TreeObject::decode(&with_magic);
+        }
+
+        #[test]
+        fn shards_round_trip(n in 0usize..20) {
+            let shards: Vec<Shard> = (0..n).map(|i| Shard { id: ObjectId([i as u8; 32]), entries: i as u64, size: 7, files: 3, last: format!("n{i}").into_bytes() }).collect();
+            prop_assert_eq!(TreeObject::decode(&encode_shards(&shards)), Ok(TreeObject::Shards(shards)));
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `add` and `rm`: record working-tree files in the store and the index.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::object::EntryMode;
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::scan::WorkFile;
+use crate::worktree::{display_path, os_path, path_within};
+
+use super::status::worktree_delta;
+
+/// What `add` did.
+#[derive(Debug, Default, Serialize)]
+pub struct AddReport {
+    /// Paths newly tracked.
+    pub added: u64,
+    /// Tracked paths whose content changed.
+    pub modified: u64,
+    /// Tracked paths removed because they are gone from the working tree.
+    pub removed: u64,
+    /// New objects written to the store.
+    pub new_objects: u64,
+    /// Bytes appended to packs.
+    pub new_bytes: u64,
+}
+
+/// Resolves user paths into repository paths, rejecting paths outside the worktree.
+pub fn pathspecs(
+    repo: &Repository,
+    cwd: &Path,
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<Vec<u8>>> {
+    paths.iter().map(|p| repo.repo_path(cwd, p)).collect()
+}
+
+fn check_matches(
+    repo: &Repository,
+    index: &IndexState,
+    scopes: &[Vec<u8>],
+    user: &[std::path::PathBuf],
+) -> Result<()> {
+    for (scope, orig) in scopes.iter().zip(user) {
+        if scope.is_empty() {
+            continue;
+        }
+        let exists = std::fs::symlink_metadata(repo.worktree_path(scope)).is_ok();
+        let tracked = index
+            .entries
+            .range(scope.clone()..)
+            .next()
+            .is_some_and(|(p, _)| path_within(p, scope));
+        if !exists && !tracked {
+            return Err(Error::PathspecNoMatch(orig.display().to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Stages files under `scopes` (empty = whole tree): new and changed files are
+/// stored, vanished ones are removed from the index. All or nothing: on any
+/// error the index is left as it was.
+pub fn add(
+    repo: &Repository,
+    scopes: &[Vec<u8>],
+    user_paths: &[std::path::PathBuf],
+    progress: &dyn Progress,
+) -> Result<AddReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let index = repo.index.load()?;
+    check_matches(repo, &index, scopes, user_paths)?;
+    let delta = worktree_delta(repo.root(), &index, scopes, false, progress)?;
+    let mut report = AddReport::default();
+    let mut todo: Vec<(WorkFile, bool)> = Vec::new();
+    todo.extend(delta.modified.into_iter().map(|(f, _)| (f, true)));
+    todo.extend(delta.untracked.into_iter().map(|f| (f, false)));
+    progress.start("adding", Some(todo.len() as u64));
+    let root = repo.root();
+    let stored: Vec<Result<(Vec<u8>, IndexEntry, bool)>> = todo
+        .into_par_iter()
+        .map(|(f, was_tracked)| {
+            let r = store_one(repo, root, &f).map(|entry| (f.path, entry, was_tracked));
+            progress.inc(1);
+            r
+        })
+        .collect();
+    progress.finish();
+    let mut edits = Vec::new();
+    let mut errors = Vec::new();
+    for r in stored {
+        match r {
+            Ok((path, entry, was_tracked)) => {
+                if was_tracked {
+                    if index
+                        .entries
+                        .get(&path)
+                        .is_some_and(|e| e.id == entry.id && e.mode == entry.mode)
+                    {
+                        // Only the stat changed: refresh it, not a modification.
+                    } else {
+                        report.modified += 1;
+                    }
+                } else {
+                    report.added += 1;
+                }
+                edits.extend(conflicting_removals(&index, &path));
+                edits.push(IndexEdit::Set(path, entry));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(first_or_multiple(errors, "add"));
+    }
+    for path in delta.deleted {
+        report.removed += 1;
+        edits.push(IndexEdit::Remove(path));
+    }
+    repo.store.flush()?;
+    let stats = repo.store.write_stats();
+    report.new_objects = stats.objects;
+    report.new_bytes = stats.bytes;
+    if !edits.is_empty() {
+        repo.index.apply(&edits, stamp)?;
+    }
+    Ok(report)
+}
+
+/// Stores one file or symlink and returns its index entry.
+fn store_one(repo: &Repository, root: &Path, f: &WorkFile) -> Result<IndexEntry> {
+    let path = root.join(os_path(&f.path));
+    let id = if f.mode == EntryMode::Symlink {
+        use std::os::unix::ffi::OsStrExt;
+        let target = std::fs::read_link(&path).ctx("reading link", &path)?;
+        repo.store.put(target.as_os_str().as_bytes())?
+    } else {
+        repo.store.put_file(&path, &f.stat)?.id
+    };
+    Ok(IndexEntry {
+        mode: f.mode,
+        id,
+        stat: f.stat,
+    })
+}
+
+/// Index entries that cannot coexist with `path` (a file where a directory now is, or the reverse).
+fn conflicting_removals(index: &IndexState, path: &[u8]) -> Vec<IndexEdit> {
+    let mut out = Vec::new();
+    for (i, b) in path.iter().enumerate() {
+        if *b == b'/' && index.entries.contains_key(&path[..i]) {
+            out.push(IndexEdit::Remove(path[..i].to_vec()));
+        }
+    }
+    let mut below = path.to_vec();
+    below.push(b'/');
+    for (p, _) in index.entries.range(below.clone()..) {
+        if !p.starts_with(&below) {
+            break;
+        }
+        out.push(IndexEdit::Remove(p.clone()));
+    }
+    out
+}
+
+/// Folds several errors into one, keeping the first's message in front.
+pub fn first_or_multiple(mut errors: Vec<Error>, what: &str) -> Error {
+    if errors.len() == 1 {
+        return errors.remove(0);
+    }
+    Error::Multiple {
+        summary: format!(
+            "{what} failed for {} paths; first: {}",
+            errors.len(),
+            errors[0]
+        ),
+        errors,
+    }
+}
+
+/// What `rm` did.
+#[derive(Debug, Default, Serialize)]
+pub struct RmReport {
+    /// Paths removed from the index.
+    #[serde(serialize_with = "crate::ops::ser_paths")]
+    pub removed: Vec<Vec<u8>>,
+}
+
+/// Removes paths from the index and (unless `cached`) from the working tree.
+/// Refuses to delete files with unstaged changes unless `force`.
+pub fn rm(
+    repo: &Repository,
+    scopes: &[Vec<u8>],
+    user: &[std::path::PathBuf],
+    cached: bool,
+    force: bool,
+) -> Result<RmReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let index = repo.index.load()?;
+    let mut targets = Vec::new();
+    for (scope, orig) in scopes.iter().zip(user) {
+        let before = targets.len();
+        for (p, e) in index.entries.range(scope.clone()..) {
+            if !path_within(p, scope) {
+                if p.as_slice() > scope.as_slice() && !p.starts_with(scope) {
+                    break;
+                }
+                continue;
+            }
+            targets.push((p.clone(), *e));
+        }
+        if targets.len() == before {
+            return Err(Error::PathspecNoMatch(orig.display().to_string()));
+        }
+    }
+    if !cached && !force {
+        for (p, e) in &targets {
+            if let Some(f) = crate::worktree::scan::stat_path(repo.root(), p)
+                && !(f.mode == e.mode && index.is_clean(e, &f.stat))
+                && super::status::hash_worktree_file(repo.root(), &f)? != e.id
+            {
+                return Err(Error::Refused(format!(
+                    "'{}' has local modifications; use --cached to keep the file, or -f to delete it anyway",
+                    display_path(p)
+                )));
+            }
+        }
+    }
+    let edits: Vec<IndexEdit> = targets
+        .iter()
+        .map(|(p, _)| IndexEdit::Remove(p.clone()))
+        .collect();
+    repo.index.apply(&edits, stamp)?;
+    if !cached {
+        for (p, _) in &targets {
+            crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
+        }
+    }
+    Ok(RmReport {
+        removed: targets.into_iter().map(|(p, _)| p).collect(),
+    })
+}

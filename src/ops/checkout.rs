@@ -1,0 +1,441 @@
+//! Moving the working tree between versions: switch, checkout, restore, reset.
+//!
+//! Every command here computes a plan (files to write, files to remove, index
+//! edits) first, refuses before touching anything if the plan would destroy
+//! local changes, then executes it: removals, then parallel writes, then one
+//! index transaction, then the ref move. A file that cannot be written (say its
+//! object is corrupt) is reported while every other file is still written.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::Commit;
+use crate::progress::Progress;
+use crate::refs::{HEADS, Head};
+use crate::repo::{Repository, now};
+use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::scan::stat_path;
+use crate::worktree::{display_path, path_within, write};
+
+use super::diff::{FileState, diff_trees, flatten, flatten_scoped};
+use super::status::{hash_worktree_file, head_tree};
+
+/// Files to write and remove, with what the index should say afterwards.
+#[derive(Debug, Default)]
+struct Plan {
+    writes: Vec<(Vec<u8>, FileState)>,
+    removes: Vec<Vec<u8>>,
+    /// Index entries to set without touching the worktree (e.g. reset --mixed).
+    index_only: Vec<IndexEdit>,
+    /// Whether written files get index entries.
+    update_index: bool,
+}
+
+/// What a checkout-like command did.
+#[derive(Debug, Default, Serialize)]
+pub struct CheckoutReport {
+    /// Files written.
+    pub written: u64,
+    /// Files removed.
+    pub removed: u64,
+    /// The commit now checked out (for switch/reset).
+    pub commit: Option<ObjectId>,
+}
+
+/// Whether the worktree file at `path` matches `entry` (stat first, hash if needed).
+fn worktree_matches(
+    repo: &Repository,
+    index: &IndexState,
+    path: &[u8],
+    entry: &IndexEntry,
+) -> Result<bool> {
+    match stat_path(repo.root(), path) {
+        None => Ok(false),
+        Some(f) if f.mode != entry.mode => Ok(false),
+        Some(f) if index.is_clean(entry, &f.stat) => Ok(true),
+        Some(f) => Ok(hash_worktree_file(repo.root(), &f)? == entry.id),
+    }
+}
+
+fn execute(
+    repo: &Repository,
+    plan: Plan,
+    stamp: i64,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    let mut report = CheckoutReport::default();
+    let mut edits: Vec<IndexEdit> = plan.index_only;
+    let mut errors = Vec::new();
+    for p in &plan.removes {
+        match write::remove_entry(repo.root(), p, repo.storage.as_ref()) {
+            Ok(()) => {
+                report.removed += 1;
+                if plan.update_index {
+                    edits.push(IndexEdit::Remove(p.clone()));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    progress.start("writing", Some(plan.writes.len() as u64));
+    let results: Vec<(Vec<u8>, FileState, Result<crate::store::chunk::StatStamp>)> = plan
+        .writes
+        .into_par_iter()
+        .map(|(path, st)| {
+            let r = write::write_entry(
+                repo.root(),
+                &path,
+                st.mode,
+                &st.id,
+                &repo.store,
+                repo.storage.as_ref(),
+            );
+            progress.inc(1);
+            (path, st, r)
+        })
+        .collect();
+    progress.finish();
+    for (path, st, r) in results {
+        match r {
+            Ok(stat) => {
+                report.written += 1;
+                if plan.update_index {
+                    edits.push(IndexEdit::Set(
+                        path,
+                        IndexEntry {
+                            mode: st.mode,
+                            id: st.id,
+                            stat,
+                        },
+                    ));
+                }
+            }
+            Err(e) => errors.push(Error::Refused(format!(
+                "cannot check out '{}': {e}",
+                display_path(&path)
+            ))),
+        }
+    }
+    if !edits.is_empty() {
+        repo.index.apply(&edits, stamp)?;
+    }
+    if !errors.is_empty() {
+        return Err(super::add::first_or_multiple(errors, "checkout"));
+    }
+    Ok(report)
+}
+
+fn conflict_error(paths: &[Vec<u8>], what: &str) -> Error {
+    let mut list: Vec<String> = paths
+        .iter()
+        .take(10)
+        .map(|p| format!("  {}", display_path(p)))
+        .collect();
+    if paths.len() > 10 {
+        list.push(format!("  ... and {} more", paths.len() - 10));
+    }
+    Error::Refused(format!(
+        "your local changes to these files would be overwritten by {what}:\n{}\ncommit or stash them, or use --force to discard them",
+        list.join("\n")
+    ))
+}
+
+/// Switches HEAD to `target` (a branch name to attach to, or a detached commit),
+/// rewriting only files that differ between the current and the target commit.
+pub fn switch(
+    repo: &Repository,
+    target: SwitchTarget,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let (commit, head) = match &target {
+        SwitchTarget::Branch(b) => {
+            let id = repo
+                .refs
+                .read(&format!("{HEADS}{b}"))?
+                .ok_or_else(|| Error::RefNotFound {
+                    kind: "branch",
+                    name: b.clone(),
+                })?;
+            (id, Head::Branch(b.clone()))
+        }
+        SwitchTarget::Detached(id) => (*id, Head::Detached(*id)),
+    };
+    let target_tree = Commit::load(&repo.store, &commit)?.tree;
+    let mut report = if force {
+        reset_worktree(repo, &target_tree, stamp, progress)?
+    } else {
+        let current = head_tree(repo)?;
+        let index = repo.index.load()?;
+        let changes = diff_trees(&repo.store, current.as_ref(), Some(&target_tree), &[])?;
+        let mut plan = Plan {
+            update_index: true,
+            ..Plan::default()
+        };
+        let mut conflicts = Vec::new();
+        for c in changes {
+            let staged = index.entries.get(&c.path);
+            // The index must still hold the current commit's version of every path we touch,
+            // and the worktree must match the index.
+            let index_clean = match (staged, &c.old) {
+                (None, None) => true,
+                (Some(e), Some(o)) => e.id == o.id && e.mode == o.mode,
+                _ => false,
+            };
+            let wt_clean = match staged {
+                Some(e) => worktree_matches(repo, &index, &c.path, e)?,
+                None => match stat_path(repo.root(), &c.path) {
+                    None => true,
+                    // An untracked file in the way is fine only if it already has the target content.
+                    Some(f) => c.new.is_some_and(|n| {
+                        hash_worktree_file(repo.root(), &f).ok() == Some(n.id) && f.mode == n.mode
+                    }),
+                },
+            };
+            if !index_clean || !wt_clean {
+                conflicts.push(c.path.clone());
+                continue;
+            }
+            match c.new {
+                Some(n) => plan.writes.push((c.path, n)),
+                None => plan.removes.push(c.path),
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(conflict_error(&conflicts, "switching"));
+        }
+        execute(repo, plan, stamp, progress)?
+    };
+    let (time, _) = now()?;
+    let from = match repo.refs.head()? {
+        Head::Branch(b) => b,
+        Head::Detached(id) => id.short(),
+    };
+    let to = match &head {
+        Head::Branch(b) => b.clone(),
+        Head::Detached(id) => id.short(),
+    };
+    repo.refs.set_head(
+        &head,
+        &repo.reflog_identity(),
+        time,
+        &format!("switch: moving from {from} to {to}"),
+    )?;
+    report.commit = Some(commit);
+    Ok(report)
+}
+
+/// Where `switch` goes.
+#[derive(Debug, Clone)]
+pub enum SwitchTarget {
+    /// Attach HEAD to this branch.
+    Branch(String),
+    /// Detach HEAD at this commit.
+    Detached(ObjectId),
+}
+
+/// Makes index and worktree equal `tree` for every tracked or target path; untracked files stay.
+fn reset_worktree(
+    repo: &Repository,
+    tree: &ObjectId,
+    stamp: i64,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    let index = repo.index.load()?;
+    let target = flatten(&repo.store, tree)?;
+    let mut plan = Plan {
+        update_index: true,
+        ..Plan::default()
+    };
+    for path in index.entries.keys() {
+        if !target.contains_key(path) {
+            plan.removes.push(path.clone());
+        }
+    }
+    let checks: Vec<(Vec<u8>, FileState, bool)> = target
+        .into_par_iter()
+        .map(|(path, st)| {
+            let same = match index.entries.get(&path) {
+                Some(e) if e.id == st.id && e.mode == st.mode => {
+                    worktree_matches(repo, &index, &path, e).unwrap_or(false)
+                }
+                _ => false,
+            };
+            (path, st, same)
+        })
+        .collect();
+    for (path, st, same) in checks {
+        if !same {
+            plan.writes.push((path, st));
+        }
+    }
+    execute(repo, plan, stamp, progress)
+}
+
+/// How far `reset` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetMode {
+    /// Move the branch only.
+    Soft,
+    /// Move the branch and reset the index.
+    Mixed,
+    /// Move the branch, reset the index and the working tree.
+    Hard,
+}
+
+/// Moves the current branch (or detached HEAD) to `target` and resets index/worktree per `mode`.
+pub fn reset(
+    repo: &Repository,
+    target: ObjectId,
+    mode: ResetMode,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let tree = Commit::load(&repo.store, &target)?.tree;
+    let mut report = match mode {
+        ResetMode::Soft => CheckoutReport::default(),
+        ResetMode::Mixed => {
+            let index = repo.index.load()?;
+            let files = flatten(&repo.store, &tree)?;
+            let entries: BTreeMap<Vec<u8>, IndexEntry> = files
+                .into_iter()
+                .map(|(p, st)| {
+                    let e = match index.entries.get(&p) {
+                        Some(old) if old.id == st.id && old.mode == st.mode => *old,
+                        _ => IndexEntry::unverified(st.mode, st.id, st.size),
+                    };
+                    (p, e)
+                })
+                .collect();
+            repo.index.replace_all(&entries, stamp)?;
+            CheckoutReport::default()
+        }
+        ResetMode::Hard => reset_worktree(repo, &tree, stamp, progress)?,
+    };
+    let (time, _) = now()?;
+    let who = repo.reflog_identity();
+    let msg = format!("reset: moving to {}", target.short());
+    match repo.refs.head()? {
+        Head::Branch(b) => repo
+            .refs
+            .update(&format!("{HEADS}{b}"), target, &who, time, &msg)?,
+        Head::Detached(_) => repo
+            .refs
+            .set_head(&Head::Detached(target), &who, time, &msg)?,
+    }
+    report.commit = Some(target);
+    Ok(report)
+}
+
+/// `checkout REV -- PATH...`: writes those paths from REV into the worktree and the index.
+pub fn checkout_paths(
+    repo: &Repository,
+    rev: ObjectId,
+    scopes: &[Vec<u8>],
+    user: &[std::path::PathBuf],
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let tree = Commit::load(&repo.store, &rev)?.tree;
+    let files = flatten_scoped(&repo.store, Some(&tree), scopes)?;
+    for (scope, orig) in scopes.iter().zip(user) {
+        if !files.keys().any(|p| path_within(p, scope)) {
+            return Err(Error::PathspecNoMatch(orig.display().to_string()));
+        }
+    }
+    let plan = Plan {
+        writes: files.into_iter().collect(),
+        update_index: true,
+        ..Plan::default()
+    };
+    execute(repo, plan, stamp, progress)
+}
+
+/// `restore`: brings paths back from the index (default) or `source`, into the
+/// worktree and/or the index.
+pub fn restore(
+    repo: &Repository,
+    scopes: &[Vec<u8>],
+    user: &[std::path::PathBuf],
+    source: Option<ObjectId>,
+    staged: bool,
+    worktree: bool,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let index = repo.index.load()?;
+    let in_scope = |p: &[u8]| scopes.iter().any(|s| path_within(p, s));
+    // The version to restore from.
+    let src: BTreeMap<Vec<u8>, FileState> = match source {
+        Some(rev) => flatten_scoped(
+            &repo.store,
+            Some(&Commit::load(&repo.store, &rev)?.tree),
+            scopes,
+        )?,
+        None if staged => flatten_scoped(&repo.store, head_tree(repo)?.as_ref(), scopes)?,
+        None => super::status::index_states(&index)
+            .into_iter()
+            .filter(|(p, _)| in_scope(p))
+            .collect(),
+    };
+    let tracked: Vec<Vec<u8>> = index
+        .entries
+        .keys()
+        .filter(|p| in_scope(p))
+        .cloned()
+        .collect();
+    for (scope, orig) in scopes.iter().zip(user) {
+        if !src.keys().any(|p| path_within(p, scope))
+            && !tracked.iter().any(|p| path_within(p, scope))
+        {
+            return Err(Error::PathspecNoMatch(orig.display().to_string()));
+        }
+    }
+    let mut plan = Plan::default();
+    if staged {
+        for p in &tracked {
+            if !src.contains_key(p) {
+                plan.index_only.push(IndexEdit::Remove(p.clone()));
+            }
+        }
+        for (p, st) in &src {
+            match index.entries.get(p) {
+                Some(e) if e.id == st.id && e.mode == st.mode => {}
+                _ => plan.index_only.push(IndexEdit::Set(
+                    p.clone(),
+                    IndexEntry::unverified(st.mode, st.id, st.size),
+                )),
+            }
+        }
+    }
+    if worktree {
+        // Written files get fresh index entries only when the index already names that content.
+        plan.update_index = staged || source.is_none();
+        for p in &tracked {
+            if !src.contains_key(p) {
+                plan.removes.push(p.clone());
+            }
+        }
+        for (p, st) in src {
+            let clean = match index.entries.get(&p) {
+                Some(e) if e.id == st.id && e.mode == st.mode => {
+                    worktree_matches(repo, &index, &p, e)?
+                }
+                _ => false,
+            };
+            if !clean {
+                plan.writes.push((p, st));
+            }
+        }
+    }
+    execute(repo, plan, stamp, progress)
+}

@@ -1,0 +1,372 @@
+//! Comparing trees, the index and the working tree at file level.
+//!
+//! Tree comparison walks both Merkle trees together and descends only into
+//! directories (and shards) whose ids differ, so unchanged parts of a large
+//! dataset are never read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::id::ObjectId;
+use crate::object::{EntryMode, Tree};
+use crate::store::ObjectStore;
+use crate::worktree::path_within;
+
+/// A file as recorded in a tree or the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileState {
+    /// Kind of file.
+    pub mode: EntryMode,
+    /// Content id.
+    pub id: ObjectId,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// How a path changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// New path.
+    Added,
+    /// Path removed.
+    Deleted,
+    /// Content or mode changed.
+    Modified,
+    /// Same content under a new path.
+    Renamed,
+}
+
+impl ChangeKind {
+    /// git's one-letter code.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+            ChangeKind::Modified => 'M',
+            ChangeKind::Renamed => 'R',
+        }
+    }
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Path (the new path for renames).
+    #[serde(serialize_with = "ser_path")]
+    pub path: Vec<u8>,
+    /// Old path of a rename.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_path"
+    )]
+    pub from: Option<Vec<u8>>,
+    /// Kind of change.
+    pub kind: ChangeKind,
+    /// State before.
+    pub old: Option<FileState>,
+    /// State after.
+    pub new: Option<FileState>,
+}
+
+fn ser_path<S: serde::Serializer>(p: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::worktree::display_path(p))
+}
+
+fn ser_opt_path<S: serde::Serializer>(
+    p: &Option<Vec<u8>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => ser_path(p, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl Change {
+    /// A change between two optional states (both `None` is not a change).
+    pub fn between(
+        path: Vec<u8>,
+        old: Option<FileState>,
+        new: Option<FileState>,
+    ) -> Option<Change> {
+        let kind = match (&old, &new) {
+            (None, None) => return None,
+            (None, Some(_)) => ChangeKind::Added,
+            (Some(_), None) => ChangeKind::Deleted,
+            (Some(a), Some(b)) if a.id == b.id && a.mode == b.mode => return None,
+            _ => ChangeKind::Modified,
+        };
+        Some(Change {
+            path,
+            from: None,
+            kind,
+            old,
+            new,
+        })
+    }
+}
+
+fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    if prefix.is_empty() {
+        name.to_vec()
+    } else {
+        let mut p = Vec::with_capacity(prefix.len() + 1 + name.len());
+        p.extend_from_slice(prefix);
+        p.push(b'/');
+        p.extend_from_slice(name);
+        p
+    }
+}
+
+/// Lists every file of a tree (recursively) with its path.
+pub fn flatten(store: &ObjectStore, tree: &ObjectId) -> Result<BTreeMap<Vec<u8>, FileState>> {
+    let mut out = BTreeMap::new();
+    flatten_into(store, tree, &[], &mut out)?;
+    Ok(out)
+}
+
+fn flatten_into(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    prefix: &[u8],
+    out: &mut BTreeMap<Vec<u8>, FileState>,
+) -> Result<()> {
+    let t = Tree::load(store, tree)?;
+    for e in t.entries {
+        let path = join(prefix, &e.name);
+        if e.mode == EntryMode::Dir {
+            flatten_into(store, &e.id, &path, out)?;
+        } else {
+            out.insert(
+                path,
+                FileState {
+                    mode: e.mode,
+                    id: e.id,
+                    size: e.size,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Looks up one path in a tree, reading only the directories on the way.
+pub fn lookup(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    path: &[u8],
+) -> Result<Option<(EntryMode, ObjectId, u64)>> {
+    if path.is_empty() {
+        return Ok(Some((EntryMode::Dir, *tree, 0)));
+    }
+    let mut current = *tree;
+    let parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let t = Tree::load(store, &current)?;
+        let Some(e) = t.get(part) else {
+            return Ok(None);
+        };
+        if i + 1 == parts.len() {
+            return Ok(Some((e.mode, e.id, e.size)));
+        }
+        if e.mode != EntryMode::Dir {
+            return Ok(None);
+        }
+        current = e.id;
+    }
+    Ok(None)
+}
+
+/// Files of a tree under the given scopes (empty = all), reading only needed directories.
+pub fn flatten_scoped(
+    store: &ObjectStore,
+    tree: Option<&ObjectId>,
+    scopes: &[Vec<u8>],
+) -> Result<BTreeMap<Vec<u8>, FileState>> {
+    let Some(tree) = tree else {
+        return Ok(BTreeMap::new());
+    };
+    if scopes.is_empty() || scopes.iter().any(|s| s.is_empty()) {
+        return flatten(store, tree);
+    }
+    let mut out = BTreeMap::new();
+    for scope in scopes {
+        match lookup(store, tree, scope)? {
+            Some((EntryMode::Dir, id, _)) => flatten_into(store, &id, scope, &mut out)?,
+            Some((mode, id, size)) => {
+                out.insert(scope.clone(), FileState { mode, id, size });
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Compares two trees (either may be absent), limited to `scopes` (empty = all).
+pub fn diff_trees(
+    store: &ObjectStore,
+    a: Option<&ObjectId>,
+    b: Option<&ObjectId>,
+    scopes: &[Vec<u8>],
+) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    match (a, b) {
+        (None, None) => {}
+        (Some(a), None) => {
+            for (p, s) in flatten(store, a)? {
+                out.extend(Change::between(p, Some(s), None));
+            }
+        }
+        (None, Some(b)) => {
+            for (p, s) in flatten(store, b)? {
+                out.extend(Change::between(p, None, Some(s)));
+            }
+        }
+        (Some(a), Some(b)) => diff_dirs(store, a, b, &[], &mut out)?,
+    }
+    if !scopes.is_empty() && !scopes.iter().any(|s| s.is_empty()) {
+        out.retain(|c| scopes.iter().any(|s| path_within(&c.path, s)));
+    }
+    Ok(out)
+}
+
+fn diff_dirs(
+    store: &ObjectStore,
+    a: &ObjectId,
+    b: &ObjectId,
+    prefix: &[u8],
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    if a == b {
+        return Ok(());
+    }
+    let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
+    let mut ia = ta.entries.into_iter().peekable();
+    let mut ib = tb.entries.into_iter().peekable();
+    loop {
+        let order = match (ia.peek(), ib.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.name.cmp(&y.name),
+        };
+        let (ea, eb) = match order {
+            std::cmp::Ordering::Less => (ia.next(), None),
+            std::cmp::Ordering::Greater => (None, ib.next()),
+            std::cmp::Ordering::Equal => (ia.next(), ib.next()),
+        };
+        let name = ea
+            .as_ref()
+            .or(eb.as_ref())
+            .map(|e| e.name.clone())
+            .unwrap_or_default();
+        let path = join(prefix, &name);
+        let side = |e: &Option<crate::object::TreeEntry>| -> Result<BTreeMap<Vec<u8>, FileState>> {
+            let mut m = BTreeMap::new();
+            if let Some(e) = e {
+                if e.mode == EntryMode::Dir {
+                    flatten_into(store, &e.id, &path, &mut m)?;
+                } else {
+                    m.insert(
+                        path.clone(),
+                        FileState {
+                            mode: e.mode,
+                            id: e.id,
+                            size: e.size,
+                        },
+                    );
+                }
+            }
+            Ok(m)
+        };
+        match (&ea, &eb) {
+            (Some(x), Some(y)) if x.id == y.id && x.mode == y.mode => {}
+            (Some(x), Some(y)) if x.mode == EntryMode::Dir && y.mode == EntryMode::Dir => {
+                diff_dirs(store, &x.id, &y.id, &path, out)?;
+            }
+            _ => {
+                let ma = side(&ea)?;
+                let mb = side(&eb)?;
+                merge_maps(ma, mb, out);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Emits the changes between two path maps, in path order.
+pub fn merge_maps(
+    a: BTreeMap<Vec<u8>, FileState>,
+    b: BTreeMap<Vec<u8>, FileState>,
+    out: &mut Vec<Change>,
+) {
+    let mut ia = a.into_iter().peekable();
+    let mut ib = b.into_iter().peekable();
+    loop {
+        let order = match (ia.peek(), ib.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (p, s) = ia.next().expect("peeked");
+                out.extend(Change::between(p, Some(s), None));
+            }
+            std::cmp::Ordering::Greater => {
+                let (p, s) = ib.next().expect("peeked");
+                out.extend(Change::between(p, None, Some(s)));
+            }
+            std::cmp::Ordering::Equal => {
+                let (p, s) = ia.next().expect("peeked");
+                let (_, t) = ib.next().expect("peeked");
+                out.extend(Change::between(p, Some(s), Some(t)));
+            }
+        }
+    }
+}
+
+/// Pairs deleted and added paths with identical content into renames.
+pub fn detect_renames(changes: Vec<Change>) -> Vec<Change> {
+    let mut deleted: HashMap<ObjectId, Vec<usize>> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if c.kind == ChangeKind::Deleted
+            && let Some(old) = &c.old
+        {
+            deleted.entry(old.id).or_default().push(i);
+        }
+    }
+    let mut consumed = vec![false; changes.len()];
+    let mut renames: HashMap<usize, usize> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if c.kind == ChangeKind::Added
+            && let Some(new) = &c.new
+            && let Some(list) = deleted.get_mut(&new.id)
+            && let Some(j) = list.pop()
+        {
+            consumed[j] = true;
+            renames.insert(i, j);
+        }
+    }
+    let mut out = Vec::with_capacity(changes.len());
+    for (i, c) in changes.iter().enumerate() {
+        if consumed[i] {
+            continue;
+        }
+        match renames.get(&i) {
+            Some(&j) => out.push(Change {
+                path: c.path.clone(),
+                from: Some(changes[j].path.clone()),
+                kind: ChangeKind::Renamed,
+                old: changes[j].old,
+                new: c.new,
+            }),
+            None => out.push(c.clone()),
+        }
+    }
+    out
+}

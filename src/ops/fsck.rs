@@ -1,0 +1,304 @@
+//! `fsck`: verify every stored object and that everything referenced exists.
+//!
+//! Every record in every pack is re-read, decompressed and re-hashed. Then the
+//! history is walked from all refs, reflogs and the index; a missing or corrupt
+//! object is reported with the paths (and commits) that use it, so a user knows
+//! which files are affected.
+
+use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::tree::TreeObject;
+use crate::object::{Commit, EntryMode, Tree};
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::worktree::display_path;
+
+/// One problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The object involved (if any).
+    pub id: Option<ObjectId>,
+    /// What is wrong.
+    pub message: String,
+    /// Paths (with the commit they were found in) that use the object.
+    pub used_by: Vec<String>,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Default, Serialize)]
+pub struct FsckReport {
+    /// Objects verified.
+    pub objects: u64,
+    /// Commits reachable.
+    pub commits: u64,
+    /// Problems found.
+    pub problems: Vec<Problem>,
+}
+
+/// Runs the full check.
+pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
+    let mut report = FsckReport::default();
+    // 1. Packs present and long enough.
+    let packs = repo.store.all_packs()?;
+    for (n, len) in &packs {
+        let path = crate::store::pack::pack_path(repo.store.packs_dir(), *n);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() >= *len => {}
+            Ok(m) => report.problems.push(Problem {
+                id: None,
+                message: format!(
+                    "pack {} is truncated: {} bytes, {} committed",
+                    path.display(),
+                    m.len(),
+                    len
+                ),
+                used_by: vec![],
+            }),
+            Err(e) => report.problems.push(Problem {
+                id: None,
+                message: format!("pack {} is unreadable: {e}", path.display()),
+                used_by: vec![],
+            }),
+        }
+    }
+    // 2. Every record decodes and hashes to its id (raw records; concatenations checked via children).
+    let objects = repo.store.all_objects()?;
+    report.objects = objects.len() as u64;
+    progress.start("verifying objects", Some(objects.len() as u64));
+    let bad: Vec<(ObjectId, String)> = objects
+        .par_iter()
+        .filter_map(|(id, _)| {
+            progress.inc(1);
+            let r = match repo.store.read_record(id) {
+                Ok((h, bytes)) => match h.repr {
+                    crate::store::pack::Repr::Raw => {
+                        if ObjectId::hash(&bytes) == *id {
+                            Ok(())
+                        } else {
+                            Err("content does not match its id".to_string())
+                        }
+                    }
+                    crate::store::pack::Repr::Concat => crate::store::pack::decode_concat(&bytes)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                },
+                Err(Error::CorruptObject { reason, .. }) => Err(reason),
+                Err(e) => Err(e.to_string()),
+            };
+            r.err().map(|reason| (*id, reason))
+        })
+        .collect();
+    progress.finish();
+    let mut broken: HashMap<ObjectId, String> = bad.into_iter().collect();
+    // 3. Connectivity from every root.
+    let mut roots: Vec<(String, ObjectId)> = Vec::new();
+    if let Some(h) = repo.refs.head_commit()? {
+        roots.push(("HEAD".into(), h));
+    }
+    for ns in [crate::refs::HEADS, crate::refs::TAGS] {
+        for (name, id) in repo.refs.list(ns)? {
+            roots.push((format!("{ns}{name}"), id));
+        }
+    }
+    for name in repo.refs.reflog_names()? {
+        for e in repo.refs.reflog(&name)? {
+            for id in [e.old, e.new] {
+                if id != crate::refs::ZERO {
+                    roots.push((format!("reflog of {name}"), id));
+                }
+            }
+        }
+    }
+    let mut walker = Walker {
+        repo,
+        seen_commits: HashSet::new(),
+        seen_trees: HashSet::new(),
+        checked_blobs: HashMap::new(),
+        broken: &mut broken,
+        users: HashMap::new(),
+    };
+    for (origin, id) in &roots {
+        walker.commit(*id, origin)?;
+    }
+    let index = repo.index.load()?;
+    for (path, e) in &index.entries {
+        if !walker.blob(&e.id, e.mode)? {
+            walker
+                .users
+                .entry(e.id)
+                .or_default()
+                .push(format!("{} (index)", display_path(path)));
+        }
+    }
+    report.commits = walker.seen_commits.len() as u64;
+    let users = std::mem::take(&mut walker.users);
+    let mut ids: Vec<&ObjectId> = broken.keys().collect();
+    ids.sort();
+    for id in ids {
+        let mut used_by = users.get(id).cloned().unwrap_or_default();
+        used_by.sort();
+        used_by.dedup();
+        report.problems.push(Problem {
+            id: Some(*id),
+            message: broken[id].clone(),
+            used_by,
+        });
+    }
+    // Missing objects referenced by the walk.
+    for (id, u) in &users {
+        if !broken.contains_key(id) {
+            let mut used_by = u.clone();
+            used_by.sort();
+            used_by.dedup();
+            report.problems.push(Problem {
+                id: Some(*id),
+                message: "missing".into(),
+                used_by,
+            });
+        }
+    }
+    Ok(report)
+}
+
+struct Walker<'a> {
+    repo: &'a Repository,
+    seen_commits: HashSet<ObjectId>,
+    seen_trees: HashSet<ObjectId>,
+    checked_blobs: HashMap<ObjectId, bool>,
+    broken: &'a mut HashMap<ObjectId, String>,
+    /// Problem object -> paths using it.
+    users: HashMap<ObjectId, Vec<String>>,
+}
+
+impl Walker<'_> {
+    fn note(&mut self, id: ObjectId, reason: String) {
+        self.broken.entry(id).or_insert(reason);
+    }
+
+    fn commit(&mut self, id: ObjectId, origin: &str) -> Result<()> {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            if !self.seen_commits.insert(id) {
+                continue;
+            }
+            let c = match Commit::load(&self.repo.store, &id) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.note(id, e.to_string());
+                    self.users
+                        .entry(id)
+                        .or_default()
+                        .push(format!("commit referenced by {origin}"));
+                    continue;
+                }
+            };
+            let label = format!("commit {}", id.short());
+            self.tree(&c.tree, b"", &label)?;
+            stack.extend(c.parents);
+        }
+        Ok(())
+    }
+
+    fn tree(&mut self, id: &ObjectId, prefix: &[u8], commit: &str) -> Result<()> {
+        if !self.seen_trees.insert(*id) {
+            return Ok(());
+        }
+        let where_ = || format!("{}/ ({commit})", display_path(prefix));
+        let obj = match Tree::load_object(&self.repo.store, id) {
+            Ok(o) => o,
+            Err(e) => {
+                self.note(*id, e.to_string());
+                let w = where_();
+                self.users.entry(*id).or_default().push(w);
+                return Ok(());
+            }
+        };
+        let entries = match obj {
+            TreeObject::Entries(e) => e,
+            TreeObject::Shards(shards) => {
+                let mut all = Vec::new();
+                for s in shards {
+                    match Tree::load_object(&self.repo.store, &s.id) {
+                        Ok(TreeObject::Entries(mut e)) => all.append(&mut e),
+                        Ok(_) => self.note(s.id, "nested shard list".into()),
+                        Err(e) => {
+                            self.note(s.id, e.to_string());
+                            let w = where_();
+                            self.users.entry(s.id).or_default().push(w);
+                        }
+                    }
+                }
+                all
+            }
+        };
+        for e in entries {
+            let mut path = prefix.to_vec();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&e.name);
+            if e.mode == EntryMode::Dir {
+                self.tree(&e.id, &path, commit)?;
+            } else if !self.blob(&e.id, e.mode)? {
+                self.users
+                    .entry(e.id)
+                    .or_default()
+                    .push(format!("{} ({commit})", display_path(&path)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a file's object and its chunks; false if anything is missing or corrupt.
+    fn blob(&mut self, id: &ObjectId, _mode: EntryMode) -> Result<bool> {
+        if let Some(ok) = self.checked_blobs.get(id) {
+            return Ok(*ok);
+        }
+        let ok = self.blob_inner(id, 0);
+        self.checked_blobs.insert(*id, ok);
+        Ok(ok)
+    }
+
+    fn blob_inner(&mut self, id: &ObjectId, depth: u32) -> bool {
+        if self.broken.contains_key(id) {
+            return false;
+        }
+        if depth > 4 {
+            self.note(*id, "concatenation nested too deeply".into());
+            return false;
+        }
+        match self.repo.store.locate(id) {
+            Ok(Some(_)) => {}
+            _ => {
+                self.note(*id, "missing".into());
+                return false;
+            }
+        }
+        match self.repo.store.children(id) {
+            Ok(children) => {
+                let mut ok = true;
+                let mut total = 0u64;
+                for (c, len) in &children {
+                    total += len;
+                    if !self.blob_inner(c, depth + 1) {
+                        // Report the chunk's damage against the file that uses it.
+                        let reason = self.broken.get(c).cloned().unwrap_or_default();
+                        self.note(*id, format!("chunk {} is {reason}", c.short()));
+                        ok = false;
+                    }
+                }
+                let _ = total;
+                ok
+            }
+            Err(e) => {
+                self.note(*id, e.to_string());
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! `gc`: drop objects no ref, reflog or index entry can reach, and repack.
+//!
+//! Reachable records are copied byte for byte into fresh packs, the index is
+//! switched to them in one redb transaction, and only then are old packs
+//! deleted. A crash at any point leaves either the old packs or the new ones
+//! fully indexed; stray pack files are removed by the next gc.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::error::{IoContext, Result};
+use crate::id::ObjectId;
+use crate::object::tree::TreeObject;
+use crate::object::{Commit, EntryMode, Tree};
+use crate::repo::Repository;
+use crate::store::{COMMITS, OBJECTS, PACKS, pack};
+
+/// What gc did.
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Objects kept.
+    pub kept: u64,
+    /// Objects dropped.
+    pub dropped: u64,
+    /// Pack bytes before.
+    pub bytes_before: u64,
+    /// Pack bytes after.
+    pub bytes_after: u64,
+    /// Pack files before.
+    pub packs_before: u64,
+    /// Pack files after.
+    pub packs_after: u64,
+}
+
+/// Every object reachable from refs, reflogs and the index.
+pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
+    let mut live = HashSet::new();
+    let mut commits: Vec<ObjectId> = Vec::new();
+    commits.extend(repo.refs.head_commit()?);
+    for ns in [crate::refs::HEADS, crate::refs::TAGS] {
+        commits.extend(repo.refs.list(ns)?.into_iter().map(|(_, id)| id));
+    }
+    for name in repo.refs.reflog_names()? {
+        for e in repo.refs.reflog(&name)? {
+            commits.extend(
+                [e.old, e.new]
+                    .into_iter()
+                    .filter(|i| *i != crate::refs::ZERO),
+            );
+        }
+    }
+    let mut trees = Vec::new();
+    while let Some(c) = commits.pop() {
+        if !live.insert(c) || !repo.store.contains(&c)? {
+            continue;
+        }
+        let commit = Commit::load(&repo.store, &c)?;
+        trees.push(commit.tree);
+        commits.extend(commit.parents);
+    }
+    let mut blobs = Vec::new();
+    while let Some(t) = trees.pop() {
+        if !live.insert(t) {
+            continue;
+        }
+        let entries = match Tree::load_object(&repo.store, &t)? {
+            TreeObject::Entries(e) => e,
+            TreeObject::Shards(shards) => {
+                let mut all = Vec::new();
+                for s in shards {
+                    live.insert(s.id);
+                    if let TreeObject::Entries(mut e) = Tree::load_object(&repo.store, &s.id)? {
+                        all.append(&mut e);
+                    }
+                }
+                all
+            }
+        };
+        for e in entries {
+            if e.mode == EntryMode::Dir {
+                trees.push(e.id);
+            } else {
+                blobs.push(e.id);
+            }
+        }
+    }
+    blobs.extend(repo.index.load()?.entries.values().map(|e| e.id));
+    while let Some(b) = blobs.pop() {
+        if !live.insert(b) {
+            continue;
+        }
+        blobs.extend(repo.store.children(&b)?.into_iter().map(|(c, _)| c));
+    }
+    Ok(live)
+}
+
+/// Runs gc.
+pub fn gc(repo: &Repository) -> Result<GcReport> {
+    repo.require_write()?;
+    let live = reachable(repo)?;
+    let store = &repo.store;
+    let objects = store.all_objects()?;
+    let packs = store.all_packs()?;
+    let mut report = GcReport {
+        packs_before: packs.len() as u64,
+        bytes_before: packs.iter().map(|(_, l)| l).sum(),
+        ..GcReport::default()
+    };
+    let dead = objects.iter().filter(|(id, _)| !live.contains(id)).count() as u64;
+    let max_pack = packs.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    let small_packs = packs
+        .iter()
+        .filter(|(_, l)| *l < crate::store::PACK_TARGET_SIZE / 2)
+        .count();
+    if dead == 0 && small_packs <= 1 {
+        report.kept = objects.len() as u64;
+        report.packs_after = report.packs_before;
+        report.bytes_after = report.bytes_before;
+        remove_stray_packs(repo, &packs.iter().map(|(n, _)| *n).collect())?;
+        return Ok(report);
+    }
+    // Copy live records into new packs numbered after every existing one.
+    let mut keep: Vec<(ObjectId, crate::store::Location)> = objects
+        .into_iter()
+        .filter(|(id, _)| live.contains(id))
+        .collect();
+    keep.sort_by_key(|(_, l)| (l.pack, l.offset));
+    report.dropped = dead;
+    report.kept = keep.len() as u64;
+    store.close_writer()?;
+    let mut writer = NewPacks::new(repo, max_pack + 1)?;
+    let mut moved = Vec::with_capacity(keep.len());
+    for (id, loc) in &keep {
+        let path = pack::pack_path(store.packs_dir(), loc.pack);
+        let f = std::fs::File::open(&path).ctx("opening pack", &path)?;
+        let mut buf = vec![0u8; loc.len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, loc.offset as u64)
+            .ctx("reading pack", &path)?;
+        let new_loc = writer.append(&buf)?;
+        moved.push((*id, new_loc));
+    }
+    let new_packs = writer.finish()?;
+    let db = store.db();
+    let tx = db.write()?;
+    {
+        let mut t = tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
+        for (id, _) in store.all_objects()? {
+            if !live.contains(&id) {
+                t.remove(&id.0).map_err(|e| db.err(e))?;
+            }
+        }
+        for (id, l) in &moved {
+            t.insert(&id.0, (l.pack, l.offset, l.len))
+                .map_err(|e| db.err(e))?;
+        }
+        let mut p = tx.open_table(PACKS).map_err(|e| db.err(e))?;
+        for (n, _) in &packs {
+            p.remove(n).map_err(|e| db.err(e))?;
+        }
+        for (n, len) in &new_packs {
+            p.insert(n, len).map_err(|e| db.err(e))?;
+        }
+        let mut c = tx.open_table(COMMITS).map_err(|e| db.err(e))?;
+        for id in store.all_commits()? {
+            if !live.contains(&id) {
+                c.remove(&id.0).map_err(|e| db.err(e))?;
+            }
+        }
+    }
+    tx.commit().map_err(|e| db.err(e))?;
+    store.forget_readers();
+    remove_stray_packs(repo, &new_packs.iter().map(|(n, _)| *n).collect())?;
+    report.packs_after = new_packs.len() as u64;
+    report.bytes_after = new_packs.iter().map(|(_, l)| l).sum();
+    Ok(report)
+}
+
+/// Deletes pack files the index does not list (left by crashes or by this gc).
+fn remove_stray_packs(repo: &Repository, listed: &HashSet<u32>) -> Result<()> {
+    let dir = repo.store.packs_dir();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(_) => return Ok(()),
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().to_string();
+        let stray = match pack::parse_pack_name(&name) {
+            Some(n) => !listed.contains(&n),
+            None => name.contains(".dsv-tmp-"),
+        };
+        if stray {
+            repo.storage.remove_file(&ent.path())?;
+        }
+    }
+    Ok(())
+}
+
+struct NewPacks<'a> {
+    repo: &'a Repository,
+    n: u32,
+    file: Option<(std::fs::File, std::path::PathBuf, u64)>,
+    done: Vec<(u32, u64)>,
+}
+
+impl<'a> NewPacks<'a> {
+    fn new(repo: &'a Repository, first: u32) -> Result<Self> {
+        Ok(NewPacks {
+            repo,
+            n: first,
+            file: None,
+            done: Vec::new(),
+        })
+    }
+
+    fn append(&mut self, record: &[u8]) -> Result<crate::store::Location> {
+        let storage = self.repo.storage.as_ref();
+        if self.file.as_ref().is_some_and(|(_, _, len)| {
+            *len > 8 && *len + record.len() as u64 > crate::store::PACK_TARGET_SIZE
+        }) {
+            self.close()?;
+        }
+        if self.file.is_none() {
+            let path = pack::pack_path(self.repo.store.packs_dir(), self.n);
+            let mut f = storage.open_append(&path)?;
+            storage.set_len(&f, &path, 0)?;
+            storage.append(&mut f, &path, pack::PACK_MAGIC)?;
+            self.file = Some((f, path, pack::PACK_MAGIC.len() as u64));
+        }
+        let (f, path, len) = self.file.as_mut().expect("opened above");
+        let offset = *len as u32;
+        storage.append(f, path, record)?;
+        *len += record.len() as u64;
+        Ok(crate::store::Location {
+            pack: self.n,
+            offset,
+            len: record.len() as u32,
+        })
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some((f, path, len)) = self.file.take() {
+            self.repo.storage.sync(&f, &path)?;
+            self.done.push((self.n, len));
+            self.n += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<(u32, u64)>> {
+        self.close()?;
+        Ok(self.done)
+    }
+}

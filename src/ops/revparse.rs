@@ -1,0 +1,95 @@
+//! Revision expressions: ids, short ids, branch and tag names, `HEAD`, `~N`, `^`, `^N`.
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::Commit;
+use crate::refs::{HEADS, TAGS};
+use crate::repo::Repository;
+
+/// Shortest accepted short id.
+pub const MIN_SHORT: usize = 4;
+
+fn resolve_base(repo: &Repository, base: &str) -> Result<ObjectId> {
+    if base == "HEAD" || base == "@" {
+        return repo.refs.head_commit()?.ok_or_else(|| {
+            Error::Refused("HEAD does not point to a commit yet (no commits on this branch)".into())
+        });
+    }
+    if let Some(full) = base.strip_prefix("refs/") {
+        return repo
+            .refs
+            .read(&format!("refs/{full}"))?
+            .ok_or_else(|| Error::UnknownRevision(base.to_string()));
+    }
+    if crate::refs::check_ref_name("branch", base).is_ok() {
+        if let Some(id) = repo.refs.read(&format!("{HEADS}{base}"))? {
+            return Ok(id);
+        }
+        if let Some(id) = repo.refs.read(&format!("{TAGS}{base}"))? {
+            return Ok(id);
+        }
+    }
+    if base.len() >= MIN_SHORT && base.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Some(id) = ObjectId::from_hex(&base.to_ascii_lowercase()) {
+            return Ok(id);
+        }
+        let matches = repo.store.commits_with_prefix(base)?;
+        return match matches.len() {
+            0 => Err(Error::UnknownRevision(base.to_string())),
+            1 => Ok(matches[0]),
+            _ => Err(Error::AmbiguousRevision {
+                prefix: base.to_string(),
+                candidates: matches
+                    .iter()
+                    .map(|m| m.short())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        };
+    }
+    Err(Error::UnknownRevision(base.to_string()))
+}
+
+/// Resolves a revision expression to a commit id.
+pub fn resolve(repo: &Repository, spec: &str) -> Result<ObjectId> {
+    let cut = spec.find(['~', '^']).unwrap_or(spec.len());
+    let (base, mut rest) = spec.split_at(cut);
+    let mut id = resolve_base(repo, if base.is_empty() { "HEAD" } else { base })?;
+    while !rest.is_empty() {
+        let op = rest.as_bytes()[0];
+        rest = &rest[1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: usize = if digits == 0 {
+            1
+        } else {
+            rest[..digits]
+                .parse()
+                .map_err(|_| Error::UnknownRevision(spec.to_string()))?
+        };
+        rest = &rest[digits..];
+        match op {
+            b'~' => {
+                for _ in 0..n {
+                    id = parent(repo, &id, 1, spec)?;
+                }
+            }
+            b'^' => {
+                if n > 0 {
+                    id = parent(repo, &id, n, spec)?;
+                }
+            }
+            _ => return Err(Error::UnknownRevision(spec.to_string())),
+        }
+    }
+    Ok(id)
+}
+
+fn parent(repo: &Repository, id: &ObjectId, n: usize, spec: &str) -> Result<ObjectId> {
+    let c = Commit::load(&repo.store, id)?;
+    c.parents.get(n - 1).copied().ok_or_else(|| {
+        Error::Refused(format!(
+            "revision '{spec}': commit {} has no parent #{n}",
+            id.short()
+        ))
+    })
+}

@@ -1,0 +1,319 @@
+//! Opening, creating and locking a repository; identity and time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::error::{Error, IoContext, Result};
+use crate::lock::{Access, RepoLock};
+use crate::object::Person;
+use crate::refs::Refs;
+use crate::storage::{OsStorage, Storage};
+use crate::store::ObjectStore;
+use crate::worktree::index::Index;
+
+/// Name of the repository directory inside the worktree.
+pub const DSV_DIR: &str = ".dsv";
+/// Repository format version written by this build (see docs/format.md).
+pub const FORMAT_VERSION: u32 = 1;
+/// Branch created by `dsv init`.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// How to open a repository.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Where writes go (a fault injector in tests).
+    pub storage: Arc<dyn Storage>,
+    /// How long to wait for another command's lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        let ms = std::env::var("DSV_LOCK_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000);
+        OpenOptions {
+            storage: Arc::new(OsStorage),
+            lock_timeout: Duration::from_millis(ms),
+        }
+    }
+}
+
+/// An open repository: worktree root, object store, index, refs and config.
+pub struct Repository {
+    root: PathBuf,
+    dsv: PathBuf,
+    /// Where writes go.
+    pub storage: Arc<dyn Storage>,
+    /// Objects.
+    pub store: ObjectStore,
+    /// The working-tree index (staging area).
+    pub index: Index,
+    /// Branches, tags, HEAD.
+    pub refs: Refs,
+    /// Layered configuration.
+    pub config: Config,
+    lock: RepoLock,
+}
+
+fn find_root(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        if d.join(DSV_DIR).join("format").is_file() {
+            return Some(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Makes a path absolute without resolving symlinks in the last component.
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).ctx("resolving", path)
+}
+
+impl Repository {
+    /// Creates a new repository in `dir` (which is created if missing).
+    pub fn init(dir: &Path, opts: &OpenOptions) -> Result<Repository> {
+        let dir = absolute(dir)?;
+        let dsv = dir.join(DSV_DIR);
+        if dsv.exists() {
+            return Err(Error::AlreadyExists(dsv));
+        }
+        opts.storage.create_dir_all(&dir)?;
+        // Build the repository in a temporary directory and rename it into place,
+        // so an interrupted init leaves nothing that looks like a repository.
+        let tmp = crate::storage::temp_name(&dsv);
+        let build = || -> Result<()> {
+            for sub in ["", "packs", "refs/heads", "refs/tags", "logs"] {
+                opts.storage.create_dir_all(&tmp.join(sub))?;
+            }
+            let refs = Refs::new(&tmp, opts.storage.clone());
+            refs.init_head(DEFAULT_BRANCH)?;
+            Index::create(&tmp, opts.storage.clone())?;
+            let db = Db::open_rw(&tmp.join("objects.redb"), opts.storage.clone())?;
+            ObjectStore::open(&tmp, db, opts.storage.clone())?;
+            opts.storage.write_atomic(
+                &tmp.join("config.toml"),
+                b"# dsv repository configuration\n",
+            )?;
+            // The format file is written last: its presence marks a complete repository.
+            opts.storage.write_atomic(
+                &tmp.join("format"),
+                format!("{FORMAT_VERSION}\n").as_bytes(),
+            )?;
+            opts.storage.rename(&tmp, &dsv)
+        };
+        if let Err(e) = build() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Self::open_at(&dir, Access::Write, opts)
+    }
+
+    /// Finds the repository containing `start` and opens it.
+    pub fn discover(start: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {
+        let start = absolute(start)?;
+        let root = find_root(&start).ok_or_else(|| Error::NotARepository(start.clone()))?;
+        Self::open_at(&root, access, opts)
+    }
+
+    /// Opens for writing if nobody else holds the lock, otherwise for reading.
+    pub fn discover_opportunistic(start: &Path, opts: &OpenOptions) -> Result<Repository> {
+        let start = absolute(start)?;
+        let root = find_root(&start).ok_or_else(|| Error::NotARepository(start.clone()))?;
+        let dsv = root.join(DSV_DIR);
+        match RepoLock::try_write(&dsv)? {
+            Some(lock) => Self::open_locked(&root, lock, opts),
+            None => Self::open_at(&root, Access::Read, opts),
+        }
+    }
+
+    fn open_at(root: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {
+        let dsv = root.join(DSV_DIR);
+        check_format(&dsv)?;
+        let lock = RepoLock::acquire(&dsv, access, opts.lock_timeout)?;
+        match Self::open_locked(root, lock, opts) {
+            // A crash left a database that needs recovery, which only a writer may do.
+            Err(e) if access == Access::Read && db::needs_repair(&e) => {
+                let lock = RepoLock::acquire(&dsv, Access::Write, opts.lock_timeout)?;
+                Self::open_locked(root, lock, opts)
+            }
+            r => r,
+        }
+    }
+
+    fn open_locked(root: &Path, lock: RepoLock, opts: &OpenOptions) -> Result<Repository> {
+        let dsv = root.join(DSV_DIR);
+        let write = lock.access() == Access::Write;
+        let objects = dsv.join("objects.redb");
+        let db = if write {
+            Db::open_rw(&objects, opts.storage.clone())?
+        } else {
+            Db::open_ro(&objects)?
+        };
+        let store = ObjectStore::open(&dsv, db, opts.storage.clone())?;
+        let index = Index::open(&dsv, write, opts.storage.clone())?;
+        Ok(Repository {
+            root: root.to_path_buf(),
+            refs: Refs::new(&dsv, opts.storage.clone()),
+            config: Config::load(&dsv)?,
+            dsv,
+            storage: opts.storage.clone(),
+            store,
+            index,
+            lock,
+        })
+    }
+
+    /// The working-tree root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The `.dsv` directory.
+    pub fn dsv_dir(&self) -> &Path {
+        &self.dsv
+    }
+
+    /// Whether this handle holds the write lock.
+    pub fn writable(&self) -> bool {
+        self.lock.access() == Access::Write
+    }
+
+    /// Fails unless the handle holds the write lock.
+    pub fn require_write(&self) -> Result<()> {
+        if self.writable() {
+            Ok(())
+        } else {
+            Err(Error::Refused(
+                "internal: operation needs the write lock".into(),
+            ))
+        }
+    }
+
+    /// The author for new commits: `DSV_AUTHOR_*`, then config, then an error saying how to set it.
+    pub fn identity(&self) -> Result<Person> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let name =
+            env("DSV_AUTHOR_NAME").or_else(|| self.config.get("user.name").map(str::to_string));
+        let email =
+            env("DSV_AUTHOR_EMAIL").or_else(|| self.config.get("user.email").map(str::to_string));
+        match (name, email) {
+            (Some(name), Some(email)) => Ok(Person { name, email }),
+            _ => Err(Error::Refused(
+                "author identity unknown: run `dsv config --global user.name \"Your Name\"` and `dsv config --global user.email you@example.com` (or set DSV_AUTHOR_NAME and DSV_AUTHOR_EMAIL)".into(),
+            )),
+        }
+    }
+
+    /// Identity for reflog lines; falls back to a placeholder rather than failing.
+    pub fn reflog_identity(&self) -> Person {
+        self.identity().unwrap_or(Person {
+            name: "unknown".into(),
+            email: "unknown".into(),
+        })
+    }
+
+    /// Converts a user path (relative to `cwd`) into a repository path (bytes, `/`-separated).
+    /// The root itself is the empty path.
+    pub fn repo_path(&self, cwd: &Path, user: &Path) -> Result<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        let abs = absolute(&cwd.join(user))?;
+        let normalized = normalize(&abs);
+        let rel = normalized
+            .strip_prefix(&self.root)
+            .map_err(|_| Error::OutsideRepository {
+                path: user.to_path_buf(),
+                root: self.root.clone(),
+            })?;
+        if rel
+            .components()
+            .next()
+            .is_some_and(|c| c.as_os_str() == DSV_DIR)
+        {
+            return Err(Error::Refused(format!(
+                "'{}' is inside the repository's .dsv directory",
+                user.display()
+            )));
+        }
+        Ok(rel.as_os_str().as_bytes().to_vec())
+    }
+
+    /// Absolute worktree path of a repository path.
+    pub fn worktree_path(&self, path: &[u8]) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        self.root.join(std::ffi::OsStr::from_bytes(path))
+    }
+}
+
+/// Removes `.` and resolves `..` lexically (like git for pathspecs).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn check_format(dsv: &Path) -> Result<()> {
+    let path = dsv.join("format");
+    let text = std::fs::read_to_string(&path).ctx("reading", &path)?;
+    match text.trim().parse::<u32>() {
+        Ok(v) if v >= 1 && v <= FORMAT_VERSION => Ok(()),
+        _ => Err(Error::UnsupportedFormat {
+            path,
+            found: text.trim().to_string(),
+            supported: FORMAT_VERSION,
+        }),
+    }
+}
+
+/// The time for new commits and reflog lines: `DSV_AUTHOR_DATE` (unix seconds, or
+/// RFC 3339 with offset) when set, so tests are reproducible; otherwise now, in local time.
+pub fn now() -> Result<(i64, i32)> {
+    if let Ok(v) = std::env::var("DSV_AUTHOR_DATE")
+        && !v.is_empty()
+    {
+        if let Ok(secs) = v.trim().parse::<i64>() {
+            return Ok((secs, 0));
+        }
+        let ts: jiff::Timestamp = v.parse().map_err(|e| {
+            Error::Refused(format!(
+                "DSV_AUTHOR_DATE '{v}' is not unix seconds or RFC 3339: {e}"
+            ))
+        })?;
+        let offset = v
+            .parse::<jiff::Zoned>()
+            .map(|z| z.offset().seconds() / 60)
+            .unwrap_or_else(|_| rfc3339_offset_minutes(&v));
+        return Ok((ts.as_second(), offset));
+    }
+    let z = jiff::Zoned::now();
+    Ok((z.timestamp().as_second(), z.offset().seconds() / 60))
+}
+
+fn rfc3339_offset_minutes(s: &str) -> i32 {
+    if s.ends_with('Z') || s.ends_with('z') {
+        return 0;
+    }
+    let tail = &s[s.len().saturating_sub(6)..];
+    let sign = match tail.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return 0,
+    };
+    let h: i32 = tail.get(1..3).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let m: i32 = tail.get(4..6).and_then(|x| x.parse().ok()).unwrap_or(0);
+    sign * (h * 60 + m)
+}

@@ -1,0 +1,539 @@
+//! The object store: content-addressed, deduplicated, compressed, packed.
+//!
+//! Every object is a byte string whose id is `blake3(bytes)`. Small objects are
+//! stored whole; files above [`CHUNK_THRESHOLD`] are cut with content-defined
+//! chunking ([`chunk`]) and stored as a two-level concatenation list, so a small
+//! edit stores only the changed chunks. Records are appended to pack files and a
+//! redb table maps id -> (pack, offset, length).
+
+pub mod chunk;
+pub mod pack;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{ReadableTable, TableDefinition};
+
+use crate::db::Db;
+use crate::error::{Error, IoContext, Result};
+use crate::id::ObjectId;
+use crate::storage::Storage;
+use pack::{Codec, RecordHeader, Repr};
+
+/// Files larger than this are split into chunks.
+pub const CHUNK_THRESHOLD: u64 = 1024 * 1024;
+/// Packs are closed once they reach this size.
+pub const PACK_TARGET_SIZE: u64 = 64 * 1024 * 1024;
+/// zstd level for payloads.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// id -> (pack number, record offset, record length including header).
+pub const OBJECTS: TableDefinition<[u8; 32], (u32, u32, u32)> = TableDefinition::new("objects");
+/// pack number -> committed length in bytes (anything after it is a torn tail).
+pub const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
+/// Ids of commit objects, for short-id lookup and history listing.
+pub const COMMITS: TableDefinition<[u8; 32], ()> = TableDefinition::new("commits");
+
+/// Where a record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Pack number.
+    pub pack: u32,
+    /// Offset of the record header.
+    pub offset: u32,
+    /// Record length, header included.
+    pub len: u32,
+}
+
+struct PackWriter {
+    n: u32,
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+/// Byte counts of what an operation stored.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteStats {
+    /// New records written.
+    pub objects: u64,
+    /// Bytes appended to packs (headers included).
+    pub bytes: u64,
+}
+
+/// The repository's object store.
+pub struct ObjectStore {
+    packs_dir: PathBuf,
+    db: Db,
+    storage: Arc<dyn Storage>,
+    /// The open pack writer, and the number of the last pack this handle closed.
+    writer: Mutex<(Option<PackWriter>, Option<u32>)>,
+    pending: Mutex<HashMap<ObjectId, Location>>,
+    pending_commits: Mutex<Vec<ObjectId>>,
+    readers: Mutex<HashMap<u32, Arc<File>>>,
+    stats: Mutex<WriteStats>,
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < 64 {
+        return None;
+    }
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        let out = c.as_mut()?.compress(data).ok()?;
+        // Keep compression only when it saves at least ~3%: jpg/png and random data stay raw.
+        (out.len() < data.len() - data.len() / 32).then_some(out)
+    })
+}
+
+impl ObjectStore {
+    /// Opens the store over an opened objects database.
+    pub fn open(dsv_dir: &Path, db: Db, storage: Arc<dyn Storage>) -> Result<ObjectStore> {
+        if db.writable() {
+            let tx = db.write()?;
+            {
+                tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
+                tx.open_table(PACKS).map_err(|e| db.err(e))?;
+                tx.open_table(COMMITS).map_err(|e| db.err(e))?;
+            }
+            tx.commit().map_err(|e| db.err(e))?;
+        }
+        Ok(ObjectStore {
+            packs_dir: dsv_dir.join("packs"),
+            db,
+            storage,
+            writer: Mutex::new((None, None)),
+            pending: Mutex::new(HashMap::new()),
+            pending_commits: Mutex::new(Vec::new()),
+            readers: Mutex::new(HashMap::new()),
+            stats: Mutex::new(WriteStats::default()),
+        })
+    }
+
+    /// The underlying database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Directory holding pack files.
+    pub fn packs_dir(&self) -> &Path {
+        &self.packs_dir
+    }
+
+    /// What this handle has written so far.
+    pub fn write_stats(&self) -> WriteStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Looks up where an object is stored.
+    pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
+        if let Some(loc) = self.pending.lock().map_err(poisoned)?.get(id) {
+            return Ok(Some(*loc));
+        }
+        let tx = self.db.read()?;
+        let table = match tx.open_table(OBJECTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db.err(e)),
+        };
+        let v = table.get(&id.0).map_err(|e| self.db.err(e))?;
+        Ok(v.map(|g| {
+            let (pack, offset, len) = g.value();
+            Location { pack, offset, len }
+        }))
+    }
+
+    /// Whether the store holds an object.
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        Ok(self.locate(id)?.is_some())
+    }
+
+    fn reader(&self, pack: u32) -> Result<(Arc<File>, PathBuf)> {
+        let path = pack::pack_path(&self.packs_dir, pack);
+        let mut readers = self.readers.lock().map_err(poisoned)?;
+        if let Some(f) = readers.get(&pack) {
+            return Ok((f.clone(), path));
+        }
+        let f = Arc::new(File::open(&path).ctx("opening pack", &path)?);
+        readers.insert(pack, f.clone());
+        Ok((f, path))
+    }
+
+    /// Reads and decodes the record for `id` without resolving concatenations.
+    pub fn read_record(&self, id: &ObjectId) -> Result<(RecordHeader, Vec<u8>)> {
+        let loc = self.locate(id)?.ok_or(Error::MissingObject(*id))?;
+        let (file, path) = self.reader(loc.pack)?;
+        let (header, payload) = pack::read_record(&file, &path, loc.offset as u64, loc.len)
+            .map_err(|e| match e {
+                Error::Corrupt(reason) => Error::CorruptObject { id: *id, reason },
+                e => e,
+            })?;
+        if header.id != *id {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!(
+                    "record at {}:{} holds {}",
+                    path.display(),
+                    loc.offset,
+                    header.id
+                ),
+            });
+        }
+        let bytes = pack::decode_payload(&header, payload)
+            .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+        Ok((header, bytes))
+    }
+
+    /// Reads an object's bytes whole, verifying the hash. For trees, commits and small files.
+    pub fn get(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(id, &mut out)?;
+        Ok(out)
+    }
+
+    /// Streams an object's bytes into `w`, verifying the hash; returns the byte count.
+    pub fn read_into(&self, id: &ObjectId, w: &mut dyn Write) -> Result<u64> {
+        let mut hasher = blake3::Hasher::new();
+        let n = self.read_into_inner(id, w, &mut hasher, 0)?;
+        if ObjectId(*hasher.finalize().as_bytes()) != *id {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: "content does not match its id".into(),
+            });
+        }
+        Ok(n)
+    }
+
+    fn read_into_inner(
+        &self,
+        id: &ObjectId,
+        w: &mut dyn Write,
+        hasher: &mut blake3::Hasher,
+        depth: u32,
+    ) -> Result<u64> {
+        if depth > 4 {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: "concatenation nested too deeply".into(),
+            });
+        }
+        let (header, bytes) = self.read_record(id)?;
+        match header.repr {
+            Repr::Raw => {
+                hasher.update(&bytes);
+                w.write_all(&bytes)
+                    .map_err(|e| Error::io("writing", "(output)", e))?;
+                Ok(bytes.len() as u64)
+            }
+            Repr::Concat => {
+                let children = pack::decode_concat(&bytes)
+                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let mut total = 0;
+                for (child, len) in children {
+                    let n = self.read_into_inner(&child, w, hasher, depth + 1)?;
+                    if n != len {
+                        return Err(Error::CorruptObject {
+                            id: *id,
+                            reason: format!(
+                                "child {} has {n} bytes, list says {len}",
+                                child.short()
+                            ),
+                        });
+                    }
+                    total += n;
+                }
+                Ok(total)
+            }
+        }
+    }
+
+    /// Ids an object directly depends on (children of a concatenation), for fsck and gc.
+    pub fn children(&self, id: &ObjectId) -> Result<Vec<(ObjectId, u64)>> {
+        let (header, bytes) = self.read_record(id)?;
+        match header.repr {
+            Repr::Raw => Ok(Vec::new()),
+            Repr::Concat => pack::decode_concat(&bytes)
+                .map_err(|reason| Error::CorruptObject { id: *id, reason }),
+        }
+    }
+
+    /// Stores bytes (if new) and returns their id.
+    pub fn put(&self, bytes: &[u8]) -> Result<ObjectId> {
+        let id = ObjectId::hash(bytes);
+        if !self.contains(&id)? {
+            self.write_record(id, Repr::Raw, bytes)?;
+        }
+        Ok(id)
+    }
+
+    /// Stores a commit object and records it in the commit table.
+    pub fn put_commit(&self, bytes: &[u8]) -> Result<ObjectId> {
+        let id = self.put(bytes)?;
+        self.pending_commits.lock().map_err(poisoned)?.push(id);
+        Ok(id)
+    }
+
+    /// Stores a concatenation record under `id` (the hash of the concatenated bytes).
+    pub(crate) fn put_concat(&self, id: ObjectId, children: &[(ObjectId, u64)]) -> Result<()> {
+        if !self.contains(&id)? {
+            self.write_record(id, Repr::Concat, &pack::encode_concat(children))?;
+        }
+        Ok(())
+    }
+
+    /// Stores bytes whose id the caller already computed.
+    pub(crate) fn put_known(&self, id: ObjectId, bytes: &[u8]) -> Result<bool> {
+        if self.contains(&id)? {
+            return Ok(false);
+        }
+        self.write_record(id, Repr::Raw, bytes)?;
+        Ok(true)
+    }
+
+    fn write_record(&self, id: ObjectId, repr: Repr, raw: &[u8]) -> Result<()> {
+        let raw_len = u32::try_from(raw.len()).map_err(|_| {
+            Error::Refused(format!("object {} is too large for one record", id.short()))
+        })?;
+        let compressed = compress(raw);
+        let (codec, payload) = match &compressed {
+            Some(c) => (Codec::Zstd, c.as_slice()),
+            None => (Codec::None, raw),
+        };
+        let header = RecordHeader {
+            repr,
+            codec,
+            id,
+            stored_len: payload.len() as u32,
+            raw_len,
+        };
+        let record_len = pack::RECORD_HEADER as u64 + payload.len() as u64;
+        let mut guard = self.writer.lock().map_err(poisoned)?;
+        // Another thread may have stored the same id while we compressed.
+        if self.pending.lock().map_err(poisoned)?.contains_key(&id) {
+            return Ok(());
+        }
+        if guard.0.as_ref().is_some_and(|w| {
+            w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
+        }) {
+            let w = guard.0.take().expect("checked above");
+            self.storage.sync(&w.file, &w.path)?;
+            guard.1 = Some(w.n);
+        }
+        if guard.0.is_none() {
+            let after = guard.1;
+            guard.0 = Some(self.open_writer(after)?);
+        }
+        let w = guard.0.as_mut().expect("opened above");
+        let offset = u32::try_from(w.len)
+            .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
+        let mut buf = Vec::with_capacity(record_len as usize);
+        buf.extend_from_slice(&header.encode());
+        buf.extend_from_slice(payload);
+        self.storage.append(&mut w.file, &w.path, &buf)?;
+        w.len += record_len;
+        let loc = Location {
+            pack: w.n,
+            offset,
+            len: record_len as u32,
+        };
+        self.pending.lock().map_err(poisoned)?.insert(id, loc);
+        if let Ok(mut s) = self.stats.lock() {
+            s.objects += 1;
+            s.bytes += record_len;
+        }
+        Ok(())
+    }
+
+    /// Opens the pack to append to: the last one if it has room, else a new one.
+    /// A torn tail left by a crash (bytes past the committed length) is cut off.
+    fn open_writer(&self, after: Option<u32>) -> Result<PackWriter> {
+        self.storage.create_dir_all(&self.packs_dir)?;
+        let (n, committed) = match after {
+            Some(prev) => (prev + 1, 0),
+            None => {
+                let tx = self.db.read()?;
+                let packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
+                match packs
+                    .last()
+                    .map_err(|e| self.db.err(e))?
+                    .map(|(k, v)| (k.value(), v.value()))
+                {
+                    Some((n, len)) if len < PACK_TARGET_SIZE / 2 => (n, len),
+                    Some((n, _)) => (n + 1, 0),
+                    None => (1, 0),
+                }
+            }
+        };
+        let path = pack::pack_path(&self.packs_dir, n);
+        let mut file = self.storage.open_append(&path)?;
+        let actual = file.metadata().ctx("reading", &path)?.len();
+        let mut len = committed;
+        if committed == 0 {
+            if actual != 0 {
+                self.storage.set_len(&file, &path, 0)?;
+            }
+            self.storage.append(&mut file, &path, pack::PACK_MAGIC)?;
+            len = pack::PACK_MAGIC.len() as u64;
+        } else if actual != committed {
+            self.storage.set_len(&file, &path, committed)?;
+        }
+        self.readers.lock().map_err(poisoned)?.remove(&n);
+        Ok(PackWriter { n, file, path, len })
+    }
+
+    /// Makes everything written so far durable: fsync the pack, then commit the
+    /// index entries in one redb transaction. Until this returns, a crash leaves
+    /// only an unreferenced pack tail.
+    pub fn flush(&self) -> Result<()> {
+        let guard = self.writer.lock().map_err(poisoned)?;
+        let mut pending = self.pending.lock().map_err(poisoned)?;
+        let mut commits = self.pending_commits.lock().map_err(poisoned)?;
+        if pending.is_empty() && commits.is_empty() {
+            return Ok(());
+        }
+        let mut pack_lens: HashMap<u32, u64> = HashMap::new();
+        if let Some(w) = guard.0.as_ref() {
+            self.storage.sync(&w.file, &w.path)?;
+            pack_lens.insert(w.n, w.len);
+        }
+        for loc in pending.values() {
+            let end = loc.offset as u64 + loc.len as u64;
+            let e = pack_lens.entry(loc.pack).or_insert(end);
+            *e = (*e).max(end);
+        }
+        let tx = self.db.write()?;
+        {
+            let mut objects = tx.open_table(OBJECTS).map_err(|e| self.db.err(e))?;
+            let mut ids: Vec<_> = pending.iter().collect();
+            ids.sort_unstable_by_key(|(id, _)| **id);
+            for (id, loc) in ids {
+                objects
+                    .insert(&id.0, (loc.pack, loc.offset, loc.len))
+                    .map_err(|e| self.db.err(e))?;
+            }
+            let mut packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
+            for (n, len) in &pack_lens {
+                let old = packs
+                    .get(n)
+                    .map_err(|e| self.db.err(e))?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                packs.insert(n, old.max(*len)).map_err(|e| self.db.err(e))?;
+            }
+            let mut ct = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
+            for id in commits.iter() {
+                ct.insert(&id.0, ()).map_err(|e| self.db.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.db.err(e))?;
+        pending.clear();
+        commits.clear();
+        Ok(())
+    }
+
+    /// Commit ids whose hex starts with `prefix`.
+    pub fn commits_with_prefix(&self, prefix: &str) -> Result<Vec<ObjectId>> {
+        let Some((lo, hi)) = ObjectId::prefix_range(prefix) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<ObjectId> = self
+            .pending_commits
+            .lock()
+            .map_err(poisoned)?
+            .iter()
+            .filter(|id| **id >= lo && **id <= hi)
+            .copied()
+            .collect();
+        let tx = self.db.read()?;
+        let table = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
+        for item in table
+            .range::<[u8; 32]>(lo.0..=hi.0)
+            .map_err(|e| self.db.err(e))?
+        {
+            let (k, _) = item.map_err(|e| self.db.err(e))?;
+            let id = ObjectId(k.value());
+            if !out.contains(&id) {
+                out.push(id);
+            }
+            if out.len() > 16 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every commit id in the store.
+    pub fn all_commits(&self) -> Result<Vec<ObjectId>> {
+        let tx = self.db.read()?;
+        let table = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db.err(e))? {
+            let (k, _) = item.map_err(|e| self.db.err(e))?;
+            out.push(ObjectId(k.value()));
+        }
+        Ok(out)
+    }
+
+    /// Every (id, location) in the index.
+    pub fn all_objects(&self) -> Result<Vec<(ObjectId, Location)>> {
+        let tx = self.db.read()?;
+        let table = tx.open_table(OBJECTS).map_err(|e| self.db.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db.err(e))? {
+            let (k, v) = item.map_err(|e| self.db.err(e))?;
+            let (pack, offset, len) = v.value();
+            out.push((ObjectId(k.value()), Location { pack, offset, len }));
+        }
+        Ok(out)
+    }
+
+    /// Every pack number with its committed length.
+    pub fn all_packs(&self) -> Result<Vec<(u32, u64)>> {
+        let tx = self.db.read()?;
+        let table = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db.err(e))? {
+            let (k, v) = item.map_err(|e| self.db.err(e))?;
+            out.push((k.value(), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// The storage used for writes.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Drops cached pack file handles (after gc replaced packs).
+    pub(crate) fn forget_readers(&self) {
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
+    }
+
+    /// Closes the current pack writer so the next write starts a fresh pack.
+    pub(crate) fn close_writer(&self) -> Result<()> {
+        let mut guard = self.writer.lock().map_err(poisoned)?;
+        if let Some(w) = guard.0.take() {
+            self.storage.sync(&w.file, &w.path)?;
+            guard.1 = Some(w.n);
+        }
+        Ok(())
+    }
+}
+
+/// A poisoned mutex means a worker thread panicked; report instead of panicking again.
+pub(crate) fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
+    Error::Corrupt("internal lock poisoned after a worker thread failed".into())
+}
