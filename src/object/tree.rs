@@ -300,7 +300,7 @@ impl Tree {
             let h = blake3::hash(&self.entries[i].name);
             let prefix = u16::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1]]);
             let last = i + 1 == self.entries.len();
-            if last || prefix % SHARD_DIVISOR == 0 || i + 1 - start >= SHARD_MAX {
+            if last || prefix.is_multiple_of(SHARD_DIVISOR) || i + 1 - start >= SHARD_MAX {
                 let part = &self.entries[start..=i];
                 let id = store.put(&encode_entries(part))?;
                 shards.push(Shard {

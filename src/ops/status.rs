@@ -107,14 +107,14 @@ pub fn worktree_delta(
         return Ok(delta);
     }
     progress.start("checking", Some(suspects.len() as u64));
-    let results: Vec<Result<Option<(WorkFile, IndexEntry, ObjectId)>>> = suspects
+    let results: Vec<Result<(WorkFile, IndexEntry, Option<ObjectId>)>> = suspects
         .into_par_iter()
         .map(|(f, e)| {
             let r = match hash_worktree_file(root, &f) {
-                Ok(id) => Ok(Some((f, e, id))),
-                // Vanished between the walk and the read: report as deleted below.
+                Ok(id) => Ok((f, e, Some(id))),
+                // Vanished between the walk and the read: report as deleted.
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    Ok(None)
+                    Ok((f, e, None))
                 }
                 Err(err) => Err(err),
             };
@@ -124,24 +124,21 @@ pub fn worktree_delta(
         .collect();
     progress.finish();
     for r in results {
-        match r? {
-            Some((f, e, id)) => {
-                if id == e.id && f.mode == e.mode {
-                    delta.refreshed.push((
-                        f.path.clone(),
-                        IndexEntry {
-                            mode: f.mode,
-                            id,
-                            stat: f.stat,
-                        },
-                    ));
-                } else {
-                    delta.modified.push((f, Some(id)));
-                }
+        let (f, e, id) = r?;
+        match id {
+            Some(id) if id == e.id && f.mode == e.mode => {
+                let entry = IndexEntry {
+                    mode: f.mode,
+                    id,
+                    stat: f.stat,
+                };
+                delta.refreshed.push((f.path, entry));
             }
-            None => {}
+            Some(id) => delta.modified.push((f, Some(id))),
+            None => delta.deleted.push(f.path),
         }
     }
+    delta.deleted.sort();
     Ok(delta)
 }
 

@@ -135,7 +135,9 @@ impl ObjectStore {
                 size += data.len() as u64;
                 segment.push(id, data);
                 let prefix = u16::from_le_bytes([id.0[0], id.0[1]]);
-                if prefix % SEGMENT_DIVISOR == 0 || segment.children.len() >= SEGMENT_MAX_CHUNKS {
+                if prefix.is_multiple_of(SEGMENT_DIVISOR)
+                    || segment.children.len() >= SEGMENT_MAX_CHUNKS
+                {
                     top.push(segment.finish(self)?);
                 }
             }
