@@ -3,5 +3,11 @@
 mod cli;
 
 fn main() {
+    // Die quietly on a closed pipe (`dsv ls-tree -r HEAD | head`) like other Unix
+    // tools, instead of panicking in `println!`.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(cli::run());
 }

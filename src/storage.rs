@@ -25,6 +25,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         self.fault_point()?;
         file.write_all(data).ctx("writing", path)
     }
+    /// Writes bytes at an offset of an open file (positioned write; the file must not be in append mode).
+    fn write_at(&self, file: &File, path: &Path, offset: u64, data: &[u8]) -> Result<()> {
+        self.fault_point()?;
+        std::os::unix::fs::FileExt::write_all_at(file, data, offset).ctx("writing", path)
+    }
+    /// Opens a file for positioned writes, creating it if missing.
+    fn open_write(&self, path: &Path) -> Result<File> {
+        self.fault_point()?;
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(path)
+            .ctx("opening", path)
+    }
     /// Flushes a file's data to stable storage.
     fn sync(&self, file: &File, path: &Path) -> Result<()> {
         self.fault_point()?;

@@ -8,12 +8,14 @@ use super::Ctx;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Directory to create the repository in (default: current directory).
-    dir: Option<PathBuf>,
+    // Not named `dir`: that id belongs to the global `-C DIR`, and clap would share the value.
+    #[arg(value_name = "DIR")]
+    directory: Option<PathBuf>,
 }
 
 /// Runs `init`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let dir = ctx.cwd.join(args.dir.unwrap_or_default());
+    let dir = ctx.cwd.join(args.directory.unwrap_or_default());
     let repo = dsv::Repository::init(&dir, &ctx.open)?;
     if !ctx.quiet {
         println!(

@@ -53,8 +53,14 @@ pub fn report_error(e: &anyhow::Error) {
             eprintln!("  ... and {} more", errors.len() - 20);
         }
     }
+    // Causes already spelled out in the message (an I/O error's source) are not repeated.
+    let mut shown = e.to_string();
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let cause = cause.to_string();
+        if !shown.contains(&cause) {
+            eprintln!("  caused by: {cause}");
+            shown = cause;
+        }
     }
 }
 

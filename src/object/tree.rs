@@ -289,10 +289,19 @@ impl Tree {
     }
 
     /// Writes this directory (entries sorted, subtrees already stored) and returns its id.
-    pub fn store(mut self, store: &ObjectStore) -> Result<ObjectId> {
+    pub fn store(self, store: &ObjectStore) -> Result<ObjectId> {
+        self.store_with(&mut |bytes| store.put(bytes))
+    }
+
+    /// Encodes this directory, handing every object (shards, then the directory) to `put`.
+    /// With a hashing-only `put`, this computes the id a stored tree would have.
+    pub fn store_with(
+        mut self,
+        put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
+    ) -> Result<ObjectId> {
         self.entries.sort_by(|a, b| a.name.cmp(&b.name));
         if self.entries.len() <= SHARD_THRESHOLD {
-            return store.put(&encode_entries(&self.entries));
+            return put(&encode_entries(&self.entries));
         }
         let mut shards = Vec::new();
         let mut start = 0;
@@ -302,7 +311,7 @@ impl Tree {
             let last = i + 1 == self.entries.len();
             if last || prefix.is_multiple_of(SHARD_DIVISOR) || i + 1 - start >= SHARD_MAX {
                 let part = &self.entries[start..=i];
-                let id = store.put(&encode_entries(part))?;
+                let id = put(&encode_entries(part))?;
                 shards.push(Shard {
                     id,
                     entries: part.len() as u64,
@@ -313,7 +322,7 @@ impl Tree {
                 start = i + 1;
             }
         }
-        store.put(&encode_shards(&shards))
+        put(&encode_shards(&shards))
     }
 
     /// Reads a directory, joining its shards.

@@ -49,6 +49,13 @@ fn check_matches(
         if scope.is_empty() {
             continue;
         }
+        if let Some(link) = super::status::symlink_prefix(repo.root(), scope) {
+            return Err(Error::Refused(format!(
+                "pathspec '{}' is beyond a symbolic link ('{}' is a symlink; dsv does not follow it)",
+                orig.display(),
+                display_path(&link)
+            )));
+        }
         let exists = std::fs::symlink_metadata(repo.worktree_path(scope)).is_ok();
         let tracked = index
             .entries
@@ -221,7 +228,7 @@ pub fn rm(
     }
     if !cached && !force {
         for (p, e) in &targets {
-            if let Some(f) = crate::worktree::scan::stat_path(repo.root(), p)
+            if let Some(f) = super::status::stat_tracked(repo.root(), p)
                 && !(f.mode == e.mode && index.is_clean(e, &f.stat))
                 && super::status::hash_worktree_file(repo.root(), &f)? != e.id
             {
@@ -239,7 +246,10 @@ pub fn rm(
     repo.index.apply(&edits, stamp)?;
     if !cached {
         for (p, _) in &targets {
-            crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
+            // Below a symlinked directory the path is not in the worktree: never delete through the link.
+            if super::status::symlink_prefix(repo.root(), p).is_none() {
+                crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
+            }
         }
     }
     Ok(RmReport {

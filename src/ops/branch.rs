@@ -95,6 +95,10 @@ pub fn rename_branch(repo: &Repository, old: &str, new: &str, force: bool) -> Re
             kind: "branch",
             name: old.to_string(),
         })?;
+    if old == new {
+        // Nothing to move; deleting `old` below would delete the branch itself.
+        return Ok(());
+    }
     let new_full = format!("{HEADS}{new}");
     if repo.refs.read(&new_full)?.is_some() && !force {
         return Err(Error::RefExists {

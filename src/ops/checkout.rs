@@ -18,11 +18,10 @@ use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
-use crate::worktree::scan::stat_path;
 use crate::worktree::{display_path, path_within, write};
 
 use super::diff::{FileState, diff_trees, flatten, flatten_scoped};
-use super::status::{hash_worktree_file, head_tree};
+use super::status::{hash_worktree_file, head_tree, stat_tracked, symlink_prefix};
 
 /// Files to write and remove, with what the index should say afterwards.
 #[derive(Debug, Default)]
@@ -53,7 +52,7 @@ fn worktree_matches(
     path: &[u8],
     entry: &IndexEntry,
 ) -> Result<bool> {
-    match stat_path(repo.root(), path) {
+    match stat_tracked(repo.root(), path) {
         None => Ok(false),
         Some(f) if f.mode != entry.mode => Ok(false),
         Some(f) if index.is_clean(entry, &f.stat) => Ok(true),
@@ -71,7 +70,13 @@ fn execute(
     let mut edits: Vec<IndexEdit> = plan.index_only;
     let mut errors = Vec::new();
     for p in &plan.removes {
-        match write::remove_entry(repo.root(), p, repo.storage.as_ref()) {
+        // Below a symlinked directory the path is not in the worktree: never delete through the link.
+        let removed = if symlink_prefix(repo.root(), p).is_some() {
+            Ok(())
+        } else {
+            write::remove_entry(repo.root(), p, repo.storage.as_ref())
+        };
+        match removed {
             Ok(()) => {
                 report.removed += 1;
                 if plan.update_index {
@@ -183,14 +188,26 @@ pub fn switch(
             let staged = index.entries.get(&c.path);
             // The index must still hold the current commit's version of every path we touch,
             // and the worktree must match the index.
-            let index_clean = match (staged, &c.old) {
+            // A path already at the target version (both in the index and the worktree) is
+            // clean too, so a switch interrupted halfway (crash, full disk) can be re-run.
+            let is = |st: &Option<FileState>| match (staged, st) {
                 (None, None) => true,
                 (Some(e), Some(o)) => e.id == o.id && e.mode == o.mode,
                 _ => false,
             };
+            let index_clean = is(&c.old) || is(&c.new);
+            let at_target = || -> Result<bool> {
+                Ok(match (&c.new, stat_tracked(repo.root(), &c.path)) {
+                    (None, None) => true,
+                    (Some(n), Some(f)) => {
+                        f.mode == n.mode && hash_worktree_file(repo.root(), &f)? == n.id
+                    }
+                    _ => false,
+                })
+            };
             let wt_clean = match staged {
-                Some(e) => worktree_matches(repo, &index, &c.path, e)?,
-                None => match stat_path(repo.root(), &c.path) {
+                Some(e) => worktree_matches(repo, &index, &c.path, e)? || at_target()?,
+                None => match stat_tracked(repo.root(), &c.path) {
                     None => true,
                     // An untracked file in the way is fine only if it already has the target content.
                     Some(f) => c.new.is_some_and(|n| {

@@ -41,13 +41,28 @@ pub fn build_tree(
     store: &ObjectStore,
     entries: &BTreeMap<Vec<u8>, IndexEntry>,
 ) -> Result<(ObjectId, Summary)> {
+    tree_of_index(entries, &mut |bytes| store.put(bytes))
+}
+
+/// The root tree id an index would commit to, without storing anything.
+pub fn index_tree_id(entries: &BTreeMap<Vec<u8>, IndexEntry>) -> Result<ObjectId> {
+    Ok(tree_of_index(entries, &mut |bytes| Ok(ObjectId::hash(bytes)))?.0)
+}
+
+fn tree_of_index(
+    entries: &BTreeMap<Vec<u8>, IndexEntry>,
+    put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
+) -> Result<(ObjectId, Summary)> {
     let items: Vec<(&[u8], &IndexEntry)> = entries.iter().map(|(p, e)| (p.as_slice(), e)).collect();
-    let (id, size, files) = build_dir(store, &items)?;
+    let (id, size, files) = build_dir(put, &items)?;
     Ok((id, Summary { files, bytes: size }))
 }
 
 /// `items` are sorted paths relative to this directory.
-fn build_dir(store: &ObjectStore, items: &[(&[u8], &IndexEntry)]) -> Result<(ObjectId, u64, u64)> {
+fn build_dir(
+    put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
+    items: &[(&[u8], &IndexEntry)],
+) -> Result<(ObjectId, u64, u64)> {
     let mut entries = Vec::new();
     let mut i = 0;
     while i < items.len() {
@@ -76,7 +91,7 @@ fn build_dir(store: &ObjectStore, items: &[(&[u8], &IndexEntry)]) -> Result<(Obj
                     sub.push((&items[j].0[slash + 1..], items[j].1));
                     j += 1;
                 }
-                let (id, size, files) = build_dir(store, &sub)?;
+                let (id, size, files) = build_dir(put, &sub)?;
                 entries.push(TreeEntry {
                     name: name.to_vec(),
                     mode: EntryMode::Dir,
@@ -91,7 +106,7 @@ fn build_dir(store: &ObjectStore, items: &[(&[u8], &IndexEntry)]) -> Result<(Obj
     let tree = Tree { entries };
     let size = tree.size();
     let files = tree.files();
-    Ok((tree.store(store)?, size, files))
+    Ok((tree.store_with(put)?, size, files))
 }
 
 /// The code version of the git repository around `dir`, if any (read with gix).
@@ -116,6 +131,11 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
     let author = repo.identity()?;
     let index = repo.index.load()?;
     let parent = repo.refs.head_commit()?;
+    if parent.is_none() && index.entries.is_empty() && !opts.allow_empty {
+        return Err(Error::Refused(
+            "nothing to commit (stage files with `dsv add`, or use --allow-empty)".into(),
+        ));
+    }
     let (tree, summary) = build_tree(&repo.store, &index.entries)?;
     if let Some(p) = parent
         && !opts.allow_empty

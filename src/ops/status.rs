@@ -41,6 +41,30 @@ pub fn hash_worktree_file(root: &Path, f: &WorkFile) -> Result<ObjectId> {
     Ok(ObjectId(*hasher.finalize().as_bytes()))
 }
 
+/// The first leading directory of `path` (`a`, then `a/b` for `a/b/c`) that is a symlink
+/// in the working tree. A tracked path below a symlink is not in the working tree: dsv
+/// never follows the link, which may point outside the repository.
+pub fn symlink_prefix(root: &Path, path: &[u8]) -> Option<Vec<u8>> {
+    path.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| &path[..i])
+        .find(|dir| {
+            std::fs::symlink_metadata(root.join(os_path(dir)))
+                .is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .map(<[u8]>::to_vec)
+}
+
+/// lstat of a tracked path: `None` when it is missing, not a trackable file, or below a
+/// symlinked directory (see [`symlink_prefix`]).
+pub fn stat_tracked(root: &Path, path: &[u8]) -> Option<WorkFile> {
+    if symlink_prefix(root, path).is_some() {
+        return None;
+    }
+    stat_path(root, path)
+}
+
 /// How the working tree differs from the index.
 #[derive(Debug, Default)]
 pub struct WorktreeDelta {
@@ -95,7 +119,7 @@ pub fn worktree_delta(
     unseen.extend(tracked);
     // Tracked paths the walk did not report: deleted, or ignored by .dsvignore but still tracked.
     for (path, e) in unseen {
-        match stat_path(root, path) {
+        match stat_tracked(root, path) {
             Some(f) if f.mode == e.mode && index.is_clean(e, &f.stat) => {}
             Some(f) => suspects.push((f, *e)),
             None => delta.deleted.push(path.clone()),
@@ -212,13 +236,20 @@ pub fn status(
         Head::Detached(_) => None,
     };
     let tree = head_tree(repo)?;
-    let head_files = super::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
-    let mut idx = index_states(&index);
-    if !scopes.is_empty() && !scopes.iter().any(|s| s.is_empty()) {
-        idx.retain(|p, _| scopes.iter().any(|s| path_within(p, s)));
-    }
+    let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     let mut staged = Vec::new();
-    merge_maps(head_files, idx, &mut staged);
+    // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
+    // HEAD's trees need not be read at all (the common case on a large dataset).
+    let unchanged =
+        whole && tree.is_some_and(|t| super::commit::index_tree_id(&index.entries).ok() == Some(t));
+    if !unchanged {
+        let head_files = super::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
+        let mut idx = index_states(&index);
+        if !whole {
+            idx.retain(|p, _| scopes.iter().any(|s| path_within(p, s)));
+        }
+        merge_maps(head_files, idx, &mut staged);
+    }
 
     let delta = worktree_delta(repo.root(), &index, scopes, true, progress)?;
     let mut unstaged = Vec::new();
@@ -244,7 +275,6 @@ pub fn status(
         unstaged.extend(Change::between(p.clone(), old, None));
     }
     unstaged.sort_by(|a, b| a.path.cmp(&b.path));
-    let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     if repo.index.writable() && whole && !delta.refreshed.is_empty() {
         let edits: Vec<IndexEdit> = delta
             .refreshed

@@ -76,8 +76,24 @@ impl ObjectStore {
     pub fn put_file(&self, path: &Path, before: &StatStamp) -> Result<StoredFile> {
         let mut file = File::open(path).ctx("opening", path)?;
         let stored = if before.size <= CHUNK_THRESHOLD {
-            let mut buf = Vec::with_capacity(before.size as usize);
-            file.read_to_end(&mut buf).ctx("reading", path)?;
+            // Read into an exact buffer (one spare byte detects growth): read_to_end
+            // would stat and seek again to size its buffer.
+            let mut buf = vec![0u8; before.size as usize + 1];
+            let mut filled = 0;
+            loop {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io("reading", path, e)),
+                }
+            }
+            buf.truncate(filled);
             check_unchanged(&file, path, before, buf.len() as u64)?;
             let id = ObjectId::hash(&buf);
             self.put_known(id, &buf)?;

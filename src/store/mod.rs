@@ -51,10 +51,23 @@ pub struct Location {
 
 struct PackWriter {
     n: u32,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
+    /// End of the space reserved so far; records are written with positioned writes
+    /// outside the lock, so several threads fill one pack at once.
     len: u64,
 }
+
+#[derive(Default)]
+struct WriterState {
+    current: Option<PackWriter>,
+    /// Number of the last pack this handle filled.
+    last_closed: Option<u32>,
+    /// Filled packs still to fsync at the next flush.
+    to_sync: Vec<(Arc<File>, PathBuf)>,
+}
+
+type ObjectsTable = redb::ReadOnlyTable<[u8; 32], (u32, u32, u32)>;
 
 /// Byte counts of what an operation stored.
 #[derive(Debug, Default, Clone, Copy)]
@@ -70,8 +83,9 @@ pub struct ObjectStore {
     packs_dir: PathBuf,
     db: Db,
     storage: Arc<dyn Storage>,
-    /// The open pack writer, and the number of the last pack this handle closed.
-    writer: Mutex<(Option<PackWriter>, Option<u32>)>,
+    writer: Mutex<WriterState>,
+    /// A read snapshot of the objects table, reused for lookups until the next flush.
+    snapshot: Mutex<Option<Arc<ObjectsTable>>>,
     pending: Mutex<HashMap<ObjectId, Location>>,
     pending_commits: Mutex<Vec<ObjectId>>,
     readers: Mutex<HashMap<u32, Arc<File>>>,
@@ -82,8 +96,33 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+/// Shannon entropy (bits per byte) of up to 8 KiB sampled from the start and middle.
+fn sample_entropy(data: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    let head = &data[..data.len().min(4096)];
+    let mid_start = data.len() / 2;
+    let mid = &data[mid_start..data.len().min(mid_start + 4096)];
+    for &b in head.iter().chain(mid) {
+        counts[b as usize] += 1;
+    }
+    let n = (head.len() + mid.len()) as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 fn compress(data: &[u8]) -> Option<Vec<u8>> {
     if data.len() < 64 {
+        return None;
+    }
+    // Photos, compressed point clouds and random data look like noise: trying zstd on
+    // them costs more than hashing. A sample's byte entropy tells us cheaply.
+    if data.len() >= 1024 && sample_entropy(data) > 7.5 {
         return None;
     }
     COMPRESSOR.with(|c| {
@@ -113,7 +152,8 @@ impl ObjectStore {
             packs_dir: dsv_dir.join("packs"),
             db,
             storage,
-            writer: Mutex::new((None, None)),
+            writer: Mutex::new(WriterState::default()),
+            snapshot: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             pending_commits: Mutex::new(Vec::new()),
             readers: Mutex::new(HashMap::new()),
@@ -141,17 +181,34 @@ impl ObjectStore {
         if let Some(loc) = self.pending.lock().map_err(poisoned)?.get(id) {
             return Ok(Some(*loc));
         }
-        let tx = self.db.read()?;
-        let table = match tx.open_table(OBJECTS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db.err(e)),
-        };
+        let table = self.objects_snapshot()?;
+        let Some(table) = table else { return Ok(None) };
         let v = table.get(&id.0).map_err(|e| self.db.err(e))?;
         Ok(v.map(|g| {
             let (pack, offset, len) = g.value();
             Location { pack, offset, len }
         }))
+    }
+
+    fn objects_snapshot(&self) -> Result<Option<Arc<ObjectsTable>>> {
+        let mut snap = self.snapshot.lock().map_err(poisoned)?;
+        if let Some(t) = snap.as_ref() {
+            return Ok(Some(t.clone()));
+        }
+        let tx = self.db.read()?;
+        let table = match tx.open_table(OBJECTS) {
+            Ok(t) => Arc::new(t),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db.err(e)),
+        };
+        *snap = Some(table.clone());
+        Ok(Some(table))
+    }
+
+    fn drop_snapshot(&self) {
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = None;
+        }
     }
 
     /// Whether the store holds an object.
@@ -318,36 +375,46 @@ impl ObjectStore {
             raw_len,
         };
         let record_len = pack::RECORD_HEADER as u64 + payload.len() as u64;
-        let mut guard = self.writer.lock().map_err(poisoned)?;
-        // Another thread may have stored the same id while we compressed.
-        if self.pending.lock().map_err(poisoned)?.contains_key(&id) {
-            return Ok(());
-        }
-        if guard.0.as_ref().is_some_and(|w| {
-            w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
-        }) {
-            let w = guard.0.take().expect("checked above");
-            self.storage.sync(&w.file, &w.path)?;
-            guard.1 = Some(w.n);
-        }
-        if guard.0.is_none() {
-            let after = guard.1;
-            guard.0 = Some(self.open_writer(after)?);
-        }
-        let w = guard.0.as_mut().expect("opened above");
-        let offset = u32::try_from(w.len)
-            .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
         let mut buf = Vec::with_capacity(record_len as usize);
         buf.extend_from_slice(&header.encode());
         buf.extend_from_slice(payload);
-        self.storage.append(&mut w.file, &w.path, &buf)?;
-        w.len += record_len;
-        let loc = Location {
-            pack: w.n,
-            offset,
-            len: record_len as u32,
+        // Reserve space under the lock; write outside it.
+        let (file, path, loc) = {
+            let mut state = self.writer.lock().map_err(poisoned)?;
+            let mut pending = self.pending.lock().map_err(poisoned)?;
+            // Another thread may have stored the same id while we compressed.
+            if pending.contains_key(&id) {
+                return Ok(());
+            }
+            if state.current.as_ref().is_some_and(|w| {
+                w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
+            }) {
+                let w = state.current.take().expect("checked above");
+                state.last_closed = Some(w.n);
+                state.to_sync.push((w.file, w.path));
+            }
+            if state.current.is_none() {
+                let after = state.last_closed;
+                state.current = Some(self.open_writer(after)?);
+            }
+            let w = state.current.as_mut().expect("opened above");
+            let offset = u32::try_from(w.len)
+                .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
+            w.len += record_len;
+            let loc = Location {
+                pack: w.n,
+                offset,
+                len: record_len as u32,
+            };
+            pending.insert(id, loc);
+            (w.file.clone(), w.path.clone(), loc)
         };
-        self.pending.lock().map_err(poisoned)?.insert(id, loc);
+        if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, &buf) {
+            if let Ok(mut p) = self.pending.lock() {
+                p.remove(&id);
+            }
+            return Err(e);
+        }
         if let Ok(mut s) = self.stats.lock() {
             s.objects += 1;
             s.bytes += record_len;
@@ -376,34 +443,43 @@ impl ObjectStore {
             }
         };
         let path = pack::pack_path(&self.packs_dir, n);
-        let mut file = self.storage.open_append(&path)?;
+        let file = self.storage.open_write(&path)?;
         let actual = file.metadata().ctx("reading", &path)?.len();
         let mut len = committed;
         if committed == 0 {
             if actual != 0 {
                 self.storage.set_len(&file, &path, 0)?;
             }
-            self.storage.append(&mut file, &path, pack::PACK_MAGIC)?;
+            self.storage.write_at(&file, &path, 0, pack::PACK_MAGIC)?;
             len = pack::PACK_MAGIC.len() as u64;
         } else if actual != committed {
+            // A torn tail from an interrupted writer: never referenced, cut it off.
             self.storage.set_len(&file, &path, committed)?;
         }
         self.readers.lock().map_err(poisoned)?.remove(&n);
-        Ok(PackWriter { n, file, path, len })
+        Ok(PackWriter {
+            n,
+            file: Arc::new(file),
+            path,
+            len,
+        })
     }
 
     /// Makes everything written so far durable: fsync the pack, then commit the
     /// index entries in one redb transaction. Until this returns, a crash leaves
     /// only an unreferenced pack tail.
     pub fn flush(&self) -> Result<()> {
-        let guard = self.writer.lock().map_err(poisoned)?;
+        let mut guard = self.writer.lock().map_err(poisoned)?;
         let mut pending = self.pending.lock().map_err(poisoned)?;
         let mut commits = self.pending_commits.lock().map_err(poisoned)?;
         if pending.is_empty() && commits.is_empty() {
             return Ok(());
         }
         let mut pack_lens: HashMap<u32, u64> = HashMap::new();
-        if let Some(w) = guard.0.as_ref() {
+        for (f, path) in guard.to_sync.drain(..) {
+            self.storage.sync(&f, &path)?;
+        }
+        if let Some(w) = guard.current.as_ref() {
             self.storage.sync(&w.file, &w.path)?;
             pack_lens.insert(w.n, w.len);
         }
@@ -439,6 +515,7 @@ impl ObjectStore {
         tx.commit().map_err(|e| self.db.err(e))?;
         pending.clear();
         commits.clear();
+        self.drop_snapshot();
         Ok(())
     }
 
@@ -520,14 +597,18 @@ impl ObjectStore {
         if let Ok(mut r) = self.readers.lock() {
             r.clear();
         }
+        self.drop_snapshot();
     }
 
     /// Closes the current pack writer so the next write starts a fresh pack.
     pub(crate) fn close_writer(&self) -> Result<()> {
         let mut guard = self.writer.lock().map_err(poisoned)?;
-        if let Some(w) = guard.0.take() {
+        for (f, path) in guard.to_sync.drain(..) {
+            self.storage.sync(&f, &path)?;
+        }
+        if let Some(w) = guard.current.take() {
             self.storage.sync(&w.file, &w.path)?;
-            guard.1 = Some(w.n);
+            guard.last_closed = Some(w.n);
         }
         Ok(())
     }

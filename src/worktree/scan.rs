@@ -2,8 +2,8 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
 use crate::object::EntryMode;
@@ -56,97 +56,158 @@ fn special_kind(meta: &std::fs::Metadata) -> &'static str {
     }
 }
 
-/// Lists files under the given scopes (repository paths; empty = everything), sorted.
-/// Ignored files are left out; special files are skipped with a warning.
-pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<Vec<WorkFile>> {
-    let found: Mutex<Vec<WorkFile>> = Mutex::new(Vec::new());
-    let root_buf = root.to_path_buf();
-    let scopes_owned: Vec<Vec<u8>> = scopes.to_vec();
-    let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
-    let relevant = move |rel: &[u8], is_dir: bool| -> bool {
-        if whole {
-            return true;
+/// A `.dsvignore` matcher and the matchers of the directories above it.
+struct IgnoreNode {
+    matcher: ignore::gitignore::Gitignore,
+    parent: Option<Arc<IgnoreNode>>,
+}
+
+fn is_ignored(node: &Option<Arc<IgnoreNode>>, path: &Path, is_dir: bool) -> bool {
+    let mut cur = node.as_ref();
+    while let Some(n) = cur {
+        match n.matcher.matched(path, is_dir) {
+            ignore::Match::Ignore(_) => return true,
+            ignore::Match::Whitelist(_) => return false,
+            ignore::Match::None => cur = n.parent.as_ref(),
         }
-        scopes_owned
-            .iter()
-            .any(|s| path_within(rel, s) || (is_dir && path_within(s, rel)))
-    };
-    let mut builder = ignore::WalkBuilder::new(root);
-    builder
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .add_custom_ignore_filename(IGNORE_FILE)
-        .threads(rayon::current_num_threads().max(2));
-    let root_for_filter = root_buf.clone();
-    let relevant_filter = relevant.clone();
-    builder.filter_entry(move |e| {
-        let rel = e.path().strip_prefix(&root_for_filter).unwrap_or(e.path());
-        let first = rel.as_os_str().as_bytes();
-        if e.depth() == 1 && (first == b".dsv" || first == b".git") {
-            return false;
-        }
-        if e.depth() == 0 {
-            return true;
-        }
-        let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-        relevant_filter(first, is_dir)
-    });
-    builder.build_parallel().run(|| {
-        let found = &found;
-        let root = &root_buf;
-        let relevant = relevant.clone();
-        Box::new(move |entry| {
+    }
+    false
+}
+
+struct Walk<'a> {
+    root: &'a Path,
+    scopes: &'a [Vec<u8>],
+    whole: bool,
+    progress: &'a dyn Progress,
+    found: Mutex<Vec<WorkFile>>,
+}
+
+impl Walk<'_> {
+    fn relevant(&self, rel: &[u8], is_dir: bool) -> bool {
+        self.whole
+            || self
+                .scopes
+                .iter()
+                .any(|s| path_within(rel, s) || (is_dir && path_within(s, rel)))
+    }
+
+    /// Lists one directory and queues its subdirectories on the rayon scope. Entries are
+    /// stat'ed relative to the open directory (std's `DirEntry::metadata`), which spares
+    /// the kernel a full path lookup per file.
+    fn dir<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        abs: PathBuf,
+        rel: Vec<u8>,
+        parent: Option<Arc<IgnoreNode>>,
+    ) {
+        let rd = match std::fs::read_dir(&abs) {
+            Ok(rd) => rd,
+            Err(e) => {
+                self.progress
+                    .warn(&format!("skipping directory '{}': {e}", display_path(&rel)));
+                return;
+            }
+        };
+        let ignore_file = abs.join(IGNORE_FILE);
+        let node = if ignore_file.is_file() {
+            let mut b = ignore::gitignore::GitignoreBuilder::new(&abs);
+            if let Some(e) = b.add(&ignore_file) {
+                self.progress
+                    .warn(&format!("{}: {e}", ignore_file.display()));
+            }
+            match b.build() {
+                Ok(matcher) => Some(Arc::new(IgnoreNode {
+                    matcher,
+                    parent: parent.clone(),
+                })),
+                Err(e) => {
+                    self.progress
+                        .warn(&format!("{}: {e}", ignore_file.display()));
+                    parent
+                }
+            }
+        } else {
+            parent
+        };
+        let mut local = Vec::new();
+        for entry in rd {
             let entry = match entry {
                 Ok(e) => e,
-                Err(err) => {
-                    progress.warn(&format!("skipping: {err}"));
-                    return ignore::WalkState::Continue;
+                Err(e) => {
+                    self.progress.warn(&format!(
+                        "skipping an entry of '{}': {e}",
+                        display_path(&rel)
+                    ));
+                    continue;
                 }
             };
-            if entry.depth() == 0 {
-                return ignore::WalkState::Continue;
+            let name = entry.file_name();
+            let name = name.as_bytes();
+            if rel.is_empty() && (name == b".dsv" || name == b".git") {
+                continue;
             }
-            let rel = entry
-                .path()
-                .strip_prefix(root)
-                .unwrap_or(entry.path())
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
+            let mut child = rel.clone();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name);
             let meta = match entry.metadata() {
                 Ok(m) => m,
-                Err(err) => {
-                    progress.warn(&format!("skipping '{}': {err}", display_path(&rel)));
-                    return ignore::WalkState::Continue;
+                Err(e) => {
+                    self.progress
+                        .warn(&format!("skipping '{}': {e}", display_path(&child)));
+                    continue;
                 }
             };
-            if meta.is_dir() {
-                return ignore::WalkState::Continue;
+            let is_dir = meta.is_dir();
+            if !self.relevant(&child, is_dir) || is_ignored(&node, &entry.path(), is_dir) {
+                continue;
             }
-            if !relevant(&rel, false) {
-                return ignore::WalkState::Continue;
+            if is_dir {
+                let node = node.clone();
+                let path = entry.path();
+                scope.spawn(move |s| self.dir(s, path, child, node));
+                continue;
+            }
+            // A temporary file of a checkout that was killed before renaming it into place
+            // (see `write::write_entry`): never user data, so never untracked or added.
+            if is_dsv_temp(name) {
+                continue;
             }
             match mode_of(&meta) {
-                Some(mode) => {
-                    if let Ok(mut f) = found.lock() {
-                        f.push(WorkFile {
-                            path: rel,
-                            mode,
-                            stat: StatStamp::of(&meta),
-                        });
-                    }
-                }
-                None => progress.warn(&format!(
+                Some(mode) => local.push(WorkFile {
+                    path: child,
+                    mode,
+                    stat: StatStamp::of(&meta),
+                }),
+                None => self.progress.warn(&format!(
                     "skipping '{}': {} (only files, directories and symlinks are tracked)",
-                    display_path(&rel),
+                    display_path(&child),
                     special_kind(&meta)
                 )),
             }
-            ignore::WalkState::Continue
-        })
-    });
-    let mut files = found.into_inner().map_err(poisoned)?;
+        }
+        if !local.is_empty()
+            && let Ok(mut f) = self.found.lock()
+        {
+            f.append(&mut local);
+        }
+    }
+}
+
+/// Lists files under the given scopes (repository paths; empty = everything), sorted.
+/// Ignored files are left out; special files are skipped with a warning.
+pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<Vec<WorkFile>> {
+    let walk = Walk {
+        root,
+        scopes,
+        whole: scopes.is_empty() || scopes.iter().any(|s| s.is_empty()),
+        progress,
+        found: Mutex::new(Vec::new()),
+    };
+    rayon::scope(|s| walk.dir(s, walk.root.to_path_buf(), Vec::new(), None));
+    let mut files = walk.found.into_inner().map_err(poisoned)?;
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
@@ -159,4 +220,9 @@ pub fn stat_path(root: &Path, path: &[u8]) -> Option<WorkFile> {
         mode: mode_of(&meta)?,
         stat: StatStamp::of(&meta),
     })
+}
+
+/// Whether a file name is a temporary sibling made by [`crate::storage::temp_name`].
+pub fn is_dsv_temp(name: &[u8]) -> bool {
+    name.windows(9).any(|w| w == b".dsv-tmp-")
 }
