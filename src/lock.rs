@@ -86,7 +86,28 @@ impl RepoLock {
     }
 }
 
+/// The pid holding a lock on `path`: from the kernel's lock table (`/proc/locks`), which
+/// also names readers; else the pid the last writer recorded in the file.
 fn read_pid(path: &PathBuf) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && let Ok(locks) = std::fs::read_to_string("/proc/locks")
+    {
+        let me = std::process::id();
+        let suffix = format!(":{}", meta.ino());
+        for line in locks.lines() {
+            // "1: FLOCK  ADVISORY  WRITE 12345 fd:01:123456 0 EOF"
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() >= 6
+                && fields[1] == "FLOCK"
+                && fields[5].ends_with(&suffix)
+                && let Ok(pid) = fields[4].parse::<u32>()
+                && pid != me
+            {
+                return pid;
+            }
+        }
+    }
     let mut s = String::new();
     if let Ok(mut f) = File::open(path) {
         let _ = f.read_to_string(&mut s);

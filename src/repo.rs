@@ -26,19 +26,18 @@ pub const DEFAULT_BRANCH: &str = "main";
 pub struct OpenOptions {
     /// Where writes go (a fault injector in tests).
     pub storage: Arc<dyn Storage>,
-    /// How long to wait for another command's lock.
-    pub lock_timeout: Duration,
+    /// How long to wait for another command's lock (`None`: `core.lock_timeout_ms`, else 3 s).
+    pub lock_timeout: Option<Duration>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        let ms = std::env::var("DSV_LOCK_TIMEOUT_MS")
+        let ms: Option<u64> = std::env::var("DSV_LOCK_TIMEOUT_MS")
             .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3000);
+            .and_then(|v| v.parse().ok());
         OpenOptions {
             storage: Arc::new(OsStorage),
-            lock_timeout: Duration::from_millis(ms),
+            lock_timeout: ms.map(Duration::from_millis),
         }
     }
 }
@@ -136,11 +135,29 @@ impl Repository {
     fn open_at(root: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {
         let dsv = root.join(DSV_DIR);
         check_format(&dsv)?;
-        let lock = RepoLock::acquire(&dsv, access, opts.lock_timeout)?;
+        let timeout = match opts.lock_timeout {
+            Some(t) => t,
+            None => {
+                let ms = Config::load(&dsv)?
+                    .get("core.lock_timeout_ms")
+                    .map(|v| {
+                        v.parse::<u64>().map_err(|_| Error::Config {
+                            path: dsv.join("config.toml"),
+                            message: format!(
+                                "core.lock_timeout_ms must be a number of milliseconds, not '{v}'"
+                            ),
+                        })
+                    })
+                    .transpose()?
+                    .unwrap_or(3000);
+                Duration::from_millis(ms)
+            }
+        };
+        let lock = RepoLock::acquire(&dsv, access, timeout)?;
         match Self::open_locked(root, lock, opts) {
             // A crash left a database that needs recovery, which only a writer may do.
             Err(e) if access == Access::Read && db::needs_repair(&e) => {
-                let lock = RepoLock::acquire(&dsv, Access::Write, opts.lock_timeout)?;
+                let lock = RepoLock::acquire(&dsv, Access::Write, timeout)?;
                 Self::open_locked(root, lock, opts)
             }
             r => r,

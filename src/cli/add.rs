@@ -21,7 +21,7 @@ pub struct Args {
 /// Runs `add`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.paths.is_empty() && !args.all {
-        anyhow::bail!("nothing specified, nothing added (give paths, or -A for everything)");
+        crate::usage!("nothing specified, nothing added (give paths, or -A for everything)");
     }
     let repo = ctx.repo(Access::Write)?;
     let (scopes, user) = if args.all && args.paths.is_empty() {

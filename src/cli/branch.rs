@@ -38,7 +38,9 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.delete || args.force_delete {
         let repo = ctx.repo(Access::Write)?;
-        anyhow::ensure!(!args.names.is_empty(), "branch name required");
+        if args.names.is_empty() {
+            crate::usage!("branch name required");
+        }
         for n in &args.names {
             let id = delete_branch(&repo, n, args.force_delete)?;
             println!("Deleted branch {n} (was {}).", id.short());
@@ -53,7 +55,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 Head::Detached(_) => anyhow::bail!("HEAD is detached: name the branch to rename"),
             },
             [old, new] => (old.clone(), new.clone()),
-            _ => anyhow::bail!("usage: dsv branch -m [OLD] NEW"),
+            _ => crate::usage!("usage: dsv branch -m [OLD] NEW"),
         };
         rename_branch(&repo, &old, &new, args.force)?;
         return Ok(0);
@@ -100,6 +102,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             create_branch(&repo, name, start, args.force)?;
             Ok(0)
         }
-        _ => anyhow::bail!("usage: dsv branch [NAME [START]]"),
+        _ => crate::usage!("usage: dsv branch [NAME [START]]"),
     }
 }

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let Some(rev) = args.rev else {
-        anyhow::bail!("nothing to check out: give a revision, or `-- PATH...`");
+        crate::usage!("nothing to check out: give a revision, or `-- PATH...`");
     };
     let target = if repo
         .refs

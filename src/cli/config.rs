@@ -25,15 +25,29 @@ pub struct Args {
 
 /// Runs `config`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let path = if args.global {
-        global_path().ok_or_else(|| {
+    let writing = args.unset || args.value.is_some();
+    // Changing the repository's config takes the write lock like any other change.
+    let repo = if args.global {
+        None
+    } else {
+        let access = if writing {
+            dsv::lock::Access::Write
+        } else {
+            dsv::lock::Access::Read
+        };
+        Some(dsv::Repository::discover(&ctx.cwd, access, &ctx.open)?)
+    };
+    let path = match &repo {
+        Some(r) => r.dsv_dir().join("config.toml"),
+        None => global_path().ok_or_else(|| {
             anyhow::anyhow!(
                 "cannot find the home directory for --global (set HOME or XDG_CONFIG_HOME)"
             )
-        })?
-    } else {
-        let root = dsv::Repository::discover(&ctx.cwd, dsv::lock::Access::Read, &ctx.open)?;
-        root.dsv_dir().join("config.toml")
+        })?,
+    };
+    let storage: &dyn dsv::storage::Storage = match &repo {
+        Some(r) => r.storage.as_ref(),
+        None => &OsStorage,
     };
     let mut file = ConfigFile::load(&path)?;
     if args.list {
@@ -43,18 +57,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let Some(key) = args.key else {
-        anyhow::bail!("usage: dsv config [--global] KEY [VALUE]");
+        crate::usage!("usage: dsv config [--global] KEY [VALUE]");
     };
     check_key(&key)?;
     if args.unset {
         file.values.remove(&key);
-        file.save(&OsStorage)?;
+        file.save(storage)?;
         return Ok(0);
     }
     match args.value {
         Some(v) => {
             file.values.insert(key, v);
-            file.save(&OsStorage)?;
+            file.save(storage)?;
             Ok(0)
         }
         None => match file.values.get(&key) {

@@ -124,7 +124,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             merge_maps(old, new, &mut out);
             out
         }
-        _ => anyhow::bail!("diff takes at most two revisions"),
+        _ => crate::usage!("diff takes at most two revisions"),
     };
     let changes = detect_renames(changes);
     if args.json {

@@ -103,6 +103,26 @@ enum Command {
     Demo(demo::Args),
 }
 
+/// A command line that parses but makes no sense (exit code 2, like clap's own errors).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Returns a usage error (exit code 2) from a command.
+#[macro_export]
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::cli::UsageError(format!($($arg)*))))
+    };
+}
+
 /// Shared state for a command run.
 pub struct Ctx {
     /// Working directory for path arguments.
@@ -195,7 +215,11 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             output::report_error(&e);
-            1
+            if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            }
         }
     }
 }

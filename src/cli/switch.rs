@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let Some(target) = args.target else {
-        anyhow::bail!("missing branch name (use -c NEW to create one)");
+        crate::usage!("missing branch name (use -c NEW to create one)");
     };
     if args.detach {
         let id = resolve(&repo, &target)?;

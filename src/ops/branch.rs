@@ -76,7 +76,7 @@ pub fn delete_branch(repo: &Repository, name: &str, force: bool) -> Result<Objec
         };
         if !merged {
             return Err(Error::Refused(format!(
-                "branch '{name}' is not merged into HEAD; use -D to delete it anyway (its commits stay in the reflog until gc)"
+                "branch '{name}' is not merged into HEAD; use -D to delete it anyway (its commits stay reachable from the reflog)"
             )));
         }
     }

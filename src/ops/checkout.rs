@@ -144,7 +144,7 @@ fn conflict_error(paths: &[Vec<u8>], what: &str) -> Error {
         list.push(format!("  ... and {} more", paths.len() - 10));
     }
     Error::Refused(format!(
-        "your local changes to these files would be overwritten by {what}:\n{}\ncommit or stash them, or use --force to discard them",
+        "your local changes to these files would be overwritten by {what}:\n{}\ncommit them (or copy them elsewhere), or use --force to discard them",
         list.join("\n")
     ))
 }

@@ -161,7 +161,11 @@ impl Walk<'_> {
                 }
             };
             let is_dir = meta.is_dir();
-            if !self.relevant(&child, is_dir) || is_ignored(&node, &entry.path(), is_dir) {
+            // A path named explicitly (`dsv add cache/x`) is taken even if ignored, like `git add -f`.
+            let explicit = !self.whole && self.scopes.iter().any(|s| *s == child);
+            if !self.relevant(&child, is_dir)
+                || (!explicit && is_ignored(&node, &entry.path(), is_dir))
+            {
                 continue;
             }
             if is_dir {
