@@ -22,6 +22,9 @@ pub const RECORD_MAGIC: u8 = 0xD5;
 /// Bytes of a record header.
 pub const RECORD_HEADER: usize = 1 + 1 + 32 + 4 + 4;
 
+/// Largest decoded payload accepted (dsv writes at most a few MiB per record).
+pub const MAX_RAW_LEN: u32 = 256 * 1024 * 1024;
+
 /// How an object's bytes are represented in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repr {
@@ -154,6 +157,10 @@ pub fn decode_payload(
     match header.codec {
         Codec::None => Ok(payload),
         Codec::Zstd => {
+            // The header is untrusted: never let it size a huge allocation.
+            if header.raw_len > MAX_RAW_LEN {
+                return Err(format!("record claims {} bytes, more than any object dsv writes", header.raw_len));
+            }
             let out = zstd::bulk::decompress(&payload, header.raw_len as usize)
                 .map_err(|e| format!("zstd: {e}"))?;
             if out.len() != header.raw_len as usize {

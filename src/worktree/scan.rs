@@ -162,7 +162,7 @@ impl Walk<'_> {
             };
             let is_dir = meta.is_dir();
             // A path named explicitly (`dsv add cache/x`) is taken even if ignored, like `git add -f`.
-            let explicit = !self.whole && self.scopes.iter().any(|s| *s == child);
+            let explicit = !self.whole && self.scopes.contains(&child);
             if !self.relevant(&child, is_dir)
                 || (!explicit && is_ignored(&node, &entry.path(), is_dir))
             {
