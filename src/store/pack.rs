@@ -159,7 +159,10 @@ pub fn decode_payload(
         Codec::Zstd => {
             // The header is untrusted: never let it size a huge allocation.
             if header.raw_len > MAX_RAW_LEN {
-                return Err(format!("record claims {} bytes, more than any object dsv writes", header.raw_len));
+                return Err(format!(
+                    "record claims {} bytes, more than any object dsv writes",
+                    header.raw_len
+                ));
             }
             let out = zstd::bulk::decompress(&payload, header.raw_len as usize)
                 .map_err(|e| format!("zstd: {e}"))?;
