@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 use crate::storage::Storage;
 
 /// Keys dsv understands; others are rejected so typos do not pass silently.
-pub const KNOWN_KEYS: &[&str] = &["user.name", "user.email", "core.lock_timeout_ms"];
+pub const KNOWN_KEYS: &[&str] = &[
+    "user.name",
+    "user.email",
+    "core.lock_timeout_ms",
+    "core.fsync",
+];
 
 /// A flat view of one TOML config file (`section.key` -> string value).
 #[derive(Debug, Clone, Default)]
@@ -126,7 +131,7 @@ pub fn check_key(key: &str) -> Result<()> {
         Err(Error::InvalidName {
             kind: "config key",
             name: key.to_string(),
-            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms)",
+            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync)",
         })
     }
 }

@@ -121,14 +121,13 @@ impl Repository {
         Self::open_at(&root, access, opts)
     }
 
-    /// Opens for writing if nobody else holds the lock, otherwise for reading.
-    pub fn discover_opportunistic(start: &Path, opts: &OpenOptions) -> Result<Repository> {
+    /// Opens for writing only if nobody holds the lock right now (no waiting).
+    pub fn try_discover_write(start: &Path, opts: &OpenOptions) -> Result<Option<Repository>> {
         let start = absolute(start)?;
         let root = find_root(&start).ok_or_else(|| Error::NotARepository(start.clone()))?;
-        let dsv = root.join(DSV_DIR);
-        match RepoLock::try_write(&dsv)? {
-            Some(lock) => Self::open_locked(&root, lock, opts),
-            None => Self::open_at(&root, Access::Read, opts),
+        match RepoLock::try_write(&root.join(DSV_DIR))? {
+            Some(lock) => Ok(Some(Self::open_locked(&root, lock, opts)?)),
+            None => Ok(None),
         }
     }
 
@@ -175,10 +174,16 @@ impl Repository {
         };
         let store = ObjectStore::open(&dsv, db, opts.storage.clone())?;
         let index = Index::open(&dsv, write, opts.storage.clone())?;
+        let config = Config::load(&dsv)?;
+        let fsync = match std::env::var("DSV_FSYNC").ok().filter(|v| !v.is_empty()) {
+            Some(v) => v != "0" && v != "false",
+            None => config.get("core.fsync") != Some("false"),
+        };
+        store.set_fsync(fsync);
         Ok(Repository {
             root: root.to_path_buf(),
             refs: Refs::new(&dsv, opts.storage.clone()),
-            config: Config::load(&dsv)?,
+            config,
             dsv,
             storage: opts.storage.clone(),
             store,

@@ -55,9 +55,28 @@ fn collapse_untracked(report: &StatusReport, tracked_dirs: &HashSet<Vec<u8>>) ->
 
 /// Runs `status`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = dsv::Repository::discover_opportunistic(&ctx.cwd, &ctx.open)?;
+    // Read-only first: status must not wait for, or block, other commands.
+    let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let report = status(&repo, &scopes, &ctx.progress())?;
+    let mut tracked_dirs = HashSet::new();
+    if !report.untracked.is_empty() && !args.untracked_files {
+        for p in repo.index.load()?.entries.keys() {
+            for (i, b) in p.iter().enumerate() {
+                if *b == b'/' {
+                    tracked_dirs.insert(p[..i].to_vec());
+                }
+            }
+        }
+    }
+    drop(repo);
+    // Record fresh stat data for files that were only touched, if no one holds the lock:
+    // the next status then skips re-hashing them. Never waits; failure costs only speed.
+    if !report.refresh.is_empty()
+        && let Ok(Some(w)) = dsv::Repository::try_discover_write(&ctx.cwd, &ctx.open)
+    {
+        let _ = w.index.refresh(&report.refresh, report.stamp);
+    }
     if args.json {
         print_json(&report)?;
         return Ok(0);
@@ -124,16 +143,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let shown = if args.untracked_files {
             report.untracked.iter().map(|p| display_path(p)).collect()
         } else {
-            let index = repo.index.load()?;
-            let mut dirs = HashSet::new();
-            for p in index.entries.keys() {
-                for (i, b) in p.iter().enumerate() {
-                    if *b == b'/' {
-                        dirs.insert(p[..i].to_vec());
-                    }
-                }
-            }
-            collapse_untracked(&report, &dirs)
+            collapse_untracked(&report, &tracked_dirs)
         };
         for p in shown {
             println!("\t{}", paint(c, "31", &p));

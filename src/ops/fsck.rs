@@ -288,7 +288,7 @@ impl Walker<'_> {
                     if !self.blob_inner(c, depth + 1) {
                         // Report the chunk's damage against the file that uses it.
                         let reason = self.broken.get(c).cloned().unwrap_or_default();
-                        self.note(*id, format!("chunk {} is {reason}", c.short()));
+                        self.note(*id, format!("chunk {} is damaged: {reason}", c.short()));
                         ok = false;
                     }
                 }

@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
 use crate::store::chunk::StatStamp;
-use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::index::{IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::{WorkFile, scan, stat_path};
 use crate::worktree::{os_path, path_within};
 
@@ -180,6 +180,13 @@ pub struct StatusReport {
     /// Untracked paths.
     #[serde(serialize_with = "ser_paths")]
     pub untracked: Vec<Vec<u8>>,
+    /// Clean files whose stat changed: recording them spares the next status a re-hash
+    /// (see [`crate::worktree::index::Index::refresh`]).
+    #[serde(skip)]
+    pub refresh: Vec<(Vec<u8>, IndexEntry)>,
+    /// When this status started looking at files.
+    #[serde(skip)]
+    pub stamp: i64,
 }
 
 fn ser_paths<S: serde::Serializer>(
@@ -275,14 +282,10 @@ pub fn status(
         unstaged.extend(Change::between(p.clone(), old, None));
     }
     unstaged.sort_by(|a, b| a.path.cmp(&b.path));
-    if repo.index.writable() && whole && !delta.refreshed.is_empty() {
-        let edits: Vec<IndexEdit> = delta
-            .refreshed
-            .iter()
-            .map(|(p, e)| IndexEdit::Set(p.clone(), *e))
-            .collect();
+    let refresh = if whole { delta.refreshed } else { Vec::new() };
+    if repo.index.writable() && !refresh.is_empty() {
         // Best effort: a failed refresh only costs a re-hash next time.
-        let _ = repo.index.apply(&edits, stamp);
+        let _ = repo.index.refresh(&refresh, stamp);
     }
     Ok(StatusReport {
         branch,
@@ -290,6 +293,8 @@ pub fn status(
         staged,
         unstaged,
         untracked: delta.untracked.into_iter().map(|f| f.path).collect(),
+        refresh,
+        stamp,
     })
 }
 

@@ -90,6 +90,8 @@ pub struct ObjectStore {
     pending_commits: Mutex<Vec<ObjectId>>,
     readers: Mutex<HashMap<u32, Arc<File>>>,
     stats: Mutex<WriteStats>,
+    /// Whether pack data is fsynced before it is indexed (`core.fsync`).
+    fsync: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
@@ -139,7 +141,10 @@ fn compress(data: &[u8]) -> Option<Vec<u8>> {
 impl ObjectStore {
     /// Opens the store over an opened objects database.
     pub fn open(dsv_dir: &Path, db: Db, storage: Arc<dyn Storage>) -> Result<ObjectStore> {
-        if db.writable() {
+        // Create the tables only when missing: a write transaction costs fsyncs, and most
+        // commands open the store without writing anything.
+        let has_tables = db.read()?.open_table(COMMITS).is_ok();
+        if db.writable() && !has_tables {
             let tx = db.write()?;
             {
                 tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
@@ -158,7 +163,23 @@ impl ObjectStore {
             pending_commits: Mutex::new(Vec::new()),
             readers: Mutex::new(HashMap::new()),
             stats: Mutex::new(WriteStats::default()),
+            fsync: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Sets whether pack data is fsynced before being indexed. Without it a crash of the
+    /// process still loses nothing (the data is in the page cache); a power cut may lose
+    /// the last operation's packs while the index already names them (fsck reports it).
+    pub fn set_fsync(&self, on: bool) {
+        self.fsync.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn sync_pack(&self, file: &File, path: &Path) -> Result<()> {
+        if self.fsync.load(std::sync::atomic::Ordering::Relaxed) {
+            self.storage.sync(file, path)
+        } else {
+            self.storage.fault_point()
+        }
     }
 
     /// The underlying database.
@@ -477,10 +498,10 @@ impl ObjectStore {
         }
         let mut pack_lens: HashMap<u32, u64> = HashMap::new();
         for (f, path) in guard.to_sync.drain(..) {
-            self.storage.sync(&f, &path)?;
+            self.sync_pack(&f, &path)?;
         }
         if let Some(w) = guard.current.as_ref() {
-            self.storage.sync(&w.file, &w.path)?;
+            self.sync_pack(&w.file, &w.path)?;
             pack_lens.insert(w.n, w.len);
         }
         for loc in pending.values() {

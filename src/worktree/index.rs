@@ -216,6 +216,28 @@ impl Index {
         tx.commit().map_err(|e| self.db.err(e))
     }
 
+    /// Records fresh stat data for clean files, but only where the entry still names the
+    /// same content: another command may have changed the index since the caller read it.
+    pub fn refresh(&self, entries: &[(Vec<u8>, IndexEntry)], stamp: i64) -> Result<()> {
+        let tx = self.db.write()?;
+        {
+            let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            for (path, entry) in entries {
+                let current = table
+                    .get(path.as_slice())
+                    .map_err(|e| self.db.err(e))?
+                    .and_then(|v| IndexEntry::decode(v.value()));
+                if current.is_some_and(|c| c.id == entry.id && c.mode == entry.mode) {
+                    let entry = smudge_if_racy(*entry, stamp);
+                    table
+                        .insert(path.as_slice(), entry.encode().as_slice())
+                        .map_err(|e| self.db.err(e))?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.db.err(e))
+    }
+
     /// Replaces the whole index.
     pub fn replace_all(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
         let tx = self.db.write()?;
