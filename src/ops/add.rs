@@ -246,10 +246,7 @@ pub fn rm(
     repo.index.apply(&edits, stamp)?;
     if !cached {
         for (p, _) in &targets {
-            // Below a symlinked directory the path is not in the worktree: never delete through the link.
-            if super::status::symlink_prefix(repo.root(), p).is_none() {
-                crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
-            }
+            crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
         }
     }
     Ok(RmReport {

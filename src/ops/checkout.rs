@@ -21,7 +21,7 @@ use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::{display_path, path_within, write};
 
 use super::diff::{FileState, diff_trees, flatten, flatten_scoped};
-use super::status::{hash_worktree_file, head_tree, stat_tracked, symlink_prefix};
+use super::status::{hash_worktree_file, head_tree, stat_tracked};
 
 /// Files to write and remove, with what the index should say afterwards.
 #[derive(Debug, Default)]
@@ -70,13 +70,7 @@ fn execute(
     let mut edits: Vec<IndexEdit> = plan.index_only;
     let mut errors = Vec::new();
     for p in &plan.removes {
-        // Below a symlinked directory the path is not in the worktree: never delete through the link.
-        let removed = if symlink_prefix(repo.root(), p).is_some() {
-            Ok(())
-        } else {
-            write::remove_entry(repo.root(), p, repo.storage.as_ref())
-        };
-        match removed {
+        match write::remove_entry(repo.root(), p, repo.storage.as_ref()) {
             Ok(()) => {
                 report.removed += 1;
                 if plan.update_index {

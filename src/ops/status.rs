@@ -41,20 +41,7 @@ pub fn hash_worktree_file(root: &Path, f: &WorkFile) -> Result<ObjectId> {
     Ok(ObjectId(*hasher.finalize().as_bytes()))
 }
 
-/// The first leading directory of `path` (`a`, then `a/b` for `a/b/c`) that is a symlink
-/// in the working tree. A tracked path below a symlink is not in the working tree: dsv
-/// never follows the link, which may point outside the repository.
-pub fn symlink_prefix(root: &Path, path: &[u8]) -> Option<Vec<u8>> {
-    path.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'/')
-        .map(|(i, _)| &path[..i])
-        .find(|dir| {
-            std::fs::symlink_metadata(root.join(os_path(dir)))
-                .is_ok_and(|m| m.file_type().is_symlink())
-        })
-        .map(<[u8]>::to_vec)
-}
+pub use crate::worktree::symlink_prefix;
 
 /// lstat of a tracked path: `None` when it is missing, not a trackable file, or below a
 /// symlinked directory (see [`symlink_prefix`]).

@@ -35,3 +35,18 @@ pub fn path_within(path: &[u8], prefix: &[u8]) -> bool {
         || path == prefix
         || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
 }
+
+/// The first leading directory of `path` (`a`, then `a/b` for `a/b/c`) that is a symlink
+/// in the working tree. A tracked path below a symlink is not in the working tree: dsv
+/// never follows the link, which may point outside the repository.
+pub fn symlink_prefix(root: &std::path::Path, path: &[u8]) -> Option<Vec<u8>> {
+    path.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| &path[..i])
+        .find(|dir| {
+            std::fs::symlink_metadata(root.join(os_path(dir)))
+                .is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .map(<[u8]>::to_vec)
+}

@@ -124,6 +124,10 @@ pub fn write_entry(
 
 /// Removes a tracked file or symlink and any parent directories left empty.
 pub fn remove_entry(root: &Path, path: &[u8], storage: &dyn Storage) -> Result<()> {
+    // Below a symlinked directory the path is not in the worktree: never delete through the link.
+    if super::symlink_prefix(root, path).is_some() {
+        return Ok(());
+    }
     let target = root.join(os_path(path));
     match fs::symlink_metadata(&target) {
         Ok(m) if m.is_dir() => {}
