@@ -7,7 +7,6 @@
 //! a reader never sees a half-written file.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -97,14 +96,14 @@ pub fn write_entry(
                     .mode(perm)
                     .open(&tmp)
                     .ctx("creating", &tmp)?;
-                let mut w = BufWriter::with_capacity(256 * 1024, file);
+                // No buffering: the store hands over whole chunks, one write each.
+                let mut w = file;
                 store.read_into(id, &mut w).map_err(|e| match e {
                     Error::Io { source, .. } if source.kind() != std::io::ErrorKind::Other => {
                         Error::io("writing", &target, source)
                     }
                     e => e,
                 })?;
-                w.flush().ctx("writing", &target)?;
             }
             EntryMode::Dir => {
                 return Err(Error::Refused(
