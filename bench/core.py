@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,15 @@ class Skip(Exception):
     pass
 
 
+RSS_HELPER = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)\n"
+    "_, st, ru = os.wait4(pid, 0)\n"
+    "print(ru.ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(st))\n"
+)
+
+
 @dataclass
 class Run:
     argv: list[str]
@@ -189,7 +199,10 @@ def tree_size(root: Path, skip_top: tuple[str, ...] = ()) -> tuple[int, int, int
     """(sum of st_size, number of files, allocated bytes) of regular files."""
     total = count = alloc = 0
     for rel in walk_files(root, skip_top):
-        st = os.lstat(root / rel)
+        try:
+            st = os.lstat(root / rel)
+        except FileNotFoundError:  # removed by the tool meanwhile (e.g. a repack)
+            continue
         total += st.st_size
         alloc += st.st_blocks * 512
         count += 1
@@ -231,9 +244,12 @@ def warm(*roots: Path) -> None:
         else:
             files = [root / rel for rel in walk_files(root)]
         for p in files:
-            with open(p, "rb", buffering=0) as f:
-                while f.readinto(buf):
-                    pass
+            try:
+                with open(p, "rb", buffering=0) as f:
+                    while f.readinto(buf):
+                        pass
+            except FileNotFoundError:  # removed by the tool meanwhile (e.g. a repack)
+                pass
 
 
 def settle() -> None:
@@ -243,8 +259,30 @@ def settle() -> None:
 
 
 def rm_rf(path: Path) -> None:
-    if path.exists() or path.is_symlink():
-        subprocess.run(["rm", "-rf", "--", str(path)], check=True)
+    """rm -rf, unlinking files from 16 threads.
+
+    On this project's machines (ext4 mounted with `discard`) one unlink takes
+    ~2 ms (latency bound), so a serial `rm -rf` of a 100k-file tree takes
+    minutes; in parallel it is ~10x faster."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() and not path.is_symlink():
+        batches = []
+        for dirpath, _, filenames in os.walk(path):
+            for i in range(0, len(filenames), 500):
+                batches.append((dirpath, filenames[i:i + 500]))
+
+        def unlink_all(batch):
+            d, names = batch
+            for n in names:
+                try:
+                    os.unlink(os.path.join(d, n))
+                except FileNotFoundError:
+                    pass
+
+        with ThreadPoolExecutor(16) as ex:
+            list(ex.map(unlink_all, batches))
+    subprocess.run(["rm", "-rf", "--", str(path)], check=True)
 
 
 def write_random_tree(root: Path, n_files: int, file_size: int) -> list[str]:
@@ -382,9 +420,16 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.report = Report(dataset_name(args.files))
+        self.load_start = loadavg()
+        self.commit = git_describe(REPO_ROOT)   # taken at start: the source the binary is built from
+        if float(self.load_start) > 1.0:
+            log(f"WARNING: load average is {self.load_start}: something else is running on this "
+                f"machine and the timings will be noisy")
         self.workdir: Path = args.workdir
         self.run_dir = self.workdir / "run"
-        rm_rf(self.run_dir)
+        if self.run_dir.exists():
+            log(f"removing the previous {self.run_dir}")
+            rm_rf(self.run_dir)
         self.run_dir.mkdir(parents=True)
         self.logdir = self.run_dir / "logs"
         self.logdir.mkdir()
@@ -401,14 +446,21 @@ class Bench:
         self.main_manifest: dict[str, str] | None = None
         self.status_unchanged: float | None = None
         self.status_unchanged_out: str | None = None
-        self.cp_samples: list[float] = []
+        self.trash_dir = self.run_dir / "trash"
+        self.ntrash = 0
+        self.grepo: Path | None = None
+        self.git_status_unchanged: float | None = None
 
         base = dict(os.environ)
         self.env_dsv = {**base, "DSV_AUTHOR_NAME": "bench", "DSV_AUTHOR_EMAIL": "bench@example.com",
                         "NO_COLOR": "1"}
         self.env_git = {**base, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
                         "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-                        "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+                        "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+                        # no background `git gc --auto` (it repacks 100k loose objects
+                        # while the other tools are being timed)
+                        "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
+                        "GIT_CONFIG_KEY_1": "maintenance.auto", "GIT_CONFIG_VALUE_1": "false"}
         self.env_dvc = {**base, "DVC_NO_ANALYTICS": "1"}
 
     # -- command helpers
@@ -420,29 +472,44 @@ class Bench:
     def git(self, repo: Path, *args, tag=None) -> Run:
         return self.r.run(["git", *args], cwd=repo, env=self.env_git, tag=tag or "git-" + args[0])
 
-    def cp_tree(self, tag="cp-baseline") -> float:
-        """One `cp -r` of the B100k tree into a fresh directory (timed)."""
-        dst = self.run_dir / "cpdst"
-        rm_rf(dst)
-        dst.mkdir()
+    def cp_tree(self, dst: Path, samples: list[float], tag="cp-baseline") -> float:
+        """One timed `cp -r` of the data set to dst (which must not exist).
+
+        The copies are what the other tools then work on, and nothing is
+        deleted while measuring (deleting 100k files here is slow and its
+        write-back would land in later timings): see trash()."""
+        dst.parent.mkdir(parents=True, exist_ok=True)
         settle()
-        r = self.r.run(["cp", "-r", self.src, dst / "data"], cwd=self.run_dir, tag=tag)
-        rm_rf(dst)
-        self.cp_samples.append(r.seconds)
-        log(f"cp -r of the tree: {fmt_s(r.seconds)}")
+        r = self.r.run(["cp", "-r", self.src, dst], cwd=self.run_dir, tag=tag)
+        samples.append(r.seconds)
+        log(f"cp -r of the tree -> {dst.relative_to(self.run_dir)}: {fmt_s(r.seconds)}")
         return r.seconds
 
-    def copy_tree(self, dst: Path) -> None:
-        """Untimed copy of B100k to dst (dst must not exist)."""
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-r", str(self.src), str(dst)], check=True)
+    def trash(self, path: Path) -> None:
+        """Move path out of the way (instant); it is deleted after the run."""
+        self.trash_dir.mkdir(exist_ok=True)
+        self.ntrash += 1
+        os.rename(path, self.trash_dir / f"{self.ntrash:03d}-{path.name}")
 
     def dsv_store(self, repo: Path) -> tuple[int, int, int]:
-        return tree_size(repo / ".dsv")
+        """The object store: packs plus the object index (`objects.redb`); the number of
+        files counts all of `.dsv/`. The working-tree index (`index.redb`, like git's
+        `.git/index`) is reported separately by `dsv_total`."""
+        packs = tree_size(repo / ".dsv" / "packs")
+        idx = repo / ".dsv" / "objects.redb"
+        st = os.lstat(idx)
+        return packs[0] + st.st_size, tree_size(repo / ".dsv")[1], packs[2] + st.st_blocks * 512
+
+    def dsv_total(self, repo: Path) -> int:
+        """Bytes of everything under `.dsv/`, working-tree index included."""
+        return tree_size(repo / ".dsv")[0]
 
     def log_count(self, repo: Path) -> int:
-        out = self.dsv_run(repo, "log", "--oneline", tag="dsv-log").stdout()
-        return len([ln for ln in out.splitlines() if ln.strip()])
+        """Lines of `dsv log --oneline` (-1 if it failed): a sanity check only."""
+        r = self.dsv_run(repo, "log", "--oneline", tag="dsv-log", check=False)
+        if r.rc != 0:
+            return -1
+        return len([ln for ln in r.stdout().splitlines() if ln.strip()])
 
     # -- setup
     def setup_dsv(self) -> None:
@@ -453,7 +520,7 @@ class Bench:
         if a.dsv:
             path = Path(a.dsv).resolve()
         else:
-            log("building dsv: cargo build --release")
+            log("building dsv: cargo build --release (a first build takes several minutes)")
             t = time.perf_counter()
             r = subprocess.run(["cargo", "build", "--release"], cwd=REPO_ROOT,
                                capture_output=True, text=True)
@@ -520,9 +587,9 @@ class Bench:
             raise Skip(f"needs the dsv repository from section 1, which is unavailable: {self.repo_error}")
         return self.repo
 
-    def _s1_dsv_once(self, i: int, dsv_totals: list[float]) -> None:
+    def _s1_dsv_once(self, i: int, dsv_totals: list[float], cp_samples: list[float]) -> None:
         repo = self.run_dir / ("dsvrepo" if i == 0 else f"dsvrepo{i}")
-        self.copy_tree(repo / "data")
+        self.cp_tree(repo / "data", cp_samples)
         settle()
         warm(repo / "data")
         ri = self.dsv_run(repo, "init")
@@ -539,30 +606,28 @@ class Bench:
             n = self.log_count(repo)
             if n != 1:
                 self.report.add_info(f"[1] WARNING: `dsv log --oneline` shows {n} lines after one commit")
-        else:
-            rm_rf(repo)
 
     # -- section 1: init + add + commit vs dvc add vs cp -r
     def s1(self):
         reps = self.args.reps
         dsv_totals: list[float] = []
+        cp_samples: list[float] = []
         dvc_total = None
-        self.cp_tree()
         dsv_error = ""
+        # Each timed `cp -r` makes the copy that the next tool works on.
         if self.dsv:
             try:
                 for i in range(reps):
-                    self._s1_dsv_once(i, dsv_totals)
-                    if i + 1 < reps:
-                        self.cp_tree()
+                    self._s1_dsv_once(i, dsv_totals, cp_samples)
             except CommandFailed as e:
                 dsv_error = str(e).splitlines()[0]
                 self.repo_error = dsv_error
                 log("[1] dsv ERROR: " + str(e))
-        self.cp_tree()
+        else:
+            self.cp_tree(self.run_dir / "cp1" / "data", cp_samples)
+        repo = self.run_dir / "dvcrepo"
+        self.cp_tree(repo / "data", cp_samples)
         if self.dvc:
-            repo = self.run_dir / "dvcrepo"
-            self.copy_tree(repo / "data")
             settle()
             warm(repo / "data")
             try:
@@ -582,11 +647,10 @@ class Bench:
             except CommandFailed as e:
                 self.dvc_status = f"UNAVAILABLE: DVC failed during the run: {str(e).splitlines()[0]}"
                 log("[1] WARNING: " + str(e))
-            if not self.args.keep:
-                rm_rf(repo)
-            self.cp_tree()
-        cp = median(self.cp_samples)
-        self.report.add_info(f"[1] cp -r samples {samples(self.cp_samples)}, median {fmt_s(cp)}")
+        self.grepo = self.run_dir / "gitrepo"   # the git baseline of section 2 works on this copy
+        self.cp_tree(self.grepo / "data", cp_samples)
+        cp = median(cp_samples)
+        self.report.add_info(f"[1] cp -r samples {samples(cp_samples)}, median {fmt_s(cp)}")
         dsv = median(dsv_totals) if dsv_totals and not dsv_error else None
         if dsv_error:
             dsv_s, why, res = "error", dsv_error, "ERROR"
@@ -615,22 +679,24 @@ class Bench:
         size, count, alloc = self.dsv_store(repo)
         raw = self.tree_bytes
         ratio = size / raw
+        total = self.dsv_total(repo)
         self.report.record("4a", fmt_b(size), f"raw {fmt_b(raw)}", f"{ratio:.4f}", pf(ratio <= 1.02),
-                           f"allocated on disk {fmt_b(alloc)}")
+                           f"packs + objects.redb, allocated {fmt_b(alloc)}; all of .dsv/ incl. the "
+                           f"working-tree index: {fmt_b(total)} = {total / raw:.4f}x")
         self.report.record("4b", f"{count} files", "—", "—", pf(count <= MAX_STORE_FILES),
                            f"the data set has {len(self.files)} files")
 
     # -- section 2: status, nothing changed, vs git status
     def s2(self):
-        grepo = self.run_dir / "gitrepo"
-        self.copy_tree(grepo / "data")
+        grepo = self.grepo
+        if grepo is None:
+            raise Skip("the git copy from section 1 is missing")
         settle()
         self.git(grepo, "init", "-q", "-b", "main")
         ra = self.git(grepo, "add", "-A")
         rc = self.git(grepo, "commit", "-q", "-m", "m")
         self.report.add_info(f"[2] git add -A {fmt_s(ra.seconds)} + git commit {fmt_s(rc.seconds)} "
                              f"(info only; git zlib-compresses every blob)")
-        self.grepo = grepo
         repo = self.repo if self.dsv else None
         if self.dsv and repo is None:
             self.report.add_info(f"[2] dsv part skipped: {self.repo_error}")
@@ -669,7 +735,7 @@ class Bench:
     def s3(self):
         rng = random.Random(SEED + 3)
         chosen = rng.sample(self.files, min(REWRITE_STATUS, len(self.files)))
-        grepo = getattr(self, "grepo", None)
+        grepo = self.grepo
         repo = self.repo if self.dsv else None
         if repo:
             rewrite_files([repo / "data" / rel for rel in chosen])
@@ -685,7 +751,7 @@ class Bench:
                 outs.append(r.stdout())
             if grepo:
                 git_t.append(self.git(grepo, "status", tag="git-status-changed").seconds)
-        if git_t:
+        if git_t and self.git_status_unchanged:
             g = median(git_t)
             self.report.add_info(f"[3] git status after rewriting {len(chosen)} files: samples {samples(git_t)}, "
                                  f"median {fmt_s(g)} ({g / self.git_status_unchanged:.2f}x its unchanged status)")
@@ -722,17 +788,19 @@ class Bench:
         if self.dsv and repo is None:
             raise Skip(self.repo_error)
         reset_t = []
+        cp_samples: list[float] = []
         restored_ok = ""
         if repo:
             log("[7] hashing the worktree (main) for verification")
             self.main_manifest = manifest(repo)
             store = repo / ".dsv"
+        warm(self.src)
         for i in range(self.args.reps):
-            self.cp_tree()
+            self.cp_tree(self.run_dir / f"cp7-{i}" / "data", cp_samples)
             if repo:
-                for entry in repo.iterdir():
+                for entry in list(repo.iterdir()):
                     if entry.name != ".dsv":
-                        rm_rf(entry)
+                        self.trash(entry)   # the worktree is now empty but for .dsv/
                 settle()
                 warm(store)
                 r = self.dsv_run(repo, "reset", "--hard")
@@ -741,8 +809,8 @@ class Bench:
                 bad = compare_manifests(self.main_manifest, manifest(repo))
                 if bad:
                     restored_ok = bad
-        self.cp_tree()
-        cp = median(self.cp_samples[-(self.args.reps + 1):])
+        self.cp_tree(self.run_dir / f"cp7-{self.args.reps}" / "data", cp_samples)
+        cp = median(cp_samples)
         if not repo:
             self.report.record("7a", "skipped", f"cp -r {fmt_s(cp)}", "—", "SKIP", "no dsv")
             self.report.record("7b", "skipped", "—", "—", "SKIP", "no dsv")
@@ -750,7 +818,7 @@ class Bench:
             return
         d = median(reset_t)
         ratio = d / cp
-        note = f"cp samples {samples(self.cp_samples[-(self.args.reps + 1):])}"
+        note = f"cp samples {samples(cp_samples)}"
         if restored_ok:
             note = "RESTORED TREE IS WRONG: " + restored_ok + "; " + note
         self.report.record("7a", fmt_s(d), f"cp -r {fmt_s(cp)}", f"{ratio:.2f}",
@@ -799,7 +867,9 @@ class Bench:
     def s5(self):
         repo = self.require_repo()
         s0 = self.dsv_store(repo)[0]
-        subprocess.run(["cp", "-r", "data", "data_copy"], cwd=repo, check=True)
+        t0 = self.dsv_total(repo)
+        settle()
+        rcp = self.r.run(["cp", "-r", "data", "data_copy"], cwd=repo, tag="cp-data-copy")
         copy_bytes = tree_size(repo / "data_copy")[0]
         settle()
         ra = self.dsv_run(repo, "add", "-A")
@@ -807,9 +877,13 @@ class Bench:
         s1 = self.dsv_store(repo)[0]
         growth = s1 - s0
         ratio = growth / copy_bytes
+        tgrowth = self.dsv_total(repo) - t0
         self.report.record("5", fmt_b(growth), f"tree {fmt_b(copy_bytes)}", f"{ratio * 100:.3f}%",
                            pf(ratio <= 0.01),
-                           f"add -A {fmt_s(ra.seconds)} + commit {fmt_s(rc.seconds)}")
+                           f"store = packs + objects.redb; all of .dsv/ grew {fmt_b(tgrowth)} "
+                           f"(the working-tree index gains 100k entries); "
+                           f"add -A {fmt_s(ra.seconds)} + commit {fmt_s(rc.seconds)}; "
+                           f"the `cp -r data data_copy` took {fmt_s(rcp.seconds)}")
 
     # -- section 6: one byte changed in the middle of a big file
     def s6(self):
@@ -857,7 +931,13 @@ class Bench:
         self.dsv_run(repo, "init")
         settle()
         warm(f)
-        ra = self.dsv_run(repo, "add", "big.bin")
+        # ru_maxrss of a child spawned by this (large) Python process includes the parent's
+        # pages from before exec (Linux keeps the vfork'd image's high-water mark). So the
+        # add is started from a small interpreter that reports its child's own figure; the
+        # small interpreter's ~10 MiB can only inflate the result.
+        ra = self.r.run([sys.executable, "-S", "-c", RSS_HELPER, self.dsv, "add", "big.bin"], cwd=repo,
+                        env=self.env_dsv, tag="dsv-add-big-rss")
+        ra.maxrss = int(ra.err.read_text().strip().splitlines()[-1]) * 1024
         rc = self.dsv_run(repo, "commit", "-m", "big")
         store = self.dsv_store(repo)[0]
         self.report.record("8", fmt_b(ra.maxrss), f"file {fmt_b(size)}", "—", pf(ra.maxrss <= 256 * MiB),
@@ -898,13 +978,18 @@ class Bench:
                     fh.write(f"section {num}:\n{traceback.format_exc()}\n")
                 log(f"section {num} ERROR: {msg}")
                 self.report.fill(keys, "ERROR", msg.splitlines()[0])
-            if num == 3 and not self.args.keep and getattr(self, "grepo", None):
-                rm_rf(self.grepo)
 
 
 def die(msg: str) -> None:
     print(f"\nERROR: {msg}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def loadavg() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
 
 
 def meminfo_total() -> str:
@@ -955,8 +1040,9 @@ def render_section(b: Bench, cmdline: str, started: str, elapsed: float) -> str:
         f"- Command: `{cmdline}` ({mode} mode)",
         f"- Date: {started}; wall time {elapsed / 60:.1f} min",
         f"- Machine: nproc={os.cpu_count()}, memory {meminfo_total()}, {platform.system()} "
-        f"{platform.release()}, work dir on {fs_type(b.workdir)}",
-        f"- dsv: commit {git_describe(REPO_ROOT)}; binary {b.dsv or '—'} ({b.dsv_version})",
+        f"{platform.release()}, work dir on {fs_type(b.workdir)}; 1-min load average "
+        f"{b.load_start} at start, {loadavg()} at end",
+        f"- dsv: commit {b.commit} (at start); binary {b.dsv or '—'} ({b.dsv_version})",
         f"- Baselines: {b.dvc_status}; {tool_version(['git', '--version'])}; "
         f"{tool_version(['cp', '--version'])}",
         f"- Data set {dataset_name(a.files)}: {a.files} files x 10 KiB of os.urandom in {N_DIRS} directories; "
@@ -964,7 +1050,9 @@ def render_section(b: Bench, cmdline: str, started: str, elapsed: float) -> str:
         f"os.urandom buffer, each 64 MiB block through its own random byte permutation",
         f"- Timing: time.perf_counter() around each command, page cache warmed and `sync` before "
         f"each timed command (sync not timed); `status` = median of {a.status_runs} after a warm-up; "
-        f"`cp -r` = median of its samples in the same run",
+        f"`cp -r` = median of its samples in the same run (each timed copy is the tree the next tool "
+        f"works on); for (7) the worktree is emptied by moving everything but .dsv/ out of it; "
+        f"git runs with gc.auto=0; DVC with analytics and update checks off",
         "",
         b.report.table(),
         "",
@@ -1076,14 +1164,21 @@ def main(argv=None) -> int:
     print("\n" + section, flush=True)
     if a.write_doc:
         write_doc(section)
+    code = b.report.exit_code()
+    log(f"benchmark done in {elapsed / 60:.1f} min, exit status {code}")
     if not a.keep:
+        if code == 2:  # keep the per-command logs that the error messages point to
+            keep_logs = Path(tempfile.mkdtemp(prefix="dsv-bench-logs-", dir="/tmp"))
+            os.rename(b.logdir, keep_logs / "logs")
+            log(f"some commands failed: their logs were moved to {keep_logs / 'logs'}")
+        log(f"deleting {b.run_dir} (pass --keep to keep it)")
+        t = time.perf_counter()
         rm_rf(b.run_dir)
         if auto_workdir:
             rm_rf(a.workdir)  # (the DVC venv goes with it: pass --workdir or --dvc-venv to reuse it)
+        log(f"cleanup took {time.perf_counter() - t:.0f} s")
     else:
         log(f"kept {a.workdir}")
-    code = b.report.exit_code()
-    log(f"done in {elapsed / 60:.1f} min, exit status {code}")
     return code
 
 

@@ -8,6 +8,7 @@ if [ "$1" = "-C" ]; then cd "$2"; shift 2; fi
 export GIT_DIR="$PWD/.dsv" GIT_WORK_TREE="$PWD" GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 export GIT_AUTHOR_NAME="${DSV_AUTHOR_NAME:-fake}" GIT_AUTHOR_EMAIL="${DSV_AUTHOR_EMAIL:-fake@example.com}"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=gc.auto GIT_CONFIG_VALUE_0=0 GIT_CONFIG_KEY_1=maintenance.auto GIT_CONFIG_VALUE_1=false
 cmd="$1"; shift
 case "$cmd" in
   init)    git init -q -b main && echo /.dsv/ >> "$GIT_DIR/info/exclude" ;;

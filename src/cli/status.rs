@@ -152,7 +152,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if report.is_clean() {
         println!("nothing to commit, working tree clean");
     } else if report.staged.is_empty() && report.unstaged.is_empty() {
-        println!("\nnothing added to commit but untracked files present (use \"dsv add\" to track)");
+        println!(
+            "\nnothing added to commit but untracked files present (use \"dsv add\" to track)"
+        );
     } else if report.staged.is_empty() {
         println!("\nno changes added to commit (use \"dsv add\")");
     }

@@ -76,6 +76,18 @@ pub fn worktree_delta(
     progress: &dyn Progress,
 ) -> Result<WorktreeDelta> {
     let files = scan(root, scopes, progress)?;
+    classify(root, index, files, scopes, hash, progress)
+}
+
+/// [`worktree_delta`] for files already scanned.
+pub fn classify(
+    root: &Path,
+    index: &IndexState,
+    files: Vec<WorkFile>,
+    scopes: &[Vec<u8>],
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     let in_scope = |p: &[u8]| whole || scopes.iter().any(|s| path_within(p, s));
     let mut delta = WorktreeDelta::default();
@@ -223,7 +235,6 @@ pub fn status(
     progress: &dyn Progress,
 ) -> Result<StatusReport> {
     let stamp = now_ns();
-    let index = repo.index.load()?;
     let head = repo.refs.head_commit()?;
     let branch = match repo.refs.head()? {
         Head::Branch(b) => Some(b),
@@ -231,11 +242,21 @@ pub fn status(
     };
     let tree = head_tree(repo)?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
+    // The walk is mostly waiting on the kernel; load and hash the index meanwhile.
+    let (files, loaded) = rayon::join(
+        || scan(repo.root(), scopes, progress),
+        || -> Result<(IndexState, bool)> {
+            let index = repo.index.load()?;
+            // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
+            // HEAD's trees need not be read at all (the common case on a large dataset).
+            let unchanged = whole
+                && tree
+                    .is_some_and(|t| super::commit::index_tree_id(&index.entries).ok() == Some(t));
+            Ok((index, unchanged))
+        },
+    );
+    let (index, unchanged) = loaded?;
     let mut staged = Vec::new();
-    // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
-    // HEAD's trees need not be read at all (the common case on a large dataset).
-    let unchanged =
-        whole && tree.is_some_and(|t| super::commit::index_tree_id(&index.entries).ok() == Some(t));
     if !unchanged {
         let head_files = super::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
         let mut idx = index_states(&index);
@@ -245,7 +266,7 @@ pub fn status(
         merge_maps(head_files, idx, &mut staged);
     }
 
-    let delta = worktree_delta(repo.root(), &index, scopes, true, progress)?;
+    let delta = classify(repo.root(), &index, files?, scopes, true, progress)?;
     let mut unstaged = Vec::new();
     for (f, id) in &delta.modified {
         let old = index.entries.get(&f.path).map(|e| FileState {

@@ -54,17 +54,28 @@ struct PackWriter {
     file: Arc<File>,
     path: PathBuf,
     /// End of the space reserved so far; records are written with positioned writes
-    /// outside the lock, so several threads fill one pack at once.
+    /// outside the slot lock.
     len: u64,
 }
 
+/// One pack being filled. There is one slot per worker thread: each thread
+/// appends to its own pack, so writers never queue on one file's inode lock.
 #[derive(Default)]
 struct WriterState {
     current: Option<PackWriter>,
-    /// Number of the last pack this handle filled.
-    last_closed: Option<u32>,
     /// Filled packs still to fsync at the next flush.
     to_sync: Vec<(Arc<File>, PathBuf)>,
+}
+
+/// Hands out pack numbers to the writer slots.
+#[derive(Default)]
+struct PackAlloc {
+    /// Read from the database on first use.
+    ready: bool,
+    /// The last committed pack, if it has room to grow (given to the first slot that asks).
+    reusable: Option<(u32, u64)>,
+    /// The next unused pack number.
+    next: u32,
 }
 
 type ObjectsTable = redb::ReadOnlyTable<[u8; 32], (u32, u32, u32)>;
@@ -83,7 +94,8 @@ pub struct ObjectStore {
     packs_dir: PathBuf,
     db: Db,
     storage: Arc<dyn Storage>,
-    writer: Mutex<WriterState>,
+    writers: Vec<Mutex<WriterState>>,
+    alloc: Mutex<PackAlloc>,
     /// A read snapshot of the objects table, reused for lookups until the next flush.
     snapshot: Mutex<Option<Arc<ObjectsTable>>>,
     pending: Mutex<HashMap<ObjectId, Location>>,
@@ -98,12 +110,12 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// Shannon entropy (bits per byte) of up to 8 KiB sampled from the start and middle.
+/// Shannon entropy (bits per byte) of up to 2 KiB sampled from the start and middle.
 fn sample_entropy(data: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    let head = &data[..data.len().min(4096)];
+    let head = &data[..data.len().min(1024)];
     let mid_start = data.len() / 2;
-    let mid = &data[mid_start..data.len().min(mid_start + 4096)];
+    let mid = &data[mid_start..data.len().min(mid_start + 1024)];
     for &b in head.iter().chain(mid) {
         counts[b as usize] += 1;
     }
@@ -157,7 +169,10 @@ impl ObjectStore {
             packs_dir: dsv_dir.join("packs"),
             db,
             storage,
-            writer: Mutex::new(WriterState::default()),
+            writers: (0..rayon::current_num_threads().max(1))
+                .map(|_| Mutex::new(WriterState::default()))
+                .collect(),
+            alloc: Mutex::new(PackAlloc::default()),
             snapshot: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             pending_commits: Mutex::new(Vec::new()),
@@ -401,7 +416,8 @@ impl ObjectStore {
         buf.extend_from_slice(payload);
         // Reserve space under the lock; write outside it.
         let (file, path, loc) = {
-            let mut state = self.writer.lock().map_err(poisoned)?;
+            let slot = rayon::current_thread_index().unwrap_or(0) % self.writers.len();
+            let mut state = self.writers[slot].lock().map_err(poisoned)?;
             let mut pending = self.pending.lock().map_err(poisoned)?;
             // Another thread may have stored the same id while we compressed.
             if pending.contains_key(&id) {
@@ -411,12 +427,10 @@ impl ObjectStore {
                 w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
             }) {
                 let w = state.current.take().expect("checked above");
-                state.last_closed = Some(w.n);
                 state.to_sync.push((w.file, w.path));
             }
             if state.current.is_none() {
-                let after = state.last_closed;
-                state.current = Some(self.open_writer(after)?);
+                state.current = Some(self.open_writer()?);
             }
             let w = state.current.as_mut().expect("opened above");
             let offset = u32::try_from(w.len)
@@ -445,21 +459,26 @@ impl ObjectStore {
 
     /// Opens the pack to append to: the last one if it has room, else a new one.
     /// A torn tail left by a crash (bytes past the committed length) is cut off.
-    fn open_writer(&self, after: Option<u32>) -> Result<PackWriter> {
+    fn open_writer(&self) -> Result<PackWriter> {
         self.storage.create_dir_all(&self.packs_dir)?;
-        let (n, committed) = match after {
-            Some(prev) => (prev + 1, 0),
-            None => {
+        let (n, committed) = {
+            let mut alloc = self.alloc.lock().map_err(poisoned)?;
+            if !alloc.ready {
                 let tx = self.db.read()?;
                 let packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
-                match packs
+                let last = packs
                     .last()
                     .map_err(|e| self.db.err(e))?
-                    .map(|(k, v)| (k.value(), v.value()))
-                {
-                    Some((n, len)) if len < PACK_TARGET_SIZE / 2 => (n, len),
-                    Some((n, _)) => (n + 1, 0),
-                    None => (1, 0),
+                    .map(|(k, v)| (k.value(), v.value()));
+                alloc.next = last.map_or(1, |(n, _)| n + 1);
+                alloc.reusable = last.filter(|(_, len)| *len < PACK_TARGET_SIZE / 2);
+                alloc.ready = true;
+            }
+            match alloc.reusable.take() {
+                Some(r) => r,
+                None => {
+                    alloc.next += 1;
+                    (alloc.next - 1, 0)
                 }
             }
         };
@@ -490,19 +509,24 @@ impl ObjectStore {
     /// index entries in one redb transaction. Until this returns, a crash leaves
     /// only an unreferenced pack tail.
     pub fn flush(&self) -> Result<()> {
-        let mut guard = self.writer.lock().map_err(poisoned)?;
+        let mut guards = Vec::with_capacity(self.writers.len());
+        for w in &self.writers {
+            guards.push(w.lock().map_err(poisoned)?);
+        }
         let mut pending = self.pending.lock().map_err(poisoned)?;
         let mut commits = self.pending_commits.lock().map_err(poisoned)?;
         if pending.is_empty() && commits.is_empty() {
             return Ok(());
         }
         let mut pack_lens: HashMap<u32, u64> = HashMap::new();
-        for (f, path) in guard.to_sync.drain(..) {
-            self.sync_pack(&f, &path)?;
-        }
-        if let Some(w) = guard.current.as_ref() {
-            self.sync_pack(&w.file, &w.path)?;
-            pack_lens.insert(w.n, w.len);
+        for guard in guards.iter_mut() {
+            for (f, path) in guard.to_sync.drain(..) {
+                self.sync_pack(&f, &path)?;
+            }
+            if let Some(w) = guard.current.as_ref() {
+                self.sync_pack(&w.file, &w.path)?;
+                pack_lens.insert(w.n, w.len);
+            }
         }
         for loc in pending.values() {
             let end = loc.offset as u64 + loc.len as u64;
@@ -623,14 +647,17 @@ impl ObjectStore {
 
     /// Closes the current pack writer so the next write starts a fresh pack.
     pub(crate) fn close_writer(&self) -> Result<()> {
-        let mut guard = self.writer.lock().map_err(poisoned)?;
-        for (f, path) in guard.to_sync.drain(..) {
-            self.storage.sync(&f, &path)?;
+        for slot in &self.writers {
+            let mut guard = slot.lock().map_err(poisoned)?;
+            for (f, path) in guard.to_sync.drain(..) {
+                self.storage.sync(&f, &path)?;
+            }
+            if let Some(w) = guard.current.take() {
+                self.storage.sync(&w.file, &w.path)?;
+            }
         }
-        if let Some(w) = guard.current.take() {
-            self.storage.sync(&w.file, &w.path)?;
-            guard.last_closed = Some(w.n);
-        }
+        // Whoever writes packs next (gc) numbers them from the database again.
+        *self.alloc.lock().map_err(poisoned)? = PackAlloc::default();
         Ok(())
     }
 }
