@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -170,7 +170,9 @@ impl Index {
     pub fn load(&self) -> Result<IndexState> {
         let tx = self.db.read()?;
         let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
-        let mut entries = BTreeMap::new();
+        // redb yields keys in order: collect, then build the map in one bulk pass
+        // instead of 100k ordered inserts.
+        let mut sorted = Vec::with_capacity(table.len().map_err(|e| self.db.err(e))? as usize);
         for item in table.iter().map_err(|e| self.db.err(e))? {
             let (k, v) = item.map_err(|e| self.db.err(e))?;
             let entry = IndexEntry::decode(v.value()).ok_or_else(|| {
@@ -180,8 +182,9 @@ impl Index {
                     String::from_utf8_lossy(k.value())
                 ))
             })?;
-            entries.insert(k.value().to_vec(), entry);
+            sorted.push((k.value().to_vec(), entry));
         }
+        let entries: BTreeMap<Vec<u8>, IndexEntry> = sorted.into_iter().collect();
         let meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
         let stamp = meta
             .get("stamp")
