@@ -5,6 +5,9 @@
 //!
 //! Helpers are local to this file (tests/common is shared with other suites).
 
+mod common;
+
+use common::{copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -67,36 +70,6 @@ fn no_panic(out: &Out) {
         "dsv panicked\n{}",
         out.describe()
     );
-}
-
-/// Deterministic incompressible bytes (xorshift64*).
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn write(root: &Path, rel: &str, data: impl AsRef<[u8]>) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("running cp");
-    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
 }
 
 /// Deletes everything in the worktree except `.dsv`.

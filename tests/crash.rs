@@ -10,6 +10,9 @@
 //!
 //! Helpers are local to this file (tests/common is shared with other suites).
 
+mod common;
+
+use common::{copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -102,36 +105,6 @@ fn ok(home: &Path, dir: &Path, args: &[&str]) -> Out {
 // ---------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------
-
-/// Deterministic incompressible bytes (xorshift64*).
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn write(root: &Path, rel: &str, data: impl AsRef<[u8]>) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, data).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("running cp");
-    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
-}
 
 /// A worktree file as seen on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]

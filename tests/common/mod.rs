@@ -316,3 +316,21 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// Writes a file below `root`, creating its parent directories.
+pub fn write_file(root: &Path, rel: &str, data: impl AsRef<[u8]>) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, data).unwrap();
+}
+
+/// Copies a directory tree with `cp -a` (keeps modes, symlinks and mtimes).
+pub fn copy_dir(from: &Path, to: &Path) {
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("running cp");
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+}
