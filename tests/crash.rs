@@ -505,7 +505,15 @@ fn fail_every_write(home: &Path, scratch: &Path, sc: &Scenario) -> u64 {
         let w = scratch.join(format!("fail-{n}"));
         copy_dir(&sc.repo, &w);
         let spec = format!("fail:{n}");
-        let out = run_env(home, &w, &sc.args, &[("DSV_FAULT", &spec)]);
+        // One worker thread makes the sequence of writes the same in every run, so
+        // "write N was the last one" means the same thing from one run to the next.
+        // (The kill test keeps all threads: it does not compare runs.)
+        let out = run_env(
+            home,
+            &w,
+            &sc.args,
+            &[("DSV_FAULT", &spec), ("RAYON_NUM_THREADS", "1")],
+        );
         assert!(
             !out.stderr.contains("panicked"),
             "{ctx}: panic\n{}",
