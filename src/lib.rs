@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod id;
+pub mod labels;
 pub mod lock;
 pub mod object;
 pub mod ops;

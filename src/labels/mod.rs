@@ -1,0 +1,353 @@
+//! Label files: one normalized model for every annotation format.
+//!
+//! Each format has its own file (`coco.rs`, `yolo.rs`, `kitti.rs`, `voc.rs`,
+//! `cvat.rs`) with a parser from bytes to [`FrameLabels`]. Parsers never panic
+//! on input: every failure is a [`LabelError`] with a line (and column where the
+//! format has one), and the caller adds the file's path. The rest of dsv (diff,
+//! stats, query, export) sees only this model.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub mod coco;
+pub mod cvat;
+pub mod kitti;
+pub mod voc;
+pub mod yolo;
+
+/// The annotation formats dsv understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// COCO detection JSON: one file for many frames.
+    Coco,
+    /// YOLO txt: one file per frame, normalized centre/size boxes.
+    Yolo,
+    /// KITTI `label_2` txt: one file per frame, 15 or 16 columns.
+    Kitti,
+    /// Pascal VOC XML: one file per frame.
+    Voc,
+    /// CVAT for images XML: one file for many frames.
+    Cvat,
+}
+
+impl Format {
+    /// Every format, in a fixed order.
+    pub const ALL: [Format; 5] = [
+        Format::Coco,
+        Format::Yolo,
+        Format::Kitti,
+        Format::Voc,
+        Format::Cvat,
+    ];
+
+    /// The name used in `dsv.toml` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Coco => "coco",
+            Format::Yolo => "yolo",
+            Format::Kitti => "kitti",
+            Format::Voc => "voc",
+            Format::Cvat => "cvat",
+        }
+    }
+
+    /// Parses a format name as written in `dsv.toml`.
+    pub fn from_name(s: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether one file of this format describes many frames.
+    pub fn is_multi_frame(self) -> bool {
+        matches!(self, Format::Coco | Format::Cvat)
+    }
+}
+
+/// Units of box coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Units {
+    /// Pixels, origin at the top-left corner.
+    #[default]
+    Pixels,
+    /// Fractions of the image width and height (YOLO), origin at the top-left.
+    Normalized,
+}
+
+/// An axis-aligned 2D box: top-left corner, width and height.
+///
+/// IoU does not depend on the units as long as both boxes use the same ones
+/// (scaling each axis scales intersection and union alike), so YOLO boxes can
+/// be compared without knowing the image size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+impl BBox {
+    /// A box from corner coordinates (x1, y1, x2, y2).
+    pub fn from_corners(x1: f64, y1: f64, x2: f64, y2: f64) -> BBox {
+        BBox {
+            x: x1,
+            y: y1,
+            w: x2 - x1,
+            h: y2 - y1,
+        }
+    }
+
+    /// A box from its centre and size (YOLO's convention).
+    pub fn from_center(cx: f64, cy: f64, w: f64, h: f64) -> BBox {
+        BBox {
+            x: cx - w / 2.0,
+            y: cy - h / 2.0,
+            w,
+            h,
+        }
+    }
+
+    /// Area (0 for degenerate boxes).
+    pub fn area(&self) -> f64 {
+        self.w.max(0.0) * self.h.max(0.0)
+    }
+
+    /// Intersection over union, in [0, 1].
+    pub fn iou(&self, other: &BBox) -> f64 {
+        let ix = (self.x + self.w).min(other.x + other.w) - self.x.max(other.x);
+        let iy = (self.y + self.h).min(other.y + other.h) - self.y.max(other.y);
+        if ix <= 0.0 || iy <= 0.0 {
+            return 0.0;
+        }
+        let inter = ix * iy;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// An attribute value (of an object or a frame).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// true / false.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A real number.
+    Float(f64),
+    /// Text.
+    Str(String),
+}
+
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrValue::Bool(b) => write!(f, "{b}"),
+            AttrValue::Int(i) => write!(f, "{i}"),
+            AttrValue::Float(x) => write!(f, "{x}"),
+            AttrValue::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Geometry beyond the 2D box, kept as it was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Geometry {
+    /// A polygon (or several, as COCO segmentation allows), as (x, y) points in pixels.
+    Polygon {
+        /// Rings of points.
+        rings: Vec<Vec<[f64; 2]>>,
+    },
+    /// A 3D box (KITTI convention: dimensions h, w, l in metres, location x, y, z
+    /// in camera coordinates, rotation about the y axis).
+    Box3d {
+        /// Height, width, length.
+        dimensions: [f64; 3],
+        /// Centre of the bottom face.
+        location: [f64; 3],
+        /// Rotation around the vertical axis, radians.
+        rotation_y: f64,
+    },
+}
+
+/// One labelled object in a frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    /// Class name (numeric classes without a names file become their number as text).
+    pub class: String,
+    /// The 2D box, if the object has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<BBox>,
+    /// An identifier from the file (COCO annotation id, CVAT track id, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Attributes: occluded, truncated, difficult, score, and any tool-specific ones.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// Polygon or 3D box, when the format has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<Geometry>,
+}
+
+impl Object {
+    /// An object with a class and a box and nothing else.
+    pub fn new(class: impl Into<String>, bbox: Option<BBox>) -> Object {
+        Object {
+            class: class.into(),
+            bbox,
+            id: None,
+            attributes: BTreeMap::new(),
+            geometry: None,
+        }
+    }
+}
+
+/// The labels of one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameLabels {
+    /// How the label file names the frame: COCO's `file_name`, VOC's
+    /// `<filename>`, CVAT's `name`; for one-file-per-frame formats without a
+    /// name inside (YOLO, KITTI) the label file's stem. Resolved to a path in
+    /// the tree by the caller.
+    pub frame: String,
+    /// Image width in pixels, when the file says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height in pixels, when the file says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Units of every box in `objects`.
+    pub units: Units,
+    /// Frame-level attributes (extra fields on COCO images, CVAT image tags...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub attributes: BTreeMap<String, AttrValue>,
+    /// The labelled objects, in file order.
+    pub objects: Vec<Object>,
+}
+
+impl FrameLabels {
+    /// An empty frame in the given units.
+    pub fn new(frame: impl Into<String>, units: Units) -> FrameLabels {
+        FrameLabels {
+            frame: frame.into(),
+            width: None,
+            height: None,
+            units,
+            attributes: BTreeMap::new(),
+            objects: Vec::new(),
+        }
+    }
+}
+
+/// What a parser needs besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct ParseContext {
+    /// Class names by index, for formats that store numbers (YOLO). Read from
+    /// `data.yaml`, `obj.names` or `classes.txt` by [`yolo::parse_class_names`].
+    pub class_names: Option<Vec<String>>,
+    /// The label file's stem, used as the frame name by YOLO and KITTI.
+    pub stem: String,
+}
+
+/// A parse failure inside one label file (the caller names the file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", location(*line, *column))]
+pub struct LabelError {
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, in words a user can act on.
+    pub message: String,
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+        (Some(l), None) => format!("line {l}: "),
+        _ => String::new(),
+    }
+}
+
+impl LabelError {
+    /// An error at a line.
+    pub fn at_line(line: usize, message: impl Into<String>) -> LabelError {
+        LabelError {
+            line: Some(line),
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error without a position.
+    pub fn msg(message: impl Into<String>) -> LabelError {
+        LabelError {
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// The 1-based line and column of a byte offset in `bytes`.
+    pub fn at_offset(bytes: &[u8], offset: usize, message: impl Into<String>) -> LabelError {
+        let offset = offset.min(bytes.len());
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let col = offset
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        LabelError {
+            line: Some(line),
+            column: Some(col),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one label file of a known format.
+pub fn parse(
+    format: Format,
+    bytes: &[u8],
+    ctx: &ParseContext,
+) -> Result<Vec<FrameLabels>, LabelError> {
+    match format {
+        Format::Coco => coco::parse(bytes),
+        Format::Yolo => yolo::parse(bytes, ctx).map(|f| vec![f]),
+        Format::Kitti => kitti::parse(bytes, ctx).map(|f| vec![f]),
+        Format::Voc => voc::parse(bytes, ctx).map(|f| vec![f]),
+        Format::Cvat => cvat::parse(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
+        let a = BBox::from_corners(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&BBox::from_corners(20.0, 20.0, 30.0, 30.0)), 0.0);
+        let b = BBox::from_corners(5.0, 0.0, 15.0, 10.0);
+        assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn error_position_from_offset() {
+        let e = LabelError::at_offset(b"ab\ncd\nef", 4, "bad");
+        assert_eq!((e.line, e.column), (Some(2), Some(2)));
+        assert_eq!(e.to_string(), "line 2, column 2: bad");
+    }
+}
