@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod coco;
+pub mod compare;
 pub mod cvat;
 pub mod kitti;
 pub mod voc;
