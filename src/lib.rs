@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod db;
+pub mod dsv_toml;
 pub mod error;
 pub mod id;
 pub mod labels;

@@ -14,6 +14,7 @@ pub mod coco;
 pub mod compare;
 pub mod cvat;
 pub mod kitti;
+pub mod layout;
 pub mod voc;
 pub mod yolo;
 

@@ -1,0 +1,373 @@
+//! Which files of a dataset are frames and which are labels, and how they pair up.
+//!
+//! The rules of `dsv.toml` come first; without a rule a file is classified by
+//! its path (extension, directory names such as `labels/`, `label_2/`,
+//! `Annotations/`) and, for candidate label files, by a look at its first bytes.
+//! Everything reads through [`FileSource`], so the same logic works on a
+//! commit's tree, the index and the working tree.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::dsv_toml::{DsvToml, DsvTomlError};
+
+use super::{Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo};
+
+/// A version of the dataset's files, addressed by root-relative `/` paths.
+pub trait FileSource: Sync {
+    /// The file's bytes, or `None` when there is no such file.
+    fn read(&self, path: &str) -> crate::Result<Option<Vec<u8>>>;
+    /// Whether a file exists at the path.
+    fn exists(&self, path: &str) -> crate::Result<bool>;
+}
+
+/// What a file is to dsv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An image, a lidar sweep: something labels describe.
+    Frame,
+    /// A label file of a format.
+    Label(Format),
+    /// Anything else (class-name files, configs, docs).
+    Other,
+}
+
+/// Class-name files looked for next to YOLO labels and in each parent directory.
+pub const NAMES_FILES: &[&str] = &[
+    "data.yaml",
+    "dataset.yaml",
+    "obj.names",
+    "classes.txt",
+    "classes.names",
+];
+
+/// The classification rules of one dataset version.
+pub struct Layout {
+    /// The dataset's `dsv.toml` (defaults when absent).
+    pub toml: DsvToml,
+    names: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, f)| f)
+}
+
+fn stem(path: &str) -> &str {
+    let f = file_name(path);
+    f.rsplit_once('.').map_or(f, |(s, _)| s)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn has_dir(path: &str, names: &[&str]) -> bool {
+    let dir = parent(path);
+    dir.split('/').any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+}
+
+fn ext(path: &str) -> String {
+    let f = file_name(path);
+    f.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// How much of a file's start classification looks at.
+pub const SNIFF_LEN: usize = 8192;
+
+impl Layout {
+    /// Reads `dsv.toml` from the source (defaults when absent).
+    pub fn load(src: &dyn FileSource) -> crate::Result<Result<Layout, DsvTomlError>> {
+        let toml = match src.read(crate::dsv_toml::FILE_NAME)? {
+            Some(bytes) => match DsvToml::parse(&bytes) {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(e)),
+            },
+            None => DsvToml::default(),
+        };
+        Ok(Ok(Layout::new(toml)))
+    }
+
+    /// Rules from an already parsed `dsv.toml`.
+    pub fn new(toml: DsvToml) -> Layout {
+        Layout {
+            toml,
+            names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Classification from the path alone: `Some(role)` when the path decides,
+    /// `None` when the content must be looked at ([`Layout::role`]).
+    pub fn role_by_path(&self, path: &str) -> Option<Role> {
+        if let Some(rule) = self.toml.rule_for(path) {
+            return Some(Role::Label(rule.format));
+        }
+        if path == crate::dsv_toml::FILE_NAME {
+            return Some(Role::Other);
+        }
+        if self.toml.is_frame(path) {
+            return Some(Role::Frame);
+        }
+        let name = file_name(path);
+        if NAMES_FILES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+            return Some(Role::Other);
+        }
+        match ext(path).as_str() {
+            "json" | "xml" | "txt" => None,
+            _ => Some(Role::Other),
+        }
+    }
+
+    /// Classification from the path and the file's first bytes.
+    pub fn role(&self, path: &str, head: &[u8]) -> Role {
+        if let Some(r) = self.role_by_path(path) {
+            return r;
+        }
+        let head = &head[..head.len().min(SNIFF_LEN)];
+        match ext(path).as_str() {
+            "json" if coco::sniff(path, head) => Role::Label(Format::Coco),
+            "xml" if cvat::sniff(path, head) => Role::Label(Format::Cvat),
+            "xml" if voc::sniff(path, head) => Role::Label(Format::Voc),
+            "txt" => {
+                let blank = head.iter().all(|b| b.is_ascii_whitespace());
+                if has_dir(path, &["label_2", "label_02"]) {
+                    Role::Label(Format::Kitti)
+                } else if blank {
+                    // An empty file is a frame with no objects when it sits where
+                    // labels live; elsewhere it is just an empty text file.
+                    if has_dir(path, &["labels"]) || parent(path).starts_with("obj_") {
+                        Role::Label(Format::Yolo)
+                    } else {
+                        Role::Other
+                    }
+                } else if yolo::sniff(path, head) {
+                    Role::Label(Format::Yolo)
+                } else if kitti::sniff(path, head) {
+                    Role::Label(Format::Kitti)
+                } else {
+                    Role::Other
+                }
+            }
+            _ => Role::Other,
+        }
+    }
+
+    /// Class names for a YOLO label file: the `names` of its `dsv.toml` rule, else
+    /// the nearest names file in its directory or a parent.
+    pub fn class_names(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+    ) -> crate::Result<Result<Option<Arc<Vec<String>>>, (String, LabelError)>> {
+        if let Some(names) = self.toml.rule_for(path).and_then(|r| r.names.clone()) {
+            return self.names_file(src, &names);
+        }
+        let mut dir = parent(path).to_string();
+        let mut visited = Vec::new();
+        let found = loop {
+            if let Some(hit) = self.cached_names(&dir) {
+                break hit;
+            }
+            visited.push(dir.clone());
+            let mut hit = None;
+            for n in NAMES_FILES {
+                let p = join(&dir, n);
+                if src.exists(&p)? {
+                    hit = Some(p);
+                    break;
+                }
+            }
+            if let Some(p) = hit {
+                match self.names_file(src, &p)? {
+                    Ok(names) => break names,
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            if dir.is_empty() {
+                break None;
+            }
+            dir = parent(&dir).to_string();
+        };
+        if let Ok(mut cache) = self.names.lock() {
+            for d in visited {
+                cache.insert(d, found.clone());
+            }
+        }
+        Ok(Ok(found))
+    }
+
+    fn cached_names(&self, dir: &str) -> Option<Option<Arc<Vec<String>>>> {
+        self.names.lock().ok()?.get(dir).cloned()
+    }
+
+    fn names_file(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+    ) -> crate::Result<Result<Option<Arc<Vec<String>>>, (String, LabelError)>> {
+        let Some(bytes) = src.read(path)? else {
+            return Ok(Ok(None));
+        };
+        Ok(match yolo::parse_class_names(file_name(path), &bytes) {
+            Ok(n) => Ok(Some(Arc::new(n))),
+            Err(e) => Err((path.to_string(), e)),
+        })
+    }
+
+    /// Parses a label file; `Err((file, error))` names the file that failed
+    /// (the label file, or the class-names file it needs).
+    pub fn parse(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> crate::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
+        let class_names = if format == Format::Yolo {
+            match self.class_names(src, path)? {
+                Ok(n) => n.map(|a| a.as_ref().clone()),
+                Err(e) => return Ok(Err(e)),
+            }
+        } else {
+            None
+        };
+        let ctx = ParseContext {
+            class_names,
+            stem: stem(path).to_string(),
+        };
+        Ok(super::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e)))
+    }
+
+    /// The frame a label file's frame entry describes, if it exists in `src`.
+    pub fn frame_path(
+        &self,
+        src: &dyn FileSource,
+        label_path: &str,
+        format: Format,
+        frame: &str,
+    ) -> crate::Result<Option<String>> {
+        let dir = parent(label_path);
+        let rule_frames = self.toml.rule_for(label_path).and_then(|r| r.frames.clone());
+        let mut candidates: Vec<String> = Vec::new();
+        let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
+        let push_dir = |d: &str, c: &mut Vec<String>| {
+            if key_has_ext {
+                c.push(join(d, frame));
+            } else {
+                for e in &self.toml.frame_extensions {
+                    c.push(join(d, &format!("{frame}.{e}")));
+                }
+            }
+        };
+        if format.is_multi_frame() {
+            if let Some(f) = &rule_frames {
+                push_dir(f, &mut candidates);
+            }
+            let up = parent(dir);
+            // Datumaro/COCO layout: annotations/instances_train.json -> images/train/.
+            if let Some((_, subset)) = stem(label_path).rsplit_once('_') {
+                push_dir(&join(&join(up, "images"), subset), &mut candidates);
+            }
+            push_dir(&join(up, "images"), &mut candidates);
+            push_dir(&join(dir, "images"), &mut candidates);
+            push_dir(dir, &mut candidates);
+            push_dir(up, &mut candidates);
+            push_dir("", &mut candidates);
+        } else {
+            // Relative position under the labels directory, mirrored under the frames one.
+            let swaps: &[(&str, &str)] = &[
+                ("labels", "images"),
+                ("label_2", "image_2"),
+                ("label_02", "image_02"),
+                ("Annotations", "JPEGImages"),
+            ];
+            if let Some(f) = &rule_frames {
+                push_dir(f, &mut candidates);
+            }
+            let comps: Vec<&str> = dir.split('/').collect();
+            for (i, c) in comps.iter().enumerate().rev() {
+                if let Some((_, to)) = swaps.iter().find(|(from, _)| c == from) {
+                    let mut d: Vec<&str> = comps.clone();
+                    d[i] = to;
+                    push_dir(&d.join("/"), &mut candidates);
+                }
+            }
+            push_dir(dir, &mut candidates);
+        }
+        for c in candidates {
+            if src.exists(&c)? {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    struct Mem(BTreeMap<String, Vec<u8>>);
+    impl FileSource for Mem {
+        fn read(&self, path: &str) -> crate::Result<Option<Vec<u8>>> {
+            Ok(self.0.get(path).cloned())
+        }
+        fn exists(&self, path: &str) -> crate::Result<bool> {
+            Ok(self.0.contains_key(path))
+        }
+    }
+
+    #[test]
+    fn frames_pair_with_labels_by_layout() {
+        let mut m = BTreeMap::new();
+        for p in [
+            "train/images/a.jpg",
+            "kitti/training/image_2/000001.png",
+            "voc/JPEGImages/x.jpg",
+            "coco/images/val/z.jpg",
+        ] {
+            m.insert(p.to_string(), vec![]);
+        }
+        let src = Mem(m);
+        let l = Layout::new(DsvToml::default());
+        let f = |lp: &str, fmt, key: &str| l.frame_path(&src, lp, fmt, key).unwrap();
+        assert_eq!(
+            f("train/labels/a.txt", Format::Yolo, "a").as_deref(),
+            Some("train/images/a.jpg")
+        );
+        assert_eq!(
+            f("kitti/training/label_2/000001.txt", Format::Kitti, "000001").as_deref(),
+            Some("kitti/training/image_2/000001.png")
+        );
+        assert_eq!(
+            f("voc/Annotations/x.xml", Format::Voc, "x.jpg").as_deref(),
+            Some("voc/JPEGImages/x.jpg")
+        );
+        assert_eq!(
+            f("coco/annotations/instances_val.json", Format::Coco, "z.jpg").as_deref(),
+            Some("coco/images/val/z.jpg")
+        );
+        assert_eq!(f("train/labels/b.txt", Format::Yolo, "b"), None);
+    }
+
+    #[test]
+    fn roles_by_path() {
+        let l = Layout::new(DsvToml::default());
+        assert_eq!(l.role_by_path("a/b.jpg"), Some(Role::Frame));
+        assert_eq!(l.role_by_path("data.yaml"), Some(Role::Other));
+        assert_eq!(l.role_by_path("a/b.txt"), None);
+        assert_eq!(l.role("x/label_2/1.txt", b""), Role::Label(Format::Kitti));
+        assert_eq!(l.role("x/labels/1.txt", b"  \n"), Role::Label(Format::Yolo));
+        assert_eq!(l.role("notes.txt", b""), Role::Other);
+    }
+}
