@@ -46,6 +46,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         self.fault_point()?;
         file.sync_data().ctx("syncing", path)
     }
+    /// Asks the kernel to start writing a byte range of a file to disk without
+    /// waiting. Only a hint (no durability, no fault point): it lets the disk work
+    /// while dsv goes on hashing, so the `sync` at the end has little left to do.
+    fn start_writeback(&self, file: &File, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+                return;
+            };
+            // SAFETY: the descriptor is open for the lifetime of `file`; the call only
+            // schedules writeback of pages already written and touches no memory of ours.
+            unsafe {
+                libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (file, offset, len);
+    }
     /// Replaces `path` with `data` atomically (temp file, fsync, rename).
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));

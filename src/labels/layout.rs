@@ -19,6 +19,12 @@ pub trait FileSource: Sync {
     fn read(&self, path: &str) -> crate::Result<Option<Vec<u8>>>;
     /// Whether a file exists at the path.
     fn exists(&self, path: &str) -> crate::Result<bool>;
+    /// The bytes of the file at `path` whose content id is `id` (sources backed by
+    /// the object store read the id directly instead of walking the path).
+    fn read_id(&self, path: &str, id: &crate::ObjectId) -> crate::Result<Option<Vec<u8>>> {
+        let _ = id;
+        self.read(path)
+    }
 }
 
 /// What a file is to dsv.

@@ -9,6 +9,7 @@ pub mod fsck;
 pub mod gc;
 pub mod log;
 pub mod revparse;
+pub mod sources;
 pub mod status;
 
 /// Serializes repository paths as display strings.

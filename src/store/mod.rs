@@ -56,7 +56,12 @@ struct PackWriter {
     /// End of the space reserved so far; records are written with positioned writes
     /// outside the slot lock.
     len: u64,
+    /// Offset up to which writeback has been started (see `start_writeback`).
+    kicked: u64,
 }
+
+/// Bytes a pack grows by before dsv asks the kernel to start writing them out.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 /// One pack being filled. There is one slot per worker thread: each thread
 /// appends to its own pack, so writers never queue on one file's inode lock.
@@ -415,6 +420,7 @@ impl ObjectStore {
         buf.extend_from_slice(&header.encode());
         buf.extend_from_slice(payload);
         // Reserve space under the lock; write outside it.
+        let mut kick: Vec<(Arc<File>, u64, u64)> = Vec::new();
         let (file, path, loc) = {
             let slot = rayon::current_thread_index().unwrap_or(0) % self.writers.len();
             let mut state = self.writers[slot].lock().map_err(poisoned)?;
@@ -427,12 +433,18 @@ impl ObjectStore {
                 w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
             }) {
                 let w = state.current.take().expect("checked above");
+                kick.push((w.file.clone(), w.kicked, w.len - w.kicked));
                 state.to_sync.push((w.file, w.path));
             }
             if state.current.is_none() {
                 state.current = Some(self.open_writer()?);
             }
             let w = state.current.as_mut().expect("opened above");
+            if w.len - w.kicked >= WRITEBACK_STEP {
+                // Records up to here were written by this slot's thread already.
+                kick.push((w.file.clone(), w.kicked, w.len - w.kicked));
+                w.kicked = w.len;
+            }
             let offset = u32::try_from(w.len)
                 .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
             w.len += record_len;
@@ -444,6 +456,11 @@ impl ObjectStore {
             pending.insert(id, loc);
             (w.file.clone(), w.path.clone(), loc)
         };
+        if self.fsync.load(std::sync::atomic::Ordering::Relaxed) {
+            for (f, off, len) in kick {
+                self.storage.start_writeback(&f, off, len);
+            }
+        }
         if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, &buf) {
             if let Ok(mut p) = self.pending.lock() {
                 p.remove(&id);
@@ -502,6 +519,7 @@ impl ObjectStore {
             file: Arc::new(file),
             path,
             len,
+            kicked: len,
         })
     }
 
