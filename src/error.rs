@@ -49,6 +49,12 @@ pub enum Error {
         /// Lock file path.
         path: PathBuf,
     },
+    /// Arguments that make no sense together (the CLI exits with 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A label file that does not parse, in a command that asked for strictness.
+    #[error("{0}")]
+    Labels(String),
     /// An object id that is not in the store.
     #[error("object {0} not found in the store")]
     MissingObject(ObjectId),

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod progress;
 pub mod refs;
 pub mod repo;
+pub mod report;
 pub mod storage;
 pub mod store;
 pub mod worktree;

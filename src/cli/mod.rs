@@ -215,7 +215,9 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             output::report_error(&e);
-            if e.downcast_ref::<UsageError>().is_some() {
+            if e.downcast_ref::<UsageError>().is_some()
+                || matches!(e.downcast_ref::<dsv::Error>(), Some(dsv::Error::Usage(_)))
+            {
                 2
             } else {
                 1

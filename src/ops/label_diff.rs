@@ -1,0 +1,600 @@
+//! The dataset diff: file-level changes sorted into frames and label files, and
+//! inside each changed label file the objects that were added, removed, moved,
+//! reclassified or had attributes changed, with per-class totals.
+//!
+//! Input is the file-level change list (`ops::diff`) plus the two versions as
+//! [`FileSource`]s. Only changed label files are read and parsed (in parallel),
+//! so the cost follows the size of the change, not of the dataset. A label file
+//! that does not parse becomes a warning and stays a file-level change, unless
+//! the caller asked for strictness.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compare_objects};
+use crate::labels::layout::{FileSource, Layout, Role};
+use crate::labels::{Format, FrameLabels, LabelError, Object};
+use crate::ops::diff::{Change, ChangeKind};
+use crate::worktree::display_path;
+
+/// Version of the JSON document [`DatasetDiff`] serializes to.
+pub const SCHEMA: &str = "dsv.diff/1";
+
+/// How objects are paired and how errors are treated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LabelDiffOptions {
+    /// Object pairing.
+    pub matching: MatchOptions,
+    /// Ids policy: `None` = per format (ids used where they persist across versions).
+    pub use_ids: Option<bool>,
+    /// A label file that fails to parse is an error instead of a warning.
+    pub strict: bool,
+}
+
+/// A frame renamed (same content, new path).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Renamed {
+    /// Old path.
+    pub from: String,
+    /// New path.
+    pub to: String,
+}
+
+/// Frame files that changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FrameChanges {
+    /// New frames.
+    pub added: Vec<String>,
+    /// Frames that are gone.
+    pub removed: Vec<String>,
+    /// Frames whose bytes changed.
+    pub modified: Vec<String>,
+    /// Frames moved to a new path with the same bytes.
+    pub renamed: Vec<Renamed>,
+}
+
+/// The object changes of one frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameObjects {
+    /// The frame as the label file names it.
+    pub frame: String,
+    /// The frame file it resolves to (new version, else old), if found.
+    pub frame_path: Option<String>,
+    /// Image size from the label file, when it says (new version, else old).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height, as `width`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether boxes are in pixels or normalized to [0, 1].
+    pub units: crate::labels::Units,
+    /// Objects in the frame before and after.
+    pub objects_before: usize,
+    /// Objects after.
+    pub objects_after: usize,
+    /// What changed.
+    pub changes: Vec<ObjectChange>,
+    /// Objects per class in this frame: (before, after).
+    #[serde(skip)]
+    pub class_counts: BTreeMap<String, (u64, u64)>,
+}
+
+/// One label file that changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelFileDiff {
+    /// Path (new path for renames).
+    pub path: String,
+    /// Old path of a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Format of the file.
+    pub format: Format,
+    /// How the file changed.
+    pub kind: ChangeKind,
+    /// Frames with object changes, in file order.
+    pub frames: Vec<FrameObjects>,
+}
+
+/// Totals for one class over the frames that changed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ClassDelta {
+    /// Class name.
+    pub class: String,
+    /// Objects of this class in the changed frames, before.
+    pub before: u64,
+    /// After.
+    pub after: u64,
+    /// after - before.
+    pub delta: i64,
+    /// Objects added.
+    pub added: u64,
+    /// Objects removed.
+    pub removed: u64,
+    /// Objects of this class whose box moved.
+    pub moved: u64,
+    /// Objects that became this class.
+    pub reclassified_in: u64,
+    /// Objects that left this class for another.
+    pub reclassified_out: u64,
+    /// Objects whose attributes changed.
+    pub attributes: u64,
+}
+
+/// A label file that could not be read as labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelWarning {
+    /// The file that failed (the label file, or a class-names file it needs).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for LabelWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Everything `dsv diff` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetDiff {
+    /// Schema version of this document.
+    pub schema: &'static str,
+    /// What the old side is (a commit id, or "index").
+    pub from: String,
+    /// What the new side is (a commit id, "index" or "worktree").
+    pub to: String,
+    /// Frame files that changed.
+    pub frames: FrameChanges,
+    /// Label files that changed, with their object changes.
+    pub labels: Vec<LabelFileDiff>,
+    /// Per-class totals over the changed frames, sorted by class.
+    pub classes: Vec<ClassDelta>,
+    /// Label files shown at file level only because they did not parse.
+    pub warnings: Vec<LabelWarning>,
+    /// Every changed file, as `dsv diff --name-status` lists them.
+    pub files: Vec<Change>,
+}
+
+impl DatasetDiff {
+    /// Number of object changes of a kind, over all files.
+    pub fn count(&self, kind: ObjectChangeKind) -> usize {
+        self.labels
+            .iter()
+            .flat_map(|l| &l.frames)
+            .flat_map(|f| &f.changes)
+            .filter(|c| c.kind == kind)
+            .count()
+    }
+}
+
+fn warning(file: String, e: LabelError) -> LabelWarning {
+    LabelWarning {
+        file,
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    }
+}
+
+/// One side's parsed content of a label file (empty when absent on that side).
+type Parsed = std::result::Result<Vec<FrameLabels>, LabelWarning>;
+
+fn parse_side(
+    layout: &Layout,
+    src: &dyn FileSource,
+    path: &str,
+    format: Format,
+    state: Option<&crate::ops::diff::FileState>,
+) -> Result<Parsed> {
+    let Some(state) = state else {
+        return Ok(Ok(Vec::new()));
+    };
+    let Some(bytes) = src.read_id(path, &state.id)? else {
+        return Ok(Ok(Vec::new()));
+    };
+    Ok(layout
+        .parse(src, path, format, &bytes)?
+        .map_err(|(file, e)| warning(file, e)))
+}
+
+/// Whether a format's object ids persist across versions of a file.
+fn ids_are_stable(format: Format) -> bool {
+    // CVAT track ids follow one object through edits; COCO annotation ids are
+    // renumbered by many exporters, so pairing on them would invent moves.
+    matches!(format, Format::Cvat)
+}
+
+/// Builds the dataset diff from file-level changes and the two versions.
+pub fn label_diff(
+    changes: &[Change],
+    old: (&dyn FileSource, &Layout),
+    new: (&dyn FileSource, &Layout),
+    from: String,
+    to: String,
+    opts: &LabelDiffOptions,
+) -> Result<DatasetDiff> {
+    let (old_src, old_layout) = old;
+    let (new_src, new_layout) = new;
+    let mut frames = FrameChanges::default();
+    // (index into changes, format)
+    let mut label_changes: Vec<(usize, Format)> = Vec::new();
+    for (i, ch) in changes.iter().enumerate() {
+        let path = display_path(&ch.path);
+        let old_path = ch.from.as_deref().map(display_path).unwrap_or(path.clone());
+        let role_of = |layout: &Layout, src: &dyn FileSource, p: &str, id| -> Result<Role> {
+            if let Some(r) = layout.role_by_path(p) {
+                return Ok(r);
+            }
+            let head = src.read_id(p, id)?.unwrap_or_default();
+            Ok(layout.role(p, &head))
+        };
+        let role = match (&ch.new, &ch.old) {
+            (Some(n), _) => role_of(new_layout, new_src, &path, &n.id)?,
+            (None, Some(o)) => role_of(old_layout, old_src, &old_path, &o.id)?,
+            (None, None) => Role::Other,
+        };
+        match role {
+            Role::Frame => match ch.kind {
+                ChangeKind::Added => frames.added.push(path),
+                ChangeKind::Deleted => frames.removed.push(path),
+                ChangeKind::Modified => frames.modified.push(path),
+                ChangeKind::Renamed => frames.renamed.push(Renamed {
+                    from: old_path,
+                    to: path,
+                }),
+            },
+            Role::Label(f) => {
+                if ch.kind != ChangeKind::Renamed {
+                    label_changes.push((i, f));
+                }
+            }
+            Role::Other => {}
+        }
+    }
+
+    let results: Vec<Result<(Option<LabelFileDiff>, Vec<LabelWarning>)>> = label_changes
+        .par_iter()
+        .map(|&(i, format)| {
+            let ch = &changes[i];
+            let path = display_path(&ch.path);
+            let a = parse_side(old_layout, old_src, &path, format, ch.old.as_ref())?;
+            let b = parse_side(new_layout, new_src, &path, format, ch.new.as_ref())?;
+            let (a, b) = match (a, b) {
+                (Ok(a), Ok(b)) => (a, b),
+                (a, b) => {
+                    let mut w = Vec::new();
+                    w.extend(a.err());
+                    w.extend(b.err());
+                    return Ok((None, w));
+                }
+            };
+            let mut matching = opts.matching;
+            matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
+            let frames = compare_frames(&a, &b, &matching, |key, after| {
+                let (src, layout) = if after {
+                    (new_src, new_layout)
+                } else {
+                    (old_src, old_layout)
+                };
+                layout.frame_path(src, &path, format, key)
+            })?;
+            Ok((
+                Some(LabelFileDiff {
+                    path,
+                    from: None,
+                    format,
+                    kind: ch.kind,
+                    frames,
+                }),
+                Vec::new(),
+            ))
+        })
+        .collect();
+    let mut labels = Vec::new();
+    let mut warnings = Vec::new();
+    for r in results {
+        let (l, w) = r?;
+        labels.extend(l);
+        warnings.extend(w);
+    }
+    if opts.strict
+        && let Some(w) = warnings.first()
+    {
+        return Err(Error::Labels(w.to_string()));
+    }
+    let classes = class_totals(&labels);
+    Ok(DatasetDiff {
+        schema: SCHEMA,
+        from,
+        to,
+        frames,
+        labels,
+        classes,
+        warnings,
+        files: changes.to_vec(),
+    })
+}
+
+/// Pairs the frames of two versions of one label file by frame name and compares them.
+fn compare_frames(
+    old: &[FrameLabels],
+    new: &[FrameLabels],
+    opts: &MatchOptions,
+    resolve: impl Fn(&str, bool) -> Result<Option<String>>,
+) -> Result<Vec<FrameObjects>> {
+    let mut old_by: BTreeMap<&str, &FrameLabels> = BTreeMap::new();
+    for f in old {
+        old_by.entry(f.frame.as_str()).or_insert(f);
+    }
+    let new_names: BTreeSet<&str> = new.iter().map(|f| f.frame.as_str()).collect();
+    let empty: Vec<Object> = Vec::new();
+    let mut out = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let push = |frame: &str,
+                    a: Option<&FrameLabels>,
+                    b: Option<&FrameLabels>,
+                    out: &mut Vec<FrameObjects>|
+     -> Result<()> {
+        let oa = a.map_or(&empty, |f| &f.objects);
+        let ob = b.map_or(&empty, |f| &f.objects);
+        let changes = compare_objects(oa, ob, opts);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let frame_path = match resolve(frame, b.is_some())? {
+            Some(p) => Some(p),
+            None if b.is_some() && a.is_some() => resolve(frame, false)?,
+            None => None,
+        };
+        let mut class_counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for o in oa {
+            class_counts.entry(o.class.clone()).or_default().0 += 1;
+        }
+        for o in ob {
+            class_counts.entry(o.class.clone()).or_default().1 += 1;
+        }
+        let info = b.or(a);
+        out.push(FrameObjects {
+            frame: frame.to_string(),
+            frame_path,
+            width: info.and_then(|f| f.width),
+            height: info.and_then(|f| f.height),
+            units: info.map(|f| f.units).unwrap_or_default(),
+            objects_before: oa.len(),
+            objects_after: ob.len(),
+            changes,
+            class_counts,
+        });
+        Ok(())
+    };
+    for f in new {
+        if !seen.insert(f.frame.as_str()) {
+            continue;
+        }
+        push(&f.frame, old_by.get(f.frame.as_str()).copied(), Some(f), &mut out)?;
+    }
+    for f in old {
+        if !new_names.contains(f.frame.as_str()) && seen.insert(f.frame.as_str()) {
+            push(&f.frame, Some(f), None, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn class_totals(labels: &[LabelFileDiff]) -> Vec<ClassDelta> {
+    let mut by: BTreeMap<String, ClassDelta> = BTreeMap::new();
+    fn entry<'a>(by: &'a mut BTreeMap<String, ClassDelta>, c: &str) -> &'a mut ClassDelta {
+        by.entry(c.to_string()).or_insert_with(|| ClassDelta {
+            class: c.to_string(),
+            ..ClassDelta::default()
+        })
+    }
+    for f in labels.iter().flat_map(|l| &l.frames) {
+        for (class, (b, a)) in &f.class_counts {
+            let e = entry(&mut by, class);
+            e.before += b;
+            e.after += a;
+        }
+        for c in &f.changes {
+            match c.kind {
+                ObjectChangeKind::Added => {
+                    let e = entry(&mut by, &c.class);
+                    e.added += 1;
+                }
+                ObjectChangeKind::Removed => {
+                    let e = entry(&mut by, &c.class);
+                    e.removed += 1;
+                }
+                ObjectChangeKind::Reclassified => {
+                    let old = c.old_class.as_deref().unwrap_or(&c.class);
+                    let e = entry(&mut by, old);
+                    e.reclassified_out += 1;
+                    let e = entry(&mut by, &c.class);
+                    e.reclassified_in += 1;
+                }
+                ObjectChangeKind::Moved => {
+                    let e = entry(&mut by, &c.class);
+                    e.moved += 1;
+                }
+                ObjectChangeKind::Attributes => {
+                    let e = entry(&mut by, &c.class);
+                    e.attributes += 1;
+                }
+            }
+        }
+    }
+    by.into_values()
+        .map(|mut c| {
+            c.delta = c.after as i64 - c.before as i64;
+            c
+        })
+        .collect()
+}
+
+/// What to compare, as `dsv diff` takes it.
+#[derive(Debug, Clone, Default)]
+pub struct DiffSpec {
+    /// Zero, one or two revisions (`A..B` already split).
+    pub revs: Vec<String>,
+    /// Compare the index instead of the working tree (zero or one revision).
+    pub staged: bool,
+    /// Root-relative path prefixes to limit the diff to (empty = all).
+    pub scopes: Vec<Vec<u8>>,
+    /// Parse label files and report object changes.
+    pub labels: bool,
+    /// Object pairing and strictness.
+    pub options: LabelDiffOptions,
+}
+
+/// Splits `A..B` arguments into two revisions (an empty side is HEAD).
+pub fn split_ranges(args: &[String]) -> Vec<String> {
+    let mut revs = Vec::new();
+    for r in args {
+        match r.split_once("..") {
+            Some((a, b)) => {
+                revs.push(if a.is_empty() { "HEAD" } else { a }.to_string());
+                revs.push(if b.is_empty() { "HEAD" } else { b }.to_string());
+            }
+            None => revs.push(r.clone()),
+        }
+    }
+    revs
+}
+
+/// Computes the dataset diff for a repository: file level, then labels.
+pub fn diff_repo(
+    repo: &crate::Repository,
+    spec: &DiffSpec,
+    progress: &dyn crate::progress::Progress,
+) -> Result<DatasetDiff> {
+    use crate::object::Commit;
+    use crate::ops::diff::{detect_renames, diff_trees, flatten_scoped, merge_maps};
+    use crate::ops::revparse::resolve;
+    use crate::ops::sources::{MapSource, TreeSource, WorktreeSource};
+    use crate::ops::status::{head_tree, index_states, worktree_states};
+
+    let store = &repo.store;
+    let commit_tree = |rev: &str| -> Result<(crate::ObjectId, crate::ObjectId)> {
+        let c = resolve(repo, rev)?;
+        Ok((c, Commit::load(store, &c)?.tree))
+    };
+    let load_layout = |src: &dyn FileSource| -> Result<Layout> {
+        Layout::load(src)?.map_err(|e| Error::Labels(e.to_string()))
+    };
+    let finish = |changes: Vec<Change>,
+                  old: &dyn FileSource,
+                  new: &dyn FileSource,
+                  from: String,
+                  to: String|
+     -> Result<DatasetDiff> {
+        let changes = detect_renames(changes);
+        let (lo, ln) = (load_layout(old)?, load_layout(new)?);
+        let mut opts = spec.options;
+        if !spec.labels {
+            // File level only: classify, but do not read label contents.
+            opts.strict = false;
+            let mut d = label_diff(&[], (old, &lo), (new, &ln), from, to, &opts)?;
+            d.files = changes;
+            d.frames = classify_frames(&d.files, &ln, &lo);
+            return Ok(d);
+        }
+        label_diff(&changes, (old, &lo), (new, &ln), from, to, &opts)
+    };
+    match spec.revs.as_slice() {
+        [a, b] => {
+            if spec.staged {
+                return Err(Error::Usage(
+                    "--staged compares the index with one revision, not two".into(),
+                ));
+            }
+            let (ca, ta) = commit_tree(a)?;
+            let (cb, tb) = commit_tree(b)?;
+            let changes = diff_trees(store, Some(&ta), Some(&tb), &spec.scopes)?;
+            let (sa, sb) = (TreeSource::new(store, Some(ta)), TreeSource::new(store, Some(tb)));
+            finish(changes, &sa, &sb, ca.to_hex(), cb.to_hex())
+        }
+        [] | [_] => {
+            let (from, base) = match spec.revs.first() {
+                Some(r) => {
+                    let (c, t) = commit_tree(r)?;
+                    (c.to_hex(), Some(t))
+                }
+                None => match head_tree(repo)? {
+                    Some(t) => (
+                        repo.refs
+                            .head_commit()?
+                            .map(|c| c.to_hex())
+                            .unwrap_or_default(),
+                        Some(t),
+                    ),
+                    None => ("empty".to_string(), None),
+                },
+            };
+            let old_files = flatten_scoped(store, base.as_ref(), &spec.scopes)?;
+            let sa = TreeSource::new(store, base);
+            let in_scope = |p: &Vec<u8>| {
+                spec.scopes.is_empty()
+                    || spec
+                        .scopes
+                        .iter()
+                        .any(|s| crate::worktree::path_within(p, s))
+            };
+            if spec.staged {
+                let index = repo.index.load()?;
+                let new_files: BTreeMap<Vec<u8>, crate::ops::diff::FileState> = index_states(&index)
+                    .into_iter()
+                    .filter(|(p, _)| in_scope(p))
+                    .collect();
+                let all = index_states(&index);
+                let mut changes = Vec::new();
+                merge_maps(old_files, new_files, &mut changes);
+                let sb = MapSource::new(store, &all);
+                finish(changes, &sa, &sb, from, "index".into())
+            } else {
+                let new_files = worktree_states(repo, &spec.scopes, progress)?;
+                let mut changes = Vec::new();
+                merge_maps(old_files, new_files, &mut changes);
+                let sb = WorktreeSource::new(repo.root().to_path_buf());
+                finish(changes, &sa, &sb, from, "worktree".into())
+            }
+        }
+        _ => Err(Error::Usage("diff takes at most two revisions".into())),
+    }
+}
+
+/// Frame-level lists from file changes, without reading any label.
+fn classify_frames(changes: &[Change], new: &Layout, old: &Layout) -> FrameChanges {
+    let mut frames = FrameChanges::default();
+    for ch in changes {
+        let path = display_path(&ch.path);
+        let layout = if ch.new.is_some() { new } else { old };
+        if layout.role_by_path(&path) != Some(Role::Frame) {
+            continue;
+        }
+        match ch.kind {
+            ChangeKind::Added => frames.added.push(path),
+            ChangeKind::Deleted => frames.removed.push(path),
+            ChangeKind::Modified => frames.modified.push(path),
+            ChangeKind::Renamed => frames.renamed.push(Renamed {
+                from: ch.from.as_deref().map(display_path).unwrap_or_default(),
+                to: path,
+            }),
+        }
+    }
+    frames
+}
