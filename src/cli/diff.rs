@@ -1,18 +1,42 @@
-//! `dsv diff`: file-level differences between commits, the index and the working tree.
-//! (Label-aware diff is a later issue; this shows which frames and files changed.)
+//! `dsv diff`: what changed in the dataset — frames, label files, and the objects
+//! inside them — between commits, the index and the working tree.
 
+use std::io::Write;
 use std::path::PathBuf;
 
+use dsv::labels::compare::MatchOptions;
 use dsv::lock::Access;
-use dsv::object::Commit;
-use dsv::ops::diff::{Change, ChangeKind, detect_renames, diff_trees, merge_maps};
-use dsv::ops::revparse::resolve;
-use dsv::ops::status::{head_tree, index_states};
-use dsv::repo::Repository;
+use dsv::ops::diff::{Change, ChangeKind};
+use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, diff_repo, read_side_file, split_ranges};
+use dsv::report::Side;
 use dsv::worktree::display_path;
 
 use super::Ctx;
-use super::output::{human_bytes, paint, print_json};
+use super::output::{human_bytes, paint, print_json, write_paged};
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Readable terminal output (default).
+    Text,
+    /// The stable JSON document (same as --json).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// One self-contained HTML page with the changed frames and their boxes.
+    Html,
+}
+
+/// How objects are paired across versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Match {
+    /// By id where the format's ids persist across versions (CVAT tracks), else by IoU.
+    Auto,
+    /// By id first, then by IoU.
+    Id,
+    /// By IoU only.
+    Iou,
+}
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
@@ -26,23 +50,37 @@ pub struct Args {
     /// Compare the index with HEAD (or REV).
     #[arg(long, alias = "cached")]
     staged: bool,
-    /// Show only names and change letters.
+    /// Only file names with change letters (A, D, M, R), as git; labels are not read.
     #[arg(long)]
     name_status: bool,
-    /// Show per-file size changes.
+    /// Per-file size changes, as git's --stat; labels are not read.
     #[arg(long)]
     stat: bool,
-    /// Machine-readable JSON.
+    /// The JSON document (schema dsv.diff/1, see docs/guide/diff.md).
     #[arg(long)]
     json: bool,
-}
-
-fn commit_tree(repo: &Repository, rev: &str) -> anyhow::Result<dsv::ObjectId> {
-    Ok(Commit::load(&repo.store, &resolve(repo, rev)?)?.tree)
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the output to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Minimum IoU for two boxes to be the same object.
+    #[arg(long, value_name = "IOU", default_value_t = 0.5)]
+    iou_threshold: f64,
+    /// How objects are paired across versions.
+    #[arg(long = "match", value_enum, default_value = "auto")]
+    matching: Match,
+    /// Fail when a label file does not parse (default: warn and show it at file level).
+    #[arg(long)]
+    strict: bool,
+    /// Compare files only; do not read label files.
+    #[arg(long)]
+    no_labels: bool,
 }
 
 /// Prints `X\tpath` lines.
-pub fn print_name_status(ctx: &Ctx, changes: &[Change]) {
+pub fn print_name_status(ctx: &Ctx, out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
     for ch in changes {
         let color = match ch.kind {
             ChangeKind::Added => "32",
@@ -51,114 +89,132 @@ pub fn print_name_status(ctx: &Ctx, changes: &[Change]) {
         };
         let letter = paint(ctx.color, color, &ch.kind.letter().to_string());
         match &ch.from {
-            Some(from) => println!(
+            Some(from) => writeln!(
+                out,
                 "{letter}\t{}\t{}",
                 display_path(from),
                 display_path(&ch.path)
-            ),
-            None => println!("{letter}\t{}", display_path(&ch.path)),
+            )?,
+            None => writeln!(out, "{letter}\t{}", display_path(&ch.path))?,
         }
     }
+    Ok(())
 }
 
 /// Prints the one-line totals.
-pub fn print_summary(changes: &[Change]) {
+pub fn print_summary(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
     let count = |k| changes.iter().filter(|c| c.kind == k).count();
-    println!(
+    writeln!(
+        out,
         " {} files changed: {} added, {} modified, {} deleted, {} renamed",
         changes.len(),
         count(ChangeKind::Added),
         count(ChangeKind::Modified),
         count(ChangeKind::Deleted),
         count(ChangeKind::Renamed)
-    );
+    )
+}
+
+fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
+    let width = changes
+        .iter()
+        .map(|c| display_path(&c.path).len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for ch in changes {
+        let old = ch.old.map(|s| human_bytes(s.size)).unwrap_or_else(|| "-".into());
+        let new = ch.new.map(|s| human_bytes(s.size)).unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            " {:<width$} | {} {old} -> {new}",
+            display_path(&ch.path),
+            ch.kind.letter()
+        )?;
+    }
+    print_summary(out, changes)
 }
 
 /// Runs `diff`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = dsv::Repository::discover(&ctx.cwd, Access::Read, &ctx.open)?;
+    if !(0.0..=1.0).contains(&args.iou_threshold) || args.iou_threshold == 0.0 {
+        crate::usage!("--iou-threshold must be in (0, 1], got {}", args.iou_threshold);
+    }
+    let repo = ctx.repo(Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
-    let mut revs: Vec<String> = Vec::new();
-    for r in &args.revs {
-        match r.split_once("..") {
-            Some((a, b)) => {
-                revs.push(if a.is_empty() {
-                    "HEAD".into()
-                } else {
-                    a.into()
-                });
-                revs.push(if b.is_empty() {
-                    "HEAD".into()
-                } else {
-                    b.into()
-                });
-            }
-            None => revs.push(r.clone()),
-        }
-    }
-    let changes = match revs.as_slice() {
-        [a, b] => diff_trees(
-            &repo.store,
-            Some(&commit_tree(&repo, a)?),
-            Some(&commit_tree(&repo, b)?),
-            &scopes,
-        )?,
-        [] | [_] => {
-            let base = match revs.first() {
-                Some(r) => Some(commit_tree(&repo, r)?),
-                None => head_tree(&repo)?,
-            };
-            let old = dsv::ops::diff::flatten_scoped(&repo.store, base.as_ref(), &scopes)?;
-            let new = if args.staged {
-                let index = repo.index.load()?;
-                index_states(&index)
-                    .into_iter()
-                    .filter(|(p, _)| {
-                        scopes.is_empty() || scopes.iter().any(|s| dsv::worktree::path_within(p, s))
-                    })
-                    .collect()
-            } else {
-                dsv::ops::status::worktree_states(&repo, &scopes, &ctx.progress())?
-            };
-            let mut out = Vec::new();
-            merge_maps(old, new, &mut out);
-            out
-        }
-        _ => crate::usage!("diff takes at most two revisions"),
+    let format = if args.json { Format::Json } else { args.format };
+    let file_level = args.name_status || args.stat || args.no_labels;
+    let spec = DiffSpec {
+        revs: split_ranges(&args.revs),
+        staged: args.staged,
+        scopes,
+        labels: !(args.name_status || args.stat || args.no_labels),
+        options: LabelDiffOptions {
+            matching: MatchOptions {
+                iou_threshold: args.iou_threshold,
+                ..MatchOptions::default()
+            },
+            use_ids: match args.matching {
+                Match::Auto => None,
+                Match::Id => Some(true),
+                Match::Iou => Some(false),
+            },
+            strict: args.strict,
+        },
     };
-    let changes = detect_renames(changes);
-    if args.json {
-        print_json(&serde_json::json!({ "changes": changes }))?;
-        return Ok(0);
-    }
-    if args.stat {
-        let width = changes
-            .iter()
-            .map(|c| display_path(&c.path).len())
-            .max()
-            .unwrap_or(0)
-            .min(60);
-        for ch in &changes {
-            let old = ch
-                .old
-                .map(|s| human_bytes(s.size))
-                .unwrap_or_else(|| "-".into());
-            let new = ch
-                .new
-                .map(|s| human_bytes(s.size))
-                .unwrap_or_else(|| "-".into());
-            println!(
-                " {:<width$} | {} {old} -> {new}",
-                display_path(&ch.path),
-                ch.kind.letter()
-            );
+    let diff = diff_repo(&repo, &spec, &ctx.progress())?;
+    if !ctx.quiet && format != Format::Json {
+        for w in &diff.warnings {
+            eprintln!("warning: {w} (shown at file level; --strict makes this an error)");
         }
-        print_summary(&changes);
-        return Ok(0);
     }
-    print_name_status(ctx, &changes);
-    if !args.name_status && !changes.is_empty() {
-        print_summary(&changes);
+    let mut buf: Vec<u8> = Vec::new();
+    if file_level && format != Format::Json {
+        if args.stat {
+            print_stat(&mut buf, &diff.files)?;
+        } else {
+            print_name_status(ctx, &mut buf, &diff.files)?;
+            if !args.name_status && !diff.files.is_empty() {
+                print_summary(&mut buf, &diff.files)?;
+            }
+        }
+    } else {
+        match format {
+            Format::Json => {
+                if args.output.is_none() {
+                    print_json(&diff)?;
+                    return Ok(0);
+                }
+                serde_json::to_writer_pretty(&mut buf, &diff)?;
+                buf.push(b'\n');
+            }
+            Format::Text => {
+                let color = ctx.color && args.output.is_none();
+                dsv::report::text::render(&diff, color, &mut buf)?;
+            }
+            Format::Markdown => dsv::report::markdown::render(&diff, &mut buf)?,
+            Format::Html => {
+                let frame = |path: &str, side: Side| {
+                    let which = match side {
+                        Side::Before => &diff.from,
+                        Side::After => &diff.to,
+                    };
+                    read_side_file(&repo, which, path).ok().flatten()
+                };
+                dsv::report::html::render(&diff, &frame, &mut buf)?;
+            }
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            let path = ctx.cwd.join(path);
+            std::fs::write(&path, &buf)
+                .map_err(|e| anyhow::anyhow!("writing '{}': {e}", path.display()))?;
+            if !ctx.quiet {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => write_paged(&buf, format == Format::Text)?,
     }
     Ok(0)
 }

@@ -127,3 +127,34 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// Writes command output to stdout, through a pager when stdout is a terminal
+/// and `page` is set — like git: `DSV_PAGER`, else `PAGER`, else `less` with
+/// `LESS=FRX` (quit if it fits on one screen, keep colours, no screen clear).
+/// An empty pager setting or `cat` turns paging off.
+pub fn write_paged(buf: &[u8], page: bool) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let stdout = std::io::stdout();
+    let pager = std::env::var("DSV_PAGER")
+        .or_else(|_| std::env::var("PAGER"))
+        .unwrap_or_else(|_| "less".to_string());
+    if page && stdout.is_terminal() && !pager.trim().is_empty() && pager.trim() != "cat" {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(&pager).stdin(std::process::Stdio::piped());
+        if std::env::var_os("LESS").is_none() {
+            cmd.env("LESS", "FRX");
+        }
+        if let Ok(mut child) = cmd.spawn() {
+            if let Some(mut stdin) = child.stdin.take() {
+                // The pager may quit before reading everything (user pressed q).
+                let _ = stdin.write_all(buf);
+            }
+            let _ = child.wait();
+            return Ok(());
+        }
+    }
+    let mut lock = stdout.lock();
+    lock.write_all(buf)?;
+    lock.flush()?;
+    Ok(())
+}

@@ -41,7 +41,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let deco = super::log::decorations(&repo)?;
     super::log::print_commit(ctx, &id, &c, deco.get(&id));
     println!();
-    super::diff::print_name_status(ctx, &changes);
-    super::diff::print_summary(&changes);
+    let mut out = std::io::stdout().lock();
+    super::diff::print_name_status(ctx, &mut out, &changes)?;
+    super::diff::print_summary(&mut out, &changes)?;
     Ok(0)
 }

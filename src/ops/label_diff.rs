@@ -598,3 +598,26 @@ fn classify_frames(changes: &[Change], new: &Layout, old: &Layout) -> FrameChang
     }
     frames
 }
+
+/// Reads a file of one side of a diff (as named by `DatasetDiff::from`/`to`):
+/// a commit id, "index" or "worktree". `None` when the file is not there.
+pub fn read_side_file(repo: &crate::Repository, side: &str, path: &str) -> Result<Option<Vec<u8>>> {
+    use crate::ops::sources::{TreeSource, WorktreeSource};
+    match side {
+        "worktree" => WorktreeSource::new(repo.root().to_path_buf()).read(path),
+        "index" => {
+            let index = repo.index.load()?;
+            match index.entries.get(path.as_bytes()) {
+                Some(e) => Ok(Some(repo.store.get(&e.id)?)),
+                None => Ok(None),
+            }
+        }
+        hex => match crate::ObjectId::from_hex(hex) {
+            Some(c) => {
+                let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+                TreeSource::new(&repo.store, Some(tree)).read(path)
+            }
+            None => Ok(None),
+        },
+    }
+}

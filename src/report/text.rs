@@ -1,1 +1,241 @@
-//! Terminal rendering (being written).
+//! The terminal rendering of a dataset diff (`dsv diff` without `--json`/`--format`).
+
+use std::io::{self, Write};
+
+use crate::labels::compare::{ObjectChange, ObjectChangeKind};
+use crate::labels::{BBox, Units};
+use crate::ops::diff::ChangeKind;
+use crate::ops::label_diff::{ClassDelta, DatasetDiff};
+use crate::worktree::display_path;
+
+/// Wraps `s` in an ANSI colour when `on`.
+fn paint(on: bool, code: &str, s: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// A box as `[x, y, w, h]`, with precision that suits its units.
+pub fn fmt_box(b: &Option<BBox>, units: Units) -> String {
+    let Some(b) = b else {
+        return "-".into();
+    };
+    let digits = match units {
+        Units::Normalized => 4,
+        Units::Pixels => 1,
+    };
+    let num = |v: f64| {
+        let s = format!("{v:.digits$}");
+        // "-0.0000" reads as a sign error to a reviewer.
+        if s.starts_with('-') && s[1..].bytes().all(|c| c == b'0' || c == b'.') {
+            s[1..].to_string()
+        } else {
+            s
+        }
+    };
+    format!("[{}, {}, {}, {}]", num(b.x), num(b.y), num(b.w), num(b.h))
+}
+
+/// The one-character mark, colour and word of a change kind.
+pub fn kind_style(kind: ObjectChangeKind) -> (char, &'static str, &'static str) {
+    match kind {
+        ObjectChangeKind::Added => ('+', "32", "added"),
+        ObjectChangeKind::Removed => ('-', "31", "removed"),
+        ObjectChangeKind::Moved => ('~', "33", "moved"),
+        ObjectChangeKind::Reclassified => ('*', "36", "reclassified"),
+        ObjectChangeKind::Attributes => ('!', "35", "attributes"),
+    }
+}
+
+/// What an object change says beyond its kind: classes, IoU, boxes, attributes.
+pub fn change_detail(c: &ObjectChange, units: Units) -> (String, String) {
+    let class = match &c.old_class {
+        Some(old) => format!("{old} -> {}", c.class),
+        None => c.class.clone(),
+    };
+    let mut detail = Vec::new();
+    if let Some(iou) = c.iou {
+        detail.push(format!("IoU {iou:.2}"));
+    }
+    match c.kind {
+        ObjectChangeKind::Added => detail.push(fmt_box(&c.after, units)),
+        ObjectChangeKind::Removed => detail.push(fmt_box(&c.before, units)),
+        _ if c.before != c.after => detail.push(format!(
+            "{} -> {}",
+            fmt_box(&c.before, units),
+            fmt_box(&c.after, units)
+        )),
+        _ => {}
+    }
+    for (k, v) in &c.attributes {
+        let show = |x: &Option<crate::labels::AttrValue>| {
+            x.as_ref().map_or("(none)".to_string(), |v| v.to_string())
+        };
+        detail.push(format!("{k}: {} -> {}", show(&v.before), show(&v.after)));
+    }
+    (class, detail.join("  "))
+}
+
+/// Totals line for the object changes.
+pub fn object_totals(diff: &DatasetDiff) -> String {
+    let frames: usize = diff.labels.iter().map(|l| l.frames.len()).sum();
+    format!(
+        "{} label files, {} frames with object changes: {} added, {} removed, {} moved, {} reclassified, {} attributes changed",
+        diff.labels.len(),
+        frames,
+        diff.count(ObjectChangeKind::Added),
+        diff.count(ObjectChangeKind::Removed),
+        diff.count(ObjectChangeKind::Moved),
+        diff.count(ObjectChangeKind::Reclassified),
+        diff.count(ObjectChangeKind::Attributes),
+    )
+}
+
+/// Totals line for the frame files.
+pub fn frame_totals(diff: &DatasetDiff) -> String {
+    let f = &diff.frames;
+    format!(
+        "{} added, {} removed, {} modified, {} renamed",
+        f.added.len(),
+        f.removed.len(),
+        f.modified.len(),
+        f.renamed.len()
+    )
+}
+
+/// "+3" / "-1" / "0".
+pub fn signed(n: i64) -> String {
+    if n > 0 { format!("+{n}") } else { n.to_string() }
+}
+
+/// Renders the class table rows as aligned text.
+fn class_table(out: &mut dyn Write, classes: &[ClassDelta]) -> io::Result<()> {
+    let w = classes
+        .iter()
+        .map(|c| c.class.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 40);
+    writeln!(
+        out,
+        "  {:<w$}  {:>7}  {:>7}  {:>6}  {:>6}  {:>7}  {:>6}  {:>9}  {:>6}",
+        "class", "before", "after", "delta", "added", "removed", "moved", "reclassed", "attrs"
+    )?;
+    for c in classes {
+        writeln!(
+            out,
+            "  {:<w$}  {:>7}  {:>7}  {:>6}  {:>6}  {:>7}  {:>6}  {:>9}  {:>6}",
+            c.class,
+            c.before,
+            c.after,
+            signed(c.delta),
+            c.added,
+            c.removed,
+            c.moved,
+            format!("+{}/-{}", c.reclassified_in, c.reclassified_out),
+            c.attributes
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the full terminal report.
+pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let bold = |s: &str| paint(color, "1", s);
+    writeln!(out, "{} {}", bold("frames:"), frame_totals(diff))?;
+    for p in &diff.frames.added {
+        writeln!(out, "  {}  {p}", paint(color, "32", "A"))?;
+    }
+    for p in &diff.frames.removed {
+        writeln!(out, "  {}  {p}", paint(color, "31", "D"))?;
+    }
+    for p in &diff.frames.modified {
+        writeln!(out, "  {}  {p}", paint(color, "33", "M"))?;
+    }
+    for r in &diff.frames.renamed {
+        writeln!(out, "  {}  {} -> {}", paint(color, "33", "R"), r.from, r.to)?;
+    }
+    writeln!(out, "{} {}", bold("labels:"), object_totals(diff))?;
+    for l in &diff.labels {
+        for f in &l.frames {
+            let frame = f.frame_path.as_deref().unwrap_or(&f.frame);
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{}  {}  {}",
+                bold(&l.path),
+                paint(color, "2", &format!("[{}]", l.format.name())),
+                frame
+            )?;
+            let cw = f
+                .changes
+                .iter()
+                .map(|c| change_detail(c, f.units).0.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(40);
+            for c in &f.changes {
+                let (mark, code, word) = kind_style(c.kind);
+                let (class, detail) = change_detail(c, f.units);
+                let head = format!("{mark} {word:<12}");
+                writeln!(
+                    out,
+                    "  {}  {class:<cw$}  {detail}",
+                    paint(color, code, &head)
+                )?;
+            }
+        }
+    }
+    let others: Vec<_> = diff
+        .files
+        .iter()
+        .filter(|c| {
+            let p = display_path(&c.path);
+            !diff.labels.iter().any(|l| l.path == p)
+                && !diff.frames.added.contains(&p)
+                && !diff.frames.removed.contains(&p)
+                && !diff.frames.modified.contains(&p)
+                && !diff.frames.renamed.iter().any(|r| r.to == p)
+        })
+        .collect();
+    if !others.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{} {}", bold("other files:"), others.len())?;
+        for c in others {
+            let code = match c.kind {
+                ChangeKind::Added => "32",
+                ChangeKind::Deleted => "31",
+                _ => "33",
+            };
+            let path = match &c.from {
+                Some(f) => format!("{} -> {}", display_path(f), display_path(&c.path)),
+                None => display_path(&c.path),
+            };
+            writeln!(
+                out,
+                "  {}  {path}",
+                paint(color, code, &c.kind.letter().to_string())
+            )?;
+        }
+    }
+    if !diff.classes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", bold("classes (objects in the changed frames):"))?;
+        class_table(out, &diff.classes)?;
+    }
+    if !diff.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} {} label files shown at file level only (they did not parse):",
+            paint(color, "33", "warning:"),
+            diff.warnings.len()
+        )?;
+        for w in &diff.warnings {
+            writeln!(out, "  {w}")?;
+        }
+    }
+    Ok(())
+}
