@@ -336,65 +336,65 @@ fn show_prints_the_commit_and_its_changes() {
 fn diff_between_commits_index_and_worktree() {
     let repo = dataset_two_commits();
 
-    let ab = repo.ok(["diff", "HEAD~1", "HEAD"]).stdout;
+    let ab = repo.ok(["diff", "--no-labels", "HEAD~1", "HEAD"]).stdout;
     assert_eq!(
         ab,
         "D\timages/frame_002.jpg\nA\timages/frame_003.jpg\nM\tlabels/frame_001.txt\n \
          3 files changed: 1 added, 1 modified, 1 deleted, 0 renamed\n"
     );
     // A..B and main~1..main are the same diff; A.. means A..HEAD.
-    assert_eq!(repo.ok(["diff", "HEAD~1..HEAD"]).stdout, ab);
-    assert_eq!(repo.ok(["diff", "main~1..main"]).stdout, ab);
-    assert_eq!(repo.ok(["diff", "HEAD~1.."]).stdout, ab);
+    assert_eq!(repo.ok(["diff", "--no-labels", "HEAD~1..HEAD"]).stdout, ab);
+    assert_eq!(repo.ok(["diff", "--no-labels", "main~1..main"]).stdout, ab);
+    assert_eq!(repo.ok(["diff", "--no-labels", "HEAD~1.."]).stdout, ab);
     // Reverse direction.
     assert_eq!(
-        repo.ok(["diff", "--name-status", "HEAD", "HEAD~1"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "HEAD", "HEAD~1"]).stdout,
         "A\timages/frame_002.jpg\nD\timages/frame_003.jpg\nM\tlabels/frame_001.txt\n"
     );
     snap!(
         repo,
         "diff_stat",
-        repo.ok(["diff", "--stat", "HEAD~1", "HEAD"]).stdout
+        repo.ok(["diff", "--no-labels", "--stat", "HEAD~1", "HEAD"]).stdout
     );
     // Limited to a path.
     assert_eq!(
-        repo.ok(["diff", "--name-status", "HEAD~1", "HEAD", "--", "labels"])
+        repo.ok(["diff", "--no-labels", "--name-status", "HEAD~1", "HEAD", "--", "labels"])
             .stdout,
         "M\tlabels/frame_001.txt\n"
     );
     assert_eq!(
-        repo.ok(["diff", "HEAD~1", "HEAD", "--", "data.yaml"])
+        repo.ok(["diff", "--no-labels", "HEAD~1", "HEAD", "--", "data.yaml"])
             .stdout,
         ""
     );
 
     // Clean worktree: no output.
     assert_eq!(repo.ok(["diff"]).stdout, "");
-    assert_eq!(repo.ok(["diff", "--staged"]).stdout, "");
+    assert_eq!(repo.ok(["diff", "--no-labels", "--staged"]).stdout, "");
 
     // Worktree vs HEAD (tracked files only).
     repo.write("data.yaml", "names: [car, person, bike]\n");
     repo.remove("labels/frame_002.txt");
     repo.write("untracked.txt", "u");
     assert_eq!(
-        repo.ok(["diff"]).stdout,
+        repo.ok(["diff", "--no-labels"]).stdout,
         "M\tdata.yaml\nD\tlabels/frame_002.txt\n \
          2 files changed: 0 added, 1 modified, 1 deleted, 0 renamed\n"
     );
     assert_eq!(
-        repo.ok(["diff", "--name-status", "--", "labels"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "--", "labels"]).stdout,
         "D\tlabels/frame_002.txt\n"
     );
     // From a subdirectory, paths are relative to it.
     assert_eq!(
-        repo.ok_in("labels", ["diff", "--name-status", "--", "."])
+        repo.ok_in("labels", ["diff", "--no-labels", "--name-status", "--", "."])
             .stdout,
         "D\tlabels/frame_002.txt\n"
     );
-    assert_eq!(repo.ok(["diff", "--staged"]).stdout, "");
+    assert_eq!(repo.ok(["diff", "--no-labels", "--staged"]).stdout, "");
     // Worktree vs an older commit.
     assert_eq!(
-        repo.ok(["diff", "--name-status", "HEAD~1"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "HEAD~1"]).stdout,
         "M\tdata.yaml\nD\timages/frame_002.jpg\nA\timages/frame_003.jpg\n\
          M\tlabels/frame_001.txt\nD\tlabels/frame_002.txt\n"
     );
@@ -402,21 +402,21 @@ fn diff_between_commits_index_and_worktree() {
     // Staged changes: index vs HEAD.
     repo.ok(["add", "data.yaml"]);
     assert_eq!(
-        repo.ok(["diff", "--staged", "--name-status"]).stdout,
+        repo.ok(["diff", "--no-labels", "--staged", "--name-status"]).stdout,
         "M\tdata.yaml\n"
     );
     assert_eq!(
-        repo.ok(["diff", "--cached", "--name-status"]).stdout,
+        repo.ok(["diff", "--no-labels", "--cached", "--name-status"]).stdout,
         "M\tdata.yaml\n"
     );
     assert_eq!(
-        repo.ok(["diff", "--name-status"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status"]).stdout,
         "M\tdata.yaml\nD\tlabels/frame_002.txt\n"
     );
 
     let v: serde_json::Value =
-        serde_json::from_str(&repo.ok(["diff", "--staged", "--json"]).stdout).unwrap();
-    let ch = &v["changes"][0];
+        serde_json::from_str(&repo.ok(["diff", "--no-labels", "--staged", "--json"]).stdout).unwrap();
+    let ch = &v["files"][0];
     assert_eq!(ch["path"], "data.yaml");
     assert_eq!(ch["kind"], "modified");
     assert_eq!(ch["old"]["size"], 21);
@@ -455,7 +455,8 @@ fn renames_are_detected_when_the_content_is_unchanged() {
     );
     let v: serde_json::Value =
         serde_json::from_str(&repo.ok(["diff", "--json", "HEAD~1", "HEAD"]).stdout).unwrap();
-    let r = &v["changes"][0];
+    let r = &v["files"][0];
+    assert_eq!(v["frames"]["renamed"][0]["to"], "archive/a.jpg");
     assert_eq!(r["kind"], "renamed");
     assert_eq!(r["from"], "images/a.jpg");
     assert_eq!(r["path"], "archive/a.jpg");

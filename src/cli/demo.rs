@@ -157,12 +157,14 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     )?;
     step(&dir, &["log", "--oneline"])?;
     step(&dir, &["diff", "v1", "HEAD", "--stat"])?;
+    step(&dir, &["diff", "v1", "HEAD"])?;
+    step(&dir, &["stats", "v1", "HEAD"])?;
     step(&dir, &["show", "HEAD"])?;
     step(&dir, &["checkout", "v1"])?;
     step(&dir, &["switch", "main"])?;
     step(&dir, &["fsck"])?;
     println!(
-        "\n# Not in this demo yet: label-level diff (boxes moved/reclassified) and hooks firing on commit;"
+        "\n# Not in this demo yet: hooks firing on commit;"
     );
     println!("# they are later issues (see README).");
     Ok(0)

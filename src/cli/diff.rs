@@ -163,6 +163,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         },
     };
     let diff = diff_repo(&repo, &spec, &ctx.progress())?;
+    if std::env::var_os("DSV_DEBUG_READS").is_some() {
+        eprintln!("records read: {}", repo.store.records_read());
+    }
     if !ctx.quiet && format != Format::Json {
         for w in &diff.warnings {
             eprintln!("warning: {w} (shown at file level; --strict makes this an error)");

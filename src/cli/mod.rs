@@ -18,6 +18,7 @@ mod reset;
 mod restore;
 mod rm;
 mod show;
+mod stats;
 mod status;
 mod switch;
 mod tag;
@@ -97,6 +98,8 @@ enum Command {
     CatObject(cat_object::Args),
     /// List a tree (plumbing).
     LsTree(ls_tree::Args),
+    /// Dataset statistics: frames, objects, classes, attributes (or their change between two revisions).
+    Stats(stats::Args),
     /// Read or write configuration.
     Config(config::Args),
     /// Run a demo on the bundled fixtures in a temporary directory.
@@ -209,6 +212,7 @@ pub fn run() -> i32 {
         Command::CatObject(a) => cat_object::run(&ctx, a),
         Command::LsTree(a) => ls_tree::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     };
     match result {

@@ -11,6 +11,7 @@ pub mod label_diff;
 pub mod log;
 pub mod revparse;
 pub mod sources;
+pub mod stats;
 pub mod status;
 
 /// Serializes repository paths as display strings.

@@ -143,6 +143,10 @@ fn class_table(out: &mut dyn Write, classes: &[ClassDelta]) -> io::Result<()> {
 
 /// Writes the full terminal report.
 pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    if diff.files.is_empty() {
+        // Like git: no difference, no output.
+        return Ok(());
+    }
     let bold = |s: &str| paint(color, "1", s);
     writeln!(out, "{} {}", bold("frames:"), frame_totals(diff))?;
     for p in &diff.frames.added {

@@ -109,6 +109,8 @@ pub struct ObjectStore {
     stats: Mutex<WriteStats>,
     /// Whether pack data is fsynced before it is indexed (`core.fsync`).
     fsync: std::sync::atomic::AtomicBool,
+    /// Records read so far (tests check that diffs skip unchanged subtrees).
+    reads: std::sync::atomic::AtomicU64,
 }
 
 thread_local! {
@@ -184,6 +186,7 @@ impl ObjectStore {
             readers: Mutex::new(HashMap::new()),
             stats: Mutex::new(WriteStats::default()),
             fsync: std::sync::atomic::AtomicBool::new(true),
+            reads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -200,6 +203,11 @@ impl ObjectStore {
         } else {
             self.storage.fault_point()
         }
+    }
+
+    /// Number of records read from packs since the store was opened.
+    pub fn records_read(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The underlying database.
@@ -270,6 +278,8 @@ impl ObjectStore {
 
     /// Reads and decodes the record for `id` without resolving concatenations.
     pub fn read_record(&self, id: &ObjectId) -> Result<(RecordHeader, Vec<u8>)> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let loc = self.locate(id)?.ok_or(Error::MissingObject(*id))?;
         let (file, path) = self.reader(loc.pack)?;
         let (header, payload) = pack::read_record(&file, &path, loc.offset as u64, loc.len)

@@ -1,0 +1,115 @@
+//! `dsv stats [REV] [REV2]`: frames, objects, per-class and per-attribute counts.
+
+use std::io::Write;
+
+use dsv::lock::Access;
+use dsv::ops::stats::{Stats, StatsCache, StatsDelta, rev_stats};
+
+use super::Ctx;
+use super::output::{print_json, write_paged};
+
+/// Arguments of `stats`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The revision (default HEAD); with a second one, the difference between them.
+    #[arg(value_name = "REV", num_args = 0..=2)]
+    revs: Vec<String>,
+    /// Machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+    /// Do not read or write the statistics cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 { format!("+{n}") } else { n.to_string() }
+}
+
+fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
+    writeln!(out, "frames            {:>12}", s.frames)?;
+    writeln!(out, "  without labels  {:>12}", s.frames_without_labels())?;
+    writeln!(out, "label files       {:>12}", s.label_files)?;
+    writeln!(out, "objects           {:>12}", s.objects)?;
+    if s.label_errors > 0 {
+        writeln!(out, "unreadable labels {:>12}", s.label_errors)?;
+    }
+    if !s.classes.is_empty() {
+        writeln!(out, "\nclasses:")?;
+        let w = s.classes.keys().map(|k| k.chars().count()).max().unwrap_or(0).min(40);
+        for (k, n) in &s.classes {
+            writeln!(out, "  {k:<w$}  {n:>10}")?;
+        }
+    }
+    for (title, map) in [("object attributes", &s.attributes), ("frame attributes", &s.frame_attributes)] {
+        if map.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{title}:")?;
+        for (k, vals) in map {
+            for (v, n) in vals {
+                writeln!(out, "  {:<30}  {n:>10}", format!("{k}={v}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_delta(out: &mut dyn Write, d: &StatsDelta) -> std::io::Result<()> {
+    let (b, a) = (&d.before, &d.after);
+    writeln!(out, "{:<18} {:>12} {:>12} {:>10}", "", "before", "after", "delta")?;
+    let row = |out: &mut dyn Write, name: &str, x: u64, y: u64| {
+        writeln!(out, "{name:<18} {x:>12} {y:>12} {:>10}", signed(y as i64 - x as i64))
+    };
+    row(out, "frames", b.frames, a.frames)?;
+    row(out, "  without labels", b.frames_without_labels(), a.frames_without_labels())?;
+    row(out, "label files", b.label_files, a.label_files)?;
+    row(out, "objects", b.objects, a.objects)?;
+    if !d.classes.is_empty() {
+        writeln!(out, "\nclasses:")?;
+        for (k, (x, y, _)) in &d.classes {
+            row(out, &format!("  {k}"), *x, *y)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `stats`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Read)?;
+    let cache = if args.no_cache {
+        StatsCache::disabled()
+    } else {
+        StatsCache::open(repo.dsv_dir())
+    };
+    let mut buf = Vec::new();
+    match args.revs.as_slice() {
+        [] | [_] => {
+            let rev = args.revs.first().map_or("HEAD", |s| s.as_str());
+            let (commit, s) = rev_stats(&repo, rev, &cache)?;
+            for e in &s.errors {
+                eprintln!("warning: {e}");
+            }
+            if args.json {
+                print_json(&serde_json::json!({ "commit": commit, "stats": s, "frames_without_labels": s.frames_without_labels() }))?;
+                return Ok(0);
+            }
+            writeln!(buf, "commit {commit}")?;
+            print_one(&mut buf, &s)?;
+        }
+        [a, b] => {
+            let (ca, sa) = rev_stats(&repo, a, &cache)?;
+            let (cb, sb) = rev_stats(&repo, b, &cache)?;
+            let d = StatsDelta::new(sa, sb);
+            if args.json {
+                print_json(&serde_json::json!({ "from": ca, "to": cb, "delta": d }))?;
+                return Ok(0);
+            }
+            writeln!(buf, "{} -> {}", ca.short(), cb.short())?;
+            print_delta(&mut buf, &d)?;
+        }
+        _ => crate::usage!("stats takes at most two revisions"),
+    }
+    write_paged(&buf, true)?;
+    Ok(0)
+}
