@@ -11,6 +11,7 @@ mod diff;
 mod fsck;
 mod gc;
 mod init;
+mod labels;
 mod log;
 mod ls_tree;
 mod output;
@@ -100,6 +101,8 @@ enum Command {
     LsTree(ls_tree::Args),
     /// Dataset statistics: frames, objects, classes, attributes (or their change between two revisions).
     Stats(stats::Args),
+    /// Parse label files as dsv sees them (format, frames, objects).
+    Labels(labels::Args),
     /// Read or write configuration.
     Config(config::Args),
     /// Run a demo on the bundled fixtures in a temporary directory.
@@ -213,6 +216,7 @@ pub fn run() -> i32 {
         Command::LsTree(a) => ls_tree::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
+        Command::Labels(a) => labels::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     };
     match result {

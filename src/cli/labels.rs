@@ -1,0 +1,70 @@
+//! `dsv labels FILE...`: parse label files as dsv sees them (format detection,
+//! frames, objects). Works inside or outside a repository.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use dsv::labels::Format;
+use dsv::ops::inspect::inspect_file;
+
+use super::Ctx;
+use super::output::{print_json, write_paged};
+
+/// Arguments of `labels`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Label files to read.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// The format (default: detected from the path and contents).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Print only counts (frames, objects) per file.
+    #[arg(long)]
+    count: bool,
+    /// Print the normalized labels as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::from_name(s).ok_or_else(|| format!("unknown format '{s}' (coco, yolo, kitti, voc, cvat)"))
+}
+
+/// Runs `labels`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let root = match dsv::Repository::discover(&ctx.cwd, dsv::lock::Access::Read, &ctx.open) {
+        Ok(r) => Some(r.root().to_path_buf()),
+        Err(_) => None,
+    };
+    let mut all = Vec::new();
+    for f in &args.files {
+        let file = dsv::repo::absolute(&ctx.cwd.join(f))?;
+        // Outside a repository, class-name files are looked for up to the filesystem root.
+        let base = root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        all.push(inspect_file(&base, &file, args.format)?);
+    }
+    if args.json && !args.count {
+        print_json(&all)?;
+        return Ok(0);
+    }
+    let mut buf = Vec::new();
+    for i in &all {
+        let objects: usize = i.frames.iter().map(|f| f.objects.len()).sum();
+        if args.count {
+            writeln!(buf, "{}\t{}\t{} frames\t{objects} objects", i.path, i.format.name(), i.frames.len())?;
+            continue;
+        }
+        writeln!(buf, "{} [{}]: {} frames, {objects} objects", i.path, i.format.name(), i.frames.len())?;
+        for fr in &i.frames {
+            writeln!(buf, "  {} ({} objects)", fr.frame, fr.objects.len())?;
+            for o in &fr.objects {
+                let b = dsv::report::text::fmt_box(&o.bbox, fr.units);
+                let attrs: Vec<String> = o.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(buf, "    {:<16} {b} {}", o.class, attrs.join(" "))?;
+            }
+        }
+    }
+    write_paged(&buf, !args.count)?;
+    Ok(0)
+}
