@@ -87,6 +87,10 @@ fn ext(path: &str) -> String {
         .unwrap_or_default()
 }
 
+fn blank_head(head: &[u8]) -> bool {
+    head.iter().all(|b| b.is_ascii_whitespace())
+}
+
 /// How much of a file's start classification looks at.
 pub const SNIFF_LEN: usize = 8192;
 
@@ -143,6 +147,13 @@ impl Layout {
             "json" if coco::sniff(path, head) => Role::Label(Format::Coco),
             "xml" if cvat::sniff(path, head) => Role::Label(Format::Cvat),
             "xml" if voc::sniff(path, head) => Role::Label(Format::Voc),
+            // Where the layout says labels live, a file that does not look right is a
+            // broken label file (reported with its line), not an unrelated file.
+            "xml" if has_dir(path, &["Annotations"]) => Role::Label(Format::Voc),
+            "json" if has_dir(path, &["annotations"]) => Role::Label(Format::Coco),
+            "txt" if !blank_head(head) && has_dir(path, &["labels"]) && !kitti::sniff(path, head) => {
+                Role::Label(Format::Yolo)
+            }
             "txt" => {
                 let blank = head.iter().all(|b| b.is_ascii_whitespace());
                 if has_dir(path, &["label_2", "label_02"]) {

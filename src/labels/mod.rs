@@ -87,13 +87,24 @@ pub enum Units {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
     /// Left edge.
+    #[serde(serialize_with = "ser_coord")]
     pub x: f64,
     /// Top edge.
+    #[serde(serialize_with = "ser_coord")]
     pub y: f64,
     /// Width.
+    #[serde(serialize_with = "ser_coord")]
     pub w: f64,
     /// Height.
+    #[serde(serialize_with = "ser_coord")]
     pub h: f64,
+}
+
+/// Writes a coordinate rounded to 10 decimals: converting YOLO's centre form
+/// leaves float noise (0.19999999999999998) that no label tool means.
+fn ser_coord<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    let r = (v * 1e10).round() / 1e10;
+    s.serialize_f64(if r.is_finite() { r + 0.0 } else { *v })
 }
 
 impl BBox {

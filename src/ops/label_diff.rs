@@ -243,10 +243,18 @@ pub fn label_diff(
             let head = src.read_id(p, id)?.unwrap_or_default();
             Ok(layout.role(p, &head))
         };
-        let role = match (&ch.new, &ch.old) {
-            (Some(n), _) => role_of(new_layout, new_src, &path, &n.id)?,
-            (None, Some(o)) => role_of(old_layout, old_src, &old_path, &o.id)?,
-            (None, None) => Role::Other,
+        // A file is a label file if either version is one: a label file broken by
+        // the change must still be reported (as a warning), not dropped.
+        let new_role = match &ch.new {
+            Some(n) => role_of(new_layout, new_src, &path, &n.id)?,
+            None => Role::Other,
+        };
+        let role = match (&new_role, &ch.old) {
+            (Role::Other, Some(o)) => match role_of(old_layout, old_src, &old_path, &o.id)? {
+                Role::Label(f) => Role::Label(f),
+                _ => new_role,
+            },
+            _ => new_role,
         };
         match role {
             Role::Frame => match ch.kind {

@@ -184,11 +184,8 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
                 let (mark, code, word) = kind_style(c.kind);
                 let (class, detail) = change_detail(c, f.units);
                 let head = format!("{mark} {word:<12}");
-                writeln!(
-                    out,
-                    "  {}  {class:<cw$}  {detail}",
-                    paint(color, code, &head)
-                )?;
+                let line = format!("  {}  {class:<cw$}  {detail}", paint(color, code, &head));
+                writeln!(out, "{}", line.trim_end())?;
             }
         }
     }

@@ -334,3 +334,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         .expect("running cp");
     assert!(st.success(), "cp -a {} {}", from.display(), to.display());
 }
+
+/// Copies the contents of `from` into the existing directory `to` (merging, overwriting).
+pub fn copy_contents(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("running cp");
+    assert!(st.success(), "cp -a {}/. {}", from.display(), to.display());
+}

@@ -1,0 +1,409 @@
+//! End-to-end tests of the label-aware diff, stats and `dsv labels`, on the real
+//! sample datasets in `fixtures/`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestRepo, copy_contents};
+use dsv::labels::{self, BBox, FrameLabels, ParseContext, Units};
+
+fn fixture(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+fn diff_json(repo: &TestRepo, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["diff", "--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&repo.ok(a).stdout).expect("diff --json is JSON")
+}
+
+/// (kind, class) of every object change in a diff document, sorted.
+fn kinds(doc: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for l in doc["labels"].as_array().expect("labels") {
+        for f in l["frames"].as_array().expect("frames") {
+            for c in f["changes"].as_array().expect("changes") {
+                out.push((
+                    c["kind"].as_str().unwrap_or("").to_string(),
+                    c["class"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn far_box(units: Units, corner: u32) -> BBox {
+    // Boxes far from anything in the fixtures, in two different corners.
+    let (x, y, s) = match (units, corner) {
+        (Units::Normalized, 0) => (0.95, 0.01, 0.02),
+        (Units::Normalized, _) => (0.95, 0.95, 0.02),
+        (Units::Pixels, 0) => (9000.0, 10.0, 20.0),
+        (Units::Pixels, _) => (9000.0, 9000.0, 20.0),
+    };
+    BBox { x, y, w: s, h: s }
+}
+
+/// The edit every format goes through: in the first frame with objects,
+/// object 0 moves by 10% of its width, object 1 changes class, the extra
+/// object added for the base version is deleted, and a new one appears.
+fn base_and_edited(frames: &[FrameLabels], class1: &str) -> (Vec<FrameLabels>, Vec<FrameLabels>) {
+    let mut base = frames.to_vec();
+    let i = base
+        .iter()
+        .position(|f| !f.objects.is_empty())
+        .expect("a frame with objects");
+    let units = base[i].units;
+    let template = base[i].objects[0].clone();
+    let extra = |b: BBox| {
+        let mut o = template.clone();
+        o.bbox = Some(b);
+        o.id = None;
+        o.geometry = None;
+        o
+    };
+    if base[i].objects.len() < 2 {
+        base[i].objects.push(extra(BBox {
+            x: 0.5 * far_box(units, 0).x,
+            y: 0.5 * far_box(units, 1).y,
+            w: far_box(units, 0).w,
+            h: far_box(units, 0).h,
+        }));
+    }
+    base[i].objects.push(extra(far_box(units, 0)));
+    let mut edited = base.clone();
+    let objs = &mut edited[i].objects;
+    if let Some(b) = objs[0].bbox.as_mut() {
+        b.x += b.w * 0.1;
+    }
+    objs[0].geometry = None;
+    objs[1].class = class1.to_string();
+    objs.pop();
+    let mut new = template;
+    new.bbox = Some(far_box(units, 1));
+    new.id = None;
+    new.geometry = None;
+    objs.push(new);
+    // Keep the base's geometry off object 0 too, so the only change is the box.
+    base[i].objects[0].geometry = None;
+    (base, edited)
+}
+
+fn expected(moved: &str, reclassified: &str, removed: &str, added: &str) -> Vec<(String, String)> {
+    let mut v = vec![
+        ("added".to_string(), added.to_string()),
+        ("moved".to_string(), moved.to_string()),
+        ("reclassified".to_string(), reclassified.to_string()),
+        ("removed".to_string(), removed.to_string()),
+    ];
+    v.sort();
+    v
+}
+
+/// Commits `base` then `edited` at `path`, and checks the diff names exactly the edit.
+fn check_edit(
+    repo: &TestRepo,
+    path: &str,
+    base: Vec<u8>,
+    edited: Vec<u8>,
+    frames: &[FrameLabels],
+    class1: &str,
+) -> serde_json::Value {
+    repo.write(path, base);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write(path, edited);
+    let i = frames
+        .iter()
+        .position(|f| !f.objects.is_empty())
+        .expect("a frame with objects");
+    let objs = &frames[i].objects;
+    let doc = diff_json(repo, &[]);
+    assert_eq!(
+        kinds(&doc),
+        expected(&objs[0].class, class1, &objs[0].class, &objs[0].class),
+        "{path}: {doc:#}"
+    );
+    assert_eq!(doc["warnings"].as_array().map(|w| w.len()), Some(0));
+    // The same edit, committed, compared between commits and staged.
+    repo.ok(["add", "-A"]);
+    assert_eq!(kinds(&diff_json(repo, &["--staged"])), kinds(&doc));
+    repo.ok(["commit", "-m", "edit"]);
+    assert_eq!(kinds(&diff_json(repo, &["HEAD~1", "HEAD"])), kinds(&doc));
+    doc
+}
+
+#[test]
+fn yolo_edit_is_reported_exactly() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    let names: Vec<String> = labels::yolo::parse_class_names(
+        "data.yaml",
+        &std::fs::read(repo.path("data.yaml")).unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(repo.path("labels/frame_000.txt")).unwrap();
+    let ctx = ParseContext {
+        class_names: Some(names.clone()),
+        stem: "frame_000".into(),
+    };
+    let frame = labels::yolo::parse(&bytes, &ctx).unwrap();
+    let (base, edited) = base_and_edited(std::slice::from_ref(&frame), "cat");
+    let base_b = labels::yolo::write_with_names(&base[0], &names).unwrap();
+    let edited_b = labels::yolo::write_with_names(&edited[0], &names).unwrap();
+    let doc = check_edit(&repo, "labels/frame_000.txt", base_b, edited_b, &[frame], "cat");
+    let f = &doc["labels"][0]["frames"][0];
+    assert_eq!(f["frame_path"], "images/frame_000.jpg");
+    assert_eq!(f["units"], "normalized");
+    let moved = f["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "moved")
+        .unwrap();
+    let iou = moved["iou"].as_f64().unwrap();
+    assert!((iou - 0.9 / 1.1).abs() < 1e-3, "IoU of a 10% shift: {iou}");
+}
+
+#[test]
+fn coco_edit_is_reported_exactly() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/coco_dataset/coco_instances"), repo.root());
+    let path = "annotations/instances_val.json";
+    let frames = labels::coco::parse(&std::fs::read(repo.path(path)).unwrap()).unwrap();
+    let class1 = "c";
+    let (base, edited) = base_and_edited(&frames, class1);
+    let doc = check_edit(
+        &repo,
+        path,
+        labels::coco::write(&base).unwrap(),
+        labels::coco::write(&edited).unwrap(),
+        &frames,
+        class1,
+    );
+    assert_eq!(doc["labels"][0]["format"], "coco");
+    assert_eq!(doc["labels"][0]["frames"][0]["frame_path"], "images/val/b.jpg");
+}
+
+#[test]
+fn kitti_edit_is_reported_exactly() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/kitti_dataset/kitti_detection"), repo.root());
+    let path = "training/label_2/000030_11.txt";
+    let ctx = ParseContext {
+        class_names: None,
+        stem: "000030_11".into(),
+    };
+    let frame = labels::kitti::parse(&std::fs::read(repo.path(path)).unwrap(), &ctx).unwrap();
+    let (base, edited) = base_and_edited(std::slice::from_ref(&frame), "Tram");
+    let doc = check_edit(
+        &repo,
+        path,
+        labels::kitti::write(&base[0]).unwrap(),
+        labels::kitti::write(&edited[0]).unwrap(),
+        &[frame],
+        "Tram",
+    );
+    assert_eq!(doc["labels"][0]["format"], "kitti");
+    assert_eq!(
+        doc["labels"][0]["frames"][0]["frame_path"],
+        "training/image_2/000030_11.png"
+    );
+}
+
+#[test]
+fn voc_edit_is_reported_exactly() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/voc_dataset/voc_dataset1"), repo.root());
+    let path = "Annotations/2007_000001.xml";
+    let ctx = ParseContext {
+        class_names: None,
+        stem: "2007_000001".into(),
+    };
+    let frame = labels::voc::parse(&std::fs::read(repo.path(path)).unwrap(), &ctx).unwrap();
+    let (base, edited) = base_and_edited(std::slice::from_ref(&frame), "horse");
+    let doc = check_edit(
+        &repo,
+        path,
+        labels::voc::write(&base[0]).unwrap(),
+        labels::voc::write(&edited[0]).unwrap(),
+        &[frame],
+        "horse",
+    );
+    assert_eq!(doc["labels"][0]["format"], "voc");
+    assert_eq!(
+        doc["labels"][0]["frames"][0]["frame_path"],
+        "JPEGImages/2007_000001.jpg"
+    );
+}
+
+#[test]
+fn cvat_edit_is_reported_exactly() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/cvat_dataset/for_images/export_task"), repo.root());
+    let path = "train.xml";
+    let frames = labels::cvat::parse(&std::fs::read(repo.path(path)).unwrap()).unwrap();
+    let (base, edited) = base_and_edited(&frames, "label2");
+    let doc = check_edit(
+        &repo,
+        path,
+        labels::cvat::write(&base).unwrap(),
+        labels::cvat::write(&edited).unwrap(),
+        &frames,
+        "label2",
+    );
+    assert_eq!(doc["labels"][0]["format"], "cvat");
+}
+
+#[test]
+fn a_broken_label_file_is_a_warning_unless_strict() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write("labels/frame_001.txt", "1 0.5 0.5 0.2\n");
+    repo.write("labels/frame_002.txt", "1 0.1 0.4 0.2 0.9\n");
+    let r = repo.ok(["diff"]);
+    assert!(
+        r.stderr.contains("warning: labels/frame_001.txt:1:"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("labels/frame_002.txt"), "{}", r.stdout);
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(doc["warnings"][0]["file"], "labels/frame_001.txt");
+    assert_eq!(doc["warnings"][0]["line"], 1);
+    // The broken file is still listed at file level.
+    assert!(
+        doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "labels/frame_001.txt")
+    );
+    assert_eq!(kinds(&doc), vec![("moved".into(), "label_1".into())]);
+    let r = repo.expect_code(1, ["diff", "--strict"]);
+    assert!(
+        r.stderr.starts_with("error: labels/frame_001.txt:1:") && r.stderr.lines().count() == 1,
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn diff_outputs_text_markdown_json() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "v1"]);
+    copy_contents(&fixture("demo-edit"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "v2"]);
+    let text = repo.ok(["diff", "HEAD~1", "HEAD"]).stdout;
+    insta::assert_snapshot!("label_diff_text", text);
+    let md = repo.ok(["diff", "HEAD~1", "HEAD", "--format", "markdown"]).stdout;
+    insta::assert_snapshot!("label_diff_markdown", md);
+    let json = repo.ok(["diff", "HEAD~1", "HEAD", "--json"]).stdout;
+    insta::assert_snapshot!("label_diff_json", json);
+    // --format json is --json; -o writes a file.
+    assert_eq!(
+        repo.ok(["diff", "HEAD~1", "HEAD", "--format", "json"]).stdout,
+        json
+    );
+    repo.ok(["diff", "HEAD~1", "HEAD", "--format", "markdown", "-o", "review.md"]);
+    assert_eq!(std::fs::read_to_string(repo.path("review.md")).unwrap(), md);
+    // Limited to one label file.
+    let doc = diff_json(&repo, &["HEAD~1", "HEAD", "--", "labels/frame_001.txt"]);
+    assert_eq!(kinds(&doc), vec![("reclassified".into(), "label_1".into())]);
+    assert_eq!(doc["frames"]["added"].as_array().map(|a| a.len()), Some(0));
+    // Bad threshold is a usage error.
+    repo.expect_code(2, ["diff", "--iou-threshold", "1.5"]);
+}
+
+#[test]
+fn stat_reads_only_changed_subtrees() {
+    let repo = TestRepo::init();
+    for d in 0..50 {
+        for f in 0..20 {
+            repo.write(
+                format!("labels/s{d:02}/f{f:02}.txt"),
+                format!("0 0.5 0.5 0.{d:02} 0.{f:02}\n"),
+            );
+        }
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    repo.write("labels/s07/f03.txt", "1 0.5 0.5 0.2 0.2\n");
+    repo.ok(["commit", "-a", "-m", "b"]);
+    let out = repo
+        .cmd()
+        .args(["diff", "HEAD~1", "HEAD", "--stat"])
+        .env("DSV_DEBUG_READS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reads: u64 = err
+        .trim()
+        .strip_prefix("records read: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {err:?}"));
+    // The two commits (resolving HEAD~1 reads HEAD too), the two root trees (read
+    // once for dsv.toml and once by the walk), `labels` and `s07` on each side:
+    // about 12. The 1000 files and 49 unchanged directories are never read.
+    assert!(reads <= 14, "{reads} records read");
+    assert!(reads >= 8, "{reads}: the counter counts");
+}
+
+#[test]
+fn stats_on_real_samples() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    copy_contents(&fixture("datumaro/kitti_dataset/kitti_detection"), &repo.path("kitti"));
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "v1"]);
+    let v: serde_json::Value = serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).unwrap();
+    let s = &v["stats"];
+    // demo: 6 frames, 6 label files (one empty), 8 objects; kitti: 2 frames, 5 objects.
+    assert_eq!(s["frames"], 8);
+    assert_eq!(s["label_files"], 8);
+    assert_eq!(s["objects"], 13);
+    assert_eq!(v["frames_without_labels"], 1);
+    assert_eq!(s["classes"]["label_1"], 2);
+    assert_eq!(s["classes"]["cat"], 1);
+    // Cached: the same answer again, and with --no-cache.
+    let again: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).unwrap();
+    assert_eq!(again, v);
+    let fresh: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json", "--no-cache"]).stdout).unwrap();
+    assert_eq!(fresh, v);
+    copy_contents(&fixture("demo-edit"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "v2"]);
+    let d: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json", "HEAD~1", "HEAD"]).stdout).unwrap();
+    assert_eq!(d["delta"]["classes"]["label_0"], serde_json::json!([2, 0, -2]));
+    assert_eq!(d["delta"]["after"]["frames"], 9);
+}
+
+#[test]
+fn labels_command_detects_formats() {
+    let repo = TestRepo::new();
+    let r = repo.ok([
+        "labels".to_string(),
+        "--count".to_string(),
+        fixture("datumaro/voc_dataset/voc_dataset1/Annotations/2007_000001.xml")
+            .display()
+            .to_string(),
+        fixture("datumaro/cvat_dataset/for_images/export_task/train.xml")
+            .display()
+            .to_string(),
+    ]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].ends_with("\tvoc\t1 frames\t2 objects"), "{}", r.stdout);
+    assert!(lines[1].contains("\tcvat\t2 frames\t"), "{}", r.stdout);
+    let r = repo.expect_code(1, ["labels", fixture("demo/data.yaml").to_str().unwrap()]);
+    assert!(r.stderr.contains("not recognized as a label file"), "{}", r.stderr);
+}
