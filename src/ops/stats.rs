@@ -29,7 +29,6 @@ use crate::store::ObjectStore;
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-stats-1";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
-const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
 
 /// How many parse failures a summary keeps by name.
 const MAX_ERRORS: usize = 20;
@@ -112,14 +111,26 @@ impl Stats {
             }
             for o in &f.objects {
                 self.objects += 1;
-                *self.classes.entry(o.class.clone()).or_default() += 1;
+                // Look up before inserting: cloning the class name for every object
+                // would be most of the cost of counting it.
+                match self.classes.get_mut(&o.class) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.classes.insert(o.class.clone(), 1);
+                    }
+                }
                 for (k, v) in &o.attributes {
-                    *self
-                        .attributes
-                        .entry(k.clone())
-                        .or_default()
-                        .entry(attr_bucket(v))
-                        .or_default() += 1;
+                    let bucket = attr_bucket(v);
+                    let values = match self.attributes.get_mut(k) {
+                        Some(m) => m,
+                        None => self.attributes.entry(k.clone()).or_default(),
+                    };
+                    match values.get_mut(&bucket) {
+                        Some(n) => *n += 1,
+                        None => {
+                            values.insert(bucket, 1);
+                        }
+                    }
                 }
             }
         }
@@ -200,40 +211,13 @@ impl StatsCache {
         serde_json::from_slice(v.value()).ok()
     }
 
-    fn get_many(
-        &self,
-        table: TableDefinition<[u8; 32], &[u8]>,
-        keys: &[[u8; 32]],
-    ) -> Vec<Option<Stats>> {
-        let lookup = || -> Option<Vec<Option<Stats>>> {
-            let db = self.db.as_ref()?;
-            let tx = db.begin_read().ok()?;
-            let t = tx.open_table(table).ok()?;
-            Some(
-                keys.iter()
-                    .map(|k| {
-                        t.get(k)
-                            .ok()
-                            .flatten()
-                            .and_then(|v| serde_json::from_slice(v.value()).ok())
-                    })
-                    .collect(),
-            )
-        };
-        lookup().unwrap_or_else(|| vec![None; keys.len()])
-    }
-
-    fn put(&self, subtrees: &[([u8; 32], Stats)], files: &[([u8; 32], Stats)]) {
+    fn put(&self, subtrees: &[([u8; 32], Stats)]) {
         let Some(db) = &self.db else { return };
         let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
             let tx = db.begin_write()?;
             {
                 let mut t = tx.open_table(SUBTREES)?;
                 for (k, s) in subtrees {
-                    t.insert(k, serde_json::to_vec(s)?.as_slice())?;
-                }
-                let mut t = tx.open_table(FILES)?;
-                for (k, s) in files {
                     t.insert(k, serde_json::to_vec(s)?.as_slice())?;
                 }
             }
@@ -247,7 +231,6 @@ impl StatsCache {
 
 /// Rules that apply at a directory: the layout plus the YOLO class names
 /// inherited from the nearest names file above.
-#[derive(Clone)]
 struct Scope {
     names: Option<Arc<Vec<String>>>,
     digest: [u8; 32],
@@ -268,8 +251,16 @@ struct Walk<'a> {
     layout: &'a Layout,
     src: &'a TreeSource<'a>,
     cache: &'a StatsCache,
-    new_subtrees: std::sync::Mutex<Vec<([u8; 32], Stats)>>,
-    new_files: std::sync::Mutex<Vec<([u8; 32], Stats)>>,
+}
+
+/// A directory object (or shard) on the way: cached counts, or what it holds.
+struct Node {
+    key: [u8; 32],
+    cached: Option<Stats>,
+    frames: u64,
+    /// Label-file candidates: content id, path, the rules in effect.
+    files: Vec<(ObjectId, String, Arc<Scope>)>,
+    children: Vec<Node>,
 }
 
 fn join(prefix: &str, name: &[u8]) -> String {
@@ -282,133 +273,144 @@ fn join(prefix: &str, name: &[u8]) -> String {
 }
 
 impl Walk<'_> {
-    /// Counts of the directory object `id` at `path` (a directory or one shard of it).
-    fn dir(&self, id: &ObjectId, path: &str, scope: &Scope) -> Result<Stats> {
+    /// Phase 1: the directory objects below `id` that the cache does not answer,
+    /// with their candidate label files (nothing is read but trees).
+    fn collect(&self, id: &ObjectId, path: &str, scope: &Arc<Scope>) -> Result<Node> {
         let k = key(&[&id.0, path.as_bytes(), &scope.digest, &self.layout.toml.digest]);
-        if let Some(s) = self.cache.get(SUBTREES, &k) {
-            return Ok(s);
-        }
-        let stats = match Tree::load_object(self.store, id)? {
-            TreeObject::Shards(shards) => {
-                let parts: Vec<Result<Stats>> = shards
-                    .par_iter()
-                    .map(|s| self.dir(&s.id, path, scope))
-                    .collect();
-                let mut total = Stats::default();
-                for p in parts {
-                    total.add(&p?);
-                }
-                total
-            }
-            TreeObject::Entries(entries) => self.entries(&entries, path, scope)?,
+        let mut node = Node {
+            key: k,
+            cached: self.cache.get(SUBTREES, &k),
+            frames: 0,
+            files: Vec::new(),
+            children: Vec::new(),
         };
-        if let Ok(mut v) = self.new_subtrees.lock() {
-            v.push((k, stats.clone()));
+        if node.cached.is_some() {
+            return Ok(node);
         }
-        Ok(stats)
+        match Tree::load_object(self.store, id)? {
+            TreeObject::Shards(shards) => {
+                node.children = shards
+                    .par_iter()
+                    .map(|s| self.collect(&s.id, path, scope))
+                    .collect::<Result<Vec<Node>>>()?;
+            }
+            TreeObject::Entries(entries) => {
+                // A names file here applies to this directory and everything below it.
+                let mut scope = scope.clone();
+                for n in NAMES_FILES {
+                    if let Some(e) = entries.iter().find(|e| e.name == n.as_bytes()) {
+                        let bytes = self.store.get(&e.id)?;
+                        if let Ok(names) = crate::labels::yolo::parse_class_names(n, &bytes) {
+                            scope = Arc::new(Scope {
+                                names: Some(Arc::new(names)),
+                                digest: e.id.0,
+                            });
+                        }
+                        break;
+                    }
+                }
+                let mut dirs = Vec::new();
+                for e in &entries {
+                    let p = join(path, &e.name);
+                    match e.mode {
+                        EntryMode::Dir => dirs.push((e.id, p)),
+                        m if m.is_blob() => match self.layout.role_by_path(&p) {
+                            Some(Role::Frame) => node.frames += 1,
+                            Some(Role::Other) => {}
+                            _ => node.files.push((e.id, p, scope.clone())),
+                        },
+                        _ => {}
+                    }
+                }
+                node.children = dirs
+                    .par_iter()
+                    .map(|(id, p)| self.collect(id, p, &scope))
+                    .collect::<Result<Vec<Node>>>()?;
+            }
+        }
+        Ok(node)
     }
 
-    fn entries(
+    /// Phase 3: counts of a node from the file contents read in phase 2; records
+    /// every computed subtree for the cache.
+    fn total(
         &self,
-        entries: &[crate::object::TreeEntry],
-        path: &str,
-        scope: &Scope,
+        node: &Node,
+        contents: &std::collections::HashMap<ObjectId, Vec<u8>>,
+        out: &std::sync::Mutex<Vec<([u8; 32], Stats)>>,
     ) -> Result<Stats> {
-        // A names file here applies to this directory and everything below it.
-        let mut scope = scope.clone();
-        for n in NAMES_FILES {
-            if let Some(e) = entries.iter().find(|e| e.name == n.as_bytes()) {
-                let bytes = self.store.get(&e.id)?;
-                if let Ok(names) = crate::labels::yolo::parse_class_names(n, &bytes) {
-                    scope = Scope {
-                        names: Some(Arc::new(names)),
-                        digest: e.id.0,
-                    };
-                }
-                break;
-            }
+        if let Some(s) = &node.cached {
+            return Ok(s.clone());
         }
-        let mut total = Stats::default();
-        let mut files: Vec<(&crate::object::TreeEntry, String)> = Vec::new();
-        let mut dirs: Vec<(&crate::object::TreeEntry, String)> = Vec::new();
-        for e in entries {
-            let p = join(path, &e.name);
-            match e.mode {
-                EntryMode::Dir => dirs.push((e, p)),
-                m if m.is_blob() => match self.layout.role_by_path(&p) {
-                    Some(Role::Frame) => total.frames += 1,
-                    Some(Role::Other) => {}
-                    _ => files.push((e, p)),
-                },
-                _ => {}
-            }
-        }
-        let sub: Vec<Result<Stats>> = dirs
+        let mut total = node
+            .files
             .par_iter()
-            .map(|(e, p)| self.dir(&e.id, p, &scope))
-            .collect();
-        for s in sub {
-            total.add(&s?);
-        }
-        let keys: Vec<[u8; 32]> = files
-            .iter()
-            .map(|(e, p)| {
-                let rule = self.layout.toml.rule_for(p).map(|r| r.pattern.as_bytes());
-                key(&[
-                    &e.id.0,
-                    stem_of(p).as_bytes(),
-                    &scope.digest,
-                    rule.unwrap_or(b""),
-                ])
+            .try_fold(Stats::default, |mut acc, (id, p, scope)| {
+                // One accumulator per rayon task: a per-file Stats with its own maps
+                // would cost more than parsing the file.
+                let bytes = contents.get(id).map(|b| b.as_slice()).unwrap_or_default();
+                self.file_into(bytes, p, scope, &mut acc)?;
+                Ok::<Stats, Error>(acc)
             })
-            .collect();
-        let cached = self.cache.get_many(FILES, &keys);
-        let parsed: Vec<Result<Stats>> = files
+            .try_reduce(Stats::default, |mut a, b| {
+                a.add(&b);
+                Ok(a)
+            })?;
+        total.frames += node.frames;
+        let subs = node
+            .children
             .par_iter()
-            .zip(cached.into_par_iter())
-            .zip(keys.par_iter())
-            .map(|(((e, p), hit), k)| {
-                if let Some(s) = hit {
-                    return Ok(s);
-                }
-                let s = self.file(&e.id, p, &scope)?;
-                if let Ok(mut v) = self.new_files.lock() {
-                    v.push((*k, s.clone()));
-                }
-                Ok(s)
-            })
-            .collect();
-        for s in parsed {
-            total.add(&s?);
+            .map(|c| self.total(c, contents, out))
+            .collect::<Result<Vec<Stats>>>()?;
+        for s in &subs {
+            total.add(s);
+        }
+        if let Ok(mut v) = out.lock() {
+            v.push((node.key, total.clone()));
         }
         Ok(total)
     }
 
-    fn file(&self, id: &ObjectId, path: &str, scope: &Scope) -> Result<Stats> {
-        let bytes = self.store.get(id)?;
-        let mut s = Stats::default();
-        let Role::Label(format) = self.layout.role(path, &bytes) else {
-            return Ok(s);
+    fn file_into(&self, bytes: &[u8], path: &str, scope: &Scope, s: &mut Stats) -> Result<()> {
+        let Role::Label(format) = self.layout.role(path, bytes) else {
+            return Ok(());
         };
         let parsed = if format == crate::labels::Format::Yolo
-            && self.layout.toml.rule_for(path).and_then(|r| r.names.as_ref()).is_none()
+            && self
+                .layout
+                .toml
+                .rule_for(path)
+                .and_then(|r| r.names.as_ref())
+                .is_none()
         {
             let ctx = crate::labels::ParseContext {
                 class_names: scope.names.as_ref().map(|n| n.as_ref().clone()),
                 stem: stem_of(path).to_string(),
             };
-            crate::labels::parse(format, &bytes, &ctx).map_err(|e| (path.to_string(), e))
+            crate::labels::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e))
         } else {
-            self.layout.parse(self.src, path, format, &bytes)?
+            self.layout.parse(self.src, path, format, bytes)?
         };
         match parsed {
             Ok(frames) => s.add_frames(&frames),
             Err((file, e)) => {
                 s.label_errors += 1;
-                s.errors.push(format!("{file}: {e}"));
+                if s.errors.len() < MAX_ERRORS {
+                    s.errors.push(format!("{file}: {e}"));
+                }
             }
         }
-        Ok(s)
+        Ok(())
+    }
+}
+
+fn all_files<'n>(node: &'n Node, out: &mut Vec<&'n ObjectId>) {
+    if node.cached.is_some() {
+        return;
+    }
+    out.extend(node.files.iter().map(|(id, _, _)| id));
+    for c in &node.children {
+        all_files(c, out);
     }
 }
 
@@ -426,18 +428,25 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
         layout: &layout,
         src: &src,
         cache,
-        new_subtrees: Default::default(),
-        new_files: Default::default(),
     };
-    let root = Scope {
+    let root = Arc::new(Scope {
         names: None,
         digest: [0; 32],
-    };
-    let stats = walk.dir(tree, "", &root)?;
-    let subtrees = walk.new_subtrees.into_inner().unwrap_or_default();
-    let files = walk.new_files.into_inner().unwrap_or_default();
-    if !subtrees.is_empty() || !files.is_empty() {
-        cache.put(&subtrees, &files);
+    });
+    let node = walk.collect(tree, "", &root)?;
+    let mut ids: Vec<&ObjectId> = Vec::new();
+    all_files(&node, &mut ids);
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<ObjectId> = ids.into_iter().copied().collect();
+    let bytes = store.get_many(&ids)?;
+    let contents: std::collections::HashMap<ObjectId, Vec<u8>> =
+        ids.into_iter().zip(bytes).collect();
+    let computed = std::sync::Mutex::new(Vec::new());
+    let stats = walk.total(&node, &contents, &computed)?;
+    let subtrees = computed.into_inner().unwrap_or_default();
+    if !subtrees.is_empty() {
+        cache.put(&subtrees);
     }
     Ok(stats)
 }

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::db::Db;
 use crate::error::{Error, IoContext, Result};
@@ -137,8 +137,14 @@ fn sample_entropy(data: &[u8]) -> f64 {
         .sum()
 }
 
+/// Objects shorter than this are never compressed.
+pub const SMALL_RAW: usize = 512;
+
 fn compress(data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < 64 {
+    // Small objects (label files, configs) stay raw: zstd saves a few dozen bytes on
+    // them, but building its tables costs more to read back than parsing the file,
+    // and statistics read every label file of a dataset.
+    if data.len() < SMALL_RAW {
         return None;
     }
     // Photos, compressed point clouds and random data look like noise: trying zstd on
@@ -301,6 +307,140 @@ impl ObjectStore {
         let bytes = pack::decode_payload(&header, payload)
             .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
         Ok((header, bytes))
+    }
+
+    /// Reads many small objects at once, each verified against its id; `out[i]` is
+    /// the content of `ids[i]`. Locations come from one ordered pass over the
+    /// objects table when many ids are asked for, and records lying close together
+    /// in a pack are fetched with one read, so a million label files cost a few
+    /// hundred large reads instead of a million lookups and syscalls.
+    pub fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>> {
+        use rayon::prelude::*;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&i| ids[i]);
+        let mut locs: Vec<Option<Location>> = vec![None; ids.len()];
+        {
+            let pending = self.pending.lock().map_err(poisoned)?;
+            for (i, id) in ids.iter().enumerate() {
+                locs[i] = pending.get(id).copied();
+            }
+        }
+        if let Some(table) = self.objects_snapshot()? {
+            let total = table.len().map_err(|e| self.db.err(e))?;
+            if (ids.len() as u64) * 8 >= total {
+                // Merge join of the sorted ids with the table's sorted keys.
+                let mut next = order.iter().peekable();
+                for item in table.iter().map_err(|e| self.db.err(e))? {
+                    if next.peek().is_none() {
+                        break;
+                    }
+                    let (k, v) = item.map_err(|e| self.db.err(e))?;
+                    let key = k.value();
+                    while let Some(&&j) = next.peek() {
+                        match ids[j].0.cmp(&key) {
+                            std::cmp::Ordering::Less => {
+                                next.next();
+                            }
+                            std::cmp::Ordering::Equal => {
+                                if locs[j].is_none() {
+                                    let (pack, offset, len) = v.value();
+                                    locs[j] = Some(Location { pack, offset, len });
+                                }
+                                next.next();
+                            }
+                            std::cmp::Ordering::Greater => break,
+                        }
+                    }
+                }
+            } else {
+                for (i, id) in ids.iter().enumerate() {
+                    if locs[i].is_none()
+                        && let Some(v) = table.get(&id.0).map_err(|e| self.db.err(e))?
+                    {
+                        let (pack, offset, len) = v.value();
+                        locs[i] = Some(Location { pack, offset, len });
+                    }
+                }
+            }
+        }
+        // Runs of nearby records, in pack order.
+        let mut by_pos: Vec<usize> = (0..ids.len()).collect();
+        for (i, l) in locs.iter().enumerate() {
+            if l.is_none() {
+                return Err(Error::MissingObject(ids[i]));
+            }
+        }
+        by_pos.sort_unstable_by_key(|&i| locs[i].map(|l| (l.pack, l.offset)));
+        const GAP: u64 = 64 * 1024;
+        const RUN: u64 = 4 * 1024 * 1024;
+        let mut runs: Vec<(u32, u64, u64, Vec<usize>)> = Vec::new();
+        for &i in &by_pos {
+            let Some(l) = locs[i] else { continue };
+            let (start, end) = (l.offset as u64, l.offset as u64 + l.len as u64);
+            match runs.last_mut() {
+                Some((p, s, e, members))
+                    if *p == l.pack && start <= *e + GAP && end.max(*e) - *s <= RUN =>
+                {
+                    *e = (*e).max(end);
+                    members.push(i);
+                }
+                _ => runs.push((l.pack, start, end, vec![i])),
+            }
+        }
+        self.reads
+            .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let results: Vec<Result<Vec<(usize, Vec<u8>)>>> = runs
+            .par_iter()
+            .map(|(pack_n, start, end, members)| {
+                let (file, path) = self.reader(*pack_n)?;
+                let mut buf = vec![0u8; (end - start) as usize];
+                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, *start)
+                    .ctx("reading pack", &path)?;
+                let mut out = Vec::with_capacity(members.len());
+                for &i in members {
+                    let id = ids[i];
+                    let Some(l) = locs[i] else { continue };
+                    let from = (l.offset as u64 - start) as usize;
+                    let rec = buf.get(from..from + l.len as usize).ok_or_else(|| {
+                        Error::CorruptObject {
+                            id,
+                            reason: "record outside the pack read".into(),
+                        }
+                    })?;
+                    let header = RecordHeader::decode(rec)
+                        .map_err(|reason| Error::CorruptObject { id, reason })?;
+                    if header.id != id
+                        || pack::RECORD_HEADER + header.stored_len as usize != rec.len()
+                    {
+                        return Err(Error::CorruptObject {
+                            id,
+                            reason: format!("record at {}:{} does not match", path.display(), l.offset),
+                        });
+                    }
+                    let bytes = match header.repr {
+                        Repr::Raw => pack::decode_payload(&header, rec[pack::RECORD_HEADER..].to_vec())
+                            .map_err(|reason| Error::CorruptObject { id, reason })?,
+                        // Large files: the ordinary path streams their chunks.
+                        Repr::Concat => self.get(&id)?,
+                    };
+                    if ObjectId::hash(&bytes) != id {
+                        return Err(Error::CorruptObject {
+                            id,
+                            reason: "content does not match its id".into(),
+                        });
+                    }
+                    out.push((i, bytes));
+                }
+                Ok(out)
+            })
+            .collect();
+        let mut out: Vec<Vec<u8>> = vec![Vec::new(); ids.len()];
+        for r in results {
+            for (i, bytes) in r? {
+                out[i] = bytes;
+            }
+        }
+        Ok(out)
     }
 
     /// Reads an object's bytes whole, verifying the hash. For trees, commits and small files.

@@ -164,7 +164,23 @@ pub fn decode_payload(
                     header.raw_len
                 ));
             }
-            let out = zstd::bulk::decompress(&payload, header.raw_len as usize)
+            // One decompression context per thread: creating one costs more than
+            // decompressing a small label file.
+            thread_local! {
+                static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            let out = DCTX
+                .with(|cell| {
+                    let mut slot = cell.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    match slot.as_mut() {
+                        Some(d) => d.decompress(&payload, header.raw_len as usize),
+                        None => Err(std::io::Error::other("no zstd context")),
+                    }
+                })
                 .map_err(|e| format!("zstd: {e}"))?;
             if out.len() != header.raw_len as usize {
                 return Err(format!(
