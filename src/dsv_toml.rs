@@ -133,9 +133,8 @@ impl DsvToml {
                     r.format
                 ))
             })?;
-            let glob = Glob::new(&r.path).map_err(|e| {
-                DsvTomlError(format!("labels entry {}: bad path glob: {e}", i + 1))
-            })?;
+            let glob = Glob::new(&r.path)
+                .map_err(|e| DsvTomlError(format!("labels entry {}: bad path glob: {e}", i + 1)))?;
             labels.push(LabelRule {
                 pattern: r.path,
                 matcher: glob.compile_matcher(),

@@ -348,18 +348,28 @@ fn diff_between_commits_index_and_worktree() {
     assert_eq!(repo.ok(["diff", "--no-labels", "HEAD~1.."]).stdout, ab);
     // Reverse direction.
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--name-status", "HEAD", "HEAD~1"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "HEAD", "HEAD~1"])
+            .stdout,
         "A\timages/frame_002.jpg\nD\timages/frame_003.jpg\nM\tlabels/frame_001.txt\n"
     );
     snap!(
         repo,
         "diff_stat",
-        repo.ok(["diff", "--no-labels", "--stat", "HEAD~1", "HEAD"]).stdout
+        repo.ok(["diff", "--no-labels", "--stat", "HEAD~1", "HEAD"])
+            .stdout
     );
     // Limited to a path.
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--name-status", "HEAD~1", "HEAD", "--", "labels"])
-            .stdout,
+        repo.ok([
+            "diff",
+            "--no-labels",
+            "--name-status",
+            "HEAD~1",
+            "HEAD",
+            "--",
+            "labels"
+        ])
+        .stdout,
         "M\tlabels/frame_001.txt\n"
     );
     assert_eq!(
@@ -382,19 +392,24 @@ fn diff_between_commits_index_and_worktree() {
          2 files changed: 0 added, 1 modified, 1 deleted, 0 renamed\n"
     );
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--name-status", "--", "labels"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "--", "labels"])
+            .stdout,
         "D\tlabels/frame_002.txt\n"
     );
     // From a subdirectory, paths are relative to it.
     assert_eq!(
-        repo.ok_in("labels", ["diff", "--no-labels", "--name-status", "--", "."])
-            .stdout,
+        repo.ok_in(
+            "labels",
+            ["diff", "--no-labels", "--name-status", "--", "."]
+        )
+        .stdout,
         "D\tlabels/frame_002.txt\n"
     );
     assert_eq!(repo.ok(["diff", "--no-labels", "--staged"]).stdout, "");
     // Worktree vs an older commit.
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--name-status", "HEAD~1"]).stdout,
+        repo.ok(["diff", "--no-labels", "--name-status", "HEAD~1"])
+            .stdout,
         "M\tdata.yaml\nD\timages/frame_002.jpg\nA\timages/frame_003.jpg\n\
          M\tlabels/frame_001.txt\nD\tlabels/frame_002.txt\n"
     );
@@ -402,11 +417,13 @@ fn diff_between_commits_index_and_worktree() {
     // Staged changes: index vs HEAD.
     repo.ok(["add", "data.yaml"]);
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--staged", "--name-status"]).stdout,
+        repo.ok(["diff", "--no-labels", "--staged", "--name-status"])
+            .stdout,
         "M\tdata.yaml\n"
     );
     assert_eq!(
-        repo.ok(["diff", "--no-labels", "--cached", "--name-status"]).stdout,
+        repo.ok(["diff", "--no-labels", "--cached", "--name-status"])
+            .stdout,
         "M\tdata.yaml\n"
     );
     assert_eq!(
@@ -414,8 +431,12 @@ fn diff_between_commits_index_and_worktree() {
         "M\tdata.yaml\nD\tlabels/frame_002.txt\n"
     );
 
-    let v: serde_json::Value =
-        serde_json::from_str(&repo.ok(["diff", "--no-labels", "--staged", "--json"]).stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(
+        &repo
+            .ok(["diff", "--no-labels", "--staged", "--json"])
+            .stdout,
+    )
+    .unwrap();
     let ch = &v["files"][0];
     assert_eq!(ch["path"], "data.yaml");
     assert_eq!(ch["kind"], "modified");

@@ -9,7 +9,9 @@ use common::{TestRepo, copy_contents};
 use dsv::labels::{self, BBox, FrameLabels, ParseContext, Units};
 
 fn fixture(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
 }
 
 fn diff_json(repo: &TestRepo, args: &[&str]) -> serde_json::Value {
@@ -153,7 +155,14 @@ fn yolo_edit_is_reported_exactly() {
     let (base, edited) = base_and_edited(std::slice::from_ref(&frame), "cat");
     let base_b = labels::yolo::write_with_names(&base[0], &names).unwrap();
     let edited_b = labels::yolo::write_with_names(&edited[0], &names).unwrap();
-    let doc = check_edit(&repo, "labels/frame_000.txt", base_b, edited_b, &[frame], "cat");
+    let doc = check_edit(
+        &repo,
+        "labels/frame_000.txt",
+        base_b,
+        edited_b,
+        &[frame],
+        "cat",
+    );
     let f = &doc["labels"][0]["frames"][0];
     assert_eq!(f["frame_path"], "images/frame_000.jpg");
     assert_eq!(f["units"], "normalized");
@@ -170,7 +179,10 @@ fn yolo_edit_is_reported_exactly() {
 #[test]
 fn coco_edit_is_reported_exactly() {
     let repo = TestRepo::init();
-    copy_contents(&fixture("datumaro/coco_dataset/coco_instances"), repo.root());
+    copy_contents(
+        &fixture("datumaro/coco_dataset/coco_instances"),
+        repo.root(),
+    );
     let path = "annotations/instances_val.json";
     let frames = labels::coco::parse(&std::fs::read(repo.path(path)).unwrap()).unwrap();
     let class1 = "c";
@@ -184,13 +196,19 @@ fn coco_edit_is_reported_exactly() {
         class1,
     );
     assert_eq!(doc["labels"][0]["format"], "coco");
-    assert_eq!(doc["labels"][0]["frames"][0]["frame_path"], "images/val/b.jpg");
+    assert_eq!(
+        doc["labels"][0]["frames"][0]["frame_path"],
+        "images/val/b.jpg"
+    );
 }
 
 #[test]
 fn kitti_edit_is_reported_exactly() {
     let repo = TestRepo::init();
-    copy_contents(&fixture("datumaro/kitti_dataset/kitti_detection"), repo.root());
+    copy_contents(
+        &fixture("datumaro/kitti_dataset/kitti_detection"),
+        repo.root(),
+    );
     let path = "training/label_2/000030_11.txt";
     let ctx = ParseContext {
         class_names: None,
@@ -242,7 +260,10 @@ fn voc_edit_is_reported_exactly() {
 #[test]
 fn cvat_edit_is_reported_exactly() {
     let repo = TestRepo::init();
-    copy_contents(&fixture("datumaro/cvat_dataset/for_images/export_task"), repo.root());
+    copy_contents(
+        &fixture("datumaro/cvat_dataset/for_images/export_task"),
+        repo.root(),
+    );
     let path = "train.xml";
     let frames = labels::cvat::parse(&std::fs::read(repo.path(path)).unwrap()).unwrap();
     let (base, edited) = base_and_edited(&frames, "label2");
@@ -303,16 +324,27 @@ fn diff_outputs_text_markdown_json() {
     repo.ok(["commit", "-m", "v2"]);
     let text = repo.ok(["diff", "HEAD~1", "HEAD"]).stdout;
     insta::assert_snapshot!("label_diff_text", text);
-    let md = repo.ok(["diff", "HEAD~1", "HEAD", "--format", "markdown"]).stdout;
+    let md = repo
+        .ok(["diff", "HEAD~1", "HEAD", "--format", "markdown"])
+        .stdout;
     insta::assert_snapshot!("label_diff_markdown", md);
     let json = repo.ok(["diff", "HEAD~1", "HEAD", "--json"]).stdout;
     insta::assert_snapshot!("label_diff_json", json);
     // --format json is --json; -o writes a file.
     assert_eq!(
-        repo.ok(["diff", "HEAD~1", "HEAD", "--format", "json"]).stdout,
+        repo.ok(["diff", "HEAD~1", "HEAD", "--format", "json"])
+            .stdout,
         json
     );
-    repo.ok(["diff", "HEAD~1", "HEAD", "--format", "markdown", "-o", "review.md"]);
+    repo.ok([
+        "diff",
+        "HEAD~1",
+        "HEAD",
+        "--format",
+        "markdown",
+        "-o",
+        "review.md",
+    ]);
     assert_eq!(std::fs::read_to_string(repo.path("review.md")).unwrap(), md);
     // Limited to one label file.
     let doc = diff_json(&repo, &["HEAD~1", "HEAD", "--", "labels/frame_001.txt"]);
@@ -360,7 +392,10 @@ fn stat_reads_only_changed_subtrees() {
 fn stats_on_real_samples() {
     let repo = TestRepo::init();
     copy_contents(&fixture("demo"), repo.root());
-    copy_contents(&fixture("datumaro/kitti_dataset/kitti_detection"), &repo.path("kitti"));
+    copy_contents(
+        &fixture("datumaro/kitti_dataset/kitti_detection"),
+        &repo.path("kitti"),
+    );
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "v1"]);
     let v: serde_json::Value = serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).unwrap();
@@ -384,7 +419,10 @@ fn stats_on_real_samples() {
     repo.ok(["commit", "-m", "v2"]);
     let d: serde_json::Value =
         serde_json::from_str(&repo.ok(["stats", "--json", "HEAD~1", "HEAD"]).stdout).unwrap();
-    assert_eq!(d["delta"]["classes"]["label_0"], serde_json::json!([2, 0, -2]));
+    assert_eq!(
+        d["delta"]["classes"]["label_0"],
+        serde_json::json!([2, 0, -2])
+    );
     assert_eq!(d["delta"]["after"]["frames"], 9);
 }
 
@@ -402,8 +440,16 @@ fn labels_command_detects_formats() {
             .to_string(),
     ]);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert!(lines[0].ends_with("\tvoc\t1 frames\t2 objects"), "{}", r.stdout);
+    assert!(
+        lines[0].ends_with("\tvoc\t1 frames\t2 objects"),
+        "{}",
+        r.stdout
+    );
     assert!(lines[1].contains("\tcvat\t2 frames\t"), "{}", r.stdout);
     let r = repo.expect_code(1, ["labels", fixture("demo/data.yaml").to_str().unwrap()]);
-    assert!(r.stderr.contains("not recognized as a label file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not recognized as a label file"),
+        "{}",
+        r.stderr
+    );
 }

@@ -80,7 +80,11 @@ pub struct Args {
 }
 
 /// Prints `X\tpath` lines.
-pub fn print_name_status(ctx: &Ctx, out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
+pub fn print_name_status(
+    ctx: &Ctx,
+    out: &mut dyn Write,
+    changes: &[Change],
+) -> std::io::Result<()> {
     for ch in changes {
         let color = match ch.kind {
             ChangeKind::Added => "32",
@@ -123,8 +127,14 @@ fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
         .unwrap_or(0)
         .min(60);
     for ch in changes {
-        let old = ch.old.map(|s| human_bytes(s.size)).unwrap_or_else(|| "-".into());
-        let new = ch.new.map(|s| human_bytes(s.size)).unwrap_or_else(|| "-".into());
+        let old = ch
+            .old
+            .map(|s| human_bytes(s.size))
+            .unwrap_or_else(|| "-".into());
+        let new = ch
+            .new
+            .map(|s| human_bytes(s.size))
+            .unwrap_or_else(|| "-".into());
         writeln!(
             out,
             " {:<width$} | {} {old} -> {new}",
@@ -138,7 +148,10 @@ fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
 /// Runs `diff`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&args.iou_threshold) || args.iou_threshold == 0.0 {
-        crate::usage!("--iou-threshold must be in (0, 1], got {}", args.iou_threshold);
+        crate::usage!(
+            "--iou-threshold must be in (0, 1], got {}",
+            args.iou_threshold
+        );
     }
     let repo = ctx.repo(Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;

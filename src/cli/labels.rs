@@ -28,7 +28,8 @@ pub struct Args {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    Format::from_name(s).ok_or_else(|| format!("unknown format '{s}' (coco, yolo, kitti, voc, cvat)"))
+    Format::from_name(s)
+        .ok_or_else(|| format!("unknown format '{s}' (coco, yolo, kitti, voc, cvat)"))
 }
 
 /// Runs `labels`.
@@ -52,15 +53,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     for i in &all {
         let objects: usize = i.frames.iter().map(|f| f.objects.len()).sum();
         if args.count {
-            writeln!(buf, "{}\t{}\t{} frames\t{objects} objects", i.path, i.format.name(), i.frames.len())?;
+            writeln!(
+                buf,
+                "{}\t{}\t{} frames\t{objects} objects",
+                i.path,
+                i.format.name(),
+                i.frames.len()
+            )?;
             continue;
         }
-        writeln!(buf, "{} [{}]: {} frames, {objects} objects", i.path, i.format.name(), i.frames.len())?;
+        writeln!(
+            buf,
+            "{} [{}]: {} frames, {objects} objects",
+            i.path,
+            i.format.name(),
+            i.frames.len()
+        )?;
         for fr in &i.frames {
             writeln!(buf, "  {} ({} objects)", fr.frame, fr.objects.len())?;
             for o in &fr.objects {
                 let b = dsv::report::text::fmt_box(&o.bbox, fr.units);
-                let attrs: Vec<String> = o.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let attrs: Vec<String> = o
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 writeln!(buf, "    {:<16} {b} {}", o.class, attrs.join(" "))?;
             }
         }

@@ -140,7 +140,9 @@ pub fn write_paged(buf: &[u8], page: bool) -> anyhow::Result<()> {
         .unwrap_or_else(|_| "less".to_string());
     if page && stdout.is_terminal() && !pager.trim().is_empty() && pager.trim() != "cat" {
         let mut cmd = std::process::Command::new("sh");
-        cmd.arg("-c").arg(&pager).stdin(std::process::Stdio::piped());
+        cmd.arg("-c")
+            .arg(&pager)
+            .stdin(std::process::Stdio::piped());
         if std::env::var_os("LESS").is_none() {
             cmd.env("LESS", "FRX");
         }

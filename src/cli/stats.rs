@@ -23,7 +23,11 @@ pub struct Args {
 }
 
 fn signed(n: i64) -> String {
-    if n > 0 { format!("+{n}") } else { n.to_string() }
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
 }
 
 fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
@@ -36,12 +40,21 @@ fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
     }
     if !s.classes.is_empty() {
         writeln!(out, "\nclasses:")?;
-        let w = s.classes.keys().map(|k| k.chars().count()).max().unwrap_or(0).min(40);
+        let w = s
+            .classes
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
         for (k, n) in &s.classes {
             writeln!(out, "  {k:<w$}  {n:>10}")?;
         }
     }
-    for (title, map) in [("object attributes", &s.attributes), ("frame attributes", &s.frame_attributes)] {
+    for (title, map) in [
+        ("object attributes", &s.attributes),
+        ("frame attributes", &s.frame_attributes),
+    ] {
         if map.is_empty() {
             continue;
         }
@@ -57,12 +70,25 @@ fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
 
 fn print_delta(out: &mut dyn Write, d: &StatsDelta) -> std::io::Result<()> {
     let (b, a) = (&d.before, &d.after);
-    writeln!(out, "{:<18} {:>12} {:>12} {:>10}", "", "before", "after", "delta")?;
+    writeln!(
+        out,
+        "{:<18} {:>12} {:>12} {:>10}",
+        "", "before", "after", "delta"
+    )?;
     let row = |out: &mut dyn Write, name: &str, x: u64, y: u64| {
-        writeln!(out, "{name:<18} {x:>12} {y:>12} {:>10}", signed(y as i64 - x as i64))
+        writeln!(
+            out,
+            "{name:<18} {x:>12} {y:>12} {:>10}",
+            signed(y as i64 - x as i64)
+        )
     };
     row(out, "frames", b.frames, a.frames)?;
-    row(out, "  without labels", b.frames_without_labels(), a.frames_without_labels())?;
+    row(
+        out,
+        "  without labels",
+        b.frames_without_labels(),
+        a.frames_without_labels(),
+    )?;
     row(out, "label files", b.label_files, a.label_files)?;
     row(out, "objects", b.objects, a.objects)?;
     if !d.classes.is_empty() {
@@ -91,7 +117,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 eprintln!("warning: {e}");
             }
             if args.json {
-                print_json(&serde_json::json!({ "commit": commit, "stats": s, "frames_without_labels": s.frames_without_labels() }))?;
+                print_json(
+                    &serde_json::json!({ "commit": commit, "stats": s, "frames_without_labels": s.frames_without_labels() }),
+                )?;
                 return Ok(0);
             }
             writeln!(buf, "commit {commit}")?;

@@ -390,7 +390,10 @@ mod tests {
         let old = vec![obj("c", 0., 0., 10., 10.), obj("c", 3., 0., 10., 10.)];
         let new = vec![obj("c", 1.5, 0., 10., 10.), obj("c", -2.5, 0., 10., 10.)];
         let ch = compare_objects(&old, &new, &MatchOptions::default());
-        assert!(ch.iter().all(|c| c.kind == ObjectChangeKind::Moved), "{ch:?}");
+        assert!(
+            ch.iter().all(|c| c.kind == ObjectChangeKind::Moved),
+            "{ch:?}"
+        );
         assert_eq!(ch.len(), 2);
     }
 
@@ -416,7 +419,8 @@ mod tests {
     fn attribute_change_is_reported() {
         let a = obj("car", 0., 0., 10., 10.);
         let mut b = a.clone();
-        b.attributes.insert("occluded".into(), AttrValue::Bool(true));
+        b.attributes
+            .insert("occluded".into(), AttrValue::Bool(true));
         let ch = compare_objects(&[a], &[b], &MatchOptions::default());
         assert_eq!(ch.len(), 1);
         assert_eq!(ch[0].kind, ObjectChangeKind::Attributes);

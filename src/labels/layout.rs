@@ -77,7 +77,8 @@ fn join(dir: &str, name: &str) -> String {
 
 fn has_dir(path: &str, names: &[&str]) -> bool {
     let dir = parent(path);
-    dir.split('/').any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+    dir.split('/')
+        .any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
 }
 
 fn ext(path: &str) -> String {
@@ -90,6 +91,10 @@ fn ext(path: &str) -> String {
 fn blank_head(head: &[u8]) -> bool {
     head.iter().all(|b| b.is_ascii_whitespace())
 }
+
+/// Class names found for a label file (`None`: no names file), or the names file
+/// that failed to parse with its error.
+pub type NamesResult = Result<Option<Arc<Vec<String>>>, (String, LabelError)>;
 
 /// How much of a file's start classification looks at.
 pub const SNIFF_LEN: usize = 8192;
@@ -151,7 +156,9 @@ impl Layout {
             // broken label file (reported with its line), not an unrelated file.
             "xml" if has_dir(path, &["Annotations"]) => Role::Label(Format::Voc),
             "json" if has_dir(path, &["annotations"]) => Role::Label(Format::Coco),
-            "txt" if !blank_head(head) && has_dir(path, &["labels"]) && !kitti::sniff(path, head) => {
+            "txt"
+                if !blank_head(head) && has_dir(path, &["labels"]) && !kitti::sniff(path, head) =>
+            {
                 Role::Label(Format::Yolo)
             }
             "txt" => {
@@ -180,11 +187,7 @@ impl Layout {
 
     /// Class names for a YOLO label file: the `names` of its `dsv.toml` rule, else
     /// the nearest names file in its directory or a parent.
-    pub fn class_names(
-        &self,
-        src: &dyn FileSource,
-        path: &str,
-    ) -> crate::Result<Result<Option<Arc<Vec<String>>>, (String, LabelError)>> {
+    pub fn class_names(&self, src: &dyn FileSource, path: &str) -> crate::Result<NamesResult> {
         if let Some(names) = self.toml.rule_for(path).and_then(|r| r.names.clone()) {
             return self.names_file(src, &names);
         }
@@ -226,11 +229,7 @@ impl Layout {
         self.names.lock().ok()?.get(dir).cloned()
     }
 
-    fn names_file(
-        &self,
-        src: &dyn FileSource,
-        path: &str,
-    ) -> crate::Result<Result<Option<Arc<Vec<String>>>, (String, LabelError)>> {
+    fn names_file(&self, src: &dyn FileSource, path: &str) -> crate::Result<NamesResult> {
         let Some(bytes) = src.read(path)? else {
             return Ok(Ok(None));
         };
@@ -273,7 +272,10 @@ impl Layout {
         frame: &str,
     ) -> crate::Result<Option<String>> {
         let dir = parent(label_path);
-        let rule_frames = self.toml.rule_for(label_path).and_then(|r| r.frames.clone());
+        let rule_frames = self
+            .toml
+            .rule_for(label_path)
+            .and_then(|r| r.frames.clone());
         let mut candidates: Vec<String> = Vec::new();
         let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
         let push_dir = |d: &str, c: &mut Vec<String>| {

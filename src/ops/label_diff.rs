@@ -354,9 +354,9 @@ fn compare_frames(
     let mut out = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     let push = |frame: &str,
-                    a: Option<&FrameLabels>,
-                    b: Option<&FrameLabels>,
-                    out: &mut Vec<FrameObjects>|
+                a: Option<&FrameLabels>,
+                b: Option<&FrameLabels>,
+                out: &mut Vec<FrameObjects>|
      -> Result<()> {
         let oa = a.map_or(&empty, |f| &f.objects);
         let ob = b.map_or(&empty, |f| &f.objects);
@@ -394,7 +394,12 @@ fn compare_frames(
         if !seen.insert(f.frame.as_str()) {
             continue;
         }
-        push(&f.frame, old_by.get(f.frame.as_str()).copied(), Some(f), &mut out)?;
+        push(
+            &f.frame,
+            old_by.get(f.frame.as_str()).copied(),
+            Some(f),
+            &mut out,
+        )?;
     }
     for f in old {
         if !new_names.contains(f.frame.as_str()) && seen.insert(f.frame.as_str()) {
@@ -533,7 +538,10 @@ pub fn diff_repo(
             let (ca, ta) = commit_tree(a)?;
             let (cb, tb) = commit_tree(b)?;
             let changes = diff_trees(store, Some(&ta), Some(&tb), &spec.scopes)?;
-            let (sa, sb) = (TreeSource::new(store, Some(ta)), TreeSource::new(store, Some(tb)));
+            let (sa, sb) = (
+                TreeSource::new(store, Some(ta)),
+                TreeSource::new(store, Some(tb)),
+            );
             finish(changes, &sa, &sb, ca.to_hex(), cb.to_hex())
         }
         [] | [_] => {
@@ -564,10 +572,11 @@ pub fn diff_repo(
             };
             if spec.staged {
                 let index = repo.index.load()?;
-                let new_files: BTreeMap<Vec<u8>, crate::ops::diff::FileState> = index_states(&index)
-                    .into_iter()
-                    .filter(|(p, _)| in_scope(p))
-                    .collect();
+                let new_files: BTreeMap<Vec<u8>, crate::ops::diff::FileState> =
+                    index_states(&index)
+                        .into_iter()
+                        .filter(|(p, _)| in_scope(p))
+                        .collect();
                 let all = index_states(&index);
                 let mut changes = Vec::new();
                 merge_maps(old_files, new_files, &mut changes);

@@ -153,18 +153,31 @@ impl WorktreeSource {
 
 impl FileSource for WorktreeSource {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        if path.split('/').any(|c| c == ".dsv" || c == ".." || c.is_empty()) {
+        if path
+            .split('/')
+            .any(|c| c == ".dsv" || c == ".." || c.is_empty())
+        {
             return Ok(None);
         }
         let p = self.root.join(path);
         match std::fs::read(&p) {
             Ok(b) => Ok(Some(b)),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e).ctx("reading", &p),
         }
     }
     fn exists(&self, path: &str) -> Result<bool> {
-        if path.split('/').any(|c| c == ".dsv" || c == ".." || c.is_empty()) {
+        if path
+            .split('/')
+            .any(|c| c == ".dsv" || c == ".." || c.is_empty())
+        {
             return Ok(false);
         }
         Ok(std::fs::symlink_metadata(self.root.join(path)).is_ok_and(|m| m.is_file()))

@@ -184,17 +184,18 @@ impl StatsCache {
     pub fn open(dsv_dir: &Path) -> StatsCache {
         let dir = dsv_dir.join("cache");
         let path = dir.join("labels.redb");
-        let db = std::fs::create_dir_all(&dir)
-            .ok()
-            .and_then(|_| match redb::Database::create(&path) {
-                Ok(db) => Some(db),
-                Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
-                Err(_) => {
-                    // A cache that does not open is rebuilt from scratch.
-                    let _ = std::fs::remove_file(&path);
-                    redb::Database::create(&path).ok()
-                }
-            });
+        let db =
+            std::fs::create_dir_all(&dir)
+                .ok()
+                .and_then(|_| match redb::Database::create(&path) {
+                    Ok(db) => Some(db),
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
+                    Err(_) => {
+                        // A cache that does not open is rebuilt from scratch.
+                        let _ = std::fs::remove_file(&path);
+                        redb::Database::create(&path).ok()
+                    }
+                });
         StatsCache { db }
     }
 
@@ -276,7 +277,12 @@ impl Walk<'_> {
     /// Phase 1: the directory objects below `id` that the cache does not answer,
     /// with their candidate label files (nothing is read but trees).
     fn collect(&self, id: &ObjectId, path: &str, scope: &Arc<Scope>) -> Result<Node> {
-        let k = key(&[&id.0, path.as_bytes(), &scope.digest, &self.layout.toml.digest]);
+        let k = key(&[
+            &id.0,
+            path.as_bytes(),
+            &scope.digest,
+            &self.layout.toml.digest,
+        ]);
         let mut node = Node {
             key: k,
             cached: self.cache.get(SUBTREES, &k),
@@ -452,7 +458,11 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
 }
 
 /// Statistics of a commit, by revision.
-pub fn rev_stats(repo: &crate::Repository, rev: &str, cache: &StatsCache) -> Result<(ObjectId, Stats)> {
+pub fn rev_stats(
+    repo: &crate::Repository,
+    rev: &str,
+    cache: &StatsCache,
+) -> Result<(ObjectId, Stats)> {
     let c = crate::ops::revparse::resolve(repo, rev)?;
     let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
     Ok((c, tree_stats(&repo.store, &tree, cache)?))

@@ -83,7 +83,10 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     let f = &diff.frames;
-    if !(f.added.is_empty() && f.removed.is_empty() && f.modified.is_empty() && f.renamed.is_empty())
+    if !(f.added.is_empty()
+        && f.removed.is_empty()
+        && f.modified.is_empty()
+        && f.renamed.is_empty())
     {
         writeln!(out, "\n<details><summary>Frame files</summary>\n")?;
         writeln!(out, "| change | frame |")?;
@@ -108,7 +111,10 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
         .flat_map(|l| l.frames.iter().map(move |f| (l, f)))
         .collect();
     if !frames.is_empty() {
-        writeln!(out, "\n<details><summary>Object changes by frame</summary>\n")?;
+        writeln!(
+            out,
+            "\n<details><summary>Object changes by frame</summary>\n"
+        )?;
         writeln!(out, "| frame | change | class | detail |")?;
         writeln!(out, "|---|---|---|---|")?;
         for (l, f) in frames.iter().take(MAX_FRAMES) {

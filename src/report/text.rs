@@ -107,7 +107,11 @@ pub fn frame_totals(diff: &DatasetDiff) -> String {
 
 /// "+3" / "-1" / "0".
 pub fn signed(n: i64) -> String {
-    if n > 0 { format!("+{n}") } else { n.to_string() }
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
 }
 
 /// Renders the class table rows as aligned text.

@@ -389,7 +389,8 @@ impl ObjectStore {
         }
         self.reads
             .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let results: Vec<Result<Vec<(usize, Vec<u8>)>>> = runs
+        type Fetched = Result<Vec<(usize, Vec<u8>)>>;
+        let results: Vec<Fetched> = runs
             .par_iter()
             .map(|(pack_n, start, end, members)| {
                 let (file, path) = self.reader(*pack_n)?;
@@ -414,12 +415,18 @@ impl ObjectStore {
                     {
                         return Err(Error::CorruptObject {
                             id,
-                            reason: format!("record at {}:{} does not match", path.display(), l.offset),
+                            reason: format!(
+                                "record at {}:{} does not match",
+                                path.display(),
+                                l.offset
+                            ),
                         });
                     }
                     let bytes = match header.repr {
-                        Repr::Raw => pack::decode_payload(&header, rec[pack::RECORD_HEADER..].to_vec())
-                            .map_err(|reason| Error::CorruptObject { id, reason })?,
+                        Repr::Raw => {
+                            pack::decode_payload(&header, rec[pack::RECORD_HEADER..].to_vec())
+                                .map_err(|reason| Error::CorruptObject { id, reason })?
+                        }
                         // Large files: the ordinary path streams their chunks.
                         Repr::Concat => self.get(&id)?,
                     };
