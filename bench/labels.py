@@ -131,7 +131,8 @@ def make_coco(path: Path, target_mb: int) -> int:
         f.write('{"info": {"description": "bench"}, "licenses": [], "categories": ')
         f.write(json.dumps(cats))
         f.write(', "images": [')
-        n_img = max(1, target_mb * 1024 * 1024 // 1400)
+        # One image entry (~130 B) and its three annotations (~190 B each): ~700 B.
+        n_img = max(1, target_mb * 1000 * 1000 // 700)
         for i in range(n_img):
             f.write(("," if i else "") + json.dumps({"id": i + 1, "file_name": f"img_{i:08d}.jpg", "width": 1920, "height": 1080, "weather": rng.choice(["rain", "sun"])}))
         f.write('], "annotations": [')
