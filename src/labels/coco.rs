@@ -1,18 +1,1523 @@
-//! coco label files (placeholder: being written).
+//! COCO detection JSON: one file describing many frames.
+//!
+//! Mapping to the normalized model:
+//!
+//! - one [`FrameLabels`] per entry of `images`, in file order, named by
+//!   `file_name`, with `width`/`height`; images without annotations appear
+//!   with no objects. Boxes are in pixels.
+//! - image fields other than `id`, `file_name`, `width`, `height`, `license`,
+//!   `flickr_url`, `coco_url` and `date_captured` become frame attributes;
+//!   nested values are kept as their JSON text (`AttrValue::Str`), `null`s are
+//!   dropped.
+//! - one [`Object`] per annotation, in annotation order within its frame:
+//!   class = category name, `id` = annotation id as text, `bbox` = `[x,y,w,h]`,
+//!   polygon `segmentation` = [`Geometry::Polygon`] (RLE masks are skipped,
+//!   the object is kept).
+//! - object attributes: `iscrowd` = `AttrValue::Bool(true)` on crowd regions
+//!   only (no attribute means not crowd, which keeps ordinary objects free of
+//!   an attribute map), `score` as `Float` when present, then every key of an
+//!   `attributes` object (Datumaro and CVAT exports keep `occluded`,
+//!   `track_id`, ... there); those override `iscrowd`/`score` on a clash.
+//!   Other annotation fields (`area`, mmdet3d's `bbox_cam3d`, ...) are ignored.
+//!
+//! [`write()`] numbers images 1..n in frame order, numbers categories 1..k in
+//! order of first appearance (frames in order, objects in order), and keeps an
+//! object's id as annotation id when it is an integer written canonically and
+//! not already used; other objects get fresh ids above the largest kept one.
+//!
+//! Numbers are written in their shortest exact form. serde_json's default
+//! float parsing (without its `float_roundtrip` feature) can land one ulp off
+//! on 17-digit numbers, so full-precision coordinates may come back from a
+//! write/parse round trip one ulp away; coordinates with up to 15 significant
+//! digits (what labelling tools write) come back exact.
 
-use super::{FrameLabels, LabelError};
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Write as _;
 
-/// Whether the bytes look like this format (a cheap check on the first bytes).
-pub fn sniff(_path: &str, _head: &[u8]) -> bool {
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
+
+/// Image fields that are COCO bookkeeping, not frame attributes.
+const IMAGE_FIELDS: [&str; 8] = [
+    "id",
+    "file_name",
+    "width",
+    "height",
+    "license",
+    "flickr_url",
+    "coco_url",
+    "date_captured",
+];
+
+/// Whether the bytes look like COCO detection JSON (a cheap check on the first bytes).
+pub fn sniff(path: &str, head: &[u8]) -> bool {
+    if !path.to_ascii_lowercase().ends_with(".json") {
+        return false;
+    }
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // Label Studio exports are a top-level array; COCO is always an object.
+    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return false;
+    }
+    // "annotations" alone is not enough: a single Label Studio task has it too.
+    has_key(head, b"\"images\"") || has_key(head, b"\"categories\"")
+}
+
+/// Whether `key` (with its quotes) occurs followed by a colon.
+fn has_key(head: &[u8], key: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(pos) = find(head.get(from..).unwrap_or_default(), key) {
+        let after = from + pos + key.len();
+        let rest = head.get(after..).unwrap_or_default();
+        if rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':') {
+            return true;
+        }
+        from = after;
+    }
     false
 }
 
-/// Parses a whole file into its frames.
-pub fn parse(_bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    Err(LabelError::msg("coco parser not written yet"))
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Writes frames back in this format.
-pub fn write(_frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
-    Err(LabelError::msg("coco writer not written yet"))
+/// Parses a whole COCO file into its frames.
+pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    let doc: Doc = serde_json::from_slice(bytes).map_err(json_error)?;
+    let Some(images) = doc.images else {
+        return Err(LabelError::at_line(
+            1,
+            "no \"images\" list: this is not a COCO detection file",
+        ));
+    };
+
+    let mut classes = IdIndex::new(doc.categories.iter().map(|c| &c.id));
+    let mut names: Vec<String> = Vec::with_capacity(doc.categories.len());
+    for (k, cat) in doc.categories.into_iter().enumerate() {
+        if !classes.insert(&cat.id, names.len()) {
+            return Err(semantic_error(
+                bytes,
+                ("categories", k, "id"),
+                format!(
+                    "category id {} appears twice in \"categories\"",
+                    cat.id.display()
+                ),
+            ));
+        }
+        names.push(cat.name.into_owned());
+    }
+
+    let mut frame_of = IdIndex::new(images.iter().map(|i| &i.id));
+    let mut frames: Vec<FrameLabels> = Vec::with_capacity(images.len());
+    for (k, img) in images.into_iter().enumerate() {
+        if !frame_of.insert(&img.id, frames.len()) {
+            return Err(semantic_error(
+                bytes,
+                ("images", k, "id"),
+                format!(
+                    "image id {} appears twice in \"images\" (again for {:?})",
+                    img.id.display(),
+                    img.file_name
+                ),
+            ));
+        }
+        let mut frame = FrameLabels::new(img.file_name.into_owned(), Units::Pixels);
+        frame.width = img.width;
+        frame.height = img.height;
+        frame.attributes = img
+            .extra
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect();
+        frames.push(frame);
+    }
+
+    // Resolve every annotation first so each frame's object list can be
+    // allocated once at its final size: growing them is a large share of the
+    // time on big files.
+    let mut slots: Vec<(usize, usize)> = Vec::with_capacity(doc.annotations.len());
+    let mut counts = vec![0usize; frames.len()];
+    for (k, ann) in doc.annotations.iter().enumerate() {
+        let name = || match &ann.id {
+            Some(id) => format!("annotation {}", id.display()),
+            None => format!("annotation #{} (no id)", k + 1),
+        };
+        let Some(fi) = frame_of.get(&ann.image_id) else {
+            return Err(semantic_error(
+                bytes,
+                ("annotations", k, "image_id"),
+                format!(
+                    "{} refers to image_id {}, which is not in \"images\"",
+                    name(),
+                    ann.image_id.display()
+                ),
+            ));
+        };
+        let Some(ci) = classes.get(&ann.category_id).filter(|c| *c < names.len()) else {
+            return Err(semantic_error(
+                bytes,
+                ("annotations", k, "category_id"),
+                format!(
+                    "{} has category_id {}, which is not in \"categories\"",
+                    name(),
+                    ann.category_id.display()
+                ),
+            ));
+        };
+        if let Some(c) = counts.get_mut(fi) {
+            *c += 1;
+        }
+        slots.push((fi, ci));
+    }
+    for (frame, n) in frames.iter_mut().zip(counts) {
+        frame.objects.reserve_exact(n);
+    }
+
+    for (ann, (fi, ci)) in doc.annotations.into_iter().zip(slots) {
+        let class = names.get(ci).cloned().unwrap_or_default();
+        let mut obj = Object::new(class, ann.bbox.map(|b| b.0));
+        obj.id = ann.id.map(|id| id.into_string());
+        // Only crowd regions carry the flag: an attribute map on every object
+        // would cost an allocation each, and "not crowd" is the default.
+        if ann.iscrowd.is_some_and(|c| c.0) {
+            obj.attributes
+                .insert("iscrowd".to_string(), AttrValue::Bool(true));
+        }
+        if let Some(score) = ann.score {
+            obj.attributes
+                .insert("score".to_string(), AttrValue::Float(score));
+        }
+        for (key, value) in ann.attributes.0 {
+            obj.attributes.insert(key.into_owned(), value);
+        }
+        obj.geometry = ann.segmentation.0.map(|rings| Geometry::Polygon { rings });
+        if let Some(frame) = frames.get_mut(fi) {
+            frame.objects.push(obj);
+        }
+    }
+    Ok(frames)
+}
+
+/// Maps ids to positions. Ids are nearly always small integers, and a plain
+/// table for those is several times faster than hashing on large files.
+struct IdIndex<'a> {
+    dense: Vec<u32>,
+    sparse: HashMap<Id<'a>, usize>,
+}
+
+impl<'a> IdIndex<'a> {
+    const NONE: u32 = u32::MAX;
+
+    fn new<'b>(ids: impl Iterator<Item = &'b Id<'a>> + Clone) -> IdIndex<'a>
+    where
+        'a: 'b,
+    {
+        // A bound on the table so that a few huge ids cannot make it huge.
+        let limit = ids.clone().count().saturating_mul(4).saturating_add(1024);
+        let size = ids
+            .filter_map(|id| match id {
+                Id::Int(n) => usize::try_from(*n).ok().filter(|n| *n < limit),
+                Id::Text(_) => None,
+            })
+            .max()
+            .map_or(0, |m| m + 1);
+        IdIndex {
+            dense: vec![Self::NONE; size],
+            sparse: HashMap::new(),
+        }
+    }
+
+    fn slot(&self, id: &Id) -> Option<usize> {
+        match id {
+            Id::Int(n) => usize::try_from(*n).ok().filter(|n| *n < self.dense.len()),
+            Id::Text(_) => None,
+        }
+    }
+
+    /// Records `id` at `index`; false if the id was already there.
+    fn insert(&mut self, id: &Id<'a>, index: usize) -> bool {
+        let value = u32::try_from(index).unwrap_or(Self::NONE);
+        match self.slot(id).and_then(|s| self.dense.get_mut(s)) {
+            Some(cell) if *cell == Self::NONE && value != Self::NONE => {
+                *cell = value;
+                true
+            }
+            Some(_) => false,
+            None => self.sparse.insert(id.clone(), index).is_none(),
+        }
+    }
+
+    fn get(&self, id: &Id) -> Option<usize> {
+        match self.slot(id).and_then(|s| self.dense.get(s)) {
+            Some(&v) => (v != Self::NONE).then_some(v as usize),
+            None => self.sparse.get(id).copied(),
+        }
+    }
+}
+
+/// Turns a serde_json error into a positioned label error with a readable message.
+fn json_error(e: serde_json::Error) -> LabelError {
+    let (line, column) = (e.line(), e.column());
+    let full = e.to_string();
+    let suffix = format!(" at line {line} column {column}");
+    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    let message = match e.classify() {
+        serde_json::error::Category::Eof => {
+            format!("the JSON stops early ({msg}): the file looks truncated")
+        }
+        serde_json::error::Category::Syntax => format!("invalid JSON: {msg}"),
+        serde_json::error::Category::Data => format!("not valid COCO: {msg}"),
+        serde_json::error::Category::Io => msg.to_string(),
+    };
+    LabelError {
+        line: (line > 0).then_some(line),
+        column: (column > 0).then_some(column),
+        message,
+    }
+}
+
+/// An error about a document that is valid JSON, positioned by re-scanning
+/// the text: serde does not report where a value was, and this path is rare.
+fn semantic_error(bytes: &[u8], at: (&str, usize, &str), message: String) -> LabelError {
+    match locate(bytes, at.0, at.1, at.2) {
+        Some(off) => LabelError::at_offset(bytes, off, message),
+        None => LabelError::msg(message),
+    }
+}
+
+/// Byte offset of `field` inside element `index` of the top-level array `list`
+/// (or of the element itself when it has no such field).
+fn locate(bytes: &[u8], list: &str, index: usize, field: &str) -> Option<usize> {
+    let mut s = Scan { b: bytes, i: 0 };
+    s.ws();
+    s.enter_object_at(list.as_bytes())?;
+    s.ws();
+    s.expect(b'[')?;
+    for _ in 0..index {
+        s.ws();
+        s.skip_value()?;
+        s.ws();
+        s.expect(b',')?;
+    }
+    s.ws();
+    let element = s.i;
+    Some(s.enter_object_at(field.as_bytes()).unwrap_or(element))
+}
+
+/// A minimal JSON scanner for [`locate`]; only ever run on JSON that serde
+/// already accepted, so it does not validate.
+struct Scan<'b> {
+    b: &'b [u8],
+    i: usize,
+}
+
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Skips a string starting at its opening quote; returns its raw contents.
+    fn string(&mut self) -> Option<&[u8]> {
+        self.expect(b'"')?;
+        let start = self.i;
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' => self.i += 2,
+                _ => self.i += 1,
+            }
+        }
+        let raw = self.b.get(start..self.i)?;
+        self.i += 1;
+        Some(raw)
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth = depth.checked_sub(1)?;
+                            if depth == 0 {
+                                self.i += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                ) {
+                    self.i += 1;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// In the object starting here, finds `key`: leaves the position at its
+    /// value and returns the offset of the key.
+    fn enter_object_at(&mut self, key: &[u8]) -> Option<usize> {
+        self.expect(b'{')?;
+        loop {
+            self.ws();
+            let at = self.i;
+            let k = self.string()?;
+            let hit = k == key;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            if hit {
+                return Some(at);
+            }
+            self.skip_value()?;
+            self.ws();
+            self.expect(b',')?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Borrowing deserialization of the document.
+
+/// The parts of a COCO document dsv reads; everything else is skipped unparsed.
+struct Doc<'a> {
+    images: Option<Vec<Image<'a>>>,
+    annotations: Vec<Ann<'a>>,
+    categories: Vec<Category<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a COCO object with \"images\", \"annotations\" and \"categories\"")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+                let mut doc = Doc {
+                    images: None,
+                    annotations: Vec::new(),
+                    categories: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key.0 {
+                        "images" => doc.images = Some(map.next_value()?),
+                        "annotations" => {
+                            doc.annotations = map.next_value::<Option<_>>()?.unwrap_or_default()
+                        }
+                        "categories" => {
+                            doc.categories = map.next_value::<Option<_>>()?.unwrap_or_default()
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct Category<'a> {
+    #[serde(borrow)]
+    id: Id<'a>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct Ann<'a> {
+    #[serde(borrow, default)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    image_id: Id<'a>,
+    #[serde(borrow)]
+    category_id: Id<'a>,
+    #[serde(default)]
+    bbox: Option<Bbox4>,
+    #[serde(default)]
+    segmentation: Segmentation,
+    #[serde(default)]
+    iscrowd: Option<Crowd>,
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(borrow, default)]
+    attributes: Attrs<'a>,
+}
+
+/// An image entry; a hand-written visitor so unknown fields can be kept
+/// without buffering the whole entry (serde's `flatten` would).
+struct Image<'a> {
+    id: Id<'a>,
+    file_name: Cow<'a, str>,
+    width: Option<u32>,
+    height: Option<u32>,
+    extra: Vec<(Cow<'a, str>, AttrValue)>,
+}
+
+impl<'de> Deserialize<'de> for Image<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Image<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an image object with \"id\" and \"file_name\"")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Image<'de>, A::Error> {
+                let mut id = None;
+                let mut file_name = None;
+                let (mut width, mut height) = (None, None);
+                let mut extra = Vec::new();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key.0 {
+                        "id" => id = Some(map.next_value::<Id>()?),
+                        "file_name" => file_name = Some(map.next_value::<Text>()?.0),
+                        "width" => width = map.next_value::<Dim>()?.0,
+                        "height" => height = map.next_value::<Dim>()?.0,
+                        k if IMAGE_FIELDS.contains(&k) => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => {
+                            if let Some(v) = map.next_value::<JsonAttr>()?.0 {
+                                extra.push((key.0, v));
+                            }
+                        }
+                    }
+                }
+                Ok(Image {
+                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+                    file_name: file_name.ok_or_else(|| de::Error::missing_field("file_name"))?,
+                    width,
+                    height,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A COCO id: an integer in most files, a string in some (nuScenes tokens).
+/// Integers and strings never match each other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Id<'a> {
+    Int(i128),
+    Text(Cow<'a, str>),
+}
+
+impl Id<'_> {
+    fn display(&self) -> String {
+        match self {
+            Id::Int(n) => n.to_string(),
+            Id::Text(s) => format!("{s:?}"),
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            // i128 formatting is slow; nearly every id fits an i64.
+            Id::Int(n) => match i64::try_from(n) {
+                Ok(small) => small.to_string(),
+                Err(_) => n.to_string(),
+            },
+            Id::Text(s) => s.into_owned(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Id<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer or string id")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id<'de>, E> {
+                Ok(Id::Int(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id<'de>, E> {
+                Ok(Id::Int(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id<'de>, E> {
+                // Some writers emit ids as 12.0; a fractional id is a mistake.
+                if v.fract() == 0.0 && v.abs() < 9.0e18 {
+                    Ok(Id::Int(v as i128))
+                } else {
+                    Err(E::custom(format_args!("id {v} is not a whole number")))
+                }
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Id<'de>, E> {
+                Ok(Id::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id<'de>, E> {
+                Ok(Id::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Id<'de>, E> {
+                Ok(Id::Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An image dimension: a whole, non-negative number of pixels, or null.
+struct Dim(Option<u32>);
+
+impl<'de> Deserialize<'de> for Dim {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Dim;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an image size in whole pixels")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dim, E> {
+                u32::try_from(v)
+                    .map(|v| Dim(Some(v)))
+                    .map_err(|_| E::custom(format_args!("image size {v} is too large")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dim, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format_args!("image size {v} is negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dim, E> {
+                if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                    Ok(Dim(Some(v as u32)))
+                } else {
+                    Err(E::custom(format_args!(
+                        "image size {v} is not a whole number of pixels"
+                    )))
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Dim, E> {
+                Ok(Dim(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `bbox`: exactly four numbers.
+struct Bbox4(BBox);
+
+impl<'de> Deserialize<'de> for Bbox4 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Bbox4;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a bbox [x, y, width, height]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bbox4, A::Error> {
+                let mut v = [0.0f64; 4];
+                let mut n = 0;
+                while let Some(x) = seq.next_element::<f64>()? {
+                    if let Some(slot) = v.get_mut(n) {
+                        *slot = x;
+                    }
+                    n += 1;
+                }
+                if n != 4 {
+                    return Err(de::Error::custom(format_args!(
+                        "bbox has {n} numbers; COCO boxes are [x, y, width, height]"
+                    )));
+                }
+                let [x, y, w, h] = v;
+                Ok(Bbox4(BBox { x, y, w, h }))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `iscrowd`: 0/1 in COCO, true/false in some writers.
+struct Crowd(bool);
+
+impl<'de> Deserialize<'de> for Crowd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Crowd;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("iscrowd as 0, 1, true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Crowd, E> {
+                Ok(Crowd(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Crowd, E> {
+                Ok(Crowd(v != 0))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Crowd, E> {
+                Ok(Crowd(v != 0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `segmentation`: polygons become rings of points; RLE (an object) and
+/// empty lists become `None`.
+#[derive(Default)]
+struct Segmentation(Option<Vec<Vec<[f64; 2]>>>);
+
+impl<'de> Deserialize<'de> for Segmentation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Segmentation;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of polygons or an RLE object")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Segmentation, A::Error> {
+                let mut rings = Vec::new();
+                // Some writers put a single polygon as a flat list of numbers.
+                let mut flat: Vec<[f64; 2]> = Vec::new();
+                let mut pending: Option<f64> = None;
+                while let Some(part) = seq.next_element::<Part>()? {
+                    match part {
+                        Part::Ring(r) if flat.is_empty() && pending.is_none() => {
+                            if !r.is_empty() {
+                                rings.push(r);
+                            }
+                        }
+                        Part::Num(x) if rings.is_empty() => match pending.take() {
+                            Some(px) => flat.push([px, x]),
+                            None => pending = Some(x),
+                        },
+                        _ => {
+                            return Err(de::Error::custom(
+                                "segmentation mixes numbers and polygons",
+                            ));
+                        }
+                    }
+                }
+                if pending.is_some() {
+                    return Err(de::Error::custom(
+                        "segmentation polygon has an odd number of coordinates",
+                    ));
+                }
+                if !flat.is_empty() {
+                    rings.push(flat);
+                }
+                Ok(Segmentation((!rings.is_empty()).then_some(rings)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Segmentation, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Segmentation(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Segmentation, E> {
+                Ok(Segmentation(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+thread_local! {
+    static RING: Cell<Vec<[f64; 2]>> = const { Cell::new(Vec::new()) };
+}
+
+/// One element of `segmentation`: a polygon, or a number of a flat polygon.
+enum Part {
+    Ring(Vec<[f64; 2]>),
+    Num(f64),
+}
+
+impl<'de> Deserialize<'de> for Part {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Part;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a polygon [x1, y1, x2, y2, ...]")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Part, E> {
+                Ok(Part::Num(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Part, E> {
+                Ok(Part::Num(v as f64))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Part, E> {
+                Ok(Part::Num(v as f64))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Part, A::Error> {
+                // JSON gives no length up front: collect into a reused buffer
+                // and copy once at the exact size, instead of growing (and
+                // over-allocating) every polygon.
+                let mut buf = RING.try_with(Cell::take).unwrap_or_default();
+                buf.clear();
+                while let Some(x) = seq.next_element::<f64>()? {
+                    let Some(y) = seq.next_element::<f64>()? else {
+                        return Err(de::Error::custom(
+                            "segmentation polygon has an odd number of coordinates",
+                        ));
+                    };
+                    buf.push([x, y]);
+                }
+                let ring = buf.as_slice().to_vec();
+                let _ = RING.try_with(|r| r.set(buf));
+                Ok(Part::Ring(ring))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An annotation's `attributes` object (null = none).
+#[derive(Default)]
+struct Attrs<'a>(Vec<(Cow<'a, str>, AttrValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Attrs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an attributes object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    if let Some(v) = map.next_value::<JsonAttr>()?.0 {
+                        out.push((key.0, v));
+                    }
+                }
+                Ok(Attrs(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Attrs<'de>, E> {
+                Ok(Attrs(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any JSON value as an attribute: scalars keep their type, arrays and
+/// objects become their JSON text, null becomes nothing.
+struct JsonAttr(Option<AttrValue>);
+
+impl<'de> Deserialize<'de> for JsonAttr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonAttr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an attribute value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(AttrValue::Bool(v))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(AttrValue::Int(v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(match i64::try_from(v) {
+                    Ok(i) => AttrValue::Int(i),
+                    Err(_) => AttrValue::Float(v as f64),
+                })))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(AttrValue::Float(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(Some(AttrValue::Str(v))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<JsonAttr, E> {
+                Ok(JsonAttr(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JsonAttr, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonAttr, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+/// Writes frames as one COCO detection file.
+///
+/// `iscrowd` is 1 for objects whose `iscrowd` attribute is `Bool(true)`, else
+/// 0; a `score` that is a `Float` becomes the top-level `score`; every other
+/// attribute (including an `iscrowd` or `score` of another type) goes into
+/// the annotation's `attributes` object, so [`parse`] gets it back. Every
+/// annotation has `bbox` (when the object has one), `area` = w × h and
+/// `segmentation` (its polygon, or `[]`). Normalized boxes are converted to pixels (the frame must have a size).
+/// 3D boxes are not written: COCO has no place for them. Output has one
+/// image, annotation or category per line so that text diffs stay readable.
+pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
+    let mut out: Vec<u8> = Vec::with_capacity(256 + frames.len() * 128);
+    out.extend_from_slice(
+        b"{\"info\":{\"description\":\"written by dsv\"},\"licenses\":[],\n\"images\":[",
+    );
+
+    for (i, frame) in frames.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+        write!(out, "{{\"id\":{},\"file_name\":", i + 1).map_err(io_error)?;
+        put_str(&mut out, &frame.frame)?;
+        if let Some(w) = frame.width {
+            write!(out, ",\"width\":{w}").map_err(io_error)?;
+        }
+        if let Some(h) = frame.height {
+            write!(out, ",\"height\":{h}").map_err(io_error)?;
+        }
+        for (key, value) in &frame.attributes {
+            // These would clash with the fields written above.
+            if matches!(key.as_str(), "id" | "file_name" | "width" | "height") {
+                continue;
+            }
+            out.push(b',');
+            put_str(&mut out, key)?;
+            out.push(b':');
+            put_attr(&mut out, value, || {
+                format!("frame {:?}, attribute {key:?}", frame.frame)
+            })?;
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"\n],\n\"annotations\":[");
+
+    let ids = annotation_ids(frames);
+    let mut categories: Vec<&str> = Vec::new();
+    let mut category_of: HashMap<&str, usize> = HashMap::new();
+    let mut first = true;
+    let mut ids = ids.into_iter();
+    for (i, frame) in frames.iter().enumerate() {
+        let (sx, sy) = scale(frame)?;
+        for (j, obj) in frame.objects.iter().enumerate() {
+            let what = || format!("frame {:?}, object {}", frame.frame, j + 1);
+            let cat = *category_of.entry(obj.class.as_str()).or_insert_with(|| {
+                categories.push(obj.class.as_str());
+                categories.len()
+            });
+            let id = ids.next().unwrap_or_default();
+            out.extend_from_slice(if first { b"\n" } else { b",\n" });
+            first = false;
+            write!(
+                out,
+                "{{\"id\":{id},\"image_id\":{},\"category_id\":{cat}",
+                i + 1
+            )
+            .map_err(io_error)?;
+            let mut area = 0.0;
+            if let Some(b) = obj.bbox {
+                let b = BBox {
+                    x: b.x * sx,
+                    y: b.y * sy,
+                    w: b.w * sx,
+                    h: b.h * sy,
+                };
+                out.extend_from_slice(b",\"bbox\":[");
+                for (k, v) in [b.x, b.y, b.w, b.h].into_iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    put_f64(&mut out, v, what)?;
+                }
+                out.push(b']');
+                area = b.area();
+            }
+            out.extend_from_slice(b",\"area\":");
+            put_f64(&mut out, area, what)?;
+
+            let iscrowd = matches!(obj.attributes.get("iscrowd"), Some(AttrValue::Bool(true)));
+            write!(out, ",\"iscrowd\":{}", u8::from(iscrowd)).map_err(io_error)?;
+
+            out.extend_from_slice(b",\"segmentation\":[");
+            if let Some(Geometry::Polygon { rings }) = &obj.geometry {
+                for (r, ring) in rings.iter().filter(|r| !r.is_empty()).enumerate() {
+                    out.extend_from_slice(if r == 0 { b"[" } else { b",[" });
+                    for (k, [x, y]) in ring.iter().enumerate() {
+                        if k > 0 {
+                            out.push(b',');
+                        }
+                        put_f64(&mut out, *x, what)?;
+                        out.push(b',');
+                        put_f64(&mut out, *y, what)?;
+                    }
+                    out.push(b']');
+                }
+            }
+            out.push(b']');
+
+            if let Some(AttrValue::Float(score)) = obj.attributes.get("score") {
+                out.extend_from_slice(b",\"score\":");
+                put_f64(&mut out, *score, what)?;
+            }
+            // Whatever did not fit a top-level field goes into "attributes".
+            let rest: Vec<(&String, &AttrValue)> = obj
+                .attributes
+                .iter()
+                .filter(|(k, v)| {
+                    !matches!(
+                        (k.as_str(), v),
+                        ("iscrowd", AttrValue::Bool(true)) | ("score", AttrValue::Float(_))
+                    )
+                })
+                .collect();
+            if !rest.is_empty() {
+                out.extend_from_slice(b",\"attributes\":{");
+                for (k, (key, value)) in rest.into_iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    put_str(&mut out, key)?;
+                    out.push(b':');
+                    put_attr(&mut out, value, || format!("{}, attribute {key:?}", what()))?;
+                }
+                out.push(b'}');
+            }
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b"\n],\n\"categories\":[");
+    for (k, name) in categories.iter().enumerate() {
+        out.extend_from_slice(if k == 0 { b"\n" } else { b",\n" });
+        write!(out, "{{\"id\":{},\"name\":", k + 1).map_err(io_error)?;
+        put_str(&mut out, name)?;
+        out.extend_from_slice(b",\"supercategory\":\"\"}");
+    }
+    out.extend_from_slice(b"\n]}\n");
+    Ok(out)
+}
+
+/// Annotation ids for every object, in frame then object order: an object's
+/// own id when it is a canonical integer not taken by an earlier object,
+/// otherwise a fresh one above every kept id.
+fn annotation_ids(frames: &[FrameLabels]) -> Vec<i128> {
+    let objects = || frames.iter().flat_map(|f| f.objects.iter());
+    let mut taken = HashSet::new();
+    let kept: Vec<Option<i128>> = objects()
+        .map(|o| {
+            let id = o.id.as_deref()?;
+            let n: i128 = id.parse().ok()?;
+            let fits = (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&n);
+            (fits && n.to_string() == id && taken.insert(n)).then_some(n)
+        })
+        .collect();
+    let mut next = taken.iter().copied().max().map_or(1, |m| m + 1);
+    kept.into_iter()
+        .map(|k| {
+            k.unwrap_or_else(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect()
+}
+
+/// Factors that turn the frame's boxes into pixels.
+fn scale(frame: &FrameLabels) -> Result<(f64, f64), LabelError> {
+    match frame.units {
+        Units::Pixels => Ok((1.0, 1.0)),
+        Units::Normalized => match (frame.width, frame.height) {
+            (Some(w), Some(h)) => Ok((f64::from(w), f64::from(h))),
+            _ => Err(LabelError::msg(format!(
+                "frame {:?} has normalized boxes but no image size; COCO needs pixel boxes",
+                frame.frame
+            ))),
+        },
+    }
+}
+
+fn io_error(e: std::io::Error) -> LabelError {
+    LabelError::msg(format!("cannot write COCO JSON: {e}"))
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), LabelError> {
+    serde_json::to_writer(&mut *out, s).map_err(|e| LabelError::msg(e.to_string()))
+}
+
+fn put_f64(out: &mut Vec<u8>, v: f64, what: impl Fn() -> String) -> Result<(), LabelError> {
+    // serde_json would silently write null for these.
+    if !v.is_finite() {
+        return Err(LabelError::msg(format!(
+            "{}: {v} cannot be written to JSON",
+            what()
+        )));
+    }
+    serde_json::to_writer(&mut *out, &v).map_err(|e| LabelError::msg(e.to_string()))
+}
+
+fn put_attr(out: &mut Vec<u8>, v: &AttrValue, what: impl Fn() -> String) -> Result<(), LabelError> {
+    match v {
+        AttrValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        AttrValue::Int(i) => write!(out, "{i}").map_err(io_error)?,
+        AttrValue::Float(x) => put_f64(out, *x, what)?,
+        AttrValue::Str(s) => put_str(out, s)?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const TRAIN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/datumaro/coco_dataset/coco_instances/annotations/instances_train.json"
+    );
+    const VAL: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/datumaro/coco_dataset/coco_instances/annotations/instances_val.json"
+    );
+    const RF_TRAIN: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/datumaro/roboflow_dataset/coco/train/_annotations.coco.json"
+    );
+    const RF_VAL: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/datumaro/roboflow_dataset/coco/val/_annotations.coco.json"
+    );
+    const ALL: [&str; 4] = [TRAIN, VAL, RF_TRAIN, RF_VAL];
+
+    fn read(path: &str) -> Vec<u8> {
+        std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn bbox(x: f64, y: f64, w: f64, h: f64) -> Option<BBox> {
+        Some(BBox { x, y, w, h })
+    }
+
+    #[test]
+    fn datumaro_train_fixture() {
+        let frames = parse(&read(TRAIN)).unwrap();
+        assert_eq!(frames.len(), 1);
+        let f = &frames[0];
+        assert_eq!(f.frame, "a.jpg");
+        assert_eq!((f.width, f.height), (Some(10), Some(5)));
+        assert_eq!(f.units, Units::Pixels);
+        assert!(
+            f.attributes.is_empty(),
+            "bookkeeping fields are not attributes"
+        );
+        assert_eq!(f.objects.len(), 1);
+        let o = &f.objects[0];
+        assert_eq!(o.class, "b");
+        assert_eq!(o.id.as_deref(), Some("1"));
+        assert_eq!(o.bbox, bbox(2.0, 2.0, 3.0, 1.0));
+        assert!(o.attributes.is_empty());
+        assert_eq!(o.geometry, None);
+    }
+
+    #[test]
+    fn datumaro_val_fixture_polygon_rle_and_attributes() {
+        let frames = parse(&read(VAL)).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].frame, "b.jpg");
+        assert_eq!((frames[0].width, frames[0].height), (Some(5), Some(10)));
+        let [a, b] = &frames[0].objects[..] else {
+            panic!("expected two objects: {:?}", frames[0].objects)
+        };
+        assert_eq!(a.class, "a");
+        assert_eq!(a.bbox, bbox(0.0, 0.0, 1.0, 2.0));
+        assert_eq!(
+            a.geometry,
+            Some(Geometry::Polygon {
+                rings: vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 2.0], [0.0, 2.0]]]
+            })
+        );
+        assert_eq!(a.attributes.get("x"), Some(&AttrValue::Int(1)));
+        assert_eq!(a.attributes.get("y"), Some(&AttrValue::Str("hello".into())));
+        assert_eq!(a.attributes.get("iscrowd"), None);
+        // RLE: no geometry, the object stays.
+        assert_eq!(b.class, "b");
+        assert_eq!(b.id.as_deref(), Some("2"));
+        assert_eq!(b.bbox, bbox(0.0, 0.0, 1.0, 9.0));
+        assert_eq!(b.geometry, None);
+        assert_eq!(b.attributes.get("iscrowd"), Some(&AttrValue::Bool(true)));
+    }
+
+    #[test]
+    fn roboflow_fixtures() {
+        let train = parse(&read(RF_TRAIN)).unwrap();
+        let names: Vec<&str> = train.iter().map(|f| f.frame.as_str()).collect();
+        assert_eq!(names, ["train_001.jpg", "train_002.jpg"]);
+        assert_eq!(train[0].objects[0].id.as_deref(), Some("0"));
+        assert_eq!(train[0].objects[0].class, "label_0");
+        assert_eq!(train[0].objects[0].bbox, bbox(2.0, 1.0, 3.0, 1.0));
+        assert_eq!(train[1].objects[0].class, "label_1");
+        assert_eq!(train[1].objects[0].bbox, bbox(0.0, 0.0, 2.0, 4.0));
+
+        let val = parse(&read(RF_VAL)).unwrap();
+        assert_eq!(val.len(), 1);
+        assert_eq!(val[0].frame, "val_001.jpg");
+        let classes: Vec<&str> = val[0].objects.iter().map(|o| o.class.as_str()).collect();
+        assert_eq!(classes, ["label_0", "label_1"]);
+        assert_eq!(
+            val[0].objects[1].attributes.get("iscrowd"),
+            Some(&AttrValue::Bool(true))
+        );
+    }
+
+    #[test]
+    fn fixtures_round_trip() {
+        for path in ALL {
+            let frames = parse(&read(path)).unwrap();
+            let written = write(&frames).unwrap();
+            let back = parse(&written)
+                .unwrap_or_else(|e| panic!("{path}: {e}\n{}", String::from_utf8_lossy(&written)));
+            assert_eq!(back, frames, "{path}");
+        }
+    }
+
+    #[test]
+    fn no_prefix_of_a_fixture_panics() {
+        for path in ALL {
+            let bytes = read(path);
+            for n in 0..bytes.len() {
+                let _ = parse(&bytes[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn images_without_annotations_and_extra_image_fields() {
+        let json = br#"{"images": [
+            {"id": "tok-b", "file_name": "b.jpg", "width": 4, "height": 3,
+             "token": "abc", "cam": [[1, 2], [3, 4.5]], "flag": true, "n": 7,
+             "f": 1.5, "url": null, "license": 2, "coco_url": "x", "date_captured": null},
+            {"id": 2, "file_name": "a.jpg"}],
+          "annotations": [{"id": 9, "image_id": 2, "category_id": 1, "bbox": [1, 2, 3, 4],
+                           "score": 0.5, "segmentation": [1, 2, 3, 4, 5, 6]}],
+          "categories": [{"id": 1, "name": "car"}]}"#;
+        let frames = parse(json).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].frame, "b.jpg");
+        assert!(frames[0].objects.is_empty());
+        let attrs: BTreeMap<String, AttrValue> = [
+            ("token", AttrValue::Str("abc".into())),
+            ("cam", AttrValue::Str("[[1,2],[3,4.5]]".into())),
+            ("flag", AttrValue::Bool(true)),
+            ("n", AttrValue::Int(7)),
+            ("f", AttrValue::Float(1.5)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(frames[0].attributes, attrs);
+        assert_eq!((frames[1].width, frames[1].height), (None, None));
+        let o = &frames[1].objects[0];
+        assert_eq!(o.id.as_deref(), Some("9"));
+        assert_eq!(o.attributes.get("score"), Some(&AttrValue::Float(0.5)));
+        // A flat segmentation list is read as one polygon.
+        assert_eq!(
+            o.geometry,
+            Some(Geometry::Polygon {
+                rings: vec![vec![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]
+            })
+        );
+        assert_eq!(parse(&write(&frames).unwrap()).unwrap(), frames);
+    }
+
+    fn line_of(bytes: &[u8], needle: &str) -> usize {
+        let text = std::str::from_utf8(bytes).unwrap();
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    const SMALL: &str = r#"{
+  "images": [
+    {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}
+  ],
+  "annotations": [
+    {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+    {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}
+  ],
+  "categories": [{"id": 1, "name": "car"}]
+}"#;
+
+    fn broken(from: &str, to: &str) -> (Vec<u8>, LabelError) {
+        let text = SMALL.replacen(from, to, 1);
+        assert_ne!(text, SMALL);
+        let err = parse(text.as_bytes()).expect_err("must fail");
+        (text.into_bytes(), err)
+    }
+
+    #[test]
+    fn truncated_json_reports_the_last_line() {
+        let bytes = read(VAL);
+        let cut = &bytes[..bytes.len() / 2];
+        let err = parse(cut).unwrap_err();
+        let lines = cut.iter().filter(|b| **b == b'\n').count() + 1;
+        assert_eq!(err.line, Some(lines), "{err}");
+        assert!(err.message.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn bbox_with_three_numbers() {
+        let (text, err) = broken(
+            r#""id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]"#,
+            r#""id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]"#,
+        );
+        assert_eq!(err.line, Some(line_of(&text, "[1, 2, 3]}")), "{err}");
+        assert!(err.message.contains("bbox has 3 numbers"), "{err}");
+    }
+
+    #[test]
+    fn annotation_with_missing_image() {
+        let (text, err) = broken(r#""id": 2, "image_id": 1"#, r#""id": 2, "image_id": 77"#);
+        assert_eq!(err.line, Some(line_of(&text, "\"image_id\": 77")), "{err}");
+        assert!(
+            err.message.contains("annotation 2") && err.message.contains("image_id 77"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn annotation_with_missing_category() {
+        let (text, err) = broken(
+            r#""id": 2, "image_id": 1, "category_id": 1"#,
+            r#""id": 2, "image_id": 1, "category_id": 5"#,
+        );
+        assert_eq!(
+            err.line,
+            Some(line_of(&text, "\"category_id\": 5")),
+            "{err}"
+        );
+        let col = text
+            .split(|b| *b == b'\n')
+            .nth(6)
+            .and_then(|l| find(l, b"\"category_id\""))
+            .map(|c| c + 1);
+        assert_eq!(err.column, col, "{err}");
+        assert!(err.message.contains("annotation 2"), "{err}");
+    }
+
+    #[test]
+    fn other_malformed_inputs() {
+        let (text, err) = broken(r#""bbox": [1, 2, 3, 4]}"#, r#""bbox": [1, "x", 3, 4]}"#);
+        assert_eq!(err.line, Some(line_of(&text, "\"x\"")), "{err}");
+        let (text, err) = broken(r#""width": 10"#, r#""width": -10"#);
+        assert_eq!(err.line, Some(line_of(&text, "-10")), "{err}");
+        let (text, err) = broken(r#"{"id": 2, "image_id": 1,"#, r#"{"id": 2,"#);
+        assert_eq!(err.line, Some(line_of(&text, "{\"id\": 2,")), "{err}");
+        assert!(err.message.contains("image_id"), "{err}");
+        let (_, err) = broken(r#"{"id": 1, "file_name""#, r#"{"id": 2, "file_name""#);
+        assert!(err.message.contains("annotation 1"), "{err}");
+        let err = parse(b"[1, 2]").unwrap_err();
+        assert_eq!(err.line, Some(1));
+        let err = parse(b"{\"info\": {}}").unwrap_err();
+        assert!(err.message.contains("images"), "{err}");
+        let (text, err) = broken(
+            r#"{"id": 1, "name": "car"}"#,
+            r#"{"id": 1, "name": "car"}, {"id": 1, "name": "bus"}"#,
+        );
+        assert_eq!(err.line, Some(line_of(&text, "bus")), "{err}");
+        assert!(err.message.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn writer_keeps_numeric_ids_and_orders_categories_by_first_use() {
+        let mut frame = FrameLabels::new("x.jpg", Units::Pixels);
+        for (class, id) in [
+            ("dog", Some("5")),
+            ("cat", Some("abc")),
+            ("dog", None),
+            ("cat", Some("5")),
+            ("emu", Some("007")),
+        ] {
+            let mut o = Object::new(class, bbox(1.0, 1.0, 2.0, 2.0));
+            o.id = id.map(str::to_string);
+            frame.objects.push(o);
+        }
+        let written = write(std::slice::from_ref(&frame)).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        let cats: Vec<(i64, &str)> = doc["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].as_i64().unwrap(), c["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(cats, [(1, "dog"), (2, "cat"), (3, "emu")]);
+        assert_eq!(doc["annotations"][0]["area"].as_f64(), Some(4.0));
+        let back = parse(&written).unwrap();
+        let ids: Vec<&str> = back[0]
+            .objects
+            .iter()
+            .map(|o| o.id.as_deref().unwrap())
+            .collect();
+        assert_eq!(ids, ["5", "6", "7", "8", "9"]);
+    }
+
+    #[test]
+    fn writer_converts_normalized_boxes_and_rejects_what_json_cannot_hold() {
+        let mut frame = FrameLabels::new("n.jpg", Units::Normalized);
+        frame
+            .objects
+            .push(Object::new("a", bbox(0.25, 0.5, 0.5, 0.25)));
+        assert!(write(std::slice::from_ref(&frame)).is_err(), "no size");
+        frame.width = Some(100);
+        frame.height = Some(40);
+        let back = parse(&write(std::slice::from_ref(&frame)).unwrap()).unwrap();
+        assert_eq!(back[0].units, Units::Pixels);
+        assert_eq!(back[0].objects[0].bbox, bbox(25.0, 20.0, 50.0, 10.0));
+
+        let mut frame = FrameLabels::new("nan.jpg", Units::Pixels);
+        frame
+            .objects
+            .push(Object::new("a", bbox(f64::NAN, 0.0, 1.0, 1.0)));
+        assert!(write(&[frame]).is_err());
+    }
+
+    #[test]
+    fn sniffing() {
+        let head = read(VAL);
+        assert!(sniff("ann/instances_val.json", &head));
+        assert!(sniff("A.JSON", br#"  {"categories": []}"#));
+        assert!(!sniff("a.xml", &head));
+        assert!(!sniff(
+            "ls.json",
+            br#"[{"id": 1, "annotations": [], "images": []}]"#
+        ));
+        assert!(!sniff(
+            "task.json",
+            br#"{"id": 1, "annotations": [], "data": {"image": "x"}}"#
+        ));
+        assert!(!sniff(
+            "labelme.json",
+            br#"{"shapes": [], "imagePath": "images"}"#
+        ));
+    }
+
+    fn coord() -> impl Strategy<Value = f64> {
+        // Two decimals: what real files hold, and exact through JSON.
+        (-100_000i32..100_000).prop_map(|k| f64::from(k) / 100.0)
+    }
+
+    fn attr_value() -> impl Strategy<Value = AttrValue> {
+        prop_oneof![
+            any::<bool>().prop_map(AttrValue::Bool),
+            any::<i64>().prop_map(AttrValue::Int),
+            coord().prop_map(AttrValue::Float),
+            "\\PC{0,8}".prop_map(AttrValue::Str),
+        ]
+    }
+
+    fn object() -> impl Strategy<Value = Object> {
+        let bbox = prop::option::of((coord(), coord(), coord(), coord()))
+            .prop_map(|b| b.map(|(x, y, w, h)| BBox { x, y, w, h }));
+        let ring = prop::collection::vec((coord(), coord()).prop_map(|(x, y)| [x, y]), 1..6);
+        let geometry = prop::option::of(
+            prop::collection::vec(ring, 1..3).prop_map(|rings| Geometry::Polygon { rings }),
+        );
+        let attrs = prop::collection::btree_map("[a-z_]{1,8}", attr_value(), 0..4);
+        ("\\PC{0,8}", bbox, geometry, attrs).prop_map(|(class, bbox, geometry, attributes)| {
+            Object {
+                class,
+                bbox,
+                id: None,
+                attributes,
+                geometry,
+            }
+        })
+    }
+
+    fn frame() -> impl Strategy<Value = FrameLabels> {
+        let attrs = prop::collection::btree_map(
+            "[a-z_]{1,8}".prop_filter("bookkeeping field", |k| !IMAGE_FIELDS.contains(&k.as_str())),
+            attr_value(),
+            0..3,
+        );
+        (
+            "\\PC{0,12}",
+            prop::option::of(any::<u32>()),
+            prop::option::of(any::<u32>()),
+            attrs,
+            prop::collection::vec(object(), 0..5),
+        )
+            .prop_map(|(name, width, height, attributes, objects)| FrameLabels {
+                frame: name,
+                width,
+                height,
+                units: Units::Pixels,
+                attributes,
+                objects,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn random_frames_round_trip(mut frames in prop::collection::vec(frame(), 0..5), first in 0i64..1000) {
+            // Annotation ids survive when they are distinct integers.
+            for (k, o) in frames.iter_mut().flat_map(|f| f.objects.iter_mut()).enumerate() {
+                o.id = Some((first + k as i64).to_string());
+            }
+            let written = write(&frames).unwrap();
+            let back = parse(&written);
+            prop_assert_eq!(back, Ok(frames));
+        }
+    }
 }

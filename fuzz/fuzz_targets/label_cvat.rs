@@ -1,0 +1,10 @@
+//! CVAT XML label files come from users and tools: parsing must never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(frames) = dsv::labels::cvat::parse(data) {
+        // Whatever parses must also write (or refuse with an error).
+        let _ = dsv::labels::cvat::write(&frames);
+    }
+});
