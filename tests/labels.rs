@@ -347,14 +347,26 @@ fn diff_outputs_text_markdown_json() {
     ]);
     assert_eq!(std::fs::read_to_string(repo.path("review.md")).unwrap(), md);
     // The HTML review page: every changed frame with its image and both box sets.
-    repo.ok(["diff", "HEAD~1", "HEAD", "--format", "html", "-o", "review.html"]);
+    repo.ok([
+        "diff",
+        "HEAD~1",
+        "HEAD",
+        "--format",
+        "html",
+        "-o",
+        "review.html",
+    ]);
     let html = std::fs::read_to_string(repo.path("review.html")).unwrap();
     let count = |needle: &str| html.matches(needle).count();
     // Moved box: old and new; removed: old; reclassified in place: new only;
     // two added boxes: new.
     assert_eq!(count("class=\"box before\""), 2, "{html}");
     assert_eq!(count("class=\"box after\""), 4, "{html}");
-    assert_eq!(count("data:image/jpeg;base64,"), 4, "one thumbnail per changed frame");
+    assert_eq!(
+        count("data:image/jpeg;base64,"),
+        4,
+        "one thumbnail per changed frame"
+    );
     assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
     // Limited to one label file.
     let doc = diff_json(&repo, &["HEAD~1", "HEAD", "--", "labels/frame_001.txt"]);
