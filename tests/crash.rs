@@ -175,9 +175,9 @@ fn capture(home: &Path, dir: &Path) -> RepoState {
         let id = it.next().unwrap().to_string();
         index.insert(path.to_string(), (mode, id));
     }
-    let staged = ok(home, dir, &["diff", "--staged", "--json"]).stdout;
+    let staged = ok(home, dir, &["diff", "--staged", "--json", "--no-labels"]).stdout;
     let staged: serde_json::Value = serde_json::from_str(&staged).expect("diff --json");
-    for ch in staged["changes"].as_array().expect("changes") {
+    for ch in staged["files"].as_array().expect("files") {
         let path = ch["path"].as_str().unwrap().to_string();
         if let Some(from) = ch["from"].as_str() {
             index.remove(from);
