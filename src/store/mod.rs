@@ -328,27 +328,48 @@ impl ObjectStore {
         if let Some(table) = self.objects_snapshot()? {
             let total = table.len().map_err(|e| self.db.err(e))?;
             if (ids.len() as u64) * 8 >= total {
-                // Merge join of the sorted ids with the table's sorted keys.
-                let mut next = order.iter().peekable();
-                for item in table.iter().map_err(|e| self.db.err(e))? {
-                    if next.peek().is_none() {
-                        break;
-                    }
-                    let (k, v) = item.map_err(|e| self.db.err(e))?;
-                    let key = k.value();
-                    while let Some(&&j) = next.peek() {
-                        match ids[j].0.cmp(&key) {
-                            std::cmp::Ordering::Less => {
-                                next.next();
+                // Merge join of the sorted ids with the table's sorted keys, split into
+                // id ranges so each worker walks its own part of the table.
+                let parts = (rayon::current_num_threads() * 4).max(1);
+                let chunk = order.len().div_ceil(parts).max(1);
+                let found: Vec<Result<Vec<(usize, Location)>>> = order
+                    .par_chunks(chunk)
+                    .map(|part| {
+                        let (Some(&first), Some(&last)) = (part.first(), part.last()) else {
+                            return Ok(Vec::new());
+                        };
+                        let mut out = Vec::with_capacity(part.len());
+                        let mut next = part.iter().peekable();
+                        let range = table
+                            .range::<[u8; 32]>(ids[first].0..=ids[last].0)
+                            .map_err(|e| self.db.err(e))?;
+                        for item in range {
+                            if next.peek().is_none() {
+                                break;
                             }
-                            std::cmp::Ordering::Equal => {
-                                if locs[j].is_none() {
-                                    let (pack, offset, len) = v.value();
-                                    locs[j] = Some(Location { pack, offset, len });
+                            let (k, v) = item.map_err(|e| self.db.err(e))?;
+                            let key = k.value();
+                            while let Some(&&j) = next.peek() {
+                                match ids[j].0.cmp(&key) {
+                                    std::cmp::Ordering::Less => {
+                                        next.next();
+                                    }
+                                    std::cmp::Ordering::Equal => {
+                                        let (pack, offset, len) = v.value();
+                                        out.push((j, Location { pack, offset, len }));
+                                        next.next();
+                                    }
+                                    std::cmp::Ordering::Greater => break,
                                 }
-                                next.next();
                             }
-                            std::cmp::Ordering::Greater => break,
+                        }
+                        Ok(out)
+                    })
+                    .collect();
+                for part in found {
+                    for (j, loc) in part? {
+                        if locs[j].is_none() {
+                            locs[j] = Some(loc);
                         }
                     }
                 }
@@ -840,4 +861,53 @@ impl ObjectStore {
 /// A poisoned mutex means a worker thread panicked; report instead of panicking again.
 pub(crate) fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::Corrupt("internal lock poisoned after a worker thread failed".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::ObjectId;
+    use crate::repo::{OpenOptions, Repository};
+
+    #[test]
+    fn get_many_matches_get_for_stored_pending_and_chunked_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        // Enough objects for the merge-join path, some compressible, one chunked.
+        let mut blobs: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| {
+                format!("{i} 0.5 0.5 0.1 0.1\n")
+                    .repeat(1 + (i as usize % 40))
+                    .into_bytes()
+            })
+            .collect();
+        let mut big = Vec::new();
+        let mut x = 1u64;
+        while big.len() < 3 * 1024 * 1024 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big.extend_from_slice(&x.to_le_bytes());
+        }
+        blobs.push(big.clone());
+        let mut ids: Vec<ObjectId> = blobs[..150].iter().map(|b| store.put(b).unwrap()).collect();
+        let big_id = store
+            .put_stream(&mut big.as_slice(), std::path::Path::new("big"))
+            .unwrap()
+            .id;
+        store.flush().unwrap();
+        // The rest stay pending (not flushed) and must be found too.
+        ids.extend(blobs[150..300].iter().map(|b| store.put(b).unwrap()));
+        ids.push(big_id);
+        ids.reverse();
+        let mut want = blobs.clone();
+        want.reverse();
+        let got = store.get_many(&ids).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g == w, "object {i} differs");
+        }
+        let missing = ObjectId([7; 32]);
+        assert!(store.get_many(&[ids[0], missing]).is_err());
+    }
 }
