@@ -342,7 +342,7 @@ impl Walk<'_> {
     fn total(
         &self,
         node: &Node,
-        contents: &Contents,
+        contents: &std::collections::HashMap<ObjectId, Vec<u8>>,
         out: &std::sync::Mutex<Vec<([u8; 32], Stats)>>,
     ) -> Result<Stats> {
         if let Some(s) = &node.cached {
@@ -354,7 +354,7 @@ impl Walk<'_> {
             .try_fold(Stats::default, |mut acc, (id, p, scope)| {
                 // One accumulator per rayon task: a per-file Stats with its own maps
                 // would cost more than parsing the file.
-                let bytes = contents.get(id);
+                let bytes = contents.get(id).map(|b| b.as_slice()).unwrap_or_default();
                 self.file_into(bytes, p, scope, &mut acc)?;
                 Ok::<Stats, Error>(acc)
             })
@@ -410,22 +410,6 @@ impl Walk<'_> {
     }
 }
 
-/// File contents by id: ids sorted, so a lookup is a binary search (cheaper than
-/// hashing a million 32-byte keys into a map first).
-struct Contents {
-    ids: Vec<ObjectId>,
-    bytes: Vec<Vec<u8>>,
-}
-
-impl Contents {
-    fn get(&self, id: &ObjectId) -> &[u8] {
-        match self.ids.binary_search(id) {
-            Ok(i) => self.bytes.get(i).map(|b| b.as_slice()).unwrap_or_default(),
-            Err(_) => &[],
-        }
-    }
-}
-
 fn all_files<'n>(node: &'n Node, out: &mut Vec<&'n ObjectId>) {
     if node.cached.is_some() {
         return;
@@ -462,7 +446,8 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
     ids.dedup();
     let ids: Vec<ObjectId> = ids.into_iter().copied().collect();
     let bytes = store.get_many(&ids)?;
-    let contents = Contents { ids, bytes };
+    let contents: std::collections::HashMap<ObjectId, Vec<u8>> =
+        ids.into_iter().zip(bytes).collect();
     let computed = std::sync::Mutex::new(Vec::new());
     let stats = walk.total(&node, &contents, &computed)?;
     let subtrees = computed.into_inner().unwrap_or_default();

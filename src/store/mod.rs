@@ -328,48 +328,27 @@ impl ObjectStore {
         if let Some(table) = self.objects_snapshot()? {
             let total = table.len().map_err(|e| self.db.err(e))?;
             if (ids.len() as u64) * 8 >= total {
-                // Merge join of the sorted ids with the table's sorted keys, split into
-                // id ranges so each worker walks its own part of the table.
-                let parts = (rayon::current_num_threads() * 4).max(1);
-                let chunk = order.len().div_ceil(parts).max(1);
-                let found: Vec<Result<Vec<(usize, Location)>>> = order
-                    .par_chunks(chunk)
-                    .map(|part| {
-                        let (Some(&first), Some(&last)) = (part.first(), part.last()) else {
-                            return Ok(Vec::new());
-                        };
-                        let mut out = Vec::with_capacity(part.len());
-                        let mut next = part.iter().peekable();
-                        let range = table
-                            .range::<[u8; 32]>(ids[first].0..=ids[last].0)
-                            .map_err(|e| self.db.err(e))?;
-                        for item in range {
-                            if next.peek().is_none() {
-                                break;
+                // Merge join of the sorted ids with the table's sorted keys.
+                let mut next = order.iter().peekable();
+                for item in table.iter().map_err(|e| self.db.err(e))? {
+                    if next.peek().is_none() {
+                        break;
+                    }
+                    let (k, v) = item.map_err(|e| self.db.err(e))?;
+                    let key = k.value();
+                    while let Some(&&j) = next.peek() {
+                        match ids[j].0.cmp(&key) {
+                            std::cmp::Ordering::Less => {
+                                next.next();
                             }
-                            let (k, v) = item.map_err(|e| self.db.err(e))?;
-                            let key = k.value();
-                            while let Some(&&j) = next.peek() {
-                                match ids[j].0.cmp(&key) {
-                                    std::cmp::Ordering::Less => {
-                                        next.next();
-                                    }
-                                    std::cmp::Ordering::Equal => {
-                                        let (pack, offset, len) = v.value();
-                                        out.push((j, Location { pack, offset, len }));
-                                        next.next();
-                                    }
-                                    std::cmp::Ordering::Greater => break,
+                            std::cmp::Ordering::Equal => {
+                                if locs[j].is_none() {
+                                    let (pack, offset, len) = v.value();
+                                    locs[j] = Some(Location { pack, offset, len });
                                 }
+                                next.next();
                             }
-                        }
-                        Ok(out)
-                    })
-                    .collect();
-                for part in found {
-                    for (j, loc) in part? {
-                        if locs[j].is_none() {
-                            locs[j] = Some(loc);
+                            std::cmp::Ordering::Greater => break,
                         }
                     }
                 }
