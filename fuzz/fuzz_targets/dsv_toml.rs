@@ -1,0 +1,16 @@
+//! `dsv.toml` is tracked in the dataset, so it comes from whoever committed it:
+//! parsing it and classifying paths with its rules must never panic.
+#![no_main]
+use dsv::dsv_toml::DsvToml;
+use dsv::labels::layout::Layout;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(t) = DsvToml::parse(data) {
+        let layout = Layout::new(t);
+        for p in ["labels/a.txt", "images/a.jpg", "a/b/c.json", "x.xml", ""] {
+            let _ = layout.role_by_path(p);
+            let _ = layout.role(p, data);
+        }
+    }
+});
