@@ -163,7 +163,8 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     step(&dir, &["checkout", "v1"])?;
     step(&dir, &["switch", "main"])?;
     step(&dir, &["fsck"])?;
-    println!("\n# Not in this demo yet: hooks firing on commit;");
-    println!("# they are later issues (see README).");
+    println!(
+        "\n# Not in this demo yet: a hook firing on commit (hooks are a later issue; see README)."
+    );
     Ok(0)
 }
