@@ -148,7 +148,7 @@ fn yolo_edit_is_reported_exactly() {
     .unwrap();
     let bytes = std::fs::read(repo.path("labels/frame_000.txt")).unwrap();
     let ctx = ParseContext {
-        class_names: Some(names.clone()),
+        class_names: Some(std::sync::Arc::new(names.clone())),
         stem: "frame_000".into(),
     };
     let frame = labels::yolo::parse(&bytes, &ctx).unwrap();

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             stem: "a".to_owned(),
         },
         ParseContext {
-            class_names: Some(names.clone()),
+            class_names: Some(std::sync::Arc::new(names.clone())),
             stem: "a".to_owned(),
         },
     ] {

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use dsv::lock::Access;
 use dsv::ops::stats::{Stats, StatsCache, StatsDelta, rev_stats};
+use dsv::report::text::signed;
 
 use super::Ctx;
 use super::output::{print_json, write_paged};
@@ -20,14 +21,6 @@ pub struct Args {
     /// Do not read or write the statistics cache.
     #[arg(long)]
     no_cache: bool,
-}
-
-fn signed(n: i64) -> String {
-    if n > 0 {
-        format!("+{n}")
-    } else {
-        n.to_string()
-    }
 }
 
 fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {

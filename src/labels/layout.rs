@@ -62,7 +62,8 @@ fn file_name(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(_, f)| f)
 }
 
-fn stem(path: &str) -> &str {
+/// A path's file name without its extension (the frame name of YOLO and KITTI files).
+pub fn stem(path: &str) -> &str {
     let f = file_name(path);
     f.rsplit_once('.').map_or(f, |(s, _)| s)
 }
@@ -250,7 +251,7 @@ impl Layout {
     ) -> crate::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
         let class_names = if format == Format::Yolo {
             match self.class_names(src, path)? {
-                Ok(n) => n.map(|a| a.as_ref().clone()),
+                Ok(n) => n,
                 Err(e) => return Ok(Err(e)),
             }
         } else {

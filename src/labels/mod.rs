@@ -266,7 +266,8 @@ impl FrameLabels {
 pub struct ParseContext {
     /// Class names by index, for formats that store numbers (YOLO). Read from
     /// `data.yaml`, `obj.names` or `classes.txt` by [`yolo::parse_class_names`].
-    pub class_names: Option<Vec<String>>,
+    /// Shared, because every label file of a directory uses the same list.
+    pub class_names: Option<std::sync::Arc<Vec<String>>>,
     /// The label file's stem, used as the frame name by YOLO and KITTI.
     pub stem: String,
 }

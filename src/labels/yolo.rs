@@ -55,7 +55,7 @@ pub fn sniff(path: &str, head: &[u8]) -> bool {
 /// Parses one frame's YOLO label file (frame name = `ctx.stem`).
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError> {
     let text = utf8(bytes)?;
-    let names = ctx.class_names.as_deref();
+    let names = ctx.class_names.as_deref().map(Vec::as_slice);
     let mut frame = FrameLabels::new(ctx.stem.clone(), Units::Normalized);
     // One scratch buffer per file keeps the per-line cost free of allocations.
     let mut nums: Vec<f64> = Vec::with_capacity(8);
@@ -515,7 +515,7 @@ mod tests {
 
     fn ctx(stem: &str, names: Option<Vec<String>>) -> ParseContext {
         ParseContext {
-            class_names: names,
+            class_names: names.map(std::sync::Arc::new),
             stem: stem.to_owned(),
         }
     }

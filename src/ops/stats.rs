@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{Layout, NAMES_FILES, Role};
+use crate::labels::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::labels::{AttrValue, FrameLabels};
 use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
@@ -390,8 +390,8 @@ impl Walk<'_> {
                 .is_none()
         {
             let ctx = crate::labels::ParseContext {
-                class_names: scope.names.as_ref().map(|n| n.as_ref().clone()),
-                stem: stem_of(path).to_string(),
+                class_names: scope.names.clone(),
+                stem: stem(path).to_string(),
             };
             crate::labels::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e))
         } else {
@@ -418,11 +418,6 @@ fn all_files<'n>(node: &'n Node, out: &mut Vec<&'n ObjectId>) {
     for c in &node.children {
         all_files(c, out);
     }
-}
-
-fn stem_of(path: &str) -> &str {
-    let f = path.rsplit_once('/').map_or(path, |(_, f)| f);
-    f.rsplit_once('.').map_or(f, |(s, _)| s)
 }
 
 /// Statistics of a stored tree (a commit's root tree).

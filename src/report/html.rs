@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
-use super::Side;
+use super::{Side, short};
 use crate::labels::compare::{ObjectChange, ObjectChangeKind};
 use crate::labels::{AttrValue, BBox, Units};
 use crate::ops::label_diff::{DatasetDiff, FrameObjects, LabelFileDiff};
@@ -117,15 +117,6 @@ fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// Commit ids are long; the head shows a prefix and keeps the rest in a tooltip.
-fn short(id: &str) -> &str {
-    if id.len() >= 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &id[..12]
-    } else {
-        id
-    }
 }
 
 fn write_head(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use crate::ops::label_diff::DatasetDiff;
 
+use super::short;
 use super::text::{change_detail, frame_totals, kind_style, object_totals, signed};
 
 /// Escapes text for a markdown table cell.
@@ -28,14 +29,6 @@ fn cell(s: &str) -> String {
         }
     }
     out
-}
-
-fn short(id: &str) -> &str {
-    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        &id[..12]
-    } else {
-        id
-    }
 }
 
 /// Frame cards beyond this many are summarized, to keep the comment postable.

@@ -16,3 +16,13 @@ pub enum Side {
     /// The new version.
     After,
 }
+
+/// A diff side for people: a commit id shortened to 12 digits; "index",
+/// "worktree" or "empty" as they are.
+pub fn short(id: &str) -> &str {
+    if id.len() >= 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..12]
+    } else {
+        id
+    }
+}
