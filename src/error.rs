@@ -158,7 +158,7 @@ pub enum Error {
     #[error("{0}")]
     HookConfig(String),
     /// A `pre-*` hook failed or timed out, so the operation was not done.
-    #[error("{event} hook '{hook}' {reason}: {operation} aborted, nothing was changed")]
+    #[error("{event} hook '{hook}' failed ({reason}): {operation} aborted, nothing was changed")]
     HookRejected {
         /// The event (`pre-commit`, ...).
         event: String,

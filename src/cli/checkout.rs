@@ -24,9 +24,27 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs `checkout`.
+/// Runs `checkout`, then fires `post-checkout` when HEAD moved to a commit.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
+    let previous = repo.refs.head_commit()?;
+    if !move_head(ctx, &repo, args)? {
+        return Ok(0);
+    }
+    let fired = dsv::hooks::post_checkout(&repo, previous);
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    super::hooks::after_post(
+        ctx,
+        dsv::hooks::Event::PostCheckout,
+        &root,
+        fired,
+        "the checkout is done",
+    )
+}
+
+/// The checkout itself; true when HEAD now names a commit it moved to.
+fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if !args.paths.is_empty() {
         let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
@@ -39,7 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         if !ctx.quiet {
             eprintln!("Updated {} paths", r.written + r.removed);
         }
-        return Ok(0);
+        return Ok(false);
     }
     if let Some(new) = &args.new_branch {
         let start = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
@@ -53,7 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         if !ctx.quiet {
             eprintln!("Switched to a new branch '{new}'");
         }
-        return Ok(0);
+        return Ok(true);
     }
     let Some(rev) = args.rev else {
         crate::usage!("nothing to check out: give a revision, or `-- PATH...`");
@@ -79,5 +97,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             eprintln!("Switched to branch '{rev}'");
         }
     }
-    Ok(0)
+    Ok(true)
 }

@@ -10,6 +10,7 @@ mod demo;
 mod diff;
 mod fsck;
 mod gc;
+mod hooks;
 mod init;
 mod labels;
 mod log;
@@ -105,6 +106,8 @@ enum Command {
     Labels(labels::Args),
     /// Read or write configuration.
     Config(config::Args),
+    /// Hooks: list, test, and the log and status of post-* deliveries.
+    Hooks(hooks::Args),
     /// Run a demo on the bundled fixtures in a temporary directory.
     Demo(demo::Args),
 }
@@ -217,6 +220,7 @@ pub fn run() -> i32 {
         Command::Config(a) => config::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Labels(a) => labels::run(&ctx, a),
+        Command::Hooks(a) => hooks::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     };
     match result {

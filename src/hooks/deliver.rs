@@ -159,6 +159,17 @@ fn run_command(mut cmd: Command, req: &Request) -> Attempt {
         // A hook that does not read its stdin must not block us: write from a thread
         // and ignore a broken pipe.
         std::thread::spawn(move || {
+            // The CLI restores SIGPIPE's default action (die) for `dsv ... | head`; a
+            // hook that exits without reading must cost this write an EPIPE, not the
+            // process. A blocked SIGPIPE raised by this thread's write stays pending on
+            // this thread and is dropped when it ends.
+            // SAFETY: changes only this thread's signal mask, with a valid set.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
             let _ = stdin.write_all(&payload);
         });
     }
