@@ -47,12 +47,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
 fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if !args.paths.is_empty() {
-        let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+        let scopes = dsv::ops::add::pathspecs(repo, &ctx.cwd, &args.paths)?;
         let r = match &args.rev {
             Some(rev) => {
-                checkout_paths(&repo, resolve(&repo, rev)?, &scopes, &args.paths, &progress)?
+                checkout_paths(repo, resolve(repo, rev)?, &scopes, &args.paths, &progress)?
             }
-            None => restore(&repo, &scopes, &args.paths, None, false, true, &progress)?,
+            None => restore(repo, &scopes, &args.paths, None, false, true, &progress)?,
         };
         if !ctx.quiet {
             eprintln!("Updated {} paths", r.written + r.removed);
@@ -60,10 +60,10 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         return Ok(false);
     }
     if let Some(new) = &args.new_branch {
-        let start = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
-        dsv::ops::branch::create_branch(&repo, new, start, false)?;
+        let start = resolve(repo, args.rev.as_deref().unwrap_or("HEAD"))?;
+        dsv::ops::branch::create_branch(repo, new, start, false)?;
         switch(
-            &repo,
+            repo,
             SwitchTarget::Branch(new.clone()),
             args.force,
             &progress,
@@ -83,10 +83,10 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     {
         SwitchTarget::Branch(rev.clone())
     } else {
-        SwitchTarget::Detached(resolve(&repo, &rev)?)
+        SwitchTarget::Detached(resolve(repo, &rev)?)
     };
     let detached = matches!(target, SwitchTarget::Detached(_));
-    let r = switch(&repo, target, args.force, &progress)?;
+    let r = switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {
         if detached {
             eprintln!(

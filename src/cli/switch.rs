@@ -47,14 +47,14 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     let progress = ctx.progress();
     if let Some(new) = &args.create {
         let start = match &args.target {
-            Some(t) => Some(resolve(&repo, t)?),
+            Some(t) => Some(resolve(repo, t)?),
             None => repo.refs.head_commit()?,
         };
         match start {
             Some(id) => {
-                create_branch(&repo, new, id, false)?;
+                create_branch(repo, new, id, false)?;
                 let r = switch(
-                    &repo,
+                    repo,
                     SwitchTarget::Branch(new.clone()),
                     args.force,
                     &progress,
@@ -88,8 +88,8 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         crate::usage!("missing branch name (use -c NEW to create one)");
     };
     if args.detach {
-        let id = resolve(&repo, &target)?;
-        let r = switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let id = resolve(repo, &target)?;
+        let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} ({} files written, {} removed)",
@@ -110,7 +110,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         );
     }
     let r = switch(
-        &repo,
+        repo,
         SwitchTarget::Branch(target.clone()),
         args.force,
         &progress,
