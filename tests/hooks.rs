@@ -712,3 +712,53 @@ fn failed_delivery_shows_in_status_and_retry_delivers_it() {
     let r = repo.fails(["hooks", "retry", "1"]);
     assert!(r.stderr.contains("already delivered"), "{}", r.stderr);
 }
+
+#[test]
+fn example_retrain_script_materializes_the_commit_and_trains_once() {
+    let repo = TestRepo::init();
+    dataset(&repo);
+    repo.write("labels/f1.txt", "0 0.5 0.5 0.4 0.2\n1 0.2 0.2 0.1 0.1\n");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/retrain/retrain.sh");
+    repo.write(
+        "dsv.toml",
+        format!(
+            "[[hooks]]\nid = \"retrain\"\nevent = \"post-commit\"\nrun = \"'{}'\"\n",
+            script.display()
+        ),
+    );
+    let models = repo.home().join("models");
+    let run = |args: &[&str]| {
+        let r = repo
+            .cmd()
+            .args(args)
+            .env("DSV_HOOKS_FOREGROUND", "1")
+            .env("DSV", assert_cmd::cargo::cargo_bin("dsv"))
+            .env("RETRAIN_DIR", &models)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        err
+    };
+    run(&["add", "-A"]);
+    let out = run(&["commit", "-m", "first"]);
+    let commit = head(&repo);
+    assert!(
+        out.contains(&format!("materialized 4 files of {commit}")),
+        "{out}"
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join(&commit).join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["boxes"], 3);
+    assert_eq!(model["classes"]["0"]["boxes"], 2);
+    assert_eq!(model["classes"]["1"]["boxes"], 1);
+    // The materialized copy is the commit's content.
+    assert_eq!(
+        std::fs::read(models.join(&commit).join("data/labels/f1.txt")).unwrap(),
+        repo.read("labels/f1.txt")
+    );
+    // A second run for the same commit (a redelivery) does not train again.
+    let out = run(&["hooks", "test", "post-commit"]);
+    assert!(out.contains(&format!("{commit} already trained")), "{out}");
+}
