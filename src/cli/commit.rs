@@ -24,6 +24,8 @@ pub struct Args {
 /// Runs `commit`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
+    // A bad dsv.toml refuses the commit before `-a` stages anything.
+    dsv::hooks::load(&repo)?;
     if args.all {
         dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
     }

@@ -506,7 +506,9 @@ pub fn run_worker(
             if due.is_empty() {
                 match next {
                     Some(at) => {
-                        let wait = (at - now_ms()).clamp(1, 3_600_000) as u64;
+                        // Look again at least every second: `dsv hooks retry` may have
+                        // made something due sooner than the backoff said.
+                        let wait = (at - now_ms()).clamp(1, 1000) as u64;
                         std::thread::sleep(Duration::from_millis(wait));
                         continue;
                     }
