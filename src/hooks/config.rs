@@ -113,7 +113,7 @@ pub enum Action {
     },
     /// An HTTP POST.
     Webhook {
-        /// Where to.
+        /// Where to; `${NAME}` is replaced by that environment variable when sending.
         url: String,
         /// Name of the environment variable holding the HMAC secret (never the secret).
         secret_env: Option<String>,

@@ -264,8 +264,8 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     hex
 }
 
-/// Replaces `${NAME}` with the environment variable NAME; an unset one is an error
-/// naming the variable (never its value).
+/// Replaces `${NAME}` with the environment variable NAME (in header values and urls);
+/// an unset one is an error naming the variable (never its value).
 pub fn expand_env(value: &str) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -331,9 +331,15 @@ fn post(
         Ok(c) => c,
         Err(e) => return Attempt::failed(format!("cannot build an HTTP client: {e}"), start),
     };
+    // `${NAME}` in the url (a trigger token in a query string, say) comes from the
+    // environment; messages below show the url as written, never the expanded one.
+    let target = match expand_env(url) {
+        Ok(u) => u,
+        Err(e) => return Attempt::failed(format!("url: {e}"), start),
+    };
     let body = body(format, req);
     let mut rb = client
-        .post(url)
+        .post(&target)
         .header("Content-Type", "application/json")
         .header("X-Dsv-Event", req.event.name())
         .header("X-Dsv-Delivery", req.delivery)
@@ -401,7 +407,8 @@ fn post(
             let what = if e.is_timeout() {
                 format!("timed out after {}", human_duration(req.timeout))
             } else {
-                let mut msg = e.to_string();
+                let e = e.without_url();
+                let mut msg = format!("{e} ({url})");
                 let mut src = std::error::Error::source(&e);
                 while let Some(s) = src {
                     msg = format!("{msg}: {s}");
@@ -610,6 +617,27 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn github_dispatch_body_fits_githubs_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let action = Action::Run {
+            command: "true".into(),
+        };
+        let r = req(&action, dir.path(), Duration::from_secs(1));
+        let v: serde_json::Value =
+            serde_json::from_str(&body(BodyFormat::GithubDispatch, &r)).unwrap();
+        assert_eq!(v["event_type"], "dsv-post-commit");
+        let cp = v["client_payload"].as_object().unwrap();
+        assert!(
+            cp.len() <= 10,
+            "GitHub allows 10 top-level client_payload keys"
+        );
+        assert_eq!(cp["commit"], "c");
+        assert_eq!(cp["idempotency_key"], "h:c");
+        assert_eq!(cp["dsv"]["x"], 1);
+        assert_eq!(body(BodyFormat::Dsv, &r), r.payload);
     }
 
     #[test]
