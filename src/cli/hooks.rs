@@ -344,8 +344,13 @@ pub fn after_post(
     match fired {
         Ok(r) => {
             report(ctx, event, &r);
-            if !r.queued.is_empty() {
-                dispatch(ctx, root)?;
+            if !r.queued.is_empty()
+                && let Err(e) = dispatch(ctx, root)
+            {
+                eprintln!(
+                    "error: {done} and its {event} deliveries are recorded, but they could not be started: {e} (run `dsv hooks retry`)"
+                );
+                return Ok(1);
             }
             Ok(0)
         }
