@@ -762,3 +762,68 @@ fn example_retrain_script_materializes_the_commit_and_trains_once() {
     let out = run(&["hooks", "test", "post-commit"]);
     assert!(out.contains(&format!("{commit} already trained")), "{out}");
 }
+
+/// The pid holding a `flock` on `path`, from the kernel's lock table.
+fn flock_holder(path: &Path) -> Option<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).ok()?.ino();
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let dev_ino = f.get(5)?;
+        let pid = f.get(4)?.parse().ok()?;
+        (f.get(1) == Some(&"FLOCK") && dev_ino.rsplit(':').next()? == ino.to_string())
+            .then_some(pid)
+    })
+}
+
+#[test]
+fn killed_background_worker_is_replaced_and_nothing_is_lost_or_doubled() {
+    let rx = Receiver::start(Behaviour::StallFirst);
+    let repo = TestRepo::init();
+    dataset(&repo);
+    repo.write("dsv.toml", webhook_toml(&rx.url, ""));
+    repo.ok(["add", "-A"]);
+    // The default: the commit returns and a detached `dsv hooks deliver` delivers.
+    let r = repo
+        .cmd()
+        .args(["commit", "-m", "first"])
+        .env("DSV_TEST_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let commit = head(&repo);
+    rx.stalled
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the background worker started the delivery");
+    let lock = repo.path(".dsv/hooks-worker.lock");
+    let pid = flock_holder(&lock).expect("the worker holds its lock");
+    assert_ne!(pid as u32, std::process::id());
+    // SAFETY: signals the worker process found above.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    wait_until("the worker to die", Duration::from_secs(10), || {
+        flock_holder(&lock).is_none()
+    });
+    assert!(repo.ok(["hooks", "status"]).stdout.contains("pending"));
+    // Any later worker finishes the job (here one run by hand, in the foreground).
+    let r = repo
+        .cmd()
+        .args(["hooks", "deliver"])
+        .env("DSV_TEST_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let seen = rx.seen();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert!(
+        seen.iter()
+            .all(|s| s.header("idempotency-key") == format!("train:{commit}"))
+    );
+    assert_eq!(rx.accepted().len(), 1);
+    let log = repo.ok(["hooks", "log"]).stdout;
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains(" done "), "{log}");
+}
