@@ -680,6 +680,18 @@ run = "./validate.sh"
         assert!(e.contains("line 5") && e.contains("timeout"), "{e}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(text in "(\\[\\[hooks\\]\\]\n|id = \"[a-z]{0,3}\"\n|event = \"[a-z-]{0,14}\"\n|run = \"x\"\n|url = \"[a-z:/.]{0,12}\"\n|paths = \\[\"[a-z*\\[{}]{0,5}\"\\]\n|timeout = -?[0-9.]{1,4}\n|[ -~]{0,8}\n){0,12}") {
+            let _ = parse(text.as_bytes());
+        }
+
+        #[test]
+        fn parse_never_panics_on_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = parse(&bytes);
+        }
+    }
+
     #[test]
     fn no_hooks_is_empty() {
         assert!(parse(b"").unwrap().is_empty());
