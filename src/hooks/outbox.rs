@@ -270,6 +270,10 @@ impl Outbox {
     /// Runs `f` on the open database; `None` when it does not exist and `create` is false.
     fn with_db<T>(&self, create: bool, f: impl FnOnce(&Db) -> Result<T>) -> Result<Option<T>> {
         let path = self.path();
+        // Reading a repository that never had a delivery creates nothing.
+        if !create && !path.exists() {
+            return Ok(None);
+        }
         let _guard = self.lock()?;
         if !create && !path.exists() {
             return Ok(None);
