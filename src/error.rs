@@ -164,7 +164,7 @@ pub enum Error {
         event: String,
         /// The hook's id.
         hook: String,
-        /// What happened ("exited with status 1", "timed out after 2s", ...).
+        /// What happened ("exit status 1", "timed out after 2s (killed)", ...).
         reason: String,
         /// What was refused ("commit", "push").
         operation: String,
