@@ -247,9 +247,14 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
 
 fn retry(ctx: &Ctx, id: Option<&str>) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let seqs = outbox(&root, ctx).retry(id)?;
+    let ob = outbox(&root, ctx);
+    let seqs = ob.retry(id)?;
     if seqs.is_empty() {
-        if !ctx.quiet {
+        // Staged deliveries (a command died before confirming them) are settled by a worker.
+        let staged = ob.list()?.iter().any(|d| d.state == State::Staged);
+        if staged {
+            dispatch(ctx, &root)?;
+        } else if !ctx.quiet {
             eprintln!("nothing to retry");
         }
         return Ok(0);

@@ -13,7 +13,10 @@ use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::hooks::config::{Action, BodyFormat, Event};
-use crate::hooks::outbox::{AttemptResult, Delivery, Outbox, RetryPolicy, now_ms};
+use crate::hooks::outbox::{AttemptResult, Delivery, Outbox, RetryPolicy, State, now_ms};
+use crate::id::ObjectId;
+use crate::lock::RepoLock;
+use crate::refs::{HEADS, Head, Refs};
 use crate::storage::Storage;
 
 /// Output kept from one run (the end of it).
@@ -469,6 +472,71 @@ pub fn spawn_worker(exe: &Path, root: &Path, dsv_dir: &Path) -> Result<u32> {
     Ok(child.id())
 }
 
+/// Whether the ref a staged delivery waits for is at its commit, or was (a reflog line
+/// moved it away from the commit): then the event happened.
+fn ref_reached(refs: &Refs, d: &Delivery) -> Result<bool> {
+    let Some(name) = &d.awaits_ref else {
+        return Ok(true);
+    };
+    let Some(commit) = ObjectId::from_hex(&d.commit) else {
+        return Ok(false);
+    };
+    let current = if name == "HEAD" {
+        match refs.head()? {
+            Head::Detached(id) => Some(id),
+            Head::Branch(b) => refs.read(&format!("{HEADS}{b}"))?,
+        }
+    } else {
+        refs.read(name)?
+    };
+    if current == Some(commit) {
+        return Ok(true);
+    }
+    Ok(refs.reflog(name)?.iter().any(|e| e.old == commit))
+}
+
+/// Settles staged deliveries: those whose ref reached their commit become pending
+/// (the command that recorded them died before confirming); those whose ref did not
+/// are forgotten, but only while no command holds the repository lock, because until
+/// then their commit may still be on its way.
+pub fn reconcile(outbox: &Outbox, dsv_dir: &Path, storage: Arc<dyn Storage>) -> Result<()> {
+    let staged: Vec<Delivery> = outbox
+        .list()?
+        .into_iter()
+        .filter(|d| d.state == State::Staged)
+        .collect();
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let refs = Refs::new(dsv_dir, storage);
+    let mut reached = Vec::new();
+    let mut unproven = Vec::new();
+    for d in &staged {
+        if ref_reached(&refs, d)? {
+            reached.push(d.seq);
+        } else {
+            unproven.push(d);
+        }
+    }
+    outbox.confirm(&reached)?;
+    if unproven.is_empty() {
+        return Ok(());
+    }
+    if let Some(_lock) = RepoLock::try_write(dsv_dir)? {
+        let (mut late, mut never) = (Vec::new(), Vec::new());
+        for d in unproven {
+            if ref_reached(&refs, d)? {
+                late.push(d.seq);
+            } else {
+                never.push(d.seq);
+            }
+        }
+        outbox.confirm(&late)?;
+        outbox.forget(&never)?;
+    }
+    Ok(())
+}
+
 /// What a worker run did.
 #[derive(Debug, Default)]
 pub struct WorkerReport {
@@ -489,7 +557,7 @@ pub fn run_worker(
     policy: &RetryPolicy,
     on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
 ) -> Result<WorkerReport> {
-    let outbox = Outbox::new(dsv_dir, storage);
+    let outbox = Outbox::new(dsv_dir, storage.clone());
     let lock_path = dsv_dir.join(WORKER_LOCK);
     let mut report = WorkerReport::default();
     loop {
@@ -508,6 +576,7 @@ pub fn run_worker(
             }
         }
         report.ran = true;
+        reconcile(&outbox, dsv_dir, storage.clone())?;
         loop {
             let (due, next) = outbox.due(now_ms())?;
             if due.is_empty() {

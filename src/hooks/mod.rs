@@ -265,10 +265,13 @@ pub fn run_now(
 }
 
 /// Records the prepared `post-*` deliveries in the outbox (before any attempt).
+/// With `awaits_ref` they are staged: recorded before the ref moves, and made pending
+/// by [`outbox::Outbox::confirm`] after it moved (or by a worker that finds it moved).
 pub fn record(
     dsv_dir: &Path,
     storage: Arc<dyn Storage>,
     prepared: &Prepared,
+    awaits_ref: Option<String>,
 ) -> Result<Vec<Recorded>> {
     let Some(commit) = prepared.payload.commit.clone() else {
         return Err(Error::Refused(format!(
@@ -284,6 +287,7 @@ pub fn record(
             event: prepared.event,
             commit: commit.clone(),
             branch: prepared.payload.branch.clone(),
+            awaits_ref: awaits_ref.clone(),
             action: h.action.clone(),
             timeout: h.timeout,
             payload: prepared.json.clone(),
@@ -340,7 +344,7 @@ fn finish_fire(repo: &Repository, prepared: Prepared, operation: &str) -> Result
         rejection(prepared.event, &runs, operation)?;
         report.ran = runs;
     } else {
-        report.queued = record(repo.dsv_dir(), repo.storage.clone(), &prepared)?;
+        report.queued = record(repo.dsv_dir(), repo.storage.clone(), &prepared, None)?;
     }
     Ok(report)
 }
@@ -358,31 +362,62 @@ pub struct HookedCommit {
 
 /// `commit` with hooks: loads them first (a bad `dsv.toml` refuses the commit), runs
 /// `pre-commit` before anything is written (a failure aborts the commit and leaves
-/// index and refs as they were), then records the `post-commit` deliveries.
+/// index and refs as they were), records the `post-commit` deliveries staged once the
+/// commit object is durable and before the branch moves (an outbox that cannot be
+/// written refuses the commit), and confirms them after it moved. A crash between
+/// the move and the confirmation leaves them staged; the next worker finds the branch
+/// at (or past) the commit and confirms them, so no delivery is lost.
 pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
     let set = load(repo)?;
     let branch = current_branch(repo)?;
+    let awaits = match &branch {
+        Some(b) => format!("{}{b}", crate::refs::HEADS),
+        None => "HEAD".to_string(),
+    };
     let mut pre = FireReport::default();
+    let mut post = FireReport::default();
     let mut before = |pending: &PendingCommit| -> Result<()> {
         let prepared = prepare_pending(repo, &set, Event::PreCommit, pending, branch.clone())?;
         pre = finish_fire(repo, prepared, "commit")?;
         Ok(())
     };
-    let has_pre = set.for_event(Event::PreCommit).next().is_some();
-    let result = if has_pre {
-        commit_with(repo, opts, Some(&mut before))?
-    } else {
-        commit_with(repo, opts, None)?
+    let mut before_ref = |id: ObjectId, _: &Commit| -> Result<()> {
+        let prepared = prepare(
+            repo,
+            &set,
+            Event::PostCommit,
+            id,
+            branch.clone(),
+            None,
+            None,
+        )?;
+        post.skipped = prepared.skipped.clone();
+        if !prepared.hooks.is_empty() {
+            post.queued = record(
+                repo.dsv_dir(),
+                repo.storage.clone(),
+                &prepared,
+                Some(awaits.clone()),
+            )?;
+        }
+        Ok(())
     };
-    let post = fire(
+    let has_pre = set.for_event(Event::PreCommit).next().is_some();
+    let has_post = set.for_event(Event::PostCommit).next().is_some();
+    let result = commit_with(
         repo,
-        &set,
-        Event::PostCommit,
-        result.id,
-        result.branch.clone(),
-        None,
-        "commit",
-    );
+        opts,
+        if has_pre { Some(&mut before) } else { None },
+        if has_post {
+            Some(&mut before_ref)
+        } else {
+            None
+        },
+    )?;
+    let seqs: Vec<u64> = post.queued.iter().map(|q| q.seq).collect();
+    let post = Outbox::new(repo.dsv_dir(), repo.storage.clone())
+        .confirm(&seqs)
+        .map(|()| post);
     Ok(HookedCommit { result, pre, post })
 }
 

@@ -43,6 +43,9 @@ const OUTPUT_KEEP: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
+    /// Recorded before the ref moved; becomes pending once the move is confirmed
+    /// (by the command, or by a worker that finds the ref at or past the commit).
+    Staged,
     /// Not delivered yet (maybe after failed attempts; retried at `next_attempt_ms`).
     Pending,
     /// Delivered.
@@ -55,6 +58,7 @@ impl State {
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
+            State::Staged => "staged",
             State::Pending => "pending",
             State::Done => "done",
             State::Failed => "failed",
@@ -79,6 +83,10 @@ pub struct Delivery {
     pub commit: String,
     /// The branch, if any.
     pub branch: Option<String>,
+    /// For a staged delivery: the ref (`refs/heads/B` or `HEAD`) whose move to `commit`
+    /// makes it real.
+    #[serde(default)]
+    pub awaits_ref: Option<String>,
     /// What the hook does, as declared when the event happened.
     pub action: Action,
     /// Timeout of one attempt, in milliseconds.
@@ -112,6 +120,8 @@ pub struct NewDelivery {
     pub commit: String,
     /// Branch.
     pub branch: Option<String>,
+    /// Record it staged, waiting for this ref to move to the commit.
+    pub awaits_ref: Option<String>,
     /// Action snapshot.
     pub action: Action,
     /// Timeout.
@@ -343,10 +353,15 @@ impl Outbox {
                         event: it.event,
                         commit: it.commit.clone(),
                         branch: it.branch.clone(),
+                        awaits_ref: it.awaits_ref.clone(),
                         action: it.action.clone(),
                         timeout_ms: it.timeout.as_millis() as u64,
                         payload: it.payload.clone(),
-                        state: State::Pending,
+                        state: if it.awaits_ref.is_some() {
+                            State::Staged
+                        } else {
+                            State::Pending
+                        },
                         attempts: 0,
                         next_attempt_ms: now,
                         created_ms: now,
@@ -402,7 +417,9 @@ impl Outbox {
         let mut due = Vec::new();
         let mut next: Option<i64> = None;
         for d in all {
-            if d.state == State::Done || !seen.insert(d.hook.clone()) {
+            // A staged delivery may belong to a commit that never happens: it must not
+            // hold back the hook's later deliveries.
+            if matches!(d.state, State::Done | State::Staged) || !seen.insert(d.hook.clone()) {
                 continue;
             }
             if d.state == State::Pending {
@@ -458,13 +475,67 @@ impl Outbox {
         out.ok_or_else(|| Error::Refused(format!("no delivery #{seq}")))
     }
 
+    /// Turns staged deliveries into pending ones (their ref moved).
+    pub fn confirm(&self, seqs: &[u64]) -> Result<()> {
+        self.update_staged(seqs, Some(State::Pending))
+    }
+
+    /// Deletes staged deliveries whose commit never happened.
+    pub fn forget(&self, seqs: &[u64]) -> Result<()> {
+        self.update_staged(seqs, None)
+    }
+
+    fn update_staged(&self, seqs: &[u64], to: Option<State>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        self.with_db(true, |db| {
+            let tx = db.write()?;
+            {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                let mut keys = tx.open_table(KEYS).map_err(|e| db.err(e))?;
+                for &seq in seqs {
+                    let d = match deliveries.get(seq).map_err(|e| db.err(e))? {
+                        Some(v) => decode(v.value())?,
+                        None => continue,
+                    };
+                    if d.state != State::Staged {
+                        continue;
+                    }
+                    match to {
+                        Some(state) => {
+                            let mut d = d;
+                            d.state = state;
+                            d.next_attempt_ms = now;
+                            d.updated_ms = now;
+                            deliveries
+                                .insert(seq, encode(&d).as_slice())
+                                .map_err(|e| db.err(e))?;
+                        }
+                        None => {
+                            deliveries.remove(seq).map_err(|e| db.err(e))?;
+                            let unique = format!("{}/{}/{}", d.event.name(), d.hook, d.commit);
+                            keys.remove(unique.as_str()).map_err(|e| db.err(e))?;
+                        }
+                    }
+                }
+            }
+            tx.commit().map_err(|e| db.err(e))
+        })?;
+        Ok(())
+    }
+
     /// Makes failed deliveries (or the one named by `which`: a number or a delivery-id
     /// prefix) pending again, due now, with a fresh attempt budget. Returns their numbers.
     pub fn retry(&self, which: Option<&str>) -> Result<Vec<u64>> {
         let now = now_ms();
         let all = self.list()?;
         let chosen: Vec<Delivery> = match which {
-            None => all.into_iter().filter(|d| d.state != State::Done).collect(),
+            None => all
+                .into_iter()
+                .filter(|d| matches!(d.state, State::Pending | State::Failed))
+                .collect(),
             Some(w) => {
                 let w = w.trim_start_matches('#');
                 let found: Vec<Delivery> = all
@@ -484,6 +555,12 @@ impl Outbox {
                         return Err(Error::Refused(format!(
                             "delivery #{} was already delivered; a receiver would drop a repeat (key {})",
                             d.seq, d.key
+                        )));
+                    }
+                    [d] if d.state == State::Staged => {
+                        return Err(Error::Refused(format!(
+                            "delivery #{} waits for its commit to be confirmed (a worker does that)",
+                            d.seq
                         )));
                     }
                     [_] => found,
@@ -529,6 +606,7 @@ mod tests {
             event: Event::PostCommit,
             commit: commit.into(),
             branch: Some("main".into()),
+            awaits_ref: None,
             action: Action::Run {
                 command: "true".into(),
             },
@@ -581,6 +659,32 @@ mod tests {
         let (due, _) = ob.due(now_ms()).unwrap();
         assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![2, 3]);
         assert!(ob.retry(Some("1")).is_err());
+    }
+
+    #[test]
+    fn staged_deliveries_wait_for_confirmation_and_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), Arc::new(OsStorage));
+        let mut staged = item("a", "c1");
+        staged.awaits_ref = Some("refs/heads/main".into());
+        ob.record(&[staged.clone()]).unwrap();
+        ob.record(&[item("a", "c2")]).unwrap();
+        let (due, next) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![2]);
+        assert!(next.is_none());
+        assert!(ob.retry(Some("1")).is_err());
+        ob.confirm(&[1]).unwrap();
+        let (due, _) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1]);
+        // Forgetting only touches staged deliveries; a forgotten key can be recorded again.
+        ob.forget(&[1]).unwrap();
+        assert_eq!(ob.list().unwrap().len(), 2);
+        let mut s3 = item("b", "c3");
+        s3.awaits_ref = Some("HEAD".into());
+        let r = ob.record(&[s3.clone()]).unwrap();
+        ob.forget(&[r[0].seq]).unwrap();
+        assert_eq!(ob.list().unwrap().len(), 2);
+        assert!(ob.record(&[s3]).unwrap()[0].new);
     }
 
     #[test]

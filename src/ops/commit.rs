@@ -60,6 +60,10 @@ pub struct PendingCommit {
 /// Called with the pending commit before anything is written; an error aborts the commit.
 pub type BeforeWrite<'a> = &'a mut dyn FnMut(&PendingCommit) -> Result<()>;
 
+/// Called once the commit object is durable and before the ref moves (post-commit
+/// deliveries are recorded here); an error aborts the commit, leaving refs unchanged.
+pub type BeforeRef<'a> = &'a mut dyn FnMut(ObjectId, &Commit) -> Result<()>;
+
 /// Builds and stores the tree of an index; returns the root tree id and summary.
 pub fn build_tree(
     store: &ObjectStore,
@@ -146,15 +150,17 @@ pub fn code_version(dir: &Path) -> Option<CodeVersion> {
 
 /// Records the index as a new commit on the current branch (or detached HEAD).
 pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
-    commit_with(repo, opts, None)
+    commit_with(repo, opts, None, None)
 }
 
 /// [`commit`], calling `before_write` (the pre-commit hooks) once the commit is known
-/// to be valid and before any object or ref is written.
+/// to be valid and before any object or ref is written, and `before_ref` once the
+/// commit is stored and before the ref moves.
 pub fn commit_with(
     repo: &Repository,
     opts: &CommitOptions,
     before_write: Option<BeforeWrite>,
+    before_ref: Option<BeforeRef>,
 ) -> Result<CommitResult> {
     repo.require_write()?;
     if opts.message.trim().is_empty() {
@@ -219,6 +225,9 @@ pub fn commit_with(
     let id = repo.store.put_commit(&commit.encode())?;
     // Objects must be durable before any ref names them.
     repo.store.flush()?;
+    if let Some(f) = before_ref {
+        f(id, &commit)?;
+    }
     let head = repo.refs.head()?;
     let kind = if parent.is_none() {
         "commit (initial)"
