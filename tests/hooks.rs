@@ -827,3 +827,100 @@ fn killed_background_worker_is_replaced_and_nothing_is_lost_or_doubled() {
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.contains(" done "), "{log}");
 }
+
+/// Runs `dsv commit` killed at its `n`-th write (`DSV_FAULT`), then a worker, in a copy
+/// of `template`; checks the hook ran for the commit exactly when the commit happened.
+/// Returns whether the commit ran to its end, and whether its branch moved.
+fn commit_killed_at(template: &TestRepo, n: u32) -> (bool, bool) {
+    let repo = TestRepo::new();
+    common::copy_contents(template.root(), repo.root());
+    let log = repo.home().join("deliveries");
+    repo.write(
+        "dsv.toml",
+        format!(
+            "[[hooks]]\nid = \"h\"\nevent = \"post-commit\"\nrun = 'echo \"$DSV_IDEMPOTENCY_KEY\" >> \"{}\"'\n",
+            log.display()
+        ),
+    );
+    let r = repo
+        .cmd()
+        .args(["commit", "-m", "x"])
+        .env("DSV_FAULT", format!("kill:{n}"))
+        .env("DSV_HOOKS_FOREGROUND", "1")
+        .output()
+        .unwrap();
+    let finished = r.status.success();
+    // Whatever the crash left, the next worker settles it.
+    let r2 = repo
+        .cmd()
+        .args(["hooks", "retry"])
+        .env("DSV_HOOKS_FOREGROUND", "1")
+        .output()
+        .unwrap();
+    assert!(
+        r2.status.success(),
+        "kill:{n}: {}",
+        String::from_utf8_lossy(&r2.stderr)
+    );
+    let committed = repo.exists(".dsv/refs/heads/main");
+    let lines = std::fs::read_to_string(&log).unwrap_or_default();
+    let keys: HashSet<&str> = lines.lines().collect();
+    if committed {
+        let want = format!("h:{}", head(&repo));
+        // Delivered at least once (twice if the kill hit after the hook ran but before
+        // it was marked done), always under the one key.
+        assert_eq!(keys, HashSet::from([want.as_str()]), "kill:{n}: {lines}");
+    } else {
+        assert!(
+            lines.is_empty(),
+            "kill:{n}: delivered for a commit that did not happen"
+        );
+    }
+    if finished || committed {
+        let status = repo.ok(["hooks", "status"]).stdout;
+        assert!(status.starts_with("nothing pending"), "kill:{n}: {status}");
+    }
+    assert!(!finished || committed);
+    (finished, committed)
+}
+
+#[test]
+fn a_crash_at_any_write_of_a_commit_delivers_iff_the_commit_happened() {
+    let template = TestRepo::init();
+    dataset(&template);
+    // The hook file is written per copy; stage a placeholder so the commit has it.
+    template.write("dsv.toml", "");
+    template.ok(["add", "-A"]);
+    // The number of writes of a whole commit with a hook: the first n that finishes.
+    let mut hi = 16;
+    while !commit_killed_at(&template, hi).0 {
+        hi *= 2;
+        assert!(hi < 10_000, "the commit never finished");
+    }
+    let mut lo = hi / 2;
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if commit_killed_at(&template, mid).0 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let total = hi - 1;
+    assert!(total > 20, "only {total} writes: was the fault injected?");
+    // Every write of the end of the commit (object durability, the staged record, the
+    // ref move, the confirmation), and a sample of the earlier ones.
+    let tail = total.saturating_sub(40).max(1);
+    let mut after_the_move = 0;
+    for n in (1..tail).step_by(10).chain(tail..=total) {
+        let (finished, committed) = commit_killed_at(&template, n);
+        assert!(!finished, "kill:{n} did not kill");
+        // Killed after the branch moved and before the delivery was confirmed: only the
+        // next worker's reconciliation can have delivered it.
+        after_the_move += usize::from(committed);
+    }
+    assert!(
+        after_the_move > 0,
+        "no kill fell between the ref move and the confirmation"
+    );
+}

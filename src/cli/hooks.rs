@@ -163,8 +163,14 @@ fn test(ctx: &Ctx, event: &str, rev: Option<&str>) -> anyhow::Result<i32> {
     })
 }
 
-fn outbox(root: &Path, ctx: &Ctx) -> Outbox {
-    Outbox::new(&root.join(DSV_DIR), ctx.open.storage.clone())
+/// The outbox, written to directly: `DSV_FAULT` is for the command under test, and the
+/// crash tests count its writes up to the end of the command's own work.
+fn storage() -> std::sync::Arc<dyn dsv::storage::Storage> {
+    std::sync::Arc::new(dsv::storage::OsStorage)
+}
+
+fn outbox(root: &Path) -> Outbox {
+    Outbox::new(&root.join(DSV_DIR), storage())
 }
 
 fn ago(ms: i64) -> String {
@@ -206,7 +212,7 @@ fn line(d: &Delivery) -> String {
 
 fn log(ctx: &Ctx, max: Option<usize>, json: bool) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let mut all = outbox(&root, ctx).list()?;
+    let mut all = outbox(&root).list()?;
     all.reverse();
     if let Some(n) = max {
         all.truncate(n);
@@ -223,7 +229,7 @@ fn log(ctx: &Ctx, max: Option<usize>, json: bool) -> anyhow::Result<i32> {
 
 fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let all = outbox(&root, ctx).list()?;
+    let all = outbox(&root).list()?;
     let total = all.len();
     let open: Vec<Delivery> = all.into_iter().filter(|d| d.state != State::Done).collect();
     if json {
@@ -247,7 +253,7 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
 
 fn retry(ctx: &Ctx, id: Option<&str>) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let ob = outbox(&root, ctx);
+    let ob = outbox(&root);
     let seqs = ob.retry(id)?;
     if seqs.is_empty() {
         // Staged deliveries (a command died before confirming them) are settled by a worker.
@@ -272,7 +278,7 @@ fn deliver_now(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
     let r = run_worker(
         root,
         &root.join(DSV_DIR),
-        ctx.open.storage.clone(),
+        storage(),
         &RetryPolicy::from_env(),
         &mut |d, a| {
             print_attempt(ctx, &d.hook, d.event, a);

@@ -462,6 +462,8 @@ pub fn spawn_worker(exe: &Path, root: &Path, dsv_dir: &Path) -> Result<u32> {
         .arg("-C")
         .arg(root)
         .args(["-q", "hooks", "deliver"])
+        // Fault injection is for the command under test, not for its worker.
+        .env_remove("DSV_FAULT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

@@ -285,8 +285,16 @@ impl Outbox {
             return Ok(None);
         }
         let _guard = self.lock()?;
-        if !create && !path.exists() {
-            return Ok(None);
+        if !path.exists() {
+            if !create {
+                return Ok(None);
+            }
+            // Created under a temporary name and renamed into place, so a crash while
+            // redb lays out a new file never leaves a half-made outbox behind.
+            let tmp = crate::storage::temp_name(&path);
+            drop(Db::open_rw(&tmp, self.storage.clone())?);
+            self.storage.rename(&tmp, &path)?;
+            crate::storage::sync_dir(&self.dsv);
         }
         let start = Instant::now();
         let db = loop {
