@@ -1,8 +1,9 @@
 //! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`.
 //!
-//! A delivery is recorded (one redb transaction, fsynced) right after the ref
-//! moved and before anything is attempted, so a crash at any later point leaves
-//! it pending; it is marked done only after its hook succeeded. A crash during
+//! A delivery is recorded (one redb transaction, fsynced) before anything is
+//! attempted: for `post-commit` staged before the branch moves and confirmed after
+//! (see `deliver::reconcile` for a crash in between), for other events right after
+//! the ref moved. It is marked done only after its hook succeeded. A crash during
 //! an attempt therefore means the attempt is repeated: receivers drop repeats by
 //! the idempotency key. Each (event, hook, commit) is recorded at most once.
 //!
