@@ -627,7 +627,13 @@ fn post_checkout_and_filters() {
     assert_eq!(p["summary"]["base"].as_str().unwrap()[..12], c1);
     assert_eq!(p["summary"]["frames"]["added"], 1);
     // `hooks test` runs the hook now (marked as a test) without recording anything.
-    let before = repo.ok(["hooks", "log"]).stdout;
+    let recorded = || {
+        let log: serde_json::Value =
+            serde_json::from_str(&repo.ok(["hooks", "log", "--json"]).stdout).unwrap();
+        log.as_array().unwrap().len()
+    };
+    let before = recorded();
+    assert_eq!(before, 6);
     repo.write(
         "dsv.toml",
         "[[hooks]]\nid = \"t\"\nevent = \"post-commit\"\nrun = 'echo \"test=$DSV_HOOK_TEST commit=$DSV_COMMIT\"'\n",
@@ -639,7 +645,7 @@ fn post_checkout_and_filters() {
         "{}",
         r.stderr
     );
-    assert_eq!(repo.ok(["hooks", "log"]).stdout, before);
+    assert_eq!(recorded(), before, "hooks test records nothing");
     let r = repo.expect_code(2, ["hooks", "test", "post-comit"]);
     assert!(
         r.stderr.contains("unknown event 'post-comit'"),
