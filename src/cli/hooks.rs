@@ -366,7 +366,9 @@ pub fn after_post(
             Ok(0)
         }
         Err(e) => {
-            eprintln!("error: {done}, but its {event} hooks were not run: {e}");
+            eprintln!(
+                "error: {done}, but its {event} hooks were not started: {e} (`dsv hooks retry` starts any that were recorded)"
+            );
             Ok(1)
         }
     }
