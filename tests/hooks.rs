@@ -369,7 +369,7 @@ fn snapshot(repo: &TestRepo) -> Vec<String> {
 }
 
 #[test]
-fn pre_commit_rejection_leaves_index_and_refs_byte_identical() {
+fn pre_commit_rejection_leaves_the_repository_unchanged() {
     let repo = TestRepo::init();
     dataset(&repo);
     repo.ok(["add", "-A"]);
