@@ -241,6 +241,9 @@ pub struct Remote {
     rt: tokio::runtime::Runtime,
     refs: Box<dyn RefStore>,
     counters: Counters,
+    /// Fault injection (`DSV_FAULT`): every request is a fault point, so tests can
+    /// kill a push or fetch between any two requests.
+    fault: std::sync::OnceLock<Arc<dyn crate::storage::Storage>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -286,7 +289,20 @@ impl Remote {
             rt,
             refs,
             counters: Counters::default(),
+            fault: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes every remote request a fault point of `storage` (see `DSV_FAULT`).
+    pub fn set_fault_storage(&self, storage: Arc<dyn crate::storage::Storage>) {
+        let _ = self.fault.set(storage);
+    }
+
+    fn fault_point(&self) -> Result<()> {
+        match self.fault.get() {
+            Some(s) => s.fault_point(),
+            None => Ok(()),
+        }
     }
 
     /// The ref store (branches).
@@ -326,6 +342,7 @@ impl Remote {
 
     /// Reads a whole object (`None` if absent).
     pub fn get(&self, path: &StorePath) -> Result<Option<bytes::Bytes>> {
+        self.fault_point()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let r = self
             .rt
@@ -348,6 +365,7 @@ impl Remote {
         path: &StorePath,
         ranges: &[std::ops::Range<u64>],
     ) -> Result<Vec<bytes::Bytes>> {
+        self.fault_point()?;
         self.counters
             .gets
             .fetch_add(ranges.len() as u64, Ordering::Relaxed);
@@ -380,6 +398,7 @@ impl Remote {
             },
             ..PutOptions::default()
         };
+        self.fault_point()?;
         self.counters.puts.fetch_add(1, Ordering::Relaxed);
         match self
             .rt
