@@ -94,7 +94,7 @@ pub fn partial_remote(repo: &Repository) -> Result<Option<String>> {
 /// Downloads records, reading whole packs when most of a pack is wanted and
 /// coalesced ranges otherwise. Each record's header is checked against the index
 /// (id, length); content is checked by the caller.
-fn download(
+pub(super) fn download(
     remote: &Remote,
     index: &RemoteIndex,
     ids: &[ObjectId],
@@ -228,12 +228,14 @@ fn download(
 }
 
 /// A checked record: raw content (hash verified) or a concatenation list (verified later).
-enum Checked {
+pub(super) enum Checked {
+    /// Raw content, hash verified.
     Raw(Vec<u8>),
+    /// Children of a concatenation (content verified later).
     Concat(Vec<(ObjectId, u64)>),
 }
 
-fn check_record(remote: &Remote, id: &ObjectId, rec: &[u8]) -> Result<Checked> {
+pub(super) fn check_record(remote: &Remote, id: &ObjectId, rec: &[u8]) -> Result<Checked> {
     let bad = |what: String| remote_err(remote, format!("object {id}: {what}"));
     let header = RecordHeader::decode(rec).map_err(&bad)?;
     let payload = pack::decode_payload(&header, rec[RECORD_HEADER..].to_vec()).map_err(&bad)?;
@@ -576,7 +578,7 @@ fn store_metadata(repo: &Repository, meta: &Metadata) -> Result<u64> {
 }
 
 /// Opens a configured remote for reading, with fault points and a checked marker.
-fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
+pub(super) fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
     let cfg = super::remote_config(repo, name)?;
     let remote = Remote::open(&cfg, false)?;
     remote.set_fault_storage(repo.storage.clone());

@@ -11,6 +11,7 @@
 
 pub mod fetch;
 pub mod format;
+pub mod fsck;
 pub mod push;
 pub mod refs;
 pub mod url;
@@ -611,4 +612,61 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
 /// Remote-tracking ref name of `branch` on `remote`.
 pub fn tracking_ref(remote: &str, branch: &str) -> String {
     format!("{REMOTES}{remote}/{branch}")
+}
+
+/// A branch compared with its remote-tracking branch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Upstream {
+    /// Remote name.
+    pub remote: String,
+    /// Branch name on the remote.
+    pub branch: String,
+    /// Local commits the remote-tracking branch lacks.
+    pub ahead: u64,
+    /// Remote-tracking commits the local branch lacks.
+    pub behind: u64,
+}
+
+fn reachable_commits(
+    repo: &Repository,
+    tip: ObjectId,
+) -> Result<std::collections::HashSet<ObjectId>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![tip];
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) || !repo.store.contains(&c)? {
+            continue;
+        }
+        stack.extend(crate::object::Commit::load(&repo.store, &c)?.parents);
+    }
+    Ok(seen)
+}
+
+/// Ahead/behind of `branch` against `REMOTE/branch` (origin first, then other
+/// remotes in name order); `None` when no remote-tracking branch of that name exists.
+pub fn upstream_status(repo: &Repository, branch: &str) -> Result<Option<Upstream>> {
+    let Some(local) = repo.refs.read(&format!("{}{branch}", crate::refs::HEADS))? else {
+        return Ok(None);
+    };
+    let mut remotes = list_remotes(repo)?;
+    remotes.sort_by_key(|r| r.name != "origin");
+    for r in remotes {
+        let Some(theirs) = repo.refs.read(&tracking_ref(&r.name, branch))? else {
+            continue;
+        };
+        let a = reachable_commits(repo, local)?;
+        let b = reachable_commits(repo, theirs)?;
+        return Ok(Some(Upstream {
+            remote: r.name,
+            branch: branch.to_string(),
+            ahead: a.difference(&b).count() as u64,
+            behind: b.difference(&a).count() as u64,
+        }));
+    }
+    Ok(None)
+}
+
+/// Every remote-tracking branch as (`REMOTE/BRANCH`, commit).
+pub fn list_tracking(repo: &Repository) -> Result<Vec<(String, ObjectId)>> {
+    repo.refs.list(REMOTES)
 }
