@@ -13,7 +13,8 @@ pub struct Args {
     /// Remote URL (s3://, gs://, az://, file:// or a path).
     url: String,
     /// Directory to create (default: the last part of the URL).
-    dir: Option<PathBuf>,
+    #[arg(value_name = "DIR")]
+    directory: Option<PathBuf>,
     /// Download commits and trees only; `dsv checkout REV -- PATH...` fetches file data as needed.
     #[arg(long)]
     no_checkout: bool,
@@ -27,7 +28,7 @@ pub struct Args {
 
 /// Runs `clone`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let dir = match args.dir {
+    let dir = match args.directory {
         Some(d) => d,
         None => {
             let last = args

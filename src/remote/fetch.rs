@@ -94,10 +94,15 @@ pub fn partial_remote(repo: &Repository) -> Result<Option<String>> {
 /// Downloads records, reading whole packs when most of a pack is wanted and
 /// coalesced ranges otherwise. Each record's header is checked against the index
 /// (id, length); content is checked by the caller.
+///
+/// With `extras`, a pack read whole also yields its other records (after the
+/// wanted ones): a caller that will need them later (the chunks of a large file
+/// whose list it has not read yet) then does not download the pack twice.
 pub(super) fn download(
     remote: &Remote,
     index: &RemoteIndex,
     ids: &[ObjectId],
+    extras: bool,
 ) -> Result<Vec<(ObjectId, Vec<u8>)>> {
     let mut by_pack: BTreeMap<u32, Vec<(ObjectId, RemoteLoc)>> = BTreeMap::new();
     for id in ids {
@@ -121,10 +126,26 @@ pub(super) fn download(
         entries.sort_by_key(|(_, l)| l.offset);
         entries.dedup_by_key(|(id, _)| *id);
         let wanted: u64 = entries.iter().map(|(_, l)| l.len as u64).sum();
+        let whole = wanted * 2 >= pack_len;
+        if whole && extras {
+            let have: HashSet<ObjectId> = entries.iter().map(|(id, _)| *id).collect();
+            for (id, offset, len) in &index.members[n as usize] {
+                if !have.contains(id) {
+                    entries.push((
+                        *id,
+                        RemoteLoc {
+                            pack: n,
+                            offset: *offset,
+                            len: *len,
+                        },
+                    ));
+                }
+            }
+        }
         jobs.push(Job {
             pack,
             pack_len,
-            whole: wanted * 2 >= pack_len,
+            whole,
             entries,
         });
         remote.fault_point()?;
@@ -173,10 +194,15 @@ pub(super) fn download(
                 }
             }
             let want: Vec<std::ops::Range<u64>> = ranges.iter().map(|(r, _)| r.clone()).collect();
-            let got = remote
-                .store
-                .get_ranges(&path, &want)
+            // One request per run, several at once: the backend's own coalescing would
+            // merge runs up to 1 MiB apart and download the bytes between them.
+            let got: Vec<bytes::Bytes> = futures::stream::iter(want.iter().cloned())
+                .map(|r| remote.store.get_range(&path, r))
+                .buffered(8)
+                .collect::<Vec<_>>()
                 .await
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
                 .map_err(|e| remote.err(&format!("reading {path} (truncated pack?)"), e))?;
             remote
                 .counters
@@ -301,6 +327,17 @@ fn fetch_blobs(
                 "concatenations nested too deeply (hostile remote?)".into(),
             ));
         }
+        // Parts that arrived with a whole pack in the previous round are here already.
+        let mut missing = Vec::with_capacity(want.len());
+        for id in want {
+            if !repo.store.contains(&id)? {
+                missing.push(id);
+            }
+        }
+        want = missing;
+        if want.is_empty() {
+            break;
+        }
         // Pack order, so each batch reads few packs.
         want.sort_by_key(|id| index.objects.get(id).map(|l| (l.pack, l.offset)));
         let mut next = Vec::new();
@@ -312,8 +349,19 @@ fn fetch_blobs(
                 bytes += index.objects.get(&want[end]).map_or(0, |l| l.len as u64);
                 end += 1;
             }
-            let recs = download(remote, index, &want[start..end])?;
+            let wanted: HashSet<ObjectId> = want[start..end].iter().copied().collect();
+            let recs = download(remote, index, &want[start..end], true)?;
             start = end;
+            // Records that came along with a whole pack: keep the raw ones not yet
+            // here (verified like the rest), in case a later round wants them.
+            let recs: Vec<(ObjectId, Vec<u8>)> = recs
+                .into_iter()
+                .filter(|(id, rec)| {
+                    wanted.contains(id)
+                        || (!seen.contains(id)
+                            && RecordHeader::decode(rec).is_ok_and(|h| h.repr == Repr::Raw))
+                })
+                .collect();
             let checked: Vec<Result<(ObjectId, Vec<u8>, Checked)>> = recs
                 .into_par_iter()
                 .map(|(id, rec)| {
@@ -326,6 +374,9 @@ fn fetch_blobs(
                 progress.inc(rec.len() as u64);
                 match c {
                     Checked::Raw(_) => {
+                        if !wanted.contains(&id) && repo.store.contains(&id)? {
+                            continue;
+                        }
                         repo.store.put_verified_record(&rec, false)?;
                         stored += 1;
                         since_flush += rec.len() as u64;
@@ -441,7 +492,7 @@ fn fetch_metadata(
     let mut roots: Vec<ObjectId> = Vec::new();
     while !frontier.is_empty() {
         let mut next = Vec::new();
-        for (id, rec) in download(remote, index, &frontier)? {
+        for (id, rec) in download(remote, index, &frontier, false)? {
             let Checked::Raw(bytes) = check_record(remote, &id, &rec)? else {
                 return Err(remote_err(
                     remote,
@@ -477,7 +528,7 @@ fn fetch_metadata(
         let mut objects: Vec<(ObjectId, Vec<u8>, TreeObject)> = Vec::new();
         let paths: BTreeMap<ObjectId, Vec<u8>> = frontier.iter().cloned().collect();
         let ids: Vec<ObjectId> = frontier.iter().map(|(id, _)| *id).collect();
-        for (id, rec) in download(remote, index, &ids)? {
+        for (id, rec) in download(remote, index, &ids, false)? {
             let Checked::Raw(bytes) = check_record(remote, &id, &rec)? else {
                 return Err(remote_err(
                     remote,

@@ -140,7 +140,7 @@ pub fn fsck_remote(
         }
         report.objects += want.len() as u64;
         progress.inc(want.len() as u64);
-        for (id, rec) in download(&remote, &index, &want)? {
+        for (id, rec) in download(&remote, &index, &want, false)? {
             let what = whence.get(&id).cloned().unwrap_or_default();
             let checked = match check_record(&remote, &id, &rec) {
                 Ok(c) => c,

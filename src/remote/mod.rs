@@ -502,6 +502,8 @@ pub struct RemoteIndex {
     pub packs: Vec<(ObjectId, u64)>,
     /// Object id to location.
     pub objects: HashMap<ObjectId, RemoteLoc>,
+    /// Records of each pack (same order as `packs`).
+    pub members: Vec<Vec<(ObjectId, u64, u32)>>,
 }
 
 impl RemoteIndex {
@@ -513,6 +515,12 @@ impl RemoteIndex {
     fn add(&mut self, idx: &PackIndex) {
         let n = self.packs.len() as u32;
         self.packs.push((idx.pack, idx.pack_len));
+        self.members.push(
+            idx.entries
+                .iter()
+                .map(|e| (e.id, e.offset, e.len))
+                .collect(),
+        );
         for e in &idx.entries {
             self.objects.entry(e.id).or_insert(RemoteLoc {
                 pack: n,
