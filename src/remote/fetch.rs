@@ -32,10 +32,15 @@ use crate::repo::{OpenOptions, Repository, now};
 use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 
 /// Bytes of fetched file data stored between two flushes (what an interrupted
-/// fetch can lose at most).
-const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
-/// Record bytes downloaded per round (memory bound).
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// fetch can lose at most): one pack's worth.
+fn flush_every() -> u64 {
+    super::push::pack_target()
+}
+
+/// Record bytes downloaded per round (bounds memory): two packs' worth.
+fn batch_bytes() -> u64 {
+    2 * super::push::pack_target()
+}
 
 /// A remote-tracking ref that changed.
 #[derive(Debug, Clone, Serialize)]
@@ -345,7 +350,7 @@ fn fetch_blobs(
         while start < want.len() {
             let mut end = start;
             let mut bytes = 0u64;
-            while end < want.len() && (end == start || bytes < BATCH_BYTES) {
+            while end < want.len() && (end == start || bytes < batch_bytes()) {
                 bytes += index.objects.get(&want[end]).map_or(0, |l| l.len as u64);
                 end += 1;
             }
@@ -391,7 +396,7 @@ fn fetch_blobs(
                     }
                 }
             }
-            if since_flush >= FLUSH_EVERY {
+            if since_flush >= flush_every() {
                 repo.store.flush()?;
                 since_flush = 0;
             }
