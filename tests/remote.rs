@@ -519,7 +519,7 @@ fn killed_push_and_pull_resume_without_resending() {
     std::fs::create_dir(t.home().join(b)).unwrap();
     ok(&t, b, &small, &["init"]);
     ok(&t, b, &small, &["remote", "add", "origin", &url]);
-    let n = next(100, 300);
+    let n = next(75, 140);
     let mut env = small.to_vec();
     env.push(("DSV_FAULT", format!("kill:{n}")));
     let r = dsv(&t, b, &env, &["pull"]);

@@ -140,7 +140,15 @@ pub fn fsck_remote(
         }
         report.objects += want.len() as u64;
         progress.inc(want.len() as u64);
-        for (id, rec) in download(&remote, &index, &want, false)? {
+        let records = match download(&remote, &index, &want, false) {
+            Ok(r) => r,
+            Err(e) => {
+                // Objects below these cannot be reached; the damage itself is the finding.
+                report.problems.push(e.to_string());
+                continue;
+            }
+        };
+        for (id, rec) in records {
             let what = whence.get(&id).cloned().unwrap_or_default();
             let checked = match check_record(&remote, &id, &rec) {
                 Ok(c) => c,
