@@ -246,7 +246,7 @@ pub(super) fn download(
         }
         Ok::<_, Error>(out)
     };
-    let results: Vec<Result<Vec<(ObjectId, Vec<u8>)>>> = remote.rt.block_on(
+    let results: Vec<Result<Records>> = remote.rt.block_on(
         futures::stream::iter(jobs.into_iter().map(run))
             .buffer_unordered(4)
             .collect(),
@@ -257,6 +257,12 @@ pub(super) fn download(
     }
     Ok(out)
 }
+
+/// Downloaded records: (id, record bytes).
+type Records = Vec<(ObjectId, Vec<u8>)>;
+
+/// A concatenation waiting for its children: (id, record, children).
+type PendingConcat = (ObjectId, Vec<u8>, Vec<(ObjectId, u64)>);
 
 /// A checked record: raw content (hash verified) or a concatenation list (verified later).
 pub(super) enum Checked {
@@ -322,7 +328,7 @@ fn fetch_blobs(
     progress.start_bytes("downloading", Some(total));
     let mut stored = 0u64;
     let mut since_flush = 0u64;
-    let mut concats: Vec<(ObjectId, Vec<u8>, Vec<(ObjectId, u64)>)> = Vec::new();
+    let mut concats: Vec<PendingConcat> = Vec::new();
     let mut round = 0;
     while !want.is_empty() {
         round += 1;

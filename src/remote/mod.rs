@@ -47,7 +47,11 @@ pub fn safe_message(e: &object_store::Error) -> String {
     let text = e.to_string();
     let line = text.lines().next().unwrap_or("").to_string();
     if line.len() > 400 {
-        format!("{}...", &line[..line.floor_char_boundary(400)])
+        let mut cut = 400;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}...", &line[..cut])
     } else {
         line
     }
