@@ -15,5 +15,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // TLS for remotes: rustls with the ring provider, installed once before any client.
+    dsv::remote::install_crypto();
     std::process::exit(cli::run());
 }
