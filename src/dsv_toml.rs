@@ -13,6 +13,11 @@
 //!
 //! [frames]
 //! extensions = ["jpg", "png", "bin", "pcd"]   # which files are frames
+//!
+//! [[hooks]]                  # read and checked by `crate::hooks::config`
+//! id = "retrain"
+//! event = "post-commit"
+//! url = "https://ci.example.com/dsv"
 //! ```
 
 use globset::{Glob, GlobMatcher};
@@ -36,7 +41,8 @@ struct Raw {
     labels: Vec<RawLabels>,
     #[serde(default)]
     frames: Option<RawFrames>,
-    /// Hooks are read by the hooks module; accepted here so the file validates.
+    /// `[[hooks]]` entries are parsed and checked by `crate::hooks::config` (which names
+    /// the line of any mistake); label and frame readers accept them as they are.
     #[serde(default)]
     hooks: Option<toml::Value>,
 }
@@ -101,6 +107,34 @@ impl Default for DsvToml {
     }
 }
 
+/// 1-based line of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = floor_char_boundary(text, offset);
+    text[..end].matches('\n').count() + 1
+}
+
+/// `line L, column C: ` for a byte offset in `text` (the prefix of every positioned error).
+pub fn position(text: &str, offset: usize) -> String {
+    let end = floor_char_boundary(text, offset);
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |p| p + 1)..]
+        .chars()
+        .count()
+        + 1;
+    format!("line {line}, column {col}: ")
+}
+
+/// The largest char boundary at or below `offset` (a span from the parser is one, but
+/// slicing must never panic on a bad one).
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 /// An error in `dsv.toml`, with its position.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("dsv.toml: {0}")]
@@ -114,12 +148,7 @@ impl DsvToml {
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let pos = e
                 .span()
-                .map(|s| {
-                    let before = &text[..s.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let col = s.start - before.rfind('\n').map_or(0, |p| p + 1) + 1;
-                    format!("line {line}, column {col}: ")
-                })
+                .map(|s| position(text, s.start))
                 .unwrap_or_default();
             DsvTomlError(format!("{pos}{}", e.message()))
         })?;

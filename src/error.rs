@@ -163,6 +163,23 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A bad hook definition (`dsv.toml` `[[hooks]]`), naming the file and line.
+    #[error("{0}")]
+    HookConfig(String),
+    /// A `pre-*` hook failed or timed out, so the operation was not done.
+    #[error("{event} hook '{hook}' failed ({reason}): {operation} aborted, nothing was changed")]
+    HookRejected {
+        /// The event (`pre-commit`, ...).
+        event: String,
+        /// The hook's id.
+        hook: String,
+        /// What happened ("exit status 1", "timed out after 2s (killed)", ...).
+        reason: String,
+        /// What was refused ("commit", "push").
+        operation: String,
+        /// What the hook printed (stdout and stderr), for the user.
+        output: String,
+    },
     /// Several errors from one operation (e.g. checkout of many files).
     #[error("{summary}")]
     Multiple {

@@ -121,6 +121,15 @@ impl Repository {
         Self::open_at(&root, access, opts)
     }
 
+    /// The worktree root of the repository containing `start`, without opening or
+    /// locking it (for tools that must not wait for, or hold up, other commands).
+    pub fn locate(start: &Path) -> Result<PathBuf> {
+        let start = absolute(start)?;
+        let root = find_root(&start).ok_or_else(|| Error::NotARepository(start.clone()))?;
+        check_format(&root.join(DSV_DIR))?;
+        Ok(root)
+    }
+
     /// Opens for writing only if nobody holds the lock right now (no waiting).
     pub fn try_discover_write(start: &Path, opts: &OpenOptions) -> Result<Option<Repository>> {
         let start = absolute(start)?;

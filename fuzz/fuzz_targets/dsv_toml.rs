@@ -1,11 +1,17 @@
 //! `dsv.toml` is tracked in the dataset, so it comes from whoever committed it:
-//! parsing it and classifying paths with its rules must never panic.
+//! parsing it (label rules and hooks) and applying its rules must never panic.
 #![no_main]
 use dsv::dsv_toml::DsvToml;
 use dsv::labels::layout::Layout;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(hooks) = dsv::hooks::config::parse(data) {
+        for h in hooks {
+            let _ = h.filters.branch_matches(Some("main"));
+            let _ = h.filters.paths_match(["labels/a.txt", ""].into_iter());
+        }
+    }
     if let Ok(t) = DsvToml::parse(data) {
         let layout = Layout::new(t);
         for p in ["labels/a.txt", "images/a.jpg", "a/b/c.json", "x.xml", ""] {

@@ -25,31 +25,49 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs `checkout`.
+/// Runs `checkout`, then fires `post-checkout` when HEAD moved to a commit.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
+    let previous = repo.refs.head_commit()?;
+    if !move_head(ctx, &repo, args)? {
+        return Ok(0);
+    }
+    let fired = dsv::hooks::post_checkout(&repo, previous);
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    super::hooks::after_post(
+        ctx,
+        dsv::hooks::Event::PostCheckout,
+        &root,
+        fired,
+        "the checkout is done",
+    )
+}
+
+/// The checkout itself; true when HEAD now names a commit it moved to.
+fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if !args.paths.is_empty() {
-        let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+        let scopes = dsv::ops::add::pathspecs(repo, &ctx.cwd, &args.paths)?;
         let r = match &args.rev {
             Some(rev) => {
-                let id = resolve(&repo, rev)?;
+                let id = resolve(repo, rev)?;
                 // A partial clone downloads just the data these paths need.
-                fetch_paths(&repo, &id, &scopes, &progress)?;
-                checkout_paths(&repo, id, &scopes, &args.paths, &progress)?
+                fetch_paths(repo, &id, &scopes, &progress)?;
+                checkout_paths(repo, id, &scopes, &args.paths, &progress)?
             }
-            None => restore(&repo, &scopes, &args.paths, None, false, true, &progress)?,
+            None => restore(repo, &scopes, &args.paths, None, false, true, &progress)?,
         };
         if !ctx.quiet {
             eprintln!("Updated {} paths", r.written + r.removed);
         }
-        return Ok(0);
+        return Ok(false);
     }
     if let Some(new) = &args.new_branch {
-        let start = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
-        dsv::ops::branch::create_branch(&repo, new, start, false)?;
+        let start = resolve(repo, args.rev.as_deref().unwrap_or("HEAD"))?;
+        dsv::ops::branch::create_branch(repo, new, start, false)?;
         switch(
-            &repo,
+            repo,
             SwitchTarget::Branch(new.clone()),
             args.force,
             &progress,
@@ -57,7 +75,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         if !ctx.quiet {
             eprintln!("Switched to a new branch '{new}'");
         }
-        return Ok(0);
+        return Ok(true);
     }
     let Some(rev) = args.rev else {
         crate::usage!("nothing to check out: give a revision, or `-- PATH...`");
@@ -69,15 +87,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     {
         SwitchTarget::Branch(rev.clone())
     } else {
-        SwitchTarget::Detached(resolve(&repo, &rev)?)
+        SwitchTarget::Detached(resolve(repo, &rev)?)
     };
     let detached = matches!(target, SwitchTarget::Detached(_));
     if let SwitchTarget::Detached(id) = &target {
-        fetch_paths(&repo, id, &[], &progress)?;
+        fetch_paths(repo, id, &[], &progress)?;
     } else {
-        fetch_paths(&repo, &resolve(&repo, &rev)?, &[], &progress)?;
+        fetch_paths(repo, &resolve(repo, &rev)?, &[], &progress)?;
     }
-    let r = switch(&repo, target, args.force, &progress)?;
+    let r = switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {
         if detached {
             eprintln!(
@@ -88,5 +106,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             eprintln!("Switched to branch '{rev}'");
         }
     }
-    Ok(0)
+    Ok(true)
 }

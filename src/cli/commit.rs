@@ -1,7 +1,8 @@
 //! `dsv commit -m MSG`.
 
+use dsv::hooks::Event;
 use dsv::lock::Access;
-use dsv::ops::commit::{CommitOptions, commit};
+use dsv::ops::commit::CommitOptions;
 
 use super::Ctx;
 use super::output::human_bytes;
@@ -23,16 +24,21 @@ pub struct Args {
 /// Runs `commit`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
+    // A bad dsv.toml refuses the commit before `-a` stages anything.
+    dsv::hooks::load(&repo)?;
     if args.all {
         dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
     }
-    let r = commit(
+    // Hooks come with the commit: a bad dsv.toml refuses it, pre-commit can reject it.
+    let hooked = dsv::hooks::commit(
         &repo,
         &CommitOptions {
             message: args.message.join("\n\n"),
             allow_empty: args.allow_empty,
         },
     )?;
+    super::hooks::report(ctx, Event::PreCommit, &hooked.pre);
+    let r = hooked.result;
     if !ctx.quiet {
         let root = if r.root { " (root-commit)" } else { "" };
         let on = r.branch.as_deref().unwrap_or("detached HEAD");
@@ -43,5 +49,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.commit.summary.bytes)
         );
     }
-    Ok(0)
+    let root = repo.root().to_path_buf();
+    // Deliveries run without the repository lock, so hooks can use dsv themselves.
+    drop(repo);
+    super::hooks::after_post(
+        ctx,
+        Event::PostCommit,
+        &root,
+        hooked.post,
+        &format!("commit {} was made", r.id.short()),
+    )
 }

@@ -83,6 +83,15 @@ const V2: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// The hook the demo declares: it prints from the payload it gets on stdin.
+const HOOK_TOML: &str = r#"# Start "training" whenever labels change (docs/hooks.md).
+[[hooks]]
+id = "retrain"
+event = "post-commit"
+labels_changed = true
+run = '''echo "retrain: $DSV_EVENT on $DSV_BRANCH, commit $(echo $DSV_COMMIT | cut -c1-12)"; grep -o -e '"frames":{[^}]*}' -e '"objects":{[^}]*}' '''
+"#;
+
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -110,6 +119,8 @@ fn step(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
         .current_dir(dir)
         .env("DSV_AUTHOR_NAME", "Demo Labeller")
         .env("DSV_AUTHOR_EMAIL", "labeller@example.com")
+        // Hook deliveries run inline, so their output shows in the demo.
+        .env("DSV_HOOKS_FOREGROUND", "1")
         .output()?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
@@ -146,6 +157,11 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     step(&dir, &["add", "-A"])?;
     step(&dir, &["commit", "-m", "Initial frames and labels"])?;
     step(&dir, &["tag", "v1"])?;
+    println!(
+        "\n# a post-commit hook in dsv.toml, shared with the dataset; it runs when labels change"
+    );
+    std::fs::write(dir.join("dsv.toml"), HOOK_TOML)?;
+    step(&dir, &["hooks", "list"])?;
     println!("\n# a labelling round: move a box, change a class, delete a box, add a frame");
     write_files(&dir, V2)?;
     step(&dir, &["status"])?;
@@ -155,6 +171,7 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &dir,
         &["commit", "-m", "Relabel frames 0, 1, 3; add frame 6"],
     )?;
+    step(&dir, &["hooks", "log"])?;
     step(&dir, &["log", "--oneline"])?;
     step(&dir, &["diff", "v1", "HEAD", "--stat"])?;
     step(&dir, &["diff", "v1", "HEAD"])?;
@@ -163,8 +180,5 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     step(&dir, &["checkout", "v1"])?;
     step(&dir, &["switch", "main"])?;
     step(&dir, &["fsck"])?;
-    println!(
-        "\n# Not in this demo yet: a hook firing on commit (hooks are a later issue; see README)."
-    );
     Ok(0)
 }

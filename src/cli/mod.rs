@@ -12,6 +12,7 @@ mod diff;
 mod fetch;
 mod fsck;
 mod gc;
+mod hooks;
 mod init;
 mod labels;
 mod log;
@@ -110,6 +111,8 @@ enum Command {
     Labels(labels::Args),
     /// Read or write configuration.
     Config(config::Args),
+    /// Hooks: list, test, and the log and status of post-* deliveries.
+    Hooks(hooks::Args),
     /// Run a demo on the bundled fixtures in a temporary directory.
     Demo(demo::Args),
     /// Add, remove or list remotes (object storage or a directory).
@@ -232,6 +235,7 @@ pub fn run() -> i32 {
         Command::Config(a) => config::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Labels(a) => labels::run(&ctx, a),
+        Command::Hooks(a) => hooks::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),
         Command::Push(a) => push::run(&ctx, a),

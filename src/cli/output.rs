@@ -44,6 +44,12 @@ pub fn git_date(secs: i64, tz_min: i32) -> String {
 
 /// Prints an error (and its causes, and any grouped errors) to stderr.
 pub fn report_error(e: &anyhow::Error) {
+    // What a rejecting hook printed explains the rejection: show it first.
+    if let Some(dsv::Error::HookRejected { output, .. }) = e.downcast_ref::<dsv::Error>() {
+        for line in output.lines() {
+            eprintln!("  | {line}");
+        }
+    }
     eprintln!("error: {e}");
     if let Some(dsv::Error::Multiple { errors, .. }) = e.downcast_ref::<dsv::Error>() {
         for err in errors.iter().take(20) {

@@ -23,20 +23,38 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs `switch`.
+/// Runs `switch`, then fires `post-checkout` when HEAD moved to a commit.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
+    let previous = repo.refs.head_commit()?;
+    if !move_head(ctx, &repo, args)? {
+        return Ok(0);
+    }
+    let fired = dsv::hooks::post_checkout(&repo, previous);
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    super::hooks::after_post(
+        ctx,
+        dsv::hooks::Event::PostCheckout,
+        &root,
+        fired,
+        "the switch is done",
+    )
+}
+
+/// The switch itself; true when HEAD now names a commit it moved to.
+fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if let Some(new) = &args.create {
         let start = match &args.target {
-            Some(t) => Some(resolve(&repo, t)?),
+            Some(t) => Some(resolve(repo, t)?),
             None => repo.refs.head_commit()?,
         };
         match start {
             Some(id) => {
-                create_branch(&repo, new, id, false)?;
+                create_branch(repo, new, id, false)?;
                 let r = switch(
-                    &repo,
+                    repo,
                     SwitchTarget::Branch(new.clone()),
                     args.force,
                     &progress,
@@ -61,16 +79,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 if !ctx.quiet {
                     eprintln!("Switched to a new branch '{new}'");
                 }
+                return Ok(false);
             }
         }
-        return Ok(0);
+        return Ok(true);
     }
     let Some(target) = args.target else {
         crate::usage!("missing branch name (use -c NEW to create one)");
     };
     if args.detach {
-        let id = resolve(&repo, &target)?;
-        let r = switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let id = resolve(repo, &target)?;
+        let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} ({} files written, {} removed)",
@@ -79,7 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 r.removed
             );
         }
-        return Ok(0);
+        return Ok(true);
     }
     if repo
         .refs
@@ -91,7 +110,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         );
     }
     let r = switch(
-        &repo,
+        repo,
         SwitchTarget::Branch(target.clone()),
         args.force,
         &progress,
@@ -102,5 +121,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             r.written, r.removed
         );
     }
-    Ok(0)
+    Ok(true)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::commit::COMMIT_FORMAT;
-use crate::object::{CodeVersion, Commit, EntryMode, Summary, Tree, TreeEntry};
+use crate::object::{CodeVersion, Commit, EntryMode, Person, Summary, Tree, TreeEntry};
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
 use crate::store::ObjectStore;
@@ -35,6 +35,34 @@ pub struct CommitResult {
     /// Whether it is the first commit of the branch.
     pub root: bool,
 }
+
+/// A commit about to be made, before anything is written: what `pre-commit` hooks see.
+#[derive(Debug, Clone)]
+pub struct PendingCommit {
+    /// The tree the index commits to (computed, not stored yet).
+    pub tree: ObjectId,
+    /// Files and bytes in that tree.
+    pub summary: Summary,
+    /// Its parents.
+    pub parents: Vec<ObjectId>,
+    /// Author.
+    pub author: Person,
+    /// The normalized message.
+    pub message: String,
+    /// Commit time.
+    pub time: i64,
+    /// Offset in minutes.
+    pub tz_offset_min: i32,
+    /// Code version around the dataset.
+    pub code: Option<CodeVersion>,
+}
+
+/// Called with the pending commit before anything is written; an error aborts the commit.
+pub type BeforeWrite<'a> = &'a mut dyn FnMut(&PendingCommit) -> Result<()>;
+
+/// Called once the commit object is durable and before the ref moves (post-commit
+/// deliveries are recorded here); an error aborts the commit, leaving refs unchanged.
+pub type BeforeRef<'a> = &'a mut dyn FnMut(ObjectId, &Commit) -> Result<()>;
 
 /// Builds and stores the tree of an index; returns the root tree id and summary.
 pub fn build_tree(
@@ -122,6 +150,18 @@ pub fn code_version(dir: &Path) -> Option<CodeVersion> {
 
 /// Records the index as a new commit on the current branch (or detached HEAD).
 pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
+    commit_with(repo, opts, None, None)
+}
+
+/// [`commit`], calling `before_write` (the pre-commit hooks) once the commit is known
+/// to be valid and before any object or ref is written, and `before_ref` once the
+/// commit is stored and before the ref moves.
+pub fn commit_with(
+    repo: &Repository,
+    opts: &CommitOptions,
+    before_write: Option<BeforeWrite>,
+    before_ref: Option<BeforeRef>,
+) -> Result<CommitResult> {
     repo.require_write()?;
     if opts.message.trim().is_empty() {
         return Err(Error::Refused(
@@ -136,16 +176,41 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
             "nothing to commit (stage files with `dsv add`, or use --allow-empty)".into(),
         ));
     }
+    let nothing = || {
+        Error::Refused(
+            "nothing to commit (stage changes with `dsv add`, or use --allow-empty)".into(),
+        )
+    };
+    let (time, tz) = now()?;
+    let code = code_version(repo.root());
+    let message = normalize_message(&opts.message);
+    if let Some(hook) = before_write {
+        // The same tree id build_tree will store, computed without writing anything.
+        let (tree, summary) = tree_of_index(&index.entries, &mut |b| Ok(ObjectId::hash(b)))?;
+        if let Some(p) = parent
+            && !opts.allow_empty
+            && Commit::load(&repo.store, &p)?.tree == tree
+        {
+            return Err(nothing());
+        }
+        hook(&PendingCommit {
+            tree,
+            summary,
+            parents: parent.into_iter().collect(),
+            author: author.clone(),
+            message: message.clone(),
+            time,
+            tz_offset_min: tz,
+            code: code.clone(),
+        })?;
+    }
     let (tree, summary) = build_tree(&repo.store, &index.entries)?;
     if let Some(p) = parent
         && !opts.allow_empty
         && Commit::load(&repo.store, &p)?.tree == tree
     {
-        return Err(Error::Refused(
-            "nothing to commit (stage changes with `dsv add`, or use --allow-empty)".into(),
-        ));
+        return Err(nothing());
     }
-    let (time, tz) = now()?;
     let commit = Commit {
         format: COMMIT_FORMAT,
         tree,
@@ -153,13 +218,16 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
         author: author.clone(),
         time,
         tz_offset_min: tz,
-        message: normalize_message(&opts.message),
+        message,
         summary,
-        code: code_version(repo.root()),
+        code,
     };
     let id = repo.store.put_commit(&commit.encode())?;
     // Objects must be durable before any ref names them.
     repo.store.flush()?;
+    if let Some(f) = before_ref {
+        f(id, &commit)?;
+    }
     let head = repo.refs.head()?;
     let kind = if parent.is_none() {
         "commit (initial)"

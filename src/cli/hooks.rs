@@ -1,0 +1,373 @@
+//! `dsv hooks list | test EVENT | log | status | retry [ID]` (and the hidden
+//! `deliver`, the background worker), plus how commands hand their `post-*`
+//! deliveries to a worker.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use dsv::hooks::deliver::{Attempt, Dispatch, human_duration, run_worker, spawn_worker};
+use dsv::hooks::outbox::{Delivery, Outbox, Recorded, RetryPolicy, State, now_ms};
+use dsv::hooks::{Event, FireReport, HookRun, HookSet};
+use dsv::lock::Access;
+use dsv::repo::{DSV_DIR, Repository};
+
+use super::Ctx;
+
+/// Arguments of `hooks`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// List the hooks (dsv.toml [[hooks]] and .dsv/hooks/ executables); checks dsv.toml.
+    List,
+    /// Run the hooks of EVENT now, as if it had happened (nothing is recorded).
+    Test {
+        /// pre-commit, post-commit, post-checkout, pre-push, post-push or post-merge.
+        event: String,
+        /// The commit the event is about (default HEAD).
+        #[arg(long, value_name = "REV")]
+        commit: Option<String>,
+    },
+    /// Every recorded post-* delivery, newest first.
+    Log {
+        /// Show at most N deliveries.
+        #[arg(short = 'n', long, value_name = "N")]
+        max_count: Option<usize>,
+        /// Print JSON (one array) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliveries not done yet (pending and failed), with their last error.
+    Status {
+        /// Print JSON (one array) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver again now: every pending and failed delivery, or the one named by ID.
+    Retry {
+        /// A delivery number (as `dsv hooks log` shows it) or delivery-id prefix.
+        id: Option<String>,
+    },
+    /// Deliver what the outbox holds (commands start this in the background).
+    #[command(hide = true)]
+    Deliver,
+}
+
+/// Runs `hooks`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    match args.cmd {
+        Sub::List => list(ctx),
+        Sub::Test { event, commit } => test(ctx, &event, commit.as_deref()),
+        Sub::Log { max_count, json } => log(ctx, max_count, json),
+        Sub::Status { json } => status(ctx, json),
+        Sub::Retry { id } => retry(ctx, id.as_deref()),
+        Sub::Deliver => {
+            let root = Repository::locate(&ctx.cwd)?;
+            deliver_now(ctx, &root)?;
+            Ok(0)
+        }
+    }
+}
+
+fn list(ctx: &Ctx) -> anyhow::Result<i32> {
+    let root = Repository::locate(&ctx.cwd)?;
+    let set = HookSet::load(&root, &root.join(DSV_DIR))?;
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+    if set.hooks.is_empty() {
+        if !ctx.quiet {
+            eprintln!(
+                "no hooks (declare them with [[hooks]] in dsv.toml, or add executables to .dsv/hooks/)"
+            );
+        }
+        return Ok(0);
+    }
+    let width = set.hooks.iter().map(|h| h.id.len()).max().unwrap_or(0);
+    for h in &set.hooks {
+        let origin = match h.origin {
+            dsv::hooks::config::Origin::DsvToml { line } => format!("dsv.toml:{line}"),
+            dsv::hooks::config::Origin::Local => ".dsv/hooks".to_string(),
+        };
+        println!(
+            "{:width$}  {:13}  {}  [{}; timeout {}; {origin}]",
+            h.id,
+            h.event.name(),
+            h.action.describe(),
+            h.filters.describe(),
+            human_duration(h.timeout),
+        );
+    }
+    Ok(0)
+}
+
+fn parse_event(name: &str) -> anyhow::Result<Event> {
+    match Event::from_name(name) {
+        Some(e) => Ok(e),
+        None => crate::usage!(
+            "unknown event '{name}' (expected one of {})",
+            Event::names()
+        ),
+    }
+}
+
+/// Prints one synchronous or delivered attempt and what the hook printed.
+pub fn print_attempt(ctx: &Ctx, hook: &str, event: Event, a: &Attempt) {
+    if ctx.quiet && a.ok {
+        return;
+    }
+    eprintln!("{event} hook '{hook}': {} ({} ms)", a.detail, a.millis);
+    for line in a.output.lines() {
+        eprintln!("  | {line}");
+    }
+}
+
+fn test(ctx: &Ctx, event: &str, rev: Option<&str>) -> anyhow::Result<i32> {
+    let event = parse_event(event)?;
+    let (prepared, root) = {
+        let repo = ctx.repo(Access::Read)?;
+        let set = dsv::hooks::load(&repo)?;
+        let commit = dsv::ops::revparse::resolve(&repo, rev.unwrap_or("HEAD"))?;
+        let branch = match repo.refs.head()? {
+            dsv::refs::Head::Branch(b) => Some(b),
+            dsv::refs::Head::Detached(_) => None,
+        };
+        let previous = (event == Event::PostCheckout)
+            .then(|| {
+                dsv::object::Commit::load(&repo.store, &commit).map(|c| c.parents.first().copied())
+            })
+            .transpose()?
+            .flatten();
+        let p = dsv::hooks::prepare(&repo, &set, event, commit, branch, None, previous)?;
+        (p, repo.root().to_path_buf())
+        // The repository is closed here: hooks may run dsv commands themselves.
+    };
+    for s in &prepared.skipped {
+        eprintln!("{event} hook '{}': skipped: {}", s.hook, s.reason);
+    }
+    if prepared.hooks.is_empty() {
+        eprintln!("no {event} hook applies");
+        return Ok(0);
+    }
+    let runs = dsv::hooks::run_now(&prepared, &root, false, true, &mut |h, a| {
+        print_attempt(ctx, &h.id, event, a);
+    });
+    Ok(if runs.iter().all(|r| r.attempt.ok) {
+        0
+    } else {
+        1
+    })
+}
+
+/// The outbox, written to directly: `DSV_FAULT` is for the command under test, and the
+/// crash tests count its writes up to the end of the command's own work.
+fn storage() -> std::sync::Arc<dyn dsv::storage::Storage> {
+    std::sync::Arc::new(dsv::storage::OsStorage)
+}
+
+fn outbox(root: &Path) -> Outbox {
+    Outbox::new(&root.join(DSV_DIR), storage())
+}
+
+fn ago(ms: i64) -> String {
+    let d = (now_ms() - ms).max(0) / 1000;
+    match d {
+        0..60 => format!("{d}s ago"),
+        60..3600 => format!("{}m ago", d / 60),
+        3600..86400 => format!("{}h ago", d / 3600),
+        _ => format!("{}d ago", d / 86400),
+    }
+}
+
+fn line(d: &Delivery) -> String {
+    let short = d.commit.get(..12).unwrap_or(&d.commit);
+    let mut s = format!(
+        "#{:<4} {:7}  {:13}  {}  {short}  {} attempt{}",
+        d.seq,
+        d.state.name(),
+        d.event.name(),
+        d.hook,
+        d.attempts,
+        if d.attempts == 1 { "" } else { "s" },
+    );
+    match d.state {
+        State::Done => s.push_str(&format!(", delivered {}", ago(d.updated_ms))),
+        State::Pending if d.attempts > 0 => {
+            let wait = (d.next_attempt_ms - now_ms()).max(0) / 1000;
+            s.push_str(&format!(", next in {wait}s"));
+        }
+        _ => {}
+    }
+    if d.state != State::Done
+        && let Some(e) = &d.last_error
+    {
+        s.push_str(&format!(": {e}"));
+    }
+    s
+}
+
+fn log(ctx: &Ctx, max: Option<usize>, json: bool) -> anyhow::Result<i32> {
+    let root = Repository::locate(&ctx.cwd)?;
+    let mut all = outbox(&root).list()?;
+    all.reverse();
+    if let Some(n) = max {
+        all.truncate(n);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(0);
+    }
+    for d in &all {
+        println!("{}", line(d));
+    }
+    Ok(0)
+}
+
+fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
+    let root = Repository::locate(&ctx.cwd)?;
+    let all = outbox(&root).list()?;
+    let total = all.len();
+    let open: Vec<Delivery> = all.into_iter().filter(|d| d.state != State::Done).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&open)?);
+        return Ok(0);
+    }
+    if open.is_empty() {
+        println!("nothing pending ({total} deliveries, all done)");
+        return Ok(0);
+    }
+    for d in &open {
+        println!("{}", line(d));
+    }
+    if open.iter().any(|d| d.state == State::Failed) {
+        println!(
+            "failed deliveries hold back later ones of the same hook; `dsv hooks retry` tries them again"
+        );
+    }
+    Ok(0)
+}
+
+fn retry(ctx: &Ctx, id: Option<&str>) -> anyhow::Result<i32> {
+    let root = Repository::locate(&ctx.cwd)?;
+    let ob = outbox(&root);
+    let seqs = ob.retry(id)?;
+    if seqs.is_empty() {
+        // Staged deliveries (a command died before confirming them) are settled by a worker.
+        let staged = ob.list()?.iter().any(|d| d.state == State::Staged);
+        if staged {
+            dispatch(ctx, &root)?;
+        } else if !ctx.quiet {
+            eprintln!("nothing to retry");
+        }
+        return Ok(0);
+    }
+    if !ctx.quiet {
+        let list: Vec<String> = seqs.iter().map(|s| format!("#{s}")).collect();
+        eprintln!("retrying {}", list.join(", "));
+    }
+    dispatch(ctx, &root)?;
+    Ok(0)
+}
+
+/// Runs the delivery worker in this process, printing each attempt.
+fn deliver_now(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
+    let r = run_worker(
+        root,
+        &root.join(DSV_DIR),
+        storage(),
+        &RetryPolicy::from_env(),
+        &mut |d, a| {
+            print_attempt(ctx, &d.hook, d.event, a);
+            if !a.ok && !ctx.quiet {
+                match d.state {
+                    State::Failed => eprintln!(
+                        "  delivery #{} failed {} times; gave up (dsv hooks retry {})",
+                        d.seq, d.attempts, d.seq
+                    ),
+                    _ => eprintln!(
+                        "  delivery #{} will be retried in {}",
+                        d.seq,
+                        human_duration(std::time::Duration::from_millis(
+                            (d.next_attempt_ms - now_ms()).max(0) as u64
+                        ))
+                    ),
+                }
+            }
+        },
+    )?;
+    if !r.ran && !ctx.quiet {
+        eprintln!("another dsv process is delivering hooks for this repository");
+    }
+    Ok(())
+}
+
+/// Starts delivery of what the outbox holds: in this process when
+/// `DSV_HOOKS_FOREGROUND` is set, else in a detached `dsv hooks deliver`.
+/// Call it after the repository is closed, so hooks can run dsv commands.
+pub fn dispatch(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("dsv"));
+    match Dispatch::from_env(exe) {
+        Dispatch::Foreground => deliver_now(ctx, root),
+        Dispatch::Background { exe } => {
+            spawn_worker(&exe, root, &root.join(DSV_DIR))?;
+            Ok(())
+        }
+        Dispatch::Manual => Ok(()),
+    }
+}
+
+/// Prints what a fired event did (pre hooks' output, queued deliveries).
+pub fn report(ctx: &Ctx, event: Event, r: &FireReport) {
+    for HookRun { hook, attempt } in &r.ran {
+        print_attempt(ctx, hook, event, attempt);
+    }
+    if ctx.quiet {
+        return;
+    }
+    let new: Vec<&Recorded> = r.queued.iter().filter(|q| q.new).collect();
+    let background = matches!(
+        Dispatch::from_env(PathBuf::new()),
+        Dispatch::Background { .. }
+    );
+    if !new.is_empty() && background {
+        let ids: Vec<&str> = new.iter().map(|q| q.hook.as_str()).collect();
+        eprintln!(
+            "{event}: queued {} (delivered in the background; see `dsv hooks status`)",
+            ids.join(", ")
+        );
+    }
+}
+
+/// After a command fired a `post-*` event: print, then hand the deliveries to a worker
+/// (after the caller dropped the repository). A failure to record is reported as an
+/// error, the operation itself stands.
+pub fn after_post(
+    ctx: &Ctx,
+    event: Event,
+    root: &Path,
+    fired: dsv::Result<FireReport>,
+    done: &str,
+) -> anyhow::Result<i32> {
+    match fired {
+        Ok(r) => {
+            report(ctx, event, &r);
+            if !r.queued.is_empty()
+                && let Err(e) = dispatch(ctx, root)
+            {
+                eprintln!(
+                    "error: {done} and its {event} deliveries are recorded, but they could not be started: {e} (run `dsv hooks retry`)"
+                );
+                return Ok(1);
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {done}, but its {event} hooks were not run: {e}");
+            Ok(1)
+        }
+    }
+}

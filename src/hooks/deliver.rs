@@ -1,0 +1,721 @@
+//! Running one hook: a command (payload on stdin, `DSV_*` variables, killed with
+//! its whole process group at the timeout) or a webhook POST (signed when a
+//! secret is named). And the delivery worker that drains the outbox.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+use crate::hooks::config::{Action, BodyFormat, Event};
+use crate::hooks::outbox::{AttemptResult, Delivery, Outbox, RetryPolicy, State, now_ms};
+use crate::id::ObjectId;
+use crate::lock::RepoLock;
+use crate::refs::{HEADS, Head, Refs};
+use crate::storage::Storage;
+
+/// Output kept from one run (the end of it).
+const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Lock file held by the one running delivery worker.
+pub const WORKER_LOCK: &str = "hooks-worker.lock";
+/// Where a background worker's own errors go.
+pub const WORKER_LOG: &str = "hooks-worker.log";
+
+/// Everything one attempt needs.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The event.
+    pub event: Event,
+    /// Hook id.
+    pub hook: &'a str,
+    /// Delivery id.
+    pub delivery: &'a str,
+    /// Idempotency key.
+    pub key: &'a str,
+    /// Commit id (empty for `pre-commit`).
+    pub commit: &'a str,
+    /// Branch (empty when detached).
+    pub branch: &'a str,
+    /// Worktree root (commands run there; `DSV_REPO`).
+    pub root: &'a Path,
+    /// The payload JSON.
+    pub payload: &'a str,
+    /// What to do.
+    pub action: &'a Action,
+    /// Time limit.
+    pub timeout: Duration,
+    /// Sent by `dsv hooks test` (`DSV_HOOK_TEST=1`, `X-Dsv-Test: 1`).
+    pub test: bool,
+}
+
+/// What one attempt did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    /// Success: exit status 0, or a 2xx answer.
+    pub ok: bool,
+    /// One line: "exit status 0", "HTTP 204", "timed out after 2s", ...
+    pub detail: String,
+    /// What the command printed (stdout and stderr interleaved) or the response body.
+    pub output: String,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}
+
+impl Attempt {
+    fn failed(detail: String, start: Instant) -> Attempt {
+        Attempt {
+            ok: false,
+            detail,
+            output: String::new(),
+            millis: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// As stored in the outbox.
+    pub fn result(&self) -> AttemptResult {
+        AttemptResult {
+            ok: self.ok,
+            error: (!self.ok).then(|| self.detail.clone()),
+            output: self.output.clone(),
+        }
+    }
+}
+
+/// Runs one hook once.
+pub fn attempt(req: &Request) -> Attempt {
+    match req.action {
+        Action::Run { command } => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(command);
+            run_command(cmd, req)
+        }
+        Action::Exec { path } => run_command(Command::new(path), req),
+        Action::Webhook {
+            url,
+            secret_env,
+            headers,
+            format,
+        } => post(url, secret_env.as_deref(), headers, *format, req),
+    }
+}
+
+fn keep_tail(mut buf: Vec<u8>) -> String {
+    if buf.len() > OUTPUT_LIMIT {
+        buf.drain(..buf.len() - OUTPUT_LIMIT);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "ended without a status".to_string(),
+    }
+}
+
+fn run_command(mut cmd: Command, req: &Request) -> Attempt {
+    use std::os::unix::process::CommandExt;
+    let start = Instant::now();
+    let (mut reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => return Attempt::failed(format!("cannot create a pipe: {e}"), start),
+    };
+    let writer2 = match writer.try_clone() {
+        Ok(w) => w,
+        Err(e) => return Attempt::failed(format!("cannot create a pipe: {e}"), start),
+    };
+    cmd.current_dir(req.root)
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(writer2)
+        // A hook run by a fault-injected test command must not inherit the fault.
+        .env_remove("DSV_FAULT")
+        .env("DSV_EVENT", req.event.name())
+        .env("DSV_COMMIT", req.commit)
+        .env("DSV_BRANCH", req.branch)
+        .env("DSV_REPO", req.root)
+        .env("DSV_HOOK_ID", req.hook)
+        .env("DSV_DELIVERY_ID", req.delivery)
+        .env("DSV_IDEMPOTENCY_KEY", req.key)
+        // Its own process group, so a timeout kills whatever the hook started too.
+        .process_group(0);
+    if req.test {
+        cmd.env("DSV_HOOK_TEST", "1");
+    }
+    let spawned = cmd.spawn();
+    // Our copies of the pipe's write end must go, or the reader never sees the end.
+    drop(cmd);
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return Attempt::failed(format!("cannot start: {e}"), start),
+    };
+    let pid = child.id() as i32;
+    if let Some(mut stdin) = child.stdin.take() {
+        let payload = req.payload.as_bytes().to_vec();
+        // A hook that does not read its stdin must not block us: write from a thread
+        // and ignore a broken pipe.
+        std::thread::spawn(move || {
+            // The CLI restores SIGPIPE's default action (die) for `dsv ... | head`; a
+            // hook that exits without reading must cost this write an EPIPE, not the
+            // process. A blocked SIGPIPE raised by this thread's write stays pending on
+            // this thread and is dropped when it ends.
+            // SAFETY: changes only this thread's signal mask, with a valid set.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGPIPE);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            let _ = stdin.write_all(&payload);
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match reader.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.len() > 2 * OUTPUT_LIMIT {
+                        buf.drain(..buf.len() - OUTPUT_LIMIT);
+                    }
+                }
+            }
+        }
+        let _ = tx.send(buf);
+    });
+    let deadline = start + req.timeout;
+    let (status, timed_out) = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break (Some(s), false),
+            Ok(None) if Instant::now() >= deadline => {
+                // SAFETY: kill(2) with a negative pid signals the process group we created.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+                break (child.wait().ok(), true);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Attempt::failed(format!("waiting for it failed: {e}"), start),
+        }
+    };
+    // A grandchild that left the group may keep the pipe open: do not wait for it forever.
+    let output = rx
+        .recv_timeout(Duration::from_secs(2))
+        .map(keep_tail)
+        .unwrap_or_default();
+    let millis = start.elapsed().as_millis() as u64;
+    if timed_out {
+        return Attempt {
+            ok: false,
+            detail: format!("timed out after {} (killed)", human_duration(req.timeout)),
+            output,
+            millis,
+        };
+    }
+    match status {
+        Some(s) => Attempt {
+            ok: s.success(),
+            detail: describe_exit(s),
+            output,
+            millis,
+        },
+        None => Attempt {
+            ok: false,
+            detail: "ended without a status".into(),
+            output,
+            millis,
+        },
+    }
+}
+
+/// `2s`, `1.5s`, `250ms`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(secret, body), as sent in `X-Dsv-Signature-256`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256=");
+    for b in bytes {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
+}
+
+/// Replaces `${NAME}` with the environment variable NAME (in header values and urls);
+/// an unset one is an error naming the variable (never its value).
+pub fn expand_env(value: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            return Err("unclosed ${ in a header value".into());
+        };
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(format!("environment variable {name} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The body a webhook sends.
+pub fn body(format: BodyFormat, req: &Request) -> String {
+    match format {
+        BodyFormat::Dsv => req.payload.to_string(),
+        BodyFormat::GithubDispatch => {
+            let payload: serde_json::Value =
+                serde_json::from_str(req.payload).unwrap_or(serde_json::Value::Null);
+            // GitHub allows at most 10 top-level keys in client_payload: the whole
+            // document goes under one of them.
+            serde_json::json!({
+                "event_type": format!("dsv-{}", req.event.name()),
+                "client_payload": {
+                    "event": req.event.name(),
+                    "commit": req.commit,
+                    "branch": req.branch,
+                    "delivery": req.delivery,
+                    "idempotency_key": req.key,
+                    "dsv": payload,
+                }
+            })
+            .to_string()
+        }
+    }
+}
+
+fn post(
+    url: &str,
+    secret_env: Option<&str>,
+    headers: &std::collections::BTreeMap<String, String>,
+    format: BodyFormat,
+    req: &Request,
+) -> Attempt {
+    let start = Instant::now();
+    // reqwest is built without a default crypto provider; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::blocking::Client::builder()
+        .timeout(req.timeout)
+        .connect_timeout(req.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("dsv/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return Attempt::failed(format!("cannot build an HTTP client: {e}"), start),
+    };
+    // `${NAME}` in the url (a trigger token in a query string, say) comes from the
+    // environment; messages below show the url as written, never the expanded one.
+    let target = match expand_env(url) {
+        Ok(u) => u,
+        Err(e) => return Attempt::failed(format!("url: {e}"), start),
+    };
+    let body = body(format, req);
+    let mut rb = client
+        .post(&target)
+        .header("Content-Type", "application/json")
+        .header("X-Dsv-Event", req.event.name())
+        .header("X-Dsv-Delivery", req.delivery)
+        .header("X-Dsv-Hook", req.hook)
+        .header("Idempotency-Key", req.key);
+    if req.test {
+        rb = rb.header("X-Dsv-Test", "1");
+    }
+    for (name, value) in headers {
+        match expand_env(value) {
+            Ok(v) => rb = rb.header(name.as_str(), v),
+            Err(e) => return Attempt::failed(format!("header {name}: {e}"), start),
+        }
+    }
+    if let Some(var) = secret_env {
+        match std::env::var(var) {
+            Ok(secret) if !secret.is_empty() => {
+                rb = rb.header(
+                    "X-Dsv-Signature-256",
+                    signature(secret.as_bytes(), body.as_bytes()),
+                );
+            }
+            // Sending unsigned would make a careful receiver reject it anyway; say why here.
+            _ => {
+                return Attempt::failed(
+                    format!("secret_env {var} is not set (or empty): not sending unsigned"),
+                    start,
+                );
+            }
+        }
+    }
+    match rb.body(body).send() {
+        Ok(resp) => {
+            let status = resp.status();
+            let text = resp.text().unwrap_or_default();
+            let ok = status.is_success();
+            let detail = if ok {
+                format!("HTTP {}", status.as_u16())
+            } else {
+                let first: String = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                format!(
+                    "HTTP {}{}",
+                    status,
+                    if first.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {first}")
+                    }
+                )
+            };
+            Attempt {
+                ok,
+                detail,
+                output: keep_tail(text.into_bytes()),
+                millis: start.elapsed().as_millis() as u64,
+            }
+        }
+        Err(e) => {
+            let what = if e.is_timeout() {
+                format!("timed out after {}", human_duration(req.timeout))
+            } else {
+                let e = e.without_url();
+                let mut msg = format!("{e} ({url})");
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg = format!("{msg}: {s}");
+                    src = s.source();
+                }
+                format!("request failed: {msg}")
+            };
+            Attempt::failed(what, start)
+        }
+    }
+}
+
+/// How `post-*` deliveries are started after they are recorded.
+#[derive(Debug, Clone)]
+pub enum Dispatch {
+    /// Start a detached `EXE -C ROOT hooks deliver` and return at once.
+    Background {
+        /// The dsv executable.
+        exe: PathBuf,
+    },
+    /// Deliver in this process and return when nothing is left to attempt.
+    Foreground,
+    /// Leave them in the outbox (the caller starts a worker itself).
+    Manual,
+}
+
+impl Dispatch {
+    /// `Foreground` when `DSV_HOOKS_FOREGROUND` is set to something other than `0`,
+    /// else `Background` with `exe`.
+    pub fn from_env(exe: PathBuf) -> Dispatch {
+        match std::env::var("DSV_HOOKS_FOREGROUND") {
+            Ok(v) if !v.is_empty() && v != "0" && v != "false" => Dispatch::Foreground,
+            _ => Dispatch::Background { exe },
+        }
+    }
+}
+
+/// Starts a detached delivery worker (`EXE -C ROOT hooks deliver`) and returns its pid.
+pub fn spawn_worker(exe: &Path, root: &Path, dsv_dir: &Path) -> Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let log_path = dsv_dir.join(WORKER_LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io("opening", &log_path, e))?;
+    let child = Command::new(exe)
+        .arg("-C")
+        .arg(root)
+        .args(["-q", "hooks", "deliver"])
+        // Fault injection is for the command under test, not for its worker.
+        .env_remove("DSV_FAULT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        // Not in the terminal's process group: Ctrl-C on the next command must not kill it.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("starting the hook delivery worker", exe, e))?;
+    Ok(child.id())
+}
+
+/// Whether the ref a staged delivery waits for is at its commit, or was (a reflog line
+/// moved it away from the commit): then the event happened.
+fn ref_reached(refs: &Refs, d: &Delivery) -> Result<bool> {
+    let Some(name) = &d.awaits_ref else {
+        return Ok(true);
+    };
+    let Some(commit) = ObjectId::from_hex(&d.commit) else {
+        return Ok(false);
+    };
+    let current = if name == "HEAD" {
+        match refs.head()? {
+            Head::Detached(id) => Some(id),
+            Head::Branch(b) => refs.read(&format!("{HEADS}{b}"))?,
+        }
+    } else {
+        refs.read(name)?
+    };
+    if current == Some(commit) {
+        return Ok(true);
+    }
+    Ok(refs.reflog(name)?.iter().any(|e| e.old == commit))
+}
+
+/// Settles staged deliveries: those whose ref reached their commit become pending
+/// (the command that recorded them died before confirming); those whose ref did not
+/// are forgotten, but only while no command holds the repository lock, because until
+/// then their commit may still be on its way.
+pub fn reconcile(outbox: &Outbox, dsv_dir: &Path, storage: Arc<dyn Storage>) -> Result<()> {
+    let staged: Vec<Delivery> = outbox
+        .list()?
+        .into_iter()
+        .filter(|d| d.state == State::Staged)
+        .collect();
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let refs = Refs::new(dsv_dir, storage);
+    let mut reached = Vec::new();
+    let mut unproven = Vec::new();
+    for d in &staged {
+        if ref_reached(&refs, d)? {
+            reached.push(d.seq);
+        } else {
+            unproven.push(d);
+        }
+    }
+    outbox.confirm(&reached)?;
+    if unproven.is_empty() {
+        return Ok(());
+    }
+    if let Some(_lock) = RepoLock::try_write(dsv_dir)? {
+        let (mut late, mut never) = (Vec::new(), Vec::new());
+        for d in unproven {
+            if ref_reached(&refs, d)? {
+                late.push(d.seq);
+            } else {
+                never.push(d.seq);
+            }
+        }
+        outbox.confirm(&late)?;
+        outbox.forget(&never)?;
+    }
+    Ok(())
+}
+
+/// What a worker run did.
+#[derive(Debug, Default)]
+pub struct WorkerReport {
+    /// Attempts made, with the delivery as it stood after each.
+    pub attempts: usize,
+    /// False when another worker was already running (it will deliver).
+    pub ran: bool,
+}
+
+/// Drains the outbox: attempts every due delivery (oldest first, in order per hook),
+/// sleeps until the next retry is due, and returns when nothing is left to attempt
+/// (everything done or failed). Only one worker runs per repository; a second one
+/// returns at once with `ran: false`. `on_attempt` sees each attempt as it ends.
+pub fn run_worker(
+    root: &Path,
+    dsv_dir: &Path,
+    storage: Arc<dyn Storage>,
+    policy: &RetryPolicy,
+    on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
+) -> Result<WorkerReport> {
+    let outbox = Outbox::new(dsv_dir, storage.clone());
+    let lock_path = dsv_dir.join(WORKER_LOCK);
+    let mut report = WorkerReport::default();
+    loop {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io("opening", &lock_path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(report),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("locking", &lock_path, e));
+            }
+        }
+        report.ran = true;
+        reconcile(&outbox, dsv_dir, storage.clone())?;
+        loop {
+            let (due, next) = outbox.due(now_ms())?;
+            if due.is_empty() {
+                match next {
+                    Some(at) => {
+                        // Look again at least every second: `dsv hooks retry` may have
+                        // made something due sooner than the backoff said.
+                        let wait = (at - now_ms()).clamp(1, 1000) as u64;
+                        std::thread::sleep(Duration::from_millis(wait));
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            for d in due {
+                let branch = d.branch.clone().unwrap_or_default();
+                let req = Request {
+                    event: d.event,
+                    hook: &d.hook,
+                    delivery: &d.id,
+                    key: &d.key,
+                    commit: &d.commit,
+                    branch: &branch,
+                    root,
+                    payload: &d.payload,
+                    action: &d.action,
+                    timeout: Duration::from_millis(d.timeout_ms),
+                    test: false,
+                };
+                let a = attempt(&req);
+                let after = outbox.finish(d.seq, &a.result(), policy)?;
+                report.attempts += 1;
+                on_attempt(&after, &a);
+            }
+        }
+        drop(file);
+        // A delivery recorded while we were finishing found the lock taken and left it
+        // to us: look once more after letting go.
+        let (due, next) = outbox.due(now_ms())?;
+        if due.is_empty() && next.is_none() {
+            return Ok(report);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(action: &'a Action, root: &'a Path, timeout: Duration) -> Request<'a> {
+        Request {
+            event: Event::PostCommit,
+            hook: "h",
+            delivery: "d",
+            key: "h:c",
+            commit: "c",
+            branch: "main",
+            root,
+            payload: "{\"x\":1}",
+            action,
+            timeout,
+            test: false,
+        }
+    }
+
+    #[test]
+    fn command_gets_payload_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let action = Action::Run {
+            command: "cat; echo \" $DSV_EVENT $DSV_BRANCH $DSV_HOOK_ID\"; echo err >&2; exit 3"
+                .into(),
+        };
+        let a = attempt(&req(&action, dir.path(), Duration::from_secs(10)));
+        assert!(!a.ok);
+        assert_eq!(a.detail, "exit status 3");
+        assert!(
+            a.output.contains("{\"x\":1} post-commit main h"),
+            "{}",
+            a.output
+        );
+        assert!(a.output.contains("err"), "{}", a.output);
+    }
+
+    #[test]
+    fn timeout_kills_the_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("survived");
+        let action = Action::Run {
+            command: format!("(sleep 2; touch {}) & sleep 30", marker.display()),
+        };
+        let start = Instant::now();
+        let a = attempt(&req(&action, dir.path(), Duration::from_millis(300)));
+        assert!(!a.ok);
+        assert!(a.detail.contains("timed out after 300ms"), "{}", a.detail);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            !marker.exists(),
+            "the hook's background child outlived the timeout"
+        );
+    }
+
+    #[test]
+    fn signature_matches_known_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn github_dispatch_body_fits_githubs_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let action = Action::Run {
+            command: "true".into(),
+        };
+        let r = req(&action, dir.path(), Duration::from_secs(1));
+        let v: serde_json::Value =
+            serde_json::from_str(&body(BodyFormat::GithubDispatch, &r)).unwrap();
+        assert_eq!(v["event_type"], "dsv-post-commit");
+        let cp = v["client_payload"].as_object().unwrap();
+        assert!(
+            cp.len() <= 10,
+            "GitHub allows 10 top-level client_payload keys"
+        );
+        assert_eq!(cp["commit"], "c");
+        assert_eq!(cp["idempotency_key"], "h:c");
+        assert_eq!(cp["dsv"]["x"], 1);
+        assert_eq!(body(BodyFormat::Dsv, &r), r.payload);
+    }
+
+    #[test]
+    fn expands_env_in_headers() {
+        assert_eq!(expand_env("plain").unwrap(), "plain");
+        let e = expand_env("Bearer ${DSV_TEST_SURELY_UNSET_VAR}").unwrap_err();
+        assert!(e.contains("DSV_TEST_SURELY_UNSET_VAR"));
+        assert!(expand_env("x ${A").is_err());
+    }
+}

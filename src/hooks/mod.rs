@@ -1,0 +1,445 @@
+//! Hooks: run a command or call a webhook when something happens in a repository,
+//! so that a new labelled dataset version starts the training pipeline by itself.
+//!
+//! - `config`: hooks from `dsv.toml` `[[hooks]]` and `.dsv/hooks/<event>`.
+//! - `payload`: the JSON document a hook gets.
+//! - `outbox`: the durable record of `post-*` deliveries (`.dsv/hooks.redb`).
+//! - `deliver`: running a command or POSTing, and the delivery worker.
+//!
+//! `pre-*` hooks run synchronously, before the operation writes anything, and any
+//! failure or timeout aborts it. `post-*` hooks never block or undo what happened:
+//! their deliveries are recorded right after the ref moved and delivered by a
+//! separate worker process, retried until they succeed. [`fire`] fires any event
+//! for a commit; `dsv push` and `dsv merge` call it for their events.
+
+pub mod config;
+pub mod deliver;
+pub mod outbox;
+pub mod payload;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use config::{Event, Hook, HookSet};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::Commit;
+use crate::ops::commit::{CommitOptions, CommitResult, PendingCommit, commit_with};
+use crate::refs::Head;
+use crate::repo::Repository;
+use crate::storage::Storage;
+use deliver::{Attempt, Request};
+use outbox::{NewDelivery, Outbox, Recorded};
+use payload::{ChangeSummary, Payload};
+
+/// A hook that did not apply, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Hook id.
+    pub hook: String,
+    /// Which filter left it out.
+    pub reason: String,
+}
+
+/// A hook that ran synchronously.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookRun {
+    /// Hook id.
+    pub hook: String,
+    /// What happened.
+    pub attempt: Attempt,
+}
+
+/// The hooks of one event, with their payload, ready to run or record.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The event.
+    pub event: Event,
+    /// The payload.
+    pub payload: Payload,
+    /// Its JSON.
+    pub json: String,
+    /// The hooks that apply, in order.
+    pub hooks: Vec<Hook>,
+    /// The hooks left out by a filter.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Prepared {
+    /// The id idempotency keys use: the commit, or for `pre-commit` the tree.
+    pub fn subject_id(&self) -> &str {
+        self.payload.commit.as_deref().unwrap_or(&self.payload.tree)
+    }
+}
+
+/// What firing an event did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FireReport {
+    /// `pre-*` hooks that ran (all succeeded, or the operation would have failed).
+    pub ran: Vec<HookRun>,
+    /// `post-*` deliveries recorded in the outbox.
+    pub queued: Vec<Recorded>,
+    /// Hooks left out by their filters.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Loads the repository's hooks (errors name the `dsv.toml` line).
+pub fn load(repo: &Repository) -> Result<HookSet> {
+    HookSet::load(repo.root(), repo.dsv_dir())
+}
+
+/// The branch HEAD is on, if any.
+fn current_branch(repo: &Repository) -> Result<Option<String>> {
+    Ok(match repo.refs.head()? {
+        Head::Branch(b) => Some(b),
+        Head::Detached(_) => None,
+    })
+}
+
+/// Splits the hooks of `event` into those that apply and those a filter leaves out.
+/// `changes` is computed only when some hook's filter needs it.
+fn select(
+    set: &HookSet,
+    event: Event,
+    branch: Option<&str>,
+    changes: &mut dyn FnMut() -> Result<ChangeSummary>,
+) -> Result<(Vec<Hook>, Vec<Skipped>, Option<ChangeSummary>)> {
+    let mut hooks = Vec::new();
+    let mut skipped = Vec::new();
+    let mut summary: Option<ChangeSummary> = None;
+    for h in set.for_event(event) {
+        if !h.filters.branch_matches(branch) {
+            skipped.push(Skipped {
+                hook: h.id.clone(),
+                reason: format!(
+                    "branch {} does not match {}",
+                    branch.unwrap_or("(detached HEAD)"),
+                    h.filters.branches.join(", ")
+                ),
+            });
+            continue;
+        }
+        if h.filters.needs_changes() {
+            if summary.is_none() {
+                summary = Some(changes()?);
+            }
+            let s = summary
+                .as_ref()
+                .ok_or_else(|| Error::Refused("internal: no summary".into()))?;
+            if !h.filters.paths_match(s.paths.iter().map(String::as_str)) {
+                skipped.push(Skipped {
+                    hook: h.id.clone(),
+                    reason: format!("no changed path matches {}", h.filters.paths.join(", ")),
+                });
+                continue;
+            }
+            if h.filters.labels_changed && !s.labels_changed {
+                skipped.push(Skipped {
+                    hook: h.id.clone(),
+                    reason: "no label file changed".into(),
+                });
+                continue;
+            }
+        }
+        hooks.push(h.clone());
+    }
+    Ok((hooks, skipped, summary))
+}
+
+/// Prepares the hooks of `event` about the existing commit `commit`: filters them and
+/// builds the payload. `base` is what the summary compares with (`None`: the first
+/// parent); `previous` is the commit HEAD left, for `post-checkout`.
+pub fn prepare(
+    repo: &Repository,
+    set: &HookSet,
+    event: Event,
+    commit: ObjectId,
+    branch: Option<String>,
+    base: Option<ObjectId>,
+    previous: Option<ObjectId>,
+) -> Result<Prepared> {
+    let c = Commit::load(&repo.store, &commit)?;
+    let base = base.or_else(|| c.parents.first().copied());
+    let mut changes = || payload::summary_between(repo, base, &c);
+    let (hooks, skipped, summary) = select(set, event, branch.as_deref(), &mut changes)?;
+    // The label diff is only worth computing when some hook will receive it.
+    let summary = match (summary, hooks.is_empty()) {
+        (Some(s), _) => s,
+        (None, false) => changes()?,
+        (None, true) => ChangeSummary::default(),
+    };
+    let payload = payload::for_commit(repo, event, commit, &c, branch, previous, summary);
+    Ok(Prepared {
+        event,
+        json: payload.to_json(),
+        payload,
+        hooks,
+        skipped,
+    })
+}
+
+/// Prepares the hooks of `event` about a commit not made yet (`pre-commit`).
+pub fn prepare_pending(
+    repo: &Repository,
+    set: &HookSet,
+    event: Event,
+    pending: &PendingCommit,
+    branch: Option<String>,
+) -> Result<Prepared> {
+    let mut changes =
+        || payload::summary_of_index(repo, pending.summary.files, pending.summary.bytes);
+    let (hooks, skipped, summary) = select(set, event, branch.as_deref(), &mut changes)?;
+    let summary = match (summary, hooks.is_empty()) {
+        (Some(s), _) => s,
+        (None, false) => changes()?,
+        (None, true) => ChangeSummary::default(),
+    };
+    let payload = payload::for_pending(repo, event, pending, branch, summary);
+    Ok(Prepared {
+        event,
+        json: payload.to_json(),
+        payload,
+        hooks,
+        skipped,
+    })
+}
+
+fn delivery_id(hook: &str, subject: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!("{hook}/{subject}/{nanos}/{}", std::process::id());
+    blake3::hash(seed.as_bytes()).to_hex()[..32].to_string()
+}
+
+/// Runs the prepared hooks now, one after the other, each once. With `stop_on_failure`
+/// (a `pre-*` event), the first failure ends the run. `test` marks the requests
+/// (`DSV_HOOK_TEST=1`, `X-Dsv-Test: 1`, an idempotency key of its own).
+pub fn run_now(
+    prepared: &Prepared,
+    root: &Path,
+    stop_on_failure: bool,
+    test: bool,
+    on_attempt: &mut dyn FnMut(&Hook, &Attempt),
+) -> Vec<HookRun> {
+    let mut runs = Vec::new();
+    let subject = prepared.subject_id().to_string();
+    let branch = prepared.payload.branch.clone().unwrap_or_default();
+    let commit = prepared.payload.commit.clone().unwrap_or_default();
+    for h in &prepared.hooks {
+        let id = delivery_id(&h.id, &subject);
+        // A test must never be taken by a receiver for the real delivery of this commit.
+        let key = if test {
+            format!("test:{}:{subject}:{id}", h.id)
+        } else {
+            format!("{}:{subject}", h.id)
+        };
+        let a = deliver::attempt(&Request {
+            event: prepared.event,
+            hook: &h.id,
+            delivery: &id,
+            key: &key,
+            commit: &commit,
+            branch: &branch,
+            root,
+            payload: &prepared.json,
+            action: &h.action,
+            timeout: h.timeout,
+            test,
+        });
+        on_attempt(h, &a);
+        let failed = !a.ok;
+        runs.push(HookRun {
+            hook: h.id.clone(),
+            attempt: a,
+        });
+        if failed && stop_on_failure {
+            break;
+        }
+    }
+    runs
+}
+
+/// Records the prepared `post-*` deliveries in the outbox (before any attempt).
+/// With `awaits_ref` they are staged: recorded before the ref moves, and made pending
+/// by [`outbox::Outbox::confirm`] after it moved (or by a worker that finds it moved).
+pub fn record(
+    dsv_dir: &Path,
+    storage: Arc<dyn Storage>,
+    prepared: &Prepared,
+    awaits_ref: Option<String>,
+) -> Result<Vec<Recorded>> {
+    let Some(commit) = prepared.payload.commit.clone() else {
+        return Err(Error::Refused(format!(
+            "internal: {} deliveries need a commit",
+            prepared.event
+        )));
+    };
+    let items: Vec<NewDelivery> = prepared
+        .hooks
+        .iter()
+        .map(|h| NewDelivery {
+            hook: h.id.clone(),
+            event: prepared.event,
+            commit: commit.clone(),
+            branch: prepared.payload.branch.clone(),
+            awaits_ref: awaits_ref.clone(),
+            action: h.action.clone(),
+            timeout: h.timeout,
+            payload: prepared.json.clone(),
+        })
+        .collect();
+    Outbox::new(dsv_dir, storage).record(&items)
+}
+
+/// Turns the first failed `pre-*` run into the error that aborts `operation`.
+fn rejection(event: Event, runs: &[HookRun], operation: &str) -> Result<()> {
+    match runs.iter().find(|r| !r.attempt.ok) {
+        None => Ok(()),
+        Some(r) => Err(Error::HookRejected {
+            event: event.name().to_string(),
+            hook: r.hook.clone(),
+            reason: r.attempt.detail.clone(),
+            operation: operation.to_string(),
+            output: r.attempt.output.clone(),
+        }),
+    }
+}
+
+/// Fires `event` for an existing commit: a `pre-*` event runs its hooks now and fails
+/// (`Error::HookRejected`, naming `operation`) if one fails; a `post-*` event records
+/// its deliveries in the outbox, to be delivered by [`deliver::run_worker`].
+pub fn fire(
+    repo: &Repository,
+    set: &HookSet,
+    event: Event,
+    commit: ObjectId,
+    branch: Option<String>,
+    base: Option<ObjectId>,
+    operation: &str,
+) -> Result<FireReport> {
+    let previous = if event == Event::PostCheckout {
+        base
+    } else {
+        None
+    };
+    let prepared = prepare(repo, set, event, commit, branch, base, previous)?;
+    finish_fire(repo, prepared, operation)
+}
+
+fn finish_fire(repo: &Repository, prepared: Prepared, operation: &str) -> Result<FireReport> {
+    let mut report = FireReport {
+        skipped: prepared.skipped.clone(),
+        ..FireReport::default()
+    };
+    if prepared.hooks.is_empty() {
+        return Ok(report);
+    }
+    if prepared.event.is_pre() {
+        let runs = run_now(&prepared, repo.root(), true, false, &mut |_, _| {});
+        rejection(prepared.event, &runs, operation)?;
+        report.ran = runs;
+    } else {
+        report.queued = record(repo.dsv_dir(), repo.storage.clone(), &prepared, None)?;
+    }
+    Ok(report)
+}
+
+/// A commit with its hooks.
+#[derive(Debug)]
+pub struct HookedCommit {
+    /// The commit.
+    pub result: CommitResult,
+    /// What `pre-commit` did.
+    pub pre: FireReport,
+    /// What `post-commit` recorded, or why it could not be recorded (the commit stands).
+    pub post: Result<FireReport>,
+}
+
+/// `commit` with hooks: loads them first (a bad `dsv.toml` refuses the commit), runs
+/// `pre-commit` before anything is written (a failure aborts the commit and leaves
+/// index and refs as they were), records the `post-commit` deliveries staged once the
+/// commit object is durable and before the branch moves (an outbox that cannot be
+/// written refuses the commit), and confirms them after it moved. A crash between
+/// the move and the confirmation leaves them staged; the next worker finds the branch
+/// at (or past) the commit and confirms them, so no delivery is lost.
+pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
+    let set = load(repo)?;
+    let branch = current_branch(repo)?;
+    let awaits = match &branch {
+        Some(b) => format!("{}{b}", crate::refs::HEADS),
+        None => "HEAD".to_string(),
+    };
+    let mut pre = FireReport::default();
+    let mut post = FireReport::default();
+    let mut before = |pending: &PendingCommit| -> Result<()> {
+        let prepared = prepare_pending(repo, &set, Event::PreCommit, pending, branch.clone())?;
+        pre = finish_fire(repo, prepared, "commit")?;
+        Ok(())
+    };
+    let mut before_ref = |id: ObjectId, _: &Commit| -> Result<()> {
+        let prepared = prepare(
+            repo,
+            &set,
+            Event::PostCommit,
+            id,
+            branch.clone(),
+            None,
+            None,
+        )?;
+        post.skipped = prepared.skipped.clone();
+        if !prepared.hooks.is_empty() {
+            post.queued = record(
+                repo.dsv_dir(),
+                repo.storage.clone(),
+                &prepared,
+                Some(awaits.clone()),
+            )?;
+        }
+        Ok(())
+    };
+    let has_pre = set.for_event(Event::PreCommit).next().is_some();
+    let has_post = set.for_event(Event::PostCommit).next().is_some();
+    let result = commit_with(
+        repo,
+        opts,
+        if has_pre { Some(&mut before) } else { None },
+        if has_post {
+            Some(&mut before_ref)
+        } else {
+            None
+        },
+    )?;
+    let seqs: Vec<u64> = post.queued.iter().map(|q| q.seq).collect();
+    let post = Outbox::new(repo.dsv_dir(), repo.storage.clone())
+        .confirm(&seqs)
+        .map(|()| post);
+    Ok(HookedCommit { result, pre, post })
+}
+
+/// Fires `post-checkout` after HEAD moved from `previous` to the current HEAD.
+/// The hooks come from the `dsv.toml` now checked out.
+pub fn post_checkout(repo: &Repository, previous: Option<ObjectId>) -> Result<FireReport> {
+    let Some(head) = repo.refs.head_commit()? else {
+        return Ok(FireReport::default());
+    };
+    let set = load(repo)?;
+    if set.for_event(Event::PostCheckout).next().is_none() {
+        return Ok(FireReport::default());
+    }
+    let branch = current_branch(repo)?;
+    let prepared = prepare(
+        repo,
+        &set,
+        Event::PostCheckout,
+        head,
+        branch,
+        previous,
+        previous,
+    )?;
+    finish_fire(repo, prepared, "checkout")
+}

@@ -1,0 +1,706 @@
+//! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`.
+//!
+//! A delivery is recorded (one redb transaction, fsynced) before anything is
+//! attempted: for `post-commit` staged before the branch moves and confirmed after
+//! (see `deliver::reconcile` for a crash in between), for other events right after
+//! the ref moved. It is marked done only after its hook succeeded. A crash during
+//! an attempt therefore means the attempt is repeated: receivers drop repeats by
+//! the idempotency key. Each (event, hook, commit) is recorded at most once.
+//!
+//! redb lets one process at a time open a file, and both the command that records
+//! and the background worker that delivers use it, so every open is short and
+//! taken under an exclusive `flock` on `.dsv/hooks.lock` (waited for, not failed on).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::hooks::config::{Action, Event};
+use crate::storage::Storage;
+
+/// File name of the outbox in `.dsv`.
+pub const FILE: &str = "hooks.redb";
+/// Lock file serializing opens of the outbox.
+pub const LOCK_FILE: &str = "hooks.lock";
+
+/// Deliveries by sequence number: JSON of [`Delivery`].
+const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+/// `event/hook/commit` → sequence number: at most one delivery per key.
+const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
+
+/// How long to wait for another process's short hold on the outbox.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Output kept per delivery (the end of it).
+const OUTPUT_KEEP: usize = 4096;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Recorded before the ref moved; becomes pending once the move is confirmed
+    /// (by the command, or by a worker that finds the ref at or past the commit).
+    Staged,
+    /// Not delivered yet (maybe after failed attempts; retried at `next_attempt_ms`).
+    Pending,
+    /// Delivered.
+    Done,
+    /// Gave up after the maximum number of attempts; `dsv hooks retry` revives it.
+    Failed,
+}
+
+impl State {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Staged => "staged",
+            State::Pending => "pending",
+            State::Done => "done",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// One recorded delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Sequence number (order of recording).
+    pub seq: u64,
+    /// Delivery id (`X-Dsv-Delivery`, `DSV_DELIVERY_ID`), the same for every attempt.
+    pub id: String,
+    /// `Idempotency-Key`: hook id and commit id.
+    pub key: String,
+    /// The hook.
+    pub hook: String,
+    /// The event.
+    pub event: Event,
+    /// The commit (64 hex).
+    pub commit: String,
+    /// The branch, if any.
+    pub branch: Option<String>,
+    /// For a staged delivery: the ref (`refs/heads/B` or `HEAD`) whose move to `commit`
+    /// makes it real.
+    #[serde(default)]
+    pub awaits_ref: Option<String>,
+    /// What the hook does, as declared when the event happened.
+    pub action: Action,
+    /// Timeout of one attempt, in milliseconds.
+    pub timeout_ms: u64,
+    /// The payload document.
+    pub payload: String,
+    /// State.
+    pub state: State,
+    /// Attempts made (ended ones; an attempt cut short by a crash does not count).
+    pub attempts: u32,
+    /// When the next attempt is due (unix ms).
+    pub next_attempt_ms: i64,
+    /// When it was recorded (unix ms).
+    pub created_ms: i64,
+    /// When it last changed (unix ms).
+    pub updated_ms: i64,
+    /// What the last failed attempt said.
+    pub last_error: Option<String>,
+    /// The end of what the last attempt printed or answered.
+    pub last_output: Option<String>,
+}
+
+/// A delivery to record.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Hook id.
+    pub hook: String,
+    /// Event.
+    pub event: Event,
+    /// Commit id (hex).
+    pub commit: String,
+    /// Branch.
+    pub branch: Option<String>,
+    /// Record it staged, waiting for this ref to move to the commit.
+    pub awaits_ref: Option<String>,
+    /// Action snapshot.
+    pub action: Action,
+    /// Timeout.
+    pub timeout: Duration,
+    /// Payload.
+    pub payload: String,
+}
+
+/// The result of recording one delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    /// Sequence number.
+    pub seq: u64,
+    /// Hook id.
+    pub hook: String,
+    /// Delivery id.
+    pub id: String,
+    /// False when this (event, hook, commit) was already recorded.
+    pub new: bool,
+}
+
+/// When failed attempts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay after the first failure; doubles after each further one.
+    pub base: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(3600),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The default, with `DSV_HOOKS_BACKOFF_MS` and `DSV_HOOKS_MAX_ATTEMPTS` applied.
+    pub fn from_env() -> RetryPolicy {
+        let mut p = RetryPolicy::default();
+        let num = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let Some(ms) = num("DSV_HOOKS_BACKOFF_MS") {
+            p.base = Duration::from_millis(ms);
+        }
+        if let Some(n) = num("DSV_HOOKS_MAX_ATTEMPTS") {
+            p.max_attempts = n.clamp(1, 1000) as u32;
+        }
+        p
+    }
+
+    /// The wait after `attempts` failed attempts.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let factor = 1u32 << attempts.saturating_sub(1).min(20);
+        self.base.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// The outcome of one attempt, as stored.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    /// Whether the hook succeeded.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// What it printed or answered.
+    pub output: String,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The outbox of one repository.
+pub struct Outbox {
+    dsv: PathBuf,
+    storage: Arc<dyn Storage>,
+}
+
+fn decode(bytes: &[u8]) -> Result<Delivery> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Corrupt(format!("{FILE}: unreadable delivery record: {e}")))
+}
+
+fn encode(d: &Delivery) -> Vec<u8> {
+    // Plain owned data always serializes.
+    serde_json::to_vec(d).unwrap_or_default()
+}
+
+fn tail(s: &str) -> String {
+    if s.len() <= OUTPUT_KEEP {
+        return s.to_string();
+    }
+    let mut start = s.len() - OUTPUT_KEEP;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &s[start..])
+}
+
+impl Outbox {
+    /// The outbox in `dsv_dir`; writes go through `storage`.
+    pub fn new(dsv_dir: &Path, storage: Arc<dyn Storage>) -> Outbox {
+        Outbox {
+            dsv: dsv_dir.to_path_buf(),
+            storage,
+        }
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> PathBuf {
+        self.dsv.join(FILE)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let path = self.dsv.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("opening", &path, e))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Refused(format!(
+                        "{} has been locked by another dsv process for {}s",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
+            }
+        }
+    }
+
+    /// Runs `f` on the open database; `None` when it does not exist and `create` is false.
+    fn with_db<T>(&self, create: bool, f: impl FnOnce(&Db) -> Result<T>) -> Result<Option<T>> {
+        let path = self.path();
+        // Reading a repository that never had a delivery creates nothing.
+        if !create && !path.exists() {
+            return Ok(None);
+        }
+        let _guard = self.lock()?;
+        if !path.exists() {
+            if !create {
+                return Ok(None);
+            }
+            // Created under a temporary name and renamed into place, so a crash while
+            // redb lays out a new file never leaves a half-made outbox behind.
+            let tmp = crate::storage::temp_name(&path);
+            drop(Db::open_rw(&tmp, self.storage.clone())?);
+            self.storage.rename(&tmp, &path)?;
+            crate::storage::sync_dir(&self.dsv);
+        }
+        let start = Instant::now();
+        let db = loop {
+            match Db::open_rw(&path, self.storage.clone()) {
+                Ok(db) => break db,
+                // Another program (not a dsv following the lock) has the file open.
+                Err(Error::Database { message, .. })
+                    if message.contains("already open") && start.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        f(&db).map(Some)
+    }
+
+    /// Records deliveries in one transaction; one already recorded is returned with `new: false`.
+    pub fn record(&self, items: &[NewDelivery]) -> Result<Vec<Recorded>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let out = self.with_db(true, |db| {
+            let tx = db.write()?;
+            let mut out = Vec::new();
+            {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                let mut keys = tx.open_table(KEYS).map_err(|e| db.err(e))?;
+                let mut next = match deliveries.last().map_err(|e| db.err(e))? {
+                    Some((k, _)) => k.value() + 1,
+                    None => 1,
+                };
+                for it in items {
+                    let unique = format!("{}/{}/{}", it.event.name(), it.hook, it.commit);
+                    if let Some(seq) = keys.get(unique.as_str()).map_err(|e| db.err(e))? {
+                        let seq = seq.value();
+                        let existing = match deliveries.get(seq).map_err(|e| db.err(e))? {
+                            Some(v) => decode(v.value())?,
+                            None => {
+                                return Err(Error::Corrupt(format!(
+                                    "{FILE}: key {unique} names missing delivery {seq}"
+                                )));
+                            }
+                        };
+                        out.push(Recorded {
+                            seq,
+                            hook: it.hook.clone(),
+                            id: existing.id,
+                            new: false,
+                        });
+                        continue;
+                    }
+                    let seq = next;
+                    next += 1;
+                    let id = blake3::hash(format!("{unique}/{seq}/{now}").as_bytes()).to_hex()
+                        [..32]
+                        .to_string();
+                    let d = Delivery {
+                        seq,
+                        id: id.clone(),
+                        key: format!("{}:{}", it.hook, it.commit),
+                        hook: it.hook.clone(),
+                        event: it.event,
+                        commit: it.commit.clone(),
+                        branch: it.branch.clone(),
+                        awaits_ref: it.awaits_ref.clone(),
+                        action: it.action.clone(),
+                        timeout_ms: it.timeout.as_millis() as u64,
+                        payload: it.payload.clone(),
+                        state: if it.awaits_ref.is_some() {
+                            State::Staged
+                        } else {
+                            State::Pending
+                        },
+                        attempts: 0,
+                        next_attempt_ms: now,
+                        created_ms: now,
+                        updated_ms: now,
+                        last_error: None,
+                        last_output: None,
+                    };
+                    deliveries
+                        .insert(seq, encode(&d).as_slice())
+                        .map_err(|e| db.err(e))?;
+                    keys.insert(unique.as_str(), seq).map_err(|e| db.err(e))?;
+                    out.push(Recorded {
+                        seq,
+                        hook: it.hook.clone(),
+                        id,
+                        new: true,
+                    });
+                }
+            }
+            tx.commit().map_err(|e| db.err(e))?;
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
+
+    /// Every delivery, oldest first.
+    pub fn list(&self) -> Result<Vec<Delivery>> {
+        let out = self.with_db(false, |db| {
+            let tx = db.read()?;
+            let table = match tx.open_table(DELIVERIES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db.err(e)),
+            };
+            let mut out = Vec::new();
+            for row in table.iter().map_err(|e| db.err(e))? {
+                let (_, v) = row.map_err(|e| db.err(e))?;
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
+
+    /// The deliveries to attempt now, and when the next one that is not yet due will be.
+    ///
+    /// Deliveries of one hook go out in order: only the oldest unfinished delivery of
+    /// each hook is considered, so a later commit never overtakes an earlier one, and a
+    /// failed delivery holds back the later ones of its hook until it is retried.
+    pub fn due(&self, now: i64) -> Result<(Vec<Delivery>, Option<i64>)> {
+        let all = self.list()?;
+        let mut seen = BTreeSet::new();
+        let mut due = Vec::new();
+        let mut next: Option<i64> = None;
+        for d in all {
+            // A staged delivery may belong to a commit that never happens: it must not
+            // hold back the hook's later deliveries.
+            if matches!(d.state, State::Done | State::Staged) || !seen.insert(d.hook.clone()) {
+                continue;
+            }
+            if d.state == State::Pending {
+                if d.next_attempt_ms <= now {
+                    due.push(d);
+                } else {
+                    next = Some(next.map_or(d.next_attempt_ms, |n| n.min(d.next_attempt_ms)));
+                }
+            }
+        }
+        Ok((due, next))
+    }
+
+    /// Stores the outcome of an attempt: done, or pending with a later retry, or failed.
+    pub fn finish(
+        &self,
+        seq: u64,
+        result: &AttemptResult,
+        policy: &RetryPolicy,
+    ) -> Result<Delivery> {
+        let now = now_ms();
+        let out = self.with_db(true, |db| {
+            let tx = db.write()?;
+            let d = {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                let mut d = match deliveries.get(seq).map_err(|e| db.err(e))? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(Error::Refused(format!("no delivery #{seq}"))),
+                };
+                d.attempts += 1;
+                d.updated_ms = now;
+                d.last_output = Some(tail(&result.output));
+                if result.ok {
+                    d.state = State::Done;
+                    d.last_error = None;
+                } else {
+                    d.last_error = result.error.clone();
+                    if d.attempts >= policy.max_attempts {
+                        d.state = State::Failed;
+                    } else {
+                        d.next_attempt_ms =
+                            now.saturating_add(policy.delay(d.attempts).as_millis() as i64);
+                    }
+                }
+                deliveries
+                    .insert(seq, encode(&d).as_slice())
+                    .map_err(|e| db.err(e))?;
+                d
+            };
+            tx.commit().map_err(|e| db.err(e))?;
+            Ok(d)
+        })?;
+        out.ok_or_else(|| Error::Refused(format!("no delivery #{seq}")))
+    }
+
+    /// Turns staged deliveries into pending ones (their ref moved).
+    pub fn confirm(&self, seqs: &[u64]) -> Result<()> {
+        self.update_staged(seqs, Some(State::Pending))
+    }
+
+    /// Deletes staged deliveries whose commit never happened.
+    pub fn forget(&self, seqs: &[u64]) -> Result<()> {
+        self.update_staged(seqs, None)
+    }
+
+    fn update_staged(&self, seqs: &[u64], to: Option<State>) -> Result<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        self.with_db(true, |db| {
+            let tx = db.write()?;
+            {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                let mut keys = tx.open_table(KEYS).map_err(|e| db.err(e))?;
+                for &seq in seqs {
+                    let d = match deliveries.get(seq).map_err(|e| db.err(e))? {
+                        Some(v) => decode(v.value())?,
+                        None => continue,
+                    };
+                    if d.state != State::Staged {
+                        continue;
+                    }
+                    match to {
+                        Some(state) => {
+                            let mut d = d;
+                            d.state = state;
+                            d.next_attempt_ms = now;
+                            d.updated_ms = now;
+                            deliveries
+                                .insert(seq, encode(&d).as_slice())
+                                .map_err(|e| db.err(e))?;
+                        }
+                        None => {
+                            deliveries.remove(seq).map_err(|e| db.err(e))?;
+                            let unique = format!("{}/{}/{}", d.event.name(), d.hook, d.commit);
+                            keys.remove(unique.as_str()).map_err(|e| db.err(e))?;
+                        }
+                    }
+                }
+            }
+            tx.commit().map_err(|e| db.err(e))
+        })?;
+        Ok(())
+    }
+
+    /// Makes failed deliveries (or the one named by `which`: a number or a delivery-id
+    /// prefix) pending again, due now, with a fresh attempt budget. Returns their numbers.
+    pub fn retry(&self, which: Option<&str>) -> Result<Vec<u64>> {
+        let now = now_ms();
+        let all = self.list()?;
+        let chosen: Vec<Delivery> = match which {
+            None => all
+                .into_iter()
+                .filter(|d| matches!(d.state, State::Pending | State::Failed))
+                .collect(),
+            Some(w) => {
+                let w = w.trim_start_matches('#');
+                let found: Vec<Delivery> = all
+                    .into_iter()
+                    .filter(|d| {
+                        w.parse::<u64>().ok() == Some(d.seq)
+                            || (w.len() >= 4 && d.id.starts_with(w))
+                    })
+                    .collect();
+                match found.as_slice() {
+                    [] => {
+                        return Err(Error::Refused(format!(
+                            "no delivery '{w}' (see `dsv hooks log`)"
+                        )));
+                    }
+                    [d] if d.state == State::Done => {
+                        return Err(Error::Refused(format!(
+                            "delivery #{} was already delivered; a receiver would drop a repeat (key {})",
+                            d.seq, d.key
+                        )));
+                    }
+                    [d] if d.state == State::Staged => {
+                        return Err(Error::Refused(format!(
+                            "delivery #{} waits for its commit to be confirmed (a worker does that)",
+                            d.seq
+                        )));
+                    }
+                    [_] => found,
+                    _ => {
+                        return Err(Error::Refused(format!(
+                            "'{w}' names several deliveries; give its number"
+                        )));
+                    }
+                }
+            }
+        };
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_db(true, |db| {
+            let tx = db.write()?;
+            {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                for mut d in chosen.iter().cloned() {
+                    d.state = State::Pending;
+                    d.attempts = 0;
+                    d.next_attempt_ms = now;
+                    d.updated_ms = now;
+                    deliveries
+                        .insert(d.seq, encode(&d).as_slice())
+                        .map_err(|e| db.err(e))?;
+                }
+            }
+            tx.commit().map_err(|e| db.err(e))
+        })?;
+        Ok(chosen.iter().map(|d| d.seq).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::OsStorage;
+
+    fn item(hook: &str, commit: &str) -> NewDelivery {
+        NewDelivery {
+            hook: hook.into(),
+            event: Event::PostCommit,
+            commit: commit.into(),
+            branch: Some("main".into()),
+            awaits_ref: None,
+            action: Action::Run {
+                command: "true".into(),
+            },
+            timeout: Duration::from_secs(1),
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn records_once_orders_per_hook_and_backs_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), Arc::new(OsStorage));
+        assert!(ob.list().unwrap().is_empty());
+        let r = ob.record(&[item("a", "c1"), item("b", "c1")]).unwrap();
+        assert!(r.iter().all(|r| r.new));
+        let again = ob.record(&[item("a", "c1"), item("a", "c2")]).unwrap();
+        assert!(!again[0].new && again[0].seq == r[0].seq && again[1].new);
+        assert_eq!(ob.list().unwrap().len(), 3);
+        let policy = RetryPolicy {
+            base: Duration::from_secs(60),
+            max_delay: Duration::from_secs(3600),
+            max_attempts: 2,
+        };
+        let (due, _) = ob.due(now_ms()).unwrap();
+        // a/c2 waits behind a/c1.
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let fail = AttemptResult {
+            ok: false,
+            error: Some("HTTP 500".into()),
+            output: String::new(),
+        };
+        let d = ob.finish(1, &fail, &policy).unwrap();
+        assert_eq!(d.state, State::Pending);
+        let (due, next) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![2]);
+        assert!(next.is_some_and(|n| n > now_ms() + 50_000));
+        assert_eq!(ob.finish(1, &fail, &policy).unwrap().state, State::Failed);
+        let (due, next) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(next.is_none());
+        assert_eq!(ob.retry(Some("1")).unwrap(), vec![1]);
+        let (due, _) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let ok = AttemptResult {
+            ok: true,
+            error: None,
+            output: "fine".into(),
+        };
+        assert_eq!(ob.finish(1, &ok, &policy).unwrap().state, State::Done);
+        let (due, _) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(ob.retry(Some("1")).is_err());
+    }
+
+    #[test]
+    fn staged_deliveries_wait_for_confirmation_and_do_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), Arc::new(OsStorage));
+        let mut staged = item("a", "c1");
+        staged.awaits_ref = Some("refs/heads/main".into());
+        ob.record(&[staged.clone()]).unwrap();
+        ob.record(&[item("a", "c2")]).unwrap();
+        let (due, next) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![2]);
+        assert!(next.is_none());
+        assert!(ob.retry(Some("1")).is_err());
+        ob.confirm(&[1]).unwrap();
+        let (due, _) = ob.due(now_ms()).unwrap();
+        assert_eq!(due.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1]);
+        // Forgetting only touches staged deliveries; a forgotten key can be recorded again.
+        ob.forget(&[1]).unwrap();
+        assert_eq!(ob.list().unwrap().len(), 2);
+        let mut s3 = item("b", "c3");
+        s3.awaits_ref = Some("HEAD".into());
+        let r = ob.record(&[s3.clone()]).unwrap();
+        ob.forget(&[r[0].seq]).unwrap();
+        assert_eq!(ob.list().unwrap().len(), 2);
+        assert!(ob.record(&[s3]).unwrap()[0].new);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1), Duration::from_secs(2));
+        assert_eq!(p.delay(3), Duration::from_secs(8));
+        assert_eq!(p.delay(40), Duration::from_secs(3600));
+    }
+}
