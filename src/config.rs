@@ -48,13 +48,7 @@ impl ConfigFile {
                     message: format!("'{section}' must be a [section]"),
                 });
             };
-            for (k, v) in t {
-                let s = match v {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                values.insert(format!("{section}.{k}"), s);
-            }
+            flatten(&section, t, &mut values);
         }
         Ok(ConfigFile {
             path: path.to_path_buf(),
@@ -66,13 +60,14 @@ impl ConfigFile {
     pub fn save(&self, storage: &dyn Storage) -> Result<()> {
         let mut table = toml::Table::new();
         for (k, v) in &self.values {
-            let (section, key) = k.split_once('.').unwrap_or(("core", k));
-            let entry = table
-                .entry(section.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let Some(t) = entry.as_table_mut() {
-                t.insert(key.to_string(), toml::Value::String(v.clone()));
-            }
+            // `remote.origin.url` becomes `[remote.origin] url = ...`: every dot but the
+            // last one opens a nested table (a key without a dot goes to `[core]`).
+            let parts: Vec<&str> = if k.contains('.') {
+                k.split('.').collect()
+            } else {
+                vec!["core", k.as_str()]
+            };
+            insert_nested(&mut table, &parts, v.clone());
         }
         let text = toml::to_string(&table).map_err(|e| Error::Config {
             path: self.path.clone(),
@@ -82,6 +77,44 @@ impl ConfigFile {
             storage.create_dir_all(dir)?;
         }
         storage.write_atomic(&self.path, text.as_bytes())
+    }
+}
+
+/// Inserts `value` at a dotted path, creating tables on the way.
+fn insert_nested(table: &mut toml::Table, path: &[&str], value: String) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.to_string(), toml::Value::String(value));
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let Some(t) = entry.as_table_mut() {
+                insert_nested(t, rest, value);
+            }
+        }
+    }
+}
+
+/// Adds the values of a table under `prefix`, nested tables as dotted keys
+/// (`[remote.origin] url = ..` gives `remote.origin.url`).
+fn flatten(prefix: &str, table: &toml::Table, values: &mut BTreeMap<String, String>) {
+    for (k, v) in table {
+        let key = format!("{prefix}.{k}");
+        match v {
+            toml::Value::String(s) => {
+                values.insert(key, s.clone());
+            }
+            toml::Value::Table(t) => flatten(&key, t, values),
+            other => {
+                values.insert(key, other.to_string());
+            }
+        }
     }
 }
 
@@ -123,15 +156,24 @@ impl Config {
     }
 }
 
+/// Settings of a remote (`remote.NAME.SETTING`).
+pub const REMOTE_SETTINGS: &[&str] = &["url", "endpoint", "region", "allow_http"];
+
 /// Rejects keys dsv does not know.
 pub fn check_key(key: &str) -> Result<()> {
-    if KNOWN_KEYS.contains(&key) {
+    let remote_key = key
+        .strip_prefix("remote.")
+        .and_then(|r| r.rsplit_once('.'))
+        .is_some_and(|(name, setting)| {
+            !name.is_empty() && !name.contains('.') && REMOTE_SETTINGS.contains(&setting)
+        });
+    if KNOWN_KEYS.contains(&key) || remote_key {
         Ok(())
     } else {
         Err(Error::InvalidName {
             kind: "config key",
             name: key.to_string(),
-            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync)",
+            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, remote.NAME.url|endpoint|region|allow_http)",
         })
     }
 }

@@ -154,6 +154,15 @@ pub enum Error {
         /// Why it is unsafe.
         reason: &'static str,
     },
+    /// A remote (object storage) failed or holds something unusable. The message
+    /// never includes credentials.
+    #[error("remote '{remote}': {message}")]
+    Remote {
+        /// Remote name (or URL without credentials).
+        remote: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A bad hook definition (`dsv.toml` `[[hooks]]`), naming the file and line.
     #[error("{0}")]
     HookConfig(String),

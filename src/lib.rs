@@ -17,6 +17,7 @@ pub mod object;
 pub mod ops;
 pub mod progress;
 pub mod refs;
+pub mod remote;
 pub mod repo;
 pub mod report;
 pub mod storage;

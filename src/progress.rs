@@ -4,6 +4,10 @@
 pub trait Progress: Send + Sync {
     /// A new phase begins; `total` is the item count when known.
     fn start(&self, _label: &str, _total: Option<u64>) {}
+    /// A new phase counted in bytes (a renderer shows sizes and a rate); `inc` adds bytes.
+    fn start_bytes(&self, label: &str, total: Option<u64>) {
+        self.start(label, total)
+    }
     /// `n` more items are done.
     fn inc(&self, _n: u64) {}
     /// The phase ended.

@@ -32,10 +32,36 @@ pub struct Args {
     /// Machine-readable JSON listing.
     #[arg(long)]
     json: bool,
+    /// List remote-tracking branches (`origin/main`).
+    #[arg(short = 'r', long = "remotes")]
+    remotes: bool,
 }
 
 /// Runs `branch`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    if args.remotes {
+        let repo = ctx.repo(Access::Read)?;
+        let list = dsv::remote::list_tracking(&repo)?;
+        if args.json {
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|(n, id)| serde_json::json!({ "name": n, "id": id }))
+                .collect();
+            print_json(&rows)?;
+            return Ok(0);
+        }
+        for (name, id) in list {
+            if args.verbose {
+                let subject = Commit::load(&repo.store, &id)
+                    .map(|c| c.subject().to_string())
+                    .unwrap_or_default();
+                println!("  {name} {} {subject}", id.short());
+            } else {
+                println!("  {name}");
+            }
+        }
+        return Ok(0);
+    }
     if args.delete || args.force_delete {
         let repo = ctx.repo(Access::Write)?;
         if args.names.is_empty() {

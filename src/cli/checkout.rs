@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use dsv::lock::Access;
 use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
 use dsv::ops::revparse::resolve;
+use dsv::remote::fetch::fetch_paths;
 
 use super::Ctx;
 
@@ -50,7 +51,10 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         let scopes = dsv::ops::add::pathspecs(repo, &ctx.cwd, &args.paths)?;
         let r = match &args.rev {
             Some(rev) => {
-                checkout_paths(repo, resolve(repo, rev)?, &scopes, &args.paths, &progress)?
+                let id = resolve(repo, rev)?;
+                // A partial clone downloads just the data these paths need.
+                fetch_paths(repo, &id, &scopes, &progress)?;
+                checkout_paths(repo, id, &scopes, &args.paths, &progress)?
             }
             None => restore(repo, &scopes, &args.paths, None, false, true, &progress)?,
         };
@@ -86,6 +90,11 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         SwitchTarget::Detached(resolve(repo, &rev)?)
     };
     let detached = matches!(target, SwitchTarget::Detached(_));
+    if let SwitchTarget::Detached(id) = &target {
+        fetch_paths(repo, id, &[], &progress)?;
+    } else {
+        fetch_paths(repo, &resolve(repo, &rev)?, &[], &progress)?;
+    }
     let r = switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {
         if detached {

@@ -12,11 +12,38 @@ pub struct Args {
     /// Machine-readable JSON.
     #[arg(long)]
     json: bool,
+    /// Check a remote instead (default: origin): indexes, pack lengths, and that
+    /// every branch's commits, trees and files are all on the remote.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "origin")]
+    remote: Option<String>,
+    /// With --remote: also download every pack and verify its content hash.
+    #[arg(long, requires = "remote")]
+    records: bool,
 }
 
 /// Runs `fsck`; exit 1 when a problem is found.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Read)?;
+    if let Some(name) = &args.remote {
+        let r = dsv::remote::fsck::fsck_remote(&repo, name, args.records, &ctx.progress())?;
+        if args.json {
+            print_json(&r)?;
+        } else {
+            for p in &r.problems {
+                println!("error: {p}");
+            }
+            if !ctx.quiet {
+                eprintln!(
+                    "remote {name}: {} packs, {} branches, {} objects: {} problems",
+                    r.packs,
+                    r.refs,
+                    r.objects,
+                    r.problems.len()
+                );
+            }
+        }
+        return Ok(if r.problems.is_empty() { 0 } else { 1 });
+    }
     let report = fsck(&repo, &ctx.progress())?;
     if args.json {
         print_json(&report)?;

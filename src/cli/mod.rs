@@ -4,10 +4,12 @@ mod add;
 mod branch;
 mod cat_object;
 mod checkout;
+mod clone;
 mod commit;
 mod config;
 mod demo;
 mod diff;
+mod fetch;
 mod fsck;
 mod gc;
 mod hooks;
@@ -16,6 +18,9 @@ mod labels;
 mod log;
 mod ls_tree;
 mod output;
+mod pull;
+mod push;
+mod remote;
 mod reset;
 mod restore;
 mod rm;
@@ -110,6 +115,16 @@ enum Command {
     Hooks(hooks::Args),
     /// Run a demo on the bundled fixtures in a temporary directory.
     Demo(demo::Args),
+    /// Add, remove or list remotes (object storage or a directory).
+    Remote(remote::Args),
+    /// Upload a branch to a remote (fast-forward unless --force).
+    Push(push::Args),
+    /// Download every branch of a remote into remote-tracking branches.
+    Fetch(fetch::Args),
+    /// Fetch, then fast-forward the current branch and update the files.
+    Pull(pull::Args),
+    /// Create a repository from a remote and check out its default branch.
+    Clone(clone::Args),
 }
 
 /// A command line that parses but makes no sense (exit code 2, like clap's own errors).
@@ -222,6 +237,11 @@ pub fn run() -> i32 {
         Command::Labels(a) => labels::run(&ctx, a),
         Command::Hooks(a) => hooks::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Remote(a) => remote::run(&ctx, a),
+        Command::Push(a) => push::run(&ctx, a),
+        Command::Fetch(a) => fetch::run(&ctx, a),
+        Command::Pull(a) => pull::run(&ctx, a),
+        Command::Clone(a) => clone::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

@@ -105,6 +105,27 @@ impl Progress for CliProgress {
             *b = Some(bar);
         }
     }
+    fn start_bytes(&self, label: &str, total: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        let bar = match total {
+            Some(t) => indicatif::ProgressBar::new(t),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        let template = if total.is_some() {
+            "{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+        } else {
+            "{msg:>12} {spinner} {bytes} ({bytes_per_sec})"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
     fn inc(&self, n: u64) {
         if let Ok(b) = self.bar.lock()
             && let Some(b) = b.as_ref()

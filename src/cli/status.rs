@@ -69,6 +69,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
         }
     }
+    let upstream = match &report.branch {
+        Some(b) if !args.json && !args.short => dsv::remote::upstream_status(&repo, b)?,
+        _ => None,
+    };
     drop(repo);
     // Record fresh stat data for files that were only touched, if no one holds the lock:
     // the next status then skips re-hashing them. Never waits; failure costs only speed.
@@ -104,7 +108,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     match (&report.branch, &report.head) {
-        (Some(b), Some(_)) => println!("On branch {b}"),
+        (Some(b), Some(_)) => {
+            println!("On branch {b}");
+            if let Some(u) = &upstream {
+                let theirs = format!("{}/{}", u.remote, u.branch);
+                match (u.ahead, u.behind) {
+                    (0, 0) => println!("Your branch is up to date with '{theirs}'."),
+                    (a, 0) => println!("Your branch is ahead of '{theirs}' by {a} commits."),
+                    (0, b) => println!("Your branch is behind '{theirs}' by {b} commits."),
+                    (a, b) => println!(
+                        "Your branch and '{theirs}' have diverged: {a} and {b} different commits."
+                    ),
+                }
+            }
+        }
         (Some(b), None) => println!("On branch {b}\n\nNo commits yet"),
         (None, Some(h)) => println!(
             "{}",

@@ -184,58 +184,7 @@ pub fn switch(
     let mut report = if force {
         reset_worktree(repo, &target_tree, stamp, progress)?
     } else {
-        let current = head_tree(repo)?;
-        let index = repo.index.load()?;
-        let changes = diff_trees(&repo.store, current.as_ref(), Some(&target_tree), &[])?;
-        let mut plan = Plan {
-            update_index: true,
-            ..Plan::default()
-        };
-        let mut conflicts = Vec::new();
-        for c in changes {
-            let staged = index.entries.get(&c.path);
-            // The index must still hold the current commit's version of every path we touch,
-            // and the worktree must match the index.
-            // A path already at the target version (both in the index and the worktree) is
-            // clean too, so a switch interrupted halfway (crash, full disk) can be re-run.
-            let is = |st: &Option<FileState>| match (staged, st) {
-                (None, None) => true,
-                (Some(e), Some(o)) => e.id == o.id && e.mode == o.mode,
-                _ => false,
-            };
-            let index_clean = is(&c.old) || is(&c.new);
-            let at_target = || -> Result<bool> {
-                Ok(match (&c.new, stat_tracked(repo.root(), &c.path)) {
-                    (None, None) => true,
-                    (Some(n), Some(f)) => {
-                        f.mode == n.mode && hash_worktree_file(repo.root(), &f)? == n.id
-                    }
-                    _ => false,
-                })
-            };
-            let wt_clean = match staged {
-                Some(e) => worktree_matches(repo, &index, &c.path, e)? || at_target()?,
-                None => match stat_tracked(repo.root(), &c.path) {
-                    None => true,
-                    // An untracked file in the way is fine only if it already has the target content.
-                    Some(f) => c.new.is_some_and(|n| {
-                        hash_worktree_file(repo.root(), &f).ok() == Some(n.id) && f.mode == n.mode
-                    }),
-                },
-            };
-            if !index_clean || !wt_clean {
-                conflicts.push(c.path.clone());
-                continue;
-            }
-            match c.new {
-                Some(n) => plan.writes.push((c.path, n)),
-                None => plan.removes.push(c.path),
-            }
-        }
-        if !conflicts.is_empty() {
-            return Err(conflict_error(&conflicts, "switching"));
-        }
-        execute(repo, plan, stamp, progress)?
+        move_to_tree(repo, &target_tree, stamp, progress)?
     };
     let (time, _) = now()?;
     let from = match repo.refs.head()? {
@@ -253,6 +202,97 @@ pub fn switch(
         &format!("switch: moving from {from} to {to}"),
     )?;
     report.commit = Some(commit);
+    Ok(report)
+}
+
+/// Moves index and worktree from HEAD's tree to `target_tree`, touching only paths
+/// that differ, and refusing (before any change) if that would lose local changes.
+fn move_to_tree(
+    repo: &Repository,
+    target_tree: &ObjectId,
+    stamp: i64,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    let current = head_tree(repo)?;
+    let index = repo.index.load()?;
+    let changes = diff_trees(&repo.store, current.as_ref(), Some(target_tree), &[])?;
+    let mut plan = Plan {
+        update_index: true,
+        ..Plan::default()
+    };
+    let mut conflicts = Vec::new();
+    for c in changes {
+        let staged = index.entries.get(&c.path);
+        // The index must still hold the current commit's version of every path we touch,
+        // and the worktree must match the index.
+        // A path already at the target version (both in the index and the worktree) is
+        // clean too, so a switch interrupted halfway (crash, full disk) can be re-run.
+        let is = |st: &Option<FileState>| match (staged, st) {
+            (None, None) => true,
+            (Some(e), Some(o)) => e.id == o.id && e.mode == o.mode,
+            _ => false,
+        };
+        let index_clean = is(&c.old) || is(&c.new);
+        let at_target = || -> Result<bool> {
+            Ok(match (&c.new, stat_tracked(repo.root(), &c.path)) {
+                (None, None) => true,
+                (Some(n), Some(f)) => {
+                    f.mode == n.mode && hash_worktree_file(repo.root(), &f)? == n.id
+                }
+                _ => false,
+            })
+        };
+        let wt_clean = match staged {
+            Some(e) => worktree_matches(repo, &index, &c.path, e)? || at_target()?,
+            None => match stat_tracked(repo.root(), &c.path) {
+                None => true,
+                // An untracked file in the way is fine only if it already has the target content.
+                Some(f) => c.new.is_some_and(|n| {
+                    hash_worktree_file(repo.root(), &f).ok() == Some(n.id) && f.mode == n.mode
+                }),
+            },
+        };
+        if !index_clean || !wt_clean {
+            conflicts.push(c.path.clone());
+            continue;
+        }
+        match c.new {
+            Some(n) => plan.writes.push((c.path, n)),
+            None => plan.removes.push(c.path),
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(conflict_error(&conflicts, "switching"));
+    }
+    execute(repo, plan, stamp, progress)
+}
+
+/// Fast-forwards the current branch to `target` (pull): the worktree moves like a
+/// switch (refusing to overwrite local changes), then the branch ref moves.
+pub fn fast_forward(
+    repo: &Repository,
+    target: ObjectId,
+    message: &str,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    repo.require_write()?;
+    let stamp = now_ns();
+    let Head::Branch(branch) = repo.refs.head()? else {
+        return Err(Error::Refused(
+            "HEAD is detached: switch to a branch first".into(),
+        ));
+    };
+    let target_tree = Commit::load(&repo.store, &target)?.tree;
+    let mut report = move_to_tree(repo, &target_tree, stamp, progress)?;
+    let (time, _) = now()?;
+    repo.refs.update(
+        &format!("{HEADS}{branch}"),
+        target,
+        &repo.reflog_identity(),
+        time,
+        message,
+    )?;
+    report.commit = Some(target);
     Ok(report)
 }
 

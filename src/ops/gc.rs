@@ -38,7 +38,11 @@ pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
     let mut live = HashSet::new();
     let mut commits: Vec<ObjectId> = Vec::new();
     commits.extend(repo.refs.head_commit()?);
-    for ns in [crate::refs::HEADS, crate::refs::TAGS] {
+    for ns in [
+        crate::refs::HEADS,
+        crate::refs::TAGS,
+        crate::remote::REMOTES,
+    ] {
         commits.extend(repo.refs.list(ns)?.into_iter().map(|(_, id)| id));
     }
     for name in repo.refs.reflog_names()? {
@@ -86,8 +90,10 @@ pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
         }
     }
     blobs.extend(repo.index.load()?.entries.values().map(|e| e.id));
+    // A partial clone lacks file data it never downloaded; that is not an error.
+    let partial = crate::remote::fetch::partial_remote(repo)?.is_some();
     while let Some(b) = blobs.pop() {
-        if !live.insert(b) {
+        if !live.insert(b) || (partial && !repo.store.contains(&b)?) {
             continue;
         }
         blobs.extend(repo.store.children(&b)?.into_iter().map(|(c, _)| c));

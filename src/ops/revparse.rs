@@ -28,6 +28,13 @@ fn resolve_base(repo: &Repository, base: &str) -> Result<ObjectId> {
         if let Some(id) = repo.refs.read(&format!("{TAGS}{base}"))? {
             return Ok(id);
         }
+        // `origin/main`: a remote-tracking branch.
+        if let Some(id) = repo
+            .refs
+            .read(&format!("{}{base}", crate::remote::REMOTES))?
+        {
+            return Ok(id);
+        }
     }
     if base.len() >= MIN_SHORT && base.bytes().all(|b| b.is_ascii_hexdigit()) {
         if let Some(id) = ObjectId::from_hex(&base.to_ascii_lowercase()) {

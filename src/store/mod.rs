@@ -576,6 +576,55 @@ impl ObjectStore {
         let mut buf = Vec::with_capacity(record_len as usize);
         buf.extend_from_slice(&header.encode());
         buf.extend_from_slice(payload);
+        self.append_record(id, &buf)
+    }
+
+    /// The record of `id` exactly as stored (header and payload, still compressed),
+    /// so it can be copied byte for byte into a remote pack.
+    pub fn raw_record(&self, id: &ObjectId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?.ok_or(Error::MissingObject(*id))?;
+        let (file, path) = self.reader(loc.pack)?;
+        let mut buf = vec![0u8; loc.len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, loc.offset as u64)
+            .ctx("reading pack", &path)?;
+        match RecordHeader::decode(&buf) {
+            Ok(h) if h.id == *id && pack::RECORD_HEADER + h.stored_len as usize == buf.len() => {
+                Ok(buf)
+            }
+            _ => Err(Error::CorruptObject {
+                id: *id,
+                reason: format!("record at {}:{} does not match", path.display(), loc.offset),
+            }),
+        }
+    }
+
+    /// Stores a whole record (header and payload) received from elsewhere, byte for
+    /// byte. The caller must have verified that the record's content hashes to its
+    /// id (remote fetch does, before calling this); `commit` also lists it as a commit.
+    /// Like every write it becomes durable at the next [`ObjectStore::flush`].
+    pub fn put_verified_record(&self, record: &[u8], commit: bool) -> Result<ObjectId> {
+        let header = RecordHeader::decode(record).map_err(Error::Corrupt)?;
+        if pack::RECORD_HEADER + header.stored_len as usize != record.len() {
+            return Err(Error::CorruptObject {
+                id: header.id,
+                reason: "record length does not match its header".into(),
+            });
+        }
+        if !self.contains(&header.id)? {
+            self.append_record(header.id, record)?;
+        }
+        if commit {
+            self.pending_commits
+                .lock()
+                .map_err(poisoned)?
+                .push(header.id);
+        }
+        Ok(header.id)
+    }
+
+    /// Appends one encoded record to this thread's pack.
+    fn append_record(&self, id: ObjectId, buf: &[u8]) -> Result<()> {
+        let record_len = buf.len() as u64;
         // Reserve space under the lock; write outside it.
         let mut kick: Vec<(Arc<File>, u64, u64)> = Vec::new();
         let (file, path, loc) = {
@@ -618,7 +667,7 @@ impl ObjectStore {
                 self.storage.start_writeback(&f, off, len);
             }
         }
-        if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, &buf) {
+        if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, buf) {
             if let Ok(mut p) = self.pending.lock() {
                 p.remove(&id);
             }

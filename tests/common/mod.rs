@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod s3;
+
 /// `DSV_AUTHOR_NAME` for every command.
 pub const AUTHOR_NAME: &str = "Test Author";
 /// `DSV_AUTHOR_EMAIL` for every command.

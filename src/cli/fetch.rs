@@ -1,0 +1,45 @@
+//! `dsv fetch [REMOTE] [--json]`.
+
+use dsv::lock::Access;
+use dsv::remote::fetch::{FetchMode, fetch, partial_remote};
+
+use super::Ctx;
+use super::output::{human_bytes, print_json};
+
+/// Arguments of `fetch`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remote name (default: origin).
+    remote: Option<String>,
+    /// Machine-readable report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `fetch`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let remote = args.remote.as_deref().unwrap_or("origin");
+    // A partial repository stays partial: fetch brings commits and trees only.
+    let mode = if partial_remote(&repo)?.is_some() {
+        FetchMode::Metadata
+    } else {
+        FetchMode::Full
+    };
+    let r = fetch(&repo, remote, mode, &ctx.progress())?;
+    if args.json {
+        print_json(&r)?;
+    } else if !ctx.quiet {
+        for u in &r.updated {
+            let old = u.old.map_or("(new)".to_string(), |o| o.short());
+            let new = u.new.map_or("(deleted)".to_string(), |o| o.short());
+            eprintln!("{remote}/{}: {old} -> {new}", u.branch);
+        }
+        eprintln!(
+            "{} objects, {} received",
+            r.objects,
+            human_bytes(r.transfer.bytes_down)
+        );
+    }
+    Ok(0)
+}

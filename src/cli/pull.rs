@@ -1,0 +1,65 @@
+//! `dsv pull [REMOTE] [BRANCH] [--only PATH...] [--json]`.
+
+use std::path::PathBuf;
+
+use dsv::lock::Access;
+use dsv::remote::fetch::pull;
+
+use super::Ctx;
+use super::output::{human_bytes, print_json};
+
+/// Arguments of `pull`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remote name (default: origin).
+    remote: Option<String>,
+    /// Remote branch (default: the current branch's name).
+    branch: Option<String>,
+    /// Download and write only these paths (the branch does not move).
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    only: Vec<PathBuf>,
+    /// Machine-readable report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `pull`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let remote = args.remote.as_deref().unwrap_or("origin");
+    let only = if args.only.is_empty() {
+        Vec::new()
+    } else {
+        dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.only)?
+    };
+    let r = pull(
+        &repo,
+        remote,
+        args.branch.as_deref(),
+        &only,
+        &ctx.progress(),
+    )?;
+    if args.json {
+        print_json(&r)?;
+    } else if !ctx.quiet {
+        if r.up_to_date {
+            eprintln!("Already up to date.");
+        } else if !only.is_empty() {
+            eprintln!("Updated {} paths", r.written);
+        } else {
+            eprintln!(
+                "Fast-forward {} -> {}: {} files written, {} removed",
+                r.old.map_or("(none)".to_string(), |o| o.short()),
+                r.new.map_or("(none)".to_string(), |o| o.short()),
+                r.written,
+                r.removed
+            );
+        }
+        eprintln!(
+            "{} objects, {} received",
+            r.fetch.objects,
+            human_bytes(r.fetch.transfer.bytes_down)
+        );
+    }
+    Ok(0)
+}

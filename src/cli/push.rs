@@ -1,0 +1,62 @@
+//! `dsv push [REMOTE] [BRANCH] [--force] [--force-with-lease] [--json]`.
+
+use dsv::lock::Access;
+use dsv::remote::push::{ForceMode, push};
+
+use super::Ctx;
+use super::output::{human_bytes, print_json};
+
+/// Arguments of `push`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remote name (default: origin).
+    remote: Option<String>,
+    /// Branch (default: the current branch).
+    branch: Option<String>,
+    /// Replace the remote branch even if this is not a fast-forward, but only if it
+    /// still holds what you last fetched (never overwrites commits you have not seen).
+    #[arg(short, long)]
+    force: bool,
+    /// Same as --force: replace only if the remote still matches the remote-tracking branch.
+    #[arg(long)]
+    force_with_lease: bool,
+    /// Machine-readable report (objects, packs, bytes sent).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `push`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    let remote = args.remote.as_deref().unwrap_or("origin");
+    let force = if args.force || args.force_with_lease {
+        ForceMode::WithLease
+    } else {
+        ForceMode::No
+    };
+    let r = push(
+        &repo,
+        remote,
+        args.branch.as_deref(),
+        force,
+        &ctx.progress(),
+    )?;
+    if args.json {
+        print_json(&r)?;
+    } else if !ctx.quiet {
+        if r.up_to_date {
+            eprintln!("Everything up-to-date ({remote}/{})", r.branch);
+        } else {
+            let old = r.old.map_or("(new branch)".to_string(), |o| o.short());
+            eprintln!(
+                "{remote}/{}: {old} -> {}; {} objects, {} sent in {} PUTs",
+                r.branch,
+                r.new.short(),
+                r.objects,
+                human_bytes(r.transfer.bytes_up),
+                r.transfer.puts
+            );
+        }
+    }
+    Ok(0)
+}

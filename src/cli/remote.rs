@@ -1,0 +1,83 @@
+//! `dsv remote add NAME URL [--endpoint E] [--region R] [--allow-http] | remove NAME | list`.
+
+use dsv::lock::Access;
+use dsv::remote::{add_remote, list_remotes, remove_remote, url::Settings};
+
+use super::Ctx;
+use super::output::print_json;
+
+/// Arguments of `remote`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Add a remote: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path or a path.
+    Add {
+        /// Remote name (letters, digits, '-', '_').
+        name: String,
+        /// Remote URL (credentials come from the environment, never from the URL).
+        url: String,
+        /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (MinIO, Ceph, R2).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Allow plain HTTP (implied by an http:// endpoint).
+        #[arg(long)]
+        allow_http: bool,
+    },
+    /// Remove a remote and its remote-tracking branches.
+    #[command(alias = "rm")]
+    Remove {
+        /// Remote name.
+        name: String,
+    },
+    /// List remotes with their URLs.
+    List {
+        /// Machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `remote`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    match args.action.unwrap_or(Action::List { json: false }) {
+        Action::Add {
+            name,
+            url,
+            endpoint,
+            region,
+            allow_http,
+        } => {
+            let repo = ctx.repo(Access::Write)?;
+            let settings = Settings {
+                endpoint,
+                region,
+                allow_http,
+            };
+            add_remote(&repo, &name, &url, &settings)?;
+        }
+        Action::Remove { name } => {
+            let repo = ctx.repo(Access::Write)?;
+            remove_remote(&repo, &name)?;
+        }
+        Action::List { json } => {
+            let repo = ctx.repo(Access::Read)?;
+            let remotes = list_remotes(&repo)?;
+            if json {
+                print_json(&remotes)?;
+            } else {
+                for r in remotes {
+                    println!("{}\t{}", r.name, dsv::remote::url::redact(&r.url));
+                }
+            }
+        }
+    }
+    Ok(0)
+}

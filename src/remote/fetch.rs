@@ -1,0 +1,993 @@
+//! `fetch`, `pull`, `clone` and lazy downloads for partial clones.
+//!
+//! Everything downloaded is verified before it is stored: a raw record must hash
+//! to its id; a concatenation is stored only once its children are present and
+//! the concatenated content (streamed from the store) hashes to its id. Records
+//! are stored byte for byte. Write order keeps the local store's rule that a
+//! present tree or commit implies everything below it is present: file data
+//! first (flushed in batches, so an interrupted fetch keeps what arrived), then
+//! trees and commits in one flush, then the remote-tracking refs.
+//!
+//! A partial repository (`clone --no-checkout`, `pull --only`) has every commit and
+//! tree but only some file data; `.dsv/partial` names the remote that holds the
+//! rest, and checkout downloads what it needs from there.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{Remote, RemoteIndex, RemoteLoc, TransferStats, load_index, pack_name, tracking_ref};
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::tree::TreeObject;
+use crate::object::{Commit, EntryMode, Tree};
+use crate::progress::Progress;
+use crate::refs::{HEADS, Head};
+use crate::repo::{OpenOptions, Repository, now};
+use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
+
+/// Bytes of fetched file data stored between two flushes (what an interrupted
+/// fetch can lose at most): one pack's worth.
+fn flush_every() -> u64 {
+    super::push::pack_target()
+}
+
+/// Record bytes downloaded per round (bounds memory): two packs' worth.
+fn batch_bytes() -> u64 {
+    2 * super::push::pack_target()
+}
+
+/// A remote-tracking ref that changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefChange {
+    /// Branch on the remote.
+    pub branch: String,
+    /// Previous remote-tracking value.
+    pub old: Option<ObjectId>,
+    /// New value (None: branch gone from the remote).
+    pub new: Option<ObjectId>,
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FetchReport {
+    /// Remote name.
+    pub remote: String,
+    /// Remote-tracking refs that changed.
+    pub updated: Vec<RefChange>,
+    /// Objects stored.
+    pub objects: u64,
+    /// Bytes and requests.
+    pub transfer: TransferStats,
+}
+
+/// How much a fetch downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchMode {
+    /// Commits, trees and file data.
+    Full,
+    /// Commits and trees only; the repository becomes partial.
+    Metadata,
+}
+
+fn remote_err(remote: &Remote, message: String) -> Error {
+    Error::Remote {
+        remote: remote.name.clone(),
+        message,
+    }
+}
+
+/// Path of the partial-repository marker.
+fn partial_path(repo: &Repository) -> PathBuf {
+    repo.dsv_dir().join("partial")
+}
+
+/// The remote a partial repository downloads missing data from (None: complete repository).
+pub fn partial_remote(repo: &Repository) -> Result<Option<String>> {
+    match std::fs::read_to_string(partial_path(repo)) {
+        Ok(t) => Ok(Some(t.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("reading", partial_path(repo), e)),
+    }
+}
+
+/// Downloads records, reading whole packs when most of a pack is wanted and
+/// coalesced ranges otherwise. Each record's header is checked against the index
+/// (id, length); content is checked by the caller.
+///
+/// With `extras`, a pack read whole also yields its other records (after the
+/// wanted ones): a caller that will need them later (the chunks of a large file
+/// whose list it has not read yet) then does not download the pack twice.
+pub(super) fn download(
+    remote: &Remote,
+    index: &RemoteIndex,
+    ids: &[ObjectId],
+    extras: bool,
+) -> Result<Vec<(ObjectId, Vec<u8>)>> {
+    let mut by_pack: BTreeMap<u32, Vec<(ObjectId, RemoteLoc)>> = BTreeMap::new();
+    for id in ids {
+        let loc = index.objects.get(id).ok_or_else(|| {
+            remote_err(
+                remote,
+                format!("object {id} is referenced but no pack index lists it (incomplete remote)"),
+            )
+        })?;
+        by_pack.entry(loc.pack).or_default().push((*id, *loc));
+    }
+    struct Job {
+        pack: ObjectId,
+        pack_len: u64,
+        whole: bool,
+        entries: Vec<(ObjectId, RemoteLoc)>,
+    }
+    let mut jobs = Vec::new();
+    for (n, mut entries) in by_pack {
+        let (pack, pack_len) = index.packs[n as usize];
+        entries.sort_by_key(|(_, l)| l.offset);
+        entries.dedup_by_key(|(id, _)| *id);
+        let wanted: u64 = entries.iter().map(|(_, l)| l.len as u64).sum();
+        let whole = wanted * 2 >= pack_len;
+        if whole && extras {
+            let have: HashSet<ObjectId> = entries.iter().map(|(id, _)| *id).collect();
+            for (id, offset, len) in &index.members[n as usize] {
+                if !have.contains(id) {
+                    entries.push((
+                        *id,
+                        RemoteLoc {
+                            pack: n,
+                            offset: *offset,
+                            len: *len,
+                        },
+                    ));
+                }
+            }
+        }
+        jobs.push(Job {
+            pack,
+            pack_len,
+            whole,
+            entries,
+        });
+        remote.fault_point()?;
+    }
+    use std::sync::atomic::Ordering;
+    let run = |job: Job| async move {
+        let path = remote.path(&[&pack_name(&job.pack)]);
+        let bad = |what: String| remote_err(remote, format!("pack {}: {what}", job.pack));
+        let mut out = Vec::with_capacity(job.entries.len());
+        if job.whole {
+            let bytes = async { remote.store.get(&path).await?.bytes().await }
+                .await
+                .map_err(|e| remote.err(&format!("reading {path}"), e))?;
+            remote.counters.gets.fetch_add(1, Ordering::Relaxed);
+            remote
+                .counters
+                .down
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            if bytes.len() as u64 != job.pack_len {
+                return Err(bad(format!(
+                    "{} bytes, its index says {} (truncated pack)",
+                    bytes.len(),
+                    job.pack_len
+                )));
+            }
+            if ObjectId::hash(&bytes) != job.pack {
+                return Err(bad("content does not match its name (damaged pack)".into()));
+            }
+            for (id, l) in job.entries {
+                let rec = bytes
+                    .get(l.offset as usize..(l.offset + l.len as u64) as usize)
+                    .ok_or_else(|| bad(format!("record of {id} outside the pack")))?;
+                out.push((id, rec.to_vec()));
+            }
+        } else {
+            // Runs of records at most 64 KiB apart become one range.
+            let mut ranges: Vec<(std::ops::Range<u64>, Vec<usize>)> = Vec::new();
+            for (i, (_, l)) in job.entries.iter().enumerate() {
+                let (s, e) = (l.offset, l.offset + l.len as u64);
+                match ranges.last_mut() {
+                    Some((r, members)) if s <= r.end + 64 * 1024 && e - r.start <= 8 << 20 => {
+                        r.end = r.end.max(e);
+                        members.push(i);
+                    }
+                    _ => ranges.push((s..e, vec![i])),
+                }
+            }
+            let want: Vec<std::ops::Range<u64>> = ranges.iter().map(|(r, _)| r.clone()).collect();
+            // One request per run, several at once: the backend's own coalescing would
+            // merge runs up to 1 MiB apart and download the bytes between them.
+            let got: Vec<bytes::Bytes> = futures::stream::iter(want.iter().cloned())
+                .map(|r| remote.store.get_range(&path, r))
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| remote.err(&format!("reading {path} (truncated pack?)"), e))?;
+            remote
+                .counters
+                .gets
+                .fetch_add(want.len() as u64, Ordering::Relaxed);
+            for ((r, members), data) in ranges.iter().zip(got) {
+                remote
+                    .counters
+                    .down
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                if data.len() as u64 != r.end - r.start {
+                    return Err(bad(format!(
+                        "range {}..{} returned {} bytes (truncated pack)",
+                        r.start,
+                        r.end,
+                        data.len()
+                    )));
+                }
+                for &i in members {
+                    let (id, l) = job.entries[i];
+                    let from = (l.offset - r.start) as usize;
+                    out.push((id, data[from..from + l.len as usize].to_vec()));
+                }
+            }
+        }
+        for (id, rec) in &out {
+            match RecordHeader::decode(rec) {
+                Ok(h) if h.id == *id && RECORD_HEADER + h.stored_len as usize == rec.len() => {}
+                Ok(_) => {
+                    return Err(bad(format!(
+                        "record at the index's offset for {id} holds another object"
+                    )));
+                }
+                Err(e) => return Err(bad(format!("record of {id}: {e}"))),
+            }
+        }
+        Ok::<_, Error>(out)
+    };
+    let results: Vec<Result<Records>> = remote.rt.block_on(
+        futures::stream::iter(jobs.into_iter().map(run))
+            .buffer_unordered(4)
+            .collect(),
+    );
+    let mut out = Vec::with_capacity(ids.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// Downloaded records: (id, record bytes).
+type Records = Vec<(ObjectId, Vec<u8>)>;
+
+/// A concatenation waiting for its children: (id, record, children).
+type PendingConcat = (ObjectId, Vec<u8>, Vec<(ObjectId, u64)>);
+
+/// A checked record: raw content (hash verified) or a concatenation list (verified later).
+pub(super) enum Checked {
+    /// Raw content, hash verified.
+    Raw(Vec<u8>),
+    /// Children of a concatenation (content verified later).
+    Concat(Vec<(ObjectId, u64)>),
+}
+
+pub(super) fn check_record(remote: &Remote, id: &ObjectId, rec: &[u8]) -> Result<Checked> {
+    let bad = |what: String| remote_err(remote, format!("object {id}: {what}"));
+    let header = RecordHeader::decode(rec).map_err(&bad)?;
+    let payload = pack::decode_payload(&header, rec[RECORD_HEADER..].to_vec()).map_err(&bad)?;
+    match header.repr {
+        Repr::Raw => {
+            if ObjectId::hash(&payload) != *id {
+                return Err(bad(
+                    "content does not match its id (damaged or hostile remote); nothing was stored"
+                        .into(),
+                ));
+            }
+            Ok(Checked::Raw(payload))
+        }
+        Repr::Concat => Ok(Checked::Concat(
+            pack::decode_concat(&payload).map_err(&bad)?,
+        )),
+    }
+}
+
+struct HashSink(blake3::Hasher);
+
+impl Write for HashSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Downloads file data (and the chunks of large files) the local store lacks,
+/// verifies it and stores it. Returns the number of records stored.
+fn fetch_blobs(
+    repo: &Repository,
+    remote: &Remote,
+    index: &RemoteIndex,
+    ids: &[ObjectId],
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut want: Vec<ObjectId> = Vec::new();
+    for id in ids {
+        if seen.insert(*id) && !repo.store.contains(id)? {
+            want.push(*id);
+        }
+    }
+    let total: u64 = want
+        .iter()
+        .filter_map(|id| index.objects.get(id))
+        .map(|l| l.len as u64)
+        .sum();
+    progress.start_bytes("downloading", Some(total));
+    let mut stored = 0u64;
+    let mut since_flush = 0u64;
+    let mut concats: Vec<PendingConcat> = Vec::new();
+    let mut round = 0;
+    while !want.is_empty() {
+        round += 1;
+        if round > 4 {
+            return Err(remote_err(
+                remote,
+                "concatenations nested too deeply (hostile remote?)".into(),
+            ));
+        }
+        // Parts that arrived with a whole pack in the previous round are here already.
+        let mut missing = Vec::with_capacity(want.len());
+        for id in want {
+            if !repo.store.contains(&id)? {
+                missing.push(id);
+            }
+        }
+        want = missing;
+        if want.is_empty() {
+            break;
+        }
+        // Pack order, so each batch reads few packs.
+        want.sort_by_key(|id| index.objects.get(id).map(|l| (l.pack, l.offset)));
+        let mut next = Vec::new();
+        let mut start = 0;
+        while start < want.len() {
+            let mut end = start;
+            let mut bytes = 0u64;
+            while end < want.len() && (end == start || bytes < batch_bytes()) {
+                bytes += index.objects.get(&want[end]).map_or(0, |l| l.len as u64);
+                end += 1;
+            }
+            let wanted: HashSet<ObjectId> = want[start..end].iter().copied().collect();
+            let recs = download(remote, index, &want[start..end], true)?;
+            start = end;
+            // Records that came along with a whole pack: keep the raw ones not yet
+            // here (verified like the rest), in case a later round wants them.
+            let recs: Vec<(ObjectId, Vec<u8>)> = recs
+                .into_iter()
+                .filter(|(id, rec)| {
+                    wanted.contains(id)
+                        || (!seen.contains(id)
+                            && RecordHeader::decode(rec).is_ok_and(|h| h.repr == Repr::Raw))
+                })
+                .collect();
+            let checked: Vec<Result<(ObjectId, Vec<u8>, Checked)>> = recs
+                .into_par_iter()
+                .map(|(id, rec)| {
+                    let c = check_record(remote, &id, &rec)?;
+                    Ok((id, rec, c))
+                })
+                .collect();
+            for r in checked {
+                let (id, rec, c) = r?;
+                progress.inc(rec.len() as u64);
+                match c {
+                    Checked::Raw(_) => {
+                        if !wanted.contains(&id) && repo.store.contains(&id)? {
+                            continue;
+                        }
+                        repo.store.put_verified_record(&rec, false)?;
+                        stored += 1;
+                        since_flush += rec.len() as u64;
+                    }
+                    Checked::Concat(children) => {
+                        for (c, _) in &children {
+                            if seen.insert(*c) && !repo.store.contains(c)? {
+                                next.push(*c);
+                            }
+                        }
+                        concats.push((id, rec, children));
+                    }
+                }
+            }
+            if since_flush >= flush_every() {
+                repo.store.flush()?;
+                since_flush = 0;
+            }
+        }
+        want = next;
+    }
+    progress.finish();
+    // Concatenations: store each once all its children are present and the joined
+    // content hashes to its id (segments before the files made of them).
+    while !concats.is_empty() {
+        let before = concats.len();
+        let mut rest = Vec::new();
+        for (id, rec, children) in concats {
+            let mut ready = true;
+            for (c, _) in &children {
+                if !repo.store.contains(c)? {
+                    ready = false;
+                    break;
+                }
+            }
+            if !ready {
+                rest.push((id, rec, children));
+                continue;
+            }
+            let mut sink = HashSink(blake3::Hasher::new());
+            for (c, len) in &children {
+                let n = repo.store.read_into(c, &mut sink)?;
+                if n != *len {
+                    return Err(remote_err(
+                        remote,
+                        format!(
+                            "object {id}: child {} has {n} bytes, list says {len}",
+                            c.short()
+                        ),
+                    ));
+                }
+            }
+            if ObjectId(*sink.0.finalize().as_bytes()) != id {
+                return Err(remote_err(
+                    remote,
+                    format!(
+                        "object {id}: content does not match its id (damaged or hostile remote)"
+                    ),
+                ));
+            }
+            repo.store.put_verified_record(&rec, false)?;
+            stored += 1;
+        }
+        if rest.len() == before {
+            return Err(remote_err(
+                remote,
+                format!("{} large-file objects have missing parts", rest.len()),
+            ));
+        }
+        concats = rest;
+    }
+    repo.store.flush()?;
+    Ok(stored)
+}
+
+/// Commits and trees downloaded by a walk, kept in memory until the file data is in.
+#[derive(Default)]
+struct Metadata {
+    /// (id, record, is commit)
+    records: Vec<(ObjectId, Vec<u8>, bool)>,
+    /// File ids below the new trees that the local store lacks.
+    blobs: Vec<ObjectId>,
+    /// Symlinks below the new trees: (path, target id).
+    symlinks: Vec<(Vec<u8>, ObjectId)>,
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        name.to_vec()
+    } else {
+        [dir, b"/", name].concat()
+    }
+}
+
+/// Downloads the commits and trees reachable from `tips` that the local store lacks.
+/// With `all_trees` (a full fetch into a partial repository) trees already present
+/// are walked too, to find file data they lack.
+fn fetch_metadata(
+    repo: &Repository,
+    remote: &Remote,
+    index: &RemoteIndex,
+    tips: &[ObjectId],
+    all_trees: bool,
+) -> Result<Metadata> {
+    let mut meta = Metadata::default();
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut frontier: Vec<ObjectId> = Vec::new();
+    for t in tips {
+        if seen.insert(*t) && !repo.store.contains(t)? {
+            frontier.push(*t);
+        }
+    }
+    let mut roots: Vec<ObjectId> = Vec::new();
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for (id, rec) in download(remote, index, &frontier, false)? {
+            let Checked::Raw(bytes) = check_record(remote, &id, &rec)? else {
+                return Err(remote_err(
+                    remote,
+                    format!("commit {id} is stored as a concatenation"),
+                ));
+            };
+            let c = Commit::decode(&bytes)
+                .map_err(|e| remote_err(remote, format!("commit {id}: {e}")))?;
+            roots.push(c.tree);
+            for p in c.parents {
+                if seen.insert(p) && !repo.store.contains(&p)? {
+                    next.push(p);
+                }
+            }
+            meta.records.push((id, rec, true));
+        }
+        frontier = next;
+    }
+    // Trees, level by level: (id, path).
+    let mut frontier: Vec<(ObjectId, Vec<u8>)> = Vec::new();
+    let mut local: Vec<(ObjectId, Vec<u8>)> = Vec::new();
+    for r in roots {
+        if seen.insert(r) {
+            if !repo.store.contains(&r)? {
+                frontier.push((r, Vec::new()));
+            } else if all_trees {
+                local.push((r, Vec::new()));
+            }
+        }
+    }
+    let mut blob_seen: HashSet<ObjectId> = HashSet::new();
+    while !frontier.is_empty() || !local.is_empty() {
+        let mut objects: Vec<(ObjectId, Vec<u8>, TreeObject)> = Vec::new();
+        let paths: BTreeMap<ObjectId, Vec<u8>> = frontier.iter().cloned().collect();
+        let ids: Vec<ObjectId> = frontier.iter().map(|(id, _)| *id).collect();
+        for (id, rec) in download(remote, index, &ids, false)? {
+            let Checked::Raw(bytes) = check_record(remote, &id, &rec)? else {
+                return Err(remote_err(
+                    remote,
+                    format!("tree {id} is stored as a concatenation"),
+                ));
+            };
+            // decode checks every name (no '..', '/', NUL, '.dsv'): a hostile tree stops here.
+            let t = TreeObject::decode(&bytes)
+                .map_err(|e| remote_err(remote, format!("tree {id}: {e}")))?;
+            objects.push((id, paths.get(&id).cloned().unwrap_or_default(), t));
+            meta.records.push((id, rec, false));
+        }
+        for (id, path) in local.drain(..) {
+            objects.push((id, path, Tree::load_object(&repo.store, &id)?));
+        }
+        let mut next_remote = Vec::new();
+        let mut next_local = Vec::new();
+        let mut visit = |id: ObjectId, path: Vec<u8>| -> Result<()> {
+            if seen.insert(id) {
+                if !repo.store.contains(&id)? {
+                    next_remote.push((id, path));
+                } else if all_trees {
+                    next_local.push((id, path));
+                }
+            }
+            Ok(())
+        };
+        for (_, path, obj) in objects {
+            match obj {
+                TreeObject::Shards(shards) => {
+                    for s in shards {
+                        visit(s.id, path.clone())?;
+                    }
+                }
+                TreeObject::Entries(entries) => {
+                    for e in entries {
+                        let p = join(&path, &e.name);
+                        if e.mode == EntryMode::Dir {
+                            visit(e.id, p)?;
+                            continue;
+                        }
+                        if e.mode == EntryMode::Symlink {
+                            meta.symlinks.push((p, e.id));
+                        }
+                        if blob_seen.insert(e.id) && !repo.store.contains(&e.id)? {
+                            meta.blobs.push(e.id);
+                        }
+                    }
+                }
+            }
+        }
+        frontier = next_remote;
+        local = next_local;
+    }
+    Ok(meta)
+}
+
+/// Refuses symlinks whose target is absolute or climbs out of the worktree.
+fn check_symlinks(repo: &Repository, remote: &Remote, links: &[(Vec<u8>, ObjectId)]) -> Result<()> {
+    for (path, id) in links {
+        if !repo.store.contains(id)? {
+            continue;
+        }
+        let target = repo.store.get(id)?;
+        let mut depth: i64 = path.iter().filter(|b| **b == b'/').count() as i64;
+        let mut escapes = target.first() == Some(&b'/') || target.is_empty();
+        for comp in target.split(|b| *b == b'/') {
+            match comp {
+                b"" | b"." => {}
+                b".." => depth -= 1,
+                _ => depth += 1,
+            }
+            if depth < 0 {
+                escapes = true;
+            }
+        }
+        if escapes {
+            return Err(remote_err(
+                remote,
+                format!(
+                    "symlink '{}' points outside the worktree ('{}'); refusing to fetch it",
+                    String::from_utf8_lossy(path),
+                    String::from_utf8_lossy(&target)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Stores downloaded commits and trees, then flushes (one transaction).
+fn store_metadata(repo: &Repository, meta: &Metadata) -> Result<u64> {
+    for (_, rec, commit) in &meta.records {
+        repo.store.put_verified_record(rec, *commit)?;
+    }
+    repo.store.flush()?;
+    Ok(meta.records.len() as u64)
+}
+
+/// Opens a configured remote for reading, with fault points and a checked marker.
+pub(super) fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
+    let cfg = super::remote_config(repo, name)?;
+    let remote = Remote::open(&cfg, false)?;
+    remote.set_fault_storage(repo.storage.clone());
+    remote.check_marker(false)?;
+    Ok(remote)
+}
+
+/// Fetches every branch of the remote: objects first, remote-tracking refs last.
+pub fn fetch(
+    repo: &Repository,
+    remote_name: &str,
+    mode: FetchMode,
+    progress: &dyn Progress,
+) -> Result<FetchReport> {
+    repo.require_write()?;
+    let remote = open_remote(repo, remote_name)?;
+    let mut report = fetch_with(repo, &remote, mode, progress)?;
+    report.transfer = remote.stats();
+    Ok(report)
+}
+
+fn fetch_with(
+    repo: &Repository,
+    remote: &Remote,
+    mode: FetchMode,
+    progress: &dyn Progress,
+) -> Result<FetchReport> {
+    let branches = remote.refs().list()?;
+    for (b, _) in &branches {
+        super::refs::check_remote_branch(b)?;
+    }
+    let index = load_index(repo, remote)?;
+    let tips: Vec<ObjectId> = branches.iter().map(|(_, id)| *id).collect();
+    let partial = partial_remote(repo)?.is_some();
+    let mut report = FetchReport {
+        remote: remote.name.clone(),
+        ..FetchReport::default()
+    };
+    let meta = fetch_metadata(
+        repo,
+        remote,
+        &index,
+        &tips,
+        partial && mode == FetchMode::Full,
+    )?;
+    match mode {
+        FetchMode::Full => {
+            report.objects += fetch_blobs(repo, remote, &index, &meta.blobs, progress)?;
+            check_symlinks(repo, remote, &meta.symlinks)?;
+        }
+        FetchMode::Metadata => {
+            if !partial && !meta.records.is_empty() {
+                // Written before the trees: a tree without its data is only allowed in
+                // a repository that knows it is partial.
+                repo.storage
+                    .write_atomic(&partial_path(repo), format!("{}\n", remote.name).as_bytes())?;
+            }
+        }
+    }
+    report.objects += store_metadata(repo, &meta)?;
+    // Remote-tracking refs last: they only ever name commits whose closure is here.
+    let (time, _) = now()?;
+    let who = repo.reflog_identity();
+    let ns = format!("{}{}/", super::REMOTES, remote.name);
+    let existing: BTreeMap<String, ObjectId> = repo.refs.list(&ns)?.into_iter().collect();
+    for (b, id) in &branches {
+        let old = existing.get(b).copied();
+        if old != Some(*id) {
+            repo.refs
+                .update(&tracking_ref(&remote.name, b), *id, &who, time, "fetch")?;
+            report.updated.push(RefChange {
+                branch: b.clone(),
+                old,
+                new: Some(*id),
+            });
+        }
+    }
+    for (b, id) in &existing {
+        if !branches.iter().any(|(n, _)| n == b) {
+            repo.refs.delete(&tracking_ref(&remote.name, b))?;
+            report.updated.push(RefChange {
+                branch: b.clone(),
+                old: Some(*id),
+                new: None,
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Downloads the file data `paths` (repository paths; empty: everything) need in
+/// `commit`, from the remote a partial repository came from. Does nothing in a
+/// complete repository. Checkout calls this before it writes files.
+pub fn fetch_paths(
+    repo: &Repository,
+    commit: &ObjectId,
+    scopes: &[Vec<u8>],
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let Some(name) = partial_remote(repo)? else {
+        return Ok(0);
+    };
+    let remote = open_remote(repo, &name)?;
+    fetch_paths_with(repo, &remote, commit, scopes, progress)
+}
+
+fn fetch_paths_with(
+    repo: &Repository,
+    remote: &Remote,
+    commit: &ObjectId,
+    scopes: &[Vec<u8>],
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let tree = Commit::load(&repo.store, commit)?.tree;
+    let files = crate::ops::diff::flatten_scoped(&repo.store, Some(&tree), scopes)?;
+    let mut ids = Vec::new();
+    let mut links = Vec::new();
+    for (path, st) in &files {
+        if !repo.store.contains(&st.id)? {
+            ids.push(st.id);
+        }
+        if st.mode == EntryMode::Symlink {
+            links.push((path.clone(), st.id));
+        }
+    }
+    if ids.is_empty() {
+        return check_symlinks(repo, remote, &links).map(|_| 0);
+    }
+    let index = load_index(repo, remote)?;
+    let n = fetch_blobs(repo, remote, &index, &ids, progress)?;
+    check_symlinks(repo, remote, &links)?;
+    Ok(n)
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullReport {
+    /// The fetch.
+    pub fetch: FetchReport,
+    /// Branch updated.
+    pub branch: String,
+    /// Its value before.
+    pub old: Option<ObjectId>,
+    /// Its value after.
+    pub new: Option<ObjectId>,
+    /// Files written and removed in the worktree.
+    pub written: u64,
+    /// Files removed.
+    pub removed: u64,
+    /// Whether the branch was already up to date (or ahead).
+    pub up_to_date: bool,
+}
+
+/// `pull`: fetch, then fast-forward the current branch to the remote branch and
+/// update the worktree. Diverged histories are refused with nothing changed.
+/// With `only` (repository paths), only commits, trees and the data of those
+/// paths are downloaded, and only those paths are written (the branch stays).
+pub fn pull(
+    repo: &Repository,
+    remote_name: &str,
+    branch: Option<&str>,
+    only: &[Vec<u8>],
+    progress: &dyn Progress,
+) -> Result<PullReport> {
+    repo.require_write()?;
+    let local_branch = super::push::current_branch(repo)?;
+    let remote_branch = branch.map(str::to_string).unwrap_or(local_branch.clone());
+    let remote = open_remote(repo, remote_name)?;
+    let mode = if only.is_empty() && partial_remote(repo)?.is_none() {
+        FetchMode::Full
+    } else {
+        FetchMode::Metadata
+    };
+    let mut fetch = fetch_with(repo, &remote, mode, progress)?;
+    let target = repo
+        .refs
+        .read(&tracking_ref(remote_name, &remote_branch))?
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "remote '{remote_name}' has no branch '{remote_branch}'"
+            ))
+        })?;
+    let old = repo.refs.read(&format!("{HEADS}{local_branch}"))?;
+    let mut report = PullReport {
+        fetch: FetchReport::default(),
+        branch: local_branch.clone(),
+        old,
+        new: old,
+        written: 0,
+        removed: 0,
+        up_to_date: false,
+    };
+    if !only.is_empty() {
+        fetch.objects += fetch_paths_with(repo, &remote, &target, only, progress)?;
+        let user: Vec<PathBuf> = only
+            .iter()
+            .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
+            .collect();
+        let r = crate::ops::checkout::checkout_paths(repo, target, only, &user, progress)?;
+        report.written = r.written;
+        fetch.transfer = remote.stats();
+        report.fetch = fetch;
+        return Ok(report);
+    }
+    if mode == FetchMode::Metadata {
+        // A partial repository: fetch the data the new commit's files need.
+        fetch.objects += fetch_paths_with(repo, &remote, &target, &[], progress)?;
+    }
+    fetch.transfer = remote.stats();
+    report.fetch = fetch;
+    match old {
+        Some(o) if o == target || super::push::is_ancestor(repo, &target, &o)? => {
+            report.up_to_date = true;
+            return Ok(report);
+        }
+        Some(o) if !super::push::is_ancestor(repo, &o, &target)? => {
+            return Err(Error::Refused(format!(
+                "branch '{local_branch}' ({}) and '{remote_name}/{remote_branch}' ({}) have diverged; dsv cannot merge yet: reset to one of them (dsv reset --hard {remote_name}/{remote_branch}) or push yours with --force",
+                o.short(),
+                target.short()
+            )));
+        }
+        _ => {}
+    }
+    let r = crate::ops::checkout::fast_forward(
+        repo,
+        target,
+        &format!("pull: fast-forward to {remote_name}/{remote_branch}"),
+        progress,
+    )?;
+    report.written = r.written;
+    report.removed = r.removed;
+    report.new = Some(target);
+    Ok(report)
+}
+
+/// Options of `clone`.
+#[derive(Debug, Clone, Default)]
+pub struct CloneOptions {
+    /// Download commits and trees only; check nothing out.
+    pub no_checkout: bool,
+    /// Branch to check out (default: the remote's `HEAD`).
+    pub branch: Option<String>,
+}
+
+/// What a clone did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloneReport {
+    /// Repository root.
+    pub root: PathBuf,
+    /// Branch checked out (None: the remote has no branches).
+    pub branch: Option<String>,
+    /// Its commit.
+    pub commit: Option<ObjectId>,
+    /// Files written.
+    pub written: u64,
+    /// Bytes and requests.
+    pub transfer: TransferStats,
+}
+
+/// `clone URL DIR`: init, add remote `origin`, fetch, check out the default branch.
+/// On failure the new directory is removed.
+pub fn clone(
+    url_text: &str,
+    dir: &Path,
+    opts: &CloneOptions,
+    open: &OpenOptions,
+    progress: &dyn Progress,
+) -> Result<CloneReport> {
+    let dir = crate::repo::absolute(dir)?;
+    let existed = dir.exists();
+    if existed
+        && std::fs::read_dir(&dir)
+            .map_err(|e| Error::io("reading", dir.clone(), e))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::Refused(format!(
+            "destination '{}' exists and is not empty",
+            dir.display()
+        )));
+    }
+    // A relative local path means relative to where clone runs, not to the new repository.
+    let url = match super::url::parse(url_text)? {
+        super::url::Location::File(p) if p.is_relative() => {
+            crate::repo::absolute(&p)?.display().to_string()
+        }
+        _ => url_text.to_string(),
+    };
+    let result = (|| -> Result<CloneReport> {
+        let repo = Repository::init(&dir, open)?;
+        super::add_remote(&repo, "origin", &url, &super::url::Settings::default())?;
+        let remote = open_remote(&repo, "origin")?;
+        let mode = if opts.no_checkout {
+            FetchMode::Metadata
+        } else {
+            FetchMode::Full
+        };
+        fetch_with(&repo, &remote, mode, progress)?;
+        let branch = match &opts.branch {
+            Some(b) => Some(b.clone()),
+            None => remote.default_branch()?,
+        };
+        let mut report = CloneReport {
+            root: dir.clone(),
+            branch: None,
+            commit: None,
+            written: 0,
+            transfer: TransferStats::default(),
+        };
+        if let Some(b) = branch {
+            let id = repo
+                .refs
+                .read(&tracking_ref("origin", &b))?
+                .ok_or_else(|| Error::Refused(format!("remote has no branch '{b}'")))?;
+            let (time, _) = now()?;
+            let who = repo.reflog_identity();
+            repo.refs.update(
+                &format!("{HEADS}{b}"),
+                id,
+                &who,
+                time,
+                &format!("clone: from {}", super::url::redact(&url)),
+            )?;
+            repo.refs
+                .set_head(&Head::Branch(b.clone()), &who, time, "clone")?;
+            if !opts.no_checkout {
+                let r = crate::ops::checkout::reset(
+                    &repo,
+                    id,
+                    crate::ops::checkout::ResetMode::Hard,
+                    progress,
+                )?;
+                report.written = r.written;
+            }
+            report.branch = Some(b);
+            report.commit = Some(id);
+        }
+        report.transfer = remote.stats();
+        Ok(report)
+    })();
+    if result.is_err() {
+        let _ = if existed {
+            std::fs::remove_dir_all(dir.join(crate::repo::DSV_DIR))
+        } else {
+            std::fs::remove_dir_all(&dir)
+        };
+    }
+    result
+}

@@ -1,0 +1,684 @@
+//! Remotes on object storage: push, fetch, pull, clone (remote format 1).
+//!
+//! A remote is a bucket prefix (or a directory) that many clients read and write
+//! at once, with no dsv server. Layout under the prefix (docs/format.md,
+//! "Remote format 1"): the `dsv-remote` marker, content-named packs with their
+//! indexes under `packs/`, branch refs under `refs/heads/` updated by
+//! compare-and-swap ([`refs`]), and `HEAD` naming the default branch.
+//!
+//! The library API is synchronous: a [`Remote`] owns a small tokio runtime and
+//! blocks on each request, so callers never see async code.
+
+pub mod fetch;
+pub mod format;
+pub mod fsck;
+pub mod push;
+pub mod refs;
+pub mod url;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use serde::Serialize;
+
+use crate::config::ConfigFile;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::repo::Repository;
+use format::PackIndex;
+use refs::{ConditionalRefs, RefStore, SequenceRefs};
+
+/// Namespace of remote-tracking refs in the local ref store.
+pub const REMOTES: &str = "refs/remotes/";
+
+/// Installs rustls' ring crypto provider once per process (an already installed
+/// provider is fine). Every network client needs one; without it reqwest panics.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An object_store error as one line. Its text names paths and HTTP statuses,
+/// never the request's signing headers or the credentials.
+pub fn safe_message(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("").to_string();
+    if line.len() > 400 {
+        let mut cut = 400;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}...", &line[..cut])
+    } else {
+        line
+    }
+}
+
+/// A configured remote: `[remote.NAME]` in `.dsv/config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteConfig {
+    /// Name (`origin`).
+    pub name: String,
+    /// URL as given (never holds credentials: they come from the environment).
+    pub url: String,
+    /// Endpoint, region, allow_http.
+    #[serde(skip)]
+    pub settings: url::Settings,
+}
+
+/// Validates a remote name: letters, digits, `-` and `_` (it becomes a config
+/// table name and a directory under `.dsv/remotes/`).
+pub fn check_remote_name(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            kind: "remote",
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return bad("only letters, digits, '-' and '_' are allowed");
+    }
+    if name.starts_with('-') {
+        return bad("starts with '-'");
+    }
+    Ok(())
+}
+
+fn config_path(repo: &Repository) -> std::path::PathBuf {
+    repo.dsv_dir().join("config.toml")
+}
+
+/// Every configured remote, sorted by name.
+pub fn list_remotes(repo: &Repository) -> Result<Vec<RemoteConfig>> {
+    let file = ConfigFile::load(&config_path(repo))?;
+    let mut names: Vec<String> = file
+        .values
+        .keys()
+        .filter_map(|k| k.strip_prefix("remote.")?.strip_suffix(".url"))
+        .filter(|n| !n.contains('.'))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.iter().map(|n| config_from(&file, n)).collect()
+}
+
+fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
+    let get = |k: &str| file.values.get(&format!("remote.{name}.{k}")).cloned();
+    let url = get("url").ok_or_else(|| Error::RefNotFound {
+        kind: "remote",
+        name: name.to_string(),
+    })?;
+    let allow_http = match get("allow_http").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(Error::Config {
+                path: file.path.clone(),
+                message: format!("remote.{name}.allow_http must be true or false, not '{v}'"),
+            });
+        }
+    };
+    Ok(RemoteConfig {
+        name: name.to_string(),
+        url,
+        settings: url::Settings {
+            endpoint: get("endpoint"),
+            region: get("region"),
+            allow_http,
+        },
+    })
+}
+
+/// The configuration of remote `name`.
+pub fn remote_config(repo: &Repository, name: &str) -> Result<RemoteConfig> {
+    check_remote_name(name)?;
+    config_from(&ConfigFile::load(&config_path(repo))?, name)
+}
+
+/// Adds a remote (`dsv remote add NAME URL`).
+pub fn add_remote(
+    repo: &Repository,
+    name: &str,
+    url_text: &str,
+    settings: &url::Settings,
+) -> Result<()> {
+    repo.require_write()?;
+    check_remote_name(name)?;
+    url::parse(url_text)?;
+    let mut file = ConfigFile::load(&config_path(repo))?;
+    if file.values.contains_key(&format!("remote.{name}.url")) {
+        return Err(Error::RefExists {
+            kind: "remote",
+            name: name.to_string(),
+        });
+    }
+    file.values
+        .insert(format!("remote.{name}.url"), url_text.to_string());
+    if let Some(e) = &settings.endpoint {
+        file.values
+            .insert(format!("remote.{name}.endpoint"), e.clone());
+    }
+    if let Some(r) = &settings.region {
+        file.values
+            .insert(format!("remote.{name}.region"), r.clone());
+    }
+    if settings.allow_http {
+        file.values
+            .insert(format!("remote.{name}.allow_http"), "true".into());
+    }
+    file.save(repo.storage.as_ref())
+}
+
+/// Removes a remote, its remote-tracking refs and its cached indexes.
+pub fn remove_remote(repo: &Repository, name: &str) -> Result<()> {
+    repo.require_write()?;
+    remote_config(repo, name)?;
+    let mut file = ConfigFile::load(&config_path(repo))?;
+    let prefix = format!("remote.{name}.");
+    file.values.retain(|k, _| !k.starts_with(&prefix));
+    file.save(repo.storage.as_ref())?;
+    let ns = format!("{REMOTES}{name}/");
+    for (branch, _) in repo.refs.list(&ns)? {
+        repo.refs.delete(&format!("{ns}{branch}"))?;
+    }
+    let cache = cache_dir(repo, name);
+    if cache.exists() {
+        std::fs::remove_dir_all(&cache).map_err(|e| Error::io("removing", cache.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// `.dsv/remotes/NAME`: downloaded pack indexes of that remote.
+pub fn cache_dir(repo: &Repository, name: &str) -> std::path::PathBuf {
+    repo.dsv_dir().join("remotes").join(name)
+}
+
+/// Bytes and requests a remote operation cost.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct TransferStats {
+    /// Bytes uploaded.
+    pub bytes_up: u64,
+    /// Bytes downloaded.
+    pub bytes_down: u64,
+    /// PUT requests.
+    pub puts: u64,
+    /// GET requests (whole objects and ranges).
+    pub gets: u64,
+    /// LIST requests.
+    pub lists: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    up: AtomicU64,
+    down: AtomicU64,
+    puts: AtomicU64,
+    gets: AtomicU64,
+    lists: AtomicU64,
+}
+
+/// Whether a conditional put wrote the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Written.
+    Written,
+    /// The object already existed (`PutMode::Create`).
+    Exists,
+}
+
+/// An open remote: backend, key prefix, runtime, ref store and transfer counters.
+pub struct Remote {
+    /// Name (`origin`).
+    pub name: String,
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    base: StorePath,
+    rt: tokio::runtime::Runtime,
+    refs: Box<dyn RefStore>,
+    counters: Counters,
+    /// Fault injection (`DSV_FAULT`): every request is a fault point, so tests can
+    /// kill a push or fetch between any two requests.
+    fault: std::sync::OnceLock<Arc<dyn crate::storage::Storage>>,
+}
+
+impl std::fmt::Debug for Remote {
+    // Only the name and the redacted URL: the backend's own Debug could show credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("name", &self.name)
+            .field("url", &url::redact(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Remote {
+    /// Opens a configured remote. `create` makes a missing local directory (push).
+    pub fn open(cfg: &RemoteConfig, create: bool) -> Result<Remote> {
+        install_crypto();
+        let loc = url::parse(&cfg.url)?;
+        let (store, base) = url::open(&cfg.url, &loc, &cfg.settings, create)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Remote {
+                remote: cfg.name.clone(),
+                message: format!("cannot start the I/O runtime: {e}"),
+            })?;
+        let ctx = refs::Ctx {
+            store: store.clone(),
+            base: base.clone(),
+            rt: rt.handle().clone(),
+            name: cfg.name.clone(),
+        };
+        // The local file system cannot do a conditional update; every other backend can.
+        let refs: Box<dyn RefStore> = match loc {
+            url::Location::File(_) => Box::new(SequenceRefs(ctx)),
+            _ => Box::new(ConditionalRefs(ctx)),
+        };
+        Ok(Remote {
+            name: cfg.name.clone(),
+            url: cfg.url.clone(),
+            store,
+            base,
+            rt,
+            refs,
+            counters: Counters::default(),
+            fault: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Makes every remote request a fault point of `storage` (see `DSV_FAULT`).
+    pub fn set_fault_storage(&self, storage: Arc<dyn crate::storage::Storage>) {
+        let _ = self.fault.set(storage);
+    }
+
+    fn fault_point(&self) -> Result<()> {
+        match self.fault.get() {
+            Some(s) => s.fault_point(),
+            None => Ok(()),
+        }
+    }
+
+    /// The ref store (branches).
+    pub fn refs(&self) -> &dyn RefStore {
+        self.refs.as_ref()
+    }
+
+    /// What this handle transferred so far.
+    pub fn stats(&self) -> TransferStats {
+        let c = &self.counters;
+        TransferStats {
+            bytes_up: c.up.load(Ordering::Relaxed),
+            bytes_down: c.down.load(Ordering::Relaxed),
+            puts: c.puts.load(Ordering::Relaxed),
+            gets: c.gets.load(Ordering::Relaxed),
+            lists: c.lists.load(Ordering::Relaxed),
+        }
+    }
+
+    fn err(&self, what: &str, e: object_store::Error) -> Error {
+        Error::Remote {
+            remote: self.name.clone(),
+            message: format!("{what}: {}", safe_message(&e)),
+        }
+    }
+
+    /// Key of `parts` (each may contain `/`) under the remote's prefix.
+    pub fn path(&self, parts: &[&str]) -> StorePath {
+        let mut p = self.base.clone();
+        for part in parts {
+            for seg in part.split('/').filter(|s| !s.is_empty()) {
+                p = p.clone().join(seg);
+            }
+        }
+        p
+    }
+
+    /// Reads a whole object (`None` if absent).
+    pub fn get(&self, path: &StorePath) -> Result<Option<bytes::Bytes>> {
+        self.fault_point()?;
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .rt
+            .block_on(async { self.store.get(path).await?.bytes().await });
+        match r {
+            Ok(b) => {
+                self.counters
+                    .down
+                    .fetch_add(b.len() as u64, Ordering::Relaxed);
+                Ok(Some(b))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(&format!("reading {path}"), e)),
+        }
+    }
+
+    /// Reads byte ranges of one object (the backend coalesces nearby ranges).
+    pub fn get_ranges(
+        &self,
+        path: &StorePath,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<bytes::Bytes>> {
+        self.fault_point()?;
+        self.counters
+            .gets
+            .fetch_add(ranges.len() as u64, Ordering::Relaxed);
+        let out = self
+            .rt
+            .block_on(self.store.get_ranges(path, ranges))
+            .map_err(|e| self.err(&format!("reading {path}"), e))?;
+        let n: u64 = out.iter().map(|b| b.len() as u64).sum();
+        self.counters.down.fetch_add(n, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Size of an object, `None` if absent.
+    pub fn head(&self, path: &StorePath) -> Result<Option<u64>> {
+        match self.rt.block_on(self.store.head(path)) {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(&format!("reading {path}"), e)),
+        }
+    }
+
+    /// Writes an object; with `create`, an existing object is left alone.
+    pub fn put(&self, path: &StorePath, data: bytes::Bytes, create: bool) -> Result<Put> {
+        let n = data.len() as u64;
+        let opts = PutOptions {
+            mode: if create {
+                PutMode::Create
+            } else {
+                PutMode::Overwrite
+            },
+            ..PutOptions::default()
+        };
+        self.fault_point()?;
+        self.counters.puts.fetch_add(1, Ordering::Relaxed);
+        match self
+            .rt
+            .block_on(self.store.put_opts(path, data.into(), opts))
+        {
+            Ok(_) => {
+                self.counters.up.fetch_add(n, Ordering::Relaxed);
+                Ok(Put::Written)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) if create => Ok(Put::Exists),
+            Err(e) => Err(self.err(&format!("writing {path}"), e)),
+        }
+    }
+
+    /// Every object under `prefix` parts.
+    pub fn list(&self, parts: &[&str]) -> Result<Vec<object_store::ObjectMeta>> {
+        let prefix = self.path(parts);
+        self.counters.lists.fetch_add(1, Ordering::Relaxed);
+        match self
+            .rt
+            .block_on(self.store.list(Some(&prefix)).try_collect::<Vec<_>>())
+        {
+            Ok(v) => Ok(v),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.err(&format!("listing {prefix}"), e)),
+        }
+    }
+
+    /// Checks the `dsv-remote` marker. A missing marker is created when `create`
+    /// (first push), otherwise the remote is empty or not a dsv remote.
+    pub fn check_marker(&self, create: bool) -> Result<()> {
+        let path = self.path(&[format::MARKER]);
+        let bytes = match self.get(&path)? {
+            Some(b) => b,
+            None if create => {
+                // Two first pushes may race: Create lets one win, the other reads it back.
+                self.put(&path, format::marker_bytes().into(), true)?;
+                self.get(&path)?.ok_or_else(|| Error::Remote {
+                    remote: self.name.clone(),
+                    message: "marker vanished after it was written".into(),
+                })?
+            }
+            None => {
+                return Err(Error::Remote {
+                    remote: self.name.clone(),
+                    message: format!(
+                        "'{}' is not a dsv remote (no '{}' object; push to it first)",
+                        url::redact(&self.url),
+                        format::MARKER
+                    ),
+                });
+            }
+        };
+        format::check_marker(&bytes).map_err(|message| Error::Remote {
+            remote: self.name.clone(),
+            message,
+        })
+    }
+
+    /// The default branch named by the remote's `HEAD` object.
+    pub fn default_branch(&self) -> Result<Option<String>> {
+        let Some(bytes) = self.get(&self.path(&["HEAD"]))? else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct Head {
+            branch: String,
+        }
+        let h: Head = serde_json::from_slice(&bytes).map_err(|e| Error::Remote {
+            remote: self.name.clone(),
+            message: format!("HEAD object is malformed: {e}"),
+        })?;
+        refs::check_remote_branch(&h.branch)?;
+        Ok(Some(h.branch))
+    }
+
+    /// Writes `HEAD` naming `branch` unless the remote already has one.
+    pub fn init_default_branch(&self, branch: &str) -> Result<()> {
+        let body = serde_json::json!({ "branch": branch }).to_string();
+        self.put(&self.path(&["HEAD"]), body.into_bytes().into(), true)?;
+        Ok(())
+    }
+}
+
+/// Where an object lives on the remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteLoc {
+    /// Index into [`RemoteIndex::packs`].
+    pub pack: u32,
+    /// Record offset in the pack.
+    pub offset: u64,
+    /// Record length, header included.
+    pub len: u32,
+}
+
+/// What the remote has: every visible pack (one with an index) and its records.
+#[derive(Debug, Default)]
+pub struct RemoteIndex {
+    /// Pack hashes and lengths.
+    pub packs: Vec<(ObjectId, u64)>,
+    /// Object id to location.
+    pub objects: HashMap<ObjectId, RemoteLoc>,
+    /// Records of each pack (same order as `packs`).
+    pub members: Vec<Vec<(ObjectId, u64, u32)>>,
+}
+
+impl RemoteIndex {
+    /// Whether the remote has the object.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.objects.contains_key(id)
+    }
+
+    fn add(&mut self, idx: &PackIndex) {
+        let n = self.packs.len() as u32;
+        self.packs.push((idx.pack, idx.pack_len));
+        self.members.push(
+            idx.entries
+                .iter()
+                .map(|e| (e.id, e.offset, e.len))
+                .collect(),
+        );
+        for e in &idx.entries {
+            self.objects.entry(e.id).or_insert(RemoteLoc {
+                pack: n,
+                offset: e.offset,
+                len: e.len,
+            });
+        }
+    }
+}
+
+/// Key name of a pack's index.
+pub fn idx_name(pack: &ObjectId) -> String {
+    format!("packs/{pack}.idx")
+}
+
+/// Key name of a pack.
+pub fn pack_name(pack: &ObjectId) -> String {
+    format!("packs/{pack}.dsvpack")
+}
+
+/// Loads the remote's indexes: one LIST of `packs/`, then only the indexes not
+/// cached under `.dsv/remotes/NAME/` are downloaded (and verified, then cached).
+pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
+    let mut names = Vec::new();
+    for meta in remote.list(&["packs"])? {
+        let Some(file) = meta.location.filename() else {
+            continue;
+        };
+        if let Some(hex) = file.strip_suffix(".idx")
+            && let Some(id) = ObjectId::from_hex(hex)
+        {
+            names.push(id);
+        }
+    }
+    names.sort();
+    let cache = cache_dir(repo, &remote.name).join("idx");
+    let mut out = RemoteIndex::default();
+    let mut missing = Vec::new();
+    for pack in &names {
+        let path = cache.join(format!("{pack}.idx"));
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|b| PackIndex::decode(&b).ok())
+        {
+            Some(idx) if idx.pack == *pack => out.add(&idx),
+            _ => missing.push(*pack),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let paths: Vec<StorePath> = missing
+        .iter()
+        .map(|p| remote.path(&[&idx_name(p)]))
+        .collect();
+    remote
+        .counters
+        .gets
+        .fetch_add(paths.len() as u64, Ordering::Relaxed);
+    let fetched: Vec<std::result::Result<bytes::Bytes, object_store::Error>> = remote.rt.block_on(
+        futures::stream::iter(
+            paths
+                .iter()
+                .map(|p| async move { remote.store.get(p).await?.bytes().await }),
+        )
+        .buffered(8)
+        .collect(),
+    );
+    if repo.writable() {
+        repo.storage.create_dir_all(&cache)?;
+    }
+    for ((pack, path), r) in missing.iter().zip(&paths).zip(fetched) {
+        let bytes = r.map_err(|e| remote.err(&format!("reading {path}"), e))?;
+        remote
+            .counters
+            .down
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let idx = PackIndex::decode(&bytes).map_err(|m| Error::Remote {
+            remote: remote.name.clone(),
+            message: format!("pack index {path}: {m}"),
+        })?;
+        if idx.pack != *pack {
+            return Err(Error::Remote {
+                remote: remote.name.clone(),
+                message: format!("pack index {path} describes pack {}", idx.pack),
+            });
+        }
+        if repo.writable() {
+            repo.storage
+                .write_atomic(&cache.join(format!("{pack}.idx")), &bytes)?;
+        }
+        out.add(&idx);
+    }
+    Ok(out)
+}
+
+/// Remote-tracking ref name of `branch` on `remote`.
+pub fn tracking_ref(remote: &str, branch: &str) -> String {
+    format!("{REMOTES}{remote}/{branch}")
+}
+
+/// A branch compared with its remote-tracking branch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Upstream {
+    /// Remote name.
+    pub remote: String,
+    /// Branch name on the remote.
+    pub branch: String,
+    /// Local commits the remote-tracking branch lacks.
+    pub ahead: u64,
+    /// Remote-tracking commits the local branch lacks.
+    pub behind: u64,
+}
+
+fn reachable_commits(
+    repo: &Repository,
+    tip: ObjectId,
+) -> Result<std::collections::HashSet<ObjectId>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![tip];
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) || !repo.store.contains(&c)? {
+            continue;
+        }
+        stack.extend(crate::object::Commit::load(&repo.store, &c)?.parents);
+    }
+    Ok(seen)
+}
+
+/// Ahead/behind of `branch` against `REMOTE/branch` (origin first, then other
+/// remotes in name order); `None` when no remote-tracking branch of that name exists.
+pub fn upstream_status(repo: &Repository, branch: &str) -> Result<Option<Upstream>> {
+    let Some(local) = repo.refs.read(&format!("{}{branch}", crate::refs::HEADS))? else {
+        return Ok(None);
+    };
+    let mut remotes = list_remotes(repo)?;
+    remotes.sort_by_key(|r| r.name != "origin");
+    for r in remotes {
+        let Some(theirs) = repo.refs.read(&tracking_ref(&r.name, branch))? else {
+            continue;
+        };
+        let a = reachable_commits(repo, local)?;
+        let b = reachable_commits(repo, theirs)?;
+        return Ok(Some(Upstream {
+            remote: r.name,
+            branch: branch.to_string(),
+            ahead: a.difference(&b).count() as u64,
+            behind: b.difference(&a).count() as u64,
+        }));
+    }
+    Ok(None)
+}
+
+/// Every remote-tracking branch as (`REMOTE/BRANCH`, commit).
+pub fn list_tracking(repo: &Repository) -> Result<Vec<(String, ObjectId)>> {
+    repo.refs.list(REMOTES)
+}

@@ -1,0 +1,355 @@
+//! `push`: upload what the remote lacks, in dependency order, then move the ref.
+//!
+//! Objects are collected by a post-order walk from the branch tip that stops at
+//! anything the remote's indexes already list (by the closure invariant, all of
+//! its dependencies are there too). Post-order means every object is emitted
+//! after everything it references: file data and chunks first, then trees
+//! bottom-up, then commits oldest first. The records, copied byte for byte from
+//! the local packs, are cut into packs of [`pack_target`] bytes; each pack is
+//! uploaded, then its index. So whatever prefix of a push reaches the remote is
+//! self-contained, and a retried push skips it. The ref moves last, by CAS.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::format::{IdxEntry, PackIndex};
+use super::refs::{Cas, check_remote_branch};
+use super::{Remote, RemoteIndex, TransferStats, idx_name, load_index, pack_name, tracking_ref};
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::tree::TreeObject;
+use crate::object::{Commit, EntryMode, Tree};
+use crate::progress::Progress;
+use crate::refs::{HEADS, Head};
+use crate::repo::{Repository, now};
+use crate::store::pack::{self, PACK_MAGIC, RecordHeader, Repr};
+
+/// Default size at which a remote pack is closed and uploaded.
+pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
+
+/// Pack size for pushes: `DSV_REMOTE_PACK_SIZE` (bytes) when set, for tests and
+/// tuning, else [`PACK_TARGET`].
+pub fn pack_target() -> u64 {
+    std::env::var("DSV_REMOTE_PACK_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v >= 1024)
+        .unwrap_or(PACK_TARGET)
+}
+
+/// How a push may replace the remote branch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForceMode {
+    /// Fast-forward only.
+    #[default]
+    No,
+    /// Any commit, but only if the remote still holds what the remote-tracking
+    /// ref says (`--force` and `--force-with-lease` both: never overwrite unseen work).
+    WithLease,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    /// Remote name.
+    pub remote: String,
+    /// Branch pushed.
+    pub branch: String,
+    /// Remote value before (None: branch created).
+    pub old: Option<ObjectId>,
+    /// Remote value after.
+    pub new: ObjectId,
+    /// Whether the remote already had this commit (nothing sent).
+    pub up_to_date: bool,
+    /// Objects uploaded.
+    pub objects: u64,
+    /// Packs uploaded (packs found already complete on the remote are not counted).
+    pub packs: u64,
+    /// Bytes and requests.
+    pub transfer: TransferStats,
+}
+
+/// Whether `ancestor` is `descendant` or one of its ancestors (local history).
+pub fn is_ancestor(repo: &Repository, ancestor: &ObjectId, descendant: &ObjectId) -> Result<bool> {
+    let mut seen = HashSet::new();
+    let mut stack = vec![*descendant];
+    while let Some(c) = stack.pop() {
+        if c == *ancestor {
+            return Ok(true);
+        }
+        if !seen.insert(c) || !repo.store.contains(&c)? {
+            continue;
+        }
+        stack.extend(Commit::load(&repo.store, &c)?.parents);
+    }
+    Ok(false)
+}
+
+/// The branch HEAD is on, or an error for a detached HEAD.
+pub fn current_branch(repo: &Repository) -> Result<String> {
+    match repo.refs.head()? {
+        Head::Branch(b) => Ok(b),
+        Head::Detached(_) => Err(Error::Refused(
+            "HEAD is detached: name the branch (dsv push REMOTE BRANCH)".into(),
+        )),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Commit,
+    Tree,
+    Blob,
+}
+
+/// Packs being built and uploaded as the walk emits records.
+struct Packer<'a> {
+    repo: &'a Repository,
+    remote: &'a Remote,
+    target: u64,
+    buf: Vec<u8>,
+    entries: Vec<IdxEntry>,
+    objects: u64,
+    packs: u64,
+    progress: &'a dyn Progress,
+}
+
+impl Packer<'_> {
+    fn add(&mut self, id: ObjectId, record: &[u8]) -> Result<()> {
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(PACK_MAGIC);
+        }
+        self.entries.push(IdxEntry {
+            id,
+            offset: self.buf.len() as u64,
+            len: record.len() as u32,
+        });
+        self.buf.extend_from_slice(record);
+        self.objects += 1;
+        if self.buf.len() as u64 >= self.target {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Uploads the pack (unless an identical one is already there), then its index.
+    fn finish(&mut self) -> Result<()> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_by_key(|e| e.id);
+        let hash = ObjectId::hash(&buf);
+        let idx = PackIndex {
+            pack: hash,
+            pack_len: buf.len() as u64,
+            entries,
+        };
+        let len = buf.len() as u64;
+        let pack_path = self.remote.path(&[&pack_name(&hash)]);
+        // An interrupted push left this exact pack (same objects, same order, same
+        // name): do not send it again.
+        if self.remote.head(&pack_path)? != Some(len) {
+            self.remote
+                .put(&pack_path, bytes::Bytes::from(buf), false)?;
+            self.packs += 1;
+        }
+        self.progress.inc(len);
+        let idx_bytes = idx.encode();
+        self.remote.put(
+            &self.remote.path(&[&idx_name(&hash)]),
+            bytes::Bytes::from(idx_bytes.clone()),
+            false,
+        )?;
+        // Cache what we uploaded so the next push or fetch does not download it.
+        let cache = super::cache_dir(self.repo, &self.remote.name).join("idx");
+        self.repo.storage.create_dir_all(&cache)?;
+        self.repo
+            .storage
+            .write_atomic(&cache.join(format!("{hash}.idx")), &idx_bytes)?;
+        Ok(())
+    }
+}
+
+/// Walks from `tip` in post-order, skipping what the remote has, and hands each
+/// record to the packer (so every object follows everything it references).
+fn send_missing(
+    repo: &Repository,
+    index: &RemoteIndex,
+    tip: ObjectId,
+    packer: &mut Packer,
+) -> Result<()> {
+    let mut seen: HashSet<ObjectId> = HashSet::new();
+    // (id, kind, children already pushed)
+    let mut stack: Vec<(ObjectId, Kind, bool)> = vec![(tip, Kind::Commit, false)];
+    while let Some((id, kind, expanded)) = stack.pop() {
+        if expanded {
+            let record = repo.store.raw_record(&id)?;
+            packer.add(id, &record)?;
+            continue;
+        }
+        if index.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        stack.push((id, kind, true));
+        match kind {
+            Kind::Commit => {
+                let c = Commit::load(&repo.store, &id)?;
+                // Popped first: parents, so older commits are sent first.
+                stack.push((c.tree, Kind::Tree, false));
+                for p in c.parents.iter().rev() {
+                    stack.push((*p, Kind::Commit, false));
+                }
+            }
+            Kind::Tree => match Tree::load_object(&repo.store, &id)? {
+                TreeObject::Entries(entries) => {
+                    for e in entries.iter().rev() {
+                        let k = if e.mode == EntryMode::Dir {
+                            Kind::Tree
+                        } else {
+                            Kind::Blob
+                        };
+                        stack.push((e.id, k, false));
+                    }
+                }
+                TreeObject::Shards(shards) => {
+                    for s in shards.iter().rev() {
+                        stack.push((s.id, Kind::Tree, false));
+                    }
+                }
+            },
+            Kind::Blob => {
+                let record = repo.store.raw_record(&id)?;
+                let header = RecordHeader::decode(&record).map_err(Error::Corrupt)?;
+                if header.repr == Repr::Concat {
+                    let payload =
+                        pack::decode_payload(&header, record[pack::RECORD_HEADER..].to_vec())
+                            .map_err(|reason| Error::CorruptObject { id, reason })?;
+                    let children = pack::decode_concat(&payload)
+                        .map_err(|reason| Error::CorruptObject { id, reason })?;
+                    for (c, _) in children.iter().rev() {
+                        stack.push((*c, Kind::Blob, false));
+                    }
+                } else {
+                    // A raw record has no dependencies: send it now and spare a second read.
+                    stack.pop();
+                    packer.add(id, &record)?;
+                }
+            }
+        }
+    }
+    packer.finish()
+}
+
+/// Pushes `branch` (default: the current one) to the remote `remote_name`.
+pub fn push(
+    repo: &Repository,
+    remote_name: &str,
+    branch: Option<&str>,
+    force: ForceMode,
+    progress: &dyn Progress,
+) -> Result<PushReport> {
+    repo.require_write()?;
+    let cfg = super::remote_config(repo, remote_name)?;
+    let branch = match branch {
+        Some(b) => b.to_string(),
+        None => current_branch(repo)?,
+    };
+    check_remote_branch(&branch)?;
+    let local = repo
+        .refs
+        .read(&format!("{HEADS}{branch}"))?
+        .ok_or_else(|| Error::RefNotFound {
+            kind: "branch",
+            name: branch.clone(),
+        })?;
+    let remote = Remote::open(&cfg, true)?;
+    remote.set_fault_storage(repo.storage.clone());
+    remote.check_marker(true)?;
+    let current = remote.refs().read(&branch)?;
+    let tracking_name = tracking_ref(remote_name, &branch);
+    let tracking = repo.refs.read(&tracking_name)?;
+    let old = current.as_ref().map(|(id, _)| *id);
+    let mut report = PushReport {
+        remote: remote_name.to_string(),
+        branch: branch.clone(),
+        old,
+        new: local,
+        up_to_date: old == Some(local),
+        objects: 0,
+        packs: 0,
+        transfer: TransferStats::default(),
+    };
+    let moved = || {
+        Error::Refused(format!(
+            "remote branch {branch} moved since fetch (remote has {}, you last saw {}); fetch and retry",
+            old.map_or("nothing".into(), |c| c.short()),
+            tracking.map_or("nothing".into(), |c| c.short()),
+        ))
+    };
+    if !report.up_to_date {
+        match (force, old) {
+            (ForceMode::WithLease, _) if old != tracking => return Err(moved()),
+            (ForceMode::WithLease, _) | (ForceMode::No, None) => {}
+            (ForceMode::No, Some(cur)) => {
+                if !repo.store.contains(&cur)? {
+                    return Err(Error::Refused(format!(
+                        "remote branch {branch} has commits you do not have ({}); fetch first",
+                        cur.short()
+                    )));
+                }
+                if !is_ancestor(repo, &cur, &local)? {
+                    return Err(Error::Refused(format!(
+                        "non-fast-forward: remote branch {branch} ({}) is not an ancestor of your {branch} ({}); pull first, or push --force to replace it",
+                        cur.short(),
+                        local.short()
+                    )));
+                }
+            }
+        }
+        let index = load_index(repo, &remote)?;
+        progress.start_bytes("pushing", None);
+        let mut packer = Packer {
+            repo,
+            remote: &remote,
+            target: pack_target(),
+            buf: Vec::new(),
+            entries: Vec::new(),
+            objects: 0,
+            packs: 0,
+            progress,
+        };
+        let sent = send_missing(repo, &index, local, &mut packer);
+        progress.finish();
+        sent?;
+        report.objects = packer.objects;
+        report.packs = packer.packs;
+        match remote
+            .refs()
+            .cas(&branch, current.as_ref().map(|(_, t)| t), local)?
+        {
+            Cas::Updated => {}
+            Cas::Conflict => {
+                return Err(Error::Refused(format!(
+                    "remote branch {branch} moved since it was read (another push landed first); fetch and retry"
+                )));
+            }
+        }
+    }
+    // The first branch pushed becomes the remote's default branch (for clone).
+    remote.init_default_branch(&branch)?;
+    if tracking != Some(local) {
+        let (time, _) = now()?;
+        repo.refs.update(
+            &tracking_name,
+            local,
+            &repo.reflog_identity(),
+            time,
+            &format!("push: {branch} to {remote_name}"),
+        )?;
+    }
+    report.transfer = remote.stats();
+    Ok(report)
+}

@@ -1,0 +1,241 @@
+//! Remote URLs to `object_store` backends.
+//!
+//! `s3://bucket/prefix` (endpoint from the remote config or `AWS_ENDPOINT_URL`, for
+//! MinIO, Ceph, R2 or a test server), `gs://bucket/prefix`, `az://container/prefix`,
+//! `file:///path` and plain paths. Credentials come only from each cloud's own
+//! environment variables and profiles; dsv never stores or prints them.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+
+use crate::error::{Error, Result};
+
+/// Where a remote lives, parsed from its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Amazon S3 or an S3-compatible store.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix inside the bucket (may be empty).
+        prefix: String,
+    },
+    /// Google Cloud Storage.
+    Gcs {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix (may be empty).
+        prefix: String,
+    },
+    /// Azure Blob Storage.
+    Azure {
+        /// Container name.
+        container: String,
+        /// Key prefix (may be empty).
+        prefix: String,
+    },
+    /// A directory on a local (or mounted) file system.
+    File(std::path::PathBuf),
+}
+
+/// Settings beside the URL (`[remote.NAME]` in `.dsv/config.toml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Custom S3 endpoint (`http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Allow plain HTTP (implied by an `http://` endpoint).
+    pub allow_http: bool,
+}
+
+fn split_bucket(rest: &str, url: &str) -> Result<(String, String)> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::Refused(format!(
+            "remote URL '{}' names no bucket",
+            redact(url)
+        )));
+    }
+    Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+/// Parses a remote URL.
+pub fn parse(url: &str) -> Result<Location> {
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = split_bucket(rest, url)?;
+        return Ok(Location::S3 { bucket, prefix });
+    }
+    if let Some(rest) = url.strip_prefix("gs://") {
+        let (bucket, prefix) = split_bucket(rest, url)?;
+        return Ok(Location::Gcs { bucket, prefix });
+    }
+    if let Some(rest) = url.strip_prefix("az://") {
+        let (container, prefix) = split_bucket(rest, url)?;
+        return Ok(Location::Azure { container, prefix });
+    }
+    if let Some(rest) = url.strip_prefix("file://") {
+        if !rest.starts_with('/') {
+            return Err(Error::Refused(format!(
+                "remote URL '{}': a file URL needs an absolute path (file:///path)",
+                redact(url)
+            )));
+        }
+        return Ok(Location::File(rest.into()));
+    }
+    if url.contains("://") {
+        return Err(Error::Refused(format!(
+            "remote URL '{}': unsupported scheme (use s3://, gs://, az://, file:// or a path)",
+            redact(url)
+        )));
+    }
+    if url.is_empty() {
+        return Err(Error::Refused("remote URL is empty".into()));
+    }
+    Ok(Location::File(url.into()))
+}
+
+/// A URL with any `user:password@` part removed, safe to print.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            if tail.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Errors from a store builder can quote configuration; keep only the kind of problem.
+fn build_error(url: &str, e: object_store::Error) -> Error {
+    Error::Refused(format!(
+        "cannot open remote '{}': {}",
+        redact(url),
+        super::safe_message(&e)
+    ))
+}
+
+/// Opens the backend for a location; returns the store and the key prefix inside it.
+/// `create` makes a missing local directory (push); otherwise it must exist.
+pub fn open(
+    url: &str,
+    loc: &Location,
+    settings: &Settings,
+    create: bool,
+) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    let prefix_path =
+        |p: &str| -> StorePath { StorePath::from_iter(p.split('/').filter(|s| !s.is_empty())) };
+    match loc {
+        Location::S3 { bucket, prefix } => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let endpoint = settings
+                .endpoint
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .filter(|e| !e.is_empty());
+            if let Some(ep) = &endpoint {
+                b = b.with_endpoint(ep.clone());
+                if ep.starts_with("http://") {
+                    b = b.with_allow_http(true);
+                }
+            }
+            if settings.allow_http {
+                b = b.with_allow_http(true);
+            }
+            match &settings.region {
+                Some(r) => b = b.with_region(r.clone()),
+                None if std::env::var_os("AWS_REGION").is_none()
+                    && std::env::var_os("AWS_DEFAULT_REGION").is_none() =>
+                {
+                    b = b.with_region("us-east-1");
+                }
+                None => {}
+            }
+            let store = b.build().map_err(|e| build_error(url, e))?;
+            Ok((Arc::new(store), prefix_path(prefix)))
+        }
+        Location::Gcs { bucket, prefix } => {
+            let store = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| build_error(url, e))?;
+            Ok((Arc::new(store), prefix_path(prefix)))
+        }
+        Location::Azure { container, prefix } => {
+            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            if let Some(ep) = &settings.endpoint {
+                b = b.with_endpoint(ep.clone());
+                if ep.starts_with("http://") {
+                    b = b.with_allow_http(true);
+                }
+            }
+            let store = b.build().map_err(|e| build_error(url, e))?;
+            Ok((Arc::new(store), prefix_path(prefix)))
+        }
+        Location::File(path) => {
+            let abs = crate::repo::absolute(path)?;
+            if create {
+                std::fs::create_dir_all(&abs)
+                    .map_err(|e| Error::io("creating remote directory", abs.clone(), e))?;
+            } else if !abs.is_dir() {
+                return Err(Error::Refused(format!(
+                    "remote '{}' does not exist (no directory {})",
+                    redact(url),
+                    abs.display()
+                )));
+            }
+            let store = LocalFileSystem::new_with_prefix(&abs)
+                .map_err(|e| build_error(url, e))?
+                .with_fsync(true);
+            Ok((Arc::new(store), StorePath::default()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            parse("s3://b/some/prefix/").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "some/prefix".into()
+            }
+        );
+        assert_eq!(
+            parse("gs://b").unwrap(),
+            Location::Gcs {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            parse("file:///tmp/r").unwrap(),
+            Location::File("/tmp/r".into())
+        );
+        assert_eq!(parse("../r").unwrap(), Location::File("../r".into()));
+        assert!(parse("s3://").is_err());
+        assert!(parse("ftp://x").is_err());
+        assert!(parse("file://relative").is_err());
+    }
+
+    #[test]
+    fn redacts_userinfo() {
+        assert_eq!(redact("https://u:secret@host/x"), "https://host/x");
+        assert_eq!(redact("s3://bucket/p"), "s3://bucket/p");
+    }
+}
