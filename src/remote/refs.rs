@@ -305,3 +305,63 @@ pub fn check_remote_branch(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(store: Arc<dyn ObjectStore>, rt: &tokio::runtime::Runtime) -> Ctx {
+        Ctx {
+            store,
+            base: StorePath::from("pre/fix"),
+            rt: rt.handle().clone(),
+            name: "test".into(),
+        }
+    }
+
+    /// Two writers read the same value; only the first CAS may land.
+    fn cas_semantics(refs: &dyn RefStore) {
+        let (a, b, c) = (ObjectId([1; 32]), ObjectId([2; 32]), ObjectId([3; 32]));
+        assert_eq!(refs.read("main").unwrap(), None);
+        assert_eq!(refs.cas("main", None, a).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("main", None, b).unwrap(), Cas::Conflict);
+        let (v, t1) = refs.read("main").unwrap().unwrap();
+        assert_eq!(v, a);
+        let (_, t2) = refs.read("main").unwrap().unwrap();
+        assert_eq!(refs.cas("main", Some(&t1), b).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("main", Some(&t2), c).unwrap(), Cas::Conflict);
+        assert_eq!(refs.read("main").unwrap().unwrap().0, b);
+        assert_eq!(refs.cas("feature/x", None, c).unwrap(), Cas::Updated);
+        assert_eq!(
+            refs.list().unwrap(),
+            vec![("feature/x".to_string(), c), ("main".to_string(), b)]
+        );
+    }
+
+    #[test]
+    fn conditional_refs_in_memory() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        cas_semantics(&ConditionalRefs(ctx(store, &rt)));
+    }
+
+    #[test]
+    fn sequence_refs_on_the_local_file_system() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        cas_semantics(&SequenceRefs(ctx(store, &rt)));
+        // Every value is kept as its own sequence file.
+        let files = std::fs::read_dir(dir.path().join("pre/fix/refs/heads/main"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 2);
+    }
+
+    #[test]
+    fn twenty_digit_components_are_refused() {
+        assert!(check_remote_branch("main").is_ok());
+        assert!(check_remote_branch("x/00000000000000000001").is_err());
+    }
+}
