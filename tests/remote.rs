@@ -197,6 +197,62 @@ fn s3_remote_round_trip() {
 }
 
 #[test]
+fn credentials_never_appear_in_errors() {
+    let moto = Moto::start("creds");
+    let t = TestRepo::init();
+    let a = Path::new("repo");
+    write_file(t.root(), "a.txt", "a\n");
+    ok(&t, a, &[], &["add", "-A"]);
+    ok(&t, a, &[], &["commit", "-m", "a"]);
+    let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+    let token = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
+    let mut env: Vec<(&str, String)> = moto
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY")
+        .collect();
+    env.push(("AWS_SECRET_ACCESS_KEY", secret.to_string()));
+    env.push(("AWS_SESSION_TOKEN", token.to_string()));
+    env.push(("RUST_BACKTRACE", "1".to_string()));
+    ok(
+        &t,
+        a,
+        &env,
+        &["remote", "add", "missing", "s3://no-such-bucket/x"],
+    );
+    ok(
+        &t,
+        a,
+        &env,
+        &[
+            "remote",
+            "add",
+            "down",
+            "s3://creds/x",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ],
+    );
+    for remote in ["missing", "down"] {
+        for args in [
+            vec!["push", remote],
+            vec!["fetch", remote],
+            vec!["fsck", "--remote", remote],
+        ] {
+            let r = fails(&t, a, &env, &args);
+            for shown in [&r.stdout, &r.stderr] {
+                assert!(
+                    !shown.contains(secret) && !shown.contains(token),
+                    "credential printed:\n{r}"
+                );
+            }
+        }
+    }
+    let cfg = std::fs::read_to_string(t.root().join(".dsv/config.toml")).unwrap();
+    assert!(!cfg.contains(secret));
+}
+
+#[test]
 fn bad_remote_urls_and_names_are_clear_errors() {
     let t = TestRepo::init();
     let a = Path::new("repo");

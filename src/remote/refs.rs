@@ -16,6 +16,7 @@
 //!   a reader that just listed them.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
@@ -66,6 +67,8 @@ pub struct Ctx {
     pub rt: tokio::runtime::Handle,
     /// Remote name for messages.
     pub name: String,
+    /// Request counters of the owning remote.
+    pub(crate) counters: Arc<super::Counters>,
 }
 
 impl Ctx {
@@ -100,6 +103,7 @@ impl Ctx {
     }
 
     fn get(&self, path: &StorePath) -> Result<Option<(bytes::Bytes, object_store::ObjectMeta)>> {
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let r = self.rt.block_on(async {
             let res = self.store.get(path).await?;
             let meta = res.meta.clone();
@@ -107,13 +111,19 @@ impl Ctx {
             Ok::<_, object_store::Error>((bytes, meta))
         });
         match r {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => {
+                self.counters
+                    .down
+                    .fetch_add(v.0.len() as u64, Ordering::Relaxed);
+                Ok(Some(v))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(&format!("reading {path}"), e)),
         }
     }
 
     fn list_all(&self, prefix: &StorePath) -> Result<Vec<object_store::ObjectMeta>> {
+        self.counters.lists.fetch_add(1, Ordering::Relaxed);
         let r = self
             .rt
             .block_on(self.store.list(Some(prefix)).try_collect::<Vec<_>>());
@@ -125,6 +135,10 @@ impl Ctx {
     }
 
     fn put(&self, path: &StorePath, bytes: Vec<u8>, mode: PutMode) -> Result<Cas> {
+        self.counters.puts.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .up
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let opts = PutOptions {
             mode,
             ..PutOptions::default()
@@ -239,6 +253,7 @@ impl SequenceRefs {
 impl RefStore for SequenceRefs {
     fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
         let dir = self.0.path(&["refs/heads", branch]);
+        self.0.counters.lists.fetch_add(1, Ordering::Relaxed);
         let listed = self
             .0
             .rt
@@ -316,6 +331,7 @@ mod tests {
             base: StorePath::from("pre/fix"),
             rt: rt.handle().clone(),
             name: "test".into(),
+            counters: Default::default(),
         }
     }
 
