@@ -747,6 +747,41 @@ pub fn fetch_paths(
     fetch_paths_with(repo, &remote, commit, scopes, progress)
 }
 
+/// Downloads, in a partial repository, the file data that moving the worktree from
+/// HEAD to `commit` writes (switch, checkout REV): only paths that differ.
+pub fn fetch_for_switch(
+    repo: &Repository,
+    commit: &ObjectId,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let Some(name) = partial_remote(repo)? else {
+        return Ok(0);
+    };
+    let target = Commit::load(&repo.store, commit)?.tree;
+    let current = crate::ops::status::head_tree(repo)?;
+    let changes = crate::ops::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
+    let mut ids = Vec::new();
+    let mut links = Vec::new();
+    for c in changes {
+        if let Some(n) = c.new {
+            if !repo.store.contains(&n.id)? {
+                ids.push(n.id);
+            }
+            if n.mode == EntryMode::Symlink {
+                links.push((c.path.clone(), n.id));
+            }
+        }
+    }
+    let remote = open_remote(repo, &name)?;
+    let mut n = 0;
+    if !ids.is_empty() {
+        let index = load_index(repo, &remote)?;
+        n = fetch_blobs(repo, &remote, &index, &ids, progress)?;
+    }
+    check_symlinks(repo, &remote, &links)?;
+    Ok(n)
+}
+
 fn fetch_paths_with(
     repo: &Repository,
     remote: &Remote,
