@@ -405,7 +405,7 @@ fn partial_clone_downloads_only_what_paths_need() {
 /// Clients push to one branch at once, many rounds. A rejected client refetches,
 /// redoes its commit on the new tip and tries again. Every accepted commit must
 /// be in the final history.
-fn race(url: &str, env: &[(&str, String)]) {
+fn race(url: &str, env: &[(&str, String)], rounds: usize) {
     let t = TestRepo::init();
     write_file(t.root(), "base.txt", "base\n");
     ok(&t, Path::new("repo"), env, &["add", "-A"]);
@@ -418,7 +418,6 @@ fn race(url: &str, env: &[(&str, String)]) {
     );
     ok(&t, Path::new("repo"), env, &["push"]);
     const CLIENTS: usize = 3;
-    const ROUNDS: usize = 5;
     for c in 0..CLIENTS {
         ok(&t, Path::new("."), env, &["clone", url, &format!("c{c}")]);
     }
@@ -429,7 +428,7 @@ fn race(url: &str, env: &[(&str, String)]) {
             let (t, accepted, rejections) = (&t, &accepted, &rejections);
             s.spawn(move || {
                 let dir = PathBuf::from(format!("c{c}"));
-                for round in 0..ROUNDS {
+                for round in 0..rounds {
                     let mut tries = 0;
                     loop {
                         tries += 1;
@@ -470,7 +469,7 @@ fn race(url: &str, env: &[(&str, String)]) {
         }
     });
     let accepted = accepted.into_inner().unwrap();
-    assert_eq!(accepted.len(), CLIENTS * ROUNDS);
+    assert_eq!(accepted.len(), CLIENTS * rounds);
     ok(&t, Path::new("."), env, &["clone", url, "final"]);
     let log = json(&ok(&t, Path::new("final"), env, &["log", "--json"]));
     let history: HashSet<String> = log
@@ -483,7 +482,7 @@ fn race(url: &str, env: &[(&str, String)]) {
         assert!(history.contains(id), "accepted commit {id} was lost");
     }
     for c in 0..CLIENTS {
-        for r in 0..ROUNDS {
+        for r in 0..rounds {
             assert!(t.home().join(format!("final/c{c}/r{r}.txt")).exists());
         }
     }
@@ -500,13 +499,13 @@ fn race(url: &str, env: &[(&str, String)]) {
 #[test]
 fn race_concurrent_pushes_file() {
     let dir = tempfile::tempdir().unwrap();
-    race(&dir.path().join("r").display().to_string(), &[]);
+    race(&dir.path().join("r").display().to_string(), &[], 10);
 }
 
 #[test]
 fn race_concurrent_pushes_s3() {
     let moto = Moto::start("race");
-    race(&moto.url("r"), &moto.env());
+    race(&moto.url("r"), &moto.env(), 6);
 }
 
 /// A seed that differs between runs (random kill points), printed for replay.
