@@ -197,6 +197,62 @@ fn s3_remote_round_trip() {
 }
 
 #[test]
+fn credentials_never_appear_in_errors() {
+    let moto = Moto::start("creds");
+    let t = TestRepo::init();
+    let a = Path::new("repo");
+    write_file(t.root(), "a.txt", "a\n");
+    ok(&t, a, &[], &["add", "-A"]);
+    ok(&t, a, &[], &["commit", "-m", "a"]);
+    let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+    let token = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
+    let mut env: Vec<(&str, String)> = moto
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY")
+        .collect();
+    env.push(("AWS_SECRET_ACCESS_KEY", secret.to_string()));
+    env.push(("AWS_SESSION_TOKEN", token.to_string()));
+    env.push(("RUST_BACKTRACE", "1".to_string()));
+    ok(
+        &t,
+        a,
+        &env,
+        &["remote", "add", "missing", "s3://no-such-bucket/x"],
+    );
+    ok(
+        &t,
+        a,
+        &env,
+        &[
+            "remote",
+            "add",
+            "down",
+            "s3://creds/x",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ],
+    );
+    for remote in ["missing", "down"] {
+        for args in [
+            vec!["push", remote],
+            vec!["fetch", remote],
+            vec!["fsck", "--remote", remote],
+        ] {
+            let r = fails(&t, a, &env, &args);
+            for shown in [&r.stdout, &r.stderr] {
+                assert!(
+                    !shown.contains(secret) && !shown.contains(token),
+                    "credential printed:\n{r}"
+                );
+            }
+        }
+    }
+    let cfg = std::fs::read_to_string(t.root().join(".dsv/config.toml")).unwrap();
+    assert!(!cfg.contains(secret));
+}
+
+#[test]
 fn bad_remote_urls_and_names_are_clear_errors() {
     let t = TestRepo::init();
     let a = Path::new("repo");
@@ -349,7 +405,7 @@ fn partial_clone_downloads_only_what_paths_need() {
 /// Clients push to one branch at once, many rounds. A rejected client refetches,
 /// redoes its commit on the new tip and tries again. Every accepted commit must
 /// be in the final history.
-fn race(url: &str, env: &[(&str, String)]) {
+fn race(url: &str, env: &[(&str, String)], rounds: usize) {
     let t = TestRepo::init();
     write_file(t.root(), "base.txt", "base\n");
     ok(&t, Path::new("repo"), env, &["add", "-A"]);
@@ -362,7 +418,6 @@ fn race(url: &str, env: &[(&str, String)]) {
     );
     ok(&t, Path::new("repo"), env, &["push"]);
     const CLIENTS: usize = 3;
-    const ROUNDS: usize = 5;
     for c in 0..CLIENTS {
         ok(&t, Path::new("."), env, &["clone", url, &format!("c{c}")]);
     }
@@ -373,7 +428,7 @@ fn race(url: &str, env: &[(&str, String)]) {
             let (t, accepted, rejections) = (&t, &accepted, &rejections);
             s.spawn(move || {
                 let dir = PathBuf::from(format!("c{c}"));
-                for round in 0..ROUNDS {
+                for round in 0..rounds {
                     let mut tries = 0;
                     loop {
                         tries += 1;
@@ -414,7 +469,7 @@ fn race(url: &str, env: &[(&str, String)]) {
         }
     });
     let accepted = accepted.into_inner().unwrap();
-    assert_eq!(accepted.len(), CLIENTS * ROUNDS);
+    assert_eq!(accepted.len(), CLIENTS * rounds);
     ok(&t, Path::new("."), env, &["clone", url, "final"]);
     let log = json(&ok(&t, Path::new("final"), env, &["log", "--json"]));
     let history: HashSet<String> = log
@@ -427,7 +482,7 @@ fn race(url: &str, env: &[(&str, String)]) {
         assert!(history.contains(id), "accepted commit {id} was lost");
     }
     for c in 0..CLIENTS {
-        for r in 0..ROUNDS {
+        for r in 0..rounds {
             assert!(t.home().join(format!("final/c{c}/r{r}.txt")).exists());
         }
     }
@@ -444,13 +499,13 @@ fn race(url: &str, env: &[(&str, String)]) {
 #[test]
 fn race_concurrent_pushes_file() {
     let dir = tempfile::tempdir().unwrap();
-    race(&dir.path().join("r").display().to_string(), &[]);
+    race(&dir.path().join("r").display().to_string(), &[], 10);
 }
 
 #[test]
 fn race_concurrent_pushes_s3() {
     let moto = Moto::start("race");
-    race(&moto.url("r"), &moto.env());
+    race(&moto.url("r"), &moto.env(), 6);
 }
 
 /// A seed that differs between runs (random kill points), printed for replay.

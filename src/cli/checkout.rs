@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use dsv::lock::Access;
 use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
 use dsv::ops::revparse::resolve;
-use dsv::remote::fetch::fetch_paths;
+use dsv::remote::fetch::{fetch_for_switch, fetch_paths};
 
 use super::Ctx;
 
@@ -90,10 +90,11 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         SwitchTarget::Detached(resolve(repo, &rev)?)
     };
     let detached = matches!(target, SwitchTarget::Detached(_));
+    // A partial clone downloads the data of the files that change.
     if let SwitchTarget::Detached(id) = &target {
-        fetch_paths(repo, id, &[], &progress)?;
+        fetch_for_switch(repo, id, &progress)?;
     } else {
-        fetch_paths(repo, &resolve(repo, &rev)?, &[], &progress)?;
+        fetch_for_switch(repo, &resolve(repo, &rev)?, &progress)?;
     }
     let r = switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {

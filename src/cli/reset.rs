@@ -35,6 +35,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         ResetMode::Mixed
     };
+    if mode == ResetMode::Hard {
+        // A partial clone downloads the data of every file reset --hard may write.
+        dsv::remote::fetch::fetch_paths(&repo, &target, &[], &ctx.progress())?;
+    }
     let r = reset(&repo, target, mode, &ctx.progress())?;
     if !ctx.quiet && mode == ResetMode::Hard {
         let c = Commit::load(&repo.store, &target)?;

@@ -4,6 +4,7 @@ use dsv::lock::Access;
 use dsv::ops::branch::create_branch;
 use dsv::ops::checkout::{SwitchTarget, switch};
 use dsv::ops::revparse::resolve;
+use dsv::remote::fetch::fetch_for_switch;
 
 use super::Ctx;
 
@@ -52,6 +53,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         };
         match start {
             Some(id) => {
+                fetch_for_switch(repo, &id, &progress)?;
                 create_branch(repo, new, id, false)?;
                 let r = switch(
                     repo,
@@ -89,6 +91,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     };
     if args.detach {
         let id = resolve(repo, &target)?;
+        fetch_for_switch(repo, &id, &progress)?;
         let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
@@ -100,15 +103,13 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         }
         return Ok(true);
     }
-    if repo
-        .refs
-        .read(&format!("{}{target}", dsv::refs::HEADS))?
-        .is_none()
-    {
+    let Some(id) = repo.refs.read(&format!("{}{target}", dsv::refs::HEADS))? else {
         anyhow::bail!(
             "no branch named '{target}' (use --detach to check out a commit or tag, -c to create a branch)"
         );
-    }
+    };
+    // A partial clone downloads the data of the files that change.
+    fetch_for_switch(repo, &id, &progress)?;
     let r = switch(
         repo,
         SwitchTarget::Branch(target.clone()),

@@ -108,7 +108,7 @@ pub(super) fn download(
     index: &RemoteIndex,
     ids: &[ObjectId],
     extras: bool,
-) -> Result<Vec<(ObjectId, Vec<u8>)>> {
+) -> Result<Records> {
     let mut by_pack: BTreeMap<u32, Vec<(ObjectId, RemoteLoc)>> = BTreeMap::new();
     for id in ids {
         let loc = index.objects.get(id).ok_or_else(|| {
@@ -180,10 +180,12 @@ pub(super) fn download(
                 return Err(bad("content does not match its name (damaged pack)".into()));
             }
             for (id, l) in job.entries {
-                let rec = bytes
-                    .get(l.offset as usize..(l.offset + l.len as u64) as usize)
-                    .ok_or_else(|| bad(format!("record of {id} outside the pack")))?;
-                out.push((id, rec.to_vec()));
+                let range = l.offset as usize..(l.offset + l.len as u64) as usize;
+                if bytes.get(range.clone()).is_none() {
+                    return Err(bad(format!("record of {id} outside the pack")));
+                }
+                // A view into the pack, not a copy.
+                out.push((id, bytes.slice(range)));
             }
         } else {
             // Runs of records at most 64 KiB apart become one range.
@@ -229,7 +231,7 @@ pub(super) fn download(
                 for &i in members {
                     let (id, l) = job.entries[i];
                     let from = (l.offset - r.start) as usize;
-                    out.push((id, data[from..from + l.len as usize].to_vec()));
+                    out.push((id, data.slice(from..from + l.len as usize)));
                 }
             }
         }
@@ -259,10 +261,10 @@ pub(super) fn download(
 }
 
 /// Downloaded records: (id, record bytes).
-type Records = Vec<(ObjectId, Vec<u8>)>;
+type Records = Vec<(ObjectId, bytes::Bytes)>;
 
 /// A concatenation waiting for its children: (id, record, children).
-type PendingConcat = (ObjectId, Vec<u8>, Vec<(ObjectId, u64)>);
+type PendingConcat = (ObjectId, bytes::Bytes, Vec<(ObjectId, u64)>);
 
 /// A checked record: raw content (hash verified) or a concatenation list (verified later).
 pub(super) enum Checked {
@@ -365,7 +367,7 @@ fn fetch_blobs(
             start = end;
             // Records that came along with a whole pack: keep the raw ones not yet
             // here (verified like the rest), in case a later round wants them.
-            let recs: Vec<(ObjectId, Vec<u8>)> = recs
+            let recs: Records = recs
                 .into_iter()
                 .filter(|(id, rec)| {
                     wanted.contains(id)
@@ -373,7 +375,7 @@ fn fetch_blobs(
                             && RecordHeader::decode(rec).is_ok_and(|h| h.repr == Repr::Raw))
                 })
                 .collect();
-            let checked: Vec<Result<(ObjectId, Vec<u8>, Checked)>> = recs
+            let checked: Vec<Result<(ObjectId, bytes::Bytes, Checked)>> = recs
                 .into_par_iter()
                 .map(|(id, rec)| {
                     let c = check_record(remote, &id, &rec)?;
@@ -398,7 +400,8 @@ fn fetch_blobs(
                                 next.push(*c);
                             }
                         }
-                        concats.push((id, rec, children));
+                        // Copied: a view would keep its whole pack in memory until the end.
+                        concats.push((id, bytes::Bytes::copy_from_slice(&rec), children));
                     }
                 }
             }
@@ -467,7 +470,7 @@ fn fetch_blobs(
 #[derive(Default)]
 struct Metadata {
     /// (id, record, is commit)
-    records: Vec<(ObjectId, Vec<u8>, bool)>,
+    records: Vec<(ObjectId, bytes::Bytes, bool)>,
     /// File ids below the new trees that the local store lacks.
     blobs: Vec<ObjectId>,
     /// Symlinks below the new trees: (path, target id).
@@ -518,7 +521,8 @@ fn fetch_metadata(
                     next.push(p);
                 }
             }
-            meta.records.push((id, rec, true));
+            meta.records
+                .push((id, bytes::Bytes::copy_from_slice(&rec), true));
         }
         frontier = next;
     }
@@ -550,7 +554,8 @@ fn fetch_metadata(
             let t = TreeObject::decode(&bytes)
                 .map_err(|e| remote_err(remote, format!("tree {id}: {e}")))?;
             objects.push((id, paths.get(&id).cloned().unwrap_or_default(), t));
-            meta.records.push((id, rec, false));
+            meta.records
+                .push((id, bytes::Bytes::copy_from_slice(&rec), false));
         }
         for (id, path) in local.drain(..) {
             objects.push((id, path, Tree::load_object(&repo.store, &id)?));
@@ -745,6 +750,41 @@ pub fn fetch_paths(
     };
     let remote = open_remote(repo, &name)?;
     fetch_paths_with(repo, &remote, commit, scopes, progress)
+}
+
+/// Downloads, in a partial repository, the file data that moving the worktree from
+/// HEAD to `commit` writes (switch, checkout REV): only paths that differ.
+pub fn fetch_for_switch(
+    repo: &Repository,
+    commit: &ObjectId,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let Some(name) = partial_remote(repo)? else {
+        return Ok(0);
+    };
+    let target = Commit::load(&repo.store, commit)?.tree;
+    let current = crate::ops::status::head_tree(repo)?;
+    let changes = crate::ops::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
+    let mut ids = Vec::new();
+    let mut links = Vec::new();
+    for c in changes {
+        if let Some(n) = c.new {
+            if !repo.store.contains(&n.id)? {
+                ids.push(n.id);
+            }
+            if n.mode == EntryMode::Symlink {
+                links.push((c.path.clone(), n.id));
+            }
+        }
+    }
+    let remote = open_remote(repo, &name)?;
+    let mut n = 0;
+    if !ids.is_empty() {
+        let index = load_index(repo, &remote)?;
+        n = fetch_blobs(repo, &remote, &index, &ids, progress)?;
+    }
+    check_symlinks(repo, &remote, &links)?;
+    Ok(n)
 }
 
 fn fetch_paths_with(

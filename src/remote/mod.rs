@@ -218,13 +218,14 @@ pub struct TransferStats {
     pub lists: u64,
 }
 
+/// Request and byte counters, shared with the ref store.
 #[derive(Default)]
-struct Counters {
-    up: AtomicU64,
-    down: AtomicU64,
-    puts: AtomicU64,
-    gets: AtomicU64,
-    lists: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) up: AtomicU64,
+    pub(crate) down: AtomicU64,
+    pub(crate) puts: AtomicU64,
+    pub(crate) gets: AtomicU64,
+    pub(crate) lists: AtomicU64,
 }
 
 /// Whether a conditional put wrote the object.
@@ -245,7 +246,7 @@ pub struct Remote {
     base: StorePath,
     rt: tokio::runtime::Runtime,
     refs: Box<dyn RefStore>,
-    counters: Counters,
+    counters: Arc<Counters>,
     /// Fault injection (`DSV_FAULT`): every request is a fault point, so tests can
     /// kill a push or fetch between any two requests.
     fault: std::sync::OnceLock<Arc<dyn crate::storage::Storage>>,
@@ -275,11 +276,13 @@ impl Remote {
                 remote: cfg.name.clone(),
                 message: format!("cannot start the I/O runtime: {e}"),
             })?;
+        let counters = Arc::new(Counters::default());
         let ctx = refs::Ctx {
             store: store.clone(),
             base: base.clone(),
             rt: rt.handle().clone(),
             name: cfg.name.clone(),
+            counters: counters.clone(),
         };
         // The local file system cannot do a conditional update; every other backend can.
         let refs: Box<dyn RefStore> = match loc {
@@ -293,7 +296,7 @@ impl Remote {
             base,
             rt,
             refs,
-            counters: Counters::default(),
+            counters,
             fault: std::sync::OnceLock::new(),
         })
     }

@@ -16,6 +16,7 @@
 //!   a reader that just listed them.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
@@ -66,6 +67,8 @@ pub struct Ctx {
     pub rt: tokio::runtime::Handle,
     /// Remote name for messages.
     pub name: String,
+    /// Request counters of the owning remote.
+    pub(crate) counters: Arc<super::Counters>,
 }
 
 impl Ctx {
@@ -100,6 +103,7 @@ impl Ctx {
     }
 
     fn get(&self, path: &StorePath) -> Result<Option<(bytes::Bytes, object_store::ObjectMeta)>> {
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let r = self.rt.block_on(async {
             let res = self.store.get(path).await?;
             let meta = res.meta.clone();
@@ -107,13 +111,19 @@ impl Ctx {
             Ok::<_, object_store::Error>((bytes, meta))
         });
         match r {
-            Ok(v) => Ok(Some(v)),
+            Ok(v) => {
+                self.counters
+                    .down
+                    .fetch_add(v.0.len() as u64, Ordering::Relaxed);
+                Ok(Some(v))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(&format!("reading {path}"), e)),
         }
     }
 
     fn list_all(&self, prefix: &StorePath) -> Result<Vec<object_store::ObjectMeta>> {
+        self.counters.lists.fetch_add(1, Ordering::Relaxed);
         let r = self
             .rt
             .block_on(self.store.list(Some(prefix)).try_collect::<Vec<_>>());
@@ -125,6 +135,10 @@ impl Ctx {
     }
 
     fn put(&self, path: &StorePath, bytes: Vec<u8>, mode: PutMode) -> Result<Cas> {
+        self.counters.puts.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .up
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let opts = PutOptions {
             mode,
             ..PutOptions::default()
@@ -239,6 +253,7 @@ impl SequenceRefs {
 impl RefStore for SequenceRefs {
     fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
         let dir = self.0.path(&["refs/heads", branch]);
+        self.0.counters.lists.fetch_add(1, Ordering::Relaxed);
         let listed = self
             .0
             .rt
@@ -304,4 +319,65 @@ pub fn check_remote_branch(name: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(store: Arc<dyn ObjectStore>, rt: &tokio::runtime::Runtime) -> Ctx {
+        Ctx {
+            store,
+            base: StorePath::from("pre/fix"),
+            rt: rt.handle().clone(),
+            name: "test".into(),
+            counters: Default::default(),
+        }
+    }
+
+    /// Two writers read the same value; only the first CAS may land.
+    fn cas_semantics(refs: &dyn RefStore) {
+        let (a, b, c) = (ObjectId([1; 32]), ObjectId([2; 32]), ObjectId([3; 32]));
+        assert_eq!(refs.read("main").unwrap(), None);
+        assert_eq!(refs.cas("main", None, a).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("main", None, b).unwrap(), Cas::Conflict);
+        let (v, t1) = refs.read("main").unwrap().unwrap();
+        assert_eq!(v, a);
+        let (_, t2) = refs.read("main").unwrap().unwrap();
+        assert_eq!(refs.cas("main", Some(&t1), b).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("main", Some(&t2), c).unwrap(), Cas::Conflict);
+        assert_eq!(refs.read("main").unwrap().unwrap().0, b);
+        assert_eq!(refs.cas("feature/x", None, c).unwrap(), Cas::Updated);
+        assert_eq!(
+            refs.list().unwrap(),
+            vec![("feature/x".to_string(), c), ("main".to_string(), b)]
+        );
+    }
+
+    #[test]
+    fn conditional_refs_in_memory() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        cas_semantics(&ConditionalRefs(ctx(store, &rt)));
+    }
+
+    #[test]
+    fn sequence_refs_on_the_local_file_system() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        cas_semantics(&SequenceRefs(ctx(store, &rt)));
+        // Every value is kept as its own sequence file.
+        let files = std::fs::read_dir(dir.path().join("pre/fix/refs/heads/main"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 2);
+    }
+
+    #[test]
+    fn twenty_digit_components_are_refused() {
+        assert!(check_remote_branch("main").is_ok());
+        assert!(check_remote_branch("x/00000000000000000001").is_err());
+    }
 }
