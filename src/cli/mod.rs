@@ -4,6 +4,7 @@ mod add;
 mod branch;
 mod cat_object;
 mod checkout;
+mod cherry_pick;
 mod commit;
 mod config;
 mod demo;
@@ -14,9 +15,12 @@ mod init;
 mod labels;
 mod log;
 mod ls_tree;
+mod merge;
 mod output;
 mod reset;
+mod resolve;
 mod restore;
+mod revert;
 mod rm;
 mod show;
 mod stats;
@@ -89,6 +93,14 @@ enum Command {
     Restore(restore::Args),
     /// List, create or delete tags.
     Tag(tag::Args),
+    /// Merge a branch into the current one (fast-forward, or three-way down to label objects).
+    Merge(merge::Args),
+    /// Resolve conflicted paths of a merge for one side.
+    Resolve(resolve::Args),
+    /// Apply the changes of a commit onto the current branch.
+    CherryPick(cherry_pick::Args),
+    /// Undo the changes of a commit on the current branch.
+    Revert(revert::Args),
     /// Move the current branch, optionally resetting index and working tree.
     Reset(reset::Args),
     /// Verify every object and that all referenced data is present.
@@ -209,6 +221,10 @@ pub fn run() -> i32 {
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
+        Command::Merge(a) => merge::run(&ctx, a),
+        Command::Resolve(a) => resolve::run(&ctx, a),
+        Command::CherryPick(a) => cherry_pick::run(&ctx, a),
+        Command::Revert(a) => revert::run(&ctx, a),
         Command::Reset(a) => reset::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),

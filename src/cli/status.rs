@@ -69,6 +69,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
         }
     }
+    let merging = dsv::ops::merge::load_state(&repo)?;
     drop(repo);
     // Record fresh stat data for files that were only touched, if no one holds the lock:
     // the next status then skips re-hashing them. Never waits; failure costs only speed.
@@ -78,7 +79,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let _ = w.index.refresh(&report.refresh, report.stamp);
     }
     if args.json {
-        print_json(&report)?;
+        #[derive(serde::Serialize)]
+        struct WithMerge<'a> {
+            #[serde(flatten)]
+            report: &'a StatusReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            merge: Option<&'a dsv::ops::merge::MergeState>,
+        }
+        print_json(&WithMerge {
+            report: &report,
+            merge: merging.as_ref(),
+        })?;
         return Ok(0);
     }
     let c = ctx.color;
@@ -111,6 +122,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             paint(c, "31", &format!("HEAD detached at {}", h.short()))
         ),
         (None, None) => {}
+    }
+    if let Some(m) = &merging {
+        let open = m.unresolved().count();
+        println!(
+            "\nYou are in the middle of a {} of {} ({open} of {} conflicted file(s) unresolved).",
+            match m.kind {
+                dsv::ops::merge::MergeKind::Merge => "merge",
+                dsv::ops::merge::MergeKind::CherryPick => "cherry-pick",
+                dsv::ops::merge::MergeKind::Revert => "revert",
+            },
+            m.theirs_name,
+            m.conflicts.len()
+        );
+        if !m.conflicts.is_empty() {
+            println!("\nConflicts:");
+            super::merge::print_conflicts(c, &m.conflicts);
+        }
     }
     if !report.staged.is_empty() {
         println!("\nChanges to be committed:");

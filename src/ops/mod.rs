@@ -10,6 +10,8 @@ pub mod gc;
 pub mod inspect;
 pub mod label_diff;
 pub mod log;
+pub mod merge;
+pub mod merge_labels;
 pub mod revparse;
 pub mod sources;
 pub mod stats;
