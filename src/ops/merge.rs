@@ -444,23 +444,27 @@ impl Merger<'_> {
         let Some(m) = merge_frames(&base, &ours, &theirs, &opts) else {
             return Ok(None);
         };
-        let (Some(wo), Some(wt)) = (
-            self.write(path, format, &m.ours)?,
-            self.write(path, format, &m.theirs)?,
-        ) else {
-            return Ok(None);
-        };
-        let put = |bytes: Vec<u8>, mode: EntryMode| -> Result<FileState> {
-            Ok(FileState {
-                mode,
+        // A resolution equal to one side's labels keeps that side's file byte for byte.
+        let settle = |frames: &[FrameLabels]| -> Result<Option<FileState>> {
+            if frames == ours.as_slice() {
+                return Ok(Some(o));
+            }
+            if frames == theirs.as_slice() {
+                return Ok(Some(t));
+            }
+            let Some(bytes) = self.write(path, format, frames)? else {
+                return Ok(None);
+            };
+            Ok(Some(FileState {
+                mode: o.mode,
                 id: store.put(&bytes)?,
                 size: bytes.len() as u64,
-            })
+            }))
         };
-        Ok(Some((
-            format,
-            (put(wo, o.mode)?, put(wt, t.mode)?, m.conflicts),
-        )))
+        let (Some(ro), Some(rt)) = (settle(&m.ours)?, settle(&m.theirs)?) else {
+            return Ok(None);
+        };
+        Ok(Some((format, (ro, rt, m.conflicts))))
     }
 
     /// Writes frames with the format's writer; `None` when it cannot (the caller
