@@ -109,7 +109,11 @@ fn base_repo(sample: &Sample) -> (TestRepo, Vec<String>) {
     let f = Sample::frame(&mut frames);
     let units = f.units;
     let classes: Vec<String> = f.objects.iter().map(|o| o.class.clone()).collect();
-    assert!(!classes.is_empty(), "{}: fixture frame has objects", sample.file);
+    assert!(
+        !classes.is_empty(),
+        "{}: fixture frame has objects",
+        sample.file
+    );
     f.objects = (0..4)
         .map(|k| {
             Object::new(
@@ -137,7 +141,14 @@ const EDITS: [Edit; 4] = [Edit::None, Edit::Add, Edit::Remove, Edit::Change];
 
 /// Applies an edit to the object `target` (by base position, found by its box) or
 /// adds one at `add_x`.
-fn apply(objects: &mut Vec<Object>, units: Units, edit: Edit, target: usize, add_x: f64, class: &str) {
+fn apply(
+    objects: &mut Vec<Object>,
+    units: Units,
+    edit: Edit,
+    target: usize,
+    add_x: f64,
+    class: &str,
+) {
     let pos = |objects: &Vec<Object>| {
         let want = square(units, 200.0 * target as f64, 0.0);
         objects
@@ -296,8 +307,16 @@ fn same_object_changed_on_both_sides_conflicts() {
             assert_eq!(status_json["merge"]["conflicts"][0]["path"], sample.file);
 
             // Committing or continuing now is refused.
-            assert!(repo.fails(["merge", "--continue"]).stderr.contains("not resolved"));
-            assert!(repo.fails(["commit", "-a", "-m", "x"]).stderr.contains("in progress"));
+            assert!(
+                repo.fails(["merge", "--continue"])
+                    .stderr
+                    .contains("not resolved")
+            );
+            assert!(
+                repo.fails(["commit", "-a", "-m", "x"])
+                    .stderr
+                    .contains("in progress")
+            );
 
             repo.ok(["resolve", sample.file, side]);
             repo.ok(["merge", "--continue"]);
@@ -313,8 +332,10 @@ fn same_object_changed_on_both_sides_conflicts() {
             }
             if side == "--theirs" {
                 assert!(
-                    objs.iter()
-                        .any(|o| o.bbox.is_some_and(|b| (b.y - 10.0 * unit(Sample::frame(&mut sample.read(&repo)).units)).abs() < 1e-6)),
+                    objs.iter().any(|o| o.bbox.is_some_and(|b| (b.y
+                        - 10.0 * unit(Sample::frame(&mut sample.read(&repo)).units))
+                    .abs()
+                        < 1e-6)),
                     "{:?}: their move kept: {objs:?}",
                     sample.format
                 );
@@ -345,9 +366,17 @@ fn remove_versus_change_conflicts_and_strategy_decides() {
     );
     repo.ok(["merge", "--abort"]);
     let (code, v) = merge_json(&repo, &["theirs", "--strategy", "theirs"]);
-    assert_eq!((code, &v["outcome"]), (0, &serde_json::json!("committed")), "{v}");
+    assert_eq!(
+        (code, &v["outcome"]),
+        (0, &serde_json::json!("committed")),
+        "{v}"
+    );
     let mut frames = sample.read(&repo);
-    assert_eq!(Sample::frame(&mut frames).objects.len(), 4, "their changed object is back");
+    assert_eq!(
+        Sample::frame(&mut frames).objects.len(),
+        4,
+        "their changed object is back"
+    );
 }
 
 /// Two teams labelling different images of one COCO file merge with no conflict.
@@ -366,13 +395,37 @@ fn two_teams_label_different_images_of_one_coco_file() {
     repo.ok(["commit", "-m", "two images, one labelled"]);
     repo.ok(["branch", "team-b"]);
     let mut a = frames.clone();
-    a[0].objects.push(Object::new("a", Some(BBox { x: 6.0, y: 0.0, w: 2.0, h: 2.0 })));
+    a[0].objects.push(Object::new(
+        "a",
+        Some(BBox {
+            x: 6.0,
+            y: 0.0,
+            w: 2.0,
+            h: 2.0,
+        }),
+    ));
     sample.write(&repo, &a);
     repo.ok(["commit", "-a", "-m", "team A labels a.jpg"]);
     repo.ok(["switch", "team-b"]);
     let mut b = frames.clone();
-    b[1].objects.push(Object::new("c", Some(BBox { x: 1.0, y: 1.0, w: 3.0, h: 2.0 })));
-    b[1].objects.push(Object::new("a", Some(BBox { x: 5.0, y: 1.0, w: 3.0, h: 2.0 })));
+    b[1].objects.push(Object::new(
+        "c",
+        Some(BBox {
+            x: 1.0,
+            y: 1.0,
+            w: 3.0,
+            h: 2.0,
+        }),
+    ));
+    b[1].objects.push(Object::new(
+        "a",
+        Some(BBox {
+            x: 5.0,
+            y: 1.0,
+            w: 3.0,
+            h: 2.0,
+        }),
+    ));
     sample.write(&repo, &b);
     repo.ok(["commit", "-a", "-m", "team B labels b.jpg"]);
     repo.ok(["switch", "main"]);
@@ -399,15 +452,24 @@ fn frame_level_matrix_merges_cleanly() {
     repo.ok(["tag", "base"]);
     let edit = |side: &str, e: Edit, n: u64| match e {
         Edit::None => {}
-        Edit::Add => repo.write(format!("extra/{side}-new.bin"), pseudo_random_bytes(500, 99 + n)),
+        Edit::Add => repo.write(
+            format!("extra/{side}-new.bin"),
+            pseudo_random_bytes(500, 99 + n),
+        ),
         Edit::Remove => repo.remove(format!("extra/{side}0.bin")),
-        Edit::Change => repo.write(format!("extra/{side}1.bin"), pseudo_random_bytes(700, 50 + n)),
+        Edit::Change => repo.write(
+            format!("extra/{side}1.bin"),
+            pseudo_random_bytes(700, 50 + n),
+        ),
     };
     let snapshot = |repo: &TestRepo| -> BTreeMap<String, Vec<u8>> {
         let mut m = BTreeMap::new();
         for e in std::fs::read_dir(repo.path("extra")).expect("extra") {
             let e = e.expect("entry");
-            m.insert(e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read"));
+            m.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            );
         }
         m
     };
@@ -443,7 +505,11 @@ fn frame_level_matrix_merges_cleanly() {
             assert_eq!(snapshot(&repo), want, "{ctx}");
             assert_eq!(repo.ok(["status", "--short"]).stdout, "", "{ctx}");
             if *theirs != Edit::None {
-                assert_eq!(head_parents(&repo), 2, "{ctx}: --no-ff makes a merge commit");
+                assert_eq!(
+                    head_parents(&repo),
+                    2,
+                    "{ctx}: --no-ff makes a merge commit"
+                );
             }
         }
     }
@@ -468,7 +534,11 @@ fn file_conflicts_ff_only_and_dirty_worktree() {
     repo.ok(["commit", "-a", "-m", "theirs"]);
     repo.ok(["switch", "main"]);
 
-    assert!(repo.fails(["merge", "--ff-only", "side"]).stderr.contains("fast-forward"));
+    assert!(
+        repo.fails(["merge", "--ff-only", "side"])
+            .stderr
+            .contains("fast-forward")
+    );
 
     repo.write("data/other.bin", b"local edit");
     let r = repo.fails(["merge", "side"]);
@@ -481,7 +551,11 @@ fn file_conflicts_ff_only_and_dirty_worktree() {
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["conflicts"][0]["kind"], "content");
     assert_eq!(repo.read("data/other.bin"), pseudo_random_bytes(2000, 5));
-    assert_eq!(repo.read("data/blob.bin"), pseudo_random_bytes(2000, 3), "ours kept in the worktree");
+    assert_eq!(
+        repo.read("data/blob.bin"),
+        pseudo_random_bytes(2000, 3),
+        "ours kept in the worktree"
+    );
     // Editing the file and adding it resolves it.
     repo.write("data/blob.bin", b"hand merged");
     repo.ok(["add", "data/blob.bin"]);
@@ -505,7 +579,11 @@ fn worktree_bytes(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if e.file_type().expect("type").is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("prefix")
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, std::fs::read(&p).expect("read"));
             }
         }
@@ -515,8 +593,9 @@ fn worktree_bytes(root: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// The index as (path, mode, id) triples.
 fn index_entries(root: &Path) -> Vec<(Vec<u8>, String, String)> {
-    let repo = dsv::Repository::discover(root, dsv::lock::Access::Read, &dsv::OpenOptions::default())
-        .expect("open repository");
+    let repo =
+        dsv::Repository::discover(root, dsv::lock::Access::Read, &dsv::OpenOptions::default())
+            .expect("open repository");
     repo.index
         .load()
         .expect("load index")
@@ -560,7 +639,11 @@ fn abort_restores_pre_merge_state_byte_for_byte() {
 
     let (code, v) = merge_json(&repo, &["theirs"]);
     assert_eq!(code, 1, "{v}");
-    assert_ne!(worktree_bytes(repo.root()), before_files, "the merge wrote files");
+    assert_ne!(
+        worktree_bytes(repo.root()),
+        before_files,
+        "the merge wrote files"
+    );
     assert!(repo.path(".dsv/MERGE_HEAD").exists());
     repo.ok(["merge", "--abort"]);
 
@@ -642,10 +725,9 @@ fn cherry_pick_and_revert_use_the_label_merge() {
     let mut frames = sample.read(&repo);
     let units = Sample::frame(&mut frames).units;
     assert!(
-        Sample::frame(&mut frames)
-            .objects
-            .iter()
-            .all(|o| o.bbox.is_some_and(|b| b.y.abs() < 1e-6 * unit(units).max(1e-3))),
+        Sample::frame(&mut frames).objects.iter().all(|o| o
+            .bbox
+            .is_some_and(|b| b.y.abs() < 1e-6 * unit(units).max(1e-3))),
         "object 0 back at y=0"
     );
 }
@@ -659,9 +741,17 @@ fn bad_input_is_one_line_and_changes_nothing() {
     repo.ok(["commit", "-m", "base"]);
     let r = repo.fails(["merge", "nope"]);
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
-    assert!(repo.fails(["merge", "--continue"]).stderr.contains("no merge"));
+    assert!(
+        repo.fails(["merge", "--continue"])
+            .stderr
+            .contains("no merge")
+    );
     assert!(repo.fails(["merge", "--abort"]).stderr.contains("no merge"));
-    assert!(repo.fails(["resolve", "a.txt", "--ours"]).stderr.contains("no merge"));
+    assert!(
+        repo.fails(["resolve", "a.txt", "--ours"])
+            .stderr
+            .contains("no merge")
+    );
     assert_eq!(repo.expect_code(2, ["merge"]).code, 2);
     assert!(repo.ok(["merge", "main"]).stdout.contains("up to date"));
 }
