@@ -22,6 +22,9 @@ pub struct Args {
     /// Discard local changes.
     #[arg(short, long)]
     force: bool,
+    /// Check out the dataset commit named by the git repository's dsv.lock (detached).
+    #[arg(long, conflicts_with_all = ["rev", "paths", "new_branch"])]
+    locked: bool,
 }
 
 /// Runs `checkout`.
@@ -52,6 +55,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         )?;
         if !ctx.quiet {
             eprintln!("Switched to a new branch '{new}'");
+        }
+        return Ok(0);
+    }
+    if args.locked {
+        let id = dsv::ops::git_integration::locked_commit(&repo)?;
+        switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        if !ctx.quiet {
+            eprintln!(
+                "HEAD is now at {} (the version dsv.lock names; detached)",
+                id.short()
+            );
         }
         return Ok(0);
     }

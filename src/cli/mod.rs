@@ -9,10 +9,13 @@ mod commit;
 mod config;
 mod demo;
 mod diff;
+mod diff_driver;
 mod fsck;
 mod gc;
 mod init;
+mod install_git_integration;
 mod labels;
+mod lock;
 mod log;
 mod ls_tree;
 mod merge;
@@ -101,6 +104,12 @@ enum Command {
     CherryPick(cherry_pick::Args),
     /// Undo the changes of a commit on the current branch.
     Revert(revert::Args),
+    /// Record the dataset commit in use in the surrounding git repository's dsv.lock.
+    Lock(lock::Args),
+    /// git diff driver for dsv.lock: the dataset diff between the two locked commits.
+    DiffDriver(diff_driver::Args),
+    /// Make `git diff` on dsv.lock show dataset diffs (.gitattributes and git config).
+    InstallGitIntegration(install_git_integration::Args),
     /// Move the current branch, optionally resetting index and working tree.
     Reset(reset::Args),
     /// Verify every object and that all referenced data is present.
@@ -225,6 +234,9 @@ pub fn run() -> i32 {
         Command::Resolve(a) => resolve::run(&ctx, a),
         Command::CherryPick(a) => cherry_pick::run(&ctx, a),
         Command::Revert(a) => revert::run(&ctx, a),
+        Command::Lock(a) => lock::run(&ctx, a),
+        Command::DiffDriver(a) => diff_driver::run(&ctx, a),
+        Command::InstallGitIntegration(a) => install_git_integration::run(&ctx, a),
         Command::Reset(a) => reset::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),

@@ -7,6 +7,7 @@ pub mod commit;
 pub mod diff;
 pub mod fsck;
 pub mod gc;
+pub mod git_integration;
 pub mod inspect;
 pub mod label_diff;
 pub mod log;
