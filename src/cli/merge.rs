@@ -118,7 +118,7 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
         Outcome::Committed => {
             if let Some(id) = r.commit {
                 println!(
-                    "[{}] {} written, {} removed",
+                    "Committed {} ({} file(s) written, {} removed)",
                     id.short(),
                     r.written,
                     r.removed
@@ -126,11 +126,7 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
             }
         }
         Outcome::Conflicts => {
-            let cmd = match r.kind {
-                merge::MergeKind::Merge => "merge",
-                merge::MergeKind::CherryPick => "cherry-pick",
-                merge::MergeKind::Revert => "revert",
-            };
+            let cmd = r.kind.command();
             println!("Conflicts in {} file(s):", r.conflicts.len());
             print_conflicts(ctx.color, &r.conflicts);
             println!(

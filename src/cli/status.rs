@@ -127,11 +127,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let open = m.unresolved().count();
         println!(
             "\nYou are in the middle of a {} of {} ({open} of {} conflicted file(s) unresolved).",
-            match m.kind {
-                dsv::ops::merge::MergeKind::Merge => "merge",
-                dsv::ops::merge::MergeKind::CherryPick => "cherry-pick",
-                dsv::ops::merge::MergeKind::Revert => "revert",
-            },
+            m.kind.command(),
             m.theirs_name,
             m.conflicts.len()
         );
@@ -177,7 +173,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             println!("\t{}", paint(c, "31", &p));
         }
     }
-    if report.is_clean() {
+    if let Some(m) = &merging {
+        let cmd = m.kind.command();
+        if m.unresolved().count() > 0 {
+            println!(
+                "\nfix conflicts (`dsv resolve PATH --ours|--theirs`, or edit and `dsv add`), then run `dsv {cmd} --continue`"
+            );
+        } else {
+            println!("\nall conflicts resolved: run `dsv {cmd} --continue`");
+        }
+    } else if report.is_clean() {
         println!("nothing to commit, working tree clean");
     } else if report.staged.is_empty() && report.unstaged.is_empty() {
         println!(

@@ -62,7 +62,8 @@ pub enum MergeKind {
 }
 
 impl MergeKind {
-    fn command(self) -> &'static str {
+    /// The command's name (`merge`, `cherry-pick`, `revert`).
+    pub fn command(self) -> &'static str {
         match self {
             MergeKind::Merge => "merge",
             MergeKind::CherryPick => "cherry-pick",

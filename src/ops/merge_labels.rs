@@ -58,8 +58,17 @@ fn describe(o: &Object) -> String {
     if let Some(id) = &o.id {
         return format!("{} (id {id})", o.class);
     }
+    // Rounded: YOLO's centre-to-corner conversion leaves float noise no tool means.
+    let r = |v: f64| (v * 1e6).round() / 1e6 + 0.0;
     match &o.bbox {
-        Some(b) => format!("{} at [{}, {}, {}, {}]", o.class, b.x, b.y, b.w, b.h),
+        Some(b) => format!(
+            "{} at [{}, {}, {}, {}]",
+            o.class,
+            r(b.x),
+            r(b.y),
+            r(b.w),
+            r(b.h)
+        ),
         None => o.class.clone(),
     }
 }
