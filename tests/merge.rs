@@ -755,3 +755,76 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(repo.expect_code(2, ["merge"]).code, 2);
     assert!(repo.ok(["merge", "main"]).stdout.contains("up to date"));
 }
+
+/// A merge killed at each of its writes in turn (`DSV_FAULT=kill:N`) leaves either the
+/// pre-merge state, a merge in progress that `--abort` takes back to it byte for byte,
+/// or the finished merge; fsck is clean every time.
+#[test]
+fn merge_killed_at_every_write_recovers() {
+    let sample = &SAMPLES[0];
+    let (repo, classes) = base_repo(sample);
+    repo.write("extra/keep.bin", pseudo_random_bytes(3000, 1));
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "extras"]);
+    repo.ok(["branch", "theirs"]);
+    edit_file(&repo, sample, Edit::Change, 0, 0.0, "");
+    repo.ok(["commit", "-a", "-m", "ours"]);
+    repo.ok(["switch", "theirs"]);
+    edit_file(&repo, sample, Edit::Add, 0, 900.0, &classes[0]);
+    repo.write("extra/keep.bin", pseudo_random_bytes(3000, 2));
+    repo.write("extra/new.bin", pseudo_random_bytes(3000, 3));
+    repo.ok(["commit", "-a", "-m", "theirs"]);
+    repo.ok(["switch", "main"]);
+    let before_files = worktree_bytes(repo.root());
+    let before_index = index_entries(repo.root());
+    let before_head = repo.read(".dsv/refs/heads/main");
+    let mut finished = false;
+    for n in 1..400 {
+        let out = repo
+            .cmd()
+            .args(["merge", "theirs"])
+            .env("DSV_FAULT", format!("kill:{n}"))
+            .output()
+            .expect("running dsv");
+        let killed = out.status.code().is_none();
+        let moved = repo.read(".dsv/refs/heads/main") != before_head;
+        let status: serde_json::Value =
+            serde_json::from_str(&repo.ok(["status", "--json"]).stdout).expect("status json");
+        repo.ok(["fsck"]);
+        if moved {
+            // The merge commit exists: the merge is complete, whatever was left behind.
+            assert!(
+                status.get("merge").is_none(),
+                "kill:{n}: stale state hidden: {status}"
+            );
+            assert!(
+                status["staged"].as_array().is_some_and(Vec::is_empty),
+                "kill:{n}: {status}"
+            );
+            assert_eq!(head_parents(&repo), 2, "kill:{n}");
+            assert_eq!(
+                repo.read("extra/new.bin"),
+                pseudo_random_bytes(3000, 3),
+                "kill:{n}"
+            );
+            if !killed {
+                finished = true;
+                break;
+            }
+            // A write command clears a state the crash left behind the merge commit.
+            assert!(repo.ok(["merge", "theirs"]).stdout.contains("up to date"));
+            assert!(!repo.path(".dsv/MERGE_STATE").exists(), "kill:{n}");
+            repo.ok(["reset", "--hard", "HEAD~1"]);
+        } else if status.get("merge").is_some() {
+            repo.ok(["merge", "--abort"]);
+        }
+        assert_eq!(worktree_bytes(repo.root()), before_files, "kill:{n}");
+        assert_eq!(index_entries(repo.root()), before_index, "kill:{n}");
+        assert!(
+            killed,
+            "kill:{n}: the merge neither finished nor was killed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(finished, "the merge never ran to the end");
+}

@@ -567,7 +567,33 @@ pub fn load_state(repo: &Repository) -> Result<Option<MergeState>> {
             state.version
         )));
     }
+    if is_committed(repo, &state)? {
+        if repo.writable() {
+            // Best effort: it is ignored while HEAD is the merge commit anyway.
+            let _ = clear_state(repo);
+        }
+        return Ok(None);
+    }
     Ok(Some(state))
+}
+
+/// Whether HEAD is already the commit that finishes `state`: a crash between the
+/// ref move and the removal of the state file leaves such a stale state behind.
+fn is_committed(repo: &Repository, state: &MergeState) -> Result<bool> {
+    let Some(head) = repo.refs.head_commit()? else {
+        return Ok(false);
+    };
+    if head == state.head {
+        return Ok(false);
+    }
+    let parents = match Commit::load(&repo.store, &head) {
+        Ok(c) => c.parents,
+        Err(_) => return Ok(false),
+    };
+    Ok(match state.kind {
+        MergeKind::Merge => parents == [state.head, state.theirs],
+        MergeKind::CherryPick | MergeKind::Revert => parents == [state.head],
+    })
 }
 
 fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
