@@ -27,6 +27,22 @@ struct Sample {
     names: Option<&'static str>,
 }
 
+/// KITTI and CVAT, merged with the same machinery (a smaller matrix).
+const MORE_SAMPLES: [Sample; 2] = [
+    Sample {
+        format: Format::Kitti,
+        dir: "datumaro/kitti_dataset/kitti_detection",
+        file: "training/label_2/000030_11.txt",
+        names: None,
+    },
+    Sample {
+        format: Format::Cvat,
+        dir: "datumaro/cvat_dataset/for_images/export_task",
+        file: "train.xml",
+        names: None,
+    },
+];
+
 const SAMPLES: [Sample; 3] = [
     Sample {
         format: Format::Coco,
@@ -67,10 +83,11 @@ impl Sample {
         let bytes = match self.format {
             Format::Coco => labels::coco::write(frames),
             Format::Voc => labels::voc::write(&frames[0]),
+            Format::Kitti => labels::kitti::write(&frames[0]),
+            Format::Cvat => labels::cvat::write(frames),
             Format::Yolo => {
                 labels::yolo::write_with_names(&frames[0], &self.names(repo).expect("names"))
             }
-            _ => unreachable!("not used in these tests"),
         }
         .expect("writing labels");
         repo.write(self.file, bytes);
@@ -213,50 +230,62 @@ fn head_parents(repo: &TestRepo) -> usize {
 #[test]
 fn object_level_matrix_merges_cleanly() {
     for sample in &SAMPLES {
-        let (repo, classes) = base_repo(sample);
-        let class = classes[0].as_str();
-        for (i, ours) in EDITS.iter().enumerate() {
-            for (j, theirs) in EDITS.iter().enumerate() {
-                let ctx = format!("{:?}: ours {ours:?}, theirs {theirs:?}", sample.format);
-                let (ob, tb) = (format!("o{i}{j}"), format!("t{i}{j}"));
-                repo.ok(["switch", "-c", &tb, "base"]);
-                if *theirs != Edit::None {
-                    edit_file(&repo, sample, *theirs, 2, 400.0, class);
-                    repo.ok(["commit", "-a", "-m", "theirs"]);
-                }
-                repo.ok(["switch", "-c", &ob, "base"]);
-                if *ours != Edit::None {
-                    edit_file(&repo, sample, *ours, 0, 0.0, class);
-                    repo.ok(["commit", "-a", "-m", "ours"]);
-                }
-                let (code, v) = merge_json(&repo, &[&tb]);
-                assert_eq!(code, 0, "{ctx}: {v}");
-                let expected_outcome = match (ours, theirs) {
-                    (_, Edit::None) => "up-to-date",
-                    (Edit::None, _) => "fast-forward",
-                    _ => "committed",
-                };
-                assert_eq!(v["outcome"], expected_outcome, "{ctx}: {v}");
-                if expected_outcome == "committed" {
-                    assert_eq!(v["label_merged"][0], sample.file, "{ctx}: {v}");
-                    assert_eq!(head_parents(&repo), 2, "{ctx}");
-                }
-                let mut frames = sample.read(&repo);
-                let got = summary(&Sample::frame(&mut frames).objects);
-                let mut want_frames = {
-                    repo.ok(["switch", "-q", "--detach", "base"]);
-                    let f = sample.read(&repo);
-                    repo.ok(["switch", "-q", &ob]);
-                    f
-                };
-                let f = Sample::frame(&mut want_frames);
-                let units = f.units;
-                apply(&mut f.objects, units, *theirs, 2, 400.0, class);
-                apply(&mut f.objects, units, *ours, 0, 0.0, class);
-                assert_eq!(got, summary(&f.objects), "{ctx}");
-                let st = repo.ok(["status", "--short"]);
-                assert_eq!(st.stdout, "", "{ctx}: worktree clean after merge");
+        object_matrix(sample, &EDITS);
+    }
+}
+
+/// The same for KITTI and CVAT, with every edit on both sides.
+#[test]
+fn object_level_merge_kitti_and_cvat() {
+    for sample in &MORE_SAMPLES {
+        object_matrix(sample, &[Edit::Add, Edit::Remove, Edit::Change]);
+    }
+}
+
+fn object_matrix(sample: &Sample, edits: &[Edit]) {
+    let (repo, classes) = base_repo(sample);
+    let class = classes[0].as_str();
+    for (i, ours) in edits.iter().enumerate() {
+        for (j, theirs) in edits.iter().enumerate() {
+            let ctx = format!("{:?}: ours {ours:?}, theirs {theirs:?}", sample.format);
+            let (ob, tb) = (format!("o{i}{j}"), format!("t{i}{j}"));
+            repo.ok(["switch", "-c", &tb, "base"]);
+            if *theirs != Edit::None {
+                edit_file(&repo, sample, *theirs, 2, 400.0, class);
+                repo.ok(["commit", "-a", "-m", "theirs"]);
             }
+            repo.ok(["switch", "-c", &ob, "base"]);
+            if *ours != Edit::None {
+                edit_file(&repo, sample, *ours, 0, 0.0, class);
+                repo.ok(["commit", "-a", "-m", "ours"]);
+            }
+            let (code, v) = merge_json(&repo, &[&tb]);
+            assert_eq!(code, 0, "{ctx}: {v}");
+            let expected_outcome = match (ours, theirs) {
+                (_, Edit::None) => "up-to-date",
+                (Edit::None, _) => "fast-forward",
+                _ => "committed",
+            };
+            assert_eq!(v["outcome"], expected_outcome, "{ctx}: {v}");
+            if expected_outcome == "committed" {
+                assert_eq!(v["label_merged"][0], sample.file, "{ctx}: {v}");
+                assert_eq!(head_parents(&repo), 2, "{ctx}");
+            }
+            let mut frames = sample.read(&repo);
+            let got = summary(&Sample::frame(&mut frames).objects);
+            let mut want_frames = {
+                repo.ok(["switch", "-q", "--detach", "base"]);
+                let f = sample.read(&repo);
+                repo.ok(["switch", "-q", &ob]);
+                f
+            };
+            let f = Sample::frame(&mut want_frames);
+            let units = f.units;
+            apply(&mut f.objects, units, *theirs, 2, 400.0, class);
+            apply(&mut f.objects, units, *ours, 0, 0.0, class);
+            assert_eq!(got, summary(&f.objects), "{ctx}");
+            let st = repo.ok(["status", "--short"]);
+            assert_eq!(st.stdout, "", "{ctx}: worktree clean after merge");
         }
     }
 }
