@@ -703,14 +703,16 @@ fn abort_undoes_files_staged_during_the_merge() {
     repo.write("a.bin", pseudo_random_bytes(100, 4));
     repo.ok(["commit", "-a", "-m", "theirs"]);
     repo.ok(["switch", "main"]);
-    let before = worktree_bytes(repo.root());
     let before_index = index_entries(repo.root());
+    repo.write("untracked.txt", "mine, before the merge");
+    let before = worktree_bytes(repo.root());
     assert_eq!(repo.run(["merge", "x"]).code, 1);
     repo.write("b.bin", b"edited during the merge");
-    repo.ok(["add", "b.bin"]);
+    repo.ok(["add", "-A"]);
     repo.ok(["merge", "--abort"]);
-    assert_eq!(worktree_bytes(repo.root()), before);
+    assert_eq!(worktree_bytes(repo.root()), before, "untracked file kept");
     assert_eq!(index_entries(repo.root()), before_index);
+    assert_eq!(repo.ok(["status", "--short"]).stdout, "?? untracked.txt\n");
 }
 
 /// cherry-pick applies one commit's object edits onto another branch; revert undoes them.

@@ -1099,11 +1099,19 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
     }
     paths.sort();
     paths.dedup();
+    let touched: HashSet<&[u8]> = state.touched.iter().map(|p| p.as_bytes()).collect();
     let mut changes = Vec::new();
+    let mut unstage = Vec::new();
     for p in paths {
         let want = super::diff::lookup(&repo.store, &head_tree, &p)?
             .filter(|(m, _, _)| m.is_blob())
             .map(|(mode, id, size)| FileState { mode, id, size });
+        if want.is_none() && !touched.contains(p.as_slice()) {
+            // Staged during the merge, not in HEAD: the file may have been untracked
+            // before the merge, so it is only unstaged, never deleted.
+            unstage.push(IndexEdit::Remove(p));
+            continue;
+        }
         let in_index = index
             .entries
             .get(&p)
@@ -1111,6 +1119,9 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         if !(in_index && worktree_is(repo, &index, &p, want.as_ref())?) {
             changes.push((p, want, true));
         }
+    }
+    if !unstage.is_empty() {
+        repo.index.apply(&unstage, stamp)?;
     }
     let (written, removed) = apply(repo, &changes, stamp)?;
     if repo.refs.head_commit()? != Some(state.head) {
