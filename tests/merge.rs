@@ -326,6 +326,8 @@ fn same_object_changed_on_both_sides_conflicts() {
             assert_eq!(l["ours"]["class"], other.as_str(), "{l}");
             assert!(l["theirs"]["bbox"].is_object(), "{l}");
 
+            let short = repo.ok(["status", "--short"]);
+            assert_eq!(short.stdout, format!("UU {}\n", sample.file), "{short}");
             let status = repo.ok(["status"]);
             assert!(
                 status.stdout.contains("labels conflict") && status.stdout.contains(sample.file),

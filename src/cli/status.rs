@@ -101,12 +101,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         for ch in &report.unstaged {
             lines.entry(ch.path.clone()).or_insert((' ', ' ')).1 = ch.kind.letter();
         }
+        // Unresolved conflicts show as `UU`, as git does.
+        let conflicted: HashSet<String> = merging
+            .iter()
+            .flat_map(|m| m.unresolved().map(|c| c.path.clone()))
+            .collect();
+        for path in &conflicted {
+            lines.entry(path.as_bytes().to_vec()).or_insert((' ', ' '));
+        }
         for (p, (x, y)) in lines {
+            let shown = display_path(&p);
+            if conflicted.contains(&shown) {
+                println!("{} {shown}", paint(c, "31", "UU"));
+                continue;
+            }
             println!(
                 "{}{} {}",
                 paint(c, "32", &x.to_string()),
                 paint(c, "31", &y.to_string()),
-                display_path(&p)
+                shown
             );
         }
         for p in &report.untracked {
