@@ -820,6 +820,7 @@ fn run_merge(
             &format!("{}: fast-forward to {theirs_name}", kind.command()),
         )?;
         report.outcome = Outcome::FastForward;
+        // TODO(hooks): fire `post-merge` here once the hooks branch lands (src/hooks/).
         report.commit = Some(theirs);
         return Ok(report);
     };
@@ -896,7 +897,7 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<ObjectId> {
         &format!("{}: {}", state.kind.command(), commit.subject()),
     )?;
     clear_state(repo)?;
-    // TODO(hooks): fire `post-merge` here once the hooks branch lands (src/hooks/).
+    // TODO(hooks): fire `post-merge` here (merge kind only) once the hooks branch lands (src/hooks/).
     Ok(id)
 }
 
