@@ -23,6 +23,9 @@ pub struct Args {
     /// Discard local changes.
     #[arg(short, long)]
     force: bool,
+    /// Check out the dataset commit named by the git repository's dsv.lock (detached).
+    #[arg(long, conflicts_with_all = ["rev", "paths", "new_branch"])]
+    locked: bool,
 }
 
 /// Runs `checkout`, then fires `post-checkout` when HEAD moved to a commit.
@@ -76,6 +79,17 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
             eprintln!("Switched to a new branch '{new}'");
         }
         return Ok(true);
+    }
+    if args.locked {
+        let id = dsv::ops::git_integration::locked_commit(&repo)?;
+        switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        if !ctx.quiet {
+            eprintln!(
+                "HEAD is now at {} (the version dsv.lock names; detached)",
+                id.short()
+            );
+        }
+        return Ok(0);
     }
     let Some(rev) = args.rev else {
         crate::usage!("nothing to check out: give a revision, or `-- PATH...`");

@@ -32,6 +32,12 @@ pub struct Args {
     /// Machine-readable JSON.
     #[arg(long, conflicts_with = "oneline")]
     json: bool,
+    /// Show the git commit of the code beside each dataset commit.
+    #[arg(long)]
+    code: bool,
+    /// Only dataset commits made with this git commit of the code (a prefix of 4+ hex digits).
+    #[arg(long, value_name = "SHA")]
+    code_commit: Option<String>,
 }
 
 /// Ref names pointing at each commit, for decorations.
@@ -115,7 +121,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
         }
     }
-    let commits = history(&repo, &starts, args.max_count, args.first_parent)?;
+    let mut commits = history(
+        &repo,
+        &starts,
+        args.max_count.filter(|_| args.code_commit.is_none()),
+        args.first_parent,
+    )?;
+    if let Some(sha) = &args.code_commit {
+        let sha = sha.to_ascii_lowercase();
+        if sha.len() < 4 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            crate::usage!("--code-commit needs at least 4 hex digits of a git commit, got '{sha}'");
+        }
+        commits.retain(|(_, c)| {
+            c.code
+                .as_ref()
+                .is_some_and(|k| k.git_commit.starts_with(&sha))
+        });
+        if let Some(n) = args.max_count {
+            commits.truncate(n);
+        }
+    }
     if args.json {
         let items: Vec<serde_json::Value> = commits
             .iter()
@@ -137,8 +162,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 .get(id)
                 .map(|d| format!(" ({})", d.join(", ")))
                 .unwrap_or_default();
+            let code = if args.code {
+                let g = match &c.code {
+                    Some(k) => format!(
+                        "git {}{}",
+                        k.git_commit.get(..12).unwrap_or(&k.git_commit),
+                        if k.dirty { "+dirty" } else { "" }
+                    ),
+                    None => "git -".to_string(),
+                };
+                format!("{} ", paint(ctx.color, "35", &format!("[{g}]")))
+            } else {
+                String::new()
+            };
             println!(
-                "{}{} {}",
+                "{}{} {code}{}",
                 paint(ctx.color, "33", &id.short()),
                 paint(ctx.color, "36", &d),
                 c.subject()

@@ -4,25 +4,32 @@ mod add;
 mod branch;
 mod cat_object;
 mod checkout;
+mod cherry_pick;
 mod clone;
 mod commit;
 mod config;
 mod demo;
 mod diff;
+mod diff_driver;
 mod fetch;
 mod fsck;
 mod gc;
 mod hooks;
 mod init;
+mod install_git_integration;
 mod labels;
+mod lock;
 mod log;
 mod ls_tree;
+mod merge;
 mod output;
 mod pull;
 mod push;
 mod remote;
 mod reset;
+mod resolve;
 mod restore;
+mod revert;
 mod rm;
 mod show;
 mod stats;
@@ -95,6 +102,20 @@ enum Command {
     Restore(restore::Args),
     /// List, create or delete tags.
     Tag(tag::Args),
+    /// Merge a branch into the current one (fast-forward, or three-way down to label objects).
+    Merge(merge::Args),
+    /// Resolve conflicted paths of a merge for one side.
+    Resolve(resolve::Args),
+    /// Apply the changes of a commit onto the current branch.
+    CherryPick(cherry_pick::Args),
+    /// Undo the changes of a commit on the current branch.
+    Revert(revert::Args),
+    /// Record the dataset commit in use in the surrounding git repository's dsv.lock.
+    Lock(lock::Args),
+    /// git diff driver for dsv.lock: the dataset diff between the two locked commits.
+    DiffDriver(diff_driver::Args),
+    /// Make `git diff` on dsv.lock show dataset diffs (.gitattributes and git config).
+    InstallGitIntegration(install_git_integration::Args),
     /// Move the current branch, optionally resetting index and working tree.
     Reset(reset::Args),
     /// Verify every object and that all referenced data is present.
@@ -227,6 +248,13 @@ pub fn run() -> i32 {
         Command::Checkout(a) => checkout::run(&ctx, a),
         Command::Restore(a) => restore::run(&ctx, a),
         Command::Tag(a) => tag::run(&ctx, a),
+        Command::Merge(a) => merge::run(&ctx, a),
+        Command::Resolve(a) => resolve::run(&ctx, a),
+        Command::CherryPick(a) => cherry_pick::run(&ctx, a),
+        Command::Revert(a) => revert::run(&ctx, a),
+        Command::Lock(a) => lock::run(&ctx, a),
+        Command::DiffDriver(a) => diff_driver::run(&ctx, a),
+        Command::InstallGitIntegration(a) => install_git_integration::run(&ctx, a),
         Command::Reset(a) => reset::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),

@@ -73,6 +73,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         Some(b) if !args.json && !args.short => dsv::remote::upstream_status(&repo, b)?,
         _ => None,
     };
+    let merging = dsv::ops::merge::load_state(&repo)?;
     drop(repo);
     // Record fresh stat data for files that were only touched, if no one holds the lock:
     // the next status then skips re-hashing them. Never waits; failure costs only speed.
@@ -82,7 +83,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let _ = w.index.refresh(&report.refresh, report.stamp);
     }
     if args.json {
-        print_json(&report)?;
+        #[derive(serde::Serialize)]
+        struct WithMerge<'a> {
+            #[serde(flatten)]
+            report: &'a StatusReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            merge: Option<&'a dsv::ops::merge::MergeState>,
+        }
+        print_json(&WithMerge {
+            report: &report,
+            merge: merging.as_ref(),
+        })?;
         return Ok(0);
     }
     let c = ctx.color;
@@ -94,12 +105,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         for ch in &report.unstaged {
             lines.entry(ch.path.clone()).or_insert((' ', ' ')).1 = ch.kind.letter();
         }
+        // Unresolved conflicts show as `UU`, as git does.
+        let conflicted: HashSet<String> = merging
+            .iter()
+            .flat_map(|m| m.unresolved().map(|c| c.path.clone()))
+            .collect();
+        for path in &conflicted {
+            lines.entry(path.as_bytes().to_vec()).or_insert((' ', ' '));
+        }
         for (p, (x, y)) in lines {
+            let shown = display_path(&p);
+            if conflicted.contains(&shown) {
+                println!("{} {shown}", paint(c, "31", "UU"));
+                continue;
+            }
             println!(
                 "{}{} {}",
                 paint(c, "32", &x.to_string()),
                 paint(c, "31", &y.to_string()),
-                display_path(&p)
+                shown
             );
         }
         for p in &report.untracked {
@@ -128,6 +152,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             paint(c, "31", &format!("HEAD detached at {}", h.short()))
         ),
         (None, None) => {}
+    }
+    if let Some(m) = &merging {
+        let open = m.unresolved().count();
+        println!(
+            "\nYou are in the middle of a {} of {} ({open} of {} conflicted file(s) unresolved).",
+            m.kind.command(),
+            m.theirs_name,
+            m.conflicts.len()
+        );
+        if !m.conflicts.is_empty() {
+            println!("\nConflicts:");
+            super::merge::print_conflicts(c, &m.conflicts);
+        }
     }
     if !report.staged.is_empty() {
         println!("\nChanges to be committed:");
@@ -166,7 +203,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             println!("\t{}", paint(c, "31", &p));
         }
     }
-    if report.is_clean() {
+    if let Some(m) = &merging {
+        let cmd = m.kind.command();
+        if m.unresolved().count() > 0 {
+            println!(
+                "\nfix conflicts (`dsv resolve PATH --ours|--theirs`, or edit and `dsv add`), then run `dsv {cmd} --continue`"
+            );
+        } else {
+            println!("\nall conflicts resolved: run `dsv {cmd} --continue`");
+        }
+    } else if report.is_clean() {
         println!("nothing to commit, working tree clean");
     } else if report.staged.is_empty() && report.unstaged.is_empty() {
         println!(

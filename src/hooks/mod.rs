@@ -424,22 +424,30 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
 /// Fires `post-checkout` after HEAD moved from `previous` to the current HEAD.
 /// The hooks come from the `dsv.toml` now checked out.
 pub fn post_checkout(repo: &Repository, previous: Option<ObjectId>) -> Result<FireReport> {
+    fire_at_head(repo, Event::PostCheckout, previous, "checkout")
+}
+
+/// Fires `post-merge` after a merge, cherry-pick or revert moved HEAD from `previous`
+/// (a fast-forward or a new commit); the payload's summary is against `previous`.
+pub fn post_merge(repo: &Repository, previous: Option<ObjectId>) -> Result<FireReport> {
+    fire_at_head(repo, Event::PostMerge, previous, "merge")
+}
+
+/// Fires a post-event for the commit HEAD now names, with `previous` as the base.
+fn fire_at_head(
+    repo: &Repository,
+    event: Event,
+    previous: Option<ObjectId>,
+    operation: &str,
+) -> Result<FireReport> {
     let Some(head) = repo.refs.head_commit()? else {
         return Ok(FireReport::default());
     };
     let set = load(repo)?;
-    if set.for_event(Event::PostCheckout).next().is_none() {
+    if set.for_event(event).next().is_none() {
         return Ok(FireReport::default());
     }
     let branch = current_branch(repo)?;
-    let prepared = prepare(
-        repo,
-        &set,
-        Event::PostCheckout,
-        head,
-        branch,
-        previous,
-        previous,
-    )?;
-    finish_fire(repo, prepared, "checkout")
+    let prepared = prepare(repo, &set, event, head, branch, previous, previous)?;
+    finish_fire(repo, prepared, operation)
 }

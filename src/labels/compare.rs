@@ -187,6 +187,30 @@ fn fingerprint(o: &Object) -> String {
 /// Compares the objects of one frame; returns the changes in a stable order
 /// (removed and changed objects in old order, then added ones in new order).
 pub fn compare_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> Vec<ObjectChange> {
+    let old_pair = pair_objects(old, new, opts);
+    let mut new_taken = vec![false; new.len()];
+    for j in old_pair.iter().flatten() {
+        new_taken[*j] = true;
+    }
+    let mut out = Vec::new();
+    for (i, o) in old.iter().enumerate() {
+        match old_pair[i] {
+            Some(j) => out.extend(pair_change(o, &new[j], opts.epsilon)),
+            None => out.push(single(ObjectChangeKind::Removed, o)),
+        }
+    }
+    for (j, o) in new.iter().enumerate() {
+        if !new_taken[j] {
+            out.push(single(ObjectChangeKind::Added, o));
+        }
+    }
+    out
+}
+
+/// Pairs the objects of two versions of a frame: for each old object, the index of
+/// the new object that is the same object (identical, same id, or best IoU), if any.
+/// The merge uses these pairs to tell which objects each side changed.
+pub fn pair_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> Vec<Option<usize>> {
     let mut old_pair: Vec<Option<usize>> = vec![None; old.len()];
     let mut new_taken = vec![false; new.len()];
 
@@ -239,20 +263,7 @@ pub fn compare_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> V
             new_taken[j] = true;
         }
     }
-
-    let mut out = Vec::new();
-    for (i, o) in old.iter().enumerate() {
-        match old_pair[i] {
-            Some(j) => out.extend(pair_change(o, &new[j], opts.epsilon)),
-            None => out.push(single(ObjectChangeKind::Removed, o)),
-        }
-    }
-    for (j, o) in new.iter().enumerate() {
-        if !new_taken[j] {
-            out.push(single(ObjectChangeKind::Added, o));
-        }
-    }
-    out
+    old_pair
 }
 
 /// Connected groups of old/new boxes linked by IoU >= threshold.

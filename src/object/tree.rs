@@ -27,7 +27,9 @@ const MAGIC: &[u8; 4] = b"DSVT";
 const VERSION: u8 = 1;
 
 /// What a tree entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryMode {
     /// Regular file.

@@ -136,6 +136,8 @@ pub fn add(
     if !edits.is_empty() {
         repo.index.apply(&edits, stamp)?;
     }
+    // Staging a conflicted file is how a hand-edited resolution is recorded.
+    super::merge::mark_added(repo, scopes)?;
     Ok(report)
 }
 

@@ -168,6 +168,8 @@ pub fn commit_with(
             "aborting commit due to empty commit message (use -m MESSAGE)".into(),
         ));
     }
+    // A merge in progress commits through `merge --continue`, with both parents.
+    super::merge::refuse_if_in_progress(repo, "commit")?;
     let author = repo.identity()?;
     let index = repo.index.load()?;
     let parent = repo.refs.head_commit()?;

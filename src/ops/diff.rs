@@ -15,7 +15,7 @@ use crate::store::ObjectStore;
 use crate::worktree::path_within;
 
 /// A file as recorded in a tree or the index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FileState {
     /// Kind of file.
     pub mode: EntryMode,
