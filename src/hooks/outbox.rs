@@ -1,4 +1,6 @@
-//! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`.
+//! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`, which also
+//! holds the cursors of `dsv watch` (moved in the transaction that records the
+//! deliveries of the commits they pass, so a crash neither skips nor repeats one).
 //!
 //! A delivery is recorded (one redb transaction, fsynced) before anything is
 //! attempted: for `post-commit` staged before the branch moves and confirmed after
@@ -34,6 +36,15 @@ pub const LOCK_FILE: &str = "hooks.lock";
 const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 /// `event/hook/commit` → sequence number: at most one delivery per key.
 const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
+
+/// `dsv watch` cursors: `REMOTE/BRANCH` → the last commit fired (64 hex). Moved in
+/// the transaction that records that commit's deliveries.
+const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("watch_cursors");
+
+fn cursor_key(remote: &str, branch: &str) -> String {
+    // Remote names have no '/', so the first one separates the two.
+    format!("{remote}/{branch}")
+}
 
 /// How long to wait for another process's short hold on the outbox.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -318,10 +329,79 @@ impl Outbox {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        self.record_with_cursor(items, None)
+    }
+
+    /// Records deliveries and, in the same transaction, moves the watch cursor of
+    /// (remote, branch) to `commit`: either both happen or neither does.
+    pub fn advance(
+        &self,
+        items: &[NewDelivery],
+        remote: &str,
+        branch: &str,
+        commit: &str,
+    ) -> Result<Vec<Recorded>> {
+        self.record_with_cursor(items, Some((remote, branch, commit)))
+    }
+
+    /// The commit the watch of (remote, branch) has fired up to, if it has started.
+    pub fn cursor(&self, remote: &str, branch: &str) -> Result<Option<String>> {
+        let out = self.with_db(false, |db| {
+            let tx = db.read()?;
+            let table = match tx.open_table(CURSORS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(db.err(e)),
+            };
+            let key = cursor_key(remote, branch);
+            Ok(table
+                .get(key.as_str())
+                .map_err(|e| db.err(e))?
+                .map(|v| v.value().to_string()))
+        })?;
+        Ok(out.flatten())
+    }
+
+    /// Every watch cursor: (remote, branch, commit), sorted.
+    pub fn cursors(&self) -> Result<Vec<(String, String, String)>> {
+        let out = self.with_db(false, |db| {
+            let tx = db.read()?;
+            let table = match tx.open_table(CURSORS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db.err(e)),
+            };
+            let mut out = Vec::new();
+            for row in table.iter().map_err(|e| db.err(e))? {
+                let (k, v) = row.map_err(|e| db.err(e))?;
+                let (remote, branch) = k.value().split_once('/').unwrap_or((k.value(), ""));
+                out.push((
+                    remote.to_string(),
+                    branch.to_string(),
+                    v.value().to_string(),
+                ));
+            }
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
+
+    fn record_with_cursor(
+        &self,
+        items: &[NewDelivery],
+        cursor: Option<(&str, &str, &str)>,
+    ) -> Result<Vec<Recorded>> {
         let now = now_ms();
         let out = self.with_db(true, |db| {
             let tx = db.write()?;
             let mut out = Vec::new();
+            if let Some((remote, branch, commit)) = cursor {
+                let mut cursors = tx.open_table(CURSORS).map_err(|e| db.err(e))?;
+                let key = cursor_key(remote, branch);
+                cursors
+                    .insert(key.as_str(), commit)
+                    .map_err(|e| db.err(e))?;
+            }
             {
                 let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
                 let mut keys = tx.open_table(KEYS).map_err(|e| db.err(e))?;
