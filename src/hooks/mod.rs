@@ -536,8 +536,7 @@ impl PushObserver for PushHooks<'_> {
         let seqs: Vec<u64> = self.post.queued.iter().map(|q| q.seq).collect();
         // The remote moved: the push stands whatever happens here, so an error is
         // reported with the push, not instead of it.
-        if let Err(e) = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).confirm(&seqs)
-        {
+        if let Err(e) = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).confirm(&seqs) {
             self.post_error = Some(e);
         }
         Ok(())

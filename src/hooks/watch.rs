@@ -12,7 +12,7 @@
 //! commit) lets a receiver drop the repeat after a crash in the middle of one.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -305,8 +305,12 @@ impl Watcher {
 }
 
 /// How a watch runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
+    /// The mirror's root (hook commands run there).
+    pub root: PathBuf,
+    /// What the outbox is written through while delivering.
+    pub storage: Arc<dyn Storage>,
     /// Time between polls.
     pub interval: Duration,
     /// Poll once, deliver everything (waiting out retries), and return.
@@ -357,9 +361,6 @@ fn sleep_until(until: i64, stop: &dyn Fn() -> bool) {
 /// after one poll once nothing is left to attempt. An error of the first poll is
 /// returned (a wrong remote should not loop); later ones are reported and retried.
 pub fn run(
-    root: &Path,
-    dsv_dir: &Path,
-    storage: Arc<dyn Storage>,
     watcher: &Watcher,
     open: &mut dyn FnMut() -> Result<Repository>,
     opts: &RunOptions,
@@ -369,6 +370,8 @@ pub fn run(
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
     let hook = watcher.spec.hook_id();
+    let root = opts.root.as_path();
+    let dsv_dir = root.join(crate::repo::DSV_DIR);
     loop {
         let polled = open().and_then(|repo| watcher.poll(&repo, progress));
         report.polls += 1;
@@ -394,8 +397,8 @@ pub fn run(
                 ran,
             } = deliver_due(
                 root,
-                dsv_dir,
-                storage.clone(),
+                &dsv_dir,
+                opts.storage.clone(),
                 &opts.policy,
                 &mut |d, a| {
                     if d.hook == hook && d.state == crate::hooks::outbox::State::Failed {
