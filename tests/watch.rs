@@ -146,7 +146,9 @@ fn commits_pushed_while_stopped_fire_once_each_in_order() {
     // A full clone as the mirror: the payload then has the label summary.
     ok(&t, ".", &[], &["clone", &url, "mirror"]);
     let exec = exec_hook(&t);
-    let watch = ["watch", "origin", "--branch", "main", "--once", "--exec", &exec];
+    let watch = [
+        "watch", "origin", "--branch", "main", "--once", "--exec", &exec,
+    ];
     let r = ok(&t, "mirror", &[], &watch);
     assert!(r.stderr.contains("origin/main: watching from"), "{r}");
     assert!(fired(&t).is_empty(), "a new watch fired for old history");
@@ -177,7 +179,10 @@ fn commits_pushed_while_stopped_fire_once_each_in_order() {
         assert_eq!(p["parents"][0], previous.as_str());
         assert_eq!(p["summary"]["partial"], false);
         assert_eq!(p["summary"]["labels_changed"], true, "{p}");
-        assert!(p["summary"]["objects"]["added"].as_u64().unwrap() >= 1, "{p}");
+        assert!(
+            p["summary"]["objects"]["added"].as_u64().unwrap() >= 1,
+            "{p}"
+        );
         previous = c.clone();
     }
     let log = deliveries(&t, "mirror");
@@ -227,9 +232,11 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
     let mut w = spawn(&t, "mirror", &[], &args, "watch1.log");
     let mut pushed: Vec<String> = (1..=2).map(|n| label_commit(&t, n, &[])).collect();
     ok(&t, "repo", &[], &["push"]);
-    wait_until("the running watch to fire 2 commits", Duration::from_secs(60), || {
-        fired(&t).len() >= 2
-    });
+    wait_until(
+        "the running watch to fire 2 commits",
+        Duration::from_secs(60),
+        || fired(&t).len() >= 2,
+    );
     // A metadata-only mirror says so in the payload.
     let p = payload(&t, &pushed[0]);
     assert_eq!(p["summary"]["partial"], true, "{p}");
@@ -241,17 +248,25 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
     pushed.extend((3..=4).map(|n| label_commit(&t, n, &[])));
     ok(&t, "repo", &[], &["push"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(fired(&t).len(), 2, "something fired while the watch was down");
+    assert_eq!(
+        fired(&t).len(),
+        2,
+        "something fired while the watch was down"
+    );
     let mut w = spawn(&t, "mirror", &[], &args, "watch2.log");
-    wait_until("the restarted watch to fire 2 more", Duration::from_secs(60), || {
-        fired(&t).len() >= 4
-    });
+    wait_until(
+        "the restarted watch to fire 2 more",
+        Duration::from_secs(60),
+        || fired(&t).len() >= 4,
+    );
     // One more while it runs.
     pushed.push(label_commit(&t, 5, &[]));
     ok(&t, "repo", &[], &["push"]);
-    wait_until("the watch to fire the fifth", Duration::from_secs(60), || {
-        fired(&t).len() >= 5
-    });
+    wait_until(
+        "the watch to fire the fifth",
+        Duration::from_secs(60),
+        || fired(&t).len() >= 5,
+    );
     // SIGTERM: a clean stop.
     let pid = w.id().to_string();
     assert!(
@@ -267,7 +282,12 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
     assert!(log.contains("watch stopped"), "{log}");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fired_commits(&t), pushed, "nothing repeated or skipped");
-    let r = ok(&t, "mirror", &[], &["watch", "origin", "--once", "--exec", &exec]);
+    let r = ok(
+        &t,
+        "mirror",
+        &[],
+        &["watch", "origin", "--once", "--exec", &exec],
+    );
     assert!(!r.stderr.contains("new commit"), "{r}");
     assert_eq!(fired_commits(&t), pushed);
 }
@@ -467,8 +487,15 @@ fn pre_push_rejection_sends_nothing_and_post_push_is_delivered_once() {
     let tracking_before = std::fs::read(t.path(".dsv/refs/remotes/origin/main")).unwrap();
     let r = dsv(&t, "repo", &fg, &["push"]);
     assert_eq!(r.code, 1, "{r}");
-    assert!(r.stderr.contains("pre-push hook 'gate' failed (exit status 3)"), "{r}");
-    assert!(r.stderr.contains(&format!("checking {new} for main")), "hook output not shown:\n{r}");
+    assert!(
+        r.stderr
+            .contains("pre-push hook 'gate' failed (exit status 3)"),
+        "{r}"
+    );
+    assert!(
+        r.stderr.contains(&format!("checking {new} for main")),
+        "hook output not shown:\n{r}"
+    );
     assert!(r.stderr.contains("not allowed"), "{r}");
     assert_eq!(tree(&remote), before, "a rejected push changed the remote");
     assert_eq!(
@@ -479,7 +506,10 @@ fn pre_push_rejection_sends_nothing_and_post_push_is_delivered_once() {
 
     std::fs::write(t.home().join("allow"), "").unwrap();
     let r = ok(&t, "repo", &fg, &["push"]);
-    assert!(r.stderr.contains("pre-push hook 'gate': exit status 0"), "{r}");
+    assert!(
+        r.stderr.contains("pre-push hook 'gate': exit status 0"),
+        "{r}"
+    );
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 1, "post-push delivered once:\n{text}");
     let p: serde_json::Value = serde_json::from_str(&text).unwrap();
