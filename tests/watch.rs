@@ -155,6 +155,8 @@ fn commits_pushed_while_stopped_fire_once_each_in_order() {
 
     let pushed: Vec<String> = (1..=3).map(|n| label_commit(&t, n, &[])).collect();
     ok(&t, "repo", &[], &["push"]);
+    // A fetch in the mirror moves its remote-tracking refs, not the watch's cursor.
+    ok(&t, "mirror", &[], &["fetch", "origin"]);
     let r = ok(&t, "mirror", &[], &watch);
     assert!(r.stderr.contains("3 new commits"), "{r}");
     assert_eq!(
@@ -185,6 +187,13 @@ fn commits_pushed_while_stopped_fire_once_each_in_order() {
         );
         previous = c.clone();
     }
+    let r = ok(&t, "mirror", &[], &["hooks", "status"]);
+    let tip = &pushed[2][..12];
+    assert!(
+        r.stdout
+            .contains(&format!("watch origin/main: fired up to {tip}")),
+        "{r}"
+    );
     let log = deliveries(&t, "mirror");
     assert_eq!(log.len(), 3);
     for (d, c) in log.iter().zip(&pushed) {
@@ -211,7 +220,7 @@ fn commits_pushed_while_stopped_fire_once_each_in_order() {
     ok(&t, "repo", &[], &["push", "--force"]);
     let r = ok(&t, "mirror", &[], &watch);
     assert!(r.stderr.contains("1 new commit"), "{r}");
-    assert_eq!(fired_commits(&t)[3..], [rewritten.clone()]);
+    assert_eq!(fired_commits(&t)[3..], *std::slice::from_ref(&rewritten));
     // And pushing the old tip back fires nothing again (it was fired already).
     let old_tip = pushed[2].clone();
     ok(&t, "repo", &[], &["reset", "--hard", &old_tip]);
@@ -329,10 +338,13 @@ fn watch_killed_at_any_moment_records_each_commit_exactly_once() {
     assert_eq!(first_seen, pushed);
 }
 
+/// One request: headers (lower-case names), body, the status answered.
+type Seen = (BTreeMap<String, String>, Vec<u8>, u16);
+
 /// A loopback HTTP receiver that answers 500 to the first `fail` requests, then 200.
 struct Receiver {
     url: String,
-    seen: Arc<Mutex<Vec<(BTreeMap<String, String>, Vec<u8>, u16)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Receiver {
