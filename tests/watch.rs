@@ -539,3 +539,39 @@ fn pre_push_rejection_sends_nothing_and_post_push_is_delivered_once() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["state"], "done");
 }
+
+#[test]
+fn watch_runs_the_example_retrain_script_in_a_metadata_only_mirror() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/retrain/retrain.sh");
+    let models = t.home().join("models");
+    let env = [
+        (
+            "DSV",
+            assert_cmd::cargo::cargo_bin("dsv").display().to_string(),
+        ),
+        ("RETRAIN_DIR", models.display().to_string()),
+    ];
+    let exec = format!("'{}'", script.display());
+    let watch = ["watch", "origin", "--once", "--exec", &exec];
+    ok(&t, "mirror", &env, &watch);
+    let commit = label_commit(&t, 2, &[]);
+    ok(&t, "repo", &[], &["push"]);
+    let r = ok(&t, "mirror", &env, &watch);
+    assert!(
+        r.stderr
+            .contains(&format!("materialized 2 files of {commit}")),
+        "{r}"
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join(&commit).join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(model["boxes"], 3, "{model}");
+    assert_eq!(
+        std::fs::read(models.join(&commit).join("data/labels/f0.txt")).unwrap(),
+        std::fs::read(t.path("labels/f0.txt")).unwrap()
+    );
+}
