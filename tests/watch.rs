@@ -575,3 +575,34 @@ fn watch_runs_the_example_retrain_script_in_a_metadata_only_mirror() {
         std::fs::read(t.path("labels/f0.txt")).unwrap()
     );
 }
+
+#[test]
+fn from_start_fires_the_whole_history_of_a_new_branch() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    let first = branch_tip(&t, "repo", "main");
+    let second = label_commit(&t, 1, &[]);
+    ok(&t, "repo", &[], &["push"]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let exec = exec_hook(&t);
+    let r = ok(
+        &t,
+        "mirror",
+        &[],
+        &["watch", "origin", "--once", "--from-start", "--exec", &exec],
+    );
+    assert!(r.stderr.contains("2 new commits"), "{r}");
+    assert_eq!(fired_commits(&t), [first.clone(), second.clone()]);
+    let p = payload(&t, &first);
+    assert_eq!(p["previous"], serde_json::Value::Null);
+    assert_eq!(p["summary"]["base"], serde_json::Value::Null);
+    // The cursor is set now: --from-start changes nothing for a branch already watched.
+    ok(
+        &t,
+        "mirror",
+        &[],
+        &["watch", "origin", "--once", "--from-start", "--exec", &exec],
+    );
+    assert_eq!(fired_commits(&t).len(), 2);
+}

@@ -777,6 +777,44 @@ mod tests {
     }
 
     #[test]
+    fn advance_records_and_moves_the_cursor_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), Arc::new(OsStorage));
+        assert_eq!(ob.cursor("origin", "main").unwrap(), None);
+        // Starting a watch: a cursor and no delivery.
+        ob.advance(&[], "origin", "main", "c0").unwrap();
+        assert_eq!(ob.cursor("origin", "main").unwrap().as_deref(), Some("c0"));
+        assert!(ob.list().unwrap().is_empty());
+        let r = ob
+            .advance(&[item("w", "c1"), item("w", "c2")], "origin", "main", "c2")
+            .unwrap();
+        assert!(r.iter().all(|r| r.new));
+        assert_eq!(ob.cursor("origin", "main").unwrap().as_deref(), Some("c2"));
+        // Passing c2 again (a force-push brought it back) records nothing new.
+        let r = ob
+            .advance(
+                &[item("w", "c2"), item("w", "c3")],
+                "origin",
+                "release/1",
+                "c3",
+            )
+            .unwrap();
+        assert!(!r[0].new && r[1].new);
+        assert_eq!(ob.list().unwrap().len(), 3);
+        assert_eq!(
+            ob.cursors().unwrap(),
+            vec![
+                ("origin".to_string(), "main".to_string(), "c2".to_string()),
+                (
+                    "origin".to_string(),
+                    "release/1".to_string(),
+                    "c3".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy::default();
         assert_eq!(p.delay(1), Duration::from_secs(2));
