@@ -299,6 +299,24 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
     );
     assert!(!r.stderr.contains("new commit"), "{r}");
     assert_eq!(fired_commits(&t), pushed);
+    // SIGINT (Ctrl-C) stops it cleanly too.
+    let mut w = spawn(&t, "mirror", &[], &args, "watch3.log");
+    let log = t.home().join("watch3.log");
+    wait_until("the watch to start", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ctrl-C stops"))
+    });
+    let pid = w.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let st = w.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(st.success(), "watch exited with {st} on SIGINT:\n{text}");
+    assert!(text.contains("watch stopped"), "{text}");
 }
 
 #[test]
