@@ -241,11 +241,16 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
     let mut w = spawn(&t, "mirror", &[], &args, "watch1.log");
     let mut pushed: Vec<String> = (1..=2).map(|n| label_commit(&t, n, &[])).collect();
     ok(&t, "repo", &[], &["push"]);
+    // Both delivered and marked done (the watch prints an attempt after recording it):
+    // a kill during an attempt would run that attempt again, which is at-least-once
+    // delivery, not what this test is about.
+    let log1 = t.home().join("watch1.log");
     wait_until(
-        "the running watch to fire 2 commits",
+        "the running watch to deliver 2 commits",
         Duration::from_secs(60),
-        || fired(&t).len() >= 2,
+        || std::fs::read_to_string(&log1).is_ok_and(|l| l.matches("exit status 0").count() >= 2),
     );
+    assert_eq!(fired(&t).len(), 2);
     // A metadata-only mirror says so in the payload.
     let p = payload(&t, &pushed[0]);
     assert_eq!(p["summary"]["partial"], true, "{p}");
