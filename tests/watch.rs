@@ -629,3 +629,41 @@ fn from_start_fires_the_whole_history_of_a_new_branch() {
     );
     assert_eq!(fired_commits(&t).len(), 2);
 }
+
+#[test]
+fn once_exits_1_while_a_failed_delivery_holds_back_later_commits() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let down = t.home().join("down");
+    std::fs::write(&down, "").unwrap();
+    let exec = format!("test ! -e {} || exit 1; {}", down.display(), exec_hook(&t));
+    let env = [
+        ("DSV_HOOKS_MAX_ATTEMPTS", "2".to_string()),
+        ("DSV_HOOKS_BACKOFF_MS", "20".to_string()),
+    ];
+    let watch = ["watch", "origin", "--once", "--exec", &exec];
+    ok(&t, "mirror", &env, &watch);
+    let pushed: Vec<String> = (1..=2).map(|n| label_commit(&t, n, &[])).collect();
+    ok(&t, "repo", &[], &["push"]);
+    let r = dsv(&t, "mirror", &env, &watch);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("2 deliveries not delivered"), "{r}");
+    assert!(r.stderr.contains("gave up"), "{r}");
+    // Only the first commit was tried: the second waits behind it.
+    let log = deliveries(&t, "mirror");
+    assert_eq!(log[0]["state"], "failed");
+    assert_eq!(log[0]["attempts"], 2);
+    assert_eq!(log[1]["state"], "pending");
+    assert_eq!(log[1]["attempts"], 0);
+    let r = dsv(&t, "mirror", &env, &watch);
+    assert_eq!(r.code, 1, "{r}");
+    // The receiver is back: `dsv hooks retry` delivers both, in order.
+    std::fs::remove_file(&down).unwrap();
+    let fg = [("DSV_HOOKS_FOREGROUND", "1".to_string())];
+    ok(&t, "mirror", &fg, &["hooks", "retry"]);
+    assert_eq!(fired_commits(&t), pushed);
+    ok(&t, "mirror", &env, &watch);
+    assert_eq!(fired_commits(&t), pushed);
+}

@@ -188,10 +188,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             "watch stopped; its cursor and outbox are saved (the next start goes on from there)"
         );
     }
-    if report.failed > 0 {
+    if report.undelivered > 0 {
         eprintln!(
-            "error: {} deliveries gave up (see `dsv hooks status`; `dsv hooks retry` tries them again)",
-            report.failed
+            "error: {} deliveries not delivered: a failed one holds back the later ones (see `dsv hooks status`; `dsv hooks retry` tries them again)",
+            report.undelivered
         );
         return Ok(1);
     }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::hooks::config::{Action, Event};
 use crate::hooks::deliver::{Attempt, DueReport, deliver_due};
-use crate::hooks::outbox::{Delivery, NewDelivery, Outbox, RetryPolicy, now_ms};
+use crate::hooks::outbox::{Delivery, NewDelivery, Outbox, RetryPolicy, State, now_ms};
 use crate::hooks::payload::{self, RemoteRef};
 use crate::id::ObjectId;
 use crate::object::Commit;
@@ -339,8 +339,11 @@ pub struct RunReport {
     pub fired: u64,
     /// Delivery attempts.
     pub attempts: u64,
-    /// Deliveries of this watch that gave up (`dsv hooks retry` revives them).
+    /// Deliveries of this watch that gave up during this run.
     pub failed: u64,
+    /// With `once`: deliveries of this watch not delivered when it returned (failed
+    /// ones, and the later ones a failed one holds back); `dsv hooks retry` revives them.
+    pub undelivered: u64,
     /// Stopped by `stop` (a signal) rather than by `once`.
     pub stopped: bool,
 }
@@ -401,7 +404,7 @@ pub fn run(
                 opts.storage.clone(),
                 &opts.policy,
                 &mut |d, a| {
-                    if d.hook == hook && d.state == crate::hooks::outbox::State::Failed {
+                    if d.hook == hook && d.state == State::Failed {
                         report.failed += 1;
                     }
                     on_event(WatchEvent::Attempted(d, a));
@@ -412,8 +415,16 @@ pub fn run(
             // Another worker holds the outbox: look again soon, it may leave some.
             let next = if ran { next } else { Some(now_ms() + 200) };
             match (opts.once, next) {
-                // Nothing left to attempt: done.
-                (true, None) => return Ok(report),
+                // Nothing left to attempt: done, or held back by a failed delivery.
+                (true, None) => {
+                    let outbox = Outbox::new(&dsv_dir, opts.storage.clone());
+                    report.undelivered = outbox
+                        .list()?
+                        .iter()
+                        .filter(|d| d.hook == hook && d.state != State::Done)
+                        .count() as u64;
+                    return Ok(report);
+                }
                 (true, Some(at)) => sleep_until(at, stop),
                 (false, Some(at)) if at < next_poll => sleep_until(at, stop),
                 (false, _) => {
