@@ -2,7 +2,7 @@
 # Retrain when a new dataset version lands.
 #
 # Run by a dsv hook (payload on stdin, DSV_* variables set), by `dsv watch --exec`
-# (coming with remotes), by a CI job, or by hand:
+# in a mirror of the remote, by a CI job, or by hand:
 #     DSV_REPO=/data/set DSV_COMMIT=$(cat /data/set/.dsv/refs/heads/main) ./retrain.sh < /dev/null
 #
 # 1. reads the payload (commit, repository);
@@ -39,6 +39,13 @@ fi
 rm -rf "$work/data"
 mkdir -p "$work/data"
 printf '%s\n' "$payload" > "$work/payload.json"
+
+# A metadata-only mirror (`dsv clone --no-checkout`, what `dsv watch` runs in) has
+# the commits and trees but not the file data: checking the commit out downloads
+# what it needs (and leaves the mirror's own working tree at that commit).
+if [ -e "$repo/.dsv/partial" ]; then
+    "$dsv" -C "$repo" -q checkout --force "$commit"
+fi
 
 # ls-tree -r prints "kind id size<TAB>path" for every file of the commit.
 tab=$(printf '\t')

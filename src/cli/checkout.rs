@@ -81,15 +81,15 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         return Ok(true);
     }
     if args.locked {
-        let id = dsv::ops::git_integration::locked_commit(&repo)?;
-        switch(&repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let id = dsv::ops::git_integration::locked_commit(repo)?;
+        switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} (the version dsv.lock names; detached)",
                 id.short()
             );
         }
-        return Ok(0);
+        return Ok(true);
     }
     let Some(rev) = args.rev else {
         crate::usage!("nothing to check out: give a revision, or `-- PATH...`");

@@ -236,6 +236,11 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&open)?);
         return Ok(0);
     }
+    // Where each `dsv watch` of this mirror has fired up to.
+    for (remote, branch, commit) in outbox(&root).cursors()? {
+        let short = commit.get(..12).unwrap_or(&commit);
+        println!("watch {remote}/{branch}: fired up to {short}");
+    }
     if open.is_empty() {
         println!("nothing pending ({total} deliveries, all done)");
         return Ok(0);

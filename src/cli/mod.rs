@@ -36,6 +36,7 @@ mod stats;
 mod status;
 mod switch;
 mod tag;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,6 +147,8 @@ enum Command {
     Pull(pull::Args),
     /// Create a repository from a remote and check out its default branch.
     Clone(clone::Args),
+    /// Fire a command or webhook for every commit landing on a remote (the CI-side trigger).
+    Watch(watch::Args),
 }
 
 /// A command line that parses but makes no sense (exit code 2, like clap's own errors).
@@ -270,6 +273,7 @@ pub fn run() -> i32 {
         Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Clone(a) => clone::run(&ctx, a),
+        Command::Watch(a) => watch::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

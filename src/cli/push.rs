@@ -1,7 +1,8 @@
 //! `dsv push [REMOTE] [BRANCH] [--force] [--force-with-lease] [--json]`.
 
+use dsv::hooks::Event;
 use dsv::lock::Access;
-use dsv::remote::push::{ForceMode, push};
+use dsv::remote::push::ForceMode;
 
 use super::Ctx;
 use super::output::{human_bytes, print_json};
@@ -34,13 +35,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         ForceMode::No
     };
-    let r = push(
+    // Hooks come with the push: a bad dsv.toml refuses it, pre-push can reject it.
+    let hooked = dsv::hooks::push(
         &repo,
         remote,
         args.branch.as_deref(),
         force,
         &ctx.progress(),
     )?;
+    super::hooks::report(ctx, Event::PrePush, &hooked.pre);
+    let r = hooked.report;
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {
@@ -58,5 +62,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(0)
+    if r.up_to_date {
+        return Ok(0);
+    }
+    let root = repo.root().to_path_buf();
+    // Deliveries run without the repository lock, so hooks can use dsv themselves.
+    drop(repo);
+    super::hooks::after_post(
+        ctx,
+        Event::PostPush,
+        &root,
+        hooked.post,
+        &format!("{remote}/{} was pushed", r.branch),
+    )
 }

@@ -39,10 +39,14 @@ pub enum Event {
     PostPush,
     /// After a merge commit (fired by `dsv merge`).
     PostMerge,
+    /// A commit landed on a remote branch (fired by `dsv watch`, never declared in
+    /// `dsv.toml`: the watch is given its action on the command line).
+    RemoteCommit,
 }
 
 impl Event {
-    /// Every event, in documentation order.
+    /// Every event hooks can be declared for, in documentation order
+    /// (`remote-commit` is not one: `dsv watch` fires it).
     pub const ALL: [Event; 6] = [
         Event::PreCommit,
         Event::PostCommit,
@@ -61,6 +65,7 @@ impl Event {
             Event::PrePush => "pre-push",
             Event::PostPush => "post-push",
             Event::PostMerge => "post-merge",
+            Event::RemoteCommit => "remote-commit",
         }
     }
 

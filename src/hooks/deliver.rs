@@ -539,6 +539,84 @@ pub fn reconcile(outbox: &Outbox, dsv_dir: &Path, storage: Arc<dyn Storage>) -> 
     Ok(())
 }
 
+/// What one [`deliver_due`] call did.
+#[derive(Debug, Default)]
+pub struct DueReport {
+    /// Attempts made.
+    pub attempts: usize,
+    /// False when another worker held the outbox (nothing was attempted).
+    pub ran: bool,
+    /// When the next retry is due (unix ms); `None`: nothing is waiting for one.
+    pub next: Option<i64>,
+}
+
+fn request<'a>(d: &'a Delivery, branch: &'a str, root: &'a Path) -> Request<'a> {
+    Request {
+        event: d.event,
+        hook: &d.hook,
+        delivery: &d.id,
+        key: &d.key,
+        commit: &d.commit,
+        branch,
+        root,
+        payload: &d.payload,
+        action: &d.action,
+        timeout: Duration::from_millis(d.timeout_ms),
+        test: false,
+    }
+}
+
+/// Attempts what is due now, in order per hook, under the worker lock, and returns
+/// as soon as nothing more is due (without waiting for retries), saying when the
+/// next one will be. For a process that delivers between other work (`dsv watch`).
+/// `stop()` is checked before each attempt.
+pub fn deliver_due(
+    root: &Path,
+    dsv_dir: &Path,
+    storage: Arc<dyn Storage>,
+    policy: &RetryPolicy,
+    on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
+    stop: &dyn Fn() -> bool,
+) -> Result<DueReport> {
+    let outbox = Outbox::new(dsv_dir, storage.clone());
+    let lock_path = dsv_dir.join(WORKER_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::io("opening", &lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(DueReport::default()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", &lock_path, e)),
+    }
+    let mut report = DueReport {
+        ran: true,
+        ..DueReport::default()
+    };
+    reconcile(&outbox, dsv_dir, storage)?;
+    loop {
+        let (due, next) = outbox.due(now_ms())?;
+        if due.is_empty() {
+            report.next = next;
+            return Ok(report);
+        }
+        for d in due {
+            if stop() {
+                report.next = Some(now_ms());
+                return Ok(report);
+            }
+            let branch = d.branch.clone().unwrap_or_default();
+            let a = attempt(&request(&d, &branch, root));
+            let after = outbox.finish(d.seq, &a.result(), policy)?;
+            report.attempts += 1;
+            on_attempt(&after, &a);
+        }
+    }
+}
+
 /// What a worker run did.
 #[derive(Debug, Default)]
 pub struct WorkerReport {
@@ -595,20 +673,7 @@ pub fn run_worker(
             }
             for d in due {
                 let branch = d.branch.clone().unwrap_or_default();
-                let req = Request {
-                    event: d.event,
-                    hook: &d.hook,
-                    delivery: &d.id,
-                    key: &d.key,
-                    commit: &d.commit,
-                    branch: &branch,
-                    root,
-                    payload: &d.payload,
-                    action: &d.action,
-                    timeout: Duration::from_millis(d.timeout_ms),
-                    test: false,
-                };
-                let a = attempt(&req);
+                let a = attempt(&request(&d, &branch, root));
                 let after = outbox.finish(d.seq, &a.result(), policy)?;
                 report.attempts += 1;
                 on_attempt(&after, &a);

@@ -5,17 +5,19 @@
 //! - `payload`: the JSON document a hook gets.
 //! - `outbox`: the durable record of `post-*` deliveries (`.dsv/hooks.redb`).
 //! - `deliver`: running a command or POSTing, and the delivery worker.
+//! - `watch`: `dsv watch`, firing `remote-commit` for each commit landing on a remote.
 //!
 //! `pre-*` hooks run synchronously, before the operation writes anything, and any
 //! failure or timeout aborts it. `post-*` hooks never block or undo what happened:
 //! their deliveries are recorded right after the ref moved and delivered by a
 //! separate worker process, retried until they succeed. [`fire`] fires any event
-//! for a commit; `dsv push` and `dsv merge` call it for their events.
+//! for a commit; [`commit`], [`post_checkout`] and [`push`] fire theirs.
 
 pub mod config;
 pub mod deliver;
 pub mod outbox;
 pub mod payload;
+pub mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,7 +30,9 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::Commit;
 use crate::ops::commit::{CommitOptions, CommitResult, PendingCommit, commit_with};
+use crate::progress::Progress;
 use crate::refs::Head;
+use crate::remote::push::{ForceMode, PushObserver, PushPlan, PushReport, push_with};
 use crate::repo::Repository;
 use crate::storage::Storage;
 use deliver::{Attempt, Request};
@@ -450,4 +454,136 @@ fn fire_at_head(
     let branch = current_branch(repo)?;
     let prepared = prepare(repo, &set, event, head, branch, previous, previous)?;
     finish_fire(repo, prepared, operation)
+}
+
+/// Sets the payload's remote and refreshes its JSON.
+fn with_remote(mut prepared: Prepared, remote: payload::RemoteRef) -> Prepared {
+    prepared.payload.remote = Some(remote);
+    prepared.json = prepared.payload.to_json();
+    prepared
+}
+
+/// A push with its hooks.
+#[derive(Debug)]
+pub struct HookedPush {
+    /// The push.
+    pub report: PushReport,
+    /// What `pre-push` did.
+    pub pre: FireReport,
+    /// What `post-push` recorded, or why it could not be recorded (the push stands).
+    pub post: Result<FireReport>,
+}
+
+/// Fires `pre-push` and `post-push` from inside a push.
+struct PushHooks<'a> {
+    repo: &'a Repository,
+    set: HookSet,
+    pre: FireReport,
+    post: FireReport,
+    post_error: Option<Error>,
+}
+
+impl PushHooks<'_> {
+    fn prepare(&self, event: Event, plan: &PushPlan) -> Result<Prepared> {
+        // The summary says what the push brings: from the remote's previous commit
+        // when this clone has it, else from the first parent.
+        let base = match plan.old {
+            Some(o) if self.repo.store.contains(&o)? => Some(o),
+            _ => None,
+        };
+        let prepared = prepare(
+            self.repo,
+            &self.set,
+            event,
+            plan.new,
+            Some(plan.branch.clone()),
+            base,
+            plan.old,
+        )?;
+        Ok(with_remote(
+            prepared,
+            payload::RemoteRef {
+                name: plan.remote.clone(),
+                url: plan.url.clone(),
+            },
+        ))
+    }
+}
+
+impl PushObserver for PushHooks<'_> {
+    fn before_upload(&mut self, plan: &PushPlan) -> Result<()> {
+        if self.set.for_event(Event::PrePush).next().is_none() {
+            return Ok(());
+        }
+        let prepared = self.prepare(Event::PrePush, plan)?;
+        self.pre = finish_fire(self.repo, prepared, "push")?;
+        Ok(())
+    }
+
+    fn before_ref(&mut self, plan: &PushPlan) -> Result<()> {
+        if self.set.for_event(Event::PostPush).next().is_none() {
+            return Ok(());
+        }
+        let prepared = self.prepare(Event::PostPush, plan)?;
+        self.post.skipped = prepared.skipped.clone();
+        if !prepared.hooks.is_empty() {
+            // Staged before the remote ref moves, like post-commit: a crash right after
+            // the move leaves them staged, and a worker confirms them once the
+            // remote-tracking ref shows the commit.
+            self.post.queued = record(
+                self.repo.dsv_dir(),
+                self.repo.storage.clone(),
+                &prepared,
+                Some(plan.tracking.clone()),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn after_ref(&mut self, _: &PushPlan) -> Result<()> {
+        let seqs: Vec<u64> = self.post.queued.iter().map(|q| q.seq).collect();
+        // The remote moved: the push stands whatever happens here, so an error is
+        // reported with the push, not instead of it.
+        if let Err(e) = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).confirm(&seqs) {
+            self.post_error = Some(e);
+        }
+        Ok(())
+    }
+
+    fn ref_not_moved(&mut self, _: &PushPlan) {
+        let seqs: Vec<u64> = self.post.queued.drain(..).map(|q| q.seq).collect();
+        // Best effort: a staged delivery left behind is dropped by the next worker,
+        // which finds that the remote-tracking ref never reached its commit.
+        let _ = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).forget(&seqs);
+    }
+}
+
+/// `push` with hooks: loads them first (a bad `dsv.toml` refuses the push), runs
+/// `pre-push` before anything is uploaded (a failure aborts the push: nothing sent,
+/// no ref moved), stages the `post-push` deliveries before the remote ref moves and
+/// confirms them right after. Nothing fires when the remote is already up to date.
+pub fn push(
+    repo: &Repository,
+    remote_name: &str,
+    branch: Option<&str>,
+    force: ForceMode,
+    progress: &dyn Progress,
+) -> Result<HookedPush> {
+    let mut hooks = PushHooks {
+        repo,
+        set: load(repo)?,
+        pre: FireReport::default(),
+        post: FireReport::default(),
+        post_error: None,
+    };
+    let report = push_with(repo, remote_name, branch, force, progress, &mut hooks)?;
+    let post = match hooks.post_error {
+        Some(e) => Err(e),
+        None => Ok(hooks.post),
+    };
+    Ok(HookedPush {
+        report,
+        pre: hooks.pre,
+        post,
+    })
 }

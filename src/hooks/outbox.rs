@@ -1,4 +1,6 @@
-//! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`.
+//! The durable outbox of `post-*` deliveries: `.dsv/hooks.redb`, which also
+//! holds the cursors of `dsv watch` (moved in the transaction that records the
+//! deliveries of the commits they pass, so a crash neither skips nor repeats one).
 //!
 //! A delivery is recorded (one redb transaction, fsynced) before anything is
 //! attempted: for `post-commit` staged before the branch moves and confirmed after
@@ -34,6 +36,15 @@ pub const LOCK_FILE: &str = "hooks.lock";
 const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 /// `event/hook/commit` → sequence number: at most one delivery per key.
 const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
+
+/// `dsv watch` cursors: `REMOTE/BRANCH` → the last commit fired (64 hex). Moved in
+/// the transaction that records that commit's deliveries.
+const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("watch_cursors");
+
+fn cursor_key(remote: &str, branch: &str) -> String {
+    // Remote names have no '/', so the first one separates the two.
+    format!("{remote}/{branch}")
+}
 
 /// How long to wait for another process's short hold on the outbox.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -318,10 +329,79 @@ impl Outbox {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        self.record_with_cursor(items, None)
+    }
+
+    /// Records deliveries and, in the same transaction, moves the watch cursor of
+    /// (remote, branch) to `commit`: either both happen or neither does.
+    pub fn advance(
+        &self,
+        items: &[NewDelivery],
+        remote: &str,
+        branch: &str,
+        commit: &str,
+    ) -> Result<Vec<Recorded>> {
+        self.record_with_cursor(items, Some((remote, branch, commit)))
+    }
+
+    /// The commit the watch of (remote, branch) has fired up to, if it has started.
+    pub fn cursor(&self, remote: &str, branch: &str) -> Result<Option<String>> {
+        let out = self.with_db(false, |db| {
+            let tx = db.read()?;
+            let table = match tx.open_table(CURSORS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(db.err(e)),
+            };
+            let key = cursor_key(remote, branch);
+            Ok(table
+                .get(key.as_str())
+                .map_err(|e| db.err(e))?
+                .map(|v| v.value().to_string()))
+        })?;
+        Ok(out.flatten())
+    }
+
+    /// Every watch cursor: (remote, branch, commit), sorted.
+    pub fn cursors(&self) -> Result<Vec<(String, String, String)>> {
+        let out = self.with_db(false, |db| {
+            let tx = db.read()?;
+            let table = match tx.open_table(CURSORS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(db.err(e)),
+            };
+            let mut out = Vec::new();
+            for row in table.iter().map_err(|e| db.err(e))? {
+                let (k, v) = row.map_err(|e| db.err(e))?;
+                let (remote, branch) = k.value().split_once('/').unwrap_or((k.value(), ""));
+                out.push((
+                    remote.to_string(),
+                    branch.to_string(),
+                    v.value().to_string(),
+                ));
+            }
+            Ok(out)
+        })?;
+        Ok(out.unwrap_or_default())
+    }
+
+    fn record_with_cursor(
+        &self,
+        items: &[NewDelivery],
+        cursor: Option<(&str, &str, &str)>,
+    ) -> Result<Vec<Recorded>> {
         let now = now_ms();
         let out = self.with_db(true, |db| {
             let tx = db.write()?;
             let mut out = Vec::new();
+            if let Some((remote, branch, commit)) = cursor {
+                let mut cursors = tx.open_table(CURSORS).map_err(|e| db.err(e))?;
+                let key = cursor_key(remote, branch);
+                cursors
+                    .insert(key.as_str(), commit)
+                    .map_err(|e| db.err(e))?;
+            }
             {
                 let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
                 let mut keys = tx.open_table(KEYS).map_err(|e| db.err(e))?;
@@ -694,6 +774,44 @@ mod tests {
         ob.forget(&[r[0].seq]).unwrap();
         assert_eq!(ob.list().unwrap().len(), 2);
         assert!(ob.record(&[s3]).unwrap()[0].new);
+    }
+
+    #[test]
+    fn advance_records_and_moves_the_cursor_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::new(dir.path(), Arc::new(OsStorage));
+        assert_eq!(ob.cursor("origin", "main").unwrap(), None);
+        // Starting a watch: a cursor and no delivery.
+        ob.advance(&[], "origin", "main", "c0").unwrap();
+        assert_eq!(ob.cursor("origin", "main").unwrap().as_deref(), Some("c0"));
+        assert!(ob.list().unwrap().is_empty());
+        let r = ob
+            .advance(&[item("w", "c1"), item("w", "c2")], "origin", "main", "c2")
+            .unwrap();
+        assert!(r.iter().all(|r| r.new));
+        assert_eq!(ob.cursor("origin", "main").unwrap().as_deref(), Some("c2"));
+        // Passing c2 again (a force-push brought it back) records nothing new.
+        let r = ob
+            .advance(
+                &[item("w", "c2"), item("w", "c3")],
+                "origin",
+                "release/1",
+                "c3",
+            )
+            .unwrap();
+        assert!(!r[0].new && r[1].new);
+        assert_eq!(ob.list().unwrap().len(), 3);
+        assert_eq!(
+            ob.cursors().unwrap(),
+            vec![
+                ("origin".to_string(), "main".to_string(), "c2".to_string()),
+                (
+                    "origin".to_string(),
+                    "release/1".to_string(),
+                    "c3".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub struct RepoInfo {
     pub name: String,
 }
 
+/// The remote a push or a watched commit is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteRef {
+    /// Remote name (`origin`).
+    pub name: String,
+    /// Its URL, credentials removed.
+    pub url: String,
+}
+
 /// Frame files added, removed, modified, renamed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FrameCounts {
@@ -81,6 +90,10 @@ pub struct ChangeSummary {
     pub classes: Vec<ClassDelta>,
     /// Label files that could not be parsed (they count as file changes only).
     pub warnings: Vec<String>,
+    /// True when the label files were not available (`dsv watch` in a metadata-only
+    /// mirror): only `files_changed` is counted; frame, label, object and class
+    /// figures are left out (zero, empty) and `warnings` says so.
+    pub partial: bool,
     /// Every changed path (new and old names); used by `paths` filters, not sent.
     #[serde(skip)]
     pub paths: Vec<String>,
@@ -103,8 +116,12 @@ pub struct Payload {
     pub tree: String,
     /// Parent commit ids.
     pub parents: Vec<String>,
-    /// For `post-checkout`: the commit HEAD was at before (`null` otherwise).
+    /// `post-checkout`: the commit HEAD was at before; `pre-push`/`post-push`: the
+    /// remote branch's commit before the push; `remote-commit`: the commit fired
+    /// before this one for the branch (`null` otherwise, or when there was none).
     pub previous: Option<String>,
+    /// `pre-push`, `post-push`, `remote-commit`: the remote (`null` otherwise).
+    pub remote: Option<RemoteRef>,
     /// Author.
     pub author: Person,
     /// Commit message.
@@ -179,6 +196,7 @@ fn summarize(d: &DatasetDiff, base: Option<ObjectId>, files: u64, bytes: u64) ->
             attributes: d.count(ObjectChangeKind::Attributes),
         },
         classes: d.classes.clone(),
+        partial: false,
         warnings: d.warnings.iter().map(|w| w.to_string()).collect(),
         paths,
     }
@@ -231,6 +249,47 @@ pub fn summary_between(
     Ok(s)
 }
 
+/// The change summary from commit `base` to commit `new` from their trees alone,
+/// for a repository that has the trees but not the label files (a metadata-only
+/// mirror): files changed and the changed paths, marked `partial`.
+pub fn tree_summary(
+    repo: &Repository,
+    base: Option<ObjectId>,
+    new: &Commit,
+) -> Result<ChangeSummary> {
+    use crate::ops::diff::{detect_renames, diff_trees};
+    let old_tree = match base {
+        Some(c) => Some(Commit::load(&repo.store, &c)?.tree),
+        None => None,
+    };
+    let changes = detect_renames(diff_trees(
+        &repo.store,
+        old_tree.as_ref(),
+        Some(&new.tree),
+        &[],
+    )?);
+    let mut paths = Vec::with_capacity(changes.len());
+    for c in &changes {
+        paths.push(display_path(&c.path));
+        if let Some(from) = &c.from {
+            paths.push(display_path(from));
+        }
+    }
+    Ok(ChangeSummary {
+        base: base.map(|b| b.to_hex()),
+        files: new.summary.files,
+        bytes: new.summary.bytes,
+        files_changed: changes.len(),
+        partial: true,
+        warnings: vec![
+            "label files not downloaded (metadata-only mirror): frame, label and class counts left out"
+                .into(),
+        ],
+        paths,
+        ..ChangeSummary::default()
+    })
+}
+
 /// The change summary from HEAD to the index (what a commit now would record).
 pub fn summary_of_index(repo: &Repository, files: u64, bytes: u64) -> Result<ChangeSummary> {
     use crate::ops::label_diff::{DiffSpec, diff_repo};
@@ -262,6 +321,7 @@ pub fn for_commit(
         tree: c.tree.to_hex(),
         parents: c.parents.iter().map(|p| p.to_hex()).collect(),
         previous: previous.map(|p| p.to_hex()),
+        remote: None,
         author: c.author.clone(),
         message: c.message.clone(),
         time: rfc3339(c.time, c.tz_offset_min),
@@ -288,6 +348,7 @@ pub fn for_pending(
         tree: pending.tree.to_hex(),
         parents: pending.parents.iter().map(|p| p.to_hex()).collect(),
         previous: None,
+        remote: None,
         author: pending.author.clone(),
         message: pending.message.clone(),
         time: rfc3339(pending.time, pending.tz_offset_min),

@@ -70,6 +70,54 @@ pub struct PushReport {
     pub transfer: TransferStats,
 }
 
+/// What a push is about to do, as its hook points see it.
+#[derive(Debug, Clone)]
+pub struct PushPlan {
+    /// Remote name.
+    pub remote: String,
+    /// Remote URL, credentials removed.
+    pub url: String,
+    /// Branch pushed.
+    pub branch: String,
+    /// Remote value before (None: branch created).
+    pub old: Option<ObjectId>,
+    /// The commit the remote branch will hold.
+    pub new: ObjectId,
+    /// The remote-tracking ref the push moves after the remote ref.
+    pub tracking: String,
+}
+
+/// Hook points of a push: the hooks module fires `pre-push` and `post-push` through
+/// them, so the remote module knows nothing of hooks. None is called when the remote
+/// is already up to date (nothing is pushed).
+pub trait PushObserver {
+    /// Before anything is uploaded; an error aborts the push with nothing changed.
+    fn before_upload(&mut self, plan: &PushPlan) -> Result<()>;
+    /// After the upload, before the remote ref moves; an error aborts the push
+    /// (uploaded packs stay, unreferenced, and a retried push reuses them).
+    fn before_ref(&mut self, plan: &PushPlan) -> Result<()>;
+    /// Right after the remote ref moved.
+    fn after_ref(&mut self, plan: &PushPlan) -> Result<()>;
+    /// The ref did not move after `before_ref` (another push won the compare-and-swap).
+    fn ref_not_moved(&mut self, plan: &PushPlan);
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl PushObserver for NoObserver {
+    fn before_upload(&mut self, _: &PushPlan) -> Result<()> {
+        Ok(())
+    }
+    fn before_ref(&mut self, _: &PushPlan) -> Result<()> {
+        Ok(())
+    }
+    fn after_ref(&mut self, _: &PushPlan) -> Result<()> {
+        Ok(())
+    }
+    fn ref_not_moved(&mut self, _: &PushPlan) {}
+}
+
 /// Whether `ancestor` is `descendant` or one of its ancestors (local history).
 pub fn is_ancestor(repo: &Repository, ancestor: &ObjectId, descendant: &ObjectId) -> Result<bool> {
     let mut seen = HashSet::new();
@@ -251,6 +299,18 @@ pub fn push(
     force: ForceMode,
     progress: &dyn Progress,
 ) -> Result<PushReport> {
+    push_with(repo, remote_name, branch, force, progress, &mut NoObserver)
+}
+
+/// [`push`], calling `observer` at its hook points.
+pub fn push_with(
+    repo: &Repository,
+    remote_name: &str,
+    branch: Option<&str>,
+    force: ForceMode,
+    progress: &dyn Progress,
+    observer: &mut dyn PushObserver,
+) -> Result<PushReport> {
     repo.require_write()?;
     let cfg = super::remote_config(repo, remote_name)?;
     let branch = match branch {
@@ -309,6 +369,15 @@ pub fn push(
                 }
             }
         }
+        let plan = PushPlan {
+            remote: remote_name.to_string(),
+            url: super::url::redact(&cfg.url),
+            branch: branch.clone(),
+            old,
+            new: local,
+            tracking: tracking_name.clone(),
+        };
+        observer.before_upload(&plan)?;
         let index = load_index(repo, &remote)?;
         progress.start_bytes("pushing", None);
         let mut packer = Packer {
@@ -326,16 +395,21 @@ pub fn push(
         sent?;
         report.objects = packer.objects;
         report.packs = packer.packs;
+        observer.before_ref(&plan)?;
         match remote
             .refs()
-            .cas(&branch, current.as_ref().map(|(_, t)| t), local)?
+            .cas(&branch, current.as_ref().map(|(_, t)| t), local)
         {
-            Cas::Updated => {}
-            Cas::Conflict => {
+            Ok(Cas::Updated) => observer.after_ref(&plan)?,
+            Ok(Cas::Conflict) => {
+                observer.ref_not_moved(&plan);
                 return Err(Error::Refused(format!(
                     "remote branch {branch} moved since it was read (another push landed first); fetch and retry"
                 )));
             }
+            // The write may or may not have reached the remote: what `before_ref`
+            // staged is settled later, against the remote-tracking ref.
+            Err(e) => return Err(e),
         }
     }
     // The first branch pushed becomes the remote's default branch (for clone).

@@ -1,0 +1,199 @@
+//! `dsv watch REMOTE [--branch GLOB]... (--exec CMD | --webhook URL [--secret-env VAR])
+//! [--interval SECS] [--once] [--from-start] [--timeout SECS]`: the CI-side trigger.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use dsv::hooks::config::{Action, BodyFormat, DEFAULT_TIMEOUT};
+use dsv::hooks::deliver::human_duration;
+use dsv::hooks::outbox::{RetryPolicy, State, now_ms};
+use dsv::hooks::watch::{RunOptions, WatchEvent, WatchSpec, Watcher};
+use dsv::lock::Access;
+use dsv::repo::Repository;
+
+use super::Ctx;
+
+/// Arguments of `watch`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["exec", "webhook"])))]
+pub struct Args {
+    /// The remote to watch (run inside a clone of it, e.g. `dsv clone --no-checkout`).
+    remote: String,
+    /// Watch only branches matching GLOB (repeatable; `*` stays within one `/` part,
+    /// `**` crosses them). Default: every branch.
+    #[arg(long = "branch", value_name = "GLOB")]
+    branches: Vec<String>,
+    /// Run CMD (`sh -c`, in the mirror's root) for each new commit: payload on stdin,
+    /// DSV_COMMIT, DSV_BRANCH, DSV_EVENT=remote-commit, ... in the environment.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
+    /// POST the payload to URL for each new commit (`${NAME}` expands from the environment).
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Sign webhook bodies with the secret in environment variable VAR (X-Dsv-Signature-256).
+    #[arg(long, value_name = "VAR", requires = "webhook")]
+    secret_env: Option<String>,
+    /// Seconds between polls (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value = "30")]
+    interval: f64,
+    /// Poll once, deliver (waiting out retries), and exit: for a cron job.
+    #[arg(long)]
+    once: bool,
+    /// A branch seen for the first time fires for every commit in its history
+    /// (default: only for commits that land after the mirror last saw it).
+    #[arg(long)]
+    from_start: bool,
+    /// Time limit of one attempt, in seconds.
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+}
+
+/// Set by SIGINT or SIGTERM.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installs a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+        crate::usage!("{name} must be a number of seconds, not {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Runs `watch`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let interval = seconds("--interval", args.interval)?;
+    let timeout = match args.timeout {
+        Some(t) => seconds("--timeout", t)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let action = match (args.exec, args.webhook) {
+        (Some(command), _) => Action::Run { command },
+        (None, Some(url)) => Action::Webhook {
+            url,
+            secret_env: args.secret_env,
+            headers: Default::default(),
+            format: BodyFormat::Dsv,
+        },
+        (None, None) => crate::usage!("give --exec CMD or --webhook URL"),
+    };
+    let spec = WatchSpec {
+        remote: args.remote.clone(),
+        branches: args.branches.clone(),
+        action,
+        timeout,
+        from_start: args.from_start,
+    };
+    let root = Repository::locate(&ctx.cwd)?;
+    let watcher = {
+        let repo = ctx.repo(Access::Read)?;
+        Watcher::new(&repo, spec)?
+    };
+    install_signal_handlers();
+    if !ctx.quiet {
+        let which = if args.branches.is_empty() {
+            "every branch".to_string()
+        } else {
+            args.branches.join(", ")
+        };
+        if args.once {
+            eprintln!("watch {}: {which}, one poll", args.remote);
+        } else {
+            eprintln!(
+                "watch {}: {which}, every {}; Ctrl-C stops",
+                args.remote,
+                human_duration(interval)
+            );
+        }
+    }
+    let remote = args.remote.clone();
+    let mut on_event = |e: WatchEvent| match e {
+        WatchEvent::Polled(p) => {
+            if ctx.quiet {
+                return;
+            }
+            for b in &p.branches {
+                let short = |c: &String| c.get(..12).unwrap_or(c).to_string();
+                if b.started && b.fired.is_empty() && b.repeated.is_empty() {
+                    eprintln!("{remote}/{}: watching from {}", b.branch, short(&b.new));
+                    continue;
+                }
+                let mut line = format!(
+                    "{remote}/{}: {} -> {}: {} new commit{}",
+                    b.branch,
+                    b.old.as_ref().map_or("(start)".to_string(), short),
+                    short(&b.new),
+                    b.fired.len(),
+                    if b.fired.len() == 1 { "" } else { "s" }
+                );
+                if !b.repeated.is_empty() {
+                    line.push_str(&format!(
+                        " ({} already fired before a force-push)",
+                        b.repeated.len()
+                    ));
+                }
+                eprintln!("{line}");
+            }
+        }
+        WatchEvent::PollFailed(err) => {
+            eprintln!("warning: poll failed (trying again next interval): {err}");
+        }
+        WatchEvent::Attempted(d, a) => {
+            super::hooks::print_attempt(ctx, &d.hook, d.event, a);
+            if !a.ok && !ctx.quiet {
+                match d.state {
+                    State::Failed => eprintln!(
+                        "  delivery #{} failed {} times; gave up (dsv hooks retry {})",
+                        d.seq, d.attempts, d.seq
+                    ),
+                    _ => eprintln!(
+                        "  delivery #{} will be retried in {}",
+                        d.seq,
+                        human_duration(Duration::from_millis(
+                            (d.next_attempt_ms - now_ms()).max(0) as u64
+                        ))
+                    ),
+                }
+            }
+        }
+    };
+    let report = dsv::hooks::watch::run(
+        &watcher,
+        &mut || Repository::discover(&ctx.cwd, Access::Write, &ctx.open),
+        &RunOptions {
+            root,
+            storage: std::sync::Arc::new(dsv::storage::OsStorage),
+            interval,
+            once: args.once,
+            policy: RetryPolicy::from_env(),
+        },
+        &ctx.progress(),
+        &|| STOP.load(Ordering::SeqCst),
+        &mut on_event,
+    )?;
+    if report.stopped && !ctx.quiet {
+        eprintln!(
+            "watch stopped; its cursor and outbox are saved (the next start goes on from there)"
+        );
+    }
+    if report.undelivered > 0 {
+        eprintln!(
+            "error: {} deliveries not delivered: a failed one holds back the later ones (see `dsv hooks status`; `dsv hooks retry` tries them again)",
+            report.undelivered
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
