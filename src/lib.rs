@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod dsv_toml;
 pub mod error;
+pub mod export;
 pub mod hooks;
 pub mod id;
 pub mod labels;

@@ -57,11 +57,12 @@ impl Query {
         if expr.trim().is_empty() {
             return Err(Error::Query("query: empty expression".into()));
         }
-        let program = Program::compile(expr).map_err(|errs| {
+        let program = compile_quietly(expr)?.map_err(|errs| {
             let Some(e) = errs.errors.first() else {
                 return Error::Query(format!("query: {errs}"));
             };
-            let (line, col) = (e.pos.0.max(1), e.pos.1.max(0) + 1);
+            // cel-parser reports 1-based lines and columns.
+            let (line, col) = (e.pos.0.max(1), e.pos.1.max(1));
             let where_ = if expr.contains('\n') {
                 format!("line {line}, column {col}")
             } else {
@@ -108,6 +109,29 @@ impl Query {
             .collect::<Result<Vec<Option<&FrameRecord>>>>()?;
         Ok(hits.into_iter().flatten().collect())
     }
+}
+
+/// Serializes the panic-hook swap below across threads.
+static COMPILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `Program::compile`, turning a panic of the parser into an error: cel-parser
+/// 0.10 panics (instead of returning its errors) on some truncated inputs, such
+/// as `size(x) >`. The default hook would print the panic, so it is swapped for a
+/// silent one while the parser runs.
+fn compile_quietly(
+    expr: &str,
+) -> Result<std::result::Result<Program, cel_interpreter::ParseErrors>> {
+    let _guard = COMPILE.lock().unwrap_or_else(|p| p.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| Program::compile(expr));
+    std::panic::set_hook(hook);
+    r.map_err(|_| {
+        let end = expr.trim_end().chars().count() + 1;
+        Error::Query(format!(
+            "query: column {end}: incomplete or malformed expression"
+        ))
+    })
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -317,8 +341,12 @@ mod tests {
     fn syntax_error_names_the_column() {
         let e = Query::compile("objects.size() > ").unwrap_err().to_string();
         assert!(e.starts_with("query: column "), "{e}");
-        let e = Query::compile("path == 'a' &&& x").unwrap_err().to_string();
-        assert!(e.starts_with("query: column 14"), "{e}");
+        for (bad, col) in [("path == 'a' &&& x", 15), ("a b", 3), ("path = 'x'", 6)] {
+            let e = Query::compile(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("query: column {col}: ")), "{bad}: {e}");
+        }
+        let e = Query::compile("objects.exists(o, o.class ==)").unwrap_err().to_string();
+        assert!(e.starts_with("query: column 30: "), "{e}");
     }
 
     #[test]
