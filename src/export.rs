@@ -132,12 +132,7 @@ pub fn export(
     out: &Path,
 ) -> Result<ExportReport> {
     let (img_dir, lbl_dir) = dirs(format)?;
-    if out.exists()
-        && std::fs::read_dir(out)
-            .ctx("reading", out)?
-            .next()
-            .is_some()
-    {
+    if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
         return Err(Error::Refused(format!(
             "{}: not empty (export writes into a new or empty directory)",
             out.display()
@@ -158,7 +153,9 @@ pub fn export(
             std::fs::create_dir_all(d).ctx("creating", d)?;
         }
         let mut bytes: Option<Vec<u8>> = None;
-        if linkable(repo, &index, f) && std::fs::hard_link(repo.worktree_path(f.path.as_bytes()), &dest).is_ok() {
+        if linkable(repo, &index, f)
+            && std::fs::hard_link(repo.worktree_path(f.path.as_bytes()), &dest).is_ok()
+        {
             rep.linked += 1;
         } else {
             let b = repo.store.get(&f.id)?;
@@ -191,7 +188,8 @@ pub fn export(
             }
         }
         if let Err(e) = to_units(&mut fl, target) {
-            rep.warnings.push(format!("{}: {e}; labels left out", f.path));
+            rep.warnings
+                .push(format!("{}: {e}; labels left out", f.path));
             fl.objects.clear();
         }
         if format == Format::Kitti || format == Format::Yolo {
@@ -213,7 +211,10 @@ pub fn export(
                 all_labels.push(fl);
             }
             Format::Yolo => {
-                write_file(&label_rel("txt"), &yolo::write_with_names(&fl, &names).map_err(fail)?)?;
+                write_file(
+                    &label_rel("txt"),
+                    &yolo::write_with_names(&fl, &names).map_err(fail)?,
+                )?;
                 rep.label_files += 1;
             }
             Format::Voc => {
@@ -247,7 +248,11 @@ pub fn export(
 }
 
 /// Whether the worktree copy of a frame is the committed content.
-fn linkable(repo: &Repository, index: &crate::worktree::index::IndexState, f: &FrameRecord) -> bool {
+fn linkable(
+    repo: &Repository,
+    index: &crate::worktree::index::IndexState,
+    f: &FrameRecord,
+) -> bool {
     let Some(entry) = index.entries.get(f.path.as_bytes()) else {
         return false;
     };
@@ -293,7 +298,9 @@ pub fn manifest(frames: &[&FrameRecord], path: &Path) -> Result<()> {
             attributes: &f.attrs,
             predictions: &f.predictions,
         };
-        serde_json::to_writer(&mut w, &line).map_err(std::io::Error::from).ctx("writing", path)?;
+        serde_json::to_writer(&mut w, &line)
+            .map_err(std::io::Error::from)
+            .ctx("writing", path)?;
         w.write_all(b"\n").ctx("writing", path)?;
     }
     w.flush().ctx("writing", path)?;

@@ -123,7 +123,9 @@ pub fn parse_value(text: &str) -> AttrValue {
 
 fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, String> {
     let p: Prediction = serde_json::from_value(v.clone()).map_err(|e| {
-        format!("a prediction must be {{\"class\": ..., \"box\": [x, y, w, h], \"score\": ...}}: {e}")
+        format!(
+            "a prediction must be {{\"class\": ..., \"box\": [x, y, w, h], \"score\": ...}}: {e}"
+        )
     })?;
     if let Some(b) = p.bbox
         && b.iter().any(|x| !x.is_finite())
@@ -170,7 +172,11 @@ impl Sidecar {
                     p.trim_matches('/').to_string()
                 }
                 Some(_) => {
-                    return Err(err(line, None, "\"path\" must be a non-empty string".into()));
+                    return Err(err(
+                        line,
+                        None,
+                        "\"path\" must be a non-empty string".into(),
+                    ));
                 }
                 None => return Err(err(line, None, "missing \"path\"".into())),
             };
@@ -232,9 +238,10 @@ impl Sidecar {
             }
             let cells = split_csv(raw).map_err(|(col, m)| err(line, Some(col), m))?;
             let Some(h) = &header else {
-                path_col = cells.iter().position(|c| c == "path").ok_or_else(|| {
-                    err(line, None, "the header has no \"path\" column".into())
-                })?;
+                path_col = cells
+                    .iter()
+                    .position(|c| c == "path")
+                    .ok_or_else(|| err(line, None, "the header has no \"path\" column".into()))?;
                 header = Some(cells);
                 continue;
             };
@@ -294,11 +301,8 @@ impl Sidecar {
                         "predictions cannot be stored in a CSV sidecar (use a .jsonl one)".into(),
                     ));
                 }
-                let mut keys: Vec<&String> = self
-                    .rows
-                    .values()
-                    .flat_map(|m| m.attrs.keys())
-                    .collect();
+                let mut keys: Vec<&String> =
+                    self.rows.values().flat_map(|m| m.attrs.keys()).collect();
                 keys.sort();
                 keys.dedup();
                 let mut out = String::from("path");
@@ -432,8 +436,8 @@ pub struct MetaEdit {
 /// Reads the worktree sidecar of the dataset at `root` (empty when absent).
 fn load_worktree(root: &Path) -> Result<(String, Sidecar)> {
     let src = crate::ops::sources::WorktreeSource::new(root.to_path_buf());
-    let layout = crate::labels::layout::Layout::load(&src)?
-        .map_err(|e| Error::Metadata(e.to_string()))?;
+    let layout =
+        crate::labels::layout::Layout::load(&src)?.map_err(|e| Error::Metadata(e.to_string()))?;
     use crate::labels::layout::FileSource;
     let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
     let sidecar = match src.read(&name)? {
@@ -460,7 +464,9 @@ fn save_worktree(root: &Path, name: &str, sidecar: &Sidecar) -> Result<()> {
 fn check_frames(root: &Path, paths: &[String]) -> Result<()> {
     for p in paths {
         if !root.join(p).is_file() {
-            return Err(Error::Metadata(format!("{p}: no such file in the working tree")));
+            return Err(Error::Metadata(format!(
+                "{p}: no such file in the working tree"
+            )));
         }
     }
     Ok(())
@@ -592,7 +598,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "meta.jsonl: line 2: \"path\" must be a non-empty string");
-        let e = Sidecar::parse("m.jsonl", b"\n{\"path\":\"a\",}\n").unwrap_err().to_string();
+        let e = Sidecar::parse("m.jsonl", b"\n{\"path\":\"a\",}\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("m.jsonl: line 2, column "), "{e}");
     }
 

@@ -52,8 +52,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     let hits = select(&index, Some(&q))?;
     if writing {
-        let msg = format!("query: {}\n\nSelected from {} ({} frames).", args.expr, commit.short(), hits.len());
-        let s = dsv::query::select::record(&repo, commit, &index, &hits, args.branch.as_deref(), &msg)?;
+        let msg = format!(
+            "query: {}\n\nSelected from {} ({} frames).",
+            args.expr,
+            commit.short(),
+            hits.len()
+        );
+        let s =
+            dsv::query::select::record(&repo, commit, &index, &hits, args.branch.as_deref(), &msg)?;
         if args.json {
             print_json(&s)?;
         } else {
@@ -67,7 +73,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.count {
         println!("{}", hits.len());
     } else if args.json {
-        print_json(&serde_json::json!({ "commit": commit, "count": hits.len(), "frames": hits }))?;
+        print_json(&serde_json::json!({
+            "commit": commit,
+            "count": hits.len(),
+            "index": if index.from_cache { "cached" } else { "built" },
+            "frames": hits,
+        }))?;
     } else {
         let mut out = String::new();
         for f in &hits {

@@ -69,6 +69,9 @@ pub struct FrameIndex {
     pub sidecar: Option<String>,
     /// Label files that did not parse and entries naming no frame (the first few).
     pub warnings: Vec<String>,
+    /// Whether this index came from the cache (no label file was read).
+    #[serde(skip)]
+    pub from_cache: bool,
 }
 
 /// The query-index cache; `None` inside when it could not be opened.
@@ -137,7 +140,8 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
 /// The frame index of a stored tree, from the cache when it has it.
 pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<FrameIndex> {
     let key = cache_key(tree);
-    if let Some(ix) = cache.get(&key) {
+    if let Some(mut ix) = cache.get(&key) {
+        ix.from_cache = true;
         return Ok(ix);
     }
     let files = flatten(store, tree)?;
@@ -204,7 +208,15 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
                 Ok(fl) => {
                     let mut v = Vec::with_capacity(fl.len());
                     for f in fl {
-                        let fp = layout.frame_path(&src, path, format, &f.frame)?;
+                        let mut fp = layout.frame_path(&src, path, format, &f.frame)?;
+                        // A CVAT project export names frames within their subset
+                        // (images/<subset>/<name>).
+                        if fp.is_none()
+                            && let Some(AttrValue::Str(sub)) = f.attributes.get("subset")
+                        {
+                            let key = format!("{sub}/{}", f.frame);
+                            fp = layout.frame_path(&src, path, format, &key)?;
+                        }
                         v.push((fp, f));
                     }
                     Ok((format, v))
@@ -266,5 +278,6 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         frames: frames.into_values().collect(),
         sidecar,
         warnings,
+        from_cache: false,
     })
 }

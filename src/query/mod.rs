@@ -207,7 +207,10 @@ fn bind(ctx: &mut Context, f: &FrameRecord) {
         }
     }
     ctx.add_variable_from_value("path", s(&f.path));
-    ctx.add_variable_from_value("width", f.width.map_or(Value::Null, |w| Value::Int(w.into())));
+    ctx.add_variable_from_value(
+        "width",
+        f.width.map_or(Value::Null, |w| Value::Int(w.into())),
+    );
     ctx.add_variable_from_value(
         "height",
         f.height.map_or(Value::Null, |h| Value::Int(h.into())),
@@ -310,7 +313,11 @@ mod tests {
     #[test]
     fn matches_attributes_objects_and_counts() {
         let frames = vec![
-            frame("a.jpg", &[("weather", AttrValue::Str("rain".into()))], &["cone", "car"]),
+            frame(
+                "a.jpg",
+                &[("weather", AttrValue::Str("rain".into()))],
+                &["cone", "car"],
+            ),
             frame("b.jpg", &[], &["car", "car", "car", "car"]),
             frame("c.jpg", &[("weather", AttrValue::Str("sun".into()))], &[]),
         ];
@@ -332,7 +339,10 @@ mod tests {
             paths(r#"objects.filter(o, o.class == "car").size() > 3"#),
             ["b.jpg"]
         );
-        assert_eq!(paths("objects.exists(o, o.area == 50.0) && width == 100"), ["a.jpg", "b.jpg"]);
+        assert_eq!(
+            paths("objects.exists(o, o.area == 50.0) && width == 100"),
+            ["a.jpg", "b.jpg"]
+        );
         assert_eq!(paths(r#"path.endsWith("c.jpg")"#), ["c.jpg"]);
         assert_eq!(paths("!has(attrs.weather)"), ["b.jpg"]);
     }
@@ -343,16 +353,24 @@ mod tests {
         assert!(e.starts_with("query: column "), "{e}");
         for (bad, col) in [("path == 'a' &&& x", 15), ("a b", 3), ("path = 'x'", 6)] {
             let e = Query::compile(bad).unwrap_err().to_string();
-            assert!(e.starts_with(&format!("query: column {col}: ")), "{bad}: {e}");
+            assert!(
+                e.starts_with(&format!("query: column {col}: ")),
+                "{bad}: {e}"
+            );
         }
-        let e = Query::compile("objects.exists(o, o.class ==)").unwrap_err().to_string();
+        let e = Query::compile("objects.exists(o, o.class ==)")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("query: column 30: "), "{e}");
     }
 
     #[test]
     fn non_boolean_result_is_an_error() {
         let frames = vec![frame("a.jpg", &[], &[])];
-        let e = Query::compile("objects").unwrap().filter(&frames).unwrap_err();
+        let e = Query::compile("objects")
+            .unwrap()
+            .filter(&frames)
+            .unwrap_err();
         assert!(e.to_string().contains("not true or false"), "{e}");
     }
 }

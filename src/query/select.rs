@@ -116,7 +116,8 @@ pub fn record(
                         frames.push(fl);
                     }
                 }
-                let out = coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?;
+                let out =
+                    coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?;
                 put(repo, &mut entries, p, st.mode, &out)?;
                 rewritten += 1;
             } else {
