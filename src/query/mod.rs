@@ -43,6 +43,9 @@ const RESERVED: &[&str] = &[
 pub struct Query {
     program: Program,
     source: String,
+    /// The variables the expression names: only those are built per frame
+    /// (turning every object into a CEL map is most of the cost of a query).
+    vars: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Query {
@@ -70,9 +73,16 @@ impl Query {
             };
             Error::Query(format!("query: {where_}: {}", e.msg))
         })?;
+        let vars = program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         Ok(Query {
             program,
             source: expr.to_string(),
+            vars,
         })
     }
 
@@ -84,7 +94,7 @@ impl Query {
     /// Whether a frame matches; `root` is a context with the standard functions.
     fn eval(&self, root: &Context, f: &FrameRecord) -> Result<bool> {
         let mut ctx = root.new_inner_scope();
-        bind(&mut ctx, f);
+        bind(&mut ctx, f, &self.vars);
         match self.program.execute(&ctx) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(Error::Query(format!(
@@ -200,34 +210,40 @@ fn prediction(p: &Prediction) -> Value {
     ])
 }
 
-fn bind(ctx: &mut Context, f: &FrameRecord) {
+/// Binds the variables of a frame that the expression uses.
+fn bind(ctx: &mut Context, f: &FrameRecord, used: &std::collections::HashSet<String>) {
+    let uses = |n: &str| used.contains(n);
     for (k, v) in &f.attrs {
-        if !RESERVED.contains(&k.as_str()) {
+        if uses(k) && !RESERVED.contains(&k.as_str()) {
             ctx.add_variable_from_value(k.as_str(), attr(v));
         }
     }
-    ctx.add_variable_from_value("path", s(&f.path));
-    ctx.add_variable_from_value(
-        "width",
-        f.width.map_or(Value::Null, |w| Value::Int(w.into())),
-    );
-    ctx.add_variable_from_value(
-        "height",
-        f.height.map_or(Value::Null, |h| Value::Int(h.into())),
-    );
-    ctx.add_variable_from_value("attrs", attr_map(&f.attrs));
-    ctx.add_variable_from_value(
-        "objects",
-        Value::List(Arc::new(f.objects.iter().map(object).collect())),
-    );
-    ctx.add_variable_from_value(
-        "predictions",
-        Value::List(Arc::new(f.predictions.iter().map(prediction).collect())),
-    );
-    ctx.add_variable_from_value(
-        "labels",
-        Value::List(Arc::new(f.labels.iter().map(|(l, _)| s(l)).collect())),
-    );
+    if uses("path") {
+        ctx.add_variable_from_value("path", s(&f.path));
+    }
+    if uses("width") {
+        let w = f.width.map_or(Value::Null, |w| Value::Int(w.into()));
+        ctx.add_variable_from_value("width", w);
+    }
+    if uses("height") {
+        let h = f.height.map_or(Value::Null, |h| Value::Int(h.into()));
+        ctx.add_variable_from_value("height", h);
+    }
+    if uses("attrs") {
+        ctx.add_variable_from_value("attrs", attr_map(&f.attrs));
+    }
+    if uses("objects") {
+        let list = f.objects.iter().map(object).collect();
+        ctx.add_variable_from_value("objects", Value::List(Arc::new(list)));
+    }
+    if uses("predictions") {
+        let list = f.predictions.iter().map(prediction).collect();
+        ctx.add_variable_from_value("predictions", Value::List(Arc::new(list)));
+    }
+    if uses("labels") {
+        let list = f.labels.iter().map(|(l, _)| s(l)).collect();
+        ctx.add_variable_from_value("labels", Value::List(Arc::new(list)));
+    }
 }
 
 /// The frames of an index selected by an optional expression (all without one).
