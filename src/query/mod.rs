@@ -111,12 +111,21 @@ impl Query {
 
     /// The frames of an index that match, in path order (evaluated in parallel).
     pub fn filter<'a>(&self, frames: &'a [FrameRecord]) -> Result<Vec<&'a FrameRecord>> {
+        // One root context (which registers every standard function) per chunk of
+        // frames, not per frame or per rayon split.
         let hits = frames
-            .par_iter()
-            .map_init(Context::default, |root, f| {
-                Ok(if self.eval(root, f)? { Some(f) } else { None })
+            .par_chunks(4096)
+            .map(|chunk| {
+                let root = Context::default();
+                let mut out = Vec::new();
+                for f in chunk {
+                    if self.eval(&root, f)? {
+                        out.push(f);
+                    }
+                }
+                Ok(out)
             })
-            .collect::<Result<Vec<Option<&FrameRecord>>>>()?;
+            .collect::<Result<Vec<Vec<&FrameRecord>>>>()?;
         Ok(hits.into_iter().flatten().collect())
     }
 }
