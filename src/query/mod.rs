@@ -105,7 +105,11 @@ impl Query {
             Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
                 Ok(false)
             }
-            Err(e) => Err(Error::Query(format!("query: {e} (frame {})", f.path))),
+            Err(e) => Err(Error::Query(format!(
+                "query: {} (frame {})",
+                one_line(&e.to_string()),
+                f.path
+            ))),
         }
     }
 
@@ -151,6 +155,15 @@ fn compile_quietly(
             "query: column {end}: incomplete or malformed expression"
         ))
     })
+}
+
+/// A message on one line (regex errors draw the pattern over several).
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn type_name(v: &Value) -> &'static str {
