@@ -46,6 +46,31 @@ pub struct Query {
     /// The variables the expression names: only those are built per frame
     /// (turning every object into a CEL map is most of the cost of a query).
     vars: std::collections::HashSet<String>,
+    /// Which fields of object and prediction maps to build: those whose name
+    /// appears anywhere in the source (a superset of the ones it reads).
+    fields: Fields,
+}
+
+/// Fields of object and prediction maps, built only when the expression may read them.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    bbox: bool,
+    area: bool,
+    id: bool,
+    attributes: bool,
+    score: bool,
+}
+
+impl Fields {
+    fn of(source: &str) -> Fields {
+        Fields {
+            bbox: source.contains("box"),
+            area: source.contains("area"),
+            id: source.contains("id"),
+            attributes: source.contains("attributes"),
+            score: source.contains("score"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Query {
@@ -83,6 +108,7 @@ impl Query {
             program,
             source: expr.to_string(),
             vars,
+            fields: Fields::of(expr),
         })
     }
 
@@ -94,7 +120,7 @@ impl Query {
     /// Whether a frame matches; `root` is a context with the standard functions.
     fn eval(&self, root: &Context, f: &FrameRecord) -> Result<bool> {
         let mut ctx = root.new_inner_scope();
-        bind(&mut ctx, f, &self.vars);
+        bind(&mut ctx, f, &self.vars, self.fields);
         match self.program.execute(&ctx) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(other) => Err(Error::Query(format!(
@@ -212,28 +238,45 @@ fn bbox(b: &BBox) -> Value {
     ])
 }
 
-fn object(o: &Object) -> Value {
-    map(vec![
-        ("class", s(&o.class)),
-        ("box", o.bbox.as_ref().map_or(Value::Null, bbox)),
-        ("area", Value::Float(o.bbox.map_or(0.0, |b| b.area()))),
-        ("id", o.id.as_deref().map_or(Value::Null, s)),
-        ("attributes", attr_map(&o.attributes)),
-    ])
+fn object(o: &Object, fl: Fields) -> Value {
+    let mut m = vec![("class", s(&o.class))];
+    if fl.bbox {
+        m.push(("box", o.bbox.as_ref().map_or(Value::Null, bbox)));
+    }
+    if fl.area {
+        m.push(("area", Value::Float(o.bbox.map_or(0.0, |b| b.area()))));
+    }
+    if fl.id {
+        m.push(("id", o.id.as_deref().map_or(Value::Null, s)));
+    }
+    if fl.attributes {
+        m.push(("attributes", attr_map(&o.attributes)));
+    }
+    map(m)
 }
 
-fn prediction(p: &Prediction) -> Value {
+fn prediction(p: &Prediction, fl: Fields) -> Value {
     let b = p.bbox.map(|[x, y, w, h]| BBox { x, y, w, h });
-    map(vec![
-        ("class", s(&p.class)),
-        ("box", b.as_ref().map_or(Value::Null, bbox)),
-        ("area", Value::Float(b.map_or(0.0, |b| b.area()))),
-        ("score", p.score.map_or(Value::Null, Value::Float)),
-    ])
+    let mut m = vec![("class", s(&p.class))];
+    if fl.bbox {
+        m.push(("box", b.as_ref().map_or(Value::Null, bbox)));
+    }
+    if fl.area {
+        m.push(("area", Value::Float(b.map_or(0.0, |b| b.area()))));
+    }
+    if fl.score {
+        m.push(("score", p.score.map_or(Value::Null, Value::Float)));
+    }
+    map(m)
 }
 
 /// Binds the variables of a frame that the expression uses.
-fn bind(ctx: &mut Context, f: &FrameRecord, used: &std::collections::HashSet<String>) {
+fn bind(
+    ctx: &mut Context,
+    f: &FrameRecord,
+    used: &std::collections::HashSet<String>,
+    fields: Fields,
+) {
     let uses = |n: &str| used.contains(n);
     for (k, v) in &f.attrs {
         if uses(k) && !RESERVED.contains(&k.as_str()) {
@@ -255,11 +298,15 @@ fn bind(ctx: &mut Context, f: &FrameRecord, used: &std::collections::HashSet<Str
         ctx.add_variable_from_value("attrs", attr_map(&f.attrs));
     }
     if uses("objects") {
-        let list = f.objects.iter().map(object).collect();
+        let list = f.objects.iter().map(|o| object(o, fields)).collect();
         ctx.add_variable_from_value("objects", Value::List(Arc::new(list)));
     }
     if uses("predictions") {
-        let list = f.predictions.iter().map(prediction).collect();
+        let list = f
+            .predictions
+            .iter()
+            .map(|p| prediction(p, fields))
+            .collect();
         ctx.add_variable_from_value("predictions", Value::List(Arc::new(list)));
     }
     if uses("labels") {
