@@ -5,7 +5,8 @@
 //! with frames by [`Layout`], the metadata sidecar is merged in. The index is
 //! cached by the root tree id (`.dsv/cache/query.redb`): a tree id names every
 //! byte of the version, so a second query over an unchanged commit reads one
-//! cache entry and no label file. The cache holds derived data only.
+//! cache entry and no label file. The cache holds derived data only, in the
+//! binary encoding of `codec.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,7 +25,7 @@ use crate::ops::sources::MapSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-1";
+const CACHE_VERSION: &[u8] = b"dsv-query-2";
 const FRAMES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("frames");
 /// How many warnings an index keeps by name.
 const MAX_WARNINGS: usize = 20;
@@ -110,13 +111,13 @@ impl QueryCache {
         let tx = db.begin_read().ok()?;
         let t = tx.open_table(FRAMES).ok()?;
         let v = t.get(key).ok()??;
-        serde_json::from_slice(v.value()).ok()
+        super::codec::decode(v.value())
     }
 
     fn put(&self, key: &[u8; 32], index: &FrameIndex) {
         let Some(db) = &self.db else { return };
         let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-            let bytes = serde_json::to_vec(index)?;
+            let bytes = super::codec::encode(index);
             let tx = db.begin_write()?;
             {
                 let mut t = tx.open_table(FRAMES)?;
