@@ -455,6 +455,20 @@ fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
     // The selection's parent is the queried commit.
     let log = repo.ok(["log", "--oneline", "label0"]).stdout;
     assert_eq!(log.lines().count(), 4, "{log}");
+    // --commit records the same kind of commit without a branch, and prints its id
+    // (HEAD is label0 here: two demo frames).
+    let branches = repo.ok(["branch"]).stdout;
+    let id = repo
+        .ok(["query", r#"path.startsWith("demo/")"#, "--commit"])
+        .stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert_eq!(repo.ok(["branch"]).stdout, branches);
+    assert_eq!(
+        repo.ok(["query", "true", id.trim(), "--count"])
+            .stdout
+            .trim(),
+        "2"
+    );
     // An existing branch is refused and nothing changes.
     let r = repo.fails(["query", "true", "--branch", "label0"]);
     assert!(
