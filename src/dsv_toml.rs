@@ -14,6 +14,9 @@
 //! [frames]
 //! extensions = ["jpg", "png", "bin", "pcd"]   # which files are frames
 //!
+//! [metadata]
+//! path = "meta.csv"          # frame attributes sidecar (default meta.jsonl / meta.csv)
+//!
 //! [[hooks]]                  # read and checked by `crate::hooks::config`
 //! id = "retrain"
 //! event = "post-commit"
@@ -41,6 +44,8 @@ struct Raw {
     labels: Vec<RawLabels>,
     #[serde(default)]
     frames: Option<RawFrames>,
+    #[serde(default)]
+    metadata: Option<RawMetadata>,
     /// `[[hooks]]` entries are parsed and checked by `crate::hooks::config` (which names
     /// the line of any mistake); label and frame readers accept them as they are.
     #[serde(default)]
@@ -60,6 +65,12 @@ struct RawLabels {
 #[serde(deny_unknown_fields)]
 struct RawFrames {
     extensions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    path: Option<String>,
 }
 
 /// One `[[labels]]` entry.
@@ -90,6 +101,8 @@ pub struct DsvToml {
     pub labels: Vec<LabelRule>,
     /// Frame extensions, lower case, without the dot.
     pub frame_extensions: Vec<String>,
+    /// Path of the frame-metadata sidecar (`[metadata] path`), when declared.
+    pub metadata: Option<String>,
     /// blake3 of the file's bytes (empty file for the default), used in cache keys.
     pub digest: [u8; 32],
 }
@@ -102,6 +115,7 @@ impl Default for DsvToml {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            metadata: None,
             digest: *blake3::hash(b"").as_bytes(),
         }
     }
@@ -179,9 +193,14 @@ impl DsvToml {
                 .collect(),
             None => DsvToml::default().frame_extensions,
         };
+        let metadata = raw
+            .metadata
+            .and_then(|m| m.path)
+            .map(|p| p.trim_matches('/').to_string());
         Ok(DsvToml {
             labels,
             frame_extensions,
+            metadata,
             digest: *blake3::hash(bytes).as_bytes(),
         })
     }

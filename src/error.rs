@@ -55,6 +55,12 @@ pub enum Error {
     /// A label file that does not parse, in a command that asked for strictness.
     #[error("{0}")]
     Labels(String),
+    /// A frame-metadata sidecar or edit that is malformed (names the file and line).
+    #[error("{0}")]
+    Metadata(String),
+    /// A query expression that does not compile or cannot be evaluated.
+    #[error("{0}")]
+    Query(String),
     /// An object id that is not in the store.
     #[error("object {0} not found in the store")]
     MissingObject(ObjectId),

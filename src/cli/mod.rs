@@ -11,6 +11,7 @@ mod config;
 mod demo;
 mod diff;
 mod diff_driver;
+mod export;
 mod fetch;
 mod fsck;
 mod gc;
@@ -22,9 +23,11 @@ mod lock;
 mod log;
 mod ls_tree;
 mod merge;
+mod meta;
 mod output;
 mod pull;
 mod push;
+mod query;
 mod remote;
 mod reset;
 mod resolve;
@@ -131,6 +134,12 @@ enum Command {
     Stats(stats::Args),
     /// Parse label files as dsv sees them (format, frames, objects).
     Labels(labels::Args),
+    /// Edit frame metadata (the tracked sidecar): set, unset, import predictions.
+    Meta(meta::Args),
+    /// List the frames a CEL expression selects, or record them as a branch.
+    Query(query::Args),
+    /// Write a training-ready copy in a label format, or a JSONL manifest.
+    Export(export::Args),
     /// Read or write configuration.
     Config(config::Args),
     /// Hooks: list, test, and the log and status of post-* deliveries.
@@ -266,6 +275,9 @@ pub fn run() -> i32 {
         Command::Config(a) => config::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Labels(a) => labels::run(&ctx, a),
+        Command::Meta(a) => meta::run(&ctx, a),
+        Command::Query(a) => query::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
         Command::Hooks(a) => hooks::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),

@@ -18,6 +18,9 @@ pub struct Args {
     /// Machine-readable JSON.
     #[arg(long)]
     json: bool,
+    /// Statistics of the frames this CEL expression selects (one revision only).
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
     /// Do not read or write the statistics cache.
     #[arg(long)]
     no_cache: bool,
@@ -105,7 +108,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     match args.revs.as_slice() {
         [] | [_] => {
             let rev = args.revs.first().map_or("HEAD", |s| s.as_str());
-            let (commit, s) = rev_stats(&repo, rev, &cache)?;
+            let (commit, s) = match &args.filter {
+                Some(expr) => {
+                    let q = dsv::query::Query::compile(expr)?;
+                    let qcache = if args.no_cache {
+                        dsv::query::QueryCache::disabled()
+                    } else {
+                        dsv::query::QueryCache::open(repo.dsv_dir())
+                    };
+                    let (c, index) = dsv::query::rev_index(&repo, rev, &qcache)?;
+                    let hits = dsv::query::select(&index, Some(&q))?;
+                    (c, dsv::query::stats_of(&hits))
+                }
+                None => rev_stats(&repo, rev, &cache)?,
+            };
             for e in &s.errors {
                 eprintln!("warning: {e}");
             }
@@ -117,6 +133,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             writeln!(buf, "commit {commit}")?;
             print_one(&mut buf, &s)?;
+        }
+        [_, _] if args.filter.is_some() => {
+            crate::usage!("stats --where takes one revision")
         }
         [a, b] => {
             let (ca, sa) = rev_stats(&repo, a, &cache)?;

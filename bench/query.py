@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Benchmark of `dsv query` over every frame of a large dataset.
+
+Python 3.11, standard library only. Targets (issue 6), on generated data: the
+1,000,000-frame YOLO dataset of bench/labels.py (same generator), plus a
+metadata sidecar giving every frame `weather`, `time` and `scene` attributes.
+
+  Q1  `dsv query EXPR --count` touching every frame, cold (no query index yet):
+      under 5 s.
+  Q2  the same query again (index cached for the unchanged commit): under 1 s.
+
+EXPR is `weather == "rain" && objects.exists(o, o.class == "green_cone")`: it
+reads an attribute and the objects of every frame. The answer is checked
+against a count made here while generating the data.
+
+    python3 bench/query.py --quick                 # 20,000 frames
+    python3 bench/query.py --dsv target/release/dsv --write-doc   # full run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import labels as L  # noqa: E402  (the generator and helpers of bench/labels.py)
+
+BEGIN_MARK = "<!-- query:begin -->"
+END_MARK = "<!-- query:end -->"
+EXPR = 'weather == "rain" && objects.exists(o, o.class == "green_cone")'
+GREEN_CONE = L.CLASSES.index("green_cone")
+
+
+def write_sidecar(ds: Path, frames: int, per_dir: int) -> int:
+    """Writes meta.jsonl; returns how many frames the query must match."""
+    rng = random.Random(11)
+    expected = 0
+    with open(ds / "meta.jsonl", "w") as f:
+        for i in range(frames):
+            d = f"seq_{i // per_dir:05d}"
+            weather = rng.choice(["rain", "sun", "fog"])
+            row = {
+                "path": f"images/{d}/f{i:07d}.jpg",
+                "weather": weather,
+                "time": rng.choice(["day", "night"]),
+                "scene": i // per_dir,
+            }
+            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+            if weather == "rain":
+                lines = (ds / "labels" / d / f"f{i:07d}.txt").read_text().split("\n")
+                if any(l.split()[:1] == [str(GREEN_CONE)] for l in lines if l):
+                    expected += 1
+    return expected
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsv", default=str(L.ROOT / "target/release/dsv"))
+    ap.add_argument("--workdir", default="/tmp/dsv-bench-query")
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--per-dir", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--write-doc", action="store_true")
+    a = ap.parse_args()
+    if a.quick:
+        a.frames = 20_000
+    dsv = str(Path(a.dsv).resolve())
+    work = Path(a.workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    ds = work / "ds"
+    ds.mkdir(parents=True)
+    L.log(f"generating {a.frames} frames")
+    L.generate(ds, a.frames, a.per_dir)
+    expected = write_sidecar(ds, a.frames, a.per_dir)
+    L.log("dsv init/add/commit")
+    L.run([dsv, "init", "-q", "."], ds)
+    L.run([dsv, "add", "-A", "-q"], ds)
+    L.run([dsv, "commit", "-q", "-m", "base"], ds)
+    cache = ds / ".dsv" / "cache" / "query.redb"
+
+    def query() -> tuple[float, int]:
+        t, p = L.timed([dsv, "query", EXPR, "--count"], ds)
+        return t, int(p.stdout.decode().strip())
+
+    def cold() -> float:
+        if cache.exists():
+            cache.unlink()
+        t, n = query()
+        assert n == expected, f"query matched {n}, expected {expected}"
+        return t
+
+    def warm() -> float:
+        t, n = query()
+        assert n == expected, f"query matched {n}, expected {expected}"
+        return t
+
+    cold_s, cold_all = L.median_of(a.reps, cold)
+    warm()  # the last cold run left the index cached
+    warm_s, warm_all = L.median_of(a.reps, warm)
+    rows = [
+        ("Q1", f"`dsv query` cold, {a.frames:,} frames", cold_s, 5.0, cold_all),
+        ("Q2", f"`dsv query` warm (index cached), {a.frames:,} frames", warm_s, 1.0, warm_all),
+    ]
+    out = [
+        f"- Command: `python3 bench/query.py --dsv {a.dsv} --frames {a.frames}`",
+        f"- Query: `{EXPR}` ({expected:,} matches, checked)",
+        "",
+        "| | what | median | target | runs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, what, med, target, runs in rows:
+        ok = "ok" if med <= target else "MISSED"
+        out.append(f"| {key} | {what} | {med:.2f} s | < {target:.0f} s ({ok}) | {', '.join(f'{r:.2f}' for r in runs)} |")
+    text = "\n".join(out)
+    print(text)
+    if a.write_doc:
+        if a.frames < 1_000_000:
+            L.log("not writing docs/benchmarks.md: figures go there only from a full-size run")
+        else:
+            doc = L.ROOT / "docs" / "benchmarks.md"
+            body = doc.read_text()
+            block = f"{BEGIN_MARK}\n{text}\n{END_MARK}"
+            if BEGIN_MARK in body:
+                pre, rest = body.split(BEGIN_MARK, 1)
+                _, post = rest.split(END_MARK, 1)
+                body = pre + block + post
+            else:
+                body += f"\n## Queries (`bench/query.py`)\n\n{block}\n"
+            doc.write_text(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+//! `dsv query EXPR [REV]`: list the frames a CEL expression selects, or record
+//! them as a new branch.
+
+use dsv::lock::Access;
+use dsv::query::{Query, QueryCache, rev_index, select};
+
+use super::Ctx;
+use super::output::print_json;
+
+/// Arguments of `query`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// CEL expression over path, attrs, objects, predictions (e.g. `weather == "rain"`).
+    expr: String,
+    /// The revision to query (default HEAD).
+    #[arg(default_value = "HEAD")]
+    rev: String,
+    /// Print only the number of matching frames.
+    #[arg(long, conflicts_with_all = ["json", "paths"])]
+    count: bool,
+    /// Print the matching frames as JSON (path, id, attributes, objects, predictions).
+    #[arg(long, conflicts_with = "paths")]
+    json: bool,
+    /// Print matching paths, one per line (the default).
+    #[arg(long)]
+    paths: bool,
+    /// Record the matching frames and their labels as a new branch NAME.
+    #[arg(long, value_name = "NAME", conflicts_with = "commit")]
+    branch: Option<String>,
+    /// Record the matching frames as a commit (printed) without a branch.
+    #[arg(long)]
+    commit: bool,
+    /// Do not read or write the query index cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// Runs `query`.
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    // Compile first: a malformed expression fails before the repository is read.
+    let q = Query::compile(&args.expr)?;
+    let writing = args.branch.is_some() || args.commit;
+    let repo = ctx.repo(if writing { Access::Write } else { Access::Read })?;
+    let cache = if args.no_cache {
+        QueryCache::disabled()
+    } else {
+        QueryCache::open(repo.dsv_dir())
+    };
+    let (commit, index) = rev_index(&repo, &args.rev, &cache)?;
+    for w in &index.warnings {
+        eprintln!("warning: {w}");
+    }
+    let hits = select(&index, Some(&q))?;
+    if writing {
+        let msg = format!(
+            "query: {}\n\nSelected from {} ({} frames).",
+            args.expr,
+            commit.short(),
+            hits.len()
+        );
+        let s =
+            dsv::query::select::record(&repo, commit, &index, &hits, args.branch.as_deref(), &msg)?;
+        if args.json {
+            print_json(&s)?;
+        } else {
+            match &s.branch {
+                Some(b) => println!("branch {b} at {} ({} frames)", s.commit.short(), s.frames),
+                None => println!("{}", s.commit),
+            }
+        }
+        return Ok(0);
+    }
+    if args.count {
+        println!("{}", hits.len());
+    } else if args.json {
+        print_json(&serde_json::json!({
+            "commit": commit,
+            "count": hits.len(),
+            "index": if index.from_cache { "cached" } else { "built" },
+            "frames": hits,
+        }))?;
+    } else {
+        let mut out = String::new();
+        for f in &hits {
+            out.push_str(&f.path);
+            out.push('\n');
+        }
+        print!("{out}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,317 @@
+//! Export for training (`dsv export`): a copy of a version's frames with their
+//! labels converted to one format, and a JSONL manifest for data loaders.
+//!
+//! Frames are hard-linked from the working tree when the file there is the
+//! committed content (the index entry has the frame's id and a clean stat), so a
+//! large export costs seconds; otherwise they are written from the store.
+//! Layouts: COCO `images/<path>` + `annotations.json`; YOLO `images/<path>` +
+//! `labels/<path>.txt` + `data.yaml`; VOC `JPEGImages/<path>` +
+//! `Annotations/<path>.xml`; KITTI `image_2/<path>` + `label_2/<path>.txt`,
+//! where `<path>` is the frame's path in the dataset (so names never collide).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::labels::{Format, FrameLabels, Units, coco, kitti, voc, yolo};
+use crate::query::FrameRecord;
+use crate::repo::Repository;
+
+/// What an export did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportReport {
+    /// Frames exported.
+    pub frames: usize,
+    /// Frames hard-linked from the working tree.
+    pub linked: usize,
+    /// Frames written from the store.
+    pub written: usize,
+    /// Label files written.
+    pub label_files: usize,
+    /// Objects left out (no box, or a box the format cannot hold), by frame.
+    pub warnings: Vec<String>,
+}
+
+fn dirs(format: Format) -> Result<(&'static str, &'static str)> {
+    Ok(match format {
+        Format::Coco => ("images", ""),
+        Format::Yolo => ("images", "labels"),
+        Format::Voc => ("JPEGImages", "Annotations"),
+        Format::Kitti => ("image_2", "label_2"),
+        Format::Cvat => {
+            return Err(Error::Usage(
+                "export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into(),
+            ));
+        }
+    })
+}
+
+fn with_ext(path: &str, ext: &str) -> String {
+    let (dir, file) = path.rsplit_once('/').map_or(("", path), |(d, f)| (d, f));
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    if dir.is_empty() {
+        format!("{stem}.{ext}")
+    } else {
+        format!("{dir}/{stem}.{ext}")
+    }
+}
+
+/// Width and height from a PNG or JPEG header (what YOLO <-> pixel conversion
+/// needs when no label file says the size).
+pub fn image_size(b: &[u8]) -> Option<(u32, u32)> {
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() >= 24 {
+        let w = u32::from_be_bytes(b[16..20].try_into().ok()?);
+        let h = u32::from_be_bytes(b[20..24].try_into().ok()?);
+        return Some((w, h));
+    }
+    if b.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 4 <= b.len() {
+            if b[i] != 0xFF {
+                return None;
+            }
+            let marker = b[i + 1];
+            if marker == 0xFF {
+                i += 1;
+                continue;
+            }
+            let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
+            // Start-of-frame markers (not DHT C4, JPG C8, DAC CC) carry the size.
+            if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                let h = u16::from_be_bytes([*b.get(i + 5)?, *b.get(i + 6)?]);
+                let w = u16::from_be_bytes([*b.get(i + 7)?, *b.get(i + 8)?]);
+                return Some((w.into(), h.into()));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+/// Converts every box of a frame to `target` units (needs the image size).
+fn to_units(fl: &mut FrameLabels, target: Units) -> std::result::Result<(), String> {
+    if fl.units == target || fl.objects.iter().all(|o| o.bbox.is_none()) {
+        fl.units = target;
+        return Ok(());
+    }
+    let (Some(w), Some(h)) = (fl.width, fl.height) else {
+        return Err("image size unknown: cannot convert its boxes".into());
+    };
+    let (sx, sy) = match target {
+        Units::Pixels => (f64::from(w), f64::from(h)),
+        Units::Normalized => (1.0 / f64::from(w), 1.0 / f64::from(h)),
+    };
+    for o in &mut fl.objects {
+        if let Some(b) = o.bbox.as_mut() {
+            b.x *= sx;
+            b.w *= sx;
+            b.y *= sy;
+            b.h *= sy;
+        }
+    }
+    fl.units = target;
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).ctx("creating", d)?;
+    }
+    std::fs::write(path, bytes).ctx("writing", path)
+}
+
+/// Writes the frames (already selected) of a version to `out` with labels in `format`.
+/// `out` must not exist or be empty.
+pub fn export(
+    repo: &Repository,
+    frames: &[&FrameRecord],
+    format: Format,
+    out: &Path,
+) -> Result<ExportReport> {
+    let (img_dir, lbl_dir) = dirs(format)?;
+    if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
+        return Err(Error::Refused(format!(
+            "{}: not empty (export writes into a new or empty directory)",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).ctx("creating", out)?;
+    let index = repo.index.load()?;
+    let mut rep = ExportReport::default();
+    let mut all_labels: Vec<FrameLabels> = Vec::new();
+    let classes: BTreeSet<&str> = frames
+        .iter()
+        .flat_map(|f| f.objects.iter().map(|o| o.class.as_str()))
+        .collect();
+    let names: Vec<String> = classes.into_iter().map(str::to_string).collect();
+    for f in frames {
+        let dest = out.join(img_dir).join(&f.path);
+        if let Some(d) = dest.parent() {
+            std::fs::create_dir_all(d).ctx("creating", d)?;
+        }
+        let mut bytes: Option<Vec<u8>> = None;
+        if linkable(repo, &index, f)
+            && std::fs::hard_link(repo.worktree_path(f.path.as_bytes()), &dest).is_ok()
+        {
+            rep.linked += 1;
+        } else {
+            let b = repo.store.get(&f.id)?;
+            write_file(&dest, &b)?;
+            bytes = Some(b);
+            rep.written += 1;
+        }
+        rep.frames += 1;
+        let mut fl = FrameLabels {
+            frame: f.path.clone(),
+            width: f.width,
+            height: f.height,
+            units: f.units,
+            attributes: f.attrs.clone(),
+            objects: f.objects.clone(),
+        };
+        let target = if format == Format::Yolo {
+            Units::Normalized
+        } else {
+            Units::Pixels
+        };
+        if fl.units != target && (fl.width.is_none() || fl.height.is_none()) {
+            let b = match bytes {
+                Some(b) => b,
+                None => std::fs::read(&dest).ctx("reading", &dest)?,
+            };
+            if let Some((w, h)) = image_size(&b) {
+                fl.width = Some(w);
+                fl.height = Some(h);
+            }
+        }
+        if let Err(e) = to_units(&mut fl, target) {
+            rep.warnings
+                .push(format!("{}: {e}; labels left out", f.path));
+            fl.objects.clear();
+        }
+        if format == Format::Kitti || format == Format::Yolo {
+            let before = fl.objects.len();
+            fl.objects.retain(|o| o.bbox.is_some());
+            if fl.objects.len() != before {
+                rep.warnings.push(format!(
+                    "{}: {} objects without a box left out",
+                    f.path,
+                    before - fl.objects.len()
+                ));
+            }
+        }
+        let label_rel = |ext: &str| out.join(lbl_dir).join(with_ext(&f.path, ext));
+        let fail = |e: crate::labels::LabelError| Error::Labels(format!("{}: {e}", f.path));
+        match format {
+            Format::Coco => {
+                fl.frame = f.path.clone();
+                all_labels.push(fl);
+            }
+            Format::Yolo => {
+                write_file(
+                    &label_rel("txt"),
+                    &yolo::write_with_names(&fl, &names).map_err(fail)?,
+                )?;
+                rep.label_files += 1;
+            }
+            Format::Voc => {
+                fl.frame = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
+                write_file(&label_rel("xml"), &voc::write(&fl).map_err(fail)?)?;
+                rep.label_files += 1;
+            }
+            Format::Kitti => {
+                write_file(&label_rel("txt"), &kitti::write(&fl).map_err(fail)?)?;
+                rep.label_files += 1;
+            }
+            Format::Cvat => {}
+        }
+    }
+    match format {
+        Format::Coco => {
+            let bytes = coco::write(&all_labels).map_err(|e| Error::Labels(e.to_string()))?;
+            write_file(&out.join("annotations.json"), &bytes)?;
+            rep.label_files += 1;
+        }
+        Format::Yolo => {
+            let mut y = String::from("# written by dsv export\npath: .\ntrain: images\nnames:\n");
+            for (i, n) in names.iter().enumerate() {
+                y.push_str(&format!("  {i}: {}\n", serde_json::Value::from(n.as_str())));
+            }
+            write_file(&out.join("data.yaml"), y.as_bytes())?;
+        }
+        _ => {}
+    }
+    Ok(rep)
+}
+
+/// Whether the worktree copy of a frame is the committed content.
+fn linkable(
+    repo: &Repository,
+    index: &crate::worktree::index::IndexState,
+    f: &FrameRecord,
+) -> bool {
+    let Some(entry) = index.entries.get(f.path.as_bytes()) else {
+        return false;
+    };
+    if entry.id != f.id {
+        return false;
+    }
+    match crate::worktree::scan::stat_path(repo.root(), f.path.as_bytes()) {
+        Some(wf) => index.is_clean(entry, &wf.stat),
+        None => false,
+    }
+}
+
+/// One manifest line.
+#[derive(Serialize)]
+struct ManifestLine<'a> {
+    path: &'a str,
+    id: &'a crate::ObjectId,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    units: Units,
+    labels: &'a [crate::labels::Object],
+    attributes: &'a std::collections::BTreeMap<String, crate::labels::AttrValue>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    predictions: &'a [crate::meta::Prediction],
+}
+
+/// Writes the JSONL manifest of the frames to `path` (one line per frame).
+pub fn manifest(frames: &[&FrameRecord], path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).ctx("creating", path)?;
+    let mut w = std::io::BufWriter::new(file);
+    for f in frames {
+        let line = ManifestLine {
+            path: &f.path,
+            id: &f.id,
+            size: f.size,
+            width: f.width,
+            height: f.height,
+            units: f.units,
+            labels: &f.objects,
+            attributes: &f.attrs,
+            predictions: &f.predictions,
+        };
+        serde_json::to_writer(&mut w, &line)
+            .map_err(std::io::Error::from)
+            .ctx("writing", path)?;
+        w.write_all(b"\n").ctx("writing", path)?;
+    }
+    w.flush().ctx("writing", path)?;
+    Ok(())
+}
+
+/// The output directory a relative `--out` names (relative to `cwd`).
+pub fn out_dir(cwd: &Path, out: &Path) -> PathBuf {
+    if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        cwd.join(out)
+    }
+}

@@ -1,0 +1,638 @@
+//! Frame metadata: a tracked sidecar table mapping frame paths to attributes
+//! (`weather=rain`, `sensor=cam_front`, reviewer flags) and model predictions.
+//!
+//! The sidecar is an ordinary file of the dataset (`meta.jsonl` by default, or
+//! `meta.csv`, or the path in `dsv.toml` `[metadata]`), so it is versioned,
+//! diffed and merged like everything else; `dsv meta set/unset/import` edit it
+//! in the working tree. JSONL rows are `{"path": ..., key: value, ...,
+//! "predictions": [{"class", "box": [x, y, w, h], "score"}]}`; CSV has a header
+//! with a `path` column and one column per attribute (empty cell: not set).
+//! Every parse error names the line (and column where known).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::labels::AttrValue;
+
+/// The sidecar used when `dsv.toml` declares none and no `meta.csv` exists.
+pub const DEFAULT_SIDECAR: &str = "meta.jsonl";
+/// The CSV sidecar looked for when `meta.jsonl` does not exist.
+pub const DEFAULT_CSV_SIDECAR: &str = "meta.csv";
+/// The JSONL field holding a frame's predictions.
+pub const PREDICTIONS: &str = "predictions";
+
+/// One model prediction for a frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Predicted class name.
+    pub class: String,
+    /// Box as [x, y, w, h] (top-left corner and size, in the labels' units).
+    #[serde(rename = "box", default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<[f64; 4]>,
+    /// Confidence in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+/// Attributes and predictions of one frame.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrameMeta {
+    /// Attributes by name.
+    pub attrs: BTreeMap<String, AttrValue>,
+    /// Model predictions.
+    pub predictions: Vec<Prediction>,
+}
+
+impl FrameMeta {
+    fn is_empty(&self) -> bool {
+        self.attrs.is_empty() && self.predictions.is_empty()
+    }
+}
+
+/// Sidecar file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated with a header line.
+    Csv,
+}
+
+impl SidecarFormat {
+    /// The format a sidecar path implies (`.csv` is CSV, anything else JSONL).
+    pub fn of(path: &str) -> SidecarFormat {
+        if path.to_ascii_lowercase().ends_with(".csv") {
+            SidecarFormat::Csv
+        } else {
+            SidecarFormat::Jsonl
+        }
+    }
+}
+
+/// A parsed sidecar: rows by frame path, in path order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sidecar {
+    /// Metadata by root-relative frame path.
+    pub rows: BTreeMap<String, FrameMeta>,
+}
+
+/// `line N, column C: ` or `line N: `.
+fn at(line: usize, column: Option<usize>) -> String {
+    match column {
+        Some(c) => format!("line {line}, column {c}: "),
+        None => format!("line {line}: "),
+    }
+}
+
+/// Turns a JSON scalar into an attribute value (`None` for null, lists, objects).
+fn attr_of_json(v: &serde_json::Value) -> Option<AttrValue> {
+    match v {
+        serde_json::Value::Bool(b) => Some(AttrValue::Bool(*b)),
+        serde_json::Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => AttrValue::Int(i),
+            None => AttrValue::Float(n.as_f64()?),
+        }),
+        serde_json::Value::String(s) => Some(AttrValue::Str(s.clone())),
+        _ => None,
+    }
+}
+
+/// Parses a value written on the command line or in a CSV cell: integers,
+/// real numbers and true/false become typed values, anything else text.
+pub fn parse_value(text: &str) -> AttrValue {
+    if let Ok(i) = text.parse::<i64>() {
+        return AttrValue::Int(i);
+    }
+    match text {
+        "true" => return AttrValue::Bool(true),
+        "false" => return AttrValue::Bool(false),
+        _ => {}
+    }
+    // "inf" and "nan" parse as floats but nobody means them as numbers.
+    if text.bytes().any(|b| b.is_ascii_digit())
+        && let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+    {
+        return AttrValue::Float(f);
+    }
+    AttrValue::Str(text.to_string())
+}
+
+fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, String> {
+    let p: Prediction = serde_json::from_value(v.clone()).map_err(|e| {
+        format!(
+            "a prediction must be {{\"class\": ..., \"box\": [x, y, w, h], \"score\": ...}}: {e}"
+        )
+    })?;
+    if let Some(b) = p.bbox
+        && b.iter().any(|x| !x.is_finite())
+    {
+        return Err("a prediction box has a value that is not a finite number".into());
+    }
+    Ok(p)
+}
+
+impl Sidecar {
+    /// Parses a sidecar; `name` (the file's path) starts every error message.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Sidecar> {
+        match SidecarFormat::of(name) {
+            SidecarFormat::Jsonl => Sidecar::parse_jsonl(name, bytes),
+            SidecarFormat::Csv => Sidecar::parse_csv(name, bytes),
+        }
+    }
+
+    fn parse_jsonl(name: &str, bytes: &[u8]) -> Result<Sidecar> {
+        let err = |line: usize, col: Option<usize>, msg: String| {
+            Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            err(line, None, "not UTF-8".into())
+        })?;
+        let mut out = Sidecar::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(raw)
+                .map_err(|e| err(line, Some(e.column()), format!("not JSON: {e}")))?;
+            let serde_json::Value::Object(map) = v else {
+                return Err(err(line, None, "a row must be a JSON object".into()));
+            };
+            let path = match map.get("path") {
+                Some(serde_json::Value::String(p)) if !p.trim().is_empty() => {
+                    p.trim_matches('/').to_string()
+                }
+                Some(_) => {
+                    return Err(err(
+                        line,
+                        None,
+                        "\"path\" must be a non-empty string".into(),
+                    ));
+                }
+                None => return Err(err(line, None, "missing \"path\"".into())),
+            };
+            let mut meta = FrameMeta::default();
+            for (k, v) in &map {
+                if k == "path" {
+                    continue;
+                }
+                if k == PREDICTIONS {
+                    let serde_json::Value::Array(items) = v else {
+                        return Err(err(line, None, "\"predictions\" must be a list".into()));
+                    };
+                    for p in items {
+                        meta.predictions
+                            .push(parse_prediction(p).map_err(|m| err(line, None, m))?);
+                    }
+                    continue;
+                }
+                match attr_of_json(v) {
+                    Some(a) => {
+                        meta.attrs.insert(k.clone(), a);
+                    }
+                    None if v.is_null() => {}
+                    None => {
+                        return Err(err(
+                            line,
+                            None,
+                            format!("attribute \"{k}\" must be text, a number or true/false"),
+                        ));
+                    }
+                }
+            }
+            if out.rows.insert(path.clone(), meta).is_some() {
+                return Err(err(line, None, format!("second row for \"{path}\"")));
+            }
+        }
+        Ok(out)
+    }
+
+    fn parse_csv(name: &str, bytes: &[u8]) -> Result<Sidecar> {
+        let err = |line: usize, col: Option<usize>, msg: String| {
+            Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
+        };
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            err(line, None, "not UTF-8".into())
+        })?;
+        let mut out = Sidecar::default();
+        let mut header: Option<Vec<String>> = None;
+        let mut path_col = 0;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let cells = split_csv(raw).map_err(|(col, m)| err(line, Some(col), m))?;
+            let Some(h) = &header else {
+                path_col = cells
+                    .iter()
+                    .position(|c| c == "path")
+                    .ok_or_else(|| err(line, None, "the header has no \"path\" column".into()))?;
+                header = Some(cells);
+                continue;
+            };
+            if cells.len() != h.len() {
+                return Err(err(
+                    line,
+                    None,
+                    format!("{} cells, the header has {}", cells.len(), h.len()),
+                ));
+            }
+            let path = cells[path_col].trim_matches('/').to_string();
+            if path.is_empty() {
+                return Err(err(line, None, "empty path".into()));
+            }
+            let mut meta = FrameMeta::default();
+            for (k, c) in h.iter().zip(&cells) {
+                if k == "path" || c.is_empty() {
+                    continue;
+                }
+                meta.attrs.insert(k.clone(), parse_value(c));
+            }
+            if out.rows.insert(path.clone(), meta).is_some() {
+                return Err(err(line, None, format!("second row for \"{path}\"")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sidecar as bytes of the given format (rows in path order, one per line).
+    pub fn write(&self, format: SidecarFormat) -> Result<Vec<u8>> {
+        match format {
+            SidecarFormat::Jsonl => {
+                let mut out = Vec::new();
+                for (path, m) in &self.rows {
+                    if m.is_empty() {
+                        continue;
+                    }
+                    let mut obj = serde_json::Map::new();
+                    obj.insert("path".into(), path.clone().into());
+                    for (k, v) in &m.attrs {
+                        obj.insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
+                    }
+                    if !m.predictions.is_empty() {
+                        obj.insert(
+                            PREDICTIONS.into(),
+                            serde_json::to_value(&m.predictions).unwrap_or_default(),
+                        );
+                    }
+                    out.extend_from_slice(serde_json::Value::Object(obj).to_string().as_bytes());
+                    out.push(b'\n');
+                }
+                Ok(out)
+            }
+            SidecarFormat::Csv => {
+                if self.rows.values().any(|m| !m.predictions.is_empty()) {
+                    return Err(Error::Metadata(
+                        "predictions cannot be stored in a CSV sidecar (use a .jsonl one)".into(),
+                    ));
+                }
+                let mut keys: Vec<&String> =
+                    self.rows.values().flat_map(|m| m.attrs.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                let mut out = String::from("path");
+                for k in &keys {
+                    out.push(',');
+                    out.push_str(&csv_cell(k));
+                }
+                out.push('\n');
+                for (path, m) in &self.rows {
+                    if m.is_empty() {
+                        continue;
+                    }
+                    out.push_str(&csv_cell(path));
+                    for k in &keys {
+                        out.push(',');
+                        if let Some(v) = m.attrs.get(*k) {
+                            out.push_str(&csv_cell(&v.to_string()));
+                        }
+                    }
+                    out.push('\n');
+                }
+                Ok(out.into_bytes())
+            }
+        }
+    }
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits one CSV line (RFC 4180 quoting, no newlines inside cells); the error
+/// carries the 1-based column.
+fn split_csv(line: &str) -> std::result::Result<Vec<String>, (usize, String)> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.char_indices().peekable();
+    let mut quoted = false;
+    let mut quote_start = 0;
+    let mut at_cell_start = true;
+    while let Some((i, c)) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek().is_some_and(|(_, n)| *n == '"') {
+                    cur.push('"');
+                    chars.next();
+                } else {
+                    quoted = false;
+                    if let Some((j, n)) = chars.peek()
+                        && *n != ','
+                    {
+                        return Err((j + 1, "text after a closing quote".into()));
+                    }
+                }
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if at_cell_start => {
+                quoted = true;
+                quote_start = i;
+                at_cell_start = false;
+            }
+            ',' => {
+                cells.push(std::mem::take(&mut cur));
+                at_cell_start = true;
+            }
+            _ => {
+                cur.push(c);
+                at_cell_start = false;
+            }
+        }
+    }
+    if quoted {
+        return Err((quote_start + 1, "unclosed quote".into()));
+    }
+    cells.push(cur.trim_end_matches('\r').to_string());
+    Ok(cells)
+}
+
+/// The sidecar path of a dataset version: `dsv.toml` `[metadata] path`, else
+/// `meta.jsonl`, else `meta.csv` when only that one exists.
+pub fn sidecar_path(
+    toml: &crate::dsv_toml::DsvToml,
+    exists: &dyn Fn(&str) -> Result<bool>,
+) -> Result<String> {
+    if let Some(p) = &toml.metadata {
+        return Ok(p.clone());
+    }
+    if !exists(DEFAULT_SIDECAR)? && exists(DEFAULT_CSV_SIDECAR)? {
+        return Ok(DEFAULT_CSV_SIDECAR.to_string());
+    }
+    Ok(DEFAULT_SIDECAR.to_string())
+}
+
+/// One `key=value` of `dsv meta set`.
+pub fn parse_assignment(s: &str) -> Result<(String, AttrValue)> {
+    let Some((k, v)) = s.split_once('=') else {
+        return Err(Error::Usage(format!(
+            "'{s}' is not key=value (e.g. weather=rain)"
+        )));
+    };
+    check_key(k)?;
+    Ok((k.to_string(), parse_value(v)))
+}
+
+fn check_key(k: &str) -> Result<()> {
+    if k.is_empty() || k == "path" || k == PREDICTIONS || k.contains(['\n', '\r']) {
+        return Err(Error::Usage(format!(
+            "'{k}' cannot be an attribute name (empty, or reserved: path, predictions)"
+        )));
+    }
+    Ok(())
+}
+
+/// What an edit of the sidecar did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetaEdit {
+    /// The sidecar written (root-relative).
+    pub sidecar: String,
+    /// Frames whose row changed.
+    pub changed: usize,
+}
+
+/// Reads the worktree sidecar of the dataset at `root` (empty when absent).
+fn load_worktree(root: &Path) -> Result<(String, Sidecar)> {
+    let src = crate::ops::sources::WorktreeSource::new(root.to_path_buf());
+    let layout =
+        crate::labels::layout::Layout::load(&src)?.map_err(|e| Error::Metadata(e.to_string()))?;
+    use crate::labels::layout::FileSource;
+    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    let sidecar = match src.read(&name)? {
+        Some(b) => Sidecar::parse(&name, &b)?,
+        None => Sidecar::default(),
+    };
+    Ok((name, sidecar))
+}
+
+/// Writes the sidecar back through a temporary file, so a failure leaves the old one.
+fn save_worktree(root: &Path, name: &str, sidecar: &Sidecar) -> Result<()> {
+    let bytes = sidecar.write(SidecarFormat::of(name))?;
+    let path = root.join(name);
+    let dir = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir).ctx("creating", dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).ctx("creating a temporary file in", dir)?;
+    std::io::Write::write_all(&mut tmp, &bytes).ctx("writing", &path)?;
+    tmp.persist(&path)
+        .map_err(|e| e.error)
+        .ctx("writing", &path)?;
+    Ok(())
+}
+
+fn check_frames(root: &Path, paths: &[String]) -> Result<()> {
+    for p in paths {
+        if !root.join(p).is_file() {
+            return Err(Error::Metadata(format!(
+                "{p}: no such file in the working tree"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `dsv meta set`: sets attributes on frames (root-relative paths) in the worktree sidecar.
+pub fn set(root: &Path, paths: &[String], values: &[(String, AttrValue)]) -> Result<MetaEdit> {
+    check_frames(root, paths)?;
+    let (name, mut sc) = load_worktree(root)?;
+    let mut changed = 0;
+    for p in paths {
+        let row = sc.rows.entry(p.clone()).or_default();
+        let before = row.clone();
+        for (k, v) in values {
+            row.attrs.insert(k.clone(), v.clone());
+        }
+        changed += usize::from(*row != before);
+    }
+    save_worktree(root, &name, &sc)?;
+    Ok(MetaEdit {
+        sidecar: name,
+        changed,
+    })
+}
+
+/// `dsv meta unset`: removes attributes from frames in the worktree sidecar.
+pub fn unset(root: &Path, paths: &[String], keys: &[String]) -> Result<MetaEdit> {
+    for k in keys {
+        check_key(k)?;
+    }
+    let (name, mut sc) = load_worktree(root)?;
+    let mut changed = 0;
+    for p in paths {
+        if let Some(row) = sc.rows.get_mut(p) {
+            let n = row.attrs.len();
+            for k in keys {
+                row.attrs.remove(k);
+            }
+            changed += usize::from(row.attrs.len() != n);
+            if row.is_empty() {
+                sc.rows.remove(p);
+            }
+        }
+    }
+    save_worktree(root, &name, &sc)?;
+    Ok(MetaEdit {
+        sidecar: name,
+        changed,
+    })
+}
+
+/// One line of a predictions file for `dsv meta import`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictionLine {
+    frame: String,
+    class: String,
+    #[serde(rename = "box")]
+    bbox: Option<[f64; 4]>,
+    score: Option<f64>,
+}
+
+/// Parses a predictions file: JSONL lines `{"frame", "class", "box": [x, y, w, h], "score"}`.
+pub fn parse_predictions(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, Vec<Prediction>>> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let l: PredictionLine = serde_json::from_str(raw).map_err(|e| {
+            Error::Metadata(format!(
+                "{name}: {}{e}",
+                at(i + 1, Some(e.column()).filter(|c| *c > 0))
+            ))
+        })?;
+        if l.bbox.is_some_and(|b| b.iter().any(|x| !x.is_finite()))
+            || l.score.is_some_and(|s| !s.is_finite())
+        {
+            return Err(Error::Metadata(format!(
+                "{name}: {}box and score must be finite numbers",
+                at(i + 1, None)
+            )));
+        }
+        out.entry(l.frame.trim_matches('/').to_string())
+            .or_default()
+            .push(Prediction {
+                class: l.class,
+                bbox: l.bbox,
+                score: l.score,
+            });
+    }
+    Ok(out)
+}
+
+/// `dsv meta import`: replaces the predictions of every frame named in the file.
+pub fn import_predictions(root: &Path, name: &str, bytes: &[u8]) -> Result<MetaEdit> {
+    let preds = parse_predictions(name, bytes)?;
+    let frames: Vec<String> = preds.keys().cloned().collect();
+    check_frames(root, &frames)?;
+    let (sidecar, mut sc) = load_worktree(root)?;
+    if SidecarFormat::of(&sidecar) == SidecarFormat::Csv {
+        return Err(Error::Metadata(format!(
+            "{sidecar}: predictions need a JSONL sidecar (set [metadata] path = \"meta.jsonl\" in dsv.toml)"
+        )));
+    }
+    let changed = preds.len();
+    for (frame, p) in preds {
+        sc.rows.entry(frame).or_default().predictions = p;
+    }
+    save_worktree(root, &sidecar, &sc)?;
+    Ok(MetaEdit { sidecar, changed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_round_trip_and_errors() {
+        let text = b"{\"path\":\"a.jpg\",\"weather\":\"rain\",\"n\":3,\"predictions\":[{\"class\":\"car\",\"box\":[1,2,3,4],\"score\":0.5}]}\n\n{\"path\":\"b.jpg\",\"night\":true}\n";
+        let sc = Sidecar::parse("meta.jsonl", text).unwrap();
+        assert_eq!(sc.rows.len(), 2);
+        assert_eq!(sc.rows["a.jpg"].attrs["n"], AttrValue::Int(3));
+        assert_eq!(sc.rows["a.jpg"].predictions[0].score, Some(0.5));
+        let again = Sidecar::parse("meta.jsonl", &sc.write(SidecarFormat::Jsonl).unwrap()).unwrap();
+        assert_eq!(again, sc);
+        let e = Sidecar::parse("meta.jsonl", b"{\"path\":\"a\"}\n{\"path\": 3}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "meta.jsonl: line 2: \"path\" must be a non-empty string");
+        let e = Sidecar::parse("m.jsonl", b"\n{\"path\":\"a\",}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("m.jsonl: line 2, column "), "{e}");
+    }
+
+    #[test]
+    fn csv_round_trip_and_errors() {
+        let sc = Sidecar::parse(
+            "meta.csv",
+            b"path,weather,score\nimg/a.jpg,\"rain, heavy\",0.25\nimg/b.jpg,,1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            sc.rows["img/a.jpg"].attrs["weather"],
+            AttrValue::Str("rain, heavy".into())
+        );
+        assert!(!sc.rows["img/b.jpg"].attrs.contains_key("weather"));
+        let again = Sidecar::parse("meta.csv", &sc.write(SidecarFormat::Csv).unwrap()).unwrap();
+        assert_eq!(again, sc);
+        let e = Sidecar::parse("meta.csv", b"path,a\nx.jpg,1\ny.jpg\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "meta.csv: line 3: 1 cells, the header has 2");
+        let e = Sidecar::parse("meta.csv", b"path,a\nx.jpg,\"open\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "meta.csv: line 2, column 7: unclosed quote");
+    }
+
+    #[test]
+    fn values_are_typed() {
+        assert_eq!(parse_value("3"), AttrValue::Int(3));
+        assert_eq!(parse_value("0.5"), AttrValue::Float(0.5));
+        assert_eq!(parse_value("true"), AttrValue::Bool(true));
+        assert_eq!(parse_value("nan"), AttrValue::Str("nan".into()));
+    }
+}

@@ -1,0 +1,359 @@
+//! The binary encoding of a cached [`FrameIndex`]: length-prefixed fields in a
+//! fixed order, so that reading back a million frames costs a pass over the bytes
+//! (JSON took most of a warm query). Decoding checks every bound and gives `None`
+//! on anything unexpected: the cache is then rebuilt, never trusted.
+
+use std::collections::BTreeMap;
+
+use crate::id::ObjectId;
+use crate::labels::{AttrValue, BBox, Format, Geometry, Object, Units};
+use crate::meta::Prediction;
+
+use super::{FrameIndex, FrameRecord};
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn f64s(out: &mut Vec<u8>, v: &[f64]) {
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
+    match v {
+        Some(x) => {
+            out.push(1);
+            varint(out, x.into());
+        }
+        None => out.push(0),
+    }
+}
+
+fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
+    varint(out, a.len() as u64);
+    for (k, v) in a {
+        string(out, k);
+        match v {
+            AttrValue::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
+            AttrValue::Int(i) => {
+                out.push(1);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            AttrValue::Float(x) => {
+                out.push(2);
+                f64s(out, &[*x]);
+            }
+            AttrValue::Str(s) => {
+                out.push(3);
+                string(out, s);
+            }
+        }
+    }
+}
+
+fn format_tag(f: Format) -> u8 {
+    match f {
+        Format::Coco => 0,
+        Format::Yolo => 1,
+        Format::Kitti => 2,
+        Format::Voc => 3,
+        Format::Cvat => 4,
+    }
+}
+
+/// Encodes an index.
+pub fn encode(ix: &FrameIndex) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ix.frames.len() * 128 + 64);
+    out.extend_from_slice(b"DSVQIX1\0");
+    varint(&mut out, ix.frames.len() as u64);
+    for f in &ix.frames {
+        string(&mut out, &f.path);
+        out.extend_from_slice(&f.id.0);
+        varint(&mut out, f.size);
+        opt_u32(&mut out, f.width);
+        opt_u32(&mut out, f.height);
+        out.push(u8::from(f.units == Units::Normalized));
+        attrs(&mut out, &f.attrs);
+        varint(&mut out, f.objects.len() as u64);
+        for o in &f.objects {
+            string(&mut out, &o.class);
+            match &o.bbox {
+                Some(b) => {
+                    out.push(1);
+                    f64s(&mut out, &[b.x, b.y, b.w, b.h]);
+                }
+                None => out.push(0),
+            }
+            string(&mut out, o.id.as_deref().unwrap_or(""));
+            out.push(u8::from(o.id.is_some()));
+            attrs(&mut out, &o.attributes);
+            // Geometry is rare and nested: JSON is fine for it.
+            let g = o
+                .geometry
+                .as_ref()
+                .and_then(|g| serde_json::to_string(g).ok())
+                .unwrap_or_default();
+            string(&mut out, &g);
+        }
+        varint(&mut out, f.predictions.len() as u64);
+        for p in &f.predictions {
+            string(&mut out, &p.class);
+            match p.bbox {
+                Some(b) => {
+                    out.push(1);
+                    f64s(&mut out, &b);
+                }
+                None => out.push(0),
+            }
+            match p.score {
+                Some(s) => {
+                    out.push(1);
+                    f64s(&mut out, &[s]);
+                }
+                None => out.push(0),
+            }
+        }
+        varint(&mut out, f.labels.len() as u64);
+        for (l, fmt) in &f.labels {
+            string(&mut out, l);
+            out.push(format_tag(*fmt));
+        }
+    }
+    string(&mut out, ix.sidecar.as_deref().unwrap_or(""));
+    out.push(u8::from(ix.sidecar.is_some()));
+    varint(&mut out, ix.warnings.len() as u64);
+    for w in &ix.warnings {
+        string(&mut out, w);
+    }
+    out
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.b.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    /// A count, bounded by the bytes left (each item takes at least one byte).
+    fn count(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        (n <= self.b.len() - self.pos).then_some(n)
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.count()?;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+    fn opt_u32(&mut self) -> Option<Option<u32>> {
+        Some(if self.bool()? {
+            Some(u32::try_from(self.varint()?).ok()?)
+        } else {
+            None
+        })
+    }
+    fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
+        let n = self.count()?;
+        let mut m = BTreeMap::new();
+        for _ in 0..n {
+            let k = self.string()?;
+            let v = match self.u8()? {
+                0 => AttrValue::Bool(self.bool()?),
+                1 => AttrValue::Int(i64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+                2 => AttrValue::Float(self.f64()?),
+                3 => AttrValue::Str(self.string()?),
+                _ => return None,
+            };
+            m.insert(k, v);
+        }
+        Some(m)
+    }
+}
+
+/// Decodes an index; `None` when the bytes are not a well-formed encoding.
+pub fn decode(b: &[u8]) -> Option<FrameIndex> {
+    let mut r = Reader { b, pos: 0 };
+    if r.take(8)? != b"DSVQIX1\0" {
+        return None;
+    }
+    let n = r.count()?;
+    let mut frames = Vec::with_capacity(n);
+    for _ in 0..n {
+        let path = r.string()?;
+        let id = ObjectId(r.take(32)?.try_into().ok()?);
+        let size = r.varint()?;
+        let width = r.opt_u32()?;
+        let height = r.opt_u32()?;
+        let units = if r.bool()? {
+            Units::Normalized
+        } else {
+            Units::Pixels
+        };
+        let fattrs = r.attrs()?;
+        let no = r.count()?;
+        let mut objects = Vec::with_capacity(no);
+        for _ in 0..no {
+            let class = r.string()?;
+            let bbox = if r.bool()? {
+                Some(BBox {
+                    x: r.f64()?,
+                    y: r.f64()?,
+                    w: r.f64()?,
+                    h: r.f64()?,
+                })
+            } else {
+                None
+            };
+            let id = r.string()?;
+            let id = r.bool()?.then_some(id);
+            let attributes = r.attrs()?;
+            let g = r.string()?;
+            let geometry: Option<Geometry> = if g.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(&g).ok()?)
+            };
+            objects.push(Object {
+                class,
+                bbox,
+                id,
+                attributes,
+                geometry,
+            });
+        }
+        let np = r.count()?;
+        let mut predictions = Vec::with_capacity(np);
+        for _ in 0..np {
+            let class = r.string()?;
+            let bbox = if r.bool()? {
+                Some([r.f64()?, r.f64()?, r.f64()?, r.f64()?])
+            } else {
+                None
+            };
+            let score = if r.bool()? { Some(r.f64()?) } else { None };
+            predictions.push(Prediction { class, bbox, score });
+        }
+        let nl = r.count()?;
+        let mut labels = Vec::with_capacity(nl);
+        for _ in 0..nl {
+            let l = r.string()?;
+            let fmt = *Format::ALL.get(usize::from(r.u8()?))?;
+            labels.push((l, fmt));
+        }
+        frames.push(FrameRecord {
+            path,
+            id,
+            size,
+            width,
+            height,
+            units,
+            attrs: fattrs,
+            objects,
+            predictions,
+            labels,
+        });
+    }
+    let sidecar = r.string()?;
+    let sidecar = r.bool()?.then_some(sidecar);
+    let nw = r.count()?;
+    let mut warnings = Vec::with_capacity(nw);
+    for _ in 0..nw {
+        warnings.push(r.string()?);
+    }
+    (r.pos == b.len()).then_some(FrameIndex {
+        frames,
+        sidecar,
+        warnings,
+        from_cache: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejects_truncation() {
+        let mut o = Object::new("car", Some(BBox::from_corners(1.0, 2.0, 3.5, 4.0)));
+        o.id = Some("7".into());
+        o.attributes
+            .insert("occluded".into(), AttrValue::Bool(true));
+        o.geometry = Some(Geometry::Polygon {
+            rings: vec![vec![[0.0, 0.0], [1.0, 1.0]]],
+        });
+        let ix = FrameIndex {
+            frames: vec![FrameRecord {
+                path: "images/a.jpg".into(),
+                id: ObjectId([9; 32]),
+                size: 1234,
+                width: Some(640),
+                height: None,
+                units: Units::Normalized,
+                attrs: [
+                    ("weather".to_string(), AttrValue::Str("rain".into())),
+                    ("n".to_string(), AttrValue::Int(-3)),
+                    ("s".to_string(), AttrValue::Float(0.5)),
+                ]
+                .into_iter()
+                .collect(),
+                objects: vec![o, Object::new("dog", None)],
+                predictions: vec![Prediction {
+                    class: "car".into(),
+                    bbox: Some([1.0, 2.0, 3.0, 4.0]),
+                    score: None,
+                }],
+                labels: vec![("labels/a.txt".into(), Format::Kitti)],
+            }],
+            sidecar: Some("meta.jsonl".into()),
+            warnings: vec!["w".into()],
+            from_cache: false,
+        };
+        let bytes = encode(&ix);
+        let back = decode(&bytes).expect("decodes");
+        assert_eq!(back.frames, ix.frames);
+        assert_eq!(back.sidecar, ix.sidecar);
+        assert_eq!(back.warnings, ix.warnings);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_none(), "truncated at {cut}");
+        }
+    }
+}

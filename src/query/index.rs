@@ -1,0 +1,284 @@
+//! The frame index of a dataset version: every frame with its attributes, its
+//! objects (from whichever label files describe it) and its predictions.
+//!
+//! Built from a commit's tree: label files are parsed in parallel and paired
+//! with frames by [`Layout`], the metadata sidecar is merged in. The index is
+//! cached by the root tree id (`.dsv/cache/query.redb`): a tree id names every
+//! byte of the version, so a second query over an unchanged commit reads one
+//! cache entry and no label file. The cache holds derived data only, in the
+//! binary encoding of `codec.rs`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rayon::prelude::*;
+use redb::{ReadableDatabase, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::labels::layout::{FileSource, Layout, Role};
+use crate::labels::{AttrValue, Format, FrameLabels, Object, Units};
+use crate::meta::{Prediction, Sidecar, sidecar_path};
+use crate::ops::diff::{FileState, flatten};
+use crate::ops::sources::MapSource;
+use crate::store::ObjectStore;
+
+/// Version of the cached encoding; part of every cache key.
+const CACHE_VERSION: &[u8] = b"dsv-query-2";
+const FRAMES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("frames");
+/// How many warnings an index keeps by name.
+const MAX_WARNINGS: usize = 20;
+
+/// One frame as queries see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Root-relative path of the frame file.
+    pub path: String,
+    /// Content id of the frame file.
+    pub id: ObjectId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Image width, when a label file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Image height, when a label file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Units of the object boxes.
+    pub units: Units,
+    /// Frame attributes: label-file frame attributes, then the sidecar's (which win).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, AttrValue>,
+    /// Labelled objects, from every label file describing the frame.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<Object>,
+    /// Model predictions from the sidecar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predictions: Vec<Prediction>,
+    /// Label files describing the frame, with their format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<(String, Format)>,
+}
+
+/// Every frame of a version, in path order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FrameIndex {
+    /// The frames.
+    pub frames: Vec<FrameRecord>,
+    /// The metadata sidecar read (root-relative), if the version has one.
+    pub sidecar: Option<String>,
+    /// Label files that did not parse and entries naming no frame (the first few).
+    pub warnings: Vec<String>,
+    /// Whether this index came from the cache (no label file was read).
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// The query-index cache; `None` inside when it could not be opened.
+pub struct QueryCache {
+    db: Option<redb::Database>,
+}
+
+impl QueryCache {
+    /// Opens (creating) `.dsv/cache/query.redb`; never fails: a cache that cannot
+    /// be opened (another process has it, disk full) is simply not used.
+    pub fn open(dsv_dir: &Path) -> QueryCache {
+        let dir = dsv_dir.join("cache");
+        let path = dir.join("query.redb");
+        let db =
+            std::fs::create_dir_all(&dir)
+                .ok()
+                .and_then(|_| match redb::Database::create(&path) {
+                    Ok(db) => Some(db),
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
+                    Err(_) => {
+                        // A cache that does not open is rebuilt from scratch.
+                        let _ = std::fs::remove_file(&path);
+                        redb::Database::create(&path).ok()
+                    }
+                });
+        QueryCache { db }
+    }
+
+    /// A cache that stores nothing.
+    pub fn disabled() -> QueryCache {
+        QueryCache { db: None }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<FrameIndex> {
+        let db = self.db.as_ref()?;
+        let tx = db.begin_read().ok()?;
+        let t = tx.open_table(FRAMES).ok()?;
+        let v = t.get(key).ok()??;
+        super::codec::decode(v.value())
+    }
+
+    fn put(&self, key: &[u8; 32], index: &FrameIndex) {
+        let Some(db) = &self.db else { return };
+        let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let bytes = super::codec::encode(index);
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(FRAMES)?;
+                t.insert(key, bytes.as_slice())?;
+            }
+            tx.commit()?;
+            Ok(())
+        };
+        // Derived data only: failing to save it costs time next run, nothing else.
+        let _ = write();
+    }
+}
+
+fn cache_key(tree: &ObjectId) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(CACHE_VERSION);
+    h.update(&tree.0);
+    *h.finalize().as_bytes()
+}
+
+/// The frame index of a stored tree, from the cache when it has it.
+pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<FrameIndex> {
+    let key = cache_key(tree);
+    if let Some(mut ix) = cache.get(&key) {
+        ix.from_cache = true;
+        return Ok(ix);
+    }
+    let files = flatten(store, tree)?;
+    let ix = build(store, &files)?;
+    cache.put(&key, &ix);
+    Ok(ix)
+}
+
+/// The frame index of a commit, by revision; returns the commit id too.
+pub fn rev_index(
+    repo: &crate::Repository,
+    rev: &str,
+    cache: &QueryCache,
+) -> Result<(ObjectId, FrameIndex)> {
+    let c = crate::ops::revparse::resolve(repo, rev)?;
+    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+    Ok((c, tree_index(&repo.store, &tree, cache)?))
+}
+
+/// What one label file contributes: (frame path, labels) pairs, or a warning.
+type Parsed = std::result::Result<(Format, Vec<(Option<String>, FrameLabels)>), String>;
+
+/// Builds the index of a version given as a path -> state map.
+pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Result<FrameIndex> {
+    let src = MapSource::new(store, files);
+    let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let mut frames: BTreeMap<String, FrameRecord> = BTreeMap::new();
+    let mut candidates: Vec<(String, ObjectId)> = Vec::new();
+    for (p, st) in files {
+        if !st.mode.is_blob() {
+            continue;
+        }
+        let path = String::from_utf8_lossy(p).into_owned();
+        match layout.role_by_path(&path) {
+            Some(Role::Frame) => {
+                frames.insert(
+                    path.clone(),
+                    FrameRecord {
+                        path,
+                        id: st.id,
+                        size: st.size,
+                        width: None,
+                        height: None,
+                        units: Units::Pixels,
+                        attrs: BTreeMap::new(),
+                        objects: Vec::new(),
+                        predictions: Vec::new(),
+                        labels: Vec::new(),
+                    },
+                );
+            }
+            Some(Role::Other) => {}
+            _ => candidates.push((path, st.id)),
+        }
+    }
+    let parsed: Vec<(String, Option<Parsed>)> = candidates
+        .par_iter()
+        .map(|(path, id)| {
+            let bytes = store.get(id)?;
+            let Role::Label(format) = layout.role(path, &bytes) else {
+                return Ok((path.clone(), None));
+            };
+            let out = match layout.parse(&src, path, format, &bytes)? {
+                Ok(fl) => {
+                    let mut v = Vec::with_capacity(fl.len());
+                    for f in fl {
+                        let mut fp = layout.frame_path(&src, path, format, &f.frame)?;
+                        // A CVAT project export names frames within their subset
+                        // (images/<subset>/<name>).
+                        if fp.is_none()
+                            && let Some(AttrValue::Str(sub)) = f.attributes.get("subset")
+                        {
+                            let key = format!("{sub}/{}", f.frame);
+                            fp = layout.frame_path(&src, path, format, &key)?;
+                        }
+                        v.push((fp, f));
+                    }
+                    Ok((format, v))
+                }
+                Err((file, e)) => Err(format!("{file}: {e}")),
+            };
+            Ok((path.clone(), Some(out)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut warnings = Vec::new();
+    let mut warn = |w: String| {
+        if warnings.len() < MAX_WARNINGS {
+            warnings.push(w);
+        }
+    };
+    for (label_path, p) in parsed {
+        match p {
+            None => {}
+            Some(Err(w)) => warn(w),
+            Some(Ok((format, entries))) => {
+                for (fp, fl) in entries {
+                    let Some(rec) = fp.and_then(|fp| frames.get_mut(&fp)) else {
+                        warn(format!(
+                            "{label_path}: frame '{}' is not in this version",
+                            fl.frame
+                        ));
+                        continue;
+                    };
+                    rec.units = fl.units;
+                    rec.width = fl.width.or(rec.width);
+                    rec.height = fl.height.or(rec.height);
+                    rec.attrs.extend(fl.attributes);
+                    rec.objects.extend(fl.objects);
+                    if !rec.labels.iter().any(|(l, _)| *l == label_path) {
+                        rec.labels.push((label_path.clone(), format));
+                    }
+                }
+            }
+        }
+    }
+    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    let sidecar = match src.read(&name)? {
+        Some(bytes) => {
+            let sc = Sidecar::parse(&name, &bytes)?;
+            for (path, m) in sc.rows {
+                match frames.get_mut(&path) {
+                    Some(rec) => {
+                        rec.attrs.extend(m.attrs);
+                        rec.predictions = m.predictions;
+                    }
+                    None => warn(format!("{name}: frame '{path}' is not in this version")),
+                }
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    Ok(FrameIndex {
+        frames: frames.into_values().collect(),
+        sidecar,
+        warnings,
+        from_cache: false,
+    })
+}

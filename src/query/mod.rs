@@ -1,0 +1,462 @@
+//! Queries over frames: CEL expressions (the Common Expression Language, through
+//! the `cel-interpreter` crate) evaluated once per frame of a version.
+//!
+//! Each frame is seen as these variables:
+//! - `path` (string), `width`, `height` (int, or null when unknown);
+//! - `attrs` (map of frame attributes), and each attribute also by its name;
+//! - `objects`: list of maps `{class, box: {x, y, w, h} | null, area, id, attributes}`;
+//! - `predictions`: list of maps `{class, box, area, score}`;
+//! - `labels`: list of the label files describing the frame.
+//!
+//! A reference to a missing attribute or key (`weather == "rain"` on a frame
+//! without `weather`) makes the frame not match rather than failing the query:
+//! attributes are sparse by nature.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel_interpreter::objects::{Key, Map};
+use cel_interpreter::{Context, ExecutionError, Program, Value};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::labels::{AttrValue, BBox, Object};
+use crate::meta::Prediction;
+
+mod codec;
+pub mod index;
+pub mod select;
+
+pub use index::{FrameIndex, FrameRecord, QueryCache, rev_index, tree_index};
+
+/// Variables every frame defines; attributes with these names are reachable only through `attrs`.
+const RESERVED: &[&str] = &[
+    "path",
+    "attrs",
+    "objects",
+    "predictions",
+    "labels",
+    "width",
+    "height",
+];
+
+/// A compiled query expression.
+pub struct Query {
+    program: Program,
+    source: String,
+    /// The variables the expression names: only those are built per frame
+    /// (turning every object into a CEL map is most of the cost of a query).
+    vars: std::collections::HashSet<String>,
+    /// Which fields of object and prediction maps to build: those whose name
+    /// appears anywhere in the source (a superset of the ones it reads).
+    fields: Fields,
+}
+
+/// Fields of object and prediction maps, built only when the expression may read them.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    bbox: bool,
+    area: bool,
+    id: bool,
+    attributes: bool,
+    score: bool,
+}
+
+impl Fields {
+    fn of(source: &str) -> Fields {
+        Fields {
+            bbox: source.contains("box"),
+            area: source.contains("area"),
+            id: source.contains("id"),
+            attributes: source.contains("attributes"),
+            score: source.contains("score"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Query({:?})", self.source)
+    }
+}
+
+impl Query {
+    /// Compiles an expression; a syntax error names the line and column.
+    pub fn compile(expr: &str) -> Result<Query> {
+        if expr.trim().is_empty() {
+            return Err(Error::Query("query: empty expression".into()));
+        }
+        let program = compile_quietly(expr)?.map_err(|errs| {
+            let Some(e) = errs.errors.first() else {
+                return Error::Query(format!("query: {errs}"));
+            };
+            // cel-parser reports 1-based lines and columns.
+            let (line, col) = (e.pos.0.max(1), e.pos.1.max(1));
+            let where_ = if expr.contains('\n') {
+                format!("line {line}, column {col}")
+            } else {
+                format!("column {col}")
+            };
+            Error::Query(format!("query: {where_}: {}", e.msg))
+        })?;
+        let vars = program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        Ok(Query {
+            program,
+            source: expr.to_string(),
+            vars,
+            fields: Fields::of(expr),
+        })
+    }
+
+    /// The expression as given.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether a frame matches; `root` is a context with the standard functions.
+    fn eval(&self, root: &Context, f: &FrameRecord) -> Result<bool> {
+        let mut ctx = root.new_inner_scope();
+        bind(&mut ctx, f, &self.vars, self.fields);
+        match self.program.execute(&ctx) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(Error::Query(format!(
+                "query: gives {} for {}, not true or false",
+                type_name(&other),
+                f.path
+            ))),
+            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::Query(format!(
+                "query: {} (frame {})",
+                one_line(&e.to_string()),
+                f.path
+            ))),
+        }
+    }
+
+    /// The frames of an index that match, in path order (evaluated in parallel).
+    pub fn filter<'a>(&self, frames: &'a [FrameRecord]) -> Result<Vec<&'a FrameRecord>> {
+        // One root context (which registers every standard function) per chunk of
+        // frames, not per frame or per rayon split.
+        let hits = frames
+            .par_chunks(4096)
+            .map(|chunk| {
+                let root = Context::default();
+                let mut out = Vec::new();
+                for f in chunk {
+                    if self.eval(&root, f)? {
+                        out.push(f);
+                    }
+                }
+                Ok(out)
+            })
+            .collect::<Result<Vec<Vec<&FrameRecord>>>>()?;
+        Ok(hits.into_iter().flatten().collect())
+    }
+}
+
+/// Serializes the panic-hook swap below across threads.
+static COMPILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `Program::compile`, turning a panic of the parser into an error: cel-parser
+/// 0.10 panics (instead of returning its errors) on some truncated inputs, such
+/// as `size(x) >`. The default hook would print the panic, so it is swapped for a
+/// silent one while the parser runs.
+fn compile_quietly(
+    expr: &str,
+) -> Result<std::result::Result<Program, cel_interpreter::ParseErrors>> {
+    let _guard = COMPILE.lock().unwrap_or_else(|p| p.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| Program::compile(expr));
+    std::panic::set_hook(hook);
+    r.map_err(|_| {
+        let end = expr.trim_end().chars().count() + 1;
+        Error::Query(format!(
+            "query: column {end}: incomplete or malformed expression"
+        ))
+    })
+}
+
+/// A message on one line (regex errors draw the pattern over several).
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::List(_) => "a list",
+        Value::Map(_) => "a map",
+        Value::Int(_) | Value::UInt(_) | Value::Float(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Null => "null",
+        _ => "a value",
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::String(Arc::new(v.to_string()))
+}
+
+fn attr(v: &AttrValue) -> Value {
+    match v {
+        AttrValue::Bool(b) => Value::Bool(*b),
+        AttrValue::Int(i) => Value::Int(*i),
+        AttrValue::Float(x) => Value::Float(*x),
+        AttrValue::Str(t) => s(t),
+    }
+}
+
+fn map(entries: Vec<(&str, Value)>) -> Value {
+    let m: HashMap<Key, Value> = entries.into_iter().map(|(k, v)| (k.into(), v)).collect();
+    Value::Map(Map { map: Arc::new(m) })
+}
+
+fn attr_map(a: &std::collections::BTreeMap<String, AttrValue>) -> Value {
+    let m: HashMap<Key, Value> = a
+        .iter()
+        .map(|(k, v)| (Key::from(k.as_str()), attr(v)))
+        .collect();
+    Value::Map(Map { map: Arc::new(m) })
+}
+
+fn bbox(b: &BBox) -> Value {
+    map(vec![
+        ("x", Value::Float(b.x)),
+        ("y", Value::Float(b.y)),
+        ("w", Value::Float(b.w)),
+        ("h", Value::Float(b.h)),
+    ])
+}
+
+fn object(o: &Object, fl: Fields) -> Value {
+    let mut m = vec![("class", s(&o.class))];
+    if fl.bbox {
+        m.push(("box", o.bbox.as_ref().map_or(Value::Null, bbox)));
+    }
+    if fl.area {
+        m.push(("area", Value::Float(o.bbox.map_or(0.0, |b| b.area()))));
+    }
+    if fl.id {
+        m.push(("id", o.id.as_deref().map_or(Value::Null, s)));
+    }
+    if fl.attributes {
+        m.push(("attributes", attr_map(&o.attributes)));
+    }
+    map(m)
+}
+
+fn prediction(p: &Prediction, fl: Fields) -> Value {
+    let b = p.bbox.map(|[x, y, w, h]| BBox { x, y, w, h });
+    let mut m = vec![("class", s(&p.class))];
+    if fl.bbox {
+        m.push(("box", b.as_ref().map_or(Value::Null, bbox)));
+    }
+    if fl.area {
+        m.push(("area", Value::Float(b.map_or(0.0, |b| b.area()))));
+    }
+    if fl.score {
+        m.push(("score", p.score.map_or(Value::Null, Value::Float)));
+    }
+    map(m)
+}
+
+/// Binds the variables of a frame that the expression uses.
+fn bind(
+    ctx: &mut Context,
+    f: &FrameRecord,
+    used: &std::collections::HashSet<String>,
+    fields: Fields,
+) {
+    let uses = |n: &str| used.contains(n);
+    for (k, v) in &f.attrs {
+        if uses(k) && !RESERVED.contains(&k.as_str()) {
+            ctx.add_variable_from_value(k.as_str(), attr(v));
+        }
+    }
+    if uses("path") {
+        ctx.add_variable_from_value("path", s(&f.path));
+    }
+    if uses("width") {
+        let w = f.width.map_or(Value::Null, |w| Value::Int(w.into()));
+        ctx.add_variable_from_value("width", w);
+    }
+    if uses("height") {
+        let h = f.height.map_or(Value::Null, |h| Value::Int(h.into()));
+        ctx.add_variable_from_value("height", h);
+    }
+    if uses("attrs") {
+        ctx.add_variable_from_value("attrs", attr_map(&f.attrs));
+    }
+    if uses("objects") {
+        let list = f.objects.iter().map(|o| object(o, fields)).collect();
+        ctx.add_variable_from_value("objects", Value::List(Arc::new(list)));
+    }
+    if uses("predictions") {
+        let list = f
+            .predictions
+            .iter()
+            .map(|p| prediction(p, fields))
+            .collect();
+        ctx.add_variable_from_value("predictions", Value::List(Arc::new(list)));
+    }
+    if uses("labels") {
+        let list = f.labels.iter().map(|(l, _)| s(l)).collect();
+        ctx.add_variable_from_value("labels", Value::List(Arc::new(list)));
+    }
+}
+
+/// The frames of an index selected by an optional expression (all without one).
+pub fn select<'a>(index: &'a FrameIndex, expr: Option<&Query>) -> Result<Vec<&'a FrameRecord>> {
+    match expr {
+        Some(q) => q.filter(&index.frames),
+        None => Ok(index.frames.iter().collect()),
+    }
+}
+
+/// Statistics of a set of frames (`dsv stats --where`), counted like `dsv stats`.
+pub fn stats_of(frames: &[&FrameRecord]) -> crate::ops::stats::Stats {
+    let mut st = crate::ops::stats::Stats::default();
+    let mut label_files = std::collections::BTreeSet::new();
+    for f in frames {
+        st.frames += 1;
+        if !f.labels.is_empty() {
+            if f.objects.is_empty() {
+                st.empty_label_frames += 1;
+            } else {
+                st.labelled_frames += 1;
+            }
+        }
+        for (l, _) in &f.labels {
+            label_files.insert(l.as_str());
+        }
+        for (k, v) in &f.attrs {
+            *st.frame_attributes
+                .entry(k.clone())
+                .or_default()
+                .entry(bucket(v))
+                .or_default() += 1;
+        }
+        for o in &f.objects {
+            st.objects += 1;
+            *st.classes.entry(o.class.clone()).or_default() += 1;
+            for (k, v) in &o.attributes {
+                *st.attributes
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(bucket(v))
+                    .or_default() += 1;
+            }
+        }
+    }
+    st.label_files = label_files.len() as u64;
+    st
+}
+
+fn bucket(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Float(_) => "number".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Units;
+
+    fn frame(path: &str, attrs: &[(&str, AttrValue)], classes: &[&str]) -> FrameRecord {
+        FrameRecord {
+            path: path.into(),
+            id: crate::ObjectId([0; 32]),
+            size: 0,
+            width: Some(100),
+            height: None,
+            units: Units::Pixels,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            objects: classes
+                .iter()
+                .map(|c| Object::new(*c, Some(BBox::from_corners(0.0, 0.0, 10.0, 5.0))))
+                .collect(),
+            predictions: vec![],
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn matches_attributes_objects_and_counts() {
+        let frames = vec![
+            frame(
+                "a.jpg",
+                &[("weather", AttrValue::Str("rain".into()))],
+                &["cone", "car"],
+            ),
+            frame("b.jpg", &[], &["car", "car", "car", "car"]),
+            frame("c.jpg", &[("weather", AttrValue::Str("sun".into()))], &[]),
+        ];
+        let paths = |e: &str| -> Vec<String> {
+            Query::compile(e)
+                .unwrap()
+                .filter(&frames)
+                .unwrap()
+                .iter()
+                .map(|f| f.path.clone())
+                .collect()
+        };
+        assert_eq!(
+            paths(r#"weather == "rain" && objects.exists(o, o.class == "cone")"#),
+            ["a.jpg"]
+        );
+        assert_eq!(paths(r#"attrs.weather == "sun""#), ["c.jpg"]);
+        assert_eq!(
+            paths(r#"objects.filter(o, o.class == "car").size() > 3"#),
+            ["b.jpg"]
+        );
+        assert_eq!(
+            paths("objects.exists(o, o.area == 50.0) && width == 100"),
+            ["a.jpg", "b.jpg"]
+        );
+        assert_eq!(paths(r#"path.endsWith("c.jpg")"#), ["c.jpg"]);
+        assert_eq!(paths("!has(attrs.weather)"), ["b.jpg"]);
+    }
+
+    #[test]
+    fn syntax_error_names_the_column() {
+        let e = Query::compile("objects.size() > ").unwrap_err().to_string();
+        assert!(e.starts_with("query: column "), "{e}");
+        for (bad, col) in [("path == 'a' &&& x", 15), ("a b", 3), ("path = 'x'", 6)] {
+            let e = Query::compile(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("query: column {col}: ")),
+                "{bad}: {e}"
+            );
+        }
+        let e = Query::compile("objects.exists(o, o.class ==)")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("query: column 30: "), "{e}");
+    }
+
+    #[test]
+    fn non_boolean_result_is_an_error() {
+        let frames = vec![frame("a.jpg", &[], &[])];
+        let e = Query::compile("objects")
+            .unwrap()
+            .filter(&frames)
+            .unwrap_err();
+        assert!(e.to_string().contains("not true or false"), "{e}");
+    }
+}

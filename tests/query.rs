@@ -1,0 +1,724 @@
+//! End-to-end tests of curation: frame metadata (`dsv meta`), CEL queries
+//! (`dsv query`, `dsv stats --where`) and export for training (`dsv export`),
+//! on the real sample datasets in `fixtures/`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{TestRepo, copy_contents};
+use dsv::labels::{self, FrameLabels, ParseContext, Units};
+
+fn fixture(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// A repository holding `fixtures/demo` (YOLO, 6 frames) at `demo/` and the
+/// Roboflow COCO export at `coco/`, committed.
+fn demo_repo() -> TestRepo {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), &repo.path("demo"));
+    copy_contents(
+        &fixture("datumaro/roboflow_dataset/coco"),
+        &repo.path("coco"),
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines().map(str::to_string).collect()
+}
+
+fn query(repo: &TestRepo, expr: &str) -> Vec<String> {
+    lines(&repo.ok(["query", expr]).stdout)
+}
+
+#[test]
+fn queries_on_sample_datasets_give_known_answers() {
+    let repo = demo_repo();
+    // demo/data.yaml: class 0 is label_0; frames 001 and 003 have one each, and
+    // so do the Roboflow COCO train_001 and val_001.
+    assert_eq!(
+        query(&repo, r#"objects.exists(o, o.class == "label_0")"#),
+        [
+            "coco/train/train_001.jpg",
+            "coco/val/val_001.jpg",
+            "demo/images/frame_001.jpg",
+            "demo/images/frame_003.jpg"
+        ]
+    );
+    // frame_005.txt is empty: the only demo frame without objects.
+    assert_eq!(
+        query(&repo, r#"path.startsWith("demo/") && objects.size() == 0"#),
+        ["demo/images/frame_005.jpg"]
+    );
+    // Classes 10 and 11 are cat and person (frame_004).
+    assert_eq!(
+        query(
+            &repo,
+            r#"objects.exists(o, o.class == "cat") && objects.exists(o, o.class == "person")"#
+        ),
+        ["demo/images/frame_004.jpg"]
+    );
+    // Roboflow COCO train: two frames of 10x5 pixels; the label_1 box is 2x4 (area 8).
+    assert_eq!(
+        query(
+            &repo,
+            r#"objects.filter(o, o.class == "label_1" && o.area == 8.0).size() == 1 && width == 10"#
+        ),
+        ["coco/train/train_002.jpg"]
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    let doc: serde_json::Value =
+        serde_json::from_str(&repo.ok(["query", "objects.size() >= 2", "--json"]).stdout)
+            .expect("JSON");
+    assert_eq!(doc["count"], 4);
+    let paths: Vec<&str> = doc["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "coco/val/val_001.jpg",
+            "demo/images/frame_000.jpg",
+            "demo/images/frame_003.jpg",
+            "demo/images/frame_004.jpg"
+        ]
+    );
+    assert_eq!(
+        repo.ok(["query", "objects.size() >= 3", "--paths"]).stdout,
+        ""
+    );
+}
+
+#[test]
+fn coco_image_extra_fields_are_frame_attributes() {
+    let repo = TestRepo::init();
+    copy_contents(
+        &fixture("datumaro/coco_dataset/coco_instances"),
+        repo.root(),
+    );
+    let p = "annotations/instances_train.json";
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&repo.read(p)).expect("fixture is JSON");
+    doc["images"][0]["weather"] = "rain".into();
+    doc["images"][0]["night"] = true.into();
+    repo.write(p, serde_json::to_vec(&doc).expect("JSON"));
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    assert_eq!(
+        query(&repo, r#"weather == "rain" && attrs.night"#),
+        ["images/train/a.jpg"]
+    );
+    assert!(query(&repo, r#"weather == "sun""#).is_empty());
+}
+
+#[test]
+fn sidecar_attributes_and_predictions_are_queried_at_their_revision() {
+    let repo = demo_repo();
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_000.jpg",
+        "demo/images/frame_002.jpg",
+        "weather=rain",
+        "lux=3",
+    ]);
+    repo.ok(["meta", "set", "demo/images/frame_002.jpg", "time=night"]);
+    repo.write(
+        "preds.jsonl",
+        concat!(
+            r#"{"frame": "demo/images/frame_001.jpg", "class": "label_0", "box": [0.2, 0.2, 0.3, 0.2], "score": 0.91}"#,
+            "\n",
+            r#"{"frame": "demo/images/frame_002.jpg", "class": "cat", "box": [0.1, 0.1, 0.2, 0.2], "score": 0.3}"#,
+            "\n"
+        ),
+    );
+    repo.ok(["meta", "import", "preds.jsonl"]);
+    repo.remove("preds.jsonl");
+    repo.ok(["add", "meta.jsonl"]);
+    repo.ok(["commit", "-m", "metadata"]);
+    assert_eq!(
+        query(&repo, r#"weather == "rain" && lux > 2"#),
+        ["demo/images/frame_000.jpg", "demo/images/frame_002.jpg"]
+    );
+    assert_eq!(
+        query(&repo, r#"weather == "rain" && time == "night""#),
+        ["demo/images/frame_002.jpg"]
+    );
+    // Low confidence, and predictions that disagree with the labels.
+    assert_eq!(
+        query(&repo, "predictions.exists(p, p.score < 0.5)"),
+        ["demo/images/frame_002.jpg"]
+    );
+    assert_eq!(
+        query(
+            &repo,
+            "predictions.exists(p, !objects.exists(o, o.class == p.class))"
+        ),
+        ["demo/images/frame_002.jpg"]
+    );
+    // The previous commit has no sidecar: metadata is versioned.
+    assert_eq!(
+        repo.ok(["query", r#"weather == "rain""#, "HEAD~1", "--count"])
+            .stdout
+            .trim(),
+        "0"
+    );
+    let st: serde_json::Value = serde_json::from_str(
+        &repo
+            .ok(["stats", "--where", r#"weather == "rain""#, "--json"])
+            .stdout,
+    )
+    .expect("JSON");
+    assert_eq!(st["stats"]["frames"], 2);
+    // frame_000 has label_2 and label_4, frame_002 has label_1.
+    assert_eq!(st["stats"]["objects"], 3);
+    assert_eq!(st["stats"]["classes"]["label_1"], 1);
+    assert_eq!(st["stats"]["frame_attributes"]["weather"]["rain"], 2);
+}
+
+#[test]
+fn meta_set_and_unset_round_trip() {
+    let repo = demo_repo();
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_003.jpg",
+        "flagged=true",
+        "reviewer=ana",
+    ]);
+    let after_set = repo.read_string("meta.jsonl");
+    assert_eq!(
+        after_set,
+        "{\"flagged\":true,\"path\":\"demo/images/frame_003.jpg\",\"reviewer\":\"ana\"}\n"
+    );
+    // Relative paths are taken from the current directory.
+    repo.ok_in(
+        repo.path("demo/images"),
+        ["meta", "unset", "frame_003.jpg", "--keys", "reviewer"],
+    );
+    assert_eq!(
+        repo.read_string("meta.jsonl"),
+        "{\"flagged\":true,\"path\":\"demo/images/frame_003.jpg\"}\n"
+    );
+    repo.ok([
+        "meta",
+        "unset",
+        "demo/images/frame_003.jpg",
+        "--keys",
+        "flagged",
+    ]);
+    assert_eq!(repo.read_string("meta.jsonl"), "");
+    // A CSV sidecar declared in dsv.toml is edited the same way.
+    repo.write("dsv.toml", "[metadata]\npath = \"meta/frames.csv\"\n");
+    repo.ok(["meta", "set", "demo/images/frame_001.jpg", "split=val"]);
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_000.jpg",
+        "split=train, old",
+    ]);
+    assert_eq!(
+        repo.read_string("meta/frames.csv"),
+        "path,split\ndemo/images/frame_000.jpg,\"train, old\"\ndemo/images/frame_001.jpg,val\n"
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "csv"]);
+    assert_eq!(
+        query(&repo, r#"split == "train, old""#),
+        ["demo/images/frame_000.jpg"]
+    );
+    // A frame that is not there is refused.
+    let r = repo.fails(["meta", "set", "demo/images/nope.jpg", "a=1"]);
+    assert!(
+        r.stderr.contains("demo/images/nope.jpg: no such file"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn sidecar_errors_name_file_and_line_and_change_nothing() {
+    let repo = demo_repo();
+    let bad = "{\"path\": \"demo/images/frame_000.jpg\", \"a\": 1}\n{\"path\": \"demo/images/frame_001.jpg\", \"b\": [1]}\n";
+    repo.write("meta.jsonl", bad);
+    let r = repo.fails(["meta", "set", "demo/images/frame_002.jpg", "a=2"]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: meta.jsonl: line 2: attribute \"b\" must be text, a number or true/false"
+    );
+    assert_eq!(repo.read_string("meta.jsonl"), bad);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "bad sidecar"]);
+    let r = repo.fails(["query", "true"]);
+    assert!(r.stderr.contains("meta.jsonl: line 2:"), "{}", r.stderr);
+    // CSV: a short row, and an unclosed quote with its column.
+    repo.write("dsv.toml", "[metadata]\npath = \"meta.csv\"\n");
+    repo.write(
+        "meta.csv",
+        "path,a,b\ndemo/images/frame_000.jpg,1,2\ndemo/images/frame_001.jpg,1\n",
+    );
+    let r = repo.fails(["meta", "set", "demo/images/frame_002.jpg", "a=2"]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: meta.csv: line 3: 2 cells, the header has 3"
+    );
+    repo.write("meta.csv", "path,a\n\"demo/images/frame_000.jpg,1\n");
+    let r = repo.fails(["meta", "unset", "demo/images/frame_000.jpg", "--keys", "a"]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: meta.csv: line 2, column 1: unclosed quote"
+    );
+    // A predictions file with a bad line.
+    repo.write("p.jsonl", "{\"frame\": \"demo/images/frame_000.jpg\", \"class\": \"x\", \"score\": 0.5}\n{\"frame\": 3}\n");
+    repo.write("dsv.toml", "");
+    repo.remove("meta.jsonl");
+    let r = repo.fails(["meta", "import", "p.jsonl"]);
+    assert!(
+        r.stderr.starts_with("error: p.jsonl: line 2, column "),
+        "{}",
+        r.stderr
+    );
+    assert!(!repo.exists("meta.jsonl"));
+}
+
+#[test]
+fn malformed_expression_error_points_at_the_column() {
+    let repo = demo_repo();
+    let r = repo.fails(["query", "path == 'a' &&& objects.size() > 1"]);
+    assert!(
+        r.stderr.starts_with("error: query: column 15: "),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    // A truncated expression (the parser panics inside on this one) is an error too.
+    let r = repo.fails(["query", "objects.size() >"]);
+    assert!(
+        r.stderr.starts_with("error: query: column 17: "),
+        "{}",
+        r.stderr
+    );
+    let r = repo.fails(["stats", "--where", "a b"]);
+    assert!(
+        r.stderr.starts_with("error: query: column 3: "),
+        "{}",
+        r.stderr
+    );
+    // Not a boolean: an error, not an empty answer.
+    let r = repo.fails(["query", "objects.size()"]);
+    assert!(r.stderr.contains("not true or false"), "{}", r.stderr);
+}
+
+#[test]
+fn second_query_over_an_unchanged_commit_is_answered_from_the_index_cache() {
+    let repo = demo_repo();
+    let expr = r#"objects.exists(o, o.class == "label_1")"#;
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["query", expr, "--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&repo.ok(a).stdout).expect("JSON")
+    };
+    let first = run(&[]);
+    assert_eq!(first["index"], "built");
+    let second = run(&[]);
+    assert_eq!(second["index"], "cached");
+    assert_eq!(second["frames"], first["frames"]);
+    assert_eq!(run(&["--no-cache"])["index"], "built");
+    let paths: Vec<&str> = first["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "coco/train/train_002.jpg",
+            "coco/val/val_001.jpg",
+            "demo/images/frame_002.jpg",
+            "demo/images/frame_003.jpg"
+        ]
+    );
+    // A new commit is a new tree: its index is built, and sees the change.
+    repo.write("demo/labels/frame_005.txt", "1 0.5 0.5 0.1 0.1\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "label frame 5"]);
+    let third = run(&[]);
+    assert_eq!(third["index"], "built");
+    assert_eq!(third["count"], 5);
+}
+
+fn ls_tree(repo: &TestRepo, rev: &str) -> BTreeSet<String> {
+    repo.ok(["ls-tree", "-r", rev])
+        .stdout
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
+    let repo = demo_repo();
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_003.jpg",
+        "coco/train/train_001.jpg",
+        "review=yes",
+    ]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "meta"]);
+    let out = repo.ok([
+        "query",
+        r#"objects.exists(o, o.class == "label_0")"#,
+        "--branch",
+        "label0",
+    ]);
+    assert!(
+        out.stdout.starts_with("branch label0 at "),
+        "{}",
+        out.stdout
+    );
+    let files = ls_tree(&repo, "label0");
+    let expected: BTreeSet<String> = [
+        "coco/train/_annotations.coco.json",
+        "coco/train/train_001.jpg",
+        "coco/val/_annotations.coco.json",
+        "coco/val/val_001.jpg",
+        "demo/data.yaml",
+        "demo/images/frame_001.jpg",
+        "demo/images/frame_003.jpg",
+        "demo/labels/frame_001.txt",
+        "demo/labels/frame_003.txt",
+        "meta.jsonl",
+    ]
+    .into_iter()
+    .map(str::to_string)
+    .collect();
+    assert_eq!(files, expected);
+    // The branch answers the same query with the same frames, and nothing else.
+    assert_eq!(
+        query(&repo, "true")
+            .into_iter()
+            .filter(|p| files.contains(p))
+            .count(),
+        4
+    );
+    assert_eq!(
+        repo.ok(["query", "true", "label0", "--count"])
+            .stdout
+            .trim(),
+        "4"
+    );
+    // The COCO file was rewritten to the selected image only; per-frame files are whole.
+    repo.ok(["switch", "label0"]);
+    let coco: serde_json::Value =
+        serde_json::from_slice(&repo.read("coco/train/_annotations.coco.json")).expect("JSON");
+    let names: Vec<&str> = coco["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["file_name"].as_str())
+        .collect();
+    assert_eq!(names, ["train_001.jpg"]);
+    assert_eq!(coco["annotations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        repo.read("demo/labels/frame_003.txt"),
+        std::fs::read(fixture("demo/labels/frame_003.txt")).expect("fixture")
+    );
+    assert_eq!(
+        repo.read_string("meta.jsonl"),
+        "{\"path\":\"coco/train/train_001.jpg\",\"review\":\"yes\"}\n{\"path\":\"demo/images/frame_003.jpg\",\"review\":\"yes\"}\n"
+    );
+    // Labelling happens on the branch: edit a label and commit. (Merging back
+    // into the source branch is left to the merge work in progress elsewhere.)
+    repo.write(
+        "demo/labels/frame_003.txt",
+        "0 0.05 0.2 0.1 0.4\n1 0.5 0.1 0.8 0.2\n",
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "relabel frame 3"]);
+    let diff: serde_json::Value =
+        serde_json::from_str(&repo.ok(["diff", "--json", "HEAD~1", "HEAD"]).stdout).expect("JSON");
+    assert_eq!(diff["labels"].as_array().map(Vec::len), Some(1));
+    // The selection's parent is the queried commit.
+    let log = repo.ok(["log", "--oneline", "label0"]).stdout;
+    assert_eq!(log.lines().count(), 4, "{log}");
+    // --commit records the same kind of commit without a branch, and prints its id
+    // (HEAD is label0 here: two demo frames).
+    let branches = repo.ok(["branch"]).stdout;
+    let id = repo
+        .ok(["query", r#"path.startsWith("demo/")"#, "--commit"])
+        .stdout;
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert_eq!(repo.ok(["branch"]).stdout, branches);
+    assert_eq!(
+        repo.ok(["query", "true", id.trim(), "--count"])
+            .stdout
+            .trim(),
+        "2"
+    );
+    // An existing branch is refused and nothing changes.
+    let r = repo.fails(["query", "true", "--branch", "label0"]);
+    assert!(
+        r.stderr.contains("branch 'label0' already exists"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Objects of a frame as (class, x, y, w, h) in pixels.
+fn pixel_boxes(f: &FrameLabels, w: f64, h: f64) -> Vec<(String, [f64; 4])> {
+    let (sx, sy) = match f.units {
+        Units::Pixels => (1.0, 1.0),
+        Units::Normalized => (w, h),
+    };
+    let mut v: Vec<(String, [f64; 4])> = f
+        .objects
+        .iter()
+        .filter_map(|o| {
+            o.bbox
+                .map(|b| (o.class.clone(), [b.x * sx, b.y * sy, b.w * sx, b.h * sy]))
+        })
+        .collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v
+}
+
+fn assert_close(a: &[(String, [f64; 4])], b: &[(String, [f64; 4])], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.0, y.0, "{what}");
+        for i in 0..4 {
+            assert!((x.1[i] - y.1[i]).abs() <= tol, "{what}: {x:?} vs {y:?}");
+        }
+    }
+}
+
+fn demo_frames() -> Vec<(String, FrameLabels)> {
+    let names = labels::yolo::parse_class_names(
+        "data.yaml",
+        &std::fs::read(fixture("demo/data.yaml")).expect("fixture"),
+    )
+    .expect("names");
+    let names = std::sync::Arc::new(names);
+    (0..6)
+        .map(|i| {
+            let stem = format!("frame_{i:03}");
+            let bytes =
+                std::fs::read(fixture(&format!("demo/labels/{stem}.txt"))).expect("fixture");
+            let ctx = ParseContext {
+                class_names: Some(names.clone()),
+                stem: stem.clone(),
+            };
+            (
+                stem.clone(),
+                labels::yolo::parse(&bytes, &ctx).expect("parses"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn export_yolo_then_reimport_equals_the_original_objects() {
+    let repo = demo_repo();
+    let out = repo.home().join("yolo-out");
+    repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "yolo",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--where",
+        r#"path.startsWith("demo/")"#,
+    ]);
+    let names_bytes = std::fs::read(out.join("data.yaml")).expect("data.yaml");
+    let names = std::sync::Arc::new(
+        labels::yolo::parse_class_names("data.yaml", &names_bytes).expect("names parse"),
+    );
+    for (stem, orig) in demo_frames() {
+        let bytes = std::fs::read(out.join(format!("labels/demo/images/{stem}.txt")))
+            .expect("label written");
+        let ctx = ParseContext {
+            class_names: Some(names.clone()),
+            stem: stem.clone(),
+        };
+        let back = labels::yolo::parse(&bytes, &ctx).expect("exported YOLO parses");
+        // YOLO keeps 6 decimals of normalized coordinates.
+        assert_close(
+            &pixel_boxes(&back, 1.0, 1.0),
+            &pixel_boxes(&orig, 1.0, 1.0),
+            1e-6,
+            &stem,
+        );
+        assert!(out.join(format!("images/demo/images/{stem}.jpg")).is_file());
+    }
+    assert!(
+        !out.join("images/coco").exists(),
+        "--where left out the COCO frames"
+    );
+    // The exported directory is itself a dataset dsv reads with the same answers.
+    let repo2 = TestRepo::init();
+    copy_contents(&out, repo2.root());
+    repo2.ok(["add", "-A"]);
+    repo2.ok(["commit", "-m", "exported"]);
+    assert_eq!(
+        query(&repo2, r#"objects.exists(o, o.class == "label_0")"#),
+        [
+            "images/demo/images/frame_001.jpg",
+            "images/demo/images/frame_003.jpg"
+        ]
+    );
+}
+
+#[test]
+fn export_coco_round_trips_and_converts_yolo_boxes_to_pixels() {
+    let repo = demo_repo();
+    let out = repo.home().join("coco-out");
+    repo.ok([
+        "export",
+        "--format",
+        "coco",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let parsed =
+        labels::coco::parse(&std::fs::read(out.join("annotations.json")).expect("written"))
+            .expect("exported COCO parses");
+    assert_eq!(parsed.len(), 9);
+    // Roboflow COCO frames come back exactly.
+    let orig = labels::coco::parse(
+        &std::fs::read(fixture(
+            "datumaro/roboflow_dataset/coco/train/_annotations.coco.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("fixture parses");
+    for o in &orig {
+        let back = parsed
+            .iter()
+            .find(|f| f.frame == format!("coco/train/{}", o.frame))
+            .expect("frame exported");
+        assert_close(
+            &pixel_boxes(back, 1.0, 1.0),
+            &pixel_boxes(o, 1.0, 1.0),
+            1e-9,
+            &o.frame,
+        );
+    }
+    // Demo YOLO frames get their size from the JPEG header (`file` says frame_000 is 15x10).
+    let sizes: Vec<(u32, u32)> = (0..6)
+        .map(|i| {
+            let b =
+                std::fs::read(fixture(&format!("demo/images/frame_{i:03}.jpg"))).expect("fixture");
+            dsv::export::image_size(&b).expect("a JPEG size")
+        })
+        .collect();
+    assert_eq!(sizes[0], (15, 10));
+    for ((stem, orig), (w, h)) in demo_frames().into_iter().zip(sizes) {
+        let back = parsed
+            .iter()
+            .find(|f| f.frame == format!("demo/images/{stem}.jpg"))
+            .expect("frame exported");
+        assert_eq!((back.width, back.height), (Some(w), Some(h)));
+        let (w, h) = (f64::from(w), f64::from(h));
+        assert_close(
+            &pixel_boxes(back, w, h),
+            &pixel_boxes(&orig, w, h),
+            1e-6,
+            &stem,
+        );
+    }
+}
+
+#[test]
+fn export_links_clean_frames_and_writes_a_manifest() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = demo_repo();
+    // A modified worktree frame must not be linked: the export is of the commit.
+    repo.write("demo/images/frame_001.jpg", b"changed in the worktree");
+    let out = repo.home().join("voc-out");
+    let r = repo.ok([
+        "export",
+        "--format",
+        "voc",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--where",
+        r#"path.startsWith("demo/")"#,
+    ]);
+    assert!(
+        r.stderr.contains("6 frames (5 linked, 1 written)"),
+        "{}",
+        r.stderr
+    );
+    let linked =
+        std::fs::metadata(out.join("JPEGImages/demo/images/frame_000.jpg")).expect("frame");
+    assert_eq!(
+        linked.ino(),
+        std::fs::metadata(repo.path("demo/images/frame_000.jpg"))
+            .expect("frame")
+            .ino()
+    );
+    assert_eq!(
+        std::fs::read(out.join("JPEGImages/demo/images/frame_001.jpg")).expect("frame"),
+        std::fs::read(fixture("demo/images/frame_001.jpg")).expect("fixture")
+    );
+    let voc = labels::voc::parse(
+        &std::fs::read(out.join("Annotations/demo/images/frame_004.xml")).expect("voc"),
+        &ParseContext::default(),
+    )
+    .expect("exported VOC parses");
+    let classes: Vec<&str> = voc.objects.iter().map(|o| o.class.as_str()).collect();
+    assert_eq!(classes, ["cat", "person"]);
+    // A non-empty output directory is refused.
+    let r = repo.fails([
+        "export",
+        "--format",
+        "kitti",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(r.stderr.contains("not empty"), "{}", r.stderr);
+    // Manifest: one line per frame with id, size, labels and attributes.
+    repo.ok(["meta", "set", "coco/val/val_001.jpg", "split=val"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "meta"]);
+    let m = repo.home().join("manifest.jsonl");
+    repo.ok(["export", "--manifest", m.to_str().expect("utf-8")]);
+    let text = std::fs::read_to_string(&m).expect("manifest");
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 9);
+    let val = rows
+        .iter()
+        .find(|r| r["path"] == "coco/val/val_001.jpg")
+        .expect("val frame");
+    assert_eq!(val["attributes"]["split"], "val");
+    assert_eq!(
+        val["size"],
+        std::fs::metadata(fixture("datumaro/roboflow_dataset/coco/val/val_001.jpg"))
+            .expect("fixture")
+            .len()
+    );
+    assert_eq!(val["id"].as_str().map(str::len), Some(64));
+    let f4 = rows
+        .iter()
+        .find(|r| r["path"] == "demo/images/frame_004.jpg")
+        .expect("frame 4");
+    assert_eq!(f4["labels"].as_array().map(Vec::len), Some(2));
+}
