@@ -930,3 +930,74 @@ fn a_crash_at_any_write_of_a_commit_delivers_iff_the_commit_happened() {
         "no kill fell between the ref move and the confirmation"
     );
 }
+
+#[test]
+fn post_merge_fires_for_a_fast_forward_and_a_merge_commit_not_for_conflicts() {
+    let repo = TestRepo::init();
+    let dir = events_dir(&repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    dataset(&repo);
+    repo.write("dsv.toml", record_hook("merged", "post-merge", &dir, ""));
+    let fg = |args: &[&str]| {
+        repo.cmd()
+            .args(args)
+            .env("DSV_HOOKS_FOREGROUND", "1")
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let r = fg(args);
+        assert!(
+            r.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    };
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "base"]);
+    let base = head(&repo);
+    // Fast-forward: main moves to dev's commit, the hook sees it with the old HEAD.
+    ok(&["switch", "-c", "dev"]);
+    repo.write("images/f1.jpg", "second frame");
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "frame on dev"]);
+    let dev = repo.read_string(".dsv/refs/heads/dev").trim().to_string();
+    ok(&["switch", "main"]);
+    assert!(events(&repo).is_empty(), "{:?}", events(&repo));
+    ok(&["merge", "dev"]);
+    let ev = events(&repo);
+    let ff = &ev[&format!("merged-post-merge-main-{}", &dev[..12])];
+    assert_eq!(ff["event"], "post-merge");
+    assert_eq!(ff["summary"]["frames"]["added"], 1);
+    // A true merge commit: both sides changed different files.
+    repo.write("images/f2.jpg", "main's frame");
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "frame on main"]);
+    ok(&["switch", "dev"]);
+    repo.write("images/f3.jpg", "dev's frame");
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "another on dev"]);
+    ok(&["switch", "main"]);
+    ok(&["merge", "dev", "-m", "merge dev"]);
+    let merged = head(&repo);
+    assert_ne!(merged, base);
+    assert!(
+        events(&repo).contains_key(&format!("merged-post-merge-main-{}", &merged[..12])),
+        "{:?}",
+        events(&repo).keys()
+    );
+    // A merge that stops on a conflict fires nothing.
+    let before = events(&repo).len();
+    // The same object reclassified differently on each side.
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "main: class 1"]);
+    ok(&["switch", "dev"]);
+    repo.write("labels/f0.txt", "2 0.5 0.5 0.2 0.2\n");
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "dev: class 2"]);
+    ok(&["switch", "main"]);
+    let r = fg(&["merge", "dev"]);
+    assert!(!r.status.success(), "a conflicting merge must not succeed");
+    assert_eq!(events(&repo).len(), before);
+}

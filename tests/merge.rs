@@ -861,3 +861,45 @@ fn merge_killed_at_every_write_recovers() {
     }
     assert!(finished, "the merge never ran to the end");
 }
+
+/// The merge base is decided by the history, not by commit times: a commit made
+/// with a clock behind its parent's is still the base when it is the newest
+/// common ancestor.
+#[test]
+fn merge_base_follows_history_not_a_skewed_clock() {
+    let repo = TestRepo::init();
+    let at = |time: &str, args: &[&str]| {
+        let r = repo
+            .cmd()
+            .args(args)
+            .env("DSV_AUTHOR_DATE", time)
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    };
+    repo.write("notes.bin", b"\x00\x01 version 1".to_vec());
+    at("1700000300", &["add", "-A"]);
+    at("1700000300", &["commit", "-m", "B"]);
+    // X: made on a machine whose clock is behind, after B.
+    repo.write("notes.bin", b"\x00\x01 version 2".to_vec());
+    at("1700000100", &["add", "-A"]);
+    at("1700000100", &["commit", "-m", "X"]);
+    at("1700000100", &["switch", "-c", "dev"]);
+    repo.write("other.bin", b"\x00\x02 dev".to_vec());
+    at("1700000500", &["add", "-A"]);
+    at("1700000500", &["commit", "-m", "D"]);
+    at("1700000500", &["switch", "main"]);
+    repo.write("notes.bin", b"\x00\x01 version 3".to_vec());
+    at("1700000400", &["add", "-A"]);
+    at("1700000400", &["commit", "-m", "M"]);
+    // Against X, only main changed notes.bin: clean. Against B both sides would have.
+    let (code, report) = merge_json(&repo, &["dev", "-m", "merge dev"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(head_parents(&repo), 2);
+    assert_eq!(repo.read("notes.bin"), b"\x00\x01 version 3".to_vec());
+    assert_eq!(repo.read("other.bin"), b"\x00\x02 dev".to_vec());
+}

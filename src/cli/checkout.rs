@@ -106,9 +106,9 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     let detached = matches!(target, SwitchTarget::Detached(_));
     // A partial clone downloads the data of the files that change.
     if let SwitchTarget::Detached(id) = &target {
-        fetch_for_switch(repo, id, &progress)?;
+        fetch_for_switch(repo, id, args.force, &progress)?;
     } else {
-        fetch_for_switch(repo, &resolve(repo, &rev)?, &progress)?;
+        fetch_for_switch(repo, &resolve(repo, &rev)?, args.force, &progress)?;
     }
     let r = switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {

@@ -53,7 +53,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         };
         match start {
             Some(id) => {
-                fetch_for_switch(repo, &id, &progress)?;
+                fetch_for_switch(repo, &id, args.force, &progress)?;
                 create_branch(repo, new, id, false)?;
                 let r = switch(
                     repo,
@@ -91,7 +91,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     };
     if args.detach {
         let id = resolve(repo, &target)?;
-        fetch_for_switch(repo, &id, &progress)?;
+        fetch_for_switch(repo, &id, args.force, &progress)?;
         let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
@@ -109,7 +109,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         );
     };
     // A partial clone downloads the data of the files that change.
-    fetch_for_switch(repo, &id, &progress)?;
+    fetch_for_switch(repo, &id, args.force, &progress)?;
     let r = switch(
         repo,
         SwitchTarget::Branch(target.clone()),

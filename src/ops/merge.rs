@@ -528,22 +528,44 @@ fn merge_trees(
     Ok(m.out)
 }
 
-/// The best common ancestor of two commits: the newest commit (by time) reachable
-/// from `b` that is also reachable from `a`.
+/// The best common ancestor of two commits: a commit reachable from both that no
+/// other such commit descends from (the newest of them when there are several).
 pub fn merge_base(repo: &Repository, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
-    let mut from_a = HashSet::new();
-    let mut queue = VecDeque::from([a]);
+    let from_a = ancestors(repo, [a])?;
+    let from_b = ancestors(repo, [b])?;
+    let common: Vec<ObjectId> = from_b.intersection(&from_a).copied().collect();
+    if common.is_empty() {
+        return Ok(None);
+    }
+    // Best common ancestors: those no other common ancestor descends from. Commit
+    // times only break a tie between several (a criss-cross history); they never
+    // decide on their own, so a skewed clock cannot pick an older base.
+    let mut parents = Vec::new();
+    for id in &common {
+        parents.extend(Commit::load(&repo.store, id)?.parents);
+    }
+    let shadowed = ancestors(repo, parents)?;
+    let mut best: Vec<(i64, ObjectId)> = Vec::new();
+    for id in common.into_iter().filter(|c| !shadowed.contains(c)) {
+        best.push((Commit::load(&repo.store, &id)?.time, id));
+    }
+    best.sort();
+    Ok(best.last().map(|(_, id)| *id))
+}
+
+/// Every commit reachable from `starts`, the starts included.
+fn ancestors(
+    repo: &Repository,
+    starts: impl IntoIterator<Item = ObjectId>,
+) -> Result<HashSet<ObjectId>> {
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<ObjectId> = starts.into_iter().collect();
     while let Some(id) = queue.pop_front() {
-        if from_a.insert(id) {
+        if seen.insert(id) {
             queue.extend(Commit::load(&repo.store, &id)?.parents);
         }
     }
-    for (id, _) in super::log::history(repo, &[b], None, false)? {
-        if from_a.contains(&id) {
-            return Ok(Some(id));
-        }
-    }
-    Ok(None)
+    Ok(seen)
 }
 
 fn state_path(repo: &Repository) -> PathBuf {

@@ -757,11 +757,18 @@ pub fn fetch_paths(
 pub fn fetch_for_switch(
     repo: &Repository,
     commit: &ObjectId,
+    force: bool,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let Some(name) = partial_remote(repo)? else {
         return Ok(0);
     };
+    // `--force` rewrites every path that differs from the target, including files
+    // the two commits share but the worktree lacks (an empty `--no-checkout` mirror):
+    // it needs all of the target's data, not only what changed.
+    if force {
+        return fetch_paths(repo, commit, &[], progress);
+    }
     let target = Commit::load(&repo.store, commit)?.tree;
     let current = crate::ops::status::head_tree(repo)?;
     let changes = crate::ops::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
