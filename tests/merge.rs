@@ -881,19 +881,19 @@ fn merge_base_follows_history_not_a_skewed_clock() {
             String::from_utf8_lossy(&r.stderr)
         );
     };
-    repo.write("notes.bin", b"\x00\x01 version 1".to_vec());
+    repo.write("notes.bin", b"\x00\x01 version 1");
     at("1700000300", &["add", "-A"]);
     at("1700000300", &["commit", "-m", "B"]);
     // X: made on a machine whose clock is behind, after B.
-    repo.write("notes.bin", b"\x00\x01 version 2".to_vec());
+    repo.write("notes.bin", b"\x00\x01 version 2");
     at("1700000100", &["add", "-A"]);
     at("1700000100", &["commit", "-m", "X"]);
     at("1700000100", &["switch", "-c", "dev"]);
-    repo.write("other.bin", b"\x00\x02 dev".to_vec());
+    repo.write("other.bin", b"\x00\x02 dev");
     at("1700000500", &["add", "-A"]);
     at("1700000500", &["commit", "-m", "D"]);
     at("1700000500", &["switch", "main"]);
-    repo.write("notes.bin", b"\x00\x01 version 3".to_vec());
+    repo.write("notes.bin", b"\x00\x01 version 3");
     at("1700000400", &["add", "-A"]);
     at("1700000400", &["commit", "-m", "M"]);
     // Against X, only main changed notes.bin: clean. Against B both sides would have.
