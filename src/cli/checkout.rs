@@ -36,12 +36,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let fired = dsv::hooks::post_checkout(&repo, previous);
-    let root = repo.root().to_path_buf();
-    drop(repo);
     super::hooks::after_post(
         ctx,
         dsv::hooks::Event::PostCheckout,
-        &root,
+        repo,
         fired,
         "the checkout is done",
     )

@@ -49,13 +49,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.commit.summary.bytes)
         );
     }
-    let root = repo.root().to_path_buf();
-    // Deliveries run without the repository lock, so hooks can use dsv themselves.
-    drop(repo);
     super::hooks::after_post(
         ctx,
         Event::PostCommit,
-        &root,
+        repo,
         hooked.post,
         &format!("commit {} was made", r.id.short()),
     )

@@ -347,16 +347,20 @@ pub fn report(ctx: &Ctx, event: Event, r: &FireReport) {
     }
 }
 
-/// After a command fired a `post-*` event: print, then hand the deliveries to a worker
-/// (after the caller dropped the repository). A failure to record is reported as an
-/// error, the operation itself stands.
+/// After a command fired a `post-*` event: release the repository (deliveries run
+/// without its lock, so hooks can use dsv themselves), print, then hand the
+/// deliveries to a worker. A failure to record is reported as an error, the
+/// operation itself stands.
 pub fn after_post(
     ctx: &Ctx,
     event: Event,
-    root: &Path,
+    repo: dsv::Repository,
     fired: dsv::Result<FireReport>,
     done: &str,
 ) -> anyhow::Result<i32> {
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    let root = root.as_path();
     match fired {
         Ok(r) => {
             report(ctx, event, &r);

@@ -172,14 +172,59 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(code);
     }
     let fired = dsv::hooks::post_merge(&repo, previous);
-    let root = repo.root().to_path_buf();
-    drop(repo);
     let hooks_code = super::hooks::after_post(
         ctx,
         dsv::hooks::Event::PostMerge,
-        &root,
+        repo,
         fired,
         "the merge is done",
     )?;
     Ok(code.max(hooks_code))
+}
+
+/// Arguments of `cherry-pick` and `revert`.
+#[derive(Debug, clap::Args)]
+pub struct PickArgs {
+    /// The commit.
+    #[arg(required_unless_present_any = ["continue_", "abort"])]
+    rev: Option<String>,
+    /// Decide every conflict for one side instead of stopping.
+    #[arg(long, value_enum)]
+    strategy: Option<Strategy>,
+    /// Commit once every conflict is resolved.
+    #[arg(long = "continue", conflicts_with_all = ["rev", "abort"])]
+    continue_: bool,
+    /// Give up: restore HEAD, the index and the working tree.
+    #[arg(long, conflicts_with = "rev")]
+    abort: bool,
+    /// Machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The library operation behind `cherry-pick` or `revert`.
+pub type PickOp =
+    fn(&dsv::Repository, dsv::ObjectId, &str, Option<Side>) -> dsv::Result<MergeReport>;
+
+/// Runs `cherry-pick` or `revert`: `op` on REV, or `--continue` / `--abort`.
+pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
+    let repo = ctx.repo(Access::Write)?;
+    if args.abort {
+        let r = merge::abort(&repo)?;
+        if !ctx.quiet {
+            println!(
+                "Aborted; HEAD is back at {}",
+                r.commit.map(|c| c.short()).unwrap_or_default()
+            );
+        }
+        return Ok(0);
+    }
+    let r = if args.continue_ {
+        merge::continue_merge(&repo)?
+    } else {
+        let name = args.rev.unwrap_or_default();
+        let rev = resolve(&repo, &name)?;
+        op(&repo, rev, &name, args.strategy.map(Side::from))?
+    };
+    report(ctx, &r, args.json)
 }

@@ -65,13 +65,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if r.up_to_date {
         return Ok(0);
     }
-    let root = repo.root().to_path_buf();
-    // Deliveries run without the repository lock, so hooks can use dsv themselves.
-    drop(repo);
     super::hooks::after_post(
         ctx,
         Event::PostPush,
-        &root,
+        repo,
         hooked.post,
         &format!("{remote}/{} was pushed", r.branch),
     )

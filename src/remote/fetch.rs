@@ -753,7 +753,8 @@ pub fn fetch_paths(
 }
 
 /// Downloads, in a partial repository, the file data that moving the worktree from
-/// HEAD to `commit` writes (switch, checkout REV): only paths that differ.
+/// HEAD to `commit` writes (switch, checkout REV): only paths that differ, or with
+/// `force` (which rewrites whatever the worktree lacks) everything `commit` has.
 pub fn fetch_for_switch(
     repo: &Repository,
     commit: &ObjectId,
