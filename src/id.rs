@@ -8,6 +8,13 @@ use std::str::FromStr;
 pub struct ObjectId(pub [u8; 32]);
 
 impl ObjectId {
+    /// The first 8 bytes as a big-endian integer: orders like the id itself.
+    pub fn prefix_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(b)
+    }
+
     /// Hashes bytes into an id.
     pub fn hash(bytes: &[u8]) -> Self {
         ObjectId(*blake3::hash(bytes).as_bytes())

@@ -411,6 +411,55 @@ fn stat_reads_only_changed_subtrees() {
 }
 
 #[test]
+fn stats_of_a_new_version_parses_only_the_changed_label_files() {
+    let repo = TestRepo::init();
+    for d in 0..5 {
+        for f in 0..40 {
+            repo.write(
+                format!("labels/s{d}/f{f:02}.txt"),
+                format!("{} 0.5 0.5 0.1 0.{f:02}\n", f % 3),
+            );
+        }
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let a = repo.ok(["stats", "--json"]).stdout;
+    // Every directory changes, one file in each: the subtree cache answers none
+    // of them, the per-file counts answer the 39 unchanged files of each.
+    for d in 0..5 {
+        repo.write(format!("labels/s{d}/f07.txt"), "2 0.5 0.5 0.2 0.2\n");
+    }
+    repo.ok(["commit", "-a", "-m", "b"]);
+    let out = repo
+        .cmd()
+        .args(["stats", "--json"])
+        .env("DSV_DEBUG_READS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reads: u64 = err
+        .trim()
+        .strip_prefix("records read: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {err:?}"));
+    // The commit, the root tree (twice: dsv.toml, then the walk), `labels`, the
+    // five directories and the five changed files: 13. Parsing all 200 files again
+    // would read over 200.
+    assert!(reads <= 16, "{reads} records read");
+    assert!(reads >= 10, "{reads}: the counter counts");
+    // The counts are those of a cold run.
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cold: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json", "--no-cache"]).stdout).unwrap();
+    assert_eq!(b, cold);
+    let a: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(a["stats"]["classes"]["1"], 65);
+    // f07 was class 1 in every directory and is class 2 now.
+    assert_eq!(b["stats"]["classes"]["1"], 60);
+    assert_eq!(b["stats"]["classes"]["2"], 70);
+}
+
+#[test]
 fn stats_on_real_samples() {
     let repo = TestRepo::init();
     copy_contents(&fixture("demo"), repo.root());

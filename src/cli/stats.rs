@@ -122,6 +122,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 }
                 None => rev_stats(&repo, rev, &cache)?,
             };
+            if std::env::var_os("DSV_DEBUG_READS").is_some() {
+                eprintln!("records read: {}", repo.store.records_read());
+            }
             for e in &s.errors {
                 eprintln!("warning: {e}");
             }

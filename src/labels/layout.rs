@@ -82,11 +82,14 @@ fn has_dir(path: &str, names: &[&str]) -> bool {
         .any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
 }
 
-fn ext(path: &str) -> String {
-    let f = file_name(path);
-    f.rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default()
+/// The extension when it is one label formats use (`json`, `xml`, `txt`, any
+/// case), else "": called for every file of a tree, so it allocates nothing.
+fn label_ext(path: &str) -> &'static str {
+    let e = file_name(path).rsplit_once('.').map_or("", |(_, e)| e);
+    ["json", "xml", "txt"]
+        .into_iter()
+        .find(|x| e.eq_ignore_ascii_case(x))
+        .unwrap_or("")
 }
 
 fn blank_head(head: &[u8]) -> bool {
@@ -137,9 +140,9 @@ impl Layout {
         if NAMES_FILES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
             return Some(Role::Other);
         }
-        match ext(path).as_str() {
-            "json" | "xml" | "txt" => None,
-            _ => Some(Role::Other),
+        match label_ext(name) {
+            "" => Some(Role::Other),
+            _ => None,
         }
     }
 
@@ -149,7 +152,7 @@ impl Layout {
             return r;
         }
         let head = &head[..head.len().min(SNIFF_LEN)];
-        match ext(path).as_str() {
+        match label_ext(path) {
             "json" if coco::sniff(path, head) => Role::Label(Format::Coco),
             "xml" if cvat::sniff(path, head) => Role::Label(Format::Cvat),
             "xml" if voc::sniff(path, head) => Role::Label(Format::Voc),

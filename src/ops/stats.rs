@@ -3,9 +3,10 @@
 //! Statistics add up over a tree, so they are computed per directory (and per
 //! shard of a large directory) and cached by the content id of that subtree:
 //! asking again for the same commit is one cache lookup, and a new commit
-//! recomputes only the subtrees that changed. Inside a changed subtree, each
-//! label file's counts are cached by its content id, so an unchanged label file
-//! is never parsed twice. The cache (`.dsv/cache/labels.redb`) holds only
+//! recomputes only the subtrees that changed. Inside a changed directory, each
+//! label file's counts are found by its name and content id in what the cache
+//! kept for that directory, so an unchanged label file is never parsed twice.
+//! The cache (`.dsv/cache/labels.redb`) holds only
 //! derived data: deleting it loses nothing, and when another process has it
 //! open dsv computes without it.
 
@@ -27,8 +28,10 @@ use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-stats-1";
+const CACHE_VERSION: &[u8] = b"dsv-stats-2";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
+/// Per directory: each label file's name, content id and counts (see [`FileCounts`]).
+const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
 
 /// How many parse failures a summary keeps by name.
 const MAX_ERRORS: usize = 20;
@@ -93,48 +96,243 @@ impl Stats {
         }
     }
 
-    fn add_frames(&mut self, frames: &[FrameLabels]) {
-        self.label_files += 1;
-        for f in frames {
-            if f.objects.is_empty() {
-                self.empty_label_frames += 1;
-            } else {
-                self.labelled_frames += 1;
+    /// Adds the counts of one label file found at `path`.
+    fn add_counts(&mut self, c: &FileCounts, path: &str) {
+        match c.kind {
+            FileKind::NotLabels => {}
+            FileKind::Error => {
+                self.label_errors += 1;
+                if self.errors.len() < MAX_ERRORS {
+                    self.errors.push(format!("{path}: {}", c.error));
+                }
             }
-            for (k, v) in &f.attributes {
-                *self
-                    .frame_attributes
-                    .entry(k.clone())
-                    .or_default()
-                    .entry(attr_bucket(v))
-                    .or_default() += 1;
-            }
-            for o in &f.objects {
-                self.objects += 1;
-                // Look up before inserting: cloning the class name for every object
-                // would be most of the cost of counting it.
-                match self.classes.get_mut(&o.class) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.classes.insert(o.class.clone(), 1);
+            FileKind::Parsed => {
+                self.label_files += 1;
+                self.labelled_frames += c.labelled;
+                self.empty_label_frames += c.empty;
+                self.objects += c.objects;
+                for (k, n) in &c.classes {
+                    // Look up before inserting: cloning the name for every file would
+                    // cost more than counting it.
+                    match self.classes.get_mut(k) {
+                        Some(v) => *v += n,
+                        None => {
+                            self.classes.insert(k.clone(), *n);
+                        }
                     }
                 }
-                for (k, v) in &o.attributes {
-                    let bucket = attr_bucket(v);
-                    let values = match self.attributes.get_mut(k) {
-                        Some(m) => m,
-                        None => self.attributes.entry(k.clone()).or_default(),
-                    };
-                    match values.get_mut(&bucket) {
-                        Some(n) => *n += 1,
-                        None => {
-                            values.insert(bucket, 1);
+                for (map, list) in [
+                    (&mut self.attributes, &c.attributes),
+                    (&mut self.frame_attributes, &c.frame_attributes),
+                ] {
+                    for (k, v, n) in list {
+                        let values = match map.get_mut(k) {
+                            Some(m) => m,
+                            None => map.entry(k.clone()).or_default(),
+                        };
+                        match values.get_mut(v) {
+                            Some(x) => *x += n,
+                            None => {
+                                values.insert(v.clone(), *n);
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// What a candidate label file turned out to be.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum FileKind {
+    /// Not a label file after all (its content says otherwise).
+    #[default]
+    NotLabels,
+    /// A label file that parsed.
+    Parsed,
+    /// A label file that did not parse.
+    Error,
+}
+
+/// What one label file adds to its directory's [`Stats`]. Kept per directory
+/// with the file's name and content id, so a new version of the directory
+/// parses only the files whose content changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FileCounts {
+    kind: FileKind,
+    /// The parse error ("line N: message") when `kind` is `Error`.
+    error: String,
+    labelled: u64,
+    empty: u64,
+    objects: u64,
+    classes: Vec<(String, u64)>,
+    /// (attribute, value bucket, count) over objects.
+    attributes: Vec<(String, String, u64)>,
+    /// (attribute, value bucket, count) over frames.
+    frame_attributes: Vec<(String, String, u64)>,
+}
+
+fn bump(list: &mut Vec<(String, u64)>, k: String) {
+    match list.iter_mut().find(|e| e.0 == k) {
+        Some(e) => e.1 += 1,
+        None => list.push((k, 1)),
+    }
+}
+
+fn bump2(list: &mut Vec<(String, String, u64)>, k: String, v: String) {
+    match list.iter_mut().find(|e| e.0 == k && e.1 == v) {
+        Some(e) => e.2 += 1,
+        None => list.push((k, v, 1)),
+    }
+}
+
+impl FileCounts {
+    /// Counts parsed frames, taking their strings rather than copying them.
+    fn of_frames(frames: Vec<FrameLabels>) -> FileCounts {
+        let mut c = FileCounts {
+            kind: FileKind::Parsed,
+            ..FileCounts::default()
+        };
+        for f in frames {
+            if f.objects.is_empty() {
+                c.empty += 1;
+            } else {
+                c.labelled += 1;
+            }
+            for (k, v) in f.attributes {
+                bump2(&mut c.frame_attributes, k, attr_bucket(&v));
+            }
+            for o in f.objects {
+                c.objects += 1;
+                bump(&mut c.classes, o.class);
+                for (k, v) in o.attributes {
+                    bump2(&mut c.attributes, k, attr_bucket(&v));
+                }
+            }
+        }
+        c
+    }
+}
+
+/// Strings of one encoded directory, each stored once.
+#[derive(Default)]
+struct Interner<'a> {
+    index: std::collections::HashMap<&'a str, u64>,
+    strings: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn put(&mut self, s: &'a str, body: &mut Vec<u8>) {
+        let next = self.strings.len() as u64;
+        let i = *self.index.entry(s).or_insert(next);
+        if i == next {
+            self.strings.push(s);
+        }
+        crate::query::codec::varint(body, i);
+    }
+}
+
+const FILES_MAGIC: &[u8; 8] = b"DSVSF1\0\0";
+
+/// Encodes a directory's per-file counts: a string table, then per file its
+/// name, the first 16 bytes of its content id and its counts.
+fn encode_files<'a>(files: &[(&'a str, &'a ObjectId, &'a FileCounts)]) -> Vec<u8> {
+    use crate::query::codec::{string, varint};
+    let mut strings = Interner::default();
+    let mut body = Vec::with_capacity(files.len() * 40);
+    varint(&mut body, files.len() as u64);
+    for (name, id, c) in files {
+        strings.put(name, &mut body);
+        body.extend_from_slice(&id.0[..16]);
+        match c.kind {
+            FileKind::NotLabels => body.push(0),
+            FileKind::Error => {
+                body.push(2);
+                string(&mut body, &c.error);
+            }
+            FileKind::Parsed => {
+                body.push(1);
+                for n in [c.labelled, c.empty, c.objects] {
+                    varint(&mut body, n);
+                }
+                varint(&mut body, c.classes.len() as u64);
+                for (k, n) in &c.classes {
+                    strings.put(k, &mut body);
+                    varint(&mut body, *n);
+                }
+                for list in [&c.attributes, &c.frame_attributes] {
+                    varint(&mut body, list.len() as u64);
+                    for (k, v, n) in list {
+                        strings.put(k, &mut body);
+                        strings.put(v, &mut body);
+                        varint(&mut body, *n);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(body.len() + 16 * strings.strings.len() + 16);
+    out.extend_from_slice(FILES_MAGIC);
+    varint(&mut out, strings.strings.len() as u64);
+    for s in &strings.strings {
+        string(&mut out, s);
+    }
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Per-file counts of a directory by file name, with the id prefix they were
+/// computed for; `None` when the bytes are not a well-formed encoding.
+type KnownFiles = std::collections::HashMap<String, ([u8; 16], FileCounts)>;
+
+fn decode_files(b: &[u8]) -> Option<KnownFiles> {
+    let mut r = crate::query::codec::Reader::new(b);
+    if r.take(8)? != FILES_MAGIC {
+        return None;
+    }
+    let n = r.count()?;
+    let mut strings = Vec::with_capacity(n);
+    for _ in 0..n {
+        strings.push(r.string()?);
+    }
+    let s = |r: &mut crate::query::codec::Reader| -> Option<String> {
+        strings.get(usize::try_from(r.varint()?).ok()?).cloned()
+    };
+    let files = r.count()?;
+    let mut out = KnownFiles::with_capacity(files);
+    for _ in 0..files {
+        let name = s(&mut r)?;
+        let id: [u8; 16] = r.take(16)?.try_into().ok()?;
+        let mut c = FileCounts::default();
+        match r.u8()? {
+            0 => {}
+            2 => {
+                c.kind = FileKind::Error;
+                c.error = r.string()?;
+            }
+            1 => {
+                c.kind = FileKind::Parsed;
+                c.labelled = r.varint()?;
+                c.empty = r.varint()?;
+                c.objects = r.varint()?;
+                for _ in 0..r.count()? {
+                    let k = s(&mut r)?;
+                    c.classes.push((k, r.varint()?));
+                }
+                for list in [&mut c.attributes, &mut c.frame_attributes] {
+                    for _ in 0..r.count()? {
+                        let k = s(&mut r)?;
+                        let v = s(&mut r)?;
+                        list.push((k, v, r.varint()?));
+                    }
+                }
+            }
+            _ => return None,
+        }
+        out.insert(name, (id, c));
+    }
+    r.done().then_some(out)
 }
 
 /// The value an attribute is counted under.
@@ -212,7 +410,15 @@ impl StatsCache {
         serde_json::from_slice(v.value()).ok()
     }
 
-    fn put(&self, subtrees: &[([u8; 32], Stats)]) {
+    fn get_files(&self, key: &[u8; 32]) -> Option<KnownFiles> {
+        let db = self.db.as_ref()?;
+        let tx = db.begin_read().ok()?;
+        let t = tx.open_table(FILES).ok()?;
+        let v = t.get(key).ok()??;
+        decode_files(v.value())
+    }
+
+    fn put(&self, subtrees: &[([u8; 32], Stats)], files: &[([u8; 32], Vec<u8>)]) {
         let Some(db) = &self.db else { return };
         let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
             let tx = db.begin_write()?;
@@ -220,6 +426,10 @@ impl StatsCache {
                 let mut t = tx.open_table(SUBTREES)?;
                 for (k, s) in subtrees {
                     t.insert(k, serde_json::to_vec(s)?.as_slice())?;
+                }
+                let mut t = tx.open_table(FILES)?;
+                for (k, b) in files {
+                    t.insert(k, b.as_slice())?;
                 }
             }
             tx.commit()?;
@@ -261,22 +471,22 @@ struct Node {
     frames: u64,
     /// Label-file candidates: content id, path, the rules in effect.
     files: Vec<(ObjectId, String, Arc<Scope>)>,
+    /// Counts already known for each of `files` (same name and content as when
+    /// the cache last saw this directory).
+    known: Vec<Option<FileCounts>>,
+    /// Cache key of this directory's per-file counts.
+    files_key: [u8; 32],
     children: Vec<Node>,
 }
 
-fn join(prefix: &str, name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    if prefix.is_empty() {
-        name.into_owned()
-    } else {
-        format!("{prefix}/{name}")
-    }
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 impl Walk<'_> {
     /// Phase 1: the directory objects below `id` that the cache does not answer,
     /// with their candidate label files (nothing is read but trees).
-    fn collect(&self, id: &ObjectId, path: &str, scope: &Arc<Scope>) -> Result<Node> {
+    fn collect(&self, id: &ObjectId, path: &str, scope: &Arc<Scope>, shard: bool) -> Result<Node> {
         let k = key(&[
             &id.0,
             path.as_bytes(),
@@ -288,6 +498,8 @@ impl Walk<'_> {
             cached: self.cache.get(SUBTREES, &k),
             frames: 0,
             files: Vec::new(),
+            known: Vec::new(),
+            files_key: [0; 32],
             children: Vec::new(),
         };
         if node.cached.is_some() {
@@ -297,7 +509,7 @@ impl Walk<'_> {
             TreeObject::Shards(shards) => {
                 node.children = shards
                     .par_iter()
-                    .map(|s| self.collect(&s.id, path, scope))
+                    .map(|s| self.collect(&s.id, path, scope, true))
                     .collect::<Result<Vec<Node>>>()?;
             }
             TreeObject::Entries(entries) => {
@@ -316,70 +528,105 @@ impl Walk<'_> {
                     }
                 }
                 let mut dirs = Vec::new();
+                // One buffer for every path: most entries are frames, only counted.
+                let mut p = String::with_capacity(path.len() + 64);
                 for e in &entries {
-                    let p = join(path, &e.name);
+                    p.clear();
+                    if !path.is_empty() {
+                        p.push_str(path);
+                        p.push('/');
+                    }
+                    p.push_str(&String::from_utf8_lossy(&e.name));
                     match e.mode {
-                        EntryMode::Dir => dirs.push((e.id, p)),
+                        EntryMode::Dir => dirs.push((e.id, p.clone())),
                         m if m.is_blob() => match self.layout.role_by_path(&p) {
                             Some(Role::Frame) => node.frames += 1,
                             Some(Role::Other) => {}
-                            _ => node.files.push((e.id, p, scope.clone())),
+                            _ => node.files.push((e.id, p.clone(), scope.clone())),
                         },
                         _ => {}
                     }
                 }
                 node.children = dirs
                     .par_iter()
-                    .map(|(id, p)| self.collect(id, p, &scope))
+                    .map(|(id, p)| self.collect(id, p, &scope, false))
                     .collect::<Result<Vec<Node>>>()?;
+                if !node.files.is_empty() {
+                    // Shards of one directory share its path: the first name tells
+                    // them apart (shard bounds move little between versions).
+                    let first = match (shard, entries.first()) {
+                        (true, Some(e)) => e.name.as_slice(),
+                        _ => b"",
+                    };
+                    node.files_key = key(&[
+                        b"files",
+                        path.as_bytes(),
+                        first,
+                        &scope.digest,
+                        &self.layout.toml.digest,
+                    ]);
+                    let mut old = self.cache.get_files(&node.files_key).unwrap_or_default();
+                    node.known = node
+                        .files
+                        .iter()
+                        .map(|(id, p, _)| {
+                            old.remove(file_name(p))
+                                .filter(|(prefix, _)| prefix[..] == id.0[..16])
+                                .map(|(_, c)| c)
+                        })
+                        .collect();
+                }
             }
         }
         Ok(node)
     }
 
-    /// Phase 3: counts of a node from the file contents read in phase 2; records
-    /// every computed subtree for the cache.
-    fn total(
-        &self,
-        node: &Node,
-        contents: &std::collections::HashMap<ObjectId, Vec<u8>>,
-        out: &std::sync::Mutex<Vec<([u8; 32], Stats)>>,
-    ) -> Result<Stats> {
+    /// Phase 3: sums the per-file counts (from the cache or phase 2) of a node;
+    /// records every computed subtree and directory for the cache.
+    fn total(&self, node: &mut Node, out: &Computed) -> Result<Stats> {
         if let Some(s) = &node.cached {
             return Ok(s.clone());
         }
-        let mut total = node
-            .files
-            .par_iter()
-            .try_fold(Stats::default, |mut acc, (id, p, scope)| {
-                // One accumulator per rayon task: a per-file Stats with its own maps
-                // would cost more than parsing the file.
-                let bytes = contents.get(id).map(|b| b.as_slice()).unwrap_or_default();
-                self.file_into(bytes, p, scope, &mut acc)?;
-                Ok::<Stats, Error>(acc)
-            })
-            .try_reduce(Stats::default, |mut a, b| {
-                a.add(&b);
-                Ok(a)
-            })?;
-        total.frames += node.frames;
+        let counts: Vec<FileCounts> = std::mem::take(&mut node.known)
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        let mut total = Stats {
+            frames: node.frames,
+            ..Stats::default()
+        };
+        for (c, (_, p, _)) in counts.iter().zip(&node.files) {
+            total.add_counts(c, p);
+        }
+        if !counts.is_empty() {
+            let list: Vec<(&str, &ObjectId, &FileCounts)> = node
+                .files
+                .iter()
+                .zip(&counts)
+                .map(|((id, p, _), c)| (file_name(p), id, c))
+                .collect();
+            let blob = encode_files(&list);
+            if let Ok(mut v) = out.files.lock() {
+                v.push((node.files_key, blob));
+            }
+        }
         let subs = node
             .children
-            .par_iter()
-            .map(|c| self.total(c, contents, out))
+            .par_iter_mut()
+            .map(|c| self.total(c, out))
             .collect::<Result<Vec<Stats>>>()?;
         for s in &subs {
             total.add(s);
         }
-        if let Ok(mut v) = out.lock() {
+        if let Ok(mut v) = out.subtrees.lock() {
             v.push((node.key, total.clone()));
         }
         Ok(total)
     }
 
-    fn file_into(&self, bytes: &[u8], path: &str, scope: &Scope, s: &mut Stats) -> Result<()> {
+    fn file_counts(&self, bytes: &[u8], path: &str, scope: &Scope) -> Result<FileCounts> {
         let Role::Label(format) = self.layout.role(path, bytes) else {
-            return Ok(());
+            return Ok(FileCounts::default());
         };
         let parsed = if format == crate::labels::Format::Yolo
             && self
@@ -397,26 +644,61 @@ impl Walk<'_> {
         } else {
             self.layout.parse(self.src, path, format, bytes)?
         };
-        match parsed {
-            Ok(frames) => s.add_frames(&frames),
-            Err((file, e)) => {
-                s.label_errors += 1;
-                if s.errors.len() < MAX_ERRORS {
-                    s.errors.push(format!("{file}: {e}"));
-                }
-            }
-        }
-        Ok(())
+        Ok(match parsed {
+            Ok(frames) => FileCounts::of_frames(frames),
+            Err((file, e)) => FileCounts {
+                kind: FileKind::Error,
+                // The error names the file that failed, which may be another one
+                // (a names file the label file needs).
+                error: if file == path {
+                    e.to_string()
+                } else {
+                    format!("{file}: {e}")
+                },
+                ..FileCounts::default()
+            },
+        })
     }
 }
 
-fn all_files<'n>(node: &'n Node, out: &mut Vec<&'n ObjectId>) {
+/// What phase 3 computed, for the cache.
+#[derive(Default)]
+struct Computed {
+    subtrees: std::sync::Mutex<Vec<([u8; 32], Stats)>>,
+    files: std::sync::Mutex<Vec<([u8; 32], Vec<u8>)>>,
+}
+
+/// Lists the files phase 2 must read (those without known counts), in tree
+/// order, with where they are and the rules in effect.
+fn number_files<'n>(node: &'n Node, ids: &mut Vec<ObjectId>, jobs: &mut Vec<(&'n str, &'n Scope)>) {
     if node.cached.is_some() {
         return;
     }
-    out.extend(node.files.iter().map(|(id, _, _)| id));
+    for (i, (id, p, scope)) in node.files.iter().enumerate() {
+        if node.known.get(i).is_none_or(Option::is_none) {
+            ids.push(*id);
+            jobs.push((p, scope));
+        }
+    }
     for c in &node.children {
-        all_files(c, out);
+        number_files(c, ids, jobs);
+    }
+}
+
+/// Hands the counts read in phase 2 back to their nodes, in the order
+/// [`number_files`] listed them.
+fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<FileCounts>) {
+    if node.cached.is_some() {
+        return;
+    }
+    node.known.resize(node.files.len(), None);
+    for k in node.known.iter_mut() {
+        if k.is_none() {
+            *k = counts.next();
+        }
+    }
+    for c in &mut node.children {
+        fill_known(c, counts);
     }
 }
 
@@ -434,20 +716,23 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
         names: None,
         digest: [0; 32],
     });
-    let node = walk.collect(tree, "", &root)?;
-    let mut ids: Vec<&ObjectId> = Vec::new();
-    all_files(&node, &mut ids);
-    ids.sort_unstable();
-    ids.dedup();
-    let ids: Vec<ObjectId> = ids.into_iter().copied().collect();
-    let bytes = store.get_many(&ids)?;
-    let contents: std::collections::HashMap<ObjectId, Vec<u8>> =
-        ids.into_iter().zip(bytes).collect();
-    let computed = std::sync::Mutex::new(Vec::new());
-    let stats = walk.total(&node, &contents, &computed)?;
-    let subtrees = computed.into_inner().unwrap_or_default();
+    let mut node = walk.collect(tree, "", &root, false)?;
+    let mut ids = Vec::new();
+    let mut jobs = Vec::new();
+    number_files(&node, &mut ids, &mut jobs);
+    // Each file is parsed on the thread that read it, straight from the pack read.
+    let counts = store.get_many_with(&ids, |i, bytes| match jobs.get(i) {
+        Some((path, scope)) => walk.file_counts(bytes, path, scope),
+        None => Ok(FileCounts::default()),
+    })?;
+    drop(jobs);
+    fill_known(&mut node, &mut counts.into_iter());
+    let computed = Computed::default();
+    let stats = walk.total(&mut node, &computed)?;
+    let subtrees = computed.subtrees.into_inner().unwrap_or_default();
+    let files = computed.files.into_inner().unwrap_or_default();
     if !subtrees.is_empty() {
-        cache.put(&subtrees);
+        cache.put(&subtrees, &files);
     }
     Ok(stats)
 }
@@ -461,4 +746,65 @@ pub fn rev_stats(
     let c = crate::ops::revparse::resolve(repo, rev)?;
     let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
     Ok((c, tree_stats(&repo.store, &tree, cache)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        "[a-z_]{0,6}"
+    }
+
+    fn counts() -> impl Strategy<Value = FileCounts> {
+        prop_oneof![
+            Just(FileCounts::default()),
+            name().prop_map(|error| FileCounts {
+                kind: FileKind::Error,
+                error,
+                ..FileCounts::default()
+            }),
+            (
+                (0u64..5, 0u64..5, 0u64..1 << 40),
+                proptest::collection::vec((name(), 0u64..1000), 0..4),
+                proptest::collection::vec((name(), name(), 0u64..9), 0..3),
+                proptest::collection::vec((name(), name(), 0u64..9), 0..3),
+            )
+                .prop_map(|((labelled, empty, objects), classes, a, f)| FileCounts {
+                    kind: FileKind::Parsed,
+                    labelled,
+                    empty,
+                    objects,
+                    classes,
+                    attributes: a,
+                    frame_attributes: f,
+                    ..FileCounts::default()
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn per_file_counts_round_trip(files in proptest::collection::btree_map(name(), counts(), 0..6), cut in 0usize..64) {
+            let ids: Vec<ObjectId> = files.keys().map(|n| ObjectId::hash(n.as_bytes())).collect();
+            let list: Vec<(&str, &ObjectId, &FileCounts)> = files
+                .iter()
+                .zip(&ids)
+                .map(|((n, c), id)| (n.as_str(), id, c))
+                .collect();
+            let bytes = encode_files(&list);
+            let back = decode_files(&bytes).expect("decodes");
+            prop_assert_eq!(back.len(), files.len());
+            for ((n, c), id) in files.iter().zip(&ids) {
+                let (prefix, got) = &back[n];
+                prop_assert_eq!(&prefix[..], &id.0[..16]);
+                prop_assert_eq!(got, c);
+            }
+            // A cut-off value is rejected, never misread.
+            if cut < bytes.len() {
+                prop_assert!(decode_files(&bytes[..cut]).is_none());
+            }
+        }
+    }
 }

@@ -11,7 +11,8 @@ use crate::meta::Prediction;
 
 use super::{FrameIndex, FrameRecord};
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -19,7 +20,8 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn string(out: &mut Vec<u8>, s: &str) {
+/// Appends a length-prefixed string.
+pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
     varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
@@ -139,22 +141,31 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
     out
 }
 
-struct Reader<'a> {
+/// A bounds-checked reader over an encoding; every method gives `None` past the end.
+pub(crate) struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    /// A reader at the start of `b`.
+    pub(crate) fn new(b: &'a [u8]) -> Reader<'a> {
+        Reader { b, pos: 0 }
+    }
+    /// Whether every byte was read.
+    pub(crate) fn done(&self) -> bool {
+        self.pos == self.b.len()
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let s = self.b.get(self.pos..end)?;
         self.pos = end;
         Some(s)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         Some(self.take(1)?[0])
     }
-    fn varint(&mut self) -> Option<u64> {
+    pub(crate) fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -166,11 +177,11 @@ impl<'a> Reader<'a> {
         None
     }
     /// A count, bounded by the bytes left (each item takes at least one byte).
-    fn count(&mut self) -> Option<usize> {
+    pub(crate) fn count(&mut self) -> Option<usize> {
         let n = usize::try_from(self.varint()?).ok()?;
         (n <= self.b.len() - self.pos).then_some(n)
     }
-    fn string(&mut self) -> Option<String> {
+    pub(crate) fn string(&mut self) -> Option<String> {
         let n = self.count()?;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
