@@ -2,7 +2,7 @@
 //! them as a new branch.
 
 use dsv::lock::Access;
-use dsv::query::{Query, QueryCache, rev_index, select};
+use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
 
 use super::Ctx;
 use super::output::print_json;
@@ -46,12 +46,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         QueryCache::open(repo.dsv_dir())
     };
-    let (commit, index) = rev_index(&repo, &args.rev, &cache)?;
-    for w in &index.warnings {
-        eprintln!("warning: {w}");
-    }
-    let hits = select(&index, Some(&q))?;
     if writing {
+        let (commit, index) = rev_index(&repo, &args.rev, &cache)?;
+        for w in &index.warnings {
+            eprintln!("warning: {w}");
+        }
+        let hits = select(&index, Some(&q))?;
         let msg = format!(
             "query: {}\n\nSelected from {} ({} frames).",
             args.expr,
@@ -70,6 +70,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    // Only the matching frames are kept while the index is read.
+    let (commit, index) = rev_query(&repo, &args.rev, &cache, &q)?;
+    for w in &index.warnings {
+        eprintln!("warning: {w}");
+    }
+    let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
     if args.count {
         println!("{}", hits.len());
     } else if args.json {

@@ -116,8 +116,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                     } else {
                         dsv::query::QueryCache::open(repo.dsv_dir())
                     };
-                    let (c, index) = dsv::query::rev_index(&repo, rev, &qcache)?;
-                    let hits = dsv::query::select(&index, Some(&q))?;
+                    let (c, index) = dsv::query::rev_query(&repo, rev, &qcache, &q)?;
+                    let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
                     (c, dsv::query::stats_of(&hits))
                 }
                 None => rev_stats(&repo, rev, &cache)?,

@@ -74,63 +74,78 @@ fn format_tag(f: Format) -> u8 {
     }
 }
 
-/// Encodes an index.
+/// Frames per chunk: chunks are decoded (and filtered) in parallel.
+const CHUNK: usize = 8192;
+
+fn encode_frame(out: &mut Vec<u8>, f: &FrameRecord) {
+    string(out, &f.path);
+    out.extend_from_slice(&f.id.0);
+    varint(out, f.size);
+    opt_u32(out, f.width);
+    opt_u32(out, f.height);
+    out.push(u8::from(f.units == Units::Normalized));
+    attrs(out, &f.attrs);
+    varint(out, f.objects.len() as u64);
+    for o in &f.objects {
+        string(out, &o.class);
+        match &o.bbox {
+            Some(b) => {
+                out.push(1);
+                f64s(out, &[b.x, b.y, b.w, b.h]);
+            }
+            None => out.push(0),
+        }
+        string(out, o.id.as_deref().unwrap_or(""));
+        out.push(u8::from(o.id.is_some()));
+        attrs(out, &o.attributes);
+        // Geometry is rare and nested: JSON is fine for it.
+        let g = o
+            .geometry
+            .as_ref()
+            .and_then(|g| serde_json::to_string(g).ok())
+            .unwrap_or_default();
+        string(out, &g);
+    }
+    varint(out, f.predictions.len() as u64);
+    for p in &f.predictions {
+        string(out, &p.class);
+        match p.bbox {
+            Some(b) => {
+                out.push(1);
+                f64s(out, &b);
+            }
+            None => out.push(0),
+        }
+        match p.score {
+            Some(s) => {
+                out.push(1);
+                f64s(out, &[s]);
+            }
+            None => out.push(0),
+        }
+    }
+    varint(out, f.labels.len() as u64);
+    for (l, fmt) in &f.labels {
+        string(out, l);
+        out.push(format_tag(*fmt));
+    }
+}
+
+/// Encodes an index: the frames in chunks of [`CHUNK`], each prefixed by its
+/// frame count and byte length, then the sidecar name and the warnings.
 pub fn encode(ix: &FrameIndex) -> Vec<u8> {
     let mut out = Vec::with_capacity(ix.frames.len() * 128 + 64);
-    out.extend_from_slice(b"DSVQIX1\0");
-    varint(&mut out, ix.frames.len() as u64);
-    for f in &ix.frames {
-        string(&mut out, &f.path);
-        out.extend_from_slice(&f.id.0);
-        varint(&mut out, f.size);
-        opt_u32(&mut out, f.width);
-        opt_u32(&mut out, f.height);
-        out.push(u8::from(f.units == Units::Normalized));
-        attrs(&mut out, &f.attrs);
-        varint(&mut out, f.objects.len() as u64);
-        for o in &f.objects {
-            string(&mut out, &o.class);
-            match &o.bbox {
-                Some(b) => {
-                    out.push(1);
-                    f64s(&mut out, &[b.x, b.y, b.w, b.h]);
-                }
-                None => out.push(0),
-            }
-            string(&mut out, o.id.as_deref().unwrap_or(""));
-            out.push(u8::from(o.id.is_some()));
-            attrs(&mut out, &o.attributes);
-            // Geometry is rare and nested: JSON is fine for it.
-            let g = o
-                .geometry
-                .as_ref()
-                .and_then(|g| serde_json::to_string(g).ok())
-                .unwrap_or_default();
-            string(&mut out, &g);
+    out.extend_from_slice(MAGIC);
+    varint(&mut out, ix.frames.len().div_ceil(CHUNK) as u64);
+    let mut chunk = Vec::new();
+    for c in ix.frames.chunks(CHUNK) {
+        chunk.clear();
+        for f in c {
+            encode_frame(&mut chunk, f);
         }
-        varint(&mut out, f.predictions.len() as u64);
-        for p in &f.predictions {
-            string(&mut out, &p.class);
-            match p.bbox {
-                Some(b) => {
-                    out.push(1);
-                    f64s(&mut out, &b);
-                }
-                None => out.push(0),
-            }
-            match p.score {
-                Some(s) => {
-                    out.push(1);
-                    f64s(&mut out, &[s]);
-                }
-                None => out.push(0),
-            }
-        }
-        varint(&mut out, f.labels.len() as u64);
-        for (l, fmt) in &f.labels {
-            string(&mut out, l);
-            out.push(format_tag(*fmt));
-        }
+        varint(&mut out, c.len() as u64);
+        varint(&mut out, chunk.len() as u64);
+        out.extend_from_slice(&chunk);
     }
     string(&mut out, ix.sidecar.as_deref().unwrap_or(""));
     out.push(u8::from(ix.sidecar.is_some()));
@@ -220,88 +235,99 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes an index; `None` when the bytes are not a well-formed encoding.
-pub fn decode(b: &[u8]) -> Option<FrameIndex> {
+const MAGIC: &[u8; 8] = b"DSVQIX2\0";
+
+fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
+    let path = r.string()?;
+    let id = ObjectId(r.take(32)?.try_into().ok()?);
+    let size = r.varint()?;
+    let width = r.opt_u32()?;
+    let height = r.opt_u32()?;
+    let units = if r.bool()? {
+        Units::Normalized
+    } else {
+        Units::Pixels
+    };
+    let fattrs = r.attrs()?;
+    let no = r.count()?;
+    let mut objects = Vec::with_capacity(no);
+    for _ in 0..no {
+        let class = r.string()?;
+        let bbox = if r.bool()? {
+            Some(BBox {
+                x: r.f64()?,
+                y: r.f64()?,
+                w: r.f64()?,
+                h: r.f64()?,
+            })
+        } else {
+            None
+        };
+        let id = r.string()?;
+        let id = r.bool()?.then_some(id);
+        let attributes = r.attrs()?;
+        let g = r.string()?;
+        let geometry: Option<Geometry> = if g.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&g).ok()?)
+        };
+        objects.push(Object {
+            class,
+            bbox,
+            id,
+            attributes,
+            geometry,
+        });
+    }
+    let np = r.count()?;
+    let mut predictions = Vec::with_capacity(np);
+    for _ in 0..np {
+        let class = r.string()?;
+        let bbox = if r.bool()? {
+            Some([r.f64()?, r.f64()?, r.f64()?, r.f64()?])
+        } else {
+            None
+        };
+        let score = if r.bool()? { Some(r.f64()?) } else { None };
+        predictions.push(Prediction { class, bbox, score });
+    }
+    let nl = r.count()?;
+    let mut labels = Vec::with_capacity(nl);
+    for _ in 0..nl {
+        let l = r.string()?;
+        let fmt = *Format::ALL.get(usize::from(r.u8()?))?;
+        labels.push((l, fmt));
+    }
+    Some(FrameRecord {
+        path,
+        id,
+        size,
+        width,
+        height,
+        units,
+        attrs: fattrs,
+        objects,
+        predictions,
+        labels,
+    })
+}
+
+/// The chunks of an encoding (frame count and bytes) and its sidecar name and
+/// warnings; `None` when the framing is not well formed.
+type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
+
+fn parts(b: &[u8]) -> Option<Parts<'_>> {
     let mut r = Reader { b, pos: 0 };
-    if r.take(8)? != b"DSVQIX1\0" {
+    if r.take(8)? != MAGIC {
         return None;
     }
     let n = r.count()?;
-    let mut frames = Vec::with_capacity(n);
+    let mut chunks = Vec::with_capacity(n);
     for _ in 0..n {
-        let path = r.string()?;
-        let id = ObjectId(r.take(32)?.try_into().ok()?);
-        let size = r.varint()?;
-        let width = r.opt_u32()?;
-        let height = r.opt_u32()?;
-        let units = if r.bool()? {
-            Units::Normalized
-        } else {
-            Units::Pixels
-        };
-        let fattrs = r.attrs()?;
-        let no = r.count()?;
-        let mut objects = Vec::with_capacity(no);
-        for _ in 0..no {
-            let class = r.string()?;
-            let bbox = if r.bool()? {
-                Some(BBox {
-                    x: r.f64()?,
-                    y: r.f64()?,
-                    w: r.f64()?,
-                    h: r.f64()?,
-                })
-            } else {
-                None
-            };
-            let id = r.string()?;
-            let id = r.bool()?.then_some(id);
-            let attributes = r.attrs()?;
-            let g = r.string()?;
-            let geometry: Option<Geometry> = if g.is_empty() {
-                None
-            } else {
-                Some(serde_json::from_str(&g).ok()?)
-            };
-            objects.push(Object {
-                class,
-                bbox,
-                id,
-                attributes,
-                geometry,
-            });
-        }
-        let np = r.count()?;
-        let mut predictions = Vec::with_capacity(np);
-        for _ in 0..np {
-            let class = r.string()?;
-            let bbox = if r.bool()? {
-                Some([r.f64()?, r.f64()?, r.f64()?, r.f64()?])
-            } else {
-                None
-            };
-            let score = if r.bool()? { Some(r.f64()?) } else { None };
-            predictions.push(Prediction { class, bbox, score });
-        }
-        let nl = r.count()?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            let l = r.string()?;
-            let fmt = *Format::ALL.get(usize::from(r.u8()?))?;
-            labels.push((l, fmt));
-        }
-        frames.push(FrameRecord {
-            path,
-            id,
-            size,
-            width,
-            height,
-            units,
-            attrs: fattrs,
-            objects,
-            predictions,
-            labels,
-        });
+        let frames = r.count()?;
+        let len = r.count()?;
+        chunks.push((frames, r.take(len)?));
     }
     let sidecar = r.string()?;
     let sidecar = r.bool()?.then_some(sidecar);
@@ -310,12 +336,67 @@ pub fn decode(b: &[u8]) -> Option<FrameIndex> {
     for _ in 0..nw {
         warnings.push(r.string()?);
     }
-    (r.pos == b.len()).then_some(FrameIndex {
+    (r.pos == b.len()).then_some((chunks, sidecar, warnings))
+}
+
+/// Decodes the frames of one chunk that `keep` accepts.
+fn decode_chunk<E>(
+    frames: usize,
+    bytes: &[u8],
+    mut keep: impl FnMut(&FrameRecord) -> Result<bool, E>,
+) -> Result<Option<Vec<FrameRecord>>, E> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    let mut out = Vec::new();
+    for _ in 0..frames {
+        let Some(f) = decode_frame(&mut r) else {
+            return Ok(None);
+        };
+        if keep(&f)? {
+            out.push(f);
+        }
+    }
+    Ok((r.pos == bytes.len()).then_some(out))
+}
+
+/// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
+/// in order: a frame that is not kept is dropped as soon as it was judged, so a
+/// query over a million frames never holds them all. `judge` makes one judge
+/// per chunk (a query context is costly to set up). `Ok(None)` when the bytes
+/// are not a well-formed encoding; a judge's error stops the decoding.
+pub fn decode_filtered<E: Send, J>(
+    b: &[u8],
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<FrameIndex>, E>
+where
+    J: FnMut(&FrameRecord) -> Result<bool, E>,
+{
+    use rayon::prelude::*;
+    let Some((chunks, sidecar, warnings)) = parts(b) else {
+        return Ok(None);
+    };
+    let decoded = chunks
+        .par_iter()
+        .map(|(n, bytes)| decode_chunk(*n, bytes, judge()))
+        .collect::<Result<Vec<_>, E>>()?;
+    let mut frames = Vec::new();
+    for c in decoded {
+        let Some(c) = c else { return Ok(None) };
+        frames.extend(c);
+    }
+    Ok(Some(FrameIndex {
         frames,
         sidecar,
         warnings,
         from_cache: false,
+    }))
+}
+
+/// Decodes an index; `None` when the bytes are not a well-formed encoding.
+pub fn decode(b: &[u8]) -> Option<FrameIndex> {
+    decode_filtered(b, || {
+        |_: &FrameRecord| Ok::<bool, std::convert::Infallible>(true)
     })
+    .unwrap_or(None)
 }
 
 #[cfg(test)]

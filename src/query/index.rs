@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rayon::prelude::*;
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +24,7 @@ use crate::ops::sources::MapSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-2";
+const CACHE_VERSION: &[u8] = b"dsv-query-3";
 const FRAMES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("frames");
 /// How many warnings an index keeps by name.
 const MAX_WARNINGS: usize = 20;
@@ -114,6 +113,30 @@ impl QueryCache {
         super::codec::decode(v.value())
     }
 
+    /// The cached index with only the frames `judge` keeps (`Ok(None)`: not cached).
+    fn get_filtered<J>(
+        &self,
+        key: &[u8; 32],
+        judge: impl Fn() -> J + Sync,
+    ) -> Result<Option<FrameIndex>>
+    where
+        J: FnMut(&FrameRecord) -> Result<bool>,
+    {
+        let Some(db) = self.db.as_ref() else {
+            return Ok(None);
+        };
+        let Ok(tx) = db.begin_read() else {
+            return Ok(None);
+        };
+        let Ok(t) = tx.open_table(FRAMES) else {
+            return Ok(None);
+        };
+        let Ok(Some(v)) = t.get(key) else {
+            return Ok(None);
+        };
+        super::codec::decode_filtered(v.value(), judge)
+    }
+
     fn put(&self, key: &[u8; 32], index: &FrameIndex) {
         let Some(db) = &self.db else { return };
         let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
@@ -149,6 +172,40 @@ pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> R
     let ix = build(store, &files)?;
     cache.put(&key, &ix);
     Ok(ix)
+}
+
+/// The frames of a stored tree that match `q`, as an index holding only them.
+/// From the cache, frames are decoded and judged chunk by chunk in parallel and
+/// only the matches kept; otherwise the whole index is built (and cached) first.
+pub fn tree_query(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    q: &super::Query,
+) -> Result<FrameIndex> {
+    let key = cache_key(tree);
+    if let Some(mut ix) = cache.get_filtered(&key, || q.judge())? {
+        ix.from_cache = true;
+        return Ok(ix);
+    }
+    let files = flatten(store, tree)?;
+    let mut ix = build(store, &files)?;
+    cache.put(&key, &ix);
+    let mut keep = q.matches(&ix.frames)?.into_iter();
+    ix.frames.retain(|_| keep.next().unwrap_or(false));
+    Ok(ix)
+}
+
+/// The frames of a commit that match `q` (see [`tree_query`]); returns the commit id too.
+pub fn rev_query(
+    repo: &crate::Repository,
+    rev: &str,
+    cache: &QueryCache,
+    q: &super::Query,
+) -> Result<(ObjectId, FrameIndex)> {
+    let c = crate::ops::revparse::resolve(repo, rev)?;
+    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+    Ok((c, tree_query(&repo.store, &tree, cache, q)?))
 }
 
 /// The frame index of a commit, by revision; returns the commit id too.
@@ -198,42 +255,43 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
             _ => candidates.push((path, st.id)),
         }
     }
-    let parsed: Vec<(String, Option<Parsed>)> = candidates
-        .par_iter()
-        .map(|(path, id)| {
-            let bytes = store.get(id)?;
-            let Role::Label(format) = layout.role(path, &bytes) else {
-                return Ok((path.clone(), None));
-            };
-            let out = match layout.parse(&src, path, format, &bytes)? {
-                Ok(fl) => {
-                    let mut v = Vec::with_capacity(fl.len());
-                    for f in fl {
-                        let mut fp = layout.frame_path(&src, path, format, &f.frame)?;
-                        // A CVAT project export names frames within their subset
-                        // (images/<subset>/<name>).
-                        if fp.is_none()
-                            && let Some(AttrValue::Str(sub)) = f.attributes.get("subset")
-                        {
-                            let key = format!("{sub}/{}", f.frame);
-                            fp = layout.frame_path(&src, path, format, &key)?;
-                        }
-                        v.push((fp, f));
+    let ids: Vec<ObjectId> = candidates.iter().map(|(_, id)| *id).collect();
+    // Every label file in one bulk read, each parsed on the thread that read it.
+    let parsed: Vec<Option<Parsed>> = store.get_many_with(&ids, |i, bytes| {
+        let Some((path, _)) = candidates.get(i) else {
+            return Ok(None);
+        };
+        let Role::Label(format) = layout.role(path, bytes) else {
+            return Ok(None);
+        };
+        let out = match layout.parse(&src, path, format, bytes)? {
+            Ok(fl) => {
+                let mut v = Vec::with_capacity(fl.len());
+                for f in fl {
+                    let mut fp = layout.frame_path(&src, path, format, &f.frame)?;
+                    // A CVAT project export names frames within their subset
+                    // (images/<subset>/<name>).
+                    if fp.is_none()
+                        && let Some(AttrValue::Str(sub)) = f.attributes.get("subset")
+                    {
+                        let key = format!("{sub}/{}", f.frame);
+                        fp = layout.frame_path(&src, path, format, &key)?;
                     }
-                    Ok((format, v))
+                    v.push((fp, f));
                 }
-                Err((file, e)) => Err(format!("{file}: {e}")),
-            };
-            Ok((path.clone(), Some(out)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+                Ok((format, v))
+            }
+            Err((file, e)) => Err(format!("{file}: {e}")),
+        };
+        Ok(Some(out))
+    })?;
     let mut warnings = Vec::new();
     let mut warn = |w: String| {
         if warnings.len() < MAX_WARNINGS {
             warnings.push(w);
         }
     };
-    for (label_path, p) in parsed {
+    for ((label_path, _), p) in candidates.into_iter().zip(parsed) {
         match p {
             None => {}
             Some(Err(w)) => warn(w),

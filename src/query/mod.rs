@@ -27,7 +27,9 @@ pub(crate) mod codec;
 pub mod index;
 pub mod select;
 
-pub use index::{FrameIndex, FrameRecord, QueryCache, rev_index, tree_index};
+pub use index::{
+    FrameIndex, FrameRecord, QueryCache, rev_index, rev_query, tree_index, tree_query,
+};
 
 /// Variables every frame defines; attributes with these names are reachable only through `attrs`.
 const RESERVED: &[&str] = &[
@@ -142,22 +144,33 @@ impl Query {
 
     /// The frames of an index that match, in path order (evaluated in parallel).
     pub fn filter<'a>(&self, frames: &'a [FrameRecord]) -> Result<Vec<&'a FrameRecord>> {
-        // One root context (which registers every standard function) per chunk of
-        // frames, not per frame or per rayon split.
-        let hits = frames
+        let keep = self.matches(frames)?;
+        Ok(frames
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(f, _)| f)
+            .collect())
+    }
+
+    /// Whether each frame matches (evaluated in parallel).
+    pub fn matches(&self, frames: &[FrameRecord]) -> Result<Vec<bool>> {
+        let parts = frames
             .par_chunks(4096)
             .map(|chunk| {
-                let root = Context::default();
-                let mut out = Vec::new();
-                for f in chunk {
-                    if self.eval(&root, f)? {
-                        out.push(f);
-                    }
-                }
-                Ok(out)
+                let mut judge = self.judge();
+                chunk.iter().map(&mut judge).collect::<Result<Vec<bool>>>()
             })
-            .collect::<Result<Vec<Vec<&FrameRecord>>>>()?;
-        Ok(hits.into_iter().flatten().collect())
+            .collect::<Result<Vec<Vec<bool>>>>()?;
+        Ok(parts.concat())
+    }
+
+    /// A function telling whether a frame matches, for one thread's run of
+    /// frames: it holds one root context (which registers every standard
+    /// function), set up once rather than per frame.
+    pub fn judge(&self) -> impl FnMut(&FrameRecord) -> Result<bool> + '_ {
+        let root = Context::default();
+        move |f| self.eval(&root, f)
     }
 }
 
