@@ -909,6 +909,7 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<ObjectId> {
         message: normalize(&state.message),
         summary,
         code: super::commit::code_version(repo.root()),
+        selection: None,
     };
     let id = repo.store.put_commit(&commit.encode())?;
     repo.store.flush()?;

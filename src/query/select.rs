@@ -19,7 +19,7 @@ use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, coco};
 use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
 use crate::object::commit::COMMIT_FORMAT;
-use crate::object::{Commit, EntryMode};
+use crate::object::{Commit, EntryMode, SelectionOf};
 use crate::ops::diff::flatten;
 use crate::ops::sources::MapSource;
 use crate::refs::HEADS;
@@ -44,12 +44,14 @@ pub struct Selection {
 }
 
 /// Records the selected frames of commit `base` (whose index is `index`) as a new
-/// commit, and points a new branch `branch` at it when given.
+/// commit, chosen by the expression `query`, and points a new branch `branch` at
+/// it when given.
 pub fn record(
     repo: &Repository,
     base: ObjectId,
     index: &FrameIndex,
     selected: &[&FrameRecord],
+    query: &str,
     branch: Option<&str>,
     message: &str,
 ) -> Result<Selection> {
@@ -156,6 +158,10 @@ pub fn record(
         message: format!("{}\n", message.trim_end()),
         summary,
         code: None,
+        selection: Some(SelectionOf {
+            of: base,
+            query: query.to_string(),
+        }),
     };
     let id = repo.store.put_commit(&commit.encode())?;
     // Objects must be durable before any ref names them.
