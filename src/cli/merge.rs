@@ -100,6 +100,14 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
         print_json(r)?;
         return Ok(code);
     }
+    if let Some(sel) = r.selection
+        && !ctx.quiet
+    {
+        println!(
+            "Merging a selection back (base {}): files it left out keep this branch's version",
+            sel.short()
+        );
+    }
     for p in &r.label_merged {
         if !r.conflicts.iter().any(|c| &c.path == p) && !ctx.quiet {
             println!("Merged labels of {p} object by object");

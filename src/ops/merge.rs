@@ -196,6 +196,10 @@ pub struct MergeReport {
     pub label_merged: Vec<String>,
     /// Conflicts (for `Conflicts`; resolved by `--strategy` otherwise not listed).
     pub conflicts: Vec<FileConflict>,
+    /// The selection commit used as the merge base, when `merge` folded a
+    /// selection's branch back (see [`selection_base`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<ObjectId>,
 }
 
 /// The result of merging three trees: new states of paths that differ from ours.
@@ -553,6 +557,39 @@ pub fn merge_base(repo: &Repository, a: ObjectId, b: ObjectId) -> Result<Option<
     Ok(best.last().map(|(_, id)| *id))
 }
 
+/// The selection commit to merge `theirs` back against, if any: walking back from
+/// `theirs` and stopping at commits reachable from `ours`, the first commit met
+/// that records a selection (`dsv query EXPR --branch`), the nearest to `theirs`
+/// when there are several.
+///
+/// A selection's tree holds only the frames it selected, so against the ordinary
+/// base (the queried commit) every frame left out would look deleted on their
+/// side. Against the selection itself, a path it does not hold is absent on base
+/// and theirs and keeps our version; what was changed on the branch after the
+/// selection (edits, additions, deletions) is what gets merged. A selection
+/// already merged back is reachable from `ours` and no longer counts: a later
+/// merge of the same branch uses the ordinary base, the branch tip merged last.
+pub fn selection_base(
+    repo: &Repository,
+    ours: ObjectId,
+    theirs: ObjectId,
+) -> Result<Option<ObjectId>> {
+    let known = ancestors(repo, [ours])?;
+    let mut seen = HashSet::new();
+    let mut queue = VecDeque::from([theirs]);
+    while let Some(id) = queue.pop_front() {
+        if known.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        let c = Commit::load(&repo.store, &id)?;
+        if c.selection.is_some() {
+            return Ok(Some(id));
+        }
+        queue.extend(c.parents);
+    }
+    Ok(None)
+}
+
 /// Every commit reachable from `starts`, the starts included.
 fn ancestors(
     repo: &Repository,
@@ -830,6 +867,7 @@ fn run_merge(
         removed: 0,
         label_merged: tm.label_merged.clone(),
         conflicts: Vec::new(),
+        selection: None,
     };
     let Some(head) = head.filter(|_| !ff) else {
         // Fast-forward: write their files, then move HEAD.
@@ -958,13 +996,27 @@ pub fn merge(
             removed: 0,
             label_merged: Vec::new(),
             conflicts: Vec::new(),
+            selection: None,
         });
     }
-    let can_ff = head.is_none() || base == head;
+    // Merging a selection back: its commit is the base, so what it left out is
+    // not taken as deleted, and HEAD never moves to the subset.
+    let selection = match head {
+        Some(h) => selection_base(repo, h, theirs)?,
+        None => None,
+    };
+    let base = selection.or(base);
+    let can_ff = selection.is_none() && (head.is_none() || base == head);
     if opts.ff_only && !can_ff {
-        return Err(Error::Refused(format!(
-            "not possible to fast-forward: {theirs_name} and HEAD have diverged (merge without --ff-only)"
-        )));
+        return Err(Error::Refused(match selection {
+            Some(s) => format!(
+                "not possible to fast-forward: {theirs_name} holds a selection ({}) made by `dsv query`; merging it back needs a merge commit (merge without --ff-only)",
+                s.short()
+            ),
+            None => format!(
+                "not possible to fast-forward: {theirs_name} and HEAD have diverged (merge without --ff-only)"
+            ),
+        }));
     }
     let ff = can_ff && (!opts.no_ff || head.is_none());
     let branch = match repo.refs.head()? {
@@ -975,7 +1027,7 @@ pub fn merge(
         .message
         .clone()
         .unwrap_or_else(|| format!("Merge {theirs_name} into {branch}"));
-    run_merge(
+    let mut report = run_merge(
         repo,
         MergeKind::Merge,
         head,
@@ -988,7 +1040,9 @@ pub fn merge(
         message,
         None,
         theirs_name,
-    )
+    )?;
+    report.selection = selection;
+    Ok(report)
 }
 
 /// `dsv cherry-pick REV`: applies what REV changed (against its parent) onto HEAD.
@@ -1097,6 +1151,7 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
         removed: 0,
         label_merged: Vec::new(),
         conflicts: Vec::new(),
+        selection: None,
     })
 }
 
@@ -1164,6 +1219,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         removed,
         label_merged: Vec::new(),
         conflicts: Vec::new(),
+        selection: None,
     })
 }
 
