@@ -439,7 +439,8 @@ impl Merger<'_> {
             },
             None => Vec::new(),
         };
-        let (Some(ours), Some(theirs)) = (parse(&ours_bytes)?, parse(&store.get(&t.id)?)?) else {
+        let theirs_bytes = store.get(&t.id)?;
+        let (Some(ours), Some(theirs)) = (parse(&ours_bytes)?, parse(&theirs_bytes)?) else {
             return Ok(None);
         };
         let opts = MatchOptions {
@@ -457,7 +458,8 @@ impl Merger<'_> {
             if frames == theirs.as_slice() {
                 return Ok(Some(t));
             }
-            let Some(bytes) = self.write(path, format, frames)? else {
+            let Some(bytes) = self.write(path, format, frames, (&ours_bytes, &theirs_bytes))?
+            else {
                 return Ok(None);
             };
             Ok(Some(FileState {
@@ -473,14 +475,22 @@ impl Merger<'_> {
     }
 
     /// Writes frames with the format's writer; `None` when it cannot (the caller
-    /// then merges the file whole).
-    fn write(&self, path: &str, format: Format, frames: &[FrameLabels]) -> Result<Option<Vec<u8>>> {
+    /// then merges the file whole). A COCO file keeps the layout of our version
+    /// (`info`, `licenses`, categories and ids; see [`super::coco_layout`]).
+    fn write(
+        &self,
+        path: &str,
+        format: Format,
+        frames: &[FrameLabels],
+        (ours, theirs): (&[u8], &[u8]),
+    ) -> Result<Option<Vec<u8>>> {
         let one = || match frames {
             [f] => Some(f),
             _ => None,
         };
         Ok(match format {
-            Format::Coco => coco::write(frames).ok(),
+            Format::Coco => super::coco_layout::write_like(ours, &[theirs], frames)
+                .or_else(|| coco::write(frames).ok()),
             Format::Cvat => cvat::write(frames).ok(),
             Format::Voc => one().and_then(|f| voc::write(f).ok()),
             Format::Kitti => one().and_then(|f| kitti::write(f).ok()),

@@ -118,8 +118,14 @@ pub fn record(
                         frames.push(fl);
                     }
                 }
-                let out =
-                    coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?;
+                // Laid out like the original: info, licenses, every category and
+                // the ids stay, so labelling tools see the same categories.
+                let out = match crate::ops::coco_layout::write_like(&bytes, &[], &frames) {
+                    Some(out) => out,
+                    None => {
+                        coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?
+                    }
+                };
                 put(repo, &mut entries, p, st.mode, &out)?;
                 rewritten += 1;
             } else {
