@@ -21,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::compare::MatchOptions;
-use crate::labels::layout::{Layout, Role};
+use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, coco, cvat, kitti, voc, yolo};
+use crate::meta::sidecar_path;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
 use crate::ops::diff::{FileState, diff_trees, flatten};
 use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
+use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::ops::sources::TreeSource;
 use crate::ops::status::{hash_worktree_file, head_tree, stat_tracked};
 use crate::refs::{HEADS, Head};
@@ -84,6 +86,8 @@ pub enum ConflictKind {
     ModifyDelete,
     /// Both sides changed the same objects or frames of a label file.
     Labels,
+    /// Both sides changed the same rows of the frame-metadata sidecar.
+    Metadata,
 }
 
 /// One conflicted path.
@@ -109,6 +113,9 @@ pub struct FileConflict {
     /// Frame and object conflicts inside a label file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<LabelConflict>,
+    /// Row and attribute conflicts inside the frame-metadata sidecar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta: Vec<MetaConflict>,
     /// Whether the user has resolved it (`dsv resolve` or `dsv add`).
     #[serde(default)]
     pub resolved: bool,
@@ -194,6 +201,10 @@ pub struct MergeReport {
     pub removed: u64,
     /// Label files both sides changed that were merged at object level.
     pub label_merged: Vec<String>,
+    /// The frame-metadata sidecar, when both sides changed it and it was merged
+    /// row by row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_merged: Option<String>,
     /// Conflicts (for `Conflicts`; resolved by `--strategy` otherwise not listed).
     pub conflicts: Vec<FileConflict>,
     /// The selection commit used as the merge base, when `merge` folded a
@@ -211,6 +222,8 @@ struct TreeMerge {
     conflicts: Vec<(Vec<u8>, FileConflict)>,
     /// Label files merged at object level.
     label_merged: Vec<String>,
+    /// The sidecar, when merged row by row.
+    meta_merged: Option<String>,
 }
 
 type Slot = Option<(EntryMode, ObjectId, u64)>;
@@ -238,6 +251,8 @@ struct Merger<'a> {
     strategy: Option<Side>,
     ours_src: TreeSource<'a>,
     layout: Option<Layout>,
+    /// Our version's frame-metadata sidecar path (merged row by row).
+    sidecar: Option<String>,
     out: TreeMerge,
 }
 
@@ -377,11 +392,35 @@ impl Merger<'_> {
             resolved_ours: o,
             resolved_theirs: t,
             labels: Vec::new(),
+            meta: Vec::new(),
             resolved: false,
         };
-        if let (Some(fo), Some(ft)) = (o, t)
-            && fo.mode != EntryMode::Symlink
-            && ft.mode != EntryMode::Symlink
+        let files = match (o, t) {
+            (Some(fo), Some(ft))
+                if fo.mode != EntryMode::Symlink && ft.mode != EntryMode::Symlink =>
+            {
+                Some((fo, ft))
+            }
+            _ => None,
+        };
+        let is_sidecar = self.sidecar.as_deref() == Some(shown.as_str());
+        if let Some((fo, ft)) = files
+            && is_sidecar
+            && let Some((ro, rt, items)) = self.sidecar_rows(&shown, b, fo, ft)?
+        {
+            self.out.meta_merged = Some(shown.clone());
+            if items.is_empty() {
+                if ro != fo {
+                    self.out.updates.insert(path.to_vec(), Some(ro));
+                }
+                return Ok(());
+            }
+            conflict.kind = ConflictKind::Metadata;
+            conflict.resolved_ours = Some(ro);
+            conflict.resolved_theirs = Some(rt);
+            conflict.meta = items;
+        } else if let Some((fo, ft)) = files
+            && !is_sidecar
             && let Some((format, merged)) = self.labels(&shown, b, fo, ft)?
         {
             self.out.label_merged.push(shown.clone());
@@ -409,6 +448,35 @@ impl Merger<'_> {
             None => self.out.conflicts.push((path.to_vec(), conflict)),
         }
         Ok(())
+    }
+
+    /// Merges the frame-metadata sidecar row by row; `None` when a version does
+    /// not parse (the caller merges the file whole).
+    fn sidecar_rows(
+        &self,
+        path: &str,
+        b: Option<FileState>,
+        o: FileState,
+        t: FileState,
+    ) -> Result<Option<(FileState, FileState, Vec<MetaConflict>)>> {
+        let store = &self.repo.store;
+        let base = b.map(|b| store.get(&b.id)).transpose()?;
+        let (ours, theirs) = (store.get(&o.id)?, store.get(&t.id)?);
+        let Some(m) = merge_sidecar(path, base.as_deref(), &ours, &theirs) else {
+            return Ok(None);
+        };
+        let settle = |r: Resolution| -> Result<FileState> {
+            Ok(match r {
+                Resolution::Ours => o,
+                Resolution::Theirs => t,
+                Resolution::Written(bytes) => FileState {
+                    mode: o.mode,
+                    id: store.put(&bytes)?,
+                    size: bytes.len() as u64,
+                },
+            })
+        };
+        Ok(Some((settle(m.ours)?, settle(m.theirs)?, m.conflicts)))
     }
 
     /// Merges a label file at frame and object level; `None` when the path is not
@@ -525,11 +593,16 @@ fn merge_trees(
     let ours_src = TreeSource::new(&repo.store, ours);
     // A dsv.toml that does not parse leaves label files to the file-level merge.
     let layout = Layout::load(&ours_src)?.ok();
+    let sidecar = match &layout {
+        Some(l) => Some(sidecar_path(&l.toml, &|p| ours_src.exists(p))?),
+        None => None,
+    };
     let mut m = Merger {
         repo,
         strategy,
         ours_src,
         layout,
+        sidecar,
         out: TreeMerge::default(),
     };
     if base == ours && base.is_some() {
@@ -876,6 +949,7 @@ fn run_merge(
         written: 0,
         removed: 0,
         label_merged: tm.label_merged.clone(),
+        meta_merged: tm.meta_merged.clone(),
         conflicts: Vec::new(),
         selection: None,
     };
@@ -1005,6 +1079,7 @@ pub fn merge(
             written: 0,
             removed: 0,
             label_merged: Vec::new(),
+            meta_merged: None,
             conflicts: Vec::new(),
             selection: None,
         });
@@ -1160,6 +1235,7 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
         written: 0,
         removed: 0,
         label_merged: Vec::new(),
+        meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
     })
@@ -1228,6 +1304,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         written,
         removed,
         label_merged: Vec::new(),
+        meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
     })

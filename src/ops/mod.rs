@@ -14,6 +14,7 @@ pub mod label_diff;
 pub mod log;
 pub mod merge;
 pub mod merge_labels;
+pub mod merge_meta;
 pub mod revparse;
 pub mod sources;
 pub mod stats;
