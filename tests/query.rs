@@ -748,6 +748,53 @@ fn merging_a_selection_into_an_unmoved_branch_is_a_merge_commit_not_a_fast_forwa
 }
 
 #[test]
+fn a_full_branch_that_merged_a_selection_is_merged_the_ordinary_way() {
+    let repo = selection_repo();
+    repo.ok(["switch", "label0"]);
+    repo.write("demo/labels/frame_003.txt", "0 0.05 0.2 0.1 0.4\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "relabel"]);
+    // A team branch off main folds the selection in, and edits a frame the
+    // selection left out.
+    repo.ok(["switch", "-c", "team", "main"]);
+    let out = repo.ok(["merge", "label0"]);
+    assert!(
+        out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    repo.write("demo/labels/frame_002.txt", "1 0.1 0.4 0.2 0.7\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "team edit"]);
+    // main moved meanwhile; merging team (first parents: whole dataset) is an
+    // ordinary merge that brings both edits.
+    repo.ok(["switch", "main"]);
+    repo.write("demo/labels/frame_004.txt", "10 0.1 0.3 0.1 0.2\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "main edit"]);
+    let out = repo.ok(["merge", "team"]);
+    assert!(
+        !out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    let mut changed = changed_files(&repo, "HEAD~1", "HEAD");
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (
+                "demo/labels/frame_002.txt".to_string(),
+                "modified".to_string()
+            ),
+            ("demo/labels/frame_003.txt".into(), "modified".into()),
+        ]
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    repo.ok(["fsck"]);
+}
+
+#[test]
 fn selection_merge_back_conflicts_on_labels_and_rows_edited_on_both_sides() {
     let repo = selection_repo();
     repo.ok(["switch", "label0"]);

@@ -641,34 +641,42 @@ pub fn merge_base(repo: &Repository, a: ObjectId, b: ObjectId) -> Result<Option<
 }
 
 /// The selection commit to merge `theirs` back against, if any: walking back from
-/// `theirs` and stopping at commits reachable from `ours`, the first commit met
-/// that records a selection (`dsv query EXPR --branch`), the nearest to `theirs`
-/// when there are several.
+/// `theirs` along first parents and stopping at the first commit reachable from
+/// `ours`, the first commit met that records a selection (`dsv query EXPR
+/// --branch`), so the nearest to `theirs` when there are several.
 ///
 /// A selection's tree holds only the frames it selected, so against the ordinary
 /// base (the queried commit) every frame left out would look deleted on their
 /// side. Against the selection itself, a path it does not hold is absent on base
 /// and theirs and keeps our version; what was changed on the branch after the
-/// selection (edits, additions, deletions) is what gets merged. A selection
-/// already merged back is reachable from `ours` and no longer counts: a later
-/// merge of the same branch uses the ordinary base, the branch tip merged last.
+/// selection (edits, additions, deletions) is what gets merged.
+///
+/// Only first parents are followed because they say what a branch is: a branch
+/// that merged a selection branch in as a second parent holds the whole dataset
+/// (the selection was folded into it) and is merged the ordinary way, while a
+/// selection branch that merged its source in is still a subset (against their
+/// common base, the frames it left out are deleted on its side, so the merge
+/// does not bring them back).
+/// A selection already merged back is reachable from `ours` and no longer
+/// counts: a later merge of the same branch uses the ordinary base, the branch
+/// tip merged last, whose tree is the same subset.
 pub fn selection_base(
     repo: &Repository,
     ours: ObjectId,
     theirs: ObjectId,
 ) -> Result<Option<ObjectId>> {
     let known = ancestors(repo, [ours])?;
+    let mut next = Some(theirs);
     let mut seen = HashSet::new();
-    let mut queue = VecDeque::from([theirs]);
-    while let Some(id) = queue.pop_front() {
+    while let Some(id) = next {
         if known.contains(&id) || !seen.insert(id) {
-            continue;
+            break;
         }
         let c = Commit::load(&repo.store, &id)?;
         if c.selection.is_some() {
             return Ok(Some(id));
         }
-        queue.extend(c.parents);
+        next = c.parents.first().copied();
     }
     Ok(None)
 }
