@@ -694,6 +694,19 @@ fn merging_a_selection_into_an_unmoved_branch_is_a_merge_commit_not_a_fast_forwa
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "drop a box"]);
     repo.ok(["switch", "main"]);
+    // A commit made on the selection picks onto the whole dataset as it is
+    // (its parent, the base, is a subset too).
+    repo.ok(["switch", "-c", "pick", "main"]);
+    repo.ok(["cherry-pick", "label0"]);
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    assert_eq!(
+        changed_files(&repo, "HEAD~1", "HEAD"),
+        [(
+            "demo/labels/frame_003.txt".to_string(),
+            "modified".to_string()
+        )]
+    );
+    repo.ok(["switch", "main"]);
     let main_before = rev_id(&repo, "main");
     let before = snapshot(&repo, "HEAD");
     // main is an ancestor of label0, yet moving main to the subset would lose frames.
@@ -719,6 +732,12 @@ fn merging_a_selection_into_an_unmoved_branch_is_a_merge_commit_not_a_fast_forwa
         repo.ok(["merge", "label0"]).stdout.trim(),
         "Already up to date."
     );
+    // Picking or reverting the selection commit itself would delete (or bring
+    // back) every frame it left out: refused.
+    for cmd in ["cherry-pick", "revert"] {
+        let r = repo.fails([cmd, "label0~1"]);
+        assert!(r.stderr.contains("is a selection of"), "{}", r.stderr);
+    }
 
     // A second round on the same branch merges against the tip merged last (the
     // selection is in main's history now): the frames left out still stay.

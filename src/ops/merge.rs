@@ -1180,6 +1180,14 @@ fn pick_or_revert(
             kind.command()
         )));
     }
+    if let Some(sel) = &c.selection {
+        // Against its parent a selection deletes every frame it left out.
+        return Err(Error::Refused(format!(
+            "cannot {} {name}: it is a selection of {} (`dsv query`), which holds only the selected frames; merge the selection's branch to bring its later commits back, or pick those commits",
+            kind.command(),
+            sel.of.short()
+        )));
+    }
     let parent = c.parents.first().copied();
     let parent_tree = tree_of(repo, parent)?;
     let (base_tree, theirs_tree, message, author) = match kind {
