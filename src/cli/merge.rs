@@ -119,16 +119,16 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
             sel.short()
         );
     }
+    for p in &r.label_merged {
+        if !r.conflicts.iter().any(|c| &c.path == p) && !ctx.quiet {
+            println!("Merged labels of {p} object by object");
+        }
+    }
     if let Some(p) = &r.meta_merged
         && !r.conflicts.iter().any(|c| &c.path == p)
         && !ctx.quiet
     {
         println!("Merged metadata of {p} row by row");
-    }
-    for p in &r.label_merged {
-        if !r.conflicts.iter().any(|c| &c.path == p) && !ctx.quiet {
-            println!("Merged labels of {p} object by object");
-        }
     }
     match r.outcome {
         Outcome::UpToDate => println!("Already up to date."),
