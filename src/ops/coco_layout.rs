@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::labels::{FrameLabels, coco};
@@ -36,34 +37,99 @@ const IMAGE_BOOKKEEPING: [&str; 4] = ["license", "flickr_url", "coco_url", "date
 /// original lacks them.
 const LISTS: [&str; 3] = ["images", "annotations", "categories"];
 
-/// Writes `frames` as a COCO file laid out like `original` (see the module doc).
-/// `others` (for instance the other side of a merge) only lend the fields of
-/// categories and images the original lacks. `None` when `original` is not a
-/// COCO object, the frames cannot be written, or the result would not parse back
-/// to the frames `coco::write` gives.
-pub fn write_like(original: &[u8], others: &[&[u8]], frames: &[FrameLabels]) -> Option<Vec<u8>> {
+/// Writes `frames` as a COCO file laid out like `original`, whose parsed frames
+/// are `original_frames` (see the module doc). `others` (for instance the other
+/// side of a merge) only lend the fields of categories and images the original
+/// lacks. `None` when `original` is not a COCO object, the frames cannot be
+/// written, or the result would not parse back to `frames` or to what
+/// `coco::write` gives.
+pub fn write_like(
+    original: &[u8],
+    original_frames: &[FrameLabels],
+    others: &[&[u8]],
+    frames: &[FrameLabels],
+) -> Option<Vec<u8>> {
     let written = coco::write(frames).ok()?;
-    let out = rewrite(original, others, frames, &written)?;
+    let out = rewrite(original, original_frames, others, frames, &written)?;
     // Never trade correctness for looks: the result must mean what the writer's does.
-    match (coco::parse(&out), coco::parse(&written)) {
-        (Ok(a), Ok(b)) if a == b => Some(out),
+    let back = coco::parse(&out).ok()?;
+    if back.as_slice() == frames {
+        return Some(out);
+    }
+    match coco::parse(&written) {
+        Ok(w) if w == back => Some(out),
         _ => None,
+    }
+}
+
+/// The fields of an original category, image or annotation that `rewrite` reads
+/// (the others are skipped without being built).
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    file_name: Option<Value>,
+    #[serde(default)]
+    image_id: Option<Value>,
+}
+
+/// What another file can lend: its categories and images' bookkeeping fields.
+#[derive(Deserialize, Default)]
+struct OtherDoc {
+    #[serde(default)]
+    categories: Vec<Value>,
+    #[serde(default)]
+    images: Vec<OtherImage>,
+}
+
+#[derive(Deserialize)]
+struct OtherImage {
+    #[serde(default)]
+    file_name: Option<Value>,
+    #[serde(default)]
+    license: Option<Value>,
+    #[serde(default)]
+    flickr_url: Option<Value>,
+    #[serde(default)]
+    coco_url: Option<Value>,
+    #[serde(default)]
+    date_captured: Option<Value>,
+}
+
+impl OtherImage {
+    /// Its bookkeeping fields as a JSON object.
+    fn bookkeeping(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in IMAGE_BOOKKEEPING.iter().zip([
+            &self.license,
+            &self.flickr_url,
+            &self.coco_url,
+            &self.date_captured,
+        ]) {
+            if let Some(v) = v {
+                m.insert((*k).to_string(), v.clone());
+            }
+        }
+        Value::Object(m)
     }
 }
 
 fn rewrite(
     original: &[u8],
+    original_frames: &[FrameLabels],
     others: &[&[u8]],
     frames: &[FrameLabels],
     written: &[u8],
 ) -> Option<Vec<u8>> {
     let original = original.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(original);
     let text = std::str::from_utf8(original).ok()?;
-    // Validates the whole document, so the scanner below only meets valid JSON.
-    let doc: Value = serde_json::from_str(text).ok()?;
+    // The scanner never panics; on text that is not valid JSON it gives up or
+    // produces something the final parse in `write_like` rejects.
     let top = split_object(text)?;
-    let orig_frames = coco::parse(original).ok()?;
-    let orig_frame: HashMap<&str, &FrameLabels> = orig_frames
+    let orig_frame: HashMap<&str, &FrameLabels> = original_frames
         .iter()
         .map(|f| (f.frame.as_str(), f))
         .rev()
@@ -90,43 +156,80 @@ fn rewrite(
         olist("annotations")?,
         olist("categories")?,
     );
-    let list = |key: &str| doc.get(key).and_then(Value::as_array);
-    let other_docs: Vec<Value> = others
-        .iter()
-        .filter_map(|b| serde_json::from_slice(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)).ok())
-        .collect();
-    let from_others = |key: &str, field: &str, name: &str| -> Option<Value> {
-        other_docs.iter().find_map(|d| {
-            d.get(key)?
-                .as_array()?
-                .iter()
-                .find(|v| v.get(field).and_then(Value::as_str) == Some(name))
-                .cloned()
-        })
+    let entries = |raws: &[&str]| -> Option<Vec<Entry>> {
+        raws.iter().map(|r| serde_json::from_str(r).ok()).collect()
     };
+    let (o_img, o_ann, o_cat, w_cat) = (
+        entries(&o_images)?,
+        entries(&o_annotations)?,
+        entries(&o_categories)?,
+        entries(&w_categories)?,
+    );
+    let str_of = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
 
-    // Categories: all of the original's, then new classes.
-    let o_cat_values = list("categories").map(Vec::as_slice).unwrap_or_default();
     let mut cat_ids: HashSet<String> = HashSet::new();
-    let mut cat_by_name: HashMap<&str, Value> = HashMap::new();
-    for c in o_cat_values {
-        let id = c.get("id")?;
+    let mut cat_by_name: HashMap<String, Value> = HashMap::new();
+    for c in &o_cat {
+        let id = c.id.as_ref()?;
         cat_ids.insert(id.to_string());
-        if let Some(name) = c.get("name").and_then(Value::as_str) {
+        if let Some(name) = str_of(&c.name) {
             cat_by_name.entry(name).or_insert_with(|| id.clone());
         }
     }
+    let mut img_ids: HashSet<String> = HashSet::new();
+    let mut img_by_name: HashMap<String, usize> = HashMap::new();
+    for (k, e) in o_img.iter().enumerate() {
+        img_ids.insert(e.id.as_ref()?.to_string());
+        if let Some(name) = str_of(&e.file_name) {
+            img_by_name.entry(name).or_insert(k);
+        }
+    }
+    // The other files are read only when something new needs their fields.
+    let new_cats = w_cat
+        .iter()
+        .any(|c| str_of(&c.name).is_none_or(|n| !cat_by_name.contains_key(&n)));
+    let new_imgs = frames.iter().any(|f| !img_by_name.contains_key(&f.frame));
+    let other_docs: Vec<OtherDoc> = if new_cats || new_imgs {
+        others
+            .iter()
+            .filter_map(|b| {
+                serde_json::from_slice(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)).ok()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Entries of the other files by name (the first file, then the first entry, wins).
+    let mut other_categories: HashMap<&str, &Value> = HashMap::new();
+    let mut other_images: HashMap<&str, &OtherImage> = HashMap::new();
+    for d in &other_docs {
+        for c in &d.categories {
+            if let Some(name) = c.get("name").and_then(Value::as_str) {
+                other_categories.entry(name).or_insert(c);
+            }
+        }
+        for i in &d.images {
+            if let Some(name) = i.file_name.as_ref().and_then(Value::as_str) {
+                other_images.entry(name).or_insert(i);
+            }
+        }
+    }
+
+    // Categories: all of the original's, then new classes.
     let mut categories: Vec<String> = o_categories.iter().map(|r| minify(r)).collect();
     let mut cat_map: HashMap<String, Value> = HashMap::new();
     let mut next_cat = fresh_start(&cat_ids);
-    for raw in &w_categories {
-        let v: Value = serde_json::from_str(raw).ok()?;
-        let (wid, name) = (v.get("id")?.to_string(), v.get("name")?.as_str()?);
-        let id = match cat_by_name.get(name) {
+    for (raw, c) in w_categories.iter().zip(&w_cat) {
+        let wid = c.id.as_ref()?.to_string();
+        let name = str_of(&c.name)?;
+        let id = match cat_by_name.get(&name) {
             Some(id) => id.clone(),
             None => {
                 let id = fresh(&mut next_cat, &mut cat_ids);
-                let mut entry = from_others("categories", "name", name).unwrap_or(v.clone());
+                let mut entry = match other_categories.get(name.as_str()) {
+                    Some(v) => (*v).clone(),
+                    None => serde_json::from_str(raw).ok()?,
+                };
                 entry.as_object_mut()?.insert("id".into(), id.clone());
                 categories.push(serde_json::to_string(&entry).ok()?);
                 id
@@ -136,17 +239,8 @@ fn rewrite(
     }
 
     // Images: original ids, original entries when the frame's fields are unchanged.
-    let o_img_values = list("images").map(Vec::as_slice).unwrap_or_default();
-    if o_img_values.len() != o_images.len() || frames.len() != w_images.len() {
+    if frames.len() != w_images.len() {
         return None;
-    }
-    let mut img_ids: HashSet<String> = HashSet::new();
-    let mut img_by_name: HashMap<&str, usize> = HashMap::new();
-    for (k, v) in o_img_values.iter().enumerate() {
-        img_ids.insert(v.get("id")?.to_string());
-        if let Some(name) = v.get("file_name").and_then(Value::as_str) {
-            img_by_name.entry(name).or_insert(k);
-        }
     }
     let mut next_img = fresh_start(&img_ids);
     let mut images: Vec<String> = Vec::with_capacity(w_images.len());
@@ -156,11 +250,9 @@ fn rewrite(
     for (frame, raw) in frames.iter().zip(&w_images) {
         let fields = split_object(raw)?;
         let wid = fields.iter().find(|(k, _)| k == "id")?.1.to_string();
-        let orig = img_by_name.get(frame.frame.as_str()).copied();
-        match orig {
+        match img_by_name.get(&frame.frame).copied() {
             Some(k) => {
-                let ov = o_img_values.get(k)?;
-                let id = ov.get("id")?;
+                let id = o_img.get(k)?.id.as_ref()?;
                 img_map.insert(wid, id.clone());
                 let unchanged = orig_frame.get(frame.frame.as_str()).is_some_and(|f| {
                     f.width == frame.width
@@ -172,13 +264,16 @@ fn rewrite(
                     images.push(minify(o_images.get(k)?));
                     same_image.push(Some(id));
                 } else {
-                    images.push(with_fields(&fields, id, Some(ov))?);
+                    let ov: Value = serde_json::from_str(o_images.get(k)?).ok()?;
+                    images.push(with_fields(&fields, id, Some(&ov))?);
                     same_image.push(None);
                 }
             }
             None => {
                 let id = fresh(&mut next_img, &mut img_ids);
-                let lend = from_others("images", "file_name", &frame.frame);
+                let lend = other_images
+                    .get(frame.frame.as_str())
+                    .map(|i| i.bookkeeping());
                 images.push(with_fields(&fields, &id, lend.as_ref())?);
                 img_map.insert(wid, id);
                 same_image.push(None);
@@ -187,13 +282,9 @@ fn rewrite(
     }
 
     // Annotations: unchanged objects keep their original entry.
-    let o_ann_values = list("annotations").map(Vec::as_slice).unwrap_or_default();
-    if o_ann_values.len() != o_annotations.len() {
-        return None;
-    }
     let mut ann_by_id: HashMap<String, usize> = HashMap::new();
-    for (k, v) in o_ann_values.iter().enumerate() {
-        if let Some(id) = v.get("id").and_then(id_text) {
+    for (k, e) in o_ann.iter().enumerate() {
+        if let Some(id) = e.id.as_ref().and_then(id_text) {
             ann_by_id.entry(id).or_insert(k);
         }
     }
@@ -217,11 +308,10 @@ fn rewrite(
             }
             let k = *ann_by_id.get(id)?;
             let image = same_image.get(i).copied().flatten()?;
-            let ov = o_ann_values.get(k)?;
             let in_frame = orig_frame
                 .get(frame.frame.as_str())
                 .is_some_and(|f| f.objects.iter().any(|o| o == obj));
-            (in_frame && ov.get("image_id") == Some(image)).then_some(k)
+            (in_frame && o_ann.get(k)?.image_id.as_ref() == Some(image)).then_some(k)
         })();
         match reuse {
             Some(k) => annotations.push(minify(o_annotations.get(k)?)),
@@ -508,7 +598,7 @@ mod tests {
     #[test]
     fn unchanged_frames_keep_every_field_and_id() {
         let frames = coco::parse(ORIGINAL.as_bytes()).expect("parses");
-        let out = write_like(ORIGINAL.as_bytes(), &[], &frames).expect("written");
+        let out = write_like(ORIGINAL.as_bytes(), &frames, &[], &frames).expect("written");
         let text = String::from_utf8(out.clone()).expect("utf-8");
         let doc: Value = serde_json::from_slice(&out).expect("JSON");
         let orig: Value = serde_json::from_str(ORIGINAL).expect("JSON");
@@ -524,7 +614,8 @@ mod tests {
 
     #[test]
     fn edits_are_written_and_the_rest_is_kept() {
-        let mut frames = coco::parse(ORIGINAL.as_bytes()).expect("parses");
+        let original = coco::parse(ORIGINAL.as_bytes()).expect("parses");
+        let mut frames = original.clone();
         // Move the bus, add a new class on a.jpg, drop b.jpg's attributes? (none), add c.jpg.
         if let Some(b) = frames[1].objects[0].bbox.as_mut() {
             b.w = 4.0;
@@ -538,7 +629,7 @@ mod tests {
         frames.push(c);
         let other = br#"{"images":[{"id":1,"file_name":"c.jpg","license":5}],"annotations":[],
             "categories":[{"id":1,"name":"dog","supercategory":"animal"}]}"#;
-        let out = write_like(ORIGINAL.as_bytes(), &[other], &frames).expect("written");
+        let out = write_like(ORIGINAL.as_bytes(), &original, &[other], &frames).expect("written");
         let doc: Value = serde_json::from_slice(&out).expect("JSON");
         assert_eq!(doc["info"]["description"], "my set");
         assert_eq!(doc["licenses"][0]["id"], 3);
@@ -572,9 +663,14 @@ mod tests {
     #[test]
     fn not_coco_gives_none() {
         let frames = coco::parse(ORIGINAL.as_bytes()).expect("parses");
-        assert!(write_like(b"[1,2]", &[], &frames).is_none());
-        assert!(write_like(b"{\"images\": 3}", &[], &frames).is_none());
-        assert!(write_like(b"not json", &[], &frames).is_none());
+        for bad in [
+            &b"[1,2]"[..],
+            b"{\"images\": 3}",
+            b"not json",
+            b"{\"images\":[{\"id\":1",
+        ] {
+            assert!(write_like(bad, &frames, &[], &frames).is_none());
+        }
     }
 
     #[test]

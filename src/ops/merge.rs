@@ -526,7 +526,8 @@ impl Merger<'_> {
             if frames == theirs.as_slice() {
                 return Ok(Some(t));
             }
-            let Some(bytes) = self.write(path, format, frames, (&ours_bytes, &theirs_bytes))?
+            let Some(bytes) =
+                self.write(path, format, frames, (&ours_bytes, &ours, &theirs_bytes))?
             else {
                 return Ok(None);
             };
@@ -536,7 +537,14 @@ impl Merger<'_> {
                 size: bytes.len() as u64,
             }))
         };
-        let (Some(ro), Some(rt)) = (settle(&m.ours)?, settle(&m.theirs)?) else {
+        // Without conflicts both resolutions are the same merge: write it once.
+        let ro = settle(&m.ours)?;
+        let rt = if m.conflicts.is_empty() {
+            ro
+        } else {
+            settle(&m.theirs)?
+        };
+        let (Some(ro), Some(rt)) = (ro, rt) else {
             return Ok(None);
         };
         Ok(Some((format, (ro, rt, m.conflicts))))
@@ -550,14 +558,14 @@ impl Merger<'_> {
         path: &str,
         format: Format,
         frames: &[FrameLabels],
-        (ours, theirs): (&[u8], &[u8]),
+        (ours, ours_frames, theirs): (&[u8], &[FrameLabels], &[u8]),
     ) -> Result<Option<Vec<u8>>> {
         let one = || match frames {
             [f] => Some(f),
             _ => None,
         };
         Ok(match format {
-            Format::Coco => super::coco_layout::write_like(ours, &[theirs], frames)
+            Format::Coco => super::coco_layout::write_like(ours, ours_frames, &[theirs], frames)
                 .or_else(|| coco::write(frames).ok()),
             Format::Cvat => cvat::write(frames).ok(),
             Format::Voc => one().and_then(|f| voc::write(f).ok()),

@@ -112,15 +112,16 @@ pub fn record(
                     .parse(&src, &path, Format::Coco, &bytes)?
                     .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))?;
                 let mut frames = Vec::new();
-                for fl in parsed {
+                for fl in &parsed {
                     let fp = layout.frame_path(&src, &path, Format::Coco, &fl.frame)?;
                     if fp.is_some_and(|fp| chosen.contains(fp.as_str())) {
-                        frames.push(fl);
+                        frames.push(fl.clone());
                     }
                 }
                 // Laid out like the original: info, licenses, every category and
                 // the ids stay, so labelling tools see the same categories.
-                let out = match crate::ops::coco_layout::write_like(&bytes, &[], &frames) {
+                let like = crate::ops::coco_layout::write_like(&bytes, &parsed, &[], &frames);
+                let out = match like {
                     Some(out) => out,
                     None => {
                         coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?
