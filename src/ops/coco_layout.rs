@@ -20,8 +20,8 @@
 //!
 //! Values copied are minified (whitespace outside strings removed), one image,
 //! annotation or category per line as `coco::write` does. The result must parse
-//! to exactly the frames `coco::write` would give, else `None` (the caller then
-//! uses `coco::write`'s output).
+//! to exactly the frames given (or to what `coco::write`'s output parses to),
+//! else `None` (the caller then uses `coco::write`'s output).
 
 use std::collections::{HashMap, HashSet};
 
