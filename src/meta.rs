@@ -330,7 +330,7 @@ impl Sidecar {
     }
 }
 
-fn csv_cell(s: &str) -> String {
+pub(crate) fn csv_cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -340,7 +340,7 @@ fn csv_cell(s: &str) -> String {
 
 /// Splits one CSV line (RFC 4180 quoting, no newlines inside cells); the error
 /// carries the 1-based column.
-fn split_csv(line: &str) -> std::result::Result<Vec<String>, (usize, String)> {
+pub(crate) fn split_csv(line: &str) -> std::result::Result<Vec<String>, (usize, String)> {
     let mut cells = Vec::new();
     let mut cur = String::new();
     let mut chars = line.char_indices().peekable();

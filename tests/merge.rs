@@ -468,6 +468,69 @@ fn two_teams_label_different_images_of_one_coco_file() {
     assert_eq!(summary(&merged[1].objects), summary(&b[1].objects));
 }
 
+#[test]
+fn two_teams_edit_different_rows_of_the_sidecar() {
+    let repo = TestRepo::init();
+    repo.write("meta.csv", "path,split\r\na.jpg,train\r\nb.jpg,val\r\n");
+    repo.write("a.jpg", "a");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["branch", "team-b"]);
+    repo.write("meta.csv", "path,split\r\na.jpg,test\r\nb.jpg,val\r\n");
+    repo.ok(["commit", "-a", "-m", "a is a test frame"]);
+    repo.ok(["switch", "team-b"]);
+    repo.write(
+        "meta.csv",
+        "path,split\nb.jpg,holdout\nc.jpg,train\na.jpg,train\n",
+    );
+    repo.ok(["commit", "-a", "-m", "b held out, c added"]);
+    repo.ok(["switch", "main"]);
+    let out = repo.ok(["merge", "team-b"]);
+    assert!(
+        out.stdout
+            .contains("Merged metadata of meta.csv row by row"),
+        "{}",
+        out.stdout
+    );
+    // Our lines (CRLF) stay, their changed row is rewritten in place, their new
+    // row appended.
+    assert_eq!(
+        repo.read_string("meta.csv"),
+        "path,split\r\na.jpg,test\r\nb.jpg,holdout\nc.jpg,train\n"
+    );
+
+    // The same row's attribute changed differently: a metadata conflict.
+    repo.ok(["switch", "team-b"]);
+    repo.write(
+        "meta.csv",
+        "path,split\nb.jpg,holdout\nc.jpg,val\na.jpg,train\n",
+    );
+    repo.ok(["commit", "-a", "-m", "c is val"]);
+    repo.ok(["switch", "main"]);
+    repo.write(
+        "meta.csv",
+        "path,split\r\na.jpg,test\r\nb.jpg,holdout\nc.jpg,test\n",
+    );
+    repo.ok(["commit", "-a", "-m", "c is test"]);
+    let (code, v) = merge_json(&repo, &["team-b"]);
+    assert_eq!(code, 1, "{v}");
+    let c = &v["conflicts"][0];
+    assert_eq!(c["kind"], "metadata", "{v}");
+    assert_eq!(c["meta"][0]["frame"], "c.jpg", "{v}");
+    assert_eq!(c["meta"][0]["field"], "split", "{v}");
+    assert_eq!(c["meta"][0]["ours"], "test", "{v}");
+    assert_eq!(c["meta"][0]["theirs"], "val", "{v}");
+    let status = repo.ok(["status"]).stdout;
+    assert!(status.contains("metadata conflict: meta.csv"), "{status}");
+    repo.ok(["resolve", "meta.csv", "--theirs"]);
+    repo.ok(["merge", "--continue"]);
+    assert_eq!(
+        repo.read_string("meta.csv"),
+        "path,split\r\na.jpg,test\r\nb.jpg,holdout\nc.jpg,val\n"
+    );
+    assert_eq!(head_parents(&repo), 2);
+}
+
 /// Files added, removed or changed on one side (every combination with the other
 /// side doing the same to other files) merge cleanly at frame level.
 #[test]

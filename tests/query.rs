@@ -441,8 +441,8 @@ fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
         repo.read_string("meta.jsonl"),
         "{\"path\":\"coco/train/train_001.jpg\",\"review\":\"yes\"}\n{\"path\":\"demo/images/frame_003.jpg\",\"review\":\"yes\"}\n"
     );
-    // Labelling happens on the branch: edit a label and commit. (Merging back
-    // into the source branch is left to the merge work in progress elsewhere.)
+    // Labelling happens on the branch: edit a label and commit (merging it back
+    // is tested below).
     repo.write(
         "demo/labels/frame_003.txt",
         "0 0.05 0.2 0.1 0.4\n1 0.5 0.1 0.8 0.2\n",
@@ -479,6 +479,430 @@ fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
 }
 
 /// Objects of a frame as (class, x, y, w, h) in pixels.
+/// Every tracked file of `rev` with its bytes, read from the working tree
+/// (which must be checked out at `rev`).
+fn snapshot(repo: &TestRepo, rev: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    ls_tree(repo, rev)
+        .into_iter()
+        .map(|p| {
+            let bytes = repo.read(&p);
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// The paths `dsv diff --json A B` lists as changed, with their kind.
+fn changed_files(repo: &TestRepo, a: &str, b: &str) -> Vec<(String, String)> {
+    let diff: serde_json::Value =
+        serde_json::from_str(&repo.ok(["diff", "--json", a, b]).stdout).expect("JSON");
+    diff["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or_default().to_string(),
+                f["kind"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The full commit id a revision names.
+fn rev_id(repo: &TestRepo, rev: &str) -> String {
+    let log = repo.ok(["log", "-n", "1", rev]).stdout;
+    log.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn parents(repo: &TestRepo, rev: &str) -> usize {
+    let c: serde_json::Value =
+        serde_json::from_str(&repo.ok(["cat-object", rev]).stdout).expect("commit JSON");
+    c["parents"].as_array().map_or(0, Vec::len)
+}
+
+fn json_file(repo: &TestRepo, rel: &str) -> serde_json::Value {
+    serde_json::from_slice(&repo.read(rel)).expect("JSON")
+}
+
+const LABEL0: &str = r#"objects.exists(o, o.class == "label_0")"#;
+const TRAIN_COCO: &str = "coco/train/_annotations.coco.json";
+
+/// `demo_repo` with sidecar rows for two selected frames and one other, and the
+/// selection `label0` (demo frames 001 and 003, COCO train_001 and val_001).
+fn selection_repo() -> TestRepo {
+    let repo = demo_repo();
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_003.jpg",
+        "coco/train/train_001.jpg",
+        "review=yes",
+    ]);
+    repo.ok(["meta", "set", "demo/images/frame_000.jpg", "review=no"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "meta"]);
+    repo.ok(["query", LABEL0, "--branch", "label0"]);
+    repo
+}
+
+/// Sets the box of the first annotation of `rel` (a COCO file).
+fn set_coco_box(repo: &TestRepo, rel: &str, bbox: [f64; 4]) {
+    let mut doc = json_file(repo, rel);
+    doc["annotations"][0]["bbox"] = serde_json::json!(bbox);
+    repo.write(rel, serde_json::to_vec_pretty(&doc).expect("JSON"));
+}
+
+#[test]
+fn selection_branch_merges_back_into_the_full_dataset() {
+    let repo = selection_repo();
+    let fixture_coco: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture(
+            "datumaro/roboflow_dataset/coco/train/_annotations.coco.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    // The selection commit says what it was cut from.
+    let show = repo.ok(["show", "label0"]).stdout;
+    let main = rev_id(&repo, "main");
+    assert!(
+        show.contains(&format!("Selection of {} by {LABEL0}", &main[..12])),
+        "{show}"
+    );
+    // The selection's COCO file keeps the original's info, licenses and categories.
+    let sel_coco = {
+        repo.ok(["switch", "label0"]);
+        json_file(&repo, TRAIN_COCO)
+    };
+    for key in ["info", "licenses", "categories"] {
+        assert_eq!(sel_coco[key], fixture_coco[key], "{key}");
+    }
+    assert_eq!(sel_coco["images"].as_array().map(Vec::len), Some(1));
+
+    // Label on the branch: a YOLO box, a COCO box, a sidecar row; drop a frame.
+    let yolo = "0 0.05 0.2 0.1 0.4\n1 0.5 0.1 0.8 0.2\n";
+    repo.write("demo/labels/frame_003.txt", yolo);
+    set_coco_box(&repo, TRAIN_COCO, [2.0, 1.0, 4.0, 2.0]);
+    repo.ok(["meta", "set", "demo/images/frame_003.jpg", "review=done"]);
+    repo.ok([
+        "rm",
+        "demo/images/frame_001.jpg",
+        "demo/labels/frame_001.txt",
+    ]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "relabel"]);
+
+    // Meanwhile main moves: an unrelated label and sidecar row.
+    repo.ok(["switch", "main"]);
+    repo.write("demo/labels/frame_000.txt", "2 0.1 0.3 0.2 0.2\n");
+    repo.ok(["meta", "set", "demo/images/frame_005.jpg", "weather=sun"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "unrelated"]);
+    let before = snapshot(&repo, "HEAD");
+    let meta_before = repo.read_string("meta.jsonl");
+
+    let out = repo.ok(["merge", "label0"]);
+    assert!(
+        out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Committed"), "{}", out.stdout);
+    assert_eq!(parents(&repo, "HEAD"), 2);
+
+    // Every file outside the edits is still there, byte for byte.
+    let edited = [
+        "demo/labels/frame_003.txt",
+        TRAIN_COCO,
+        "meta.jsonl",
+        "demo/images/frame_001.jpg",
+        "demo/labels/frame_001.txt",
+    ];
+    let after = snapshot(&repo, "HEAD");
+    for (p, bytes) in &before {
+        if edited.contains(&p.as_str()) {
+            continue;
+        }
+        assert_eq!(after.get(p), Some(bytes), "{p} changed");
+    }
+    assert_eq!(after.len(), before.len() - 2);
+    assert!(!after.contains_key("demo/images/frame_001.jpg"));
+    assert!(!after.contains_key("demo/labels/frame_001.txt"));
+    assert_eq!(repo.read_string("demo/labels/frame_003.txt"), yolo);
+    assert_eq!(
+        repo.read_string("demo/labels/frame_000.txt"),
+        "2 0.1 0.3 0.2 0.2\n"
+    );
+
+    // The COCO file holds both images again, with the edited box, and the
+    // original's other fields.
+    let coco = json_file(&repo, TRAIN_COCO);
+    let names: Vec<&str> = coco["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["file_name"].as_str())
+        .collect();
+    assert_eq!(names, ["train_001.jpg", "train_002.jpg"]);
+    assert_eq!(coco["images"], fixture_coco["images"]);
+    for key in ["info", "licenses", "categories"] {
+        assert_eq!(coco[key], fixture_coco[key], "{key}");
+    }
+    let anns = coco["annotations"].as_array().expect("annotations");
+    assert_eq!(anns.len(), 2);
+    assert_eq!(anns[0]["bbox"], serde_json::json!([2.0, 1.0, 4.0, 2.0]));
+    assert_eq!(anns[0]["image_id"], 1);
+    // train_002's annotation is the original's, untouched.
+    assert_eq!(anns[1], fixture_coco["annotations"][1]);
+
+    // The sidecar: our rows where they were, their edit in place.
+    assert_eq!(
+        repo.read_string("meta.jsonl"),
+        meta_before.replace(
+            "{\"path\":\"demo/images/frame_003.jpg\",\"review\":\"yes\"}",
+            "{\"path\":\"demo/images/frame_003.jpg\",\"review\":\"done\"}"
+        )
+    );
+    assert!(meta_before.contains("frame_005"), "{meta_before}");
+
+    // Against the first parent the merge is exactly the branch's edits.
+    let mut changed = changed_files(&repo, "HEAD~1", "HEAD");
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (TRAIN_COCO.to_string(), "modified".to_string()),
+            ("demo/images/frame_001.jpg".into(), "deleted".into()),
+            ("demo/labels/frame_001.txt".into(), "deleted".into()),
+            ("demo/labels/frame_003.txt".into(), "modified".into()),
+            ("meta.jsonl".into(), "modified".into()),
+        ]
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "8");
+    repo.ok(["fsck"]);
+    assert!(repo.ok(["status", "--short"]).stdout.is_empty());
+}
+
+#[test]
+fn merging_a_selection_into_an_unmoved_branch_is_a_merge_commit_not_a_fast_forward() {
+    let repo = selection_repo();
+    repo.ok(["switch", "label0"]);
+    repo.write("demo/labels/frame_003.txt", "0 0.05 0.2 0.1 0.4\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "drop a box"]);
+    repo.ok(["switch", "main"]);
+    // A commit made on the selection picks onto the whole dataset as it is
+    // (its parent, the base, is a subset too).
+    repo.ok(["switch", "-c", "pick", "main"]);
+    repo.ok(["cherry-pick", "label0"]);
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    assert_eq!(
+        changed_files(&repo, "HEAD~1", "HEAD"),
+        [(
+            "demo/labels/frame_003.txt".to_string(),
+            "modified".to_string()
+        )]
+    );
+    repo.ok(["switch", "main"]);
+    let main_before = rev_id(&repo, "main");
+    let before = snapshot(&repo, "HEAD");
+    // main is an ancestor of label0, yet moving main to the subset would lose frames.
+    let r = repo.fails(["merge", "--ff-only", "label0"]);
+    assert!(r.stderr.contains("selection"), "{}", r.stderr);
+    assert_eq!(rev_id(&repo, "main"), main_before);
+    let doc: serde_json::Value =
+        serde_json::from_str(&repo.ok(["merge", "label0", "--json"]).stdout).expect("JSON");
+    assert_eq!(doc["outcome"], "committed");
+    assert_eq!(doc["base"], doc["selection"]);
+    assert_eq!(parents(&repo, "HEAD"), 2);
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    assert_eq!(
+        changed_files(&repo, "HEAD~1", "HEAD"),
+        [(
+            "demo/labels/frame_003.txt".to_string(),
+            "modified".to_string()
+        )]
+    );
+    let after = snapshot(&repo, "HEAD");
+    assert_eq!(after.len(), before.len());
+    assert_eq!(
+        repo.ok(["merge", "label0"]).stdout.trim(),
+        "Already up to date."
+    );
+    // Picking or reverting the selection commit itself would delete (or bring
+    // back) every frame it left out: refused.
+    for cmd in ["cherry-pick", "revert"] {
+        let r = repo.fails([cmd, "label0~1"]);
+        assert!(r.stderr.contains("is a selection of"), "{}", r.stderr);
+    }
+
+    // A second round on the same branch merges against the tip merged last (the
+    // selection is in main's history now): the frames left out still stay.
+    repo.ok(["switch", "label0"]);
+    set_coco_box(&repo, TRAIN_COCO, [1.0, 1.0, 2.0, 2.0]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "second round"]);
+    repo.ok(["switch", "main"]);
+    let out = repo.ok(["merge", "label0"]);
+    assert!(
+        !out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    let coco = json_file(&repo, TRAIN_COCO);
+    assert_eq!(coco["images"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        coco["annotations"][0]["bbox"],
+        serde_json::json!([1.0, 1.0, 2.0, 2.0])
+    );
+    assert_eq!(
+        changed_files(&repo, "HEAD~1", "HEAD"),
+        [(TRAIN_COCO.to_string(), "modified".to_string())]
+    );
+    repo.ok(["fsck"]);
+}
+
+#[test]
+fn a_full_branch_that_merged_a_selection_is_merged_the_ordinary_way() {
+    let repo = selection_repo();
+    repo.ok(["switch", "label0"]);
+    repo.write("demo/labels/frame_003.txt", "0 0.05 0.2 0.1 0.4\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "relabel"]);
+    // A team branch off main folds the selection in, and edits a frame the
+    // selection left out.
+    repo.ok(["switch", "-c", "team", "main"]);
+    let out = repo.ok(["merge", "label0"]);
+    assert!(
+        out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    repo.write("demo/labels/frame_002.txt", "1 0.1 0.4 0.2 0.7\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "team edit"]);
+    // main moved meanwhile; merging team (first parents: whole dataset) is an
+    // ordinary merge that brings both edits.
+    repo.ok(["switch", "main"]);
+    repo.write("demo/labels/frame_004.txt", "10 0.1 0.3 0.1 0.2\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "main edit"]);
+    let out = repo.ok(["merge", "team"]);
+    assert!(
+        !out.stdout.contains("Merging a selection back"),
+        "{}",
+        out.stdout
+    );
+    let mut changed = changed_files(&repo, "HEAD~1", "HEAD");
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (
+                "demo/labels/frame_002.txt".to_string(),
+                "modified".to_string()
+            ),
+            ("demo/labels/frame_003.txt".into(), "modified".into()),
+        ]
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    repo.ok(["fsck"]);
+}
+
+#[test]
+fn selection_merge_back_conflicts_on_labels_and_rows_edited_on_both_sides() {
+    let repo = selection_repo();
+    repo.ok(["switch", "label0"]);
+    repo.write(
+        "demo/labels/frame_003.txt",
+        "0 0.05 0.2 0.1 0.4\n1 0.5 0.1 0.8 0.2\n",
+    );
+    repo.ok(["meta", "set", "demo/images/frame_003.jpg", "review=done"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "theirs"]);
+    repo.ok(["switch", "main"]);
+    // The same box and the same attribute, changed differently; and an unrelated edit.
+    repo.write(
+        "demo/labels/frame_003.txt",
+        "0 0.05 0.2 0.1 0.4\n1 0.4 0.1 0.8 0.2\n",
+    );
+    repo.ok(["meta", "set", "demo/images/frame_003.jpg", "review=redo"]);
+    repo.write("demo/labels/frame_002.txt", "1 0.1 0.4 0.2 0.7\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "ours"]);
+    let before = snapshot(&repo, "HEAD");
+
+    let r = repo.expect_code(1, ["merge", "label0"]);
+    assert!(
+        r.stdout
+            .contains("labels conflict: demo/labels/frame_003.txt"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("metadata conflict: meta.jsonl"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("row demo/images/frame_003.jpg: review: both sides changed"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("\"redo\"") && r.stdout.contains("\"done\""),
+        "{}",
+        r.stdout
+    );
+    // Nothing outside the selection was touched while the merge waits.
+    let status = repo.ok(["status", "--short"]).stdout;
+    assert!(status.contains("UU demo/labels/frame_003.txt"), "{status}");
+    assert!(status.contains("UU meta.jsonl"), "{status}");
+    assert_eq!(snapshot(&repo, "HEAD"), before);
+
+    repo.ok([
+        "resolve",
+        "demo/labels/frame_003.txt",
+        "meta.jsonl",
+        "--theirs",
+    ]);
+    repo.ok(["merge", "--continue"]);
+    assert_eq!(parents(&repo, "HEAD"), 2);
+    assert_eq!(
+        repo.read_string("demo/labels/frame_003.txt"),
+        "0 0.05 0.2 0.1 0.4\n1 0.5 0.1 0.8 0.2\n"
+    );
+    assert!(
+        repo.read_string("meta.jsonl")
+            .contains("{\"path\":\"demo/images/frame_003.jpg\",\"review\":\"done\"}"),
+        "{}",
+        repo.read_string("meta.jsonl")
+    );
+    assert_eq!(
+        repo.read_string("demo/labels/frame_002.txt"),
+        "1 0.1 0.4 0.2 0.7\n"
+    );
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "9");
+    let mut changed = changed_files(&repo, "HEAD~1", "HEAD");
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (
+                "demo/labels/frame_003.txt".to_string(),
+                "modified".to_string()
+            ),
+            ("meta.jsonl".into(), "modified".into()),
+        ]
+    );
+    repo.ok(["fsck"]);
+}
+
 fn pixel_boxes(f: &FrameLabels, w: f64, h: f64) -> Vec<(String, [f64; 4])> {
     let (sx, sy) = match f.units {
         Units::Pixels => (1.0, 1.0),

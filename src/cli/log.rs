@@ -91,6 +91,9 @@ pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Stri
         let dirty = if code.dirty { " (worktree dirty)" } else { "" };
         println!("Code:   git {}{dirty}", code.git_commit);
     }
+    if let Some(sel) = &c.selection {
+        println!("Selection of {} by {}", sel.of.short(), sel.query);
+    }
     println!();
     for line in c.message.lines() {
         println!("    {line}");

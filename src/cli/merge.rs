@@ -68,6 +68,7 @@ pub fn print_conflicts(color: bool, conflicts: &[FileConflict]) {
                 }
             }
             merge::ConflictKind::Labels => "labels conflict",
+            merge::ConflictKind::Metadata => "metadata conflict",
         };
         let done = if c.resolved { " (resolved)" } else { "" };
         println!(
@@ -86,6 +87,16 @@ pub fn print_conflicts(color: bool, conflicts: &[FileConflict]) {
                 println!("\t      theirs: {}", show(&l.theirs));
             }
         }
+        for m in &c.meta {
+            let field = m.field.as_deref().unwrap_or("(row)");
+            println!("\t    row {}: {field}: {}", m.frame, m.reason);
+            let show = |v: &Option<serde_json::Value>| match v {
+                Some(v) => v.to_string(),
+                None => "(none)".into(),
+            };
+            println!("\t      ours:   {}", show(&m.ours));
+            println!("\t      theirs: {}", show(&m.theirs));
+        }
     }
 }
 
@@ -100,10 +111,24 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
         print_json(r)?;
         return Ok(code);
     }
+    if let Some(sel) = r.selection
+        && !ctx.quiet
+    {
+        println!(
+            "Merging a selection back (base {}): files it left out keep this branch's version",
+            sel.short()
+        );
+    }
     for p in &r.label_merged {
         if !r.conflicts.iter().any(|c| &c.path == p) && !ctx.quiet {
             println!("Merged labels of {p} object by object");
         }
+    }
+    if let Some(p) = &r.meta_merged
+        && !r.conflicts.iter().any(|c| &c.path == p)
+        && !ctx.quiet
+    {
+        println!("Merged metadata of {p} row by row");
     }
     match r.outcome {
         Outcome::UpToDate => println!("Already up to date."),

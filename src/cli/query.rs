@@ -58,8 +58,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             commit.short(),
             hits.len()
         );
-        let s =
-            dsv::query::select::record(&repo, commit, &index, &hits, args.branch.as_deref(), &msg)?;
+        let s = dsv::query::select::record(
+            &repo,
+            commit,
+            &index,
+            &hits,
+            &args.expr,
+            args.branch.as_deref(),
+            &msg,
+        )?;
         if args.json {
             print_json(&s)?;
         } else {

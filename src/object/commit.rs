@@ -40,6 +40,19 @@ pub struct CodeVersion {
     pub dirty: bool,
 }
 
+/// What a selection commit (`dsv query EXPR --branch NAME`) was cut from.
+///
+/// A selection holds only the matching frames of the queried commit; `dsv merge`
+/// uses it as the merge base when it merges the selection's branch back, so the
+/// frames left out of it are not taken as deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionOf {
+    /// The queried commit (also the selection commit's parent).
+    pub of: ObjectId,
+    /// The query expression that chose the frames.
+    pub query: String,
+}
+
 /// A dataset commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commit {
@@ -62,6 +75,11 @@ pub struct Commit {
     /// Code version, when the dataset lives inside a git repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeVersion>,
+    /// Set on a selection commit: the commit it was cut from and the query.
+    /// Absent in every other commit (and in commits written before it existed,
+    /// whose encoding and ids are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionOf>,
 }
 
 impl Commit {
@@ -97,9 +115,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn commits_without_a_selection_encode_as_before() {
+        let c = Commit {
+            format: COMMIT_FORMAT,
+            tree: ObjectId([1; 32]),
+            parents: vec![],
+            author: Person {
+                name: "a".into(),
+                email: "a@b".into(),
+            },
+            time: 1,
+            tz_offset_min: 0,
+            message: "m\n".into(),
+            summary: Summary { files: 0, bytes: 0 },
+            code: None,
+            selection: None,
+        };
+        let bytes = c.encode();
+        assert!(!String::from_utf8_lossy(&bytes).contains("selection"));
+        // An older commit (no such field) decodes to the same value.
+        assert_eq!(Commit::decode(&bytes), Ok(c));
+    }
+
     proptest! {
         #[test]
-        fn round_trip(msg in ".*", name in "[a-z ]{0,10}", time in any::<i64>(), files in any::<u64>(), dirty in any::<bool>()) {
+        fn round_trip(msg in ".*", name in "[a-z ]{0,10}", time in any::<i64>(), files in any::<u64>(), dirty in any::<bool>(), msg_query in ".*") {
             let c = Commit {
                 format: COMMIT_FORMAT,
                 tree: ObjectId([1; 32]),
@@ -110,6 +151,7 @@ mod tests {
                 message: msg,
                 summary: Summary { files, bytes: 3 },
                 code: Some(CodeVersion { git_commit: "abc".into(), dirty }),
+                selection: dirty.then(|| SelectionOf { of: ObjectId([3; 32]), query: msg_query.clone() }),
             };
             prop_assert_eq!(Commit::decode(&c.encode()), Ok(c));
         }

@@ -3,5 +3,5 @@
 pub mod commit;
 pub mod tree;
 
-pub use commit::{CodeVersion, Commit, Person, Summary};
+pub use commit::{CodeVersion, Commit, Person, SelectionOf, Summary};
 pub use tree::{EntryMode, Tree, TreeEntry};

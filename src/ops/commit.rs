@@ -223,6 +223,7 @@ pub fn commit_with(
         message,
         summary,
         code,
+        selection: None,
     };
     let id = repo.store.put_commit(&commit.encode())?;
     // Objects must be durable before any ref names them.

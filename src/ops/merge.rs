@@ -21,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::compare::MatchOptions;
-use crate::labels::layout::{Layout, Role};
+use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, coco, cvat, kitti, voc, yolo};
+use crate::meta::sidecar_path;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
 use crate::ops::diff::{FileState, diff_trees, flatten};
 use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
+use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::ops::sources::TreeSource;
 use crate::ops::status::{hash_worktree_file, head_tree, stat_tracked};
 use crate::refs::{HEADS, Head};
@@ -84,6 +86,8 @@ pub enum ConflictKind {
     ModifyDelete,
     /// Both sides changed the same objects or frames of a label file.
     Labels,
+    /// Both sides changed the same rows of the frame-metadata sidecar.
+    Metadata,
 }
 
 /// One conflicted path.
@@ -109,6 +113,9 @@ pub struct FileConflict {
     /// Frame and object conflicts inside a label file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<LabelConflict>,
+    /// Row and attribute conflicts inside the frame-metadata sidecar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta: Vec<MetaConflict>,
     /// Whether the user has resolved it (`dsv resolve` or `dsv add`).
     #[serde(default)]
     pub resolved: bool,
@@ -194,8 +201,16 @@ pub struct MergeReport {
     pub removed: u64,
     /// Label files both sides changed that were merged at object level.
     pub label_merged: Vec<String>,
+    /// The frame-metadata sidecar, when both sides changed it and it was merged
+    /// row by row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_merged: Option<String>,
     /// Conflicts (for `Conflicts`; resolved by `--strategy` otherwise not listed).
     pub conflicts: Vec<FileConflict>,
+    /// The selection commit used as the merge base, when `merge` folded a
+    /// selection's branch back (see [`selection_base`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<ObjectId>,
 }
 
 /// The result of merging three trees: new states of paths that differ from ours.
@@ -207,6 +222,8 @@ struct TreeMerge {
     conflicts: Vec<(Vec<u8>, FileConflict)>,
     /// Label files merged at object level.
     label_merged: Vec<String>,
+    /// The sidecar, when merged row by row.
+    meta_merged: Option<String>,
 }
 
 type Slot = Option<(EntryMode, ObjectId, u64)>;
@@ -234,6 +251,8 @@ struct Merger<'a> {
     strategy: Option<Side>,
     ours_src: TreeSource<'a>,
     layout: Option<Layout>,
+    /// Our version's frame-metadata sidecar path (merged row by row).
+    sidecar: Option<String>,
     out: TreeMerge,
 }
 
@@ -373,11 +392,35 @@ impl Merger<'_> {
             resolved_ours: o,
             resolved_theirs: t,
             labels: Vec::new(),
+            meta: Vec::new(),
             resolved: false,
         };
-        if let (Some(fo), Some(ft)) = (o, t)
-            && fo.mode != EntryMode::Symlink
-            && ft.mode != EntryMode::Symlink
+        let files = match (o, t) {
+            (Some(fo), Some(ft))
+                if fo.mode != EntryMode::Symlink && ft.mode != EntryMode::Symlink =>
+            {
+                Some((fo, ft))
+            }
+            _ => None,
+        };
+        let is_sidecar = self.sidecar.as_deref() == Some(shown.as_str());
+        if let Some((fo, ft)) = files
+            && is_sidecar
+            && let Some((ro, rt, items)) = self.sidecar_rows(&shown, b, fo, ft)?
+        {
+            self.out.meta_merged = Some(shown.clone());
+            if items.is_empty() {
+                if ro != fo {
+                    self.out.updates.insert(path.to_vec(), Some(ro));
+                }
+                return Ok(());
+            }
+            conflict.kind = ConflictKind::Metadata;
+            conflict.resolved_ours = Some(ro);
+            conflict.resolved_theirs = Some(rt);
+            conflict.meta = items;
+        } else if let Some((fo, ft)) = files
+            && !is_sidecar
             && let Some((format, merged)) = self.labels(&shown, b, fo, ft)?
         {
             self.out.label_merged.push(shown.clone());
@@ -405,6 +448,35 @@ impl Merger<'_> {
             None => self.out.conflicts.push((path.to_vec(), conflict)),
         }
         Ok(())
+    }
+
+    /// Merges the frame-metadata sidecar row by row; `None` when a version does
+    /// not parse (the caller merges the file whole).
+    fn sidecar_rows(
+        &self,
+        path: &str,
+        b: Option<FileState>,
+        o: FileState,
+        t: FileState,
+    ) -> Result<Option<(FileState, FileState, Vec<MetaConflict>)>> {
+        let store = &self.repo.store;
+        let base = b.map(|b| store.get(&b.id)).transpose()?;
+        let (ours, theirs) = (store.get(&o.id)?, store.get(&t.id)?);
+        let Some(m) = merge_sidecar(path, base.as_deref(), &ours, &theirs) else {
+            return Ok(None);
+        };
+        let settle = |r: Resolution| -> Result<FileState> {
+            Ok(match r {
+                Resolution::Ours => o,
+                Resolution::Theirs => t,
+                Resolution::Written(bytes) => FileState {
+                    mode: o.mode,
+                    id: store.put(&bytes)?,
+                    size: bytes.len() as u64,
+                },
+            })
+        };
+        Ok(Some((settle(m.ours)?, settle(m.theirs)?, m.conflicts)))
     }
 
     /// Merges a label file at frame and object level; `None` when the path is not
@@ -435,7 +507,8 @@ impl Merger<'_> {
             },
             None => Vec::new(),
         };
-        let (Some(ours), Some(theirs)) = (parse(&ours_bytes)?, parse(&store.get(&t.id)?)?) else {
+        let theirs_bytes = store.get(&t.id)?;
+        let (Some(ours), Some(theirs)) = (parse(&ours_bytes)?, parse(&theirs_bytes)?) else {
             return Ok(None);
         };
         let opts = MatchOptions {
@@ -453,7 +526,9 @@ impl Merger<'_> {
             if frames == theirs.as_slice() {
                 return Ok(Some(t));
             }
-            let Some(bytes) = self.write(path, format, frames)? else {
+            let Some(bytes) =
+                self.write(path, format, frames, (&ours_bytes, &ours, &theirs_bytes))?
+            else {
                 return Ok(None);
             };
             Ok(Some(FileState {
@@ -462,21 +537,36 @@ impl Merger<'_> {
                 size: bytes.len() as u64,
             }))
         };
-        let (Some(ro), Some(rt)) = (settle(&m.ours)?, settle(&m.theirs)?) else {
+        // Without conflicts both resolutions are the same merge: write it once.
+        let ro = settle(&m.ours)?;
+        let rt = if m.conflicts.is_empty() {
+            ro
+        } else {
+            settle(&m.theirs)?
+        };
+        let (Some(ro), Some(rt)) = (ro, rt) else {
             return Ok(None);
         };
         Ok(Some((format, (ro, rt, m.conflicts))))
     }
 
     /// Writes frames with the format's writer; `None` when it cannot (the caller
-    /// then merges the file whole).
-    fn write(&self, path: &str, format: Format, frames: &[FrameLabels]) -> Result<Option<Vec<u8>>> {
+    /// then merges the file whole). A COCO file keeps the layout of our version
+    /// (`info`, `licenses`, categories and ids; see [`super::coco_layout`]).
+    fn write(
+        &self,
+        path: &str,
+        format: Format,
+        frames: &[FrameLabels],
+        (ours, ours_frames, theirs): (&[u8], &[FrameLabels], &[u8]),
+    ) -> Result<Option<Vec<u8>>> {
         let one = || match frames {
             [f] => Some(f),
             _ => None,
         };
         Ok(match format {
-            Format::Coco => coco::write(frames).ok(),
+            Format::Coco => super::coco_layout::write_like(ours, ours_frames, &[theirs], frames)
+                .or_else(|| coco::write(frames).ok()),
             Format::Cvat => cvat::write(frames).ok(),
             Format::Voc => one().and_then(|f| voc::write(f).ok()),
             Format::Kitti => one().and_then(|f| kitti::write(f).ok()),
@@ -511,11 +601,16 @@ fn merge_trees(
     let ours_src = TreeSource::new(&repo.store, ours);
     // A dsv.toml that does not parse leaves label files to the file-level merge.
     let layout = Layout::load(&ours_src)?.ok();
+    let sidecar = match &layout {
+        Some(l) => Some(sidecar_path(&l.toml, &|p| ours_src.exists(p))?),
+        None => None,
+    };
     let mut m = Merger {
         repo,
         strategy,
         ours_src,
         layout,
+        sidecar,
         out: TreeMerge::default(),
     };
     if base == ours && base.is_some() {
@@ -551,6 +646,47 @@ pub fn merge_base(repo: &Repository, a: ObjectId, b: ObjectId) -> Result<Option<
     }
     best.sort();
     Ok(best.last().map(|(_, id)| *id))
+}
+
+/// The selection commit to merge `theirs` back against, if any: walking back from
+/// `theirs` along first parents and stopping at the first commit reachable from
+/// `ours`, the first commit met that records a selection (`dsv query EXPR
+/// --branch`), so the nearest to `theirs` when there are several.
+///
+/// A selection's tree holds only the frames it selected, so against the ordinary
+/// base (the queried commit) every frame left out would look deleted on their
+/// side. Against the selection itself, a path it does not hold is absent on base
+/// and theirs and keeps our version; what was changed on the branch after the
+/// selection (edits, additions, deletions) is what gets merged.
+///
+/// Only first parents are followed because they say what a branch is: a branch
+/// that merged a selection branch in as a second parent holds the whole dataset
+/// (the selection was folded into it) and is merged the ordinary way, while a
+/// selection branch that merged its source in is still a subset (against their
+/// common base, the frames it left out are deleted on its side, so the merge
+/// does not bring them back).
+/// A selection already merged back is reachable from `ours` and no longer
+/// counts: a later merge of the same branch uses the ordinary base, the branch
+/// tip merged last, whose tree is the same subset.
+pub fn selection_base(
+    repo: &Repository,
+    ours: ObjectId,
+    theirs: ObjectId,
+) -> Result<Option<ObjectId>> {
+    let known = ancestors(repo, [ours])?;
+    let mut next = Some(theirs);
+    let mut seen = HashSet::new();
+    while let Some(id) = next {
+        if known.contains(&id) || !seen.insert(id) {
+            break;
+        }
+        let c = Commit::load(&repo.store, &id)?;
+        if c.selection.is_some() {
+            return Ok(Some(id));
+        }
+        next = c.parents.first().copied();
+    }
+    Ok(None)
 }
 
 /// Every commit reachable from `starts`, the starts included.
@@ -829,7 +965,9 @@ fn run_merge(
         written: 0,
         removed: 0,
         label_merged: tm.label_merged.clone(),
+        meta_merged: tm.meta_merged.clone(),
         conflicts: Vec::new(),
+        selection: None,
     };
     let Some(head) = head.filter(|_| !ff) else {
         // Fast-forward: write their files, then move HEAD.
@@ -909,6 +1047,7 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<ObjectId> {
         message: normalize(&state.message),
         summary,
         code: super::commit::code_version(repo.root()),
+        selection: None,
     };
     let id = repo.store.put_commit(&commit.encode())?;
     repo.store.flush()?;
@@ -956,14 +1095,29 @@ pub fn merge(
             written: 0,
             removed: 0,
             label_merged: Vec::new(),
+            meta_merged: None,
             conflicts: Vec::new(),
+            selection: None,
         });
     }
-    let can_ff = head.is_none() || base == head;
+    // Merging a selection back: its commit is the base, so what it left out is
+    // not taken as deleted, and HEAD never moves to the subset.
+    let selection = match head {
+        Some(h) => selection_base(repo, h, theirs)?,
+        None => None,
+    };
+    let base = selection.or(base);
+    let can_ff = selection.is_none() && (head.is_none() || base == head);
     if opts.ff_only && !can_ff {
-        return Err(Error::Refused(format!(
-            "not possible to fast-forward: {theirs_name} and HEAD have diverged (merge without --ff-only)"
-        )));
+        return Err(Error::Refused(match selection {
+            Some(s) => format!(
+                "not possible to fast-forward: {theirs_name} holds a selection ({}) made by `dsv query`; merging it back needs a merge commit (merge without --ff-only)",
+                s.short()
+            ),
+            None => format!(
+                "not possible to fast-forward: {theirs_name} and HEAD have diverged (merge without --ff-only)"
+            ),
+        }));
     }
     let ff = can_ff && (!opts.no_ff || head.is_none());
     let branch = match repo.refs.head()? {
@@ -974,7 +1128,7 @@ pub fn merge(
         .message
         .clone()
         .unwrap_or_else(|| format!("Merge {theirs_name} into {branch}"));
-    run_merge(
+    let mut report = run_merge(
         repo,
         MergeKind::Merge,
         head,
@@ -987,7 +1141,9 @@ pub fn merge(
         message,
         None,
         theirs_name,
-    )
+    )?;
+    report.selection = selection;
+    Ok(report)
 }
 
 /// `dsv cherry-pick REV`: applies what REV changed (against its parent) onto HEAD.
@@ -1030,6 +1186,14 @@ fn pick_or_revert(
         return Err(Error::Refused(format!(
             "cannot {} {name}: it is a merge commit (pick or revert one of the commits it merged instead)",
             kind.command()
+        )));
+    }
+    if let Some(sel) = &c.selection {
+        // Against its parent a selection deletes every frame it left out.
+        return Err(Error::Refused(format!(
+            "cannot {} {name}: it is a selection of {} (`dsv query`), which holds only the selected frames; merge the selection's branch to bring its later commits back, or pick those commits",
+            kind.command(),
+            sel.of.short()
         )));
     }
     let parent = c.parents.first().copied();
@@ -1095,7 +1259,9 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
         written: 0,
         removed: 0,
         label_merged: Vec::new(),
+        meta_merged: None,
         conflicts: Vec::new(),
+        selection: None,
     })
 }
 
@@ -1162,7 +1328,9 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         written,
         removed,
         label_merged: Vec::new(),
+        meta_merged: None,
         conflicts: Vec::new(),
+        selection: None,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod add;
 pub mod branch;
 pub mod checkout;
+pub mod coco_layout;
 pub mod commit;
 pub mod diff;
 pub mod fsck;
@@ -13,6 +14,7 @@ pub mod label_diff;
 pub mod log;
 pub mod merge;
 pub mod merge_labels;
+pub mod merge_meta;
 pub mod revparse;
 pub mod sources;
 pub mod stats;

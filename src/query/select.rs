@@ -19,7 +19,7 @@ use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, coco};
 use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
 use crate::object::commit::COMMIT_FORMAT;
-use crate::object::{Commit, EntryMode};
+use crate::object::{Commit, EntryMode, SelectionOf};
 use crate::ops::diff::flatten;
 use crate::ops::sources::MapSource;
 use crate::refs::HEADS;
@@ -44,12 +44,14 @@ pub struct Selection {
 }
 
 /// Records the selected frames of commit `base` (whose index is `index`) as a new
-/// commit, and points a new branch `branch` at it when given.
+/// commit, chosen by the expression `query`, and points a new branch `branch` at
+/// it when given.
 pub fn record(
     repo: &Repository,
     base: ObjectId,
     index: &FrameIndex,
     selected: &[&FrameRecord],
+    query: &str,
     branch: Option<&str>,
     message: &str,
 ) -> Result<Selection> {
@@ -110,14 +112,21 @@ pub fn record(
                     .parse(&src, &path, Format::Coco, &bytes)?
                     .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))?;
                 let mut frames = Vec::new();
-                for fl in parsed {
+                for fl in &parsed {
                     let fp = layout.frame_path(&src, &path, Format::Coco, &fl.frame)?;
                     if fp.is_some_and(|fp| chosen.contains(fp.as_str())) {
-                        frames.push(fl);
+                        frames.push(fl.clone());
                     }
                 }
-                let out =
-                    coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?;
+                // Laid out like the original: info, licenses, every category and
+                // the ids stay, so labelling tools see the same categories.
+                let like = crate::ops::coco_layout::write_like(&bytes, &parsed, &[], &frames);
+                let out = match like {
+                    Some(out) => out,
+                    None => {
+                        coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?
+                    }
+                };
                 put(repo, &mut entries, p, st.mode, &out)?;
                 rewritten += 1;
             } else {
@@ -156,6 +165,10 @@ pub fn record(
         message: format!("{}\n", message.trim_end()),
         summary,
         code: None,
+        selection: Some(SelectionOf {
+            of: base,
+            query: query.to_string(),
+        }),
     };
     let id = repo.store.put_commit(&commit.encode())?;
     // Objects must be durable before any ref names them.
