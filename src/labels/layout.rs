@@ -280,17 +280,11 @@ impl Layout {
             .toml
             .rule_for(label_path)
             .and_then(|r| r.frames.clone());
+        // Candidate directories in order of preference; the file names in each
+        // are tried lazily (this runs once per frame of a version).
         let mut candidates: Vec<String> = Vec::new();
         let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
-        let push_dir = |d: &str, c: &mut Vec<String>| {
-            if key_has_ext {
-                c.push(join(d, frame));
-            } else {
-                for e in &self.toml.frame_extensions {
-                    c.push(join(d, &format!("{frame}.{e}")));
-                }
-            }
-        };
+        let push_dir = |d: &str, c: &mut Vec<String>| c.push(d.to_string());
         if format.is_multi_frame() {
             if let Some(f) = &rule_frames {
                 push_dir(f, &mut candidates);
@@ -326,9 +320,28 @@ impl Layout {
             }
             push_dir(dir, &mut candidates);
         }
-        for c in candidates {
-            if src.exists(&c)? {
-                return Ok(Some(c));
+        let mut path = String::new();
+        for d in &candidates {
+            path.clear();
+            if !d.is_empty() {
+                path.push_str(d);
+                path.push('/');
+            }
+            path.push_str(frame);
+            if key_has_ext {
+                if src.exists(&path)? {
+                    return Ok(Some(path));
+                }
+                continue;
+            }
+            let base = path.len();
+            for e in &self.toml.frame_extensions {
+                path.truncate(base);
+                path.push('.');
+                path.push_str(e);
+                if src.exists(&path)? {
+                    return Ok(Some(path));
+                }
             }
         }
         Ok(None)
