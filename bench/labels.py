@@ -43,6 +43,9 @@ from pathlib import Path
 
 BEGIN_MARK = "<!-- labels:begin -->"
 END_MARK = "<!-- labels:end -->"
+# A --reuse run (statistics only) goes in its own block, leaving the full run's.
+REUSE_BEGIN = "<!-- labels-stats:begin -->"
+REUSE_END = "<!-- labels-stats:end -->"
 CLASSES = ["car", "pedestrian", "cyclist", "truck", "bus", "traffic_light", "sign", "green_cone", "dog", "bike"]
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +161,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--write-doc", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="only S1/S2, on WORKDIR/ds as an earlier run left it (tags A and B committed)")
     args = ap.parse_args()
     if args.quick:
         args.frames, args.coco_mb = 20_000, 20
@@ -177,73 +182,74 @@ def main() -> int:
         rows.append((key, what, value, base_name, base, ratio, target_s, unit, ok))
         log(f"{key}: {value:.3f} {unit} (baseline {base_name} {base:.3f} s, ratio {ratio:.2f}) target {target_s} -> {'PASS' if ok else 'FAIL'}")
 
-    if work.exists():
-        log(f"removing old {work}")
-        shutil.rmtree(work)
-    ds.mkdir(parents=True)
-    log(f"generating {args.frames} frames")
-    t = time.perf_counter()
-    generate(ds, args.frames, args.per_dir)
-    details.append(f"data set: {args.frames} frames in {args.frames // args.per_dir} directories of {args.per_dir} (placeholder images of ~40 B, YOLO labels with 1-5 objects, 10 classes in data.yaml), generated in {time.perf_counter() - t:.1f} s")
-    run([dsv, "init"], ds)
-    t_add, _ = timed([dsv, "add", "-A"], ds)
-    t_commit, _ = timed([dsv, "commit", "-m", "A"], ds)
-    run([dsv, "tag", "A"], ds)
-    details.append(f"first add -A {t_add:.1f} s + commit {t_commit:.2f} s (context only)")
-    log("copying labels/ for the diff -rq baseline")
-    shutil.copytree(ds / "labels", work / "labels_A")
-    changed = args.frames // 100
-    expect = edit(ds, args.frames, args.per_dir, changed)
-    t_add2, _ = timed([dsv, "add", "-A"], ds)
-    t_commit2, _ = timed([dsv, "commit", "-m", "B"], ds)
-    run([dsv, "tag", "B"], ds)
-    details.append(f"1% edit ({changed} label files: {expect}); add -A {t_add2:.2f} s + commit {t_commit2:.2f} s (context only)")
-
-    # D1
-    def d1():
-        return timed([dsv, "diff", "A", "B", "--stat"], ds)[0]
-    run([dsv, "diff", "A", "B", "--stat"], ds)  # warm the page cache
-    v, samples = median_of(args.reps, d1)
-    p = run([dsv, "diff", "A", "B", "--stat"], ds, env={"DSV_DEBUG_READS": "1"})
-    reads = p.stderr.decode().strip()
-    def base_diff():
+    if not args.reuse:
+        if work.exists():
+            log(f"removing old {work}")
+            shutil.rmtree(work)
+        ds.mkdir(parents=True)
+        log(f"generating {args.frames} frames")
         t = time.perf_counter()
-        subprocess.run(["diff", "-rq", str(work / "labels_A"), str(ds / "labels")], capture_output=True)
-        return time.perf_counter() - t
-    base_diff()
-    b, bs = median_of(args.reps, base_diff)
-    row("D1", "`dsv diff A B --stat`", v, "`diff -rq` of the label dirs", b, 1.0)
-    details.append(f"D1 samples {[round(s, 3) for s in samples]}, diff -rq samples {[round(s, 3) for s in bs]}; {reads}")
+        generate(ds, args.frames, args.per_dir)
+        details.append(f"data set: {args.frames} frames in {args.frames // args.per_dir} directories of {args.per_dir} (placeholder images of ~40 B, YOLO labels with 1-5 objects, 10 classes in data.yaml), generated in {time.perf_counter() - t:.1f} s")
+        run([dsv, "init"], ds)
+        t_add, _ = timed([dsv, "add", "-A"], ds)
+        t_commit, _ = timed([dsv, "commit", "-m", "A"], ds)
+        run([dsv, "tag", "A"], ds)
+        details.append(f"first add -A {t_add:.1f} s + commit {t_commit:.2f} s (context only)")
+        log("copying labels/ for the diff -rq baseline")
+        shutil.copytree(ds / "labels", work / "labels_A")
+        changed = args.frames // 100
+        expect = edit(ds, args.frames, args.per_dir, changed)
+        t_add2, _ = timed([dsv, "add", "-A"], ds)
+        t_commit2, _ = timed([dsv, "commit", "-m", "B"], ds)
+        run([dsv, "tag", "B"], ds)
+        details.append(f"1% edit ({changed} label files: {expect}); add -A {t_add2:.2f} s + commit {t_commit2:.2f} s (context only)")
 
-    # D2 + correctness
-    def d2():
-        return timed([dsv, "diff", "A", "B", "--json"], ds)[0]
-    p = run([dsv, "diff", "A", "B", "--json"], ds)
-    doc = json.loads(p.stdout)
-    got = {"moved": 0, "reclassified": 0, "removed": 0, "added": 0}
-    for lf in doc["labels"]:
-        for fr in lf["frames"]:
-            for ch in fr["changes"]:
-                got[ch["kind"]] = got.get(ch["kind"], 0) + 1
-    correct = got == expect and len(doc["labels"]) == changed
-    details.append(f"D2 correctness: expected {expect}, dsv reported {got} in {len(doc['labels'])} label files: {'OK' if correct else 'MISMATCH'}")
-    v, samples = median_of(args.reps, d2)
-    changed_paths = [ds / lf["path"] for lf in doc["labels"]]
-    def base_read():
-        t = time.perf_counter()
-        n = 0
-        for pth in changed_paths:
-            rel = pth.relative_to(ds / "labels")
-            for f in (pth, work / "labels_A" / rel):
-                for line in f.read_text().splitlines():
-                    n += len(line.split())
-        return time.perf_counter() - t
-    base_read()
-    b, bs = median_of(args.reps, base_read)
-    row("D2", "`dsv diff A B --json` (label detail)", v, "Python read+split of both versions of the changed files", b, 3.0)
-    details.append(f"D2 samples {[round(s, 3) for s in samples]}; JSON {len(p.stdout) / 1e6:.1f} MB")
-    if not correct:
-        rows[-1] = rows[-1][:-1] + (False,)
+        # D1
+        def d1():
+            return timed([dsv, "diff", "A", "B", "--stat"], ds)[0]
+        run([dsv, "diff", "A", "B", "--stat"], ds)  # warm the page cache
+        v, samples = median_of(args.reps, d1)
+        p = run([dsv, "diff", "A", "B", "--stat"], ds, env={"DSV_DEBUG_READS": "1"})
+        reads = p.stderr.decode().strip()
+        def base_diff():
+            t = time.perf_counter()
+            subprocess.run(["diff", "-rq", str(work / "labels_A"), str(ds / "labels")], capture_output=True)
+            return time.perf_counter() - t
+        base_diff()
+        b, bs = median_of(args.reps, base_diff)
+        row("D1", "`dsv diff A B --stat`", v, "`diff -rq` of the label dirs", b, 1.0)
+        details.append(f"D1 samples {[round(s, 3) for s in samples]}, diff -rq samples {[round(s, 3) for s in bs]}; {reads}")
+
+        # D2 + correctness
+        def d2():
+            return timed([dsv, "diff", "A", "B", "--json"], ds)[0]
+        p = run([dsv, "diff", "A", "B", "--json"], ds)
+        doc = json.loads(p.stdout)
+        got = {"moved": 0, "reclassified": 0, "removed": 0, "added": 0}
+        for lf in doc["labels"]:
+            for fr in lf["frames"]:
+                for ch in fr["changes"]:
+                    got[ch["kind"]] = got.get(ch["kind"], 0) + 1
+        correct = got == expect and len(doc["labels"]) == changed
+        details.append(f"D2 correctness: expected {expect}, dsv reported {got} in {len(doc['labels'])} label files: {'OK' if correct else 'MISMATCH'}")
+        v, samples = median_of(args.reps, d2)
+        changed_paths = [ds / lf["path"] for lf in doc["labels"]]
+        def base_read():
+            t = time.perf_counter()
+            n = 0
+            for pth in changed_paths:
+                rel = pth.relative_to(ds / "labels")
+                for f in (pth, work / "labels_A" / rel):
+                    for line in f.read_text().splitlines():
+                        n += len(line.split())
+            return time.perf_counter() - t
+        base_read()
+        b, bs = median_of(args.reps, base_read)
+        row("D2", "`dsv diff A B --json` (label detail)", v, "Python read+split of both versions of the changed files", b, 3.0)
+        details.append(f"D2 samples {[round(s, 3) for s in samples]}; JSON {len(p.stdout) / 1e6:.1f} MB")
+        if not correct:
+            rows[-1] = rows[-1][:-1] + (False,)
 
     # S1 / S2
     cache = ds / ".dsv" / "cache"
@@ -268,24 +274,25 @@ def main() -> int:
     t_inc, _ = timed([dsv, "stats", "A"], ds)
     details.append(f"S1 samples {[round(s, 3) for s in samples1]}, S2 samples {[round(s, 3) for s in samples2]}, cat samples {[round(s, 3) for s in bs]}; stats A right after stats B (cache of B only; 1% of label files differ): {t_inc:.2f} s")
 
-    # C1
-    coco = work / "coco.json"
-    log(f"writing a {args.coco_mb} MB COCO file")
-    size = make_coco(coco, args.coco_mb)
-    def c1():
-        return timed([dsv, "labels", "--count", str(coco)], work)[0]
-    def base_json():
-        t = time.perf_counter()
-        with open(coco) as f:
-            json.load(f)
-        return time.perf_counter() - t
-    c1()
-    v, samples = median_of(args.reps, c1)
-    b, bs = median_of(args.reps, base_json)
-    mbs = size / 1e6 / v
-    rows.append(("C1", f"COCO parse speed, {size / 1e6:.0f} MB file (`dsv labels --count`)", mbs, "Python json.load", size / 1e6 / b, (size / 1e6 / b) / mbs if mbs else float('nan'), 200, "MB/s", mbs >= 200))
-    log(f"C1: {mbs:.0f} MB/s (json.load {size / 1e6 / b:.0f} MB/s)")
-    details.append(f"C1 samples {[round(s, 3) for s in samples]} s, json.load samples {[round(s, 3) for s in bs]} s")
+    if not args.reuse:
+        # C1
+        coco = work / "coco.json"
+        log(f"writing a {args.coco_mb} MB COCO file")
+        size = make_coco(coco, args.coco_mb)
+        def c1():
+            return timed([dsv, "labels", "--count", str(coco)], work)[0]
+        def base_json():
+            t = time.perf_counter()
+            with open(coco) as f:
+                json.load(f)
+            return time.perf_counter() - t
+        c1()
+        v, samples = median_of(args.reps, c1)
+        b, bs = median_of(args.reps, base_json)
+        mbs = size / 1e6 / v
+        rows.append(("C1", f"COCO parse speed, {size / 1e6:.0f} MB file (`dsv labels --count`)", mbs, "Python json.load", size / 1e6 / b, (size / 1e6 / b) / mbs if mbs else float('nan'), 200, "MB/s", mbs >= 200))
+        log(f"C1: {mbs:.0f} MB/s (json.load {size / 1e6 / b:.0f} MB/s)")
+        details.append(f"C1 samples {[round(s, 3) for s in samples]} s, json.load samples {[round(s, 3) for s in bs]} s")
 
     wall = time.time() - t_start
     lines = [BEGIN_MARK, "## Label diff, statistics and parsing (`bench/labels.py`)", ""]
@@ -310,9 +317,13 @@ def main() -> int:
     if args.write_doc:
         doc_path = ROOT / "docs" / "benchmarks.md"
         text = doc_path.read_text()
-        if BEGIN_MARK in text and END_MARK in text:
-            pre, rest = text.split(BEGIN_MARK, 1)
-            _, post = rest.split(END_MARK + "\n", 1) if END_MARK + "\n" in rest else rest.split(END_MARK, 1)
+        begin, end = (BEGIN_MARK, END_MARK) if not args.reuse else (REUSE_BEGIN, REUSE_END)
+        if args.reuse:
+            section = section.replace(BEGIN_MARK, REUSE_BEGIN).replace(END_MARK, REUSE_END).replace(
+                "## Label diff, statistics and parsing (`bench/labels.py`)", "### Statistics only (`bench/labels.py --reuse`)")
+        if begin in text and end in text:
+            pre, rest = text.split(begin, 1)
+            _, post = rest.split(end + "\n", 1) if end + "\n" in rest else rest.split(end, 1)
             text = pre + section + post
         else:
             text = text.rstrip("\n") + "\n\n" + section

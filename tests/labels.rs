@@ -376,6 +376,15 @@ fn diff_outputs_text_markdown_json() {
     repo.expect_code(2, ["diff", "--iou-threshold", "1.5"]);
 }
 
+/// The object-read count a command printed under `DSV_DEBUG_READS`.
+fn records_read(out: &std::process::Output) -> u64 {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.trim()
+        .strip_prefix("records read: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {err:?}"))
+}
+
 #[test]
 fn stat_reads_only_changed_subtrees() {
     let repo = TestRepo::init();
@@ -397,12 +406,7 @@ fn stat_reads_only_changed_subtrees() {
         .env("DSV_DEBUG_READS", "1")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let reads: u64 = err
-        .trim()
-        .strip_prefix("records read: ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no read count in {err:?}"));
+    let reads = records_read(&out);
     // The two commits (resolving HEAD~1 reads HEAD too), the two root trees (read
     // once for dsv.toml and once by the walk), `labels` and `s07` on each side:
     // about 12. The 1000 files and 49 unchanged directories are never read.
@@ -436,12 +440,7 @@ fn stats_of_a_new_version_parses_only_the_changed_label_files() {
         .env("DSV_DEBUG_READS", "1")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let reads: u64 = err
-        .trim()
-        .strip_prefix("records read: ")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no read count in {err:?}"));
+    let reads = records_read(&out);
     // The commit, the root tree (twice: dsv.toml, then the walk), `labels`, the
     // five directories and the five changed files: 13. Parsing all 200 files again
     // would read over 200.
