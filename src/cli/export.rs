@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use dsv::labels::Format;
 use dsv::lock::Access;
-use dsv::query::{Query, QueryCache, rev_index, select};
+use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
 
 use super::Ctx;
 
@@ -45,11 +45,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let q = args.filter.as_deref().map(Query::compile).transpose()?;
     let repo = ctx.repo(Access::Read)?;
     let cache = QueryCache::open(repo.dsv_dir());
-    let (_, index) = rev_index(&repo, &args.rev, &cache)?;
+    // With --where only the matching frames are kept while the index is read.
+    let (_, index) = match &q {
+        Some(q) => rev_query(&repo, &args.rev, &cache, q)?,
+        None => rev_index(&repo, &args.rev, &cache)?,
+    };
     for w in &index.warnings {
         eprintln!("warning: {w}");
     }
-    let frames = select(&index, q.as_ref())?;
+    let frames = select(&index, None)?;
     if let (Some(format), Some(out)) = (format, &args.out) {
         let out = dsv::export::out_dir(&ctx.cwd, out);
         let r = dsv::export::export(&repo, &frames, format, &out)?;
