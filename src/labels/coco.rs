@@ -917,7 +917,7 @@ impl Id<'_> {
         match self {
             // i128 formatting is slow; nearly every id fits an i64.
             Id::Int(n) => match i64::try_from(n) {
-                Ok(small) => small.to_string(),
+                Ok(small) => int_text(small),
                 Err(_) => n.to_string(),
             },
             Id::Text(s) => s.into_owned(),
@@ -959,6 +959,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `n.to_string()` without the formatting machinery: it is called once per
+/// annotation, a million times on a large file.
+fn int_text(n: i64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'-';
+        }
+    }
+    String::from_utf8_lossy(digits.get(at..).unwrap_or_default()).into_owned()
 }
 
 /// An image dimension: a whole, non-negative number of pixels, or null.
@@ -1587,6 +1612,13 @@ mod tests {
             for n in 0..bytes.len() {
                 let _ = parse(&bytes[..n]);
             }
+        }
+    }
+
+    #[test]
+    fn integer_ids_as_text() {
+        for n in [0, 7, -7, 10, 99, 857_142, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(int_text(n), n.to_string());
         }
     }
 
