@@ -95,10 +95,23 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     if stream.frames.try_reserve_exact(images).is_ok() {
         let _ = stream.image_ids.try_reserve_exact(images);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let streamed = DocSeed(&mut stream)
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+    // Checking the text is UTF-8 in one pass is much cheaper than serde_json
+    // checking every string (a dozen per annotation); with invalid UTF-8 the
+    // slice reader finds it and reports where.
+    let streamed = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            DocSeed(&mut stream)
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            DocSeed(&mut stream)
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+        }
+    };
     match streamed {
         Ok(()) => match stream.finish() {
             Some(frames) => Ok(frames),
@@ -1001,7 +1014,7 @@ fn int_text(n: i64) -> String {
             *d = b'-';
         }
     }
-    String::from_utf8_lossy(digits.get(at..).unwrap_or_default()).into_owned()
+    String::from(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
 }
 
 /// An image dimension: a whole, non-negative number of pixels, or null.
@@ -1674,7 +1687,8 @@ mod tests {
             {"image_id": "t", "category_id": 7, "attributes": {"occluded": true, "n": null}},
             {"id": 5, "image_id": 2, "category_id": "c", "segmentation": {"counts": [1], "size": [1, 1]}}]"#;
         let categories = r#""categories": [{"id": 7, "name": "car"}, {"id": "c", "name": "bus"}]"#;
-        let other_categories = r#""categories": [{"id": 7, "name": "van"}, {"id": "c", "name": "emu"}]"#;
+        let other_categories =
+            r#""categories": [{"id": 7, "name": "van"}, {"id": "c", "name": "emu"}]"#;
         let docs = [
             format!("{{{images}, {annotations}, {categories}}}"),
             format!("{{{categories}, {images}, {annotations}}}"),
@@ -1690,11 +1704,21 @@ mod tests {
             format!("{{{images}, \"annotations\": [], \"info\": {{}}}}"),
             // Semantic errors: reported by the buffered parse, with their positions.
             format!("{{{images}, {annotations}}}"),
-            format!("{{{categories}, {images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"),
-            format!("{{\"categories\": [{{\"id\": 7, \"name\": \"x\"}}, {{\"id\": 7, \"name\": \"y\"}}], {images}, {annotations}}}"),
-            format!("{{{images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"),
-            format!("{{\"images\": [{{\"id\": 1, \"file_name\": \"a\"}}, {{\"id\": 1, \"file_name\": \"b\"}}], {annotations}, {categories}}}"),
-            format!("{{{categories}, \"images\": [{{\"id\": 1, \"file_name\": \"a\"}}], {annotations}}}"),
+            format!(
+                "{{{categories}, {images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"
+            ),
+            format!(
+                "{{\"categories\": [{{\"id\": 7, \"name\": \"x\"}}, {{\"id\": 7, \"name\": \"y\"}}], {images}, {annotations}}}"
+            ),
+            format!(
+                "{{{images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"
+            ),
+            format!(
+                "{{\"images\": [{{\"id\": 1, \"file_name\": \"a\"}}, {{\"id\": 1, \"file_name\": \"b\"}}], {annotations}, {categories}}}"
+            ),
+            format!(
+                "{{{categories}, \"images\": [{{\"id\": 1, \"file_name\": \"a\"}}], {annotations}}}"
+            ),
             format!("{{{categories}, {annotations}}}"),
             // JSON errors after a semantic one: the JSON error is reported.
             format!("{{{categories}, \"images\": [], {annotations}, \"x\": [}}"),
@@ -1711,13 +1735,37 @@ mod tests {
                 if doc.contains("\"annotations\": null") || doc.contains("[], \"info\"") {
                     assert!(classes.iter().all(Vec::is_empty));
                 } else if doc.rfind(other_categories) > doc.rfind(categories) {
-                    assert_eq!(classes, [vec!["emu"], vec!["van", "van", "emu"], vec!["van"]]);
+                    assert_eq!(
+                        classes,
+                        [vec!["emu"], vec!["van", "van", "emu"], vec!["van"]]
+                    );
                 } else {
-                    assert_eq!(classes, [vec!["bus"], vec!["car", "car", "bus"], vec!["car"]]);
+                    assert_eq!(
+                        classes,
+                        [vec!["bus"], vec!["car", "car", "bus"], vec!["car"]]
+                    );
                 }
             }
         }
         assert_eq!(ok, 11);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_where_it_is() {
+        let text = SMALL.replacen("a.jpg", "a\u{e9}.jpg", 1);
+        let mut bytes = text.into_bytes();
+        let at = bytes.iter().position(|b| *b == 0xC3).unwrap();
+        // A lone continuation byte: not UTF-8.
+        bytes.remove(at);
+        let err = same_as_buffered(&bytes).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("invalid"), "{err}");
+        // Valid UTF-8 outside ASCII is read as before.
+        let text = SMALL.replacen("a.jpg", "\u{e9}t\u{e9}.jpg", 1);
+        assert_eq!(
+            same_as_buffered(text.as_bytes()).unwrap()[0].frame,
+            "\u{e9}t\u{e9}.jpg"
+        );
     }
 
     #[test]
