@@ -33,12 +33,12 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::Write as _;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
 
@@ -88,6 +88,56 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    let mut stream = Stream::default();
+    // Sized once: growing the frame list (and the image ids) by doubling
+    // copies and touches about twice its final size.
+    let images = image_count_hint(bytes);
+    if stream.frames.try_reserve_exact(images).is_ok() {
+        let _ = stream.image_ids.try_reserve_exact(images);
+    }
+    // Checking the text is UTF-8 in one pass is much cheaper than serde_json
+    // checking every string (a dozen per annotation); with invalid UTF-8 the
+    // slice reader finds it and reports where.
+    let streamed = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            DocSeed(&mut stream)
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            DocSeed(&mut stream)
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+        }
+    };
+    match streamed {
+        Ok(()) => match stream.finish() {
+            Some(frames) => Ok(frames),
+            None => parse_buffered(bytes),
+        },
+        Err(_) if stream.fallback => parse_buffered(bytes),
+        Err(e) => Err(json_error(e)),
+    }
+}
+
+/// About how many images the file has: the `"file_name"` keys before the first
+/// `"annotations"` (images are listed first in every writer dsv knows; where
+/// they are not, this is low and the lists grow as usual). Bounded by the
+/// smallest image entry, so odd text cannot make it huge.
+fn image_count_hint(bytes: &[u8]) -> usize {
+    let end = memchr::memmem::find(bytes, b"\"annotations\"").unwrap_or(bytes.len());
+    let head = bytes.get(..end).unwrap_or(bytes);
+    let count = memchr::memmem::find_iter(head, b"\"file_name\"").count();
+    // {"id":1,"file_name":""},
+    count.min(bytes.len() / 24)
+}
+
+/// The reference parse: the whole document into [`Doc`] first, then into
+/// frames. [`parse`] falls back to it for files it does not stream (and for
+/// every semantic error, whose message and position come from here).
+fn parse_buffered(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     let doc: Doc = serde_json::from_slice(bytes).map_err(json_error)?;
     let Some(images) = doc.images else {
         return Err(LabelError::at_line(
@@ -126,15 +176,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
                 ),
             ));
         }
-        let mut frame = FrameLabels::new(img.file_name.into_owned(), Units::Pixels);
-        frame.width = img.width;
-        frame.height = img.height;
-        frame.attributes = img
-            .extra
-            .into_iter()
-            .map(|(k, v)| (k.into_owned(), v))
-            .collect();
-        frames.push(frame);
+        frames.push(img.into_frame());
     }
 
     // Resolve every annotation first so each frame's object list can be
@@ -179,23 +221,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     }
 
     for (ann, (fi, ci)) in doc.annotations.into_iter().zip(slots) {
-        let class = names.get(ci).cloned().unwrap_or_default();
-        let mut obj = Object::new(class, ann.bbox.map(|b| b.0));
-        obj.id = ann.id.map(|id| id.into_string());
-        // Only crowd regions carry the flag: an attribute map on every object
-        // would cost an allocation each, and "not crowd" is the default.
-        if ann.iscrowd.is_some_and(|c| c.0) {
-            obj.attributes
-                .insert("iscrowd".to_string(), AttrValue::Bool(true));
-        }
-        if let Some(score) = ann.score {
-            obj.attributes
-                .insert("score".to_string(), AttrValue::Float(score));
-        }
-        for (key, value) in ann.attributes.0 {
-            obj.attributes.insert(key.into_owned(), value);
-        }
-        obj.geometry = ann.segmentation.0.map(|rings| Geometry::Polygon { rings });
+        let obj = ann.into_object(names.get(ci).cloned().unwrap_or_default());
         if let Some(frame) = frames.get_mut(fi) {
             frame.objects.push(obj);
         }
@@ -408,6 +434,317 @@ impl Scan<'_> {
 }
 
 // ---------------------------------------------------------------------------
+// Streaming: images and annotations straight into the frames.
+//
+// [`parse`] builds the frames while serde walks the document, so no list of
+// annotations is ever held: on a file of a million annotations that list and
+// its growth were several hundred MB of fresh memory, and the kernel zeroing
+// those pages was the largest single cost. The visitors are the same as the
+// buffered parse's (so JSON errors are the same); anything this path does not
+// handle (annotations before images, a repeated list) or any semantic error
+// (unknown or repeated ids) stops it, and [`parse_buffered`] does the work
+// again and reports as it always has.
+
+/// Streaming state: what has been read so far.
+#[derive(Default)]
+struct Stream<'a> {
+    /// One per image, in file order; their objects come in runs.
+    frames: Vec<FrameLabels>,
+    /// Whether the `images` list has been read.
+    images_done: bool,
+    /// Ids of `frames`, until the index is built at the end of `images`.
+    image_ids: Vec<Id<'a>>,
+    frame_of: Option<IdIndex<'a>>,
+    /// Whether an `annotations` list has been read.
+    annotations_done: bool,
+    /// The last `categories` list (as in the buffered parse, the last one
+    /// wins): its index and names, checked for repeated ids.
+    classes: Option<(IdIndex<'a>, Vec<String>)>,
+    /// Whether annotations took their classes from `classes` as they were
+    /// read (categories before annotations); otherwise (pycocotools writes
+    /// categories last) the keys below say, and classes are set at the end.
+    classes_used: bool,
+    /// For each annotation, in file order: its frame and its category key
+    /// (into `category_keys`), when `classes` was not known yet.
+    ann_frames: Vec<u32>,
+    ann_categories: Vec<u32>,
+    category_keys: Keys<'a>,
+    /// Consecutive annotations of one frame, moved into it in one go so that
+    /// its object list is allocated at its final size (annotations are nearly
+    /// always grouped by image).
+    run: Vec<Object>,
+    run_frame: usize,
+    /// Set when the buffered parse must take over.
+    fallback: bool,
+}
+
+impl<'a> Stream<'a> {
+    /// Gives up on streaming: an error that stops serde, and the flag that
+    /// tells [`parse`] it was not a JSON error.
+    fn bail<E: de::Error>(&mut self) -> E {
+        self.fallback = true;
+        E::custom("streaming parse stopped")
+    }
+
+    fn flush_run(&mut self) {
+        if self.run.is_empty() {
+            return;
+        }
+        let Some(frame) = self.frames.get_mut(self.run_frame) else {
+            self.run.clear();
+            return;
+        };
+        let objects = &mut frame.objects;
+        if objects.capacity() == 0 {
+            // `append` to an empty list would round up to 4.
+            *objects = Vec::with_capacity(self.run.len());
+        }
+        objects.append(&mut self.run);
+    }
+
+    /// The frames, with classes set; `None` if anything calls for the
+    /// buffered parse (which then reports the error).
+    fn finish(mut self) -> Option<Vec<FrameLabels>> {
+        if !self.images_done {
+            return None;
+        }
+        if self.ann_frames.is_empty() {
+            return Some(self.frames);
+        }
+        // No categories at all: every annotation lacks its class, which the
+        // buffered parse reports.
+        let (classes, names) = self.classes.take()?;
+        let name_of_key: Vec<Option<&String>> = self
+            .category_keys
+            .ids
+            .iter()
+            .map(|id| classes.get(id).and_then(|c| names.get(c)))
+            .collect();
+        // Objects of a frame are in annotation order: a cursor per frame
+        // finds each annotation's object.
+        let mut next = vec![0u32; self.frames.len()];
+        for (&fi, &key) in self.ann_frames.iter().zip(&self.ann_categories) {
+            let name = name_of_key.get(key as usize).copied().flatten()?;
+            let fi = fi as usize;
+            let pos = next.get_mut(fi)?;
+            let obj = self.frames.get_mut(fi)?.objects.get_mut(*pos as usize)?;
+            *pos += 1;
+            obj.class.clone_from(name);
+        }
+        Some(self.frames)
+    }
+}
+
+/// The index and names of a `categories` list; `None` if an id repeats.
+fn classes(categories: Vec<Category<'_>>) -> Option<(IdIndex<'_>, Vec<String>)> {
+    let mut index = IdIndex::new(categories.iter().map(|c| &c.id));
+    let mut names: Vec<String> = Vec::with_capacity(categories.len());
+    for cat in categories {
+        if !index.insert(&cat.id, names.len()) {
+            return None;
+        }
+        names.push(cat.name.into_owned());
+    }
+    Some((index, names))
+}
+
+/// Small numbers for the distinct ids of a list (category ids of annotations):
+/// few distinct values, looked up once per annotation.
+#[derive(Default)]
+struct Keys<'a> {
+    /// Key + 1 of small integer ids, by value (0 = not seen yet).
+    dense: Vec<u32>,
+    other: HashMap<Id<'a>, u32>,
+    /// The ids, by key.
+    ids: Vec<Id<'a>>,
+}
+
+impl<'a> Keys<'a> {
+    const DENSE: usize = 1 << 16;
+
+    fn key(&mut self, id: Id<'a>) -> Option<u32> {
+        let next = u32::try_from(self.ids.len()).ok()?;
+        let small = match &id {
+            Id::Int(n) => usize::try_from(*n).ok().filter(|n| *n < Self::DENSE),
+            Id::Text(_) => None,
+        };
+        let key = match small {
+            Some(n) => {
+                if self.dense.len() <= n {
+                    self.dense.resize(n + 1, 0);
+                }
+                let slot = self.dense.get_mut(n)?;
+                if *slot == 0 {
+                    *slot = next.checked_add(1)?;
+                    self.ids.push(id);
+                }
+                *slot - 1
+            }
+            None => match self.other.get(&id) {
+                Some(&k) => k,
+                None => {
+                    self.other.insert(id.clone(), next);
+                    self.ids.push(id);
+                    next
+                }
+            },
+        };
+        Some(key)
+    }
+}
+
+/// The top-level object, read into a [`Stream`].
+struct DocSeed<'s, 'a>(&'s mut Stream<'a>);
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        // The same words as the buffered parse's.
+        f.write_str("a COCO object with \"images\", \"annotations\" and \"categories\"")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let s = self.0;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key.0 {
+                "images" => {
+                    // A second list would replace the first, and annotations
+                    // before it cannot have been placed.
+                    if s.images_done || s.annotations_done {
+                        return Err(s.bail());
+                    }
+                    map.next_value_seed(ImagesSeed(&mut *s))?;
+                    let mut index = IdIndex::new(s.image_ids.iter());
+                    for (k, id) in s.image_ids.iter().enumerate() {
+                        if !index.insert(id, k) {
+                            return Err(s.bail());
+                        }
+                    }
+                    s.image_ids = Vec::new();
+                    s.frame_of = Some(index);
+                    s.images_done = true;
+                }
+                "annotations" => {
+                    if !s.images_done || s.annotations_done {
+                        return Err(s.bail());
+                    }
+                    map.next_value_seed(AnnotationsSeed(&mut *s))?;
+                    s.flush_run();
+                    s.annotations_done = true;
+                }
+                "categories" => {
+                    let list = map.next_value::<Option<_>>()?.unwrap_or_default();
+                    // A later list would rename objects already made.
+                    if s.classes_used {
+                        return Err(s.bail());
+                    }
+                    match classes(list) {
+                        Some(c) => s.classes = Some(c),
+                        None => return Err(s.bail()),
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `images` list, each entry straight into a frame.
+struct ImagesSeed<'s, 'a>(&'s mut Stream<'a>);
+
+impl<'de> DeserializeSeed<'de> for ImagesSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ImagesSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        // What serde says for a `Vec`, as the buffered parse reads this list.
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let s = self.0;
+        while let Some(mut img) = seq.next_element::<Image<'de>>()? {
+            s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
+            s.frames.push(img.into_frame());
+        }
+        Ok(())
+    }
+}
+
+/// The `annotations` list (or null), each entry straight into an object of its frame.
+struct AnnotationsSeed<'s, 'a>(&'s mut Stream<'a>);
+
+impl<'de> DeserializeSeed<'de> for AnnotationsSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // The buffered parse reads an `Option<Vec<_>>`: null is no annotations.
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnnotationsSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let s = self.0;
+        while let Some(ann) = seq.next_element::<Ann<'de>>()? {
+            let frame = s.frame_of.as_ref().and_then(|f| f.get(&ann.image_id));
+            let (Some(fi), Some(fi32)) = (frame, frame.and_then(|f| u32::try_from(f).ok())) else {
+                return Err(s.bail());
+            };
+            let class = match &s.classes {
+                Some((index, names)) => {
+                    let name = index.get(&ann.category_id).and_then(|c| names.get(c));
+                    let Some(name) = name else {
+                        return Err(s.bail());
+                    };
+                    s.classes_used = true;
+                    name.clone()
+                }
+                None => {
+                    let Some(key) = s.category_keys.key(ann.category_id.clone()) else {
+                        return Err(s.bail());
+                    };
+                    s.ann_frames.push(fi32);
+                    s.ann_categories.push(key);
+                    String::new()
+                }
+            };
+            if fi != s.run_frame {
+                s.flush_run();
+                s.run_frame = fi;
+            }
+            s.run.push(ann.into_object(class));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Borrowing deserialization of the document.
 
 /// The parts of a COCO document dsv reads; everything else is skipped unparsed.
@@ -480,6 +817,29 @@ struct Ann<'a> {
     attributes: Attrs<'a>,
 }
 
+impl Ann<'_> {
+    /// The object of this annotation, with its class already resolved.
+    fn into_object(self, class: String) -> Object {
+        let mut obj = Object::new(class, self.bbox.map(|b| b.0));
+        obj.id = self.id.map(|id| id.into_string());
+        // Only crowd regions carry the flag: an attribute map on every object
+        // would cost an allocation each, and "not crowd" is the default.
+        if self.iscrowd.is_some_and(|c| c.0) {
+            obj.attributes
+                .insert("iscrowd".to_string(), AttrValue::Bool(true));
+        }
+        if let Some(score) = self.score {
+            obj.attributes
+                .insert("score".to_string(), AttrValue::Float(score));
+        }
+        for (key, value) in self.attributes.0 {
+            obj.attributes.insert(key.into_owned(), value);
+        }
+        obj.geometry = self.segmentation.0.map(|rings| Geometry::Polygon { rings });
+        obj
+    }
+}
+
 /// An image entry; a hand-written visitor so unknown fields can be kept
 /// without buffering the whole entry (serde's `flatten` would).
 struct Image<'a> {
@@ -487,7 +847,17 @@ struct Image<'a> {
     file_name: Cow<'a, str>,
     width: Option<u32>,
     height: Option<u32>,
-    extra: Vec<(Cow<'a, str>, AttrValue)>,
+    attributes: BTreeMap<String, AttrValue>,
+}
+
+impl Image<'_> {
+    fn into_frame(self) -> FrameLabels {
+        let mut frame = FrameLabels::new(self.file_name.into_owned(), Units::Pixels);
+        frame.width = self.width;
+        frame.height = self.height;
+        frame.attributes = self.attributes;
+        frame
+    }
 }
 
 impl<'de> Deserialize<'de> for Image<'de> {
@@ -502,7 +872,7 @@ impl<'de> Deserialize<'de> for Image<'de> {
                 let mut id = None;
                 let mut file_name = None;
                 let (mut width, mut height) = (None, None);
-                let mut extra = Vec::new();
+                let mut attributes = BTreeMap::new();
                 while let Some(key) = map.next_key::<Text<'de>>()? {
                     match &*key.0 {
                         "id" => id = Some(map.next_value::<Id>()?),
@@ -514,7 +884,8 @@ impl<'de> Deserialize<'de> for Image<'de> {
                         }
                         _ => {
                             if let Some(v) = map.next_value::<JsonAttr>()?.0 {
-                                extra.push((key.0, v));
+                                // Like collecting into the map: the last of repeated keys wins.
+                                attributes.insert(key.0.into_owned(), v);
                             }
                         }
                     }
@@ -524,7 +895,7 @@ impl<'de> Deserialize<'de> for Image<'de> {
                     file_name: file_name.ok_or_else(|| de::Error::missing_field("file_name"))?,
                     width,
                     height,
-                    extra,
+                    attributes,
                 })
             }
         }
@@ -577,7 +948,7 @@ impl Id<'_> {
         match self {
             // i128 formatting is slow; nearly every id fits an i64.
             Id::Int(n) => match i64::try_from(n) {
-                Ok(small) => small.to_string(),
+                Ok(small) => int_text(small),
                 Err(_) => n.to_string(),
             },
             Id::Text(s) => s.into_owned(),
@@ -619,6 +990,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
         }
         d.deserialize_any(V)
     }
+}
+
+/// `n.to_string()` without the formatting machinery: it is called once per
+/// annotation, a million times on a large file.
+fn int_text(n: i64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'-';
+        }
+    }
+    String::from(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
 }
 
 /// An image dimension: a whole, non-negative number of pixels, or null.
@@ -739,6 +1135,10 @@ impl<'de> Deserialize<'de> for Segmentation {
                     match part {
                         Part::Ring(r) if flat.is_empty() && pending.is_none() => {
                             if !r.is_empty() {
+                                if rings.capacity() == 0 {
+                                    // Nearly always one ring: not the 4 a first push reserves.
+                                    rings.reserve_exact(1);
+                                }
                                 rings.push(r);
                             }
                         }
@@ -759,6 +1159,8 @@ impl<'de> Deserialize<'de> for Segmentation {
                     ));
                 }
                 if !flat.is_empty() {
+                    flat.shrink_to_fit();
+                    rings.reserve_exact(1);
                     rings.push(flat);
                 }
                 Ok(Segmentation((!rings.is_empty()).then_some(rings)))
@@ -1242,6 +1644,128 @@ mod tests {
                 let _ = parse(&bytes[..n]);
             }
         }
+    }
+
+    #[test]
+    fn integer_ids_as_text() {
+        for n in [0, 7, -7, 10, 99, 857_142, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(int_text(n), n.to_string());
+        }
+    }
+
+    /// The streaming parse must give what the buffered parse gives, frames or error.
+    fn same_as_buffered(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+        let streamed = parse(bytes);
+        assert_eq!(
+            streamed,
+            parse_buffered(bytes),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        streamed
+    }
+
+    #[test]
+    fn streaming_matches_buffered_on_every_prefix_of_the_fixtures() {
+        for path in ALL {
+            let bytes = read(path);
+            assert!(same_as_buffered(&bytes).is_ok(), "{path}");
+            for n in 0..bytes.len() {
+                let _ = same_as_buffered(&bytes[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_matches_buffered_whatever_the_order_of_the_lists() {
+        let images = r#""images": [{"id": 1, "file_name": "a.jpg", "tag": "x"}, {"id": 2, "file_name": "b.jpg"}, {"id": "t", "file_name": "c.jpg"}]"#;
+        // Annotations of one frame are not consecutive; ids and category ids of both kinds.
+        let annotations = r#""annotations": [
+            {"id": 1, "image_id": 2, "category_id": 7, "bbox": [1, 2, 3, 4], "segmentation": [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]},
+            {"id": "a", "image_id": 1, "category_id": "c", "iscrowd": 1},
+            {"id": 3, "image_id": 2, "category_id": 7, "segmentation": [1, 2, 3, 4], "score": 0.5},
+            {"image_id": "t", "category_id": 7, "attributes": {"occluded": true, "n": null}},
+            {"id": 5, "image_id": 2, "category_id": "c", "segmentation": {"counts": [1], "size": [1, 1]}}]"#;
+        let categories = r#""categories": [{"id": 7, "name": "car"}, {"id": "c", "name": "bus"}]"#;
+        let other_categories =
+            r#""categories": [{"id": 7, "name": "van"}, {"id": "c", "name": "emu"}]"#;
+        let docs = [
+            format!("{{{images}, {annotations}, {categories}}}"),
+            format!("{{{categories}, {images}, {annotations}}}"),
+            format!("{{{images}, {categories}, {annotations}}}"),
+            // Buffered: the last list wins; streaming hands these to it.
+            format!("{{{annotations}, {images}, {categories}}}"),
+            format!("{{{images}, {annotations}, {categories}, {images}}}"),
+            format!("{{{images}, {annotations}, {annotations}, {categories}}}"),
+            format!("{{{categories}, {images}, {annotations}, {other_categories}}}"),
+            format!("{{{other_categories}, {images}, {annotations}, {categories}}}"),
+            format!("{{{categories}, {images}, {other_categories}, {annotations}}}"),
+            format!("{{{images}, \"annotations\": null, {categories}}}"),
+            format!("{{{images}, \"annotations\": [], \"info\": {{}}}}"),
+            // Semantic errors: reported by the buffered parse, with their positions.
+            format!("{{{images}, {annotations}}}"),
+            format!(
+                "{{{categories}, {images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"
+            ),
+            format!(
+                "{{\"categories\": [{{\"id\": 7, \"name\": \"x\"}}, {{\"id\": 7, \"name\": \"y\"}}], {images}, {annotations}}}"
+            ),
+            format!(
+                "{{{images}, {annotations}, \"categories\": [{{\"id\": 7, \"name\": \"x\"}}]}}"
+            ),
+            format!(
+                "{{\"images\": [{{\"id\": 1, \"file_name\": \"a\"}}, {{\"id\": 1, \"file_name\": \"b\"}}], {annotations}, {categories}}}"
+            ),
+            format!(
+                "{{{categories}, \"images\": [{{\"id\": 1, \"file_name\": \"a\"}}], {annotations}}}"
+            ),
+            format!("{{{categories}, {annotations}}}"),
+            // JSON errors after a semantic one: the JSON error is reported.
+            format!("{{{categories}, \"images\": [], {annotations}, \"x\": [}}"),
+            format!("{{{images}, {annotations}, {categories}}} x"),
+        ];
+        let mut ok = 0;
+        for doc in &docs {
+            if let Ok(frames) = same_as_buffered(doc.as_bytes()) {
+                ok += 1;
+                let classes: Vec<Vec<&str>> = frames
+                    .iter()
+                    .map(|f| f.objects.iter().map(|o| o.class.as_str()).collect())
+                    .collect();
+                if doc.contains("\"annotations\": null") || doc.contains("[], \"info\"") {
+                    assert!(classes.iter().all(Vec::is_empty));
+                } else if doc.rfind(other_categories) > doc.rfind(categories) {
+                    assert_eq!(
+                        classes,
+                        [vec!["emu"], vec!["van", "van", "emu"], vec!["van"]]
+                    );
+                } else {
+                    assert_eq!(
+                        classes,
+                        [vec!["bus"], vec!["car", "car", "bus"], vec!["car"]]
+                    );
+                }
+            }
+        }
+        assert_eq!(ok, 11);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_where_it_is() {
+        let text = SMALL.replacen("a.jpg", "a\u{e9}.jpg", 1);
+        let mut bytes = text.into_bytes();
+        let at = bytes.iter().position(|b| *b == 0xC3).unwrap();
+        // A lone continuation byte: not UTF-8.
+        bytes.remove(at);
+        let err = same_as_buffered(&bytes).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("invalid"), "{err}");
+        // Valid UTF-8 outside ASCII is read as before.
+        let text = SMALL.replacen("a.jpg", "\u{e9}t\u{e9}.jpg", 1);
+        assert_eq!(
+            same_as_buffered(text.as_bytes()).unwrap()[0].frame,
+            "\u{e9}t\u{e9}.jpg"
+        );
     }
 
     #[test]
