@@ -83,5 +83,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
     }
     write_paged(&buf, !args.count)?;
+    // The process exits right after this command (main calls process::exit),
+    // and the OS takes the memory back whole. Freeing the parsed labels one by
+    // one first is millions of small frees for a large COCO file (4.9 M
+    // allocations for the 205 MB bench file, 40-100 ms of `labels --count`)
+    // that change nothing: skip them.
+    std::mem::forget(all);
     Ok(0)
 }
