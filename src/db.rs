@@ -80,3 +80,61 @@ impl Db {
         Error::db(self.path(), e)
     }
 }
+
+/// A derived-data database under `.dsv/cache/` (statistics, query index). Never
+/// an error: one that cannot be opened (another process has it, disk full) is
+/// simply not used, one that does not open cleanly is rebuilt from scratch, and
+/// a failed write only costs time on the next run.
+pub struct CacheDb(Option<Database>);
+
+impl CacheDb {
+    /// Opens (creating) `.dsv/cache/<file>`.
+    pub fn open(dsv_dir: &Path, file: &str) -> CacheDb {
+        let dir = dsv_dir.join("cache");
+        let path = dir.join(file);
+        let db = std::fs::create_dir_all(&dir)
+            .ok()
+            .and_then(|_| match Database::create(&path) {
+                Ok(db) => Some(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                    Database::create(&path).ok()
+                }
+            });
+        CacheDb(db)
+    }
+
+    /// A cache that stores nothing.
+    pub fn disabled() -> CacheDb {
+        CacheDb(None)
+    }
+
+    /// `f` of the value stored under `key` in `table`, if there is one.
+    pub fn with_value<T>(
+        &self,
+        table: redb::TableDefinition<[u8; 32], &[u8]>,
+        key: &[u8; 32],
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Option<T> {
+        let tx = self.0.as_ref()?.begin_read().ok()?;
+        let t = tx.open_table(table).ok()?;
+        let v = t.get(key).ok()??;
+        Some(f(v.value()))
+    }
+
+    /// Runs `f` in one write transaction and commits it; errors are dropped.
+    pub fn write(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> std::result::Result<(), Box<dyn std::error::Error>>,
+    ) {
+        let Some(db) = &self.0 else { return };
+        let run = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+            let tx = db.begin_write()?;
+            f(&tx)?;
+            tx.commit()?;
+            Ok(())
+        };
+        let _ = run();
+    }
+}

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use redb::{ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
+
+use crate::db::CacheDb;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -371,72 +373,48 @@ impl StatsDelta {
     }
 }
 
-/// The derived-data cache; `None` inside when it could not be opened.
+/// The statistics cache (`.dsv/cache/labels.redb`).
 pub struct StatsCache {
-    db: Option<redb::Database>,
+    db: CacheDb,
 }
 
 impl StatsCache {
-    /// Opens (creating) the cache under `.dsv/cache/`; never fails: a cache that
-    /// cannot be opened (another process has it, disk full) is simply not used.
+    /// Opens (creating) the cache; never fails (see [`CacheDb`]).
     pub fn open(dsv_dir: &Path) -> StatsCache {
-        let dir = dsv_dir.join("cache");
-        let path = dir.join("labels.redb");
-        let db =
-            std::fs::create_dir_all(&dir)
-                .ok()
-                .and_then(|_| match redb::Database::create(&path) {
-                    Ok(db) => Some(db),
-                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
-                    Err(_) => {
-                        // A cache that does not open is rebuilt from scratch.
-                        let _ = std::fs::remove_file(&path);
-                        redb::Database::create(&path).ok()
-                    }
-                });
-        StatsCache { db }
+        StatsCache {
+            db: CacheDb::open(dsv_dir, "labels.redb"),
+        }
     }
 
     /// A cache that stores nothing.
     pub fn disabled() -> StatsCache {
-        StatsCache { db: None }
+        StatsCache {
+            db: CacheDb::disabled(),
+        }
     }
 
-    fn get(&self, table: TableDefinition<[u8; 32], &[u8]>, key: &[u8; 32]) -> Option<Stats> {
-        let db = self.db.as_ref()?;
-        let tx = db.begin_read().ok()?;
-        let t = tx.open_table(table).ok()?;
-        let v = t.get(key).ok()??;
-        serde_json::from_slice(v.value()).ok()
+    fn get(&self, key: &[u8; 32]) -> Option<Stats> {
+        self.db
+            .with_value(SUBTREES, key, |b| serde_json::from_slice(b).ok())
+            .flatten()
     }
 
     fn get_files(&self, key: &[u8; 32]) -> Option<KnownFiles> {
-        let db = self.db.as_ref()?;
-        let tx = db.begin_read().ok()?;
-        let t = tx.open_table(FILES).ok()?;
-        let v = t.get(key).ok()??;
-        decode_files(v.value())
+        self.db.with_value(FILES, key, decode_files).flatten()
     }
 
     fn put(&self, subtrees: &[([u8; 32], Stats)], files: &[([u8; 32], Vec<u8>)]) {
-        let Some(db) = &self.db else { return };
-        let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(SUBTREES)?;
-                for (k, s) in subtrees {
-                    t.insert(k, serde_json::to_vec(s)?.as_slice())?;
-                }
-                let mut t = tx.open_table(FILES)?;
-                for (k, b) in files {
-                    t.insert(k, b.as_slice())?;
-                }
+        self.db.write(|tx| {
+            let mut t = tx.open_table(SUBTREES)?;
+            for (k, s) in subtrees {
+                t.insert(k, serde_json::to_vec(s)?.as_slice())?;
             }
-            tx.commit()?;
+            let mut t = tx.open_table(FILES)?;
+            for (k, b) in files {
+                t.insert(k, b.as_slice())?;
+            }
             Ok(())
-        };
-        // Derived data only: failing to save it costs time next run, nothing else.
-        let _ = write();
+        });
     }
 }
 
@@ -495,7 +473,7 @@ impl Walk<'_> {
         ]);
         let mut node = Node {
             key: k,
-            cached: self.cache.get(SUBTREES, &k),
+            cached: self.cache.get(&k),
             frames: 0,
             files: Vec::new(),
             known: Vec::new(),

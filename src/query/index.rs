@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use redb::{ReadableDatabase, TableDefinition};
+use redb::TableDefinition;
+
+use crate::db::CacheDb;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -74,43 +76,30 @@ pub struct FrameIndex {
     pub from_cache: bool,
 }
 
-/// The query-index cache; `None` inside when it could not be opened.
+/// The query-index cache (`.dsv/cache/query.redb`).
 pub struct QueryCache {
-    db: Option<redb::Database>,
+    db: CacheDb,
 }
 
 impl QueryCache {
-    /// Opens (creating) `.dsv/cache/query.redb`; never fails: a cache that cannot
-    /// be opened (another process has it, disk full) is simply not used.
+    /// Opens (creating) the cache; never fails (see [`CacheDb`]).
     pub fn open(dsv_dir: &Path) -> QueryCache {
-        let dir = dsv_dir.join("cache");
-        let path = dir.join("query.redb");
-        let db =
-            std::fs::create_dir_all(&dir)
-                .ok()
-                .and_then(|_| match redb::Database::create(&path) {
-                    Ok(db) => Some(db),
-                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => None,
-                    Err(_) => {
-                        // A cache that does not open is rebuilt from scratch.
-                        let _ = std::fs::remove_file(&path);
-                        redb::Database::create(&path).ok()
-                    }
-                });
-        QueryCache { db }
+        QueryCache {
+            db: CacheDb::open(dsv_dir, "query.redb"),
+        }
     }
 
     /// A cache that stores nothing.
     pub fn disabled() -> QueryCache {
-        QueryCache { db: None }
+        QueryCache {
+            db: CacheDb::disabled(),
+        }
     }
 
     fn get(&self, key: &[u8; 32]) -> Option<FrameIndex> {
-        let db = self.db.as_ref()?;
-        let tx = db.begin_read().ok()?;
-        let t = tx.open_table(FRAMES).ok()?;
-        let v = t.get(key).ok()??;
-        super::codec::decode(v.value())
+        self.db
+            .with_value(FRAMES, key, super::codec::decode)
+            .flatten()
     }
 
     /// The cached index with only the frames `judge` keeps (`Ok(None)`: not cached).
@@ -122,35 +111,20 @@ impl QueryCache {
     where
         J: FnMut(&FrameRecord) -> Result<bool>,
     {
-        let Some(db) = self.db.as_ref() else {
-            return Ok(None);
-        };
-        let Ok(tx) = db.begin_read() else {
-            return Ok(None);
-        };
-        let Ok(t) = tx.open_table(FRAMES) else {
-            return Ok(None);
-        };
-        let Ok(Some(v)) = t.get(key) else {
-            return Ok(None);
-        };
-        super::codec::decode_filtered(v.value(), judge)
+        Ok(self
+            .db
+            .with_value(FRAMES, key, |b| super::codec::decode_filtered(b, judge))
+            .transpose()?
+            .flatten())
     }
 
     fn put(&self, key: &[u8; 32], index: &FrameIndex) {
-        let Some(db) = &self.db else { return };
-        let write = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        // Encoded inside: nothing to encode when the cache is not in use.
+        self.db.write(|tx| {
             let bytes = super::codec::encode(index);
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(FRAMES)?;
-                t.insert(key, bytes.as_slice())?;
-            }
-            tx.commit()?;
+            tx.open_table(FRAMES)?.insert(key, bytes.as_slice())?;
             Ok(())
-        };
-        // Derived data only: failing to save it costs time next run, nothing else.
-        let _ = write();
+        });
     }
 }
 
