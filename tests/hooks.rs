@@ -4,16 +4,15 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::http::{read_request, signature};
 use common::{TestRepo, hermetic};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const SECRET: &str = "test-secret-not-real";
 
@@ -119,43 +118,6 @@ impl Receiver {
     }
 }
 
-fn read_request(conn: &mut std::net::TcpStream) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    if !line.starts_with("POST ") {
-        return None;
-    }
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-    }
-    let len: usize = headers.get("content-length")?.parse().ok()?;
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).ok()?;
-    Some((headers, body))
-}
-
-fn hmac_hex(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
 fn head(repo: &TestRepo) -> String {
     repo.read_string(".dsv/refs/heads/main").trim().to_string()
 }
@@ -224,7 +186,7 @@ fn webhook_fails_then_delivers_each_commit_once_in_order_signed() {
     for (s, c) in accepted.iter().zip(&commits) {
         assert_eq!(s.header("idempotency-key"), format!("train:{c}"));
         assert_eq!(s.header("x-dsv-event"), "post-commit");
-        assert_eq!(s.header("x-dsv-signature-256"), hmac_hex(&s.body));
+        assert_eq!(s.header("x-dsv-signature-256"), signature(SECRET, &s.body));
         assert_eq!(s.header("content-type"), "application/json");
         assert_eq!(s.header("x-dsv-delivery").len(), 32);
         let j = s.json();
@@ -235,7 +197,7 @@ fn webhook_fails_then_delivers_each_commit_once_in_order_signed() {
     }
     // Every request of one delivery (the refused ones too) is signed and keeps its ids.
     for s in &seen {
-        assert_eq!(s.header("x-dsv-signature-256"), hmac_hex(&s.body));
+        assert_eq!(s.header("x-dsv-signature-256"), signature(SECRET, &s.body));
     }
     let first = &accepted[0];
     let retries: Vec<&Seen> = seen

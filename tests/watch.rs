@@ -8,17 +8,16 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::http::{read_request, signature};
 use common::s3::Moto;
 use common::{Run, TestRepo, hermetic, write_file};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const SECRET: &str = "watch-test-secret-not-real";
 
@@ -394,40 +393,6 @@ impl Receiver {
     }
 }
 
-fn read_request(conn: &mut std::net::TcpStream) -> Option<(BTreeMap<String, String>, Vec<u8>)> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-    }
-    let len: usize = headers.get("content-length")?.parse().ok()?;
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).ok()?;
-    Some((headers, body))
-}
-
-fn signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
 #[test]
 fn s3_remote_webhook_that_fails_first_gets_each_commit_once_in_order_signed() {
     let moto = Moto::start("watch");
@@ -465,7 +430,11 @@ fn s3_remote_webhook_that_fails_first_gets_each_commit_once_in_order_signed() {
     for ((h, body, _), c) in accepted.iter().zip(&pushed) {
         assert_eq!(h["x-dsv-event"], "remote-commit");
         assert_eq!(h["idempotency-key"], format!("watch:origin:{c}"));
-        assert_eq!(h["x-dsv-signature-256"], signature(body), "bad signature");
+        assert_eq!(
+            h["x-dsv-signature-256"],
+            signature(SECRET, body),
+            "bad signature"
+        );
         let p: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert_eq!(p["commit"], c.as_str());
         assert_eq!(p["remote"]["url"], url.as_str());

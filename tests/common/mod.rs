@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod http;
 pub mod s3;
 
 /// `DSV_AUTHOR_NAME` for every command.
