@@ -35,14 +35,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !move_head(ctx, &repo, args)? {
         return Ok(0);
     }
-    let fired = dsv::hooks::post_checkout(&repo, previous);
-    super::hooks::after_post(
-        ctx,
-        dsv::hooks::Event::PostCheckout,
-        repo,
-        fired,
-        "the checkout is done",
-    )
+    super::hooks::after_checkout(ctx, repo, previous, "the checkout is done")
 }
 
 /// The checkout itself; true when HEAD now names a commit it moved to.

@@ -347,6 +347,17 @@ pub fn report(ctx: &Ctx, event: Event, r: &FireReport) {
     }
 }
 
+/// Fires `post-checkout` after `checkout` or `switch` moved HEAD from `previous`.
+pub fn after_checkout(
+    ctx: &Ctx,
+    repo: dsv::Repository,
+    previous: Option<dsv::id::ObjectId>,
+    done: &str,
+) -> anyhow::Result<i32> {
+    let fired = dsv::hooks::post_checkout(&repo, previous);
+    after_post(ctx, Event::PostCheckout, repo, fired, done)
+}
+
 /// After a command fired a `post-*` event: release the repository (deliveries run
 /// without its lock, so hooks can use dsv themselves), print, then hand the
 /// deliveries to a worker. A failure to record is reported as an error, the

@@ -31,14 +31,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !move_head(ctx, &repo, args)? {
         return Ok(0);
     }
-    let fired = dsv::hooks::post_checkout(&repo, previous);
-    super::hooks::after_post(
-        ctx,
-        dsv::hooks::Event::PostCheckout,
-        repo,
-        fired,
-        "the switch is done",
-    )
+    super::hooks::after_checkout(ctx, repo, previous, "the switch is done")
 }
 
 /// The switch itself; true when HEAD now names a commit it moved to.
