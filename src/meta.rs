@@ -148,14 +148,7 @@ impl Sidecar {
         let err = |line: usize, col: Option<usize>, msg: String| {
             Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
         };
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            err(line, None, "not UTF-8".into())
-        })?;
+        let text = utf8_text(bytes).map_err(|line| err(line, None, "not UTF-8".into()))?;
         let mut out = Sidecar::default();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
@@ -220,14 +213,7 @@ impl Sidecar {
         let err = |line: usize, col: Option<usize>, msg: String| {
             Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
         };
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
-            err(line, None, "not UTF-8".into())
-        })?;
+        let text = utf8_text(bytes).map_err(|line| err(line, None, "not UTF-8".into()))?;
         let mut out = Sidecar::default();
         let mut header: Option<Vec<String>> = None;
         let mut path_col = 0;
@@ -579,6 +565,17 @@ pub fn import_predictions(root: &Path, name: &str, bytes: &[u8]) -> Result<MetaE
     }
     save_worktree(root, &sidecar, &sc)?;
     Ok(MetaEdit { sidecar, changed })
+}
+
+/// The bytes as text, or the 1-based line where they stop being UTF-8.
+fn utf8_text(bytes: &[u8]) -> std::result::Result<&str, usize> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    })
 }
 
 #[cfg(test)]
