@@ -42,25 +42,30 @@ fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
     }
 }
 
+/// Appends one attribute value: a tag byte, then the value.
+pub(crate) fn attr_value(out: &mut Vec<u8>, v: &AttrValue) {
+    match v {
+        AttrValue::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
+        AttrValue::Int(i) => {
+            out.push(1);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        AttrValue::Float(x) => {
+            out.push(2);
+            f64s(out, &[*x]);
+        }
+        AttrValue::Str(s) => {
+            out.push(3);
+            string(out, s);
+        }
+    }
+}
+
 fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
     varint(out, a.len() as u64);
     for (k, v) in a {
         string(out, k);
-        match v {
-            AttrValue::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
-            AttrValue::Int(i) => {
-                out.push(1);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            AttrValue::Float(x) => {
-                out.push(2);
-                f64s(out, &[*x]);
-            }
-            AttrValue::Str(s) => {
-                out.push(3);
-                string(out, s);
-            }
-        }
+        attr_value(out, v);
     }
 }
 
@@ -132,16 +137,23 @@ fn encode_frame(out: &mut Vec<u8>, f: &FrameRecord) {
 }
 
 /// Encodes an index: the frames in chunks of [`CHUNK`], each prefixed by its
-/// frame count and byte length, then the sidecar name and the warnings.
+/// frame count and byte length (and each frame by its own length), then the
+/// sidecar name and the warnings.
 pub fn encode(ix: &FrameIndex) -> Vec<u8> {
     let mut out = Vec::with_capacity(ix.frames.len() * 128 + 64);
     out.extend_from_slice(MAGIC);
     varint(&mut out, ix.frames.len().div_ceil(CHUNK) as u64);
     let mut chunk = Vec::new();
+    let mut one = Vec::new();
     for c in ix.frames.chunks(CHUNK) {
         chunk.clear();
         for f in c {
-            encode_frame(&mut chunk, f);
+            // Length-prefixed, so a frame can be judged from its head alone
+            // and skipped without decoding the rest.
+            one.clear();
+            encode_frame(&mut one, f);
+            varint(&mut chunk, one.len() as u64);
+            chunk.extend_from_slice(&one);
         }
         varint(&mut out, c.len() as u64);
         varint(&mut out, chunk.len() as u64);
@@ -217,6 +229,18 @@ impl<'a> Reader<'a> {
             None
         })
     }
+    /// Skips one attribute value (tag and payload).
+    fn skip_attr_value(&mut self) -> Option<()> {
+        match self.u8()? {
+            0 => self.take(1).map(drop),
+            1 | 2 => self.take(8).map(drop),
+            3 => {
+                let n = self.count()?;
+                self.take(n).map(drop)
+            }
+            _ => None,
+        }
+    }
     fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
         let n = self.count()?;
         let mut m = BTreeMap::new();
@@ -235,7 +259,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX2\0";
+const MAGIC: &[u8; 8] = b"DSVQIX3\0";
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let path = r.string()?;
@@ -339,36 +363,46 @@ fn parts(b: &[u8]) -> Option<Parts<'_>> {
     (r.pos == b.len()).then_some((chunks, sidecar, warnings))
 }
 
-/// Decodes the frames of one chunk that `keep` accepts.
+/// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
 fn decode_chunk<E>(
     frames: usize,
     bytes: &[u8],
-    mut keep: impl FnMut(&FrameRecord) -> Result<bool, E>,
+    mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
 ) -> Result<Option<Vec<FrameRecord>>, E> {
     let mut r = Reader { b: bytes, pos: 0 };
     let mut out = Vec::new();
     for _ in 0..frames {
-        let Some(f) = decode_frame(&mut r) else {
+        let Some(view) = r.count().and_then(|n| r.take(n)).and_then(FrameView::new) else {
             return Ok(None);
         };
-        if keep(&f)? {
-            out.push(f);
+        let kept = keep(&view);
+        // Bytes that do not decode mean a damaged cache (rebuilt by the
+        // caller), whatever the judge made of them.
+        if view.broken() {
+            return Ok(None);
+        }
+        if kept? {
+            match view.into_record() {
+                Some(f) => out.push(f),
+                None => return Ok(None),
+            }
         }
     }
     Ok((r.pos == bytes.len()).then_some(out))
 }
 
 /// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
-/// in order: a frame that is not kept is dropped as soon as it was judged, so a
-/// query over a million frames never holds them all. `judge` makes one judge
-/// per chunk (a query context is costly to set up). `Ok(None)` when the bytes
-/// are not a well-formed encoding; a judge's error stops the decoding.
+/// in order: a frame is judged from its undecoded bytes (see [`FrameView`]) and
+/// decoded only when kept, so a query over a million frames never holds them
+/// all. `judge` makes one judge per chunk (a query context is costly to set
+/// up). `Ok(None)` when the bytes are not a well-formed encoding; a judge's
+/// error stops the decoding.
 pub fn decode_filtered<E: Send, J>(
     b: &[u8],
     judge: impl Fn() -> J + Sync,
 ) -> Result<Option<FrameIndex>, E>
 where
-    J: FnMut(&FrameRecord) -> Result<bool, E>,
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
     use rayon::prelude::*;
     let Some((chunks, sidecar, warnings)) = parts(b) else {
@@ -391,10 +425,132 @@ where
     }))
 }
 
+/// What a query reads of a frame: attributes by name without decoding the
+/// frame, and the whole record when an expression needs more.
+pub trait FrameAccess {
+    /// Appends attribute `key`'s value as [`attr_value`] encodes it, or a lone
+    /// `0xff` when the frame has no such attribute.
+    fn attr_key(&self, key: &str, out: &mut Vec<u8>);
+    /// Appends every attribute (names and values).
+    fn attrs_key(&self, out: &mut Vec<u8>);
+    /// The image width and height, when known.
+    fn size_px(&self) -> (Option<u32>, Option<u32>);
+    /// The whole frame; `None` only when stored bytes do not decode.
+    fn record(&self) -> Option<&FrameRecord>;
+}
+
+impl FrameAccess for FrameRecord {
+    fn attr_key(&self, key: &str, out: &mut Vec<u8>) {
+        match self.attrs.get(key) {
+            Some(v) => attr_value(out, v),
+            None => out.push(0xff),
+        }
+    }
+    fn attrs_key(&self, out: &mut Vec<u8>) {
+        attrs(out, &self.attrs);
+    }
+    fn size_px(&self) -> (Option<u32>, Option<u32>) {
+        (self.width, self.height)
+    }
+    fn record(&self) -> Option<&FrameRecord> {
+        Some(self)
+    }
+}
+
+/// One encoded frame, read no further than a query needs: its head (path, id,
+/// size, dimensions) and attribute section are located up front, the rest is
+/// decoded on first use.
+pub struct FrameView<'a> {
+    bytes: &'a [u8],
+    attrs: &'a [u8],
+    width: Option<u32>,
+    height: Option<u32>,
+    record: std::cell::OnceCell<Option<FrameRecord>>,
+}
+
+impl<'a> FrameView<'a> {
+    /// Locates the parts of one frame's bytes; `None` if the head is malformed.
+    fn new(bytes: &'a [u8]) -> Option<FrameView<'a>> {
+        let mut r = Reader::new(bytes);
+        let n = r.count()?;
+        r.take(n)?; // path
+        r.take(32)?; // id
+        r.varint()?; // size
+        let width = r.opt_u32()?;
+        let height = r.opt_u32()?;
+        r.bool()?; // units
+        let start = r.pos;
+        let n = r.count()?;
+        for _ in 0..n {
+            let k = r.count()?;
+            r.take(k)?;
+            r.skip_attr_value()?;
+        }
+        Some(FrameView {
+            bytes,
+            attrs: bytes.get(start..r.pos)?,
+            width,
+            height,
+            record: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// Whether decoding the whole frame was tried and failed.
+    fn broken(&self) -> bool {
+        matches!(self.record.get(), Some(None))
+    }
+
+    /// The decoded frame.
+    fn into_record(self) -> Option<FrameRecord> {
+        match self.record.into_inner() {
+            Some(r) => r,
+            None => {
+                let mut r = Reader::new(self.bytes);
+                decode_frame(&mut r).filter(|_| r.done())
+            }
+        }
+    }
+}
+
+impl FrameAccess for FrameView<'_> {
+    fn attr_key(&self, key: &str, out: &mut Vec<u8>) {
+        let mut r = Reader::new(self.attrs);
+        let n = r.count().unwrap_or(0);
+        for _ in 0..n {
+            let Some(k) = r.count().and_then(|k| r.take(k)) else {
+                break;
+            };
+            let from = r.pos;
+            if r.skip_attr_value().is_none() {
+                break;
+            }
+            if k == key.as_bytes() {
+                out.extend_from_slice(&self.attrs[from..r.pos]);
+                return;
+            }
+        }
+        out.push(0xff);
+    }
+    fn attrs_key(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.attrs);
+    }
+    fn size_px(&self) -> (Option<u32>, Option<u32>) {
+        (self.width, self.height)
+    }
+    fn record(&self) -> Option<&FrameRecord> {
+        self.record
+            .get_or_init(|| {
+                let mut r = Reader::new(self.bytes);
+                decode_frame(&mut r).filter(|_| r.done())
+            })
+            .as_ref()
+    }
+}
+
 /// Decodes an index; `None` when the bytes are not a well-formed encoding.
 pub fn decode(b: &[u8]) -> Option<FrameIndex> {
     decode_filtered(b, || {
-        |_: &FrameRecord| Ok::<bool, std::convert::Infallible>(true)
+        |_: &dyn FrameAccess| Ok::<bool, std::convert::Infallible>(true)
     })
     .unwrap_or(None)
 }

@@ -26,7 +26,7 @@ use crate::ops::sources::MapSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-3";
+const CACHE_VERSION: &[u8] = b"dsv-query-4";
 const FRAMES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("frames");
 /// How many warnings an index keeps by name.
 const MAX_WARNINGS: usize = 20;
@@ -109,7 +109,7 @@ impl QueryCache {
         judge: impl Fn() -> J + Sync,
     ) -> Result<Option<FrameIndex>>
     where
-        J: FnMut(&FrameRecord) -> Result<bool>,
+        J: FnMut(&dyn super::FrameAccess) -> Result<bool>,
     {
         Ok(self
             .db

@@ -12,11 +12,11 @@
 //! without `weather`) makes the frame not match rather than failing the query:
 //! attributes are sparse by nature.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cel_interpreter::objects::{Key, Map};
-use cel_interpreter::{Context, ExecutionError, Program, Value};
+use cel_interpreter::{Context, ExecutionError, Value};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ pub(crate) mod codec;
 pub mod index;
 pub mod select;
 
+pub use codec::FrameAccess;
 pub use index::{
     FrameIndex, FrameRecord, QueryCache, rev_index, rev_query, tree_index, tree_query,
 };
@@ -44,15 +45,51 @@ const RESERVED: &[&str] = &[
 
 /// A compiled query expression.
 pub struct Query {
-    program: Program,
     source: String,
-    /// The variables the expression names: only those are built per frame
-    /// (turning every object into a CEL map is most of the cost of a query).
-    vars: std::collections::HashSet<String>,
+    /// The operands of the top-level `&&` chain, evaluated left to right with
+    /// the interpreter's short-circuit rule, so a cheap test on an attribute
+    /// spares building the objects of every frame it rejects.
+    conjuncts: Vec<Conjunct>,
     /// Which fields of object and prediction maps to build: those whose name
     /// appears anywhere in the source (a superset of the ones it reads).
     fields: Fields,
 }
+
+/// One operand of the top-level `&&` chain.
+struct Conjunct {
+    expr: cel_interpreter::IdedExpr,
+    /// The variables it names: only those are built per frame (turning every
+    /// object into a CEL map is most of the cost of a query).
+    vars: HashSet<String>,
+    /// When it names nothing but attributes and image dimensions: what its
+    /// result depends on, so the result is computed once per distinct value
+    /// (an expression is a pure function of its variables).
+    memo: Option<Vec<MemoVar>>,
+}
+
+/// A variable whose value keys the memo of a conjunct.
+enum MemoVar {
+    Attr(String),
+    Attrs,
+    Width,
+    Height,
+}
+
+/// The result of one conjunct for one frame.
+#[derive(Debug, Clone)]
+enum Outcome {
+    True,
+    False,
+    /// A missing attribute or key: the frame does not match.
+    Missing,
+    /// A lone expression gave something other than a bool (its type name).
+    NotBool(&'static str),
+    /// An evaluation error (message without the frame).
+    Failed(String),
+}
+
+/// Distinct keys a memo keeps: past this, results are computed without it.
+const MEMO_CAP: usize = 1 << 16;
 
 /// Fields of object and prediction maps, built only when the expression may read them.
 #[derive(Debug, Clone, Copy)]
@@ -82,13 +119,71 @@ impl std::fmt::Debug for Query {
     }
 }
 
+/// Appends the operands of a chain of `&&` (nested either way) in order.
+fn conjuncts(e: cel_interpreter::IdedExpr, out: &mut Vec<cel_interpreter::IdedExpr>) {
+    use cel_parser::ast::{Expr, operators};
+    match e.expr {
+        Expr::Call(call)
+            if call.func_name == operators::LOGICAL_AND
+                && call.target.is_none()
+                && call.args.len() == 2 =>
+        {
+            for a in call.args {
+                conjuncts(a, out);
+            }
+        }
+        other => out.push(cel_interpreter::IdedExpr {
+            id: e.id,
+            expr: other,
+        }),
+    }
+}
+
+impl Conjunct {
+    fn new(expr: cel_interpreter::IdedExpr) -> Conjunct {
+        let vars: HashSet<String> = expr
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let memo = vars
+            .iter()
+            .map(|v| match v.as_str() {
+                "attrs" => Some(MemoVar::Attrs),
+                "width" => Some(MemoVar::Width),
+                "height" => Some(MemoVar::Height),
+                r if RESERVED.contains(&r) => None,
+                a => Some(MemoVar::Attr(a.to_string())),
+            })
+            .collect();
+        Conjunct { expr, vars, memo }
+    }
+
+    /// The memo key of a frame: the values of the variables named.
+    fn key(vars: &[MemoVar], f: &dyn FrameAccess, out: &mut Vec<u8>) {
+        out.clear();
+        for v in vars {
+            match v {
+                MemoVar::Attr(a) => f.attr_key(a, out),
+                MemoVar::Attrs => f.attrs_key(out),
+                MemoVar::Width | MemoVar::Height => {
+                    let (w, h) = f.size_px();
+                    let x = if matches!(v, MemoVar::Width) { w } else { h };
+                    out.extend_from_slice(&x.map_or(u64::MAX, u64::from).to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
 impl Query {
     /// Compiles an expression; a syntax error names the line and column.
     pub fn compile(expr: &str) -> Result<Query> {
         if expr.trim().is_empty() {
             return Err(Error::Query("query: empty expression".into()));
         }
-        let program = compile_quietly(expr)?.map_err(|errs| {
+        let ast = compile_quietly(expr)?.map_err(|errs| {
             let Some(e) = errs.errors.first() else {
                 return Error::Query(format!("query: {errs}"));
             };
@@ -101,16 +196,11 @@ impl Query {
             };
             Error::Query(format!("query: {where_}: {}", e.msg))
         })?;
-        let vars = program
-            .references()
-            .variables()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let mut parts = Vec::new();
+        conjuncts(ast, &mut parts);
         Ok(Query {
-            program,
             source: expr.to_string(),
-            vars,
+            conjuncts: parts.into_iter().map(Conjunct::new).collect(),
             fields: Fields::of(expr),
         })
     }
@@ -120,25 +210,26 @@ impl Query {
         &self.source
     }
 
-    /// Whether a frame matches; `root` is a context with the standard functions.
-    fn eval(&self, root: &Context, f: &FrameRecord) -> Result<bool> {
+    /// One conjunct for one frame; `root` is a context with the standard functions.
+    fn eval(&self, root: &Context, c: &Conjunct, f: &FrameRecord) -> Outcome {
         let mut ctx = root.new_inner_scope();
-        bind(&mut ctx, f, &self.vars, self.fields);
-        match self.program.execute(&ctx) {
-            Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(Error::Query(format!(
-                "query: gives {} for {}, not true or false",
-                type_name(&other),
-                f.path
-            ))),
-            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
-                Ok(false)
+        bind(&mut ctx, f, &c.vars, self.fields);
+        match Value::resolve(&c.expr, &ctx) {
+            Ok(Value::Bool(true)) => Outcome::True,
+            Ok(Value::Bool(false)) => Outcome::False,
+            // Within a chain the interpreter takes any value by its truth.
+            Ok(other) if self.conjuncts.len() > 1 => {
+                if truthy(&other) {
+                    Outcome::True
+                } else {
+                    Outcome::False
+                }
             }
-            Err(e) => Err(Error::Query(format!(
-                "query: {} (frame {})",
-                one_line(&e.to_string()),
-                f.path
-            ))),
+            Ok(other) => Outcome::NotBool(type_name(&other)),
+            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
+                Outcome::Missing
+            }
+            Err(e) => Outcome::Failed(one_line(&e.to_string())),
         }
     }
 
@@ -159,7 +250,10 @@ impl Query {
             .par_chunks(4096)
             .map(|chunk| {
                 let mut judge = self.judge();
-                chunk.iter().map(&mut judge).collect::<Result<Vec<bool>>>()
+                chunk
+                    .iter()
+                    .map(|f| judge(f as &dyn FrameAccess))
+                    .collect::<Result<Vec<bool>>>()
             })
             .collect::<Result<Vec<Vec<bool>>>>()?;
         Ok(parts.concat())
@@ -167,10 +261,72 @@ impl Query {
 
     /// A function telling whether a frame matches, for one thread's run of
     /// frames: it holds one root context (which registers every standard
-    /// function), set up once rather than per frame.
-    pub fn judge(&self) -> impl FnMut(&FrameRecord) -> Result<bool> + '_ {
+    /// function), set up once rather than per frame, and the memos of the
+    /// conjuncts that have one.
+    pub fn judge(&self) -> impl FnMut(&dyn FrameAccess) -> Result<bool> + '_ {
         let root = Context::default();
-        move |f| self.eval(&root, f)
+        let mut memos: Vec<HashMap<Vec<u8>, Outcome>> =
+            self.conjuncts.iter().map(|_| HashMap::new()).collect();
+        let mut key = Vec::new();
+        move |f| {
+            for (c, memo) in self.conjuncts.iter().zip(memos.iter_mut()) {
+                let out = match &c.memo {
+                    Some(vars) => {
+                        Conjunct::key(vars, f, &mut key);
+                        match memo.get(&key) {
+                            Some(o) => o.clone(),
+                            None => {
+                                let o = self.eval(&root, c, record(f)?);
+                                if memo.len() < MEMO_CAP {
+                                    memo.insert(key.clone(), o.clone());
+                                }
+                                o
+                            }
+                        }
+                    }
+                    None => self.eval(&root, c, record(f)?),
+                };
+                match out {
+                    Outcome::True => {}
+                    Outcome::False | Outcome::Missing => return Ok(false),
+                    Outcome::NotBool(t) => {
+                        return Err(Error::Query(format!(
+                            "query: gives {t} for {}, not true or false",
+                            record(f)?.path
+                        )));
+                    }
+                    Outcome::Failed(m) => {
+                        return Err(Error::Query(format!(
+                            "query: {m} (frame {})",
+                            record(f)?.path
+                        )));
+                    }
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// The whole frame, or an error when its stored bytes do not decode (the
+/// caller then rebuilds the index).
+fn record(f: &dyn FrameAccess) -> Result<&FrameRecord> {
+    f.record()
+        .ok_or_else(|| Error::Query("query: cached frame index is damaged".into()))
+}
+
+/// The interpreter's truth of a value (what `&&` tests).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::List(v) => !v.is_empty(),
+        Value::Map(v) => !v.map.is_empty(),
+        Value::Int(v) => *v != 0,
+        Value::UInt(v) => *v != 0,
+        Value::Float(v) => *v != 0.0,
+        Value::String(v) => !v.is_empty(),
+        Value::Bytes(v) => !v.is_empty(),
+        Value::Bool(v) => *v,
+        _ => false,
     }
 }
 
@@ -183,11 +339,11 @@ static COMPILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// silent one while the parser runs.
 fn compile_quietly(
     expr: &str,
-) -> Result<std::result::Result<Program, cel_interpreter::ParseErrors>> {
+) -> Result<std::result::Result<cel_interpreter::IdedExpr, cel_interpreter::ParseErrors>> {
     let _guard = COMPILE.lock().unwrap_or_else(|p| p.into_inner());
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(|| Program::compile(expr));
+    let r = std::panic::catch_unwind(|| cel_parser::Parser::default().parse(expr));
     std::panic::set_hook(hook);
     r.map_err(|_| {
         let end = expr.trim_end().chars().count() + 1;
@@ -285,12 +441,7 @@ fn prediction(p: &Prediction, fl: Fields) -> Value {
 }
 
 /// Binds the variables of a frame that the expression uses.
-fn bind(
-    ctx: &mut Context,
-    f: &FrameRecord,
-    used: &std::collections::HashSet<String>,
-    fields: Fields,
-) {
+fn bind(ctx: &mut Context, f: &FrameRecord, used: &HashSet<String>, fields: Fields) {
     let uses = |n: &str| used.contains(n);
     for (k, v) in &f.attrs {
         if uses(k) && !RESERVED.contains(&k.as_str()) {
@@ -461,6 +612,94 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("query: column 30: "), "{e}");
+    }
+
+    /// The whole expression at once, as the interpreter runs it: the oracle
+    /// the split, memoized evaluation must agree with.
+    fn oracle(expr: &str, f: &FrameRecord) -> std::result::Result<bool, String> {
+        let p = cel_interpreter::Program::compile(expr).unwrap();
+        let mut ctx = Context::default();
+        let all: HashSet<String> = p
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        bind(&mut ctx, f, &all, Fields::of(expr));
+        match p.execute(&ctx) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(_) => Err("not bool".into()),
+            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn split_and_memoized_evaluation_agrees_with_the_interpreter() {
+        let w = |v: &str| ("weather", AttrValue::Str(v.into()));
+        let mut frames = Vec::new();
+        for i in 0..60 {
+            let weather = ["rain", "sun", "fog"][i % 3];
+            let classes: &[&str] = match i % 4 {
+                0 => &["cone"],
+                1 => &["car", "cone"],
+                2 => &[],
+                _ => &["car", "car", "car", "car"],
+            };
+            let mut attrs = vec![w(weather), ("n", AttrValue::Int((i % 5) as i64))];
+            if i % 7 == 0 {
+                attrs.clear(); // no attributes at all
+            }
+            let mut f = frame(&format!("f{i:02}.jpg"), &attrs, classes);
+            f.width = (i % 2 == 0).then_some(100);
+            frames.push(f);
+        }
+        let exprs = [
+            r#"weather == "rain" && objects.exists(o, o.class == "cone")"#,
+            r#"objects.exists(o, o.class == "cone") && weather == "rain""#,
+            r#"n > 2 && weather != "fog" && objects.size() > 1"#,
+            r#"(n > 2 && weather == "sun") && (width == 100 && objects.size() == 0)"#,
+            r#"weather == "rain" || n == 4"#,
+            r#"objects && n"#,
+            r#"n == 1 && n / 0 == 1"#,
+            r#"n == 7 && n / 0 == 1"#,
+            r#"attrs.n == 3 && has(attrs.weather)"#,
+            r#"!has(attrs.weather) && path.startsWith("f")"#,
+        ];
+        let ix = FrameIndex {
+            frames: frames.clone(),
+            ..FrameIndex::default()
+        };
+        let bytes = codec::encode(&ix);
+        let mut errors = 0;
+        for e in exprs {
+            let q = Query::compile(e).unwrap();
+            let want: std::result::Result<Vec<&str>, String> = frames
+                .iter()
+                .map(|f| oracle(e, f).map(|k| k.then_some(f.path.as_str())))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(|v| v.into_iter().flatten().collect());
+            let got: Result<Vec<&str>> = q
+                .filter(&frames)
+                .map(|v| v.iter().map(|f| f.path.as_str()).collect());
+            let cached = codec::decode_filtered(&bytes, || q.judge())
+                .map(|ix| ix.expect("decodes").frames)
+                .map(|v| v.into_iter().map(|f| f.path).collect::<Vec<_>>());
+            match want {
+                Ok(want) => {
+                    assert_eq!(got.unwrap(), want, "{e}");
+                    assert_eq!(cached.unwrap(), want, "{e}");
+                }
+                Err(_) => {
+                    errors += 1;
+                    assert!(got.is_err(), "{e}: expected an error");
+                    assert!(cached.is_err(), "{e}: expected an error");
+                }
+            }
+        }
+        assert_eq!(errors, 1, "exactly the division by zero fails");
     }
 
     #[test]
