@@ -320,6 +320,45 @@ fn malformed_expression_error_points_at_the_column() {
 }
 
 #[test]
+fn a_damaged_or_cut_index_file_is_rebuilt_and_only_a_few_are_kept() {
+    let repo = demo_repo();
+    let expr = r#"objects.exists(o, o.class == "label_1")"#;
+    let run = || -> serde_json::Value {
+        serde_json::from_str(&repo.ok(["query", expr, "--json"]).stdout).expect("JSON")
+    };
+    let first = run();
+    let dir = repo.path(".dsv/cache/query");
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&dir)
+            .expect("cache dir")
+            .map(|e| e.expect("entry").path())
+            .collect()
+    };
+    let [file] = files().try_into().expect("one index file");
+    let bytes = std::fs::read(&file).expect("read");
+    // Cut short, then every byte of a frame's head overwritten.
+    for damaged in [bytes[..bytes.len() / 2].to_vec(), {
+        let mut b = bytes.clone();
+        b[20..60].fill(0xff);
+        b
+    }] {
+        std::fs::write(&file, &damaged).expect("write");
+        let again = run();
+        assert_eq!(again["index"], "built");
+        assert_eq!(again["frames"], first["frames"]);
+        assert_eq!(std::fs::read(&file).expect("read"), bytes, "rewritten");
+    }
+    // One file per version, the newest few kept.
+    for i in 0..6 {
+        std::fs::write(repo.path(format!("demo/extra{i}.txt")), "x").expect("write");
+        repo.ok(["add", "-A"]);
+        repo.ok(["commit", "-m", "more"]);
+        run();
+    }
+    assert_eq!(files().len(), 4, "{:?}", files());
+}
+
+#[test]
 fn second_query_over_an_unchanged_commit_is_answered_from_the_index_cache() {
     let repo = demo_repo();
     let expr = r#"objects.exists(o, o.class == "label_1")"#;

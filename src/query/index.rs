@@ -3,17 +3,14 @@
 //!
 //! Built from a commit's tree: label files are parsed in parallel and paired
 //! with frames by [`Layout`], the metadata sidecar is merged in. The index is
-//! cached by the root tree id (`.dsv/cache/query.redb`): a tree id names every
+//! cached by the root tree id (`.dsv/cache/query/`): a tree id names every
 //! byte of the version, so a second query over an unchanged commit reads one
 //! cache entry and no label file. The cache holds derived data only, in the
 //! binary encoding of `codec.rs`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use redb::TableDefinition;
-
-use crate::db::CacheDb;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -27,7 +24,6 @@ use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-4";
-const FRAMES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("frames");
 /// How many warnings an index keeps by name.
 const MAX_WARNINGS: usize = 20;
 
@@ -76,30 +72,49 @@ pub struct FrameIndex {
     pub from_cache: bool,
 }
 
-/// The query-index cache (`.dsv/cache/query.redb`).
+/// The query-index cache: one file per version under `.dsv/cache/query/`,
+/// named by its key. A file rather than a database entry because an index is
+/// hundreds of megabytes read as a whole: mapped, it is judged straight from
+/// the page cache, with no copy and no fresh memory to zero.
 pub struct QueryCache {
-    db: CacheDb,
+    dir: Option<PathBuf>,
 }
 
+/// Index files kept; older ones are removed when a new one is written.
+const KEEP_FILES: usize = 4;
+
 impl QueryCache {
-    /// Opens (creating) the cache; never fails (see [`CacheDb`]).
+    /// The cache of a repository; never fails (a cache that cannot be read or
+    /// written only costs time).
     pub fn open(dsv_dir: &Path) -> QueryCache {
         QueryCache {
-            db: CacheDb::open(dsv_dir, "query.redb"),
+            dir: Some(dsv_dir.join("cache").join("query")),
         }
     }
 
     /// A cache that stores nothing.
     pub fn disabled() -> QueryCache {
-        QueryCache {
-            db: CacheDb::disabled(),
-        }
+        QueryCache { dir: None }
+    }
+
+    fn file(&self, key: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{}.idx", crate::id::ObjectId(*key).to_hex())))
+    }
+
+    /// Runs `f` on the bytes of a cached index, if there is one.
+    fn with_bytes<T>(&self, key: &[u8; 32], f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        let file = std::fs::File::open(self.file(key)?).ok()?;
+        // SAFETY: index files are written under a temporary name and renamed
+        // into place, never changed afterwards; removing one leaves an existing
+        // mapping intact. Every byte read from the map is bounds-checked by the
+        // decoder, so damaged contents give a rebuild, not undefined reads.
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        Some(f(&map))
     }
 
     fn get(&self, key: &[u8; 32]) -> Option<FrameIndex> {
-        self.db
-            .with_value(FRAMES, key, super::codec::decode)
-            .flatten()
+        self.with_bytes(key, super::codec::decode).flatten()
     }
 
     /// The cached index with only the frames `judge` keeps (`Ok(None)`: not cached).
@@ -112,19 +127,52 @@ impl QueryCache {
         J: FnMut(&dyn super::FrameAccess) -> Result<bool>,
     {
         Ok(self
-            .db
-            .with_value(FRAMES, key, |b| super::codec::decode_filtered(b, judge))
+            .with_bytes(key, |b| super::codec::decode_filtered(b, judge))
             .transpose()?
             .flatten())
     }
 
     fn put(&self, key: &[u8; 32], index: &FrameIndex) {
-        // Encoded inside: nothing to encode when the cache is not in use.
-        self.db.write(|tx| {
-            let bytes = super::codec::encode(index);
-            tx.open_table(FRAMES)?.insert(key, bytes.as_slice())?;
+        let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(key)) else {
+            return;
+        };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &super::codec::encode(index))?;
+            tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
-        });
+        };
+        // Not fsynced: a file lost or cut short by a crash fails to decode and
+        // is rebuilt.
+        if write().is_ok() {
+            evict(dir, &path);
+            // The index lived in a database before `dsv-query-4`.
+            if let Some(cache) = dir.parent() {
+                let _ = std::fs::remove_file(cache.join("query.redb"));
+            }
+        }
+    }
+}
+
+/// Removes all but the newest [`KEEP_FILES`] index files (and temporary files
+/// left by interrupted writes), never `keep`.
+fn evict(dir: &Path, keep: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            Some((m.modified().ok()?, e.path()))
+        })
+        .filter(|(_, p)| p != keep)
+        .collect();
+    files.sort();
+    let stale = files.len().saturating_sub(KEEP_FILES - 1);
+    for (_, p) in files.into_iter().take(stale) {
+        let _ = std::fs::remove_file(p);
     }
 }
 
