@@ -61,9 +61,9 @@ struct Conjunct {
     /// The variables it names: only those are built per frame (turning every
     /// object into a CEL map is most of the cost of a query).
     vars: HashSet<String>,
-    /// When it names nothing but attributes and image dimensions: what its
-    /// result depends on, so the result is computed once per distinct value
-    /// (an expression is a pure function of its variables).
+    /// When it names nothing but attributes, image dimensions and object
+    /// classes: what its result depends on, so the result is computed once per
+    /// distinct value (an expression is a pure function of its variables).
     memo: Option<Vec<MemoVar>>,
 }
 
@@ -73,6 +73,9 @@ enum MemoVar {
     Attrs,
     Width,
     Height,
+    /// `objects` when the expression reads nothing of an object but its class:
+    /// the classes in order.
+    Classes,
 }
 
 /// The result of one conjunct for one frame.
@@ -102,6 +105,11 @@ struct Fields {
 }
 
 impl Fields {
+    /// Whether object maps hold nothing but the class.
+    fn class_only(self) -> bool {
+        !(self.bbox || self.area || self.id || self.attributes)
+    }
+
     fn of(source: &str) -> Fields {
         Fields {
             bbox: source.contains("box"),
@@ -140,7 +148,7 @@ fn conjuncts(e: cel_interpreter::IdedExpr, out: &mut Vec<cel_interpreter::IdedEx
 }
 
 impl Conjunct {
-    fn new(expr: cel_interpreter::IdedExpr) -> Conjunct {
+    fn new(expr: cel_interpreter::IdedExpr, fields: Fields) -> Conjunct {
         let vars: HashSet<String> = expr
             .references()
             .variables()
@@ -153,6 +161,7 @@ impl Conjunct {
                 "attrs" => Some(MemoVar::Attrs),
                 "width" => Some(MemoVar::Width),
                 "height" => Some(MemoVar::Height),
+                "objects" if fields.class_only() => Some(MemoVar::Classes),
                 r if RESERVED.contains(&r) => None,
                 a => Some(MemoVar::Attr(a.to_string())),
             })
@@ -167,6 +176,7 @@ impl Conjunct {
             match v {
                 MemoVar::Attr(a) => f.attr_key(a, out),
                 MemoVar::Attrs => f.attrs_key(out),
+                MemoVar::Classes => f.classes_key(out),
                 MemoVar::Width | MemoVar::Height => {
                     let (w, h) = f.size_px();
                     let x = if matches!(v, MemoVar::Width) { w } else { h };
@@ -198,10 +208,14 @@ impl Query {
         })?;
         let mut parts = Vec::new();
         conjuncts(ast, &mut parts);
+        let fields = Fields::of(expr);
         Ok(Query {
             source: expr.to_string(),
-            conjuncts: parts.into_iter().map(Conjunct::new).collect(),
-            fields: Fields::of(expr),
+            conjuncts: parts
+                .into_iter()
+                .map(|c| Conjunct::new(c, fields))
+                .collect(),
+            fields,
         })
     }
 
@@ -667,6 +681,9 @@ mod tests {
             r#"n == 7 && n / 0 == 1"#,
             r#"attrs.n == 3 && has(attrs.weather)"#,
             r#"!has(attrs.weather) && path.startsWith("f")"#,
+            r#"objects.size() > 1 && objects[0].class == "car""#,
+            r#"weather == "fog" && objects.exists(o, o.area > 10.0)"#,
+            r#"objects.filter(o, o.class == "car").size() > 3 || weather == "sun""#,
         ];
         let ix = FrameIndex {
             frames: frames.clone(),
