@@ -394,9 +394,9 @@ fn decode_chunk<E>(
 /// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
 /// in order: a frame is judged from its undecoded bytes (see [`FrameView`]) and
 /// decoded only when kept, so a query over a million frames never holds them
-/// all. `judge` makes one judge per chunk (a query context is costly to set
-/// up). `Ok(None)` when the bytes are not a well-formed encoding; a judge's
-/// error stops the decoding.
+/// all. `judge` makes a judge for each parallel job (a query context and its
+/// memos are costly to set up). `Ok(None)` when the bytes are not a
+/// well-formed encoding; a judge's error stops the decoding.
 pub fn decode_filtered<E: Send, J>(
     b: &[u8],
     judge: impl Fn() -> J + Sync,
@@ -408,13 +408,17 @@ where
     let Some((chunks, sidecar, warnings)) = parts(b) else {
         return Ok(None);
     };
+    // One judge per rayon job rather than per chunk, so its memos serve many
+    // chunks.
     let decoded = chunks
         .par_iter()
-        .map(|(n, bytes)| decode_chunk(*n, bytes, judge()))
+        .map_init(&judge, |j, (n, bytes)| decode_chunk(*n, bytes, &mut *j))
         .collect::<Result<Vec<_>, E>>()?;
-    let mut frames = Vec::new();
+    let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let mut frames = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
     for c in decoded {
-        let Some(c) = c else { return Ok(None) };
         frames.extend(c);
     }
     Ok(Some(FrameIndex {

@@ -262,13 +262,15 @@ impl Query {
     pub fn matches(&self, frames: &[FrameRecord]) -> Result<Vec<bool>> {
         let parts = frames
             .par_chunks(4096)
-            .map(|chunk| {
-                let mut judge = self.judge();
-                chunk
-                    .iter()
-                    .map(|f| judge(f as &dyn FrameAccess))
-                    .collect::<Result<Vec<bool>>>()
-            })
+            .map_init(
+                || self.judge(),
+                |judge, chunk| {
+                    chunk
+                        .iter()
+                        .map(|f| judge(f as &dyn FrameAccess))
+                        .collect::<Result<Vec<bool>>>()
+                },
+            )
             .collect::<Result<Vec<Vec<bool>>>>()?;
         Ok(parts.concat())
     }
