@@ -62,9 +62,10 @@ struct Conjunct {
     /// object into a CEL map is most of the cost of a query).
     vars: HashSet<String>,
     /// When it names nothing but attributes, image dimensions and object
-    /// classes: what its result depends on, so the result is computed once per
-    /// distinct value (an expression is a pure function of its variables).
-    memo: Option<Vec<MemoVar>>,
+    /// classes: what its result depends on, and the results so far, so the
+    /// result is computed once per distinct value (an expression is a pure
+    /// function of its variables). Shared by all threads.
+    memo: Option<(Vec<MemoVar>, Memo)>,
 }
 
 /// A variable whose value keys the memo of a conjunct.
@@ -90,6 +91,9 @@ enum Outcome {
     /// An evaluation error (message without the frame).
     Failed(String),
 }
+
+/// Results of a conjunct by the values it reads.
+type Memo = std::sync::Mutex<HashMap<Vec<u8>, Outcome>>;
 
 /// Distinct keys a memo keeps: past this, results are computed without it.
 const MEMO_CAP: usize = 1 << 16;
@@ -165,7 +169,8 @@ impl Conjunct {
                 r if RESERVED.contains(&r) => None,
                 a => Some(MemoVar::Attr(a.to_string())),
             })
-            .collect();
+            .collect::<Option<Vec<MemoVar>>>()
+            .map(|v| (v, Memo::default()));
         Conjunct { expr, vars, memo }
     }
 
@@ -277,24 +282,24 @@ impl Query {
 
     /// A function telling whether a frame matches, for one thread's run of
     /// frames: it holds one root context (which registers every standard
-    /// function), set up once rather than per frame, and the memos of the
-    /// conjuncts that have one.
+    /// function), set up once rather than per frame.
     pub fn judge(&self) -> impl FnMut(&dyn FrameAccess) -> Result<bool> + '_ {
         let root = Context::default();
-        let mut memos: Vec<HashMap<Vec<u8>, Outcome>> =
-            self.conjuncts.iter().map(|_| HashMap::new()).collect();
         let mut key = Vec::new();
         move |f| {
-            for (c, memo) in self.conjuncts.iter().zip(memos.iter_mut()) {
+            for c in &self.conjuncts {
                 let out = match &c.memo {
-                    Some(vars) => {
+                    Some((vars, memo)) => {
                         Conjunct::key(vars, f, &mut key);
-                        match memo.get(&key) {
-                            Some(o) => o.clone(),
+                        let known = memo.lock().ok().and_then(|m| m.get(&key).cloned());
+                        match known {
+                            Some(o) => o,
                             None => {
                                 let o = self.eval(&root, c, record(f)?);
-                                if memo.len() < MEMO_CAP {
-                                    memo.insert(key.clone(), o.clone());
+                                if let Ok(mut m) = memo.lock()
+                                    && m.len() < MEMO_CAP
+                                {
+                                    m.insert(key.clone(), o.clone());
                                 }
                                 o
                             }
