@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::labels::{AttrValue, BBox, Object};
 use crate::meta::Prediction;
 
-pub(crate) mod codec;
+pub mod codec;
 pub mod index;
 pub mod select;
 

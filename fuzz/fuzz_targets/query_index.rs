@@ -1,0 +1,19 @@
+//! Query index files are read back from `.dsv/cache/query/`: whatever their
+//! bytes, judging and decoding them must never panic.
+#![no_main]
+use dsv::query::FrameAccess;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = dsv::query::codec::decode(data);
+    let _ = dsv::query::codec::decode_filtered(data, || {
+        |f: &dyn FrameAccess| {
+            let mut key = Vec::new();
+            f.attr_key("weather", &mut key);
+            f.attrs_key(&mut key);
+            f.classes_key(&mut key);
+            let _ = f.size_px();
+            Ok::<bool, std::convert::Infallible>(key.len() % 2 == 0 && f.record().is_some())
+        }
+    });
+});
