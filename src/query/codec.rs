@@ -674,4 +674,42 @@ mod tests {
         assert_eq!(keys(&view), keys(f));
         assert_eq!(view.into_record().as_ref(), Some(f));
     }
+
+    proptest::proptest! {
+        /// Damaged bytes (here: any byte of a real encoding replaced, and
+        /// garbage appended) give `None` or frames, never a panic.
+        #[test]
+        fn damaged_encodings_never_panic(
+            at in 0usize..4096,
+            byte in proptest::prelude::any::<u8>(),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+        ) {
+            let f = FrameRecord {
+                path: "a.jpg".into(),
+                id: ObjectId([1; 32]),
+                size: 3,
+                width: Some(4),
+                height: Some(5),
+                units: Units::Pixels,
+                attrs: [("w".to_string(), AttrValue::Str("rain".into()))].into_iter().collect(),
+                objects: vec![Object::new("car", Some(BBox::from_corners(0.0, 0.0, 1.0, 1.0)))],
+                predictions: vec![],
+                labels: vec![("a.txt".into(), Format::Yolo)],
+            };
+            let ix = FrameIndex { frames: vec![f.clone(), f], ..FrameIndex::default() };
+            let mut bytes = encode(&ix);
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            bytes.extend(tail);
+            let _ = decode(&bytes);
+            let _ = decode_filtered(&bytes, || {
+                |f: &dyn FrameAccess| {
+                    let mut k = Vec::new();
+                    f.attr_key("w", &mut k);
+                    f.classes_key(&mut k);
+                    Ok::<bool, std::convert::Infallible>(f.record().is_some())
+                }
+            });
+        }
+    }
 }
