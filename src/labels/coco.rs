@@ -25,6 +25,12 @@
 //! object's id as annotation id when it is an integer written canonically and
 //! not already used; other objects get fresh ids above the largest kept one.
 //!
+//! [`parse`] first tries a hand-written single-pass reader (`coco_fast.rs`)
+//! for the usual layout; on anything it does not handle, and on every error,
+//! the serde parser below runs instead, so results and error positions are
+//! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
+//! the two for differential tests and fuzzing.
+//!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
 //! on 17-digit numbers, so full-precision coordinates may come back from a
