@@ -25,6 +25,12 @@
 //! object's id as annotation id when it is an integer written canonically and
 //! not already used; other objects get fresh ids above the largest kept one.
 //!
+//! [`parse`] first tries a hand-written single-pass reader (`coco_fast.rs`)
+//! for the usual layout; on anything it does not handle, and on every error,
+//! the serde parser below runs instead, so results and error positions are
+//! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
+//! the two for differential tests and fuzzing.
+//!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
 //! on 17-digit numbers, so full-precision coordinates may come back from a
@@ -86,8 +92,34 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+#[path = "coco_fast.rs"]
+mod fast;
+
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    // The hand-written reader takes the usual files; whatever it does not
+    // handle (including every error) goes to the serde parser, which gives
+    // the same frames or reports the error with its position.
+    match fast::parse(bytes) {
+        Some(frames) => Ok(frames),
+        None => parse_serde(bytes),
+    }
+}
+
+/// The fast path alone: `None` where [`parse`] hands the bytes to the serde
+/// parser (for differential tests and fuzzing).
+pub fn parse_fast_only(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
+    fast::parse(bytes)
+}
+
+/// The serde parser alone, as [`parse`] was before the fast path (for
+/// differential tests and fuzzing).
+pub fn parse_serde_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    parse_serde(bytes)
+}
+
+/// The serde parse: streaming, with the buffered parse behind it.
+fn parse_serde(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     let mut stream = Stream::default();
     // Sized once: growing the frame list (and the image ids) by doubling
     // copies and touches about twice its final size.

@@ -9,6 +9,49 @@ use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels};
 use crate::ops::sources::WorktreeSource;
 
+/// A label file's bytes: mapped when it is large, read otherwise.
+enum Bytes {
+    Read(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Read(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Files at least this large are mapped: below it, reading costs nothing worth saving.
+const MAP_FROM: u64 = 16 << 20;
+
+/// Reads a label file. A large one (a COCO file of hundreds of MB) is mapped
+/// and its pages loaded up front: reading it into a fresh buffer costs the
+/// kernel zeroing every page of that buffer and a copy, about a sixth of the
+/// whole `dsv labels --count` time on a 205 MB file. Any mapping failure
+/// falls back to reading.
+fn read_label_file(file: &Path) -> Result<Bytes> {
+    let f = std::fs::File::open(file).ctx("reading", file)?;
+    let len = f.metadata().ctx("reading", file)?.len();
+    if len >= MAP_FROM {
+        // SAFETY: the map is read-only and lives only while this command
+        // parses the file; if another process truncates the file meanwhile
+        // the read faults (SIGBUS), the hazard every mapping reader accepts.
+        // `dsv labels` is a read-only inspection command, never part of a
+        // write to the repository.
+        if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&f) } {
+            return Ok(Bytes::Mapped(map));
+        }
+    }
+    let mut buf = Vec::new();
+    let _ = buf.try_reserve_exact(usize::try_from(len).unwrap_or(0));
+    std::io::Read::read_to_end(&mut &f, &mut buf).ctx("reading", file)?;
+    Ok(Bytes::Read(buf))
+}
+
 /// A label file as parsed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Inspected {
@@ -23,7 +66,7 @@ pub struct Inspected {
 /// Parses a label file on disk. `root` is the dataset root (rules of its
 /// `dsv.toml` and class-name files apply); `format` overrides detection.
 pub fn inspect_file(root: &Path, file: &Path, format: Option<Format>) -> Result<Inspected> {
-    let bytes = std::fs::read(file).ctx("reading", file)?;
+    let bytes = read_label_file(file)?;
     let src = WorktreeSource::new(root.to_path_buf());
     let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
     let rel = file

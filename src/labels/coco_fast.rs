@@ -1,0 +1,1847 @@
+//! The fast path of the COCO parser: one hand-written pass over the bytes.
+//!
+//! serde_json drives the general parser through visitors, and on a large file
+//! most of the time goes to that machinery and to its number conversion, not
+//! to the work itself. This reader handles the usual layout directly and feeds
+//! the same [`Stream`] the streaming parse fills, with the same types
+//! ([`Image`], [`Ann`], [`Category`]) and their own conversions, so a result it
+//! gives is built exactly as the serde parser would build it.
+//!
+//! It never reports an error. On anything it does not expect, or that the
+//! serde parser would reject (invalid JSON, a missing or repeated field, an
+//! unknown id, a number it cannot convert exactly as serde_json does, a
+//! string escape it does not decode, deep nesting, ...), it returns `None` and
+//! [`super::parse`] runs the serde parser, which produces the result or the
+//! error (with its line and column) as it always has. Being stricter than
+//! serde only costs time; being laxer would be a bug, so every rule below
+//! errs on the side of `None`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use super::{
+    Ann, Attrs, Bbox4, Category, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Segmentation, Stream,
+    classes, image_count_hint,
+};
+use crate::labels::{AttrValue, BBox, FrameLabels};
+
+/// Nesting allowed inside a value read or skipped here. serde_json stops at
+/// 128 levels for the whole document; values here sit at most 5 levels
+/// down, so staying below 64 keeps this reader from accepting a document
+/// serde rejects (and a sub-value handed to serde_json on its own is then
+/// also within its limit).
+const MAX_DEPTH: usize = 64;
+
+/// Parses a COCO document on the fast path; `None` when it is not handled
+/// (the caller then runs the serde parser).
+pub(super) fn parse(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
+    let mut s = Stream::default();
+    // Same presizing as the serde streaming parse (see there).
+    let images = image_count_hint(bytes);
+    if s.frames.try_reserve_exact(images).is_ok() {
+        let _ = s.image_ids.try_reserve_exact(images);
+    }
+    let mut r = Reader {
+        b: bytes,
+        i: 0,
+        ring: Vec::new(),
+    };
+    r.document(&mut s)?;
+    s.finish()
+}
+
+/// A JSON number as serde_json's parser classifies it: a non-negative
+/// integer, a negative integer, or anything else as a float.
+#[derive(Clone, Copy)]
+enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+impl Num {
+    /// What serde's `f64` visitor makes of it.
+    fn f64(self) -> f64 {
+        match self {
+            Num::U(v) => v as f64,
+            Num::I(v) => v as f64,
+            Num::F(v) => v,
+        }
+    }
+}
+
+/// Bytes that end a plain run inside a string: the quote, a backslash,
+/// control characters (invalid in JSON strings) and non-ASCII bytes (whose
+/// UTF-8 must be checked).
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c < 0x20 || c == b'"' as usize || c == b'\\' as usize || c >= 0x80;
+        c += 1;
+    }
+    t
+};
+
+/// The powers of ten serde_json's float conversion uses (its `POW10` table,
+/// the same literals: each the correctly rounded double).
+#[rustfmt::skip]
+static POW10: [f64; 309] = [
+    1e000, 1e001, 1e002, 1e003, 1e004, 1e005, 1e006, 1e007, 1e008, 1e009, //
+    1e010, 1e011, 1e012, 1e013, 1e014, 1e015, 1e016, 1e017, 1e018, 1e019, //
+    1e020, 1e021, 1e022, 1e023, 1e024, 1e025, 1e026, 1e027, 1e028, 1e029, //
+    1e030, 1e031, 1e032, 1e033, 1e034, 1e035, 1e036, 1e037, 1e038, 1e039, //
+    1e040, 1e041, 1e042, 1e043, 1e044, 1e045, 1e046, 1e047, 1e048, 1e049, //
+    1e050, 1e051, 1e052, 1e053, 1e054, 1e055, 1e056, 1e057, 1e058, 1e059, //
+    1e060, 1e061, 1e062, 1e063, 1e064, 1e065, 1e066, 1e067, 1e068, 1e069, //
+    1e070, 1e071, 1e072, 1e073, 1e074, 1e075, 1e076, 1e077, 1e078, 1e079, //
+    1e080, 1e081, 1e082, 1e083, 1e084, 1e085, 1e086, 1e087, 1e088, 1e089, //
+    1e090, 1e091, 1e092, 1e093, 1e094, 1e095, 1e096, 1e097, 1e098, 1e099, //
+    1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109, //
+    1e110, 1e111, 1e112, 1e113, 1e114, 1e115, 1e116, 1e117, 1e118, 1e119, //
+    1e120, 1e121, 1e122, 1e123, 1e124, 1e125, 1e126, 1e127, 1e128, 1e129, //
+    1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136, 1e137, 1e138, 1e139, //
+    1e140, 1e141, 1e142, 1e143, 1e144, 1e145, 1e146, 1e147, 1e148, 1e149, //
+    1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159, //
+    1e160, 1e161, 1e162, 1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169, //
+    1e170, 1e171, 1e172, 1e173, 1e174, 1e175, 1e176, 1e177, 1e178, 1e179, //
+    1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188, 1e189, //
+    1e190, 1e191, 1e192, 1e193, 1e194, 1e195, 1e196, 1e197, 1e198, 1e199, //
+    1e200, 1e201, 1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209, //
+    1e210, 1e211, 1e212, 1e213, 1e214, 1e215, 1e216, 1e217, 1e218, 1e219, //
+    1e220, 1e221, 1e222, 1e223, 1e224, 1e225, 1e226, 1e227, 1e228, 1e229, //
+    1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239, //
+    1e240, 1e241, 1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249, //
+    1e250, 1e251, 1e252, 1e253, 1e254, 1e255, 1e256, 1e257, 1e258, 1e259, //
+    1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266, 1e267, 1e268, 1e269, //
+    1e270, 1e271, 1e272, 1e273, 1e274, 1e275, 1e276, 1e277, 1e278, 1e279, //
+    1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289, //
+    1e290, 1e291, 1e292, 1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, //
+    1e300, 1e301, 1e302, 1e303, 1e304, 1e305, 1e306, 1e307, 1e308,
+];
+
+/// serde_json's float conversion without its `float_roundtrip` feature
+/// (`f64_from_parts` in its `de.rs`), step for step, so every float comes
+/// out bit-identical; `None` where serde_json reports "number out of range".
+fn f64_from_parts(positive: bool, significand: u64, mut exponent: i32) -> Option<f64> {
+    let mut f = significand as f64;
+    loop {
+        match POW10.get(exponent.wrapping_abs() as usize) {
+            Some(&pow) => {
+                if exponent >= 0 {
+                    f *= pow;
+                    if f.is_infinite() {
+                        return None;
+                    }
+                } else {
+                    f /= pow;
+                }
+                break;
+            }
+            None => {
+                if f == 0.0 {
+                    break;
+                }
+                if exponent >= 0 {
+                    return None;
+                }
+                f /= 1e308;
+                exponent += 308;
+            }
+        }
+    }
+    Some(if positive { f } else { -f })
+}
+
+/// serde_json's test for `significand * 10 + digit` overflowing `u64`.
+fn overflows(significand: u64, digit: u64) -> bool {
+    significand >= u64::MAX / 10 && (significand > u64::MAX / 10 || digit > u64::MAX % 10)
+}
+
+/// The reader: the bytes and a position. Every method returns `None` for
+/// "not handled".
+struct Reader<'a> {
+    b: &'a [u8],
+    i: usize,
+    /// A reused buffer for polygon points (as the serde parser's `RING`).
+    ring: Vec<[f64; 2]>,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips JSON whitespace (serde_json's four characters).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek()? == c {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// After a value inside an object or array: whitespace, then `,` (true)
+    /// or the closing `close` (false).
+    fn next_or_end(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        if c == b',' {
+            self.ws();
+            Some(true)
+        } else if c == close {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// After an opening `[` or `{` (consumed): whitespace, and whether the
+    /// container is empty (its closing `close` is then consumed too).
+    fn empty(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            Some(true)
+        } else {
+            Some(false)
+        }
+    }
+
+    /// `null` (consumed) or not (nothing consumed).
+    fn null(&mut self) -> Option<bool> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            Some(true)
+        } else {
+            Some(false)
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(word.len())?;
+        if self.b.get(self.i..end)? == word {
+            self.i = end;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string at its opening quote, as bytes: borrowed when it has no
+    /// escapes; always valid UTF-8.
+    fn string(&mut self) -> Option<Cow<'a, [u8]>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut ascii = true;
+        loop {
+            let c = *self.b.get(self.i)?;
+            if !STOP[c as usize] {
+                self.i += 1;
+                continue;
+            }
+            match c {
+                b'"' => break,
+                b'\\' => return self.escaped(start),
+                0x80.. => {
+                    ascii = false;
+                    self.i += 1;
+                }
+                _ => return None,
+            }
+        }
+        let raw = self.b.get(start..self.i)?;
+        self.i += 1;
+        if !ascii {
+            std::str::from_utf8(raw).ok()?;
+        }
+        Some(Cow::Borrowed(raw))
+    }
+
+    /// The rest of a string with escapes, decoded as serde_json decodes them
+    /// into a `str`; `None` for what it would reject (and for lone
+    /// surrogates, which it rejects too).
+    #[cold]
+    fn escaped(&mut self, start: usize) -> Option<Cow<'a, [u8]>> {
+        let mut out = self.b.get(start..self.i)?.to_vec();
+        loop {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    let e = *self.b.get(self.i)?;
+                    self.i += 1;
+                    let plain = match e {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let ch = self.unicode_escape()?;
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            continue;
+                        }
+                        _ => return None,
+                    };
+                    out.push(plain);
+                }
+                0..0x20 => return None,
+                _ => out.push(c),
+            }
+        }
+        std::str::from_utf8(&out).ok()?;
+        Some(Cow::Owned(out))
+    }
+
+    /// The character of a `\u` escape (after the `u`); a surrogate pair
+    /// must be complete.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let n = self.hex4()?;
+        let code = match n {
+            0xD800..=0xDBFF => {
+                self.literal(b"\\u")?;
+                let low = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return None;
+                }
+                (((n - 0xD800) << 10) | (low - 0xDC00)) + 0x1_0000
+            }
+            0xDC00..=0xDFFF => return None,
+            _ => n,
+        };
+        char::from_u32(code)
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let mut n = 0u32;
+        for _ in 0..4 {
+            let d = char::from(*self.b.get(self.i)?).to_digit(16)?;
+            n = n * 16 + d;
+            self.i += 1;
+        }
+        Some(n)
+    }
+
+    /// A string as text.
+    fn text(&mut self) -> Option<Cow<'a, str>> {
+        Some(match self.string()? {
+            Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
+            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).ok()?),
+        })
+    }
+
+    /// An object key and its colon; the reader is left at the value.
+    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+        let k = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(k)
+    }
+
+    /// A number, classified and converted as serde_json does; `None` where
+    /// its conversion would leave the simple path (a significand beyond
+    /// `u64`, an exponent of more than 9 digits) or fail.
+    ///
+    /// Nearly every number has at most 19 digits, which can never overflow
+    /// the `u64` significand: those are read without serde_json's per-digit
+    /// overflow test; longer ones go to [`Reader::number_exact`], which
+    /// follows serde_json digit by digit.
+    fn number(&mut self) -> Option<Num> {
+        let b = self.b;
+        let start = self.i;
+        let mut i = start;
+        let positive = b.get(i) != Some(&b'-');
+        if !positive {
+            i += 1;
+        }
+        let int_start = i;
+        let mut sig: u64 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            sig = sig.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let int_digits = i - int_start;
+        // No digit, or a leading zero followed by more digits: invalid.
+        if int_digits == 0 || (int_digits > 1 && b.get(int_start) == Some(&b'0')) {
+            return None;
+        }
+        let mut frac_digits = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(&c) = b.get(i) {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                sig = sig.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            frac_digits = i - frac_start;
+            if frac_digits == 0 {
+                return None;
+            }
+        }
+        if int_digits + frac_digits > 19 || matches!(b.get(i), Some(b'e' | b'E')) {
+            self.i = start;
+            return self.number_exact();
+        }
+        self.i = i;
+        if frac_digits > 0 {
+            // At most 19 digits: the exponent is -1 to -19.
+            let exponent = -i32::try_from(frac_digits).ok()?;
+            return f64_from_parts(positive, sig, exponent).map(Num::F);
+        }
+        Some(if positive {
+            Num::U(sig)
+        } else {
+            let neg = (sig as i64).wrapping_neg();
+            if neg >= 0 {
+                Num::F(-(sig as f64))
+            } else {
+                Num::I(neg)
+            }
+        })
+    }
+
+    /// [`Reader::number`] for any length, digit by digit as serde_json reads.
+    fn number_exact(&mut self) -> Option<Num> {
+        let positive = if self.peek()? == b'-' {
+            self.i += 1;
+            false
+        } else {
+            true
+        };
+        let mut sig: u64 = match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                // There can be only one leading '0'.
+                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                0
+            }
+            c @ b'1'..=b'9' => {
+                self.i += 1;
+                let mut sig = u64::from(c - b'0');
+                while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                    let d = u64::from(c - b'0');
+                    if overflows(sig, d) {
+                        return None;
+                    }
+                    sig = sig * 10 + d;
+                    self.i += 1;
+                }
+                sig
+            }
+            _ => return None,
+        };
+        let mut exponent: i32 = 0;
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            float = true;
+            let mut digits = 0usize;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                let d = u64::from(c - b'0');
+                if overflows(sig, d) {
+                    return None;
+                }
+                sig = sig * 10 + d;
+                exponent = exponent.checked_sub(1)?;
+                digits += 1;
+                self.i += 1;
+            }
+            if digits == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            float = true;
+            let positive_exp = match self.peek()? {
+                b'+' => {
+                    self.i += 1;
+                    true
+                }
+                b'-' => {
+                    self.i += 1;
+                    false
+                }
+                _ => true,
+            };
+            let mut exp: i32 = 0;
+            let mut digits = 0usize;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                // serde_json has its own path for exponents that overflow
+                // an i32; nine digits never do.
+                if digits == 9 {
+                    return None;
+                }
+                exp = exp * 10 + i32::from(c - b'0');
+                digits += 1;
+                self.i += 1;
+            }
+            if digits == 0 {
+                return None;
+            }
+            exponent = if positive_exp {
+                exponent.saturating_add(exp)
+            } else {
+                exponent.saturating_sub(exp)
+            };
+        }
+        if float {
+            return f64_from_parts(positive, sig, exponent).map(Num::F);
+        }
+        Some(if positive {
+            Num::U(sig)
+        } else {
+            let neg = (sig as i64).wrapping_neg();
+            // Like serde_json: a float on underflow, or for `-0`.
+            if neg >= 0 {
+                Num::F(-(sig as f64))
+            } else {
+                Num::I(neg)
+            }
+        })
+    }
+
+    /// Skips a number of any length, checking only its syntax (serde_json's
+    /// `ignore_number`).
+    fn skip_number(&mut self) -> Option<()> {
+        if self.peek()? == b'-' {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.i;
+        self.digits();
+        (self.i > start).then_some(())
+    }
+
+    /// Skips any JSON value, checking it as strictly as serde_json does
+    /// (or more: escapes are checked, deep nesting is refused).
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.skip_string()?;
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                if self.empty(b'}')? {
+                    return Some(());
+                }
+                loop {
+                    self.skip_string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip(depth + 1)?;
+                    if !self.next_or_end(b'}')? {
+                        break;
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.i += 1;
+                if self.empty(b']')? {
+                    return Some(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    if !self.next_or_end(b']')? {
+                        break;
+                    }
+                }
+            }
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => self.skip_number()?,
+        }
+        Some(())
+    }
+
+    /// Skips a string, checking escapes as serde_json's `ignore_str` does and
+    /// that its text is UTF-8.
+    fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut ascii = true;
+        loop {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            if !STOP[c as usize] {
+                continue;
+            }
+            match c {
+                b'"' => break,
+                b'\\' => match *self.b.get(self.i)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                    b'u' => {
+                        self.i += 1;
+                        self.hex4()?;
+                    }
+                    _ => return None,
+                },
+                0x80.. => ascii = false,
+                _ => return None,
+            }
+        }
+        if !ascii {
+            std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+        }
+        Some(())
+    }
+
+    /// An id: an integer or a string (serde parser: `Id`'s visitor).
+    fn id(&mut self) -> Option<Id<'a>> {
+        if self.peek()? == b'"' {
+            return Some(Id::Text(self.text()?));
+        }
+        Some(match self.number()? {
+            Num::U(v) => Id::Int(v.into()),
+            Num::I(v) => Id::Int(v.into()),
+            Num::F(v) => {
+                if v.fract() == 0.0 && v.abs() < 9.0e18 {
+                    Id::Int(v as i128)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// An image dimension (serde parser: `Dim`'s visitor).
+    fn dim(&mut self) -> Option<Option<u32>> {
+        if self.null()? {
+            return Some(None);
+        }
+        Some(Some(match self.number()? {
+            Num::U(v) => u32::try_from(v).ok()?,
+            Num::I(_) => return None,
+            Num::F(v) => {
+                if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                    v as u32
+                } else {
+                    return None;
+                }
+            }
+        }))
+    }
+
+    /// Any value as an attribute (serde parser: `JsonAttr`'s visitor):
+    /// `None` inside for null.
+    fn attr(&mut self, depth: usize) -> Option<Option<AttrValue>> {
+        Some(Some(match self.peek()? {
+            b'"' => AttrValue::Str(self.text()?.into_owned()),
+            b't' => {
+                self.literal(b"true")?;
+                AttrValue::Bool(true)
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                AttrValue::Bool(false)
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                return Some(None);
+            }
+            b'[' | b'{' => {
+                // Nested values become their JSON text as serde_json's
+                // `Value` writes it (keys sorted, numbers reformatted):
+                // checked here, then read by serde_json itself.
+                let start = self.i;
+                self.skip(depth)?;
+                let raw = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
+                let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+                AttrValue::Str(v.to_string())
+            }
+            _ => match self.number()? {
+                Num::U(v) => match i64::try_from(v) {
+                    Ok(i) => AttrValue::Int(i),
+                    Err(_) => AttrValue::Float(v as f64),
+                },
+                Num::I(v) => AttrValue::Int(v),
+                Num::F(v) => AttrValue::Float(v),
+            },
+        }))
+    }
+
+    /// The top-level object, into the stream (serde parser: `DocSeed`).
+    fn document(&mut self, s: &mut Stream<'a>) -> Option<()> {
+        self.ws();
+        self.eat(b'{')?;
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"images" => {
+                        if s.images_done || s.annotations_done {
+                            return None;
+                        }
+                        self.images(s)?;
+                        let mut index = IdIndex::new(s.image_ids.iter());
+                        for (k, id) in s.image_ids.iter().enumerate() {
+                            if !index.insert(id, k) {
+                                return None;
+                            }
+                        }
+                        s.image_ids = Vec::new();
+                        s.frame_of = Some(index);
+                        s.images_done = true;
+                    }
+                    b"annotations" => {
+                        if !s.images_done || s.annotations_done {
+                            return None;
+                        }
+                        if !self.null()? {
+                            self.annotations(s)?;
+                        }
+                        s.flush_run();
+                        s.annotations_done = true;
+                    }
+                    b"categories" => {
+                        let list = if self.null()? {
+                            Vec::new()
+                        } else {
+                            self.categories()?
+                        };
+                        if s.classes_used {
+                            return None;
+                        }
+                        s.classes = Some(classes(list)?);
+                    }
+                    _ => self.skip(1)?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.ws();
+        // Nothing may follow the document.
+        (self.i == self.b.len()).then_some(())
+    }
+
+    /// The `images` list (serde parser: `ImagesSeed`).
+    fn images(&mut self, s: &mut Stream<'a>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.empty(b']')? {
+            return Some(());
+        }
+        loop {
+            let mut img = self.image()?;
+            s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
+            s.frames.push(img.into_frame());
+            if !self.next_or_end(b']')? {
+                return Some(());
+            }
+        }
+    }
+
+    /// One image entry (serde parser: `Image`'s visitor).
+    fn image(&mut self) -> Option<Image<'a>> {
+        self.eat(b'{')?;
+        let mut id = None;
+        let mut file_name = None;
+        let (mut width, mut height) = (None, None);
+        let mut attributes = BTreeMap::new();
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"id" => id = Some(self.id()?),
+                    b"file_name" => file_name = Some(self.text()?),
+                    b"width" => width = self.dim()?,
+                    b"height" => height = self.dim()?,
+                    k if IMAGE_FIELDS.iter().any(|f| f.as_bytes() == k) => self.skip(3)?,
+                    _ => {
+                        if let Some(v) = self.attr(3)? {
+                            let name = String::from_utf8(key.into_owned()).ok()?;
+                            // The last of repeated keys wins, as in the serde parser.
+                            attributes.insert(name, v);
+                        }
+                    }
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        Some(Image {
+            id: id?,
+            file_name: file_name?,
+            width,
+            height,
+            attributes,
+        })
+    }
+
+    /// The `categories` list.
+    fn categories(&mut self) -> Option<Vec<Category<'a>>> {
+        self.eat(b'[')?;
+        let mut list = Vec::new();
+        if self.empty(b']')? {
+            return Some(list);
+        }
+        loop {
+            list.push(self.category()?);
+            if !self.next_or_end(b']')? {
+                return Some(list);
+            }
+        }
+    }
+
+    /// One category (a derived struct: a repeated field is an error).
+    fn category(&mut self) -> Option<Category<'a>> {
+        self.eat(b'{')?;
+        let (mut id, mut name) = (None, None);
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"id" if id.is_none() => id = Some(self.id()?),
+                    b"name" if name.is_none() => name = Some(self.text()?),
+                    b"id" | b"name" => return None,
+                    _ => self.skip(3)?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        Some(Category {
+            id: id?,
+            name: name?,
+        })
+    }
+
+    /// The `annotations` list, each straight into its frame (serde parser:
+    /// `AnnotationsSeed`).
+    fn annotations(&mut self, s: &mut Stream<'a>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.empty(b']')? {
+            return Some(());
+        }
+        loop {
+            let ann = self.annotation()?;
+            let frame = s.frame_of.as_ref().and_then(|f| f.get(&ann.image_id));
+            let fi = frame?;
+            let fi32 = u32::try_from(fi).ok()?;
+            let class = match &s.classes {
+                Some((index, names)) => {
+                    let name = index.get(&ann.category_id).and_then(|c| names.get(c))?;
+                    s.classes_used = true;
+                    name.clone()
+                }
+                None => {
+                    let key = s.category_keys.key(ann.category_id.clone())?;
+                    s.ann_frames.push(fi32);
+                    s.ann_categories.push(key);
+                    String::new()
+                }
+            };
+            if fi != s.run_frame {
+                s.flush_run();
+                s.run_frame = fi;
+            }
+            s.run.push(ann.into_object(class));
+            if !self.next_or_end(b']')? {
+                return Some(());
+            }
+        }
+    }
+
+    /// One annotation (a derived struct: a repeated known field is an
+    /// error, unknown fields are skipped).
+    fn annotation(&mut self) -> Option<Ann<'a>> {
+        const ID: u8 = 1;
+        const IMAGE: u8 = 2;
+        const CATEGORY: u8 = 4;
+        const BBOX: u8 = 8;
+        const SEGMENTATION: u8 = 16;
+        const CROWD: u8 = 32;
+        const SCORE: u8 = 64;
+        const ATTRIBUTES: u8 = 128;
+        self.eat(b'{')?;
+        let mut seen = 0u8;
+        let mut ann = Ann {
+            id: None,
+            image_id: Id::Int(0),
+            category_id: Id::Int(0),
+            bbox: None,
+            segmentation: Segmentation(None),
+            iscrowd: None,
+            score: None,
+            attributes: Attrs(Vec::new()),
+        };
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                let field = match &*key {
+                    b"id" => ID,
+                    b"image_id" => IMAGE,
+                    b"category_id" => CATEGORY,
+                    b"bbox" => BBOX,
+                    b"segmentation" => SEGMENTATION,
+                    b"iscrowd" => CROWD,
+                    b"score" => SCORE,
+                    b"attributes" => ATTRIBUTES,
+                    _ => 0,
+                };
+                if seen & field != 0 {
+                    return None;
+                }
+                seen |= field;
+                match field {
+                    ID => {
+                        if !self.null()? {
+                            ann.id = Some(self.id()?);
+                        }
+                    }
+                    IMAGE => ann.image_id = self.id()?,
+                    CATEGORY => ann.category_id = self.id()?,
+                    BBOX => {
+                        if !self.null()? {
+                            ann.bbox = Some(self.bbox()?);
+                        }
+                    }
+                    SEGMENTATION => ann.segmentation = self.segmentation()?,
+                    CROWD => {
+                        if !self.null()? {
+                            ann.iscrowd = Some(self.crowd()?);
+                        }
+                    }
+                    SCORE => {
+                        if !self.null()? {
+                            ann.score = Some(self.number()?.f64());
+                        }
+                    }
+                    ATTRIBUTES => ann.attributes = self.attributes()?,
+                    _ => self.skip(3)?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        // Both are required fields.
+        if seen & (IMAGE | CATEGORY) != IMAGE | CATEGORY {
+            return None;
+        }
+        Some(ann)
+    }
+
+    /// `bbox`: exactly four numbers.
+    fn bbox(&mut self) -> Option<Bbox4> {
+        self.eat(b'[')?;
+        self.ws();
+        let x = self.number()?.f64();
+        self.eat_comma()?;
+        let y = self.number()?.f64();
+        self.eat_comma()?;
+        let w = self.number()?.f64();
+        self.eat_comma()?;
+        let h = self.number()?.f64();
+        self.ws();
+        self.eat(b']')?;
+        Some(Bbox4(BBox { x, y, w, h }))
+    }
+
+    /// A comma between array elements, with the whitespace around it.
+    fn eat_comma(&mut self) -> Option<()> {
+        self.ws();
+        self.eat(b',')?;
+        self.ws();
+        Some(())
+    }
+
+    /// `iscrowd` (serde parser: `Crowd`'s visitor: integers and booleans).
+    fn crowd(&mut self) -> Option<Crowd> {
+        Some(Crowd(match self.peek()? {
+            b't' => {
+                self.literal(b"true")?;
+                true
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                false
+            }
+            _ => match self.number()? {
+                Num::U(v) => v != 0,
+                Num::I(v) => v != 0,
+                Num::F(_) => return None,
+            },
+        }))
+    }
+
+    /// `segmentation` (serde parser: `Segmentation`'s visitor, the same
+    /// rules in the same order).
+    fn segmentation(&mut self) -> Option<Segmentation> {
+        match self.peek()? {
+            b'n' => {
+                self.literal(b"null")?;
+                return Some(Segmentation(None));
+            }
+            // RLE: skipped.
+            b'{' => {
+                self.skip(3)?;
+                return Some(Segmentation(None));
+            }
+            b'[' => self.i += 1,
+            _ => return None,
+        }
+        let mut rings: Vec<Vec<[f64; 2]>> = Vec::new();
+        let mut flat: Vec<[f64; 2]> = Vec::new();
+        let mut pending: Option<f64> = None;
+        if !self.empty(b']')? {
+            loop {
+                if self.peek()? == b'[' {
+                    let ring = self.ring()?;
+                    if !(flat.is_empty() && pending.is_none()) {
+                        return None;
+                    }
+                    if !ring.is_empty() {
+                        if rings.capacity() == 0 {
+                            rings.reserve_exact(1);
+                        }
+                        rings.push(ring);
+                    }
+                } else {
+                    let x = self.number()?.f64();
+                    if !rings.is_empty() {
+                        return None;
+                    }
+                    match pending.take() {
+                        Some(px) => flat.push([px, x]),
+                        None => pending = Some(x),
+                    }
+                }
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        if pending.is_some() {
+            return None;
+        }
+        if !flat.is_empty() {
+            flat.shrink_to_fit();
+            rings.reserve_exact(1);
+            rings.push(flat);
+        }
+        Some(Segmentation((!rings.is_empty()).then_some(rings)))
+    }
+
+    /// One polygon: pairs of numbers, copied out at their exact count.
+    fn ring(&mut self) -> Option<Vec<[f64; 2]>> {
+        self.eat(b'[')?;
+        self.ring.clear();
+        if !self.empty(b']')? {
+            loop {
+                let x = self.number()?.f64();
+                self.eat_comma()?;
+                let y = self.number()?.f64();
+                self.ring.push([x, y]);
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        Some(self.ring.as_slice().to_vec())
+    }
+
+    /// An annotation's `attributes` object (serde parser: `Attrs`).
+    fn attributes(&mut self) -> Option<Attrs<'a>> {
+        if self.null()? {
+            return Some(Attrs(Vec::new()));
+        }
+        self.eat(b'{')?;
+        let mut out = Vec::new();
+        if !self.empty(b'}')? {
+            loop {
+                let key = match self.key()? {
+                    Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
+                    Cow::Owned(v) => Cow::Owned(String::from_utf8(v).ok()?),
+                };
+                if let Some(v) = self.attr(4)? {
+                    out.push((key, v));
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        Some(Attrs(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_serde, write};
+    use crate::labels::{AttrValue, BBox, FrameLabels, LabelError, Object, Units};
+    use proptest::prelude::*;
+
+    /// Runs both parsers on `bytes`. Where the fast path gives frames, they
+    /// must be the serde parser's, bit for bit (`Debug` of a float tells
+    /// -0.0 from 0.0 and every other pair of distinct values); where it does
+    /// not, [`super::super::parse`] is the serde parser. Returns whether the
+    /// fast path took the document.
+    fn differ(bytes: &[u8]) -> bool {
+        let reference = parse_serde(bytes);
+        let full = super::super::parse(bytes);
+        assert_eq!(
+            format!("{full:?}"),
+            format!("{reference:?}"),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        match super::parse(bytes) {
+            Some(frames) => {
+                let Ok(want) = &reference else {
+                    panic!(
+                        "fast path accepted what serde rejects ({reference:?}):\n{}",
+                        String::from_utf8_lossy(bytes)
+                    );
+                };
+                assert_eq!(&frames, want, "{}", String::from_utf8_lossy(bytes));
+                assert_eq!(
+                    format!("{frames:?}"),
+                    format!("{want:?}"),
+                    "{}",
+                    String::from_utf8_lossy(bytes)
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `differ` on the document and on cut points through it.
+    fn differ_cut(bytes: &[u8], step: usize) -> bool {
+        let whole = differ(bytes);
+        let mut n = 0;
+        while n < bytes.len() {
+            differ(&bytes[..n]);
+            n += step.max(1);
+        }
+        whole
+    }
+
+    const FIXTURES: [&str; 4] = [
+        "fixtures/datumaro/coco_dataset/coco_instances/annotations/instances_train.json",
+        "fixtures/datumaro/coco_dataset/coco_instances/annotations/instances_val.json",
+        "fixtures/datumaro/roboflow_dataset/coco/train/_annotations.coco.json",
+        "fixtures/datumaro/roboflow_dataset/coco/val/_annotations.coco.json",
+    ];
+
+    fn read(rel: &str) -> Vec<u8> {
+        let path = format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn fixtures_and_every_prefix() {
+        for rel in FIXTURES {
+            let bytes = read(rel);
+            assert!(differ_cut(&bytes, 1), "{rel}: not taken by the fast path");
+            // What dsv writes is taken too.
+            let written = write(&parse_serde(&bytes).unwrap()).unwrap();
+            assert!(differ_cut(&written, 1), "{rel} as written");
+        }
+    }
+
+    /// The COCO samples of the shared sample datasets, when they are there
+    /// (they are not part of the project: a fresh clone skips this).
+    #[test]
+    fn shared_sample_datasets() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut taken = 0;
+        for p in &files {
+            let bytes = std::fs::read(p).unwrap();
+            if super::super::sniff(&p.to_string_lossy(), &bytes) {
+                taken += usize::from(differ_cut(&bytes, 7));
+            } else {
+                differ(&bytes);
+            }
+        }
+        eprintln!(
+            "{} sample JSON files, {taken} taken by the fast path",
+            files.len()
+        );
+    }
+
+    /// A document with a marker for each place a variant goes.
+    const TEMPLATE: &str = r#"{"info": @INFO@, "licenses": [], @TOP@
+ "categories": [{"id": 1, "name": @CATNAME@, "supercategory": "x"@CATX@}, {"id": @CATID@, "name": "two"}],
+ "images": [{"id": @IMGID@, "file_name": @FILE@, "width": @WIDTH@, "height": 480, "license": @LICENSE@@IMGX@},
+            {"id": 2, "file_name": "b.jpg", "width": 640, "height": 480}],
+ "annotations": [
+  {"id": @ANNID@, "image_id": @IMGID@, "category_id": @CATID@, "bbox": @BBOX@, "area": @AREA@,
+   "iscrowd": @CROWD@, "segmentation": @SEG@, "score": @SCORE@, "attributes": @ATTRS@@ANNX@},
+  {"id": 8, "image_id": 2, "category_id": 1, "bbox": [@NUM@, 2, 3, 4], "segmentation": [[@NUM@, 1, 2, 3]]},
+  {"id": 9, "image_id": 2, "category_id": 1, "segmentation": [1, @NUM@, 2, 3], "attributes": {"v": @NUM@}}
+ ]}"#;
+
+    const DEFAULTS: [(&str, &str); 20] = [
+        ("@INFO@", r#"{"description": "bench"}"#),
+        ("@TOP@", ""),
+        ("@CATNAME@", r#""car""#),
+        ("@CATX@", ""),
+        ("@CATID@", "2"),
+        ("@IMGID@", "1"),
+        ("@FILE@", r#""a.jpg""#),
+        ("@WIDTH@", "640"),
+        ("@LICENSE@", "1"),
+        ("@IMGX@", ""),
+        ("@ANNID@", "7"),
+        ("@BBOX@", "[1.5, 2.25, 30, 40.125]"),
+        ("@AREA@", "1204.9999999999998"),
+        ("@CROWD@", "0"),
+        ("@SEG@", "[[1, 2, 3, 4, 5, 6]]"),
+        ("@SCORE@", "0.5"),
+        ("@ATTRS@", r#"{"occluded": false}"#),
+        ("@ANNX@", ""),
+        ("@NUM@", "1.25"),
+        ("@NONE@", ""),
+    ];
+
+    fn fill(marker: &str, value: &str) -> String {
+        let mut doc = TEMPLATE.to_string();
+        for (m, d) in DEFAULTS {
+            doc = doc.replace(m, if m == marker { value } else { d });
+        }
+        doc
+    }
+
+    const NUMBERS: [&str; 52] = [
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "1e5",
+        "1E5",
+        "1e+5",
+        "1e-5",
+        "-0.0",
+        "0.0",
+        "0.1",
+        "3.0",
+        "1920.0",
+        "0.30000000000000004",
+        "123.45678901234567",
+        "0.1000000000000000055511151231257827",
+        "1.7976931348623157e308",
+        "1.7976931348623159e308",
+        "2.2250738585072014e-308",
+        "5e-324",
+        "4.9e-324",
+        "1e-400",
+        "1e308",
+        "1e309",
+        "-1e309",
+        "1.5e300",
+        "0e999999999",
+        "1e999999999",
+        "1e-999999999",
+        "1e9999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "12345678901234567890.5",
+        "1234567890123456789.5",
+        "0.000000000000000000000000001",
+        "4294967295",
+        "4294967296",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "1e",
+        "1e+",
+        "NaN",
+        "Infinity",
+        "0x10",
+        "2.5E-3",
+    ];
+
+    const STRINGS: [&str; 20] = [
+        r#""plain""#,
+        r#""a\"b""#,
+        r#""\u00e9t\u00e9""#,
+        r#""\ud83d\ude00""#,
+        r#""\uD834\uDD1E""#,
+        r#""\ud83d""#,
+        r#""\ude00""#,
+        r#""\ud83d\u0041""#,
+        "\"\u{e9} \u{6f22}\u{5b57} \u{1f600}\"",
+        r#""\/\b\f\n\r\t\\""#,
+        r#""\x""#,
+        "\"tab\there\"",
+        r#""\u00""#,
+        r#""\u0000""#,
+        r#""""#,
+        r#""\u12G4""#,
+        "\"a\u{7f}b\"",
+        r#""unterminated"#,
+        r#"'single'"#,
+        r#""1""#,
+    ];
+
+    const VALUES: [&str; 18] = [
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "1.5",
+        r#""s""#,
+        "[]",
+        "{}",
+        r#"[1, [2, {"a": null}]]"#,
+        r#"{"b": 1, "a": [true], "b": 2}"#,
+        r#"{"k": "\u00e9\n"}"#,
+        "[1e400]",
+        "[1, 2,]",
+        r#"{"a" 1}"#,
+        "tru",
+        "nul",
+        "[0.1000000000000000055511151231257827]",
+    ];
+
+    #[test]
+    fn every_variant_in_every_place() {
+        let mut taken = 0;
+        let mut total = 0;
+        let mut run = |doc: String| {
+            total += 1;
+            taken += usize::from(differ_cut(doc.as_bytes(), 37));
+        };
+        run(fill("@NONE@", ""));
+        for n in NUMBERS {
+            for marker in [
+                "@NUM@",
+                "@WIDTH@",
+                "@IMGID@",
+                "@CATID@",
+                "@ANNID@",
+                "@CROWD@",
+                "@SCORE@",
+                "@AREA@",
+                "@LICENSE@",
+                "@INFO@",
+            ] {
+                run(fill(marker, n));
+            }
+            run(fill("@BBOX@", &format!("[{n}, {n}, {n}, {n}]")));
+            run(fill("@SEG@", &format!("[[{n}, 1, 2, {n}]]")));
+            run(fill("@SEG@", &format!("[{n}, {n}]")));
+            run(fill("@ATTRS@", &format!(r#"{{"x": {n}}}"#)));
+            run(fill("@IMGX@", &format!(r#", "x": {n}"#)));
+            run(fill("@IMGX@", &format!(r#", "x": [{n}, {{"y": {n}}}]"#)));
+        }
+        for s in STRINGS {
+            for marker in [
+                "@FILE@",
+                "@CATNAME@",
+                "@IMGID@",
+                "@CATID@",
+                "@ANNID@",
+                "@INFO@",
+            ] {
+                run(fill(marker, s));
+            }
+            run(fill("@TOP@", &format!("{s}: 1,")));
+            run(fill("@IMGX@", &format!(", {s}: {s}")));
+            run(fill("@ANNX@", &format!(", {s}: {s}")));
+            run(fill("@CATX@", &format!(", {s}: {s}")));
+            run(fill("@ATTRS@", &format!("{{{s}: {s}, \"n\": [{s}]}}")));
+        }
+        for v in VALUES {
+            for marker in [
+                "@INFO@",
+                "@LICENSE@",
+                "@BBOX@",
+                "@SEG@",
+                "@CROWD@",
+                "@SCORE@",
+                "@ATTRS@",
+                "@ANNID@",
+                "@WIDTH@",
+                "@FILE@",
+                "@CATNAME@",
+            ] {
+                run(fill(marker, v));
+            }
+            run(fill("@TOP@", &format!("\"extra\": {v},")));
+            run(fill("@IMGX@", &format!(", \"x\": {v}")));
+            run(fill("@ANNX@", &format!(", \"x\": {v}")));
+            run(fill("@CATX@", &format!(", \"x\": {v}")));
+            run(fill("@ATTRS@", &format!("{{\"x\": {v}, \"y\": {v}}}")));
+        }
+        // Known fields of odd shape, repeated fields, escaped keys.
+        for (marker, v) in [
+            ("@BBOX@", "[1, 2, 3]"),
+            ("@BBOX@", "[1, 2, 3, 4, 5]"),
+            ("@BBOX@", "[1, 2, 3, null]"),
+            ("@BBOX@", "[ 1 ,2 , 3,4 ]"),
+            ("@SEG@", "[]"),
+            ("@SEG@", "[[]]"),
+            ("@SEG@", "[[], 1, 2]"),
+            ("@SEG@", "[1, 2, []]"),
+            ("@SEG@", "[[1, 2], 3, 4]"),
+            ("@SEG@", "[1, 2, [3, 4]]"),
+            ("@SEG@", "[[1, 2], [3, 4, 5, 6]]"),
+            ("@SEG@", "[[1, 2, 3]]"),
+            ("@SEG@", "[1, 2, 3]"),
+            ("@SEG@", "[[1, 2, [3]]]"),
+            ("@SEG@", r#"{"counts": "abc", "size": [1, 2]}"#),
+            ("@SEG@", r#"["x"]"#),
+            ("@CROWD@", "2"),
+            ("@CROWD@", "-1"),
+            ("@CROWD@", "1.0"),
+            ("@CROWD@", r#""1""#),
+            ("@ATTRS@", r#"{"a": 1, "a": 2}"#),
+            ("@ATTRS@", r#"{"a": 1, "a": null}"#),
+            ("@ATTRS@", r#"{"iscrowd": 5, "score": "high"}"#),
+            ("@ATTRS@", "5"),
+            ("@ANNX@", r#", "id": 3"#),
+            ("@ANNX@", r#", "image_id": 1"#),
+            ("@ANNX@", r#", "bbox": null"#),
+            ("@ANNX@", r#", "area": 1, "area": 2"#),
+            ("@ANNX@", r#", "\u0069d": 3"#),
+            ("@IMGX@", r#", "id": 5"#),
+            ("@IMGX@", r#", "width": null"#),
+            ("@IMGX@", r#", "file_name": "c.jpg""#),
+            ("@IMGX@", r#", "x": 1, "x": null"#),
+            ("@IMGX@", r#", "x": null, "x": 1"#),
+            ("@IMGX@", r#", "fil\u0065_name": "d.jpg""#),
+            (
+                "@IMGX@",
+                r#", "coco_url": {"deep": [1, 2]}, "date_captured": "2020""#,
+            ),
+            ("@CATX@", r#", "id": 4"#),
+            ("@CATX@", r#", "name": "dup""#),
+            ("@TOP@", r#""images": [],"#),
+            ("@TOP@", r#""annotations": [],"#),
+            ("@TOP@", r#""annotations": null,"#),
+            ("@TOP@", r#""categories": [{"id": 1, "name": "first"}],"#),
+            ("@TOP@", r#""categories": null,"#),
+            ("@TOP@", r#""\u0069mages": [],"#),
+        ] {
+            run(fill(marker, v));
+        }
+        // Deep nesting around serde_json's limit of 128.
+        for depth in [10, 60, 63, 64, 65, 120, 124, 125, 126, 127, 128, 129, 200] {
+            let v = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            for marker in ["@INFO@", "@LICENSE@"] {
+                run(fill(marker, &v));
+            }
+            run(fill("@IMGX@", &format!(", \"x\": {v}")));
+            run(fill("@ATTRS@", &format!("{{\"x\": {v}}}")));
+            run(fill("@SEG@", &format!("{{\"x\": {v}}}")));
+        }
+        eprintln!("{total} documents, {taken} taken by the fast path");
+        assert!(
+            taken * 3 > total,
+            "the fast path took only {taken} of {total}"
+        );
+    }
+
+    #[test]
+    fn whitespace_order_and_layout() {
+        let base = fill("@NONE@", "");
+        assert!(differ(base.as_bytes()));
+        // Other whitespace, none at all, a BOM, trailing text.
+        let loose = base
+            .replace(", ", " ,\r\n\t")
+            .replace(": ", "\t:  ")
+            .replace('[', "[ ");
+        assert!(differ(loose.as_bytes()));
+        let tight: String = {
+            let mut out = String::new();
+            let mut in_str = false;
+            let mut esc = false;
+            for c in base.chars() {
+                if in_str {
+                    out.push(c);
+                    if esc {
+                        esc = false;
+                    } else if c == '\\' {
+                        esc = true;
+                    } else if c == '"' {
+                        in_str = false;
+                    }
+                } else if c == '"' {
+                    in_str = true;
+                    out.push(c);
+                } else if !c.is_whitespace() {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        assert!(differ(tight.as_bytes()));
+        for doc in [
+            format!("\u{feff}{base}"),
+            format!("{base} x"),
+            format!("{base}\n\n"),
+            format!(" \n{base}"),
+            format!("{base}{{}}"),
+            format!("[{base}]"),
+        ] {
+            differ(doc.as_bytes());
+        }
+        // Every order of the three lists (annotations before images is
+        // left to the serde parser).
+        let images = r#""images": [{"id": 1, "file_name": "a"}, {"id": "t", "file_name": "b"}]"#;
+        let anns = r#""annotations": [{"image_id": "t", "category_id": 3}, {"image_id": 1, "category_id": "c", "id": 4}, {"image_id": "t", "category_id": 3, "id": "q"}]"#;
+        let cats = r#""categories": [{"name": "x", "id": 3}, {"id": "c", "name": "y"}]"#;
+        let lists = [images, anns, cats];
+        for order in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let doc = format!(
+                "{{{}, {}, {}}}",
+                lists[order[0]], lists[order[1]], lists[order[2]]
+            );
+            let taken = differ_cut(doc.as_bytes(), 3);
+            let pos = |x: usize| order.iter().position(|&o| o == x);
+            assert_eq!(taken, pos(0) < pos(1), "{doc}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere() {
+        let base = fill("@FILE@", "\"\u{e9}t\u{e9}\"").into_bytes();
+        assert!(differ(&base));
+        for at in 0..base.len() {
+            let mut bytes = base.clone();
+            bytes[at] = 0xff;
+            assert!(!differ(&bytes));
+            let mut bytes = base.clone();
+            bytes.insert(at, 0xc3);
+            differ(&bytes);
+        }
+    }
+
+    /// Floats bit-identical to serde_json's, on numbers of every shape.
+    #[test]
+    fn floats_match_serde_json_bit_for_bit() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut checked = 0;
+        for k in 0..200_000 {
+            let digits = 1 + next() % 20;
+            let mut text = String::new();
+            if next() % 4 == 0 {
+                text.push('-');
+            }
+            let mantissa: String = (0..digits)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            let m = mantissa.trim_start_matches('0');
+            let m = if m.is_empty() { "0" } else { m };
+            let point = (next() % (m.len() as u64 + 1)) as usize;
+            if point == 0 || k % 3 == 0 {
+                text.push_str(m);
+            } else {
+                text.push_str(&m[..point]);
+                text.push('.');
+                text.push_str(&m[point..]);
+                if point == m.len() {
+                    text.push('0');
+                }
+            }
+            if next() % 3 == 0 {
+                text.push_str(&format!("e{}", (next() % 660) as i64 - 330));
+            }
+            let want: Result<f64, _> = serde_json::from_str(&text);
+            let mut r = super::Reader {
+                b: text.as_bytes(),
+                i: 0,
+                ring: Vec::new(),
+            };
+            if let Some(n) = r.number() {
+                assert_eq!(r.i, text.len(), "{text}");
+                let got = n.f64();
+                let want = want.unwrap_or_else(|e| panic!("{text}: fast {got}, serde {e}"));
+                assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 150_000, "{checked}");
+    }
+
+    fn json_str(s: &str) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    /// A number as some writer might put it.
+    fn number_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(|v| format!("{v:?}")),
+            (-1e6f64..1e6).prop_map(|v| format!("{v}")),
+            (-1e6f64..1e6, 0usize..8).prop_map(|(v, d)| format!("{v:.d$}")),
+            (0u32..5000).prop_map(|v| v.to_string()),
+            (-1e300f64..1e300).prop_map(|v| format!("{v:e}")),
+            any::<i64>().prop_map(|v| v.to_string()),
+            "-?(0|[1-9][0-9]{0,21})(\\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?",
+            Just("-0".to_string()),
+        ]
+    }
+
+    /// Text with the characters that need care: quotes, backslashes,
+    /// controls, non-ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z0-9_./ \"\\\\\n\t\u{1}\u{e9}\u{6f22}\u{1f600}]{0,12}"
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..6).prop_map(|v| v.to_string()),
+            1 => "[a-c]".prop_map(|s| json_str(&s)),
+            1 => Just("1.0".to_string()),
+        ]
+    }
+
+    /// Any JSON value, for extra fields.
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            number_text(),
+            text().prop_map(|s| json_str(&s)),
+        ];
+        leaf.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::vec((text(), inner), 0..4).prop_map(|v| {
+                    let fields: Vec<String> = v
+                        .iter()
+                        .map(|(k, v)| format!("{}: {v}", json_str(k)))
+                        .collect();
+                    format!("{{{}}}", fields.join(", "))
+                }),
+            ]
+        })
+    }
+
+    /// An object from fields, shuffled by `order`, sometimes with an extra field.
+    fn object(mut fields: Vec<String>, order: &[usize], extra: Option<String>) -> String {
+        if let Some(e) = extra {
+            fields.push(e);
+        }
+        for (k, &o) in order.iter().enumerate() {
+            let len = fields.len();
+            if len > 1 {
+                fields.swap(k % len, o % len);
+            }
+        }
+        format!("{{{}}}", fields.join(", "))
+    }
+
+    prop_compose! {
+        fn image()(id in id(), name in text(), w in prop::option::of(number_text()),
+                   extra in prop::option::of((text(), value())), order in prop::collection::vec(0usize..8, 0..4))
+                   -> String {
+            let mut f = vec![format!("\"id\": {id}"), format!("\"file_name\": {}", json_str(&name))];
+            if let Some(w) = w {
+                f.push(format!("\"width\": {w}"));
+            }
+            object(f, &order, extra.map(|(k, v)| format!("{}: {v}", json_str(&k))))
+        }
+    }
+
+    prop_compose! {
+        fn annotation()(id in prop::option::of(id()), image in id(), cat in id(),
+                        bbox in prop::option::of(prop::collection::vec(number_text(), 3..6)),
+                        seg in prop::option::of(prop::collection::vec(prop::collection::vec(number_text(), 0..7), 0..3)),
+                        crowd in prop::option::of(prop_oneof![Just("0"), Just("1"), Just("true"), Just("null")]),
+                        score in prop::option::of(number_text()),
+                        attrs in prop::option::of(prop::collection::vec((text(), value()), 0..3)),
+                        extra in prop::option::of((text(), value())),
+                        order in prop::collection::vec(0usize..10, 0..5)) -> String {
+            let mut f = vec![format!("\"image_id\": {image}"), format!("\"category_id\": {cat}")];
+            if let Some(id) = id {
+                f.push(format!("\"id\": {id}"));
+            }
+            if let Some(b) = bbox {
+                f.push(format!("\"bbox\": [{}]", b.join(", ")));
+            }
+            if let Some(s) = seg {
+                let rings: Vec<String> = s.iter().map(|r| format!("[{}]", r.join(", "))).collect();
+                f.push(format!("\"segmentation\": [{}]", rings.join(", ")));
+            }
+            if let Some(c) = crowd {
+                f.push(format!("\"iscrowd\": {c}"));
+            }
+            if let Some(s) = score {
+                f.push(format!("\"score\": {s}"));
+            }
+            if let Some(a) = attrs {
+                let kv: Vec<String> = a.iter().map(|(k, v)| format!("{}: {v}", json_str(k))).collect();
+                f.push(format!("\"attributes\": {{{}}}", kv.join(", ")));
+            }
+            object(f, &order, extra.map(|(k, v)| format!("{}: {v}", json_str(&k))))
+        }
+    }
+
+    prop_compose! {
+        fn document()(images in prop::collection::vec(image(), 0..5),
+                      anns in prop::collection::vec(annotation(), 0..8),
+                      cats in prop::collection::vec((id(), text()), 0..5),
+                      top in prop::option::of(value()),
+                      order in 0usize..6) -> String {
+            let cats: Vec<String> = cats.iter()
+                .map(|(id, name)| format!("{{\"id\": {id}, \"name\": {}}}", json_str(name)))
+                .collect();
+            let mut lists = vec![
+                format!("\"images\": [{}]", images.join(", ")),
+                format!("\"annotations\": [{}]", anns.join(",\n ")),
+                format!("\"categories\": [{}]", cats.join(", ")),
+            ];
+            lists.rotate_left(order % 3);
+            if order >= 3 {
+                lists.swap(0, 1);
+            }
+            if let Some(v) = top {
+                lists.insert(order % 4, format!("\"info\": {v}"));
+            }
+            format!("{{{}}}", lists.join(",\n"))
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_documents_parse_alike(doc in document(), cut in any::<prop::sample::Index>()) {
+            differ(doc.as_bytes());
+            let bytes = doc.as_bytes();
+            differ(&bytes[..cut.index(bytes.len() + 1)]);
+        }
+
+        #[test]
+        fn written_frames_parse_alike(n in 0usize..20, seed in any::<u64>()) {
+            // Frames as dsv writes them: all taken by the fast path.
+            let mut frames = Vec::new();
+            let mut x = seed | 1;
+            for k in 0..n {
+                let mut f = FrameLabels::new(format!("f{k}.jpg"), Units::Pixels);
+                f.width = Some(640);
+                f.height = Some(480);
+                for j in 0..(k % 4) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = (x % 100_000) as f64 / 7.0;
+                    let mut o = Object::new(format!("c{}", j % 3), Some(BBox { x: v, y: v / 3.0, w: 1.5, h: v.sqrt() }));
+                    o.attributes.insert("score".into(), AttrValue::Float(v / 1e5));
+                    f.objects.push(o);
+                }
+                frames.push(f);
+            }
+            let bytes = write(&frames).unwrap();
+            prop_assert!(differ(&bytes));
+        }
+    }
+
+    #[test]
+    fn errors_are_the_serde_parsers() {
+        // The fast path never reports: a document it stops on goes to the
+        // serde parser, whose error (and position) is what `parse` returns.
+        let doc = fill("@BBOX@", "[1, 2, 3]");
+        let err: LabelError = super::super::parse(doc.as_bytes()).unwrap_err();
+        assert_eq!(Err(err), parse_serde(doc.as_bytes()));
+    }
+}
