@@ -54,6 +54,18 @@ pub fn sniff(path: &str, head: &[u8]) -> bool {
         return false;
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // A first field that is a number (a YOLO class) rules KITTI out, and every
+    // YOLO file is asked this: answer it before checking and splitting the text.
+    // ASCII whitespace never belongs to a non-blank line's content, so the first
+    // ASCII token is the first field of the first non-blank line.
+    let first = head
+        .split(|b| b.is_ascii_whitespace())
+        .find(|f| !f.is_empty());
+    if first.is_some_and(|f| {
+        f.is_ascii() && std::str::from_utf8(f).is_ok_and(|t| t.parse::<f64>().is_ok())
+    }) {
+        return false;
+    }
     let text = match std::str::from_utf8(head) {
         Ok(t) => t,
         Err(e) if e.error_len().is_none() => head

@@ -101,6 +101,112 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
     Ok(frame)
 }
 
+/// What [`parse`] would count in a file, found without building objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Objects (non-blank lines).
+    pub objects: u64,
+    /// Objects per class index, in order of first appearance.
+    pub classes: Vec<(usize, u64)>,
+    /// Objects with a confidence score.
+    pub scored: u64,
+}
+
+/// Counts the objects of a YOLO file the way [`parse`] would, without building
+/// them: no `String` per object and no float parsing of plain decimals. `None`
+/// whenever this pass cannot vouch that [`parse`] accepts the file (an error, or
+/// anything unusual: non-ASCII text, exponents, a sign on a box size, a class
+/// index out of range of `names`); the caller then runs [`parse`], which gives
+/// the exact error. So the counts, when given, are always those of [`parse`].
+pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut c = Counts::default();
+    // One pass over the bytes, splitting fields by hand: this runs for every
+    // label file of a dataset, and iterator adaptors cost more than the checks.
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |p| i + p);
+        let line = &bytes[i..end];
+        i = end + 1;
+        let mut pos = 0;
+        let mut fields = 0usize;
+        let mut index = 0usize;
+        let mut signed_size = false;
+        loop {
+            while pos < line.len() && line[pos].is_ascii_whitespace() {
+                pos += 1;
+            }
+            if pos == line.len() {
+                break;
+            }
+            let start = pos;
+            while pos < line.len() && !line[pos].is_ascii_whitespace() {
+                pos += 1;
+            }
+            let f = &line[start..pos];
+            if fields == 0 {
+                index = plain_index(f)?;
+            } else {
+                if !plain_decimal(f) {
+                    return None;
+                }
+                // The third and fourth numbers are w and h on a box line, which
+                // must not be negative; on a polygon line they are coordinates.
+                signed_size |= (fields == 3 || fields == 4) && f[0] == b'-';
+            }
+            fields += 1;
+        }
+        if fields == 0 {
+            // A blank line (only ASCII whitespace), which `parse` skips too.
+            continue;
+        }
+        if names.is_some_and(|n| index >= n.len()) {
+            return None;
+        }
+        let n = fields - 1;
+        if signed_size && n <= 5 {
+            return None;
+        }
+        let scored = match n {
+            4 => false,
+            5 => true,
+            n if n >= 6 => n % 2 == 1,
+            _ => return None,
+        };
+        c.objects += 1;
+        c.scored += u64::from(scored);
+        match c.classes.iter_mut().find(|e| e.0 == index) {
+            Some(e) => e.1 += 1,
+            None => c.classes.push((index, 1)),
+        }
+    }
+    Some(c)
+}
+
+/// A class index written as plain digits that fits a `usize` (what
+/// `str::parse::<usize>` accepts, minus the rare `+` sign).
+fn plain_index(f: &[u8]) -> Option<usize> {
+    if f.is_empty() || f.len() > 18 || !f.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(f.iter().fold(0usize, |v, d| v * 10 + usize::from(d - b'0')))
+}
+
+/// `-?D+(.D+)?` with at most 15 digits before the point: a finite number whose
+/// magnitude is below 1e15, so no box or polygon built from it can overflow.
+fn plain_decimal(f: &[u8]) -> bool {
+    let f = f.strip_prefix(b"-").unwrap_or(f);
+    let int = f.iter().take_while(|b| b.is_ascii_digit()).count();
+    if int == 0 || int > 15 {
+        return false;
+    }
+    match f.get(int..) {
+        Some([]) => true,
+        Some([b'.', frac @ ..]) => !frac.is_empty() && frac.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
 /// Writes one frame as YOLO lines; classes must be class indices written as numbers.
 pub fn write(frame: &FrameLabels) -> Result<Vec<u8>, LabelError> {
     write_lines(frame, |class| {

@@ -197,9 +197,47 @@ fn take_id(b: &mut &[u8]) -> std::result::Result<ObjectId, String> {
     Ok(ObjectId(id))
 }
 
-impl TreeObject {
-    /// Parses a tree object, validating names and order.
-    pub fn decode(bytes: &[u8]) -> std::result::Result<TreeObject, String> {
+/// One entry of a directory object, its name borrowed from the object's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// File name bytes, as in [`TreeEntry::name`].
+    pub name: &'a [u8],
+    /// Kind of entry.
+    pub mode: EntryMode,
+    /// Content id.
+    pub id: ObjectId,
+    /// File size, or total bytes below a directory.
+    pub size: u64,
+    /// 1 for a file, number of files below a directory.
+    pub files: u64,
+}
+
+impl EntryRef<'_> {
+    /// The entry with its name copied.
+    pub fn to_entry(&self) -> TreeEntry {
+        TreeEntry {
+            name: self.name.to_vec(),
+            mode: self.mode,
+            id: self.id,
+            size: self.size,
+            files: self.files,
+        }
+    }
+}
+
+/// A directory object decoded without copying its names: a walk over a million
+/// files then allocates per directory, not per entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeObjectRef<'a> {
+    /// A flat list of entries.
+    Entries(Vec<EntryRef<'a>>),
+    /// References to shards.
+    Shards(Vec<Shard>),
+}
+
+impl<'a> TreeObjectRef<'a> {
+    /// Parses a tree object, validating names and order (as [`TreeObject::decode`]).
+    pub fn decode(bytes: &'a [u8]) -> std::result::Result<TreeObjectRef<'a>, String> {
         let mut b = bytes;
         if take(&mut b, 4)? != MAGIC {
             return Err("not a tree (bad magic)".into());
@@ -215,15 +253,15 @@ impl TreeObject {
         }
         let obj = match kind {
             0 => {
-                let mut entries: Vec<TreeEntry> = Vec::with_capacity(count as usize);
+                let mut entries: Vec<EntryRef<'a>> = Vec::with_capacity(count as usize);
                 for _ in 0..count {
                     let mode_code = take(&mut b, 1)?[0];
                     let mode = EntryMode::from_code(mode_code)
                         .ok_or_else(|| format!("unknown entry mode {mode_code}"))?;
                     let len = varint(&mut b)? as usize;
-                    let name = take(&mut b, len)?.to_vec();
-                    check_name(&name).map_err(|r| {
-                        format!("bad entry name {:?}: {r}", String::from_utf8_lossy(&name))
+                    let name = take(&mut b, len)?;
+                    check_name(name).map_err(|r| {
+                        format!("bad entry name {:?}: {r}", String::from_utf8_lossy(name))
                     })?;
                     if let Some(prev) = entries.last()
                         && prev.name >= name
@@ -233,7 +271,7 @@ impl TreeObject {
                     let id = take_id(&mut b)?;
                     let size = varint(&mut b)?;
                     let files = varint(&mut b)?;
-                    entries.push(TreeEntry {
+                    entries.push(EntryRef {
                         name,
                         mode,
                         id,
@@ -241,7 +279,7 @@ impl TreeObject {
                         files,
                     });
                 }
-                TreeObject::Entries(entries)
+                TreeObjectRef::Entries(entries)
             }
             1 => {
                 let mut shards = Vec::with_capacity(count as usize);
@@ -260,7 +298,7 @@ impl TreeObject {
                         last,
                     });
                 }
-                TreeObject::Shards(shards)
+                TreeObjectRef::Shards(shards)
             }
             k => return Err(format!("unknown tree kind {k}")),
         };
@@ -268,6 +306,18 @@ impl TreeObject {
             return Err("trailing bytes after tree".into());
         }
         Ok(obj)
+    }
+}
+
+impl TreeObject {
+    /// Parses a tree object, validating names and order.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<TreeObject, String> {
+        Ok(match TreeObjectRef::decode(bytes)? {
+            TreeObjectRef::Entries(e) => {
+                TreeObject::Entries(e.iter().map(EntryRef::to_entry).collect())
+            }
+            TreeObjectRef::Shards(s) => TreeObject::Shards(s),
+        })
     }
 }
 

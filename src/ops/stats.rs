@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::labels::{AttrValue, FrameLabels};
-use crate::object::tree::TreeObject;
-use crate::object::{EntryMode, Tree};
+use crate::object::EntryMode;
+use crate::object::tree::TreeObjectRef;
 use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
 
@@ -98,14 +98,14 @@ impl Stats {
         }
     }
 
-    /// Adds the counts of one label file found at `path`.
-    fn add_counts(&mut self, c: &FileCounts, path: &str) {
+    /// Adds the counts of one label file found at `path()`.
+    fn add_counts(&mut self, c: &FileCounts, path: impl FnOnce() -> String) {
         match c.kind {
             FileKind::NotLabels => {}
             FileKind::Error => {
                 self.label_errors += 1;
                 if self.errors.len() < MAX_ERRORS {
-                    self.errors.push(format!("{path}: {}", c.error));
+                    self.errors.push(format!("{}: {}", path(), c.error));
                 }
             }
             FileKind::Parsed => {
@@ -217,10 +217,82 @@ impl FileCounts {
     }
 }
 
+/// The counts of one YOLO label file: from the counting pass when it vouches
+/// for the file, else from the full parser (which also gives the exact error).
+fn yolo_file_counts(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> FileCounts {
+    let list = names.map(|n| n.as_slice());
+    if let Some(y) = crate::labels::yolo::count(bytes, list) {
+        let mut c = FileCounts {
+            kind: FileKind::Parsed,
+            objects: y.objects,
+            ..FileCounts::default()
+        };
+        if y.objects == 0 {
+            c.empty = 1;
+        } else {
+            c.labelled = 1;
+        }
+        c.classes.reserve(y.classes.len());
+        for (index, n) in y.classes {
+            let name = match list.and_then(|l| l.get(index)) {
+                Some(name) => name.clone(),
+                None => index.to_string(),
+            };
+            // Two indices may share a name; the full parse counts them as one class.
+            match c.classes.iter_mut().find(|e| e.0 == name) {
+                Some(e) => e.1 += n,
+                None => c.classes.push((name, n)),
+            }
+        }
+        if y.scored > 0 {
+            c.attributes
+                .push(("score".to_owned(), "number".to_owned(), y.scored));
+        }
+        return c;
+    }
+    let ctx = crate::labels::ParseContext {
+        class_names: names.cloned(),
+        stem: stem(path).to_string(),
+    };
+    match crate::labels::parse(crate::labels::Format::Yolo, bytes, &ctx) {
+        Ok(frames) => FileCounts::of_frames(frames),
+        Err(e) => FileCounts {
+            kind: FileKind::Error,
+            error: e.to_string(),
+            ..FileCounts::default()
+        },
+    }
+}
+
+/// A multiply-rotate hash (as in rustc's FxHash) for the interner: its keys
+/// are short names from the repository's own trees, hashed a few million times
+/// per cold run, where SipHash's flooding resistance costs more than it buys.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Strings of one encoded directory, each stored once.
 #[derive(Default)]
 struct Interner<'a> {
-    index: std::collections::HashMap<&'a str, u64>,
+    index: std::collections::HashMap<&'a str, u64, std::hash::BuildHasherDefault<FxHasher>>,
     strings: Vec<&'a str>,
 }
 
@@ -447,8 +519,15 @@ struct Node {
     key: [u8; 32],
     cached: Option<Stats>,
     frames: u64,
-    /// Label-file candidates: content id, path, the rules in effect.
-    files: Vec<(ObjectId, String, Arc<Scope>)>,
+    /// The directory's path ("" at the root).
+    path: String,
+    /// The rules in effect for its files.
+    scope: Arc<Scope>,
+    /// The names of `files`, one after the other: one allocation per directory
+    /// rather than one per file.
+    names: String,
+    /// Label-file candidates: content id and where its name lies in `names`.
+    files: Vec<(ObjectId, u32, u32)>,
     /// Counts already known for each of `files` (same name and content as when
     /// the cache last saw this directory).
     known: Vec<Option<FileCounts>>,
@@ -457,8 +536,27 @@ struct Node {
     children: Vec<Node>,
 }
 
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+impl Node {
+    /// The name of file `i`.
+    fn name(&self, i: usize) -> &str {
+        self.files
+            .get(i)
+            .and_then(|&(_, start, end)| self.names.get(start as usize..end as usize))
+            .unwrap_or("")
+    }
+
+    /// The repository path of file `i`.
+    fn file_path(&self, i: usize) -> String {
+        let name = self.name(i);
+        if self.path.is_empty() {
+            return name.to_owned();
+        }
+        let mut p = String::with_capacity(self.path.len() + 1 + name.len());
+        p.push_str(&self.path);
+        p.push('/');
+        p.push_str(name);
+        p
+    }
 }
 
 impl Walk<'_> {
@@ -475,6 +573,9 @@ impl Walk<'_> {
             key: k,
             cached: self.cache.get(&k),
             frames: 0,
+            path: path.to_owned(),
+            scope: scope.clone(),
+            names: String::new(),
             files: Vec::new(),
             known: Vec::new(),
             files_key: [0; 32],
@@ -483,21 +584,24 @@ impl Walk<'_> {
         if node.cached.is_some() {
             return Ok(node);
         }
-        match Tree::load_object(self.store, id)? {
-            TreeObject::Shards(shards) => {
+        let bytes = self.store.get(id)?;
+        match TreeObjectRef::decode(&bytes)
+            .map_err(|reason| Error::CorruptObject { id: *id, reason })?
+        {
+            TreeObjectRef::Shards(shards) => {
                 node.children = shards
                     .par_iter()
                     .map(|s| self.collect(&s.id, path, scope, true))
                     .collect::<Result<Vec<Node>>>()?;
             }
-            TreeObject::Entries(entries) => {
+            TreeObjectRef::Entries(entries) => {
                 // A names file here applies to this directory and everything below it.
-                let mut scope = scope.clone();
                 for n in NAMES_FILES {
-                    if let Some(e) = entries.iter().find(|e| e.name == n.as_bytes()) {
+                    if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
+                        let e = &entries[i];
                         let bytes = self.store.get(&e.id)?;
                         if let Ok(names) = crate::labels::yolo::parse_class_names(n, &bytes) {
-                            scope = Arc::new(Scope {
+                            node.scope = Arc::new(Scope {
                                 names: Some(Arc::new(names)),
                                 digest: e.id.0,
                             });
@@ -514,17 +618,31 @@ impl Walk<'_> {
                         p.push_str(path);
                         p.push('/');
                     }
-                    p.push_str(&String::from_utf8_lossy(&e.name));
+                    let name_at = p.len();
+                    p.push_str(&String::from_utf8_lossy(e.name));
                     match e.mode {
                         EntryMode::Dir => dirs.push((e.id, p.clone())),
                         m if m.is_blob() => match self.layout.role_by_path(&p) {
                             Some(Role::Frame) => node.frames += 1,
                             Some(Role::Other) => {}
-                            _ => node.files.push((e.id, p.clone(), scope.clone())),
+                            _ => {
+                                let start = node.names.len();
+                                node.names.push_str(&p[name_at..]);
+                                let (Ok(start), Ok(end)) =
+                                    (u32::try_from(start), u32::try_from(node.names.len()))
+                                else {
+                                    return Err(Error::CorruptObject {
+                                        id: *id,
+                                        reason: "names of a directory exceed 4 GiB".into(),
+                                    });
+                                };
+                                node.files.push((e.id, start, end));
+                            }
                         },
                         _ => {}
                     }
                 }
+                let scope = node.scope.clone();
                 node.children = dirs
                     .par_iter()
                     .map(|(id, p)| self.collect(id, p, &scope, false))
@@ -533,7 +651,7 @@ impl Walk<'_> {
                     // Shards of one directory share its path: the first name tells
                     // them apart (shard bounds move little between versions).
                     let first = match (shard, entries.first()) {
-                        (true, Some(e)) => e.name.as_slice(),
+                        (true, Some(e)) => e.name,
                         _ => b"",
                     };
                     node.files_key = key(&[
@@ -543,16 +661,20 @@ impl Walk<'_> {
                         &scope.digest,
                         &self.layout.toml.digest,
                     ]);
+                    // Nothing kept (a first run): skip hashing a million names
+                    // into an empty map.
                     let mut old = self.cache.get_files(&node.files_key).unwrap_or_default();
-                    node.known = node
-                        .files
-                        .iter()
-                        .map(|(id, p, _)| {
-                            old.remove(file_name(p))
-                                .filter(|(prefix, _)| prefix[..] == id.0[..16])
-                                .map(|(_, c)| c)
-                        })
-                        .collect();
+                    node.known = if old.is_empty() {
+                        Vec::new()
+                    } else {
+                        (0..node.files.len())
+                            .map(|i| {
+                                old.remove(node.name(i))
+                                    .filter(|(prefix, _)| prefix[..] == node.files[i].0.0[..16])
+                                    .map(|(_, c)| c)
+                            })
+                            .collect()
+                    };
                 }
             }
         }
@@ -573,15 +695,16 @@ impl Walk<'_> {
             frames: node.frames,
             ..Stats::default()
         };
-        for (c, (_, p, _)) in counts.iter().zip(&node.files) {
-            total.add_counts(c, p);
+        for (i, c) in counts.iter().enumerate() {
+            total.add_counts(c, || node.file_path(i));
         }
         if !counts.is_empty() {
             let list: Vec<(&str, &ObjectId, &FileCounts)> = node
                 .files
                 .iter()
                 .zip(&counts)
-                .map(|((id, p, _), c)| (file_name(p), id, c))
+                .enumerate()
+                .map(|(i, ((id, _, _), c))| (node.name(i), id, c))
                 .collect();
             let blob = encode_files(&list);
             if let Ok(mut v) = out.files.lock() {
@@ -606,7 +729,7 @@ impl Walk<'_> {
         let Role::Label(format) = self.layout.role(path, bytes) else {
             return Ok(FileCounts::default());
         };
-        let parsed = if format == crate::labels::Format::Yolo
+        if format == crate::labels::Format::Yolo
             && self
                 .layout
                 .toml
@@ -614,15 +737,9 @@ impl Walk<'_> {
                 .and_then(|r| r.names.as_ref())
                 .is_none()
         {
-            let ctx = crate::labels::ParseContext {
-                class_names: scope.names.clone(),
-                stem: stem(path).to_string(),
-            };
-            crate::labels::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e))
-        } else {
-            self.layout.parse(self.src, path, format, bytes)?
-        };
-        Ok(match parsed {
+            return Ok(yolo_file_counts(bytes, path, scope.names.as_ref()));
+        }
+        Ok(match self.layout.parse(self.src, path, format, bytes)? {
             Ok(frames) => FileCounts::of_frames(frames),
             Err((file, e)) => FileCounts {
                 kind: FileKind::Error,
@@ -646,16 +763,25 @@ struct Computed {
     files: std::sync::Mutex<Vec<([u8; 32], Vec<u8>)>>,
 }
 
+/// How many files [`number_files`] will list.
+fn count_files(node: &Node) -> usize {
+    if node.cached.is_some() {
+        return 0;
+    }
+    let known = node.known.iter().filter(|k| k.is_some()).count();
+    node.files.len() - known + node.children.iter().map(count_files).sum::<usize>()
+}
+
 /// Lists the files phase 2 must read (those without known counts), in tree
-/// order, with where they are and the rules in effect.
-fn number_files<'n>(node: &'n Node, ids: &mut Vec<ObjectId>, jobs: &mut Vec<(&'n str, &'n Scope)>) {
+/// order, with the directory and index of each.
+fn number_files<'n>(node: &'n Node, ids: &mut Vec<ObjectId>, jobs: &mut Vec<(&'n Node, usize)>) {
     if node.cached.is_some() {
         return;
     }
-    for (i, (id, p, scope)) in node.files.iter().enumerate() {
+    for (i, (id, _, _)) in node.files.iter().enumerate() {
         if node.known.get(i).is_none_or(Option::is_none) {
             ids.push(*id);
-            jobs.push((p, scope));
+            jobs.push((node, i));
         }
     }
     for c in &node.children {
@@ -695,12 +821,14 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
         digest: [0; 32],
     });
     let mut node = walk.collect(tree, "", &root, false)?;
-    let mut ids = Vec::new();
-    let mut jobs = Vec::new();
+    // Sized up front: growing a million-entry list by doubling costs more than the walk.
+    let n = count_files(&node);
+    let mut ids = Vec::with_capacity(n);
+    let mut jobs = Vec::with_capacity(n);
     number_files(&node, &mut ids, &mut jobs);
     // Each file is parsed on the thread that read it, straight from the pack read.
     let counts = store.get_many_with(&ids, |i, bytes| match jobs.get(i) {
-        Some((path, scope)) => walk.file_counts(bytes, path, scope),
+        Some(&(node, f)) => walk.file_counts(bytes, &node.file_path(f), &node.scope),
         None => Ok(FileCounts::default()),
     })?;
     drop(jobs);
@@ -762,7 +890,145 @@ mod tests {
         ]
     }
 
+    /// Counts from the full YOLO parser, the reference for the counting pass.
+    fn parsed_counts(bytes: &[u8], names: Option<&Arc<Vec<String>>>) -> FileCounts {
+        let ctx = crate::labels::ParseContext {
+            class_names: names.cloned(),
+            stem: "f".into(),
+        };
+        match crate::labels::yolo::parse(bytes, &ctx) {
+            Ok(frame) => FileCounts::of_frames(vec![frame]),
+            Err(e) => FileCounts {
+                kind: FileKind::Error,
+                error: e.to_string(),
+                ..FileCounts::default()
+            },
+        }
+    }
+
+    fn names_lists() -> Vec<Option<Arc<Vec<String>>>> {
+        vec![
+            None,
+            // Two indices with one name: counted as one class, like the parser does.
+            Some(Arc::new(vec!["car".into(), "dog".into(), "car".into()])),
+        ]
+    }
+
+    fn txt_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                txt_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "txt") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn yolo_counting_pass_matches_the_parser_on_sample_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        txt_files(&root.join("fixtures"), &mut files);
+        // The shared sample datasets next to the repository, when they are there.
+        txt_files(&root.join("../shared/datasets"), &mut files);
+        assert!(files.len() >= 20, "{} sample files", files.len());
+        let mut fast = 0;
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            for names in names_lists() {
+                let got = yolo_file_counts(&bytes, "labels/f.txt", names.as_ref());
+                assert_eq!(
+                    got,
+                    parsed_counts(&bytes, names.as_ref()),
+                    "{}",
+                    f.display()
+                );
+                let list = names.as_ref().map(|n| n.as_slice());
+                fast += usize::from(crate::labels::yolo::count(&bytes, list).is_some());
+            }
+        }
+        // The YOLO samples take the counting pass (KITTI files and names lists do not).
+        assert!(fast >= 10, "{fast} files counted without the parser");
+    }
+
+    fn yolo_field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "(0|0\\.[0-9]{1,6}|1|0\\.5)",
+            1 => prop_oneof![
+                Just("-0.25"), Just("-0"), Just("-0.0"), Just("1."), Just(".5"), Just("1e-3"),
+                Just("nan"), Just("inf"), Just("abc"), Just("0x1"), Just("+1"),
+                Just("1234567890123456"), Just("123456789012345"), Just("9e999"),
+                Just("\u{e9}"), Just("\u{a0}"),
+            ]
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn yolo_line() -> impl Strategy<Value = String> {
+        let class = prop_oneof![
+            6 => "[0-3]",
+            1 => prop_oneof![
+                Just("007"), Just("+1"), Just("-1"), Just("x"), Just("12345678901234567890"),
+                Just("1.0"),
+            ]
+            .prop_map(str::to_owned),
+        ];
+        let sep = prop_oneof![Just(" "), Just("\t"), Just("  "), Just(" \r ")];
+        (
+            class,
+            proptest::collection::vec((sep, yolo_field()), 0..9),
+            "( |\t|\r)?",
+        )
+            .prop_map(|(class, fields, end)| {
+                let mut line = class;
+                for (sep, f) in fields {
+                    line.push_str(sep);
+                    line.push_str(&f);
+                }
+                line.push_str(&end);
+                line
+            })
+    }
+
     proptest! {
+        #[test]
+        fn yolo_counting_pass_matches_the_parser(
+            lines in proptest::collection::vec(prop_oneof![8 => yolo_line(), 1 => "[ \t]{0,2}"], 0..8),
+            crlf in any::<bool>(),
+            bom in any::<bool>(),
+            last_newline in any::<bool>(),
+            named in any::<bool>(),
+        ) {
+            let mut text = if bom { "\u{feff}".to_owned() } else { String::new() };
+            text.push_str(&lines.join(if crlf { "\r\n" } else { "\n" }));
+            if last_newline {
+                text.push('\n');
+            }
+            let names = names_lists().into_iter().nth(usize::from(named)).flatten();
+            let fast = yolo_file_counts(text.as_bytes(), "labels/f.txt", names.as_ref());
+            // Same counts, and for a malformed file the same error (line, column, message).
+            prop_assert_eq!(fast, parsed_counts(text.as_bytes(), names.as_ref()));
+        }
+
+        #[test]
+        fn yolo_counting_pass_takes_plain_files(
+            lines in proptest::collection::vec(("[0-2]", proptest::collection::vec("0\\.[0-9]{1,6}", 4..9)), 0..6),
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|(c, nums)| format!("{c} {}\n", nums.join(" ")))
+                .collect();
+            let names = names_lists().pop().flatten();
+            let list = names.as_ref().map(|n| n.as_slice());
+            let counts = crate::labels::yolo::count(text.as_bytes(), list);
+            prop_assert!(counts.is_some(), "{text}");
+            prop_assert_eq!(counts.map_or(0, |c| c.objects), lines.len() as u64);
+        }
+
         #[test]
         fn per_file_counts_round_trip(files in proptest::collection::btree_map(name(), counts(), 0..6), cut in 0usize..64) {
             let ids: Vec<ObjectId> = files.keys().map(|n| ObjectId::hash(n.as_bytes())).collect();
