@@ -1207,13 +1207,14 @@ mod tests {
         }
     }
 
-    /// The COCO samples of the shared sample datasets, when they are there
-    /// (they are not part of the project: a fresh clone skips this).
+    /// Every JSON file of the fixtures (always there) and of the shared sample
+    /// datasets next to the repository (when they are there: they are not
+    /// part of the project, so a fresh clone checks the fixtures only).
     #[test]
-    fn shared_sample_datasets() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    fn sample_json_files() {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
-        let mut dirs = vec![root];
+        let mut dirs = vec![here.join("fixtures"), here.join("../shared/datasets")];
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -1238,6 +1239,12 @@ mod tests {
         }
         eprintln!(
             "{} sample JSON files, {taken} taken by the fast path",
+            files.len()
+        );
+        // The four COCO files of fixtures/ are in the usual layout.
+        assert!(
+            taken >= 4,
+            "{taken} of {} taken by the fast path",
             files.len()
         );
     }
