@@ -518,6 +518,32 @@ impl<'a> Stream<'a> {
         E::custom("streaming parse stopped")
     }
 
+    /// Adds one annotation to its frame; `None` when its image or category is
+    /// unknown (the caller then falls back to the two-pass parse).
+    fn add_annotation(&mut self, ann: Ann<'a>) -> Option<()> {
+        let fi = self.frame_of.as_ref()?.get(&ann.image_id)?;
+        let fi32 = u32::try_from(fi).ok()?;
+        let class = match &self.classes {
+            Some((index, names)) => {
+                let name = names.get(index.get(&ann.category_id)?)?.clone();
+                self.classes_used = true;
+                name
+            }
+            None => {
+                let key = self.category_keys.key(ann.category_id.clone())?;
+                self.ann_frames.push(fi32);
+                self.ann_categories.push(key);
+                String::new()
+            }
+        };
+        if fi != self.run_frame {
+            self.flush_run();
+            self.run_frame = fi;
+        }
+        self.run.push(ann.into_object(class));
+        Some(())
+    }
+
     fn flush_run(&mut self) {
         if self.run.is_empty() {
             return;
@@ -744,33 +770,9 @@ impl<'de> Visitor<'de> for AnnotationsSeed<'_, 'de> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let s = self.0;
         while let Some(ann) = seq.next_element::<Ann<'de>>()? {
-            let frame = s.frame_of.as_ref().and_then(|f| f.get(&ann.image_id));
-            let (Some(fi), Some(fi32)) = (frame, frame.and_then(|f| u32::try_from(f).ok())) else {
+            if s.add_annotation(ann).is_none() {
                 return Err(s.bail());
-            };
-            let class = match &s.classes {
-                Some((index, names)) => {
-                    let name = index.get(&ann.category_id).and_then(|c| names.get(c));
-                    let Some(name) = name else {
-                        return Err(s.bail());
-                    };
-                    s.classes_used = true;
-                    name.clone()
-                }
-                None => {
-                    let Some(key) = s.category_keys.key(ann.category_id.clone()) else {
-                        return Err(s.bail());
-                    };
-                    s.ann_frames.push(fi32);
-                    s.ann_categories.push(key);
-                    String::new()
-                }
-            };
-            if fi != s.run_frame {
-                s.flush_run();
-                s.run_frame = fi;
             }
-            s.run.push(ann.into_object(class));
         }
         Ok(())
     }

@@ -881,27 +881,7 @@ impl<'a> Reader<'a> {
         }
         loop {
             let ann = self.annotation()?;
-            let frame = s.frame_of.as_ref().and_then(|f| f.get(&ann.image_id));
-            let fi = frame?;
-            let fi32 = u32::try_from(fi).ok()?;
-            let class = match &s.classes {
-                Some((index, names)) => {
-                    let name = index.get(&ann.category_id).and_then(|c| names.get(c))?;
-                    s.classes_used = true;
-                    name.clone()
-                }
-                None => {
-                    let key = s.category_keys.key(ann.category_id.clone())?;
-                    s.ann_frames.push(fi32);
-                    s.ann_categories.push(key);
-                    String::new()
-                }
-            };
-            if fi != s.run_frame {
-                s.flush_run();
-                s.run_frame = fi;
-            }
-            s.run.push(ann.into_object(class));
+            s.add_annotation(ann)?;
             if !self.next_or_end(b']')? {
                 return Some(());
             }
