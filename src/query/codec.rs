@@ -544,15 +544,18 @@ impl<'a> FrameView<'a> {
         matches!(self.record.get(), Some(None))
     }
 
-    /// The decoded frame.
+    /// The whole frame, decoded once; `None` when its bytes do not decode.
+    fn decoded(&self) -> &Option<FrameRecord> {
+        self.record.get_or_init(|| {
+            let mut r = Reader::new(self.bytes);
+            decode_frame(&mut r).filter(|_| r.done())
+        })
+    }
+
+    /// The decoded frame, owned.
     fn into_record(self) -> Option<FrameRecord> {
-        match self.record.into_inner() {
-            Some(r) => r,
-            None => {
-                let mut r = Reader::new(self.bytes);
-                decode_frame(&mut r).filter(|_| r.done())
-            }
-        }
+        self.decoded();
+        self.record.into_inner().flatten()
     }
 }
 
@@ -591,12 +594,7 @@ impl FrameAccess for FrameView<'_> {
         (self.width, self.height)
     }
     fn record(&self) -> Option<&FrameRecord> {
-        self.record
-            .get_or_init(|| {
-                let mut r = Reader::new(self.bytes);
-                decode_frame(&mut r).filter(|_| r.done())
-            })
-            .as_ref()
+        self.decoded().as_ref()
     }
 }
 

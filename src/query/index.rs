@@ -258,12 +258,13 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         if !st.mode.is_blob() {
             continue;
         }
-        let path = String::from_utf8_lossy(p).into_owned();
+        // Borrowed from `files` when the name is UTF-8 (nearly always).
+        let path = String::from_utf8_lossy(p);
         match layout.role_by_path(&path) {
             Some(Role::Frame) => {
-                by_path.insert(String::from_utf8_lossy(p), frames.len());
+                by_path.insert(path.clone(), frames.len());
                 frames.push(FrameRecord {
-                    path,
+                    path: path.into_owned(),
                     id: st.id,
                     size: st.size,
                     width: None,
@@ -276,7 +277,7 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
                 });
             }
             Some(Role::Other) => {}
-            _ => candidates.push((path, st.id)),
+            _ => candidates.push((path.into_owned(), st.id)),
         }
     }
     let ids: Vec<ObjectId> = candidates.iter().map(|(_, id)| *id).collect();
