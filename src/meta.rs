@@ -135,6 +135,201 @@ fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, St
     Ok(p)
 }
 
+/// A JSONL row read without building a `serde_json::Value`: `Some` only for
+/// the plain rows (a non-empty string path, scalar or null attributes, no
+/// predictions, no repeated names), which mean exactly what the general
+/// reading makes of them; anything else is read again the general way, so
+/// results and errors do not depend on which way a row went.
+struct FastRow(Option<(String, FrameMeta)>);
+
+impl<'de> Deserialize<'de> for FastRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(FastRowVisitor)
+    }
+}
+
+struct FastRowVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FastRowVisitor {
+    type Value = FastRow;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<FastRow, A::Error> {
+        let mut path: Option<String> = None;
+        let mut attrs = BTreeMap::new();
+        // Names given null: left out of the row, but still names seen.
+        let mut nulls: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut plain = true;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let v = map.next_value::<FastValue>()?;
+            if !plain {
+                continue;
+            }
+            let seen = attrs.contains_key(k.as_ref()) || nulls.contains(&k);
+            match (k.as_ref(), v) {
+                ("path", FastValue::Attr(AttrValue::Str(p))) if path.is_none() => {
+                    path = Some(p);
+                }
+                ("path" | PREDICTIONS, _) | (_, FastValue::Other) => plain = false,
+                _ if seen => plain = false,
+                (_, FastValue::Attr(a)) => {
+                    attrs.insert(k.into_owned(), a);
+                }
+                (_, FastValue::Null) => nulls.push(k),
+            }
+        }
+        Ok(FastRow(match path {
+            Some(p) if plain && !p.trim().is_empty() => Some((
+                p.trim_matches('/').to_string(),
+                FrameMeta {
+                    attrs,
+                    predictions: Vec::new(),
+                },
+            )),
+            _ => None,
+        }))
+    }
+}
+
+/// A row value as [`FastRow`] reads it.
+enum FastValue {
+    Attr(AttrValue),
+    Null,
+    /// A list or an object.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for FastValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(FastValueVisitor)
+    }
+}
+
+struct FastValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FastValueVisitor {
+    type Value = FastValue;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(AttrValue::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(AttrValue::Int(v)))
+    }
+    // As `serde_json::Value` then `attr_of_json`: an integer beyond i64 is a real.
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(match i64::try_from(v) {
+            Ok(i) => AttrValue::Int(i),
+            Err(_) => AttrValue::Float(v as f64),
+        }))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(AttrValue::Float(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(AttrValue::Str(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Attr(AttrValue::Str(v)))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<FastValue, E> {
+        Ok(FastValue::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<FastValue, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(FastValue::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<FastValue, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(FastValue::Other)
+    }
+}
+
+/// A piece's rows (line, path, metadata) up to its first error, and that error with its line.
+type PieceRows = (Vec<(usize, String, FrameMeta)>, Option<(usize, Error)>);
+
+/// Bytes of a JSONL sidecar parsed as one piece (at a line boundary).
+/// Tests use small pieces, so that every sidecar they read has several.
+const JSONL_PIECE: usize = if cfg!(test) { 64 } else { 1 << 20 };
+
+/// One non-blank JSONL row: its frame path and metadata; errors name the line.
+fn jsonl_row(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
+    match serde_json::from_str::<FastRow>(raw) {
+        Ok(FastRow(Some(row))) => Ok(row),
+        _ => jsonl_row_general(name, line, raw),
+    }
+}
+
+/// [`jsonl_row`] through a `serde_json::Value`: any row, and every error.
+fn jsonl_row_general(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
+    let err = |line: usize, col: Option<usize>, msg: String| {
+        Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
+    };
+    let v: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| err(line, Some(e.column()), format!("not JSON: {e}")))?;
+    let serde_json::Value::Object(map) = v else {
+        return Err(err(line, None, "a row must be a JSON object".into()));
+    };
+    let path = match map.get("path") {
+        Some(serde_json::Value::String(p)) if !p.trim().is_empty() => {
+            p.trim_matches('/').to_string()
+        }
+        Some(_) => {
+            return Err(err(
+                line,
+                None,
+                "\"path\" must be a non-empty string".into(),
+            ));
+        }
+        None => return Err(err(line, None, "missing \"path\"".into())),
+    };
+    let mut meta = FrameMeta::default();
+    for (k, v) in &map {
+        if k == "path" {
+            continue;
+        }
+        if k == PREDICTIONS {
+            let serde_json::Value::Array(items) = v else {
+                return Err(err(line, None, "\"predictions\" must be a list".into()));
+            };
+            for p in items {
+                meta.predictions
+                    .push(parse_prediction(p).map_err(|m| err(line, None, m))?);
+            }
+            continue;
+        }
+        match attr_of_json(v) {
+            Some(a) => {
+                meta.attrs.insert(k.clone(), a);
+            }
+            None if v.is_null() => {}
+            None => {
+                return Err(err(
+                    line,
+                    None,
+                    format!("attribute \"{k}\" must be text, a number or true/false"),
+                ));
+            }
+        }
+    }
+    Ok((path, meta))
+}
+
 impl Sidecar {
     /// Parses a sidecar; `name` (the file's path) starts every error message.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Sidecar> {
@@ -145,68 +340,72 @@ impl Sidecar {
     }
 
     fn parse_jsonl(name: &str, bytes: &[u8]) -> Result<Sidecar> {
-        let err = |line: usize, col: Option<usize>, msg: String| {
-            Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
-        };
-        let text = utf8_text(bytes).map_err(|line| err(line, None, "not UTF-8".into()))?;
-        let mut out = Sidecar::default();
-        for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let v: serde_json::Value = serde_json::from_str(raw)
-                .map_err(|e| err(line, Some(e.column()), format!("not JSON: {e}")))?;
-            let serde_json::Value::Object(map) = v else {
-                return Err(err(line, None, "a row must be a JSON object".into()));
+        use rayon::prelude::*;
+        let text = utf8_text(bytes)
+            .map_err(|line| Error::Metadata(format!("{name}: {}not UTF-8", at(line, None))))?;
+        // Pieces of whole lines parsed in parallel (a million-row sidecar took
+        // seconds on one core), each with the number of its first line.
+        let mut pieces = Vec::new();
+        let (mut rest, mut line) = (text, 0usize);
+        while !rest.is_empty() {
+            let cut = match rest.get(JSONL_PIECE..).and_then(|t| t.find('\n')) {
+                Some(i) => JSONL_PIECE + i + 1,
+                None => rest.len(),
             };
-            let path = match map.get("path") {
-                Some(serde_json::Value::String(p)) if !p.trim().is_empty() => {
-                    p.trim_matches('/').to_string()
-                }
-                Some(_) => {
-                    return Err(err(
-                        line,
-                        None,
-                        "\"path\" must be a non-empty string".into(),
-                    ));
-                }
-                None => return Err(err(line, None, "missing \"path\"".into())),
-            };
-            let mut meta = FrameMeta::default();
-            for (k, v) in &map {
-                if k == "path" {
-                    continue;
-                }
-                if k == PREDICTIONS {
-                    let serde_json::Value::Array(items) = v else {
-                        return Err(err(line, None, "\"predictions\" must be a list".into()));
-                    };
-                    for p in items {
-                        meta.predictions
-                            .push(parse_prediction(p).map_err(|m| err(line, None, m))?);
+            let (piece, tail) = rest.split_at(cut);
+            pieces.push((line, piece));
+            line += memchr::memchr_iter(b'\n', piece.as_bytes()).count();
+            rest = tail;
+        }
+        let parsed: Vec<PieceRows> = pieces
+            .par_iter()
+            .map(|&(first, piece)| {
+                let mut rows = Vec::new();
+                for (i, raw) in piece.lines().enumerate() {
+                    let line = first + i + 1;
+                    if raw.trim().is_empty() {
+                        continue;
                     }
-                    continue;
-                }
-                match attr_of_json(v) {
-                    Some(a) => {
-                        meta.attrs.insert(k.clone(), a);
-                    }
-                    None if v.is_null() => {}
-                    None => {
-                        return Err(err(
-                            line,
-                            None,
-                            format!("attribute \"{k}\" must be text, a number or true/false"),
-                        ));
+                    match jsonl_row(name, line, raw) {
+                        Ok((path, meta)) => rows.push((line, path, meta)),
+                        Err(e) => return (rows, Some((line, e))),
                     }
                 }
-            }
-            if out.rows.insert(path.clone(), meta).is_some() {
-                return Err(err(line, None, format!("second row for \"{path}\"")));
+                (rows, None)
+            })
+            .collect();
+        // The first failing line wins, as if read one line after another: a
+        // parse error, or a second row for a path.
+        let mut first_error: Option<(usize, Error)> = None;
+        let mut rows: Vec<(String, usize, FrameMeta)> =
+            Vec::with_capacity(parsed.iter().map(|(r, _)| r.len()).sum());
+        for (piece_rows, err) in parsed {
+            rows.extend(piece_rows.into_iter().map(|(l, p, m)| (p, l, m)));
+            if let Some(e) = err {
+                first_error = Some(e);
+                break;
             }
         }
-        Ok(out)
+        rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let dup = rows
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| (w[1].1, w[1].0.clone()))
+            .min();
+        if let Some((line, path)) = dup
+            && first_error.as_ref().is_none_or(|(l, _)| line < *l)
+        {
+            return Err(Error::Metadata(format!(
+                "{name}: {}second row for \"{path}\"",
+                at(line, None)
+            )));
+        }
+        if let Some((_, e)) = first_error {
+            return Err(e);
+        }
+        Ok(Sidecar {
+            rows: rows.into_iter().map(|(p, _, m)| (p, m)).collect(),
+        })
     }
 
     fn parse_csv(name: &str, bytes: &[u8]) -> Result<Sidecar> {
@@ -581,6 +780,75 @@ fn utf8_text(bytes: &[u8]) -> std::result::Result<&str, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_and_general_row_readings_agree() {
+        let rows = [
+            r#"{"path":"a.jpg","weather":"rain","n":3,"x":0.25,"ok":true}"#,
+            r#"{"path":"/a/b.jpg/","weather":null}"#,
+            r#"{"weather":"sun","path":"c.jpg"}"#,
+            r#"{"path":"a.jpg","n":18446744073709551615,"m":-9223372036854775808}"#,
+            r#"{"path":"a.jpg","big":1e400}"#,
+            r#"{"path":"a.jpg","s":"é
+"q""}"#,
+            r#"{"path":"a.jpg","w":"rain","w":"sun"}"#,
+            r#"{"path":"a.jpg","w":null,"w":"sun"}"#,
+            r#"{"path":"a.jpg","path":"b.jpg"}"#,
+            r#"{"path":"/"}"#,
+            r#"{"path":"  "}"#,
+            r#"{"path":""}"#,
+            r#"{"path":3}"#,
+            r#"{"path":null}"#,
+            r#"{"weather":"rain"}"#,
+            r#"{"path":"a.jpg","tags":["x"]}"#,
+            r#"{"path":"a.jpg","o":{"k":1}}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car","box":[1,2,3,4],"score":0.5}]}"#,
+            r#"{"path":"a.jpg","predictions":null}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car","box":[1,2]}]}"#,
+            r#"{"path":"a.jpg",}"#,
+            r#"{"path":"a.jpg"} x"#,
+            r#"["a.jpg"]"#,
+            r#""a.jpg""#,
+            r#"{"path":"a.jpg","":1}"#,
+            r#"{"path":"a.jpg","n":-0.0,"e":1.5e-7,"f":123456789012345678901234567890}"#,
+        ];
+        for raw in rows {
+            let fast = jsonl_row("m.jsonl", 7, raw).map_err(|e| e.to_string());
+            let general = jsonl_row_general("m.jsonl", 7, raw).map_err(|e| e.to_string());
+            assert_eq!(fast, general, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_first_failing_line_wins_across_pieces() {
+        let row = |i: usize| format!("{{\"path\":\"f{i:04}.jpg\",\"weather\":\"rain\"}}\n");
+        let doc = |bad: Option<usize>, dup: Option<usize>| {
+            let mut s = String::new();
+            for i in 1..=200 {
+                match (bad, dup) {
+                    (Some(b), _) if b == i => s.push_str("{not json\n"),
+                    (_, Some(d)) if d == i => s.push_str(&row(3)),
+                    _ => s.push_str(&row(i)),
+                }
+            }
+            s
+        };
+        let err = |d: String| {
+            Sidecar::parse("m.jsonl", d.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(doc(Some(120), Some(150))).contains("line 120, column 2: not JSON"));
+        assert!(err(doc(Some(120), Some(50))).contains("line 50: second row for \"f0003.jpg\""));
+        let ok = Sidecar::parse("m.jsonl", doc(None, None).as_bytes()).unwrap();
+        assert_eq!(ok.rows.len(), 200);
+        assert!(
+            ok.rows
+                .keys()
+                .zip(ok.rows.keys().skip(1))
+                .all(|(a, b)| a < b)
+        );
+    }
 
     #[test]
     fn jsonl_round_trip_and_errors() {

@@ -1185,3 +1185,61 @@ fn export_links_clean_frames_and_writes_a_manifest() {
         .expect("frame 4");
     assert_eq!(f4["labels"].as_array().map(Vec::len), Some(2));
 }
+
+fn records_read(out: &std::process::Output) -> u64 {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .find_map(|l| l.trim().strip_prefix("records read: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no read count in {err:?}"))
+}
+
+#[test]
+fn a_new_version_parses_only_its_changed_label_files() {
+    let repo = TestRepo::init();
+    let mut meta = String::new();
+    for d in 0..5 {
+        for f in 0..40 {
+            repo.write(format!("images/s{d}/f{f:02}.jpg"), format!("jpg {d} {f}"));
+            repo.write(
+                format!("labels/s{d}/f{f:02}.txt"),
+                format!("{} 0.5 0.5 0.1 0.{f:02}\n", f % 3),
+            );
+            let w = if f % 2 == 0 { "rain" } else { "sun" };
+            meta.push_str(&format!(
+                "{{\"path\":\"images/s{d}/f{f:02}.jpg\",\"weather\":\"{w}\"}}\n"
+            ));
+        }
+    }
+    repo.write("meta.jsonl", meta);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let q = r#"weather == "sun" && objects.exists(o, o.class == "2")"#;
+    let a = repo.ok(["query", q, "--paths"]).stdout;
+    // f07 (sun, class 1) becomes class 2 in every directory.
+    for d in 0..5 {
+        repo.write(format!("labels/s{d}/f07.txt"), "2 0.5 0.5 0.2 0.2\n");
+    }
+    repo.ok(["commit", "-a", "-m", "b"]);
+    let out = repo
+        .cmd()
+        .args(["query", q, "--paths"])
+        .env("DSV_DEBUG_READS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reads = records_read(&out);
+    // The commit, trees (root, images, labels, ten directories), the sidecar
+    // and the five changed label files: about 20. Parsing all 200 label
+    // files again would read over 200.
+    assert!(reads <= 30, "{reads} records read");
+    assert!(reads >= 10, "{reads}: the counter counts");
+    let b = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(b, repo.ok(["query", q, "--paths", "--no-cache"]).stdout);
+    let count = |s: &str| s.lines().count();
+    // Sun frames with class 2: f05, f11, ..., f35 (f % 6 == 5) in each
+    // directory; f07 joins them.
+    assert_eq!(count(&a), 5 * 6);
+    assert_eq!(count(&b), 5 * 7);
+    assert!(b.contains("images/s3/f07.jpg") && !a.contains("images/s3/f07.jpg"));
+}

@@ -79,6 +79,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     // Only the matching frames are kept while the index is read.
     let (commit, index) = rev_query(&repo, &args.rev, &cache, &q)?;
+    if std::env::var_os("DSV_DEBUG_READS").is_some() {
+        eprintln!("records read: {}", repo.store.records_read());
+    }
     for w in &index.warnings {
         eprintln!("warning: {w}");
     }

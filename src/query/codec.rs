@@ -32,7 +32,7 @@ fn f64s(out: &mut Vec<u8>, v: &[f64]) {
     }
 }
 
-fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
+pub(crate) fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
     match v {
         Some(x) => {
             out.push(1);
@@ -61,7 +61,8 @@ pub(crate) fn attr_value(out: &mut Vec<u8>, v: &AttrValue) {
     }
 }
 
-fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
+/// Appends an attribute map (count, then each name and value in name order).
+pub(crate) fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
     varint(out, a.len() as u64);
     for (k, v) in a {
         string(out, k);
@@ -69,7 +70,8 @@ fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
     }
 }
 
-fn format_tag(f: Format) -> u8 {
+/// The byte a label format is stored as.
+pub(crate) fn format_tag(f: Format) -> u8 {
     match f {
         Format::Coco => 0,
         Format::Yolo => 1,
@@ -80,7 +82,7 @@ fn format_tag(f: Format) -> u8 {
 }
 
 /// Frames per chunk: chunks are decoded (and filtered) in parallel.
-const CHUNK: usize = 8192;
+pub(crate) const CHUNK: usize = 8192;
 
 fn encode_frame(out: &mut Vec<u8>, f: &FrameRecord) {
     string(out, &f.path);
@@ -92,27 +94,42 @@ fn encode_frame(out: &mut Vec<u8>, f: &FrameRecord) {
     attrs(out, &f.attrs);
     varint(out, f.objects.len() as u64);
     for o in &f.objects {
-        string(out, &o.class);
-        match &o.bbox {
-            Some(b) => {
-                out.push(1);
-                f64s(out, &[b.x, b.y, b.w, b.h]);
-            }
-            None => out.push(0),
-        }
-        string(out, o.id.as_deref().unwrap_or(""));
-        out.push(u8::from(o.id.is_some()));
-        attrs(out, &o.attributes);
-        // Geometry is rare and nested: JSON is fine for it.
-        let g = o
-            .geometry
-            .as_ref()
-            .and_then(|g| serde_json::to_string(g).ok())
-            .unwrap_or_default();
-        string(out, &g);
+        object(out, o);
     }
-    varint(out, f.predictions.len() as u64);
-    for p in &f.predictions {
+    predictions(out, &f.predictions);
+    varint(out, f.labels.len() as u64);
+    for (l, fmt) in &f.labels {
+        string(out, l);
+        out.push(format_tag(*fmt));
+    }
+}
+
+/// Appends one object (the objects section of a frame is a count, then these).
+pub(crate) fn object(out: &mut Vec<u8>, o: &Object) {
+    string(out, &o.class);
+    match &o.bbox {
+        Some(b) => {
+            out.push(1);
+            f64s(out, &[b.x, b.y, b.w, b.h]);
+        }
+        None => out.push(0),
+    }
+    string(out, o.id.as_deref().unwrap_or(""));
+    out.push(u8::from(o.id.is_some()));
+    attrs(out, &o.attributes);
+    // Geometry is rare and nested: JSON is fine for it.
+    let g = o
+        .geometry
+        .as_ref()
+        .and_then(|g| serde_json::to_string(g).ok())
+        .unwrap_or_default();
+    string(out, &g);
+}
+
+/// Appends a frame's predictions section (count, then each).
+pub(crate) fn predictions(out: &mut Vec<u8>, preds: &[Prediction]) {
+    varint(out, preds.len() as u64);
+    for p in preds {
         string(out, &p.class);
         match p.bbox {
             Some(b) => {
@@ -129,40 +146,56 @@ fn encode_frame(out: &mut Vec<u8>, f: &FrameRecord) {
             None => out.push(0),
         }
     }
-    varint(out, f.labels.len() as u64);
-    for (l, fmt) in &f.labels {
-        string(out, l);
-        out.push(format_tag(*fmt));
-    }
 }
 
 /// Encodes an index: the frames in chunks of [`CHUNK`], each prefixed by its
 /// frame count and byte length (and each frame by its own length), then the
 /// sidecar name and the warnings.
 pub fn encode(ix: &FrameIndex) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ix.frames.len() * 128 + 64);
-    out.extend_from_slice(MAGIC);
-    varint(&mut out, ix.frames.len().div_ceil(CHUNK) as u64);
-    let mut chunk = Vec::new();
     let mut one = Vec::new();
-    for c in ix.frames.chunks(CHUNK) {
-        chunk.clear();
-        for f in c {
-            // Length-prefixed, so a frame can be judged from its head alone
-            // and skipped without decoding the rest.
-            one.clear();
-            encode_frame(&mut one, f);
-            varint(&mut chunk, one.len() as u64);
-            chunk.extend_from_slice(&one);
-        }
-        varint(&mut out, c.len() as u64);
+    let chunks = ix
+        .frames
+        .chunks(CHUNK)
+        .map(|c| {
+            let mut chunk = Vec::new();
+            for f in c {
+                one.clear();
+                encode_frame(&mut one, f);
+                push_frame(&mut chunk, &one);
+            }
+            (c.len(), chunk)
+        })
+        .collect::<Vec<_>>();
+    assemble(&chunks, ix.sidecar.as_deref(), &ix.warnings)
+}
+
+/// Appends one encoded frame to a chunk: length-prefixed, so a frame can be
+/// judged from its head alone and skipped without decoding the rest.
+pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
+    varint(chunk, frame.len() as u64);
+    chunk.extend_from_slice(frame);
+}
+
+/// An index from its chunks (frame count and bytes, each at most [`CHUNK`]
+/// frames made with [`push_frame`]), sidecar name and warnings.
+pub(crate) fn assemble(
+    chunks: &[(usize, Vec<u8>)],
+    sidecar: Option<&str>,
+    warnings: &[String],
+) -> Vec<u8> {
+    let size: usize = chunks.iter().map(|(_, c)| c.len() + 20).sum();
+    let mut out = Vec::with_capacity(size + 64);
+    out.extend_from_slice(MAGIC);
+    varint(&mut out, chunks.len() as u64);
+    for (n, chunk) in chunks {
+        varint(&mut out, *n as u64);
         varint(&mut out, chunk.len() as u64);
-        out.extend_from_slice(&chunk);
+        out.extend_from_slice(chunk);
     }
-    string(&mut out, ix.sidecar.as_deref().unwrap_or(""));
-    out.push(u8::from(ix.sidecar.is_some()));
-    varint(&mut out, ix.warnings.len() as u64);
-    for w in &ix.warnings {
+    string(&mut out, sidecar.unwrap_or(""));
+    out.push(u8::from(sidecar.is_some()));
+    varint(&mut out, warnings.len() as u64);
+    for w in warnings {
         string(&mut out, w);
     }
     out
@@ -178,6 +211,10 @@ impl<'a> Reader<'a> {
     /// A reader at the start of `b`.
     pub(crate) fn new(b: &'a [u8]) -> Reader<'a> {
         Reader { b, pos: 0 }
+    }
+    /// How many bytes are left.
+    pub(crate) fn rest_len(&self) -> usize {
+        self.b.len() - self.pos
     }
     /// Whether every byte was read.
     pub(crate) fn done(&self) -> bool {
@@ -215,14 +252,14 @@ impl<'a> Reader<'a> {
     fn f64(&mut self) -> Option<f64> {
         Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
-    fn bool(&mut self) -> Option<bool> {
+    pub(crate) fn bool(&mut self) -> Option<bool> {
         match self.u8()? {
             0 => Some(false),
             1 => Some(true),
             _ => None,
         }
     }
-    fn opt_u32(&mut self) -> Option<Option<u32>> {
+    pub(crate) fn opt_u32(&mut self) -> Option<Option<u32>> {
         Some(if self.bool()? {
             Some(u32::try_from(self.varint()?).ok()?)
         } else {
@@ -230,7 +267,7 @@ impl<'a> Reader<'a> {
         })
     }
     /// Skips one attribute value (tag and payload).
-    fn skip_attr_value(&mut self) -> Option<()> {
+    pub(crate) fn skip_attr_value(&mut self) -> Option<()> {
         match self.u8()? {
             0 => self.take(1).map(drop),
             1 | 2 => self.take(8).map(drop),
@@ -241,7 +278,23 @@ impl<'a> Reader<'a> {
             _ => None,
         }
     }
-    fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
+    /// A borrowed length-prefixed string.
+    pub(crate) fn str(&mut self) -> Option<&'a str> {
+        let n = self.count()?;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+    /// The bytes of an attribute section (count and pairs), checked but not decoded.
+    pub(crate) fn attrs_section(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        let n = self.count()?;
+        for _ in 0..n {
+            let k = self.count()?;
+            self.take(k)?;
+            self.skip_attr_value()?;
+        }
+        self.b.get(start..self.pos)
+    }
+    pub(crate) fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
         let n = self.count()?;
         let mut m = BTreeMap::new();
         for _ in 0..n {

@@ -8,24 +8,21 @@
 //! cache entry and no label file. The cache holds derived data only, in the
 //! binary encoding of `codec.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::CacheDb;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, Role};
-use crate::labels::{AttrValue, Format, FrameLabels, Object, Units};
-use crate::meta::{Prediction, Sidecar, sidecar_path};
-use crate::ops::diff::{FileState, flatten};
-use crate::ops::sources::MapSource;
+use crate::labels::{AttrValue, Format, Object, Units};
+use crate::meta::Prediction;
+use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-4";
-/// How many warnings an index keeps by name.
-const MAX_WARNINGS: usize = 20;
 
 /// One frame as queries see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +75,11 @@ pub struct FrameIndex {
 /// the page cache, with no copy and no fresh memory to zero.
 pub struct QueryCache {
     dir: Option<PathBuf>,
+    /// The repository's `.dsv`, for the parsed-label-file cache.
+    dsv_dir: Option<PathBuf>,
+    /// Parsed label files (see `build.rs`), opened on first use: a query
+    /// answered from an index file never needs it.
+    labels: std::sync::OnceLock<CacheDb>,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -89,12 +91,26 @@ impl QueryCache {
     pub fn open(dsv_dir: &Path) -> QueryCache {
         QueryCache {
             dir: Some(dsv_dir.join("cache").join("query")),
+            dsv_dir: Some(dsv_dir.to_path_buf()),
+            labels: std::sync::OnceLock::new(),
         }
     }
 
     /// A cache that stores nothing.
     pub fn disabled() -> QueryCache {
-        QueryCache { dir: None }
+        QueryCache {
+            dir: None,
+            dsv_dir: None,
+            labels: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The parsed-label-file cache.
+    fn labels(&self) -> &CacheDb {
+        self.labels.get_or_init(|| match &self.dsv_dir {
+            Some(d) => super::build::open_cache(d),
+            None => CacheDb::disabled(),
+        })
     }
 
     fn file(&self, key: &[u8; 32]) -> Option<PathBuf> {
@@ -113,10 +129,6 @@ impl QueryCache {
         Some(f(&map))
     }
 
-    fn get(&self, key: &[u8; 32]) -> Option<FrameIndex> {
-        self.with_bytes(key, super::codec::decode).flatten()
-    }
-
     /// The cached index with only the frames `judge` keeps (`Ok(None)`: not cached).
     fn get_filtered<J>(
         &self,
@@ -132,14 +144,14 @@ impl QueryCache {
             .flatten())
     }
 
-    fn put(&self, key: &[u8; 32], index: &FrameIndex) {
+    fn put(&self, key: &[u8; 32], bytes: &[u8]) {
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(key)) else {
             return;
         };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::io::Write::write_all(&mut tmp, &super::codec::encode(index))?;
+            std::io::Write::write_all(&mut tmp, bytes)?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         };
@@ -183,22 +195,37 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+/// The encoded index of a stored tree, built (and cached) now.
+fn build_tree(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    key: &[u8; 32],
+) -> Result<Vec<u8>> {
+    let files = super::build::walk(store, tree)?;
+    let bytes = super::build::build(store, &files, cache.labels())?;
+    cache.put(key, &bytes);
+    Ok(bytes)
+}
+
+fn undecodable() -> Error {
+    Error::Labels("internal error: a query index just built does not decode".into())
+}
+
 /// The frame index of a stored tree, from the cache when it has it.
 pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<FrameIndex> {
     let key = cache_key(tree);
-    if let Some(mut ix) = cache.get(&key) {
+    if let Some(mut ix) = cache.with_bytes(&key, super::codec::decode).flatten() {
         ix.from_cache = true;
         return Ok(ix);
     }
-    let files = flatten(store, tree)?;
-    let ix = build(store, &files)?;
-    cache.put(&key, &ix);
-    Ok(ix)
+    let bytes = build_tree(store, tree, cache, &key)?;
+    super::codec::decode(&bytes).ok_or_else(undecodable)
 }
 
 /// The frames of a stored tree that match `q`, as an index holding only them.
-/// From the cache, frames are decoded and judged chunk by chunk in parallel and
-/// only the matches kept; otherwise the whole index is built (and cached) first.
+/// Frames are decoded and judged chunk by chunk in parallel and only the
+/// matches kept, from the cached index or from one built (and cached) first.
 pub fn tree_query(
     store: &ObjectStore,
     tree: &ObjectId,
@@ -210,12 +237,8 @@ pub fn tree_query(
         ix.from_cache = true;
         return Ok(ix);
     }
-    let files = flatten(store, tree)?;
-    let mut ix = build(store, &files)?;
-    cache.put(&key, &ix);
-    let mut keep = q.matches(&ix.frames)?.into_iter();
-    ix.frames.retain(|_| keep.next().unwrap_or(false));
-    Ok(ix)
+    let bytes = build_tree(store, tree, cache, &key)?;
+    super::codec::decode_filtered(&bytes, || q.judge())?.ok_or_else(undecodable)
 }
 
 /// The frames of a commit that match `q` (see [`tree_query`]); returns the commit id too.
@@ -241,129 +264,12 @@ pub fn rev_index(
     Ok((c, tree_index(&repo.store, &tree, cache)?))
 }
 
-/// What one label file contributes: (frame path, labels) pairs, or a warning.
-type Parsed = std::result::Result<(Format, Vec<(Option<String>, FrameLabels)>), String>;
-
-/// Builds the index of a version given as a path -> state map.
+/// Builds the index of a version given as a path -> state map (no cache).
 pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Result<FrameIndex> {
-    let src = MapSource::new(store, files);
-    let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
-    // Frames in path order (the order of `files`), found by path through a
-    // hash map: a million lookups in a B-tree of paths sharing long prefixes
-    // were a tenth of a cold build.
-    let mut frames: Vec<FrameRecord> = Vec::new();
-    let mut by_path: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
-    let mut candidates: Vec<(String, ObjectId)> = Vec::new();
-    for (p, st) in files {
-        if !st.mode.is_blob() {
-            continue;
-        }
-        // Borrowed from `files` when the name is UTF-8 (nearly always).
-        let path = String::from_utf8_lossy(p);
-        match layout.role_by_path(&path) {
-            Some(Role::Frame) => {
-                by_path.insert(path.clone(), frames.len());
-                frames.push(FrameRecord {
-                    path: path.into_owned(),
-                    id: st.id,
-                    size: st.size,
-                    width: None,
-                    height: None,
-                    units: Units::Pixels,
-                    attrs: BTreeMap::new(),
-                    objects: Vec::new(),
-                    predictions: Vec::new(),
-                    labels: Vec::new(),
-                });
-            }
-            Some(Role::Other) => {}
-            _ => candidates.push((path.into_owned(), st.id)),
-        }
-    }
-    let ids: Vec<ObjectId> = candidates.iter().map(|(_, id)| *id).collect();
-    // Every label file in one bulk read, each parsed on the thread that read it.
-    let parsed: Vec<Option<Parsed>> = store.get_many_with(&ids, |i, bytes| {
-        let Some((path, _)) = candidates.get(i) else {
-            return Ok(None);
-        };
-        let Role::Label(format) = layout.role(path, bytes) else {
-            return Ok(None);
-        };
-        let out = match layout.parse(&src, path, format, bytes)? {
-            Ok(fl) => {
-                let mut v = Vec::with_capacity(fl.len());
-                for f in fl {
-                    let mut fp = layout.frame_path(&src, path, format, &f.frame)?;
-                    // A CVAT project export names frames within their subset
-                    // (images/<subset>/<name>).
-                    if fp.is_none()
-                        && let Some(AttrValue::Str(sub)) = f.attributes.get("subset")
-                    {
-                        let key = format!("{sub}/{}", f.frame);
-                        fp = layout.frame_path(&src, path, format, &key)?;
-                    }
-                    v.push((fp, f));
-                }
-                Ok((format, v))
-            }
-            Err((file, e)) => Err(format!("{file}: {e}")),
-        };
-        Ok(Some(out))
-    })?;
-    let mut warnings = Vec::new();
-    let mut warn = |w: String| {
-        if warnings.len() < MAX_WARNINGS {
-            warnings.push(w);
-        }
-    };
-    for ((label_path, _), p) in candidates.into_iter().zip(parsed) {
-        match p {
-            None => {}
-            Some(Err(w)) => warn(w),
-            Some(Ok((format, entries))) => {
-                for (fp, fl) in entries {
-                    let Some(rec) =
-                        fp.and_then(|fp| by_path.get(fp.as_str()).and_then(|&i| frames.get_mut(i)))
-                    else {
-                        warn(format!(
-                            "{label_path}: frame '{}' is not in this version",
-                            fl.frame
-                        ));
-                        continue;
-                    };
-                    rec.units = fl.units;
-                    rec.width = fl.width.or(rec.width);
-                    rec.height = fl.height.or(rec.height);
-                    rec.attrs.extend(fl.attributes);
-                    rec.objects.extend(fl.objects);
-                    if !rec.labels.iter().any(|(l, _)| *l == label_path) {
-                        rec.labels.push((label_path.clone(), format));
-                    }
-                }
-            }
-        }
-    }
-    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
-    let sidecar = match src.read(&name)? {
-        Some(bytes) => {
-            let sc = Sidecar::parse(&name, &bytes)?;
-            for (path, m) in sc.rows {
-                match by_path.get(path.as_str()).and_then(|&i| frames.get_mut(i)) {
-                    Some(rec) => {
-                        rec.attrs.extend(m.attrs);
-                        rec.predictions = m.predictions;
-                    }
-                    None => warn(format!("{name}: frame '{path}' is not in this version")),
-                }
-            }
-            Some(name)
-        }
-        None => None,
-    };
-    Ok(FrameIndex {
-        frames,
-        sidecar,
-        warnings,
-        from_cache: false,
-    })
+    let files: Vec<(String, FileState)> = files
+        .iter()
+        .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
+        .collect();
+    let bytes = super::build::build(store, &files, &CacheDb::disabled())?;
+    super::codec::decode(&bytes).ok_or_else(undecodable)
 }

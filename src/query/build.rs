@@ -1,0 +1,758 @@
+//! Building a version's frame index straight into its encoding ([`codec`]),
+//! reusing what earlier builds parsed.
+//!
+//! Each label file's parse is kept encoded: the frame entries it holds, with
+//! their objects already in the index's object encoding. These parses are
+//! cached per directory (by file name, content id and the class names the file
+//! was parsed with) in `.dsv/cache/query-labels.redb`, as `stats` keeps its
+//! counts, so the index of a new commit re-reads only the label files that
+//! changed. Frames are then written chunk by chunk in parallel, splicing in
+//! the objects of the entries that describe them and the sidecar's
+//! attributes; no frame record is built (a million of them, and their objects,
+//! were most of a cold query).
+
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
+
+use rayon::prelude::*;
+use redb::TableDefinition;
+
+use crate::db::CacheDb;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::labels::layout::{FileSource, Layout, Role};
+use crate::labels::{AttrValue, Format, FrameLabels, Units};
+use crate::meta::{FrameMeta, Sidecar, sidecar_path};
+use crate::object::EntryMode;
+use crate::object::tree::{EntryRef, TreeObjectRef};
+use crate::ops::diff::FileState;
+use crate::store::ObjectStore;
+
+use super::codec::{self, Reader};
+
+/// Version of the per-file encoding; part of every cache key.
+const CACHE_VERSION: &[u8] = b"dsv-query-labels-1";
+/// Per directory (or bucket of a large one): each label file's name, content
+/// id, class-names digest and encoded parse.
+const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
+/// How many warnings an index keeps by name.
+pub(super) const MAX_WARNINGS: usize = 20;
+/// Label files per cache entry, about: a large directory is split into
+/// buckets by a hash of the name, so one changed file rewrites a few thousand
+/// entries, not a million.
+const BUCKET: usize = 4096;
+
+/// The cache of parsed label files (`.dsv/cache/query-labels.redb`).
+pub(super) fn open_cache(dsv_dir: &std::path::Path) -> CacheDb {
+    CacheDb::open(dsv_dir, "query-labels.redb")
+}
+
+/// What one label file holds, encoded: tag 0, not a label file; tag 1, a
+/// file that did not parse (the warning); tag 2, its format and frame entries.
+fn encode_parse(
+    out: &mut Vec<u8>,
+    parsed: Option<std::result::Result<(Format, Vec<FrameLabels>), String>>,
+) {
+    match parsed {
+        None => out.push(0),
+        Some(Err(w)) => {
+            out.push(1);
+            codec::string(out, &w);
+        }
+        Some(Ok((format, frames))) => {
+            out.push(2);
+            out.push(codec::format_tag(format));
+            codec::varint(out, frames.len() as u64);
+            let mut objects = Vec::new();
+            for f in &frames {
+                codec::string(out, &f.frame);
+                out.push(u8::from(f.units == Units::Normalized));
+                codec::opt_u32(out, f.width);
+                codec::opt_u32(out, f.height);
+                codec::attrs(out, &f.attributes);
+                objects.clear();
+                for o in &f.objects {
+                    codec::object(&mut objects, o);
+                }
+                codec::varint(out, f.objects.len() as u64);
+                codec::varint(out, objects.len() as u64);
+                out.extend_from_slice(&objects);
+            }
+        }
+    }
+}
+
+/// One frame entry of an encoded parse.
+struct Entry<'a> {
+    frame: &'a str,
+    units: Units,
+    width: Option<u32>,
+    height: Option<u32>,
+    /// The attribute section (count and pairs).
+    attrs: &'a [u8],
+    objects: u64,
+    /// The objects, each as [`codec::object`] writes it, without the count.
+    object_bytes: &'a [u8],
+}
+
+fn read_entry<'a>(r: &mut Reader<'a>) -> Option<Entry<'a>> {
+    let frame = r.str()?;
+    let units = if r.bool()? {
+        Units::Normalized
+    } else {
+        Units::Pixels
+    };
+    let width = r.opt_u32()?;
+    let height = r.opt_u32()?;
+    let attrs = r.attrs_section()?;
+    let objects = r.varint()?;
+    let n = r.count()?;
+    let object_bytes = r.take(n)?;
+    Some(Entry {
+        frame,
+        units,
+        width,
+        height,
+        attrs,
+        objects,
+        object_bytes,
+    })
+}
+
+/// An encoded parse, read back.
+enum Parsed<'a> {
+    NotLabel,
+    Failed(&'a str),
+    /// The format, and the entries with the offset of each in the encoding.
+    Labels(Format, Vec<(usize, Entry<'a>)>),
+}
+
+fn read_parse(b: &[u8]) -> Option<Parsed<'_>> {
+    let mut r = Reader::new(b);
+    let p = match r.u8()? {
+        0 => Parsed::NotLabel,
+        1 => Parsed::Failed(r.str()?),
+        2 => {
+            let format = *Format::ALL.get(usize::from(r.u8()?))?;
+            let n = r.count()?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let at = b.len() - r.rest_len();
+                entries.push((at, read_entry(&mut r)?));
+            }
+            Parsed::Labels(format, entries)
+        }
+        _ => return None,
+    };
+    r.done().then_some(p)
+}
+
+/// A string attribute of an attribute section.
+fn attr_str<'a>(attrs: &'a [u8], key: &str) -> Option<&'a str> {
+    let mut r = Reader::new(attrs);
+    let n = r.count()?;
+    for _ in 0..n {
+        let k = r.str()?;
+        if k == key {
+            return match r.u8()? {
+                3 => r.str(),
+                _ => None,
+            };
+        }
+        r.skip_attr_value()?;
+    }
+    None
+}
+
+fn cache_key(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(CACHE_VERSION);
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// A stable hash of a file name, to pick its bucket.
+fn name_hash(name: &str) -> u64 {
+    // FNV-1a: stable across runs and builds, unlike the std hasher.
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// One cache entry's worth of label files (a directory or a bucket of one).
+struct Group {
+    key: [u8; 32],
+    /// Candidates (indexes into the candidate list).
+    members: Vec<usize>,
+}
+
+/// A label file's cached parse: what the cache entry said of it.
+type Known<'a> = HashMap<&'a str, (&'a [u8], &'a [u8], &'a [u8])>;
+
+/// Reads a cache entry: name -> (content id, names digest, encoded parse).
+fn read_group(b: &[u8]) -> Option<Known<'_>> {
+    let mut r = Reader::new(b);
+    let n = r.count()?;
+    let mut out = HashMap::with_capacity(n);
+    for _ in 0..n {
+        let name = r.str()?;
+        let id = r.take(32)?;
+        let ctx = r.take(16)?;
+        let len = r.count()?;
+        let parse = r.take(len)?;
+        out.insert(name, (id, ctx, parse));
+    }
+    r.done().then_some(out)
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, n)| n)
+}
+
+/// What the parse of a YOLO file depends on besides its bytes: the class
+/// names it finds (or the names file that failed), as a digest.
+fn names_digest(
+    layout: &Layout,
+    src: &Files,
+    path: &str,
+    memo: &mut HashMap<usize, [u8; 16]>,
+) -> Result<[u8; 16]> {
+    let cut = |h: blake3::Hash| {
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&h.as_bytes()[..16]);
+        d
+    };
+    Ok(match layout.class_names(src, path)? {
+        Ok(None) => [0; 16],
+        Ok(Some(names)) => {
+            // The layout keeps one list per directory: hash each list once.
+            let at = std::sync::Arc::as_ptr(&names) as usize;
+            *memo.entry(at).or_insert_with(|| {
+                let mut h = blake3::Hasher::new();
+                for n in names.iter() {
+                    h.update(&(n.len() as u64).to_le_bytes());
+                    h.update(n.as_bytes());
+                }
+                cut(h.finalize())
+            })
+        }
+        Err((file, e)) => cut(blake3::hash(format!("{file}\n{e}").as_bytes())),
+    })
+}
+
+/// Every file below a tree with its state, in path order (the order of
+/// `ops::diff::flatten`), directories read in parallel and no map built.
+pub(super) fn walk(store: &ObjectStore, tree: &ObjectId) -> Result<Vec<(String, FileState)>> {
+    walk_dir(store, tree, "")
+}
+
+fn walk_dir(store: &ObjectStore, id: &ObjectId, prefix: &str) -> Result<Vec<(String, FileState)>> {
+    let corrupt = |id: &ObjectId, reason: String| Error::CorruptObject { id: *id, reason };
+    let bytes = store.get(id)?;
+    let shards: Vec<Vec<u8>>;
+    let mut entries: Vec<EntryRef> =
+        match TreeObjectRef::decode(&bytes).map_err(|r| corrupt(id, r))? {
+            TreeObjectRef::Entries(e) => e,
+            TreeObjectRef::Shards(list) => {
+                shards = list
+                    .par_iter()
+                    .map(|s| store.get(&s.id))
+                    .collect::<Result<_>>()?;
+                let mut all = Vec::new();
+                for (s, b) in list.iter().zip(&shards) {
+                    match TreeObjectRef::decode(b).map_err(|r| corrupt(&s.id, r))? {
+                        TreeObjectRef::Entries(e) => all.extend(e),
+                        TreeObjectRef::Shards(_) => {
+                            return Err(corrupt(&s.id, "nested shard list".into()));
+                        }
+                    }
+                }
+                all
+            }
+        };
+    // Full paths sort a directory's files after names that extend its name
+    // with a byte below '/' ("a.txt" < "a/b"): order entries as paths do.
+    fn key<'e>(e: &'e EntryRef) -> impl Iterator<Item = u8> + 'e {
+        let slash: &[u8] = if e.mode == EntryMode::Dir { b"/" } else { b"" };
+        e.name.iter().chain(slash).copied()
+    }
+    entries.sort_by(|a, b| key(a).cmp(key(b)));
+    let path = |name: &[u8]| {
+        let name = String::from_utf8_lossy(name);
+        if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        }
+    };
+    let dirs: Vec<(ObjectId, String)> = entries
+        .iter()
+        .filter(|e| e.mode == EntryMode::Dir)
+        .map(|e| (e.id, path(e.name)))
+        .collect();
+    let mut below = dirs
+        .par_iter()
+        .map(|(id, p)| walk_dir(store, id, p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in &entries {
+        if e.mode == EntryMode::Dir {
+            out.extend(below.next().unwrap_or_default());
+        } else {
+            out.push((
+                path(e.name),
+                FileState {
+                    mode: e.mode,
+                    id: e.id,
+                    size: e.size,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The files of a version as a sorted list, contents from the store; the
+/// version's frames, once known, answer most existence checks by hash.
+struct Files<'a> {
+    store: &'a ObjectStore,
+    files: &'a [(String, FileState)],
+    frames: Option<&'a FxHashMap<&'a str, u32>>,
+}
+
+impl Files<'_> {
+    fn find(&self, path: &str) -> Option<&FileState> {
+        let i = self
+            .files
+            .binary_search_by(|(p, _)| p.as_str().cmp(path))
+            .ok()?;
+        self.files.get(i).map(|(_, s)| s)
+    }
+}
+
+impl FileSource for Files<'_> {
+    fn read_id(&self, _path: &str, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.store.get(id)?))
+    }
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.find(path) {
+            Some(s) => Ok(Some(self.store.get(&s.id)?)),
+            None => Ok(None),
+        }
+    }
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.frames.is_some_and(|f| f.contains_key(path)) || self.find(path).is_some())
+    }
+}
+
+/// A label file's entries as (frame, label file, entry offset), and its warnings.
+type Resolved = (Vec<(u32, u32, usize)>, Vec<String>);
+
+/// Where a label file's encoded parse is: a cache entry read, or a fresh parse.
+enum Source {
+    Cached {
+        group: usize,
+        start: usize,
+        end: usize,
+    },
+    Fresh(Vec<u8>),
+    Missing,
+}
+
+/// A frame of the version: path, content id, size.
+struct FrameFile<'a> {
+    path: &'a str,
+    id: ObjectId,
+    size: u64,
+}
+
+/// Builds the encoded index of a version given as a path -> state map,
+/// parsing only the label files `cache` does not already hold.
+pub(super) fn build(
+    store: &ObjectStore,
+    files: &[(String, FileState)],
+    cache: &CacheDb,
+) -> Result<Vec<u8>> {
+    let plain = Files {
+        store,
+        files,
+        frames: None,
+    };
+    let layout = Layout::load(&plain)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let mut frames: Vec<FrameFile> = Vec::new();
+    let mut by_path: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut cands: Vec<(&str, ObjectId)> = Vec::new();
+    for (path, st) in files {
+        if !st.mode.is_blob() {
+            continue;
+        }
+        match layout.role_by_path(path) {
+            Some(Role::Frame) => {
+                let Ok(i) = u32::try_from(frames.len()) else {
+                    return Err(Error::Labels("more than 4 billion frames".into()));
+                };
+                by_path.insert(path, i);
+                frames.push(FrameFile {
+                    path,
+                    id: st.id,
+                    size: st.size,
+                });
+            }
+            Some(Role::Other) => {}
+            _ => cands.push((path, st.id)),
+        }
+    }
+    let src = Files {
+        store,
+        files,
+        frames: Some(&by_path),
+    };
+
+    // Label files in cache entries: per directory, split into buckets when large.
+    let mut per_dir: FxHashMap<&str, usize> = FxHashMap::default();
+    for (p, _) in &cands {
+        *per_dir.entry(parent(p)).or_default() += 1;
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_at: FxHashMap<(&str, u64), usize> = FxHashMap::default();
+    for (i, (p, _)) in cands.iter().enumerate() {
+        let dir = parent(p);
+        let buckets = per_dir
+            .get(dir)
+            .copied()
+            .unwrap_or(1)
+            .div_ceil(BUCKET)
+            .max(1) as u64;
+        let bucket = if buckets > 1 {
+            name_hash(file_name(p)) % buckets
+        } else {
+            0
+        };
+        let g = *group_at.entry((dir, bucket)).or_insert_with(|| {
+            groups.push(Group {
+                key: cache_key(&[
+                    dir.as_bytes(),
+                    &buckets.to_le_bytes(),
+                    &bucket.to_le_bytes(),
+                    &layout.toml.digest,
+                ]),
+                members: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        if let Some(g) = groups.get_mut(g) {
+            g.members.push(i);
+        }
+    }
+    drop(group_at);
+
+    // The names digest of every candidate, and what the cache holds per group.
+    let digests: Vec<Vec<[u8; 16]>> = groups
+        .par_iter()
+        .map(|g| {
+            let mut memo = HashMap::new();
+            g.members
+                .iter()
+                .map(|&i| names_digest(&layout, &src, cands[i].0, &mut memo))
+                .collect()
+        })
+        .collect::<Result<_>>()?;
+    let blobs: Vec<Option<Vec<u8>>> = groups
+        .par_iter()
+        .map(|g| cache.with_value(FILES, &g.key, <[u8]>::to_vec))
+        .collect();
+    let mut sources: Vec<Source> = (0..cands.len()).map(|_| Source::Missing).collect();
+    let mut ctx: Vec<[u8; 16]> = vec![[0; 16]; cands.len()];
+    for (gi, g) in groups.iter().enumerate() {
+        let known = blobs
+            .get(gi)
+            .and_then(|b| b.as_deref())
+            .and_then(|b| Some((b, read_group(b)?)));
+        for (&i, d) in g.members.iter().zip(&digests[gi]) {
+            ctx[i] = *d;
+            let Some((blob, known)) = &known else {
+                continue;
+            };
+            let (path, id) = &cands[i];
+            if let Some((kid, kctx, parse)) = known.get(file_name(path))
+                && *kid == id.0.as_slice()
+                && *kctx == d.as_slice()
+                && read_parse(parse).is_some()
+            {
+                let start = parse.as_ptr() as usize - blob.as_ptr() as usize;
+                sources[i] = Source::Cached {
+                    group: gi,
+                    start,
+                    end: start + parse.len(),
+                };
+            }
+        }
+    }
+    drop(digests);
+
+    // Every label file the cache did not know, in one bulk read, each parsed
+    // (and encoded) on the thread that read it.
+    let missing: Vec<usize> = (0..cands.len())
+        .filter(|&i| matches!(sources[i], Source::Missing))
+        .collect();
+    let ids: Vec<ObjectId> = missing.iter().map(|&i| cands[i].1).collect();
+    let fresh: Vec<Vec<u8>> = store.get_many_with(&ids, |k, bytes| {
+        let Some((path, _)) = missing.get(k).and_then(|&i| cands.get(i)) else {
+            return Ok(Vec::new());
+        };
+        let parsed = match layout.role(path, bytes) {
+            Role::Label(format) => Some(match layout.parse(&src, path, format, bytes)? {
+                Ok(frames) => Ok((format, frames)),
+                Err((file, e)) => Err(format!("{file}: {e}")),
+            }),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        encode_parse(&mut out, parsed);
+        Ok(out)
+    })?;
+    drop(ids);
+    let fresh_any = !missing.is_empty();
+    for (i, bytes) in missing.into_iter().zip(fresh) {
+        sources[i] = Source::Fresh(bytes);
+    }
+    let parse_of = |i: usize| -> &[u8] {
+        match sources.get(i) {
+            Some(Source::Cached { group, start, end }) => blobs
+                .get(*group)
+                .and_then(|b| b.as_deref())
+                .and_then(|b| b.get(*start..*end))
+                .unwrap_or(&[]),
+            Some(Source::Fresh(b)) => b,
+            _ => &[],
+        }
+    };
+
+    // Remember the groups that held a fresh parse.
+    if fresh_any {
+        let entries: Vec<([u8; 32], Vec<u8>)> = groups
+            .par_iter()
+            .filter(|g| {
+                g.members
+                    .iter()
+                    .any(|&i| matches!(sources[i], Source::Fresh(_)))
+            })
+            .map(|g| {
+                let mut out = Vec::new();
+                codec::varint(&mut out, g.members.len() as u64);
+                for &i in &g.members {
+                    codec::string(&mut out, file_name(cands[i].0));
+                    out.extend_from_slice(&cands[i].1.0);
+                    out.extend_from_slice(&ctx[i]);
+                    let p = parse_of(i);
+                    codec::varint(&mut out, p.len() as u64);
+                    out.extend_from_slice(p);
+                }
+                (g.key, out)
+            })
+            .collect();
+        cache.write(|tx| {
+            let mut t = tx.open_table(FILES)?;
+            for (k, v) in &entries {
+                t.insert(k, v.as_slice())?;
+            }
+            Ok(())
+        });
+    }
+    drop(groups);
+
+    // Which frame each entry describes: (frame, label file, entry offset),
+    // and the warnings, label file by label file.
+    let resolved: Vec<Resolved> = (0..cands.len())
+        .into_par_iter()
+        .map(|i| -> Result<_> {
+            let label_path: &str = cands[i].0;
+            let mut out = Vec::new();
+            let mut warns = Vec::new();
+            let Some(parsed) = read_parse(parse_of(i)) else {
+                return Err(Error::Labels(format!(
+                    "{label_path}: internal error: a parsed label file does not decode"
+                )));
+            };
+            match parsed {
+                Parsed::NotLabel => {}
+                Parsed::Failed(w) => warns.push(w.to_string()),
+                Parsed::Labels(format, entries) => {
+                    for (at, e) in entries {
+                        let mut fp = layout.frame_path(&src, label_path, format, e.frame)?;
+                        // A CVAT project export names frames within their subset
+                        // (images/<subset>/<name>).
+                        if fp.is_none()
+                            && let Some(sub) = attr_str(e.attrs, "subset")
+                        {
+                            let key = format!("{sub}/{}", e.frame);
+                            fp = layout.frame_path(&src, label_path, format, &key)?;
+                        }
+                        match fp.and_then(|fp| by_path.get(fp.as_str()).copied()) {
+                            Some(f) => out.push((f, i as u32, at)),
+                            None => warns.push(format!(
+                                "{label_path}: frame '{}' is not in this version",
+                                e.frame
+                            )),
+                        }
+                    }
+                }
+            }
+            Ok((out, warns))
+        })
+        .collect::<Result<_>>()?;
+    let mut warnings = Vec::new();
+    let mut warn = |w: String| {
+        if warnings.len() < MAX_WARNINGS {
+            warnings.push(w);
+        }
+    };
+    let mut contrib: Vec<(u32, u32, usize)> =
+        Vec::with_capacity(resolved.iter().map(|(c, _)| c.len()).sum());
+    for (c, w) in resolved {
+        contrib.extend(c);
+        w.into_iter().for_each(&mut warn);
+    }
+    // By frame, then label file, then position in it: the order a frame's
+    // entries were always merged in.
+    contrib.par_sort_unstable();
+
+    // The sidecar's rows, by frame.
+    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    let sidecar = match src.read(&name)? {
+        Some(bytes) => Some(Sidecar::parse(&name, &bytes)?),
+        None => None,
+    };
+    let mut meta: Vec<Option<&FrameMeta>> = Vec::new();
+    if let Some(sc) = &sidecar {
+        meta.resize(frames.len(), None);
+        for (path, m) in &sc.rows {
+            match by_path
+                .get(path.as_str())
+                .and_then(|&i| meta.get_mut(i as usize))
+            {
+                Some(slot) => *slot = Some(m),
+                None => warn(format!("{name}: frame '{path}' is not in this version")),
+            }
+        }
+    }
+    drop(by_path);
+
+    // The frames, chunk by chunk in parallel.
+    let chunks: Vec<(usize, Vec<u8>)> = frames
+        .par_chunks(codec::CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let first = ci * codec::CHUNK;
+            let lo = contrib.partition_point(|c| (c.0 as usize) < first);
+            let hi = contrib.partition_point(|c| (c.0 as usize) < first + chunk.len());
+            let mut contrib = contrib.get(lo..hi).unwrap_or(&[]);
+            let mut out = Vec::with_capacity(chunk.len() * 256);
+            let mut one = Vec::new();
+            let mut entries: Vec<(usize, Format, Entry)> = Vec::new();
+            for (k, f) in chunk.iter().enumerate() {
+                let fi = first + k;
+                let n = contrib.iter().take_while(|c| c.0 as usize == fi).count();
+                entries.clear();
+                for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
+                    let bytes = parse_of(cand as usize);
+                    // Checked by `read_parse` when the entry was resolved.
+                    let format = bytes.get(1).and_then(|&t| Format::ALL.get(usize::from(t)));
+                    let e = bytes
+                        .get(at..)
+                        .and_then(|b| read_entry(&mut Reader::new(b)));
+                    if let (Some(&format), Some(e)) = (format, e) {
+                        entries.push((cand as usize, format, e));
+                    }
+                }
+                contrib = contrib.get(n..).unwrap_or(&[]);
+                one.clear();
+                frame(
+                    &mut one,
+                    f,
+                    &entries,
+                    meta.get(fi).copied().flatten(),
+                    |i| cands[i].0,
+                );
+                codec::push_frame(&mut out, &one);
+            }
+            (chunk.len(), out)
+        })
+        .collect();
+    Ok(codec::assemble(
+        &chunks,
+        sidecar.is_some().then_some(name.as_str()),
+        &warnings,
+    ))
+}
+
+/// Encodes one frame from its file, the label entries describing it (with
+/// the label file of each) and its sidecar row, merged as a frame record
+/// merges them: later entries' dimensions, units and attributes win, the
+/// sidecar's attributes win over all, objects in entry order.
+fn frame<'c>(
+    out: &mut Vec<u8>,
+    f: &FrameFile,
+    entries: &[(usize, Format, Entry)],
+    meta: Option<&FrameMeta>,
+    label_path: impl Fn(usize) -> &'c str,
+) {
+    codec::string(out, f.path);
+    out.extend_from_slice(&f.id.0);
+    codec::varint(out, f.size);
+    let mut width = None;
+    let mut height = None;
+    let mut units = Units::Pixels;
+    for (_, _, e) in entries {
+        width = e.width.or(width);
+        height = e.height.or(height);
+        units = e.units;
+    }
+    codec::opt_u32(out, width);
+    codec::opt_u32(out, height);
+    out.push(u8::from(units == Units::Normalized));
+    // An empty attribute section is the single byte 0.
+    if entries.iter().all(|(_, _, e)| e.attrs == [0]) {
+        match meta {
+            Some(m) => codec::attrs(out, &m.attrs),
+            None => out.push(0),
+        }
+    } else {
+        let mut merged: BTreeMap<String, AttrValue> = BTreeMap::new();
+        for (_, _, e) in entries {
+            if let Some(a) = Reader::new(e.attrs).attrs() {
+                merged.extend(a);
+            }
+        }
+        if let Some(m) = meta {
+            merged.extend(m.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        codec::attrs(out, &merged);
+    }
+    codec::varint(out, entries.iter().map(|(_, _, e)| e.objects).sum());
+    for (_, _, e) in entries {
+        out.extend_from_slice(e.object_bytes);
+    }
+    codec::predictions(out, meta.map_or(&[], |m| &m.predictions));
+    let mut labels: Vec<(&str, Format)> = Vec::new();
+    for (cand, format, _) in entries {
+        let p = label_path(*cand);
+        if !labels.iter().any(|(l, _)| *l == p) {
+            labels.push((p, *format));
+        }
+    }
+    codec::varint(out, labels.len() as u64);
+    for (l, fmt) in labels {
+        codec::string(out, l);
+        out.push(codec::format_tag(fmt));
+    }
+}
