@@ -112,6 +112,13 @@ pub fn parse_fast_only(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
     fast::parse(bytes)
 }
 
+/// [`parse_fast_only`], reading the `images` and `annotations` lists in two
+/// halves at once (see `coco_fast.rs`) from `split_from` bytes on instead of
+/// from 2 MiB: for tests and fuzzing of the split on small documents.
+pub fn parse_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
+    fast::parse_split_from(bytes, split_from)
+}
+
 /// The serde parser alone, as [`parse`] was before the fast path (for
 /// differential tests and fuzzing).
 pub fn parse_serde_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
@@ -521,16 +528,20 @@ impl<'a> Stream<'a> {
     /// Adds one annotation to its frame; `None` when its image or category is
     /// unknown (the caller then falls back to the two-pass parse).
     fn add_annotation(&mut self, ann: Ann<'a>) -> Option<()> {
-        let fi = self.frame_of.as_ref()?.get(&ann.image_id)?;
+        let (fi, class) = resolve(self.frame_of.as_ref()?, self.classes.as_ref(), &ann)?;
+        self.add_resolved(fi, class, ann)
+    }
+
+    /// Adds an annotation whose frame and class [`resolve`] found.
+    fn add_resolved(&mut self, fi: usize, class: Class<'a>, ann: Ann<'a>) -> Option<()> {
         let fi32 = u32::try_from(fi).ok()?;
-        let class = match &self.classes {
-            Some((index, names)) => {
-                let name = names.get(index.get(&ann.category_id)?)?.clone();
+        let class = match class {
+            Class::Name(name) => {
                 self.classes_used = true;
                 name
             }
-            None => {
-                let key = self.category_keys.key(ann.category_id.clone())?;
+            Class::Later(id) => {
+                let key = self.category_keys.key(id)?;
                 self.ann_frames.push(fi32);
                 self.ann_categories.push(key);
                 String::new()
@@ -542,6 +553,48 @@ impl<'a> Stream<'a> {
         }
         self.run.push(ann.into_object(class));
         Some(())
+    }
+
+    /// Adds the objects another thread made from the rest of the
+    /// `annotations` list (`coco_fast.rs`), as [`Stream::add_resolved`] would
+    /// have added them one by one: `runs` are consecutive objects of one
+    /// frame in list order, `later` the category id of each object when the
+    /// categories were not known yet (empty otherwise), `named` whether
+    /// any took its class from `classes`.
+    fn add_runs(
+        &mut self,
+        runs: Vec<(usize, Vec<Object>)>,
+        later: Vec<Id<'a>>,
+        named: bool,
+    ) -> Option<()> {
+        self.flush_run();
+        if named {
+            self.classes_used = true;
+        }
+        let mut later = later.into_iter();
+        let by_id = self.classes.is_none();
+        for (fi, mut objects) in runs {
+            let fi32 = u32::try_from(fi).ok()?;
+            if by_id {
+                for _ in 0..objects.len() {
+                    let key = self.category_keys.key(later.next()?)?;
+                    self.ann_frames.push(fi32);
+                    self.ann_categories.push(key);
+                }
+            }
+            // As `flush_run`: a frame index comes from `frame_of`, so always
+            // in range; a run already at its exact size is taken as it is.
+            let Some(frame) = self.frames.get_mut(fi) else {
+                continue;
+            };
+            if frame.objects.capacity() == 0 {
+                frame.objects = objects;
+            } else {
+                frame.objects.append(&mut objects);
+            }
+        }
+        // Every id has its object.
+        later.next().is_none().then_some(())
     }
 
     fn flush_run(&mut self) {
@@ -591,6 +644,30 @@ impl<'a> Stream<'a> {
         }
         Some(self.frames)
     }
+}
+
+/// An annotation's class as far as it is known while reading: the name, or
+/// (categories come later in the file) its category id, named by
+/// [`Stream::finish`].
+enum Class<'a> {
+    Name(String),
+    Later(Id<'a>),
+}
+
+/// The frame index and class of an annotation, from the images and the
+/// categories read so far; `None` when either id is unknown. Only reads, so
+/// the fast path's second thread can resolve with the same tables.
+fn resolve<'a>(
+    frame_of: &IdIndex<'a>,
+    classes: Option<&(IdIndex<'a>, Vec<String>)>,
+    ann: &Ann<'a>,
+) -> Option<(usize, Class<'a>)> {
+    let fi = frame_of.get(&ann.image_id)?;
+    let class = match classes {
+        Some((index, names)) => Class::Name(names.get(index.get(&ann.category_id)?)?.clone()),
+        None => Class::Later(ann.category_id.clone()),
+    };
+    Some((fi, class))
 }
 
 /// The index and names of a `categories` list; `None` if an id repeats.

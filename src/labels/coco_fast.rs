@@ -18,12 +18,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Ann, Attrs, Bbox4, Category, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Segmentation, Stream,
-    classes, image_count_hint,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Segmentation,
+    Stream, classes, image_count_hint, resolve,
 };
-use crate::labels::{AttrValue, BBox, FrameLabels};
+use crate::labels::{AttrValue, BBox, FrameLabels, Object};
 
 /// Nesting allowed inside a value read or skipped here. serde_json stops at
 /// 128 levels for the whole document; values here sit at most 5 levels
@@ -35,17 +36,37 @@ const MAX_DEPTH: usize = 64;
 /// Parses a COCO document on the fast path; `None` when it is not handled
 /// (the caller then runs the serde parser).
 pub(super) fn parse(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
-    let mut s = Stream::default();
-    // Same presizing as the serde streaming parse (see there).
-    let images = image_count_hint(bytes);
-    if s.frames.try_reserve_exact(images).is_ok() {
-        let _ = s.image_ids.try_reserve_exact(images);
-    }
-    let mut r = Reader {
+    parse_split_from(bytes, SPLIT_FROM)
+}
+
+/// Lists shorter than this (`images`: up to the `"annotations"` key;
+/// `annotations`: up to the end of the file) are read on one thread: handing
+/// half of a list to another costs tens of microseconds, which a short list
+/// does not repay.
+pub(super) const SPLIT_FROM: usize = 1 << 21;
+
+/// [`parse`], splitting the `images` and `annotations` lists from
+/// `split_from` bytes instead of [`SPLIT_FROM`] (tests and fuzzing set it
+/// low so that small documents take the split path too).
+pub(super) fn parse_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
+    read(Reader {
         b: bytes,
         i: 0,
         ring: Vec::new(),
-    };
+        split_from: split_from.max(1),
+        #[cfg(test)]
+        split_at: None,
+    })
+}
+
+/// The document of a reader at its start.
+fn read(mut r: Reader<'_>) -> Option<Vec<FrameLabels>> {
+    let mut s = Stream::default();
+    // Same presizing as the serde streaming parse (see there).
+    let images = image_count_hint(r.b);
+    if s.frames.try_reserve_exact(images).is_ok() {
+        let _ = s.image_ids.try_reserve_exact(images);
+    }
     r.document(&mut s)?;
     s.finish()
 }
@@ -68,6 +89,40 @@ impl Num {
             Num::F(v) => v,
         }
     }
+}
+
+/// The tables an annotation is resolved with (images, categories), shared
+/// read-only by the two halves of a split `annotations` list.
+struct Lookup<'a> {
+    frame_of: IdIndex<'a>,
+    classes: Option<(IdIndex<'a>, Vec<String>)>,
+}
+
+/// How [`Reader::elements`] stopped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Run {
+    /// At the end of the list (its `]` consumed).
+    Ended,
+    /// At the element that starts at the split point.
+    AtStop,
+}
+
+/// What the second half of a split `annotations` list made, for
+/// [`Stream::add_runs`].
+struct Tail<'a> {
+    /// Consecutive objects of one frame, in list order.
+    runs: Vec<(usize, Vec<Object>)>,
+    /// Each object's category id, when categories were not known yet.
+    later: Vec<Id<'a>>,
+    /// Whether any object took its class name from the categories.
+    named: bool,
+}
+
+/// The objects of `run`, moved out into a list of their exact size.
+fn exact(run: &mut Vec<Object>) -> Vec<Object> {
+    let mut out = Vec::with_capacity(run.len());
+    out.append(run);
+    out
 }
 
 /// Bytes that end a plain run inside a string: the quote, a backslash,
@@ -165,6 +220,11 @@ struct Reader<'a> {
     i: usize,
     /// A reused buffer for polygon points (as the serde parser's `RING`).
     ring: Vec<[f64; 2]>,
+    /// The shortest list that is split (see [`SPLIT_FROM`]).
+    split_from: usize,
+    /// Tests: split there instead of at the scan's candidate.
+    #[cfg(test)]
+    split_at: Option<usize>,
 }
 
 impl<'a> Reader<'a> {
@@ -779,18 +839,62 @@ impl<'a> Reader<'a> {
         (self.i == self.b.len()).then_some(())
     }
 
-    /// The `images` list (serde parser: `ImagesSeed`).
+    /// The `images` list (serde parser: `ImagesSeed`). A long list is read
+    /// in two halves at once (see [`Reader::list`]).
     fn images(&mut self, s: &mut Stream<'a>) -> Option<()> {
         self.eat(b'[')?;
         if self.empty(b']')? {
             return Some(());
         }
+        // The list nearly always ends where the annotations begin (looked
+        // for only where the list may be long enough to split).
+        let rest = self.b.get(self.i..)?;
+        let end = if rest.len() >= self.split_from {
+            memchr::memmem::find(rest, b"\"annotations\"").map_or(self.b.len(), |p| self.i + p)
+        } else {
+            self.b.len()
+        };
+        let at = self.split_point(end);
+        // About half of the presized frame list is the second half's.
+        let expect = s.frames.capacity().saturating_sub(s.frames.len()) / 2;
+        let tail = self.list(
+            at,
+            |r| {
+                let mut img = r.image()?;
+                s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
+                s.frames.push(img.into_frame());
+                Some(())
+            },
+            |r, cancel| r.image_tail(expect, cancel),
+        )?;
+        if let Some((mut ids, mut frames)) = tail {
+            s.image_ids.append(&mut ids);
+            s.frames.append(&mut frames);
+        }
+        Some(())
+    }
+
+    /// The second half of a split `images` list (see [`Reader::list`]): the
+    /// ids and frames of its entries, as [`Reader::images`] makes them.
+    fn image_tail(
+        &mut self,
+        expect: usize,
+        cancel: &AtomicBool,
+    ) -> Option<(Vec<Id<'a>>, Vec<FrameLabels>)> {
+        let mut ids = Vec::new();
+        let mut frames = Vec::new();
+        if frames.try_reserve_exact(expect).is_ok() {
+            let _ = ids.try_reserve_exact(expect);
+        }
         loop {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
             let mut img = self.image()?;
-            s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
-            s.frames.push(img.into_frame());
+            ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
+            frames.push(img.into_frame());
             if !self.next_or_end(b']')? {
-                return Some(());
+                return Some((ids, frames));
             }
         }
     }
@@ -873,19 +977,209 @@ impl<'a> Reader<'a> {
     }
 
     /// The `annotations` list, each straight into its frame (serde parser:
-    /// `AnnotationsSeed`).
+    /// `AnnotationsSeed`). A long list is read in two halves at once (see
+    /// [`Reader::list`]).
     fn annotations(&mut self, s: &mut Stream<'a>) -> Option<()> {
         self.eat(b'[')?;
         if self.empty(b']')? {
             return Some(());
         }
-        loop {
-            let ann = self.annotation()?;
-            s.add_annotation(ann)?;
-            if !self.next_or_end(b']')? {
-                return Some(());
+        // The tables annotations are resolved with, out of the stream for the
+        // list's duration so that a second thread can share them while this
+        // one adds to the stream.
+        let look = Lookup {
+            frame_of: s.frame_of.take()?,
+            classes: s.classes.take(),
+        };
+        let at = self.split_point(self.b.len());
+        let tail = self.list(
+            at,
+            |r| {
+                let ann = r.annotation()?;
+                let (fi, class) = resolve(&look.frame_of, look.classes.as_ref(), &ann)?;
+                s.add_resolved(fi, class, ann)
+            },
+            |r, cancel| r.annotation_tail(&look, cancel),
+        );
+        s.frame_of = Some(look.frame_of);
+        s.classes = look.classes;
+        if let Some(tail) = tail? {
+            s.add_runs(tail.runs, tail.later, tail.named)?;
+        }
+        Some(())
+    }
+
+    /// Where to cut the rest of a long list (the reader at its first
+    /// element; `end` about where the list ends): the start of an element
+    /// near the middle, as a cheap scan sees it (a `}`, a comma, a `{`, with
+    /// whitespace between). The scan does not know about strings or
+    /// nesting, so the place is only a candidate, which [`Reader::list`]
+    /// checks. `None` for a short list, or when no candidate is near.
+    fn split_point(&self, end: usize) -> Option<usize> {
+        #[cfg(test)]
+        if self.split_at.is_some() {
+            return self.split_at;
+        }
+        let rest = end.checked_sub(self.i)?;
+        if rest < self.split_from {
+            return None;
+        }
+        let mid = self.i + rest / 2;
+        // Entries are a few hundred bytes each: a boundary is always close
+        // unless the middle is inside a huge entry.
+        let window = self
+            .b
+            .get(mid..mid.saturating_add(1 << 20).min(self.b.len()))?;
+        let skip_ws = |mut j: usize| {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(j) {
+                j += 1;
+            }
+            j
+        };
+        for close in memchr::memchr_iter(b'}', window) {
+            let j = skip_ws(mid + close + 1);
+            if self.b.get(j) != Some(&b',') {
+                continue;
+            }
+            let j = skip_ws(j + 1);
+            if self.b.get(j) == Some(&b'{') {
+                return Some(j);
             }
         }
+        None
+    }
+
+    /// Reads the rest of a list, the reader at an element, `one` reading
+    /// each element into the stream. With a split point `at`, another
+    /// (rayon) thread reads from `at` to the end of the list at the same
+    /// time with `tail`, speculatively, into data of its own.
+    ///
+    /// The second half is used (returned, the reader then after the list)
+    /// only if this thread, reading on from the start, arrives exactly at
+    /// `at` after a comma of the list: that proves `at` starts an element,
+    /// and from there the sequential parse would have read just what `tail`
+    /// read (the same code; the tables it reads do not change within a
+    /// list). Otherwise (`at` inside a string or a nested value, or past the
+    /// list) the speculation is dropped and this thread reads on alone; a
+    /// second half that failed is dropped too and this thread reads it
+    /// again. So every result and every `None` is the sequential parse's.
+    fn list<T: Send>(
+        &mut self,
+        at: Option<usize>,
+        mut one: impl FnMut(&mut Reader<'a>) -> Option<()> + Send,
+        tail: impl FnOnce(&mut Reader<'a>, &AtomicBool) -> Option<T> + Send,
+    ) -> Option<Option<T>> {
+        let cancel = AtomicBool::new(false);
+        let Some(at) = at else {
+            self.elements(usize::MAX, &cancel, &mut one)?;
+            return Some(None);
+        };
+        let mut other = Reader {
+            b: self.b,
+            i: at,
+            ring: Vec::new(),
+            split_from: self.split_from,
+            #[cfg(test)]
+            split_at: None,
+        };
+        let (head, second) = rayon::join(
+            || {
+                let head = self.elements(at, &cancel, &mut one);
+                if head != Some(Run::AtStop) {
+                    // The second half is of no use: let it stop early.
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                head
+            },
+            || tail(&mut other, &cancel).map(|t| (t, other.i)),
+        );
+        match head? {
+            Run::Ended => Some(None),
+            Run::AtStop => match second {
+                Some((t, end)) => {
+                    #[cfg(test)]
+                    tests::accepted();
+                    self.i = end;
+                    Some(Some(t))
+                }
+                None => {
+                    self.elements(usize::MAX, &cancel, &mut one)?;
+                    Some(None)
+                }
+            },
+        }
+    }
+
+    /// Reads elements with `one`, the reader at an element, until the list
+    /// ends ([`Run::Ended`]) or, after a comma of the list, the reader is
+    /// exactly at `stop` ([`Run::AtStop`]). Passing `stop` inside an element
+    /// means it was not a boundary: `cancel` is set and reading goes on to
+    /// the end.
+    fn elements(
+        &mut self,
+        mut stop: usize,
+        cancel: &AtomicBool,
+        one: &mut impl FnMut(&mut Reader<'a>) -> Option<()>,
+    ) -> Option<Run> {
+        loop {
+            one(self)?;
+            if !self.next_or_end(b']')? {
+                return Some(Run::Ended);
+            }
+            if self.i >= stop {
+                if self.i == stop {
+                    return Some(Run::AtStop);
+                }
+                cancel.store(true, Ordering::Relaxed);
+                stop = usize::MAX;
+            }
+        }
+    }
+
+    /// The second half of a split `annotations` list (see [`Reader::list`]):
+    /// from an element to the list's closing bracket, resolved with the same
+    /// tables, each frame's consecutive objects collected at their exact
+    /// size as [`Stream`] does. `None` on anything the sequential parse might
+    /// not do the same way, and as soon as `cancel` is set.
+    fn annotation_tail(&mut self, look: &Lookup<'a>, cancel: &AtomicBool) -> Option<Tail<'a>> {
+        let mut tail = Tail {
+            runs: Vec::new(),
+            later: Vec::new(),
+            named: false,
+        };
+        let mut run: Vec<Object> = Vec::new();
+        let mut run_frame = 0;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let ann = self.annotation()?;
+            let (fi, class) = resolve(&look.frame_of, look.classes.as_ref(), &ann)?;
+            // The stream's frame numbers are u32.
+            u32::try_from(fi).ok()?;
+            let class = match class {
+                Class::Name(name) => {
+                    tail.named = true;
+                    name
+                }
+                Class::Later(id) => {
+                    tail.later.push(id);
+                    String::new()
+                }
+            };
+            if fi != run_frame && !run.is_empty() {
+                tail.runs.push((run_frame, exact(&mut run)));
+            }
+            run_frame = fi;
+            run.push(ann.into_object(class));
+            if !self.next_or_end(b']')? {
+                break;
+            }
+        }
+        if !run.is_empty() {
+            tail.runs.push((run_frame, exact(&mut run)));
+        }
+        Some(tail)
     }
 
     /// One annotation (a derived struct: a repeated known field is an
@@ -1115,7 +1409,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::super::{parse_serde, write};
-    use crate::labels::{AttrValue, BBox, FrameLabels, LabelError, Object, Units};
+    use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
     use proptest::prelude::*;
 
     /// Runs both parsers on `bytes`. Where the fast path gives frames, they
@@ -1132,7 +1426,15 @@ mod tests {
             "{}",
             String::from_utf8_lossy(bytes)
         );
-        match super::parse(bytes) {
+        let fast = super::parse(bytes);
+        // The same with the annotations list split at the scan's candidate.
+        assert_eq!(
+            format!("{:?}", super::parse_split_from(bytes, 1)),
+            format!("{fast:?}"),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        match fast {
             Some(frames) => {
                 let Ok(want) = &reference else {
                     panic!(
@@ -1633,6 +1935,8 @@ mod tests {
                 b: text.as_bytes(),
                 i: 0,
                 ring: Vec::new(),
+                split_from: super::SPLIT_FROM,
+                split_at: None,
             };
             if let Some(n) = r.number() {
                 assert_eq!(r.i, text.len(), "{text}");
@@ -1830,5 +2134,172 @@ mod tests {
         let doc = fill("@BBOX@", "[1, 2, 3]");
         let err: LabelError = super::super::parse(doc.as_bytes()).unwrap_err();
         assert_eq!(Err(err), parse_serde(doc.as_bytes()));
+    }
+
+    /// The fast path with the annotations list split at `at` (any byte).
+    fn split_at(bytes: &[u8], at: usize) -> Option<Vec<FrameLabels>> {
+        super::read(super::Reader {
+            b: bytes,
+            i: 0,
+            ring: Vec::new(),
+            split_from: 1,
+            split_at: Some(at),
+        })
+    }
+
+    /// Annotations where a scan for `}`, `,` and `{` finds places that are
+    /// not element boundaries: inside strings, nested objects and arrays of
+    /// objects, RLE masks; runs of one frame across any split, and frames
+    /// that come back later.
+    const TRICKY: [&str; 9] = [
+        r#"{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "segmentation": [[1, 2, 3, 4, 5, 6]]}"#,
+        r#"{"id": 2, "image_id": 1, "category_id": 2, "attributes": {"note": "}, {\"id\": 9, \"image_id\": 2, \"category_id\": 1}, {"}}"#,
+        r#"{"id": 3, "image_id": 2, "category_id": 1, "attributes": {"parts": [{"a": 1}, {"b": [2, {"c": 3}]}], "x": {}}, "area": [{}, {"d": "},{"}]}"#,
+        r#"{"id": 4, "image_id": 2, "category_id": 2, "segmentation": {"counts": [1, 2], "size": [3, 4]}, "iscrowd": 1}"#,
+        r#"{"id": "s", "image_id": 1, "category_id": 1, "segmentation": [1, 2, 3, 4], "score": 0.25}"#,
+        r#"{ "image_id" : 3 , "category_id" : 2 }"#,
+        r#"{"id": 7, "image_id": 3, "category_id": 1, "extra": "\u007d,{"}"#,
+        r#"{"id": 8, "image_id": 3, "category_id": 2, "bbox": [0.5, 1e2, -3, 4.25]}"#,
+        r#"{"id": 9, "image_id": 2, "category_id": 1, "attributes": {"occluded": false, "track": [{"id": 1}, {"id": 2}]}}"#,
+    ];
+
+    /// A document with the given annotations; categories before or after them.
+    fn tricky_doc(anns: &[&str], categories_last: bool) -> String {
+        let images = r#""images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg", "w": {"x": "},{"}}, {"id": 3, "file_name": "c.jpg"}]"#;
+        let cats = r#""categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "bus"}]"#;
+        let anns = format!("\"annotations\": [{}]", anns.join(",\n  "));
+        if categories_last {
+            format!("{{{images},\n {anns},\n {cats}}}")
+        } else {
+            format!("{{{cats}, {images},\n {anns}, \"info\": {{\"a\": [{{}}, {{}}]}}}}")
+        }
+    }
+
+    thread_local! {
+        /// Splits whose second half was used, on this thread.
+        static ACCEPTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    pub(super) fn accepted() {
+        ACCEPTED.with(|a| a.set(a.get() + 1));
+    }
+
+    /// Split at every byte of the document: the result is always the
+    /// sequential one, and splits at element boundaries are taken.
+    fn split_everywhere(doc: &str) -> usize {
+        let bytes = doc.as_bytes();
+        let want = format!("{:?}", super::parse_split_from(bytes, usize::MAX));
+        let before = ACCEPTED.with(std::cell::Cell::get);
+        for at in 0..=bytes.len() + 1 {
+            assert_eq!(
+                format!("{:?}", split_at(bytes, at)),
+                want,
+                "split at {at}: {}",
+                String::from_utf8_lossy(&bytes[..at.min(bytes.len())])
+            );
+        }
+        ACCEPTED.with(std::cell::Cell::get) - before
+    }
+
+    #[test]
+    fn split_at_every_byte() {
+        for categories_last in [false, true] {
+            let doc = tricky_doc(&TRICKY, categories_last);
+            assert!(differ(doc.as_bytes()), "{doc}");
+            // One accepted split per element boundary but the first (of
+            // the annotations, and of the three images).
+            assert_eq!(split_everywhere(&doc), TRICKY.len() - 1 + 2, "{doc}");
+            // Frames in a different order: runs of one frame across splits.
+            let mut anns = TRICKY.to_vec();
+            anns.reverse();
+            anns.extend_from_slice(&TRICKY);
+            let doc = tricky_doc(&anns, categories_last);
+            assert!(differ(doc.as_bytes()));
+            assert_eq!(split_everywhere(&doc), anns.len() - 1 + 2);
+        }
+        // Failures in either half: the split gives the sequential `None`.
+        for bad in [
+            r#"{"id": 5, "image_id": 4, "category_id": 1}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 3}"#,
+            r#"{"id": 5, "image_id": 1}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 1, "id": 6}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 1, "x": "\q"}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 1}}"#,
+            r#"{"id": 5, "image_id": 1, "category_id": 1},"#,
+            "[]",
+            "5",
+        ] {
+            for place in [0, 4, TRICKY.len()] {
+                let mut anns = TRICKY.to_vec();
+                anns.insert(place, bad);
+                for categories_last in [false, true] {
+                    let doc = tricky_doc(&anns, categories_last);
+                    assert!(!differ(doc.as_bytes()), "{doc}");
+                    split_everywhere(&doc);
+                }
+            }
+        }
+        // Unknown categories named only at the end.
+        let mut anns = TRICKY.to_vec();
+        anns.push(r#"{"id": 5, "image_id": 1, "category_id": 7}"#);
+        let doc = tricky_doc(&anns, true);
+        assert!(!differ(doc.as_bytes()));
+        split_everywhere(&doc);
+    }
+
+    /// A file above the split threshold, split by `parse` itself: the same
+    /// frames as the serde parser, with the categories before and after
+    /// the annotations, and cut short.
+    #[test]
+    fn large_documents_split_alike() {
+        let mut frames = Vec::new();
+        for k in 0..10_000 {
+            let mut f = FrameLabels::new(format!("f{k}.jpg"), Units::Pixels);
+            f.width = Some(640);
+            f.attributes
+                .insert("weather".into(), AttrValue::Str("sun".into()));
+            for j in 0..(k % 5) {
+                let v = (k * 7 + j) as f64 / 4.0;
+                let mut o = Object::new(
+                    format!("c{}", j % 4),
+                    Some(BBox {
+                        x: v,
+                        y: 1.0,
+                        w: 2.5,
+                        h: v,
+                    }),
+                );
+                o.id = Some(format!("{}", k * 10 + j));
+                if j == 2 {
+                    o.attributes
+                        .insert("note".into(), AttrValue::Str("}, {\"id\": 1}".into()));
+                }
+                o.geometry = Some(Geometry::Polygon {
+                    rings: vec![vec![[v, 1.0], [2.0, v], [3.0, 4.0]]],
+                });
+                f.objects.push(o);
+            }
+            frames.push(f);
+        }
+        let bytes = write(&frames).unwrap();
+        assert!(bytes.len() > super::SPLIT_FROM, "{}", bytes.len());
+        let before = ACCEPTED.with(std::cell::Cell::get);
+        assert_eq!(super::super::parse(&bytes).unwrap(), frames);
+        // The annotations; the images are too short to split.
+        assert_eq!(ACCEPTED.with(std::cell::Cell::get), before + 1);
+        assert!(differ(&bytes));
+        // pycocotools' order: categories last.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let last = format!(
+            "{{\"images\": {}, \"annotations\": {}, \"categories\": {}}}",
+            v["images"], v["annotations"], v["categories"]
+        );
+        assert!(differ(last.as_bytes()));
+        assert_eq!(super::super::parse(last.as_bytes()).unwrap(), frames);
+        for cut in [bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() - 2] {
+            assert!(!differ(&bytes[..cut]));
+        }
     }
 }
