@@ -538,7 +538,7 @@ pub(super) fn build(
     };
 
     // Remember the groups that held a fresh parse.
-    if fresh_any {
+    let entries = if fresh_any {
         let entries: Vec<([u8; 32], Vec<u8>)> = groups
             .par_iter()
             .filter(|g| {
@@ -560,139 +560,154 @@ pub(super) fn build(
                 (g.key, out)
             })
             .collect();
-        cache.write(|tx| {
-            let mut t = tx.open_table(FILES)?;
-            for (k, v) in &entries {
-                t.insert(k, v.as_slice())?;
-            }
-            Ok(())
-        });
-    }
+        Some(entries)
+    } else {
+        None
+    };
     drop(groups);
+    // The cache is written (and synced) while the index is assembled.
+    let index = std::thread::scope(|scope| {
+        if let Some(entries) = entries {
+            scope.spawn(move || {
+                cache.write(|tx| {
+                    let mut t = tx.open_table(FILES)?;
+                    for (k, v) in &entries {
+                        t.insert(k, v.as_slice())?;
+                    }
+                    Ok(())
+                });
+            });
+        }
 
-    // Which frame each entry describes: (frame, label file, entry offset),
-    // and the warnings, label file by label file.
-    let resolved: Vec<Resolved> = (0..cands.len())
-        .into_par_iter()
-        .map(|i| -> Result<_> {
-            let label_path: &str = cands[i].0;
-            let mut out = Vec::new();
-            let mut warns = Vec::new();
-            let Some(parsed) = read_parse(parse_of(i)) else {
-                return Err(Error::Labels(format!(
-                    "{label_path}: internal error: a parsed label file does not decode"
-                )));
-            };
-            match parsed {
-                Parsed::NotLabel => {}
-                Parsed::Failed(w) => warns.push(w.to_string()),
-                Parsed::Labels(format, entries) => {
-                    for (at, e) in entries {
-                        let mut fp = layout.frame_path(&src, label_path, format, e.frame)?;
-                        // A CVAT project export names frames within their subset
-                        // (images/<subset>/<name>).
-                        if fp.is_none()
-                            && let Some(sub) = attr_str(e.attrs, "subset")
-                        {
-                            let key = format!("{sub}/{}", e.frame);
-                            fp = layout.frame_path(&src, label_path, format, &key)?;
-                        }
-                        match fp.and_then(|fp| by_path.get(fp.as_str()).copied()) {
-                            Some(f) => out.push((f, i as u32, at)),
-                            None => warns.push(format!(
-                                "{label_path}: frame '{}' is not in this version",
-                                e.frame
-                            )),
+        // Which frame each entry describes: (frame, label file, entry offset),
+        // and the warnings, label file by label file.
+        let resolved: Vec<Resolved> = (0..cands.len())
+            .into_par_iter()
+            .map(|i| -> Result<_> {
+                let label_path: &str = cands[i].0;
+                let mut out = Vec::new();
+                let mut warns = Vec::new();
+                let Some(parsed) = read_parse(parse_of(i)) else {
+                    return Err(Error::Labels(format!(
+                        "{label_path}: internal error: a parsed label file does not decode"
+                    )));
+                };
+                match parsed {
+                    Parsed::NotLabel => {}
+                    Parsed::Failed(w) => warns.push(w.to_string()),
+                    Parsed::Labels(format, entries) => {
+                        for (at, e) in entries {
+                            let mut fp = layout.frame_path(&src, label_path, format, e.frame)?;
+                            // A CVAT project export names frames within their subset
+                            // (images/<subset>/<name>).
+                            if fp.is_none()
+                                && let Some(sub) = attr_str(e.attrs, "subset")
+                            {
+                                let key = format!("{sub}/{}", e.frame);
+                                fp = layout.frame_path(&src, label_path, format, &key)?;
+                            }
+                            match fp.and_then(|fp| by_path.get(fp.as_str()).copied()) {
+                                Some(f) => out.push((f, i as u32, at)),
+                                None => warns.push(format!(
+                                    "{label_path}: frame '{}' is not in this version",
+                                    e.frame
+                                )),
+                            }
                         }
                     }
                 }
+                Ok((out, warns))
+            })
+            .collect::<Result<_>>()?;
+        let mut warnings = Vec::new();
+        let mut warn = |w: String| {
+            if warnings.len() < MAX_WARNINGS {
+                warnings.push(w);
             }
-            Ok((out, warns))
-        })
-        .collect::<Result<_>>()?;
-    let mut warnings = Vec::new();
-    let mut warn = |w: String| {
-        if warnings.len() < MAX_WARNINGS {
-            warnings.push(w);
+        };
+        let mut contrib: Vec<(u32, u32, usize)> =
+            Vec::with_capacity(resolved.iter().map(|(c, _)| c.len()).sum());
+        for (c, w) in resolved {
+            contrib.extend(c);
+            w.into_iter().for_each(&mut warn);
         }
-    };
-    let mut contrib: Vec<(u32, u32, usize)> =
-        Vec::with_capacity(resolved.iter().map(|(c, _)| c.len()).sum());
-    for (c, w) in resolved {
-        contrib.extend(c);
-        w.into_iter().for_each(&mut warn);
-    }
-    // By frame, then label file, then position in it: the order a frame's
-    // entries were always merged in.
-    contrib.par_sort_unstable();
+        // By frame, then label file, then position in it: the order a frame's
+        // entries were always merged in.
+        contrib.par_sort_unstable();
 
-    // The sidecar's rows, by frame.
-    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
-    let sidecar = match src.read(&name)? {
-        Some(bytes) => Some(Sidecar::parse(&name, &bytes)?),
-        None => None,
-    };
-    let mut meta: Vec<Option<&FrameMeta>> = Vec::new();
-    if let Some(sc) = &sidecar {
-        meta.resize(frames.len(), None);
-        for (path, m) in &sc.rows {
-            match by_path
-                .get(path.as_str())
-                .and_then(|&i| meta.get_mut(i as usize))
-            {
-                Some(slot) => *slot = Some(m),
-                None => warn(format!("{name}: frame '{path}' is not in this version")),
-            }
-        }
-    }
-    drop(by_path);
-
-    // The frames, chunk by chunk in parallel.
-    let chunks: Vec<(usize, Vec<u8>)> = frames
-        .par_chunks(codec::CHUNK)
-        .enumerate()
-        .map(|(ci, chunk)| {
-            let first = ci * codec::CHUNK;
-            let lo = contrib.partition_point(|c| (c.0 as usize) < first);
-            let hi = contrib.partition_point(|c| (c.0 as usize) < first + chunk.len());
-            let mut contrib = contrib.get(lo..hi).unwrap_or(&[]);
-            let mut out = Vec::with_capacity(chunk.len() * 256);
-            let mut one = Vec::new();
-            let mut entries: Vec<(usize, Format, Entry)> = Vec::new();
-            for (k, f) in chunk.iter().enumerate() {
-                let fi = first + k;
-                let n = contrib.iter().take_while(|c| c.0 as usize == fi).count();
-                entries.clear();
-                for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
-                    let bytes = parse_of(cand as usize);
-                    // Checked by `read_parse` when the entry was resolved.
-                    let format = bytes.get(1).and_then(|&t| Format::ALL.get(usize::from(t)));
-                    let e = bytes
-                        .get(at..)
-                        .and_then(|b| read_entry(&mut Reader::new(b)));
-                    if let (Some(&format), Some(e)) = (format, e) {
-                        entries.push((cand as usize, format, e));
-                    }
+        // The sidecar's rows, by frame.
+        let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
+        let sidecar = match src.read(&name)? {
+            Some(bytes) => Some(Sidecar::parse(&name, &bytes)?),
+            None => None,
+        };
+        let mut meta: Vec<Option<&FrameMeta>> = Vec::new();
+        if let Some(sc) = &sidecar {
+            meta.resize(frames.len(), None);
+            for (path, m) in &sc.rows {
+                match by_path
+                    .get(path.as_str())
+                    .and_then(|&i| meta.get_mut(i as usize))
+                {
+                    Some(slot) => *slot = Some(m),
+                    None => warn(format!("{name}: frame '{path}' is not in this version")),
                 }
-                contrib = contrib.get(n..).unwrap_or(&[]);
-                one.clear();
-                frame(
-                    &mut one,
-                    f,
-                    &entries,
-                    meta.get(fi).copied().flatten(),
-                    |i| cands[i].0,
-                );
-                codec::push_frame(&mut out, &one);
             }
-            (chunk.len(), out)
-        })
-        .collect();
-    Ok(codec::assemble(
-        &chunks,
-        sidecar.is_some().then_some(name.as_str()),
-        &warnings,
-    ))
+        }
+
+        // The frames, chunk by chunk in parallel.
+        let chunks: Vec<(usize, Vec<u8>)> = frames
+            .par_chunks(codec::CHUNK)
+            .enumerate()
+            .map(|(ci, chunk)| {
+                let first = ci * codec::CHUNK;
+                let lo = contrib.partition_point(|c| (c.0 as usize) < first);
+                let hi = contrib.partition_point(|c| (c.0 as usize) < first + chunk.len());
+                let mut contrib = contrib.get(lo..hi).unwrap_or(&[]);
+                let mut out = Vec::with_capacity(chunk.len() * 256);
+                let mut one = Vec::new();
+                let mut entries: Vec<(usize, Format, Entry)> = Vec::new();
+                for (k, f) in chunk.iter().enumerate() {
+                    let fi = first + k;
+                    let n = contrib.iter().take_while(|c| c.0 as usize == fi).count();
+                    entries.clear();
+                    for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
+                        let bytes = parse_of(cand as usize);
+                        // Checked by `read_parse` when the entry was resolved.
+                        let format = bytes.get(1).and_then(|&t| Format::ALL.get(usize::from(t)));
+                        let e = bytes
+                            .get(at..)
+                            .and_then(|b| read_entry(&mut Reader::new(b)));
+                        if let (Some(&format), Some(e)) = (format, e) {
+                            entries.push((cand as usize, format, e));
+                        }
+                    }
+                    contrib = contrib.get(n..).unwrap_or(&[]);
+                    one.clear();
+                    frame(
+                        &mut one,
+                        f,
+                        &entries,
+                        meta.get(fi).copied().flatten(),
+                        |i| cands[i].0,
+                    );
+                    codec::push_frame(&mut out, &one);
+                }
+                (chunk.len(), out)
+            })
+            .collect();
+        let has_sidecar = sidecar.is_some();
+        // Dropping a million parses and sidecar rows takes a while; nothing waits for it.
+        drop(meta);
+        std::thread::spawn(move || drop(sidecar));
+        Ok(codec::assemble(
+            &chunks,
+            has_sidecar.then_some(name.as_str()),
+            &warnings,
+        ))
+    });
+    std::thread::spawn(move || drop((sources, blobs)));
+    index
 }
 
 /// Encodes one frame from its file, the label entries describing it (with
