@@ -209,6 +209,29 @@ fn read_group(b: &[u8]) -> Option<Known<'_>> {
     r.done().then_some(out)
 }
 
+/// Reads a cache entry of `query-labels.redb` and every parse in it (for
+/// fuzzing and tests): the number of label files, `None` if anything is
+/// malformed. Never panics, whatever the bytes.
+pub fn read_cache_entry(b: &[u8]) -> Option<usize> {
+    let known = read_group(b)?;
+    for (_, _, parse) in known.values() {
+        match read_parse(parse)? {
+            Parsed::Labels(_, entries) => {
+                for (at, e) in entries {
+                    let again = parse
+                        .get(at..)
+                        .and_then(|p| read_entry(&mut Reader::new(p)))?;
+                    attr_str(again.attrs, "subset");
+                    let _ = (e.frame, e.units, e.width, e.height, e.objects);
+                    Reader::new(e.attrs).attrs()?;
+                }
+            }
+            Parsed::Failed(_) | Parsed::NotLabel => {}
+        }
+    }
+    Some(known.len())
+}
+
 fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
@@ -769,5 +792,83 @@ fn frame<'c>(
     for (l, fmt) in labels {
         codec::string(out, l);
         out.push(codec::format_tag(fmt));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{BBox, Object};
+
+    fn entry_blob() -> Vec<u8> {
+        let mut frame = FrameLabels {
+            frame: "f1".into(),
+            width: Some(640),
+            height: None,
+            units: Units::Normalized,
+            attributes: BTreeMap::new(),
+            objects: vec![Object::new(
+                "car",
+                Some(BBox::from_corners(0.1, 0.2, 0.3, 0.4)),
+            )],
+        };
+        frame
+            .attributes
+            .insert("subset".into(), AttrValue::Str("train".into()));
+        let mut parses = Vec::new();
+        for p in [
+            None,
+            Some(Err("labels/b.txt: line 2: bad".to_string())),
+            Some(Ok((Format::Yolo, vec![frame.clone(), frame]))),
+        ] {
+            let mut out = Vec::new();
+            encode_parse(&mut out, p);
+            parses.push(out);
+        }
+        let mut blob = Vec::new();
+        codec::varint(&mut blob, parses.len() as u64);
+        for (i, p) in parses.iter().enumerate() {
+            codec::string(&mut blob, &format!("f{i}.txt"));
+            blob.extend_from_slice(&[i as u8; 32]);
+            blob.extend_from_slice(&[7; 16]);
+            codec::varint(&mut blob, p.len() as u64);
+            blob.extend_from_slice(p);
+        }
+        blob
+    }
+
+    #[test]
+    fn cache_entries_round_trip_and_reject_truncation() {
+        let blob = entry_blob();
+        assert_eq!(read_cache_entry(&blob), Some(3));
+        let known = read_group(&blob).expect("decodes");
+        let (_, _, parse) = known["f2.txt"];
+        let Some(Parsed::Labels(Format::Yolo, entries)) = read_parse(parse) else {
+            panic!("a parse with entries");
+        };
+        assert_eq!(entries.len(), 2);
+        let (_, e) = &entries[1];
+        assert_eq!(
+            (e.frame, e.width, e.height, e.objects),
+            ("f1", Some(640), None, 1)
+        );
+        assert_eq!(attr_str(e.attrs, "subset"), Some("train"));
+        for cut in 0..blob.len() {
+            assert_eq!(read_cache_entry(&blob[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    proptest::proptest! {
+        /// A damaged cache entry gives `None` or entries, never a panic.
+        #[test]
+        fn damaged_cache_entries_never_panic(
+            at in 0usize..4096,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut blob = entry_blob();
+            let i = at % blob.len();
+            blob[i] = byte;
+            let _ = read_cache_entry(&blob);
+        }
     }
 }

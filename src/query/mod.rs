@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::labels::{AttrValue, BBox, Object};
 use crate::meta::Prediction;
 
-mod build;
+pub mod build;
 pub mod codec;
 pub mod index;
 pub mod select;
