@@ -68,6 +68,8 @@ struct PackWriter {
 
 /// Bytes a pack grows by before dsv asks the kernel to start writing them out.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+/// Largest page-cache folio (the PMD size on x86-64); see `append_record`.
+const FOLIO_MAX: u64 = 2 * 1024 * 1024;
 
 /// One pack being filled. There is one slot per worker thread: each thread
 /// appends to its own pack, so writers never queue on one file's inode lock.
@@ -755,12 +757,17 @@ impl ObjectStore {
                 state.current = Some(self.open_writer()?);
             }
             let w = state.current.as_mut().expect("opened above");
-            if durable && w.len - w.kicked >= WRITEBACK_STEP {
-                // Records up to here were written by this slot's thread already.
+            // Kick only whole folios at least one folio behind the end of the space
+            // handed out: `add` may run two threads per slot, so the last records
+            // may still be being written, and writeback locks the folios it writes
+            // (ext4 uses folios of up to 2 MiB), which would stall the thread that
+            // appends to one. The fsync of the filled pack covers the rest.
+            let behind = (w.len & !(FOLIO_MAX - 1)).saturating_sub(FOLIO_MAX);
+            if durable && behind >= w.kicked + WRITEBACK_STEP {
                 self.io
                     .kick
-                    .submit((w.file.clone(), w.kicked, w.len - w.kicked));
-                w.kicked = w.len;
+                    .submit((w.file.clone(), w.kicked, behind - w.kicked));
+                w.kicked = behind;
             }
             let offset = u32::try_from(w.len)
                 .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
