@@ -6,6 +6,7 @@
 //! edit stores only the changed chunks. Records are appended to pack files and a
 //! redb table maps id -> (pack, offset, length).
 
+mod bgio;
 pub mod chunk;
 pub mod pack;
 
@@ -67,14 +68,43 @@ struct PackWriter {
 
 /// Bytes a pack grows by before dsv asks the kernel to start writing them out.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+/// Largest page-cache folio (the PMD size on x86-64); see `append_record`.
+const FOLIO_MAX: u64 = 2 * 1024 * 1024;
 
 /// One pack being filled. There is one slot per worker thread: each thread
 /// appends to its own pack, so writers never queue on one file's inode lock.
 #[derive(Default)]
 struct WriterState {
     current: Option<PackWriter>,
-    /// Filled packs still to fsync at the next flush.
+    /// Filled packs still to sync at the next flush (with `core.fsync = false`, where
+    /// that is only a fault point; durable packs go to [`PackIo::sync`] when filled).
     to_sync: Vec<(Arc<File>, PathBuf)>,
+}
+
+/// The background threads of [`bgio`]: one starts writeback of written ranges, one
+/// fsyncs filled packs. Two threads, because an fsync waits for the device's cache
+/// flush (up to a second here) and writeback must keep the disk busy meanwhile.
+struct PackIo {
+    kick: bgio::Worker<(Arc<File>, u64, u64)>,
+    sync: bgio::Worker<(Arc<File>, PathBuf)>,
+}
+
+impl PackIo {
+    fn new(storage: &Arc<dyn Storage>) -> PackIo {
+        let (k, s) = (storage.clone(), storage.clone());
+        PackIo {
+            kick: bgio::Worker::new(
+                "dsv-writeback",
+                move |(f, off, len): (Arc<File>, u64, u64)| {
+                    k.start_writeback(&f, off, len);
+                    Ok(())
+                },
+            ),
+            sync: bgio::Worker::new("dsv-packsync", move |(f, path): (Arc<File>, PathBuf)| {
+                s.sync(&f, &path)
+            }),
+        }
+    }
 }
 
 /// Hands out pack numbers to the writer slots.
@@ -115,6 +145,8 @@ pub struct ObjectStore {
     stats: Mutex<WriteStats>,
     /// Whether pack data is fsynced before it is indexed (`core.fsync`).
     fsync: std::sync::atomic::AtomicBool,
+    /// Writeback and fsync of pack data off the hashing threads.
+    io: PackIo,
     /// Records read so far (tests check that diffs skip unchanged subtrees).
     reads: std::sync::atomic::AtomicU64,
 }
@@ -187,7 +219,6 @@ impl ObjectStore {
         Ok(ObjectStore {
             packs_dir: dsv_dir.join("packs"),
             db,
-            storage,
             writers: (0..rayon::current_num_threads().max(1))
                 .map(|_| Mutex::new(WriterState::default()))
                 .collect(),
@@ -199,6 +230,8 @@ impl ObjectStore {
             stats: Mutex::new(WriteStats::default()),
             fsync: std::sync::atomic::AtomicBool::new(true),
             reads: std::sync::atomic::AtomicU64::new(0),
+            io: PackIo::new(&storage),
+            storage,
         })
     }
 
@@ -696,7 +729,7 @@ impl ObjectStore {
     fn append_record(&self, id: ObjectId, buf: &[u8]) -> Result<()> {
         let record_len = buf.len() as u64;
         // Reserve space under the lock; write outside it.
-        let mut kick: Vec<(Arc<File>, u64, u64)> = Vec::new();
+        let durable = self.fsync.load(std::sync::atomic::Ordering::Relaxed);
         let (file, path, loc) = {
             let slot = rayon::current_thread_index().unwrap_or(0) % self.writers.len();
             let mut state = self.writers[slot].lock().map_err(poisoned)?;
@@ -709,17 +742,32 @@ impl ObjectStore {
                 w.len > pack::PACK_MAGIC.len() as u64 && w.len + record_len > PACK_TARGET_SIZE
             }) {
                 let w = state.current.take().expect("checked above");
-                kick.push((w.file.clone(), w.kicked, w.len - w.kicked));
-                state.to_sync.push((w.file, w.path));
+                if durable {
+                    // Its last records were written by this slot's thread already:
+                    // write the rest out and fsync it while hashing goes on.
+                    self.io
+                        .kick
+                        .submit((w.file.clone(), w.kicked, w.len - w.kicked));
+                    self.io.sync.submit((w.file, w.path));
+                } else {
+                    state.to_sync.push((w.file, w.path));
+                }
             }
             if state.current.is_none() {
                 state.current = Some(self.open_writer()?);
             }
             let w = state.current.as_mut().expect("opened above");
-            if w.len - w.kicked >= WRITEBACK_STEP {
-                // Records up to here were written by this slot's thread already.
-                kick.push((w.file.clone(), w.kicked, w.len - w.kicked));
-                w.kicked = w.len;
+            // Kick only whole folios at least one folio behind the end of the space
+            // handed out: `add` may run two threads per slot, so the last records
+            // may still be being written, and writeback locks the folios it writes
+            // (ext4 uses folios of up to 2 MiB), which would stall the thread that
+            // appends to one. The fsync of the filled pack covers the rest.
+            let behind = (w.len & !(FOLIO_MAX - 1)).saturating_sub(FOLIO_MAX);
+            if durable && behind >= w.kicked + WRITEBACK_STEP {
+                self.io
+                    .kick
+                    .submit((w.file.clone(), w.kicked, behind - w.kicked));
+                w.kicked = behind;
             }
             let offset = u32::try_from(w.len)
                 .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
@@ -732,11 +780,6 @@ impl ObjectStore {
             pending.insert(id, loc);
             (w.file.clone(), w.path.clone(), loc)
         };
-        if self.fsync.load(std::sync::atomic::Ordering::Relaxed) {
-            for (f, off, len) in kick {
-                self.storage.start_writeback(&f, off, len);
-            }
-        }
         if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, buf) {
             if let Ok(mut p) = self.pending.lock() {
                 p.remove(&id);
@@ -799,7 +842,7 @@ impl ObjectStore {
         })
     }
 
-    /// Makes everything written so far durable: fsync the pack, then commit the
+    /// Makes everything written so far durable: fsync the packs, then commit the
     /// index entries in one redb transaction. Until this returns, a crash leaves
     /// only an unreferenced pack tail.
     pub fn flush(&self) -> Result<()> {
@@ -813,12 +856,11 @@ impl ObjectStore {
             return Ok(());
         }
         let mut pack_lens: HashMap<u32, u64> = HashMap::new();
+        let mut to_sync: Vec<(Arc<File>, PathBuf)> = Vec::new();
         for guard in guards.iter_mut() {
-            for (f, path) in guard.to_sync.drain(..) {
-                self.sync_pack(&f, &path)?;
-            }
+            to_sync.append(&mut guard.to_sync);
             if let Some(w) = guard.current.as_ref() {
-                self.sync_pack(&w.file, &w.path)?;
+                to_sync.push((w.file.clone(), w.path.clone()));
                 pack_lens.insert(w.n, w.len);
             }
         }
@@ -827,6 +869,48 @@ impl ObjectStore {
             let e = pack_lens.entry(loc.pack).or_insert(end);
             *e = (*e).max(end);
         }
+        // The fsyncs wait for the disk (mostly its cache flush); building the
+        // transaction is CPU work. Both run at once, and the transaction is committed
+        // only after every pack it points into is durable.
+        let (synced, tx) = std::thread::scope(|scope| {
+            let syncing = scope.spawn(|| -> Result<()> {
+                for (f, path) in &to_sync {
+                    self.sync_pack(f, path)?;
+                }
+                // Filled packs handed to the background thread.
+                self.io.sync.wait()
+            });
+            let tx = self.index_transaction(&pending, &pack_lens, &commits);
+            let synced = syncing
+                .join()
+                .unwrap_or_else(|_| Err(Error::Corrupt("pack sync thread panicked".into())));
+            (synced, tx)
+        });
+        let tx = match (synced, tx) {
+            (Ok(()), Ok(tx)) => tx,
+            (Err(e), tx) => {
+                if let Ok(tx) = tx {
+                    let _ = tx.abort();
+                }
+                return Err(e);
+            }
+            (Ok(()), Err(e)) => return Err(e),
+        };
+        tx.commit().map_err(|e| self.db.err(e))?;
+        pending.clear();
+        commits.clear();
+        self.drop_snapshot();
+        Ok(())
+    }
+
+    /// A write transaction (not yet committed) recording `pending` locations, the
+    /// packs' new committed lengths and the new commits.
+    fn index_transaction(
+        &self,
+        pending: &HashMap<ObjectId, Location>,
+        pack_lens: &HashMap<u32, u64>,
+        commits: &[ObjectId],
+    ) -> Result<redb::WriteTransaction> {
         let tx = self.db.write()?;
         {
             let mut objects = tx.open_table(OBJECTS).map_err(|e| self.db.err(e))?;
@@ -838,7 +922,7 @@ impl ObjectStore {
                     .map_err(|e| self.db.err(e))?;
             }
             let mut packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
-            for (n, len) in &pack_lens {
+            for (n, len) in pack_lens {
                 let old = packs
                     .get(n)
                     .map_err(|e| self.db.err(e))?
@@ -847,15 +931,11 @@ impl ObjectStore {
                 packs.insert(n, old.max(*len)).map_err(|e| self.db.err(e))?;
             }
             let mut ct = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
-            for id in commits.iter() {
+            for id in commits {
                 ct.insert(&id.0, ()).map_err(|e| self.db.err(e))?;
             }
         }
-        tx.commit().map_err(|e| self.db.err(e))?;
-        pending.clear();
-        commits.clear();
-        self.drop_snapshot();
-        Ok(())
+        Ok(tx)
     }
 
     /// Commit ids whose hex starts with `prefix`.
@@ -941,6 +1021,7 @@ impl ObjectStore {
 
     /// Closes the current pack writer so the next write starts a fresh pack.
     pub(crate) fn close_writer(&self) -> Result<()> {
+        self.io.sync.wait()?;
         for slot in &self.writers {
             let mut guard = slot.lock().map_err(poisoned)?;
             for (f, path) in guard.to_sync.drain(..) {
