@@ -81,6 +81,18 @@ impl Db {
     }
 }
 
+/// A cache key: blake3 of the cache's version string and each part,
+/// length-prefixed so that parts cannot run into each other.
+pub fn cache_key(version: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(version);
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    *h.finalize().as_bytes()
+}
+
 /// A derived-data database under `.dsv/cache/` (statistics, query index). Never
 /// an error: one that cannot be opened (another process has it, disk full) is
 /// simply not used, one that does not open cleanly is rebuilt from scratch, and

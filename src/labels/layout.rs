@@ -54,11 +54,13 @@ pub struct Layout {
     names: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
 }
 
-fn parent(path: &str) -> &str {
+/// The directory part of a root-relative path ("" at the root).
+pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-fn file_name(path: &str) -> &str {
+/// The last component of a root-relative path.
+pub(crate) fn file_name(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(_, f)| f)
 }
 

@@ -498,13 +498,7 @@ struct Scope {
 }
 
 fn key(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(CACHE_VERSION);
-    for p in parts {
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    *h.finalize().as_bytes()
+    crate::db::cache_key(CACHE_VERSION, parts)
 }
 
 struct Walk<'a> {

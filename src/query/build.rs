@@ -21,7 +21,7 @@ use redb::TableDefinition;
 use crate::db::CacheDb;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, Role};
+use crate::labels::layout::{FileSource, Layout, Role, file_name, parent};
 use crate::labels::{AttrValue, Format, FrameLabels, Units};
 use crate::meta::{FrameMeta, Sidecar, sidecar_path};
 use crate::object::EntryMode;
@@ -165,16 +165,6 @@ fn attr_str<'a>(attrs: &'a [u8], key: &str) -> Option<&'a str> {
     None
 }
 
-fn cache_key(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(CACHE_VERSION);
-    for p in parts {
-        h.update(&(p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    *h.finalize().as_bytes()
-}
-
 /// A stable hash of a file name, to pick its bucket.
 fn name_hash(name: &str) -> u64 {
     // FNV-1a: stable across runs and builds, unlike the std hasher.
@@ -215,29 +205,14 @@ fn read_group(b: &[u8]) -> Option<Known<'_>> {
 pub fn read_cache_entry(b: &[u8]) -> Option<usize> {
     let known = read_group(b)?;
     for (_, _, parse) in known.values() {
-        match read_parse(parse)? {
-            Parsed::Labels(_, entries) => {
-                for (at, e) in entries {
-                    let again = parse
-                        .get(at..)
-                        .and_then(|p| read_entry(&mut Reader::new(p)))?;
-                    attr_str(again.attrs, "subset");
-                    let _ = (e.frame, e.units, e.width, e.height, e.objects);
-                    Reader::new(e.attrs).attrs()?;
-                }
+        if let Parsed::Labels(_, entries) = read_parse(parse)? {
+            for (_, e) in entries {
+                Reader::new(e.attrs).attrs()?;
+                attr_str(e.attrs, "subset");
             }
-            Parsed::Failed(_) | Parsed::NotLabel => {}
         }
     }
     Some(known.len())
-}
-
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(d, _)| d)
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit_once('/').map_or(path, |(_, n)| n)
 }
 
 /// What the parse of a YOLO file depends on besides its bytes: the class
@@ -462,12 +437,15 @@ pub(super) fn build(
         };
         let g = *group_at.entry((dir, bucket)).or_insert_with(|| {
             groups.push(Group {
-                key: cache_key(&[
-                    dir.as_bytes(),
-                    &buckets.to_le_bytes(),
-                    &bucket.to_le_bytes(),
-                    &layout.toml.digest,
-                ]),
+                key: crate::db::cache_key(
+                    CACHE_VERSION,
+                    &[
+                        dir.as_bytes(),
+                        &buckets.to_le_bytes(),
+                        &bucket.to_le_bytes(),
+                        &layout.toml.digest,
+                    ],
+                ),
                 members: Vec::new(),
             });
             groups.len() - 1
