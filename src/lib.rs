@@ -25,6 +25,7 @@ pub mod repo;
 pub mod report;
 pub mod storage;
 pub mod store;
+pub mod trace;
 pub mod worktree;
 
 pub use error::{Error, Result};

@@ -226,6 +226,11 @@ pub fn run() -> i32 {
         Some(d) => base.join(d),
         None => base,
     };
+    if std::env::var_os("DSV_TRACE_PERF").is_some() {
+        dsv::trace::install(Box::new(|name, d| {
+            eprintln!("perf: {name} {:.3} s", d.as_secs_f64())
+        }));
+    }
     let mut open = OpenOptions::default();
     if let Ok(spec) = std::env::var("DSV_FAULT")
         && let Some(f) = FaultStorage::from_spec(&spec)

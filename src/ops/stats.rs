@@ -98,6 +98,33 @@ impl Stats {
         }
     }
 
+    /// Adds the counts of one YOLO file kept inline.
+    fn add_yolo(&mut self, y: &YoloCounts, names: &[String]) {
+        self.label_files += 1;
+        if y.objects == 0 {
+            self.empty_label_frames += 1;
+        } else {
+            self.labelled_frames += 1;
+        }
+        self.objects += u64::from(y.objects);
+        for (k, n) in y.classes(names) {
+            match self.classes.get_mut(k) {
+                Some(v) => *v += n,
+                None => {
+                    self.classes.insert(k.to_owned(), n);
+                }
+            }
+        }
+        if y.scored > 0 {
+            *self
+                .attributes
+                .entry("score".into())
+                .or_default()
+                .entry("number".into())
+                .or_default() += u64::from(y.scored);
+        }
+    }
+
     /// Adds the counts of one label file found at `path()`.
     fn add_counts(&mut self, c: &FileCounts, path: impl FnOnce() -> String) {
         match c.kind {
@@ -217,8 +244,104 @@ impl FileCounts {
     }
 }
 
+/// Phase 2's counts of one label file. A plain YOLO file, the bulk of a
+/// large dataset, stays inline as class indices into its scope's names: a
+/// million of them then allocate nothing and move as small values.
+#[derive(Debug, Clone)]
+enum Counted {
+    Yolo(YoloCounts),
+    Full(Box<FileCounts>),
+}
+
+/// Classes a [`YoloCounts`] holds inline.
+const YOLO_INLINE: usize = 3;
+
+/// A YOLO file that parsed, with at most [`YOLO_INLINE`] classes, each a
+/// distinct name of the names list in effect.
+#[derive(Debug, Clone, Copy)]
+struct YoloCounts {
+    objects: u32,
+    scored: u32,
+    len: u8,
+    /// (index into the names, objects).
+    classes: [(u32, u32); YOLO_INLINE],
+}
+
+impl YoloCounts {
+    fn classes<'n>(&self, names: &'n [String]) -> impl Iterator<Item = (&'n str, u64)> + use<'n> {
+        let list = self.classes;
+        (0..usize::from(self.len)).filter_map(move |k| {
+            let (i, n) = list.get(k)?;
+            Some((names.get(*i as usize)?.as_str(), u64::from(*n)))
+        })
+    }
+}
+
+impl Counted {
+    /// The counts in full (tests compare them with the parser's).
+    #[cfg(test)]
+    fn to_full(&self, names: Option<&Arc<Vec<String>>>) -> FileCounts {
+        match self {
+            Counted::Full(c) => (**c).clone(),
+            Counted::Yolo(y) => {
+                let names = names.map_or(&[][..], |n| n.as_slice());
+                FileCounts {
+                    kind: FileKind::Parsed,
+                    labelled: u64::from(y.objects > 0),
+                    empty: u64::from(y.objects == 0),
+                    objects: u64::from(y.objects),
+                    classes: y.classes(names).map(|(k, n)| (k.to_owned(), n)).collect(),
+                    attributes: if y.scored > 0 {
+                        vec![("score".into(), "number".into(), u64::from(y.scored))]
+                    } else {
+                        Vec::new()
+                    },
+                    ..FileCounts::default()
+                }
+            }
+        }
+    }
+}
+
+/// The inline form of a counting pass's result, when it fits.
+fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<YoloCounts> {
+    if y.classes.len() > YOLO_INLINE {
+        return None;
+    }
+    let mut out = YoloCounts {
+        objects: u32::try_from(y.objects).ok()?,
+        scored: u32::try_from(y.scored).ok()?,
+        len: 0,
+        classes: [(0, 0); YOLO_INLINE],
+    };
+    for (k, &(index, n)) in y.classes.iter().enumerate() {
+        let name = names.get(index)?;
+        // Two indices sharing a name count as one class: left to the full form.
+        if y.classes[..k]
+            .iter()
+            .any(|&(j, _)| names.get(j) == Some(name))
+        {
+            return None;
+        }
+        *out.classes.get_mut(k)? = (u32::try_from(index).ok()?, u32::try_from(n).ok()?);
+        out.len += 1;
+    }
+    Some(out)
+}
+
 /// The counts of one YOLO label file: from the counting pass when it vouches
 /// for the file, else from the full parser (which also gives the exact error).
+fn yolo_counted(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> Counted {
+    if let Some(list) = names
+        && let Some(y) = crate::labels::yolo::count(bytes, Some(list.as_slice()))
+        && let Some(inline) = yolo_inline(&y, list)
+    {
+        return Counted::Yolo(inline);
+    }
+    Counted::Full(Box::new(yolo_file_counts(bytes, path, names)))
+}
+
+/// [`yolo_counted`] in full.
 fn yolo_file_counts(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> FileCounts {
     let list = names.map(|n| n.as_slice());
     if let Some(y) = crate::labels::yolo::count(bytes, list) {
@@ -311,14 +434,45 @@ const FILES_MAGIC: &[u8; 8] = b"DSVSF1\0\0";
 
 /// Encodes a directory's per-file counts: a string table, then per file its
 /// name, the first 16 bytes of its content id and its counts.
-fn encode_files<'a>(files: &[(&'a str, &'a ObjectId, &'a FileCounts)]) -> Vec<u8> {
+fn encode_files<'a>(
+    files: &[(&'a str, &'a ObjectId, Option<&'a Counted>)],
+    names: &'a [String],
+) -> Vec<u8> {
     use crate::query::codec::{string, varint};
     let mut strings = Interner::default();
     let mut body = Vec::with_capacity(files.len() * 40);
     varint(&mut body, files.len() as u64);
-    for (name, id, c) in files {
+    let none = FileCounts::default();
+    for &(name, id, c) in files {
         strings.put(name, &mut body);
         body.extend_from_slice(&id.0[..16]);
+        let c: &FileCounts = match c {
+            None => &none,
+            Some(Counted::Full(c)) => c,
+            // The same bytes as the full form of these counts.
+            Some(Counted::Yolo(y)) => {
+                body.push(1);
+                let objects = u64::from(y.objects);
+                for n in [u64::from(objects > 0), u64::from(objects == 0), objects] {
+                    varint(&mut body, n);
+                }
+                varint(&mut body, u64::from(y.len));
+                for (k, n) in y.classes(names) {
+                    strings.put(k, &mut body);
+                    varint(&mut body, n);
+                }
+                if y.scored > 0 {
+                    varint(&mut body, 1);
+                    strings.put("score", &mut body);
+                    strings.put("number", &mut body);
+                    varint(&mut body, u64::from(y.scored));
+                } else {
+                    varint(&mut body, 0);
+                }
+                varint(&mut body, 0);
+                continue;
+            }
+        };
         match c.kind {
             FileKind::NotLabels => body.push(0),
             FileKind::Error => {
@@ -524,7 +678,7 @@ struct Node {
     files: Vec<(ObjectId, u32, u32)>,
     /// Counts already known for each of `files` (same name and content as when
     /// the cache last saw this directory).
-    known: Vec<Option<FileCounts>>,
+    known: Vec<Option<Counted>>,
     /// Cache key of this directory's per-file counts.
     files_key: [u8; 32],
     children: Vec<Node>,
@@ -665,7 +819,7 @@ impl Walk<'_> {
                             .map(|i| {
                                 old.remove(node.name(i))
                                     .filter(|(prefix, _)| prefix[..] == node.files[i].0.0[..16])
-                                    .map(|(_, c)| c)
+                                    .map(|(_, c)| Counted::Full(Box::new(c)))
                             })
                             .collect()
                     };
@@ -681,26 +835,28 @@ impl Walk<'_> {
         if let Some(s) = &node.cached {
             return Ok(s.clone());
         }
-        let counts: Vec<FileCounts> = std::mem::take(&mut node.known)
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect();
+        let counts: Vec<Option<Counted>> = std::mem::take(&mut node.known);
+        let names = node.scope.names.as_ref().map_or(&[][..], |n| n.as_slice());
         let mut total = Stats {
             frames: node.frames,
             ..Stats::default()
         };
         for (i, c) in counts.iter().enumerate() {
-            total.add_counts(c, || node.file_path(i));
+            match c {
+                Some(Counted::Full(c)) => total.add_counts(c, || node.file_path(i)),
+                Some(Counted::Yolo(y)) => total.add_yolo(y, names),
+                None => {}
+            }
         }
         if !counts.is_empty() {
-            let list: Vec<(&str, &ObjectId, &FileCounts)> = node
+            let list: Vec<(&str, &ObjectId, Option<&Counted>)> = node
                 .files
                 .iter()
                 .zip(&counts)
                 .enumerate()
-                .map(|(i, ((id, _, _), c))| (node.name(i), id, c))
+                .map(|(i, ((id, _, _), c))| (node.name(i), id, c.as_ref()))
                 .collect();
-            let blob = encode_files(&list);
+            let blob = encode_files(&list, names);
             if let Ok(mut v) = out.files.lock() {
                 v.push((node.files_key, blob));
             }
@@ -719,9 +875,9 @@ impl Walk<'_> {
         Ok(total)
     }
 
-    fn file_counts(&self, bytes: &[u8], path: &str, scope: &Scope) -> Result<FileCounts> {
+    fn file_counts(&self, bytes: &[u8], path: &str, scope: &Scope) -> Result<Option<Counted>> {
         let Role::Label(format) = self.layout.role(path, bytes) else {
-            return Ok(FileCounts::default());
+            return Ok(None);
         };
         if format == crate::labels::Format::Yolo
             && self
@@ -731,9 +887,9 @@ impl Walk<'_> {
                 .and_then(|r| r.names.as_ref())
                 .is_none()
         {
-            return Ok(yolo_file_counts(bytes, path, scope.names.as_ref()));
+            return Ok(Some(yolo_counted(bytes, path, scope.names.as_ref())));
         }
-        Ok(match self.layout.parse(self.src, path, format, bytes)? {
+        let full = match self.layout.parse(self.src, path, format, bytes)? {
             Ok(frames) => FileCounts::of_frames(frames),
             Err((file, e)) => FileCounts {
                 kind: FileKind::Error,
@@ -746,7 +902,8 @@ impl Walk<'_> {
                 },
                 ..FileCounts::default()
             },
-        })
+        };
+        Ok(Some(Counted::Full(Box::new(full))))
     }
 }
 
@@ -785,14 +942,14 @@ fn number_files<'n>(node: &'n Node, ids: &mut Vec<ObjectId>, jobs: &mut Vec<(&'n
 
 /// Hands the counts read in phase 2 back to their nodes, in the order
 /// [`number_files`] listed them.
-fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<FileCounts>) {
+fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<Option<Counted>>) {
     if node.cached.is_some() {
         return;
     }
     node.known.resize(node.files.len(), None);
     for k in node.known.iter_mut() {
         if k.is_none() {
-            *k = counts.next();
+            *k = counts.next().flatten();
         }
     }
     for c in &mut node.children {
@@ -802,6 +959,7 @@ fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<FileCounts>) {
 
 /// Statistics of a stored tree (a commit's root tree).
 pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> Result<Stats> {
+    let mut t = crate::trace::Phases::start("stats");
     let src = TreeSource::new(store, Some(*tree));
     let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
     let walk = Walk {
@@ -815,6 +973,7 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
         digest: [0; 32],
     });
     let mut node = walk.collect(tree, "", &root, false)?;
+    t.mark("walk");
     // Sized up front: growing a million-entry list by doubling costs more than the walk.
     let n = count_files(&node);
     let mut ids = Vec::with_capacity(n);
@@ -823,17 +982,20 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
     // Each file is parsed on the thread that read it, straight from the pack read.
     let counts = store.get_many_with(&ids, |i, bytes| match jobs.get(i) {
         Some(&(node, f)) => walk.file_counts(bytes, &node.file_path(f), &node.scope),
-        None => Ok(FileCounts::default()),
+        None => Ok(None),
     })?;
     drop(jobs);
+    t.mark("read-parse");
     fill_known(&mut node, &mut counts.into_iter());
     let computed = Computed::default();
     let stats = walk.total(&mut node, &computed)?;
+    t.mark("total");
     let subtrees = computed.subtrees.into_inner().unwrap_or_default();
     let files = computed.files.into_inner().unwrap_or_default();
     if !subtrees.is_empty() {
         cache.put(&subtrees, &files);
     }
+    t.mark("cache-write");
     Ok(stats)
 }
 
@@ -905,6 +1067,12 @@ mod tests {
             None,
             // Two indices with one name: counted as one class, like the parser does.
             Some(Arc::new(vec!["car".into(), "dog".into(), "car".into()])),
+            Some(Arc::new(vec![
+                "car".into(),
+                "dog".into(),
+                "cone".into(),
+                "bus".into(),
+            ])),
         ]
     }
 
@@ -934,7 +1102,8 @@ mod tests {
         for f in &files {
             let bytes = std::fs::read(f).unwrap();
             for names in names_lists() {
-                let got = yolo_file_counts(&bytes, "labels/f.txt", names.as_ref());
+                let got =
+                    yolo_counted(&bytes, "labels/f.txt", names.as_ref()).to_full(names.as_ref());
                 assert_eq!(
                     got,
                     parsed_counts(&bytes, names.as_ref()),
@@ -988,6 +1157,37 @@ mod tests {
             })
     }
 
+    #[test]
+    fn plain_yolo_files_stay_inline_and_others_do_not() {
+        let names = names_lists();
+        let text = b"0 0.5 0.5 0.1 0.1\n3 0.2 0.2 0.1 0.1 0.9\n0 0.1 0.1 0.1 0.1\n";
+        let distinct = names[2].as_ref();
+        match yolo_counted(text, "labels/f.txt", distinct) {
+            Counted::Yolo(y) => {
+                let ns = distinct.map_or(&[][..], |n| n.as_slice());
+                let got: Vec<(&str, u64)> = y.classes(ns).collect();
+                assert_eq!(got, [("car", 2), ("bus", 1)]);
+                assert_eq!((y.objects, y.scored), (3, 1));
+            }
+            other => panic!("not inline: {other:?}"),
+        }
+        // No names, a name shared by two indices, an index past the names,
+        // more classes than fit inline: the full form.
+        let shared = b"0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n";
+        let many = b"0 .5 .5 .1 .1\n1 .5 .5 .1 .1\n2 .5 .5 .1 .1\n3 .5 .5 .1 .1\n";
+        for (text, names) in [
+            (&text[..], None),
+            (&shared[..], names[1].as_ref()),
+            (&b"7 0.5 0.5 0.1 0.1\n"[..], distinct),
+            (&many[..], distinct),
+        ] {
+            assert!(matches!(
+                yolo_counted(text, "labels/f.txt", names),
+                Counted::Full(_)
+            ));
+        }
+    }
+
     proptest! {
         #[test]
         fn yolo_counting_pass_matches_the_parser(
@@ -1003,9 +1203,37 @@ mod tests {
                 text.push('\n');
             }
             let names = names_lists().into_iter().nth(usize::from(named)).flatten();
-            let fast = yolo_file_counts(text.as_bytes(), "labels/f.txt", names.as_ref());
+            let fast = yolo_counted(text.as_bytes(), "labels/f.txt", names.as_ref()).to_full(names.as_ref());
             // Same counts, and for a malformed file the same error (line, column, message).
             prop_assert_eq!(fast, parsed_counts(text.as_bytes(), names.as_ref()));
+        }
+
+        #[test]
+        fn inline_yolo_counts_encode_and_add_up_as_their_full_form(
+            lines in proptest::collection::vec(yolo_line(), 0..6),
+            list in 0usize..3,
+        ) {
+            let text = lines.join("\n");
+            let names = names_lists().into_iter().nth(list).flatten();
+            let got = yolo_counted(text.as_bytes(), "labels/f.txt", names.as_ref());
+            let full = Counted::Full(Box::new(got.to_full(names.as_ref())));
+            let ns = names.as_ref().map_or(&[][..], |n| n.as_slice());
+            let id = ObjectId::hash(text.as_bytes());
+            // The cache holds the same bytes whichever form phase 2 kept...
+            prop_assert_eq!(
+                encode_files(&[("f.txt", &id, Some(&got))], ns),
+                encode_files(&[("f.txt", &id, Some(&full))], ns)
+            );
+            // ...and the totals are the same.
+            let total = |c: &Counted| {
+                let mut s = Stats::default();
+                match c {
+                    Counted::Yolo(y) => s.add_yolo(y, ns),
+                    Counted::Full(c) => s.add_counts(c, || "labels/f.txt".into()),
+                }
+                s
+            };
+            prop_assert_eq!(total(&got), total(&full));
         }
 
         #[test]
@@ -1026,12 +1254,14 @@ mod tests {
         #[test]
         fn per_file_counts_round_trip(files in proptest::collection::btree_map(name(), counts(), 0..6), cut in 0usize..64) {
             let ids: Vec<ObjectId> = files.keys().map(|n| ObjectId::hash(n.as_bytes())).collect();
-            let list: Vec<(&str, &ObjectId, &FileCounts)> = files
-                .iter()
+            let full: Vec<Counted> = files.values().map(|c| Counted::Full(Box::new(c.clone()))).collect();
+            let list: Vec<(&str, &ObjectId, Option<&Counted>)> = files
+                .keys()
                 .zip(&ids)
-                .map(|((n, c), id)| (n.as_str(), id, c))
+                .zip(&full)
+                .map(|((n, id), c)| (n.as_str(), id, Some(c)))
                 .collect();
-            let bytes = encode_files(&list);
+            let bytes = encode_files(&list, &[]);
             let back = decode_files(&bytes).expect("decodes");
             prop_assert_eq!(back.len(), files.len());
             for ((n, c), id) in files.iter().zip(&ids) {

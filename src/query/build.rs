@@ -380,6 +380,7 @@ pub(super) fn build(
     files: &[(String, FileState)],
     cache: &CacheDb,
 ) -> Result<Vec<u8>> {
+    let mut t = crate::trace::Phases::start("query.build");
     let plain = Files {
         store,
         files,
@@ -414,6 +415,7 @@ pub(super) fn build(
         files,
         frames: Some(&by_path),
     };
+    t.mark("roles");
 
     // Label files in cache entries: per directory, split into buckets when large.
     let mut per_dir: FxHashMap<&str, usize> = FxHashMap::default();
@@ -455,6 +457,7 @@ pub(super) fn build(
         }
     }
     drop(group_at);
+    t.mark("groups");
 
     // The names digest of every candidate, and what the cache holds per group.
     let digests: Vec<Vec<[u8; 16]>> = groups
@@ -499,6 +502,7 @@ pub(super) fn build(
         }
     }
     drop(digests);
+    t.mark("cache-read");
 
     // Every label file the cache did not know, in one bulk read, each parsed
     // (and encoded) on the thread that read it.
@@ -523,6 +527,7 @@ pub(super) fn build(
     })?;
     drop(ids);
     let fresh_any = !missing.is_empty();
+    t.mark("read-parse");
     for (i, bytes) in missing.into_iter().zip(fresh) {
         sources[i] = Source::Fresh(bytes);
     }
@@ -566,6 +571,7 @@ pub(super) fn build(
         None
     };
     drop(groups);
+    t.mark("cache-encode");
     // The cache is written (and synced) while the index is assembled.
     let index = std::thread::scope(|scope| {
         if let Some(entries) = entries {
@@ -635,6 +641,7 @@ pub(super) fn build(
         // By frame, then label file, then position in it: the order a frame's
         // entries were always merged in.
         contrib.par_sort_unstable();
+        t.mark("pair");
 
         // The sidecar's rows, by frame.
         let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
@@ -642,6 +649,7 @@ pub(super) fn build(
             Some(bytes) => Some(Sidecar::parse(&name, &bytes)?),
             None => None,
         };
+        t.mark("sidecar-parse");
         let mut meta: Vec<Option<&FrameMeta>> = Vec::new();
         if let Some(sc) = &sidecar {
             meta.resize(frames.len(), None);
@@ -697,16 +705,16 @@ pub(super) fn build(
                 (chunk.len(), out)
             })
             .collect();
+        t.mark("frames");
         let has_sidecar = sidecar.is_some();
         // Dropping a million parses and sidecar rows takes a while; nothing waits for it.
         drop(meta);
         std::thread::spawn(move || drop(sidecar));
-        Ok(codec::assemble(
-            &chunks,
-            has_sidecar.then_some(name.as_str()),
-            &warnings,
-        ))
+        let index = codec::assemble(&chunks, has_sidecar.then_some(name.as_str()), &warnings);
+        t.mark("assemble");
+        Ok(index)
     });
+    t.mark("cache-write-wait");
     std::thread::spawn(move || drop((sources, blobs)));
     index
 }

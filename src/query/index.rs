@@ -202,9 +202,14 @@ fn build_tree(
     cache: &QueryCache,
     key: &[u8; 32],
 ) -> Result<Vec<u8>> {
+    let mut t = crate::trace::Phases::start("query");
     let files = super::build::walk(store, tree)?;
+    t.mark("walk");
     let bytes = super::build::build(store, &files, cache.labels())?;
+    t.mark("build");
     cache.put(key, &bytes);
+    t.mark("put");
+    std::thread::spawn(move || drop(files));
     Ok(bytes)
 }
 
@@ -238,7 +243,11 @@ pub fn tree_query(
         return Ok(ix);
     }
     let bytes = build_tree(store, tree, cache, &key)?;
-    super::codec::decode_filtered(&bytes, || q.judge())?.ok_or_else(undecodable)
+    let mut t = crate::trace::Phases::start("query");
+    let ix = super::codec::decode_filtered(&bytes, || q.judge())?.ok_or_else(undecodable);
+    t.mark("judge");
+    std::thread::spawn(move || drop(bytes));
+    ix
 }
 
 /// The frames of a commit that match `q` (see [`tree_query`]); returns the commit id too.

@@ -405,6 +405,7 @@ impl ObjectStore {
         F: Fn(usize, &[u8]) -> Result<T> + Sync,
     {
         use rayon::prelude::*;
+        let mut t = crate::trace::Phases::start("store.get_many");
         let mut locs: Vec<Option<Location>> = vec![None; ids.len()];
         {
             let pending = self.pending.lock().map_err(poisoned)?;
@@ -457,6 +458,7 @@ impl ObjectStore {
                 }
             }
         }
+        t.mark("locate");
         // Runs of nearby records, in pack order.
         let mut by_pos: Vec<usize> = (0..ids.len()).collect();
         for (i, l) in locs.iter().enumerate() {
@@ -483,6 +485,7 @@ impl ObjectStore {
         }
         self.reads
             .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        t.mark("runs");
         type Fetched<T> = Result<Vec<(usize, T)>>;
         let results: Vec<Fetched<T>> = runs
             .par_iter()
@@ -544,12 +547,14 @@ impl ObjectStore {
                 Ok(out)
             })
             .collect();
+        t.mark("read");
         let mut out: Vec<T> = vec![T::default(); ids.len()];
         for r in results {
             for (i, v) in r? {
                 out[i] = v;
             }
         }
+        t.mark("collect");
         Ok(out)
     }
 
