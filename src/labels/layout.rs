@@ -153,6 +153,12 @@ impl Layout {
         if let Some(r) = self.role_by_path(path) {
             return r;
         }
+        self.role_by_content(path, head)
+    }
+
+    /// Classification of a file whose path alone does not settle it
+    /// ([`Layout::role_by_path`] gave `None`), from its first bytes.
+    pub fn role_by_content(&self, path: &str, head: &[u8]) -> Role {
         let head = &head[..head.len().min(SNIFF_LEN)];
         match label_ext(path) {
             "json" if coco::sniff(path, head) => Role::Label(Format::Coco),

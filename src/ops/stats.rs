@@ -30,7 +30,7 @@ use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-stats-2";
+const CACHE_VERSION: &[u8] = b"dsv-stats-3";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
 /// Per directory: each label file's name, content id and counts (see [`FileCounts`]).
 const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
@@ -254,7 +254,7 @@ enum Counted {
 }
 
 /// Classes a [`YoloCounts`] holds inline.
-const YOLO_INLINE: usize = 3;
+const YOLO_INLINE: usize = 6;
 
 /// A YOLO file that parsed, with at most [`YOLO_INLINE`] classes, each a
 /// distinct name of the names list in effect.
@@ -264,7 +264,7 @@ struct YoloCounts {
     scored: u32,
     len: u8,
     /// (index into the names, objects).
-    classes: [(u32, u32); YOLO_INLINE],
+    classes: [(u16, u16); YOLO_INLINE],
 }
 
 impl YoloCounts {
@@ -272,7 +272,7 @@ impl YoloCounts {
         let list = self.classes;
         (0..usize::from(self.len)).filter_map(move |k| {
             let (i, n) = list.get(k)?;
-            Some((names.get(*i as usize)?.as_str(), u64::from(*n)))
+            Some((names.get(usize::from(*i))?.as_str(), u64::from(*n)))
         })
     }
 }
@@ -323,7 +323,7 @@ fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<Yolo
         {
             return None;
         }
-        *out.classes.get_mut(k)? = (u32::try_from(index).ok()?, u32::try_from(n).ok()?);
+        *out.classes.get_mut(k)? = (u16::try_from(index).ok()?, u16::try_from(n).ok()?);
         out.len += 1;
     }
     Some(out)
@@ -332,19 +332,25 @@ fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<Yolo
 /// The counts of one YOLO label file: from the counting pass when it vouches
 /// for the file, else from the full parser (which also gives the exact error).
 fn yolo_counted(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> Counted {
-    if let Some(list) = names
-        && let Some(y) = crate::labels::yolo::count(bytes, Some(list.as_slice()))
-        && let Some(inline) = yolo_inline(&y, list)
+    let list = names.map(|n| n.as_slice());
+    let counts = crate::labels::yolo::count(bytes, list);
+    if let (Some(list), Some(y)) = (list, &counts)
+        && let Some(inline) = yolo_inline(y, list)
     {
         return Counted::Yolo(inline);
     }
-    Counted::Full(Box::new(yolo_file_counts(bytes, path, names)))
+    Counted::Full(Box::new(yolo_file_counts(bytes, path, names, counts)))
 }
 
-/// [`yolo_counted`] in full.
-fn yolo_file_counts(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> FileCounts {
+/// [`yolo_counted`] in full, given the counting pass's result.
+fn yolo_file_counts(
+    bytes: &[u8],
+    path: &str,
+    names: Option<&Arc<Vec<String>>>,
+    counts: Option<crate::labels::yolo::Counts>,
+) -> FileCounts {
     let list = names.map(|n| n.as_slice());
-    if let Some(y) = crate::labels::yolo::count(bytes, list) {
+    if let Some(y) = counts {
         let mut c = FileCounts {
             kind: FileKind::Parsed,
             objects: y.objects,
@@ -430,10 +436,11 @@ impl<'a> Interner<'a> {
     }
 }
 
-const FILES_MAGIC: &[u8; 8] = b"DSVSF1\0\0";
+const FILES_MAGIC: &[u8; 8] = b"DSVSF2\0\0";
 
-/// Encodes a directory's per-file counts: a string table, then per file its
-/// name, the first 16 bytes of its content id and its counts.
+/// Encodes a directory's per-file counts: a string table (class and
+/// attribute names, which repeat), then per file its name (written out: file
+/// names do not repeat), the first 16 bytes of its content id and its counts.
 fn encode_files<'a>(
     files: &[(&'a str, &'a ObjectId, Option<&'a Counted>)],
     names: &'a [String],
@@ -444,7 +451,7 @@ fn encode_files<'a>(
     varint(&mut body, files.len() as u64);
     let none = FileCounts::default();
     for &(name, id, c) in files {
-        strings.put(name, &mut body);
+        string(&mut body, name);
         body.extend_from_slice(&id.0[..16]);
         let c: &FileCounts = match c {
             None => &none,
@@ -530,7 +537,7 @@ fn decode_files(b: &[u8]) -> Option<KnownFiles> {
     let files = r.count()?;
     let mut out = KnownFiles::with_capacity(files);
     for _ in 0..files {
-        let name = s(&mut r)?;
+        let name = r.string()?;
         let id: [u8; 16] = r.take(16)?.try_into().ok()?;
         let mut c = FileCounts::default();
         match r.u8()? {
@@ -876,7 +883,12 @@ impl Walk<'_> {
     }
 
     fn file_counts(&self, bytes: &[u8], path: &str, scope: &Scope) -> Result<Option<Counted>> {
-        let Role::Label(format) = self.layout.role(path, bytes) else {
+        // Phase 1 kept only files whose path gave no role or a label rule's.
+        let role = match self.layout.toml.rule_for(path) {
+            Some(rule) => Role::Label(rule.format),
+            None => self.layout.role_by_content(path, bytes),
+        };
+        let Role::Label(format) = role else {
             return Ok(None);
         };
         if format == crate::labels::Format::Yolo
@@ -1067,12 +1079,11 @@ mod tests {
             None,
             // Two indices with one name: counted as one class, like the parser does.
             Some(Arc::new(vec!["car".into(), "dog".into(), "car".into()])),
-            Some(Arc::new(vec![
-                "car".into(),
-                "dog".into(),
-                "cone".into(),
-                "bus".into(),
-            ])),
+            Some(Arc::new(
+                ["car", "dog", "cone", "bus", "van", "kid", "cat", "ox"]
+                    .map(String::from)
+                    .to_vec(),
+            )),
         ]
     }
 
@@ -1133,7 +1144,7 @@ mod tests {
 
     fn yolo_line() -> impl Strategy<Value = String> {
         let class = prop_oneof![
-            6 => "[0-3]",
+            6 => "[0-7]",
             1 => prop_oneof![
                 Just("007"), Just("+1"), Just("-1"), Just("x"), Just("12345678901234567890"),
                 Just("1.0"),
@@ -1174,11 +1185,13 @@ mod tests {
         // No names, a name shared by two indices, an index past the names,
         // more classes than fit inline: the full form.
         let shared = b"0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n";
-        let many = b"0 .5 .5 .1 .1\n1 .5 .5 .1 .1\n2 .5 .5 .1 .1\n3 .5 .5 .1 .1\n";
+        let many: Vec<u8> = (0..=YOLO_INLINE)
+            .flat_map(|i| format!("{i} .5 .5 .1 .1\n").into_bytes())
+            .collect();
         for (text, names) in [
             (&text[..], None),
             (&shared[..], names[1].as_ref()),
-            (&b"7 0.5 0.5 0.1 0.1\n"[..], distinct),
+            (&b"9 0.5 0.5 0.1 0.1\n"[..], distinct),
             (&many[..], distinct),
         ] {
             assert!(matches!(

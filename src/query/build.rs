@@ -514,7 +514,12 @@ pub(super) fn build(
         let Some((path, _)) = missing.get(k).and_then(|&i| cands.get(i)) else {
             return Ok(Vec::new());
         };
-        let parsed = match layout.role(path, bytes) {
+        // Candidates are files whose path gave no role or a label rule's.
+        let role = match layout.toml.rule_for(path) {
+            Some(rule) => Role::Label(rule.format),
+            None => layout.role_by_content(path, bytes),
+        };
+        let parsed = match role {
             Role::Label(format) => Some(match layout.parse(&src, path, format, bytes)? {
                 Ok(frames) => Ok((format, frames)),
                 Err((file, e)) => Err(format!("{file}: {e}")),
