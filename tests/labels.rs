@@ -459,6 +459,55 @@ fn stats_of_a_new_version_parses_only_the_changed_label_files() {
 }
 
 #[test]
+fn stats_with_class_names_agree_cold_cached_and_incremental() {
+    let repo = TestRepo::init();
+    // Index 7 repeats "car": the two indices count as one class.
+    repo.write(
+        "data.yaml",
+        "names: [car, dog, cone, bus, van, kid, cat, car, ox]\n",
+    );
+    for d in 0..3 {
+        for f in 0..30 {
+            // 1 to 8 objects over up to 8 classes, some with a score.
+            let mut text = String::new();
+            for k in 0..=(f % 8) {
+                let class = (f + k * 3) % 9;
+                let score = if k % 4 == 3 { " 0.9" } else { "" };
+                text.push_str(&format!("{class} 0.5 0.5 0.1 0.1{score}\n"));
+            }
+            repo.write(format!("labels/s{d}/f{f:02}.txt"), text);
+        }
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&repo.ok(args).stdout).unwrap()
+    };
+    let cold = json(&["stats", "--json", "--no-cache"]);
+    let first = repo
+        .cmd()
+        .args(["stats", "--json"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("perf: stats.walk "), "{stderr}");
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(first, cold);
+    assert_eq!(json(&["stats", "--json"]), cold);
+    assert!(cold["stats"]["classes"]["car"].as_u64().is_some());
+    assert!(cold["stats"]["classes"].get("7").is_none());
+    // A new version: the unchanged files' counts come from the cache.
+    repo.write("labels/s1/f05.txt", "4 0.5 0.5 0.2 0.2\n");
+    repo.ok(["commit", "-a", "-m", "b"]);
+    assert_eq!(
+        json(&["stats", "--json"]),
+        json(&["stats", "--json", "--no-cache"])
+    );
+}
+
+#[test]
 fn stats_on_real_samples() {
     let repo = TestRepo::init();
     copy_contents(&fixture("demo"), repo.root());
