@@ -19,6 +19,15 @@ fuzz_target!(|data: &[u8]| {
             stem: "a".to_owned(),
         },
     ] {
+        // The direct reading of plain box files agrees with the parser.
+        let mut boxes = Vec::new();
+        if yolo::plain_boxes(data, ctx.class_names.as_deref().map(Vec::as_slice), &mut boxes) {
+            let frame = yolo::parse(data, &ctx).expect("the parser accepts a plain box file");
+            assert_eq!(frame.objects.len(), boxes.len());
+            for (o, (_, b, _)) in frame.objects.iter().zip(&boxes) {
+                assert_eq!(o.bbox.as_ref(), Some(b));
+            }
+        }
         if let Ok(frame) = yolo::parse(data, &ctx) {
             let out = match &ctx.class_names {
                 Some(n) => yolo::write_with_names(&frame, n),

@@ -101,6 +101,55 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
     Ok(frame)
 }
 
+/// One box line of a YOLO file as [`parse`] reads it: class index, box, score.
+pub type PlainBox = (usize, BBox, Option<f64>);
+
+/// The objects [`parse`] would build from a file whose lines are all boxes
+/// (four numbers, or five with a score), read the same way but without
+/// building them: `false` (with `out` unspecified) for anything else, a
+/// polygon, a class past `names`, any error, which [`parse`] then handles.
+pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
+    out.clear();
+    let Ok(text) = utf8(bytes) else {
+        return false;
+    };
+    for raw in text.lines() {
+        let mut fields = raw.split_ascii_whitespace();
+        let Some(class_tok) = fields.next() else {
+            continue;
+        };
+        let Ok(index) = class_tok.parse::<usize>() else {
+            return false;
+        };
+        if names.is_some_and(|n| index >= n.len()) {
+            return false;
+        }
+        let mut nums = [0f64; 5];
+        let mut n = 0;
+        for tok in fields {
+            match (nums.get_mut(n), parse_number(tok)) {
+                (Some(slot), Some(v)) => *slot = v,
+                _ => return false,
+            }
+            n += 1;
+        }
+        let [cx, cy, w, h, score] = nums;
+        if n < 4 || w < 0.0 || h < 0.0 {
+            return false;
+        }
+        let b = BBox::from_center(cx, cy, w, h);
+        if !(b.x.is_finite()
+            && b.y.is_finite()
+            && (b.x + b.w / 2.0).is_finite()
+            && (b.y + b.h / 2.0).is_finite())
+        {
+            return false;
+        }
+        out.push((index, b, (n == 5).then_some(score)));
+    }
+    true
+}
+
 /// What [`parse`] would count in a file, found without building objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {

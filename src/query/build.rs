@@ -83,6 +83,66 @@ fn encode_parse(
     }
 }
 
+/// [`encode_parse`] of a YOLO file whose lines are all boxes, written straight
+/// from its bytes: a million label files then cost no object, string or map
+/// each. `None` for any other file (and for a names file that fails), which
+/// the general path parses (and reports).
+fn encode_plain_yolo(
+    layout: &Layout,
+    src: &dyn FileSource,
+    path: &str,
+    bytes: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    let Ok(names) = layout.class_names(src, path)? else {
+        return Ok(None);
+    };
+    Ok(encode_yolo_boxes(
+        names.as_deref().map(Vec::as_slice),
+        path,
+        bytes,
+    ))
+}
+
+/// [`encode_plain_yolo`] given the class names in effect.
+fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    thread_local! {
+        static BOXES: std::cell::RefCell<Vec<crate::labels::yolo::PlainBox>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BOXES.with(|cell| {
+        let mut boxes = cell.borrow_mut();
+        if !crate::labels::yolo::plain_boxes(bytes, names, &mut boxes) {
+            return None;
+        }
+        let mut objects = Vec::with_capacity(boxes.len() * 64);
+        for (index, b, score) in boxes.iter() {
+            let number;
+            let class = match names {
+                Some(n) => n.get(*index)?.as_str(),
+                None => {
+                    number = index.to_string();
+                    number.as_str()
+                }
+            };
+            codec::box_object(&mut objects, class, b, *score);
+        }
+        let stem = crate::labels::layout::stem(path);
+        let mut out = Vec::with_capacity(objects.len() + stem.len() + 16);
+        out.push(2);
+        out.push(codec::format_tag(Format::Yolo));
+        codec::varint(&mut out, 1);
+        codec::string(&mut out, stem);
+        out.push(1); // normalized units
+        codec::opt_u32(&mut out, None);
+        codec::opt_u32(&mut out, None);
+        codec::varint(&mut out, 0); // no frame attributes
+        codec::varint(&mut out, boxes.len() as u64);
+        codec::varint(&mut out, objects.len() as u64);
+        out.extend_from_slice(&objects);
+        Some(out)
+    })
+}
+
 /// One frame entry of an encoded parse.
 struct Entry<'a> {
     frame: &'a str,
@@ -519,6 +579,11 @@ pub(super) fn build(
             Some(rule) => Role::Label(rule.format),
             None => layout.role_by_content(path, bytes),
         };
+        if role == Role::Label(Format::Yolo)
+            && let Some(out) = encode_plain_yolo(&layout, &src, path, bytes)?
+        {
+            return Ok(out);
+        }
         let parsed = match role {
             Role::Label(format) => Some(match layout.parse(&src, path, format, bytes)? {
                 Ok(frames) => Ok((format, frames)),
@@ -861,5 +926,104 @@ mod tests {
             blob[i] = byte;
             let _ = read_cache_entry(&blob);
         }
+
+        /// The direct encoding of a plain YOLO file is the general path's,
+        /// byte for byte, and it is taken for every plain file.
+        #[test]
+        fn plain_yolo_files_encode_as_the_parser_reads_them(
+            lines in proptest::collection::vec(plain_or_odd_line(), 0..7),
+            crlf in proptest::prelude::any::<bool>(),
+            list in 0usize..3,
+        ) {
+            let text = lines.join(if crlf { "\r\n" } else { "\n" });
+            let names: Option<Vec<String>> = match list {
+                0 => None,
+                1 => Some(vec!["car".into(), "dog".into()]),
+                _ => Some(["car", "dog", "cone", "bus"].map(String::from).to_vec()),
+            };
+            let ctx = crate::labels::ParseContext {
+                class_names: names.clone().map(std::sync::Arc::new),
+                stem: "f7".into(),
+            };
+            let parsed = crate::labels::yolo::parse(text.as_bytes(), &ctx);
+            let fast = encode_yolo_boxes(names.as_deref(), "labels/d/f7.txt", text.as_bytes());
+            let plain = lines.iter().all(|l| l.split_ascii_whitespace().count() != 1
+                && !l.contains('x') && !l.contains("-0.3") && l.split_ascii_whitespace().count() <= 6)
+                && parsed.is_ok();
+            if let Some(fast) = &fast {
+                let mut general = Vec::new();
+                let frame = parsed.clone().expect("the parser accepts what the fast path took");
+                encode_parse(&mut general, Some(Ok((Format::Yolo, vec![frame]))));
+                proptest::prop_assert_eq!(fast, &general);
+            }
+            if plain {
+                proptest::prop_assert!(fast.is_some(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_plain_yolo_file_takes_the_direct_encoding() {
+        let names = ["car".to_string(), "dog".to_string()];
+        let text = b"1 0.5 0.5 0.2 0.1\n0 0.25 0.5 0.1 0.1 0.75\n";
+        let fast = encode_yolo_boxes(Some(&names), "labels/f.txt", text).expect("direct");
+        let mut general = Vec::new();
+        let ctx = crate::labels::ParseContext {
+            class_names: Some(std::sync::Arc::new(names.to_vec())),
+            stem: "f".into(),
+        };
+        let frame = crate::labels::yolo::parse(text, &ctx).expect("parses");
+        assert_eq!(frame.objects.len(), 2);
+        encode_parse(&mut general, Some(Ok((Format::Yolo, vec![frame]))));
+        assert_eq!(fast, general);
+        // A polygon line goes the general way.
+        let poly = b"0 0.1 0.1 0.2 0.1 0.2 0.2\n";
+        assert!(encode_yolo_boxes(Some(&names), "labels/f.txt", poly).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn box_objects_encode_as_objects(
+            x in -1e6f64..1e6, w in 0f64..1e3, score in proptest::option::of(0f64..1.0),
+        ) {
+            let b = BBox::from_center(x, x / 3.0, w, w * 2.0);
+            let mut o = Object::new("cone", Some(b));
+            if let Some(s) = score {
+                o.attributes.insert("score".into(), AttrValue::Float(s));
+            }
+            let (mut a, mut direct) = (Vec::new(), Vec::new());
+            codec::object(&mut a, &o);
+            codec::box_object(&mut direct, "cone", &b, score);
+            proptest::prop_assert_eq!(a, direct);
+        }
+    }
+
+    /// A YOLO line: mostly boxes (with or without a score, odd spacing), some
+    /// polygons, bad numbers, negative sizes and classes past the names.
+    fn plain_or_odd_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let num = prop_oneof![
+            30 => "0\\.[0-9]{1,6}",
+            1 => Just("1".to_string()),
+            1 => Just("1e-3".to_string()),
+            1 => Just("x".to_string()),
+            1 => Just("-0.3".to_string()),
+        ];
+        (
+            "[0-5]",
+            prop_oneof![
+                6 => proptest::collection::vec(num.clone(), 4..6),
+                1 => proptest::collection::vec(num, 0..8),
+            ],
+            prop_oneof![Just(" "), Just("\t"), Just("  ")],
+        )
+            .prop_map(|(class, nums, sep)| {
+                let mut l = class;
+                for n in nums {
+                    l.push_str(sep);
+                    l.push_str(&n);
+                }
+                l
+            })
     }
 }

@@ -126,6 +126,26 @@ pub(crate) fn object(out: &mut Vec<u8>, o: &Object) {
     string(out, &g);
 }
 
+/// The bytes [`object`] writes for an object with a box, no id, no geometry
+/// and no attribute but an optional `score` (what a YOLO box line gives),
+/// written without building the object.
+pub(crate) fn box_object(out: &mut Vec<u8>, class: &str, b: &BBox, score: Option<f64>) {
+    string(out, class);
+    out.push(1);
+    f64s(out, &[b.x, b.y, b.w, b.h]);
+    string(out, "");
+    out.push(0);
+    match score {
+        Some(s) => {
+            varint(out, 1);
+            string(out, "score");
+            attr_value(out, &AttrValue::Float(s));
+        }
+        None => varint(out, 0),
+    }
+    string(out, "");
+}
+
 /// Appends a frame's predictions section (count, then each).
 pub(crate) fn predictions(out: &mut Vec<u8>, preds: &[Prediction]) {
     varint(out, preds.len() as u64);
