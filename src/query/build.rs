@@ -439,7 +439,7 @@ pub(super) fn build(
     store: &ObjectStore,
     files: &[(String, FileState)],
     cache: &CacheDb,
-) -> Result<Vec<u8>> {
+) -> Result<codec::IndexParts> {
     let mut t = crate::trace::Phases::start("query.build");
     let plain = Files {
         store,
@@ -780,9 +780,11 @@ pub(super) fn build(
         // Dropping a million parses and sidecar rows takes a while; nothing waits for it.
         drop(meta);
         std::thread::spawn(move || drop(sidecar));
-        let index = codec::assemble(&chunks, has_sidecar.then_some(name.as_str()), &warnings);
-        t.mark("assemble");
-        Ok(index)
+        Ok(codec::IndexParts {
+            chunks,
+            sidecar: has_sidecar.then_some(name),
+            warnings,
+        })
     });
     t.mark("cache-write-wait");
     std::thread::spawn(move || drop((sources, blobs)));

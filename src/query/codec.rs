@@ -186,7 +186,12 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
             (c.len(), chunk)
         })
         .collect::<Vec<_>>();
-    assemble(&chunks, ix.sidecar.as_deref(), &ix.warnings)
+    IndexParts {
+        chunks,
+        sidecar: ix.sidecar.clone(),
+        warnings: ix.warnings.clone(),
+    }
+    .assemble()
 }
 
 /// Appends one encoded frame to a chunk: length-prefixed, so a frame can be
@@ -196,29 +201,67 @@ pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
     chunk.extend_from_slice(frame);
 }
 
-/// An index from its chunks (frame count and bytes, each at most [`CHUNK`]
-/// frames made with [`push_frame`]), sidecar name and warnings.
-pub(crate) fn assemble(
-    chunks: &[(usize, Vec<u8>)],
-    sidecar: Option<&str>,
-    warnings: &[String],
-) -> Vec<u8> {
-    let size: usize = chunks.iter().map(|(_, c)| c.len() + 20).sum();
-    let mut out = Vec::with_capacity(size + 64);
-    out.extend_from_slice(MAGIC);
-    varint(&mut out, chunks.len() as u64);
-    for (n, chunk) in chunks {
-        varint(&mut out, *n as u64);
-        varint(&mut out, chunk.len() as u64);
-        out.extend_from_slice(chunk);
+/// An index not yet laid out in one buffer: its chunks (frame count and
+/// bytes, each at most [`CHUNK`] frames made with [`push_frame`]), sidecar
+/// name and warnings. A new index is judged and written from these, so its
+/// hundreds of megabytes are never copied into one buffer.
+pub struct IndexParts {
+    /// Frame count and bytes of each chunk.
+    pub chunks: Vec<(usize, Vec<u8>)>,
+    /// The metadata sidecar read, if any.
+    pub sidecar: Option<String>,
+    /// The first few warnings.
+    pub warnings: Vec<String>,
+}
+
+impl IndexParts {
+    /// Writes the encoding: the bytes [`IndexParts::assemble`] gives.
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut head = Vec::with_capacity(32);
+        head.extend_from_slice(MAGIC);
+        varint(&mut head, self.chunks.len() as u64);
+        w.write_all(&head)?;
+        for (n, chunk) in &self.chunks {
+            head.clear();
+            varint(&mut head, *n as u64);
+            varint(&mut head, chunk.len() as u64);
+            w.write_all(&head)?;
+            w.write_all(chunk)?;
+        }
+        let mut tail = Vec::new();
+        string(&mut tail, self.sidecar.as_deref().unwrap_or(""));
+        tail.push(u8::from(self.sidecar.is_some()));
+        varint(&mut tail, self.warnings.len() as u64);
+        for x in &self.warnings {
+            string(&mut tail, x);
+        }
+        w.write_all(&tail)
     }
-    string(&mut out, sidecar.unwrap_or(""));
-    out.push(u8::from(sidecar.is_some()));
-    varint(&mut out, warnings.len() as u64);
-    for w in warnings {
-        string(&mut out, w);
+
+    /// The encoding in one buffer.
+    pub fn assemble(&self) -> Vec<u8> {
+        let size: usize = self.chunks.iter().map(|(_, c)| c.len() + 20).sum();
+        let mut out = Vec::with_capacity(size + 64);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
     }
-    out
+
+    /// [`decode_filtered`] of these parts, without laying them out first.
+    pub fn decode_filtered<E: Send, J>(
+        &self,
+        judge: impl Fn() -> J + Sync,
+    ) -> Result<Option<FrameIndex>, E>
+    where
+        J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+    {
+        let chunks: Vec<(usize, &[u8])> = self
+            .chunks
+            .iter()
+            .map(|(n, c)| (*n, c.as_slice()))
+            .collect();
+        filter_chunks(&chunks, self.sidecar.clone(), self.warnings.clone(), judge)
+    }
 }
 
 /// A bounds-checked reader over an encoding; every method gives `None` past the end.
@@ -477,10 +520,23 @@ pub fn decode_filtered<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    use rayon::prelude::*;
     let Some((chunks, sidecar, warnings)) = parts(b) else {
         return Ok(None);
     };
+    filter_chunks(&chunks, sidecar, warnings, judge)
+}
+
+/// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
+fn filter_chunks<E: Send, J>(
+    chunks: &[(usize, &[u8])],
+    sidecar: Option<String>,
+    warnings: Vec<String>,
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<FrameIndex>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
+    use rayon::prelude::*;
     // One judge per rayon job rather than per chunk, so its memos serve many
     // chunks.
     let decoded = chunks

@@ -21,6 +21,8 @@ use crate::meta::Prediction;
 use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
+use super::codec::IndexParts;
+
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-4";
 
@@ -144,14 +146,14 @@ impl QueryCache {
             .flatten())
     }
 
-    fn put(&self, key: &[u8; 32], bytes: &[u8]) {
+    fn put(&self, key: &[u8; 32], index: &IndexParts) {
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(key)) else {
             return;
         };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::io::Write::write_all(&mut tmp, bytes)?;
+            index.write_to(&mut tmp)?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         };
@@ -195,22 +197,15 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// The encoded index of a stored tree, built (and cached) now.
-fn build_tree(
-    store: &ObjectStore,
-    tree: &ObjectId,
-    cache: &QueryCache,
-    key: &[u8; 32],
-) -> Result<Vec<u8>> {
+/// The index of a stored tree, built now; the caller caches it.
+fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<IndexParts> {
     let mut t = crate::trace::Phases::start("query");
     let files = super::build::walk(store, tree)?;
     t.mark("walk");
-    let bytes = super::build::build(store, &files, cache.labels())?;
+    let index = super::build::build(store, &files, cache.labels())?;
     t.mark("build");
-    cache.put(key, &bytes);
-    t.mark("put");
     std::thread::spawn(move || drop(files));
-    Ok(bytes)
+    Ok(index)
 }
 
 fn undecodable() -> Error {
@@ -224,8 +219,13 @@ pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> R
         ix.from_cache = true;
         return Ok(ix);
     }
-    let bytes = build_tree(store, tree, cache, &key)?;
-    super::codec::decode(&bytes).ok_or_else(undecodable)
+    let index = build_tree(store, tree, cache)?;
+    cache.put(&key, &index);
+    let ix = index
+        .decode_filtered(|| |_: &dyn super::FrameAccess| Ok::<bool, Error>(true))?
+        .ok_or_else(undecodable);
+    std::thread::spawn(move || drop(index));
+    ix
 }
 
 /// The frames of a stored tree that match `q`, as an index holding only them.
@@ -242,11 +242,16 @@ pub fn tree_query(
         ix.from_cache = true;
         return Ok(ix);
     }
-    let bytes = build_tree(store, tree, cache, &key)?;
+    let index = build_tree(store, tree, cache)?;
     let mut t = crate::trace::Phases::start("query");
-    let ix = super::codec::decode_filtered(&bytes, || q.judge())?.ok_or_else(undecodable);
-    t.mark("judge");
-    std::thread::spawn(move || drop(bytes));
+    // The index file is written while the frames are judged.
+    let ix = std::thread::scope(|scope| {
+        scope.spawn(|| cache.put(&key, &index));
+        index.decode_filtered(|| q.judge())
+    })?
+    .ok_or_else(undecodable);
+    t.mark("judge+put");
+    std::thread::spawn(move || drop(index));
     ix
 }
 
@@ -279,6 +284,8 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .iter()
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
-    let bytes = super::build::build(store, &files, &CacheDb::disabled())?;
-    super::codec::decode(&bytes).ok_or_else(undecodable)
+    let index = super::build::build(store, &files, &CacheDb::disabled())?;
+    index
+        .decode_filtered(|| |_: &dyn super::FrameAccess| Ok::<bool, Error>(true))?
+        .ok_or_else(undecodable)
 }
