@@ -283,15 +283,20 @@ impl Layout {
         format: Format,
         frame: &str,
     ) -> crate::Result<Option<String>> {
+        let dirs = self.frame_dirs(label_path, format);
+        self.frame_path_in(src, &dirs, frame)
+    }
+
+    /// The directories [`Layout::frame_path`] looks for a label file's frames
+    /// in, in order of preference. The same for every label file of a
+    /// directory (of one format), so a caller pairing many can keep them.
+    pub fn frame_dirs(&self, label_path: &str, format: Format) -> Vec<String> {
         let dir = parent(label_path);
         let rule_frames = self
             .toml
             .rule_for(label_path)
             .and_then(|r| r.frames.clone());
-        // Candidate directories in order of preference; the file names in each
-        // are tried lazily (this runs once per frame of a version).
         let mut candidates: Vec<String> = Vec::new();
-        let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
         let push_dir = |d: &str, c: &mut Vec<String>| c.push(d.to_string());
         if format.is_multi_frame() {
             if let Some(f) = &rule_frames {
@@ -328,8 +333,19 @@ impl Layout {
             }
             push_dir(dir, &mut candidates);
         }
+        candidates
+    }
+
+    /// [`Layout::frame_path`] given the label file's [`Layout::frame_dirs`].
+    pub fn frame_path_in(
+        &self,
+        src: &dyn FileSource,
+        candidates: &[String],
+        frame: &str,
+    ) -> crate::Result<Option<String>> {
+        let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
         let mut path = String::new();
-        for d in &candidates {
+        for d in candidates {
             path.clear();
             if !d.is_empty() {
                 path.push_str(d);

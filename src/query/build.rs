@@ -426,6 +426,39 @@ enum Source {
     Missing,
 }
 
+/// [`Layout::frame_dirs`] of the last label file asked about, reused for the
+/// next when it would give the same: a single-frame format, the same
+/// directory and the same `dsv.toml` rule (multi-frame formats also look at
+/// the file's name).
+#[derive(Default)]
+struct DirsMemo {
+    key: Option<(String, Format, usize)>,
+    dirs: Vec<String>,
+}
+
+impl DirsMemo {
+    fn dirs(&mut self, layout: &Layout, label_path: &str, format: Format) -> &[String] {
+        // Which rule applies (the first that matches), by position.
+        let rule = layout
+            .toml
+            .labels
+            .iter()
+            .position(|r| r.matches(label_path))
+            .map_or(0, |k| k + 1);
+        let dir = parent(label_path);
+        let same = !format.is_multi_frame()
+            && self
+                .key
+                .as_ref()
+                .is_some_and(|(d, f, r)| d == dir && *f == format && *r == rule);
+        if !same {
+            self.dirs = layout.frame_dirs(label_path, format);
+            self.key = Some((dir.to_string(), format, rule));
+        }
+        &self.dirs
+    }
+}
+
 /// A frame of the version: path, content id, size.
 struct FrameFile<'a> {
     path: &'a str,
@@ -660,7 +693,9 @@ pub(super) fn build(
         // and the warnings, label file by label file.
         let resolved: Vec<Resolved> = (0..cands.len())
             .into_par_iter()
-            .map(|i| -> Result<_> {
+            // The frame directories of the last label file this job paired: the
+            // same for every file of a directory with one format and rule.
+            .map_init(DirsMemo::default, |memo, i| -> Result<_> {
                 let label_path: &str = cands[i].0;
                 let mut out = Vec::new();
                 let mut warns = Vec::new();
@@ -673,15 +708,16 @@ pub(super) fn build(
                     Parsed::NotLabel => {}
                     Parsed::Failed(w) => warns.push(w.to_string()),
                     Parsed::Labels(format, entries) => {
+                        let dirs = memo.dirs(&layout, label_path, format);
                         for (at, e) in entries {
-                            let mut fp = layout.frame_path(&src, label_path, format, e.frame)?;
+                            let mut fp = layout.frame_path_in(&src, dirs, e.frame)?;
                             // A CVAT project export names frames within their subset
                             // (images/<subset>/<name>).
                             if fp.is_none()
                                 && let Some(sub) = attr_str(e.attrs, "subset")
                             {
                                 let key = format!("{sub}/{}", e.frame);
-                                fp = layout.frame_path(&src, label_path, format, &key)?;
+                                fp = layout.frame_path_in(&src, dirs, &key)?;
                             }
                             match fp.and_then(|fp| by_path.get(fp.as_str()).copied()) {
                                 Some(f) => out.push((f, i as u32, at)),
