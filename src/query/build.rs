@@ -1001,6 +1001,41 @@ mod tests {
     }
 
     #[test]
+    fn frame_directories_are_reused_only_where_they_are_the_same() {
+        let toml = crate::dsv_toml::DsvToml::parse(
+            br#"
+[[labels]]
+path = "labels/*_l.txt"
+format = "yolo"
+frames = "left/"
+
+[[labels]]
+path = "labels/*_r.txt"
+format = "yolo"
+frames = "right/"
+"#,
+        )
+        .expect("dsv.toml");
+        let layout = Layout::new(toml);
+        let mut memo = DirsMemo::default();
+        for (path, format) in [
+            ("labels/a_l.txt", Format::Yolo),
+            ("labels/b_l.txt", Format::Yolo),
+            ("labels/c_r.txt", Format::Yolo),
+            ("labels/d.txt", Format::Yolo),
+            ("other/e.txt", Format::Yolo),
+            ("annotations/instances_train.json", Format::Coco),
+            ("annotations/instances_val.json", Format::Coco),
+        ] {
+            assert_eq!(
+                memo.dirs(&layout, path, format),
+                layout.frame_dirs(path, format),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
     fn a_plain_yolo_file_takes_the_direct_encoding() {
         let names = ["car".to_string(), "dog".to_string()];
         let text = b"1 0.5 0.5 0.2 0.1\n0 0.25 0.5 0.1 0.1 0.75\n";
