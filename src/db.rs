@@ -119,8 +119,7 @@ impl CacheDb {
                 .create(true)
                 .truncate(false)
                 .open(&path)?;
-            Database::builder()
-                .create_with_backend(UnsyncedBackend(redb::backends::FileBackend::new(file)?))
+            Database::builder().create_with_backend(RedbBackend::unsynced(file)?)
         };
         let db = std::fs::create_dir_all(&dir)
             .ok()
@@ -166,62 +165,5 @@ impl CacheDb {
             Ok(())
         };
         let _ = run();
-    }
-}
-
-/// The file of a cache database, never synced. A cache holds derived data
-/// only: after a crash of the process the kernel still writes what it was
-/// given, and after a power loss redb's commit checksums reject a torn
-/// commit, which costs a rebuild, never a wrong answer. Syncing tens of
-/// megabytes on every cold `stats` or `query` cost a quarter of its time.
-#[derive(Debug)]
-struct UnsyncedBackend(redb::backends::FileBackend);
-
-type Bound = std::ops::Bound<u64>;
-
-impl redb::StorageBackend for UnsyncedBackend {
-    fn len(&self) -> std::result::Result<u64, std::io::Error> {
-        self.0.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), std::io::Error> {
-        self.0.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> std::result::Result<(), std::io::Error> {
-        self.0.set_len(len)
-    }
-    fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
-        Ok(())
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
-        self.0.write(offset, data)
-    }
-    fn close(&self) -> std::result::Result<(), std::io::Error> {
-        self.0.close()
-    }
-    fn try_lock_range(&self, s: Bound, e: Bound) -> std::result::Result<bool, redb::BackendError> {
-        self.0.try_lock_range(s, e)
-    }
-    fn try_lock_shared_range(
-        &self,
-        s: Bound,
-        e: Bound,
-    ) -> std::result::Result<bool, redb::BackendError> {
-        self.0.try_lock_shared_range(s, e)
-    }
-    fn lock_range(&self, s: Bound, e: Bound) -> std::result::Result<(), redb::BackendError> {
-        self.0.lock_range(s, e)
-    }
-    fn lock_shared_range(&self, s: Bound, e: Bound) -> std::result::Result<(), redb::BackendError> {
-        self.0.lock_shared_range(s, e)
-    }
-    fn unlock_range(&self, s: Bound, e: Bound) -> std::result::Result<(), redb::BackendError> {
-        self.0.unlock_range(s, e)
-    }
-    fn query_lock_range(
-        &self,
-        s: Bound,
-        e: Bound,
-    ) -> std::result::Result<bool, redb::BackendError> {
-        self.0.query_lock_range(s, e)
     }
 }
