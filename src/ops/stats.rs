@@ -98,30 +98,43 @@ impl Stats {
         }
     }
 
-    /// Adds the counts of one YOLO file kept inline.
-    fn add_yolo(&mut self, y: &YoloCounts, names: &[String]) {
+    /// Adds the counts of one label file that parsed, in either form.
+    fn add_parsed<'s, C, A>(&mut self, v: ParsedView<C, A>)
+    where
+        C: Iterator<Item = (&'s str, u64)>,
+        A: Iterator<Item = (&'s str, &'s str, u64)>,
+    {
         self.label_files += 1;
-        if y.objects == 0 {
-            self.empty_label_frames += 1;
-        } else {
-            self.labelled_frames += 1;
-        }
-        self.objects += u64::from(y.objects);
-        for (k, n) in y.classes(names) {
+        self.labelled_frames += v.labelled;
+        self.empty_label_frames += v.empty;
+        self.objects += v.objects;
+        for (k, n) in v.classes {
+            // Look up before inserting: cloning the name for every file would
+            // cost more than counting it.
             match self.classes.get_mut(k) {
-                Some(v) => *v += n,
+                Some(c) => *c += n,
                 None => {
                     self.classes.insert(k.to_owned(), n);
                 }
             }
         }
-        if y.scored > 0 {
-            *self
-                .attributes
-                .entry("score".into())
-                .or_default()
-                .entry("number".into())
-                .or_default() += u64::from(y.scored);
+        let [over_objects, over_frames] = v.attributes;
+        for (map, list) in [
+            (&mut self.attributes, over_objects),
+            (&mut self.frame_attributes, over_frames),
+        ] {
+            for (k, val, n) in list {
+                let values = match map.get_mut(k) {
+                    Some(m) => m,
+                    None => map.entry(k.to_owned()).or_default(),
+                };
+                match values.get_mut(val) {
+                    Some(x) => *x += n,
+                    None => {
+                        values.insert(val.to_owned(), n);
+                    }
+                }
+            }
         }
     }
 
@@ -135,39 +148,7 @@ impl Stats {
                     self.errors.push(format!("{}: {}", path(), c.error));
                 }
             }
-            FileKind::Parsed => {
-                self.label_files += 1;
-                self.labelled_frames += c.labelled;
-                self.empty_label_frames += c.empty;
-                self.objects += c.objects;
-                for (k, n) in &c.classes {
-                    // Look up before inserting: cloning the name for every file would
-                    // cost more than counting it.
-                    match self.classes.get_mut(k) {
-                        Some(v) => *v += n,
-                        None => {
-                            self.classes.insert(k.clone(), *n);
-                        }
-                    }
-                }
-                for (map, list) in [
-                    (&mut self.attributes, &c.attributes),
-                    (&mut self.frame_attributes, &c.frame_attributes),
-                ] {
-                    for (k, v, n) in list {
-                        let values = match map.get_mut(k) {
-                            Some(m) => m,
-                            None => map.entry(k.clone()).or_default(),
-                        };
-                        match values.get_mut(v) {
-                            Some(x) => *x += n,
-                            None => {
-                                values.insert(v.clone(), *n);
-                            }
-                        }
-                    }
-                }
-            }
+            FileKind::Parsed => self.add_parsed(c.view()),
         }
     }
 }
@@ -267,13 +248,65 @@ struct YoloCounts {
     classes: [(u16, u16); YOLO_INLINE],
 }
 
+/// A parsed label file's counts as totals and the cache read them,
+/// borrowed from either form, so both are added up and encoded by one path.
+struct ParsedView<C, A> {
+    labelled: u64,
+    empty: u64,
+    objects: u64,
+    /// (class, objects).
+    classes: C,
+    /// (attribute, value bucket, count), over objects, then over frames.
+    attributes: [A; 2],
+}
+
+/// The attribute list of an inline YOLO file: `score` or nothing.
+type MaybeTriple<'n> = std::option::IntoIter<(&'n str, &'n str, u64)>;
+
+/// An attribute triple borrowed from its owned form.
+fn triple(e: &(String, String, u64)) -> (&str, &str, u64) {
+    (&e.0, &e.1, e.2)
+}
+
+impl FileCounts {
+    fn view(
+        &self,
+    ) -> ParsedView<
+        impl Iterator<Item = (&str, u64)> + Clone,
+        impl Iterator<Item = (&str, &str, u64)> + Clone,
+    > {
+        ParsedView {
+            labelled: self.labelled,
+            empty: self.empty,
+            objects: self.objects,
+            classes: self.classes.iter().map(|(k, n)| (k.as_str(), *n)),
+            attributes: [
+                self.attributes.iter().map(triple),
+                self.frame_attributes.iter().map(triple),
+            ],
+        }
+    }
+}
+
 impl YoloCounts {
-    fn classes<'n>(&self, names: &'n [String]) -> impl Iterator<Item = (&'n str, u64)> + use<'n> {
+    /// The counts with class names from `names` (the list they were made with).
+    fn view<'n>(
+        &self,
+        names: &'n [String],
+    ) -> ParsedView<impl Iterator<Item = (&'n str, u64)> + Clone + use<'n>, MaybeTriple<'n>> {
         let list = self.classes;
-        (0..usize::from(self.len)).filter_map(move |k| {
-            let (i, n) = list.get(k)?;
-            Some((names.get(usize::from(*i))?.as_str(), u64::from(*n)))
-        })
+        let objects = u64::from(self.objects);
+        let score = (self.scored > 0).then_some(("score", "number", u64::from(self.scored)));
+        ParsedView {
+            labelled: u64::from(objects > 0),
+            empty: u64::from(objects == 0),
+            objects,
+            classes: (0..usize::from(self.len)).filter_map(move |k| {
+                let (i, n) = list.get(k)?;
+                Some((names.get(usize::from(*i))?.as_str(), u64::from(*n)))
+            }),
+            attributes: [score.into_iter(), None.into_iter()],
+        }
     }
 }
 
@@ -284,19 +317,19 @@ impl Counted {
         match self {
             Counted::Full(c) => (**c).clone(),
             Counted::Yolo(y) => {
-                let names = names.map_or(&[][..], |n| n.as_slice());
+                let v = y.view(names.map_or(&[][..], |n| n.as_slice()));
+                let owned =
+                    |l: MaybeTriple| l.map(|(k, v, n)| (k.to_owned(), v.to_owned(), n)).collect();
+                let [attributes, frame_attributes] = v.attributes;
                 FileCounts {
                     kind: FileKind::Parsed,
-                    labelled: u64::from(y.objects > 0),
-                    empty: u64::from(y.objects == 0),
-                    objects: u64::from(y.objects),
-                    classes: y.classes(names).map(|(k, n)| (k.to_owned(), n)).collect(),
-                    attributes: if y.scored > 0 {
-                        vec![("score".into(), "number".into(), u64::from(y.scored))]
-                    } else {
-                        Vec::new()
-                    },
-                    ..FileCounts::default()
+                    error: String::new(),
+                    labelled: v.labelled,
+                    empty: v.empty,
+                    objects: v.objects,
+                    classes: v.classes.map(|(k, n)| (k.to_owned(), n)).collect(),
+                    attributes: owned(attributes),
+                    frame_attributes: owned(frame_attributes),
                 }
             }
         }
@@ -438,6 +471,33 @@ impl<'a> Interner<'a> {
 
 const FILES_MAGIC: &[u8; 8] = b"DSVSF2\0\0";
 
+/// Appends a parsed file's counts: labelled, empty and objects, then
+/// (class, count) pairs and (attribute, value, count) triples over objects
+/// and over frames, each list prefixed by its length.
+fn encode_parsed<'a, C, A>(body: &mut Vec<u8>, strings: &mut Interner<'a>, v: ParsedView<C, A>)
+where
+    C: Iterator<Item = (&'a str, u64)> + Clone,
+    A: Iterator<Item = (&'a str, &'a str, u64)> + Clone,
+{
+    use crate::query::codec::varint;
+    for n in [v.labelled, v.empty, v.objects] {
+        varint(body, n);
+    }
+    varint(body, v.classes.clone().count() as u64);
+    for (k, n) in v.classes {
+        strings.put(k, body);
+        varint(body, n);
+    }
+    for list in v.attributes {
+        varint(body, list.clone().count() as u64);
+        for (k, val, n) in list {
+            strings.put(k, body);
+            strings.put(val, body);
+            varint(body, n);
+        }
+    }
+}
+
 /// Encodes a directory's per-file counts: a string table (class and
 /// attribute names, which repeat), then per file its name (written out: file
 /// names do not repeat), the first 16 bytes of its content id and its counts.
@@ -456,27 +516,9 @@ fn encode_files<'a>(
         let c: &FileCounts = match c {
             None => &none,
             Some(Counted::Full(c)) => c,
-            // The same bytes as the full form of these counts.
             Some(Counted::Yolo(y)) => {
                 body.push(1);
-                let objects = u64::from(y.objects);
-                for n in [u64::from(objects > 0), u64::from(objects == 0), objects] {
-                    varint(&mut body, n);
-                }
-                varint(&mut body, u64::from(y.len));
-                for (k, n) in y.classes(names) {
-                    strings.put(k, &mut body);
-                    varint(&mut body, n);
-                }
-                if y.scored > 0 {
-                    varint(&mut body, 1);
-                    strings.put("score", &mut body);
-                    strings.put("number", &mut body);
-                    varint(&mut body, u64::from(y.scored));
-                } else {
-                    varint(&mut body, 0);
-                }
-                varint(&mut body, 0);
+                encode_parsed(&mut body, &mut strings, y.view(names));
                 continue;
             }
         };
@@ -488,22 +530,7 @@ fn encode_files<'a>(
             }
             FileKind::Parsed => {
                 body.push(1);
-                for n in [c.labelled, c.empty, c.objects] {
-                    varint(&mut body, n);
-                }
-                varint(&mut body, c.classes.len() as u64);
-                for (k, n) in &c.classes {
-                    strings.put(k, &mut body);
-                    varint(&mut body, *n);
-                }
-                for list in [&c.attributes, &c.frame_attributes] {
-                    varint(&mut body, list.len() as u64);
-                    for (k, v, n) in list {
-                        strings.put(k, &mut body);
-                        strings.put(v, &mut body);
-                        varint(&mut body, *n);
-                    }
-                }
+                encode_parsed(&mut body, &mut strings, c.view());
             }
         }
     }
@@ -851,7 +878,7 @@ impl Walk<'_> {
         for (i, c) in counts.iter().enumerate() {
             match c {
                 Some(Counted::Full(c)) => total.add_counts(c, || node.file_path(i)),
-                Some(Counted::Yolo(y)) => total.add_yolo(y, names),
+                Some(Counted::Yolo(y)) => total.add_parsed(y.view(names)),
                 None => {}
             }
         }
@@ -1176,7 +1203,7 @@ mod tests {
         match yolo_counted(text, "labels/f.txt", distinct) {
             Counted::Yolo(y) => {
                 let ns = distinct.map_or(&[][..], |n| n.as_slice());
-                let got: Vec<(&str, u64)> = y.classes(ns).collect();
+                let got: Vec<(&str, u64)> = y.view(ns).classes.collect();
                 assert_eq!(got, [("car", 2), ("bus", 1)]);
                 assert_eq!((y.objects, y.scored), (3, 1));
             }
@@ -1241,7 +1268,7 @@ mod tests {
             let total = |c: &Counted| {
                 let mut s = Stats::default();
                 match c {
-                    Counted::Yolo(y) => s.add_yolo(y, ns),
+                    Counted::Yolo(y) => s.add_parsed(y.view(ns)),
                     Counted::Full(c) => s.add_counts(c, || "labels/f.txt".into()),
                 }
                 s
