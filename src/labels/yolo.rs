@@ -138,11 +138,7 @@ pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBo
             return false;
         }
         let b = BBox::from_center(cx, cy, w, h);
-        if !(b.x.is_finite()
-            && b.y.is_finite()
-            && (b.x + b.w / 2.0).is_finite()
-            && (b.y + b.h / 2.0).is_finite())
-        {
+        if !corners_finite(&b) {
             return false;
         }
         out.push((index, b, (n == 5).then_some(score)));
@@ -406,6 +402,15 @@ fn class_name(
     }
 }
 
+/// Whether a box from a centre and size has finite corners, and a centre the
+/// writer (which rebuilds it as x + w / 2) can compute without overflow.
+fn corners_finite(b: &BBox) -> bool {
+    b.x.is_finite()
+        && b.y.is_finite()
+        && (b.x + b.w / 2.0).is_finite()
+        && (b.y + b.h / 2.0).is_finite()
+}
+
 fn object_from_numbers(class: String, nums: &[f64], line_no: usize) -> Result<Object, LabelError> {
     let n = nums.len();
     let mut obj = Object::new(class, None);
@@ -421,12 +426,7 @@ fn object_from_numbers(class: String, nums: &[f64], line_no: usize) -> Result<Ob
                 }
             }
             let b = BBox::from_center(*cx, *cy, *w, *h);
-            // The writer rebuilds the centre as x + w / 2, which must not overflow either.
-            if !(b.x.is_finite()
-                && b.y.is_finite()
-                && (b.x + b.w / 2.0).is_finite()
-                && (b.y + b.h / 2.0).is_finite())
-            {
+            if !corners_finite(&b) {
                 return Err(LabelError::at_line(line_no, "box corners overflow"));
             }
             obj.bbox = Some(b);
