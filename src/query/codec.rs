@@ -247,6 +247,12 @@ impl IndexParts {
         out
     }
 
+    /// Every frame of these parts ([`decode`] without laying them out first).
+    pub fn decode(&self) -> Option<FrameIndex> {
+        self.decode_filtered(|| |_: &dyn FrameAccess| Ok::<bool, std::convert::Infallible>(true))
+            .unwrap_or(None)
+    }
+
     /// [`decode_filtered`] of these parts, without laying them out first.
     pub fn decode_filtered<E: Send, J>(
         &self,

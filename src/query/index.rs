@@ -221,9 +221,7 @@ pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> R
     }
     let index = build_tree(store, tree, cache)?;
     cache.put(&key, &index);
-    let ix = index
-        .decode_filtered(|| |_: &dyn super::FrameAccess| Ok::<bool, Error>(true))?
-        .ok_or_else(undecodable);
+    let ix = index.decode().ok_or_else(undecodable);
     std::thread::spawn(move || drop(index));
     ix
 }
@@ -285,7 +283,5 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
     let index = super::build::build(store, &files, &CacheDb::disabled())?;
-    index
-        .decode_filtered(|| |_: &dyn super::FrameAccess| Ok::<bool, Error>(true))?
-        .ok_or_else(undecodable)
+    index.decode().ok_or_else(undecodable)
 }
