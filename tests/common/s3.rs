@@ -90,34 +90,26 @@ impl Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             bucket: bucket.to_string(),
         };
+        // Ready means "the bucket was created": a listening socket alone is not enough,
+        // since moto can accept a connection and then reset it while it is still
+        // starting (seen in CI). Every failure before the deadline is retried.
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = String::from("no answer yet");
         loop {
             if let Some(st) = moto.child.try_wait().expect("waiting for moto") {
-                panic!("moto_server exited at start-up ({st})");
+                panic!("moto_server exited at start-up ({st}); last attempt: {last}");
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+            match create_bucket(port, bucket) {
+                Ok(status) if status.contains(" 200") => break,
+                Ok(status) => last = format!("creating bucket {bucket}: {status}"),
+                Err(e) => last = format!("creating bucket {bucket}: {e}"),
             }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start within 60 s"
+                "moto_server was not ready within 60 s: {last}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        // Create the bucket with a plain HTTP PUT (moto accepts unsigned requests).
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting to moto");
-        write!(
-            s,
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .expect("sending PUT bucket");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("reading moto's answer");
-        assert!(
-            resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
-            "creating bucket {bucket}: {}",
-            resp.lines().next().unwrap_or("")
-        );
         moto
     }
 
@@ -135,6 +127,20 @@ impl Moto {
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.bucket)
     }
+}
+
+/// Creates `bucket` with a plain HTTP PUT (moto accepts unsigned requests) and
+/// returns the status line of the answer.
+fn create_bucket(port: u16, bucket: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp.lines().next().unwrap_or("").to_string())
 }
 
 impl Drop for Moto {
