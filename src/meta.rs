@@ -9,13 +9,14 @@
 //! with a `path` column and one column per attribute (empty cell: not set).
 //! Every parse error names the line (and column where known).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::labels::AttrValue;
+use crate::labels::{AttrRef, AttrValue};
 
 /// The sidecar used when `dsv.toml` declares none and no `meta.csv` exists.
 pub const DEFAULT_SIDECAR: &str = "meta.jsonl";
@@ -135,133 +136,214 @@ fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, St
     Ok(p)
 }
 
-/// A JSONL row read without building a `serde_json::Value`: `Some` only for
-/// the plain rows (a non-empty string path, scalar or null attributes, no
-/// predictions, no repeated names), which mean exactly what the general
-/// reading makes of them; anything else is read again the general way, so
-/// results and errors do not depend on which way a row went.
-struct FastRow(Option<(String, FrameMeta)>);
+/// A plain JSONL row (a non-empty string path, scalar or null attributes, no
+/// predictions, no repeated names) read without building a
+/// `serde_json::Value`, borrowing from the line where it can. Plain rows mean
+/// exactly what the general reading makes of them; anything else is read
+/// again the general way, so results and errors do not depend on which way a
+/// row went.
+pub(crate) struct PlainRow<'a> {
+    /// The frame path, '/' trimmed from both ends.
+    pub path: Cow<'a, str>,
+    /// The attributes given a value, in name order (nulls left out).
+    pub attrs: Vec<(Cow<'a, str>, PlainValue<'a>)>,
+}
 
-impl<'de> Deserialize<'de> for FastRow {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(FastRowVisitor)
+/// An attribute value of a [`PlainRow`].
+pub(crate) enum PlainValue<'a> {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+}
+
+impl PlainValue<'_> {
+    /// The value as the attribute it stands for.
+    pub fn as_attr(&self) -> AttrRef<'_> {
+        match self {
+            PlainValue::Bool(b) => AttrRef::Bool(*b),
+            PlainValue::Int(i) => AttrRef::Int(*i),
+            PlainValue::Float(x) => AttrRef::Float(*x),
+            PlainValue::Str(s) => AttrRef::Str(s),
+        }
     }
 }
 
-struct FastRowVisitor;
+impl PlainRow<'_> {
+    /// The row as a sidecar holds it.
+    fn into_owned(self) -> (String, FrameMeta) {
+        let attrs = self
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_attr().to_owned()))
+            .collect();
+        (
+            self.path.into_owned(),
+            FrameMeta {
+                attrs,
+                predictions: Vec::new(),
+            },
+        )
+    }
+}
 
-impl<'de> serde::de::Visitor<'de> for FastRowVisitor {
-    type Value = FastRow;
+/// The plain reading of one JSONL row; `None` when the row is not plain (or not JSON).
+pub(crate) fn plain_row(raw: &str) -> Option<PlainRow<'_>> {
+    serde_json::from_str::<MaybePlain>(raw).ok()?.0
+}
+
+struct MaybePlain<'a>(Option<PlainRow<'a>>);
+
+impl<'de> Deserialize<'de> for MaybePlain<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(PlainRowVisitor)
+    }
+}
+
+struct PlainRowVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PlainRowVisitor {
+    type Value = MaybePlain<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<FastRow, A::Error> {
-        let mut path: Option<String> = None;
-        let mut attrs = BTreeMap::new();
-        // Names given null: left out of the row, but still names seen.
-        let mut nulls: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+    ) -> std::result::Result<MaybePlain<'de>, A::Error> {
+        let mut path: Option<Cow<'de, str>> = None;
+        // Every name with its value; `None` for null: left out of the row, but
+        // still a name seen.
+        let mut all: Vec<(Cow<'de, str>, Option<PlainValue<'de>>)> = Vec::new();
         let mut plain = true;
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let v = map.next_value::<FastValue>()?;
+        while let Some(Text(k)) = map.next_key::<Text<'de>>()? {
+            let v = map.next_value::<RowValue<'de>>()?;
             if !plain {
                 continue;
             }
-            let seen = attrs.contains_key(k.as_ref()) || nulls.contains(&k);
             match (k.as_ref(), v) {
-                ("path", FastValue::Attr(AttrValue::Str(p))) if path.is_none() => {
+                ("path", RowValue::Value(PlainValue::Str(p))) if path.is_none() => {
                     path = Some(p);
                 }
-                ("path" | PREDICTIONS, _) | (_, FastValue::Other) => plain = false,
-                _ if seen => plain = false,
-                (_, FastValue::Attr(a)) => {
-                    attrs.insert(k.into_owned(), a);
-                }
-                (_, FastValue::Null) => nulls.push(k),
+                ("path" | PREDICTIONS, _) | (_, RowValue::Other) => plain = false,
+                (_, RowValue::Value(a)) => all.push((k, Some(a))),
+                (_, RowValue::Null) => all.push((k, None)),
             }
         }
-        Ok(FastRow(match path {
-            Some(p) if plain && !p.trim().is_empty() => Some((
-                p.trim_matches('/').to_string(),
-                FrameMeta {
-                    attrs,
-                    predictions: Vec::new(),
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        if all.windows(2).any(|w| w[0].0 == w[1].0) {
+            plain = false;
+        }
+        Ok(MaybePlain(match path {
+            Some(p) if plain && !p.trim().is_empty() => Some(PlainRow {
+                path: match p {
+                    Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches('/')),
+                    Cow::Owned(o) => Cow::Owned(o.trim_matches('/').to_string()),
                 },
-            )),
+                attrs: all.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
+            }),
             _ => None,
         }))
     }
 }
 
-/// A row value as [`FastRow`] reads it.
-enum FastValue {
-    Attr(AttrValue),
+/// A JSON string, borrowed from the input unless it has escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+/// A row value as [`plain_row`] reads it.
+enum RowValue<'a> {
+    Value(PlainValue<'a>),
     Null,
     /// A list or an object.
     Other,
 }
 
-impl<'de> Deserialize<'de> for FastValue {
+impl<'de> Deserialize<'de> for RowValue<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(FastValueVisitor)
+        d.deserialize_any(RowValueVisitor)
     }
 }
 
-struct FastValueVisitor;
+struct RowValueVisitor;
 
-impl<'de> serde::de::Visitor<'de> for FastValueVisitor {
-    type Value = FastValue;
+impl<'de> serde::de::Visitor<'de> for RowValueVisitor {
+    type Value = RowValue<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(AttrValue::Bool(v)))
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(AttrValue::Int(v)))
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Int(v)))
     }
     // As `serde_json::Value` then `attr_of_json`: an integer beyond i64 is a real.
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(match i64::try_from(v) {
-            Ok(i) => AttrValue::Int(i),
-            Err(_) => AttrValue::Float(v as f64),
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(match i64::try_from(v) {
+            Ok(i) => PlainValue::Int(i),
+            Err(_) => PlainValue::Float(v as f64),
         }))
     }
-    fn visit_f64<E>(self, v: f64) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(AttrValue::Float(v)))
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Float(v)))
     }
-    fn visit_str<E>(self, v: &str) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(AttrValue::Str(v.to_string())))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Str(Cow::Borrowed(v))))
     }
-    fn visit_string<E>(self, v: String) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Attr(AttrValue::Str(v)))
+    fn visit_str<E>(self, v: &str) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Str(Cow::Owned(v.to_string()))))
     }
-    fn visit_unit<E>(self) -> std::result::Result<FastValue, E> {
-        Ok(FastValue::Null)
+    fn visit_string<E>(self, v: String) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Value(PlainValue::Str(Cow::Owned(v))))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<RowValue<'de>, E> {
+        Ok(RowValue::Null)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(
         self,
         mut seq: A,
-    ) -> std::result::Result<FastValue, A::Error> {
+    ) -> std::result::Result<RowValue<'de>, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(FastValue::Other)
+        Ok(RowValue::Other)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<FastValue, A::Error> {
+    ) -> std::result::Result<RowValue<'de>, A::Error> {
         while map
             .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
             .is_some()
         {}
-        Ok(FastValue::Other)
+        Ok(RowValue::Other)
     }
 }
 
 /// A piece's rows (line, path, metadata) up to its first error, and that error with its line.
-type PieceRows = (Vec<(usize, String, FrameMeta)>, Option<(usize, Error)>);
+type PieceRows<'a, R> = (Vec<(usize, Cow<'a, str>, R)>, Option<(usize, Error)>);
 
 /// Bytes of a JSONL sidecar parsed as one piece (at a line boundary).
 /// Tests use small pieces, so that every sidecar they read has several.
@@ -269,14 +351,14 @@ const JSONL_PIECE: usize = if cfg!(test) { 64 } else { 1 << 20 };
 
 /// One non-blank JSONL row: its frame path and metadata; errors name the line.
 fn jsonl_row(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
-    match serde_json::from_str::<FastRow>(raw) {
-        Ok(FastRow(Some(row))) => Ok(row),
-        _ => jsonl_row_general(name, line, raw),
+    match plain_row(raw) {
+        Some(row) => Ok(row.into_owned()),
+        None => jsonl_row_general(name, line, raw),
     }
 }
 
 /// [`jsonl_row`] through a `serde_json::Value`: any row, and every error.
-fn jsonl_row_general(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
+pub(crate) fn jsonl_row_general(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
     let err = |line: usize, col: Option<usize>, msg: String| {
         Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
     };
@@ -330,6 +412,80 @@ fn jsonl_row_general(name: &str, line: usize, raw: &str) -> Result<(String, Fram
     Ok((path, meta))
 }
 
+/// The rows of a JSONL sidecar, each read by `row` (given its line number and
+/// text), in path order; errors as if the lines were read one after another:
+/// the first line that fails to read or repeats a path wins.
+pub(crate) fn jsonl_rows<'a, R: Send>(
+    name: &str,
+    bytes: &'a [u8],
+    row: impl Fn(usize, &'a str) -> Result<(Cow<'a, str>, R)> + Sync,
+) -> Result<Vec<(Cow<'a, str>, R)>> {
+    use rayon::prelude::*;
+    let text = utf8_text(bytes)
+        .map_err(|line| Error::Metadata(format!("{name}: {}not UTF-8", at(line, None))))?;
+    // Pieces of whole lines parsed in parallel (a million-row sidecar took
+    // seconds on one core), each with the number of its first line.
+    let mut pieces = Vec::new();
+    let (mut rest, mut line) = (text, 0usize);
+    while !rest.is_empty() {
+        let cut = match rest.get(JSONL_PIECE..).and_then(|t| t.find('\n')) {
+            Some(i) => JSONL_PIECE + i + 1,
+            None => rest.len(),
+        };
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push((line, piece));
+        line += memchr::memchr_iter(b'\n', piece.as_bytes()).count();
+        rest = tail;
+    }
+    let parsed: Vec<PieceRows<'a, R>> = pieces
+        .par_iter()
+        .map(|&(first, piece)| {
+            let mut rows = Vec::new();
+            for (i, raw) in piece.lines().enumerate() {
+                let line = first + i + 1;
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                match row(line, raw) {
+                    Ok((path, meta)) => rows.push((line, path, meta)),
+                    Err(e) => return (rows, Some((line, e))),
+                }
+            }
+            (rows, None)
+        })
+        .collect();
+    // The first failing line wins, as if read one line after another: a
+    // parse error, or a second row for a path.
+    let mut first_error: Option<(usize, Error)> = None;
+    let mut rows: Vec<(Cow<'a, str>, usize, R)> =
+        Vec::with_capacity(parsed.iter().map(|(r, _)| r.len()).sum());
+    for (piece_rows, err) in parsed {
+        rows.extend(piece_rows.into_iter().map(|(l, p, m)| (p, l, m)));
+        if let Some(e) = err {
+            first_error = Some(e);
+            break;
+        }
+    }
+    rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let dup = rows
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| (w[1].1, w[1].0.to_string()))
+        .min();
+    if let Some((line, path)) = dup
+        && first_error.as_ref().is_none_or(|(l, _)| line < *l)
+    {
+        return Err(Error::Metadata(format!(
+            "{name}: {}second row for \"{path}\"",
+            at(line, None)
+        )));
+    }
+    if let Some((_, e)) = first_error {
+        return Err(e);
+    }
+    Ok(rows.into_iter().map(|(p, _, m)| (p, m)).collect())
+}
+
 impl Sidecar {
     /// Parses a sidecar; `name` (the file's path) starts every error message.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Sidecar> {
@@ -340,71 +496,11 @@ impl Sidecar {
     }
 
     fn parse_jsonl(name: &str, bytes: &[u8]) -> Result<Sidecar> {
-        use rayon::prelude::*;
-        let text = utf8_text(bytes)
-            .map_err(|line| Error::Metadata(format!("{name}: {}not UTF-8", at(line, None))))?;
-        // Pieces of whole lines parsed in parallel (a million-row sidecar took
-        // seconds on one core), each with the number of its first line.
-        let mut pieces = Vec::new();
-        let (mut rest, mut line) = (text, 0usize);
-        while !rest.is_empty() {
-            let cut = match rest.get(JSONL_PIECE..).and_then(|t| t.find('\n')) {
-                Some(i) => JSONL_PIECE + i + 1,
-                None => rest.len(),
-            };
-            let (piece, tail) = rest.split_at(cut);
-            pieces.push((line, piece));
-            line += memchr::memchr_iter(b'\n', piece.as_bytes()).count();
-            rest = tail;
-        }
-        let parsed: Vec<PieceRows> = pieces
-            .par_iter()
-            .map(|&(first, piece)| {
-                let mut rows = Vec::new();
-                for (i, raw) in piece.lines().enumerate() {
-                    let line = first + i + 1;
-                    if raw.trim().is_empty() {
-                        continue;
-                    }
-                    match jsonl_row(name, line, raw) {
-                        Ok((path, meta)) => rows.push((line, path, meta)),
-                        Err(e) => return (rows, Some((line, e))),
-                    }
-                }
-                (rows, None)
-            })
-            .collect();
-        // The first failing line wins, as if read one line after another: a
-        // parse error, or a second row for a path.
-        let mut first_error: Option<(usize, Error)> = None;
-        let mut rows: Vec<(String, usize, FrameMeta)> =
-            Vec::with_capacity(parsed.iter().map(|(r, _)| r.len()).sum());
-        for (piece_rows, err) in parsed {
-            rows.extend(piece_rows.into_iter().map(|(l, p, m)| (p, l, m)));
-            if let Some(e) = err {
-                first_error = Some(e);
-                break;
-            }
-        }
-        rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        let dup = rows
-            .windows(2)
-            .filter(|w| w[0].0 == w[1].0)
-            .map(|w| (w[1].1, w[1].0.clone()))
-            .min();
-        if let Some((line, path)) = dup
-            && first_error.as_ref().is_none_or(|(l, _)| line < *l)
-        {
-            return Err(Error::Metadata(format!(
-                "{name}: {}second row for \"{path}\"",
-                at(line, None)
-            )));
-        }
-        if let Some((_, e)) = first_error {
-            return Err(e);
-        }
+        let rows = jsonl_rows(name, bytes, |line, raw| {
+            jsonl_row(name, line, raw).map(|(p, m)| (Cow::Owned(p), m))
+        })?;
         Ok(Sidecar {
-            rows: rows.into_iter().map(|(p, _, m)| (p, m)).collect(),
+            rows: rows.into_iter().map(|(p, m)| (p.into_owned(), m)).collect(),
         })
     }
 

@@ -160,6 +160,44 @@ pub enum AttrValue {
     Str(String),
 }
 
+impl AttrValue {
+    /// The value borrowed.
+    pub fn as_attr(&self) -> AttrRef<'_> {
+        match self {
+            AttrValue::Bool(b) => AttrRef::Bool(*b),
+            AttrValue::Int(i) => AttrRef::Int(*i),
+            AttrValue::Float(x) => AttrRef::Float(*x),
+            AttrValue::Str(s) => AttrRef::Str(s),
+        }
+    }
+}
+
+/// An attribute value borrowed: encoders take it, so a value read from a
+/// file can be written without an owned copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttrRef<'a> {
+    /// true / false.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A real number.
+    Float(f64),
+    /// Text.
+    Str(&'a str),
+}
+
+impl AttrRef<'_> {
+    /// The value owned.
+    pub fn to_owned(self) -> AttrValue {
+        match self {
+            AttrRef::Bool(b) => AttrValue::Bool(b),
+            AttrRef::Int(i) => AttrValue::Int(i),
+            AttrRef::Float(x) => AttrValue::Float(x),
+            AttrRef::Str(s) => AttrValue::Str(s.to_string()),
+        }
+    }
+}
+
 impl std::fmt::Display for AttrValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -23,13 +23,14 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::layout::{FileSource, Layout, Role, file_name, parent};
 use crate::labels::{AttrValue, Format, FrameLabels, Units};
-use crate::meta::{FrameMeta, Sidecar, sidecar_path};
+use crate::meta::sidecar_path;
 use crate::object::EntryMode;
 use crate::object::tree::{EntryRef, TreeObjectRef};
 use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 use super::codec::{self, Reader};
+use super::sidecar::EncodedMeta;
 
 /// Version of the per-file encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-labels-1";
@@ -751,17 +752,18 @@ pub(super) fn build(
 
         // The sidecar's rows, by frame.
         let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
-        let sidecar = match src.read(&name)? {
-            Some(bytes) => Some(Sidecar::parse(&name, &bytes)?),
+        let sidecar_bytes = src.read(&name)?;
+        let sidecar = match &sidecar_bytes {
+            Some(bytes) => Some(super::sidecar::read(&name, bytes)?),
             None => None,
         };
         t.mark("sidecar-parse");
-        let mut meta: Vec<Option<&FrameMeta>> = Vec::new();
-        if let Some(sc) = &sidecar {
+        let mut meta: Vec<Option<&EncodedMeta>> = Vec::new();
+        if let Some(rows) = &sidecar {
             meta.resize(frames.len(), None);
-            for (path, m) in &sc.rows {
+            for (path, m) in rows {
                 match by_path
-                    .get(path.as_str())
+                    .get(path.as_ref())
                     .and_then(|&i| meta.get_mut(i as usize))
                 {
                     Some(slot) => *slot = Some(m),
@@ -813,9 +815,6 @@ pub(super) fn build(
             .collect();
         t.mark("frames");
         let has_sidecar = sidecar.is_some();
-        // Dropping a million parses and sidecar rows takes a while; nothing waits for it.
-        drop(meta);
-        std::thread::spawn(move || drop(sidecar));
         Ok(codec::IndexParts {
             chunks,
             sidecar: has_sidecar.then_some(name),
@@ -835,7 +834,7 @@ fn frame<'c>(
     out: &mut Vec<u8>,
     f: &FrameFile,
     entries: &[(usize, Format, Entry)],
-    meta: Option<&FrameMeta>,
+    meta: Option<&EncodedMeta>,
     label_path: impl Fn(usize) -> &'c str,
 ) {
     codec::string(out, f.path);
@@ -855,7 +854,7 @@ fn frame<'c>(
     // An empty attribute section is the single byte 0.
     if entries.iter().all(|(_, _, e)| e.attrs == [0]) {
         match meta {
-            Some(m) => codec::attrs(out, &m.attrs),
+            Some(m) => out.extend_from_slice(m.attrs()),
             None => out.push(0),
         }
     } else {
@@ -865,8 +864,8 @@ fn frame<'c>(
                 merged.extend(a);
             }
         }
-        if let Some(m) = meta {
-            merged.extend(m.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(a) = meta.and_then(|m| Reader::new(m.attrs()).attrs()) {
+            merged.extend(a);
         }
         codec::attrs(out, &merged);
     }
@@ -874,7 +873,10 @@ fn frame<'c>(
     for (_, _, e) in entries {
         out.extend_from_slice(e.object_bytes);
     }
-    codec::predictions(out, meta.map_or(&[], |m| &m.predictions));
+    match meta {
+        Some(m) => out.extend_from_slice(m.predictions()),
+        None => codec::predictions(out, &[]),
+    }
     let mut labels: Vec<(&str, Format)> = Vec::new();
     for (cand, format, _) in entries {
         let p = label_path(*cand);

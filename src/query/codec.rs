@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::id::ObjectId;
-use crate::labels::{AttrValue, BBox, Format, Geometry, Object, Units};
+use crate::labels::{AttrRef, AttrValue, BBox, Format, Geometry, Object, Units};
 use crate::meta::Prediction;
 
 use super::{FrameIndex, FrameRecord};
@@ -43,18 +43,18 @@ pub(crate) fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
 }
 
 /// Appends one attribute value: a tag byte, then the value.
-pub(crate) fn attr_value(out: &mut Vec<u8>, v: &AttrValue) {
+pub(crate) fn attr_value(out: &mut Vec<u8>, v: AttrRef) {
     match v {
-        AttrValue::Bool(b) => out.extend_from_slice(&[0, u8::from(*b)]),
-        AttrValue::Int(i) => {
+        AttrRef::Bool(b) => out.extend_from_slice(&[0, u8::from(b)]),
+        AttrRef::Int(i) => {
             out.push(1);
             out.extend_from_slice(&i.to_le_bytes());
         }
-        AttrValue::Float(x) => {
+        AttrRef::Float(x) => {
             out.push(2);
-            f64s(out, &[*x]);
+            f64s(out, &[x]);
         }
-        AttrValue::Str(s) => {
+        AttrRef::Str(s) => {
             out.push(3);
             string(out, s);
         }
@@ -63,8 +63,16 @@ pub(crate) fn attr_value(out: &mut Vec<u8>, v: &AttrValue) {
 
 /// Appends an attribute map (count, then each name and value in name order).
 pub(crate) fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
-    varint(out, a.len() as u64);
-    for (k, v) in a {
+    attr_pairs(out, a.iter().map(|(k, v)| (k.as_str(), v.as_attr())));
+}
+
+/// [`attrs`] of pairs already in name order, without repeated names.
+pub(crate) fn attr_pairs<'a>(
+    out: &mut Vec<u8>,
+    pairs: impl ExactSizeIterator<Item = (&'a str, AttrRef<'a>)>,
+) {
+    varint(out, pairs.len() as u64);
+    for (k, v) in pairs {
         string(out, k);
         attr_value(out, v);
     }
@@ -139,7 +147,7 @@ pub(crate) fn box_object(out: &mut Vec<u8>, class: &str, b: &BBox, score: Option
         Some(s) => {
             varint(out, 1);
             string(out, "score");
-            attr_value(out, &AttrValue::Float(s));
+            attr_value(out, AttrRef::Float(s));
         }
         None => varint(out, 0),
     }
@@ -583,7 +591,7 @@ pub trait FrameAccess {
 impl FrameAccess for FrameRecord {
     fn attr_key(&self, key: &str, out: &mut Vec<u8>) {
         match self.attrs.get(key) {
-            Some(v) => attr_value(out, v),
+            Some(v) => attr_value(out, v.as_attr()),
             None => out.push(0xff),
         }
     }

@@ -27,6 +27,7 @@ pub mod build;
 pub mod codec;
 pub mod index;
 pub mod select;
+mod sidecar;
 
 pub use codec::FrameAccess;
 pub use index::{

@@ -1,0 +1,154 @@
+//! The metadata sidecar read for the index: each row's frame path with its
+//! attribute and prediction sections already in the encoding frame records
+//! use ([`codec`]). A plain JSONL row costs no map and, unless it has escapes,
+//! no owned string; a million of them as `FrameMeta` maps were the largest
+//! phase of a cold query.
+
+use std::borrow::Cow;
+
+use crate::error::Result;
+use crate::meta::{self, FrameMeta, PlainRow, Sidecar, SidecarFormat};
+
+use super::codec;
+
+/// One row's metadata, encoded: the attribute section, then the predictions section.
+pub(super) struct EncodedMeta {
+    bytes: Vec<u8>,
+    split: usize,
+}
+
+impl EncodedMeta {
+    /// The attribute section (count, then name and value pairs in name order).
+    pub fn attrs(&self) -> &[u8] {
+        self.bytes.get(..self.split).unwrap_or(&[])
+    }
+
+    /// The predictions section (count, then predictions).
+    pub fn predictions(&self) -> &[u8] {
+        self.bytes.get(self.split..).unwrap_or(&[])
+    }
+
+    fn of_meta(m: &FrameMeta) -> EncodedMeta {
+        let mut bytes = Vec::new();
+        codec::attrs(&mut bytes, &m.attrs);
+        let split = bytes.len();
+        codec::predictions(&mut bytes, &m.predictions);
+        EncodedMeta { bytes, split }
+    }
+
+    fn of_plain(r: &PlainRow) -> EncodedMeta {
+        let mut bytes = Vec::with_capacity(64);
+        codec::attr_pairs(
+            &mut bytes,
+            r.attrs.iter().map(|(k, v)| (k.as_ref(), v.as_attr())),
+        );
+        let split = bytes.len();
+        codec::predictions(&mut bytes, &[]);
+        EncodedMeta { bytes, split }
+    }
+}
+
+/// The rows of the sidecar `name` (its bytes given), in path order, with the
+/// errors [`Sidecar::parse`] gives.
+pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Vec<(Cow<'a, str>, EncodedMeta)>> {
+    match SidecarFormat::of(name) {
+        SidecarFormat::Jsonl => meta::jsonl_rows(name, bytes, |line, raw| {
+            Ok(match meta::plain_row(raw) {
+                Some(row) => {
+                    let m = EncodedMeta::of_plain(&row);
+                    (row.path, m)
+                }
+                None => {
+                    let (path, m) = meta::jsonl_row_general(name, line, raw)?;
+                    (Cow::Owned(path), EncodedMeta::of_meta(&m))
+                }
+            })
+        }),
+        SidecarFormat::Csv => Ok(Sidecar::parse(name, bytes)?
+            .rows
+            .into_iter()
+            .map(|(p, m)| (Cow::Owned(p), EncodedMeta::of_meta(&m)))
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every reading of a sidecar agrees with [`Sidecar::parse`] encoded, errors included.
+    fn agrees(name: &str, text: &str) {
+        let general = Sidecar::parse(name, text.as_bytes()).map(|sc| {
+            sc.rows
+                .iter()
+                .map(|(p, m)| {
+                    let e = EncodedMeta::of_meta(m);
+                    (p.clone(), e.attrs().to_vec(), e.predictions().to_vec())
+                })
+                .collect::<Vec<_>>()
+        });
+        let encoded = read(name, text.as_bytes()).map(|rows| {
+            rows.iter()
+                .map(|(p, e)| (p.to_string(), e.attrs().to_vec(), e.predictions().to_vec()))
+                .collect::<Vec<_>>()
+        });
+        match (general, encoded) {
+            (Ok(g), Ok(e)) => assert_eq!(g, e, "{text}"),
+            (Err(g), Err(e)) => assert_eq!(g.to_string(), e.to_string(), "{text}"),
+            (g, e) => panic!("{text}: {:?} against {:?}", g.err(), e.err()),
+        }
+    }
+
+    #[test]
+    fn rows_read_for_the_index_are_the_sidecar_encoded() {
+        let rows = [
+            r#"{"path":"a.jpg","weather":"rain","n":3,"x":0.25,"ok":true}"#,
+            r#"{"path":"/b/c.jpg/","weather":null,"z":1,"a":"x"}"#,
+            r#"{"weather":"sun","path":"c\"q.jpg","s":"é\n\u0041"}"#,
+            r#"{"path":"d.jpg","n":18446744073709551615,"m":-9223372036854775808}"#,
+            r#"{"path":"e.jpg","w":"rain","w":"sun"}"#,
+            r#"{"path":"f.jpg","w":null,"w":"sun"}"#,
+            r#"{"path":"g.jpg","predictions":[{"class":"car","box":[1,2,3,4],"score":0.5}],"k":2}"#,
+            r#"{"path":"h.jpg","tags":["x"]}"#,
+            r#"{"path":"i.jpg","":1,"B":2,"a":3}"#,
+        ];
+        let mut all = String::new();
+        for r in rows {
+            agrees("meta.jsonl", r);
+            all.push_str(r);
+            all.push('\n');
+        }
+        agrees("meta.jsonl", &all);
+        agrees("meta.jsonl", &format!("{all}{}\n", rows[0]));
+        agrees("meta.jsonl", &format!("{all}{{\"path\":3}}\n"));
+        agrees("meta.jsonl", "{\"path\":\"a.jpg\"}\n{not json\n");
+        agrees("meta.csv", "path,weather,n\na.jpg,rain,3\nb.jpg,,x\n");
+        agrees("meta.csv", "path,weather\na.jpg,rain\na.jpg,sun\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_jsonl_sidecar_reads_as_it_parses(
+            rows in proptest::collection::vec(
+                (
+                    "[a-c/]{0,3}",
+                    proptest::collection::vec(
+                        ("[a-c]{0,2}|path|predictions", "null|true|-?[0-9]{1,20}|[0-9]\\.[0-9]e-?[0-9]|\"[a\\\\n\"é]{0,3}\"|\\[\\]|\\{\\}"),
+                        0..4,
+                    ),
+                ),
+                0..6,
+            )
+        ) {
+            let mut text = String::new();
+            for (path, fields) in &rows {
+                text.push_str(&format!("{{\"path\":\"{path}\""));
+                for (k, v) in fields {
+                    text.push_str(&format!(",\"{k}\":{v}"));
+                }
+                text.push_str("}\n");
+            }
+            agrees("meta.jsonl", &text);
+        }
+    }
+}
