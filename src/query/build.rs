@@ -21,7 +21,7 @@ use redb::TableDefinition;
 use crate::db::CacheDb;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, Role, file_name, parent};
+use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::labels::{AttrValue, Format, FrameLabels, Units};
 use crate::meta::sidecar_path;
 use crate::object::EntryMode;
@@ -84,27 +84,10 @@ fn encode_parse(
     }
 }
 
-/// [`encode_parse`] of a YOLO file whose lines are all boxes, written straight
-/// from its bytes: a million label files then cost no object, string or map
-/// each. `None` for any other file (and for a names file that fails), which
-/// the general path parses (and reports).
-fn encode_plain_yolo(
-    layout: &Layout,
-    src: &dyn FileSource,
-    path: &str,
-    bytes: &[u8],
-) -> Result<Option<Vec<u8>>> {
-    let Ok(names) = layout.class_names(src, path)? else {
-        return Ok(None);
-    };
-    Ok(encode_yolo_boxes(
-        names.as_deref().map(Vec::as_slice),
-        path,
-        bytes,
-    ))
-}
-
-/// [`encode_plain_yolo`] given the class names in effect.
+/// [`encode_parse`] of a YOLO file whose lines are all boxes, given the
+/// class names in effect, written straight from its bytes: a million label
+/// files then cost no object, string or map each. `None` for any other file,
+/// which the general path parses (and reports).
 fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Option<Vec<u8>> {
     thread_local! {
         static BOXES: std::cell::RefCell<Vec<crate::labels::yolo::PlainBox>> =
@@ -276,35 +259,29 @@ pub fn read_cache_entry(b: &[u8]) -> Option<usize> {
     Some(known.len())
 }
 
+/// Class names in effect for label files, with their [`names_digest`].
+type Names = (NamesResult, [u8; 16]);
+
 /// What the parse of a YOLO file depends on besides its bytes: the class
 /// names it finds (or the names file that failed), as a digest.
-fn names_digest(
-    layout: &Layout,
-    src: &Files,
-    path: &str,
-    memo: &mut HashMap<usize, [u8; 16]>,
-) -> Result<[u8; 16]> {
+fn names_digest(names: &NamesResult) -> [u8; 16] {
     let cut = |h: blake3::Hash| {
         let mut d = [0u8; 16];
         d.copy_from_slice(&h.as_bytes()[..16]);
         d
     };
-    Ok(match layout.class_names(src, path)? {
+    match names {
         Ok(None) => [0; 16],
         Ok(Some(names)) => {
-            // The layout keeps one list per directory: hash each list once.
-            let at = std::sync::Arc::as_ptr(&names) as usize;
-            *memo.entry(at).or_insert_with(|| {
-                let mut h = blake3::Hasher::new();
-                for n in names.iter() {
-                    h.update(&(n.len() as u64).to_le_bytes());
-                    h.update(n.as_bytes());
-                }
-                cut(h.finalize())
-            })
+            let mut h = blake3::Hasher::new();
+            for n in names.iter() {
+                h.update(&(n.len() as u64).to_le_bytes());
+                h.update(n.as_bytes());
+            }
+            cut(h.finalize())
         }
         Err((file, e)) => cut(blake3::hash(format!("{file}\n{e}").as_bytes())),
-    })
+    }
 }
 
 /// Every file below a tree with its state, in path order (the order of
@@ -553,30 +530,56 @@ pub(super) fn build(
     drop(group_at);
     t.mark("groups");
 
-    // The names digest of every candidate, and what the cache holds per group.
-    let digests: Vec<Vec<[u8; 16]>> = groups
+    // The class names in effect for every candidate, and their digest: looked
+    // up once per group and rule (a group is one directory, and the names
+    // depend on the directory and the `dsv.toml` rule only).
+    let per_group: Vec<(Vec<Names>, Vec<u32>)> = groups
         .par_iter()
         .map(|g| {
-            let mut memo = HashMap::new();
-            g.members
-                .iter()
-                .map(|&i| names_digest(&layout, &src, cands[i].0, &mut memo))
-                .collect()
+            let mut lists: Vec<(usize, NamesResult, [u8; 16])> = Vec::new();
+            let mut of = Vec::with_capacity(g.members.len());
+            for &i in &g.members {
+                let path = cands[i].0;
+                let rule = layout
+                    .toml
+                    .rule_for(path)
+                    .map_or(0, |r| std::ptr::from_ref(r) as usize);
+                let at = match lists.iter().position(|(r, _, _)| *r == rule) {
+                    Some(at) => at,
+                    None => {
+                        let names = layout.class_names(&src, path)?;
+                        let digest = names_digest(&names);
+                        lists.push((rule, names, digest));
+                        lists.len() - 1
+                    }
+                };
+                of.push(at as u32);
+            }
+            Ok((lists.into_iter().map(|(_, n, d)| (n, d)).collect(), of))
         })
         .collect::<Result<_>>()?;
+    let mut names: Vec<Names> = Vec::new();
+    let mut names_of: Vec<u32> = vec![0; cands.len()];
+    for (g, (lists, of)) in groups.iter().zip(per_group) {
+        let base = names.len() as u32;
+        for (&i, at) in g.members.iter().zip(of) {
+            names_of[i] = base + at;
+        }
+        names.extend(lists);
+    }
+    let names_at = |i: usize| names_of.get(i).and_then(|&n| names.get(n as usize));
     let blobs: Vec<Option<Vec<u8>>> = groups
         .par_iter()
         .map(|g| cache.with_value(FILES, &g.key, <[u8]>::to_vec))
         .collect();
     let mut sources: Vec<Source> = (0..cands.len()).map(|_| Source::Missing).collect();
-    let mut ctx: Vec<[u8; 16]> = vec![[0; 16]; cands.len()];
     for (gi, g) in groups.iter().enumerate() {
         let known = blobs
             .get(gi)
             .and_then(|b| b.as_deref())
             .and_then(|b| Some((b, read_group(b)?)));
-        for (&i, d) in g.members.iter().zip(&digests[gi]) {
-            ctx[i] = *d;
+        for &i in &g.members {
+            let Some((_, d)) = names_at(i) else { continue };
             let Some((blob, known)) = &known else {
                 continue;
             };
@@ -595,7 +598,6 @@ pub(super) fn build(
             }
         }
     }
-    drop(digests);
     t.mark("cache-read");
 
     // Every label file the cache did not know, in one bulk read, each parsed
@@ -614,7 +616,8 @@ pub(super) fn build(
             None => layout.role_by_content(path, bytes),
         };
         if role == Role::Label(Format::Yolo)
-            && let Some(out) = encode_plain_yolo(&layout, &src, path, bytes)?
+            && let Some((Ok(names), _)) = missing.get(k).and_then(|&i| names_at(i))
+            && let Some(out) = encode_yolo_boxes(names.as_deref().map(Vec::as_slice), path, bytes)
         {
             return Ok(out);
         }
@@ -662,7 +665,7 @@ pub(super) fn build(
                 for &i in &g.members {
                     codec::string(&mut out, file_name(cands[i].0));
                     out.extend_from_slice(&cands[i].1.0);
-                    out.extend_from_slice(&ctx[i]);
+                    out.extend_from_slice(names_at(i).map_or(&[0; 16], |(_, d)| d));
                     let p = parse_of(i);
                     codec::varint(&mut out, p.len() as u64);
                     out.extend_from_slice(p);
