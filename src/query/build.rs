@@ -458,14 +458,23 @@ pub(super) fn build(
         frames: None,
     };
     let layout = Layout::load(&plain)?.map_err(|e| Error::Labels(e.to_string()))?;
-    let mut frames: Vec<FrameFile> = Vec::new();
+    // Classified in parallel: two million paths took most of a second on one core.
+    let roles: Vec<Option<Option<Role>>> = files
+        .par_iter()
+        .with_min_len(4096)
+        .map(|(path, st)| st.mode.is_blob().then(|| layout.role_by_path(path)))
+        .collect();
+    let n_frames = roles
+        .iter()
+        .filter(|r| **r == Some(Some(Role::Frame)))
+        .count();
+    let mut frames: Vec<FrameFile> = Vec::with_capacity(n_frames);
     let mut by_path: FxHashMap<&str, u32> = FxHashMap::default();
+    by_path.reserve(n_frames);
     let mut cands: Vec<(&str, ObjectId)> = Vec::new();
-    for (path, st) in files {
-        if !st.mode.is_blob() {
-            continue;
-        }
-        match layout.role_by_path(path) {
+    for ((path, st), role) in files.iter().zip(roles) {
+        let Some(role) = role else { continue };
+        match role {
             Some(Role::Frame) => {
                 let Ok(i) = u32::try_from(frames.len()) else {
                     return Err(Error::Labels("more than 4 billion frames".into()));
