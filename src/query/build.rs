@@ -324,22 +324,26 @@ fn walk_dir(store: &ObjectStore, id: &ObjectId, prefix: &str) -> Result<Vec<(Str
     let path = |name: &[u8]| {
         let name = String::from_utf8_lossy(name);
         if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
+            return name.into_owned();
         }
+        let mut p = String::with_capacity(prefix.len() + 1 + name.len());
+        p.push_str(prefix);
+        p.push('/');
+        p.push_str(&name);
+        p
     };
     let dirs: Vec<(ObjectId, String)> = entries
         .iter()
         .filter(|e| e.mode == EntryMode::Dir)
         .map(|e| (e.id, path(e.name)))
         .collect();
-    let mut below = dirs
+    let below = dirs
         .par_iter()
         .map(|(id, p)| walk_dir(store, id, p))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter();
-    let mut out = Vec::with_capacity(entries.len());
+        .collect::<Result<Vec<_>>>()?;
+    // Sized once: growing it moved every file below a big directory again and again.
+    let mut out = Vec::with_capacity(entries.len() + below.iter().map(Vec::len).sum::<usize>());
+    let mut below = below.into_iter();
     for e in &entries {
         if e.mode == EntryMode::Dir {
             out.extend(below.next().unwrap_or_default());
