@@ -1242,4 +1242,28 @@ fn a_new_version_parses_only_its_changed_label_files() {
     assert_eq!(count(&a), 5 * 6);
     assert_eq!(count(&b), 5 * 7);
     assert!(b.contains("images/s3/f07.jpg") && !a.contains("images/s3/f07.jpg"));
+
+    // One pack of parses is kept. A byte changed in it loses the group of
+    // label files it falls in (one directory): those are parsed again, with
+    // the same answer.
+    let packs: Vec<_> = std::fs::read_dir(repo.path(".dsv/cache/query-labels"))
+        .expect("pack dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let mut bytes = std::fs::read(&packs[0]).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&packs[0], bytes).unwrap();
+    std::fs::remove_dir_all(repo.path(".dsv/cache/query")).unwrap();
+    let out = repo
+        .cmd()
+        .args(["query", q, "--paths"])
+        .env("DSV_DEBUG_READS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let reads = records_read(&out);
+    assert!((50..=100).contains(&reads), "{reads} records read");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), b);
 }

@@ -16,9 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use rustc_hash::FxHashMap;
 
 use rayon::prelude::*;
-use redb::TableDefinition;
 
-use crate::db::CacheDb;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
@@ -30,24 +28,17 @@ use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 use super::codec::{self, Reader};
+use super::parse_cache::ParseCache;
 use super::sidecar::EncodedMeta;
 
-/// Version of the per-file encoding; part of every cache key.
+/// Version of the per-file encoding; part of every group key.
 const CACHE_VERSION: &[u8] = b"dsv-query-labels-1";
-/// Per directory (or bucket of a large one): each label file's name, content
-/// id, class-names digest and encoded parse.
-const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
 /// How many warnings an index keeps by name.
 pub(super) const MAX_WARNINGS: usize = 20;
-/// Label files per cache entry, about: a large directory is split into
-/// buckets by a hash of the name, so one changed file rewrites a few thousand
-/// entries, not a million.
+/// Label files per group of the parse cache, about: a large directory is
+/// split into buckets by a hash of the name, so that looking up a file reads
+/// a table of a few thousand names, not a million.
 const BUCKET: usize = 4096;
-
-/// The cache of parsed label files (`.dsv/cache/query-labels.redb`).
-pub(super) fn open_cache(dsv_dir: &std::path::Path) -> CacheDb {
-    CacheDb::open(dsv_dir, "query-labels.redb")
-}
 
 /// What one label file holds, encoded: tag 0, not a label file; tag 1, a
 /// file that did not parse (the warning); tag 2, its format and frame entries.
@@ -243,7 +234,7 @@ fn read_group(b: &[u8]) -> Option<Known<'_>> {
     r.done().then_some(out)
 }
 
-/// Reads a cache entry of `query-labels.redb` and every parse in it (for
+/// Reads a group of the parse cache and every parse in it (for
 /// fuzzing and tests): the number of label files, `None` if anything is
 /// malformed. Never panics, whatever the bytes.
 pub fn read_cache_entry(b: &[u8]) -> Option<usize> {
@@ -453,7 +444,7 @@ struct FrameFile<'a> {
 pub(super) fn build(
     store: &ObjectStore,
     files: &[(String, FileState)],
-    cache: &CacheDb,
+    cache: &ParseCache,
 ) -> Result<codec::IndexParts> {
     let mut t = crate::trace::Phases::start("query.build");
     let plain = Files {
@@ -581,15 +572,17 @@ pub(super) fn build(
         names.extend(lists);
     }
     let names_at = |i: usize| names_of.get(i).and_then(|&n| names.get(n as usize));
-    let blobs: Vec<Option<Vec<u8>>> = groups
-        .par_iter()
-        .map(|g| cache.with_value(FILES, &g.key, <[u8]>::to_vec))
-        .collect();
+    let pack = cache.load();
+    let blobs: Vec<Option<&[u8]>> = match &pack {
+        Some(pack) => groups.par_iter().map(|g| pack.group(&g.key)).collect(),
+        None => vec![None; groups.len()],
+    };
     let mut sources: Vec<Source> = (0..cands.len()).map(|_| Source::Missing).collect();
     for (gi, g) in groups.iter().enumerate() {
         let known = blobs
             .get(gi)
-            .and_then(|b| b.as_deref())
+            .copied()
+            .flatten()
             .and_then(|b| Some((b, read_group(b)?)));
         for &i in &g.members {
             let Some((_, d)) = names_at(i) else { continue };
@@ -655,7 +648,8 @@ pub(super) fn build(
         match sources.get(i) {
             Some(Source::Cached { group, start, end }) => blobs
                 .get(*group)
-                .and_then(|b| b.as_deref())
+                .copied()
+                .flatten()
                 .and_then(|b| b.get(*start..*end))
                 .unwrap_or(&[]),
             Some(Source::Fresh(b)) => b,
@@ -663,45 +657,26 @@ pub(super) fn build(
         }
     };
 
-    // Remember the groups that held a fresh parse.
-    let entries = if fresh_any {
-        let entries: Vec<([u8; 32], Vec<u8>)> = groups
-            .par_iter()
-            .filter(|g| {
-                g.members
-                    .iter()
-                    .any(|&i| matches!(sources[i], Source::Fresh(_)))
-            })
-            .map(|g| {
-                let mut out = Vec::new();
-                codec::varint(&mut out, g.members.len() as u64);
-                for &i in &g.members {
-                    codec::string(&mut out, file_name(cands[i].0));
-                    out.extend_from_slice(&cands[i].1.0);
-                    out.extend_from_slice(names_at(i).map_or(&[0; 16], |(_, d)| d));
-                    let p = parse_of(i);
-                    codec::varint(&mut out, p.len() as u64);
-                    out.extend_from_slice(p);
-                }
-                (g.key, out)
-            })
-            .collect();
-        Some(entries)
-    } else {
-        None
-    };
-    drop(groups);
-    t.mark("cache-encode");
-    // The cache is written (and synced) while the index is assembled.
+    // A new pack of every group's parses when anything was parsed now,
+    // written while the index is assembled.
     let index = std::thread::scope(|scope| {
-        if let Some(entries) = entries {
+        if fresh_any {
+            let (groups, cands, names_at, parse_of) = (&groups, &cands, &names_at, &parse_of);
             scope.spawn(move || {
-                cache.write(|tx| {
-                    let mut t = tx.open_table(FILES)?;
-                    for (k, v) in &entries {
-                        t.insert(k, v.as_slice())?;
+                cache.store(groups.len(), |gi, out| {
+                    let Some(g) = groups.get(gi) else {
+                        return [0; 32];
+                    };
+                    codec::varint(out, g.members.len() as u64);
+                    for &i in &g.members {
+                        codec::string(out, file_name(cands[i].0));
+                        out.extend_from_slice(&cands[i].1.0);
+                        out.extend_from_slice(names_at(i).map_or(&[0; 16], |(_, d)| d));
+                        let p = parse_of(i);
+                        codec::varint(out, p.len() as u64);
+                        out.extend_from_slice(p);
                     }
-                    Ok(())
+                    g.key
                 });
             });
         }
@@ -838,7 +813,8 @@ pub(super) fn build(
         })
     });
     t.mark("cache-write-wait");
-    std::thread::spawn(move || drop((sources, blobs)));
+    drop(blobs);
+    std::thread::spawn(move || drop((sources, pack)));
     index
 }
 

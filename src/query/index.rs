@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::CacheDb;
+use super::parse_cache::ParseCache;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::{AttrValue, Format, Object, Units};
@@ -81,7 +81,7 @@ pub struct QueryCache {
     dsv_dir: Option<PathBuf>,
     /// Parsed label files (see `build.rs`), opened on first use: a query
     /// answered from an index file never needs it.
-    labels: std::sync::OnceLock<CacheDb>,
+    labels: std::sync::OnceLock<ParseCache>,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -108,10 +108,10 @@ impl QueryCache {
     }
 
     /// The parsed-label-file cache.
-    fn labels(&self) -> &CacheDb {
+    fn labels(&self) -> &ParseCache {
         self.labels.get_or_init(|| match &self.dsv_dir {
-            Some(d) => super::build::open_cache(d),
-            None => CacheDb::disabled(),
+            Some(d) => ParseCache::open(d),
+            None => ParseCache::disabled(),
         })
     }
 
@@ -282,6 +282,6 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .iter()
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
-    let index = super::build::build(store, &files, &CacheDb::disabled())?;
+    let index = super::build::build(store, &files, &ParseCache::disabled())?;
     index.decode().ok_or_else(undecodable)
 }

@@ -26,6 +26,7 @@ use crate::meta::Prediction;
 pub mod build;
 pub mod codec;
 pub mod index;
+pub mod parse_cache;
 pub mod select;
 mod sidecar;
 
