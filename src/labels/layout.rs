@@ -343,6 +343,20 @@ impl Layout {
         candidates: &[String],
         frame: &str,
     ) -> crate::Result<Option<String>> {
+        self.frame_path_with(candidates, frame, |p| {
+            Ok(src.exists(p)?.then(|| p.to_string()))
+        })
+    }
+
+    /// [`Layout::frame_path_in`] with the existence check given: `probe`
+    /// answers `Some` for a path that exists (with what the caller wants to
+    /// know of it), and the first candidate it answers for is the frame's.
+    pub fn frame_path_with<T>(
+        &self,
+        candidates: &[String],
+        frame: &str,
+        mut probe: impl FnMut(&str) -> crate::Result<Option<T>>,
+    ) -> crate::Result<Option<T>> {
         let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
         let mut path = String::new();
         for d in candidates {
@@ -353,8 +367,8 @@ impl Layout {
             }
             path.push_str(frame);
             if key_has_ext {
-                if src.exists(&path)? {
-                    return Ok(Some(path));
+                if let Some(found) = probe(&path)? {
+                    return Ok(Some(found));
                 }
                 continue;
             }
@@ -363,8 +377,8 @@ impl Layout {
                 path.truncate(base);
                 path.push('.');
                 path.push_str(e);
-                if src.exists(&path)? {
-                    return Ok(Some(path));
+                if let Some(found) = probe(&path)? {
+                    return Ok(Some(found));
                 }
             }
         }

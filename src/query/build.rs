@@ -385,7 +385,10 @@ impl FileSource for Files<'_> {
     }
 }
 
-/// A label file's entries as (frame, label file, entry offset), and its warnings.
+/// Label files paired with their frames per parallel job.
+const PAIR_RUN: usize = 2048;
+
+/// A run of label files' entries as (frame, label file, entry offset), and their warnings.
 type Resolved = (Vec<(u32, u32, usize)>, Vec<String>);
 
 /// Where a label file's encoded parse is: a cache entry read, or a fresh parse.
@@ -683,40 +686,56 @@ pub(super) fn build(
 
         // Which frame each entry describes: (frame, label file, entry offset),
         // and the warnings, label file by label file.
-        let resolved: Vec<Resolved> = (0..cands.len())
+        // A frame of the version at a path: the frame's index, `Some(None)`
+        // for a file that is not a frame, `None` for no file.
+        let probe = |p: &str| -> Result<Option<Option<u32>>> {
+            Ok(match by_path.get(p) {
+                Some(&f) => Some(Some(f)),
+                None => src.find(p).map(|_| None),
+            })
+        };
+        // In runs of label files, each with the frame directories of the last
+        // file it paired: the same for every file of a directory with one
+        // format and rule.
+        let runs: Vec<std::ops::Range<usize>> = (0..cands.len())
+            .step_by(PAIR_RUN)
+            .map(|s| s..(s + PAIR_RUN).min(cands.len()))
+            .collect();
+        let resolved: Vec<Resolved> = runs
             .into_par_iter()
-            // The frame directories of the last label file this job paired: the
-            // same for every file of a directory with one format and rule.
-            .map_init(DirsMemo::default, |memo, i| -> Result<_> {
-                let label_path: &str = cands[i].0;
+            .map(|run| -> Result<_> {
+                let mut memo = DirsMemo::default();
                 let mut out = Vec::new();
                 let mut warns = Vec::new();
-                let Some(parsed) = read_parse(parse_of(i)) else {
-                    return Err(Error::Labels(format!(
-                        "{label_path}: internal error: a parsed label file does not decode"
-                    )));
-                };
-                match parsed {
-                    Parsed::NotLabel => {}
-                    Parsed::Failed(w) => warns.push(w.to_string()),
-                    Parsed::Labels(format, entries) => {
-                        let dirs = memo.dirs(&layout, label_path, format);
-                        for (at, e) in entries {
-                            let mut fp = layout.frame_path_in(&src, dirs, e.frame)?;
-                            // A CVAT project export names frames within their subset
-                            // (images/<subset>/<name>).
-                            if fp.is_none()
-                                && let Some(sub) = attr_str(e.attrs, "subset")
-                            {
-                                let key = format!("{sub}/{}", e.frame);
-                                fp = layout.frame_path_in(&src, dirs, &key)?;
-                            }
-                            match fp.and_then(|fp| by_path.get(fp.as_str()).copied()) {
-                                Some(f) => out.push((f, i as u32, at)),
-                                None => warns.push(format!(
-                                    "{label_path}: frame '{}' is not in this version",
-                                    e.frame
-                                )),
+                for i in run {
+                    let label_path: &str = cands[i].0;
+                    let Some(parsed) = read_parse(parse_of(i)) else {
+                        return Err(Error::Labels(format!(
+                            "{label_path}: internal error: a parsed label file does not decode"
+                        )));
+                    };
+                    match parsed {
+                        Parsed::NotLabel => {}
+                        Parsed::Failed(w) => warns.push(w.to_string()),
+                        Parsed::Labels(format, entries) => {
+                            let dirs = memo.dirs(&layout, label_path, format);
+                            for (at, e) in entries {
+                                let mut fp = layout.frame_path_with(dirs, e.frame, probe)?;
+                                // A CVAT project export names frames within their
+                                // subset (images/<subset>/<name>).
+                                if fp.is_none()
+                                    && let Some(sub) = attr_str(e.attrs, "subset")
+                                {
+                                    let key = format!("{sub}/{}", e.frame);
+                                    fp = layout.frame_path_with(dirs, &key, probe)?;
+                                }
+                                match fp.flatten() {
+                                    Some(f) => out.push((f, i as u32, at)),
+                                    None => warns.push(format!(
+                                        "{label_path}: frame '{}' is not in this version",
+                                        e.frame
+                                    )),
+                                }
                             }
                         }
                     }
