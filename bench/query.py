@@ -116,7 +116,8 @@ def main() -> int:
     frames = sum(1 for _ in open(ds / "meta.jsonl"))
     cache = ds / ".dsv" / "cache" / "query"
     legacy = ds / ".dsv" / "cache" / "query.redb"  # before dsv-query-4
-    labels_cache = ds / ".dsv" / "cache" / "query-labels.redb"  # parsed label files
+    labels_cache = ds / ".dsv" / "cache" / "query-labels.redb"  # parsed label files, before packs
+    packs = ds / ".dsv" / "cache" / "query-labels"  # parsed label files
 
     def query(expr: str = EXPR) -> tuple[float, int]:
         t, p = L.timed([dsv, "query", expr, "--count"], ds)
@@ -124,6 +125,7 @@ def main() -> int:
 
     def cold() -> float:
         shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(packs, ignore_errors=True)
         for f in (legacy, labels_cache):
             if f.exists():
                 f.unlink()
