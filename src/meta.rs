@@ -421,6 +421,7 @@ pub(crate) fn jsonl_rows<'a, R: Send>(
     row: impl Fn(usize, &'a str) -> Result<(Cow<'a, str>, R)> + Sync,
 ) -> Result<Vec<(Cow<'a, str>, R)>> {
     use rayon::prelude::*;
+    let mut t = crate::trace::Phases::start("meta.jsonl");
     let text = utf8_text(bytes)
         .map_err(|line| Error::Metadata(format!("{name}: {}not UTF-8", at(line, None))))?;
     // Pieces of whole lines parsed in parallel (a million-row sidecar took
@@ -454,6 +455,7 @@ pub(crate) fn jsonl_rows<'a, R: Send>(
             (rows, None)
         })
         .collect();
+    t.mark("rows");
     // The first failing line wins, as if read one line after another: a
     // parse error, or a second row for a path.
     let mut first_error: Option<(usize, Error)> = None;
@@ -467,6 +469,7 @@ pub(crate) fn jsonl_rows<'a, R: Send>(
         }
     }
     rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    t.mark("sort");
     let dup = rows
         .windows(2)
         .filter(|w| w[0].0 == w[1].0)

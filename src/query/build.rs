@@ -763,6 +763,7 @@ pub(super) fn build(
         // The sidecar's rows, by frame.
         let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
         let sidecar_bytes = src.read(&name)?;
+        t.mark("sidecar-read");
         let sidecar = match &sidecar_bytes {
             Some(bytes) => Some(super::sidecar::read(&name, bytes)?),
             None => None,
@@ -771,11 +772,13 @@ pub(super) fn build(
         let mut meta: Vec<Option<&EncodedMeta>> = Vec::new();
         if let Some(rows) = &sidecar {
             meta.resize(frames.len(), None);
-            for (path, m) in rows {
-                match by_path
-                    .get(path.as_ref())
-                    .and_then(|&i| meta.get_mut(i as usize))
-                {
+            let at: Vec<Option<u32>> = rows
+                .par_iter()
+                .with_min_len(4096)
+                .map(|(path, _)| by_path.get(path.as_ref()).copied())
+                .collect();
+            for ((path, m), at) in rows.iter().zip(at) {
+                match at.and_then(|i| meta.get_mut(i as usize)) {
                     Some(slot) => *slot = Some(m),
                     None => warn(format!("{name}: frame '{path}' is not in this version")),
                 }

@@ -560,9 +560,67 @@ impl ObjectStore {
 
     /// Reads an object's bytes whole, verifying the hash. For trees, commits and small files.
     pub fn get(&self, id: &ObjectId) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.read_into(id, &mut out)?;
+        use rayon::prelude::*;
+        let (header, bytes) = self.read_record(id)?;
+        let out = match header.repr {
+            Repr::Raw => bytes,
+            Repr::Concat => {
+                // The chunks of a large file read and decompressed in parallel
+                // (an 80 MB sidecar took a third of a second on one core), then
+                // the whole checked against its id, as `read_into` does.
+                let children = pack::decode_concat(&bytes)
+                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let parts: Vec<Vec<u8>> = children
+                    .par_iter()
+                    .map(|(child, len)| {
+                        let (h, b) = self.read_record(child)?;
+                        if h.repr != Repr::Raw {
+                            // Nested lists are rare: read the old way.
+                            let mut out = Vec::new();
+                            let mut hasher = blake3::Hasher::new();
+                            self.read_into_inner(child, &mut out, &mut hasher, 1)?;
+                            return self.child_len(id, child, out, *len);
+                        }
+                        self.child_len(id, child, b, *len)
+                    })
+                    .collect::<Result<_>>()?;
+                parts.concat()
+            }
+        };
+        let mut hasher = blake3::Hasher::new();
+        if out.len() >= 1 << 20 {
+            hasher.update_rayon(&out);
+        } else {
+            hasher.update(&out);
+        }
+        if ObjectId(*hasher.finalize().as_bytes()) != *id {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: "content does not match its id".into(),
+            });
+        }
         Ok(out)
+    }
+
+    /// A child of a concatenation, checked against the length its list gives.
+    fn child_len(
+        &self,
+        id: &ObjectId,
+        child: &ObjectId,
+        bytes: Vec<u8>,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        if bytes.len() as u64 != len {
+            return Err(Error::CorruptObject {
+                id: *id,
+                reason: format!(
+                    "child {} has {} bytes, list says {len}",
+                    child.short(),
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
     }
 
     /// Streams an object's bytes into `w`, verifying the hash; returns the byte count.
