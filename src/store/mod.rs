@@ -1111,6 +1111,47 @@ mod tests {
     use crate::repo::{OpenOptions, Repository};
 
     #[test]
+    fn a_concatenation_reads_back_whole_and_a_wrong_list_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        let parts: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| vec![i; 50_000 + usize::from(i)])
+            .collect();
+        let children: Vec<(ObjectId, u64)> = parts
+            .iter()
+            .map(|p| (store.put(p).unwrap(), p.len() as u64))
+            .collect();
+        let whole = parts.concat();
+        let id = ObjectId::hash(&whole);
+        store.put_concat(id, &children).unwrap();
+        // A list whose lengths are wrong, and one whose bytes are not its id.
+        let mut short = children.clone();
+        short[7].1 -= 1;
+        let short_id = ObjectId::hash(b"short");
+        store.put_concat(short_id, &short).unwrap();
+        let mut swapped = children.clone();
+        swapped.swap(3, 4);
+        swapped[3].1 = children[4].1;
+        swapped[4].1 = children[3].1;
+        store
+            .put_concat(ObjectId::hash(b"swapped"), &swapped)
+            .unwrap();
+        store.flush().unwrap();
+        assert_eq!(store.get(&id).unwrap(), whole);
+        let mut streamed = Vec::new();
+        store.read_into(&id, &mut streamed).unwrap();
+        assert_eq!(streamed, whole);
+        let e = store.get(&short_id).unwrap_err().to_string();
+        assert!(e.contains("list says"), "{e}");
+        let e = store
+            .get(&ObjectId::hash(b"swapped"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not match its id"), "{e}");
+    }
+
+    #[test]
     fn get_many_matches_get_for_stored_pending_and_chunked_objects() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
