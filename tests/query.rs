@@ -1195,6 +1195,41 @@ fn records_read(out: &std::process::Output) -> u64 {
 }
 
 #[test]
+fn label_files_split_by_a_subdirectory_are_cached_as_one_group() {
+    // In path order labels/s/b/... sorts between labels/s/a... and labels/s/c...,
+    // so the files of labels/s come in two runs: they must still make one
+    // group of the parse cache, or the pack would hold a key twice and be refused.
+    let repo = TestRepo::init();
+    for (dir, names) in [
+        ("s", ["a0", "a1", "c0", "c1"]),
+        ("s/b", ["x0", "x1", "x2", "x3"]),
+    ] {
+        for n in names {
+            repo.write(format!("images/{dir}/{n}.jpg"), format!("jpg {dir} {n}"));
+            repo.write(format!("labels/{dir}/{n}.txt"), "0 0.5 0.5 0.1 0.1\n");
+        }
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let reads = || {
+        std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
+        let out = repo
+            .cmd()
+            .args(["query", "true", "--count"])
+            .env("DSV_DEBUG_READS", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "8");
+        records_read(&out)
+    };
+    let first = reads();
+    let second = reads();
+    // The second build takes all eight label files from the pack.
+    assert!(first >= second + 8, "{first} then {second} records read");
+}
+
+#[test]
 fn a_new_version_parses_only_its_changed_label_files() {
     let repo = TestRepo::init();
     let mut meta = String::new();

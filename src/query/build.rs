@@ -496,42 +496,60 @@ pub(super) fn build(
     t.mark("roles");
 
     // Label files in cache entries: per directory, split into buckets when large.
+    // Candidates come in path order, so a directory's files come in a few runs
+    // (its subdirectories' files can split them): maps are asked once per run.
+    let mut runs: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
+    for (i, (p, _)) in cands.iter().enumerate() {
+        let dir = parent(p);
+        match runs.last_mut() {
+            Some((d, r)) if *d == dir => r.end = i + 1,
+            _ => runs.push((dir, i..i + 1)),
+        }
+    }
     let mut per_dir: FxHashMap<&str, usize> = FxHashMap::default();
-    for (p, _) in &cands {
-        *per_dir.entry(parent(p)).or_default() += 1;
+    for (dir, r) in &runs {
+        *per_dir.entry(dir).or_default() += r.len();
     }
     let mut groups: Vec<Group> = Vec::new();
     let mut group_at: FxHashMap<(&str, u64), usize> = FxHashMap::default();
-    for (i, (p, _)) in cands.iter().enumerate() {
-        let dir = parent(p);
+    for (dir, r) in runs {
         let buckets = per_dir
             .get(dir)
             .copied()
             .unwrap_or(1)
             .div_ceil(BUCKET)
             .max(1) as u64;
-        let bucket = if buckets > 1 {
-            name_hash(file_name(p)) % buckets
-        } else {
-            0
-        };
-        let g = *group_at.entry((dir, bucket)).or_insert_with(|| {
-            groups.push(Group {
-                key: crate::db::cache_key(
-                    CACHE_VERSION,
-                    &[
-                        dir.as_bytes(),
-                        &buckets.to_le_bytes(),
-                        &bucket.to_le_bytes(),
-                        &layout.toml.digest,
-                    ],
-                ),
-                members: Vec::new(),
+        // This run's group of each bucket, once asked for.
+        let mut slots: Vec<Option<usize>> = vec![None; buckets as usize];
+        for i in r {
+            let bucket = if buckets > 1 {
+                name_hash(file_name(cands[i].0)) % buckets
+            } else {
+                0
+            };
+            let Some(slot) = slots.get_mut(bucket as usize) else {
+                continue;
+            };
+            let g = *slot.get_or_insert_with(|| {
+                *group_at.entry((dir, bucket)).or_insert_with(|| {
+                    groups.push(Group {
+                        key: crate::db::cache_key(
+                            CACHE_VERSION,
+                            &[
+                                dir.as_bytes(),
+                                &buckets.to_le_bytes(),
+                                &bucket.to_le_bytes(),
+                                &layout.toml.digest,
+                            ],
+                        ),
+                        members: Vec::new(),
+                    });
+                    groups.len() - 1
+                })
             });
-            groups.len() - 1
-        });
-        if let Some(g) = groups.get_mut(g) {
-            g.members.push(i);
+            if let Some(g) = groups.get_mut(g) {
+                g.members.push(i);
+            }
         }
     }
     drop(group_at);
