@@ -402,6 +402,17 @@ enum Source {
     Missing,
 }
 
+/// Which `dsv.toml` label rule applies to a path (the first that matches), by
+/// position from 1; 0 for none.
+fn rule_at(layout: &Layout, path: &str) -> usize {
+    layout
+        .toml
+        .labels
+        .iter()
+        .position(|r| r.matches(path))
+        .map_or(0, |k| k + 1)
+}
+
 /// [`Layout::frame_dirs`] of the last label file asked about, reused for the
 /// next when it would give the same: a single-frame format, the same
 /// directory and the same `dsv.toml` rule (multi-frame formats also look at
@@ -414,13 +425,7 @@ struct DirsMemo {
 
 impl DirsMemo {
     fn dirs(&mut self, layout: &Layout, label_path: &str, format: Format) -> &[String] {
-        // Which rule applies (the first that matches), by position.
-        let rule = layout
-            .toml
-            .labels
-            .iter()
-            .position(|r| r.matches(label_path))
-            .map_or(0, |k| k + 1);
+        let rule = rule_at(layout, label_path);
         let dir = parent(label_path);
         let same = !format.is_multi_frame()
             && self
@@ -565,10 +570,7 @@ pub(super) fn build(
             let mut of = Vec::with_capacity(g.members.len());
             for &i in &g.members {
                 let path = cands[i].0;
-                let rule = layout
-                    .toml
-                    .rule_for(path)
-                    .map_or(0, |r| std::ptr::from_ref(r) as usize);
+                let rule = rule_at(&layout, path);
                 let at = match lists.iter().position(|(r, _, _)| *r == rule) {
                     Some(at) => at,
                     None => {
@@ -684,10 +686,7 @@ pub(super) fn build(
         if fresh_any {
             let (groups, cands, names_at, parse_of) = (&groups, &cands, &names_at, &parse_of);
             scope.spawn(move || {
-                cache.store(groups.len(), |gi, out| {
-                    let Some(g) = groups.get(gi) else {
-                        return [0; 32];
-                    };
+                cache.store(groups, |g, out| {
                     codec::varint(out, g.members.len() as u64);
                     for &i in &g.members {
                         codec::string(out, file_name(cands[i].0));
@@ -702,8 +701,6 @@ pub(super) fn build(
             });
         }
 
-        // Which frame each entry describes: (frame, label file, entry offset),
-        // and the warnings, label file by label file.
         // A frame of the version at a path: the frame's index, `Some(None)`
         // for a file that is not a frame, `None` for no file.
         let probe = |p: &str| -> Result<Option<Option<u32>>> {
@@ -712,9 +709,10 @@ pub(super) fn build(
                 None => src.find(p).map(|_| None),
             })
         };
-        // In runs of label files, each with the frame directories of the last
-        // file it paired: the same for every file of a directory with one
-        // format and rule.
+        // Which frame each entry describes: (frame, label file, entry offset),
+        // and the warnings. In runs of label files, each with the frame
+        // directories of the last file it paired: the same for every file of a
+        // directory with one format and rule.
         let runs: Vec<std::ops::Range<usize>> = (0..cands.len())
             .step_by(PAIR_RUN)
             .map(|s| s..(s + PAIR_RUN).min(cands.len()))

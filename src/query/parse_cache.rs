@@ -84,31 +84,35 @@ impl ParseCache {
         Some(Pack { map, table })
     }
 
-    /// Writes a pack of `count` groups, `fill(i, buf)` putting group `i`'s
+    /// Writes a pack of one group per item, `fill(item, buf)` putting its
     /// bytes into the (cleared) buffer and returning its key, then removes the
     /// older packs. Never fails: a pack that cannot be written only costs
     /// time on the next build.
-    pub fn store(&self, count: usize, fill: impl FnMut(usize, &mut Vec<u8>) -> [u8; 32]) {
+    pub fn store<T>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        fill: impl FnMut(T, &mut Vec<u8>) -> [u8; 32],
+    ) {
         let Some(dir) = &self.dir else { return };
-        let _ = self.try_store(dir, count, fill);
+        let _ = self.try_store(dir, items, fill);
     }
 
-    fn try_store(
+    fn try_store<T>(
         &self,
         dir: &Path,
-        count: usize,
-        mut fill: impl FnMut(usize, &mut Vec<u8>) -> [u8; 32],
+        items: impl IntoIterator<Item = T>,
+        mut fill: impl FnMut(T, &mut Vec<u8>) -> [u8; 32],
     ) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
         w.write_all(MAGIC)?;
         let mut pos = MAGIC.len();
-        let mut slots = Vec::with_capacity(count);
+        let mut slots = Vec::new();
         let mut buf = Vec::new();
-        for i in 0..count {
+        for item in items {
             buf.clear();
-            let key = fill(i, &mut buf);
+            let key = fill(item, &mut buf);
             w.write_all(&buf)?;
             slots.push(Slot {
                 key,
@@ -232,9 +236,9 @@ mod tests {
         assert!(cache.load().is_none());
         let groups: Vec<(u8, Vec<u8>)> =
             vec![(7, b"seven".to_vec()), (3, vec![]), (5, vec![9; 5000])];
-        cache.store(groups.len(), |i, buf| {
-            buf.extend_from_slice(&groups[i].1);
-            key(groups[i].0)
+        cache.store(&groups, |(k, bytes), buf| {
+            buf.extend_from_slice(bytes);
+            key(*k)
         });
         let pack = cache.load().unwrap();
         for (k, bytes) in &groups {
@@ -244,7 +248,7 @@ mod tests {
         drop(pack);
 
         // A second pack replaces the first.
-        cache.store(1, |_, buf| {
+        cache.store([()], |(), buf| {
             buf.extend_from_slice(b"new");
             key(1)
         });

@@ -574,14 +574,17 @@ impl ObjectStore {
                     .par_iter()
                     .map(|(child, len)| {
                         let (h, b) = self.read_record(child)?;
-                        if h.repr != Repr::Raw {
+                        let b = if h.repr == Repr::Raw {
+                            b
+                        } else {
                             // Nested lists are rare: read the old way.
                             let mut out = Vec::new();
                             let mut hasher = blake3::Hasher::new();
                             self.read_into_inner(child, &mut out, &mut hasher, 1)?;
-                            return self.child_len(id, child, out, *len);
-                        }
-                        self.child_len(id, child, b, *len)
+                            out
+                        };
+                        check_child_len(id, child, b.len() as u64, *len)?;
+                        Ok(b)
                     })
                     .collect::<Result<_>>()?;
                 parts.concat()
@@ -600,27 +603,6 @@ impl ObjectStore {
             });
         }
         Ok(out)
-    }
-
-    /// A child of a concatenation, checked against the length its list gives.
-    fn child_len(
-        &self,
-        id: &ObjectId,
-        child: &ObjectId,
-        bytes: Vec<u8>,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        if bytes.len() as u64 != len {
-            return Err(Error::CorruptObject {
-                id: *id,
-                reason: format!(
-                    "child {} has {} bytes, list says {len}",
-                    child.short(),
-                    bytes.len()
-                ),
-            });
-        }
-        Ok(bytes)
     }
 
     /// Streams an object's bytes into `w`, verifying the hash; returns the byte count.
@@ -663,15 +645,7 @@ impl ObjectStore {
                 let mut total = 0;
                 for (child, len) in children {
                     let n = self.read_into_inner(&child, w, hasher, depth + 1)?;
-                    if n != len {
-                        return Err(Error::CorruptObject {
-                            id: *id,
-                            reason: format!(
-                                "child {} has {n} bytes, list says {len}",
-                                child.short()
-                            ),
-                        });
-                    }
+                    check_child_len(id, &child, n, len)?;
                     total += n;
                 }
                 Ok(total)
@@ -1103,6 +1077,17 @@ impl ObjectStore {
 /// A poisoned mutex means a worker thread panicked; report instead of panicking again.
 pub(crate) fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     Error::Corrupt("internal lock poisoned after a worker thread failed".into())
+}
+
+/// A child of concatenation `id` has the length its list gives.
+fn check_child_len(id: &ObjectId, child: &ObjectId, n: u64, len: u64) -> Result<()> {
+    if n == len {
+        return Ok(());
+    }
+    Err(Error::CorruptObject {
+        id: *id,
+        reason: format!("child {} has {n} bytes, list says {len}", child.short()),
+    })
 }
 
 #[cfg(test)]
