@@ -278,10 +278,25 @@ fn names_digest(names: &NamesResult) -> [u8; 16] {
 /// Every file below a tree with its state, in path order (the order of
 /// `ops::diff::flatten`), directories read in parallel and no map built.
 pub(super) fn walk(store: &ObjectStore, tree: &ObjectId) -> Result<Vec<(String, FileState)>> {
-    walk_dir(store, tree, "")
+    let mut runs = Vec::new();
+    walk_dir(store, tree, "", &mut runs)?;
+    // Concatenated once: concatenating at every level moved each file once
+    // per directory above it.
+    let mut out = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for r in runs {
+        out.extend(r);
+    }
+    Ok(out)
 }
 
-fn walk_dir(store: &ObjectStore, id: &ObjectId, prefix: &str) -> Result<Vec<(String, FileState)>> {
+/// Appends the files below tree `id` (at `prefix`) to `runs`, as runs of
+/// files in path order.
+fn walk_dir(
+    store: &ObjectStore,
+    id: &ObjectId,
+    prefix: &str,
+    runs: &mut Vec<Vec<(String, FileState)>>,
+) -> Result<()> {
     let corrupt = |id: &ObjectId, reason: String| Error::CorruptObject { id: *id, reason };
     let bytes = store.get(id)?;
     let shards: Vec<Vec<u8>>;
@@ -330,16 +345,24 @@ fn walk_dir(store: &ObjectStore, id: &ObjectId, prefix: &str) -> Result<Vec<(Str
         .collect();
     let below = dirs
         .par_iter()
-        .map(|(id, p)| walk_dir(store, id, p))
+        .map(|(id, p)| {
+            let mut runs = Vec::new();
+            walk_dir(store, id, p, &mut runs).map(|()| runs)
+        })
         .collect::<Result<Vec<_>>>()?;
-    // Sized once: growing it moved every file below a big directory again and again.
-    let mut out = Vec::with_capacity(entries.len() + below.iter().map(Vec::len).sum::<usize>());
     let mut below = below.into_iter();
+    let mut files = Vec::new();
     for e in &entries {
         if e.mode == EntryMode::Dir {
-            out.extend(below.next().unwrap_or_default());
+            if !files.is_empty() {
+                runs.push(std::mem::take(&mut files));
+            }
+            runs.extend(below.next().unwrap_or_default());
         } else {
-            out.push((
+            if files.is_empty() {
+                files.reserve(entries.len());
+            }
+            files.push((
                 path(e.name),
                 FileState {
                     mode: e.mode,
@@ -349,7 +372,10 @@ fn walk_dir(store: &ObjectStore, id: &ObjectId, prefix: &str) -> Result<Vec<(Str
             ));
         }
     }
-    Ok(out)
+    if !files.is_empty() {
+        runs.push(files);
+    }
+    Ok(())
 }
 
 /// The files of a version as a sorted list, contents from the store; the

@@ -96,7 +96,11 @@ enum Outcome {
 }
 
 /// Results of a conjunct by the values it reads.
-type Memo = std::sync::Mutex<HashMap<Vec<u8>, Outcome>>;
+type Memo = std::sync::Mutex<MemoMap>;
+
+/// A memo's map: keys are short encodings, hashed for speed (not DoS-hardened;
+/// they come from the repository being queried).
+type MemoMap = rustc_hash::FxHashMap<Vec<u8>, Outcome>;
 
 /// Distinct keys a memo keeps: past this, results are computed without it.
 const MEMO_CAP: usize = 1 << 16;
@@ -289,20 +293,33 @@ impl Query {
     pub fn judge(&self) -> impl FnMut(&dyn FrameAccess) -> Result<bool> + '_ {
         let root = Context::default();
         let mut key = Vec::new();
+        // Each judge keeps its own copy of what it has looked up, and goes
+        // to the shared memo (a lock) only for keys new to it: locking once
+        // per frame made two threads wait on each other.
+        let mut near: Vec<MemoMap> = vec![MemoMap::default(); self.conjuncts.len()];
         move |f| {
-            for c in &self.conjuncts {
+            for (c, near) in self.conjuncts.iter().zip(near.iter_mut()) {
                 let out = match &c.memo {
                     Some((vars, memo)) => {
                         Conjunct::key(vars, f, &mut key);
-                        let known = memo.lock().ok().and_then(|m| m.get(&key).cloned());
-                        match known {
-                            Some(o) => o,
+                        match near.get(key.as_slice()) {
+                            Some(o) => o.clone(),
                             None => {
-                                let o = self.eval(&root, c, record(f)?);
-                                if let Ok(mut m) = memo.lock()
-                                    && m.len() < MEMO_CAP
-                                {
-                                    m.insert(key.clone(), o.clone());
+                                let known = memo.lock().ok().and_then(|m| m.get(&key).cloned());
+                                let o = match known {
+                                    Some(o) => o,
+                                    None => {
+                                        let o = self.eval(&root, c, record(f)?);
+                                        if let Ok(mut m) = memo.lock()
+                                            && m.len() < MEMO_CAP
+                                        {
+                                            m.insert(key.clone(), o.clone());
+                                        }
+                                        o
+                                    }
+                                };
+                                if near.len() < MEMO_CAP {
+                                    near.insert(key.clone(), o.clone());
                                 }
                                 o
                             }
