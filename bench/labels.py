@@ -66,6 +66,10 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None, quiet: bool = True) 
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    # Written-back before the clock starts: the kernel flushes a run's dirty
+    # pages (a cold query writes ~500 MB of cache) about 30 s later, on the
+    # CPUs of whichever run is going then, which swung timings by seconds.
+    os.sync()
     t = time.perf_counter()
     p = run(cmd, cwd, env)
     return time.perf_counter() - t, p
