@@ -244,11 +244,17 @@ pub fn tree_query(
     let mut t = crate::trace::Phases::start("query");
     // The index file is written while the frames are judged.
     let ix = std::thread::scope(|scope| {
-        scope.spawn(|| cache.put(&key, &index));
-        index.decode_filtered(|| q.judge())
+        scope.spawn(|| {
+            let mut t = crate::trace::Phases::start("query");
+            cache.put(&key, &index);
+            t.mark("put");
+        });
+        let judged = index.decode_filtered(|| q.judge());
+        t.mark("judge");
+        judged
     })?
     .ok_or_else(undecodable);
-    t.mark("judge+put");
+    t.mark("put-wait");
     std::thread::spawn(move || drop(index));
     ix
 }
