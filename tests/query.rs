@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::{TestRepo, copy_contents};
@@ -1300,4 +1300,184 @@ fn a_new_version_parses_only_its_changed_label_files() {
     let (again, reads) = counted_query();
     assert!((50..=100).contains(&reads), "{reads} records read");
     assert_eq!(again, b);
+}
+
+#[test]
+fn an_unchanged_sidecar_is_read_once_and_a_changed_one_again() {
+    let repo = TestRepo::init();
+    let mut meta = String::new();
+    for f in 0..6 {
+        repo.write(format!("images/f{f}.jpg"), format!("jpg {f}"));
+        repo.write(format!("labels/f{f}.txt"), "0 0.5 0.5 0.1 0.1\n");
+        let w = if f % 2 == 0 { "rain" } else { "sun" };
+        meta.push_str(&format!("{{\"path\":\"images/f{f}.jpg\",\"weather\":\"{w}\"}}\n"));
+    }
+    repo.write("meta.jsonl", meta);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let q = r#"weather == "rain""#;
+    // A query with no index file: the matches, and the records it read.
+    let run = || {
+        std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
+        let out = repo
+            .cmd()
+            .args(["query", q, "--paths"])
+            .env("DSV_DEBUG_READS", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8(out.stdout.clone()).unwrap(),
+            records_read(&out),
+        )
+    };
+    let (first, _) = run();
+    assert_eq!(lines(&first), ["images/f0.jpg", "images/f2.jpg", "images/f4.jpg"]);
+    let (cached, with_rows) = run();
+    assert_eq!(cached, first);
+    // Without the cached rows the sidecar (one record) is read again.
+    std::fs::remove_dir_all(repo.path(".dsv/cache/query-sidecar")).unwrap();
+    let (again, without_rows) = run();
+    assert_eq!(again, first);
+    assert_eq!(without_rows, with_rows + 1);
+
+    // Rows damaged in the cache are not used: the sidecar is read again.
+    let packs: Vec<_> = std::fs::read_dir(repo.path(".dsv/cache/query-sidecar"))
+        .expect("sidecar cache")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    let mut bytes = std::fs::read(&packs[0]).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"rain")
+        .expect("a row in the pack");
+    bytes[at..at + 4].copy_from_slice(b"sun!");
+    std::fs::write(&packs[0], bytes).unwrap();
+    let (damaged, reads) = run();
+    assert_eq!(damaged, first);
+    assert_eq!(reads, without_rows);
+
+    // A new sidecar (another content id) is read, not the old rows.
+    repo.ok(["meta", "set", "images/f1.jpg", "weather=rain"]);
+    repo.ok(["commit", "-a", "-m", "b"]);
+    let (b, _) = run();
+    assert_eq!(
+        lines(&b),
+        ["images/f0.jpg", "images/f1.jpg", "images/f2.jpg", "images/f4.jpg"]
+    );
+    assert_eq!(b, repo.ok(["query", q, "--paths", "--no-cache"]).stdout);
+    // Back at the first version its rows are read once more, then cached again.
+    std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
+    assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout, first);
+}
+
+/// The index files of the repository, by name.
+fn index_files(repo: &TestRepo) -> BTreeMap<String, Vec<u8>> {
+    let Ok(rd) = std::fs::read_dir(repo.path(".dsv/cache/query")) else {
+        return BTreeMap::new();
+    };
+    rd.map(|e| e.expect("entry").path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_versions_index_is_derived_from_the_last_one_and_equals_a_full_build() {
+    let repo = TestRepo::init();
+    repo.write("data.yaml", "names: [car, person, cone]\n");
+    let mut meta = String::new();
+    for d in 0..3 {
+        for f in 0..12 {
+            repo.write(format!("images/s{d}/f{f:02}.jpg"), format!("jpg {d} {f}"));
+            let mut label = String::new();
+            for k in 0..f % 3 {
+                label.push_str(&format!("{k} 0.5 0.5 0.1 0.{f:02}\n"));
+            }
+            repo.write(format!("labels/s{d}/f{f:02}.txt"), label);
+            let w = if f % 2 == 0 { "rain" } else { "sun" };
+            let preds = if f == 1 {
+                r#","predictions":[{"class":"car","box":[1,2,3,4],"score":0.25}]"#
+            } else {
+                ""
+            };
+            meta.push_str(&format!(
+                "{{\"path\":\"images/s{d}/f{f:02}.jpg\",\"weather\":\"{w}\"{preds}}}\n"
+            ));
+        }
+    }
+    repo.write("meta.jsonl", meta);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let q = r#"weather == "rain" || objects.exists(o, o.class == "cone")"#;
+    repo.ok(["query", q, "--count"]);
+
+    // Commits an edit, queries it, and checks whether its index was derived
+    // and that it is the index a full build gives, byte for byte.
+    let step = |what: &str, edit: &dyn Fn(), derived: bool| {
+        edit();
+        repo.ok(["add", "-A"]);
+        repo.ok(["commit", "-m", what]);
+        let before = index_files(&repo);
+        let out = repo
+            .cmd()
+            .args(["query", q, "--paths"])
+            .env("DSV_TRACE_PERF", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.contains("perf: query.derive "), derived, "{what}: {err}");
+        let paths = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(paths, repo.ok(["query", q, "--paths", "--no-cache"]).stdout, "{what}");
+        let mut made: Vec<(String, Vec<u8>)> = index_files(&repo)
+            .into_iter()
+            .filter(|(n, _)| !before.contains_key(n))
+            .collect();
+        assert_eq!(made.len(), 1, "{what}");
+        let (name, bytes) = made.pop().unwrap();
+        std::fs::remove_file(repo.path(format!(".dsv/cache/query/{name}"))).unwrap();
+        let full = repo
+            .cmd()
+            .args(["query", q, "--count"])
+            .env("DSV_QUERY_NO_DERIVE", "1")
+            .output()
+            .unwrap();
+        assert!(full.status.success(), "{what}: {full:?}");
+        let rebuilt = index_files(&repo).remove(&name).expect("the same index file");
+        assert!(bytes == rebuilt, "{what}: the derived index differs from a full build");
+        paths
+    };
+
+    let relabelled = step(
+        "relabel",
+        &|| {
+            repo.write("labels/s0/f01.txt", "0 0.25 0.5 0.1 0.01\n"); // moved
+            repo.write("labels/s1/f02.txt", "2 0.5 0.5 0.1 0.02\n1 0.5 0.5 0.1 0.02\n"); // class
+            repo.write("labels/s2/f02.txt", ""); // emptied
+            repo.write("labels/s0/f04.txt", "0 0.5 0.5 0.1 0.04\n2 0.1 0.1 0.1 0.1\n"); // added
+            repo.write("images/s1/f05.jpg", "new pixels");
+            repo.write("images/s2/f07.jpg", "new pixels 7");
+            repo.write("labels/s2/f07.txt", "2 0.3 0.3 0.1 0.1\n");
+        },
+        true,
+    );
+    // f07 is a sun frame: it matches by its new cone only.
+    assert!(relabelled.contains("images/s2/f07.jpg"), "{relabelled}");
+    step("pixels", &|| repo.write("images/s0/f03.jpg", "other pixels"), true);
+    step("new frame", &|| {
+        repo.write("images/s0/f99.jpg", "jpg 99");
+        repo.write("labels/s0/f99.txt", "2 0.5 0.5 0.1 0.1\n");
+    }, false);
+    step("relabel again", &|| repo.write("labels/s0/f99.txt", "1 0.5 0.5 0.1 0.1\n"), true);
+    step("sidecar", &|| {
+        repo.ok(["meta", "set", "images/s0/f05.jpg", "weather=rain"]);
+    }, false);
+    step("names", &|| repo.write("data.yaml", "names: [car, person, cone, bus]\n"), false);
+    step("unparsable", &|| repo.write("labels/s1/f01.txt", "not a box\n"), false);
+    // The last index has a warning: the next one is built in full too.
+    step("after a warning", &|| repo.write("labels/s1/f03.txt", "2 0.5 0.5 0.2 0.2\n"), false);
 }

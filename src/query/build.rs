@@ -119,13 +119,13 @@ fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Opti
 }
 
 /// One frame entry of an encoded parse.
-struct Entry<'a> {
-    frame: &'a str,
+pub(super) struct Entry<'a> {
+    pub(super) frame: &'a str,
     units: Units,
     width: Option<u32>,
     height: Option<u32>,
     /// The attribute section (count and pairs).
-    attrs: &'a [u8],
+    pub(super) attrs: &'a [u8],
     objects: u64,
     /// The objects, each as [`codec::object`] writes it, without the count.
     object_bytes: &'a [u8],
@@ -156,14 +156,14 @@ fn read_entry<'a>(r: &mut Reader<'a>) -> Option<Entry<'a>> {
 }
 
 /// An encoded parse, read back.
-enum Parsed<'a> {
+pub(super) enum Parsed<'a> {
     NotLabel,
     Failed(&'a str),
     /// The format, and the entries with the offset of each in the encoding.
     Labels(Format, Vec<(usize, Entry<'a>)>),
 }
 
-fn read_parse(b: &[u8]) -> Option<Parsed<'_>> {
+pub(super) fn read_parse(b: &[u8]) -> Option<Parsed<'_>> {
     let mut r = Reader::new(b);
     let p = match r.u8()? {
         0 => Parsed::NotLabel,
@@ -198,6 +198,58 @@ fn attr_str<'a>(attrs: &'a [u8], key: &str) -> Option<&'a str> {
         r.skip_attr_value()?;
     }
     None
+}
+
+/// The encoded parse ([`encode_parse`]) of a candidate label file (a file
+/// whose path gave no role or a label rule's), given the class names in
+/// effect for it.
+pub(super) fn parse_candidate(
+    layout: &Layout,
+    src: &dyn FileSource,
+    names: Option<&NamesResult>,
+    path: &str,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    let role = match layout.toml.rule_for(path) {
+        Some(rule) => Role::Label(rule.format),
+        None => layout.role_by_content(path, bytes),
+    };
+    if role == Role::Label(Format::Yolo)
+        && let Some(Ok(names)) = names
+        && let Some(out) = encode_yolo_boxes(names.as_deref().map(Vec::as_slice), path, bytes)
+    {
+        return Ok(out);
+    }
+    let parsed = match role {
+        Role::Label(format) => Some(match layout.parse(src, path, format, bytes)? {
+            Ok(frames) => Ok((format, frames)),
+            Err((file, e)) => Err(format!("{file}: {e}")),
+        }),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    encode_parse(&mut out, parsed);
+    Ok(out)
+}
+
+/// The frame an entry of a label file describes, given the frame
+/// directories of the file and a probe of the version's paths ([`Layout::frame_path_with`]).
+pub(super) fn resolve_entry<T>(
+    layout: &Layout,
+    dirs: &[String],
+    e: &Entry,
+    mut probe: impl FnMut(&str) -> Result<Option<Option<T>>>,
+) -> Result<Option<T>> {
+    let mut fp = layout.frame_path_with(dirs, e.frame, &mut probe)?;
+    // A CVAT project export names frames within their subset
+    // (images/<subset>/<name>).
+    if fp.is_none()
+        && let Some(sub) = attr_str(e.attrs, "subset")
+    {
+        let key = format!("{sub}/{}", e.frame);
+        fp = layout.frame_path_with(dirs, &key, &mut probe)?;
+    }
+    Ok(fp.flatten())
 }
 
 /// A stable hash of a file name, to pick its bucket.
@@ -467,18 +519,20 @@ impl DirsMemo {
 }
 
 /// A frame of the version: path, content id, size.
-struct FrameFile<'a> {
-    path: &'a str,
-    id: ObjectId,
-    size: u64,
+pub(super) struct FrameFile<'a> {
+    pub(super) path: &'a str,
+    pub(super) id: ObjectId,
+    pub(super) size: u64,
 }
 
 /// Builds the encoded index of a version given as a path -> state map,
-/// parsing only the label files `cache` does not already hold.
+/// parsing only the label files `cache` does not already hold, and the
+/// sidecar only when `sidecar_cache` does not hold its rows.
 pub(super) fn build(
     store: &ObjectStore,
     files: &[(String, FileState)],
     cache: &ParseCache,
+    sidecar_cache: &ParseCache,
 ) -> Result<codec::IndexParts> {
     let mut t = crate::trace::Phases::start("query.build");
     let plain = Files {
@@ -665,27 +719,8 @@ pub(super) fn build(
         let Some((path, _)) = missing.get(k).and_then(|&i| cands.get(i)) else {
             return Ok(Vec::new());
         };
-        // Candidates are files whose path gave no role or a label rule's.
-        let role = match layout.toml.rule_for(path) {
-            Some(rule) => Role::Label(rule.format),
-            None => layout.role_by_content(path, bytes),
-        };
-        if role == Role::Label(Format::Yolo)
-            && let Some((Ok(names), _)) = missing.get(k).and_then(|&i| names_at(i))
-            && let Some(out) = encode_yolo_boxes(names.as_deref().map(Vec::as_slice), path, bytes)
-        {
-            return Ok(out);
-        }
-        let parsed = match role {
-            Role::Label(format) => Some(match layout.parse(&src, path, format, bytes)? {
-                Ok(frames) => Ok((format, frames)),
-                Err((file, e)) => Err(format!("{file}: {e}")),
-            }),
-            _ => None,
-        };
-        let mut out = Vec::new();
-        encode_parse(&mut out, parsed);
-        Ok(out)
+        let names = missing.get(k).and_then(|&i| names_at(i)).map(|(n, _)| n);
+        parse_candidate(&layout, &src, names, path, bytes)
     })?;
     drop(ids);
     let fresh_any = !missing.is_empty();
@@ -706,9 +741,44 @@ pub(super) fn build(
         }
     };
 
-    // A new pack of every group's parses when anything was parsed now,
-    // written while the index is assembled.
+    // The sidecar's rows: from the cache when it has this content id's,
+    // else read and parsed (and cached, below).
+    let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    let sidecar_key = src
+        .find(&name)
+        .map(|st| super::sidecar::cache_key(&name, &st.id));
+    let sidecar_pack = sidecar_key.and_then(|_| sidecar_cache.load());
+    let cached_rows = match (&sidecar_pack, &sidecar_key) {
+        (Some(pack), Some(key)) => pack.group(key).and_then(super::sidecar::decode_rows),
+        _ => None,
+    };
+    let sidecar_fresh = cached_rows.is_none();
+    let sidecar_bytes = match sidecar_fresh {
+        true => src.read(&name)?,
+        false => None,
+    };
+    t.mark("sidecar-read");
+    let sidecar = match (cached_rows, &sidecar_bytes) {
+        (Some(rows), _) => Some(rows),
+        (None, Some(bytes)) => Some(super::sidecar::read(&name, bytes)?),
+        (None, None) => None,
+    };
+    t.mark("sidecar-parse");
+
+    // A new pack of every group's parses when anything was parsed now, and
+    // of the sidecar's rows when they were, written while the index is
+    // assembled.
     let index = std::thread::scope(|scope| {
+        if sidecar_fresh
+            && let (Some(rows), Some(key)) = (&sidecar, sidecar_key)
+        {
+            scope.spawn(move || {
+                sidecar_cache.store([()], |(), out| {
+                    super::sidecar::encode_rows(out, rows);
+                    key
+                });
+            });
+        }
         if fresh_any {
             let (groups, cands, names_at, parse_of) = (&groups, &cands, &names_at, &parse_of);
             scope.spawn(move || {
@@ -762,16 +832,7 @@ pub(super) fn build(
                         Parsed::Labels(format, entries) => {
                             let dirs = memo.dirs(&layout, label_path, format);
                             for (at, e) in entries {
-                                let mut fp = layout.frame_path_with(dirs, e.frame, probe)?;
-                                // A CVAT project export names frames within their
-                                // subset (images/<subset>/<name>).
-                                if fp.is_none()
-                                    && let Some(sub) = attr_str(e.attrs, "subset")
-                                {
-                                    let key = format!("{sub}/{}", e.frame);
-                                    fp = layout.frame_path_with(dirs, &key, probe)?;
-                                }
-                                match fp.flatten() {
+                                match resolve_entry(&layout, dirs, &e, probe)? {
                                     Some(f) => out.push((f, i as u32, at)),
                                     None => warns.push(format!(
                                         "{label_path}: frame '{}' is not in this version",
@@ -803,14 +864,6 @@ pub(super) fn build(
         t.mark("pair");
 
         // The sidecar's rows, by frame.
-        let name = sidecar_path(&layout.toml, &|p| src.exists(p))?;
-        let sidecar_bytes = src.read(&name)?;
-        t.mark("sidecar-read");
-        let sidecar = match &sidecar_bytes {
-            Some(bytes) => Some(super::sidecar::read(&name, bytes)?),
-            None => None,
-        };
-        t.mark("sidecar-parse");
         let mut meta: Vec<Option<&EncodedMeta>> = Vec::new();
         if let Some(rows) = &sidecar {
             meta.resize(frames.len(), None);
@@ -871,6 +924,7 @@ pub(super) fn build(
         t.mark("frames");
         let has_sidecar = sidecar.is_some();
         Ok(codec::IndexParts {
+            tree: [0; 32],
             chunks,
             sidecar: has_sidecar.then_some(name),
             warnings,
@@ -886,7 +940,7 @@ pub(super) fn build(
 /// the label file of each) and its sidecar row, merged as a frame record
 /// merges them: later entries' dimensions, units and attributes win, the
 /// sidecar's attributes win over all, objects in entry order.
-fn frame<'c>(
+pub(super) fn frame<'c>(
     out: &mut Vec<u8>,
     f: &FrameFile,
     entries: &[(usize, Format, Entry)],

@@ -195,6 +195,7 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
         })
         .collect::<Vec<_>>();
     IndexParts {
+        tree: [0; 32],
         chunks,
         sidecar: ix.sidecar.clone(),
         warnings: ix.warnings.clone(),
@@ -214,6 +215,9 @@ pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
 /// name and warnings. A new index is judged and written from these, so its
 /// hundreds of megabytes are never copied into one buffer.
 pub struct IndexParts {
+    /// The root tree of the version indexed (zeros when not known): a later
+    /// version's index can be derived from this one by a diff of the trees.
+    pub tree: [u8; 32],
     /// Frame count and bytes of each chunk.
     pub chunks: Vec<(usize, Vec<u8>)>,
     /// The metadata sidecar read, if any.
@@ -227,6 +231,7 @@ impl IndexParts {
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut head = Vec::with_capacity(32);
         head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&self.tree);
         varint(&mut head, self.chunks.len() as u64);
         w.write_all(&head)?;
         for (n, chunk) in &self.chunks {
@@ -371,6 +376,21 @@ impl<'a> Reader<'a> {
         }
         self.b.get(start..self.pos)
     }
+    /// The bytes of a predictions section (count and predictions), checked but not decoded.
+    pub(crate) fn predictions_section(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        let n = self.count()?;
+        for _ in 0..n {
+            self.str()?;
+            if self.bool()? {
+                self.take(32)?;
+            }
+            if self.bool()? {
+                self.take(8)?;
+            }
+        }
+        self.b.get(start..self.pos)
+    }
     pub(crate) fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
         let n = self.count()?;
         let mut m = BTreeMap::new();
@@ -389,7 +409,65 @@ impl<'a> Reader<'a> {
     }
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX3\0";
+/// The parts of one encoded frame a derived index reuses.
+pub(super) struct RecordParts<'a> {
+    /// Path of the frame file.
+    pub path: &'a str,
+    /// Its content id.
+    pub id: ObjectId,
+    /// Its size.
+    pub size: u64,
+    /// Everything after the size (dimensions, units, attributes, objects...).
+    pub after_size: &'a [u8],
+    /// The attribute section.
+    pub attrs: &'a [u8],
+    /// The predictions section.
+    pub predictions: &'a [u8],
+    /// The label files describing the frame.
+    pub labels: Vec<&'a str>,
+}
+
+/// Locates the parts of one encoded frame (see [`RecordParts`]); `None` if malformed.
+pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
+    let mut r = Reader::new(b);
+    let path = r.str()?;
+    let id = ObjectId(r.take(32)?.try_into().ok()?);
+    let size = r.varint()?;
+    let after_size = b.get(r.pos..)?;
+    r.opt_u32()?;
+    r.opt_u32()?;
+    r.bool()?;
+    let attrs = r.attrs_section()?;
+    let n = r.count()?;
+    for _ in 0..n {
+        r.str()?;
+        if r.bool()? {
+            r.take(32)?;
+        }
+        r.str()?;
+        r.bool()?;
+        r.attrs_section()?;
+        r.str()?;
+    }
+    let predictions = r.predictions_section()?;
+    let nl = r.count()?;
+    let mut labels = Vec::with_capacity(nl);
+    for _ in 0..nl {
+        labels.push(r.str()?);
+        Format::ALL.get(usize::from(r.u8()?))?;
+    }
+    r.done().then_some(RecordParts {
+        path,
+        id,
+        size,
+        after_size,
+        attrs,
+        predictions,
+        labels,
+    })
+}
+
+const MAGIC: &[u8; 8] = b"DSVQIX4\0";
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let path = r.string()?;
@@ -472,10 +550,17 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
 type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
 
 fn parts(b: &[u8]) -> Option<Parts<'_>> {
+    parts_of(b).map(|(_, p)| p)
+}
+
+/// An encoded index's tree and parts (chunks, sidecar, warnings), the chunks
+/// not decoded; `None` when the bytes are not an index.
+pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
     let mut r = Reader { b, pos: 0 };
     if r.take(8)? != MAGIC {
         return None;
     }
+    let tree: [u8; 32] = r.take(32)?.try_into().ok()?;
     let n = r.count()?;
     let mut chunks = Vec::with_capacity(n);
     for _ in 0..n {
@@ -490,7 +575,7 @@ fn parts(b: &[u8]) -> Option<Parts<'_>> {
     for _ in 0..nw {
         warnings.push(r.string()?);
     }
-    (r.pos == b.len()).then_some((chunks, sidecar, warnings))
+    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings)))
 }
 
 /// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.

@@ -24,7 +24,7 @@ use crate::store::ObjectStore;
 use super::codec::IndexParts;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-4";
+const CACHE_VERSION: &[u8] = b"dsv-query-5";
 
 /// One frame as queries see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +82,8 @@ pub struct QueryCache {
     /// Parsed label files (see `build.rs`), opened on first use: a query
     /// answered from an index file never needs it.
     labels: std::sync::OnceLock<ParseCache>,
+    /// The sidecar's rows read, by its content id (see `sidecar.rs`).
+    sidecar: std::sync::OnceLock<ParseCache>,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -95,6 +97,7 @@ impl QueryCache {
             dir: Some(dsv_dir.join("cache").join("query")),
             dsv_dir: Some(dsv_dir.to_path_buf()),
             labels: std::sync::OnceLock::new(),
+            sidecar: std::sync::OnceLock::new(),
         }
     }
 
@@ -104,6 +107,7 @@ impl QueryCache {
             dir: None,
             dsv_dir: None,
             labels: std::sync::OnceLock::new(),
+            sidecar: std::sync::OnceLock::new(),
         }
     }
 
@@ -111,6 +115,14 @@ impl QueryCache {
     fn labels(&self) -> &ParseCache {
         self.labels.get_or_init(|| match &self.dsv_dir {
             Some(d) => ParseCache::open(d),
+            None => ParseCache::disabled(),
+        })
+    }
+
+    /// The cache of sidecar rows.
+    fn sidecar(&self) -> &ParseCache {
+        self.sidecar.get_or_init(|| match &self.dsv_dir {
+            Some(d) => ParseCache::open_named(d, "query-sidecar"),
             None => ParseCache::disabled(),
         })
     }
@@ -144,6 +156,26 @@ impl QueryCache {
             .with_bytes(key, |b| super::codec::decode_filtered(b, judge))
             .transpose()?
             .flatten())
+    }
+
+    /// The index of `tree` derived from the newest index file (of another
+    /// version), if that applies. Never fails: what cannot be derived is built.
+    fn derive(&self, store: &ObjectStore, tree: &ObjectId) -> Option<IndexParts> {
+        if std::env::var_os("DSV_QUERY_NO_DERIVE").is_some() {
+            return None;
+        }
+        let dir = self.dir.as_ref()?;
+        let newest = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".idx")))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .max()?
+            .1;
+        let file = std::fs::File::open(newest).ok()?;
+        // SAFETY: as in `with_bytes`.
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        super::derive::derive(store, &map, tree).ok().flatten()
     }
 
     fn put(&self, key: &[u8; 32], index: &IndexParts) {
@@ -198,11 +230,19 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
 }
 
 /// The index of a stored tree, built now; the caller caches it.
+/// Derived from the newest index file of another version when that applies
+/// (see `derive.rs`), else built from the tree.
 fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<IndexParts> {
     let mut t = crate::trace::Phases::start("query");
+    if let Some(index) = cache.derive(store, tree) {
+        t.mark("derive");
+        return Ok(index);
+    }
+    t.mark("derive-none");
     let files = super::build::walk(store, tree)?;
     t.mark("walk");
-    let index = super::build::build(store, &files, cache.labels())?;
+    let mut index = super::build::build(store, &files, cache.labels(), cache.sidecar())?;
+    index.tree = tree.0;
     t.mark("build");
     std::thread::spawn(move || drop(files));
     Ok(index)
@@ -288,6 +328,7 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .iter()
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
-    let index = super::build::build(store, &files, &ParseCache::disabled())?;
+    let off = ParseCache::disabled();
+    let index = super::build::build(store, &files, &off, &off)?;
     index.decode().ok_or_else(undecodable)
 }

@@ -27,6 +27,7 @@ pub mod build;
 pub mod codec;
 pub mod index;
 pub mod parse_cache;
+mod derive;
 pub mod select;
 mod sidecar;
 

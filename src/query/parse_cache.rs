@@ -44,8 +44,13 @@ pub struct Pack {
 impl ParseCache {
     /// The cache of the repository whose `.dsv` directory is given.
     pub fn open(dsv_dir: &Path) -> ParseCache {
+        ParseCache::open_named(dsv_dir, "query-labels")
+    }
+
+    /// A cache of the same form in `.dsv/cache/<name>/` (the sidecar's rows use one).
+    pub fn open_named(dsv_dir: &Path, name: &str) -> ParseCache {
         ParseCache {
-            dir: Some(dsv_dir.join("cache").join("query-labels")),
+            dir: Some(dsv_dir.join("cache").join(name)),
         }
     }
 

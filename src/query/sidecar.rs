@@ -3,21 +3,33 @@
 //! use ([`codec`]). A plain JSONL row costs no map and, unless it has escapes,
 //! no owned string; a million of them as `FrameMeta` maps were the largest
 //! phase of a cold query.
+//!
+//! The rows read are kept per content id of the sidecar (`.dsv/cache/query-sidecar/`,
+//! a parse-cache pack of one group, docs/format.md), so a version whose sidecar
+//! did not change does not read or parse it again.
 
 use std::borrow::Cow;
 
 use crate::error::Result;
+use crate::id::ObjectId;
 use crate::meta::{self, FrameMeta, PlainRow, Sidecar, SidecarFormat};
 
-use super::codec;
+use super::codec::{self, Reader};
 
-/// One row's metadata, encoded: the attribute section, then the predictions section.
-pub(super) struct EncodedMeta {
-    bytes: Vec<u8>,
+/// One row's metadata, encoded: the attribute section, then the predictions
+/// section; borrowed when read from the cache.
+pub(super) struct EncodedMeta<'a> {
+    bytes: Cow<'a, [u8]>,
     split: usize,
 }
 
-impl EncodedMeta {
+/// The rows of a sidecar: frame path and metadata, in path order.
+pub(super) type Rows<'a> = Vec<(Cow<'a, str>, EncodedMeta<'a>)>;
+
+/// Version of the cached rows' encoding; part of the cache key.
+const CACHE_VERSION: &[u8] = b"dsv-query-sidecar-1";
+
+impl EncodedMeta<'_> {
     /// The attribute section (count, then name and value pairs in name order).
     pub fn attrs(&self) -> &[u8] {
         self.bytes.get(..self.split).unwrap_or(&[])
@@ -28,15 +40,26 @@ impl EncodedMeta {
         self.bytes.get(self.split..).unwrap_or(&[])
     }
 
-    fn of_meta(m: &FrameMeta) -> EncodedMeta {
+    /// The metadata whose sections are these (as a frame record holds them).
+    pub fn from_sections(attrs: &[u8], predictions: &[u8]) -> EncodedMeta<'static> {
+        EncodedMeta {
+            bytes: Cow::Owned([attrs, predictions].concat()),
+            split: attrs.len(),
+        }
+    }
+
+    fn of_meta(m: &FrameMeta) -> EncodedMeta<'static> {
         let mut bytes = Vec::new();
         codec::attrs(&mut bytes, &m.attrs);
         let split = bytes.len();
         codec::predictions(&mut bytes, &m.predictions);
-        EncodedMeta { bytes, split }
+        EncodedMeta {
+            bytes: Cow::Owned(bytes),
+            split,
+        }
     }
 
-    fn of_plain(r: &PlainRow) -> EncodedMeta {
+    fn of_plain(r: &PlainRow) -> EncodedMeta<'static> {
         let mut bytes = Vec::with_capacity(64);
         codec::attr_pairs(
             &mut bytes,
@@ -44,13 +67,65 @@ impl EncodedMeta {
         );
         let split = bytes.len();
         codec::predictions(&mut bytes, &[]);
-        EncodedMeta { bytes, split }
+        EncodedMeta {
+            bytes: Cow::Owned(bytes),
+            split,
+        }
     }
+}
+
+/// The cache key of the rows of sidecar `name` whose content id is `id` (the
+/// name gives the format).
+pub(super) fn cache_key(name: &str, id: &ObjectId) -> [u8; 32] {
+    crate::db::cache_key(CACHE_VERSION, &[name.as_bytes(), &id.0])
+}
+
+/// Encodes rows for the cache: their count, then per row the path, the
+/// length of the attribute section and the metadata bytes.
+pub(super) fn encode_rows(out: &mut Vec<u8>, rows: &[(Cow<str>, EncodedMeta)]) {
+    codec::varint(out, rows.len() as u64);
+    for (path, m) in rows {
+        codec::string(out, path);
+        codec::varint(out, m.split as u64);
+        codec::varint(out, m.bytes.len() as u64);
+        out.extend_from_slice(&m.bytes);
+    }
+}
+
+/// Rows encoded by [`encode_rows`], borrowing from `b`; `None` for bytes that
+/// do not decode (sections included), whatever they are.
+pub(super) fn decode_rows(b: &[u8]) -> Option<Rows<'_>> {
+    let mut r = Reader::new(b);
+    let n = r.count()?;
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        let path = r.str()?;
+        let split = usize::try_from(r.varint()?).ok()?;
+        let len = usize::try_from(r.varint()?).ok()?;
+        let bytes = r.take(len)?;
+        // Judges read these sections unchecked later: each must be whole.
+        let mut sections = Reader::new(bytes);
+        if sections.attrs_section()?.len() != split {
+            return None;
+        }
+        sections.predictions_section()?;
+        if !sections.done() {
+            return None;
+        }
+        rows.push((
+            Cow::Borrowed(path),
+            EncodedMeta {
+                bytes: Cow::Borrowed(bytes),
+                split,
+            },
+        ));
+    }
+    r.done().then_some(rows)
 }
 
 /// The rows of the sidecar `name` (its bytes given), in path order, with the
 /// errors [`Sidecar::parse`] gives.
-pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Vec<(Cow<'a, str>, EncodedMeta)>> {
+pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Rows<'a>> {
     match SidecarFormat::of(name) {
         SidecarFormat::Jsonl => meta::jsonl_rows(name, bytes, |line, raw| {
             Ok(match meta::plain_row(raw) {
@@ -126,7 +201,38 @@ mod tests {
         agrees("meta.csv", "path,weather\na.jpg,rain\na.jpg,sun\n");
     }
 
+    #[test]
+    fn cached_rows_decode_as_read_and_damage_is_refused() {
+        let text = concat!(
+            "{\"path\":\"a.jpg\",\"weather\":\"rain\",\"n\":3}\n",
+            "{\"path\":\"b\\\"q.jpg\",\"x\":0.5,\"ok\":true}\n",
+            "{\"path\":\"c.jpg\",\"predictions\":[{\"class\":\"car\",\"box\":[1,2,3,4],\"score\":0.5}]}\n",
+        );
+        let rows = read("meta.jsonl", text.as_bytes()).expect("parses");
+        let mut enc = Vec::new();
+        encode_rows(&mut enc, &rows);
+        let back = decode_rows(&enc).expect("decodes");
+        let flat = |rows: &Rows| -> Vec<(String, Vec<u8>, Vec<u8>)> {
+            rows.iter()
+                .map(|(p, m)| (p.to_string(), m.attrs().to_vec(), m.predictions().to_vec()))
+                .collect()
+        };
+        assert_eq!(flat(&back), flat(&rows));
+        assert!(!back[2].1.predictions().is_empty());
+        for cut in 0..enc.len() {
+            assert!(decode_rows(&enc[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = enc.clone();
+        longer.push(0);
+        assert!(decode_rows(&longer).is_none());
+    }
+
     proptest::proptest! {
+        #[test]
+        fn damaged_cached_rows_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = decode_rows(&bytes);
+        }
+
         #[test]
         fn any_jsonl_sidecar_reads_as_it_parses(
             rows in proptest::collection::vec(

@@ -1,0 +1,410 @@
+//! A version's index derived from the index of an earlier version, so the
+//! first query of a new commit costs a diff of the two trees and a copy of
+//! the earlier index, not a build over every frame.
+//!
+//! It applies when the trees differ only in the contents of frames and of
+//! label files of single-frame formats (a relabelling round, re-encoded
+//! images): no path added or removed, `dsv.toml`, the sidecar and every other
+//! file unchanged, every changed label file parsing before and after, and the
+//! earlier index without warnings. Then the frames those files describe,
+//! before and after, are encoded again from their entries (the other label
+//! files describing them are read again too) with the sidecar's sections
+//! taken from their old records, and every other frame's bytes are copied.
+//! In any other case [`derive`] gives `None` and the caller builds the index
+//! in full. A derived index is byte for byte the index a full build gives;
+//! tests check that.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::id::ObjectId;
+use crate::labels::Format;
+use crate::labels::layout::{FileSource, Layout, Role, file_name, parent};
+use crate::object::{EntryMode, Tree};
+use crate::ops::diff::FileState;
+use crate::store::ObjectStore;
+
+use super::build::{Entry, FrameFile, Parsed, frame, parse_candidate, read_parse, resolve_entry};
+use super::codec::{self, IndexParts, Reader};
+use super::sidecar::EncodedMeta;
+
+/// The files of a version found by path through its trees, each directory
+/// read once.
+struct TreeFiles<'a> {
+    store: &'a ObjectStore,
+    root: ObjectId,
+    dirs: Mutex<HashMap<String, Option<Arc<Tree>>>>,
+}
+
+impl TreeFiles<'_> {
+    fn dir(&self, dir: &str) -> Result<Option<Arc<Tree>>> {
+        if let Ok(dirs) = self.dirs.lock()
+            && let Some(t) = dirs.get(dir)
+        {
+            return Ok(t.clone());
+        }
+        let tree = if dir.is_empty() {
+            Some(Arc::new(Tree::load(self.store, &self.root)?))
+        } else {
+            match self.dir(parent(dir))? {
+                Some(up) => match up.get(file_name(dir).as_bytes()) {
+                    Some(e) if e.mode == EntryMode::Dir => {
+                        Some(Arc::new(Tree::load(self.store, &e.id)?))
+                    }
+                    _ => None,
+                },
+                None => None,
+            }
+        };
+        if let Ok(mut dirs) = self.dirs.lock() {
+            dirs.insert(dir.to_string(), tree.clone());
+        }
+        Ok(tree)
+    }
+
+    /// The file at a path (anything but a directory), as the version's file list has it.
+    fn state(&self, path: &str) -> Result<Option<FileState>> {
+        Ok(self
+            .dir(parent(path))?
+            .and_then(|t| t.get(file_name(path).as_bytes()).cloned())
+            .filter(|e| e.mode != EntryMode::Dir)
+            .map(|e| FileState {
+                mode: e.mode,
+                id: e.id,
+                size: e.size,
+            }))
+    }
+}
+
+impl FileSource for TreeFiles<'_> {
+    fn read_id(&self, _path: &str, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.store.get(id)?))
+    }
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.state(path)? {
+            Some(s) => Ok(Some(self.store.get(&s.id)?)),
+            None => Ok(None),
+        }
+    }
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.state(path)?.is_some())
+    }
+}
+
+/// The files whose contents differ between two trees, as (path, before,
+/// after); `None` when any path was added or removed, changed kind, or there
+/// are more than `limit` changes.
+fn modified(
+    store: &ObjectStore,
+    a: &ObjectId,
+    b: &ObjectId,
+    prefix: &str,
+    limit: usize,
+) -> Result<Option<Vec<(String, FileState, FileState)>>> {
+    if a == b {
+        return Ok(Some(Vec::new()));
+    }
+    let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
+    if ta.entries.len() != tb.entries.len() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for (x, y) in ta.entries.iter().zip(&tb.entries) {
+        if x.name != y.name || (x.mode == EntryMode::Dir) != (y.mode == EntryMode::Dir) {
+            return Ok(None);
+        }
+        if x.id == y.id && x.mode == y.mode {
+            continue;
+        }
+        let Ok(name) = std::str::from_utf8(&x.name) else {
+            return Ok(None);
+        };
+        let path = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if x.mode == EntryMode::Dir {
+            dirs.push((path, x.id, y.id));
+        } else {
+            let state = |e: &crate::object::TreeEntry| FileState {
+                mode: e.mode,
+                id: e.id,
+                size: e.size,
+            };
+            files.push((path, state(x), state(y)));
+        }
+    }
+    if files.len() > limit {
+        return Ok(None);
+    }
+    let below = dirs
+        .par_iter()
+        .map(|(p, x, y)| modified(store, x, y, p, limit))
+        .collect::<Result<Vec<_>>>()?;
+    for b in below {
+        let Some(b) = b else { return Ok(None) };
+        files.extend(b);
+        if files.len() > limit {
+            return Ok(None);
+        }
+    }
+    Ok(Some(files))
+}
+
+/// A label file's entries with the frame (by position in the index) each describes.
+type Described<'p> = Vec<(usize, usize, Entry<'p>)>;
+
+/// The entries of an encoded parse paired with their frames; `None` unless it
+/// is a single-frame format's parse whose every entry names a frame.
+fn describe<'p>(
+    layout: &Layout,
+    path: &str,
+    parse: &'p [u8],
+    probe: impl Fn(&str) -> Result<Option<Option<usize>>>,
+    single_only: bool,
+) -> Result<Option<(Format, Described<'p>)>> {
+    let Some(Parsed::Labels(format, entries)) = read_parse(parse) else {
+        return Ok(None);
+    };
+    if single_only && format.is_multi_frame() {
+        return Ok(None);
+    }
+    let dirs = layout.frame_dirs(path, format);
+    let mut out = Vec::with_capacity(entries.len());
+    for (at, e) in entries {
+        match resolve_entry(layout, &dirs, &e, &probe)? {
+            Some(f) => out.push((f, at, e)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some((format, out)))
+}
+
+/// The index of `tree` derived from an earlier version's encoded index `old`
+/// (see the module doc); `Ok(None)` when that does not apply.
+pub(super) fn derive(
+    store: &ObjectStore,
+    old: &[u8],
+    tree: &ObjectId,
+) -> Result<Option<IndexParts>> {
+    let Some((old_tree, (chunks, sidecar, warnings))) = codec::parts_of(old) else {
+        return Ok(None);
+    };
+    if !warnings.is_empty() || old_tree == [0; 32] || old_tree == tree.0 {
+        return Ok(None);
+    }
+    // The frames of the earlier index, in path order.
+    let mut recs: Vec<&[u8]> = Vec::with_capacity(chunks.iter().map(|c| c.0).sum());
+    for (n, bytes) in &chunks {
+        let mut r = Reader::new(bytes);
+        for _ in 0..*n {
+            let Some(rec) = r.count().and_then(|len| r.take(len)) else {
+                return Ok(None);
+            };
+            recs.push(rec);
+        }
+        if !r.done() {
+            return Ok(None);
+        }
+    }
+    let Some(paths) = recs
+        .iter()
+        .map(|b| Reader::new(b).str())
+        .collect::<Option<Vec<&str>>>()
+    else {
+        return Ok(None);
+    };
+    if paths.windows(2).any(|w| w[0] >= w[1]) {
+        return Ok(None);
+    }
+    // Past a few percent of the frames, a full build costs about as much.
+    let limit = recs.len() / 8 + 64;
+    let Some(changes) = modified(store, &ObjectId(old_tree), tree, "", limit)? else {
+        return Ok(None);
+    };
+    let src = TreeFiles {
+        store,
+        root: *tree,
+        dirs: Mutex::new(HashMap::new()),
+    };
+    let Ok(layout) = Layout::load(&src)? else {
+        return Ok(None);
+    };
+    let sidecar_name = crate::meta::sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    let frame_at = |p: &str| paths.binary_search(&p).ok();
+    // Both versions have the same paths, so the same frames and files.
+    let probe = |p: &str| -> Result<Option<Option<usize>>> {
+        Ok(match frame_at(p) {
+            Some(i) => Some(Some(i)),
+            None => src.exists(p)?.then_some(None),
+        })
+    };
+
+    let mut frame_files: BTreeMap<usize, FileState> = BTreeMap::new();
+    let mut labels: Vec<(&str, FileState, FileState)> = Vec::new();
+    for (path, before, after) in &changes {
+        if path == crate::dsv_toml::FILE_NAME || *path == sidecar_name {
+            return Ok(None);
+        }
+        if !before.mode.is_blob() || !after.mode.is_blob() {
+            return Ok(None);
+        }
+        match layout.role_by_path(path) {
+            Some(Role::Frame) => match frame_at(path) {
+                Some(i) => {
+                    frame_files.insert(i, *after);
+                }
+                None => return Ok(None),
+            },
+            // Class names, configs: what they change is not known here.
+            Some(Role::Other) => return Ok(None),
+            _ => labels.push((path, *before, *after)),
+        }
+    }
+
+    // Each changed label file parsed before and after.
+    let parse = |path: &str, id: &ObjectId| -> Result<Vec<u8>> {
+        let names = layout.class_names(&src, path)?;
+        parse_candidate(&layout, &src, Some(&names), path, &store.get(id)?)
+    };
+    let parses: Vec<(Vec<u8>, Vec<u8>)> = labels
+        .par_iter()
+        .map(|(path, before, after)| Ok((parse(path, &before.id)?, parse(path, &after.id)?)))
+        .collect::<Result<_>>()?;
+    let changed: HashSet<&str> = labels.iter().map(|(p, _, _)| *p).collect();
+    // Frame -> entries of changed files describing it before, and after.
+    let mut before: BTreeMap<usize, Vec<(&str, Entry)>> = BTreeMap::new();
+    let mut after: BTreeMap<usize, Vec<(&str, Format, usize, Entry)>> = BTreeMap::new();
+    for ((path, _, _), (old_parse, new_parse)) in labels.iter().zip(&parses) {
+        let Some((_, was)) = describe(&layout, path, old_parse, probe, true)? else {
+            return Ok(None);
+        };
+        let Some((format, is)) = describe(&layout, path, new_parse, probe, true)? else {
+            return Ok(None);
+        };
+        for (f, _, e) in was {
+            before.entry(f).or_default().push((path, e));
+        }
+        for (f, at, e) in is {
+            after.entry(f).or_default().push((path, format, at, e));
+        }
+    }
+    let relabelled: BTreeSet<usize> = before.keys().chain(after.keys()).copied().collect();
+
+    // Unchanged label files describing a relabelled frame, parsed again.
+    let mut others: BTreeSet<&str> = BTreeSet::new();
+    let mut parts: BTreeMap<usize, codec::RecordParts> = BTreeMap::new();
+    for &i in relabelled.iter().chain(frame_files.keys()) {
+        let Some(p) = recs.get(i).and_then(|b| codec::record_parts(b)) else {
+            return Ok(None);
+        };
+        if relabelled.contains(&i) {
+            others.extend(p.labels.iter().filter(|l| !changed.contains(*l)));
+        }
+        parts.insert(i, p);
+    }
+    let others: Vec<&str> = others.into_iter().collect();
+    let other_parses: Vec<Vec<u8>> = others
+        .par_iter()
+        .map(|path| match src.state(path)? {
+            Some(st) => parse(path, &st.id),
+            None => Ok(vec![0]),
+        })
+        .collect::<Result<_>>()?;
+    let mut unchanged: BTreeMap<usize, Vec<(&str, Format, usize, Entry)>> = BTreeMap::new();
+    for (path, parse) in others.iter().zip(&other_parses) {
+        let Some((format, entries)) = describe(&layout, path, parse, probe, false)? else {
+            return Ok(None);
+        };
+        for (f, at, e) in entries {
+            if relabelled.contains(&f) {
+                unchanged.entry(f).or_default().push((path, format, at, e));
+            }
+        }
+    }
+
+    // The new bytes of every frame that changed.
+    let mut new: HashMap<usize, Vec<u8>> = HashMap::new();
+    for (&i, p) in &parts {
+        let (id, size) = match frame_files.get(&i) {
+            Some(st) => (st.id, st.size),
+            None => (p.id, p.size),
+        };
+        let mut out = Vec::with_capacity(recs.get(i).map_or(0, |r| r.len()) + 64);
+        if !relabelled.contains(&i) {
+            codec::string(&mut out, p.path);
+            out.extend_from_slice(&id.0);
+            codec::varint(&mut out, size);
+            out.extend_from_slice(p.after_size);
+            new.insert(i, out);
+            continue;
+        }
+        let kept = unchanged.remove(&i).unwrap_or_default();
+        // The record's attribute section is the sidecar's only if no entry
+        // describing the frame had attributes of its own.
+        let old_attrs = kept
+            .iter()
+            .map(|(_, _, _, e)| e.attrs)
+            .chain(before.get(&i).into_iter().flatten().map(|(_, e)| e.attrs));
+        if old_attrs.into_iter().any(|a| a != [0]) {
+            return Ok(None);
+        }
+        let mut entries: Vec<(&str, Format, usize, Entry)> = kept;
+        entries.extend(after.remove(&i).unwrap_or_default());
+        // As a full build merges them: by label file (path order), then position.
+        entries.sort_by(|a, b| a.0.cmp(b.0).then(a.2.cmp(&b.2)));
+        let names: Vec<&str> = entries.iter().map(|e| e.0).collect();
+        let entries: Vec<(usize, Format, Entry)> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(k, (_, format, _, e))| (k, format, e))
+            .collect();
+        let meta = EncodedMeta::from_sections(p.attrs, p.predictions);
+        let file = FrameFile {
+            path: p.path,
+            id,
+            size,
+        };
+        frame(&mut out, &file, &entries, Some(&meta), |k| {
+            names.get(k).copied().unwrap_or("")
+        });
+        new.insert(i, out);
+    }
+
+    // Chunks copied, with the new frames spliced in.
+    let mut starts = Vec::with_capacity(chunks.len());
+    let mut first = 0;
+    for (n, _) in &chunks {
+        starts.push(first);
+        first += n;
+    }
+    let out_chunks: Vec<(usize, Vec<u8>)> = chunks
+        .par_iter()
+        .zip(starts)
+        .map(|((n, bytes), first)| {
+            if !(first..first + n).any(|i| new.contains_key(&i)) {
+                return (*n, bytes.to_vec());
+            }
+            let mut out = Vec::with_capacity(bytes.len() + 1024);
+            for i in first..first + n {
+                let b: &[u8] = match new.get(&i) {
+                    Some(b) => b,
+                    None => recs.get(i).copied().unwrap_or_default(),
+                };
+                codec::push_frame(&mut out, b);
+            }
+            (*n, out)
+        })
+        .collect();
+    Ok(Some(IndexParts {
+        tree: tree.0,
+        chunks: out_chunks,
+        sidecar,
+        warnings: Vec::new(),
+    }))
+}
