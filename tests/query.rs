@@ -1310,7 +1310,9 @@ fn an_unchanged_sidecar_is_read_once_and_a_changed_one_again() {
         repo.write(format!("images/f{f}.jpg"), format!("jpg {f}"));
         repo.write(format!("labels/f{f}.txt"), "0 0.5 0.5 0.1 0.1\n");
         let w = if f % 2 == 0 { "rain" } else { "sun" };
-        meta.push_str(&format!("{{\"path\":\"images/f{f}.jpg\",\"weather\":\"{w}\"}}\n"));
+        meta.push_str(&format!(
+            "{{\"path\":\"images/f{f}.jpg\",\"weather\":\"{w}\"}}\n"
+        ));
     }
     repo.write("meta.jsonl", meta);
     repo.ok(["add", "-A"]);
@@ -1332,7 +1334,10 @@ fn an_unchanged_sidecar_is_read_once_and_a_changed_one_again() {
         )
     };
     let (first, _) = run();
-    assert_eq!(lines(&first), ["images/f0.jpg", "images/f2.jpg", "images/f4.jpg"]);
+    assert_eq!(
+        lines(&first),
+        ["images/f0.jpg", "images/f2.jpg", "images/f4.jpg"]
+    );
     let (cached, with_rows) = run();
     assert_eq!(cached, first);
     // Without the cached rows the sidecar (one record) is read again.
@@ -1364,7 +1369,12 @@ fn an_unchanged_sidecar_is_read_once_and_a_changed_one_again() {
     let (b, _) = run();
     assert_eq!(
         lines(&b),
-        ["images/f0.jpg", "images/f1.jpg", "images/f2.jpg", "images/f4.jpg"]
+        [
+            "images/f0.jpg",
+            "images/f1.jpg",
+            "images/f2.jpg",
+            "images/f4.jpg"
+        ]
     );
     assert_eq!(b, repo.ok(["query", q, "--paths", "--no-cache"]).stdout);
     // Back at the first version its rows are read once more, then cached again.
@@ -1383,6 +1393,57 @@ fn index_files(repo: &TestRepo) -> BTreeMap<String, Vec<u8>> {
             (name, std::fs::read(&p).unwrap())
         })
         .collect()
+}
+
+/// Commits an edit, queries the new commit, and checks whether its index was
+/// derived from the last one and that it is the index a full build gives,
+/// byte for byte; returns the matching paths.
+fn step(repo: &TestRepo, q: &str, what: &str, edit: &dyn Fn(), derived: bool) -> String {
+    edit();
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", what]);
+    let before = index_files(repo);
+    let out = repo
+        .cmd()
+        .args(["query", q, "--paths"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{what}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.contains("perf: query.derive "),
+        derived,
+        "{what}: {err}"
+    );
+    let paths = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        paths,
+        repo.ok(["query", q, "--paths", "--no-cache"]).stdout,
+        "{what}"
+    );
+    let mut made: Vec<(String, Vec<u8>)> = index_files(repo)
+        .into_iter()
+        .filter(|(n, _)| !before.contains_key(n))
+        .collect();
+    assert_eq!(made.len(), 1, "{what}");
+    let (name, bytes) = made.pop().unwrap();
+    std::fs::remove_file(repo.path(format!(".dsv/cache/query/{name}"))).unwrap();
+    let full = repo
+        .cmd()
+        .args(["query", q, "--count"])
+        .env("DSV_QUERY_NO_DERIVE", "1")
+        .output()
+        .unwrap();
+    assert!(full.status.success(), "{what}: {full:?}");
+    let rebuilt = index_files(repo)
+        .remove(&name)
+        .expect("the same index file");
+    assert!(
+        bytes == rebuilt,
+        "{what}: the derived index differs from a full build"
+    );
+    paths
 }
 
 #[test]
@@ -1415,50 +1476,21 @@ fn a_new_versions_index_is_derived_from_the_last_one_and_equals_a_full_build() {
     let q = r#"weather == "rain" || objects.exists(o, o.class == "cone")"#;
     repo.ok(["query", q, "--count"]);
 
-    // Commits an edit, queries it, and checks whether its index was derived
-    // and that it is the index a full build gives, byte for byte.
-    let step = |what: &str, edit: &dyn Fn(), derived: bool| {
-        edit();
-        repo.ok(["add", "-A"]);
-        repo.ok(["commit", "-m", what]);
-        let before = index_files(&repo);
-        let out = repo
-            .cmd()
-            .args(["query", q, "--paths"])
-            .env("DSV_TRACE_PERF", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{what}: {out:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.contains("perf: query.derive "), derived, "{what}: {err}");
-        let paths = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(paths, repo.ok(["query", q, "--paths", "--no-cache"]).stdout, "{what}");
-        let mut made: Vec<(String, Vec<u8>)> = index_files(&repo)
-            .into_iter()
-            .filter(|(n, _)| !before.contains_key(n))
-            .collect();
-        assert_eq!(made.len(), 1, "{what}");
-        let (name, bytes) = made.pop().unwrap();
-        std::fs::remove_file(repo.path(format!(".dsv/cache/query/{name}"))).unwrap();
-        let full = repo
-            .cmd()
-            .args(["query", q, "--count"])
-            .env("DSV_QUERY_NO_DERIVE", "1")
-            .output()
-            .unwrap();
-        assert!(full.status.success(), "{what}: {full:?}");
-        let rebuilt = index_files(&repo).remove(&name).expect("the same index file");
-        assert!(bytes == rebuilt, "{what}: the derived index differs from a full build");
-        paths
-    };
-
     let relabelled = step(
+        &repo,
+        q,
         "relabel",
         &|| {
             repo.write("labels/s0/f01.txt", "0 0.25 0.5 0.1 0.01\n"); // moved
-            repo.write("labels/s1/f02.txt", "2 0.5 0.5 0.1 0.02\n1 0.5 0.5 0.1 0.02\n"); // class
+            repo.write(
+                "labels/s1/f02.txt",
+                "2 0.5 0.5 0.1 0.02\n1 0.5 0.5 0.1 0.02\n",
+            ); // class
             repo.write("labels/s2/f02.txt", ""); // emptied
-            repo.write("labels/s0/f04.txt", "0 0.5 0.5 0.1 0.04\n2 0.1 0.1 0.1 0.1\n"); // added
+            repo.write(
+                "labels/s0/f04.txt",
+                "0 0.5 0.5 0.1 0.04\n2 0.1 0.1 0.1 0.1\n",
+            ); // added
             repo.write("images/s1/f05.jpg", "new pixels");
             repo.write("images/s2/f07.jpg", "new pixels 7");
             repo.write("labels/s2/f07.txt", "2 0.3 0.3 0.1 0.1\n");
@@ -1467,17 +1499,112 @@ fn a_new_versions_index_is_derived_from_the_last_one_and_equals_a_full_build() {
     );
     // f07 is a sun frame: it matches by its new cone only.
     assert!(relabelled.contains("images/s2/f07.jpg"), "{relabelled}");
-    step("pixels", &|| repo.write("images/s0/f03.jpg", "other pixels"), true);
-    step("new frame", &|| {
-        repo.write("images/s0/f99.jpg", "jpg 99");
-        repo.write("labels/s0/f99.txt", "2 0.5 0.5 0.1 0.1\n");
-    }, false);
-    step("relabel again", &|| repo.write("labels/s0/f99.txt", "1 0.5 0.5 0.1 0.1\n"), true);
-    step("sidecar", &|| {
-        repo.ok(["meta", "set", "images/s0/f05.jpg", "weather=rain"]);
-    }, false);
-    step("names", &|| repo.write("data.yaml", "names: [car, person, cone, bus]\n"), false);
-    step("unparsable", &|| repo.write("labels/s1/f01.txt", "not a box\n"), false);
+    step(
+        &repo,
+        q,
+        "pixels",
+        &|| repo.write("images/s0/f03.jpg", "other pixels"),
+        true,
+    );
+    step(
+        &repo,
+        q,
+        "new frame",
+        &|| {
+            repo.write("images/s0/f99.jpg", "jpg 99");
+            repo.write("labels/s0/f99.txt", "2 0.5 0.5 0.1 0.1\n");
+        },
+        false,
+    );
+    step(
+        &repo,
+        q,
+        "relabel again",
+        &|| repo.write("labels/s0/f99.txt", "1 0.5 0.5 0.1 0.1\n"),
+        true,
+    );
+    step(
+        &repo,
+        q,
+        "sidecar",
+        &|| {
+            repo.ok(["meta", "set", "images/s0/f05.jpg", "weather=rain"]);
+        },
+        false,
+    );
+    step(
+        &repo,
+        q,
+        "names",
+        &|| repo.write("data.yaml", "names: [car, person, cone, bus]\n"),
+        false,
+    );
+    step(
+        &repo,
+        q,
+        "unparsable",
+        &|| repo.write("labels/s1/f01.txt", "not a box\n"),
+        false,
+    );
     // The last index has a warning: the next one is built in full too.
-    step("after a warning", &|| repo.write("labels/s1/f03.txt", "2 0.5 0.5 0.2 0.2\n"), false);
+    step(
+        &repo,
+        q,
+        "after a warning",
+        &|| repo.write("labels/s1/f03.txt", "2 0.5 0.5 0.2 0.2\n"),
+        false,
+    );
+}
+
+#[test]
+fn a_derived_index_merges_every_label_file_of_a_frame_as_a_full_build_does() {
+    let repo = TestRepo::init();
+    repo.write(
+        "dsv.toml",
+        concat!(
+            "[[labels]]\npath = \"labels/*.txt\"\nformat = \"yolo\"\nframes = \"images\"\n\n",
+            "[[labels]]\npath = \"kitti/*.txt\"\nformat = \"kitti\"\nframes = \"images\"\n",
+        ),
+    );
+    let kitti = |class: &str, x: u32| {
+        format!(
+            "{class} 0.00 0 -1.58 {x}.00 173.33 {}.12 200.12 1.65 1.67 3.64 -0.65 1.71 46.70 -1.59\n",
+            x + 30
+        )
+    };
+    for f in 0..6 {
+        repo.write(format!("images/f{f}.png"), format!("png {f}"));
+        repo.write(
+            format!("labels/f{f}.txt"),
+            format!("{} 0.5 0.5 0.1 0.1\n", f % 2),
+        );
+        repo.write(format!("kitti/f{f}.txt"), kitti("Car", 100 + f));
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    let q = r#"objects.filter(o, o.class == "Pedestrian").size() > 0 && objects.exists(o, o.class == "1")"#;
+    assert_eq!(repo.ok(["query", "true", "--count"]).stdout.trim(), "6");
+    let both = repo.ok(["query", "objects.size() == 2", "--count"]).stdout;
+    assert_eq!(both.trim(), "6", "each frame has a YOLO and a KITTI object");
+    let paths = step(
+        &repo,
+        q,
+        "kitti class",
+        &|| {
+            repo.write("kitti/f1.txt", kitti("Pedestrian", 7));
+            repo.write("kitti/f2.txt", kitti("Pedestrian", 9));
+        },
+        true,
+    );
+    assert_eq!(lines(&paths), ["images/f1.png"]);
+    step(
+        &repo,
+        q,
+        "both files",
+        &|| {
+            repo.write("kitti/f3.txt", kitti("Pedestrian", 3));
+            repo.write("labels/f3.txt", "1 0.2 0.2 0.1 0.1\n0 0.6 0.6 0.1 0.1\n");
+        },
+        true,
+    );
 }

@@ -482,7 +482,7 @@ enum Source {
 
 /// Which `dsv.toml` label rule applies to a path (the first that matches), by
 /// position from 1; 0 for none.
-fn rule_at(layout: &Layout, path: &str) -> usize {
+pub(super) fn rule_at(layout: &Layout, path: &str) -> usize {
     layout
         .toml
         .labels
@@ -769,9 +769,7 @@ pub(super) fn build(
     // of the sidecar's rows when they were, written while the index is
     // assembled.
     let index = std::thread::scope(|scope| {
-        if sidecar_fresh
-            && let (Some(rows), Some(key)) = (&sidecar, sidecar_key)
-        {
+        if sidecar_fresh && let (Some(rows), Some(key)) = (&sidecar, sidecar_key) {
             scope.spawn(move || {
                 sidecar_cache.store([()], |(), out| {
                     super::sidecar::encode_rows(out, rows);

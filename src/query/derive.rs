@@ -22,12 +22,15 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::Format;
-use crate::labels::layout::{FileSource, Layout, Role, file_name, parent};
+use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
+use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
 use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
-use super::build::{Entry, FrameFile, Parsed, frame, parse_candidate, read_parse, resolve_entry};
+use super::build::{
+    Entry, FrameFile, Parsed, frame, parse_candidate, read_parse, resolve_entry, rule_at,
+};
 use super::codec::{self, IndexParts, Reader};
 use super::sidecar::EncodedMeta;
 
@@ -97,8 +100,10 @@ impl FileSource for TreeFiles<'_> {
 /// The files whose contents differ between two trees, as (path, before,
 /// after); `None` when any path was added or removed, changed kind, or there
 /// are more than `limit` changes.
+/// Directories of the new version read whole are kept in `tf`, which looks
+/// up class names in them later.
 fn modified(
-    store: &ObjectStore,
+    tf: &TreeFiles,
     a: &ObjectId,
     b: &ObjectId,
     prefix: &str,
@@ -107,7 +112,21 @@ fn modified(
     if a == b {
         return Ok(Some(Vec::new()));
     }
-    let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
+    let store = tf.store;
+    let (ta, tb) = match (Tree::load_object(store, a)?, Tree::load_object(store, b)?) {
+        (TreeObject::Entries(ea), TreeObject::Entries(eb)) => {
+            let tb = Arc::new(Tree { entries: eb });
+            if let Ok(mut dirs) = tf.dirs.lock() {
+                dirs.insert(prefix.to_string(), Some(tb.clone()));
+            }
+            (Arc::new(Tree { entries: ea }), tb)
+        }
+        // Sharded (large) directories: only the shards that differ.
+        _ => {
+            let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
+            (Arc::new(ta), Arc::new(tb))
+        }
+    };
     if ta.entries.len() != tb.entries.len() {
         return Ok(None);
     }
@@ -144,7 +163,7 @@ fn modified(
     }
     let below = dirs
         .par_iter()
-        .map(|(p, x, y)| modified(store, x, y, p, limit))
+        .map(|(p, x, y)| modified(tf, x, y, p, limit))
         .collect::<Result<Vec<_>>>()?;
     for b in below {
         let Some(b) = b else { return Ok(None) };
@@ -192,46 +211,53 @@ pub(super) fn derive(
     old: &[u8],
     tree: &ObjectId,
 ) -> Result<Option<IndexParts>> {
+    let mut t = crate::trace::Phases::start("query.derive");
     let Some((old_tree, (chunks, sidecar, warnings))) = codec::parts_of(old) else {
         return Ok(None);
     };
     if !warnings.is_empty() || old_tree == [0; 32] || old_tree == tree.0 {
         return Ok(None);
     }
-    // The frames of the earlier index, in path order.
-    let mut recs: Vec<&[u8]> = Vec::with_capacity(chunks.iter().map(|c| c.0).sum());
-    for (n, bytes) in &chunks {
-        let mut r = Reader::new(bytes);
-        for _ in 0..*n {
-            let Some(rec) = r.count().and_then(|len| r.take(len)) else {
+    // The frames of the earlier index, in path order, found chunk by chunk in parallel.
+    let per_chunk: Option<Vec<Vec<(&str, &[u8])>>> = chunks
+        .par_iter()
+        .map(|(n, bytes)| {
+            let mut r = Reader::new(bytes);
+            let mut out = Vec::with_capacity(*n);
+            for _ in 0..*n {
+                let rec = r.count().and_then(|len| r.take(len))?;
+                out.push((Reader::new(rec).str()?, rec));
+            }
+            let sorted = out.windows(2).all(|w| w[0].0 < w[1].0);
+            (r.done() && sorted).then_some(out)
+        })
+        .collect();
+    let Some(per_chunk) = per_chunk else {
+        return Ok(None);
+    };
+    let mut recs: Vec<&[u8]> = Vec::with_capacity(per_chunk.iter().map(Vec::len).sum());
+    let mut paths: Vec<&str> = Vec::with_capacity(recs.capacity());
+    for c in per_chunk {
+        for (p, r) in c {
+            if paths.last().is_some_and(|l| *l >= p) {
                 return Ok(None);
-            };
-            recs.push(rec);
-        }
-        if !r.done() {
-            return Ok(None);
+            }
+            paths.push(p);
+            recs.push(r);
         }
     }
-    let Some(paths) = recs
-        .iter()
-        .map(|b| Reader::new(b).str())
-        .collect::<Option<Vec<&str>>>()
-    else {
-        return Ok(None);
-    };
-    if paths.windows(2).any(|w| w[0] >= w[1]) {
-        return Ok(None);
-    }
-    // Past a few percent of the frames, a full build costs about as much.
-    let limit = recs.len() / 8 + 64;
-    let Some(changes) = modified(store, &ObjectId(old_tree), tree, "", limit)? else {
-        return Ok(None);
-    };
+    t.mark("frames");
     let src = TreeFiles {
         store,
         root: *tree,
         dirs: Mutex::new(HashMap::new()),
     };
+    // Past a few percent of the frames, a full build costs about as much.
+    let limit = recs.len() / 8 + 64;
+    let Some(changes) = modified(&src, &ObjectId(old_tree), tree, "", limit)? else {
+        return Ok(None);
+    };
+    t.mark("diff");
     let Ok(layout) = Layout::load(&src)? else {
         return Ok(None);
     };
@@ -267,15 +293,39 @@ pub(super) fn derive(
         }
     }
 
-    // Each changed label file parsed before and after.
-    let parse = |path: &str, id: &ObjectId| -> Result<Vec<u8>> {
-        let names = layout.class_names(&src, path)?;
-        parse_candidate(&layout, &src, Some(&names), path, &store.get(id)?)
+    // Each changed label file parsed before and after, with the class names
+    // in effect (looked up once per directory and `dsv.toml` rule, as a
+    // build does).
+    let mut names_memo: HashMap<(String, usize), Arc<NamesResult>> = HashMap::new();
+    let mut names_of = |path: &str| -> Result<Arc<NamesResult>> {
+        let key = (parent(path).to_string(), rule_at(&layout, path));
+        if let Some(n) = names_memo.get(&key) {
+            return Ok(n.clone());
+        }
+        let n = Arc::new(layout.class_names(&src, path)?);
+        names_memo.insert(key, n.clone());
+        Ok(n)
+    };
+    let label_names = labels
+        .iter()
+        .map(|(p, _, _)| names_of(p))
+        .collect::<Result<Vec<_>>>()?;
+    // One by one: a bulk read locates its ids by a scan of the whole store,
+    // which costs more than a few thousand lookups.
+    let parse = |path: &str, names: &NamesResult, id: &ObjectId| -> Result<Vec<u8>> {
+        parse_candidate(&layout, &src, Some(names), path, &store.get(id)?)
     };
     let parses: Vec<(Vec<u8>, Vec<u8>)> = labels
         .par_iter()
-        .map(|(path, before, after)| Ok((parse(path, &before.id)?, parse(path, &after.id)?)))
+        .zip(&label_names)
+        .map(|((path, before, after), names)| {
+            Ok((
+                parse(path, names, &before.id)?,
+                parse(path, names, &after.id)?,
+            ))
+        })
         .collect::<Result<_>>()?;
+    t.mark("parse");
     let changed: HashSet<&str> = labels.iter().map(|(p, _, _)| *p).collect();
     // Frame -> entries of changed files describing it before, and after.
     let mut before: BTreeMap<usize, Vec<(&str, Entry)>> = BTreeMap::new();
@@ -310,9 +360,9 @@ pub(super) fn derive(
     }
     let others: Vec<&str> = others.into_iter().collect();
     let other_parses: Vec<Vec<u8>> = others
-        .par_iter()
+        .iter()
         .map(|path| match src.state(path)? {
-            Some(st) => parse(path, &st.id),
+            Some(st) => parse(path, &*names_of(path)?, &st.id),
             None => Ok(vec![0]),
         })
         .collect::<Result<_>>()?;
@@ -328,6 +378,7 @@ pub(super) fn derive(
         }
     }
 
+    t.mark("others");
     // The new bytes of every frame that changed.
     let mut new: HashMap<usize, Vec<u8>> = HashMap::new();
     for (&i, p) in &parts {
@@ -376,6 +427,7 @@ pub(super) fn derive(
         new.insert(i, out);
     }
 
+    t.mark("encode");
     // Chunks copied, with the new frames spliced in.
     let mut starts = Vec::with_capacity(chunks.len());
     let mut first = 0;
@@ -401,6 +453,7 @@ pub(super) fn derive(
             (*n, out)
         })
         .collect();
+    t.mark("copy");
     Ok(Some(IndexParts {
         tree: tree.0,
         chunks: out_chunks,

@@ -25,9 +25,9 @@ use crate::meta::Prediction;
 
 pub mod build;
 pub mod codec;
+mod derive;
 pub mod index;
 pub mod parse_cache;
-mod derive;
 pub mod select;
 mod sidecar;
 
