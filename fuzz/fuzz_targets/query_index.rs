@@ -1,11 +1,16 @@
-//! Query index files are read back from `.dsv/cache/query/`: whatever their
-//! bytes, judging and decoding them must never panic.
+//! Query index files are read back from `.dsv/cache/query/` (and sidecar rows
+//! from `.dsv/cache/query-sidecar/`): whatever their bytes, judging, decoding
+//! and locating their parts must never panic.
 #![no_main]
 use dsv::query::FrameAccess;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = dsv::query::codec::decode(data);
+    // What deriving a new version's index reads of an old one.
+    let _ = dsv::query::codec::read_record_parts(data);
+    // The sidecar rows kept in `.dsv/cache/query-sidecar/`.
+    let _ = dsv::query::read_cached_sidecar_rows(data);
     let _ = dsv::query::codec::decode_filtered(data, || {
         |f: &dyn FrameAccess| {
             let mut key = Vec::new();

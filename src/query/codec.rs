@@ -427,6 +427,23 @@ pub(super) struct RecordParts<'a> {
     pub labels: Vec<&'a str>,
 }
 
+/// Locates the parts of every frame of an encoded index, as deriving a new
+/// index does (for fuzzing and tests): the frame count, `None` if anything is
+/// malformed. Never panics, whatever the bytes.
+pub fn read_record_parts(b: &[u8]) -> Option<usize> {
+    let (_, (chunks, _, _)) = parts_of(b)?;
+    let mut n = 0;
+    for (frames, bytes) in chunks {
+        let mut r = Reader::new(bytes);
+        for _ in 0..frames {
+            let len = r.count()?;
+            record_parts(r.take(len)?)?;
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
 /// Locates the parts of one encoded frame (see [`RecordParts`]); `None` if malformed.
 pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let mut r = Reader::new(b);
@@ -882,6 +899,14 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "truncated at {cut}");
         }
+        // Every record's parts are found, and agree with the decoded frame.
+        assert_eq!(read_record_parts(&bytes), Some(ix.frames.len()));
+        for cut in 0..bytes.len() {
+            assert!(
+                read_record_parts(&bytes[..cut]).is_none(),
+                "truncated at {cut}"
+            );
+        }
         // A frame read from its bytes gives the keys of the decoded frame.
         let (chunks, ..) = parts(&bytes).expect("parts");
         let mut r = Reader::new(chunks[0].1);
@@ -899,6 +924,17 @@ mod tests {
         };
         assert_eq!(keys(&view), keys(f));
         assert_eq!(view.into_record().as_ref(), Some(f));
+        let mut r = Reader::new(chunks[0].1);
+        let rec = r.count().and_then(|n| r.take(n)).expect("a record");
+        let p = record_parts(rec).expect("parts of a record");
+        assert_eq!((p.path, p.id, p.size), (f.path.as_str(), f.id, f.size));
+        assert_eq!(Reader::new(p.attrs).attrs().as_ref(), Some(&f.attrs));
+        let mut preds = Vec::new();
+        predictions(&mut preds, &f.predictions);
+        assert_eq!(p.predictions, preds.as_slice());
+        let labels: Vec<&str> = f.labels.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(p.labels, labels);
+        assert!(rec.ends_with(p.after_size));
     }
 
     proptest::proptest! {
@@ -928,6 +964,7 @@ mod tests {
             bytes[i] = byte;
             bytes.extend(tail);
             let _ = decode(&bytes);
+            let _ = read_record_parts(&bytes);
             let _ = decode_filtered(&bytes, || {
                 |f: &dyn FrameAccess| {
                     let mut k = Vec::new();

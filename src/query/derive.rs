@@ -175,6 +175,9 @@ fn modified(
     Ok(Some(files))
 }
 
+/// Frames of an index as (path, encoded record).
+type Records<'a> = Vec<(&'a str, &'a [u8])>;
+
 /// A label file's entries with the frame (by position in the index) each describes.
 type Described<'p> = Vec<(usize, usize, Entry<'p>)>;
 
@@ -219,7 +222,7 @@ pub(super) fn derive(
         return Ok(None);
     }
     // The frames of the earlier index, in path order, found chunk by chunk in parallel.
-    let per_chunk: Option<Vec<Vec<(&str, &[u8])>>> = chunks
+    let per_chunk: Option<Vec<Records>> = chunks
         .par_iter()
         .map(|(n, bytes)| {
             let mut r = Reader::new(bytes);

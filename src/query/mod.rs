@@ -576,6 +576,12 @@ fn bucket(v: &AttrValue) -> String {
     }
 }
 
+/// Decodes the sidecar rows of a cache pack's group (for fuzzing and tests):
+/// the row count, `None` if malformed. Never panics, whatever the bytes.
+pub fn read_cached_sidecar_rows(b: &[u8]) -> Option<usize> {
+    sidecar::decode_rows(b).map(|rows| rows.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
