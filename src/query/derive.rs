@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::Format;
-use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
+use crate::labels::layout::{
+    FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent,
+};
 use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
 use crate::ops::diff::FileState;
@@ -277,7 +279,17 @@ pub(super) fn derive(
     let mut frame_files: BTreeMap<usize, FileState> = BTreeMap::new();
     let mut labels: Vec<(&str, FileState, FileState)> = Vec::new();
     for (path, before, after) in &changes {
-        if path == crate::dsv_toml::FILE_NAME || *path == sidecar_name {
+        // Files other files' meaning depends on: settings, metadata, class
+        // names (even where a rule makes them look like label files).
+        let names_file = NAMES_FILES
+            .iter()
+            .any(|n| file_name(path).eq_ignore_ascii_case(n))
+            || layout
+                .toml
+                .labels
+                .iter()
+                .any(|r| r.names.as_deref() == Some(path.as_str()));
+        if path == crate::dsv_toml::FILE_NAME || *path == sidecar_name || names_file {
             return Ok(None);
         }
         if !before.mode.is_blob() || !after.mode.is_blob() {
