@@ -1194,6 +1194,26 @@ fn records_read(out: &std::process::Output) -> u64 {
         .unwrap_or_else(|| panic!("no read count in {err:?}"))
 }
 
+/// Runs `dsv query ARGS` with no index file to start from (so the index is
+/// built, from whatever the parse caches hold): its output and the number of
+/// object-store records it read.
+fn query_reads(repo: &TestRepo, args: &[&str]) -> (String, u64) {
+    std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
+    let out = repo
+        .cmd()
+        .arg("query")
+        .args(args)
+        .env("DSV_DEBUG_READS", "1")
+        .env("DSV_QUERY_NO_DERIVE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8(out.stdout.clone()).unwrap(),
+        records_read(&out),
+    )
+}
+
 #[test]
 fn label_files_split_by_a_subdirectory_are_cached_as_one_group() {
     // In path order labels/s/b/... sorts between labels/s/a... and labels/s/c...,
@@ -1212,16 +1232,9 @@ fn label_files_split_by_a_subdirectory_are_cached_as_one_group() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "a"]);
     let reads = || {
-        std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
-        let out = repo
-            .cmd()
-            .args(["query", "true", "--count"])
-            .env("DSV_DEBUG_READS", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "8");
-        records_read(&out)
+        let (out, reads) = query_reads(&repo, &["true", "--count"]);
+        assert_eq!(out.trim(), "8");
+        reads
     };
     let first = reads();
     let second = reads();
@@ -1257,23 +1270,12 @@ fn a_new_version_parses_only_its_changed_label_files() {
     }
     repo.ok(["commit", "-a", "-m", "b"]);
     // The matching paths, and how many records the query read.
-    let counted_query = || {
-        let out = repo
-            .cmd()
-            .args(["query", q, "--paths"])
-            .env("DSV_DEBUG_READS", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        (
-            String::from_utf8(out.stdout.clone()).unwrap(),
-            records_read(&out),
-        )
-    };
+    let counted_query = || query_reads(&repo, &[q, "--paths"]);
     let (b, reads) = counted_query();
-    // The commit, trees (root, images, labels, ten directories), the sidecar
-    // and the five changed label files: about 20. Parsing all 200 label
-    // files again would read over 200.
+    // Built in full (not derived from a's index): the commit, trees (root,
+    // images, labels, ten directories) and the five changed label files
+    // (the sidecar's rows are cached): about 20. Parsing all 200 label files
+    // again would read over 200.
     assert!(reads <= 30, "{reads} records read");
     assert!(reads >= 10, "{reads}: the counter counts");
     assert_eq!(b, repo.ok(["query", q, "--paths", "--no-cache"]).stdout);
@@ -1296,7 +1298,6 @@ fn a_new_version_parses_only_its_changed_label_files() {
     let mid = bytes.len() / 3;
     bytes[mid] ^= 0x20;
     std::fs::write(&packs[0], bytes).unwrap();
-    std::fs::remove_dir_all(repo.path(".dsv/cache/query")).unwrap();
     let (again, reads) = counted_query();
     assert!((50..=100).contains(&reads), "{reads} records read");
     assert_eq!(again, b);
@@ -1318,21 +1319,7 @@ fn an_unchanged_sidecar_is_read_once_and_a_changed_one_again() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "a"]);
     let q = r#"weather == "rain""#;
-    // A query with no index file: the matches, and the records it read.
-    let run = || {
-        std::fs::remove_dir_all(repo.path(".dsv/cache/query")).ok();
-        let out = repo
-            .cmd()
-            .args(["query", q, "--paths"])
-            .env("DSV_DEBUG_READS", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        (
-            String::from_utf8(out.stdout.clone()).unwrap(),
-            records_read(&out),
-        )
-    };
+    let run = || query_reads(&repo, &[q, "--paths"]);
     let (first, _) = run();
     assert_eq!(
         lines(&first),
