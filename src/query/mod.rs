@@ -81,6 +81,100 @@ enum MemoVar {
     /// `objects` when the expression reads nothing of an object but its class:
     /// the classes in order.
     Classes,
+    /// `objects` when, besides, the order of the objects cannot change the
+    /// result ([`order_free`]): the classes sorted, so frames holding the same
+    /// classes in another order share one result.
+    ClassSet,
+}
+
+/// Whether `objects` appears in `e` only where the order of the objects cannot
+/// change the result: as the argument of `size`, or as the range of an
+/// `exists`, `all` or `exists_one` whose predicate only compares the object's
+/// class with string literals (nothing there can fail, so no error depends on
+/// which object came first). Conservative: anything else gives `false`.
+fn order_free(e: &cel_interpreter::IdedExpr) -> bool {
+    use cel_parser::ast::{Expr, operators};
+    let is_objects =
+        |e: &cel_interpreter::IdedExpr| matches!(&e.expr, Expr::Ident(n) if n == "objects");
+    match &e.expr {
+        Expr::Ident(n) => n != "objects",
+        Expr::Literal(_) => true,
+        Expr::Select(s) => order_free(&s.operand),
+        Expr::List(l) => l.elements.iter().all(order_free),
+        Expr::Call(c) => {
+            let size_of_objects = c.func_name == "size"
+                && match (&c.target, c.args.as_slice()) {
+                    (Some(t), []) => is_objects(t),
+                    (None, [a]) => is_objects(a),
+                    _ => false,
+                };
+            size_of_objects
+                || (c.func_name != operators::INDEX
+                    && c.target.as_deref().is_none_or(order_free)
+                    && c.args.iter().all(order_free))
+        }
+        Expr::Comprehension(c) if is_objects(&c.iter_range) => {
+            // The parser's `exists`/`all` (a bool accumulator) and
+            // `exists_one` (a count); `filter` and `map` build lists.
+            let counts = matches!(
+                &c.accu_init.expr,
+                Expr::Literal(
+                    cel_parser::reference::Val::Boolean(_) | cel_parser::reference::Val::Int(_)
+                )
+            );
+            let safe = |x: &cel_interpreter::IdedExpr| class_test(x, &c.iter_var, &c.accu_var);
+            counts && safe(&c.loop_cond) && safe(&c.loop_step) && safe(&c.result)
+        }
+        Expr::Comprehension(c) => {
+            order_free(&c.iter_range)
+                && order_free(&c.accu_init)
+                && order_free(&c.loop_cond)
+                && order_free(&c.loop_step)
+                && order_free(&c.result)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e`, part of a comprehension over `objects` with variable `var`
+/// and accumulator `accu`, is built only from the accumulator, literals,
+/// `var.class` compared with string literals (`==`, `!=`, `in` a list of
+/// them), boolean operators, a conditional and adding an int to the
+/// accumulator: nothing that can fail.
+fn class_test(e: &cel_interpreter::IdedExpr, var: &str, accu: &str) -> bool {
+    use cel_parser::ast::{Expr, operators};
+    use cel_parser::reference::Val;
+    let class = |x: &cel_interpreter::IdedExpr| {
+        matches!(&x.expr, Expr::Select(s) if s.field == "class" && !s.test
+            && matches!(&s.operand.expr, Expr::Ident(n) if n == var))
+    };
+    let string = |x: &cel_interpreter::IdedExpr| matches!(&x.expr, Expr::Literal(Val::String(_)));
+    let is_accu = |x: &cel_interpreter::IdedExpr| matches!(&x.expr, Expr::Ident(n) if n == accu);
+    match &e.expr {
+        Expr::Ident(n) => n == accu,
+        Expr::Literal(Val::Boolean(_) | Val::Int(_)) => true,
+        Expr::Call(c) if c.target.is_none() => match (c.func_name.as_str(), c.args.as_slice()) {
+            (operators::EQUALS | operators::NOT_EQUALS, [a, b]) => {
+                (class(a) && string(b))
+                    || (string(a) && class(b))
+                    || (is_accu(a) && matches!(&b.expr, Expr::Literal(Val::Int(_))))
+            }
+            (operators::IN, [a, b]) => {
+                class(a) && matches!(&b.expr, Expr::List(l) if l.elements.iter().all(string))
+            }
+            (operators::ADD, [a, b]) => is_accu(a) && matches!(&b.expr, Expr::Literal(Val::Int(_))),
+            (
+                operators::LOGICAL_AND
+                | operators::LOGICAL_OR
+                | operators::LOGICAL_NOT
+                | operators::NOT_STRICTLY_FALSE
+                | operators::CONDITIONAL,
+                args,
+            ) => args.iter().all(|a| class_test(a, var, accu)),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// The result of one conjunct for one frame.
@@ -159,6 +253,30 @@ fn conjuncts(e: cel_interpreter::IdedExpr, out: &mut Vec<cel_interpreter::IdedEx
     }
 }
 
+/// Appends the classes of a frame's objects sorted (count, then each), or
+/// its in-order key when that does not read back.
+fn class_set_key(f: &dyn FrameAccess, out: &mut Vec<u8>) {
+    let mut raw = Vec::new();
+    f.classes_key(&mut raw);
+    let mut r = codec::Reader::new(&raw);
+    let classes: Option<Vec<&[u8]>> = r.count().and_then(|n| {
+        (0..n)
+            .map(|_| r.count().and_then(|len| r.take(len)))
+            .collect()
+    });
+    match classes {
+        Some(mut classes) if r.done() => {
+            classes.sort_unstable();
+            codec::varint(out, classes.len() as u64);
+            for c in classes {
+                codec::varint(out, c.len() as u64);
+                out.extend_from_slice(c);
+            }
+        }
+        _ => out.extend_from_slice(&raw),
+    }
+}
+
 impl Conjunct {
     fn new(expr: cel_interpreter::IdedExpr, fields: Fields) -> Conjunct {
         let vars: HashSet<String> = expr
@@ -173,6 +291,7 @@ impl Conjunct {
                 "attrs" => Some(MemoVar::Attrs),
                 "width" => Some(MemoVar::Width),
                 "height" => Some(MemoVar::Height),
+                "objects" if fields.class_only() && order_free(&expr) => Some(MemoVar::ClassSet),
                 "objects" if fields.class_only() => Some(MemoVar::Classes),
                 r if RESERVED.contains(&r) => None,
                 a => Some(MemoVar::Attr(a.to_string())),
@@ -190,6 +309,7 @@ impl Conjunct {
                 MemoVar::Attr(a) => f.attr_key(a, out),
                 MemoVar::Attrs => f.attrs_key(out),
                 MemoVar::Classes => f.classes_key(out),
+                MemoVar::ClassSet => class_set_key(f, out),
                 MemoVar::Width | MemoVar::Height => {
                     let (w, h) = f.size_px();
                     let x = if matches!(v, MemoVar::Width) { w } else { h };
@@ -690,10 +810,12 @@ mod tests {
         let mut frames = Vec::new();
         for i in 0..60 {
             let weather = ["rain", "sun", "fog"][i % 3];
-            let classes: &[&str] = match i % 4 {
+            let classes: &[&str] = match i % 6 {
                 0 => &["cone"],
                 1 => &["car", "cone"],
                 2 => &[],
+                3 => &["cone", "car"],
+                4 => &["car", "cone", "cone"],
                 _ => &["car", "car", "car", "car"],
             };
             let mut attrs = vec![w(weather), ("n", AttrValue::Int((i % 5) as i64))];
@@ -718,6 +840,12 @@ mod tests {
             r#"objects.size() > 1 && objects[0].class == "car""#,
             r#"weather == "fog" && objects.exists(o, o.area > 10.0)"#,
             r#"objects.filter(o, o.class == "car").size() > 3 || weather == "sun""#,
+            // Memoized on the classes in any order, then in order.
+            r#"objects.exists_one(o, o.class == "cone") && size(objects) == 2"#,
+            r#"objects.all(o, o.class in ["car", "cone"]) && objects.exists(o, o.class != "car")"#,
+            r#"objects.size() == 2 && objects[0].class == "cone""#,
+            r#"objects.map(o, o.class)[1] == "car""#,
+            r#"objects.exists(o, o.class == "cone") && objects.filter(o, o.class == "car")[0].class == "car""#,
         ];
         let ix = FrameIndex {
             frames: frames.clone(),
@@ -751,6 +879,33 @@ mod tests {
             }
         }
         assert_eq!(errors, 1, "exactly the division by zero fails");
+    }
+
+    #[test]
+    fn only_expressions_blind_to_object_order_are_keyed_on_sorted_classes() {
+        let free = |e: &str| {
+            let q = Query::compile(e).unwrap();
+            q.conjuncts.iter().all(|c| order_free(&c.expr))
+        };
+        for e in [
+            r#"weather == "rain" && objects.exists(o, o.class == "green_cone")"#,
+            r#"objects.all(o, o.class == "a" || !(o.class in ["b", "c"]))"#,
+            r#"objects.exists_one(o, o.class != "a") && objects.size() > 2"#,
+            r#"size(objects) == 3"#,
+        ] {
+            assert!(free(e), "{e}");
+        }
+        for e in [
+            r#"objects[0].class == "a""#,
+            r#"objects.map(o, o.class)[0] == "a""#,
+            r#"objects.filter(o, o.class == "a").size() > 1"#,
+            r#"objects.exists(o, o.class == weather)"#,
+            r#"objects.exists(o, o.class.startsWith("a"))"#,
+            r#"objects.exists(o, o.class == 1)"#,
+            r#"objects == []"#,
+        ] {
+            assert!(!free(e), "{e}");
+        }
     }
 
     #[test]
