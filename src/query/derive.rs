@@ -213,16 +213,47 @@ fn describe<'p>(
 /// (see the module doc); `Ok(None)` when that does not apply.
 pub(super) fn derive(
     store: &ObjectStore,
-    old: &[u8],
+    old: &std::fs::File,
     tree: &ObjectId,
 ) -> Result<Option<IndexParts>> {
     let mut t = crate::trace::Phases::start("query.derive");
-    let Some((old_tree, (chunks, sidecar, warnings))) = codec::parts_of(old) else {
+    // SAFETY: index files are written under a temporary name and renamed into
+    // place, never changed afterwards; removing one leaves a mapping intact.
+    // Every byte read is bounds-checked by the decoder.
+    let Ok(lazy) = (unsafe { memmap2::Mmap::map(old) }) else {
+        return Ok(None);
+    };
+    // The head only (tree, chunk table, warnings): a version this one cannot
+    // be derived from costs no more than that and the start of a diff.
+    let Some((old_tree, (chunks, _, warnings))) = codec::parts_of(&lazy) else {
         return Ok(None);
     };
     if !warnings.is_empty() || old_tree == [0; 32] || old_tree == tree.0 {
         return Ok(None);
     }
+    let frames: usize = chunks.iter().map(|c| c.0).sum();
+    drop(chunks);
+    drop(lazy);
+    let src = TreeFiles {
+        store,
+        root: *tree,
+        dirs: Mutex::new(HashMap::new()),
+    };
+    // Past a few percent of the frames, a full build costs about as much.
+    let limit = frames / 8 + 64;
+    let Some(changes) = modified(&src, &ObjectId(old_tree), tree, "", limit)? else {
+        return Ok(None);
+    };
+    t.mark("diff");
+
+    // SAFETY: as above. Populated: every page is read from here on, and
+    // mapping them at once costs less than a fault each.
+    let Ok(map) = (unsafe { memmap2::MmapOptions::new().populate().map(old) }) else {
+        return Ok(None);
+    };
+    let Some((_, (chunks, sidecar, _))) = codec::parts_of(&map) else {
+        return Ok(None);
+    };
     // The frames of the earlier index, in path order, found chunk by chunk in parallel.
     let per_chunk: Option<Vec<Records>> = chunks
         .par_iter()
@@ -240,8 +271,8 @@ pub(super) fn derive(
     let Some(per_chunk) = per_chunk else {
         return Ok(None);
     };
-    let mut recs: Vec<&[u8]> = Vec::with_capacity(per_chunk.iter().map(Vec::len).sum());
-    let mut paths: Vec<&str> = Vec::with_capacity(recs.capacity());
+    let mut recs: Vec<&[u8]> = Vec::with_capacity(frames);
+    let mut paths: Vec<&str> = Vec::with_capacity(frames);
     for c in per_chunk {
         for (p, r) in c {
             if paths.last().is_some_and(|l| *l >= p) {
@@ -252,17 +283,6 @@ pub(super) fn derive(
         }
     }
     t.mark("frames");
-    let src = TreeFiles {
-        store,
-        root: *tree,
-        dirs: Mutex::new(HashMap::new()),
-    };
-    // Past a few percent of the frames, a full build costs about as much.
-    let limit = recs.len() / 8 + 64;
-    let Some(changes) = modified(&src, &ObjectId(old_tree), tree, "", limit)? else {
-        return Ok(None);
-    };
-    t.mark("diff");
     let Ok(layout) = Layout::load(&src)? else {
         return Ok(None);
     };

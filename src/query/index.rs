@@ -173,10 +173,7 @@ impl QueryCache {
             .max()?
             .1;
         let file = std::fs::File::open(newest).ok()?;
-        // SAFETY: as in `with_bytes`. Populated: every page is read, and
-        // mapping them at once costs less than a fault each.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
-        super::derive::derive(store, &map, tree).ok().flatten()
+        super::derive::derive(store, &file, tree).ok().flatten()
     }
 
     fn put(&self, key: &[u8; 32], index: &IndexParts) {
