@@ -376,6 +376,18 @@ impl<'a> Reader<'a> {
         }
         self.b.get(start..self.pos)
     }
+    /// Skips the rest of an object after its class: box, id, attributes, geometry.
+    pub(crate) fn skip_object_rest(&mut self) -> Option<()> {
+        if self.bool()? {
+            self.take(32)?;
+        }
+        let id = self.count()?;
+        self.take(id)?;
+        self.bool()?;
+        self.attrs_section()?;
+        let g = self.count()?;
+        self.take(g).map(drop)
+    }
     /// The bytes of a predictions section (count and predictions), checked but not decoded.
     pub(crate) fn predictions_section(&mut self) -> Option<&'a [u8]> {
         let start = self.pos;
@@ -457,14 +469,8 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let attrs = r.attrs_section()?;
     let n = r.count()?;
     for _ in 0..n {
-        r.str()?;
-        if r.bool()? {
-            r.take(32)?;
-        }
-        r.str()?;
-        r.bool()?;
-        r.attrs_section()?;
-        r.str()?;
+        r.str()?; // class
+        r.skip_object_rest()?;
     }
     let predictions = r.predictions_section()?;
     let nl = r.count()?;
@@ -766,20 +772,7 @@ impl<'a> FrameView<'a> {
             let class = r.take(len)?;
             varint(out, len as u64);
             out.extend_from_slice(class);
-            if r.bool()? {
-                r.take(32)?;
-            }
-            let id = r.count()?;
-            r.take(id)?;
-            r.bool()?;
-            let na = r.count()?;
-            for _ in 0..na {
-                let k = r.count()?;
-                r.take(k)?;
-                r.skip_attr_value()?;
-            }
-            let g = r.count()?;
-            r.take(g)?;
+            r.skip_object_rest()?;
         }
         Some(())
     }

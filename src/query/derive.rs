@@ -246,6 +246,40 @@ pub(super) fn derive(
     };
     t.mark("diff");
 
+    let Ok(layout) = Layout::load(&src)? else {
+        return Ok(None);
+    };
+    let sidecar_name = crate::meta::sidecar_path(&layout.toml, &|p| src.exists(p))?;
+    // Which changes are frames and which label files, and whether any is a
+    // file the index cannot be derived past (checked before the old index is
+    // read in full).
+    let mut frame_changes: Vec<(&str, FileState)> = Vec::new();
+    let mut labels: Vec<(&str, FileState, FileState)> = Vec::new();
+    for (path, before, after) in &changes {
+        // Files other files' meaning depends on: settings, metadata, class
+        // names (even where a rule makes them look like label files).
+        let names_file = NAMES_FILES
+            .iter()
+            .any(|n| file_name(path).eq_ignore_ascii_case(n))
+            || layout
+                .toml
+                .labels
+                .iter()
+                .any(|r| r.names.as_deref() == Some(path.as_str()));
+        if path == crate::dsv_toml::FILE_NAME || *path == sidecar_name || names_file {
+            return Ok(None);
+        }
+        if !before.mode.is_blob() || !after.mode.is_blob() {
+            return Ok(None);
+        }
+        match layout.role_by_path(path) {
+            Some(Role::Frame) => frame_changes.push((path, *after)),
+            // Class names, configs: what they change is not known here.
+            Some(Role::Other) => return Ok(None),
+            _ => labels.push((path, *before, *after)),
+        }
+    }
+
     // SAFETY: as above. Populated: every page is read from here on, and
     // mapping them at once costs less than a fault each.
     let Ok(map) = (unsafe { memmap2::MmapOptions::new().populate().map(old) }) else {
@@ -283,10 +317,6 @@ pub(super) fn derive(
         }
     }
     t.mark("frames");
-    let Ok(layout) = Layout::load(&src)? else {
-        return Ok(None);
-    };
-    let sidecar_name = crate::meta::sidecar_path(&layout.toml, &|p| src.exists(p))?;
     let frame_at = |p: &str| paths.binary_search(&p).ok();
     // Both versions have the same paths, so the same frames and files.
     let probe = |p: &str| -> Result<Option<Option<usize>>> {
@@ -295,37 +325,12 @@ pub(super) fn derive(
             None => src.exists(p)?.then_some(None),
         })
     };
-
     let mut frame_files: BTreeMap<usize, FileState> = BTreeMap::new();
-    let mut labels: Vec<(&str, FileState, FileState)> = Vec::new();
-    for (path, before, after) in &changes {
-        // Files other files' meaning depends on: settings, metadata, class
-        // names (even where a rule makes them look like label files).
-        let names_file = NAMES_FILES
-            .iter()
-            .any(|n| file_name(path).eq_ignore_ascii_case(n))
-            || layout
-                .toml
-                .labels
-                .iter()
-                .any(|r| r.names.as_deref() == Some(path.as_str()));
-        if path == crate::dsv_toml::FILE_NAME || *path == sidecar_name || names_file {
-            return Ok(None);
-        }
-        if !before.mode.is_blob() || !after.mode.is_blob() {
-            return Ok(None);
-        }
-        match layout.role_by_path(path) {
-            Some(Role::Frame) => match frame_at(path) {
-                Some(i) => {
-                    frame_files.insert(i, *after);
-                }
-                None => return Ok(None),
-            },
-            // Class names, configs: what they change is not known here.
-            Some(Role::Other) => return Ok(None),
-            _ => labels.push((path, *before, *after)),
-        }
+    for (path, after) in frame_changes {
+        match frame_at(path) {
+            Some(i) => frame_files.insert(i, after),
+            None => return Ok(None),
+        };
     }
 
     // Each changed label file parsed before and after, with the class names
@@ -433,11 +438,11 @@ pub(super) fn derive(
         let kept = unchanged.remove(&i).unwrap_or_default();
         // The record's attribute section is the sidecar's only if no entry
         // describing the frame had attributes of its own.
-        let old_attrs = kept
+        let mut old_attrs = kept
             .iter()
             .map(|(_, _, _, e)| e.attrs)
             .chain(before.get(&i).into_iter().flatten().map(|(_, e)| e.attrs));
-        if old_attrs.into_iter().any(|a| a != [0]) {
+        if old_attrs.any(|a| a != [0]) {
             return Ok(None);
         }
         let mut entries: Vec<(&str, Format, usize, Entry)> = kept;

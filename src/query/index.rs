@@ -227,9 +227,9 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// The index of a stored tree, built now; the caller caches it.
-/// Derived from the newest index file of another version when that applies
-/// (see `derive.rs`), else built from the tree.
+/// The index of a stored tree, made now (the caller caches it): derived from
+/// the newest index file of another version when that applies (see
+/// `derive.rs`), else built from the tree.
 fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<IndexParts> {
     let mut t = crate::trace::Phases::start("query");
     if let Some(index) = cache.derive(store, tree) {

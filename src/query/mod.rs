@@ -256,25 +256,37 @@ fn conjuncts(e: cel_interpreter::IdedExpr, out: &mut Vec<cel_interpreter::IdedEx
 /// Appends the classes of a frame's objects sorted (count, then each), or
 /// its in-order key when that does not read back.
 fn class_set_key(f: &dyn FrameAccess, out: &mut Vec<u8>) {
-    let mut raw = Vec::new();
-    f.classes_key(&mut raw);
-    let mut r = codec::Reader::new(&raw);
-    let classes: Option<Vec<&[u8]>> = r.count().and_then(|n| {
-        (0..n)
-            .map(|_| r.count().and_then(|len| r.take(len)))
-            .collect()
-    });
-    match classes {
-        Some(mut classes) if r.done() => {
-            classes.sort_unstable();
-            codec::varint(out, classes.len() as u64);
-            for c in classes {
-                codec::varint(out, c.len() as u64);
-                out.extend_from_slice(c);
-            }
-        }
-        _ => out.extend_from_slice(&raw),
+    thread_local! {
+        // The in-order key and where each class is in it: reused, as this
+        // runs once per frame.
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<std::ops::Range<usize>>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
     }
+    SCRATCH.with(|cell| {
+        let (raw, classes) = &mut *cell.borrow_mut();
+        raw.clear();
+        classes.clear();
+        f.classes_key(raw);
+        let mut r = codec::Reader::new(raw);
+        let whole = r.count().is_some_and(|n| {
+            (0..n).all(|_| {
+                let Some(len) = r.count() else { return false };
+                let start = raw.len() - r.rest_len();
+                classes.push(start..start + len);
+                r.take(len).is_some()
+            })
+        }) && r.done();
+        if !whole {
+            out.extend_from_slice(raw);
+            return;
+        }
+        classes.sort_unstable_by(|a, b| raw[a.clone()].cmp(&raw[b.clone()]));
+        codec::varint(out, classes.len() as u64);
+        for c in classes.iter() {
+            codec::varint(out, c.len() as u64);
+            out.extend_from_slice(&raw[c.clone()]);
+        }
+    });
 }
 
 impl Conjunct {
