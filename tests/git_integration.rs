@@ -201,3 +201,45 @@ fn log_shows_and_finds_code_commits() {
     let r = s.repo.run_in("data", ["log", "--code-commit", "xyz"]);
     assert_eq!(r.code, 2, "{r}");
 }
+
+#[test]
+fn diff_driver_survives_a_lock_file_with_conflict_markers() {
+    let s = setup();
+    s.repo.ok_in("data", ["install-git-integration"]);
+    git(&s.repo, &["add", ".gitattributes"]);
+    git(&s.repo, &["commit", "-q", "-m", "attributes"]);
+    // What `git merge` leaves in a conflicted lock file, beside another changed file.
+    let lock = s.repo.read_string("dsv.lock");
+    s.repo.write(
+        "dsv.lock",
+        format!("<<<<<<< HEAD\n{lock}=======\n{lock}>>>>>>> other\n"),
+    );
+    s.repo.write("train.py", "print('train more')\n");
+    let out = git(&s.repo, &["diff"]);
+    assert!(out.contains("dsv diff-driver: "), "{out}");
+    assert!(out.contains("showing the lines that differ"), "{out}");
+    assert!(out.contains("+<<<<<<< HEAD"), "{out}");
+    assert!(
+        out.contains("+print('train more')"),
+        "the other files are still shown: {out}"
+    );
+}
+
+#[test]
+fn first_lock_says_what_the_dataset_holds() {
+    let s = setup();
+    s.repo.ok_in("data", ["install-git-integration"]);
+    let log = git(
+        &s.repo,
+        &["log", "-p", "--ext-diff", "--format=%s", "--", "dsv.lock"],
+    );
+    let stats = s.repo.ok_in("data", ["stats", "--json", &s.d1]).stdout;
+    let v: serde_json::Value = serde_json::from_str(&stats).expect("json");
+    let frames = v["stats"]["frames"].as_u64().expect("frames");
+    let objects = v["stats"]["objects"].as_u64().expect("objects");
+    assert!(
+        log.contains(&format!("newly locked: {frames} frames,")),
+        "{log}"
+    );
+    assert!(log.contains(&format!(", {objects} objects in ")), "{log}");
+}

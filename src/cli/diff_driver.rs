@@ -1,11 +1,17 @@
 //! `dsv diff-driver PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE`: the git
 //! external diff driver for `dsv.lock` (installed by `dsv install-git-integration`).
+//!
+//! git stops a whole `git diff` with "external diff died" when a driver exits non-zero,
+//! so every failure here (an unreadable or unparsable lock file, a dataset that cannot be
+//! opened or diffed) is printed as part of the diff and the driver still exits 0.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use dsv::lock::Access;
-use dsv::ops::git_integration::lock_changes;
+use dsv::ops::git_integration::{LockChange, lock_changes};
 use dsv::ops::label_diff::{DiffSpec, diff_repo};
+use dsv::ops::stats::{StatsCache, rev_stats};
 use dsv::repo::Repository;
 
 use super::Ctx;
@@ -29,47 +35,113 @@ pub struct Args {
     new_mode: Option<String>,
 }
 
-fn read(path: &PathBuf) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading '{}': {e}", path.display()))
+fn read(path: &PathBuf) -> Result<String, String> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("reading '{}': {e}", path.display()))
 }
 
-/// Runs `diff-driver`.
+/// Runs `diff-driver`. Always exits 0 (see the module comment).
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let (old, new) = (read(&args.old_file)?, read(&args.new_file)?);
-    println!("diff --dsv a/{} b/{}", args.path, args.path);
-    let changes = lock_changes(&old, &new)?;
-    if changes.is_empty() {
-        println!("no dataset version changed");
-    }
-    for c in changes {
-        let short =
-            |id: Option<dsv::ObjectId>| id.map(|i| i.short()).unwrap_or_else(|| "(none)".into());
-        println!("dataset {}: {} -> {}", c.path, short(c.old), short(c.new));
-        let (Some(a), Some(b)) = (c.old, c.new) else {
-            continue;
-        };
-        // git runs the driver at the top of the worktree; dataset paths are relative to it.
-        let dir = ctx.cwd.join(&c.path);
-        let repo = match Repository::discover(&dir, Access::Read, &ctx.open) {
-            Ok(r) => r,
-            Err(e) => {
-                println!("  (cannot open the dataset: {e})");
-                continue;
-            }
-        };
-        let spec = DiffSpec {
-            revs: vec![a.to_hex(), b.to_hex()],
-            labels: true,
-            ..DiffSpec::default()
-        };
-        match diff_repo(&repo, &spec, &dsv::progress::NoProgress) {
-            Ok(diff) => {
-                let mut buf = Vec::new();
-                dsv::report::text::render(&diff, false, &mut buf)?;
-                print!("{}", String::from_utf8_lossy(&buf));
-            }
-            Err(e) => println!("  (cannot diff the dataset versions: {e})"),
+    let out = &mut std::io::stdout().lock();
+    writeln!(out, "diff --dsv a/{} b/{}", args.path, args.path)?;
+    let (old, new) = match (read(&args.old_file), read(&args.new_file)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            writeln!(out, "dsv diff-driver: {e}")?;
+            return Ok(0);
         }
+    };
+    let changes = match lock_changes(&old, &new) {
+        Ok(c) => c,
+        Err(e) => {
+            // Typically conflict markers after `git merge`: show the text itself.
+            writeln!(
+                out,
+                "dsv diff-driver: {e}; showing the lines that differ instead"
+            )?;
+            let diff = similar::TextDiff::from_lines(&old, &new);
+            write!(
+                out,
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("a/{}", args.path), &format!("b/{}", args.path))
+            )?;
+            return Ok(0);
+        }
+    };
+    if changes.is_empty() {
+        writeln!(out, "no dataset version changed")?;
+    }
+    for c in &changes {
+        dataset(ctx, out, c)?;
     }
     Ok(0)
+}
+
+fn short(id: Option<dsv::ObjectId>) -> String {
+    id.map(|i| i.short()).unwrap_or_else(|| "(none)".into())
+}
+
+/// Prints one dataset's change: the label-aware diff, or what a newly locked dataset holds.
+fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "dataset {}: {} -> {}",
+        c.path,
+        short(c.old),
+        short(c.new)
+    )?;
+    let Some(new) = c.new else {
+        writeln!(out, "  no longer locked")?;
+        return Ok(());
+    };
+    // git runs the driver at the top of the worktree; dataset paths are relative to it.
+    let dir = ctx.cwd.join(&c.path);
+    let repo = match Repository::discover(&dir, Access::Read, &ctx.open) {
+        Ok(r) => r,
+        Err(e) => {
+            writeln!(out, "  (cannot open the dataset: {e})")?;
+            return Ok(());
+        }
+    };
+    let Some(old) = c.old else {
+        // First lock: say what the dataset holds, not only its id.
+        match rev_stats(&repo, &new.to_hex(), &StatsCache::open(repo.dsv_dir())) {
+            Ok((_, s)) => {
+                writeln!(
+                    out,
+                    "  newly locked: {} frame{}, {} label file{}, {} object{} in {} class{}",
+                    s.frames,
+                    plural(s.frames),
+                    s.label_files,
+                    plural(s.label_files),
+                    s.objects,
+                    plural(s.objects),
+                    s.classes.len(),
+                    if s.classes.len() == 1 { "" } else { "es" }
+                )?;
+                for (class, n) in &s.classes {
+                    writeln!(out, "    {class}: {n}")?;
+                }
+            }
+            Err(e) => writeln!(out, "  (cannot read the locked version: {e})")?,
+        }
+        return Ok(());
+    };
+    let spec = DiffSpec {
+        revs: vec![old.to_hex(), new.to_hex()],
+        labels: true,
+        ..DiffSpec::default()
+    };
+    match diff_repo(&repo, &spec, &dsv::progress::NoProgress) {
+        Ok(diff) => dsv::report::text::render(&diff, false, out)?,
+        Err(e) => writeln!(out, "  (cannot diff the dataset versions: {e})")?,
+    }
+    Ok(())
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
