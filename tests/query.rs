@@ -1595,3 +1595,52 @@ fn a_derived_index_merges_every_label_file_of_a_frame_as_a_full_build_does() {
         true,
     );
 }
+
+#[test]
+fn a_selection_branch_is_reviewed_with_three_dots_showing_only_its_changes() {
+    let repo = selection_repo();
+    repo.ok(["switch", "label0"]);
+    repo.write("demo/labels/frame_003.txt", "0 0.05 0.2 0.1 0.4\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "relabel"]);
+    repo.ok(["switch", "main"]);
+    // main moves on meanwhile; `...` leaves that out, as in git.
+    repo.write("demo/labels/frame_000.txt", "2 0.1 0.3 0.2 0.2\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "main moves"]);
+
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["diff", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&repo.ok(all).stdout).expect("JSON")
+    };
+    let d = json(&["main...label0"]);
+    let files: Vec<&str> = d["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(files, ["demo/labels/frame_003.txt"], "{d:#}");
+    assert_eq!(d["frames"]["removed"].as_array().map(Vec::len), Some(0));
+    // The base is the selection commit, the label0 branch's first commit.
+    assert_eq!(d["from"].as_str(), Some(rev_id(&repo, "label0~1").as_str()));
+
+    // Two revisions compare the trees, and say how to review the branch instead.
+    let r = repo.ok(["diff", "--stat", "main", "label0"]);
+    assert!(r.stderr.contains("dsv diff main...label0"), "{r}");
+    assert!(r.stdout.contains("demo/images/frame_000.jpg"), "{r}");
+
+    // Ordinary branches: `...` compares with the merge base.
+    repo.ok(["branch", "side", "main~1"]);
+    repo.ok(["switch", "side"]);
+    repo.write("demo/labels/frame_005.txt", "1 0.5 0.5 0.2 0.2\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "side"]);
+    let d = json(&["main...side"]);
+    assert_eq!(d["from"].as_str(), Some(rev_id(&repo, "main~1").as_str()));
+    // An empty side is HEAD (side, here), as in git.
+    assert_eq!(json(&["main..."])["from"], d["from"]);
+    let r = repo.run(["diff", "--staged", "main...side"]);
+    assert_eq!(r.code, 2, "{r}");
+}

@@ -41,7 +41,7 @@ pub enum Match {
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Revisions: none (worktree vs HEAD), REV (worktree vs REV), A B or A..B; then `-- PATH...`.
+    /// Revisions: none (worktree vs HEAD), REV (worktree vs REV), A B or A..B, A...B (B against where it left A); then `-- PATH...`.
     #[arg(value_name = "REV")]
     revs: Vec<String>,
     /// Paths to limit the diff to (after `--`).
@@ -145,6 +145,22 @@ fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
     print_summary(out, changes)
 }
 
+/// Warns when `diff A B` compares a selection branch with the version it was cut from:
+/// every frame the selection left out is then listed as removed, which is true of the
+/// trees but rarely the question; `A...B` shows only what changed on the branch.
+fn selection_hint(repo: &dsv::repo::Repository, revs: &[String]) {
+    let [a, b] = revs else { return };
+    let resolve = |r: &str| dsv::ops::revparse::resolve(repo, r).ok();
+    let (Some(ca), Some(cb)) = (resolve(a), resolve(b)) else {
+        return;
+    };
+    if let Ok(Some(_)) = dsv::ops::merge::selection_base(repo, ca, cb) {
+        eprintln!(
+            "hint: {b} is a selection cut from {a}'s history: the frames it left out are listed as removed; `dsv diff {a}...{b}` shows only what changed on {b}"
+        );
+    }
+}
+
 /// Runs `diff`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&args.iou_threshold) || args.iou_threshold == 0.0 {
@@ -157,8 +173,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let format = if args.json { Format::Json } else { args.format };
     let file_level = args.name_status || args.stat || args.no_labels;
+    let (revs, since_fork) = split_ranges(&args.revs);
+    if !ctx.quiet && !since_fork {
+        selection_hint(&repo, &revs);
+    }
     let spec = DiffSpec {
-        revs: split_ranges(&args.revs),
+        revs,
+        since_fork,
         staged: args.staged,
         scopes,
         labels: !(args.name_status || args.stat || args.no_labels),

@@ -464,6 +464,9 @@ fn class_totals(labels: &[LabelFileDiff]) -> Vec<ClassDelta> {
 pub struct DiffSpec {
     /// Zero, one or two revisions (`A..B` already split).
     pub revs: Vec<String>,
+    /// `A...B`: compare B with where it left A instead of with A itself (see
+    /// [`fork_point`]); needs two revisions.
+    pub since_fork: bool,
     /// Compare the index instead of the working tree (zero or one revision).
     pub staged: bool,
     /// Root-relative path prefixes to limit the diff to (empty = all).
@@ -474,11 +477,20 @@ pub struct DiffSpec {
     pub options: LabelDiffOptions,
 }
 
-/// Splits `A..B` arguments into two revisions (an empty side is HEAD).
-pub fn split_ranges(args: &[String]) -> Vec<String> {
+/// Splits `A..B` and `A...B` arguments into two revisions (an empty side is HEAD);
+/// the flag says whether `...` was used (compare with the fork point, as git does).
+pub fn split_ranges(args: &[String]) -> (Vec<String>, bool) {
     let mut revs = Vec::new();
+    let mut since_fork = false;
     for r in args {
-        match r.split_once("..") {
+        let split = match r.split_once("...") {
+            Some(sides) => {
+                since_fork = true;
+                Some(sides)
+            }
+            None => r.split_once(".."),
+        };
+        match split {
             Some((a, b)) => {
                 revs.push(if a.is_empty() { "HEAD" } else { a }.to_string());
                 revs.push(if b.is_empty() { "HEAD" } else { b }.to_string());
@@ -486,7 +498,29 @@ pub fn split_ranges(args: &[String]) -> Vec<String> {
             None => revs.push(r.clone()),
         }
     }
-    revs
+    (revs, since_fork)
+}
+
+/// Where `b` left `a`'s history, the base `A...B` compares `b` with: the selection
+/// commit `b` was cut from that history when there is one (a selection's tree holds
+/// only the frames it selected, so against anything else every frame it left out
+/// would look removed), else the merge base. An error when the two share no history.
+pub fn fork_point(
+    repo: &crate::Repository,
+    a: crate::ObjectId,
+    b: crate::ObjectId,
+) -> Result<crate::ObjectId> {
+    use crate::ops::merge::{merge_base, selection_base};
+    if let Some(sel) = selection_base(repo, a, b)? {
+        return Ok(sel);
+    }
+    merge_base(repo, a, b)?.ok_or_else(|| {
+        Error::Refused(format!(
+            "{} and {} have no common history, so `A...B` has no base (use `A B` to compare the two versions)",
+            a.short(),
+            b.short()
+        ))
+    })
 }
 
 /// Computes the dataset diff for a repository: file level, then labels.
@@ -535,8 +569,12 @@ pub fn diff_repo(
                     "--staged compares the index with one revision, not two".into(),
                 ));
             }
-            let (ca, ta) = commit_tree(a)?;
+            let (mut ca, mut ta) = commit_tree(a)?;
             let (cb, tb) = commit_tree(b)?;
+            if spec.since_fork {
+                ca = fork_point(repo, ca, cb)?;
+                ta = Commit::load(store, &ca)?.tree;
+            }
             let changes = diff_trees(store, Some(&ta), Some(&tb), &spec.scopes)?;
             let (sa, sb) = (
                 TreeSource::new(store, Some(ta)),
@@ -544,6 +582,9 @@ pub fn diff_repo(
             );
             finish(changes, &sa, &sb, ca.to_hex(), cb.to_hex())
         }
+        [] | [_] if spec.since_fork => Err(Error::Usage(
+            "`A...B` needs a revision on each side (an empty side is HEAD)".into(),
+        )),
         [] | [_] => {
             let (from, base) = match spec.revs.first() {
                 Some(r) => {
