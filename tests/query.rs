@@ -1644,3 +1644,75 @@ fn a_selection_branch_is_reviewed_with_three_dots_showing_only_its_changes() {
     let r = repo.run(["diff", "--staged", "main...side"]);
     assert_eq!(r.code, 2, "{r}");
 }
+
+/// `stats --json`'s counts, without the commit id.
+fn stats_json(repo: &TestRepo, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["stats", "--json"];
+    all.extend_from_slice(args);
+    let v: serde_json::Value = serde_json::from_str(&repo.ok(all).stdout).expect("JSON");
+    v["stats"].clone()
+}
+
+#[test]
+fn stats_counts_sidecar_frame_attributes_as_stats_where_true_does() {
+    let repo = demo_repo();
+    repo.ok(["meta", "set", "demo/images/frame_000.jpg", "weather=rain"]);
+    repo.ok(["meta", "set", "demo/images/frame_001.jpg", "weather=snow"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "meta"]);
+    let all = stats_json(&repo, &[]);
+    assert_eq!(all["frame_attributes"]["weather"]["rain"], 1, "{all:#}");
+    assert_eq!(all["frame_attributes"]["weather"]["snow"], 1, "{all:#}");
+    let slice = stats_json(&repo, &["--where", "true"]);
+    for key in [
+        "frames",
+        "labelled_frames",
+        "empty_label_frames",
+        "objects",
+        "classes",
+        "attributes",
+        "frame_attributes",
+    ] {
+        assert_eq!(all[key], slice[key], "{key}");
+    }
+    // The same figures when the statistics cache answers.
+    assert_eq!(stats_json(&repo, &[]), all);
+}
+
+#[test]
+fn stats_frames_without_labels_ignores_coco_images_not_in_the_tree() {
+    let repo = TestRepo::init();
+    // One COCO file describes three images; only one of them is in the dataset,
+    // which also holds two frames no label file describes.
+    let coco = serde_json::json!({
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10},
+            {"id": 2, "file_name": "gone1.jpg", "width": 10, "height": 10},
+            {"id": 3, "file_name": "gone2.jpg", "width": 10, "height": 10}
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4, "iscrowd": 0},
+            {"id": 3, "image_id": 3, "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4, "iscrowd": 0}
+        ],
+        "categories": [{"id": 1, "name": "bus"}]
+    });
+    repo.write("annotations.json", serde_json::to_vec(&coco).expect("JSON"));
+    for f in ["a.jpg", "b.jpg", "c.jpg"] {
+        repo.write(f, "not really a jpeg");
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "coco"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
+    let unlabelled = lines(&repo.ok(["query", "size(objects) == 0"]).stdout);
+    assert_eq!(unlabelled.len(), 2, "{unlabelled:?}");
+    assert_eq!(v["frames_without_labels"], 2, "{v:#}");
+    assert_eq!(v["stats"]["labelled_frames"], 1, "{v:#}");
+    // Objects are counted over label files; the two entries naming no frame are
+    // counted apart.
+    assert_eq!(v["stats"]["objects"], 3, "{v:#}");
+    assert_eq!(v["stats"]["entries_without_frame"], 2, "{v:#}");
+    let text = repo.ok(["stats"]).stdout;
+    assert!(text.contains("unpaired labels"), "{text}");
+}

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use dsv::lock::Access;
 use dsv::ops::git_integration::{LockChange, lock_changes};
 use dsv::ops::label_diff::{DiffSpec, diff_repo};
-use dsv::ops::stats::{StatsCache, rev_stats};
+use dsv::ops::stats::StatsCache;
+use dsv::query::QueryCache;
+use dsv::query::stats::rev_stats;
 use dsv::repo::Repository;
 
 use super::Ctx;
@@ -108,7 +110,11 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
     };
     let Some(old) = c.old else {
         // First lock: say what the dataset holds, not only its id.
-        match rev_stats(&repo, &new.to_hex(), &StatsCache::open(repo.dsv_dir())) {
+        let (cache, qcache) = (
+            StatsCache::open(repo.dsv_dir()),
+            QueryCache::open(repo.dsv_dir()),
+        );
+        match rev_stats(&repo, &new.to_hex(), &cache, &qcache) {
             Ok((_, s)) => {
                 writeln!(
                     out,

@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use dsv::lock::Access;
-use dsv::ops::stats::{Stats, StatsCache, StatsDelta, rev_stats};
+use dsv::ops::stats::{Stats, StatsCache, StatsDelta};
+use dsv::query::stats::rev_stats;
 use dsv::report::text::signed;
 
 use super::Ctx;
@@ -33,6 +34,9 @@ fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
     writeln!(out, "objects           {:>12}", s.objects)?;
     if s.label_errors > 0 {
         writeln!(out, "unreadable labels {:>12}", s.label_errors)?;
+    }
+    if s.entries_without_frame > 0 {
+        writeln!(out, "unpaired labels   {:>12}", s.entries_without_frame)?;
     }
     if !s.classes.is_empty() {
         writeln!(out, "\nclasses:")?;
@@ -104,6 +108,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         StatsCache::open(repo.dsv_dir())
     };
+    let qcache = if args.no_cache {
+        dsv::query::QueryCache::disabled()
+    } else {
+        dsv::query::QueryCache::open(repo.dsv_dir())
+    };
     let mut buf = Vec::new();
     match args.revs.as_slice() {
         [] | [_] => {
@@ -111,16 +120,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             let (commit, s) = match &args.filter {
                 Some(expr) => {
                     let q = dsv::query::Query::compile(expr)?;
-                    let qcache = if args.no_cache {
-                        dsv::query::QueryCache::disabled()
-                    } else {
-                        dsv::query::QueryCache::open(repo.dsv_dir())
-                    };
                     let (c, index) = dsv::query::rev_query(&repo, rev, &qcache, &q)?;
                     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
                     (c, dsv::query::stats_of(&hits))
                 }
-                None => rev_stats(&repo, rev, &cache)?,
+                None => rev_stats(&repo, rev, &cache, &qcache)?,
             };
             if std::env::var_os("DSV_DEBUG_READS").is_some() {
                 eprintln!("records read: {}", repo.store.records_read());
@@ -141,8 +145,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             crate::usage!("stats --where takes one revision")
         }
         [a, b] => {
-            let (ca, sa) = rev_stats(&repo, a, &cache)?;
-            let (cb, sb) = rev_stats(&repo, b, &cache)?;
+            let (ca, sa) = rev_stats(&repo, a, &cache, &qcache)?;
+            let (cb, sb) = rev_stats(&repo, b, &cache, &qcache)?;
             let d = StatsDelta::new(sa, sb);
             if args.json {
                 print_json(&serde_json::json!({ "from": ca, "to": cb, "delta": d }))?;

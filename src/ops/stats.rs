@@ -61,6 +61,14 @@ pub struct Stats {
     pub label_errors: u64,
     /// The first few of them, as "path: line N: message".
     pub errors: Vec<String>,
+    /// Label entries naming a frame that is not in the version (counted only where
+    /// frames are paired with their entries, see `query::stats`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub entries_without_frame: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {
@@ -91,6 +99,7 @@ impl Stats {
             }
         }
         self.label_errors += o.label_errors;
+        self.entries_without_frame += o.entries_without_frame;
         for e in &o.errors {
             if self.errors.len() < MAX_ERRORS {
                 self.errors.push(e.clone());
@@ -1036,17 +1045,6 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
     }
     t.mark("cache-write");
     Ok(stats)
-}
-
-/// Statistics of a commit, by revision.
-pub fn rev_stats(
-    repo: &crate::Repository,
-    rev: &str,
-    cache: &StatsCache,
-) -> Result<(ObjectId, Stats)> {
-    let c = crate::ops::revparse::resolve(repo, rev)?;
-    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
-    Ok((c, tree_stats(&repo.store, &tree, cache)?))
 }
 
 #[cfg(test)]

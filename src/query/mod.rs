@@ -30,6 +30,7 @@ pub mod index;
 pub mod parse_cache;
 pub mod select;
 mod sidecar;
+pub mod stats;
 
 pub use codec::FrameAccess;
 pub use index::{
