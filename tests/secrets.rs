@@ -253,6 +253,12 @@ fn url_credentials_never_printed_or_stored() {
     let r = run(&t, &repo, &aws, &["fetch", "s3r"], &mut out);
     assert_ne!(r.code, 0, "{r}");
     run(&t, &repo, &aws, &["push", "s3r"], &mut out);
+    // `dsv config` edits the same settings, with the same refusal.
+    let r = run(&t, &repo, &[], &["config", "remote.s3r.endpoint", &ep], &mut out);
+    assert_ne!(r.code, 0, "{r}");
+    let r = run(&t, &repo, &[], &["config", "remote.s3r.url", &bad], &mut out);
+    assert_ne!(r.code, 0, "{r}");
+    run(&t, &repo, &[], &["config", "--list"], &mut out);
     run(&t, &repo, &[], &["remote", "list"], &mut out);
     run(&t, &repo, &[], &["remote", "list", "--json"], &mut out);
 
