@@ -35,8 +35,11 @@ const ALL: [&str; 9] = [
     HEADER_TOKEN,
 ];
 
+/// The headers of each request a receiver saw.
+type Seen = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
+
 /// A loopback receiver answering 200 to every POST; keeps the headers it saw.
-fn receiver() -> (String, Arc<Mutex<Vec<BTreeMap<String, String>>>>) {
+fn receiver() -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
     let addr = listener.local_addr().unwrap().to_string();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -254,9 +257,21 @@ fn url_credentials_never_printed_or_stored() {
     assert_ne!(r.code, 0, "{r}");
     run(&t, &repo, &aws, &["push", "s3r"], &mut out);
     // `dsv config` edits the same settings, with the same refusal.
-    let r = run(&t, &repo, &[], &["config", "remote.s3r.endpoint", &ep], &mut out);
+    let r = run(
+        &t,
+        &repo,
+        &[],
+        &["config", "remote.s3r.endpoint", &ep],
+        &mut out,
+    );
     assert_ne!(r.code, 0, "{r}");
-    let r = run(&t, &repo, &[], &["config", "remote.s3r.url", &bad], &mut out);
+    let r = run(
+        &t,
+        &repo,
+        &[],
+        &["config", "remote.s3r.url", &bad],
+        &mut out,
+    );
     assert_ne!(r.code, 0, "{r}");
     run(&t, &repo, &[], &["config", "--list"], &mut out);
     run(&t, &repo, &[], &["remote", "list"], &mut out);

@@ -191,7 +191,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 "{}{} {code}{}",
                 paint(ctx.color, "33", &id.short()),
                 paint(ctx.color, "36", &d),
-                safe_line(&c.subject())
+                safe_line(c.subject())
             );
         } else {
             if i > 0 {
