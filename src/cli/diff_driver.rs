@@ -44,7 +44,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     for c in changes {
         let short =
             |id: Option<dsv::ObjectId>| id.map(|i| i.short()).unwrap_or_else(|| "(none)".into());
-        println!("dataset {}: {} -> {}", c.path, short(c.old), short(c.new));
+        println!(
+            "dataset {}: {} -> {}",
+            super::output::quote_path(&c.path),
+            short(c.old),
+            short(c.new)
+        );
         let (Some(a), Some(b)) = (c.old, c.new) else {
             continue;
         };
@@ -53,7 +58,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let repo = match Repository::discover(&dir, Access::Read, &ctx.open) {
             Ok(r) => r,
             Err(e) => {
-                println!("  (cannot open the dataset: {e})");
+                println!(
+                    "  (cannot open the dataset: {})",
+                    super::output::safe_text(&e.to_string())
+                );
                 continue;
             }
         };
@@ -68,7 +76,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 dsv::report::text::render(&diff, false, &mut buf)?;
                 print!("{}", String::from_utf8_lossy(&buf));
             }
-            Err(e) => println!("  (cannot diff the dataset versions: {e})"),
+            Err(e) => println!(
+                "  (cannot diff the dataset versions: {})",
+                super::output::safe_text(&e.to_string())
+            ),
         }
     }
     Ok(0)

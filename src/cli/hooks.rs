@@ -120,9 +120,15 @@ pub fn print_attempt(ctx: &Ctx, hook: &str, event: Event, a: &Attempt) {
     if ctx.quiet && a.ok {
         return;
     }
-    eprintln!("{event} hook '{hook}': {} ({} ms)", a.detail, a.millis);
+    // A receiver's answer is someone else's text: escaped like any other.
+    let safe = super::output::safe_text;
+    eprintln!(
+        "{event} hook '{hook}': {} ({} ms)",
+        safe(&a.detail),
+        a.millis
+    );
     for line in a.output.lines() {
-        eprintln!("  | {line}");
+        eprintln!("  | {}", safe(line));
     }
 }
 
@@ -205,7 +211,7 @@ fn line(d: &Delivery) -> String {
     if d.state != State::Done
         && let Some(e) = &d.last_error
     {
-        s.push_str(&format!(": {e}"));
+        s.push_str(&format!(": {}", super::output::safe_line(e)));
     }
     s
 }
