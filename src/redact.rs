@@ -81,6 +81,12 @@ fn redact_params(params: &str, out: &mut String) {
                 out.push('=');
                 out.push_str(MASK);
             }
+            // A URL as a parameter (`?next=https://u:p@h`) is a URL like any other.
+            Some((k, v)) if v.contains("://") => {
+                out.push_str(k);
+                out.push('=');
+                out.push_str(&url(v));
+            }
             _ => out.push_str(pair),
         }
     }
@@ -205,6 +211,10 @@ mod tests {
         );
         assert_eq!(url("https://h/x?api_key=k&q"), "https://h/x?api_key=***&q");
         assert_eq!(url("https://h/?password="), "https://h/?password=");
+        assert_eq!(
+            url("https://h/?next=https://u:p@x/y"),
+            "https://h/?next=https://***@x/y"
+        );
     }
 
     #[test]

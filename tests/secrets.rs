@@ -23,7 +23,9 @@ const REMOTE_SECRET: &str = "remotesecret-a4b5c6";
 const ENDPOINT_PASS: &str = "endpointpass-0d1e2f";
 const ENV_ENDPOINT_PASS: &str = "envendpointpass-3a4b5c";
 const HEADER_TOKEN: &str = "headertoken-6d7e8f";
-const ALL: [&str; 9] = [
+const CMD_PASS: &str = "cmdpass-9e8d7c";
+const ALL: [&str; 10] = [
+    CMD_PASS,
     HOOK_PASS,
     HOOK_TOKEN,
     DOWN_PASS,
@@ -145,6 +147,9 @@ fn url_credentials_never_printed_or_stored() {
     let (addr, seen) = receiver();
     let down = closed_port();
     write_file(&repo, "labels/f0.txt", "0 0.5 0.5 0.2 0.2\n");
+    // A command with a URL: its record holds it redacted, yet it runs as written (the
+    // length it checks is that of the URL with the password).
+    let cmd_url = format!("http://trainer:{CMD_PASS}@127.0.0.1:{down}/x");
     // A webhook with basic-auth userinfo and a token parameter, a second one whose
     // receiver is down (so errors and retries quote its URL), and a header in clear.
     let toml = format!(
@@ -152,7 +157,10 @@ fn url_credentials_never_printed_or_stored() {
          url = \"http://trainer:{HOOK_PASS}@{addr}/hook?token={HOOK_TOKEN}&x=1\"\n\
          headers = {{ X-Api-Key = \"{HEADER_TOKEN}\" }}\n\n\
          [[hooks]]\nid = \"down\"\nevent = \"post-commit\"\n\
-         url = \"http://trainer:{DOWN_PASS}@127.0.0.1:{down}/hook\"\ntimeout = 2\n"
+         url = \"http://trainer:{DOWN_PASS}@127.0.0.1:{down}/hook\"\ntimeout = 2\n\n\
+         [[hooks]]\nid = \"cmd\"\nevent = \"post-commit\"\n\
+         run = \"test $(printf %s {cmd_url} | wc -c) -eq {}\"\n",
+        cmd_url.len()
     );
     write_file(&repo, "dsv.toml", &toml);
     // A dsv.toml with secrets in clear is the user's own file (`hooks list` warns that
@@ -169,6 +177,11 @@ fn url_credentials_never_printed_or_stored() {
     // Delivered with the credentials the URL named, though the outbox never had them.
     let got = seen.lock().unwrap().clone();
     assert_eq!(got.len(), 1, "{out}");
+    // The command hook ran as written, though its record holds the URL redacted.
+    assert!(
+        out.contains("post-commit hook 'cmd': exit status 0"),
+        "{out}"
+    );
     assert_eq!(got[0]["x-api-key"], HEADER_TOKEN);
     assert_eq!(got[0]["authorization"], basic("trainer", HOOK_PASS));
     // The down hook failed twice and says why, redacted.

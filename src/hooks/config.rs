@@ -133,7 +133,7 @@ impl Action {
     /// One line for listings: the command, or `POST url` (secrets masked).
     pub fn describe(&self) -> String {
         match self {
-            Action::Run { command } => format!("run: {command}"),
+            Action::Run { command } => format!("run: {}", crate::redact::text(command)),
             Action::Exec { path } => format!("exec: {}", path.display()),
             Action::Webhook { url, format, .. } => match format {
                 BodyFormat::Dsv => format!("POST {}", crate::redact::url(url)),
@@ -145,8 +145,9 @@ impl Action {
     }
 
     /// The action as it may be shown and stored: a webhook's URL through
-    /// [`crate::redact::url`], and the value of a header whose name looks secret
-    /// (`Authorization`, `X-Api-Key`, ...) masked unless it is a `${NAME}` reference.
+    /// [`crate::redact::url`], the value of a header whose name looks secret
+    /// (`Authorization`, `X-Api-Key`, ...) masked unless it is a `${NAME}` reference,
+    /// and URLs inside a command (`curl https://user:pw@host/...`) redacted.
     /// The outbox stores this; delivery takes the masked parts from the live
     /// declaration (`deliver::live_action`).
     pub fn redacted(&self) -> Action {
@@ -170,6 +171,9 @@ impl Action {
                     })
                     .collect(),
                 format: *format,
+            },
+            Action::Run { command } => Action::Run {
+                command: crate::redact::text(command),
             },
             other => other.clone(),
         }
