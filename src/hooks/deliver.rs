@@ -628,11 +628,11 @@ pub fn live_action(
     }
     if let Some(remote) = d.hook.strip_prefix("watch:") {
         return Err(format!(
-            "the credentials of this webhook URL are not stored; only a `dsv watch {remote}` given the same --webhook URL can deliver it (or write the secret as ${{NAME}} and set NAME in the environment)"
+            "the credentials in this hook's URL are not stored; only a `dsv watch {remote}` given the same --webhook URL (or --exec command) can deliver it (or write the secret as ${{NAME}} and set NAME in the environment)"
         ));
     }
     let set = crate::hooks::config::HookSet::load(root, dsv_dir)
-        .map_err(|e| format!("the webhook's credentials are read from {FILE_NAME}: {e}"))?;
+        .map_err(|e| format!("the hook's credentials are read from {FILE_NAME}: {e}"))?;
     match set
         .hooks
         .iter()
