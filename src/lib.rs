@@ -19,6 +19,8 @@ pub mod object;
 pub mod ops;
 pub mod progress;
 pub mod query;
+pub mod quote;
+pub mod redact;
 pub mod refs;
 pub mod remote;
 pub mod repo;

@@ -1492,20 +1492,20 @@ fn non_utf8_file_names_round_trip() {
     repo.ok(["add".as_ref(), name]);
     assert_eq!(
         repo.ok(["status", "--short"]).stdout,
-        "A  frame_\\xff.bin\n?? other.txt\n"
+        "A  \"frame_\\377.bin\"\n?? other.txt\n"
     );
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "bytes"]);
     assert_eq!(
         repo.ok(["ls-tree", "--name-only", "HEAD"]).stdout,
-        "frame_\\xff.bin\nother.txt\n"
+        "\"frame_\\377.bin\"\nother.txt\n"
     );
 
     // Deleted from the worktree, then restored by reset --hard.
     std::fs::remove_file(repo.path(name)).unwrap();
     assert_eq!(
         repo.ok(["status", "--short"]).stdout,
-        " D frame_\\xff.bin\n"
+        " D \"frame_\\377.bin\"\n"
     );
     repo.ok(["reset", "--hard"]);
     assert_eq!(std::fs::read(repo.path(name)).unwrap(), content);
@@ -1518,11 +1518,11 @@ fn non_utf8_file_names_round_trip() {
         "error: 'frame_\\xff.bin' has local modifications; use --cached to keep the file, or -f to delete it anyway\n"
     );
     let r = repo.ok(["rm".as_ref(), "-f".as_ref(), name]);
-    assert_eq!(r.stdout, "rm 'frame_\\xff.bin'\n");
+    assert_eq!(r.stdout, "rm \"frame_\\377.bin\"\n");
     assert!(!repo.path(name).exists());
     assert_eq!(
         repo.ok(["status", "--short"]).stdout,
-        "D  frame_\\xff.bin\n"
+        "D  \"frame_\\377.bin\"\n"
     );
     repo.ok(["reset", "--hard"]);
     assert_eq!(std::fs::read(repo.path(name)).unwrap(), content);

@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         for (name, id) in list {
             if args.verbose {
                 let subject = Commit::load(&repo.store, &id)
-                    .map(|c| c.subject().to_string())
+                    .map(|c| super::output::safe_line(c.subject()).into_owned())
                     .unwrap_or_default();
                 println!("  {name} {} {subject}", id.short());
             } else {
@@ -113,7 +113,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 };
                 if args.verbose {
                     let subject = Commit::load(&repo.store, &b.id)
-                        .map(|c| c.subject().to_string())
+                        .map(|c| super::output::safe_line(c.subject()).into_owned())
                         .unwrap_or_default();
                     println!("{mark}{name} {} {subject}", b.id.short());
                 } else {

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                     e.mode.label(),
                     e.id,
                     e.size,
-                    dsv::worktree::display_path(&e.name)
+                    super::output::quote_path(&e.name)
                 )?;
             }
         }
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                     "shard {} {:>8} entries\tlast {}",
                     s.id,
                     s.entries,
-                    dsv::worktree::display_path(&s.last)
+                    super::output::quote_path(&s.last)
                 )?;
             }
         }

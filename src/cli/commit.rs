@@ -42,7 +42,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !ctx.quiet {
         let root = if r.root { " (root-commit)" } else { "" };
         let on = r.branch.as_deref().unwrap_or("detached HEAD");
-        println!("[{on}{root} {}] {}", r.id.short(), r.commit.subject());
+        println!(
+            "[{on}{root} {}] {}",
+            r.id.short(),
+            super::output::safe_line(r.commit.subject())
+        );
         println!(
             " {} files, {}",
             r.commit.summary.files,

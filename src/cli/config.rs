@@ -51,8 +51,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     };
     let mut file = ConfigFile::load(&path)?;
     if args.list {
+        // A config written before credentials were refused may still hold some.
         for (k, v) in &file.values {
-            println!("{k}={v}");
+            println!("{k}={}", dsv::redact::url(v));
         }
         return Ok(0);
     }
@@ -67,13 +68,30 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     match args.value {
         Some(v) => {
+            // The same refusal as `dsv remote add`: no credentials in a remote's URLs.
+            if let Some((name, setting)) =
+                key.strip_prefix("remote.").and_then(|r| r.rsplit_once('.'))
+            {
+                let url = file.values.get(&format!("remote.{name}.url")).cloned();
+                match setting {
+                    "url" => {
+                        dsv::remote::url::parse(&v)?;
+                    }
+                    "endpoint" => dsv::remote::url::check_no_credentials(
+                        "endpoint",
+                        &v,
+                        url.as_deref().unwrap_or("s3://"),
+                    )?,
+                    _ => {}
+                }
+            }
             file.values.insert(key, v);
             file.save(storage)?;
             Ok(0)
         }
         None => match file.values.get(&key) {
             Some(v) => {
-                println!("{v}");
+                println!("{}", dsv::redact::url(v));
                 Ok(0)
             }
             None => Ok(1),

@@ -9,10 +9,9 @@ use dsv::lock::Access;
 use dsv::ops::diff::{Change, ChangeKind};
 use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, diff_repo, read_side_file, split_ranges};
 use dsv::report::Side;
-use dsv::worktree::display_path;
 
 use super::Ctx;
-use super::output::{human_bytes, paint, print_json, write_paged};
+use super::output::{human_bytes, paint, print_json, quote_path, safe_text, write_paged};
 
 /// Output formats of `diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -96,10 +95,10 @@ pub fn print_name_status(
             Some(from) => writeln!(
                 out,
                 "{letter}\t{}\t{}",
-                display_path(from),
-                display_path(&ch.path)
+                quote_path(from),
+                quote_path(&ch.path)
             )?,
-            None => writeln!(out, "{letter}\t{}", display_path(&ch.path))?,
+            None => writeln!(out, "{letter}\t{}", quote_path(&ch.path))?,
         }
     }
     Ok(())
@@ -122,7 +121,7 @@ pub fn print_summary(out: &mut dyn Write, changes: &[Change]) -> std::io::Result
 fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
     let width = changes
         .iter()
-        .map(|c| display_path(&c.path).len())
+        .map(|c| quote_path(&c.path).len())
         .max()
         .unwrap_or(0)
         .min(60);
@@ -138,7 +137,7 @@ fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
         writeln!(
             out,
             " {:<width$} | {} {old} -> {new}",
-            display_path(&ch.path),
+            quote_path(&ch.path),
             ch.kind.letter()
         )?;
     }
@@ -202,7 +201,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if !ctx.quiet && format != Format::Json {
         for w in &diff.warnings {
-            eprintln!("warning: {w} (shown at file level; --strict makes this an error)");
+            eprintln!(
+                "warning: {} (shown at file level; --strict makes this an error)",
+                safe_text(&w.to_string())
+            );
         }
     }
     let mut buf: Vec<u8> = Vec::new();

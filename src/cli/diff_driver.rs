@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let (old, new) = match (read(&args.old_file), read(&args.new_file)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
-            writeln!(out, "dsv diff-driver: {e}")?;
+            writeln!(out, "dsv diff-driver: {}", super::output::safe_text(&e))?;
             return Ok(0);
         }
     };
@@ -60,7 +60,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             // Typically conflict markers after `git merge`: show the text itself.
             writeln!(
                 out,
-                "dsv diff-driver: {e}; showing the lines that differ instead"
+                "dsv diff-driver: {}; showing the lines that differ instead",
+                super::output::safe_text(&e.to_string())
             )?;
             let diff = similar::TextDiff::from_lines(&old, &new);
             write!(
@@ -91,7 +92,7 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
     writeln!(
         out,
         "dataset {}: {} -> {}",
-        c.path,
+        super::output::quote_path(&c.path),
         short(c.old),
         short(c.new)
     )?;
@@ -104,7 +105,11 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
     let repo = match Repository::discover(&dir, Access::Read, &ctx.open) {
         Ok(r) => r,
         Err(e) => {
-            writeln!(out, "  (cannot open the dataset: {e})")?;
+            writeln!(
+                out,
+                "  (cannot open the dataset: {})",
+                super::output::safe_text(&e.to_string())
+            )?;
             return Ok(());
         }
     };
@@ -129,10 +134,14 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
                     if s.classes.len() == 1 { "" } else { "es" }
                 )?;
                 for (class, n) in &s.classes {
-                    writeln!(out, "    {class}: {n}")?;
+                    writeln!(out, "    {}: {n}", super::output::safe_text(class))?;
                 }
             }
-            Err(e) => writeln!(out, "  (cannot read the locked version: {e})")?,
+            Err(e) => writeln!(
+                out,
+                "  (cannot read the locked version: {})",
+                super::output::safe_text(&e.to_string())
+            )?,
         }
         return Ok(());
     };
@@ -143,7 +152,11 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
     };
     match diff_repo(&repo, &spec, &dsv::progress::NoProgress) {
         Ok(diff) => dsv::report::text::render(&diff, false, out)?,
-        Err(e) => writeln!(out, "  (cannot diff the dataset versions: {e})")?,
+        Err(e) => writeln!(
+            out,
+            "  (cannot diff the dataset versions: {})",
+            super::output::safe_text(&e.to_string())
+        )?,
     }
     Ok(())
 }

@@ -51,14 +51,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         None => rev_index(&repo, &args.rev, &cache)?,
     };
     for w in &index.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
     }
     let frames = select(&index, None)?;
     if let (Some(format), Some(out)) = (format, &args.out) {
         let out = dsv::export::out_dir(&ctx.cwd, out);
         let r = dsv::export::export(&repo, &frames, format, &out)?;
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
         }
         if !ctx.quiet {
             eprintln!(

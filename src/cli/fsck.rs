@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             print_json(&r)?;
         } else {
             for p in &r.problems {
-                println!("error: {p}");
+                println!("error: {}", super::output::safe_text(&p.to_string()));
             }
             if !ctx.quiet {
                 eprintln!(
@@ -50,11 +50,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         for p in &report.problems {
             match &p.id {
-                Some(id) => println!("error: object {id}: {}", p.message),
-                None => println!("error: {}", p.message),
+                Some(id) => println!(
+                    "error: object {id}: {}",
+                    super::output::safe_text(&p.message)
+                ),
+                None => println!("error: {}", super::output::safe_text(&p.message)),
             }
             for u in &p.used_by {
-                println!("  used by {u}");
+                println!("  used by {}", super::output::safe_text(&u.to_string()));
             }
         }
         if !ctx.quiet {

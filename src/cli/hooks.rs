@@ -120,9 +120,15 @@ pub fn print_attempt(ctx: &Ctx, hook: &str, event: Event, a: &Attempt) {
     if ctx.quiet && a.ok {
         return;
     }
-    eprintln!("{event} hook '{hook}': {} ({} ms)", a.detail, a.millis);
+    // A receiver's answer is someone else's text: escaped like any other.
+    let safe = super::output::safe_text;
+    eprintln!(
+        "{event} hook '{hook}': {} ({} ms)",
+        safe(&a.detail),
+        a.millis
+    );
     for line in a.output.lines() {
-        eprintln!("  | {line}");
+        eprintln!("  | {}", safe(line));
     }
 }
 
@@ -205,14 +211,25 @@ fn line(d: &Delivery) -> String {
     if d.state != State::Done
         && let Some(e) = &d.last_error
     {
-        s.push_str(&format!(": {e}"));
+        s.push_str(&format!(": {}", super::output::safe_line(e)));
     }
     s
 }
 
+/// The outbox's deliveries, secrets masked: recorded ones never hold any, but an
+/// outbox written by an older dsv may.
+fn deliveries(root: &Path) -> anyhow::Result<Vec<Delivery>> {
+    let mut all = outbox(root).list()?;
+    for d in &mut all {
+        d.action = d.action.redacted();
+        d.last_error = d.last_error.as_deref().map(dsv::redact::text);
+    }
+    Ok(all)
+}
+
 fn log(ctx: &Ctx, max: Option<usize>, json: bool) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let mut all = outbox(&root).list()?;
+    let mut all = deliveries(&root)?;
     all.reverse();
     if let Some(n) = max {
         all.truncate(n);
@@ -229,7 +246,7 @@ fn log(ctx: &Ctx, max: Option<usize>, json: bool) -> anyhow::Result<i32> {
 
 fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let all = outbox(&root).list()?;
+    let all = deliveries(&root)?;
     let total = all.len();
     let open: Vec<Delivery> = all.into_iter().filter(|d| d.state != State::Done).collect();
     if json {

@@ -8,7 +8,7 @@ use dsv::labels::Format;
 use dsv::ops::inspect::inspect_file;
 
 use super::Ctx;
-use super::output::{print_json, write_paged};
+use super::output::{print_json, quote_path, safe_line, write_paged};
 
 /// Arguments of `labels`.
 #[derive(Debug, clap::Args)]
@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             writeln!(
                 buf,
                 "{}\t{}\t{} frames\t{objects} objects",
-                i.path,
+                quote_path(&i.path),
                 i.format.name(),
                 i.frames.len()
             )?;
@@ -65,20 +65,31 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         writeln!(
             buf,
             "{} [{}]: {} frames, {objects} objects",
-            i.path,
+            quote_path(&i.path),
             i.format.name(),
             i.frames.len()
         )?;
         for fr in &i.frames {
-            writeln!(buf, "  {} ({} objects)", fr.frame, fr.objects.len())?;
+            // Frame names, classes and attributes come from the file: quoted, escaped.
+            writeln!(
+                buf,
+                "  {} ({} objects)",
+                quote_path(&fr.frame),
+                fr.objects.len()
+            )?;
             for o in &fr.objects {
                 let b = dsv::report::text::fmt_box(&o.bbox, fr.units);
                 let attrs: Vec<String> = o
                     .attributes
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| safe_line(&format!("{k}={v}")).into_owned())
                     .collect();
-                writeln!(buf, "    {:<16} {b} {}", o.class, attrs.join(" "))?;
+                writeln!(
+                    buf,
+                    "    {:<16} {b} {}",
+                    safe_line(&o.class),
+                    attrs.join(" ")
+                )?;
             }
         }
     }

@@ -10,7 +10,7 @@ use dsv::refs::{HEADS, Head, TAGS};
 use dsv::repo::Repository;
 
 use super::Ctx;
-use super::output::{git_date, human_bytes, paint, print_json};
+use super::output::{git_date, human_bytes, paint, print_json, safe_line, safe_text};
 
 /// Arguments of `log`.
 #[derive(Debug, clap::Args)]
@@ -80,7 +80,12 @@ pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Stri
                 .join(" ")
         );
     }
-    println!("Author: {} <{}>", c.author.name, c.author.email);
+    // Whoever made the commit wrote these: terminal control characters are escaped.
+    println!(
+        "Author: {} <{}>",
+        safe_line(&c.author.name),
+        safe_line(&c.author.email)
+    );
     println!("Date:   {}", git_date(c.time, c.tz_offset_min));
     println!(
         "Data:   {} files, {}",
@@ -92,11 +97,15 @@ pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Stri
         println!("Code:   git {}{dirty}", code.git_commit);
     }
     if let Some(sel) = &c.selection {
-        println!("Selection of {} by {}", sel.of.short(), sel.query);
+        println!(
+            "Selection of {} by {}",
+            sel.of.short(),
+            safe_line(&sel.query)
+        );
     }
     println!();
     for line in c.message.lines() {
-        println!("    {line}");
+        println!("    {}", safe_text(line));
     }
 }
 
@@ -182,7 +191,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 "{}{} {code}{}",
                 paint(ctx.color, "33", &id.short()),
                 paint(ctx.color, "36", &d),
-                c.subject()
+                safe_line(c.subject())
             );
         } else {
             if i > 0 {

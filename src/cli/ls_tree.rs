@@ -1,13 +1,12 @@
 //! `dsv ls-tree [-r] REV [PATH]`.
 
+use super::Ctx;
+use super::output::quote_path;
 use dsv::lock::Access;
 use dsv::object::{Commit, EntryMode, Tree};
 use dsv::ops::diff::lookup;
 use dsv::ops::revparse::resolve;
 use dsv::repo::Repository;
-use dsv::worktree::display_path;
-
-use super::Ctx;
 
 /// Arguments of `ls-tree`.
 #[derive(Debug, clap::Args)]
@@ -24,14 +23,15 @@ pub struct Args {
     name_only: bool,
 }
 
-fn list(repo: &Repository, tree: &dsv::ObjectId, prefix: &str, args: &Args) -> anyhow::Result<()> {
+fn list(repo: &Repository, tree: &dsv::ObjectId, prefix: &[u8], args: &Args) -> anyhow::Result<()> {
     let t = Tree::load(&repo.store, tree)?;
     for e in t.entries {
-        let name = format!("{prefix}{}", display_path(&e.name));
+        let path = [prefix, &e.name].concat();
         if args.r && e.mode == EntryMode::Dir {
-            list(repo, &e.id, &format!("{name}/"), args)?;
+            list(repo, &e.id, &[&path[..], b"/"].concat(), args)?;
             continue;
         }
+        let name = quote_path(&path);
         if args.name_only {
             println!("{name}");
         } else {
@@ -60,6 +60,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
         _ => (root, String::new()),
     };
-    list(&repo, &tree, &prefix, &args)?;
+    list(&repo, &tree, prefix.as_bytes(), &args)?;
     Ok(0)
 }

@@ -73,11 +73,20 @@ pub fn print_conflicts(color: bool, conflicts: &[FileConflict]) {
         let done = if c.resolved { " (resolved)" } else { "" };
         println!(
             "\t{}",
-            paint(color, "31", &format!("{what}: {}{done}", c.path))
+            paint(
+                color,
+                "31",
+                &format!("{what}: {}{done}", super::output::quote_path(&c.path))
+            )
         );
         for l in &c.labels {
             let obj = l.object.as_deref().unwrap_or("(frame)");
-            println!("\t    frame {}: {obj}: {}", l.frame, l.reason);
+            println!(
+                "\t    frame {}: {}: {}",
+                super::output::quote_path(&l.frame),
+                super::output::safe_line(obj),
+                super::output::safe_line(&l.reason)
+            );
             let show = |o: &Option<dsv::labels::Object>| match o {
                 Some(o) => serde_json::to_string(o).unwrap_or_default(),
                 None => "(none)".into(),
@@ -89,7 +98,12 @@ pub fn print_conflicts(color: bool, conflicts: &[FileConflict]) {
         }
         for m in &c.meta {
             let field = m.field.as_deref().unwrap_or("(row)");
-            println!("\t    row {}: {field}: {}", m.frame, m.reason);
+            println!(
+                "\t    row {}: {}: {}",
+                super::output::quote_path(&m.frame),
+                super::output::safe_line(field),
+                super::output::safe_line(&m.reason)
+            );
             let show = |v: &Option<serde_json::Value>| match v {
                 Some(v) => v.to_string(),
                 None => "(none)".into(),
@@ -121,14 +135,20 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
     }
     for p in &r.label_merged {
         if !r.conflicts.iter().any(|c| &c.path == p) && !ctx.quiet {
-            println!("Merged labels of {p} object by object");
+            println!(
+                "Merged labels of {} object by object",
+                super::output::quote_path(p)
+            );
         }
     }
     if let Some(p) = &r.meta_merged
         && !r.conflicts.iter().any(|c| &c.path == p)
         && !ctx.quiet
     {
-        println!("Merged metadata of {p} row by row");
+        println!(
+            "Merged metadata of {} row by row",
+            super::output::quote_path(p)
+        );
     }
     match r.outcome {
         Outcome::UpToDate => println!("Already up to date."),

@@ -5,6 +5,25 @@ use std::sync::Mutex;
 
 use dsv::progress::Progress;
 
+/// A path for text output, quoted as git quotes it (`core.quotePath`, its default):
+/// in double quotes with C and octal escapes when it holds a control byte, `"`, `\\`
+/// or a byte from 0x7f up. The one function every command prints paths through
+/// (`dsv::quote::path`; `--json` prints exact strings instead).
+pub fn quote_path(path: impl AsRef<[u8]>) -> String {
+    dsv::quote::path(path.as_ref()).into_owned()
+}
+
+/// Free text from a repository (commit message, author, class name, error) with
+/// terminal control characters escaped (`dsv::quote::text`); newlines and tabs kept.
+pub fn safe_text(s: &str) -> std::borrow::Cow<'_, str> {
+    dsv::quote::text(s)
+}
+
+/// [`safe_text`] for a value inside one line: newlines and tabs escaped too.
+pub fn safe_line(s: &str) -> std::borrow::Cow<'_, str> {
+    dsv::quote::line(s)
+}
+
 /// Wraps `text` in an ANSI colour when `on`.
 pub fn paint(on: bool, code: &str, text: &str) -> String {
     if on {
@@ -42,18 +61,24 @@ pub fn git_date(secs: i64, tz_min: i32) -> String {
     }
 }
 
+/// A message for stderr: URLs redacted (a client library's error may quote one with
+/// its credentials) and terminal control characters escaped (it may quote a name).
+fn safe_message(s: &str) -> String {
+    safe_text(&dsv::redact::text(s)).into_owned()
+}
+
 /// Prints an error (and its causes, and any grouped errors) to stderr.
 pub fn report_error(e: &anyhow::Error) {
     // What a rejecting hook printed explains the rejection: show it first.
     if let Some(dsv::Error::HookRejected { output, .. }) = e.downcast_ref::<dsv::Error>() {
         for line in output.lines() {
-            eprintln!("  | {line}");
+            eprintln!("  | {}", safe_message(line));
         }
     }
-    eprintln!("error: {e}");
+    eprintln!("error: {}", safe_message(&e.to_string()));
     if let Some(dsv::Error::Multiple { errors, .. }) = e.downcast_ref::<dsv::Error>() {
         for err in errors.iter().take(20) {
-            eprintln!("  {err}");
+            eprintln!("  {}", safe_message(&err.to_string()));
         }
         if errors.len() > 20 {
             eprintln!("  ... and {} more", errors.len() - 20);
@@ -64,7 +89,7 @@ pub fn report_error(e: &anyhow::Error) {
     for cause in e.chain().skip(1) {
         let cause = cause.to_string();
         if !shown.contains(&cause) {
-            eprintln!("  caused by: {cause}");
+            eprintln!("  caused by: {}", safe_message(&cause));
             shown = cause;
         }
     }
@@ -141,7 +166,7 @@ impl Progress for CliProgress {
         }
     }
     fn warn(&self, message: &str) {
-        let line = format!("warning: {message}");
+        let line = format!("warning: {}", safe_message(message));
         match self.bar.lock().ok().and_then(|b| b.clone()) {
             Some(b) => b.println(line),
             None => eprintln!("{line}"),

@@ -5,7 +5,7 @@ use dsv::lock::Access;
 use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
 
 use super::Ctx;
-use super::output::print_json;
+use super::output::{print_json, safe_text};
 
 /// Arguments of `query`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if writing {
         let (commit, index) = rev_index(&repo, &args.rev, &cache)?;
         for w in &index.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", safe_text(&w.to_string()));
         }
         let hits = select(&index, Some(&q))?;
         let msg = format!(
@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         eprintln!("records read: {}", repo.store.records_read());
     }
     for w in &index.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", safe_text(&w.to_string()));
     }
     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
     if args.count {
@@ -98,7 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         let mut out = String::new();
         for f in &hits {
-            out.push_str(&f.path);
+            out.push_str(&dsv::quote::path_str(&f.path));
             out.push('\n');
         }
         print!("{out}");

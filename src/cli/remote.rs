@@ -74,7 +74,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 print_json(&remotes)?;
             } else {
                 for r in remotes {
-                    println!("{}\t{}", r.name, dsv::remote::url::redact(&r.url));
+                    println!("{}\t{}", r.name, dsv::redact::url(&r.url));
                 }
             }
         }

@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else if !ctx.quiet {
         for p in &r.resolved {
-            println!("Resolved {p}");
+            println!("Resolved {}", super::output::quote_path(p));
         }
         println!("{} conflicted file(s) remaining", r.remaining);
     }

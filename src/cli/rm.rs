@@ -28,7 +28,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let r = add::rm(&repo, &scopes, &args.paths, args.cached, args.force)?;
     if !ctx.quiet {
         for p in &r.removed {
-            println!("rm '{}'", dsv::worktree::display_path(p));
+            // As git: `rm 'path'`; a name that needs quoting shows its quotes instead.
+            let q = super::output::quote_path(p);
+            if q.starts_with('"') {
+                println!("rm {q}");
+            } else {
+                println!("rm '{q}'");
+            }
         }
     }
     Ok(0)

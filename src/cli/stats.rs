@@ -8,7 +8,7 @@ use dsv::query::stats::rev_stats;
 use dsv::report::text::signed;
 
 use super::Ctx;
-use super::output::{print_json, write_paged};
+use super::output::{print_json, safe_line, safe_text, write_paged};
 
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]
@@ -47,8 +47,9 @@ fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
             .max()
             .unwrap_or(0)
             .min(40);
+        // Class names and attributes come from label files: escaped, never raw.
         for (k, n) in &s.classes {
-            writeln!(out, "  {k:<w$}  {n:>10}")?;
+            writeln!(out, "  {:<w$}  {n:>10}", safe_line(k))?;
         }
     }
     for (title, map) in [
@@ -61,7 +62,7 @@ fn print_one(out: &mut dyn Write, s: &Stats) -> std::io::Result<()> {
         writeln!(out, "\n{title}:")?;
         for (k, vals) in map {
             for (v, n) in vals {
-                writeln!(out, "  {:<30}  {n:>10}", format!("{k}={v}"))?;
+                writeln!(out, "  {:<30}  {n:>10}", safe_line(&format!("{k}={v}")))?;
             }
         }
     }
@@ -94,7 +95,7 @@ fn print_delta(out: &mut dyn Write, d: &StatsDelta) -> std::io::Result<()> {
     if !d.classes.is_empty() {
         writeln!(out, "\nclasses:")?;
         for (k, (x, y, _)) in &d.classes {
-            row(out, &format!("  {k}"), *x, *y)?;
+            row(out, &format!("  {}", safe_line(k)), *x, *y)?;
         }
     }
     Ok(())
@@ -130,7 +131,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 eprintln!("records read: {}", repo.store.records_read());
             }
             for e in &s.errors {
-                eprintln!("warning: {e}");
+                eprintln!("warning: {}", safe_text(&e.to_string()));
             }
             if args.json {
                 print_json(

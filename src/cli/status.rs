@@ -8,7 +8,7 @@ use dsv::ops::status::{StatusReport, status};
 use dsv::worktree::display_path;
 
 use super::Ctx;
-use super::output::{paint, print_json};
+use super::output::{paint, print_json, quote_path};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
@@ -48,7 +48,8 @@ fn collapse_untracked(report: &StatusReport, tracked_dirs: &HashSet<Vec<u8>>) ->
                 break;
             }
         }
-        out.insert(format!("{}{suffix}", display_path(&shown)));
+        shown.extend_from_slice(suffix.as_bytes());
+        out.insert(quote_path(&shown));
     }
     out.into_iter().collect()
 }
@@ -114,8 +115,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             lines.entry(path.as_bytes().to_vec()).or_insert((' ', ' '));
         }
         for (p, (x, y)) in lines {
-            let shown = display_path(&p);
-            if conflicted.contains(&shown) {
+            let shown = quote_path(&p);
+            if conflicted.contains(&display_path(&p)) {
                 println!("{} {shown}", paint(c, "31", "UU"));
                 continue;
             }
@@ -127,7 +128,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             );
         }
         for p in &report.untracked {
-            println!("{} {}", paint(c, "31", "??"), display_path(p));
+            println!("{} {}", paint(c, "31", "??"), quote_path(p));
         }
         return Ok(0);
     }
@@ -174,7 +175,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 paint(
                     c,
                     "32",
-                    &format!("{:<12}{}", label(ch.kind), display_path(&ch.path))
+                    &format!("{:<12}{}", label(ch.kind), quote_path(&ch.path))
                 )
             );
         }
@@ -187,7 +188,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 paint(
                     c,
                     "31",
-                    &format!("{:<12}{}", label(ch.kind), display_path(&ch.path))
+                    &format!("{:<12}{}", label(ch.kind), quote_path(&ch.path))
                 )
             );
         }
@@ -195,7 +196,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !report.untracked.is_empty() {
         println!("\nUntracked files:");
         let shown = if args.untracked_files {
-            report.untracked.iter().map(|p| display_path(p)).collect()
+            report.untracked.iter().map(quote_path).collect()
         } else {
             collapse_untracked(&report, &tracked_dirs)
         };

@@ -130,16 +130,58 @@ pub enum Action {
 }
 
 impl Action {
-    /// One line for listings: the command, or `POST url`.
+    /// One line for listings: the command, or `POST url` (secrets masked).
     pub fn describe(&self) -> String {
         match self {
-            Action::Run { command } => format!("run: {command}"),
+            Action::Run { command } => format!("run: {}", crate::redact::text(command)),
             Action::Exec { path } => format!("exec: {}", path.display()),
             Action::Webhook { url, format, .. } => match format {
-                BodyFormat::Dsv => format!("POST {url}"),
-                BodyFormat::GithubDispatch => format!("POST {url} (github-dispatch)"),
+                BodyFormat::Dsv => format!("POST {}", crate::redact::url(url)),
+                BodyFormat::GithubDispatch => {
+                    format!("POST {} (github-dispatch)", crate::redact::url(url))
+                }
             },
         }
+    }
+
+    /// The action as it may be shown and stored: a webhook's URL through
+    /// [`crate::redact::url`], the value of a header whose name looks secret
+    /// (`Authorization`, `X-Api-Key`, ...) masked unless it is a `${NAME}` reference,
+    /// and URLs inside a command (`curl https://user:pw@host/...`) redacted.
+    /// The outbox stores this; delivery takes the masked parts from the live
+    /// declaration (`deliver::live_action`).
+    pub fn redacted(&self) -> Action {
+        match self {
+            Action::Webhook {
+                url,
+                secret_env,
+                headers,
+                format,
+            } => Action::Webhook {
+                url: crate::redact::url(url),
+                secret_env: secret_env.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| {
+                        let hide = crate::redact::is_secret_param(k)
+                            && !v.is_empty()
+                            && !crate::redact::is_reference(v);
+                        let v = if hide { crate::redact::MASK } else { v };
+                        (k.clone(), v.to_string())
+                    })
+                    .collect(),
+                format: *format,
+            },
+            Action::Run { command } => Action::Run {
+                command: crate::redact::text(command),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Whether [`Action::redacted`] hides anything: the action holds a secret in clear.
+    pub fn has_secrets(&self) -> bool {
+        self.redacted() != *self
     }
 }
 
@@ -248,6 +290,14 @@ impl HookSet {
             Ok(bytes) => set.hooks = parse(&bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("reading", path, e)),
+        }
+        for h in &set.hooks {
+            if h.action.has_secrets() {
+                set.warnings.push(format!(
+                    "hook '{}': {FILE_NAME} holds a secret in clear (it is committed and pushed with the dataset); write it as ${{NAME}} and set NAME in the environment",
+                    h.id
+                ));
+            }
         }
         let dir = dsv_dir.join(LOCAL_DIR);
         let entries = match std::fs::read_dir(&dir) {

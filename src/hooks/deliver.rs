@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::dsv_toml::FILE_NAME;
 use crate::error::{Error, Result};
 use crate::hooks::config::{Action, BodyFormat, Event};
 use crate::hooks::outbox::{AttemptResult, Delivery, Outbox, RetryPolicy, State, now_ms};
@@ -270,6 +271,61 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 /// Replaces `${NAME}` with the environment variable NAME (in header values and urls);
 /// an unset one is an error naming the variable (never its value).
 pub fn expand_env(value: &str) -> std::result::Result<String, String> {
+    expand_with(value, &env_var, &|v| v.to_string())
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `${NAME}` expanded in a webhook URL. In the userinfo (`https://user:${PASS}@host`,
+/// sent as HTTP basic auth) the values are percent-encoded, so a password holding
+/// `@`, `:` or `/` stays one.
+pub fn expand_url(url: &str) -> std::result::Result<String, String> {
+    expand_url_with(url, &env_var)
+}
+
+fn expand_url_with(
+    url: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<String, String> {
+    let plain = |v: &str| expand_with(v, lookup, &|v| v.to_string());
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some((info, host)) = rest[..auth_end].rsplit_once('@') {
+            let enc = |v: &str| expand_with(v, lookup, &percent_encode);
+            let info = match info.split_once(':') {
+                Some((u, p)) => format!("{}:{}", enc(u)?, enc(p)?),
+                None => enc(info)?,
+            };
+            return Ok(format!(
+                "{scheme}://{info}@{}{}",
+                plain(host)?,
+                plain(&rest[auth_end..])?
+            ));
+        }
+    }
+    plain(url)
+}
+
+fn expand_with(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    map: &dyn Fn(&str) -> String,
+) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(i) = rest.find("${") {
@@ -279,9 +335,9 @@ pub fn expand_env(value: &str) -> std::result::Result<String, String> {
             return Err("unclosed ${ in a header value".into());
         };
         let name = &after[..end];
-        match std::env::var(name) {
-            Ok(v) => out.push_str(&v),
-            Err(_) => return Err(format!("environment variable {name} is not set")),
+        match lookup(name) {
+            Some(v) => out.push_str(&map(&v)),
+            None => return Err(format!("environment variable {name} is not set")),
         }
         rest = &after[end + 1..];
     }
@@ -336,7 +392,7 @@ fn post(
     };
     // `${NAME}` in the url (a trigger token in a query string, say) comes from the
     // environment; messages below show the url as written, never the expanded one.
-    let target = match expand_env(url) {
+    let target = match expand_url(url) {
         Ok(u) => u,
         Err(e) => return Attempt::failed(format!("url: {e}"), start),
     };
@@ -411,13 +467,14 @@ fn post(
                 format!("timed out after {}", human_duration(req.timeout))
             } else {
                 let e = e.without_url();
-                let mut msg = format!("{e} ({url})");
+                let mut msg = format!("{e} ({})", crate::redact::url(url));
                 let mut src = std::error::Error::source(&e);
                 while let Some(s) = src {
                     msg = format!("{msg}: {s}");
                     src = s.source();
                 }
-                format!("request failed: {msg}")
+                // The causes come from hyper and rustls; a URL in them is redacted too.
+                format!("request failed: {}", crate::redact::text(&msg))
             };
             Attempt::failed(what, start)
         }
@@ -550,7 +607,72 @@ pub struct DueReport {
     pub next: Option<i64>,
 }
 
-fn request<'a>(d: &'a Delivery, branch: &'a str, root: &'a Path) -> Request<'a> {
+/// The action a recorded delivery runs. When its secrets were masked on recording
+/// (`Delivery::masked`: a webhook URL with `user:password@`, a `token=` parameter, an
+/// `Authorization` header in clear), they come from the live declaration of the same
+/// hook, never from the outbox: `live` (what a running `dsv watch` was given) or the
+/// hook of that id in the worktree's `dsv.toml`, used only if its masked form is still
+/// the recorded one (the same URL, the secret perhaps rotated).
+pub fn live_action(
+    d: &Delivery,
+    root: &Path,
+    dsv_dir: &Path,
+    live: &[(String, Action)],
+) -> std::result::Result<Action, String> {
+    if !d.masked {
+        return Ok(d.action.clone());
+    }
+    let same = |a: &Action| a.redacted() == d.action;
+    if let Some((_, a)) = live.iter().find(|(id, a)| *id == d.hook && same(a)) {
+        return Ok(a.clone());
+    }
+    if let Some(remote) = d.hook.strip_prefix("watch:") {
+        return Err(format!(
+            "the credentials in this hook's URL are not stored; only a `dsv watch {remote}` given the same --webhook URL (or --exec command) can deliver it (or write the secret as ${{NAME}} and set NAME in the environment)"
+        ));
+    }
+    let set = crate::hooks::config::HookSet::load(root, dsv_dir)
+        .map_err(|e| format!("the hook's credentials are read from {FILE_NAME}: {e}"))?;
+    match set
+        .hooks
+        .iter()
+        .find(|h| h.id == d.hook && h.event == d.event)
+    {
+        Some(h) if same(&h.action) => Ok(h.action.clone()),
+        Some(_) => Err(format!(
+            "hook '{}' changed in {FILE_NAME} since this delivery was recorded; its credentials are not stored in the outbox, so it cannot be sent to the old URL",
+            d.hook
+        )),
+        None => Err(format!(
+            "hook '{}' is no longer declared in {FILE_NAME}; the credentials of its URL are not stored in the outbox, so it cannot be delivered",
+            d.hook
+        )),
+    }
+}
+
+/// One attempt of a recorded delivery (see [`live_action`]).
+fn attempt_recorded(
+    d: &Delivery,
+    root: &Path,
+    dsv_dir: &Path,
+    live: &[(String, Action)],
+) -> Attempt {
+    let start = Instant::now();
+    match live_action(d, root, dsv_dir, live) {
+        Ok(action) => {
+            let branch = d.branch.clone().unwrap_or_default();
+            attempt(&request(d, &branch, root, &action))
+        }
+        Err(msg) => Attempt::failed(msg, start),
+    }
+}
+
+fn request<'a>(
+    d: &'a Delivery,
+    branch: &'a str,
+    root: &'a Path,
+    action: &'a Action,
+) -> Request<'a> {
     Request {
         event: d.event,
         hook: &d.hook,
@@ -560,7 +682,7 @@ fn request<'a>(d: &'a Delivery, branch: &'a str, root: &'a Path) -> Request<'a> 
         branch,
         root,
         payload: &d.payload,
-        action: &d.action,
+        action,
         timeout: Duration::from_millis(d.timeout_ms),
         test: false,
     }
@@ -569,12 +691,14 @@ fn request<'a>(d: &'a Delivery, branch: &'a str, root: &'a Path) -> Request<'a> 
 /// Attempts what is due now, in order per hook, under the worker lock, and returns
 /// as soon as nothing more is due (without waiting for retries), saying when the
 /// next one will be. For a process that delivers between other work (`dsv watch`).
-/// `stop()` is checked before each attempt.
+/// `stop()` is checked before each attempt. `live`: hook id and action of the
+/// deliveries this process declared itself (see [`live_action`]).
 pub fn deliver_due(
     root: &Path,
     dsv_dir: &Path,
     storage: Arc<dyn Storage>,
     policy: &RetryPolicy,
+    live: &[(String, Action)],
     on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
     stop: &dyn Fn() -> bool,
 ) -> Result<DueReport> {
@@ -608,8 +732,7 @@ pub fn deliver_due(
                 report.next = Some(now_ms());
                 return Ok(report);
             }
-            let branch = d.branch.clone().unwrap_or_default();
-            let a = attempt(&request(&d, &branch, root));
+            let a = attempt_recorded(&d, root, dsv_dir, live);
             let after = outbox.finish(d.seq, &a.result(), policy)?;
             report.attempts += 1;
             on_attempt(&after, &a);
@@ -672,8 +795,7 @@ pub fn run_worker(
                 }
             }
             for d in due {
-                let branch = d.branch.clone().unwrap_or_default();
-                let a = attempt(&request(&d, &branch, root));
+                let a = attempt_recorded(&d, root, dsv_dir, &[]);
                 let after = outbox.finish(d.seq, &a.result(), policy)?;
                 report.attempts += 1;
                 on_attempt(&after, &a);
@@ -782,5 +904,14 @@ mod tests {
         let e = expand_env("Bearer ${DSV_TEST_SURELY_UNSET_VAR}").unwrap_err();
         assert!(e.contains("DSV_TEST_SURELY_UNSET_VAR"));
         assert!(expand_env("x ${A").is_err());
+        let lookup = |n: &str| (n == "PASS").then(|| "p@ss:w/rd".to_string());
+        assert_eq!(
+            expand_url_with("https://u:${PASS}@h/x?q=${PASS}", &lookup).unwrap(),
+            "https://u:p%40ss%3Aw%2Frd@h/x?q=p@ss:w/rd"
+        );
+        assert_eq!(
+            expand_url_with("https://u:lit%40@h/${PASS}", &lookup).unwrap(),
+            "https://u:lit%40@h/p@ss:w/rd"
+        );
     }
 }

@@ -99,8 +99,13 @@ pub struct Delivery {
     /// makes it real.
     #[serde(default)]
     pub awaits_ref: Option<String>,
-    /// What the hook does, as declared when the event happened.
+    /// What the hook does, as declared when the event happened, with its secrets
+    /// masked ([`Action::redacted`]).
     pub action: Action,
+    /// Secrets of `action` were masked when it was recorded: delivery takes them
+    /// from the live declaration (`deliver::live_action`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked: bool,
     /// Timeout of one attempt, in milliseconds.
     pub timeout_ms: u64,
     /// The payload document.
@@ -443,7 +448,10 @@ impl Outbox {
                         commit: it.commit.clone(),
                         branch: it.branch.clone(),
                         awaits_ref: it.awaits_ref.clone(),
-                        action: it.action.clone(),
+                        // Never a secret in clear on disk: the URL's userinfo, a token
+                        // parameter or header stays where the user put it.
+                        action: it.action.redacted(),
+                        masked: it.action.has_secrets(),
                         timeout_ms: it.timeout.as_millis() as u64,
                         payload: it.payload.clone(),
                         state: if it.awaits_ref.is_some() {
@@ -545,7 +553,7 @@ impl Outbox {
                     d.state = State::Done;
                     d.last_error = None;
                 } else {
-                    d.last_error = result.error.clone();
+                    d.last_error = result.error.as_deref().map(crate::redact::text);
                     if d.attempts >= policy.max_attempts {
                         d.state = State::Failed;
                     } else {

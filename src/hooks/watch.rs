@@ -163,7 +163,7 @@ impl Watcher {
         let remote = Remote::open(&cfg, false)?;
         remote.check_marker(false)?;
         Ok(Watcher {
-            url: crate::remote::url::redact(&cfg.url),
+            url: crate::redact::url(&cfg.url),
             spec,
             globs,
             remote,
@@ -375,6 +375,9 @@ pub fn run(
     let hook = watcher.spec.hook_id();
     let root = opts.root.as_path();
     let dsv_dir = root.join(crate::repo::DSV_DIR);
+    // The recorded deliveries hold the action with its secrets masked; this watch
+    // supplies them for its own (`deliver::live_action`).
+    let live = [(hook.clone(), watcher.spec.action.clone())];
     loop {
         let polled = open().and_then(|repo| watcher.poll(&repo, progress));
         report.polls += 1;
@@ -403,6 +406,7 @@ pub fn run(
                 &dsv_dir,
                 opts.storage.clone(),
                 &opts.policy,
+                &live,
                 &mut |d, a| {
                     if d.hook == hook && d.state == State::Failed {
                         report.failed += 1;

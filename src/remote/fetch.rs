@@ -1011,7 +1011,7 @@ pub fn clone(
                 id,
                 &who,
                 time,
-                &format!("clone: from {}", super::url::redact(&url)),
+                &format!("clone: from {}", crate::redact::url(&url)),
             )?;
             repo.refs
                 .set_head(&Head::Branch(b.clone()), &who, time, "clone")?;

@@ -44,7 +44,9 @@ pub fn install_crypto() {
 /// An object_store error as one line. Its text names paths and HTTP statuses,
 /// never the request's signing headers or the credentials.
 pub fn safe_message(e: &object_store::Error) -> String {
-    let text = e.to_string();
+    // The client's messages quote request URLs (an endpoint from AWS_ENDPOINT_URL may
+    // hold userinfo, a signed URL its signature).
+    let text = crate::redact::text(&e.to_string());
     let line = text.lines().next().unwrap_or("").to_string();
     if line.len() > 400 {
         let mut cut = 400;
@@ -62,11 +64,17 @@ pub fn safe_message(e: &object_store::Error) -> String {
 pub struct RemoteConfig {
     /// Name (`origin`).
     pub name: String,
-    /// URL as given (never holds credentials: they come from the environment).
+    /// URL as given (never holds credentials: they come from the environment, and a
+    /// URL with some is refused; shown redacted all the same).
+    #[serde(serialize_with = "redacted")]
     pub url: String,
     /// Endpoint, region, allow_http.
     #[serde(skip)]
     pub settings: url::Settings,
+}
+
+fn redacted<S: serde::Serializer>(url: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact::url(url))
 }
 
 /// Validates a remote name: letters, digits, `-` and `_` (it becomes a config
@@ -155,6 +163,9 @@ pub fn add_remote(
     repo.require_write()?;
     check_remote_name(name)?;
     url::parse(url_text)?;
+    if let Some(e) = &settings.endpoint {
+        url::check_no_credentials("endpoint", e, url_text)?;
+    }
     let mut file = ConfigFile::load(&config_path(repo))?;
     if file.values.contains_key(&format!("remote.{name}.url")) {
         return Err(Error::RefExists {
@@ -257,7 +268,7 @@ impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
             .field("name", &self.name)
-            .field("url", &url::redact(&self.url))
+            .field("url", &crate::redact::url(&self.url))
             .finish_non_exhaustive()
     }
 }
@@ -454,7 +465,7 @@ impl Remote {
                     remote: self.name.clone(),
                     message: format!(
                         "'{}' is not a dsv remote (no '{}' object; push to it first)",
-                        url::redact(&self.url),
+                        crate::redact::url(&self.url),
                         format::MARKER
                     ),
                 });

@@ -371,7 +371,7 @@ pub fn push_with(
         }
         let plan = PushPlan {
             remote: remote_name.to_string(),
-            url: super::url::redact(&cfg.url),
+            url: crate::redact::url(&cfg.url),
             branch: branch.clone(),
             old,
             new: local,

@@ -15,6 +15,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 
 use crate::error::{Error, Result};
+use crate::redact::url as redact;
 
 /// Where a remote lives, parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,8 +67,35 @@ fn split_bucket(rest: &str, url: &str) -> Result<(String, String)> {
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
 
-/// Parses a remote URL.
+/// Where each backend takes its credentials from (the variables `object_store`'s
+/// `from_env` builders read), for the error that refuses them in a URL.
+fn credential_variables(url: &str) -> &'static str {
+    if url.starts_with("gs://") {
+        "GOOGLE_SERVICE_ACCOUNT (a key file) or GOOGLE_SERVICE_ACCOUNT_KEY, or GOOGLE_APPLICATION_CREDENTIALS"
+    } else if url.starts_with("az://") {
+        "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_KEY, or AZURE_STORAGE_CLIENT_ID/AZURE_STORAGE_CLIENT_SECRET/AZURE_STORAGE_TENANT_ID)"
+    } else {
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"
+    }
+}
+
+/// Refuses a URL (`what`: "remote URL", "endpoint") that carries credentials: a
+/// `user:password@` part or a secret-looking query parameter. They would be stored
+/// in `.dsv/config.toml` and shown in messages; they belong in the environment.
+pub fn check_no_credentials(what: &str, text: &str, remote_url: &str) -> Result<()> {
+    if crate::redact::has_secrets(text) {
+        return Err(Error::Refused(format!(
+            "{what} '{}' carries credentials; dsv never stores them: remove them and set {} in the environment",
+            redact(text),
+            credential_variables(remote_url)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a remote URL; one that carries credentials is refused.
 pub fn parse(url: &str) -> Result<Location> {
+    check_no_credentials("remote URL", url, url)?;
     if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, prefix) = split_bucket(rest, url)?;
         return Ok(Location::S3 { bucket, prefix });
@@ -101,22 +129,6 @@ pub fn parse(url: &str) -> Result<Location> {
     Ok(Location::File(url.into()))
 }
 
-/// A URL with any `user:password@` part removed, safe to print.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (host, tail) = rest.split_once('/').unwrap_or((rest, ""));
-            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            if tail.is_empty() && !rest.contains('/') {
-                format!("{scheme}://{host}")
-            } else {
-                format!("{scheme}://{host}/{tail}")
-            }
-        }
-        None => url.to_string(),
-    }
-}
-
 /// Errors from a store builder can quote configuration; keep only the kind of problem.
 fn build_error(url: &str, e: object_store::Error) -> Error {
     Error::Refused(format!(
@@ -134,6 +146,9 @@ pub fn open(
     settings: &Settings,
     create: bool,
 ) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    if let Some(ep) = &settings.endpoint {
+        check_no_credentials("endpoint", ep, url)?;
+    }
     let prefix_path =
         |p: &str| -> StorePath { StorePath::from_iter(p.split('/').filter(|s| !s.is_empty())) };
     match loc {
@@ -234,8 +249,15 @@ mod tests {
     }
 
     #[test]
-    fn redacts_userinfo() {
-        assert_eq!(redact("https://u:secret@host/x"), "https://host/x");
-        assert_eq!(redact("s3://bucket/p"), "s3://bucket/p");
+    fn refuses_credentials() {
+        let e = parse("s3://KEY:hunter2@bucket/p").unwrap_err().to_string();
+        assert!(
+            !e.contains("hunter2") && e.contains("AWS_SECRET_ACCESS_KEY"),
+            "{e}"
+        );
+        let e = parse("az://c/p?sig=zq9").unwrap_err().to_string();
+        assert!(!e.contains("zq9") && e.contains("AZURE_STORAGE"), "{e}");
+        assert!(parse("gs://tok@b/p").is_err());
+        assert!(parse("/path/with@at/sign").is_ok());
     }
 }

@@ -6,6 +6,7 @@ use crate::labels::compare::{ObjectChange, ObjectChangeKind};
 use crate::labels::{BBox, Units};
 use crate::ops::diff::ChangeKind;
 use crate::ops::label_diff::{ClassDelta, DatasetDiff};
+use crate::quote::{line as safe_line, path as quote_path, path_str as quote};
 use crate::worktree::display_path;
 
 /// Wraps `s` in an ANSI colour when `on`.
@@ -131,7 +132,7 @@ fn class_table(out: &mut dyn Write, classes: &[ClassDelta]) -> io::Result<()> {
         writeln!(
             out,
             "  {:<w$}  {:>7}  {:>7}  {:>6}  {:>6}  {:>7}  {:>6}  {:>9}  {:>6}",
-            c.class,
+            safe_line(&c.class),
             c.before,
             c.after,
             signed(c.delta),
@@ -153,17 +154,24 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
     }
     let bold = |s: &str| paint(color, "1", s);
     writeln!(out, "{} {}", bold("frames:"), frame_totals(diff))?;
+    // Names and label contents are the committer's data: quoted and escaped, never raw.
     for p in &diff.frames.added {
-        writeln!(out, "  {}  {p}", paint(color, "32", "A"))?;
+        writeln!(out, "  {}  {}", paint(color, "32", "A"), quote(p))?;
     }
     for p in &diff.frames.removed {
-        writeln!(out, "  {}  {p}", paint(color, "31", "D"))?;
+        writeln!(out, "  {}  {}", paint(color, "31", "D"), quote(p))?;
     }
     for p in &diff.frames.modified {
-        writeln!(out, "  {}  {p}", paint(color, "33", "M"))?;
+        writeln!(out, "  {}  {}", paint(color, "33", "M"), quote(p))?;
     }
     for r in &diff.frames.renamed {
-        writeln!(out, "  {}  {} -> {}", paint(color, "33", "R"), r.from, r.to)?;
+        writeln!(
+            out,
+            "  {}  {} -> {}",
+            paint(color, "33", "R"),
+            quote(&r.from),
+            quote(&r.to)
+        )?;
     }
     writeln!(out, "{} {}", bold("labels:"), object_totals(diff))?;
     for l in &diff.labels {
@@ -173,9 +181,9 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
             writeln!(
                 out,
                 "{}  {}  {}",
-                bold(&l.path),
+                bold(&quote(&l.path)),
                 paint(color, "2", &format!("[{}]", l.format.name())),
-                frame
+                quote(frame)
             )?;
             let cw = f
                 .changes
@@ -187,6 +195,7 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
             for c in &f.changes {
                 let (mark, code, word) = kind_style(c.kind);
                 let (class, detail) = change_detail(c, f.units);
+                let (class, detail) = (safe_line(&class), safe_line(&detail));
                 let head = format!("{mark} {word:<12}");
                 let line = format!("  {}  {class:<cw$}  {detail}", paint(color, code, &head));
                 writeln!(out, "{}", line.trim_end())?;
@@ -215,8 +224,8 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
                 _ => "33",
             };
             let path = match &c.from {
-                Some(f) => format!("{} -> {}", display_path(f), display_path(&c.path)),
-                None => display_path(&c.path),
+                Some(f) => format!("{} -> {}", quote_path(f), quote_path(&c.path)),
+                None => quote_path(&c.path).into_owned(),
             };
             writeln!(
                 out,
@@ -239,7 +248,7 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
             diff.warnings.len()
         )?;
         for w in &diff.warnings {
-            writeln!(out, "  {w}")?;
+            writeln!(out, "  {}", crate::quote::text(&w.to_string()))?;
         }
     }
     Ok(())
