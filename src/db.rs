@@ -201,6 +201,11 @@ impl CacheDb {
                 .open(&path)?;
             Database::builder().create_with_backend(RedbBackend::unsynced(file)?)
         };
+        // A damaged cache can make redb panic: contained, and then rebuilt.
+        let create = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(create))
+                .unwrap_or(Err(redb::DatabaseError::RepairAborted))
+        };
         let db = std::fs::create_dir_all(&dir)
             .ok()
             .and_then(|_| match create() {
@@ -226,10 +231,13 @@ impl CacheDb {
         key: &[u8; 32],
         f: impl FnOnce(&[u8]) -> T,
     ) -> Option<T> {
-        let tx = self.0.as_ref()?.begin_read().ok()?;
-        let t = tx.open_table(table).ok()?;
-        let v = t.get(key).ok()??;
-        Some(f(v.value()))
+        let read = || {
+            let tx = self.0.as_ref()?.begin_read().ok()?;
+            let t = tx.open_table(table).ok()?;
+            let v = t.get(key).ok()??;
+            Some(f(v.value()))
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or(None)
     }
 
     /// Runs `f` in one write transaction and commits it; errors are dropped.
@@ -244,6 +252,6 @@ impl CacheDb {
             tx.commit()?;
             Ok(())
         };
-        let _ = run();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     }
 }

@@ -153,7 +153,10 @@ pub fn gc(repo: &Repository) -> Result<GcReport> {
         store.note_write(*n, 0)?;
     }
     let db = store.db();
-    db.guard(|| switch_tables(repo, &live, &packs, &moved, &new_packs))?;
+    if let Err(e) = db.guard(|| switch_tables(repo, &live, &packs, &moved, &new_packs)) {
+        store.mark_uncertain();
+        return Err(e);
+    }
     store.forget_readers();
     store.settle_packs(true)?;
     remove_temp_files(repo)?;

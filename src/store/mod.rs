@@ -143,6 +143,10 @@ pub struct ObjectStore {
     /// (0: a pack the database does not know yet); mirrored in `writes_path`
     /// before the first byte goes past it.
     writes: Mutex<std::collections::BTreeMap<u32, u64>>,
+    /// A database commit failed: whether it reached the disk is unknown, so this
+    /// handle no longer knows what is committed and leaves garbage to the next
+    /// opener, which reads the database afresh.
+    uncertain: std::sync::atomic::AtomicBool,
     db: Db,
     storage: Arc<dyn Storage>,
     writers: Vec<Mutex<WriterState>>,
@@ -230,6 +234,7 @@ impl ObjectStore {
             packs_dir: dsv_dir.join("packs"),
             writes_path: dsv_dir.join(PACK_WRITES),
             writes: Mutex::new(Default::default()),
+            uncertain: std::sync::atomic::AtomicBool::new(false),
             db,
             writers: (0..rayon::current_num_threads().max(1))
                 .map(|_| Mutex::new(WriterState::default()))
@@ -245,10 +250,10 @@ impl ObjectStore {
             io: PackIo::new(&storage),
             storage,
         };
-        if store.db.writable() {
-            // A writer must know that every pack byte it might cut off is garbage.
-            store.settle_packs(true)?;
-        }
+        // A writer must know that every pack byte it might cut off is garbage; a
+        // reader checks the same, so a database older than its packs is named
+        // instead of showing up as objects "not found".
+        store.settle_packs(true)?;
         Ok(store)
     }
 
@@ -259,7 +264,8 @@ impl ObjectStore {
     /// table on); such garbage is cut off or removed. Anything else means the
     /// database is older than its packs: with `strict` that is an error asking
     /// for `dsv repair` (and nothing is touched), otherwise it is left alone.
-    /// The record of writes is removed once everything is settled.
+    /// The record of writes is removed once everything is settled. A read-only
+    /// handle only checks.
     pub fn settle_packs(&self, strict: bool) -> Result<()> {
         let committed: std::collections::BTreeMap<u32, u64> = self.db.guard(|| {
             let tx = self.db.read()?;
@@ -323,6 +329,9 @@ impl ObjectStore {
             }
             unsettled = true;
         }
+        if !self.db.writable() {
+            return Ok(());
+        }
         for (path, n, c) in garbage {
             if c == 0 && !committed.contains_key(&n) {
                 self.storage.remove_file(&path)?;
@@ -336,6 +345,12 @@ impl ObjectStore {
             self.storage.remove_file(&self.writes_path)?;
         }
         Ok(())
+    }
+
+    /// Notes that a commit to the database failed (see `uncertain`).
+    pub(crate) fn mark_uncertain(&self) {
+        self.uncertain
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Records, before any byte goes past it, that pack `n` may be written from
@@ -721,7 +736,11 @@ impl ObjectStore {
                     if ObjectId::hash(bytes) != id {
                         return Err(Error::CorruptObject {
                             id,
-                            reason: "content does not match its id".into(),
+                            reason: format!(
+                                "content does not match its id (record at {}:{})",
+                                path.display(),
+                                l.offset
+                            ),
                         });
                     }
                     out.push((i, f(i, bytes)?));
@@ -781,10 +800,22 @@ impl ObjectStore {
         if ObjectId(*hasher.finalize().as_bytes()) != *id {
             return Err(Error::CorruptObject {
                 id: *id,
-                reason: "content does not match its id".into(),
+                reason: self.mismatch(id),
             });
         }
         Ok(out)
+    }
+
+    /// Why `id`'s content is wrong, naming where its record is.
+    fn mismatch(&self, id: &ObjectId) -> String {
+        match self.locate(id) {
+            Ok(Some(l)) => format!(
+                "content does not match its id (record at {}:{})",
+                pack::pack_path(&self.packs_dir, l.pack).display(),
+                l.offset
+            ),
+            _ => "content does not match its id".into(),
+        }
     }
 
     /// Streams an object's bytes into `w`, verifying the hash; returns the byte count.
@@ -794,7 +825,7 @@ impl ObjectStore {
         if ObjectId(*hasher.finalize().as_bytes()) != *id {
             return Err(Error::CorruptObject {
                 id: *id,
-                reason: "content does not match its id".into(),
+                reason: self.mismatch(id),
             });
         }
         Ok(n)
@@ -1137,7 +1168,10 @@ impl ObjectStore {
             }
             (Ok(()), Err(e)) => return Err(e),
         };
-        self.db.guard(|| tx.commit().map_err(|e| self.db.err(e)))?;
+        if let Err(e) = self.db.guard(|| tx.commit().map_err(|e| self.db.err(e))) {
+            self.mark_uncertain();
+            return Err(e);
+        }
         pending.clear();
         commits.clear();
         self.drop_snapshot();
@@ -1311,7 +1345,8 @@ impl Drop for ObjectStore {
     /// such as a full disk), so a failed command leaves the packs as they were.
     fn drop(&mut self) {
         let wrote = self.writes.lock().map(|w| !w.is_empty()).unwrap_or(false);
-        if wrote && self.db.writable() {
+        let uncertain = self.uncertain.load(std::sync::atomic::Ordering::SeqCst);
+        if wrote && self.db.writable() && !uncertain {
             let _ = self.io.sync.wait();
             if let Ok(mut readers) = self.readers.lock() {
                 readers.clear();
