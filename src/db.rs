@@ -151,8 +151,8 @@ pub fn contain<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
         Err(payload) => Err(Error::NeedsRepair {
             path: path.to_path_buf(),
             reason: format!(
-                "the database is damaged ({})",
-                panic_message(payload.as_ref())
+                "the database is damaged (redb cannot read a page: {})",
+                panic_message(payload.as_ref()).trim_start_matches("internal error: ")
             ),
         }),
     }

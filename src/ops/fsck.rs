@@ -89,19 +89,26 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
     // the sizes trees claim).
     let checked: Vec<(ObjectId, std::result::Result<u64, String>)> = objects
         .par_iter()
-        .map(|(id, _)| {
+        .map(|(id, loc)| {
             progress.inc(1);
+            let place = || {
+                format!(
+                    "record at {}:{}",
+                    crate::store::pack::pack_path(repo.store.packs_dir(), loc.pack).display(),
+                    loc.offset
+                )
+            };
             let r = match repo.store.read_record(id) {
                 Ok((h, bytes)) => match h.repr {
                     crate::store::pack::Repr::Raw => {
                         if ObjectId::hash(&bytes) == *id {
                             Ok(bytes.len() as u64)
                         } else {
-                            Err("content does not match its id".to_string())
+                            Err(format!("content does not match its id ({})", place()))
                         }
                     }
                     crate::store::pack::Repr::Concat => crate::store::pack::decode_concat(&bytes)
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| format!("{e} ({})", place()))
                         .and_then(|list| {
                             list.iter()
                                 .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))

@@ -507,8 +507,8 @@ impl ObjectStore {
                 ),
             });
         }
-        let bytes = pack::decode_payload(&header, payload)
-            .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+        let bytes =
+            pack::decode_payload(&header, payload).map_err(|reason| self.corrupt(id, reason))?;
         Ok((header, bytes))
     }
 
@@ -769,8 +769,8 @@ impl ObjectStore {
                 // The chunks of a large file read and decompressed in parallel
                 // (an 80 MB sidecar took a third of a second on one core), then
                 // the whole checked against its id, as `read_into` does.
-                let children = pack::decode_concat(&bytes)
-                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let children =
+                    pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason))?;
                 let parts: Vec<Vec<u8>> = children
                     .par_iter()
                     .map(|(child, len)| {
@@ -808,13 +808,26 @@ impl ObjectStore {
 
     /// Why `id`'s content is wrong, naming where its record is.
     fn mismatch(&self, id: &ObjectId) -> String {
+        self.with_place(id, "content does not match its id".into())
+    }
+
+    /// `reason`, followed by where `id`'s record is (when it can be located).
+    fn with_place(&self, id: &ObjectId, reason: String) -> String {
         match self.locate(id) {
-            Ok(Some(l)) => format!(
-                "content does not match its id (record at {}:{})",
+            Ok(Some(l)) if !reason.contains(".dsvpack") => format!(
+                "{reason} (record at {}:{})",
                 pack::pack_path(&self.packs_dir, l.pack).display(),
                 l.offset
             ),
-            _ => "content does not match its id".into(),
+            _ => reason,
+        }
+    }
+
+    /// A corrupt-object error naming where the record is.
+    fn corrupt(&self, id: &ObjectId, reason: String) -> Error {
+        Error::CorruptObject {
+            id: *id,
+            reason: self.with_place(id, reason),
         }
     }
 
@@ -853,8 +866,8 @@ impl ObjectStore {
                 Ok(bytes.len() as u64)
             }
             Repr::Concat => {
-                let children = pack::decode_concat(&bytes)
-                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let children =
+                    pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason))?;
                 let mut total = 0;
                 for (child, len) in children {
                     let n = self.read_into_inner(&child, w, hasher, depth + 1)?;
@@ -871,8 +884,7 @@ impl ObjectStore {
         let (header, bytes) = self.read_record(id)?;
         match header.repr {
             Repr::Raw => Ok(Vec::new()),
-            Repr::Concat => pack::decode_concat(&bytes)
-                .map_err(|reason| Error::CorruptObject { id: *id, reason }),
+            Repr::Concat => pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason)),
         }
     }
 
