@@ -958,8 +958,21 @@ fn suite_base(home: &Path, root: &Path) -> Vec<(String, String)> {
     ok(home, root, &["tag", "v1"]);
     write(root, "labels/b.txt", "1 0.2 0.2 0.1 0.1\n".repeat(50));
     write(root, "photo.bin", pseudo_random(300_000, 32));
+    // A post-commit hook, so the hook outbox (.dsv/hooks.redb) exists.
+    write(
+        root,
+        "dsv.toml",
+        "[[hooks]]\nid = \"note\"\nevent = \"post-commit\"\nrun = \"true\"\n",
+    );
     ok(home, root, &["add", "-A"]);
-    ok(home, root, &["commit", "-q", "-m", "two"]);
+    let out = run_env(
+        home,
+        root,
+        &["commit", "-q", "-m", "two"],
+        &[("DSV_HOOKS_FOREGROUND", "1")],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(root.join(".dsv/hooks.redb").exists());
     ok(home, root, &["branch", "side"]);
     let log: serde_json::Value =
         serde_json::from_str(&ok(home, root, &["log", "--json"]).stdout).unwrap();
@@ -1022,6 +1035,7 @@ fn suite_case(
         &["ls-tree", "-r", "HEAD"],
         &["diff", "v1", "HEAD"],
         &["fsck"],
+        &["hooks", "log"],
     ];
     let writes: &[&[&str]] = &[
         &["add", "-A"],
@@ -1033,6 +1047,7 @@ fn suite_case(
         &["fsck"],
         &["status"],
         &["log"],
+        &["hooks", "log"],
         &["add", "-A"],
         &["commit", "-q", "-m", "x"],
     ];
@@ -1042,7 +1057,8 @@ fn suite_case(
         quick.to_vec()
     };
     for args in cmds.iter().copied().chain([&["gc"][..]]) {
-        let out = run_env(home, w, args, &[]);
+        // Deliveries in the foreground: no worker outlives the case.
+        let out = run_env(home, w, args, &[("DSV_HOOKS_FOREGROUND", "1")]);
         let text = format!("{}{}", out.stdout, out.stderr);
         if text.contains("panicked")
             || text.contains("RUST_BACKTRACE")
@@ -1051,7 +1067,7 @@ fn suite_case(
             broken.push(format!("{case}: dsv {args:?} panicked\n{}", out.describe()));
         }
         match out.code {
-            Some(0 | 1 | 2) => {}
+            Some(0..=2) => {}
             _ => broken.push(format!(
                 "{case}: dsv {args:?} exit {:?}\n{}",
                 out.code,
@@ -1140,7 +1156,7 @@ fn damaged_repository_suite() {
         "config.toml",
         "logs/HEAD",
     ];
-    let dbs = ["objects.redb", "index.redb"];
+    let dbs = ["objects.redb", "index.redb", "hooks.redb"];
     for rel in dbs
         .iter()
         .chain(&plain)
