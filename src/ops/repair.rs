@@ -143,15 +143,13 @@ pub fn repair(
     };
     // The index: kept when it reads and every entry's object is present.
     let index_problem = index_problem(&dsv, &store);
-    if let Some(reason) = index_problem {
-        let entries = match index_from_head(root, &dsv, &store, &storage) {
-            Ok(e) => e,
-            Err(e) => {
-                drop(store);
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+    if let Some(mut reason) = index_problem {
+        // Without a readable HEAD the index starts empty (every file shows as
+        // untracked; `dsv add` stages them again).
+        let entries = index_from_head(root, &dsv, &store, &storage).unwrap_or_else(|e| {
+            reason.push_str(&format!("; HEAD cannot be read ({e}), so it is empty"));
+            BTreeMap::new()
+        });
         report.index_entries = entries.len() as u64;
         drop(store);
         Index::rebuild(
