@@ -905,9 +905,10 @@ fn failed_clone_into_an_empty_directory_removes_what_it_wrote() {
     ok(&home, &root, &["push", "-q", "origin", "main"]);
     let dest = tmp.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
-    // Fail late: some files are checked out by then.
-    let mut cleaned = 0;
-    for n in [40, 60, 80] {
+    // Fail at every third write until the clone gets through; the late ones
+    // fail while the files are being checked out (the index is written last).
+    let mut in_checkout = false;
+    for n in (60..400).step_by(3) {
         let out = run_env(
             &home,
             tmp.path(),
@@ -915,21 +916,20 @@ fn failed_clone_into_an_empty_directory_removes_what_it_wrote() {
             &[("DSV_FAULT", &format!("fail:{n}"))],
         );
         no_panic(&out);
-        if out.code == Some(1) {
-            cleaned += 1;
-            assert!(dest.is_dir(), "the user's directory was removed");
-            let left: Vec<_> = std::fs::read_dir(&dest).unwrap().collect();
-            assert!(
-                left.is_empty(),
-                "fail:{n} left {left:?}\n{}",
-                out.describe()
-            );
-        } else {
-            std::fs::remove_dir_all(&dest).unwrap();
-            std::fs::create_dir(&dest).unwrap();
+        if out.code == Some(0) {
+            break;
         }
+        assert_eq!(out.code, Some(1), "{}", out.describe());
+        in_checkout |= out.stderr.contains("/.dsv/index.redb");
+        assert!(dest.is_dir(), "the user's directory was removed");
+        let left: Vec<_> = std::fs::read_dir(&dest).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "fail:{n} left {left:?}\n{}",
+            out.describe()
+        );
     }
-    assert!(cleaned > 0, "no injected failure hit the clone");
+    assert!(in_checkout, "no injected failure hit the checkout");
 }
 
 // ---------------------------------------------------------------------------
