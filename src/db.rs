@@ -28,6 +28,18 @@ const READ_CACHE: usize = 32 << 20;
 impl Db {
     /// Opens (creating if needed) a database for writing; writes go through `storage`.
     pub fn open_rw(path: &Path, storage: Arc<dyn Storage>) -> Result<Db> {
+        contain(path, || Self::open_rw_inner(path, storage))
+    }
+
+    /// Opens an existing database for writing; a missing or empty file is refused
+    /// (redb would lay out a new, empty database, and the store would take every
+    /// pack for garbage).
+    pub fn open_existing_rw(path: &Path, storage: Arc<dyn Storage>) -> Result<Db> {
+        require_existing(path)?;
+        Self::open_rw(path, storage)
+    }
+
+    fn open_rw_inner(path: &Path, storage: Arc<dyn Storage>) -> Result<Db> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -44,6 +56,11 @@ impl Db {
 
     /// Opens an existing database read-only.
     pub fn open_ro(path: &Path) -> Result<Db> {
+        require_existing(path)?;
+        contain(path, || Self::open_ro_inner(path))
+    }
+
+    fn open_ro_inner(path: &Path) -> Result<Db> {
         // Readers mostly scan or look up once; a small page cache lets the
         // buffers of pages already read be reused instead of each page read
         // landing in fresh memory the kernel must zero (a scan of a
@@ -87,6 +104,69 @@ impl Db {
     pub fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::db(self.path(), e)
     }
+
+    /// Runs redb's own integrity check (every page's checksum); `Ok(false)` when
+    /// it found damage it repaired. A read-only handle cannot check.
+    pub fn check_integrity(&mut self) -> Result<bool> {
+        let path = self.path().to_path_buf();
+        match self {
+            Db::Rw(db, _) => contain(&path, || {
+                db.check_integrity().map_err(|e| Error::db(&path, e))
+            }),
+            Db::Ro(..) => Ok(true),
+        }
+    }
+
+    /// Runs `f` (which reads or writes this database) with redb's panics on a
+    /// damaged page turned into an error naming the file (see [`contain`]).
+    pub fn guard<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        contain(self.path(), f)
+    }
+}
+
+/// Refuses a database file that is missing or empty: it must be rebuilt from the
+/// packs (`dsv repair`), never silently created again.
+pub fn require_existing(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > 0 => Ok(()),
+        Ok(_) => Err(Error::NeedsRepair {
+            path: path.to_path_buf(),
+            reason: "the database is empty".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NeedsRepair {
+            path: path.to_path_buf(),
+            reason: "the database is missing".into(),
+        }),
+        Err(e) => Err(Error::io("reading", path, e)),
+    }
+}
+
+/// Runs `f`, which uses the redb database at `path`, turning a panic into
+/// [`Error::NeedsRepair`] naming the file. redb trusts its pages: a damaged one
+/// can reach an `unreachable!()` in its b-tree code instead of an error. The
+/// CLI's panic hook keeps such a panic quiet; the error says what happened.
+pub fn contain<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(Error::NeedsRepair {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the database is damaged (redb cannot read a page: {})",
+                panic_message(payload.as_ref()).trim_start_matches("internal error: ")
+            ),
+        }),
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "internal error".to_string()
+    }
 }
 
 /// A cache key: blake3 of the cache's version string and each part,
@@ -121,6 +201,11 @@ impl CacheDb {
                 .open(&path)?;
             Database::builder().create_with_backend(RedbBackend::unsynced(file)?)
         };
+        // A damaged cache can make redb panic: contained, and then rebuilt.
+        let create = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(create))
+                .unwrap_or(Err(redb::DatabaseError::RepairAborted))
+        };
         let db = std::fs::create_dir_all(&dir)
             .ok()
             .and_then(|_| match create() {
@@ -146,10 +231,13 @@ impl CacheDb {
         key: &[u8; 32],
         f: impl FnOnce(&[u8]) -> T,
     ) -> Option<T> {
-        let tx = self.0.as_ref()?.begin_read().ok()?;
-        let t = tx.open_table(table).ok()?;
-        let v = t.get(key).ok()??;
-        Some(f(v.value()))
+        let read = || {
+            let tx = self.0.as_ref()?.begin_read().ok()?;
+            let t = tx.open_table(table).ok()?;
+            let v = t.get(key).ok()??;
+            Some(f(v.value()))
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or(None)
     }
 
     /// Runs `f` in one write transaction and commits it; errors are dropped.
@@ -164,6 +252,6 @@ impl CacheDb {
             tx.commit()?;
             Ok(())
         };
-        let _ = run();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     }
 }

@@ -83,6 +83,26 @@ pub enum Error {
         /// redb's message.
         message: String,
     },
+    /// A repository database that is missing, empty, damaged or older than the
+    /// packs it indexes: nothing is written until `dsv repair` rebuilds it.
+    #[error("{path}: {reason}; run 'dsv repair' to rebuild it")]
+    NeedsRepair {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A pack file that an object lives in cannot be read (deleted, unreadable).
+    #[error("object {id} is in pack '{pack}', which cannot be read: {source}")]
+    PackUnreadable {
+        /// The object being read.
+        id: ObjectId,
+        /// The pack file.
+        pack: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A revision expression that names nothing.
     #[error("unknown revision '{0}'")]
     UnknownRevision(String),
@@ -208,9 +228,20 @@ impl Error {
 
     /// Wraps a redb error with the database path.
     pub fn db(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+        let message = err.to_string();
+        // Damage that only rebuilding the file can fix says so.
+        if message.starts_with("DB corrupted")
+            || message.starts_with("Poisoned internal lock")
+            || message.starts_with("Manual upgrade required")
+        {
+            return Error::NeedsRepair {
+                path: path.into(),
+                reason: format!("the database is damaged ({message})"),
+            };
+        }
         Error::Database {
             path: path.into(),
-            message: err.to_string(),
+            message,
         }
     }
 }

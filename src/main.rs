@@ -20,5 +20,52 @@ fn main() {
     }
     // TLS for remotes: rustls with the ring provider, installed once before any client.
     dsv::remote::install_crypto();
-    std::process::exit(cli::run());
+    std::panic::set_hook(Box::new(panic_hook));
+    let code = match std::panic::catch_unwind(cli::run) {
+        Ok(code) => code,
+        Err(_) => {
+            if REDB_PANIC.load(std::sync::atomic::Ordering::SeqCst) {
+                report_damaged_database();
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Set when redb panicked (on a damaged page).
+static REDB_PANIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// No panic reaches the user as a backtrace. redb's panics on a damaged page are
+/// caught by the library, which names the file (`dsv::db::contain`), so they stay
+/// quiet here; any other is a bug, reported in one line.
+fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info.location();
+    if location.is_some_and(|l| l.file().contains("/redb-")) {
+        REDB_PANIC.store(true, std::sync::atomic::Ordering::SeqCst);
+        return;
+    }
+    let message = dsv::db::panic_message(info.payload());
+    match location {
+        Some(l) => eprintln!(
+            "error: internal error: {message} (at {}:{}; please report this dsv bug)",
+            l.file(),
+            l.line()
+        ),
+        None => eprintln!("error: internal error: {message} (please report this dsv bug)"),
+    }
+}
+
+/// A redb panic the library did not contain: find and name the damaged file.
+fn report_damaged_database() {
+    let found = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| dsv::Repository::locate(&cwd).ok())
+        .and_then(|root| dsv::ops::repair::diagnose(&root.join(dsv::repo::DSV_DIR)));
+    match found {
+        Some(e) => eprintln!("error: {e}"),
+        None => eprintln!(
+            "error: a repository database (.dsv/objects.redb or .dsv/index.redb) is damaged; run 'dsv repair'"
+        ),
+    }
 }

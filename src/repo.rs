@@ -177,7 +177,7 @@ impl Repository {
         let write = lock.access() == Access::Write;
         let objects = dsv.join("objects.redb");
         let db = if write {
-            Db::open_rw(&objects, opts.storage.clone())?
+            Db::open_existing_rw(&objects, opts.storage.clone())?
         } else {
             Db::open_ro(&objects)?
         };

@@ -29,6 +29,7 @@ mod pull;
 mod push;
 mod query;
 mod remote;
+mod repair;
 mod reset;
 mod resolve;
 mod restore;
@@ -126,6 +127,8 @@ enum Command {
     Fsck(fsck::Args),
     /// Remove unreachable objects and repack.
     Gc(gc::Args),
+    /// Rebuild objects.redb from the packs (and a damaged index from HEAD), then fsck.
+    Repair(repair::Args),
     /// Print a stored object (plumbing).
     CatObject(cat_object::Args),
     /// List a tree (plumbing).
@@ -275,6 +278,7 @@ pub fn run() -> i32 {
         Command::Reset(a) => reset::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
+        Command::Repair(a) => repair::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
         Command::LsTree(a) => ls_tree::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),

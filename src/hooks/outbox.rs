@@ -326,7 +326,7 @@ impl Outbox {
                 Err(e) => return Err(e),
             }
         };
-        f(&db).map(Some)
+        crate::db::contain(&path, || f(&db)).map(Some)
     }
 
     /// Records deliveries in one transaction; one already recorded is returned with `new: false`.

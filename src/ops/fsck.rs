@@ -48,7 +48,22 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
     for (n, len) in &packs {
         let path = crate::store::pack::pack_path(repo.store.packs_dir(), *n);
         match std::fs::metadata(&path) {
-            Ok(m) if m.len() >= *len => {}
+            Ok(m) if m.len() >= *len => {
+                let mut magic = [0u8; 8];
+                let read = std::fs::File::open(&path)
+                    .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, &mut magic, 0));
+                if read.is_err() || &magic != crate::store::pack::PACK_MAGIC {
+                    report.problems.push(Problem {
+                        id: None,
+                        message: format!(
+                            "pack {} has a damaged header (not {:?}); run 'dsv repair'",
+                            path.display(),
+                            String::from_utf8_lossy(crate::store::pack::PACK_MAGIC)
+                        ),
+                        used_by: vec![],
+                    });
+                }
+            }
             Ok(m) => report.problems.push(Problem {
                 id: None,
                 message: format!(
@@ -70,30 +85,53 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
     let objects = repo.store.all_objects()?;
     report.objects = objects.len() as u64;
     progress.start("verifying objects", Some(objects.len() as u64));
-    let bad: Vec<(ObjectId, String)> = objects
+    // Each object is either damaged (with why) or has a length (for checking
+    // the sizes trees claim).
+    let checked: Vec<(ObjectId, std::result::Result<u64, String>)> = objects
         .par_iter()
-        .filter_map(|(id, _)| {
+        .map(|(id, loc)| {
             progress.inc(1);
+            let place = || {
+                format!(
+                    "record at {}:{}",
+                    crate::store::pack::pack_path(repo.store.packs_dir(), loc.pack).display(),
+                    loc.offset
+                )
+            };
             let r = match repo.store.read_record(id) {
                 Ok((h, bytes)) => match h.repr {
                     crate::store::pack::Repr::Raw => {
                         if ObjectId::hash(&bytes) == *id {
-                            Ok(())
+                            Ok(bytes.len() as u64)
                         } else {
-                            Err("content does not match its id".to_string())
+                            Err(format!("content does not match its id ({})", place()))
                         }
                     }
                     crate::store::pack::Repr::Concat => crate::store::pack::decode_concat(&bytes)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| format!("{e} ({})", place()))
+                        .and_then(|list| {
+                            list.iter()
+                                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
+                                .ok_or_else(|| "concatenation lengths overflow".to_string())
+                        }),
                 },
                 Err(Error::CorruptObject { reason, .. }) => Err(reason),
                 Err(e) => Err(e.to_string()),
             };
-            r.err().map(|reason| (*id, reason))
+            (*id, r)
         })
         .collect();
     progress.finish();
+    let mut sizes = HashMap::new();
+    let mut bad = Vec::new();
+    for (id, r) in checked {
+        match r {
+            Ok(n) => {
+                sizes.insert(id, n);
+            }
+            Err(reason) => bad.push((id, reason)),
+        }
+    }
     let mut broken: HashMap<ObjectId, String> = bad.into_iter().collect();
     // 3. Connectivity from every root.
     let mut roots: Vec<(String, ObjectId)> = Vec::new();
@@ -123,6 +161,7 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
         seen_commits: HashSet::new(),
         seen_trees: HashSet::new(),
         checked_blobs: HashMap::new(),
+        sizes,
         broken: &mut broken,
         users: HashMap::new(),
         partial: crate::remote::fetch::partial_remote(repo)?.is_some(),
@@ -175,6 +214,8 @@ struct Walker<'a> {
     seen_commits: HashSet<ObjectId>,
     seen_trees: HashSet<ObjectId>,
     checked_blobs: HashMap<ObjectId, bool>,
+    /// Length of every object that verified (see `real_size`).
+    sizes: HashMap<ObjectId, u64>,
     broken: &'a mut HashMap<ObjectId, String>,
     /// Problem object -> paths using it.
     users: HashMap<ObjectId, Vec<String>>,
@@ -256,9 +297,30 @@ impl Walker<'_> {
                     .entry(e.id)
                     .or_default()
                     .push(format!("{} ({commit})", display_path(&path)));
+            } else if let Some(real) = self.real_size(&e.id)
+                && real != e.size
+            {
+                // A tree is trusted for sizes (ls-tree, stats); a wrong one is damage.
+                self.note(
+                    *id,
+                    format!(
+                        "entry '{}' claims {} bytes but its object {} has {real}",
+                        display_path(&path),
+                        e.size,
+                        e.id.short()
+                    ),
+                );
+                let w = where_();
+                self.users.entry(*id).or_default().push(w);
             }
         }
         Ok(())
+    }
+
+    /// The length of a (present, verified) file object: a raw record's length, or
+    /// the sum of a concatenation's list.
+    fn real_size(&self, id: &ObjectId) -> Option<u64> {
+        self.sizes.get(id).copied()
     }
 
     /// Checks a file's object and its chunks; false if anything is missing or corrupt.

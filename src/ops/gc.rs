@@ -123,7 +123,7 @@ pub fn gc(repo: &Repository) -> Result<GcReport> {
         report.kept = objects.len() as u64;
         report.packs_after = report.packs_before;
         report.bytes_after = report.bytes_before;
-        remove_stray_packs(repo, &packs.iter().map(|(n, _)| *n).collect())?;
+        remove_temp_files(repo)?;
         return Ok(report);
     }
     // Copy live records into new packs numbered after every existing one.
@@ -147,6 +147,33 @@ pub fn gc(repo: &Repository) -> Result<GcReport> {
         moved.push((*id, new_loc));
     }
     let new_packs = writer.finish()?;
+    // Once the transaction drops them from the table, the old packs are garbage:
+    // recorded first, so a crash before their deletion still proves it.
+    for (n, _) in &packs {
+        store.note_write(*n, 0)?;
+    }
+    let db = store.db();
+    if let Err(e) = db.guard(|| switch_tables(repo, &live, &packs, &moved, &new_packs)) {
+        store.mark_uncertain();
+        return Err(e);
+    }
+    store.forget_readers();
+    store.settle_packs(true)?;
+    remove_temp_files(repo)?;
+    report.packs_after = new_packs.len() as u64;
+    report.bytes_after = new_packs.iter().map(|(_, l)| l).sum();
+    Ok(report)
+}
+
+/// One transaction pointing the tables at the new packs and dropping the dead ids.
+fn switch_tables(
+    repo: &Repository,
+    live: &HashSet<ObjectId>,
+    packs: &[(u32, u64)],
+    moved: &[(ObjectId, crate::store::Location)],
+    new_packs: &[(u32, u64)],
+) -> Result<()> {
+    let store = &repo.store;
     let db = store.db();
     let tx = db.write()?;
     {
@@ -156,15 +183,15 @@ pub fn gc(repo: &Repository) -> Result<GcReport> {
                 t.remove(&id.0).map_err(|e| db.err(e))?;
             }
         }
-        for (id, l) in &moved {
+        for (id, l) in moved {
             t.insert(&id.0, (l.pack, l.offset, l.len))
                 .map_err(|e| db.err(e))?;
         }
         let mut p = tx.open_table(PACKS).map_err(|e| db.err(e))?;
-        for (n, _) in &packs {
+        for (n, _) in packs {
             p.remove(n).map_err(|e| db.err(e))?;
         }
-        for (n, len) in &new_packs {
+        for (n, len) in new_packs {
             p.insert(n, len).map_err(|e| db.err(e))?;
         }
         let mut c = tx.open_table(COMMITS).map_err(|e| db.err(e))?;
@@ -174,16 +201,13 @@ pub fn gc(repo: &Repository) -> Result<GcReport> {
             }
         }
     }
-    tx.commit().map_err(|e| db.err(e))?;
-    store.forget_readers();
-    remove_stray_packs(repo, &new_packs.iter().map(|(n, _)| *n).collect())?;
-    report.packs_after = new_packs.len() as u64;
-    report.bytes_after = new_packs.iter().map(|(_, l)| l).sum();
-    Ok(report)
+    tx.commit().map_err(|e| db.err(e))
 }
 
-/// Deletes pack files the index does not list (left by crashes or by this gc).
-fn remove_stray_packs(repo: &Repository, listed: &HashSet<u32>) -> Result<()> {
+/// Deletes temporary files left in the packs directory. Stray packs (left by a
+/// crash, or retired by this gc) are removed by `ObjectStore::settle_packs`,
+/// which deletes only what `.dsv/pack-writes` proves is garbage.
+fn remove_temp_files(repo: &Repository) -> Result<()> {
     let dir = repo.store.packs_dir();
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -191,11 +215,7 @@ fn remove_stray_packs(repo: &Repository, listed: &HashSet<u32>) -> Result<()> {
     };
     for ent in rd.flatten() {
         let name = ent.file_name().to_string_lossy().to_string();
-        let stray = match pack::parse_pack_name(&name) {
-            Some(n) => !listed.contains(&n),
-            None => name.contains(".dsv-tmp-"),
-        };
-        if stray {
+        if pack::parse_pack_name(&name).is_none() && name.contains(".dsv-tmp-") {
             repo.storage.remove_file(&ent.path())?;
         }
     }
@@ -228,8 +248,14 @@ impl<'a> NewPacks<'a> {
         }
         if self.file.is_none() {
             let path = pack::pack_path(self.repo.store.packs_dir(), self.n);
+            if path.exists() {
+                return Err(crate::error::Error::Corrupt(format!(
+                    "{} already exists but the database does not list it (run 'dsv repair')",
+                    path.display()
+                )));
+            }
+            self.repo.store.note_write(self.n, 0)?;
             let mut f = storage.open_append(&path)?;
-            storage.set_len(&f, &path, 0)?;
             storage.append(&mut f, &path, pack::PACK_MAGIC)?;
             self.file = Some((f, path, pack::PACK_MAGIC.len() as u64));
         }

@@ -15,6 +15,7 @@ pub mod log;
 pub mod merge;
 pub mod merge_labels;
 pub mod merge_meta;
+pub mod repair;
 pub mod revparse;
 pub mod sources;
 pub mod stats;

@@ -1031,11 +1031,28 @@ pub fn clone(
         Ok(report)
     })();
     if result.is_err() {
-        let _ = if existed {
-            std::fs::remove_dir_all(dir.join(crate::repo::DSV_DIR))
+        // Like git: a failed clone removes everything it created. The directory
+        // was empty before, so everything in it now is the clone's (checked-out
+        // files included); a directory the user made is kept.
+        if existed {
+            remove_contents(&dir);
         } else {
-            std::fs::remove_dir_all(&dir)
-        };
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     result
+}
+
+/// Removes every entry of `dir` (not following symlinks), keeping `dir`.
+fn remove_contents(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for ent in rd.flatten() {
+        let path = ent.path();
+        let _ = match ent.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+    }
 }

@@ -43,6 +43,10 @@ const OBJECTS_BY_REF: TableDefinition<&[u8; 32], (u32, u32, u32)> = TableDefinit
 pub const PACKS: TableDefinition<u32, u64> = TableDefinition::new("packs");
 /// Ids of commit objects, for short-id lookup and history listing.
 pub const COMMITS: TableDefinition<[u8; 32], ()> = TableDefinition::new("commits");
+/// `.dsv/` file naming the packs a writer may have extended past their committed
+/// length (see [`ObjectStore::settle_packs`] and docs/format.md).
+pub const PACK_WRITES: &str = "pack-writes";
+const PACK_WRITES_HEADER: &str = "dsv pack-writes 1";
 
 /// Where a record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +137,16 @@ pub struct WriteStats {
 /// The repository's object store.
 pub struct ObjectStore {
     packs_dir: PathBuf,
+    /// `.dsv/pack-writes`.
+    writes_path: PathBuf,
+    /// Pack -> the committed length from which this handle may have written past
+    /// (0: a pack the database does not know yet); mirrored in `writes_path`
+    /// before the first byte goes past it.
+    writes: Mutex<std::collections::BTreeMap<u32, u64>>,
+    /// A database commit failed: whether it reached the disk is unknown, so this
+    /// handle no longer knows what is committed and leaves garbage to the next
+    /// opener, which reads the database afresh.
+    uncertain: std::sync::atomic::AtomicBool,
     db: Db,
     storage: Arc<dyn Storage>,
     writers: Vec<Mutex<WriterState>>,
@@ -206,7 +220,7 @@ impl ObjectStore {
     pub fn open(dsv_dir: &Path, db: Db, storage: Arc<dyn Storage>) -> Result<ObjectStore> {
         // Create the tables only when missing: a write transaction costs fsyncs, and most
         // commands open the store without writing anything.
-        let has_tables = db.read()?.open_table(COMMITS).is_ok();
+        let has_tables = db.guard(|| Ok(db.read()?.open_table(COMMITS).is_ok()))?;
         if db.writable() && !has_tables {
             let tx = db.write()?;
             {
@@ -216,8 +230,11 @@ impl ObjectStore {
             }
             tx.commit().map_err(|e| db.err(e))?;
         }
-        Ok(ObjectStore {
+        let store = ObjectStore {
             packs_dir: dsv_dir.join("packs"),
+            writes_path: dsv_dir.join(PACK_WRITES),
+            writes: Mutex::new(Default::default()),
+            uncertain: std::sync::atomic::AtomicBool::new(false),
             db,
             writers: (0..rayon::current_num_threads().max(1))
                 .map(|_| Mutex::new(WriterState::default()))
@@ -232,7 +249,140 @@ impl ObjectStore {
             reads: std::sync::atomic::AtomicU64::new(0),
             io: PackIo::new(&storage),
             storage,
-        })
+        };
+        // A writer must know that every pack byte it might cut off is garbage; a
+        // reader checks the same, so a database older than its packs is named
+        // instead of showing up as objects "not found".
+        store.settle_packs(true)?;
+        Ok(store)
+    }
+
+    /// Compares the pack files with the `packs` table. A pack longer than its
+    /// committed length, or one the table does not list, is garbage only if
+    /// `.dsv/pack-writes` says a writer started there from exactly the length
+    /// the table still records (a writer that committed would have moved the
+    /// table on); such garbage is cut off or removed. Anything else means the
+    /// database is older than its packs: with `strict` that is an error asking
+    /// for `dsv repair` (and nothing is touched), otherwise it is left alone.
+    /// The record of writes is removed once everything is settled. A read-only
+    /// handle only checks.
+    pub fn settle_packs(&self, strict: bool) -> Result<()> {
+        let committed: std::collections::BTreeMap<u32, u64> = self.db.guard(|| {
+            let tx = self.db.read()?;
+            let table = match tx.open_table(PACKS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+                Err(e) => return Err(self.db.err(e)),
+            };
+            let mut out = std::collections::BTreeMap::new();
+            for item in table.iter().map_err(|e| self.db.err(e))? {
+                let (k, v) = item.map_err(|e| self.db.err(e))?;
+                out.insert(k.value(), v.value());
+            }
+            Ok(out)
+        })?;
+        let marker_exists = self.writes_path.exists();
+        let marker = read_pack_writes(&self.writes_path);
+        let rd = match std::fs::read_dir(&self.packs_dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("reading", &self.packs_dir, e)),
+        };
+        let mut garbage: Vec<(PathBuf, u32, u64)> = Vec::new();
+        let mut unsettled = false;
+        for ent in rd {
+            let ent = ent.ctx("reading", &self.packs_dir)?;
+            let name = ent.file_name();
+            let Some(n) = name.to_str().and_then(pack::parse_pack_name) else {
+                continue;
+            };
+            let path = ent.path();
+            let actual = std::fs::metadata(&path).ctx("reading", &path)?.len();
+            let known = committed.get(&n).copied();
+            let c = known.unwrap_or(0);
+            // A pack the table knows and at least as long: nothing to do here
+            // (a short one is damage that fsck reports and writers refuse).
+            if known.is_some() && actual <= c {
+                continue;
+            }
+            // Nothing past the magic: no record can be lost.
+            let empty = known.is_none() && actual <= pack::PACK_MAGIC.len() as u64;
+            if empty || marker.as_ref().is_some_and(|m| m.get(&n) == Some(&c)) {
+                garbage.push((path, n, c));
+                continue;
+            }
+            if strict {
+                let reason = match known {
+                    Some(c) => format!(
+                        "the database records {c} bytes of {} but the pack has {actual}: it is older than its packs",
+                        path.display()
+                    ),
+                    None => format!(
+                        "the database does not know {} ({actual} bytes): it is older than its packs",
+                        path.display()
+                    ),
+                };
+                return Err(Error::NeedsRepair {
+                    path: self.db.path().to_path_buf(),
+                    reason,
+                });
+            }
+            unsettled = true;
+        }
+        if !self.db.writable() {
+            return Ok(());
+        }
+        for (path, n, c) in garbage {
+            if c == 0 && !committed.contains_key(&n) {
+                self.storage.remove_file(&path)?;
+            } else {
+                let f = self.storage.open_write(&path)?;
+                self.storage.set_len(&f, &path, c)?;
+            }
+            self.readers.lock().map_err(poisoned)?.remove(&n);
+        }
+        if marker_exists && !unsettled {
+            self.storage.remove_file(&self.writes_path)?;
+        }
+        Ok(())
+    }
+
+    /// Notes that a commit to the database failed (see `uncertain`).
+    pub(crate) fn mark_uncertain(&self) {
+        self.uncertain
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Records, before any byte goes past it, that pack `n` may be written from
+    /// `from` (its committed length; 0 for a pack the database does not list).
+    /// gc also records the packs it is about to retire, with 0.
+    pub(crate) fn note_write(&self, n: u32, from: u64) -> Result<()> {
+        let mut writes = self.writes.lock().map_err(poisoned)?;
+        if writes.get(&n) == Some(&from) {
+            return Ok(());
+        }
+        writes.insert(n, from);
+        self.save_writes(&writes)
+    }
+
+    fn save_writes(&self, writes: &std::collections::BTreeMap<u32, u64>) -> Result<()> {
+        let mut text = format!("{PACK_WRITES_HEADER}\n");
+        for (n, from) in writes {
+            text.push_str(&format!("{n} {from}\n"));
+        }
+        // Not fsynced: a process crash keeps it (page cache), and after a power
+        // cut that lost it while a tail survived, the store refuses to write
+        // until `dsv repair`, which keeps every record; nothing is lost either way.
+        let tmp = crate::storage::temp_name(&self.writes_path);
+        let f = self.storage.open_write(&tmp)?;
+        let res = self
+            .storage
+            .write_at(&f, &tmp, 0, text.as_bytes())
+            .and_then(|_| self.storage.rename(&tmp, &self.writes_path));
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        res
     }
 
     /// Sets whether pack data is fsynced before being indexed. Without it a crash of the
@@ -277,11 +427,13 @@ impl ObjectStore {
         }
         let table = self.objects_snapshot()?;
         let Some(table) = table else { return Ok(None) };
-        let v = table.get(&id.0).map_err(|e| self.db.err(e))?;
-        Ok(v.map(|g| {
-            let (pack, offset, len) = g.value();
-            Location { pack, offset, len }
-        }))
+        self.db.guard(|| {
+            let v = table.get(&id.0).map_err(|e| self.db.err(e))?;
+            Ok(v.map(|g| {
+                let (pack, offset, len) = g.value();
+                Location { pack, offset, len }
+            }))
+        })
     }
 
     fn objects_snapshot(&self) -> Result<Option<Arc<ObjectsTable>>> {
@@ -289,12 +441,15 @@ impl ObjectStore {
         if let Some(t) = snap.as_ref() {
             return Ok(Some(t.clone()));
         }
-        let tx = self.db.read()?;
-        let table = match tx.open_table(OBJECTS_BY_REF) {
-            Ok(t) => Arc::new(t),
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db.err(e)),
-        };
+        let table = self.db.guard(|| {
+            let tx = self.db.read()?;
+            match tx.open_table(OBJECTS_BY_REF) {
+                Ok(t) => Ok(Some(Arc::new(t))),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                Err(e) => Err(self.db.err(e)),
+            }
+        })?;
+        let Some(table) = table else { return Ok(None) };
         *snap = Some(table.clone());
         Ok(Some(table))
     }
@@ -310,13 +465,17 @@ impl ObjectStore {
         Ok(self.locate(id)?.is_some())
     }
 
-    fn reader(&self, pack: u32) -> Result<(Arc<File>, PathBuf)> {
+    fn reader(&self, pack: u32, id: &ObjectId) -> Result<(Arc<File>, PathBuf)> {
         let path = pack::pack_path(&self.packs_dir, pack);
         let mut readers = self.readers.lock().map_err(poisoned)?;
         if let Some(f) = readers.get(&pack) {
             return Ok((f.clone(), path));
         }
-        let f = Arc::new(File::open(&path).ctx("opening pack", &path)?);
+        let f = Arc::new(File::open(&path).map_err(|source| Error::PackUnreadable {
+            id: *id,
+            pack: path.clone(),
+            source,
+        })?);
         readers.insert(pack, f.clone());
         Ok((f, path))
     }
@@ -326,10 +485,15 @@ impl ObjectStore {
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let loc = self.locate(id)?.ok_or(Error::MissingObject(*id))?;
-        let (file, path) = self.reader(loc.pack)?;
+        let (file, path) = self.reader(loc.pack, id)?;
         let (header, payload) = pack::read_record(&file, &path, loc.offset as u64, loc.len)
             .map_err(|e| match e {
                 Error::Corrupt(reason) => Error::CorruptObject { id: *id, reason },
+                Error::Io { source, .. } => Error::PackUnreadable {
+                    id: *id,
+                    pack: path.clone(),
+                    source,
+                },
                 e => e,
             })?;
         if header.id != *id {
@@ -343,8 +507,8 @@ impl ObjectStore {
                 ),
             });
         }
-        let bytes = pack::decode_payload(&header, payload)
-            .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+        let bytes =
+            pack::decode_payload(&header, payload).map_err(|reason| self.corrupt(id, reason))?;
         Ok((header, bytes))
     }
 
@@ -404,7 +568,6 @@ impl ObjectStore {
         T: Send + Default + Clone,
         F: Fn(usize, &[u8]) -> Result<T> + Sync,
     {
-        use rayon::prelude::*;
         let mut t = crate::trace::Phases::start("store.get_many");
         let mut locs: Vec<Option<Location>> = vec![None; ids.len()];
         {
@@ -414,6 +577,21 @@ impl ObjectStore {
             }
         }
         if let Some(table) = self.objects_snapshot()? {
+            self.db.guard(|| self.locate_many(&table, ids, &mut locs))?;
+        }
+        t.mark("locate");
+        self.read_located(ids, &locs, f, t)
+    }
+
+    /// Fills the unset `locs[i]` with the locations of `ids[i]` from the objects table.
+    fn locate_many(
+        &self,
+        table: &ObjectsTable,
+        ids: &[ObjectId],
+        locs: &mut [Option<Location>],
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        {
             let total = table.len().map_err(|e| self.db.err(e))?;
             if (ids.len() as u64) * 8 >= total {
                 // Merge join of the sorted ids with the table's sorted keys, in two
@@ -458,7 +636,21 @@ impl ObjectStore {
                 }
             }
         }
-        t.mark("locate");
+        Ok(())
+    }
+
+    fn read_located<T, F>(
+        &self,
+        ids: &[ObjectId],
+        locs: &[Option<Location>],
+        f: F,
+        mut t: crate::trace::Phases,
+    ) -> Result<Vec<T>>
+    where
+        T: Send + Default + Clone,
+        F: Fn(usize, &[u8]) -> Result<T> + Sync,
+    {
+        use rayon::prelude::*;
         // Runs of nearby records, in pack order.
         let mut by_pos: Vec<usize> = (0..ids.len()).collect();
         for (i, l) in locs.iter().enumerate() {
@@ -492,10 +684,15 @@ impl ObjectStore {
             // One read buffer per worker, reused from run to run: a fresh one per
             // run would have the kernel zero hundreds of megabytes.
             .map_init(Vec::new, |buf, (pack_n, start, end, members)| {
-                let (file, path) = self.reader(*pack_n)?;
+                let (file, path) = self.reader(*pack_n, &ids[members[0]])?;
                 buf.resize((end - start) as usize, 0);
-                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), buf, *start)
-                    .ctx("reading pack", &path)?;
+                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), buf, *start).map_err(
+                    |source| Error::PackUnreadable {
+                        id: ids[members[0]],
+                        pack: path.clone(),
+                        source,
+                    },
+                )?;
                 let mut out = Vec::with_capacity(members.len());
                 for &i in members {
                     let id = ids[i];
@@ -539,7 +736,11 @@ impl ObjectStore {
                     if ObjectId::hash(bytes) != id {
                         return Err(Error::CorruptObject {
                             id,
-                            reason: "content does not match its id".into(),
+                            reason: format!(
+                                "content does not match its id (record at {}:{})",
+                                path.display(),
+                                l.offset
+                            ),
                         });
                     }
                     out.push((i, f(i, bytes)?));
@@ -568,8 +769,8 @@ impl ObjectStore {
                 // The chunks of a large file read and decompressed in parallel
                 // (an 80 MB sidecar took a third of a second on one core), then
                 // the whole checked against its id, as `read_into` does.
-                let children = pack::decode_concat(&bytes)
-                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let children =
+                    pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason))?;
                 let parts: Vec<Vec<u8>> = children
                     .par_iter()
                     .map(|(child, len)| {
@@ -599,10 +800,35 @@ impl ObjectStore {
         if ObjectId(*hasher.finalize().as_bytes()) != *id {
             return Err(Error::CorruptObject {
                 id: *id,
-                reason: "content does not match its id".into(),
+                reason: self.mismatch(id),
             });
         }
         Ok(out)
+    }
+
+    /// Why `id`'s content is wrong, naming where its record is.
+    fn mismatch(&self, id: &ObjectId) -> String {
+        self.with_place(id, "content does not match its id".into())
+    }
+
+    /// `reason`, followed by where `id`'s record is (when it can be located).
+    fn with_place(&self, id: &ObjectId, reason: String) -> String {
+        match self.locate(id) {
+            Ok(Some(l)) if !reason.contains(".dsvpack") => format!(
+                "{reason} (record at {}:{})",
+                pack::pack_path(&self.packs_dir, l.pack).display(),
+                l.offset
+            ),
+            _ => reason,
+        }
+    }
+
+    /// A corrupt-object error naming where the record is.
+    fn corrupt(&self, id: &ObjectId, reason: String) -> Error {
+        Error::CorruptObject {
+            id: *id,
+            reason: self.with_place(id, reason),
+        }
     }
 
     /// Streams an object's bytes into `w`, verifying the hash; returns the byte count.
@@ -612,7 +838,7 @@ impl ObjectStore {
         if ObjectId(*hasher.finalize().as_bytes()) != *id {
             return Err(Error::CorruptObject {
                 id: *id,
-                reason: "content does not match its id".into(),
+                reason: self.mismatch(id),
             });
         }
         Ok(n)
@@ -640,8 +866,8 @@ impl ObjectStore {
                 Ok(bytes.len() as u64)
             }
             Repr::Concat => {
-                let children = pack::decode_concat(&bytes)
-                    .map_err(|reason| Error::CorruptObject { id: *id, reason })?;
+                let children =
+                    pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason))?;
                 let mut total = 0;
                 for (child, len) in children {
                     let n = self.read_into_inner(&child, w, hasher, depth + 1)?;
@@ -658,8 +884,7 @@ impl ObjectStore {
         let (header, bytes) = self.read_record(id)?;
         match header.repr {
             Repr::Raw => Ok(Vec::new()),
-            Repr::Concat => pack::decode_concat(&bytes)
-                .map_err(|reason| Error::CorruptObject { id: *id, reason }),
+            Repr::Concat => pack::decode_concat(&bytes).map_err(|reason| self.corrupt(id, reason)),
         }
     }
 
@@ -723,7 +948,7 @@ impl ObjectStore {
     /// so it can be copied byte for byte into a remote pack.
     pub fn raw_record(&self, id: &ObjectId) -> Result<Vec<u8>> {
         let loc = self.locate(id)?.ok_or(Error::MissingObject(*id))?;
-        let (file, path) = self.reader(loc.pack)?;
+        let (file, path) = self.reader(loc.pack, id)?;
         let mut buf = vec![0u8; loc.len as usize];
         std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut buf, loc.offset as u64)
             .ctx("reading pack", &path)?;
@@ -831,18 +1056,23 @@ impl ObjectStore {
     }
 
     /// Opens the pack to append to: the last one if it has room, else a new one.
-    /// A torn tail left by a crash (bytes past the committed length) is cut off.
+    /// Torn tails were settled when the store was opened (see
+    /// [`settle_packs`](Self::settle_packs)); a pack that is not exactly its
+    /// committed length now is refused, never cut.
     fn open_writer(&self) -> Result<PackWriter> {
         self.storage.create_dir_all(&self.packs_dir)?;
         let (n, committed) = {
             let mut alloc = self.alloc.lock().map_err(poisoned)?;
             if !alloc.ready {
-                let tx = self.db.read()?;
-                let packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
-                let last = packs
-                    .last()
-                    .map_err(|e| self.db.err(e))?
-                    .map(|(k, v)| (k.value(), v.value()));
+                let last = self.db.guard(|| {
+                    let tx = self.db.read()?;
+                    let packs = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
+                    let last = packs
+                        .last()
+                        .map_err(|e| self.db.err(e))?
+                        .map(|(k, v)| (k.value(), v.value()));
+                    Ok(last)
+                })?;
                 alloc.next = last.map_or(1, |(n, _)| n + 1);
                 alloc.reusable = last.filter(|(_, len)| *len < PACK_TARGET_SIZE / 2);
                 alloc.ready = true;
@@ -856,18 +1086,33 @@ impl ObjectStore {
             }
         };
         let path = pack::pack_path(&self.packs_dir, n);
+        let actual = match std::fs::metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        if actual.unwrap_or(0) != committed {
+            return Err(Error::Corrupt(format!(
+                "{} is {} bytes but {} records {committed}; nothing was written (run 'dsv fsck')",
+                path.display(),
+                actual.unwrap_or(0),
+                self.db.path().display()
+            )));
+        }
+        if committed != 0 && actual.is_none() {
+            return Err(Error::Corrupt(format!(
+                "{} is missing but {} records {committed} bytes of it; nothing was written (run 'dsv fsck')",
+                path.display(),
+                self.db.path().display()
+            )));
+        }
+        // Recorded before the first byte goes past the committed length.
+        self.note_write(n, committed)?;
         let file = self.storage.open_write(&path)?;
-        let actual = file.metadata().ctx("reading", &path)?.len();
         let mut len = committed;
         if committed == 0 {
-            if actual != 0 {
-                self.storage.set_len(&file, &path, 0)?;
-            }
             self.storage.write_at(&file, &path, 0, pack::PACK_MAGIC)?;
             len = pack::PACK_MAGIC.len() as u64;
-        } else if actual != committed {
-            // A torn tail from an interrupted writer: never referenced, cut it off.
-            self.storage.set_len(&file, &path, committed)?;
         }
         self.readers.lock().map_err(poisoned)?.remove(&n);
         Ok(PackWriter {
@@ -917,7 +1162,9 @@ impl ObjectStore {
                 // Filled packs handed to the background thread.
                 self.io.sync.wait()
             });
-            let tx = self.index_transaction(&pending, &pack_lens, &commits);
+            let tx = self
+                .db
+                .guard(|| self.index_transaction(&pending, &pack_lens, &commits));
             let synced = syncing
                 .join()
                 .unwrap_or_else(|_| Err(Error::Corrupt("pack sync thread panicked".into())));
@@ -933,10 +1180,27 @@ impl ObjectStore {
             }
             (Ok(()), Err(e)) => return Err(e),
         };
-        tx.commit().map_err(|e| self.db.err(e))?;
+        if let Err(e) = self.db.guard(|| tx.commit().map_err(|e| self.db.err(e))) {
+            self.mark_uncertain();
+            return Err(e);
+        }
         pending.clear();
         commits.clear();
         self.drop_snapshot();
+        // The committed lengths moved on: garbage a crash leaves now starts there.
+        let mut writes = self.writes.lock().map_err(poisoned)?;
+        let mut changed = false;
+        for (n, len) in &pack_lens {
+            if let Some(from) = writes.get_mut(n)
+                && *from < *len
+            {
+                *from = *len;
+                changed = true;
+            }
+        }
+        if changed {
+            self.save_writes(&writes)?;
+        }
         Ok(())
     }
 
@@ -988,26 +1252,32 @@ impl ObjectStore {
             .filter(|id| **id >= lo && **id <= hi)
             .copied()
             .collect();
-        let tx = self.db.read()?;
-        let table = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
-        for item in table
-            .range::<[u8; 32]>(lo.0..=hi.0)
-            .map_err(|e| self.db.err(e))?
-        {
-            let (k, _) = item.map_err(|e| self.db.err(e))?;
-            let id = ObjectId(k.value());
-            if !out.contains(&id) {
-                out.push(id);
+        self.db.guard(|| {
+            let tx = self.db.read()?;
+            let table = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
+            for item in table
+                .range::<[u8; 32]>(lo.0..=hi.0)
+                .map_err(|e| self.db.err(e))?
+            {
+                let (k, _) = item.map_err(|e| self.db.err(e))?;
+                let id = ObjectId(k.value());
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+                if out.len() > 16 {
+                    break;
+                }
             }
-            if out.len() > 16 {
-                break;
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Every commit id in the store.
     pub fn all_commits(&self) -> Result<Vec<ObjectId>> {
+        self.db.guard(|| self.all_commits_inner())
+    }
+
+    fn all_commits_inner(&self) -> Result<Vec<ObjectId>> {
         let tx = self.db.read()?;
         let table = tx.open_table(COMMITS).map_err(|e| self.db.err(e))?;
         let mut out = Vec::new();
@@ -1020,6 +1290,10 @@ impl ObjectStore {
 
     /// Every (id, location) in the index.
     pub fn all_objects(&self) -> Result<Vec<(ObjectId, Location)>> {
+        self.db.guard(|| self.all_objects_inner())
+    }
+
+    fn all_objects_inner(&self) -> Result<Vec<(ObjectId, Location)>> {
         let tx = self.db.read()?;
         let table = tx.open_table(OBJECTS).map_err(|e| self.db.err(e))?;
         let mut out = Vec::new();
@@ -1033,6 +1307,10 @@ impl ObjectStore {
 
     /// Every pack number with its committed length.
     pub fn all_packs(&self) -> Result<Vec<(u32, u64)>> {
+        self.db.guard(|| self.all_packs_inner())
+    }
+
+    fn all_packs_inner(&self) -> Result<Vec<(u32, u64)>> {
         let tx = self.db.read()?;
         let table = tx.open_table(PACKS).map_err(|e| self.db.err(e))?;
         let mut out = Vec::new();
@@ -1072,6 +1350,43 @@ impl ObjectStore {
         *self.alloc.lock().map_err(poisoned)? = PackAlloc::default();
         Ok(())
     }
+}
+
+impl Drop for ObjectStore {
+    /// Removes what this handle wrote but never committed (after a failed write,
+    /// such as a full disk), so a failed command leaves the packs as they were.
+    fn drop(&mut self) {
+        let wrote = self.writes.lock().map(|w| !w.is_empty()).unwrap_or(false);
+        let uncertain = self.uncertain.load(std::sync::atomic::Ordering::SeqCst);
+        if wrote && self.db.writable() && !uncertain {
+            let _ = self.io.sync.wait();
+            if let Ok(mut readers) = self.readers.lock() {
+                readers.clear();
+            }
+            for slot in &self.writers {
+                if let Ok(mut s) = slot.lock() {
+                    s.current = None;
+                    s.to_sync.clear();
+                }
+            }
+            let _ = self.settle_packs(false);
+        }
+    }
+}
+
+/// Parses `.dsv/pack-writes`; `None` when it is missing or malformed (no proof).
+fn read_pack_writes(path: &Path) -> Option<std::collections::BTreeMap<u32, u64>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != PACK_WRITES_HEADER {
+        return None;
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let (n, from) = line.split_once(' ')?;
+        out.insert(n.parse().ok()?, from.parse().ok()?);
+    }
+    Some(out)
 }
 
 /// A poisoned mutex means a worker thread panicked; report instead of panicking again.

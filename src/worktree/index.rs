@@ -155,11 +155,50 @@ impl Index {
         tx.commit().map_err(|e| db.err(e))
     }
 
+    /// Writes a new index holding exactly `entries` (stored as given, not
+    /// smudged) under a temporary name and renames it over `.dsv/index.redb`
+    /// (for `dsv repair`, when the old one cannot be read).
+    pub fn rebuild(
+        dsv_dir: &Path,
+        entries: &BTreeMap<Vec<u8>, IndexEntry>,
+        stamp: i64,
+        storage: Arc<dyn Storage>,
+    ) -> Result<()> {
+        let path = dsv_dir.join("index.redb");
+        let tmp = crate::storage::temp_name(&path);
+        let write = || -> Result<()> {
+            let db = Db::open_rw(&tmp, storage.clone())?;
+            db.guard(|| {
+                let tx = db.write()?;
+                {
+                    let mut table = tx.open_table(ENTRIES).map_err(|e| db.err(e))?;
+                    for (p, entry) in entries {
+                        table
+                            .insert(p.as_slice(), entry.encode().as_slice())
+                            .map_err(|e| db.err(e))?;
+                    }
+                    let mut meta = tx.open_table(META).map_err(|e| db.err(e))?;
+                    meta.insert("stamp", stamp).map_err(|e| db.err(e))?;
+                }
+                tx.commit().map_err(|e| db.err(e))
+            })?;
+            drop(db);
+            storage.rename(&tmp, &path)?;
+            crate::storage::sync_dir(dsv_dir);
+            Ok(())
+        };
+        let res = write();
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        res
+    }
+
     /// Opens the index database.
     pub fn open(dsv_dir: &Path, write: bool, storage: Arc<dyn Storage>) -> Result<Index> {
         let path = dsv_dir.join("index.redb");
         let db = if write {
-            Db::open_rw(&path, storage)?
+            Db::open_existing_rw(&path, storage)?
         } else {
             Db::open_ro(&path)?
         };
@@ -168,6 +207,10 @@ impl Index {
 
     /// Loads every entry.
     pub fn load(&self) -> Result<IndexState> {
+        self.db.guard(|| self.load_inner())
+    }
+
+    fn load_inner(&self) -> Result<IndexState> {
         let tx = self.db.read()?;
         let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
         // redb yields keys in order: collect, then build the map in one bulk pass
@@ -175,12 +218,12 @@ impl Index {
         let mut sorted = Vec::with_capacity(table.len().map_err(|e| self.db.err(e))? as usize);
         for item in table.iter().map_err(|e| self.db.err(e))? {
             let (k, v) = item.map_err(|e| self.db.err(e))?;
-            let entry = IndexEntry::decode(v.value()).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "{}: bad index entry for '{}'",
-                    self.db.path().display(),
+            let entry = IndexEntry::decode(v.value()).ok_or_else(|| Error::NeedsRepair {
+                path: self.db.path().to_path_buf(),
+                reason: format!(
+                    "bad index entry for '{}'",
                     String::from_utf8_lossy(k.value())
-                ))
+                ),
             })?;
             sorted.push((k.value().to_vec(), entry));
         }
@@ -197,6 +240,10 @@ impl Index {
     /// Applies edits atomically. `stamp` is when the operation started looking at
     /// the files (see [`now_ns`]): entries modified within the racy window of it are re-hashed later.
     pub fn apply(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
+        self.db.guard(|| self.apply_inner(edits, stamp))
+    }
+
+    fn apply_inner(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
         let tx = self.db.write()?;
         {
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
@@ -222,6 +269,10 @@ impl Index {
     /// Records fresh stat data for clean files, but only where the entry still names the
     /// same content: another command may have changed the index since the caller read it.
     pub fn refresh(&self, entries: &[(Vec<u8>, IndexEntry)], stamp: i64) -> Result<()> {
+        self.db.guard(|| self.refresh_inner(entries, stamp))
+    }
+
+    fn refresh_inner(&self, entries: &[(Vec<u8>, IndexEntry)], stamp: i64) -> Result<()> {
         let tx = self.db.write()?;
         {
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
@@ -243,6 +294,10 @@ impl Index {
 
     /// Replaces the whole index.
     pub fn replace_all(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
+        self.db.guard(|| self.replace_all_inner(entries, stamp))
+    }
+
+    fn replace_all_inner(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
         let tx = self.db.write()?;
         {
             tx.delete_table(ENTRIES).map_err(|e| self.db.err(e))?;
