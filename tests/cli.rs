@@ -1728,3 +1728,79 @@ fn commit_records_the_git_code_version() {
     // The code version is shown by `show` too.
     assert!(repo.ok(["show"]).stdout.contains(" (worktree dirty)\n"));
 }
+
+/// Every file (recursively) under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn symlink_swapped_in_during_switch_is_not_written_through() {
+    let t = TestRepo::init();
+    t.write("keep", "x\n");
+    t.ok(["add", "keep"]);
+    t.ok(["commit", "-m", "base"]);
+    t.ok(["branch", "empty"]);
+    for i in 0..3000 {
+        t.write(format!("sub/f{i:04}.txt"), format!("{i}\n"));
+    }
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "many"]);
+    let outside = t.home().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let sub = t.path("sub");
+    let aside = t.path("sub-aside");
+    for round in 0..6 {
+        t.ok(["switch", "--force", "empty"]);
+        let _ = std::fs::remove_dir_all(&sub);
+        let _ = std::fs::remove_file(&sub);
+        let _ = std::fs::remove_dir_all(&aside);
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsv"));
+        common::hermetic(&mut cmd, t.home());
+        cmd.current_dir(t.root())
+            .args(["switch", "--force", "main"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        // Swap `sub` between the directory dsv writes into and a symlink to `outside`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            if std::fs::symlink_metadata(&sub).is_ok_and(|m| m.is_dir())
+                && std::fs::rename(&sub, &aside).is_ok()
+            {
+                let _ = std::os::unix::fs::symlink(&outside, &sub);
+                std::thread::yield_now();
+                let _ = std::fs::remove_file(&sub);
+                let _ = std::fs::rename(&aside, &sub);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let leaked = files_under(&outside);
+        assert!(
+            leaked.is_empty(),
+            "round {round}: {} files written outside the worktree, e.g. {:?}",
+            leaked.len(),
+            &leaked[..leaked.len().min(5)]
+        );
+    }
+    // After the attack, a plain switch still writes everything in place.
+    let _ = std::fs::remove_file(&sub);
+    let _ = std::fs::rename(&aside, &sub);
+    t.ok(["switch", "--force", "main"]);
+    assert_eq!(t.read_string("sub/f2999.txt"), "2999\n");
+}
