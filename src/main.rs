@@ -20,5 +20,20 @@ fn main() {
     }
     // TLS for remotes: rustls with the ring provider, installed once before any client.
     dsv::remote::install_crypto();
-    std::process::exit(cli::run());
+    // Walks over trees recurse once per directory level, up to
+    // `tree::MAX_DEPTH` (1,024) levels, some of them on rayon's threads: give
+    // every thread room for that (address space only; pages are touched as used).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK / 4)
+        .build_global();
+    let code = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(STACK)
+        .spawn(cli::run)
+        .map(|t| t.join().unwrap_or(101))
+        .unwrap_or_else(|_| cli::run());
+    std::process::exit(code);
 }
+
+/// Stack size of the command's threads.
+const STACK: usize = 256 << 20;

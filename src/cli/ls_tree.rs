@@ -29,6 +29,7 @@ fn list(repo: &Repository, tree: &dsv::ObjectId, prefix: &str, args: &Args) -> a
     for e in t.entries {
         let name = format!("{prefix}{}", display_path(&e.name));
         if args.r && e.mode == EntryMode::Dir {
+            dsv::object::tree::check_dir_depth(name.as_bytes())?;
             list(repo, &e.id, &format!("{name}/"), args)?;
             continue;
         }

@@ -139,6 +139,15 @@ pub fn too_deep(path: &[u8]) -> Error {
     ))
 }
 
+/// Refuses a directory at `path` (a repository path) whose entries would have
+/// more than [`MAX_DEPTH`] components: the check every walk makes before descending.
+pub fn check_dir_depth(path: &[u8]) -> Result<()> {
+    if !path.is_empty() && memchr::memchr_iter(b'/', path).count() + 1 >= MAX_DEPTH {
+        return Err(too_deep(path));
+    }
+    Ok(())
+}
+
 /// Checks that a name can be a tree entry: the rules that keep checkout inside the worktree.
 pub fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
     if name.is_empty() {
