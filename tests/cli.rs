@@ -1804,3 +1804,95 @@ fn symlink_swapped_in_during_switch_is_not_written_through() {
     t.ok(["switch", "--force", "main"]);
     assert_eq!(t.read_string("sub/f2999.txt"), "2999\n");
 }
+
+#[test]
+fn deep_tree_is_refused_at_add() {
+    let t = TestRepo::init();
+    // 1,023 directories and a file: 1,024 components, the most a path may have.
+    let ok_dir = vec!["a"; 1023].join("/");
+    t.write(format!("{ok_dir}/f"), "fine\n");
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "at the limit"]);
+    t.ok(["stats"]);
+    t.ok(["fsck"]);
+    // One more level is refused, naming the limit, and nothing is staged.
+    t.write(format!("{ok_dir}/b/g"), "too deep\n");
+    let r = t.fails(["add", "-A"]);
+    assert!(
+        r.stderr.contains("tree too deep") && r.stderr.contains("1024 path components"),
+        "{r}"
+    );
+    // `status` says the same (it cannot list what it will not track).
+    let r = t.fails(["status"]);
+    assert!(r.stderr.contains("tree too deep"), "{r}");
+    std::fs::remove_dir_all(t.path(format!("{ok_dir}/b"))).unwrap();
+    let r = t.ok(["status"]);
+    assert!(r.stdout.contains("nothing to commit"), "{r}");
+}
+
+/// Stores a commit whose tree is a chain of `depth` directories and points `main` at it.
+fn craft_deep_commit(root: &Path, depth: usize) {
+    use dsv::object::{EntryMode, Tree, TreeEntry};
+    let repo =
+        dsv::Repository::discover(root, dsv::lock::Access::Write, &dsv::OpenOptions::default())
+            .unwrap();
+    let blob = repo.store.put(b"deep\n").unwrap();
+    let entry = |name: &[u8], mode, id| TreeEntry {
+        name: name.to_vec(),
+        mode,
+        id,
+        size: 5,
+        files: 1,
+    };
+    let mut id = Tree {
+        entries: vec![entry(b"f", EntryMode::File, blob)],
+    }
+    .store(&repo.store)
+    .unwrap();
+    for _ in 0..depth {
+        id = Tree {
+            entries: vec![entry(b"d", EntryMode::Dir, id)],
+        }
+        .store(&repo.store)
+        .unwrap();
+    }
+    let commit = serde_json::json!({
+        "format": 1, "tree": id.to_string(), "parents": [],
+        "author": {"name": "x", "email": "x@y"}, "time": 1, "tz_offset_min": 0,
+        "message": "deep\n", "summary": {"files": 1, "bytes": 5}
+    });
+    let c = repo
+        .store
+        .put_commit(commit.to_string().as_bytes())
+        .unwrap();
+    repo.store.flush().unwrap();
+    repo.refs
+        .update("refs/heads/main", c, &repo.reflog_identity(), 1, "crafted")
+        .unwrap();
+}
+
+#[test]
+fn deep_tree_in_store_fails_cleanly_in_stats_fsck_query() {
+    let t = TestRepo::init();
+    craft_deep_commit(t.root(), 20_000);
+    for args in [
+        &["stats"][..],
+        &["query", "true"],
+        &["status"],
+        &["ls-tree", "-r", "HEAD"],
+        &["diff", "HEAD"],
+        &["reset", "--hard"],
+    ] {
+        let r = t.fails(args);
+        assert!(r.stderr.contains("tree too deep"), "dsv {args:?}:\n{r}");
+    }
+    // fsck reports the deep directory as a problem (exit 1), it does not abort.
+    let r = t.fails(["fsck"]);
+    assert!(
+        r.stdout.contains("too deep") || r.stderr.contains("too deep"),
+        "{r}"
+    );
+    // Nothing was written by the failed checkout; the log still reads.
+    assert!(!t.exists("d"));
+    t.ok(["log"]);
+}
