@@ -667,6 +667,23 @@ fn check_symlinks(repo: &Repository, remote: &Remote, links: &[(Vec<u8>, ObjectI
     Ok(())
 }
 
+/// Refuses the fetch if a symlink of one of the trees `roots` leads outside the
+/// worktree once resolved through the tree's own links.
+fn resolve_links(
+    repo: &Repository,
+    remote: &Remote,
+    meta: &Metadata,
+    roots: &[ObjectId],
+) -> Result<()> {
+    let mut roots = roots.to_vec();
+    roots.sort();
+    roots.dedup();
+    match crate::worktree::links::check_links(&(repo, meta), &roots)? {
+        Some(bad) => Err(remote_err(remote, format!("{bad}; refusing to fetch it"))),
+        None => Ok(()),
+    }
+}
+
 /// Stores downloaded commits and trees, then flushes (one transaction).
 fn store_metadata(repo: &Repository, meta: &Metadata) -> Result<u64> {
     for (_, rec, commit) in &meta.records {
@@ -730,14 +747,7 @@ fn fetch_with(
             // A link may escape only through other links: resolve each one through
             // the whole tree it will be checked out with.
             if !meta.symlinks.is_empty() {
-                let mut roots = meta.roots.clone();
-                roots.sort();
-                roots.dedup();
-                for root in roots {
-                    if let Some(bad) = crate::worktree::links::check_links(&(repo, &meta), &root)? {
-                        return Err(remote_err(remote, format!("{bad}; refusing to fetch it")));
-                    }
-                }
+                resolve_links(repo, remote, &meta, &meta.roots)?;
             }
         }
         FetchMode::Metadata => {
@@ -836,6 +846,9 @@ pub fn fetch_for_switch(
         n = fetch_blobs(repo, &remote, &index, &ids, progress)?;
     }
     check_symlinks(repo, &remote, &links)?;
+    if !links.is_empty() {
+        resolve_links(repo, &remote, &Metadata::default(), &[target])?;
+    }
     Ok(n)
 }
 
@@ -858,12 +871,16 @@ fn fetch_paths_with(
             links.push((path.clone(), st.id));
         }
     }
-    if ids.is_empty() {
-        return check_symlinks(repo, remote, &links).map(|_| 0);
-    }
-    let index = load_index(repo, remote)?;
-    let n = fetch_blobs(repo, remote, &index, &ids, progress)?;
+    let n = if ids.is_empty() {
+        0
+    } else {
+        let index = load_index(repo, remote)?;
+        fetch_blobs(repo, remote, &index, &ids, progress)?
+    };
     check_symlinks(repo, remote, &links)?;
+    if !links.is_empty() {
+        resolve_links(repo, remote, &Metadata::default(), &[tree])?;
+    }
     Ok(n)
 }
 

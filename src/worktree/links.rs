@@ -57,9 +57,65 @@ struct View<'a> {
     src: &'a dyn LinkSource,
     dirs: HashMap<ObjectId, Dir>,
     targets: HashMap<ObjectId, Option<Vec<u8>>>,
+    /// Whether a subtree holds a symlink anywhere below it, by tree id.
+    has_links: HashMap<ObjectId, bool>,
 }
 
 impl View<'_> {
+    /// The (mode, id) of every entry of tree `id`, shards joined, not cached.
+    fn entries(&self, id: &ObjectId) -> Result<Vec<(EntryMode, ObjectId)>> {
+        let pick = |e: Vec<TreeEntry>| e.into_iter().map(|e| (e.mode, e.id));
+        Ok(match self.src.tree(id)? {
+            TreeObject::Entries(e) => pick(e).collect(),
+            TreeObject::Shards(shards) => {
+                let mut all = Vec::new();
+                for s in shards {
+                    if let TreeObject::Entries(e) = self.src.tree(&s.id)? {
+                        all.extend(pick(e));
+                    }
+                }
+                all
+            }
+        })
+    }
+
+    /// Whether any symlink lies below tree `id` (bottom-up, without recursion;
+    /// each distinct tree is read once for all roots).
+    fn has_links(&mut self, id: &ObjectId) -> Result<bool> {
+        let mut stack: Vec<(ObjectId, Option<Vec<(EntryMode, ObjectId)>>)> = vec![(*id, None)];
+        let mut open: std::collections::HashSet<ObjectId> = std::collections::HashSet::new();
+        while let Some((t, entries)) = stack.pop() {
+            if self.has_links.contains_key(&t) {
+                continue;
+            }
+            match entries {
+                None => {
+                    let e = self.entries(&t)?;
+                    open.insert(t);
+                    let dirs: Vec<ObjectId> = e
+                        .iter()
+                        .filter(|(m, c)| {
+                            *m == EntryMode::Dir
+                                && !self.has_links.contains_key(c)
+                                && !open.contains(c)
+                        })
+                        .map(|(_, c)| *c)
+                        .collect();
+                    stack.push((t, Some(e)));
+                    stack.extend(dirs.into_iter().map(|c| (c, None)));
+                }
+                Some(e) => {
+                    let any = e.iter().any(|(m, c)| {
+                        *m == EntryMode::Symlink
+                            || (*m == EntryMode::Dir && self.has_links.get(c) == Some(&true))
+                    });
+                    self.has_links.insert(t, any);
+                }
+            }
+        }
+        Ok(self.has_links.get(id) == Some(&true))
+    }
+
     fn dir(&mut self, id: &ObjectId) -> Result<Dir> {
         if let Some(d) = self.dirs.get(id) {
             return Ok(d.clone());
@@ -159,15 +215,28 @@ fn components(target: &[u8]) -> VecDeque<Vec<u8>> {
         .collect()
 }
 
-/// The first symlink of the tree `root` that leads outside the worktree once
-/// checked out (resolved through the tree's own links), if any. Links whose
+/// The first symlink of one of the trees `roots` that leads outside the worktree
+/// once checked out (resolved through that tree's own links), if any. Links whose
 /// target is not available are judged by the links that lead to them only.
-pub fn check_links(src: &dyn LinkSource, root: &ObjectId) -> Result<Option<EscapingLink>> {
+/// Only directories with a link somewhere below them are walked.
+pub fn check_links(src: &dyn LinkSource, roots: &[ObjectId]) -> Result<Option<EscapingLink>> {
     let mut view = View {
         src,
         dirs: HashMap::new(),
         targets: HashMap::new(),
+        has_links: HashMap::new(),
     };
+    for root in roots {
+        if view.has_links(root)?
+            && let Some(bad) = check_root(&mut view, root)?
+        {
+            return Ok(Some(bad));
+        }
+    }
+    Ok(None)
+}
+
+fn check_root(view: &mut View, root: &ObjectId) -> Result<Option<EscapingLink>> {
     // Depth-first over directories, each with its chain of tree ids from the root.
     let mut todo: Vec<(Vec<ObjectId>, Vec<u8>)> = vec![(vec![*root], Vec::new())];
     while let Some((chain, path)) = todo.pop() {
@@ -184,7 +253,7 @@ pub fn check_links(src: &dyn LinkSource, root: &ObjectId) -> Result<Option<Escap
             match mode {
                 EntryMode::Dir => {
                     // Beyond the depth limit the tree is refused elsewhere; do not walk it.
-                    if chain.len() < crate::object::tree::MAX_DEPTH {
+                    if chain.len() < crate::object::tree::MAX_DEPTH && view.has_links(id)? {
                         let mut c = chain.clone();
                         c.push(*id);
                         todo.push((c, p));
@@ -253,7 +322,7 @@ mod tests {
     }
 
     fn check(m: &Mem, root: (EntryMode, ObjectId)) -> Option<String> {
-        check_links(m, &root.1)
+        check_links(m, &[root.1])
             .unwrap()
             .map(|e| String::from_utf8(e.path).unwrap())
     }

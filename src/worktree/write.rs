@@ -307,6 +307,14 @@ pub fn write_bytes(root: &Path, path: &[u8], bytes: &[u8]) -> Result<StatStamp> 
 /// Removes a tracked file or symlink and any parent directories left empty.
 pub fn remove_entry(root: &Path, path: &[u8], storage: &dyn Storage) -> Result<()> {
     let (parts, name) = parent_parts(path, false)?;
+    // A name no tree can hold ('..', '.dsv', …) never leads to a worktree file.
+    if parts
+        .iter()
+        .chain(std::iter::once(&name))
+        .any(|p| crate::object::tree::check_name(p).is_err())
+    {
+        return Ok(());
+    }
     // The chain of open directories from the root, to remove emptied ones bottom-up.
     let mut chain: Vec<OwnedFd> = vec![open_root(root)?];
     let mut rel: Vec<u8> = Vec::new();
