@@ -82,7 +82,9 @@ impl View<'_> {
     /// Whether any symlink lies below tree `id` (bottom-up, without recursion;
     /// each distinct tree is read once for all roots).
     fn has_links(&mut self, id: &ObjectId) -> Result<bool> {
-        let mut stack: Vec<(ObjectId, Option<Vec<(EntryMode, ObjectId)>>)> = vec![(*id, None)];
+        // A tree first without its entries (to be read), then with them (to be judged).
+        type Todo = (ObjectId, Option<Vec<(EntryMode, ObjectId)>>);
+        let mut stack: Vec<Todo> = vec![(*id, None)];
         let mut open: std::collections::HashSet<ObjectId> = std::collections::HashSet::new();
         while let Some((t, entries)) = stack.pop() {
             if self.has_links.contains_key(&t) {
@@ -251,13 +253,13 @@ fn check_root(view: &mut View, root: &ObjectId) -> Result<Option<EscapingLink>> 
                 [&path[..], b"/", name].concat()
             };
             match mode {
-                EntryMode::Dir => {
-                    // Beyond the depth limit the tree is refused elsewhere; do not walk it.
-                    if chain.len() < crate::object::tree::MAX_DEPTH && view.has_links(id)? {
-                        let mut c = chain.clone();
-                        c.push(*id);
-                        todo.push((c, p));
-                    }
+                // Beyond the depth limit the tree is refused elsewhere; do not walk it.
+                EntryMode::Dir
+                    if chain.len() < crate::object::tree::MAX_DEPTH && view.has_links(id)? =>
+                {
+                    let mut c = chain.clone();
+                    c.push(*id);
+                    todo.push((c, p));
                 }
                 EntryMode::Symlink => {
                     let Some(target) = view.target(id)? else {
@@ -290,12 +292,12 @@ mod tests {
     }
 
     impl Mem {
-        fn link(&mut self, target: &str) -> (EntryMode, ObjectId) {
+        fn mklink(&mut self, target: &str) -> (EntryMode, ObjectId) {
             let id = ObjectId::hash(target.as_bytes());
             self.blobs.insert(id, target.as_bytes().to_vec());
             (EntryMode::Symlink, id)
         }
-        fn dir(&mut self, entries: &[(&str, (EntryMode, ObjectId))]) -> (EntryMode, ObjectId) {
+        fn mkdir(&mut self, entries: &[(&str, (EntryMode, ObjectId))]) -> (EntryMode, ObjectId) {
             let entries: Vec<TreeEntry> = entries
                 .iter()
                 .map(|(n, (mode, id))| TreeEntry {
@@ -330,27 +332,27 @@ mod tests {
     #[test]
     fn symlink_chain_escaping_worktree_is_found() {
         let mut m = Mem::default();
-        let s = m.link("../../..");
-        let c = m.dir(&[("s", s)]);
-        let b = m.dir(&[("c", c)]);
-        let a = m.dir(&[("b", b)]);
-        let t = m.link("a/b/c/s/..");
-        let root = m.dir(&[("a", a), ("t", t)]);
+        let s = m.mklink("../../..");
+        let c = m.mkdir(&[("s", s)]);
+        let b = m.mkdir(&[("c", c)]);
+        let a = m.mkdir(&[("b", b)]);
+        let t = m.mklink("a/b/c/s/..");
+        let root = m.mkdir(&[("a", a), ("t", t)]);
         assert_eq!(check(&m, root).as_deref(), Some("t"));
         // Without `t`, `s` alone resolves to the root itself: allowed.
-        let root = m.dir(&[("a", a)]);
+        let root = m.mkdir(&[("a", a)]);
         assert_eq!(check(&m, root), None);
     }
 
     #[test]
     fn links_inside_the_tree_and_loops_are_allowed() {
         let mut m = Mem::default();
-        let f = m.link("../x/file");
-        let x = m.dir(&[("l", f)]);
-        let up = m.link("x/..");
-        let l1 = m.link("l2");
-        let l2 = m.link("l1");
-        let root = m.dir(&[("x", x), ("up", up), ("l1", l1), ("l2", l2)]);
+        let f = m.mklink("../x/file");
+        let x = m.mkdir(&[("l", f)]);
+        let up = m.mklink("x/..");
+        let l1 = m.mklink("l2");
+        let l2 = m.mklink("l1");
+        let root = m.mkdir(&[("x", x), ("up", up), ("l1", l1), ("l2", l2)]);
         assert_eq!(check(&m, root), None);
     }
 
@@ -365,16 +367,16 @@ mod tests {
             "d/../.dsv",
         ] {
             let mut m = Mem::default();
-            let l = m.link(target);
-            let d = m.dir(&[]);
-            let root = m.dir(&[("l", l), ("d", d)]);
+            let l = m.mklink(target);
+            let d = m.mkdir(&[]);
+            let root = m.mkdir(&[("l", l), ("d", d)]);
             assert_eq!(check(&m, root).as_deref(), Some("l"), "{target}");
         }
         // Through a link to a link to an absolute path.
         let mut m = Mem::default();
-        let abs = m.link("/tmp");
-        let via = m.link("abs/x");
-        let root = m.dir(&[("abs", abs), ("via", via)]);
+        let abs = m.mklink("/tmp");
+        let via = m.mklink("abs/x");
+        let root = m.mkdir(&[("abs", abs), ("via", via)]);
         assert!(check(&m, root).is_some());
     }
 }
