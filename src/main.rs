@@ -21,7 +21,20 @@ fn main() {
     // TLS for remotes: rustls with the ring provider, installed once before any client.
     dsv::remote::install_crypto();
     std::panic::set_hook(Box::new(panic_hook));
-    let code = match std::panic::catch_unwind(cli::run) {
+    // Walks over trees recurse once per directory level, up to
+    // `tree::MAX_DEPTH` (1,024) levels, some of them on rayon's threads: give
+    // every thread room for that (address space only; pages are touched as used).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK / 4)
+        .build_global();
+    let run = || std::panic::catch_unwind(cli::run);
+    let result = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(STACK)
+        .spawn(run)
+        .map(|t| t.join().unwrap_or_else(Err))
+        .unwrap_or_else(|_| run());
+    let code = match result {
         Ok(code) => code,
         Err(_) => {
             if REDB_PANIC.load(std::sync::atomic::Ordering::SeqCst) {
@@ -69,3 +82,6 @@ fn report_damaged_database() {
         ),
     }
 }
+
+/// Stack size of the command's threads.
+const STACK: usize = 256 << 20;

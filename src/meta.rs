@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::labels::{AttrRef, AttrValue};
 
 /// The sidecar used when `dsv.toml` declares none and no `meta.csv` exists.
@@ -734,14 +734,8 @@ fn load_worktree(root: &Path) -> Result<(String, Sidecar)> {
 /// Writes the sidecar back through a temporary file, so a failure leaves the old one.
 fn save_worktree(root: &Path, name: &str, sidecar: &Sidecar) -> Result<()> {
     let bytes = sidecar.write(SidecarFormat::of(name))?;
-    let path = root.join(name);
-    let dir = path.parent().unwrap_or(root);
-    std::fs::create_dir_all(dir).ctx("creating", dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).ctx("creating a temporary file in", dir)?;
-    std::io::Write::write_all(&mut tmp, &bytes).ctx("writing", &path)?;
-    tmp.persist(&path)
-        .map_err(|e| e.error)
-        .ctx("writing", &path)?;
+    // Through directory handles: a symlink swapped into the path cannot redirect it.
+    crate::worktree::write::write_bytes(root, name.as_bytes(), &bytes)?;
     Ok(())
 }
 

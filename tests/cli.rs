@@ -1728,3 +1728,171 @@ fn commit_records_the_git_code_version() {
     // The code version is shown by `show` too.
     assert!(repo.ok(["show"]).stdout.contains(" (worktree dirty)\n"));
 }
+
+/// Every file (recursively) under `dir`, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn symlink_swapped_in_during_switch_is_not_written_through() {
+    let t = TestRepo::init();
+    t.write("keep", "x\n");
+    t.ok(["add", "keep"]);
+    t.ok(["commit", "-m", "base"]);
+    t.ok(["branch", "empty"]);
+    for i in 0..3000 {
+        t.write(format!("sub/f{i:04}.txt"), format!("{i}\n"));
+    }
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "many"]);
+    let outside = t.home().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let sub = t.path("sub");
+    let aside = t.path("sub-aside");
+    for round in 0..6 {
+        t.ok(["switch", "--force", "empty"]);
+        let _ = std::fs::remove_dir_all(&sub);
+        let _ = std::fs::remove_file(&sub);
+        let _ = std::fs::remove_dir_all(&aside);
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsv"));
+        common::hermetic(&mut cmd, t.home());
+        cmd.current_dir(t.root())
+            .args(["switch", "--force", "main"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        // Swap `sub` between the directory dsv writes into and a symlink to `outside`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            if std::fs::symlink_metadata(&sub).is_ok_and(|m| m.is_dir())
+                && std::fs::rename(&sub, &aside).is_ok()
+            {
+                let _ = std::os::unix::fs::symlink(&outside, &sub);
+                std::thread::yield_now();
+                let _ = std::fs::remove_file(&sub);
+                let _ = std::fs::rename(&aside, &sub);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let leaked = files_under(&outside);
+        assert!(
+            leaked.is_empty(),
+            "round {round}: {} files written outside the worktree, e.g. {:?}",
+            leaked.len(),
+            &leaked[..leaked.len().min(5)]
+        );
+    }
+    // After the attack, a plain switch still writes everything in place.
+    let _ = std::fs::remove_file(&sub);
+    let _ = std::fs::rename(&aside, &sub);
+    t.ok(["switch", "--force", "main"]);
+    assert_eq!(t.read_string("sub/f2999.txt"), "2999\n");
+}
+
+#[test]
+fn deep_tree_is_refused_at_add() {
+    let t = TestRepo::init();
+    // 1,023 directories and a file: 1,024 components, the most a path may have.
+    let ok_dir = vec!["a"; 1023].join("/");
+    t.write(format!("{ok_dir}/f"), "fine\n");
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "at the limit"]);
+    t.ok(["stats"]);
+    t.ok(["fsck"]);
+    // One more level is refused, naming the limit, and nothing is staged.
+    t.write(format!("{ok_dir}/b/g"), "too deep\n");
+    let r = t.fails(["add", "-A"]);
+    assert!(
+        r.stderr.contains("tree too deep") && r.stderr.contains("1024 path components"),
+        "{r}"
+    );
+    // `status` says the same (it cannot list what it will not track).
+    let r = t.fails(["status"]);
+    assert!(r.stderr.contains("tree too deep"), "{r}");
+    std::fs::remove_dir_all(t.path(format!("{ok_dir}/b"))).unwrap();
+    let r = t.ok(["status"]);
+    assert!(r.stdout.contains("nothing to commit"), "{r}");
+}
+
+/// Stores a commit whose tree is a chain of `depth` directories and points `main` at it.
+fn craft_deep_commit(root: &Path, depth: usize) {
+    use dsv::object::{EntryMode, Tree, TreeEntry};
+    let repo =
+        dsv::Repository::discover(root, dsv::lock::Access::Write, &dsv::OpenOptions::default())
+            .unwrap();
+    let blob = repo.store.put(b"deep\n").unwrap();
+    let entry = |name: &[u8], mode, id| TreeEntry {
+        name: name.to_vec(),
+        mode,
+        id,
+        size: 5,
+        files: 1,
+    };
+    let mut id = Tree {
+        entries: vec![entry(b"f", EntryMode::File, blob)],
+    }
+    .store(&repo.store)
+    .unwrap();
+    for _ in 0..depth {
+        id = Tree {
+            entries: vec![entry(b"d", EntryMode::Dir, id)],
+        }
+        .store(&repo.store)
+        .unwrap();
+    }
+    let commit = serde_json::json!({
+        "format": 1, "tree": id.to_string(), "parents": [],
+        "author": {"name": "x", "email": "x@y"}, "time": 1, "tz_offset_min": 0,
+        "message": "deep\n", "summary": {"files": 1, "bytes": 5}
+    });
+    let c = repo
+        .store
+        .put_commit(commit.to_string().as_bytes())
+        .unwrap();
+    repo.store.flush().unwrap();
+    repo.refs
+        .update("refs/heads/main", c, &repo.reflog_identity(), 1, "crafted")
+        .unwrap();
+}
+
+#[test]
+fn deep_tree_in_store_fails_cleanly_in_stats_fsck_query() {
+    let t = TestRepo::init();
+    craft_deep_commit(t.root(), 20_000);
+    for args in [
+        &["stats"][..],
+        &["query", "true"],
+        &["status"],
+        &["ls-tree", "-r", "HEAD"],
+        &["diff", "HEAD"],
+        &["reset", "--hard"],
+    ] {
+        let r = t.fails(args);
+        assert!(r.stderr.contains("tree too deep"), "dsv {args:?}:\n{r}");
+    }
+    // fsck reports the deep directory as a problem (exit 1), it does not abort.
+    let r = t.fails(["fsck"]);
+    assert!(
+        r.stdout.contains("too deep") || r.stderr.contains("too deep"),
+        "{r}"
+    );
+    // Nothing was written by the failed checkout; the log still reads.
+    assert!(!t.exists("d"));
+    t.ok(["log"]);
+}

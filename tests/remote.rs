@@ -805,3 +805,82 @@ fn hostile_content_truncation_and_bad_index_are_refused() {
     assert_eq!(f.code, 1, "{f}");
     assert!(f.stdout.contains("truncated"), "{f}");
 }
+
+#[test]
+fn symlink_chain_escaping_worktree_is_refused() {
+    let t = TestRepo::new();
+    // `a/b/c/s -> ../../..` resolves to the worktree root (allowed alone), so
+    // `t -> a/b/c/s/..` resolves to the worktree's parent, though its text does not.
+    let mut f = Forge::new();
+    let s = f.raw(b"../../..");
+    let c = f.tree(&[(3, b"s", s, 8)]);
+    let b = f.tree(&[(4, b"c", c, 8)]);
+    let a = f.tree(&[(4, b"b", b, 8)]);
+    let link = f.raw(b"a/b/c/s/..");
+    let root = f.tree(&[(4, b"a", a, 8), (3, b"t", link, 10)]);
+    let commit = f.commit(root);
+    let dir = t.home().join("chain");
+    f.write(&dir, commit, |_| {});
+    clone_refused(&t, &dir, "symlink 't' points outside the worktree");
+    // The same chain without `t` clones.
+    let mut f = Forge::new();
+    let s = f.raw(b"../../..");
+    let c = f.tree(&[(3, b"s", s, 8)]);
+    let b = f.tree(&[(4, b"c", c, 8)]);
+    let a = f.tree(&[(4, b"b", b, 8)]);
+    let root = f.tree(&[(4, b"a", a, 8)]);
+    let commit = f.commit(root);
+    let dir = t.home().join("fine");
+    f.write(&dir, commit, |_| {});
+    ok(
+        &t,
+        Path::new("."),
+        &[],
+        &["clone", &dir.display().to_string(), "fine-clone"],
+    );
+    assert!(
+        std::fs::symlink_metadata(t.home().join("fine-clone/a/b/c/s"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// A remote whose `main` holds a chain of `depth` directories above one file.
+fn deep_remote(dir: &Path, depth: usize) {
+    let mut f = Forge::new();
+    let blob = f.raw(b"deep\n");
+    let mut id = f.tree(&[(1, b"f", blob, 5)]);
+    for _ in 0..depth {
+        id = f.tree(&[(4, b"d", id, 5)]);
+    }
+    let commit = f.commit(id);
+    f.write(dir, commit, |_| {});
+}
+
+#[test]
+fn clone_of_deep_remote_tree_fails_cleanly() {
+    let t = TestRepo::new();
+    let dir = t.home().join("deep");
+    deep_remote(&dir, 20_000);
+    clone_refused(&t, &dir, "tree too deep");
+    // Fetched into an existing repository: refused before anything is stored,
+    // and the repository still works.
+    let a = Path::new("repo");
+    ok(&t, a, &[], &["init"]);
+    write_file(t.root(), "x.txt", "x\n");
+    ok(&t, a, &[], &["add", "-A"]);
+    ok(&t, a, &[], &["commit", "-m", "x"]);
+    ok(
+        &t,
+        a,
+        &[],
+        &["remote", "add", "deep", &dir.display().to_string()],
+    );
+    let r = fails(&t, a, &[], &["fetch", "deep"]);
+    assert!(r.stderr.contains("tree too deep"), "{r}");
+    ok(&t, a, &[], &["fsck"]);
+    ok(&t, a, &[], &["status"]);
+    ok(&t, a, &[], &["gc"]);
+    ok(&t, a, &[], &["fsck"]);
+}

@@ -28,6 +28,7 @@ fn list(repo: &Repository, tree: &dsv::ObjectId, prefix: &[u8], args: &Args) -> 
     for e in t.entries {
         let path = [prefix, &e.name].concat();
         if args.r && e.mode == EntryMode::Dir {
+            dsv::object::tree::check_dir_depth(&path)?;
             list(repo, &e.id, &[&path[..], b"/"].concat(), args)?;
             continue;
         }

@@ -124,6 +124,30 @@ pub enum TreeObject {
     Shards(Vec<Shard>),
 }
 
+/// The most components a repository path may have (`a/b/c` has 3). Deeper trees
+/// are refused when added or fetched and reported as errors by every walk over a
+/// tree, so no walk can exhaust its stack: a path this deep already needs 2,048
+/// bytes with one-letter names, half of Linux's `PATH_MAX`, beyond which a
+/// checkout could not open the files by their path.
+pub const MAX_DEPTH: usize = 1024;
+
+/// The error for a directory deeper than [`MAX_DEPTH`], naming its path.
+pub fn too_deep(path: &[u8]) -> Error {
+    let shown = String::from_utf8_lossy(&path[..path.len().min(60)]).into_owned();
+    Error::Refused(format!(
+        "tree too deep: '{shown}...' has more than {MAX_DEPTH} path components (the limit)"
+    ))
+}
+
+/// Refuses a directory at `path` (a repository path) whose entries would have
+/// more than [`MAX_DEPTH`] components: the check every walk makes before descending.
+pub fn check_dir_depth(path: &[u8]) -> Result<()> {
+    if !path.is_empty() && memchr::memchr_iter(b'/', path).count() + 1 >= MAX_DEPTH {
+        return Err(too_deep(path));
+    }
+    Ok(())
+}
+
 /// Checks that a name can be a tree entry: the rules that keep checkout inside the worktree.
 pub fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
     if name.is_empty() {

@@ -97,15 +97,27 @@ fn execute(
     let results: Vec<Written> = by_dir
         .into_par_iter()
         .flat_map_iter(|group| {
-            group.into_iter().map(|(path, st)| {
-                let r = write::write_entry(
-                    repo.root(),
-                    &path,
-                    st.mode,
-                    &st.id,
-                    &repo.store,
-                    repo.storage.as_ref(),
-                );
+            // One handle on the directory for the whole group; if it cannot be
+            // opened, each file is tried on its own and gets its own error.
+            let dir = write::WorkDir::parent_of(repo.root(), &group[0].0, true)
+                .ok()
+                .flatten()
+                .map(|(dir, _)| dir);
+            group.into_iter().map(move |(path, st)| {
+                let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
+                let r = match &dir {
+                    Some(dir) => {
+                        dir.write_entry(name, st.mode, &st.id, &repo.store, repo.storage.as_ref())
+                    }
+                    None => write::write_entry(
+                        repo.root(),
+                        &path,
+                        st.mode,
+                        &st.id,
+                        &repo.store,
+                        repo.storage.as_ref(),
+                    ),
+                };
                 progress.inc(1);
                 (path, st, r)
             })

@@ -82,14 +82,16 @@ fn tree_of_index(
     put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
 ) -> Result<(ObjectId, Summary)> {
     let items: Vec<(&[u8], &IndexEntry)> = entries.iter().map(|(p, e)| (p.as_slice(), e)).collect();
-    let (id, size, files) = build_dir(put, &items)?;
+    let (id, size, files) = build_dir(put, &items, 1)?;
     Ok((id, Summary { files, bytes: size }))
 }
 
-/// `items` are sorted paths relative to this directory.
+/// `items` are sorted paths relative to this directory, whose entries have
+/// `depth` components.
 fn build_dir(
     put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
     items: &[(&[u8], &IndexEntry)],
+    depth: usize,
 ) -> Result<(ObjectId, u64, u64)> {
     let mut entries = Vec::new();
     let mut i = 0;
@@ -119,7 +121,10 @@ fn build_dir(
                     sub.push((&items[j].0[slash + 1..], items[j].1));
                     j += 1;
                 }
-                let (id, size, files) = build_dir(put, &sub)?;
+                if depth >= crate::object::tree::MAX_DEPTH {
+                    return Err(crate::object::tree::too_deep(path));
+                }
+                let (id, size, files) = build_dir(put, &sub, depth + 1)?;
                 entries.push(TreeEntry {
                     name: name.to_vec(),
                     mode: EntryMode::Dir,

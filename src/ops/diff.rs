@@ -134,6 +134,7 @@ fn flatten_into(
     prefix: &[u8],
     out: &mut BTreeMap<Vec<u8>, FileState>,
 ) -> Result<()> {
+    crate::object::tree::check_dir_depth(prefix)?;
     let t = Tree::load(store, tree)?;
     for e in t.entries {
         let path = join(prefix, &e.name);
@@ -243,6 +244,7 @@ fn diff_dirs(
     if a == b {
         return Ok(());
     }
+    crate::object::tree::check_dir_depth(prefix)?;
     let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
     let mut ia = ta.entries.into_iter().peekable();
     let mut ib = tb.entries.into_iter().peekable();

@@ -291,6 +291,13 @@ impl Walker<'_> {
             }
             path.extend_from_slice(&e.name);
             if e.mode == EntryMode::Dir {
+                // Deeper than any walk may go: a problem, not a descent.
+                if let Err(err) = crate::object::tree::check_dir_depth(&path) {
+                    self.note(e.id, err.to_string());
+                    let w = where_();
+                    self.users.entry(e.id).or_default().push(w);
+                    continue;
+                }
                 self.tree(&e.id, &path, commit)?;
             } else if !self.blob(&e.id, e.mode)? {
                 self.users

@@ -284,6 +284,7 @@ impl Merger<'_> {
         t: Option<ObjectId>,
         prefix: &[u8],
     ) -> Result<()> {
+        crate::object::tree::check_dir_depth(prefix)?;
         let load = |id: Option<ObjectId>| -> Result<Tree> {
             match id {
                 Some(id) => Tree::load(&self.repo.store, &id),

@@ -812,7 +812,10 @@ impl Walk<'_> {
                     let name_at = p.len();
                     p.push_str(&String::from_utf8_lossy(e.name));
                     match e.mode {
-                        EntryMode::Dir => dirs.push((e.id, p.clone())),
+                        EntryMode::Dir => {
+                            crate::object::tree::check_dir_depth(p.as_bytes())?;
+                            dirs.push((e.id, p.clone()));
+                        }
                         m if m.is_blob() => match self.layout.role_by_path(&p) {
                             Some(Role::Frame) => node.frames += 1,
                             Some(Role::Other) => {}

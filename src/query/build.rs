@@ -349,6 +349,7 @@ fn walk_dir(
     prefix: &str,
     runs: &mut Vec<Vec<(String, FileState)>>,
 ) -> Result<()> {
+    crate::object::tree::check_dir_depth(prefix.as_bytes())?;
     let corrupt = |id: &ObjectId, reason: String| Error::CorruptObject { id: *id, reason };
     let bytes = store.get(id)?;
     let shards: Vec<Vec<u8>>;

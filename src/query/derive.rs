@@ -114,6 +114,7 @@ fn modified(
     if a == b {
         return Ok(Some(Vec::new()));
     }
+    crate::object::tree::check_dir_depth(prefix.as_bytes())?;
     let store = tf.store;
     let (ta, tb) = match (Tree::load_object(store, a)?, Tree::load_object(store, b)?) {
         (TreeObject::Entries(ea), TreeObject::Entries(eb)) => {

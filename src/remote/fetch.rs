@@ -12,7 +12,7 @@
 //! tree but only some file data; `.dsv/partial` names the remote that holds the
 //! rest, and checkout downloads what it needs from there.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -475,6 +475,26 @@ struct Metadata {
     blobs: Vec<ObjectId>,
     /// Symlinks below the new trees: (path, target id).
     symlinks: Vec<(Vec<u8>, ObjectId)>,
+    /// The trees downloaded, decoded (to resolve links before anything is stored).
+    trees: HashMap<ObjectId, TreeObject>,
+    /// The root trees of the commits downloaded.
+    roots: Vec<ObjectId>,
+}
+
+impl crate::worktree::links::LinkSource for (&Repository, &Metadata) {
+    fn tree(&self, id: &ObjectId) -> Result<TreeObject> {
+        match self.1.trees.get(id) {
+            Some(t) => Ok(t.clone()),
+            None => Tree::load_object(&self.0.store, id),
+        }
+    }
+    fn link(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        if self.0.store.contains(id)? {
+            Ok(Some(self.0.store.get(id)?))
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
@@ -516,6 +536,7 @@ fn fetch_metadata(
             let c = Commit::decode(&bytes)
                 .map_err(|e| remote_err(remote, format!("commit {id}: {e}")))?;
             roots.push(c.tree);
+            meta.roots.push(c.tree);
             for p in c.parents {
                 if seen.insert(p) && !repo.store.contains(&p)? {
                     next.push(p);
@@ -553,6 +574,7 @@ fn fetch_metadata(
             // decode checks every name (no '..', '/', NUL, '.dsv'): a hostile tree stops here.
             let t = TreeObject::decode(&bytes)
                 .map_err(|e| remote_err(remote, format!("tree {id}: {e}")))?;
+            meta.trees.insert(id, t.clone());
             objects.push((id, paths.get(&id).cloned().unwrap_or_default(), t));
             meta.records
                 .push((id, bytes::Bytes::copy_from_slice(&rec), false));
@@ -583,6 +605,16 @@ fn fetch_metadata(
                     for e in entries {
                         let p = join(&path, &e.name);
                         if e.mode == EntryMode::Dir {
+                            // Refused before anything is written: every walk over a
+                            // deeper tree would fail, and a checkout could not write it.
+                            if p.iter().filter(|b| **b == b'/').count() + 1
+                                >= crate::object::tree::MAX_DEPTH
+                            {
+                                return Err(remote_err(
+                                    remote,
+                                    crate::object::tree::too_deep(&p).to_string(),
+                                ));
+                            }
                             visit(e.id, p)?;
                             continue;
                         }
@@ -633,6 +665,23 @@ fn check_symlinks(repo: &Repository, remote: &Remote, links: &[(Vec<u8>, ObjectI
         }
     }
     Ok(())
+}
+
+/// Refuses the fetch if a symlink of one of the trees `roots` leads outside the
+/// worktree once resolved through the tree's own links.
+fn resolve_links(
+    repo: &Repository,
+    remote: &Remote,
+    meta: &Metadata,
+    roots: &[ObjectId],
+) -> Result<()> {
+    let mut roots = roots.to_vec();
+    roots.sort();
+    roots.dedup();
+    match crate::worktree::links::check_links(&(repo, meta), &roots)? {
+        Some(bad) => Err(remote_err(remote, format!("{bad}; refusing to fetch it"))),
+        None => Ok(()),
+    }
 }
 
 /// Stores downloaded commits and trees, then flushes (one transaction).
@@ -695,6 +744,11 @@ fn fetch_with(
         FetchMode::Full => {
             report.objects += fetch_blobs(repo, remote, &index, &meta.blobs, progress)?;
             check_symlinks(repo, remote, &meta.symlinks)?;
+            // A link may escape only through other links: resolve each one through
+            // the whole tree it will be checked out with.
+            if !meta.symlinks.is_empty() {
+                resolve_links(repo, remote, &meta, &meta.roots)?;
+            }
         }
         FetchMode::Metadata => {
             if !partial && !meta.records.is_empty() {
@@ -792,6 +846,9 @@ pub fn fetch_for_switch(
         n = fetch_blobs(repo, &remote, &index, &ids, progress)?;
     }
     check_symlinks(repo, &remote, &links)?;
+    if !links.is_empty() {
+        resolve_links(repo, &remote, &Metadata::default(), &[target])?;
+    }
     Ok(n)
 }
 
@@ -814,12 +871,16 @@ fn fetch_paths_with(
             links.push((path.clone(), st.id));
         }
     }
-    if ids.is_empty() {
-        return check_symlinks(repo, remote, &links).map(|_| 0);
-    }
-    let index = load_index(repo, remote)?;
-    let n = fetch_blobs(repo, remote, &index, &ids, progress)?;
+    let n = if ids.is_empty() {
+        0
+    } else {
+        let index = load_index(repo, remote)?;
+        fetch_blobs(repo, remote, &index, &ids, progress)?
+    };
     check_symlinks(repo, remote, &links)?;
+    if !links.is_empty() {
+        resolve_links(repo, remote, &Metadata::default(), &[tree])?;
+    }
     Ok(n)
 }
 

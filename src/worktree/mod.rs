@@ -1,6 +1,7 @@
 //! The working tree: the index (staging area), scanning files, writing files.
 
 pub mod index;
+pub mod links;
 pub mod scan;
 pub mod write;
 

@@ -80,6 +80,8 @@ struct Walk<'a> {
     whole: bool,
     progress: &'a dyn Progress,
     found: Mutex<Vec<WorkFile>>,
+    /// A directory too deep to track (see `tree::MAX_DEPTH`): the scan fails.
+    too_deep: Mutex<Option<Vec<u8>>>,
 }
 
 impl Walk<'_> {
@@ -169,6 +171,12 @@ impl Walk<'_> {
                 continue;
             }
             if is_dir {
+                if crate::object::tree::check_dir_depth(&child).is_err() {
+                    if let Ok(mut d) = self.too_deep.lock() {
+                        d.get_or_insert(child);
+                    }
+                    continue;
+                }
                 let node = node.clone();
                 let path = entry.path();
                 scope.spawn(move |s| self.dir(s, path, child, node));
@@ -209,8 +217,12 @@ pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<
         whole: scopes.is_empty() || scopes.iter().any(|s| s.is_empty()),
         progress,
         found: Mutex::new(Vec::new()),
+        too_deep: Mutex::new(None),
     };
     rayon::scope(|s| walk.dir(s, walk.root.to_path_buf(), Vec::new(), None));
+    if let Some(path) = walk.too_deep.into_inner().map_err(poisoned)? {
+        return Err(crate::object::tree::too_deep(&path));
+    }
     let mut files = walk.found.into_inner().map_err(poisoned)?;
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(files)

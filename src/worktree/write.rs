@@ -1,16 +1,24 @@
 //! Writing files into the working tree without ever leaving it.
 //!
-//! Each parent directory is checked with lstat on the way down: a symlink or a
-//! file where a directory should be is an error, so a tree (possibly from an
-//! untrusted remote) cannot make dsv write through a link to outside the
-//! worktree. Files are written to a temporary sibling and renamed into place, so
-//! a reader never sees a half-written file.
+//! Every file is created, renamed and removed relative to a handle on its parent
+//! directory, and that handle is reached from the worktree root one component
+//! at a time with `openat(O_NOFOLLOW | O_DIRECTORY)`. A symlink or a file where
+//! a directory should be is an error, and since no path is ever resolved again
+//! after its directories were checked, another process swapping a directory for
+//! a symlink while dsv writes cannot redirect a write outside the worktree (a
+//! tree from an untrusted remote cannot either). Files are written to a
+//! temporary sibling and renamed into place, so a reader never sees a
+//! half-written file.
 
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::EntryMode;
 use crate::storage::{Storage, temp_name};
@@ -19,41 +27,259 @@ use crate::store::chunk::StatStamp;
 
 use super::{display_path, os_path};
 
-/// Creates the parent directories of `path`, refusing to pass through anything but real directories.
-pub fn ensure_parents(root: &Path, path: &[u8]) -> Result<PathBuf> {
-    let mut dir = root.to_path_buf();
-    let parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
-    for part in &parts[..parts.len().saturating_sub(1)] {
+fn io_err(action: &'static str, root: &Path, rel: &[u8], e: Errno) -> Error {
+    Error::io(action, root.join(os_path(rel)), std::io::Error::from(e))
+}
+
+/// Flags for stepping into one directory: never through a link, never a file.
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// Opens the worktree root (the user's own path: a symlink there is followed).
+fn open_root(root: &Path) -> Result<OwnedFd> {
+    rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("opening", root, std::io::Error::from(e)))
+}
+
+/// What is at `name` in `dir` when it is not a directory (for the error message).
+fn not_a_dir(dir: &OwnedFd, name: &[u8]) -> &'static str {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => "a symlink",
+        _ => "a file",
+    }
+}
+
+/// The components of `path` before its last one, and the last one; with `check`,
+/// each must be a valid tree name.
+fn parent_parts(path: &[u8], check: bool) -> Result<(Vec<&[u8]>, &[u8])> {
+    let mut parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+    let name = parts.pop().unwrap_or_default();
+    for part in parts.iter().chain(std::iter::once(&name)).filter(|_| check) {
         crate::object::tree::check_name(part).map_err(|reason| {
             Error::Refused(format!(
                 "refusing to write '{}': {reason}",
                 display_path(path)
             ))
         })?;
-        dir.push(os_path(part));
-        match fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(m) => {
-                let what = if m.file_type().is_symlink() {
-                    "a symlink"
-                } else {
-                    "a file"
-                };
-                return Err(Error::Refused(format!(
-                    "cannot write '{}': '{}' is {what}, not a directory",
-                    display_path(path),
-                    dir.strip_prefix(root).unwrap_or(&dir).display()
-                )));
+    }
+    Ok((parts, name))
+}
+
+/// An open directory of the worktree, reached without following any link.
+#[derive(Debug)]
+pub struct WorkDir {
+    fd: OwnedFd,
+    root: PathBuf,
+    /// The directory's repository path (empty for the root).
+    rel: Vec<u8>,
+}
+
+impl WorkDir {
+    /// Opens the parent directory of repository path `path`, creating missing
+    /// directories when `create`; `Ok(None)` when a directory is missing and not
+    /// created. Refuses to pass through a symlink or a file.
+    pub fn parent_of(root: &Path, path: &[u8], create: bool) -> Result<Option<(WorkDir, Vec<u8>)>> {
+        let (parts, name) = parent_parts(path, true)?;
+        let mut fd = open_root(root)?;
+        let mut rel: Vec<u8> = Vec::new();
+        for part in parts {
+            if !rel.is_empty() {
+                rel.push(b'/');
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-                Err(e) => return Err(Error::io("creating directory", &dir, e)),
-            },
-            Err(e) => return Err(Error::io("reading", &dir, e)),
+            rel.extend_from_slice(part);
+            fd = match Self::step(&fd, part, create) {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(None),
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    return Err(Error::Refused(format!(
+                        "cannot write '{}': '{}' is {}, not a directory",
+                        display_path(path),
+                        display_path(&rel),
+                        not_a_dir(&fd, part)
+                    )));
+                }
+                Err(e) => return Err(io_err("opening directory", root, &rel, e)),
+            };
+        }
+        let dir = WorkDir {
+            fd,
+            root: root.to_path_buf(),
+            rel,
+        };
+        Ok(Some((dir, name.to_vec())))
+    }
+
+    /// Opens (and when `create`, first makes) the directory `name` inside `dir`.
+    fn step(
+        dir: &OwnedFd,
+        name: &[u8],
+        create: bool,
+    ) -> std::result::Result<Option<OwnedFd>, Errno> {
+        match rustix::fs::openat(dir, name, dir_flags(), Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) if create => {
+                match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                // Opened again with O_NOFOLLOW: whatever is there now must be a real directory.
+                rustix::fs::openat(dir, name, dir_flags(), Mode::empty()).map(Some)
+            }
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e),
         }
     }
-    Ok(root.join(os_path(path)))
+
+    fn path_of(&self, name: &[u8]) -> Vec<u8> {
+        if self.rel.is_empty() {
+            name.to_vec()
+        } else {
+            [&self.rel[..], b"/", name].concat()
+        }
+    }
+
+    fn err(&self, action: &'static str, name: &[u8], e: Errno) -> Error {
+        io_err(action, &self.root, &self.path_of(name), e)
+    }
+
+    /// Lstat of `name` in this directory; `None` when it does not exist.
+    fn lstat(&self, name: &[u8]) -> Result<Option<rustix::fs::Stat>> {
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(self.err("reading", name, e)),
+        }
+    }
+
+    /// A fresh temporary name for a sibling of `name` (a dsv temp file, which scans skip).
+    fn temp(name: &[u8]) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = temp_name(Path::new(os_path(name)));
+        tmp.file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Creates `tmp` here, runs `fill` on it, then renames it over `name`.
+    fn replace(
+        &self,
+        name: &[u8],
+        fill: impl FnOnce(&[u8]) -> Result<()>,
+    ) -> Result<rustix::fs::Stat> {
+        if let Some(st) = self.lstat(name)?
+            && FileType::from_raw_mode(st.st_mode) == FileType::Directory
+        {
+            rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR).map_err(|_| {
+                Error::Refused(format!(
+                    "cannot write '{}': a non-empty directory is in the way",
+                    display_path(&self.path_of(name))
+                ))
+            })?;
+        }
+        let tmp = Self::temp(name);
+        let result = fill(&tmp).and_then(|()| {
+            rustix::fs::renameat(&self.fd, &tmp[..], &self.fd, name)
+                .map_err(|e| self.err("renaming", name, e))
+        });
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.fd, &tmp[..], AtFlags::empty());
+            return Err(e);
+        }
+        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err("reading", name, e))
+    }
+
+    /// Creates a new file `name` here (never through a link) with permissions `perm`.
+    fn create_file(&self, name: &[u8], perm: u32) -> Result<File> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(perm),
+        )
+        .map_err(|e| self.err("creating", name, e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Writes one entry (file, executable or symlink) from the store as `name` here.
+    pub fn write_entry(
+        &self,
+        name: &[u8],
+        mode: EntryMode,
+        id: &ObjectId,
+        store: &ObjectStore,
+        storage: &dyn Storage,
+    ) -> Result<StatStamp> {
+        crate::object::tree::check_name(name).map_err(|reason| {
+            Error::Refused(format!(
+                "refusing to write '{}': {reason}",
+                display_path(&self.path_of(name))
+            ))
+        })?;
+        storage.fault_point()?;
+        let st = self.replace(name, |tmp| match mode {
+            EntryMode::Symlink => {
+                let link = store.get(id)?;
+                rustix::fs::symlinkat(&link[..], &self.fd, tmp)
+                    .map_err(|e| self.err("creating symlink", tmp, e))
+            }
+            EntryMode::File | EntryMode::Exec => {
+                let perm = if mode == EntryMode::Exec {
+                    0o777
+                } else {
+                    0o666
+                };
+                // No buffering: the store hands over whole chunks, one write each.
+                let mut w = self.create_file(tmp, perm)?;
+                store.read_into(id, &mut w).map_err(|e| match e {
+                    Error::Io { source, .. } if source.kind() != std::io::ErrorKind::Other => {
+                        Error::io(
+                            "writing",
+                            self.root.join(os_path(&self.path_of(name))),
+                            source,
+                        )
+                    }
+                    e => e,
+                })?;
+                Ok(())
+            }
+            EntryMode::Dir => Err(Error::Refused(
+                "internal: write_entry on a directory".into(),
+            )),
+        })?;
+        Ok(stamp(&st))
+    }
+
+    /// Replaces `name` here with a regular file holding `bytes`.
+    pub fn write_bytes(&self, name: &[u8], bytes: &[u8]) -> Result<StatStamp> {
+        let st = self.replace(name, |tmp| {
+            let mut f = self.create_file(tmp, 0o666)?;
+            f.write_all(bytes)
+                .map_err(|e| Error::io("writing", self.root.join(os_path(&self.path_of(name))), e))
+        })?;
+        Ok(stamp(&st))
+    }
+
+    /// A handle on this directory's file descriptor.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[allow(clippy::unnecessary_cast)] // the field types differ between architectures
+fn stamp(st: &rustix::fs::Stat) -> StatStamp {
+    StatStamp {
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        ino: st.st_ino as u64,
+    }
 }
 
 /// Writes one entry (file, executable or symlink) from the store; returns its new lstat.
@@ -65,84 +291,63 @@ pub fn write_entry(
     store: &ObjectStore,
     storage: &dyn Storage,
 ) -> Result<StatStamp> {
-    storage.fault_point()?;
-    let target = ensure_parents(root, path)?;
-    if let Ok(m) = fs::symlink_metadata(&target)
-        && m.is_dir()
-    {
-        fs::remove_dir(&target).map_err(|_| {
-            Error::Refused(format!(
-                "cannot write '{}': a non-empty directory is in the way",
-                display_path(path)
-            ))
-        })?;
-    }
-    let tmp = temp_name(&target);
-    let result = (|| -> Result<()> {
-        match mode {
-            EntryMode::Symlink => {
-                let link = store.get(id)?;
-                std::os::unix::fs::symlink(os_path(&link), &tmp).ctx("creating symlink", &tmp)?;
-            }
-            EntryMode::File | EntryMode::Exec => {
-                let perm = if mode == EntryMode::Exec {
-                    0o777
-                } else {
-                    0o666
-                };
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(perm)
-                    .open(&tmp)
-                    .ctx("creating", &tmp)?;
-                // No buffering: the store hands over whole chunks, one write each.
-                let mut w = file;
-                store.read_into(id, &mut w).map_err(|e| match e {
-                    Error::Io { source, .. } if source.kind() != std::io::ErrorKind::Other => {
-                        Error::io("writing", &target, source)
-                    }
-                    e => e,
-                })?;
-            }
-            EntryMode::Dir => {
-                return Err(Error::Refused(
-                    "internal: write_entry on a directory".into(),
-                ));
-            }
-        }
-        fs::rename(&tmp, &target).ctx("renaming", &target)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let meta = fs::symlink_metadata(&target).ctx("reading", &target)?;
-    Ok(StatStamp::of(&meta))
+    let (dir, name) = WorkDir::parent_of(root, path, true)?
+        .ok_or_else(|| Error::Refused(format!("cannot write '{}'", display_path(path))))?;
+    dir.write_entry(&name, mode, id, store, storage)
+}
+
+/// Replaces the worktree file at repository path `path` with `bytes` (temp file and
+/// rename, parents created, never through a link).
+pub fn write_bytes(root: &Path, path: &[u8], bytes: &[u8]) -> Result<StatStamp> {
+    let (dir, name) = WorkDir::parent_of(root, path, true)?
+        .ok_or_else(|| Error::Refused(format!("cannot write '{}'", display_path(path))))?;
+    dir.write_bytes(&name, bytes)
 }
 
 /// Removes a tracked file or symlink and any parent directories left empty.
 pub fn remove_entry(root: &Path, path: &[u8], storage: &dyn Storage) -> Result<()> {
-    // Below a symlinked directory the path is not in the worktree: never delete through the link.
-    if super::symlink_prefix(root, path).is_some() {
+    let (parts, name) = parent_parts(path, false)?;
+    // A name no tree can hold ('..', '.dsv', …) never leads to a worktree file.
+    if parts
+        .iter()
+        .chain(std::iter::once(&name))
+        .any(|p| crate::object::tree::check_name(p).is_err())
+    {
         return Ok(());
     }
-    let target = root.join(os_path(path));
-    match fs::symlink_metadata(&target) {
-        Ok(m) if m.is_dir() => {}
+    // The chain of open directories from the root, to remove emptied ones bottom-up.
+    let mut chain: Vec<OwnedFd> = vec![open_root(root)?];
+    let mut rel: Vec<u8> = Vec::new();
+    for part in &parts {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(part);
+        let here = chain.last().expect("the root is first");
+        match WorkDir::step(here, part, false) {
+            Ok(Some(fd)) => chain.push(fd),
+            // Missing: nothing to remove. Below a symlink or a file the path is not in
+            // the worktree: never delete through the link.
+            Ok(None) | Err(Errno::NOTDIR | Errno::LOOP) => return Ok(()),
+            Err(e) => return Err(io_err("opening directory", root, &rel, e)),
+        }
+    }
+    let dir = chain.last().expect("the root is first");
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
         Ok(_) => {
             storage.fault_point()?;
-            fs::remove_file(&target).ctx("removing", &target)?;
+            rustix::fs::unlinkat(dir, name, AtFlags::empty())
+                .map_err(|e| io_err("removing", root, path, e))?;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("reading", &target, e)),
+        Err(Errno::NOENT) => {}
+        Err(e) => return Err(io_err("reading", root, path, e)),
     }
-    let mut dir = target.parent().map(Path::to_path_buf);
-    while let Some(d) = dir {
-        if d == root || fs::remove_dir(&d).is_err() {
+    // Remove parents left empty, stopping at the first one that is not.
+    for i in (0..parts.len()).rev() {
+        if rustix::fs::unlinkat(&chain[i], parts[i], AtFlags::REMOVEDIR).is_err() {
             break;
         }
-        dir = d.parent().map(Path::to_path_buf);
     }
     Ok(())
 }
