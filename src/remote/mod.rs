@@ -33,7 +33,7 @@ use format::PackIndex;
 use refs::{ConditionalRefs, RefStore, SequenceRefs};
 
 /// Namespace of remote-tracking refs in the local ref store.
-pub const REMOTES: &str = "refs/remotes/";
+pub use crate::refs::REMOTES;
 
 /// Installs rustls' ring crypto provider once per process (an already installed
 /// provider is fine). Every network client needs one; without it reqwest panics.
