@@ -159,6 +159,35 @@ pub fn check_full_name(full: &str) -> Result<()> {
     })
 }
 
+/// Parses the contents of `.dsv/HEAD`: `ref: refs/heads/NAME` with a valid name,
+/// or a commit id. The error quotes a short prefix of what is there.
+pub fn parse_head(bytes: &[u8]) -> std::result::Result<Head, String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(format!(
+            "not a ref or commit id (not UTF-8: '{}')",
+            quote_bytes(bytes)
+        ));
+    };
+    let text = text.trim_end();
+    if let Some(r) = text.strip_prefix("ref: ") {
+        let name = r
+            .strip_prefix(HEADS)
+            .ok_or_else(|| format!("HEAD points outside refs/heads: '{}'", quote_short(r)))?;
+        check_ref_name("branch", name).map_err(|e| e.to_string())?;
+        return Ok(Head::Branch(name.to_string()));
+    }
+    ObjectId::from_hex(text)
+        .map(Head::Detached)
+        .ok_or_else(|| format!("not a ref or commit id: '{}'", quote_short(text)))
+}
+
+/// Parses the contents of a ref file: a commit id (64 hex digits, then a newline).
+pub fn parse_ref(bytes: &[u8]) -> std::result::Result<ObjectId, String> {
+    let text = String::from_utf8_lossy(bytes);
+    ObjectId::from_hex(text.trim_end())
+        .ok_or_else(|| format!("not a commit id: '{}'", quote_bytes(bytes)))
+}
+
 /// Reads at most `cap + 1` bytes of a file: enough to tell that it is too large
 /// without reading (or holding) the rest.
 pub fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
@@ -207,8 +236,8 @@ impl Refs {
         Ok(self.dir.join("logs").join(full))
     }
 
-    /// Reads a ref file of at most [`MAX_REF_FILE`] bytes as text (`None`: absent).
-    fn read_ref_file(path: &Path) -> Result<Option<String>> {
+    /// Reads a ref file of at most [`MAX_REF_FILE`] bytes (`None`: absent).
+    fn read_ref_file(path: &Path) -> Result<Option<Vec<u8>>> {
         let bytes = match read_capped(path, MAX_REF_FILE) {
             Ok(b) => b,
             Err(e)
@@ -228,47 +257,21 @@ impl Refs {
                 quote_bytes(&bytes[..bytes.len().min(40)])
             )));
         }
-        match String::from_utf8(bytes) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) => Err(Error::Corrupt(format!(
-                "{}: not a ref or commit id (not UTF-8: '{}')",
-                path.display(),
-                quote_bytes(e.as_bytes())
-            ))),
-        }
+        Ok(Some(bytes))
     }
 
     /// Reads HEAD. A HEAD naming an invalid branch is refused here, so no
     /// crafted HEAD can make a later write land outside `.dsv/refs`.
     pub fn head(&self) -> Result<Head> {
         let path = self.dir.join("HEAD");
-        let text = Self::read_ref_file(&path)?.ok_or_else(|| {
+        let bytes = Self::read_ref_file(&path)?.ok_or_else(|| {
             Error::io(
                 "reading",
                 &path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             )
         })?;
-        let text = text.trim_end();
-        if let Some(r) = text.strip_prefix("ref: ") {
-            let name = r.strip_prefix(HEADS).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "{}: HEAD points outside refs/heads: '{}'",
-                    path.display(),
-                    quote_short(r)
-                ))
-            })?;
-            check_ref_name("branch", name)
-                .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
-            return Ok(Head::Branch(name.to_string()));
-        }
-        ObjectId::from_hex(text).map(Head::Detached).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "{}: not a ref or commit id: '{}'",
-                path.display(),
-                quote_short(text)
-            ))
-        })
+        parse_head(&bytes).map_err(|m| Error::Corrupt(format!("{}: {m}", path.display())))
     }
 
     /// The commit HEAD resolves to (`None` on an unborn branch).
@@ -279,20 +282,19 @@ impl Refs {
         }
     }
 
-    /// Reads a full ref name (`refs/heads/main`).
+    /// Reads a full ref name (`refs/heads/main`). An invalid name cannot exist:
+    /// it reads as absent, without touching the file system.
     pub fn read(&self, full: &str) -> Result<Option<ObjectId>> {
-        let path = self.path(full)?;
-        let Some(text) = Self::read_ref_file(&path)? else {
+        if check_full_name(full).is_err() {
+            return Ok(None);
+        }
+        let path = self.dir.join(full);
+        let Some(bytes) = Self::read_ref_file(&path)? else {
             return Ok(None);
         };
-        let text = text.trim_end();
-        ObjectId::from_hex(text).map(Some).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "{}: not a commit id: '{}'",
-                path.display(),
-                quote_short(text)
-            ))
-        })
+        parse_ref(&bytes)
+            .map(Some)
+            .map_err(|m| Error::Corrupt(format!("{}: {m}", path.display())))
     }
 
     /// Refuses a ref whose name clashes with an existing one: `a` cannot be

@@ -100,6 +100,23 @@ pub(crate) async fn get_capped(
     Ok(Capped::Bytes(buf.into(), meta))
 }
 
+/// Parses the remote's `HEAD` object (`{"branch":"NAME"}`) and checks the name.
+pub fn parse_head_object(bytes: &[u8]) -> std::result::Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        branch: String,
+    }
+    let h: Head = serde_json::from_slice(bytes).map_err(|_| {
+        format!(
+            "HEAD object is malformed (expected {{\"branch\":\"NAME\"}}, found '{}')",
+            quote_prefix(bytes)
+        )
+    })?;
+    refs::check_remote_branch(&h.branch)
+        .map_err(|e| format!("HEAD object names a branch dsv cannot use: {e}"))?;
+    Ok(h.branch)
+}
+
 /// The start of untrusted bytes for an error message (escaped, a few dozen
 /// characters at most).
 pub fn quote_prefix(bytes: &[u8]) -> String {
@@ -527,22 +544,12 @@ impl Remote {
         let Some(bytes) = self.get_small(&self.path(&["HEAD"]), MAX_METADATA_OBJECT)? else {
             return Ok(None);
         };
-        #[derive(serde::Deserialize)]
-        struct Head {
-            branch: String,
-        }
-        let h: Head = serde_json::from_slice(&bytes).map_err(|_| Error::Remote {
-            remote: self.name.clone(),
-            message: format!(
-                "HEAD object is malformed (expected {{\"branch\":\"NAME\"}}, found '{}')",
-                quote_prefix(&bytes)
-            ),
-        })?;
-        refs::check_remote_branch(&h.branch).map_err(|e| Error::Remote {
-            remote: self.name.clone(),
-            message: format!("HEAD object names a branch dsv cannot use: {e}"),
-        })?;
-        Ok(Some(h.branch))
+        parse_head_object(&bytes)
+            .map(Some)
+            .map_err(|message| Error::Remote {
+                remote: self.name.clone(),
+                message,
+            })
     }
 
     /// Writes `HEAD` naming `branch` unless the remote already has one.

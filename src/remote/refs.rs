@@ -159,6 +159,23 @@ pub fn sort_out(values: Vec<(String, Value)>, prefer: &[String]) -> Listing {
     out
 }
 
+/// Parses a remote ref object (`{"commit":"<hex>"}`); the error quotes only the
+/// start of what it holds.
+pub fn parse_ref_object(bytes: &[u8]) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Value {
+        commit: ObjectId,
+    }
+    serde_json::from_slice::<Value>(bytes)
+        .map(|v| v.commit)
+        .map_err(|_| {
+            format!(
+                "malformed ref (expected {{\"commit\":\"<64 hex digits>\"}}, found '{}')",
+                super::quote_prefix(bytes)
+            )
+        })
+}
+
 /// Shared plumbing: the store, the key prefix, and a runtime handle to block on.
 #[derive(Clone)]
 pub struct Ctx {
@@ -192,22 +209,6 @@ impl Ctx {
         }
     }
 
-    /// Parses a ref object; the error quotes only the start of what it holds.
-    fn parse_value(bytes: &[u8]) -> Value {
-        #[derive(serde::Deserialize)]
-        struct Value {
-            commit: ObjectId,
-        }
-        serde_json::from_slice::<Value>(bytes)
-            .map(|v| v.commit)
-            .map_err(|_| {
-                format!(
-                    "malformed ref (expected {{\"commit\":\"<64 hex digits>\"}}, found '{}')",
-                    super::quote_prefix(bytes)
-                )
-            })
-    }
-
     /// Reads and parses one ref object (`None`: absent). A value that is too large
     /// (not read) or malformed is the inner `Err`; a failed request the outer one.
     fn value(&self, path: &StorePath) -> Result<Option<(Value, object_store::ObjectMeta)>> {
@@ -221,7 +222,7 @@ impl Ctx {
                 self.counters
                     .down
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                Ok(Some((Self::parse_value(&bytes), meta)))
+                Ok(Some((parse_ref_object(&bytes), meta)))
             }
             Ok(super::Capped::TooLarge(n)) => {
                 let meta = object_store::ObjectMeta {
@@ -260,7 +261,7 @@ impl Ctx {
                 "ref object is {n} bytes, more than the {cap} a ref may have; not read"
             )));
         }
-        Ok(Self::parse_value(&bytes))
+        Ok(parse_ref_object(&bytes))
     }
 
     /// [`Ctx::value`] for a read that needs the commit: a bad value is an error.
