@@ -114,7 +114,9 @@ pub enum Error {
     },
     /// A ref whose name clashes with an existing one: `a` and `a/b` cannot both
     /// exist (one would be a file and a directory at once).
-    #[error("cannot create ref {name}: {existing} exists (a ref cannot also be a directory of refs)")]
+    #[error(
+        "cannot create ref {name}: {existing} exists (a ref cannot also be a directory of refs)"
+    )]
     RefConflict {
         /// The ref being created.
         name: String,

@@ -116,7 +116,10 @@ pub fn check_ref_name(kind: &'static str, name: &str) -> Result<()> {
     if name.contains("..") || name.contains("@{") {
         return bad("contains '..' or '@{'");
     }
-    if name.split('/').any(|c| c.starts_with('.') || c.ends_with(".lock")) {
+    if name
+        .split('/')
+        .any(|c| c.starts_with('.') || c.ends_with(".lock"))
+    {
         return bad("a component starts with '.' or ends with '.lock'");
     }
     if name

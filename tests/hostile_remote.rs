@@ -370,7 +370,13 @@ fn attacks() -> Vec<Attack> {
     out.push(attack(
         "huge ref of a side branch",
         skipped("bytes, more than the 4096"),
-        |r, _| write_huge(&hostile::ref_dir(r, b"side").join("00000000000000000001"), 5 << 20, b'a'),
+        |r, _| {
+            write_huge(
+                &hostile::ref_dir(r, b"side").join("00000000000000000001"),
+                5 << 20,
+                b'a',
+            )
+        },
     ));
     out
 }
@@ -398,7 +404,10 @@ fn check(what: &str, r: &Run, want: Outcome) {
         "{ctx}"
     );
     // Whatever a remote holds, no line quotes more than a short part of it.
-    assert!(r.stderr.lines().all(|l| l.len() < 600), "a long line: {ctx}");
+    assert!(
+        r.stderr.lines().all(|l| l.len() < 600),
+        "a long line: {ctx}"
+    );
     match want {
         Fine => assert_eq!(r.code, 0, "{ctx}"),
         Warned(text) => {
@@ -429,7 +438,10 @@ fn check(what: &str, r: &Run, want: Outcome) {
                 .collect();
             assert_eq!(errors.len(), 1, "one error line: {ctx}");
             assert!(errors[0].contains(text), "{ctx}");
-            assert!(errors[0].contains("remote 'origin'"), "names the remote: {ctx}");
+            assert!(
+                errors[0].contains("remote 'origin'"),
+                "names the remote: {ctx}"
+            );
         }
     }
 }
@@ -454,38 +466,71 @@ fn run_attack(a: &Attack) {
     let r = t.run_in(home, ["clone", &url, "victim"]);
     check(&format!("{name}: clone"), &r, a.clone);
     if matches!(a.clone, Refused(_)) {
-        assert!(!home.join("victim").exists(), "{name}: a failed clone left its directory");
+        assert!(
+            !home.join("victim").exists(),
+            "{name}: a failed clone left its directory"
+        );
     } else {
         t.ok_in(home.join("victim"), ["fsck"]);
     }
-    assert_eq!(before, outside(""), "{name}: clone wrote outside its target");
+    assert_eq!(
+        before,
+        outside(""),
+        "{name}: clone wrote outside its target"
+    );
 
     let tracking = t.ok_in(&local, ["branch", "-r"]).stdout;
     let r = t.run_in(&local, ["fetch"]);
     check(&format!("{name}: fetch"), &r, a.fetch);
     if matches!(a.fetch, Refused(_)) {
         let after = t.ok_in(&local, ["branch", "-r"]).stdout;
-        assert_eq!(tracking, after, "{name}: a failed fetch moved a remote-tracking ref");
+        assert_eq!(
+            tracking, after,
+            "{name}: a failed fetch moved a remote-tracking ref"
+        );
     }
     t.ok_in(&local, ["fsck"]);
-    assert_eq!(before, outside(""), "{name}: fetch wrote outside the repository");
+    assert_eq!(
+        before,
+        outside(""),
+        "{name}: fetch wrote outside the repository"
+    );
 
     let files = worktree();
     let r = t.run_in(&local, ["pull"]);
     check(&format!("{name}: pull"), &r, a.pull);
     if matches!(a.pull, Refused(_)) {
-        assert_eq!(files, worktree(), "{name}: a failed pull changed the worktree");
+        assert_eq!(
+            files,
+            worktree(),
+            "{name}: a failed pull changed the worktree"
+        );
     }
     t.ok_in(&local, ["fsck"]);
-    assert_eq!(before, outside(""), "{name}: pull wrote outside the repository");
+    assert_eq!(
+        before,
+        outside(""),
+        "{name}: pull wrote outside the repository"
+    );
 
     let r = t.run_in(
         &local,
-        ["watch", "origin", "--once", "--from-start", "--exec", "cat >/dev/null"],
+        [
+            "watch",
+            "origin",
+            "--once",
+            "--from-start",
+            "--exec",
+            "cat >/dev/null",
+        ],
     );
     check(&format!("{name}: watch --once"), &r, a.watch);
     t.ok_in(&local, ["fsck"]);
-    assert_eq!(before, outside(""), "{name}: watch wrote outside the repository");
+    assert_eq!(
+        before,
+        outside(""),
+        "{name}: watch wrote outside the repository"
+    );
 }
 
 #[test]
@@ -529,7 +574,8 @@ fn remote_branches_a_and_a_slash_b_conflict_is_refused_on_push() {
     let r = t.run_in(&two, ["push", "origin", "a/b"]);
     assert_eq!(r.code, 1, "{r}");
     assert!(
-        r.stderr.contains("remote 'origin' has branch 'a', so branch 'a/b' cannot be created"),
+        r.stderr
+            .contains("remote 'origin' has branch 'a', so branch 'a/b' cannot be created"),
         "{r}"
     );
     // The other way round too.
@@ -569,7 +615,10 @@ fn remote_branches_a_and_a_slash_b_already_there_are_reported_on_fetch() {
         "{r}"
     );
     let br = t.ok_in(&one, ["branch", "-r"]).stdout;
-    assert_eq!(br, "  origin/a\n  origin/main\n  origin/other\n", "the others were fetched");
+    assert_eq!(
+        br, "  origin/a\n  origin/main\n  origin/other\n",
+        "the others were fetched"
+    );
     // Clone works and warns.
     let r = t.ok_in(t.home(), ["clone", &url, "fresh"]);
     assert!(r.stderr.contains("branch 'a/b' not fetched"), "{r}");
@@ -610,10 +659,14 @@ fn fetch_skips_invalid_remote_branch_names() {
             "{name}:\n{r}"
         );
     }
-    assert!(!r.stderr.contains('\x01'), "a control character printed raw:\n{r}");
     assert!(
-        r.stderr
-            .contains("error: remote 'origin': 3 branches not fetched (see above); every other branch was"),
+        !r.stderr.contains('\x01'),
+        "a control character printed raw:\n{r}"
+    );
+    assert!(
+        r.stderr.contains(
+            "error: remote 'origin': 3 branches not fetched (see above); every other branch was"
+        ),
         "{r}"
     );
     let br = t.ok_in(&one, ["branch", "-r"]).stdout;
@@ -646,7 +699,8 @@ fn huge_remote_ref_is_refused_without_echo() {
     assert_eq!(r.code, 1, "{r}");
     assert!(r.stderr.len() < 1000, "{} bytes of stderr", r.stderr.len());
     assert!(
-        r.stderr.contains("bytes, more than the 4096 a ref may have; not read"),
+        r.stderr
+            .contains("bytes, more than the 4096 a ref may have; not read"),
         "{r}"
     );
     assert!(!t.home().join("victim").exists());

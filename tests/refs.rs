@@ -52,7 +52,11 @@ fn crafted_head_cannot_write_outside() {
             assert!(!r.stderr.contains('\x1b'), "escape printed raw:\n{r}");
         }
     }
-    assert_eq!(before, tree_snapshot(t.home(), &["repo"]), "written outside");
+    assert_eq!(
+        before,
+        tree_snapshot(t.home(), &["repo"]),
+        "written outside"
+    );
     for leftover in ["outside", "x", "pwned"] {
         assert!(!t.exists(leftover), "{leftover} written in the worktree");
     }
@@ -80,7 +84,10 @@ fn damaged_ref_contents_are_one_line_errors_naming_the_file() {
         for args in [&["log"][..], &["status"], &["branch"], &["fsck"], &["gc"]] {
             let r = t.run(args);
             one_line_error(&r, ".dsv/refs/heads/main");
-            assert!(!r.stderr.contains('\x1b'), "{what}: escape printed raw:\n{r}");
+            assert!(
+                !r.stderr.contains('\x1b'),
+                "{what}: escape printed raw:\n{r}"
+            );
         }
     }
     // HEAD itself, damaged and huge.

@@ -97,9 +97,8 @@ pub fn partial_remote(repo: &Repository) -> Result<Option<String>> {
     match crate::refs::read_capped(&path, 256) {
         Ok(b) => {
             let name = String::from_utf8_lossy(&b).trim().to_string();
-            super::check_remote_name(&name).map_err(|e| {
-                Error::Corrupt(format!("{}: {e}", path.display()))
-            })?;
+            super::check_remote_name(&name)
+                .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
             Ok(Some(name))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -518,9 +518,9 @@ impl Remote {
                 self.put(&path, format::marker_bytes().into(), true)?;
                 self.get_small(&path, MAX_METADATA_OBJECT)?
                     .ok_or_else(|| Error::Remote {
-                    remote: self.name.clone(),
-                    message: "marker vanished after it was written".into(),
-                })?
+                        remote: self.name.clone(),
+                        message: "marker vanished after it was written".into(),
+                    })?
             }
             None => {
                 return Err(Error::Remote {

@@ -139,7 +139,12 @@ pub fn sort_out(values: Vec<(String, Value)>, prefer: &[String]) -> Listing {
             .find(|p| kept.contains(*p))
             .map(str::to_string);
         let dir = format!("{name}/");
-        let below = || kept.range(dir.clone()..).next().filter(|k| k.starts_with(&dir)).cloned();
+        let below = || {
+            kept.range(dir.clone()..)
+                .next()
+                .filter(|k| k.starts_with(&dir))
+                .cloned()
+        };
         let clash = above.or_else(below);
         match clash {
             Some(k) => out.skipped.push(Skipped {
@@ -268,10 +273,7 @@ impl Ctx {
     fn required(&self, branch: &str, value: Value) -> Result<ObjectId> {
         value.map_err(|m| Error::Remote {
             remote: self.name.clone(),
-            message: format!(
-                "ref refs/heads/{}: {m}",
-                crate::refs::quote_short(branch)
-            ),
+            message: format!("ref refs/heads/{}: {m}", crate::refs::quote_short(branch)),
         })
     }
 
