@@ -324,14 +324,14 @@ impl Refs {
                 });
             }
         }
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            if let Some(inner) = first_file_below(&path) {
-                let rel = inner.strip_prefix(&self.dir).unwrap_or(&inner);
-                return Err(Error::RefConflict {
-                    name: quote_short(full),
-                    existing: quote_short(&rel.to_string_lossy()),
-                });
-            }
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && let Some(inner) = first_file_below(&path)
+        {
+            let rel = inner.strip_prefix(&self.dir).unwrap_or(&inner);
+            return Err(Error::RefConflict {
+                name: quote_short(full),
+                existing: quote_short(&rel.to_string_lossy()),
+            });
         }
         Ok(())
     }

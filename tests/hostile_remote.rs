@@ -39,10 +39,13 @@ enum Outcome {
 
 use Outcome::{Fine, Partial, Refused, Warned};
 
+/// What an attack does to the remote directory, given the commit `main` holds.
+type Apply = Box<dyn Fn(&Path, ObjectId)>;
+
 /// One attack and what `clone`, `fetch`, `pull` and `watch --once` must do.
 struct Attack {
     name: String,
-    apply: Box<dyn Fn(&Path, ObjectId)>,
+    apply: Apply,
     clone: Outcome,
     fetch: Outcome,
     pull: Outcome,
@@ -96,7 +99,7 @@ fn push_file(remote: &Path, base: ObjectId) -> ObjectId {
 }
 
 /// Recomputes an index's trailing checksum after its bytes were changed.
-fn reseal(bytes: &mut Vec<u8>) {
+fn reseal(bytes: &mut [u8]) {
     let n = bytes.len() - 32;
     let sum = *blake3::hash(&bytes[..n]).as_bytes();
     bytes[n..].copy_from_slice(&sum);

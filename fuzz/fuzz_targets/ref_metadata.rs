@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if dsv::refs::check_full_name(text).is_ok() {
         // A valid full name never climbs out of the ref store.
-        assert!(!text.split('/').any(|c| c == ".." || c == "." || c.is_empty()));
+        assert!(
+            !text
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+        );
     }
     // A listing: one branch per line; a line starting with '#' has a bad value.
     let values: Vec<(String, Result<ObjectId, String>)> = text
