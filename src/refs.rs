@@ -590,4 +590,72 @@ mod tests {
             assert!(check_ref_name("branch", bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn full_names_stay_inside_the_ref_store() {
+        for ok in [
+            "HEAD",
+            "refs/heads/main",
+            "refs/heads/feature/x",
+            "refs/tags/v1.0",
+            "refs/remotes/origin/main",
+        ] {
+            assert!(check_full_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "refs/heads/../../x",
+            "refs/heads/",
+            "refs/remotes/origin",
+            "refs/remotes/../x/y",
+            "refs/other/x",
+            "logs/HEAD",
+            "/etc/passwd",
+            "refs/heads/a.lock/b",
+        ] {
+            assert!(check_full_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn head_contents() {
+        assert_eq!(
+            parse_head(b"ref: refs/heads/main\n"),
+            Ok(Head::Branch("main".into()))
+        );
+        let id = ObjectId([7; 32]);
+        assert_eq!(
+            parse_head(format!("{id}\n").as_bytes()),
+            Ok(Head::Detached(id))
+        );
+        for bad in [
+            &b"ref: refs/heads/../../../outside/pwned\n"[..],
+            b"ref: refs/tags/v1\n",
+            b"ref: refs/heads/\n",
+            b"garbage",
+            b"\xff\xfe",
+            b"",
+        ] {
+            assert!(parse_head(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_ref(format!("{id}\n").as_bytes()), Ok(id));
+        assert!(parse_ref(b"zz").is_err());
+    }
+
+    #[test]
+    fn quotes_are_short_and_escaped() {
+        assert_eq!(quote_short("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        let long = "x".repeat(10_000);
+        assert!(quote_short(&long).len() < 70);
+        assert!(quote_bytes(&[0xff; 10_000]).chars().count() < 70);
+    }
+
+    #[test]
+    fn temp_names_fit_beside_a_255_byte_name() {
+        let long = "n".repeat(255);
+        let tmp = crate::storage::temp_name(Path::new("/d").join(&long).as_path());
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert!(name.len() < 64, "{name}");
+        assert!(crate::worktree::scan::is_dsv_temp(name.as_bytes()));
+        assert_eq!(tmp.parent(), Some(Path::new("/d")));
+    }
 }

@@ -588,6 +588,60 @@ mod tests {
     }
 
     #[test]
+    fn listings_set_aside_bad_names_values_and_clashes() {
+        let id = ObjectId([1; 32]);
+        let values = vec![
+            ("a".to_string(), Ok(id)),
+            ("a/b".to_string(), Ok(id)),
+            ("a-b".to_string(), Ok(id)),
+            ("c/d".to_string(), Ok(id)),
+            ("c".to_string(), Ok(id)),
+            ("-x".to_string(), Ok(id)),
+            ("bad".to_string(), Err("malformed".to_string())),
+        ];
+        let l = sort_out(values.clone(), &[]);
+        let kept: Vec<&str> = l.branches.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(kept, ["a", "a-b", "c"]);
+        let skipped: Vec<&str> = l.skipped.iter().map(|s| s.branch.as_str()).collect();
+        assert_eq!(skipped, ["-x", "a/b", "bad", "c/d"]);
+        // What a mirror already tracks wins.
+        let l = sort_out(values, &["a/b".to_string()]);
+        let kept: Vec<&str> = l.branches.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(kept, ["a-b", "a/b", "c"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sort_out_keeps_only_valid_names_that_never_clash(
+            names in proptest::collection::vec("[a-c./-]{1,6}", 0..12),
+            prefer in proptest::collection::vec("[a-c./-]{1,6}", 0..3),
+        ) {
+            let n = names.len();
+            let values = names
+                .into_iter()
+                .map(|n| (n, Ok(ObjectId([2; 32]))))
+                .collect();
+            let l = sort_out(values, &prefer);
+            proptest::prop_assert_eq!(l.branches.len() + l.skipped.len(), n);
+            for (i, (a, _)) in l.branches.iter().enumerate() {
+                proptest::prop_assert!(check_remote_branch(a).is_ok());
+                for (b, _) in &l.branches[i + 1..] {
+                    proptest::prop_assert!(!names_conflict(a, b), "{} and {}", a, b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ref_objects_are_parsed_with_short_errors() {
+        let id = ObjectId([3; 32]);
+        assert_eq!(parse_ref_object(&value_bytes(id)), Ok(id));
+        let huge = format!("{{\"commit\":\"{}\"}}", "a".repeat(100_000));
+        let e = parse_ref_object(huge.as_bytes()).unwrap_err();
+        assert!(e.len() < 200, "{e}");
+    }
+
+    #[test]
     fn twenty_digit_components_are_refused() {
         assert!(check_remote_branch("main").is_ok());
         assert!(check_remote_branch("x/00000000000000000001").is_err());
