@@ -61,10 +61,14 @@ pub const MAX_REF_FILE: u64 = 4096;
 /// Untrusted text for an error message: control characters escaped, at most 60
 /// characters kept (a hostile name or ref can be megabytes).
 pub fn quote_short(text: &str) -> String {
-    const KEEP: usize = 60;
+    quote_limited(text, 60)
+}
+
+/// [`quote_short`] keeping up to `keep` characters.
+pub fn quote_limited(text: &str, keep: usize) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
-        if i == KEEP {
+        if i == keep {
             out.push_str("...");
             break;
         }

@@ -40,7 +40,7 @@ enum Outcome {
 use Outcome::{Fine, Partial, Refused, Warned};
 
 /// What an attack does to the remote directory, given the commit `main` holds.
-type Apply = Box<dyn Fn(&Path, ObjectId)>;
+type Apply = Box<dyn Fn(&Path, ObjectId) + Send + Sync>;
 
 /// One attack and what `clone`, `fetch`, `pull` and `watch --once` must do.
 struct Attack {
@@ -55,7 +55,7 @@ struct Attack {
 fn attack(
     name: impl Into<String>,
     [clone, fetch, pull, watch]: [Outcome; 4],
-    apply: impl Fn(&Path, ObjectId) + 'static,
+    apply: impl Fn(&Path, ObjectId) + Send + Sync + 'static,
 ) -> Attack {
     Attack {
         name: name.into(),
@@ -154,6 +154,38 @@ fn attacks() -> Vec<Attack> {
             },
         ));
     }
+    // Shapes that are not attacks must still work (the generator writes them too).
+    out.push(attack("a tree 200 levels deep", [Fine; 4], |r, base| {
+        push_tree(
+            r,
+            base,
+            &Node::Dir(vec![
+                (b"good.txt".to_vec(), Node::File(b"good\n".to_vec())),
+                (
+                    b"deep".to_vec(),
+                    Node::chain(200, b"d", b"leaf.txt", Node::File(b"leaf\n".to_vec())),
+                ),
+            ]),
+        );
+    }));
+    out.push(attack(
+        "symlinks inside the worktree",
+        [Fine; 4],
+        |r, base| {
+            push_tree(
+                r,
+                base,
+                &Node::Dir(vec![
+                    (b"good.txt".to_vec(), Node::File(b"good\n".to_vec())),
+                    (b"link".to_vec(), Node::Symlink(b"good.txt".to_vec())),
+                    (
+                        b"sub".to_vec(),
+                        Node::dir1(b"up", Node::Symlink(b"../good.txt".to_vec())),
+                    ),
+                ]),
+            );
+        },
+    ));
     // An object whose content does not hash to its id.
     out.push(attack(
         "content under a false id",
@@ -539,10 +571,19 @@ fn run_attack(a: &Attack) {
 #[test]
 fn hostile_remote_suite() {
     let attacks = attacks();
-    assert!(attacks.len() >= 40, "{} attacks", attacks.len());
-    for a in &attacks {
-        run_attack(a);
-    }
+    assert!(attacks.len() >= 50, "{} attacks", attacks.len());
+    // A few at a time: each has its own directories.
+    let workers = 4;
+    std::thread::scope(|s| {
+        for w in 0..workers {
+            let attacks = &attacks;
+            s.spawn(move || {
+                for a in attacks.iter().skip(w).step_by(workers) {
+                    run_attack(a);
+                }
+            });
+        }
+    });
 }
 
 /// The base remote and the harness itself: an unattacked remote passes every command.
