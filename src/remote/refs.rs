@@ -574,6 +574,46 @@ mod tests {
     }
 
     #[test]
+    fn conditional_listing_sets_aside_what_it_cannot_use() {
+        use object_store::ObjectStoreExt;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let refs = ConditionalRefs(ctx(store.clone(), &rt));
+        let id = ObjectId([4; 32]);
+        assert_eq!(refs.cas("main", None, id).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("a", None, id).unwrap(), Cas::Updated);
+        let put = |key: &str, bytes: Vec<u8>| {
+            rt.block_on(store.put(
+                &StorePath::from(format!("pre/fix/refs/heads/{key}")),
+                bytes.into(),
+            ))
+            .unwrap();
+        };
+        put("-x", value_bytes(id));
+        put("a/b", value_bytes(id));
+        put("garbage", b"\x1b[2J".to_vec());
+        put("huge", vec![b'a'; 1 << 20]);
+        let l = refs.list().unwrap();
+        assert_eq!(
+            l.branches,
+            vec![("a".to_string(), id), ("main".to_string(), id)]
+        );
+        let skipped: Vec<(&str, &str)> = l
+            .skipped
+            .iter()
+            .map(|s| (s.branch.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert!(skipped[0].0 == "-x" && skipped[0].1.starts_with("invalid branch name"));
+        assert!(skipped[1].0 == "a/b" && skipped[1].1.contains("conflicts with branch 'a'"));
+        assert!(skipped[2].0 == "garbage" && skipped[2].1.contains("\\u{1b}[2J"));
+        assert!(skipped[3].0 == "huge" && skipped[3].1.contains("1048576 bytes"));
+        // A damaged ref read for a push is an error naming it.
+        let e = refs.read("garbage").unwrap_err().to_string();
+        assert!(e.contains("ref refs/heads/garbage: malformed ref"), "{e}");
+    }
+
+    #[test]
     fn sequence_refs_on_the_local_file_system() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
