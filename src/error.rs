@@ -132,6 +132,17 @@ pub enum Error {
         /// Its name.
         name: String,
     },
+    /// A ref whose name clashes with an existing one: `a` and `a/b` cannot both
+    /// exist (one would be a file and a directory at once).
+    #[error(
+        "cannot create ref {name}: {existing} exists (a ref cannot also be a directory of refs)"
+    )]
+    RefConflict {
+        /// The ref being created.
+        name: String,
+        /// The ref in the way.
+        existing: String,
+    },
     /// A ref that does not exist.
     #[error("{kind} '{name}' not found")]
     RefNotFound {

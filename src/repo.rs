@@ -299,12 +299,14 @@ fn normalize(p: &Path) -> PathBuf {
 
 fn check_format(dsv: &Path) -> Result<()> {
     let path = dsv.join("format");
-    let text = std::fs::read_to_string(&path).ctx("reading", &path)?;
+    // A few bytes are a version; a damaged file is neither read whole nor echoed.
+    let bytes = crate::refs::read_capped(&path, 64).ctx("reading", &path)?;
+    let text = String::from_utf8_lossy(&bytes);
     match text.trim().parse::<u32>() {
         Ok(v) if v >= 1 && v <= FORMAT_VERSION => Ok(()),
         _ => Err(Error::UnsupportedFormat {
             path,
-            found: text.trim().to_string(),
+            found: crate::refs::quote_bytes(text.trim().as_bytes()),
             supported: FORMAT_VERSION,
         }),
     }

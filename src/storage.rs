@@ -114,16 +114,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// A name for a temporary sibling of `path`, unique per process and call.
+/// Prefix of every temporary file name dsv makes (see [`temp_name`]).
+pub const TEMP_PREFIX: &str = ".dsv-tmp-";
+
+/// A temporary sibling of `path` (same directory, so a rename replaces `path`
+/// atomically), unique per process and call: `.dsv-tmp-PID-N`. The name is not
+/// derived from `path`'s own name, so a file name of the full 255 bytes still
+/// has a temp name that fits.
 pub fn temp_name(path: &Path) -> std::path::PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let mut name = path
-        .file_name()
-        .map(|s| s.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".dsv-tmp-{}-{n}", std::process::id()));
-    path.with_file_name(name)
+    path.with_file_name(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
 }
 
 /// Best-effort fsync of a directory so a rename inside it is durable.

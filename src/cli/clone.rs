@@ -52,6 +52,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &ctx.open,
         &ctx.progress(),
     )?;
+    super::fetch::warn_skipped("origin", &r.skipped);
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {

@@ -27,6 +27,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         FetchMode::Full
     };
     let r = fetch(&repo, remote, mode, &ctx.progress())?;
+    warn_skipped(remote, &r.skipped);
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {
@@ -41,5 +42,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.transfer.bytes_down)
         );
     }
+    // As git: the other branches were fetched, but the command reports failure.
+    if !r.skipped.is_empty() {
+        eprintln!(
+            "error: remote '{remote}': {} branch{} not fetched (see above); every other branch was",
+            r.skipped.len(),
+            if r.skipped.len() == 1 { "" } else { "es" }
+        );
+        return Ok(1);
+    }
     Ok(0)
+}
+
+/// Prints one warning per remote branch a fetch set aside (even with `--quiet`).
+pub(super) fn warn_skipped(remote: &str, skipped: &[dsv::remote::refs::Skipped]) {
+    for s in skipped {
+        eprintln!(
+            "warning: remote '{remote}': branch '{}' not fetched: {}",
+            s.branch, s.reason
+        );
+    }
 }

@@ -39,6 +39,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &only,
         &ctx.progress(),
     )?;
+    super::fetch::warn_skipped(remote, &r.fetch.skipped);
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {

@@ -121,6 +121,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let remote = args.remote.clone();
     let mut on_event = |e: WatchEvent| match e {
         WatchEvent::Polled(p) => {
+            for s in &p.skipped {
+                eprintln!(
+                    "warning: remote '{remote}': branch '{}' not watched: {}",
+                    s.branch, s.reason
+                );
+            }
             if ctx.quiet {
                 return;
             }

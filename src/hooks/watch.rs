@@ -80,6 +80,9 @@ pub struct PollReport {
     pub branches: Vec<BranchPoll>,
     /// Whether new commits were fetched.
     pub fetched: bool,
+    /// Remote branches this poll could not use (invalid name, unreadable ref, name
+    /// conflict); they are not watched until fixed on the remote.
+    pub skipped: Vec<crate::remote::refs::Skipped>,
 }
 
 /// A watch of one remote, in one mirror.
@@ -188,7 +191,19 @@ impl Watcher {
         let outbox = Outbox::new(repo.dsv_dir(), repo.storage.clone());
         let name = &self.spec.remote;
         let mut todo: Vec<(String, ObjectId, Option<ObjectId>, bool)> = Vec::new();
-        for (branch, tip) in self.remote.refs().list()? {
+        let tracked: Vec<String> = repo
+            .refs
+            .list(&format!("{}{name}/", crate::remote::REMOTES))?
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
+        let listing = crate::remote::refs::sort_out(self.remote.refs().list_values()?, &tracked);
+        report.skipped = listing
+            .skipped
+            .into_iter()
+            .filter(|s| self.watched(&s.branch))
+            .collect();
+        for (branch, tip) in listing.branches {
             if !self.watched(&branch) {
                 continue;
             }
@@ -384,7 +399,7 @@ pub fn run(
         match polled {
             Ok(p) => {
                 report.fired += p.branches.iter().map(|b| b.fired.len() as u64).sum::<u64>();
-                if !p.branches.is_empty() {
+                if !p.branches.is_empty() || !p.skipped.is_empty() {
                     on_event(WatchEvent::Polled(&p));
                 }
             }

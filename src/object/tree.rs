@@ -285,7 +285,8 @@ impl<'a> TreeObjectRef<'a> {
                     let len = varint(&mut b)? as usize;
                     let name = take(&mut b, len)?;
                     check_name(name).map_err(|r| {
-                        format!("bad entry name {:?}: {r}", String::from_utf8_lossy(name))
+                        // Quoted short: a hostile name can be megabytes of anything.
+                        format!("bad entry name '{}': {r}", crate::refs::quote_bytes(name))
                     })?;
                     if let Some(prev) = entries.last()
                         && prev.name >= name

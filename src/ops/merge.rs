@@ -717,8 +717,14 @@ pub fn load_state(repo: &Repository) -> Result<Option<MergeState>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("reading", &path, e)),
     };
-    let state: MergeState = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+    // serde quotes a bad value whole: a damaged state file must not be echoed.
+    let state: MergeState = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Corrupt(format!(
+            "{}: {}",
+            path.display(),
+            crate::refs::quote_limited(&e.to_string(), 200)
+        ))
+    })?;
     if state.version != STATE_VERSION {
         return Err(Error::Corrupt(format!(
             "{}: unsupported merge state version {}",

@@ -21,6 +21,7 @@ use object_store::ObjectStoreExt;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::refs::Skipped;
 use super::{Remote, RemoteIndex, RemoteLoc, TransferStats, load_index, pack_name, tracking_ref};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -62,6 +63,9 @@ pub struct FetchReport {
     pub updated: Vec<RefChange>,
     /// Objects stored.
     pub objects: u64,
+    /// Remote branches not fetched (invalid name, unreadable ref, name conflict);
+    /// every other branch was.
+    pub skipped: Vec<Skipped>,
     /// Bytes and requests.
     pub transfer: TransferStats,
 }
@@ -89,8 +93,14 @@ fn partial_path(repo: &Repository) -> PathBuf {
 
 /// The remote a partial repository downloads missing data from (None: complete repository).
 pub fn partial_remote(repo: &Repository) -> Result<Option<String>> {
-    match std::fs::read_to_string(partial_path(repo)) {
-        Ok(t) => Ok(Some(t.trim().to_string())),
+    let path = partial_path(repo);
+    match crate::refs::read_capped(&path, 256) {
+        Ok(b) => {
+            let name = String::from_utf8_lossy(&b).trim().to_string();
+            super::check_remote_name(&name)
+                .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+            Ok(Some(name))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("reading", partial_path(repo), e)),
     }
@@ -161,9 +171,20 @@ pub(super) fn download(
         let bad = |what: String| remote_err(remote, format!("pack {}: {what}", job.pack));
         let mut out = Vec::with_capacity(job.entries.len());
         if job.whole {
-            let bytes = async { remote.store.get(&path).await?.bytes().await }
+            // The index gave the pack's length: a longer pack is refused from its
+            // stated size, before its body is downloaded.
+            let bytes = match super::get_capped(remote.store.as_ref(), &path, job.pack_len)
                 .await
-                .map_err(|e| remote.err(&format!("reading {path}"), e))?;
+                .map_err(|e| remote.err(&format!("reading {path}"), e))?
+            {
+                super::Capped::Bytes(b, _) => b,
+                super::Capped::TooLarge(n) => {
+                    return Err(bad(format!(
+                        "{n} bytes or more, its index says {} (damaged pack)",
+                        job.pack_len
+                    )));
+                }
+            };
             remote.counters.gets.fetch_add(1, Ordering::Relaxed);
             remote
                 .counters
@@ -722,10 +743,11 @@ fn fetch_with(
     mode: FetchMode,
     progress: &dyn Progress,
 ) -> Result<FetchReport> {
-    let branches = remote.refs().list()?;
-    for (b, _) in &branches {
-        super::refs::check_remote_branch(b)?;
-    }
+    let ns = format!("{}{}/", super::REMOTES, remote.name);
+    let existing: BTreeMap<String, ObjectId> = repo.refs.list(&ns)?.into_iter().collect();
+    let tracked: Vec<String> = existing.keys().cloned().collect();
+    let listing = super::refs::sort_out(remote.refs().list_values()?, &tracked);
+    let branches = listing.branches;
     let index = load_index(repo, remote)?;
     let tips: Vec<ObjectId> = branches.iter().map(|(_, id)| *id).collect();
     let partial = partial_remote(repo)?.is_some();
@@ -763,22 +785,13 @@ fn fetch_with(
     // Remote-tracking refs last: they only ever name commits whose closure is here.
     let (time, _) = now()?;
     let who = repo.reflog_identity();
-    let ns = format!("{}{}/", super::REMOTES, remote.name);
-    let existing: BTreeMap<String, ObjectId> = repo.refs.list(&ns)?.into_iter().collect();
-    for (b, id) in &branches {
-        let old = existing.get(b).copied();
-        if old != Some(*id) {
-            repo.refs
-                .update(&tracking_ref(&remote.name, b), *id, &who, time, "fetch")?;
-            report.updated.push(RefChange {
-                branch: b.clone(),
-                old,
-                new: Some(*id),
-            });
-        }
-    }
+    report.skipped = listing.skipped;
+    // Gone branches first: `a` gone and `a/b` new needs `origin/a` removed before
+    // `origin/a/b` can be created. A skipped branch still exists on the remote: its
+    // remote-tracking ref stays as it was.
     for (b, id) in &existing {
-        if !branches.iter().any(|(n, _)| n == b) {
+        let listed = branches.iter().any(|(n, _)| n == b);
+        if !listed && !report.skipped.iter().any(|s| s.branch == *b) {
             repo.refs.delete(&tracking_ref(&remote.name, b))?;
             report.updated.push(RefChange {
                 branch: b.clone(),
@@ -787,7 +800,44 @@ fn fetch_with(
             });
         }
     }
+    for (b, id) in &branches {
+        let old = existing.get(b).copied();
+        if old != Some(*id) {
+            match repo
+                .refs
+                .update(&tracking_ref(&remote.name, b), *id, &who, time, "fetch")
+            {
+                Ok(()) => {}
+                // A local ref in the way (not one of this remote's, which were sorted
+                // out above): this branch is skipped, the others are still fetched.
+                Err(e @ Error::RefConflict { .. }) => {
+                    report.skipped.push(Skipped {
+                        branch: b.clone(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            report.updated.push(RefChange {
+                branch: b.clone(),
+                old,
+                new: Some(*id),
+            });
+        }
+    }
     Ok(report)
+}
+
+/// Refuses when `branch`, the one a pull or clone needs, was skipped by the fetch.
+fn require_fetched(remote: &str, report: &FetchReport, branch: &str) -> Result<()> {
+    match report.skipped.iter().find(|s| s.branch == branch) {
+        Some(s) => Err(Error::Remote {
+            remote: remote.to_string(),
+            message: format!("branch '{}' cannot be fetched: {}", s.branch, s.reason),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Downloads the file data `paths` (repository paths; empty: everything) need in
@@ -924,6 +974,7 @@ pub fn pull(
         FetchMode::Metadata
     };
     let mut fetch = fetch_with(repo, &remote, mode, progress)?;
+    require_fetched(remote_name, &fetch, &remote_branch)?;
     let target = repo
         .refs
         .read(&tracking_ref(remote_name, &remote_branch))?
@@ -1006,6 +1057,8 @@ pub struct CloneReport {
     pub commit: Option<ObjectId>,
     /// Files written.
     pub written: u64,
+    /// Remote branches not fetched (see [`FetchReport::skipped`]).
+    pub skipped: Vec<Skipped>,
     /// Bytes and requests.
     pub transfer: TransferStats,
 }
@@ -1048,16 +1101,20 @@ pub fn clone(
         } else {
             FetchMode::Full
         };
-        fetch_with(&repo, &remote, mode, progress)?;
+        let fetched = fetch_with(&repo, &remote, mode, progress)?;
         let branch = match &opts.branch {
             Some(b) => Some(b.clone()),
             None => remote.default_branch()?,
         };
+        if let Some(b) = &branch {
+            require_fetched("origin", &fetched, b)?;
+        }
         let mut report = CloneReport {
             root: dir.clone(),
             branch: None,
             commit: None,
             written: 0,
+            skipped: fetched.skipped,
             transfer: TransferStats::default(),
         };
         if let Some(b) = branch {

@@ -37,8 +37,12 @@ pub fn marker_bytes() -> Vec<u8> {
 
 /// Parses a marker and refuses a format this build does not know.
 pub fn check_marker(bytes: &[u8]) -> Result<(), String> {
-    let m: Marker = serde_json::from_slice(bytes)
-        .map_err(|e| format!("marker object '{MARKER}' is not valid JSON: {e}"))?;
+    let m: Marker = serde_json::from_slice(bytes).map_err(|_| {
+        format!(
+            "marker object '{MARKER}' is malformed (expected {{\"format\":{REMOTE_FORMAT}}}, found '{}')",
+            crate::refs::quote_bytes(&bytes[..bytes.len().min(40)])
+        )
+    })?;
     if m.format != REMOTE_FORMAT {
         return Err(format!(
             "remote format {} is not supported (this dsv reads format {REMOTE_FORMAT})",

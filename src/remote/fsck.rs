@@ -59,11 +59,19 @@ pub fn fsck_remote(
     idx_ids.sort();
     for pack in idx_ids {
         let path = remote.path(&[&idx_name(&pack)]);
-        let Some(bytes) = remote.get(&path)? else {
-            report
-                .problems
-                .push(format!("{path}: vanished while checking"));
-            continue;
+        let bytes = match remote.get_small(&path, super::MAX_PACK_INDEX) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                report
+                    .problems
+                    .push(format!("{path}: vanished while checking"));
+                continue;
+            }
+            Err(e @ crate::error::Error::Remote { .. }) => {
+                report.problems.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let idx = match PackIndex::decode(&bytes) {
             Ok(i) if i.pack == pack => i,
@@ -92,7 +100,7 @@ pub fn fsck_remote(
         }
         if records
             && sizes.get(file_name) == Some(&idx.pack_len)
-            && let Some(b) = remote.get(&remote.path(&[&pack_file]))?
+            && let Some(b) = remote.get_small(&remote.path(&[&pack_file]), idx.pack_len)?
             && ObjectId::hash(&b) != pack
         {
             report
@@ -103,7 +111,13 @@ pub fn fsck_remote(
     }
     report.packs = index.packs.len() as u64;
     // Closure of every branch.
-    let branches = remote.refs().list()?;
+    let listing = remote.refs().list()?;
+    for s in &listing.skipped {
+        report
+            .problems
+            .push(format!("branch '{}': {}", s.branch, s.reason));
+    }
+    let branches = listing.branches;
     report.refs = branches.len() as u64;
     let mut seen: HashSet<ObjectId> = HashSet::new();
     let mut commits: Vec<(ObjectId, String)> = Vec::new();

@@ -33,7 +33,7 @@ use format::PackIndex;
 use refs::{ConditionalRefs, RefStore, SequenceRefs};
 
 /// Namespace of remote-tracking refs in the local ref store.
-pub const REMOTES: &str = "refs/remotes/";
+pub use crate::refs::REMOTES;
 
 /// Installs rustls' ring crypto provider once per process (an already installed
 /// provider is fine). Every network client needs one; without it reqwest panics.
@@ -57,6 +57,72 @@ pub fn safe_message(e: &object_store::Error) -> String {
     } else {
         line
     }
+}
+
+/// Most bytes of the small metadata objects of a remote (`dsv-remote`, `HEAD`,
+/// a ref): each is a few dozen bytes of JSON, so anything larger is damage or an
+/// attack, refused from its size without being read.
+pub const MAX_METADATA_OBJECT: u64 = 4096;
+
+/// Largest pack index read (about 24 million entries; a 32 MiB pack holds at
+/// most 400,000 records).
+pub const MAX_PACK_INDEX: u64 = 1 << 30;
+
+/// An object read whole, or how large it turned out to be.
+pub(crate) enum Capped {
+    /// The bytes (at most the cap) and the object's metadata.
+    Bytes(bytes::Bytes, object_store::ObjectMeta),
+    /// The object is larger than the cap: its size (stated or seen); the rest of
+    /// it was not read.
+    TooLarge(u64),
+}
+
+/// Reads a whole object of at most `cap` bytes. An object whose stated size is
+/// larger is refused before its body is read, and a body longer than stated is
+/// cut off past `cap`, so memory stays bounded whatever the store answers.
+pub(crate) async fn get_capped(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+    cap: u64,
+) -> std::result::Result<Capped, object_store::Error> {
+    let res = store.get(path).await?;
+    let meta = res.meta.clone();
+    if meta.size > cap {
+        return Ok(Capped::TooLarge(meta.size));
+    }
+    let mut body = res.into_stream();
+    let mut buf = Vec::with_capacity(meta.size as usize);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if (buf.len() + chunk.len()) as u64 > cap {
+            return Ok(Capped::TooLarge((buf.len() + chunk.len()) as u64));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Bytes(buf.into(), meta))
+}
+
+/// Parses the remote's `HEAD` object (`{"branch":"NAME"}`) and checks the name.
+pub fn parse_head_object(bytes: &[u8]) -> std::result::Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        branch: String,
+    }
+    let h: Head = serde_json::from_slice(bytes).map_err(|_| {
+        format!(
+            "HEAD object is malformed (expected {{\"branch\":\"NAME\"}}, found '{}')",
+            quote_prefix(bytes)
+        )
+    })?;
+    refs::check_remote_branch(&h.branch)
+        .map_err(|e| format!("HEAD object names a branch dsv cannot use: {e}"))?;
+    Ok(h.branch)
+}
+
+/// The start of untrusted bytes for an error message (escaped, a few dozen
+/// characters at most).
+pub fn quote_prefix(bytes: &[u8]) -> String {
+    crate::refs::quote_bytes(&bytes[..bytes.len().min(40)])
 }
 
 /// A configured remote: `[remote.NAME]` in `.dsv/config.toml`.
@@ -83,7 +149,7 @@ pub fn check_remote_name(name: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidName {
             kind: "remote",
-            name: name.to_string(),
+            name: crate::refs::quote_short(name),
             reason,
         })
     };
@@ -297,7 +363,9 @@ impl Remote {
         };
         // The local file system cannot do a conditional update; every other backend can.
         let refs: Box<dyn RefStore> = match loc {
-            url::Location::File(_) => Box::new(SequenceRefs(ctx)),
+            url::Location::File(ref dir) => {
+                Box::new(SequenceRefs(ctx, crate::repo::absolute(dir)?))
+            }
             _ => Box::new(ConditionalRefs(ctx)),
         };
         Ok(Remote {
@@ -359,20 +427,24 @@ impl Remote {
         p
     }
 
-    /// Reads a whole object (`None` if absent).
-    pub fn get(&self, path: &StorePath) -> Result<Option<bytes::Bytes>> {
+    /// Reads a whole small object (`None` if absent); one larger than `cap` bytes is
+    /// an error naming it, and is not read.
+    pub fn get_small(&self, path: &StorePath, cap: u64) -> Result<Option<bytes::Bytes>> {
         self.fault_point()?;
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
-        let r = self
-            .rt
-            .block_on(async { self.store.get(path).await?.bytes().await });
-        match r {
-            Ok(b) => {
+        match self.rt.block_on(get_capped(self.store.as_ref(), path, cap)) {
+            Ok(Capped::Bytes(b, _)) => {
                 self.counters
                     .down
                     .fetch_add(b.len() as u64, Ordering::Relaxed);
                 Ok(Some(b))
             }
+            Ok(Capped::TooLarge(n)) => Err(Error::Remote {
+                remote: self.name.clone(),
+                message: format!(
+                    "object {path} is {n} bytes, more than the {cap} such an object may have (damaged or hostile remote); not read"
+                ),
+            }),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(&format!("reading {path}"), e)),
         }
@@ -450,15 +522,16 @@ impl Remote {
     /// (first push), otherwise the remote is empty or not a dsv remote.
     pub fn check_marker(&self, create: bool) -> Result<()> {
         let path = self.path(&[format::MARKER]);
-        let bytes = match self.get(&path)? {
+        let bytes = match self.get_small(&path, MAX_METADATA_OBJECT)? {
             Some(b) => b,
             None if create => {
                 // Two first pushes may race: Create lets one win, the other reads it back.
                 self.put(&path, format::marker_bytes().into(), true)?;
-                self.get(&path)?.ok_or_else(|| Error::Remote {
-                    remote: self.name.clone(),
-                    message: "marker vanished after it was written".into(),
-                })?
+                self.get_small(&path, MAX_METADATA_OBJECT)?
+                    .ok_or_else(|| Error::Remote {
+                        remote: self.name.clone(),
+                        message: "marker vanished after it was written".into(),
+                    })?
             }
             None => {
                 return Err(Error::Remote {
@@ -479,19 +552,15 @@ impl Remote {
 
     /// The default branch named by the remote's `HEAD` object.
     pub fn default_branch(&self) -> Result<Option<String>> {
-        let Some(bytes) = self.get(&self.path(&["HEAD"]))? else {
+        let Some(bytes) = self.get_small(&self.path(&["HEAD"]), MAX_METADATA_OBJECT)? else {
             return Ok(None);
         };
-        #[derive(serde::Deserialize)]
-        struct Head {
-            branch: String,
-        }
-        let h: Head = serde_json::from_slice(&bytes).map_err(|e| Error::Remote {
-            remote: self.name.clone(),
-            message: format!("HEAD object is malformed: {e}"),
-        })?;
-        refs::check_remote_branch(&h.branch)?;
-        Ok(Some(h.branch))
+        parse_head_object(&bytes)
+            .map(Some)
+            .map_err(|message| Error::Remote {
+                remote: self.name.clone(),
+                message,
+            })
     }
 
     /// Writes `HEAD` naming `branch` unless the remote already has one.
@@ -598,11 +667,11 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
         .counters
         .gets
         .fetch_add(paths.len() as u64, Ordering::Relaxed);
-    let fetched: Vec<std::result::Result<bytes::Bytes, object_store::Error>> = remote.rt.block_on(
+    let fetched: Vec<std::result::Result<Capped, object_store::Error>> = remote.rt.block_on(
         futures::stream::iter(
             paths
                 .iter()
-                .map(|p| async move { remote.store.get(p).await?.bytes().await }),
+                .map(|p| get_capped(remote.store.as_ref(), p, MAX_PACK_INDEX)),
         )
         .buffered(8)
         .collect(),
@@ -611,7 +680,17 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
         repo.storage.create_dir_all(&cache)?;
     }
     for ((pack, path), r) in missing.iter().zip(&paths).zip(fetched) {
-        let bytes = r.map_err(|e| remote.err(&format!("reading {path}"), e))?;
+        let bytes = match r.map_err(|e| remote.err(&format!("reading {path}"), e))? {
+            Capped::Bytes(b, _) => b,
+            Capped::TooLarge(n) => {
+                return Err(Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!(
+                        "pack index {path} is {n} bytes, more than a pack index may have ({MAX_PACK_INDEX}); not read"
+                    ),
+                });
+            }
+        };
         remote
             .counters
             .down

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use super::format::{IdxEntry, PackIndex};
-use super::refs::{Cas, check_remote_branch};
+use super::refs::{Cas, check_remote_branch, names_conflict};
 use super::{Remote, RemoteIndex, TransferStats, idx_name, load_index, pack_name, tracking_ref};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -329,6 +329,21 @@ pub fn push_with(
     remote.set_fault_storage(repo.storage.clone());
     remote.check_marker(true)?;
     let current = remote.refs().read(&branch)?;
+    if current.is_none() {
+        // As git: `a` and `a/b` cannot both be branches. The remote would take both,
+        // but no clone could then hold both as remote-tracking refs.
+        if let Some(other) = remote
+            .refs()
+            .names()?
+            .into_iter()
+            .find(|n| names_conflict(n, &branch))
+        {
+            return Err(Error::Refused(format!(
+                "remote '{remote_name}' has branch '{}', so branch '{branch}' cannot be created there (a branch cannot also be a directory of branches); push under another name",
+                crate::refs::quote_short(&other)
+            )));
+        }
+    }
     let tracking_name = tracking_ref(remote_name, &branch);
     let tracking = repo.refs.read(&tracking_name)?;
     let old = current.as_ref().map(|(id, _)| *id);

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
+use object_store::{ObjectStore, PutMode, PutOptions, UpdateVersion};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -46,14 +46,139 @@ pub enum Cas {
     Conflict,
 }
 
+/// A remote branch a listing set aside, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The branch name (control characters escaped, cut short if very long).
+    pub branch: String,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
+/// A remote's branches as a client can use them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Usable branches with their commits, sorted by name.
+    pub branches: Vec<(String, ObjectId)>,
+    /// Branches set aside: an invalid name, a value that is not a ref, or a name
+    /// that clashes with another branch (`a` and `a/b`).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A branch's listed value: its commit, or why it cannot be read.
+pub type Value = std::result::Result<ObjectId, String>;
+
+/// The value listed for a branch whose name is invalid: it is skipped for its
+/// name, so its value is never downloaded.
+const NOT_READ: &str = "not read (invalid name)";
+
 /// Branch refs of one remote.
 pub trait RefStore: Send + Sync {
     /// The branch's commit and the token to update it, or `None` if it does not exist.
     fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>>;
     /// Sets the branch to `new` if it still is what `expected` saw (`None`: absent).
     fn cas(&self, branch: &str, expected: Option<&RefToken>, new: ObjectId) -> Result<Cas>;
-    /// Every branch with its commit, sorted by name.
-    fn list(&self) -> Result<Vec<(String, ObjectId)>>;
+    /// Every branch with its value, sorted by name; names are not checked. A value
+    /// that is too large or malformed is an `Err` for that branch alone.
+    fn list_values(&self) -> Result<Vec<(String, Value)>>;
+    /// Every branch name, from listings alone (no value is read); not checked.
+    fn names(&self) -> Result<Vec<String>>;
+    /// Every branch, with those a client cannot use set aside ([`sort_out`]).
+    fn list(&self) -> Result<Listing> {
+        Ok(sort_out(self.list_values()?, &[]))
+    }
+}
+
+/// Whether two branch names cannot both exist as refs (one is a directory of the other).
+pub fn names_conflict(a: &str, b: &str) -> bool {
+    let nested = |short: &str, long: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
+    };
+    nested(a, b) || nested(b, a)
+}
+
+/// Splits listed branches into usable ones and skipped ones: an invalid name
+/// (which could not be a local ref, or could mean a path outside it), an unreadable
+/// value, or a name clashing with a branch kept before it. Names in `prefer` (the
+/// branches a mirror already tracks) are kept first, then the rest in name order,
+/// so of `a` and `a/b` the one already fetched, else `a`, wins.
+pub fn sort_out(values: Vec<(String, Value)>, prefer: &[String]) -> Listing {
+    let mut out = Listing::default();
+    let mut candidates: Vec<(String, ObjectId)> = Vec::new();
+    for (name, value) in values {
+        if let Err(e) = check_remote_branch(&name) {
+            let reason = match e {
+                Error::InvalidName { reason, .. } => format!("invalid branch name: {reason}"),
+                e => e.to_string(),
+            };
+            out.skipped.push(Skipped {
+                branch: crate::refs::quote_short(&name),
+                reason,
+            });
+            continue;
+        }
+        match value {
+            Ok(id) => candidates.push((name, id)),
+            Err(reason) => out.skipped.push(Skipped {
+                branch: name,
+                reason,
+            }),
+        }
+    }
+    candidates.sort();
+    let preferred: std::collections::HashSet<&str> = prefer.iter().map(String::as_str).collect();
+    let (first, rest): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|(n, _)| preferred.contains(n.as_str()));
+    let mut kept: std::collections::BTreeSet<String> = Default::default();
+    for (name, id) in first.into_iter().chain(rest) {
+        // A kept branch that is a directory above this one, or one below it.
+        let above = name
+            .match_indices('/')
+            .map(|(i, _)| &name[..i])
+            .find(|p| kept.contains(*p))
+            .map(str::to_string);
+        let dir = format!("{name}/");
+        let below = || {
+            kept.range(dir.clone()..)
+                .next()
+                .filter(|k| k.starts_with(&dir))
+                .cloned()
+        };
+        let clash = above.or_else(below);
+        match clash {
+            Some(k) => out.skipped.push(Skipped {
+                branch: name,
+                reason: format!(
+                    "conflicts with branch '{k}' (a branch cannot also be a directory of branches; rename one of them on the remote)"
+                ),
+            }),
+            None => {
+                kept.insert(name.clone());
+                out.branches.push((name, id));
+            }
+        }
+    }
+    out.branches.sort();
+    out.skipped.sort_by(|a, b| a.branch.cmp(&b.branch));
+    out
+}
+
+/// Parses a remote ref object (`{"commit":"<hex>"}`); the error quotes only the
+/// start of what it holds.
+pub fn parse_ref_object(bytes: &[u8]) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Value {
+        commit: ObjectId,
+    }
+    serde_json::from_slice::<Value>(bytes)
+        .map(|v| v.commit)
+        .map_err(|_| {
+            format!(
+                "malformed ref (expected {{\"commit\":\"<64 hex digits>\"}}, found '{}')",
+                super::quote_prefix(bytes)
+            )
+        })
 }
 
 /// Shared plumbing: the store, the key prefix, and a runtime handle to block on.
@@ -89,37 +214,67 @@ impl Ctx {
         }
     }
 
-    fn parse_value(&self, branch: &str, bytes: &[u8]) -> Result<ObjectId> {
-        #[derive(serde::Deserialize)]
-        struct Value {
-            commit: ObjectId,
-        }
-        serde_json::from_slice::<Value>(bytes)
-            .map(|v| v.commit)
-            .map_err(|e| Error::Remote {
-                remote: self.name.clone(),
-                message: format!("ref refs/heads/{branch} is malformed: {e}"),
-            })
-    }
-
-    fn get(&self, path: &StorePath) -> Result<Option<(bytes::Bytes, object_store::ObjectMeta)>> {
+    /// Reads and parses one ref object (`None`: absent). A value that is too large
+    /// (not read) or malformed is the inner `Err`; a failed request the outer one.
+    fn value(&self, path: &StorePath) -> Result<Option<(Value, object_store::ObjectMeta)>> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
-        let r = self.rt.block_on(async {
-            let res = self.store.get(path).await?;
-            let meta = res.meta.clone();
-            let bytes = res.bytes().await?;
-            Ok::<_, object_store::Error>((bytes, meta))
-        });
+        let cap = super::MAX_METADATA_OBJECT;
+        let r = self
+            .rt
+            .block_on(super::get_capped(self.store.as_ref(), path, cap));
         match r {
-            Ok(v) => {
+            Ok(super::Capped::Bytes(bytes, meta)) => {
                 self.counters
                     .down
-                    .fetch_add(v.0.len() as u64, Ordering::Relaxed);
-                Ok(Some(v))
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok(Some((parse_ref_object(&bytes), meta)))
+            }
+            Ok(super::Capped::TooLarge(n)) => {
+                let meta = object_store::ObjectMeta {
+                    location: path.clone(),
+                    last_modified: Default::default(),
+                    size: n,
+                    e_tag: None,
+                    version: None,
+                };
+                Ok(Some((
+                    Err(format!(
+                        "ref object is {n} bytes, more than the {cap} a ref may have; not read"
+                    )),
+                    meta,
+                )))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(&format!("reading {path}"), e)),
         }
+    }
+
+    /// Reads and parses a ref sequence file of a local remote (capped like [`Ctx::value`]).
+    fn file_value(&self, file: &std::path::Path) -> Result<Value> {
+        self.counters.gets.fetch_add(1, Ordering::Relaxed);
+        let cap = super::MAX_METADATA_OBJECT;
+        let bytes = crate::refs::read_capped(file, cap).map_err(|e| Error::Remote {
+            remote: self.name.clone(),
+            message: format!("reading {}: {e}", file.display()),
+        })?;
+        self.counters
+            .down
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if bytes.len() as u64 > cap {
+            let n = std::fs::metadata(file).map_or(0, |m| m.len());
+            return Ok(Err(format!(
+                "ref object is {n} bytes, more than the {cap} a ref may have; not read"
+            )));
+        }
+        Ok(parse_ref_object(&bytes))
+    }
+
+    /// [`Ctx::value`] for a read that needs the commit: a bad value is an error.
+    fn required(&self, branch: &str, value: Value) -> Result<ObjectId> {
+        value.map_err(|m| Error::Remote {
+            remote: self.name.clone(),
+            message: format!("ref refs/heads/{}: {m}", crate::refs::quote_short(branch)),
+        })
     }
 
     fn list_all(&self, prefix: &StorePath) -> Result<Vec<object_store::ObjectMeta>> {
@@ -165,10 +320,10 @@ pub struct ConditionalRefs(pub Ctx);
 impl RefStore for ConditionalRefs {
     fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
         let path = self.0.path(&["refs/heads", branch]);
-        let Some((bytes, meta)) = self.0.get(&path)? else {
+        let Some((value, meta)) = self.0.value(&path)? else {
             return Ok(None);
         };
-        let id = self.0.parse_value(branch, &bytes)?;
+        let id = self.0.required(branch, value)?;
         Ok(Some((
             id,
             RefToken::Version(UpdateVersion {
@@ -192,17 +347,31 @@ impl RefStore for ConditionalRefs {
         self.0.put(&path, value_bytes(new), mode)
     }
 
-    fn list(&self) -> Result<Vec<(String, ObjectId)>> {
+    fn list_values(&self) -> Result<Vec<(String, Value)>> {
         let base = self.0.path(&["refs/heads"]);
         let mut out = Vec::new();
         for meta in self.0.list_all(&base)? {
             let Some(name) = relative(&base, &meta.location) else {
                 continue;
             };
-            if let Some((bytes, _)) = self.0.get(&meta.location)? {
-                out.push((name.clone(), self.0.parse_value(&name, &bytes)?));
+            if check_remote_branch(&name).is_err() {
+                out.push((name, Err(NOT_READ.to_string())));
+            } else if let Some((value, _)) = self.0.value(&meta.location)? {
+                out.push((name, value));
             }
         }
+        out.sort();
+        Ok(out)
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        let base = self.0.path(&["refs/heads"]);
+        let mut out: Vec<String> = self
+            .0
+            .list_all(&base)?
+            .iter()
+            .filter_map(|m| relative(&base, &m.location))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -218,7 +387,10 @@ fn relative(base: &StorePath, location: &StorePath) -> Option<String> {
 }
 
 /// Refs as append-only sequences of files (for stores without conditional update).
-pub struct SequenceRefs(pub Ctx);
+/// The second field is the directory the remote's keys live in: listings walk it
+/// directly, so one branch directory whose name the object store cannot express
+/// (a control character, not UTF-8) is skipped instead of failing every listing.
+pub struct SequenceRefs(pub Ctx, pub std::path::PathBuf);
 
 fn parse_seq(name: &str) -> Option<u64> {
     (name.len() == SEQ_DIGITS && name.bytes().all(|b| b.is_ascii_digit()))
@@ -226,24 +398,57 @@ fn parse_seq(name: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The newest sequence file of a branch, and whether its name is UTF-8.
+struct Head {
+    seq: u64,
+    file: std::path::PathBuf,
+    utf8: bool,
+}
+
 impl SequenceRefs {
     /// Highest sequence file of every branch under `refs/heads`.
-    fn heads(&self) -> Result<std::collections::BTreeMap<String, (u64, StorePath)>> {
-        let base = self.0.path(&["refs/heads"]);
-        let mut best: std::collections::BTreeMap<String, (u64, StorePath)> = Default::default();
-        for meta in self.0.list_all(&base)? {
-            let Some(rel) = relative(&base, &meta.location) else {
-                continue;
+    fn heads(&self) -> Result<std::collections::BTreeMap<String, Head>> {
+        let base = self.1.join("refs").join("heads");
+        self.0.counters.lists.fetch_add(1, Ordering::Relaxed);
+        let io = |what: &std::path::Path, e: std::io::Error| Error::Remote {
+            remote: self.0.name.clone(),
+            message: format!("listing {}: {e}", what.display()),
+        };
+        let mut best: std::collections::BTreeMap<String, Head> = Default::default();
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir, e)),
             };
-            let Some((branch, last)) = rel.rsplit_once('/') else {
-                continue;
-            };
-            let Some(seq) = parse_seq(last) else { continue };
-            let e = best
-                .entry(branch.to_string())
-                .or_insert((0, meta.location.clone()));
-            if seq >= e.0 {
-                *e = (seq, meta.location.clone());
+            for ent in rd {
+                let ent = ent.map_err(|e| io(&dir, e))?;
+                let ft = ent.file_type().map_err(|e| io(&ent.path(), e))?;
+                if ft.is_dir() {
+                    stack.push(ent.path());
+                    continue;
+                }
+                let Some(seq) = ent.file_name().to_str().and_then(parse_seq) else {
+                    continue;
+                };
+                if !ft.is_file() {
+                    continue;
+                }
+                let rel = dir.strip_prefix(&base).unwrap_or(&dir);
+                if rel.as_os_str().is_empty() {
+                    continue;
+                }
+                let branch = rel.to_string_lossy().into_owned();
+                let e = best.entry(branch).or_insert(Head {
+                    seq: 0,
+                    file: ent.path(),
+                    utf8: rel.to_str().is_some(),
+                });
+                if seq >= e.seq {
+                    e.seq = seq;
+                    e.file = ent.path();
+                }
             }
         }
         Ok(best)
@@ -270,16 +475,13 @@ impl RefStore for SequenceRefs {
         else {
             return Ok(None);
         };
-        let Some((bytes, _)) = self.0.get(&path)? else {
+        let Some((value, _)) = self.0.value(&path)? else {
             return Err(Error::Remote {
                 remote: self.0.name.clone(),
                 message: format!("ref file {path} vanished while being read"),
             });
         };
-        Ok(Some((
-            self.0.parse_value(branch, &bytes)?,
-            RefToken::Seq(seq),
-        )))
+        Ok(Some((self.0.required(branch, value)?, RefToken::Seq(seq))))
     }
 
     fn cas(&self, branch: &str, expected: Option<&RefToken>, new: ObjectId) -> Result<Cas> {
@@ -297,14 +499,23 @@ impl RefStore for SequenceRefs {
         self.0.put(&path, value_bytes(new), PutMode::Create)
     }
 
-    fn list(&self) -> Result<Vec<(String, ObjectId)>> {
+    fn list_values(&self) -> Result<Vec<(String, Value)>> {
         let mut out = Vec::new();
-        for (branch, (_, path)) in self.heads()? {
-            if let Some((bytes, _)) = self.0.get(&path)? {
-                out.push((branch.clone(), self.0.parse_value(&branch, &bytes)?));
-            }
+        for (branch, head) in self.heads()? {
+            let value = if !head.utf8 {
+                Err("its name is not UTF-8".to_string())
+            } else if check_remote_branch(&branch).is_err() {
+                Err(NOT_READ.to_string())
+            } else {
+                self.0.file_value(&head.file)?
+            };
+            out.push((branch, value));
         }
         Ok(out)
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        Ok(self.heads()?.into_keys().collect())
     }
 }
 
@@ -349,9 +560,10 @@ mod tests {
         assert_eq!(refs.read("main").unwrap().unwrap().0, b);
         assert_eq!(refs.cas("feature/x", None, c).unwrap(), Cas::Updated);
         assert_eq!(
-            refs.list().unwrap(),
+            refs.list().unwrap().branches,
             vec![("feature/x".to_string(), c), ("main".to_string(), b)]
         );
+        assert_eq!(refs.names().unwrap(), vec!["feature/x", "main"]);
     }
 
     #[test]
@@ -362,17 +574,111 @@ mod tests {
     }
 
     #[test]
+    fn conditional_listing_sets_aside_what_it_cannot_use() {
+        use object_store::ObjectStoreExt;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let refs = ConditionalRefs(ctx(store.clone(), &rt));
+        let id = ObjectId([4; 32]);
+        assert_eq!(refs.cas("main", None, id).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("a", None, id).unwrap(), Cas::Updated);
+        let put = |key: &str, bytes: Vec<u8>| {
+            rt.block_on(store.put(
+                &StorePath::from(format!("pre/fix/refs/heads/{key}")),
+                bytes.into(),
+            ))
+            .unwrap();
+        };
+        put("-x", value_bytes(id));
+        put("a/b", value_bytes(id));
+        put("garbage", b"\x1b[2J".to_vec());
+        put("huge", vec![b'a'; 1 << 20]);
+        let l = refs.list().unwrap();
+        assert_eq!(
+            l.branches,
+            vec![("a".to_string(), id), ("main".to_string(), id)]
+        );
+        let skipped: Vec<(&str, &str)> = l
+            .skipped
+            .iter()
+            .map(|s| (s.branch.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert!(skipped[0].0 == "-x" && skipped[0].1.starts_with("invalid branch name"));
+        assert!(skipped[1].0 == "a/b" && skipped[1].1.contains("conflicts with branch 'a'"));
+        assert!(skipped[2].0 == "garbage" && skipped[2].1.contains("\\u{1b}[2J"));
+        assert!(skipped[3].0 == "huge" && skipped[3].1.contains("1048576 bytes"));
+        // A damaged ref read for a push is an error naming it.
+        let e = refs.read("garbage").unwrap_err().to_string();
+        assert!(e.contains("ref refs/heads/garbage: malformed ref"), "{e}");
+    }
+
+    #[test]
     fn sequence_refs_on_the_local_file_system() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> =
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        cas_semantics(&SequenceRefs(ctx(store, &rt)));
+        cas_semantics(&SequenceRefs(ctx(store, &rt), dir.path().join("pre/fix")));
         // Every value is kept as its own sequence file.
         let files = std::fs::read_dir(dir.path().join("pre/fix/refs/heads/main"))
             .unwrap()
             .count();
         assert_eq!(files, 2);
+    }
+
+    #[test]
+    fn listings_set_aside_bad_names_values_and_clashes() {
+        let id = ObjectId([1; 32]);
+        let values = vec![
+            ("a".to_string(), Ok(id)),
+            ("a/b".to_string(), Ok(id)),
+            ("a-b".to_string(), Ok(id)),
+            ("c/d".to_string(), Ok(id)),
+            ("c".to_string(), Ok(id)),
+            ("-x".to_string(), Ok(id)),
+            ("bad".to_string(), Err("malformed".to_string())),
+        ];
+        let l = sort_out(values.clone(), &[]);
+        let kept: Vec<&str> = l.branches.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(kept, ["a", "a-b", "c"]);
+        let skipped: Vec<&str> = l.skipped.iter().map(|s| s.branch.as_str()).collect();
+        assert_eq!(skipped, ["-x", "a/b", "bad", "c/d"]);
+        // What a mirror already tracks wins.
+        let l = sort_out(values, &["a/b".to_string()]);
+        let kept: Vec<&str> = l.branches.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(kept, ["a-b", "a/b", "c"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sort_out_keeps_only_valid_names_that_never_clash(
+            names in proptest::collection::vec("[a-c./-]{1,6}", 0..12),
+            prefer in proptest::collection::vec("[a-c./-]{1,6}", 0..3),
+        ) {
+            let n = names.len();
+            let values = names
+                .into_iter()
+                .map(|n| (n, Ok(ObjectId([2; 32]))))
+                .collect();
+            let l = sort_out(values, &prefer);
+            proptest::prop_assert_eq!(l.branches.len() + l.skipped.len(), n);
+            for (i, (a, _)) in l.branches.iter().enumerate() {
+                proptest::prop_assert!(check_remote_branch(a).is_ok());
+                for (b, _) in &l.branches[i + 1..] {
+                    proptest::prop_assert!(!names_conflict(a, b), "{} and {}", a, b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ref_objects_are_parsed_with_short_errors() {
+        let id = ObjectId([3; 32]);
+        assert_eq!(parse_ref_object(&value_bytes(id)), Ok(id));
+        let huge = format!("{{\"commit\":\"{}\"}}", "a".repeat(100_000));
+        let e = parse_ref_object(huge.as_bytes()).unwrap_err();
+        assert!(e.len() < 200, "{e}");
     }
 
     #[test]

@@ -238,7 +238,10 @@ pub fn stat_path(root: &Path, path: &[u8]) -> Option<WorkFile> {
     })
 }
 
-/// Whether a file name is a temporary sibling made by [`crate::storage::temp_name`].
+/// Whether a file name is a temporary sibling made by [`crate::storage::temp_name`]
+/// (`.dsv-tmp-PID-N`), or by versions before it (`NAME.dsv-tmp-PID-N`), which a
+/// crash may have left behind.
 pub fn is_dsv_temp(name: &[u8]) -> bool {
-    name.windows(9).any(|w| w == b".dsv-tmp-")
+    let tag = crate::storage::TEMP_PREFIX.as_bytes();
+    name.windows(tag.len()).any(|w| w == tag)
 }
