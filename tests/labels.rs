@@ -572,3 +572,109 @@ fn labels_command_detects_formats() {
         r.stderr
     );
 }
+
+/// `dsv rm` of a frame and its label file: the frame is counted as removed in
+/// every rendering (text, JSON, markdown, HTML, the git diff driver), not
+/// listed under "other files".
+#[test]
+fn deleted_frame_is_counted_as_removed_in_every_rendering() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["rm", "images/frame_002.jpg", "labels/frame_002.txt"]);
+    let text = repo.ok(["diff", "--staged"]).stdout;
+    insta::assert_snapshot!("deleted_frame_diff_staged", text);
+    let doc = diff_json(&repo, &["--staged"]);
+    assert_eq!(
+        doc["frames"]["removed"],
+        serde_json::json!(["images/frame_002.jpg"])
+    );
+    assert_eq!(kinds(&doc), vec![("removed".into(), "label_1".into())]);
+    let md = repo.ok(["diff", "--staged", "--format", "markdown"]).stdout;
+    assert!(md.contains("**Frames:** 0 added, 1 removed"), "{md}");
+    assert!(md.contains("| removed | images/frame"), "{md}");
+    repo.ok(["commit", "-m", "drop frame 2"]);
+    let doc = diff_json(&repo, &["HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frames"]["removed"],
+        serde_json::json!(["images/frame_002.jpg"])
+    );
+    repo.ok([
+        "diff",
+        "HEAD~1",
+        "HEAD",
+        "--format",
+        "html",
+        "-o",
+        "review.html",
+    ]);
+    let html = std::fs::read_to_string(repo.path("review.html")).unwrap();
+    assert!(html.contains("images/frame_002.jpg"), "{html}");
+    assert!(html.contains("<b>1</b> frames removed"), "{html}");
+    // The git diff driver, given two lock files naming the commits.
+    let log: serde_json::Value =
+        serde_json::from_str(&repo.ok(["log", "--json", "-n", "2"]).stdout).unwrap();
+    let ids: Vec<&str> = (0..2).map(|i| log[i]["id"].as_str().unwrap()).collect();
+    let lock = |c: &str| format!("version = 1\n[[dataset]]\npath = \".\"\ncommit = \"{c}\"\n");
+    repo.write("old.lock", lock(ids[1]));
+    repo.write("new.lock", lock(ids[0]));
+    let out = repo
+        .ok([
+            "diff-driver",
+            "dsv.lock",
+            "old.lock",
+            "0",
+            "100644",
+            "new.lock",
+            "0",
+            "100644",
+        ])
+        .stdout;
+    assert!(
+        out.contains("frames: 0 added, 1 removed") && out.contains("D  images/frame_002.jpg"),
+        "{out}"
+    );
+}
+
+/// The other frame changes: a frame added with its labels, a frame renamed,
+/// and a label-only change, each counted once where it belongs.
+#[test]
+fn added_renamed_and_label_only_frame_changes_are_classified() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    std::fs::copy(
+        repo.path("images/frame_000.jpg"),
+        repo.path("images/frame_100.jpg"),
+    )
+    .unwrap();
+    repo.write("labels/frame_100.txt", "1 0.5 0.5 0.2 0.2\n");
+    std::fs::rename(
+        repo.path("images/frame_003.jpg"),
+        repo.path("images/frame_103.jpg"),
+    )
+    .unwrap();
+    std::fs::rename(
+        repo.path("labels/frame_003.txt"),
+        repo.path("labels/frame_103.txt"),
+    )
+    .unwrap();
+    repo.write("labels/frame_001.txt", "1 0.1 0.1 0.2 0.2\n");
+    repo.ok(["add", "-A"]);
+    let doc = diff_json(&repo, &["--staged"]);
+    assert_eq!(
+        doc["frames"]["added"],
+        serde_json::json!(["images/frame_100.jpg"])
+    );
+    assert_eq!(doc["frames"]["removed"], serde_json::json!([]));
+    assert_eq!(doc["frames"]["modified"], serde_json::json!([]));
+    assert_eq!(
+        doc["frames"]["renamed"],
+        serde_json::json!([{"from": "images/frame_003.jpg", "to": "images/frame_103.jpg"}])
+    );
+    repo.ok(["commit", "-m", "edit"]);
+    let names = diff_json(&repo, &["HEAD~1", "HEAD"]);
+    assert_eq!(names["frames"], doc["frames"]);
+}

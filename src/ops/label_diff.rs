@@ -244,17 +244,23 @@ pub fn label_diff(
             Ok(layout.role(p, &head))
         };
         // A file is a label file if either version is one: a label file broken by
-        // the change must still be reported (as a warning), not dropped.
-        let new_role = match &ch.new {
-            Some(n) => role_of(new_layout, new_src, &path, &n.id)?,
-            None => Role::Other,
-        };
-        let role = match (&new_role, &ch.old) {
-            (Role::Other, Some(o)) => match role_of(old_layout, old_src, &old_path, &o.id)? {
-                Role::Label(f) => Role::Label(f),
-                _ => new_role,
-            },
-            _ => new_role,
+        // the change must still be reported (as a warning), not dropped. A deleted
+        // file is what the old version's layout says it was.
+        let role = match (&ch.new, &ch.old) {
+            (None, Some(o)) => role_of(old_layout, old_src, &old_path, &o.id)?,
+            (None, None) => Role::Other,
+            (Some(n), old) => {
+                let new_role = role_of(new_layout, new_src, &path, &n.id)?;
+                match (&new_role, old) {
+                    (Role::Other, Some(o)) => {
+                        match role_of(old_layout, old_src, &old_path, &o.id)? {
+                            Role::Label(f) => Role::Label(f),
+                            _ => new_role,
+                        }
+                    }
+                    _ => new_role,
+                }
+            }
         };
         match role {
             Role::Frame => match ch.kind {
