@@ -926,6 +926,7 @@ pub(super) fn build(
             chunks,
             sidecar: has_sidecar.then_some(name),
             warnings,
+            attrs: Default::default(),
         })
     });
     t.mark("cache-write-wait");

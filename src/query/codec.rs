@@ -9,6 +9,7 @@ use crate::id::ObjectId;
 use crate::labels::{AttrRef, AttrValue, BBox, Format, Geometry, Object, Units};
 use crate::meta::Prediction;
 
+use super::check::{KIND_BOOL, KIND_NUM, KIND_STR, Schema};
 use super::{FrameIndex, FrameRecord};
 
 /// Appends `v` as a LEB128 varint.
@@ -199,7 +200,9 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
         chunks,
         sidecar: ix.sidecar.clone(),
         warnings: ix.warnings.clone(),
+        attrs: ix.attrs.clone(),
     }
+    .with_schema()
     .assemble()
 }
 
@@ -224,9 +227,31 @@ pub struct IndexParts {
     pub sidecar: Option<String>,
     /// The first few warnings.
     pub warnings: Vec<String>,
+    /// Every frame attribute name with the kinds of its values (see
+    /// [`IndexParts::with_schema`]): what a query is checked against.
+    pub attrs: Schema,
 }
 
 impl IndexParts {
+    /// These parts with [`IndexParts::attrs`] filled from their frames (one
+    /// parallel pass over the attribute sections, done when an index is made,
+    /// never when it is queried).
+    pub fn with_schema(mut self) -> IndexParts {
+        use rayon::prelude::*;
+        let merge = |mut a: Schema, b: Schema| {
+            for (k, v) in b {
+                *a.entry(k).or_default() |= v;
+            }
+            a
+        };
+        self.attrs = self
+            .chunks
+            .par_iter()
+            .map(|(n, c)| chunk_schema(*n, c).unwrap_or_default())
+            .reduce(Schema::new, merge);
+        self
+    }
+
     /// Writes the encoding: the bytes [`IndexParts::assemble`] gives.
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut head = Vec::with_capacity(32);
@@ -247,6 +272,11 @@ impl IndexParts {
         varint(&mut tail, self.warnings.len() as u64);
         for x in &self.warnings {
             string(&mut tail, x);
+        }
+        varint(&mut tail, self.attrs.len() as u64);
+        for (k, kinds) in &self.attrs {
+            string(&mut tail, k);
+            tail.push(*kinds);
         }
         w.write_all(&tail)
     }
@@ -279,7 +309,15 @@ impl IndexParts {
             .iter()
             .map(|(n, c)| (*n, c.as_slice()))
             .collect();
-        filter_chunks(&chunks, self.sidecar.clone(), self.warnings.clone(), judge)
+        filter_chunks(
+            &chunks,
+            (
+                self.sidecar.clone(),
+                self.warnings.clone(),
+                self.attrs.clone(),
+            ),
+            judge,
+        )
     }
 }
 
@@ -490,7 +528,45 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     })
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX4\0";
+const MAGIC: &[u8; 8] = b"DSVQIX5\0";
+
+/// The attribute names and value kinds of one chunk's frames; `None` if malformed.
+fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<Schema> {
+    let mut out = Schema::new();
+    let mut r = Reader::new(bytes);
+    for _ in 0..frames {
+        let n = r.count()?;
+        let mut f = Reader::new(r.take(n)?);
+        let n = f.count()?;
+        f.take(n)?; // path
+        f.take(32)?; // id
+        f.varint()?; // size
+        f.opt_u32()?;
+        f.opt_u32()?;
+        f.bool()?; // units
+        for _ in 0..f.count()? {
+            let k = f.str()?;
+            let kind = match f.b.get(f.pos)? {
+                0 => KIND_BOOL,
+                1 | 2 => KIND_NUM,
+                _ => KIND_STR,
+            };
+            f.skip_attr_value()?;
+            match out.get_mut(k) {
+                Some(v) => *v |= kind,
+                None => {
+                    out.insert(k.to_string(), kind);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The attribute schema recorded in an encoded index; `None` if malformed.
+pub fn schema_of(b: &[u8]) -> Option<Schema> {
+    parts_full(b).map(|(_, _, s)| s)
+}
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let path = r.string()?;
@@ -579,6 +655,11 @@ fn parts(b: &[u8]) -> Option<Parts<'_>> {
 /// An encoded index's tree and parts (chunks, sidecar, warnings), the chunks
 /// not decoded; `None` when the bytes are not an index.
 pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
+    parts_full(b).map(|(t, p, _)| (t, p))
+}
+
+/// [`parts_of`] and the attribute schema.
+fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Schema)> {
     let mut r = Reader { b, pos: 0 };
     if r.take(8)? != MAGIC {
         return None;
@@ -598,7 +679,13 @@ pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
     for _ in 0..nw {
         warnings.push(r.string()?);
     }
-    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings)))
+    let na = r.count()?;
+    let mut attrs = Schema::new();
+    for _ in 0..na {
+        let k = r.string()?;
+        attrs.insert(k, r.u8()?);
+    }
+    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), attrs))
 }
 
 /// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
@@ -642,17 +729,16 @@ pub fn decode_filtered<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    let Some((chunks, sidecar, warnings)) = parts(b) else {
+    let Some((_, (chunks, sidecar, warnings), attrs)) = parts_full(b) else {
         return Ok(None);
     };
-    filter_chunks(&chunks, sidecar, warnings, judge)
+    filter_chunks(&chunks, (sidecar, warnings, attrs), judge)
 }
 
 /// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
 fn filter_chunks<E: Send, J>(
     chunks: &[(usize, &[u8])],
-    sidecar: Option<String>,
-    warnings: Vec<String>,
+    (sidecar, warnings, attrs): (Option<String>, Vec<String>, Schema),
     judge: impl Fn() -> J + Sync,
 ) -> Result<Option<FrameIndex>, E>
 where
@@ -676,6 +762,7 @@ where
         frames,
         sidecar,
         warnings,
+        attrs,
         from_cache: false,
     }))
 }
@@ -882,6 +969,7 @@ mod tests {
             }],
             sidecar: Some("meta.jsonl".into()),
             warnings: vec!["w".into()],
+            attrs: Default::default(),
             from_cache: false,
         };
         let bytes = encode(&ix);
@@ -889,6 +977,12 @@ mod tests {
         assert_eq!(back.frames, ix.frames);
         assert_eq!(back.sidecar, ix.sidecar);
         assert_eq!(back.warnings, ix.warnings);
+        // The attribute names and kinds of every frame are recorded.
+        let kinds: Vec<(&str, u8)> = back.attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            kinds,
+            [("n", KIND_NUM), ("s", KIND_NUM), ("weather", KIND_STR)]
+        );
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "truncated at {cut}");
         }

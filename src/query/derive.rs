@@ -499,5 +499,6 @@ pub(super) fn derive(
         chunks: out_chunks,
         sidecar,
         warnings: Vec::new(),
+        attrs: Default::default(),
     }))
 }
