@@ -678,3 +678,80 @@ fn added_renamed_and_label_only_frame_changes_are_classified() {
     let names = diff_json(&repo, &["HEAD~1", "HEAD"]);
     assert_eq!(names["frames"], doc["frames"]);
 }
+
+/// A VOC file cut short (`</annotation>` removed): `add` and `commit` warn
+/// naming it, `[check] labels = "error"` makes commit refuse, and export
+/// refuses to write its frame as an unlabelled image unless `--skip-invalid`,
+/// which leaves the frame out; query and stats say so loudly.
+#[test]
+fn unparsable_label_file_is_never_an_unlabelled_frame() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/roboflow_dataset/voc"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let cut = repo
+        .read_string("train/train_001.xml")
+        .replace("</annotation>", "");
+    repo.write("train/train_001.xml", cut);
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr.contains("warning: train/train_001.xml:")
+            && r.stderr.contains("labels are unknown"),
+        "{r}"
+    );
+    // [check] labels = "error": commit refuses, naming the file.
+    repo.write("dsv.toml", "[check]\nlabels = \"error\"\n");
+    repo.ok(["add", "dsv.toml"]);
+    let r = repo.expect_code(1, ["commit", "-m", "broken"]);
+    assert!(
+        r.stderr.starts_with("error: 1 label file(s) do not parse ([check] labels = \"error\" in dsv.toml); nothing committed:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    repo.write("dsv.toml", "[check]\nlabels = \"warn\"\n");
+    repo.ok(["add", "dsv.toml"]);
+    let r = repo.ok(["commit", "-m", "broken"]);
+    assert!(r.stderr.contains("warning: train/train_001.xml:"), "{r}");
+    // Export refuses, writing nothing.
+    let r = repo.expect_code(1, ["export", "HEAD", "--format", "coco", "--out", "out"]);
+    assert!(
+        r.stderr.contains("error: 1 label file(s) do not parse; their frames would be exported without their labels (--skip-invalid leaves those frames out); nothing written:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    assert!(!repo.exists("out"));
+    let r = repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "coco",
+        "--out",
+        "out",
+        "--skip-invalid",
+    ]);
+    assert!(
+        r.stderr.contains(
+            "warning: left out 1 frame(s) whose label files do not parse:\n  train/train_001.xml:"
+        ),
+        "{r}"
+    );
+    let coco: serde_json::Value =
+        serde_json::from_slice(&repo.read("out/annotations.json")).expect("COCO JSON");
+    let names: Vec<&str> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file_name"].as_str().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("train_001")), "{names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Query and stats say, loudly, which frames are judged without their labels.
+    let r = repo.ok(["query", "size(objects) == 0"]);
+    assert!(
+        r.stderr.contains("warning: 1 label file(s) do not parse; the frames they describe are judged without their labels:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    let r = repo.ok(["stats"]);
+    assert!(r.stdout.contains("unreadable labels"), "{r}");
+    assert!(r.stderr.contains("do not parse"), "{r}");
+    let r = repo.ok(["stats", "--where", "true"]);
+    assert!(r.stdout.contains("unreadable labels"), "{r}");
+}

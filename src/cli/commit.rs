@@ -21,6 +21,16 @@ pub struct Args {
     all: bool,
 }
 
+/// Warns, on stderr, of each staged label file that does not parse.
+pub(super) fn report_label_errors(check: &dsv::ops::label_check::LabelCheck) {
+    for w in &check.errors {
+        eprintln!("warning: {w} (its frames' labels are unknown until it parses)");
+    }
+    if check.refuse && !check.errors.is_empty() {
+        eprintln!("warning: commit refuses these ([check] labels = \"error\" in dsv.toml)");
+    }
+}
+
 /// Runs `commit`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
@@ -29,6 +39,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.all {
         dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
     }
+    let check = dsv::ops::label_check::check_staged(&repo)?;
+    if check.refuse && !check.errors.is_empty() {
+        let list: String = check.errors.iter().map(|w| format!("\n  {w}")).collect();
+        anyhow::bail!(
+            "{} label file(s) do not parse ([check] labels = \"error\" in dsv.toml); nothing committed:{list}",
+            check.errors.len()
+        );
+    }
+    report_label_errors(&check);
     // Hooks come with the commit: a bad dsv.toml refuses it, pre-commit can reject it.
     let hooked = dsv::hooks::commit(
         &repo,

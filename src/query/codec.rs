@@ -201,6 +201,7 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
         sidecar: ix.sidecar.clone(),
         warnings: ix.warnings.clone(),
         attrs: ix.attrs.clone(),
+        invalid: ix.invalid.clone(),
     }
     .with_schema()
     .assemble()
@@ -211,6 +212,18 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
 pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
     varint(chunk, frame.len() as u64);
     chunk.extend_from_slice(frame);
+}
+
+/// A label file of the version that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invalid {
+    /// The label file.
+    pub file: String,
+    /// The frame it would describe, found by name (single-frame formats);
+    /// `None` when that cannot be told.
+    pub frame: Option<String>,
+    /// The parse error (file, line, column, message).
+    pub message: String,
 }
 
 /// An index not yet laid out in one buffer: its chunks (frame count and
@@ -230,6 +243,8 @@ pub struct IndexParts {
     /// Every frame attribute name with the kinds of its values (see
     /// [`IndexParts::with_schema`]): what a query is checked against.
     pub attrs: Schema,
+    /// Every label file that did not parse (not only the first few).
+    pub invalid: Vec<Invalid>,
 }
 
 impl IndexParts {
@@ -278,6 +293,13 @@ impl IndexParts {
             string(&mut tail, k);
             tail.push(*kinds);
         }
+        varint(&mut tail, self.invalid.len() as u64);
+        for x in &self.invalid {
+            string(&mut tail, &x.file);
+            string(&mut tail, x.frame.as_deref().unwrap_or(""));
+            tail.push(u8::from(x.frame.is_some()));
+            string(&mut tail, &x.message);
+        }
         w.write_all(&tail)
     }
 
@@ -311,11 +333,12 @@ impl IndexParts {
             .collect();
         filter_chunks(
             &chunks,
-            (
-                self.sidecar.clone(),
-                self.warnings.clone(),
-                self.attrs.clone(),
-            ),
+            Tail {
+                sidecar: self.sidecar.clone(),
+                warnings: self.warnings.clone(),
+                attrs: self.attrs.clone(),
+                invalid: self.invalid.clone(),
+            },
             judge,
         )
     }
@@ -565,7 +588,15 @@ fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<Schema> {
 
 /// The attribute schema recorded in an encoded index; `None` if malformed.
 pub fn schema_of(b: &[u8]) -> Option<Schema> {
-    parts_full(b).map(|(_, _, s)| s)
+    parts_full(b).map(|(_, _, t)| t.attrs)
+}
+
+/// What follows the chunks of an index.
+struct Tail {
+    sidecar: Option<String>,
+    warnings: Vec<String>,
+    attrs: Schema,
+    invalid: Vec<Invalid>,
 }
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
@@ -648,6 +679,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
 /// warnings; `None` when the framing is not well formed.
 type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
 
+#[cfg(test)]
 fn parts(b: &[u8]) -> Option<Parts<'_>> {
     parts_of(b).map(|(_, p)| p)
 }
@@ -658,8 +690,8 @@ pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
     parts_full(b).map(|(t, p, _)| (t, p))
 }
 
-/// [`parts_of`] and the attribute schema.
-fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Schema)> {
+/// [`parts_of`] and the rest of the tail.
+fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
     let mut r = Reader { b, pos: 0 };
     if r.take(8)? != MAGIC {
         return None;
@@ -685,7 +717,26 @@ fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Schema)> {
         let k = r.string()?;
         attrs.insert(k, r.u8()?);
     }
-    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), attrs))
+    let ni = r.count()?;
+    let mut invalid = Vec::with_capacity(ni);
+    for _ in 0..ni {
+        let file = r.string()?;
+        let frame = r.string()?;
+        let frame = r.bool()?.then_some(frame);
+        let message = r.string()?;
+        invalid.push(Invalid {
+            file,
+            frame,
+            message,
+        });
+    }
+    let tail = Tail {
+        sidecar: sidecar.clone(),
+        warnings: warnings.clone(),
+        attrs,
+        invalid,
+    };
+    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
 }
 
 /// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
@@ -729,16 +780,16 @@ pub fn decode_filtered<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    let Some((_, (chunks, sidecar, warnings), attrs)) = parts_full(b) else {
+    let Some((_, (chunks, ..), tail)) = parts_full(b) else {
         return Ok(None);
     };
-    filter_chunks(&chunks, (sidecar, warnings, attrs), judge)
+    filter_chunks(&chunks, tail, judge)
 }
 
 /// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
 fn filter_chunks<E: Send, J>(
     chunks: &[(usize, &[u8])],
-    (sidecar, warnings, attrs): (Option<String>, Vec<String>, Schema),
+    tail: Tail,
     judge: impl Fn() -> J + Sync,
 ) -> Result<Option<FrameIndex>, E>
 where
@@ -760,9 +811,10 @@ where
     }
     Ok(Some(FrameIndex {
         frames,
-        sidecar,
-        warnings,
-        attrs,
+        sidecar: tail.sidecar,
+        warnings: tail.warnings,
+        attrs: tail.attrs,
+        invalid: tail.invalid,
         from_cache: false,
     }))
 }
@@ -970,6 +1022,11 @@ mod tests {
             sidecar: Some("meta.jsonl".into()),
             warnings: vec!["w".into()],
             attrs: Default::default(),
+            invalid: vec![Invalid {
+                file: "labels/b.txt".into(),
+                frame: None,
+                message: "labels/b.txt:1:1: bad".into(),
+            }],
             from_cache: false,
         };
         let bytes = encode(&ix);
@@ -977,6 +1034,7 @@ mod tests {
         assert_eq!(back.frames, ix.frames);
         assert_eq!(back.sidecar, ix.sidecar);
         assert_eq!(back.warnings, ix.warnings);
+        assert_eq!(back.invalid, ix.invalid);
         // The attribute names and kinds of every frame are recorded.
         let kinds: Vec<(&str, u8)> = back.attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(

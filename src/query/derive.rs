@@ -500,5 +500,7 @@ pub(super) fn derive(
         sidecar,
         warnings: Vec::new(),
         attrs: Default::default(),
+        // Derived only from an index without warnings, for files that parse.
+        invalid: Vec::new(),
     }))
 }

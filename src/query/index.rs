@@ -70,6 +70,11 @@ pub struct FrameIndex {
     /// kept) with the kinds of its values: what queries are checked against.
     #[serde(skip)]
     pub attrs: super::check::Schema,
+    /// Every label file of the version that did not parse, with the frame it
+    /// would describe when that can be told: those frames are not unlabelled,
+    /// their labels are unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<super::codec::Invalid>,
     /// Whether this index came from the cache (no label file was read).
     #[serde(skip)]
     pub from_cache: bool,
