@@ -755,3 +755,63 @@ fn unparsable_label_file_is_never_an_unlabelled_frame() {
     let r = repo.ok(["stats", "--where", "true"]);
     assert!(r.stdout.contains("unreadable labels"), "{r}");
 }
+
+/// A VOC box with `<xmax>` < `<xmin>`: `labels`, `diff`, `query` and
+/// `stats --where` warn alike (file, frame, object); every export format
+/// refuses it and writes nothing (a re-run is not "not empty"), and
+/// `--skip-invalid` leaves its frame out.
+#[test]
+fn invalid_box_is_reported_alike_and_refused_by_every_export() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/roboflow_dataset/voc"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let xml = repo
+        .read_string("train/train_001.xml")
+        .replace("<xmin>2</xmin>", "<xmin>7</xmin>");
+    repo.write("train/train_001.xml", xml);
+    let want = "train/train_001.xml: frame train_001.jpg: object 1 (label_0): box has zero or negative size (w -2, h 1)";
+    let r = repo.ok(["labels", "train/train_001.xml"]);
+    assert!(r.stderr.contains(want), "{r}");
+    let r = repo.ok(["diff"]);
+    assert!(r.stderr.contains(want), "{r}");
+    repo.ok(["commit", "-a", "-m", "bad box"]);
+    let want = "warning: invalid box: train/train_001.xml: frame train/train_001.jpg: object 1 (label_0): box has zero or negative size (w -2, h 1)";
+    let r = repo.ok(["query", "true", "--count"]);
+    assert!(r.stderr.contains(want), "{r}");
+    let r = repo.ok(["stats", "--where", "true"]);
+    assert!(r.stderr.contains(want), "{r}");
+    for format in ["coco", "yolo", "voc", "kitti"] {
+        for _ in 0..2 {
+            let r = repo.expect_code(1, ["export", "HEAD", "--format", format, "--out", "out"]);
+            assert!(
+                r.stderr.contains("error: 1 invalid box(es) (--skip-invalid leaves their frames out); nothing written:\n  train/train_001.xml: frame train/train_001.jpg: object 1 (label_0): box has zero or negative size"),
+                "{format}: {r}"
+            );
+            assert!(!repo.exists("out"), "{format}");
+        }
+    }
+    let r = repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "yolo",
+        "--out",
+        "out",
+        "--skip-invalid",
+    ]);
+    assert!(
+        r.stderr
+            .contains("warning: left out 1 frame(s) with invalid boxes:"),
+        "{r}"
+    );
+    assert!(repo.exists("out/labels/train/train_002.txt"));
+    assert!(!repo.exists("out/images/train/train_001.jpg"));
+    // Nothing but the export itself is left beside it.
+    let names: Vec<String> = std::fs::read_dir(repo.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dsv-export"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

@@ -183,6 +183,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         for w in &diff.warnings {
             eprintln!("warning: {w} (shown at file level; --strict makes this an error)");
         }
+        for b in &diff.invalid_boxes {
+            eprintln!("warning: invalid box: {b}");
+        }
     }
     let mut buf: Vec<u8> = Vec::new();
     if file_level && format != Format::Json {

@@ -26,8 +26,8 @@ pub struct Args {
     /// Only the frames this CEL expression selects.
     #[arg(long = "where", value_name = "EXPR")]
     filter: Option<String>,
-    /// Leave out the frames whose label files do not parse (listed on stderr)
-    /// instead of refusing to export.
+    /// Leave out the frames whose label files do not parse or hold an invalid
+    /// box (listed on stderr) instead of refusing to export.
     #[arg(long)]
     skip_invalid: bool,
 }
@@ -88,6 +88,35 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         frames.retain(|f| !skip.contains(f.path.as_str()));
         eprintln!(
             "warning: left out {} frame(s) whose label files do not parse:{list}",
+            skip.len()
+        );
+    }
+    // One validation of boxes for every format: an invalid box is refused, not
+    // written as whatever the format's writer makes of it.
+    let bad_boxes = dsv::export::box_problems(&frames);
+    if !bad_boxes.is_empty() {
+        let n: usize = bad_boxes.iter().map(|(_, l)| l.len()).sum();
+        let list: String = bad_boxes
+            .iter()
+            .flat_map(|(_, l)| l)
+            .take(20)
+            .map(|l| format!("\n  {l}"))
+            .collect();
+        let more = if n > 20 {
+            format!("\n  ... and {} more", n - 20)
+        } else {
+            String::new()
+        };
+        if !args.skip_invalid {
+            anyhow::bail!(
+                "{n} invalid box(es) (--skip-invalid leaves their frames out); nothing written:{list}{more}"
+            );
+        }
+        let skip: std::collections::BTreeSet<String> =
+            bad_boxes.into_iter().map(|(p, _)| p).collect();
+        frames.retain(|f| !skip.contains(&f.path));
+        eprintln!(
+            "warning: left out {} frame(s) with invalid boxes:{list}{more}",
             skip.len()
         );
     }

@@ -38,6 +38,16 @@ pub struct Args {
 /// Says, loudly, that frames were judged without the labels of files that
 /// do not parse (they are not unlabelled: their labels are unknown).
 pub(super) fn warn_invalid(index: &dsv::query::FrameIndex) {
+    let (n, listed) = &index.bad_boxes;
+    for b in listed {
+        eprintln!("warning: invalid box: {b}");
+    }
+    if *n > listed.len() as u64 {
+        eprintln!(
+            "warning: ... and {} more invalid boxes",
+            n - listed.len() as u64
+        );
+    }
     if index.invalid.is_empty() {
         return;
     }

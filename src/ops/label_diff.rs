@@ -166,6 +166,10 @@ pub struct DatasetDiff {
     pub classes: Vec<ClassDelta>,
     /// Label files shown at file level only because they did not parse.
     pub warnings: Vec<LabelWarning>,
+    /// Invalid boxes in the new version of the changed label files ("FILE:
+    /// frame F: object N (CLASS): problem", see [`crate::labels::box_problem`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_boxes: Vec<String>,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -281,7 +285,8 @@ pub fn label_diff(
         }
     }
 
-    let results: Vec<Result<(Option<LabelFileDiff>, Vec<LabelWarning>)>> = label_changes
+    type One = (Option<LabelFileDiff>, Vec<LabelWarning>, Vec<String>);
+    let results: Vec<Result<One>> = label_changes
         .par_iter()
         .map(|&(i, format)| {
             let ch = &changes[i];
@@ -294,9 +299,16 @@ pub fn label_diff(
                     let mut w = Vec::new();
                     w.extend(a.err());
                     w.extend(b.err());
-                    return Ok((None, w));
+                    return Ok((None, w, Vec::new()));
                 }
             };
+            let mut bad = Vec::new();
+            for f in &b {
+                for p in crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height))
+                {
+                    bad.push(format!("{path}: frame {}: {p}", f.frame));
+                }
+            }
             let mut matching = opts.matching;
             matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
             let frames = compare_frames(&a, &b, &matching, |key, after| {
@@ -316,15 +328,18 @@ pub fn label_diff(
                     frames,
                 }),
                 Vec::new(),
+                bad,
             ))
         })
         .collect();
     let mut labels = Vec::new();
     let mut warnings = Vec::new();
+    let mut invalid_boxes = Vec::new();
     for r in results {
-        let (l, w) = r?;
+        let (l, w, b) = r?;
         labels.extend(l);
         warnings.extend(w);
+        invalid_boxes.extend(b);
     }
     if opts.strict
         && let Some(w) = warnings.first()
@@ -340,6 +355,7 @@ pub fn label_diff(
         labels,
         classes,
         warnings,
+        invalid_boxes,
         files: changes.to_vec(),
     })
 }

@@ -953,6 +953,7 @@ pub(super) fn build(
             warnings,
             attrs: Default::default(),
             invalid,
+            bad_boxes: Default::default(),
         })
     });
     t.mark("cache-write-wait");

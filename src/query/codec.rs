@@ -202,6 +202,7 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
         warnings: ix.warnings.clone(),
         attrs: ix.attrs.clone(),
         invalid: ix.invalid.clone(),
+        bad_boxes: ix.bad_boxes.clone(),
     }
     .with_schema()
     .assemble()
@@ -245,7 +246,13 @@ pub struct IndexParts {
     pub attrs: Schema,
     /// Every label file that did not parse (not only the first few).
     pub invalid: Vec<Invalid>,
+    /// Invalid boxes (see [`crate::labels::box_problem`]): how many, and the
+    /// first [`MAX_BAD_BOXES`] as "FILE: frame F: object N (CLASS): problem".
+    pub bad_boxes: (u64, Vec<String>),
 }
+
+/// Invalid boxes an index names (it counts them all).
+pub const MAX_BAD_BOXES: usize = 20;
 
 impl IndexParts {
     /// These parts with [`IndexParts::attrs`] filled from their frames (one
@@ -253,17 +260,23 @@ impl IndexParts {
     /// never when it is queried).
     pub fn with_schema(mut self) -> IndexParts {
         use rayon::prelude::*;
-        let merge = |mut a: Schema, b: Schema| {
-            for (k, v) in b {
-                *a.entry(k).or_default() |= v;
+        type Scan = (Schema, (u64, Vec<String>));
+        let merge = |mut a: Scan, b: Scan| {
+            for (k, v) in b.0 {
+                *a.0.entry(k).or_default() |= v;
             }
+            a.1.0 += b.1.0;
+            let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
+            a.1.1.extend(b.1.1.into_iter().take(room));
             a
         };
-        self.attrs = self
+        let (attrs, bad) = self
             .chunks
             .par_iter()
             .map(|(n, c)| chunk_schema(*n, c).unwrap_or_default())
-            .reduce(Schema::new, merge);
+            .reduce(Scan::default, merge);
+        self.attrs = attrs;
+        self.bad_boxes = bad;
         self
     }
 
@@ -292,6 +305,11 @@ impl IndexParts {
         for (k, kinds) in &self.attrs {
             string(&mut tail, k);
             tail.push(*kinds);
+        }
+        varint(&mut tail, self.bad_boxes.0);
+        varint(&mut tail, self.bad_boxes.1.len() as u64);
+        for x in &self.bad_boxes.1 {
+            string(&mut tail, x);
         }
         varint(&mut tail, self.invalid.len() as u64);
         for x in &self.invalid {
@@ -338,6 +356,7 @@ impl IndexParts {
                 warnings: self.warnings.clone(),
                 attrs: self.attrs.clone(),
                 invalid: self.invalid.clone(),
+                bad_boxes: self.bad_boxes.clone(),
             },
             judge,
         )
@@ -553,20 +572,25 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
 
 const MAGIC: &[u8; 8] = b"DSVQIX5\0";
 
-/// The attribute names and value kinds of one chunk's frames; `None` if malformed.
-fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<Schema> {
+/// The attribute names and value kinds of one chunk's frames, and its
+/// invalid boxes (count, first few); `None` if malformed.
+fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<(Schema, (u64, Vec<String>))> {
     let mut out = Schema::new();
+    let mut bad = (0u64, Vec::new());
     let mut r = Reader::new(bytes);
     for _ in 0..frames {
         let n = r.count()?;
         let mut f = Reader::new(r.take(n)?);
-        let n = f.count()?;
-        f.take(n)?; // path
+        let path = f.str()?;
         f.take(32)?; // id
         f.varint()?; // size
-        f.opt_u32()?;
-        f.opt_u32()?;
-        f.bool()?; // units
+        let width = f.opt_u32()?;
+        let height = f.opt_u32()?;
+        let units = if f.bool()? {
+            Units::Normalized
+        } else {
+            Units::Pixels
+        };
         for _ in 0..f.count()? {
             let k = f.str()?;
             let kind = match f.b.get(f.pos)? {
@@ -582,8 +606,45 @@ fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<Schema> {
                 }
             }
         }
+        let mut problems = Vec::new();
+        for i in 0..f.count()? {
+            let class = f.str()?;
+            if f.bool()? {
+                let b = BBox {
+                    x: f.f64()?,
+                    y: f.f64()?,
+                    w: f.f64()?,
+                    h: f.f64()?,
+                };
+                if let Some(p) = crate::labels::box_problem(&b, units, (width, height)) {
+                    problems.push(format!("object {} ({class}): {p}", i + 1));
+                }
+            }
+            let id = f.count()?;
+            f.take(id)?;
+            f.bool()?;
+            f.attrs_section()?;
+            let g = f.count()?;
+            f.take(g)?;
+        }
+        if problems.is_empty() {
+            continue;
+        }
+        f.predictions_section()?;
+        let mut files = Vec::new();
+        for _ in 0..f.count()? {
+            files.push(f.str()?);
+            f.u8()?;
+        }
+        let files = files.join(", ");
+        bad.0 += problems.len() as u64;
+        for p in problems {
+            if bad.1.len() < MAX_BAD_BOXES {
+                bad.1.push(format!("{files}: frame {path}: {p}"));
+            }
+        }
     }
-    Some(out)
+    Some((out, bad))
 }
 
 /// The attribute schema recorded in an encoded index; `None` if malformed.
@@ -597,6 +658,7 @@ struct Tail {
     warnings: Vec<String>,
     attrs: Schema,
     invalid: Vec<Invalid>,
+    bad_boxes: (u64, Vec<String>),
 }
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
@@ -717,6 +779,12 @@ fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
         let k = r.string()?;
         attrs.insert(k, r.u8()?);
     }
+    let total = r.varint()?;
+    let nb = r.count()?;
+    let mut listed = Vec::with_capacity(nb);
+    for _ in 0..nb {
+        listed.push(r.string()?);
+    }
     let ni = r.count()?;
     let mut invalid = Vec::with_capacity(ni);
     for _ in 0..ni {
@@ -735,6 +803,7 @@ fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
         warnings: warnings.clone(),
         attrs,
         invalid,
+        bad_boxes: (total, listed),
     };
     (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
 }
@@ -815,6 +884,7 @@ where
         warnings: tail.warnings,
         attrs: tail.attrs,
         invalid: tail.invalid,
+        bad_boxes: tail.bad_boxes,
         from_cache: false,
     }))
 }
@@ -1027,6 +1097,10 @@ mod tests {
                 frame: None,
                 message: "labels/b.txt:1:1: bad".into(),
             }],
+            bad_boxes: (
+                3,
+                vec!["labels/a.txt: frame images/a.jpg: object 1 (car): bad".into()],
+            ),
             from_cache: false,
         };
         let bytes = encode(&ix);
@@ -1035,6 +1109,7 @@ mod tests {
         assert_eq!(back.sidecar, ix.sidecar);
         assert_eq!(back.warnings, ix.warnings);
         assert_eq!(back.invalid, ix.invalid);
+        assert_eq!(back.bad_boxes, ix.bad_boxes);
         // The attribute names and kinds of every frame are recorded.
         let kinds: Vec<(&str, u8)> = back.attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(

@@ -502,5 +502,6 @@ pub(super) fn derive(
         attrs: Default::default(),
         // Derived only from an index without warnings, for files that parse.
         invalid: Vec::new(),
+        bad_boxes: Default::default(),
     }))
 }

@@ -75,6 +75,9 @@ pub struct FrameIndex {
     /// their labels are unknown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid: Vec<super::codec::Invalid>,
+    /// Invalid boxes of the version: how many, and the first few described.
+    #[serde(skip)]
+    pub bad_boxes: (u64, Vec<String>),
     /// Whether this index came from the cache (no label file was read).
     #[serde(skip)]
     pub from_cache: bool,
