@@ -214,9 +214,9 @@ fn did_you_mean(s: Option<&str>) -> String {
 /// Up to 20 names, comma-separated, then how many more.
 fn listing<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
     let n = names.len();
-    let mut s: Vec<&str> = names.take(20).collect();
+    let s: Vec<&str> = names.take(20).collect();
     let more = n.saturating_sub(s.len());
-    let mut out = s.drain(..).collect::<Vec<_>>().join(", ");
+    let mut out = s.join(", ");
     if more > 0 {
         out.push_str(&format!(", and {more} more"));
     }
