@@ -253,10 +253,11 @@ fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Resul
     t.mark("derive-none");
     let files = super::build::walk(store, tree)?;
     t.mark("walk");
-    let mut index =
-        super::build::build(store, &files, cache.labels(), cache.sidecar())?.with_schema();
-    index.tree = tree.0;
+    let index = super::build::build(store, &files, cache.labels(), cache.sidecar())?;
     t.mark("build");
+    let mut index = index.with_schema();
+    index.tree = tree.0;
+    t.mark("schema");
     std::thread::spawn(move || drop(files));
     Ok(index)
 }
