@@ -17,6 +17,9 @@
 //! [metadata]
 //! path = "meta.csv"          # frame attributes sidecar (default meta.jsonl / meta.csv)
 //!
+//! [check]
+//! labels = "error"           # a staged label file that does not parse: "warn" | "error"
+//!
 //! [[hooks]]                  # read and checked by `crate::hooks::config`
 //! id = "retrain"
 //! event = "post-commit"
@@ -46,6 +49,8 @@ struct Raw {
     frames: Option<RawFrames>,
     #[serde(default)]
     metadata: Option<RawMetadata>,
+    #[serde(default)]
+    check: Option<RawCheck>,
     /// `[[hooks]]` entries are parsed and checked by `crate::hooks::config` (which names
     /// the line of any mistake); label and frame readers accept them as they are.
     #[serde(default)]
@@ -71,6 +76,22 @@ struct RawFrames {
 #[serde(deny_unknown_fields)]
 struct RawMetadata {
     path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    labels: Option<String>,
+}
+
+/// What `dsv add` and `dsv commit` do with a staged label file that does not parse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CheckLevel {
+    /// Warn on stderr, naming the file and the error (the default).
+    #[default]
+    Warn,
+    /// `commit` refuses.
+    Error,
 }
 
 /// One `[[labels]]` entry.
@@ -103,6 +124,8 @@ pub struct DsvToml {
     pub frame_extensions: Vec<String>,
     /// Path of the frame-metadata sidecar (`[metadata] path`), when declared.
     pub metadata: Option<String>,
+    /// `[check] labels`: what a staged label file that does not parse does.
+    pub check_labels: CheckLevel,
     /// blake3 of the file's bytes (empty file for the default), used in cache keys.
     pub digest: [u8; 32],
 }
@@ -116,6 +139,7 @@ impl Default for DsvToml {
                 .map(|s| s.to_string())
                 .collect(),
             metadata: None,
+            check_labels: CheckLevel::Warn,
             digest: *blake3::hash(b"").as_bytes(),
         }
     }
@@ -197,10 +221,20 @@ impl DsvToml {
             .metadata
             .and_then(|m| m.path)
             .map(|p| p.trim_matches('/').to_string());
+        let check_labels = match raw.check.and_then(|c| c.labels).as_deref() {
+            None | Some("warn") => CheckLevel::Warn,
+            Some("error") => CheckLevel::Error,
+            Some(other) => {
+                return Err(DsvTomlError(format!(
+                    "[check] labels: unknown value '{other}' (expected \"warn\" or \"error\")"
+                )));
+            }
+        };
         Ok(DsvToml {
             labels,
             frame_extensions,
             metadata,
+            check_labels,
             digest: *blake3::hash(bytes).as_bytes(),
         })
     }

@@ -131,14 +131,67 @@ pub fn export(
     format: Format,
     out: &Path,
 ) -> Result<ExportReport> {
-    let (img_dir, lbl_dir) = dirs(format)?;
+    dirs(format)?;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
         return Err(Error::Refused(format!(
             "{}: not empty (export writes into a new or empty directory)",
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).ctx("creating", out)?;
+    // Written into a temporary directory beside the target and renamed into
+    // place: a failed export leaves nothing behind.
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).ctx("creating", &parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".dsv-export-")
+        .tempdir_in(&parent)
+        .ctx("creating a temporary directory in", &parent)?;
+    let rep = export_into(repo, frames, format, tmp.path())?;
+    if out.exists() {
+        std::fs::remove_dir(out).ctx("replacing", out)?;
+    }
+    std::fs::rename(tmp.path(), out).ctx("renaming into place", out)?;
+    // The directory is `out` now: nothing for the guard to remove.
+    let _ = tmp.keep();
+    Ok(rep)
+}
+
+/// The frames whose boxes fail [`crate::labels::box_problem`], each with one
+/// line per bad object naming its label file(s), frame and object.
+pub fn box_problems(frames: &[&FrameRecord]) -> Vec<(String, Vec<String>)> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            let p = crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height));
+            if p.is_empty() {
+                return None;
+            }
+            let files = f
+                .labels
+                .iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let lines = p
+                .into_iter()
+                .map(|x| format!("{files}: frame {}: {x}", f.path))
+                .collect();
+            Some((f.path.clone(), lines))
+        })
+        .collect()
+}
+
+/// [`export`] into an existing empty directory.
+fn export_into(
+    repo: &Repository,
+    frames: &[&FrameRecord],
+    format: Format,
+    out: &Path,
+) -> Result<ExportReport> {
+    let (img_dir, lbl_dir) = dirs(format)?;
     let index = repo.index.load()?;
     let mut rep = ExportReport::default();
     let mut all_labels: Vec<FrameLabels> = Vec::new();

@@ -963,3 +963,35 @@ fn post_merge_fires_for_a_fast_forward_and_a_merge_commit_not_for_conflicts() {
     assert!(!r.status.success(), "a conflicting merge must not succeed");
     assert_eq!(events(&repo).len(), before);
 }
+
+/// A commit that deletes a frame and its label file: the post-commit payload
+/// counts the frame as removed (it used to say `frames.removed: 0`).
+#[test]
+fn deleted_frame_is_counted_removed_in_the_post_commit_payload() {
+    let repo = TestRepo::init();
+    let dir = events_dir(&repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    dataset(&repo);
+    repo.write("labels/f1.txt", "0 0.3 0.3 0.2 0.2\n");
+    repo.write("images/f1.jpg", "another frame");
+    repo.write("dsv.toml", record_hook("rec", "post-commit", &dir, ""));
+    let fg = |args: &[&str]| {
+        let r = repo
+            .cmd()
+            .args(args)
+            .env("DSV_HOOKS_FOREGROUND", "1")
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    fg(&["add", "-A"]);
+    fg(&["commit", "-m", "first"]);
+    fg(&["rm", "images/f1.jpg", "labels/f1.txt"]);
+    fg(&["commit", "-m", "drop f1"]);
+    let c2 = head(&repo)[..12].to_string();
+    let ev = events(&repo);
+    let p = &ev[&format!("rec-post-commit-main-{c2}")];
+    assert_eq!(p["summary"]["frames"]["removed"], 1, "{p}");
+    assert_eq!(p["summary"]["frames"]["added"], 0, "{p}");
+    assert_eq!(p["summary"]["objects"]["removed"], 1, "{p}");
+}

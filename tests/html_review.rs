@@ -269,6 +269,7 @@ fn synthetic_diff() -> DatasetDiff {
         }],
         classes: vec![class("cat", 0, 1), class("dog", 1, 0)],
         warnings: Vec::new(),
+        invalid_boxes: Vec::new(),
         files: Vec::new(),
     }
 }

@@ -572,3 +572,246 @@ fn labels_command_detects_formats() {
         r.stderr
     );
 }
+
+/// `dsv rm` of a frame and its label file: the frame is counted as removed in
+/// every rendering (text, JSON, markdown, HTML, the git diff driver), not
+/// listed under "other files".
+#[test]
+fn deleted_frame_is_counted_as_removed_in_every_rendering() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["rm", "images/frame_002.jpg", "labels/frame_002.txt"]);
+    let text = repo.ok(["diff", "--staged"]).stdout;
+    insta::assert_snapshot!("deleted_frame_diff_staged", text);
+    let doc = diff_json(&repo, &["--staged"]);
+    assert_eq!(
+        doc["frames"]["removed"],
+        serde_json::json!(["images/frame_002.jpg"])
+    );
+    assert_eq!(kinds(&doc), vec![("removed".into(), "label_1".into())]);
+    let md = repo.ok(["diff", "--staged", "--format", "markdown"]).stdout;
+    assert!(md.contains("**Frames:** 0 added, 1 removed"), "{md}");
+    assert!(md.contains("| removed | images/frame"), "{md}");
+    repo.ok(["commit", "-m", "drop frame 2"]);
+    let doc = diff_json(&repo, &["HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frames"]["removed"],
+        serde_json::json!(["images/frame_002.jpg"])
+    );
+    repo.ok([
+        "diff",
+        "HEAD~1",
+        "HEAD",
+        "--format",
+        "html",
+        "-o",
+        "review.html",
+    ]);
+    let html = std::fs::read_to_string(repo.path("review.html")).unwrap();
+    assert!(html.contains("images/frame_002.jpg"), "{html}");
+    assert!(html.contains("<b>1</b> frames removed"), "{html}");
+    // The git diff driver, given two lock files naming the commits.
+    let log: serde_json::Value =
+        serde_json::from_str(&repo.ok(["log", "--json", "-n", "2"]).stdout).unwrap();
+    let ids: Vec<&str> = (0..2).map(|i| log[i]["id"].as_str().unwrap()).collect();
+    let lock = |c: &str| format!("version = 1\n[[dataset]]\npath = \".\"\ncommit = \"{c}\"\n");
+    repo.write("old.lock", lock(ids[1]));
+    repo.write("new.lock", lock(ids[0]));
+    let out = repo
+        .ok([
+            "diff-driver",
+            "dsv.lock",
+            "old.lock",
+            "0",
+            "100644",
+            "new.lock",
+            "0",
+            "100644",
+        ])
+        .stdout;
+    assert!(
+        out.contains("frames: 0 added, 1 removed") && out.contains("D  images/frame_002.jpg"),
+        "{out}"
+    );
+}
+
+/// The other frame changes: a frame added with its labels, a frame renamed,
+/// and a label-only change, each counted once where it belongs.
+#[test]
+fn added_renamed_and_label_only_frame_changes_are_classified() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    std::fs::copy(
+        repo.path("images/frame_000.jpg"),
+        repo.path("images/frame_100.jpg"),
+    )
+    .unwrap();
+    repo.write("labels/frame_100.txt", "1 0.5 0.5 0.2 0.2\n");
+    std::fs::rename(
+        repo.path("images/frame_003.jpg"),
+        repo.path("images/frame_103.jpg"),
+    )
+    .unwrap();
+    std::fs::rename(
+        repo.path("labels/frame_003.txt"),
+        repo.path("labels/frame_103.txt"),
+    )
+    .unwrap();
+    repo.write("labels/frame_001.txt", "1 0.1 0.1 0.2 0.2\n");
+    repo.ok(["add", "-A"]);
+    let doc = diff_json(&repo, &["--staged"]);
+    assert_eq!(
+        doc["frames"]["added"],
+        serde_json::json!(["images/frame_100.jpg"])
+    );
+    assert_eq!(doc["frames"]["removed"], serde_json::json!([]));
+    assert_eq!(doc["frames"]["modified"], serde_json::json!([]));
+    assert_eq!(
+        doc["frames"]["renamed"],
+        serde_json::json!([{"from": "images/frame_003.jpg", "to": "images/frame_103.jpg"}])
+    );
+    repo.ok(["commit", "-m", "edit"]);
+    let names = diff_json(&repo, &["HEAD~1", "HEAD"]);
+    assert_eq!(names["frames"], doc["frames"]);
+}
+
+/// A VOC file cut short (`</annotation>` removed): `add` and `commit` warn
+/// naming it, `[check] labels = "error"` makes commit refuse, and export
+/// refuses to write its frame as an unlabelled image unless `--skip-invalid`,
+/// which leaves the frame out; query and stats say so loudly.
+#[test]
+fn unparsable_label_file_is_never_an_unlabelled_frame() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/roboflow_dataset/voc"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let cut = repo
+        .read_string("train/train_001.xml")
+        .replace("</annotation>", "");
+    repo.write("train/train_001.xml", cut);
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr.contains("warning: train/train_001.xml:")
+            && r.stderr.contains("labels are unknown"),
+        "{r}"
+    );
+    // [check] labels = "error": commit refuses, naming the file.
+    repo.write("dsv.toml", "[check]\nlabels = \"error\"\n");
+    repo.ok(["add", "dsv.toml"]);
+    let r = repo.expect_code(1, ["commit", "-m", "broken"]);
+    assert!(
+        r.stderr.starts_with("error: 1 label file(s) do not parse ([check] labels = \"error\" in dsv.toml); nothing committed:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    repo.write("dsv.toml", "[check]\nlabels = \"warn\"\n");
+    repo.ok(["add", "dsv.toml"]);
+    let r = repo.ok(["commit", "-m", "broken"]);
+    assert!(r.stderr.contains("warning: train/train_001.xml:"), "{r}");
+    // Export refuses, writing nothing.
+    let r = repo.expect_code(1, ["export", "HEAD", "--format", "coco", "--out", "out"]);
+    assert!(
+        r.stderr.contains("error: 1 label file(s) do not parse; their frames would be exported without their labels (--skip-invalid leaves those frames out); nothing written:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    assert!(!repo.exists("out"));
+    let r = repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "coco",
+        "--out",
+        "out",
+        "--skip-invalid",
+    ]);
+    assert!(
+        r.stderr.contains(
+            "warning: left out 1 frame(s) whose label files do not parse:\n  train/train_001.xml:"
+        ),
+        "{r}"
+    );
+    let coco: serde_json::Value =
+        serde_json::from_slice(&repo.read("out/annotations.json")).expect("COCO JSON");
+    let names: Vec<&str> = coco["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file_name"].as_str().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("train_001")), "{names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Query and stats say, loudly, which frames are judged without their labels.
+    let r = repo.ok(["query", "size(objects) == 0"]);
+    assert!(
+        r.stderr.contains("warning: 1 label file(s) do not parse; the frames they describe are judged without their labels:\n  train/train_001.xml:"),
+        "{r}"
+    );
+    let r = repo.ok(["stats"]);
+    assert!(r.stdout.contains("unreadable labels"), "{r}");
+    assert!(r.stderr.contains("do not parse"), "{r}");
+    let r = repo.ok(["stats", "--where", "true"]);
+    assert!(r.stdout.contains("unreadable labels"), "{r}");
+}
+
+/// A VOC box with `<xmax>` < `<xmin>`: `labels`, `diff`, `query` and
+/// `stats --where` warn alike (file, frame, object); every export format
+/// refuses it and writes nothing (a re-run is not "not empty"), and
+/// `--skip-invalid` leaves its frame out.
+#[test]
+fn invalid_box_is_reported_alike_and_refused_by_every_export() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/roboflow_dataset/voc"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let xml = repo
+        .read_string("train/train_001.xml")
+        .replace("<xmin>2</xmin>", "<xmin>7</xmin>");
+    repo.write("train/train_001.xml", xml);
+    let want = "train/train_001.xml: frame train_001.jpg: object 1 (label_0): box has zero or negative size (w -2, h 1)";
+    let r = repo.ok(["labels", "train/train_001.xml"]);
+    assert!(r.stderr.contains(want), "{r}");
+    let r = repo.ok(["diff"]);
+    assert!(r.stderr.contains(want), "{r}");
+    repo.ok(["commit", "-a", "-m", "bad box"]);
+    let want = "warning: invalid box: train/train_001.xml: frame train/train_001.jpg: object 1 (label_0): box has zero or negative size (w -2, h 1)";
+    let r = repo.ok(["query", "true", "--count"]);
+    assert!(r.stderr.contains(want), "{r}");
+    let r = repo.ok(["stats", "--where", "true"]);
+    assert!(r.stderr.contains(want), "{r}");
+    for format in ["coco", "yolo", "voc", "kitti"] {
+        for _ in 0..2 {
+            let r = repo.expect_code(1, ["export", "HEAD", "--format", format, "--out", "out"]);
+            assert!(
+                r.stderr.contains("error: 1 invalid box(es) (--skip-invalid leaves their frames out); nothing written:\n  train/train_001.xml: frame train/train_001.jpg: object 1 (label_0): box has zero or negative size"),
+                "{format}: {r}"
+            );
+            assert!(!repo.exists("out"), "{format}");
+        }
+    }
+    let r = repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "yolo",
+        "--out",
+        "out",
+        "--skip-invalid",
+    ]);
+    assert!(
+        r.stderr
+            .contains("warning: left out 1 frame(s) with invalid boxes:"),
+        "{r}"
+    );
+    assert!(repo.exists("out/labels/train/train_002.txt"));
+    assert!(!repo.exists("out/images/train/train_001.jpg"));
+    // Nothing but the export itself is left beside it.
+    let names: Vec<String> = std::fs::read_dir(repo.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dsv-export"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

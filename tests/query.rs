@@ -115,10 +115,13 @@ fn coco_image_extra_fields_are_frame_attributes() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "base"]);
     assert_eq!(
-        query(&repo, r#"weather == "rain" && attrs.night"#),
+        query(
+            &repo,
+            r#"has(attrs.weather) && weather == "rain" && attrs.night"#
+        ),
         ["images/train/a.jpg"]
     );
-    assert!(query(&repo, r#"weather == "sun""#).is_empty());
+    assert!(query(&repo, r#"has(attrs.weather) && weather == "sun""#).is_empty());
 }
 
 #[test]
@@ -147,11 +150,17 @@ fn sidecar_attributes_and_predictions_are_queried_at_their_revision() {
     repo.ok(["add", "meta.jsonl"]);
     repo.ok(["commit", "-m", "metadata"]);
     assert_eq!(
-        query(&repo, r#"weather == "rain" && lux > 2"#),
+        query(
+            &repo,
+            r#"has(attrs.weather) && weather == "rain" && lux > 2"#
+        ),
         ["demo/images/frame_000.jpg", "demo/images/frame_002.jpg"]
     );
     assert_eq!(
-        query(&repo, r#"weather == "rain" && time == "night""#),
+        query(
+            &repo,
+            r#"has(attrs.time) && weather == "rain" && time == "night""#
+        ),
         ["demo/images/frame_002.jpg"]
     );
     // Low confidence, and predictions that disagree with the labels.
@@ -166,16 +175,32 @@ fn sidecar_attributes_and_predictions_are_queried_at_their_revision() {
         ),
         ["demo/images/frame_002.jpg"]
     );
-    // The previous commit has no sidecar: metadata is versioned.
+    // The previous commit has no sidecar: metadata is versioned, and an
+    // attribute no frame of that version has is an error, not "no match".
+    let r = repo.fails(["query", r#"weather == "rain""#, "HEAD~1", "--count"]);
     assert_eq!(
-        repo.ok(["query", r#"weather == "rain""#, "HEAD~1", "--count"])
-            .stdout
-            .trim(),
+        r.stderr,
+        "error: query: column 1: unknown attribute `weather`; this version has no frame attributes\n"
+    );
+    assert_eq!(
+        repo.ok([
+            "query",
+            r#"has(attrs.weather) && weather == "rain""#,
+            "HEAD~1",
+            "--count"
+        ])
+        .stdout
+        .trim(),
         "0"
     );
     let st: serde_json::Value = serde_json::from_str(
         &repo
-            .ok(["stats", "--where", r#"weather == "rain""#, "--json"])
+            .ok([
+                "stats",
+                "--where",
+                r#"has(attrs.weather) && weather == "rain""#,
+                "--json",
+            ])
             .stdout,
     )
     .expect("JSON");
@@ -234,7 +259,7 @@ fn meta_set_and_unset_round_trip() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "csv"]);
     assert_eq!(
-        query(&repo, r#"split == "train, old""#),
+        query(&repo, r#"has(attrs.split) && split == "train, old""#),
         ["demo/images/frame_000.jpg"]
     );
     // A frame that is not there is refused.
@@ -1460,7 +1485,7 @@ fn a_new_versions_index_is_derived_from_the_last_one_and_equals_a_full_build() {
     repo.write("meta.jsonl", meta);
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "a"]);
-    let q = r#"weather == "rain" || objects.exists(o, o.class == "cone")"#;
+    let q = r#"has(attrs.weather) && weather == "rain" || objects.exists(o, o.class == "cone")"#;
     repo.ok(["query", q, "--count"]);
 
     let relabelled = step(
@@ -1715,4 +1740,114 @@ fn stats_frames_without_labels_ignores_coco_images_not_in_the_tree() {
     assert_eq!(v["stats"]["entries_without_frame"], 2, "{v:#}");
     let text = repo.ok(["stats"]).stdout;
     assert!(text.contains("unpaired labels"), "{text}");
+}
+
+/// An expression that cannot mean anything in the version queried is an
+/// error naming the column and the nearest known name, never "no match":
+/// unknown functions, macros, object fields and attributes, on `query`,
+/// `query --branch` (which then records nothing), `stats --where` and
+/// `export --where` (which then writes nothing).
+#[test]
+fn an_expression_naming_unknown_functions_fields_or_attributes_is_an_error() {
+    let repo = demo_repo();
+    repo.ok(["meta", "set", "demo/images/frame_000.jpg", "weather=rain"]);
+    repo.ok(["add", "meta.jsonl"]);
+    repo.ok(["commit", "-m", "weather"]);
+    let err = |args: &[&str]| {
+        let r = repo.expect_code(1, args);
+        assert!(r.stdout.is_empty(), "{r}");
+        r.stderr
+    };
+    assert_eq!(
+        err(&["query", "nosuchfn(1)"]),
+        "error: query: column 1: unknown function `nosuchfn` (functions: contains, size, max, \
+         min, startsWith, endsWith, string, bytes, double, int, uint, matches; macros: has, all, \
+         exists, exists_one, map, filter)\n"
+    );
+    assert!(
+        err(&["query", r#"objects.exist(o, o.class=="bus")"#]).starts_with(
+            "error: query: column 9: unknown function `exist`; did you mean `exists`?"
+        )
+    );
+    assert_eq!(
+        err(&["query", "weather == rain"]),
+        "error: query: column 12: unknown attribute `rain` (for a string, write \"rain\") \
+         (attributes in this version: weather)\n"
+    );
+    assert_eq!(
+        err(&["query", r#"objects.exists(o, o.klass=="bus")"#]),
+        "error: query: column 21: objects have no field `klass`; did you mean `class`? \
+         (fields: class, box, area, id, attributes)\n"
+    );
+    let weathr = "error: query: column 1: unknown attribute `weathr`; did you mean `weather`? \
+                  (attributes in this version: weather)\n";
+    assert_eq!(
+        err(&["query", r#"weathr == "rain""#, "--branch", "x"]),
+        weathr
+    );
+    assert!(!repo.exists(".dsv/refs/heads/x"), "no branch recorded");
+    assert_eq!(err(&["stats", "--where", r#"weathr == "rain""#]), weathr);
+    assert!(
+        err(&[
+            "export",
+            "HEAD",
+            "--format",
+            "coco",
+            "--out",
+            "out",
+            "--where",
+            "weather == rain",
+        ])
+        .starts_with("error: query: column 12: unknown attribute `rain`")
+    );
+    assert!(!repo.exists("out"), "nothing exported");
+    // The same answers from a cached index as from a new one.
+    assert_eq!(err(&["query", r#"weathr == "rain""#, "--no-cache"]), weathr);
+    assert_eq!(err(&["query", r#"weathr == "rain""#]), weathr);
+}
+
+/// A frame the expression cannot be evaluated on is an error naming the frame
+/// (here: an attribute only one frame has, read without `has()`), not a
+/// non-match; guarded by `has()` the query answers.
+#[test]
+fn an_unguarded_optional_attribute_is_an_error_naming_the_frame() {
+    let repo = demo_repo();
+    repo.ok(["meta", "set", "demo/images/frame_000.jpg", "weather=rain"]);
+    repo.ok(["add", "meta.jsonl"]);
+    repo.ok(["commit", "-m", "weather"]);
+    for args in [
+        vec!["query", r#"weather == "rain""#],
+        vec!["query", r#"weather == "rain""#, "--branch", "rain"],
+        vec!["stats", "--where", r#"weather == "rain""#],
+    ] {
+        let r = repo.expect_code(1, &args);
+        assert!(
+            r.stderr.starts_with("error: query: frame ")
+                && r.stderr.contains(
+                    "has no attribute `weather`; an optional attribute is read after testing it with has(attrs.weather)"
+                ),
+            "{args:?}: {r}"
+        );
+    }
+    assert!(!repo.exists(".dsv/refs/heads/rain"), "no branch recorded");
+    // Comparing a string attribute with a number is never true: an error.
+    let r = repo.expect_code(1, ["query", "has(attrs.weather) && weather == 3"]);
+    assert_eq!(
+        r.stderr,
+        "error: query: column 23: `weather` is a string in this version, never equal to 3\n"
+    );
+    assert_eq!(
+        query(&repo, r#"has(attrs.weather) && weather == "rain""#),
+        ["demo/images/frame_000.jpg"]
+    );
+    repo.ok([
+        "query",
+        r#"has(attrs.weather) && weather == "rain""#,
+        "--branch",
+        "rain",
+    ]);
+    assert_eq!(
+        repo.ok(["query", "true", "rain", "--count"]).stdout.trim(),
+        "1"
+    );
 }

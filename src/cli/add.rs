@@ -44,5 +44,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.new_bytes)
         );
     }
+    let check = dsv::ops::label_check::check_index_paths(&repo, &r.changed)?;
+    super::commit::report_label_errors(&check);
     Ok(0)
 }

@@ -21,6 +21,16 @@ pub struct Args {
     all: bool,
 }
 
+/// Warns, on stderr, of each staged label file that does not parse.
+pub(super) fn report_label_errors(check: &dsv::ops::label_check::LabelCheck) {
+    for w in &check.errors {
+        eprintln!("warning: {w} (its frames' labels are unknown until it parses)");
+    }
+    if check.refuse && !check.errors.is_empty() {
+        eprintln!("warning: commit refuses these ([check] labels = \"error\" in dsv.toml)");
+    }
+}
+
 /// Runs `commit`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
@@ -28,6 +38,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     dsv::hooks::load(&repo)?;
     if args.all {
         dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
+    }
+    // Refusing must come first and reads HEAD's whole file list, so only
+    // when asked for; otherwise the commit's changed files are checked after.
+    if dsv::ops::label_check::staged_refuses(&repo)? {
+        let check = dsv::ops::label_check::check_staged(&repo)?;
+        if !check.errors.is_empty() {
+            let list: String = check.errors.iter().map(|w| format!("\n  {w}")).collect();
+            anyhow::bail!(
+                "{} label file(s) do not parse ([check] labels = \"error\" in dsv.toml); nothing committed:{list}",
+                check.errors.len()
+            );
+        }
     }
     // Hooks come with the commit: a bad dsv.toml refuses it, pre-commit can reject it.
     let hooked = dsv::hooks::commit(
@@ -39,6 +61,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     )?;
     super::hooks::report(ctx, Event::PreCommit, &hooked.pre);
     let r = hooked.result;
+    let parent_tree = match r.commit.parents.first() {
+        Some(p) => Some(dsv::object::Commit::load(&repo.store, p)?.tree),
+        None => None,
+    };
+    let check = dsv::ops::label_check::check_trees(&repo, parent_tree.as_ref(), &r.commit.tree)?;
+    report_label_errors(&check);
     if !ctx.quiet {
         let root = if r.root { " (root-commit)" } else { "" };
         let on = r.branch.as_deref().unwrap_or("detached HEAD");

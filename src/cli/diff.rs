@@ -206,6 +206,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 safe_text(&w.to_string())
             );
         }
+        for b in &diff.invalid_boxes {
+            eprintln!("warning: invalid box: {b}");
+        }
     }
     let mut buf: Vec<u8> = Vec::new();
     if file_level && format != Format::Json {

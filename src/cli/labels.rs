@@ -45,6 +45,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let base = root.clone().unwrap_or_else(|| PathBuf::from("/"));
         all.push(inspect_file(&base, &file, args.format)?);
     }
+    // The one box validation every command applies.
+    for i in &all {
+        for fr in &i.frames {
+            for p in dsv::labels::frame_box_problems(&fr.objects, fr.units, (fr.width, fr.height)) {
+                eprintln!("warning: invalid box: {}: frame {}: {p}", i.path, fr.frame);
+            }
+        }
+    }
     if args.json && !args.count {
         print_json(&all)?;
         return Ok(0);

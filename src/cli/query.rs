@@ -35,6 +35,31 @@ pub struct Args {
     no_cache: bool,
 }
 
+/// Says, loudly, that frames were judged without the labels of files that
+/// do not parse (they are not unlabelled: their labels are unknown).
+pub(super) fn warn_invalid(index: &dsv::query::FrameIndex) {
+    let (n, listed) = &index.bad_boxes;
+    for b in listed {
+        eprintln!("warning: invalid box: {b}");
+    }
+    if *n > listed.len() as u64 {
+        eprintln!(
+            "warning: ... and {} more invalid boxes",
+            n - listed.len() as u64
+        );
+    }
+    if index.invalid.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: {} label file(s) do not parse; the frames they describe are judged without their labels:",
+        index.invalid.len()
+    );
+    for x in &index.invalid {
+        eprintln!("  {}", x.message);
+    }
+}
+
 /// Runs `query`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     // Compile first: a malformed expression fails before the repository is read.
@@ -51,6 +76,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         for w in &index.warnings {
             eprintln!("warning: {}", safe_text(&w.to_string()));
         }
+        warn_invalid(&index);
         let hits = select(&index, Some(&q))?;
         let msg = format!(
             "query: {}\n\nSelected from {} ({} frames).",
@@ -85,6 +111,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     for w in &index.warnings {
         eprintln!("warning: {}", safe_text(&w.to_string()));
     }
+    warn_invalid(&index);
     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
     if args.count {
         println!("{}", hits.len());
@@ -93,6 +120,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             "commit": commit,
             "count": hits.len(),
             "index": if index.from_cache { "cached" } else { "built" },
+            "invalid": index.invalid,
             "frames": hits,
         }))?;
     } else {

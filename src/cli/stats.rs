@@ -122,8 +122,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 Some(expr) => {
                     let q = dsv::query::Query::compile(expr)?;
                     let (c, index) = dsv::query::rev_query(&repo, rev, &qcache, &q)?;
+                    super::query::warn_invalid(&index);
                     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
-                    (c, dsv::query::stats_of(&hits))
+                    let mut s = dsv::query::stats_of(&hits);
+                    s.label_errors = index.invalid.len() as u64;
+                    (c, s)
                 }
                 None => rev_stats(&repo, rev, &cache, &qcache)?,
             };
@@ -132,6 +135,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             for e in &s.errors {
                 eprintln!("warning: {}", safe_text(&e.to_string()));
+            }
+            if s.label_errors > 0 && args.filter.is_none() {
+                eprintln!(
+                    "warning: {} label file(s) do not parse; the frames they describe are counted without their labels",
+                    s.label_errors
+                );
             }
             if args.json {
                 print_json(

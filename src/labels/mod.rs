@@ -146,6 +146,72 @@ impl BBox {
     }
 }
 
+/// How far (pixels) a box may reach past the image edge before it is invalid:
+/// converters round, and VOC counts from 1.
+pub const EDGE_TOLERANCE_PX: f64 = 1.0;
+/// The same in normalized units.
+pub const EDGE_TOLERANCE_NORM: f64 = 0.01;
+
+/// What is wrong with a box, if anything: the one validation every format
+/// and command applies (a coordinate that is not a finite number, a zero or
+/// negative size, or a box outside the image, when its size is known, by more
+/// than [`EDGE_TOLERANCE_PX`] / [`EDGE_TOLERANCE_NORM`]).
+pub fn box_problem(b: &BBox, units: Units, size: (Option<u32>, Option<u32>)) -> Option<String> {
+    if ![b.x, b.y, b.w, b.h].iter().all(|v| v.is_finite()) {
+        return Some(format!(
+            "box is not finite (x {}, y {}, w {}, h {})",
+            b.x, b.y, b.w, b.h
+        ));
+    }
+    if b.w <= 0.0 || b.h <= 0.0 {
+        return Some(format!(
+            "box has zero or negative size (w {}, h {})",
+            b.w, b.h
+        ));
+    }
+    let (limit_w, limit_h, tol) = match units {
+        Units::Normalized => (Some(1.0), Some(1.0), EDGE_TOLERANCE_NORM),
+        Units::Pixels => (
+            size.0.map(f64::from),
+            size.1.map(f64::from),
+            EDGE_TOLERANCE_PX,
+        ),
+    };
+    let outside = |lo: f64, len: f64, limit: Option<f64>| {
+        lo < -tol || limit.is_some_and(|l| lo + len > l + tol)
+    };
+    if outside(b.x, b.w, limit_w) || outside(b.y, b.h, limit_h) {
+        let dims = match (limit_w, limit_h) {
+            (Some(w), Some(h)) if units == Units::Pixels => format!(" {w}x{h}"),
+            _ => String::new(),
+        };
+        return Some(format!(
+            "box lies outside the{dims} image (x {}..{}, y {}..{})",
+            b.x,
+            b.x + b.w,
+            b.y,
+            b.y + b.h
+        ));
+    }
+    None
+}
+
+/// Each invalid box of a frame's objects: "object N (CLASS): problem".
+pub fn frame_box_problems(
+    objects: &[Object],
+    units: Units,
+    size: (Option<u32>, Option<u32>),
+) -> Vec<String> {
+    objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let p = box_problem(o.bbox.as_ref()?, units, size)?;
+            Some(format!("object {} ({}): {p}", i + 1, o.class))
+        })
+        .collect()
+}
+
 /// An attribute value (of an object or a frame).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -28,6 +28,9 @@ pub struct AddReport {
     pub new_objects: u64,
     /// Bytes appended to packs.
     pub new_bytes: u64,
+    /// Paths added or whose content changed (for checks of what was staged).
+    #[serde(skip)]
+    pub changed: Vec<Vec<u8>>,
 }
 
 /// Resolves user paths into repository paths, rejecting paths outside the worktree.
@@ -118,9 +121,11 @@ pub fn add(
                         // Only the stat changed: refresh it, not a modification.
                     } else {
                         report.modified += 1;
+                        report.changed.push(path.clone());
                     }
                 } else {
                     report.added += 1;
+                    report.changed.push(path.clone());
                 }
                 edits.extend(conflicting_removals(&index, &path));
                 edits.push(IndexEdit::Set(path, entry));

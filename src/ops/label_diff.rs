@@ -166,6 +166,10 @@ pub struct DatasetDiff {
     pub classes: Vec<ClassDelta>,
     /// Label files shown at file level only because they did not parse.
     pub warnings: Vec<LabelWarning>,
+    /// Invalid boxes in the new version of the changed label files ("FILE:
+    /// frame F: object N (CLASS): problem", see [`crate::labels::box_problem`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_boxes: Vec<String>,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -244,17 +248,23 @@ pub fn label_diff(
             Ok(layout.role(p, &head))
         };
         // A file is a label file if either version is one: a label file broken by
-        // the change must still be reported (as a warning), not dropped.
-        let new_role = match &ch.new {
-            Some(n) => role_of(new_layout, new_src, &path, &n.id)?,
-            None => Role::Other,
-        };
-        let role = match (&new_role, &ch.old) {
-            (Role::Other, Some(o)) => match role_of(old_layout, old_src, &old_path, &o.id)? {
-                Role::Label(f) => Role::Label(f),
-                _ => new_role,
-            },
-            _ => new_role,
+        // the change must still be reported (as a warning), not dropped. A deleted
+        // file is what the old version's layout says it was.
+        let role = match (&ch.new, &ch.old) {
+            (None, Some(o)) => role_of(old_layout, old_src, &old_path, &o.id)?,
+            (None, None) => Role::Other,
+            (Some(n), old) => {
+                let new_role = role_of(new_layout, new_src, &path, &n.id)?;
+                match (&new_role, old) {
+                    (Role::Other, Some(o)) => {
+                        match role_of(old_layout, old_src, &old_path, &o.id)? {
+                            Role::Label(f) => Role::Label(f),
+                            _ => new_role,
+                        }
+                    }
+                    _ => new_role,
+                }
+            }
         };
         match role {
             Role::Frame => match ch.kind {
@@ -275,7 +285,8 @@ pub fn label_diff(
         }
     }
 
-    let results: Vec<Result<(Option<LabelFileDiff>, Vec<LabelWarning>)>> = label_changes
+    type One = (Option<LabelFileDiff>, Vec<LabelWarning>, Vec<String>);
+    let results: Vec<Result<One>> = label_changes
         .par_iter()
         .map(|&(i, format)| {
             let ch = &changes[i];
@@ -288,9 +299,16 @@ pub fn label_diff(
                     let mut w = Vec::new();
                     w.extend(a.err());
                     w.extend(b.err());
-                    return Ok((None, w));
+                    return Ok((None, w, Vec::new()));
                 }
             };
+            let mut bad = Vec::new();
+            for f in &b {
+                for p in crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height))
+                {
+                    bad.push(format!("{path}: frame {}: {p}", f.frame));
+                }
+            }
             let mut matching = opts.matching;
             matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
             let frames = compare_frames(&a, &b, &matching, |key, after| {
@@ -310,15 +328,18 @@ pub fn label_diff(
                     frames,
                 }),
                 Vec::new(),
+                bad,
             ))
         })
         .collect();
     let mut labels = Vec::new();
     let mut warnings = Vec::new();
+    let mut invalid_boxes = Vec::new();
     for r in results {
-        let (l, w) = r?;
+        let (l, w, b) = r?;
         labels.extend(l);
         warnings.extend(w);
+        invalid_boxes.extend(b);
     }
     if opts.strict
         && let Some(w) = warnings.first()
@@ -334,6 +355,7 @@ pub fn label_diff(
         labels,
         classes,
         warnings,
+        invalid_boxes,
         files: changes.to_vec(),
     })
 }

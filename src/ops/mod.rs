@@ -10,6 +10,7 @@ pub mod fsck;
 pub mod gc;
 pub mod git_integration;
 pub mod inspect;
+pub mod label_check;
 pub mod label_diff;
 pub mod log;
 pub mod merge;

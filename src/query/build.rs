@@ -467,8 +467,14 @@ impl FileSource for Files<'_> {
 /// Label files paired with their frames per parallel job.
 const PAIR_RUN: usize = 2048;
 
-/// A run of label files' entries as (frame, label file, entry offset), and their warnings.
-type Resolved = (Vec<(u32, u32, usize)>, Vec<String>);
+/// A run of label files' entries as (frame, label file, entry offset), their
+/// warnings, and the files that did not parse (file, frame it pairs with by
+/// name, warning).
+type Resolved = (
+    Vec<(u32, u32, usize)>,
+    Vec<String>,
+    Vec<(u32, Option<u32>, String)>,
+);
 
 /// Where a label file's encoded parse is: a cache entry read, or a fresh parse.
 enum Source {
@@ -818,6 +824,7 @@ pub(super) fn build(
                 let mut memo = DirsMemo::default();
                 let mut out = Vec::new();
                 let mut warns = Vec::new();
+                let mut invalid = Vec::new();
                 for i in run {
                     let label_path: &str = cands[i].0;
                     let Some(parsed) = read_parse(parse_of(i)) else {
@@ -827,7 +834,19 @@ pub(super) fn build(
                     };
                     match parsed {
                         Parsed::NotLabel => {}
-                        Parsed::Failed(w) => warns.push(w.to_string()),
+                        Parsed::Failed(w) => {
+                            warns.push(w.to_string());
+                            // The frame a single-frame file would describe, by
+                            // name (a multi-frame file's frames are unknown).
+                            let frame = if label_path.ends_with(".json") {
+                                None
+                            } else {
+                                let dirs = layout.frame_dirs(label_path, Format::Yolo);
+                                let stem = crate::labels::layout::stem(label_path);
+                                layout.frame_path_with(&dirs, stem, probe)?.flatten()
+                            };
+                            invalid.push((i as u32, frame, w.to_string()));
+                        }
                         Parsed::Labels(format, entries) => {
                             let dirs = memo.dirs(&layout, label_path, format);
                             for (at, e) in entries {
@@ -842,7 +861,7 @@ pub(super) fn build(
                         }
                     }
                 }
-                Ok((out, warns))
+                Ok((out, warns, invalid))
             })
             .collect::<Result<_>>()?;
         let mut warnings = Vec::new();
@@ -852,10 +871,16 @@ pub(super) fn build(
             }
         };
         let mut contrib: Vec<(u32, u32, usize)> =
-            Vec::with_capacity(resolved.iter().map(|(c, _)| c.len()).sum());
-        for (c, w) in resolved {
+            Vec::with_capacity(resolved.iter().map(|(c, _, _)| c.len()).sum());
+        let mut invalid = Vec::new();
+        for (c, w, bad) in resolved {
             contrib.extend(c);
             w.into_iter().for_each(&mut warn);
+            invalid.extend(bad.into_iter().map(|(l, f, w)| codec::Invalid {
+                file: cands[l as usize].0.to_string(),
+                frame: f.map(|f| frames[f as usize].path.to_string()),
+                message: w,
+            }));
         }
         // By frame, then label file, then position in it: the order a frame's
         // entries were always merged in.
@@ -927,6 +952,9 @@ pub(super) fn build(
             chunks,
             sidecar: has_sidecar.then_some(name),
             warnings,
+            attrs: Default::default(),
+            invalid,
+            bad_boxes: Default::default(),
         })
     });
     t.mark("cache-write-wait");

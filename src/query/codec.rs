@@ -9,6 +9,7 @@ use crate::id::ObjectId;
 use crate::labels::{AttrRef, AttrValue, BBox, Format, Geometry, Object, Units};
 use crate::meta::Prediction;
 
+use super::check::{KIND_BOOL, KIND_NUM, KIND_STR, Schema};
 use super::{FrameIndex, FrameRecord};
 
 /// Appends `v` as a LEB128 varint.
@@ -199,7 +200,11 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
         chunks,
         sidecar: ix.sidecar.clone(),
         warnings: ix.warnings.clone(),
+        attrs: ix.attrs.clone(),
+        invalid: ix.invalid.clone(),
+        bad_boxes: ix.bad_boxes.clone(),
     }
+    .with_schema()
     .assemble()
 }
 
@@ -208,6 +213,18 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
 pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
     varint(chunk, frame.len() as u64);
     chunk.extend_from_slice(frame);
+}
+
+/// A label file of the version that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invalid {
+    /// The label file.
+    pub file: String,
+    /// The frame it would describe, found by name (single-frame formats);
+    /// `None` when that cannot be told.
+    pub frame: Option<String>,
+    /// The parse error (file, line, column, message).
+    pub message: String,
 }
 
 /// An index not yet laid out in one buffer: its chunks (frame count and
@@ -224,9 +241,45 @@ pub struct IndexParts {
     pub sidecar: Option<String>,
     /// The first few warnings.
     pub warnings: Vec<String>,
+    /// Every frame attribute name with the kinds of its values (see
+    /// [`IndexParts::with_schema`]): what a query is checked against.
+    pub attrs: Schema,
+    /// Every label file that did not parse (not only the first few).
+    pub invalid: Vec<Invalid>,
+    /// Invalid boxes (see [`crate::labels::box_problem`]): how many, and the
+    /// first [`MAX_BAD_BOXES`] as "FILE: frame F: object N (CLASS): problem".
+    pub bad_boxes: (u64, Vec<String>),
 }
 
+/// Invalid boxes an index names (it counts them all).
+pub const MAX_BAD_BOXES: usize = 20;
+
 impl IndexParts {
+    /// These parts with [`IndexParts::attrs`] filled from their frames (one
+    /// parallel pass over the attribute sections, done when an index is made,
+    /// never when it is queried).
+    pub fn with_schema(mut self) -> IndexParts {
+        use rayon::prelude::*;
+        type Scan = (Schema, (u64, Vec<String>));
+        let merge = |mut a: Scan, b: Scan| {
+            for (k, v) in b.0 {
+                *a.0.entry(k).or_default() |= v;
+            }
+            a.1.0 += b.1.0;
+            let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
+            a.1.1.extend(b.1.1.into_iter().take(room));
+            a
+        };
+        let (attrs, bad) = self
+            .chunks
+            .par_iter()
+            .map(|(n, c)| chunk_schema(*n, c).unwrap_or_default())
+            .reduce(Scan::default, merge);
+        self.attrs = attrs;
+        self.bad_boxes = bad;
+        self
+    }
+
     /// Writes the encoding: the bytes [`IndexParts::assemble`] gives.
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut head = Vec::with_capacity(32);
@@ -247,6 +300,23 @@ impl IndexParts {
         varint(&mut tail, self.warnings.len() as u64);
         for x in &self.warnings {
             string(&mut tail, x);
+        }
+        varint(&mut tail, self.attrs.len() as u64);
+        for (k, kinds) in &self.attrs {
+            string(&mut tail, k);
+            tail.push(*kinds);
+        }
+        varint(&mut tail, self.bad_boxes.0);
+        varint(&mut tail, self.bad_boxes.1.len() as u64);
+        for x in &self.bad_boxes.1 {
+            string(&mut tail, x);
+        }
+        varint(&mut tail, self.invalid.len() as u64);
+        for x in &self.invalid {
+            string(&mut tail, &x.file);
+            string(&mut tail, x.frame.as_deref().unwrap_or(""));
+            tail.push(u8::from(x.frame.is_some()));
+            string(&mut tail, &x.message);
         }
         w.write_all(&tail)
     }
@@ -279,7 +349,17 @@ impl IndexParts {
             .iter()
             .map(|(n, c)| (*n, c.as_slice()))
             .collect();
-        filter_chunks(&chunks, self.sidecar.clone(), self.warnings.clone(), judge)
+        filter_chunks(
+            &chunks,
+            Tail {
+                sidecar: self.sidecar.clone(),
+                warnings: self.warnings.clone(),
+                attrs: self.attrs.clone(),
+                invalid: self.invalid.clone(),
+                bad_boxes: self.bad_boxes.clone(),
+            },
+            judge,
+        )
     }
 }
 
@@ -490,7 +570,96 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     })
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX4\0";
+const MAGIC: &[u8; 8] = b"DSVQIX5\0";
+
+/// The attribute names and value kinds of one chunk's frames, and its
+/// invalid boxes (count, first few); `None` if malformed.
+fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<(Schema, (u64, Vec<String>))> {
+    let mut out = Schema::new();
+    let mut bad = (0u64, Vec::new());
+    let mut r = Reader::new(bytes);
+    for _ in 0..frames {
+        let n = r.count()?;
+        let mut f = Reader::new(r.take(n)?);
+        let path = f.str()?;
+        f.take(32)?; // id
+        f.varint()?; // size
+        let width = f.opt_u32()?;
+        let height = f.opt_u32()?;
+        let units = if f.bool()? {
+            Units::Normalized
+        } else {
+            Units::Pixels
+        };
+        for _ in 0..f.count()? {
+            let k = f.str()?;
+            let kind = match f.b.get(f.pos)? {
+                0 => KIND_BOOL,
+                1 | 2 => KIND_NUM,
+                _ => KIND_STR,
+            };
+            f.skip_attr_value()?;
+            match out.get_mut(k) {
+                Some(v) => *v |= kind,
+                None => {
+                    out.insert(k.to_string(), kind);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        for i in 0..f.count()? {
+            let class = f.str()?;
+            if f.bool()? {
+                let b = BBox {
+                    x: f.f64()?,
+                    y: f.f64()?,
+                    w: f.f64()?,
+                    h: f.f64()?,
+                };
+                if let Some(p) = crate::labels::box_problem(&b, units, (width, height)) {
+                    problems.push(format!("object {} ({class}): {p}", i + 1));
+                }
+            }
+            let id = f.count()?;
+            f.take(id)?;
+            f.bool()?;
+            f.attrs_section()?;
+            let g = f.count()?;
+            f.take(g)?;
+        }
+        if problems.is_empty() {
+            continue;
+        }
+        f.predictions_section()?;
+        let mut files = Vec::new();
+        for _ in 0..f.count()? {
+            files.push(f.str()?);
+            f.u8()?;
+        }
+        let files = files.join(", ");
+        bad.0 += problems.len() as u64;
+        for p in problems {
+            if bad.1.len() < MAX_BAD_BOXES {
+                bad.1.push(format!("{files}: frame {path}: {p}"));
+            }
+        }
+    }
+    Some((out, bad))
+}
+
+/// The attribute schema recorded in an encoded index; `None` if malformed.
+pub fn schema_of(b: &[u8]) -> Option<Schema> {
+    parts_full(b).map(|(_, _, t)| t.attrs)
+}
+
+/// What follows the chunks of an index.
+struct Tail {
+    sidecar: Option<String>,
+    warnings: Vec<String>,
+    attrs: Schema,
+    invalid: Vec<Invalid>,
+    bad_boxes: (u64, Vec<String>),
+}
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let path = r.string()?;
@@ -572,6 +741,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
 /// warnings; `None` when the framing is not well formed.
 type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
 
+#[cfg(test)]
 fn parts(b: &[u8]) -> Option<Parts<'_>> {
     parts_of(b).map(|(_, p)| p)
 }
@@ -579,6 +749,11 @@ fn parts(b: &[u8]) -> Option<Parts<'_>> {
 /// An encoded index's tree and parts (chunks, sidecar, warnings), the chunks
 /// not decoded; `None` when the bytes are not an index.
 pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
+    parts_full(b).map(|(t, p, _)| (t, p))
+}
+
+/// [`parts_of`] and the rest of the tail.
+fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
     let mut r = Reader { b, pos: 0 };
     if r.take(8)? != MAGIC {
         return None;
@@ -598,7 +773,39 @@ pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
     for _ in 0..nw {
         warnings.push(r.string()?);
     }
-    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings)))
+    let na = r.count()?;
+    let mut attrs = Schema::new();
+    for _ in 0..na {
+        let k = r.string()?;
+        attrs.insert(k, r.u8()?);
+    }
+    let total = r.varint()?;
+    let nb = r.count()?;
+    let mut listed = Vec::with_capacity(nb);
+    for _ in 0..nb {
+        listed.push(r.string()?);
+    }
+    let ni = r.count()?;
+    let mut invalid = Vec::with_capacity(ni);
+    for _ in 0..ni {
+        let file = r.string()?;
+        let frame = r.string()?;
+        let frame = r.bool()?.then_some(frame);
+        let message = r.string()?;
+        invalid.push(Invalid {
+            file,
+            frame,
+            message,
+        });
+    }
+    let tail = Tail {
+        sidecar: sidecar.clone(),
+        warnings: warnings.clone(),
+        attrs,
+        invalid,
+        bad_boxes: (total, listed),
+    };
+    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
 }
 
 /// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
@@ -642,17 +849,16 @@ pub fn decode_filtered<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    let Some((chunks, sidecar, warnings)) = parts(b) else {
+    let Some((_, (chunks, ..), tail)) = parts_full(b) else {
         return Ok(None);
     };
-    filter_chunks(&chunks, sidecar, warnings, judge)
+    filter_chunks(&chunks, tail, judge)
 }
 
 /// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
 fn filter_chunks<E: Send, J>(
     chunks: &[(usize, &[u8])],
-    sidecar: Option<String>,
-    warnings: Vec<String>,
+    tail: Tail,
     judge: impl Fn() -> J + Sync,
 ) -> Result<Option<FrameIndex>, E>
 where
@@ -674,8 +880,11 @@ where
     }
     Ok(Some(FrameIndex {
         frames,
-        sidecar,
-        warnings,
+        sidecar: tail.sidecar,
+        warnings: tail.warnings,
+        attrs: tail.attrs,
+        invalid: tail.invalid,
+        bad_boxes: tail.bad_boxes,
         from_cache: false,
     }))
 }
@@ -882,6 +1091,13 @@ mod tests {
             }],
             sidecar: Some("meta.jsonl".into()),
             warnings: vec!["w".into()],
+            attrs: Default::default(),
+            invalid: vec![Invalid {
+                file: "labels/b.txt".into(),
+                frame: None,
+                message: "labels/b.txt:1:1: bad".into(),
+            }],
+            bad_boxes: Default::default(),
             from_cache: false,
         };
         let bytes = encode(&ix);
@@ -889,6 +1105,24 @@ mod tests {
         assert_eq!(back.frames, ix.frames);
         assert_eq!(back.sidecar, ix.sidecar);
         assert_eq!(back.warnings, ix.warnings);
+        assert_eq!(back.invalid, ix.invalid);
+        // Counted from the frames when encoded: the normalized box reaches x 3.5.
+        assert_eq!(
+            back.bad_boxes,
+            (
+                1,
+                vec![
+                    "labels/a.txt: frame images/a.jpg: object 1 (car): box lies outside the image (x 1..3.5, y 2..4)"
+                        .to_string()
+                ]
+            )
+        );
+        // The attribute names and kinds of every frame are recorded.
+        let kinds: Vec<(&str, u8)> = back.attrs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            kinds,
+            [("n", KIND_NUM), ("s", KIND_NUM), ("weather", KIND_STR)]
+        );
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_none(), "truncated at {cut}");
         }

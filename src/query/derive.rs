@@ -500,5 +500,9 @@ pub(super) fn derive(
         chunks: out_chunks,
         sidecar,
         warnings: Vec::new(),
+        attrs: Default::default(),
+        // Derived only from an index without warnings, for files that parse.
+        invalid: Vec::new(),
+        bad_boxes: Default::default(),
     }))
 }

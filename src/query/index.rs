@@ -24,7 +24,7 @@ use crate::store::ObjectStore;
 use super::codec::IndexParts;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-5";
+const CACHE_VERSION: &[u8] = b"dsv-query-6";
 
 /// One frame as queries see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,18 @@ pub struct FrameIndex {
     pub sidecar: Option<String>,
     /// Label files that did not parse and entries naming no frame (the first few).
     pub warnings: Vec<String>,
+    /// Every frame attribute name of the version (all frames, not only those
+    /// kept) with the kinds of its values: what queries are checked against.
+    #[serde(skip)]
+    pub attrs: super::check::Schema,
+    /// Every label file of the version that did not parse, with the frame it
+    /// would describe when that can be told: those frames are not unlabelled,
+    /// their labels are unknown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<super::codec::Invalid>,
+    /// Invalid boxes of the version: how many, and the first few described.
+    #[serde(skip)]
+    pub bad_boxes: (u64, Vec<String>),
     /// Whether this index came from the cache (no label file was read).
     #[serde(skip)]
     pub from_cache: bool,
@@ -143,17 +155,17 @@ impl QueryCache {
         Some(f(&map))
     }
 
-    /// The cached index with only the frames `judge` keeps (`Ok(None)`: not cached).
-    fn get_filtered<J>(
-        &self,
-        key: &[u8; 32],
-        judge: impl Fn() -> J + Sync,
-    ) -> Result<Option<FrameIndex>>
-    where
-        J: FnMut(&dyn super::FrameAccess) -> Result<bool>,
-    {
+    /// The cached index with only the frames `q` selects (`Ok(None)`: not
+    /// cached), `q` checked against the version's attributes first.
+    fn get_filtered(&self, key: &[u8; 32], q: &super::Query) -> Result<Option<FrameIndex>> {
         Ok(self
-            .with_bytes(key, |b| super::codec::decode_filtered(b, judge))
+            .with_bytes(key, |b| {
+                let Some(schema) = super::codec::schema_of(b) else {
+                    return Ok(None);
+                };
+                q.check(&schema)?;
+                super::codec::decode_filtered(b, || q.judge())
+            })
             .transpose()?
             .flatten())
     }
@@ -234,14 +246,18 @@ fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Resul
     let mut t = crate::trace::Phases::start("query");
     if let Some(index) = cache.derive(store, tree) {
         t.mark("derive");
+        let index = index.with_schema();
+        t.mark("schema");
         return Ok(index);
     }
     t.mark("derive-none");
     let files = super::build::walk(store, tree)?;
     t.mark("walk");
-    let mut index = super::build::build(store, &files, cache.labels(), cache.sidecar())?;
-    index.tree = tree.0;
+    let index = super::build::build(store, &files, cache.labels(), cache.sidecar())?;
     t.mark("build");
+    let mut index = index.with_schema();
+    index.tree = tree.0;
+    t.mark("schema");
     std::thread::spawn(move || drop(files));
     Ok(index)
 }
@@ -274,11 +290,13 @@ pub fn tree_query(
     q: &super::Query,
 ) -> Result<FrameIndex> {
     let key = cache_key(tree);
-    if let Some(mut ix) = cache.get_filtered(&key, || q.judge())? {
+    if let Some(mut ix) = cache.get_filtered(&key, q)? {
         ix.from_cache = true;
         return Ok(ix);
     }
     let index = build_tree(store, tree, cache)?;
+    // Checked against the version before any frame is judged.
+    q.check(&index.attrs)?;
     let mut t = crate::trace::Phases::start("query");
     // The index file is written while the frames are judged.
     let ix = std::thread::scope(|scope| {
@@ -327,6 +345,6 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
     let off = ParseCache::disabled();
-    let index = super::build::build(store, &files, &off, &off)?;
+    let index = super::build::build(store, &files, &off, &off)?.with_schema();
     index.decode().ok_or_else(undecodable)
 }

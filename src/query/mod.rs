@@ -8,9 +8,13 @@
 //! - `predictions`: list of maps `{class, box, area, score}`;
 //! - `labels`: list of the label files describing the frame.
 //!
-//! A reference to a missing attribute or key (`weather == "rain"` on a frame
-//! without `weather`) makes the frame not match rather than failing the query:
-//! attributes are sparse by nature.
+//! The expression is checked before any frame is judged (`check.rs`): an
+//! unknown function, macro or field, or an attribute that no frame of the
+//! version has, is an error naming the column and the nearest known name. A
+//! frame the expression cannot be evaluated on is an error naming the frame:
+//! reading an attribute or key the frame lacks (`weather == "rain"` on a frame
+//! without `weather`) too, so an optional attribute is read after `has()`
+//! (`has(attrs.weather) && weather == "rain"`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +28,7 @@ use crate::labels::{AttrValue, BBox, Object};
 use crate::meta::Prediction;
 
 pub mod build;
+pub mod check;
 pub mod codec;
 mod derive;
 pub mod index;
@@ -58,6 +63,8 @@ pub struct Query {
     /// Which fields of object and prediction maps to build: those whose name
     /// appears anywhere in the source (a superset of the ones it reads).
     fields: Fields,
+    /// The attributes it reads, checked against each version queried.
+    refs: check::Refs,
 }
 
 /// One operand of the top-level `&&` chain.
@@ -183,8 +190,8 @@ fn class_test(e: &cel_interpreter::IdedExpr, var: &str, accu: &str) -> bool {
 enum Outcome {
     True,
     False,
-    /// A missing attribute or key: the frame does not match.
-    Missing,
+    /// A missing attribute or key (its name, and whether it is a variable).
+    Missing(String, bool),
     /// A lone expression gave something other than a bool (its type name).
     NotBool(&'static str),
     /// An evaluation error (message without the frame).
@@ -352,6 +359,7 @@ impl Query {
             };
             Error::Query(format!("query: {where_}: {}", e.msg))
         })?;
+        let refs = check::check_expr(expr, &ast)?;
         let mut parts = Vec::new();
         conjuncts(ast, &mut parts);
         let fields = Fields::of(expr);
@@ -362,7 +370,15 @@ impl Query {
                 .map(|c| Conjunct::new(c, fields))
                 .collect(),
             fields,
+            refs,
         })
+    }
+
+    /// Checks the expression against a version's frame attributes (names and
+    /// kinds of values): an attribute it reads that no frame has is an error
+    /// naming the nearest one. Once per query, before any frame is judged.
+    pub fn check(&self, schema: &check::Schema) -> Result<()> {
+        self.refs.check(&self.source, schema)
     }
 
     /// The expression as given.
@@ -386,9 +402,8 @@ impl Query {
                 }
             }
             Ok(other) => Outcome::NotBool(type_name(&other)),
-            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
-                Outcome::Missing
-            }
+            Err(ExecutionError::NoSuchKey(k)) => Outcome::Missing(k.to_string(), false),
+            Err(ExecutionError::UndeclaredReference(n)) => Outcome::Missing(n.to_string(), true),
             Err(e) => Outcome::Failed(one_line(&e.to_string())),
         }
     }
@@ -463,7 +478,19 @@ impl Query {
                 };
                 match out {
                     Outcome::True => {}
-                    Outcome::False | Outcome::Missing => return Ok(false),
+                    Outcome::False => return Ok(false),
+                    Outcome::Missing(name, variable) => {
+                        let path = &record(f)?.path;
+                        return Err(Error::Query(if variable {
+                            format!(
+                                "query: frame {path} has no attribute `{name}`; an optional attribute is read after testing it with has(attrs.{name})"
+                            )
+                        } else {
+                            format!(
+                                "query: no `{name}` on frame {path}; an optional attribute or key is read after testing it with has(), as in has(attrs.{name})"
+                            )
+                        }));
+                    }
                     Outcome::NotBool(t) => {
                         return Err(Error::Query(format!(
                             "query: gives {t} for {}, not true or false",
@@ -658,7 +685,10 @@ fn bind(ctx: &mut Context, f: &FrameRecord, used: &HashSet<String>, fields: Fiel
 /// The frames of an index selected by an optional expression (all without one).
 pub fn select<'a>(index: &'a FrameIndex, expr: Option<&Query>) -> Result<Vec<&'a FrameRecord>> {
     match expr {
-        Some(q) => q.filter(&index.frames),
+        Some(q) => {
+            q.check(&index.attrs)?;
+            q.filter(&index.frames)
+        }
         None => Ok(index.frames.iter().collect()),
     }
 }
@@ -762,10 +792,26 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            paths(r#"weather == "rain" && objects.exists(o, o.class == "cone")"#),
+            paths(
+                r#"has(attrs.weather) && weather == "rain" && objects.exists(o, o.class == "cone")"#
+            ),
             ["a.jpg"]
         );
-        assert_eq!(paths(r#"attrs.weather == "sun""#), ["c.jpg"]);
+        assert_eq!(
+            paths(r#"has(attrs.weather) && attrs.weather == "sun""#),
+            ["c.jpg"]
+        );
+        // Read without has(), an attribute b.jpg lacks is an error naming it.
+        for e in [r#"weather == "rain""#, r#"attrs.weather == "sun""#] {
+            let err = Query::compile(e).unwrap().filter(&frames).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("b.jpg")
+                    && err.contains("`weather`")
+                    && err.contains("has(attrs.weather)"),
+                "{err}"
+            );
+        }
         assert_eq!(
             paths(r#"objects.filter(o, o.class == "car").size() > 3"#),
             ["b.jpg"]
@@ -810,9 +856,6 @@ mod tests {
         match p.execute(&ctx) {
             Ok(Value::Bool(b)) => Ok(b),
             Ok(_) => Err("not bool".into()),
-            Err(ExecutionError::NoSuchKey(_)) | Err(ExecutionError::UndeclaredReference(_)) => {
-                Ok(false)
-            }
             Err(e) => Err(e.to_string()),
         }
     }
@@ -860,38 +903,49 @@ mod tests {
             r#"objects.map(o, o.class)[1] == "car""#,
             r#"objects.exists(o, o.class == "cone") && objects.filter(o, o.class == "car")[0].class == "car""#,
         ];
-        let ix = FrameIndex {
-            frames: frames.clone(),
-            ..FrameIndex::default()
-        };
-        let bytes = codec::encode(&ix);
-        let mut errors = 0;
-        for e in exprs {
-            let q = Query::compile(e).unwrap();
-            let want: std::result::Result<Vec<&str>, String> = frames
-                .iter()
-                .map(|f| oracle(e, f).map(|k| k.then_some(f.path.as_str())))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map(|v| v.into_iter().flatten().collect());
-            let got: Result<Vec<&str>> = q
-                .filter(&frames)
-                .map(|v| v.iter().map(|f| f.path.as_str()).collect());
-            let cached = codec::decode_filtered(&bytes, || q.judge())
-                .map(|ix| ix.expect("decodes").frames)
-                .map(|v| v.into_iter().map(|f| f.path).collect::<Vec<_>>());
-            match want {
-                Ok(want) => {
-                    assert_eq!(got.unwrap(), want, "{e}");
-                    assert_eq!(cached.unwrap(), want, "{e}");
-                }
-                Err(_) => {
-                    errors += 1;
-                    assert!(got.is_err(), "{e}: expected an error");
-                    assert!(cached.is_err(), "{e}: expected an error");
+        // Every frame, then only those with every attribute: reading an
+        // attribute a frame lacks is an error both ways.
+        let complete: Vec<FrameRecord> = frames
+            .iter()
+            .filter(|f| f.attrs.len() == 2)
+            .cloned()
+            .collect();
+        for (frames, want_errors) in [(&frames, 12), (&complete, 2)] {
+            let ix = FrameIndex {
+                frames: frames.clone(),
+                ..FrameIndex::default()
+            };
+            let bytes = codec::encode(&ix);
+            let mut errors = 0;
+            for e in exprs {
+                let q = Query::compile(e).unwrap();
+                let want: std::result::Result<Vec<&str>, String> = frames
+                    .iter()
+                    .map(|f| oracle(e, f).map(|k| k.then_some(f.path.as_str())))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map(|v| v.into_iter().flatten().collect());
+                let got: Result<Vec<&str>> = q
+                    .filter(frames)
+                    .map(|v| v.iter().map(|f| f.path.as_str()).collect());
+                let cached = codec::decode_filtered(&bytes, || q.judge())
+                    .map(|ix| ix.expect("decodes").frames)
+                    .map(|v| v.into_iter().map(|f| f.path).collect::<Vec<_>>());
+                match want {
+                    Ok(want) => {
+                        assert_eq!(got.unwrap(), want, "{e}");
+                        assert_eq!(cached.unwrap(), want, "{e}");
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        assert!(got.is_err(), "{e}: expected an error");
+                        assert!(cached.is_err(), "{e}: expected an error");
+                    }
                 }
             }
+            // With every attribute present, only the division by zero and
+            // the field of an empty list's missing first element fail.
+            assert_eq!(errors, want_errors);
         }
-        assert_eq!(errors, 1, "exactly the division by zero fails");
     }
 
     #[test]

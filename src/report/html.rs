@@ -1025,6 +1025,7 @@ mod tests {
             }],
             classes,
             warnings: Vec::new(),
+            invalid_boxes: Vec::new(),
             files: Vec::new(),
         }
     }

@@ -1,0 +1,136 @@
+//! The label files a commit records that do not parse: `dsv add` and
+//! `dsv commit` report them (a frame whose label file does not parse is not
+//! unlabelled, its labels are unknown), and `[check] labels = "error"` in
+//! `dsv.toml` makes `commit` refuse them. Only the files that changed are
+//! read: the cost follows the change, not the dataset.
+
+use rayon::prelude::*;
+
+use crate::dsv_toml::{CheckLevel, DsvToml};
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::labels::layout::{FileSource, Layout, Role};
+use crate::ops::label_diff::LabelWarning;
+use crate::repo::Repository;
+
+/// Staged or committed label files that do not parse.
+#[derive(Debug, Clone, Default)]
+pub struct LabelCheck {
+    /// The label files that do not parse.
+    pub errors: Vec<LabelWarning>,
+    /// Whether `dsv.toml` says `[check] labels = "error"`.
+    pub refuse: bool,
+}
+
+/// Parses each of `paths` (with its content id) that the layout of `src`
+/// calls a label file; returns those that fail.
+fn check_files(src: &dyn FileSource, paths: &[(String, ObjectId)]) -> Result<LabelCheck> {
+    let layout = Layout::load(src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let errors: Vec<Vec<LabelWarning>> = paths
+        .par_iter()
+        .map(|(path, id)| -> Result<Vec<LabelWarning>> {
+            let role = match layout.role_by_path(path) {
+                Some(r) => r,
+                None => {
+                    let head = src.read_id(path, id)?.unwrap_or_default();
+                    layout.role(path, &head)
+                }
+            };
+            let Role::Label(format) = role else {
+                return Ok(Vec::new());
+            };
+            let Some(bytes) = src.read_id(path, id)? else {
+                return Ok(Vec::new());
+            };
+            Ok(match layout.parse(src, path, format, &bytes)? {
+                Ok(_) => Vec::new(),
+                Err((file, e)) => vec![LabelWarning {
+                    file,
+                    line: e.line,
+                    column: e.column,
+                    message: e.message,
+                }],
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(LabelCheck {
+        errors: errors.into_iter().flatten().collect(),
+        refuse: layout.toml.check_labels == CheckLevel::Error,
+    })
+}
+
+/// Checks the given staged paths (what `dsv add` just staged).
+pub fn check_index_paths(repo: &Repository, paths: &[Vec<u8>]) -> Result<LabelCheck> {
+    use crate::ops::status::index_states;
+    let index = repo.index.load()?;
+    let states = index_states(&index);
+    let src = crate::ops::sources::MapSource::new(&repo.store, &states);
+    let files: Vec<(String, ObjectId)> = paths
+        .iter()
+        .filter_map(|p| {
+            let st = states.get(p)?;
+            st.mode
+                .is_blob()
+                .then(|| (String::from_utf8_lossy(p).into_owned(), st.id))
+        })
+        .collect();
+    check_files(&src, &files)
+}
+
+/// Checks the label files that changed between two trees (what a commit
+/// recorded): a diff of the trees, which skips unchanged directories.
+pub fn check_trees(
+    repo: &Repository,
+    old: Option<&ObjectId>,
+    new: &ObjectId,
+) -> Result<LabelCheck> {
+    use crate::ops::diff::diff_trees;
+    let changes = diff_trees(&repo.store, old, Some(new), &[])?;
+    let files: Vec<(String, ObjectId)> = changes
+        .iter()
+        .filter_map(|c| {
+            let n = c.new.as_ref()?;
+            n.mode
+                .is_blob()
+                .then(|| (crate::worktree::display_path(&c.path), n.id))
+        })
+        .collect();
+    let src = crate::ops::sources::TreeSource::new(&repo.store, Some(*new));
+    check_files(&src, &files)
+}
+
+/// Whether the staged `dsv.toml` says `[check] labels = "error"` (read from
+/// the index alone).
+pub fn staged_refuses(repo: &Repository) -> Result<bool> {
+    let index = repo.index.load()?;
+    let Some(e) = index.entries.get(crate::dsv_toml::FILE_NAME.as_bytes()) else {
+        return Ok(false);
+    };
+    let bytes = repo.store.get(&e.id)?;
+    Ok(DsvToml::parse(&bytes).is_ok_and(|t| t.check_labels == CheckLevel::Error))
+}
+
+/// Checks every label file staged since HEAD (reads HEAD's whole file list:
+/// used only when a refusal must come before the commit).
+pub fn check_staged(repo: &Repository) -> Result<LabelCheck> {
+    use crate::ops::diff::{Change, flatten_scoped, merge_maps};
+    use crate::ops::status::{head_tree, index_states};
+    let store = &repo.store;
+    let base = head_tree(repo)?;
+    let old = flatten_scoped(store, base.as_ref(), &[])?;
+    let index = repo.index.load()?;
+    let new = index_states(&index);
+    let src = crate::ops::sources::MapSource::new(store, &new);
+    let mut changes: Vec<Change> = Vec::new();
+    merge_maps(old, new.clone(), &mut changes);
+    let files: Vec<(String, ObjectId)> = changes
+        .iter()
+        .filter_map(|c| {
+            let n = c.new.as_ref()?;
+            n.mode
+                .is_blob()
+                .then(|| (crate::worktree::display_path(&c.path), n.id))
+        })
+        .collect();
+    check_files(&src, &files)
+}
