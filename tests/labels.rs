@@ -687,7 +687,11 @@ fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
     assert!(e.message.contains("objects in one frame"), "{e}");
     assert!(labels::yolo::count(over.as_bytes(), None).is_none());
     let mut boxes = Vec::new();
-    assert!(!labels::yolo::plain_boxes(over.as_bytes(), None, &mut boxes));
+    assert!(!labels::yolo::plain_boxes(
+        over.as_bytes(),
+        None,
+        &mut boxes
+    ));
 
     let kitti_line =
         "Car 0.00 0 -1.57 600.00 150.00 630.00 190.00 2.85 2.63 12.34 0.47 1.49 69.44 -1.56\n";
@@ -711,10 +715,11 @@ fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
 #[test]
 fn a_crowd_of_chained_boxes_all_moved_is_paired_without_a_huge_matrix() {
     use labels::compare::{MatchOptions, ObjectChangeKind, compare_objects};
-    // 10,000 boxes chained by overlaps (one group), every one moved a little:
-    // the optimal assignment's matrix would be 800 MB and its time the cube.
+    // 5,000 boxes chained by overlaps (one group), every one moved a little:
+    // the optimal assignment's matrix would be 200 MB and its time the cube
+    // (minutes); paired greedily it is a few seconds even unoptimized.
     let boxes = |shift: f64| -> Vec<labels::Object> {
-        (0..10_000)
+        (0..5_000)
             .map(|k| {
                 labels::Object::new(
                     "car",
@@ -730,7 +735,7 @@ fn a_crowd_of_chained_boxes_all_moved_is_paired_without_a_huge_matrix() {
     };
     let started = std::time::Instant::now();
     let changes = compare_objects(&boxes(0.0), &boxes(0.5), &MatchOptions::default());
-    assert_eq!(changes.len(), 10_000);
+    assert_eq!(changes.len(), 5_000);
     assert!(changes.iter().all(|c| c.kind == ObjectChangeKind::Moved));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),

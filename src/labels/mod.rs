@@ -246,7 +246,9 @@ pub const MAX_OBJECTS_PER_FRAME: usize = 100_000;
 pub(crate) fn too_many_objects(line: usize) -> LabelError {
     LabelError::at_line(
         line,
-        format!("more than {MAX_OBJECTS_PER_FRAME} objects in one frame: dsv reads at most that many"),
+        format!(
+            "more than {MAX_OBJECTS_PER_FRAME} objects in one frame: dsv reads at most that many"
+        ),
     )
 }
 
