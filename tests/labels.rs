@@ -585,6 +585,8 @@ fn exit_and_peak_rss(repo: &TestRepo, args: &[&str]) -> (i32, u64) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // Reaped by wait4 below, which Child::wait cannot replace: it drops the rusage.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("running dsv");
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
     let mut status = 0;
