@@ -57,9 +57,7 @@ fn encode_parse(
             out.push(codec::format_tag(format));
             codec::varint(out, frames.len() as u64);
             let mut objects = Vec::new();
-            // Each frame is freed once encoded: a large multi-frame file's
-            // parse and its encoding are not both held whole.
-            for f in frames {
+            for f in &frames {
                 codec::string(out, &f.frame);
                 out.push(u8::from(f.units == Units::Normalized));
                 codec::opt_u32(out, f.width);
