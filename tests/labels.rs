@@ -815,3 +815,176 @@ fn invalid_box_is_reported_alike_and_refused_by_every_export() {
         .collect();
     assert!(names.is_empty(), "{names:?}");
 }
+
+/// Runs `dsv ARGS` in the repository with output discarded; its exit code
+/// (-1 when killed by a signal) and its own peak resident set size in bytes,
+/// read from `wait4` (not RUSAGE_CHILDREN, which other tests' children share).
+fn exit_and_peak_rss(repo: &TestRepo, args: &[&str]) -> (i32, u64) {
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsv"));
+    common::hermetic(&mut cmd, repo.home());
+    cmd.current_dir(repo.root())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Reaped by wait4 below, which Child::wait cannot replace: it drops the rusage.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().expect("running dsv");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it and the status for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    // ru_maxrss is in KiB on Linux.
+    (code, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+}
+
+#[test]
+fn huge_single_line_yolo_file_memory_is_bounded() {
+    // One 20 MB line of short numbers: a YOLO polygon of 2.5 million points,
+    // 4 bytes of text a number and 8 bytes parsed, the worst ratio the format allows.
+    let repo = TestRepo::init();
+    let mut line = String::with_capacity(20_000_100);
+    line.push('0');
+    let mut k = 0u32;
+    while line.len() < 20_000_000 {
+        line.push_str(if k.is_multiple_of(2) { " 0.5" } else { " 0.2" });
+        k += 1;
+    }
+    if k % 2 == 1 {
+        line.push_str(" 0.2");
+    }
+    line.push('\n');
+    repo.write("labels/f.txt", &line);
+    repo.write("images/f.jpg", "x");
+    let budget = 2 * line.len() as u64 + (200 << 20);
+    let edited = format!("1{}", &line[1..]);
+    let steps: [&[&str]; 12] = [
+        &["add", "-A"],
+        &["commit", "-q", "-m", "one"],
+        &["status"],
+        &["labels", "labels/f.txt"],
+        &["labels", "--json", "labels/f.txt"],
+        &["query", "true"],
+        &["query", "--json", "true"],
+        &["stats"],
+        &["diff"],
+        &["diff", "--json"],
+        &["diff", "HEAD~1", "HEAD"],
+        &["export", "--format", "yolo", "--out", "../out"],
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        if args == &["diff"] {
+            repo.write("labels/f.txt", &edited);
+        }
+        if args == &["diff", "HEAD~1", "HEAD"] {
+            repo.ok(["commit", "-q", "-a", "-m", "two"]);
+        }
+        let (code, peak) = exit_and_peak_rss(&repo, args);
+        assert!(
+            code == 0 || code == 1,
+            "step {i}: dsv {} exited {code}",
+            args.join(" ")
+        );
+        assert!(
+            peak <= budget,
+            "step {i}: dsv {} peaked at {} MiB, over the budget of {} MiB (2x the 20 MB label file + 200 MiB)",
+            args.join(" "),
+            peak >> 20,
+            budget >> 20
+        );
+    }
+    // The file is refused by name and line, not read into memory.
+    let run = repo.fails(["labels", "labels/f.txt"]);
+    assert!(
+        run.stderr.contains("line 1") && run.stderr.contains("points per polygon"),
+        "{run}"
+    );
+}
+
+#[test]
+fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
+    let ctx = ParseContext {
+        class_names: None,
+        stem: "f".into(),
+    };
+    let max = labels::MAX_OBJECTS_PER_FRAME;
+    let yolo_line = "0 0.5 0.5 0.1 0.1\n";
+    let full = yolo_line.repeat(max);
+    assert_eq!(
+        labels::yolo::parse(full.as_bytes(), &ctx)
+            .expect("the limit itself")
+            .objects
+            .len(),
+        max
+    );
+    assert!(labels::yolo::count(full.as_bytes(), None).is_some());
+    let over = yolo_line.repeat(max + 1);
+    let e = labels::yolo::parse(over.as_bytes(), &ctx).expect_err("one past the limit");
+    assert_eq!(e.line, Some(max + 1));
+    assert!(e.message.contains("objects in one frame"), "{e}");
+    assert!(labels::yolo::count(over.as_bytes(), None).is_none());
+    let mut boxes = Vec::new();
+    assert!(!labels::yolo::plain_boxes(
+        over.as_bytes(),
+        None,
+        &mut boxes
+    ));
+
+    let kitti_line =
+        "Car 0.00 0 -1.57 600.00 150.00 630.00 190.00 2.85 2.63 12.34 0.47 1.49 69.44 -1.56\n";
+    let e = labels::kitti::parse(kitti_line.repeat(max + 1).as_bytes(), &ctx)
+        .expect_err("KITTI past the limit");
+    assert_eq!(e.line, Some(max + 1));
+
+    let points = labels::MAX_POLYGON_POINTS;
+    let polygon = |n: usize| format!("0{}\n", " 0.5 0.25".repeat(n));
+    let f = labels::yolo::parse(polygon(points).as_bytes(), &ctx).expect("the limit itself");
+    match &f.objects[0].geometry {
+        Some(labels::Geometry::Polygon { rings }) => assert_eq!(rings[0].len(), points),
+        g => panic!("a polygon expected, got {g:?}"),
+    }
+    let e = labels::yolo::parse(polygon(points + 1).as_bytes(), &ctx).expect_err("past the limit");
+    assert_eq!(e.line, Some(1));
+    assert!(e.message.contains("points per polygon"), "{e}");
+    assert!(labels::yolo::count(polygon(points + 1).as_bytes(), None).is_none());
+}
+
+#[test]
+fn a_crowd_of_chained_boxes_all_moved_is_paired_without_a_huge_matrix() {
+    use labels::compare::{MatchOptions, ObjectChangeKind, compare_objects};
+    // 5,000 boxes chained by overlaps (one group), every one moved a little:
+    // the optimal assignment's matrix would be 200 MB and its time the cube
+    // (minutes); paired greedily it is a few seconds even unoptimized.
+    let boxes = |shift: f64| -> Vec<labels::Object> {
+        (0..5_000)
+            .map(|k| {
+                labels::Object::new(
+                    "car",
+                    Some(BBox {
+                        x: f64::from(k) * 2.0 + shift,
+                        y: 0.0,
+                        w: 10.0,
+                        h: 10.0,
+                    }),
+                )
+            })
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let changes = compare_objects(&boxes(0.0), &boxes(0.5), &MatchOptions::default());
+    assert_eq!(changes.len(), 5_000);
+    assert!(changes.iter().all(|c| c.kind == ObjectChangeKind::Moved));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}

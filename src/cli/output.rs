@@ -176,7 +176,13 @@ impl Progress for CliProgress {
 
 /// Writes JSON to stdout followed by a newline.
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    use std::io::Write;
+    // Streamed: the text of a large document (a polygon of a million points
+    // pretty-printed is tens of bytes a number) is never held whole.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(())
 }
 

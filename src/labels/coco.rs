@@ -46,7 +46,9 @@ use std::io::Write as _;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
+use super::{
+    AttrValue, BBox, FrameLabels, Geometry, LabelError, MAX_POLYGON_POINTS, Object, Units,
+};
 
 /// Image fields that are COCO bookkeeping, not frame attributes.
 const IMAGE_FIELDS: [&str; 8] = [
@@ -1254,7 +1256,12 @@ impl<'de> Deserialize<'de> for Segmentation {
                             }
                         }
                         Part::Num(x) if rings.is_empty() => match pending.take() {
-                            Some(px) => flat.push([px, x]),
+                            Some(px) => {
+                                if flat.len() >= MAX_POLYGON_POINTS {
+                                    return Err(de::Error::custom(too_many_points()));
+                                }
+                                flat.push([px, x]);
+                            }
                             None => pending = Some(x),
                         },
                         _ => {
@@ -1292,6 +1299,13 @@ thread_local! {
     static RING: Cell<Vec<[f64; 2]>> = const { Cell::new(Vec::new()) };
 }
 
+/// The error of a polygon past [`MAX_POLYGON_POINTS`].
+fn too_many_points() -> String {
+    format!(
+        "segmentation polygon of more than {MAX_POLYGON_POINTS} points: dsv reads at most {MAX_POLYGON_POINTS} points per polygon"
+    )
+}
+
 /// One element of `segmentation`: a polygon, or a number of a flat polygon.
 enum Part {
     Ring(Vec<[f64; 2]>),
@@ -1327,6 +1341,9 @@ impl<'de> Deserialize<'de> for Part {
                             "segmentation polygon has an odd number of coordinates",
                         ));
                     };
+                    if buf.len() >= MAX_POLYGON_POINTS {
+                        return Err(de::Error::custom(too_many_points()));
+                    }
                     buf.push([x, y]);
                 }
                 let ring = buf.as_slice().to_vec();

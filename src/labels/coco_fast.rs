@@ -1343,6 +1343,7 @@ impl<'a> Reader<'a> {
                         return None;
                     }
                     match pending.take() {
+                        Some(_) if flat.len() >= crate::labels::MAX_POLYGON_POINTS => return None,
                         Some(px) => flat.push([px, x]),
                         None => pending = Some(x),
                     }
@@ -1372,6 +1373,10 @@ impl<'a> Reader<'a> {
                 let x = self.number()?.f64();
                 self.eat_comma()?;
                 let y = self.number()?.f64();
+                // Past the limit the serde parser gives the error.
+                if self.ring.len() >= crate::labels::MAX_POLYGON_POINTS {
+                    return None;
+                }
                 self.ring.push([x, y]);
                 if !self.next_or_end(b']')? {
                     break;

@@ -5,7 +5,9 @@
 //! format has ids that persist across versions, then by an optimal assignment on
 //! IoU (Kuhn-Munkres from `pathfinding`), run separately on each group of boxes
 //! that overlap, so a crowded frame costs a few small assignments instead of one
-//! cubic one. Unpaired old objects were removed, unpaired new ones added.
+//! cubic one (a group of more than a thousand boxes, which only a hostile or
+//! damaged file makes, is paired greedily). Unpaired old objects were removed,
+//! unpaired new ones added.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -343,6 +345,9 @@ fn assign(
         };
         (iou * SCALE) as i64 + bonus + 1
     };
+    if size > MAX_OPTIMAL_GROUP {
+        return assign_greedy(gi, gj, weight);
+    }
     let m = Matrix::from_fn(size, size, |(a, b)| weight(a, b));
     let (_, cols) = kuhn_munkres(&m);
     cols.iter()
@@ -350,6 +355,35 @@ fn assign(
         .filter(|&(a, &b)| weight(a, b) > 0)
         .filter_map(|(a, &b)| Some((*gi.get(a)?, *gj.get(b)?)))
         .collect()
+}
+
+/// The largest group of overlapping boxes paired by the optimal assignment:
+/// its matrix is the square of the group (8 MB here) and its time the cube. A
+/// larger group (a crowd of boxes chained by overlaps, as a hostile or damaged
+/// file can make) is paired greedily instead, in memory linear in the group.
+const MAX_OPTIMAL_GROUP: usize = 1000;
+
+/// Pairs a group greedily: each old box, in order, with the free new box of
+/// the highest weight.
+fn assign_greedy(
+    gi: &[usize],
+    gj: &[usize],
+    weight: impl Fn(usize, usize) -> i64,
+) -> Vec<(usize, usize)> {
+    let mut taken = vec![false; gj.len()];
+    let mut out = Vec::new();
+    for (a, &i) in gi.iter().enumerate() {
+        let best = (0..gj.len())
+            .filter(|&b| !taken[b])
+            .map(|b| (weight(a, b), b))
+            .filter(|&(w, _)| w > 0)
+            .max_by_key(|&(w, b)| (w, std::cmp::Reverse(b)));
+        if let Some((_, b)) = best {
+            taken[b] = true;
+            out.push((i, gj[b]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -533,10 +533,29 @@ impl<'x> Parser<'x> {
         } else {
             let (points, at) = Self::get(&attrs, "points")
                 .ok_or_else(|| self.error(pos, format!("<{element}> has no points=\"...\"")))?;
+            let count = points.split(';').filter(|p| !p.trim().is_empty()).count();
+            if count > super::MAX_POLYGON_POINTS {
+                return Err(self.error(
+                    at,
+                    format!(
+                        "<{element}> has {count} points: dsv reads at most {} points per polygon",
+                        super::MAX_POLYGON_POINTS
+                    ),
+                ));
+            }
             let ring = parse_points(points).ok_or_else(|| {
+                // A short prefix: the attribute may be megabytes long.
+                let shown: String = points.chars().take(40).collect();
+                let more = if shown.len() < points.len() {
+                    "..."
+                } else {
+                    ""
+                };
                 self.error(
                     at,
-                    format!("<{element}> points=\"{points}\" is not a list of x,y;x,y numbers"),
+                    format!(
+                        "<{element}> points=\"{shown}{more}\" is not a list of x,y;x,y numbers"
+                    ),
                 )
             })?;
             let mut obj = Object::new(label, bounds(&ring));

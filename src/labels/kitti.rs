@@ -121,6 +121,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
         let Some(kind) = fields.next() else {
             continue;
         };
+        if frame.objects.len() >= super::MAX_OBJECTS_PER_FRAME {
+            return Err(super::too_many_objects(line_no));
+        }
         let mut v = [0.0f64; 15];
         let mut count = 1;
         for (slot, tok) in v.iter_mut().zip(fields.by_ref()) {

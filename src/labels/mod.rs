@@ -296,6 +296,28 @@ pub enum Geometry {
     },
 }
 
+/// The most points dsv reads in one polygon. No annotation tool draws a
+/// polygon of a million points; a polygon that large is damage or an attack,
+/// and refusing it keeps the memory of every command bounded by its input (a
+/// point costs 16 bytes parsed, from as few as 4 bytes of text).
+pub const MAX_POLYGON_POINTS: usize = 1_000_000;
+
+/// The most objects dsv reads in one frame of a one-file-per-frame format
+/// (YOLO, KITTI, VOC). The densest real images hold a few tens of thousands;
+/// a file of millions of lines is damage or an attack, and an object costs
+/// about 200 bytes parsed, from as few as 10 bytes of text.
+pub const MAX_OBJECTS_PER_FRAME: usize = 100_000;
+
+/// The error of a frame past [`MAX_OBJECTS_PER_FRAME`], at its line.
+pub(crate) fn too_many_objects(line: usize) -> LabelError {
+    LabelError::at_line(
+        line,
+        format!(
+            "more than {MAX_OBJECTS_PER_FRAME} objects in one frame: dsv reads at most that many"
+        ),
+    )
+}
+
 /// One labelled object in a frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Object {

@@ -307,6 +307,10 @@ fn close_element(
             if rest.is_empty()
                 && let Some(done) = object.take()
             {
+                if frame.objects.len() >= super::MAX_OBJECTS_PER_FRAME {
+                    let e = super::too_many_objects(0);
+                    return Err(at(done.start, e.message));
+                }
                 frame.objects.push(finish_object(done, at)?);
             }
         }

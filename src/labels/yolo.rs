@@ -24,7 +24,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, ParseContext, Units};
+use super::{
+    AttrValue, BBox, FrameLabels, Geometry, LabelError, MAX_OBJECTS_PER_FRAME, MAX_POLYGON_POINTS,
+    Object, ParseContext, Units, too_many_objects,
+};
 
 /// Whether the path and first bytes look like a YOLO label file.
 pub fn sniff(path: &str, head: &[u8]) -> bool {
@@ -65,6 +68,9 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
         let Some(class_tok) = fields.next() else {
             continue;
         };
+        if frame.objects.len() >= MAX_OBJECTS_PER_FRAME {
+            return Err(too_many_objects(line_no));
+        }
         let Ok(index) = class_tok.parse::<usize>() else {
             return Err(field_error(
                 line_no,
@@ -75,23 +81,57 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
                 ),
             ));
         };
+        let bad_number = |k: usize, tok: &str| {
+            let count = raw.split_ascii_whitespace().count().saturating_sub(1);
+            field_error(
+                line_no,
+                k + 2,
+                format!(
+                    "{} is {}, not a finite number",
+                    value_name(k, count),
+                    quote(tok)
+                ),
+            )
+        };
+        // A polygon line is read straight into its ring, sized by a count of
+        // the fields first: collecting its numbers and then pairing them held
+        // the polygon twice (and a buffer grown by doubling), which is what a
+        // file of one huge line costs.
+        let rest = fields.clone().take(7).count();
+        if rest >= 6 {
+            let count = fields.clone().count();
+            let points = count / 2;
+            if points > MAX_POLYGON_POINTS {
+                return Err(LabelError::at_line(
+                    line_no,
+                    format!(
+                        "a polygon of {points} points: dsv reads at most {MAX_POLYGON_POINTS} points per polygon"
+                    ),
+                ));
+            }
+            let mut ring: Vec<[f64; 2]> = Vec::with_capacity(points);
+            let mut score = None;
+            let mut k = 0;
+            while let Some(tok) = fields.next() {
+                let x = parse_number(tok).ok_or_else(|| bad_number(k, tok))?;
+                match fields.next() {
+                    Some(tok) => {
+                        let y = parse_number(tok).ok_or_else(|| bad_number(k + 1, tok))?;
+                        ring.push([x, y]);
+                    }
+                    None => score = Some(x),
+                }
+                k += 2;
+            }
+            let class = class_name(index, names, line_no)?;
+            frame
+                .objects
+                .push(polygon_object(class, ring, score, line_no)?);
+            continue;
+        }
         nums.clear();
         for (k, tok) in fields.enumerate() {
-            match parse_number(tok) {
-                Some(v) => nums.push(v),
-                None => {
-                    let count = raw.split_ascii_whitespace().count().saturating_sub(1);
-                    return Err(field_error(
-                        line_no,
-                        k + 2,
-                        format!(
-                            "{} is {}, not a finite number",
-                            value_name(k, count),
-                            quote(tok)
-                        ),
-                    ));
-                }
-            }
+            nums.push(parse_number(tok).ok_or_else(|| bad_number(k, tok))?);
         }
         let class = class_name(index, names, line_no)?;
         frame
@@ -99,6 +139,25 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
             .push(object_from_numbers(class, &nums, line_no)?);
     }
     Ok(frame)
+}
+
+/// The object of a polygon line: the ring, its bounding box, the score.
+fn polygon_object(
+    class: String,
+    ring: Vec<[f64; 2]>,
+    score: Option<f64>,
+    line_no: usize,
+) -> Result<Object, LabelError> {
+    let mut obj = Object::new(class, bounding_box(&ring));
+    if obj.bbox.is_none() {
+        return Err(LabelError::at_line(line_no, "polygon extent overflows"));
+    }
+    obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
+    if let Some(score) = score {
+        obj.attributes
+            .insert("score".to_owned(), AttrValue::Float(score));
+    }
+    Ok(obj)
 }
 
 /// One box line of a YOLO file as [`parse`] reads it: class index, box, score.
@@ -121,7 +180,7 @@ pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBo
         let Ok(index) = class_tok.parse::<usize>() else {
             return false;
         };
-        if names.is_some_and(|n| index >= n.len()) {
+        if names.is_some_and(|n| index >= n.len()) || out.len() >= MAX_OBJECTS_PER_FRAME {
             return false;
         }
         let mut nums = [0f64; 5];
@@ -209,7 +268,7 @@ pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
             return None;
         }
         let n = fields - 1;
-        if signed_size && n <= 5 {
+        if (signed_size && n <= 5) || n / 2 > MAX_POLYGON_POINTS {
             return None;
         }
         let scored = match n {
@@ -218,6 +277,9 @@ pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
             n if n >= 6 => n % 2 == 1,
             _ => return None,
         };
+        if c.objects >= MAX_OBJECTS_PER_FRAME as u64 {
+            return None;
+        }
         c.objects += 1;
         c.scored += u64::from(scored);
         match c.classes.iter_mut().find(|e| e.0 == index) {
@@ -431,29 +493,6 @@ fn object_from_numbers(class: String, nums: &[f64], line_no: usize) -> Result<Ob
             }
             obj.bbox = Some(b);
             if let [score] = rest {
-                obj.attributes
-                    .insert("score".to_owned(), AttrValue::Float(*score));
-            }
-        }
-        _ if n >= 6 => {
-            let (coords, score) = if n % 2 == 1 {
-                nums.split_at(n - 1)
-            } else {
-                (nums, &[][..])
-            };
-            let ring: Vec<[f64; 2]> = coords
-                .chunks_exact(2)
-                .map(|p| match p {
-                    [x, y] => [*x, *y],
-                    _ => [0.0, 0.0],
-                })
-                .collect();
-            obj.bbox = bounding_box(&ring);
-            if obj.bbox.is_none() {
-                return Err(LabelError::at_line(line_no, "polygon extent overflows"));
-            }
-            obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
-            if let [score] = score {
                 obj.attributes
                     .insert("score".to_owned(), AttrValue::Float(*score));
             }
