@@ -154,6 +154,39 @@ fn attacks() -> Vec<Attack> {
             },
         ));
     }
+    // A chain of links: each link alone stays inside, `t` through `s` does not.
+    out.push(attack(
+        "symlink chain out of the worktree",
+        refused("points outside the worktree"),
+        |r, base| {
+            push_tree(
+                r,
+                base,
+                &Node::Dir(vec![
+                    (
+                        b"a".to_vec(),
+                        Node::dir1(
+                            b"b",
+                            Node::dir1(b"c", Node::dir1(b"s", Node::Symlink(b"../../..".to_vec()))),
+                        ),
+                    ),
+                    (b"t".to_vec(), Node::Symlink(b"a/b/c/s/..".to_vec())),
+                ]),
+            );
+        },
+    ));
+    // Deeper than any walk may recurse: refused before anything is written.
+    out.push(attack(
+        "a tree 20,000 levels deep",
+        refused("tree too deep"),
+        |r, base| {
+            push_tree(
+                r,
+                base,
+                &Node::chain(20_000, b"d", b"leaf.txt", Node::File(b"leaf\n".to_vec())),
+            );
+        },
+    ));
     // Shapes that are not attacks must still work (the generator writes them too).
     out.push(attack("a tree 200 levels deep", [Fine; 4], |r, base| {
         push_tree(
