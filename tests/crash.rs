@@ -26,6 +26,15 @@ use std::time::{Duration, Instant};
 // Running dsv
 // ---------------------------------------------------------------------------
 
+thread_local! {
+    /// Variables every dsv run of this thread gets (an S3 endpoint's credentials).
+    static EXTRA_ENV: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn set_thread_env(env: &[(String, String)]) {
+    EXTRA_ENV.with(|e| *e.borrow_mut() = env.to_vec());
+}
+
 /// The outcome of one dsv run.
 struct Out {
     status: ExitStatus,
@@ -52,6 +61,11 @@ impl Out {
 /// `HOME` inside the test's temporary directory, no inherited DSV_*/GIT_* variables).
 fn dsv_cmd(home: &Path, dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsv"));
+    EXTRA_ENV.with(|e| {
+        for (k, v) in e.borrow().iter() {
+            cmd.env(k, v);
+        }
+    });
     for (key, _) in std::env::vars_os() {
         let k = key.to_string_lossy();
         if k.starts_with("DSV_") || k.starts_with("GIT_") {
@@ -1808,9 +1822,39 @@ fn client_step(
 /// clients' (once each has pulled), and `fsck --remote --records` is clean.
 #[test]
 fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
+    random_kill_rounds(
+        &[7, 1009, 65_537],
+        &|tmp: &Path| tmp.join("remote.dsv").display().to_string(),
+        &[],
+    );
+}
+
+/// The same against an S3 remote (moto), whose branches move by conditional update.
+#[test]
+fn random_kills_of_concurrent_clients_on_s3_lose_nothing() {
+    let moto = common::s3::Moto::start("kills");
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let n = std::sync::atomic::AtomicU64::new(0);
+    random_kill_rounds(
+        &[4242],
+        &|_: &Path| moto.url(&format!("r{}", n.fetch_add(1, Ordering::SeqCst))),
+        &env,
+    );
+}
+
+fn random_kill_rounds(
+    seeds: &[u64],
+    remote_url: &dyn Fn(&Path) -> String,
+    env: &[(String, String)],
+) {
     const CLIENTS: usize = 3;
     let rounds = kill_rounds();
-    for seed in [7u64, 1009, 65_537] {
+    set_thread_env(env);
+    for &seed in seeds {
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
@@ -1820,7 +1864,7 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
         small_dataset(&origin, seed);
         ok(&home, &origin, &["add", "-A"]);
         ok(&home, &origin, &["commit", "-q", "-m", "base"]);
-        let url = tmp.path().join("remote.dsv").display().to_string();
+        let url = remote_url(tmp.path());
         ok(&home, &origin, &["remote", "add", "origin", &url]);
         ok(&home, &origin, &["push", "-q"]);
         let dirs: Vec<PathBuf> = (0..CLIENTS)
@@ -1855,6 +1899,7 @@ fn random_kills_of_concurrent_push_fetch_pull_and_merge_lose_nothing() {
                         let (home, dir, proc, accepted) = (&home, &dirs[c], &procs[c], &accepted);
                         let pull = pulls[c];
                         s.spawn(move || {
+                            set_thread_env(env);
                             let got = client_step(home, dir, c, round, pull, proc);
                             accepted.lock().unwrap().extend(got);
                         })
