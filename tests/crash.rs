@@ -995,10 +995,11 @@ fn remote_refs(remote: &Path) -> BTreeMap<String, String> {
             let name = e.file_name().to_string_lossy().to_string();
             if p.is_dir() {
                 walk(base, &p, out);
-            } else if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
-                if best.as_ref().is_none_or(|(b, _)| name > *b) {
-                    best = Some((name, p));
-                }
+            } else if name.len() == 20
+                && name.bytes().all(|b| b.is_ascii_digit())
+                && best.as_ref().is_none_or(|(b, _)| name > *b)
+            {
+                best = Some((name, p));
             }
         }
         if let Some((_, p)) = best {
