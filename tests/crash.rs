@@ -1321,9 +1321,9 @@ fn net_final(home: &Path, w: &Path, sc: &NetScenario, exp: &NetExpect, ctx: &str
 }
 
 /// Kill points tried per scenario in a default run.
-const NET_KILLS: u64 = 7;
+const NET_KILLS: u64 = 6;
 /// Failing write points tried per scenario in a default run.
-const NET_FAILS: u64 = 4;
+const NET_FAILS: u64 = 3;
 
 /// Kills the command at sampled write points; returns (points, total).
 fn net_kill_sweep(home: &Path, scratch: &Path, sc: &NetScenario) -> (u64, u64) {
@@ -1707,12 +1707,12 @@ impl Running {
     }
 }
 
-/// Rounds per seed: `DSV_KILL_ROUNDS`, else 4 (the CI default).
+/// Rounds per seed: `DSV_KILL_ROUNDS`, else 3 (the CI default).
 fn kill_rounds() -> usize {
     std::env::var("DSV_KILL_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
+        .unwrap_or(3)
 }
 
 /// A rejected push or pull must say why in one line; anything else is a defect.
