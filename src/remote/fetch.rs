@@ -989,7 +989,14 @@ pub fn clone(
                 dir.display()
             )));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            false
+        }
         Err(e) => return Err(Error::io("reading", marker, e)),
     };
     if existed && !resume {
