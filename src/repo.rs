@@ -78,6 +78,16 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 impl Repository {
     /// Creates a new repository in `dir` (which is created if missing).
     pub fn init(dir: &Path, opts: &OpenOptions) -> Result<Repository> {
+        Self::init_with(dir, opts, &[])
+    }
+
+    /// [`Repository::init`] with `extra` files (name inside `.dsv`, content) written
+    /// before the repository appears, so they are there from its first moment.
+    pub fn init_with(
+        dir: &Path,
+        opts: &OpenOptions,
+        extra: &[(&str, &[u8])],
+    ) -> Result<Repository> {
         let dir = absolute(dir)?;
         let dsv = dir.join(DSV_DIR);
         if dsv.exists() {
@@ -100,6 +110,9 @@ impl Repository {
                 &tmp.join("config.toml"),
                 b"# dsv repository configuration\n",
             )?;
+            for (name, data) in extra {
+                opts.storage.write_atomic(&tmp.join(name), data)?;
+            }
             // The format file is written last: its presence marks a complete repository.
             opts.storage.write_atomic(
                 &tmp.join("format"),
@@ -138,6 +151,11 @@ impl Repository {
             Some(lock) => Ok(Some(Self::open_locked(&root, lock, opts)?)),
             None => Ok(None),
         }
+    }
+
+    /// Opens the repository whose worktree root is `root` (no search upwards).
+    pub fn open_root(root: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {
+        Self::open_at(&absolute(root)?, access, opts)
     }
 
     fn open_at(root: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {

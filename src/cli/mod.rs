@@ -235,10 +235,21 @@ pub fn run() -> i32 {
         }));
     }
     let mut open = OpenOptions::default();
-    if let Ok(spec) = std::env::var("DSV_FAULT")
-        && let Some(f) = FaultStorage::from_spec(&spec)
-    {
-        open.storage = Arc::new(f);
+    // `DSV_FAULT=count`: no fault, but the number of write points is printed at the
+    // end, so a crash test knows which `kill:N` it can aim at.
+    let mut counter = None;
+    if let Ok(spec) = std::env::var("DSV_FAULT") {
+        if spec == "count" {
+            let f = Arc::new(FaultStorage::new(
+                Arc::new(dsv::storage::OsStorage),
+                dsv::storage::FaultMode::Fail,
+                u64::MAX,
+            ));
+            counter = Some(f.clone());
+            open.storage = f;
+        } else if let Some(f) = FaultStorage::from_spec(&spec) {
+            open.storage = Arc::new(f);
+        }
     }
     let color = match cli.color {
         ColorChoice::Always => true,
@@ -296,6 +307,9 @@ pub fn run() -> i32 {
         Command::Clone(a) => clone::run(&ctx, a),
         Command::Watch(a) => watch::run(&ctx, a),
     };
+    if let Some(c) = counter {
+        eprintln!("dsv: {} write points", c.writes());
+    }
     match result {
         Ok(code) => code,
         Err(e) => {

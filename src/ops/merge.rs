@@ -146,6 +146,16 @@ pub struct MergeState {
     pub touched: Vec<String>,
     /// The conflicts.
     pub conflicts: Vec<FileConflict>,
+    /// Whether the worktree and index changes are all written. `false` only between
+    /// the state's first write and the end of those writes: a state left so by a
+    /// crash is finished by running the same command again (or `--abort`).
+    #[serde(default = "written_default")]
+    pub applied: bool,
+}
+
+/// A state written before `applied` existed was saved after its writes.
+fn written_default() -> bool {
+    true
 }
 
 impl MergeState {
@@ -778,6 +788,13 @@ fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
         .write_atomic(&dir.join("MERGE_MSG"), state.message.as_bytes())
 }
 
+/// Rewrites `MERGE_STATE` alone (the copies beside it do not change).
+fn update_state(repo: &Repository, state: &MergeState) -> Result<()> {
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
+    repo.storage.write_atomic(&state_path(repo), &json)
+}
+
 fn clear_state(repo: &Repository) -> Result<()> {
     let dir = repo.dsv_dir();
     // MERGE_STATE goes first: it alone marks a merge in progress.
@@ -793,14 +810,75 @@ fn clear_state(repo: &Repository) -> Result<()> {
 /// Refuses when a merge, cherry-pick or revert is in progress.
 pub fn refuse_if_in_progress(repo: &Repository, what: &str) -> Result<()> {
     match load_state(repo)? {
-        Some(s) => Err(Error::Refused(format!(
-            "cannot {what}: a {} is in progress (finish it with `dsv {} --continue`, or `dsv {} --abort`)",
-            s.kind.command(),
-            s.kind.command(),
-            s.kind.command()
-        ))),
+        Some(s) => Err(in_progress(&s, what)),
         None => Ok(()),
     }
+}
+
+fn in_progress(s: &MergeState, what: &str) -> Error {
+    let cmd = s.kind.command();
+    if !s.applied {
+        return Error::Refused(format!(
+            "cannot {what}: a {cmd} of {} was interrupted before its files were written (run `dsv {cmd} {}` again to finish it, or `dsv {cmd} --abort`)",
+            s.theirs_name, s.theirs_name
+        ));
+    }
+    Error::Refused(format!(
+        "cannot {what}: a {cmd} is in progress (finish it with `dsv {cmd} --continue`, or `dsv {cmd} --abort`)"
+    ))
+}
+
+/// What running `kind` of `theirs` again finds: a state the same command left
+/// when it was interrupted is taken up (`Some`), any other state refuses.
+fn resumable(repo: &Repository, kind: MergeKind, theirs: ObjectId) -> Result<Option<MergeState>> {
+    let Some(s) = load_state(repo)? else {
+        return Ok(None);
+    };
+    let same = s.kind == kind && s.theirs == theirs && repo.refs.head_commit()? == Some(s.head);
+    // An applied state with conflicts is the user's to resolve; one without had
+    // only its commit left to make.
+    if same && (!s.applied || s.conflicts.is_empty()) {
+        return Ok(Some(s));
+    }
+    Err(in_progress(&s, kind.command()))
+}
+
+/// Whether `index_tree` is what applying `changes` (the staged ones) to `index` gives:
+/// the index an interrupted run of the same merge already wrote.
+fn index_already_applied(
+    index: &IndexState,
+    changes: &[(Vec<u8>, Option<FileState>, bool)],
+    index_tree: ObjectId,
+) -> Result<bool> {
+    let mut entries = index.entries.clone();
+    for (path, st, stage) in changes {
+        if !*stage {
+            continue;
+        }
+        match st {
+            Some(st) => {
+                // Only mode, id and size go into a tree.
+                let stat = crate::store::chunk::StatStamp {
+                    size: st.size,
+                    mtime_ns: 0,
+                    ctime_ns: 0,
+                    ino: 0,
+                };
+                entries.insert(
+                    path.clone(),
+                    IndexEntry {
+                        mode: st.mode,
+                        id: st.id,
+                        stat,
+                    },
+                );
+            }
+            None => {
+                entries.remove(path);
+            }
+        }
+    }
+    Ok(super::commit::index_tree_id(&entries)? == index_tree)
 }
 
 /// Whether the worktree file at `path` holds `want` (`None`: no file).
@@ -907,6 +985,7 @@ fn run_merge(
     message: String,
     author: Option<Person>,
     theirs_name: &str,
+    resuming: bool,
 ) -> Result<MergeReport> {
     let stamp = now_ns();
     let ours_tree = head_tree(repo)?;
@@ -916,11 +995,17 @@ fn run_merge(
         Some(t) => index_tree == t,
         None => index.entries.is_empty(),
     };
-    if !clean_index {
-        return Err(Error::Refused(format!(
+    let staged = || {
+        Error::Refused(format!(
             "cannot {}: you have staged changes (commit them, or unstage them with `dsv restore --staged`)",
             kind.command()
-        )));
+        ))
+    };
+    // A fast-forward or a resumed merge that was killed after its index transaction
+    // finds the index it wrote: that is not a user's staged change.
+    let may_be_applied = resuming || ff || head.is_none();
+    if !clean_index && !may_be_applied {
+        return Err(staged());
     }
     let tm = merge_trees(repo, base_tree, ours_tree, theirs_tree, strategy)?;
     // Objects written by the label merge must be durable before the index names them.
@@ -935,6 +1020,9 @@ fn run_merge(
         }
     }
     changes.sort_by(|a, b| a.0.cmp(&b.0));
+    if !clean_index && !index_already_applied(&index, &changes, index_tree)? {
+        return Err(staged());
+    }
     // Refuse before touching anything if a file to change has local changes.
     let mut dirty = Vec::new();
     for (p, new, _) in &changes {
@@ -950,6 +1038,10 @@ fn run_merge(
         }
     }
     for (p, _) in &tm.conflicts {
+        if changes.iter().any(|c| c.0 == *p) {
+            // Checked above: ours, or the resolution the merge writes there.
+            continue;
+        }
         let ours = index.entries.get(p).map(|e| FileState {
             mode: e.mode,
             id: e.id,
@@ -990,7 +1082,8 @@ fn run_merge(
         report.commit = Some(theirs);
         return Ok(report);
     };
-    let state = MergeState {
+    let mut state = MergeState {
+        applied: false,
         version: STATE_VERSION,
         kind,
         head,
@@ -1005,6 +1098,8 @@ fn run_merge(
     // The state is on disk before the worktree changes, so --abort always works.
     save_state(repo, &state)?;
     let (w, r) = apply(repo, &changes, stamp)?;
+    state.applied = true;
+    update_state(repo, &state)?;
     report.written = w;
     report.removed = r;
     if !state.conflicts.is_empty() {
@@ -1085,7 +1180,12 @@ pub fn merge(
     opts: &MergeOptions,
 ) -> Result<MergeReport> {
     repo.require_write()?;
-    refuse_if_in_progress(repo, "merge")?;
+    let resume = resumable(repo, MergeKind::Merge, theirs)?;
+    if let Some(s) = &resume
+        && s.applied
+    {
+        return finish_resumed(repo, s);
+    }
     let head = repo.refs.head_commit()?;
     let base = match head {
         Some(h) => merge_base(repo, h, theirs)?,
@@ -1148,6 +1248,7 @@ pub fn merge(
         message,
         None,
         theirs_name,
+        resume.is_some(),
     )?;
     report.selection = selection;
     Ok(report)
@@ -1181,7 +1282,12 @@ fn pick_or_revert(
     strategy: Option<Side>,
 ) -> Result<MergeReport> {
     repo.require_write()?;
-    refuse_if_in_progress(repo, kind.command())?;
+    let resume = resumable(repo, kind, rev)?;
+    if let Some(s) = &resume
+        && s.applied
+    {
+        return finish_resumed(repo, s);
+    }
     let head = repo.refs.head_commit()?.ok_or_else(|| {
         Error::Refused(format!(
             "cannot {}: the current branch has no commits yet",
@@ -1232,7 +1338,27 @@ fn pick_or_revert(
         message,
         author,
         name,
+        resume.is_some(),
     )
+}
+
+/// Makes the commit of a conflict-free merge whose run was killed after it wrote
+/// its files (the state says so): what the uninterrupted run would have done last.
+fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> {
+    let id = finish(repo, state)?;
+    Ok(MergeReport {
+        outcome: Outcome::Committed,
+        kind: state.kind,
+        theirs: state.theirs,
+        base: state.base,
+        commit: Some(id),
+        written: 0,
+        removed: 0,
+        label_merged: Vec::new(),
+        meta_merged: None,
+        conflicts: Vec::new(),
+        selection: None,
+    })
 }
 
 /// `--continue`: commits once every conflict is resolved.
@@ -1241,6 +1367,9 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
     let state = load_state(repo)?.ok_or_else(|| {
         Error::Refused("there is no merge, cherry-pick or revert in progress".into())
     })?;
+    if !state.applied {
+        return Err(in_progress(&state, "continue"));
+    }
     let open: Vec<&str> = state.unresolved().map(|c| c.path.as_str()).collect();
     if !open.is_empty() {
         return Err(Error::Refused(format!(
@@ -1358,6 +1487,9 @@ pub fn resolve(repo: &Repository, paths: &[Vec<u8>], side: Side) -> Result<Resol
     let mut state = load_state(repo)?.ok_or_else(|| {
         Error::Refused("there is no merge, cherry-pick or revert in progress".into())
     })?;
+    if !state.applied {
+        return Err(in_progress(&state, "resolve"));
+    }
     let mut changes = Vec::new();
     let mut resolved = Vec::new();
     for p in paths {
@@ -1390,6 +1522,10 @@ pub fn mark_added(repo: &Repository, scopes: &[Vec<u8>]) -> Result<()> {
     let Some(mut state) = load_state(repo)? else {
         return Ok(());
     };
+    if !state.applied {
+        // Its conflicts are not in the worktree yet: nothing to mark.
+        return Ok(());
+    }
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     let mut changed = false;
     for c in state.conflicts.iter_mut().filter(|c| !c.resolved) {

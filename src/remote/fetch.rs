@@ -1063,8 +1063,21 @@ pub struct CloneReport {
     pub transfer: TransferStats,
 }
 
+/// `.dsv/CLONING`: present (holding the URL) from the moment a clone's repository
+/// appears until its checkout is complete. A clone killed in between is resumed by
+/// running the same clone again.
+pub const CLONING: &str = "CLONING";
+
+/// Name prefix of the temporary directory `init` builds `.dsv` in.
+fn init_leftover(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy()
+        .starts_with(&format!("{}.dsv-tmp-", crate::repo::DSV_DIR))
+}
+
 /// `clone URL DIR`: init, add remote `origin`, fetch, check out the default branch.
-/// On failure the new directory is removed.
+/// On failure the new directory is removed (or emptied, if it existed). A clone
+/// that was killed (its `.dsv/CLONING` names the same URL) is resumed: what it
+/// downloaded and wrote is kept, and the rest is done.
 pub fn clone(
     url_text: &str,
     dir: &Path,
@@ -1073,18 +1086,6 @@ pub fn clone(
     progress: &dyn Progress,
 ) -> Result<CloneReport> {
     let dir = crate::repo::absolute(dir)?;
-    let existed = dir.exists();
-    if existed
-        && std::fs::read_dir(&dir)
-            .map_err(|e| Error::io("reading", dir.clone(), e))?
-            .next()
-            .is_some()
-    {
-        return Err(Error::Refused(format!(
-            "destination '{}' exists and is not empty",
-            dir.display()
-        )));
-    }
     // A relative local path means relative to where clone runs, not to the new repository.
     let url = match super::url::parse(url_text)? {
         super::url::Location::File(p) if p.is_relative() => {
@@ -1092,9 +1093,52 @@ pub fn clone(
         }
         _ => url_text.to_string(),
     };
+    let existed = dir.exists();
+    let marker = dir.join(crate::repo::DSV_DIR).join(CLONING);
+    let resume = match std::fs::read(&marker) {
+        Ok(bytes) if bytes == url.as_bytes() => true,
+        Ok(_) => {
+            return Err(Error::Refused(format!(
+                "destination '{}' holds an interrupted clone of another remote; remove it first",
+                dir.display()
+            )));
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            false
+        }
+        Err(e) => return Err(Error::io("reading", marker, e)),
+    };
+    if existed && !resume {
+        let mut leftovers = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| Error::io("reading", dir.clone(), e))? {
+            let e = e.map_err(|e| Error::io("reading", dir.clone(), e))?;
+            if !init_leftover(&e.file_name()) {
+                return Err(Error::Refused(format!(
+                    "destination '{}' exists and is not empty",
+                    dir.display()
+                )));
+            }
+            leftovers.push(e.path());
+        }
+        // What a killed clone's init left behind: never a repository yet.
+        for p in leftovers {
+            std::fs::remove_dir_all(&p).map_err(|e| Error::io("removing", p.clone(), e))?;
+        }
+    }
     let result = (|| -> Result<CloneReport> {
-        let repo = Repository::init(&dir, open)?;
-        super::add_remote(&repo, "origin", &url, &super::url::Settings::default())?;
+        let repo = if resume {
+            Repository::open_root(&dir, crate::lock::Access::Write, open)?
+        } else {
+            Repository::init_with(&dir, open, &[(CLONING, url.as_bytes())])?
+        };
+        if super::remote_config(&repo, "origin").is_err() {
+            super::add_remote(&repo, "origin", &url, &super::url::Settings::default())?;
+        }
         let remote = open_remote(&repo, "origin")?;
         let mode = if opts.no_checkout {
             FetchMode::Metadata
@@ -1146,6 +1190,8 @@ pub fn clone(
             report.commit = Some(id);
         }
         report.transfer = remote.stats();
+        // Last: from here on the clone is complete.
+        repo.storage.remove_file(&repo.dsv_dir().join(CLONING))?;
         Ok(report)
     })();
     if result.is_err() {
