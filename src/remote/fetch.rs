@@ -1068,10 +1068,13 @@ pub struct CloneReport {
 /// running the same clone again.
 pub const CLONING: &str = "CLONING";
 
-/// Name prefix of the temporary directory `init` builds `.dsv` in.
+/// Whether a name is the temporary directory a killed `init` built `.dsv` in
+/// (`.dsv-tmp-PID-N`; `.dsv.dsv-tmp-PID-N` from versions before short temp names).
+/// Nothing else writes into the destination before `.dsv` is renamed into place.
 fn init_leftover(name: &std::ffi::OsStr) -> bool {
-    name.to_string_lossy()
-        .starts_with(&format!("{}.dsv-tmp-", crate::repo::DSV_DIR))
+    let name = name.to_string_lossy();
+    name.starts_with(crate::storage::TEMP_PREFIX)
+        || name.starts_with(&format!("{}.dsv-tmp-", crate::repo::DSV_DIR))
 }
 
 /// `clone URL DIR`: init, add remote `origin`, fetch, check out the default branch.
