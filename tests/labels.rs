@@ -988,3 +988,56 @@ fn a_crowd_of_chained_boxes_all_moved_is_paired_without_a_huge_matrix() {
         started.elapsed()
     );
 }
+
+#[test]
+fn voc_segmentation_masks_are_not_frames() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("datumaro/voc_dataset/voc_dataset1"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "voc"]);
+    // Two photos in JPEGImages; the two PNG masks beside them are not frames.
+    let frames = repo.ok(["query", "true"]).stdout;
+    let frames: Vec<&str> = frames.lines().collect();
+    assert_eq!(
+        frames,
+        ["JPEGImages/2007_000001.jpg", "JPEGImages/2007_000002.jpg"],
+        "{frames:?}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
+    assert_eq!(v["stats"]["frames"], 2, "{v:#}");
+    let out = repo.home().join("voc-export");
+    repo.ok([
+        "export",
+        "HEAD",
+        "--format",
+        "coco",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let mut exported = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                exported.push(p.strip_prefix(&out).expect("prefix").display().to_string());
+            }
+        }
+    }
+    assert!(
+        exported.iter().all(|p| !p.contains("Segmentation")),
+        "{exported:?}"
+    );
+    // Deleting a mask is a change of another file, not a removed frame.
+    repo.ok(["rm", "SegmentationClass/2007_000001.png"]);
+    let d: serde_json::Value =
+        serde_json::from_str(&repo.ok(["diff", "--staged", "--json"]).stdout).expect("JSON");
+    assert_eq!(
+        d["frames"]["removed"].as_array().map(Vec::len),
+        Some(0),
+        "{d:#}"
+    );
+}

@@ -38,6 +38,10 @@ pub enum Role {
     Other,
 }
 
+/// Directories of a Pascal VOC dataset that hold segmentation masks (PNG images
+/// of class or instance ids per pixel), which are not frames.
+pub const VOC_MASK_DIRS: &[&str] = &["SegmentationClass", "SegmentationObject"];
+
 /// Class-name files looked for next to YOLO labels and in each parent directory.
 pub const NAMES_FILES: &[&str] = &[
     "data.yaml",
@@ -133,6 +137,11 @@ impl Layout {
             return Some(Role::Label(rule.format));
         }
         if path == crate::dsv_toml::FILE_NAME {
+            return Some(Role::Other);
+        }
+        if has_dir(path, VOC_MASK_DIRS) {
+            // Pascal VOC segmentation masks are PNGs beside the frames, not frames:
+            // counted, queried or exported as images they would be unlabelled frames.
             return Some(Role::Other);
         }
         if self.toml.is_frame(path) {
