@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod attrs;
 pub mod coco;
 pub mod compare;
 pub mod cvat;
@@ -17,6 +18,8 @@ pub mod kitti;
 pub mod layout;
 pub mod voc;
 pub mod yolo;
+
+pub use attrs::Attributes;
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -330,8 +333,8 @@ pub struct Object {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Attributes: occluded, truncated, difficult, score, and any tool-specific ones.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub attributes: BTreeMap<String, AttrValue>,
+    #[serde(skip_serializing_if = "Attributes::is_empty", default)]
+    pub attributes: Attributes,
     /// Polygon or 3D box, when the format has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geometry: Option<Geometry>,
@@ -344,7 +347,7 @@ impl Object {
             class: class.into(),
             bbox,
             id: None,
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
             geometry: None,
         }
     }
