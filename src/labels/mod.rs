@@ -288,15 +288,21 @@ pub enum Geometry {
         rings: Vec<Vec<[f64; 2]>>,
     },
     /// A 3D box (KITTI convention: dimensions h, w, l in metres, location x, y, z
-    /// in camera coordinates, rotation about the y axis).
-    Box3d {
-        /// Height, width, length.
-        dimensions: [f64; 3],
-        /// Centre of the bottom face.
-        location: [f64; 3],
-        /// Rotation around the vertical axis, radians.
-        rotation_y: f64,
-    },
+    /// in camera coordinates, rotation about the y axis). Boxed: inline, its
+    /// 56 bytes would be in every object, most of which have no geometry.
+    /// Serialized as the struct variant it was (`type`, then its fields).
+    Box3d(Box<Box3d>),
+}
+
+/// A 3D box (KITTI convention).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Box3d {
+    /// Height, width, length.
+    pub dimensions: [f64; 3],
+    /// Centre of the bottom face.
+    pub location: [f64; 3],
+    /// Rotation around the vertical axis, radians.
+    pub rotation_y: f64,
 }
 
 /// The most points dsv reads in one polygon. No annotation tool draws a
