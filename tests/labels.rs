@@ -910,6 +910,85 @@ fn huge_single_line_yolo_file_memory_is_bounded() {
 }
 
 #[test]
+fn huge_cvat_file_memory_is_bounded() {
+    // A 20 MB CVAT XML file of 210,000 boxes in frames of ten, the shape of
+    // bench/memory.py: every box carries an attribute (`occluded`), which cost
+    // a BTreeMap node (~600 bytes) per box, and ten boxes sat in room for
+    // sixteen; a parse took ~1.1 KB a box from ~95 bytes of XML.
+    let repo = TestRepo::init();
+    let mut xml = String::with_capacity(20_100_000);
+    xml.push_str(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n<version>1.1</version>\n",
+    );
+    let mut frames = 0u64;
+    while xml.len() < 20_000_000 {
+        xml.push_str(&format!(
+            "<image id=\"{frames}\" name=\"f{frames}.jpg\" width=\"640\" height=\"480\">\n"
+        ));
+        for k in 0..10 {
+            xml.push_str(&format!(
+                "<box label=\"car\" occluded=\"0\" xtl=\"{k}.5\" ytl=\"{k}.25\" xbr=\"{}.5\" ybr=\"{}.75\" z_order=\"0\"/>\n",
+                k + 30,
+                k + 40
+            ));
+        }
+        xml.push_str("</image>\n");
+        frames += 1;
+    }
+    xml.push_str("</annotations>\n");
+    repo.write("annotations.xml", &xml);
+    repo.write("images/f0.jpg", "x");
+    let budget = 2 * xml.len() as u64 + (200 << 20);
+    // One box of the last frame moved: a change every comparison must find.
+    let cut = xml.rfind("xtl=\"9.5\"").expect("a last box");
+    let edited = format!("{}xtl=\"7.5\"{}", &xml[..cut], &xml[cut + 9..]);
+    let steps: [&[&str]; 13] = [
+        &["add", "-A"],
+        &["commit", "-q", "-m", "one"],
+        &["status"],
+        &["labels", "--count", "annotations.xml"],
+        &["labels", "annotations.xml"],
+        &["labels", "--json", "annotations.xml"],
+        &["query", "true"],
+        &["query", "--json", "true"],
+        &["stats"],
+        &["diff"],
+        &["diff", "--json"],
+        &["diff", "HEAD~1", "HEAD"],
+        &["export", "--format", "coco", "--out", "../out"],
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        if args == &["diff"] {
+            repo.write("annotations.xml", &edited);
+        }
+        if args == &["diff", "HEAD~1", "HEAD"] {
+            repo.ok(["commit", "-q", "-a", "-m", "two"]);
+        }
+        let (code, peak) = exit_and_peak_rss(&repo, args);
+        assert_eq!(code, 0, "step {i}: dsv {} exited {code}", args.join(" "));
+        assert!(
+            peak <= budget,
+            "step {i}: dsv {} peaked at {} MiB, over the budget of {} MiB (2x the 20 MB label file + 200 MiB)",
+            args.join(" "),
+            peak >> 20,
+            budget >> 20
+        );
+    }
+    // Same results as before: every box read, the moved one found.
+    let run = repo.ok(["labels", "--count", "annotations.xml"]);
+    assert!(
+        run.stdout
+            .contains(&format!("{frames} frames\t{} objects", frames * 10)),
+        "{run}"
+    );
+    let run = repo.ok(["diff", "HEAD~1", "HEAD"]);
+    assert!(
+        run.stdout.contains(&format!("f{}.jpg", frames - 1)),
+        "{run}"
+    );
+}
+
+#[test]
 fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
     let ctx = ParseContext {
         class_names: None,

@@ -2131,7 +2131,7 @@ mod tests {
                 class,
                 bbox,
                 id: None,
-                attributes,
+                attributes: attributes.into(),
                 geometry,
             }
         })

@@ -19,7 +19,9 @@
 
 use std::fmt::Write as _;
 
-use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, ParseContext, Units};
+use super::{
+    AttrValue, BBox, Box3d, FrameLabels, Geometry, LabelError, Object, ParseContext, Units,
+};
 
 const COLUMNS: [&str; 16] = [
     "type",
@@ -206,11 +208,11 @@ fn object_from_columns(
             .insert("score".to_owned(), AttrValue::Float(score));
     }
     if !(h == -1.0 && w == -1.0 && l == -1.0) {
-        obj.geometry = Some(Geometry::Box3d {
+        obj.geometry = Some(Geometry::Box3d(Box::new(Box3d {
             dimensions: [h, w, l],
             location: [x, y, z],
             rotation_y,
-        });
+        })));
     }
     Ok(obj)
 }
@@ -256,12 +258,15 @@ pub fn write(frame: &FrameLabels) -> Result<Vec<u8>, LabelError> {
             )));
         }
         let alpha = float_attr(obj, "alpha").unwrap_or(-10.0);
-        let box3d = match obj.geometry {
-            Some(Geometry::Box3d {
-                dimensions: [h, w, l],
-                location: [x, y, z],
-                rotation_y,
-            }) => [h, w, l, x, y, z, rotation_y],
+        let box3d = match obj.geometry.as_ref() {
+            Some(Geometry::Box3d(b)) => {
+                let Box3d {
+                    dimensions: [h, w, l],
+                    location: [x, y, z],
+                    rotation_y,
+                } = **b;
+                [h, w, l, x, y, z, rotation_y]
+            }
             _ => NO_BOX3D,
         };
         let score = float_attr(obj, "score");
@@ -407,11 +412,11 @@ mod tests {
         assert!(!car.attributes.contains_key("score"));
         assert_eq!(
             car.geometry,
-            Some(Geometry::Box3d {
+            Some(Geometry::Box3d(Box::new(Box3d {
                 dimensions: [1.86, 0.60, 2.02],
                 location: [4.59, 1.32, 45.84],
                 rotation_y: -1.55
-            })
+            })))
         );
         let dont_care = &f.objects[2];
         assert_eq!(dont_care.geometry, None);
@@ -594,10 +599,12 @@ mod tests {
                 if let Some(s) = score {
                     o.attributes.insert("score".into(), AttrValue::Float(s));
                 }
-                o.geometry = b3.map(|(h, w, l, x, y, z, r)| Geometry::Box3d {
-                    dimensions: [h, w, l],
-                    location: [x, y, z],
-                    rotation_y: r,
+                o.geometry = b3.map(|(h, w, l, x, y, z, r)| {
+                    Geometry::Box3d(Box::new(Box3d {
+                        dimensions: [h, w, l],
+                        location: [x, y, z],
+                        rotation_y: r,
+                    }))
                 });
                 o
             })

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod attrs;
 pub mod coco;
 pub mod compare;
 pub mod cvat;
@@ -17,6 +18,8 @@ pub mod kitti;
 pub mod layout;
 pub mod voc;
 pub mod yolo;
+
+pub use attrs::Attributes;
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -285,15 +288,21 @@ pub enum Geometry {
         rings: Vec<Vec<[f64; 2]>>,
     },
     /// A 3D box (KITTI convention: dimensions h, w, l in metres, location x, y, z
-    /// in camera coordinates, rotation about the y axis).
-    Box3d {
-        /// Height, width, length.
-        dimensions: [f64; 3],
-        /// Centre of the bottom face.
-        location: [f64; 3],
-        /// Rotation around the vertical axis, radians.
-        rotation_y: f64,
-    },
+    /// in camera coordinates, rotation about the y axis). Boxed: inline, its
+    /// 56 bytes would be in every object, most of which have no geometry.
+    /// Serialized as the struct variant it was (`type`, then its fields).
+    Box3d(Box<Box3d>),
+}
+
+/// A 3D box (KITTI convention).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Box3d {
+    /// Height, width, length.
+    pub dimensions: [f64; 3],
+    /// Centre of the bottom face.
+    pub location: [f64; 3],
+    /// Rotation around the vertical axis, radians.
+    pub rotation_y: f64,
 }
 
 /// The most points dsv reads in one polygon. No annotation tool draws a
@@ -330,8 +339,8 @@ pub struct Object {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Attributes: occluded, truncated, difficult, score, and any tool-specific ones.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub attributes: BTreeMap<String, AttrValue>,
+    #[serde(skip_serializing_if = "Attributes::is_empty", default)]
+    pub attributes: Attributes,
     /// Polygon or 3D box, when the format has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geometry: Option<Geometry>,
@@ -344,7 +353,7 @@ impl Object {
             class: class.into(),
             bbox,
             id: None,
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
             geometry: None,
         }
     }

@@ -361,7 +361,7 @@ fn finish_object(
         ));
     }
     let mut out = Object::new(class, Some(bbox));
-    out.attributes = obj.attributes;
+    out.attributes = obj.attributes.into();
     Ok(out)
 }
 

@@ -63,8 +63,12 @@ pub(crate) fn attr_value(out: &mut Vec<u8>, v: AttrRef) {
 }
 
 /// Appends an attribute map (count, then each name and value in name order).
-pub(crate) fn attrs(out: &mut Vec<u8>, a: &BTreeMap<String, AttrValue>) {
-    attr_pairs(out, a.iter().map(|(k, v)| (k.as_str(), v.as_attr())));
+pub(crate) fn attrs<'a, I>(out: &mut Vec<u8>, a: I)
+where
+    I: IntoIterator<Item = (&'a String, &'a AttrValue)>,
+    I::IntoIter: ExactSizeIterator,
+{
+    attr_pairs(out, a.into_iter().map(|(k, v)| (k.as_str(), v.as_attr())));
 }
 
 /// [`attrs`] of pairs already in name order, without repeated names.
@@ -700,7 +704,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
             class,
             bbox,
             id,
-            attributes,
+            attributes: attributes.into(),
             geometry,
         });
     }

@@ -593,9 +593,9 @@ fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(Map { map: Arc::new(m) })
 }
 
-fn attr_map(a: &std::collections::BTreeMap<String, AttrValue>) -> Value {
+fn attr_map<'a>(a: impl IntoIterator<Item = (&'a String, &'a AttrValue)>) -> Value {
     let m: HashMap<Key, Value> = a
-        .iter()
+        .into_iter()
         .map(|(k, v)| (Key::from(k.as_str()), attr(v)))
         .collect();
     Value::Map(Map { map: Arc::new(m) })
