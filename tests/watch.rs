@@ -636,3 +636,60 @@ fn once_exits_1_while_a_failed_delivery_holds_back_later_commits() {
     ok(&t, "mirror", &env, &watch);
     assert_eq!(fired_commits(&t), pushed);
 }
+
+#[test]
+fn a_delivery_that_cannot_succeed_is_skipped_and_no_longer_blocks_the_mirror() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let env = [
+        ("DSV_HOOKS_MAX_ATTEMPTS", "1".to_string()),
+        ("DSV_HOOKS_BACKOFF_MS", "20".to_string()),
+    ];
+    ok(
+        &t,
+        "mirror",
+        &env,
+        &["watch", "origin", "--once", "--exec", "exit 3"],
+    );
+    let first = label_commit(&t, 1, &[]);
+    ok(&t, "repo", &[], &["push"]);
+    // A broken command: its delivery fails, and retrying re-runs the same command.
+    let r = dsv(
+        &t,
+        "mirror",
+        &env,
+        &["watch", "origin", "--once", "--exec", "exit 3"],
+    );
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("dsv hooks skip ID"), "{r}");
+    // The command is fixed, but the failed delivery holds back the next commit.
+    let exec = exec_hook(&t);
+    let watch = ["watch", "origin", "--once", "--exec", &exec];
+    let second = label_commit(&t, 2, &[]);
+    ok(&t, "repo", &[], &["push"]);
+    let r = dsv(&t, "mirror", &env, &watch);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(fired_commits(&t).is_empty());
+    let status = ok(&t, "mirror", &[], &["hooks", "status"]).stdout;
+    assert!(status.contains("dsv hooks skip ID"), "{status}");
+    // Give up the first commit's delivery: the second goes out.
+    let log = deliveries(&t, "mirror");
+    assert_eq!(log[0]["commit"], first.as_str());
+    let seq = log[0]["seq"].to_string();
+    let fg = [("DSV_HOOKS_FOREGROUND", "1".to_string())];
+    let r = ok(&t, "mirror", &fg, &["hooks", "skip", &seq]);
+    assert!(r.stderr.contains(&format!("skipped #{seq}")), "{r}");
+    assert_eq!(fired_commits(&t), [second.clone()]);
+    let log = deliveries(&t, "mirror");
+    assert_eq!(log[0]["state"], "skipped");
+    ok(&t, "mirror", &env, &watch);
+    assert_eq!(fired_commits(&t), [second]);
+    let status = ok(&t, "mirror", &[], &["hooks", "status"]).stdout;
+    assert!(status.contains("nothing pending"), "{status}");
+    // A delivered one cannot be skipped; an unknown one is named.
+    let r = dsv(&t, "mirror", &[], &["hooks", "skip", "999"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("no delivery '999'"), "{r}");
+}

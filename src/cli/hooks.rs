@@ -52,6 +52,12 @@ enum Sub {
         /// A delivery number (as `dsv hooks log` shows it) or delivery-id prefix.
         id: Option<String>,
     },
+    /// Give up a delivery that cannot succeed as recorded (a failing command, a URL
+    /// that is gone), so the later deliveries of its hook go ahead.
+    Skip {
+        /// A delivery number (as `dsv hooks log` shows it) or delivery-id prefix.
+        id: String,
+    },
     /// Deliver what the outbox holds (commands start this in the background).
     #[command(hide = true)]
     Deliver,
@@ -65,6 +71,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         Sub::Log { max_count, json } => log(ctx, max_count, json),
         Sub::Status { json } => status(ctx, json),
         Sub::Retry { id } => retry(ctx, id.as_deref()),
+        Sub::Skip { id } => skip(ctx, &id),
         Sub::Deliver => {
             let root = Repository::locate(&ctx.cwd)?;
             deliver_now(ctx, &root)?;
@@ -248,7 +255,10 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
     let all = deliveries(&root)?;
     let total = all.len();
-    let open: Vec<Delivery> = all.into_iter().filter(|d| d.state != State::Done).collect();
+    let open: Vec<Delivery> = all
+        .into_iter()
+        .filter(|d| !matches!(d.state, State::Done | State::Skipped))
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&open)?);
         return Ok(0);
@@ -267,9 +277,22 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     }
     if open.iter().any(|d| d.state == State::Failed) {
         println!(
-            "failed deliveries hold back later ones of the same hook; `dsv hooks retry` tries them again"
+            "failed deliveries hold back later ones of the same hook; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up"
         );
     }
+    Ok(0)
+}
+
+fn skip(ctx: &Ctx, id: &str) -> anyhow::Result<i32> {
+    let root = Repository::locate(&ctx.cwd)?;
+    let seq = outbox(&root).skip(id)?;
+    if !ctx.quiet {
+        eprintln!(
+            "skipped #{seq}: it will not be attempted again (`dsv hooks retry {seq}` revives it); later deliveries of its hook go ahead"
+        );
+    }
+    // The deliveries it held back are due now.
+    dispatch(ctx, &root)?;
     Ok(0)
 }
 

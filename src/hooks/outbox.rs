@@ -64,6 +64,9 @@ pub enum State {
     Done,
     /// Gave up after the maximum number of attempts; `dsv hooks retry` revives it.
     Failed,
+    /// Given up by `dsv hooks skip`: never attempted again, and no longer holds back
+    /// the later deliveries of its hook (`dsv hooks retry ID` revives it).
+    Skipped,
 }
 
 impl State {
@@ -74,6 +77,7 @@ impl State {
             State::Pending => "pending",
             State::Done => "done",
             State::Failed => "failed",
+            State::Skipped => "skipped",
         }
     }
 }
@@ -516,7 +520,9 @@ impl Outbox {
         for d in all {
             // A staged delivery may belong to a commit that never happens: it must not
             // hold back the hook's later deliveries.
-            if matches!(d.state, State::Done | State::Staged) || !seen.insert(d.hook.clone()) {
+            if matches!(d.state, State::Done | State::Staged | State::Skipped)
+                || !seen.insert(d.hook.clone())
+            {
                 continue;
             }
             if d.state == State::Pending {
@@ -633,41 +639,7 @@ impl Outbox {
                 .into_iter()
                 .filter(|d| matches!(d.state, State::Pending | State::Failed))
                 .collect(),
-            Some(w) => {
-                let w = w.trim_start_matches('#');
-                let found: Vec<Delivery> = all
-                    .into_iter()
-                    .filter(|d| {
-                        w.parse::<u64>().ok() == Some(d.seq)
-                            || (w.len() >= 4 && d.id.starts_with(w))
-                    })
-                    .collect();
-                match found.as_slice() {
-                    [] => {
-                        return Err(Error::Refused(format!(
-                            "no delivery '{w}' (see `dsv hooks log`)"
-                        )));
-                    }
-                    [d] if d.state == State::Done => {
-                        return Err(Error::Refused(format!(
-                            "delivery #{} was already delivered; a receiver would drop a repeat (key {})",
-                            d.seq, d.key
-                        )));
-                    }
-                    [d] if d.state == State::Staged => {
-                        return Err(Error::Refused(format!(
-                            "delivery #{} waits for its commit to be confirmed (a worker does that)",
-                            d.seq
-                        )));
-                    }
-                    [_] => found,
-                    _ => {
-                        return Err(Error::Refused(format!(
-                            "'{w}' names several deliveries; give its number"
-                        )));
-                    }
-                }
-            }
+            Some(w) => vec![find_open(all, w)?],
         };
         if chosen.is_empty() {
             return Ok(Vec::new());
@@ -689,6 +661,62 @@ impl Outbox {
             tx.commit().map_err(|e| db.err(e))
         })?;
         Ok(chosen.iter().map(|d| d.seq).collect())
+    }
+}
+
+/// The delivery `which` names (a number, `#N`, or a delivery-id prefix of at least
+/// four characters) among `all`, if it can still be attempted: not delivered, not
+/// waiting for its commit to be confirmed.
+fn find_open(all: Vec<Delivery>, which: &str) -> Result<Delivery> {
+    let w = which.trim_start_matches('#');
+    let mut found: Vec<Delivery> = all
+        .into_iter()
+        .filter(|d| w.parse::<u64>().ok() == Some(d.seq) || (w.len() >= 4 && d.id.starts_with(w)))
+        .collect();
+    match found.as_slice() {
+        [] => Err(Error::Refused(format!(
+            "no delivery '{w}' (see `dsv hooks log`)"
+        ))),
+        [d] if d.state == State::Done => Err(Error::Refused(format!(
+            "delivery #{} was already delivered; a receiver would drop a repeat (key {})",
+            d.seq, d.key
+        ))),
+        [d] if d.state == State::Staged => Err(Error::Refused(format!(
+            "delivery #{} waits for its commit to be confirmed (a worker does that)",
+            d.seq
+        ))),
+        [_] => Ok(found.remove(0)),
+        _ => Err(Error::Refused(format!(
+            "'{w}' names several deliveries; give its number"
+        ))),
+    }
+}
+
+impl Outbox {
+    /// Gives up the delivery `which` names (see [`Outbox::retry`] for the forms): it
+    /// is never attempted again and no longer holds back the later deliveries of its
+    /// hook. For a delivery that cannot succeed as recorded (a command that fails, a
+    /// URL that is gone). Returns its number.
+    pub fn skip(&self, which: &str) -> Result<u64> {
+        let d = find_open(self.list()?, which)?;
+        if d.state == State::Skipped {
+            return Ok(d.seq);
+        }
+        let now = now_ms();
+        self.with_db(true, |db| {
+            let tx = db.write()?;
+            {
+                let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
+                let mut d = d.clone();
+                d.state = State::Skipped;
+                d.updated_ms = now;
+                deliveries
+                    .insert(d.seq, encode(&d).as_slice())
+                    .map_err(|e| db.err(e))?;
+            }
+            tx.commit().map_err(|e| db.err(e))
+        })?;
+        Ok(d.seq)
     }
 }
 

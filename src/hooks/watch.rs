@@ -440,7 +440,9 @@ pub fn run(
                     report.undelivered = outbox
                         .list()?
                         .iter()
-                        .filter(|d| d.hook == hook && d.state != State::Done)
+                        .filter(|d| {
+                            d.hook == hook && !matches!(d.state, State::Done | State::Skipped)
+                        })
                         .count() as u64;
                     return Ok(report);
                 }
