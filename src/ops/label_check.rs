@@ -86,7 +86,14 @@ pub fn check_trees(
 ) -> Result<LabelCheck> {
     use crate::ops::diff::diff_trees;
     let changes = diff_trees(&repo.store, old, Some(new), &[])?;
-    let files: Vec<(String, ObjectId)> = changes
+    let files = changed_blobs(&changes);
+    let src = crate::ops::sources::TreeSource::new(&repo.store, Some(*new));
+    check_files(&src, &files)
+}
+
+/// The files (not links or directories) a list of changes leaves, with their content ids.
+fn changed_blobs(changes: &[crate::ops::diff::Change]) -> Vec<(String, ObjectId)> {
+    changes
         .iter()
         .filter_map(|c| {
             let n = c.new.as_ref()?;
@@ -94,9 +101,7 @@ pub fn check_trees(
                 .is_blob()
                 .then(|| (crate::worktree::display_path(&c.path), n.id))
         })
-        .collect();
-    let src = crate::ops::sources::TreeSource::new(&repo.store, Some(*new));
-    check_files(&src, &files)
+        .collect()
 }
 
 /// Whether the staged `dsv.toml` says `[check] labels = "error"` (read from
@@ -123,14 +128,6 @@ pub fn check_staged(repo: &Repository) -> Result<LabelCheck> {
     let src = crate::ops::sources::MapSource::new(store, &new);
     let mut changes: Vec<Change> = Vec::new();
     merge_maps(old, new.clone(), &mut changes);
-    let files: Vec<(String, ObjectId)> = changes
-        .iter()
-        .filter_map(|c| {
-            let n = c.new.as_ref()?;
-            n.mode
-                .is_blob()
-                .then(|| (crate::worktree::display_path(&c.path), n.id))
-        })
-        .collect();
+    let files = changed_blobs(&changes);
     check_files(&src, &files)
 }

@@ -1342,8 +1342,9 @@ fn pick_or_revert(
     )
 }
 
-/// Makes the commit of a conflict-free merge whose run was killed after it wrote
-/// its files (the state says so): what the uninterrupted run would have done last.
+/// Makes the commit of a merge whose files are written and conflicts resolved: for
+/// `--continue`, and for a run killed after it wrote its files (the state says so),
+/// what the uninterrupted run would have done last.
 fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> {
     let id = finish(repo, state)?;
     Ok(MergeReport {
@@ -1385,20 +1386,7 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
             state.kind.command()
         )));
     }
-    let id = finish(repo, &state)?;
-    Ok(MergeReport {
-        outcome: Outcome::Committed,
-        kind: state.kind,
-        theirs: state.theirs,
-        base: state.base,
-        commit: Some(id),
-        written: 0,
-        removed: 0,
-        label_merged: Vec::new(),
-        meta_merged: None,
-        conflicts: Vec::new(),
-        selection: None,
-    })
+    finish_resumed(repo, &state)
 }
 
 /// `--abort`: puts HEAD, the index and every path the merge (or the user, through
