@@ -2075,6 +2075,10 @@ fn bash_completes_branch_tag_remote_and_revision_names_of_the_repository() {
     // Names come from the repository `-C` names, from a directory outside it.
     let got = bash_complete(&repo, "..", &["dsv", "-C", "repo", "switch", ""]);
     has(&got, &["main", "feature"], &[]);
+    // A `-C` value being typed completes from the current directory.
+    assert_eq!(bash_complete(&repo, "..", &["dsv", "-C", "rep"]), ["repo/"]);
+    let got = bash_complete(&repo, "..", &["dsv", "-C", "repo", "add", "ima"]);
+    assert_eq!(got, ["images/"]);
     // Outside any repository: no names and no error (bash checks stderr is empty).
     let got = bash_complete(&repo, "..", &["dsv", "switch", ""]);
     has(&got, &["--detach"], &["main"]);

@@ -175,24 +175,27 @@ pub fn complete_from_env() -> Option<i32> {
 }
 
 /// The directory the completed command will run in: the current one, or the last
-/// `-C DIR` on the line (as for the command itself, relative to the current one).
+/// `-C DIR` before the word being completed (relative to the current one, as for the
+/// command itself). The word being completed may be a `-C` value still being typed:
+/// it is not a directory yet.
 fn start_dir(words: &[OsString], cwd: &Path) -> PathBuf {
+    // bash and zsh say which word is being completed (the cursor may be mid-line);
+    // the other shells pass the words up to the cursor.
+    let current = std::env::var("_CLAP_COMPLETE_INDEX")
+        .ok()
+        .and_then(|i| i.parse::<usize>().ok())
+        .unwrap_or(words.len().saturating_sub(1));
     let mut dir = None;
-    let mut rest = words.iter().skip(1);
-    while let Some(w) = rest.next() {
-        let bytes = w.as_encoded_bytes();
+    let mut before = words.iter().take(current).skip(1);
+    while let Some(w) = before.next() {
         if w == "--" {
             break;
         } else if w == "-C" {
-            if let Some(d) = rest.next() {
+            if let Some(d) = before.next() {
                 dir = Some(PathBuf::from(d));
             }
-        } else if let Some(d) = bytes.strip_prefix(b"-C") {
-            let d = d.strip_prefix(b"=").unwrap_or(d);
-            // SAFETY: a suffix after ASCII bytes of a valid OsStr encoding.
-            dir = Some(PathBuf::from(unsafe {
-                OsStr::from_encoded_bytes_unchecked(d)
-            }));
+        } else if let Some(d) = w.to_str().and_then(|w| w.strip_prefix("-C")) {
+            dir = Some(PathBuf::from(d.strip_prefix('=').unwrap_or(d)));
         }
     }
     match dir {
