@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -1895,4 +1896,274 @@ fn deep_tree_in_store_fails_cleanly_in_stats_fsck_query() {
     // Nothing was written by the failed checkout; the log still reads.
     assert!(!t.exists("d"));
     t.ok(["log"]);
+}
+
+// Shell completions and manual pages (issue 21.1).
+
+/// A repository with branches `main` and `feature`, tag `v1`, remote `origin` and
+/// the remote-tracking branch `origin/main`, and a directory `images/`.
+fn repo_with_names() -> TestRepo {
+    let repo = TestRepo::init();
+    repo.write("images/a.jpg", b"a");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "one"]);
+    repo.ok(["branch", "feature"]);
+    repo.ok(["tag", "v1"]);
+    let url = format!("file://{}", repo.home().join("remote.dsv").display());
+    repo.ok(["remote", "add", "origin", &url]);
+    repo.ok(["push", "-q", "origin", "main"]);
+    repo.ok(["fetch", "-q", "origin"]);
+    repo
+}
+
+/// Completes the last of `words` (`dsv switch ma`) as bash does on TAB: the script
+/// of `dsv completions bash` sourced in a real bash started in `dir` (relative to
+/// the worktree), its completion function called; returns COMPREPLY.
+fn bash_complete(repo: &TestRepo, dir: impl AsRef<Path>, words: &[&str]) -> Vec<String> {
+    let script = repo.ok(["completions", "bash"]).stdout;
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect();
+    let program = format!(
+        "{script}\nCOMP_WORDS=({}); COMP_CWORD={}; COMP_LINE=\"${{COMP_WORDS[*]}}\"; \
+         COMP_POINT=${{#COMP_LINE}}; COMP_TYPE=9\n\
+         _clap_complete_dsv dsv \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let out = repo
+        .program_in("bash", dir)
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .expect("running bash");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "bash: {stderr}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn completion_scripts_for_every_shell_call_dsv_back() {
+    let repo = TestRepo::new();
+    let bin = assert_cmd::cargo::cargo_bin("dsv");
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = repo.ok(["completions", shell]);
+        assert!(
+            r.stdout.contains("DSV_COMPLETE") && r.stdout.contains(&*bin.to_string_lossy()),
+            "dsv completions {shell}:\n{r}"
+        );
+    }
+    let r = repo.expect_code(2, ["completions", "tcsh"]);
+    assert!(r.stderr.contains("invalid value 'tcsh'"), "{r}");
+}
+
+#[test]
+fn static_completion_scripts_name_every_command() {
+    let repo = TestRepo::new();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let r = repo.ok(["completions", "--static", shell]);
+        for command in [
+            "cherry-pick",
+            "install-git-integration",
+            "switch",
+            "completions",
+            "man",
+        ] {
+            assert!(
+                r.stdout.contains(command),
+                "dsv completions --static {shell} lacks {command}"
+            );
+        }
+        assert!(
+            !r.stdout.contains("DSV_COMPLETE"),
+            "{shell}: calls dsv back"
+        );
+    }
+}
+
+#[test]
+fn bash_parses_the_dynamic_and_static_completion_scripts() {
+    let repo = TestRepo::new();
+    for args in [
+        &["completions", "bash"][..],
+        &["completions", "--static", "bash"],
+    ] {
+        let script = repo.home().join("script.bash");
+        std::fs::write(&script, repo.ok(args).stdout).unwrap();
+        let out = repo
+            .program_in("bash", ".")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .expect("running bash");
+        assert!(
+            out.status.success(),
+            "bash -n on dsv {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn bash_completes_branch_tag_remote_and_revision_names_of_the_repository() {
+    let repo = repo_with_names();
+    let has = |got: &[String], want: &[&str], not: &[&str]| {
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "{w} missing from {got:?}");
+        }
+        for n in not {
+            assert!(!got.iter().any(|g| g == n), "{n} offered in {got:?}");
+        }
+    };
+    // Branches only where only a branch makes sense.
+    let got = bash_complete(&repo, ".", &["dsv", "switch", ""]);
+    has(&got, &["main", "feature"], &["v1", "origin/main", "origin"]);
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "switch", "fe"]),
+        ["feature"]
+    );
+    has(
+        &bash_complete(&repo, ".", &["dsv", "tag", "-d", ""]),
+        &["v1"],
+        &["main"],
+    );
+    // Remotes, then the local branch to push.
+    has(
+        &bash_complete(&repo, ".", &["dsv", "push", ""]),
+        &["origin"],
+        &["main"],
+    );
+    let got = bash_complete(&repo, ".", &["dsv", "push", "origin", ""]);
+    has(&got, &["main", "feature"], &["origin"]);
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "fetch", "o"]),
+        ["origin"]
+    );
+    // Revisions: every kind of name, and either end of a range.
+    let got = bash_complete(&repo, ".", &["dsv", "log", ""]);
+    has(
+        &got,
+        &["HEAD", "main", "feature", "v1", "origin/main"],
+        &["origin"],
+    );
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "diff", "v1..fe"]),
+        ["v1..feature"]
+    );
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "diff", "v1...origin/"]),
+        ["v1...origin/main"]
+    );
+    // Commands, options and paths.
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "cherry"]),
+        ["cherry-pick"]
+    );
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "switch", "--det"]),
+        ["--detach"]
+    );
+    assert_eq!(
+        bash_complete(&repo, ".", &["dsv", "add", "ima"]),
+        ["images/"]
+    );
+    // Names come from the repository `-C` names, from a directory outside it.
+    let got = bash_complete(&repo, "..", &["dsv", "-C", "repo", "switch", ""]);
+    has(&got, &["main", "feature"], &[]);
+    // A `-C` value being typed completes from the current directory.
+    assert_eq!(bash_complete(&repo, "..", &["dsv", "-C", "rep"]), ["repo/"]);
+    let got = bash_complete(&repo, "..", &["dsv", "-C", "repo", "add", "ima"]);
+    assert_eq!(got, ["images/"]);
+    // Outside any repository: no names and no error (bash checks stderr is empty).
+    let got = bash_complete(&repo, "..", &["dsv", "switch", ""]);
+    has(&got, &["--detach"], &["main"]);
+}
+
+#[test]
+fn completion_engine_writes_fish_and_zsh_candidates_with_their_kind() {
+    let repo = repo_with_names();
+    let complete = |shell: &str, index: &str, words: &[&str]| {
+        let out = repo
+            .cmd()
+            .env("DSV_COMPLETE", shell)
+            .env("_CLAP_COMPLETE_INDEX", index)
+            .arg("--")
+            .args(words)
+            .output()
+            .expect("running dsv");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let fish = complete("fish", "", &["dsv", "tag", "x", ""]);
+    assert!(
+        fish.lines()
+            .any(|l| l == "origin/main\tremote-tracking branch"),
+        "{fish}"
+    );
+    // zsh passes no empty last word for the one being completed; value:help pairs.
+    let zsh = complete("zsh", "2", &["dsv", "merge"]);
+    assert!(zsh.lines().any(|l| l == "feature:branch"), "{zsh}");
+    let r = repo
+        .cmd()
+        .env("DSV_COMPLETE", "tcsh")
+        .args(["--", "dsv", ""])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("unknown shell"));
+}
+
+#[test]
+fn man_prints_the_page_of_a_command_and_refuses_an_unknown_one() {
+    let repo = TestRepo::new();
+    let r = repo.ok(["man"]);
+    assert!(r.stdout.contains(".TH dsv 1"), "{r}");
+    assert!(r.stdout.contains("cherry\\-pick"), "{r}");
+    let r = repo.ok(["man", "remote", "add"]);
+    assert!(r.stdout.contains(".TH dsv-remote-add 1"), "{r}");
+    let r = repo.expect_code(2, ["man", "remote", "nosuch"]);
+    assert_eq!(
+        r.stderr,
+        "error: no command 'dsv remote nosuch'; see 'dsv --help'\n"
+    );
+}
+
+/// docs/man/ holds the pages `dsv man --out` writes: regenerated here, so a change
+/// to the command line without new pages fails.
+#[test]
+fn docs_man_pages_match_the_command_line() {
+    let repo = TestRepo::new();
+    let out = repo.home().join("man");
+    let r = repo.ok([OsStr::new("man"), OsStr::new("--out"), out.as_os_str()]);
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let list = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let fix = "docs/man/ is out of date with the command line: run \
+               `cargo run -- man --out docs/man` and commit (deleting pages of removed commands)";
+    let (generated, docs) = (list(&out), list(&committed));
+    assert!(
+        r.stderr
+            .contains(&format!("wrote {} manual pages", generated.len()))
+    );
+    assert_eq!(generated, docs, "{fix}");
+    for name in generated {
+        let a = std::fs::read(out.join(&name)).unwrap();
+        let b = std::fs::read(committed.join(&name)).unwrap();
+        assert!(a == b, "{name} differs; {fix}");
+    }
 }

@@ -7,6 +7,7 @@ mod checkout;
 mod cherry_pick;
 mod clone;
 mod commit;
+mod completions;
 mod config;
 mod demo;
 mod diff;
@@ -22,6 +23,7 @@ mod labels;
 mod lock;
 mod log;
 mod ls_tree;
+mod man;
 mod merge;
 mod meta;
 mod output;
@@ -161,6 +163,10 @@ enum Command {
     Clone(clone::Args),
     /// Fire a command or webhook for every commit landing on a remote (the CI-side trigger).
     Watch(watch::Args),
+    /// Print the shell completion script (branch, tag, remote and path names included).
+    Completions(completions::Args),
+    /// Print a manual page (roff), or write them all with --out.
+    Man(man::Args),
 }
 
 /// A command line that parses but makes no sense (exit code 2, like clap's own errors).
@@ -210,6 +216,9 @@ impl Ctx {
 /// Parses arguments, runs the command and maps errors to exit codes:
 /// 0 success, 1 failure, 2 usage error.
 pub fn run() -> i32 {
+    if let Some(code) = completions::complete_from_env() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -306,6 +315,8 @@ pub fn run() -> i32 {
         Command::Pull(a) => pull::run(&ctx, a),
         Command::Clone(a) => clone::run(&ctx, a),
         Command::Watch(a) => watch::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man(a) => man::run(&ctx, a),
     };
     if let Some(c) = counter {
         eprintln!("dsv: {} write points", c.writes());
