@@ -157,7 +157,16 @@ impl Config {
 }
 
 /// Settings of a remote (`remote.NAME.SETTING`).
-pub const REMOTE_SETTINGS: &[&str] = &["url", "endpoint", "region", "allow_http"];
+pub const REMOTE_SETTINGS: &[&str] = &[
+    "url",
+    "endpoint",
+    "region",
+    "allow_http",
+    "connect_timeout",
+    "timeout",
+    "retries",
+    "retry_timeout",
+];
 
 /// Rejects keys dsv does not know.
 pub fn check_key(key: &str) -> Result<()> {
@@ -173,7 +182,7 @@ pub fn check_key(key: &str) -> Result<()> {
         Err(Error::InvalidName {
             kind: "config key",
             name: key.to_string(),
-            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, remote.NAME.url|endpoint|region|allow_http)",
+            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, remote.NAME.url|endpoint|region|allow_http|connect_timeout|timeout|retries|retry_timeout)",
         })
     }
 }

@@ -28,6 +28,9 @@ pub struct OpenOptions {
     pub storage: Arc<dyn Storage>,
     /// How long to wait for another command's lock (`None`: `core.lock_timeout_ms`, else 3 s).
     pub lock_timeout: Option<Duration>,
+    /// Remote client timeouts and retries that override every remote's own
+    /// `[remote.NAME]` settings (the CLI takes them from `DSV_REMOTE_*`).
+    pub remote_net: crate::remote::net::Network,
 }
 
 impl Default for OpenOptions {
@@ -38,6 +41,7 @@ impl Default for OpenOptions {
         OpenOptions {
             storage: Arc::new(OsStorage),
             lock_timeout: ms.map(Duration::from_millis),
+            remote_net: Default::default(),
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Repository {
     pub refs: Refs,
     /// Layered configuration.
     pub config: Config,
+    /// Remote client settings that override each remote's own (see [`OpenOptions`]).
+    pub remote_net: crate::remote::net::Network,
     lock: RepoLock,
 }
 
@@ -215,6 +221,7 @@ impl Repository {
             storage: opts.storage.clone(),
             store,
             index,
+            remote_net: opts.remote_net,
             lock,
         })
     }

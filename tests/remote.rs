@@ -884,3 +884,93 @@ fn clone_of_deep_remote_tree_fails_cleanly() {
     ok(&t, a, &[], &["gc"]);
     ok(&t, a, &[], &["fsck"]);
 }
+
+/// Credentials for a server that never checks them (without any, the S3 client
+/// would first ask the instance metadata service).
+fn fake_credentials() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+    ]
+}
+
+/// A remote on a loopback port nothing listens on (bound, then closed).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn refused_endpoint_fails_fast() {
+    let t = TestRepo::init();
+    let a = Path::new("repo");
+    let port = closed_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    write_file(t.root(), "a.txt", "a\n");
+    ok(&t, a, &[], &["add", "-A"]);
+    ok(&t, a, &[], &["commit", "-m", "a"]);
+    ok(
+        &t,
+        a,
+        &[],
+        &["remote", "add", "down", "s3://b/p", "--endpoint", &endpoint],
+    );
+    for args in [vec!["fetch", "down"], vec!["push", "down"]] {
+        let start = std::time::Instant::now();
+        let r = fails(&t, a, &fake_credentials(), &args);
+        let took = start.elapsed();
+        // object_store's own policy retried a refused connection ten times with
+        // backoff (about 27 s); a generous bound keeps a loaded CI machine green.
+        assert!(took.as_secs() < 10, "took {took:?}:\n{r}");
+        assert!(r.stderr.contains("never answered (2 attempts)"), "{r}");
+    }
+}
+
+#[test]
+fn silent_endpoint_is_given_up_after_the_configured_timeout() {
+    // Accepts connections (the kernel completes the handshake) and never answers.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let t = TestRepo::init();
+    let a = Path::new("repo");
+    ok(
+        &t,
+        a,
+        &[],
+        &["remote", "add", "mute", "s3://b/p", "--endpoint", &endpoint],
+    );
+    ok(&t, a, &[], &["config", "remote.mute.timeout", "1s"]);
+    let start = std::time::Instant::now();
+    let r = fails(&t, a, &fake_credentials(), &["fetch", "mute"]);
+    assert!(start.elapsed().as_secs() < 10, "{r}");
+    assert!(r.stderr.contains("never answered"), "{r}");
+    // The environment overrides the remote's own setting.
+    let mut env = fake_credentials();
+    env.push(("DSV_REMOTE_TIMEOUT", "300ms".to_string()));
+    let start = std::time::Instant::now();
+    fails(&t, a, &env, &["fetch", "mute"]);
+    assert!(start.elapsed().as_secs() < 5);
+    drop(l);
+}
+
+#[test]
+fn bad_remote_network_settings_are_clear_errors() {
+    let t = TestRepo::init();
+    let a = Path::new("repo");
+    ok(&t, a, &[], &["remote", "add", "r", "s3://b/p"]);
+    let env = [("DSV_REMOTE_CONNECT_TIMEOUT", "soon".to_string())];
+    let r = dsv(&t, a, &env, &["fetch", "r"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(
+        r.stderr
+            .contains("DSV_REMOTE_CONNECT_TIMEOUT must be a duration such as 5s"),
+        "{r}"
+    );
+    ok(&t, a, &[], &["config", "remote.r.retries", "many"]);
+    let r = fails(&t, a, &[], &["fetch", "r"]);
+    assert!(
+        r.stderr
+            .contains("remote.r.retries must be a number from 0 to 100, not 'many'"),
+        "{r}"
+    );
+}

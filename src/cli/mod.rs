@@ -213,6 +213,44 @@ impl Ctx {
     }
 }
 
+/// Remote client settings from `DSV_REMOTE_CONNECT_TIMEOUT`, `DSV_REMOTE_TIMEOUT`,
+/// `DSV_REMOTE_RETRIES` and `DSV_REMOTE_RETRY_TIMEOUT`; they override every
+/// remote's `[remote.NAME]` settings for this run.
+fn remote_net_from_env() -> Result<dsv::remote::net::Network, String> {
+    use dsv::remote::net::{Network, parse_duration};
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let duration = |k: &str| match get(k) {
+        None => Ok(None),
+        Some(v) => parse_duration(&v).map(Some).ok_or_else(|| {
+            format!(
+                "{k} must be a duration such as 5s or 500ms, not '{}'",
+                dsv::quote::text(&v)
+            )
+        }),
+    };
+    let retries = match get("DSV_REMOTE_RETRIES") {
+        None => None,
+        Some(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| {
+                    format!(
+                        "DSV_REMOTE_RETRIES must be a number from 0 to 100, not '{}'",
+                        dsv::quote::text(&v)
+                    )
+                })?,
+        ),
+    };
+    Ok(Network {
+        connect_timeout: duration("DSV_REMOTE_CONNECT_TIMEOUT")?,
+        timeout: duration("DSV_REMOTE_TIMEOUT")?,
+        retries,
+        retry_timeout: duration("DSV_REMOTE_RETRY_TIMEOUT")?,
+    })
+}
+
 /// Parses arguments, runs the command and maps errors to exit codes:
 /// 0 success, 1 failure, 2 usage error.
 pub fn run() -> i32 {
@@ -258,6 +296,13 @@ pub fn run() -> i32 {
             open.storage = f;
         } else if let Some(f) = FaultStorage::from_spec(&spec) {
             open.storage = Arc::new(f);
+        }
+    }
+    match remote_net_from_env() {
+        Ok(n) => open.remote_net = n,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return 2;
         }
     }
     let color = match cli.color {

@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 endpoint,
                 region,
                 allow_http,
+                ..Settings::default()
             };
             add_remote(&repo, &name, &url, &settings)?;
         }

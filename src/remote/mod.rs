@@ -12,6 +12,7 @@
 pub mod fetch;
 pub mod format;
 pub mod fsck;
+pub mod net;
 pub mod push;
 pub mod refs;
 pub mod url;
@@ -183,7 +184,17 @@ pub fn list_remotes(repo: &Repository) -> Result<Vec<RemoteConfig>> {
         .map(str::to_string)
         .collect();
     names.sort();
-    names.iter().map(|n| config_from(&file, n)).collect()
+    names
+        .iter()
+        .map(|n| Ok(with_overrides(repo, config_from(&file, n)?)))
+        .collect()
+}
+
+/// The repository's overrides (from the environment, resolved by the caller) over a
+/// remote's own network settings.
+fn with_overrides(repo: &Repository, mut cfg: RemoteConfig) -> RemoteConfig {
+    cfg.settings.net = repo.remote_net.or(cfg.settings.net);
+    cfg
 }
 
 fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
@@ -202,6 +213,30 @@ fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
             });
         }
     };
+    let bad = |key: &str, v: &str, want: &str| Error::Config {
+        path: file.path.clone(),
+        message: format!(
+            "remote.{name}.{key} must be {want}, not '{}'",
+            crate::quote::text(v)
+        ),
+    };
+    let duration = |key: &str| -> Result<Option<std::time::Duration>> {
+        get(key)
+            .map(|v| {
+                net::parse_duration(&v)
+                    .ok_or_else(|| bad(key, &v, "a duration such as 5s or 500ms"))
+            })
+            .transpose()
+    };
+    let retries = get("retries")
+        .map(|v| {
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= 100)
+                .ok_or_else(|| bad("retries", &v, "a number from 0 to 100"))
+        })
+        .transpose()?;
     Ok(RemoteConfig {
         name: name.to_string(),
         url,
@@ -209,6 +244,12 @@ fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
             endpoint: get("endpoint"),
             region: get("region"),
             allow_http,
+            net: net::Network {
+                connect_timeout: duration("connect_timeout")?,
+                timeout: duration("timeout")?,
+                retries,
+                retry_timeout: duration("retry_timeout")?,
+            },
         },
     })
 }
@@ -216,7 +257,8 @@ fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
 /// The configuration of remote `name`.
 pub fn remote_config(repo: &Repository, name: &str) -> Result<RemoteConfig> {
     check_remote_name(name)?;
-    config_from(&ConfigFile::load(&config_path(repo))?, name)
+    let cfg = config_from(&ConfigFile::load(&config_path(repo))?, name)?;
+    Ok(with_overrides(repo, cfg))
 }
 
 /// Adds a remote (`dsv remote add NAME URL`).

@@ -54,6 +54,8 @@ pub struct Settings {
     pub region: Option<String>,
     /// Allow plain HTTP (implied by an `http://` endpoint).
     pub allow_http: bool,
+    /// Client timeouts and retries.
+    pub net: super::net::Network,
 }
 
 fn split_bucket(rest: &str, url: &str) -> Result<(String, String)> {
@@ -149,11 +151,16 @@ pub fn open(
     if let Some(ep) = &settings.endpoint {
         check_no_credentials("endpoint", ep, url)?;
     }
+    let net = &settings.net;
     let prefix_path =
         |p: &str| -> StorePath { StorePath::from_iter(p.split('/').filter(|s| !s.is_empty())) };
     match loc {
         Location::S3 { bucket, prefix } => {
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_client_options(net.client_options())
+                .with_retry(net.retry_config())
+                .with_http_connector(net.connector());
             let endpoint = settings
                 .endpoint
                 .clone()
@@ -183,12 +190,19 @@ pub fn open(
         Location::Gcs { bucket, prefix } => {
             let store = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
+                .with_client_options(net.client_options())
+                .with_retry(net.retry_config())
+                .with_http_connector(net.connector())
                 .build()
                 .map_err(|e| build_error(url, e))?;
             Ok((Arc::new(store), prefix_path(prefix)))
         }
         Location::Azure { container, prefix } => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_container_name(container);
+            let mut b = MicrosoftAzureBuilder::from_env()
+                .with_container_name(container)
+                .with_client_options(net.client_options())
+                .with_retry(net.retry_config())
+                .with_http_connector(net.connector());
             if let Some(ep) = &settings.endpoint {
                 b = b.with_endpoint(ep.clone());
                 if ep.starts_with("http://") {
