@@ -308,7 +308,11 @@ fn fixture_imports_agree_with_datumaro() {
     t.ok(["add", "."]);
     t.ok(["commit", "-m", "fixtures"]);
     let q: Value = serde_json::from_str(&t.ok(["query", "true", "--json"]).stdout).unwrap();
-    assert_eq!(q["invalid"], Value::Array(vec![]), "dsv found invalid label files");
+    assert_eq!(
+        q["invalid"],
+        Value::Array(vec![]),
+        "dsv found invalid label files"
+    );
 
     let mut problems = Vec::new();
     let mut used_known = BTreeSet::new();
@@ -319,26 +323,40 @@ fn fixture_imports_agree_with_datumaro() {
     let mut claimed = BTreeSet::new();
     for case in CASES {
         let dm_frames = dm["datasets"][case.name].as_object().unwrap();
-        assert!(!dm_frames.is_empty(), "{}: Datumaro imported no frame", case.name);
+        assert!(
+            !dm_frames.is_empty(),
+            "{}: Datumaro imported no frame",
+            case.name
+        );
         let prefix = format!("{}/", case.dir);
         let mine: BTreeMap<&str, &Value> = dsv_frames
             .iter()
             .filter_map(|(p, f)| p.strip_prefix(&prefix).map(|r| (r, *f)))
             .collect();
         claimed.extend(mine.keys().map(|r| format!("{prefix}{r}")));
-        let names: BTreeSet<&str> = mine.keys().copied().chain(dm_frames.keys().map(String::as_str)).collect();
+        let names: BTreeSet<&str> = mine
+            .keys()
+            .copied()
+            .chain(dm_frames.keys().map(String::as_str))
+            .collect();
         for name in names {
             let at = format!("{}: {name}", case.name);
             let (Some(d), Some(m)) = (mine.get(name), dm_frames.get(name)) else {
                 problems.push(format!(
                     "{at}: frame only in {}",
-                    if mine.contains_key(name) { "dsv" } else { "Datumaro" }
+                    if mine.contains_key(name) {
+                        "dsv"
+                    } else {
+                        "Datumaro"
+                    }
                 ));
                 continue;
             };
             let scale = (d["units"] == "normalized").then(|| {
                 let w = m["width"].as_f64().expect("Datumaro knows the image width");
-                let h = m["height"].as_f64().expect("Datumaro knows the image height");
+                let h = m["height"]
+                    .as_f64()
+                    .expect("Datumaro knows the image height");
                 (w, h)
             });
             let dsv_objs: Vec<Obj> = d
@@ -357,7 +375,10 @@ fn fixture_imports_agree_with_datumaro() {
             let dm_objs = dm_objects(case.format, m, &mut problems, &at);
             let (only_dm, only_dsv) = unpaired(&dm_objs, &dsv_objs);
             for o in only_dm {
-                match KNOWN.iter().position(|k| k.case == case.name && k.kind == o.kind) {
+                match KNOWN
+                    .iter()
+                    .position(|k| k.case == case.name && k.kind == o.kind)
+                {
                     Some(i) => {
                         used_known.insert(i);
                     }
@@ -386,4 +407,319 @@ fn fixture_imports_agree_with_datumaro() {
         dm["datumaro"],
         problems.join("\n")
     );
+}
+
+/// The scripted edits, in pixels on the 10x5 Roboflow images: frame `train_001`
+/// deleted; `train_002`'s box reclassified (label_1 to label_0); in `val_001` the
+/// label_0 box deleted and the label_1 box moved 1 px right; a new frame `val_002`
+/// (a copy of `val_001.jpg`) with two boxes. Boxes are (class, [x, y, w, h]).
+const TRAIN_002_AFTER: &[(&str, [f64; 4])] = &[("label_0", [0.0, 0.0, 2.0, 4.0])];
+const VAL_001_AFTER: &[(&str, [f64; 4])] = &[("label_1", [1.0, 0.0, 9.0, 1.0])];
+const VAL_002_NEW: &[(&str, [f64; 4])] = &[
+    ("label_1", [2.0, 1.0, 3.0, 2.0]),
+    ("label_0", [5.0, 2.0, 4.0, 3.0]),
+];
+const IMAGE_W: f64 = 10.0;
+const IMAGE_H: f64 = 5.0;
+
+/// A YOLO label file (classes label_0 and label_1 are ids 0 and 1 in data.yaml).
+fn yolo_text(boxes: &[(&str, [f64; 4])]) -> String {
+    boxes
+        .iter()
+        .map(|(c, [x, y, w, h])| {
+            let id = c.strip_prefix("label_").unwrap();
+            format!(
+                "{id} {} {} {} {}\n",
+                (x + w / 2.0) / IMAGE_W,
+                (y + h / 2.0) / IMAGE_H,
+                w / IMAGE_W,
+                h / IMAGE_H
+            )
+        })
+        .collect()
+}
+
+/// A Pascal VOC annotation file as Roboflow writes it.
+fn voc_xml(file: &str, boxes: &[(&str, [f64; 4])]) -> String {
+    let mut s = format!(
+        "<annotation>\n  <folder></folder>\n  <filename>{file}</filename>\n  <path>{file}</path>\n  <source>\n    <database>roboflow.ai</database>\n  </source>\n  <size>\n    <width>{IMAGE_W}</width>\n    <height>{IMAGE_H}</height>\n    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n"
+    );
+    for (c, [x, y, w, h]) in boxes {
+        s.push_str(&format!(
+            "  <object>\n    <name>{c}</name>\n    <truncated>0</truncated>\n    <difficult>0</difficult>\n    <occluded>0</occluded>\n    <bndbox>\n      <xmin>{x}</xmin>\n      <xmax>{}</xmax>\n      <ymin>{y}</ymin>\n      <ymax>{}</ymax>\n    </bndbox>\n  </object>\n",
+            x + w,
+            y + h
+        ));
+    }
+    s.push_str("</annotation>\n");
+    s
+}
+
+/// The same image with different bytes (decoders stop at the JPEG end marker): every
+/// 10x5 image of the fixtures is byte-identical, and dsv pairs a deleted image with an
+/// added identical one as a rename.
+fn distinct_copy(jpeg: &[u8]) -> Vec<u8> {
+    let mut v = jpeg.to_vec();
+    v.extend_from_slice(b"a new frame");
+    v
+}
+
+/// YOLO edits. The new frame's image is a byte-identical copy of the deleted frame's,
+/// so dsv reports the pair as a renamed frame (see `edits_agree_with_datumaro`).
+fn apply_yolo_edits(t: &TestRepo) {
+    t.remove("train/images/train_001.jpg");
+    t.remove("train/labels/train_001.txt");
+    t.write("train/labels/train_002.txt", yolo_text(TRAIN_002_AFTER));
+    t.write("val/labels/val_001.txt", yolo_text(VAL_001_AFTER));
+    t.write("val/images/val_002.jpg", t.read("val/images/val_001.jpg"));
+    t.write("val/labels/val_002.txt", yolo_text(VAL_002_NEW));
+}
+
+fn apply_voc_edits(t: &TestRepo) {
+    t.remove("train/train_001.jpg");
+    t.remove("train/train_001.xml");
+    t.write(
+        "train/train_002.xml",
+        voc_xml("train_002.jpg", TRAIN_002_AFTER),
+    );
+    t.write("val/val_001.xml", voc_xml("val_001.jpg", VAL_001_AFTER));
+    t.write("val/val_002.jpg", distinct_copy(&t.read("val/val_001.jpg")));
+    t.write("val/val_002.xml", voc_xml("val_002.jpg", VAL_002_NEW));
+}
+
+/// COCO annotations of `boxes` for image `image_id`, ids from `first_id`
+/// (category ids: label_0 is 1, label_1 is 2, as in the Roboflow file).
+fn coco_annotations(image_id: u64, first_id: u64, boxes: &[(&str, [f64; 4])]) -> Vec<Value> {
+    boxes
+        .iter()
+        .enumerate()
+        .map(|(i, (c, b))| {
+            let cat: u64 = c.strip_prefix("label_").unwrap().parse::<u64>().unwrap() + 1;
+            serde_json::json!({
+                "id": first_id + i as u64, "image_id": image_id, "category_id": cat,
+                "segmentation": [], "area": b[2] * b[3], "bbox": b, "iscrowd": 0
+            })
+        })
+        .collect()
+}
+
+fn apply_coco_edits(t: &TestRepo) {
+    let edit = |file: &str, f: &dyn Fn(&mut Value)| {
+        let mut v: Value = serde_json::from_slice(&t.read(file)).unwrap();
+        f(&mut v);
+        t.write(file, serde_json::to_string_pretty(&v).unwrap());
+    };
+    let image_id = |v: &Value, name: &str| -> u64 {
+        v["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["file_name"] == name)
+            .unwrap_or_else(|| panic!("{name} in the COCO file"))["id"]
+            .as_u64()
+            .unwrap()
+    };
+    edit("train/_annotations.coco.json", &|v| {
+        let gone = image_id(v, "train_001.jpg");
+        let kept = image_id(v, "train_002.jpg");
+        v["images"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|i| i["id"] != gone);
+        let anns = v["annotations"].as_array_mut().unwrap();
+        anns.retain(|a| a["image_id"] != gone);
+        anns.retain(|a| a["image_id"] != kept);
+        let max = anns
+            .iter()
+            .filter_map(|a| a["id"].as_u64())
+            .max()
+            .unwrap_or(0);
+        anns.extend(coco_annotations(kept, max + 100, TRAIN_002_AFTER));
+    });
+    edit("val/_annotations.coco.json", &|v| {
+        let val1 = image_id(v, "val_001.jpg");
+        let mut new_image = v["images"][0].clone();
+        new_image["id"] = 1000.into();
+        new_image["file_name"] = "val_002.jpg".into();
+        v["images"].as_array_mut().unwrap().push(new_image);
+        let anns = v["annotations"].as_array_mut().unwrap();
+        // The label_1 box keeps its id and moves; the label_0 box is deleted.
+        anns.retain(|a| !(a["image_id"] == val1 && a["category_id"] == 1));
+        for a in anns.iter_mut().filter(|a| a["image_id"] == val1) {
+            a["bbox"] = serde_json::json!(VAL_001_AFTER[0].1);
+        }
+        anns.extend(coco_annotations(1000, 1000, VAL_002_NEW));
+    });
+    t.remove("train/train_001.jpg");
+    t.write("val/val_002.jpg", distinct_copy(&t.read("val/val_001.jpg")));
+}
+
+/// One object change as compared.
+#[derive(Debug, Clone)]
+struct Change {
+    kind: String,
+    class: String,
+    old_class: String,
+    before: Option<[f64; 4]>,
+    after: Option<[f64; 4]>,
+}
+
+impl Change {
+    fn same(&self, o: &Change) -> bool {
+        let close = |a: Option<[f64; 4]>, b: Option<[f64; 4]>| match (a, b) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .zip(b.iter())
+                .all(|(x, y)| (x - y).abs() <= BOX_TOLERANCE_PX),
+            (None, None) => true,
+            _ => false,
+        };
+        self.kind == o.kind
+            && self.class == o.class
+            && self.old_class == o.old_class
+            && close(self.before, o.before)
+            && close(self.after, o.after)
+    }
+}
+
+/// Commits the Roboflow `format` data set, applies the scripted edits, commits
+/// them, and compares `dsv diff --json HEAD~1 HEAD` with Datumaro's comparison of
+/// the two versions.
+fn edits_agree_with_datumaro(format: &str, dm_format: &str, edit: fn(&TestRepo)) {
+    let original = fixtures().join("roboflow_dataset").join(format);
+    let t = TestRepo::init();
+    copy_contents(&original, t.root());
+    t.ok(["add", "."]);
+    t.ok(["commit", "-m", "original"]);
+    edit(&t);
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "edited"]);
+    let diff: Value =
+        serde_json::from_str(&t.ok(["diff", "HEAD~1", "HEAD", "--json"]).stdout).unwrap();
+
+    // Datumaro reads the edited version from a copy without `.dsv/`.
+    let after = t.home().join("after");
+    copy_contents(t.root(), &after);
+    std::fs::remove_dir_all(after.join(".dsv")).unwrap();
+    let dm = datumaro([
+        "compare".as_ref(),
+        dm_format.as_ref(),
+        original.as_os_str(),
+        after.as_os_str(),
+    ]);
+    let sizes = dm["sizes"].as_object().unwrap();
+
+    let mut problems = Vec::new();
+    let list = |v: &Value| -> BTreeSet<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    for (what, mine, theirs) in [
+        ("added", &diff["frames"]["added"], &dm["frames_added"]),
+        ("removed", &diff["frames"]["removed"], &dm["frames_removed"]),
+    ] {
+        if list(mine) != list(theirs) {
+            problems.push(format!(
+                "frames {what}: dsv {:?}, Datumaro {:?}",
+                list(mine),
+                list(theirs)
+            ));
+        }
+    }
+
+    let mut mine: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    for file in diff["labels"].as_array().unwrap() {
+        for frame in file["frames"].as_array().unwrap() {
+            let path = frame["frame_path"]
+                .as_str()
+                .unwrap_or_else(|| panic!("dsv names no frame_path for {frame}"))
+                .to_string();
+            let scale = (frame["units"] == "normalized").then(|| {
+                let s = sizes
+                    .get(&path)
+                    .unwrap_or_else(|| panic!("Datumaro knows no size of {path}"));
+                (s[0].as_f64().unwrap(), s[1].as_f64().unwrap())
+            });
+            for c in frame["changes"].as_array().unwrap() {
+                let side = |k: &str| {
+                    let mut o = serde_json::Map::new();
+                    o.insert("bbox".into(), c[k].clone());
+                    dsv_box(&Value::Object(o), scale)
+                };
+                mine.entry(path.clone()).or_default().push(Change {
+                    kind: c["kind"].as_str().unwrap().to_string(),
+                    class: c["class"].as_str().unwrap().to_string(),
+                    old_class: c["old_class"].as_str().unwrap_or_default().to_string(),
+                    before: side("before"),
+                    after: side("after"),
+                });
+            }
+        }
+    }
+    let mut theirs: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    for (path, changes) in dm["changes"].as_object().unwrap() {
+        for c in changes.as_array().unwrap() {
+            theirs.entry(path.clone()).or_default().push(Change {
+                kind: c["kind"].as_str().unwrap().to_string(),
+                class: dm_class(&c["class"]),
+                old_class: dm_class(&c["old_class"]),
+                before: dm_box(&c["before"]),
+                after: dm_box(&c["after"]),
+            });
+        }
+    }
+    let paths: BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+    for path in paths {
+        let a = mine.get(path).cloned().unwrap_or_default();
+        let mut b_left: Vec<Option<Change>> = theirs
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Some)
+            .collect();
+        for x in a {
+            match b_left
+                .iter_mut()
+                .find(|y| y.as_ref().is_some_and(|y| y.same(&x)))
+            {
+                Some(slot) => *slot = None,
+                None => problems.push(format!("{path}: only dsv reports {x:?}")),
+            }
+        }
+        for y in b_left.into_iter().flatten() {
+            problems.push(format!("{path}: only Datumaro reports {y:?}"));
+        }
+    }
+    // The edits must have been seen at all (a diff that reports nothing on both
+    // sides would agree).
+    assert_eq!(
+        theirs.values().map(Vec::len).sum::<usize>(),
+        6,
+        "Datumaro should see 6 object changes: {dm}"
+    );
+    assert!(
+        problems.is_empty(),
+        "dsv diff and Datumaro {} disagree on the {format} edits:\n{}",
+        dm["datumaro"],
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn yolo_edits_diff_agrees_with_datumaro() {
+    edits_agree_with_datumaro("yolo", "roboflow_yolo", apply_yolo_edits);
+}
+
+#[test]
+fn voc_edits_diff_agrees_with_datumaro() {
+    edits_agree_with_datumaro("voc", "roboflow_voc", apply_voc_edits);
+}
+
+#[test]
+fn coco_edits_diff_agrees_with_datumaro() {
+    edits_agree_with_datumaro("coco", "roboflow_coco", apply_coco_edits);
 }

@@ -10,11 +10,13 @@
 
     datumaro_dump.py compare FORMAT DIR_A DIR_B
         The changes from A to B as Datumaro's DistanceComparator (IoU 0.5) sees them:
-        {"frames_added": [PATH], "frames_removed": [PATH], "changes": {PATH: [CHANGE]}}.
+        {"frames_added": [PATH], "frames_removed": [PATH], "changes": {PATH: [CHANGE]},
+        "sizes": {PATH: [width, height]}}.
         DistanceComparator pairs boxes of two versions of an item: a pair with the same
         label is a match (reported here as "moved" when the box differs by more than
         0.005 px, else left out), a pair with different labels a mismatch
-        ("reclassified"), unpaired boxes "removed" / "added". Items only in B (A) have
+        ("reclassified"; labels compared by name, as the two versions may number
+        them differently), unpaired boxes "removed" / "added". Items only in B (A) have
         all their boxes added (removed). CHANGE is {"kind", "class", "old_class",
         "before", "after"}.
 
@@ -40,9 +42,21 @@ def rnd(v):
 
 
 def load(fmt, root):
+    """Datumaro's items of the data set, each with its label categories."""
+    if fmt == "roboflow_voc":
+        # Datumaro's roboflow_voc numbers the labels of each subset in the order it
+        # meets them, and refuses to merge subsets whose orders differ (an edit that
+        # adds a class to one subset only): each subset is read on its own.
+        out = []
+        for sub in sorted(os.listdir(root)):
+            if os.path.isdir(os.path.join(root, sub)) and not sub.startswith("."):
+                out.extend(load("roboflow_voc_subset", os.path.join(root, sub)))
+        return out
+    if fmt == "roboflow_voc_subset":
+        fmt = "roboflow_voc"
     ds = dm.Dataset.import_from(root, fmt)
     cats = ds.categories().get(AnnotationType.label)
-    return ds, cats
+    return [(item, cats) for item in ds]
 
 
 def class_name(cats, ann):
@@ -60,9 +74,8 @@ def frame_path(item, root):
 
 
 def dump_frames(fmt, root):
-    ds, cats = load(fmt, root)
     frames = {}
-    for item in ds:
+    for item, cats in load(fmt, root):
         size = getattr(item.media, "size", None) if item.media is not None else None
         objects = []
         for ann in item.annotations:
@@ -93,17 +106,22 @@ def box_of(ann):
 
 
 def compare(fmt, root_a, root_b):
-    (ds_a, cats_a), (ds_b, cats_b) = load(fmt, root_a), load(fmt, root_b)
-    items_a = {frame_path(i, root_a): i for i in ds_a}
-    items_b = {frame_path(i, root_b): i for i in ds_b}
-    out = {"frames_added": [], "frames_removed": [], "changes": {}}
+    items_a = {frame_path(i, root_a): (i, c) for i, c in load(fmt, root_a)}
+    items_b = {frame_path(i, root_b): (i, c) for i, c in load(fmt, root_b)}
+    out = {"frames_added": [], "frames_removed": [], "changes": {}, "sizes": {}}
+    for items in (items_a, items_b):
+        for path, (item, _) in items.items():
+            size = getattr(item.media, "size", None) if item.media is not None else None
+            if size:
+                out["sizes"][path] = [size[1], size[0]]
     comparator = DistanceComparator(iou_threshold=0.5)
 
     def boxes(item):
         return [a for a in item.annotations if a.type == AnnotationType.bbox]
 
     for path in sorted(set(items_a) | set(items_b)):
-        a, b = items_a.get(path), items_b.get(path)
+        a, cats_a = items_a.get(path, (None, None))
+        b, cats_b = items_b.get(path, (None, None))
         changes = []
         if a is None:
             out["frames_added"].append(path)
@@ -115,14 +133,15 @@ def compare(fmt, root_a, root_b):
                 changes.append(change("removed", class_name(cats_a, ann), None, box_of(ann), None))
         else:
             matches, mismatches, a_extra, b_extra = comparator.match_boxes(a, b)
-            for pa, pb in matches:
+            # The comparator tells pairs apart by label index; the two versions may
+            # number their labels differently, so pairs are told apart by name here.
+            for pa, pb in list(matches) + list(mismatches):
                 before, after = box_of(pa), box_of(pb)
-                if any(abs(x - y) > BOX_EPS for x, y in zip(before, after)):
-                    changes.append(change("moved", class_name(cats_b, pb), None, before, after))
-            for pa, pb in mismatches:
-                changes.append(
-                    change("reclassified", class_name(cats_b, pb), class_name(cats_a, pa), box_of(pa), box_of(pb))
-                )
+                old, new = class_name(cats_a, pa), class_name(cats_b, pb)
+                if old != new:
+                    changes.append(change("reclassified", new, old, before, after))
+                elif any(abs(x - y) > BOX_EPS for x, y in zip(before, after)):
+                    changes.append(change("moved", new, None, before, after))
             for ann in a_extra:
                 changes.append(change("removed", class_name(cats_a, ann), None, box_of(ann), None))
             for ann in b_extra:
