@@ -30,7 +30,7 @@ fn manifest() -> &'static Path {
 }
 
 fn fixtures() -> PathBuf {
-    manifest().join("fixtures/datumaro")
+    manifest().join("fixtures")
 }
 
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -75,8 +75,8 @@ where
     serde_json::from_slice(&out.stdout).expect("datumaro_dump.py printed no JSON")
 }
 
-/// One fixture data set: where it is under fixtures/datumaro and Datumaro's name for
-/// its format.
+/// One fixture data set: where it is under fixtures/ and Datumaro's name for its
+/// format.
 struct Case {
     name: &'static str,
     dir: &'static str,
@@ -85,59 +85,64 @@ struct Case {
 
 /// Every data set under fixtures/datumaro (copied from the MIT `datumaro-formats`
 /// samples; their Supervisely point cloud is in no format dsv reads, and the KITTI
-/// lidar scan may not be copied). VOC is read as `voc_detection`: dsv reads the
+/// lidar scan may not be copied), and the demo's (`fixtures/demo`, Ultralytics YOLO). VOC is read as `voc_detection`: dsv reads the
 /// objects of `Annotations/`, not the segmentation masks, image-level class lists or
 /// person-layout parts that Datumaro's whole-`voc` import adds as annotations.
 const CASES: &[Case] = &[
     Case {
         name: "coco",
-        dir: "coco_dataset/coco_instances",
+        dir: "datumaro/coco_dataset/coco_instances",
         format: "coco_instances",
     },
     Case {
         name: "voc",
-        dir: "voc_dataset/voc_dataset1",
+        dir: "datumaro/voc_dataset/voc_dataset1",
         format: "voc_detection",
     },
     Case {
         name: "yolo",
-        dir: "yolo_dataset/strict",
+        dir: "datumaro/yolo_dataset/strict",
         format: "yolo",
     },
     Case {
         name: "kitti_detection",
-        dir: "kitti_dataset/kitti_detection",
+        dir: "datumaro/kitti_dataset/kitti_detection",
         format: "kitti_detection",
     },
     Case {
         name: "kitti_3d",
-        dir: "kitti_dataset/kitti_3d/training",
+        dir: "datumaro/kitti_dataset/kitti_3d/training",
         format: "kitti3d",
     },
     Case {
         name: "cvat_task",
-        dir: "cvat_dataset/for_images/export_task",
+        dir: "datumaro/cvat_dataset/for_images/export_task",
         format: "cvat",
     },
     Case {
         name: "cvat_project",
-        dir: "cvat_dataset/for_images/export_project",
+        dir: "datumaro/cvat_dataset/for_images/export_project",
         format: "cvat",
     },
     Case {
         name: "roboflow_coco",
-        dir: "roboflow_dataset/coco",
+        dir: "datumaro/roboflow_dataset/coco",
         format: "roboflow_coco",
     },
     Case {
         name: "roboflow_voc",
-        dir: "roboflow_dataset/voc",
+        dir: "datumaro/roboflow_dataset/voc",
         format: "roboflow_voc",
     },
     Case {
         name: "roboflow_yolo",
-        dir: "roboflow_dataset/yolo",
+        dir: "datumaro/roboflow_dataset/yolo",
         format: "roboflow_yolo",
+    },
+    Case {
+        name: "demo",
+        dir: "demo",
+        format: "yolo",
     },
 ];
 
@@ -304,7 +309,9 @@ fn fixture_imports_agree_with_datumaro() {
     let dm = datumaro(std::iter::once("import".to_string()).chain(specs));
 
     let t = TestRepo::init();
-    copy_contents(&fixtures(), t.root());
+    for case in CASES {
+        copy_contents(&fixtures().join(case.dir), &t.path(case.dir));
+    }
     t.ok(["add", "."]);
     t.ok(["commit", "-m", "fixtures"]);
     let q: Value = serde_json::from_str(&t.ok(["query", "true", "--json"]).stdout).unwrap();
@@ -582,11 +589,11 @@ impl Change {
     }
 }
 
-/// Commits the Roboflow `format` data set, applies the scripted edits, commits
-/// them, and compares `dsv diff --json HEAD~1 HEAD` with Datumaro's comparison of
-/// the two versions.
-fn edits_agree_with_datumaro(format: &str, dm_format: &str, edit: fn(&TestRepo)) {
-    let original = fixtures().join("roboflow_dataset").join(format);
+/// Commits the data set `base` (under fixtures/), applies `edit`, commits it, and
+/// compares `dsv diff --json HEAD~1 HEAD` with Datumaro's comparison (`dm_format`)
+/// of the two versions, which must count `expected` object changes.
+fn edits_agree_with_datumaro(base: &str, dm_format: &str, edit: fn(&TestRepo), expected: usize) {
+    let original = fixtures().join(base);
     let t = TestRepo::init();
     copy_contents(&original, t.root());
     t.ok(["add", "."]);
@@ -698,12 +705,12 @@ fn edits_agree_with_datumaro(format: &str, dm_format: &str, edit: fn(&TestRepo))
     // sides would agree).
     assert_eq!(
         theirs.values().map(Vec::len).sum::<usize>(),
-        6,
-        "Datumaro should see 6 object changes: {dm}"
+        expected,
+        "Datumaro should see {expected} object changes: {dm}"
     );
     assert!(
         problems.is_empty(),
-        "dsv diff and Datumaro {} disagree on the {format} edits:\n{}",
+        "dsv diff and Datumaro {} disagree on the edits of {base}:\n{}",
         dm["datumaro"],
         problems.join("\n")
     );
@@ -711,15 +718,42 @@ fn edits_agree_with_datumaro(format: &str, dm_format: &str, edit: fn(&TestRepo))
 
 #[test]
 fn yolo_edits_diff_agrees_with_datumaro() {
-    edits_agree_with_datumaro("yolo", "roboflow_yolo", apply_yolo_edits);
+    edits_agree_with_datumaro(
+        "datumaro/roboflow_dataset/yolo",
+        "roboflow_yolo",
+        apply_yolo_edits,
+        6,
+    );
 }
 
 #[test]
 fn voc_edits_diff_agrees_with_datumaro() {
-    edits_agree_with_datumaro("voc", "roboflow_voc", apply_voc_edits);
+    edits_agree_with_datumaro(
+        "datumaro/roboflow_dataset/voc",
+        "roboflow_voc",
+        apply_voc_edits,
+        6,
+    );
 }
 
 #[test]
 fn coco_edits_diff_agrees_with_datumaro() {
-    edits_agree_with_datumaro("coco", "roboflow_coco", apply_coco_edits);
+    edits_agree_with_datumaro(
+        "datumaro/roboflow_dataset/coco",
+        "roboflow_coco",
+        apply_coco_edits,
+        6,
+    );
+}
+
+/// The demo's second commit (fixtures/demo-edit over fixtures/demo: a box moved, one
+/// added, one reclassified, one deleted, a new frame), in Ultralytics YOLO layout.
+#[test]
+fn demo_edits_diff_agrees_with_datumaro() {
+    edits_agree_with_datumaro(
+        "demo",
+        "yolo",
+        |t| copy_contents(&fixtures().join("demo-edit"), t.root()),
+        5,
+    );
 }
