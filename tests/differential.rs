@@ -462,11 +462,11 @@ fn voc_xml(file: &str, boxes: &[(&str, [f64; 4])]) -> String {
     s
 }
 
-/// The same image with different bytes (decoders stop at the JPEG end marker): every
+/// The same image with different bytes (decoders stop at the JPEG or PNG end marker): every
 /// 10x5 image of the fixtures is byte-identical, and dsv pairs a deleted image with an
 /// added identical one as a rename.
-fn distinct_copy(jpeg: &[u8]) -> Vec<u8> {
-    let mut v = jpeg.to_vec();
+fn distinct_copy(image: &[u8]) -> Vec<u8> {
+    let mut v = image.to_vec();
     v.extend_from_slice(b"a new frame");
     v
 }
@@ -743,6 +743,39 @@ fn coco_edits_diff_agrees_with_datumaro() {
         "roboflow_coco",
         apply_coco_edits,
         6,
+    );
+}
+
+/// KITTI edits (pixels, 10x10 images): in `000030_10` the Truck moved half a pixel
+/// right and the Van reclassified as a Car; in `000030_11` one Van deleted; a new
+/// frame `000030_12` with two boxes.
+fn apply_kitti_edits(t: &TestRepo) {
+    let rest = "-1 -1 -1 -1 -1 -1 -1";
+    t.write(
+        "training/label_2/000030_10.txt",
+        format!("Truck 1.0 0 -1 0.5 1 2.5 3 {rest}\nCar 0.0 0 -1 0 5 1 8 {rest}\n"),
+    );
+    t.write(
+        "training/label_2/000030_11.txt",
+        format!("Van 1.0 1 -1 0 0 2 2 {rest}\nVan 0.0 1 -1 6 6 7 9 {rest}\n"),
+    );
+    t.write(
+        "training/image_2/000030_12.png",
+        distinct_copy(&t.read("training/image_2/000030_11.png")),
+    );
+    t.write(
+        "training/label_2/000030_12.txt",
+        format!("Car 0.0 0 -1 1 1 4 4 {rest}\nPedestrian 0.0 0 -1 5 2 7 8 {rest}\n"),
+    );
+}
+
+#[test]
+fn kitti_edits_diff_agrees_with_datumaro() {
+    edits_agree_with_datumaro(
+        "datumaro/kitti_dataset/kitti_detection",
+        "kitti_detection",
+        apply_kitti_edits,
+        5,
     );
 }
 
