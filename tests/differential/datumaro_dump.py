@@ -17,7 +17,8 @@
         0.005 px, else left out), a pair with different labels a mismatch
         ("reclassified"; labels compared by name, as the two versions may number
         them differently), unpaired boxes "removed" / "added". Items only in B (A) have
-        all their boxes added (removed). CHANGE is {"kind", "class", "old_class",
+        all their boxes added (removed). Only boxes are compared (and COCO's
+        segmentations, which belong to a box): any other shape is an error. CHANGE is {"kind", "class", "old_class",
         "before", "after"}.
 
 Prints one JSON document on stdout; any failure is a traceback and a non-zero exit.
@@ -116,7 +117,14 @@ def compare(fmt, root_a, root_b):
                 out["sizes"][path] = [size[1], size[0]]
     comparator = DistanceComparator(iou_threshold=0.5)
 
+    # COCO's polygons and masks are the segmentation of a bbox annotation (same id);
+    # any other shape would be left out of the comparison, so it is refused.
+    allowed = {"bbox", "polygon", "mask"} if "coco" in fmt else {"bbox"}
+
     def boxes(item):
+        other = {a.type.name for a in item.annotations} - allowed
+        if other:
+            raise SystemExit(f"compare: {item.id} has {sorted(other)} annotations, which this script does not compare")
         return [a for a in item.annotations if a.type == AnnotationType.bbox]
 
     for path in sorted(set(items_a) | set(items_b)):
@@ -132,6 +140,7 @@ def compare(fmt, root_a, root_b):
             for ann in boxes(a):
                 changes.append(change("removed", class_name(cats_a, ann), None, box_of(ann), None))
         else:
+            boxes(a), boxes(b)
             matches, mismatches, a_extra, b_extra = comparator.match_boxes(a, b)
             # The comparator tells pairs apart by label index; the two versions may
             # number their labels differently, so pairs are told apart by name here.
