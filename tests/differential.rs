@@ -589,11 +589,17 @@ impl Change {
     }
 }
 
-/// Commits the data set `base` (under fixtures/), applies `edit`, commits it, and
+/// Commits the data set `base` (under fixtures/, or an absolute path), applies `edit`, commits it, and
 /// compares `dsv diff --json HEAD~1 HEAD` with Datumaro's comparison (`dm_format`)
 /// of the two versions, which must count `expected` object changes.
-fn edits_agree_with_datumaro(base: &str, dm_format: &str, edit: fn(&TestRepo), expected: usize) {
+fn edits_agree_with_datumaro(
+    base: impl AsRef<Path>,
+    dm_format: &str,
+    edit: fn(&TestRepo),
+    expected: usize,
+) {
     let original = fixtures().join(base);
+    let base = original.display();
     let t = TestRepo::init();
     copy_contents(&original, t.root());
     t.ok(["add", "."]);
@@ -777,6 +783,79 @@ fn kitti_edits_diff_agrees_with_datumaro() {
         apply_kitti_edits,
         5,
     );
+}
+
+/// A CVAT for images file: frames (name, width, height, boxes).
+fn cvat_xml(frames: &[(&str, u32, u32, &[(&str, [f64; 4])])]) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n  <version>1.1</version>\n  <meta>\n    <task>\n      <labels>\n        <label>\n          <name>label1</name>\n        </label>\n        <label>\n          <name>label2</name>\n        </label>\n      </labels>\n    </task>\n  </meta>\n",
+    );
+    for (i, (name, w, h, boxes)) in frames.iter().enumerate() {
+        s.push_str(&format!(
+            "  <image id=\"{i}\" name=\"{name}\" width=\"{w}\" height=\"{h}\">\n"
+        ));
+        for (c, [x, y, bw, bh]) in boxes.iter() {
+            s.push_str(&format!(
+                "    <box label=\"{c}\" occluded=\"0\" xtl=\"{x}\" ytl=\"{y}\" xbr=\"{}\" ybr=\"{}\" z_order=\"0\"/>\n",
+                x + bw,
+                y + bh
+            ));
+        }
+        s.push_str("  </image>\n");
+    }
+    s.push_str("</annotations>\n");
+    s
+}
+
+/// The base of the CVAT edits: the fixture's task export (fixtures/datumaro/cvat_dataset/
+/// for_images/export_task) with boxes only (its other shapes are compared on import,
+/// not here), and a third frame.
+fn cvat_base(dir: &Path) {
+    let src = fixtures().join("datumaro/cvat_dataset/for_images/export_task/images");
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    for name in ["img0.jpg", "img1.jpg"] {
+        std::fs::copy(src.join(name), dir.join("images").join(name)).unwrap();
+    }
+    let img1 = std::fs::read(src.join("img1.jpg")).unwrap();
+    std::fs::write(dir.join("images/img2.jpg"), distinct_copy(&img1)).unwrap();
+    let xml = cvat_xml(&[
+        (
+            "img0.jpg",
+            8,
+            8,
+            &[
+                ("label1", [0.0, 2.0, 4.0, 2.0]),
+                ("label2", [5.0, 5.0, 2.0, 2.0]),
+            ],
+        ),
+        ("img1.jpg", 10, 10, &[("label2", [1.0, 1.0, 4.0, 4.0])]),
+        ("img2.jpg", 10, 10, &[("label1", [2.0, 2.0, 3.0, 3.0])]),
+    ]);
+    std::fs::write(dir.join("train.xml"), xml).unwrap();
+}
+
+/// CVAT edits: in `img0` the label1 box moved half a pixel right and the label2 box
+/// deleted; `img1`'s box reclassified; frame `img2` deleted; a new frame `img3`.
+fn apply_cvat_edits(t: &TestRepo) {
+    t.remove("images/img2.jpg");
+    let mut img3 = distinct_copy(&t.read("images/img0.jpg"));
+    img3.extend_from_slice(b" (img3)");
+    t.write("images/img3.jpg", img3);
+    t.write(
+        "train.xml",
+        cvat_xml(&[
+            ("img0.jpg", 8, 8, &[("label1", [0.5, 2.0, 4.0, 2.0])]),
+            ("img1.jpg", 10, 10, &[("label1", [1.0, 1.0, 4.0, 4.0])]),
+            ("img3.jpg", 8, 8, &[("label2", [1.0, 1.0, 3.0, 3.0])]),
+        ]),
+    );
+}
+
+#[test]
+fn cvat_edits_diff_agrees_with_datumaro() {
+    let base = tempfile::tempdir().unwrap();
+    cvat_base(base.path());
+    edits_agree_with_datumaro(base.path(), "cvat", apply_cvat_edits, 5);
 }
 
 /// The demo's second commit (fixtures/demo-edit over fixtures/demo: a box moved, one
