@@ -785,8 +785,11 @@ fn kitti_edits_diff_agrees_with_datumaro() {
     );
 }
 
+/// Boxes as (class, [x, y, w, h]).
+type Boxes<'a> = &'a [(&'a str, [f64; 4])];
+
 /// A CVAT for images file: frames (name, width, height, boxes).
-fn cvat_xml(frames: &[(&str, u32, u32, &[(&str, [f64; 4])])]) -> String {
+fn cvat_xml(frames: &[(&str, u32, u32, Boxes)]) -> String {
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n  <version>1.1</version>\n  <meta>\n    <task>\n      <labels>\n        <label>\n          <name>label1</name>\n        </label>\n        <label>\n          <name>label2</name>\n        </label>\n      </labels>\n    </task>\n  </meta>\n",
     );
