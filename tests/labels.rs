@@ -679,6 +679,49 @@ fn added_renamed_and_label_only_frame_changes_are_classified() {
     assert_eq!(names["frames"], doc["frames"]);
 }
 
+/// A frame deleted and a new frame added whose image is byte-identical (the demo's
+/// frames 1 to 3 share one image): not one renamed frame, since the labels did not
+/// go with the image, but a removal and an addition, as Datumaro counts them (found
+/// by tests/differential.rs).
+#[test]
+fn deleted_frame_and_new_frame_with_the_same_image_are_removed_and_added() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    std::fs::rename(
+        repo.path("images/frame_001.jpg"),
+        repo.path("images/frame_200.jpg"),
+    )
+    .unwrap();
+    repo.remove("labels/frame_001.txt");
+    repo.write("labels/frame_200.txt", "3 0.5 0.5 0.2 0.2\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "replace frame 1"]);
+    let doc = diff_json(&repo, &["HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frames"]["removed"],
+        serde_json::json!(["images/frame_001.jpg"])
+    );
+    assert_eq!(
+        doc["frames"]["added"],
+        serde_json::json!(["images/frame_200.jpg"])
+    );
+    assert_eq!(doc["frames"]["renamed"], serde_json::json!([]));
+    assert_eq!(
+        kinds(&doc),
+        vec![
+            ("added".into(), "label_3".into()),
+            ("removed".into(), "label_0".into())
+        ]
+    );
+    let text = repo.ok(["diff", "HEAD~1", "HEAD"]).stdout;
+    assert!(
+        text.contains("frames: 1 added, 1 removed, 0 modified, 0 renamed"),
+        "{text}"
+    );
+}
+
 /// A VOC file cut short (`</annotation>` removed): `add` and `commit` warn
 /// naming it, `[check] labels = "error"` makes commit refuse, and export
 /// refuses to write its frame as an unlabelled image unless `--skip-invalid`,

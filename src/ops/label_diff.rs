@@ -346,6 +346,7 @@ pub fn label_diff(
     {
         return Err(Error::Labels(w.to_string()));
     }
+    split_relabelled_renames(&mut frames, &labels);
     let classes = class_totals(&labels);
     Ok(DatasetDiff {
         schema: SCHEMA,
@@ -358,6 +359,32 @@ pub fn label_diff(
         invalid_boxes,
         files: changes.to_vec(),
     })
+}
+
+/// Turns each frame rename whose labels did not go with it into a removal and an
+/// addition. Renames are found by bytes, so a deleted frame and a new one that share
+/// an image (duplicates, placeholder images) would otherwise be one renamed frame,
+/// with the old frame's objects removed and the new frame's added: "0 removed, 0
+/// added" for a frame that is gone.
+fn split_relabelled_renames(frames: &mut FrameChanges, labels: &[LabelFileDiff]) {
+    let touched: BTreeSet<&str> = labels
+        .iter()
+        .flat_map(|l| &l.frames)
+        .filter_map(|f| f.frame_path.as_deref())
+        .collect();
+    let (split, kept): (Vec<Renamed>, Vec<Renamed>) = std::mem::take(&mut frames.renamed)
+        .into_iter()
+        .partition(|r| touched.contains(r.from.as_str()) || touched.contains(r.to.as_str()));
+    frames.renamed = kept;
+    if split.is_empty() {
+        return;
+    }
+    for r in split {
+        frames.removed.push(r.from);
+        frames.added.push(r.to);
+    }
+    frames.removed.sort();
+    frames.added.sort();
 }
 
 /// Pairs the frames of two versions of one label file by frame name and compares them.
