@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::labels::{AttrRef, AttrValue};
+use crate::labels::{AttrRef, AttrValue, BBox};
 
 /// The sidecar used when `dsv.toml` declares none and no `meta.csv` exists.
 pub const DEFAULT_SIDECAR: &str = "meta.jsonl";
@@ -30,12 +30,37 @@ pub const PREDICTIONS: &str = "predictions";
 pub struct Prediction {
     /// Predicted class name.
     pub class: String,
-    /// Box as [x, y, w, h] (top-left corner and size, in the labels' units).
-    #[serde(rename = "box", default, skip_serializing_if = "Option::is_none")]
-    pub bbox: Option<[f64; 4]>,
+    /// Box, top-left corner and size in the labels' units: written as the map
+    /// `{x, y, w, h}` every output uses; the `[x, y, w, h]` list of older
+    /// sidecars is still read.
+    #[serde(
+        rename = "box",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "box_map_or_list"
+    )]
+    pub bbox: Option<BBox>,
     /// Confidence in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+}
+
+/// A prediction box given either as `{x, y, w, h}` or as `[x, y, w, h]`.
+fn box_map_or_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BBox>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List([f64; 4]),
+        Map(BBox),
+    }
+    Ok(
+        Option::<Either>::deserialize(d)?.map(|e| match e {
+            Either::List([x, y, w, h]) => BBox { x, y, w, h },
+            Either::Map(b) => b,
+        }),
+    )
 }
 
 /// Attributes and predictions of one frame.
@@ -125,11 +150,11 @@ pub fn parse_value(text: &str) -> AttrValue {
 fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, String> {
     let p: Prediction = serde_json::from_value(v.clone()).map_err(|e| {
         format!(
-            "a prediction must be {{\"class\": ..., \"box\": [x, y, w, h], \"score\": ...}}: {e}"
+            "a prediction must be {{\"class\": ..., \"box\": {{\"x\": .., \"y\": .., \"w\": .., \"h\": ..}}, \"score\": ...}}: {e}"
         )
     })?;
     if let Some(b) = p.bbox
-        && b.iter().any(|x| !x.is_finite())
+        && [b.x, b.y, b.w, b.h].iter().any(|x| !x.is_finite())
     {
         return Err("a prediction box has a value that is not a finite number".into());
     }
@@ -802,12 +827,13 @@ pub fn unset(root: &Path, paths: &[String], keys: &[String]) -> Result<MetaEdit>
 struct PredictionLine {
     frame: String,
     class: String,
-    #[serde(rename = "box")]
-    bbox: Option<[f64; 4]>,
+    #[serde(rename = "box", default, deserialize_with = "box_map_or_list")]
+    bbox: Option<BBox>,
     score: Option<f64>,
 }
 
-/// Parses a predictions file: JSONL lines `{"frame", "class", "box": [x, y, w, h], "score"}`.
+/// Parses a predictions file: JSONL lines `{"frame", "class", "box": {x, y, w, h}, "score"}`
+/// (`box` also as `[x, y, w, h]`).
 pub fn parse_predictions(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, Vec<Prediction>>> {
     let text = String::from_utf8_lossy(bytes);
     let mut out: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
@@ -821,7 +847,7 @@ pub fn parse_predictions(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, Ve
                 at(i + 1, Some(e.column()).filter(|c| *c > 0))
             ))
         })?;
-        if l.bbox.is_some_and(|b| b.iter().any(|x| !x.is_finite()))
+        if l.bbox.is_some_and(|b| [b.x, b.y, b.w, b.h].iter().any(|x| !x.is_finite()))
             || l.score.is_some_and(|s| !s.is_finite())
         {
             return Err(Error::Metadata(format!(
