@@ -125,10 +125,7 @@ fn diff_text_markdown_and_html_say_the_box_convention() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "edit"]);
     let text = repo.ok(["diff", "HEAD~1", "HEAD"]).stdout;
-    assert!(
-        text.lines().any(|l| l == CONVENTION_NORMALIZED),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l == CONVENTION_NORMALIZED), "{text}");
     let md = repo
         .ok(["diff", "HEAD~1", "HEAD", "--format", "markdown"])
         .stdout;

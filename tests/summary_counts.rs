@@ -228,8 +228,7 @@ struct Counts {
 }
 
 fn int(v: &serde_json::Value) -> i64 {
-    v.as_i64()
-        .unwrap_or_else(|| panic!("not an integer: {v}"))
+    v.as_i64().unwrap_or_else(|| panic!("not an integer: {v}"))
 }
 
 fn classes_of(v: &serde_json::Value) -> BTreeMap<String, [i64; 7]> {
@@ -385,7 +384,11 @@ fn from_html(html: &str) -> Counts {
             [n(1), n(2), n(4), n(5), n(6), n(7), n(8)],
         );
     }
-    let s = |k: &str| *stat.get(k).unwrap_or_else(|| panic!("no {k:?} in the HTML totals"));
+    let s = |k: &str| {
+        *stat
+            .get(k)
+            .unwrap_or_else(|| panic!("no {k:?} in the HTML totals"))
+    };
     Counts {
         frames_added: s("frames added"),
         frames_removed: s("frames removed"),
@@ -502,7 +505,11 @@ fn check_outputs_agree(
         .map(|(k, c)| (k.clone(), c[1] - c[0]))
         .filter(|(_, delta)| *delta != 0)
         .collect();
-    prop_assert_eq!(stat_classes, diff_classes, "per-class deltas: stats vs diff");
+    prop_assert_eq!(
+        stat_classes,
+        diff_classes,
+        "per-class deltas: stats vs diff"
+    );
 
     // And the new version holds what the test wrote.
     let after = &d["after"];
@@ -581,7 +588,11 @@ fn b(class: usize, cx: u8, cy: u8) -> GBox {
 #[test]
 fn one_edit_of_each_kind_is_counted_alike_everywhere() {
     run_case(
-        &[vec![b(0, 1, 1), b(1, 4, 4)], vec![b(2, 2, 2)], vec![b(0, 6, 6)]],
+        &[
+            vec![b(0, 1, 1), b(1, 4, 4)],
+            vec![b(2, 2, 2)],
+            vec![b(0, 6, 6)],
+        ],
         &[vec![
             Edit::AddFrame(vec![b(1, 3, 3)]),
             Edit::RemoveFrame(2),

@@ -65,7 +65,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         .flat_map(|i| &i.frames)
         .filter(|f| f.objects.iter().any(|o| o.bbox.is_some()));
     if !args.count && boxed.clone().next().is_some() {
-        writeln!(buf, "{}", dsv::labels::box_convention(boxed.map(|f| f.units)))?;
+        writeln!(
+            buf,
+            "{}",
+            dsv::labels::box_convention(boxed.map(|f| f.units))
+        )?;
     }
     for i in &all {
         let objects: usize = i.frames.iter().map(|f| f.objects.len()).sum();

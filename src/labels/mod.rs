@@ -168,7 +168,10 @@ impl Units {
 /// convention: `box = [x, y, w, h] (top-left corner; pixels)`, with every
 /// units the boxes shown use.
 pub fn box_convention(units: impl IntoIterator<Item = Units>) -> String {
-    format!("box = [x, y, w, h] (top-left corner; {})", units_words(units))
+    format!(
+        "box = [x, y, w, h] (top-left corner; {})",
+        units_words(units)
+    )
 }
 
 /// The units of a set of boxes in words: `pixels`, `normalized to the image
@@ -373,7 +376,11 @@ pub struct Object {
     pub class: String,
     /// The 2D box, if the object has one. Written as `box` (the name queries
     /// use); `bbox`, the name of older builds, is still read.
-    #[serde(rename = "box", alias = "bbox", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "box",
+        alias = "bbox",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bbox: Option<BBox>,
     /// An identifier from the file (COCO annotation id, CVAT track id, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -531,6 +538,29 @@ mod tests {
         assert_eq!(a.iou(&BBox::from_corners(20.0, 20.0, 30.0, 30.0)), 0.0);
         let b = BBox::from_corners(5.0, 0.0, 15.0, 10.0);
         assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn object_box_is_written_as_box_and_read_under_its_old_name_bbox() {
+        let o = Object::new("car", Some(BBox::from_center(0.5, 0.5, 0.2, 0.4)));
+        let v = serde_json::to_value(&o).expect("serializes");
+        assert_eq!(
+            v,
+            serde_json::json!({"class": "car", "box": {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4}})
+        );
+        let old = r#"{"class": "car", "bbox": {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4}}"#;
+        let back: Object = serde_json::from_str(old).expect("old name read");
+        let want = BBox {
+            x: 0.4,
+            y: 0.3,
+            w: 0.2,
+            h: 0.4,
+        };
+        assert_eq!(back.bbox, Some(want));
+        assert_eq!(
+            box_convention([Units::Normalized, Units::Pixels]),
+            "box = [x, y, w, h] (top-left corner; pixels, or normalized to the image size for YOLO)"
+        );
     }
 
     #[test]
