@@ -48,6 +48,8 @@ enum Edit {
     RemoveFrame(usize),
     /// Delete a frame's label file only: the frame stays, unlabelled.
     RemoveLabelFile(usize),
+    /// Delete a frame's image only: its label file stays, naming no frame.
+    RemoveImage(usize),
     /// Replace a frame's image bytes (labels unchanged).
     TouchImage(usize),
     /// Add a box to a frame.
@@ -70,6 +72,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         prop::collection::vec(gbox(), 0..4).prop_map(Edit::AddFrame),
         i.clone().prop_map(Edit::RemoveFrame),
         i.clone().prop_map(Edit::RemoveLabelFile),
+        i.clone().prop_map(Edit::RemoveImage),
         i.clone().prop_map(Edit::TouchImage),
         (i.clone(), gbox()).prop_map(|(f, b)| Edit::AddBox(f, b)),
         (i.clone(), i.clone()).prop_map(|(f, b)| Edit::RemoveBox(f, b)),
@@ -83,7 +86,8 @@ fn edit() -> impl Strategy<Value = Edit> {
 #[derive(Debug, Clone)]
 struct Frame {
     n: usize,
-    image: u32,
+    /// The image's generation; `None`: no image.
+    image: Option<u32>,
     boxes: Option<Vec<Line>>,
 }
 
@@ -131,7 +135,7 @@ impl Dataset {
         let boxes = boxes.into_iter().map(|b| Line { b, shift: 0 }).collect();
         self.frames.push(Frame {
             n: self.next,
-            image: 0,
+            image: Some(0),
             boxes: Some(dedup(boxes)),
         });
         self.next += 1;
@@ -147,7 +151,11 @@ impl Dataset {
                 self.frames.remove(i % n);
             }
             Edit::RemoveLabelFile(i) => self.frames[i % n].boxes = None,
-            Edit::TouchImage(i) => self.frames[i % n].image += 1,
+            Edit::RemoveImage(i) => self.frames[i % n].image = None,
+            Edit::TouchImage(i) => {
+                let f = &mut self.frames[i % n];
+                f.image = f.image.map(|g| g + 1);
+            }
             Edit::AddBox(i, b) => {
                 let f = &mut self.frames[i % n];
                 let mut lines = f.boxes.take().unwrap_or_default();
@@ -188,10 +196,12 @@ impl Dataset {
         }
         repo.write("labels/classes.txt", CLASSES.join("\n") + "\n");
         for f in &self.frames {
-            repo.write(
-                format!("images/f{:03}.jpg", f.n),
-                format!("image {} generation {}", f.n, f.image),
-            );
+            if let Some(g) = f.image {
+                repo.write(
+                    format!("images/f{:03}.jpg", f.n),
+                    format!("image {} generation {g}", f.n),
+                );
+            }
             if let Some(lines) = &f.boxes {
                 let text: String = lines.iter().map(Line::text).collect();
                 repo.write(format!("labels/f{:03}.txt", f.n), text);
@@ -513,7 +523,8 @@ fn check_outputs_agree(
 
     // And the new version holds what the test wrote.
     let after = &d["after"];
-    prop_assert_eq!(int(&after["frames"]), model.frames.len() as i64, "frames");
+    let images = model.frames.iter().filter(|f| f.image.is_some()).count();
+    prop_assert_eq!(int(&after["frames"]), images as i64, "frames");
     let mut classes: BTreeMap<String, i64> = BTreeMap::new();
     for f in &model.frames {
         for l in f.boxes.iter().flatten() {
@@ -601,6 +612,28 @@ fn one_edit_of_each_kind_is_counted_alike_everywhere() {
             Edit::Reclassify(0, 1, 1),
             Edit::RemoveBox(1, 0),
         ]],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Frames losing only their image, only their label file, or their bytes;
+/// and a later edit of a label file whose image is gone.
+#[test]
+fn image_only_and_label_only_removals_are_counted_alike_everywhere() {
+    run_case(
+        &[
+            vec![b(0, 1, 1), b(1, 4, 4)],
+            vec![b(2, 2, 2)],
+            vec![b(0, 6, 6)],
+        ],
+        &[
+            vec![
+                Edit::RemoveImage(0),
+                Edit::RemoveLabelFile(1),
+                Edit::TouchImage(2),
+            ],
+            vec![Edit::AddBox(0, b(2, 7, 7)), Edit::Reclassify(2, 0, 2)],
+        ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
 }
