@@ -5,7 +5,8 @@
 //! `meta.csv`, or the path in `dsv.toml` `[metadata]`), so it is versioned,
 //! diffed and merged like everything else; `dsv meta set/unset/import` edit it
 //! in the working tree. JSONL rows are `{"path": ..., key: value, ...,
-//! "predictions": [{"class", "box": [x, y, w, h], "score"}]}`; CSV has a header
+//! "predictions": [{"class", "box": {x, y, w, h}, "score"}]}` (a list `[x, y, w, h]`
+//! box is read too); CSV has a header
 //! with a `path` column and one column per attribute (empty cell: not set).
 //! Every parse error names the line (and column where known).
 
@@ -16,7 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::labels::{AttrRef, AttrValue};
+use crate::labels::{AttrRef, AttrValue, BBox};
 
 /// The sidecar used when `dsv.toml` declares none and no `meta.csv` exists.
 pub const DEFAULT_SIDECAR: &str = "meta.jsonl";
@@ -30,12 +31,35 @@ pub const PREDICTIONS: &str = "predictions";
 pub struct Prediction {
     /// Predicted class name.
     pub class: String,
-    /// Box as [x, y, w, h] (top-left corner and size, in the labels' units).
-    #[serde(rename = "box", default, skip_serializing_if = "Option::is_none")]
-    pub bbox: Option<[f64; 4]>,
+    /// Box, top-left corner and size in the labels' units: written as the map
+    /// `{x, y, w, h}` every output uses; the `[x, y, w, h]` list of older
+    /// sidecars is still read.
+    #[serde(
+        rename = "box",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "box_map_or_list"
+    )]
+    pub bbox: Option<BBox>,
     /// Confidence in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+}
+
+/// A prediction box given either as `{x, y, w, h}` or as `[x, y, w, h]`.
+fn box_map_or_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<BBox>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List([f64; 4]),
+        Map(BBox),
+    }
+    Ok(Option::<Either>::deserialize(d)?.map(|e| match e {
+        Either::List([x, y, w, h]) => BBox { x, y, w, h },
+        Either::Map(b) => b,
+    }))
 }
 
 /// Attributes and predictions of one frame.
@@ -125,11 +149,11 @@ pub fn parse_value(text: &str) -> AttrValue {
 fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, String> {
     let p: Prediction = serde_json::from_value(v.clone()).map_err(|e| {
         format!(
-            "a prediction must be {{\"class\": ..., \"box\": [x, y, w, h], \"score\": ...}}: {e}"
+            "a prediction must be {{\"class\": ..., \"box\": {{\"x\": .., \"y\": .., \"w\": .., \"h\": ..}}, \"score\": ...}}: {e}"
         )
     })?;
     if let Some(b) = p.bbox
-        && b.iter().any(|x| !x.is_finite())
+        && [b.x, b.y, b.w, b.h].iter().any(|x| !x.is_finite())
     {
         return Err("a prediction box has a value that is not a finite number".into());
     }
@@ -802,12 +826,13 @@ pub fn unset(root: &Path, paths: &[String], keys: &[String]) -> Result<MetaEdit>
 struct PredictionLine {
     frame: String,
     class: String,
-    #[serde(rename = "box")]
-    bbox: Option<[f64; 4]>,
+    #[serde(rename = "box", default, deserialize_with = "box_map_or_list")]
+    bbox: Option<BBox>,
     score: Option<f64>,
 }
 
-/// Parses a predictions file: JSONL lines `{"frame", "class", "box": [x, y, w, h], "score"}`.
+/// Parses a predictions file: JSONL lines `{"frame", "class", "box": {x, y, w, h}, "score"}`
+/// (`box` also as `[x, y, w, h]`).
 pub fn parse_predictions(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, Vec<Prediction>>> {
     let text = String::from_utf8_lossy(bytes);
     let mut out: BTreeMap<String, Vec<Prediction>> = BTreeMap::new();
@@ -821,7 +846,8 @@ pub fn parse_predictions(name: &str, bytes: &[u8]) -> Result<BTreeMap<String, Ve
                 at(i + 1, Some(e.column()).filter(|c| *c > 0))
             ))
         })?;
-        if l.bbox.is_some_and(|b| b.iter().any(|x| !x.is_finite()))
+        if l.bbox
+            .is_some_and(|b| [b.x, b.y, b.w, b.h].iter().any(|x| !x.is_finite()))
             || l.score.is_some_and(|s| !s.is_finite())
         {
             return Err(Error::Metadata(format!(
@@ -873,6 +899,31 @@ fn utf8_text(bytes: &[u8]) -> std::result::Result<&str, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prediction_box_is_read_as_list_or_map_and_written_as_map() {
+        let list = r#"{"class":"car","box":[1,2,3,4],"score":0.5}"#;
+        let map = r#"{"class":"car","box":{"x":1,"y":2,"w":3,"h":4},"score":0.5}"#;
+        let a: Prediction = serde_json::from_str(list).expect("list read");
+        let b: Prediction = serde_json::from_str(map).expect("map read");
+        assert_eq!(a, b);
+        assert_eq!(a.bbox, Some(BBox::from_corners(1.0, 2.0, 4.0, 6.0)));
+        let none: Prediction = serde_json::from_str(r#"{"class":"car"}"#).expect("no box");
+        assert_eq!(none.bbox, None);
+        assert_eq!(
+            serde_json::to_value(&a).expect("serializes"),
+            serde_json::json!({"class": "car", "box": {"x": 1.0, "y": 2.0, "w": 3.0, "h": 4.0}, "score": 0.5})
+        );
+        let half = serde_json::from_str::<Prediction>(r#"{"class":"car","box":{"x":1}}"#);
+        assert!(half.is_err());
+        let lines = format!(
+            "{}\n{}\n",
+            r#"{"frame":"a.jpg","class":"car","box":[1,2,3,4]}"#,
+            r#"{"frame":"a.jpg","class":"bus","box":{"x":1,"y":2,"w":3,"h":4}}"#
+        );
+        let p = parse_predictions("p.jsonl", lines.as_bytes()).expect("both forms");
+        assert_eq!(p["a.jpg"][0].bbox, p["a.jpg"][1].bbox);
+    }
 
     #[test]
     fn fast_and_general_row_readings_agree() {

@@ -324,7 +324,7 @@ fn same_object_changed_on_both_sides_conflicts() {
             let l = &c["labels"][0];
             assert!(l["frame"].is_string() && l["object"].is_string(), "{l}");
             assert_eq!(l["ours"]["class"], other.as_str(), "{l}");
-            assert!(l["theirs"]["bbox"].is_object(), "{l}");
+            assert!(l["theirs"]["box"].is_object(), "{l}");
 
             let short = repo.ok(["status", "--short"]);
             assert_eq!(short.stdout, format!("UU {}\n", sample.file), "{short}");

@@ -58,6 +58,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut buf = Vec::new();
+    // Which convention the boxes below use, said once: a YOLO file holds
+    // centres, and a reader must not take the printed corner for one.
+    let boxed = all
+        .iter()
+        .flat_map(|i| &i.frames)
+        .filter(|f| f.objects.iter().any(|o| o.bbox.is_some()));
+    if !args.count && boxed.clone().next().is_some() {
+        writeln!(
+            buf,
+            "{}",
+            dsv::labels::box_convention(boxed.map(|f| f.units))
+        )?;
+    }
     for i in &all {
         let objects: usize = i.frames.iter().map(|f| f.objects.len()).sum();
         if args.count {

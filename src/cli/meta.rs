@@ -31,7 +31,7 @@ enum Action {
         #[arg(long = "keys", short = 'k', required = true, num_args = 1..)]
         keys: Vec<String>,
     },
-    /// Store model predictions (JSONL: frame, class, box [x, y, w, h], score) as metadata.
+    /// Store model predictions (JSONL: frame, class, box {x, y, w, h} top-left, score) as metadata.
     Import {
         /// The predictions file.
         file: PathBuf,

@@ -84,6 +84,11 @@ pub enum Units {
 
 /// An axis-aligned 2D box: top-left corner, width and height.
 ///
+/// This is the one box convention of every output (`labels`, `query`,
+/// `diff`, predictions, CEL's `box`): a map `{x, y, w, h}` with (x, y) the
+/// top-left corner, in the [`Units`] of its frame (YOLO's centres are
+/// converted on reading). See [`box_convention`].
+///
 /// IoU does not depend on the units as long as both boxes use the same ones
 /// (scaling each axis scales intersection and union alike), so YOLO boxes can
 /// be compared without knowing the image size.
@@ -146,6 +151,43 @@ impl BBox {
         let inter = ix * iy;
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+impl Units {
+    /// The word outputs print: `pixels` or `normalized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Units::Pixels => "pixels",
+            Units::Normalized => "normalized",
+        }
+    }
+}
+
+/// The header line text outputs print before their boxes, naming the
+/// convention: `box = [x, y, w, h] (top-left corner; pixels)`, with every
+/// units the boxes shown use.
+pub fn box_convention(units: impl IntoIterator<Item = Units>) -> String {
+    format!(
+        "box = [x, y, w, h] (top-left corner; {})",
+        units_words(units)
+    )
+}
+
+/// The units of a set of boxes in words: `pixels`, `normalized to the image
+/// size`, or both when they mix.
+pub fn units_words(units: impl IntoIterator<Item = Units>) -> &'static str {
+    let (mut px, mut norm) = (false, false);
+    for u in units {
+        match u {
+            Units::Pixels => px = true,
+            Units::Normalized => norm = true,
+        }
+    }
+    match (px, norm) {
+        (true, true) => "pixels, or normalized to the image size for YOLO",
+        (false, true) => "normalized to the image size",
+        _ => "pixels",
     }
 }
 
@@ -332,8 +374,13 @@ pub(crate) fn too_many_objects(line: usize) -> LabelError {
 pub struct Object {
     /// Class name (numeric classes without a names file become their number as text).
     pub class: String,
-    /// The 2D box, if the object has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The 2D box, if the object has one. Written as `box` (the name queries
+    /// use); `bbox`, the name of older builds, is still read.
+    #[serde(
+        rename = "box",
+        alias = "bbox",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bbox: Option<BBox>,
     /// An identifier from the file (COCO annotation id, CVAT track id, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -491,6 +538,29 @@ mod tests {
         assert_eq!(a.iou(&BBox::from_corners(20.0, 20.0, 30.0, 30.0)), 0.0);
         let b = BBox::from_corners(5.0, 0.0, 15.0, 10.0);
         assert!((a.iou(&b) - 50.0 / 150.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn object_box_is_written_as_box_and_read_under_its_old_name_bbox() {
+        let o = Object::new("car", Some(BBox::from_center(0.5, 0.5, 0.2, 0.4)));
+        let v = serde_json::to_value(&o).expect("serializes");
+        assert_eq!(
+            v,
+            serde_json::json!({"class": "car", "box": {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4}})
+        );
+        let old = r#"{"class": "car", "bbox": {"x": 0.4, "y": 0.3, "w": 0.2, "h": 0.4}}"#;
+        let back: Object = serde_json::from_str(old).expect("old name read");
+        let want = BBox {
+            x: 0.4,
+            y: 0.3,
+            w: 0.2,
+            h: 0.4,
+        };
+        assert_eq!(back.bbox, Some(want));
+        assert_eq!(
+            box_convention([Units::Normalized, Units::Pixels]),
+            "box = [x, y, w, h] (top-left corner; pixels, or normalized to the image size for YOLO)"
+        );
     }
 
     #[test]

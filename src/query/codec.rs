@@ -167,7 +167,7 @@ pub(crate) fn predictions(out: &mut Vec<u8>, preds: &[Prediction]) {
         match p.bbox {
             Some(b) => {
                 out.push(1);
-                f64s(out, &b);
+                f64s(out, &[b.x, b.y, b.w, b.h]);
             }
             None => out.push(0),
         }
@@ -713,7 +713,12 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     for _ in 0..np {
         let class = r.string()?;
         let bbox = if r.bool()? {
-            Some([r.f64()?, r.f64()?, r.f64()?, r.f64()?])
+            Some(BBox {
+                x: r.f64()?,
+                y: r.f64()?,
+                w: r.f64()?,
+                h: r.f64()?,
+            })
         } else {
             None
         };
@@ -1088,7 +1093,7 @@ mod tests {
                 objects: vec![o, Object::new("dog", None)],
                 predictions: vec![Prediction {
                     class: "car".into(),
-                    bbox: Some([1.0, 2.0, 3.0, 4.0]),
+                    bbox: Some(BBox::from_corners(1.0, 2.0, 4.0, 6.0)),
                     score: None,
                 }],
                 labels: vec![("labels/a.txt".into(), Format::Kitti)],

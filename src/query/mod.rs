@@ -628,7 +628,7 @@ fn object(o: &Object, fl: Fields) -> Value {
 }
 
 fn prediction(p: &Prediction, fl: Fields) -> Value {
-    let b = p.bbox.map(|[x, y, w, h]| BBox { x, y, w, h });
+    let b = p.bbox;
     let mut m = vec![("class", s(&p.class))];
     if fl.bbox {
         m.push(("box", b.as_ref().map_or(Value::Null, bbox)));

@@ -304,6 +304,12 @@ fn write_cards(
         return Ok(());
     }
     write_legend(out)?;
+    let units = changed_frames(diff).map(|(_, f)| f.units);
+    writeln!(
+        out,
+        "<p class=\"note\">Boxes: (x, y) is the top-left corner, w×h the size; {}.</p>",
+        crate::labels::units_words(units)
+    )?;
     let mut cards = Cards {
         frame_bytes,
         renamed_from: diff

@@ -8,7 +8,9 @@ use std::io::{self, Write};
 use crate::ops::label_diff::DatasetDiff;
 
 use super::short;
-use super::text::{change_detail, frame_totals, kind_style, object_totals, signed};
+use super::text::{
+    box_convention_line, change_detail, frame_totals, kind_style, object_totals, signed,
+};
 
 /// Escapes text for a markdown table cell.
 fn cell(s: &str) -> String {
@@ -108,6 +110,9 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
             out,
             "\n<details><summary>Object changes by frame</summary>\n"
         )?;
+        if let Some(c) = box_convention_line(diff) {
+            writeln!(out, "{}\n", cell(&c))?;
+        }
         writeln!(out, "| frame | change | class | detail |")?;
         writeln!(out, "|---|---|---|---|")?;
         for (l, f) in frames.iter().take(MAX_FRAMES) {

@@ -94,6 +94,24 @@ pub fn object_totals(diff: &DatasetDiff) -> String {
     )
 }
 
+/// The box convention line ([`crate::labels::box_convention`]) for the
+/// boxes a diff shows, `None` when it shows none.
+pub fn box_convention_line(diff: &DatasetDiff) -> Option<String> {
+    let mut units = diff
+        .labels
+        .iter()
+        .flat_map(|l| &l.frames)
+        .filter(|f| {
+            f.changes
+                .iter()
+                .any(|c| c.before.is_some() || c.after.is_some())
+        })
+        .map(|f| f.units)
+        .peekable();
+    units.peek()?;
+    Some(crate::labels::box_convention(units))
+}
+
 /// Totals line for the frame files.
 pub fn frame_totals(diff: &DatasetDiff) -> String {
     let f = &diff.frames;
@@ -174,6 +192,9 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
         )?;
     }
     writeln!(out, "{} {}", bold("labels:"), object_totals(diff))?;
+    if let Some(c) = box_convention_line(diff) {
+        writeln!(out, "{}", paint(color, "2", &c))?;
+    }
     for l in &diff.labels {
         for f in &l.frames {
             let frame = f.frame_path.as_deref().unwrap_or(&f.frame);
