@@ -433,3 +433,37 @@ pub fn after_post(
         }
     }
 }
+
+/// After a command fired the hooks of what it did ([`dsv::hooks::fire_events`]):
+/// like [`after_post`], for several events at once.
+pub fn after_events(
+    ctx: &Ctx,
+    repo: dsv::Repository,
+    fired: dsv::Result<Vec<(Event, FireReport)>>,
+    done: &str,
+) -> anyhow::Result<i32> {
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    match fired {
+        Ok(list) => {
+            for (event, r) in &list {
+                report(ctx, *event, r);
+            }
+            if list.iter().any(|(_, r)| !r.queued.is_empty())
+                && let Err(e) = dispatch(ctx, &root)
+            {
+                eprintln!(
+                    "error: {done} and its hook deliveries are recorded, but they could not be started: {e} (run `dsv hooks retry`)"
+                );
+                return Ok(1);
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {done}, but its hooks were not started: {e} (`dsv hooks retry` starts any that were recorded)"
+            );
+            Ok(1)
+        }
+    }
+}

@@ -286,6 +286,7 @@ impl Watcher {
                     event: Event::RemoteCommit,
                     commit: id.to_hex(),
                     branch: Some(branch.clone()),
+                    previous: None,
                     awaits_ref: None,
                     action: self.spec.action.clone(),
                     timeout: self.spec.timeout,

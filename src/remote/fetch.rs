@@ -951,6 +951,9 @@ pub struct PullReport {
     pub removed: u64,
     /// Whether the branch was already up to date (or ahead).
     pub up_to_date: bool,
+    /// What hooks fire on (the branch the pull moved).
+    #[serde(skip)]
+    pub events: Vec<crate::ops::events::OpEvent>,
 }
 
 /// `pull`: fetch, then fast-forward the current branch to the remote branch and
@@ -992,6 +995,7 @@ pub fn pull(
         written: 0,
         removed: 0,
         up_to_date: false,
+        events: Vec::new(),
     };
     if !only.is_empty() {
         fetch.objects += fetch_paths_with(repo, &remote, &target, only, progress)?;
@@ -1034,6 +1038,7 @@ pub fn pull(
     report.written = r.written;
     report.removed = r.removed;
     report.new = Some(target);
+    report.events = r.events;
     Ok(report)
 }
 
