@@ -217,6 +217,33 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The `paths` and `labels_changed` filters given on a command line (`dsv watch`),
+    /// with the meaning they have in `[[hooks]]`.
+    pub fn for_changes(paths: &[String], labels_changed: bool) -> Result<Filters> {
+        let path_set = if paths.is_empty() {
+            None
+        } else {
+            let mut b = GlobSetBuilder::new();
+            for g in paths {
+                let glob: Glob = GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| Error::Usage(format!("invalid --paths glob '{g}': {e}")))?;
+                b.add(glob);
+            }
+            Some(
+                b.build()
+                    .map_err(|e| Error::Usage(format!("invalid --paths globs: {e}")))?,
+            )
+        };
+        Ok(Filters {
+            paths: paths.to_vec(),
+            path_set,
+            labels_changed,
+            ..Filters::default()
+        })
+    }
+
     /// Whether the branch filter lets `branch` through (`None`: detached HEAD).
     pub fn branch_matches(&self, branch: Option<&str>) -> bool {
         match (&self.branch_set, branch) {

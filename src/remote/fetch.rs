@@ -856,6 +856,27 @@ pub fn fetch_paths(
     fetch_paths_with(repo, &remote, commit, scopes, progress)
 }
 
+/// Downloads the blobs `ids` this repository lacks from the remote a partial
+/// repository came from (`dsv watch` fetches the label files a commit changed, not
+/// its frames). Does nothing in a complete repository.
+pub fn fetch_objects(repo: &Repository, ids: &[ObjectId], progress: &dyn Progress) -> Result<u64> {
+    let Some(name) = partial_remote(repo)? else {
+        return Ok(0);
+    };
+    let mut missing = Vec::new();
+    for id in ids {
+        if !missing.contains(id) && !repo.store.contains(id)? {
+            missing.push(*id);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let remote = open_remote(repo, &name)?;
+    let index = load_index(repo, &remote)?;
+    fetch_blobs(repo, &remote, &index, &missing, progress)
+}
+
 /// Downloads, in a partial repository, the file data that moving the worktree from
 /// HEAD to `commit` writes (switch, checkout REV): only paths that differ, or with
 /// `force` (which rewrites whatever the worktree lacks) everything `commit` has.
