@@ -690,7 +690,7 @@ fn example_retrain_script_materializes_the_commit_and_trains_once() {
     repo.write(
         "dsv.toml",
         format!(
-            "[[hooks]]\nid = \"retrain\"\nevent = \"post-commit\"\nrun = \"'{}'\"\n",
+            "[[hooks]]\nid = \"retrain\"\nevent = \"branch-updated\"\nrun = \"'{}'\"\n",
             script.display()
         ),
     );
@@ -727,7 +727,7 @@ fn example_retrain_script_materializes_the_commit_and_trains_once() {
         repo.read("labels/f1.txt")
     );
     // A second run for the same commit (a redelivery) does not train again.
-    let out = run(&["hooks", "test", "post-commit"]);
+    let out = run(&["hooks", "test", "branch-updated"]);
     assert!(out.contains(&format!("{commit} already trained")), "{out}");
 }
 

@@ -149,13 +149,29 @@ fn test(ctx: &Ctx, event: &str, rev: Option<&str>) -> anyhow::Result<i32> {
             dsv::refs::Head::Branch(b) => Some(b),
             dsv::refs::Head::Detached(_) => None,
         };
-        let previous = (event == Event::PostCheckout)
-            .then(|| {
-                dsv::object::Commit::load(&repo.store, &commit).map(|c| c.parents.first().copied())
-            })
-            .transpose()?
-            .flatten();
-        let p = dsv::hooks::prepare(&repo, &set, event, commit, branch, None, previous)?;
+        let parent = dsv::object::Commit::load(&repo.store, &commit)?
+            .parents
+            .first()
+            .copied();
+        let p = match (event, branch) {
+            // As if the branch had just moved to REV from its first parent.
+            (Event::BranchUpdated, Some(b)) => dsv::hooks::prepare_update(
+                &repo,
+                &set,
+                &dsv::ops::events::BranchMove {
+                    branch: b,
+                    old: parent,
+                    new: commit,
+                },
+            )?,
+            (Event::BranchUpdated, None) => {
+                anyhow::bail!("branch-updated is about a branch: switch to one first")
+            }
+            (_, branch) => {
+                let previous = (event == Event::PostCheckout).then_some(parent).flatten();
+                dsv::hooks::prepare(&repo, &set, event, commit, branch, None, previous)?
+            }
+        };
         (p, repo.root().to_path_buf())
         // The repository is closed here: hooks may run dsv commands themselves.
     };
