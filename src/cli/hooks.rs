@@ -293,7 +293,7 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     }
     if open.iter().any(|d| d.state == State::Failed) {
         println!(
-            "failed deliveries hold back later ones of the same hook; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up"
+            "failed deliveries hold back later ones of the same hook and branch; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up"
         );
     }
     Ok(0)

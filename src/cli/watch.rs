@@ -238,7 +238,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if report.undelivered > 0 {
         eprintln!(
-            "error: {} deliveries not delivered: a failed one holds back the later ones (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
+            "error: {} deliveries not delivered: a failed one holds back the later ones of its branch (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
             report.undelivered
         );
         return Ok(1);

@@ -420,8 +420,8 @@ pub enum WatchEvent<'a> {
     PollFailed(&'a Error),
     /// A delivery attempt ended.
     Attempted(&'a Delivery, &'a Attempt),
-    /// Failed deliveries of this watch now hold back later ones of their branch
-    /// (reported when that changes; empty when nothing is blocked any more).
+    /// Failed deliveries of this watch that hold back later ones of their branch
+    /// (each reported once, and again when the number waiting behind it changes).
     Blocked(&'a [Blocked]),
 }
 
