@@ -1227,3 +1227,18 @@ fn pull_fires_branch_updated_in_the_clone() {
     assert_eq!(p["repository"]["root"], clone.display().to_string(), "{p}");
     assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
 }
+
+#[test]
+fn branch_force_fires_branch_updated_for_the_moved_branch() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let new = tip(&repo, "main");
+    // A new branch at an existing commit is no new version: nothing fires.
+    fg_ok(&repo, &["branch", "release", &base]);
+    assert!(!events(&repo).keys().any(|k| k.contains("-release-")));
+    fg_ok(&repo, &["branch", "-f", "release", &new]);
+    let p = branch_updated(&repo, "release", &base, &new);
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+}
