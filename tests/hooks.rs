@@ -1242,3 +1242,27 @@ fn branch_force_fires_branch_updated_for_the_moved_branch() {
     let p = branch_updated(&repo, "release", &base, &new);
     assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
 }
+
+#[test]
+fn merge_continue_after_a_conflict_fires_branch_updated_once_committed() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    fg_ok(&repo, &["switch", "-c", "dev"]);
+    repo.write("labels/f0.txt", "2 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "dev: class 2"]);
+    fg_ok(&repo, &["switch", "main"]);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "main: class 1"]);
+    let main = tip(&repo, "main");
+    assert_ne!(main, base);
+    let before = events(&repo).len();
+    let r = repo.cmd().args(["merge", "dev"]).output().unwrap();
+    assert!(!r.status.success(), "a conflicting merge must stop");
+    assert_eq!(events(&repo).len(), before, "a stopped merge fired something");
+    fg_ok(&repo, &["resolve", "labels/f0.txt", "--theirs"]);
+    fg_ok(&repo, &["merge", "--continue"]);
+    let merged = tip(&repo, "main");
+    let p = branch_updated(&repo, "main", &main, &merged);
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert!(post_commit_fired(&repo, &merged));
+}
