@@ -1258,7 +1258,11 @@ fn merge_continue_after_a_conflict_fires_branch_updated_once_committed() {
     let before = events(&repo).len();
     let r = repo.cmd().args(["merge", "dev"]).output().unwrap();
     assert!(!r.status.success(), "a conflicting merge must stop");
-    assert_eq!(events(&repo).len(), before, "a stopped merge fired something");
+    assert_eq!(
+        events(&repo).len(),
+        before,
+        "a stopped merge fired something"
+    );
     fg_ok(&repo, &["resolve", "labels/f0.txt", "--theirs"]);
     fg_ok(&repo, &["merge", "--continue"]);
     let merged = tip(&repo, "main");

@@ -252,13 +252,21 @@ pub fn prepare_update(repo: &Repository, set: &HookSet, m: &BranchMove) -> Resul
 
 /// The `update` member of a `branch-updated` payload.
 fn branch_update(repo: &Repository, m: &BranchMove) -> Result<payload::BranchUpdate> {
-    let mut commits = watch::new_commits(repo, m.old, m.new)?;
+    // The common move, one commit on top of the old tip, needs no walk of the history.
+    let one_on_top = m.old.is_some()
+        && Commit::load(&repo.store, &m.new)?.parents == m.old.into_iter().collect::<Vec<_>>();
+    let mut commits = if one_on_top {
+        vec![m.new]
+    } else {
+        watch::new_commits(repo, m.old, m.new)?
+    };
     let count = commits.len();
     // The newest ones matter most to a receiver; the count says how many there were.
     let cut = count.saturating_sub(payload::MAX_LISTED_COMMITS);
     commits.drain(..cut);
     let fast_forward = match m.old {
         None => true,
+        Some(_) if one_on_top => true,
         Some(o) => crate::remote::push::is_ancestor(repo, &o, &m.new)?,
     };
     Ok(payload::BranchUpdate {
