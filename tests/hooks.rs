@@ -690,7 +690,7 @@ fn example_retrain_script_materializes_the_commit_and_trains_once() {
     repo.write(
         "dsv.toml",
         format!(
-            "[[hooks]]\nid = \"retrain\"\nevent = \"post-commit\"\nrun = \"'{}'\"\n",
+            "[[hooks]]\nid = \"retrain\"\nevent = \"branch-updated\"\nrun = \"'{}'\"\n",
             script.display()
         ),
     );
@@ -727,7 +727,7 @@ fn example_retrain_script_materializes_the_commit_and_trains_once() {
         repo.read("labels/f1.txt")
     );
     // A second run for the same commit (a redelivery) does not train again.
-    let out = run(&["hooks", "test", "post-commit"]);
+    let out = run(&["hooks", "test", "branch-updated"]);
     assert!(out.contains(&format!("{commit} already trained")), "{out}");
 }
 
@@ -994,4 +994,279 @@ fn deleted_frame_is_counted_removed_in_the_post_commit_payload() {
     assert_eq!(p["summary"]["frames"]["removed"], 1, "{p}");
     assert_eq!(p["summary"]["frames"]["added"], 0, "{p}");
     assert_eq!(p["summary"]["objects"]["removed"], 1, "{p}");
+}
+
+/// Runs dsv in `repo` delivering hooks in the foreground; fails the test on error.
+#[track_caller]
+fn fg_ok(repo: &TestRepo, args: &[&str]) -> String {
+    let r = repo
+        .cmd()
+        .args(args)
+        .env("DSV_HOOKS_FOREGROUND", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{args:?}: {err}");
+    err
+}
+
+/// A committed dataset (one frame, one label file) whose `dsv.toml` records every
+/// `branch-updated` and `post-commit` payload; returns the first commit.
+fn updated_repo(repo: &TestRepo) -> String {
+    let dir = events_dir(repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    dataset(repo);
+    repo.write(
+        "dsv.toml",
+        record_hook("upd", "branch-updated", &dir, "")
+            + &record_hook("pc", "post-commit", &dir, ""),
+    );
+    fg_ok(repo, &["add", "-A"]);
+    fg_ok(repo, &["commit", "-m", "base"]);
+    tip(repo, "main")
+}
+
+fn tip(repo: &TestRepo, branch: &str) -> String {
+    repo.read_string(format!(".dsv/refs/heads/{branch}"))
+        .trim()
+        .to_string()
+}
+
+/// The `branch-updated` payload of `branch` moving to `new`, checked against `old`.
+#[track_caller]
+fn branch_updated(repo: &TestRepo, branch: &str, old: &str, new: &str) -> serde_json::Value {
+    let ev = events(repo);
+    let key = format!("upd-branch-updated-{branch}-{}", &new[..12]);
+    let p = ev
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key} among {:?}", ev.keys()))
+        .clone();
+    assert_eq!(p["event"], "branch-updated", "{p}");
+    assert_eq!(p["branch"], branch, "{p}");
+    assert_eq!(p["commit"], new, "{p}");
+    assert_eq!(p["previous"], old, "{p}");
+    assert_eq!(p["update"]["branch"], branch, "{p}");
+    assert_eq!(p["update"]["old"], old, "{p}");
+    assert_eq!(p["update"]["new"], new, "{p}");
+    assert_eq!(p["summary"]["base"], old, "{p}");
+    p
+}
+
+fn post_commit_fired(repo: &TestRepo, commit: &str) -> bool {
+    events(repo).contains_key(&format!("pc-post-commit-main-{}", &commit[..12]))
+}
+
+fn listed_commits(p: &serde_json::Value) -> Vec<String> {
+    p["update"]["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn branch_updated_fires_for_a_commit_with_old_new_and_summary() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n0 0.1 0.1 0.1 0.1\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let new = tip(&repo, "main");
+    let p = branch_updated(&repo, "main", &base, &new);
+    assert_eq!(listed_commits(&p), vec![new.clone()]);
+    assert_eq!(p["update"]["fast_forward"], true, "{p}");
+    assert_eq!(p["summary"]["labels_changed"], true, "{p}");
+    assert_eq!(p["summary"]["objects"]["added"], 1, "{p}");
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert!(post_commit_fired(&repo, &new));
+}
+
+/// The case of issue 17.10: a team retraining on a labelled branch merged into main
+/// never retrained, because `merge` fired only `post-merge`.
+#[test]
+fn merging_a_labelled_branch_fires_branch_updated_with_everything_between() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    fg_ok(&repo, &["switch", "-c", "labelled"]);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let c1 = tip(&repo, "labelled");
+    repo.write("images/f1.jpg", "second frame");
+    repo.write("labels/f1.txt", "0 0.3 0.3 0.2 0.2\n");
+    fg_ok(&repo, &["add", "-A"]);
+    fg_ok(&repo, &["commit", "-m", "frame 1"]);
+    let c2 = tip(&repo, "labelled");
+    fg_ok(&repo, &["switch", "main"]);
+    // A fast-forward: main gains both commits, summarized together.
+    fg_ok(&repo, &["merge", "labelled"]);
+    let p = branch_updated(&repo, "main", &base, &c2);
+    assert_eq!(listed_commits(&p), vec![c1, c2.clone()]);
+    assert_eq!(p["update"]["commits_count"], 2, "{p}");
+    assert_eq!(p["summary"]["frames"]["added"], 1, "{p}");
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert_eq!(p["summary"]["objects"]["added"], 1, "{p}");
+    // A merge commit: main gains the branch's commit and the merge commit, and the
+    // merge commit fires post-commit.
+    repo.write("images/f2.jpg", "main's frame");
+    fg_ok(&repo, &["add", "-A"]);
+    fg_ok(&repo, &["commit", "-m", "frame on main"]);
+    let m1 = tip(&repo, "main");
+    fg_ok(&repo, &["switch", "labelled"]);
+    repo.write("labels/f1.txt", "0 0.3 0.3 0.2 0.2\n1 0.7 0.7 0.1 0.1\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "one more box"]);
+    let c3 = tip(&repo, "labelled");
+    fg_ok(&repo, &["switch", "main"]);
+    fg_ok(&repo, &["merge", "labelled", "-m", "merge labelled"]);
+    let merged = tip(&repo, "main");
+    let p = branch_updated(&repo, "main", &m1, &merged);
+    assert_eq!(listed_commits(&p), vec![c3, merged.clone()]);
+    assert_eq!(p["summary"]["objects"]["added"], 1, "{p}");
+    assert_eq!(p["summary"]["labels_changed"], true, "{p}");
+    assert!(post_commit_fired(&repo, &merged));
+}
+
+#[test]
+fn cherry_pick_fires_post_commit_and_branch_updated() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    fg_ok(&repo, &["switch", "-c", "dev"]);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let picked = tip(&repo, "dev");
+    fg_ok(&repo, &["switch", "main"]);
+    repo.write("images/f1.jpg", "main's frame");
+    fg_ok(&repo, &["add", "-A"]);
+    fg_ok(&repo, &["commit", "-m", "frame on main"]);
+    let old = tip(&repo, "main");
+    assert_ne!(old, base);
+    fg_ok(&repo, &["cherry-pick", &picked]);
+    let new = tip(&repo, "main");
+    assert_ne!(new, picked);
+    let p = branch_updated(&repo, "main", &old, &new);
+    assert_eq!(listed_commits(&p), vec![new.clone()]);
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert!(post_commit_fired(&repo, &new), "{:?}", events(&repo).keys());
+}
+
+#[test]
+fn revert_fires_post_commit_and_branch_updated() {
+    let repo = TestRepo::init();
+    updated_repo(&repo);
+    repo.write("labels/f0.txt", "0 0.5 0.5 0.2 0.2\n1 0.2 0.2 0.1 0.1\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "add a box"]);
+    let added = tip(&repo, "main");
+    fg_ok(&repo, &["revert", &added]);
+    let new = tip(&repo, "main");
+    let p = branch_updated(&repo, "main", &added, &new);
+    assert_eq!(p["summary"]["objects"]["removed"], 1, "{p}");
+    assert!(post_commit_fired(&repo, &new), "{:?}", events(&repo).keys());
+}
+
+#[test]
+fn reset_fires_branch_updated_backwards_with_no_commits_between() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    repo.write("images/f1.jpg", "second frame");
+    repo.write("labels/f1.txt", "0 0.3 0.3 0.2 0.2\n");
+    fg_ok(&repo, &["add", "-A"]);
+    fg_ok(&repo, &["commit", "-m", "frame 1"]);
+    let head = tip(&repo, "main");
+    std::fs::remove_dir_all(events_dir(&repo)).unwrap();
+    std::fs::create_dir_all(events_dir(&repo)).unwrap();
+    fg_ok(&repo, &["reset", "--hard", &base]);
+    let p = branch_updated(&repo, "main", &head, &base);
+    assert_eq!(p["update"]["fast_forward"], false, "{p}");
+    assert_eq!(p["update"]["commits_count"], 0, "{p}");
+    assert_eq!(p["summary"]["frames"]["removed"], 1, "{p}");
+    assert_eq!(p["summary"]["objects"]["removed"], 1, "{p}");
+    // Forward again: a second move, a second delivery.
+    fg_ok(&repo, &["reset", "--soft", &head]);
+    let p = branch_updated(&repo, "main", &base, &head);
+    assert_eq!(p["update"]["fast_forward"], true, "{p}");
+    assert_eq!(events(&repo).len(), 2, "{:?}", events(&repo).keys());
+}
+
+#[test]
+fn pull_fires_branch_updated_in_the_clone() {
+    let repo = TestRepo::init();
+    dataset(&repo);
+    let ok = |args: &[&str]| fg_ok(&repo, args);
+    ok(&["add", "-A"]);
+    ok(&["commit", "-m", "base"]);
+    let base = tip(&repo, "main");
+    let url = repo.home().join("remote.dsv").display().to_string();
+    ok(&["remote", "add", "origin", &url]);
+    ok(&["push"]);
+    let clone = repo.home().join("clone");
+    let r = repo
+        .cmd_in(repo.home())
+        .args(["clone", &url, "clone"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let dir = events_dir(&repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Only the clone has the hook (an untracked dsv.toml of its own).
+    std::fs::write(
+        clone.join("dsv.toml"),
+        record_hook("upd", "branch-updated", &dir, ""),
+    )
+    .unwrap();
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    ok(&["commit", "-a", "-m", "relabel"]);
+    let new = tip(&repo, "main");
+    ok(&["push"]);
+    let r = repo
+        .cmd_in(&clone)
+        .args(["pull"])
+        .env("DSV_HOOKS_FOREGROUND", "1")
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let p = branch_updated(&repo, "main", &base, &new);
+    assert_eq!(p["repository"]["root"], clone.display().to_string(), "{p}");
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+}
+
+#[test]
+fn branch_force_fires_branch_updated_for_the_moved_branch() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let new = tip(&repo, "main");
+    // A new branch at an existing commit is no new version: nothing fires.
+    fg_ok(&repo, &["branch", "release", &base]);
+    assert!(!events(&repo).keys().any(|k| k.contains("-release-")));
+    fg_ok(&repo, &["branch", "-f", "release", &new]);
+    let p = branch_updated(&repo, "release", &base, &new);
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+}
+
+#[test]
+fn merge_continue_after_a_conflict_fires_branch_updated_once_committed() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    fg_ok(&repo, &["switch", "-c", "dev"]);
+    repo.write("labels/f0.txt", "2 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "dev: class 2"]);
+    fg_ok(&repo, &["switch", "main"]);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "main: class 1"]);
+    let main = tip(&repo, "main");
+    assert_ne!(main, base);
+    let before = events(&repo).len();
+    let r = repo.cmd().args(["merge", "dev"]).output().unwrap();
+    assert!(!r.status.success(), "a conflicting merge must stop");
+    assert_eq!(
+        events(&repo).len(),
+        before,
+        "a stopped merge fired something"
+    );
+    fg_ok(&repo, &["resolve", "labels/f0.txt", "--theirs"]);
+    fg_ok(&repo, &["merge", "--continue"]);
+    let merged = tip(&repo, "main");
+    let p = branch_updated(&repo, "main", &main, &merged);
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert!(post_commit_fired(&repo, &merged));
 }

@@ -250,10 +250,11 @@ fn long_running_watch_survives_kill_9_and_stops_on_sigterm() {
         || std::fs::read_to_string(&log1).is_ok_and(|l| l.matches("exit status 0").count() >= 2),
     );
     assert_eq!(fired(&t).len(), 2);
-    // A metadata-only mirror says so in the payload.
+    // A metadata-only mirror fetches the changed label file: the full summary.
     let p = payload(&t, &pushed[0]);
-    assert_eq!(p["summary"]["partial"], true, "{p}");
+    assert_eq!(p["summary"]["partial"], false, "{p}");
     assert_eq!(p["summary"]["files_changed"], 1, "{p}");
+    assert_eq!(p["summary"]["labels_changed"], true, "{p}");
 
     // kill -9 while idle, push more while it is down, start again.
     w.kill().unwrap();
@@ -692,4 +693,129 @@ fn a_delivery_that_cannot_succeed_is_skipped_and_no_longer_blocks_the_mirror() {
     let r = dsv(&t, "mirror", &[], &["hooks", "skip", "999"]);
     assert_eq!(r.code, 1, "{r}");
     assert!(r.stderr.contains("no delivery '999'"), "{r}");
+}
+
+/// Bytes under `dir`, recursively.
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() { du(&e.path()) } else { m.len() };
+    }
+    total
+}
+
+/// The case of issue 17.12: a retraining trigger wants only the commits that change
+/// labels (or paths under a prefix), and a `--no-checkout` mirror gave it a payload
+/// with `partial: true` and every object count 0.
+#[test]
+fn watch_filters_by_labels_changed_and_paths_with_the_label_summary_in_a_no_checkout_mirror() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let exec = exec_hook(&t);
+    let labels = [
+        "watch",
+        "origin",
+        "--once",
+        "--labels-changed",
+        "--exec",
+        &exec,
+    ];
+    ok(&t, "mirror", &[], &labels);
+    // A frame only (2 MB that do not compress), a relabel, a document.
+    write_file(
+        t.root(),
+        "images/f1.jpg",
+        common::pseudo_random_bytes(2 << 20, 7),
+    );
+    ok(&t, "repo", &[], &["add", "-A"]);
+    ok(&t, "repo", &[], &["commit", "-m", "a frame"]);
+    let relabel = label_commit(&t, 1, &[]);
+    write_file(t.root(), "docs/notes.txt", "how the labels were made");
+    ok(&t, "repo", &[], &["add", "-A"]);
+    ok(&t, "repo", &[], &["commit", "-m", "notes"]);
+    let notes = branch_tip(&t, "repo", "main");
+    ok(&t, "repo", &[], &["push"]);
+    let r = ok(&t, "mirror", &[], &labels);
+    assert_eq!(fired_commits(&t), std::slice::from_ref(&relabel), "{r}");
+    assert!(
+        r.stderr.contains("2 left out by --paths/--labels-changed"),
+        "{r}"
+    );
+    let p = payload(&t, &relabel);
+    assert_eq!(p["summary"]["partial"], false, "{p}");
+    assert_eq!(p["summary"]["labels_changed"], true, "{p}");
+    assert_eq!(p["summary"]["label_files_changed"], 1, "{p}");
+    assert!(
+        p["summary"]["objects"]["added"].as_u64().unwrap() >= 1,
+        "{p}"
+    );
+    // The label files came, the frame did not.
+    let size = du(&t.home().join("mirror/.dsv"));
+    assert!(size < 1 << 20, "the mirror holds {size} bytes");
+    // --paths, in a second mirror, over the whole history.
+    std::fs::remove_file(t.home().join("fired.txt")).unwrap();
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror2"]);
+    let docs = [
+        "watch",
+        "origin",
+        "--once",
+        "--from-start",
+        "--paths",
+        "docs/**",
+        "--exec",
+        &exec,
+    ];
+    let r = ok(&t, "mirror2", &[], &docs);
+    assert_eq!(fired_commits(&t), [notes], "{r}");
+}
+
+/// The case of issue 16 (watch): a delivery that failed for a bad commit on one
+/// branch held back the deliveries of every other branch, and the watch did not
+/// say that deliveries were blocked.
+#[test]
+fn a_failed_delivery_on_one_branch_does_not_hold_back_other_branches() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    source(&t, &url, &[]);
+    ok(&t, "repo", &[], &["branch", "bad"]);
+    ok(&t, "repo", &[], &["push", "origin", "bad"]);
+    ok(&t, ".", &[], &["clone", "--no-checkout", &url, "mirror"]);
+    let env = [
+        ("DSV_HOOKS_MAX_ATTEMPTS", "1".to_string()),
+        ("DSV_HOOKS_BACKOFF_MS", "20".to_string()),
+    ];
+    let exec = format!("[ \"$DSV_BRANCH\" != bad ] || exit 3; {}", exec_hook(&t));
+    let watch = ["watch", "origin", "--once", "--exec", &exec];
+    ok(&t, "mirror", &env, &watch);
+    // A commit on `bad` (its delivery fails), then two on `main`.
+    ok(&t, "repo", &[], &["switch", "bad"]);
+    write_file(t.root(), "labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    ok(&t, "repo", &[], &["commit", "-a", "-m", "bad labels"]);
+    ok(&t, "repo", &[], &["push", "origin", "bad"]);
+    ok(&t, "repo", &[], &["switch", "main"]);
+    let good: Vec<String> = (1..=2).map(|n| label_commit(&t, n, &[])).collect();
+    ok(&t, "repo", &[], &["push"]);
+    let r = dsv(&t, "mirror", &env, &watch);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(fired_commits(&t), good, "{r}");
+    assert!(
+        r.stderr.contains("deliveries for origin/bad are blocked"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("exit status 3"), "{r}");
+    assert!(r.stderr.contains("other branches are not held back"), "{r}");
+    // The next commit on main goes out too, while bad's still waits.
+    let third = label_commit(&t, 3, &[]);
+    ok(&t, "repo", &[], &["push"]);
+    let r = dsv(&t, "mirror", &env, &watch);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(fired_commits(&t).last(), Some(&third), "{r}");
+    let log = deliveries(&t, "mirror");
+    let bad: Vec<_> = log.iter().filter(|d| d["branch"] == "bad").collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["state"], "failed");
 }

@@ -81,9 +81,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.commit.summary.bytes)
         );
     }
-    super::hooks::after_post(
+    super::hooks::after_events(
         ctx,
-        Event::PostCommit,
         repo,
         hooked.post,
         &format!("commit {} was made", r.id.short()),

@@ -84,10 +84,11 @@ const V2: &[(&str, &[u8])] = &[
 ];
 
 /// The hook the demo declares: it prints from the payload it gets on stdin.
-const HOOK_TOML: &str = r#"# Start "training" whenever labels change (docs/hooks.md).
+const HOOK_TOML: &str = r#"# Start "training" whenever the labels of a branch change, by a commit, a merge,
+# a cherry-pick, a revert, a reset or a pull (docs/hooks.md).
 [[hooks]]
 id = "retrain"
-event = "post-commit"
+event = "branch-updated"
 labels_changed = true
 run = '''echo "retrain: $DSV_EVENT on $DSV_BRANCH, commit $(echo $DSV_COMMIT | cut -c1-12)"; grep -o -e '"frames":{[^}]*}' -e '"objects":{[^}]*}' '''
 "#;
@@ -158,7 +159,7 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     step(&dir, &["commit", "-m", "Initial frames and labels"])?;
     step(&dir, &["tag", "v1"])?;
     println!(
-        "\n# a post-commit hook in dsv.toml, shared with the dataset; it runs when labels change"
+        "\n# a branch-updated hook in dsv.toml, shared with the dataset; it runs when a branch's labels change"
     );
     std::fs::write(dir.join("dsv.toml"), HOOK_TOML)?;
     step(&dir, &["hooks", "list"])?;

@@ -149,13 +149,29 @@ fn test(ctx: &Ctx, event: &str, rev: Option<&str>) -> anyhow::Result<i32> {
             dsv::refs::Head::Branch(b) => Some(b),
             dsv::refs::Head::Detached(_) => None,
         };
-        let previous = (event == Event::PostCheckout)
-            .then(|| {
-                dsv::object::Commit::load(&repo.store, &commit).map(|c| c.parents.first().copied())
-            })
-            .transpose()?
-            .flatten();
-        let p = dsv::hooks::prepare(&repo, &set, event, commit, branch, None, previous)?;
+        let parent = dsv::object::Commit::load(&repo.store, &commit)?
+            .parents
+            .first()
+            .copied();
+        let p = match (event, branch) {
+            // As if the branch had just moved to REV from its first parent.
+            (Event::BranchUpdated, Some(b)) => dsv::hooks::prepare_update(
+                &repo,
+                &set,
+                &dsv::ops::events::BranchMove {
+                    branch: b,
+                    old: parent,
+                    new: commit,
+                },
+            )?,
+            (Event::BranchUpdated, None) => {
+                anyhow::bail!("branch-updated is about a branch: switch to one first")
+            }
+            (_, branch) => {
+                let previous = (event == Event::PostCheckout).then_some(parent).flatten();
+                dsv::hooks::prepare(&repo, &set, event, commit, branch, None, previous)?
+            }
+        };
         (p, repo.root().to_path_buf())
         // The repository is closed here: hooks may run dsv commands themselves.
     };
@@ -277,7 +293,7 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
     }
     if open.iter().any(|d| d.state == State::Failed) {
         println!(
-            "failed deliveries hold back later ones of the same hook; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up"
+            "failed deliveries hold back later ones of the same hook and branch; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up"
         );
     }
     Ok(0)
@@ -428,6 +444,40 @@ pub fn after_post(
         Err(e) => {
             eprintln!(
                 "error: {done}, but its {event} hooks were not started: {e} (`dsv hooks retry` starts any that were recorded)"
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// After a command fired the hooks of what it did ([`dsv::hooks::fire_events`]):
+/// like [`after_post`], for several events at once.
+pub fn after_events(
+    ctx: &Ctx,
+    repo: dsv::Repository,
+    fired: dsv::Result<Vec<(Event, FireReport)>>,
+    done: &str,
+) -> anyhow::Result<i32> {
+    let root = repo.root().to_path_buf();
+    drop(repo);
+    match fired {
+        Ok(list) => {
+            for (event, r) in &list {
+                report(ctx, *event, r);
+            }
+            if list.iter().any(|(_, r)| !r.queued.is_empty())
+                && let Err(e) = dispatch(ctx, &root)
+            {
+                eprintln!(
+                    "error: {done} and its hook deliveries are recorded, but they could not be started: {e} (run `dsv hooks retry`)"
+                );
+                return Ok(1);
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {done}, but its hooks were not started: {e} (`dsv hooks retry` starts any that were recorded)"
             );
             Ok(1)
         }

@@ -185,7 +185,6 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
 /// Runs `merge`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
-    let previous = repo.refs.head_commit()?;
     let r = if args.abort {
         merge::abort(&repo)?
     } else if args.continue_ {
@@ -213,18 +212,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let code = report(ctx, &r, args.json)?;
-    if !matches!(r.outcome, Outcome::FastForward | Outcome::Committed) {
-        return Ok(code);
+    Ok(code.max(fire(ctx, repo, &r)?))
+}
+
+/// Fires the hooks of what a merge, cherry-pick or revert did (nothing when it
+/// stopped on conflicts).
+fn fire(ctx: &Ctx, repo: dsv::Repository, r: &MergeReport) -> anyhow::Result<i32> {
+    if r.events.is_empty() {
+        return Ok(0);
     }
-    let fired = dsv::hooks::post_merge(&repo, previous);
-    let hooks_code = super::hooks::after_post(
-        ctx,
-        dsv::hooks::Event::PostMerge,
-        repo,
-        fired,
-        "the merge is done",
-    )?;
-    Ok(code.max(hooks_code))
+    let command = r.kind.command();
+    let fired = dsv::hooks::fire_events(&repo, &r.events, command);
+    super::hooks::after_events(ctx, repo, fired, &format!("the {command} is done"))
 }
 
 /// Arguments of `cherry-pick` and `revert`.
@@ -271,5 +270,6 @@ pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
         let rev = resolve(&repo, &name)?;
         op(&repo, rev, &name, args.strategy.map(Side::from))?
     };
-    report(ctx, &r, args.json)
+    let code = report(ctx, &r, args.json)?;
+    Ok(code.max(fire(ctx, repo, &r)?))
 }

@@ -62,5 +62,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.fetch.transfer.bytes_down)
         );
     }
-    Ok(0)
+    let fired = dsv::hooks::fire_events(&repo, &r.events, "pull");
+    super::hooks::after_events(ctx, repo, fired, "the pull is done")
 }

@@ -50,5 +50,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             r.removed
         );
     }
-    Ok(0)
+    let fired = dsv::hooks::fire_events(&repo, &r.events, "reset");
+    super::hooks::after_events(ctx, repo, fired, "the reset is done")
 }

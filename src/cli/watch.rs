@@ -46,6 +46,14 @@ pub struct Args {
     /// Time limit of one attempt, in seconds.
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Fire only for commits that change a path matching GLOB (repeatable; as
+    /// `paths` in `[[hooks]]`: `labels/**` is everything under `labels/`).
+    #[arg(long = "paths", value_name = "GLOB")]
+    paths: Vec<String>,
+    /// Fire only for commits that change a label file (as `labels_changed` in
+    /// `[[hooks]]`).
+    #[arg(long)]
+    labels_changed: bool,
 }
 
 /// Set by SIGINT or SIGTERM.
@@ -95,6 +103,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         action,
         timeout,
         from_start: args.from_start,
+        filters: dsv::hooks::config::Filters::for_changes(&args.paths, args.labels_changed)?,
     };
     let root = Repository::locate(&ctx.cwd)?;
     let watcher = {
@@ -119,6 +128,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
     }
     let remote = args.remote.clone();
+    let current = watcher.spec().action.redacted();
     let mut on_event = |e: WatchEvent| match e {
         WatchEvent::Polled(p) => {
             for s in &p.skipped {
@@ -150,7 +160,39 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                         b.repeated.len()
                     ));
                 }
+                if !b.filtered.is_empty() {
+                    line.push_str(&format!(
+                        " ({} left out by --paths/--labels-changed)",
+                        b.filtered.len()
+                    ));
+                }
                 eprintln!("{line}");
+            }
+        }
+        WatchEvent::Blocked(list) => {
+            // Said even with --quiet: deliveries are not going out.
+            for b in list {
+                let d = &b.delivery;
+                let short = d.commit.get(..12).unwrap_or(&d.commit);
+                let on = d.branch.as_deref().unwrap_or("(no branch)");
+                let why = d.last_error.as_deref().unwrap_or("failed");
+                let action = if d.action != current {
+                    format!(
+                        "; it was recorded with another action ({}), which a retry runs again",
+                        d.action.describe()
+                    )
+                } else {
+                    String::new()
+                };
+                eprintln!(
+                    "warning: deliveries for {remote}/{on} are blocked: delivery #{} ({short}) failed after {} attempts: {why}{action}; {} later one{} of {on} wait behind it (`dsv hooks retry {}` tries it again, `dsv hooks skip {}` gives it up); other branches are not held back",
+                    d.seq,
+                    d.attempts,
+                    b.waiting,
+                    if b.waiting == 1 { "" } else { "s" },
+                    d.seq,
+                    d.seq
+                );
             }
         }
         WatchEvent::PollFailed(err) => {
@@ -196,7 +238,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if report.undelivered > 0 {
         eprintln!(
-            "error: {} deliveries not delivered: a failed one holds back the later ones (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
+            "error: {} deliveries not delivered: a failed one holds back the later ones of its branch (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
             report.undelivered
         );
         return Ok(1);

@@ -37,8 +37,11 @@ pub enum Event {
     PrePush,
     /// After a push updated the remote (fired by `dsv push`).
     PostPush,
-    /// After a merge commit (fired by `dsv merge`).
+    /// After `dsv merge` moved HEAD (a fast-forward or a merge commit).
     PostMerge,
+    /// After a branch moved to a new commit, by any command (commit, merge,
+    /// cherry-pick, revert, reset, pull): the event retraining wants.
+    BranchUpdated,
     /// A commit landed on a remote branch (fired by `dsv watch`, never declared in
     /// `dsv.toml`: the watch is given its action on the command line).
     RemoteCommit,
@@ -47,13 +50,14 @@ pub enum Event {
 impl Event {
     /// Every event hooks can be declared for, in documentation order
     /// (`remote-commit` is not one: `dsv watch` fires it).
-    pub const ALL: [Event; 6] = [
+    pub const ALL: [Event; 7] = [
         Event::PreCommit,
         Event::PostCommit,
         Event::PostCheckout,
         Event::PrePush,
         Event::PostPush,
         Event::PostMerge,
+        Event::BranchUpdated,
     ];
 
     /// The name used in `dsv.toml`, file names and headers.
@@ -65,6 +69,7 @@ impl Event {
             Event::PrePush => "pre-push",
             Event::PostPush => "post-push",
             Event::PostMerge => "post-merge",
+            Event::BranchUpdated => "branch-updated",
             Event::RemoteCommit => "remote-commit",
         }
     }
@@ -212,6 +217,33 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The `paths` and `labels_changed` filters given on a command line (`dsv watch`),
+    /// with the meaning they have in `[[hooks]]`.
+    pub fn for_changes(paths: &[String], labels_changed: bool) -> Result<Filters> {
+        let path_set = if paths.is_empty() {
+            None
+        } else {
+            let mut b = GlobSetBuilder::new();
+            for g in paths {
+                let glob: Glob = GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| Error::Usage(format!("invalid --paths glob '{g}': {e}")))?;
+                b.add(glob);
+            }
+            Some(
+                b.build()
+                    .map_err(|e| Error::Usage(format!("invalid --paths globs: {e}")))?,
+            )
+        };
+        Ok(Filters {
+            paths: paths.to_vec(),
+            path_set,
+            labels_changed,
+            ..Filters::default()
+        })
+    }
+
     /// Whether the branch filter lets `branch` through (`None`: detached HEAD).
     pub fn branch_matches(&self, branch: Option<&str>) -> bool {
         match (&self.branch_set, branch) {

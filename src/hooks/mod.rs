@@ -11,7 +11,10 @@
 //! failure or timeout aborts it. `post-*` hooks never block or undo what happened:
 //! their deliveries are recorded right after the ref moved and delivered by a
 //! separate worker process, retried until they succeed. [`fire`] fires any event
-//! for a commit; [`commit`], [`post_checkout`] and [`push`] fire theirs.
+//! for a commit; [`commit`], [`post_checkout`] and [`push`] fire theirs, and
+//! [`fire_events`] fires those of what an operation reports in its `events`
+//! (`post-commit` for each commit it recorded, `post-merge` when `dsv merge` moved
+//! HEAD, `branch-updated` for each branch it moved).
 
 pub mod config;
 pub mod deliver;
@@ -30,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::Commit;
 use crate::ops::commit::{CommitOptions, CommitResult, PendingCommit, commit_with};
+use crate::ops::events::{BranchMove, OpEvent};
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::remote::push::{ForceMode, PushObserver, PushPlan, PushReport, push_with};
@@ -211,6 +215,70 @@ pub fn prepare_pending(
     })
 }
 
+/// Prepares `branch-updated` for the branch move `m`: the payload's `commit` is the
+/// new commit, `previous` the old one, the summary compares the old commit (or an
+/// empty dataset, for a branch that had none) with the new one, whatever lies
+/// between, and `update` names the branch, both commits and the commits between.
+pub fn prepare_update(repo: &Repository, set: &HookSet, m: &BranchMove) -> Result<Prepared> {
+    let event = Event::BranchUpdated;
+    let c = Commit::load(&repo.store, &m.new)?;
+    let mut changes = || payload::summary_between(repo, m.old, &c);
+    let (hooks, skipped, summary) = select(set, event, Some(&m.branch), &mut changes)?;
+    let summary = match (summary, hooks.is_empty()) {
+        (Some(s), _) => s,
+        (None, false) => changes()?,
+        (None, true) => ChangeSummary::default(),
+    };
+    let mut payload = payload::for_commit(
+        repo,
+        event,
+        m.new,
+        &c,
+        Some(m.branch.clone()),
+        m.old,
+        summary,
+    );
+    if !hooks.is_empty() {
+        payload.update = Some(branch_update(repo, m)?);
+    }
+    Ok(Prepared {
+        event,
+        json: payload.to_json(),
+        payload,
+        hooks,
+        skipped,
+    })
+}
+
+/// The `update` member of a `branch-updated` payload.
+fn branch_update(repo: &Repository, m: &BranchMove) -> Result<payload::BranchUpdate> {
+    // The common move, one commit on top of the old tip, needs no walk of the history.
+    let one_on_top = m.old.is_some()
+        && Commit::load(&repo.store, &m.new)?.parents == m.old.into_iter().collect::<Vec<_>>();
+    let mut commits = if one_on_top {
+        vec![m.new]
+    } else {
+        watch::new_commits(repo, m.old, m.new)?
+    };
+    let count = commits.len();
+    // The newest ones matter most to a receiver; the count says how many there were.
+    let cut = count.saturating_sub(payload::MAX_LISTED_COMMITS);
+    commits.drain(..cut);
+    let fast_forward = match m.old {
+        None => true,
+        Some(_) if one_on_top => true,
+        Some(o) => crate::remote::push::is_ancestor(repo, &o, &m.new)?,
+    };
+    Ok(payload::BranchUpdate {
+        branch: m.branch.clone(),
+        old: m.old.map(|o| o.to_hex()),
+        new: m.new.to_hex(),
+        fast_forward,
+        commits_count: count,
+        commits: commits.iter().map(|c| c.to_hex()).collect(),
+    })
+}
+
 fn delivery_id(hook: &str, subject: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -291,6 +359,10 @@ pub fn record(
             event: prepared.event,
             commit: commit.clone(),
             branch: prepared.payload.branch.clone(),
+            previous: match prepared.event {
+                Event::BranchUpdated => prepared.payload.previous.clone(),
+                _ => None,
+            },
             awaits_ref: awaits_ref.clone(),
             action: h.action.clone(),
             timeout: h.timeout,
@@ -360,8 +432,9 @@ pub struct HookedCommit {
     pub result: CommitResult,
     /// What `pre-commit` did.
     pub pre: FireReport,
-    /// What `post-commit` recorded, or why it could not be recorded (the commit stands).
-    pub post: Result<FireReport>,
+    /// What `post-commit` and `branch-updated` recorded, or why they could not be
+    /// recorded (the commit stands).
+    pub post: Result<Vec<(Event, FireReport)>>,
 }
 
 /// `commit` with hooks: loads them first (a bad `dsv.toml` refuses the commit), runs
@@ -385,29 +458,48 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
         pre = finish_fire(repo, prepared, "commit")?;
         Ok(())
     };
-    let mut before_ref = |id: ObjectId, _: &Commit| -> Result<()> {
-        let prepared = prepare(
-            repo,
-            &set,
-            Event::PostCommit,
-            id,
-            branch.clone(),
-            None,
-            None,
-        )?;
-        post.skipped = prepared.skipped.clone();
-        if !prepared.hooks.is_empty() {
-            post.queued = record(
-                repo.dsv_dir(),
-                repo.storage.clone(),
-                &prepared,
-                Some(awaits.clone()),
+    let mut updated = FireReport::default();
+    let mut before_ref = |id: ObjectId, c: &Commit| -> Result<()> {
+        let stage = |prepared: Prepared, report: &mut FireReport| -> Result<()> {
+            report.skipped = prepared.skipped.clone();
+            if !prepared.hooks.is_empty() {
+                report.queued = record(
+                    repo.dsv_dir(),
+                    repo.storage.clone(),
+                    &prepared,
+                    Some(awaits.clone()),
+                )?;
+            }
+            Ok(())
+        };
+        if set.for_event(Event::PostCommit).next().is_some() {
+            let prepared = prepare(
+                repo,
+                &set,
+                Event::PostCommit,
+                id,
+                branch.clone(),
+                None,
+                None,
             )?;
+            stage(prepared, &mut post)?;
+        }
+        // A commit moves its branch from the first parent (a detached HEAD is no branch).
+        if let Some(b) = &branch
+            && set.for_event(Event::BranchUpdated).next().is_some()
+        {
+            let m = BranchMove {
+                branch: b.clone(),
+                old: c.parents.first().copied(),
+                new: id,
+            };
+            stage(prepare_update(repo, &set, &m)?, &mut updated)?;
         }
         Ok(())
     };
     let has_pre = set.for_event(Event::PreCommit).next().is_some();
-    let has_post = set.for_event(Event::PostCommit).next().is_some();
+    let has_post = set.for_event(Event::PostCommit).next().is_some()
+        || (branch.is_some() && set.for_event(Event::BranchUpdated).next().is_some());
     let result = commit_with(
         repo,
         opts,
@@ -418,10 +510,15 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
             None
         },
     )?;
-    let seqs: Vec<u64> = post.queued.iter().map(|q| q.seq).collect();
+    let seqs: Vec<u64> = post
+        .queued
+        .iter()
+        .chain(&updated.queued)
+        .map(|q| q.seq)
+        .collect();
     let post = Outbox::new(repo.dsv_dir(), repo.storage.clone())
         .confirm(&seqs)
-        .map(|()| post);
+        .map(|()| vec![(Event::PostCommit, post), (Event::BranchUpdated, updated)]);
     Ok(HookedCommit { result, pre, post })
 }
 
@@ -431,10 +528,49 @@ pub fn post_checkout(repo: &Repository, previous: Option<ObjectId>) -> Result<Fi
     fire_at_head(repo, Event::PostCheckout, previous, "checkout")
 }
 
-/// Fires `post-merge` after a merge, cherry-pick or revert moved HEAD from `previous`
-/// (a fast-forward or a new commit); the payload's summary is against `previous`.
-pub fn post_merge(repo: &Repository, previous: Option<ObjectId>) -> Result<FireReport> {
-    fire_at_head(repo, Event::PostMerge, previous, "merge")
+/// Fires the `post-*` hooks of what an operation did, as its result's `events` list
+/// it (see [`OpEvent`]): `post-commit` for each commit recorded (by `merge`,
+/// `cherry-pick`, `revert` and their `--continue`), `post-merge` when `dsv merge`
+/// moved HEAD (a fast-forward or a merge commit), and `branch-updated` for each
+/// branch moved (also by `reset` and `pull`). The deliveries are recorded after the
+/// refs moved (a crash in between loses them, as for `post-checkout`). Returns what
+/// each event recorded; the hooks come from the `dsv.toml` now checked out.
+pub fn fire_events(
+    repo: &Repository,
+    events: &[OpEvent],
+    operation: &str,
+) -> Result<Vec<(Event, FireReport)>> {
+    let mut out = Vec::new();
+    if events.is_empty() {
+        return Ok(out);
+    }
+    let set = load(repo)?;
+    let branch = current_branch(repo)?;
+    for e in events {
+        let event = match e {
+            OpEvent::Committed(_) => Event::PostCommit,
+            OpEvent::Merged { .. } => Event::PostMerge,
+            OpEvent::BranchMoved(_) => Event::BranchUpdated,
+        };
+        if set.for_event(event).next().is_none() {
+            continue;
+        }
+        let prepared = match e {
+            OpEvent::Committed(id) => prepare(repo, &set, event, *id, branch.clone(), None, None)?,
+            OpEvent::Merged { commit, previous } => prepare(
+                repo,
+                &set,
+                event,
+                *commit,
+                branch.clone(),
+                *previous,
+                *previous,
+            )?,
+            OpEvent::BranchMoved(m) => prepare_update(repo, &set, m)?,
+        };
+        out.push((event, finish_fire(repo, prepared, operation)?));
+    }
+    Ok(out)
 }
 
 /// Fires a post-event for the commit HEAD now names, with `previous` as the base.

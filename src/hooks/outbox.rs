@@ -41,6 +41,37 @@ const KEYS: TableDefinition<&str, u64> = TableDefinition::new("keys");
 /// the transaction that records that commit's deliveries.
 const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("watch_cursors");
 
+/// The key of the `keys` table: at most one delivery per (event, hook, commit). A
+/// `branch-updated` delivery has none: each move is one delivery, even a move the
+/// branch made before (reset back, then forward again), and each is recorded once by
+/// the command that moved the branch.
+fn unique_key(event: Event, hook: &str, commit: &str) -> Option<String> {
+    match event {
+        Event::BranchUpdated => None,
+        _ => Some(format!("{}/{hook}/{commit}", event.name())),
+    }
+}
+
+/// The `Idempotency-Key` of delivery `seq`: `HOOK:COMMIT`, and for `branch-updated`
+/// `HOOK:BRANCH:OLD..NEW#SEQ` (one per move).
+fn idempotency_key(
+    event: Event,
+    hook: &str,
+    commit: &str,
+    branch: Option<&str>,
+    previous: Option<&str>,
+    seq: u64,
+) -> String {
+    match event {
+        Event::BranchUpdated => format!(
+            "{hook}:{}:{}..{commit}#{seq}",
+            branch.unwrap_or(""),
+            previous.unwrap_or("")
+        ),
+        _ => format!("{hook}:{commit}"),
+    }
+}
+
 fn cursor_key(remote: &str, branch: &str) -> String {
     // Remote names have no '/', so the first one separates the two.
     format!("{remote}/{branch}")
@@ -141,6 +172,8 @@ pub struct NewDelivery {
     pub commit: String,
     /// Branch.
     pub branch: Option<String>,
+    /// `branch-updated`: the branch's commit before the move.
+    pub previous: Option<String>,
     /// Record it staged, waiting for this ref to move to the commit.
     pub awaits_ref: Option<String>,
     /// Action snapshot.
@@ -419,14 +452,21 @@ impl Outbox {
                     None => 1,
                 };
                 for it in items {
-                    let unique = format!("{}/{}/{}", it.event.name(), it.hook, it.commit);
-                    if let Some(seq) = keys.get(unique.as_str()).map_err(|e| db.err(e))? {
-                        let seq = seq.value();
+                    let unique = unique_key(it.event, &it.hook, &it.commit);
+                    let existing = match &unique {
+                        Some(u) => keys
+                            .get(u.as_str())
+                            .map_err(|e| db.err(e))?
+                            .map(|v| v.value()),
+                        None => None,
+                    };
+                    if let Some(seq) = existing {
                         let existing = match deliveries.get(seq).map_err(|e| db.err(e))? {
                             Some(v) => decode(v.value())?,
                             None => {
                                 return Err(Error::Corrupt(format!(
-                                    "{FILE}: key {unique} names missing delivery {seq}"
+                                    "{FILE}: key {} names missing delivery {seq}",
+                                    unique.unwrap_or_default()
                                 )));
                             }
                         };
@@ -440,13 +480,19 @@ impl Outbox {
                     }
                     let seq = next;
                     next += 1;
-                    let id = blake3::hash(format!("{unique}/{seq}/{now}").as_bytes()).to_hex()
-                        [..32]
-                        .to_string();
+                    let seed = format!("{}/{}/{}/{seq}/{now}", it.event.name(), it.hook, it.commit);
+                    let id = blake3::hash(seed.as_bytes()).to_hex()[..32].to_string();
                     let d = Delivery {
                         seq,
                         id: id.clone(),
-                        key: format!("{}:{}", it.hook, it.commit),
+                        key: idempotency_key(
+                            it.event,
+                            &it.hook,
+                            &it.commit,
+                            it.branch.as_deref(),
+                            it.previous.as_deref(),
+                            seq,
+                        ),
                         hook: it.hook.clone(),
                         event: it.event,
                         commit: it.commit.clone(),
@@ -473,7 +519,9 @@ impl Outbox {
                     deliveries
                         .insert(seq, encode(&d).as_slice())
                         .map_err(|e| db.err(e))?;
-                    keys.insert(unique.as_str(), seq).map_err(|e| db.err(e))?;
+                    if let Some(u) = &unique {
+                        keys.insert(u.as_str(), seq).map_err(|e| db.err(e))?;
+                    }
                     out.push(Recorded {
                         seq,
                         hook: it.hook.clone(),
@@ -509,9 +557,10 @@ impl Outbox {
 
     /// The deliveries to attempt now, and when the next one that is not yet due will be.
     ///
-    /// Deliveries of one hook go out in order: only the oldest unfinished delivery of
-    /// each hook is considered, so a later commit never overtakes an earlier one, and a
-    /// failed delivery holds back the later ones of its hook until it is retried.
+    /// Deliveries of one hook go out in order per branch: only the oldest unfinished
+    /// delivery of each (hook, branch) is considered, so a later commit never overtakes
+    /// an earlier one of its branch, and a failed delivery holds back the later ones
+    /// of its hook and branch (not those of other branches) until it is retried.
     pub fn due(&self, now: i64) -> Result<(Vec<Delivery>, Option<i64>)> {
         let all = self.list()?;
         let mut seen = BTreeSet::new();
@@ -521,7 +570,7 @@ impl Outbox {
             // A staged delivery may belong to a commit that never happens: it must not
             // hold back the hook's later deliveries.
             if matches!(d.state, State::Done | State::Staged | State::Skipped)
-                || !seen.insert(d.hook.clone())
+                || !seen.insert((d.hook.clone(), d.branch.clone()))
             {
                 continue;
             }
@@ -618,8 +667,9 @@ impl Outbox {
                         }
                         None => {
                             deliveries.remove(seq).map_err(|e| db.err(e))?;
-                            let unique = format!("{}/{}/{}", d.event.name(), d.hook, d.commit);
-                            keys.remove(unique.as_str()).map_err(|e| db.err(e))?;
+                            if let Some(u) = unique_key(d.event, &d.hook, &d.commit) {
+                                keys.remove(u.as_str()).map_err(|e| db.err(e))?;
+                            }
                         }
                     }
                 }
@@ -692,7 +742,45 @@ fn find_open(all: Vec<Delivery>, which: &str) -> Result<Delivery> {
     }
 }
 
+/// A failed delivery and how many later deliveries of its hook and branch wait
+/// behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Blocked {
+    /// The failed delivery.
+    pub delivery: Delivery,
+    /// Unfinished later deliveries of the same hook and branch.
+    pub waiting: usize,
+}
+
 impl Outbox {
+    /// Each failed delivery that holds back later ones (of its hook and branch), with
+    /// their number, oldest first.
+    pub fn blocked(&self) -> Result<Vec<Blocked>> {
+        let mut out: Vec<Blocked> = Vec::new();
+        // (hook, branch) -> its oldest unfinished delivery's index in `out` if it failed.
+        let mut heads: Vec<(String, Option<String>, Option<usize>)> = Vec::new();
+        for d in self.list()? {
+            if matches!(d.state, State::Done | State::Staged | State::Skipped) {
+                continue;
+            }
+            if let Some(h) = heads.iter().find(|h| h.0 == d.hook && h.1 == d.branch) {
+                if let Some(i) = h.2 {
+                    out[i].waiting += 1;
+                }
+                continue;
+            }
+            let failed = (d.state == State::Failed).then_some(out.len());
+            heads.push((d.hook.clone(), d.branch.clone(), failed));
+            if failed.is_some() {
+                out.push(Blocked {
+                    delivery: d,
+                    waiting: 0,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Gives up the delivery `which` names (see [`Outbox::retry`] for the forms): it
     /// is never attempted again and no longer holds back the later deliveries of its
     /// hook. For a delivery that cannot succeed as recorded (a command that fails, a
@@ -731,6 +819,7 @@ mod tests {
             event: Event::PostCommit,
             commit: commit.into(),
             branch: Some("main".into()),
+            previous: None,
             awaits_ref: None,
             action: Action::Run {
                 command: "true".into(),

@@ -38,6 +38,29 @@ pub struct RemoteRef {
     pub url: String,
 }
 
+/// `branch-updated`: which branch moved, from where to where, and the commits it
+/// gained.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchUpdate {
+    /// The branch.
+    pub branch: String,
+    /// Its commit before (`null`: it had none).
+    pub old: Option<String>,
+    /// Its commit now.
+    pub new: String,
+    /// `true` when `old` is an ancestor of `new` (or there was no `old`); `false` for
+    /// a reset backwards or to another line of history.
+    pub fast_forward: bool,
+    /// How many commits are reachable from `new` and not from `old`.
+    pub commits_count: usize,
+    /// Those commits, oldest first (parents before children), at most
+    /// [`MAX_LISTED_COMMITS`]: the newest ones when there are more.
+    pub commits: Vec<String>,
+}
+
+/// The most commits a `branch-updated` payload lists.
+pub const MAX_LISTED_COMMITS: usize = 1000;
+
 /// Frame files added, removed, modified, renamed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FrameCounts {
@@ -134,6 +157,9 @@ pub struct Payload {
     pub code: Option<CodeVersion>,
     /// What changed.
     pub summary: ChangeSummary,
+    /// `branch-updated`: the move (absent for other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<BranchUpdate>,
 }
 
 impl Payload {
@@ -328,6 +354,7 @@ pub fn for_commit(
         timestamp: c.time,
         code: c.code.clone(),
         summary,
+        update: None,
     }
 }
 
@@ -355,5 +382,6 @@ pub fn for_pending(
         timestamp: pending.time,
         code: pending.code.clone(),
         summary,
+        update: None,
     }
 }

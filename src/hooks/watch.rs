@@ -20,9 +20,9 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::hooks::config::{Action, Event};
+use crate::hooks::config::{Action, Event, Filters};
 use crate::hooks::deliver::{Attempt, DueReport, deliver_due};
-use crate::hooks::outbox::{Delivery, NewDelivery, Outbox, RetryPolicy, State, now_ms};
+use crate::hooks::outbox::{Blocked, Delivery, NewDelivery, Outbox, RetryPolicy, State, now_ms};
 use crate::hooks::payload::{self, RemoteRef};
 use crate::id::ObjectId;
 use crate::object::Commit;
@@ -47,6 +47,9 @@ pub struct WatchSpec {
     /// A branch seen for the first time fires for its whole history, not only for
     /// what lands after.
     pub from_start: bool,
+    /// Which commits fire: `paths` and `labels_changed`, as in `[[hooks]]` (the
+    /// default lets every commit through). A commit left out is passed by the cursor.
+    pub filters: Filters,
 }
 
 impl WatchSpec {
@@ -71,6 +74,8 @@ pub struct BranchPoll {
     pub fired: Vec<String>,
     /// Commits passed that were already recorded (a force-push brought them back).
     pub repeated: Vec<String>,
+    /// Commits passed that `--paths` or `--labels-changed` left out.
+    pub filtered: Vec<String>,
 }
 
 /// What one poll did.
@@ -182,6 +187,14 @@ impl Watcher {
         self.spec.branches.is_empty() || self.globs.is_match(branch)
     }
 
+    /// Whether `--paths` and `--labels-changed` let a commit with this summary fire.
+    /// A partial summary cannot tell whether labels changed: such a commit fires.
+    fn lets_through(&self, s: &payload::ChangeSummary) -> bool {
+        let f = &self.spec.filters;
+        f.paths_match(s.paths.iter().map(String::as_str))
+            && (!f.labels_changed || s.labels_changed || s.partial)
+    }
+
     /// One poll: lists the remote's branch refs (nothing else is read when no
     /// watched branch moved), fetches the new commits and trees when one did, and
     /// records one delivery per new commit, moving the branch's cursor in the same
@@ -259,15 +272,20 @@ impl Watcher {
             };
             let commits = new_commits(repo, start, tip)?;
             let mut items = Vec::with_capacity(commits.len());
+            let mut filtered = Vec::new();
             let mut previous = start;
             for id in &commits {
                 let c = Commit::load(&repo.store, id)?;
                 let base = c.parents.first().copied();
                 let summary = if partial {
-                    payload::tree_summary(repo, base, &c)?
+                    mirror_summary(repo, base, &c, progress)?
                 } else {
                     payload::summary_between(repo, base, &c)?
                 };
+                if !self.lets_through(&summary) {
+                    filtered.push(id.to_hex());
+                    continue;
+                }
                 let mut p = payload::for_commit(
                     repo,
                     Event::RemoteCommit,
@@ -286,6 +304,7 @@ impl Watcher {
                     event: Event::RemoteCommit,
                     commit: id.to_hex(),
                     branch: Some(branch.clone()),
+                    previous: None,
                     awaits_ref: None,
                     action: self.spec.action.clone(),
                     timeout: self.spec.timeout,
@@ -313,9 +332,67 @@ impl Watcher {
                 started,
                 fired,
                 repeated,
+                filtered,
             });
         }
         Ok(report)
+    }
+}
+
+/// The summary of commit `c` against `base` in a metadata-only mirror: downloads
+/// the two `dsv.toml`s (they say which files are labels), then both versions of each
+/// changed file that may be a label file (never a frame), and computes the
+/// label-aware summary. When that is not enough (the label diff needs a file it did
+/// not download), the summary from the trees alone, marked partial, says why.
+fn mirror_summary(
+    repo: &Repository,
+    base: Option<ObjectId>,
+    c: &Commit,
+    progress: &dyn Progress,
+) -> Result<payload::ChangeSummary> {
+    use crate::labels::layout::{Layout, Role};
+    use crate::ops::diff::{diff_trees, flatten_scoped};
+    use crate::ops::sources::TreeSource;
+    use crate::remote::fetch::fetch_objects;
+    let old_tree = match base {
+        Some(b) => Some(Commit::load(&repo.store, &b)?.tree),
+        None => None,
+    };
+    let toml = [crate::dsv_toml::FILE_NAME.as_bytes().to_vec()];
+    let mut ids = Vec::new();
+    for t in [old_tree, Some(c.tree)].into_iter().flatten() {
+        ids.extend(
+            flatten_scoped(&repo.store, Some(&t), &toml)?
+                .values()
+                .map(|st| st.id),
+        );
+    }
+    fetch_objects(repo, &ids, progress)?;
+    let layout = |tree: Option<ObjectId>| -> Result<Layout> {
+        Ok(Layout::load(&TreeSource::new(&repo.store, tree))?
+            .unwrap_or_else(|_| Layout::new(crate::dsv_toml::DsvToml::default())))
+    };
+    let (lo, ln) = (layout(old_tree)?, layout(Some(c.tree))?);
+    let mut ids = Vec::new();
+    for ch in diff_trees(&repo.store, old_tree.as_ref(), Some(&c.tree), &[])? {
+        let path = crate::worktree::display_path(&ch.path);
+        for (l, st) in [(&lo, ch.old), (&ln, ch.new)] {
+            // A path the layout cannot place is told apart by its first bytes.
+            if let Some(st) = st
+                && matches!(l.role_by_path(&path), Some(Role::Label(_)) | None)
+            {
+                ids.push(st.id);
+            }
+        }
+    }
+    fetch_objects(repo, &ids, progress)?;
+    match payload::summary_between(repo, base, c) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let mut s = payload::tree_summary(repo, base, c)?;
+            s.warnings.push(format!("label summary not computed: {e}"));
+            Ok(s)
+        }
     }
 }
 
@@ -343,6 +420,9 @@ pub enum WatchEvent<'a> {
     PollFailed(&'a Error),
     /// A delivery attempt ended.
     Attempted(&'a Delivery, &'a Attempt),
+    /// Failed deliveries of this watch that hold back later ones of their branch
+    /// (each reported once, and again when the number waiting behind it changes).
+    Blocked(&'a [Blocked]),
 }
 
 /// What a watch run did.
@@ -393,6 +473,8 @@ pub fn run(
     // The recorded deliveries hold the action with its secrets masked; this watch
     // supplies them for its own (`deliver::live_action`).
     let live = [(hook.clone(), watcher.spec.action.clone())];
+    // What was last said about blocked deliveries: (delivery, how many wait).
+    let mut said: Vec<(u64, usize)> = Vec::new();
     loop {
         let polled = open().and_then(|repo| watcher.poll(&repo, progress));
         report.polls += 1;
@@ -431,6 +513,27 @@ pub fn run(
                 stop,
             )?;
             report.attempts += attempts as u64;
+            if attempts > 0 || said.is_empty() {
+                let blocked: Vec<Blocked> = Outbox::new(&dsv_dir, opts.storage.clone())
+                    .blocked()?
+                    .into_iter()
+                    .filter(|b| b.delivery.hook == hook)
+                    .collect();
+                let now: Vec<(u64, usize)> = blocked
+                    .iter()
+                    .map(|b| (b.delivery.seq, b.waiting))
+                    .collect();
+                if now != said {
+                    let fresh: Vec<Blocked> = blocked
+                        .into_iter()
+                        .filter(|b| !said.contains(&(b.delivery.seq, b.waiting)))
+                        .collect();
+                    if !fresh.is_empty() {
+                        on_event(WatchEvent::Blocked(&fresh));
+                    }
+                    said = now;
+                }
+            }
             // Another worker holds the outbox: look again soon, it may leave some.
             let next = if ran { next } else { Some(now_ms() + 200) };
             match (opts.once, next) {

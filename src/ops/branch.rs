@@ -33,12 +33,19 @@ pub fn list_branches(repo: &Repository) -> Result<Vec<BranchInfo>> {
         .collect())
 }
 
-/// Creates a branch at `target`.
-pub fn create_branch(repo: &Repository, name: &str, target: ObjectId, force: bool) -> Result<()> {
+/// Creates a branch at `target` (with `force`, moves an existing one there). Returns
+/// what hooks fire on: the move of an existing branch (creating one moves nothing).
+pub fn create_branch(
+    repo: &Repository,
+    name: &str,
+    target: ObjectId,
+    force: bool,
+) -> Result<Vec<crate::ops::events::OpEvent>> {
     repo.require_write()?;
     check_ref_name("branch", name)?;
     let full = format!("{HEADS}{name}");
-    if repo.refs.read(&full)?.is_some() && !force {
+    let old = repo.refs.read(&full)?;
+    if old.is_some() && !force {
         return Err(Error::RefExists {
             kind: "branch",
             name: name.to_string(),
@@ -51,7 +58,17 @@ pub fn create_branch(repo: &Repository, name: &str, target: ObjectId, force: boo
         &repo.reflog_identity(),
         time,
         &format!("branch: created from {}", target.short()),
-    )
+    )?;
+    Ok(match old {
+        Some(o) if o != target => vec![crate::ops::events::OpEvent::BranchMoved(
+            crate::ops::events::BranchMove {
+                branch: name.to_string(),
+                old: Some(o),
+                new: target,
+            },
+        )],
+        _ => Vec::new(),
+    })
 }
 
 /// Deletes a branch; refuses the current branch, and (unless `force`) one not merged into HEAD.

@@ -43,6 +43,9 @@ pub struct CheckoutReport {
     pub removed: u64,
     /// The commit now checked out (for switch/reset).
     pub commit: Option<ObjectId>,
+    /// What hooks fire on (the branch a reset or fast-forward moved).
+    #[serde(skip)]
+    pub events: Vec<crate::ops::events::OpEvent>,
 }
 
 /// Whether the worktree file at `path` matches `entry` (stat first, hash if needed).
@@ -295,6 +298,7 @@ pub fn fast_forward(
         ));
     };
     let target_tree = Commit::load(&repo.store, &target)?.tree;
+    let old = repo.refs.head_commit()?;
     let mut report = move_to_tree(repo, &target_tree, stamp, progress)?;
     let (time, _) = now()?;
     repo.refs.update(
@@ -305,6 +309,11 @@ pub fn fast_forward(
         message,
     )?;
     report.commit = Some(target);
+    report.events.extend(crate::ops::events::head_move(
+        &Head::Branch(branch),
+        old,
+        target,
+    ));
     Ok(report)
 }
 
@@ -399,7 +408,9 @@ pub fn reset(
     let (time, _) = now()?;
     let who = repo.reflog_identity();
     let msg = format!("reset: moving to {}", target.short());
-    match repo.refs.head()? {
+    let old = repo.refs.head_commit()?;
+    let head = repo.refs.head()?;
+    match &head {
         Head::Branch(b) => repo
             .refs
             .update(&format!("{HEADS}{b}"), target, &who, time, &msg)?,
@@ -408,6 +419,9 @@ pub fn reset(
             .set_head(&Head::Detached(target), &who, time, &msg)?,
     }
     report.commit = Some(target);
+    report
+        .events
+        .extend(crate::ops::events::head_move(&head, old, target));
     Ok(report)
 }
 

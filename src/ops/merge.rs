@@ -27,6 +27,7 @@ use crate::meta::sidecar_path;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
 use crate::ops::diff::{FileState, diff_trees, flatten};
+use crate::ops::events::{OpEvent, head_move};
 use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
 use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::ops::sources::TreeSource;
@@ -221,6 +222,9 @@ pub struct MergeReport {
     /// selection's branch back (see [`selection_base`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<ObjectId>,
+    /// What hooks fire on: the commit recorded, the merge, the branch moved.
+    #[serde(skip)]
+    pub events: Vec<OpEvent>,
 }
 
 /// The result of merging three trees: new states of paths that differ from ours.
@@ -1067,17 +1071,23 @@ fn run_merge(
         meta_merged: tm.meta_merged.clone(),
         conflicts: Vec::new(),
         selection: None,
+        events: Vec::new(),
     };
     let Some(head) = head.filter(|_| !ff) else {
         // Fast-forward: write their files, then move HEAD.
         let (w, r) = apply(repo, &changes, stamp)?;
         report.written = w;
         report.removed = r;
-        move_head(
+        let moved = move_head(
             repo,
             theirs,
             &format!("{}: fast-forward to {theirs_name}", kind.command()),
         )?;
+        report.events.push(OpEvent::Merged {
+            commit: theirs,
+            previous: head,
+        });
+        report.events.extend(moved);
         report.outcome = Outcome::FastForward;
         report.commit = Some(theirs);
         return Ok(report);
@@ -1107,23 +1117,30 @@ fn run_merge(
         report.conflicts = state.conflicts;
         return Ok(report);
     }
-    report.commit = Some(finish(repo, &state)?);
+    let (id, events) = finish(repo, &state)?;
+    report.commit = Some(id);
+    report.events = events;
     Ok(report)
 }
 
-fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<()> {
+/// Moves HEAD (its branch, or a detached HEAD) to `to`; returns the branch move.
+fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<Option<OpEvent>> {
     let (time, _) = now()?;
     let who = repo.reflog_identity();
-    match repo.refs.head()? {
+    let head = repo.refs.head()?;
+    let old = repo.refs.head_commit()?;
+    match &head {
         Head::Branch(b) => repo
             .refs
-            .update(&format!("{HEADS}{b}"), to, &who, time, msg),
-        Head::Detached(_) => repo.refs.set_head(&Head::Detached(to), &who, time, msg),
+            .update(&format!("{HEADS}{b}"), to, &who, time, msg)?,
+        Head::Detached(_) => repo.refs.set_head(&Head::Detached(to), &who, time, msg)?,
     }
+    Ok(head_move(&head, old, to))
 }
 
-/// Commits the index as the result of `state` and clears the state.
-fn finish(repo: &Repository, state: &MergeState) -> Result<ObjectId> {
+/// Commits the index as the result of `state` and clears the state; returns the
+/// commit and what hooks fire on.
+fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEvent>)> {
     let index = repo.index.load()?;
     let (tree, summary) = super::commit::build_tree(&repo.store, &index.entries)?;
     let committer = repo.identity()?;
@@ -1153,13 +1170,21 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<ObjectId> {
     };
     let id = repo.store.put_commit(&commit.encode())?;
     repo.store.flush()?;
-    move_head(
+    let moved = move_head(
         repo,
         id,
         &format!("{}: {}", state.kind.command(), commit.subject()),
     )?;
     clear_state(repo)?;
-    Ok(id)
+    let mut events = vec![OpEvent::Committed(id)];
+    if state.kind == MergeKind::Merge {
+        events.push(OpEvent::Merged {
+            commit: id,
+            previous: Some(state.head),
+        });
+    }
+    events.extend(moved);
+    Ok((id, events))
 }
 
 fn normalize(m: &str) -> String {
@@ -1205,6 +1230,7 @@ pub fn merge(
             meta_merged: None,
             conflicts: Vec::new(),
             selection: None,
+            events: Vec::new(),
         });
     }
     // Merging a selection back: its commit is the base, so what it left out is
@@ -1346,7 +1372,7 @@ fn pick_or_revert(
 /// `--continue`, and for a run killed after it wrote its files (the state says so),
 /// what the uninterrupted run would have done last.
 fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> {
-    let id = finish(repo, state)?;
+    let (id, events) = finish(repo, state)?;
     Ok(MergeReport {
         outcome: Outcome::Committed,
         kind: state.kind,
@@ -1359,6 +1385,7 @@ fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> 
         meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
+        events,
     })
 }
 
@@ -1455,6 +1482,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
+        events: Vec::new(),
     })
 }
 

@@ -856,6 +856,27 @@ pub fn fetch_paths(
     fetch_paths_with(repo, &remote, commit, scopes, progress)
 }
 
+/// Downloads the blobs `ids` this repository lacks from the remote a partial
+/// repository came from (`dsv watch` fetches the label files a commit changed, not
+/// its frames). Does nothing in a complete repository.
+pub fn fetch_objects(repo: &Repository, ids: &[ObjectId], progress: &dyn Progress) -> Result<u64> {
+    let Some(name) = partial_remote(repo)? else {
+        return Ok(0);
+    };
+    let mut missing = Vec::new();
+    for id in ids {
+        if !missing.contains(id) && !repo.store.contains(id)? {
+            missing.push(*id);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let remote = open_remote(repo, &name)?;
+    let index = load_index(repo, &remote)?;
+    fetch_blobs(repo, &remote, &index, &missing, progress)
+}
+
 /// Downloads, in a partial repository, the file data that moving the worktree from
 /// HEAD to `commit` writes (switch, checkout REV): only paths that differ, or with
 /// `force` (which rewrites whatever the worktree lacks) everything `commit` has.
@@ -951,6 +972,9 @@ pub struct PullReport {
     pub removed: u64,
     /// Whether the branch was already up to date (or ahead).
     pub up_to_date: bool,
+    /// What hooks fire on (the branch the pull moved).
+    #[serde(skip)]
+    pub events: Vec<crate::ops::events::OpEvent>,
 }
 
 /// `pull`: fetch, then fast-forward the current branch to the remote branch and
@@ -992,6 +1016,7 @@ pub fn pull(
         written: 0,
         removed: 0,
         up_to_date: false,
+        events: Vec::new(),
     };
     if !only.is_empty() {
         fetch.objects += fetch_paths_with(repo, &remote, &target, only, progress)?;
@@ -1034,6 +1059,7 @@ pub fn pull(
     report.written = r.written;
     report.removed = r.removed;
     report.new = Some(target);
+    report.events = r.events;
     Ok(report)
 }
 
