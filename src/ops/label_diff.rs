@@ -18,6 +18,7 @@ use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compa
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object};
 use crate::ops::diff::{Change, ChangeKind};
+use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
 use crate::worktree::display_path;
 
 /// Version of the JSON document [`DatasetDiff`] serializes to.
@@ -170,6 +171,11 @@ pub struct DatasetDiff {
     /// frame F: object N (CLASS): problem", see [`crate::labels::box_problem`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid_boxes: Vec<String>,
+    /// Frame attributes that changed (sidecar rows, label files' frame-level
+    /// attributes), per frame and file, sorted by frame then file.
+    pub frame_attributes: Vec<FrameAttributeChanges>,
+    /// Totals of `frame_attributes`, the figures every rendering shows.
+    pub frame_attribute_totals: FrameAttributeTotals,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -285,7 +291,12 @@ pub fn label_diff(
         }
     }
 
-    type One = (Option<LabelFileDiff>, Vec<LabelWarning>, Vec<String>);
+    type One = (
+        Option<LabelFileDiff>,
+        Vec<LabelWarning>,
+        Vec<String>,
+        Vec<FrameAttributeChanges>,
+    );
     let results: Vec<Result<One>> = label_changes
         .par_iter()
         .map(|&(i, format)| {
@@ -299,7 +310,7 @@ pub fn label_diff(
                     let mut w = Vec::new();
                     w.extend(a.err());
                     w.extend(b.err());
-                    return Ok((None, w, Vec::new()));
+                    return Ok((None, w, Vec::new(), Vec::new()));
                 }
             };
             let mut bad = Vec::new();
@@ -311,14 +322,16 @@ pub fn label_diff(
             }
             let mut matching = opts.matching;
             matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
-            let frames = compare_frames(&a, &b, &matching, |key, after| {
+            let resolve = |key: &str, after: bool| {
                 let (src, layout) = if after {
                     (new_src, new_layout)
                 } else {
                     (old_src, old_layout)
                 };
                 layout.frame_path(src, &path, format, key)
-            })?;
+            };
+            let frames = compare_frames(&a, &b, &matching, resolve)?;
+            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve)?;
             Ok((
                 Some(LabelFileDiff {
                     path,
@@ -329,18 +342,27 @@ pub fn label_diff(
                 }),
                 Vec::new(),
                 bad,
+                attrs,
             ))
         })
         .collect();
     let mut labels = Vec::new();
     let mut warnings = Vec::new();
     let mut invalid_boxes = Vec::new();
+    let mut frame_attributes = Vec::new();
     for r in results {
-        let (l, w, b) = r?;
+        let (l, w, b, a) = r?;
         labels.extend(l);
         warnings.extend(w);
         invalid_boxes.extend(b);
+        frame_attributes.extend(a);
     }
+    match sidecar_changes(changes, old, new)? {
+        Ok(a) => frame_attributes.extend(a),
+        Err(w) => warnings.push(w),
+    }
+    frame_attributes.sort_by(|x, y| (&x.frame, &x.file).cmp(&(&y.frame, &y.file)));
+    let frame_attribute_totals = crate::ops::frame_attrs::totals(&frame_attributes);
     if opts.strict
         && let Some(w) = warnings.first()
     {
@@ -356,7 +378,59 @@ pub fn label_diff(
         classes,
         warnings,
         invalid_boxes,
+        frame_attributes,
+        frame_attribute_totals,
         files: changes.to_vec(),
+    })
+}
+
+/// The attribute changes in the metadata sidecar, when a change touches it
+/// (each side's sidecar is the one its own `dsv.toml` names); a sidecar that
+/// does not parse is a warning, as a label file would be.
+fn sidecar_changes(
+    changes: &[Change],
+    old: (&dyn FileSource, &Layout),
+    new: (&dyn FileSource, &Layout),
+) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+    use crate::meta::{Sidecar, sidecar_path};
+    if changes.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let name_of = |(src, layout): (&dyn FileSource, &Layout)| {
+        sidecar_path(&layout.toml, &|p| src.exists(p))
+    };
+    let (old_name, new_name) = (name_of(old)?, name_of(new)?);
+    let touched = changes.iter().any(|c| {
+        [Some(&c.path), c.from.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|p| *p == old_name.as_bytes() || *p == new_name.as_bytes())
+    });
+    if !touched {
+        return Ok(Ok(Vec::new()));
+    }
+    let read = |(src, _): (&dyn FileSource, &Layout), name: &str| -> Result<_> {
+        Ok(match src.read(name)? {
+            None => Ok(Sidecar::default()),
+            Some(bytes) => Sidecar::parse(name, &bytes).map_err(|e| {
+                let text = e.to_string();
+                let message = text
+                    .strip_prefix(&format!("{name}: "))
+                    .unwrap_or(&text)
+                    .to_string();
+                LabelWarning {
+                    file: name.to_string(),
+                    line: None,
+                    column: None,
+                    message,
+                }
+            }),
+        })
+    };
+    let (a, b) = (read(old, &old_name)?, read(new, &new_name)?);
+    Ok(match (a, b) {
+        (Ok(a), Ok(b)) => Ok(crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b)),
+        (Err(w), _) | (_, Err(w)) => Err(w),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod coco_layout;
 pub mod commit;
 pub mod diff;
+pub mod frame_attrs;
 pub mod fsck;
 pub mod gc;
 pub mod git_integration;
