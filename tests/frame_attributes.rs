@@ -253,3 +253,59 @@ fn label_file_frame_attribute_change_shows_per_frame_in_diff() {
     );
     assert_eq!(doc["frame_attribute_totals"], rain_to_snow_totals());
 }
+
+/// A frame removed while its sidecar row stays: the frame's attributes are
+/// gone (as `dsv stats` counts them), though the sidecar did not change.
+#[test]
+fn removed_frame_with_sidecar_row_shows_its_attributes_removed() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["meta", "set", "images/frame_002.jpg", "weather=rain"]);
+    repo.ok(["commit", "-a", "-m", "base"]);
+    repo.ok(["rm", "images/frame_002.jpg", "labels/frame_002.txt"]);
+    repo.ok(["commit", "-m", "drop frame 2"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frame_attributes"],
+        serde_json::json!([{
+            "frame": "images/frame_002.jpg",
+            "file": "meta.jsonl",
+            "changes": [
+                {"attribute": "weather", "kind": "removed", "before": "rain", "after": null}
+            ]
+        }])
+    );
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"],
+        serde_json::json!({"weather": {"rain": [1, 0, -1]}})
+    );
+    assert_eq!(doc["frame_attribute_totals"]["values"][0]["delta"], -1);
+}
+
+/// A sidecar row naming no frame of the version is no frame's attribute: the
+/// query index and `dsv stats` leave it out, and so does the diff.
+#[test]
+fn sidecar_row_of_a_missing_frame_is_no_attribute_change() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write(
+        "meta.jsonl",
+        "{\"path\":\"images/frame_000.jpg\",\"weather\":\"rain\"}\n{\"path\":\"images/nothing.jpg\",\"weather\":\"fog\"}\n",
+    );
+    repo.ok(["add", "meta.jsonl"]);
+    let doc = json(&repo, &["diff", "--json", "--staged"]);
+    assert_eq!(
+        doc["frame_attributes"],
+        serde_json::json!([{
+            "frame": "images/frame_000.jpg",
+            "file": "meta.jsonl",
+            "changes": [
+                {"attribute": "weather", "kind": "added", "before": null, "after": "rain"}
+            ]
+        }])
+    );
+}

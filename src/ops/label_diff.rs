@@ -357,7 +357,7 @@ pub fn label_diff(
         invalid_boxes.extend(b);
         frame_attributes.extend(a);
     }
-    match sidecar_changes(changes, old, new)? {
+    match sidecar_changes(changes, &frames, old, new)? {
         Ok(a) => frame_attributes.extend(a),
         Err(w) => warnings.push(w),
     }
@@ -384,11 +384,15 @@ pub fn label_diff(
     })
 }
 
-/// The attribute changes in the metadata sidecar, when a change touches it
-/// (each side's sidecar is the one its own `dsv.toml` names); a sidecar that
-/// does not parse is a warning, as a label file would be.
+/// The attribute changes in the metadata sidecar (each side's sidecar is the
+/// one its own `dsv.toml` names). As in the query index and `dsv stats`, a row
+/// counts only for a frame file present on its side: a frame added or removed
+/// brings or takes its row's attributes even when the sidecar did not change,
+/// and a row naming no frame is no attribute of anything. A sidecar that does
+/// not parse is a warning, as a label file would be.
 fn sidecar_changes(
     changes: &[Change],
+    frames: &FrameChanges,
     old: (&dyn FileSource, &Layout),
     new: (&dyn FileSource, &Layout),
 ) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
@@ -406,7 +410,21 @@ fn sidecar_changes(
             .flatten()
             .any(|p| *p == old_name.as_bytes() || *p == new_name.as_bytes())
     });
-    if !touched {
+    // Frames that exist on one side only (a renamed frame leaves its old path
+    // and arrives at its new one; rows are by path).
+    let gone: BTreeSet<&str> = frames
+        .removed
+        .iter()
+        .map(String::as_str)
+        .chain(frames.renamed.iter().map(|r| r.from.as_str()))
+        .collect();
+    let came: BTreeSet<&str> = frames
+        .added
+        .iter()
+        .map(String::as_str)
+        .chain(frames.renamed.iter().map(|r| r.to.as_str()))
+        .collect();
+    if !touched && gone.is_empty() && came.is_empty() {
         return Ok(Ok(Vec::new()));
     }
     let read = |(src, _): (&dyn FileSource, &Layout), name: &str| -> Result<_> {
@@ -427,11 +445,35 @@ fn sidecar_changes(
             }),
         })
     };
-    let (a, b) = (read(old, &old_name)?, read(new, &new_name)?);
-    Ok(match (a, b) {
-        (Ok(a), Ok(b)) => Ok(crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b)),
-        (Err(w), _) | (_, Err(w)) => Err(w),
-    })
+    let (mut a, mut b) = match (read(old, &old_name)?, read(new, &new_name)?) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(w), _) | (_, Err(w)) => return Ok(Err(w)),
+    };
+    if !touched {
+        // Only the rows of frames that came or went can have changed.
+        a.rows.retain(|p, _| gone.contains(p.as_str()));
+        b.rows.retain(|p, _| came.contains(p.as_str()));
+    }
+    for p in &gone {
+        b.rows.remove(*p);
+    }
+    for p in &came {
+        a.rows.remove(*p);
+    }
+    let mut out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    // A changed row of a path that is no frame file on either side (frames that
+    // came or went are settled above) is no attribute of anything.
+    let is_frame = |(src, layout): (&dyn FileSource, &Layout), p: &str| -> Result<bool> {
+        Ok(layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?)
+    };
+    let mut kept = Vec::with_capacity(out.len());
+    for f in out.drain(..) {
+        let p = f.frame.as_str();
+        if gone.contains(p) || came.contains(p) || is_frame(new, p)? || is_frame(old, p)? {
+            kept.push(f);
+        }
+    }
+    Ok(Ok(kept))
 }
 
 /// Pairs the frames of two versions of one label file by frame name and compares them.
