@@ -69,7 +69,13 @@ fn sidecar_attribute_added_and_removed_show_per_frame_in_diff() {
     let repo = TestRepo::init();
     rain_then_snow(&repo);
     repo.ok(["meta", "unset", "images/frame_000.jpg", "--keys", "weather"]);
-    repo.ok(["meta", "set", "images/frame_001.jpg", "time=night", "score=0.5"]);
+    repo.ok([
+        "meta",
+        "set",
+        "images/frame_001.jpg",
+        "time=night",
+        "score=0.5",
+    ]);
     let doc = json(&repo, &["diff", "--json"]);
     assert_eq!(
         doc["frame_attributes"],
@@ -108,7 +114,9 @@ fn sidecar_attribute_added_and_removed_show_per_frame_in_diff() {
     );
     let text = repo.ok(["diff"]).stdout;
     assert!(
-        text.contains("frame attributes: 2 frames with attribute changes: 2 added, 1 removed, 0 changed"),
+        text.contains(
+            "frame attributes: 2 frames with attribute changes: 2 added, 1 removed, 0 changed"
+        ),
         "{text}"
     );
 }
@@ -129,7 +137,9 @@ fn sidecar_attribute_change_shows_per_frame_in_markdown_review() {
 fn sidecar_attribute_change_shows_per_frame_in_html_review() {
     let repo = TestRepo::init();
     rain_then_snow(&repo);
-    let html = repo.ok(["diff", "HEAD~1", "HEAD", "--format", "html"]).stdout;
+    let html = repo
+        .ok(["diff", "HEAD~1", "HEAD", "--format", "html"])
+        .stdout;
     assert!(
         html.contains("<b>1</b> frames with attribute changes"),
         "{html}"
@@ -191,8 +201,7 @@ fn sidecar_attribute_change_shows_per_frame_in_hook_payload() {
         "{payload}"
     );
     let payload: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(short(&repo, "HEAD~1"))).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(short(&repo, "HEAD~1"))).unwrap()).unwrap();
     assert_eq!(
         payload["summary"]["frame_attributes"]["values"],
         serde_json::json!([
@@ -218,7 +227,10 @@ fn sidecar_attribute_change_shows_in_stats_delta() {
     // The same per-value deltas as the diff's totals.
     let diff = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
     for v in diff["frame_attribute_totals"]["values"].as_array().unwrap() {
-        let (a, val) = (v["attribute"].as_str().unwrap(), v["value"].as_str().unwrap());
+        let (a, val) = (
+            v["attribute"].as_str().unwrap(),
+            v["value"].as_str().unwrap(),
+        );
         assert_eq!(doc["delta"]["frame_attributes"][a][val][2], v["delta"]);
     }
 }
@@ -235,7 +247,10 @@ fn label_file_frame_attribute_change_shows_per_frame_in_diff() {
 "categories":[{{"id":1,"name":"car"}}]}}"#
         )
     };
-    repo.write("images/a.jpg", std::fs::read(fixture("demo/images/frame_000.jpg")).unwrap());
+    repo.write(
+        "images/a.jpg",
+        std::fs::read(fixture("demo/images/frame_000.jpg")).unwrap(),
+    );
     repo.write("annotations.json", coco("rain"));
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "rain"]);

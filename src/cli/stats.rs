@@ -102,7 +102,12 @@ fn print_delta(out: &mut dyn Write, d: &StatsDelta) -> std::io::Result<()> {
         writeln!(out, "\nframe attributes:")?;
         for (k, vals) in &d.frame_attributes {
             for (v, (x, y, _)) in vals {
-                row(out, &format!("  {}", safe_line(&format!("{k}={v}"))), *x, *y)?;
+                row(
+                    out,
+                    &format!("  {}", safe_line(&format!("{k}={v}"))),
+                    *x,
+                    *y,
+                )?;
             }
         }
     }

@@ -163,10 +163,7 @@ pub fn label_changes(
     let names: BTreeSet<&str> = b.keys().chain(a.keys()).copied().collect();
     let mut out = Vec::new();
     for name in names {
-        let changes = compare_attrs(
-            b.get(name).unwrap_or(&empty),
-            a.get(name).unwrap_or(&empty),
-        );
+        let changes = compare_attrs(b.get(name).unwrap_or(&empty), a.get(name).unwrap_or(&empty));
         if changes.is_empty() {
             continue;
         }
@@ -216,13 +213,15 @@ pub fn totals(changes: &[FrameAttributeChanges]) -> FrameAttributeTotals {
     t.frames = frames.len();
     t.values = values
         .into_iter()
-        .map(|((attribute, value), (before, after))| AttributeValueDelta {
-            attribute: attribute.to_string(),
-            value,
-            before,
-            after,
-            delta: after as i64 - before as i64,
-        })
+        .map(
+            |((attribute, value), (before, after))| AttributeValueDelta {
+                attribute: attribute.to_string(),
+                value,
+                before,
+                after,
+                delta: after as i64 - before as i64,
+            },
+        )
         .collect();
     t
 }

@@ -400,9 +400,8 @@ fn sidecar_changes(
     if changes.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let name_of = |(src, layout): (&dyn FileSource, &Layout)| {
-        sidecar_path(&layout.toml, &|p| src.exists(p))
-    };
+    let name_of =
+        |(src, layout): (&dyn FileSource, &Layout)| sidecar_path(&layout.toml, &|p| src.exists(p));
     let (old_name, new_name) = (name_of(old)?, name_of(new)?);
     let touched = changes.iter().any(|c| {
         [Some(&c.path), c.from.as_ref()]

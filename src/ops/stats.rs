@@ -647,7 +647,11 @@ impl StatsDelta {
                 .copied()
                 .unwrap_or(0)
         };
-        for (k, vals) in before.frame_attributes.iter().chain(&after.frame_attributes) {
+        for (k, vals) in before
+            .frame_attributes
+            .iter()
+            .chain(&after.frame_attributes)
+        {
             for v in vals.keys() {
                 let (b, a) = (count(&before, k, v), count(&after, k, v));
                 frame_attributes

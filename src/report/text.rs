@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use crate::labels::compare::{ObjectChange, ObjectChangeKind};
 use crate::labels::{AttrValue, BBox, Units};
-use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta};
 use crate::ops::diff::ChangeKind;
+use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta};
 use crate::ops::label_diff::{ClassDelta, DatasetDiff};
 use crate::quote::{line as safe_line, path as quote_path, path_str as quote};
 use crate::worktree::display_path;
@@ -259,16 +259,16 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
     }
     if !diff.frame_attribute_totals.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{} {}", bold("frame attributes:"), attribute_totals(diff))?;
+        writeln!(
+            out,
+            "{} {}",
+            bold("frame attributes:"),
+            attribute_totals(diff)
+        )?;
     }
     for f in &diff.frame_attributes {
         writeln!(out)?;
-        writeln!(
-            out,
-            "{}  {}",
-            bold(&quote(&f.file)),
-            quote(&f.frame)
-        )?;
+        writeln!(out, "{}  {}", bold(&quote(&f.file)), quote(&f.frame))?;
         let aw = f
             .changes
             .iter()
