@@ -324,3 +324,30 @@ fn sidecar_row_of_a_missing_frame_is_no_attribute_change() {
         }])
     );
 }
+
+/// A frame added where the unchanged sidecar already had a row for it: the
+/// frame arrives with that row's attributes.
+#[test]
+fn added_frame_with_existing_sidecar_row_shows_its_attributes_added() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    repo.write(
+        "meta.jsonl",
+        "{\"path\":\"images/frame_000.jpg\",\"weather\":\"rain\"}\n{\"path\":\"images/new.jpg\",\"weather\":\"fog\"}\n",
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write("images/new.jpg", repo.read("images/frame_000.jpg"));
+    repo.ok(["add", "images/new.jpg"]);
+    let doc = json(&repo, &["diff", "--json", "--staged"]);
+    assert_eq!(
+        doc["frame_attributes"],
+        serde_json::json!([{
+            "frame": "images/new.jpg",
+            "file": "meta.jsonl",
+            "changes": [
+                {"attribute": "weather", "kind": "added", "before": null, "after": "fog"}
+            ]
+        }])
+    );
+}

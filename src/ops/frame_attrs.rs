@@ -136,6 +136,34 @@ pub fn sidecar_changes(file: &str, old: &Sidecar, new: &Sidecar) -> Vec<FrameAtt
         .collect()
 }
 
+/// The lines of two versions of a JSONL sidecar that can make a difference:
+/// each side's lines the other side lacks, and the lines both have for which
+/// `wanted` says yes (kept on both sides, where they cancel out unless the
+/// caller drops a side's row). A one-row edit of a million-row sidecar then
+/// parses two rows, not two million.
+pub fn reduce_jsonl(a: &[u8], b: &[u8], wanted: &dyn Fn(&[u8]) -> bool) -> (Vec<u8>, Vec<u8>) {
+    use std::collections::HashSet;
+    fn lines(x: &[u8]) -> Vec<&[u8]> {
+        x.split(|&c| c == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+            .collect()
+    }
+    let (la, lb) = (lines(a), lines(b));
+    let (sa, sb): (HashSet<&[u8]>, HashSet<&[u8]>) =
+        (la.iter().copied().collect(), lb.iter().copied().collect());
+    let keep = |ls: &[&[u8]], other: &HashSet<&[u8]>| {
+        let mut out = Vec::new();
+        for l in ls {
+            if !other.contains(l) || wanted(l) {
+                out.extend_from_slice(l);
+                out.push(b'\n');
+            }
+        }
+        out
+    };
+    (keep(&la, &sb), keep(&lb, &sa))
+}
+
 /// A label file's frame attributes by frame name; a frame described twice has
 /// its later entry's attributes win, as the query index merges them.
 fn by_frame(frames: &[FrameLabels]) -> BTreeMap<&str, BTreeMap<String, AttrValue>> {
@@ -235,6 +263,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
+    }
+
+    #[test]
+    fn reduce_jsonl_keeps_differing_and_wanted_lines() {
+        let a = b"{\"path\":\"a\",\"w\":1}\n{\"path\":\"b\",\"w\":1}\n\n{\"path\":\"c\",\"w\":1}\n";
+        let b = b"{\"path\":\"a\",\"w\":1}\n{\"path\":\"b\",\"w\":2}\n{\"path\":\"c\",\"w\":1}";
+        let wanted = |l: &[u8]| l.windows(5).any(|w| w == b"\"c\",\"");
+        let (ra, rb) = reduce_jsonl(a, b, &wanted);
+        assert_eq!(
+            String::from_utf8(ra).unwrap(),
+            "{\"path\":\"b\",\"w\":1}\n{\"path\":\"c\",\"w\":1}\n"
+        );
+        assert_eq!(
+            String::from_utf8(rb).unwrap(),
+            "{\"path\":\"b\",\"w\":2}\n{\"path\":\"c\",\"w\":1}\n"
+        );
     }
 
     #[test]

@@ -396,7 +396,7 @@ fn sidecar_changes(
     old: (&dyn FileSource, &Layout),
     new: (&dyn FileSource, &Layout),
 ) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
-    use crate::meta::{Sidecar, sidecar_path};
+    use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
     if changes.is_empty() {
         return Ok(Ok(Vec::new()));
     }
@@ -426,27 +426,82 @@ fn sidecar_changes(
     if !touched && gone.is_empty() && came.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let read = |(src, _): (&dyn FileSource, &Layout), name: &str| -> Result<_> {
-        Ok(match src.read(name)? {
-            None => Ok(Sidecar::default()),
-            Some(bytes) => Sidecar::parse(name, &bytes).map_err(|e| {
-                let text = e.to_string();
-                let message = text
-                    .strip_prefix(&format!("{name}: "))
-                    .unwrap_or(&text)
-                    .to_string();
-                LabelWarning {
-                    file: name.to_string(),
-                    line: None,
-                    column: None,
-                    message,
-                }
-            }),
+    let parse = |name: &str, bytes: &[u8]| {
+        Sidecar::parse(name, bytes).map_err(|e| {
+            let text = e.to_string();
+            let message = text
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&text)
+                .to_string();
+            LabelWarning {
+                file: name.to_string(),
+                line: None,
+                column: None,
+                message,
+            }
         })
     };
-    let (mut a, mut b) = match (read(old, &old_name)?, read(new, &new_name)?) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(w), _) | (_, Err(w)) => return Ok(Err(w)),
+    let new_bytes = new.0.read(&new_name)?.unwrap_or_default();
+    // Untouched, it is one file, the same on both sides.
+    let old_bytes = match !touched && old_name == new_name {
+        true => None,
+        false => Some(old.0.read(&old_name)?.unwrap_or_default()),
+    };
+    let old_bytes = old_bytes.as_deref().unwrap_or(&new_bytes);
+    let (mut a, mut b) = {
+        let jsonl = |n: &str| SidecarFormat::of(n) == SidecarFormat::Jsonl;
+        let reduced = if jsonl(&old_name) && jsonl(&new_name) {
+            // Rows the two versions share cannot differ, except where a frame came
+            // or went: those rows are kept on both sides. The rows of an untouched
+            // sidecar are read only for those frames.
+            // A line without a backslash has no escape, so it names a frame only
+            // if it holds the frame's file name as it is: most lines are settled
+            // by a substring search instead of a parse.
+            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() {
+                1..=16 => gone
+                    .iter()
+                    .chain(&came)
+                    .map(|p| memchr::memmem::Finder::new(crate::labels::layout::file_name(p)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let wanted = |line: &[u8]| {
+                if gone.is_empty() && came.is_empty() {
+                    return false;
+                }
+                if !names.is_empty()
+                    && !line.contains(&b'\\')
+                    && !names.iter().any(|f| f.find(line).is_some())
+                {
+                    return false;
+                }
+                let Ok(line) = std::str::from_utf8(line) else {
+                    return true;
+                };
+                match crate::meta::plain_row(line) {
+                    Some(r) => gone.contains(r.path.as_ref()) || came.contains(r.path.as_ref()),
+                    None => true,
+                }
+            };
+            let (ra, rb) = crate::ops::frame_attrs::reduce_jsonl(old_bytes, &new_bytes, &wanted);
+            match rayon::join(|| parse(&old_name, &ra), || parse(&new_name, &rb)) {
+                (Ok(a), Ok(b)) => Some((a, b)),
+                // Parsed whole again, so an error names its real line.
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match reduced {
+            Some(ab) => ab,
+            None => match rayon::join(
+                || parse(&old_name, old_bytes),
+                || parse(&new_name, &new_bytes),
+            ) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(w), _) | (_, Err(w)) => return Ok(Err(w)),
+            },
+        }
     };
     if !touched {
         // Only the rows of frames that came or went can have changed.
