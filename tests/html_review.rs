@@ -270,6 +270,8 @@ fn synthetic_diff() -> DatasetDiff {
         classes: vec![class("cat", 0, 1), class("dog", 1, 0)],
         warnings: Vec::new(),
         invalid_boxes: Vec::new(),
+        frame_attributes: Vec::new(),
+        frame_attribute_totals: Default::default(),
         files: Vec::new(),
     }
 }

@@ -98,6 +98,19 @@ fn print_delta(out: &mut dyn Write, d: &StatsDelta) -> std::io::Result<()> {
             row(out, &format!("  {}", safe_line(k)), *x, *y)?;
         }
     }
+    if !d.frame_attributes.is_empty() {
+        writeln!(out, "\nframe attributes:")?;
+        for (k, vals) in &d.frame_attributes {
+            for (v, (x, y, _)) in vals {
+                row(
+                    out,
+                    &format!("  {}", safe_line(&format!("{k}={v}"))),
+                    *x,
+                    *y,
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 

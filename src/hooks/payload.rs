@@ -13,6 +13,7 @@ use crate::labels::compare::ObjectChangeKind;
 use crate::labels::layout::{FileSource, Layout};
 use crate::object::{CodeVersion, Commit, Person};
 use crate::ops::commit::PendingCommit;
+use crate::ops::frame_attrs::FrameAttributeTotals;
 use crate::ops::label_diff::{ClassDelta, DatasetDiff, LabelDiffOptions, label_diff};
 use crate::repo::Repository;
 use crate::worktree::display_path;
@@ -111,6 +112,9 @@ pub struct ChangeSummary {
     pub objects: ObjectCounts,
     /// Per-class deltas over the changed frames.
     pub classes: Vec<ClassDelta>,
+    /// Frame attribute changes (sidecar and label files): frames, attributes
+    /// added/removed/changed, and frames per attribute value before and after.
+    pub frame_attributes: FrameAttributeTotals,
     /// Label files that could not be parsed (they count as file changes only).
     pub warnings: Vec<String>,
     /// True when the label files were not available (`dsv watch` in a metadata-only
@@ -222,6 +226,7 @@ fn summarize(d: &DatasetDiff, base: Option<ObjectId>, files: u64, bytes: u64) ->
             attributes: d.count(ObjectChangeKind::Attributes),
         },
         classes: d.classes.clone(),
+        frame_attributes: d.frame_attribute_totals.clone(),
         partial: false,
         warnings: d.warnings.iter().map(|w| w.to_string()).collect(),
         paths,

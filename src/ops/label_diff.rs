@@ -18,6 +18,7 @@ use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compa
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object};
 use crate::ops::diff::{Change, ChangeKind};
+use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
 use crate::worktree::display_path;
 
 /// Version of the JSON document [`DatasetDiff`] serializes to.
@@ -170,6 +171,11 @@ pub struct DatasetDiff {
     /// frame F: object N (CLASS): problem", see [`crate::labels::box_problem`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid_boxes: Vec<String>,
+    /// Frame attributes that changed (sidecar rows, label files' frame-level
+    /// attributes), per frame and file, sorted by frame then file.
+    pub frame_attributes: Vec<FrameAttributeChanges>,
+    /// Totals of `frame_attributes`, the figures every rendering shows.
+    pub frame_attribute_totals: FrameAttributeTotals,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -285,7 +291,12 @@ pub fn label_diff(
         }
     }
 
-    type One = (Option<LabelFileDiff>, Vec<LabelWarning>, Vec<String>);
+    type One = (
+        Option<LabelFileDiff>,
+        Vec<LabelWarning>,
+        Vec<String>,
+        Vec<FrameAttributeChanges>,
+    );
     let results: Vec<Result<One>> = label_changes
         .par_iter()
         .map(|&(i, format)| {
@@ -299,7 +310,7 @@ pub fn label_diff(
                     let mut w = Vec::new();
                     w.extend(a.err());
                     w.extend(b.err());
-                    return Ok((None, w, Vec::new()));
+                    return Ok((None, w, Vec::new(), Vec::new()));
                 }
             };
             let mut bad = Vec::new();
@@ -311,14 +322,16 @@ pub fn label_diff(
             }
             let mut matching = opts.matching;
             matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
-            let frames = compare_frames(&a, &b, &matching, |key, after| {
+            let resolve = |key: &str, after: bool| {
                 let (src, layout) = if after {
                     (new_src, new_layout)
                 } else {
                     (old_src, old_layout)
                 };
                 layout.frame_path(src, &path, format, key)
-            })?;
+            };
+            let frames = compare_frames(&a, &b, &matching, resolve)?;
+            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve)?;
             Ok((
                 Some(LabelFileDiff {
                     path,
@@ -329,24 +342,33 @@ pub fn label_diff(
                 }),
                 Vec::new(),
                 bad,
+                attrs,
             ))
         })
         .collect();
     let mut labels = Vec::new();
     let mut warnings = Vec::new();
     let mut invalid_boxes = Vec::new();
+    let mut frame_attributes = Vec::new();
     for r in results {
-        let (l, w, b) = r?;
+        let (l, w, b, a) = r?;
         labels.extend(l);
         warnings.extend(w);
         invalid_boxes.extend(b);
+        frame_attributes.extend(a);
     }
+    split_relabelled_renames(&mut frames, &labels);
+    match sidecar_changes(changes, &frames, old, new)? {
+        Ok(a) => frame_attributes.extend(a),
+        Err(w) => warnings.push(w),
+    }
+    frame_attributes.sort_by(|x, y| (&x.frame, &x.file).cmp(&(&y.frame, &y.file)));
+    let frame_attribute_totals = crate::ops::frame_attrs::totals(&frame_attributes);
     if opts.strict
         && let Some(w) = warnings.first()
     {
         return Err(Error::Labels(w.to_string()));
     }
-    split_relabelled_renames(&mut frames, &labels);
     let classes = class_totals(&labels);
     Ok(DatasetDiff {
         schema: SCHEMA,
@@ -357,6 +379,8 @@ pub fn label_diff(
         classes,
         warnings,
         invalid_boxes,
+        frame_attributes,
+        frame_attribute_totals,
         files: changes.to_vec(),
     })
 }
@@ -385,6 +409,152 @@ fn split_relabelled_renames(frames: &mut FrameChanges, labels: &[LabelFileDiff])
     }
     frames.removed.sort();
     frames.added.sort();
+}
+
+/// The attribute changes in the metadata sidecar (each side's sidecar is the
+/// one its own `dsv.toml` names). As in the query index and `dsv stats`, a row
+/// counts only for a frame file present on its side: a frame added or removed
+/// brings or takes its row's attributes even when the sidecar did not change,
+/// and a row naming no frame is no attribute of anything. A sidecar that does
+/// not parse is a warning, as a label file would be.
+fn sidecar_changes(
+    changes: &[Change],
+    frames: &FrameChanges,
+    old: (&dyn FileSource, &Layout),
+    new: (&dyn FileSource, &Layout),
+) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+    use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
+    if changes.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let name_of =
+        |(src, layout): (&dyn FileSource, &Layout)| sidecar_path(&layout.toml, &|p| src.exists(p));
+    let (old_name, new_name) = (name_of(old)?, name_of(new)?);
+    let touched = changes.iter().any(|c| {
+        [Some(&c.path), c.from.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|p| *p == old_name.as_bytes() || *p == new_name.as_bytes())
+    });
+    // Frames that exist on one side only (a renamed frame leaves its old path
+    // and arrives at its new one; rows are by path).
+    let gone: BTreeSet<&str> = frames
+        .removed
+        .iter()
+        .map(String::as_str)
+        .chain(frames.renamed.iter().map(|r| r.from.as_str()))
+        .collect();
+    let came: BTreeSet<&str> = frames
+        .added
+        .iter()
+        .map(String::as_str)
+        .chain(frames.renamed.iter().map(|r| r.to.as_str()))
+        .collect();
+    if !touched && gone.is_empty() && came.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let parse = |name: &str, bytes: &[u8]| {
+        Sidecar::parse(name, bytes).map_err(|e| {
+            let text = e.to_string();
+            let message = text
+                .strip_prefix(&format!("{name}: "))
+                .unwrap_or(&text)
+                .to_string();
+            LabelWarning {
+                file: name.to_string(),
+                line: None,
+                column: None,
+                message,
+            }
+        })
+    };
+    let new_bytes = new.0.read(&new_name)?.unwrap_or_default();
+    // Untouched, it is one file, the same on both sides.
+    let old_bytes = match !touched && old_name == new_name {
+        true => None,
+        false => Some(old.0.read(&old_name)?.unwrap_or_default()),
+    };
+    let old_bytes = old_bytes.as_deref().unwrap_or(&new_bytes);
+    let (mut a, mut b) = {
+        let jsonl = |n: &str| SidecarFormat::of(n) == SidecarFormat::Jsonl;
+        let reduced = if jsonl(&old_name) && jsonl(&new_name) {
+            // Rows the two versions share cannot differ, except where a frame came
+            // or went: those rows are kept on both sides. The rows of an untouched
+            // sidecar are read only for those frames.
+            // A line without a backslash has no escape, so it names a frame only
+            // if it holds the frame's file name as it is: most lines are settled
+            // by a substring search instead of a parse.
+            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() {
+                1..=16 => gone
+                    .iter()
+                    .chain(&came)
+                    .map(|p| memchr::memmem::Finder::new(crate::labels::layout::file_name(p)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let wanted = |line: &[u8]| {
+                if gone.is_empty() && came.is_empty() {
+                    return false;
+                }
+                if !names.is_empty()
+                    && !line.contains(&b'\\')
+                    && !names.iter().any(|f| f.find(line).is_some())
+                {
+                    return false;
+                }
+                let Ok(line) = std::str::from_utf8(line) else {
+                    return true;
+                };
+                match crate::meta::plain_row(line) {
+                    Some(r) => gone.contains(r.path.as_ref()) || came.contains(r.path.as_ref()),
+                    None => true,
+                }
+            };
+            let (ra, rb) = crate::ops::frame_attrs::reduce_jsonl(old_bytes, &new_bytes, &wanted);
+            match rayon::join(|| parse(&old_name, &ra), || parse(&new_name, &rb)) {
+                (Ok(a), Ok(b)) => Some((a, b)),
+                // Parsed whole again, so an error names its real line.
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match reduced {
+            Some(ab) => ab,
+            None => match rayon::join(
+                || parse(&old_name, old_bytes),
+                || parse(&new_name, &new_bytes),
+            ) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(w), _) | (_, Err(w)) => return Ok(Err(w)),
+            },
+        }
+    };
+    if !touched {
+        // Only the rows of frames that came or went can have changed.
+        a.rows.retain(|p, _| gone.contains(p.as_str()));
+        b.rows.retain(|p, _| came.contains(p.as_str()));
+    }
+    for p in &gone {
+        b.rows.remove(*p);
+    }
+    for p in &came {
+        a.rows.remove(*p);
+    }
+    let mut out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    // A changed row of a path that is no frame file on either side (frames that
+    // came or went are settled above) is no attribute of anything.
+    let is_frame = |(src, layout): (&dyn FileSource, &Layout), p: &str| -> Result<bool> {
+        Ok(layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?)
+    };
+    let mut kept = Vec::with_capacity(out.len());
+    for f in out.drain(..) {
+        let p = f.frame.as_str();
+        if gone.contains(p) || came.contains(p) || is_frame(new, p)? || is_frame(old, p)? {
+            kept.push(f);
+        }
+    }
+    Ok(Ok(kept))
 }
 
 /// Pairs the frames of two versions of one label file by frame name and compares them.

@@ -7,6 +7,7 @@ pub mod coco_layout;
 pub mod commit;
 pub mod diff;
 pub mod events;
+pub mod frame_attrs;
 pub mod fsck;
 pub mod gc;
 pub mod git_integration;

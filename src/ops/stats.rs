@@ -607,7 +607,7 @@ fn decode_files(b: &[u8]) -> Option<KnownFiles> {
 }
 
 /// The value an attribute is counted under.
-fn attr_bucket(v: &AttrValue) -> String {
+pub fn attr_bucket(v: &AttrValue) -> String {
     match v {
         AttrValue::Float(_) => "number".into(),
         other => other.to_string(),
@@ -623,6 +623,10 @@ pub struct StatsDelta {
     pub after: Stats,
     /// Per-class (before, after, after - before), every class of either side.
     pub classes: BTreeMap<String, (u64, u64, i64)>,
+    /// Frames per frame attribute and value: (before, after, after - before),
+    /// every value either side has. The deltas equal the per-value totals of
+    /// `dsv diff` between the same versions.
+    pub frame_attributes: BTreeMap<String, BTreeMap<String, (u64, u64, i64)>>,
 }
 
 impl StatsDelta {
@@ -634,10 +638,33 @@ impl StatsDelta {
             let a = after.classes.get(k).copied().unwrap_or(0);
             classes.insert(k.clone(), (b, a, a as i64 - b as i64));
         }
+        let mut frame_attributes: BTreeMap<String, BTreeMap<String, (u64, u64, i64)>> =
+            BTreeMap::new();
+        let count = |s: &Stats, k: &str, v: &str| {
+            s.frame_attributes
+                .get(k)
+                .and_then(|m| m.get(v))
+                .copied()
+                .unwrap_or(0)
+        };
+        for (k, vals) in before
+            .frame_attributes
+            .iter()
+            .chain(&after.frame_attributes)
+        {
+            for v in vals.keys() {
+                let (b, a) = (count(&before, k, v), count(&after, k, v));
+                frame_attributes
+                    .entry(k.clone())
+                    .or_default()
+                    .insert(v.clone(), (b, a, a as i64 - b as i64));
+            }
+        }
         StatsDelta {
             before,
             after,
             classes,
+            frame_attributes,
         }
     }
 }

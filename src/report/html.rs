@@ -97,6 +97,7 @@ pub fn render(
     write_head(out, diff)?;
     write_totals(out, diff)?;
     write_classes(out, diff)?;
+    write_frame_attributes(out, diff)?;
     write_warnings(out, diff)?;
     write_frame_files(out, diff)?;
     write_cards(out, diff, frame_bytes)?;
@@ -142,7 +143,7 @@ fn write_totals(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {
     let f = &diff.frames;
     let frames_with_changes = changed_frames(diff).count();
     writeln!(out, "<h2>Totals</h2>\n<div class=\"totals\">")?;
-    let stats: [(&str, usize); 11] = [
+    let stats: [(&str, usize); 12] = [
         ("frames added", f.added.len()),
         ("frames removed", f.removed.len()),
         ("frames modified", f.modified.len()),
@@ -159,6 +160,10 @@ fn write_totals(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {
         (
             "objects with attribute changes",
             diff.count(ObjectChangeKind::Attributes),
+        ),
+        (
+            "frames with attribute changes",
+            diff.frame_attribute_totals.frames,
         ),
     ];
     for (what, n) in stats {
@@ -207,6 +212,69 @@ fn write_classes(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {
         )?;
     }
     writeln!(out, "</table>")
+}
+
+/// The per-value totals and the per-frame list of frame attribute changes.
+fn write_frame_attributes(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {
+    use crate::report::text::{attribute_kind_style, attribute_value};
+    let t = &diff.frame_attribute_totals;
+    if t.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "<h2>Frame attributes <span class=\"note\">({} added, {} removed, {} changed; frames with each value, where the attribute changed)</span></h2>",
+        t.added, t.removed, t.changed
+    )?;
+    writeln!(
+        out,
+        "<table class=\"attributes\">\n<tr><th class=\"l\">attribute</th><th class=\"l\">value</th>\
+         <th>before</th><th>after</th><th>delta</th></tr>"
+    )?;
+    for v in &t.values {
+        let (delta, cls) = signed(v.delta);
+        writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{delta}</td></tr>",
+            escape(&v.attribute),
+            escape(&v.value),
+            v.before,
+            v.after
+        )?;
+    }
+    writeln!(out, "</table>")?;
+    let n = diff.frame_attributes.len();
+    writeln!(
+        out,
+        "<details open><summary>Frame attribute changes by frame ({n})</summary>\n\
+         <table class=\"frame-attributes\">\n<tr><th class=\"l\">frame</th><th class=\"l\">file</th>\
+         <th class=\"l\">attribute</th><th class=\"l\">change</th><th class=\"l\">before</th>\
+         <th class=\"l\">after</th></tr>"
+    )?;
+    for f in diff.frame_attributes.iter().take(MAX_LISTED) {
+        for c in &f.changes {
+            let (_, _, word) = attribute_kind_style(c.kind);
+            writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+                 <td class=\"l\">{word}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+                escape(&f.frame),
+                escape(&f.file),
+                escape(&c.attribute),
+                escape(&attribute_value(&c.before)),
+                escape(&attribute_value(&c.after))
+            )?;
+        }
+    }
+    writeln!(out, "</table>")?;
+    if n > MAX_LISTED {
+        writeln!(
+            out,
+            "<p class=\"note\">{} more frames with attribute changes are not listed; run <code>dsv diff</code> for all of them.</p>",
+            n - MAX_LISTED
+        )?;
+    }
+    writeln!(out, "</details>")
 }
 
 fn write_warnings(out: &mut dyn Write, diff: &DatasetDiff) -> io::Result<()> {
@@ -1032,6 +1100,8 @@ mod tests {
             classes,
             warnings: Vec::new(),
             invalid_boxes: Vec::new(),
+            frame_attributes: Vec::new(),
+            frame_attribute_totals: Default::default(),
             files: Vec::new(),
         }
     }

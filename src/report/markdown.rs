@@ -9,7 +9,8 @@ use crate::ops::label_diff::DatasetDiff;
 
 use super::short;
 use super::text::{
-    box_convention_line, change_detail, frame_totals, kind_style, object_totals, signed,
+    attribute_kind_style, attribute_totals, attribute_value, box_convention_line, change_detail,
+    frame_totals, kind_style, object_totals, signed,
 };
 
 /// Escapes text for a markdown table cell.
@@ -46,6 +47,9 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, "- **Frames:** {}", frame_totals(diff))?;
     writeln!(out, "- **Labels:** {}", object_totals(diff))?;
+    if !diff.frame_attribute_totals.is_empty() {
+        writeln!(out, "- **Frame attributes:** {}", attribute_totals(diff))?;
+    }
     if !diff.warnings.is_empty() {
         writeln!(
             out,
@@ -74,6 +78,25 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
                 c.reclassified_in,
                 c.reclassified_out,
                 c.attributes
+            )?;
+        }
+    }
+    if !diff.frame_attribute_totals.values.is_empty() {
+        writeln!(
+            out,
+            "\n#### Frame attributes (frames with each value, where the attribute changed)\n"
+        )?;
+        writeln!(out, "| attribute | value | before | after | delta |")?;
+        writeln!(out, "|---|---|---:|---:|---:|")?;
+        for v in &diff.frame_attribute_totals.values {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                cell(&v.attribute),
+                cell(&v.value),
+                v.before,
+                v.after,
+                signed(v.delta)
             )?;
         }
     }
@@ -135,6 +158,36 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "\n{} more frames with changes are not listed; run `dsv diff` for all of them.",
                 frames.len() - MAX_FRAMES
+            )?;
+        }
+        writeln!(out, "\n</details>")?;
+    }
+    if !diff.frame_attributes.is_empty() {
+        writeln!(
+            out,
+            "\n<details><summary>Frame attribute changes by frame</summary>\n"
+        )?;
+        writeln!(out, "| frame | attribute | change | before | after |")?;
+        writeln!(out, "|---|---|---|---|---|")?;
+        for f in diff.frame_attributes.iter().take(MAX_FRAMES) {
+            for c in &f.changes {
+                let (_, _, word) = attribute_kind_style(c.kind);
+                writeln!(
+                    out,
+                    "| {} ({}) | {} | {word} | {} | {} |",
+                    cell(&f.frame),
+                    cell(&f.file),
+                    cell(&c.attribute),
+                    cell(&attribute_value(&c.before)),
+                    cell(&attribute_value(&c.after))
+                )?;
+            }
+        }
+        if diff.frame_attributes.len() > MAX_FRAMES {
+            writeln!(
+                out,
+                "\n{} more frames with attribute changes are not listed; run `dsv diff` for all of them.",
+                diff.frame_attributes.len() - MAX_FRAMES
             )?;
         }
         writeln!(out, "\n</details>")?;

@@ -3,8 +3,9 @@
 use std::io::{self, Write};
 
 use crate::labels::compare::{ObjectChange, ObjectChangeKind};
-use crate::labels::{BBox, Units};
+use crate::labels::{AttrValue, BBox, Units};
 use crate::ops::diff::ChangeKind;
+use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta};
 use crate::ops::label_diff::{ClassDelta, DatasetDiff};
 use crate::quote::{line as safe_line, path as quote_path, path_str as quote};
 use crate::worktree::display_path;
@@ -124,6 +125,29 @@ pub fn frame_totals(diff: &DatasetDiff) -> String {
     )
 }
 
+/// Totals line for the frame attribute changes.
+pub fn attribute_totals(diff: &DatasetDiff) -> String {
+    let t = &diff.frame_attribute_totals;
+    format!(
+        "{} frames with attribute changes: {} added, {} removed, {} changed",
+        t.frames, t.added, t.removed, t.changed
+    )
+}
+
+/// The word and colour of a frame attribute change.
+pub fn attribute_kind_style(kind: AttributeChangeKind) -> (char, &'static str, &'static str) {
+    match kind {
+        AttributeChangeKind::Added => ('+', "32", "added"),
+        AttributeChangeKind::Removed => ('-', "31", "removed"),
+        AttributeChangeKind::Changed => ('!', "35", "changed"),
+    }
+}
+
+/// A frame attribute value, or "(none)" on the side that does not have it.
+pub fn attribute_value(v: &Option<AttrValue>) -> String {
+    v.as_ref().map_or("(none)".to_string(), |v| v.to_string())
+}
+
 /// "+3" / "-1" / "0".
 pub fn signed(n: i64) -> String {
     if n > 0 {
@@ -159,6 +183,37 @@ fn class_table(out: &mut dyn Write, classes: &[ClassDelta]) -> io::Result<()> {
             c.moved,
             format!("+{}/-{}", c.reclassified_in, c.reclassified_out),
             c.attributes
+        )?;
+    }
+    Ok(())
+}
+
+/// Renders the per-value frame attribute totals as aligned text.
+fn attribute_table(out: &mut dyn Write, values: &[AttributeValueDelta]) -> io::Result<()> {
+    let width = |f: &dyn Fn(&AttributeValueDelta) -> &str, min: usize| {
+        values
+            .iter()
+            .map(|v| f(v).chars().count())
+            .max()
+            .unwrap_or(min)
+            .clamp(min, 40)
+    };
+    let aw = width(&|v| &v.attribute, 9);
+    let vw = width(&|v| &v.value, 5);
+    writeln!(
+        out,
+        "  {:<aw$}  {:<vw$}  {:>7}  {:>7}  {:>6}",
+        "attribute", "value", "before", "after", "delta"
+    )?;
+    for v in values {
+        writeln!(
+            out,
+            "  {:<aw$}  {:<vw$}  {:>7}  {:>7}  {:>6}",
+            safe_line(&v.attribute),
+            safe_line(&v.value),
+            v.before,
+            v.after,
+            signed(v.delta)
         )?;
     }
     Ok(())
@@ -223,6 +278,42 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
             }
         }
     }
+    if !diff.frame_attribute_totals.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} {}",
+            bold("frame attributes:"),
+            attribute_totals(diff)
+        )?;
+    }
+    for f in &diff.frame_attributes {
+        writeln!(out)?;
+        writeln!(out, "{}  {}", bold(&quote(&f.file)), quote(&f.frame))?;
+        let aw = f
+            .changes
+            .iter()
+            .map(|c| c.attribute.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(40);
+        for c in &f.changes {
+            let (mark, code, word) = attribute_kind_style(c.kind);
+            let head = format!("{mark} {word:<12}");
+            let detail = format!(
+                "{} -> {}",
+                attribute_value(&c.before),
+                attribute_value(&c.after)
+            );
+            let line = format!(
+                "  {}  {:<aw$}  {}",
+                paint(color, code, &head),
+                safe_line(&c.attribute),
+                safe_line(&detail)
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
     let others: Vec<_> = diff
         .files
         .iter()
@@ -259,6 +350,15 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
         writeln!(out)?;
         writeln!(out, "{}", bold("classes (objects in the changed frames):"))?;
         class_table(out, &diff.classes)?;
+    }
+    if !diff.frame_attribute_totals.values.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            bold("frame attributes (frames with each value, where the attribute changed):")
+        )?;
+        attribute_table(out, &diff.frame_attribute_totals.values)?;
     }
     if !diff.warnings.is_empty() {
         writeln!(out)?;
