@@ -1,12 +1,15 @@
-//! Remotes end to end: file:// remotes and a real S3-protocol server (moto on
-//! loopback): push, fetch, pull, clone, partial clone, non-fast-forward and lease
-//! rules, concurrent pushers, killed pushes and pulls, hostile remotes.
+//! Remotes end to end: file:// remotes, a real S3-protocol server (moto on
+//! loopback) and a real Azure Blob server (Azurite on loopback): push, fetch, pull,
+//! clone, partial clone, non-fast-forward and lease rules, concurrent pushers,
+//! killed pushes and pulls, hostile remotes. The round trip, the lease rules and
+//! the race run on every backend ([`Backend`]).
 
 mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use common::azurite::Azurite;
 use common::s3::Moto;
 use common::{Run, TestRepo, pseudo_random_bytes, write_file};
 
@@ -122,6 +125,46 @@ fn dir_size(dir: &Path) -> u64 {
     n
 }
 
+/// A remote for the suite every backend runs, with the server behind it (stopped
+/// on drop).
+enum Backend {
+    File(tempfile::TempDir),
+    S3(Moto),
+    Azure(Azurite),
+}
+
+impl Backend {
+    fn file() -> Backend {
+        Backend::File(tempfile::tempdir().unwrap())
+    }
+
+    fn s3(bucket: &str) -> Backend {
+        Backend::S3(Moto::start(bucket))
+    }
+
+    fn azure(container: &str) -> Backend {
+        Backend::Azure(Azurite::start(container))
+    }
+
+    /// The remote URL of `prefix` on this backend.
+    fn url(&self, prefix: &str) -> String {
+        match self {
+            Backend::File(dir) => format!("file://{}", dir.path().join(prefix).display()),
+            Backend::S3(moto) => moto.url(prefix),
+            Backend::Azure(az) => az.url(prefix),
+        }
+    }
+
+    /// The environment dsv needs to reach it.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::File(_) => Vec::new(),
+            Backend::S3(moto) => moto.env(),
+            Backend::Azure(az) => az.env(),
+        }
+    }
+}
+
 /// Push, clone, second commit, pull, fetch, status and fsck against one remote URL.
 fn round_trip(t: &TestRepo, url: &str, env: &[(&str, String)]) {
     let a = Path::new("repo");
@@ -191,9 +234,14 @@ fn file_remote_round_trip() {
 
 #[test]
 fn s3_remote_round_trip() {
-    let moto = Moto::start("roundtrip");
-    let t = TestRepo::init();
-    round_trip(&t, &moto.url("team/ds"), &moto.env());
+    let s3 = Backend::s3("roundtrip");
+    round_trip(&TestRepo::init(), &s3.url("team/ds"), &s3.env());
+}
+
+#[test]
+fn azure_remote_round_trip() {
+    let az = Backend::azure("roundtrip");
+    round_trip(&TestRepo::init(), &az.url("team/ds"), &az.env());
 }
 
 #[test]
@@ -287,52 +335,69 @@ fn bad_remote_urls_and_names_are_clear_errors() {
 #[test]
 fn non_fast_forward_and_force_with_lease() {
     let t = TestRepo::init();
-    let env: &[(&str, String)] = &[];
-    let (a, b) = (Path::new("repo"), Path::new("b"));
     let url = t.home().join("remote.dsv").display().to_string();
+    lease(&t, &url, &[]);
+}
+
+#[test]
+fn non_fast_forward_and_force_with_lease_s3() {
+    let s3 = Backend::s3("lease");
+    lease(&TestRepo::init(), &s3.url("l"), &s3.env());
+}
+
+#[test]
+fn non_fast_forward_and_force_with_lease_azure() {
+    let az = Backend::azure("lease");
+    lease(&TestRepo::init(), &az.url("l"), &az.env());
+}
+
+/// A push on a stale tip is refused, pull does not merge, and `--force` replaces
+/// only what the remote-tracking branch has seen.
+fn lease(t: &TestRepo, url: &str, env: &[(&str, String)]) {
+    let (a, b) = (Path::new("repo"), Path::new("b"));
     write_file(t.root(), "x.txt", "1\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a1"]);
-    ok(&t, a, env, &["remote", "add", "origin", &url]);
-    ok(&t, a, env, &["push"]);
-    ok(&t, Path::new("."), env, &["clone", &url, "b"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a1"]);
+    ok(t, a, env, &["remote", "add", "origin", url]);
+    ok(t, a, env, &["push"]);
+    ok(t, Path::new("."), env, &["clone", url, "b"]);
     // A moves the remote on.
     write_file(t.root(), "x.txt", "2\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a2"]);
-    ok(&t, a, env, &["push"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a2"]);
+    ok(t, a, env, &["push"]);
     // B committed on the old tip: its push must not win.
     write_file(&t.home().join(b), "y.txt", "b\n");
-    ok(&t, b, env, &["add", "-A"]);
-    ok(&t, b, env, &["commit", "-m", "b1"]);
-    let r = fails(&t, b, env, &["push"]);
+    ok(t, b, env, &["add", "-A"]);
+    ok(t, b, env, &["commit", "-m", "b1"]);
+    let r = fails(t, b, env, &["push"]);
     assert!(r.stderr.contains("fetch first"), "{r}");
-    ok(&t, b, env, &["fetch"]);
-    let r = fails(&t, b, env, &["push"]);
+    ok(t, b, env, &["fetch"]);
+    let r = fails(t, b, env, &["push"]);
     assert!(r.stderr.contains("non-fast-forward"), "{r}");
-    let st = ok(&t, b, env, &["status"]);
+    let st = ok(t, b, env, &["status"]);
     assert!(st.stdout.contains("have diverged"), "{st}");
     // pull refuses to merge and changes nothing.
     let before = snapshot(&t.home().join(b));
-    let r = fails(&t, b, env, &["pull"]);
+    let r = fails(t, b, env, &["pull"]);
     assert!(r.stderr.contains("have diverged"), "{r}");
     assert_eq!(before, snapshot(&t.home().join(b)));
     // B has seen A's commit (fetched), so a lease-protected force is allowed.
-    let r = json(&ok(&t, b, env, &["push", "--force-with-lease", "--json"]));
+    let r = json(&ok(t, b, env, &["push", "--force-with-lease", "--json"]));
     let b_tip = r["new"].as_str().unwrap().to_string();
     // A has not seen B's commit: --force must not overwrite it.
     write_file(t.root(), "x.txt", "3\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a3"]);
-    let r = fails(&t, a, env, &["push", "--force"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a3"]);
+    let r = fails(t, a, env, &["push", "--force"]);
     assert!(r.stderr.contains("moved since fetch"), "{r}");
-    let r = fails(&t, a, env, &["push"]);
+    let r = fails(t, a, env, &["push"]);
     assert!(r.stderr.contains("fetch first"), "{r}");
-    let heads = ok(&t, b, env, &["fetch", "--json"]);
+    let heads = ok(t, b, env, &["fetch", "--json"]);
     assert!(json(&heads)["updated"].as_array().unwrap().is_empty());
-    let remote_tip = ok(&t, b, env, &["log", "--json", "-n", "1", "origin/main"]);
+    let remote_tip = ok(t, b, env, &["log", "--json", "-n", "1", "origin/main"]);
     assert_eq!(json(&remote_tip)[0]["id"], b_tip.as_str());
-    ok(&t, b, env, &["fsck", "--remote"]);
+    ok(t, b, env, &["fsck", "--remote"]);
 }
 
 #[test]
@@ -498,14 +563,20 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
 
 #[test]
 fn race_concurrent_pushes_file() {
-    let dir = tempfile::tempdir().unwrap();
-    race(&dir.path().join("r").display().to_string(), &[], 10);
+    let file = Backend::file();
+    race(&file.url("r"), &file.env(), 10);
 }
 
 #[test]
 fn race_concurrent_pushes_s3() {
-    let moto = Moto::start("race");
-    race(&moto.url("r"), &moto.env(), 6);
+    let s3 = Backend::s3("race");
+    race(&s3.url("r"), &s3.env(), 6);
+}
+
+#[test]
+fn race_concurrent_pushes_azure() {
+    let az = Backend::azure("race");
+    race(&az.url("r"), &az.env(), 6);
 }
 
 /// A seed that differs between runs (random kill points), printed for replay.
