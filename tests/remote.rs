@@ -488,9 +488,14 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
     }
     let accepted = std::sync::Mutex::new(Vec::<String>::new());
     let rejections = std::sync::atomic::AtomicUsize::new(0);
+    // Rejections by the backend's compare-and-swap itself (the ref changed between
+    // the push's read and its conditional write), as opposed to the client-side
+    // ancestry checks.
+    let cas_conflicts = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for c in 0..CLIENTS {
-            let (t, accepted, rejections) = (&t, &accepted, &rejections);
+            let (t, accepted, rejections, cas_conflicts) =
+                (&t, &accepted, &rejections, &cas_conflicts);
             s.spawn(move || {
                 let dir = PathBuf::from(format!("c{c}"));
                 for round in 0..rounds {
@@ -526,6 +531,9 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
                             "unclear rejection:\n{r}"
                         );
                         rejections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if r.stderr.contains("moved since it was read") {
+                            cas_conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         ok(t, &dir, env, &["fetch"]);
                         ok(t, &dir, env, &["reset", "--hard", "origin/main"]);
                     }
@@ -558,7 +566,11 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
         &["fsck", "--remote", "--records"],
     );
     assert!(f.stderr.contains(": 0 problems"), "{f}");
-    eprintln!("race: {} rejections", rejections.into_inner());
+    eprintln!(
+        "race: {} rejections, {} of them by the conditional ref update",
+        rejections.into_inner(),
+        cas_conflicts.into_inner()
+    );
 }
 
 #[test]
