@@ -1,12 +1,15 @@
-//! Remotes end to end: file:// remotes and a real S3-protocol server (moto on
-//! loopback): push, fetch, pull, clone, partial clone, non-fast-forward and lease
-//! rules, concurrent pushers, killed pushes and pulls, hostile remotes.
+//! Remotes end to end: file:// remotes, a real S3-protocol server (moto on
+//! loopback) and a real Azure Blob server (Azurite on loopback): push, fetch, pull,
+//! clone, partial clone, non-fast-forward and lease rules, concurrent pushers,
+//! killed pushes and pulls, hostile remotes. The round trip, the lease rules and
+//! the race run on every backend ([`Backend`]).
 
 mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use common::azurite::Azurite;
 use common::s3::Moto;
 use common::{Run, TestRepo, pseudo_random_bytes, write_file};
 
@@ -122,6 +125,46 @@ fn dir_size(dir: &Path) -> u64 {
     n
 }
 
+/// A remote for the suite every backend runs, with the server behind it (stopped
+/// on drop).
+enum Backend {
+    File(tempfile::TempDir),
+    S3(Moto),
+    Azure(Azurite),
+}
+
+impl Backend {
+    fn file() -> Backend {
+        Backend::File(tempfile::tempdir().unwrap())
+    }
+
+    fn s3(bucket: &str) -> Backend {
+        Backend::S3(Moto::start(bucket))
+    }
+
+    fn azure(container: &str) -> Backend {
+        Backend::Azure(Azurite::start(container))
+    }
+
+    /// The remote URL of `prefix` on this backend.
+    fn url(&self, prefix: &str) -> String {
+        match self {
+            Backend::File(dir) => format!("file://{}", dir.path().join(prefix).display()),
+            Backend::S3(moto) => moto.url(prefix),
+            Backend::Azure(az) => az.url(prefix),
+        }
+    }
+
+    /// The environment dsv needs to reach it.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Backend::File(_) => Vec::new(),
+            Backend::S3(moto) => moto.env(),
+            Backend::Azure(az) => az.env(),
+        }
+    }
+}
+
 /// Push, clone, second commit, pull, fetch, status and fsck against one remote URL.
 fn round_trip(t: &TestRepo, url: &str, env: &[(&str, String)]) {
     let a = Path::new("repo");
@@ -191,9 +234,14 @@ fn file_remote_round_trip() {
 
 #[test]
 fn s3_remote_round_trip() {
-    let moto = Moto::start("roundtrip");
-    let t = TestRepo::init();
-    round_trip(&t, &moto.url("team/ds"), &moto.env());
+    let s3 = Backend::s3("roundtrip");
+    round_trip(&TestRepo::init(), &s3.url("team/ds"), &s3.env());
+}
+
+#[test]
+fn azure_remote_round_trip() {
+    let az = Backend::azure("roundtrip");
+    round_trip(&TestRepo::init(), &az.url("team/ds"), &az.env());
 }
 
 #[test]
@@ -287,52 +335,69 @@ fn bad_remote_urls_and_names_are_clear_errors() {
 #[test]
 fn non_fast_forward_and_force_with_lease() {
     let t = TestRepo::init();
-    let env: &[(&str, String)] = &[];
-    let (a, b) = (Path::new("repo"), Path::new("b"));
     let url = t.home().join("remote.dsv").display().to_string();
+    lease(&t, &url, &[]);
+}
+
+#[test]
+fn non_fast_forward_and_force_with_lease_s3() {
+    let s3 = Backend::s3("lease");
+    lease(&TestRepo::init(), &s3.url("l"), &s3.env());
+}
+
+#[test]
+fn non_fast_forward_and_force_with_lease_azure() {
+    let az = Backend::azure("lease");
+    lease(&TestRepo::init(), &az.url("l"), &az.env());
+}
+
+/// A push on a stale tip is refused, pull does not merge, and `--force` replaces
+/// only what the remote-tracking branch has seen.
+fn lease(t: &TestRepo, url: &str, env: &[(&str, String)]) {
+    let (a, b) = (Path::new("repo"), Path::new("b"));
     write_file(t.root(), "x.txt", "1\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a1"]);
-    ok(&t, a, env, &["remote", "add", "origin", &url]);
-    ok(&t, a, env, &["push"]);
-    ok(&t, Path::new("."), env, &["clone", &url, "b"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a1"]);
+    ok(t, a, env, &["remote", "add", "origin", url]);
+    ok(t, a, env, &["push"]);
+    ok(t, Path::new("."), env, &["clone", url, "b"]);
     // A moves the remote on.
     write_file(t.root(), "x.txt", "2\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a2"]);
-    ok(&t, a, env, &["push"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a2"]);
+    ok(t, a, env, &["push"]);
     // B committed on the old tip: its push must not win.
     write_file(&t.home().join(b), "y.txt", "b\n");
-    ok(&t, b, env, &["add", "-A"]);
-    ok(&t, b, env, &["commit", "-m", "b1"]);
-    let r = fails(&t, b, env, &["push"]);
+    ok(t, b, env, &["add", "-A"]);
+    ok(t, b, env, &["commit", "-m", "b1"]);
+    let r = fails(t, b, env, &["push"]);
     assert!(r.stderr.contains("fetch first"), "{r}");
-    ok(&t, b, env, &["fetch"]);
-    let r = fails(&t, b, env, &["push"]);
+    ok(t, b, env, &["fetch"]);
+    let r = fails(t, b, env, &["push"]);
     assert!(r.stderr.contains("non-fast-forward"), "{r}");
-    let st = ok(&t, b, env, &["status"]);
+    let st = ok(t, b, env, &["status"]);
     assert!(st.stdout.contains("have diverged"), "{st}");
     // pull refuses to merge and changes nothing.
     let before = snapshot(&t.home().join(b));
-    let r = fails(&t, b, env, &["pull"]);
+    let r = fails(t, b, env, &["pull"]);
     assert!(r.stderr.contains("have diverged"), "{r}");
     assert_eq!(before, snapshot(&t.home().join(b)));
     // B has seen A's commit (fetched), so a lease-protected force is allowed.
-    let r = json(&ok(&t, b, env, &["push", "--force-with-lease", "--json"]));
+    let r = json(&ok(t, b, env, &["push", "--force-with-lease", "--json"]));
     let b_tip = r["new"].as_str().unwrap().to_string();
     // A has not seen B's commit: --force must not overwrite it.
     write_file(t.root(), "x.txt", "3\n");
-    ok(&t, a, env, &["add", "-A"]);
-    ok(&t, a, env, &["commit", "-m", "a3"]);
-    let r = fails(&t, a, env, &["push", "--force"]);
+    ok(t, a, env, &["add", "-A"]);
+    ok(t, a, env, &["commit", "-m", "a3"]);
+    let r = fails(t, a, env, &["push", "--force"]);
     assert!(r.stderr.contains("moved since fetch"), "{r}");
-    let r = fails(&t, a, env, &["push"]);
+    let r = fails(t, a, env, &["push"]);
     assert!(r.stderr.contains("fetch first"), "{r}");
-    let heads = ok(&t, b, env, &["fetch", "--json"]);
+    let heads = ok(t, b, env, &["fetch", "--json"]);
     assert!(json(&heads)["updated"].as_array().unwrap().is_empty());
-    let remote_tip = ok(&t, b, env, &["log", "--json", "-n", "1", "origin/main"]);
+    let remote_tip = ok(t, b, env, &["log", "--json", "-n", "1", "origin/main"]);
     assert_eq!(json(&remote_tip)[0]["id"], b_tip.as_str());
-    ok(&t, b, env, &["fsck", "--remote"]);
+    ok(t, b, env, &["fsck", "--remote"]);
 }
 
 #[test]
@@ -423,9 +488,14 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
     }
     let accepted = std::sync::Mutex::new(Vec::<String>::new());
     let rejections = std::sync::atomic::AtomicUsize::new(0);
+    // Rejections by the backend's compare-and-swap itself (the ref changed between
+    // the push's read and its conditional write), as opposed to the client-side
+    // ancestry checks.
+    let cas_conflicts = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for c in 0..CLIENTS {
-            let (t, accepted, rejections) = (&t, &accepted, &rejections);
+            let (t, accepted, rejections, cas_conflicts) =
+                (&t, &accepted, &rejections, &cas_conflicts);
             s.spawn(move || {
                 let dir = PathBuf::from(format!("c{c}"));
                 for round in 0..rounds {
@@ -461,6 +531,9 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
                             "unclear rejection:\n{r}"
                         );
                         rejections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if r.stderr.contains("moved since it was read") {
+                            cas_conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         ok(t, &dir, env, &["fetch"]);
                         ok(t, &dir, env, &["reset", "--hard", "origin/main"]);
                     }
@@ -493,19 +566,29 @@ fn race(url: &str, env: &[(&str, String)], rounds: usize) {
         &["fsck", "--remote", "--records"],
     );
     assert!(f.stderr.contains(": 0 problems"), "{f}");
-    eprintln!("race: {} rejections", rejections.into_inner());
+    eprintln!(
+        "race: {} rejections, {} of them by the conditional ref update",
+        rejections.into_inner(),
+        cas_conflicts.into_inner()
+    );
 }
 
 #[test]
 fn race_concurrent_pushes_file() {
-    let dir = tempfile::tempdir().unwrap();
-    race(&dir.path().join("r").display().to_string(), &[], 10);
+    let file = Backend::file();
+    race(&file.url("r"), &file.env(), 10);
 }
 
 #[test]
 fn race_concurrent_pushes_s3() {
-    let moto = Moto::start("race");
-    race(&moto.url("r"), &moto.env(), 6);
+    let s3 = Backend::s3("race");
+    race(&s3.url("r"), &s3.env(), 6);
+}
+
+#[test]
+fn race_concurrent_pushes_azure() {
+    let az = Backend::azure("race");
+    race(&az.url("r"), &az.env(), 6);
 }
 
 /// A seed that differs between runs (random kill points), printed for replay.
@@ -525,6 +608,33 @@ fn seed() -> u64 {
 
 #[test]
 fn killed_push_and_pull_resume_without_resending() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv").display().to_string();
+    let packs = t.home().join("remote.dsv/packs");
+    killed(&t, &url, &[], &|| {
+        let n = dir_size(&packs);
+        assert!(n > 0, "the killed push left nothing on the remote");
+        n
+    });
+}
+
+#[test]
+fn killed_push_and_pull_resume_without_resending_s3() {
+    let s3 = Backend::s3("killed");
+    killed(&TestRepo::init(), &s3.url("k"), &s3.env(), &|| 0);
+}
+
+#[test]
+fn killed_push_and_pull_resume_without_resending_azure() {
+    let az = Backend::azure("killed");
+    killed(&TestRepo::init(), &az.url("k"), &az.env(), &|| 0);
+}
+
+/// A push killed at random requests, then resumed, sends only what did not land
+/// (`landed`: the pack bytes on the remote; 0 where only dsv can tell, and then the
+/// resumed push's own report is checked); a pull killed at a random write resumes
+/// without downloading everything again.
+fn killed(t: &TestRepo, url: &str, env: &[(&str, String)], landed: &dyn Fn() -> u64) {
     let mut rng = seed();
     let mut next = |lo: u64, hi: u64| {
         rng ^= rng << 13;
@@ -532,7 +642,6 @@ fn killed_push_and_pull_resume_without_resending() {
         rng ^= rng << 17;
         lo + rng % (hi - lo)
     };
-    let t = TestRepo::init();
     let a = Path::new("repo");
     const FILES: u64 = 24;
     for i in 0..FILES {
@@ -543,48 +652,47 @@ fn killed_push_and_pull_resume_without_resending() {
         );
     }
     let total = FILES << 20;
-    let small = [("DSV_REMOTE_PACK_SIZE", (2u64 << 20).to_string())];
-    ok(&t, a, &small, &["add", "-A"]);
-    ok(&t, a, &small, &["commit", "-m", "data"]);
-    let url = t.home().join("remote.dsv").display().to_string();
-    ok(&t, a, &small, &["remote", "add", "origin", &url]);
+    let mut small = env.to_vec();
+    small.push(("DSV_REMOTE_PACK_SIZE", (2u64 << 20).to_string()));
+    ok(t, a, &small, &["add", "-A"]);
+    ok(t, a, &small, &["commit", "-m", "data"]);
+    ok(t, a, &small, &["remote", "add", "origin", url]);
     // Kill the push at a random request or write, then again (the second may finish).
     for (lo, hi, must_die) in [(30, 50, true), (5, 15, false)] {
         let n = next(lo, hi);
         let mut env = small.to_vec();
         env.push(("DSV_FAULT", format!("kill:{n}")));
-        let r = dsv(&t, a, &env, &["push"]);
+        let r = dsv(t, a, &env, &["push"]);
         assert!(
             r.code == -1 || (!must_die && r.code == 0),
             "push at kill:{n}:\n{r}"
         );
     }
-    let landed = dir_size(&t.home().join("remote.dsv/packs"));
-    assert!(landed > 0);
-    let r = json(&ok(&t, a, &small, &["push", "--json"]));
+    let landed = landed();
+    let r = json(&ok(t, a, &small, &["push", "--json"]));
     let sent = r["transfer"]["bytes_up"].as_u64().unwrap();
     assert!(
         sent + landed <= total + total / 4,
         "sent {sent} after {landed} had landed"
     );
     assert!(sent < total * 3 / 4, "retry sent {sent} of {total}");
-    ok(&t, a, &small, &["fsck", "--remote", "--records"]);
+    ok(t, a, &small, &["fsck", "--remote", "--records"]);
     // Pull into a fresh repository, killed at a random write, then resumed.
     let b = Path::new("b");
     std::fs::create_dir(t.home().join(b)).unwrap();
-    ok(&t, b, &small, &["init"]);
-    ok(&t, b, &small, &["remote", "add", "origin", &url]);
+    ok(t, b, &small, &["init"]);
+    ok(t, b, &small, &["remote", "add", "origin", url]);
     let n = next(75, 140);
     let mut env = small.to_vec();
     env.push(("DSV_FAULT", format!("kill:{n}")));
-    let r = dsv(&t, b, &env, &["pull"]);
+    let r = dsv(t, b, &env, &["pull"]);
     assert_eq!(r.code, -1, "pull was not killed at write {n}:\n{r}");
-    ok(&t, b, &small, &["fsck"]);
-    let r = json(&ok(&t, b, &small, &["pull", "--json"]));
+    ok(t, b, &small, &["fsck"]);
+    let r = json(&ok(t, b, &small, &["pull", "--json"]));
     let got = r["fetch"]["transfer"]["bytes_down"].as_u64().unwrap();
     assert!(got < total, "resumed pull downloaded {got} of {total}");
     assert_eq!(snapshot(t.root()), snapshot(&t.home().join(b)));
-    ok(&t, b, &small, &["fsck"]);
+    ok(t, b, &small, &["fsck"]);
 }
 
 // ---- hostile remotes, built by hand ------------------------------------------------

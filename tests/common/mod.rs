@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod azurite;
 pub mod hostile;
 pub mod http;
 pub mod s3;

@@ -1,0 +1,208 @@
+//! A real Azure Blob Storage server for tests: Azurite (the npm package `azurite`,
+//! pinned below) on loopback.
+//!
+//! `azurite-blob` is taken from `target/azurite`, where it is installed with
+//! `npm install --prefix target/azurite azurite@VERSION` when missing. Without node
+//! or npm the test fails saying so: an Azure test is never skipped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The Azurite release the tests run (also installed by `.ci/run`).
+pub const AZURITE_VERSION: &str = "3.37.0";
+
+/// Azurite's well-known development account (public, the same in every install).
+const ACCOUNT: &str = "devstoreaccount1";
+const ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+fn install_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/azurite")
+}
+
+fn find_azurite() -> PathBuf {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = install_dir();
+    let bin = dir.join("node_modules/.bin/azurite-blob");
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "Azure tests need Azurite, which runs on Node.js: `node` is not installed (install nodejs and npm)"
+    );
+    if bin.exists() {
+        return bin;
+    }
+    let st = Command::new("npm")
+        .args(["install", "--silent", "--no-fund", "--no-audit", "--prefix"])
+        .arg(&dir)
+        .arg(format!("azurite@{AZURITE_VERSION}"))
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("Azure tests need Azurite: running npm failed ({e}); install npm, or run `npm install --prefix target/azurite azurite@{AZURITE_VERSION}`")
+        });
+    assert!(
+        st.success() && bin.exists(),
+        "Azure tests need Azurite: `npm install --prefix {} azurite@{AZURITE_VERSION}` failed",
+        dir.display()
+    );
+    bin
+}
+
+/// A running Azurite blob service with one container; killed on drop.
+pub struct Azurite {
+    child: Child,
+    _data: tempfile::TempDir,
+    port: u16,
+    /// The container created for this test.
+    pub container: String,
+}
+
+impl Azurite {
+    /// Starts Azurite on a free loopback port in a fresh directory and creates
+    /// `container`.
+    pub fn start(container: &str) -> Azurite {
+        let bin = find_azurite();
+        let data = tempfile::tempdir().expect("creating Azurite's data directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("finding a free port")
+            .port();
+        let child = Command::new(&bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            // Blobs in memory (faster, nothing left behind); the working directory
+            // is a fresh temporary one for anything it writes anyway.
+            .args(["--silent", "--inMemoryPersistence"])
+            .current_dir(data.path())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(data.path().join("stderr")).expect("creating Azurite's log"),
+            )
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let mut az = Azurite {
+            child,
+            _data: data,
+            port,
+            container: container.to_string(),
+        };
+        // Ready means "the container was created"; node takes seconds to start on
+        // a busy machine, so every failure before the deadline is retried.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = String::from("no answer yet");
+        loop {
+            if let Some(st) = az.child.try_wait().expect("waiting for Azurite") {
+                let log =
+                    std::fs::read_to_string(az._data.path().join("stderr")).unwrap_or_default();
+                panic!(
+                    "azurite-blob exited at start-up ({st}): {}; last attempt: {last}",
+                    log.trim()
+                );
+            }
+            match create_container(port, container) {
+                Ok(status) if status.contains(" 201") => break,
+                Ok(status) => last = format!("creating container {container}: {status}"),
+                Err(e) => last = format!("creating container {container}: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "azurite-blob was not ready within 60 s: {last}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        az
+    }
+
+    /// The environment a dsv process needs to reach this server: `object_store`'s
+    /// emulator mode (the development account and key) at this port.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+            (
+                "AZURITE_BLOB_STORAGE_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+        ]
+    }
+
+    /// `az://container/prefix`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("az://{}/{prefix}", self.container)
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates `container` with a Shared Key signed PUT (Azurite, like Azure, refuses
+/// anonymous writes) and returns the status line of the answer.
+fn create_container(port: u16, container: &str) -> std::io::Result<String> {
+    let date = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    // Verb, eleven empty standard headers, the x-ms- headers, then the resource.
+    let to_sign = format!(
+        "PUT\n{}x-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\nrestype:container",
+        "\n".repeat(11)
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&base64_decode(ACCOUNT_KEY)).expect("HMAC key");
+    mac.update(to_sign.as_bytes());
+    let signature = base64_encode(&mac.finalize().into_bytes());
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "PUT /{ACCOUNT}/{container}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp.lines().next().unwrap_or("").to_string())
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = B64.iter().position(|&b| b == c).expect("base64 digit") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
