@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use object_store::client::{
-    ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
-    HttpService, ReqwestConnector,
+    ClientConfigKey, ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind,
+    HttpRequest, HttpResponse, HttpService, ReqwestConnector,
 };
 use object_store::{BackoffConfig, RetryConfig};
 
@@ -59,14 +59,19 @@ impl Network {
         *self == Network::default()
     }
 
-    /// The client options these settings give.
-    pub fn client_options(&self) -> ClientOptions {
-        let mut o = ClientOptions::new()
-            .with_connect_timeout(self.connect_timeout.unwrap_or(CONNECT_TIMEOUT));
+    /// The client settings these give, as configuration keys: set one by one on a
+    /// builder, they leave the options its `from_env` read (proxies, `*_ALLOW_HTTP`)
+    /// in place, which replacing its `ClientOptions` would drop.
+    pub fn client_config(&self) -> Vec<(ClientConfigKey, String)> {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        let mut c = vec![(
+            ClientConfigKey::ConnectTimeout,
+            ms(self.connect_timeout.unwrap_or(CONNECT_TIMEOUT)),
+        )];
         if let Some(t) = self.timeout {
-            o = o.with_timeout(t);
+            c.push((ClientConfigKey::Timeout, ms(t)));
         }
-        o
+        c
     }
 
     /// The retry policy these settings give.
@@ -270,5 +275,19 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(
+            Network::default().client_config(),
+            vec![(ClientConfigKey::ConnectTimeout, "3000ms".to_string())]
+        );
+        let c = Network {
+            timeout: Some(Duration::from_millis(1500)),
+            ..a
+        }
+        .client_config();
+        assert!(
+            c.contains(&(ClientConfigKey::Timeout, "1500ms".to_string())),
+            "{c:?}"
+        );
+        assert!(c.contains(&(ClientConfigKey::ConnectTimeout, "1000ms".to_string())));
     }
 }

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 
@@ -158,9 +158,11 @@ pub fn open(
         Location::S3 { bucket, prefix } => {
             let mut b = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
-                .with_client_options(net.client_options())
                 .with_retry(net.retry_config())
                 .with_http_connector(net.connector());
+            for (k, v) in net.client_config() {
+                b = b.with_config(AmazonS3ConfigKey::Client(k), v);
+            }
             let endpoint = settings
                 .endpoint
                 .clone()
@@ -188,21 +190,24 @@ pub fn open(
             Ok((Arc::new(store), prefix_path(prefix)))
         }
         Location::Gcs { bucket, prefix } => {
-            let store = GoogleCloudStorageBuilder::from_env()
+            let mut b = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
-                .with_client_options(net.client_options())
                 .with_retry(net.retry_config())
-                .with_http_connector(net.connector())
-                .build()
-                .map_err(|e| build_error(url, e))?;
+                .with_http_connector(net.connector());
+            for (k, v) in net.client_config() {
+                b = b.with_config(GoogleConfigKey::Client(k), v);
+            }
+            let store = b.build().map_err(|e| build_error(url, e))?;
             Ok((Arc::new(store), prefix_path(prefix)))
         }
         Location::Azure { container, prefix } => {
             let mut b = MicrosoftAzureBuilder::from_env()
                 .with_container_name(container)
-                .with_client_options(net.client_options())
                 .with_retry(net.retry_config())
                 .with_http_connector(net.connector());
+            for (k, v) in net.client_config() {
+                b = b.with_config(AzureConfigKey::Client(k), v);
+            }
             if let Some(ep) = &settings.endpoint {
                 b = b.with_endpoint(ep.clone());
                 if ep.starts_with("http://") {
