@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Segmentation,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Seg, Segmentation,
     Stream, classes, image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
@@ -1201,6 +1201,7 @@ impl<'a> Reader<'a> {
             category_id: Id::Int(0),
             bbox: None,
             segmentation: Segmentation(None),
+            keypoints: None,
             iscrowd: None,
             score: None,
             attributes: Attrs(Vec::new()),
@@ -1217,6 +1218,8 @@ impl<'a> Reader<'a> {
                     b"iscrowd" => CROWD,
                     b"score" => SCORE,
                     b"attributes" => ATTRIBUTES,
+                    // Keypoints: the serde parser reads them.
+                    b"keypoints" => return None,
                     _ => 0,
                 };
                 if seen & field != 0 {
@@ -1313,11 +1316,8 @@ impl<'a> Reader<'a> {
                 self.literal(b"null")?;
                 return Some(Segmentation(None));
             }
-            // RLE: skipped.
-            b'{' => {
-                self.skip(3)?;
-                return Some(Segmentation(None));
-            }
+            // RLE: the serde parser reads it.
+            b'{' => return None,
             b'[' => self.i += 1,
             _ => return None,
         }
@@ -1361,7 +1361,9 @@ impl<'a> Reader<'a> {
             rings.reserve_exact(1);
             rings.push(flat);
         }
-        Some(Segmentation((!rings.is_empty()).then_some(rings)))
+        Some(Segmentation(
+            (!rings.is_empty()).then_some(Seg::Rings(rings)),
+        ))
     }
 
     /// One polygon: pairs of numbers, copied out at their exact count.

@@ -993,6 +993,7 @@ mod tests {
             id: None,
             attributes: BTreeMap::new(),
             box_changed: false,
+            shape: "box",
         }
     }
 
