@@ -1668,11 +1668,20 @@ pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
             }
             if let Some(points) = keypoints {
                 out.extend_from_slice(b",\"keypoints\":[");
-                for (k, p) in points.iter().flatten().enumerate() {
+                for (k, [x, y, v]) in points.iter().enumerate() {
                     if k > 0 {
                         out.push(b',');
                     }
-                    put_f64(&mut out, *p, what)?;
+                    put_f64(&mut out, *x, what)?;
+                    out.push(b',');
+                    put_f64(&mut out, *y, what)?;
+                    out.push(b',');
+                    // Visibility is a flag (0, 1, 2): written as the integer it is.
+                    if v.fract() == 0.0 && v.abs() < 1e15 {
+                        write!(out, "{}", *v as i64).map_err(io_error)?;
+                    } else {
+                        put_f64(&mut out, *v, what)?;
+                    }
                 }
                 let n = points.iter().filter(|p| p[2] > 0.0).count();
                 write!(out, "],\"num_keypoints\":{n}").map_err(io_error)?;
