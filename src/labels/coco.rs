@@ -1001,7 +1001,7 @@ enum Counts {
 /// 5-bit groups (characters from 48), 0x20 marks a continuation and 0x10 the
 /// sign of the last group; from the third run on, a run is stored as the
 /// difference to the run two before.
-fn decode_rle_text(s: &str) -> Option<Vec<u32>> {
+pub(super) fn decode_rle_text(s: &str) -> Option<Vec<u32>> {
     let bytes = s.as_bytes();
     let mut counts: Vec<u32> = Vec::new();
     let mut p = 0;
@@ -1887,11 +1887,11 @@ mod tests {
         assert_eq!(a.attributes.get("x"), Some(&AttrValue::Int(1)));
         assert_eq!(a.attributes.get("y"), Some(&AttrValue::Str("hello".into())));
         assert_eq!(a.attributes.get("iscrowd"), None);
-        // RLE: no geometry, the object stays.
+        // RLE: a mask in columns over the image.
         assert_eq!(b.class, "b");
         assert_eq!(b.id.as_deref(), Some("2"));
         assert_eq!(b.bbox, bbox(0.0, 0.0, 1.0, 9.0));
-        assert_eq!(b.geometry, None);
+        assert_eq!(b.kind(), "mask");
         assert_eq!(b.attributes.get("iscrowd"), Some(&AttrValue::Bool(true)));
     }
 

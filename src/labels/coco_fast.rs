@@ -1316,8 +1316,7 @@ impl<'a> Reader<'a> {
                 self.literal(b"null")?;
                 return Some(Segmentation(None));
             }
-            // RLE: the serde parser reads it.
-            b'{' => return None,
+            b'{' => return self.rle(),
             b'[' => self.i += 1,
             _ => return None,
         }
@@ -1367,6 +1366,68 @@ impl<'a> Reader<'a> {
     }
 
     /// One polygon: pairs of numbers, copied out at their exact count.
+    /// An RLE `segmentation` object (serde parser: `Segmentation`'s
+    /// `visit_map`); anything unusual (repeated keys, a count that is not a
+    /// whole number) is left to the serde parser.
+    fn rle(&mut self) -> Option<Segmentation> {
+        let whole = |n: Num| match n {
+            Num::U(v) => u32::try_from(v).ok(),
+            _ => None,
+        };
+        self.eat(b'{')?;
+        let (mut counts, mut size) = (None, None);
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"counts" if counts.is_none() => {
+                        if self.peek()? == b'"' {
+                            let text = self.text()?;
+                            counts = Some(super::decode_rle_text(&text)?);
+                        } else {
+                            self.eat(b'[')?;
+                            let mut c = Vec::new();
+                            if !self.empty(b']')? {
+                                loop {
+                                    c.push(whole(self.number()?)?);
+                                    if !self.next_or_end(b']')? {
+                                        break;
+                                    }
+                                }
+                            }
+                            counts = Some(c);
+                        }
+                    }
+                    b"size" if size.is_none() => {
+                        self.eat(b'[')?;
+                        self.ws();
+                        let h = whole(self.number()?)?;
+                        self.eat_comma()?;
+                        self.ws();
+                        let w = whole(self.number()?)?;
+                        self.ws();
+                        self.eat(b']')?;
+                        size = Some((h, w));
+                    }
+                    b"counts" | b"size" => return None,
+                    _ => self.skip(3)?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        let (counts, (height, width)) = (counts?, size?);
+        Some(Segmentation(Some(Seg::Rle(crate::labels::Mask {
+            counts,
+            left: 0,
+            top: 0,
+            width,
+            height,
+            column_major: true,
+        }))))
+    }
+
     fn ring(&mut self) -> Option<Vec<[f64; 2]>> {
         self.eat(b'[')?;
         self.ring.clear();

@@ -1469,20 +1469,37 @@ mod tests {
 
     #[test]
     fn task_export_fixture() {
-        let frames = parse(&read(TASK)).unwrap();
+        // Datumaro's sample has shapes with label="", which CVAT never
+        // writes: an error at the first, not class "".
+        let err = parse(&read(TASK)).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(50), Some(22)), "{err}");
+        assert!(
+            err.message.contains("<polyline> has an empty label"),
+            "{err}"
+        );
+        let frames = parse(&labelled_task()).unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].frame, "img0.jpg");
         assert_eq!((frames[0].width, frames[0].height), (Some(8), Some(8)));
         assert_eq!(frames[0].units, Units::Pixels);
-        // The polyline and the points are skipped.
-        assert_eq!(frames[0].objects.len(), 1);
+        assert_eq!(frames[0].objects.len(), 2);
         check_labelled_box(&frames[0].objects[0]);
+        let line = &frames[0].objects[1];
+        assert_eq!((line.class.as_str(), line.kind()), ("label1", "polyline"));
+        assert_eq!(line.bbox, Some(BBox::from_corners(1.0, 2.0, 7.0, 8.0)));
 
         assert_eq!(frames[1].frame, "img1.jpg");
-        let [poly] = &frames[1].objects[..] else {
+        let [poly, points] = &frames[1].objects[..] else {
             panic!("{:?}", frames[1].objects)
         };
-        assert_eq!(poly.class, "");
+        assert_eq!(
+            points.geometry,
+            Some(Geometry::Points(Box::new(PointList {
+                points: vec![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+            })))
+        );
+        assert_eq!(points.class, "label2");
+        assert_eq!(poly.class, "label1");
         assert_eq!(poly.bbox, Some(BBox::from_corners(1.0, 2.0, 6.0, 5.0)));
         assert_eq!(
             poly.geometry,
@@ -1497,6 +1514,14 @@ mod tests {
                 ("z_order", AttrValue::Int(1)),
             ])
         );
+    }
+
+    /// The task fixture with its unlabelled shapes labelled `label1`.
+    fn labelled_task() -> Vec<u8> {
+        String::from_utf8(read(TASK))
+            .unwrap()
+            .replace("label=\"\"", "label=\"label1\"")
+            .into_bytes()
     }
 
     #[test]
@@ -1525,8 +1550,8 @@ mod tests {
 
     #[test]
     fn fixtures_round_trip() {
-        for path in [TASK, PROJECT] {
-            let frames = parse(&read(path)).unwrap();
+        for (path, bytes) in [(TASK, labelled_task()), (PROJECT, read(PROJECT))] {
+            let frames = parse(&bytes).unwrap();
             let written = write(&frames).unwrap();
             let back = parse(&written)
                 .unwrap_or_else(|e| panic!("{path}: {e}\n{}", String::from_utf8_lossy(&written)));
@@ -1685,7 +1710,7 @@ mod tests {
 
     #[test]
     fn truncated_and_foreign_files() {
-        let bytes = read(TASK);
+        let bytes = labelled_task();
         let cut = &bytes[..bytes.len() - 20];
         let err = parse(cut).unwrap_err();
         let lines = cut.iter().filter(|b| **b == b'\n').count() + 1;
@@ -1785,7 +1810,11 @@ mod tests {
         ];
         let nonzero = any::<i64>().prop_filter("zero is not written", |n| *n != 0);
         (
-            prop_oneof![Just("car".to_string()), TEXT.prop_map(String::from)],
+            prop_oneof![
+                Just("car".to_string()),
+                TEXT.prop_filter("CVAT has no unlabelled shapes", |s| !s.trim().is_empty())
+                    .prop_map(String::from)
+            ],
             shape,
             any::<bool>(),
             prop::option::of(nonzero.clone()),
@@ -1818,8 +1847,11 @@ mod tests {
     }
 
     fn frame() -> impl Strategy<Value = FrameLabels> {
-        let tags =
-            prop::collection::btree_map("tag:[a-z &<]{0,4}", Just(AttrValue::Bool(true)), 0..2);
+        let tags = prop::collection::btree_map(
+            "tag:[a-z&<][a-z &<]{0,3}",
+            Just(AttrValue::Bool(true)),
+            0..2,
+        );
         let extra = prop::collection::btree_map("k[a-z_]{0,5}", value(), 0..3);
         (
             TEXT,
