@@ -445,6 +445,38 @@ mod tests {
         assert!(compare_objects(&a, &a, &MatchOptions::default()).is_empty());
     }
 
+    fn point(class: &str, x: f64, y: f64) -> Object {
+        let mut o = Object::new(
+            class,
+            Some(BBox {
+                x,
+                y,
+                w: 0.0,
+                h: 0.0,
+            }),
+        );
+        o.geometry = Some(Geometry::Points(Box::new(super::super::PointList {
+            points: vec![[x, y]],
+        })));
+        o
+    }
+
+    #[test]
+    fn a_single_point_moved_is_paired_by_distance_not_iou() {
+        let old = vec![point("nose", 10.0, 10.0), point("nose", 100.0, 100.0)];
+        let new = vec![point("nose", 13.0, 14.0), point("nose", 200.0, 100.0)];
+        let ch = compare_objects(&old, &new, &MatchOptions::default());
+        let kinds: Vec<_> = ch.iter().map(|c| (c.kind, c.shape)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ObjectChangeKind::Moved, "points"),
+                (ObjectChangeKind::Removed, "points"),
+                (ObjectChangeKind::Added, "points"),
+            ]
+        );
+    }
+
     #[test]
     fn move_reclassify_add_remove() {
         let old = vec![
