@@ -82,6 +82,10 @@ fn cvat_points_moved_is_an_object_change() {
     assert_eq!(changes(&doc), one("moved", "kp", "points"), "{doc:#}");
     let r = repo.ok(["diff"]);
     assert!(r.stdout.contains("1 frames with object changes"), "{r}");
+    assert!(
+        r.stdout.contains("kp") && r.stdout.contains("points"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -110,6 +114,8 @@ fn cvat_polyline_vertex_moved_inside_its_box_is_an_object_change() {
         changes(&diff_json(&repo, &[])),
         one("attributes", "road", "polyline")
     );
+    let r = repo.ok(["diff"]);
+    assert!(r.stdout.contains("polyline  shape changed"), "{r}");
 }
 
 #[test]
