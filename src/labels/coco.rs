@@ -1009,7 +1009,7 @@ pub(super) fn decode_rle_text(s: &str) -> Option<Vec<u32>> {
         let (mut x, mut k, mut more) = (0i64, 0u32, true);
         while more {
             let c = i64::from(bytes.get(p)?.checked_sub(48)?);
-            if k > 12 {
+            if k > 11 {
                 return None;
             }
             x |= (c & 0x1f) << (5 * k);
@@ -1893,6 +1893,19 @@ mod tests {
         assert_eq!(b.bbox, bbox(0.0, 0.0, 1.0, 9.0));
         assert_eq!(b.kind(), "mask");
         assert_eq!(b.attributes.get("iscrowd"), Some(&AttrValue::Bool(true)));
+    }
+
+    #[test]
+    fn compressed_rle_text_decodes_like_pycocotools() {
+        // pycocotools: encode of runs [3, 2] is "32"; deltas from the third run on.
+        assert_eq!(decode_rle_text("32"), Some(vec![3, 2]));
+        assert_eq!(decode_rle_text(""), Some(vec![]));
+        // "0" then "1" then a delta of 0 from run 1: [0, 1, 0 + 0].
+        assert_eq!(decode_rle_text("010"), Some(vec![0, 1, 0]));
+        // Hostile: endless continuation groups, bytes below '0', negative runs.
+        assert_eq!(decode_rle_text(&"o".repeat(40)), None);
+        assert_eq!(decode_rle_text(" "), None);
+        assert_eq!(decode_rle_text("P"), None);
     }
 
     #[test]
