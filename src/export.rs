@@ -33,6 +33,54 @@ pub struct ExportReport {
     pub label_files: usize,
     /// Objects left out (no box, or a box the format cannot hold), by frame.
     pub warnings: Vec<String>,
+    /// Shapes the format cannot hold, per label file and kind.
+    pub not_exported: Vec<NotExported>,
+}
+
+/// Shapes of one kind from one label file that an export could not write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotExported {
+    /// The label file(s) they come from.
+    pub file: String,
+    /// The shape kind ([`crate::labels::Object::kind`]).
+    pub kind: &'static str,
+    /// How many.
+    pub count: usize,
+    /// Their bounding boxes were written in their place (areas: ellipses,
+    /// cuboids, masks, polygons); otherwise the objects are left out (lines
+    /// and points, whose box is not the object).
+    pub as_boxes: bool,
+}
+
+impl std::fmt::Display for NotExported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} shapes of kind {} in {} are not exported",
+            self.count, self.kind, self.file
+        )?;
+        if self.as_boxes {
+            f.write_str(" (their bounding boxes are)")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a format does with an object: `None` when it holds its shape,
+/// else whether its bounding box is written in its place.
+fn shape_loss(format: Format, o: &crate::labels::Object) -> Option<bool> {
+    use crate::labels::Geometry as G;
+    let thin = o.geometry.as_ref().is_some_and(G::is_thin);
+    let held = match (&o.geometry, format) {
+        (None, _) => true,
+        // The 2D box of a KITTI object is a real box; the 3D part is KITTI's.
+        (Some(G::Box3d(_)), _) => true,
+        (Some(G::Polygon { .. }), Format::Coco | Format::Yolo) => true,
+        (Some(G::Mask(m)), Format::Coco) => m.column_major,
+        (Some(G::Keypoints(_) | G::Points(_)), Format::Coco) => true,
+        _ => false,
+    };
+    (!held).then_some(!thin && o.bbox.is_some())
 }
 
 fn dirs(format: Format) -> Result<(&'static str, &'static str)> {
@@ -195,6 +243,8 @@ fn export_into(
     let index = repo.index.load()?;
     let mut rep = ExportReport::default();
     let mut all_labels: Vec<FrameLabels> = Vec::new();
+    let mut lost: std::collections::BTreeMap<(String, &'static str, bool), usize> =
+        std::collections::BTreeMap::new();
     let classes: BTreeSet<&str> = frames
         .iter()
         .flat_map(|f| f.objects.iter().map(|o| o.class.as_str()))
@@ -240,6 +290,28 @@ fn export_into(
                 fl.height = Some(h);
             }
         }
+        let files = || {
+            f.labels
+                .iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut kept = Vec::with_capacity(fl.objects.len());
+        for mut o in std::mem::take(&mut fl.objects) {
+            match shape_loss(format, &o) {
+                None => kept.push(o),
+                Some(as_boxes) => {
+                    let key = (files(), o.kind(), as_boxes);
+                    *lost.entry(key).or_insert(0) += 1;
+                    if as_boxes {
+                        o.geometry = None;
+                        kept.push(o);
+                    }
+                }
+            }
+        }
+        fl.objects = kept;
         if let Err(e) = to_units(&mut fl, target) {
             rep.warnings
                 .push(format!("{}: {e}; labels left out", f.path));
@@ -297,6 +369,15 @@ fn export_into(
         }
         _ => {}
     }
+    rep.not_exported = lost
+        .into_iter()
+        .map(|((file, kind, as_boxes), count)| NotExported {
+            file,
+            kind,
+            count,
+            as_boxes,
+        })
+        .collect();
     Ok(rep)
 }
 

@@ -228,6 +228,7 @@ fn change(kind: ObjectChangeKind, class: &str) -> ObjectChange {
         id: None,
         attributes: BTreeMap::new(),
         box_changed: false,
+        shape: "box",
     }
 }
 

@@ -1777,7 +1777,7 @@ fn an_expression_naming_unknown_functions_fields_or_attributes_is_an_error() {
     assert_eq!(
         err(&["query", r#"objects.exists(o, o.klass=="bus")"#]),
         "error: query: column 21: objects have no field `klass`; did you mean `class`? \
-         (fields: class, box, area, id, attributes)\n"
+         (fields: class, box, area, id, attributes, kind)\n"
     );
     let weathr = "error: query: column 1: unknown attribute `weathr`; did you mean `weather`? \
                   (attributes in this version: weather)\n";

@@ -30,6 +30,10 @@ pub struct Args {
     /// box (listed on stderr) instead of refusing to export.
     #[arg(long)]
     skip_invalid: bool,
+    /// Print what was written as JSON on stdout (frames, label files, and the
+    /// shapes the format cannot hold, `not_exported`).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `export`.
@@ -125,6 +129,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let r = dsv::export::export(&repo, &frames, format, &out)?;
         for w in &r.warnings {
             eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
+        }
+        for n in &r.not_exported {
+            eprintln!(
+                "warning: {} ({} cannot hold them)",
+                super::output::safe_text(&n.to_string()),
+                format.name()
+            );
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
         }
         if !ctx.quiet {
             eprintln!(

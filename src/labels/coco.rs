@@ -11,8 +11,10 @@
 //!   dropped.
 //! - one [`Object`] per annotation, in annotation order within its frame:
 //!   class = category name, `id` = annotation id as text, `bbox` = `[x,y,w,h]`,
-//!   polygon `segmentation` = [`Geometry::Polygon`] (RLE masks are skipped,
-//!   the object is kept).
+//!   polygon `segmentation` = [`Geometry::Polygon`], RLE `segmentation`
+//!   (`counts` as a list or pycocotools' compressed text, `size` = [h, w]) =
+//!   [`Geometry::Mask`] in columns over the image, `keypoints` (x, y, v
+//!   triples) = [`Geometry::Keypoints`] holding the polygon segmentation too.
 //! - object attributes: `iscrowd` = `AttrValue::Bool(true)` on crowd regions
 //!   only (no attribute means not crowd, which keeps ordinary objects free of
 //!   an attribute map), `score` as `Float` when present, then every key of an
@@ -47,7 +49,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{
-    AttrValue, BBox, FrameLabels, Geometry, LabelError, MAX_POLYGON_POINTS, Object, Units,
+    AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS, Mask,
+    Object, Units,
 };
 
 /// Image fields that are COCO bookkeeping, not frame attributes.
@@ -923,6 +926,8 @@ struct Ann<'a> {
     #[serde(default)]
     segmentation: Segmentation,
     #[serde(default)]
+    keypoints: Option<KeypointList>,
+    #[serde(default)]
     iscrowd: Option<Crowd>,
     #[serde(default)]
     score: Option<f64>,
@@ -948,9 +953,79 @@ impl Ann<'_> {
         for (key, value) in self.attributes.0 {
             obj.attributes.insert(key.into_owned(), value);
         }
-        obj.geometry = self.segmentation.0.map(|rings| Geometry::Polygon { rings });
+        obj.geometry = match (self.keypoints, self.segmentation.0) {
+            (Some(KeypointList(points)), seg) if !points.is_empty() => {
+                let outline = match seg {
+                    Some(Seg::Rings(rings)) => Some(rings),
+                    _ => None,
+                };
+                Some(Geometry::Keypoints(Box::new(Keypoints { points, outline })))
+            }
+            (_, Some(Seg::Rings(rings))) => Some(Geometry::Polygon { rings }),
+            (_, Some(Seg::Rle(mask))) => Some(Geometry::Mask(Box::new(mask))),
+            (_, None) => None,
+        };
         obj
     }
+}
+
+/// `keypoints`: a flat list of x, y, visibility triples.
+struct KeypointList(Vec<[f64; 3]>);
+
+impl<'de> Deserialize<'de> for KeypointList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let flat = Vec::<f64>::deserialize(d)?;
+        if flat.len() % 3 != 0 {
+            return Err(de::Error::custom(
+                "keypoints is not a list of x, y, visibility triples",
+            ));
+        }
+        if flat.len() / 3 > MAX_POLYGON_POINTS {
+            return Err(de::Error::custom(too_many_points()));
+        }
+        Ok(KeypointList(
+            flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        ))
+    }
+}
+
+/// An RLE `counts`: a list of run lengths, or pycocotools' compressed text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Counts {
+    List(Vec<u32>),
+    Text(String),
+}
+
+/// Decodes pycocotools' compressed RLE text (`rleFrString`): each run is
+/// 5-bit groups (characters from 48), 0x20 marks a continuation and 0x10 the
+/// sign of the last group; from the third run on, a run is stored as the
+/// difference to the run two before.
+pub(super) fn decode_rle_text(s: &str) -> Option<Vec<u32>> {
+    let bytes = s.as_bytes();
+    let mut counts: Vec<u32> = Vec::new();
+    let mut p = 0;
+    while p < bytes.len() {
+        let (mut x, mut k, mut more) = (0i64, 0u32, true);
+        while more {
+            let c = i64::from(bytes.get(p)?.checked_sub(48)?);
+            if k > 11 {
+                return None;
+            }
+            x |= (c & 0x1f) << (5 * k);
+            more = c & 0x20 != 0;
+            p += 1;
+            k += 1;
+            if !more && c & 0x10 != 0 {
+                x |= -1i64 << (5 * k);
+            }
+        }
+        if counts.len() > 2 {
+            x += i64::from(counts[counts.len() - 2]);
+        }
+        counts.push(u32::try_from(x).ok()?);
+    }
+    Some(counts)
 }
 
 /// An image entry; a hand-written visitor so unknown fields can be kept
@@ -1226,10 +1301,16 @@ impl<'de> Deserialize<'de> for Crowd {
     }
 }
 
-/// `segmentation`: polygons become rings of points; RLE (an object) and
-/// empty lists become `None`.
+/// `segmentation`: polygons become rings of points, RLE (an object) a mask
+/// in columns over the image; empty lists become `None`.
 #[derive(Default)]
-struct Segmentation(Option<Vec<Vec<[f64; 2]>>>);
+struct Segmentation(Option<Seg>);
+
+/// A segmentation that is there.
+enum Seg {
+    Rings(Vec<Vec<[f64; 2]>>),
+    Rle(Mask),
+}
 
 impl<'de> Deserialize<'de> for Segmentation {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -1281,11 +1362,42 @@ impl<'de> Deserialize<'de> for Segmentation {
                     rings.reserve_exact(1);
                     rings.push(flat);
                 }
-                Ok(Segmentation((!rings.is_empty()).then_some(rings)))
+                Ok(Segmentation(
+                    (!rings.is_empty()).then_some(Seg::Rings(rings)),
+                ))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Segmentation, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Segmentation(None))
+                let (mut counts, mut size) = (None, None);
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key.0 {
+                        "counts" => counts = Some(map.next_value::<Counts>()?),
+                        "size" => size = Some(map.next_value::<[u32; 2]>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let (Some(counts), Some([height, width])) = (counts, size) else {
+                    return Err(de::Error::custom(
+                        "RLE segmentation needs \"counts\" and \"size\": [height, width]",
+                    ));
+                };
+                let counts = match counts {
+                    Counts::List(c) => c,
+                    Counts::Text(t) => decode_rle_text(&t).ok_or_else(|| {
+                        de::Error::custom(
+                            "RLE segmentation \"counts\" is not pycocotools' compressed RLE text",
+                        )
+                    })?,
+                };
+                Ok(Segmentation(Some(Seg::Rle(Mask {
+                    counts,
+                    left: 0,
+                    top: 0,
+                    width,
+                    height,
+                    column_major: true,
+                }))))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Segmentation, E> {
                 Ok(Segmentation(None))
@@ -1443,7 +1555,9 @@ impl<'de> Deserialize<'de> for JsonAttr {
 /// attribute (including an `iscrowd` or `score` of another type) goes into
 /// the annotation's `attributes` object, so [`parse`] gets it back. Every
 /// annotation has `bbox` (when the object has one), `area` = w × h and
-/// `segmentation` (its polygon, or `[]`). Normalized boxes are converted to pixels (the frame must have a size).
+/// `segmentation` (its polygon, its RLE mask as uncompressed `counts`, or `[]`),
+/// and `keypoints` with `num_keypoints` for keypoints (CVAT points are written
+/// as keypoints of visibility 2). Normalized boxes are converted to pixels (the frame must have a size).
 /// 3D boxes are not written: COCO has no place for them. Output has one
 /// image, annotation or category per line so that text diffs stay readable.
 pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
@@ -1524,22 +1638,72 @@ pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
             let iscrowd = matches!(obj.attributes.get("iscrowd"), Some(AttrValue::Bool(true)));
             write!(out, ",\"iscrowd\":{}", u8::from(iscrowd)).map_err(io_error)?;
 
-            out.extend_from_slice(b",\"segmentation\":[");
-            if let Some(Geometry::Polygon { rings }) = &obj.geometry {
-                for (r, ring) in rings.iter().filter(|r| !r.is_empty()).enumerate() {
-                    out.extend_from_slice(if r == 0 { b"[" } else { b",[" });
-                    for (k, [x, y]) in ring.iter().enumerate() {
-                        if k > 0 {
-                            out.push(b',');
-                        }
-                        put_f64(&mut out, *x, what)?;
+            let (rings, mask, keypoints): (&[Vec<[f64; 2]>], _, _) = match &obj.geometry {
+                Some(Geometry::Polygon { rings }) => (rings, None, None),
+                Some(Geometry::Keypoints(k)) => (
+                    k.outline.as_deref().unwrap_or_default(),
+                    None,
+                    Some(Cow::Borrowed(&k.points[..])),
+                ),
+                // CVAT points are keypoints without a visibility: visible.
+                Some(Geometry::Points(p)) => (
+                    &[][..],
+                    None,
+                    Some(Cow::Owned(
+                        p.points.iter().map(|&[x, y]| [x, y, 2.0]).collect(),
+                    )),
+                ),
+                Some(Geometry::Mask(m)) if m.column_major => (&[][..], Some(m), None),
+                _ => (&[][..], None, None),
+            };
+            if let Some(m) = mask {
+                out.extend_from_slice(b",\"segmentation\":{\"counts\":[");
+                for (k, n) in m.counts.iter().enumerate() {
+                    if k > 0 {
                         out.push(b',');
-                        put_f64(&mut out, *y, what)?;
                     }
-                    out.push(b']');
+                    write!(out, "{n}").map_err(io_error)?;
                 }
+                write!(out, "],\"size\":[{},{}]}}", m.height, m.width).map_err(io_error)?;
             }
-            out.push(b']');
+            if let Some(points) = keypoints {
+                out.extend_from_slice(b",\"keypoints\":[");
+                for (k, [x, y, v]) in points.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    put_f64(&mut out, *x, what)?;
+                    out.push(b',');
+                    put_f64(&mut out, *y, what)?;
+                    out.push(b',');
+                    // Visibility is a flag (0, 1, 2): written as the integer it is.
+                    if v.fract() == 0.0 && v.abs() < 1e15 {
+                        write!(out, "{}", *v as i64).map_err(io_error)?;
+                    } else {
+                        put_f64(&mut out, *v, what)?;
+                    }
+                }
+                let n = points.iter().filter(|p| p[2] > 0.0).count();
+                write!(out, "],\"num_keypoints\":{n}").map_err(io_error)?;
+            }
+            if mask.is_none() {
+                out.extend_from_slice(b",\"segmentation\":[");
+            }
+            for (r, ring) in rings.iter().filter(|r| !r.is_empty()).enumerate() {
+                out.extend_from_slice(if r == 0 { b"[" } else { b",[" });
+                for (k, [x, y]) in ring.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    put_f64(&mut out, *x, what)?;
+                    out.push(b',');
+                    put_f64(&mut out, *y, what)?;
+                }
+                out.push(b']');
+            }
+            if mask.is_none() {
+                out.push(b']');
+            }
 
             if let Some(AttrValue::Float(score)) = obj.attributes.get("score") {
                 out.extend_from_slice(b",\"score\":");
@@ -1723,12 +1887,25 @@ mod tests {
         assert_eq!(a.attributes.get("x"), Some(&AttrValue::Int(1)));
         assert_eq!(a.attributes.get("y"), Some(&AttrValue::Str("hello".into())));
         assert_eq!(a.attributes.get("iscrowd"), None);
-        // RLE: no geometry, the object stays.
+        // RLE: a mask in columns over the image.
         assert_eq!(b.class, "b");
         assert_eq!(b.id.as_deref(), Some("2"));
         assert_eq!(b.bbox, bbox(0.0, 0.0, 1.0, 9.0));
-        assert_eq!(b.geometry, None);
+        assert_eq!(b.kind(), "mask");
         assert_eq!(b.attributes.get("iscrowd"), Some(&AttrValue::Bool(true)));
+    }
+
+    #[test]
+    fn compressed_rle_text_decodes_like_pycocotools() {
+        // pycocotools: encode of runs [3, 2] is "32"; deltas from the third run on.
+        assert_eq!(decode_rle_text("32"), Some(vec![3, 2]));
+        assert_eq!(decode_rle_text(""), Some(vec![]));
+        // "0" then "1" then a delta of 0 from run 1: [0, 1, 0 + 0].
+        assert_eq!(decode_rle_text("010"), Some(vec![0, 1, 0]));
+        // Hostile: endless continuation groups, bytes below '0', negative runs.
+        assert_eq!(decode_rle_text(&"o".repeat(40)), None);
+        assert_eq!(decode_rle_text(" "), None);
+        assert_eq!(decode_rle_text("P"), None);
     }
 
     #[test]

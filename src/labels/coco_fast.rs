@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Segmentation,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Seg, Segmentation,
     Stream, classes, image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
@@ -1201,6 +1201,7 @@ impl<'a> Reader<'a> {
             category_id: Id::Int(0),
             bbox: None,
             segmentation: Segmentation(None),
+            keypoints: None,
             iscrowd: None,
             score: None,
             attributes: Attrs(Vec::new()),
@@ -1217,6 +1218,8 @@ impl<'a> Reader<'a> {
                     b"iscrowd" => CROWD,
                     b"score" => SCORE,
                     b"attributes" => ATTRIBUTES,
+                    // Keypoints: the serde parser reads them.
+                    b"keypoints" => return None,
                     _ => 0,
                 };
                 if seen & field != 0 {
@@ -1313,11 +1316,7 @@ impl<'a> Reader<'a> {
                 self.literal(b"null")?;
                 return Some(Segmentation(None));
             }
-            // RLE: skipped.
-            b'{' => {
-                self.skip(3)?;
-                return Some(Segmentation(None));
-            }
+            b'{' => return self.rle(),
             b'[' => self.i += 1,
             _ => return None,
         }
@@ -1361,10 +1360,74 @@ impl<'a> Reader<'a> {
             rings.reserve_exact(1);
             rings.push(flat);
         }
-        Some(Segmentation((!rings.is_empty()).then_some(rings)))
+        Some(Segmentation(
+            (!rings.is_empty()).then_some(Seg::Rings(rings)),
+        ))
     }
 
     /// One polygon: pairs of numbers, copied out at their exact count.
+    /// An RLE `segmentation` object (serde parser: `Segmentation`'s
+    /// `visit_map`); anything unusual (repeated keys, a count that is not a
+    /// whole number) is left to the serde parser.
+    fn rle(&mut self) -> Option<Segmentation> {
+        let whole = |n: Num| match n {
+            Num::U(v) => u32::try_from(v).ok(),
+            _ => None,
+        };
+        self.eat(b'{')?;
+        let (mut counts, mut size) = (None, None);
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"counts" if counts.is_none() => {
+                        if self.peek()? == b'"' {
+                            let text = self.text()?;
+                            counts = Some(super::decode_rle_text(&text)?);
+                        } else {
+                            self.eat(b'[')?;
+                            let mut c = Vec::new();
+                            if !self.empty(b']')? {
+                                loop {
+                                    c.push(whole(self.number()?)?);
+                                    if !self.next_or_end(b']')? {
+                                        break;
+                                    }
+                                }
+                            }
+                            counts = Some(c);
+                        }
+                    }
+                    b"size" if size.is_none() => {
+                        self.eat(b'[')?;
+                        self.ws();
+                        let h = whole(self.number()?)?;
+                        self.eat_comma()?;
+                        self.ws();
+                        let w = whole(self.number()?)?;
+                        self.ws();
+                        self.eat(b']')?;
+                        size = Some((h, w));
+                    }
+                    b"counts" | b"size" => return None,
+                    _ => self.skip(3)?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        let (counts, (height, width)) = (counts?, size?);
+        Some(Segmentation(Some(Seg::Rle(crate::labels::Mask {
+            counts,
+            left: 0,
+            top: 0,
+            width,
+            height,
+            column_major: true,
+        }))))
+    }
+
     fn ring(&mut self) -> Option<Vec<[f64; 2]>> {
         self.eat(b'[')?;
         self.ring.clear();

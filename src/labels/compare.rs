@@ -6,15 +6,18 @@
 //! IoU (Kuhn-Munkres from `pathfinding`), run separately on each group of boxes
 //! that overlap, so a crowded frame costs a few small assignments instead of one
 //! cubic one (a group of more than a thousand boxes, which only a hostile or
-//! damaged file makes, is paired greedily). Unpaired old objects were removed,
-//! unpaired new ones added.
+//! damaged file makes, is paired greedily), and last lines and points (whose
+//! boxes may have no area) by nearest box centre within the same kind and
+//! class. Every shape kind is compared this way on its bounding box, and any
+//! change of its points, kind, class or attributes is an object change.
+//! Unpaired old objects were removed, unpaired new ones added.
 
 use std::collections::{BTreeMap, HashMap};
 
 use pathfinding::prelude::{Matrix, kuhn_munkres};
 use serde::Serialize;
 
-use super::{AttrValue, BBox, Object};
+use super::{AttrValue, BBox, Geometry, Object};
 
 /// Options of the comparison.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +91,14 @@ pub struct ObjectChange {
     /// The box moved as well (set on reclassified objects).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub box_changed: bool,
+    /// The shape kind ([`Object::kind`]) after the change (before, for
+    /// removals); absent for plain boxes.
+    #[serde(skip_serializing_if = "is_box")]
+    pub shape: &'static str,
+}
+
+fn is_box(kind: &&'static str) -> bool {
+    *kind == "box"
 }
 
 fn box_eq(a: &Option<BBox>, b: &Option<BBox>, eps: f64) -> bool {
@@ -159,6 +170,7 @@ fn pair_change(a: &Object, b: &Object, eps: f64) -> Option<ObjectChange> {
         id: b.id.clone().or_else(|| a.id.clone()),
         attributes,
         box_changed: class_changed && box_changed,
+        shape: b.kind(),
     })
 }
 
@@ -177,6 +189,7 @@ fn single(kind: ObjectChangeKind, o: &Object) -> ObjectChange {
         id: o.id.clone(),
         attributes: BTreeMap::new(),
         box_changed: false,
+        shape: o.kind(),
     }
 }
 
@@ -265,8 +278,40 @@ pub fn pair_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> Vec<
             new_taken[j] = true;
         }
     }
+
+    // 4. Lines and points, whose boxes may have no area (one point, a
+    // straight line) and so no IoU: each left over, in order, with the
+    // nearest left-over shape of the same kind and class, when the centres
+    // of their boxes are at most the longer box diagonal apart (at least
+    // THIN_REACH).
+    for (i, o) in old.iter().enumerate() {
+        if old_pair[i].is_some() || !o.geometry.as_ref().is_some_and(Geometry::is_thin) {
+            continue;
+        }
+        let Some(a) = o.bbox else { continue };
+        let best = new
+            .iter()
+            .enumerate()
+            .filter(|(j, n)| !new_taken[*j] && n.class == o.class && n.kind() == o.kind())
+            .filter_map(|(j, n)| {
+                let b = n.bbox?;
+                let d =
+                    (a.x + a.w / 2.0 - b.x - b.w / 2.0).hypot(a.y + a.h / 2.0 - b.y - b.h / 2.0);
+                let reach = a.w.hypot(a.h).max(b.w.hypot(b.h)).max(THIN_REACH);
+                (d <= reach).then_some((d, j))
+            })
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        if let Some((_, j)) = best {
+            old_pair[i] = Some(j);
+            new_taken[j] = true;
+        }
+    }
     old_pair
 }
+
+/// How far apart (in the boxes' units: pixels for every format with lines
+/// or points) two small line or point shapes may be to still be one object.
+const THIN_REACH: f64 = 8.0;
 
 /// Connected groups of old/new boxes linked by IoU >= threshold.
 fn overlap_groups(
@@ -398,6 +443,38 @@ mod tests {
     fn unchanged_objects_give_no_changes() {
         let a = vec![obj("car", 0., 0., 10., 10.), obj("car", 0., 0., 10., 10.)];
         assert!(compare_objects(&a, &a, &MatchOptions::default()).is_empty());
+    }
+
+    fn point(class: &str, x: f64, y: f64) -> Object {
+        let mut o = Object::new(
+            class,
+            Some(BBox {
+                x,
+                y,
+                w: 0.0,
+                h: 0.0,
+            }),
+        );
+        o.geometry = Some(Geometry::Points(Box::new(super::super::PointList {
+            points: vec![[x, y]],
+        })));
+        o
+    }
+
+    #[test]
+    fn a_single_point_moved_is_paired_by_distance_not_iou() {
+        let old = vec![point("nose", 10.0, 10.0), point("nose", 100.0, 100.0)];
+        let new = vec![point("nose", 13.0, 14.0), point("nose", 200.0, 100.0)];
+        let ch = compare_objects(&old, &new, &MatchOptions::default());
+        let kinds: Vec<_> = ch.iter().map(|c| (c.kind, c.shape)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ObjectChangeKind::Moved, "points"),
+                (ObjectChangeKind::Removed, "points"),
+                (ObjectChangeKind::Added, "points"),
+            ]
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
+use super::{
+    AttrValue, BBox, Cuboid, Ellipse, FrameLabels, Geometry, LabelError, Mask, Object, PointList,
+    Units,
+};
 
 /// Whether the bytes look like CVAT XML (a cheap check on the first bytes).
 pub fn sniff(path: &str, head: &[u8]) -> bool {
@@ -98,6 +101,23 @@ fn typed(input_type: Option<&str>, text: &str) -> AttrValue {
         _ => infer(text),
     }
 }
+
+/// The shape elements dsv reads, in images and tracks.
+const SHAPES: [&str; 7] = [
+    "box", "polygon", "polyline", "points", "ellipse", "cuboid", "mask",
+];
+
+/// CVAT's cuboid corner attributes, in the order of [`Cuboid::corners`].
+const CUBOID_KEYS: [(&str, &str); 8] = [
+    ("xtl1", "ytl1"),
+    ("xbl1", "ybl1"),
+    ("xtr1", "ytr1"),
+    ("xbr1", "ybr1"),
+    ("xtl2", "ytl2"),
+    ("xbl2", "ybl2"),
+    ("xtr2", "ytr2"),
+    ("xbr2", "ybr2"),
+];
 
 /// What an open element is, as far as dsv cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,17 +371,17 @@ impl<'x> Parser<'x> {
                 self.open_track(e, pos)?;
                 El::Track
             }
-            (Some(El::Image), "box" | "polygon") => {
+            (Some(El::Image), kind) if SHAPES.contains(&kind) => {
                 self.open_shape(e, pos, false)?;
                 El::Shape
             }
-            (Some(El::Track), "box" | "polygon") => {
+            (Some(El::Track), kind) if SHAPES.contains(&kind) => {
                 self.open_shape(e, pos, true)?;
                 El::Shape
             }
             (Some(El::Image), "tag") => {
                 let attrs = self.attributes(e, pos)?;
-                let label = self.required(&attrs, "tag", "label", pos)?;
+                let label = self.label(&attrs, "tag", pos)?;
                 let key = format!("tag:{label}");
                 if let Some(frame) = self.image.and_then(|i| self.frames.get_mut(i)) {
                     frame.attributes.insert(key, AttrValue::Bool(true));
@@ -440,6 +460,56 @@ impl<'x> Parser<'x> {
             .ok_or_else(|| self.error(pos, format!("<{element}> has no {key}=\"...\"")))
     }
 
+    /// A shape's, track's or tag's label: CVAT has no unlabelled shapes, and
+    /// one read as class "" would be counted and compared as a class.
+    fn label<'a>(
+        &self,
+        attrs: &'a [XmlAttr],
+        element: &str,
+        pos: usize,
+    ) -> Result<&'a str, LabelError> {
+        match Self::get(attrs, "label") {
+            None => Err(self.error(
+                pos,
+                format!("<{element}> has no label=\"...\": every CVAT shape needs a label"),
+            )),
+            Some((v, at)) if v.trim().is_empty() => Err(self.error(
+                at,
+                format!("<{element}> has an empty label=\"\": every CVAT shape needs a label"),
+            )),
+            Some((v, _)) => Ok(v),
+        }
+    }
+
+    /// A `<mask rle="n,n,..." left top width height>`.
+    fn mask(&self, attrs: &[XmlAttr], pos: usize) -> Result<Mask, LabelError> {
+        let whole = |key: &str| -> Result<u32, LabelError> {
+            self.number(attrs, "mask", key, "a whole number of pixels")?
+                .ok_or_else(|| self.error(pos, format!("<mask> has no {key}=\"...\"")))
+        };
+        let (rle, at) =
+            Self::get(attrs, "rle").ok_or_else(|| self.error(pos, "<mask> has no rle=\"...\""))?;
+        let counts = rle
+            .split(',')
+            .map(|n| n.trim().parse::<u32>())
+            .collect::<Result<Vec<u32>, _>>()
+            .map_err(|_| {
+                let shown: String = rle.chars().take(40).collect();
+                self.error(
+                    at,
+                    format!("<mask> rle=\"{shown}\" is not a list of whole numbers n,n,..."),
+                )
+            })?;
+        Ok(Mask {
+            counts,
+            left: whole("left")?,
+            top: whole("top")?,
+            width: whole("width")?,
+            height: whole("height")?,
+            column_major: false,
+        })
+    }
+
     fn number<T: std::str::FromStr>(
         &self,
         attrs: &[XmlAttr],
@@ -511,7 +581,7 @@ impl<'x> Parser<'x> {
             .required(&attrs, "track", "id", pos)?
             .trim()
             .to_string();
-        let label = self.required(&attrs, "track", "label", pos)?.to_string();
+        let label = self.label(&attrs, "track", pos)?.to_string();
         let group = self.number(&attrs, "track", "group_id", "a whole number")?;
         self.track = Some((id, label, group));
         Ok(())
@@ -523,11 +593,7 @@ impl<'x> Parser<'x> {
         let attrs = self.attributes(e, pos)?;
         let (label, id, track_group) = match (&self.track, in_track) {
             (Some((id, label, group)), true) => (label.clone(), Some(id.clone()), *group),
-            _ => (
-                self.required(&attrs, element, "label", pos)?.to_string(),
-                None,
-                None,
-            ),
+            _ => (self.label(&attrs, element, pos)?.to_string(), None, None),
         };
         let mut obj = if element == "box" {
             let xtl = self.coordinate(&attrs, element, "xtl", pos)?;
@@ -535,6 +601,39 @@ impl<'x> Parser<'x> {
             let xbr = self.coordinate(&attrs, element, "xbr", pos)?;
             let ybr = self.coordinate(&attrs, element, "ybr", pos)?;
             Object::new(label, Some(BBox::from_corners(xtl, ytl, xbr, ybr)))
+        } else if element == "ellipse" {
+            let e = Ellipse {
+                cx: self.coordinate(&attrs, element, "cx", pos)?,
+                cy: self.coordinate(&attrs, element, "cy", pos)?,
+                rx: self.coordinate(&attrs, element, "rx", pos)?,
+                ry: self.coordinate(&attrs, element, "ry", pos)?,
+            };
+            let bbox = BBox::from_corners(e.cx - e.rx, e.cy - e.ry, e.cx + e.rx, e.cy + e.ry);
+            let mut obj = Object::new(label, Some(bbox));
+            obj.geometry = Some(Geometry::Ellipse(Box::new(e)));
+            obj
+        } else if element == "cuboid" {
+            let mut corners = [[0.0; 2]; 8];
+            for (c, (kx, ky)) in corners.iter_mut().zip(CUBOID_KEYS) {
+                *c = [
+                    self.coordinate(&attrs, element, kx, pos)?,
+                    self.coordinate(&attrs, element, ky, pos)?,
+                ];
+            }
+            let mut obj = Object::new(label, bounds(&corners));
+            obj.geometry = Some(Geometry::Cuboid(Box::new(Cuboid { corners })));
+            obj
+        } else if element == "mask" {
+            let mask = self.mask(&attrs, pos)?;
+            let bbox = BBox {
+                x: f64::from(mask.left),
+                y: f64::from(mask.top),
+                w: f64::from(mask.width),
+                h: f64::from(mask.height),
+            };
+            let mut obj = Object::new(label, Some(bbox));
+            obj.geometry = Some(Geometry::Mask(Box::new(mask)));
+            obj
         } else {
             let (points, at) = Self::get(&attrs, "points")
                 .ok_or_else(|| self.error(pos, format!("<{element}> has no points=\"...\"")))?;
@@ -564,7 +663,11 @@ impl<'x> Parser<'x> {
                 )
             })?;
             let mut obj = Object::new(label, bounds(&ring));
-            obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
+            obj.geometry = Some(match element {
+                "polyline" => Geometry::Polyline(Box::new(PointList { points: ring })),
+                "points" => Geometry::Points(Box::new(PointList { points: ring })),
+                _ => Geometry::Polygon { rings: vec![ring] },
+            });
             obj
         };
         obj.id = id;
@@ -960,6 +1063,25 @@ type TrackKey<'a> = (&'a str, &'a str, Kind);
 enum Kind {
     Box,
     Polygon,
+    Polyline,
+    Points,
+    Ellipse,
+    Cuboid,
+    Mask,
+}
+
+impl Kind {
+    fn element(self) -> &'static str {
+        match self {
+            Kind::Box => "box",
+            Kind::Polygon => "polygon",
+            Kind::Polyline => "polyline",
+            Kind::Points => "points",
+            Kind::Ellipse => "ellipse",
+            Kind::Cuboid => "cuboid",
+            Kind::Mask => "mask",
+        }
+    }
 }
 
 /// One `<box>` or `<polygon>` to write, with the object it comes from.
@@ -971,6 +1093,11 @@ struct ShapeOut<'a> {
 enum ShapeGeometry<'a> {
     Box(BBox),
     Polygon(&'a [[f64; 2]]),
+    Polyline(&'a [[f64; 2]]),
+    Points(Cow<'a, [[f64; 2]]>),
+    Ellipse(&'a Ellipse),
+    Cuboid(&'a Cuboid),
+    Mask(&'a Mask),
 }
 
 impl ShapeOut<'_> {
@@ -978,6 +1105,11 @@ impl ShapeOut<'_> {
         match self.geometry {
             ShapeGeometry::Box(_) => Kind::Box,
             ShapeGeometry::Polygon(_) => Kind::Polygon,
+            ShapeGeometry::Polyline(_) => Kind::Polyline,
+            ShapeGeometry::Points(_) => Kind::Points,
+            ShapeGeometry::Ellipse(_) => Kind::Ellipse,
+            ShapeGeometry::Cuboid(_) => Kind::Cuboid,
+            ShapeGeometry::Mask(_) => Kind::Mask,
         }
     }
 
@@ -988,10 +1120,8 @@ impl ShapeOut<'_> {
         label: Option<&str>,
         track: Option<(usize, bool)>,
     ) -> Result<(), LabelError> {
-        out.push_str(match self.kind() {
-            Kind::Box => "<box",
-            Kind::Polygon => "<polygon",
-        });
+        out.push('<');
+        out.push_str(self.kind().element());
         if let Some(label) = label {
             out.push_str(" label=\"");
             attr(out, label)?;
@@ -1021,15 +1151,33 @@ impl ShapeOut<'_> {
                     b.y + b.h
                 );
             }
-            ShapeGeometry::Polygon(ring) => {
-                out.push_str(" points=\"");
-                for (k, [x, y]) in ring.iter().enumerate() {
-                    if k > 0 {
-                        out.push(';');
-                    }
-                    let _ = write!(out, "{x},{y}");
+            ShapeGeometry::Polygon(ring) | ShapeGeometry::Polyline(ring) => points_attr(out, ring),
+            ShapeGeometry::Points(ring) => points_attr(out, ring),
+            ShapeGeometry::Ellipse(e) => {
+                let _ = write!(
+                    out,
+                    " cx=\"{}\" cy=\"{}\" rx=\"{}\" ry=\"{}\"",
+                    e.cx, e.cy, e.rx, e.ry
+                );
+            }
+            ShapeGeometry::Cuboid(c) => {
+                for ([x, y], (kx, ky)) in c.corners.iter().zip(CUBOID_KEYS) {
+                    let _ = write!(out, " {kx}=\"{x}\" {ky}=\"{y}\"");
                 }
-                out.push('"');
+            }
+            ShapeGeometry::Mask(m) => {
+                out.push_str(" rle=\"");
+                for (k, n) in m.counts.iter().enumerate() {
+                    if k > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{n}");
+                }
+                let _ = write!(
+                    out,
+                    "\" left=\"{}\" top=\"{}\" width=\"{}\" height=\"{}\"",
+                    m.left, m.top, m.width, m.height
+                );
             }
         }
         let z = match self.obj.attributes.get("z_order") {
@@ -1078,16 +1226,21 @@ impl ShapeOut<'_> {
             )?;
             out.push_str("</attribute>\n");
         }
-        let _ = writeln!(
-            out,
-            "{indent}</{}>",
-            match self.kind() {
-                Kind::Box => "box",
-                Kind::Polygon => "polygon",
-            }
-        );
+        let _ = writeln!(out, "{indent}</{}>", self.kind().element());
         Ok(())
     }
+}
+
+/// Writes ` points="x,y;x,y"`.
+fn points_attr(out: &mut String, ring: &[[f64; 2]]) {
+    out.push_str(" points=\"");
+    for (k, [x, y]) in ring.iter().enumerate() {
+        if k > 0 {
+            out.push(';');
+        }
+        let _ = write!(out, "{x},{y}");
+    }
+    out.push('"');
 }
 
 /// The shapes an object is written as.
@@ -1097,6 +1250,49 @@ fn shapes_of<'a>(
     sy: f64,
     what: &dyn Fn() -> String,
 ) -> Result<Vec<ShapeOut<'a>>, LabelError> {
+    let finite = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(LabelError::msg(format!(
+                "{}: {} has a coordinate that is not a finite number",
+                what(),
+                obj.kind()
+            )))
+        }
+    };
+    let one = |geometry| Ok(vec![ShapeOut { obj, geometry }]);
+    match &obj.geometry {
+        Some(Geometry::Polyline(p)) if !p.points.is_empty() => {
+            finite(p.points.iter().flatten().copied().all(f64::is_finite))?;
+            return one(ShapeGeometry::Polyline(&p.points));
+        }
+        Some(Geometry::Points(p)) if !p.points.is_empty() => {
+            finite(p.points.iter().flatten().copied().all(f64::is_finite))?;
+            return one(ShapeGeometry::Points(Cow::Borrowed(&p.points)));
+        }
+        // CVAT points have no visibility: the labelled ones are written.
+        Some(Geometry::Keypoints(k)) if k.points.iter().any(|p| p[2] > 0.0) => {
+            let pts: Vec<[f64; 2]> = k
+                .points
+                .iter()
+                .filter(|p| p[2] > 0.0)
+                .map(|p| [p[0], p[1]])
+                .collect();
+            finite(pts.iter().flatten().copied().all(f64::is_finite))?;
+            return one(ShapeGeometry::Points(Cow::Owned(pts)));
+        }
+        Some(Geometry::Ellipse(e)) => {
+            finite([e.cx, e.cy, e.rx, e.ry].into_iter().all(f64::is_finite))?;
+            return one(ShapeGeometry::Ellipse(e));
+        }
+        Some(Geometry::Cuboid(c)) => {
+            finite(c.corners.iter().flatten().copied().all(f64::is_finite))?;
+            return one(ShapeGeometry::Cuboid(c));
+        }
+        Some(Geometry::Mask(m)) if !m.column_major => return one(ShapeGeometry::Mask(m)),
+        _ => {}
+    }
     if let Some(Geometry::Polygon { rings }) = &obj.geometry {
         let rings: Vec<&[[f64; 2]]> = rings
             .iter()
@@ -1273,20 +1469,37 @@ mod tests {
 
     #[test]
     fn task_export_fixture() {
-        let frames = parse(&read(TASK)).unwrap();
+        // Datumaro's sample has shapes with label="", which CVAT never
+        // writes: an error at the first, not class "".
+        let err = parse(&read(TASK)).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(50), Some(22)), "{err}");
+        assert!(
+            err.message.contains("<polyline> has an empty label"),
+            "{err}"
+        );
+        let frames = parse(&labelled_task()).unwrap();
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0].frame, "img0.jpg");
         assert_eq!((frames[0].width, frames[0].height), (Some(8), Some(8)));
         assert_eq!(frames[0].units, Units::Pixels);
-        // The polyline and the points are skipped.
-        assert_eq!(frames[0].objects.len(), 1);
+        assert_eq!(frames[0].objects.len(), 2);
         check_labelled_box(&frames[0].objects[0]);
+        let line = &frames[0].objects[1];
+        assert_eq!((line.class.as_str(), line.kind()), ("label1", "polyline"));
+        assert_eq!(line.bbox, Some(BBox::from_corners(1.0, 2.0, 7.0, 8.0)));
 
         assert_eq!(frames[1].frame, "img1.jpg");
-        let [poly] = &frames[1].objects[..] else {
+        let [poly, points] = &frames[1].objects[..] else {
             panic!("{:?}", frames[1].objects)
         };
-        assert_eq!(poly.class, "");
+        assert_eq!(
+            points.geometry,
+            Some(Geometry::Points(Box::new(PointList {
+                points: vec![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+            })))
+        );
+        assert_eq!(points.class, "label2");
+        assert_eq!(poly.class, "label1");
         assert_eq!(poly.bbox, Some(BBox::from_corners(1.0, 2.0, 6.0, 5.0)));
         assert_eq!(
             poly.geometry,
@@ -1301,6 +1514,14 @@ mod tests {
                 ("z_order", AttrValue::Int(1)),
             ])
         );
+    }
+
+    /// The task fixture with its unlabelled shapes labelled `label1`.
+    fn labelled_task() -> Vec<u8> {
+        String::from_utf8(read(TASK))
+            .unwrap()
+            .replace("label=\"\"", "label=\"label1\"")
+            .into_bytes()
     }
 
     #[test]
@@ -1329,8 +1550,8 @@ mod tests {
 
     #[test]
     fn fixtures_round_trip() {
-        for path in [TASK, PROJECT] {
-            let frames = parse(&read(path)).unwrap();
+        for (path, bytes) in [(TASK, labelled_task()), (PROJECT, read(PROJECT))] {
+            let frames = parse(&bytes).unwrap();
             let written = write(&frames).unwrap();
             let back = parse(&written)
                 .unwrap_or_else(|e| panic!("{path}: {e}\n{}", String::from_utf8_lossy(&written)));
@@ -1489,7 +1710,7 @@ mod tests {
 
     #[test]
     fn truncated_and_foreign_files() {
-        let bytes = read(TASK);
+        let bytes = labelled_task();
         let cut = &bytes[..bytes.len() - 20];
         let err = parse(cut).unwrap_err();
         let lines = cut.iter().filter(|b| **b == b'\n').count() + 1;
@@ -1589,7 +1810,11 @@ mod tests {
         ];
         let nonzero = any::<i64>().prop_filter("zero is not written", |n| *n != 0);
         (
-            prop_oneof![Just("car".to_string()), TEXT.prop_map(String::from)],
+            prop_oneof![
+                Just("car".to_string()),
+                TEXT.prop_filter("CVAT has no unlabelled shapes", |s| !s.trim().is_empty())
+                    .prop_map(String::from)
+            ],
             shape,
             any::<bool>(),
             prop::option::of(nonzero.clone()),
@@ -1622,8 +1847,11 @@ mod tests {
     }
 
     fn frame() -> impl Strategy<Value = FrameLabels> {
-        let tags =
-            prop::collection::btree_map("tag:[a-z &<]{0,4}", Just(AttrValue::Bool(true)), 0..2);
+        let tags = prop::collection::btree_map(
+            "tag:[a-z&<][a-z &<]{0,3}",
+            Just(AttrValue::Bool(true)),
+            0..2,
+        );
         let extra = prop::collection::btree_map("k[a-z_]{0,5}", value(), 0..3);
         (
             TEXT,

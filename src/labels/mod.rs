@@ -251,7 +251,20 @@ pub fn frame_box_problems(
         .iter()
         .enumerate()
         .filter_map(|(i, o)| {
-            let p = box_problem(o.bbox.as_ref()?, units, size)?;
+            let b = o.bbox.as_ref()?;
+            // Lines and points may have a box of no area (one point, a
+            // straight line): only a negative size is wrong there.
+            let p =
+                if o.geometry.as_ref().is_some_and(Geometry::is_thin) && b.w >= 0.0 && b.h >= 0.0 {
+                    let grown = BBox {
+                        w: b.w.max(f64::MIN_POSITIVE),
+                        h: b.h.max(f64::MIN_POSITIVE),
+                        ..*b
+                    };
+                    box_problem(&grown, units, size)?
+                } else {
+                    box_problem(b, units, size)?
+                };
             Some(format!("object {} ({}): {p}", i + 1, o.class))
         })
         .collect()
@@ -334,6 +347,151 @@ pub enum Geometry {
     /// 56 bytes would be in every object, most of which have no geometry.
     /// Serialized as the struct variant it was (`type`, then its fields).
     Box3d(Box<Box3d>),
+    /// An open line of points (CVAT `<polyline>`), in pixels. The new kinds
+    /// are boxed for the same reason as [`Geometry::Box3d`].
+    Polyline(Box<PointList>),
+    /// Separate points (CVAT `<points>`), in pixels.
+    Points(Box<PointList>),
+    /// An ellipse (CVAT `<ellipse>`); its rotation is the object's `rotation`
+    /// attribute, as for boxes.
+    Ellipse(Box<Ellipse>),
+    /// A pseudo-3D cuboid drawn on the image (CVAT `<cuboid>`): eight corners.
+    Cuboid(Box<Cuboid>),
+    /// A run-length encoded mask (CVAT `<mask>`, COCO RLE `segmentation`).
+    Mask(Box<Mask>),
+    /// Keypoints with visibility (COCO `keypoints`), with the polygon
+    /// segmentation the same annotation may carry.
+    Keypoints(Box<Keypoints>),
+}
+
+/// Points of a polyline or a points shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointList {
+    /// (x, y) in pixels, in file order.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// An ellipse: centre and radii, in pixels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ellipse {
+    /// Centre x.
+    pub cx: f64,
+    /// Centre y.
+    pub cy: f64,
+    /// Radius along x.
+    pub rx: f64,
+    /// Radius along y.
+    pub ry: f64,
+}
+
+/// A CVAT cuboid: the corners in CVAT's attribute order (`xtl1,ytl1`,
+/// `xbl1,ybl1`, `xtr1,ytr1`, `xbr1,ybr1`, then the same with `2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cuboid {
+    /// The eight corners, in pixels.
+    pub corners: [[f64; 2]; 8],
+}
+
+/// A run-length encoded mask: alternating background and foreground run
+/// lengths, starting with background, over the rectangle `left, top, width,
+/// height`, in rows (CVAT) or columns (COCO, where the rectangle is the image).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mask {
+    /// Run lengths.
+    pub counts: Vec<u32>,
+    /// Left edge of the rectangle the runs cover.
+    pub left: u32,
+    /// Top edge.
+    pub top: u32,
+    /// Width of the rectangle.
+    pub width: u32,
+    /// Height of the rectangle.
+    pub height: u32,
+    /// Runs go down columns (COCO) instead of along rows (CVAT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub column_major: bool,
+}
+
+impl Mask {
+    /// The bounding box of the foreground pixels (none when empty).
+    pub fn bounds(&self) -> Option<BBox> {
+        let (major, minor) = if self.column_major {
+            (u64::from(self.height), u64::from(self.width))
+        } else {
+            (u64::from(self.width), u64::from(self.height))
+        };
+        if major == 0 || minor == 0 {
+            return None;
+        }
+        // (lo, hi) along the run direction and across it.
+        let (mut along, mut across) = ((u64::MAX, 0u64), (u64::MAX, 0u64));
+        let mut pos = 0u64;
+        for (k, &n) in self.counts.iter().enumerate() {
+            let n = u64::from(n);
+            if k % 2 == 1 && n > 0 {
+                let (first, last) = (pos, pos + n - 1);
+                let (l0, l1) = (first / major, last / major);
+                across = (across.0.min(l0), across.1.max(l1));
+                if l0 == l1 {
+                    along = (along.0.min(first % major), along.1.max(last % major));
+                } else {
+                    along = (0, major - 1);
+                }
+            }
+            pos = pos.saturating_add(n);
+        }
+        if along.0 > along.1 {
+            return None;
+        }
+        let (xs, ys) = if self.column_major {
+            (across, along)
+        } else {
+            (along, across)
+        };
+        #[allow(clippy::cast_precision_loss)]
+        Some(BBox::from_corners(
+            f64::from(self.left) + xs.0 as f64,
+            f64::from(self.top) + ys.0 as f64,
+            f64::from(self.left) + xs.1 as f64 + 1.0,
+            f64::from(self.top) + ys.1 as f64 + 1.0,
+        ))
+    }
+}
+
+/// COCO keypoints: (x, y, visibility) triples, visibility 0 not labelled, 1
+/// labelled but not visible, 2 visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keypoints {
+    /// The triples, in the category's keypoint order.
+    pub points: Vec<[f64; 3]>,
+    /// The annotation's polygon segmentation, when it has one too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outline: Option<Vec<Vec<[f64; 2]>>>,
+}
+
+impl Geometry {
+    /// The shape kind's name, as diff, stats, queries and reports show it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Geometry::Polygon { .. } => "polygon",
+            Geometry::Box3d(_) => "box3d",
+            Geometry::Polyline(_) => "polyline",
+            Geometry::Points(_) => "points",
+            Geometry::Ellipse(_) => "ellipse",
+            Geometry::Cuboid(_) => "cuboid",
+            Geometry::Mask(_) => "mask",
+            Geometry::Keypoints(_) => "keypoints",
+        }
+    }
+
+    /// Whether the shape is lines or points, whose bounding box may have no
+    /// area (a single point, a straight line) without being wrong.
+    pub fn is_thin(&self) -> bool {
+        matches!(
+            self,
+            Geometry::Polyline(_) | Geometry::Points(_) | Geometry::Keypoints(_)
+        )
+    }
 }
 
 /// A 3D box (KITTI convention).
@@ -394,6 +552,16 @@ pub struct Object {
 }
 
 impl Object {
+    /// The shape kind: `box` for a plain box, else the geometry's kind
+    /// ([`Geometry::kind`]); `none` for an object with neither.
+    pub fn kind(&self) -> &'static str {
+        match (&self.geometry, &self.bbox) {
+            (Some(g), _) => g.kind(),
+            (None, Some(_)) => "box",
+            (None, None) => "none",
+        }
+    }
+
     /// An object with a class and a box and nothing else.
     pub fn new(class: impl Into<String>, bbox: Option<BBox>) -> Object {
         Object {
@@ -561,6 +729,51 @@ mod tests {
             box_convention([Units::Normalized, Units::Pixels]),
             "box = [x, y, w, h] (top-left corner; pixels, or normalized to the image size for YOLO)"
         );
+    }
+
+    #[test]
+    fn object_stays_small_with_every_shape_kind() {
+        // Every shape beyond the polygon is boxed: objects stay the size
+        // they were with boxes and polygons only.
+        assert_eq!(std::mem::size_of::<Option<Geometry>>(), 24);
+        assert!(
+            std::mem::size_of::<Object>() <= 144,
+            "{}",
+            std::mem::size_of::<Object>()
+        );
+    }
+
+    #[test]
+    fn mask_bounds_in_rows_and_columns() {
+        // 3 wide, 2 high, rows: . X X / . X .
+        let m = Mask {
+            counts: vec![1, 2, 1, 1, 1],
+            left: 10,
+            top: 20,
+            width: 3,
+            height: 2,
+            column_major: false,
+        };
+        assert_eq!(m.bounds(), Some(BBox::from_corners(11.0, 20.0, 13.0, 22.0)));
+        // Same picture in columns: col0 . . / col1 X X / col2 X .
+        let m = Mask {
+            counts: vec![2, 3, 1],
+            left: 0,
+            top: 0,
+            width: 3,
+            height: 2,
+            column_major: true,
+        };
+        assert_eq!(m.bounds(), Some(BBox::from_corners(1.0, 0.0, 3.0, 2.0)));
+        let empty = Mask {
+            counts: vec![6],
+            left: 0,
+            top: 0,
+            width: 3,
+            height: 2,
+            column_major: true,
+        };
+        assert_eq!(empty.bounds(), None);
     }
 
     #[test]

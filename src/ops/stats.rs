@@ -30,7 +30,7 @@ use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-stats-4";
+const CACHE_VERSION: &[u8] = b"dsv-stats-5";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
 /// Per directory: each label file's name, content id and counts (see [`FileCounts`]).
 const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");

@@ -50,7 +50,7 @@ const FUNCTIONS: &[&str] = &[
 const MACROS: &[&str] = &["has", "all", "exists", "exists_one", "map", "filter"];
 
 /// Fields of an object map.
-const OBJECT_FIELDS: &[&str] = &["class", "box", "area", "id", "attributes"];
+const OBJECT_FIELDS: &[&str] = &["class", "box", "area", "id", "attributes", "kind"];
 /// Fields of a prediction map.
 const PREDICTION_FIELDS: &[&str] = &["class", "box", "area", "score"];
 /// Fields of a box map.

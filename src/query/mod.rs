@@ -216,12 +216,13 @@ struct Fields {
     id: bool,
     attributes: bool,
     score: bool,
+    kind: bool,
 }
 
 impl Fields {
     /// Whether object maps hold nothing but the class.
     fn class_only(self) -> bool {
-        !(self.bbox || self.area || self.id || self.attributes)
+        !(self.bbox || self.area || self.id || self.attributes || self.kind)
     }
 
     fn of(source: &str) -> Fields {
@@ -231,6 +232,7 @@ impl Fields {
             id: source.contains("id"),
             attributes: source.contains("attributes"),
             score: source.contains("score"),
+            kind: source.contains("kind"),
         }
     }
 }
@@ -623,6 +625,9 @@ fn object(o: &Object, fl: Fields) -> Value {
     }
     if fl.attributes {
         m.push(("attributes", attr_map(&o.attributes)));
+    }
+    if fl.kind {
+        m.push(("kind", s(o.kind())));
     }
     map(m)
 }

@@ -1067,6 +1067,7 @@ mod tests {
             id: None,
             attributes: BTreeMap::new(),
             box_changed: false,
+            shape: "box",
         }
     }
 

@@ -58,6 +58,9 @@ pub fn change_detail(c: &ObjectChange, units: Units) -> (String, String) {
         None => c.class.clone(),
     };
     let mut detail = Vec::new();
+    if c.shape != "box" {
+        detail.push(c.shape.to_string());
+    }
     if let Some(iou) = c.iou {
         detail.push(format!("IoU {iou:.2}"));
     }
@@ -76,6 +79,10 @@ pub fn change_detail(c: &ObjectChange, units: Units) -> (String, String) {
             x.as_ref().map_or("(none)".to_string(), |v| v.to_string())
         };
         detail.push(format!("{k}: {} -> {}", show(&v.before), show(&v.after)));
+    }
+    if c.kind == ObjectChangeKind::Attributes && c.attributes.is_empty() {
+        // Same class, box and attributes: the points or the kind changed.
+        detail.push("shape changed".to_string());
     }
     (class, detail.join("  "))
 }
