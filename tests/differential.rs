@@ -114,11 +114,9 @@ const CASES: &[Case] = &[
         dir: "datumaro/kitti_dataset/kitti_3d/training",
         format: "kitti3d",
     },
-    Case {
-        name: "cvat_task",
-        dir: "datumaro/cvat_dataset/for_images/export_task",
-        format: "cvat",
-    },
+    // Not the CVAT task export: it has shapes with `label=""`, which Datumaro reads as
+    // unlabelled annotations and dsv refuses (see
+    // `cvat_task_with_unlabelled_shapes_is_refused_where_datumaro_reads_them`).
     Case {
         name: "cvat_project",
         dir: "datumaro/cvat_dataset/for_images/export_project",
@@ -156,26 +154,7 @@ struct Known {
 
 /// Differences that are understood. Each must still occur (else remove it here).
 const KNOWN: &[Known] = &[
-    Known {
-        case: "cvat_task",
-        kind: "polyline",
-        reason: "dsv drops CVAT polylines (issue 17.5, being fixed on branch shapes)",
-    },
-    Known {
-        case: "cvat_task",
-        kind: "points",
-        reason: "dsv drops CVAT points (issue 17.5, being fixed on branch shapes)",
-    },
-    Known {
-        case: "cvat_project",
-        kind: "polyline",
-        reason: "dsv drops CVAT polylines (issue 17.5, being fixed on branch shapes)",
-    },
-    Known {
-        case: "cvat_project",
-        kind: "points",
-        reason: "dsv drops CVAT points (issue 17.5, being fixed on branch shapes)",
-    },
+    // Empty since CVAT polylines and points became objects (issue 17.5).
 ];
 
 /// One object as compared: class and pixel box (x, y, w, h from the top-left).
@@ -870,5 +849,41 @@ fn demo_edits_diff_agrees_with_datumaro() {
         "yolo",
         |t| copy_contents(&fixtures().join("demo-edit"), t.root()),
         5,
+    );
+}
+
+/// A deliberate difference: the CVAT task sample holds shapes with `label=""`.
+/// Datumaro imports them as annotations without a label; dsv refuses the file (an
+/// unlabelled shape cannot mean anything to a class count or a training set), with
+/// the line, so `query` lists it as invalid instead of counting a class `""`.
+#[test]
+fn cvat_task_with_unlabelled_shapes_is_refused_where_datumaro_reads_them() {
+    let dir = "datumaro/cvat_dataset/for_images/export_task";
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join(dir), &t.path(dir));
+    t.ok(["add", "."]);
+    t.ok(["commit", "-m", "task"]);
+    let q: Value = serde_json::from_str(&t.ok(["query", "true", "--json"]).stdout).unwrap();
+    let invalid = q["invalid"].as_array().unwrap();
+    assert_eq!(invalid.len(), 1, "{invalid:?}");
+    let message = invalid[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("train.xml: line 50, column 22: <polyline> has an empty label"),
+        "{message}"
+    );
+    let dm = datumaro([
+        "import".to_string(),
+        format!("task=cvat:{}", fixtures().join(dir).display()),
+    ]);
+    let unlabelled = dm["datasets"]["task"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|f| f["objects"].as_array().unwrap())
+        .filter(|o| o["class"].is_null())
+        .count();
+    assert!(
+        unlabelled > 0,
+        "Datumaro should read the unlabelled shapes (class null): {dm}"
     );
 }
