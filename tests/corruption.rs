@@ -894,6 +894,101 @@ fn tree_entry_with_a_wrong_size_is_reported_by_fsck() {
     );
 }
 
+/// Commits on `main` a copy of HEAD's tree changed by `edit` (given the store),
+/// as a hostile pusher or a damaged disk could.
+fn forge_main(root: &Path, edit: impl FnOnce(&dsv::store::ObjectStore, &mut dsv::object::Tree)) {
+    let opts = dsv::OpenOptions::default();
+    let repo = dsv::Repository::discover(root, dsv::lock::Access::Write, &opts).unwrap();
+    let head = repo.refs.head_commit().unwrap().unwrap();
+    let mut commit = dsv::object::Commit::load(&repo.store, &head).unwrap();
+    let mut tree = dsv::object::Tree::load(&repo.store, &commit.tree).unwrap();
+    edit(&repo.store, &mut tree);
+    commit.tree = tree.store(&repo.store).unwrap();
+    commit.parents = vec![head];
+    let id = repo.store.put_commit(&commit.encode()).unwrap();
+    repo.store.flush().unwrap();
+    let who = repo.reflog_identity();
+    repo.refs
+        .update("refs/heads/main", id, &who, 1700000001, "forged")
+        .unwrap();
+}
+
+#[test]
+fn tree_entry_with_huge_size_is_refused_at_read() {
+    use dsv::object::{EntryMode, Tree, TreeEntry};
+    for huge in [true, false] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (home, root) = (tmp.path().join("home"), tmp.path().join("repo"));
+        issue_repo(&home, &root);
+        write(&root, "images/d.jpg", "jpeg\n");
+        write(&root, "labels/d.txt", "0 0.5 0.5 0.1 0.1\n");
+        ok(&home, &root, &["add", "-A"]);
+        ok(&home, &root, &["commit", "-q", "-m", "two"]);
+        ok(&home, &root, &["switch", "-q", "-c", "good"]);
+        let mut blob = None;
+        forge_main(&root, |store, tree| {
+            let id = store.put(b"x\n").unwrap();
+            blob = Some(id);
+            let file = |name: &str, size| TreeEntry {
+                name: name.into(),
+                mode: EntryMode::File,
+                id,
+                size,
+                files: 1,
+            };
+            if huge {
+                // The case of the issue: 2^64-1 bytes, at the root.
+                tree.entries.push(file("c", u64::MAX));
+                return;
+            }
+            // A plausible size its object does not have, one directory down
+            // (the directory's own size agrees with it).
+            let dir = tree
+                .entries
+                .iter_mut()
+                .find(|e| e.name == b"images")
+                .unwrap();
+            let mut sub = Tree::load(store, &dir.id).unwrap();
+            sub.entries.push(file("c.jpg", 7));
+            dir.size += 7;
+            dir.files += 1;
+            dir.id = sub.store(store).unwrap();
+        });
+        let short = blob.unwrap().short();
+        let before = snapshot(&root);
+        for args in [
+            &["ls-tree", "-r", "main"][..],
+            &["ls-tree", "main", "images"][..],
+            &["show", "main"][..],
+            &["diff", "--stat", "good", "main"][..],
+            &["diff", "good", "main"][..],
+            &["export", "main", "--format", "yolo", "--out", "../out"][..],
+            &["switch", "main"][..],
+        ] {
+            let out = run(&home, &root, args);
+            no_panic(&out);
+            assert_eq!(out.code, Some(1), "dsv {args:?}\n{}", out.describe());
+            let named = if huge {
+                format!(
+                    "entry 'c' claims {} bytes, more than any file can hold",
+                    u64::MAX
+                )
+            } else {
+                format!("tree entry 'images/c.jpg' claims 7 bytes but its object {short} has 2")
+            };
+            assert!(
+                out.stderr.contains(&named) && out.stderr.lines().count() == 1,
+                "dsv {args:?}\n{}",
+                out.describe()
+            );
+            assert_eq!(snapshot(&root), before, "dsv {args:?} changed the worktree");
+            assert!(!tmp.path().join("out").exists(), "dsv {args:?}");
+        }
+        let out = ok(&home, &root, &["status", "--short"]);
+        assert_eq!(out.stdout, "", "{}", out.describe());
+    }
+}
+
 #[test]
 fn failed_clone_into_an_empty_directory_removes_what_it_wrote() {
     let tmp = tempfile::tempdir().unwrap();

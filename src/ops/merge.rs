@@ -939,6 +939,7 @@ fn apply(
                     path,
                     st.mode,
                     &st.id,
+                    st.size,
                     &repo.store,
                     repo.storage.as_ref(),
                 )?;

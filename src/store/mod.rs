@@ -480,6 +480,40 @@ impl ObjectStore {
         Ok((f, path))
     }
 
+    /// The length of an object's content as its record gives it (a raw record's
+    /// header, or the sum of a concatenation's list), without reading or hashing the
+    /// content: what the sizes a tree claims are checked against. `None` when the
+    /// object is not stored here (a partial clone fetches it when it is read).
+    pub fn content_len(&self, id: &ObjectId) -> Result<Option<u64>> {
+        let Some(loc) = self.locate(id)? else {
+            return Ok(None);
+        };
+        let (file, path) = self.reader(loc.pack, id)?;
+        let mut h = [0u8; pack::RECORD_HEADER];
+        if (loc.len as usize) < h.len() {
+            return Err(self.corrupt(id, "record shorter than its header".into()));
+        }
+        std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut h, loc.offset as u64)
+            .map_err(|source| Error::PackUnreadable {
+                id: *id,
+                pack: path.clone(),
+                source,
+            })?;
+        let header = RecordHeader::decode(&h).map_err(|reason| self.corrupt(id, reason))?;
+        if header.id != *id {
+            return Err(self.corrupt(id, format!("record holds {}", header.id)));
+        }
+        match header.repr {
+            Repr::Raw => Ok(Some(u64::from(header.raw_len))),
+            Repr::Concat => self
+                .children(id)?
+                .iter()
+                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
+                .map(Some)
+                .ok_or_else(|| self.corrupt(id, "concatenation lengths overflow".into())),
+        }
+    }
+
     /// Reads and decodes the record for `id` without resolving concatenations.
     pub fn read_record(&self, id: &ObjectId) -> Result<(RecordHeader, Vec<u8>)> {
         self.reads
