@@ -370,17 +370,27 @@ impl ObjectStore {
         for (n, from) in writes {
             text.push_str(&format!("{n} {from}\n"));
         }
-        // Not fsynced: a process crash keeps it (page cache), and after a power
-        // cut that lost it while a tail survived, the store refuses to write
-        // until `dsv repair`, which keeps every record; nothing is lost either way.
+        // Durable before the caller writes past the lengths it names: a power cut
+        // may otherwise keep a pack's tail and lose its proof, and the store would
+        // refuse to write until `dsv repair`. The file and the directory entry the
+        // rename makes are both synced (a few per write command: one per pack
+        // opened, one per commit to the database). Without `core.fsync` the packs
+        // themselves are not synced, so neither is their record.
+        let durable = self.fsync.load(std::sync::atomic::Ordering::Relaxed);
         let tmp = crate::storage::temp_name(&self.writes_path);
         let f = self.storage.open_write(&tmp)?;
         let res = self
             .storage
             .write_at(&f, &tmp, 0, text.as_bytes())
+            .and_then(|_| match durable {
+                true => self.storage.sync(&f, &tmp),
+                false => Ok(()),
+            })
             .and_then(|_| self.storage.rename(&tmp, &self.writes_path));
         if res.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        } else if durable && let Some(dir) = self.writes_path.parent() {
+            crate::storage::sync_dir(dir);
         }
         res
     }
