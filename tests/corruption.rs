@@ -694,6 +694,82 @@ fn full_disk_leaves_no_partial_pack() {
     assert!(failed > 0, "no injected failure hit the add");
 }
 
+/// Files dsv names `.dsv-tmp-*` anywhere under `.dsv`.
+fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for ent in std::fs::read_dir(dir).unwrap() {
+            let p = ent.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().unwrap().to_string_lossy().starts_with(".dsv-tmp-") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root.join(".dsv"), &mut out);
+    out
+}
+
+/// ENOSPC at every write of `add` and `commit`: the command's pack bytes are cut
+/// before it exits. Only when a database commit itself failed (whether it reached
+/// the disk is unknown) may they stay, recorded in `.dsv/pack-writes`: then fsck
+/// does not report them and the next write command settles them.
+#[test]
+fn partial_pack_after_enospc_is_cut_or_recorded_for_the_next_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, base) = (tmp.path().join("home"), tmp.path().join("base"));
+    issue_repo(&home, &base);
+    write(&base, "more.bin", pseudo_random(3_000_000, 6));
+    write(&base, "n.txt", "n\n");
+    let staged = tmp.path().join("staged");
+    copy_dir(&base, &staged);
+    ok(&home, &staged, &["add", "-A"]);
+    let one = [("RAYON_NUM_THREADS", "1")];
+    let mut recorded = 0;
+    for (from, args) in [
+        (&base, &["add", "-A"][..]),
+        (&staged, &["commit", "-q", "-m", "two"][..]),
+    ] {
+        let before = pack_sizes(from);
+        let done = tmp.path().join("done");
+        copy_dir(from, &done);
+        assert_eq!(run_env(&home, &done, args, &one).code, Some(0));
+        let after = pack_sizes(&done);
+        std::fs::remove_dir_all(&done).unwrap();
+        for n in 1u64.. {
+            assert!(n < 2000, "dsv {args:?} never completed");
+            let w = tmp.path().join(format!("w-{n}"));
+            copy_dir(from, &w);
+            let spec = format!("fail:{n}");
+            let out = run_env(&home, &w, args, &[one[0], ("DSV_FAULT", &spec)]);
+            no_panic(&out);
+            let ctx = format!("dsv {args:?} with {spec}\n{}", out.describe());
+            if out.code == Some(0) {
+                std::fs::remove_dir_all(&w).unwrap();
+                break;
+            }
+            assert_eq!(out.code, Some(1), "{ctx}");
+            assert_eq!(stray_temp_files(&w), Vec::<PathBuf>::new(), "{ctx}");
+            let record = w.join(".dsv/pack-writes");
+            let grown = pack_sizes(&w) != before;
+            if grown || record.exists() {
+                // Left for the next writer: recorded, and invisible to fsck.
+                recorded += usize::from(grown);
+                assert!(record.exists(), "{ctx}");
+                let fsck = run(&home, &w, &["fsck"]);
+                assert_eq!((fsck.code, fsck.stdout.as_str()), (Some(0), ""), "{ctx}");
+                ok(&home, &w, &["branch", "settle"]);
+                let now = pack_sizes(&w);
+                assert!(now == before || now == after, "{ctx}\nnext write left {now:?}");
+                assert!(!record.exists(), "{ctx}");
+            }
+            std::fs::remove_dir_all(&w).unwrap();
+        }
+    }
+    eprintln!("{recorded} failures left their pack bytes to the next write");
+}
+
 /// Overwrites `len` bytes at `offset` with 0xff.
 fn smash(path: &Path, offset: u64, len: usize) {
     use std::os::unix::fs::FileExt;

@@ -210,7 +210,7 @@ pub fn check_size(path: &[u8], claimed: u64, id: &ObjectId, real: u64) -> Result
         return Ok(());
     }
     Err(Error::Corrupt(format!(
-        "tree entry '{}' claims {claimed} bytes but its object {} has {real} (run 'dsv fsck')",
+        "tree entry '{}' claims {claimed} bytes but its object {} has {real}",
         crate::refs::quote_bytes(path),
         id.short()
     )))
@@ -599,6 +599,24 @@ mod tests {
             let e = vec![entry(bad, 1)];
             assert!(TreeObject::decode(&encode_entries(&e)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rejects_sizes_no_file_can_hold_and_overflowing_sums() {
+        let mut huge = vec![entry("a", 1)];
+        huge[0].size = u64::MAX;
+        let err = TreeObject::decode(&encode_entries(&huge)).unwrap_err();
+        assert!(err.contains("entry 'a' claims 18446744073709551615 bytes"), "{err}");
+        let mut many = vec![entry("a", 1)];
+        many[0].files = 2;
+        assert!(TreeObject::decode(&encode_entries(&many)).is_err());
+        let mut dirs = vec![entry("a", 1), entry("b", 1)];
+        for d in &mut dirs {
+            d.mode = EntryMode::Dir;
+            d.size = u64::MAX / 2 + 1;
+        }
+        let err = TreeObject::decode(&encode_entries(&dirs)).unwrap_err();
+        assert!(err.contains("overflow at entry 'b'"), "{err}");
     }
 
     #[test]
