@@ -701,7 +701,12 @@ fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
             let p = ent.unwrap().path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if p.file_name().unwrap().to_string_lossy().starts_with(".dsv-tmp-") {
+            } else if p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".dsv-tmp-")
+            {
                 out.push(p);
             }
         }
@@ -763,7 +768,10 @@ fn partial_pack_after_enospc_is_cut_or_recorded_for_the_next_write() {
                 assert!(record.exists(), "{ctx}\npacks {now:?}");
                 ok(&home, &w, &["branch", "settle"]);
                 let now = pack_sizes(&w);
-                assert!(now == before || now == after, "{ctx}\nnext write left {now:?}");
+                assert!(
+                    now == before || now == after,
+                    "{ctx}\nnext write left {now:?}"
+                );
                 assert!(!record.exists(), "{ctx}");
             }
             std::fs::remove_dir_all(&w).unwrap();

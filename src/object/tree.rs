@@ -606,7 +606,10 @@ mod tests {
         let mut huge = vec![entry("a", 1)];
         huge[0].size = u64::MAX;
         let err = TreeObject::decode(&encode_entries(&huge)).unwrap_err();
-        assert!(err.contains("entry 'a' claims 18446744073709551615 bytes"), "{err}");
+        assert!(
+            err.contains("entry 'a' claims 18446744073709551615 bytes"),
+            "{err}"
+        );
         let mut many = vec![entry("a", 1)];
         many[0].files = 2;
         assert!(TreeObject::decode(&encode_entries(&many)).is_err());
