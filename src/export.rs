@@ -171,6 +171,17 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).ctx("writing", path)
 }
 
+/// Checks the size each frame's tree entry claims (which the manifest gives)
+/// against its stored object, reading record headers only: before anything is written.
+pub fn check_sizes(repo: &Repository, frames: &[&FrameRecord]) -> Result<()> {
+    for f in frames {
+        if let Some(real) = repo.store.content_len(&f.id)? {
+            crate::object::tree::check_size(f.path.as_bytes(), f.size, &f.id, real)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the frames (already selected) of a version to `out` with labels in `format`.
 /// `out` must not exist or be empty.
 pub fn export(
@@ -180,6 +191,7 @@ pub fn export(
     out: &Path,
 ) -> Result<ExportReport> {
     dirs(format)?;
+    check_sizes(repo, frames)?;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
         return Err(Error::Refused(format!(
             "{}: not empty (export writes into a new or empty directory)",
@@ -262,6 +274,7 @@ fn export_into(
             rep.linked += 1;
         } else {
             let b = repo.store.get(&f.id)?;
+            crate::object::tree::check_size(f.path.as_bytes(), f.size, &f.id, b.len() as u64)?;
             write_file(&dest, &b)?;
             bytes = Some(b);
             rep.written += 1;

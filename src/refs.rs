@@ -59,24 +59,29 @@ pub struct Refs {
 pub const MAX_REF_FILE: u64 = 4096;
 
 /// Untrusted text for an error message: control characters escaped, at most 60
-/// characters kept (a hostile name or ref can be megabytes).
+/// characters shown, escapes included (a hostile name or ref can be megabytes).
 pub fn quote_short(text: &str) -> String {
     quote_limited(text, 60)
 }
 
-/// [`quote_short`] keeping up to `keep` characters.
+/// [`quote_short`] showing up to `keep` characters. Escapes count as what they
+/// print (`\u{0}` is six), so a run of control bytes cannot make the quote longer.
 pub fn quote_limited(text: &str, keep: usize) -> String {
     let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == keep {
+    let mut shown = 0;
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        let n = piece.chars().count();
+        if shown + n > keep {
             out.push_str("...");
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        shown += n;
+        out.push_str(&piece);
     }
     out
 }
@@ -580,6 +585,23 @@ impl Refs {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the `ref_metadata` fuzz target (its crash input: 0x08 and 15 NULs):
+    /// each NUL printed as `\u{0}` made a 16-byte ref quote 95 characters long.
+    #[test]
+    fn quote_of_many_control_bytes_stays_short() {
+        let input = [8u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let q = quote_bytes(&input);
+        assert!(q.chars().count() < 80, "{q}");
+        assert!(q.starts_with("\\u{8}\\u{0}") && q.ends_with("..."), "{q}");
+        assert!(quote_bytes(&[0u8; 5000]).chars().count() < 80);
+        assert_eq!(quote_short(&"a".repeat(60)), "a".repeat(60));
+        assert_eq!(
+            quote_short(&"a".repeat(61)),
+            format!("{}...", "a".repeat(60))
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -240,6 +240,35 @@ fn attacks() -> Vec<Attack> {
             set_ref(r, b"main", c);
         },
     ));
+    // Tree entries claiming sizes their objects do not have: 2^64-1 (refused when
+    // the tree is decoded), or a plausible wrong one (refused once the data is in).
+    for (name, size, text) in [
+        (
+            "tree entry size 2^64-1",
+            u64::MAX,
+            "more than any file can hold",
+        ),
+        (
+            "tree entry with a wrong size",
+            7,
+            "claims 7 bytes but its object",
+        ),
+    ] {
+        out.push(attack(name, refused(text), move |r, base| {
+            let mut f = Forge::new();
+            let data = f.raw(b"data\n");
+            let tree = f.tree(&[hostile::Entry {
+                mode: hostile::FILE,
+                name: b"file".to_vec(),
+                id: data,
+                size,
+                files: 1,
+            }]);
+            let c = f.commit(tree, &[base], "wrong size\n");
+            f.write_pack(r);
+            set_ref(r, b"main", c);
+        }));
+    }
     // Damaged packs.
     out.push(attack("truncated pack", refused("truncated"), |r, base| {
         let pack = push_file(r, base);

@@ -65,6 +65,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     match (commit, tree) {
         (Some(c), _) => writeln!(out, "{}", serde_json::to_string_pretty(&c)?)?,
         (_, Some(TreeObject::Entries(entries))) => {
+            dsv::object::tree::check_entry_sizes(
+                &repo.store,
+                b"",
+                entries.iter().map(|e| (&e.name[..], e.mode, &e.id, e.size)),
+            )?;
             for e in entries {
                 writeln!(
                     out,

@@ -153,6 +153,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if let Some(m) = &args.manifest {
         let path = dsv::export::out_dir(&ctx.cwd, m);
+        dsv::export::check_sizes(&repo, &frames)?;
         dsv::export::manifest(&frames, &path)?;
         if !ctx.quiet {
             eprintln!("{} frames in {}", frames.len(), path.display());

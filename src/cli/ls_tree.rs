@@ -3,6 +3,7 @@
 use super::Ctx;
 use super::output::quote_path;
 use dsv::lock::Access;
+use dsv::object::tree::{TreeObject, check_entry_sizes, check_size};
 use dsv::object::{Commit, EntryMode, Tree};
 use dsv::ops::diff::lookup;
 use dsv::ops::revparse::resolve;
@@ -25,6 +26,22 @@ pub struct Args {
 
 fn list(repo: &Repository, tree: &dsv::ObjectId, prefix: &[u8], args: &Args) -> anyhow::Result<()> {
     let t = Tree::load(&repo.store, tree)?;
+    // The sizes listed are checked against the objects (their record headers) and
+    // the directories below, so a damaged or forged tree fails here, not later.
+    check_entry_sizes(
+        &repo.store,
+        prefix.strip_suffix(b"/").unwrap_or(prefix),
+        t.entries
+            .iter()
+            .map(|e| (&e.name[..], e.mode, &e.id, e.size)),
+    )?;
+    for e in t.entries.iter().filter(|e| e.mode == EntryMode::Dir) {
+        let below = match Tree::load_object(&repo.store, &e.id)? {
+            TreeObject::Entries(entries) => entries.iter().map(|e| e.size).sum(),
+            TreeObject::Shards(shards) => shards.iter().map(|s| s.size).sum(),
+        };
+        check_size(&[prefix, &e.name].concat(), e.size, &e.id, below)?;
+    }
     for e in t.entries {
         let path = [prefix, &e.name].concat();
         if args.r && e.mode == EntryMode::Dir {

@@ -28,12 +28,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         Some(p) => Some(Commit::load(&repo.store, p)?.tree),
         None => None,
     };
-    let changes = detect_renames(diff_trees(
-        &repo.store,
-        parent_tree.as_ref(),
-        Some(&c.tree),
-        &[],
-    )?);
+    let changes = diff_trees(&repo.store, parent_tree.as_ref(), Some(&c.tree), &[])?;
+    dsv::ops::diff::check_change_sizes(&repo.store, &changes)?;
+    let changes = detect_renames(changes);
     if args.json {
         print_json(&serde_json::json!({ "id": id, "commit": c, "changes": changes }))?;
         return Ok(0);

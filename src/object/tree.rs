@@ -168,6 +168,78 @@ pub fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// The largest size a file entry may claim: no file system holds a file past
+/// `off_t`'s range.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+fn add_totals(totals: &mut (u64, u64), size: u64, files: u64) -> Option<()> {
+    totals.0 = totals.0.checked_add(size)?;
+    totals.1 = totals.1.checked_add(files)?;
+    Some(())
+}
+
+/// The checks a tree entry's size and file count get when decoded (no object is read).
+fn check_counts(
+    name: &[u8],
+    mode: EntryMode,
+    size: u64,
+    files: u64,
+    totals: &mut (u64, u64),
+) -> std::result::Result<(), String> {
+    let name = || crate::refs::quote_bytes(name);
+    if mode.is_blob() && size > MAX_FILE_SIZE {
+        return Err(format!(
+            "entry '{}' claims {size} bytes, more than any file can hold",
+            name()
+        ));
+    }
+    if mode.is_blob() && files != 1 {
+        return Err(format!(
+            "entry '{}' is a file but claims {files} files",
+            name()
+        ));
+    }
+    add_totals(totals, size, files)
+        .ok_or_else(|| format!("sizes or file counts overflow at entry '{}'", name()))
+}
+
+/// Checks the size a tree entry at `path` claims against the length of its
+/// object `id` (as read, or as [`ObjectStore::content_len`] gives it).
+pub fn check_size(path: &[u8], claimed: u64, id: &ObjectId, real: u64) -> Result<()> {
+    if claimed == real {
+        return Ok(());
+    }
+    Err(Error::Corrupt(format!(
+        "tree entry '{}' claims {claimed} bytes but its object {} has {real}",
+        crate::refs::quote_bytes(path),
+        id.short()
+    )))
+}
+
+/// Checks the size every file entry of `entries` (below `prefix`) claims against
+/// its stored object, reading only record headers; objects not stored here (a
+/// partial clone) are checked when they are fetched and read.
+pub fn check_entry_sizes<'a>(
+    store: &ObjectStore,
+    prefix: &[u8],
+    entries: impl IntoIterator<Item = (&'a [u8], EntryMode, &'a ObjectId, u64)>,
+) -> Result<()> {
+    for (name, mode, id, size) in entries {
+        if mode.is_blob()
+            && let Some(real) = store.content_len(id)?
+            && real != size
+        {
+            let path = if prefix.is_empty() {
+                name.to_vec()
+            } else {
+                [prefix, b"/", name].concat()
+            };
+            check_size(&path, size, id, real)?;
+        }
+    }
+    Ok(())
+}
+
 fn encode_entries(entries: &[TreeEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + entries.len() * 56);
     out.extend_from_slice(MAGIC);
@@ -275,6 +347,9 @@ impl<'a> TreeObjectRef<'a> {
         if count > bytes.len() as u64 {
             return Err("entry count larger than the object".into());
         }
+        // Sizes and file counts are trusted by listings and summed by every walk:
+        // what no object could hold, or a sum that overflows, is refused here.
+        let mut totals = (0u64, 0u64);
         let obj = match kind {
             0 => {
                 let mut entries: Vec<EntryRef<'a>> = Vec::with_capacity(count as usize);
@@ -296,6 +371,7 @@ impl<'a> TreeObjectRef<'a> {
                     let id = take_id(&mut b)?;
                     let size = varint(&mut b)?;
                     let files = varint(&mut b)?;
+                    check_counts(name, mode, size, files, &mut totals)?;
                     entries.push(EntryRef {
                         name,
                         mode,
@@ -315,6 +391,8 @@ impl<'a> TreeObjectRef<'a> {
                     let files = varint(&mut b)?;
                     let len = varint(&mut b)? as usize;
                     let last = take(&mut b, len)?.to_vec();
+                    add_totals(&mut totals, size, files)
+                        .ok_or("shard sizes or file counts overflow")?;
                     shards.push(Shard {
                         id,
                         entries,
@@ -410,7 +488,25 @@ impl Tree {
                 let mut entries = Vec::new();
                 for s in shards {
                     match Self::load_object(store, &s.id)? {
-                        TreeObject::Entries(mut e) => entries.append(&mut e),
+                        TreeObject::Entries(mut e) => {
+                            // Decoding bounded the sums, so they cannot overflow.
+                            let size: u64 = e.iter().map(|e| e.size).sum();
+                            let files: u64 = e.iter().map(|e| e.files).sum();
+                            if (e.len() as u64, size, files) != (s.entries, s.size, s.files) {
+                                return Err(Error::CorruptObject {
+                                    id: *id,
+                                    reason: format!(
+                                        "shard {} claims {} entries, {} bytes and {} files but holds {}, {size} and {files}",
+                                        s.id.short(),
+                                        s.entries,
+                                        s.size,
+                                        s.files,
+                                        e.len()
+                                    ),
+                                });
+                            }
+                            entries.append(&mut e)
+                        }
                         TreeObject::Shards(_) => {
                             return Err(Error::CorruptObject {
                                 id: s.id,
@@ -503,6 +599,27 @@ mod tests {
             let e = vec![entry(bad, 1)];
             assert!(TreeObject::decode(&encode_entries(&e)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rejects_sizes_no_file_can_hold_and_overflowing_sums() {
+        let mut huge = vec![entry("a", 1)];
+        huge[0].size = u64::MAX;
+        let err = TreeObject::decode(&encode_entries(&huge)).unwrap_err();
+        assert!(
+            err.contains("entry 'a' claims 18446744073709551615 bytes"),
+            "{err}"
+        );
+        let mut many = vec![entry("a", 1)];
+        many[0].files = 2;
+        assert!(TreeObject::decode(&encode_entries(&many)).is_err());
+        let mut dirs = vec![entry("a", 1), entry("b", 1)];
+        for d in &mut dirs {
+            d.mode = EntryMode::Dir;
+            d.size = u64::MAX / 2 + 1;
+        }
+        let err = TreeObject::decode(&encode_entries(&dirs)).unwrap_err();
+        assert!(err.contains("overflow at entry 'b'"), "{err}");
     }
 
     #[test]

@@ -109,14 +109,20 @@ fn execute(
             group.into_iter().map(move |(path, st)| {
                 let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
                 let r = match &dir {
-                    Some(dir) => {
-                        dir.write_entry(name, st.mode, &st.id, &repo.store, repo.storage.as_ref())
-                    }
+                    Some(dir) => dir.write_entry(
+                        name,
+                        st.mode,
+                        &st.id,
+                        st.size,
+                        &repo.store,
+                        repo.storage.as_ref(),
+                    ),
                     None => write::write_entry(
                         repo.root(),
                         &path,
                         st.mode,
                         &st.id,
+                        st.size,
                         &repo.store,
                         repo.storage.as_ref(),
                     ),

@@ -121,6 +121,23 @@ fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Checks the sizes the trees claim for each side of `changes` (which diff and
+/// show print) against the stored objects, reading record headers only.
+pub fn check_change_sizes(store: &ObjectStore, changes: &[Change]) -> Result<()> {
+    for c in changes {
+        let old_path = c.from.as_deref().unwrap_or(&c.path);
+        for (path, st) in [(old_path, c.old), (&c.path[..], c.new)] {
+            if let Some(st) = st
+                && st.mode.is_blob()
+                && let Some(real) = store.content_len(&st.id)?
+            {
+                crate::object::tree::check_size(path, st.size, &st.id, real)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Lists every file of a tree (recursively) with its path.
 pub fn flatten(store: &ObjectStore, tree: &ObjectId) -> Result<BTreeMap<Vec<u8>, FileState>> {
     let mut out = BTreeMap::new();

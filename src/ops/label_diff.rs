@@ -768,6 +768,7 @@ pub fn diff_repo(
                   from: String,
                   to: String|
      -> Result<DatasetDiff> {
+        crate::ops::diff::check_change_sizes(store, &changes)?;
         let changes = detect_renames(changes);
         let (lo, ln) = (load_layout(old)?, load_layout(new)?);
         let mut opts = spec.options;

@@ -943,6 +943,7 @@ fn apply(
                     path,
                     st.mode,
                     &st.id,
+                    st.size,
                     &repo.store,
                     repo.storage.as_ref(),
                 )?;

@@ -705,6 +705,43 @@ fn resolve_links(
     }
 }
 
+/// Refuses new trees whose entries claim sizes their objects (all here now) do not
+/// have: a file entry against its record, a directory against the tree below.
+fn check_sizes(repo: &Repository, remote: &Remote, meta: &Metadata) -> Result<()> {
+    for (tree, obj) in &meta.trees {
+        let TreeObject::Entries(entries) = obj else {
+            continue;
+        };
+        for e in entries {
+            let real = match (e.mode, meta.trees.get(&e.id)) {
+                (EntryMode::Dir, Some(TreeObject::Entries(below))) => {
+                    Some(below.iter().map(|e| e.size).sum())
+                }
+                (EntryMode::Dir, Some(TreeObject::Shards(below))) => {
+                    Some(below.iter().map(|s| s.size).sum())
+                }
+                (EntryMode::Dir, None) => None,
+                _ => repo.store.content_len(&e.id)?,
+            };
+            if let Some(real) = real
+                && real != e.size
+            {
+                return Err(remote_err(
+                    remote,
+                    format!(
+                        "tree {}: entry '{}' claims {} bytes but its object {} has {real}; refusing to fetch it",
+                        tree.short(),
+                        crate::refs::quote_bytes(&e.name),
+                        e.size,
+                        e.id.short()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Stores downloaded commits and trees, then flushes (one transaction).
 fn store_metadata(repo: &Repository, meta: &Metadata) -> Result<u64> {
     for (_, rec, commit) in &meta.records {
@@ -765,6 +802,7 @@ fn fetch_with(
     match mode {
         FetchMode::Full => {
             report.objects += fetch_blobs(repo, remote, &index, &meta.blobs, progress)?;
+            check_sizes(repo, remote, &meta)?;
             check_symlinks(repo, remote, &meta.symlinks)?;
             // A link may escape only through other links: resolve each one through
             // the whole tree it will be checked out with.

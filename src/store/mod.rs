@@ -370,17 +370,27 @@ impl ObjectStore {
         for (n, from) in writes {
             text.push_str(&format!("{n} {from}\n"));
         }
-        // Not fsynced: a process crash keeps it (page cache), and after a power
-        // cut that lost it while a tail survived, the store refuses to write
-        // until `dsv repair`, which keeps every record; nothing is lost either way.
+        // Durable before the caller writes past the lengths it names: a power cut
+        // may otherwise keep a pack's tail and lose its proof, and the store would
+        // refuse to write until `dsv repair`. The file and the directory entry the
+        // rename makes are both synced (a few per write command: one per pack
+        // opened, one per commit to the database). Without `core.fsync` the packs
+        // themselves are not synced, so neither is their record.
+        let durable = self.fsync.load(std::sync::atomic::Ordering::Relaxed);
         let tmp = crate::storage::temp_name(&self.writes_path);
         let f = self.storage.open_write(&tmp)?;
         let res = self
             .storage
             .write_at(&f, &tmp, 0, text.as_bytes())
+            .and_then(|_| match durable {
+                true => self.storage.sync(&f, &tmp),
+                false => Ok(()),
+            })
             .and_then(|_| self.storage.rename(&tmp, &self.writes_path));
         if res.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        } else if durable && let Some(dir) = self.writes_path.parent() {
+            crate::storage::sync_dir(dir);
         }
         res
     }
@@ -478,6 +488,40 @@ impl ObjectStore {
         })?);
         readers.insert(pack, f.clone());
         Ok((f, path))
+    }
+
+    /// The length of an object's content as its record gives it (a raw record's
+    /// header, or the sum of a concatenation's list), without reading or hashing the
+    /// content: what the sizes a tree claims are checked against. `None` when the
+    /// object is not stored here (a partial clone fetches it when it is read).
+    pub fn content_len(&self, id: &ObjectId) -> Result<Option<u64>> {
+        let Some(loc) = self.locate(id)? else {
+            return Ok(None);
+        };
+        let (file, path) = self.reader(loc.pack, id)?;
+        let mut h = [0u8; pack::RECORD_HEADER];
+        if (loc.len as usize) < h.len() {
+            return Err(self.corrupt(id, "record shorter than its header".into()));
+        }
+        std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), &mut h, loc.offset as u64)
+            .map_err(|source| Error::PackUnreadable {
+                id: *id,
+                pack: path.clone(),
+                source,
+            })?;
+        let header = RecordHeader::decode(&h).map_err(|reason| self.corrupt(id, reason))?;
+        if header.id != *id {
+            return Err(self.corrupt(id, format!("record holds {}", header.id)));
+        }
+        match header.repr {
+            Repr::Raw => Ok(Some(u64::from(header.raw_len))),
+            Repr::Concat => self
+                .children(id)?
+                .iter()
+                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
+                .map(Some)
+                .ok_or_else(|| self.corrupt(id, "concatenation lengths overflow".into())),
+        }
     }
 
     /// Reads and decodes the record for `id` without resolving concatenations.

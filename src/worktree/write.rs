@@ -207,12 +207,15 @@ impl WorkDir {
         Ok(File::from(fd))
     }
 
-    /// Writes one entry (file, executable or symlink) from the store as `name` here.
+    /// Writes one entry (file, executable or symlink) from the store as `name` here;
+    /// `size` is what its tree entry claims, and a file of another length is refused
+    /// before it replaces anything.
     pub fn write_entry(
         &self,
         name: &[u8],
         mode: EntryMode,
         id: &ObjectId,
+        size: u64,
         store: &ObjectStore,
         storage: &dyn Storage,
     ) -> Result<StatStamp> {
@@ -226,6 +229,7 @@ impl WorkDir {
         let st = self.replace(name, |tmp| match mode {
             EntryMode::Symlink => {
                 let link = store.get(id)?;
+                crate::object::tree::check_size(&self.path_of(name), size, id, link.len() as u64)?;
                 rustix::fs::symlinkat(&link[..], &self.fd, tmp)
                     .map_err(|e| self.err("creating symlink", tmp, e))
             }
@@ -237,7 +241,7 @@ impl WorkDir {
                 };
                 // No buffering: the store hands over whole chunks, one write each.
                 let mut w = self.create_file(tmp, perm)?;
-                store.read_into(id, &mut w).map_err(|e| match e {
+                let n = store.read_into(id, &mut w).map_err(|e| match e {
                     Error::Io { source, .. } if source.kind() != std::io::ErrorKind::Other => {
                         Error::io(
                             "writing",
@@ -247,7 +251,7 @@ impl WorkDir {
                     }
                     e => e,
                 })?;
-                Ok(())
+                crate::object::tree::check_size(&self.path_of(name), size, id, n)
             }
             EntryMode::Dir => Err(Error::Refused(
                 "internal: write_entry on a directory".into(),
@@ -288,12 +292,13 @@ pub fn write_entry(
     path: &[u8],
     mode: EntryMode,
     id: &ObjectId,
+    size: u64,
     store: &ObjectStore,
     storage: &dyn Storage,
 ) -> Result<StatStamp> {
     let (dir, name) = WorkDir::parent_of(root, path, true)?
         .ok_or_else(|| Error::Refused(format!("cannot write '{}'", display_path(path))))?;
-    dir.write_entry(&name, mode, id, store, storage)
+    dir.write_entry(&name, mode, id, size, store, storage)
 }
 
 /// Replaces the worktree file at repository path `path` with `bytes` (temp file and
