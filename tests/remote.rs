@@ -603,7 +603,7 @@ fn seed() -> u64 {
         Some(v) => v
             .parse()
             .expect("DSV_TEST_SEED must be a number or 'random'"),
-        None => 0x5eed_0f_d5f,
+        None => 0x5eed_0fd5,
     };
     eprintln!("DSV_TEST_SEED={s}");
     s
