@@ -2167,3 +2167,62 @@ fn docs_man_pages_match_the_command_line() {
         assert!(a == b, "{name} differs; {fix}");
     }
 }
+
+/// git's everyday verbs and options that scripts and fingers reach for: `log -N`,
+/// `rev-parse`, `reflog`, `switch -`, `diff --name-only`, `remote -v`, `commit -F`.
+#[test]
+fn git_habits_log_count_rev_parse_reflog_switch_back_name_only_remote_v_commit_file() {
+    let t = TestRepo::init();
+    std::fs::write(t.root().join("a.txt"), "a\n").unwrap();
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "one"]);
+    std::fs::write(t.root().join("b.txt"), "b\n").unwrap();
+    t.ok(["add", "-A"]);
+    let out = t
+        .cmd()
+        .args(["commit", "-F", "-"])
+        .write_stdin("two\n\nfrom standard input\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(t.root().join("msg"), "three\n").unwrap();
+    t.ok(["switch", "-c", "feat"]);
+    std::fs::write(t.root().join("c.txt"), "c\n").unwrap();
+    t.ok(["add", "c.txt"]);
+    t.ok(["commit", "-F", "msg"]);
+    t.ok(["switch", "main"]);
+    t.ok(["switch", "-"]);
+    t.ok(["remote", "add", "origin", "s3://bucket/data"]);
+    let mut out = String::new();
+    for args in [
+        vec!["log", "-2", "--oneline"],
+        vec!["rev-parse", "--short", "HEAD", "HEAD~1", "main"],
+        vec!["rev-parse", "--abbrev-ref", "HEAD"],
+        vec!["reflog", "-3"],
+        vec!["reflog", "main"],
+        vec!["diff", "--name-only", "HEAD~2", "HEAD"],
+        vec!["remote", "-v"],
+    ] {
+        out.push_str(&format!("$ dsv {}\n{}", args.join(" "), t.ok(&args).stdout));
+    }
+    let r = t.ok(["log", "--json", "-n", "1", "HEAD~1"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    out.push_str(&format!(
+        "$ dsv log --json -n 1 HEAD~1 (message)\n{}\n",
+        v[0]["message"].as_str().unwrap()
+    ));
+    snap!(t, "git_habits", out);
+    // What cannot mean anything is an error, not a guess.
+    let r = t.run(["rev-parse", "--verify", "HEAD", "main"]);
+    assert_eq!(r.code, 2, "{r}");
+    let r = t.fails(["rev-parse", "nosuch"]);
+    assert!(r.stderr.contains("nosuch"), "{r}");
+    std::fs::write(t.root().join("empty"), "\n\n").unwrap();
+    let r = t.fails(["commit", "-F", "empty"]);
+    assert!(r.stderr.contains("is empty; nothing committed"), "{r}");
+    let r = t.run(["commit", "-m", "x", "-F", "msg"]);
+    assert_eq!(r.code, 2, "{r}");
+    let fresh = TestRepo::init();
+    let r = fresh.fails(["switch", "-"]);
+    assert!(r.stderr.contains("no previous branch"), "{r}");
+}

@@ -11,8 +11,16 @@ use super::output::human_bytes;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Commit message (several -m are joined as paragraphs).
-    #[arg(short, long = "message", required = true)]
+    #[arg(
+        short,
+        long = "message",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
     message: Vec<String>,
+    /// Take the message from FILE (`-` reads standard input).
+    #[arg(short = 'F', long = "file", value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
     /// Allow a commit whose tree equals its parent's.
     #[arg(long)]
     allow_empty: bool,
@@ -31,8 +39,43 @@ pub(super) fn report_label_errors(check: &dsv::ops::label_check::LabelCheck) {
     }
 }
 
+/// Longest message `-F` reads: far past any real one, and memory stays bounded when
+/// it is pointed at a large file or an endless pipe.
+const MAX_MESSAGE: u64 = 1 << 20;
+
+/// The message of `-F FILE` (`-`: standard input), at most [`MAX_MESSAGE`] bytes of UTF-8.
+fn message_from(ctx: &Ctx, file: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let (name, reader): (String, Box<dyn Read>) = if file.as_os_str() == "-" {
+        ("standard input".into(), Box::new(std::io::stdin()))
+    } else {
+        let path = ctx.cwd.join(file);
+        let f = std::fs::File::open(&path)
+            .map_err(|e| anyhow::anyhow!("reading '{}': {e}", path.display()))?;
+        (format!("'{}'", path.display()), Box::new(f))
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_MESSAGE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("reading {name}: {e}"))?;
+    if bytes.len() as u64 > MAX_MESSAGE {
+        anyhow::bail!("the commit message in {name} is longer than 1 MiB");
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("the commit message in {name} is not UTF-8"))?;
+    if text.trim().is_empty() {
+        anyhow::bail!("the commit message in {name} is empty; nothing committed");
+    }
+    Ok(text)
+}
+
 /// Runs `commit`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    let message = match &args.file {
+        Some(f) => message_from(ctx, f)?,
+        None => args.message.join("\n\n"),
+    };
     let repo = ctx.repo(Access::Write)?;
     // A bad dsv.toml refuses the commit before `-a` stages anything.
     dsv::hooks::load(&repo)?;
@@ -55,7 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let hooked = dsv::hooks::commit(
         &repo,
         &CommitOptions {
-            message: args.message.join("\n\n"),
+            message,
             allow_empty: args.allow_empty,
         },
     )?;

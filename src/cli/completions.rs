@@ -228,6 +228,8 @@ const NAMED: &[(&[&str], &str, Names)] = &[
     (&["diff"], "revs", Names::Revisions),
     (&["log"], "revs", Names::Revisions),
     (&["show"], "rev", Names::Revisions),
+    (&["rev-parse"], "revs", Names::Revisions),
+    (&["reflog"], "reference", Names::Branches),
     (&["tag"], "name", Names::Tags),
     (&["tag"], "rev", Names::Revisions),
     (&["merge"], "target", Names::Revisions),

@@ -52,6 +52,9 @@ pub struct Args {
     /// Only file names with change letters (A, D, M, R), as git; labels are not read.
     #[arg(long)]
     name_status: bool,
+    /// Only the names of changed files, as git; labels are not read.
+    #[arg(long, conflicts_with_all = ["name_status", "stat"])]
+    name_only: bool,
     /// Per-file size changes, as git's --stat; labels are not read.
     #[arg(long)]
     stat: bool,
@@ -171,7 +174,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let format = if args.json { Format::Json } else { args.format };
-    let file_level = args.name_status || args.stat || args.no_labels;
+    let file_level = args.name_status || args.name_only || args.stat || args.no_labels;
     let (revs, since_fork) = split_ranges(&args.revs);
     if !ctx.quiet && !since_fork {
         selection_hint(&repo, &revs);
@@ -181,7 +184,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         since_fork,
         staged: args.staged,
         scopes,
-        labels: !(args.name_status || args.stat || args.no_labels),
+        labels: !file_level,
         options: LabelDiffOptions {
             matching: MatchOptions {
                 iou_threshold: args.iou_threshold,
@@ -214,6 +217,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if file_level && format != Format::Json {
         if args.stat {
             print_stat(&mut buf, &diff.files)?;
+        } else if args.name_only {
+            for ch in &diff.files {
+                writeln!(buf, "{}", quote_path(&ch.path))?;
+            }
         } else {
             print_name_status(ctx, &mut buf, &diff.files)?;
             if !args.name_status && !diff.files.is_empty() {

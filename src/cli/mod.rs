@@ -30,11 +30,13 @@ mod output;
 mod pull;
 mod push;
 mod query;
+mod reflog;
 mod remote;
 mod repair;
 mod reset;
 mod resolve;
 mod restore;
+mod rev_parse;
 mod revert;
 mod rm;
 mod show;
@@ -167,6 +169,10 @@ enum Command {
     Completions(completions::Args),
     /// Print a manual page (roff), or write them all with --out.
     Man(man::Args),
+    /// Print the commit ids (or branch names) revisions stand for.
+    RevParse(rev_parse::Args),
+    /// Show where HEAD or a branch has pointed, newest first.
+    Reflog(reflog::Args),
 }
 
 /// A command line that parses but makes no sense (exit code 2, like clap's own errors).
@@ -251,13 +257,43 @@ fn remote_net_from_env() -> Result<dsv::remote::net::Network, String> {
     })
 }
 
+/// git's `log -3` and `reflog -3`: `-N` stands for `-n N` after those commands
+/// (clap has no numeric flags); nothing after `--` is touched.
+fn count_shorthand(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut in_counted = false;
+    let mut after_dashes = false;
+    for a in args {
+        let text = a.to_str();
+        if !after_dashes && text == Some("--") {
+            after_dashes = true;
+        }
+        if !after_dashes && matches!(text, Some("log" | "reflog")) && !in_counted {
+            in_counted = true;
+            out.push(a);
+            continue;
+        }
+        let count = text
+            .and_then(|t| t.strip_prefix('-'))
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match count {
+            Some(n) if in_counted && !after_dashes => {
+                out.push("-n".into());
+                out.push(n.into());
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
 /// Parses arguments, runs the command and maps errors to exit codes:
 /// 0 success, 1 failure, 2 usage error.
 pub fn run() -> i32 {
     if let Some(code) = completions::complete_from_env() {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(count_shorthand(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -362,6 +398,8 @@ pub fn run() -> i32 {
         Command::Watch(a) => watch::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man(a) => man::run(&ctx, a),
+        Command::RevParse(a) => rev_parse::run(&ctx, a),
+        Command::Reflog(a) => reflog::run(&ctx, a),
     };
     if let Some(c) = counter {
         eprintln!("dsv: {} write points", c.writes());

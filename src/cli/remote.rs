@@ -11,6 +11,9 @@ use super::output::print_json;
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
+    /// With no action: each remote's URL for fetch and for push, as `git remote -v`.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -47,6 +50,15 @@ enum Action {
 
 /// Runs `remote`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    if args.verbose && args.action.is_none() {
+        let repo = ctx.repo(Access::Read)?;
+        for r in list_remotes(&repo)? {
+            let url = dsv::redact::url(&r.url);
+            println!("{}\t{url} (fetch)", r.name);
+            println!("{}\t{url} (push)", r.name);
+        }
+        return Ok(0);
+    }
     match args.action.unwrap_or(Action::List { json: false }) {
         Action::Add {
             name,

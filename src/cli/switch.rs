@@ -1,4 +1,4 @@
-//! `dsv switch BRANCH | -c NEW [START] | --detach REV`.
+//! `dsv switch BRANCH | - | -c NEW [START] | --detach REV`.
 
 use dsv::lock::Access;
 use dsv::ops::branch::create_branch;
@@ -11,7 +11,7 @@ use super::Ctx;
 /// Arguments of `switch`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Branch to switch to (or start point with -c / revision with --detach).
+    /// Branch to switch to (`-`: the previous one), or start point with -c / revision with --detach.
     target: Option<String>,
     /// Create a new branch (at TARGET or HEAD) and switch to it.
     #[arg(short = 'c', long = "create", value_name = "NEW")]
@@ -32,6 +32,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     super::hooks::after_checkout(ctx, repo, previous, "the switch is done")
+}
+
+/// The branch HEAD was on before the last switch (`dsv switch -`, git's `@{-1}`), from
+/// HEAD's reflog.
+fn previous_branch(repo: &dsv::Repository) -> anyhow::Result<String> {
+    let log = repo.refs.reflog("HEAD")?;
+    let from = log.iter().rev().find_map(|e| {
+        e.message
+            .strip_prefix("switch: moving from ")?
+            .split_once(" to ")
+            .map(|(from, _)| from.to_string())
+    });
+    let Some(from) = from else {
+        anyhow::bail!("no previous branch: HEAD's reflog records no switch");
+    };
+    if repo
+        .refs
+        .read(&format!("{}{from}", dsv::refs::HEADS))?
+        .is_none()
+    {
+        anyhow::bail!(
+            "the previous HEAD was '{}', which is no branch now (use `dsv switch --detach {}` for a commit)",
+            dsv::quote::text(&from),
+            dsv::quote::text(&from)
+        );
+    }
+    Ok(from)
 }
 
 /// The switch itself; true when HEAD now names a commit it moved to.
@@ -77,9 +104,12 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
         }
         return Ok(true);
     }
-    let Some(target) = args.target else {
+    let Some(mut target) = args.target else {
         crate::usage!("missing branch name (use -c NEW to create one)");
     };
+    if target == "-" && !args.detach {
+        target = previous_branch(repo)?;
+    }
     if args.detach {
         let id = resolve(repo, &target)?;
         fetch_for_switch(repo, &id, args.force, &progress)?;
