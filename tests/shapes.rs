@@ -469,3 +469,31 @@ fn cvat_skeleton_is_counted_and_round_trips_through_merge() {
     let doc = diff_json(&repo, &[]);
     assert_eq!(changes(&doc), vec![], "{doc:#}");
 }
+
+#[test]
+fn yolo_pose_dataset_with_kpt_shape_is_refused_not_read_as_polygons() {
+    let repo = TestRepo::init();
+    repo.write("images/a.jpg", "x");
+    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 3]\n");
+    // Box, then two (x, y, visibility) keypoints: ten numbers after the
+    // class, which without kpt_shape read as a polygon of five points.
+    repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr.contains("data.yaml: 'kpt_shape' says the labels are YOLO pose files"),
+        "{r}"
+    );
+    repo.ok(["commit", "-m", "pose"]);
+    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
+    assert!(r.stderr.contains("does not read yet"), "{r}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
+    assert_eq!(doc["stats"]["objects"], 0, "{doc:#}");
+    assert_eq!(doc["stats"]["label_errors"], 1, "{doc:#}");
+    let r = repo.ok([
+        "query",
+        "objects.exists(o, o.kind == \"polygon\")",
+        "--count",
+    ]);
+    assert_eq!(r.stdout.trim(), "0", "{r}");
+}

@@ -365,6 +365,13 @@ fn names_from_yaml(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
             None => LabelError::msg(message),
         }
     })?;
+    // A pose line's keypoint columns read like a segment's polygon: refused
+    // for the whole dataset rather than read as polygons.
+    if doc.get("kpt_shape").is_some() {
+        return Err(LabelError::msg(
+            "'kpt_shape' says the labels are YOLO pose files (box plus keypoints), which dsv does not read yet: their keypoints would be read as a polygon",
+        ));
+    }
     let Some(names) = doc.get("names") else {
         return Err(LabelError::msg(
             "no 'names' key: cannot tell the class names",
