@@ -17,6 +17,10 @@
 //! `score` ([`AttrValue::Float`]); a polygon becomes [`Geometry::Polygon`] (in
 //! normalized units, like the frame) and its bounding box the object's box.
 //!
+//! Pose files (box plus keypoints) are not read: their keypoint columns read
+//! like a polygon, so a `data.yaml` with `kpt_shape` is an error
+//! ([`parse_class_names`]) rather than a source of class names.
+//!
 //! Errors name the line and the column, where a column is a 1-based
 //! whitespace-separated field (column 1 is the class), which is what a user
 //! counts when reading a YOLO line.
