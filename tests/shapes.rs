@@ -408,7 +408,11 @@ fn cvat_skeleton_point_moved_is_an_object_change() {
         SKELETON.replacen(r#"points="68,162""#, r#"points="70,165""#, 1),
     );
     let doc = diff_json(&repo, &[]);
-    assert_eq!(changes(&doc), one("moved", "person", "keypoints"), "{doc:#}");
+    assert_eq!(
+        changes(&doc),
+        one("moved", "person", "keypoints"),
+        "{doc:#}"
+    );
     // An outside point's coordinates are not a position: moving it changes
     // the shape, not the box.
     repo.ok(["commit", "-a", "-m", "hand moved"]);
@@ -480,7 +484,8 @@ fn yolo_pose_dataset_with_kpt_shape_is_refused_not_read_as_polygons() {
     repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
     let r = repo.ok(["add", "-A"]);
     assert!(
-        r.stderr.contains("data.yaml: 'kpt_shape' says the labels are YOLO pose files"),
+        r.stderr
+            .contains("data.yaml: 'kpt_shape' says the labels are YOLO pose files"),
         "{r}"
     );
     repo.ok(["commit", "-m", "pose"]);

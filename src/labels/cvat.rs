@@ -821,9 +821,7 @@ impl<'x> Parser<'x> {
                 let shown: String = points.chars().take(40).collect();
                 return Err(self.error(
                     at,
-                    format!(
-                        "<points> points=\"{shown}\" in a <skeleton> is not one x,y point"
-                    ),
+                    format!("<points> points=\"{shown}\" in a <skeleton> is not one x,y point"),
                 ));
             }
         };
@@ -1437,8 +1435,7 @@ fn shapes_of<'a>(
             return one(ShapeGeometry::Points(Cow::Borrowed(&p.points)));
         }
         Some(Geometry::Keypoints(k))
-            if k
-                .labels
+            if k.labels
                 .as_ref()
                 .is_some_and(|l| l.len() == k.points.len() && !l.is_empty()) =>
         {

@@ -821,8 +821,8 @@ impl Walk<'_> {
                     if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         let bytes = self.store.get(&e.id)?;
-                        node.scope = Arc::new(
-                            match crate::labels::yolo::parse_class_names(n, &bytes) {
+                        node.scope =
+                            Arc::new(match crate::labels::yolo::parse_class_names(n, &bytes) {
                                 Ok(names) => Scope {
                                     names: Some(Arc::new(names)),
                                     digest: e.id.0,
@@ -840,8 +840,7 @@ impl Walk<'_> {
                                         error: Some(Arc::new(format!("{file}: {err}"))),
                                     }
                                 }
-                            },
-                        );
+                            });
                         break;
                     }
                 }
