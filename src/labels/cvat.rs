@@ -2016,6 +2016,28 @@ mod tests {
                 .prop_map(|(a, b, c, d)| (Some(BBox::from_corners(a, b, c, d)), None)),
             prop::collection::vec((coord(), coord()).prop_map(|(x, y)| [x, y]), 1..6)
                 .prop_map(|ring| (bounds(&ring), Some(Geometry::Polygon { rings: vec![ring] }))),
+            // A skeleton with at least one point not outside (one whose points
+            // are all outside is outside in a track).
+            prop::collection::vec((coord(), coord(), 0u8..3, "[a-z&<]{1,3}"), 1..5)
+                .prop_filter("a placed point", |p| p.iter().any(|q| q.2 > 0))
+                .prop_map(|p| {
+                    let points: Vec<[f64; 3]> =
+                        p.iter().map(|q| [q.0, q.1, f64::from(q.2)]).collect();
+                    let placed: Vec<[f64; 2]> = points
+                        .iter()
+                        .filter(|q| q[2] > 0.0)
+                        .map(|q| [q[0], q[1]])
+                        .collect();
+                    let labels = p.into_iter().map(|q| q.3).collect();
+                    (
+                        bounds(&placed),
+                        Some(Geometry::Keypoints(Box::new(Keypoints {
+                            points,
+                            outline: None,
+                            labels: Some(labels),
+                        }))),
+                    )
+                }),
         ];
         let nonzero = any::<i64>().prop_filter("zero is not written", |n| *n != 0);
         (
