@@ -370,3 +370,135 @@ fn coco_keypoints_moved_is_an_object_change() {
     let doc = diff_json(&repo, &[]);
     assert_eq!(changes(&doc), one("attributes", "blob", "mask"), "{doc:#}");
 }
+
+/// One CVAT image with a skeleton of three points (visible, occluded,
+/// outside) whose second point has an attribute, as CVAT 2.x exports it.
+const SKELETON: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <image id="0" name="a.jpg" width="200" height="200">
+    <box label="car" occluded="0" xtl="1" ytl="1" xbr="9" ybr="9" z_order="0"/>
+    <skeleton label="person" source="manual" z_order="0">
+      <points label="nose" occluded="0" source="manual" outside="0" points="54.5,94.8">
+      </points>
+      <points label="hand" occluded="1" source="manual" outside="0" points="68,162">
+        <attribute name="side">left</attribute>
+      </points>
+      <points label="foot" occluded="0" source="manual" outside="1" points="125,62">
+      </points>
+    </skeleton>
+  </image>
+</annotations>
+"#;
+
+fn skeleton_repo() -> TestRepo {
+    let repo = TestRepo::init();
+    repo.write("a.jpg", "x");
+    repo.write("annotations.xml", SKELETON);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo
+}
+
+#[test]
+fn cvat_skeleton_point_moved_is_an_object_change() {
+    let repo = skeleton_repo();
+    repo.write(
+        "annotations.xml",
+        SKELETON.replacen(r#"points="68,162""#, r#"points="70,165""#, 1),
+    );
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(
+        changes(&doc),
+        one("moved", "person", "keypoints"),
+        "{doc:#}"
+    );
+    // An outside point's coordinates are not a position: moving it changes
+    // the shape, not the box.
+    repo.ok(["commit", "-a", "-m", "hand moved"]);
+    repo.write(
+        "annotations.xml",
+        SKELETON
+            .replacen(r#"points="68,162""#, r#"points="70,165""#, 1)
+            .replacen(r#"points="125,62""#, r#"points="1,1""#, 1),
+    );
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(
+        changes(&doc),
+        one("attributes", "person", "keypoints"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn cvat_skeleton_is_counted_and_round_trips_through_merge() {
+    let repo = TestRepo::init();
+    repo.write("a.jpg", "x");
+    repo.write("annotations.xml", SKELETON);
+    let r = repo.ok(["labels", "--count", "annotations.xml"]);
+    assert!(r.stdout.contains("1 frames\t2 objects"), "{r}");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let r = repo.ok([
+        "query",
+        "objects.exists(o, o.kind == \"keypoints\")",
+        "--count",
+    ]);
+    assert_eq!(r.stdout.trim(), "1", "{r}");
+    repo.ok(["branch", "b"]);
+    repo.write(
+        "annotations.xml",
+        SKELETON.replacen(r#"points="54.5,94.8""#, r#"points="55,95""#, 1),
+    );
+    repo.ok(["commit", "-a", "-m", "nose moved"]);
+    repo.ok(["checkout", "b"]);
+    repo.write(
+        "annotations.xml",
+        SKELETON.replacen(r#"xbr="9""#, r#"xbr="10""#, 1),
+    );
+    repo.ok(["commit", "-a", "-m", "car wider"]);
+    repo.ok(["merge", "main"]);
+    let merged = repo.read_string("annotations.xml");
+    for want in [
+        r#"<skeleton label="person""#,
+        r#"<points label="nose" occluded="0" outside="0" points="55,95""#,
+        r#"<points label="hand" occluded="1" outside="0" points="68,162""#,
+        r#"<attribute name="side">left</attribute>"#,
+        r#"<points label="foot" occluded="0" outside="1" points="125,62""#,
+        r#"xbr="10""#,
+    ] {
+        assert!(merged.contains(want), "{want}:\n{merged}");
+    }
+    // What was written reads back as what was merged: no change left.
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(changes(&doc), vec![], "{doc:#}");
+}
+
+#[test]
+fn yolo_pose_dataset_with_kpt_shape_is_refused_not_read_as_polygons() {
+    let repo = TestRepo::init();
+    repo.write("images/a.jpg", "x");
+    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 3]\n");
+    // Box, then two (x, y, visibility) keypoints: ten numbers after the
+    // class, which without kpt_shape read as a polygon of five points.
+    repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr
+            .contains("data.yaml: 'kpt_shape' says the labels are YOLO pose files"),
+        "{r}"
+    );
+    repo.ok(["commit", "-m", "pose"]);
+    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
+    assert!(r.stderr.contains("does not read yet"), "{r}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
+    assert_eq!(doc["stats"]["objects"], 0, "{doc:#}");
+    assert_eq!(doc["stats"]["label_errors"], 1, "{doc:#}");
+    let r = repo.ok([
+        "query",
+        "objects.exists(o, o.kind == \"polygon\")",
+        "--count",
+    ]);
+    assert_eq!(r.stdout.trim(), "0", "{r}");
+}

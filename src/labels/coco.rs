@@ -959,7 +959,11 @@ impl Ann<'_> {
                     Some(Seg::Rings(rings)) => Some(rings),
                     _ => None,
                 };
-                Some(Geometry::Keypoints(Box::new(Keypoints { points, outline })))
+                Some(Geometry::Keypoints(Box::new(Keypoints {
+                    points,
+                    outline,
+                    labels: None,
+                })))
             }
             (_, Some(Seg::Rings(rings))) => Some(Geometry::Polygon { rings }),
             (_, Some(Seg::Rle(mask))) => Some(Geometry::Mask(Box::new(mask))),

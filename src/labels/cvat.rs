@@ -28,8 +28,16 @@
 //!   from `<meta>`'s `original_size`. On each frame, tracked objects come after
 //!   the image's own shapes, ordered by track id (numerically), then label.
 //!
-//! Polylines, points, masks, cuboids, ellipses and skeletons have no place in
-//! the model and are skipped, as is everything else dsv does not know.
+//! - `<polyline>`, `<points>`, `<ellipse>`, `<cuboid>` and `<mask>` are
+//!   objects with the matching [`Geometry`]; a `<skeleton>` is one object
+//!   with [`Geometry::Keypoints`]: a point per child `<points label
+//!   points="x,y">`, visibility 0 when `outside`, 1 when `occluded`, else 2,
+//!   the child labels in [`Keypoints::labels`], and the box the bounds of the
+//!   points not outside. A child's `<attribute name="N">` is the skeleton's
+//!   attribute `LABEL/N`. A track's skeleton whose points are all outside is
+//!   outside.
+//!
+//! Everything else dsv does not know is skipped.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -41,8 +49,8 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
 
 use super::{
-    AttrValue, BBox, Cuboid, Ellipse, FrameLabels, Geometry, LabelError, Mask, Object, PointList,
-    Units,
+    AttrValue, BBox, Cuboid, Ellipse, FrameLabels, Geometry, Keypoints, LabelError, Mask, Object,
+    PointList, Units,
 };
 
 /// Whether the bytes look like CVAT XML (a cheap check on the first bytes).
@@ -127,6 +135,8 @@ enum El {
     Image,
     Track,
     Shape,
+    /// A `<points>` inside a `<skeleton>`.
+    Point,
     Attribute,
     Other,
 }
@@ -375,9 +385,17 @@ impl<'x> Parser<'x> {
                 self.open_shape(e, pos, false)?;
                 El::Shape
             }
-            (Some(El::Track), kind) if SHAPES.contains(&kind) => {
+            (Some(El::Track), kind) if SHAPES.contains(&kind) || kind == "skeleton" => {
                 self.open_shape(e, pos, true)?;
                 El::Shape
+            }
+            (Some(El::Image), "skeleton") => {
+                self.open_shape(e, pos, false)?;
+                El::Shape
+            }
+            (Some(El::Shape), "points") if self.skeleton().is_some() => {
+                self.open_point(e, pos)?;
+                El::Point
             }
             (Some(El::Image), "tag") => {
                 let attrs = self.attributes(e, pos)?;
@@ -392,6 +410,18 @@ impl<'x> Parser<'x> {
                 let attrs = self.attributes(e, pos)?;
                 let name = self.required(&attrs, "attribute", "name", pos)?;
                 self.attr = Some((name.to_string(), String::new()));
+                El::Attribute
+            }
+            // A skeleton point's attributes become the skeleton's, named
+            // `POINT/NAME`, so that they are compared and written back.
+            (Some(El::Point), "attribute") => {
+                let attrs = self.attributes(e, pos)?;
+                let name = self.required(&attrs, "attribute", "name", pos)?;
+                let point = self
+                    .skeleton()
+                    .and_then(|k| k.labels.as_ref()?.last().cloned())
+                    .unwrap_or_default();
+                self.attr = Some((format!("{point}/{name}"), String::new()));
                 El::Attribute
             }
             _ => El::Other,
@@ -415,7 +445,7 @@ impl<'x> Parser<'x> {
                 }
             }
             El::Shape => self.close_shape(),
-            El::Root | El::Other => {}
+            El::Root | El::Point | El::Other => {}
         }
     }
 
@@ -623,6 +653,15 @@ impl<'x> Parser<'x> {
             let mut obj = Object::new(label, bounds(&corners));
             obj.geometry = Some(Geometry::Cuboid(Box::new(Cuboid { corners })));
             obj
+        } else if element == "skeleton" {
+            // The points and the box come from the child `<points>`.
+            let mut obj = Object::new(label, None);
+            obj.geometry = Some(Geometry::Keypoints(Box::new(Keypoints {
+                points: Vec::new(),
+                outline: None,
+                labels: Some(Vec::new()),
+            })));
+            obj
         } else if element == "mask" {
             let mask = self.mask(&attrs, pos)?;
             let bbox = BBox {
@@ -722,6 +761,24 @@ impl<'x> Parser<'x> {
         else {
             return;
         };
+        if let Some(Geometry::Keypoints(k)) = &obj.geometry {
+            let placed: Vec<[f64; 2]> = k
+                .points
+                .iter()
+                .filter(|p| p[2] > 0.0)
+                .map(|p| [p[0], p[1]])
+                .collect();
+            obj.bbox = bounds(&placed);
+        }
+        // CVAT marks a skeleton gone from a frame by making all its points outside.
+        let track = match (track, &obj.geometry) {
+            (Some((frame, false)), Some(Geometry::Keypoints(k)))
+                if !k.points.is_empty() && k.points.iter().all(|p| p[2] == 0.0) =>
+            {
+                Some((frame, true))
+            }
+            (track, _) => track,
+        };
         let specs = self.meta.specs.get(&obj.class);
         for (name, text) in raw {
             let kind = specs.and_then(|s| s.get(&name)).map(String::as_str);
@@ -741,6 +798,59 @@ impl<'x> Parser<'x> {
                 }
             }
         }
+    }
+
+    /// The keypoints of the `<skeleton>` being read, if one is.
+    fn skeleton(&self) -> Option<&Keypoints> {
+        match &self.shape.as_ref()?.obj.geometry {
+            Some(Geometry::Keypoints(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// A `<points label outside occluded points="x,y">` of a skeleton: one
+    /// keypoint, visibility 0 outside, 1 occluded, 2 visible (COCO's).
+    fn open_point(&mut self, e: &BytesStart, pos: usize) -> Result<(), LabelError> {
+        let attrs = self.attributes(e, pos)?;
+        let label = self.label(&attrs, "points", pos)?.to_string();
+        let (points, at) = Self::get(&attrs, "points")
+            .ok_or_else(|| self.error(pos, "<points> has no points=\"...\""))?;
+        let point = match parse_points(points).as_deref() {
+            Some([p]) => *p,
+            _ => {
+                let shown: String = points.chars().take(40).collect();
+                return Err(self.error(
+                    at,
+                    format!("<points> points=\"{shown}\" in a <skeleton> is not one x,y point"),
+                ));
+            }
+        };
+        let v = if self.flag(&attrs, "points", "outside")? {
+            0.0
+        } else if self.flag(&attrs, "points", "occluded")? {
+            1.0
+        } else {
+            2.0
+        };
+        if self
+            .skeleton()
+            .is_some_and(|k| k.points.len() >= super::MAX_POLYGON_POINTS)
+        {
+            return Err(self.error(
+                pos,
+                format!(
+                    "<skeleton> has more than {} points: dsv reads at most that many",
+                    super::MAX_POLYGON_POINTS
+                ),
+            ));
+        }
+        if let Some(Shape { obj, .. }) = &mut self.shape
+            && let Some(Geometry::Keypoints(k)) = &mut obj.geometry
+        {
+            k.points.push([point[0], point[1], v]);
+            k.labels.get_or_insert_with(Vec::new).push(label);
+        }
+        Ok(())
     }
 
     /// Places tracked objects on their frames.
@@ -1068,6 +1178,7 @@ enum Kind {
     Ellipse,
     Cuboid,
     Mask,
+    Skeleton,
 }
 
 impl Kind {
@@ -1080,6 +1191,7 @@ impl Kind {
             Kind::Ellipse => "ellipse",
             Kind::Cuboid => "cuboid",
             Kind::Mask => "mask",
+            Kind::Skeleton => "skeleton",
         }
     }
 }
@@ -1098,6 +1210,8 @@ enum ShapeGeometry<'a> {
     Ellipse(&'a Ellipse),
     Cuboid(&'a Cuboid),
     Mask(&'a Mask),
+    /// Keypoints with one label per point, as read from a `<skeleton>`.
+    Skeleton(&'a [[f64; 3]], &'a [String]),
 }
 
 impl ShapeOut<'_> {
@@ -1110,6 +1224,7 @@ impl ShapeOut<'_> {
             ShapeGeometry::Ellipse(_) => Kind::Ellipse,
             ShapeGeometry::Cuboid(_) => Kind::Cuboid,
             ShapeGeometry::Mask(_) => Kind::Mask,
+            ShapeGeometry::Skeleton(..) => Kind::Skeleton,
         }
     }
 
@@ -1179,6 +1294,8 @@ impl ShapeOut<'_> {
                     m.left, m.top, m.width, m.height
                 );
             }
+            // The points are child elements, written by `close`.
+            ShapeGeometry::Skeleton(..) => {}
         }
         let z = match self.obj.attributes.get("z_order") {
             Some(AttrValue::Int(z)) => *z,
@@ -1205,17 +1322,63 @@ impl ShapeOut<'_> {
         indent: &str,
         what: &dyn Fn() -> String,
     ) -> Result<(), LabelError> {
-        let children: Vec<_> = self
+        let mut children: Vec<_> = self
             .obj
             .attributes
             .iter()
             .filter(|(k, v)| !is_xml_attribute(k, v))
             .collect();
-        if children.is_empty() {
+        let points = match self.geometry {
+            ShapeGeometry::Skeleton(points, labels) => Some((points, labels)),
+            _ => None,
+        };
+        if children.is_empty() && points.is_none() {
             out.push_str("/>\n");
             return Ok(());
         }
         out.push_str(">\n");
+        if let Some((points, labels)) = points {
+            let mut written = vec![false; children.len()];
+            for (k, ([x, y, v], label)) in points.iter().zip(labels).enumerate() {
+                let _ = write!(out, "{indent}  <points label=\"");
+                attr(out, label)?;
+                let _ = write!(
+                    out,
+                    "\" occluded=\"{}\" outside=\"{}\" points=\"{x},{y}\"",
+                    u8::from(*v > 0.0 && *v < 2.0),
+                    u8::from(*v <= 0.0)
+                );
+                // `POINT/NAME` attributes go back to the first point so labelled.
+                let first = labels.iter().position(|l| l == label) == Some(k);
+                let prefix = format!("{label}/");
+                let mine: Vec<usize> = (0..children.len())
+                    .filter(|&c| first && children[c].0.starts_with(&prefix))
+                    .collect();
+                if mine.is_empty() {
+                    out.push_str("/>\n");
+                    continue;
+                }
+                out.push_str(">\n");
+                for c in mine {
+                    written[c] = true;
+                    let (name, value) = children[c];
+                    let _ = write!(out, "{indent}    <attribute name=\"");
+                    attr(out, &name[prefix.len()..])?;
+                    out.push_str("\">");
+                    text(
+                        out,
+                        &value_text(value, || format!("{}, attribute {name:?}", what()))?,
+                    )?;
+                    out.push_str("</attribute>\n");
+                }
+                let _ = writeln!(out, "{indent}  </points>");
+            }
+            let mut k = 0;
+            children.retain(|_| {
+                k += 1;
+                !written[k - 1]
+            });
+        }
         for (name, value) in children {
             let _ = write!(out, "{indent}  <attribute name=\"");
             attr(out, name)?;
@@ -1270,6 +1433,15 @@ fn shapes_of<'a>(
         Some(Geometry::Points(p)) if !p.points.is_empty() => {
             finite(p.points.iter().flatten().copied().all(f64::is_finite))?;
             return one(ShapeGeometry::Points(Cow::Borrowed(&p.points)));
+        }
+        Some(Geometry::Keypoints(k))
+            if k.labels
+                .as_ref()
+                .is_some_and(|l| l.len() == k.points.len() && !l.is_empty()) =>
+        {
+            finite(k.points.iter().flatten().copied().all(f64::is_finite))?;
+            let labels = k.labels.as_deref().unwrap_or_default();
+            return one(ShapeGeometry::Skeleton(&k.points, labels));
         }
         // CVAT points have no visibility: the labelled ones are written.
         Some(Geometry::Keypoints(k)) if k.points.iter().any(|p| p[2] > 0.0) => {
@@ -1591,6 +1763,43 @@ mod tests {
 "#;
 
     #[test]
+    fn track_skeletons_are_keypoints_until_all_points_are_outside() {
+        let xml = r#"<annotations><meta><task><original_size><width>9</width><height>9</height></original_size></task></meta>
+<track id="3" label="s1" source="manual">
+  <skeleton frame="0" keyframe="1" z_order="0">
+    <points label="1" outside="0" occluded="0" keyframe="1" points="1,2"/>
+    <points label="2" outside="0" occluded="1" keyframe="1" points="5,6"/>
+  </skeleton>
+  <skeleton frame="1" keyframe="1" z_order="0">
+    <points label="1" outside="1" occluded="0" keyframe="1" points="1,2"/>
+    <points label="2" outside="1" occluded="0" keyframe="1" points="5,6"/>
+  </skeleton>
+</track></annotations>"#;
+        let frames = parse(xml.as_bytes()).unwrap();
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let o = &frames[0].objects[0];
+        assert_eq!((o.class.as_str(), o.id.as_deref()), ("s1", Some("3")));
+        assert_eq!(o.bbox, Some(BBox::from_corners(1.0, 2.0, 5.0, 6.0)));
+        let Some(Geometry::Keypoints(k)) = &o.geometry else {
+            panic!("{o:?}")
+        };
+        assert_eq!(k.points, vec![[1.0, 2.0, 2.0], [5.0, 6.0, 1.0]]);
+        assert_eq!(k.labels, Some(vec!["1".to_string(), "2".to_string()]));
+        // Written back as a track, it reads back the same.
+        let again = parse(&write(&frames).unwrap()).unwrap();
+        assert_eq!(again[0].objects, frames[0].objects);
+    }
+
+    #[test]
+    fn skeleton_point_with_two_points_is_an_error() {
+        let xml = r#"<annotations><image id="0" name="a" width="9" height="9">
+<skeleton label="s"><points label="1" points="1,2;3,4"/></skeleton></image></annotations>"#;
+        let err = parse(xml.as_bytes()).unwrap_err();
+        assert!(err.message.contains("is not one x,y point"), "{err}");
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
     fn tracks_tags_and_synthetic_frames() {
         let frames = parse(TRACKS.as_bytes()).unwrap();
         let names: Vec<&str> = frames.iter().map(|f| f.frame.as_str()).collect();
@@ -1807,6 +2016,28 @@ mod tests {
                 .prop_map(|(a, b, c, d)| (Some(BBox::from_corners(a, b, c, d)), None)),
             prop::collection::vec((coord(), coord()).prop_map(|(x, y)| [x, y]), 1..6)
                 .prop_map(|ring| (bounds(&ring), Some(Geometry::Polygon { rings: vec![ring] }))),
+            // A skeleton with at least one point not outside (one whose points
+            // are all outside is outside in a track).
+            prop::collection::vec((coord(), coord(), 0u8..3, "[a-z&<]{1,3}"), 1..5)
+                .prop_filter("a placed point", |p| p.iter().any(|q| q.2 > 0))
+                .prop_map(|p| {
+                    let points: Vec<[f64; 3]> =
+                        p.iter().map(|q| [q.0, q.1, f64::from(q.2)]).collect();
+                    let placed: Vec<[f64; 2]> = points
+                        .iter()
+                        .filter(|q| q[2] > 0.0)
+                        .map(|q| [q[0], q[1]])
+                        .collect();
+                    let labels = p.into_iter().map(|q| q.3).collect();
+                    (
+                        bounds(&placed),
+                        Some(Geometry::Keypoints(Box::new(Keypoints {
+                            points,
+                            outline: None,
+                            labels: Some(labels),
+                        }))),
+                    )
+                }),
         ];
         let nonzero = any::<i64>().prop_filter("zero is not written", |n| *n != 0);
         (

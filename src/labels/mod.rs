@@ -359,8 +359,8 @@ pub enum Geometry {
     Cuboid(Box<Cuboid>),
     /// A run-length encoded mask (CVAT `<mask>`, COCO RLE `segmentation`).
     Mask(Box<Mask>),
-    /// Keypoints with visibility (COCO `keypoints`), with the polygon
-    /// segmentation the same annotation may carry.
+    /// Keypoints with visibility (COCO `keypoints`, CVAT `<skeleton>`), with
+    /// the polygon segmentation a COCO annotation may carry.
     Keypoints(Box<Keypoints>),
 }
 
@@ -467,6 +467,9 @@ pub struct Keypoints {
     /// The annotation's polygon segmentation, when it has one too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outline: Option<Vec<Vec<[f64; 2]>>>,
+    /// The point labels of a CVAT `<skeleton>`, one per point, in file order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 impl Geometry {

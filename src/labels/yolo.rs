@@ -17,6 +17,10 @@
 //! `score` ([`AttrValue::Float`]); a polygon becomes [`Geometry::Polygon`] (in
 //! normalized units, like the frame) and its bounding box the object's box.
 //!
+//! Pose files (box plus keypoints) are not read: their keypoint columns read
+//! like a polygon, so a `data.yaml` with `kpt_shape` is an error
+//! ([`parse_class_names`]) rather than a source of class names.
+//!
 //! Errors name the line and the column, where a column is a 1-based
 //! whitespace-separated field (column 1 is the class), which is what a user
 //! counts when reading a YOLO line.
@@ -365,6 +369,13 @@ fn names_from_yaml(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
             None => LabelError::msg(message),
         }
     })?;
+    // A pose line's keypoint columns read like a segment's polygon: refused
+    // for the whole dataset rather than read as polygons.
+    if doc.get("kpt_shape").is_some() {
+        return Err(LabelError::msg(
+            "'kpt_shape' says the labels are YOLO pose files (box plus keypoints), which dsv does not read yet: their keypoints would be read as a polygon",
+        ));
+    }
     let Some(names) = doc.get("names") else {
         return Err(LabelError::msg(
             "no 'names' key: cannot tell the class names",

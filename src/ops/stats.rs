@@ -30,7 +30,7 @@ use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-stats-5";
+const CACHE_VERSION: &[u8] = b"dsv-stats-6";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
 /// Per directory: each label file's name, content id and counts (see [`FileCounts`]).
 const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
@@ -719,6 +719,9 @@ impl StatsCache {
 struct Scope {
     names: Option<Arc<Vec<String>>>,
     digest: [u8; 32],
+    /// The names file that does not parse here, with its error (as
+    /// "FILE: error"): every YOLO file below fails with it, as in a full parse.
+    error: Option<Arc<String>>,
 }
 
 fn key(parts: &[&[u8]]) -> [u8; 32] {
@@ -818,12 +821,26 @@ impl Walk<'_> {
                     if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         let bytes = self.store.get(&e.id)?;
-                        if let Ok(names) = crate::labels::yolo::parse_class_names(n, &bytes) {
-                            node.scope = Arc::new(Scope {
-                                names: Some(Arc::new(names)),
-                                digest: e.id.0,
+                        node.scope =
+                            Arc::new(match crate::labels::yolo::parse_class_names(n, &bytes) {
+                                Ok(names) => Scope {
+                                    names: Some(Arc::new(names)),
+                                    digest: e.id.0,
+                                    error: None,
+                                },
+                                Err(err) => {
+                                    let file = if path.is_empty() {
+                                        (*n).to_string()
+                                    } else {
+                                        format!("{path}/{n}")
+                                    };
+                                    Scope {
+                                        names: None,
+                                        digest: e.id.0,
+                                        error: Some(Arc::new(format!("{file}: {err}"))),
+                                    }
+                                }
                             });
-                        }
                         break;
                     }
                 }
@@ -965,6 +982,13 @@ impl Walk<'_> {
                 .and_then(|r| r.names.as_ref())
                 .is_none()
         {
+            if let Some(error) = &scope.error {
+                return Ok(Some(Counted::Full(Box::new(FileCounts {
+                    kind: FileKind::Error,
+                    error: error.to_string(),
+                    ..FileCounts::default()
+                }))));
+            }
             return Ok(Some(yolo_counted(bytes, path, scope.names.as_ref())));
         }
         let full = match self.layout.parse(self.src, path, format, bytes)? {
@@ -1049,6 +1073,7 @@ pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> R
     let root = Arc::new(Scope {
         names: None,
         digest: [0; 32],
+        error: None,
     });
     let mut node = walk.collect(tree, "", &root, false)?;
     t.mark("walk");

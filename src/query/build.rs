@@ -32,7 +32,7 @@ use super::parse_cache::ParseCache;
 use super::sidecar::EncodedMeta;
 
 /// Version of the per-file encoding; part of every group key.
-const CACHE_VERSION: &[u8] = b"dsv-query-labels-3";
+const CACHE_VERSION: &[u8] = b"dsv-query-labels-4";
 /// How many warnings an index keeps by name.
 pub(super) const MAX_WARNINGS: usize = 20;
 /// Label files per group of the parse cache, about: a large directory is
