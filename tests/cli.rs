@@ -2226,3 +2226,34 @@ fn git_habits_log_count_rev_parse_reflog_switch_back_name_only_remote_v_commit_f
     let r = fresh.fails(["switch", "-"]);
     assert!(r.stderr.contains("no previous branch"), "{r}");
 }
+
+/// `status --porcelain` is the short format for scripts: no colour even when asked,
+/// paths from the repository root wherever dsv runs, `-z` for raw NUL-ended paths.
+#[test]
+fn status_porcelain_v1_is_stable_for_scripts() {
+    let t = TestRepo::init();
+    std::fs::create_dir_all(t.root().join("sub")).unwrap();
+    std::fs::write(t.root().join("a.txt"), "a\n").unwrap();
+    std::fs::write(t.root().join("sub/m.txt"), "m\n").unwrap();
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "one"]);
+    std::fs::write(t.root().join("a.txt"), "a2\n").unwrap();
+    std::fs::write(t.root().join("sub/n.txt"), "n\n").unwrap();
+    t.ok(["add", "sub/n.txt"]);
+    std::fs::write(t.root().join("sub/new\tline"), "x\n").unwrap();
+    let r = t.ok_in("sub", ["--color", "always", "status", "--porcelain"]);
+    assert_eq!(
+        r.stdout, " M a.txt\nA  sub/n.txt\n?? \"sub/new\\tline\"\n",
+        "{r}"
+    );
+    let r = t.ok(["status", "--porcelain=v1", "-z"]);
+    assert_eq!(
+        r.stdout_bytes,
+        b" M a.txt\0A  sub/n.txt\0?? sub/new\tline\0".to_vec(),
+        "{r}"
+    );
+    let r = t.run(["status", "--porcelain=v2"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("only v1 is supported"), "{r}");
+    assert_eq!(t.run(["status", "-z"]).code, 2);
+}

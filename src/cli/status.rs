@@ -1,4 +1,4 @@
-//! `dsv status [--short|--json] [PATH...]`.
+//! `dsv status [--short|--porcelain[=v1] [-z]|--json] [PATH...]`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -18,6 +18,13 @@ pub struct Args {
     /// Two-column short format (`XY path`, as git).
     #[arg(short, long)]
     short: bool,
+    /// The short format for scripts, stable across versions (git's porcelain v1: no
+    /// colour, paths from the repository root, renames as `R  OLD -> NEW`).
+    #[arg(long, value_name = "VERSION", num_args = 0..=1, require_equals = true, default_missing_value = "v1", conflicts_with = "json")]
+    porcelain: Option<String>,
+    /// With --porcelain: end entries with NUL and do not quote paths (renames: `R  NEW\0OLD\0`).
+    #[arg(short = 'z', requires = "porcelain")]
+    nul: bool,
     /// Machine-readable JSON.
     #[arg(long, conflicts_with = "short")]
     json: bool,
@@ -54,8 +61,73 @@ fn collapse_untracked(report: &StatusReport, tracked_dirs: &HashSet<Vec<u8>>) ->
     out.into_iter().collect()
 }
 
+/// git's porcelain v1: `XY PATH` per changed path (X staged, Y unstaged, `UU` for
+/// an unresolved conflict, `??` untracked), sorted by path, untracked last; a rename
+/// is `R  OLD -> NEW`. With `nul`, paths are raw bytes and entries end with NUL.
+fn print_porcelain(
+    report: &StatusReport,
+    merging: Option<&dsv::ops::merge::MergeState>,
+    nul: bool,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    // Path -> (staged letter, unstaged letter, the path a staged rename came from).
+    type Line = (char, char, Option<Vec<u8>>);
+    let mut lines: BTreeMap<Vec<u8>, Line> = BTreeMap::new();
+    for ch in &report.staged {
+        let e = lines.entry(ch.path.clone()).or_insert((' ', ' ', None));
+        e.0 = ch.kind.letter();
+        e.2 = ch.from.clone();
+    }
+    for ch in &report.unstaged {
+        lines.entry(ch.path.clone()).or_insert((' ', ' ', None)).1 = ch.kind.letter();
+    }
+    let conflicted: HashSet<Vec<u8>> = merging
+        .iter()
+        .flat_map(|m| m.unresolved().map(|c| c.path.as_bytes().to_vec()))
+        .collect();
+    for path in &conflicted {
+        lines.entry(path.clone()).or_insert((' ', ' ', None));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let end: &[u8] = if nul { b"\0" } else { b"\n" };
+    let mut entry = |xy: &str, path: &[u8], from: Option<&[u8]>| -> std::io::Result<()> {
+        out.write_all(xy.as_bytes())?;
+        out.write_all(b" ")?;
+        match (from, nul) {
+            (Some(f), true) => {
+                out.write_all(path)?;
+                out.write_all(b"\0")?;
+                out.write_all(f)?;
+            }
+            (Some(f), false) => {
+                write!(out, "{} -> {}", quote_path(f), quote_path(path))?;
+            }
+            (None, true) => out.write_all(path)?,
+            (None, false) => out.write_all(quote_path(path).as_bytes())?,
+        }
+        out.write_all(end)
+    };
+    for (p, (x, y, from)) in &lines {
+        if conflicted.contains(p) {
+            entry("UU", p, None)?;
+        } else {
+            entry(&format!("{x}{y}"), p, from.as_deref())?;
+        }
+    }
+    for p in &report.untracked {
+        entry("??", p, None)?;
+    }
+    out.flush()
+}
+
 /// Runs `status`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
+    if let Some(v) = &args.porcelain
+        && v != "v1"
+        && v != "1"
+    {
+        crate::usage!("--porcelain={v}: only v1 is supported");
+    }
     // Read-only first: status must not wait for, or block, other commands.
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
@@ -95,6 +167,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             report: &report,
             merge: merging.as_ref(),
         })?;
+        return Ok(0);
+    }
+    if args.porcelain.is_some() {
+        print_porcelain(&report, merging.as_ref(), args.nul)?;
         return Ok(0);
     }
     let c = ctx.color;
