@@ -236,18 +236,12 @@ fn remote_net_from_env() -> Result<dsv::remote::net::Network, String> {
     };
     let retries = match get("DSV_REMOTE_RETRIES") {
         None => None,
-        Some(v) => Some(
-            v.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= 100)
-                .ok_or_else(|| {
-                    format!(
-                        "DSV_REMOTE_RETRIES must be a number from 0 to 100, not '{}'",
-                        dsv::quote::text(&v)
-                    )
-                })?,
-        ),
+        Some(v) => Some(dsv::remote::net::parse_retries(&v).ok_or_else(|| {
+            format!(
+                "DSV_REMOTE_RETRIES must be a number from 0 to 100, not '{}'",
+                dsv::quote::text(&v)
+            )
+        })?),
     };
     Ok(Network {
         connect_timeout: duration("DSV_REMOTE_CONNECT_TIMEOUT")?,
@@ -258,30 +252,40 @@ fn remote_net_from_env() -> Result<dsv::remote::net::Network, String> {
 }
 
 /// git's `log -3` and `reflog -3`: `-N` stands for `-n N` after those commands
-/// (clap has no numeric flags); nothing after `--` is touched.
+/// (clap has no numeric flags). Only the subcommand itself counts (not a value such
+/// as `commit -m log`), and nothing after `--` is touched.
 fn count_shorthand(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let mut out = Vec::new();
-    let mut in_counted = false;
-    let mut after_dashes = false;
-    for a in args {
-        let text = a.to_str();
-        if !after_dashes && text == Some("--") {
-            after_dashes = true;
+    let mut out: Vec<std::ffi::OsString> = args.collect();
+    // The subcommand: the first word after the program that is neither an option nor
+    // the value of a global option that takes one.
+    let mut i = 1;
+    while let Some(a) = out.get(i).and_then(|a| a.to_str()) {
+        match a {
+            "-C" | "--color" => i += 2,
+            _ if a.starts_with('-') => i += 1,
+            _ => break,
         }
-        if !after_dashes && matches!(text, Some("log" | "reflog")) && !in_counted {
-            in_counted = true;
-            out.push(a);
+    }
+    if !matches!(out.get(i).and_then(|a| a.to_str()), Some("log" | "reflog")) {
+        return out;
+    }
+    let mut k = i + 1;
+    while k < out.len() {
+        let Some(text) = out[k].to_str() else {
+            k += 1;
             continue;
+        };
+        if text == "--" {
+            break;
         }
-        let count = text
-            .and_then(|t| t.strip_prefix('-'))
-            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        match count {
-            Some(n) if in_counted && !after_dashes => {
-                out.push("-n".into());
-                out.push(n.into());
+        match text.strip_prefix('-') {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                let n = n.to_string();
+                out[k] = "-n".into();
+                out.insert(k + 1, n.into());
+                k += 2;
             }
-            _ => out.push(a),
+            _ => k += 1,
         }
     }
     out
@@ -416,5 +420,31 @@ pub fn run() -> i32 {
                 1
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_shorthand;
+
+    fn run(args: &[&str]) -> Vec<String> {
+        count_shorthand(args.iter().map(|a| a.into()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn log_count_shorthand_is_rewritten_only_for_log_and_reflog() {
+        assert_eq!(run(&["dsv", "log", "-3"]), ["dsv", "log", "-n", "3"]);
+        assert_eq!(
+            run(&["dsv", "-C", "log", "reflog", "-2", "--", "-4"]),
+            ["dsv", "-C", "log", "reflog", "-n", "2", "--", "-4"]
+        );
+        assert_eq!(
+            run(&["dsv", "commit", "-m", "log", "-3"]),
+            ["dsv", "commit", "-m", "log", "-3"]
+        );
+        assert_eq!(run(&["dsv", "-q", "log"]), ["dsv", "-q", "log"]);
     }
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use dsv::ops::diff::ChangeKind;
 use dsv::ops::status::{StatusReport, status};
-use dsv::worktree::display_path;
 
 use super::Ctx;
 use super::output::{paint, print_json, quote_path};
@@ -61,61 +60,87 @@ fn collapse_untracked(report: &StatusReport, tracked_dirs: &HashSet<Vec<u8>>) ->
     out.into_iter().collect()
 }
 
-/// git's porcelain v1: `XY PATH` per changed path (X staged, Y unstaged, `UU` for
-/// an unresolved conflict, `??` untracked), sorted by path, untracked last; a rename
-/// is `R  OLD -> NEW`. With `nul`, paths are raw bytes and entries end with NUL.
-fn print_porcelain(
+/// One line of the short formats: `XY PATH` (X staged, Y unstaged; `UU` an
+/// unresolved conflict, `??` untracked), and the path a staged rename came from.
+struct ShortLine {
+    xy: [char; 2],
+    path: Vec<u8>,
+    from: Option<Vec<u8>>,
+}
+
+/// The lines of `--short` and `--porcelain`: changed paths sorted, untracked last.
+fn short_lines(
     report: &StatusReport,
     merging: Option<&dsv::ops::merge::MergeState>,
-    nul: bool,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    // Path -> (staged letter, unstaged letter, the path a staged rename came from).
-    type Line = (char, char, Option<Vec<u8>>);
-    let mut lines: BTreeMap<Vec<u8>, Line> = BTreeMap::new();
+) -> Vec<ShortLine> {
+    fn line<'a>(lines: &'a mut BTreeMap<Vec<u8>, ShortLine>, path: &[u8]) -> &'a mut ShortLine {
+        lines.entry(path.to_vec()).or_insert_with(|| ShortLine {
+            xy: [' ', ' '],
+            path: path.to_vec(),
+            from: None,
+        })
+    }
+    let mut lines = BTreeMap::new();
     for ch in &report.staged {
-        let e = lines.entry(ch.path.clone()).or_insert((' ', ' ', None));
-        e.0 = ch.kind.letter();
-        e.2 = ch.from.clone();
+        let l = line(&mut lines, &ch.path);
+        l.xy[0] = ch.kind.letter();
+        l.from = ch.from.clone();
     }
     for ch in &report.unstaged {
-        lines.entry(ch.path.clone()).or_insert((' ', ' ', None)).1 = ch.kind.letter();
+        line(&mut lines, &ch.path).xy[1] = ch.kind.letter();
     }
-    let conflicted: HashSet<Vec<u8>> = merging
-        .iter()
-        .flat_map(|m| m.unresolved().map(|c| c.path.as_bytes().to_vec()))
-        .collect();
-    for path in &conflicted {
-        lines.entry(path.clone()).or_insert((' ', ' ', None));
+    // Unresolved conflicts show as `UU`, as git does.
+    for c in merging.iter().flat_map(|m| m.unresolved()) {
+        let l = line(&mut lines, c.path.as_bytes());
+        l.xy = ['U', 'U'];
+        l.from = None;
     }
+    let untracked = report.untracked.iter().map(|p| ShortLine {
+        xy: ['?', '?'],
+        path: p.clone(),
+        from: None,
+    });
+    lines.into_values().chain(untracked).collect()
+}
+
+/// `--short`: the short lines, coloured when asked.
+fn print_short(lines: &[ShortLine], color: bool) {
+    for l in lines {
+        let [x, y] = l.xy;
+        let xy = match l.xy {
+            ['U', 'U'] | ['?', '?'] => paint(color, "31", &format!("{x}{y}")),
+            _ => format!(
+                "{}{}",
+                paint(color, "32", &x.to_string()),
+                paint(color, "31", &y.to_string())
+            ),
+        };
+        match &l.from {
+            Some(f) => println!("{xy} {} -> {}", quote_path(f), quote_path(&l.path)),
+            None => println!("{xy} {}", quote_path(&l.path)),
+        }
+    }
+}
+
+/// git's porcelain v1: the short lines, never coloured. With `nul`, paths are raw
+/// bytes and entries end with NUL (a rename: `R  NEW` NUL `OLD` NUL).
+fn print_porcelain(lines: &[ShortLine], nul: bool) -> std::io::Result<()> {
+    use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let end: &[u8] = if nul { b"\0" } else { b"\n" };
-    let mut entry = |xy: &str, path: &[u8], from: Option<&[u8]>| -> std::io::Result<()> {
-        out.write_all(xy.as_bytes())?;
-        out.write_all(b" ")?;
-        match (from, nul) {
+    for l in lines {
+        let [x, y] = l.xy;
+        write!(out, "{x}{y} ")?;
+        match (&l.from, nul) {
             (Some(f), true) => {
-                out.write_all(path)?;
+                out.write_all(&l.path)?;
                 out.write_all(b"\0")?;
                 out.write_all(f)?;
             }
-            (Some(f), false) => {
-                write!(out, "{} -> {}", quote_path(f), quote_path(path))?;
-            }
-            (None, true) => out.write_all(path)?,
-            (None, false) => out.write_all(quote_path(path).as_bytes())?,
+            (Some(f), false) => write!(out, "{} -> {}", quote_path(f), quote_path(&l.path))?,
+            (None, true) => out.write_all(&l.path)?,
+            (None, false) => out.write_all(quote_path(&l.path).as_bytes())?,
         }
-        out.write_all(end)
-    };
-    for (p, (x, y, from)) in &lines {
-        if conflicted.contains(p) {
-            entry("UU", p, None)?;
-        } else {
-            entry(&format!("{x}{y}"), p, from.as_deref())?;
-        }
-    }
-    for p in &report.untracked {
-        entry("??", p, None)?;
+        out.write_all(if nul { b"\0" } else { b"\n" })?;
     }
     out.flush()
 }
@@ -170,42 +195,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if args.porcelain.is_some() {
-        print_porcelain(&report, merging.as_ref(), args.nul)?;
+        print_porcelain(&short_lines(&report, merging.as_ref()), args.nul)?;
         return Ok(0);
     }
     let c = ctx.color;
     if args.short {
-        let mut lines: BTreeMap<Vec<u8>, (char, char)> = BTreeMap::new();
-        for ch in &report.staged {
-            lines.entry(ch.path.clone()).or_insert((' ', ' ')).0 = ch.kind.letter();
-        }
-        for ch in &report.unstaged {
-            lines.entry(ch.path.clone()).or_insert((' ', ' ')).1 = ch.kind.letter();
-        }
-        // Unresolved conflicts show as `UU`, as git does.
-        let conflicted: HashSet<String> = merging
-            .iter()
-            .flat_map(|m| m.unresolved().map(|c| c.path.clone()))
-            .collect();
-        for path in &conflicted {
-            lines.entry(path.as_bytes().to_vec()).or_insert((' ', ' '));
-        }
-        for (p, (x, y)) in lines {
-            let shown = quote_path(&p);
-            if conflicted.contains(&display_path(&p)) {
-                println!("{} {shown}", paint(c, "31", "UU"));
-                continue;
-            }
-            println!(
-                "{}{} {}",
-                paint(c, "32", &x.to_string()),
-                paint(c, "31", &y.to_string()),
-                shown
-            );
-        }
-        for p in &report.untracked {
-            println!("{} {}", paint(c, "31", "??"), quote_path(p));
-        }
+        print_short(&short_lines(&report, merging.as_ref()), c);
         return Ok(0);
     }
     match (&report.branch, &report.head) {

@@ -107,14 +107,15 @@ fn current_branch(repo: &Repository) -> Result<Option<String>> {
     })
 }
 
-/// Splits the hooks of `event` into those that apply and those a filter leaves out.
-/// `changes` is computed only when some hook's filter needs it.
+/// Splits the hooks of `event` into those that apply and those a filter leaves out,
+/// with the summary of the changes for their payload. `changes` (the label diff) is
+/// computed only when some hook's filter needs it or some hook will receive it.
 fn select(
     set: &HookSet,
     event: Event,
     branch: Option<&str>,
     changes: &mut dyn FnMut() -> Result<ChangeSummary>,
-) -> Result<(Vec<Hook>, Vec<Skipped>, Option<ChangeSummary>)> {
+) -> Result<(Vec<Hook>, Vec<Skipped>, ChangeSummary)> {
     let mut hooks = Vec::new();
     let mut skipped = Vec::new();
     let mut summary: Option<ChangeSummary> = None;
@@ -154,6 +155,11 @@ fn select(
         }
         hooks.push(h.clone());
     }
+    let summary = match (summary, hooks.is_empty()) {
+        (Some(s), _) => s,
+        (None, false) => changes()?,
+        (None, true) => ChangeSummary::default(),
+    };
     Ok((hooks, skipped, summary))
 }
 
@@ -173,12 +179,6 @@ pub fn prepare(
     let base = base.or_else(|| c.parents.first().copied());
     let mut changes = || payload::summary_between(repo, base, &c);
     let (hooks, skipped, summary) = select(set, event, branch.as_deref(), &mut changes)?;
-    // The label diff is only worth computing when some hook will receive it.
-    let summary = match (summary, hooks.is_empty()) {
-        (Some(s), _) => s,
-        (None, false) => changes()?,
-        (None, true) => ChangeSummary::default(),
-    };
     let payload = payload::for_commit(repo, event, commit, &c, branch, previous, summary);
     Ok(Prepared {
         event,
@@ -200,11 +200,6 @@ pub fn prepare_pending(
     let mut changes =
         || payload::summary_of_index(repo, pending.summary.files, pending.summary.bytes);
     let (hooks, skipped, summary) = select(set, event, branch.as_deref(), &mut changes)?;
-    let summary = match (summary, hooks.is_empty()) {
-        (Some(s), _) => s,
-        (None, false) => changes()?,
-        (None, true) => ChangeSummary::default(),
-    };
     let payload = payload::for_pending(repo, event, pending, branch, summary);
     Ok(Prepared {
         event,
@@ -224,11 +219,6 @@ pub fn prepare_update(repo: &Repository, set: &HookSet, m: &BranchMove) -> Resul
     let c = Commit::load(&repo.store, &m.new)?;
     let mut changes = || payload::summary_between(repo, m.old, &c);
     let (hooks, skipped, summary) = select(set, event, Some(&m.branch), &mut changes)?;
-    let summary = match (summary, hooks.is_empty()) {
-        (Some(s), _) => s,
-        (None, false) => changes()?,
-        (None, true) => ChangeSummary::default(),
-    };
     let mut payload = payload::for_commit(
         repo,
         event,

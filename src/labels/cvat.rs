@@ -762,13 +762,7 @@ impl<'x> Parser<'x> {
             return;
         };
         if let Some(Geometry::Keypoints(k)) = &obj.geometry {
-            let placed: Vec<[f64; 2]> = k
-                .points
-                .iter()
-                .filter(|p| p[2] > 0.0)
-                .map(|p| [p[0], p[1]])
-                .collect();
-            obj.bbox = bounds(&placed);
+            obj.bbox = bounds(&k.placed());
         }
         // CVAT marks a skeleton gone from a frame by making all its points outside.
         let track = match (track, &obj.geometry) {
@@ -1445,12 +1439,7 @@ fn shapes_of<'a>(
         }
         // CVAT points have no visibility: the labelled ones are written.
         Some(Geometry::Keypoints(k)) if k.points.iter().any(|p| p[2] > 0.0) => {
-            let pts: Vec<[f64; 2]> = k
-                .points
-                .iter()
-                .filter(|p| p[2] > 0.0)
-                .map(|p| [p[0], p[1]])
-                .collect();
+            let pts = k.placed();
             finite(pts.iter().flatten().copied().all(f64::is_finite))?;
             return one(ShapeGeometry::Points(Cow::Owned(pts)));
         }

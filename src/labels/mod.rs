@@ -472,6 +472,18 @@ pub struct Keypoints {
     pub labels: Option<Vec<String>>,
 }
 
+impl Keypoints {
+    /// The positions of the points that are placed (visibility above 0: visible or
+    /// occluded, not outside or unlabelled).
+    pub fn placed(&self) -> Vec<[f64; 2]> {
+        self.points
+            .iter()
+            .filter(|p| p[2] > 0.0)
+            .map(|p| [p[0], p[1]])
+            .collect()
+    }
+}
+
 impl Geometry {
     /// The shape kind's name, as diff, stats, queries and reports show it.
     pub fn kind(&self) -> &'static str {

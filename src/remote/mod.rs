@@ -229,13 +229,7 @@ fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
             .transpose()
     };
     let retries = get("retries")
-        .map(|v| {
-            v.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= 100)
-                .ok_or_else(|| bad("retries", &v, "a number from 0 to 100"))
-        })
+        .map(|v| net::parse_retries(&v).ok_or_else(|| bad("retries", &v, "a number from 0 to 100")))
         .transpose()?;
     Ok(RemoteConfig {
         name: name.to_string(),

@@ -54,11 +54,6 @@ impl Network {
         }
     }
 
-    /// Whether nothing is set.
-    pub fn is_empty(&self) -> bool {
-        *self == Network::default()
-    }
-
     /// The client settings these give, as configuration keys: set one by one on a
     /// builder, they leave the options its `from_env` read (proxies, `*_ALLOW_HTTP`)
     /// in place, which replacing its `ClientOptions` would drop.
@@ -89,6 +84,15 @@ impl Network {
             unanswered_retries: UNANSWERED_RETRIES.min(self.retries.unwrap_or(RETRIES)),
         }
     }
+}
+
+/// Most retries a setting may ask for: more would only hide a broken remote.
+pub const MAX_RETRIES: usize = 100;
+
+/// Parses a retry count as written in a config file or the environment (0 to
+/// [`MAX_RETRIES`]).
+pub fn parse_retries(text: &str) -> Option<usize> {
+    text.trim().parse().ok().filter(|n| *n <= MAX_RETRIES)
 }
 
 /// Parses a duration as written in a config file or the environment (`3s`,
