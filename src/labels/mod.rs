@@ -1,7 +1,7 @@
 //! Label files: one normalized model for every annotation format.
 //!
-//! Each format has its own file (`coco.rs`, `yolo.rs`, `kitti.rs`, `voc.rs`,
-//! `cvat.rs`) with a parser from bytes to [`FrameLabels`]. Parsers never panic
+//! Each format has its own folder (`coco/`, `yolo/`, `kitti/`, `voc/`,
+//! `cvat/`) with a parser from bytes to [`FrameLabels`]. Parsers never panic
 //! on input: every failure is a [`LabelError`] with a line (and column where the
 //! format has one), and the caller adds the file's path. The rest of dsv (diff,
 //! stats, query, export) sees only this model.

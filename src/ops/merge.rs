@@ -567,7 +567,7 @@ impl Merger<'_> {
 
     /// Writes frames with the format's writer; `None` when it cannot (the caller
     /// then merges the file whole). A COCO file keeps the layout of our version
-    /// (`info`, `licenses`, categories and ids; see [`super::coco_layout`]).
+    /// (`info`, `licenses`, categories and ids; see [`crate::labels::coco::layout`]).
     fn write(
         &self,
         path: &str,
@@ -580,7 +580,7 @@ impl Merger<'_> {
             _ => None,
         };
         Ok(match format {
-            Format::Coco => super::coco_layout::write_like(ours, ours_frames, &[theirs], frames)
+            Format::Coco => crate::labels::coco::layout::write_like(ours, ours_frames, &[theirs], frames)
                 .or_else(|| coco::write(frames).ok()),
             Format::Cvat => cvat::write(frames).ok(),
             Format::Voc => one().and_then(|f| voc::write(f).ok()),

@@ -3,7 +3,6 @@
 pub mod add;
 pub mod branch;
 pub mod checkout;
-pub mod coco_layout;
 pub mod commit;
 pub mod diff;
 pub mod events;

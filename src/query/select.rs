@@ -120,7 +120,7 @@ pub fn record(
                 }
                 // Laid out like the original: info, licenses, every category and
                 // the ids stay, so labelling tools see the same categories.
-                let like = crate::ops::coco_layout::write_like(&bytes, &parsed, &[], &frames);
+                let like = crate::labels::coco::layout::write_like(&bytes, &parsed, &[], &frames);
                 let out = match like {
                     Some(out) => out,
                     None => {

@@ -27,7 +27,7 @@
 //! object's id as annotation id when it is an integer written canonically and
 //! not already used; other objects get fresh ids above the largest kept one.
 //!
-//! [`parse`] first tries a hand-written single-pass reader (`coco_fast.rs`)
+//! [`parse`] first tries a hand-written single-pass reader (`fast.rs`)
 //! for the usual layout; on anything it does not handle, and on every error,
 //! the serde parser below runs instead, so results and error positions are
 //! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
@@ -97,8 +97,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-#[path = "coco_fast.rs"]
 mod fast;
+pub mod layout;
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
@@ -118,7 +118,7 @@ pub fn parse_fast_only(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
 }
 
 /// [`parse_fast_only`], reading the `images` and `annotations` lists in two
-/// halves at once (see `coco_fast.rs`) from `split_from` bytes on instead of
+/// halves at once (see `fast.rs`) from `split_from` bytes on instead of
 /// from 2 MiB: for tests and fuzzing of the split on small documents.
 pub fn parse_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
     fast::parse_split_from(bytes, split_from)
@@ -561,7 +561,7 @@ impl<'a> Stream<'a> {
     }
 
     /// Adds the objects another thread made from the rest of the
-    /// `annotations` list (`coco_fast.rs`), as [`Stream::add_resolved`] would
+    /// `annotations` list (`fast.rs`), as [`Stream::add_resolved`] would
     /// have added them one by one: `runs` are consecutive objects of one
     /// frame in list order, `later` the category id of each object when the
     /// categories were not known yet (empty otherwise), `named` whether
