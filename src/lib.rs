@@ -5,6 +5,7 @@
 //! The library holds all logic; `src/main.rs` and `src/cli/` are a thin CLI.
 //! See `docs/architecture.md` for how the modules fit together.
 
+pub mod codec;
 pub mod config;
 pub mod db;
 pub mod dsv_toml;

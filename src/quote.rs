@@ -99,8 +99,61 @@ pub fn line(s: &str) -> Cow<'_, str> {
     Cow::Owned(t.replace('\n', "\\n").replace('\t', "\\t"))
 }
 
+/// Untrusted text for an error message: control characters escaped, at most 60
+/// characters shown, escapes included (a hostile name or ref can be megabytes).
+pub fn short(text: &str) -> String {
+    limited(text, 60)
+}
+
+/// [`short`] showing up to `keep` characters. Escapes count as what they
+/// print (`\u{0}` is six), so a run of control bytes cannot make the quote longer.
+pub fn limited(text: &str, keep: usize) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        let n = piece.chars().count();
+        if shown + n > keep {
+            out.push_str("...");
+            break;
+        }
+        shown += n;
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// [`short`] of bytes that may not be UTF-8.
+pub fn bytes(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(240)];
+    let text = String::from_utf8_lossy(cut);
+    let quoted = short(&text);
+    if cut.len() < bytes.len() && !quoted.ends_with("...") {
+        quoted + "..."
+    } else {
+        quoted
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// Found by the `ref_metadata` fuzz target (its crash input: 0x08 and 15 NULs):
+    /// each NUL printed as `\u{0}` made a 16-byte ref quote 95 characters long.
+    #[test]
+    fn quote_of_many_control_bytes_stays_short() {
+        let input = [8u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let q = bytes(&input);
+        assert!(q.chars().count() < 80, "{q}");
+        assert!(q.starts_with("\\u{8}\\u{0}") && q.ends_with("..."), "{q}");
+        assert!(bytes(&[0u8; 5000]).chars().count() < 80);
+        assert_eq!(short(&"a".repeat(60)), "a".repeat(60));
+        assert_eq!(short(&"a".repeat(61)), format!("{}...", "a".repeat(60)));
+    }
+
     use super::*;
 
     #[test]

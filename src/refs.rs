@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
 use crate::object::Person;
+use crate::quote;
 use crate::storage::Storage;
 
 /// Branch namespace.
@@ -58,52 +59,12 @@ pub struct Refs {
 /// HEAD a branch name; anything bigger is damage, refused before it is read whole.
 pub const MAX_REF_FILE: u64 = 4096;
 
-/// Untrusted text for an error message: control characters escaped, at most 60
-/// characters shown, escapes included (a hostile name or ref can be megabytes).
-pub fn quote_short(text: &str) -> String {
-    quote_limited(text, 60)
-}
-
-/// [`quote_short`] showing up to `keep` characters. Escapes count as what they
-/// print (`\u{0}` is six), so a run of control bytes cannot make the quote longer.
-pub fn quote_limited(text: &str, keep: usize) -> String {
-    let mut out = String::new();
-    let mut shown = 0;
-    for c in text.chars() {
-        let piece: String = if c.is_control() {
-            c.escape_default().collect()
-        } else {
-            c.to_string()
-        };
-        let n = piece.chars().count();
-        if shown + n > keep {
-            out.push_str("...");
-            break;
-        }
-        shown += n;
-        out.push_str(&piece);
-    }
-    out
-}
-
-/// [`quote_short`] of bytes that may not be UTF-8.
-pub fn quote_bytes(bytes: &[u8]) -> String {
-    let cut = &bytes[..bytes.len().min(240)];
-    let text = String::from_utf8_lossy(cut);
-    let quoted = quote_short(&text);
-    if cut.len() < bytes.len() && !quoted.ends_with("...") {
-        quoted + "..."
-    } else {
-        quoted
-    }
-}
-
 /// Validates a branch or tag name (the rules of `git check-ref-format`, simplified).
 pub fn check_ref_name(kind: &'static str, name: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidName {
             kind,
-            name: quote_short(name),
+            name: quote::short(name),
             reason,
         })
     };
@@ -166,7 +127,7 @@ pub fn check_full_name(full: &str) -> Result<()> {
     }
     Err(Error::InvalidName {
         kind: "ref",
-        name: quote_short(full),
+        name: quote::short(full),
         reason: "not HEAD, refs/heads/NAME, refs/tags/NAME or refs/remotes/REMOTE/NAME",
     })
 }
@@ -177,27 +138,27 @@ pub fn parse_head(bytes: &[u8]) -> std::result::Result<Head, String> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(format!(
             "not a ref or commit id (not UTF-8: '{}')",
-            quote_bytes(bytes)
+            quote::bytes(bytes)
         ));
     };
     let text = text.trim_end();
     if let Some(r) = text.strip_prefix("ref: ") {
         let name = r
             .strip_prefix(HEADS)
-            .ok_or_else(|| format!("HEAD points outside refs/heads: '{}'", quote_short(r)))?;
+            .ok_or_else(|| format!("HEAD points outside refs/heads: '{}'", quote::short(r)))?;
         check_ref_name("branch", name).map_err(|e| e.to_string())?;
         return Ok(Head::Branch(name.to_string()));
     }
     ObjectId::from_hex(text)
         .map(Head::Detached)
-        .ok_or_else(|| format!("not a ref or commit id: '{}'", quote_short(text)))
+        .ok_or_else(|| format!("not a ref or commit id: '{}'", quote::short(text)))
 }
 
 /// Parses the contents of a ref file: a commit id (64 hex digits, then a newline).
 pub fn parse_ref(bytes: &[u8]) -> std::result::Result<ObjectId, String> {
     let text = String::from_utf8_lossy(bytes);
     ObjectId::from_hex(text.trim_end())
-        .ok_or_else(|| format!("not a commit id: '{}'", quote_bytes(bytes)))
+        .ok_or_else(|| format!("not a commit id: '{}'", quote::bytes(bytes)))
 }
 
 /// Reads at most `cap + 1` bytes of a file: enough to tell that it is too large
@@ -219,7 +180,7 @@ fn first_file_below(dir: &Path) -> Option<PathBuf> {
             let p = ent.path();
             match ent.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                _ if crate::worktree::scan::is_dsv_temp(ent.file_name().as_encoded_bytes()) => {}
+                _ if crate::storage::is_dsv_temp(ent.file_name().as_encoded_bytes()) => {}
                 _ => return Some(p),
             }
         }
@@ -266,7 +227,7 @@ impl Refs {
             return Err(Error::Corrupt(format!(
                 "{}: {size} bytes, too large for a ref (at most {MAX_REF_FILE}); starts with '{}'",
                 path.display(),
-                quote_bytes(&bytes[..bytes.len().min(40)])
+                quote::bytes(&bytes[..bytes.len().min(40)])
             )));
         }
         Ok(Some(bytes))
@@ -328,8 +289,8 @@ impl Refs {
             }
             if std::fs::symlink_metadata(self.dir.join(&prefix)).is_ok_and(|m| !m.is_dir()) {
                 return Err(Error::RefConflict {
-                    name: quote_short(full),
-                    existing: quote_short(&prefix),
+                    name: quote::short(full),
+                    existing: quote::short(&prefix),
                 });
             }
         }
@@ -338,8 +299,8 @@ impl Refs {
         {
             let rel = inner.strip_prefix(&self.dir).unwrap_or(&inner);
             return Err(Error::RefConflict {
-                name: quote_short(full),
-                existing: quote_short(&rel.to_string_lossy()),
+                name: quote::short(full),
+                existing: quote::short(&rel.to_string_lossy()),
             });
         }
         Ok(())
@@ -506,7 +467,7 @@ impl Refs {
                 if ft.is_dir() {
                     stack.push(p);
                 } else if ft.is_file() {
-                    if crate::worktree::scan::is_dsv_temp(ent.file_name().as_encoded_bytes()) {
+                    if crate::storage::is_dsv_temp(ent.file_name().as_encoded_bytes()) {
                         continue;
                     }
                     let rel = p.strip_prefix(&base).unwrap_or(&p);
@@ -520,7 +481,7 @@ impl Refs {
                     check_full_name(&full).map_err(|e| {
                         Error::Corrupt(format!(
                             "{}: {e}; rename or remove the file",
-                            quote_short(&p.display().to_string())
+                            quote::short(&p.display().to_string())
                         ))
                     })?;
                     if let Some(id) = self.read(&full)? {
@@ -585,23 +546,6 @@ impl Refs {
 
 #[cfg(test)]
 mod tests {
-
-    /// Found by the `ref_metadata` fuzz target (its crash input: 0x08 and 15 NULs):
-    /// each NUL printed as `\u{0}` made a 16-byte ref quote 95 characters long.
-    #[test]
-    fn quote_of_many_control_bytes_stays_short() {
-        let input = [8u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        let q = quote_bytes(&input);
-        assert!(q.chars().count() < 80, "{q}");
-        assert!(q.starts_with("\\u{8}\\u{0}") && q.ends_with("..."), "{q}");
-        assert!(quote_bytes(&[0u8; 5000]).chars().count() < 80);
-        assert_eq!(quote_short(&"a".repeat(60)), "a".repeat(60));
-        assert_eq!(
-            quote_short(&"a".repeat(61)),
-            format!("{}...", "a".repeat(60))
-        );
-    }
-
     use super::*;
 
     #[test]
@@ -669,10 +613,10 @@ mod tests {
 
     #[test]
     fn quotes_are_short_and_escaped() {
-        assert_eq!(quote_short("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(quote::short("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
         let long = "x".repeat(10_000);
-        assert!(quote_short(&long).len() < 70);
-        assert!(quote_bytes(&[0xff; 10_000]).chars().count() < 70);
+        assert!(quote::short(&long).len() < 70);
+        assert!(quote::bytes(&[0xff; 10_000]).chars().count() < 70);
     }
 
     #[test]
@@ -681,7 +625,7 @@ mod tests {
         let tmp = crate::storage::temp_name(Path::new("/d").join(&long).as_path());
         let name = tmp.file_name().unwrap().to_str().unwrap();
         assert!(name.len() < 64, "{name}");
-        assert!(crate::worktree::scan::is_dsv_temp(name.as_bytes()));
+        assert!(crate::storage::is_dsv_temp(name.as_bytes()));
         assert_eq!(tmp.parent(), Some(Path::new("/d")));
     }
 }

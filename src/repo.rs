@@ -331,7 +331,7 @@ fn check_format(dsv: &Path) -> Result<()> {
         Ok(v) if v >= 1 && v <= FORMAT_VERSION => Ok(()),
         _ => Err(Error::UnsupportedFormat {
             path,
-            found: crate::refs::quote_bytes(text.trim().as_bytes()),
+            found: crate::quote::bytes(text.trim().as_bytes()),
             supported: FORMAT_VERSION,
         }),
     }

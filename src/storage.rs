@@ -309,3 +309,10 @@ impl redb::StorageBackend for RedbBackend {
         self.inner.query_lock_range(s, e)
     }
 }
+/// Whether a file name is a temporary sibling made by [`temp_name`]
+/// (`.dsv-tmp-PID-N`), or by versions before it (`NAME.dsv-tmp-PID-N`), which a
+/// crash may have left behind.
+pub fn is_dsv_temp(name: &[u8]) -> bool {
+    let tag = TEMP_PREFIX.as_bytes();
+    name.windows(tag.len()).any(|w| w == tag)
+}

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = dsv::refs::parse_head(data);
     let _ = dsv::refs::parse_ref(data);
-    assert!(dsv::refs::quote_bytes(data).chars().count() < 80);
+    assert!(dsv::quote::bytes(data).chars().count() < 80);
     let _ = check_marker(data);
     let _ = dsv::remote::parse_head_object(data);
     let _ = parse_ref_object(data);

@@ -146,7 +146,7 @@ pub fn complete_from_env() -> Option<i32> {
     let Some(adapter) = shells.completer(&shell_name) else {
         eprintln!(
             "error: {VAR}={}: unknown shell; expected bash, elvish, fish, powershell or zsh",
-            dsv::refs::quote_short(&shell.to_string_lossy())
+            dsv::quote::short(&shell.to_string_lossy())
         );
         return Some(2);
     };

@@ -186,7 +186,7 @@ fn check_counts(
     files: u64,
     totals: &mut (u64, u64),
 ) -> std::result::Result<(), String> {
-    let name = || crate::refs::quote_bytes(name);
+    let name = || crate::quote::bytes(name);
     if mode.is_blob() && size > MAX_FILE_SIZE {
         return Err(format!(
             "entry '{}' claims {size} bytes, more than any file can hold",
@@ -211,7 +211,7 @@ pub fn check_size(path: &[u8], claimed: u64, id: &ObjectId, real: u64) -> Result
     }
     Err(Error::Corrupt(format!(
         "tree entry '{}' claims {claimed} bytes but its object {} has {real}",
-        crate::refs::quote_bytes(path),
+        crate::quote::bytes(path),
         id.short()
     )))
 }
@@ -361,7 +361,7 @@ impl<'a> TreeObjectRef<'a> {
                     let name = take(&mut b, len)?;
                     check_name(name).map_err(|r| {
                         // Quoted short: a hostile name can be megabytes of anything.
-                        format!("bad entry name '{}': {r}", crate::refs::quote_bytes(name))
+                        format!("bad entry name '{}': {r}", crate::quote::bytes(name))
                     })?;
                     if let Some(prev) = entries.last()
                         && prev.name >= name

@@ -580,8 +580,10 @@ impl Merger<'_> {
             _ => None,
         };
         Ok(match format {
-            Format::Coco => crate::labels::coco::layout::write_like(ours, ours_frames, &[theirs], frames)
-                .or_else(|| coco::write(frames).ok()),
+            Format::Coco => {
+                crate::labels::coco::layout::write_like(ours, ours_frames, &[theirs], frames)
+                    .or_else(|| coco::write(frames).ok())
+            }
             Format::Cvat => cvat::write(frames).ok(),
             Format::Voc => one().and_then(|f| voc::write(f).ok()),
             Format::Kitti => one().and_then(|f| kitti::write(f).ok()),
@@ -736,7 +738,7 @@ pub fn load_state(repo: &Repository) -> Result<Option<MergeState>> {
         Error::Corrupt(format!(
             "{}: {}",
             path.display(),
-            crate::refs::quote_limited(&e.to_string(), 200)
+            crate::quote::limited(&e.to_string(), 200)
         ))
     })?;
     if state.version != STATE_VERSION {

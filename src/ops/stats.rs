@@ -474,7 +474,7 @@ impl<'a> Interner<'a> {
         if i == next {
             self.strings.push(s);
         }
-        crate::query::codec::varint(body, i);
+        crate::codec::varint(body, i);
     }
 }
 
@@ -488,7 +488,7 @@ where
     C: Iterator<Item = (&'a str, u64)> + Clone,
     A: Iterator<Item = (&'a str, &'a str, u64)> + Clone,
 {
-    use crate::query::codec::varint;
+    use crate::codec::varint;
     for n in [v.labelled, v.empty, v.objects] {
         varint(body, n);
     }
@@ -514,7 +514,7 @@ fn encode_files<'a>(
     files: &[(&'a str, &'a ObjectId, Option<&'a Counted>)],
     names: &'a [String],
 ) -> Vec<u8> {
-    use crate::query::codec::{string, varint};
+    use crate::codec::{string, varint};
     let mut strings = Interner::default();
     let mut body = Vec::with_capacity(files.len() * 40);
     varint(&mut body, files.len() as u64);
@@ -558,7 +558,7 @@ fn encode_files<'a>(
 type KnownFiles = std::collections::HashMap<String, ([u8; 16], FileCounts)>;
 
 fn decode_files(b: &[u8]) -> Option<KnownFiles> {
-    let mut r = crate::query::codec::Reader::new(b);
+    let mut r = crate::codec::Reader::new(b);
     if r.take(8)? != FILES_MAGIC {
         return None;
     }
@@ -567,7 +567,7 @@ fn decode_files(b: &[u8]) -> Option<KnownFiles> {
     for _ in 0..n {
         strings.push(r.string()?);
     }
-    let s = |r: &mut crate::query::codec::Reader| -> Option<String> {
+    let s = |r: &mut crate::codec::Reader| -> Option<String> {
         strings.get(usize::try_from(r.varint()?).ok()?).cloned()
     };
     let files = r.count()?;

@@ -27,7 +27,7 @@ use crate::object::tree::{EntryRef, TreeObjectRef};
 use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
-use super::codec::{self, Reader};
+use super::codec::{self, IndexRead, Reader};
 use super::parse_cache::ParseCache;
 use super::sidecar::EncodedMeta;
 

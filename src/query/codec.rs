@@ -5,43 +5,13 @@
 
 use std::collections::BTreeMap;
 
+pub(crate) use crate::codec::{Reader, f64s, opt_u32, string, varint};
 use crate::id::ObjectId;
 use crate::labels::{AttrRef, AttrValue, BBox, Format, Geometry, Object, Units};
 use crate::meta::Prediction;
 
 use super::check::{KIND_BOOL, KIND_NUM, KIND_STR, Schema};
 use super::{FrameIndex, FrameRecord};
-
-/// Appends `v` as a LEB128 varint.
-pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends a length-prefixed string.
-pub(crate) fn string(out: &mut Vec<u8>, s: &str) {
-    varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn f64s(out: &mut Vec<u8>, v: &[f64]) {
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-pub(crate) fn opt_u32(out: &mut Vec<u8>, v: Option<u32>) {
-    match v {
-        Some(x) => {
-            out.push(1);
-            varint(out, x.into());
-        }
-        None => out.push(0),
-    }
-}
 
 /// Appends one attribute value: a tag byte, then the value.
 pub(crate) fn attr_value(out: &mut Vec<u8>, v: AttrRef) {
@@ -367,73 +337,23 @@ impl IndexParts {
     }
 }
 
-/// A bounds-checked reader over an encoding; every method gives `None` past the end.
-pub(crate) struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
+/// The index's own reads on top of the generic [`Reader`]: attribute,
+/// object and prediction sections.
+pub(crate) trait IndexRead<'a> {
+    /// Skips one attribute value (tag and payload).
+    fn skip_attr_value(&mut self) -> Option<()>;
+    /// The bytes of an attribute section (count and pairs), checked but not decoded.
+    fn attrs_section(&mut self) -> Option<&'a [u8]>;
+    /// Skips the rest of an object after its class: box, id, attributes, geometry.
+    fn skip_object_rest(&mut self) -> Option<()>;
+    /// The bytes of a predictions section (count and predictions), checked but not decoded.
+    fn predictions_section(&mut self) -> Option<&'a [u8]>;
+    /// An attribute map.
+    fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>>;
 }
 
-impl<'a> Reader<'a> {
-    /// A reader at the start of `b`.
-    pub(crate) fn new(b: &'a [u8]) -> Reader<'a> {
-        Reader { b, pos: 0 }
-    }
-    /// How many bytes are left.
-    pub(crate) fn rest_len(&self) -> usize {
-        self.b.len() - self.pos
-    }
-    /// Whether every byte was read.
-    pub(crate) fn done(&self) -> bool {
-        self.pos == self.b.len()
-    }
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.b.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    pub(crate) fn varint(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    /// A count, bounded by the bytes left (each item takes at least one byte).
-    pub(crate) fn count(&mut self) -> Option<usize> {
-        let n = usize::try_from(self.varint()?).ok()?;
-        (n <= self.b.len() - self.pos).then_some(n)
-    }
-    pub(crate) fn string(&mut self) -> Option<String> {
-        let n = self.count()?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
-    }
-    fn f64(&mut self) -> Option<f64> {
-        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    pub(crate) fn bool(&mut self) -> Option<bool> {
-        match self.u8()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-    pub(crate) fn opt_u32(&mut self) -> Option<Option<u32>> {
-        Some(if self.bool()? {
-            Some(u32::try_from(self.varint()?).ok()?)
-        } else {
-            None
-        })
-    }
-    /// Skips one attribute value (tag and payload).
-    pub(crate) fn skip_attr_value(&mut self) -> Option<()> {
+impl<'a> IndexRead<'a> for Reader<'a> {
+    fn skip_attr_value(&mut self) -> Option<()> {
         match self.u8()? {
             0 => self.take(1).map(drop),
             1 | 2 => self.take(8).map(drop),
@@ -444,24 +364,17 @@ impl<'a> Reader<'a> {
             _ => None,
         }
     }
-    /// A borrowed length-prefixed string.
-    pub(crate) fn str(&mut self) -> Option<&'a str> {
-        let n = self.count()?;
-        std::str::from_utf8(self.take(n)?).ok()
-    }
-    /// The bytes of an attribute section (count and pairs), checked but not decoded.
-    pub(crate) fn attrs_section(&mut self) -> Option<&'a [u8]> {
-        let start = self.pos;
+    fn attrs_section(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos();
         let n = self.count()?;
         for _ in 0..n {
             let k = self.count()?;
             self.take(k)?;
             self.skip_attr_value()?;
         }
-        self.b.get(start..self.pos)
+        self.since(start)
     }
-    /// Skips the rest of an object after its class: box, id, attributes, geometry.
-    pub(crate) fn skip_object_rest(&mut self) -> Option<()> {
+    fn skip_object_rest(&mut self) -> Option<()> {
         if self.bool()? {
             self.take(32)?;
         }
@@ -472,9 +385,8 @@ impl<'a> Reader<'a> {
         let g = self.count()?;
         self.take(g).map(drop)
     }
-    /// The bytes of a predictions section (count and predictions), checked but not decoded.
-    pub(crate) fn predictions_section(&mut self) -> Option<&'a [u8]> {
-        let start = self.pos;
+    fn predictions_section(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos();
         let n = self.count()?;
         for _ in 0..n {
             self.str()?;
@@ -485,9 +397,9 @@ impl<'a> Reader<'a> {
                 self.take(8)?;
             }
         }
-        self.b.get(start..self.pos)
+        self.since(start)
     }
-    pub(crate) fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
+    fn attrs(&mut self) -> Option<BTreeMap<String, AttrValue>> {
         let n = self.count()?;
         let mut m = BTreeMap::new();
         for _ in 0..n {
@@ -546,7 +458,7 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let path = r.str()?;
     let id = ObjectId(r.take(32)?.try_into().ok()?);
     let size = r.varint()?;
-    let after_size = b.get(r.pos..)?;
+    let after_size = b.get(r.pos()..)?;
     r.opt_u32()?;
     r.opt_u32()?;
     r.bool()?;
@@ -597,7 +509,7 @@ fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<(Schema, (u64, Vec<String
         };
         for _ in 0..f.count()? {
             let k = f.str()?;
-            let kind = match f.b.get(f.pos)? {
+            let kind = match f.peek()? {
                 0 => KIND_BOOL,
                 1 | 2 => KIND_NUM,
                 _ => KIND_STR,
@@ -763,7 +675,7 @@ pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
 
 /// [`parts_of`] and the rest of the tail.
 fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
-    let mut r = Reader { b, pos: 0 };
+    let mut r = Reader::new(b);
     if r.take(8)? != MAGIC {
         return None;
     }
@@ -814,7 +726,7 @@ fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
         invalid,
         bad_boxes: (total, listed),
     };
-    (r.pos == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
+    (r.pos() == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
 }
 
 /// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
@@ -823,7 +735,7 @@ fn decode_chunk<E>(
     bytes: &[u8],
     mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
 ) -> Result<Option<Vec<FrameRecord>>, E> {
-    let mut r = Reader { b: bytes, pos: 0 };
+    let mut r = Reader::new(bytes);
     let mut out = Vec::new();
     for _ in 0..frames {
         let Some(view) = r.count().and_then(|n| r.take(n)).and_then(FrameView::new) else {
@@ -842,7 +754,7 @@ fn decode_chunk<E>(
             }
         }
     }
-    Ok((r.pos == bytes.len()).then_some(out))
+    Ok((r.pos() == bytes.len()).then_some(out))
 }
 
 /// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
@@ -962,7 +874,7 @@ impl<'a> FrameView<'a> {
         let width = r.opt_u32()?;
         let height = r.opt_u32()?;
         r.bool()?; // units
-        let start = r.pos;
+        let start = r.pos();
         let n = r.count()?;
         for _ in 0..n {
             let k = r.count()?;
@@ -971,8 +883,8 @@ impl<'a> FrameView<'a> {
         }
         Some(FrameView {
             bytes,
-            attrs: bytes.get(start..r.pos)?,
-            rest: bytes.get(r.pos..)?,
+            attrs: bytes.get(start..r.pos())?,
+            rest: bytes.get(r.pos()..)?,
             width,
             height,
             record: std::cell::OnceCell::new(),
@@ -1023,12 +935,12 @@ impl FrameAccess for FrameView<'_> {
             let Some(k) = r.count().and_then(|k| r.take(k)) else {
                 break;
             };
-            let from = r.pos;
+            let from = r.pos();
             if r.skip_attr_value().is_none() {
                 break;
             }
             if k == key.as_bytes() {
-                out.extend_from_slice(&self.attrs[from..r.pos]);
+                out.extend_from_slice(&self.attrs[from..r.pos()]);
                 return;
             }
         }

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::id::ObjectId;
 use crate::meta::{self, FrameMeta, PlainRow, Sidecar, SidecarFormat};
 
-use super::codec::{self, Reader};
+use super::codec::{self, IndexRead, Reader};
 
 /// One row's metadata, encoded: the attribute section, then the predictions
 /// section; borrowed when read from the cache.

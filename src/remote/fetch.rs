@@ -731,7 +731,7 @@ fn check_sizes(repo: &Repository, remote: &Remote, meta: &Metadata) -> Result<()
                     format!(
                         "tree {}: entry '{}' claims {} bytes but its object {} has {real}; refusing to fetch it",
                         tree.short(),
-                        crate::refs::quote_bytes(&e.name),
+                        crate::quote::bytes(&e.name),
                         e.size,
                         e.id.short()
                     ),

@@ -40,7 +40,7 @@ pub fn check_marker(bytes: &[u8]) -> Result<(), String> {
     let m: Marker = serde_json::from_slice(bytes).map_err(|_| {
         format!(
             "marker object '{MARKER}' is malformed (expected {{\"format\":{REMOTE_FORMAT}}}, found '{}')",
-            crate::refs::quote_bytes(&bytes[..bytes.len().min(40)])
+            crate::quote::bytes(&bytes[..bytes.len().min(40)])
         )
     })?;
     if m.format != REMOTE_FORMAT {

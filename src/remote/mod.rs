@@ -123,7 +123,7 @@ pub fn parse_head_object(bytes: &[u8]) -> std::result::Result<String, String> {
 /// The start of untrusted bytes for an error message (escaped, a few dozen
 /// characters at most).
 pub fn quote_prefix(bytes: &[u8]) -> String {
-    crate::refs::quote_bytes(&bytes[..bytes.len().min(40)])
+    crate::quote::bytes(&bytes[..bytes.len().min(40)])
 }
 
 /// A configured remote: `[remote.NAME]` in `.dsv/config.toml`.
@@ -150,7 +150,7 @@ pub fn check_remote_name(name: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidName {
             kind: "remote",
-            name: crate::refs::quote_short(name),
+            name: crate::quote::short(name),
             reason,
         })
     };

@@ -340,7 +340,7 @@ pub fn push_with(
         {
             return Err(Error::Refused(format!(
                 "remote '{remote_name}' has branch '{}', so branch '{branch}' cannot be created there (a branch cannot also be a directory of branches); push under another name",
-                crate::refs::quote_short(&other)
+                crate::quote::short(&other)
             )));
         }
     }

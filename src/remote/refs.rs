@@ -112,7 +112,7 @@ pub fn sort_out(values: Vec<(String, Value)>, prefer: &[String]) -> Listing {
                 e => e.to_string(),
             };
             out.skipped.push(Skipped {
-                branch: crate::refs::quote_short(&name),
+                branch: crate::quote::short(&name),
                 reason,
             });
             continue;
@@ -273,7 +273,7 @@ impl Ctx {
     fn required(&self, branch: &str, value: Value) -> Result<ObjectId> {
         value.map_err(|m| Error::Remote {
             remote: self.name.clone(),
-            message: format!("ref refs/heads/{}: {m}", crate::refs::quote_short(branch)),
+            message: format!("ref refs/heads/{}: {m}", crate::quote::short(branch)),
         })
     }
 

@@ -184,7 +184,7 @@ impl Walk<'_> {
             }
             // A temporary file of a checkout that was killed before renaming it into place
             // (see `write::write_entry`): never user data, so never untracked or added.
-            if is_dsv_temp(name) {
+            if crate::storage::is_dsv_temp(name) {
                 continue;
             }
             match mode_of(&meta) {
@@ -236,12 +236,4 @@ pub fn stat_path(root: &Path, path: &[u8]) -> Option<WorkFile> {
         mode: mode_of(&meta)?,
         stat: StatStamp::of(&meta),
     })
-}
-
-/// Whether a file name is a temporary sibling made by [`crate::storage::temp_name`]
-/// (`.dsv-tmp-PID-N`), or by versions before it (`NAME.dsv-tmp-PID-N`), which a
-/// crash may have left behind.
-pub fn is_dsv_temp(name: &[u8]) -> bool {
-    let tag = crate::storage::TEMP_PREFIX.as_bytes();
-    name.windows(tag.len()).any(|w| w == tag)
 }
