@@ -18,6 +18,7 @@ pub mod lock;
 pub mod meta;
 pub mod object;
 pub mod ops;
+pub mod paths;
 pub mod progress;
 pub mod query;
 pub mod quote;

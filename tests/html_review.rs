@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dsv::labels::compare::{ObjectChange, ObjectChangeKind};
 use dsv::labels::{BBox, Format, Units};
-use dsv::ops::diff::ChangeKind;
+use dsv::object::diff::ChangeKind;
 use dsv::ops::label_diff::{
     ClassDelta, DatasetDiff, FrameChanges, FrameObjects, LabelFileDiff, SCHEMA,
 };

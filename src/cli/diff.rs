@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use dsv::labels::compare::MatchOptions;
 use dsv::lock::Access;
-use dsv::ops::diff::{Change, ChangeKind};
+use dsv::object::diff::{Change, ChangeKind};
 use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, diff_repo, read_side_file, split_ranges};
 use dsv::report::Side;
 
@@ -156,7 +156,7 @@ fn selection_hint(repo: &dsv::repo::Repository, revs: &[String]) {
     let (Some(ca), Some(cb)) = (resolve(a), resolve(b)) else {
         return;
     };
-    if let Ok(Some(_)) = dsv::ops::merge::selection_base(repo, ca, cb) {
+    if let Ok(Some(_)) = dsv::object::graph::selection_base(&repo.store, ca, cb) {
         eprintln!(
             "hint: {b} is a selection cut from {a}'s history: the frames it left out are listed as removed; `dsv diff {a}...{b}` shows only what changed on {b}"
         );

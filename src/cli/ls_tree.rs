@@ -3,9 +3,9 @@
 use super::Ctx;
 use super::output::quote_path;
 use dsv::lock::Access;
+use dsv::object::diff::lookup;
 use dsv::object::tree::{TreeObject, check_entry_sizes, check_size};
 use dsv::object::{Commit, EntryMode, Tree};
-use dsv::ops::diff::lookup;
 use dsv::ops::revparse::resolve;
 use dsv::repo::Repository;
 

@@ -2,7 +2,7 @@
 
 use dsv::lock::Access;
 use dsv::object::Commit;
-use dsv::ops::diff::{detect_renames, diff_trees};
+use dsv::object::diff::{detect_renames, diff_trees};
 use dsv::ops::revparse::resolve;
 
 use super::Ctx;
@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         None => None,
     };
     let changes = diff_trees(&repo.store, parent_tree.as_ref(), Some(&c.tree), &[])?;
-    dsv::ops::diff::check_change_sizes(&repo.store, &changes)?;
+    dsv::object::diff::check_change_sizes(&repo.store, &changes)?;
     let changes = detect_renames(changes);
     if args.json {
         print_json(&serde_json::json!({ "id": id, "commit": c, "changes": changes }))?;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use dsv::ops::diff::ChangeKind;
+use dsv::object::diff::ChangeKind;
 use dsv::ops::status::{StatusReport, status};
 
 use super::Ctx;

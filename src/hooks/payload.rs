@@ -15,8 +15,8 @@ use crate::object::{CodeVersion, Commit, Person};
 use crate::ops::commit::PendingCommit;
 use crate::ops::frame_attrs::FrameAttributeTotals;
 use crate::ops::label_diff::{ClassDelta, DatasetDiff, LabelDiffOptions, label_diff};
+use crate::paths::display_path;
 use crate::repo::Repository;
-use crate::worktree::display_path;
 
 /// Version of the payload document.
 pub const SCHEMA: &str = "dsv.hook/1";
@@ -251,7 +251,7 @@ pub fn summary_between(
     new: &Commit,
 ) -> Result<ChangeSummary> {
     let new_tree = new.tree;
-    use crate::ops::diff::{detect_renames, diff_trees};
+    use crate::object::diff::{detect_renames, diff_trees};
     use crate::ops::sources::TreeSource;
     let store = &repo.store;
     let old_tree = match base {
@@ -288,7 +288,7 @@ pub fn tree_summary(
     base: Option<ObjectId>,
     new: &Commit,
 ) -> Result<ChangeSummary> {
-    use crate::ops::diff::{detect_renames, diff_trees};
+    use crate::object::diff::{detect_renames, diff_trees};
     let old_tree = match base {
         Some(c) => Some(Commit::load(&repo.store, &c)?.tree),
         None => None,

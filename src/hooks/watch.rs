@@ -351,7 +351,7 @@ fn mirror_summary(
     progress: &dyn Progress,
 ) -> Result<payload::ChangeSummary> {
     use crate::labels::layout::{Layout, Role};
-    use crate::ops::diff::{diff_trees, flatten_scoped};
+    use crate::object::diff::{diff_trees, flatten_scoped};
     use crate::ops::sources::TreeSource;
     use crate::remote::fetch::fetch_objects;
     let old_tree = match base {
@@ -375,7 +375,7 @@ fn mirror_summary(
     let (lo, ln) = (layout(old_tree)?, layout(Some(c.tree))?);
     let mut ids = Vec::new();
     for ch in diff_trees(&repo.store, old_tree.as_ref(), Some(&c.tree), &[])? {
-        let path = crate::worktree::display_path(&ch.path);
+        let path = crate::paths::display_path(&ch.path);
         for (l, st) in [(&lo, ch.old), (&ln, ch.new)] {
             // A path the layout cannot place is told apart by its first bytes.
             if let Some(st) = st

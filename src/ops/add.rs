@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
 use crate::object::EntryMode;
+use crate::paths::{display_path, os_path, path_within};
 use crate::progress::Progress;
 use crate::repo::Repository;
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::WorkFile;
-use crate::worktree::{display_path, os_path, path_within};
 
 use super::status::worktree_delta;
 
@@ -230,7 +230,7 @@ pub fn first_or_multiple(mut errors: Vec<Error>, what: &str) -> Error {
 #[derive(Debug, Default, Serialize)]
 pub struct RmReport {
     /// Paths removed from the index.
-    #[serde(serialize_with = "crate::ops::ser_paths")]
+    #[serde(serialize_with = "crate::paths::ser_many")]
     pub removed: Vec<Vec<u8>>,
 }
 

@@ -14,14 +14,15 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::Commit;
+use crate::paths::{display_path, path_within};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
-use crate::worktree::{display_path, path_within, write};
+use crate::worktree::write;
 
-use super::diff::{FileState, diff_trees, flatten, flatten_scoped};
 use super::status::{hash_worktree_file, head_tree, stat_tracked};
+use crate::object::diff::{FileState, diff_trees, flatten, flatten_scoped};
 
 /// Files to write and remove, with what the index should say afterwards.
 #[derive(Debug, Default)]

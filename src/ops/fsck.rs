@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
+use crate::paths::display_path;
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::worktree::display_path;
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]

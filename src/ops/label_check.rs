@@ -84,7 +84,7 @@ pub fn check_trees(
     old: Option<&ObjectId>,
     new: &ObjectId,
 ) -> Result<LabelCheck> {
-    use crate::ops::diff::diff_trees;
+    use crate::object::diff::diff_trees;
     let changes = diff_trees(&repo.store, old, Some(new), &[])?;
     let files = changed_blobs(&changes);
     let src = crate::ops::sources::TreeSource::new(&repo.store, Some(*new));
@@ -92,14 +92,14 @@ pub fn check_trees(
 }
 
 /// The files (not links or directories) a list of changes leaves, with their content ids.
-fn changed_blobs(changes: &[crate::ops::diff::Change]) -> Vec<(String, ObjectId)> {
+fn changed_blobs(changes: &[crate::object::diff::Change]) -> Vec<(String, ObjectId)> {
     changes
         .iter()
         .filter_map(|c| {
             let n = c.new.as_ref()?;
             n.mode
                 .is_blob()
-                .then(|| (crate::worktree::display_path(&c.path), n.id))
+                .then(|| (crate::paths::display_path(&c.path), n.id))
         })
         .collect()
 }
@@ -118,7 +118,7 @@ pub fn staged_refuses(repo: &Repository) -> Result<bool> {
 /// Checks every label file staged since HEAD (reads HEAD's whole file list:
 /// used only when a refusal must come before the commit).
 pub fn check_staged(repo: &Repository) -> Result<LabelCheck> {
-    use crate::ops::diff::{Change, flatten_scoped, merge_maps};
+    use crate::object::diff::{Change, flatten_scoped, merge_maps};
     use crate::ops::status::{head_tree, index_states};
     let store = &repo.store;
     let base = head_tree(repo)?;

@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compare_objects};
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object};
-use crate::ops::diff::{Change, ChangeKind};
+use crate::object::diff::{Change, ChangeKind};
 use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
-use crate::worktree::display_path;
+use crate::paths::display_path;
 
 /// Version of the JSON document [`DatasetDiff`] serializes to.
 pub const SCHEMA: &str = "dsv.diff/1";
@@ -209,7 +209,7 @@ fn parse_side(
     src: &dyn FileSource,
     path: &str,
     format: Format,
-    state: Option<&crate::ops::diff::FileState>,
+    state: Option<&crate::object::diff::FileState>,
 ) -> Result<Parsed> {
     let Some(state) = state else {
         return Ok(Ok(Vec::new()));
@@ -729,11 +729,11 @@ pub fn fork_point(
     a: crate::ObjectId,
     b: crate::ObjectId,
 ) -> Result<crate::ObjectId> {
-    use crate::ops::merge::{merge_base, selection_base};
-    if let Some(sel) = selection_base(repo, a, b)? {
+    use crate::object::graph::{merge_base, selection_base};
+    if let Some(sel) = selection_base(&repo.store, a, b)? {
         return Ok(sel);
     }
-    merge_base(repo, a, b)?.ok_or_else(|| {
+    merge_base(&repo.store, a, b)?.ok_or_else(|| {
         Error::Refused(format!(
             "{} and {} have no common history, so `A...B` has no base (use `A B` to compare the two versions)",
             a.short(),
@@ -749,7 +749,7 @@ pub fn diff_repo(
     progress: &dyn crate::progress::Progress,
 ) -> Result<DatasetDiff> {
     use crate::object::Commit;
-    use crate::ops::diff::{detect_renames, diff_trees, flatten_scoped, merge_maps};
+    use crate::object::diff::{detect_renames, diff_trees, flatten_scoped, merge_maps};
     use crate::ops::revparse::resolve;
     use crate::ops::sources::{MapSource, TreeSource, WorktreeSource};
     use crate::ops::status::{head_tree, index_states, worktree_states};
@@ -768,7 +768,7 @@ pub fn diff_repo(
                   from: String,
                   to: String|
      -> Result<DatasetDiff> {
-        crate::ops::diff::check_change_sizes(store, &changes)?;
+        crate::object::diff::check_change_sizes(store, &changes)?;
         let changes = detect_renames(changes);
         let (lo, ln) = (load_layout(old)?, load_layout(new)?);
         let mut opts = spec.options;
@@ -826,14 +826,11 @@ pub fn diff_repo(
             let sa = TreeSource::new(store, base);
             let in_scope = |p: &Vec<u8>| {
                 spec.scopes.is_empty()
-                    || spec
-                        .scopes
-                        .iter()
-                        .any(|s| crate::worktree::path_within(p, s))
+                    || spec.scopes.iter().any(|s| crate::paths::path_within(p, s))
             };
             if spec.staged {
                 let index = repo.index.load()?;
-                let new_files: BTreeMap<Vec<u8>, crate::ops::diff::FileState> =
+                let new_files: BTreeMap<Vec<u8>, crate::object::diff::FileState> =
                     index_states(&index)
                         .into_iter()
                         .filter(|(p, _)| in_scope(p))

@@ -13,7 +13,7 @@
 //! puts back HEAD's version of every path the merge or the user changed in the
 //! index, and `--continue` commits once every conflict is resolved.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -25,17 +25,19 @@ use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, coco, cvat, kitti, voc, yolo};
 use crate::meta::sidecar_path;
 use crate::object::commit::COMMIT_FORMAT;
+use crate::object::diff::{FileState, diff_trees, flatten};
+use crate::object::graph;
 use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
-use crate::ops::diff::{FileState, diff_trees, flatten};
 use crate::ops::events::{OpEvent, head_move};
 use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
 use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::ops::sources::TreeSource;
 use crate::ops::status::{hash_worktree_file, head_tree, stat_tracked};
+use crate::paths::display_path;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
-use crate::worktree::{display_path, write};
+use crate::worktree::write;
 
 /// Version of the `MERGE_STATE` file.
 pub const STATE_VERSION: u32 = 1;
@@ -219,7 +221,7 @@ pub struct MergeReport {
     /// Conflicts (for `Conflicts`; resolved by `--strategy` otherwise not listed).
     pub conflicts: Vec<FileConflict>,
     /// The selection commit used as the merge base, when `merge` folded a
-    /// selection's branch back (see [`selection_base`]).
+    /// selection's branch back (see [`graph::selection_base`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<ObjectId>,
     /// What hooks fire on: the commit recorded, the merge, the branch moved.
@@ -638,87 +640,6 @@ fn merge_trees(
         m.dir(base, ours, theirs, &[])?;
     }
     Ok(m.out)
-}
-
-/// The best common ancestor of two commits: a commit reachable from both that no
-/// other such commit descends from (the newest of them when there are several).
-pub fn merge_base(repo: &Repository, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
-    let from_a = ancestors(repo, [a])?;
-    let from_b = ancestors(repo, [b])?;
-    let common: Vec<ObjectId> = from_b.intersection(&from_a).copied().collect();
-    if common.is_empty() {
-        return Ok(None);
-    }
-    // Best common ancestors: those no other common ancestor descends from. Commit
-    // times only break a tie between several (a criss-cross history); they never
-    // decide on their own, so a skewed clock cannot pick an older base.
-    let mut parents = Vec::new();
-    for id in &common {
-        parents.extend(Commit::load(&repo.store, id)?.parents);
-    }
-    let shadowed = ancestors(repo, parents)?;
-    let mut best: Vec<(i64, ObjectId)> = Vec::new();
-    for id in common.into_iter().filter(|c| !shadowed.contains(c)) {
-        best.push((Commit::load(&repo.store, &id)?.time, id));
-    }
-    best.sort();
-    Ok(best.last().map(|(_, id)| *id))
-}
-
-/// The selection commit to merge `theirs` back against, if any: walking back from
-/// `theirs` along first parents and stopping at the first commit reachable from
-/// `ours`, the first commit met that records a selection (`dsv query EXPR
-/// --branch`), so the nearest to `theirs` when there are several.
-///
-/// A selection's tree holds only the frames it selected, so against the ordinary
-/// base (the queried commit) every frame left out would look deleted on their
-/// side. Against the selection itself, a path it does not hold is absent on base
-/// and theirs and keeps our version; what was changed on the branch after the
-/// selection (edits, additions, deletions) is what gets merged.
-///
-/// Only first parents are followed because they say what a branch is: a branch
-/// that merged a selection branch in as a second parent holds the whole dataset
-/// (the selection was folded into it) and is merged the ordinary way, while a
-/// selection branch that merged its source in is still a subset (against their
-/// common base, the frames it left out are deleted on its side, so the merge
-/// does not bring them back).
-/// A selection already merged back is reachable from `ours` and no longer
-/// counts: a later merge of the same branch uses the ordinary base, the branch
-/// tip merged last, whose tree is the same subset.
-pub fn selection_base(
-    repo: &Repository,
-    ours: ObjectId,
-    theirs: ObjectId,
-) -> Result<Option<ObjectId>> {
-    let known = ancestors(repo, [ours])?;
-    let mut next = Some(theirs);
-    let mut seen = HashSet::new();
-    while let Some(id) = next {
-        if known.contains(&id) || !seen.insert(id) {
-            break;
-        }
-        let c = Commit::load(&repo.store, &id)?;
-        if c.selection.is_some() {
-            return Ok(Some(id));
-        }
-        next = c.parents.first().copied();
-    }
-    Ok(None)
-}
-
-/// Every commit reachable from `starts`, the starts included.
-fn ancestors(
-    repo: &Repository,
-    starts: impl IntoIterator<Item = ObjectId>,
-) -> Result<HashSet<ObjectId>> {
-    let mut seen = HashSet::new();
-    let mut queue: VecDeque<ObjectId> = starts.into_iter().collect();
-    while let Some(id) = queue.pop_front() {
-        if seen.insert(id) {
-            queue.extend(Commit::load(&repo.store, &id)?.parents);
-        }
-    }
-    Ok(seen)
 }
 
 fn state_path(repo: &Repository) -> PathBuf {
@@ -1216,7 +1137,7 @@ pub fn merge(
     }
     let head = repo.refs.head_commit()?;
     let base = match head {
-        Some(h) => merge_base(repo, h, theirs)?,
+        Some(h) => graph::merge_base(&repo.store, h, theirs)?,
         None => None,
     };
     let up_to_date = base == Some(theirs);
@@ -1239,7 +1160,7 @@ pub fn merge(
     // Merging a selection back: its commit is the base, so what it left out is
     // not taken as deleted, and HEAD never moves to the subset.
     let selection = match head {
-        Some(h) => selection_base(repo, h, theirs)?,
+        Some(h) => graph::selection_base(&repo.store, h, theirs)?,
         None => None,
     };
     let base = selection.or(base);
@@ -1444,7 +1365,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
     let mut changes = Vec::new();
     let mut unstage = Vec::new();
     for p in paths {
-        let want = super::diff::lookup(&repo.store, &head_tree, &p)?
+        let want = crate::object::diff::lookup(&repo.store, &head_tree, &p)?
             .filter(|(m, _, _)| m.is_blob())
             .map(|(mode, id, size)| FileState { mode, id, size });
         if want.is_none() && !touched.contains(p.as_slice()) {
@@ -1549,7 +1470,7 @@ pub fn mark_added(repo: &Repository, scopes: &[Vec<u8>]) -> Result<()> {
     let mut changed = false;
     for c in state.conflicts.iter_mut().filter(|c| !c.resolved) {
         let p = c.path.as_bytes();
-        if whole || scopes.iter().any(|s| crate::worktree::path_within(p, s)) {
+        if whole || scopes.iter().any(|s| crate::paths::path_within(p, s)) {
             c.resolved = true;
             changed = true;
         }

@@ -4,7 +4,6 @@ pub mod add;
 pub mod branch;
 pub mod checkout;
 pub mod commit;
-pub mod diff;
 pub mod events;
 pub mod frame_attrs;
 pub mod fsck;
@@ -22,11 +21,3 @@ pub mod revparse;
 pub mod sources;
 pub mod stats;
 pub mod status;
-
-/// Serializes repository paths as display strings.
-pub fn ser_paths<S: serde::Serializer>(
-    paths: &[Vec<u8>],
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_seq(paths.iter().map(|p| crate::worktree::display_path(p)))
-}

@@ -370,7 +370,7 @@ fn index_from_head(
         return Ok(BTreeMap::new());
     };
     let commit = Commit::load(store, &head)?;
-    let files = crate::ops::diff::flatten(store, &commit.tree)?;
+    let files = crate::object::diff::flatten(store, &commit.tree)?;
     let entries = files
         .into_par_iter()
         .map(|(path, st)| {

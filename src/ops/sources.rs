@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
 use crate::labels::layout::FileSource;
+use crate::object::diff::FileState;
 use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
-use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 /// Files of a stored tree. Directory objects are cached, and inside a sharded

@@ -12,15 +12,15 @@ use serde::Serialize;
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
 use crate::object::{Commit, EntryMode};
+use crate::paths::{os_path, path_within};
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
 use crate::store::chunk::StatStamp;
 use crate::worktree::index::{IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::{WorkFile, scan, stat_path};
-use crate::worktree::{os_path, path_within};
 
-use super::diff::{Change, FileState, merge_maps};
+use crate::object::diff::{Change, FileState, merge_maps};
 
 /// Hashes a worktree file (or a symlink's target) without storing it.
 pub fn hash_worktree_file(root: &Path, f: &WorkFile) -> Result<ObjectId> {
@@ -177,7 +177,7 @@ pub struct StatusReport {
     /// Working tree vs index.
     pub unstaged: Vec<Change>,
     /// Untracked paths.
-    #[serde(serialize_with = "ser_paths")]
+    #[serde(serialize_with = "crate::paths::ser_many")]
     pub untracked: Vec<Vec<u8>>,
     /// Clean files whose stat changed: recording them spares the next status a re-hash
     /// (see [`crate::worktree::index::Index::refresh`]).
@@ -186,13 +186,6 @@ pub struct StatusReport {
     /// When this status started looking at files.
     #[serde(skip)]
     pub stamp: i64,
-}
-
-fn ser_paths<S: serde::Serializer>(
-    paths: &[Vec<u8>],
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_seq(paths.iter().map(|p| crate::worktree::display_path(p)))
 }
 
 impl StatusReport {
@@ -258,7 +251,7 @@ pub fn status(
     let (index, unchanged) = loaded?;
     let mut staged = Vec::new();
     if !unchanged {
-        let head_files = super::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
+        let head_files = crate::object::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
         let mut idx = index_states(&index);
         if !whole {
             idx.retain(|p, _| scopes.iter().any(|s| path_within(p, s)));

@@ -23,8 +23,8 @@ use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, pa
 use crate::labels::{AttrValue, Format, FrameLabels, Units};
 use crate::meta::sidecar_path;
 use crate::object::EntryMode;
+use crate::object::diff::FileState;
 use crate::object::tree::{EntryRef, TreeObjectRef};
-use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 use super::codec::{self, IndexRead, Reader};

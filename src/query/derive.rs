@@ -25,9 +25,9 @@ use crate::labels::Format;
 use crate::labels::layout::{
     FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent,
 };
+use crate::object::diff::FileState;
 use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
-use crate::ops::diff::FileState;
 use crate::store::ObjectStore;
 
 use super::build::{

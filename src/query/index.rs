@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::labels::{AttrValue, Format, Object, Units};
 use crate::meta::Prediction;
-use crate::ops::diff::FileState;
+use crate::object::diff::FileState;
 use crate::store::ObjectStore;
 
 use super::codec::IndexParts;

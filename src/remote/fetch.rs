@@ -935,7 +935,8 @@ pub fn fetch_for_switch(
     }
     let target = Commit::load(&repo.store, commit)?.tree;
     let current = crate::ops::status::head_tree(repo)?;
-    let changes = crate::ops::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
+    let changes =
+        crate::object::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
     let mut ids = Vec::new();
     let mut links = Vec::new();
     for c in changes {
@@ -969,7 +970,7 @@ fn fetch_paths_with(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let tree = Commit::load(&repo.store, commit)?.tree;
-    let files = crate::ops::diff::flatten_scoped(&repo.store, Some(&tree), scopes)?;
+    let files = crate::object::diff::flatten_scoped(&repo.store, Some(&tree), scopes)?;
     let mut ids = Vec::new();
     let mut links = Vec::new();
     for (path, st) in &files {

@@ -1048,7 +1048,7 @@ mod tests {
 
     use super::*;
     use crate::labels::Format;
-    use crate::ops::diff::ChangeKind;
+    use crate::object::diff::ChangeKind;
     use crate::ops::label_diff::{ClassDelta, FrameChanges, SCHEMA};
 
     fn change(

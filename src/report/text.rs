@@ -4,11 +4,11 @@ use std::io::{self, Write};
 
 use crate::labels::compare::{ObjectChange, ObjectChangeKind};
 use crate::labels::{AttrValue, BBox, Units};
-use crate::ops::diff::ChangeKind;
+use crate::object::diff::ChangeKind;
 use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta};
 use crate::ops::label_diff::{ClassDelta, DatasetDiff};
+use crate::paths::display_path;
 use crate::quote::{line as safe_line, path as quote_path, path_str as quote};
-use crate::worktree::display_path;
 
 /// Wraps `s` in an ANSI colour when `on`.
 fn paint(on: bool, code: &str, s: &str) -> String {

@@ -15,7 +15,7 @@ use crate::id::ObjectId;
 use crate::object::EntryMode;
 use crate::object::tree::{TreeEntry, TreeObject};
 
-use super::display_path;
+use crate::paths::display_path;
 
 /// The most links followed while resolving one link (the kernel's own limit).
 pub const MAX_HOPS: usize = 40;

@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use crate::store::chunk::StatStamp;
 use crate::store::poisoned;
 
-use super::{display_path, path_within};
+use crate::paths::{display_path, path_within};
 
 /// Name of the ignore file.
 pub const IGNORE_FILE: &str = ".dsvignore";

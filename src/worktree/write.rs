@@ -25,7 +25,7 @@ use crate::storage::{Storage, temp_name};
 use crate::store::ObjectStore;
 use crate::store::chunk::StatStamp;
 
-use super::{display_path, os_path};
+use crate::paths::{display_path, os_path};
 
 fn io_err(action: &'static str, root: &Path, rel: &[u8], e: Errno) -> Error {
     Error::io(action, root.join(os_path(rel)), std::io::Error::from(e))

@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::object::{EntryMode, Tree};
+use crate::paths::path_within;
 use crate::store::ObjectStore;
-use crate::worktree::path_within;
 
 /// A file as recorded in a tree or the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -55,12 +55,12 @@ impl ChangeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// Path (the new path for renames).
-    #[serde(serialize_with = "ser_path")]
+    #[serde(serialize_with = "crate::paths::ser")]
     pub path: Vec<u8>,
     /// Old path of a rename.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_path"
+        serialize_with = "crate::paths::ser_opt"
     )]
     pub from: Option<Vec<u8>>,
     /// Kind of change.
@@ -69,20 +69,6 @@ pub struct Change {
     pub old: Option<FileState>,
     /// State after.
     pub new: Option<FileState>,
-}
-
-fn ser_path<S: serde::Serializer>(p: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::worktree::display_path(p))
-}
-
-fn ser_opt_path<S: serde::Serializer>(
-    p: &Option<Vec<u8>>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    match p {
-        Some(p) => ser_path(p, s),
-        None => s.serialize_none(),
-    }
 }
 
 impl Change {
