@@ -743,7 +743,7 @@ pub struct MetaEdit {
 
 /// Reads the worktree sidecar of the dataset at `root` (empty when absent).
 fn load_worktree(root: &Path) -> Result<(String, Sidecar)> {
-    let src = crate::ops::sources::WorktreeSource::new(root.to_path_buf());
+    let src = crate::worktree::sources::WorktreeSource::new(root.to_path_buf());
     let layout =
         crate::labels::layout::Layout::load(&src)?.map_err(|e| Error::Metadata(e.to_string()))?;
     use crate::labels::layout::FileSource;

@@ -82,6 +82,14 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 }
 
 impl Repository {
+    /// Tree id of the commit HEAD points to (`None` on an unborn branch).
+    pub fn head_tree(&self) -> Result<Option<crate::id::ObjectId>> {
+        match self.refs.head_commit()? {
+            Some(c) => Ok(Some(crate::object::Commit::load(&self.store, &c)?.tree)),
+            None => Ok(None),
+        }
+    }
+
     /// Creates a new repository in `dir` (which is created if missing).
     pub fn init(dir: &Path, opts: &OpenOptions) -> Result<Repository> {
         Self::init_with(dir, opts, &[])

@@ -252,7 +252,7 @@ pub fn summary_between(
 ) -> Result<ChangeSummary> {
     let new_tree = new.tree;
     use crate::object::diff::{detect_renames, diff_trees};
-    use crate::ops::sources::TreeSource;
+    use crate::worktree::sources::TreeSource;
     let store = &repo.store;
     let old_tree = match base {
         Some(c) => Some(Commit::load(store, &c)?.tree),

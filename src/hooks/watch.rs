@@ -352,8 +352,8 @@ fn mirror_summary(
 ) -> Result<payload::ChangeSummary> {
     use crate::labels::layout::{Layout, Role};
     use crate::object::diff::{diff_trees, flatten_scoped};
-    use crate::ops::sources::TreeSource;
     use crate::remote::fetch::fetch_objects;
+    use crate::worktree::sources::TreeSource;
     let old_tree = match base {
         Some(b) => Some(Commit::load(&repo.store, &b)?.tree),
         None => None,

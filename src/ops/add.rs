@@ -13,7 +13,7 @@ use crate::repo::Repository;
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::WorkFile;
 
-use super::status::worktree_delta;
+use crate::worktree::delta::worktree_delta;
 
 /// What `add` did.
 #[derive(Debug, Default, Serialize)]
@@ -52,7 +52,7 @@ fn check_matches(
         if scope.is_empty() {
             continue;
         }
-        if let Some(link) = super::status::symlink_prefix(repo.root(), scope) {
+        if let Some(link) = crate::worktree::symlink_prefix(repo.root(), scope) {
             return Err(Error::Refused(format!(
                 "pathspec '{}' is beyond a symbolic link ('{}' is a symlink; dsv does not follow it)",
                 orig.display(),
@@ -264,9 +264,9 @@ pub fn rm(
     }
     if !cached && !force {
         for (p, e) in &targets {
-            if let Some(f) = super::status::stat_tracked(repo.root(), p)
+            if let Some(f) = crate::worktree::delta::stat_tracked(repo.root(), p)
                 && !(f.mode == e.mode && index.is_clean(e, &f.stat))
-                && super::status::hash_worktree_file(repo.root(), &f)? != e.id
+                && crate::worktree::delta::hash_worktree_file(repo.root(), &f)? != e.id
             {
                 return Err(Error::Refused(format!(
                     "'{}' has local modifications; use --cached to keep the file, or -f to delete it anyway",

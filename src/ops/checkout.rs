@@ -21,8 +21,8 @@ use crate::repo::{Repository, now};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::write;
 
-use super::status::{hash_worktree_file, head_tree, stat_tracked};
 use crate::object::diff::{FileState, diff_trees, flatten, flatten_scoped};
+use crate::worktree::delta::{hash_worktree_file, stat_tracked};
 
 /// Files to write and remove, with what the index should say afterwards.
 #[derive(Debug, Default)]
@@ -235,7 +235,7 @@ fn move_to_tree(
     stamp: i64,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    let current = head_tree(repo)?;
+    let current = repo.head_tree()?;
     let index = repo.index.load()?;
     let changes = diff_trees(&repo.store, current.as_ref(), Some(target_tree), &[])?;
     let mut plan = Plan {
@@ -479,8 +479,8 @@ pub fn restore(
             Some(&Commit::load(&repo.store, &rev)?.tree),
             scopes,
         )?,
-        None if staged => flatten_scoped(&repo.store, head_tree(repo)?.as_ref(), scopes)?,
-        None => super::status::index_states(&index)
+        None if staged => flatten_scoped(&repo.store, repo.head_tree()?.as_ref(), scopes)?,
+        None => crate::worktree::delta::index_states(&index)
             .into_iter()
             .filter(|(p, _)| in_scope(p))
             .collect(),

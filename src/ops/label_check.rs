@@ -61,10 +61,10 @@ fn check_files(src: &dyn FileSource, paths: &[(String, ObjectId)]) -> Result<Lab
 
 /// Checks the given staged paths (what `dsv add` just staged).
 pub fn check_index_paths(repo: &Repository, paths: &[Vec<u8>]) -> Result<LabelCheck> {
-    use crate::ops::status::index_states;
+    use crate::worktree::delta::index_states;
     let index = repo.index.load()?;
     let states = index_states(&index);
-    let src = crate::ops::sources::MapSource::new(&repo.store, &states);
+    let src = crate::worktree::sources::MapSource::new(&repo.store, &states);
     let files: Vec<(String, ObjectId)> = paths
         .iter()
         .filter_map(|p| {
@@ -87,7 +87,7 @@ pub fn check_trees(
     use crate::object::diff::diff_trees;
     let changes = diff_trees(&repo.store, old, Some(new), &[])?;
     let files = changed_blobs(&changes);
-    let src = crate::ops::sources::TreeSource::new(&repo.store, Some(*new));
+    let src = crate::worktree::sources::TreeSource::new(&repo.store, Some(*new));
     check_files(&src, &files)
 }
 
@@ -119,13 +119,13 @@ pub fn staged_refuses(repo: &Repository) -> Result<bool> {
 /// used only when a refusal must come before the commit).
 pub fn check_staged(repo: &Repository) -> Result<LabelCheck> {
     use crate::object::diff::{Change, flatten_scoped, merge_maps};
-    use crate::ops::status::{head_tree, index_states};
+    use crate::worktree::delta::index_states;
     let store = &repo.store;
-    let base = head_tree(repo)?;
+    let base = repo.head_tree()?;
     let old = flatten_scoped(store, base.as_ref(), &[])?;
     let index = repo.index.load()?;
     let new = index_states(&index);
-    let src = crate::ops::sources::MapSource::new(store, &new);
+    let src = crate::worktree::sources::MapSource::new(store, &new);
     let mut changes: Vec<Change> = Vec::new();
     merge_maps(old, new.clone(), &mut changes);
     let files = changed_blobs(&changes);

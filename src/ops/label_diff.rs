@@ -751,8 +751,9 @@ pub fn diff_repo(
     use crate::object::Commit;
     use crate::object::diff::{detect_renames, diff_trees, flatten_scoped, merge_maps};
     use crate::ops::revparse::resolve;
-    use crate::ops::sources::{MapSource, TreeSource, WorktreeSource};
-    use crate::ops::status::{head_tree, index_states, worktree_states};
+    use crate::ops::status::worktree_states;
+    use crate::worktree::delta::index_states;
+    use crate::worktree::sources::{MapSource, TreeSource, WorktreeSource};
 
     let store = &repo.store;
     let commit_tree = |rev: &str| -> Result<(crate::ObjectId, crate::ObjectId)> {
@@ -811,7 +812,7 @@ pub fn diff_repo(
                     let (c, t) = commit_tree(r)?;
                     (c.to_hex(), Some(t))
                 }
-                None => match head_tree(repo)? {
+                None => match repo.head_tree()? {
                     Some(t) => (
                         repo.refs
                             .head_commit()?
@@ -877,7 +878,7 @@ fn classify_frames(changes: &[Change], new: &Layout, old: &Layout) -> FrameChang
 /// Reads a file of one side of a diff (as named by `DatasetDiff::from`/`to`):
 /// a commit id, "index" or "worktree". `None` when the file is not there.
 pub fn read_side_file(repo: &crate::Repository, side: &str, path: &str) -> Result<Option<Vec<u8>>> {
-    use crate::ops::sources::{TreeSource, WorktreeSource};
+    use crate::worktree::sources::{TreeSource, WorktreeSource};
     match side {
         "worktree" => WorktreeSource::new(repo.root().to_path_buf()).read(path),
         "index" => {

@@ -31,12 +31,12 @@ use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
 use crate::ops::events::{OpEvent, head_move};
 use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
 use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
-use crate::ops::sources::TreeSource;
-use crate::ops::status::{hash_worktree_file, head_tree, stat_tracked};
 use crate::paths::display_path;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
+use crate::worktree::delta::{hash_worktree_file, stat_tracked};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::sources::TreeSource;
 use crate::worktree::write;
 
 /// Version of the `MERGE_STATE` file.
@@ -805,7 +805,7 @@ fn index_already_applied(
             }
         }
     }
-    Ok(super::commit::index_tree_id(&entries)? == index_tree)
+    Ok(crate::worktree::build::index_tree_id(&entries)? == index_tree)
 }
 
 /// Whether the worktree file at `path` holds `want` (`None`: no file).
@@ -916,9 +916,9 @@ fn run_merge(
     resuming: bool,
 ) -> Result<MergeReport> {
     let stamp = now_ns();
-    let ours_tree = head_tree(repo)?;
+    let ours_tree = repo.head_tree()?;
     let index = repo.index.load()?;
-    let index_tree = super::commit::index_tree_id(&index.entries)?;
+    let index_tree = crate::worktree::build::index_tree_id(&index.entries)?;
     let clean_index = match ours_tree {
         Some(t) => index_tree == t,
         None => index.entries.is_empty(),
@@ -1066,7 +1066,7 @@ fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<Option<OpEven
 /// commit and what hooks fire on.
 fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEvent>)> {
     let index = repo.index.load()?;
-    let (tree, summary) = super::commit::build_tree(&repo.store, &index.entries)?;
+    let (tree, summary) = crate::worktree::build::build_tree(&repo.store, &index.entries)?;
     let committer = repo.identity()?;
     let (time, tz) = now()?;
     let parents = match state.kind {
@@ -1350,7 +1350,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
     })?;
     let head_tree = Commit::load(&repo.store, &state.head)?.tree;
     let index = repo.index.load()?;
-    let (index_tree, _) = super::commit::build_tree(&repo.store, &index.entries)?;
+    let (index_tree, _) = crate::worktree::build::build_tree(&repo.store, &index.entries)?;
     let mut paths: Vec<Vec<u8>> = state
         .touched
         .iter()

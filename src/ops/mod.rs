@@ -18,6 +18,5 @@ pub mod merge_labels;
 pub mod merge_meta;
 pub mod repair;
 pub mod revparse;
-pub mod sources;
 pub mod stats;
 pub mod status;

@@ -26,8 +26,8 @@ use crate::labels::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::labels::{AttrValue, FrameLabels};
 use crate::object::EntryMode;
 use crate::object::tree::TreeObjectRef;
-use crate::ops::sources::TreeSource;
 use crate::store::ObjectStore;
+use crate::worktree::sources::TreeSource;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-stats-6";

@@ -21,10 +21,10 @@ use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::diff::flatten;
 use crate::object::{Commit, EntryMode, SelectionOf};
-use crate::ops::sources::MapSource;
 use crate::refs::HEADS;
 use crate::repo::{Repository, now};
 use crate::worktree::index::IndexEntry;
+use crate::worktree::sources::MapSource;
 
 use super::{FrameIndex, FrameRecord};
 
@@ -152,7 +152,7 @@ pub fn record(
             Some(Role::Other) => keep(&mut entries),
         }
     }
-    let (tree, summary) = crate::ops::commit::build_tree(&repo.store, &entries)?;
+    let (tree, summary) = crate::worktree::build::build_tree(&repo.store, &entries)?;
     let author = repo.identity()?;
     let (time, tz) = now()?;
     let commit = Commit {

@@ -11,9 +11,9 @@
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::ops::sources::TreeSource;
 use crate::ops::stats::{Stats, StatsCache, tree_stats};
 use crate::store::ObjectStore;
+use crate::worktree::sources::TreeSource;
 
 use super::index::{QueryCache, tree_index};
 

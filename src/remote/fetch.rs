@@ -934,7 +934,7 @@ pub fn fetch_for_switch(
         return fetch_paths(repo, commit, &[], progress);
     }
     let target = Commit::load(&repo.store, commit)?.tree;
-    let current = crate::ops::status::head_tree(repo)?;
+    let current = repo.head_tree()?;
     let changes =
         crate::object::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
     let mut ids = Vec::new();

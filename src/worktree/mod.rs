@@ -1,8 +1,11 @@
 //! The working tree: the index (staging area), scanning files, writing files.
 
+pub mod build;
+pub mod delta;
 pub mod index;
 pub mod links;
 pub mod scan;
+pub mod sources;
 pub mod write;
 
 use crate::paths::os_path;
