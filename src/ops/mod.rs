@@ -14,8 +14,6 @@ pub mod label_check;
 pub mod label_diff;
 pub mod log;
 pub mod merge;
-pub mod merge_labels;
-pub mod merge_meta;
 pub mod repair;
 pub mod revparse;
 pub mod stats;

@@ -4,7 +4,7 @@
 //! directory whose id is equal on two sides is settled without being read, so a
 //! merge costs what changed, not what exists. A path changed on one side only
 //! takes that side. A label file changed on both sides is merged frame by frame
-//! and object by object ([`super::merge_labels`]); anything else changed on both
+//! and object by object ([`labels`]); anything else changed on both
 //! sides is a file-level conflict.
 //!
 //! A merge that stops on conflicts leaves its state in `.dsv/MERGE_STATE` (JSON,
@@ -12,37 +12,42 @@
 //! `ORIG_HEAD` and `MERGE_MSG` beside it for people and scripts. `--abort`
 //! puts back HEAD's version of every path the merge or the user changed in the
 //! index, and `--continue` commits once every conflict is resolved.
+//!
+//! By concern: [`tree`] merges three trees (pure: reads the store, writes
+//! nothing), [`labels`] and [`meta`] merge one label file and the sidecar,
+//! [`state`] keeps the merge in progress on disk, [`apply`] writes a merge
+//! result to the index and the working tree; this module holds the command
+//! flows (merge, cherry-pick, revert, continue, abort, resolve).
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+mod apply;
+pub mod labels;
+pub mod meta;
+mod state;
+mod tree;
+
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use self::labels::LabelConflict;
+use self::meta::MetaConflict;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::compare::MatchOptions;
-use crate::labels::layout::{FileSource, Layout, Role};
-use crate::labels::{Format, FrameLabels, coco, cvat, kitti, voc, yolo};
-use crate::meta::sidecar_path;
+use crate::labels::Format;
 use crate::object::commit::COMMIT_FORMAT;
-use crate::object::diff::{FileState, diff_trees, flatten};
+use crate::object::diff::{FileState, diff_trees};
 use crate::object::graph;
-use crate::object::{Commit, EntryMode, Person, Tree, TreeEntry};
+use crate::object::{Commit, Person};
 use crate::ops::events::{OpEvent, head_move};
-use crate::ops::merge_labels::{LabelConflict, ids_are_stable, merge_frames};
-use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::paths::display_path;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, now};
-use crate::worktree::delta::{hash_worktree_file, stat_tracked};
-use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
-use crate::worktree::sources::TreeSource;
-use crate::worktree::write;
+use crate::worktree::index::{IndexEdit, now_ns};
 
-/// Version of the `MERGE_STATE` file.
-pub const STATE_VERSION: u32 = 1;
-/// The merge state file inside `.dsv/`.
-pub const STATE_FILE: &str = "MERGE_STATE";
+use apply::{apply_changes, index_already_applied, local_changes_error, worktree_is};
+pub use state::{MergeState, STATE_FILE, STATE_VERSION, load_state, refuse_if_in_progress};
+use state::{clear_state, in_progress, save_state, update_state};
+use tree::merge_trees;
 
 /// Which side wins a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,50 +129,6 @@ pub struct FileConflict {
     pub resolved: bool,
 }
 
-/// An interrupted merge, cherry-pick or revert (`.dsv/MERGE_STATE`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergeState {
-    /// File version ([`STATE_VERSION`]).
-    pub version: u32,
-    /// The command that started it.
-    pub kind: MergeKind,
-    /// HEAD when it started.
-    pub head: ObjectId,
-    /// The commit merged in (picked, or reverted).
-    pub theirs: ObjectId,
-    /// What the user called it (branch name or revision).
-    pub theirs_name: String,
-    /// The merge base.
-    pub base: Option<ObjectId>,
-    /// Message of the commit `--continue` makes.
-    pub message: String,
-    /// Author of that commit (cherry-pick keeps the original author).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<Person>,
-    /// Paths the merge wrote or removed in the working tree.
-    #[serde(default)]
-    pub touched: Vec<String>,
-    /// The conflicts.
-    pub conflicts: Vec<FileConflict>,
-    /// Whether the worktree and index changes are all written. `false` only between
-    /// the state's first write and the end of those writes: a state left so by a
-    /// crash is finished by running the same command again (or `--abort`).
-    #[serde(default = "written_default")]
-    pub applied: bool,
-}
-
-/// A state written before `applied` existed was saved after its writes.
-fn written_default() -> bool {
-    true
-}
-
-impl MergeState {
-    /// Conflicts not resolved yet.
-    pub fn unresolved(&self) -> impl Iterator<Item = &FileConflict> {
-        self.conflicts.iter().filter(|c| !c.resolved)
-    }
-}
-
 /// How `merge` behaves.
 #[derive(Debug, Clone, Default)]
 pub struct MergeOptions {
@@ -229,532 +190,6 @@ pub struct MergeReport {
     pub events: Vec<OpEvent>,
 }
 
-/// The result of merging three trees: new states of paths that differ from ours.
-#[derive(Debug, Default)]
-struct TreeMerge {
-    /// Path -> new state (`None`: remove), for paths whose merged state differs from ours.
-    updates: BTreeMap<Vec<u8>, Option<FileState>>,
-    /// Conflicted paths.
-    conflicts: Vec<(Vec<u8>, FileConflict)>,
-    /// Label files merged at object level.
-    label_merged: Vec<String>,
-    /// The sidecar, when merged row by row.
-    meta_merged: Option<String>,
-}
-
-type Slot = Option<(EntryMode, ObjectId, u64)>;
-
-fn slot(e: Option<&TreeEntry>) -> Slot {
-    e.map(|e| (e.mode, e.id, e.size))
-}
-
-fn state_of(s: Slot) -> Option<FileState> {
-    s.map(|(mode, id, size)| FileState { mode, id, size })
-}
-
-fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    if !p.is_empty() {
-        p.push(b'/');
-    }
-    p.extend_from_slice(name);
-    p
-}
-
-/// Everything the three-way walk needs.
-struct Merger<'a> {
-    repo: &'a Repository,
-    strategy: Option<Side>,
-    ours_src: TreeSource<'a>,
-    layout: Option<Layout>,
-    /// Our version's frame-metadata sidecar path (merged row by row).
-    sidecar: Option<String>,
-    out: TreeMerge,
-}
-
-impl Merger<'_> {
-    /// Files below one entry (a directory is flattened), keyed by full path.
-    fn files(&self, s: Slot, path: &[u8]) -> Result<BTreeMap<Vec<u8>, FileState>> {
-        let mut m = BTreeMap::new();
-        match s {
-            Some((EntryMode::Dir, id, _)) => {
-                for (p, st) in flatten(&self.repo.store, &id)? {
-                    m.insert(join(path, &p), st);
-                }
-            }
-            Some(_) => {
-                if let Some(st) = state_of(s) {
-                    m.insert(path.to_vec(), st);
-                }
-            }
-            None => {}
-        }
-        Ok(m)
-    }
-
-    /// Merges one directory level (`None` trees are empty).
-    fn dir(
-        &mut self,
-        b: Option<ObjectId>,
-        o: Option<ObjectId>,
-        t: Option<ObjectId>,
-        prefix: &[u8],
-    ) -> Result<()> {
-        crate::object::tree::check_dir_depth(prefix)?;
-        let load = |id: Option<ObjectId>| -> Result<Tree> {
-            match id {
-                Some(id) => Tree::load(&self.repo.store, &id),
-                None => Ok(Tree::default()),
-            }
-        };
-        let (tb, to, tt) = (load(b)?, load(o)?, load(t)?);
-        let mut names: Vec<&[u8]> = tb
-            .entries
-            .iter()
-            .chain(&to.entries)
-            .chain(&tt.entries)
-            .map(|e| e.name.as_slice())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        for name in names {
-            let (sb, so, st) = (slot(tb.get(name)), slot(to.get(name)), slot(tt.get(name)));
-            self.entry(sb, so, st, &join(prefix, name))?;
-        }
-        Ok(())
-    }
-
-    fn entry(&mut self, b: Slot, o: Slot, t: Slot, path: &[u8]) -> Result<()> {
-        let same = |x: &Slot, y: &Slot| match (x, y) {
-            (None, None) => true,
-            (Some(x), Some(y)) => x.0 == y.0 && x.1 == y.1,
-            _ => false,
-        };
-        if same(&o, &t) || same(&b, &t) {
-            return Ok(());
-        }
-        if same(&b, &o) {
-            // Only they changed it: take their version of everything below.
-            let (mo, mt) = (self.files(o, path)?, self.files(t, path)?);
-            match (o, t) {
-                (Some((EntryMode::Dir, x, _)), Some((EntryMode::Dir, y, _))) => {
-                    for c in diff_trees(&self.repo.store, Some(&x), Some(&y), &[])? {
-                        self.out.updates.insert(join(path, &c.path), c.new);
-                    }
-                }
-                _ => {
-                    for p in mo.keys() {
-                        if !mt.contains_key(p) {
-                            self.out.updates.insert(p.clone(), None);
-                        }
-                    }
-                    for (p, s) in mt {
-                        if mo.get(&p) != Some(&s) {
-                            self.out.updates.insert(p, Some(s));
-                        }
-                    }
-                }
-            }
-            return Ok(());
-        }
-        let is_dir = |s: &Slot| matches!(s, Some((EntryMode::Dir, _, _)));
-        if is_dir(&o) && is_dir(&t) {
-            let id = |s: Slot| s.filter(|x| x.0 == EntryMode::Dir).map(|x| x.1);
-            return self.dir(id(b), id(o), id(t), path);
-        }
-        // A file on at least one side: settle every path below this name one by one.
-        let (mb, mo, mt) = (
-            self.files(b, path)?,
-            self.files(o, path)?,
-            self.files(t, path)?,
-        );
-        let mut paths: Vec<&Vec<u8>> = mb.keys().chain(mo.keys()).chain(mt.keys()).collect();
-        paths.sort_unstable();
-        paths.dedup();
-        for p in paths {
-            let (fb, fo, ft) = (mb.get(p).copied(), mo.get(p).copied(), mt.get(p).copied());
-            if fo == ft || fb == ft {
-                continue;
-            }
-            if fb == fo {
-                self.out.updates.insert(p.clone(), ft);
-                continue;
-            }
-            self.file(p, fb, fo, ft)?;
-        }
-        Ok(())
-    }
-
-    /// A file both sides changed.
-    fn file(
-        &mut self,
-        path: &[u8],
-        b: Option<FileState>,
-        o: Option<FileState>,
-        t: Option<FileState>,
-    ) -> Result<()> {
-        let shown = display_path(path);
-        let kind = match (&b, &o, &t) {
-            (None, _, _) => ConflictKind::AddAdd,
-            (_, None, _) | (_, _, None) => ConflictKind::ModifyDelete,
-            _ => ConflictKind::Content,
-        };
-        let mut conflict = FileConflict {
-            path: shown.clone(),
-            kind,
-            format: None,
-            base: b,
-            ours: o,
-            theirs: t,
-            resolved_ours: o,
-            resolved_theirs: t,
-            labels: Vec::new(),
-            meta: Vec::new(),
-            resolved: false,
-        };
-        let files = match (o, t) {
-            (Some(fo), Some(ft))
-                if fo.mode != EntryMode::Symlink && ft.mode != EntryMode::Symlink =>
-            {
-                Some((fo, ft))
-            }
-            _ => None,
-        };
-        let is_sidecar = self.sidecar.as_deref() == Some(shown.as_str());
-        if let Some((fo, ft)) = files
-            && is_sidecar
-            && let Some((ro, rt, items)) = self.sidecar_rows(&shown, b, fo, ft)?
-        {
-            self.out.meta_merged = Some(shown.clone());
-            if items.is_empty() {
-                if ro != fo {
-                    self.out.updates.insert(path.to_vec(), Some(ro));
-                }
-                return Ok(());
-            }
-            conflict.kind = ConflictKind::Metadata;
-            conflict.resolved_ours = Some(ro);
-            conflict.resolved_theirs = Some(rt);
-            conflict.meta = items;
-        } else if let Some((fo, ft)) = files
-            && !is_sidecar
-            && let Some((format, merged)) = self.labels(&shown, b, fo, ft)?
-        {
-            self.out.label_merged.push(shown.clone());
-            let (ro, rt, items) = merged;
-            if items.is_empty() {
-                self.out.updates.insert(path.to_vec(), Some(ro));
-                return Ok(());
-            }
-            conflict.kind = ConflictKind::Labels;
-            conflict.format = Some(format);
-            conflict.resolved_ours = Some(ro);
-            conflict.resolved_theirs = Some(rt);
-            conflict.labels = items;
-        }
-        match self.strategy {
-            Some(side) => {
-                let pick = match side {
-                    Side::Ours => conflict.resolved_ours,
-                    Side::Theirs => conflict.resolved_theirs,
-                };
-                if pick != o {
-                    self.out.updates.insert(path.to_vec(), pick);
-                }
-            }
-            None => self.out.conflicts.push((path.to_vec(), conflict)),
-        }
-        Ok(())
-    }
-
-    /// Merges the frame-metadata sidecar row by row; `None` when a version does
-    /// not parse (the caller merges the file whole).
-    fn sidecar_rows(
-        &self,
-        path: &str,
-        b: Option<FileState>,
-        o: FileState,
-        t: FileState,
-    ) -> Result<Option<(FileState, FileState, Vec<MetaConflict>)>> {
-        let store = &self.repo.store;
-        let base = b.map(|b| store.get(&b.id)).transpose()?;
-        let (ours, theirs) = (store.get(&o.id)?, store.get(&t.id)?);
-        let Some(m) = merge_sidecar(path, base.as_deref(), &ours, &theirs) else {
-            return Ok(None);
-        };
-        let settle = |r: Resolution| -> Result<FileState> {
-            Ok(match r {
-                Resolution::Ours => o,
-                Resolution::Theirs => t,
-                Resolution::Written(bytes) => FileState {
-                    mode: o.mode,
-                    id: store.put(&bytes)?,
-                    size: bytes.len() as u64,
-                },
-            })
-        };
-        Ok(Some((settle(m.ours)?, settle(m.theirs)?, m.conflicts)))
-    }
-
-    /// Merges a label file at frame and object level; `None` when the path is not
-    /// a label file or a version does not parse (the caller merges the file whole).
-    #[allow(clippy::type_complexity)]
-    fn labels(
-        &self,
-        path: &str,
-        b: Option<FileState>,
-        o: FileState,
-        t: FileState,
-    ) -> Result<Option<(Format, (FileState, FileState, Vec<LabelConflict>))>> {
-        let Some(layout) = &self.layout else {
-            return Ok(None);
-        };
-        let store = &self.repo.store;
-        let ours_bytes = store.get(&o.id)?;
-        let Role::Label(format) = layout.role(path, &ours_bytes) else {
-            return Ok(None);
-        };
-        let parse = |bytes: &[u8]| -> Result<Option<Vec<FrameLabels>>> {
-            Ok(layout.parse(&self.ours_src, path, format, bytes)?.ok())
-        };
-        let base = match b {
-            Some(b) => match parse(&store.get(&b.id)?)? {
-                Some(f) => f,
-                None => return Ok(None),
-            },
-            None => Vec::new(),
-        };
-        let theirs_bytes = store.get(&t.id)?;
-        let (Some(ours), Some(theirs)) = (parse(&ours_bytes)?, parse(&theirs_bytes)?) else {
-            return Ok(None);
-        };
-        let opts = MatchOptions {
-            use_ids: ids_are_stable(format),
-            ..MatchOptions::default()
-        };
-        let Some(m) = merge_frames(&base, &ours, &theirs, &opts) else {
-            return Ok(None);
-        };
-        // A resolution equal to one side's labels keeps that side's file byte for byte.
-        let settle = |frames: &[FrameLabels]| -> Result<Option<FileState>> {
-            if frames == ours.as_slice() {
-                return Ok(Some(o));
-            }
-            if frames == theirs.as_slice() {
-                return Ok(Some(t));
-            }
-            let Some(bytes) =
-                self.write(path, format, frames, (&ours_bytes, &ours, &theirs_bytes))?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(FileState {
-                mode: o.mode,
-                id: store.put(&bytes)?,
-                size: bytes.len() as u64,
-            }))
-        };
-        // Without conflicts both resolutions are the same merge: write it once.
-        let ro = settle(&m.ours)?;
-        let rt = if m.conflicts.is_empty() {
-            ro
-        } else {
-            settle(&m.theirs)?
-        };
-        let (Some(ro), Some(rt)) = (ro, rt) else {
-            return Ok(None);
-        };
-        Ok(Some((format, (ro, rt, m.conflicts))))
-    }
-
-    /// Writes frames with the format's writer; `None` when it cannot (the caller
-    /// then merges the file whole). A COCO file keeps the layout of our version
-    /// (`info`, `licenses`, categories and ids; see [`crate::labels::coco::layout`]).
-    fn write(
-        &self,
-        path: &str,
-        format: Format,
-        frames: &[FrameLabels],
-        (ours, ours_frames, theirs): (&[u8], &[FrameLabels], &[u8]),
-    ) -> Result<Option<Vec<u8>>> {
-        let one = || match frames {
-            [f] => Some(f),
-            _ => None,
-        };
-        Ok(match format {
-            Format::Coco => {
-                crate::labels::coco::layout::write_like(ours, ours_frames, &[theirs], frames)
-                    .or_else(|| coco::write(frames).ok())
-            }
-            Format::Cvat => cvat::write(frames).ok(),
-            Format::Voc => one().and_then(|f| voc::write(f).ok()),
-            Format::Kitti => one().and_then(|f| kitti::write(f).ok()),
-            Format::Yolo => match one() {
-                None => None,
-                Some(f) => {
-                    let names = self
-                        .layout
-                        .as_ref()
-                        .map(|l| l.class_names(&self.ours_src, path))
-                        .transpose()?
-                        .and_then(|r| r.ok())
-                        .flatten();
-                    match names {
-                        Some(n) => yolo::write_with_names(f, &n).ok(),
-                        None => yolo::write(f).ok(),
-                    }
-                }
-            },
-        })
-    }
-}
-
-/// Merges three trees: the states that differ from ours, and the conflicts.
-fn merge_trees(
-    repo: &Repository,
-    base: Option<ObjectId>,
-    ours: Option<ObjectId>,
-    theirs: Option<ObjectId>,
-    strategy: Option<Side>,
-) -> Result<TreeMerge> {
-    let ours_src = TreeSource::new(&repo.store, ours);
-    // A dsv.toml that does not parse leaves label files to the file-level merge.
-    let layout = Layout::load(&ours_src)?.ok();
-    let sidecar = match &layout {
-        Some(l) => Some(sidecar_path(&l.toml, &|p| ours_src.exists(p))?),
-        None => None,
-    };
-    let mut m = Merger {
-        repo,
-        strategy,
-        ours_src,
-        layout,
-        sidecar,
-        out: TreeMerge::default(),
-    };
-    if base == ours && base.is_some() {
-        for c in diff_trees(&repo.store, ours.as_ref(), theirs.as_ref(), &[])? {
-            m.out.updates.insert(c.path, c.new);
-        }
-    } else {
-        m.dir(base, ours, theirs, &[])?;
-    }
-    Ok(m.out)
-}
-
-fn state_path(repo: &Repository) -> PathBuf {
-    repo.dsv_dir().join(STATE_FILE)
-}
-
-/// The merge in progress, if any.
-pub fn load_state(repo: &Repository) -> Result<Option<MergeState>> {
-    let path = state_path(repo);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("reading", &path, e)),
-    };
-    // serde quotes a bad value whole: a damaged state file must not be echoed.
-    let state: MergeState = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::Corrupt(format!(
-            "{}: {}",
-            path.display(),
-            crate::quote::limited(&e.to_string(), 200)
-        ))
-    })?;
-    if state.version != STATE_VERSION {
-        return Err(Error::Corrupt(format!(
-            "{}: unsupported merge state version {}",
-            path.display(),
-            state.version
-        )));
-    }
-    if is_committed(repo, &state)? {
-        if repo.writable() {
-            // Best effort: it is ignored while HEAD is the merge commit anyway.
-            let _ = clear_state(repo);
-        }
-        return Ok(None);
-    }
-    Ok(Some(state))
-}
-
-/// Whether HEAD is already the commit that finishes `state`: a crash between the
-/// ref move and the removal of the state file leaves such a stale state behind.
-fn is_committed(repo: &Repository, state: &MergeState) -> Result<bool> {
-    let Some(head) = repo.refs.head_commit()? else {
-        return Ok(false);
-    };
-    if head == state.head {
-        return Ok(false);
-    }
-    let parents = match Commit::load(&repo.store, &head) {
-        Ok(c) => c.parents,
-        Err(_) => return Ok(false),
-    };
-    Ok(match state.kind {
-        MergeKind::Merge => parents == [state.head, state.theirs],
-        MergeKind::CherryPick | MergeKind::Revert => parents == [state.head],
-    })
-}
-
-fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
-    let json = serde_json::to_vec_pretty(state)
-        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
-    let dir = repo.dsv_dir();
-    repo.storage.write_atomic(&state_path(repo), &json)?;
-    repo.storage.write_atomic(
-        &dir.join("MERGE_HEAD"),
-        format!("{}\n", state.theirs).as_bytes(),
-    )?;
-    repo.storage.write_atomic(
-        &dir.join("ORIG_HEAD"),
-        format!("{}\n", state.head).as_bytes(),
-    )?;
-    repo.storage
-        .write_atomic(&dir.join("MERGE_MSG"), state.message.as_bytes())
-}
-
-/// Rewrites `MERGE_STATE` alone (the copies beside it do not change).
-fn update_state(repo: &Repository, state: &MergeState) -> Result<()> {
-    let json = serde_json::to_vec_pretty(state)
-        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
-    repo.storage.write_atomic(&state_path(repo), &json)
-}
-
-fn clear_state(repo: &Repository) -> Result<()> {
-    let dir = repo.dsv_dir();
-    // MERGE_STATE goes first: it alone marks a merge in progress.
-    for name in [STATE_FILE, "MERGE_HEAD", "MERGE_MSG"] {
-        let p = dir.join(name);
-        if p.exists() {
-            repo.storage.remove_file(&p)?;
-        }
-    }
-    Ok(())
-}
-
-/// Refuses when a merge, cherry-pick or revert is in progress.
-pub fn refuse_if_in_progress(repo: &Repository, what: &str) -> Result<()> {
-    match load_state(repo)? {
-        Some(s) => Err(in_progress(&s, what)),
-        None => Ok(()),
-    }
-}
-
-fn in_progress(s: &MergeState, what: &str) -> Error {
-    let cmd = s.kind.command();
-    if !s.applied {
-        return Error::Refused(format!(
-            "cannot {what}: a {cmd} of {} was interrupted before its files were written (run `dsv {cmd} {}` again to finish it, or `dsv {cmd} --abort`)",
-            s.theirs_name, s.theirs_name
-        ));
-    }
-    Error::Refused(format!(
-        "cannot {what}: a {cmd} is in progress (finish it with `dsv {cmd} --continue`, or `dsv {cmd} --abort`)"
-    ))
-}
-
 /// What running `kind` of `theirs` again finds: a state the same command left
 /// when it was interrupted is taken up (`Some`), any other state refuses.
 fn resumable(repo: &Repository, kind: MergeKind, theirs: ObjectId) -> Result<Option<MergeState>> {
@@ -768,133 +203,6 @@ fn resumable(repo: &Repository, kind: MergeKind, theirs: ObjectId) -> Result<Opt
         return Ok(Some(s));
     }
     Err(in_progress(&s, kind.command()))
-}
-
-/// Whether `index_tree` is what applying `changes` (the staged ones) to `index` gives:
-/// the index an interrupted run of the same merge already wrote.
-fn index_already_applied(
-    index: &IndexState,
-    changes: &[(Vec<u8>, Option<FileState>, bool)],
-    index_tree: ObjectId,
-) -> Result<bool> {
-    let mut entries = index.entries.clone();
-    for (path, st, stage) in changes {
-        if !*stage {
-            continue;
-        }
-        match st {
-            Some(st) => {
-                // Only mode, id and size go into a tree.
-                let stat = crate::store::chunk::StatStamp {
-                    size: st.size,
-                    mtime_ns: 0,
-                    ctime_ns: 0,
-                    ino: 0,
-                };
-                entries.insert(
-                    path.clone(),
-                    IndexEntry {
-                        mode: st.mode,
-                        id: st.id,
-                        stat,
-                    },
-                );
-            }
-            None => {
-                entries.remove(path);
-            }
-        }
-    }
-    Ok(crate::worktree::build::index_tree_id(&entries)? == index_tree)
-}
-
-/// Whether the worktree file at `path` holds `want` (`None`: no file).
-fn worktree_is(
-    repo: &Repository,
-    index: &IndexState,
-    path: &[u8],
-    want: Option<&FileState>,
-) -> Result<bool> {
-    let f = stat_tracked(repo.root(), path);
-    Ok(match (f, want) {
-        (None, None) => true,
-        (Some(f), Some(w)) => {
-            if f.mode != w.mode {
-                false
-            } else if let Some(e) = index.entries.get(path)
-                && e.id == w.id
-                && index.is_clean(e, &f.stat)
-            {
-                true
-            } else {
-                hash_worktree_file(repo.root(), &f)? == w.id
-            }
-        }
-        _ => false,
-    })
-}
-
-fn local_changes_error(paths: &[Vec<u8>], what: &str) -> Error {
-    let mut list: Vec<String> = paths
-        .iter()
-        .take(10)
-        .map(|p| format!("  {}", display_path(p)))
-        .collect();
-    if paths.len() > 10 {
-        list.push(format!("  ... and {} more", paths.len() - 10));
-    }
-    Error::Refused(format!(
-        "your local changes to these files would be overwritten by {what}:\n{}\ncommit them first (or restore them)",
-        list.join("\n")
-    ))
-}
-
-/// Writes and removes worktree files, then records them in the index in one transaction.
-/// `stage` says which written paths get index entries (conflicted files keep ours).
-fn apply(
-    repo: &Repository,
-    changes: &[(Vec<u8>, Option<FileState>, bool)],
-    stamp: i64,
-) -> Result<(u64, u64)> {
-    let mut edits = Vec::new();
-    let (mut written, mut removed) = (0, 0);
-    for (path, st, stage) in changes {
-        match st {
-            Some(st) => {
-                let stat = write::write_entry(
-                    repo.root(),
-                    path,
-                    st.mode,
-                    &st.id,
-                    st.size,
-                    &repo.store,
-                    repo.storage.as_ref(),
-                )?;
-                written += 1;
-                if *stage {
-                    edits.push(IndexEdit::Set(
-                        path.clone(),
-                        IndexEntry {
-                            mode: st.mode,
-                            id: st.id,
-                            stat,
-                        },
-                    ));
-                }
-            }
-            None => {
-                write::remove_entry(repo.root(), path, repo.storage.as_ref())?;
-                removed += 1;
-                if *stage {
-                    edits.push(IndexEdit::Remove(path.clone()));
-                }
-            }
-        }
-    }
-    if !edits.is_empty() {
-        repo.index.apply(&edits, stamp)?;
-    }
-    Ok((written, removed))
 }
 
 /// Three-way merges `theirs` into HEAD against `base`; the shared core of merge,
@@ -999,7 +307,7 @@ fn run_merge(
     };
     let Some(head) = head.filter(|_| !ff) else {
         // Fast-forward: write their files, then move HEAD.
-        let (w, r) = apply(repo, &changes, stamp)?;
+        let (w, r) = apply_changes(repo, &changes, stamp)?;
         report.written = w;
         report.removed = r;
         let moved = move_head(
@@ -1031,7 +339,7 @@ fn run_merge(
     };
     // The state is on disk before the worktree changes, so --abort always works.
     save_state(repo, &state)?;
-    let (w, r) = apply(repo, &changes, stamp)?;
+    let (w, r) = apply_changes(repo, &changes, stamp)?;
     state.applied = true;
     update_state(repo, &state)?;
     report.written = w;
@@ -1385,7 +693,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
     if !unstage.is_empty() {
         repo.index.apply(&unstage, stamp)?;
     }
-    let (written, removed) = apply(repo, &changes, stamp)?;
+    let (written, removed) = apply_changes(repo, &changes, stamp)?;
     if repo.refs.head_commit()? != Some(state.head) {
         move_head(
             repo,
@@ -1449,7 +757,7 @@ pub fn resolve(repo: &Repository, paths: &[Vec<u8>], side: Side) -> Result<Resol
         changes.push((p.clone(), pick, true));
         resolved.push(shown);
     }
-    apply(repo, &changes, stamp)?;
+    apply_changes(repo, &changes, stamp)?;
     save_state(repo, &state)?;
     Ok(ResolveReport {
         resolved,

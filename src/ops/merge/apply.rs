@@ -1,0 +1,139 @@
+//! Writing a merge result: the index and the working tree brought to the merged
+//! states, refusing to overwrite local changes, and recognising the writes an
+//! interrupted run of the same merge already made.
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::diff::FileState;
+use crate::paths::display_path;
+use crate::repo::Repository;
+use crate::worktree::delta::{hash_worktree_file, stat_tracked};
+use crate::worktree::index::{IndexEdit, IndexEntry, IndexState};
+use crate::worktree::write;
+
+/// Whether `index_tree` is what applying `changes` (the staged ones) to `index` gives:
+/// the index an interrupted run of the same merge already wrote.
+pub(super) fn index_already_applied(
+    index: &IndexState,
+    changes: &[(Vec<u8>, Option<FileState>, bool)],
+    index_tree: ObjectId,
+) -> Result<bool> {
+    let mut entries = index.entries.clone();
+    for (path, st, stage) in changes {
+        if !*stage {
+            continue;
+        }
+        match st {
+            Some(st) => {
+                // Only mode, id and size go into a tree.
+                let stat = crate::store::chunk::StatStamp {
+                    size: st.size,
+                    mtime_ns: 0,
+                    ctime_ns: 0,
+                    ino: 0,
+                };
+                entries.insert(
+                    path.clone(),
+                    IndexEntry {
+                        mode: st.mode,
+                        id: st.id,
+                        stat,
+                    },
+                );
+            }
+            None => {
+                entries.remove(path);
+            }
+        }
+    }
+    Ok(crate::worktree::build::index_tree_id(&entries)? == index_tree)
+}
+
+/// Whether the worktree file at `path` holds `want` (`None`: no file).
+pub(super) fn worktree_is(
+    repo: &Repository,
+    index: &IndexState,
+    path: &[u8],
+    want: Option<&FileState>,
+) -> Result<bool> {
+    let f = stat_tracked(repo.root(), path);
+    Ok(match (f, want) {
+        (None, None) => true,
+        (Some(f), Some(w)) => {
+            if f.mode != w.mode {
+                false
+            } else if let Some(e) = index.entries.get(path)
+                && e.id == w.id
+                && index.is_clean(e, &f.stat)
+            {
+                true
+            } else {
+                hash_worktree_file(repo.root(), &f)? == w.id
+            }
+        }
+        _ => false,
+    })
+}
+
+pub(super) fn local_changes_error(paths: &[Vec<u8>], what: &str) -> Error {
+    let mut list: Vec<String> = paths
+        .iter()
+        .take(10)
+        .map(|p| format!("  {}", display_path(p)))
+        .collect();
+    if paths.len() > 10 {
+        list.push(format!("  ... and {} more", paths.len() - 10));
+    }
+    Error::Refused(format!(
+        "your local changes to these files would be overwritten by {what}:\n{}\ncommit them first (or restore them)",
+        list.join("\n")
+    ))
+}
+
+/// Writes and removes worktree files, then records them in the index in one transaction.
+/// `stage` says which written paths get index entries (conflicted files keep ours).
+pub(super) fn apply_changes(
+    repo: &Repository,
+    changes: &[(Vec<u8>, Option<FileState>, bool)],
+    stamp: i64,
+) -> Result<(u64, u64)> {
+    let mut edits = Vec::new();
+    let (mut written, mut removed) = (0, 0);
+    for (path, st, stage) in changes {
+        match st {
+            Some(st) => {
+                let stat = write::write_entry(
+                    repo.root(),
+                    path,
+                    st.mode,
+                    &st.id,
+                    st.size,
+                    &repo.store,
+                    repo.storage.as_ref(),
+                )?;
+                written += 1;
+                if *stage {
+                    edits.push(IndexEdit::Set(
+                        path.clone(),
+                        IndexEntry {
+                            mode: st.mode,
+                            id: st.id,
+                            stat,
+                        },
+                    ));
+                }
+            }
+            None => {
+                write::remove_entry(repo.root(), path, repo.storage.as_ref())?;
+                removed += 1;
+                if *stage {
+                    edits.push(IndexEdit::Remove(path.clone()));
+                }
+            }
+        }
+    }
+    if !edits.is_empty() {
+        repo.index.apply(&edits, stamp)?;
+    }
+    Ok((written, removed))
+}

@@ -1,0 +1,176 @@
+//! The merge in progress on disk: `.dsv/MERGE_STATE` (JSON, versioned, written
+//! atomically before the worktree is touched), read back by `--continue`,
+//! `--abort`, `resolve` and by the same command run again after a crash.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::{Commit, Person};
+use crate::repo::Repository;
+
+use super::{FileConflict, MergeKind};
+
+/// Version of the `MERGE_STATE` file.
+pub const STATE_VERSION: u32 = 1;
+/// The merge state file inside `.dsv/`.
+pub const STATE_FILE: &str = "MERGE_STATE";
+
+/// An interrupted merge, cherry-pick or revert (`.dsv/MERGE_STATE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeState {
+    /// File version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// The command that started it.
+    pub kind: MergeKind,
+    /// HEAD when it started.
+    pub head: ObjectId,
+    /// The commit merged in (picked, or reverted).
+    pub theirs: ObjectId,
+    /// What the user called it (branch name or revision).
+    pub theirs_name: String,
+    /// The merge base.
+    pub base: Option<ObjectId>,
+    /// Message of the commit `--continue` makes.
+    pub message: String,
+    /// Author of that commit (cherry-pick keeps the original author).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Person>,
+    /// Paths the merge wrote or removed in the working tree.
+    #[serde(default)]
+    pub touched: Vec<String>,
+    /// The conflicts.
+    pub conflicts: Vec<FileConflict>,
+    /// Whether the worktree and index changes are all written. `false` only between
+    /// the state's first write and the end of those writes: a state left so by a
+    /// crash is finished by running the same command again (or `--abort`).
+    #[serde(default = "written_default")]
+    pub applied: bool,
+}
+
+/// A state written before `applied` existed was saved after its writes.
+fn written_default() -> bool {
+    true
+}
+
+impl MergeState {
+    /// Conflicts not resolved yet.
+    pub fn unresolved(&self) -> impl Iterator<Item = &FileConflict> {
+        self.conflicts.iter().filter(|c| !c.resolved)
+    }
+}
+
+pub(super) fn state_path(repo: &Repository) -> PathBuf {
+    repo.dsv_dir().join(STATE_FILE)
+}
+
+/// The merge in progress, if any.
+pub fn load_state(repo: &Repository) -> Result<Option<MergeState>> {
+    let path = state_path(repo);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("reading", &path, e)),
+    };
+    // serde quotes a bad value whole: a damaged state file must not be echoed.
+    let state: MergeState = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Corrupt(format!(
+            "{}: {}",
+            path.display(),
+            crate::quote::limited(&e.to_string(), 200)
+        ))
+    })?;
+    if state.version != STATE_VERSION {
+        return Err(Error::Corrupt(format!(
+            "{}: unsupported merge state version {}",
+            path.display(),
+            state.version
+        )));
+    }
+    if is_committed(repo, &state)? {
+        if repo.writable() {
+            // Best effort: it is ignored while HEAD is the merge commit anyway.
+            let _ = clear_state(repo);
+        }
+        return Ok(None);
+    }
+    Ok(Some(state))
+}
+
+/// Whether HEAD is already the commit that finishes `state`: a crash between the
+/// ref move and the removal of the state file leaves such a stale state behind.
+pub(super) fn is_committed(repo: &Repository, state: &MergeState) -> Result<bool> {
+    let Some(head) = repo.refs.head_commit()? else {
+        return Ok(false);
+    };
+    if head == state.head {
+        return Ok(false);
+    }
+    let parents = match Commit::load(&repo.store, &head) {
+        Ok(c) => c.parents,
+        Err(_) => return Ok(false),
+    };
+    Ok(match state.kind {
+        MergeKind::Merge => parents == [state.head, state.theirs],
+        MergeKind::CherryPick | MergeKind::Revert => parents == [state.head],
+    })
+}
+
+pub(super) fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
+    let dir = repo.dsv_dir();
+    repo.storage.write_atomic(&state_path(repo), &json)?;
+    repo.storage.write_atomic(
+        &dir.join("MERGE_HEAD"),
+        format!("{}\n", state.theirs).as_bytes(),
+    )?;
+    repo.storage.write_atomic(
+        &dir.join("ORIG_HEAD"),
+        format!("{}\n", state.head).as_bytes(),
+    )?;
+    repo.storage
+        .write_atomic(&dir.join("MERGE_MSG"), state.message.as_bytes())
+}
+
+/// Rewrites `MERGE_STATE` alone (the copies beside it do not change).
+pub(super) fn update_state(repo: &Repository, state: &MergeState) -> Result<()> {
+    let json = serde_json::to_vec_pretty(state)
+        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
+    repo.storage.write_atomic(&state_path(repo), &json)
+}
+
+pub(super) fn clear_state(repo: &Repository) -> Result<()> {
+    let dir = repo.dsv_dir();
+    // MERGE_STATE goes first: it alone marks a merge in progress.
+    for name in [STATE_FILE, "MERGE_HEAD", "MERGE_MSG"] {
+        let p = dir.join(name);
+        if p.exists() {
+            repo.storage.remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses when a merge, cherry-pick or revert is in progress.
+pub fn refuse_if_in_progress(repo: &Repository, what: &str) -> Result<()> {
+    match load_state(repo)? {
+        Some(s) => Err(in_progress(&s, what)),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn in_progress(s: &MergeState, what: &str) -> Error {
+    let cmd = s.kind.command();
+    if !s.applied {
+        return Error::Refused(format!(
+            "cannot {what}: a {cmd} of {} was interrupted before its files were written (run `dsv {cmd} {}` again to finish it, or `dsv {cmd} --abort`)",
+            s.theirs_name, s.theirs_name
+        ));
+    }
+    Error::Refused(format!(
+        "cannot {what}: a {cmd} is in progress (finish it with `dsv {cmd} --continue`, or `dsv {cmd} --abort`)"
+    ))
+}
