@@ -174,3 +174,92 @@ pub(super) fn in_progress(s: &MergeState, what: &str) -> Error {
         "cannot {what}: a {cmd} is in progress (finish it with `dsv {cmd} --continue`, or `dsv {cmd} --abort`)"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::OpenOptions;
+
+    fn state(head: ObjectId, theirs: ObjectId) -> MergeState {
+        MergeState {
+            version: STATE_VERSION,
+            kind: MergeKind::Merge,
+            head,
+            theirs,
+            theirs_name: "feature".into(),
+            base: None,
+            message: "Merge branch 'feature'\n".into(),
+            author: None,
+            touched: vec!["labels/a.txt".into()],
+            conflicts: Vec::new(),
+            applied: true,
+        }
+    }
+
+    fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        (dir, repo)
+    }
+
+    #[test]
+    fn merge_state_saved_is_loaded_back_and_cleared() {
+        let (_d, repo) = repo();
+        assert!(load_state(&repo).unwrap().is_none());
+        let s = state(ObjectId([1; 32]), ObjectId([2; 32]));
+        save_state(&repo, &s).unwrap();
+        let back = load_state(&repo).unwrap().expect("a merge in progress");
+        assert_eq!(
+            (back.head, back.theirs, back.touched),
+            (s.head, s.theirs, s.touched)
+        );
+        let merge_head = std::fs::read_to_string(repo.dsv_dir().join("MERGE_HEAD")).unwrap();
+        assert_eq!(merge_head.trim(), s.theirs.to_string());
+        let err = refuse_if_in_progress(&repo, "switch")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("merge is in progress"), "{err}");
+        clear_state(&repo).unwrap();
+        assert!(load_state(&repo).unwrap().is_none());
+        refuse_if_in_progress(&repo, "switch").unwrap();
+    }
+
+    #[test]
+    fn merge_state_interrupted_before_its_writes_says_how_to_finish() {
+        let (_d, repo) = repo();
+        let mut s = state(ObjectId([1; 32]), ObjectId([2; 32]));
+        s.applied = false;
+        save_state(&repo, &s).unwrap();
+        let err = refuse_if_in_progress(&repo, "commit")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("was interrupted") && err.contains("dsv merge feature"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_state_of_another_version_is_refused() {
+        let (_d, repo) = repo();
+        let mut s = state(ObjectId([1; 32]), ObjectId([2; 32]));
+        s.version = STATE_VERSION + 1;
+        save_state(&repo, &s).unwrap();
+        let err = load_state(&repo).unwrap_err().to_string();
+        assert!(err.contains("unsupported merge state version"), "{err}");
+    }
+
+    #[test]
+    fn damaged_merge_state_is_refused_without_echoing_it() {
+        let (_d, repo) = repo();
+        let junk = format!("{{\"version\": \"{}\"", "x".repeat(10_000));
+        std::fs::write(state_path(&repo), junk).unwrap();
+        let err = load_state(&repo).unwrap_err().to_string();
+        assert!(err.contains("MERGE_STATE"), "{err}");
+        assert!(
+            err.len() < 600,
+            "the damaged bytes were echoed: {} bytes",
+            err.len()
+        );
+    }
+}

@@ -434,3 +434,159 @@ pub(super) fn merge_trees(
     }
     Ok(m.out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::OpenOptions;
+    use crate::store::chunk::StatStamp;
+    use crate::worktree::index::IndexEntry;
+
+    fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        (dir, repo)
+    }
+
+    /// Stores `files` (path, content) as a tree.
+    fn tree(repo: &Repository, files: &[(&str, &str)]) -> Option<ObjectId> {
+        let mut entries = BTreeMap::new();
+        for (path, content) in files {
+            let id = repo.store.put(content.as_bytes()).unwrap();
+            let stat = StatStamp {
+                size: content.len() as u64,
+                mtime_ns: 0,
+                ctime_ns: 0,
+                ino: 0,
+            };
+            let e = IndexEntry {
+                mode: EntryMode::File,
+                id,
+                stat,
+            };
+            entries.insert(path.as_bytes().to_vec(), e);
+        }
+        Some(
+            crate::worktree::build::build_tree(&repo.store, &entries)
+                .unwrap()
+                .0,
+        )
+    }
+
+    fn content(repo: &Repository, s: &Option<FileState>) -> String {
+        let id = s.as_ref().expect("a new state").id;
+        String::from_utf8(repo.store.get(&id).unwrap()).unwrap()
+    }
+
+    const IMG: (&str, &str) = ("images/f.jpg", "jpeg bytes");
+
+    #[test]
+    fn changes_on_different_paths_merge_cleanly() {
+        let (_d, repo) = repo();
+        let base = tree(&repo, &[("a.txt", "1"), ("b.txt", "1")]);
+        let ours = tree(&repo, &[("a.txt", "2"), ("b.txt", "1")]);
+        let theirs = tree(&repo, &[("a.txt", "1"), ("b.txt", "3"), ("c.txt", "new")]);
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+        let paths: Vec<&[u8]> = m.updates.keys().map(Vec::as_slice).collect();
+        assert_eq!(
+            paths,
+            [b"b.txt".as_slice(), b"c.txt"],
+            "only their changes differ from ours"
+        );
+        assert_eq!(content(&repo, &m.updates[b"b.txt".as_slice()]), "3");
+    }
+
+    #[test]
+    fn same_change_on_both_sides_is_no_conflict_and_no_update() {
+        let (_d, repo) = repo();
+        let base = tree(&repo, &[("a.txt", "1")]);
+        let both = tree(&repo, &[("a.txt", "2")]);
+        let m = merge_trees(&repo, base, both, both, None).unwrap();
+        assert!(m.conflicts.is_empty() && m.updates.is_empty());
+    }
+
+    #[test]
+    fn different_changes_to_a_plain_file_conflict() {
+        let (_d, repo) = repo();
+        let base = tree(&repo, &[("a.txt", "1")]);
+        let ours = tree(&repo, &[("a.txt", "2")]);
+        let theirs = tree(&repo, &[("a.txt", "3")]);
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert_eq!(m.conflicts.len(), 1);
+        assert_eq!(m.conflicts[0].1.kind, ConflictKind::Content);
+        // A strategy decides it without a conflict.
+        let m = merge_trees(&repo, base, ours, theirs, Some(Side::Theirs)).unwrap();
+        assert!(m.conflicts.is_empty());
+        assert_eq!(content(&repo, &m.updates[b"a.txt".as_slice()]), "3");
+    }
+
+    #[test]
+    fn modified_on_one_side_deleted_on_the_other_conflicts() {
+        let (_d, repo) = repo();
+        let base = tree(&repo, &[("a.txt", "1"), ("keep", "k")]);
+        let ours = tree(&repo, &[("a.txt", "2"), ("keep", "k")]);
+        let theirs = tree(&repo, &[("keep", "k")]);
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert_eq!(m.conflicts.len(), 1);
+        assert_eq!(m.conflicts[0].1.kind, ConflictKind::ModifyDelete);
+    }
+
+    #[test]
+    fn both_sides_adding_different_files_conflict() {
+        let (_d, repo) = repo();
+        let base = tree(&repo, &[("keep", "k")]);
+        let ours = tree(&repo, &[("keep", "k"), ("n.txt", "ours")]);
+        let theirs = tree(&repo, &[("keep", "k"), ("n.txt", "theirs")]);
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert_eq!(m.conflicts.len(), 1);
+        assert_eq!(m.conflicts[0].1.kind, ConflictKind::AddAdd);
+    }
+
+    #[test]
+    fn label_file_changed_on_both_sides_merges_object_by_object() {
+        let (_d, repo) = repo();
+        let names = ("labels/classes.txt", "car\nperson\n");
+        let f = "labels/f.txt";
+        let base = tree(
+            &repo,
+            &[IMG, names, (f, "0 0.2 0.2 0.1 0.1\n1 0.7 0.7 0.1 0.1\n")],
+        );
+        // Ours moves the car; theirs adds a person.
+        let ours = tree(
+            &repo,
+            &[IMG, names, (f, "0 0.25 0.2 0.1 0.1\n1 0.7 0.7 0.1 0.1\n")],
+        );
+        let theirs = tree(
+            &repo,
+            &[
+                IMG,
+                names,
+                (
+                    f,
+                    "0 0.2 0.2 0.1 0.1\n1 0.7 0.7 0.1 0.1\n1 0.4 0.4 0.1 0.1\n",
+                ),
+            ],
+        );
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+        assert_eq!(m.label_merged, [f]);
+        let merged = content(&repo, &m.updates[f.as_bytes()]);
+        assert!(merged.contains("0.25"), "our move is kept: {merged}");
+        assert_eq!(merged.lines().count(), 3, "their person is added: {merged}");
+    }
+
+    #[test]
+    fn same_object_changed_differently_is_a_label_conflict() {
+        let (_d, repo) = repo();
+        let names = ("labels/classes.txt", "car\nperson\n");
+        let f = "labels/f.txt";
+        let base = tree(&repo, &[IMG, names, (f, "0 0.2 0.2 0.1 0.1\n")]);
+        let ours = tree(&repo, &[IMG, names, (f, "0 0.25 0.2 0.1 0.1\n")]);
+        let theirs = tree(&repo, &[IMG, names, (f, "1 0.2 0.2 0.1 0.1\n")]);
+        let m = merge_trees(&repo, base, ours, theirs, None).unwrap();
+        assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
+        assert_eq!(m.conflicts[0].1.kind, ConflictKind::Labels);
+        assert!(!m.conflicts[0].1.labels.is_empty());
+    }
+}
