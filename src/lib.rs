@@ -34,4 +34,4 @@ pub mod worktree;
 
 pub use error::{Error, Result};
 pub use id::ObjectId;
-pub use repo::{OpenOptions, Repository};
+pub use repo::{OpenOptions, Repository, WritableRepo};

@@ -249,10 +249,10 @@ impl Repository {
         self.lock.access() == Access::Write
     }
 
-    /// Fails unless the handle holds the write lock.
-    pub fn require_write(&self) -> Result<()> {
+    /// This handle as a [`WritableRepo`]; fails unless it holds the write lock.
+    pub fn into_writable(self) -> Result<WritableRepo> {
         if self.writable() {
-            Ok(())
+            Ok(WritableRepo(self))
         } else {
             Err(Error::Refused(
                 "internal: operation needs the write lock".into(),
@@ -382,4 +382,23 @@ fn rfc3339_offset_minutes(s: &str) -> i32 {
     let h: i32 = tail.get(1..3).and_then(|x| x.parse().ok()).unwrap_or(0);
     let m: i32 = tail.get(4..6).and_then(|x| x.parse().ok()).unwrap_or(0);
     sign * (h * 60 + m)
+}
+
+/// A repository handle that holds the write lock. Every operation that changes
+/// refs, the index, the working tree or the store takes one, so a read-only
+/// handle reaching a write is a type error, not a runtime check.
+pub struct WritableRepo(Repository);
+
+impl std::ops::Deref for WritableRepo {
+    type Target = Repository;
+    fn deref(&self) -> &Repository {
+        &self.0
+    }
+}
+
+impl WritableRepo {
+    /// The handle, for operations that only read.
+    pub fn into_inner(self) -> Repository {
+        self.0
+    }
 }

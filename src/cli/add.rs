@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::ops::add;
 
 use super::Ctx;
@@ -23,7 +22,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.paths.is_empty() && !args.all {
         crate::usage!("nothing specified, nothing added (give paths, or -A for everything)");
     }
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let (scopes, user) = if args.all && args.paths.is_empty() {
         (Vec::new(), Vec::new())
     } else {

@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if args.delete || args.force_delete {
-        let repo = ctx.repo(Access::Write)?;
+        let repo = ctx.writable_repo()?;
         if args.names.is_empty() {
             crate::usage!("branch name required");
         }
@@ -74,7 +74,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if args.move_ {
-        let repo = ctx.repo(Access::Write)?;
+        let repo = ctx.writable_repo()?;
         let (old, new) = match args.names.as_slice() {
             [new] => match repo.refs.head()? {
                 Head::Branch(b) => (b, new.clone()),
@@ -123,11 +123,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             Ok(0)
         }
         [name, rest @ ..] if rest.len() <= 1 => {
-            let repo = ctx.repo(Access::Write)?;
+            let repo = ctx.writable_repo()?;
             let start = resolve(&repo, rest.first().map(String::as_str).unwrap_or("HEAD"))?;
             let events = create_branch(&repo, name, start, args.force)?;
             let fired = dsv::hooks::fire_events(&repo, &events, "branch");
-            super::hooks::after_events(ctx, repo, fired, "the branch moved")
+            super::hooks::after_events(ctx, repo.into_inner(), fired, "the branch moved")
         }
         _ => crate::usage!("usage: dsv branch [NAME [START]]"),
     }

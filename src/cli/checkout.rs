@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
 use dsv::ops::revparse::resolve;
 use dsv::remote::fetch::{fetch_for_switch, fetch_paths};
@@ -30,16 +29,16 @@ pub struct Args {
 
 /// Runs `checkout`, then fires `post-checkout` when HEAD moved to a commit.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let previous = repo.refs.head_commit()?;
     if !move_head(ctx, &repo, args)? {
         return Ok(0);
     }
-    super::hooks::after_checkout(ctx, repo, previous, "the checkout is done")
+    super::hooks::after_checkout(ctx, repo.into_inner(), previous, "the checkout is done")
 }
 
 /// The checkout itself; true when HEAD now names a commit it moved to.
-fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
+fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if !args.paths.is_empty() {
         let scopes = dsv::ops::add::pathspecs(repo, &ctx.cwd, &args.paths)?;

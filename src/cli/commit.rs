@@ -1,7 +1,6 @@
 //! `dsv commit -m MSG`.
 
 use dsv::hooks::Event;
-use dsv::lock::Access;
 use dsv::ops::commit::CommitOptions;
 
 use super::Ctx;
@@ -76,7 +75,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         Some(f) => message_from(ctx, f)?,
         None => args.message.join("\n\n"),
     };
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     // A bad dsv.toml refuses the commit before `-a` stages anything.
     dsv::hooks::load(&repo)?;
     if args.all {
@@ -126,7 +125,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     super::hooks::after_events(
         ctx,
-        repo,
+        repo.into_inner(),
         hooked.post,
         &format!("commit {} was made", r.id.short()),
     )

@@ -1,6 +1,5 @@
 //! `dsv fetch [REMOTE] [--json]`.
 
-use dsv::lock::Access;
 use dsv::remote::fetch::{FetchMode, fetch, partial_remote};
 
 use super::Ctx;
@@ -18,7 +17,7 @@ pub struct Args {
 
 /// Runs `fetch`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let remote = args.remote.as_deref().unwrap_or("origin");
     // A partial repository stays partial: fetch brings commits and trees only.
     let mode = if partial_remote(&repo)?.is_some() {

@@ -1,6 +1,5 @@
 //! `dsv gc`.
 
-use dsv::lock::Access;
 use dsv::ops::gc::gc;
 
 use super::Ctx;
@@ -12,7 +11,7 @@ pub struct Args {}
 
 /// Runs `gc`.
 pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let r = gc(&repo)?;
     if !ctx.quiet {
         println!(

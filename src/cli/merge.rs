@@ -1,6 +1,5 @@
 //! `dsv merge BRANCH [--no-ff|--ff-only] [--strategy ours|theirs] [-m MSG] | --continue | --abort`.
 
-use dsv::lock::Access;
 use dsv::ops::merge::{self, FileConflict, MergeOptions, MergeReport, Outcome, Side};
 use dsv::ops::revparse::resolve;
 
@@ -184,7 +183,7 @@ pub fn report(ctx: &Ctx, r: &MergeReport, json: bool) -> anyhow::Result<i32> {
 
 /// Runs `merge`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let r = if args.abort {
         merge::abort(&repo)?
     } else if args.continue_ {
@@ -212,7 +211,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let code = report(ctx, &r, args.json)?;
-    Ok(code.max(fire(ctx, repo, &r)?))
+    Ok(code.max(fire(ctx, repo.into_inner(), &r)?))
 }
 
 /// Fires the hooks of what a merge, cherry-pick or revert did (nothing when it
@@ -248,11 +247,11 @@ pub struct PickArgs {
 
 /// The library operation behind `cherry-pick` or `revert`.
 pub type PickOp =
-    fn(&dsv::Repository, dsv::ObjectId, &str, Option<Side>) -> dsv::Result<MergeReport>;
+    fn(&dsv::WritableRepo, dsv::ObjectId, &str, Option<Side>) -> dsv::Result<MergeReport>;
 
 /// Runs `cherry-pick` or `revert`: `op` on REV, or `--continue` / `--abort`.
 pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     if args.abort {
         let r = merge::abort(&repo)?;
         if !ctx.quiet {
@@ -271,5 +270,5 @@ pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
         op(&repo, rev, &name, args.strategy.map(Side::from))?
     };
     let code = report(ctx, &r, args.json)?;
-    Ok(code.max(fire(ctx, repo, &r)?))
+    Ok(code.max(fire(ctx, repo.into_inner(), &r)?))
 }

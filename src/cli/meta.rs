@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::meta;
 
 use super::Ctx;
@@ -40,7 +39,7 @@ enum Action {
 
 /// Runs `meta`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let rel = |p: &std::path::Path| -> anyhow::Result<String> {
         let bytes = repo.repo_path(&ctx.cwd, p)?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())

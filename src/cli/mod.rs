@@ -213,6 +213,11 @@ impl Ctx {
         Ok(Repository::discover(&self.cwd, access, &self.open)?)
     }
 
+    /// Opens the repository around the working directory for writing.
+    pub fn writable_repo(&self) -> anyhow::Result<dsv::WritableRepo> {
+        Ok(self.repo(Access::Write)?.into_writable()?)
+    }
+
     /// Progress renderer for this run.
     pub fn progress(&self) -> output::CliProgress {
         output::CliProgress::new(self.quiet)

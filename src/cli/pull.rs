@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::remote::fetch::pull;
 
 use super::Ctx;
@@ -25,7 +24,7 @@ pub struct Args {
 
 /// Runs `pull`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let remote = args.remote.as_deref().unwrap_or("origin");
     let only = if args.only.is_empty() {
         Vec::new()
@@ -63,5 +62,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         );
     }
     let fired = dsv::hooks::fire_events(&repo, &r.events, "pull");
-    super::hooks::after_events(ctx, repo, fired, "the pull is done")
+    super::hooks::after_events(ctx, repo.into_inner(), fired, "the pull is done")
 }

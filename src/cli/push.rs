@@ -1,7 +1,6 @@
 //! `dsv push [REMOTE] [BRANCH] [--force] [--force-with-lease] [--json]`.
 
 use dsv::hooks::Event;
-use dsv::lock::Access;
 use dsv::remote::push::ForceMode;
 
 use super::Ctx;
@@ -28,7 +27,7 @@ pub struct Args {
 
 /// Runs `push`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let remote = args.remote.as_deref().unwrap_or("origin");
     let force = if args.force || args.force_with_lease {
         ForceMode::WithLease
@@ -68,7 +67,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     super::hooks::after_post(
         ctx,
         Event::PostPush,
-        repo,
+        repo.into_inner(),
         hooked.post,
         &format!("{remote}/{} was pushed", r.branch),
     )

@@ -84,6 +84,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             commit.short(),
             hits.len()
         );
+        let repo = repo.into_writable()?;
         let s = dsv::query::select::record(
             &repo,
             commit,

@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             region,
             allow_http,
         } => {
-            let repo = ctx.repo(Access::Write)?;
+            let repo = ctx.writable_repo()?;
             let settings = Settings {
                 endpoint,
                 region,
@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             add_remote(&repo, &name, &url, &settings)?;
         }
         Action::Remove { name } => {
-            let repo = ctx.repo(Access::Write)?;
+            let repo = ctx.writable_repo()?;
             remove_remote(&repo, &name)?;
         }
         Action::List { json } => {

@@ -1,6 +1,5 @@
 //! `dsv reset [--soft|--mixed|--hard] [REV]`.
 
-use dsv::lock::Access;
 use dsv::object::Commit;
 use dsv::ops::checkout::{ResetMode, reset};
 use dsv::ops::revparse::resolve;
@@ -26,7 +25,7 @@ pub struct Args {
 
 /// Runs `reset`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let target = resolve(&repo, &args.rev)?;
     let mode = if args.soft {
         ResetMode::Soft
@@ -51,5 +50,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         );
     }
     let fired = dsv::hooks::fire_events(&repo, &r.events, "reset");
-    super::hooks::after_events(ctx, repo, fired, "the reset is done")
+    super::hooks::after_events(ctx, repo.into_inner(), fired, "the reset is done")
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::ops::merge::{self, Side};
 
 use super::Ctx;
@@ -27,7 +26,7 @@ pub struct Args {
 
 /// Runs `resolve`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let side = if args.theirs {
         Side::Theirs

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use dsv::lock::Access;
 use dsv::ops::add;
 
 use super::Ctx;
@@ -23,7 +22,7 @@ pub struct Args {
 
 /// Runs `rm`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let scopes = add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let r = add::rm(&repo, &scopes, &args.paths, args.cached, args.force)?;
     if !ctx.quiet {

@@ -1,6 +1,5 @@
 //! `dsv switch BRANCH | - | -c NEW [START] | --detach REV`.
 
-use dsv::lock::Access;
 use dsv::ops::branch::create_branch;
 use dsv::ops::checkout::{SwitchTarget, switch};
 use dsv::ops::revparse::resolve;
@@ -26,12 +25,12 @@ pub struct Args {
 
 /// Runs `switch`, then fires `post-checkout` when HEAD moved to a commit.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let repo = ctx.repo(Access::Write)?;
+    let repo = ctx.writable_repo()?;
     let previous = repo.refs.head_commit()?;
     if !move_head(ctx, &repo, args)? {
         return Ok(0);
     }
-    super::hooks::after_checkout(ctx, repo, previous, "the switch is done")
+    super::hooks::after_checkout(ctx, repo.into_inner(), previous, "the switch is done")
 }
 
 /// The branch HEAD was on before the last switch (`dsv switch -`, git's `@{-1}`), from
@@ -62,7 +61,7 @@ fn previous_branch(repo: &dsv::Repository) -> anyhow::Result<String> {
 }
 
 /// The switch itself; true when HEAD now names a commit it moved to.
-fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
+fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<bool> {
     let progress = ctx.progress();
     if let Some(new) = &args.create {
         let start = match &args.target {

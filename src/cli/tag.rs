@@ -44,12 +44,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
         }
         Some(name) if args.delete => {
-            let repo = ctx.repo(Access::Write)?;
+            let repo = ctx.writable_repo()?;
             let id = delete_tag(&repo, &name)?;
             println!("Deleted tag '{name}' (was {})", id.short());
         }
         Some(name) => {
-            let repo = ctx.repo(Access::Write)?;
+            let repo = ctx.writable_repo()?;
             let id = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
             create_tag(&repo, &name, id, args.force)?;
         }

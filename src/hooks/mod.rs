@@ -37,7 +37,7 @@ use crate::ops::events::{BranchMove, OpEvent};
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::remote::push::{ForceMode, PushObserver, PushPlan, PushReport, push_with};
-use crate::repo::Repository;
+use crate::repo::{Repository, WritableRepo};
 use crate::storage::Storage;
 use deliver::{Attempt, Request};
 use outbox::{NewDelivery, Outbox, Recorded};
@@ -434,7 +434,7 @@ pub struct HookedCommit {
 /// written refuses the commit), and confirms them after it moved. A crash between
 /// the move and the confirmation leaves them staged; the next worker finds the branch
 /// at (or past) the commit and confirms them, so no delivery is lost.
-pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<HookedCommit> {
+pub fn commit(repo: &WritableRepo, opts: &CommitOptions) -> Result<HookedCommit> {
     let set = load(repo)?;
     let branch = current_branch(repo)?;
     let awaits = match &branch {
@@ -689,7 +689,7 @@ impl PushObserver for PushHooks<'_> {
 /// no ref moved), stages the `post-push` deliveries before the remote ref moves and
 /// confirms them right after. Nothing fires when the remote is already up to date.
 pub fn push(
-    repo: &Repository,
+    repo: &WritableRepo,
     remote_name: &str,
     branch: Option<&str>,
     force: ForceMode,

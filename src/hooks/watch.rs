@@ -29,7 +29,7 @@ use crate::object::Commit;
 use crate::progress::Progress;
 use crate::remote::fetch::{FetchMode, fetch, partial_remote};
 use crate::remote::{Remote, remote_config, tracking_ref};
-use crate::repo::Repository;
+use crate::repo::{Repository, WritableRepo};
 use crate::storage::Storage;
 
 /// What to watch and what to do for each new commit.
@@ -199,7 +199,7 @@ impl Watcher {
     /// watched branch moved), fetches the new commits and trees when one did, and
     /// records one delivery per new commit, moving the branch's cursor in the same
     /// transaction. Delivers nothing: see [`deliver_due`].
-    pub fn poll(&self, repo: &Repository, progress: &dyn Progress) -> Result<PollReport> {
+    pub fn poll(&self, repo: &WritableRepo, progress: &dyn Progress) -> Result<PollReport> {
         let mut report = PollReport::default();
         let outbox = Outbox::new(repo.dsv_dir(), repo.storage.clone());
         let name = &self.spec.remote;
@@ -476,7 +476,9 @@ pub fn run(
     // What was last said about blocked deliveries: (delivery, how many wait).
     let mut said: Vec<(u64, usize)> = Vec::new();
     loop {
-        let polled = open().and_then(|repo| watcher.poll(&repo, progress));
+        let polled = open()
+            .and_then(Repository::into_writable)
+            .and_then(|repo| watcher.poll(&repo, progress));
         report.polls += 1;
         match polled {
             Ok(p) => {

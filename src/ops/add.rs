@@ -9,7 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::object::EntryMode;
 use crate::paths::{display_path, os_path, path_within};
 use crate::progress::Progress;
-use crate::repo::Repository;
+use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::WorkFile;
 
@@ -76,12 +76,11 @@ fn check_matches(
 /// stored, vanished ones are removed from the index. All or nothing: on any
 /// error the index is left as it was.
 pub fn add(
-    repo: &Repository,
+    repo: &WritableRepo,
     scopes: &[Vec<u8>],
     user_paths: &[std::path::PathBuf],
     progress: &dyn Progress,
 ) -> Result<AddReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let index = repo.index.load()?;
     check_matches(repo, &index, scopes, user_paths)?;
@@ -237,13 +236,12 @@ pub struct RmReport {
 /// Removes paths from the index and (unless `cached`) from the working tree.
 /// Refuses to delete files with unstaged changes unless `force`.
 pub fn rm(
-    repo: &Repository,
+    repo: &WritableRepo,
     scopes: &[Vec<u8>],
     user: &[std::path::PathBuf],
     cached: bool,
     force: bool,
 ) -> Result<RmReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let index = repo.index.load()?;
     let mut targets = Vec::new();

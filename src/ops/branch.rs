@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::refs::{HEADS, Head, TAGS, check_ref_name};
-use crate::repo::{Repository, now};
+use crate::repo::{Repository, WritableRepo, now};
 
 /// A branch in a listing.
 #[derive(Debug, Serialize)]
@@ -36,12 +36,11 @@ pub fn list_branches(repo: &Repository) -> Result<Vec<BranchInfo>> {
 /// Creates a branch at `target` (with `force`, moves an existing one there). Returns
 /// what hooks fire on: the move of an existing branch (creating one moves nothing).
 pub fn create_branch(
-    repo: &Repository,
+    repo: &WritableRepo,
     name: &str,
     target: ObjectId,
     force: bool,
 ) -> Result<Vec<crate::ops::events::OpEvent>> {
-    repo.require_write()?;
     check_ref_name("branch", name)?;
     let full = format!("{HEADS}{name}");
     let old = repo.refs.read(&full)?;
@@ -72,8 +71,7 @@ pub fn create_branch(
 }
 
 /// Deletes a branch; refuses the current branch, and (unless `force`) one not merged into HEAD.
-pub fn delete_branch(repo: &Repository, name: &str, force: bool) -> Result<ObjectId> {
-    repo.require_write()?;
+pub fn delete_branch(repo: &WritableRepo, name: &str, force: bool) -> Result<ObjectId> {
     let full = format!("{HEADS}{name}");
     let id = repo.refs.read(&full)?.ok_or_else(|| Error::RefNotFound {
         kind: "branch",
@@ -102,8 +100,7 @@ pub fn delete_branch(repo: &Repository, name: &str, force: bool) -> Result<Objec
 }
 
 /// Renames a branch (moving HEAD along if it is current).
-pub fn rename_branch(repo: &Repository, old: &str, new: &str, force: bool) -> Result<()> {
-    repo.require_write()?;
+pub fn rename_branch(repo: &WritableRepo, old: &str, new: &str, force: bool) -> Result<()> {
     check_ref_name("branch", new)?;
     let id = repo
         .refs
@@ -150,8 +147,7 @@ pub fn list_tags(repo: &Repository) -> Result<Vec<(String, ObjectId)>> {
 }
 
 /// Creates a tag at `target`.
-pub fn create_tag(repo: &Repository, name: &str, target: ObjectId, force: bool) -> Result<()> {
-    repo.require_write()?;
+pub fn create_tag(repo: &WritableRepo, name: &str, target: ObjectId, force: bool) -> Result<()> {
     check_ref_name("tag", name)?;
     let full = format!("{TAGS}{name}");
     if repo.refs.read(&full)?.is_some() && !force {
@@ -166,8 +162,7 @@ pub fn create_tag(repo: &Repository, name: &str, target: ObjectId, force: bool) 
 }
 
 /// Deletes a tag.
-pub fn delete_tag(repo: &Repository, name: &str) -> Result<ObjectId> {
-    repo.require_write()?;
+pub fn delete_tag(repo: &WritableRepo, name: &str) -> Result<ObjectId> {
     let full = format!("{TAGS}{name}");
     let id = repo.refs.read(&full)?.ok_or_else(|| Error::RefNotFound {
         kind: "tag",

@@ -17,7 +17,7 @@ use crate::object::Commit;
 use crate::paths::{display_path, path_within};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::{Repository, WritableRepo, now};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::write;
 
@@ -182,12 +182,11 @@ fn conflict_error(paths: &[Vec<u8>], what: &str) -> Error {
 /// Switches HEAD to `target` (a branch name to attach to, or a detached commit),
 /// rewriting only files that differ between the current and the target commit.
 pub fn switch(
-    repo: &Repository,
+    repo: &WritableRepo,
     target: SwitchTarget,
     force: bool,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let (commit, head) = match &target {
         SwitchTarget::Branch(b) => {
@@ -292,12 +291,11 @@ fn move_to_tree(
 /// Fast-forwards the current branch to `target` (pull): the worktree moves like a
 /// switch (refusing to overwrite local changes), then the branch ref moves.
 pub fn fast_forward(
-    repo: &Repository,
+    repo: &WritableRepo,
     target: ObjectId,
     message: &str,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let Head::Branch(branch) = repo.refs.head()? else {
         return Err(Error::Refused(
@@ -384,12 +382,11 @@ pub enum ResetMode {
 
 /// Moves the current branch (or detached HEAD) to `target` and resets index/worktree per `mode`.
 pub fn reset(
-    repo: &Repository,
+    repo: &WritableRepo,
     target: ObjectId,
     mode: ResetMode,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let tree = Commit::load(&repo.store, &target)?.tree;
     let mut report = match mode {
@@ -434,13 +431,12 @@ pub fn reset(
 
 /// `checkout REV -- PATH...`: writes those paths from REV into the worktree and the index.
 pub fn checkout_paths(
-    repo: &Repository,
+    repo: &WritableRepo,
     rev: ObjectId,
     scopes: &[Vec<u8>],
     user: &[std::path::PathBuf],
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let tree = Commit::load(&repo.store, &rev)?.tree;
     let files = flatten_scoped(&repo.store, Some(&tree), scopes)?;
@@ -460,7 +456,7 @@ pub fn checkout_paths(
 /// `restore`: brings paths back from the index (default) or `source`, into the
 /// worktree and/or the index.
 pub fn restore(
-    repo: &Repository,
+    repo: &WritableRepo,
     scopes: &[Vec<u8>],
     user: &[std::path::PathBuf],
     source: Option<ObjectId>,
@@ -468,7 +464,6 @@ pub fn restore(
     worktree: bool,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    repo.require_write()?;
     let stamp = now_ns();
     let index = repo.index.load()?;
     let in_scope = |p: &[u8]| scopes.iter().any(|s| path_within(p, s));

@@ -9,7 +9,7 @@ use crate::id::ObjectId;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{CodeVersion, Commit, Person, Summary};
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::{WritableRepo, now};
 use crate::worktree::build::{build_tree, tree_of_index};
 
 /// Options for a commit.
@@ -74,7 +74,7 @@ pub fn code_version(dir: &Path) -> Option<CodeVersion> {
 }
 
 /// Records the index as a new commit on the current branch (or detached HEAD).
-pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
+pub fn commit(repo: &WritableRepo, opts: &CommitOptions) -> Result<CommitResult> {
     commit_with(repo, opts, None, None)
 }
 
@@ -82,12 +82,11 @@ pub fn commit(repo: &Repository, opts: &CommitOptions) -> Result<CommitResult> {
 /// to be valid and before any object or ref is written, and `before_ref` once the
 /// commit is stored and before the ref moves.
 pub fn commit_with(
-    repo: &Repository,
+    repo: &WritableRepo,
     opts: &CommitOptions,
     before_write: Option<BeforeWrite>,
     before_ref: Option<BeforeRef>,
 ) -> Result<CommitResult> {
-    repo.require_write()?;
     if opts.message.trim().is_empty() {
         return Err(Error::Refused(
             "aborting commit due to empty commit message (use -m MESSAGE)".into(),

@@ -13,7 +13,7 @@ use crate::error::{IoContext, Result};
 use crate::id::ObjectId;
 use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
-use crate::repo::Repository;
+use crate::repo::{Repository, WritableRepo};
 use crate::store::{COMMITS, OBJECTS, PACKS, pack};
 
 /// What gc did.
@@ -102,8 +102,7 @@ pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
 }
 
 /// Runs gc.
-pub fn gc(repo: &Repository) -> Result<GcReport> {
-    repo.require_write()?;
+pub fn gc(repo: &WritableRepo) -> Result<GcReport> {
     let live = reachable(repo)?;
     let store = &repo.store;
     let objects = store.all_objects()?;

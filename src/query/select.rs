@@ -22,7 +22,7 @@ use crate::object::commit::COMMIT_FORMAT;
 use crate::object::diff::flatten;
 use crate::object::{Commit, EntryMode, SelectionOf};
 use crate::refs::HEADS;
-use crate::repo::{Repository, now};
+use crate::repo::{Repository, WritableRepo, now};
 use crate::worktree::index::IndexEntry;
 use crate::worktree::sources::MapSource;
 
@@ -47,7 +47,7 @@ pub struct Selection {
 /// commit, chosen by the expression `query`, and points a new branch `branch` at
 /// it when given.
 pub fn record(
-    repo: &Repository,
+    repo: &WritableRepo,
     base: ObjectId,
     index: &FrameIndex,
     selected: &[&FrameRecord],
@@ -55,7 +55,6 @@ pub fn record(
     branch: Option<&str>,
     message: &str,
 ) -> Result<Selection> {
-    repo.require_write()?;
     if let Some(b) = branch {
         crate::refs::check_ref_name("branch", b)?;
         if repo.refs.read(&format!("{HEADS}{b}"))?.is_some() {

@@ -29,7 +29,7 @@ use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{OpenOptions, Repository, now};
+use crate::repo::{OpenOptions, Repository, WritableRepo, now};
 use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 
 /// Bytes of fetched file data stored between two flushes (what an interrupted
@@ -762,12 +762,11 @@ pub(super) fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
 
 /// Fetches every branch of the remote: objects first, remote-tracking refs last.
 pub fn fetch(
-    repo: &Repository,
+    repo: &WritableRepo,
     remote_name: &str,
     mode: FetchMode,
     progress: &dyn Progress,
 ) -> Result<FetchReport> {
-    repo.require_write()?;
     let remote = open_remote(repo, remote_name)?;
     let mut report = fetch_with(repo, &remote, mode, progress)?;
     report.transfer = remote.stats();
@@ -1021,13 +1020,12 @@ pub struct PullReport {
 /// With `only` (repository paths), only commits, trees and the data of those
 /// paths are downloaded, and only those paths are written (the branch stays).
 pub fn pull(
-    repo: &Repository,
+    repo: &WritableRepo,
     remote_name: &str,
     branch: Option<&str>,
     only: &[Vec<u8>],
     progress: &dyn Progress,
 ) -> Result<PullReport> {
-    repo.require_write()?;
     let local_branch = super::push::current_branch(repo)?;
     let remote_branch = branch.map(str::to_string).unwrap_or(local_branch.clone());
     let remote = open_remote(repo, remote_name)?;
@@ -1203,7 +1201,8 @@ pub fn clone(
             Repository::open_root(&dir, crate::lock::Access::Write, open)?
         } else {
             Repository::init_with(&dir, open, &[(CLONING, url.as_bytes())])?
-        };
+        }
+        .into_writable()?;
         if super::remote_config(&repo, "origin").is_err() {
             super::add_remote(&repo, "origin", &url, &super::url::Settings::default())?;
         }

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::config::ConfigFile;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::repo::Repository;
+use crate::repo::{Repository, WritableRepo};
 use format::PackIndex;
 use refs::{ConditionalRefs, RefStore, SequenceRefs};
 
@@ -257,12 +257,11 @@ pub fn remote_config(repo: &Repository, name: &str) -> Result<RemoteConfig> {
 
 /// Adds a remote (`dsv remote add NAME URL`).
 pub fn add_remote(
-    repo: &Repository,
+    repo: &WritableRepo,
     name: &str,
     url_text: &str,
     settings: &url::Settings,
 ) -> Result<()> {
-    repo.require_write()?;
     check_remote_name(name)?;
     url::parse(url_text)?;
     if let Some(e) = &settings.endpoint {
@@ -293,8 +292,7 @@ pub fn add_remote(
 }
 
 /// Removes a remote, its remote-tracking refs and its cached indexes.
-pub fn remove_remote(repo: &Repository, name: &str) -> Result<()> {
-    repo.require_write()?;
+pub fn remove_remote(repo: &WritableRepo, name: &str) -> Result<()> {
     remote_config(repo, name)?;
     let mut file = ConfigFile::load(&config_path(repo))?;
     let prefix = format!("remote.{name}.");

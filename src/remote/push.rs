@@ -22,7 +22,7 @@ use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::{Repository, WritableRepo, now};
 use crate::store::pack::{self, PACK_MAGIC, RecordHeader, Repr};
 
 /// Default size at which a remote pack is closed and uploaded.
@@ -293,7 +293,7 @@ fn send_missing(
 
 /// Pushes `branch` (default: the current one) to the remote `remote_name`.
 pub fn push(
-    repo: &Repository,
+    repo: &WritableRepo,
     remote_name: &str,
     branch: Option<&str>,
     force: ForceMode,
@@ -304,14 +304,13 @@ pub fn push(
 
 /// [`push`], calling `observer` at its hook points.
 pub fn push_with(
-    repo: &Repository,
+    repo: &WritableRepo,
     remote_name: &str,
     branch: Option<&str>,
     force: ForceMode,
     progress: &dyn Progress,
     observer: &mut dyn PushObserver,
 ) -> Result<PushReport> {
-    repo.require_write()?;
     let cfg = super::remote_config(repo, remote_name)?;
     let branch = match branch {
         Some(b) => b.to_string(),

@@ -41,7 +41,7 @@ use crate::object::{Commit, Person};
 use crate::ops::events::{OpEvent, head_move};
 use crate::paths::display_path;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::{Repository, WritableRepo, now};
 use crate::worktree::index::{IndexEdit, now_ns};
 
 use apply::{apply_changes, index_already_applied, local_changes_error, worktree_is};
@@ -431,12 +431,11 @@ fn tree_of(repo: &Repository, c: Option<ObjectId>) -> Result<Option<ObjectId>> {
 
 /// `dsv merge THEIRS`: fast-forward or three-way merge of a commit into HEAD.
 pub fn merge(
-    repo: &Repository,
+    repo: &WritableRepo,
     theirs: ObjectId,
     theirs_name: &str,
     opts: &MergeOptions,
 ) -> Result<MergeReport> {
-    repo.require_write()?;
     let resume = resumable(repo, MergeKind::Merge, theirs)?;
     if let Some(s) = &resume
         && s.applied
@@ -514,7 +513,7 @@ pub fn merge(
 
 /// `dsv cherry-pick REV`: applies what REV changed (against its parent) onto HEAD.
 pub fn cherry_pick(
-    repo: &Repository,
+    repo: &WritableRepo,
     rev: ObjectId,
     name: &str,
     strategy: Option<Side>,
@@ -524,7 +523,7 @@ pub fn cherry_pick(
 
 /// `dsv revert REV`: undoes what REV changed (against its parent) on HEAD.
 pub fn revert(
-    repo: &Repository,
+    repo: &WritableRepo,
     rev: ObjectId,
     name: &str,
     strategy: Option<Side>,
@@ -533,13 +532,12 @@ pub fn revert(
 }
 
 fn pick_or_revert(
-    repo: &Repository,
+    repo: &WritableRepo,
     kind: MergeKind,
     rev: ObjectId,
     name: &str,
     strategy: Option<Side>,
 ) -> Result<MergeReport> {
-    repo.require_write()?;
     let resume = resumable(repo, kind, rev)?;
     if let Some(s) = &resume
         && s.applied
@@ -622,8 +620,7 @@ fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> 
 }
 
 /// `--continue`: commits once every conflict is resolved.
-pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
-    repo.require_write()?;
+pub fn continue_merge(repo: &WritableRepo) -> Result<MergeReport> {
     let state = load_state(repo)?.ok_or_else(|| {
         Error::Refused("there is no merge, cherry-pick or revert in progress".into())
     })?;
@@ -650,8 +647,7 @@ pub fn continue_merge(repo: &Repository) -> Result<MergeReport> {
 
 /// `--abort`: puts HEAD, the index and every path the merge (or the user, through
 /// the index) changed back to the pre-merge commit, then drops the state.
-pub fn abort(repo: &Repository) -> Result<MergeReport> {
-    repo.require_write()?;
+pub fn abort(repo: &WritableRepo) -> Result<MergeReport> {
     let stamp = now_ns();
     let state = load_state(repo)?.ok_or_else(|| {
         Error::Refused("there is no merge, cherry-pick or revert in progress".into())
@@ -729,8 +725,7 @@ pub struct ResolveReport {
 
 /// `dsv resolve PATH... --ours|--theirs`: writes the merge with every conflict of the
 /// file decided for one side into the worktree and the index, and marks it resolved.
-pub fn resolve(repo: &Repository, paths: &[Vec<u8>], side: Side) -> Result<ResolveReport> {
-    repo.require_write()?;
+pub fn resolve(repo: &WritableRepo, paths: &[Vec<u8>], side: Side) -> Result<ResolveReport> {
     let stamp = now_ns();
     let mut state = load_state(repo)?.ok_or_else(|| {
         Error::Refused("there is no merge, cherry-pick or revert in progress".into())
