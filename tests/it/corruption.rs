@@ -3,7 +3,7 @@
 //! a repository written by format version 1 (`tests/data/repo-v1`) must still be
 //! read exactly.
 //!
-//! Helpers are local to this file (tests/common is shared with other suites).
+//! Helpers are local to this file (tests/it/common is shared with other suites).
 
 use crate::common;
 

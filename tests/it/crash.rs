@@ -8,7 +8,7 @@
 //! the index are the old or the new state, and re-running the command gives
 //! exactly the result of a run that was never interrupted.
 //!
-//! Helpers are local to this file (tests/common is shared with other suites).
+//! Helpers are local to this file (tests/it/common is shared with other suites).
 
 use crate::common;
 

@@ -5,7 +5,7 @@
 //!
 //! Datumaro (PyPI, pinned in `tests/differential/requirements.txt`) is installed by
 //! `tests/differential/install-datumaro.sh` into `target/datumaro-venv` when missing,
-//! as tests/remote.rs installs moto; `.ci/run` runs the same script first. Without
+//! as tests/it/remote.rs installs moto; `.ci/run` runs the same script first. Without
 //! Python or PyPI these tests fail saying so: they are never skipped.
 //!
 //! Every disagreement is a dsv bug or one of the deliberate differences listed in

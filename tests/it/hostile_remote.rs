@@ -1,4 +1,4 @@
-//! The hostile remote suite: remotes forged byte by byte (tests/common/hostile.rs)
+//! The hostile remote suite: remotes forged byte by byte (tests/it/common/hostile.rs)
 //! with every attack a bucket's writer could mount, run against `clone`, `fetch`,
 //! `pull` and `watch --once`. Each command must end cleanly (exit 0, or 1 with a
 //! one-line error naming the remote object; never a panic, abort or signal),
@@ -176,7 +176,7 @@ fn attacks() -> Vec<Attack> {
         },
     ));
     // Past the depth limit (1,024 components): refused before anything is written.
-    // (20,000 levels are cloned in tests/remote.rs; a Node that deep would
+    // (20,000 levels are cloned in tests/it/remote.rs; a Node that deep would
     // overflow this thread's stack when dropped.)
     out.push(attack(
         "a tree 1,100 levels deep",

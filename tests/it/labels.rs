@@ -690,7 +690,7 @@ fn added_renamed_and_label_only_frame_changes_are_classified() {
 /// A frame deleted and a new frame added whose image is byte-identical (the demo's
 /// frames 1 to 3 share one image): not one renamed frame, since the labels did not
 /// go with the image, but a removal and an addition, as Datumaro counts them (found
-/// by tests/differential.rs).
+/// by tests/it/differential.rs).
 #[test]
 fn deleted_frame_and_new_frame_with_the_same_image_are_removed_and_added() {
     let repo = TestRepo::init();

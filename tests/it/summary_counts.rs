@@ -420,7 +420,7 @@ fn events_dir(repo: &TestRepo) -> PathBuf {
 }
 
 /// A repository whose post-commit hook writes each payload to
-/// `events/<commit>` (the hook runs in the foreground, see tests/hooks.rs).
+/// `events/<commit>` (the hook runs in the foreground, see tests/it/hooks.rs).
 fn repo_with_hook() -> TestRepo {
     let repo = TestRepo::init();
     let dir = events_dir(&repo);
