@@ -812,9 +812,8 @@ fn huge_remote_ref_is_refused_without_echo() {
         "{r}"
     );
     assert!(!t.home().join("victim").exists());
-    // The same clone, measured alone (not RUSAGE_CHILDREN: the other tests'
-    // children count there), peaks far below the ref's size: it was never read
-    // whole (before the fix: 430 MB for a 100 MB ref).
+    // The same clone, measured alone (see exit_and_peak_rss_in), peaks far below
+    // the ref's size: it was never read whole (before the fix: 430 MB for a 100 MB ref).
     let (code, peak) = t.exit_and_peak_rss_in(t.home(), &["clone", &url, "victim"]);
     assert_eq!(code, 1);
     let peak_kib = peak >> 10;

@@ -5,8 +5,9 @@
 //!
 //! The suites share one process: a test must not change process-wide state
 //! (environment variables, the current directory, the umask) and must not count
-//! on what the process sees as a whole (`RUSAGE_CHILDREN` holds the children of
-//! every suite; measure one child with `TestRepo::exit_and_peak_rss_in`).
+//! on what the process sees as a whole. Memory in particular: `RUSAGE_CHILDREN`
+//! holds the children of every suite, and even one child's peak starts at this
+//! process's; measure dsv with `TestRepo::exit_and_peak_rss_in`.
 //!
 //! A new suite is a module here (`tests/it/NAME.rs`), not a new file directly in
 //! `tests/`, which would be a binary of its own.

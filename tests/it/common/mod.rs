@@ -284,33 +284,44 @@ impl TestRepo {
 
     /// Runs `dsv ARGS` in `dir` (as [`TestRepo::cmd_in`]) with output discarded; its
     /// exit code (-1 when killed by a signal) and its own peak resident set size in
-    /// bytes, read from `wait4` (not RUSAGE_CHILDREN, which the children of every
-    /// test of the binary share).
+    /// bytes.
+    ///
+    /// Not from RUSAGE_CHILDREN (the children of every test of the binary count
+    /// there), and not from `wait4` on a child of this process either: Linux starts a
+    /// child's peak at its parent's (at exec it records the peak of the address space
+    /// it leaves), and this process runs every suite, some holding hundreds of MB. So
+    /// dsv is the child of a small Python process, whose `wait4` sees dsv alone.
     pub fn exit_and_peak_rss_in(&self, dir: impl AsRef<Path>, args: &[&str]) -> (i32, u64) {
-        use std::process::Stdio;
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("dsv"));
+        const MEASURE: &str = "\
+import os, sys
+null = os.open(os.devnull, os.O_RDWR)
+io = [(os.POSIX_SPAWN_DUP2, null, fd) for fd in (0, 1, 2)]
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=io)
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+";
+        let mut cmd = std::process::Command::new("python3");
         hermetic(&mut cmd, &self.home);
-        cmd.current_dir(self.root.join(dir))
+        let out = cmd
+            .current_dir(self.root.join(dir))
+            .arg("-c")
+            .arg(MEASURE)
+            .arg(assert_cmd::cargo::cargo_bin("dsv"))
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // Reaped by wait4 below, which Child::wait cannot replace: it drops the rusage.
-        #[allow(clippy::zombie_processes)]
-        let child = cmd.spawn().expect("running dsv");
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        let mut status = 0;
-        // SAFETY: rusage is plain data; wait4 fills it and the status for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-        let code = if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
+            .output()
+            .expect("running python3 (needed to measure dsv's memory)");
+        let report = String::from_utf8_lossy(&out.stdout);
+        let parsed = report.split_once(' ').and_then(|(code, kib)| {
+            Some((code.parse::<i32>().ok()?, kib.trim().parse::<u64>().ok()?))
+        });
+        let Some((code, kib)) = parsed.filter(|_| out.status.success()) else {
+            panic!(
+                "measuring dsv {args:?} with python3 failed: {report}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
-        // ru_maxrss is in KiB on Linux.
-        (code, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+        // ru_maxrss is in KiB on Linux; a signal is a negative code.
+        (code.max(-1), kib * 1024)
     }
 
     /// insta settings that replace the temporary directory with `[TMP]`.
