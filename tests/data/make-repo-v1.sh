@@ -7,7 +7,7 @@
 #
 # Usage: tests/data/make-repo-v1.sh [path/to/dsv]   (default: target/debug/dsv)
 # Only the CLI and POSIX tools (printf, seq, mawk/gawk) are used; the content
-# is fully deterministic and tests/corruption.rs regenerates it to compare.
+# is fully deterministic and tests/it/corruption.rs regenerates it to compare.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

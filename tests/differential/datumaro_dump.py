@@ -1,4 +1,4 @@
-"""Datumaro's view of a data set, as normalised JSON, for tests/differential.rs.
+"""Datumaro's view of a data set, as normalised JSON, for tests/it/differential.rs.
 
     datumaro_dump.py import NAME=FORMAT:DIR ...
         For each data set, Datumaro's import (`Dataset.import_from(DIR, FORMAT)`):

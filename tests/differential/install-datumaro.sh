@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs Datumaro (pinned in requirements.txt beside this script) into a virtualenv
-# for tests/differential.rs: `tests/differential/install-datumaro.sh [VENV]`, by default
+# for tests/it/differential.rs: `tests/differential/install-datumaro.sh [VENV]`, by default
 # target/datumaro-venv. Does nothing when VENV already holds these exact pins.
 #
 # The pins are Datumaro's own dependencies as pip resolves them, less pyarrow (156 MB),
