@@ -409,6 +409,8 @@ pub struct RunOptions {
     pub once: bool,
     /// Retry policy of the deliveries.
     pub policy: RetryPolicy,
+    /// Where the hooks' `${NAME}` and `secret_env` are looked up.
+    pub vars: crate::settings::Variables,
 }
 
 /// Something a running watch reports.
@@ -503,6 +505,7 @@ pub fn run(
                 &dsv_dir,
                 opts.storage.clone(),
                 &opts.policy,
+                &opts.vars,
                 &live,
                 &mut |d, a| {
                     if d.hook == hook && d.state == State::Failed {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::refs::{HEADS, Head, TAGS, check_ref_name};
-use crate::repo::{Repository, now};
+use crate::repo::Repository;
 
 /// A branch in a listing.
 #[derive(Debug, Serialize)]
@@ -51,7 +51,7 @@ pub fn create_branch(
             name: name.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs.update(
         &full,
         target,
@@ -123,7 +123,7 @@ pub fn rename_branch(repo: &Repository, old: &str, new: &str, force: bool) -> Re
             name: new.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let was_current = repo.refs.head()? == Head::Branch(old.to_string());
     repo.refs.update(
@@ -160,7 +160,7 @@ pub fn create_tag(repo: &Repository, name: &str, target: ObjectId, force: bool) 
             name: name.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs
         .update(&full, target, &repo.reflog_identity(), time, "tag: created")
 }

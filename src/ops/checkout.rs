@@ -16,7 +16,7 @@ use crate::id::ObjectId;
 use crate::object::Commit;
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::Repository;
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::{display_path, path_within, write};
 
@@ -207,7 +207,7 @@ pub fn switch(
     } else {
         move_to_tree(repo, &target_tree, stamp, progress)?
     };
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let from = match repo.refs.head()? {
         Head::Branch(b) => b,
         Head::Detached(id) => id.short(),
@@ -306,7 +306,7 @@ pub fn fast_forward(
     let target_tree = Commit::load(&repo.store, &target)?.tree;
     let old = repo.refs.head_commit()?;
     let mut report = move_to_tree(repo, &target_tree, stamp, progress)?;
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs.update(
         &format!("{HEADS}{branch}"),
         target,
@@ -411,7 +411,7 @@ pub fn reset(
         }
         ResetMode::Hard => reset_worktree(repo, &tree, stamp, progress)?,
     };
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let msg = format!("reset: moving to {}", target.short());
     let old = repo.refs.head_commit()?;

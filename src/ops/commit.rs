@@ -10,7 +10,7 @@ use crate::id::ObjectId;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{CodeVersion, Commit, EntryMode, Person, Summary, Tree, TreeEntry};
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::Repository;
 use crate::store::ObjectStore;
 use crate::worktree::index::IndexEntry;
 
@@ -188,7 +188,7 @@ pub fn commit_with(
             "nothing to commit (stage changes with `dsv add`, or use --allow-empty)".into(),
         )
     };
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let code = code_version(repo.root());
     let message = normalize_message(&opts.message);
     if let Some(hook) = before_write {

@@ -33,7 +33,7 @@ use crate::ops::merge_meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::ops::sources::TreeSource;
 use crate::ops::status::{hash_worktree_file, head_tree, stat_tracked};
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, now};
+use crate::repo::Repository;
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::{display_path, write};
 
@@ -1126,7 +1126,7 @@ fn run_merge(
 
 /// Moves HEAD (its branch, or a detached HEAD) to `to`; returns the branch move.
 fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<Option<OpEvent>> {
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let head = repo.refs.head()?;
     let old = repo.refs.head_commit()?;
@@ -1145,7 +1145,7 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEven
     let index = repo.index.load()?;
     let (tree, summary) = super::commit::build_tree(&repo.store, &index.entries)?;
     let committer = repo.identity()?;
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let parents = match state.kind {
         MergeKind::Merge => vec![state.head, state.theirs],
         MergeKind::CherryPick | MergeKind::Revert => vec![state.head],

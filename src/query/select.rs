@@ -23,7 +23,7 @@ use crate::object::{Commit, EntryMode, SelectionOf};
 use crate::ops::diff::flatten;
 use crate::ops::sources::MapSource;
 use crate::refs::HEADS;
-use crate::repo::{Repository, now};
+use crate::repo::Repository;
 use crate::worktree::index::IndexEntry;
 
 use super::{FrameIndex, FrameRecord};
@@ -154,7 +154,7 @@ pub fn record(
     }
     let (tree, summary) = crate::ops::commit::build_tree(&repo.store, &entries)?;
     let author = repo.identity()?;
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let commit = Commit {
         format: COMMIT_FORMAT,
         tree,
