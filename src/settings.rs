@@ -89,3 +89,53 @@ impl std::fmt::Debug for Variables {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every `.rs` file under `dir`, recursively.
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn the_library_reads_no_environment_variable() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        // Split so that this file does not list itself.
+        let patterns = [
+            ["env", "::var"].concat(),
+            ["var", "_os("].concat(),
+            ["std", "::env::"].concat(),
+        ];
+        let mut sites = Vec::new();
+        for f in &files {
+            let rel = f.strip_prefix(&src).unwrap();
+            // The edge: the CLI resolves `Settings` from the environment.
+            if rel.starts_with("cli") || rel == Path::new("main.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if patterns.iter().any(|p| line.contains(p.as_str())) {
+                    sites.push(format!("src/{}:{}: {}", rel.display(), i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(files.len() > 50, "found only {} source files", files.len());
+        assert!(
+            sites.is_empty(),
+            "the library reads the environment (resolve it in src/cli/settings.rs and pass it in Settings):\n{}",
+            sites.join("\n")
+        );
+    }
+}

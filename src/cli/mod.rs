@@ -382,7 +382,10 @@ pub fn run() -> i32 {
         Err(e) => {
             output::report_error(&e);
             if e.downcast_ref::<UsageError>().is_some()
-                || matches!(e.downcast_ref::<dsv::Error>(), Some(dsv::Error::Usage(_)))
+                || matches!(
+                    e.downcast_ref::<dsv::Error>(),
+                    Some(dsv::Error::InvalidArgument(_))
+                )
             {
                 2
             } else {

@@ -104,11 +104,11 @@ fn branch_globs(globs: &[String]) -> Result<GlobSet> {
         let glob: Glob = GlobBuilder::new(g)
             .literal_separator(true)
             .build()
-            .map_err(|e| Error::Usage(format!("invalid --branch glob '{g}': {e}")))?;
+            .map_err(|e| Error::InvalidArgument(format!("invalid --branch glob '{g}': {e}")))?;
         b.add(glob);
     }
     b.build()
-        .map_err(|e| Error::Usage(format!("invalid --branch globs: {e}")))
+        .map_err(|e| Error::InvalidArgument(format!("invalid --branch globs: {e}")))
 }
 
 /// Every ancestor of `start` (itself included) present in the store.
