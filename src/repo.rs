@@ -357,7 +357,7 @@ pub fn time_at(date: Option<&str>) -> Result<(i64, i32)> {
         let offset = v
             .parse::<jiff::Zoned>()
             .map(|z| z.offset().seconds() / 60)
-            .unwrap_or_else(|_| rfc3339_offset_minutes(&v));
+            .unwrap_or_else(|_| rfc3339_offset_minutes(v));
         return Ok((ts.as_second(), offset));
     }
     let z = jiff::Zoned::now();

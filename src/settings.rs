@@ -62,7 +62,10 @@ pub struct Settings {
 /// environment). Values are fetched when needed and not kept, so secrets are
 /// held no longer than one request. The default finds nothing.
 #[derive(Clone, Default)]
-pub struct Variables(Option<Arc<dyn Fn(&str) -> Option<String> + Send + Sync>>);
+pub struct Variables(Option<Arc<Lookup>>);
+
+/// The function behind [`Variables`].
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Variables {
     /// A lookup that finds nothing.

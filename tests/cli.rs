@@ -1314,6 +1314,33 @@ fn library_argument_errors_exit_with_the_usage_code() {
     }
 }
 
+#[test]
+fn a_bad_author_date_fails_only_the_commands_that_need_a_time() {
+    let repo = TestRepo::init();
+    repo.write("a.jpg", "x");
+    let run = |args: &[&str]| {
+        let out = repo
+            .cmd()
+            .env("DSV_AUTHOR_DATE", "yesterday")
+            .args(args)
+            .output()
+            .expect("running dsv");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run(&["add", "-A"]).0, Some(0));
+    assert_eq!(run(&["status"]).0, Some(0));
+    let (code, stderr) = run(&["commit", "-m", "one"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: DSV_AUTHOR_DATE 'yesterday' is not unix seconds or RFC 3339: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 // ---------------------------------------------------------------- bad input
 
 #[test]

@@ -697,6 +697,8 @@ fn request<'a>(
 /// next one will be. For a process that delivers between other work (`dsv watch`).
 /// `stop()` is checked before each attempt. `live`: hook id and action of the
 /// deliveries this process declared itself (see [`live_action`]).
+// The inputs are independent and there is one caller: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn deliver_due(
     root: &Path,
     dsv_dir: &Path,
