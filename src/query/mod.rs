@@ -853,6 +853,25 @@ mod tests {
         assert!(e.starts_with("query: column 30: "), "{e}");
     }
 
+    #[test]
+    fn a_truncated_expression_the_parser_panics_on_is_an_error_on_any_thread() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..20 {
+                        let e = Query::compile("objects.size() >").unwrap_err().to_string();
+                        assert!(e.starts_with("query: column 17: "), "{e}");
+                        assert!(!parsing_cel(), "the flag is cleared after a caught panic");
+                        Query::compile("objects.size() > 1").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
     /// The whole expression at once, as the interpreter runs it: the oracle
     /// the split, memoized evaluation must agree with.
     fn oracle(expr: &str, f: &FrameRecord) -> std::result::Result<bool, String> {
