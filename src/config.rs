@@ -118,14 +118,6 @@ fn flatten(prefix: &str, table: &toml::Table, values: &mut BTreeMap<String, Stri
     }
 }
 
-/// Path of the user's global config (`$XDG_CONFIG_HOME/dsv/config.toml` or `~/.config/dsv/config.toml`).
-pub fn global_path() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
-        return Some(PathBuf::from(x).join("dsv/config.toml"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/dsv/config.toml"))
-}
-
 /// Repository config layered over the global one.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -136,11 +128,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Loads both layers.
-    pub fn load(dsv_dir: &Path) -> Result<Config> {
+    /// Loads both layers: the repository's file and the user's global file (`user`,
+    /// found by the caller; `None`: no global layer).
+    pub fn load(dsv_dir: &Path, user: Option<&Path>) -> Result<Config> {
         let repo = ConfigFile::load(&dsv_dir.join("config.toml"))?;
-        let global = match global_path() {
-            Some(p) => ConfigFile::load(&p)?,
+        let global = match user {
+            Some(p) => ConfigFile::load(p)?,
             None => ConfigFile::default(),
         };
         Ok(Config { repo, global })

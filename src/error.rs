@@ -49,9 +49,11 @@ pub enum Error {
         /// Lock file path.
         path: PathBuf,
     },
-    /// Arguments that make no sense together (the CLI exits with 2).
+    /// An argument the caller gave that cannot be acted on: a malformed pattern or
+    /// assignment, revisions that do not fit the operation, an unsupported choice.
+    /// Nothing was read or changed. (The CLI reports it as a usage error.)
     #[error("{0}")]
-    Usage(String),
+    InvalidArgument(String),
     /// A label file that does not parse, in a command that asked for strictness.
     #[error("{0}")]
     Labels(String),

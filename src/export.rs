@@ -90,7 +90,7 @@ fn dirs(format: Format) -> Result<(&'static str, &'static str)> {
         Format::Voc => ("JPEGImages", "Annotations"),
         Format::Kitti => ("image_2", "label_2"),
         Format::Cvat => {
-            return Err(Error::Usage(
+            return Err(Error::InvalidArgument(
                 "export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into(),
             ));
         }

@@ -715,7 +715,7 @@ pub fn sidecar_path(
 /// One `key=value` of `dsv meta set`.
 pub fn parse_assignment(s: &str) -> Result<(String, AttrValue)> {
     let Some((k, v)) = s.split_once('=') else {
-        return Err(Error::Usage(format!(
+        return Err(Error::InvalidArgument(format!(
             "'{s}' is not key=value (e.g. weather=rain)"
         )));
     };
@@ -725,7 +725,7 @@ pub fn parse_assignment(s: &str) -> Result<(String, AttrValue)> {
 
 fn check_key(k: &str) -> Result<()> {
     if k.is_empty() || k == "path" || k == PREDICTIONS || k.contains(['\n', '\r']) {
-        return Err(Error::Usage(format!(
+        return Err(Error::InvalidArgument(format!(
             "'{k}' cannot be an attribute name (empty, or reserved: path, predictions)"
         )));
     }

@@ -10,6 +10,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::lock::{Access, RepoLock};
 use crate::object::Person;
 use crate::refs::Refs;
+use crate::settings::Settings;
 use crate::storage::{OsStorage, Storage};
 use crate::store::ObjectStore;
 use crate::worktree::index::Index;
@@ -26,22 +27,15 @@ pub const DEFAULT_BRANCH: &str = "main";
 pub struct OpenOptions {
     /// Where writes go (a fault injector in tests).
     pub storage: Arc<dyn Storage>,
-    /// How long to wait for another command's lock (`None`: `core.lock_timeout_ms`, else 3 s).
-    pub lock_timeout: Option<Duration>,
-    /// Remote client timeouts and retries that override every remote's own
-    /// `[remote.NAME]` settings (the CLI takes them from `DSV_REMOTE_*`).
-    pub remote_net: crate::remote::net::Network,
+    /// What the caller decided (the CLI: from the environment).
+    pub settings: Settings,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        let ms: Option<u64> = std::env::var("DSV_LOCK_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok());
         OpenOptions {
             storage: Arc::new(OsStorage),
-            lock_timeout: ms.map(Duration::from_millis),
-            remote_net: Default::default(),
+            settings: Settings::default(),
         }
     }
 }
@@ -60,8 +54,8 @@ pub struct Repository {
     pub refs: Refs,
     /// Layered configuration.
     pub config: Config,
-    /// Remote client settings that override each remote's own (see [`OpenOptions`]).
-    pub remote_net: crate::remote::net::Network,
+    /// What the caller decided (see [`OpenOptions`]).
+    pub settings: Settings,
     lock: RepoLock,
 }
 
@@ -175,10 +169,10 @@ impl Repository {
     fn open_at(root: &Path, access: Access, opts: &OpenOptions) -> Result<Repository> {
         let dsv = root.join(DSV_DIR);
         check_format(&dsv)?;
-        let timeout = match opts.lock_timeout {
+        let timeout = match opts.settings.lock_timeout {
             Some(t) => t,
             None => {
-                let ms = Config::load(&dsv)?
+                let ms = Config::load(&dsv, opts.settings.user_config.as_deref())?
                     .get("core.lock_timeout_ms")
                     .map(|v| {
                         v.parse::<u64>().map_err(|_| Error::Config {
@@ -215,9 +209,9 @@ impl Repository {
         };
         let store = ObjectStore::open(&dsv, db, opts.storage.clone())?;
         let index = Index::open(&dsv, write, opts.storage.clone())?;
-        let config = Config::load(&dsv)?;
-        let fsync = match std::env::var("DSV_FSYNC").ok().filter(|v| !v.is_empty()) {
-            Some(v) => v != "0" && v != "false",
+        let config = Config::load(&dsv, opts.settings.user_config.as_deref())?;
+        let fsync = match opts.settings.fsync {
+            Some(f) => f,
             None => config.get("core.fsync") != Some("false"),
         };
         store.set_fsync(fsync);
@@ -229,7 +223,7 @@ impl Repository {
             storage: opts.storage.clone(),
             store,
             index,
-            remote_net: opts.remote_net,
+            settings: opts.settings.clone(),
             lock,
         })
     }
@@ -260,19 +254,27 @@ impl Repository {
         }
     }
 
-    /// The author for new commits: `DSV_AUTHOR_*`, then config, then an error saying how to set it.
+    /// The author for new commits: the settings (`DSV_AUTHOR_*`), then config, then an
+    /// error saying how to set it.
     pub fn identity(&self) -> Result<Person> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let name =
-            env("DSV_AUTHOR_NAME").or_else(|| self.config.get("user.name").map(str::to_string));
-        let email =
-            env("DSV_AUTHOR_EMAIL").or_else(|| self.config.get("user.email").map(str::to_string));
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let name = given(&self.settings.author_name)
+            .or_else(|| self.config.get("user.name").map(str::to_string));
+        let email = given(&self.settings.author_email)
+            .or_else(|| self.config.get("user.email").map(str::to_string));
         match (name, email) {
             (Some(name), Some(email)) => Ok(Person { name, email }),
             _ => Err(Error::Refused(
                 "author identity unknown: run `dsv config --global user.name \"Your Name\"` and `dsv config --global user.email you@example.com` (or set DSV_AUTHOR_NAME and DSV_AUTHOR_EMAIL)".into(),
             )),
         }
+    }
+
+    /// The time for new commits and reflog lines (unix seconds, minutes east of UTC):
+    /// the settings' author date (`DSV_AUTHOR_DATE`) when given, so tests are
+    /// reproducible; otherwise now, in local time.
+    pub fn now(&self) -> Result<(i64, i32)> {
+        time_at(self.settings.author_date.as_deref())
     }
 
     /// Identity for reflog lines; falls back to a placeholder rather than failing.
@@ -345,10 +347,11 @@ fn check_format(dsv: &Path) -> Result<()> {
     }
 }
 
-/// The time for new commits and reflog lines: `DSV_AUTHOR_DATE` (unix seconds, or
-/// RFC 3339 with offset) when set, so tests are reproducible; otherwise now, in local time.
-pub fn now() -> Result<(i64, i32)> {
-    if let Ok(v) = std::env::var("DSV_AUTHOR_DATE")
+/// The time `date` gives (unix seconds, or RFC 3339 with offset; named
+/// `DSV_AUTHOR_DATE` in errors, where it comes from in the CLI), or now when it is
+/// `None` or empty.
+pub fn time_at(date: Option<&str>) -> Result<(i64, i32)> {
+    if let Some(v) = date
         && !v.is_empty()
     {
         if let Ok(secs) = v.trim().parse::<i64>() {
@@ -362,7 +365,7 @@ pub fn now() -> Result<(i64, i32)> {
         let offset = v
             .parse::<jiff::Zoned>()
             .map(|z| z.offset().seconds() / 60)
-            .unwrap_or_else(|_| rfc3339_offset_minutes(&v));
+            .unwrap_or_else(|_| rfc3339_offset_minutes(v));
         return Ok((ts.as_second(), offset));
     }
     let z = jiff::Zoned::now();

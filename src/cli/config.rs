@@ -1,6 +1,6 @@
 //! `dsv config [--global] KEY [VALUE] | --unset KEY | --list`.
 
-use dsv::config::{ConfigFile, check_key, global_path};
+use dsv::config::{ConfigFile, check_key};
 use dsv::storage::OsStorage;
 
 use super::Ctx;
@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     };
     let path = match &repo {
         Some(r) => r.dsv_dir().join("config.toml"),
-        None => global_path().ok_or_else(|| {
+        None => ctx.open.settings.user_config.clone().ok_or_else(|| {
             anyhow::anyhow!(
                 "cannot find the home directory for --global (set HOME or XDG_CONFIG_HOME)"
             )

@@ -117,7 +117,7 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
         // First lock: say what the dataset holds, not only its id.
         let (cache, qcache) = (
             StatsCache::open(repo.dsv_dir()),
-            QueryCache::open(repo.dsv_dir()),
+            QueryCache::open(repo.dsv_dir(), &repo.settings),
         );
         match rev_stats(&repo, &new.to_hex(), &cache, &qcache) {
             Ok((_, s)) => {

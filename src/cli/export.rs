@@ -52,7 +52,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     };
     let q = args.filter.as_deref().map(Query::compile).transpose()?;
     let repo = ctx.repo(Access::Read)?;
-    let cache = QueryCache::open(repo.dsv_dir());
+    let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
     // With --where only the matching frames are kept while the index is read.
     let (_, index) = match &q {
         Some(q) => rev_query(&repo, &args.rev, &cache, q)?,

@@ -182,7 +182,8 @@ fn test(ctx: &Ctx, event: &str, rev: Option<&str>) -> anyhow::Result<i32> {
         eprintln!("no {event} hook applies");
         return Ok(0);
     }
-    let runs = dsv::hooks::run_now(&prepared, &root, false, true, &mut |h, a| {
+    let vars = &ctx.open.settings.variables;
+    let runs = dsv::hooks::run_now(&prepared, &root, vars, false, true, &mut |h, a| {
         print_attempt(ctx, &h.id, event, a);
     });
     Ok(if runs.iter().all(|r| r.attempt.ok) {
@@ -340,7 +341,8 @@ fn deliver_now(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
         root,
         &root.join(DSV_DIR),
         storage(),
-        &RetryPolicy::from_env(),
+        &RetryPolicy::from_settings(&ctx.open.settings),
+        &ctx.open.settings.variables,
         &mut |d, a| {
             print_attempt(ctx, &d.hook, d.event, a);
             if !a.ok && !ctx.quiet {
@@ -371,7 +373,7 @@ fn deliver_now(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
 /// Call it after the repository is closed, so hooks can run dsv commands.
 pub fn dispatch(ctx: &Ctx, root: &Path) -> anyhow::Result<()> {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("dsv"));
-    match Dispatch::from_env(exe) {
+    match Dispatch::from_settings(&ctx.open.settings, exe) {
         Dispatch::Foreground => deliver_now(ctx, root),
         Dispatch::Background { exe } => {
             spawn_worker(&exe, root, &root.join(DSV_DIR))?;
@@ -391,7 +393,7 @@ pub fn report(ctx: &Ctx, event: Event, r: &FireReport) {
     }
     let new: Vec<&Recorded> = r.queued.iter().filter(|q| q.new).collect();
     let background = matches!(
-        Dispatch::from_env(PathBuf::new()),
+        Dispatch::from_settings(&ctx.open.settings, PathBuf::new()),
         Dispatch::Background { .. }
     );
     if !new.is_empty() && background {

@@ -39,6 +39,7 @@ mod restore;
 mod rev_parse;
 mod revert;
 mod rm;
+mod settings;
 mod show;
 mod stats;
 mod status;
@@ -224,38 +225,6 @@ impl Ctx {
     }
 }
 
-/// Remote client settings from `DSV_REMOTE_CONNECT_TIMEOUT`, `DSV_REMOTE_TIMEOUT`,
-/// `DSV_REMOTE_RETRIES` and `DSV_REMOTE_RETRY_TIMEOUT`; they override every
-/// remote's `[remote.NAME]` settings for this run.
-fn remote_net_from_env() -> Result<dsv::remote::net::Network, String> {
-    use dsv::remote::net::{Network, parse_duration};
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let duration = |k: &str| match get(k) {
-        None => Ok(None),
-        Some(v) => parse_duration(&v).map(Some).ok_or_else(|| {
-            format!(
-                "{k} must be a duration such as 5s or 500ms, not '{}'",
-                dsv::quote::text(&v)
-            )
-        }),
-    };
-    let retries = match get("DSV_REMOTE_RETRIES") {
-        None => None,
-        Some(v) => Some(dsv::remote::net::parse_retries(&v).ok_or_else(|| {
-            format!(
-                "DSV_REMOTE_RETRIES must be a number from 0 to 100, not '{}'",
-                dsv::quote::text(&v)
-            )
-        })?),
-    };
-    Ok(Network {
-        connect_timeout: duration("DSV_REMOTE_CONNECT_TIMEOUT")?,
-        timeout: duration("DSV_REMOTE_TIMEOUT")?,
-        retries,
-        retry_timeout: duration("DSV_REMOTE_RETRY_TIMEOUT")?,
-    })
-}
-
 /// git's `log -3` and `reflog -3`: `-N` stands for `-n N` after those commands
 /// (clap has no numeric flags). Only the subcommand itself counts (not a value such
 /// as `commit -m log`), and nothing after `--` is touched.
@@ -343,8 +312,8 @@ pub fn run() -> i32 {
             open.storage = Arc::new(f);
         }
     }
-    match remote_net_from_env() {
-        Ok(n) => open.remote_net = n,
+    match settings::from_env() {
+        Ok(s) => open.settings = s,
         Err(msg) => {
             eprintln!("error: {msg}");
             return 2;
@@ -418,7 +387,10 @@ pub fn run() -> i32 {
         Err(e) => {
             output::report_error(&e);
             if e.downcast_ref::<UsageError>().is_some()
-                || matches!(e.downcast_ref::<dsv::Error>(), Some(dsv::Error::Usage(_)))
+                || matches!(
+                    e.downcast_ref::<dsv::Error>(),
+                    Some(dsv::Error::InvalidArgument(_))
+                )
             {
                 2
             } else {

@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let cache = if args.no_cache {
         QueryCache::disabled()
     } else {
-        QueryCache::open(repo.dsv_dir())
+        QueryCache::open(repo.dsv_dir(), &repo.settings)
     };
     if writing {
         let (commit, index) = rev_index(&repo, &args.rev, &cache)?;

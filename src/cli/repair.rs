@@ -19,7 +19,11 @@ pub struct Args {
 /// Runs `repair`, then `fsck`; exit 1 when something could not be recovered.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let root = Repository::locate(&ctx.cwd)?;
-    let report = repair(&root, ctx.open.storage.clone(), ctx.open.lock_timeout)?;
+    let report = repair(
+        &root,
+        ctx.open.storage.clone(),
+        ctx.open.settings.lock_timeout,
+    )?;
     let repo = Repository::discover(&root, Access::Read, &ctx.open)?;
     let check = fsck(&repo, &ctx.progress())?;
     if args.json {

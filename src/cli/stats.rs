@@ -125,7 +125,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let qcache = if args.no_cache {
         dsv::query::QueryCache::disabled()
     } else {
-        dsv::query::QueryCache::open(repo.dsv_dir())
+        dsv::query::QueryCache::open(repo.dsv_dir(), &repo.settings)
     };
     let mut buf = Vec::new();
     match args.revs.as_slice() {

@@ -88,7 +88,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
             None => {
                 // Unborn branch: just point HEAD at the new name, like `git switch -c` before the first commit.
                 dsv::refs::check_ref_name("branch", new)?;
-                let (time, _) = dsv::repo::now()?;
+                let (time, _) = repo.now()?;
                 repo.refs.set_head(
                     &dsv::refs::Head::Branch(new.clone()),
                     &repo.reflog_identity(),

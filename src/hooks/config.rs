@@ -228,12 +228,14 @@ impl Filters {
                 let glob: Glob = GlobBuilder::new(g)
                     .literal_separator(true)
                     .build()
-                    .map_err(|e| Error::Usage(format!("invalid --paths glob '{g}': {e}")))?;
+                    .map_err(|e| {
+                        Error::InvalidArgument(format!("invalid --paths glob '{g}': {e}"))
+                    })?;
                 b.add(glob);
             }
             Some(
                 b.build()
-                    .map_err(|e| Error::Usage(format!("invalid --paths globs: {e}")))?,
+                    .map_err(|e| Error::InvalidArgument(format!("invalid --paths globs: {e}")))?,
             )
         };
         Ok(Filters {

@@ -18,6 +18,7 @@ use crate::hooks::outbox::{AttemptResult, Delivery, Outbox, RetryPolicy, State, 
 use crate::id::ObjectId;
 use crate::lock::RepoLock;
 use crate::refs::{HEADS, Head, Refs};
+use crate::settings::{Settings, Variables};
 use crate::storage::Storage;
 
 /// Output kept from one run (the end of it).
@@ -52,6 +53,8 @@ pub struct Request<'a> {
     pub timeout: Duration,
     /// Sent by `dsv hooks test` (`DSV_HOOK_TEST=1`, `X-Dsv-Test: 1`).
     pub test: bool,
+    /// Where `${NAME}` and `secret_env` are looked up.
+    pub vars: &'a Variables,
 }
 
 /// What one attempt did.
@@ -268,14 +271,11 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     hex
 }
 
-/// Replaces `${NAME}` with the environment variable NAME (in header values and urls);
-/// an unset one is an error naming the variable (never its value).
-pub fn expand_env(value: &str) -> std::result::Result<String, String> {
-    expand_with(value, &env_var, &|v| v.to_string())
-}
-
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// Replaces `${NAME}` with the variable NAME of `vars` (the environment, in the CLI;
+/// in header values and urls); an unset one is an error naming the variable (never
+/// its value).
+pub fn expand_env(value: &str, vars: &Variables) -> std::result::Result<String, String> {
+    expand_with(value, &|k| vars.get(k), &|v| v.to_string())
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -294,8 +294,8 @@ fn percent_encode(v: &str) -> String {
 /// `${NAME}` expanded in a webhook URL. In the userinfo (`https://user:${PASS}@host`,
 /// sent as HTTP basic auth) the values are percent-encoded, so a password holding
 /// `@`, `:` or `/` stays one.
-pub fn expand_url(url: &str) -> std::result::Result<String, String> {
-    expand_url_with(url, &env_var)
+pub fn expand_url(url: &str, vars: &Variables) -> std::result::Result<String, String> {
+    expand_url_with(url, &|k| vars.get(k))
 }
 
 fn expand_url_with(
@@ -392,7 +392,7 @@ fn post(
     };
     // `${NAME}` in the url (a trigger token in a query string, say) comes from the
     // environment; messages below show the url as written, never the expanded one.
-    let target = match expand_url(url) {
+    let target = match expand_url(url, req.vars) {
         Ok(u) => u,
         Err(e) => return Attempt::failed(format!("url: {e}"), start),
     };
@@ -408,14 +408,14 @@ fn post(
         rb = rb.header("X-Dsv-Test", "1");
     }
     for (name, value) in headers {
-        match expand_env(value) {
+        match expand_env(value, req.vars) {
             Ok(v) => rb = rb.header(name.as_str(), v),
             Err(e) => return Attempt::failed(format!("header {name}: {e}"), start),
         }
     }
     if let Some(var) = secret_env {
-        match std::env::var(var) {
-            Ok(secret) if !secret.is_empty() => {
+        match req.vars.get(var) {
+            Some(secret) if !secret.is_empty() => {
                 rb = rb.header(
                     "X-Dsv-Signature-256",
                     signature(secret.as_bytes(), body.as_bytes()),
@@ -496,12 +496,13 @@ pub enum Dispatch {
 }
 
 impl Dispatch {
-    /// `Foreground` when `DSV_HOOKS_FOREGROUND` is set to something other than `0`,
-    /// else `Background` with `exe`.
-    pub fn from_env(exe: PathBuf) -> Dispatch {
-        match std::env::var("DSV_HOOKS_FOREGROUND") {
-            Ok(v) if !v.is_empty() && v != "0" && v != "false" => Dispatch::Foreground,
-            _ => Dispatch::Background { exe },
+    /// `Foreground` when the settings say so (`DSV_HOOKS_FOREGROUND`), else
+    /// `Background` with `exe`.
+    pub fn from_settings(settings: &Settings, exe: PathBuf) -> Dispatch {
+        if settings.hooks_foreground {
+            Dispatch::Foreground
+        } else {
+            Dispatch::Background { exe }
         }
     }
 }
@@ -656,12 +657,13 @@ fn attempt_recorded(
     root: &Path,
     dsv_dir: &Path,
     live: &[(String, Action)],
+    vars: &Variables,
 ) -> Attempt {
     let start = Instant::now();
     match live_action(d, root, dsv_dir, live) {
         Ok(action) => {
             let branch = d.branch.clone().unwrap_or_default();
-            attempt(&request(d, &branch, root, &action))
+            attempt(&request(d, &branch, root, &action, vars))
         }
         Err(msg) => Attempt::failed(msg, start),
     }
@@ -672,6 +674,7 @@ fn request<'a>(
     branch: &'a str,
     root: &'a Path,
     action: &'a Action,
+    vars: &'a Variables,
 ) -> Request<'a> {
     Request {
         event: d.event,
@@ -685,6 +688,7 @@ fn request<'a>(
         action,
         timeout: Duration::from_millis(d.timeout_ms),
         test: false,
+        vars,
     }
 }
 
@@ -693,11 +697,14 @@ fn request<'a>(
 /// next one will be. For a process that delivers between other work (`dsv watch`).
 /// `stop()` is checked before each attempt. `live`: hook id and action of the
 /// deliveries this process declared itself (see [`live_action`]).
+// The inputs are independent and there is one caller: a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn deliver_due(
     root: &Path,
     dsv_dir: &Path,
     storage: Arc<dyn Storage>,
     policy: &RetryPolicy,
+    vars: &Variables,
     live: &[(String, Action)],
     on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
     stop: &dyn Fn() -> bool,
@@ -732,7 +739,7 @@ pub fn deliver_due(
                 report.next = Some(now_ms());
                 return Ok(report);
             }
-            let a = attempt_recorded(&d, root, dsv_dir, live);
+            let a = attempt_recorded(&d, root, dsv_dir, live, vars);
             let after = outbox.finish(d.seq, &a.result(), policy)?;
             report.attempts += 1;
             on_attempt(&after, &a);
@@ -758,6 +765,7 @@ pub fn run_worker(
     dsv_dir: &Path,
     storage: Arc<dyn Storage>,
     policy: &RetryPolicy,
+    vars: &Variables,
     on_attempt: &mut dyn FnMut(&Delivery, &Attempt),
 ) -> Result<WorkerReport> {
     let outbox = Outbox::new(dsv_dir, storage.clone());
@@ -795,7 +803,7 @@ pub fn run_worker(
                 }
             }
             for d in due {
-                let a = attempt_recorded(&d, root, dsv_dir, &[]);
+                let a = attempt_recorded(&d, root, dsv_dir, &[], vars);
                 let after = outbox.finish(d.seq, &a.result(), policy)?;
                 report.attempts += 1;
                 on_attempt(&after, &a);
@@ -815,6 +823,8 @@ pub fn run_worker(
 mod tests {
     use super::*;
 
+    static NO_VARS: Variables = Variables::NONE;
+
     fn req<'a>(action: &'a Action, root: &'a Path, timeout: Duration) -> Request<'a> {
         Request {
             event: Event::PostCommit,
@@ -828,6 +838,7 @@ mod tests {
             action,
             timeout,
             test: false,
+            vars: &NO_VARS,
         }
     }
 
@@ -900,10 +911,12 @@ mod tests {
 
     #[test]
     fn expands_env_in_headers() {
-        assert_eq!(expand_env("plain").unwrap(), "plain");
-        let e = expand_env("Bearer ${DSV_TEST_SURELY_UNSET_VAR}").unwrap_err();
+        assert_eq!(expand_env("plain", &NO_VARS).unwrap(), "plain");
+        let e = expand_env("Bearer ${DSV_TEST_SURELY_UNSET_VAR}", &NO_VARS).unwrap_err();
         assert!(e.contains("DSV_TEST_SURELY_UNSET_VAR"));
-        assert!(expand_env("x ${A").is_err());
+        assert!(expand_env("x ${A", &NO_VARS).is_err());
+        let vars = Variables::new(|n| (n == "TOKEN").then(|| "t0k".to_string()));
+        assert_eq!(expand_env("Bearer ${TOKEN}", &vars).unwrap(), "Bearer t0k");
         let lookup = |n: &str| (n == "PASS").then(|| "p@ss:w/rd".to_string());
         assert_eq!(
             expand_url_with("https://u:${PASS}@h/x?q=${PASS}", &lookup).unwrap(),

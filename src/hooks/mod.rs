@@ -284,6 +284,7 @@ fn delivery_id(hook: &str, subject: &str) -> String {
 pub fn run_now(
     prepared: &Prepared,
     root: &Path,
+    vars: &crate::settings::Variables,
     stop_on_failure: bool,
     test: bool,
     on_attempt: &mut dyn FnMut(&Hook, &Attempt),
@@ -312,6 +313,7 @@ pub fn run_now(
             action: &h.action,
             timeout: h.timeout,
             test,
+            vars,
         });
         on_attempt(h, &a);
         let failed = !a.ok;
@@ -406,7 +408,14 @@ fn finish_fire(repo: &Repository, prepared: Prepared, operation: &str) -> Result
         return Ok(report);
     }
     if prepared.event.is_pre() {
-        let runs = run_now(&prepared, repo.root(), true, false, &mut |_, _| {});
+        let runs = run_now(
+            &prepared,
+            repo.root(),
+            &repo.settings.variables,
+            true,
+            false,
+            &mut |_, _| {},
+        );
         rejection(prepared.event, &runs, operation)?;
         report.ran = runs;
     } else {

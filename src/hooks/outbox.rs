@@ -219,19 +219,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The default, with `DSV_HOOKS_BACKOFF_MS` and `DSV_HOOKS_MAX_ATTEMPTS` applied.
-    pub fn from_env() -> RetryPolicy {
+    /// The default, with the settings' `hooks_backoff` and `hooks_max_attempts`
+    /// (`DSV_HOOKS_BACKOFF_MS`, `DSV_HOOKS_MAX_ATTEMPTS`) applied.
+    pub fn from_settings(settings: &crate::settings::Settings) -> RetryPolicy {
         let mut p = RetryPolicy::default();
-        let num = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        if let Some(ms) = num("DSV_HOOKS_BACKOFF_MS") {
-            p.base = Duration::from_millis(ms);
+        if let Some(base) = settings.hooks_backoff {
+            p.base = base;
         }
-        if let Some(n) = num("DSV_HOOKS_MAX_ATTEMPTS") {
-            p.max_attempts = n.clamp(1, 1000) as u32;
+        if let Some(n) = settings.hooks_max_attempts {
+            p.max_attempts = n.clamp(1, 1000);
         }
         p
     }

@@ -104,11 +104,11 @@ fn branch_globs(globs: &[String]) -> Result<GlobSet> {
         let glob: Glob = GlobBuilder::new(g)
             .literal_separator(true)
             .build()
-            .map_err(|e| Error::Usage(format!("invalid --branch glob '{g}': {e}")))?;
+            .map_err(|e| Error::InvalidArgument(format!("invalid --branch glob '{g}': {e}")))?;
         b.add(glob);
     }
     b.build()
-        .map_err(|e| Error::Usage(format!("invalid --branch globs: {e}")))
+        .map_err(|e| Error::InvalidArgument(format!("invalid --branch globs: {e}")))
 }
 
 /// Every ancestor of `start` (itself included) present in the store.
@@ -409,6 +409,8 @@ pub struct RunOptions {
     pub once: bool,
     /// Retry policy of the deliveries.
     pub policy: RetryPolicy,
+    /// Where the hooks' `${NAME}` and `secret_env` are looked up.
+    pub vars: crate::settings::Variables,
 }
 
 /// Something a running watch reports.
@@ -505,6 +507,7 @@ pub fn run(
                 &dsv_dir,
                 opts.storage.clone(),
                 &opts.policy,
+                &opts.vars,
                 &live,
                 &mut |d, a| {
                     if d.hook == hook && d.state == State::Failed {

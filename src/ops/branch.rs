@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::refs::{HEADS, Head, TAGS, check_ref_name};
-use crate::repo::{Repository, WritableRepo, now};
+use crate::repo::{Repository, WritableRepo};
 
 /// A branch in a listing.
 #[derive(Debug, Serialize)]
@@ -50,7 +50,7 @@ pub fn create_branch(
             name: name.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs.update(
         &full,
         target,
@@ -120,7 +120,7 @@ pub fn rename_branch(repo: &WritableRepo, old: &str, new: &str, force: bool) -> 
             name: new.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let was_current = repo.refs.head()? == Head::Branch(old.to_string());
     repo.refs.update(
@@ -156,7 +156,7 @@ pub fn create_tag(repo: &WritableRepo, name: &str, target: ObjectId, force: bool
             name: name.to_string(),
         });
     }
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs
         .update(&full, target, &repo.reflog_identity(), time, "tag: created")
 }

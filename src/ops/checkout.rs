@@ -17,7 +17,7 @@ use crate::object::Commit;
 use crate::paths::{display_path, path_within};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, WritableRepo, now};
+use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::write;
 
@@ -207,7 +207,7 @@ pub fn switch(
     } else {
         move_to_tree(repo, &target_tree, stamp, progress)?
     };
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let from = match repo.refs.head()? {
         Head::Branch(b) => b,
         Head::Detached(id) => id.short(),
@@ -305,7 +305,7 @@ pub fn fast_forward(
     let target_tree = Commit::load(&repo.store, &target)?.tree;
     let old = repo.refs.head_commit()?;
     let mut report = move_to_tree(repo, &target_tree, stamp, progress)?;
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     repo.refs.update(
         &format!("{HEADS}{branch}"),
         target,
@@ -409,7 +409,7 @@ pub fn reset(
         }
         ResetMode::Hard => reset_worktree(repo, &tree, stamp, progress)?,
     };
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let msg = format!("reset: moving to {}", target.short());
     let old = repo.refs.head_commit()?;

@@ -9,7 +9,7 @@ use crate::id::ObjectId;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{CodeVersion, Commit, Person, Summary};
 use crate::refs::{HEADS, Head};
-use crate::repo::{WritableRepo, now};
+use crate::repo::WritableRepo;
 use crate::worktree::build::{build_tree, tree_of_index};
 
 /// Options for a commit.
@@ -107,7 +107,7 @@ pub fn commit_with(
             "nothing to commit (stage changes with `dsv add`, or use --allow-empty)".into(),
         )
     };
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let code = code_version(repo.root());
     let message = normalize_message(&opts.message);
     if let Some(hook) = before_write {

@@ -786,7 +786,7 @@ pub fn diff_repo(
     match spec.revs.as_slice() {
         [a, b] => {
             if spec.staged {
-                return Err(Error::Usage(
+                return Err(Error::InvalidArgument(
                     "--staged compares the index with one revision, not two".into(),
                 ));
             }
@@ -803,7 +803,7 @@ pub fn diff_repo(
             );
             finish(changes, &sa, &sb, ca.to_hex(), cb.to_hex())
         }
-        [] | [_] if spec.since_fork => Err(Error::Usage(
+        [] | [_] if spec.since_fork => Err(Error::InvalidArgument(
             "`A...B` needs a revision on each side (an empty side is HEAD)".into(),
         )),
         [] | [_] => {
@@ -849,7 +849,9 @@ pub fn diff_repo(
                 finish(changes, &sa, &sb, from, "worktree".into())
             }
         }
-        _ => Err(Error::Usage("diff takes at most two revisions".into())),
+        _ => Err(Error::InvalidArgument(
+            "diff takes at most two revisions".into(),
+        )),
     }
 }
 

@@ -96,6 +96,8 @@ pub struct QueryCache {
     labels: std::sync::OnceLock<ParseCache>,
     /// The sidecar's rows read, by its content id (see `sidecar.rs`).
     sidecar: std::sync::OnceLock<ParseCache>,
+    /// Whether an index may be derived from another version's (see [`Self::derive`]).
+    derive: bool,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -103,13 +105,14 @@ const KEEP_FILES: usize = 4;
 
 impl QueryCache {
     /// The cache of a repository; never fails (a cache that cannot be read or
-    /// written only costs time).
-    pub fn open(dsv_dir: &Path) -> QueryCache {
+    /// written only costs time). `settings.query_no_derive`: always build.
+    pub fn open(dsv_dir: &Path, settings: &crate::settings::Settings) -> QueryCache {
         QueryCache {
             dir: Some(dsv_dir.join("cache").join("query")),
             dsv_dir: Some(dsv_dir.to_path_buf()),
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
+            derive: !settings.query_no_derive,
         }
     }
 
@@ -120,6 +123,7 @@ impl QueryCache {
             dsv_dir: None,
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
+            derive: true,
         }
     }
 
@@ -173,7 +177,7 @@ impl QueryCache {
     /// The index of `tree` derived from the newest index file (of another
     /// version), if that applies. Never fails: what cannot be derived is built.
     fn derive(&self, store: &ObjectStore, tree: &ObjectId) -> Option<IndexParts> {
-        if std::env::var_os("DSV_QUERY_NO_DERIVE").is_some() {
+        if !self.derive {
             return None;
         }
         let dir = self.dir.as_ref()?;

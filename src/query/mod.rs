@@ -348,7 +348,7 @@ impl Query {
         if expr.trim().is_empty() {
             return Err(Error::Query("query: empty expression".into()));
         }
-        let ast = compile_quietly(expr)?.map_err(|errs| {
+        let ast = compile_contained(expr)?.map_err(|errs| {
             let Some(e) = errs.errors.first() else {
                 return Error::Query(format!("query: {errs}"));
             };
@@ -534,21 +534,28 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// Serializes the panic-hook swap below across threads.
-static COMPILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+thread_local! {
+    /// Set while this thread runs the CEL parser (see [`parsing_cel`]).
+    static PARSING_CEL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside the CEL parser, whose panics [`Query::compile`]
+/// catches and turns into an error: a process's panic hook can stay quiet for them
+/// (the CLI's does). Per thread, so no global state is touched while parsing.
+pub fn parsing_cel() -> bool {
+    PARSING_CEL.with(std::cell::Cell::get)
+}
 
 /// `Program::compile`, turning a panic of the parser into an error: cel-parser
 /// 0.10 panics (instead of returning its errors) on some truncated inputs, such
-/// as `size(x) >`. The default hook would print the panic, so it is swapped for a
-/// silent one while the parser runs.
-fn compile_quietly(
+/// as `size(x) >`. The process-wide panic hook is left alone (swapping it races
+/// with other threads of an embedding program); see [`parsing_cel`].
+fn compile_contained(
     expr: &str,
 ) -> Result<std::result::Result<cel_interpreter::IdedExpr, cel_interpreter::ParseErrors>> {
-    let _guard = COMPILE.lock().unwrap_or_else(|p| p.into_inner());
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    PARSING_CEL.with(|p| p.set(true));
     let r = std::panic::catch_unwind(|| cel_parser::Parser::default().parse(expr));
-    std::panic::set_hook(hook);
+    PARSING_CEL.with(|p| p.set(false));
     r.map_err(|_| {
         let end = expr.trim_end().chars().count() + 1;
         Error::Query(format!(
@@ -844,6 +851,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("query: column 30: "), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_expression_the_parser_panics_on_is_an_error_on_any_thread() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..20 {
+                        let e = Query::compile("objects.size() >").unwrap_err().to_string();
+                        assert!(e.starts_with("query: column 17: "), "{e}");
+                        assert!(!parsing_cel(), "the flag is cleared after a caught panic");
+                        Query::compile("objects.size() > 1").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 
     /// The whole expression at once, as the interpreter runs it: the oracle

@@ -22,7 +22,7 @@ use crate::object::commit::COMMIT_FORMAT;
 use crate::object::diff::flatten;
 use crate::object::{Commit, EntryMode, SelectionOf};
 use crate::refs::HEADS;
-use crate::repo::{Repository, WritableRepo, now};
+use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::IndexEntry;
 use crate::worktree::sources::MapSource;
 
@@ -153,7 +153,7 @@ pub fn record(
     }
     let (tree, summary) = crate::worktree::build::build_tree(&repo.store, &entries)?;
     let author = repo.identity()?;
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let commit = Commit {
         format: COMMIT_FORMAT,
         tree,

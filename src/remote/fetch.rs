@@ -29,18 +29,18 @@ use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{OpenOptions, Repository, WritableRepo, now};
+use crate::repo::{OpenOptions, Repository, WritableRepo};
 use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 
 /// Bytes of fetched file data stored between two flushes (what an interrupted
 /// fetch can lose at most): one pack's worth.
-fn flush_every() -> u64 {
-    super::push::pack_target()
+fn flush_every(repo: &Repository) -> u64 {
+    super::push::pack_target(&repo.settings)
 }
 
 /// Record bytes downloaded per round (bounds memory): two packs' worth.
-fn batch_bytes() -> u64 {
-    2 * super::push::pack_target()
+fn batch_bytes(repo: &Repository) -> u64 {
+    2 * super::push::pack_target(&repo.settings)
 }
 
 /// A remote-tracking ref that changed.
@@ -379,7 +379,7 @@ fn fetch_blobs(
         while start < want.len() {
             let mut end = start;
             let mut bytes = 0u64;
-            while end < want.len() && (end == start || bytes < batch_bytes()) {
+            while end < want.len() && (end == start || bytes < batch_bytes(repo)) {
                 bytes += index.objects.get(&want[end]).map_or(0, |l| l.len as u64);
                 end += 1;
             }
@@ -426,7 +426,7 @@ fn fetch_blobs(
                     }
                 }
             }
-            if since_flush >= flush_every() {
+            if since_flush >= flush_every(repo) {
                 repo.store.flush()?;
                 since_flush = 0;
             }
@@ -820,7 +820,7 @@ fn fetch_with(
     }
     report.objects += store_metadata(repo, &meta)?;
     // Remote-tracking refs last: they only ever name commits whose closure is here.
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     report.skipped = listing.skipped;
     // Gone branches first: `a` gone and `a/b` new needs `origin/a` removed before
@@ -1233,7 +1233,7 @@ pub fn clone(
                 .refs
                 .read(&tracking_ref("origin", &b))?
                 .ok_or_else(|| Error::Refused(format!("remote has no branch '{b}'")))?;
-            let (time, _) = now()?;
+            let (time, _) = repo.now()?;
             let who = repo.reflog_identity();
             repo.refs.update(
                 &format!("{HEADS}{b}"),

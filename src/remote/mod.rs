@@ -191,9 +191,11 @@ pub fn list_remotes(repo: &Repository) -> Result<Vec<RemoteConfig>> {
 }
 
 /// The repository's overrides (from the environment, resolved by the caller) over a
-/// remote's own network settings.
+/// remote's own network settings, and the caller's S3 defaults.
 fn with_overrides(repo: &Repository, mut cfg: RemoteConfig) -> RemoteConfig {
-    cfg.settings.net = repo.remote_net.or(cfg.settings.net);
+    cfg.settings.net = repo.settings.remote_net.or(cfg.settings.net);
+    cfg.settings.default_endpoint = repo.settings.aws_endpoint_url.clone();
+    cfg.settings.default_region_set = repo.settings.aws_region_set;
     cfg
 }
 
@@ -244,6 +246,7 @@ fn config_from(file: &ConfigFile, name: &str) -> Result<RemoteConfig> {
                 retries,
                 retry_timeout: duration("retry_timeout")?,
             },
+            ..url::Settings::default()
         },
     })
 }

@@ -22,18 +22,17 @@ use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, WritableRepo, now};
+use crate::repo::{Repository, WritableRepo};
 use crate::store::pack::{self, PACK_MAGIC, RecordHeader, Repr};
 
 /// Default size at which a remote pack is closed and uploaded.
 pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
 
-/// Pack size for pushes: `DSV_REMOTE_PACK_SIZE` (bytes) when set, for tests and
-/// tuning, else [`PACK_TARGET`].
-pub fn pack_target() -> u64 {
-    std::env::var("DSV_REMOTE_PACK_SIZE")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
+/// Pack size for pushes: the settings' (`DSV_REMOTE_PACK_SIZE`, for tests and
+/// tuning) when at least 1024 bytes, else [`PACK_TARGET`].
+pub fn pack_target(settings: &crate::settings::Settings) -> u64 {
+    settings
+        .remote_pack_size
         .filter(|v| *v >= 1024)
         .unwrap_or(PACK_TARGET)
 }
@@ -397,7 +396,7 @@ pub fn push_with(
         let mut packer = Packer {
             repo,
             remote: &remote,
-            target: pack_target(),
+            target: pack_target(&repo.settings),
             buf: Vec::new(),
             entries: Vec::new(),
             objects: 0,
@@ -429,7 +428,7 @@ pub fn push_with(
     // The first branch pushed becomes the remote's default branch (for clone).
     remote.init_default_branch(&branch)?;
     if tracking != Some(local) {
-        let (time, _) = now()?;
+        let (time, _) = repo.now()?;
         repo.refs.update(
             &tracking_name,
             local,

@@ -56,6 +56,12 @@ pub struct Settings {
     pub allow_http: bool,
     /// Client timeouts and retries.
     pub net: super::net::Network,
+    /// S3 endpoint when `endpoint` is unset (the caller's `AWS_ENDPOINT_URL`, from
+    /// [`crate::settings::Settings`]; never from config).
+    pub default_endpoint: Option<String>,
+    /// Whether the caller set a default AWS region (`AWS_REGION`/`AWS_DEFAULT_REGION`,
+    /// read by `object_store` itself); if not, and `region` is unset, `us-east-1`.
+    pub default_region_set: bool,
 }
 
 fn split_bucket(rest: &str, url: &str) -> Result<(String, String)> {
@@ -166,7 +172,7 @@ pub fn open(
             let endpoint = settings
                 .endpoint
                 .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .or_else(|| settings.default_endpoint.clone())
                 .filter(|e| !e.is_empty());
             if let Some(ep) = &endpoint {
                 b = b.with_endpoint(ep.clone());
@@ -179,9 +185,7 @@ pub fn open(
             }
             match &settings.region {
                 Some(r) => b = b.with_region(r.clone()),
-                None if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none() =>
-                {
+                None if !settings.default_region_set => {
                     b = b.with_region("us-east-1");
                 }
                 None => {}

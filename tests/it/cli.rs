@@ -1277,6 +1277,70 @@ fn exit_codes_ok_error_usage() {
     repo.ok(["status"]);
 }
 
+#[test]
+fn library_argument_errors_exit_with_the_usage_code() {
+    let repo = TestRepo::init();
+    repo.write("a.jpg", "x");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "one"]);
+    repo.ok(["remote", "add", "origin", "file:///nonexistent-dsv-remote"]);
+    for (args, message) in [
+        (
+            vec!["diff", "--staged", "HEAD", "HEAD"],
+            "--staged compares the index with one revision, not two",
+        ),
+        (
+            vec!["meta", "set", "a.jpg", "a=1", "noequals"],
+            "'noequals' is not key=value (e.g. weather=rain)",
+        ),
+        (
+            vec!["meta", "set", "a.jpg", "path=1"],
+            "'path' cannot be an attribute name (empty, or reserved: path, predictions)",
+        ),
+        (
+            vec!["watch", "origin", "--branch", "a[", "--exec", "true"],
+            "invalid --branch glob 'a['",
+        ),
+        (
+            vec!["watch", "origin", "--paths", "a[", "--exec", "true"],
+            "invalid --paths glob 'a['",
+        ),
+    ] {
+        let r = repo.expect_code(2, &args);
+        assert!(
+            r.stderr.starts_with(&format!("error: {message}")),
+            "{args:?}: {r}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_author_date_fails_only_the_commands_that_need_a_time() {
+    let repo = TestRepo::init();
+    repo.write("a.jpg", "x");
+    let run = |args: &[&str]| {
+        let out = repo
+            .cmd()
+            .env("DSV_AUTHOR_DATE", "yesterday")
+            .args(args)
+            .output()
+            .expect("running dsv");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run(&["add", "-A"]).0, Some(0));
+    assert_eq!(run(&["status"]).0, Some(0));
+    let (code, stderr) = run(&["commit", "-m", "one"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: DSV_AUTHOR_DATE 'yesterday' is not unix seconds or RFC 3339: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 // ---------------------------------------------------------------- bad input
 
 #[test]

@@ -345,6 +345,17 @@ fn malformed_expression_error_points_at_the_column() {
 }
 
 #[test]
+fn an_expression_the_cel_parser_panics_on_is_one_error_line_and_no_internal_error() {
+    let repo = demo_repo();
+    for expr in ["objects.size() >", "size(path) >", "path == 'a' &&"] {
+        let r = repo.fails(["query", expr]);
+        assert!(r.stderr.starts_with("error: query: column "), "{expr}: {r}");
+        assert!(!r.stderr.contains("internal error"), "{expr}: {r}");
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{expr}: {r}");
+    }
+}
+
+#[test]
 fn a_damaged_or_cut_index_file_is_rebuilt_and_only_a_few_are_kept() {
     let repo = demo_repo();
     let expr = r#"objects.exists(o, o.class == "label_1")"#;

@@ -41,7 +41,7 @@ use crate::object::{Commit, Person};
 use crate::ops::events::{OpEvent, head_move};
 use crate::paths::display_path;
 use crate::refs::{HEADS, Head};
-use crate::repo::{Repository, WritableRepo, now};
+use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, now_ns};
 
 use apply::{apply_changes, index_already_applied, local_changes_error, worktree_is};
@@ -357,7 +357,7 @@ fn run_merge(
 
 /// Moves HEAD (its branch, or a detached HEAD) to `to`; returns the branch move.
 fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<Option<OpEvent>> {
-    let (time, _) = now()?;
+    let (time, _) = repo.now()?;
     let who = repo.reflog_identity();
     let head = repo.refs.head()?;
     let old = repo.refs.head_commit()?;
@@ -376,7 +376,7 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEven
     let index = repo.index.load()?;
     let (tree, summary) = crate::worktree::build::build_tree(&repo.store, &index.entries)?;
     let committer = repo.identity()?;
-    let (time, tz) = now()?;
+    let (time, tz) = repo.now()?;
     let parents = match state.kind {
         MergeKind::Merge => vec![state.head, state.theirs],
         MergeKind::CherryPick | MergeKind::Revert => vec![state.head],
