@@ -625,10 +625,16 @@ fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
 
 /// One CSV cell as written in a row (quoted when it must be).
 pub(crate) fn csv_cell(s: &str) -> String {
+    // A row of one empty cell is written `""`, an empty cell among others as nothing.
+    if s.is_empty() {
+        return String::new();
+    }
     let mut w = csv_writer(Vec::new());
-    // Writing to memory does not fail.
-    let _ = w.write_field(s);
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    // A quoted cell is closed when its row ends; writing to memory does not fail.
+    let _ = w.write_record([s]);
+    let mut out = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    out.pop();
+    out
 }
 
 /// Splits one CSV line, read as a sidecar row is; the error carries the
@@ -1287,6 +1293,8 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("a\"b"), "\"a\"\"b\"");
         assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell(""), "");
+        assert_eq!(csv_cell("two\nlines\r"), "\"two\nlines\r\"");
     }
 
     proptest::proptest! {

@@ -336,10 +336,16 @@ fn meta_value_with_newline_round_trips() {
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "note"]);
     assert_eq!(
-        query(&repo, r#"note == "two\nlines, \"quoted\"""#),
+        query(
+            &repo,
+            r#"has(attrs.note) && note == "two\nlines, \"quoted\"""#
+        ),
         ["demo/images/frame_000.jpg"]
     );
-    assert_eq!(query(&repo, "a == 1"), ["demo/images/frame_001.jpg"]);
+    assert_eq!(
+        query(&repo, "has(attrs.a) && a == 1"),
+        ["demo/images/frame_001.jpg"]
+    );
 }
 
 #[test]
