@@ -22,7 +22,7 @@ impl ObjectId {
 
     /// Full lowercase hex form (64 characters).
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        const_hex::encode(self.0)
     }
 
     /// Abbreviated hex form used in human output.
@@ -32,8 +32,12 @@ impl ObjectId {
 
     /// Parses a full 64-character hex id.
     pub fn from_hex(s: &str) -> Option<Self> {
+        // Exactly 64 digits: the crate would also take a `0x` prefix.
+        if s.len() != 64 {
+            return None;
+        }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).ok()?;
+        const_hex::decode_to_slice(s, &mut out).ok()?;
         Some(ObjectId(out))
     }
 
@@ -117,6 +121,8 @@ mod tests {
         assert!(ObjectId::from_hex(&"0".repeat(66)).is_none());
         assert!(ObjectId::from_hex(&format!("{}é", "0".repeat(62))).is_none());
         assert!(ObjectId::from_hex(&format!("+1{}", "0".repeat(62))).is_none());
+        assert!(ObjectId::from_hex(&format!("0x{}", "0".repeat(62))).is_none());
+        assert!(ObjectId::from_hex(&format!("0x{}", "0".repeat(64))).is_none());
         assert!(ObjectId::prefix_range("xyz").is_none());
         assert!(ObjectId::prefix_range("").is_none());
     }

@@ -254,7 +254,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", const_hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Replaces `${NAME}` with the environment variable NAME (in header values and urls);
