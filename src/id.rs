@@ -22,12 +22,7 @@ impl ObjectId {
 
     /// Full lowercase hex form (64 characters).
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
-            s.push(char::from_digit((b & 15) as u32, 16).unwrap_or('0'));
-        }
-        s
+        const_hex::encode(self.0)
     }
 
     /// Abbreviated hex form used in human output.
@@ -37,16 +32,12 @@ impl ObjectId {
 
     /// Parses a full 64-character hex id.
     pub fn from_hex(s: &str) -> Option<Self> {
+        // Exactly 64 digits: the crate would also take a `0x` prefix.
         if s.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
-        let bytes = s.as_bytes();
-        for (i, o) in out.iter_mut().enumerate() {
-            let hi = (bytes[2 * i] as char).to_digit(16)?;
-            let lo = (bytes[2 * i + 1] as char).to_digit(16)?;
-            *o = (hi * 16 + lo) as u8;
-        }
+        const_hex::decode_to_slice(s, &mut out).ok()?;
         Some(ObjectId(out))
     }
 
@@ -112,8 +103,26 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_lowercase_and_read_in_either_case() {
+        let id = ObjectId(std::array::from_fn(|i| (i * 37 + 5) as u8));
+        let hex = id.to_hex();
+        assert_eq!(
+            hex,
+            "052a4f7499bee3082d52779cc1e60b30557a9fc4e90e33587da2c7ec11365b80"
+        );
+        assert_eq!(ObjectId::from_hex(&hex.to_uppercase()), Some(id));
+        assert_eq!(id.short(), "052a4f7499be");
+    }
+
+    #[test]
     fn rejects_bad_hex() {
         assert!(ObjectId::from_hex("zz").is_none());
+        assert!(ObjectId::from_hex(&"0".repeat(63)).is_none());
+        assert!(ObjectId::from_hex(&"0".repeat(66)).is_none());
+        assert!(ObjectId::from_hex(&format!("{}é", "0".repeat(62))).is_none());
+        assert!(ObjectId::from_hex(&format!("+1{}", "0".repeat(62))).is_none());
+        assert!(ObjectId::from_hex(&format!("0x{}", "0".repeat(62))).is_none());
+        assert!(ObjectId::from_hex(&format!("0x{}", "0".repeat(64))).is_none());
         assert!(ObjectId::prefix_range("xyz").is_none());
         assert!(ObjectId::prefix_range("").is_none());
     }

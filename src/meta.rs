@@ -480,8 +480,6 @@ pub(crate) fn jsonl_rows<'a, R: Send>(
         })
         .collect();
     t.mark("rows");
-    // The first failing line wins, as if read one line after another: a
-    // parse error, or a second row for a path.
     let mut first_error: Option<(usize, Error)> = None;
     let mut rows: Vec<(Cow<'a, str>, usize, R)> =
         Vec::with_capacity(parsed.iter().map(|(r, _)| r.len()).sum());
@@ -492,12 +490,25 @@ pub(crate) fn jsonl_rows<'a, R: Send>(
             break;
         }
     }
-    rows.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let rows = in_path_order(name, rows, first_error);
     t.mark("sort");
+    rows
+}
+
+/// Rows (path, line, metadata) read up to the first error (with its line)
+/// put in path order; the first failing line wins, as if the rows were read
+/// one after another: that error, or a second row for a path.
+fn in_path_order<P: AsRef<str> + Send, R: Send>(
+    name: &str,
+    mut rows: Vec<(P, usize, R)>,
+    first_error: Option<(usize, Error)>,
+) -> Result<Vec<(P, R)>> {
+    use rayon::prelude::*;
+    rows.par_sort_unstable_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()).then(a.1.cmp(&b.1)));
     let dup = rows
         .windows(2)
-        .filter(|w| w[0].0 == w[1].0)
-        .map(|w| (w[1].1, w[1].0.to_string()))
+        .filter(|w| w[0].0.as_ref() == w[1].0.as_ref())
+        .map(|w| (w[1].1, w[1].0.as_ref().to_string()))
         .min();
     if let Some((line, path)) = dup
         && first_error.as_ref().is_none_or(|(l, _)| line < *l)
@@ -532,50 +543,16 @@ impl Sidecar {
     }
 
     fn parse_csv(name: &str, bytes: &[u8]) -> Result<Sidecar> {
-        let err = |line: usize, col: Option<usize>, msg: String| {
-            Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
-        };
-        let text = utf8_text(bytes).map_err(|line| err(line, None, "not UTF-8".into()))?;
-        let mut out = Sidecar::default();
-        let mut header: Option<Vec<String>> = None;
-        let mut path_col = 0;
-        for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let cells = split_csv(raw).map_err(|(col, m)| err(line, Some(col), m))?;
-            let Some(h) = &header else {
-                path_col = cells
-                    .iter()
-                    .position(|c| c == "path")
-                    .ok_or_else(|| err(line, None, "the header has no \"path\" column".into()))?;
-                header = Some(cells);
-                continue;
-            };
-            if cells.len() != h.len() {
-                return Err(err(
-                    line,
-                    None,
-                    format!("{} cells, the header has {}", cells.len(), h.len()),
-                ));
-            }
-            let path = cells[path_col].trim_matches('/').to_string();
-            if path.is_empty() {
-                return Err(err(line, None, "empty path".into()));
-            }
-            let mut meta = FrameMeta::default();
-            for (k, c) in h.iter().zip(&cells) {
-                if k == "path" || c.is_empty() {
-                    continue;
-                }
-                meta.attrs.insert(k.clone(), parse_value(c));
-            }
-            if out.rows.insert(path.clone(), meta).is_some() {
-                return Err(err(line, None, format!("second row for \"{path}\"")));
-            }
-        }
-        Ok(out)
+        let rows = csv_rows(name, bytes, |cells| FrameMeta {
+            attrs: cells
+                .iter()
+                .map(|(k, c)| (k.to_string(), parse_value(c)))
+                .collect(),
+            predictions: Vec::new(),
+        })?;
+        Ok(Sidecar {
+            rows: rows.into_iter().collect(),
+        })
     }
 
     /// The sidecar as bytes of the given format (rows in path order, one per line).
@@ -613,88 +590,281 @@ impl Sidecar {
                     self.rows.values().flat_map(|m| m.attrs.keys()).collect();
                 keys.sort();
                 keys.dedup();
-                let mut out = String::from("path");
-                for k in &keys {
-                    out.push(',');
-                    out.push_str(&csv_cell(k));
-                }
-                out.push('\n');
+                let mut w = csv_writer(Vec::new());
+                let csv_err = |e: csv::Error| Error::Metadata(format!("writing CSV: {e}"));
+                w.write_record(std::iter::once("path").chain(keys.iter().map(|k| k.as_str())))
+                    .map_err(csv_err)?;
+                let mut cells: Vec<String> = Vec::with_capacity(keys.len() + 1);
                 for (path, m) in &self.rows {
                     if m.is_empty() {
                         continue;
                     }
-                    out.push_str(&csv_cell(path));
-                    for k in &keys {
-                        out.push(',');
-                        if let Some(v) = m.attrs.get(*k) {
-                            out.push_str(&csv_cell(&v.to_string()));
-                        }
-                    }
-                    out.push('\n');
+                    cells.clear();
+                    cells.push(path.clone());
+                    cells.extend(
+                        keys.iter()
+                            .map(|k| m.attrs.get(*k).map(|v| v.to_string()).unwrap_or_default()),
+                    );
+                    w.write_record(&cells).map_err(csv_err)?;
                 }
-                Ok(out.into_bytes())
+                w.into_inner()
+                    .map_err(|e| Error::Metadata(format!("writing CSV: {}", e.error())))
             }
         }
     }
 }
 
+/// The CSV writer every sidecar is written with: `\n` after each row, a cell
+/// quoted only when it holds a comma, a quote or a line break.
+fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(out)
+}
+
+/// One CSV cell as written in a row (quoted when it must be).
 pub(crate) fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+    // A row of one empty cell is written `""`, an empty cell among others as nothing.
+    if s.is_empty() {
+        return String::new();
+    }
+    let mut w = csv_writer(Vec::new());
+    // A quoted cell is closed when its row ends; writing to memory does not fail.
+    let _ = w.write_record([s]);
+    let mut out = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    out.pop();
+    out
+}
+
+/// Splits one CSV line, read as a sidecar row is; the error carries the
+/// 1-based column (a cell running over the line end is an unclosed quote).
+pub(crate) fn split_csv(line: &str) -> std::result::Result<Vec<String>, (usize, String)> {
+    let (body, had_cr) = match line.strip_suffix('\r') {
+        Some(b) => (b, true),
+        None => (line, false),
+    };
+    let last_quoted = check_quotes(body).map_err(|(at, m)| (at + 1, m.to_string()))?;
+    let mut record = csv::StringRecord::new();
+    // One line of text is one record (a line break would have needed a quote).
+    if !csv_reader(line.as_bytes())
+        .read_record(&mut record)
+        .unwrap_or(false)
+    {
+        return Ok(vec![String::new()]);
+    }
+    let last_len = last_cell_len(&record, last_quoted, had_cr);
+    Ok((0..record.len())
+        .map(|c| cell(&record, c, last_len).to_string())
+        .collect())
+}
+
+/// The CSV reader of sidecars: no header row of its own (the first non-blank
+/// row is the header), rows of any length (checked against the header here),
+/// a row ends at `\n` only (a lone `\r` is text, as it always was).
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(bytes)
+}
+
+/// The length of a row's last cell without the `\r` of a `\r\n` line end
+/// (the reader ends rows at `\n`): one `\r` after a quoted cell, every
+/// trailing `\r` of an unquoted one, as the line reader before took them.
+fn last_cell_len(record: &csv::StringRecord, last_quoted: bool, had_cr: bool) -> usize {
+    let last = record.get(record.len().wrapping_sub(1)).unwrap_or("");
+    if last_quoted {
+        last.len() - usize::from(had_cr && last.ends_with('\r'))
     } else {
-        s.to_string()
+        last.trim_end_matches('\r').len()
     }
 }
 
-/// Splits one CSV line (RFC 4180 quoting, no newlines inside cells); the error
-/// carries the 1-based column.
-pub(crate) fn split_csv(line: &str) -> std::result::Result<Vec<String>, (usize, String)> {
-    let mut cells = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.char_indices().peekable();
-    let mut quoted = false;
-    let mut quote_start = 0;
+/// Cell `c` of a row whose last cell is `last_len` bytes long.
+fn cell(record: &csv::StringRecord, c: usize, last_len: usize) -> &str {
+    let text = record.get(c).unwrap_or("");
+    if c + 1 == record.len() {
+        text.get(..last_len).unwrap_or(text)
+    } else {
+        text
+    }
+}
+
+/// Checks the quoting of one raw CSV row (its line end removed) and tells
+/// whether its last cell is quoted; an error is the byte offset and what is
+/// wrong. The `csv` crate reads any bytes leniently (it has no strict mode,
+/// BurntSushi/rust-csv#77), but an unclosed quote or text after a closing
+/// quote is a damaged sidecar, refused as it always was.
+fn check_quotes(raw: &str) -> std::result::Result<bool, (usize, &'static str)> {
+    let b = raw.as_bytes();
+    if memchr::memchr(b'"', b).is_none() {
+        return Ok(false);
+    }
+    let mut i = 0;
     let mut at_cell_start = true;
-    while let Some((i, c)) = chars.next() {
-        if quoted {
-            if c == '"' {
-                if chars.peek().is_some_and(|(_, n)| *n == '"') {
-                    cur.push('"');
-                    chars.next();
-                } else {
-                    quoted = false;
-                    if let Some((j, n)) = chars.peek()
-                        && *n != ','
-                    {
-                        return Err((j + 1, "text after a closing quote".into()));
+    let mut last_quoted = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' if at_cell_start => {
+                let open = i;
+                i += 1;
+                loop {
+                    let Some(q) = memchr::memchr(b'"', &b[i..]) else {
+                        return Err((open, "unclosed quote"));
+                    };
+                    i += q + 1;
+                    if b.get(i) == Some(&b'"') {
+                        i += 1;
+                        continue;
                     }
+                    break;
                 }
-            } else {
-                cur.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' if at_cell_start => {
-                quoted = true;
-                quote_start = i;
+                if b.get(i).is_some_and(|c| *c != b',') {
+                    return Err((i, "text after a closing quote"));
+                }
                 at_cell_start = false;
+                last_quoted = true;
             }
-            ',' => {
-                cells.push(std::mem::take(&mut cur));
+            b',' => {
                 at_cell_start = true;
+                last_quoted = false;
+                i += 1;
             }
             _ => {
-                cur.push(c);
                 at_cell_start = false;
+                i += 1;
             }
         }
     }
-    if quoted {
-        return Err((quote_start + 1, "unclosed quote".into()));
+    Ok(last_quoted)
+}
+
+/// The set cells of one CSV row, as [`csv_rows`] gives them.
+pub(crate) struct CsvCells<'a> {
+    names: &'a [String],
+    record: &'a csv::StringRecord,
+    last_len: usize,
+    cols: &'a [usize],
+}
+
+impl<'a> CsvCells<'a> {
+    /// Column name and cell text of each set cell, in name order; a name
+    /// given to several columns once, with its last set cell.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + '_ {
+        let (names, record, last_len) = (self.names, self.record, self.last_len);
+        self.cols
+            .iter()
+            .map(move |&c| (names[c].as_str(), cell(record, c, last_len)))
     }
-    cells.push(cur.trim_end_matches('\r').to_string());
-    Ok(cells)
+}
+
+/// The data rows of a CSV sidecar, each made by `row` from its set cells, in
+/// path order; errors name the file and the line (the first line of a row
+/// whose quoted cell runs over several), the first failing line winning.
+pub(crate) fn csv_rows<R: Send>(
+    name: &str,
+    bytes: &[u8],
+    mut row: impl FnMut(CsvCells) -> R,
+) -> Result<Vec<(String, R)>> {
+    let err = |line: usize, col: Option<usize>, msg: String| {
+        Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
+    };
+    let text = utf8_text(bytes).map_err(|line| err(line, None, "not UTF-8".into()))?;
+    let mut rdr = csv_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    // The header: column names, the path column, and the columns of each
+    // attribute name, in name order.
+    let mut names: Vec<String> = Vec::new();
+    let mut path_col = None;
+    let mut by_name: Vec<Vec<usize>> = Vec::new();
+    let mut cols: Vec<usize> = Vec::new();
+    let mut rows: Vec<(String, usize, R)> = Vec::new();
+    let mut first_error = None;
+    loop {
+        let start = rdr.position().clone();
+        match rdr.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(start.line(), |p| p.line()) as usize;
+                first_error = Some((line, err(line, None, e.to_string())));
+                break;
+            }
+        }
+        // The row's text: after the blank lines the reader skipped, up to
+        // its line end.
+        let end = rdr.position().byte() as usize;
+        let raw = text.get(start.byte() as usize..end).unwrap_or("");
+        let body = raw.trim_start_matches('\n');
+        let line = start.line() as usize + (raw.len() - body.len());
+        let body = body.strip_suffix('\n').unwrap_or(body);
+        let (body, had_cr) = match body.strip_suffix('\r') {
+            Some(b) => (b, true),
+            None => (body, false),
+        };
+        if body.trim().is_empty() {
+            continue;
+        }
+        let last_quoted = match check_quotes(body) {
+            Ok(q) => q,
+            Err((at, msg)) => {
+                let before = &body[..at];
+                let l = line + before.matches('\n').count();
+                let col = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+                first_error = Some((l, err(l, Some(col), msg.into())));
+                break;
+            }
+        };
+        let last_len = last_cell_len(&record, last_quoted, had_cr);
+        let Some(path_col) = path_col else {
+            names = (0..record.len())
+                .map(|c| cell(&record, c, last_len).to_string())
+                .collect();
+            let Some(p) = names.iter().position(|c| c == "path") else {
+                let msg = "the header has no \"path\" column".to_string();
+                first_error = Some((line, err(line, None, msg)));
+                break;
+            };
+            path_col = Some(p);
+            let mut order: Vec<usize> = (0..names.len()).filter(|&c| names[c] != "path").collect();
+            order.sort_by(|&a, &b| names[a].cmp(&names[b]).then(a.cmp(&b)));
+            for c in order {
+                match by_name.last_mut() {
+                    Some(g) if names[g[0]] == names[c] => g.push(c),
+                    _ => by_name.push(vec![c]),
+                }
+            }
+            continue;
+        };
+        if record.len() != names.len() {
+            let msg = format!("{} cells, the header has {}", record.len(), names.len());
+            first_error = Some((line, err(line, None, msg)));
+            break;
+        }
+        let path = cell(&record, path_col, last_len).trim_matches('/');
+        if path.is_empty() {
+            first_error = Some((line, err(line, None, "empty path".into())));
+            break;
+        }
+        let path = path.to_string();
+        cols.clear();
+        cols.extend(by_name.iter().filter_map(|g| {
+            g.iter()
+                .rev()
+                .copied()
+                .find(|&c| !cell(&record, c, last_len).is_empty())
+        }));
+        let r = row(CsvCells {
+            names: &names,
+            record: &record,
+            last_len,
+            cols: &cols,
+        });
+        rows.push((path, line, r));
+    }
+    in_path_order(name, rows, first_error)
 }
 
 /// The sidecar path of a dataset version: `dsv.toml` `[metadata] path`, else
@@ -1035,6 +1205,119 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "meta.csv: line 2, column 7: unclosed quote");
+    }
+
+    #[test]
+    fn meta_value_with_newline_round_trips() {
+        let mut sc = Sidecar::default();
+        let mut m = FrameMeta::default();
+        m.attrs.insert(
+            "note".into(),
+            AttrValue::Str("two\nlines, \"q\"\r\n".into()),
+        );
+        m.attrs.insert("n".into(), AttrValue::Int(3));
+        sc.rows.insert("a.jpg".into(), m);
+        sc.rows.insert("b.jpg".into(), FrameMeta::default());
+        sc.rows
+            .get_mut("b.jpg")
+            .unwrap()
+            .attrs
+            .insert("n".into(), AttrValue::Int(4));
+        let bytes = sc.write(SidecarFormat::Csv).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "path,n,note\na.jpg,3,\"two\nlines, \"\"q\"\"\r\n\"\nb.jpg,4,\n"
+        );
+        assert_eq!(Sidecar::parse("meta.csv", &bytes).unwrap(), sc);
+    }
+
+    #[test]
+    fn csv_rows_read_as_the_line_reader_did() {
+        let sc = Sidecar::parse(
+            "meta.csv",
+            b"\n  \npath,b,a,b,path\r\n\r\nx.jpg,1,,2,q\r\n/y.jpg/,3,z,,q\n \nz.jpg,,\"\",,\n",
+        )
+        .unwrap();
+        let attrs = |p: &str| {
+            sc.rows[p]
+                .attrs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(attrs("x.jpg"), ["b=2"]);
+        assert_eq!(attrs("y.jpg"), ["a=z", "b=3"]);
+        assert!(attrs("z.jpg").is_empty());
+        let e = |text: &[u8]| Sidecar::parse("m.csv", text).unwrap_err().to_string();
+        assert_eq!(
+            e(b"\n\npath,a\nx,\"a\"b\n"),
+            "m.csv: line 4, column 6: text after a closing quote"
+        );
+        assert_eq!(
+            e(b"path,a\nx,\"a\nb\",\"c\nd\n"),
+            "m.csv: line 3, column 4: unclosed quote"
+        );
+        assert_eq!(
+            e(b"path,a\nx,1\n\ny,1\nx,2\n"),
+            "m.csv: line 5: second row for \"x\""
+        );
+        assert_eq!(
+            e(b"path,a\nx,1\nx,2\ny,\"\n"),
+            "m.csv: line 3: second row for \"x\""
+        );
+        assert_eq!(
+            e(b"path,a\nx,1\ny,\"\nx,2\n"),
+            "m.csv: line 3, column 3: unclosed quote"
+        );
+        assert_eq!(
+            e(b"a,b\nx,1\n"),
+            "m.csv: line 1: the header has no \"path\" column"
+        );
+        assert_eq!(e(b"path,a\n/,1\n"), "m.csv: line 2: empty path");
+        assert_eq!(
+            e(b"path,a\nx,1,2\n"),
+            "m.csv: line 2: 3 cells, the header has 2"
+        );
+        assert_eq!(e(b"path,a\nx,\xff\n"), "m.csv: line 2: not UTF-8");
+        assert_eq!(
+            split_csv("a,\"b,\"\"c\"\"\",d\r"),
+            Ok(vec!["a".into(), "b,\"c\"".into(), "d".into()])
+        );
+        assert_eq!(split_csv("a,\"b"), Err((3, "unclosed quote".into())));
+        assert_eq!(
+            split_csv("a\"b,\"c\"\r"),
+            Ok(vec!["a\"b".into(), "c".into()])
+        );
+        assert_eq!(split_csv("a,b\r\r"), Ok(vec!["a".into(), "b".into()]));
+        assert_eq!(split_csv(""), Ok(vec![String::new()]));
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("a\"b"), "\"a\"\"b\"");
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell(""), "");
+        assert_eq!(csv_cell("two\nlines\r"), "\"two\nlines\r\"");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_sidecar_written_as_csv_reads_back(
+            rows in proptest::collection::btree_map(
+                "[a-c]{1,3}(/[a-c]{1,2})?",
+                proptest::collection::btree_map("[a-d ,\"]{1,3}", "[a-c ,\"\r\n]{1,4}|-?[0-9]{1,3}", 1..4),
+                0..5,
+            )
+        ) {
+            let sc = Sidecar {
+                rows: rows
+                    .into_iter()
+                    .map(|(p, attrs)| {
+                        let attrs = attrs.into_iter().map(|(k, v)| (k, parse_value(&v))).collect();
+                        (p, FrameMeta { attrs, predictions: Vec::new() })
+                    })
+                    .collect(),
+            };
+            let bytes = sc.write(SidecarFormat::Csv).unwrap();
+            proptest::prop_assert_eq!(Sidecar::parse("meta.csv", &bytes).unwrap(), sc);
+        }
     }
 
     #[test]

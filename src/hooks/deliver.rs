@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
+use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::unistd::Pid;
 use sha2::Sha256;
+use wait_timeout::ChildExt;
 
 use crate::dsv_toml::FILE_NAME;
 use crate::error::{Error, Result};
@@ -160,7 +163,7 @@ fn run_command(mut cmd: Command, req: &Request) -> Attempt {
         Ok(c) => c,
         Err(e) => return Attempt::failed(format!("cannot start: {e}"), start),
     };
-    let pid = child.id() as i32;
+    let pid = Pid::from_raw(child.id() as i32);
     if let Some(mut stdin) = child.stdin.take() {
         let payload = req.payload.as_bytes().to_vec();
         // A hook that does not read its stdin must not block us: write from a thread
@@ -170,13 +173,9 @@ fn run_command(mut cmd: Command, req: &Request) -> Attempt {
             // hook that exits without reading must cost this write an EPIPE, not the
             // process. A blocked SIGPIPE raised by this thread's write stays pending on
             // this thread and is dropped when it ends.
-            // SAFETY: changes only this thread's signal mask, with a valid set.
-            unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGPIPE);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            }
+            let mut pipe = SigSet::empty();
+            pipe.add(Signal::SIGPIPE);
+            let _ = pipe.thread_block();
             let _ = stdin.write_all(&payload);
         });
     }
@@ -197,20 +196,16 @@ fn run_command(mut cmd: Command, req: &Request) -> Attempt {
         }
         let _ = tx.send(buf);
     });
-    let deadline = start + req.timeout;
-    let (status, timed_out) = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break (Some(s), false),
-            Ok(None) if Instant::now() >= deadline => {
-                // SAFETY: kill(2) with a negative pid signals the process group we created.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-                break (child.wait().ok(), true);
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Attempt::failed(format!("waiting for it failed: {e}"), start),
+    let (status, timed_out) = match child.wait_timeout(req.timeout.saturating_sub(start.elapsed()))
+    {
+        Ok(Some(s)) => (Some(s), false),
+        Ok(None) => {
+            // Not reaped yet, so the group id is still the hook's: the group we
+            // created goes, with whatever the hook started in it.
+            let _ = killpg(pid, Signal::SIGKILL);
+            (child.wait().ok(), true)
         }
+        Err(e) => return Attempt::failed(format!("waiting for it failed: {e}"), start),
     };
     // A grandchild that left the group may keep the pipe open: do not wait for it forever.
     let output = rx
@@ -262,13 +257,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256=");
-    for b in bytes {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!("sha256={}", const_hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Replaces `${NAME}` with the variable NAME of `vars` (the environment, in the CLI;

@@ -435,35 +435,13 @@ fn yolo_file_counts(
     }
 }
 
-/// A multiply-rotate hash (as in rustc's FxHash) for the interner: its keys
-/// are short names from the repository's own trees, hashed a few million times
-/// per cold run, where SipHash's flooding resistance costs more than it buys.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Strings of one encoded directory, each stored once.
 #[derive(Default)]
 struct Interner<'a> {
-    index: std::collections::HashMap<&'a str, u64, std::hash::BuildHasherDefault<FxHasher>>,
+    // Fx: the keys are short names from the repository's own trees, hashed a
+    // few million times per cold run, where SipHash's flooding resistance
+    // costs more than it buys.
+    index: rustc_hash::FxHashMap<&'a str, u64>,
     strings: Vec<&'a str>,
 }
 

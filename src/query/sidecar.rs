@@ -12,7 +12,8 @@ use std::borrow::Cow;
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::meta::{self, FrameMeta, PlainRow, Sidecar, SidecarFormat};
+use crate::labels::{AttrRef, AttrValue};
+use crate::meta::{self, FrameMeta, PlainRow, SidecarFormat};
 
 use super::codec::{self, IndexRead, Reader};
 
@@ -60,11 +61,15 @@ impl EncodedMeta<'_> {
     }
 
     fn of_plain(r: &PlainRow) -> EncodedMeta<'static> {
+        EncodedMeta::of_pairs(r.attrs.iter().map(|(k, v)| (k.as_ref(), v.as_attr())))
+    }
+
+    /// Attributes already in name order, without repeated names, and no predictions.
+    fn of_pairs<'k>(
+        pairs: impl ExactSizeIterator<Item = (&'k str, AttrRef<'k>)>,
+    ) -> EncodedMeta<'static> {
         let mut bytes = Vec::with_capacity(64);
-        codec::attr_pairs(
-            &mut bytes,
-            r.attrs.iter().map(|(k, v)| (k.as_ref(), v.as_attr())),
-        );
+        codec::attr_pairs(&mut bytes, pairs);
         let split = bytes.len();
         codec::predictions(&mut bytes, &[]);
         EncodedMeta {
@@ -124,7 +129,7 @@ pub(super) fn decode_rows(b: &[u8]) -> Option<Rows<'_>> {
 }
 
 /// The rows of the sidecar `name` (its bytes given), in path order, with the
-/// errors [`Sidecar::parse`] gives.
+/// errors [`meta::Sidecar::parse`] gives.
 pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Rows<'a>> {
     match SidecarFormat::of(name) {
         SidecarFormat::Jsonl => meta::jsonl_rows(name, bytes, |line, raw| {
@@ -139,17 +144,24 @@ pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Rows<'a>> {
                 }
             })
         }),
-        SidecarFormat::Csv => Ok(Sidecar::parse(name, bytes)?
-            .rows
-            .into_iter()
-            .map(|(p, m)| (Cow::Owned(p), EncodedMeta::of_meta(&m)))
-            .collect()),
+        SidecarFormat::Csv => Ok(meta::csv_rows(name, bytes, |cells| {
+            let values: Vec<(&str, AttrValue)> = cells
+                .iter()
+                .map(|(k, c)| (k, meta::parse_value(c)))
+                .collect();
+            EncodedMeta::of_pairs(values.iter().map(|(k, v)| (*k, v.as_attr())))
+        })?
+        .into_iter()
+        .map(|(p, m)| (Cow::Owned(p), m))
+        .collect()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::meta::Sidecar;
 
     /// Every reading of a sidecar agrees with [`Sidecar::parse`] encoded, errors included.
     fn agrees(name: &str, text: &str) {
@@ -199,6 +211,12 @@ mod tests {
         agrees("meta.jsonl", "{\"path\":\"a.jpg\"}\n{not json\n");
         agrees("meta.csv", "path,weather,n\na.jpg,rain,3\nb.jpg,,x\n");
         agrees("meta.csv", "path,weather\na.jpg,rain\na.jpg,sun\n");
+        agrees(
+            "meta.csv",
+            "path,note,b,b\r\n\na.jpg,\"two\nlines, \"\"q\"\"\",1,\r\n \nb.jpg,x,,2.5\n",
+        );
+        agrees("meta.csv", "path,a\nx,\"open\n");
+        agrees("meta.csv", "path,a\nx,\"a\"b\n");
     }
 
     #[test]

@@ -317,6 +317,38 @@ fn sidecar_errors_name_file_and_line_and_change_nothing() {
 }
 
 #[test]
+fn meta_value_with_newline_round_trips() {
+    // A value holding a newline is written as a quoted cell over two lines; the
+    // sidecar must read it back (it was refused as an "unclosed quote").
+    let repo = demo_repo();
+    repo.write("dsv.toml", "[metadata]\npath = \"meta.csv\"\n");
+    repo.ok([
+        "meta",
+        "set",
+        "demo/images/frame_000.jpg",
+        "note=two\nlines, \"quoted\"",
+    ]);
+    assert_eq!(
+        repo.read_string("meta.csv"),
+        "path,note\ndemo/images/frame_000.jpg,\"two\nlines, \"\"quoted\"\"\"\n"
+    );
+    repo.ok(["meta", "set", "demo/images/frame_001.jpg", "a=1"]);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "note"]);
+    assert_eq!(
+        query(
+            &repo,
+            r#"has(attrs.note) && note == "two\nlines, \"quoted\"""#
+        ),
+        ["demo/images/frame_000.jpg"]
+    );
+    assert_eq!(
+        query(&repo, "has(attrs.a) && a == 1"),
+        ["demo/images/frame_001.jpg"]
+    );
+}
+
+#[test]
 fn malformed_expression_error_points_at_the_column() {
     let repo = demo_repo();
     let r = repo.fails(["query", "path == 'a' &&& objects.size() > 1"]);

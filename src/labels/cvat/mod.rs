@@ -45,7 +45,7 @@ use std::fmt::Write as _;
 
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
-use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::escape::{partial_escape, resolve_predefined_entity};
 use quick_xml::events::{BytesStart, Event};
 
 use super::{
@@ -1553,16 +1553,14 @@ fn check_chars(s: &str) -> Result<(), LabelError> {
 /// Appends `s` escaped for an attribute value in double quotes.
 fn attr(out: &mut String, s: &str) -> Result<(), LabelError> {
     check_chars(s)?;
-    for c in s.chars() {
+    // quick_xml's attribute escaping is private to it; its text escaping
+    // (`&`, `<`, `>`, CR) plus the quote and the whitespace that readers
+    // normalize to spaces in attributes.
+    for c in partial_escape(s).chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            // Literal whitespace in attributes is normalized to spaces by readers.
             '\t' => out.push_str("&#9;"),
             '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
     }
@@ -1572,16 +1570,8 @@ fn attr(out: &mut String, s: &str) -> Result<(), LabelError> {
 /// Appends `s` escaped for element text.
 fn text(out: &mut String, s: &str) -> Result<(), LabelError> {
     check_chars(s)?;
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // A literal CR would be read back as LF.
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
+    // `&`, `<`, `>`, and CR (a literal one would be read back as LF).
+    out.push_str(&partial_escape(s));
     Ok(())
 }
 
@@ -1589,6 +1579,56 @@ fn text(out: &mut String, s: &str) -> Result<(), LabelError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn xml_escaping_writes_the_bytes_it_always_wrote() {
+        // The hand-written escaping quick_xml's replaced, kept as the reference.
+        fn old_attr(s: &str) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '"' => out.push_str("&quot;"),
+                    '\t' => out.push_str("&#9;"),
+                    '\n' => out.push_str("&#10;"),
+                    '\r' => out.push_str("&#13;"),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        fn old_text(s: &str) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '\r' => out.push_str("&#13;"),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        for s in [
+            "",
+            "car",
+            "driver's seat",
+            "a \"b\" <c> & d",
+            "tab\there\nnewline\r\ncrlf",
+            "ünïcödé 車 🚗 &amp; already",
+            "'\"<>&\t\n\r ",
+        ] {
+            let (mut a, mut t) = (String::new(), String::new());
+            attr(&mut a, s).unwrap();
+            text(&mut t, s).unwrap();
+            assert_eq!(a, old_attr(s), "{s:?}");
+            assert_eq!(t, old_text(s), "{s:?}");
+        }
+        assert!(attr(&mut String::new(), "bell\u{7}").is_err());
+    }
 
     const TASK: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
