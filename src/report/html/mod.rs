@@ -409,6 +409,32 @@ mod tests {
         assert!(html.contains("names it “x&lt;y&gt;&quot;z”"));
     }
 
+    #[test]
+    fn frame_file_lists_stop_at_max_listed_and_escape_renames() {
+        let mut d = diff_of(vec![], vec![]);
+        d.frames.added = (0..MAX_LISTED + 2).map(|i| format!("a/{i}.jpg")).collect();
+        d.frames.renamed = vec![crate::ops::label_diff::Renamed {
+            from: "<old>.jpg".into(),
+            to: "new&.jpg".into(),
+        }];
+        let html = page(&d, None);
+        assert!(html.contains(&format!("<summary>added ({})</summary>", MAX_LISTED + 2)));
+        assert_eq!(count(&html, "<li>a/"), MAX_LISTED);
+        assert!(html.contains("<li>… and 2 more</li>"));
+        assert!(html.contains("<li>&lt;old&gt;.jpg → new&amp;.jpg</li>"));
+        assert!(
+            !html.contains("<summary>removed"),
+            "empty lists are left out"
+        );
+    }
+
+    #[test]
+    fn deltas_are_signed_with_a_true_minus() {
+        assert_eq!(signed(0), ("0".to_string(), ""));
+        assert_eq!(signed(3), ("+3".to_string(), "pos"));
+        assert_eq!(signed(-2), ("−2".to_string(), "neg"));
+    }
+
     fn count(html: &str, needle: &str) -> usize {
         html.matches(needle).count()
     }
