@@ -224,7 +224,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                b.push(if x % 5 == 0 { 0xFF } else { x as u8 });
+                b.push(if x.is_multiple_of(5) { 0xFF } else { x as u8 });
             }
             if let Some((w, h)) = size(&b) {
                 assert!(w > 0 && h > 0, "{b:?}");
