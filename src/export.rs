@@ -107,37 +107,9 @@ fn with_ext(path: &str, ext: &str) -> String {
     }
 }
 
-/// Width and height from a PNG or JPEG header (what YOLO <-> pixel conversion
-/// needs when no label file says the size).
-pub fn image_size(b: &[u8]) -> Option<(u32, u32)> {
-    if b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() >= 24 {
-        let w = u32::from_be_bytes(b[16..20].try_into().ok()?);
-        let h = u32::from_be_bytes(b[20..24].try_into().ok()?);
-        return Some((w, h));
-    }
-    if b.starts_with(&[0xFF, 0xD8]) {
-        let mut i = 2;
-        while i + 4 <= b.len() {
-            if b[i] != 0xFF {
-                return None;
-            }
-            let marker = b[i + 1];
-            if marker == 0xFF {
-                i += 1;
-                continue;
-            }
-            let len = usize::from(u16::from_be_bytes([b[i + 2], b[i + 3]]));
-            // Start-of-frame markers (not DHT C4, JPG C8, DAC CC) carry the size.
-            if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-                let h = u16::from_be_bytes([*b.get(i + 5)?, *b.get(i + 6)?]);
-                let w = u16::from_be_bytes([*b.get(i + 7)?, *b.get(i + 8)?]);
-                return Some((w.into(), h.into()));
-            }
-            i += 2 + len;
-        }
-    }
-    None
-}
+/// Width and height from an image header (what YOLO <-> pixel conversion
+/// needs when no label file says the size); never 0.
+pub use crate::image::size as image_size;
 
 /// Converts every box of a frame to `target` units (needs the image size).
 fn to_units(fl: &mut FrameLabels, target: Units) -> std::result::Result<(), String> {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod hooks;
 pub mod id;
+pub mod image;
 pub mod labels;
 pub mod lock;
 pub mod meta;

@@ -1174,6 +1174,50 @@ fn export_coco_round_trips_and_converts_yolo_boxes_to_pixels() {
     }
 }
 
+/// A JPEG whose frame header gives height 0 ("given later by a DNL marker"):
+/// the export used to take 16x0 as its size, writing `"height":0` and boxes
+/// squashed to nothing; a size it cannot read must stop the conversion instead.
+#[test]
+fn export_of_a_frame_whose_jpeg_header_gives_height_0_writes_no_height_0() {
+    let repo = TestRepo::init();
+    // SOI, APP0 (JFIF), SOF0 with height 0 and width 16, EOI.
+    let mut jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
+    jpeg.extend(b"\xff\xc0\x00\x0b\x08\x00\x00\x00\x10\x01\x01\x11\x00\xff\xd9");
+    repo.write("images/f.jpg", &jpeg);
+    repo.write("labels/f.txt", "0 0.5 0.5 0.25 0.25\n");
+    repo.write("data.yaml", "names: ['cat']\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a frame of unknown height"]);
+    let out = repo.home().join("coco-out");
+    let r = repo.fails([
+        "export",
+        "--format",
+        "coco",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        r.stderr
+            .contains("\"images/f.jpg\" has normalized boxes but no image size"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "a failed export leaves nothing behind");
+    // The YOLO export needs no size, and keeps the boxes as they are.
+    let yolo = repo.home().join("yolo-out");
+    repo.ok([
+        "export",
+        "--format",
+        "yolo",
+        "--out",
+        yolo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(yolo.join("labels/images/f.txt")).expect("label written"),
+        "0 0.5 0.5 0.25 0.25\n"
+    );
+}
+
 #[test]
 fn export_links_clean_frames_and_writes_a_manifest() {
     use std::os::unix::fs::MetadataExt;
