@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use dsv::lock::Access;
 use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
 use dsv::ops::revparse::resolve;
-use dsv::remote::fetch::{fetch_for_switch, fetch_paths};
+use dsv::ops::sync::fetch_for_switch;
+use dsv::remote::fetch::fetch_paths;
 
 use super::Ctx;
 

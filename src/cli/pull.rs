@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use dsv::lock::Access;
-use dsv::remote::fetch::pull;
+use dsv::ops::sync::pull;
 
 use super::Ctx;
 use super::output::{human_bytes, print_json};

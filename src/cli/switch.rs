@@ -4,7 +4,7 @@ use dsv::lock::Access;
 use dsv::ops::branch::create_branch;
 use dsv::ops::checkout::{SwitchTarget, switch};
 use dsv::ops::revparse::resolve;
-use dsv::remote::fetch::fetch_for_switch;
+use dsv::ops::sync::fetch_for_switch;
 
 use super::Ctx;
 
