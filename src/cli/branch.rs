@@ -126,8 +126,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             let repo = ctx.repo(Access::Write)?;
             let start = resolve(&repo, rest.first().map(String::as_str).unwrap_or("HEAD"))?;
             let events = create_branch(&repo, name, start, args.force)?;
-            let fired = dsv::hooks::fire_events(&repo, &events, "branch");
-            super::hooks::after_events(ctx, repo, fired, "the branch moved")
+            super::hooks::fire(ctx, repo, &events, "branch", "the branch moved")
         }
         _ => crate::usage!("usage: dsv branch [NAME [START]]"),
     }

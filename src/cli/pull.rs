@@ -23,7 +23,7 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs `pull`.
+/// Runs `pull`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
     let remote = args.remote.as_deref().unwrap_or("origin");
@@ -62,6 +62,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.fetch.transfer.bytes_down)
         );
     }
-    let fired = dsv::hooks::fire_events(&repo, &r.events, "pull");
-    super::hooks::after_events(ctx, repo, fired, "the pull is done")
+    super::hooks::fire(ctx, repo, &r.events, "pull", "the pull is done")
 }

@@ -24,7 +24,7 @@ pub struct Args {
     hard: bool,
 }
 
-/// Runs `reset`.
+/// Runs `reset`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
     let target = resolve(&repo, &args.rev)?;
@@ -50,6 +50,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             r.removed
         );
     }
-    let fired = dsv::hooks::fire_events(&repo, &r.events, "reset");
-    super::hooks::after_events(ctx, repo, fired, "the reset is done")
+    super::hooks::fire(ctx, repo, &r.events, "reset", "the reset is done")
 }

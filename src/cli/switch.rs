@@ -3,6 +3,7 @@
 use dsv::lock::Access;
 use dsv::ops::branch::create_branch;
 use dsv::ops::checkout::{SwitchTarget, switch};
+use dsv::ops::events::OpEvent;
 use dsv::ops::revparse::resolve;
 use dsv::ops::sync::fetch_for_switch;
 
@@ -24,14 +25,11 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs `switch`, then fires `post-checkout` when HEAD moved to a commit.
+/// Runs `switch`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
-    let previous = repo.refs.head_commit()?;
-    if !move_head(ctx, &repo, args)? {
-        return Ok(0);
-    }
-    super::hooks::after_checkout(ctx, repo, previous, "the switch is done")
+    let events = move_head(ctx, &repo, args)?;
+    super::hooks::fire(ctx, repo, &events, "switch", "the switch is done")
 }
 
 /// The branch HEAD was on before the last switch (`dsv switch -`, git's `@{-1}`), from
@@ -61,18 +59,18 @@ fn previous_branch(repo: &dsv::Repository) -> anyhow::Result<String> {
     Ok(from)
 }
 
-/// The switch itself; true when HEAD now names a commit it moved to.
-fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bool> {
+/// The switch itself; returns what it did (nothing when HEAD names no commit).
+fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<Vec<OpEvent>> {
     let progress = ctx.progress();
     if let Some(new) = &args.create {
         let start = match &args.target {
             Some(t) => Some(resolve(repo, t)?),
             None => repo.refs.head_commit()?,
         };
-        match start {
+        return match start {
             Some(id) => {
                 fetch_for_switch(repo, &id, args.force, &progress)?;
-                create_branch(repo, new, id, false)?;
+                let mut events = create_branch(repo, new, id, false)?;
                 let r = switch(
                     repo,
                     SwitchTarget::Branch(new.clone()),
@@ -85,6 +83,8 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
                         r.written, r.removed
                     );
                 }
+                events.extend(r.events);
+                Ok(events)
             }
             None => {
                 // Unborn branch: just point HEAD at the new name, like `git switch -c` before the first commit.
@@ -99,10 +99,9 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
                 if !ctx.quiet {
                     eprintln!("Switched to a new branch '{new}'");
                 }
-                return Ok(false);
+                Ok(Vec::new())
             }
-        }
-        return Ok(true);
+        };
     }
     let Some(mut target) = args.target else {
         crate::usage!("missing branch name (use -c NEW to create one)");
@@ -112,8 +111,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
     }
     if args.detach {
         let id = resolve(repo, &target)?;
-        fetch_for_switch(repo, &id, args.force, &progress)?;
-        let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let r = dsv::ops::sync::switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} ({} files written, {} removed)",
@@ -122,16 +120,19 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
                 r.removed
             );
         }
-        return Ok(true);
+        return Ok(r.events);
     }
-    let Some(id) = repo.refs.read(&format!("{}{target}", dsv::refs::HEADS))? else {
+    if repo
+        .refs
+        .read(&format!("{}{target}", dsv::refs::HEADS))?
+        .is_none()
+    {
         anyhow::bail!(
             "no branch named '{target}' (use --detach to check out a commit or tag, -c to create a branch)"
         );
-    };
+    }
     // A partial clone downloads the data of the files that change.
-    fetch_for_switch(repo, &id, args.force, &progress)?;
-    let r = switch(
+    let r = dsv::ops::sync::switch(
         repo,
         SwitchTarget::Branch(target.clone()),
         args.force,
@@ -143,5 +144,5 @@ fn move_head(ctx: &Ctx, repo: &dsv::Repository, args: Args) -> anyhow::Result<bo
             r.written, r.removed
         );
     }
-    Ok(true)
+    Ok(r.events)
 }

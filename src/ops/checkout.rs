@@ -44,7 +44,7 @@ pub struct CheckoutReport {
     pub removed: u64,
     /// The commit now checked out (for switch/reset).
     pub commit: Option<ObjectId>,
-    /// What hooks fire on (the branch a reset or fast-forward moved).
+    /// What hooks fire on: the branch a reset or fast-forward moved, HEAD a switch moved.
     #[serde(skip)]
     pub events: Vec<crate::ops::events::OpEvent>,
 }
@@ -189,6 +189,7 @@ pub fn switch(
 ) -> Result<CheckoutReport> {
     repo.require_write()?;
     let stamp = now_ns();
+    let previous = repo.refs.head_commit()?;
     let (commit, head) = match &target {
         SwitchTarget::Branch(b) => {
             let id = repo
@@ -224,6 +225,9 @@ pub fn switch(
         &format!("switch: moving from {from} to {to}"),
     )?;
     report.commit = Some(commit);
+    report
+        .events
+        .push(crate::ops::events::OpEvent::CheckedOut { commit, previous });
     Ok(report)
 }
 

@@ -110,7 +110,9 @@ pub struct PullReport {
     pub removed: u64,
     /// Whether the branch was already up to date (or ahead).
     pub up_to_date: bool,
-    /// What hooks fire on (the branch the pull moved).
+    /// What hooks fire on: a pull that moves the branch is a merge (`post-merge`)
+    /// and a branch move (`branch-updated`); `--only` and an up-to-date pull list
+    /// nothing.
     #[serde(skip)]
     pub events: Vec<OpEvent>,
 }
@@ -198,7 +200,13 @@ pub fn pull(
     report.written = r.written;
     report.removed = r.removed;
     report.new = Some(target);
-    report.events = r.events;
+    // A pull that moves the branch is a merge of the remote branch (a fast-forward,
+    // the only kind dsv pulls): it fires what `dsv merge` fires for one.
+    report.events.push(OpEvent::Merged {
+        commit: target,
+        previous: old,
+    });
+    report.events.extend(r.events);
     Ok(report)
 }
 

@@ -694,12 +694,15 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         repo.index.apply(&unstage, stamp)?;
     }
     let (written, removed) = apply_changes(repo, &changes, stamp)?;
+    let mut events = Vec::new();
+    // HEAD moved during the stop (a reset): going back to where the merge began is
+    // a branch move like any other.
     if repo.refs.head_commit()? != Some(state.head) {
-        move_head(
+        events.extend(move_head(
             repo,
             state.head,
             &format!("{}: abort", state.kind.command()),
-        )?;
+        )?);
     }
     clear_state(repo)?;
     Ok(MergeReport {
@@ -714,7 +717,7 @@ pub fn abort(repo: &Repository) -> Result<MergeReport> {
         meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
-        events: Vec::new(),
+        events,
     })
 }
 
