@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use dsv::ops::checkout::{SwitchTarget, checkout_paths, restore, switch};
+use dsv::ops::events::OpEvent;
 use dsv::ops::revparse::resolve;
-use dsv::remote::fetch::{fetch_for_switch, fetch_paths};
+use dsv::remote::fetch::fetch_paths;
 
 use super::Ctx;
 
@@ -27,18 +28,15 @@ pub struct Args {
     locked: bool,
 }
 
-/// Runs `checkout`, then fires `post-checkout` when HEAD moved to a commit.
+/// Runs `checkout`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
-    let previous = repo.refs.head_commit()?;
-    if !move_head(ctx, &repo, args)? {
-        return Ok(0);
-    }
-    super::hooks::after_checkout(ctx, repo.into_inner(), previous, "the checkout is done")
+    let events = move_head(ctx, &repo, args)?;
+    super::hooks::fire(ctx, repo.into_inner(), &events, "checkout", "the checkout is done")
 }
 
-/// The checkout itself; true when HEAD now names a commit it moved to.
-fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<bool> {
+/// The checkout itself; returns what it did (`-- PATH...` moves no HEAD: nothing).
+fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<Vec<OpEvent>> {
     let progress = ctx.progress();
     if !args.paths.is_empty() {
         let scopes = dsv::ops::add::pathspecs(repo, &ctx.cwd, &args.paths)?;
@@ -54,12 +52,12 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
         if !ctx.quiet {
             eprintln!("Updated {} paths", r.written + r.removed);
         }
-        return Ok(false);
+        return Ok(r.events);
     }
     if let Some(new) = &args.new_branch {
         let start = resolve(repo, args.rev.as_deref().unwrap_or("HEAD"))?;
-        dsv::ops::branch::create_branch(repo, new, start, false)?;
-        switch(
+        let mut events = dsv::ops::branch::create_branch(repo, new, start, false)?;
+        let r = switch(
             repo,
             SwitchTarget::Branch(new.clone()),
             args.force,
@@ -68,18 +66,19 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
         if !ctx.quiet {
             eprintln!("Switched to a new branch '{new}'");
         }
-        return Ok(true);
+        events.extend(r.events);
+        return Ok(events);
     }
     if args.locked {
         let id = dsv::ops::git_integration::locked_commit(repo)?;
-        switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} (the version dsv.lock names; detached)",
                 id.short()
             );
         }
-        return Ok(true);
+        return Ok(r.events);
     }
     let Some(rev) = args.rev else {
         crate::usage!("nothing to check out: give a revision, or `-- PATH...`");
@@ -95,12 +94,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
     };
     let detached = matches!(target, SwitchTarget::Detached(_));
     // A partial clone downloads the data of the files that change.
-    if let SwitchTarget::Detached(id) = &target {
-        fetch_for_switch(repo, id, args.force, &progress)?;
-    } else {
-        fetch_for_switch(repo, &resolve(repo, &rev)?, args.force, &progress)?;
-    }
-    let r = switch(repo, target, args.force, &progress)?;
+    let r = dsv::ops::sync::switch(repo, target, args.force, &progress)?;
     if !ctx.quiet {
         if detached {
             eprintln!(
@@ -111,5 +105,5 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
             eprintln!("Switched to branch '{rev}'");
         }
     }
-    Ok(true)
+    Ok(r.events)
 }

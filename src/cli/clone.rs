@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dsv::remote::fetch::{CloneOptions, clone};
+use dsv::ops::sync::{CloneOptions, clone};
 
 use super::Ctx;
 use super::output::{human_bytes, print_json};

@@ -405,15 +405,21 @@ pub fn report(ctx: &Ctx, event: Event, r: &FireReport) {
     }
 }
 
-/// Fires `post-checkout` after `checkout` or `switch` moved HEAD from `previous`.
-pub fn after_checkout(
+/// Fires the hooks of what an operation did, as its result's `events` list it
+/// ([`dsv::hooks::fire_events`] maps them to hook events), then releases the
+/// repository and starts the deliveries ([`after_events`]). Every command whose
+/// operation can move a branch, HEAD or the worktree ends here with its events, so
+/// which hooks fire is decided by what the operation did, never by the command;
+/// `done` says what stands if firing fails.
+pub fn fire(
     ctx: &Ctx,
     repo: dsv::Repository,
-    previous: Option<dsv::id::ObjectId>,
+    events: &[dsv::ops::events::OpEvent],
+    command: &str,
     done: &str,
 ) -> anyhow::Result<i32> {
-    let fired = dsv::hooks::post_checkout(&repo, previous);
-    after_post(ctx, Event::PostCheckout, repo, fired, done)
+    let fired = dsv::hooks::fire_events(&repo, events, command);
+    after_events(ctx, repo, fired, done)
 }
 
 /// After a command fired a `post-*` event: release the repository (deliveries run

@@ -208,21 +208,23 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 r.commit.map(|c| c.short()).unwrap_or_default()
             );
         }
-        return Ok(0);
+        return fire(ctx, repo.into_inner(), &r);
     }
     let code = report(ctx, &r, args.json)?;
     Ok(code.max(fire(ctx, repo.into_inner(), &r)?))
 }
 
-/// Fires the hooks of what a merge, cherry-pick or revert did (nothing when it
-/// stopped on conflicts).
+/// Fires the hooks of what a merge, cherry-pick or revert (or its `--continue` or
+/// `--abort`) did: its report's events, empty when it stopped on conflicts.
 fn fire(ctx: &Ctx, repo: dsv::Repository, r: &MergeReport) -> anyhow::Result<i32> {
-    if r.events.is_empty() {
-        return Ok(0);
-    }
     let command = r.kind.command();
-    let fired = dsv::hooks::fire_events(&repo, &r.events, command);
-    super::hooks::after_events(ctx, repo, fired, &format!("the {command} is done"))
+    super::hooks::fire(
+        ctx,
+        repo,
+        &r.events,
+        command,
+        &format!("the {command} is done"),
+    )
 }
 
 /// Arguments of `cherry-pick` and `revert`.
@@ -260,7 +262,7 @@ pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
                 r.commit.map(|c| c.short()).unwrap_or_default()
             );
         }
-        return Ok(0);
+        return fire(ctx, repo.into_inner(), &r);
     }
     let r = if args.continue_ {
         merge::continue_merge(&repo)?

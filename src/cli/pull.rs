@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dsv::remote::fetch::pull;
+use dsv::ops::sync::pull;
 
 use super::Ctx;
 use super::output::{human_bytes, print_json};
@@ -22,7 +22,7 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs `pull`.
+/// Runs `pull`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
     let remote = args.remote.as_deref().unwrap_or("origin");
@@ -61,6 +61,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.fetch.transfer.bytes_down)
         );
     }
-    let fired = dsv::hooks::fire_events(&repo, &r.events, "pull");
-    super::hooks::after_events(ctx, repo.into_inner(), fired, "the pull is done")
+    super::hooks::fire(ctx, repo.into_inner(), &r.events, "pull", "the pull is done")
 }

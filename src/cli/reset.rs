@@ -23,7 +23,7 @@ pub struct Args {
     hard: bool,
 }
 
-/// Runs `reset`.
+/// Runs `reset`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
     let target = resolve(&repo, &args.rev)?;
@@ -49,6 +49,5 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             r.removed
         );
     }
-    let fired = dsv::hooks::fire_events(&repo, &r.events, "reset");
-    super::hooks::after_events(ctx, repo.into_inner(), fired, "the reset is done")
+    super::hooks::fire(ctx, repo.into_inner(), &r.events, "reset", "the reset is done")
 }

@@ -2,8 +2,9 @@
 
 use dsv::ops::branch::create_branch;
 use dsv::ops::checkout::{SwitchTarget, switch};
+use dsv::ops::events::OpEvent;
 use dsv::ops::revparse::resolve;
-use dsv::remote::fetch::fetch_for_switch;
+use dsv::ops::sync::fetch_for_switch;
 
 use super::Ctx;
 
@@ -23,14 +24,11 @@ pub struct Args {
     force: bool,
 }
 
-/// Runs `switch`, then fires `post-checkout` when HEAD moved to a commit.
+/// Runs `switch`, then fires the hooks of what it did.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
-    let previous = repo.refs.head_commit()?;
-    if !move_head(ctx, &repo, args)? {
-        return Ok(0);
-    }
-    super::hooks::after_checkout(ctx, repo.into_inner(), previous, "the switch is done")
+    let events = move_head(ctx, &repo, args)?;
+    super::hooks::fire(ctx, repo.into_inner(), &events, "switch", "the switch is done")
 }
 
 /// The branch HEAD was on before the last switch (`dsv switch -`, git's `@{-1}`), from
@@ -60,18 +58,18 @@ fn previous_branch(repo: &dsv::Repository) -> anyhow::Result<String> {
     Ok(from)
 }
 
-/// The switch itself; true when HEAD now names a commit it moved to.
-fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<bool> {
+/// The switch itself; returns what it did (nothing when HEAD names no commit).
+fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<Vec<OpEvent>> {
     let progress = ctx.progress();
     if let Some(new) = &args.create {
         let start = match &args.target {
             Some(t) => Some(resolve(repo, t)?),
             None => repo.refs.head_commit()?,
         };
-        match start {
+        return match start {
             Some(id) => {
                 fetch_for_switch(repo, &id, args.force, &progress)?;
-                create_branch(repo, new, id, false)?;
+                let mut events = create_branch(repo, new, id, false)?;
                 let r = switch(
                     repo,
                     SwitchTarget::Branch(new.clone()),
@@ -84,6 +82,8 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
                         r.written, r.removed
                     );
                 }
+                events.extend(r.events);
+                Ok(events)
             }
             None => {
                 // Unborn branch: just point HEAD at the new name, like `git switch -c` before the first commit.
@@ -98,10 +98,9 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
                 if !ctx.quiet {
                     eprintln!("Switched to a new branch '{new}'");
                 }
-                return Ok(false);
+                Ok(Vec::new())
             }
-        }
-        return Ok(true);
+        };
     }
     let Some(mut target) = args.target else {
         crate::usage!("missing branch name (use -c NEW to create one)");
@@ -111,8 +110,7 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
     }
     if args.detach {
         let id = resolve(repo, &target)?;
-        fetch_for_switch(repo, &id, args.force, &progress)?;
-        let r = switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
+        let r = dsv::ops::sync::switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
                 "HEAD is now at {} ({} files written, {} removed)",
@@ -121,16 +119,19 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
                 r.removed
             );
         }
-        return Ok(true);
+        return Ok(r.events);
     }
-    let Some(id) = repo.refs.read(&format!("{}{target}", dsv::refs::HEADS))? else {
+    if repo
+        .refs
+        .read(&format!("{}{target}", dsv::refs::HEADS))?
+        .is_none()
+    {
         anyhow::bail!(
             "no branch named '{target}' (use --detach to check out a commit or tag, -c to create a branch)"
         );
-    };
+    }
     // A partial clone downloads the data of the files that change.
-    fetch_for_switch(repo, &id, args.force, &progress)?;
-    let r = switch(
+    let r = dsv::ops::sync::switch(
         repo,
         SwitchTarget::Branch(target.clone()),
         args.force,
@@ -142,5 +143,5 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
             r.written, r.removed
         );
     }
-    Ok(true)
+    Ok(r.events)
 }

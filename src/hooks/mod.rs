@@ -11,10 +11,13 @@
 //! failure or timeout aborts it. `post-*` hooks never block or undo what happened:
 //! their deliveries are recorded right after the ref moved and delivered by a
 //! separate worker process, retried until they succeed. [`fire`] fires any event
-//! for a commit; [`commit`], [`post_checkout`] and [`push`] fire theirs, and
-//! [`fire_events`] fires those of what an operation reports in its `events`
-//! (`post-commit` for each commit it recorded, `post-merge` when `dsv merge` moved
-//! HEAD, `branch-updated` for each branch it moved).
+//! for a commit; [`commit`] and [`push`] fire theirs from inside the operation (a
+//! `pre-*` hook can stop it; the `post-*` deliveries are staged before the ref
+//! moves), and [`fire_events`] fires those of what any other operation reports in
+//! its `events`: `post-commit` for each commit it recorded, `post-merge` when
+//! `dsv merge` (or `--continue`) or `dsv pull` moved HEAD by a fast-forward or a
+//! merge commit (never for `cherry-pick` or `revert`), `post-checkout` when `switch`
+//! or `checkout REV` moved HEAD, `branch-updated` for each branch it moved.
 
 pub mod config;
 pub mod deliver;
@@ -524,16 +527,26 @@ pub fn commit(repo: &WritableRepo, opts: &CommitOptions) -> Result<HookedCommit>
 /// Fires `post-checkout` after HEAD moved from `previous` to the current HEAD.
 /// The hooks come from the `dsv.toml` now checked out.
 pub fn post_checkout(repo: &Repository, previous: Option<ObjectId>) -> Result<FireReport> {
-    fire_at_head(repo, Event::PostCheckout, previous, "checkout")
+    let Some(commit) = repo.refs.head_commit()? else {
+        return Ok(FireReport::default());
+    };
+    let fired = fire_events(
+        repo,
+        &[OpEvent::CheckedOut { commit, previous }],
+        "checkout",
+    )?;
+    Ok(fired.into_iter().next().map(|(_, r)| r).unwrap_or_default())
 }
 
 /// Fires the `post-*` hooks of what an operation did, as its result's `events` list
 /// it (see [`OpEvent`]): `post-commit` for each commit recorded (by `merge`,
 /// `cherry-pick`, `revert` and their `--continue`), `post-merge` when `dsv merge`
-/// moved HEAD (a fast-forward or a merge commit), and `branch-updated` for each
-/// branch moved (also by `reset` and `pull`). The deliveries are recorded after the
-/// refs moved (a crash in between loses them, as for `post-checkout`). Returns what
-/// each event recorded; the hooks come from the `dsv.toml` now checked out.
+/// or `dsv pull` moved HEAD (a fast-forward or a merge commit; its summary compares
+/// with the previous HEAD), `post-checkout` when `switch` or `checkout REV` moved
+/// HEAD, and `branch-updated` for each branch moved (also by `reset`, `pull` and
+/// `branch -f`). The deliveries are recorded after the refs moved (a crash in
+/// between loses them). Returns what each event recorded; the hooks come from the
+/// `dsv.toml` now checked out.
 pub fn fire_events(
     repo: &Repository,
     events: &[OpEvent],
@@ -550,45 +563,29 @@ pub fn fire_events(
             OpEvent::Committed(_) => Event::PostCommit,
             OpEvent::Merged { .. } => Event::PostMerge,
             OpEvent::BranchMoved(_) => Event::BranchUpdated,
+            OpEvent::CheckedOut { .. } => Event::PostCheckout,
         };
         if set.for_event(event).next().is_none() {
             continue;
         }
         let prepared = match e {
             OpEvent::Committed(id) => prepare(repo, &set, event, *id, branch.clone(), None, None)?,
-            OpEvent::Merged { commit, previous } => prepare(
-                repo,
-                &set,
-                event,
-                *commit,
-                branch.clone(),
-                *previous,
-                *previous,
-            )?,
+            OpEvent::Merged { commit, previous } | OpEvent::CheckedOut { commit, previous } => {
+                prepare(
+                    repo,
+                    &set,
+                    event,
+                    *commit,
+                    branch.clone(),
+                    *previous,
+                    *previous,
+                )?
+            }
             OpEvent::BranchMoved(m) => prepare_update(repo, &set, m)?,
         };
         out.push((event, finish_fire(repo, prepared, operation)?));
     }
     Ok(out)
-}
-
-/// Fires a post-event for the commit HEAD now names, with `previous` as the base.
-fn fire_at_head(
-    repo: &Repository,
-    event: Event,
-    previous: Option<ObjectId>,
-    operation: &str,
-) -> Result<FireReport> {
-    let Some(head) = repo.refs.head_commit()? else {
-        return Ok(FireReport::default());
-    };
-    let set = load(repo)?;
-    if set.for_event(event).next().is_none() {
-        return Ok(FireReport::default());
-    }
-    let branch = current_branch(repo)?;
-    let prepared = prepare(repo, &set, event, head, branch, previous, previous)?;
-    finish_fire(repo, prepared, operation)
 }
 
 /// Sets the payload's remote and refreshes its JSON.

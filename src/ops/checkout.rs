@@ -44,7 +44,7 @@ pub struct CheckoutReport {
     pub removed: u64,
     /// The commit now checked out (for switch/reset).
     pub commit: Option<ObjectId>,
-    /// What hooks fire on (the branch a reset or fast-forward moved).
+    /// What hooks fire on: the branch a reset or fast-forward moved, HEAD a switch moved.
     #[serde(skip)]
     pub events: Vec<crate::ops::events::OpEvent>,
 }
@@ -188,6 +188,7 @@ pub fn switch(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     let stamp = now_ns();
+    let previous = repo.refs.head_commit()?;
     let (commit, head) = match &target {
         SwitchTarget::Branch(b) => {
             let id = repo
@@ -223,6 +224,9 @@ pub fn switch(
         &format!("switch: moving from {from} to {to}"),
     )?;
     report.commit = Some(commit);
+    report
+        .events
+        .push(crate::ops::events::OpEvent::CheckedOut { commit, previous });
     Ok(report)
 }
 

@@ -1,6 +1,8 @@
-//! What an operation did that hooks fire on: each operation that records a commit or
-//! moves a branch lists it in its result, and `hooks::fire_events` maps the list to
-//! hook events, so which command fires what is decided in one place.
+//! What an operation did that hooks fire on: each operation that records a commit,
+//! moves a branch or moves HEAD to a commit lists it in its result, `hooks::fire_events`
+//! maps the list to hook events, and the CLI hands every operation's list to it from
+//! one function (`cli::hooks::fire`), so which command fires what is decided by what
+//! the operation did, never by the command.
 
 use crate::id::ObjectId;
 
@@ -20,8 +22,8 @@ pub struct BranchMove {
 pub enum OpEvent {
     /// A new commit was recorded (`post-commit`).
     Committed(ObjectId),
-    /// `dsv merge` finished at `commit` (fast-forward or merge commit) from HEAD at
-    /// `previous` (`post-merge`).
+    /// `dsv merge` (or a `dsv pull` that moved the branch) finished at `commit`
+    /// (fast-forward or merge commit) from HEAD at `previous` (`post-merge`).
     Merged {
         /// Where HEAD is now.
         commit: ObjectId,
@@ -30,6 +32,14 @@ pub enum OpEvent {
     },
     /// A branch moved to a new commit (`branch-updated`).
     BranchMoved(BranchMove),
+    /// `dsv switch` or `dsv checkout REV` moved HEAD to `commit` from `previous`
+    /// (`post-checkout`).
+    CheckedOut {
+        /// Where HEAD is now.
+        commit: ObjectId,
+        /// Where it was (`None`: an unborn branch).
+        previous: Option<ObjectId>,
+    },
 }
 
 /// The move of the branch HEAD is on from `old` to `new`, if HEAD is on a branch and

@@ -18,3 +18,4 @@ pub mod repair;
 pub mod revparse;
 pub mod stats;
 pub mod status;
+pub mod sync;

@@ -1,4 +1,7 @@
-//! `fetch`, `pull`, `clone` and lazy downloads for partial clones.
+//! `fetch` and lazy downloads for partial clones: transport only. Bytes come from a
+//! remote, are verified and stored, and remote-tracking refs move; nothing here
+//! touches the worktree, the index or a branch (`pull`, `clone` and the download
+//! before a switch are flows of `ops::sync` built on these functions).
 //!
 //! Everything downloaded is verified before it is stored: a raw record must hash
 //! to its id; a concatenation is stored only once its children are present and
@@ -14,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -25,11 +28,11 @@ use super::refs::Skipped;
 use super::{Remote, RemoteIndex, RemoteLoc, TransferStats, load_index, pack_name, tracking_ref};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
+use crate::object::diff::FileState;
 use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
-use crate::refs::{HEADS, Head};
-use crate::repo::{OpenOptions, Repository, WritableRepo};
+use crate::repo::{Repository, WritableRepo};
 use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 
 /// Bytes of fetched file data stored between two flushes (what an interrupted
@@ -140,8 +143,7 @@ pub(super) fn download(
         let (pack, pack_len) = index.packs[n as usize];
         entries.sort_by_key(|(_, l)| l.offset);
         entries.dedup_by_key(|(id, _)| *id);
-        let wanted: u64 = entries.iter().map(|(_, l)| l.len as u64).sum();
-        let whole = wanted * 2 >= pack_len;
+        let whole = read_whole(entries.iter().map(|(_, l)| l), pack_len);
         if whole && extras {
             let have: HashSet<ObjectId> = entries.iter().map(|(id, _)| *id).collect();
             for (id, offset, len) in &index.members[n as usize] {
@@ -209,18 +211,7 @@ pub(super) fn download(
                 out.push((id, bytes.slice(range)));
             }
         } else {
-            // Runs of records at most 64 KiB apart become one range.
-            let mut ranges: Vec<(std::ops::Range<u64>, Vec<usize>)> = Vec::new();
-            for (i, (_, l)) in job.entries.iter().enumerate() {
-                let (s, e) = (l.offset, l.offset + l.len as u64);
-                match ranges.last_mut() {
-                    Some((r, members)) if s <= r.end + 64 * 1024 && e - r.start <= 8 << 20 => {
-                        r.end = r.end.max(e);
-                        members.push(i);
-                    }
-                    _ => ranges.push((s..e, vec![i])),
-                }
-            }
+            let ranges = coalesce(job.entries.iter().map(|(_, l)| l));
             let want: Vec<std::ops::Range<u64>> = ranges.iter().map(|(r, _)| r.clone()).collect();
             // One request per run, several at once: the backend's own coalescing would
             // merge runs up to 1 MiB apart and download the bytes between them.
@@ -279,6 +270,34 @@ pub(super) fn download(
         out.extend(r?);
     }
     Ok(out)
+}
+
+/// Whether a pack is downloaded whole rather than by ranges: when the records
+/// wanted from it make up half of it or more.
+fn read_whole<'a>(wanted: impl Iterator<Item = &'a RemoteLoc>, pack_len: u64) -> bool {
+    let wanted: u64 = wanted.map(|l| l.len as u64).sum();
+    wanted * 2 >= pack_len
+}
+
+/// The ranges to request for records of one pack (sorted by offset): runs of
+/// records at most 64 KiB apart become one range of at most 8 MiB (a record
+/// larger than that is a range of its own). Each range lists the positions of
+/// its records in `locs`.
+fn coalesce<'a>(
+    locs: impl Iterator<Item = &'a RemoteLoc>,
+) -> Vec<(std::ops::Range<u64>, Vec<usize>)> {
+    let mut ranges: Vec<(std::ops::Range<u64>, Vec<usize>)> = Vec::new();
+    for (i, l) in locs.enumerate() {
+        let (s, e) = (l.offset, l.offset + l.len as u64);
+        match ranges.last_mut() {
+            Some((r, members)) if s <= r.end + 64 * 1024 && e - r.start <= 8 << 20 => {
+                r.end = r.end.max(e);
+                members.push(i);
+            }
+            _ => ranges.push((s..e, vec![i])),
+        }
+    }
+    ranges
 }
 
 /// Downloaded records: (id, record bytes).
@@ -662,19 +681,7 @@ fn check_symlinks(repo: &Repository, remote: &Remote, links: &[(Vec<u8>, ObjectI
             continue;
         }
         let target = repo.store.get(id)?;
-        let mut depth: i64 = path.iter().filter(|b| **b == b'/').count() as i64;
-        let mut escapes = target.first() == Some(&b'/') || target.is_empty();
-        for comp in target.split(|b| *b == b'/') {
-            match comp {
-                b"" | b"." => {}
-                b".." => depth -= 1,
-                _ => depth += 1,
-            }
-            if depth < 0 {
-                escapes = true;
-            }
-        }
-        if escapes {
+        if link_escapes(path, &target) {
             return Err(remote_err(
                 remote,
                 format!(
@@ -686,6 +693,25 @@ fn check_symlinks(repo: &Repository, remote: &Remote, links: &[(Vec<u8>, ObjectI
         }
     }
     Ok(())
+}
+
+/// Whether a symlink at `path` (a repository path) with `target` is empty,
+/// absolute, or climbs above the worktree root at any point, read textually
+/// (links it goes through are resolved by [`resolve_links`]).
+fn link_escapes(path: &[u8], target: &[u8]) -> bool {
+    let mut depth: i64 = path.iter().filter(|b| **b == b'/').count() as i64;
+    let mut escapes = target.first() == Some(&b'/') || target.is_empty();
+    for comp in target.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            escapes = true;
+        }
+    }
+    escapes
 }
 
 /// Refuses the fetch if a symlink of one of the trees `roots` leads outside the
@@ -752,7 +778,7 @@ fn store_metadata(repo: &Repository, meta: &Metadata) -> Result<u64> {
 }
 
 /// Opens a configured remote for reading, with fault points and a checked marker.
-pub(super) fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
+pub fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
     let cfg = super::remote_config(repo, name)?;
     let remote = Remote::open(&cfg, false)?;
     remote.set_fault_storage(repo.storage.clone());
@@ -773,7 +799,9 @@ pub fn fetch(
     Ok(report)
 }
 
-fn fetch_with(
+/// [`fetch`] from a remote already open; the report's `transfer` is left for the
+/// caller to fill (`remote.stats()` once everything it downloads is in).
+pub fn fetch_with(
     repo: &Repository,
     remote: &Remote,
     mode: FetchMode,
@@ -866,17 +894,6 @@ fn fetch_with(
     Ok(report)
 }
 
-/// Refuses when `branch`, the one a pull or clone needs, was skipped by the fetch.
-fn require_fetched(remote: &str, report: &FetchReport, branch: &str) -> Result<()> {
-    match report.skipped.iter().find(|s| s.branch == branch) {
-        Some(s) => Err(Error::Remote {
-            remote: remote.to_string(),
-            message: format!("branch '{}' cannot be fetched: {}", s.branch, s.reason),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Downloads the file data `paths` (repository paths; empty: everything) need in
 /// `commit`, from the remote a partial repository came from. Does nothing in a
 /// complete repository. Checkout calls this before it writes files.
@@ -914,54 +931,10 @@ pub fn fetch_objects(repo: &Repository, ids: &[ObjectId], progress: &dyn Progres
     fetch_blobs(repo, &remote, &index, &missing, progress)
 }
 
-/// Downloads, in a partial repository, the file data that moving the worktree from
-/// HEAD to `commit` writes (switch, checkout REV): only paths that differ, or with
-/// `force` (which rewrites whatever the worktree lacks) everything `commit` has.
-pub fn fetch_for_switch(
-    repo: &Repository,
-    commit: &ObjectId,
-    force: bool,
-    progress: &dyn Progress,
-) -> Result<u64> {
-    let Some(name) = partial_remote(repo)? else {
-        return Ok(0);
-    };
-    // `--force` rewrites every path that differs from the target, including files
-    // the two commits share but the worktree lacks (an empty `--no-checkout` mirror):
-    // it needs all of the target's data, not only what changed.
-    if force {
-        return fetch_paths(repo, commit, &[], progress);
-    }
-    let target = Commit::load(&repo.store, commit)?.tree;
-    let current = repo.head_tree()?;
-    let changes =
-        crate::object::diff::diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
-    let mut ids = Vec::new();
-    let mut links = Vec::new();
-    for c in changes {
-        if let Some(n) = c.new {
-            if !repo.store.contains(&n.id)? {
-                ids.push(n.id);
-            }
-            if n.mode == EntryMode::Symlink {
-                links.push((c.path.clone(), n.id));
-            }
-        }
-    }
-    let remote = open_remote(repo, &name)?;
-    let mut n = 0;
-    if !ids.is_empty() {
-        let index = load_index(repo, &remote)?;
-        n = fetch_blobs(repo, &remote, &index, &ids, progress)?;
-    }
-    check_symlinks(repo, &remote, &links)?;
-    if !links.is_empty() {
-        resolve_links(repo, &remote, &Metadata::default(), &[target])?;
-    }
-    Ok(n)
-}
-
-fn fetch_paths_with(
+/// Downloads from `remote` the file data `scopes` (repository paths; empty:
+/// everything) need in `commit` and this repository lacks, and refuses symlinks
+/// among them that lead outside the worktree.
+pub fn fetch_paths_with(
     repo: &Repository,
     remote: &Remote,
     commit: &ObjectId,
@@ -970,14 +943,34 @@ fn fetch_paths_with(
 ) -> Result<u64> {
     let tree = Commit::load(&repo.store, commit)?.tree;
     let files = crate::object::diff::flatten_scoped(&repo.store, Some(&tree), scopes)?;
+    fetch_entries(
+        repo,
+        remote,
+        &tree,
+        files.iter().map(|(p, st)| (p.as_slice(), st)),
+        progress,
+    )
+}
+
+/// Downloads from `remote` the file data of `entries` (files of the tree `root`:
+/// path and state) this repository lacks, then refuses symlinks among them whose
+/// target is absolute or, resolved through `root`, leads outside the worktree.
+/// Returns the number of records stored.
+pub fn fetch_entries<'a>(
+    repo: &Repository,
+    remote: &Remote,
+    root: &ObjectId,
+    entries: impl IntoIterator<Item = (&'a [u8], &'a FileState)>,
+    progress: &dyn Progress,
+) -> Result<u64> {
     let mut ids = Vec::new();
     let mut links = Vec::new();
-    for (path, st) in &files {
+    for (path, st) in entries {
         if !repo.store.contains(&st.id)? {
             ids.push(st.id);
         }
         if st.mode == EntryMode::Symlink {
-            links.push((path.clone(), st.id));
+            links.push((path.to_vec(), st.id));
         }
     }
     let n = if ids.is_empty() {
@@ -988,302 +981,80 @@ fn fetch_paths_with(
     };
     check_symlinks(repo, remote, &links)?;
     if !links.is_empty() {
-        resolve_links(repo, remote, &Metadata::default(), &[tree])?;
+        resolve_links(repo, remote, &Metadata::default(), &[*root])?;
     }
     Ok(n)
 }
 
-/// What a pull did.
-#[derive(Debug, Clone, Serialize)]
-pub struct PullReport {
-    /// The fetch.
-    pub fetch: FetchReport,
-    /// Branch updated.
-    pub branch: String,
-    /// Its value before.
-    pub old: Option<ObjectId>,
-    /// Its value after.
-    pub new: Option<ObjectId>,
-    /// Files written and removed in the worktree.
-    pub written: u64,
-    /// Files removed.
-    pub removed: u64,
-    /// Whether the branch was already up to date (or ahead).
-    pub up_to_date: bool,
-    /// What hooks fire on (the branch the pull moved).
-    #[serde(skip)]
-    pub events: Vec<crate::ops::events::OpEvent>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `pull`: fetch, then fast-forward the current branch to the remote branch and
-/// update the worktree. Diverged histories are refused with nothing changed.
-/// With `only` (repository paths), only commits, trees and the data of those
-/// paths are downloaded, and only those paths are written (the branch stays).
-pub fn pull(
-    repo: &WritableRepo,
-    remote_name: &str,
-    branch: Option<&str>,
-    only: &[Vec<u8>],
-    progress: &dyn Progress,
-) -> Result<PullReport> {
-    let local_branch = super::push::current_branch(repo)?;
-    let remote_branch = branch.map(str::to_string).unwrap_or(local_branch.clone());
-    let remote = open_remote(repo, remote_name)?;
-    let mode = if only.is_empty() && partial_remote(repo)?.is_none() {
-        FetchMode::Full
-    } else {
-        FetchMode::Metadata
-    };
-    let mut fetch = fetch_with(repo, &remote, mode, progress)?;
-    require_fetched(remote_name, &fetch, &remote_branch)?;
-    let target = repo
-        .refs
-        .read(&tracking_ref(remote_name, &remote_branch))?
-        .ok_or_else(|| {
-            Error::Refused(format!(
-                "remote '{remote_name}' has no branch '{remote_branch}'"
-            ))
-        })?;
-    let old = repo.refs.read(&format!("{HEADS}{local_branch}"))?;
-    let mut report = PullReport {
-        fetch: FetchReport::default(),
-        branch: local_branch.clone(),
-        old,
-        new: old,
-        written: 0,
-        removed: 0,
-        up_to_date: false,
-        events: Vec::new(),
-    };
-    if !only.is_empty() {
-        fetch.objects += fetch_paths_with(repo, &remote, &target, only, progress)?;
-        let user: Vec<PathBuf> = only
-            .iter()
-            .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
-            .collect();
-        let r = crate::ops::checkout::checkout_paths(repo, target, only, &user, progress)?;
-        report.written = r.written;
-        fetch.transfer = remote.stats();
-        report.fetch = fetch;
-        return Ok(report);
-    }
-    if mode == FetchMode::Metadata {
-        // A partial repository: fetch the data the new commit's files need.
-        fetch.objects += fetch_paths_with(repo, &remote, &target, &[], progress)?;
-    }
-    fetch.transfer = remote.stats();
-    report.fetch = fetch;
-    match old {
-        Some(o) if o == target || super::push::is_ancestor(repo, &target, &o)? => {
-            report.up_to_date = true;
-            return Ok(report);
-        }
-        Some(o) if !super::push::is_ancestor(repo, &o, &target)? => {
-            return Err(Error::Refused(format!(
-                "branch '{local_branch}' ({}) and '{remote_name}/{remote_branch}' ({}) have diverged; dsv cannot merge yet: reset to one of them (dsv reset --hard {remote_name}/{remote_branch}) or push yours with --force",
-                o.short(),
-                target.short()
-            )));
-        }
-        _ => {}
-    }
-    let r = crate::ops::checkout::fast_forward(
-        repo,
-        target,
-        &format!("pull: fast-forward to {remote_name}/{remote_branch}"),
-        progress,
-    )?;
-    report.written = r.written;
-    report.removed = r.removed;
-    report.new = Some(target);
-    report.events = r.events;
-    Ok(report)
-}
-
-/// Options of `clone`.
-#[derive(Debug, Clone, Default)]
-pub struct CloneOptions {
-    /// Download commits and trees only; check nothing out.
-    pub no_checkout: bool,
-    /// Branch to check out (default: the remote's `HEAD`).
-    pub branch: Option<String>,
-}
-
-/// What a clone did.
-#[derive(Debug, Clone, Serialize)]
-pub struct CloneReport {
-    /// Repository root.
-    pub root: PathBuf,
-    /// Branch checked out (None: the remote has no branches).
-    pub branch: Option<String>,
-    /// Its commit.
-    pub commit: Option<ObjectId>,
-    /// Files written.
-    pub written: u64,
-    /// Remote branches not fetched (see [`FetchReport::skipped`]).
-    pub skipped: Vec<Skipped>,
-    /// Bytes and requests.
-    pub transfer: TransferStats,
-}
-
-/// `.dsv/CLONING`: present (holding the URL) from the moment a clone's repository
-/// appears until its checkout is complete. A clone killed in between is resumed by
-/// running the same clone again.
-pub const CLONING: &str = "CLONING";
-
-/// Whether a name is the temporary directory a killed `init` built `.dsv` in
-/// (`.dsv-tmp-PID-N`; `.dsv.dsv-tmp-PID-N` from versions before short temp names).
-/// Nothing else writes into the destination before `.dsv` is renamed into place.
-fn init_leftover(name: &std::ffi::OsStr) -> bool {
-    let name = name.to_string_lossy();
-    name.starts_with(crate::storage::TEMP_PREFIX)
-        || name.starts_with(&format!("{}.dsv-tmp-", crate::repo::DSV_DIR))
-}
-
-/// `clone URL DIR`: init, add remote `origin`, fetch, check out the default branch.
-/// On failure the new directory is removed (or emptied, if it existed). A clone
-/// that was killed (its `.dsv/CLONING` names the same URL) is resumed: what it
-/// downloaded and wrote is kept, and the rest is done.
-pub fn clone(
-    url_text: &str,
-    dir: &Path,
-    opts: &CloneOptions,
-    open: &OpenOptions,
-    progress: &dyn Progress,
-) -> Result<CloneReport> {
-    let dir = crate::repo::absolute(dir)?;
-    // A relative local path means relative to where clone runs, not to the new repository.
-    let url = match super::url::parse(url_text)? {
-        super::url::Location::File(p) if p.is_relative() => {
-            crate::repo::absolute(&p)?.display().to_string()
-        }
-        _ => url_text.to_string(),
-    };
-    let existed = dir.exists();
-    let marker = dir.join(crate::repo::DSV_DIR).join(CLONING);
-    let resume = match std::fs::read(&marker) {
-        Ok(bytes) if bytes == url.as_bytes() => true,
-        Ok(_) => {
-            return Err(Error::Refused(format!(
-                "destination '{}' holds an interrupted clone of another remote; remove it first",
-                dir.display()
-            )));
-        }
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            false
-        }
-        Err(e) => return Err(Error::io("reading", marker, e)),
-    };
-    if existed && !resume {
-        let mut leftovers = Vec::new();
-        for e in std::fs::read_dir(&dir).map_err(|e| Error::io("reading", dir.clone(), e))? {
-            let e = e.map_err(|e| Error::io("reading", dir.clone(), e))?;
-            if !init_leftover(&e.file_name()) {
-                return Err(Error::Refused(format!(
-                    "destination '{}' exists and is not empty",
-                    dir.display()
-                )));
-            }
-            leftovers.push(e.path());
-        }
-        // What a killed clone's init left behind: never a repository yet.
-        for p in leftovers {
-            std::fs::remove_dir_all(&p).map_err(|e| Error::io("removing", p.clone(), e))?;
+    fn loc(offset: u64, len: u32) -> RemoteLoc {
+        RemoteLoc {
+            pack: 0,
+            offset,
+            len,
         }
     }
-    let result = (|| -> Result<CloneReport> {
-        let repo = if resume {
-            Repository::open_root(&dir, crate::lock::Access::Write, open)?
-        } else {
-            Repository::init_with(&dir, open, &[(CLONING, url.as_bytes())])?
-        }
-        .into_writable()?;
-        if super::remote_config(&repo, "origin").is_err() {
-            super::add_remote(&repo, "origin", &url, &super::url::Settings::default())?;
-        }
-        let remote = open_remote(&repo, "origin")?;
-        let mode = if opts.no_checkout {
-            FetchMode::Metadata
-        } else {
-            FetchMode::Full
-        };
-        let fetched = fetch_with(&repo, &remote, mode, progress)?;
-        let branch = match &opts.branch {
-            Some(b) => Some(b.clone()),
-            None => remote.default_branch()?,
-        };
-        if let Some(b) = &branch {
-            require_fetched("origin", &fetched, b)?;
-        }
-        let mut report = CloneReport {
-            root: dir.clone(),
-            branch: None,
-            commit: None,
-            written: 0,
-            skipped: fetched.skipped,
-            transfer: TransferStats::default(),
-        };
-        if let Some(b) = branch {
-            let id = repo
-                .refs
-                .read(&tracking_ref("origin", &b))?
-                .ok_or_else(|| Error::Refused(format!("remote has no branch '{b}'")))?;
-            let (time, _) = repo.now()?;
-            let who = repo.reflog_identity();
-            repo.refs.update(
-                &format!("{HEADS}{b}"),
-                id,
-                &who,
-                time,
-                &format!("clone: from {}", crate::redact::url(&url)),
-            )?;
-            repo.refs
-                .set_head(&Head::Branch(b.clone()), &who, time, "clone")?;
-            if !opts.no_checkout {
-                let r = crate::ops::checkout::reset(
-                    &repo,
-                    id,
-                    crate::ops::checkout::ResetMode::Hard,
-                    progress,
-                )?;
-                report.written = r.written;
-            }
-            report.branch = Some(b);
-            report.commit = Some(id);
-        }
-        report.transfer = remote.stats();
-        // Last: from here on the clone is complete.
-        repo.storage.remove_file(&repo.dsv_dir().join(CLONING))?;
-        Ok(report)
-    })();
-    if result.is_err() {
-        // Like git: a failed clone removes everything it created. The directory
-        // was empty before, so everything in it now is the clone's (checked-out
-        // files included); a directory the user made is kept.
-        if existed {
-            remove_contents(&dir);
-        } else {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-    }
-    result
-}
 
-/// Removes every entry of `dir` (not following symlinks), keeping `dir`.
-fn remove_contents(dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for ent in rd.flatten() {
-        let path = ent.path();
-        let _ = match ent.file_type() {
-            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-            _ => std::fs::remove_file(&path),
-        };
+    #[test]
+    fn records_close_together_are_one_range_and_far_apart_two() {
+        let locs = [
+            loc(0, 100),
+            loc(100, 50),
+            loc(150 + 64 * 1024, 10),
+            loc(1 << 20, 10),
+        ];
+        let ranges = coalesce(locs.iter());
+        assert_eq!(
+            ranges,
+            vec![
+                (0..150 + 64 * 1024 + 10, vec![0, 1, 2]),
+                ((1 << 20)..(1 << 20) + 10, vec![3]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_stops_growing_at_8_mib_and_a_larger_record_stands_alone() {
+        let mib = 1u32 << 20;
+        let locs = [
+            loc(0, 5 * mib),
+            loc(5 << 20, 4 * mib),
+            loc(9 << 20, 9 * mib),
+        ];
+        let ranges = coalesce(locs.iter());
+        assert_eq!(
+            ranges,
+            vec![
+                (0..5 << 20, vec![0]),
+                ((5 << 20)..(9 << 20), vec![1]),
+                ((9 << 20)..(18 << 20), vec![2]),
+            ]
+        );
+        assert!(coalesce(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn a_pack_is_read_whole_when_half_of_it_or_more_is_wanted() {
+        assert!(read_whole([loc(0, 50)].iter(), 100));
+        assert!(!read_whole([loc(0, 49)].iter(), 100));
+        assert!(read_whole([loc(0, 30), loc(60, 30)].iter(), 120));
+        assert!(!read_whole(std::iter::empty(), 1));
+    }
+
+    #[test]
+    fn symlinks_escaping_the_worktree_are_found_textually() {
+        // Inside: a sibling, a file up a level from a subdirectory, `.` components.
+        assert!(!link_escapes(b"a", b"b"));
+        assert!(!link_escapes(b"d/link", b"../b"));
+        assert!(!link_escapes(b"d/e/link", b"./../../b"));
+        // Outside: absolute, empty, above the root, and above it on the way back in.
+        assert!(link_escapes(b"link", b"/etc/passwd"));
+        assert!(link_escapes(b"link", b""));
+        assert!(link_escapes(b"link", b"../b"));
+        assert!(link_escapes(b"d/e/link", b"../../../b"));
+        assert!(link_escapes(b"d/link", b"../../d/b"));
     }
 }

@@ -1270,3 +1270,155 @@ fn merge_continue_after_a_conflict_fires_branch_updated_once_committed() {
     assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
     assert!(post_commit_fired(&repo, &merged));
 }
+
+/// A clone of a pushed dataset whose untracked `dsv.toml` records `hooks`, with
+/// `main` then moved on the remote by a relabel; returns (clone, base, new).
+fn clone_behind(repo: &TestRepo, hooks: &str) -> (PathBuf, String, String) {
+    dataset(repo);
+    fg_ok(repo, &["add", "-A"]);
+    fg_ok(repo, &["commit", "-m", "base"]);
+    let base = tip(repo, "main");
+    let url = repo.home().join("remote.dsv").display().to_string();
+    fg_ok(repo, &["remote", "add", "origin", &url]);
+    fg_ok(repo, &["push"]);
+    let clone = repo.home().join("clone");
+    let r = repo
+        .cmd_in(repo.home())
+        .args(["clone", &url, "clone"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::create_dir_all(events_dir(repo)).unwrap();
+    std::fs::write(clone.join("dsv.toml"), hooks).unwrap();
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(repo, &["commit", "-a", "-m", "relabel"]);
+    let new = tip(repo, "main");
+    fg_ok(repo, &["push"]);
+    (clone, base, new)
+}
+
+/// Runs dsv in `dir` delivering hooks in the foreground; fails the test on error.
+#[track_caller]
+fn fg_in(repo: &TestRepo, dir: &Path, args: &[&str]) {
+    let r = repo
+        .cmd_in(dir)
+        .args(args)
+        .env("DSV_HOOKS_FOREGROUND", "1")
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}
+
+/// A pull that fast-forwards the branch is a merge of the remote branch, as in git:
+/// it fires `post-merge` (the summary against the previous HEAD) and
+/// `branch-updated`, and no `post-checkout` (HEAD stays on its branch, as in a
+/// fast-forward `dsv merge`).
+#[test]
+fn pull_fires_post_merge_and_branch_updated() {
+    let repo = TestRepo::init();
+    let dir = events_dir(&repo);
+    let hooks = record_hook("merged", "post-merge", &dir, "")
+        + &record_hook("upd", "branch-updated", &dir, "")
+        + &record_hook("co", "post-checkout", &dir, "");
+    let (clone, base, new) = clone_behind(&repo, &hooks);
+    fg_in(&repo, &clone, &["pull"]);
+    let ev = events(&repo);
+    let key = format!("merged-post-merge-main-{}", &new[..12]);
+    let p = ev
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key} among {:?}", ev.keys()));
+    assert_eq!(p["event"], "post-merge", "{p}");
+    assert_eq!(p["commit"], new, "{p}");
+    assert_eq!(p["previous"], base, "{p}");
+    assert_eq!(p["summary"]["base"], base, "{p}");
+    assert_eq!(p["summary"]["objects"]["reclassified"], 1, "{p}");
+    assert_eq!(p["repository"]["root"], clone.display().to_string(), "{p}");
+    branch_updated(&repo, "main", &base, &new);
+    assert_eq!(ev.len(), 2, "{:?}", ev.keys());
+}
+
+/// An up-to-date pull moves nothing and `pull --only` writes paths without moving
+/// the branch (like `checkout -- PATHS`): neither fires anything.
+#[test]
+fn pull_fires_nothing_when_up_to_date_or_with_only() {
+    let repo = TestRepo::init();
+    let dir = events_dir(&repo);
+    let hooks = record_hook("merged", "post-merge", &dir, "")
+        + &record_hook("upd", "branch-updated", &dir, "")
+        + &record_hook("co", "post-checkout", &dir, "");
+    let (clone, base, _) = clone_behind(&repo, &hooks);
+    fg_in(&repo, &clone, &["pull", "--only", "labels"]);
+    assert!(events(&repo).is_empty(), "{:?}", events(&repo).keys());
+    assert_eq!(
+        std::fs::read_to_string(clone.join(".dsv/refs/heads/main"))
+            .unwrap()
+            .trim(),
+        base
+    );
+    fg_in(&repo, &clone, &["pull"]);
+    let fired = events(&repo).len();
+    assert_eq!(fired, 2, "{:?}", events(&repo).keys());
+    fg_in(&repo, &clone, &["pull"]);
+    assert_eq!(events(&repo).len(), fired, "{:?}", events(&repo).keys());
+}
+
+/// A clone fires nothing, even when the dataset it checks out declares hooks for
+/// every event it does (a checkout, a branch): they come from a `dsv.toml` just
+/// downloaded, which nobody has read yet.
+#[test]
+fn clone_fires_no_hooks_from_the_cloned_dsv_toml() {
+    let repo = TestRepo::init();
+    let dir = events_dir(&repo);
+    std::fs::create_dir_all(&dir).unwrap();
+    dataset(&repo);
+    fg_ok(&repo, &["add", "-A"]);
+    fg_ok(&repo, &["commit", "-m", "base"]);
+    let url = repo.home().join("remote.dsv").display().to_string();
+    fg_ok(&repo, &["remote", "add", "origin", &url]);
+    fg_ok(&repo, &["push"]);
+    repo.write(
+        "dsv.toml",
+        record_hook("co", "post-checkout", &dir, "")
+            + &record_hook("upd", "branch-updated", &dir, "")
+            + &record_hook("merged", "post-merge", &dir, ""),
+    );
+    fg_ok(&repo, &["add", "dsv.toml"]);
+    fg_ok(&repo, &["commit", "-m", "hooks"]);
+    fg_ok(&repo, &["push"]);
+    // What committing the hooks fired here, delivered in the foreground.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    fg_in(&repo, repo.home(), &["clone", &url, "clone"]);
+    assert!(repo.home().join("clone/dsv.toml").exists());
+    assert!(events(&repo).is_empty(), "{:?}", events(&repo).keys());
+}
+
+/// `merge --abort` puts the branch back where the merge began; when something moved
+/// it during the stop (a reset), going back is a branch move and fires
+/// `branch-updated` like any other.
+#[test]
+fn merge_abort_after_a_reset_fires_branch_updated_moving_the_branch_back() {
+    let repo = TestRepo::init();
+    let base = updated_repo(&repo);
+    fg_ok(&repo, &["switch", "-c", "dev"]);
+    repo.write("labels/f0.txt", "2 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "dev: class 2"]);
+    fg_ok(&repo, &["switch", "main"]);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "main: class 1"]);
+    let main = tip(&repo, "main");
+    let r = repo.cmd().args(["merge", "dev"]).output().unwrap();
+    assert!(!r.status.success(), "a conflicting merge must stop");
+    fg_ok(&repo, &["reset", "--soft", &base]);
+    branch_updated(&repo, "main", &main, &base);
+    std::fs::remove_dir_all(events_dir(&repo)).unwrap();
+    std::fs::create_dir_all(events_dir(&repo)).unwrap();
+    fg_ok(&repo, &["merge", "--abort"]);
+    assert_eq!(tip(&repo, "main"), main);
+    branch_updated(&repo, "main", &base, &main);
+    assert_eq!(events(&repo).len(), 1, "{:?}", events(&repo).keys());
+}

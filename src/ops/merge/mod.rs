@@ -690,12 +690,15 @@ pub fn abort(repo: &WritableRepo) -> Result<MergeReport> {
         repo.index.apply(&unstage, stamp)?;
     }
     let (written, removed) = apply_changes(repo, &changes, stamp)?;
+    let mut events = Vec::new();
+    // HEAD moved during the stop (a reset): going back to where the merge began is
+    // a branch move like any other.
     if repo.refs.head_commit()? != Some(state.head) {
-        move_head(
+        events.extend(move_head(
             repo,
             state.head,
             &format!("{}: abort", state.kind.command()),
-        )?;
+        )?);
     }
     clear_state(repo)?;
     Ok(MergeReport {
@@ -710,7 +713,7 @@ pub fn abort(repo: &WritableRepo) -> Result<MergeReport> {
         meta_merged: None,
         conflicts: Vec::new(),
         selection: None,
-        events: Vec::new(),
+        events,
     })
 }
 
