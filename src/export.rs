@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
-use crate::labels::{Format, FrameLabels, Units, coco, kitti, voc, yolo};
+use crate::labels::{ExportLayout, Format, FrameLabels, LabelFormat, Units, format_of};
 use crate::query::FrameRecord;
 use crate::repo::Repository;
 
@@ -68,32 +68,21 @@ impl std::fmt::Display for NotExported {
 
 /// What a format does with an object: `None` when it holds its shape,
 /// else whether its bounding box is written in its place.
-fn shape_loss(format: Format, o: &crate::labels::Object) -> Option<bool> {
+fn shape_loss(format: &dyn LabelFormat, o: &crate::labels::Object) -> Option<bool> {
     use crate::labels::Geometry as G;
     let thin = o.geometry.as_ref().is_some_and(G::is_thin);
-    let held = match (&o.geometry, format) {
-        (None, _) => true,
+    let held = match &o.geometry {
+        None => true,
         // The 2D box of a KITTI object is a real box; the 3D part is KITTI's.
-        (Some(G::Box3d(_)), _) => true,
-        (Some(G::Polygon { .. }), Format::Coco | Format::Yolo) => true,
-        (Some(G::Mask(m)), Format::Coco) => m.column_major,
-        (Some(G::Keypoints(_) | G::Points(_)), Format::Coco) => true,
-        _ => false,
+        Some(G::Box3d(_)) => true,
+        Some(g) => format.holds(g),
     };
     (!held).then_some(!thin && o.bbox.is_some())
 }
 
-fn dirs(format: Format) -> Result<(&'static str, &'static str)> {
-    Ok(match format {
-        Format::Coco => ("images", ""),
-        Format::Yolo => ("images", "labels"),
-        Format::Voc => ("JPEGImages", "Annotations"),
-        Format::Kitti => ("image_2", "label_2"),
-        Format::Cvat => {
-            return Err(Error::InvalidArgument(
-                "export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into(),
-            ));
-        }
+fn dirs(format: Format) -> Result<ExportLayout> {
+    format_of(format).export_layout().ok_or_else(|| {
+        Error::InvalidArgument("export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into())
     })
 }
 
@@ -223,7 +212,12 @@ fn export_into(
     format: Format,
     out: &Path,
 ) -> Result<ExportReport> {
-    let (img_dir, lbl_dir) = dirs(format)?;
+    let imp = format_of(format);
+    let ExportLayout {
+        images: img_dir,
+        labels: lbl_dir,
+        ext,
+    } = dirs(format)?;
     let index = repo.index.load()?;
     let mut rep = ExportReport::default();
     let mut all_labels: Vec<FrameLabels> = Vec::new();
@@ -260,11 +254,7 @@ fn export_into(
             attributes: f.attrs.clone(),
             objects: f.objects.clone(),
         };
-        let target = if format == Format::Yolo {
-            Units::Normalized
-        } else {
-            Units::Pixels
-        };
+        let target = imp.units();
         if fl.units != target && (fl.width.is_none() || fl.height.is_none()) {
             let b = match bytes {
                 Some(b) => b,
@@ -284,7 +274,7 @@ fn export_into(
         };
         let mut kept = Vec::with_capacity(fl.objects.len());
         for mut o in std::mem::take(&mut fl.objects) {
-            match shape_loss(format, &o) {
+            match shape_loss(imp, &o) {
                 None => kept.push(o),
                 Some(as_boxes) => {
                     let key = (files(), o.kind(), as_boxes);
@@ -302,7 +292,7 @@ fn export_into(
                 .push(format!("{}: {e}; labels left out", f.path));
             fl.objects.clear();
         }
-        if format == Format::Kitti || format == Format::Yolo {
+        if imp.needs_boxes() {
             let before = fl.objects.len();
             fl.objects.retain(|o| o.bbox.is_some());
             if fl.objects.len() != before {
@@ -313,46 +303,26 @@ fn export_into(
                 ));
             }
         }
-        let label_rel = |ext: &str| out.join(lbl_dir).join(with_ext(&f.path, ext));
-        let fail = |e: crate::labels::LabelError| Error::Labels(format!("{}: {e}", f.path));
-        match format {
-            Format::Coco => {
-                fl.frame = f.path.clone();
-                all_labels.push(fl);
-            }
-            Format::Yolo => {
-                write_file(
-                    &label_rel("txt"),
-                    &yolo::write_with_names(&fl, &names).map_err(fail)?,
-                )?;
-                rep.label_files += 1;
-            }
-            Format::Voc => {
-                fl.frame = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
-                write_file(&label_rel("xml"), &voc::write(&fl).map_err(fail)?)?;
-                rep.label_files += 1;
-            }
-            Format::Kitti => {
-                write_file(&label_rel("txt"), &kitti::write(&fl).map_err(fail)?)?;
-                rep.label_files += 1;
-            }
-            Format::Cvat => {}
-        }
-    }
-    match format {
-        Format::Coco => {
-            let bytes = coco::write(&all_labels).map_err(|e| Error::Labels(e.to_string()))?;
-            write_file(&out.join("annotations.json"), &bytes)?;
+        fl.frame = imp.frame_name(&f.path).to_string();
+        if imp.is_multi_frame() {
+            all_labels.push(fl);
+        } else {
+            let bytes = imp
+                .write(std::slice::from_ref(&fl), Some(&names))
+                .map_err(|e| Error::Labels(format!("{}: {e}", f.path)))?;
+            write_file(&out.join(lbl_dir).join(with_ext(&f.path, ext)), &bytes)?;
             rep.label_files += 1;
         }
-        Format::Yolo => {
-            let mut y = String::from("# written by dsv export\npath: .\ntrain: images\nnames:\n");
-            for (i, n) in names.iter().enumerate() {
-                y.push_str(&format!("  {i}: {}\n", serde_json::Value::from(n.as_str())));
-            }
-            write_file(&out.join("data.yaml"), y.as_bytes())?;
-        }
-        _ => {}
+    }
+    if imp.is_multi_frame() {
+        let bytes = imp
+            .write(&all_labels, Some(&names))
+            .map_err(|e| Error::Labels(e.to_string()))?;
+        write_file(&out.join(lbl_dir), &bytes)?;
+        rep.label_files += 1;
+    }
+    if let Some((file, bytes)) = imp.names_file(&names) {
+        write_file(&out.join(file), &bytes)?;
     }
     rep.not_exported = lost
         .into_iter()

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dsv::labels::Format;
+use dsv::labels::{Format, format_of};
 use dsv::lock::Access;
 use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
 
@@ -43,10 +43,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     let format = match &args.format {
         Some(f) => match Format::from_name(f) {
-            Some(Format::Cvat) | None => {
-                crate::usage!("unknown export format '{f}' (expected coco, yolo, voc or kitti)")
-            }
-            Some(f) => Some(f),
+            Some(f) if format_of(f).export_layout().is_some() => Some(f),
+            _ => crate::usage!("unknown export format '{f}' (expected coco, yolo, voc or kitti)"),
         },
         None => None,
     };

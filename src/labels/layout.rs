@@ -269,7 +269,7 @@ impl Layout {
         format: Format,
         bytes: &[u8],
     ) -> crate::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
-        let class_names = if format == Format::Yolo {
+        let class_names = if super::format_of(format).uses_class_names() {
             match self.class_names(src, path)? {
                 Ok(n) => n,
                 Err(e) => return Ok(Err(e)),

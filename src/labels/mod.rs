@@ -1,7 +1,8 @@
 //! Label files: one normalized model for every annotation format.
 //!
 //! Each format has its own folder (`coco/`, `yolo/`, `kitti/`, `voc/`,
-//! `cvat/`) with a parser from bytes to [`FrameLabels`]. Parsers never panic
+//! `cvat/`) with a parser from bytes to [`FrameLabels`], and implements
+//! [`LabelFormat`] at its end; [`format_of`] is the registry. Parsers never panic
 //! on input: every failure is a [`LabelError`] with a line (and column where the
 //! format has one), and the caller adds the file's path. The rest of dsv (diff,
 //! stats, query, export) sees only this model.
@@ -14,12 +15,14 @@ mod attrs;
 pub mod coco;
 pub mod compare;
 pub mod cvat;
+pub mod format;
 pub mod kitti;
 pub mod layout;
 pub mod voc;
 pub mod yolo;
 
 pub use attrs::Attributes;
+pub use format::{ExportLayout, LabelFormat, format_from_tag, format_of};
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,13 +52,7 @@ impl Format {
 
     /// The name used in `dsv.toml` and on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Coco => "coco",
-            Format::Yolo => "yolo",
-            Format::Kitti => "kitti",
-            Format::Voc => "voc",
-            Format::Cvat => "cvat",
-        }
+        format_of(self).name()
     }
 
     /// Parses a format name as written in `dsv.toml`.
@@ -67,7 +64,7 @@ impl Format {
 
     /// Whether one file of this format describes many frames.
     pub fn is_multi_frame(self) -> bool {
-        matches!(self, Format::Coco | Format::Cvat)
+        format_of(self).is_multi_frame()
     }
 }
 
@@ -701,13 +698,7 @@ pub fn parse(
     bytes: &[u8],
     ctx: &ParseContext,
 ) -> Result<Vec<FrameLabels>, LabelError> {
-    match format {
-        Format::Coco => coco::parse(bytes),
-        Format::Yolo => yolo::parse(bytes, ctx).map(|f| vec![f]),
-        Format::Kitti => kitti::parse(bytes, ctx).map(|f| vec![f]),
-        Format::Voc => voc::parse(bytes, ctx).map(|f| vec![f]),
-        Format::Cvat => cvat::parse(bytes),
-    }
+    format_of(format).parse(bytes, ctx)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compare_objects};
 use crate::labels::layout::{FileSource, Layout, Role};
-use crate::labels::{Format, FrameLabels, LabelError, Object};
+use crate::labels::{Format, FrameLabels, LabelError, Object, format_of};
 use crate::object::diff::{Change, ChangeKind};
 use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
 use crate::paths::display_path;
@@ -222,13 +222,6 @@ fn parse_side(
         .map_err(|(file, e)| warning(file, e)))
 }
 
-/// Whether a format's object ids persist across versions of a file.
-fn ids_are_stable(format: Format) -> bool {
-    // CVAT track ids follow one object through edits; COCO annotation ids are
-    // renumbered by many exporters, so pairing on them would invent moves.
-    matches!(format, Format::Cvat)
-}
-
 /// Builds the dataset diff from file-level changes and the two versions.
 pub fn label_diff(
     changes: &[Change],
@@ -321,7 +314,9 @@ pub fn label_diff(
                 }
             }
             let mut matching = opts.matching;
-            matching.use_ids = opts.use_ids.unwrap_or_else(|| ids_are_stable(format));
+            matching.use_ids = opts
+                .use_ids
+                .unwrap_or_else(|| format_of(format).ids_are_stable());
             let resolve = |key: &str, after: bool| {
                 let (src, layout) = if after {
                     (new_src, new_layout)

@@ -169,7 +169,7 @@ pub(super) fn read_parse(b: &[u8]) -> Option<Parsed<'_>> {
         0 => Parsed::NotLabel,
         1 => Parsed::Failed(r.str()?),
         2 => {
-            let format = *Format::ALL.get(usize::from(r.u8()?))?;
+            let format = crate::labels::format_from_tag(r.u8()?)?;
             let n = r.count()?;
             let mut entries = Vec::with_capacity(n);
             for _ in 0..n {
@@ -923,11 +923,13 @@ pub(super) fn build(
                     for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
                         let bytes = parse_of(cand as usize);
                         // Checked by `read_parse` when the entry was resolved.
-                        let format = bytes.get(1).and_then(|&t| Format::ALL.get(usize::from(t)));
+                        let format = bytes
+                            .get(1)
+                            .and_then(|&t| crate::labels::format_from_tag(t));
                         let e = bytes
                             .get(at..)
                             .and_then(|b| read_entry(&mut Reader::new(b)));
-                        if let (Some(&format), Some(e)) = (format, e) {
+                        if let (Some(format), Some(e)) = (format, e) {
                             entries.push((cand as usize, format, e));
                         }
                     }

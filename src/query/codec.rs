@@ -55,13 +55,7 @@ pub(crate) fn attr_pairs<'a>(
 
 /// The byte a label format is stored as.
 pub(crate) fn format_tag(f: Format) -> u8 {
-    match f {
-        Format::Coco => 0,
-        Format::Yolo => 1,
-        Format::Kitti => 2,
-        Format::Voc => 3,
-        Format::Cvat => 4,
-    }
+    crate::labels::format_of(f).tag()
 }
 
 /// Frames per chunk: chunks are decoded (and filtered) in parallel.
@@ -473,7 +467,7 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let mut labels = Vec::with_capacity(nl);
     for _ in 0..nl {
         labels.push(r.str()?);
-        Format::ALL.get(usize::from(r.u8()?))?;
+        crate::labels::format_from_tag(r.u8()?)?;
     }
     r.done().then_some(RecordParts {
         path,
@@ -641,7 +635,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let mut labels = Vec::with_capacity(nl);
     for _ in 0..nl {
         let l = r.string()?;
-        let fmt = *Format::ALL.get(usize::from(r.u8()?))?;
+        let fmt = crate::labels::format_from_tag(r.u8()?)?;
         labels.push((l, fmt));
     }
     Some(FrameRecord {

@@ -98,7 +98,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 mod fast;
+mod format;
 pub mod layout;
+pub use format::CocoFormat;
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {

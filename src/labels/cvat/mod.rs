@@ -53,6 +53,9 @@ use super::{
     PointList, Units,
 };
 
+mod format;
+pub use format::CvatFormat;
+
 /// Whether the bytes look like CVAT XML (a cheap check on the first bytes).
 pub fn sniff(path: &str, head: &[u8]) -> bool {
     if !path.to_ascii_lowercase().ends_with(".xml") {

@@ -23,6 +23,9 @@ use super::{
     AttrValue, BBox, Box3d, FrameLabels, Geometry, LabelError, Object, ParseContext, Units,
 };
 
+mod format;
+pub use format::KittiFormat;
+
 const COLUMNS: [&str; 16] = [
     "type",
     "truncated",

@@ -30,6 +30,9 @@ use quick_xml::events::Event;
 
 use super::{AttrValue, BBox, FrameLabels, LabelError, Object, ParseContext, Units};
 
+mod format;
+pub use format::VocFormat;
+
 /// Attribute names with their own VOC element (written as elements, not under `<attributes>`).
 const FLAGS: [&str; 3] = ["truncated", "difficult", "occluded"];
 

@@ -33,6 +33,9 @@ use super::{
     Object, ParseContext, Units, too_many_objects,
 };
 
+mod format;
+pub use format::YoloFormat;
+
 /// Whether the path and first bytes look like a YOLO label file.
 pub fn sniff(path: &str, head: &[u8]) -> bool {
     if !ends_with_ignore_case(path, ".txt") {

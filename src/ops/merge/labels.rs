@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::labels::compare::{MatchOptions, pair_objects};
-use crate::labels::{Format, FrameLabels, Object};
+use crate::labels::{FrameLabels, Object};
 
 /// One frame- or object-level conflict inside a label file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,11 +46,6 @@ pub struct FramesMerge {
     pub theirs: Vec<FrameLabels>,
     /// The conflicts (empty: a clean merge, and `ours == theirs`).
     pub conflicts: Vec<LabelConflict>,
-}
-
-/// Whether object ids of a format persist across edits (as in the dataset diff).
-pub fn ids_are_stable(format: Format) -> bool {
-    matches!(format, Format::Cvat)
 }
 
 /// Names an object for a person: its id, else its class and box.

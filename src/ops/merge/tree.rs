@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use super::labels::{LabelConflict, ids_are_stable, merge_frames};
+use super::labels::{LabelConflict, merge_frames};
 use super::meta::{MetaConflict, Resolution, merge_sidecar};
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::compare::MatchOptions;
 use crate::labels::layout::{FileSource, Layout, Role};
-use crate::labels::{Format, FrameLabels, coco, cvat, kitti, voc, yolo};
+use crate::labels::{Format, FrameLabels, format_of};
 use crate::meta::sidecar_path;
 use crate::object::diff::{FileState, diff_trees, flatten};
 use crate::object::{EntryMode, Tree, TreeEntry};
@@ -322,7 +322,7 @@ impl Merger<'_> {
             return Ok(None);
         };
         let opts = MatchOptions {
-            use_ids: ids_are_stable(format),
+            use_ids: format_of(format).ids_are_stable(),
             ..MatchOptions::default()
         };
         let Some(m) = merge_frames(&base, &ours, &theirs, &opts) else {
@@ -361,8 +361,10 @@ impl Merger<'_> {
     }
 
     /// Writes frames with the format's writer; `None` when it cannot (the caller
-    /// then merges the file whole). A COCO file keeps the layout of our version
-    /// (`info`, `licenses`, categories and ids; see [`crate::labels::coco::layout`]).
+    /// then merges the file whole). The file keeps the layout of our version
+    /// where the format has one to keep ([`crate::labels::LabelFormat::write_like`]:
+    /// COCO's `info`, `licenses`, categories and ids); YOLO classes are written
+    /// by the names in effect for the file.
     fn write(
         &self,
         path: &str,
@@ -370,35 +372,25 @@ impl Merger<'_> {
         frames: &[FrameLabels],
         (ours, ours_frames, theirs): (&[u8], &[FrameLabels], &[u8]),
     ) -> Result<Option<Vec<u8>>> {
-        let one = || match frames {
-            [f] => Some(f),
-            _ => None,
+        let imp = format_of(format);
+        let names = if imp.uses_class_names() {
+            self.layout
+                .as_ref()
+                .map(|l| l.class_names(&self.ours_src, path))
+                .transpose()?
+                .and_then(|r| r.ok())
+                .flatten()
+        } else {
+            None
         };
-        Ok(match format {
-            Format::Coco => {
-                crate::labels::coco::layout::write_like(ours, ours_frames, &[theirs], frames)
-                    .or_else(|| coco::write(frames).ok())
-            }
-            Format::Cvat => cvat::write(frames).ok(),
-            Format::Voc => one().and_then(|f| voc::write(f).ok()),
-            Format::Kitti => one().and_then(|f| kitti::write(f).ok()),
-            Format::Yolo => match one() {
-                None => None,
-                Some(f) => {
-                    let names = self
-                        .layout
-                        .as_ref()
-                        .map(|l| l.class_names(&self.ours_src, path))
-                        .transpose()?
-                        .and_then(|r| r.ok())
-                        .flatten();
-                    match names {
-                        Some(n) => yolo::write_with_names(f, &n).ok(),
-                        None => yolo::write(f).ok(),
-                    }
-                }
-            },
-        })
+        Ok(imp
+            .write_like(
+                (ours, ours_frames),
+                &[theirs],
+                frames,
+                names.as_deref().map(Vec::as_slice),
+            )
+            .ok())
     }
 }
 

@@ -1,0 +1,75 @@
+//! COCO as a [`LabelFormat`].
+
+use crate::labels::format::{ExportLayout, LabelFormat};
+use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
+
+/// COCO detection JSON: one file for many frames; polygons, COCO RLE masks
+/// and keypoints beside boxes.
+pub struct CocoFormat;
+
+impl LabelFormat for CocoFormat {
+    fn format(&self) -> Format {
+        Format::Coco
+    }
+
+    fn name(&self) -> &'static str {
+        "coco"
+    }
+
+    fn tag(&self) -> u8 {
+        0
+    }
+
+    fn sniff(&self, path: &str, head: &[u8]) -> bool {
+        super::sniff(path, head)
+    }
+
+    fn parse(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
+        super::parse(bytes)
+    }
+
+    fn write(
+        &self,
+        frames: &[FrameLabels],
+        _names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        super::write(frames)
+    }
+
+    /// `info`, `licenses`, categories and ids of `like` stay
+    /// ([`super::layout::write_like`]); the plain writer's output when that
+    /// layout cannot be kept.
+    fn write_like(
+        &self,
+        (like, like_frames): (&[u8], &[FrameLabels]),
+        others: &[&[u8]],
+        frames: &[FrameLabels],
+        _names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        match super::layout::write_like(like, like_frames, others, frames) {
+            Some(out) => Ok(out),
+            None => super::write(frames),
+        }
+    }
+
+    fn is_multi_frame(&self) -> bool {
+        true
+    }
+
+    fn holds(&self, geometry: &Geometry) -> bool {
+        match geometry {
+            Geometry::Polygon { .. } | Geometry::Keypoints(_) | Geometry::Points(_) => true,
+            // COCO's RLE runs down columns over the whole image.
+            Geometry::Mask(m) => m.column_major,
+            _ => false,
+        }
+    }
+
+    fn export_layout(&self) -> Option<ExportLayout> {
+        Some(ExportLayout {
+            images: "images",
+            labels: "annotations.json",
+            ext: "json",
+        })
+    }
+}

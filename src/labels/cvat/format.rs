@@ -1,0 +1,62 @@
+//! CVAT as a [`LabelFormat`].
+
+use crate::labels::format::LabelFormat;
+use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
+
+/// CVAT for images XML: one file for many frames, every CVAT shape kind.
+pub struct CvatFormat;
+
+impl LabelFormat for CvatFormat {
+    fn format(&self) -> Format {
+        Format::Cvat
+    }
+
+    fn name(&self) -> &'static str {
+        "cvat"
+    }
+
+    fn tag(&self) -> u8 {
+        4
+    }
+
+    fn sniff(&self, path: &str, head: &[u8]) -> bool {
+        super::sniff(path, head)
+    }
+
+    fn parse(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
+        super::parse(bytes)
+    }
+
+    fn write(
+        &self,
+        frames: &[FrameLabels],
+        _names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        super::write(frames)
+    }
+
+    /// CVAT track ids follow one object through edits (COCO annotation ids,
+    /// by contrast, are renumbered by many exporters: pairing on them would
+    /// invent moves).
+    fn ids_are_stable(&self) -> bool {
+        true
+    }
+
+    fn is_multi_frame(&self) -> bool {
+        true
+    }
+
+    fn holds(&self, geometry: &Geometry) -> bool {
+        match geometry {
+            Geometry::Polygon { .. }
+            | Geometry::Polyline(_)
+            | Geometry::Points(_)
+            | Geometry::Ellipse(_)
+            | Geometry::Cuboid(_)
+            | Geometry::Keypoints(_) => true,
+            // CVAT's RLE runs along rows of the mask's own rectangle.
+            Geometry::Mask(m) => !m.column_major,
+            Geometry::Box3d(_) => false,
+        }
+    }
+}

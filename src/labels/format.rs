@@ -1,0 +1,234 @@
+//! One interface for every label format, and the registry of formats.
+//!
+//! A format is a [`LabelFormat`]: its id and name, how to recognize, parse
+//! and write its files, and what it can hold. Each format implements it at
+//! the end of its own folder (`coco/`, `yolo/`, ...); [`format_of`] is the one
+//! place a format is registered. Commands (diff, stats, query, merge, export)
+//! ask the registry instead of matching on [`Format`].
+
+use super::Format;
+use super::{FrameLabels, Geometry, LabelError, ParseContext, Units, coco, cvat, kitti, voc, yolo};
+
+/// What a label format is to the rest of dsv.
+pub trait LabelFormat: Sync {
+    /// Its id.
+    fn format(&self) -> Format;
+
+    /// The name used in `dsv.toml` and on the command line.
+    fn name(&self) -> &'static str;
+
+    /// The byte the query index stores the format as. Stored on disk: never
+    /// change a format's tag (tests check each is its position in [`Format::ALL`]).
+    fn tag(&self) -> u8;
+
+    /// Whether a file (its path and first bytes) looks like this format by
+    /// its content. Where labels live decides the rest ([`super::layout::Layout::role`]).
+    fn sniff(&self, path: &str, head: &[u8]) -> bool;
+
+    /// Parses one label file into its frames.
+    fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError>;
+
+    /// Writes frames as one file. A one-file-per-frame format refuses any
+    /// number of frames but one. `names` is the class list of formats that
+    /// store class indices (YOLO); others ignore it.
+    fn write(
+        &self,
+        frames: &[FrameLabels],
+        names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError>;
+
+    /// Writes frames in the layout of an existing file `like` (its bytes and
+    /// its parsed frames), with `others` versions of it consulted for what
+    /// `like` lacks: what a merge or a selection writes back. Formats with no
+    /// layout to keep write as [`LabelFormat::write`].
+    fn write_like(
+        &self,
+        _like: (&[u8], &[FrameLabels]),
+        _others: &[&[u8]],
+        frames: &[FrameLabels],
+        names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        self.write(frames, names)
+    }
+
+    /// Whether object ids persist across versions of a file, so that diff
+    /// and merge may pair objects by id.
+    fn ids_are_stable(&self) -> bool {
+        false
+    }
+
+    /// Whether one file of this format describes many frames.
+    fn is_multi_frame(&self) -> bool;
+
+    /// Whether parsing needs the class names of the file's directory
+    /// ([`ParseContext::class_names`]).
+    fn uses_class_names(&self) -> bool {
+        false
+    }
+
+    /// The units its boxes are written in.
+    fn units(&self) -> Units {
+        Units::Pixels
+    }
+
+    /// Whether every object must have a 2D box (objects without one cannot be written).
+    fn needs_boxes(&self) -> bool {
+        false
+    }
+
+    /// Whether it holds a shape beyond the plain 2D box (an object with
+    /// geometry it does not hold is written as its box, or left out).
+    fn holds(&self, geometry: &Geometry) -> bool;
+
+    /// Where `dsv export` puts frames and label files; `None` when export
+    /// does not write this format.
+    fn export_layout(&self) -> Option<ExportLayout> {
+        None
+    }
+
+    /// The frame name a written file gives the frame at `path` in the dataset.
+    fn frame_name<'a>(&self, path: &'a str) -> &'a str {
+        path
+    }
+
+    /// The class-names file a written dataset of this format needs
+    /// (file name, bytes), if any.
+    fn names_file(&self, _names: &[String]) -> Option<(&'static str, Vec<u8>)> {
+        None
+    }
+}
+
+/// Where an export of one format puts its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportLayout {
+    /// The directory frames are copied under.
+    pub images: &'static str,
+    /// The directory per-frame label files are written under (a
+    /// one-file-per-frame format), or the file all frames are written to (a
+    /// multi-frame one).
+    pub labels: &'static str,
+    /// The extension of a per-frame label file.
+    pub ext: &'static str,
+}
+
+/// The implementation of a format: the one registration of each.
+pub fn format_of(format: Format) -> &'static dyn LabelFormat {
+    match format {
+        Format::Coco => &coco::CocoFormat,
+        Format::Yolo => &yolo::YoloFormat,
+        Format::Kitti => &kitti::KittiFormat,
+        Format::Voc => &voc::VocFormat,
+        Format::Cvat => &cvat::CvatFormat,
+    }
+}
+
+/// The format stored as `tag` in the query index, if any.
+pub fn format_from_tag(tag: u8) -> Option<Format> {
+    // Tags are positions in `Format::ALL` (checked below): one lookup on
+    // the query's hot path instead of a search.
+    Format::ALL.get(usize::from(tag)).copied()
+}
+
+/// The one frame a one-file-per-frame format writes.
+pub(crate) fn one_frame(frames: &[FrameLabels]) -> Result<&FrameLabels, LabelError> {
+    match frames {
+        [f] => Ok(f),
+        _ => Err(LabelError::msg(format!(
+            "{} frames for a format that holds one frame per file",
+            frames.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_gives_each_format_its_own_implementation_and_tag() {
+        for (i, f) in Format::ALL.into_iter().enumerate() {
+            let imp = format_of(f);
+            assert_eq!(imp.format(), f);
+            assert_eq!(usize::from(imp.tag()), i, "{}", imp.name());
+            assert_eq!(format_from_tag(imp.tag()), Some(f));
+            assert_eq!(Format::from_name(imp.name()), Some(f));
+        }
+        assert_eq!(format_from_tag(5), None);
+    }
+
+    #[test]
+    fn format_properties_as_the_commands_used_them() {
+        let multi: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| format_of(*f).is_multi_frame())
+            .collect();
+        assert_eq!(multi, [Format::Coco, Format::Cvat]);
+        let stable: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| format_of(*f).ids_are_stable())
+            .collect();
+        assert_eq!(stable, [Format::Cvat]);
+        assert!(format_of(Format::Cvat).export_layout().is_none());
+        assert_eq!(format_of(Format::Yolo).units(), Units::Normalized);
+        assert_eq!(format_of(Format::Voc).frame_name("a/b/c.jpg"), "c.jpg");
+    }
+
+    #[test]
+    fn shape_kinds_each_export_format_holds() {
+        use crate::labels::{Keypoints, Mask, PointList};
+        let mask = |column_major| {
+            Geometry::Mask(Box::new(Mask {
+                counts: vec![1],
+                left: 0,
+                top: 0,
+                width: 1,
+                height: 1,
+                column_major,
+            }))
+        };
+        let shapes = [
+            ("polygon", Geometry::Polygon { rings: vec![] }),
+            ("rle", mask(true)),
+            ("mask", mask(false)),
+            (
+                "keypoints",
+                Geometry::Keypoints(Box::new(Keypoints {
+                    points: vec![],
+                    outline: None,
+                    labels: None,
+                })),
+            ),
+            (
+                "points",
+                Geometry::Points(Box::new(PointList { points: vec![] })),
+            ),
+            (
+                "polyline",
+                Geometry::Polyline(Box::new(PointList { points: vec![] })),
+            ),
+        ];
+        let held = |f: Format| -> Vec<&str> {
+            shapes
+                .iter()
+                .filter(|(_, g)| format_of(f).holds(g))
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        assert_eq!(
+            held(Format::Coco),
+            ["polygon", "rle", "keypoints", "points"]
+        );
+        assert_eq!(held(Format::Yolo), ["polygon"]);
+        assert!(held(Format::Voc).is_empty());
+        assert!(held(Format::Kitti).is_empty());
+    }
+
+    #[test]
+    fn one_file_per_frame_formats_refuse_to_write_two_frames() {
+        let f = FrameLabels::new("a", Units::Pixels);
+        for fmt in [Format::Kitti, Format::Voc, Format::Yolo] {
+            assert!(format_of(fmt).write(&[f.clone(), f.clone()], None).is_err());
+            assert!(format_of(fmt).write(&[], None).is_err());
+        }
+    }
+}

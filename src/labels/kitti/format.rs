@@ -1,0 +1,58 @@
+//! KITTI as a [`LabelFormat`].
+
+use crate::labels::format::{ExportLayout, LabelFormat, one_frame};
+use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
+
+/// KITTI `label_2` txt: one file per frame, boxes in pixels (and the 3D box,
+/// which the [`Geometry::Box3d`] of an object holds).
+pub struct KittiFormat;
+
+impl LabelFormat for KittiFormat {
+    fn format(&self) -> Format {
+        Format::Kitti
+    }
+
+    fn name(&self) -> &'static str {
+        "kitti"
+    }
+
+    fn tag(&self) -> u8 {
+        2
+    }
+
+    fn sniff(&self, path: &str, head: &[u8]) -> bool {
+        super::sniff(path, head)
+    }
+
+    fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
+        super::parse(bytes, ctx).map(|f| vec![f])
+    }
+
+    fn write(
+        &self,
+        frames: &[FrameLabels],
+        _names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        super::write(one_frame(frames)?)
+    }
+
+    fn is_multi_frame(&self) -> bool {
+        false
+    }
+
+    fn needs_boxes(&self) -> bool {
+        true
+    }
+
+    fn holds(&self, geometry: &Geometry) -> bool {
+        matches!(geometry, Geometry::Box3d(_))
+    }
+
+    fn export_layout(&self) -> Option<ExportLayout> {
+        Some(ExportLayout {
+            images: "image_2",
+            labels: "label_2",
+            ext: "txt",
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! YOLO as a [`LabelFormat`].
+
+use crate::labels::format::{ExportLayout, LabelFormat, one_frame};
+use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext, Units};
+
+/// YOLO txt: one file per frame, class indices into a names list,
+/// normalized boxes (and polygons, YOLO's segmentation lines).
+pub struct YoloFormat;
+
+impl LabelFormat for YoloFormat {
+    fn format(&self) -> Format {
+        Format::Yolo
+    }
+
+    fn name(&self) -> &'static str {
+        "yolo"
+    }
+
+    fn tag(&self) -> u8 {
+        1
+    }
+
+    fn sniff(&self, path: &str, head: &[u8]) -> bool {
+        super::sniff(path, head)
+    }
+
+    fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
+        super::parse(bytes, ctx).map(|f| vec![f])
+    }
+
+    /// With `names`, classes are written as their index in it; without,
+    /// classes must be indices already.
+    fn write(
+        &self,
+        frames: &[FrameLabels],
+        names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        let frame = one_frame(frames)?;
+        match names {
+            Some(n) => super::write_with_names(frame, n),
+            None => super::write(frame),
+        }
+    }
+
+    fn is_multi_frame(&self) -> bool {
+        false
+    }
+
+    fn uses_class_names(&self) -> bool {
+        true
+    }
+
+    fn units(&self) -> Units {
+        Units::Normalized
+    }
+
+    fn needs_boxes(&self) -> bool {
+        true
+    }
+
+    fn holds(&self, geometry: &Geometry) -> bool {
+        matches!(geometry, Geometry::Polygon { .. })
+    }
+
+    fn export_layout(&self) -> Option<ExportLayout> {
+        Some(ExportLayout {
+            images: "images",
+            labels: "labels",
+            ext: "txt",
+        })
+    }
+
+    /// `data.yaml`, naming the classes in index order.
+    fn names_file(&self, names: &[String]) -> Option<(&'static str, Vec<u8>)> {
+        let mut y = String::from("# written by dsv export\npath: .\ntrain: images\nnames:\n");
+        for (i, n) in names.iter().enumerate() {
+            y.push_str(&format!("  {i}: {}\n", serde_json::Value::from(n.as_str())));
+        }
+        Some(("data.yaml", y.into_bytes()))
+    }
+}
