@@ -1,5 +1,6 @@
 //! YOLO label files and names files come from users' trees: parsing must never panic,
-//! and whatever parses must write and parse again.
+//! whatever parses must write and parse again, and the counting and box-collecting
+//! readings must accept exactly what the parser accepts.
 #![no_main]
 use dsv::labels::{ParseContext, yolo};
 use libfuzzer_sys::fuzz_target;
@@ -19,10 +20,23 @@ fuzz_target!(|data: &[u8]| {
             stem: "a".to_owned(),
         },
     ] {
-        // The direct reading of plain box files agrees with the parser.
+        // One reader drives the parser, the counter and the box collector:
+        // they accept the same files and see the same objects.
+        let names = ctx.class_names.as_deref().map(Vec::as_slice);
+        let parsed = yolo::parse(data, &ctx);
+        let counts = yolo::count(data, names);
         let mut boxes = Vec::new();
-        if yolo::plain_boxes(data, ctx.class_names.as_deref().map(Vec::as_slice), &mut boxes) {
-            let frame = yolo::parse(data, &ctx).expect("the parser accepts a plain box file");
+        let plain = yolo::plain_boxes(data, names, &mut boxes);
+        assert_eq!(parsed.is_ok(), counts.is_some(), "count and parse disagree");
+        if let (Ok(frame), Some(counts)) = (&parsed, &counts) {
+            assert_eq!(counts.objects, frame.objects.len() as u64);
+            let polygons = frame.objects.iter().any(|o| o.geometry.is_some());
+            assert_eq!(plain, !polygons, "plain_boxes and parse disagree");
+        } else {
+            assert!(!plain, "plain_boxes accepts what parse refuses");
+        }
+        if plain {
+            let frame = parsed.as_ref().expect("the parser accepts a plain box file");
             assert_eq!(frame.objects.len(), boxes.len());
             for (o, (_, b, _)) in frame.objects.iter().zip(&boxes) {
                 assert_eq!(o.bbox.as_ref(), Some(b));

@@ -284,6 +284,42 @@ impl Layout {
         Ok(super::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e)))
     }
 
+    /// Whether [`Layout::parse`] accepts a label file (the same error when
+    /// not), without keeping what a multi-frame file holds where the format
+    /// can check without building it.
+    pub fn check(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+        format: Format,
+        bytes: &[u8],
+    ) -> crate::Result<Result<(), (String, LabelError)>> {
+        if format == Format::Cvat {
+            return Ok(super::cvat::check(bytes).map_err(|e| (path.to_string(), e)));
+        }
+        Ok(self.parse(src, path, format, bytes)?.map(drop))
+    }
+
+    /// [`Layout::parse`] handing the frames to `each` one at a time, in the
+    /// same order, where the format can (CVAT), so a consumer that counts
+    /// them never holds a whole multi-frame file. On an error, the frames
+    /// already handed over are to be discarded.
+    pub fn parse_each(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+        format: Format,
+        bytes: &[u8],
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> crate::Result<Result<(), (String, LabelError)>> {
+        if format == Format::Cvat {
+            return Ok(super::cvat::parse_each(bytes, each).map_err(|e| (path.to_string(), e)));
+        }
+        Ok(self
+            .parse(src, path, format, bytes)?
+            .map(|frames| frames.into_iter().for_each(each)))
+    }
+
     /// The frame a label file's frame entry describes, if it exists in `src`.
     pub fn frame_path(
         &self,

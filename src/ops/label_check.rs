@@ -42,8 +42,8 @@ fn check_files(src: &dyn FileSource, paths: &[(String, ObjectId)]) -> Result<Lab
             let Some(bytes) = src.read_id(path, id)? else {
                 return Ok(Vec::new());
             };
-            Ok(match layout.parse(src, path, format, &bytes)? {
-                Ok(_) => Vec::new(),
+            Ok(match layout.check(src, path, format, &bytes)? {
+                Ok(()) => Vec::new(),
                 Err((file, e)) => vec![LabelWarning {
                     file,
                     line: e.line,

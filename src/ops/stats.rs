@@ -214,23 +214,28 @@ impl FileCounts {
             ..FileCounts::default()
         };
         for f in frames {
-            if f.objects.is_empty() {
-                c.empty += 1;
-            } else {
-                c.labelled += 1;
-            }
-            for (k, v) in f.attributes {
-                bump2(&mut c.frame_attributes, k, attr_bucket(&v));
-            }
-            for o in f.objects {
-                c.objects += 1;
-                bump(&mut c.classes, o.class);
-                for (k, v) in o.attributes {
-                    bump2(&mut c.attributes, k, attr_bucket(&v));
-                }
-            }
+            c.add_frame(f);
         }
         c
+    }
+
+    /// Adds one parsed frame, taking its strings rather than copying them.
+    fn add_frame(&mut self, f: FrameLabels) {
+        if f.objects.is_empty() {
+            self.empty += 1;
+        } else {
+            self.labelled += 1;
+        }
+        for (k, v) in f.attributes {
+            bump2(&mut self.frame_attributes, k, attr_bucket(&v));
+        }
+        for o in f.objects {
+            self.objects += 1;
+            bump(&mut self.classes, o.class);
+            for (k, v) in o.attributes {
+                bump2(&mut self.attributes, k, attr_bucket(&v));
+            }
+        }
     }
 }
 
@@ -969,8 +974,17 @@ impl Walk<'_> {
             }
             return Ok(Some(yolo_counted(bytes, path, scope.names.as_ref())));
         }
-        let full = match self.layout.parse(self.src, path, format, bytes)? {
-            Ok(frames) => FileCounts::of_frames(frames),
+        // Frame by frame: a multi-frame file is counted without holding
+        // all its objects at once.
+        let mut counts = FileCounts {
+            kind: FileKind::Parsed,
+            ..FileCounts::default()
+        };
+        let parsed = self
+            .layout
+            .parse_each(self.src, path, format, bytes, &mut |f| counts.add_frame(f))?;
+        let full = match parsed {
+            Ok(()) => counts,
             Err((file, e)) => FileCounts {
                 kind: FileKind::Error,
                 // The error names the file that failed, which may be another one

@@ -58,21 +58,64 @@ fn encode_parse(
             codec::varint(out, frames.len() as u64);
             let mut objects = Vec::new();
             for f in &frames {
-                codec::string(out, &f.frame);
-                out.push(u8::from(f.units == Units::Normalized));
-                codec::opt_u32(out, f.width);
-                codec::opt_u32(out, f.height);
-                codec::attrs(out, &f.attributes);
-                objects.clear();
-                for o in &f.objects {
-                    codec::object(&mut objects, o);
-                }
-                codec::varint(out, f.objects.len() as u64);
-                codec::varint(out, objects.len() as u64);
-                out.extend_from_slice(&objects);
+                encode_frame(out, f, &mut objects);
             }
         }
     }
+}
+
+/// One frame entry of [`encode_parse`]; `objects` is scratch space.
+fn encode_frame(out: &mut Vec<u8>, f: &FrameLabels, objects: &mut Vec<u8>) {
+    codec::string(out, &f.frame);
+    out.push(u8::from(f.units == Units::Normalized));
+    codec::opt_u32(out, f.width);
+    codec::opt_u32(out, f.height);
+    codec::attrs(out, &f.attributes);
+    objects.clear();
+    for o in &f.objects {
+        codec::object(objects, o);
+    }
+    codec::varint(out, f.objects.len() as u64);
+    codec::varint(out, objects.len() as u64);
+    out.extend_from_slice(objects);
+}
+
+/// [`encode_parse`] of a label file of `format`, encoded frame by frame as
+/// the layout parses it ([`Layout::parse_each`]): a multi-frame file never
+/// has all its objects parsed at once. The same bytes.
+fn encode_label_file(
+    layout: &Layout,
+    src: &dyn FileSource,
+    path: &str,
+    format: Format,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    // Room for the tag, the format and the frame count (a varint of at most
+    // ten bytes), which is known only at the end.
+    const HEAD: usize = 12;
+    let mut out = vec![0u8; HEAD];
+    let mut frames = 0u64;
+    let mut objects = Vec::new();
+    let parsed = layout.parse_each(src, path, format, bytes, &mut |f| {
+        encode_frame(&mut out, &f, &mut objects);
+        frames += 1;
+    })?;
+    match parsed {
+        Ok(()) => {
+            let mut head = vec![2, codec::format_tag(format)];
+            codec::varint(&mut head, frames);
+            let start = HEAD - head.len();
+            out[start..HEAD].copy_from_slice(&head);
+            // In place: no second copy of a large encoding.
+            out.drain(..start);
+        }
+        Err((file, e)) => {
+            out.clear();
+            out.shrink_to_fit();
+            encode_parse(&mut out, Some(Err(format!("{file}: {e}"))));
+        }
+    }
+    Ok(out)
 }
 
 /// [`encode_parse`] of a YOLO file whose lines are all boxes, given the
@@ -220,16 +263,14 @@ pub(super) fn parse_candidate(
     {
         return Ok(out);
     }
-    let parsed = match role {
-        Role::Label(format) => Some(match layout.parse(src, path, format, bytes)? {
-            Ok(frames) => Ok((format, frames)),
-            Err((file, e)) => Err(format!("{file}: {e}")),
-        }),
-        _ => None,
-    };
-    let mut out = Vec::new();
-    encode_parse(&mut out, parsed);
-    Ok(out)
+    match role {
+        Role::Label(format) => encode_label_file(layout, src, path, format, bytes),
+        _ => {
+            let mut out = Vec::new();
+            encode_parse(&mut out, None);
+            Ok(out)
+        }
+    }
 }
 
 /// The frame an entry of a label file describes, given the frame
@@ -1173,6 +1214,48 @@ frames = "right/"
                 layout.frame_dirs(path, format),
                 "{path}"
             );
+        }
+    }
+
+    #[test]
+    fn label_files_encoded_frame_by_frame_encode_as_their_whole_parse() {
+        struct NoFiles;
+        impl FileSource for NoFiles {
+            fn read(&self, _: &str) -> Result<Option<Vec<u8>>> {
+                Ok(None)
+            }
+            fn exists(&self, _: &str) -> Result<bool> {
+                Ok(false)
+            }
+        }
+        let layout = Layout::new(crate::dsv_toml::DsvToml::default());
+        let cvat = br#"<annotations><image id="0" name="a.jpg" width="9" height="9"><box label="car" occluded="0" xtl="1" ytl="1" xbr="2" ybr="2"/><tag label="night"/></image><image id="1" name="b.jpg" width="9" height="9"/></annotations>"#;
+        let tracks = br#"<annotations><image id="0" name="a.jpg" width="9" height="9"/><track id="3" label="dog"><box frame="0" outside="0" occluded="0" xtl="1" ytl="1" xbr="2" ybr="2"/></track></annotations>"#;
+        let many: Vec<u8> = {
+            let mut x = b"<annotations>".to_vec();
+            for i in 0..200 {
+                x.extend(format!(r#"<image id="{i}" name="f{i}.jpg" width="9" height="9"><box label="c{}" occluded="1" xtl="1" ytl="1" xbr="2" ybr="2"/></image>"#, i % 3).bytes());
+            }
+            x.extend(b"</annotations>");
+            x
+        };
+        let broken = &cvat[..cvat.len() - 3];
+        let coco = br#"{"images":[{"id":1,"file_name":"a.jpg","width":9,"height":9}],"annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[1,1,2,2]}],"categories":[{"id":1,"name":"car"}]}"#;
+        for (path, format, bytes) in [
+            ("a.xml", Format::Cvat, &cvat[..]),
+            ("a.xml", Format::Cvat, &tracks[..]),
+            ("a.xml", Format::Cvat, &many[..]),
+            ("a.xml", Format::Cvat, broken),
+            ("a.json", Format::Coco, &coco[..]),
+        ] {
+            let got = encode_label_file(&layout, &NoFiles, path, format, bytes).expect("encodes");
+            let whole = match layout.parse(&NoFiles, path, format, bytes).expect("reads") {
+                Ok(frames) => Ok((format, frames)),
+                Err((file, e)) => Err(format!("{file}: {e}")),
+            };
+            let mut expected = Vec::new();
+            encode_parse(&mut expected, Some(whole));
+            assert_eq!(got, expected, "{}", String::from_utf8_lossy(bytes));
         }
     }
 

@@ -225,8 +225,20 @@ struct XmlAttr<'e> {
     at: usize,
 }
 
+/// What the parser keeps of what it reads.
+enum Keep<'k> {
+    /// Every frame, returned at the end ([`parse`]).
+    All,
+    /// Frames without their objects: the file is only checked ([`check`]).
+    NoObjects,
+    /// Each frame handed over when its `<image>` closes ([`parse_each`] of a
+    /// file without tracks, whose frames are then complete at that point).
+    Each(&'k mut dyn FnMut(FrameLabels)),
+}
+
 /// Parser state between events.
-struct Parser<'x> {
+struct Parser<'x, 'k> {
+    keep: Keep<'k>,
     /// The whole input, to turn positions into lines.
     bytes: &'x [u8],
     /// The text being parsed (after a BOM) and its offset in `bytes`.
@@ -246,6 +258,32 @@ struct Parser<'x> {
 
 /// Parses a whole CVAT for images XML file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    read(bytes, Keep::All)
+}
+
+/// Whether [`parse`] accepts the file (the same error when not), without
+/// keeping its objects: a file of millions of shapes is checked in the
+/// memory of the file and its frame list.
+pub fn check(bytes: &[u8]) -> Result<(), LabelError> {
+    read(bytes, Keep::NoObjects).map(drop)
+}
+
+/// The frames [`parse`] returns, in the same order, handed to `each` one at
+/// a time, so a consumer that counts or encodes them never holds the whole
+/// file's objects. Frames of a file with tracks are complete only at its
+/// end: those are parsed whole first. On an error, the frames already handed
+/// over are to be discarded.
+pub fn parse_each(bytes: &[u8], each: &mut dyn FnMut(FrameLabels)) -> Result<(), LabelError> {
+    // Any `<track` (even in text or a comment) takes the whole path: the
+    // cheap test errs only on the side of holding more.
+    if memchr::memmem::find(bytes, b"<track").is_some() {
+        read(bytes, Keep::All)?.into_iter().for_each(each);
+        return Ok(());
+    }
+    read(bytes, Keep::Each(each)).map(drop)
+}
+
+fn read(bytes: &[u8], keep: Keep<'_>) -> Result<Vec<FrameLabels>, LabelError> {
     let (body, base) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
         Some(rest) => (rest, 3),
         None => (bytes, 0),
@@ -258,6 +296,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
         )
     })?;
     let mut p = Parser {
+        keep,
         bytes,
         text,
         base,
@@ -329,7 +368,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     Ok(p.finish())
 }
 
-impl<'x> Parser<'x> {
+impl<'x> Parser<'x, '_> {
     fn error(&self, offset: usize, message: impl Into<String>) -> LabelError {
         LabelError::at_offset(self.bytes, self.base.saturating_add(offset), message)
     }
@@ -438,6 +477,14 @@ impl<'x> Parser<'x> {
             El::Image => {
                 if let Some(frame) = self.image.and_then(|i| self.frames.get_mut(i)) {
                     fit(&mut frame.objects);
+                    if let Keep::Each(each) = &mut self.keep {
+                        // Only the frame's place stays: its index is what
+                        // `image_ids` keeps, and no track will need it.
+                        each(std::mem::replace(
+                            frame,
+                            FrameLabels::new(String::new(), Units::Pixels),
+                        ));
+                    }
                 }
                 self.image = None;
             }
@@ -784,6 +831,7 @@ impl<'x> Parser<'x> {
         }
         match track {
             Some((_, true)) => {}
+            _ if matches!(self.keep, Keep::NoObjects) => {}
             Some((frame, false)) => {
                 let id = obj.id.clone().unwrap_or_default();
                 let order = (id.parse().unwrap_or(u64::MAX), id, obj.class.clone());
@@ -1773,6 +1821,38 @@ mod tests {
         }
     }
 
+    /// `check` and `parse_each` say what `parse` says of a file: the same
+    /// error, or for `parse_each` the same frames in the same order.
+    fn assert_readings_agree(bytes: &[u8]) {
+        let parsed = parse(bytes);
+        assert_eq!(check(bytes), parsed.clone().map(drop));
+        let mut each = Vec::new();
+        let streamed = parse_each(bytes, &mut |f| each.push(f));
+        match parsed {
+            Ok(frames) => {
+                assert_eq!(streamed, Ok(()));
+                assert_eq!(each, frames);
+            }
+            Err(e) => assert_eq!(streamed, Err(e)),
+        }
+    }
+
+    #[test]
+    fn check_and_frame_by_frame_reading_agree_with_parse() {
+        let written = write(&parse(TRACKS.as_bytes()).unwrap()).unwrap();
+        for bytes in [
+            labelled_task(),
+            read(PROJECT),
+            TRACKS.as_bytes().to_vec(),
+            written,
+        ] {
+            assert_readings_agree(&bytes);
+            for n in (0..bytes.len()).step_by(5) {
+                assert_readings_agree(&bytes[..n]);
+            }
+        }
+    }
+
     const TRACKS: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <annotations>
   <version>1.1</version>
@@ -2158,6 +2238,7 @@ mod tests {
             let written = write(&frames).unwrap();
             let back = parse(&written);
             prop_assert_eq!(back, Ok(frames), "{}", String::from_utf8_lossy(&written));
+            assert_readings_agree(&written);
         }
     }
 }

@@ -59,157 +59,32 @@ pub fn sniff(path: &str, head: &[u8]) -> bool {
     }
     // The last field of a line the head cut short may be a number's prefix ("1e").
     let checked = if cut { rest.len() - 1 } else { rest.len() };
-    rest.iter().take(checked).all(|f| parse_number(f).is_some())
+    rest.iter()
+        .take(checked)
+        .all(|f| number(f.as_bytes()).is_some())
 }
 
 /// Parses one frame's YOLO label file (frame name = `ctx.stem`).
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError> {
-    let text = utf8(bytes)?;
     let names = ctx.class_names.as_deref().map(Vec::as_slice);
-    let mut frame = FrameLabels::new(ctx.stem.clone(), Units::Normalized);
-    // One scratch buffer per file keeps the per-line cost free of allocations.
-    let mut nums: Vec<f64> = Vec::with_capacity(8);
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let mut fields = raw.split_ascii_whitespace();
-        let Some(class_tok) = fields.next() else {
-            continue;
-        };
-        if frame.objects.len() >= MAX_OBJECTS_PER_FRAME {
-            return Err(too_many_objects(line_no));
-        }
-        let Ok(index) = class_tok.parse::<usize>() else {
-            return Err(field_error(
-                line_no,
-                1,
-                format!(
-                    "class is {}, not a class index (a whole number from 0)",
-                    quote(class_tok)
-                ),
-            ));
-        };
-        let bad_number = |k: usize, tok: &str| {
-            let count = raw.split_ascii_whitespace().count().saturating_sub(1);
-            field_error(
-                line_no,
-                k + 2,
-                format!(
-                    "{} is {}, not a finite number",
-                    value_name(k, count),
-                    quote(tok)
-                ),
-            )
-        };
-        // A polygon line is read straight into its ring, sized by a count of
-        // the fields first: collecting its numbers and then pairing them held
-        // the polygon twice (and a buffer grown by doubling), which is what a
-        // file of one huge line costs.
-        let rest = fields.clone().take(7).count();
-        if rest >= 6 {
-            let count = fields.clone().count();
-            let points = count / 2;
-            if points > MAX_POLYGON_POINTS {
-                return Err(LabelError::at_line(
-                    line_no,
-                    format!(
-                        "a polygon of {points} points: dsv reads at most {MAX_POLYGON_POINTS} points per polygon"
-                    ),
-                ));
-            }
-            let mut ring: Vec<[f64; 2]> = Vec::with_capacity(points);
-            let mut score = None;
-            let mut k = 0;
-            while let Some(tok) = fields.next() {
-                let x = parse_number(tok).ok_or_else(|| bad_number(k, tok))?;
-                match fields.next() {
-                    Some(tok) => {
-                        let y = parse_number(tok).ok_or_else(|| bad_number(k + 1, tok))?;
-                        ring.push([x, y]);
-                    }
-                    None => score = Some(x),
-                }
-                k += 2;
-            }
-            let class = class_name(index, names, line_no)?;
-            frame
-                .objects
-                .push(polygon_object(class, ring, score, line_no)?);
-            continue;
-        }
-        nums.clear();
-        for (k, tok) in fields.enumerate() {
-            nums.push(parse_number(tok).ok_or_else(|| bad_number(k, tok))?);
-        }
-        let class = class_name(index, names, line_no)?;
-        frame
-            .objects
-            .push(object_from_numbers(class, &nums, line_no)?);
-    }
-    Ok(frame)
-}
-
-/// The object of a polygon line: the ring, its bounding box, the score.
-fn polygon_object(
-    class: String,
-    ring: Vec<[f64; 2]>,
-    score: Option<f64>,
-    line_no: usize,
-) -> Result<Object, LabelError> {
-    let mut obj = Object::new(class, bounding_box(&ring));
-    if obj.bbox.is_none() {
-        return Err(LabelError::at_line(line_no, "polygon extent overflows"));
-    }
-    obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
-    if let Some(score) = score {
-        obj.attributes
-            .insert("score".to_owned(), AttrValue::Float(score));
-    }
-    Ok(obj)
+    let mut model = Model {
+        names,
+        frame: FrameLabels::new(ctx.stem.clone(), Units::Normalized),
+    };
+    read(bytes, names, &mut model)?;
+    Ok(model.frame)
 }
 
 /// One box line of a YOLO file as [`parse`] reads it: class index, box, score.
 pub type PlainBox = (usize, BBox, Option<f64>);
 
-/// The objects [`parse`] would build from a file whose lines are all boxes
-/// (four numbers, or five with a score), read the same way but without
-/// building them: `false` (with `out` unspecified) for anything else, a
-/// polygon, a class past `names`, any error, which [`parse`] then handles.
+/// The objects [`parse`] builds from a file whose lines are all boxes (four
+/// numbers, or five with a score), without building them: `true` exactly
+/// when [`parse`] accepts the file and it holds no polygon (`out` is then
+/// the boxes in file order), `false` (with `out` unspecified) otherwise.
 pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
     out.clear();
-    let Ok(text) = utf8(bytes) else {
-        return false;
-    };
-    for raw in text.lines() {
-        let mut fields = raw.split_ascii_whitespace();
-        let Some(class_tok) = fields.next() else {
-            continue;
-        };
-        let Ok(index) = class_tok.parse::<usize>() else {
-            return false;
-        };
-        if names.is_some_and(|n| index >= n.len()) || out.len() >= MAX_OBJECTS_PER_FRAME {
-            return false;
-        }
-        let mut nums = [0f64; 5];
-        let mut n = 0;
-        for tok in fields {
-            match (nums.get_mut(n), parse_number(tok)) {
-                (Some(slot), Some(v)) => *slot = v,
-                _ => return false,
-            }
-            n += 1;
-        }
-        let [cx, cy, w, h, score] = nums;
-        if n < 4 || w < 0.0 || h < 0.0 {
-            return false;
-        }
-        let b = BBox::from_center(cx, cy, w, h);
-        if !corners_finite(&b) {
-            return false;
-        }
-        out.push((index, b, (n == 5).then_some(score)));
-    }
-    true
+    matches!(read(bytes, names, &mut Boxes(out)), Ok(true))
 }
 
 /// What [`parse`] would count in a file, found without building objects.
@@ -223,102 +98,303 @@ pub struct Counts {
     pub scored: u64,
 }
 
-/// Counts the objects of a YOLO file the way [`parse`] would, without building
-/// them: no `String` per object and no float parsing of plain decimals. `None`
-/// whenever this pass cannot vouch that [`parse`] accepts the file (an error, or
-/// anything unusual: non-ASCII text, exponents, a sign on a box size, a class
-/// index out of range of `names`); the caller then runs [`parse`], which gives
-/// the exact error. So the counts, when given, are always those of [`parse`].
+/// The counts of the objects [`parse`] would build, without building them
+/// (no `String` per object): `None` exactly when [`parse`] refuses the file,
+/// which the caller then runs for the error.
 pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut c = Counts::default();
-    // One pass over the bytes, splitting fields by hand: this runs for every
-    // label file of a dataset, and iterator adaptors cost more than the checks.
-    let mut i = 0;
-    while i < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |p| i + p);
-        let line = &bytes[i..end];
-        i = end + 1;
-        let mut pos = 0;
-        let mut fields = 0usize;
-        let mut index = 0usize;
-        let mut signed_size = false;
-        loop {
-            while pos < line.len() && line[pos].is_ascii_whitespace() {
-                pos += 1;
-            }
-            if pos == line.len() {
-                break;
-            }
-            let start = pos;
-            while pos < line.len() && !line[pos].is_ascii_whitespace() {
-                pos += 1;
-            }
-            let f = &line[start..pos];
-            if fields == 0 {
-                index = plain_index(f)?;
-            } else {
-                if !plain_decimal(f) {
-                    return None;
-                }
-                // The third and fourth numbers are w and h on a box line, which
-                // must not be negative; on a polygon line they are coordinates.
-                signed_size |= (fields == 3 || fields == 4) && f[0] == b'-';
-            }
-            fields += 1;
-        }
-        if fields == 0 {
-            // A blank line (only ASCII whitespace), which `parse` skips too.
-            continue;
-        }
-        if names.is_some_and(|n| index >= n.len()) {
-            return None;
-        }
-        let n = fields - 1;
-        if (signed_size && n <= 5) || n / 2 > MAX_POLYGON_POINTS {
-            return None;
-        }
-        let scored = match n {
-            4 => false,
-            5 => true,
-            n if n >= 6 => n % 2 == 1,
-            _ => return None,
+    let mut counter = Counter(Counts::default());
+    read(bytes, names, &mut counter).ok()?;
+    Some(counter.0)
+}
+
+/// One object line [`read`] accepted.
+struct Line {
+    /// The class index (inside the names list, when there is one).
+    class: usize,
+    /// The box: from the centre and size, or the bounds of the polygon.
+    bbox: BBox,
+    /// The confidence score, when the line has one.
+    score: Option<f64>,
+    /// The polygon's points, for a polygon line when the sink keeps them.
+    ring: Option<Vec<[f64; 2]>>,
+}
+
+/// What a sink wants of a polygon line.
+#[derive(PartialEq, Eq)]
+enum Polygons {
+    /// Its points, as a ring.
+    Ring,
+    /// Its box and score only (the points are read and checked all the same).
+    Bounds,
+    /// Nothing: the reading stops there and answers `false`.
+    Decline,
+}
+
+/// What a reading of a YOLO file does with each object line. Every decision
+/// to accept or refuse a line is [`read`]'s, so that [`parse`], [`count`]
+/// and [`plain_boxes`] cannot disagree on a file; a sink only keeps.
+trait Sink {
+    /// What it wants of a polygon line.
+    const POLYGONS: Polygons;
+    /// An accepted object line.
+    fn object(&mut self, line: Line);
+}
+
+/// Builds the frame ([`parse`]).
+struct Model<'n> {
+    names: Option<&'n [String]>,
+    frame: FrameLabels,
+}
+
+impl Sink for Model<'_> {
+    const POLYGONS: Polygons = Polygons::Ring;
+
+    fn object(&mut self, line: Line) {
+        // `read` checked the index against the names.
+        let class = match self.names.and_then(|n| n.get(line.class)) {
+            Some(name) => name.clone(),
+            None => line.class.to_string(),
         };
-        if c.objects >= MAX_OBJECTS_PER_FRAME as u64 {
-            return None;
+        let mut obj = Object::new(class, Some(line.bbox));
+        if let Some(ring) = line.ring {
+            obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
         }
+        if let Some(score) = line.score {
+            obj.attributes
+                .insert("score".to_owned(), AttrValue::Float(score));
+        }
+        self.frame.objects.push(obj);
+    }
+}
+
+/// Collects plain boxes ([`plain_boxes`]).
+struct Boxes<'o>(&'o mut Vec<PlainBox>);
+
+impl Sink for Boxes<'_> {
+    const POLYGONS: Polygons = Polygons::Decline;
+
+    fn object(&mut self, line: Line) {
+        self.0.push((line.class, line.bbox, line.score));
+    }
+}
+
+/// Counts ([`count`]).
+struct Counter(Counts);
+
+impl Sink for Counter {
+    const POLYGONS: Polygons = Polygons::Bounds;
+
+    fn object(&mut self, line: Line) {
+        let c = &mut self.0;
         c.objects += 1;
-        c.scored += u64::from(scored);
-        match c.classes.iter_mut().find(|e| e.0 == index) {
+        c.scored += u64::from(line.score.is_some());
+        match c.classes.iter_mut().find(|e| e.0 == line.class) {
             Some(e) => e.1 += 1,
-            None => c.classes.push((index, 1)),
+            None => c.classes.push((line.class, 1)),
         }
     }
-    Some(c)
 }
 
-/// A class index written as plain digits that fits a `usize` (what
-/// `str::parse::<usize>` accepts, minus the rare `+` sign).
-fn plain_index(f: &[u8]) -> Option<usize> {
-    if f.is_empty() || f.len() > 18 || !f.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(f.iter().fold(0usize, |v, d| v * 10 + usize::from(d - b'0')))
+/// The one reader of the YOLO grammar: tokenizes each line once, decides
+/// whether it is accepted, and hands accepted object lines to `sink`.
+/// `Ok(false)` when the sink declined a polygon line.
+fn read<S: Sink>(bytes: &[u8], names: Option<&[String]>, sink: &mut S) -> Result<bool, LabelError> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // A file the reader accepts is ASCII (digits, signs, points, whitespace),
+    // so UTF-8 is checked only on the way out with an error: a file that is
+    // not UTF-8 reports that first, wherever the bad byte is, as it always has.
+    read_lines(body, names, sink).map_err(|e| match utf8(bytes) {
+        Err(not_text) => not_text,
+        Ok(_) => e,
+    })
 }
 
-/// `-?D+(.D+)?` with at most 15 digits before the point: a finite number whose
-/// magnitude is below 1e15, so no box or polygon built from it can overflow.
-fn plain_decimal(f: &[u8]) -> bool {
-    let f = f.strip_prefix(b"-").unwrap_or(f);
-    let int = f.iter().take_while(|b| b.is_ascii_digit()).count();
-    if int == 0 || int > 15 {
-        return false;
+/// [`read`] after the byte order mark.
+fn read_lines<S: Sink>(
+    text: &[u8],
+    names: Option<&[String]>,
+    sink: &mut S,
+) -> Result<bool, LabelError> {
+    let mut objects = 0usize;
+    let mut line_no = 0usize;
+    let mut start = 0;
+    while start < text.len() {
+        let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p);
+        let raw = &text[start..end];
+        start = end + 1;
+        line_no += 1;
+        let mut fields = Fields { line: raw, pos: 0 };
+        let Some(class_tok) = fields.next() else {
+            continue;
+        };
+        if objects >= MAX_OBJECTS_PER_FRAME {
+            return Err(too_many_objects(line_no));
+        }
+        let Some(class) = class_index(class_tok) else {
+            return Err(field_error(
+                line_no,
+                1,
+                format!(
+                    "class is {}, not a class index (a whole number from 0)",
+                    quote(&String::from_utf8_lossy(class_tok))
+                ),
+            ));
+        };
+        let check_class = || match names {
+            Some(names) if class >= names.len() => Err(field_error(
+                line_no,
+                1,
+                format!(
+                    "class index {class} is out of range: the names list has {} names",
+                    names.len()
+                ),
+            )),
+            _ => Ok(()),
+        };
+        // The fields are counted before a number is read: the count decides
+        // a box from a polygon, and a polygon's size is checked before its
+        // points are stored (a file may be one line of megabytes).
+        let mut toks: [&[u8]; 5] = [&[]; 5];
+        let mut n = 0;
+        for tok in fields.clone() {
+            if let Some(slot) = toks.get_mut(n) {
+                *slot = tok;
+            }
+            n += 1;
+        }
+        let bad_number = |k: usize, tok: &[u8]| {
+            field_error(
+                line_no,
+                k + 2,
+                format!(
+                    "{} is {}, not a finite number",
+                    value_name(k, n),
+                    quote(&String::from_utf8_lossy(tok))
+                ),
+            )
+        };
+        let line = if n >= 6 {
+            let points = n / 2;
+            if points > MAX_POLYGON_POINTS {
+                return Err(LabelError::at_line(
+                    line_no,
+                    format!(
+                        "a polygon of {points} points: dsv reads at most {MAX_POLYGON_POINTS} points per polygon"
+                    ),
+                ));
+            }
+            if S::POLYGONS == Polygons::Decline {
+                return Ok(false);
+            }
+            let keep = S::POLYGONS == Polygons::Ring;
+            let mut ring: Vec<[f64; 2]> = Vec::with_capacity(if keep { points } else { 0 });
+            let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+            let mut score = None;
+            let mut k = 0;
+            while let Some(tok) = fields.next() {
+                let x = number(tok).ok_or_else(|| bad_number(k, tok))?;
+                match fields.next() {
+                    Some(tok) => {
+                        let y = number(tok).ok_or_else(|| bad_number(k + 1, tok))?;
+                        lo = [lo[0].min(x), lo[1].min(y)];
+                        hi = [hi[0].max(x), hi[1].max(y)];
+                        if keep {
+                            ring.push([x, y]);
+                        }
+                    }
+                    None => score = Some(x),
+                }
+                k += 2;
+            }
+            check_class()?;
+            let bbox = BBox::from_corners(lo[0], lo[1], hi[0], hi[1]);
+            if !(bbox.w.is_finite() && bbox.h.is_finite()) {
+                return Err(LabelError::at_line(line_no, "polygon extent overflows"));
+            }
+            Line {
+                class,
+                bbox,
+                score,
+                ring: keep.then_some(ring),
+            }
+        } else {
+            let mut nums = [0f64; 5];
+            for (k, (slot, tok)) in nums.iter_mut().zip(toks).take(n).enumerate() {
+                *slot = number(tok).ok_or_else(|| bad_number(k, tok))?;
+            }
+            check_class()?;
+            if n < 4 {
+                return Err(field_error(
+                    line_no,
+                    n + 2,
+                    format!(
+                        "{} is missing: a YOLO line is `class cx cy w h`",
+                        value_name(n, n)
+                    ),
+                ));
+            }
+            let [cx, cy, w, h, score] = nums;
+            for (k, v) in [(2, w), (3, h)] {
+                if v < 0.0 {
+                    return Err(field_error(
+                        line_no,
+                        k + 2,
+                        format!("{} is {v}, a box size cannot be negative", value_name(k, n)),
+                    ));
+                }
+            }
+            let bbox = BBox::from_center(cx, cy, w, h);
+            if !corners_finite(&bbox) {
+                return Err(LabelError::at_line(line_no, "box corners overflow"));
+            }
+            Line {
+                class,
+                bbox,
+                score: (n == 5).then_some(score),
+                ring: None,
+            }
+        };
+        objects += 1;
+        sink.object(line);
     }
-    match f.get(int..) {
-        Some([]) => true,
-        Some([b'.', frac @ ..]) => !frac.is_empty() && frac.iter().all(u8::is_ascii_digit),
-        _ => false,
+    Ok(true)
+}
+
+/// The whitespace-separated fields of a line (ASCII whitespace, as
+/// `str::split_ascii_whitespace` splits).
+#[derive(Clone)]
+struct Fields<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let line = self.line;
+        let mut pos = self.pos;
+        while pos < line.len() && line[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        let start = pos;
+        while pos < line.len() && !line[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        self.pos = pos;
+        (pos > start).then(|| &line[start..pos])
     }
+}
+
+/// A class index as `str::parse::<usize>` reads it (digits, an optional `+`).
+fn class_index(tok: &[u8]) -> Option<usize> {
+    if !tok.is_empty() && tok.len() <= 18 && tok.iter().all(u8::is_ascii_digit) {
+        return Some(
+            tok.iter()
+                .fold(0usize, |v, d| v * 10 + usize::from(d - b'0')),
+        );
+    }
+    std::str::from_utf8(tok).ok()?.parse().ok()
 }
 
 /// Writes one frame as YOLO lines; classes must be class indices written as numbers.
@@ -458,26 +534,6 @@ fn names_from_lines(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
     Ok(names)
 }
 
-fn class_name(
-    index: usize,
-    names: Option<&[String]>,
-    line_no: usize,
-) -> Result<String, LabelError> {
-    match names {
-        None => Ok(index.to_string()),
-        Some(names) => names.get(index).cloned().ok_or_else(|| {
-            field_error(
-                line_no,
-                1,
-                format!(
-                    "class index {index} is out of range: the names list has {} names",
-                    names.len()
-                ),
-            )
-        }),
-    }
-}
-
 /// Whether a box from a centre and size has finite corners, and a centre the
 /// writer (which rebuilds it as x + w / 2) can compute without overflow.
 fn corners_finite(b: &BBox) -> bool {
@@ -487,44 +543,8 @@ fn corners_finite(b: &BBox) -> bool {
         && (b.y + b.h / 2.0).is_finite()
 }
 
-fn object_from_numbers(class: String, nums: &[f64], line_no: usize) -> Result<Object, LabelError> {
-    let n = nums.len();
-    let mut obj = Object::new(class, None);
-    match nums {
-        [cx, cy, w, h, rest @ ..] if n <= 5 => {
-            for (k, v) in [(2, *w), (3, *h)] {
-                if v < 0.0 {
-                    return Err(field_error(
-                        line_no,
-                        k + 2,
-                        format!("{} is {v}, a box size cannot be negative", value_name(k, n)),
-                    ));
-                }
-            }
-            let b = BBox::from_center(*cx, *cy, *w, *h);
-            if !corners_finite(&b) {
-                return Err(LabelError::at_line(line_no, "box corners overflow"));
-            }
-            obj.bbox = Some(b);
-            if let [score] = rest {
-                obj.attributes
-                    .insert("score".to_owned(), AttrValue::Float(*score));
-            }
-        }
-        _ => {
-            return Err(field_error(
-                line_no,
-                n + 2,
-                format!(
-                    "{} is missing: a YOLO line is `class cx cy w h`",
-                    value_name(n, n)
-                ),
-            ));
-        }
-    }
-    Ok(obj)
-}
-
+/// The bounds of a ring, as [`read`] computes them (the tests' reference).
+#[cfg(test)]
 fn bounding_box(points: &[[f64; 2]]) -> Option<BBox> {
     let mut it = points.iter();
     let [x0, y0] = *it.next()?;
@@ -633,11 +653,16 @@ fn push_number(out: &mut String, v: f64) {
     }
 }
 
-fn parse_number(tok: &str) -> Option<f64> {
+/// A finite number as `str::parse::<f64>` reads it.
+fn number(tok: &[u8]) -> Option<f64> {
     if let Some(v) = short_decimal(tok) {
         return Some(v);
     }
-    tok.parse::<f64>().ok().filter(|v| v.is_finite())
+    std::str::from_utf8(tok)
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 /// Powers of ten exact in an f64.
@@ -650,8 +675,7 @@ const POW10: [f64; 16] = [
 /// million label files). The digits as an integer and the power of ten are
 /// both exact in an f64, so the one division is correctly rounded: the same
 /// value `str::parse` gives. Anything else is `None`, left to `str::parse`.
-fn short_decimal(tok: &str) -> Option<f64> {
-    let b = tok.as_bytes();
+fn short_decimal(b: &[u8]) -> Option<f64> {
     let (neg, b) = match b.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, b),
@@ -1094,6 +1118,170 @@ mod tests {
         }
     }
 
+    /// A YOLO-ish field: mostly numbers, some of every form the grammar
+    /// refuses or reads only through the general number parser.
+    fn yoloish_field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => "(0|0\\.[0-9]{1,6}|1|0\\.5)",
+            1 => prop_oneof![
+                Just("-0.25"), Just("-0"), Just("-0.0"), Just("1."), Just(".5"), Just("1e-3"),
+                Just("+0.5"), Just("nan"), Just("inf"), Just("abc"), Just("0x1"),
+                Just("1234567890123456"), Just("9e999"), Just("1e308"), Just("-1e308"),
+                Just("\u{e9}"), Just("\u{a0}"), Just("\u{b}"), Just("\u{c}"),
+            ]
+            .prop_map(str::to_owned),
+        ]
+    }
+
+    fn yoloish_line() -> impl Strategy<Value = Vec<u8>> {
+        let class = prop_oneof![
+            6 => "[0-4]",
+            1 => prop_oneof![
+                Just("007"), Just("+1"), Just("-1"), Just("x"), Just("12345678901234567890"),
+                Just("1.0"), Just("\u{e9}"),
+            ]
+            .prop_map(str::to_owned),
+        ];
+        let sep = prop_oneof![
+            Just(" "),
+            Just("\t"),
+            Just("  "),
+            Just(" \r "),
+            Just("\u{c}")
+        ];
+        (
+            class,
+            proptest::collection::vec((sep, yoloish_field()), 0..10),
+            "( |\t|\r)?",
+            proptest::option::weighted(0.03, any::<u8>()),
+        )
+            .prop_map(|(class, fields, end, byte)| {
+                let mut line = class.into_bytes();
+                for (sep, f) in fields {
+                    line.extend_from_slice(sep.as_bytes());
+                    line.extend_from_slice(f.as_bytes());
+                }
+                line.extend_from_slice(end.as_bytes());
+                // Now and then a stray byte, which may make the file not UTF-8.
+                if let Some(b) = byte {
+                    let at = usize::from(b) % (line.len() + 1);
+                    line.insert(at, b);
+                }
+                line
+            })
+    }
+
+    fn yoloish_file() -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::collection::vec(
+                prop_oneof![8 => yoloish_line(), 1 => "[ \t]{0,2}".prop_map(String::into_bytes)],
+                0..8,
+            ),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(lines, crlf, bom, last_newline)| {
+                let mut text = if bom {
+                    b"\xEF\xBB\xBF".to_vec()
+                } else {
+                    Vec::new()
+                };
+                text.extend(lines.join(if crlf { &b"\r\n"[..] } else { &b"\n"[..] }));
+                if last_newline {
+                    text.push(b'\n');
+                }
+                text
+            })
+    }
+
+    /// What `parse`, `count` and `plain_boxes` say of one file must agree:
+    /// the same files accepted, the same objects counted and boxed.
+    fn assert_consumers_agree(text: &[u8], names: Option<&[String]>) {
+        let parsed = parse(text, &ctx("f", names.map(<[String]>::to_vec)));
+        let counts = count(text, names);
+        let mut boxes = Vec::new();
+        let plain = plain_boxes(text, names, &mut boxes);
+        let Ok(frame) = parsed else {
+            assert!(
+                counts.is_none(),
+                "count accepts what parse refuses: {text:?}"
+            );
+            assert!(!plain, "plain_boxes accepts what parse refuses: {text:?}");
+            return;
+        };
+        let counts = counts.unwrap_or_else(|| panic!("count refuses what parse accepts: {text:?}"));
+        let class_of = |i: usize| names.map_or_else(|| i.to_string(), |n| n[i].clone());
+        assert_eq!(counts.objects, frame.objects.len() as u64);
+        let scored = frame
+            .objects
+            .iter()
+            .filter(|o| o.attributes.contains_key("score"));
+        assert_eq!(counts.scored, scored.count() as u64);
+        for (index, n) in &counts.classes {
+            let got = frame
+                .objects
+                .iter()
+                .filter(|o| o.class == class_of(*index))
+                .count();
+            // Indices sharing a name are counted apart; their sum is the parser's.
+            let same: u64 = counts
+                .classes
+                .iter()
+                .filter(|(j, _)| class_of(*j) == class_of(*index))
+                .map(|(_, m)| m)
+                .sum();
+            assert!(*n <= same && same == got as u64, "{text:?}");
+        }
+        let polygons = frame.objects.iter().any(|o| o.geometry.is_some());
+        assert_eq!(plain, !polygons, "{text:?}");
+        if plain {
+            assert_eq!(boxes.len(), frame.objects.len());
+            for ((index, b, score), o) in boxes.iter().zip(&frame.objects) {
+                assert_eq!(class_of(*index), o.class);
+                assert_eq!(Some(b), o.bbox.as_ref());
+                assert_eq!(
+                    score.map(AttrValue::Float).as_ref(),
+                    o.attributes.get("score")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_consumers_accept_every_file_the_parser_accepts() {
+        // Each of these was sent back to the parser by the old counting pass
+        // (a sign, an exponent, a negative zero size, no names list bound).
+        for text in [
+            &b"+1 0.5 0.5 0.1 0.1\n"[..],
+            b"0 1e-3 0.5 0.1 0.1\n",
+            b"0 0.5 0.5 -0 0.1 0.9\n",
+            b"007 .5 1. 0.1 0.1\n",
+            b"0 1e308 1 2 3 4 5 6\n",
+            b"0 -1e307 0 1e307 1 0.5 0.5\n",
+            b"\xEF\xBB\xBF1 0.5 0.5 0.1 0.1\r\n\x0c\n",
+        ] {
+            assert!(count(text, None).is_some(), "{text:?}");
+            assert_consumers_agree(text, None);
+        }
+        let names = ["a".to_owned(), "b".to_owned()];
+        assert_consumers_agree(b"1 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n", Some(&names));
+        assert_consumers_agree(b"0 0.5 0.5 0.1 0.1\n\xff\n", Some(&names));
+    }
+
+    proptest! {
+        #[test]
+        fn parse_count_and_plain_boxes_agree(text in yoloish_file(), list in 0usize..3) {
+            let names: Option<Vec<String>> = match list {
+                0 => None,
+                // Two indices with one name.
+                1 => Some(["car", "dog", "car"].map(String::from).to_vec()),
+                _ => Some(["car", "dog", "cone", "bus", "van"].map(String::from).to_vec()),
+            };
+            assert_consumers_agree(&text, names.as_deref());
+        }
+    }
+
     #[test]
     fn short_decimals_read_as_the_general_parser_reads_them() {
         for t in [
@@ -1122,11 +1310,11 @@ mod tests {
         ] {
             let general = t.parse::<f64>().ok().filter(|v| v.is_finite());
             assert_eq!(
-                parse_number(t).map(f64::to_bits),
+                number(t.as_bytes()).map(f64::to_bits),
                 general.map(f64::to_bits),
                 "{t}"
             );
-            if let Some(v) = short_decimal(t) {
+            if let Some(v) = short_decimal(t.as_bytes()) {
                 assert_eq!(Some(v.to_bits()), general.map(f64::to_bits), "{t}");
             }
         }
@@ -1136,8 +1324,8 @@ mod tests {
         #[test]
         fn any_short_decimal_reads_as_the_general_parser_reads_it(t in "-?[0-9]{0,9}(\\.[0-9]{0,9})?") {
             let general = t.parse::<f64>().ok().filter(|v| v.is_finite());
-            proptest::prop_assert_eq!(parse_number(&t).map(f64::to_bits), general.map(f64::to_bits));
-            if let Some(v) = short_decimal(&t) {
+            proptest::prop_assert_eq!(number(t.as_bytes()).map(f64::to_bits), general.map(f64::to_bits));
+            if let Some(v) = short_decimal(t.as_bytes()) {
                 proptest::prop_assert_eq!(Some(v.to_bits()), general.map(f64::to_bits));
             }
         }
