@@ -82,7 +82,9 @@ fn shape_loss(format: &dyn LabelFormat, o: &crate::labels::Object) -> Option<boo
 
 fn dirs(format: Format) -> Result<ExportLayout> {
     format_of(format).export_layout().ok_or_else(|| {
-        Error::InvalidArgument("export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into())
+        Error::InvalidArgument(
+            "export writes coco, yolo, voc or kitti (dsv has no CVAT writer)".into(),
+        )
     })
 }
 

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::remote::net::Network;
-
 /// Settings of one run; see the module documentation.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
@@ -140,5 +138,32 @@ mod tests {
             "the library reads the environment (resolve it in src/cli/settings.rs and pass it in Settings):\n{}",
             sites.join("\n")
         );
+    }
+}
+
+/// Client timeouts and retry budget of one remote. `None` fields fall back (to the
+/// next layer given to [`Network::or`], and finally to the constants of `remote::net`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Network {
+    /// Time allowed to open a connection.
+    pub connect_timeout: Option<Duration>,
+    /// Time allowed for a whole request, body included (`object_store`'s default,
+    /// 30 s, when unset).
+    pub timeout: Option<Duration>,
+    /// Retries of a failed request once the endpoint has answered.
+    pub retries: Option<usize>,
+    /// Time budget of all retries of one request.
+    pub retry_timeout: Option<Duration>,
+}
+
+impl Network {
+    /// Each field from `self`, else from `fallback`.
+    pub fn or(self, fallback: Network) -> Network {
+        Network {
+            connect_timeout: self.connect_timeout.or(fallback.connect_timeout),
+            timeout: self.timeout.or(fallback.timeout),
+            retries: self.retries.or(fallback.retries),
+            retry_timeout: self.retry_timeout.or(fallback.retry_timeout),
+        }
     }
 }

@@ -126,7 +126,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             let repo = ctx.writable_repo()?;
             let start = resolve(&repo, rest.first().map(String::as_str).unwrap_or("HEAD"))?;
             let events = create_branch(&repo, name, start, args.force)?;
-            super::hooks::fire(ctx, repo.into_inner(), &events, "branch", "the branch moved")
+            super::hooks::fire(
+                ctx,
+                repo.into_inner(),
+                &events,
+                "branch",
+                "the branch moved",
+            )
         }
         _ => crate::usage!("usage: dsv branch [NAME [START]]"),
     }

@@ -32,7 +32,13 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
     let events = move_head(ctx, &repo, args)?;
-    super::hooks::fire(ctx, repo.into_inner(), &events, "checkout", "the checkout is done")
+    super::hooks::fire(
+        ctx,
+        repo.into_inner(),
+        &events,
+        "checkout",
+        "the checkout is done",
+    )
 }
 
 /// The checkout itself; returns what it did (`-- PATH...` moves no HEAD: nothing).

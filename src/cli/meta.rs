@@ -61,20 +61,24 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 .iter()
                 .map(|kv| meta::parse_assignment(kv))
                 .collect::<dsv::Result<Vec<_>>>()?;
-            meta::set(repo.root(), &paths, &values)?
+            dsv::ops::meta_edit::set(repo.root(), &paths, &values)?
         }
         Action::Unset { paths, keys } => {
             let paths = paths
                 .iter()
                 .map(|p| rel(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            meta::unset(repo.root(), &paths, &keys)?
+            dsv::ops::meta_edit::unset(repo.root(), &paths, &keys)?
         }
         Action::Import { file } => {
             let path = ctx.cwd.join(&file);
             let bytes = std::fs::read(&path)
                 .map_err(|e| anyhow::anyhow!("reading '{}': {e}", path.display()))?;
-            meta::import_predictions(repo.root(), &file.display().to_string(), &bytes)?
+            dsv::ops::meta_edit::import_predictions(
+                repo.root(),
+                &file.display().to_string(),
+                &bytes,
+            )?
         }
     };
     if !ctx.quiet {

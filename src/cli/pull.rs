@@ -61,5 +61,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             human_bytes(r.fetch.transfer.bytes_down)
         );
     }
-    super::hooks::fire(ctx, repo.into_inner(), &r.events, "pull", "the pull is done")
+    super::hooks::fire(
+        ctx,
+        repo.into_inner(),
+        &r.events,
+        "pull",
+        "the pull is done",
+    )
 }

@@ -49,5 +49,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             r.removed
         );
     }
-    super::hooks::fire(ctx, repo.into_inner(), &r.events, "reset", "the reset is done")
+    super::hooks::fire(
+        ctx,
+        repo.into_inner(),
+        &r.events,
+        "reset",
+        "the reset is done",
+    )
 }

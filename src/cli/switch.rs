@@ -28,7 +28,13 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.writable_repo()?;
     let events = move_head(ctx, &repo, args)?;
-    super::hooks::fire(ctx, repo.into_inner(), &events, "switch", "the switch is done")
+    super::hooks::fire(
+        ctx,
+        repo.into_inner(),
+        &events,
+        "switch",
+        "the switch is done",
+    )
 }
 
 /// The branch HEAD was on before the last switch (`dsv switch -`, git's `@{-1}`), from

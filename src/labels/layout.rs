@@ -16,12 +16,16 @@ use super::{Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, vo
 /// A version of the dataset's files, addressed by root-relative `/` paths.
 pub trait FileSource: Sync {
     /// The file's bytes, or `None` when there is no such file.
-    fn read(&self, path: &str) -> crate::Result<Option<Vec<u8>>>;
+    fn read(&self, path: &str) -> crate::error::Result<Option<Vec<u8>>>;
     /// Whether a file exists at the path.
-    fn exists(&self, path: &str) -> crate::Result<bool>;
+    fn exists(&self, path: &str) -> crate::error::Result<bool>;
     /// The bytes of the file at `path` whose content id is `id` (sources backed by
     /// the object store read the id directly instead of walking the path).
-    fn read_id(&self, path: &str, id: &crate::ObjectId) -> crate::Result<Option<Vec<u8>>> {
+    fn read_id(
+        &self,
+        path: &str,
+        id: &crate::id::ObjectId,
+    ) -> crate::error::Result<Option<Vec<u8>>> {
         let _ = id;
         self.read(path)
     }
@@ -111,7 +115,7 @@ pub const SNIFF_LEN: usize = 8192;
 
 impl Layout {
     /// Reads `dsv.toml` from the source (defaults when absent).
-    pub fn load(src: &dyn FileSource) -> crate::Result<Result<Layout, DsvTomlError>> {
+    pub fn load(src: &dyn FileSource) -> crate::error::Result<Result<Layout, DsvTomlError>> {
         let toml = match src.read(crate::dsv_toml::FILE_NAME)? {
             Some(bytes) => match DsvToml::parse(&bytes) {
                 Ok(t) => t,
@@ -208,7 +212,11 @@ impl Layout {
 
     /// Class names for a YOLO label file: the `names` of its `dsv.toml` rule, else
     /// the nearest names file in its directory or a parent.
-    pub fn class_names(&self, src: &dyn FileSource, path: &str) -> crate::Result<NamesResult> {
+    pub fn class_names(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+    ) -> crate::error::Result<NamesResult> {
         if let Some(names) = self.toml.rule_for(path).and_then(|r| r.names.clone()) {
             return self.names_file(src, &names);
         }
@@ -250,7 +258,7 @@ impl Layout {
         self.names.lock().ok()?.get(dir).cloned()
     }
 
-    fn names_file(&self, src: &dyn FileSource, path: &str) -> crate::Result<NamesResult> {
+    fn names_file(&self, src: &dyn FileSource, path: &str) -> crate::error::Result<NamesResult> {
         let Some(bytes) = src.read(path)? else {
             return Ok(Ok(None));
         };
@@ -268,7 +276,7 @@ impl Layout {
         path: &str,
         format: Format,
         bytes: &[u8],
-    ) -> crate::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
+    ) -> crate::error::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
         let class_names = if super::format_of(format).uses_class_names() {
             match self.class_names(src, path)? {
                 Ok(n) => n,
@@ -293,7 +301,7 @@ impl Layout {
         path: &str,
         format: Format,
         bytes: &[u8],
-    ) -> crate::Result<Result<(), (String, LabelError)>> {
+    ) -> crate::error::Result<Result<(), (String, LabelError)>> {
         if format == Format::Cvat {
             return Ok(super::cvat::check(bytes).map_err(|e| (path.to_string(), e)));
         }
@@ -311,7 +319,7 @@ impl Layout {
         format: Format,
         bytes: &[u8],
         each: &mut dyn FnMut(FrameLabels),
-    ) -> crate::Result<Result<(), (String, LabelError)>> {
+    ) -> crate::error::Result<Result<(), (String, LabelError)>> {
         if format == Format::Cvat {
             return Ok(super::cvat::parse_each(bytes, each).map_err(|e| (path.to_string(), e)));
         }
@@ -327,7 +335,7 @@ impl Layout {
         label_path: &str,
         format: Format,
         frame: &str,
-    ) -> crate::Result<Option<String>> {
+    ) -> crate::error::Result<Option<String>> {
         let dirs = self.frame_dirs(label_path, format);
         self.frame_path_in(src, &dirs, frame)
     }
@@ -387,7 +395,7 @@ impl Layout {
         src: &dyn FileSource,
         candidates: &[String],
         frame: &str,
-    ) -> crate::Result<Option<String>> {
+    ) -> crate::error::Result<Option<String>> {
         self.frame_path_with(candidates, frame, |p| {
             Ok(src.exists(p)?.then(|| p.to_string()))
         })
@@ -400,8 +408,8 @@ impl Layout {
         &self,
         candidates: &[String],
         frame: &str,
-        mut probe: impl FnMut(&str) -> crate::Result<Option<T>>,
-    ) -> crate::Result<Option<T>> {
+        mut probe: impl FnMut(&str) -> crate::error::Result<Option<T>>,
+    ) -> crate::error::Result<Option<T>> {
         let key_has_ext = frame.contains('.') && self.toml.is_frame(frame);
         let mut path = String::new();
         for d in candidates {
@@ -438,10 +446,10 @@ mod tests {
 
     struct Mem(BTreeMap<String, Vec<u8>>);
     impl FileSource for Mem {
-        fn read(&self, path: &str) -> crate::Result<Option<Vec<u8>>> {
+        fn read(&self, path: &str) -> crate::error::Result<Option<Vec<u8>>> {
             Ok(self.0.get(path).cloned())
         }
-        fn exists(&self, path: &str) -> crate::Result<bool> {
+        fn exists(&self, path: &str) -> crate::error::Result<bool> {
             Ok(self.0.contains_key(path))
         }
     }

@@ -93,7 +93,7 @@ pub fn commit_with(
         ));
     }
     // A merge in progress commits through `merge --continue`, with both parents.
-    super::merge::refuse_if_in_progress(repo, "commit")?;
+    super::merge::state::refuse_if_in_progress(repo, "commit")?;
     let author = repo.identity()?;
     let index = repo.index.load()?;
     let parent = repo.refs.head_commit()?;

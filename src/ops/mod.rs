@@ -14,6 +14,7 @@ pub mod label_check;
 pub mod label_diff;
 pub mod log;
 pub mod merge;
+pub mod meta_edit;
 pub mod repair;
 pub mod revparse;
 pub mod stats;

@@ -28,32 +28,9 @@ pub const RETRY_TIMEOUT: Duration = Duration::from_secs(180);
 /// Retries of a request to an endpoint that has never answered.
 pub const UNANSWERED_RETRIES: usize = 1;
 
-/// Client timeouts and retry budget of one remote. `None` fields fall back (to the
-/// next layer given to [`Network::or`], and finally to the constants above).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Network {
-    /// Time allowed to open a connection.
-    pub connect_timeout: Option<Duration>,
-    /// Time allowed for a whole request, body included (`object_store`'s default,
-    /// 30 s, when unset).
-    pub timeout: Option<Duration>,
-    /// Retries of a failed request once the endpoint has answered.
-    pub retries: Option<usize>,
-    /// Time budget of all retries of one request.
-    pub retry_timeout: Option<Duration>,
-}
+pub use crate::settings::Network;
 
 impl Network {
-    /// Each field from `self`, else from `fallback`.
-    pub fn or(self, fallback: Network) -> Network {
-        Network {
-            connect_timeout: self.connect_timeout.or(fallback.connect_timeout),
-            timeout: self.timeout.or(fallback.timeout),
-            retries: self.retries.or(fallback.retries),
-            retry_timeout: self.retry_timeout.or(fallback.retry_timeout),
-        }
-    }
-
     /// The client settings these give, as configuration keys: set one by one on a
     /// builder, they leave the options its `from_env` read (proxies, `*_ALLOW_HTTP`)
     /// in place, which replacing its `ClientOptions` would drop.

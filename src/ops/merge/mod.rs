@@ -22,7 +22,7 @@
 mod apply;
 pub mod labels;
 pub mod meta;
-mod state;
+pub mod state;
 mod tree;
 
 use std::collections::HashSet;
