@@ -57,7 +57,9 @@ fn encode_parse(
             out.push(codec::format_tag(format));
             codec::varint(out, frames.len() as u64);
             let mut objects = Vec::new();
-            for f in &frames {
+            // Each frame is dropped once encoded: the parse and its encoding
+            // are then not both held whole (issue 16, item 9).
+            for f in frames {
                 codec::string(out, &f.frame);
                 out.push(u8::from(f.units == Units::Normalized));
                 codec::opt_u32(out, f.width);
