@@ -31,7 +31,9 @@
 //! for the usual layout; on anything it does not handle, and on every error,
 //! the serde parser below runs instead, so results and error positions are
 //! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
-//! the two for differential tests and fuzzing.
+//! the two for differential tests and fuzzing. The fast reader, the
+//! layout-preserving writer ([`layout`]) and the locator of semantic errors
+//! read JSON through one tokenizer (`lex.rs`).
 //!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
