@@ -549,6 +549,17 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_extra_field_keeps_the_layout() {
+        // Deeper than the fast reader's nesting limit, within serde_json's.
+        let deep = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let original = ORIGINAL.replace(r#"{"description": "my set", "year": 2024}"#, &deep);
+        let frames = coco::parse(original.as_bytes()).expect("parses");
+        let out = write_like(original.as_bytes(), &frames, &[], &frames).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.starts_with(&format!("{{\"info\":{deep},\n")), "{text}");
+    }
+
+    #[test]
     fn edits_are_written_and_the_rest_is_kept() {
         let original = coco::parse(ORIGINAL.as_bytes()).expect("parses");
         let mut frames = original.clone();
