@@ -8,7 +8,9 @@
 //! that does not parse becomes a warning and stays a file-level change, unless
 //! the caller asked for strictness.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::Write as _;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -222,6 +224,116 @@ fn parse_side(
         .map_err(|(file, e)| warning(file, e)))
 }
 
+/// Multi-frame label files from this size on are compared without holding
+/// both versions' parses at once (issue 16: a command's memory stays within
+/// twice its largest label file plus 200 MiB), at the cost of parsing the old
+/// version twice.
+const LOW_MEMORY_FROM: u64 = 32 << 20;
+
+/// One side of a change: its layout, its files, the file's state there.
+type Side<'a> = (
+    &'a Layout,
+    &'a dyn FileSource,
+    Option<&'a crate::object::diff::FileState>,
+);
+
+/// Each invalid box of a version's frames, as the diff lists it.
+fn box_problems(path: &str, frames: &[FrameLabels]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for f in frames {
+        for p in crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height)) {
+            bad.push(format!("{path}: frame {}: {p}", f.frame));
+        }
+    }
+    bad
+}
+
+/// Both versions of a large multi-frame file, each without the frames that
+/// are the same on both sides, and the new version's invalid boxes (over all
+/// its frames). The old version is parsed, reduced to a digest per frame and
+/// dropped; the new one is parsed and reduced to the frames that differ; the
+/// old one is parsed again and reduced alike. Peak memory is then one parse
+/// (and its bytes), not two. Leaving such frames out changes nothing in the
+/// diff: a frame equal on both sides has no object or attribute change.
+fn parse_without_equal_frames(
+    old: Side<'_>,
+    new: Side<'_>,
+    path: &str,
+    format: Format,
+) -> Result<(Parsed, Parsed, Vec<String>)> {
+    let digests = match parse_side(old.0, old.1, path, format, old.2)? {
+        Ok(a) => frame_digests(&a),
+        Err(w) => return Ok((Err(w), Ok(Vec::new()), Vec::new())),
+    };
+    let mut b = match parse_side(new.0, new.1, path, format, new.2)? {
+        Ok(b) => b,
+        Err(w) => return Ok((Ok(Vec::new()), Err(w), Vec::new())),
+    };
+    let bad = box_problems(path, &b);
+    let equal = drop_equal_frames(&digests, &mut b);
+    drop(digests);
+    let a = parse_side(old.0, old.1, path, format, old.2)?.map(|mut a| {
+        a.retain(|f| !equal.contains(f.frame.as_str()));
+        a
+    });
+    Ok((a, Ok(b), bad))
+}
+
+/// A digest of each frame by name; `None` for a name that several frames
+/// share, or a frame that is not equal to itself (a NaN somewhere), which
+/// are never left out.
+fn frame_digests(frames: &[FrameLabels]) -> HashMap<String, Option<blake3::Hash>> {
+    let mut out: HashMap<String, Option<blake3::Hash>> = HashMap::with_capacity(frames.len());
+    for f in frames {
+        match out.entry(f.frame.clone()) {
+            Entry::Occupied(mut e) => {
+                e.insert(None);
+            }
+            Entry::Vacant(e) => {
+                e.insert(frame_digest(f));
+            }
+        }
+    }
+    out
+}
+
+/// The digest of a frame's `Debug` text: exact (floats in their shortest
+/// round-trip form, `-0.0` kept), unlike the JSON form, which rounds
+/// coordinates.
+fn frame_digest(f: &FrameLabels) -> Option<blake3::Hash> {
+    // A NaN makes a frame unequal to itself although its text is the same.
+    #[allow(clippy::eq_op)]
+    if f != f {
+        return None;
+    }
+    let mut h = blake3::Hasher::new();
+    write!(h, "{f:?}").ok()?;
+    Some(h.finalize())
+}
+
+/// Removes from `new` each frame whose name is unique on both sides and
+/// whose digest is the old one's; returns those names.
+fn drop_equal_frames(
+    old: &HashMap<String, Option<blake3::Hash>>,
+    new: &mut Vec<FrameLabels>,
+) -> HashSet<String> {
+    let mut count: HashMap<&str, usize> = HashMap::with_capacity(new.len());
+    for f in new.iter() {
+        *count.entry(f.frame.as_str()).or_default() += 1;
+    }
+    let equal: HashSet<String> = new
+        .iter()
+        .filter(|f| {
+            count.get(f.frame.as_str()) == Some(&1)
+                && matches!(old.get(&f.frame), Some(Some(d)) if frame_digest(f) == Some(*d))
+        })
+        .map(|f| f.frame.clone())
+        .collect();
+    drop(count);
+    new.retain(|f| !equal.contains(f.frame.as_str()));
+    equal
+}
+
 /// Builds the dataset diff from file-level changes and the two versions.
 pub fn label_diff(
     changes: &[Change],
@@ -295,8 +407,21 @@ pub fn label_diff(
         .map(|&(i, format)| {
             let ch = &changes[i];
             let path = display_path(&ch.path);
-            let a = parse_side(old_layout, old_src, &path, format, ch.old.as_ref())?;
-            let b = parse_side(new_layout, new_src, &path, format, ch.new.as_ref())?;
+            let old_side = (old_layout, old_src, ch.old.as_ref());
+            let new_side = (new_layout, new_src, ch.new.as_ref());
+            let large = format.is_multi_frame()
+                && ch.old.as_ref().is_some_and(|s| s.size >= LOW_MEMORY_FROM);
+            let (a, b, bad) = if large {
+                parse_without_equal_frames(old_side, new_side, &path, format)?
+            } else {
+                let a = parse_side(old_side.0, old_side.1, &path, format, old_side.2)?;
+                let b = parse_side(new_side.0, new_side.1, &path, format, new_side.2)?;
+                let bad = b
+                    .as_ref()
+                    .map(|b| box_problems(&path, b))
+                    .unwrap_or_default();
+                (a, b, bad)
+            };
             let (a, b) = match (a, b) {
                 (Ok(a), Ok(b)) => (a, b),
                 (a, b) => {
@@ -306,13 +431,6 @@ pub fn label_diff(
                     return Ok((None, w, Vec::new(), Vec::new()));
                 }
             };
-            let mut bad = Vec::new();
-            for f in &b {
-                for p in crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height))
-                {
-                    bad.push(format!("{path}: frame {}: {p}", f.frame));
-                }
-            }
             let mut matching = opts.matching;
             matching.use_ids = opts
                 .use_ids
@@ -892,5 +1010,88 @@ pub fn read_side_file(repo: &crate::Repository, side: &str, path: &str) -> Resul
             }
             None => Ok(None),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{AttrValue, BBox, Units};
+
+    fn frame(name: &str, objects: &[(&str, f64)]) -> FrameLabels {
+        let mut f = FrameLabels::new(name, Units::Pixels);
+        for (class, x) in objects {
+            f.objects.push(Object::new(
+                *class,
+                Some(BBox {
+                    x: *x,
+                    y: 1.0,
+                    w: 5.0,
+                    h: 5.0,
+                }),
+            ));
+        }
+        f
+    }
+
+    /// The diff of one file's frames, as JSON: objects and frame attributes.
+    fn diff_json(a: &[FrameLabels], b: &[FrameLabels]) -> String {
+        let resolve = |name: &str, after: bool| Ok(Some(format!("{name}:{after}")));
+        let objects = compare_frames(a, b, &MatchOptions::default(), resolve).unwrap();
+        let attrs = crate::ops::frame_attrs::label_changes("l.json", a, b, resolve).unwrap();
+        format!(
+            "{}\n{}",
+            serde_json::to_string(&objects).unwrap(),
+            serde_json::to_string(&attrs).unwrap()
+        )
+    }
+
+    #[test]
+    fn large_file_diff_without_equal_frames_is_the_same_diff() {
+        let mut tagged = frame("t.jpg", &[("car", 1.0)]);
+        tagged
+            .attributes
+            .insert("time".into(), AttrValue::Str("day".into()));
+        let mut retagged = tagged.clone();
+        retagged
+            .attributes
+            .insert("time".into(), AttrValue::Str("night".into()));
+        let mut nan = frame("nan.jpg", &[("car", 1.0)]);
+        nan.objects[0].bbox.as_mut().unwrap().x = f64::NAN;
+        let old = vec![
+            frame("same.jpg", &[("car", 1.0), ("dog", 2.0)]),
+            frame("moved.jpg", &[("car", 1.0)]),
+            frame("gone.jpg", &[("car", 1.0)]),
+            frame("twice.jpg", &[("car", 1.0)]),
+            frame("twice.jpg", &[("dog", 1.0)]),
+            frame("zero.jpg", &[("car", 0.0)]),
+            frame("tiny.jpg", &[("car", 1.0)]),
+            tagged.clone(),
+            nan.clone(),
+        ];
+        let new = vec![
+            frame("new.jpg", &[("cat", 1.0)]),
+            frame("twice.jpg", &[("car", 1.0)]),
+            frame("moved.jpg", &[("car", 9.0)]),
+            frame("twice.jpg", &[("dog", 1.0)]),
+            frame("zero.jpg", &[("car", -0.0)]),
+            frame("tiny.jpg", &[("car", 1.0 + 1e-12)]),
+            frame("same.jpg", &[("car", 1.0), ("dog", 2.0)]),
+            retagged,
+            nan,
+        ];
+        let mut pruned_new = new.clone();
+        let equal = drop_equal_frames(&frame_digests(&old), &mut pruned_new);
+        assert_eq!(
+            equal,
+            HashSet::from(["same.jpg".to_string()]),
+            "only frames named once on each side, exactly equal and free of NaN, are left out"
+        );
+        let pruned_old: Vec<FrameLabels> = old
+            .iter()
+            .filter(|f| !equal.contains(f.frame.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(diff_json(&pruned_old, &pruned_new), diff_json(&old, &new));
     }
 }

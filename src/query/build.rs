@@ -57,8 +57,10 @@ fn encode_parse(
             out.push(codec::format_tag(format));
             codec::varint(out, frames.len() as u64);
             let mut objects = Vec::new();
-            for f in &frames {
-                encode_frame(out, f, &mut objects);
+            // Each frame is dropped once encoded: the parse and its encoding
+            // are then not both held whole (issue 16, item 9).
+            for f in frames {
+                encode_frame(out, &f, &mut objects);
             }
         }
     }

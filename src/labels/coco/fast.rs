@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::lex::Lexer;
 use super::{
     Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Seg, Segmentation,
     Stream, classes, image_count_hint, resolve,
@@ -50,8 +51,7 @@ pub(super) const SPLIT_FROM: usize = 1 << 21;
 /// low so that small documents take the split path too).
 pub(super) fn parse_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
     read(Reader {
-        b: bytes,
-        i: 0,
+        lex: Lexer::new(bytes, 0, MAX_DEPTH),
         ring: Vec::new(),
         split_from: split_from.max(1),
         #[cfg(test)]
@@ -124,19 +124,6 @@ fn exact(run: &mut Vec<Object>) -> Vec<Object> {
     out.append(run);
     out
 }
-
-/// Bytes that end a plain run inside a string: the quote, a backslash,
-/// control characters (invalid in JSON strings) and non-ASCII bytes (whose
-/// UTF-8 must be checked).
-static STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        t[c] = c < 0x20 || c == b'"' as usize || c == b'\\' as usize || c >= 0x80;
-        c += 1;
-    }
-    t
-};
 
 /// The powers of ten serde_json's float conversion uses (its `POW10` table,
 /// the same literals: each the correctly rounded double).
@@ -216,8 +203,8 @@ fn overflows(significand: u64, digit: u64) -> bool {
 /// The reader: the bytes and a position. Every method returns `None` for
 /// "not handled".
 struct Reader<'a> {
-    b: &'a [u8],
-    i: usize,
+    /// The tokenizer: the bytes and the position.
+    lex: Lexer<'a>,
     /// A reused buffer for polygon points (as the serde parser's `RING`).
     ring: Vec<[f64; 2]>,
     /// The shortest list that is split (see [`SPLIT_FROM`]).
@@ -227,192 +214,22 @@ struct Reader<'a> {
     split_at: Option<usize>,
 }
 
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = Lexer<'a>;
+    #[inline]
+    fn deref(&self) -> &Lexer<'a> {
+        &self.lex
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.lex
+    }
+}
+
 impl<'a> Reader<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    /// Skips JSON whitespace (serde_json's four characters).
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        if self.peek()? == c {
-            self.i += 1;
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    /// After a value inside an object or array: whitespace, then `,` (true)
-    /// or the closing `close` (false).
-    fn next_or_end(&mut self, close: u8) -> Option<bool> {
-        self.ws();
-        let c = self.peek()?;
-        self.i += 1;
-        if c == b',' {
-            self.ws();
-            Some(true)
-        } else if c == close {
-            Some(false)
-        } else {
-            None
-        }
-    }
-
-    /// After an opening `[` or `{` (consumed): whitespace, and whether the
-    /// container is empty (its closing `close` is then consumed too).
-    fn empty(&mut self, close: u8) -> Option<bool> {
-        self.ws();
-        if self.peek()? == close {
-            self.i += 1;
-            Some(true)
-        } else {
-            Some(false)
-        }
-    }
-
-    /// `null` (consumed) or not (nothing consumed).
-    fn null(&mut self) -> Option<bool> {
-        if self.peek()? == b'n' {
-            self.literal(b"null")?;
-            Some(true)
-        } else {
-            Some(false)
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
-        let end = self.i.checked_add(word.len())?;
-        if self.b.get(self.i..end)? == word {
-            self.i = end;
-            Some(())
-        } else {
-            None
-        }
-    }
-
-    /// A string at its opening quote, as bytes: borrowed when it has no
-    /// escapes; always valid UTF-8.
-    fn string(&mut self) -> Option<Cow<'a, [u8]>> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let mut ascii = true;
-        loop {
-            let c = *self.b.get(self.i)?;
-            if !STOP[c as usize] {
-                self.i += 1;
-                continue;
-            }
-            match c {
-                b'"' => break,
-                b'\\' => return self.escaped(start),
-                0x80.. => {
-                    ascii = false;
-                    self.i += 1;
-                }
-                _ => return None,
-            }
-        }
-        let raw = self.b.get(start..self.i)?;
-        self.i += 1;
-        if !ascii {
-            std::str::from_utf8(raw).ok()?;
-        }
-        Some(Cow::Borrowed(raw))
-    }
-
-    /// The rest of a string with escapes, decoded as serde_json decodes them
-    /// into a `str`; `None` for what it would reject (and for lone
-    /// surrogates, which it rejects too).
-    #[cold]
-    fn escaped(&mut self, start: usize) -> Option<Cow<'a, [u8]>> {
-        let mut out = self.b.get(start..self.i)?.to_vec();
-        loop {
-            let c = *self.b.get(self.i)?;
-            self.i += 1;
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    let e = *self.b.get(self.i)?;
-                    self.i += 1;
-                    let plain = match e {
-                        b'"' => b'"',
-                        b'\\' => b'\\',
-                        b'/' => b'/',
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'u' => {
-                            let ch = self.unicode_escape()?;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                            continue;
-                        }
-                        _ => return None,
-                    };
-                    out.push(plain);
-                }
-                0..0x20 => return None,
-                _ => out.push(c),
-            }
-        }
-        std::str::from_utf8(&out).ok()?;
-        Some(Cow::Owned(out))
-    }
-
-    /// The character of a `\u` escape (after the `u`); a surrogate pair
-    /// must be complete.
-    fn unicode_escape(&mut self) -> Option<char> {
-        let n = self.hex4()?;
-        let code = match n {
-            0xD800..=0xDBFF => {
-                self.literal(b"\\u")?;
-                let low = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&low) {
-                    return None;
-                }
-                (((n - 0xD800) << 10) | (low - 0xDC00)) + 0x1_0000
-            }
-            0xDC00..=0xDFFF => return None,
-            _ => n,
-        };
-        char::from_u32(code)
-    }
-
-    fn hex4(&mut self) -> Option<u32> {
-        let mut n = 0u32;
-        for _ in 0..4 {
-            let d = char::from(*self.b.get(self.i)?).to_digit(16)?;
-            n = n * 16 + d;
-            self.i += 1;
-        }
-        Some(n)
-    }
-
-    /// A string as text.
-    fn text(&mut self) -> Option<Cow<'a, str>> {
-        Some(match self.string()? {
-            Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
-            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).ok()?),
-        })
-    }
-
-    /// An object key and its colon; the reader is left at the value.
-    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
-        let k = self.string()?;
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
-        Some(k)
-    }
-
     /// A number, classified and converted as serde_json does; `None` where
     /// its conversion would leave the simple path (a significand beyond
     /// `u64`, an exponent of more than 9 digits) or fail.
@@ -584,129 +401,6 @@ impl<'a> Reader<'a> {
                 Num::I(neg)
             }
         })
-    }
-
-    /// Skips a number of any length, checking only its syntax (serde_json's
-    /// `ignore_number`).
-    fn skip_number(&mut self) -> Option<()> {
-        if self.peek()? == b'-' {
-            self.i += 1;
-        }
-        match self.peek()? {
-            b'0' => {
-                self.i += 1;
-                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
-                    return None;
-                }
-            }
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            self.some_digits()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            self.some_digits()?;
-        }
-        Some(())
-    }
-
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
-        }
-    }
-
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.i;
-        self.digits();
-        (self.i > start).then_some(())
-    }
-
-    /// Skips any JSON value, checking it as strictly as serde_json does
-    /// (or more: escapes are checked, deep nesting is refused).
-    fn skip(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'"' => {
-                self.skip_string()?;
-            }
-            b'{' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                if self.empty(b'}')? {
-                    return Some(());
-                }
-                loop {
-                    self.skip_string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip(depth + 1)?;
-                    if !self.next_or_end(b'}')? {
-                        break;
-                    }
-                }
-            }
-            b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.i += 1;
-                if self.empty(b']')? {
-                    return Some(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if !self.next_or_end(b']')? {
-                        break;
-                    }
-                }
-            }
-            b't' => self.literal(b"true")?,
-            b'f' => self.literal(b"false")?,
-            b'n' => self.literal(b"null")?,
-            _ => self.skip_number()?,
-        }
-        Some(())
-    }
-
-    /// Skips a string, checking escapes as serde_json's `ignore_str` does and
-    /// that its text is UTF-8.
-    fn skip_string(&mut self) -> Option<()> {
-        self.eat(b'"')?;
-        let start = self.i;
-        let mut ascii = true;
-        loop {
-            let c = *self.b.get(self.i)?;
-            self.i += 1;
-            if !STOP[c as usize] {
-                continue;
-            }
-            match c {
-                b'"' => break,
-                b'\\' => match *self.b.get(self.i)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
-                    b'u' => {
-                        self.i += 1;
-                        self.hex4()?;
-                    }
-                    _ => return None,
-                },
-                0x80.. => ascii = false,
-                _ => return None,
-            }
-        }
-        if !ascii {
-            std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
-        }
-        Some(())
     }
 
     /// An id: an integer or a string (serde parser: `Id`'s visitor).
@@ -1075,8 +769,7 @@ impl<'a> Reader<'a> {
             return Some(None);
         };
         let mut other = Reader {
-            b: self.b,
-            i: at,
+            lex: Lexer::new(self.b, at, MAX_DEPTH),
             ring: Vec::new(),
             split_from: self.split_from,
             #[cfg(test)]
@@ -2000,8 +1693,7 @@ mod tests {
             }
             let want: Result<f64, _> = serde_json::from_str(&text);
             let mut r = super::Reader {
-                b: text.as_bytes(),
-                i: 0,
+                lex: super::Lexer::new(text.as_bytes(), 0, super::MAX_DEPTH),
                 ring: Vec::new(),
                 split_from: super::SPLIT_FROM,
                 split_at: None,
@@ -2207,8 +1899,7 @@ mod tests {
     /// The fast path with the annotations list split at `at` (any byte).
     fn split_at(bytes: &[u8], at: usize) -> Option<Vec<FrameLabels>> {
         super::read(super::Reader {
-            b: bytes,
-            i: 0,
+            lex: super::Lexer::new(bytes, 0, super::MAX_DEPTH),
             ring: Vec::new(),
             split_from: 1,
             split_at: Some(at),

@@ -28,6 +28,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::lex::{Lexer, SERDE_DEPTH};
 use crate::labels::{FrameLabels, coco};
 
 /// Image fields that are COCO bookkeeping (not frame attributes) and are kept.
@@ -440,135 +441,70 @@ fn join_object(fields: &[(String, String)]) -> Option<String> {
 /// Removes the whitespace outside strings of valid JSON text.
 fn minify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let (mut in_str, mut escaped) = (false, false);
-    for c in s.chars() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            out.push(c);
+    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    // Start of the text not copied yet.
+    let mut from = 0;
+    loop {
+        let run_end = lex.i;
+        lex.ws();
+        if lex.i > run_end {
+            out.push_str(s.get(from..run_end).unwrap_or_default());
+            from = lex.i;
         }
-    }
-    out
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// The end (exclusive) of the JSON value starting at `i` of valid JSON text.
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            loop {
-                match b.get(j)? {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-        }
-        _ => {
-            let mut j = i;
-            while let Some(c) = b.get(j) {
-                if matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+        match lex.peek() {
+            None => break,
+            // A string is copied whole, its spaces included; on one that is
+            // not valid the rest is copied as it is (the final parse decides).
+            Some(b'"') => {
+                if lex.skip_string().is_none() {
                     break;
                 }
-                j += 1;
             }
-            (j > i).then_some(j)
+            Some(_) => lex.i += 1,
         }
     }
-}
-
-/// The end (exclusive) of the string whose opening quote is at `i`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    loop {
-        match b.get(j)? {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
+    out.push_str(s.get(from..).unwrap_or_default());
+    out
 }
 
 /// The members of a JSON object, in order: decoded key and raw value text.
 fn split_object(s: &str) -> Option<Vec<(String, &str)>> {
-    let b = s.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
+    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    lex.ws();
+    lex.eat(b'{')?;
     let mut out = Vec::new();
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
+    if lex.empty(b'}')? {
         return Some(out);
     }
     loop {
-        let key_end = string_end(b, i)?;
-        let key: String = serde_json::from_str(s.get(i..key_end)?).ok()?;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
-        let end = value_end(b, i)?;
-        out.push((key, s.get(i..end)?));
-        i = skip_ws(b, end);
-        match b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            b'}' => return Some(out),
-            _ => return None,
+        let key = lex.text()?.into_owned();
+        lex.ws();
+        lex.eat(b':')?;
+        lex.ws();
+        let at = lex.i;
+        lex.skip(0)?;
+        out.push((key, s.get(at..lex.i)?));
+        if !lex.next_or_end(b'}')? {
+            return Some(out);
         }
     }
 }
 
 /// The elements of a JSON array, in order, as raw text.
 fn split_array(s: &str) -> Option<Vec<&str>> {
-    let b = s.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'[') {
-        return None;
-    }
+    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    lex.ws();
+    lex.eat(b'[')?;
     let mut out = Vec::new();
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b']') {
+    if lex.empty(b']')? {
         return Some(out);
     }
     loop {
-        let end = value_end(b, i)?;
-        out.push(s.get(i..end)?);
-        i = skip_ws(b, end);
-        match b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            b']' => return Some(out),
-            _ => return None,
+        let at = lex.i;
+        lex.skip(0)?;
+        out.push(s.get(at..lex.i)?);
+        if !lex.next_or_end(b']')? {
+            return Some(out);
         }
     }
 }
@@ -610,6 +546,17 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.lines().count(), 15, "{text}");
+    }
+
+    #[test]
+    fn deeply_nested_extra_field_keeps_the_layout() {
+        // Deeper than the fast reader's nesting limit, within serde_json's.
+        let deep = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let original = ORIGINAL.replace(r#"{"description": "my set", "year": 2024}"#, &deep);
+        let frames = coco::parse(original.as_bytes()).expect("parses");
+        let out = write_like(original.as_bytes(), &frames, &[], &frames).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.starts_with(&format!("{{\"info\":{deep},\n")), "{text}");
     }
 
     #[test]

@@ -31,7 +31,9 @@
 //! for the usual layout; on anything it does not handle, and on every error,
 //! the serde parser below runs instead, so results and error positions are
 //! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
-//! the two for differential tests and fuzzing.
+//! the two for differential tests and fuzzing. The fast reader, the
+//! layout-preserving writer ([`layout`]) and the locator of semantic errors
+//! read JSON through one tokenizer (`lex.rs`).
 //!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
@@ -101,6 +103,9 @@ mod fast;
 mod format;
 pub mod layout;
 pub use format::CocoFormat;
+mod lex;
+
+use lex::{Lexer, SERDE_DEPTH};
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
@@ -365,117 +370,42 @@ fn semantic_error(bytes: &[u8], at: (&str, usize, &str), message: String) -> Lab
 /// Byte offset of `field` inside element `index` of the top-level array `list`
 /// (or of the element itself when it has no such field).
 fn locate(bytes: &[u8], list: &str, index: usize, field: &str) -> Option<usize> {
-    let mut s = Scan { b: bytes, i: 0 };
+    // Only ever run on JSON serde accepted, within its nesting limit.
+    let mut s = Lexer::new(bytes, 0, SERDE_DEPTH);
     s.ws();
-    s.enter_object_at(list.as_bytes())?;
+    enter_object_at(&mut s, list.as_bytes())?;
     s.ws();
-    s.expect(b'[')?;
+    s.eat(b'[')?;
     for _ in 0..index {
         s.ws();
-        s.skip_value()?;
+        s.skip(0)?;
         s.ws();
-        s.expect(b',')?;
+        s.eat(b',')?;
     }
     s.ws();
     let element = s.i;
-    Some(s.enter_object_at(field.as_bytes()).unwrap_or(element))
+    Some(enter_object_at(&mut s, field.as_bytes()).unwrap_or(element))
 }
 
-/// A minimal JSON scanner for [`locate`]; only ever run on JSON that serde
-/// already accepted, so it does not validate.
-struct Scan<'b> {
-    b: &'b [u8],
-    i: usize,
-}
-
-impl Scan<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-            self.i += 1;
+/// In the object starting at the lexer, finds the key whose raw text (as
+/// written, escapes undecoded) is `key`: leaves the lexer at its value and
+/// returns the offset of the key.
+fn enter_object_at(s: &mut Lexer<'_>, key: &[u8]) -> Option<usize> {
+    s.eat(b'{')?;
+    loop {
+        s.ws();
+        let at = s.i;
+        s.skip_string()?;
+        let hit = s.b.get(at + 1..s.i - 1)? == key;
+        s.ws();
+        s.eat(b':')?;
+        s.ws();
+        if hit {
+            return Some(at);
         }
-    }
-
-    fn expect(&mut self, c: u8) -> Option<()> {
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
-    /// Skips a string starting at its opening quote; returns its raw contents.
-    fn string(&mut self) -> Option<&[u8]> {
-        self.expect(b'"')?;
-        let start = self.i;
-        loop {
-            match self.peek()? {
-                b'"' => break,
-                b'\\' => self.i += 2,
-                _ => self.i += 1,
-            }
-        }
-        let raw = self.b.get(start..self.i)?;
-        self.i += 1;
-        Some(raw)
-    }
-
-    fn skip_value(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'"' => {
-                self.string()?;
-            }
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.string()?;
-                            continue;
-                        }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth = depth.checked_sub(1)?;
-                            if depth == 0 {
-                                self.i += 1;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    self.i += 1;
-                }
-            }
-            _ => {
-                while !matches!(
-                    self.peek(),
-                    None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-                ) {
-                    self.i += 1;
-                }
-            }
-        }
-        Some(())
-    }
-
-    /// In the object starting here, finds `key`: leaves the position at its
-    /// value and returns the offset of the key.
-    fn enter_object_at(&mut self, key: &[u8]) -> Option<usize> {
-        self.expect(b'{')?;
-        loop {
-            self.ws();
-            let at = self.i;
-            let k = self.string()?;
-            let hit = k == key;
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            if hit {
-                return Some(at);
-            }
-            self.skip_value()?;
-            self.ws();
-            self.expect(b',')?;
-        }
+        s.skip(0)?;
+        s.ws();
+        s.eat(b',')?;
     }
 }
 
