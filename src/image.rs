@@ -54,8 +54,11 @@ pub fn format(b: &[u8]) -> Option<ImageFormat> {
 /// gives): a caller scaling by the size must never get 0.
 pub fn size(b: &[u8]) -> Option<(u32, u32)> {
     let format = format(b)?;
-    let s = imagesize::blob_size(b).ok()?;
-    let (w, h) = (u32::try_from(s.width).ok()?, u32::try_from(s.height).ok()?);
+    let (w, h) = match imagesize::blob_size(b) {
+        Ok(s) => (u32::try_from(s.width).ok()?, u32::try_from(s.height).ok()?),
+        Err(_) if format == ImageFormat::Jpeg => jpeg_frame_size(b)?,
+        Err(_) => return None,
+    };
     let (w, h) = match format {
         ImageFormat::Bmp => {
             if b.get(14..18) == Some(&[12, 0, 0, 0]) {
@@ -75,6 +78,40 @@ pub fn size(b: &[u8]) -> Option<(u32, u32)> {
     (w > 0 && h > 0).then_some((w, h))
 }
 
+/// The size in a JPEG's frame header, for the files `imagesize` 0.15 gives up
+/// on: fill bytes (`0xFF` repeated) before a marker and markers without a length
+/// (RST, TEM) before the frame header are both allowed by the JPEG standard
+/// (T.81, B.1.1.2) and found in camera files.
+fn jpeg_frame_size(b: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2; // after SOI
+    loop {
+        if *b.get(i)? != 0xFF {
+            return None;
+        }
+        while *b.get(i)? == 0xFF {
+            i += 1;
+        }
+        let marker = *b.get(i)?;
+        i += 1;
+        match marker {
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD8 | 0xD9 | 0xDA => return None,
+            _ => {}
+        }
+        let len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
+        if len < 2 {
+            return None;
+        }
+        let is_frame = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame {
+            let h = u16::from_be_bytes([*b.get(i + 3)?, *b.get(i + 4)?]);
+            let w = u16::from_be_bytes([*b.get(i + 5)?, *b.get(i + 6)?]);
+            return Some((u32::from(w), u32::from(h)));
+        }
+        i += len;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +119,25 @@ mod tests {
     fn fixture(path: &str) -> Vec<u8> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         std::fs::read(root.join(path)).unwrap()
+    }
+
+    /// A JPEG whose markers are preceded by fill bytes, with a restart marker
+    /// before the frame header: sized as the old readers did.
+    #[test]
+    fn jpeg_with_fill_bytes_before_markers_has_its_size() {
+        let mut b = vec![0xFF, 0xD8];
+        b.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xE0, 0, 4, 0, 0]); // APP0 after fill bytes
+        b.extend_from_slice(&[0xFF, 0xD0]); // RST0, no length
+        b.extend_from_slice(&[0xFF, 0xFF, 0xC0, 0, 11, 8, 0, 7, 0, 9, 1, 1, 0x11, 0]); // SOF0 9x7
+        b.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(format(&b), Some(ImageFormat::Jpeg));
+        assert_eq!(size(&b), Some((9, 7)));
+        // A frame header giving height 0 still gives no size.
+        let mut zero = b.clone();
+        let at = zero.len() - 2 - 14 + 6;
+        zero[at] = 0;
+        zero[at + 1] = 0;
+        assert_eq!(size(&zero), None);
     }
 
     #[test]
