@@ -95,7 +95,7 @@ fn jpeg_frame_size(b: &[u8]) -> Option<(u32, u32)> {
         i += 1;
         match marker {
             0x01 | 0xD0..=0xD7 => continue,
-            0xD8 | 0xD9 | 0xDA => return None,
+            0xD8..=0xDA => return None,
             _ => {}
         }
         let len = usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]));
