@@ -17,10 +17,6 @@ pub trait LabelFormat: Sync {
     /// The name used in `dsv.toml` and on the command line.
     fn name(&self) -> &'static str;
 
-    /// The byte the query index stores the format as. Stored on disk: never
-    /// change a format's tag (tests check each is its position in [`Format::ALL`]).
-    fn tag(&self) -> u8;
-
     /// Whether a file (its path and first bytes) looks like this format by
     /// its content. Where labels live decides the rest ([`super::layout::Layout::role`]).
     fn sniff(&self, path: &str, head: &[u8]) -> bool;
@@ -122,10 +118,15 @@ pub fn format_of(format: Format) -> &'static dyn LabelFormat {
     }
 }
 
+/// The byte the query index stores `format` as: its position in
+/// [`Format::ALL`]. Stored on disk: never reorder `Format::ALL`.
+pub fn format_tag(format: Format) -> u8 {
+    // `ALL` lists the variants in declaration order (checked below).
+    format as u8
+}
+
 /// The format stored as `tag` in the query index, if any.
 pub fn format_from_tag(tag: u8) -> Option<Format> {
-    // Tags are positions in `Format::ALL` (checked below): one lookup on
-    // the query's hot path instead of a search.
     Format::ALL.get(usize::from(tag)).copied()
 }
 
@@ -149,8 +150,8 @@ mod tests {
         for (i, f) in Format::ALL.into_iter().enumerate() {
             let imp = format_of(f);
             assert_eq!(imp.format(), f);
-            assert_eq!(usize::from(imp.tag()), i, "{}", imp.name());
-            assert_eq!(format_from_tag(imp.tag()), Some(f));
+            assert_eq!(usize::from(format_tag(f)), i, "{}", imp.name());
+            assert_eq!(format_from_tag(format_tag(f)), Some(f));
             assert_eq!(Format::from_name(imp.name()), Some(f));
         }
         assert_eq!(format_from_tag(5), None);

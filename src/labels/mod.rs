@@ -22,7 +22,7 @@ pub mod voc;
 pub mod yolo;
 
 pub use attrs::Attributes;
-pub use format::{ExportLayout, LabelFormat, format_from_tag, format_of};
+pub use format::{ExportLayout, LabelFormat, format_from_tag, format_of, format_tag};
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

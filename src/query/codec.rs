@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 pub(crate) use crate::codec::{Reader, f64s, opt_u32, string, varint};
 use crate::id::ObjectId;
-use crate::labels::{AttrRef, AttrValue, BBox, Format, Geometry, Object, Units};
+use crate::labels::{AttrRef, AttrValue, BBox, Geometry, Object, Units};
 use crate::meta::Prediction;
 
 use super::check::{KIND_BOOL, KIND_NUM, KIND_STR, Schema};
@@ -53,10 +53,7 @@ pub(crate) fn attr_pairs<'a>(
     }
 }
 
-/// The byte a label format is stored as.
-pub(crate) fn format_tag(f: Format) -> u8 {
-    crate::labels::format_of(f).tag()
-}
+pub(crate) use crate::labels::format_tag;
 
 /// Frames per chunk: chunks are decoded (and filtered) in parallel.
 pub(crate) const CHUNK: usize = 8192;
@@ -971,6 +968,7 @@ pub fn decode(b: &[u8]) -> Option<FrameIndex> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::Format;
 
     #[test]
     fn round_trip_and_rejects_truncation() {

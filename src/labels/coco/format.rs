@@ -16,10 +16,6 @@ impl LabelFormat for CocoFormat {
         "coco"
     }
 
-    fn tag(&self) -> u8 {
-        0
-    }
-
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
     }

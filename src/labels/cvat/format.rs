@@ -15,10 +15,6 @@ impl LabelFormat for CvatFormat {
         "cvat"
     }
 
-    fn tag(&self) -> u8 {
-        4
-    }
-
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
     }

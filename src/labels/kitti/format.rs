@@ -16,10 +16,6 @@ impl LabelFormat for KittiFormat {
         "kitti"
     }
 
-    fn tag(&self) -> u8 {
-        2
-    }
-
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
     }

@@ -15,10 +15,6 @@ impl LabelFormat for VocFormat {
         "voc"
     }
 
-    fn tag(&self) -> u8 {
-        3
-    }
-
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
     }

@@ -16,10 +16,6 @@ impl LabelFormat for YoloFormat {
         "yolo"
     }
 
-    fn tag(&self) -> u8 {
-        1
-    }
-
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
     }
