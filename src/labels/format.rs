@@ -24,6 +24,26 @@ pub trait LabelFormat: Sync {
     /// Parses one label file into its frames.
     fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError>;
 
+    /// Whether [`LabelFormat::parse`] accepts a file (the same error when
+    /// not); a format that can check without building the frames overrides it.
+    fn check(&self, bytes: &[u8], ctx: &ParseContext) -> Result<(), LabelError> {
+        self.parse(bytes, ctx).map(drop)
+    }
+
+    /// [`LabelFormat::parse`] handing the frames to `each` one at a time, in
+    /// the same order; a multi-frame format that can read frame by frame
+    /// overrides it, so a consumer never holds a whole file's frames. On an
+    /// error, the frames already handed over are to be discarded.
+    fn parse_each(
+        &self,
+        bytes: &[u8],
+        ctx: &ParseContext,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> Result<(), LabelError> {
+        self.parse(bytes, ctx)?.into_iter().for_each(each);
+        Ok(())
+    }
+
     /// Writes frames as one file. A one-file-per-frame format refuses any
     /// number of frames but one. `names` is the class list of formats that
     /// store class indices (YOLO); others ignore it.

@@ -268,6 +268,29 @@ impl Layout {
         })
     }
 
+    /// What parsing the label file at `path` needs (the class names of its
+    /// directory, for formats that store class indices); `Err((file, error))`
+    /// when the class-names file does not parse.
+    fn context(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+        format: Format,
+    ) -> crate::error::Result<Result<ParseContext, (String, LabelError)>> {
+        let class_names = if super::format_of(format).uses_class_names() {
+            match self.class_names(src, path)? {
+                Ok(n) => n,
+                Err(e) => return Ok(Err(e)),
+            }
+        } else {
+            None
+        };
+        Ok(Ok(ParseContext {
+            class_names,
+            stem: stem(path).to_string(),
+        }))
+    }
+
     /// Parses a label file; `Err((file, error))` names the file that failed
     /// (the label file, or the class-names file it needs).
     pub fn parse(
@@ -277,24 +300,16 @@ impl Layout {
         format: Format,
         bytes: &[u8],
     ) -> crate::error::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
-        let class_names = if super::format_of(format).uses_class_names() {
-            match self.class_names(src, path)? {
-                Ok(n) => n,
-                Err(e) => return Ok(Err(e)),
-            }
-        } else {
-            None
-        };
-        let ctx = ParseContext {
-            class_names,
-            stem: stem(path).to_string(),
-        };
-        Ok(super::parse(format, bytes, &ctx).map_err(|e| (path.to_string(), e)))
+        Ok(self.context(src, path, format)?.and_then(|ctx| {
+            super::format_of(format)
+                .parse(bytes, &ctx)
+                .map_err(|e| (path.to_string(), e))
+        }))
     }
 
     /// Whether [`Layout::parse`] accepts a label file (the same error when
     /// not), without keeping what a multi-frame file holds where the format
-    /// can check without building it.
+    /// can check without building it ([`super::LabelFormat::check`]).
     pub fn check(
         &self,
         src: &dyn FileSource,
@@ -302,16 +317,17 @@ impl Layout {
         format: Format,
         bytes: &[u8],
     ) -> crate::error::Result<Result<(), (String, LabelError)>> {
-        if format == Format::Cvat {
-            return Ok(super::cvat::check(bytes).map_err(|e| (path.to_string(), e)));
-        }
-        Ok(self.parse(src, path, format, bytes)?.map(drop))
+        Ok(self.context(src, path, format)?.and_then(|ctx| {
+            super::format_of(format)
+                .check(bytes, &ctx)
+                .map_err(|e| (path.to_string(), e))
+        }))
     }
 
     /// [`Layout::parse`] handing the frames to `each` one at a time, in the
-    /// same order, where the format can (CVAT), so a consumer that counts
-    /// them never holds a whole multi-frame file. On an error, the frames
-    /// already handed over are to be discarded.
+    /// same order ([`super::LabelFormat::parse_each`]), so a consumer that
+    /// counts them never holds a whole multi-frame file. On an error, the
+    /// frames already handed over are to be discarded.
     pub fn parse_each(
         &self,
         src: &dyn FileSource,
@@ -320,12 +336,11 @@ impl Layout {
         bytes: &[u8],
         each: &mut dyn FnMut(FrameLabels),
     ) -> crate::error::Result<Result<(), (String, LabelError)>> {
-        if format == Format::Cvat {
-            return Ok(super::cvat::parse_each(bytes, each).map_err(|e| (path.to_string(), e)));
-        }
-        Ok(self
-            .parse(src, path, format, bytes)?
-            .map(|frames| frames.into_iter().for_each(each)))
+        Ok(self.context(src, path, format)?.and_then(|ctx| {
+            super::format_of(format)
+                .parse_each(bytes, &ctx, each)
+                .map_err(|e| (path.to_string(), e))
+        }))
     }
 
     /// The frame a label file's frame entry describes, if it exists in `src`.

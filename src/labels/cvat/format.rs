@@ -23,6 +23,19 @@ impl LabelFormat for CvatFormat {
         super::parse(bytes)
     }
 
+    fn check(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<(), LabelError> {
+        super::check(bytes)
+    }
+
+    fn parse_each(
+        &self,
+        bytes: &[u8],
+        _ctx: &ParseContext,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> Result<(), LabelError> {
+        super::parse_each(bytes, each)
+    }
+
     fn write(
         &self,
         frames: &[FrameLabels],
