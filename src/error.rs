@@ -169,9 +169,14 @@ pub enum Error {
         "file '{0}' changed while being added; nothing was stored for it (retry when it is no longer being written)"
     )]
     ChangedWhileReading(PathBuf),
-    /// A user-facing refusal with its own message (e.g. nothing to commit).
+    /// An operation refused, with the error type of the module that refused (for
+    /// example `ops::merge::MergeError`); [`ModuleError::kind`] says what kind of
+    /// failure it is, and callers can downcast it with [`Error::module`].
     #[error("{0}")]
-    Refused(String),
+    Refused(Box<dyn ModuleError>),
+    /// A bug in dsv: an invariant the code relies on did not hold.
+    #[error("internal: {0}")]
+    Internal(String),
     /// Invalid configuration.
     #[error("config {path}: {message}")]
     Config {
@@ -229,7 +234,100 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an error is: what the user can do about it. The CLI maps
+/// kinds to exit codes and hints; the library only classifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command line cannot be acted on as given (nothing was read or changed);
+    /// the CLI exits with 2, as for a parse error.
+    Usage,
+    /// The operation does not apply to the repository's state (nothing to commit,
+    /// a merge in progress, local changes in the way, a name that exists).
+    Refused,
+    /// What was named does not exist (a revision, branch, path, delivery, remote branch).
+    NotFound,
+    /// Repository data, a remote or an input file is damaged, hostile or unreadable
+    /// as the format it claims.
+    Damaged,
+    /// The environment failed: I/O, the network, another process holding the lock.
+    Environment,
+    /// The configuration, a hook definition or a hook said no.
+    Configuration,
+    /// A bug in dsv.
+    Internal,
+}
+
+/// An error type of one module, carried by [`Error::Refused`].
+pub trait ModuleError: std::error::Error + Send + Sync + 'static {
+    /// What kind of failure this is.
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Refused
+    }
+}
+
+/// Implements `From<$t> for Error` (as [`Error::Refused`]) for a module's error enum,
+/// so `?` lifts it into the library error without this module naming the type.
+#[macro_export]
+macro_rules! module_error {
+    ($t:ty) => {
+        impl From<$t> for $crate::Error {
+            fn from(e: $t) -> Self {
+                $crate::Error::Refused(Box::new(e))
+            }
+        }
+    };
+}
+
 impl Error {
+    /// The module error this error carries, if it is one of type `T`.
+    pub fn module<T: ModuleError>(&self) -> Option<&T> {
+        match self {
+            Error::Refused(e) => (e.as_ref() as &dyn std::error::Error).downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument(_) => ErrorKind::Usage,
+            Error::AlreadyExists(_)
+            | Error::InvalidName { .. }
+            | Error::RefExists { .. }
+            | Error::RefConflict { .. }
+            | Error::OutsideRepository { .. }
+            | Error::Query(_)
+            | Error::ChangedWhileReading(_) => ErrorKind::Refused,
+            Error::NotARepository(_)
+            | Error::UnknownRevision(_)
+            | Error::AmbiguousRevision { .. }
+            | Error::RefNotFound { .. }
+            | Error::PathspecNoMatch(_) => ErrorKind::NotFound,
+            Error::Refused(e) => e.kind(),
+            Error::UnsupportedFormat { .. }
+            | Error::Labels(_)
+            | Error::Metadata(_)
+            | Error::MissingObject(_)
+            | Error::CorruptObject { .. }
+            | Error::Corrupt(_)
+            | Error::NeedsRepair { .. }
+            | Error::PackUnreadable { .. }
+            | Error::UnsafePath { .. } => ErrorKind::Damaged,
+            Error::Io { .. }
+            | Error::Locked { .. }
+            | Error::Database { .. }
+            | Error::Remote { .. }
+            | Error::InjectedFault(_) => ErrorKind::Environment,
+            Error::Config { .. } | Error::HookConfig(_) | Error::HookRejected { .. } => {
+                ErrorKind::Configuration
+            }
+            Error::Internal(_) => ErrorKind::Internal,
+            Error::Multiple { errors, .. } => {
+                errors.first().map_or(ErrorKind::Refused, Error::kind)
+            }
+        }
+    }
+
     /// Wraps an I/O error with the action and path it happened on.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

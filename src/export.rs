@@ -156,10 +156,7 @@ pub fn export(
     dirs(format)?;
     check_sizes(repo, frames)?;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
-        return Err(Error::Refused(format!(
-            "{}: not empty (export writes into a new or empty directory)",
-            out.display()
-        )));
+        return Err(ExportError::NotEmpty(out.to_path_buf()).into());
     }
     // Written into a temporary directory beside the target and renamed into
     // place: a failed export leaves nothing behind.
@@ -406,3 +403,15 @@ pub fn out_dir(cwd: &Path, out: &Path) -> PathBuf {
         cwd.join(out)
     }
 }
+
+/// Why an export was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// `--out` names a directory with files in it.
+    #[error("{}: not empty (export writes into a new or empty directory)", .0.display())]
+    NotEmpty(std::path::PathBuf),
+}
+
+impl crate::error::ModuleError for ExportError {}
+
+crate::module_error!(ExportError);

@@ -34,7 +34,7 @@ pub mod store;
 pub mod trace;
 pub mod worktree;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, ModuleError, Result};
 pub use id::ObjectId;
 pub use repo::{OpenOptions, Repository, WritableRepo};
 pub use settings::Settings;

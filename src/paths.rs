@@ -56,3 +56,23 @@ pub fn ser_many<S: serde::Serializer>(
 ) -> std::result::Result<S::Ok, S::Error> {
     s.collect_seq(paths.iter().map(|p| display_path(p)))
 }
+
+/// Repository paths shown in an error, one per indented line: the first ten, then a
+/// count of the rest (a refusal must stay readable however many files it names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathList(pub Vec<Vec<u8>>);
+
+impl std::fmt::Display for PathList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().take(10).enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "  {}", display_path(p))?;
+        }
+        if self.0.len() > 10 {
+            write!(f, "\n  ... and {} more", self.0.len() - 10)?;
+        }
+        Ok(())
+    }
+}

@@ -248,9 +248,7 @@ impl Repository {
         if self.writable() {
             Ok(WritableRepo(self))
         } else {
-            Err(Error::Refused(
-                "internal: operation needs the write lock".into(),
-            ))
+            Err(Error::Internal("operation needs the write lock".into()))
         }
     }
 
@@ -264,9 +262,7 @@ impl Repository {
             .or_else(|| self.config.get("user.email").map(str::to_string));
         match (name, email) {
             (Some(name), Some(email)) => Ok(Person { name, email }),
-            _ => Err(Error::Refused(
-                "author identity unknown: run `dsv config --global user.name \"Your Name\"` and `dsv config --global user.email you@example.com` (or set DSV_AUTHOR_NAME and DSV_AUTHOR_EMAIL)".into(),
-            )),
+            _ => Err(RepoError::NoIdentity.into()),
         }
     }
 
@@ -302,10 +298,7 @@ impl Repository {
             .next()
             .is_some_and(|c| c.as_os_str() == DSV_DIR)
         {
-            return Err(Error::Refused(format!(
-                "'{}' is inside the repository's .dsv directory",
-                user.display()
-            )));
+            return Err(RepoError::InsideDsvDir(user.to_path_buf()).into());
         }
         Ok(rel.as_os_str().as_bytes().to_vec())
     }
@@ -357,10 +350,9 @@ pub fn time_at(date: Option<&str>) -> Result<(i64, i32)> {
         if let Ok(secs) = v.trim().parse::<i64>() {
             return Ok((secs, 0));
         }
-        let ts: jiff::Timestamp = v.parse().map_err(|e| {
-            Error::Refused(format!(
-                "DSV_AUTHOR_DATE '{v}' is not unix seconds or RFC 3339: {e}"
-            ))
+        let ts: jiff::Timestamp = v.parse().map_err(|e: jiff::Error| RepoError::BadDate {
+            value: v.to_string(),
+            reason: e.to_string(),
         })?;
         let offset = v
             .parse::<jiff::Zoned>()
@@ -405,3 +397,32 @@ impl WritableRepo {
         self.0
     }
 }
+
+/// Why the repository handle refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No author name or email configured.
+    #[error(
+        "author identity unknown: run `dsv config --global user.name \"Your Name\"` and `dsv config --global user.email you@example.com` (or set DSV_AUTHOR_NAME and DSV_AUTHOR_EMAIL)"
+    )]
+    NoIdentity,
+    /// A path argument inside `.dsv`.
+    #[error("'{}' is inside the repository's .dsv directory", .0.display())]
+    InsideDsvDir(PathBuf),
+    /// A fixed author date that does not parse.
+    #[error("DSV_AUTHOR_DATE '{value}' is not unix seconds or RFC 3339: {reason}")]
+    BadDate {
+        /// The value given.
+        value: String,
+        /// The parser's message.
+        reason: String,
+    },
+}
+
+impl crate::error::ModuleError for RepoError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Configuration
+    }
+}
+
+crate::module_error!(RepoError);

@@ -6,6 +6,7 @@ mod cat_object;
 mod checkout;
 mod cherry_pick;
 mod clone;
+pub mod command_error;
 mod commit;
 mod completions;
 mod config;
@@ -174,26 +175,6 @@ enum Command {
     RevParse(rev_parse::Args),
     /// Show where HEAD or a branch has pointed, newest first.
     Reflog(reflog::Args),
-}
-
-/// A command line that parses but makes no sense (exit code 2, like clap's own errors).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Returns a usage error (exit code 2) from a command.
-#[macro_export]
-macro_rules! usage {
-    ($($arg:tt)*) => {
-        return Err(anyhow::Error::new($crate::cli::UsageError(format!($($arg)*))))
-    };
 }
 
 /// Shared state for a command run.
@@ -384,19 +365,7 @@ pub fn run() -> i32 {
     }
     match result {
         Ok(code) => code,
-        Err(e) => {
-            output::report_error(&e);
-            if e.downcast_ref::<UsageError>().is_some()
-                || matches!(
-                    e.downcast_ref::<dsv::Error>(),
-                    Some(dsv::Error::InvalidArgument(_))
-                )
-            {
-                2
-            } else {
-                1
-            }
-        }
+        Err(e) => command_error::report(&e),
     }
 }
 

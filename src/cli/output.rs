@@ -63,36 +63,8 @@ pub fn git_date(secs: i64, tz_min: i32) -> String {
 
 /// A message for stderr: URLs redacted (a client library's error may quote one with
 /// its credentials) and terminal control characters escaped (it may quote a name).
-fn safe_message(s: &str) -> String {
+pub fn safe_message(s: &str) -> String {
     safe_text(&dsv::redact::text(s)).into_owned()
-}
-
-/// Prints an error (and its causes, and any grouped errors) to stderr.
-pub fn report_error(e: &anyhow::Error) {
-    // What a rejecting hook printed explains the rejection: show it first.
-    if let Some(dsv::Error::HookRejected { output, .. }) = e.downcast_ref::<dsv::Error>() {
-        for line in output.lines() {
-            eprintln!("  | {}", safe_message(line));
-        }
-    }
-    eprintln!("error: {}", safe_message(&e.to_string()));
-    if let Some(dsv::Error::Multiple { errors, .. }) = e.downcast_ref::<dsv::Error>() {
-        for err in errors.iter().take(20) {
-            eprintln!("  {}", safe_message(&err.to_string()));
-        }
-        if errors.len() > 20 {
-            eprintln!("  ... and {} more", errors.len() - 20);
-        }
-    }
-    // Causes already spelled out in the message (an I/O error's source) are not repeated.
-    let mut shown = e.to_string();
-    for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
-        if !shown.contains(&cause) {
-            eprintln!("  caused by: {}", safe_message(&cause));
-            shown = cause;
-        }
-    }
 }
 
 /// Draws progress with indicatif when stderr is a terminal; always prints warnings.

@@ -140,7 +140,7 @@ fn select(
             }
             let s = summary
                 .as_ref()
-                .ok_or_else(|| Error::Refused("internal: no summary".into()))?;
+                .ok_or_else(|| Error::Internal("no summary".into()))?;
             if !h.filters.paths_match(s.paths.iter().map(String::as_str)) {
                 skipped.push(Skipped {
                     hook: h.id.clone(),
@@ -341,8 +341,8 @@ pub fn record(
     awaits_ref: Option<String>,
 ) -> Result<Vec<Recorded>> {
     let Some(commit) = prepared.payload.commit.clone() else {
-        return Err(Error::Refused(format!(
-            "internal: {} deliveries need a commit",
+        return Err(Error::Internal(format!(
+            "{} deliveries need a commit",
             prepared.event
         )));
     };

@@ -316,11 +316,11 @@ impl Outbox {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::Refused(format!(
-                        "{} has been locked by another dsv process for {}s",
-                        path.display(),
-                        LOCK_WAIT.as_secs()
-                    )));
+                    return Err(OutboxError::Busy {
+                        path: path.to_path_buf(),
+                        secs: LOCK_WAIT.as_secs(),
+                    }
+                    .into());
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
             }
@@ -595,7 +595,7 @@ impl Outbox {
                 let mut deliveries = tx.open_table(DELIVERIES).map_err(|e| db.err(e))?;
                 let mut d = match deliveries.get(seq).map_err(|e| db.err(e))? {
                     Some(v) => decode(v.value())?,
-                    None => return Err(Error::Refused(format!("no delivery #{seq}"))),
+                    None => return Err(OutboxError::NoDelivery(seq).into()),
                 };
                 d.attempts += 1;
                 d.updated_ms = now;
@@ -620,7 +620,7 @@ impl Outbox {
             tx.commit().map_err(|e| db.err(e))?;
             Ok(d)
         })?;
-        out.ok_or_else(|| Error::Refused(format!("no delivery #{seq}")))
+        out.ok_or_else(|| OutboxError::NoDelivery(seq).into())
     }
 
     /// Turns staged deliveries into pending ones (their ref moved).
@@ -720,21 +720,15 @@ fn find_open(all: Vec<Delivery>, which: &str) -> Result<Delivery> {
         .filter(|d| w.parse::<u64>().ok() == Some(d.seq) || (w.len() >= 4 && d.id.starts_with(w)))
         .collect();
     match found.as_slice() {
-        [] => Err(Error::Refused(format!(
-            "no delivery '{w}' (see `dsv hooks log`)"
-        ))),
-        [d] if d.state == State::Done => Err(Error::Refused(format!(
-            "delivery #{} was already delivered; a receiver would drop a repeat (key {})",
-            d.seq, d.key
-        ))),
-        [d] if d.state == State::Staged => Err(Error::Refused(format!(
-            "delivery #{} waits for its commit to be confirmed (a worker does that)",
-            d.seq
-        ))),
+        [] => Err(OutboxError::NoSuchDelivery(w.to_string()).into()),
+        [d] if d.state == State::Done => Err(OutboxError::AlreadyDelivered {
+            seq: d.seq,
+            key: d.key.clone(),
+        }
+        .into()),
+        [d] if d.state == State::Staged => Err(OutboxError::AwaitsCommit(d.seq).into()),
         [_] => Ok(found.remove(0)),
-        _ => Err(Error::Refused(format!(
-            "'{w}' names several deliveries; give its number"
-        ))),
+        _ => Err(OutboxError::Ambiguous(w.to_string()).into()),
     }
 }
 
@@ -803,6 +797,53 @@ impl Outbox {
         Ok(d.seq)
     }
 }
+
+/// Why the delivery outbox refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// Another process holds the outbox lock for too long.
+    #[error("{} has been locked by another dsv process for {secs}s", .path.display())]
+    Busy {
+        /// The lock file.
+        path: std::path::PathBuf,
+        /// How long dsv waited.
+        secs: u64,
+    },
+    /// A delivery number that is not in the outbox.
+    #[error("no delivery #{0}")]
+    NoDelivery(u64),
+    /// A delivery named by number or id prefix that matches none.
+    #[error("no delivery '{0}' (see `dsv hooks log`)")]
+    NoSuchDelivery(String),
+    /// A retry of a delivery that succeeded.
+    #[error("delivery #{seq} was already delivered; a receiver would drop a repeat (key {key})")]
+    AlreadyDelivered {
+        /// The delivery number.
+        seq: u64,
+        /// Its idempotency key.
+        key: String,
+    },
+    /// A retry of a delivery whose commit is not confirmed yet.
+    #[error("delivery #{0} waits for its commit to be confirmed (a worker does that)")]
+    AwaitsCommit(u64),
+    /// An id prefix that matches several deliveries.
+    #[error("'{0}' names several deliveries; give its number")]
+    Ambiguous(String),
+}
+
+impl crate::error::ModuleError for OutboxError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            OutboxError::Busy { .. } => crate::error::ErrorKind::Environment,
+            OutboxError::NoDelivery(_) | OutboxError::NoSuchDelivery(_) => {
+                crate::error::ErrorKind::NotFound
+            }
+            _ => crate::error::ErrorKind::Refused,
+        }
+    }
+}
+
+crate::module_error!(OutboxError);
 
 #[cfg(test)]
 mod tests {

@@ -134,9 +134,7 @@ pub const MAX_DEPTH: usize = 1024;
 /// The error for a directory deeper than [`MAX_DEPTH`], naming its path.
 pub fn too_deep(path: &[u8]) -> Error {
     let shown = String::from_utf8_lossy(&path[..path.len().min(60)]).into_owned();
-    Error::Refused(format!(
-        "tree too deep: '{shown}...' has more than {MAX_DEPTH} path components (the limit)"
-    ))
+    TreeError::TooDeep(shown).into()
 }
 
 /// Refuses a directory at `path` (a repository path) whose entries would have
@@ -568,6 +566,18 @@ impl Tree {
         }
     }
 }
+
+/// A tree that dsv refuses to build or walk.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// A directory nested deeper than [`MAX_DEPTH`] (its path's first 60 bytes).
+    #[error("tree too deep: '{0}...' has more than {MAX_DEPTH} path components (the limit)")]
+    TooDeep(String),
+}
+
+impl crate::error::ModuleError for TreeError {}
+
+crate::module_error!(TreeError);
 
 #[cfg(test)]
 mod tests {

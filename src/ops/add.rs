@@ -53,11 +53,11 @@ fn check_matches(
             continue;
         }
         if let Some(link) = crate::worktree::symlink_prefix(repo.root(), scope) {
-            return Err(Error::Refused(format!(
-                "pathspec '{}' is beyond a symbolic link ('{}' is a symlink; dsv does not follow it)",
-                orig.display(),
-                display_path(&link)
-            )));
+            return Err(AddError::BeyondSymlink {
+                pathspec: orig.display().to_string(),
+                link: display_path(&link),
+            }
+            .into());
         }
         let exists = std::fs::symlink_metadata(repo.worktree_path(scope)).is_ok();
         let tracked = index
@@ -266,10 +266,7 @@ pub fn rm(
                 && !(f.mode == e.mode && index.is_clean(e, &f.stat))
                 && crate::worktree::delta::hash_worktree_file(repo.root(), &f)? != e.id
             {
-                return Err(Error::Refused(format!(
-                    "'{}' has local modifications; use --cached to keep the file, or -f to delete it anyway",
-                    display_path(p)
-                )));
+                return Err(AddError::LocalModifications(display_path(p)).into());
             }
         }
     }
@@ -287,3 +284,27 @@ pub fn rm(
         removed: targets.into_iter().map(|(p, _)| p).collect(),
     })
 }
+
+/// Why `add` or `rm` refused a path.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// A pathspec that goes through a symbolic link.
+    #[error(
+        "pathspec '{pathspec}' is beyond a symbolic link ('{link}' is a symlink; dsv does not follow it)"
+    )]
+    BeyondSymlink {
+        /// The pathspec as given.
+        pathspec: String,
+        /// The symlink on its way.
+        link: String,
+    },
+    /// `rm` of a file whose worktree copy has unstaged edits.
+    #[error(
+        "'{0}' has local modifications; use --cached to keep the file, or -f to delete it anyway"
+    )]
+    LocalModifications(String),
+}
+
+impl crate::error::ModuleError for AddError {}
+
+crate::module_error!(AddError);

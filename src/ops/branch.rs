@@ -78,9 +78,7 @@ pub fn delete_branch(repo: &WritableRepo, name: &str, force: bool) -> Result<Obj
         name: name.to_string(),
     })?;
     if repo.refs.head()? == Head::Branch(name.to_string()) {
-        return Err(Error::Refused(format!(
-            "cannot delete branch '{name}': it is the current branch"
-        )));
+        return Err(BranchError::DeleteCurrent(name.to_string()).into());
     }
     if !force {
         let merged = match repo.refs.head_commit()? {
@@ -90,9 +88,7 @@ pub fn delete_branch(repo: &WritableRepo, name: &str, force: bool) -> Result<Obj
             None => false,
         };
         if !merged {
-            return Err(Error::Refused(format!(
-                "branch '{name}' is not merged into HEAD; use -D to delete it anyway (its commits stay reachable from the reflog)"
-            )));
+            return Err(BranchError::NotMerged(name.to_string()).into());
         }
     }
     repo.refs.delete(&full)?;
@@ -171,3 +167,20 @@ pub fn delete_tag(repo: &WritableRepo, name: &str) -> Result<ObjectId> {
     repo.refs.delete(&full)?;
     Ok(id)
 }
+
+/// Why a branch operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BranchError {
+    /// Deleting the branch HEAD is on.
+    #[error("cannot delete branch '{0}': it is the current branch")]
+    DeleteCurrent(String),
+    /// `-d` of a branch with commits HEAD does not contain.
+    #[error(
+        "branch '{0}' is not merged into HEAD; use -D to delete it anyway (its commits stay reachable from the reflog)"
+    )]
+    NotMerged(String),
+}
+
+impl crate::error::ModuleError for BranchError {}
+
+crate::module_error!(BranchError);

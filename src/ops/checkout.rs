@@ -149,10 +149,13 @@ fn execute(
                     ));
                 }
             }
-            Err(e) => errors.push(Error::Refused(format!(
-                "cannot check out '{}': {e}",
-                display_path(&path)
-            ))),
+            Err(e) => errors.push(
+                CheckoutError::CannotCheckOut {
+                    path: display_path(&path),
+                    reason: e.to_string(),
+                }
+                .into(),
+            ),
         }
     }
     if !edits.is_empty() {
@@ -173,10 +176,11 @@ fn conflict_error(paths: &[Vec<u8>], what: &str) -> Error {
     if paths.len() > 10 {
         list.push(format!("  ... and {} more", paths.len() - 10));
     }
-    Error::Refused(format!(
-        "your local changes to these files would be overwritten by {what}:\n{}\ncommit them (or copy them elsewhere), or use --force to discard them",
-        list.join("\n")
-    ))
+    CheckoutError::LocalChanges {
+        command: what.to_string(),
+        files: crate::paths::PathList(paths.to_vec()),
+    }
+    .into()
 }
 
 /// Switches HEAD to `target` (a branch name to attach to, or a detached commit),
@@ -302,9 +306,7 @@ pub fn fast_forward(
 ) -> Result<CheckoutReport> {
     let stamp = now_ns();
     let Head::Branch(branch) = repo.refs.head()? else {
-        return Err(Error::Refused(
-            "HEAD is detached: switch to a branch first".into(),
-        ));
+        return Err(CheckoutError::DetachedHead.into());
     };
     let target_tree = Commit::load(&repo.store, &target)?.tree;
     let old = repo.refs.head_commit()?;
@@ -536,3 +538,33 @@ pub fn restore(
     }
     execute(repo, plan, stamp, progress)
 }
+
+/// Why a checkout, switch or reset was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// One file of a checkout could not be written.
+    #[error("cannot check out '{path}': {reason}")]
+    CannotCheckOut {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Uncommitted edits that the checkout would overwrite.
+    #[error(
+        "your local changes to these files would be overwritten by {command}:\n{files}\ncommit them (or copy them elsewhere), or use --force to discard them"
+    )]
+    LocalChanges {
+        /// The operation.
+        command: String,
+        /// The modified files.
+        files: crate::paths::PathList,
+    },
+    /// A fast-forward with no branch to move.
+    #[error("HEAD is detached: switch to a branch first")]
+    DetachedHead,
+}
+
+impl crate::error::ModuleError for CheckoutError {}
+
+crate::module_error!(CheckoutError);

@@ -88,9 +88,7 @@ pub fn commit_with(
     before_ref: Option<BeforeRef>,
 ) -> Result<CommitResult> {
     if opts.message.trim().is_empty() {
-        return Err(Error::Refused(
-            "aborting commit due to empty commit message (use -m MESSAGE)".into(),
-        ));
+        return Err(CommitError::EmptyMessage.into());
     }
     // A merge in progress commits through `merge --continue`, with both parents.
     super::merge::state::refuse_if_in_progress(repo, "commit")?;
@@ -98,15 +96,9 @@ pub fn commit_with(
     let index = repo.index.load()?;
     let parent = repo.refs.head_commit()?;
     if parent.is_none() && index.entries.is_empty() && !opts.allow_empty {
-        return Err(Error::Refused(
-            "nothing to commit (stage files with `dsv add`, or use --allow-empty)".into(),
-        ));
+        return Err(CommitError::NothingStaged.into());
     }
-    let nothing = || {
-        Error::Refused(
-            "nothing to commit (stage changes with `dsv add`, or use --allow-empty)".into(),
-        )
-    };
+    let nothing = || Error::from(CommitError::NoChanges);
     let (time, tz) = repo.now()?;
     let code = code_version(repo.root());
     let message = normalize_message(&opts.message);
@@ -188,3 +180,21 @@ fn normalize_message(m: &str) -> String {
     let text = lines.join("\n");
     format!("{}\n", text.trim_matches('\n'))
 }
+
+/// Why a commit was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// An empty or blank message.
+    #[error("aborting commit due to empty commit message (use -m MESSAGE)")]
+    EmptyMessage,
+    /// The first commit with an empty index.
+    #[error("nothing to commit (stage files with `dsv add`, or use --allow-empty)")]
+    NothingStaged,
+    /// The index equals HEAD's tree.
+    #[error("nothing to commit (stage changes with `dsv add`, or use --allow-empty)")]
+    NoChanges,
+}
+
+impl crate::error::ModuleError for CommitError {}
+
+crate::module_error!(CommitError);

@@ -48,12 +48,16 @@ impl LockFile {
     /// Parses `dsv.lock` text; `what` names it in errors.
     pub fn parse(text: &str, what: &str) -> Result<LockFile> {
         let lock: LockFile =
-            toml::from_str(text).map_err(|e| Error::Refused(format!("{what}: {}", e.message())))?;
+            toml::from_str(text).map_err(|e| GitIntegrationError::BadLockFile {
+                what: what.to_string(),
+                message: e.message().to_string(),
+            })?;
         if lock.version != LOCK_VERSION {
-            return Err(Error::Refused(format!(
-                "{what}: unsupported dsv.lock version {} (this dsv reads {LOCK_VERSION})",
-                lock.version
-            )));
+            return Err(GitIntegrationError::LockVersion {
+                what: what.to_string(),
+                found: lock.version,
+            }
+            .into());
         }
         Ok(lock)
     }
@@ -61,7 +65,7 @@ impl LockFile {
     /// The TOML text, with a header saying what the file is.
     pub fn render(&self) -> Result<String> {
         let body = toml::to_string(self)
-            .map_err(|e| Error::Refused(format!("internal: encoding dsv.lock: {e}")))?;
+            .map_err(|e| Error::Internal(format!("encoding dsv.lock: {e}")))?;
         Ok(format!(
             "# Dataset versions this code uses; written by `dsv lock`, restored by `dsv checkout --locked`.\n{body}"
         ))
@@ -85,12 +89,7 @@ pub struct GitContext {
 
 /// Finds the git repository around the dataset; an error if there is none.
 pub fn git_context(repo: &Repository) -> Result<GitContext> {
-    let not_git = || {
-        Error::Refused(format!(
-            "the dataset at '{}' is not inside a git worktree (git integration needs one)",
-            repo.root().display()
-        ))
-    };
+    let not_git = || GitIntegrationError::NotInGit(repo.root().to_path_buf());
     let git = gix::discover(repo.root()).map_err(|_| not_git())?;
     let root = git.workdir().ok_or_else(not_git)?;
     let root = std::fs::canonicalize(root).ctx("resolving", root)?;
@@ -100,10 +99,7 @@ pub fn git_context(repo: &Repository) -> Result<GitContext> {
         Some("") => ".".to_string(),
         Some(s) => s.to_string(),
         None => {
-            return Err(Error::Refused(format!(
-                "dataset path '{}' is not UTF-8; dsv.lock cannot name it",
-                rel.display()
-            )));
+            return Err(GitIntegrationError::NotUtf8(rel.to_path_buf()).into());
         }
     };
     let common_dir = std::fs::canonicalize(git.common_dir()).ctx("resolving", git.common_dir())?;
@@ -139,7 +135,7 @@ pub fn lock(repo: &Repository) -> Result<LockReport> {
     let commit = repo
         .refs
         .head_commit()?
-        .ok_or_else(|| Error::Refused("nothing to lock: the dataset has no commits yet".into()))?;
+        .ok_or(GitIntegrationError::NothingToLock)?;
     let branch = match repo.refs.head()? {
         Head::Branch(b) => Some(b),
         Head::Detached(_) => None,
@@ -174,21 +170,19 @@ pub fn lock(repo: &Repository) -> Result<LockReport> {
 pub fn locked_commit(repo: &Repository) -> Result<ObjectId> {
     let ctx = git_context(repo)?;
     let file = ctx.root.join(LOCK_FILE);
-    let lock = read_lock(&file)?
-        .ok_or_else(|| Error::Refused(format!("no {} (run `dsv lock` first)", file.display())))?;
-    let entry = lock.get(&ctx.dataset).ok_or_else(|| {
-        Error::Refused(format!(
-            "{} has no entry for the dataset at '{}'",
-            file.display(),
-            ctx.dataset
-        ))
-    })?;
+    let lock = read_lock(&file)?.ok_or_else(|| GitIntegrationError::NoLockFile(file.clone()))?;
+    let entry = lock
+        .get(&ctx.dataset)
+        .ok_or_else(|| GitIntegrationError::NoEntry {
+            file: file.clone(),
+            dataset: ctx.dataset.clone(),
+        })?;
     if !repo.store.contains(&entry.commit)? {
-        return Err(Error::Refused(format!(
-            "{}: dataset commit {} is not in this repository (fetch it first)",
-            file.display(),
-            entry.commit.short()
-        )));
+        return Err(GitIntegrationError::CommitMissing {
+            file: file.clone(),
+            commit: entry.commit.short(),
+        }
+        .into());
     }
     Ok(entry.commit)
 }
@@ -295,3 +289,75 @@ pub fn install(repo: &Repository, command: &str) -> Result<InstallReport> {
         config_added,
     })
 }
+
+/// Why `dsv lock` or `checkout --locked` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GitIntegrationError {
+    /// A `dsv.lock` that is not valid TOML of the expected shape.
+    #[error("{what}: {message}")]
+    BadLockFile {
+        /// The file (or "git show REV:dsv.lock").
+        what: String,
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// A `dsv.lock` of a version this dsv does not read.
+    #[error("{what}: unsupported dsv.lock version {found} (this dsv reads {LOCK_VERSION})")]
+    LockVersion {
+        /// The file.
+        what: String,
+        /// The version found.
+        found: u32,
+    },
+    /// The dataset is not inside a git worktree.
+    #[error(
+        "the dataset at '{}' is not inside a git worktree (git integration needs one)",
+        .0.display()
+    )]
+    NotInGit(PathBuf),
+    /// A dataset path that dsv.lock (UTF-8 TOML) cannot name.
+    #[error("dataset path '{}' is not UTF-8; dsv.lock cannot name it", .0.display())]
+    NotUtf8(PathBuf),
+    /// `dsv lock` before the first commit.
+    #[error("nothing to lock: the dataset has no commits yet")]
+    NothingToLock,
+    /// `checkout --locked` with no dsv.lock.
+    #[error("no {} (run `dsv lock` first)", .0.display())]
+    NoLockFile(PathBuf),
+    /// A dsv.lock that does not name this dataset.
+    #[error("{} has no entry for the dataset at '{dataset}'", .file.display())]
+    NoEntry {
+        /// The lock file.
+        file: PathBuf,
+        /// The dataset's path in the git worktree.
+        dataset: String,
+    },
+    /// A locked commit this repository does not have.
+    #[error(
+        "{}: dataset commit {commit} is not in this repository (fetch it first)",
+        .file.display()
+    )]
+    CommitMissing {
+        /// The lock file.
+        file: PathBuf,
+        /// Short id of the commit.
+        commit: String,
+    },
+}
+
+impl crate::error::ModuleError for GitIntegrationError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            GitIntegrationError::BadLockFile { .. } | GitIntegrationError::LockVersion { .. } => {
+                ErrorKind::Damaged
+            }
+            GitIntegrationError::NoLockFile(_)
+            | GitIntegrationError::NoEntry { .. }
+            | GitIntegrationError::CommitMissing { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::Refused,
+        }
+    }
+}
+
+crate::module_error!(GitIntegrationError);

@@ -847,11 +847,11 @@ pub fn fork_point(
         return Ok(sel);
     }
     merge_base(&repo.store, a, b)?.ok_or_else(|| {
-        Error::Refused(format!(
-            "{} and {} have no common history, so `A...B` has no base (use `A B` to compare the two versions)",
-            a.short(),
-            b.short()
-        ))
+        crate::ops::revparse::RevError::NoCommonHistory {
+            a: a.short(),
+            b: b.short(),
+        }
+        .into()
     })
 }
 

@@ -11,9 +11,10 @@ pub const MIN_SHORT: usize = 4;
 
 fn resolve_base(repo: &Repository, base: &str) -> Result<ObjectId> {
     if base == "HEAD" || base == "@" {
-        return repo.refs.head_commit()?.ok_or_else(|| {
-            Error::Refused("HEAD does not point to a commit yet (no commits on this branch)".into())
-        });
+        return repo
+            .refs
+            .head_commit()?
+            .ok_or_else(|| RevError::NoCommitYet.into());
     }
     if let Some(full) = base.strip_prefix("refs/") {
         return repo
@@ -94,9 +95,47 @@ pub fn resolve(repo: &Repository, spec: &str) -> Result<ObjectId> {
 fn parent(repo: &Repository, id: &ObjectId, n: usize, spec: &str) -> Result<ObjectId> {
     let c = Commit::load(&repo.store, id)?;
     c.parents.get(n - 1).copied().ok_or_else(|| {
-        Error::Refused(format!(
-            "revision '{spec}': commit {} has no parent #{n}",
-            id.short()
-        ))
+        RevError::NoParent {
+            spec: spec.to_string(),
+            commit: id.short(),
+            n,
+        }
+        .into()
     })
 }
+
+/// A revision that names nothing for a reason more specific than an unknown name.
+#[derive(Debug, thiserror::Error)]
+pub enum RevError {
+    /// `HEAD` on a branch with no commit.
+    #[error("HEAD does not point to a commit yet (no commits on this branch)")]
+    NoCommitYet,
+    /// `X^n` or `X~n` past the parents a commit has.
+    #[error("revision '{spec}': commit {commit} has no parent #{n}")]
+    NoParent {
+        /// The revision as given.
+        spec: String,
+        /// Short id of the commit.
+        commit: String,
+        /// The parent asked for.
+        n: usize,
+    },
+    /// `A...B` of two unrelated histories.
+    #[error(
+        "{a} and {b} have no common history, so `A...B` has no base (use `A B` to compare the two versions)"
+    )]
+    NoCommonHistory {
+        /// Short id of A.
+        a: String,
+        /// Short id of B.
+        b: String,
+    },
+}
+
+impl crate::error::ModuleError for RevError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::NotFound
+    }
+}
+
+crate::module_error!(RevError);

@@ -141,10 +141,9 @@ pub fn pull(
     let target = repo
         .refs
         .read(&tracking_ref(remote_name, &remote_branch))?
-        .ok_or_else(|| {
-            Error::Refused(format!(
-                "remote '{remote_name}' has no branch '{remote_branch}'"
-            ))
+        .ok_or_else(|| SyncError::NoRemoteBranch {
+            remote: remote_name.to_string(),
+            branch: remote_branch.clone(),
         })?;
     let old = repo.refs.read(&format!("{HEADS}{local_branch}"))?;
     let mut report = PullReport {
@@ -182,11 +181,14 @@ pub fn pull(
             return Ok(report);
         }
         PullMove::Diverged(o) => {
-            return Err(Error::Refused(format!(
-                "branch '{local_branch}' ({}) and '{remote_name}/{remote_branch}' ({}) have diverged; dsv cannot merge yet: reset to one of them (dsv reset --hard {remote_name}/{remote_branch}) or push yours with --force",
-                o.short(),
-                target.short()
-            )));
+            return Err(SyncError::Diverged {
+                branch: local_branch.clone(),
+                local: o.short(),
+                remote: remote_name.to_string(),
+                remote_branch: remote_branch.clone(),
+                remote_has: target.short(),
+            }
+            .into());
         }
         PullMove::FastForward => {}
     }
@@ -302,10 +304,7 @@ pub fn clone(
     let resume = match std::fs::read(&marker) {
         Ok(bytes) if bytes == url.as_bytes() => true,
         Ok(_) => {
-            return Err(Error::Refused(format!(
-                "destination '{}' holds an interrupted clone of another remote; remove it first",
-                dir.display()
-            )));
+            return Err(SyncError::OtherClone(dir.clone()).into());
         }
         Err(e)
             if matches!(
@@ -322,10 +321,7 @@ pub fn clone(
         for e in std::fs::read_dir(&dir).map_err(|e| Error::io("reading", dir.clone(), e))? {
             let e = e.map_err(|e| Error::io("reading", dir.clone(), e))?;
             if !init_leftover(&e.file_name()) {
-                return Err(Error::Refused(format!(
-                    "destination '{}' exists and is not empty",
-                    dir.display()
-                )));
+                return Err(SyncError::NotEmpty(dir.clone()).into());
             }
             leftovers.push(e.path());
         }
@@ -375,7 +371,7 @@ pub fn clone(
             let id = repo
                 .refs
                 .read(&tracking_ref("origin", &b))?
-                .ok_or_else(|| Error::Refused(format!("remote has no branch '{b}'")))?;
+                .ok_or_else(|| SyncError::CloneNoBranch(b.clone()))?;
             let (time, _) = repo.now()?;
             let who = repo.reflog_identity();
             repo.refs.update(
@@ -425,6 +421,60 @@ fn remove_contents(dir: &Path) {
         };
     }
 }
+
+/// Why a pull or clone was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// `pull` of a branch the remote does not have.
+    #[error("remote '{remote}' has no branch '{branch}'")]
+    NoRemoteBranch {
+        /// The remote.
+        remote: String,
+        /// The branch asked for.
+        branch: String,
+    },
+    /// `pull` when both sides have new commits.
+    #[error(
+        "branch '{branch}' ({local}) and '{remote}/{remote_branch}' ({remote_has}) have diverged; dsv cannot merge yet: reset to one of them (dsv reset --hard {remote}/{remote_branch}) or push yours with --force"
+    )]
+    Diverged {
+        /// The local branch.
+        branch: String,
+        /// Its short id.
+        local: String,
+        /// The remote.
+        remote: String,
+        /// The remote branch.
+        remote_branch: String,
+        /// The remote branch's short id.
+        remote_has: String,
+    },
+    /// `clone` into a directory holding an interrupted clone of another URL.
+    #[error(
+        "destination '{}' holds an interrupted clone of another remote; remove it first",
+        .0.display()
+    )]
+    OtherClone(PathBuf),
+    /// `clone` into a directory with files in it.
+    #[error("destination '{}' exists and is not empty", .0.display())]
+    NotEmpty(PathBuf),
+    /// `clone --branch` of a branch the remote does not have.
+    #[error("remote has no branch '{0}'")]
+    CloneNoBranch(String),
+}
+
+impl crate::error::ModuleError for SyncError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            SyncError::NoRemoteBranch { .. } | SyncError::CloneNoBranch(_) => {
+                crate::error::ErrorKind::NotFound
+            }
+            _ => crate::error::ErrorKind::Refused,
+        }
+    }
+}
+
+crate::module_error!(SyncError);
 
 #[cfg(test)]
 mod tests {

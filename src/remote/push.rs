@@ -137,9 +137,7 @@ pub fn is_ancestor(repo: &Repository, ancestor: &ObjectId, descendant: &ObjectId
 pub fn current_branch(repo: &Repository) -> Result<String> {
     match repo.refs.head()? {
         Head::Branch(b) => Ok(b),
-        Head::Detached(_) => Err(Error::Refused(
-            "HEAD is detached: name the branch (dsv push REMOTE BRANCH)".into(),
-        )),
+        Head::Detached(_) => Err(PushError::DetachedHead.into()),
     }
 }
 
@@ -336,10 +334,12 @@ pub fn push_with(
             .into_iter()
             .find(|n| names_conflict(n, &branch))
         {
-            return Err(Error::Refused(format!(
-                "remote '{remote_name}' has branch '{}', so branch '{branch}' cannot be created there (a branch cannot also be a directory of branches); push under another name",
-                crate::quote::short(&other)
-            )));
+            return Err(PushError::NameConflict {
+                remote: remote_name.to_string(),
+                existing: crate::quote::short(&other),
+                branch: branch.clone(),
+            }
+            .into());
         }
     }
     let tracking_name = tracking_ref(remote_name, &branch);
@@ -355,30 +355,30 @@ pub fn push_with(
         packs: 0,
         transfer: TransferStats::default(),
     };
-    let moved = || {
-        Error::Refused(format!(
-            "remote branch {branch} moved since fetch (remote has {}, you last saw {}); fetch and retry",
-            old.map_or("nothing".into(), |c| c.short()),
-            tracking.map_or("nothing".into(), |c| c.short()),
-        ))
+    let moved = || PushError::MovedSinceFetch {
+        branch: branch.clone(),
+        remote_has: old.map_or("nothing".into(), |c| c.short()),
+        last_seen: tracking.map_or("nothing".into(), |c| c.short()),
     };
     if !report.up_to_date {
         match (force, old) {
-            (ForceMode::WithLease, _) if old != tracking => return Err(moved()),
+            (ForceMode::WithLease, _) if old != tracking => return Err(moved().into()),
             (ForceMode::WithLease, _) | (ForceMode::No, None) => {}
             (ForceMode::No, Some(cur)) => {
                 if !repo.store.contains(&cur)? {
-                    return Err(Error::Refused(format!(
-                        "remote branch {branch} has commits you do not have ({}); fetch first",
-                        cur.short()
-                    )));
+                    return Err(PushError::FetchFirst {
+                        branch: branch.clone(),
+                        remote_has: cur.short(),
+                    }
+                    .into());
                 }
                 if !is_ancestor(repo, &cur, &local)? {
-                    return Err(Error::Refused(format!(
-                        "non-fast-forward: remote branch {branch} ({}) is not an ancestor of your {branch} ({}); pull first, or push --force to replace it",
-                        cur.short(),
-                        local.short()
-                    )));
+                    return Err(PushError::NonFastForward {
+                        branch: branch.clone(),
+                        remote_has: cur.short(),
+                        local: local.short(),
+                    }
+                    .into());
                 }
             }
         }
@@ -416,9 +416,10 @@ pub fn push_with(
             Ok(Cas::Updated) => observer.after_ref(&plan)?,
             Ok(Cas::Conflict) => {
                 observer.ref_not_moved(&plan);
-                return Err(Error::Refused(format!(
-                    "remote branch {branch} moved since it was read (another push landed first); fetch and retry"
-                )));
+                return Err(PushError::LostRace {
+                    branch: branch.clone(),
+                }
+                .into());
             }
             // The write may or may not have reached the remote: what `before_ref`
             // staged is settled later, against the remote-tracking ref.
@@ -440,3 +441,67 @@ pub fn push_with(
     report.transfer = remote.stats();
     Ok(report)
 }
+
+/// Why a push was refused. Nothing on the remote changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// `push` with no branch named and no branch checked out.
+    #[error("HEAD is detached: name the branch (dsv push REMOTE BRANCH)")]
+    DetachedHead,
+    /// A branch name that clashes with a remote branch (`a` against `a/b`).
+    #[error(
+        "remote '{remote}' has branch '{existing}', so branch '{branch}' cannot be created there (a branch cannot also be a directory of branches); push under another name"
+    )]
+    NameConflict {
+        /// The remote.
+        remote: String,
+        /// The remote branch in the way.
+        existing: String,
+        /// The branch pushed.
+        branch: String,
+    },
+    /// `--force-with-lease` and the remote branch is not what was fetched.
+    #[error(
+        "remote branch {branch} moved since fetch (remote has {remote_has}, you last saw {last_seen}); fetch and retry"
+    )]
+    MovedSinceFetch {
+        /// The branch.
+        branch: String,
+        /// Short id on the remote.
+        remote_has: String,
+        /// Short id of the remote-tracking ref.
+        last_seen: String,
+    },
+    /// The remote branch points to a commit this repository does not have.
+    #[error("remote branch {branch} has commits you do not have ({remote_has}); fetch first")]
+    FetchFirst {
+        /// The branch.
+        branch: String,
+        /// Short id on the remote.
+        remote_has: String,
+    },
+    /// The push would drop remote commits.
+    #[error(
+        "non-fast-forward: remote branch {branch} ({remote_has}) is not an ancestor of your {branch} ({local}); pull first, or push --force to replace it"
+    )]
+    NonFastForward {
+        /// The branch.
+        branch: String,
+        /// Short id on the remote.
+        remote_has: String,
+        /// Short id of the local branch.
+        local: String,
+    },
+    /// Another push moved the branch between reading and the conditional update.
+    #[error(
+        "remote branch {branch} moved since it was read (another push landed first); fetch and retry"
+    )]
+    LostRace {
+        /// The branch.
+        branch: String,
+    },
+}
+
+impl crate::error::ModuleError for PushError {}
+
+crate::module_error!(PushError);

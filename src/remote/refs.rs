@@ -339,8 +339,8 @@ impl RefStore for ConditionalRefs {
             None => PutMode::Create,
             Some(RefToken::Version(v)) => PutMode::Update(v.clone()),
             Some(RefToken::Seq(_)) => {
-                return Err(Error::Refused(
-                    "internal: sequence token for a conditional ref store".into(),
+                return Err(Error::Internal(
+                    "sequence token for a conditional ref store".into(),
                 ));
             }
         };
@@ -489,8 +489,8 @@ impl RefStore for SequenceRefs {
             None => 1,
             Some(RefToken::Seq(n)) => n + 1,
             Some(RefToken::Version(_)) => {
-                return Err(Error::Refused(
-                    "internal: version token for a sequence ref store".into(),
+                return Err(Error::Internal(
+                    "version token for a sequence ref store".into(),
                 ));
             }
         };

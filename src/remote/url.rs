@@ -67,10 +67,7 @@ pub struct Settings {
 fn split_bucket(rest: &str, url: &str) -> Result<(String, String)> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(Error::Refused(format!(
-            "remote URL '{}' names no bucket",
-            redact(url)
-        )));
+        return Err(UrlError::NoBucket(redact(url)).into());
     }
     Ok((bucket.to_string(), prefix.trim_matches('/').to_string()))
 }
@@ -92,11 +89,12 @@ fn credential_variables(url: &str) -> &'static str {
 /// in `.dsv/config.toml` and shown in messages; they belong in the environment.
 pub fn check_no_credentials(what: &str, text: &str, remote_url: &str) -> Result<()> {
     if crate::redact::has_secrets(text) {
-        return Err(Error::Refused(format!(
-            "{what} '{}' carries credentials; dsv never stores them: remove them and set {} in the environment",
-            redact(text),
-            credential_variables(remote_url)
-        )));
+        return Err(UrlError::Credentials {
+            what: what.to_string(),
+            shown: redact(text),
+            variables: credential_variables(remote_url).to_string(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -118,32 +116,26 @@ pub fn parse(url: &str) -> Result<Location> {
     }
     if let Some(rest) = url.strip_prefix("file://") {
         if !rest.starts_with('/') {
-            return Err(Error::Refused(format!(
-                "remote URL '{}': a file URL needs an absolute path (file:///path)",
-                redact(url)
-            )));
+            return Err(UrlError::RelativeFileUrl(redact(url)).into());
         }
         return Ok(Location::File(rest.into()));
     }
     if url.contains("://") {
-        return Err(Error::Refused(format!(
-            "remote URL '{}': unsupported scheme (use s3://, gs://, az://, file:// or a path)",
-            redact(url)
-        )));
+        return Err(UrlError::UnsupportedScheme(redact(url)).into());
     }
     if url.is_empty() {
-        return Err(Error::Refused("remote URL is empty".into()));
+        return Err(UrlError::Empty.into());
     }
     Ok(Location::File(url.into()))
 }
 
 /// Errors from a store builder can quote configuration; keep only the kind of problem.
 fn build_error(url: &str, e: object_store::Error) -> Error {
-    Error::Refused(format!(
-        "cannot open remote '{}': {}",
-        redact(url),
-        super::safe_message(&e)
-    ))
+    UrlError::CannotOpen {
+        url: redact(url),
+        reason: super::safe_message(&e),
+    }
+    .into()
 }
 
 /// Opens the backend for a location; returns the store and the key prefix inside it.
@@ -227,11 +219,11 @@ pub fn open(
                 std::fs::create_dir_all(&abs)
                     .map_err(|e| Error::io("creating remote directory", abs.clone(), e))?;
             } else if !abs.is_dir() {
-                return Err(Error::Refused(format!(
-                    "remote '{}' does not exist (no directory {})",
-                    redact(url),
-                    abs.display()
-                )));
+                return Err(UrlError::NoDirectory {
+                    url: redact(url),
+                    dir: abs.clone(),
+                }
+                .into());
             }
             let store = LocalFileSystem::new_with_prefix(&abs)
                 .map_err(|e| build_error(url, e))?
@@ -240,6 +232,62 @@ pub fn open(
         }
     }
 }
+
+/// A remote URL that cannot be used. URLs in it are already redacted.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    /// `s3://` (or gs, az) with no bucket.
+    #[error("remote URL '{0}' names no bucket")]
+    NoBucket(String),
+    /// A URL or setting with a password, token or signature in it.
+    #[error(
+        "{what} '{shown}' carries credentials; dsv never stores them: remove them and set {variables} in the environment"
+    )]
+    Credentials {
+        /// What was given ("remote URL", a setting name).
+        what: String,
+        /// The text with the secrets masked.
+        shown: String,
+        /// Where the credentials belong instead.
+        variables: String,
+    },
+    /// `file://relative`.
+    #[error("remote URL '{0}': a file URL needs an absolute path (file:///path)")]
+    RelativeFileUrl(String),
+    /// A scheme dsv has no backend for.
+    #[error("remote URL '{0}': unsupported scheme (use s3://, gs://, az://, file:// or a path)")]
+    UnsupportedScheme(String),
+    /// An empty URL.
+    #[error("remote URL is empty")]
+    Empty,
+    /// The backend client could not be built from the URL and settings.
+    #[error("cannot open remote '{url}': {reason}")]
+    CannotOpen {
+        /// The URL.
+        url: String,
+        /// The kind of problem (never the configuration's values).
+        reason: String,
+    },
+    /// A local remote directory that does not exist.
+    #[error("remote '{url}' does not exist (no directory {})", .dir.display())]
+    NoDirectory {
+        /// The URL.
+        url: String,
+        /// The directory looked for.
+        dir: std::path::PathBuf,
+    },
+}
+
+impl crate::error::ModuleError for UrlError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            UrlError::NoDirectory { .. } => crate::error::ErrorKind::NotFound,
+            _ => crate::error::ErrorKind::Configuration,
+        }
+    }
+}
+
+crate::module_error!(UrlError);
 
 #[cfg(test)]
 mod tests {

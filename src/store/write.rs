@@ -321,9 +321,7 @@ impl ObjectStore {
     }
 
     pub(super) fn write_record(&self, id: ObjectId, repr: Repr, raw: &[u8]) -> Result<()> {
-        let raw_len = u32::try_from(raw.len()).map_err(|_| {
-            Error::Refused(format!("object {} is too large for one record", id.short()))
-        })?;
+        let raw_len = u32::try_from(raw.len()).map_err(|_| StoreError::TooLarge(id.short()))?;
         let compressed = compress(raw);
         let (codec, payload) = match &compressed {
             Some(c) => (Codec::Zstd, c.as_slice()),
@@ -636,3 +634,15 @@ impl ObjectStore {
         Ok(())
     }
 }
+
+/// What the store refuses to write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An object of 4 GiB or more (a pack record holds its length in 32 bits).
+    #[error("object {0} is too large for one record")]
+    TooLarge(String),
+}
+
+impl crate::error::ModuleError for StoreError {}
+
+crate::module_error!(StoreError);

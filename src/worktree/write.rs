@@ -61,11 +61,9 @@ fn parent_parts(path: &[u8], check: bool) -> Result<(Vec<&[u8]>, &[u8])> {
     let mut parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
     let name = parts.pop().unwrap_or_default();
     for part in parts.iter().chain(std::iter::once(&name)).filter(|_| check) {
-        crate::object::tree::check_name(part).map_err(|reason| {
-            Error::Refused(format!(
-                "refusing to write '{}': {reason}",
-                display_path(path)
-            ))
+        crate::object::tree::check_name(part).map_err(|reason| WriteError::UnsafeName {
+            path: display_path(path),
+            reason,
         })?;
     }
     Ok((parts, name))
@@ -97,12 +95,12 @@ impl WorkDir {
                 Ok(Some(next)) => next,
                 Ok(None) => return Ok(None),
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    return Err(Error::Refused(format!(
-                        "cannot write '{}': '{}' is {}, not a directory",
-                        display_path(path),
-                        display_path(&rel),
-                        not_a_dir(&fd, part)
-                    )));
+                    return Err(WriteError::NotADirectory {
+                        path: display_path(path),
+                        parent: display_path(&rel),
+                        what: not_a_dir(&fd, part),
+                    }
+                    .into());
                 }
                 Err(e) => return Err(io_err("opening directory", root, &rel, e)),
             };
@@ -175,12 +173,8 @@ impl WorkDir {
         if let Some(st) = self.lstat(name)?
             && FileType::from_raw_mode(st.st_mode) == FileType::Directory
         {
-            rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR).map_err(|_| {
-                Error::Refused(format!(
-                    "cannot write '{}': a non-empty directory is in the way",
-                    display_path(&self.path_of(name))
-                ))
-            })?;
+            rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)
+                .map_err(|_| WriteError::DirectoryInTheWay(display_path(&self.path_of(name))))?;
         }
         let tmp = Self::temp(name);
         let result = fill(&tmp).and_then(|()| {
@@ -219,11 +213,9 @@ impl WorkDir {
         store: &ObjectStore,
         storage: &dyn Storage,
     ) -> Result<StatStamp> {
-        crate::object::tree::check_name(name).map_err(|reason| {
-            Error::Refused(format!(
-                "refusing to write '{}': {reason}",
-                display_path(&self.path_of(name))
-            ))
+        crate::object::tree::check_name(name).map_err(|reason| WriteError::UnsafeName {
+            path: display_path(&self.path_of(name)),
+            reason,
         })?;
         storage.fault_point()?;
         let st = self.replace(name, |tmp| match mode {
@@ -253,9 +245,7 @@ impl WorkDir {
                 })?;
                 crate::object::tree::check_size(&self.path_of(name), size, id, n)
             }
-            EntryMode::Dir => Err(Error::Refused(
-                "internal: write_entry on a directory".into(),
-            )),
+            EntryMode::Dir => Err(Error::Internal("write_entry on a directory".into())),
         })?;
         Ok(stamp(&st))
     }
@@ -297,7 +287,7 @@ pub fn write_entry(
     storage: &dyn Storage,
 ) -> Result<StatStamp> {
     let (dir, name) = WorkDir::parent_of(root, path, true)?
-        .ok_or_else(|| Error::Refused(format!("cannot write '{}'", display_path(path))))?;
+        .ok_or_else(|| WriteError::CannotWrite(display_path(path)))?;
     dir.write_entry(&name, mode, id, size, store, storage)
 }
 
@@ -305,7 +295,7 @@ pub fn write_entry(
 /// rename, parents created, never through a link).
 pub fn write_bytes(root: &Path, path: &[u8], bytes: &[u8]) -> Result<StatStamp> {
     let (dir, name) = WorkDir::parent_of(root, path, true)?
-        .ok_or_else(|| Error::Refused(format!("cannot write '{}'", display_path(path))))?;
+        .ok_or_else(|| WriteError::CannotWrite(display_path(path)))?;
     dir.write_bytes(&name, bytes)
 }
 
@@ -356,3 +346,43 @@ pub fn remove_entry(root: &Path, path: &[u8], storage: &dyn Storage) -> Result<(
     }
     Ok(())
 }
+
+/// Why a worktree file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A name no tree may hold (`..`, `.dsv`, a slash, …).
+    #[error("refusing to write '{path}': {reason}")]
+    UnsafeName {
+        /// The repository path.
+        path: String,
+        /// Why the name is unsafe.
+        reason: &'static str,
+    },
+    /// A parent that is a file or a symlink.
+    #[error("cannot write '{path}': '{parent}' is {what}, not a directory")]
+    NotADirectory {
+        /// The repository path.
+        path: String,
+        /// The parent in the way.
+        parent: String,
+        /// What it is ("a file", "a symbolic link").
+        what: &'static str,
+    },
+    /// A non-empty directory where a file goes.
+    #[error("cannot write '{0}': a non-empty directory is in the way")]
+    DirectoryInTheWay(String),
+    /// A path with no file name.
+    #[error("cannot write '{0}'")]
+    CannotWrite(String),
+}
+
+impl crate::error::ModuleError for WriteError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            WriteError::UnsafeName { .. } => crate::error::ErrorKind::Damaged,
+            _ => crate::error::ErrorKind::Refused,
+        }
+    }
+}
+
+crate::module_error!(WriteError);

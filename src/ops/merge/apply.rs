@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::diff::FileState;
-use crate::paths::display_path;
+
 use crate::repo::Repository;
 use crate::worktree::delta::{hash_worktree_file, stat_tracked};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState};
@@ -76,18 +76,11 @@ pub(super) fn worktree_is(
 }
 
 pub(super) fn local_changes_error(paths: &[Vec<u8>], what: &str) -> Error {
-    let mut list: Vec<String> = paths
-        .iter()
-        .take(10)
-        .map(|p| format!("  {}", display_path(p)))
-        .collect();
-    if paths.len() > 10 {
-        list.push(format!("  ... and {} more", paths.len() - 10));
+    super::MergeError::LocalChanges {
+        command: what.to_string(),
+        files: crate::paths::PathList(paths.to_vec()),
     }
-    Error::Refused(format!(
-        "your local changes to these files would be overwritten by {what}:\n{}\ncommit them first (or restore them)",
-        list.join("\n")
-    ))
+    .into()
 }
 
 /// Writes and removes worktree files, then records them in the index in one transaction.

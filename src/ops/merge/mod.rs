@@ -20,6 +20,7 @@
 //! flows (merge, cherry-pick, revert, continue, abort, resolve).
 
 mod apply;
+mod error;
 pub mod labels;
 pub mod meta;
 pub mod state;
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use self::labels::LabelConflict;
 use self::meta::MetaConflict;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::Format;
 use crate::object::commit::COMMIT_FORMAT;
@@ -45,6 +46,7 @@ use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, now_ns};
 
 use apply::{apply_changes, index_already_applied, local_changes_error, worktree_is};
+pub use error::MergeError;
 pub use state::{MergeState, STATE_FILE, STATE_VERSION, load_state, refuse_if_in_progress};
 use state::{clear_state, in_progress, save_state, update_state};
 use tree::merge_trees;
@@ -231,17 +233,14 @@ fn run_merge(
         Some(t) => index_tree == t,
         None => index.entries.is_empty(),
     };
-    let staged = || {
-        Error::Refused(format!(
-            "cannot {}: you have staged changes (commit them, or unstage them with `dsv restore --staged`)",
-            kind.command()
-        ))
+    let staged = || MergeError::StagedChanges {
+        command: kind.command(),
     };
     // A fast-forward or a resumed merge that was killed after its index transaction
     // finds the index it wrote: that is not a user's staged change.
     let may_be_applied = resuming || ff || head.is_none();
     if !clean_index && !may_be_applied {
-        return Err(staged());
+        return Err(staged().into());
     }
     let tm = merge_trees(repo, base_tree, ours_tree, theirs_tree, strategy)?;
     // Objects written by the label merge must be durable before the index names them.
@@ -257,7 +256,7 @@ fn run_merge(
     }
     changes.sort_by(|a, b| a.0.cmp(&b.0));
     if !clean_index && !index_already_applied(&index, &changes, index_tree)? {
-        return Err(staged());
+        return Err(staged().into());
     }
     // Refuse before touching anything if a file to change has local changes.
     let mut dirty = Vec::new();
@@ -383,10 +382,10 @@ fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEven
     };
     if state.kind != MergeKind::Merge && Commit::load(&repo.store, &state.head)?.tree == tree {
         clear_state(repo)?;
-        return Err(Error::Refused(format!(
-            "nothing to commit: the {} changes nothing on this branch",
-            state.kind.command()
-        )));
+        return Err(MergeError::NothingToCommit {
+            command: state.kind.command(),
+        }
+        .into());
     }
     let commit = Commit {
         format: COMMIT_FORMAT,
@@ -473,15 +472,16 @@ pub fn merge(
     let base = selection.or(base);
     let can_ff = selection.is_none() && (head.is_none() || base == head);
     if opts.ff_only && !can_ff {
-        return Err(Error::Refused(match selection {
-            Some(s) => format!(
-                "not possible to fast-forward: {theirs_name} holds a selection ({}) made by `dsv query`; merging it back needs a merge commit (merge without --ff-only)",
-                s.short()
-            ),
-            None => format!(
-                "not possible to fast-forward: {theirs_name} and HEAD have diverged (merge without --ff-only)"
-            ),
-        }));
+        return Err(match selection {
+            Some(s) => MergeError::SelectionNeedsMergeCommit {
+                theirs: theirs_name.to_string(),
+                selection: s.short(),
+            },
+            None => MergeError::NotFastForward {
+                theirs: theirs_name.to_string(),
+            },
+        }
+        .into());
     }
     let ff = can_ff && (!opts.no_ff || head.is_none());
     let branch = match repo.refs.head()? {
@@ -544,26 +544,28 @@ fn pick_or_revert(
     {
         return finish_resumed(repo, s);
     }
-    let head = repo.refs.head_commit()?.ok_or_else(|| {
-        Error::Refused(format!(
-            "cannot {}: the current branch has no commits yet",
-            kind.command()
-        ))
-    })?;
+    let head = repo
+        .refs
+        .head_commit()?
+        .ok_or_else(|| MergeError::NoCommitsYet {
+            command: kind.command(),
+        })?;
     let c = Commit::load(&repo.store, &rev)?;
     if c.parents.len() > 1 {
-        return Err(Error::Refused(format!(
-            "cannot {} {name}: it is a merge commit (pick or revert one of the commits it merged instead)",
-            kind.command()
-        )));
+        return Err(MergeError::MergeCommit {
+            command: kind.command(),
+            name: name.to_string(),
+        }
+        .into());
     }
     if let Some(sel) = &c.selection {
         // Against its parent a selection deletes every frame it left out.
-        return Err(Error::Refused(format!(
-            "cannot {} {name}: it is a selection of {} (`dsv query`), which holds only the selected frames; merge the selection's branch to bring its later commits back, or pick those commits",
-            kind.command(),
-            sel.of.short()
-        )));
+        return Err(MergeError::SelectionCommit {
+            command: kind.command(),
+            name: name.to_string(),
+            of: sel.of.short(),
+        }
+        .into());
     }
     let parent = c.parents.first().copied();
     let parent_tree = tree_of(repo, parent)?;
@@ -621,26 +623,19 @@ fn finish_resumed(repo: &Repository, state: &MergeState) -> Result<MergeReport> 
 
 /// `--continue`: commits once every conflict is resolved.
 pub fn continue_merge(repo: &WritableRepo) -> Result<MergeReport> {
-    let state = load_state(repo)?.ok_or_else(|| {
-        Error::Refused("there is no merge, cherry-pick or revert in progress".into())
-    })?;
+    let state = load_state(repo)?.ok_or(MergeError::NoneInProgress)?;
     if !state.applied {
         return Err(in_progress(&state, "continue"));
     }
-    let open: Vec<&str> = state.unresolved().map(|c| c.path.as_str()).collect();
+    let open: Vec<String> = state.unresolved().map(|c| c.path.clone()).collect();
     if !open.is_empty() {
-        return Err(Error::Refused(format!(
-            "{} conflicted file(s) not resolved yet: {} (use `dsv resolve PATH --ours|--theirs`, or edit and `dsv add`)",
-            open.len(),
-            open.join(", ")
-        )));
+        return Err(MergeError::Unresolved { paths: open }.into());
     }
     if repo.refs.head_commit()? != Some(state.head) {
-        return Err(Error::Refused(format!(
-            "HEAD moved since the {} started; abort it with `dsv {} --abort`",
-            state.kind.command(),
-            state.kind.command()
-        )));
+        return Err(MergeError::HeadMoved {
+            command: state.kind.command(),
+        }
+        .into());
     }
     finish_resumed(repo, &state)
 }
@@ -649,9 +644,7 @@ pub fn continue_merge(repo: &WritableRepo) -> Result<MergeReport> {
 /// the index) changed back to the pre-merge commit, then drops the state.
 pub fn abort(repo: &WritableRepo) -> Result<MergeReport> {
     let stamp = now_ns();
-    let state = load_state(repo)?.ok_or_else(|| {
-        Error::Refused("there is no merge, cherry-pick or revert in progress".into())
-    })?;
+    let state = load_state(repo)?.ok_or(MergeError::NoneInProgress)?;
     let head_tree = Commit::load(&repo.store, &state.head)?.tree;
     let index = repo.index.load()?;
     let (index_tree, _) = crate::worktree::build::build_tree(&repo.store, &index.entries)?;
@@ -730,9 +723,7 @@ pub struct ResolveReport {
 /// file decided for one side into the worktree and the index, and marks it resolved.
 pub fn resolve(repo: &WritableRepo, paths: &[Vec<u8>], side: Side) -> Result<ResolveReport> {
     let stamp = now_ns();
-    let mut state = load_state(repo)?.ok_or_else(|| {
-        Error::Refused("there is no merge, cherry-pick or revert in progress".into())
-    })?;
+    let mut state = load_state(repo)?.ok_or(MergeError::NoneInProgress)?;
     if !state.applied {
         return Err(in_progress(&state, "resolve"));
     }
@@ -744,9 +735,7 @@ pub fn resolve(repo: &WritableRepo, paths: &[Vec<u8>], side: Side) -> Result<Res
             .conflicts
             .iter_mut()
             .find(|c| c.path == shown)
-            .ok_or_else(|| {
-                Error::Refused(format!("'{shown}' is not a conflicted path of this merge"))
-            })?;
+            .ok_or_else(|| MergeError::NotConflicted(shown.to_string()))?;
         let pick = match side {
             Side::Ours => c.resolved_ours,
             Side::Theirs => c.resolved_theirs,

@@ -11,7 +11,7 @@ use crate::id::ObjectId;
 use crate::object::{Commit, Person};
 use crate::repo::Repository;
 
-use super::{FileConflict, MergeKind};
+use super::{FileConflict, MergeError, MergeKind};
 
 /// Version of the `MERGE_STATE` file.
 pub const STATE_VERSION: u32 = 1;
@@ -120,7 +120,7 @@ pub(super) fn is_committed(repo: &Repository, state: &MergeState) -> Result<bool
 
 pub(super) fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
     let json = serde_json::to_vec_pretty(state)
-        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
+        .map_err(|e| Error::Internal(format!("encoding the merge state: {e}")))?;
     let dir = repo.dsv_dir();
     repo.storage.write_atomic(&state_path(repo), &json)?;
     repo.storage.write_atomic(
@@ -138,7 +138,7 @@ pub(super) fn save_state(repo: &Repository, state: &MergeState) -> Result<()> {
 /// Rewrites `MERGE_STATE` alone (the copies beside it do not change).
 pub(super) fn update_state(repo: &Repository, state: &MergeState) -> Result<()> {
     let json = serde_json::to_vec_pretty(state)
-        .map_err(|e| Error::Refused(format!("internal: encoding the merge state: {e}")))?;
+        .map_err(|e| Error::Internal(format!("encoding the merge state: {e}")))?;
     repo.storage.write_atomic(&state_path(repo), &json)
 }
 
@@ -163,16 +163,20 @@ pub fn refuse_if_in_progress(repo: &Repository, what: &str) -> Result<()> {
 }
 
 pub(super) fn in_progress(s: &MergeState, what: &str) -> Error {
-    let cmd = s.kind.command();
+    let command = s.kind.command();
     if !s.applied {
-        return Error::Refused(format!(
-            "cannot {what}: a {cmd} of {} was interrupted before its files were written (run `dsv {cmd} {}` again to finish it, or `dsv {cmd} --abort`)",
-            s.theirs_name, s.theirs_name
-        ));
+        return MergeError::Interrupted {
+            what: what.to_string(),
+            command,
+            theirs: s.theirs_name.clone(),
+        }
+        .into();
     }
-    Error::Refused(format!(
-        "cannot {what}: a {cmd} is in progress (finish it with `dsv {cmd} --continue`, or `dsv {cmd} --abort`)"
-    ))
+    MergeError::InProgress {
+        what: what.to_string(),
+        command,
+    }
+    .into()
 }
 
 #[cfg(test)]
