@@ -61,7 +61,7 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
 fn hint(kind: ErrorKind) -> Option<&'static str> {
     match kind {
         ErrorKind::Internal => Some(
-            "this is a bug in dsv; nothing was changed that a rerun cannot finish. Please report it with the command and `dsv --version`",
+            "this is a bug in dsv; please report it with the command line and the output of `dsv --version`",
         ),
         _ => None,
     }
