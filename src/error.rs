@@ -227,6 +227,12 @@ pub enum Error {
         /// The individual errors.
         errors: Vec<Error>,
     },
+    /// A `REV:PATH` that names nothing.
+    #[error(transparent)]
+    RevPath(#[from] crate::ops::revparse::RevPathError),
+    /// A refused `mv`.
+    #[error(transparent)]
+    Mv(#[from] crate::ops::mv::MvError),
 }
 
 impl Error {

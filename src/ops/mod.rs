@@ -3,6 +3,7 @@
 pub mod add;
 pub mod branch;
 pub mod checkout;
+pub mod clean;
 pub mod commit;
 pub mod events;
 pub mod frame_attrs;
@@ -15,6 +16,7 @@ pub mod label_diff;
 pub mod log;
 pub mod merge;
 pub mod meta_edit;
+pub mod mv;
 pub mod repair;
 pub mod revparse;
 pub mod stats;

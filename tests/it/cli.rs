@@ -531,7 +531,7 @@ fn branch_list_create_delete_and_rename() {
     assert_eq!(
         r.stdout,
         format!(
-            "  feature {} feature work\n* main {} base\n",
+            "  feature {} feature work\n* main    {} base\n",
             &feature[..12],
             &rev(&repo, "main")[..12]
         )
