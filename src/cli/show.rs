@@ -10,13 +10,14 @@ use dsv::object::tree::{EntryMode, Tree};
 use dsv::ops::revparse::{resolve, resolve_entry, split_rev_path};
 
 use super::Ctx;
-use super::output::{print_json, quote_path};
+use super::output::{git_date, paint, print_json, quote_path, safe_line, safe_text};
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Revision to show (default HEAD); `REV:PATH` prints that file as REV holds it
-    /// (`:PATH`: as staged), a directory as its list of names.
+    /// Revision to show (default HEAD; an annotated tag shows its tagger and message
+    /// first); `REV:PATH` prints that file as REV holds it (`:PATH`: as staged), a
+    /// directory as its list of names.
     #[arg(default_value = "HEAD")]
     rev: String,
     /// Per-file size changes instead of the name-status list, as `git show --stat`.
@@ -72,6 +73,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if args.json {
         print_json(&serde_json::json!({ "id": id, "commit": c, "changes": changes }))?;
         return Ok(0);
+    }
+    // An annotated tag shows its tagger, date and message first, as git.
+    let name = args.rev.strip_prefix("refs/tags/").unwrap_or(&args.rev);
+    if dsv::refs::check_ref_name("tag", name).is_ok()
+        && (args.rev.starts_with("refs/tags/")
+            || repo.refs.read(&format!("{}{name}", dsv::refs::HEADS))?.is_none())
+        && let Some(note) = dsv::ops::tag_note::read(&repo, name)?
+    {
+        println!("{}", paint(ctx.color, "33", &format!("tag {name}")));
+        println!(
+            "Tagger: {} <{}>",
+            safe_line(&note.tagger.name),
+            safe_line(&note.tagger.email)
+        );
+        println!("Date:   {}\n", git_date(note.time, note.tz_offset_min));
+        for line in note.message.lines() {
+            println!("{}", safe_text(line));
+        }
+        println!();
     }
     let deco = super::log::decorations(&repo)?;
     super::log::print_commit(ctx, &id, &c, deco.get(&id));

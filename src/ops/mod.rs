@@ -22,3 +22,4 @@ pub mod revparse;
 pub mod stats;
 pub mod status;
 pub mod sync;
+pub mod tag_note;

@@ -345,3 +345,91 @@ fn log_graph_and_stat_draw_merges_and_file_sizes() {
     );
     snap!(t, "log_graph_and_stat", out);
 }
+
+/// `status --porcelain=v2` is git's v2 format (`1 XY N... mH mI mW hH hI PATH`,
+/// `u` for an unresolved conflict, `? PATH`), with `# branch.*` headers and the
+/// upstream's ahead/behind under -b; `-sb` prints git's `## ` line.
+#[test]
+fn status_porcelain_v2_with_branch_headers() {
+    let t = TestRepo::init();
+    let url = t.home().join("remote.dsv");
+    t.write("a.txt", "a\n");
+    t.write("run.sh", "#!/bin/sh\n");
+    t.write("gone.txt", "g\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.path("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    commit(&t, "one");
+    t.ok(["remote", "add", "origin", url.to_str().unwrap()]);
+    t.ok(["push", "origin", "main"]);
+    t.write("b.txt", "b\n");
+    commit(&t, "two");
+    t.write("a.txt", "a staged\n");
+    t.ok(["add", "a.txt"]);
+    t.write("a.txt", "a in the worktree\n");
+    t.write("new.txt", "n\n");
+    t.ok(["add", "new.txt"]);
+    t.remove("gone.txt");
+    t.write("untracked file.txt", "u\n");
+    let out = transcript(
+        &t,
+        &[
+            &["status", "--porcelain=v2", "--branch"],
+            &["status", "--porcelain=v2"],
+            &["status", "-sb"],
+        ],
+    );
+    snap!(t, "status_porcelain_v2", out);
+    let r = t.ok(["status", "--porcelain=v2", "-z"]);
+    assert!(r.stdout_bytes.ends_with(b"? untracked file.txt\0"), "{r}");
+    // A conflict: `u` with the base, ours and theirs modes and ids.
+    let c = TestRepo::init();
+    c.write("l.txt", "base\n");
+    commit(&c, "base");
+    c.ok(["switch", "-c", "side"]);
+    c.write("l.txt", "side\n");
+    commit(&c, "side");
+    c.ok(["switch", "main"]);
+    c.write("l.txt", "main\n");
+    commit(&c, "main");
+    c.fails(["merge", "side"]);
+    let r = c.ok(["status", "--porcelain=v2"]);
+    let line = r.lines().into_iter().find(|l| l.starts_with("u ")).expect("a u line");
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 11, "{line}");
+    assert_eq!(&fields[..7], ["u", "UU", "N...", "100644", "100644", "100644", "100644"]);
+    assert_eq!(fields[10], "l.txt");
+}
+
+/// `tag -a NAME -m MSG`: an annotated tag; `show TAG` prints its tagger, date and
+/// message before the commit; a lightweight `tag -f` or `tag -d` drops it.
+#[test]
+fn tag_annotated_show_prints_tagger_and_message() {
+    let t = TestRepo::init();
+    t.write("a.txt", "a\n");
+    commit(&t, "one");
+    t.ok(["tag", "-a", "v1", "-m", "First labelled release", "-m", "Reviewed."]);
+    t.ok(["tag", "light"]);
+    let out = transcript(
+        &t,
+        &[&["show", "v1"], &["show", "light"], &["tag"], &["tag", "--json"]],
+    );
+    snap!(t, "tag_annotated", out);
+    let r = t.run(["tag", "-a", "v2"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(!t.ok(["tag"]).stdout.contains("v2"));
+    let r = t.fails(["tag", "-a", "v1", "-m", "again"]);
+    assert!(r.stderr.contains("tag 'v1' already exists"), "{r}");
+    t.ok(["tag", "-f", "v1"]);
+    assert!(!t.ok(["show", "v1"]).stdout.starts_with("tag v1"));
+    t.ok(["tag", "-a", "v3", "-m", "three"]);
+    t.ok(["tag", "-d", "v3"]);
+    assert!(!t.exists(".dsv/tag-annotations/v3"));
+    // A damaged annotation is an error naming the file, not a panic.
+    t.ok(["tag", "-a", "v4", "-m", "four"]);
+    t.write(".dsv/tag-annotations/v4", "{not json");
+    let r = t.fails(["show", "v4"]);
+    assert!(r.stderr.contains("tag-annotations/v4: not a tag annotation"), "{r}");
+}
