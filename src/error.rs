@@ -233,6 +233,9 @@ pub enum Error {
     /// A refused `mv`.
     #[error(transparent)]
     Mv(#[from] crate::ops::mv::MvError),
+    /// A stash command that did nothing.
+    #[error(transparent)]
+    Stash(#[from] crate::ops::stash::StashError),
 }
 
 impl Error {

@@ -45,6 +45,7 @@ mod revert;
 mod rm;
 mod settings;
 mod show;
+mod stash;
 mod stats;
 mod status;
 mod switch;
@@ -100,6 +101,8 @@ enum Command {
     Mv(mv::Args),
     /// Delete untracked files (-n to list them, -f to delete).
     Clean(clean::Args),
+    /// Put working-tree label edits aside and bring them back (push, pop, apply, list, drop, show).
+    Stash(stash::Args),
     /// Show staged, modified, deleted and untracked files.
     Status(status::Args),
     /// Record the index as a new commit.
@@ -349,6 +352,7 @@ pub fn run() -> i32 {
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Mv(a) => mv::run(&ctx, a),
         Command::Clean(a) => clean::run(&ctx, a),
+        Command::Stash(a) => stash::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),

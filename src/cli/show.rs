@@ -78,7 +78,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let name = args.rev.strip_prefix("refs/tags/").unwrap_or(&args.rev);
     if dsv::refs::check_ref_name("tag", name).is_ok()
         && (args.rev.starts_with("refs/tags/")
-            || repo.refs.read(&format!("{}{name}", dsv::refs::HEADS))?.is_none())
+            || repo
+                .refs
+                .read(&format!("{}{name}", dsv::refs::HEADS))?
+                .is_none())
         && let Some(note) = dsv::ops::tag_note::read(&repo, name)?
     {
         println!("{}", paint(ctx.color, "33", &format!("tag {name}")));

@@ -27,7 +27,12 @@ pub struct Args {
     #[arg(short = 'a', long = "annotate", conflicts_with = "delete")]
     annotate: bool,
     /// The annotated tag's message (implies -a; several -m are joined as paragraphs).
-    #[arg(short = 'm', long = "message", value_name = "MESSAGE", conflicts_with = "delete")]
+    #[arg(
+        short = 'm',
+        long = "message",
+        value_name = "MESSAGE",
+        conflicts_with = "delete"
+    )]
     message: Vec<String>,
 }
 

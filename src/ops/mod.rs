@@ -19,6 +19,7 @@ pub mod meta_edit;
 pub mod mv;
 pub mod repair;
 pub mod revparse;
+pub mod stash;
 pub mod stats;
 pub mod status;
 pub mod sync;

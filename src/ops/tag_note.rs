@@ -107,9 +107,8 @@ pub fn read(repo: &Repository, name: &str) -> Result<Option<TagNote>> {
             path.display()
         )));
     }
-    let note: TagNote = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::Corrupt(format!("{}: not a tag annotation: {e}", path.display()))
-    })?;
+    let note: TagNote = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Corrupt(format!("{}: not a tag annotation: {e}", path.display())))?;
     if note.format != TAG_NOTE_FORMAT {
         return Err(Error::Corrupt(format!(
             "{}: tag annotation format {} (this dsv reads {TAG_NOTE_FORMAT})",

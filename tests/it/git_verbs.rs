@@ -358,8 +358,7 @@ fn status_porcelain_v2_with_branch_headers() {
     t.write("gone.txt", "g\n");
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(t.path("run.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(t.path("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     commit(&t, "one");
     t.ok(["remote", "add", "origin", url.to_str().unwrap()]);
@@ -396,10 +395,17 @@ fn status_porcelain_v2_with_branch_headers() {
     commit(&c, "main");
     c.fails(["merge", "side"]);
     let r = c.ok(["status", "--porcelain=v2"]);
-    let line = r.lines().into_iter().find(|l| l.starts_with("u ")).expect("a u line");
+    let line = r
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("u "))
+        .expect("a u line");
     let fields: Vec<&str> = line.split(' ').collect();
     assert_eq!(fields.len(), 11, "{line}");
-    assert_eq!(&fields[..7], ["u", "UU", "N...", "100644", "100644", "100644", "100644"]);
+    assert_eq!(
+        &fields[..7],
+        ["u", "UU", "N...", "100644", "100644", "100644", "100644"]
+    );
     assert_eq!(fields[10], "l.txt");
 }
 
@@ -410,11 +416,24 @@ fn tag_annotated_show_prints_tagger_and_message() {
     let t = TestRepo::init();
     t.write("a.txt", "a\n");
     commit(&t, "one");
-    t.ok(["tag", "-a", "v1", "-m", "First labelled release", "-m", "Reviewed."]);
+    t.ok([
+        "tag",
+        "-a",
+        "v1",
+        "-m",
+        "First labelled release",
+        "-m",
+        "Reviewed.",
+    ]);
     t.ok(["tag", "light"]);
     let out = transcript(
         &t,
-        &[&["show", "v1"], &["show", "light"], &["tag"], &["tag", "--json"]],
+        &[
+            &["show", "v1"],
+            &["show", "light"],
+            &["tag"],
+            &["tag", "--json"],
+        ],
     );
     snap!(t, "tag_annotated", out);
     let r = t.run(["tag", "-a", "v2"]);
@@ -431,5 +450,74 @@ fn tag_annotated_show_prints_tagger_and_message() {
     t.ok(["tag", "-a", "v4", "-m", "four"]);
     t.write(".dsv/tag-annotations/v4", "{not json");
     let r = t.fails(["show", "v4"]);
-    assert!(r.stderr.contains("tag-annotations/v4: not a tag annotation"), "{r}");
+    assert!(
+        r.stderr
+            .contains("tag-annotations/v4: not a tag annotation"),
+        "{r}"
+    );
+}
+
+/// `stash` puts edits to tracked files aside as commits on refs/stash (the list is
+/// its reflog), `pop`/`apply` bring them back (new files staged, as git), `drop`
+/// and `show` work on `stash@{N}`; a pop whose paths changed meanwhile refuses and
+/// leaves the working tree, the index and the stash list as they were; `gc` keeps
+/// stashed content.
+#[test]
+fn stash_push_pop_apply_list_drop_show_and_refused_pop_changes_nothing() {
+    let t = TestRepo::init();
+    t.write("labels/f1.txt", "0 0.5 0.5 0.1 0.1\n");
+    t.write("labels/f2.txt", "0 0.2 0.2 0.1 0.1\n");
+    commit(&t, "one");
+    t.write("labels/f1.txt", "0 0.6 0.5 0.1 0.1\n");
+    t.write("labels/f3.txt", "1 0.3 0.3 0.1 0.1\n");
+    t.ok(["add", "labels/f3.txt"]);
+    t.remove("labels/f2.txt");
+    t.write("notes.txt", "untracked stays\n");
+    t.ok(["stash", "push", "-m", "half relabel"]);
+    assert_eq!(t.ok(["status", "--porcelain"]).stdout, "?? notes.txt\n");
+    t.write("labels/f2.txt", "0 0.9 0.9 0.1 0.1\n");
+    t.ok(["stash"]);
+    t.ok(["gc"]);
+    let out = transcript(
+        &t,
+        &[
+            &["stash", "list"],
+            &["stash", "show"],
+            &["stash", "show", "stash@{1}"],
+            &["stash", "drop"],
+            &["stash", "list"],
+            &["stash", "apply"],
+            &["status", "--porcelain"],
+        ],
+    );
+    snap!(t, "stash", out);
+    assert_eq!(t.read_string("labels/f1.txt"), "0 0.6 0.5 0.1 0.1\n");
+    // Applying again over the applied changes: f1 now differs from what the stash
+    // was made on, so pop refuses and changes nothing.
+    t.write("labels/f1.txt", "0 0.7 0.5 0.1 0.1\n");
+    let status = t.ok(["status", "--porcelain"]).stdout;
+    let list = t.ok(["stash", "list"]).stdout;
+    let r = t.fails(["stash", "pop"]);
+    assert_eq!(
+        r.stderr,
+        "error: stash@{0} does not apply: local changes or untracked files in the way at labels/f1.txt, labels/f3.txt; nothing was changed (commit, stash or remove them first)\n"
+    );
+    assert_eq!(t.ok(["status", "--porcelain"]).stdout, status);
+    assert_eq!(t.ok(["stash", "list"]).stdout, list);
+    assert_eq!(t.read_string("labels/f1.txt"), "0 0.7 0.5 0.1 0.1\n");
+    t.ok(["restore", "labels/f1.txt"]);
+    t.ok(["rm", "--cached", "labels/f3.txt"]);
+    t.remove("labels/f3.txt");
+    t.ok(["restore", "labels/f2.txt"]);
+    let r = t.ok(["stash", "pop"]);
+    assert!(r.stdout.starts_with("Dropped stash@{0}"), "{r}");
+    assert_eq!(t.ok(["stash", "list"]).stdout, "");
+    assert!(!t.exists(".dsv/refs/stash"));
+    let r = t.fails(["stash", "drop"]);
+    assert_eq!(r.stderr, "error: no stash entries\n");
+    let r = t.fails(["stash", "show", "stash@{x}"]);
+    assert!(r.stderr.contains("not a stash reference"), "{r}");
+    let fresh = TestRepo::init();
+    let r = fresh.fails(["stash"]);
+    assert!(r.stderr.contains("no commit yet"), "{r}");
 }
