@@ -94,7 +94,7 @@ impl Graph {
                         if k != c && self.lanes[k] == id {
                             shift += 1;
                         }
-                        if k != c && self.lanes[k] == id || shift > 0 && k > c {
+                        if (k != c && self.lanes[k] == id) || (shift > 0 && k > c) {
                             chars[2 * k - 1] = '/';
                         } else {
                             chars[2 * k] = '|';

@@ -216,6 +216,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         commits = super::graph::topo_order(commits);
     }
     let mut graph = args.graph.then(super::graph::Graph::default);
+    let listed: std::collections::HashSet<ObjectId> = commits.iter().map(|(id, _)| *id).collect();
     let mut prev_padding = String::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, (id, c)) in commits.iter().enumerate() {
@@ -272,7 +273,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 if separate {
                     writeln!(out, "{prev_padding}")?;
                 }
-                let rows = g.next(*id, &c.parents);
+                // No lanes to the parents a --first-parent walk or a path limit
+                // leaves out (past -n they run on, as in git).
+                let parents: Vec<ObjectId> = c
+                    .parents
+                    .iter()
+                    .take(if args.first_parent { 1 } else { usize::MAX })
+                    .filter(|p| args.paths.is_empty() || listed.contains(*p))
+                    .copied()
+                    .collect();
+                let rows = g.next(*id, &parents);
                 for l in &rows.before {
                     writeln!(out, "{l}")?;
                 }

@@ -198,6 +198,12 @@ fn hex(state: Option<&dsv::object::diff::FileState>) -> String {
     state.map_or_else(|| "0".repeat(64), |s| s.id.to_hex())
 }
 
+/// A path's staged change (HEAD to index) and unstaged one (index to working tree).
+type StagedUnstaged<'a> = (
+    Option<&'a dsv::object::diff::Change>,
+    Option<&'a dsv::object::diff::Change>,
+);
+
 /// git's porcelain v2: `# branch.*` headers (with -b), then `1` (changed), `2`
 /// (renamed), `u` (unresolved conflict) and `?` (untracked) entries, sorted by path.
 /// Ids are dsv's (64 hex digits), modes git's octal ones.
@@ -237,13 +243,7 @@ fn print_porcelain_v2(
         }
     }
     // Per path: the staged change (HEAD -> index) and the unstaged one (index -> worktree).
-    let mut entries: BTreeMap<
-        &[u8],
-        (
-            Option<&dsv::object::diff::Change>,
-            Option<&dsv::object::diff::Change>,
-        ),
-    > = BTreeMap::new();
+    let mut entries: BTreeMap<&[u8], StagedUnstaged> = BTreeMap::new();
     for ch in &report.staged {
         entries.entry(&ch.path).or_default().0 = Some(ch);
     }

@@ -213,9 +213,9 @@ pub struct ApplyReport {
 }
 
 /// `stash apply`: brings the stash's changes back into the working tree (files the
-/// stash added are staged, as git does). Every changed path must be as the stash
-/// found it (or already as the stash has it), with no unstaged change and no
-/// untracked file in the way; otherwise nothing is changed.
+/// stash added are staged, as git does). Every changed path must be already as the
+/// stash has it, or as the stash found it with no unstaged change, and no untracked
+/// file may be in the way; otherwise nothing is changed.
 pub fn apply(
     repo: &WritableRepo,
     entry: &StashEntry,
@@ -250,9 +250,10 @@ pub fn apply(
         });
         let wt = states.get(p);
         let untracked = idx.is_none() && std::fs::symlink_metadata(repo.worktree_path(p)).is_ok();
+        // Already as the stash has it, or untouched since the stash was made.
         let ok = !untracked
-            && same(wt, idx.as_ref())
-            && (same(idx.as_ref(), base.get(p)) || same(idx.as_ref(), stashed.get(p)));
+            && (same(wt, stashed.get(p))
+                || (same(wt, idx.as_ref()) && same(idx.as_ref(), base.get(p))));
         if !ok {
             in_way.push(crate::quote::path(p).into_owned());
         }

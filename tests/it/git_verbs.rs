@@ -492,15 +492,15 @@ fn stash_push_pop_apply_list_drop_show_and_refused_pop_changes_nothing() {
     );
     snap!(t, "stash", out);
     assert_eq!(t.read_string("labels/f1.txt"), "0 0.6 0.5 0.1 0.1\n");
-    // Applying again over the applied changes: f1 now differs from what the stash
-    // was made on, so pop refuses and changes nothing.
+    // Popping over the applied changes with f1 edited since: f1 is neither as the
+    // stash found it nor as the stash has it, so pop refuses and changes nothing.
     t.write("labels/f1.txt", "0 0.7 0.5 0.1 0.1\n");
     let status = t.ok(["status", "--porcelain"]).stdout;
     let list = t.ok(["stash", "list"]).stdout;
     let r = t.fails(["stash", "pop"]);
     assert_eq!(
         r.stderr,
-        "error: stash@{0} does not apply: local changes or untracked files in the way at labels/f1.txt, labels/f3.txt; nothing was changed (commit, stash or remove them first)\n"
+        "error: stash@{0} does not apply: local changes or untracked files in the way at labels/f1.txt; nothing was changed (commit, stash or remove them first)\n"
     );
     assert_eq!(t.ok(["status", "--porcelain"]).stdout, status);
     assert_eq!(t.ok(["stash", "list"]).stdout, list);
