@@ -108,7 +108,7 @@ pub fn check_ref_name(kind: &'static str, name: &str) -> Result<()> {
 }
 
 /// Validates a full ref name as the ref store uses it: `HEAD`, `refs/heads/B`,
-/// `refs/tags/T` or `refs/remotes/REMOTE/B`. Every path the store touches goes
+/// `refs/tags/T`, `refs/remotes/REMOTE/B` or `refs/stash`. Every path the store touches goes
 /// through this, so no name, from a user, a file or a remote, can lead outside
 /// `.dsv/refs` and `.dsv/logs`.
 pub fn check_full_name(full: &str) -> Result<()> {
@@ -130,7 +130,7 @@ pub fn check_full_name(full: &str) -> Result<()> {
     Err(Error::InvalidName {
         kind: "ref",
         name: quote::short(full),
-        reason: "not HEAD, refs/heads/NAME, refs/tags/NAME or refs/remotes/REMOTE/NAME",
+        reason: "not HEAD, refs/heads/NAME, refs/tags/NAME, refs/remotes/REMOTE/NAME or refs/stash",
     })
 }
 
@@ -601,6 +601,7 @@ mod tests {
             "refs/heads/feature/x",
             "refs/tags/v1.0",
             "refs/remotes/origin/main",
+            "refs/stash",
         ] {
             assert!(check_full_name(ok).is_ok(), "{ok}");
         }
@@ -610,6 +611,7 @@ mod tests {
             "refs/remotes/origin",
             "refs/remotes/../x/y",
             "refs/other/x",
+            "refs/stash/x",
             "logs/HEAD",
             "/etc/passwd",
             "refs/heads/a.lock/b",

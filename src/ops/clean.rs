@@ -39,7 +39,14 @@ pub fn plan(
     progress: &dyn Progress,
 ) -> Result<Vec<CleanEntry>> {
     let index = repo.index.load()?;
-    let files = crate::worktree::scan::scan_with(repo.root(), scopes, progress, !opts.ignored)?;
+    let files: Vec<Vec<u8>> = if opts.ignored {
+        walk_all(repo, scopes)?
+    } else {
+        crate::worktree::scan::scan(repo.root(), scopes, progress)?
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    };
     let mut tracked_dirs = HashSet::new();
     for p in index.entries.keys() {
         for (i, b) in p.iter().enumerate() {
@@ -49,17 +56,16 @@ pub fn plan(
         }
     }
     let mut out = BTreeSet::new();
-    for f in files {
-        if index.entries.contains_key(&f.path) {
+    for path in files {
+        if index.entries.contains_key(&path) {
             continue;
         }
         // The outermost directory of the file that holds nothing tracked.
-        let untracked_dir = f
-            .path
+        let untracked_dir = path
             .iter()
             .enumerate()
             .filter(|(_, b)| **b == b'/')
-            .map(|(i, _)| &f.path[..i])
+            .map(|(i, _)| &path[..i])
             .find(|d| !tracked_dirs.contains(d));
         match untracked_dir {
             // A directory named as the scope itself is cleaned of files only, as git.
@@ -71,14 +77,56 @@ pub fn plan(
             }
             Some(_) if !opts.dirs => {}
             _ => {
-                out.insert(CleanEntry {
-                    path: f.path,
-                    dir: false,
-                });
+                out.insert(CleanEntry { path, dir: false });
             }
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// Every file under `scopes` (empty = everything), ignored ones included (`clean -x`):
+/// `.dsv` and `.git` at the root and dsv's temp files are skipped, symbolic links are
+/// listed, never followed. Sorted.
+fn walk_all(repo: &Repository, scopes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    use std::os::unix::ffi::OsStrExt;
+    let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
+    let relevant = |rel: &[u8], is_dir: bool| {
+        whole
+            || scopes
+                .iter()
+                .any(|s| path_within(rel, s) || (is_dir && path_within(s, rel)))
+    };
+    let mut out = Vec::new();
+    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = repo.worktree_path(&rel);
+        let rd = std::fs::read_dir(&abs).ctx("listing", &abs)?;
+        for ent in rd {
+            let ent = ent.ctx("listing", &abs)?;
+            let name = ent.file_name();
+            let name = name.as_bytes();
+            if rel.is_empty() && (name == b".dsv" || name == b".git") {
+                continue;
+            }
+            let mut child = rel.clone();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name);
+            let is_dir = ent.file_type().ctx("reading", ent.path())?.is_dir();
+            if !relevant(&child, is_dir) {
+                continue;
+            }
+            if is_dir {
+                crate::object::tree::check_dir_depth(&child)?;
+                stack.push(child);
+            } else if !crate::storage::is_dsv_temp(name) {
+                out.push(child);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// Removes what [`plan`] listed. A directory is removed with everything in it

@@ -79,8 +79,6 @@ struct Walk<'a> {
     scopes: &'a [Vec<u8>],
     whole: bool,
     progress: &'a dyn Progress,
-    /// Whether `.dsvignore` applies (`clean -x` lists ignored files too).
-    honour_ignores: bool,
     found: Mutex<Vec<WorkFile>>,
     /// A directory too deep to track (see `tree::MAX_DEPTH`): the scan fails.
     too_deep: Mutex<Option<Vec<u8>>>,
@@ -168,7 +166,7 @@ impl Walk<'_> {
             // A path named explicitly (`dsv add cache/x`) is taken even if ignored, like `git add -f`.
             let explicit = !self.whole && self.scopes.contains(&child);
             if !self.relevant(&child, is_dir)
-                || (!explicit && self.honour_ignores && is_ignored(&node, &entry.path(), is_dir))
+                || (!explicit && is_ignored(&node, &entry.path(), is_dir))
             {
                 continue;
             }
@@ -213,22 +211,11 @@ impl Walk<'_> {
 /// Lists files under the given scopes (repository paths; empty = everything), sorted.
 /// Ignored files are left out; special files are skipped with a warning.
 pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<Vec<WorkFile>> {
-    scan_with(root, scopes, progress, true)
-}
-
-/// [`scan`], with ignored files listed too unless `honour_ignores`.
-pub fn scan_with(
-    root: &Path,
-    scopes: &[Vec<u8>],
-    progress: &dyn Progress,
-    honour_ignores: bool,
-) -> Result<Vec<WorkFile>> {
     let walk = Walk {
         root,
         scopes,
         whole: scopes.is_empty() || scopes.iter().any(|s| s.is_empty()),
         progress,
-        honour_ignores,
         found: Mutex::new(Vec::new()),
         too_deep: Mutex::new(None),
     };
