@@ -205,7 +205,8 @@ type StagedUnstaged<'a> = (
 );
 
 /// git's porcelain v2: `# branch.*` headers (with -b), then `1` (changed), `2`
-/// (renamed), `u` (unresolved conflict) and `?` (untracked) entries, sorted by path.
+/// (renamed: a staged deletion and addition of identical content), `u` (unresolved
+/// conflict) and `?` (untracked) entries, sorted by path.
 /// Ids are dsv's (64 hex digits), modes git's octal ones.
 fn print_porcelain_v2(
     report: &StatusReport,
@@ -243,8 +244,10 @@ fn print_porcelain_v2(
         }
     }
     // Per path: the staged change (HEAD -> index) and the unstaged one (index -> worktree).
+    // A staged deletion and addition of the same content is a rename here (`2`).
+    let staged = dsv::object::diff::detect_renames(report.staged.clone());
     let mut entries: BTreeMap<&[u8], StagedUnstaged> = BTreeMap::new();
-    for ch in &report.staged {
+    for ch in &staged {
         entries.entry(&ch.path).or_default().0 = Some(ch);
     }
     for ch in &report.unstaged {

@@ -347,7 +347,7 @@ fn log_graph_and_stat_draw_merges_and_file_sizes() {
 }
 
 /// `status --porcelain=v2` is git's v2 format (`1 XY N... mH mI mW hH hI PATH`,
-/// `u` for an unresolved conflict, `? PATH`), with `# branch.*` headers and the
+/// `2 ... R100 PATH\tORIG` for a rename, `u` for an unresolved conflict, `? PATH`), with `# branch.*` headers and the
 /// upstream's ahead/behind under -b; `-sb` prints git's `## ` line.
 #[test]
 fn status_porcelain_v2_with_branch_headers() {
@@ -372,6 +372,7 @@ fn status_porcelain_v2_with_branch_headers() {
     t.ok(["add", "new.txt"]);
     t.remove("gone.txt");
     t.write("untracked file.txt", "u\n");
+    t.ok(["mv", "run.sh", "start.sh"]);
     let out = transcript(
         &t,
         &[
@@ -383,6 +384,10 @@ fn status_porcelain_v2_with_branch_headers() {
     snap!(t, "status_porcelain_v2", out);
     let r = t.ok(["status", "--porcelain=v2", "-z"]);
     assert!(r.stdout_bytes.ends_with(b"? untracked file.txt\0"), "{r}");
+    assert!(
+        r.stdout.contains(" R100 start.sh\0run.sh\0"),
+        "a rename is PATH NUL ORIG NUL: {r}"
+    );
     // A conflict: `u` with the base, ours and theirs modes and ids.
     let c = TestRepo::init();
     c.write("l.txt", "base\n");
