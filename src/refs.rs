@@ -21,6 +21,8 @@ pub const HEADS: &str = "refs/heads/";
 pub const TAGS: &str = "refs/tags/";
 /// Remote-tracking namespace (`refs/remotes/REMOTE/BRANCH`).
 pub const REMOTES: &str = "refs/remotes/";
+/// The newest stash; its reflog is the stash list.
+pub const STASH: &str = "refs/stash";
 /// The id written as "old" when a ref is created.
 pub const ZERO: ObjectId = ObjectId([0; 32]);
 
@@ -106,11 +108,11 @@ pub fn check_ref_name(kind: &'static str, name: &str) -> Result<()> {
 }
 
 /// Validates a full ref name as the ref store uses it: `HEAD`, `refs/heads/B`,
-/// `refs/tags/T` or `refs/remotes/REMOTE/B`. Every path the store touches goes
+/// `refs/tags/T`, `refs/remotes/REMOTE/B` or `refs/stash`. Every path the store touches goes
 /// through this, so no name, from a user, a file or a remote, can lead outside
 /// `.dsv/refs` and `.dsv/logs`.
 pub fn check_full_name(full: &str) -> Result<()> {
-    if full == "HEAD" {
+    if full == "HEAD" || full == STASH {
         return Ok(());
     }
     if let Some(b) = full.strip_prefix(HEADS) {
@@ -128,7 +130,7 @@ pub fn check_full_name(full: &str) -> Result<()> {
     Err(Error::InvalidName {
         kind: "ref",
         name: quote::short(full),
-        reason: "not HEAD, refs/heads/NAME, refs/tags/NAME or refs/remotes/REMOTE/NAME",
+        reason: "not HEAD, refs/heads/NAME, refs/tags/NAME, refs/remotes/REMOTE/NAME or refs/stash",
     })
 }
 
@@ -532,9 +534,39 @@ impl Refs {
         Ok(out)
     }
 
+    /// Drops entry `n` (0 = newest) of `full`'s reflog: the ref moves to the newest
+    /// entry left, or is deleted with its log when none is left (how `stash drop`
+    /// edits the stash list). The ref is written before the log is rewritten, so a
+    /// crash between leaves the dropped entry listed, never a ref the log lacks.
+    /// Returns the dropped entry, `None` when there is no entry `n`.
+    pub fn drop_reflog_entry(&self, full: &str, n: usize) -> Result<Option<ReflogEntry>> {
+        let mut entries = self.reflog(full)?;
+        if n >= entries.len() {
+            return Ok(None);
+        }
+        let dropped = entries.remove(entries.len() - 1 - n);
+        let Some(newest) = entries.last() else {
+            self.delete(full)?;
+            return Ok(Some(dropped));
+        };
+        let path = self.path(full)?;
+        self.storage
+            .write_atomic(&path, format!("{}\n", newest.new).as_bytes())?;
+        let text: String = entries
+            .iter()
+            .map(|e| format!("{} {} {} {}\t{}\n", e.old, e.new, e.who, e.time, e.message))
+            .collect();
+        self.storage
+            .write_atomic(&self.log_path(full)?, text.as_bytes())?;
+        Ok(Some(dropped))
+    }
+
     /// All reflog files (HEAD and every ref that has one), as full names.
     pub fn reflog_names(&self) -> Result<Vec<String>> {
         let mut names = vec!["HEAD".to_string()];
+        if self.log_path(STASH)?.is_file() {
+            names.push(STASH.to_string());
+        }
         for ns in [HEADS, TAGS] {
             for (n, _) in self.list(ns)? {
                 names.push(format!("{ns}{n}"));
@@ -569,6 +601,7 @@ mod tests {
             "refs/heads/feature/x",
             "refs/tags/v1.0",
             "refs/remotes/origin/main",
+            "refs/stash",
         ] {
             assert!(check_full_name(ok).is_ok(), "{ok}");
         }
@@ -578,6 +611,7 @@ mod tests {
             "refs/remotes/origin",
             "refs/remotes/../x/y",
             "refs/other/x",
+            "refs/stash/x",
             "logs/HEAD",
             "/etc/passwd",
             "refs/heads/a.lock/b",

@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(
         short,
         long = "message",
-        required_unless_present = "file",
+        required_unless_present_any = ["file", "amend"],
         conflicts_with = "file"
     )]
     message: Vec<String>,
@@ -26,6 +26,10 @@ pub struct Args {
     /// Stage all changes to tracked and new files first (like `add -A`).
     #[arg(short = 'a', long = "all")]
     all: bool,
+    /// Replace HEAD's commit with one of the index (same parents and author; the
+    /// old message unless -m or -F gives a new one).
+    #[arg(long)]
+    amend: bool,
 }
 
 /// Warns, on stderr, of each staged label file that does not parse.
@@ -99,6 +103,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &CommitOptions {
             message,
             allow_empty: args.allow_empty,
+            amend: args.amend,
         },
     )?;
     super::hooks::report(ctx, Event::PreCommit, &hooked.pre);

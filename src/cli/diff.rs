@@ -121,7 +121,8 @@ pub fn print_summary(out: &mut dyn Write, changes: &[Change]) -> std::io::Result
     )
 }
 
-fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
+/// git's `--stat`: one line per file with its size before and after, then the totals.
+pub fn print_stat(out: &mut dyn Write, changes: &[Change]) -> std::io::Result<()> {
     let width = changes
         .iter()
         .map(|c| quote_path(&c.path).len())

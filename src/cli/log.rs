@@ -1,11 +1,13 @@
-//! `dsv log [REV...] [--oneline] [-n N] [--json]`.
+//! `dsv log [REV...] [--oneline] [-n N] [--json] [-- PATH...]`.
 
 use std::collections::HashMap;
+use std::io::Write;
 
 use dsv::ObjectId;
 use dsv::lock::Access;
 use dsv::object::Commit;
-use dsv::ops::{log::history, revparse::resolve};
+use dsv::ops::log::{history, history_of_paths};
+use dsv::ops::revparse::resolve;
 use dsv::refs::{HEADS, Head, TAGS};
 use dsv::repo::Repository;
 
@@ -30,7 +32,7 @@ pub struct Args {
     #[arg(long)]
     all: bool,
     /// Machine-readable JSON.
-    #[arg(long, conflicts_with = "oneline")]
+    #[arg(long, conflicts_with_all = ["oneline", "graph", "stat"])]
     json: bool,
     /// Show the git commit of the code beside each dataset commit.
     #[arg(long)]
@@ -38,6 +40,18 @@ pub struct Args {
     /// Only dataset commits made with this git commit of the code (a prefix of 4+ hex digits).
     #[arg(long, value_name = "SHA")]
     code_commit: Option<String>,
+    /// Draw the history as an ASCII graph of lanes and merges (commits in topological order).
+    #[arg(long)]
+    graph: bool,
+    /// The files each commit changed, with sizes before and after (not for merges, as git).
+    #[arg(long)]
+    stat: bool,
+    /// Follow one file's history through renames (with `-- PATH`).
+    #[arg(long)]
+    follow: bool,
+    /// Only commits that changed these paths (files or directories), as `git log -- PATH`.
+    #[arg(last = true, value_name = "PATH")]
+    paths: Vec<std::path::PathBuf>,
 }
 
 /// Ref names pointing at each commit, for decorations.
@@ -66,12 +80,24 @@ pub fn decorations(repo: &Repository) -> anyhow::Result<HashMap<ObjectId, Vec<St
 
 /// Prints one commit in the full format.
 pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<String>>) {
+    print!("{}", format_commit(ctx, id, c, deco));
+}
+
+/// One commit in the full format, each line ending with a newline.
+pub fn format_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<String>>) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let d = deco
         .map(|d| format!(" ({})", d.join(", ")))
         .unwrap_or_default();
-    println!("{}", paint(ctx.color, "33", &format!("commit {id}{d}")));
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(ctx.color, "33", &format!("commit {id}{d}"))
+    );
     if c.parents.len() > 1 {
-        println!(
+        let _ = writeln!(
+            out,
             "Merge:  {}",
             c.parents
                 .iter()
@@ -81,32 +107,36 @@ pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Stri
         );
     }
     // Whoever made the commit wrote these: terminal control characters are escaped.
-    println!(
+    let _ = writeln!(
+        out,
         "Author: {} <{}>",
         safe_line(&c.author.name),
         safe_line(&c.author.email)
     );
-    println!("Date:   {}", git_date(c.time, c.tz_offset_min));
-    println!(
+    let _ = writeln!(out, "Date:   {}", git_date(c.time, c.tz_offset_min));
+    let _ = writeln!(
+        out,
         "Data:   {} files, {}",
         c.summary.files,
         human_bytes(c.summary.bytes)
     );
     if let Some(code) = &c.code {
         let dirty = if code.dirty { " (worktree dirty)" } else { "" };
-        println!("Code:   git {}{dirty}", code.git_commit);
+        let _ = writeln!(out, "Code:   git {}{dirty}", code.git_commit);
     }
     if let Some(sel) = &c.selection {
-        println!(
+        let _ = writeln!(
+            out,
             "Selection of {} by {}",
             sel.of.short(),
             safe_line(&sel.query)
         );
     }
-    println!();
+    let _ = writeln!(out);
     for line in c.message.lines() {
-        println!("    {}", safe_text(line));
+        let _ = writeln!(out, "    {}", safe_text(line));
     }
+    out
 }
 
 /// Runs `log`.
@@ -133,12 +163,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
         }
     }
-    let mut commits = history(
-        &repo,
-        &starts,
-        args.max_count.filter(|_| args.code_commit.is_none()),
-        args.first_parent,
-    )?;
+    let limit = args.max_count.filter(|_| args.code_commit.is_none());
+    let mut commits = if args.paths.is_empty() {
+        if args.follow {
+            crate::usage!("--follow needs exactly one path: dsv log --follow -- PATH");
+        }
+        history(&repo, &starts, limit, args.first_parent)?
+    } else {
+        if args.follow && args.paths.len() != 1 {
+            crate::usage!("--follow needs exactly one path: dsv log --follow -- PATH");
+        }
+        let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
+        history_of_paths(
+            &repo,
+            &starts,
+            limit,
+            args.first_parent,
+            &scopes,
+            args.follow,
+        )?
+    };
     if let Some(sha) = &args.code_commit {
         let sha = sha.to_ascii_lowercase();
         if sha.len() < 4 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -168,8 +212,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let deco = decorations(&repo)?;
+    if args.graph {
+        commits = super::graph::topo_order(commits);
+    }
+    let mut graph = args.graph.then(super::graph::Graph::default);
+    let listed: std::collections::HashSet<ObjectId> = commits.iter().map(|(id, _)| *id).collect();
+    let mut prev_padding = String::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, (id, c)) in commits.iter().enumerate() {
-        if args.oneline {
+        let mut text = if args.oneline {
             let d = deco
                 .get(id)
                 .map(|d| format!(" ({})", d.join(", ")))
@@ -187,18 +238,75 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             } else {
                 String::new()
             };
-            println!(
-                "{}{} {code}{}",
+            format!(
+                "{}{} {code}{}\n",
                 paint(ctx.color, "33", &id.short()),
                 paint(ctx.color, "36", &d),
                 safe_line(c.subject())
-            );
+            )
         } else {
-            if i > 0 {
-                println!();
+            format_commit(ctx, id, c, deco.get(id))
+        };
+        // git's --stat shows nothing for a merge (its diff is not against one parent).
+        if args.stat && c.parents.len() <= 1 {
+            let parent_tree = match c.parents.first() {
+                Some(p) => Some(Commit::load(&repo.store, p)?.tree),
+                None => None,
+            };
+            let changes = dsv::object::diff::detect_renames(dsv::object::diff::diff_trees(
+                &repo.store,
+                parent_tree.as_ref(),
+                Some(&c.tree),
+                &[],
+            )?);
+            dsv::object::diff::check_change_sizes(&repo.store, &changes)?;
+            let mut stat = Vec::new();
+            super::diff::print_stat(&mut stat, &changes)?;
+            if !args.oneline {
+                text.push('\n');
             }
-            print_commit(ctx, id, c, deco.get(id));
+            text.push_str(&String::from_utf8_lossy(&stat));
+        }
+        let separate = i > 0 && (!args.oneline || args.stat);
+        match &mut graph {
+            Some(g) => {
+                if separate {
+                    writeln!(out, "{prev_padding}")?;
+                }
+                // No lanes to the parents a --first-parent walk or a path limit
+                // leaves out (past -n they run on, as in git).
+                let parents: Vec<ObjectId> = c
+                    .parents
+                    .iter()
+                    .take(if args.first_parent { 1 } else { usize::MAX })
+                    .filter(|p| args.paths.is_empty() || listed.contains(*p))
+                    .copied()
+                    .collect();
+                let rows = g.next(*id, &parents);
+                for l in &rows.before {
+                    writeln!(out, "{l}")?;
+                }
+                let mut lines = text.lines();
+                writeln!(out, "{} {}", rows.commit, lines.next().unwrap_or(""))?;
+                let mut after = rows.after.iter();
+                for l in lines {
+                    let pad = after.next().unwrap_or(&rows.padding);
+                    let l = format!("{pad:<w$} {l}", w = rows.commit.len());
+                    writeln!(out, "{}", l.trim_end())?;
+                }
+                for l in after {
+                    writeln!(out, "{l}")?;
+                }
+                prev_padding = rows.padding;
+            }
+            None => {
+                if separate {
+                    writeln!(out)?;
+                }
+                out.write_all(text.as_bytes())?;
+            }
         }
     }
+    out.flush()?;
     Ok(0)
 }

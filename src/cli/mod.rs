@@ -5,6 +5,7 @@ mod branch;
 mod cat_object;
 mod checkout;
 mod cherry_pick;
+mod clean;
 mod clone;
 pub mod command_error;
 mod commit;
@@ -17,16 +18,19 @@ mod export;
 mod fetch;
 mod fsck;
 mod gc;
+mod graph;
 mod hooks;
 mod init;
 mod install_git_integration;
 mod labels;
 mod lock;
 mod log;
+mod ls_files;
 mod ls_tree;
 mod man;
 mod merge;
 mod meta;
+mod mv;
 mod output;
 mod pull;
 mod push;
@@ -42,6 +46,7 @@ mod revert;
 mod rm;
 mod settings;
 mod show;
+mod stash;
 mod stats;
 mod status;
 mod switch;
@@ -93,6 +98,12 @@ enum Command {
     Add(add::Args),
     /// Remove files from the index and the working tree.
     Rm(rm::Args),
+    /// Move or rename a tracked file or directory (working tree and index).
+    Mv(mv::Args),
+    /// Delete untracked files (-n to list them, -f to delete).
+    Clean(clean::Args),
+    /// Put working-tree label edits aside and bring them back (push, pop, apply, list, drop, show).
+    Stash(stash::Args),
     /// Show staged, modified, deleted and untracked files.
     Status(status::Args),
     /// Record the index as a new commit.
@@ -139,6 +150,8 @@ enum Command {
     CatObject(cat_object::Args),
     /// List a tree (plumbing).
     LsTree(ls_tree::Args),
+    /// List tracked, modified, deleted or untracked files.
+    LsFiles(ls_files::Args),
     /// Dataset statistics: frames, objects, classes, attributes (or their change between two revisions).
     Stats(stats::Args),
     /// Parse label files as dsv sees them (format, frames, objects).
@@ -318,6 +331,9 @@ pub fn run() -> i32 {
         Command::Init(a) => init::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
+        Command::Mv(a) => mv::run(&ctx, a),
+        Command::Clean(a) => clean::run(&ctx, a),
+        Command::Stash(a) => stash::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
@@ -341,6 +357,7 @@ pub fn run() -> i32 {
         Command::Repair(a) => repair::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
         Command::LsTree(a) => ls_tree::run(&ctx, a),
+        Command::LsFiles(a) => ls_files::run(&ctx, a),
         Command::Config(a) => config::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
         Command::Labels(a) => labels::run(&ctx, a),

@@ -17,11 +17,14 @@ pub struct Args {
     /// Two-column short format (`XY path`, as git).
     #[arg(short, long)]
     short: bool,
-    /// The short format for scripts, stable across versions (git's porcelain v1: no
-    /// colour, paths from the repository root, renames as `R  OLD -> NEW`).
+    /// The short format for scripts, stable across versions: v1 (the default) is git's
+    /// porcelain v1 (no colour, paths from the repository root, renames as
+    /// `R  OLD -> NEW`); v2 is git's porcelain v2 (`1 XY N... mH mI mW hH hI PATH`,
+    /// `2` for renames, `u` for conflicts, `? PATH`; `# branch.*` headers with -b).
     #[arg(long, value_name = "VERSION", num_args = 0..=1, require_equals = true, default_missing_value = "v1", conflicts_with = "json")]
     porcelain: Option<String>,
-    /// With --porcelain: end entries with NUL and do not quote paths (renames: `R  NEW\0OLD\0`).
+    /// With --porcelain: end entries with NUL and do not quote paths (renames: `R  NEW\0OLD\0`;
+    /// v2: `2 ... NEW\0OLD\0`).
     #[arg(short = 'z', requires = "porcelain")]
     nul: bool,
     /// Machine-readable JSON.
@@ -30,6 +33,10 @@ pub struct Args {
     /// List every untracked file instead of collapsing untracked directories.
     #[arg(short = 'u', long)]
     untracked_files: bool,
+    /// Show the branch and its upstream: a `## BRANCH...UPSTREAM [ahead N]` line in
+    /// the short formats, `# branch.*` headers in porcelain v2.
+    #[arg(short = 'b', long)]
+    branch: bool,
 }
 
 fn label(kind: ChangeKind) -> &'static str {
@@ -145,14 +152,184 @@ fn print_porcelain(lines: &[ShortLine], nul: bool) -> std::io::Result<()> {
     out.flush()
 }
 
+/// git's `## ` line of `status -sb`: `main...origin/main [ahead 1, behind 2]`,
+/// `No commits yet on main`, or `HEAD (no branch)`.
+fn branch_line(report: &StatusReport, upstream: Option<&dsv::remote::Upstream>) -> String {
+    let Some(b) = &report.branch else {
+        return "HEAD (no branch)".into();
+    };
+    if report.head.is_none() {
+        return format!("No commits yet on {b}");
+    }
+    match upstream {
+        None => b.clone(),
+        Some(u) => {
+            let mut ab = Vec::new();
+            if u.ahead > 0 {
+                ab.push(format!("ahead {}", u.ahead));
+            }
+            if u.behind > 0 {
+                ab.push(format!("behind {}", u.behind));
+            }
+            let ab = if ab.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", ab.join(", "))
+            };
+            format!("{b}...{}/{}{ab}", u.remote, u.branch)
+        }
+    }
+}
+
+/// git's octal mode of an entry in porcelain v2 (`000000`: absent).
+fn octal(state: Option<&dsv::object::diff::FileState>) -> &'static str {
+    use dsv::object::EntryMode;
+    match state.map(|s| s.mode) {
+        None => "000000",
+        Some(EntryMode::File) => "100644",
+        Some(EntryMode::Exec) => "100755",
+        Some(EntryMode::Symlink) => "120000",
+        Some(EntryMode::Dir) => "040000",
+    }
+}
+
+/// An entry's id in porcelain v2 (all zeros: absent).
+fn hex(state: Option<&dsv::object::diff::FileState>) -> String {
+    state.map_or_else(|| "0".repeat(64), |s| s.id.to_hex())
+}
+
+/// A path's staged change (HEAD to index) and unstaged one (index to working tree).
+type StagedUnstaged<'a> = (
+    Option<&'a dsv::object::diff::Change>,
+    Option<&'a dsv::object::diff::Change>,
+);
+
+/// git's porcelain v2: `# branch.*` headers (with -b), then `1` (changed), `2`
+/// (renamed: a staged deletion and addition of identical content), `u` (unresolved
+/// conflict) and `?` (untracked) entries, sorted by path.
+/// Ids are dsv's (64 hex digits), modes git's octal ones.
+fn print_porcelain_v2(
+    report: &StatusReport,
+    merging: Option<&dsv::ops::merge::MergeState>,
+    upstream: Option<&dsv::remote::Upstream>,
+    args: &Args,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let end: &[u8] = if args.nul { b"\0" } else { b"\n" };
+    let path = |p: &[u8]| -> Vec<u8> {
+        if args.nul {
+            p.to_vec()
+        } else {
+            quote_path(p).into_bytes()
+        }
+    };
+    if args.branch {
+        let oid = report
+            .head
+            .map_or_else(|| "(initial)".to_string(), |h| h.to_hex());
+        write!(out, "# branch.oid {oid}")?;
+        out.write_all(end)?;
+        write!(
+            out,
+            "# branch.head {}",
+            report.branch.as_deref().unwrap_or("(detached)")
+        )?;
+        out.write_all(end)?;
+        if let Some(u) = upstream {
+            write!(out, "# branch.upstream {}/{}", u.remote, u.branch)?;
+            out.write_all(end)?;
+            write!(out, "# branch.ab +{} -{}", u.ahead, u.behind)?;
+            out.write_all(end)?;
+        }
+    }
+    // Per path: the staged change (HEAD -> index) and the unstaged one (index -> worktree).
+    // A staged deletion and addition of the same content is a rename here (`2`).
+    let staged = dsv::object::diff::detect_renames(report.staged.clone());
+    let mut entries: BTreeMap<&[u8], StagedUnstaged> = BTreeMap::new();
+    for ch in &staged {
+        entries.entry(&ch.path).or_default().0 = Some(ch);
+    }
+    for ch in &report.unstaged {
+        entries.entry(&ch.path).or_default().1 = Some(ch);
+    }
+    let conflicted: BTreeMap<&[u8], &dsv::ops::merge::FileConflict> = merging
+        .iter()
+        .flat_map(|m| m.unresolved())
+        .map(|c| (c.path.as_bytes(), c))
+        .collect();
+    for p in conflicted.keys() {
+        entries.entry(p).or_default();
+    }
+    for (p, (staged, unstaged)) in entries {
+        if let Some(c) = conflicted.get(p) {
+            let work = unstaged.map_or(c.ours.as_ref(), |u| u.new.as_ref());
+            write!(
+                out,
+                "u UU N... {} {} {} {} {} {} {} ",
+                octal(c.base.as_ref()),
+                octal(c.ours.as_ref()),
+                octal(c.theirs.as_ref()),
+                octal(work),
+                hex(c.base.as_ref()),
+                hex(c.ours.as_ref()),
+                hex(c.theirs.as_ref()),
+            )?;
+            out.write_all(&path(p))?;
+            out.write_all(end)?;
+            continue;
+        }
+        let x = staged.map_or('.', |c| c.kind.letter());
+        let y = unstaged.map_or('.', |c| c.kind.letter());
+        // HEAD, index and worktree states of the path.
+        let (head, index) = match (staged, unstaged) {
+            (Some(s), _) => (s.old.as_ref(), s.new.as_ref()),
+            (None, Some(u)) => (u.old.as_ref(), u.old.as_ref()),
+            (None, None) => (None, None),
+        };
+        let work = match unstaged {
+            Some(u) => u.new.as_ref(),
+            None => index,
+        };
+        let kind = if staged.is_some_and(|s| s.from.is_some()) {
+            '2'
+        } else {
+            '1'
+        };
+        write!(
+            out,
+            "{kind} {x}{y} N... {} {} {} {} {} ",
+            octal(head),
+            octal(index),
+            octal(work),
+            hex(head),
+            hex(index)
+        )?;
+        if kind == '2' {
+            write!(out, "R100 ")?;
+        }
+        out.write_all(&path(p))?;
+        if let Some(from) = staged.and_then(|s| s.from.as_deref()) {
+            out.write_all(if args.nul { b"\0" } else { b"\t" })?;
+            out.write_all(&path(from))?;
+        }
+        out.write_all(end)?;
+    }
+    for p in &report.untracked {
+        out.write_all(b"? ")?;
+        out.write_all(&path(p))?;
+        out.write_all(end)?;
+    }
+    out.flush()
+}
+
 /// Runs `status`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    if let Some(v) = &args.porcelain
-        && v != "v1"
-        && v != "1"
-    {
-        crate::usage!("--porcelain={v}: only v1 is supported");
-    }
+    let v2 = match args.porcelain.as_deref() {
+        None | Some("v1" | "1") => false,
+        Some("v2" | "2") => true,
+        Some(v) => crate::usage!("--porcelain={v}: the versions are v1 and v2"),
+    };
     // Read-only first: status must not wait for, or block, other commands.
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
@@ -168,7 +345,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
     }
     let upstream = match &report.branch {
-        Some(b) if !args.json && !args.short => dsv::remote::upstream_status(&repo, b)?,
+        Some(b) if !args.json && (args.branch || (!args.short && args.porcelain.is_none())) => {
+            dsv::remote::upstream_status(&repo, b)?
+        }
         _ => None,
     };
     let merging = dsv::ops::merge::load_state(&repo)?;
@@ -193,6 +372,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             merge: merging.as_ref(),
         })?;
         return Ok(0);
+    }
+    if v2 {
+        print_porcelain_v2(&report, merging.as_ref(), upstream.as_ref(), &args)?;
+        return Ok(0);
+    }
+    if args.branch && (args.short || args.porcelain.is_some()) {
+        let head = branch_line(&report, upstream.as_ref());
+        if args.nul {
+            print!("## {head}\0");
+        } else {
+            println!("## {head}");
+        }
     }
     if args.porcelain.is_some() {
         print_porcelain(&short_lines(&report, merging.as_ref()), args.nul)?;

@@ -1,4 +1,4 @@
-//! `dsv tag [NAME [REV]] | -d NAME`.
+//! `dsv tag [NAME [REV]] | -a NAME -m MSG [REV] | -d NAME`.
 
 use dsv::lock::Access;
 use dsv::ops::branch::{create_tag, delete_tag, list_tags};
@@ -23,6 +23,17 @@ pub struct Args {
     /// Machine-readable JSON listing.
     #[arg(long)]
     json: bool,
+    /// Make an annotated tag: with a tagger, a date and a message (`dsv show TAG` prints them).
+    #[arg(short = 'a', long = "annotate", conflicts_with = "delete")]
+    annotate: bool,
+    /// The annotated tag's message (implies -a; several -m are joined as paragraphs).
+    #[arg(
+        short = 'm',
+        long = "message",
+        value_name = "MESSAGE",
+        conflicts_with = "delete"
+    )]
+    message: Vec<String>,
 }
 
 /// Runs `tag`.
@@ -32,10 +43,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             let repo = ctx.repo(Access::Read)?;
             let tags = list_tags(&repo)?;
             if args.json {
-                let v: Vec<_> = tags
-                    .iter()
-                    .map(|(n, id)| serde_json::json!({"name": n, "id": id}))
-                    .collect();
+                let mut v = Vec::new();
+                for (n, id) in &tags {
+                    let mut row = serde_json::json!({"name": n, "id": id});
+                    if let Some(note) = dsv::ops::tag_note::read(&repo, n)? {
+                        row["tagger"] = serde_json::to_value(&note.tagger)?;
+                        row["time"] = note.time.into();
+                        row["message"] = note.message.into();
+                    }
+                    v.push(row);
+                }
                 print_json(&v)?;
             } else {
                 for (n, _) in tags {
@@ -46,12 +63,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         Some(name) if args.delete => {
             let repo = ctx.writable_repo()?;
             let id = delete_tag(&repo, &name)?;
+            dsv::ops::tag_note::remove(&repo, &name)?;
             println!("Deleted tag '{name}' (was {})", id.short());
         }
         Some(name) => {
             let repo = ctx.writable_repo()?;
             let id = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
-            create_tag(&repo, &name, id, args.force)?;
+            if args.annotate || !args.message.is_empty() {
+                if args.message.is_empty() {
+                    crate::usage!("tag -a needs a message: dsv tag -a {name} -m MESSAGE");
+                }
+                dsv::ops::tag_note::create_annotated(
+                    &repo,
+                    &name,
+                    id,
+                    &args.message.join("\n\n"),
+                    args.force,
+                )?;
+            } else {
+                create_tag(&repo, &name, id, args.force)?;
+                // A lightweight tag over an annotated one drops the annotation.
+                dsv::ops::tag_note::remove(&repo, &name)?;
+            }
         }
     }
     Ok(0)

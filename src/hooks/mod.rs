@@ -453,6 +453,7 @@ pub fn commit(repo: &WritableRepo, opts: &CommitOptions) -> Result<HookedCommit>
         Some(b) => format!("{}{b}", crate::refs::HEADS),
         None => "HEAD".to_string(),
     };
+    let old_tip = repo.refs.head_commit()?;
     let mut pre = FireReport::default();
     let mut post = FireReport::default();
     let mut before = |pending: &PendingCommit| -> Result<()> {
@@ -486,13 +487,19 @@ pub fn commit(repo: &WritableRepo, opts: &CommitOptions) -> Result<HookedCommit>
             )?;
             stage(prepared, &mut post)?;
         }
-        // A commit moves its branch from the first parent (a detached HEAD is no branch).
+        // A commit moves its branch from the old tip: its first parent, or for
+        // `--amend` the commit it replaced, so that move is no fast-forward (a
+        // detached HEAD is no branch).
         if let Some(b) = &branch
             && set.for_event(Event::BranchUpdated).next().is_some()
         {
             let m = BranchMove {
                 branch: b.clone(),
-                old: c.parents.first().copied(),
+                old: if opts.amend {
+                    old_tip
+                } else {
+                    c.parents.first().copied()
+                },
                 new: id,
             };
             stage(prepare_update(repo, &set, &m)?, &mut updated)?;

@@ -175,7 +175,7 @@ fn hashing_pool(files: usize) -> Option<rayon::ThreadPool> {
 }
 
 /// Stores one file or symlink and returns its index entry.
-fn store_one(repo: &Repository, root: &Path, f: &WorkFile) -> Result<IndexEntry> {
+pub(crate) fn store_one(repo: &Repository, root: &Path, f: &WorkFile) -> Result<IndexEntry> {
     let path = root.join(os_path(&f.path));
     let id = if f.mode == EntryMode::Symlink {
         use std::os::unix::ffi::OsStrExt;

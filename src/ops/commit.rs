@@ -19,6 +19,9 @@ pub struct CommitOptions {
     pub message: String,
     /// Commit even if the tree equals the parent's.
     pub allow_empty: bool,
+    /// Replace HEAD's commit (git's `--amend`): same parents, HEAD's author, and
+    /// HEAD's message when `message` is empty; the tree may equal the old one.
+    pub amend: bool,
 }
 
 /// The result of a commit.
@@ -87,21 +90,42 @@ pub fn commit_with(
     before_write: Option<BeforeWrite>,
     before_ref: Option<BeforeRef>,
 ) -> Result<CommitResult> {
-    if opts.message.trim().is_empty() {
+    // The commit being replaced, with what it keeps: parents, author, message.
+    let amended = if opts.amend {
+        let head = repo.refs.head_commit()?.ok_or_else(|| {
+            Error::InvalidArgument("--amend: there is no commit to amend yet".into())
+        })?;
+        Some(Commit::load(&repo.store, &head)?)
+    } else {
+        None
+    };
+    if opts.message.trim().is_empty() && amended.is_none() {
         return Err(CommitError::EmptyMessage.into());
     }
     // A merge in progress commits through `merge --continue`, with both parents.
     super::merge::state::refuse_if_in_progress(repo, "commit")?;
-    let author = repo.identity()?;
+    let author = match &amended {
+        Some(c) => c.author.clone(),
+        None => repo.identity()?,
+    };
     let index = repo.index.load()?;
-    let parent = repo.refs.head_commit()?;
-    if parent.is_none() && index.entries.is_empty() && !opts.allow_empty {
+    let head_commit = repo.refs.head_commit()?;
+    let parents: Vec<ObjectId> = match &amended {
+        Some(c) => c.parents.clone(),
+        None => head_commit.into_iter().collect(),
+    };
+    // What the tree is compared with for "nothing to commit": an amend may keep it.
+    let parent = if opts.amend { None } else { head_commit };
+    if head_commit.is_none() && index.entries.is_empty() && !opts.allow_empty {
         return Err(CommitError::NothingStaged.into());
     }
     let nothing = || Error::from(CommitError::NoChanges);
     let (time, tz) = repo.now()?;
     let code = code_version(repo.root());
-    let message = normalize_message(&opts.message);
+    let message = match &amended {
+        Some(c) if opts.message.trim().is_empty() => c.message.clone(),
+        _ => normalize_message(&opts.message),
+    };
     if let Some(hook) = before_write {
         // The same tree id build_tree will store, computed without writing anything.
         let (tree, summary) = tree_of_index(&index.entries, &mut |b| Ok(ObjectId::hash(b)))?;
@@ -114,7 +138,7 @@ pub fn commit_with(
         hook(&PendingCommit {
             tree,
             summary,
-            parents: parent.into_iter().collect(),
+            parents: parents.clone(),
             author: author.clone(),
             message: message.clone(),
             time,
@@ -132,7 +156,7 @@ pub fn commit_with(
     let commit = Commit {
         format: COMMIT_FORMAT,
         tree,
-        parents: parent.into_iter().collect(),
+        parents,
         author: author.clone(),
         time,
         tz_offset_min: tz,
@@ -148,12 +172,20 @@ pub fn commit_with(
         f(id, &commit)?;
     }
     let head = repo.refs.head()?;
-    let kind = if parent.is_none() {
+    let kind = if opts.amend {
+        "commit (amend)"
+    } else if head_commit.is_none() {
         "commit (initial)"
     } else {
         "commit"
     };
     let msg = format!("{kind}: {}", commit.subject());
+    // An amend keeps the old author; the reflog records who replaced the commit.
+    let author = if opts.amend {
+        repo.reflog_identity()
+    } else {
+        author
+    };
     let branch = match &head {
         Head::Branch(b) => {
             repo.refs
@@ -169,8 +201,8 @@ pub fn commit_with(
     Ok(CommitResult {
         id,
         branch,
+        root: commit.parents.is_empty(),
         commit,
-        root: parent.is_none(),
     })
 }
 

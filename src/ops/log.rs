@@ -46,3 +46,102 @@ pub fn history(
     }
     Ok(out)
 }
+
+/// What the paths `scopes` hold in `tree`: the id of each one's entry (file or
+/// directory), so two commits touching none of them compare equal without a diff.
+fn scoped_ids(
+    repo: &Repository,
+    tree: &ObjectId,
+    scopes: &[Vec<u8>],
+) -> Result<Vec<Option<ObjectId>>> {
+    scopes
+        .iter()
+        .map(|s| Ok(crate::object::diff::lookup(&repo.store, tree, s)?.map(|(_, id, _)| id)))
+        .collect()
+}
+
+/// git's `log -- PATH...`: the commits of [`history`] that changed what `scopes`
+/// hold, with git's default history simplification: a commit whose paths equal
+/// one parent's (TREESAME) is left out and only that parent is followed, so a merge
+/// that took the paths from one side does not pull in the other side's history.
+/// A root commit is shown when it has any of the paths. With `follow` (one path),
+/// a commit that renamed the file to that path switches the walk to its old name.
+pub fn history_of_paths(
+    repo: &Repository,
+    starts: &[ObjectId],
+    limit: Option<usize>,
+    first_parent: bool,
+    scopes: &[Vec<u8>],
+    follow_renames: bool,
+) -> Result<Vec<(ObjectId, Commit)>> {
+    let mut scopes = scopes.to_vec();
+    let mut heap: BinaryHeap<(i64, u64, ObjectId)> = BinaryHeap::new();
+    let mut seen = HashSet::new();
+    let mut seq = u64::MAX;
+    for s in starts {
+        if seen.insert(*s) {
+            let c = Commit::load(&repo.store, s)?;
+            heap.push((c.time, seq, *s));
+            seq -= 1;
+        }
+    }
+    let mut out = Vec::new();
+    while let Some((_, _, id)) = heap.pop() {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let c = Commit::load(&repo.store, &id)?;
+        let mine = scoped_ids(repo, &c.tree, &scopes)?;
+        let candidates: Vec<ObjectId> = if first_parent {
+            c.parents.iter().take(1).copied().collect()
+        } else {
+            c.parents.clone()
+        };
+        let mut follow = candidates.clone();
+        let mut changed = true;
+        if candidates.is_empty() {
+            changed = mine.iter().any(Option::is_some);
+        }
+        for p in &candidates {
+            let pc = Commit::load(&repo.store, p)?;
+            if scoped_ids(repo, &pc.tree, &scopes)? == mine {
+                follow = vec![*p];
+                changed = false;
+                break;
+            }
+        }
+        // The file appeared here: if it came from another path, follow that one.
+        if follow_renames
+            && changed
+            && let (Some(p), [path]) = (c.parents.first(), scopes.as_slice())
+        {
+            let pc = Commit::load(&repo.store, p)?;
+            if crate::object::diff::lookup(&repo.store, &pc.tree, path)?.is_none() {
+                let changes = crate::object::diff::detect_renames(crate::object::diff::diff_trees(
+                    &repo.store,
+                    Some(&pc.tree),
+                    Some(&c.tree),
+                    &[],
+                )?);
+                if let Some(from) = changes
+                    .into_iter()
+                    .find(|ch| ch.path == *path && ch.from.is_some())
+                    .and_then(|ch| ch.from)
+                {
+                    scopes = vec![from];
+                }
+            }
+        }
+        for p in follow {
+            if seen.insert(p) {
+                let pc = Commit::load(&repo.store, &p)?;
+                heap.push((pc.time, seq, p));
+                seq = seq.saturating_sub(1);
+            }
+        }
+        if changed {
+            out.push((id, c));
+        }
+    }
+    Ok(out)
+}

@@ -139,3 +139,61 @@ impl crate::error::ModuleError for RevError {
 }
 
 crate::module_error!(RevError);
+
+/// Why a `REV:PATH` names nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RevPathError {
+    /// The path is not in the revision's tree.
+    #[error("path '{path}' does not exist in '{rev}'")]
+    NotInRevision {
+        /// The path, as shown.
+        path: String,
+        /// The revision given.
+        rev: String,
+    },
+    /// `:PATH` names a path the index does not hold.
+    #[error("path '{0}' is not in the index")]
+    NotInIndex(String),
+}
+
+impl crate::error::ModuleError for RevPathError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::NotFound
+    }
+}
+
+crate::module_error!(RevPathError);
+
+/// git's `REV:PATH` split: the revision and the path, or `None` when `spec` has no
+/// `:` (ref names cannot hold one). An empty revision (`:PATH`) means the index.
+pub fn split_rev_path(spec: &str) -> Option<(&str, &str)> {
+    spec.split_once(':')
+}
+
+/// The entry (mode, id) `path` names in revision `rev`'s tree, or in the index when
+/// `rev` is empty; the empty path is the revision's root directory.
+pub fn resolve_entry(
+    repo: &Repository,
+    rev: &str,
+    path: &[u8],
+) -> Result<(crate::object::tree::EntryMode, ObjectId)> {
+    let shown = crate::quote::path(path).into_owned();
+    if rev.is_empty() {
+        let index = repo.index.load()?;
+        return index
+            .entries
+            .get(path)
+            .map(|e| (e.mode, e.id))
+            .ok_or_else(|| RevPathError::NotInIndex(shown).into());
+    }
+    let id = resolve(repo, rev)?;
+    let c = Commit::load(&repo.store, &id)?;
+    match crate::object::diff::lookup(&repo.store, &c.tree, path)? {
+        Some((mode, id, _)) => Ok((mode, id)),
+        None => Err(RevPathError::NotInRevision {
+            path: shown,
+            rev: rev.to_string(),
+        }
+        .into()),
+    }
+}

@@ -531,7 +531,7 @@ fn branch_list_create_delete_and_rename() {
     assert_eq!(
         r.stdout,
         format!(
-            "  feature {} feature work\n* main {} base\n",
+            "  feature {} feature work\n* main    {} base\n",
             &feature[..12],
             &rev(&repo, "main")[..12]
         )
@@ -2316,8 +2316,8 @@ fn status_porcelain_v1_is_stable_for_scripts() {
         b" M a.txt\0A  sub/n.txt\0?? sub/new\tline\0".to_vec(),
         "{r}"
     );
-    let r = t.run(["status", "--porcelain=v2"]);
+    let r = t.run(["status", "--porcelain=v3"]);
     assert_eq!(r.code, 2, "{r}");
-    assert!(r.stderr.contains("only v1 is supported"), "{r}");
+    assert!(r.stderr.contains("the versions are v1 and v2"), "{r}");
     assert_eq!(t.run(["status", "-z"]).code, 2);
 }

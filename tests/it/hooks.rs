@@ -1422,3 +1422,21 @@ fn merge_abort_after_a_reset_fires_branch_updated_moving_the_branch_back() {
     branch_updated(&repo, "main", &base, &main);
     assert_eq!(events(&repo).len(), 1, "{:?}", events(&repo).keys());
 }
+
+/// `commit --amend` fires what a commit fires; its `branch-updated` moves the branch
+/// from the replaced commit and says it is not a fast-forward.
+#[test]
+fn commit_amend_fires_branch_updated_not_fast_forward() {
+    let repo = TestRepo::init();
+    updated_repo(&repo);
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.2 0.2\n");
+    fg_ok(&repo, &["commit", "-a", "-m", "relabel"]);
+    let replaced = tip(&repo, "main");
+    repo.write("labels/f0.txt", "1 0.5 0.5 0.3 0.3\n");
+    fg_ok(&repo, &["commit", "-a", "--amend"]);
+    let new = tip(&repo, "main");
+    assert_ne!(new, replaced);
+    let p = branch_updated(&repo, "main", &replaced, &new);
+    assert_eq!(p["update"]["fast_forward"], false, "{p}");
+    assert!(post_commit_fired(&repo, &new));
+}

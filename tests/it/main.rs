@@ -21,6 +21,7 @@ mod crash;
 mod differential;
 mod frame_attributes;
 mod git_integration;
+mod git_verbs;
 mod hooks;
 mod hostile_remote;
 mod html_review;
