@@ -526,3 +526,30 @@ fn stash_push_pop_apply_list_drop_show_and_refused_pop_changes_nothing() {
     let r = fresh.fails(["stash"]);
     assert!(r.stderr.contains("no commit yet"), "{r}");
 }
+
+/// A damaged stash list (a malformed line in logs/refs/stash) is an error naming the
+/// file and line, for every stash command, and nothing is changed.
+#[test]
+fn stash_with_a_damaged_list_names_the_file_and_changes_nothing() {
+    let t = TestRepo::init();
+    t.write("a.txt", "a\n");
+    commit(&t, "one");
+    t.write("a.txt", "edited\n");
+    t.ok(["stash"]);
+    t.write(".dsv/logs/refs/stash", "not a reflog line\n");
+    for args in [
+        &["stash", "list"][..],
+        &["stash", "pop"],
+        &["stash", "drop"],
+        &["stash", "show"],
+    ] {
+        let r = t.fails(args);
+        assert!(
+            r.stderr
+                .contains("logs/refs/stash:1: malformed reflog line"),
+            "{args:?}: {r}"
+        );
+    }
+    assert_eq!(t.read_string("a.txt"), "a\n");
+    assert_eq!(t.read_string(".dsv/logs/refs/stash"), "not a reflog line\n");
+}
