@@ -15,6 +15,7 @@ pub mod label_diff;
 pub mod log;
 pub mod merge;
 pub mod meta_edit;
+pub mod remote_view;
 pub mod repair;
 pub mod revparse;
 pub mod stats;
