@@ -45,12 +45,17 @@ NAMES = ["cat", "dog", "person"]
 
 
 def frame_bytes(i, size=300):
-    # Distinct content per frame, not compressible to nothing.
+    """Frame i's content: text for small frames, random (incompressible, like
+    JPEG) bytes of `size` for larger ones."""
+    if size > 1000:
+        import random
+
+        return random.Random(i).randbytes(size)
     b = f"frame {i} ".encode() * (size // 8 + 1)
     return b[:size]
 
 
-def make_repo(root, n=20, big=()):
+def make_repo(root, n=20, big=(), size=300):
     """n frames images/f{i:03}.jpg with YOLO labels, data.yaml, meta.jsonl
     (weather); frames listed in `big` are 3 MiB (stored in chunks)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -60,9 +65,7 @@ def make_repo(root, n=20, big=()):
     (root / "data.yaml").write_text("names: ['cat', 'dog', 'person']\n")
     meta = []
     for i in range(n):
-        data = frame_bytes(i, 3 << 20 if i in big else 300)
-        if i in big:
-            data = os.urandom(3 << 20)
+        data = frame_bytes(i, 3 << 20 if i in big else size)
         (root / "images" / f"f{i:03}.jpg").write_bytes(data)
         lines = [f"{i % 3} 0.5 0.5 0.2 0.4"]
         if i % 2 == 0:
