@@ -67,3 +67,26 @@ def test_a_pickled_dataset_reopens_the_repository_in_the_worker(repo_dir, monkey
     monkeypatch.setattr(dt, "get_worker_info", lambda: None)
     monkeypatch.setattr(dt, "get_rank_world", lambda: (0, 1))
     assert [s["data"] for s in ds] == [frame_bytes(i) for i in range(4, 9)]
+
+
+def test_example_train_script_trains_on_the_payloads_commit(repo_dir, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    commit = dsv.Repository(str(repo_dir)).resolve("HEAD")
+    env = dict(os.environ, DSV_REPO=str(repo_dir), RETRAIN_DIR=str(tmp_path / "models"))
+    payload = json.dumps({"schema": "dsv.hook/1", "commit": commit})
+    script = str(ROOT / "examples" / "retrain" / "train.py")
+    r = subprocess.run([sys.executable, script], input=payload, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    model = json.loads((tmp_path / "models" / commit / "model.json").read_text())
+    assert model["frames"] == 20
+    assert model["classes"]["person"]["boxes"] == 16
+    r = subprocess.run([sys.executable, script], input=payload, env=env,
+                       capture_output=True, text=True)
+    assert "already trained" in r.stdout
