@@ -110,9 +110,9 @@ fn guard<T>(f: impl FnOnce() -> dsv::Result<T>) -> PyResult<T> {
 /// Where a repository's objects come from.
 enum Source {
     /// A local repository: every object in its store.
-    Local(Repository),
+    Local(Box<Repository>),
     /// A metadata mirror of a remote, frames read from the remote's packs.
-    Remote(RemoteView),
+    Remote(Box<RemoteView>),
 }
 
 impl Source {
@@ -213,7 +213,7 @@ impl Repository_ {
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
         let repo = py.detach(|| guard(|| open_local(path.clone())))?;
         Ok(Repository_ {
-            src: Arc::new(Source::Local(repo)),
+            src: Arc::new(Source::Local(Box::new(repo))),
             spec: vec!["local".into(), path.to_string_lossy().into_owned()],
         })
     }
@@ -235,7 +235,7 @@ impl Repository_ {
             guard(|| RemoteView::open(&url, &cache_dir, cache_size, refresh, settings))
         })?;
         Ok(Repository_ {
-            src: Arc::new(Source::Remote(view)),
+            src: Arc::new(Source::Remote(Box::new(view))),
             spec: vec![
                 "remote".into(),
                 url,
