@@ -664,6 +664,38 @@ impl FrameView {
     }
 }
 
+/// A coordinate as every dsv output writes it: rounded to 10 decimals (the
+/// float noise of YOLO's centre-to-corner conversion is no label tool's value).
+fn coord(v: f64) -> f64 {
+    let r = (v * 1e10).round() / 1e10;
+    if r.is_finite() { r + 0.0 } else { v }
+}
+
+/// An object as the dict `dsv query --json` writes (built directly: the hot path
+/// of iterating a version's labels).
+fn object_dict<'py>(py: Python<'py>, o: &dsv::labels::Object) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("class", &o.class)?;
+    if let Some(b) = &o.bbox {
+        let bd = PyDict::new(py);
+        bd.set_item("x", coord(b.x))?;
+        bd.set_item("y", coord(b.y))?;
+        bd.set_item("w", coord(b.w))?;
+        bd.set_item("h", coord(b.h))?;
+        d.set_item("box", bd)?;
+    }
+    if let Some(id) = &o.id {
+        d.set_item("id", id)?;
+    }
+    if !o.attributes.is_empty() {
+        d.set_item("attributes", to_py(py, &o.attributes)?)?;
+    }
+    if let Some(g) = &o.geometry {
+        d.set_item("geometry", to_py(py, g)?)?;
+    }
+    Ok(d)
+}
+
 fn opt_f<'py>(py: Python<'py>, v: Option<f64>) -> Bound<'py, PyAny> {
     match v {
         Some(v) => PyFloat::new(py, v).into_any(),
@@ -753,8 +785,12 @@ impl Frame {
     /// Labelled objects: dicts with class, box ({x, y, w, h}: top-left corner
     /// and size, in `units`; absent without a box), id, attributes, geometry.
     #[getter]
-    fn objects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.rec().objects)
+    fn objects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for o in &self.rec().objects {
+            list.append(object_dict(py, o)?)?;
+        }
+        Ok(list)
     }
 
     /// Frame attributes: label-file frame attributes, then the sidecar's.

@@ -135,3 +135,15 @@ def test_corrupt_pack_raises_naming_the_object(tmp_path):
         list(v)
     # The other frames still read.
     assert v[0].read() == frame_bytes(0)
+
+
+def test_frames_carry_the_objects_and_attributes_dsv_query_json_prints(repo_dir):
+    import json
+
+    cli = json.loads(run(repo_dir, "query", "--json", "true"))["frames"]
+    v = dsv.Repository(str(repo_dir)).frames("HEAD")
+    assert [f.path for f in v] == [c["path"] for c in cli]
+    for f, c in zip(v, cli):
+        assert f.objects == c.get("objects", [])
+        assert f.attributes == c.get("attrs", {})
+        assert f.id == c["id"]
