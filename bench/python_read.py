@@ -97,6 +97,36 @@ def dsv_loop(root):
     return n, nbytes, nobj
 
 
+def _worker(args):
+    """One DataLoader worker, stood in: torch's get_worker_info() answers (id, 2)."""
+    ds, wid, nw = args
+    from types import SimpleNamespace
+
+    import dsv.torch as dt
+
+    dt.get_worker_info = lambda: SimpleNamespace(id=wid, num_workers=nw)
+    dt.get_rank_world = lambda: (0, 1)
+    n = nbytes = nobj = 0
+    for s in ds:
+        n += 1
+        nbytes += len(s["data"])
+        nobj += len(s["objects"])
+    return n, nbytes, nobj
+
+
+def workers_loop(root, nw=2):
+    """view.torch(iterable=True) read by nw worker processes (spawned, as a
+    DataLoader with num_workers=nw does; PyTorch itself is not installed here)."""
+    import multiprocessing as mp
+
+    repo = dsv.Repository(str(root))
+    ds = repo.frames("HEAD").torch(iterable=True)
+    del repo
+    with mp.get_context("spawn").Pool(nw) as pool:
+        parts = pool.map(_worker, [(ds, w, nw) for w in range(nw)])
+    return tuple(map(sum, zip(*parts)))
+
+
 def timed(fn, *a):
     t = time.perf_counter()
     r = fn(*a)
@@ -117,7 +147,16 @@ def local_part(work, n, dsv_bin):
         assert ra == rb, (ra, rb)
         a.append(ta)
         b.append(tb)
+    c = []
+    for _ in range(3):
+        tc, rc = timed(workers_loop, root)
+        assert rc == ra, (rc, ra)
+        c.append(tc)
+    mc = statistics.median(c)
     ma, mb = statistics.median(a), statistics.median(b)
+    print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
+          f"processes started and repository opened included): {mb / mc:.2f}x the plain dsv iteration "
+          f"[runs {[round(x, 2) for x in c]}]")
     print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s), "
           f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s): {ma / mb:.2f}x  "
           f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
