@@ -795,8 +795,18 @@ impl Frame {
 
     /// Frame attributes: label-file frame attributes, then the sidecar's.
     #[getter]
-    fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.rec().attrs)
+    fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use dsv::labels::AttrValue as A;
+        let d = PyDict::new(py);
+        for (k, v) in &self.rec().attrs {
+            match v {
+                A::Bool(b) => d.set_item(k, *b)?,
+                A::Int(i) => d.set_item(k, *i)?,
+                A::Float(f) => d.set_item(k, *f)?,
+                A::Str(s) => d.set_item(k, s)?,
+            }
+        }
+        Ok(d)
     }
 
     /// Model predictions from the sidecar (class, box, score).
