@@ -136,16 +136,17 @@ impl BlobCache {
                 if !meta.is_file() {
                     continue;
                 }
-                let name = f.file_name();
-                let stale_tmp = name.to_string_lossy().starts_with(".tmp-")
-                    && meta
+                if f.file_name().to_string_lossy().starts_with(".tmp-") {
+                    // Another process's entry being written: never evicted, only
+                    // removed when a killed process left it an hour ago.
+                    let stale = meta
                         .modified()
                         .ok()
                         .and_then(|m| m.elapsed().ok())
                         .is_some_and(|age| age.as_secs() > 3600);
-                if stale_tmp {
-                    // Left by a process killed mid-write.
-                    let _ = std::fs::remove_file(f.path());
+                    if stale {
+                        let _ = std::fs::remove_file(f.path());
+                    }
                     continue;
                 }
                 total += meta.len();
