@@ -551,7 +551,7 @@ impl FrameView {
                     opt_f(py, b.map(|b| b.y)),
                     opt_f(py, b.map(|b| b.w)),
                     opt_f(py, b.map(|b| b.h)),
-                    to_py(py, &f.units)?,
+                    PyString::new(py, units_name(f.units)).into_any(),
                     match &o.id {
                         Some(s) => PyString::new(py, s).into_any(),
                         None => py.None().into_bound(py),
@@ -593,7 +593,7 @@ impl FrameView {
                 PyInt::new(py, f.size).into_any(),
                 opt_i(py, f.width),
                 opt_i(py, f.height),
-                to_py(py, &f.units)?,
+                PyString::new(py, units_name(f.units)).into_any(),
                 PyInt::new(py, f.objects.len() as u64).into_any(),
                 PyInt::new(py, f.predictions.len() as u64).into_any(),
                 PyString::new(py, &serde_json::to_string(&f.attrs).unwrap_or_default()).into_any(),
@@ -696,6 +696,14 @@ fn object_dict<'py>(py: Python<'py>, o: &dsv::labels::Object) -> PyResult<Bound<
     Ok(d)
 }
 
+/// The units as every output names them (`Units` serializes to the same words).
+fn units_name(u: dsv::labels::Units) -> &'static str {
+    match u {
+        dsv::labels::Units::Pixels => "pixels",
+        dsv::labels::Units::Normalized => "normalized",
+    }
+}
+
 fn opt_f<'py>(py: Python<'py>, v: Option<f64>) -> Bound<'py, PyAny> {
     match v {
         Some(v) => PyFloat::new(py, v).into_any(),
@@ -778,8 +786,8 @@ impl Frame {
 
     /// Units of the boxes: "pixels" or "normalized" (fractions of the image size).
     #[getter]
-    fn units<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.rec().units)
+    fn units(&self) -> &'static str {
+        units_name(self.rec().units)
     }
 
     /// Labelled objects: dicts with class, box ({x, y, w, h}: top-left corner
@@ -812,6 +820,9 @@ impl Frame {
     /// Model predictions from the sidecar (class, box, score).
     #[getter]
     fn predictions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.rec().predictions.is_empty() {
+            return Ok(PyList::empty(py).into_any());
+        }
         to_py(py, &self.rec().predictions)
     }
 
