@@ -211,10 +211,12 @@ impl Repository_ {
     /// Opens the local repository at (or above) `path`.
     #[new]
     fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let repo = py.detach(|| guard(|| open_local(path.clone())))?;
+        let repo = py.detach(|| guard(|| open_local(path)))?;
+        // The root, absolute: a worker process may run elsewhere.
+        let root = repo.root().to_string_lossy().into_owned();
         Ok(Repository_ {
             src: Arc::new(Source::Local(Box::new(repo))),
-            spec: vec!["local".into(), path.to_string_lossy().into_owned()],
+            spec: vec!["local".into(), root],
         })
     }
 
@@ -239,7 +241,10 @@ impl Repository_ {
             spec: vec![
                 "remote".into(),
                 url,
-                cache_dir.to_string_lossy().into_owned(),
+                std::path::absolute(&cache_dir)
+                    .unwrap_or(cache_dir)
+                    .to_string_lossy()
+                    .into_owned(),
                 cache_size.to_string(),
             ],
         })
