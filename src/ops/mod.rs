@@ -17,6 +17,7 @@ pub mod log;
 pub mod merge;
 pub mod meta_edit;
 pub mod mv;
+pub mod remote_view;
 pub mod repair;
 pub mod revparse;
 pub mod stash;

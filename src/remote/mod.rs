@@ -9,11 +9,13 @@
 //! The library API is synchronous: a [`Remote`] owns a small tokio runtime and
 //! blocks on each request, so callers never see async code.
 
+pub mod blob_cache;
 pub mod fetch;
 pub mod format;
 pub mod fsck;
 pub mod net;
 pub mod push;
+pub mod read;
 pub mod refs;
 pub mod url;
 

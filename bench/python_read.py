@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Reading a version from Python (issue 19), figures for docs/benchmarks.md.
+
+1. Local: N frames (default 100,000) of 10 KiB with YOLO labels. Every frame's
+   bytes and objects through `repo.frames("HEAD")`, against a plain Python loop
+   over the checked-out files that reads each frame and parses its label file
+   (centre boxes to top-left, class names from data.yaml: what dsv hands out).
+2. Remote on moto (S3 protocol, loopback): M frames (default 10,000) pushed with
+   dsv, and the same files stored one object per file. A 1% CEL subset read in
+   place (bytes from the bucket against the subset's bytes); a full pass (frames/s
+   against boto3 GETs of the per-file objects with 16 threads); a second pass
+   (requests to the bucket: 0 expected).
+
+Usage: bench/python_read.py [--frames N] [--remote-frames M] [--dsv BIN] [--work DIR]
+Needs the package installed (`pip install ./python`, a release build) and, for
+part 2, moto[server] and boto3. Both sides run in one process, alternately,
+three times each; medians are printed.
+"""
+
+import argparse
+import concurrent.futures
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import dsv
+
+NAMES = ["car", "person", "bike", "sign"]
+
+
+def sh(cmd, cwd, env=None):
+    e = dict(os.environ, DSV_AUTHOR_NAME="b", DSV_AUTHOR_EMAIL="b@b", **(env or {}))
+    r = subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"{' '.join(map(str, cmd))}: {r.stderr}")
+    return r.stdout
+
+
+def make_dataset(root, n, dsv_bin):
+    if (root / ".dsv").exists():
+        return
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text(f"names: {NAMES}\n")
+    rnd = random.Random(1)
+    for i in range(n):
+        (root / "images" / f"{i:06}.jpg").write_bytes(rnd.randbytes(10240))
+        lines = []
+        for _ in range(rnd.randint(1, 6)):
+            lines.append(f"{rnd.randrange(4)} {rnd.random():.6f} {rnd.random():.6f} "
+                         f"{rnd.random() / 4:.6f} {rnd.random() / 4:.6f}")
+        (root / "labels" / f"{i:06}.txt").write_text("\n".join(lines) + "\n")
+    sh([dsv_bin, "init"], root)
+    sh([dsv_bin, "add", "."], root)
+    sh([dsv_bin, "commit", "-q", "-m", "bench"], root)
+
+
+def plain_loop(root):
+    """The baseline: read each checked-out frame and parse its YOLO label file."""
+    n = nbytes = nobj = 0
+    imgs = sorted(os.listdir(root / "images"))
+    for name in imgs:
+        with open(root / "images" / name, "rb") as f:
+            data = f.read()
+        objs = []
+        with open(root / "labels" / (name[:-4] + ".txt")) as f:
+            for line in f:
+                p = line.split()
+                if len(p) < 5:
+                    continue
+                cx, cy, w, h = map(float, p[1:5])
+                objs.append({"class": NAMES[int(p[0])],
+                             "box": {"x": cx - w / 2, "y": cy - h / 2, "w": w, "h": h}})
+        n += 1
+        nbytes += len(data)
+        nobj += len(objs)
+    return n, nbytes, nobj
+
+
+def dsv_loop(root):
+    repo = dsv.Repository(str(root))
+    n = nbytes = nobj = 0
+    for f in repo.frames("HEAD"):
+        data = f.read()
+        objs = f.objects
+        n += 1
+        nbytes += len(data)
+        nobj += len(objs)
+    return n, nbytes, nobj
+
+
+def _worker(args):
+    """One DataLoader worker, stood in: torch's get_worker_info() answers (id, 2)."""
+    ds, wid, nw = args
+    from types import SimpleNamespace
+
+    import dsv.torch as dt
+
+    dt.get_worker_info = lambda: SimpleNamespace(id=wid, num_workers=nw)
+    dt.get_rank_world = lambda: (0, 1)
+    n = nbytes = nobj = 0
+    for s in ds:
+        n += 1
+        nbytes += len(s["data"])
+        nobj += len(s["objects"])
+    return n, nbytes, nobj
+
+
+def workers_loop(root, nw=2):
+    """view.torch(iterable=True) read by nw worker processes (spawned, as a
+    DataLoader with num_workers=nw does; PyTorch itself is not installed here)."""
+    import multiprocessing as mp
+
+    repo = dsv.Repository(str(root))
+    ds = repo.frames("HEAD").torch(iterable=True)
+    del repo
+    with mp.get_context("spawn").Pool(nw) as pool:
+        parts = pool.map(_worker, [(ds, w, nw) for w in range(nw)])
+    return tuple(map(sum, zip(*parts)))
+
+
+def timed(fn, *a):
+    t = time.perf_counter()
+    r = fn(*a)
+    return time.perf_counter() - t, r
+
+
+def local_part(work, n, dsv_bin):
+    root = work / "local"
+    t0 = time.perf_counter()
+    make_dataset(root, n, dsv_bin)
+    print(f"local: dataset of {n} frames ready ({time.perf_counter() - t0:.1f} s)")
+    t, _ = timed(lambda: len(dsv.Repository(str(root)).frames("HEAD")))
+    print(f"local: first frames() (query index built and cached): {t:.2f} s")
+    a, b = [], []
+    for _ in range(3):
+        ta, ra = timed(plain_loop, root)
+        tb, rb = timed(dsv_loop, root)
+        assert ra == rb, (ra, rb)
+        a.append(ta)
+        b.append(tb)
+    c = []
+    for _ in range(3):
+        tc, rc = timed(workers_loop, root)
+        assert rc == ra, (rc, ra)
+        c.append(tc)
+    mc = statistics.median(c)
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
+          f"processes started and repository opened included): {mb / mc:.2f}x the plain dsv iteration "
+          f"[runs {[round(x, 2) for x in c]}]")
+    print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s), "
+          f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s): {ma / mb:.2f}x  "
+          f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def remote_part(work, m, dsv_bin):
+    import boto3
+    from botocore.config import Config
+
+    port = free_port()
+    moto_bin = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    srv = subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(endpoint, timeout=1)
+                break
+            except Exception:
+                time.sleep(0.2)
+        env = {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+               "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+        os.environ.update(env)
+        s3 = boto3.client("s3", endpoint_url=endpoint,
+                          config=Config(max_pool_connections=32))
+        for b in ("packs", "files"):
+            s3.create_bucket(Bucket=b)
+        root = work / "remote-src"
+        make_dataset(root, m, dsv_bin)
+        sh([dsv_bin, "remote", "add", "origin", "s3://packs/ds"], root, env)
+        sh([dsv_bin, "push", "-q", "origin", "main"], root, env)
+        names = sorted(os.listdir(root / "images"))
+
+        def put(name):
+            s3.put_object(Bucket="files", Key=f"images/{name}",
+                          Body=(root / "images" / name).read_bytes())
+        with concurrent.futures.ThreadPoolExecutor(16) as ex:
+            list(ex.map(put, names))
+        print(f"remote: {m} frames pushed with dsv and stored one object per file")
+
+        cache = work / "cache-subset"
+        shutil.rmtree(cache, ignore_errors=True)
+        r = dsv.Repository.open_remote("s3://packs/ds", cache_dir=str(cache))
+        v = r.frames("main", where='path.endsWith("00.jpg")')
+        before = r.transfer()["transfer"]["bytes_down"]
+        got = sum(len(f.read()) for f in v)
+        down = r.transfer()["transfer"]["bytes_down"] - before
+        print(f"remote: 1% subset ({len(v)} frames, {got:,} bytes) read {down:,} bytes "
+              f"from the bucket: {down / got:.3f}x the subset")
+        del r, v
+
+        def boto_pass():
+            def get(name):
+                return len(s3.get_object(Bucket="files", Key=f"images/{name}")["Body"].read())
+            with concurrent.futures.ThreadPoolExecutor(16) as ex:
+                return sum(ex.map(get, names))
+
+        def dsv_pass(cache):
+            r = dsv.Repository.open_remote("s3://packs/ds", cache_dir=str(cache), refresh=False)
+            total = sum(len(f.read()) for f in r.frames("main"))
+            return total, r
+        a, b = [], []
+        for k in range(3):
+            ta, na = timed(boto_pass)
+            cache = work / f"cache-full-{k}"
+            shutil.rmtree(cache, ignore_errors=True)
+            # The mirror (metadata) is made outside the timing: a training job's first step.
+            dsv.Repository.open_remote("s3://packs/ds", cache_dir=str(cache))
+            tb, (nb, r) = timed(dsv_pass, cache)
+            assert na == nb
+            a.append(ta)
+            b.append(tb)
+        ma, mb = statistics.median(a), statistics.median(b)
+        print(f"remote: full pass, boto3 16 threads per-file GETs {ma:.2f} s ({m / ma:,.0f} frames/s), "
+              f"dsv in place {mb:.2f} s ({m / mb:,.0f} frames/s): {ma / mb:.2f}x  "
+              f"[runs: boto3 {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
+        g0 = r.transfer()["transfer"]["gets"]
+        t2, _ = timed(lambda: sum(len(f.read()) for f in r.frames("main")))
+        g1 = r.transfer()["transfer"]["gets"]
+        print(f"remote: second pass {t2:.2f} s ({m / t2:,.0f} frames/s), {g1 - g0} requests to the bucket, "
+              f"cache {r.transfer()['cache']}")
+    finally:
+        srv.terminate()
+        srv.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=100_000)
+    ap.add_argument("--remote-frames", type=int, default=10_000)
+    ap.add_argument("--dsv", default=str(Path(__file__).resolve().parents[1] / "target/release/dsv"))
+    ap.add_argument("--work", default=None)
+    ap.add_argument("--skip-local", action="store_true")
+    ap.add_argument("--skip-remote", action="store_true")
+    a = ap.parse_args()
+    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="dsv-pybench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work dir {work}")
+    if not a.skip_local:
+        local_part(work, a.frames, a.dsv)
+    if not a.skip_remote:
+        remote_part(work, a.remote_frames, a.dsv)
+
+
+if __name__ == "__main__":
+    main()

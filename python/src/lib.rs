@@ -1,0 +1,956 @@
+//! `dsv._dsv`, the native half of the Python package: repositories, versions'
+//! frames and diffs, read through the dsv library (nothing here reimplements it).
+//! The pure-Python half (`python/dsv/`) adds the PyTorch adaptor.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use dsv::ObjectId;
+use dsv::lock::Access;
+use dsv::ops::remote_view::RemoteView;
+use dsv::query::{FrameRecord, Query, QueryCache};
+use dsv::repo::{OpenOptions, Repository};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyIndexError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PySlice, PyString};
+
+create_exception!(
+    _dsv,
+    Error,
+    PyException,
+    "Any error dsv reports; the message is the CLI's."
+);
+create_exception!(
+    _dsv,
+    NotARepositoryError,
+    Error,
+    "No dsv repository at the path."
+);
+create_exception!(
+    _dsv,
+    RevisionError,
+    Error,
+    "A revision that names no commit (or several)."
+);
+create_exception!(
+    _dsv,
+    ObjectError,
+    Error,
+    "An object missing from the store or damaged; the message names it."
+);
+create_exception!(
+    _dsv,
+    QueryError,
+    Error,
+    "A CEL expression that does not compile or check."
+);
+create_exception!(
+    _dsv,
+    RemoteError,
+    Error,
+    "A remote that cannot be read, or sent damaged data."
+);
+create_exception!(
+    _dsv,
+    LockedError,
+    Error,
+    "Another dsv process holds the repository's lock."
+);
+create_exception!(
+    _dsv,
+    InvalidArgumentError,
+    Error,
+    "An argument dsv cannot act on."
+);
+
+/// The Python exception for a library error, with the message the CLI prints.
+fn py_err(e: dsv::Error) -> PyErr {
+    use dsv::Error as E;
+    let msg = dsv::quote::text(&dsv::redact::text(&e.to_string())).into_owned();
+    match e {
+        E::NotARepository(_) => NotARepositoryError::new_err(msg),
+        E::UnknownRevision(_) | E::AmbiguousRevision { .. } | E::RefNotFound { .. } => {
+            RevisionError::new_err(msg)
+        }
+        E::MissingObject(_)
+        | E::CorruptObject { .. }
+        | E::Corrupt(_)
+        | E::PackUnreadable { .. }
+        | E::NeedsRepair { .. } => ObjectError::new_err(msg),
+        E::Query(_) => QueryError::new_err(msg),
+        E::Remote { .. } => RemoteError::new_err(msg),
+        E::Locked { .. } => LockedError::new_err(msg),
+        E::InvalidArgument(_) => InvalidArgumentError::new_err(msg),
+        _ => Error::new_err(msg),
+    }
+}
+
+/// Runs `f`, turning a library error into its exception and a panic into
+/// `dsv.Error` (a bug in dsv must not take the interpreter down).
+fn guard<T>(f: impl FnOnce() -> dsv::Result<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(py_err(e)),
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            Err(Error::new_err(format!(
+                "internal error: {what} (please report this dsv bug)"
+            )))
+        }
+    }
+}
+
+/// Where a repository's objects come from.
+enum Source {
+    /// A local repository: every object in its store.
+    Local(Box<Repository>),
+    /// A metadata mirror of a remote, frames read from the remote's packs.
+    Remote(Box<RemoteView>),
+}
+
+impl Source {
+    /// Runs `f` on the repository (a remote's mirror is opened for the call).
+    fn with_repo<T>(&self, f: impl FnOnce(&Repository) -> dsv::Result<T>) -> dsv::Result<T> {
+        match self {
+            Source::Local(r) => f(r),
+            Source::Remote(v) => f(&v.open_mirror()?),
+        }
+    }
+
+    /// Verified contents of `ids`, in order.
+    fn read_many(&self, ids: &[ObjectId]) -> dsv::Result<Vec<Vec<u8>>> {
+        match self {
+            Source::Local(r) => r.store.get_many(ids),
+            Source::Remote(v) => v.read_many(ids),
+        }
+    }
+
+    /// Makes the label files and sidecar of `commit` readable (a remote mirror
+    /// downloads them; a local store has them).
+    fn prepare(&self, commit: &ObjectId) -> dsv::Result<()> {
+        match self {
+            Source::Local(_) => Ok(()),
+            Source::Remote(v) => v.prepare(commit),
+        }
+    }
+}
+
+/// A dataset repository, local (`Repository(path)`) or a remote read in place
+/// (`Repository.open_remote(url, cache_dir=...)`).
+#[pyclass(name = "Repository", module = "dsv", frozen)]
+struct Repository_ {
+    src: Arc<Source>,
+    /// What the object was opened from: ("local", path) or ("remote", url, cache_dir, cache_size).
+    spec: Vec<String>,
+}
+
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value as V;
+    Ok(match v {
+        V::Null => py.None().into_bound(py),
+        V::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        V::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                PyInt::new(py, i).into_any()
+            } else if let Some(u) = n.as_u64() {
+                PyInt::new(py, u).into_any()
+            } else {
+                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
+            }
+        }
+        V::String(s) => PyString::new(py, s).into_any(),
+        V::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(json_to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        V::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, x) in o {
+                d.set_item(k, json_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+fn to_py<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let v = serde_json::to_value(v)
+        .map_err(|e| Error::new_err(format!("internal error: cannot convert: {e}")))?;
+    json_to_py(py, &v)
+}
+
+fn open_local(path: PathBuf) -> dsv::Result<Repository> {
+    Repository::discover(&path, Access::Read, &OpenOptions::default())
+}
+
+fn commit_dict<'py>(
+    py: Python<'py>,
+    id: &ObjectId,
+    c: &dsv::object::Commit,
+) -> PyResult<Bound<'py, PyAny>> {
+    let v = to_py(py, c)?;
+    let d = v.cast::<PyDict>()?;
+    d.set_item("id", id.to_hex())?;
+    let first = c.message.lines().next().unwrap_or("").to_string();
+    d.set_item("subject", first)?;
+    Ok(v)
+}
+
+#[pymethods]
+impl Repository_ {
+    /// Opens the local repository at (or above) `path`.
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let repo = py.detach(|| guard(|| open_local(path)))?;
+        // The root, absolute: a worker process may run elsewhere.
+        let root = repo.root().to_string_lossy().into_owned();
+        Ok(Repository_ {
+            src: Arc::new(Source::Local(Box::new(repo))),
+            spec: vec!["local".into(), root],
+        })
+    }
+
+    /// Opens a remote (`s3://`, `gs://`, `az://`, `file://` or a path) for reading
+    /// in place: commits, trees and label files are mirrored under `cache_dir`,
+    /// frames are read by byte ranges of the remote's packs into a bounded cache.
+    #[staticmethod]
+    #[pyo3(signature = (url, cache_dir, cache_size=10 * 1024 * 1024 * 1024, refresh=true))]
+    fn open_remote(
+        py: Python<'_>,
+        url: String,
+        cache_dir: PathBuf,
+        cache_size: u64,
+        refresh: bool,
+    ) -> PyResult<Self> {
+        let settings = settings_from_env(py)?;
+        let view = py.detach(|| {
+            guard(|| RemoteView::open(&url, &cache_dir, cache_size, refresh, settings))
+        })?;
+        Ok(Repository_ {
+            src: Arc::new(Source::Remote(Box::new(view))),
+            spec: vec![
+                "remote".into(),
+                url,
+                std::path::absolute(&cache_dir)
+                    .unwrap_or(cache_dir)
+                    .to_string_lossy()
+                    .into_owned(),
+                cache_size.to_string(),
+            ],
+        })
+    }
+
+    /// How to open this repository again (in another process: a DataLoader worker).
+    #[getter]
+    fn spec(&self) -> Vec<String> {
+        self.spec.clone()
+    }
+
+    /// The worktree root (a local repository) or the mirror's (a remote).
+    #[getter]
+    fn path(&self) -> PyResult<PathBuf> {
+        guard(|| self.src.with_repo(|r| Ok(r.root().to_path_buf())))
+    }
+
+    /// The commit id (hex) a revision names.
+    #[pyo3(signature = (rev="HEAD"))]
+    fn resolve(&self, py: Python<'_>, rev: &str) -> PyResult<String> {
+        let src = self.src.clone();
+        let rev = rev.to_string();
+        py.detach(|| guard(|| src.with_repo(|r| dsv::ops::revparse::resolve(r, &rev))))
+            .map(|id| id.to_hex())
+    }
+
+    /// Commits reachable from `rev`, newest first: dicts with id, parents,
+    /// author, time, tz_offset_min, message, subject, summary (files, bytes).
+    #[pyo3(signature = (rev="HEAD", max_count=None, first_parent=false))]
+    fn log<'py>(
+        &self,
+        py: Python<'py>,
+        rev: &str,
+        max_count: Option<usize>,
+        first_parent: bool,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let src = self.src.clone();
+        let rev = rev.to_string();
+        let commits = py.detach(|| {
+            guard(|| {
+                src.with_repo(|repo| {
+                    let id = dsv::ops::revparse::resolve(repo, &rev)?;
+                    dsv::ops::log::history(repo, &[id], max_count, first_parent)
+                })
+            })
+        })?;
+        commits
+            .iter()
+            .map(|(id, c)| commit_dict(py, id, c))
+            .collect()
+    }
+
+    /// The frames of version `rev`, all or those a CEL expression selects
+    /// (the language and schema of `dsv query`).
+    #[pyo3(signature = (rev="HEAD", r#where=None))]
+    fn frames(&self, py: Python<'_>, rev: &str, r#where: Option<String>) -> PyResult<FrameView> {
+        let src = self.src.clone();
+        let rev = rev.to_string();
+        let (commit, frames) = py.detach(|| {
+            guard(|| {
+                let q = r#where.as_deref().map(Query::compile).transpose()?;
+                let commit = src.with_repo(|repo| dsv::ops::revparse::resolve(repo, &rev))?;
+                src.prepare(&commit)?;
+                src.with_repo(|repo| {
+                    let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
+                    let hex = commit.to_hex();
+                    let index = match &q {
+                        Some(q) => dsv::query::index::rev_query(repo, &hex, &cache, q)?.1,
+                        None => dsv::query::index::rev_index(repo, &hex, &cache)?.1,
+                    };
+                    Ok((commit, index.frames))
+                })
+            })
+        })?;
+        let n = frames.len();
+        Ok(FrameView {
+            src: self.src.clone(),
+            spec: Arc::new(self.spec.clone()),
+            commit,
+            frames: Arc::new(frames),
+            sel: Sel::Range(0, n),
+        })
+    }
+
+    /// The dataset diff from `a` to `b`: the document `dsv diff --json a b` prints.
+    #[pyo3(signature = (a, b="HEAD"))]
+    fn diff<'py>(&self, py: Python<'py>, a: &str, b: &str) -> PyResult<Bound<'py, PyAny>> {
+        let src = self.src.clone();
+        let (a, b) = (a.to_string(), b.to_string());
+        let v = py.detach(|| {
+            guard(|| {
+                let (revs, since_fork) = dsv::ops::label_diff::split_ranges(&[a, b]);
+                for r in &revs {
+                    let c = src.with_repo(|repo| dsv::ops::revparse::resolve(repo, r))?;
+                    src.prepare(&c)?;
+                }
+                let spec = dsv::ops::label_diff::DiffSpec {
+                    revs,
+                    since_fork,
+                    labels: true,
+                    ..Default::default()
+                };
+                let d = src.with_repo(|repo| {
+                    dsv::ops::label_diff::diff_repo(repo, &spec, &dsv::progress::NoProgress)
+                })?;
+                serde_json::to_value(&d).map_err(|e| {
+                    dsv::Error::InvalidArgument(format!("internal error: cannot convert: {e}"))
+                })
+            })
+        })?;
+        json_to_py(py, &v)
+    }
+
+    /// Bytes and requests this handle read from its remote, and cache figures
+    /// (all zero for a local repository).
+    fn transfer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &*self.src {
+            Source::Local(_) => to_py(py, &dsv::remote::TransferStats::default()),
+            Source::Remote(v) => to_py(py, &v.stats()),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "dsv.Repository({:?})",
+            self.spec.get(1).cloned().unwrap_or_default()
+        )
+    }
+}
+
+/// The remote-network settings the CLI takes from the environment (endpoint,
+/// region), read here through Python's `os.environ` (the library reads none).
+fn settings_from_env(py: Python<'_>) -> PyResult<dsv::Settings> {
+    let environ = py.import("os")?.getattr("environ")?;
+    let get = |k: &str| -> PyResult<Option<String>> {
+        let v = environ.call_method1("get", (k,))?;
+        if v.is_none() {
+            Ok(None)
+        } else {
+            Ok(Some(v.extract()?))
+        }
+    };
+    let mut s = dsv::Settings {
+        aws_endpoint_url: get("AWS_ENDPOINT_URL")?,
+        aws_region_set: get("AWS_REGION")?.is_some() || get("AWS_DEFAULT_REGION")?.is_some(),
+        ..Default::default()
+    };
+    // Not the repository's own fsync choice: the mirror is a cache.
+    s.fsync = Some(false);
+    Ok(s)
+}
+
+/// Which frames of the version a view holds.
+#[derive(Clone)]
+enum Sel {
+    /// A half-open range of positions.
+    Range(usize, usize),
+    /// Listed positions.
+    List(Arc<Vec<usize>>),
+}
+
+impl Sel {
+    fn len(&self) -> usize {
+        match self {
+            Sel::Range(a, b) => b - a,
+            Sel::List(l) => l.len(),
+        }
+    }
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Sel::Range(a, _) => a + i,
+            Sel::List(l) => l[i],
+        }
+    }
+}
+
+/// Frames of one version: `len()`, indexing, slicing, iteration (frames read
+/// ahead on threads that do not hold the GIL).
+#[pyclass(module = "dsv", frozen)]
+struct FrameView {
+    src: Arc<Source>,
+    spec: Arc<Vec<String>>,
+    commit: ObjectId,
+    frames: Arc<Vec<FrameRecord>>,
+    sel: Sel,
+}
+
+impl FrameView {
+    fn frame(&self, pos: usize, data: Option<Vec<u8>>) -> Frame {
+        Frame {
+            src: self.src.clone(),
+            frames: self.frames.clone(),
+            pos,
+            data: std::sync::Mutex::new(data),
+        }
+    }
+
+    fn positions(&self) -> Vec<usize> {
+        (0..self.sel.len()).map(|i| self.sel.get(i)).collect()
+    }
+}
+
+fn norm_index(i: isize, n: usize) -> PyResult<usize> {
+    let j = if i < 0 { i + n as isize } else { i };
+    if j < 0 || j as usize >= n {
+        return Err(PyIndexError::new_err(format!(
+            "frame index {i} out of range ({n} frames)"
+        )));
+    }
+    Ok(j as usize)
+}
+
+#[pymethods]
+impl FrameView {
+    fn __len__(&self) -> usize {
+        self.sel.len()
+    }
+
+    /// The commit (hex) the view is of.
+    #[getter]
+    fn commit(&self) -> String {
+        self.commit.to_hex()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let n = self.sel.len();
+        if let Ok(s) = key.cast::<PySlice>() {
+            let ind = s.indices(n as isize)?;
+            let mut list = Vec::with_capacity(ind.slicelength);
+            let mut i = ind.start;
+            for _ in 0..ind.slicelength {
+                list.push(self.sel.get(i as usize));
+                i += ind.step;
+            }
+            let view = FrameView {
+                src: self.src.clone(),
+                spec: self.spec.clone(),
+                commit: self.commit,
+                frames: self.frames.clone(),
+                sel: Sel::List(Arc::new(list)),
+            };
+            return Ok(Py::new(py, view)?.into_any());
+        }
+        let Ok(i) = key.extract::<isize>() else {
+            return Err(PyTypeError::new_err(
+                "frame views are indexed by integers or slices",
+            ));
+        };
+        let pos = self.sel.get(norm_index(i, n)?);
+        Ok(Py::new(py, self.frame(pos, None))?.into_any())
+    }
+
+    /// The frames at the positions `indices` of this view, their bytes read
+    /// together (in pack order, without the GIL).
+    fn read_many(&self, py: Python<'_>, indices: Vec<isize>) -> PyResult<Vec<Frame>> {
+        let n = self.sel.len();
+        let pos: Vec<usize> = indices
+            .iter()
+            .map(|&i| norm_index(i, n).map(|j| self.sel.get(j)))
+            .collect::<PyResult<_>>()?;
+        let ids: Vec<ObjectId> = pos.iter().map(|&p| self.frames[p].id).collect();
+        let src = self.src.clone();
+        let data = py.detach(|| guard(|| src.read_many(&ids)))?;
+        Ok(pos
+            .into_iter()
+            .zip(data)
+            .map(|(p, d)| self.frame(p, Some(d)))
+            .collect())
+    }
+
+    /// Iterates over the frames, reading ahead `prefetch` frames in batches.
+    #[pyo3(signature = (prefetch=256))]
+    fn iter(&self, prefetch: usize) -> FrameIter {
+        FrameIter::start(self, self.positions(), prefetch.max(1))
+    }
+
+    fn __iter__(&self) -> FrameIter {
+        FrameIter::start(self, self.positions(), 256)
+    }
+
+    /// One row per object: frame path, frame id, object index, class, box
+    /// (x, y, w, h; top-left corner, in the frame's units), units, object id,
+    /// attributes (JSON text), as a pyarrow Table.
+    fn objects_table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cols = [
+            "path",
+            "frame_id",
+            "index",
+            "class",
+            "x",
+            "y",
+            "w",
+            "h",
+            "units",
+            "id",
+            "attributes",
+        ];
+        let mut data: Vec<Vec<Bound<'py, PyAny>>> = cols.iter().map(|_| Vec::new()).collect();
+        for p in self.positions() {
+            let f = &self.frames[p];
+            for (k, o) in f.objects.iter().enumerate() {
+                let b = o.bbox;
+                let row: [Bound<'py, PyAny>; 11] = [
+                    PyString::new(py, &f.path).into_any(),
+                    PyString::new(py, &f.id.to_hex()).into_any(),
+                    PyInt::new(py, k as u64).into_any(),
+                    PyString::new(py, &o.class).into_any(),
+                    opt_f(py, b.map(|b| b.x)),
+                    opt_f(py, b.map(|b| b.y)),
+                    opt_f(py, b.map(|b| b.w)),
+                    opt_f(py, b.map(|b| b.h)),
+                    PyString::new(py, units_name(f.units)).into_any(),
+                    match &o.id {
+                        Some(s) => PyString::new(py, s).into_any(),
+                        None => py.None().into_bound(py),
+                    },
+                    PyString::new(
+                        py,
+                        &serde_json::to_string(&o.attributes).unwrap_or_default(),
+                    )
+                    .into_any(),
+                ];
+                for (c, v) in data.iter_mut().zip(row) {
+                    c.push(v);
+                }
+            }
+        }
+        table(py, &cols, data)
+    }
+
+    /// One row per frame: path, id, size, width, height, units, objects (count),
+    /// predictions (count), attributes (JSON text), as a pyarrow Table.
+    fn frames_table<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cols = [
+            "path",
+            "id",
+            "size",
+            "width",
+            "height",
+            "units",
+            "objects",
+            "predictions",
+            "attributes",
+        ];
+        let mut data: Vec<Vec<Bound<'py, PyAny>>> = cols.iter().map(|_| Vec::new()).collect();
+        for p in self.positions() {
+            let f = &self.frames[p];
+            let row: [Bound<'py, PyAny>; 9] = [
+                PyString::new(py, &f.path).into_any(),
+                PyString::new(py, &f.id.to_hex()).into_any(),
+                PyInt::new(py, f.size).into_any(),
+                opt_i(py, f.width),
+                opt_i(py, f.height),
+                PyString::new(py, units_name(f.units)).into_any(),
+                PyInt::new(py, f.objects.len() as u64).into_any(),
+                PyInt::new(py, f.predictions.len() as u64).into_any(),
+                PyString::new(py, &serde_json::to_string(&f.attrs).unwrap_or_default()).into_any(),
+            ];
+            for (c, v) in data.iter_mut().zip(row) {
+                c.push(v);
+            }
+        }
+        table(py, &cols, data)
+    }
+
+    /// A dataset PyTorch's DataLoader accepts: map-style (`dsv.torch.TorchDataset`)
+    /// or, with `iterable`, sharded over workers and ranks (`TorchIterableDataset`).
+    #[pyo3(signature = (transform=None, shuffle=false, seed=0, iterable=false))]
+    fn torch<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+        transform: Option<Bound<'py, PyAny>>,
+        shuffle: bool,
+        seed: u64,
+        iterable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let class = if iterable {
+            "TorchIterableDataset"
+        } else {
+            "TorchDataset"
+        };
+        py.import("dsv.torch")?
+            .getattr(class)?
+            .call1((slf, transform, shuffle, seed))
+    }
+
+    /// How to open the view's repository again (see `Repository.spec`).
+    #[getter]
+    fn repository_spec(&self) -> Vec<String> {
+        self.spec.as_ref().clone()
+    }
+
+    /// Positions of this view's frames in the whole version (for re-opening it elsewhere).
+    #[getter]
+    fn positions_in_version(&self) -> Vec<usize> {
+        self.positions()
+    }
+
+    /// The view of the frames at the positions `positions` of the whole version.
+    fn at_version_positions(&self, positions: Vec<usize>) -> PyResult<FrameView> {
+        let n = self.frames.len();
+        if let Some(p) = positions.iter().find(|&&p| p >= n) {
+            return Err(PyIndexError::new_err(format!(
+                "frame position {p} out of range ({n} frames)"
+            )));
+        }
+        Ok(FrameView {
+            src: self.src.clone(),
+            spec: self.spec.clone(),
+            commit: self.commit,
+            frames: self.frames.clone(),
+            sel: Sel::List(Arc::new(positions)),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<dsv.FrameView of {} frames at {}>",
+            self.sel.len(),
+            self.commit.short()
+        )
+    }
+}
+
+/// A coordinate as every dsv output writes it: rounded to 10 decimals (the
+/// float noise of YOLO's centre-to-corner conversion is no label tool's value).
+fn coord(v: f64) -> f64 {
+    let r = (v * 1e10).round() / 1e10;
+    if r.is_finite() { r + 0.0 } else { v }
+}
+
+/// An object as the dict `dsv query --json` writes (built directly: the hot path
+/// of iterating a version's labels).
+fn object_dict<'py>(py: Python<'py>, o: &dsv::labels::Object) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("class", &o.class)?;
+    if let Some(b) = &o.bbox {
+        let bd = PyDict::new(py);
+        bd.set_item("x", coord(b.x))?;
+        bd.set_item("y", coord(b.y))?;
+        bd.set_item("w", coord(b.w))?;
+        bd.set_item("h", coord(b.h))?;
+        d.set_item("box", bd)?;
+    }
+    if let Some(id) = &o.id {
+        d.set_item("id", id)?;
+    }
+    if !o.attributes.is_empty() {
+        d.set_item("attributes", to_py(py, &o.attributes)?)?;
+    }
+    if let Some(g) = &o.geometry {
+        d.set_item("geometry", to_py(py, g)?)?;
+    }
+    Ok(d)
+}
+
+/// The units as every output names them (`Units` serializes to the same words).
+fn units_name(u: dsv::labels::Units) -> &'static str {
+    match u {
+        dsv::labels::Units::Pixels => "pixels",
+        dsv::labels::Units::Normalized => "normalized",
+    }
+}
+
+fn opt_f<'py>(py: Python<'py>, v: Option<f64>) -> Bound<'py, PyAny> {
+    match v {
+        Some(v) => PyFloat::new(py, v).into_any(),
+        None => py.None().into_bound(py),
+    }
+}
+
+fn opt_i<'py>(py: Python<'py>, v: Option<u32>) -> Bound<'py, PyAny> {
+    match v {
+        Some(v) => PyInt::new(py, v).into_any(),
+        None => py.None().into_bound(py),
+    }
+}
+
+/// A pyarrow Table of named columns (pyarrow imported only here: it is optional).
+fn table<'py>(
+    py: Python<'py>,
+    cols: &[&str],
+    data: Vec<Vec<Bound<'py, PyAny>>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let pa = py.import("pyarrow").map_err(|e| {
+        pyo3::exceptions::PyImportError::new_err(format!(
+            "objects_table/frames_table need pyarrow (pip install pyarrow): {e}"
+        ))
+    })?;
+    let d = PyDict::new(py);
+    for (name, col) in cols.iter().zip(data) {
+        d.set_item(name, PyList::new(py, col)?)?;
+    }
+    pa.getattr("table")?.call1((d,))
+}
+
+/// One frame of a version.
+#[pyclass(module = "dsv", frozen)]
+struct Frame {
+    src: Arc<Source>,
+    frames: Arc<Vec<FrameRecord>>,
+    pos: usize,
+    /// Bytes read ahead (already verified), handed out once.
+    data: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl Frame {
+    fn rec(&self) -> &FrameRecord {
+        &self.frames[self.pos]
+    }
+}
+
+#[pymethods]
+impl Frame {
+    /// Root-relative path of the frame file.
+    #[getter]
+    fn path(&self) -> &str {
+        &self.rec().path
+    }
+
+    /// Content id (BLAKE3, hex).
+    #[getter]
+    fn id(&self) -> String {
+        self.rec().id.to_hex()
+    }
+
+    /// Size in bytes.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.rec().size
+    }
+
+    /// Image width, when a label file says.
+    #[getter]
+    fn width(&self) -> Option<u32> {
+        self.rec().width
+    }
+
+    /// Image height, when a label file says.
+    #[getter]
+    fn height(&self) -> Option<u32> {
+        self.rec().height
+    }
+
+    /// Units of the boxes: "pixels" or "normalized" (fractions of the image size).
+    #[getter]
+    fn units(&self) -> &'static str {
+        units_name(self.rec().units)
+    }
+
+    /// Labelled objects: dicts with class, box ({x, y, w, h}: top-left corner
+    /// and size, in `units`; absent without a box), id, attributes, geometry.
+    #[getter]
+    fn objects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for o in &self.rec().objects {
+            list.append(object_dict(py, o)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Frame attributes: label-file frame attributes, then the sidecar's.
+    #[getter]
+    fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use dsv::labels::AttrValue as A;
+        let d = PyDict::new(py);
+        for (k, v) in &self.rec().attrs {
+            match v {
+                A::Bool(b) => d.set_item(k, *b)?,
+                A::Int(i) => d.set_item(k, *i)?,
+                A::Float(f) => d.set_item(k, *f)?,
+                A::Str(s) => d.set_item(k, s)?,
+            }
+        }
+        Ok(d)
+    }
+
+    /// Model predictions from the sidecar (class, box, score).
+    #[getter]
+    fn predictions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.rec().predictions.is_empty() {
+            return Ok(PyList::empty(py).into_any());
+        }
+        to_py(py, &self.rec().predictions)
+    }
+
+    /// Label files describing the frame: (path, format) pairs.
+    #[getter]
+    fn labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py(py, &self.rec().labels)
+    }
+
+    /// The frame's bytes, checked against its id.
+    fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let ahead = self.data.lock().ok().and_then(|mut d| d.take());
+        let data = match ahead {
+            Some(d) => d,
+            None => {
+                let src = self.src.clone();
+                let id = self.rec().id;
+                py.detach(|| guard(|| src.read_many(&[id])))?
+                    .pop()
+                    .unwrap_or_default()
+            }
+        };
+        Ok(PyBytes::new(py, &data))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<dsv.Frame {}>", self.rec().path)
+    }
+}
+
+/// Positions of a batch of frames and their bytes, read ahead.
+type Batch = (Vec<usize>, dsv::Result<Vec<Vec<u8>>>);
+
+/// Iterator over a view; a thread reads the frames ahead in batches.
+#[pyclass(module = "dsv")]
+struct FrameIter {
+    src: Arc<Source>,
+    frames: Arc<Vec<FrameRecord>>,
+    rx: Option<std::sync::Mutex<Receiver<Batch>>>,
+    batch: std::collections::VecDeque<(usize, Vec<u8>)>,
+}
+
+impl FrameIter {
+    fn start(view: &FrameView, positions: Vec<usize>, prefetch: usize) -> FrameIter {
+        let per = prefetch.clamp(1, 64);
+        let (tx, rx) = sync_channel(prefetch.div_ceil(per).max(1));
+        let src = view.src.clone();
+        let frames = view.frames.clone();
+        std::thread::spawn(move || {
+            for chunk in positions.chunks(per) {
+                let ids: Vec<ObjectId> = chunk.iter().map(|&p| frames[p].id).collect();
+                let r = catch_unwind(AssertUnwindSafe(|| src.read_many(&ids)))
+                    .unwrap_or_else(|_| {
+                        Err(dsv::Error::InvalidArgument(
+                            "internal error: a read-ahead thread panicked (please report this dsv bug)"
+                                .into(),
+                        ))
+                    });
+                let failed = r.is_err();
+                // The iterator was dropped: stop reading.
+                if tx.send((chunk.to_vec(), r)).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        FrameIter {
+            src: view.src.clone(),
+            frames: view.frames.clone(),
+            rx: Some(std::sync::Mutex::new(rx)),
+            batch: Default::default(),
+        }
+    }
+}
+
+#[pymethods]
+impl FrameIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Frame>> {
+        if self.batch.is_empty() {
+            let Some(rx) = &self.rx else { return Ok(None) };
+            let got = py.detach(|| rx.lock().ok().and_then(|r| r.recv().ok()));
+            match got {
+                None => {
+                    self.rx = None;
+                    return Ok(None);
+                }
+                Some((pos, Ok(data))) => self.batch.extend(pos.into_iter().zip(data)),
+                Some((_, Err(e))) => {
+                    self.rx = None;
+                    return Err(py_err(e));
+                }
+            }
+        }
+        Ok(self.batch.pop_front().map(|(pos, data)| Frame {
+            src: self.src.clone(),
+            frames: self.frames.clone(),
+            pos,
+            data: std::sync::Mutex::new(Some(data)),
+        }))
+    }
+}
+
+/// The native module `dsv._dsv`.
+#[pymodule]
+fn _dsv(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Repository_>()?;
+    m.add_class::<FrameView>()?;
+    m.add_class::<Frame>()?;
+    m.add_class::<FrameIter>()?;
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("NotARepositoryError", py.get_type::<NotARepositoryError>())?;
+    m.add("RevisionError", py.get_type::<RevisionError>())?;
+    m.add("ObjectError", py.get_type::<ObjectError>())?;
+    m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("RemoteError", py.get_type::<RemoteError>())?;
+    m.add("LockedError", py.get_type::<LockedError>())?;
+    m.add(
+        "InvalidArgumentError",
+        py.get_type::<InvalidArgumentError>(),
+    )?;
+    Ok(())
+}
