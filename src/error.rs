@@ -227,6 +227,9 @@ pub enum Error {
         /// The individual errors.
         errors: Vec<Error>,
     },
+    /// A remote ref delete or tag push refused.
+    #[error(transparent)]
+    RefUpdate(#[from] crate::remote::refupdate::RefUpdateError),
 }
 
 impl Error {

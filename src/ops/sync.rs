@@ -136,7 +136,8 @@ pub fn pull(
     } else {
         FetchMode::Metadata
     };
-    let mut fetch = fetch_with(repo, &remote, mode, progress)?;
+    // A branch gone from the remote must not be pulled from a stale ref.
+    let mut fetch = fetch_with(repo, &remote, mode, true, progress)?;
     require_fetched(remote_name, &fetch, &remote_branch)?;
     let target = repo
         .refs
@@ -355,7 +356,7 @@ pub fn clone(
         } else {
             FetchMode::Full
         };
-        let fetched = fetch_with(&repo, &remote, mode, progress)?;
+        let fetched = fetch_with(&repo, &remote, mode, true, progress)?;
         let branch = match &opts.branch {
             Some(b) => Some(b.clone()),
             None => remote.default_branch()?,
