@@ -230,6 +230,9 @@ pub enum Error {
     /// A remote ref delete or tag push refused.
     #[error(transparent)]
     RefUpdate(#[from] crate::remote::refupdate::RefUpdateError),
+    /// A sparse-checkout definition that cannot be used.
+    #[error(transparent)]
+    Sparse(#[from] crate::worktree::sparse::SparseError),
 }
 
 impl Error {

@@ -17,6 +17,7 @@ pub mod merge;
 pub mod meta_edit;
 pub mod repair;
 pub mod revparse;
+pub mod sparse;
 pub mod stats;
 pub mod status;
 pub mod sync;

@@ -33,5 +33,6 @@ mod remote;
 mod remote_refs;
 mod secrets;
 mod shapes;
+mod sparse;
 mod summary_counts;
 mod watch;
