@@ -211,6 +211,8 @@ enum Names {
     Branches,
     /// Tags.
     Tags,
+    /// Local branches and tags (what `push` sends).
+    BranchesAndTags,
     /// Configured remotes.
     Remotes,
     /// Anything that names a commit: HEAD, branches, tags, remote-tracking
@@ -243,7 +245,7 @@ const NAMED: &[(&[&str], &str, Names)] = &[
     (&["export"], "rev", Names::Revisions),
     (&["hooks", "test"], "commit", Names::Revisions),
     (&["push"], "remote", Names::Remotes),
-    (&["push"], "branch", Names::Branches),
+    (&["push"], "branch", Names::BranchesAndTags),
     (&["pull"], "remote", Names::Remotes),
     (&["pull"], "branch", Names::Branches),
     (&["fetch"], "remote", Names::Remotes),
@@ -348,6 +350,10 @@ fn candidates(start: &Path, names: Names, current: &OsStr) -> Vec<CompletionCand
     match names {
         Names::Branches => list(HEADS, "branch"),
         Names::Tags => list(TAGS, "tag"),
+        Names::BranchesAndTags => {
+            list(HEADS, "branch");
+            list(TAGS, "tag");
+        }
         Names::Remotes => {}
         Names::Revisions => {
             list(HEADS, "branch");

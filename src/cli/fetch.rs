@@ -1,4 +1,4 @@
-//! `dsv fetch [REMOTE] [--json]`.
+//! `dsv fetch [REMOTE] [--prune] [--json]`.
 
 use dsv::remote::fetch::{FetchMode, fetch, partial_remote};
 
@@ -10,6 +10,9 @@ use super::output::{human_bytes, print_json};
 pub struct Args {
     /// Remote name (default: origin).
     remote: Option<String>,
+    /// Remove remote-tracking branches whose branch is gone from the remote.
+    #[arg(short, long)]
+    prune: bool,
     /// Machine-readable report.
     #[arg(long)]
     json: bool,
@@ -25,8 +28,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         FetchMode::Full
     };
-    let r = fetch(&repo, remote, mode, &ctx.progress())?;
+    let r = fetch(&repo, remote, mode, args.prune, &ctx.progress())?;
     warn_skipped(remote, &r.skipped);
+    for s in &r.skipped_tags {
+        eprintln!(
+            "warning: remote '{remote}': tag '{}' not fetched: {}",
+            s.branch, s.reason
+        );
+    }
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {
@@ -35,18 +44,49 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             let new = u.new.map_or("(deleted)".to_string(), |o| o.short());
             eprintln!("{remote}/{}: {old} -> {new}", u.branch);
         }
+        for u in &r.pruned {
+            let old = u.old.map_or("(none)".to_string(), |o| o.short());
+            eprintln!(
+                "{remote}/{}: pruned (was {old}; gone from the remote)",
+                u.branch
+            );
+        }
+        for t in &r.tags {
+            let new = t.new.map_or("(none)".to_string(), |o| o.short());
+            eprintln!("tag {}: (new) -> {new}", t.branch);
+        }
+        if !r.stale.is_empty() {
+            eprintln!(
+                "{} remote-tracking branch{} gone from '{remote}' (dsv fetch --prune removes them): {}",
+                r.stale.len(),
+                if r.stale.len() == 1 { "" } else { "es" },
+                r.stale
+                    .iter()
+                    .map(|b| format!("{remote}/{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         eprintln!(
             "{} objects, {} received",
             r.objects,
             human_bytes(r.transfer.bytes_down)
         );
     }
-    // As git: the other branches were fetched, but the command reports failure.
+    // As git: the other refs were fetched, but the command reports failure.
     if !r.skipped.is_empty() {
         eprintln!(
             "error: remote '{remote}': {} branch{} not fetched (see above); every other branch was",
             r.skipped.len(),
             if r.skipped.len() == 1 { "" } else { "es" }
+        );
+        return Ok(1);
+    }
+    if !r.skipped_tags.is_empty() {
+        eprintln!(
+            "error: remote '{remote}': {} tag{} not fetched (see above); every other ref was",
+            r.skipped_tags.len(),
+            if r.skipped_tags.len() == 1 { "" } else { "s" }
         );
         return Ok(1);
     }

@@ -46,6 +46,7 @@ mod revert;
 mod rm;
 mod settings;
 mod show;
+mod sparse;
 mod stash;
 mod stats;
 mod status;
@@ -176,6 +177,8 @@ enum Command {
     Fetch(fetch::Args),
     /// Fetch, then fast-forward the current branch and update the files.
     Pull(pull::Args),
+    /// Hold only some paths of the dataset in the working tree (sparse checkout).
+    Sparse(sparse::Args),
     /// Create a repository from a remote and check out its default branch.
     Clone(clone::Args),
     /// Fire a command or webhook for every commit landing on a remote (the CI-side trigger).
@@ -370,6 +373,7 @@ pub fn run() -> i32 {
         Command::Push(a) => push::run(&ctx, a),
         Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Pull(a) => pull::run(&ctx, a),
+        Command::Sparse(a) => sparse::run(&ctx, a),
         Command::Clone(a) => clone::run(&ctx, a),
         Command::Watch(a) => watch::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

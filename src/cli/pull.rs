@@ -14,7 +14,8 @@ pub struct Args {
     remote: Option<String>,
     /// Remote branch (default: the current branch's name).
     branch: Option<String>,
-    /// Download and write only these paths (the branch does not move).
+    /// Download and write only these paths, once (the branch does not move; to follow
+    /// the branch with only some paths, use `dsv sparse set PATH...` and `dsv pull`).
     #[arg(long, num_args = 1.., value_name = "PATH")]
     only: Vec<PathBuf>,
     /// Machine-readable report.

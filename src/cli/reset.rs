@@ -35,8 +35,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         ResetMode::Mixed
     };
     if mode == ResetMode::Hard {
-        // A partial clone downloads the data of every file reset --hard may write.
-        dsv::remote::fetch::fetch_paths(&repo, &target, &[], &ctx.progress())?;
+        // A partial clone downloads the data of every file reset --hard may write
+        // (in a sparse working tree, only its paths).
+        let scopes = dsv::ops::sparse::list(&repo)?
+            .map(|s| s.paths)
+            .unwrap_or_default();
+        dsv::remote::fetch::fetch_paths(&repo, &target, &scopes, &ctx.progress())?;
     }
     let r = reset(&repo, target, mode, &ctx.progress())?;
     if !ctx.quiet && mode == ResetMode::Hard {

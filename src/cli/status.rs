@@ -334,6 +334,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let report = status(&repo, &scopes, &ctx.progress())?;
+    let sparse = dsv::ops::sparse::list(&repo)?;
     let mut tracked_dirs = HashSet::new();
     if !report.untracked.is_empty() && !args.untracked_files {
         for p in repo.index.load()?.entries.keys() {
@@ -415,6 +416,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             paint(c, "31", &format!("HEAD detached at {}", h.short()))
         ),
         (None, None) => {}
+    }
+    if let Some(sp) = &sparse {
+        println!(
+            "You are in a sparse checkout: {} path{} held (dsv sparse list).",
+            sp.paths.len(),
+            if sp.paths.len() == 1 { "" } else { "s" }
+        );
     }
     if let Some(m) = &merging {
         let open = m.unresolved().count();

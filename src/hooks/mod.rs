@@ -40,6 +40,7 @@ use crate::ops::events::{BranchMove, OpEvent};
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::remote::push::{ForceMode, PushObserver, PushPlan, PushReport, push_with};
+use crate::remote::refupdate::RefPushReport;
 use crate::repo::{Repository, WritableRepo};
 use crate::storage::Storage;
 use deliver::{Attempt, Request};
@@ -595,9 +596,14 @@ pub fn fire_events(
     Ok(out)
 }
 
-/// Sets the payload's remote and refreshes its JSON.
-fn with_remote(mut prepared: Prepared, remote: payload::RemoteRef) -> Prepared {
+/// Sets the payload's remote and pushed ref, and refreshes its JSON.
+fn with_remote(
+    mut prepared: Prepared,
+    remote: payload::RemoteRef,
+    push: payload::PushUpdate,
+) -> Prepared {
     prepared.payload.remote = Some(remote);
+    prepared.payload.push = Some(push);
     prepared.json = prepared.payload.to_json();
     prepared
 }
@@ -619,6 +625,8 @@ struct PushHooks<'a> {
     set: HookSet,
     pre: FireReport,
     post: FireReport,
+    /// The `post-push` deliveries of the ref being pushed, staged until it moves.
+    staged: Vec<u64>,
     post_error: Option<Error>,
 }
 
@@ -630,20 +638,25 @@ impl PushHooks<'_> {
             Some(o) if self.repo.store.contains(&o)? => Some(o),
             _ => None,
         };
+        // A tag is no branch: hooks filtered on branches do not see it.
+        let branch = plan
+            .remote_ref
+            .starts_with("refs/heads/")
+            .then(|| plan.branch.clone());
         let prepared = prepare(
-            self.repo,
-            &self.set,
-            event,
-            plan.new,
-            Some(plan.branch.clone()),
-            base,
-            plan.old,
+            self.repo, &self.set, event, plan.new, branch, base, plan.old,
         )?;
         Ok(with_remote(
             prepared,
             payload::RemoteRef {
                 name: plan.remote.clone(),
                 url: plan.url.clone(),
+            },
+            payload::PushUpdate {
+                remote_ref: plan.remote_ref.clone(),
+                old: plan.old.map(|o| o.to_hex()),
+                new: (!plan.deleted).then(|| plan.new.to_hex()),
+                deleted: plan.deleted,
             },
         ))
     }
@@ -655,7 +668,10 @@ impl PushObserver for PushHooks<'_> {
             return Ok(());
         }
         let prepared = self.prepare(Event::PrePush, plan)?;
-        self.pre = finish_fire(self.repo, prepared, "push")?;
+        // Several refs (tags) add up.
+        let fired = finish_fire(self.repo, prepared, "push")?;
+        self.pre.ran.extend(fired.ran);
+        self.pre.skipped.extend(fired.skipped);
         Ok(())
     }
 
@@ -664,23 +680,25 @@ impl PushObserver for PushHooks<'_> {
             return Ok(());
         }
         let prepared = self.prepare(Event::PostPush, plan)?;
-        self.post.skipped = prepared.skipped.clone();
+        self.post.skipped.extend(prepared.skipped.clone());
         if !prepared.hooks.is_empty() {
             // Staged before the remote ref moves, like post-commit: a crash right after
             // the move leaves them staged, and a worker confirms them once the
             // remote-tracking ref shows the commit.
-            self.post.queued = record(
+            let queued = record(
                 self.repo.dsv_dir(),
                 self.repo.storage.clone(),
                 &prepared,
                 Some(plan.tracking.clone()),
             )?;
+            self.staged = queued.iter().map(|q| q.seq).collect();
+            self.post.queued.extend(queued);
         }
         Ok(())
     }
 
     fn after_ref(&mut self, _: &PushPlan) -> Result<()> {
-        let seqs: Vec<u64> = self.post.queued.iter().map(|q| q.seq).collect();
+        let seqs = std::mem::take(&mut self.staged);
         // The remote moved: the push stands whatever happens here, so an error is
         // reported with the push, not instead of it.
         if let Err(e) = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).confirm(&seqs) {
@@ -690,7 +708,8 @@ impl PushObserver for PushHooks<'_> {
     }
 
     fn ref_not_moved(&mut self, _: &PushPlan) {
-        let seqs: Vec<u64> = self.post.queued.drain(..).map(|q| q.seq).collect();
+        let seqs = std::mem::take(&mut self.staged);
+        self.post.queued.retain(|q| !seqs.contains(&q.seq));
         // Best effort: a staged delivery left behind is dropped by the next worker,
         // which finds that the remote-tracking ref never reached its commit.
         let _ = Outbox::new(self.repo.dsv_dir(), self.repo.storage.clone()).forget(&seqs);
@@ -713,6 +732,7 @@ pub fn push(
         set: load(repo)?,
         pre: FireReport::default(),
         post: FireReport::default(),
+        staged: Vec::new(),
         post_error: None,
     };
     let report = push_with(repo, remote_name, branch, force, progress, &mut hooks)?;
@@ -724,5 +744,69 @@ pub fn push(
         report,
         pre: hooks.pre,
         post,
+    })
+}
+
+/// A delete or tag push with its hooks.
+#[derive(Debug)]
+pub struct HookedRefPush {
+    /// The refs changed.
+    pub report: RefPushReport,
+    /// What `pre-push` did (every ref's runs).
+    pub pre: FireReport,
+    /// What `post-push` recorded, or why it could not be recorded (the push stands).
+    pub post: Result<FireReport>,
+}
+
+/// Runs `op` with the push hooks, which collect every ref's `pre-push` runs and
+/// `post-push` deliveries.
+fn with_push_hooks(
+    repo: &WritableRepo,
+    op: impl FnOnce(&mut PushHooks) -> Result<RefPushReport>,
+) -> Result<HookedRefPush> {
+    let mut hooks = PushHooks {
+        repo,
+        set: load(repo)?,
+        pre: FireReport::default(),
+        post: FireReport::default(),
+        staged: Vec::new(),
+        post_error: None,
+    };
+    let report = op(&mut hooks)?;
+    let post = match hooks.post_error {
+        Some(e) => Err(e),
+        None => Ok(hooks.post),
+    };
+    Ok(HookedRefPush {
+        report,
+        pre: hooks.pre,
+        post,
+    })
+}
+
+/// `push --delete` with hooks: `pre-push` sees the delete (`push.deleted`,
+/// `push.new` null; `commit` is the commit the remote ref held) and can refuse it.
+pub fn push_delete(
+    repo: &WritableRepo,
+    remote_name: &str,
+    name: &str,
+    force: bool,
+) -> Result<HookedRefPush> {
+    with_push_hooks(repo, |obs| {
+        crate::remote::refupdate::delete_with(repo, remote_name, name, force, obs)
+    })
+}
+
+/// Pushing tags with hooks: `pre-push` and `post-push` fire once per tag sent
+/// (`push.ref` is `refs/tags/NAME`, `branch` is null).
+pub fn push_tags(
+    repo: &WritableRepo,
+    remote_name: &str,
+    tags: &[String],
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<HookedRefPush> {
+    with_push_hooks(repo, |obs| {
+        crate::remote::refupdate::push_tags_with(repo, remote_name, tags, force, progress, obs)
     })
 }

@@ -59,6 +59,21 @@ pub struct BranchUpdate {
     pub commits: Vec<String>,
 }
 
+/// `pre-push`, `post-push`: the remote ref the push changes, as git's `pre-push`
+/// input line names it (a delete has no new value).
+#[derive(Debug, Clone, Serialize)]
+pub struct PushUpdate {
+    /// The remote ref (`refs/heads/main`, `refs/tags/v1`).
+    #[serde(rename = "ref")]
+    pub remote_ref: String,
+    /// Its commit before (`null`: created).
+    pub old: Option<String>,
+    /// Its commit after (`null`: deleted).
+    pub new: Option<String>,
+    /// Whether the push deletes it.
+    pub deleted: bool,
+}
+
 /// The most commits a `branch-updated` payload lists.
 pub const MAX_LISTED_COMMITS: usize = 1000;
 
@@ -164,6 +179,9 @@ pub struct Payload {
     /// `branch-updated`: the move (absent for other events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<BranchUpdate>,
+    /// `pre-push`, `post-push`: the remote ref and its move (absent for other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushUpdate>,
 }
 
 impl Payload {
@@ -360,6 +378,7 @@ pub fn for_commit(
         code: c.code.clone(),
         summary,
         update: None,
+        push: None,
     }
 }
 
@@ -388,5 +407,6 @@ pub fn for_pending(
         code: pending.code.clone(),
         summary,
         update: None,
+        push: None,
     }
 }

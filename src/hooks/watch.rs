@@ -254,7 +254,7 @@ impl Watcher {
             } else {
                 FetchMode::Full
             };
-            fetch(repo, name, mode, progress)?;
+            fetch(repo, name, mode, true, progress)?;
             report.fetched = true;
         }
         let partial = partial_remote(repo)?.is_some();

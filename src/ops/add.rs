@@ -84,7 +84,9 @@ pub fn add(
     let stamp = now_ns();
     let index = repo.index.load()?;
     check_matches(repo, &index, scopes, user_paths)?;
-    let delta = worktree_delta(repo.root(), &index, scopes, false, progress)?;
+    let mut delta = worktree_delta(repo.root(), &index, scopes, false, progress)?;
+    // Outside a sparse working tree an absent file keeps its index entry (the commit's).
+    super::status::keep_sparse(repo, &mut delta.deleted)?;
     let mut report = AddReport::default();
     let mut todo: Vec<(WorkFile, bool)> = Vec::new();
     todo.extend(delta.modified.into_iter().map(|(f, _)| (f, true)));

@@ -19,6 +19,7 @@ use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
 
 use crate::object::diff::{FileState, diff_trees, flatten, flatten_scoped};
@@ -33,6 +34,8 @@ struct Plan {
     index_only: Vec<IndexEdit>,
     /// Whether written files get index entries.
     update_index: bool,
+    /// A sparse working tree: writes outside it go to the index only.
+    sparse: Option<Sparse>,
 }
 
 /// What a checkout-like command did.
@@ -73,6 +76,20 @@ fn execute(
     let mut report = CheckoutReport::default();
     let mut edits: Vec<IndexEdit> = plan.index_only;
     let mut errors = Vec::new();
+    let mut writes = plan.writes;
+    if let Some(sparse) = &plan.sparse {
+        // Outside the sparse paths the index follows the commit; the worktree does not.
+        writes.retain(|(path, st)| {
+            let inside = sparse.includes(path);
+            if !inside && plan.update_index {
+                edits.push(IndexEdit::Set(
+                    path.clone(),
+                    IndexEntry::unverified(st.mode, st.id, st.size),
+                ));
+            }
+            inside
+        });
+    }
     for p in &plan.removes {
         match write::remove_entry(repo.root(), p, repo.storage.as_ref()) {
             Ok(()) => {
@@ -84,11 +101,10 @@ fn execute(
             Err(e) => errors.push(e),
         }
     }
-    progress.start("writing", Some(plan.writes.len() as u64));
+    progress.start("writing", Some(writes.len() as u64));
     // Threads take whole directories: two threads creating files in one directory
     // queue on its lock, which made a full checkout slower than `cp -r`.
     let mut by_dir: Vec<Vec<(Vec<u8>, FileState)>> = Vec::new();
-    let mut writes = plan.writes;
     writes.sort_by(|a, b| a.0.cmp(&b.0));
     for w in writes {
         let dir = |p: &[u8]| p.iter().rposition(|b| *b == b'/').map(|i| p[..i].to_vec());
@@ -245,6 +261,7 @@ fn move_to_tree(
     let current = repo.head_tree()?;
     let index = repo.index.load()?;
     let changes = diff_trees(&repo.store, current.as_ref(), Some(target_tree), &[])?;
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     let mut plan = Plan {
         update_index: true,
         ..Plan::default()
@@ -252,6 +269,9 @@ fn move_to_tree(
     let mut conflicts = Vec::new();
     for c in changes {
         let staged = index.entries.get(&c.path);
+        // Outside a sparse worktree an absent file is what the index expects.
+        let outside_absent = sparse.as_ref().is_some_and(|s| !s.includes(&c.path))
+            && stat_tracked(repo.root(), &c.path).is_none();
         // The index must still hold the current commit's version of every path we touch,
         // and the worktree must match the index.
         // A path already at the target version (both in the index and the worktree) is
@@ -272,6 +292,7 @@ fn move_to_tree(
             })
         };
         let wt_clean = match staged {
+            _ if outside_absent => true,
             Some(e) => worktree_matches(repo, &index, &c.path, e)? || at_target()?,
             None => match stat_tracked(repo.root(), &c.path) {
                 None => true,
@@ -293,6 +314,7 @@ fn move_to_tree(
     if !conflicts.is_empty() {
         return Err(conflict_error(&conflicts, "switching"));
     }
+    plan.sparse = sparse;
     execute(repo, plan, stamp, progress)
 }
 
@@ -348,6 +370,7 @@ fn reset_worktree(
     let target = flatten(&repo.store, tree)?;
     let mut plan = Plan {
         update_index: true,
+        sparse: crate::worktree::sparse::load(repo.dsv_dir())?,
         ..Plan::default()
     };
     for path in index.entries.keys() {
@@ -568,3 +591,30 @@ pub enum CheckoutError {
 impl crate::error::ModuleError for CheckoutError {}
 
 crate::module_error!(CheckoutError);
+/// Writes `files` (absent from the worktree) and records them in the index: a
+/// sparse working tree taking in paths it did not hold.
+pub fn write_files(
+    repo: &WritableRepo,
+    files: Vec<(Vec<u8>, FileState)>,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    let plan = Plan {
+        writes: files,
+        update_index: true,
+        ..Plan::default()
+    };
+    execute(repo, plan, now_ns(), progress)
+}
+
+/// Records `files` in the index without writing them (paths outside a sparse
+/// working tree, in a repository whose index was empty).
+pub fn record_only(repo: &WritableRepo, files: Vec<(Vec<u8>, FileState)>) -> Result<()> {
+    let edits: Vec<IndexEdit> = files
+        .into_iter()
+        .map(|(p, st)| IndexEdit::Set(p, IndexEntry::unverified(st.mode, st.id, st.size)))
+        .collect();
+    if !edits.is_empty() {
+        repo.index.apply(&edits, now_ns())?;
+    }
+    Ok(())
+}

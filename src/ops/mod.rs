@@ -20,6 +20,7 @@ pub mod mv;
 pub mod remote_view;
 pub mod repair;
 pub mod revparse;
+pub mod sparse;
 pub mod stash;
 pub mod stats;
 pub mod status;

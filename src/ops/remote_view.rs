@@ -115,7 +115,8 @@ impl RemoteView {
         if crate::remote::remote_config(&repo, ORIGIN).is_err() {
             crate::remote::add_remote(&repo, ORIGIN, url, &Default::default())?;
         }
-        fetch(&repo, ORIGIN, FetchMode::Metadata, &NoProgress)?;
+        // The mirror follows the remote exactly: a branch deleted there no longer resolves.
+        fetch(&repo, ORIGIN, FetchMode::Metadata, true, &NoProgress)?;
         let (time, _) = repo.now()?;
         let who = repo.reflog_identity();
         let ns = format!("{}{ORIGIN}/", crate::refs::REMOTES);

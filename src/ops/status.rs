@@ -86,7 +86,8 @@ pub fn status(
         merge_maps(head_files, idx, &mut staged);
     }
 
-    let delta = classify(repo.root(), &index, files?, scopes, true, progress)?;
+    let mut delta = classify(repo.root(), &index, files?, scopes, true, progress)?;
+    keep_sparse(repo, &mut delta.deleted)?;
     let mut unstaged = Vec::new();
     for (f, id) in &delta.modified {
         let old = index.entries.get(&f.path).map(|e| FileState {
@@ -126,6 +127,15 @@ pub fn status(
     })
 }
 
+/// Drops from `deleted` the paths outside a sparse working tree: they are absent
+/// by design, not deleted.
+pub fn keep_sparse(repo: &Repository, deleted: &mut Vec<Vec<u8>>) -> Result<()> {
+    if let Some(sparse) = crate::worktree::sparse::load(repo.dsv_dir())? {
+        deleted.retain(|p| sparse.includes(p));
+    }
+    Ok(())
+}
+
 /// Tracked files as they are in the working tree now (content hashed where the stat changed).
 pub fn worktree_states(
     repo: &Repository,
@@ -133,7 +143,8 @@ pub fn worktree_states(
     progress: &dyn Progress,
 ) -> Result<BTreeMap<Vec<u8>, FileState>> {
     let index = repo.index.load()?;
-    let delta = worktree_delta(repo.root(), &index, scopes, true, progress)?;
+    let mut delta = worktree_delta(repo.root(), &index, scopes, true, progress)?;
+    keep_sparse(repo, &mut delta.deleted)?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     let mut states: BTreeMap<Vec<u8>, FileState> = index_states(&index)
         .into_iter()

@@ -48,12 +48,15 @@ pub fn fetch_for_switch(
     let current = repo.head_tree()?;
     let changes = diff_trees(&repo.store, current.as_ref(), Some(&target), &[])?;
     let remote = open_remote(repo, &name)?;
+    // A sparse working tree writes nothing outside its paths: nothing to download there.
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     fetch_entries(
         repo,
         &remote,
         &target,
         changes
             .iter()
+            .filter(|c| sparse.as_ref().is_none_or(|s| s.includes(&c.path)))
             .filter_map(|c| c.new.as_ref().map(|n| (c.path.as_slice(), n))),
         progress,
     )
@@ -131,12 +134,15 @@ pub fn pull(
     let local_branch = crate::remote::push::current_branch(repo)?;
     let remote_branch = branch.map(str::to_string).unwrap_or(local_branch.clone());
     let remote = open_remote(repo, remote_name)?;
-    let mode = if only.is_empty() && partial_remote(repo)?.is_none() {
+    // A sparse working tree downloads commits, trees and the data of its paths only.
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
+    let mode = if only.is_empty() && partial_remote(repo)?.is_none() && sparse.is_none() {
         FetchMode::Full
     } else {
         FetchMode::Metadata
     };
-    let mut fetch = fetch_with(repo, &remote, mode, progress)?;
+    // A branch gone from the remote must not be pulled from a stale ref.
+    let mut fetch = fetch_with(repo, &remote, mode, true, progress)?;
     require_fetched(remote_name, &fetch, &remote_branch)?;
     let target = repo
         .refs
@@ -170,7 +176,8 @@ pub fn pull(
     }
     if mode == FetchMode::Metadata {
         // A partial repository: fetch the data the new commit's files need.
-        fetch.objects += fetch_paths_with(repo, &remote, &target, &[], progress)?;
+        let scopes = sparse.map(|s| s.paths).unwrap_or_default();
+        fetch.objects += fetch_paths_with(repo, &remote, &target, &scopes, progress)?;
     }
     fetch.transfer = remote.stats();
     report.fetch = fetch;
@@ -351,7 +358,7 @@ pub fn clone(
         } else {
             FetchMode::Full
         };
-        let fetched = fetch_with(&repo, &remote, mode, progress)?;
+        let fetched = fetch_with(&repo, &remote, mode, true, progress)?;
         let branch = match &opts.branch {
             Some(b) => Some(b.clone()),
             None => remote.default_branch()?,

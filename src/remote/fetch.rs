@@ -64,6 +64,15 @@ pub struct FetchReport {
     pub remote: String,
     /// Remote-tracking refs that changed.
     pub updated: Vec<RefChange>,
+    /// Remote-tracking refs removed by `--prune` (their branch is gone from the remote).
+    pub pruned: Vec<RefChange>,
+    /// Remote-tracking refs whose branch is gone from the remote, kept (no `--prune`).
+    pub stale: Vec<String>,
+    /// Local tags created from the remote's (`branch` is the tag name).
+    pub tags: Vec<RefChange>,
+    /// Remote tags not taken: an invalid name, an unreadable ref, or a local tag of
+    /// that name at another commit (never overwritten).
+    pub skipped_tags: Vec<Skipped>,
     /// Objects stored.
     pub objects: u64,
     /// Remote branches not fetched (invalid name, unreadable ref, name conflict);
@@ -786,15 +795,18 @@ pub fn open_remote(repo: &Repository, name: &str) -> Result<Remote> {
     Ok(remote)
 }
 
-/// Fetches every branch of the remote: objects first, remote-tracking refs last.
+/// Fetches every branch and tag of the remote: objects first, refs last. With
+/// `prune`, remote-tracking branches whose branch is gone from the remote are
+/// removed; without, they are kept and listed as `stale`.
 pub fn fetch(
     repo: &WritableRepo,
     remote_name: &str,
     mode: FetchMode,
+    prune: bool,
     progress: &dyn Progress,
 ) -> Result<FetchReport> {
     let remote = open_remote(repo, remote_name)?;
-    let mut report = fetch_with(repo, &remote, mode, progress)?;
+    let mut report = fetch_with(repo, &remote, mode, prune, progress)?;
     report.transfer = remote.stats();
     Ok(report)
 }
@@ -805,6 +817,7 @@ pub fn fetch_with(
     repo: &Repository,
     remote: &Remote,
     mode: FetchMode,
+    prune: bool,
     progress: &dyn Progress,
 ) -> Result<FetchReport> {
     let ns = format!("{}{}/", super::REMOTES, remote.name);
@@ -812,8 +825,16 @@ pub fn fetch_with(
     let tracked: Vec<String> = existing.keys().cloned().collect();
     let listing = super::refs::sort_out(remote.refs().list_values()?, &tracked);
     let branches = listing.branches;
+    let local_tags: BTreeMap<String, ObjectId> =
+        repo.refs.list(crate::refs::TAGS)?.into_iter().collect();
+    let tag_names: Vec<String> = local_tags.keys().cloned().collect();
+    let tag_listing = super::refs::sort_out(remote.tags().list_values()?, &tag_names);
     let index = load_index(repo, remote)?;
-    let tips: Vec<ObjectId> = branches.iter().map(|(_, id)| *id).collect();
+    let tips: Vec<ObjectId> = branches
+        .iter()
+        .chain(&tag_listing.branches)
+        .map(|(_, id)| *id)
+        .collect();
     let partial = partial_remote(repo)?.is_some();
     let mut report = FetchReport {
         remote: remote.name.clone(),
@@ -857,8 +878,16 @@ pub fn fetch_with(
     for (b, id) in &existing {
         let listed = branches.iter().any(|(n, _)| n == b);
         if !listed && !report.skipped.iter().any(|s| s.branch == *b) {
+            // Kept unless pruning, or in the way of a branch that replaced it.
+            let in_way = branches
+                .iter()
+                .any(|(n, _)| super::refs::names_conflict(n, b));
+            if !prune && !in_way {
+                report.stale.push(b.clone());
+                continue;
+            }
             repo.refs.delete(&tracking_ref(&remote.name, b))?;
-            report.updated.push(RefChange {
+            report.pruned.push(RefChange {
                 branch: b.clone(),
                 old: Some(*id),
                 new: None,
@@ -889,6 +918,43 @@ pub fn fetch_with(
                 old,
                 new: Some(*id),
             });
+        }
+    }
+    // Tags, as git: a new tag is created, a local tag is never moved.
+    report.skipped_tags = tag_listing.skipped;
+    for (t, id) in &tag_listing.branches {
+        match local_tags.get(t) {
+            Some(ours) if ours == id => continue,
+            Some(ours) => {
+                report.skipped_tags.push(Skipped {
+                    branch: t.clone(),
+                    reason: format!(
+                        "would clobber the local tag at {} with {} (delete the local tag to take the remote's)",
+                        ours.short(),
+                        id.short()
+                    ),
+                });
+                continue;
+            }
+            None => {}
+        }
+        match repo.refs.update(
+            &format!("{}{t}", crate::refs::TAGS),
+            *id,
+            &who,
+            time,
+            "fetch",
+        ) {
+            Ok(()) => report.tags.push(RefChange {
+                branch: t.clone(),
+                old: None,
+                new: Some(*id),
+            }),
+            Err(e @ Error::RefConflict { .. }) => report.skipped_tags.push(Skipped {
+                branch: t.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(e),
         }
     }
     Ok(report)

@@ -110,7 +110,7 @@ pub fn fsck_remote(
         index.add(&idx);
     }
     report.packs = index.packs.len() as u64;
-    // Closure of every branch.
+    // Closure of every branch and tag.
     let listing = remote.refs().list()?;
     for s in &listing.skipped {
         report
@@ -123,6 +123,16 @@ pub fn fsck_remote(
     let mut commits: Vec<(ObjectId, String)> = Vec::new();
     for (b, id) in &branches {
         commits.push((*id, format!("branch {b}")));
+    }
+    // Tags are roots too.
+    let tags = remote.tags().list()?;
+    for s in &tags.skipped {
+        report
+            .problems
+            .push(format!("tag '{}': {}", s.branch, s.reason));
+    }
+    for (t, id) in &tags.branches {
+        commits.push((*id, format!("tag {t}")));
     }
     let mut trees: Vec<(ObjectId, String)> = Vec::new();
     let mut blobs: Vec<(ObjectId, String)> = Vec::new();

@@ -17,6 +17,7 @@ pub mod net;
 pub mod push;
 pub mod read;
 pub mod refs;
+pub mod refupdate;
 pub mod url;
 
 use std::collections::HashMap;
@@ -362,6 +363,7 @@ pub struct Remote {
     base: StorePath,
     rt: tokio::runtime::Runtime,
     refs: Box<dyn RefStore>,
+    tags: Box<dyn RefStore>,
     counters: Arc<Counters>,
     /// Fault injection (`DSV_FAULT`): every request is a fault point, so tests can
     /// kill a push or fetch between any two requests.
@@ -399,14 +401,23 @@ impl Remote {
             rt: rt.handle().clone(),
             name: cfg.name.clone(),
             counters: counters.clone(),
+            kind: refs::RefKind::Branch,
         };
         // The local file system cannot do a conditional update; every other backend can.
-        let refs: Box<dyn RefStore> = match loc {
-            url::Location::File(ref dir) => {
-                Box::new(SequenceRefs(ctx, crate::repo::absolute(dir)?))
-            }
-            _ => Box::new(ConditionalRefs(ctx)),
+        let store_of = |kind| -> Result<Box<dyn RefStore>> {
+            let ctx = refs::Ctx {
+                kind,
+                ..ctx.clone()
+            };
+            Ok(match loc {
+                url::Location::File(ref dir) => {
+                    Box::new(SequenceRefs(ctx, crate::repo::absolute(dir)?))
+                }
+                _ => Box::new(ConditionalRefs(ctx)),
+            })
         };
+        let refs = store_of(refs::RefKind::Branch)?;
+        let tags = store_of(refs::RefKind::Tag)?;
         Ok(Remote {
             name: cfg.name.clone(),
             url: cfg.url.clone(),
@@ -414,6 +425,7 @@ impl Remote {
             base,
             rt,
             refs,
+            tags,
             counters,
             fault: std::sync::OnceLock::new(),
         })
@@ -434,6 +446,11 @@ impl Remote {
     /// The ref store (branches).
     pub fn refs(&self) -> &dyn RefStore {
         self.refs.as_ref()
+    }
+
+    /// The tag store (`refs/tags/`).
+    pub fn tags(&self) -> &dyn RefStore {
+        self.tags.as_ref()
     }
 
     /// What this handle transferred so far.

@@ -76,14 +76,18 @@ pub struct PushPlan {
     pub remote: String,
     /// Remote URL, credentials removed.
     pub url: String,
-    /// Branch pushed.
+    /// Branch pushed (the tag's name for a tag).
     pub branch: String,
     /// Remote value before (None: branch created).
     pub old: Option<ObjectId>,
-    /// The commit the remote branch will hold.
+    /// The commit the remote branch will hold (for a delete: the one it held).
     pub new: ObjectId,
     /// The remote-tracking ref the push moves after the remote ref.
     pub tracking: String,
+    /// The full remote ref (`refs/heads/main`, `refs/tags/v1`).
+    pub remote_ref: String,
+    /// Whether the push deletes the remote ref.
+    pub deleted: bool,
 }
 
 /// Hook points of a push: the hooks module fires `pre-push` and `post-push` through
@@ -149,15 +153,15 @@ enum Kind {
 }
 
 /// Packs being built and uploaded as the walk emits records.
-struct Packer<'a> {
-    repo: &'a Repository,
-    remote: &'a Remote,
-    target: u64,
-    buf: Vec<u8>,
-    entries: Vec<IdxEntry>,
-    objects: u64,
-    packs: u64,
-    progress: &'a dyn Progress,
+pub(super) struct Packer<'a> {
+    pub(super) repo: &'a Repository,
+    pub(super) remote: &'a Remote,
+    pub(super) target: u64,
+    pub(super) buf: Vec<u8>,
+    pub(super) entries: Vec<IdxEntry>,
+    pub(super) objects: u64,
+    pub(super) packs: u64,
+    pub(super) progress: &'a dyn Progress,
 }
 
 impl Packer<'_> {
@@ -220,7 +224,7 @@ impl Packer<'_> {
 
 /// Walks from `tip` in post-order, skipping what the remote has, and hands each
 /// record to the packer (so every object follows everything it references).
-fn send_missing(
+pub(super) fn send_missing(
     repo: &Repository,
     index: &RemoteIndex,
     tip: ObjectId,
@@ -328,12 +332,18 @@ pub fn push_with(
     if current.is_none() {
         // As git: `a` and `a/b` cannot both be branches. The remote would take both,
         // but no clone could then hold both as remote-tracking refs.
-        if let Some(other) = remote
-            .refs()
-            .names()?
-            .into_iter()
-            .find(|n| names_conflict(n, &branch))
-        {
+        let mut clash = None;
+        for n in remote.refs().names()? {
+            // A deleted branch (a tombstone) is in the listing but no longer in the
+            // way; one that cannot be read still is.
+            if clash.is_none()
+                && names_conflict(&n, &branch)
+                && remote.refs().read(&n).map_or(true, |r| r.is_some())
+            {
+                clash = Some(n);
+            }
+        }
+        if let Some(other) = clash {
             return Err(PushError::NameConflict {
                 remote: remote_name.to_string(),
                 existing: crate::quote::short(&other),
@@ -389,6 +399,8 @@ pub fn push_with(
             old,
             new: local,
             tracking: tracking_name.clone(),
+            remote_ref: format!("refs/heads/{branch}"),
+            deleted: false,
         };
         observer.before_upload(&plan)?;
         let index = load_index(repo, &remote)?;

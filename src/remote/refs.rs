@@ -14,6 +14,12 @@
 //!   a CAS from the value read at `N` creates `N+1`, which only one writer can win.
 //!   Old sequence files are kept (a few bytes each): deleting them could race with
 //!   a reader that just listed them.
+//!
+//! A delete is a compare-and-swap too: the ref gets a tombstone value,
+//! `{"deleted":true}` (no backend deletes an object conditionally). Reads and
+//! listings treat a tombstone as absent, and creating the ref again replaces the
+//! tombstone by the same compare-and-swap. The same stores hold tags, under
+//! `refs/tags/` ([`RefKind`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -72,12 +78,44 @@ pub type Value = std::result::Result<ObjectId, String>;
 /// name, so its value is never downloaded.
 const NOT_READ: &str = "not read (invalid name)";
 
-/// Branch refs of one remote.
+/// Which refs of a remote a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefKind {
+    /// Branches, under `refs/heads/`.
+    #[default]
+    Branch,
+    /// Tags, under `refs/tags/`.
+    Tag,
+}
+
+impl RefKind {
+    /// Key prefix under the remote's prefix (no trailing `/`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            RefKind::Branch => "refs/heads",
+            RefKind::Tag => "refs/tags",
+        }
+    }
+
+    /// The word for messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            RefKind::Branch => "branch",
+            RefKind::Tag => "tag",
+        }
+    }
+}
+
+/// Branch (or tag) refs of one remote.
 pub trait RefStore: Send + Sync {
-    /// The branch's commit and the token to update it, or `None` if it does not exist.
+    /// The ref's commit and the token to update it, or `None` if it does not exist
+    /// (or was deleted).
     fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>>;
-    /// Sets the branch to `new` if it still is what `expected` saw (`None`: absent).
+    /// Sets the ref to `new` if it still is what `expected` saw (`None`: absent or
+    /// deleted; a tombstone is replaced by compare-and-swap on its own version).
     fn cas(&self, branch: &str, expected: Option<&RefToken>, new: ObjectId) -> Result<Cas>;
+    /// Deletes the ref (writes its tombstone) if it still is what `expected` saw.
+    fn delete(&self, branch: &str, expected: &RefToken) -> Result<Cas>;
     /// Every branch with its value, sorted by name; names are not checked. A value
     /// that is too large or malformed is an `Err` for that branch alone.
     fn list_values(&self) -> Result<Vec<(String, Value)>>;
@@ -165,21 +203,37 @@ pub fn sort_out(values: Vec<(String, Value)>, prefer: &[String]) -> Listing {
 }
 
 /// Parses a remote ref object (`{"commit":"<hex>"}`); the error quotes only the
-/// start of what it holds.
+/// start of what it holds. A tombstone is an error here (see [`parse_ref_slot`]).
 pub fn parse_ref_object(bytes: &[u8]) -> Value {
-    #[derive(serde::Deserialize)]
-    struct Value {
-        commit: ObjectId,
+    match parse_ref_slot(bytes)? {
+        Some(id) => Ok(id),
+        None => Err("deleted (tombstone)".to_string()),
     }
-    serde_json::from_slice::<Value>(bytes)
-        .map(|v| v.commit)
-        .map_err(|_| {
-            format!(
-                "malformed ref (expected {{\"commit\":\"<64 hex digits>\"}}, found '{}')",
-                super::quote_prefix(bytes)
-            )
-        })
 }
+
+/// The exact bytes of a deleted ref.
+pub const TOMBSTONE: &[u8] = b"{\"deleted\":true}";
+
+/// Parses a remote ref object: `Some(commit)`, or `None` for a tombstone.
+pub fn parse_ref_slot(bytes: &[u8]) -> std::result::Result<Option<ObjectId>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Slot {
+        Value { commit: ObjectId },
+        Deleted { deleted: bool },
+    }
+    match serde_json::from_slice::<Slot>(bytes) {
+        Ok(Slot::Value { commit }) => Ok(Some(commit)),
+        Ok(Slot::Deleted { deleted: true }) => Ok(None),
+        _ => Err(format!(
+            "malformed ref (expected {{\"commit\":\"<64 hex digits>\"}}, found '{}')",
+            super::quote_prefix(bytes)
+        )),
+    }
+}
+
+/// A ref object as read: its commit, a tombstone (`Ok(None)`), or why it cannot be used.
+type Slot = std::result::Result<Option<ObjectId>, String>;
 
 /// Shared plumbing: the store, the key prefix, and a runtime handle to block on.
 #[derive(Clone)]
@@ -194,6 +248,8 @@ pub struct Ctx {
     pub name: String,
     /// Request counters of the owning remote.
     pub(crate) counters: Arc<super::Counters>,
+    /// Branches or tags.
+    pub kind: RefKind,
 }
 
 impl Ctx {
@@ -216,7 +272,7 @@ impl Ctx {
 
     /// Reads and parses one ref object (`None`: absent). A value that is too large
     /// (not read) or malformed is the inner `Err`; a failed request the outer one.
-    fn value(&self, path: &StorePath) -> Result<Option<(Value, object_store::ObjectMeta)>> {
+    fn value(&self, path: &StorePath) -> Result<Option<(Slot, object_store::ObjectMeta)>> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let cap = super::MAX_METADATA_OBJECT;
         let r = self
@@ -227,7 +283,7 @@ impl Ctx {
                 self.counters
                     .down
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                Ok(Some((parse_ref_object(&bytes), meta)))
+                Ok(Some((parse_ref_slot(&bytes), meta)))
             }
             Ok(super::Capped::TooLarge(n)) => {
                 let meta = object_store::ObjectMeta {
@@ -250,7 +306,7 @@ impl Ctx {
     }
 
     /// Reads and parses a ref sequence file of a local remote (capped like [`Ctx::value`]).
-    fn file_value(&self, file: &std::path::Path) -> Result<Value> {
+    fn file_value(&self, file: &std::path::Path) -> Result<Slot> {
         self.counters.gets.fetch_add(1, Ordering::Relaxed);
         let cap = super::MAX_METADATA_OBJECT;
         let bytes = crate::refs::read_capped(file, cap).map_err(|e| Error::Remote {
@@ -266,14 +322,19 @@ impl Ctx {
                 "ref object is {n} bytes, more than the {cap} a ref may have; not read"
             )));
         }
-        Ok(parse_ref_object(&bytes))
+        Ok(parse_ref_slot(&bytes))
     }
 
-    /// [`Ctx::value`] for a read that needs the commit: a bad value is an error.
-    fn required(&self, branch: &str, value: Value) -> Result<ObjectId> {
+    /// [`Ctx::value`] for a read that needs the commit: a bad value is an error,
+    /// a tombstone `None`.
+    fn required(&self, branch: &str, value: Slot) -> Result<Option<ObjectId>> {
         value.map_err(|m| Error::Remote {
             remote: self.name.clone(),
-            message: format!("ref refs/heads/{}: {m}", crate::quote::short(branch)),
+            message: format!(
+                "ref {}/{}: {m}",
+                self.kind.prefix(),
+                crate::quote::short(branch)
+            ),
         })
     }
 
@@ -314,41 +375,78 @@ fn value_bytes(commit: ObjectId) -> Vec<u8> {
     format!("{{\"commit\":\"{commit}\"}}").into_bytes()
 }
 
+/// A listed value for [`RefStore::list_values`]: `None` for a tombstone (not listed).
+fn listed(slot: Slot) -> Option<Value> {
+    match slot {
+        Ok(Some(id)) => Some(Ok(id)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Refs on a store with conditional update (ETag / version).
 pub struct ConditionalRefs(pub Ctx);
 
-impl RefStore for ConditionalRefs {
-    fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
-        let path = self.0.path(&["refs/heads", branch]);
+impl ConditionalRefs {
+    /// The ref's value (`None`: tombstone) and version, `None` when absent.
+    fn slot(&self, branch: &str) -> Result<Option<(Option<ObjectId>, UpdateVersion)>> {
+        let path = self.0.path(&[self.0.kind.prefix(), branch]);
         let Some((value, meta)) = self.0.value(&path)? else {
             return Ok(None);
         };
         let id = self.0.required(branch, value)?;
         Ok(Some((
             id,
-            RefToken::Version(UpdateVersion {
+            UpdateVersion {
                 e_tag: meta.e_tag,
                 version: meta.version,
-            }),
+            },
         )))
     }
 
+    fn version(token: &RefToken) -> Result<PutMode> {
+        match token {
+            RefToken::Version(v) => Ok(PutMode::Update(v.clone())),
+            RefToken::Seq(_) => Err(Error::Internal(
+                "sequence token for a conditional ref store".into(),
+            )),
+        }
+    }
+}
+
+impl RefStore for ConditionalRefs {
+    fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
+        Ok(match self.slot(branch)? {
+            Some((Some(id), v)) => Some((id, RefToken::Version(v))),
+            _ => None,
+        })
+    }
+
     fn cas(&self, branch: &str, expected: Option<&RefToken>, new: ObjectId) -> Result<Cas> {
-        let path = self.0.path(&["refs/heads", branch]);
+        let path = self.0.path(&[self.0.kind.prefix(), branch]);
         let mode = match expected {
             None => PutMode::Create,
-            Some(RefToken::Version(v)) => PutMode::Update(v.clone()),
-            Some(RefToken::Seq(_)) => {
-                return Err(Error::Internal(
-                    "sequence token for a conditional ref store".into(),
-                ));
-            }
+            Some(t) => Self::version(t)?,
         };
-        self.0.put(&path, value_bytes(new), mode)
+        match self.0.put(&path, value_bytes(new), mode)? {
+            // Absent may mean deleted: a tombstone is replaced on its own version,
+            // so of two creators only one wins.
+            Cas::Conflict if expected.is_none() => match self.slot(branch)? {
+                Some((None, v)) => self.0.put(&path, value_bytes(new), PutMode::Update(v)),
+                _ => Ok(Cas::Conflict),
+            },
+            c => Ok(c),
+        }
+    }
+
+    fn delete(&self, branch: &str, expected: &RefToken) -> Result<Cas> {
+        let path = self.0.path(&[self.0.kind.prefix(), branch]);
+        self.0
+            .put(&path, TOMBSTONE.to_vec(), Self::version(expected)?)
     }
 
     fn list_values(&self) -> Result<Vec<(String, Value)>> {
-        let base = self.0.path(&["refs/heads"]);
+        let base = self.0.path(&[self.0.kind.prefix()]);
         let mut out = Vec::new();
         for meta in self.0.list_all(&base)? {
             let Some(name) = relative(&base, &meta.location) else {
@@ -356,7 +454,9 @@ impl RefStore for ConditionalRefs {
             };
             if check_remote_branch(&name).is_err() {
                 out.push((name, Err(NOT_READ.to_string())));
-            } else if let Some((value, _)) = self.0.value(&meta.location)? {
+            } else if let Some((value, _)) = self.0.value(&meta.location)?
+                && let Some(value) = listed(value)
+            {
                 out.push((name, value));
             }
         }
@@ -365,7 +465,7 @@ impl RefStore for ConditionalRefs {
     }
 
     fn names(&self) -> Result<Vec<String>> {
-        let base = self.0.path(&["refs/heads"]);
+        let base = self.0.path(&[self.0.kind.prefix()]);
         let mut out: Vec<String> = self
             .0
             .list_all(&base)?
@@ -408,7 +508,7 @@ struct Head {
 impl SequenceRefs {
     /// Highest sequence file of every branch under `refs/heads`.
     fn heads(&self) -> Result<std::collections::BTreeMap<String, Head>> {
-        let base = self.1.join("refs").join("heads");
+        let base = self.1.join(self.0.kind.prefix());
         self.0.counters.lists.fetch_add(1, Ordering::Relaxed);
         let io = |what: &std::path::Path, e: std::io::Error| Error::Remote {
             remote: self.0.name.clone(),
@@ -455,9 +555,11 @@ impl SequenceRefs {
     }
 }
 
-impl RefStore for SequenceRefs {
-    fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
-        let dir = self.0.path(&["refs/heads", branch]);
+impl SequenceRefs {
+    /// The newest value of a ref (`None`: tombstone) and its sequence number,
+    /// `None` when the ref has no sequence file.
+    fn slot(&self, branch: &str) -> Result<Option<(Option<ObjectId>, u64)>> {
+        let dir = self.0.path(&[self.0.kind.prefix(), branch]);
         self.0.counters.lists.fetch_add(1, Ordering::Relaxed);
         let listed = self
             .0
@@ -481,22 +583,50 @@ impl RefStore for SequenceRefs {
                 message: format!("ref file {path} vanished while being read"),
             });
         };
-        Ok(Some((self.0.required(branch, value)?, RefToken::Seq(seq))))
+        Ok(Some((self.0.required(branch, value)?, seq)))
+    }
+
+    /// Creates sequence file `next` of the ref with `bytes`.
+    fn create(&self, branch: &str, next: u64, bytes: Vec<u8>) -> Result<Cas> {
+        let name = format!("{next:0width$}", width = SEQ_DIGITS);
+        let path = self.0.path(&[self.0.kind.prefix(), branch, &name]);
+        self.0.put(&path, bytes, PutMode::Create)
+    }
+
+    fn seq(token: &RefToken) -> Result<u64> {
+        match token {
+            RefToken::Seq(n) => Ok(*n),
+            RefToken::Version(_) => Err(Error::Internal(
+                "version token for a sequence ref store".into(),
+            )),
+        }
+    }
+}
+
+impl RefStore for SequenceRefs {
+    fn read(&self, branch: &str) -> Result<Option<(ObjectId, RefToken)>> {
+        Ok(match self.slot(branch)? {
+            Some((Some(id), seq)) => Some((id, RefToken::Seq(seq))),
+            _ => None,
+        })
     }
 
     fn cas(&self, branch: &str, expected: Option<&RefToken>, new: ObjectId) -> Result<Cas> {
         let next = match expected {
-            None => 1,
-            Some(RefToken::Seq(n)) => n + 1,
-            Some(RefToken::Version(_)) => {
-                return Err(Error::Internal(
-                    "version token for a sequence ref store".into(),
-                ));
-            }
+            // Absent or deleted: the file after the tombstone, which only one
+            // creator can make.
+            None => match self.slot(branch)? {
+                None => 1,
+                Some((None, seq)) => seq + 1,
+                Some((Some(_), _)) => return Ok(Cas::Conflict),
+            },
+            Some(t) => Self::seq(t)? + 1,
         };
-        let name = format!("{next:0width$}", width = SEQ_DIGITS);
-        let path = self.0.path(&["refs/heads", branch, &name]);
-        self.0.put(&path, value_bytes(new), PutMode::Create)
+        self.create(branch, next, value_bytes(new))
+    }
+
+    fn delete(&self, branch: &str, expected: &RefToken) -> Result<Cas> {
+        self.create(branch, Self::seq(expected)? + 1, TOMBSTONE.to_vec())
     }
 
     fn list_values(&self) -> Result<Vec<(String, Value)>> {
@@ -507,7 +637,10 @@ impl RefStore for SequenceRefs {
             } else if check_remote_branch(&branch).is_err() {
                 Err(NOT_READ.to_string())
             } else {
-                self.0.file_value(&head.file)?
+                match listed(self.0.file_value(&head.file)?) {
+                    Some(v) => v,
+                    None => continue,
+                }
             };
             out.push((branch, value));
         }
@@ -543,6 +676,7 @@ mod tests {
             rt: rt.handle().clone(),
             name: "test".into(),
             counters: Default::default(),
+            kind: RefKind::Branch,
         }
     }
 
@@ -564,6 +698,19 @@ mod tests {
             vec![("feature/x".to_string(), c), ("main".to_string(), b)]
         );
         assert_eq!(refs.names().unwrap(), vec!["feature/x", "main"]);
+        // A delete is a compare-and-swap to a tombstone, which reads as absent.
+        assert_eq!(refs.delete("main", &t1).unwrap(), Cas::Conflict);
+        let (_, t3) = refs.read("main").unwrap().unwrap();
+        assert_eq!(refs.delete("main", &t3).unwrap(), Cas::Updated);
+        assert_eq!(refs.read("main").unwrap(), None);
+        assert_eq!(
+            refs.list().unwrap().branches,
+            vec![("feature/x".to_string(), c)]
+        );
+        // Creating it again replaces the tombstone; of two creators only one wins.
+        assert_eq!(refs.cas("main", None, a).unwrap(), Cas::Updated);
+        assert_eq!(refs.cas("main", None, c).unwrap(), Cas::Conflict);
+        assert_eq!(refs.read("main").unwrap().unwrap().0, a);
     }
 
     #[test]
@@ -624,7 +771,7 @@ mod tests {
         let files = std::fs::read_dir(dir.path().join("pre/fix/refs/heads/main"))
             .unwrap()
             .count();
-        assert_eq!(files, 2);
+        assert_eq!(files, 4);
     }
 
     #[test]

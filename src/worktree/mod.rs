@@ -6,6 +6,7 @@ pub mod index;
 pub mod links;
 pub mod scan;
 pub mod sources;
+pub mod sparse;
 pub mod write;
 
 use crate::paths::os_path;

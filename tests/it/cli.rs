@@ -2096,14 +2096,14 @@ fn bash_completes_branch_tag_remote_and_revision_names_of_the_repository() {
         &["v1"],
         &["main"],
     );
-    // Remotes, then the local branch to push.
+    // Remotes, then the local branch or tag to push.
     has(
         &bash_complete(&repo, ".", &["dsv", "push", ""]),
         &["origin"],
         &["main"],
     );
     let got = bash_complete(&repo, ".", &["dsv", "push", "origin", ""]);
-    has(&got, &["main", "feature"], &["origin"]);
+    has(&got, &["main", "feature", "v1"], &["origin", "origin/main"]);
     assert_eq!(
         bash_complete(&repo, ".", &["dsv", "fetch", "o"]),
         ["origin"]
