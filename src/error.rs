@@ -227,6 +227,9 @@ pub enum Error {
         /// The individual errors.
         errors: Vec<Error>,
     },
+    /// Garbage collection of a remote, or its pins, failed.
+    #[error(transparent)]
+    RemoteGc(#[from] crate::remote::gc::GcError),
 }
 
 impl Error {

@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use super::format::{IdxEntry, PackIndex};
 use super::refs::{Cas, check_remote_branch, names_conflict};
-use super::{Remote, RemoteIndex, TransferStats, idx_name, load_index, pack_name, tracking_ref};
+use super::{
+    Remote, RemoteIndex, TransferStats, idx_name, load_index_for_push, pack_name, tracking_ref,
+};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::tree::TreeObject;
@@ -160,6 +162,8 @@ struct Packer<'a> {
     objects: u64,
     packs: u64,
     progress: &'a dyn Progress,
+    /// Names a new pack must not take (retiring packs, see [`super::gc::unique_pack`]).
+    avoid: HashSet<ObjectId>,
 }
 
 impl Packer<'_> {
@@ -185,10 +189,10 @@ impl Packer<'_> {
         if self.entries.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by_key(|e| e.id);
-        let hash = ObjectId::hash(&buf);
+        let hash = super::gc::unique_pack(&mut buf, &mut entries, &self.avoid);
         let idx = PackIndex {
             pack: hash,
             pack_len: buf.len() as u64,
@@ -237,10 +241,14 @@ fn send_missing(
             packer.add(id, &record)?;
             continue;
         }
-        if index.contains(&id) || !seen.insert(id) {
+        // Only a settled pack vouches for what its objects reference (remote gc).
+        if index.settled(&id) || !seen.insert(id) {
             continue;
         }
-        stack.push((id, kind, true));
+        let send = !index.kept(&id);
+        if send {
+            stack.push((id, kind, true));
+        }
         match kind {
             Kind::Commit => {
                 let c = Commit::load(&repo.store, &id)?;
@@ -279,7 +287,7 @@ fn send_missing(
                     for (c, _) in children.iter().rev() {
                         stack.push((*c, Kind::Blob, false));
                     }
-                } else {
+                } else if send {
                     // A raw record has no dependencies: send it now and spare a second read.
                     stack.pop();
                     packer.add(id, &record)?;
@@ -391,7 +399,7 @@ pub fn push_with(
             tracking: tracking_name.clone(),
         };
         observer.before_upload(&plan)?;
-        let index = load_index(repo, &remote)?;
+        let mut index = load_index_for_push(repo, &remote)?;
         progress.start_bytes("pushing", None);
         let mut packer = Packer {
             repo,
@@ -402,8 +410,29 @@ pub fn push_with(
             objects: 0,
             packs: 0,
             progress,
+            avoid: index.retiring_packs(),
         };
-        let sent = send_missing(repo, &index, local, &mut packer);
+        let mut sent = send_missing(repo, &index, local, &mut packer);
+        // A collector that retired packs meanwhile may have retired what the walk
+        // relied on: walk again against the new records before the ref moves.
+        let mut rounds = 0;
+        while sent.is_ok() {
+            let keys = super::gc::record_keys(&remote)?;
+            if keys == index.gc_records {
+                break;
+            }
+            rounds += 1;
+            if rounds > super::gc::MAX_SETTLE_ROUNDS {
+                return Err(super::gc::GcError::Unsettled {
+                    remote: remote_name.to_string(),
+                    rounds,
+                }
+                .into());
+            }
+            index = load_index_for_push(repo, &remote)?;
+            packer.avoid = index.retiring_packs();
+            sent = send_missing(repo, &index, local, &mut packer);
+        }
         progress.finish();
         sent?;
         report.objects = packer.objects;

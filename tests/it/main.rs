@@ -30,6 +30,7 @@ mod query;
 mod quoting;
 mod refs;
 mod remote;
+mod remote_gc;
 mod secrets;
 mod shapes;
 mod summary_counts;
