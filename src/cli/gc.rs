@@ -54,7 +54,8 @@ fn amount(a: &Amount) -> String {
 /// Runs `gc`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if let Some(name) = &args.remote {
-        let repo = ctx.repo(Access::Read)?;
+        // Written: the cache of the remote's pack indexes, so no index is read twice.
+        let repo = ctx.repo(Access::Write)?;
         let threshold = match args.rewrite_threshold {
             Some(t) => t,
             None => dsv::remote::gc::configured_threshold(&repo, name)?

@@ -432,7 +432,7 @@ impl Marker<'_> {
         Ok(RecordHeader::decode(&h)
             .ok()
             .filter(|hd| hd.id == *id)
-            .map(|hd| (hd, loc.len as u32)))
+            .map(|hd| (hd, loc.len)))
     }
 
     /// The references of `id` from the local store, `None` when the remote must be asked.
@@ -934,15 +934,15 @@ pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<Remote
     };
     // This run's candidates.
     let mut candidates = Vec::new();
-    for (n, p) in listing.iter().enumerate() {
+    for (n, f) in fate.iter().enumerate() {
         let (pack, bytes) = index.packs[n];
         let objects = index.members[n].len() as u64;
-        match fate[n] {
+        match *f {
             Fate::Keep => report.kept.live.add(objects, bytes),
             Fate::Young => report.kept.young.add(objects, bytes),
             Fate::Pending => {}
             Fate::Dead | Fate::Rewrite => {
-                let why = if fate[n] == Fate::Dead {
+                let why = if *f == Fate::Dead {
                     Why::Unreferenced
                 } else {
                     report.rewritten.add(objects, bytes);
@@ -955,7 +955,6 @@ pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<Remote
                     objects,
                     why,
                 });
-                let _ = p;
             }
         }
     }
