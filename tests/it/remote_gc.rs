@@ -308,27 +308,43 @@ fn race_with_collectors(url: &str, env: &[(&str, String)], rounds: usize) {
         ok(&t, d, env, &["switch", "-c", &format!("b{c}")]);
     }
     let mut accepted: Vec<(usize, String)> = Vec::new();
+    let scratch_commits: Vec<std::sync::Mutex<Vec<String>>> =
+        (0..PUSHERS).map(|_| Default::default()).collect();
     for round in 0..rounds {
         let results = std::sync::Mutex::new(Vec::new());
         std::thread::scope(|s| {
             for (c, d) in dirs.iter().take(PUSHERS).enumerate() {
-                let (t, results) = (&t, &results);
+                let (t, results, scratch_commits) = (&t, &results, &scratch_commits);
                 s.spawn(move || {
-                    // Garbage: a scratch branch replaced by force every round.
+                    // Garbage: a scratch branch replaced by force every round; every
+                    // third round it takes back the commit of two rounds before, whose
+                    // packs a collector may be retiring by then.
                     let scratch = format!("scratch{c}");
+                    let mut mine = scratch_commits[c].lock().unwrap();
                     if round == 0 {
                         ok(t, d, env, &["switch", "-q", "-c", &scratch]);
                     } else {
                         ok(t, d, env, &["switch", "-q", &scratch]);
-                        ok(t, d, env, &["reset", "--hard", &format!("b{c}")]);
                     }
-                    write_file(
-                        d,
-                        &format!("scratch{c}.bin"),
-                        pseudo_random_bytes(30_000, (round * 10 + c) as u64),
+                    if round % 3 == 2 {
+                        ok(t, d, env, &["reset", "--hard", &mine[round - 2]]);
+                    } else {
+                        ok(t, d, env, &["reset", "--hard", &format!("b{c}")]);
+                        write_file(
+                            d,
+                            &format!("scratch{c}.bin"),
+                            pseudo_random_bytes(30_000, (round * 10 + c) as u64),
+                        );
+                        ok(t, d, env, &["add", "-A"]);
+                        ok(t, d, env, &["commit", "-m", "scratch"]);
+                    }
+                    mine.push(
+                        ok(t, d, env, &["rev-parse", "HEAD"])
+                            .stdout
+                            .trim()
+                            .to_string(),
                     );
-                    ok(t, d, env, &["add", "-A"]);
-                    ok(t, d, env, &["commit", "-m", "scratch"]);
+                    drop(mine);
                     ok(
                         t,
                         d,
