@@ -32,6 +32,7 @@ mod merge;
 mod meta;
 mod mv;
 mod output;
+mod pin;
 mod pull;
 mod push;
 mod query;
@@ -145,6 +146,8 @@ enum Command {
     Fsck(fsck::Args),
     /// Remove unreachable objects and repack.
     Gc(gc::Args),
+    /// Keep commits on a remote whatever happens to branches (retention pins for gc --remote).
+    Pin(pin::Args),
     /// Rebuild objects.redb from the packs (and a damaged index from HEAD), then fsck.
     Repair(repair::Args),
     /// Print a stored object (plumbing).
@@ -357,6 +360,7 @@ pub fn run() -> i32 {
         Command::Reset(a) => reset::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Gc(a) => gc::run(&ctx, a),
+        Command::Pin(a) => pin::run(&ctx, a),
         Command::Repair(a) => repair::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
         Command::LsTree(a) => ls_tree::run(&ctx, a),

@@ -46,6 +46,9 @@ pub fn fsck_remote(
         remote: name.to_string(),
         ..RemoteFsckReport::default()
     };
+    if let Err(e) = super::gc::read_state(&remote) {
+        report.problems.push(e.to_string());
+    }
     let mut index = RemoteIndex::default();
     let listing = remote.list(&["packs"])?;
     let sizes: std::collections::HashMap<String, u64> = listing

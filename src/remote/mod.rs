@@ -13,6 +13,7 @@ pub mod blob_cache;
 pub mod fetch;
 pub mod format;
 pub mod fsck;
+pub mod gc;
 pub mod net;
 pub mod push;
 pub mod read;
@@ -639,6 +640,13 @@ pub struct RemoteLoc {
 }
 
 /// What the remote has: every visible pack (one with an index) and its records.
+///
+/// Packs come in three classes ([`gc`]): settled (a push may stop its walk at
+/// their objects), fresh (uploaded after the oldest pending gc record listed the
+/// remote: present, but their closure is not vouched for) and retiring (a
+/// candidate of a gc record: treated as absent by pushes, read last by fetches).
+/// They are added in that order, so an object's location is in the best class
+/// that holds it.
 #[derive(Debug, Default)]
 pub struct RemoteIndex {
     /// Pack hashes and lengths.
@@ -647,17 +655,52 @@ pub struct RemoteIndex {
     pub objects: HashMap<ObjectId, RemoteLoc>,
     /// Records of each pack (same order as `packs`).
     pub members: Vec<Vec<(ObjectId, u64, u32)>>,
+    /// Class of each pack (same order as `packs`).
+    pub class: Vec<gc::PackClass>,
+    /// The gc record keys seen when the index was loaded (a push compares them
+    /// again just before it moves the ref).
+    pub gc_records: Vec<String>,
 }
 
 impl RemoteIndex {
-    /// Whether the remote has the object.
+    /// Whether the remote has the object (in any visible pack).
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.objects.contains_key(id)
     }
 
+    /// Whether the object is in a settled pack: a push may stop its walk there
+    /// (everything it references is in settled packs too).
+    pub fn settled(&self, id: &ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|l| self.class[l.pack as usize] == gc::PackClass::Settled)
+    }
+
+    /// Whether the object is in a pack no gc record retires (a push need not send it).
+    pub fn kept(&self, id: &ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|l| self.class[l.pack as usize] != gc::PackClass::Retiring)
+    }
+
+    /// The packs a gc record retires.
+    pub fn retiring_packs(&self) -> std::collections::HashSet<ObjectId> {
+        self.packs
+            .iter()
+            .zip(&self.class)
+            .filter(|(_, c)| **c == gc::PackClass::Retiring)
+            .map(|((p, _), _)| *p)
+            .collect()
+    }
+
     fn add(&mut self, idx: &PackIndex) {
+        self.add_as(idx, gc::PackClass::Settled)
+    }
+
+    fn add_as(&mut self, idx: &PackIndex, class: gc::PackClass) {
         let n = self.packs.len() as u32;
         self.packs.push((idx.pack, idx.pack_len));
+        self.class.push(class);
         self.members.push(
             idx.entries
                 .iter()
@@ -684,32 +727,119 @@ pub fn pack_name(pack: &ObjectId) -> String {
     format!("packs/{pack}.dsvpack")
 }
 
-/// Loads the remote's indexes: one LIST of `packs/`, then only the indexes not
-/// cached under `.dsv/remotes/NAME/` are downloaded (and verified, then cached).
+/// Loads the remote's indexes for reading: one LIST of `packs/` (and one of the
+/// gc records), then only the indexes not cached under `.dsv/remotes/NAME/` are
+/// downloaded (and verified, then cached). A gc record that cannot be read only
+/// costs the preference for packs that are not retiring: readers are safe either way.
 pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
-    let mut names = Vec::new();
+    load_index_with(repo, remote, false)
+}
+
+/// [`load_index`] for a push: a gc record that cannot be read is an error, since
+/// the packs it retires cannot be known.
+pub fn load_index_for_push(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
+    load_index_with(repo, remote, true)
+}
+
+fn load_index_with(repo: &Repository, remote: &Remote, strict: bool) -> Result<RemoteIndex> {
+    let state = match gc::read_state(remote) {
+        Ok(s) => s,
+        Err(e) if strict => return Err(e),
+        Err(_) => gc::GcState::default(),
+    };
+    let listed = list_packs(remote)?;
+    let names: Vec<ObjectId> = listed
+        .iter()
+        .filter(|p| p.idx.is_some())
+        .map(|p| p.pack)
+        .collect();
+    let idxs = read_indexes(repo, remote, &names)?;
+    let mut out = RemoteIndex {
+        gc_records: state.keys(),
+        ..RemoteIndex::default()
+    };
+    let mut classed: Vec<(gc::PackClass, PackIndex)> = listed
+        .iter()
+        .filter_map(|p| Some((p, p.idx?)))
+        .zip(idxs)
+        .filter_map(|((p, mtime), idx)| Some((state.class_of(&p.pack, mtime), idx?)))
+        .collect();
+    classed.sort_by_key(|(c, i)| (*c, i.pack));
+    for (class, idx) in &classed {
+        out.add_as(idx, *class);
+    }
+    Ok(out)
+}
+
+/// A pack name seen in the listing of `packs/`.
+#[derive(Debug, Clone)]
+pub struct ListedPack {
+    /// The pack's hash.
+    pub pack: ObjectId,
+    /// Size of `packs/<hash>.dsvpack`, if listed.
+    pub pack_size: Option<u64>,
+    /// When `packs/<hash>.dsvpack` was last written (ms since the epoch, the store's clock).
+    pub pack_time: Option<i64>,
+    /// When `packs/<hash>.idx` was last written, if listed (ms, the store's clock).
+    pub idx: Option<i64>,
+}
+
+/// One LIST of `packs/`: every pack or index name, sorted by hash.
+pub fn list_packs(remote: &Remote) -> Result<Vec<ListedPack>> {
+    let mut by: std::collections::BTreeMap<ObjectId, ListedPack> = Default::default();
     for meta in remote.list(&["packs"])? {
         let Some(file) = meta.location.filename() else {
             continue;
         };
-        if let Some(hex) = file.strip_suffix(".idx")
-            && let Some(id) = ObjectId::from_hex(hex)
-        {
-            names.push(id);
+        let time = meta.last_modified.timestamp_millis();
+        let (hex, is_idx) = if let Some(h) = file.strip_suffix(".idx") {
+            (h, true)
+        } else if let Some(h) = file.strip_suffix(".dsvpack") {
+            (h, false)
+        } else {
+            continue;
+        };
+        let Some(id) = ObjectId::from_hex(hex) else {
+            continue;
+        };
+        let e = by.entry(id).or_insert(ListedPack {
+            pack: id,
+            pack_size: None,
+            pack_time: None,
+            idx: None,
+        });
+        if is_idx {
+            e.idx = Some(time);
+        } else {
+            e.pack_size = Some(meta.size);
+            e.pack_time = Some(time);
         }
     }
-    names.sort();
+    Ok(by.into_values().collect())
+}
+
+/// The indexes of `names` (in that order): from the cache under
+/// `.dsv/remotes/NAME/idx/`, else downloaded (at most once each), verified and cached.
+/// `None` for an index that vanished since the listing (a collector deleted its pack).
+pub fn read_indexes(
+    repo: &Repository,
+    remote: &Remote,
+    names: &[ObjectId],
+) -> Result<Vec<Option<PackIndex>>> {
     let cache = cache_dir(repo, &remote.name).join("idx");
-    let mut out = RemoteIndex::default();
+    let mut out: Vec<Option<PackIndex>> = Vec::with_capacity(names.len());
     let mut missing = Vec::new();
-    for pack in &names {
+    for (i, pack) in names.iter().enumerate() {
         let path = cache.join(format!("{pack}.idx"));
         match std::fs::read(&path)
             .ok()
             .and_then(|b| PackIndex::decode(&b).ok())
         {
-            Some(idx) if idx.pack == *pack => out.add(&idx),
-            _ => missing.push(*pack),
+            Some(idx) if idx.pack == *pack => out.push(Some(idx)),
+            _ => {
+                out.push(None);
+                missing.push((i, *pack));
+            }
         }
     }
     if missing.is_empty() {
@@ -717,7 +847,7 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
     }
     let paths: Vec<StorePath> = missing
         .iter()
-        .map(|p| remote.path(&[&idx_name(p)]))
+        .map(|(_, p)| remote.path(&[&idx_name(p)]))
         .collect();
     remote
         .counters
@@ -735,8 +865,12 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
     if repo.writable() {
         repo.storage.create_dir_all(&cache)?;
     }
-    for ((pack, path), r) in missing.iter().zip(&paths).zip(fetched) {
-        let bytes = match r.map_err(|e| remote.err(&format!("reading {path}"), e))? {
+    for (((i, pack), path), r) in missing.iter().zip(&paths).zip(fetched) {
+        let bytes = match r {
+            Err(object_store::Error::NotFound { .. }) => continue,
+            r => r.map_err(|e| remote.err(&format!("reading {path}"), e))?,
+        };
+        let bytes = match bytes {
             Capped::Bytes(b, _) => b,
             Capped::TooLarge(n) => {
                 return Err(Error::Remote {
@@ -765,7 +899,7 @@ pub fn load_index(repo: &Repository, remote: &Remote) -> Result<RemoteIndex> {
             repo.storage
                 .write_atomic(&cache.join(format!("{pack}.idx")), &bytes)?;
         }
-        out.add(&idx);
+        out[*i] = Some(idx);
     }
     Ok(out)
 }

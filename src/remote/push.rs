@@ -15,7 +15,9 @@ use serde::Serialize;
 
 use super::format::{IdxEntry, PackIndex};
 use super::refs::{Cas, check_remote_branch, names_conflict};
-use super::{Remote, RemoteIndex, TransferStats, idx_name, load_index, pack_name, tracking_ref};
+use super::{
+    Remote, RemoteIndex, TransferStats, idx_name, load_index_for_push, pack_name, tracking_ref,
+};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::tree::TreeObject;
@@ -152,6 +154,39 @@ enum Kind {
     Blob,
 }
 
+/// Sends what `tip` needs that the remote's settled packs do not hold. A collector
+/// that retired packs meanwhile may have retired what the walk relied on, so the
+/// walk runs again against the new gc records until they stay the same from the
+/// start of a walk to its end (see `remote::gc`); only then may a ref move.
+pub(super) fn send_settled(
+    repo: &Repository,
+    remote: &Remote,
+    remote_name: &str,
+    mut index: RemoteIndex,
+    tip: ObjectId,
+    packer: &mut Packer<'_>,
+) -> Result<()> {
+    packer.avoid = index.retiring_packs();
+    let mut rounds = 0;
+    loop {
+        send_missing(repo, &index, tip, packer)?;
+        let keys = super::gc::record_keys(remote)?;
+        if keys == index.gc_records {
+            return Ok(());
+        }
+        rounds += 1;
+        if rounds > super::gc::MAX_SETTLE_ROUNDS {
+            return Err(super::gc::GcError::Unsettled {
+                remote: remote_name.to_string(),
+                rounds,
+            }
+            .into());
+        }
+        index = load_index_for_push(repo, remote)?;
+        packer.avoid = index.retiring_packs();
+    }
+}
+
 /// Packs being built and uploaded as the walk emits records.
 pub(super) struct Packer<'a> {
     pub(super) repo: &'a Repository,
@@ -162,6 +197,8 @@ pub(super) struct Packer<'a> {
     pub(super) objects: u64,
     pub(super) packs: u64,
     pub(super) progress: &'a dyn Progress,
+    /// Names a new pack must not take (retiring packs, see [`super::gc::unique_pack`]).
+    pub(super) avoid: HashSet<ObjectId>,
 }
 
 impl Packer<'_> {
@@ -187,10 +224,10 @@ impl Packer<'_> {
         if self.entries.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by_key(|e| e.id);
-        let hash = ObjectId::hash(&buf);
+        let hash = super::gc::unique_pack(&mut buf, &mut entries, &self.avoid);
         let idx = PackIndex {
             pack: hash,
             pack_len: buf.len() as u64,
@@ -239,10 +276,14 @@ pub(super) fn send_missing(
             packer.add(id, &record)?;
             continue;
         }
-        if index.contains(&id) || !seen.insert(id) {
+        // Only a settled pack vouches for what its objects reference (remote gc).
+        if index.settled(&id) || !seen.insert(id) {
             continue;
         }
-        stack.push((id, kind, true));
+        let send = !index.kept(&id);
+        if send {
+            stack.push((id, kind, true));
+        }
         match kind {
             Kind::Commit => {
                 let c = Commit::load(&repo.store, &id)?;
@@ -281,7 +322,7 @@ pub(super) fn send_missing(
                     for (c, _) in children.iter().rev() {
                         stack.push((*c, Kind::Blob, false));
                     }
-                } else {
+                } else if send {
                     // A raw record has no dependencies: send it now and spare a second read.
                     stack.pop();
                     packer.add(id, &record)?;
@@ -403,7 +444,7 @@ pub fn push_with(
             deleted: false,
         };
         observer.before_upload(&plan)?;
-        let index = load_index(repo, &remote)?;
+        let index = load_index_for_push(repo, &remote)?;
         progress.start_bytes("pushing", None);
         let mut packer = Packer {
             repo,
@@ -414,8 +455,9 @@ pub fn push_with(
             objects: 0,
             packs: 0,
             progress,
+            avoid: HashSet::new(),
         };
-        let sent = send_missing(repo, &index, local, &mut packer);
+        let sent = send_settled(repo, &remote, remote_name, index, local, &mut packer);
         progress.finish();
         sent?;
         report.objects = packer.objects;

@@ -10,9 +10,9 @@
 
 use serde::Serialize;
 
-use super::push::{Packer, PushObserver, PushPlan, pack_target, send_missing};
+use super::push::{Packer, PushObserver, PushPlan, pack_target};
 use super::refs::{Cas, RefKind, RefStore, RefToken, check_remote_branch};
-use super::{Remote, TransferStats, load_index, tracking_ref};
+use super::{Remote, TransferStats, load_index_for_push, tracking_ref};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::progress::Progress;
@@ -369,7 +369,7 @@ pub fn push_tags_with(
         p.new = id;
         observer.before_upload(&p)?;
         // Reloaded per tag: what the previous tag sent is listed now, not sent twice.
-        let index = load_index(repo, &remote)?;
+        let index = load_index_for_push(repo, &remote)?;
         progress.start_bytes("pushing", None);
         let mut packer = Packer {
             repo,
@@ -380,8 +380,9 @@ pub fn push_tags_with(
             objects: 0,
             packs: 0,
             progress,
+            avoid: std::collections::HashSet::new(),
         };
-        let sent = send_missing(repo, &index, id, &mut packer);
+        let sent = super::push::send_settled(repo, &remote, remote_name, index, id, &mut packer);
         progress.finish();
         sent?;
         update.objects = packer.objects;

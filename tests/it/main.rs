@@ -31,6 +31,7 @@ mod query;
 mod quoting;
 mod refs;
 mod remote;
+mod remote_gc;
 mod remote_refs;
 mod secrets;
 mod shapes;
