@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch; one module per command.
 
 mod add;
+mod blame;
 mod branch;
 mod cat_object;
 mod checkout;
@@ -100,6 +101,8 @@ enum Command {
     Log(log::Args),
     /// Show a commit and what it changed.
     Show(show::Args),
+    /// Show the commit that last changed each object of a label file.
+    Blame(blame::Args),
     /// Show changes between commits, the index and the working tree (file level).
     Diff(diff::Args),
     /// List, create, delete or rename branches.
@@ -341,6 +344,7 @@ pub fn run() -> i32 {
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
+        Command::Blame(a) => blame::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Branch(a) => branch::run(&ctx, a),
         Command::Switch(a) => switch::run(&ctx, a),

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod blame;
 mod box_convention;
 mod cli;
 mod corruption;
