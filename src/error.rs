@@ -227,6 +227,9 @@ pub enum Error {
         /// The individual errors.
         errors: Vec<Error>,
     },
+    /// A list of frames for `dsv meta set --paths-from` that names no frame.
+    #[error(transparent)]
+    MetaEdit(#[from] crate::ops::meta_edit::MetaEditError),
 }
 
 impl Error {
