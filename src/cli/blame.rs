@@ -55,13 +55,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let path = display_path(&repo.repo_path(&ctx.cwd, &args.file)?);
     let rev = resolve(&repo, args.rev.as_deref().unwrap_or("HEAD"))?;
     // A frame given as a path is a repository path, like the label file.
-    let frame = match &args.frame {
-        Some(f) => Some(match repo.repo_path(&ctx.cwd, std::path::Path::new(f)) {
-            Ok(p) => display_path(&p),
-            Err(_) => f.clone(),
-        }),
-        None => None,
-    };
+    let frame =
+        args.frame.as_ref().map(
+            |f| match repo.repo_path(&ctx.cwd, std::path::Path::new(f)) {
+                Ok(p) => display_path(&p),
+                Err(_) => f.clone(),
+            },
+        );
     let opts = BlameOptions {
         frame,
         ..BlameOptions::default()

@@ -7,6 +7,7 @@ use super::output::human_bytes;
 
 /// Arguments of `gc`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {}
 
 /// Runs `gc`.
@@ -15,8 +16,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<i32> {
     let r = gc(&repo)?;
     if !ctx.quiet {
         println!(
-            "kept {} objects, dropped {}; packs {} -> {}, {} -> {}",
-            r.kept,
+            "kept {}, dropped {}; packs {} -> {}, {} -> {}",
+            dsv::quote::count(r.kept, "object"),
             r.dropped,
             r.packs_before,
             r.packs_after,
@@ -26,3 +27,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv gc --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv gc                             drop unreachable objects and repack";

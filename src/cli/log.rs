@@ -14,6 +14,7 @@ use super::output::{git_date, human_bytes, paint, print_json, safe_line, safe_te
 
 /// Arguments of `log`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revisions to start from (default HEAD).
     revs: Vec<String>,
@@ -88,8 +89,8 @@ pub fn print_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Stri
     );
     println!("Date:   {}", git_date(c.time, c.tz_offset_min));
     println!(
-        "Data:   {} files, {}",
-        c.summary.files,
+        "Data:   {}, {}",
+        dsv::quote::count(c.summary.files, "file"),
         human_bytes(c.summary.bytes)
     );
     if let Some(code) = &c.code {
@@ -202,3 +203,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv log --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv log                            history of the current branch
+  dsv log -3 --oneline
+  dsv log --all --first-parent
+  dsv log main..relabel              commits on relabel not on main
+  dsv log --json -n 1";

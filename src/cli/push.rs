@@ -8,6 +8,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `push`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Remote name (default: origin).
     remote: Option<String>,
@@ -52,12 +53,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         } else {
             let old = r.old.map_or("(new branch)".to_string(), |o| o.short());
             eprintln!(
-                "{remote}/{}: {old} -> {}; {} objects, {} sent in {} PUTs",
+                "{remote}/{}: {old} -> {}; {}, {} sent in {}",
                 r.branch,
                 r.new.short(),
-                r.objects,
+                dsv::quote::count(r.objects, "object"),
                 human_bytes(r.transfer.bytes_up),
-                r.transfer.puts
+                dsv::quote::count(r.transfer.puts, "PUT")
             );
         }
     }
@@ -72,3 +73,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &format!("{remote}/{} was pushed", r.branch),
     )
 }
+
+/// Examples shown by `dsv push --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv push                           the current branch to origin
+  dsv push origin relabel
+  dsv push --force-with-lease        replace the remote branch if it is where you last saw it";

@@ -10,6 +10,7 @@ use super::output::print_json;
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revision to show (default HEAD).
     #[arg(default_value = "HEAD")]
@@ -43,3 +44,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     super::diff::print_summary(&mut out, &changes)?;
     Ok(0)
 }
+
+/// Examples shown by `dsv show --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv show                           the last commit and its dataset diff
+  dsv show v1 --json
+  dsv show HEAD~2";

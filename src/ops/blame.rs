@@ -108,6 +108,14 @@ pub struct Blame {
     pub commits_walked: usize,
 }
 
+/// The version being compared, per frame name: its objects, and for each the
+/// output slot (frame, object) it stands for (`None` once attributed).
+type Current = BTreeMap<String, (Vec<Object>, Vec<Option<(usize, usize)>>)>;
+
+/// Per output frame and object: the change, the commit (index into the
+/// commits read) and the label file's path there, once attributed.
+type Done = Vec<Vec<Option<(ObjectChangeKind, usize, String)>>>;
+
 /// The objects of a parsed version grouped by frame name (a name several
 /// frames share is one frame), in first-seen order.
 fn by_frame(frames: Vec<FrameLabels>) -> Vec<FrameLabels> {
@@ -213,10 +221,8 @@ pub fn blame(
 
     // The output, objects to be filled in as the walk attributes them.
     let mut out_frames: Vec<BlameFrame> = Vec::with_capacity(frames.len());
-    let mut done: Vec<Vec<Option<(ObjectChangeKind, usize, String)>>> = Vec::new();
-    // The version being compared: objects per frame name, and for each object
-    // the output slot it stands for (None once attributed).
-    let mut current: BTreeMap<String, (Vec<Object>, Vec<Option<(usize, usize)>>)> = BTreeMap::new();
+    let mut done: Done = Vec::new();
+    let mut current: Current = BTreeMap::new();
     let mut pending = 0usize;
     for (fi, f) in frames.into_iter().enumerate() {
         let frame_path = layout.frame_path(&src, path, format, &f.frame)?;
@@ -255,17 +261,13 @@ pub fn blame(
     let mut cur_layout = layout;
     let mut cur_format = format;
     // Attributes every waiting object of `current` to the commit at `ci`.
-    let attribute_all =
-        |current: &mut BTreeMap<String, (Vec<Object>, Vec<Option<(usize, usize)>>)>,
-         done: &mut Vec<Vec<Option<(ObjectChangeKind, usize, String)>>>,
-         ci: usize,
-         at: &str| {
-            for (_, (_, slots)) in std::mem::take(current) {
-                for (fi, oi) in slots.into_iter().flatten() {
-                    done[fi][oi] = Some((ObjectChangeKind::Added, ci, at.to_string()));
-                }
+    let attribute_all = |current: &mut Current, done: &mut Done, ci: usize, at: &str| {
+        for (_, (_, slots)) in std::mem::take(current) {
+            for (fi, oi) in slots.into_iter().flatten() {
+                done[fi][oi] = Some((ObjectChangeKind::Added, ci, at.to_string()));
             }
-        };
+        }
+    };
     while pending > 0 {
         commits.push(commit_info(&cur_id, &cur));
         let ci = commits.len() - 1;
@@ -372,8 +374,7 @@ pub fn blame(
                 }
             }
         }
-        let mut next: BTreeMap<String, (Vec<Object>, Vec<Option<(usize, usize)>>)> =
-            BTreeMap::new();
+        let mut next: Current = BTreeMap::new();
         for (key, (objects, slots)) in std::mem::take(&mut current) {
             let old_key = renamed_frame.get(&key).cloned().unwrap_or(key);
             let old = old_by.remove(&old_key).unwrap_or_default();

@@ -23,7 +23,7 @@ use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
-use crate::store::pack::{self, PACK_MAGIC, RecordHeader, Repr};
+use crate::store::pack::{self, PACK_MAGIC, Repr};
 
 /// Default size at which a remote pack is closed and uploaded.
 pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
@@ -203,7 +203,8 @@ impl Packer<'_> {
                 .put(&pack_path, bytes::Bytes::from(buf), false)?;
             self.packs += 1;
         }
-        self.progress.inc(len);
+        // The records' bytes, what the total counted (not the pack's magic).
+        self.progress.inc(len - PACK_MAGIC.len() as u64);
         let idx_bytes = idx.encode();
         self.remote.put(
             &self.remote.path(&[&idx_name(&hash)]),
@@ -220,21 +221,39 @@ impl Packer<'_> {
     }
 }
 
-/// Walks from `tip` in post-order, skipping what the remote has, and hands each
-/// record to the packer (so every object follows everything it references).
-fn send_missing(
-    repo: &Repository,
-    index: &RemoteIndex,
-    tip: ObjectId,
-    packer: &mut Packer,
-) -> Result<()> {
+/// What a push sends: the objects the remote lacks, in the order they are
+/// sent, and the bytes of their records, known before the upload starts so
+/// progress has totals.
+struct Missing {
+    order: Vec<ObjectId>,
+    bytes: u64,
+}
+
+/// Walks from `tip` in post-order, skipping what the remote has (so every
+/// object follows everything it references). A plain blob's record is read
+/// only up to its header here; the upload reads it whole.
+fn plan_missing(repo: &Repository, index: &RemoteIndex, tip: ObjectId) -> Result<Missing> {
     let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut out = Missing {
+        order: Vec::new(),
+        bytes: 0,
+    };
+    let emit = |id: ObjectId, len: u64, out: &mut Missing| {
+        out.order.push(id);
+        out.bytes += len;
+    };
+    let stored_len = |id: &ObjectId| -> Result<u64> {
+        Ok(repo
+            .store
+            .record_header(id)?
+            .ok_or(Error::MissingObject(*id))?
+            .1)
+    };
     // (id, kind, children already pushed)
     let mut stack: Vec<(ObjectId, Kind, bool)> = vec![(tip, Kind::Commit, false)];
     while let Some((id, kind, expanded)) = stack.pop() {
         if expanded {
-            let record = repo.store.raw_record(&id)?;
-            packer.add(id, &record)?;
+            emit(id, stored_len(&id)?, &mut out);
             continue;
         }
         if index.contains(&id) || !seen.insert(id) {
@@ -268,9 +287,12 @@ fn send_missing(
                 }
             },
             Kind::Blob => {
-                let record = repo.store.raw_record(&id)?;
-                let header = RecordHeader::decode(&record).map_err(Error::Corrupt)?;
+                let (header, len) = repo
+                    .store
+                    .record_header(&id)?
+                    .ok_or(Error::MissingObject(id))?;
                 if header.repr == Repr::Concat {
+                    let record = repo.store.raw_record(&id)?;
                     let payload =
                         pack::decode_payload(&header, record[pack::RECORD_HEADER..].to_vec())
                             .map_err(|reason| Error::CorruptObject { id, reason })?;
@@ -280,12 +302,21 @@ fn send_missing(
                         stack.push((*c, Kind::Blob, false));
                     }
                 } else {
-                    // A raw record has no dependencies: send it now and spare a second read.
+                    // A raw record has no dependencies.
                     stack.pop();
-                    packer.add(id, &record)?;
+                    emit(id, len, &mut out);
                 }
             }
         }
+    }
+    Ok(out)
+}
+
+/// Hands each planned record to the packer, in order.
+fn send_missing(repo: &Repository, missing: &Missing, packer: &mut Packer) -> Result<()> {
+    for id in &missing.order {
+        let record = repo.store.raw_record(id)?;
+        packer.add(*id, &record)?;
     }
     packer.finish()
 }
@@ -392,7 +423,12 @@ pub fn push_with(
         };
         observer.before_upload(&plan)?;
         let index = load_index(repo, &remote)?;
-        progress.start_bytes("pushing", None);
+        let missing = plan_missing(repo, &index, local)?;
+        let n = missing.order.len();
+        progress.start_bytes(
+            &format!("pushing {}", crate::quote::count(n, "object")),
+            Some(missing.bytes),
+        );
         let mut packer = Packer {
             repo,
             remote: &remote,
@@ -403,7 +439,7 @@ pub fn push_with(
             packs: 0,
             progress,
         };
-        let sent = send_missing(repo, &index, local, &mut packer);
+        let sent = send_missing(repo, &missing, &mut packer);
         progress.finish();
         sent?;
         report.objects = packer.objects;

@@ -22,6 +22,7 @@ mod crash;
 mod differential;
 mod frame_attributes;
 mod git_integration;
+mod help;
 mod hooks;
 mod hostile_remote;
 mod html_review;
