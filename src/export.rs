@@ -296,9 +296,9 @@ fn export_into(
             fl.objects.retain(|o| o.bbox.is_some());
             if fl.objects.len() != before {
                 rep.warnings.push(format!(
-                    "{}: {} objects without a box left out",
+                    "{}: {} without a box left out",
                     f.path,
-                    before - fl.objects.len()
+                    crate::quote::count(before - fl.objects.len(), "object")
                 ));
             }
         }

@@ -139,8 +139,50 @@ pub fn bytes(bytes: &[u8]) -> String {
     }
 }
 
+/// A count and its noun, singular for one: `1 frame`, `2 frames`, `1 entry`,
+/// `3 entries`, `2 branches` (English plurals of the nouns dsv counts; the
+/// last word of a phrase is the one inflected: `2 label files`).
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    let n: u64 = n.try_into().unwrap_or(u64::MAX);
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    format!("{n} {}", plural(noun))
+}
+
+/// The plural of a noun dsv counts (see [`count`]).
+pub fn plural(noun: &str) -> String {
+    let consonant_y = noun.len() >= 2
+        && noun.ends_with('y')
+        && !matches!(
+            noun.as_bytes()[noun.len() - 2],
+            b'a' | b'e' | b'i' | b'o' | b'u'
+        );
+    if consonant_y {
+        format!("{}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "ch", "sh"].iter().any(|e| noun.ends_with(e)) {
+        format!("{noun}es")
+    } else {
+        format!("{noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_are_singular_for_one_and_plural_otherwise() {
+        assert_eq!(count(1u64, "frame"), "1 frame");
+        assert_eq!(count(0usize, "frame"), "0 frames");
+        assert_eq!(count(2u64, "entry"), "2 entries");
+        assert_eq!(count(2u64, "delivery"), "2 deliveries");
+        assert_eq!(count(3u64, "branch"), "3 branches");
+        assert_eq!(count(2u64, "label file"), "2 label files");
+        assert_eq!(count(2u64, "class"), "2 classes");
+        assert_eq!(count(2u64, "key"), "2 keys");
+    }
+
     /// Found by the `ref_metadata` fuzz target (its crash input: 0x08 and 15 NULs):
     /// each NUL printed as `\u{0}` made a 16-byte ref quote 95 characters long.
     #[test]

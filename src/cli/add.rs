@@ -9,6 +9,7 @@ use super::output::human_bytes;
 
 /// Arguments of `add`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Files or directories to stage.
     paths: Vec<PathBuf>,
@@ -35,11 +36,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let r = add::add(&repo, &scopes, &user, &progress)?;
     if !ctx.quiet {
         eprintln!(
-            "{} added, {} modified, {} removed; {} new objects, {} stored",
+            "{} added, {} modified, {} removed; {}, {} stored",
             r.added,
             r.modified,
             r.removed,
-            r.new_objects,
+            dsv::quote::count(r.new_objects, "new object"),
             human_bytes(r.new_bytes)
         );
     }
@@ -47,3 +48,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     super::commit::report_label_errors(&check);
     Ok(0)
 }
+
+/// Examples shown by `dsv add --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv add -A                          stage every change (new, modified, deleted)
+  dsv add images/ labels/             stage two directories
+  dsv add labels/frame_001.txt";

@@ -11,6 +11,7 @@ use super::output::{paint, print_json};
 
 /// Arguments of `branch`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Branch to create (or, with -m, the names).
     names: Vec<String>,
@@ -202,3 +203,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         _ => crate::usage!("usage: dsv branch [NAME [START]]"),
     }
 }
+
+/// Examples shown by `dsv branch --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv branch                         list branches
+  dsv branch relabel-night           create a branch at HEAD
+  dsv branch -d relabel-night        delete it (refused if unmerged; -D forces)
+  dsv branch -m old-name new-name
+  dsv branch -r -v                   remote-tracking branches, with their commits";

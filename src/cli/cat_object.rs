@@ -10,6 +10,7 @@ use super::Ctx;
 
 /// Arguments of `cat-object`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Object id (full hex), or a revision for commits.
     id: String,
@@ -98,3 +99,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv cat-object --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv cat-object HEAD                the commit object as JSON
+  dsv cat-object -t 1a2b3c4d         the type of an object
+  dsv cat-object -s 1a2b3c4d         its size in bytes";

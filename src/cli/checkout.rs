@@ -11,6 +11,7 @@ use super::Ctx;
 
 /// Arguments of `checkout`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Branch, tag or commit.
     rev: Option<String>,
@@ -56,7 +57,10 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
             None => restore(repo, &scopes, &args.paths, None, false, true, &progress)?,
         };
         if !ctx.quiet {
-            eprintln!("Updated {} paths", r.written + r.removed);
+            eprintln!(
+                "Updated {}",
+                dsv::quote::count(r.written + r.removed, "path")
+            );
         }
         return Ok(r.events);
     }
@@ -113,3 +117,10 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
     }
     Ok(r.events)
 }
+
+/// Examples shown by `dsv checkout --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv checkout v1                    detach HEAD at a tag
+  dsv checkout -b fix HEAD~2         a new branch at HEAD~2, switched to
+  dsv checkout v1 -- labels/         restore a directory as it was in v1";

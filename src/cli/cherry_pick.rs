@@ -11,3 +11,10 @@ pub type Args = super::merge::PickArgs;
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     super::merge::run_pick(ctx, args, merge::cherry_pick)
 }
+
+/// Examples shown by `dsv cherry-pick --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  dsv cherry-pick relabel~1          apply one commit onto the current branch
+  dsv cherry-pick --continue         after resolving conflicts
+  dsv cherry-pick --abort";

@@ -9,6 +9,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `clone`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Remote URL (s3://, gs://, az://, file:// or a path).
     url: String,
@@ -58,9 +59,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else if !ctx.quiet {
         match &r.branch {
             Some(b) => eprintln!(
-                "Cloned into '{}' (branch {b}, {} files written, {} received)",
+                "Cloned into '{}' (branch {b}, {} written, {} received)",
                 dir.display(),
-                r.written,
+                dsv::quote::count(r.written, "file"),
                 human_bytes(r.transfer.bytes_down)
             ),
             None => eprintln!("Cloned an empty remote into '{}'", dir.display()),
@@ -68,3 +69,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv clone --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv clone s3://bucket/datasets/street street
+  dsv clone --no-checkout gs://bucket/street   metadata only: a partial clone
+  dsv clone -b relabel /mnt/shared/street";

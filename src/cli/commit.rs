@@ -8,6 +8,7 @@ use super::output::human_bytes;
 
 /// Arguments of `commit`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Commit message (several -m are joined as paragraphs).
     #[arg(
@@ -123,8 +124,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             super::output::safe_line(r.commit.subject())
         );
         println!(
-            " {} files, {}",
-            r.commit.summary.files,
+            " {}, {}",
+            dsv::quote::count(r.commit.summary.files, "file"),
             human_bytes(r.commit.summary.bytes)
         );
     }
@@ -135,3 +136,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         &format!("commit {} was made", r.id.short()),
     )
 }
+
+/// Examples shown by `dsv commit --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv commit -m 'Relabel night frames'
+  dsv commit -am 'Fix two boxes'     stage tracked changes and commit
+  dsv commit -F message.txt
+  git log -1 --format=%B | dsv commit -F -";

@@ -30,6 +30,10 @@ const VAR: &str = "DSV_COMPLETE";
 
 /// Install lines, shown under `dsv completions --help`.
 const INSTALL: &str = "\
+Examples:
+  dsv completions bash                print the bash script
+  source <(dsv completions zsh)       complete in this zsh session
+
 Install (the script calls dsv back for every completion, so it stays right across upgrades):
   bash:        echo 'source <(dsv completions bash)' >> ~/.bashrc
   zsh:         echo 'source <(dsv completions zsh)' >> ~/.zshrc   (after compinit)

@@ -7,6 +7,7 @@ use super::Ctx;
 
 /// Arguments of `config`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Key (`user.name`, `user.email`, `core.lock_timeout_ms`).
     key: Option<String>,
@@ -98,3 +99,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         },
     }
 }
+
+/// Examples shown by `dsv config --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv config user.name 'Ada Lovelace'
+  dsv config --global user.email ada@example.com
+  dsv config -l                      every setting and where it comes from
+  dsv config --unset core.lock_timeout_ms";

@@ -95,9 +95,10 @@ run = '''echo "retrain: $DSV_EVENT on $DSV_BRANCH, commit $(echo $DSV_COMMIT | c
 
 /// Arguments of `demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Build the demo repository here (must not exist) and keep it, instead of a temporary directory.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     keep: Option<PathBuf>,
 }
 
@@ -113,7 +114,9 @@ fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> anyhow::Result<()> {
 }
 
 fn step(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
-    println!("\n$ dsv {}", args.join(" "));
+    // Quoted as a shell would need it, so a line can be pasted to run it again.
+    let shown = shlex::try_join(args.iter().copied()).unwrap_or_else(|_| args.join(" "));
+    println!("\n$ dsv {shown}");
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .args(args)
@@ -136,6 +139,7 @@ fn step(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
 /// Runs the demo.
 pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let tmp;
+    let kept = args.keep.is_some();
     let dir = match args.keep {
         Some(d) => {
             anyhow::ensure!(!d.exists(), "{} already exists", d.display());
@@ -181,5 +185,21 @@ pub fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     step(&dir, &["checkout", "v1"])?;
     step(&dir, &["switch", "main"])?;
     step(&dir, &["fsck"])?;
+    if kept {
+        let shown = shlex::try_quote(&dir.to_string_lossy())
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| dir.display().to_string());
+        println!("\n# the repository is kept: cd {shown} && dsv log");
+    } else {
+        println!(
+            "\n# the repository was in a temporary directory and is removed now; `dsv demo --keep DIR` builds it in DIR and keeps it"
+        );
+    }
     Ok(0)
 }
+
+/// Examples shown by `dsv demo --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv demo                           run the tour in a temporary directory
+  dsv demo --keep ~/dsv-demo         keep the repository to explore it afterwards";

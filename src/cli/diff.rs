@@ -39,6 +39,7 @@ pub enum Match {
 
 /// Arguments of `diff`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revisions: none (worktree vs HEAD), REV (worktree vs REV), A B or A..B, A...B (B against where it left A); then `-- PATH...`.
     #[arg(value_name = "REV")]
@@ -112,8 +113,8 @@ pub fn print_summary(out: &mut dyn Write, changes: &[Change]) -> std::io::Result
     let count = |k| changes.iter().filter(|c| c.kind == k).count();
     writeln!(
         out,
-        " {} files changed: {} added, {} modified, {} deleted, {} renamed",
-        changes.len(),
+        " {} changed: {} added, {} modified, {} deleted, {} renamed",
+        dsv::quote::count(changes.len(), "file"),
         count(ChangeKind::Added),
         count(ChangeKind::Modified),
         count(ChangeKind::Deleted),
@@ -268,3 +269,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv diff --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv diff                           worktree against HEAD, object by object
+  dsv diff --staged                  the index against HEAD
+  dsv diff v1 HEAD --stat            per-file totals between two revisions
+  dsv diff main...relabel            what a branch changed since it forked
+  dsv diff v1 HEAD --format html -o review.html
+  dsv diff HEAD~1 --json -- labels/";

@@ -20,6 +20,7 @@ use super::Ctx;
 
 /// Arguments of `diff-driver` (git passes seven).
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The path git is diffing.
     path: String,
@@ -164,3 +165,9 @@ fn dataset(ctx: &Ctx, out: &mut dyn Write, c: &LockChange) -> anyhow::Result<()>
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// Examples shown by `dsv diff-driver --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv install-git-integration        sets git up to call it
+  git diff HEAD~1 -- dsv.lock        git then runs: dsv diff-driver PATH OLD-FILE ...";

@@ -10,6 +10,7 @@ use super::Ctx;
 
 /// Arguments of `export`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The revision to export (default HEAD).
     #[arg(default_value = "HEAD")]
@@ -140,11 +141,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
         if !ctx.quiet {
             eprintln!(
-                "{} frames ({} linked, {} written), {} label files in {}",
-                r.frames,
+                "{} ({} linked, {} written), {} in {}",
+                dsv::quote::count(r.frames, "frame"),
                 r.linked,
                 r.written,
-                r.label_files,
+                dsv::quote::count(r.label_files, "label file"),
                 out.display()
             );
         }
@@ -154,8 +155,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         dsv::export::check_sizes(&repo, &frames)?;
         dsv::export::manifest(&frames, &path)?;
         if !ctx.quiet {
-            eprintln!("{} frames in {}", frames.len(), path.display());
+            eprintln!(
+                "{} in {}",
+                dsv::quote::count(frames.len(), "frame"),
+                path.display()
+            );
         }
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv export --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv export --format coco --out /data/train
+  dsv export v1 --format yolo --out /data/v1 --where 'split == \"train\"'
+  dsv export --manifest frames.jsonl";

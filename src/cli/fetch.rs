@@ -7,6 +7,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `fetch`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Remote name (default: origin).
     remote: Option<String>,
@@ -68,8 +69,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             );
         }
         eprintln!(
-            "{} objects, {} received",
-            r.objects,
+            "{}, {} received",
+            dsv::quote::count(r.objects, "object"),
             human_bytes(r.transfer.bytes_down)
         );
     }
@@ -102,3 +103,9 @@ pub(super) fn warn_skipped(remote: &str, skipped: &[dsv::remote::refs::Skipped])
         );
     }
 }
+
+/// Examples shown by `dsv fetch --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv fetch                          every branch of origin
+  dsv fetch backup --json";

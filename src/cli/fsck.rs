@@ -8,6 +8,7 @@ use super::output::print_json;
 
 /// Arguments of `fsck`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Machine-readable JSON.
     #[arg(long)]
@@ -34,11 +35,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             if !ctx.quiet {
                 eprintln!(
-                    "remote {name}: {} packs, {} branches, {} objects: {} problems",
-                    r.packs,
-                    r.refs,
-                    r.objects,
-                    r.problems.len()
+                    "remote {name}: {}, {}, {}: {}",
+                    dsv::quote::count(r.packs, "pack"),
+                    dsv::quote::count(r.refs, "branch"),
+                    dsv::quote::count(r.objects, "object"),
+                    dsv::quote::count(r.problems.len(), "problem")
                 );
             }
         }
@@ -62,12 +63,18 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         }
         if !ctx.quiet {
             eprintln!(
-                "checked {} objects, {} commits: {} problems",
-                report.objects,
-                report.commits,
-                report.problems.len()
+                "checked {}, {}: {}",
+                dsv::quote::count(report.objects, "object"),
+                dsv::quote::count(report.commits, "commit"),
+                dsv::quote::count(report.problems.len(), "problem")
             );
         }
     }
     Ok(if report.problems.is_empty() { 0 } else { 1 })
 }
+
+/// Examples shown by `dsv fsck --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv fsck                           verify every object and reference
+  dsv fsck --remote origin           check a remote's packs and branches";

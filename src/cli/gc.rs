@@ -9,6 +9,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `gc`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Collect a remote instead (default: origin): delete packs no branch, tag or
     /// pin needs, in two runs at least the grace period apart.
@@ -108,8 +109,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else if !ctx.quiet {
         println!(
-            "kept {} objects, dropped {}; packs {} -> {}, {} -> {}",
-            r.kept,
+            "kept {}, dropped {}; packs {} -> {}, {} -> {}",
+            dsv::quote::count(r.kept, "object"),
             r.dropped,
             r.packs_before,
             r.packs_after,
@@ -119,3 +120,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv gc --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv gc                             drop unreachable objects and repack
+  dsv gc --remote origin --dry-run   what a collection of the remote would free
+  dsv gc --remote origin             record garbage now, delete what a run a day ago recorded";

@@ -15,6 +15,7 @@ use super::Ctx;
 
 /// Arguments of `hooks`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     cmd: Sub,
@@ -23,8 +24,15 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// List the hooks (dsv.toml [[hooks]] and .dsv/hooks/ executables); checks dsv.toml.
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks list")]
     List,
     /// Run the hooks of EVENT now, as if it had happened (nothing is recorded).
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks test pre-commit
+  dsv hooks test post-commit --commit HEAD~1")]
     Test {
         /// pre-commit, post-commit, post-checkout, pre-push, post-push or post-merge.
         event: String,
@@ -33,6 +41,10 @@ enum Sub {
         commit: Option<String>,
     },
     /// Every recorded post-* delivery, newest first.
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks log -n 20
+  dsv hooks log --json")]
     Log {
         /// Show at most N deliveries.
         #[arg(short = 'n', long, value_name = "N")]
@@ -42,18 +54,28 @@ enum Sub {
         json: bool,
     },
     /// Deliveries not done yet (pending and failed), with their last error.
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks status")]
     Status {
         /// Print JSON (one array) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Deliver again now: every pending and failed delivery, or the one named by ID.
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks retry                    every pending and failed delivery
+  dsv hooks retry 12")]
     Retry {
         /// A delivery number (as `dsv hooks log` shows it) or delivery-id prefix.
         id: Option<String>,
     },
     /// Give up a delivery that cannot succeed as recorded (a failing command, a URL
     /// that is gone), so the later deliveries of its hook go ahead.
+    #[command(after_long_help = "\
+Examples:
+  dsv hooks skip 12")]
     Skip {
         /// A delivery number (as `dsv hooks log` shows it) or delivery-id prefix.
         id: String,
@@ -286,7 +308,10 @@ fn status(ctx: &Ctx, json: bool) -> anyhow::Result<i32> {
         println!("watch {remote}/{branch}: fired up to {short}");
     }
     if open.is_empty() {
-        println!("nothing pending ({total} deliveries, all done)");
+        println!(
+            "nothing pending ({}, all done)",
+            dsv::quote::count(total, "delivery")
+        );
         return Ok(0);
     }
     for d in &open {
@@ -491,3 +516,11 @@ pub fn after_events(
         }
     }
 }
+
+/// Examples shown by `dsv hooks --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv hooks list                     what runs on which event
+  dsv hooks test pre-commit          run a hook now, as if the event happened
+  dsv hooks status                   deliveries not done yet
+  dsv hooks retry";

@@ -6,6 +6,7 @@ use super::Ctx;
 
 /// Arguments of `init`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Directory to create the repository in (default: current directory).
     // Not named `dir`: that id belongs to the global `-C DIR`, and clap would share the value.
@@ -25,3 +26,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv init --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv init                           a repository in the current directory
+  dsv init datasets/street";

@@ -7,6 +7,7 @@ use super::Ctx;
 
 /// Arguments of `install-git-integration`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {}
 
 /// Quotes a path for the shell git runs the driver command with.
@@ -39,3 +40,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv install-git-integration --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv install-git-integration        `git diff` on dsv.lock shows dataset diffs";

@@ -12,6 +12,7 @@ use super::output::{print_json, quote_path, safe_line, write_paged};
 
 /// Arguments of `labels`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Label files to read.
     #[arg(required = true, value_name = "FILE")]
@@ -76,27 +77,29 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         if args.count {
             writeln!(
                 buf,
-                "{}\t{}\t{} frames\t{objects} objects",
+                "{}\t{}\t{}\t{}",
                 quote_path(&i.path),
                 i.format.name(),
-                i.frames.len()
+                dsv::quote::count(i.frames.len(), "frame"),
+                dsv::quote::count(objects, "object")
             )?;
             continue;
         }
         writeln!(
             buf,
-            "{} [{}]: {} frames, {objects} objects",
+            "{} [{}]: {}, {}",
             quote_path(&i.path),
             i.format.name(),
-            i.frames.len()
+            dsv::quote::count(i.frames.len(), "frame"),
+            dsv::quote::count(objects, "object")
         )?;
         for fr in &i.frames {
             // Frame names, classes and attributes come from the file: quoted, escaped.
             writeln!(
                 buf,
-                "  {} ({} objects)",
+                "  {} ({})",
                 quote_path(&fr.frame),
-                fr.objects.len()
+                dsv::quote::count(fr.objects.len(), "object")
             )?;
             for o in &fr.objects {
                 let b = dsv::report::text::fmt_box(&o.bbox, fr.units);
@@ -123,3 +126,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     std::mem::forget(all);
     Ok(0)
 }
+
+/// Examples shown by `dsv labels --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv labels annotations/instances.json
+  dsv labels --count labels/*.txt
+  dsv labels --format voc --json Annotations/0001.xml";

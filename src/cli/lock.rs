@@ -8,6 +8,7 @@ use super::output::print_json;
 
 /// Arguments of `lock`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Machine-readable JSON.
     #[arg(long)]
@@ -35,3 +36,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv lock --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv lock                           write HEAD's id to the git repository's dsv.lock
+  dsv lock --json";

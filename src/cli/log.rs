@@ -16,6 +16,7 @@ use super::output::{git_date, human_bytes, paint, print_json, safe_line, safe_te
 
 /// Arguments of `log`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revisions to start from (default HEAD).
     revs: Vec<String>,
@@ -116,8 +117,8 @@ pub fn format_commit(ctx: &Ctx, id: &ObjectId, c: &Commit, deco: Option<&Vec<Str
     let _ = writeln!(out, "Date:   {}", git_date(c.time, c.tz_offset_min));
     let _ = writeln!(
         out,
-        "Data:   {} files, {}",
-        c.summary.files,
+        "Data:   {}, {}",
+        dsv::quote::count(c.summary.files, "file"),
         human_bytes(c.summary.bytes)
     );
     if let Some(code) = &c.code {
@@ -310,3 +311,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     out.flush()?;
     Ok(0)
 }
+
+/// Examples shown by `dsv log --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv log                            history of the current branch
+  dsv log -3 --oneline
+  dsv log --all --first-parent
+  dsv log main..relabel              commits on relabel not on main
+  dsv log --json -n 1";

@@ -11,6 +11,7 @@ use dsv::repo::Repository;
 
 /// Arguments of `ls-tree`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revision (or tree id).
     rev: String,
@@ -81,3 +82,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     list(&repo, &tree, prefix.as_bytes(), &args)?;
     Ok(0)
 }
+
+/// Examples shown by `dsv ls-tree --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv ls-tree HEAD
+  dsv ls-tree -r v1 labels";

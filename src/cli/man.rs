@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Command, CommandFactory};
+use clap::Command;
 
 use super::Ctx;
 use crate::usage;
@@ -29,7 +29,7 @@ pub struct Args {
 
 /// Prints one page, or writes them all.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
-    let mut root = super::Cli::command().disable_help_subcommand(true);
+    let mut root = super::command().disable_help_subcommand(true);
     // Building names every subcommand `dsv-remote-add` (its page's title and file).
     root.build();
     if let Some(out) = args.out {

@@ -26,6 +26,7 @@ impl From<Strategy> for Side {
 
 /// Arguments of `merge`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Branch or revision to merge into the current branch.
     #[arg(required_unless_present_any = ["continue_", "abort"])]
@@ -274,3 +275,11 @@ pub fn run_pick(ctx: &Ctx, args: PickArgs, op: PickOp) -> anyhow::Result<i32> {
     let code = report(ctx, &r, args.json)?;
     Ok(code.max(fire(ctx, repo.into_inner(), &r)?))
 }
+
+/// Examples shown by `dsv merge --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv merge relabel                  fast-forward, or a label-level three-way merge
+  dsv merge --no-ff relabel -m 'Merge the night relabel'
+  dsv merge --continue               after `dsv resolve`
+  dsv merge --abort";

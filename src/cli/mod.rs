@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch; one module per command.
 
 mod add;
+mod blame;
 mod branch;
 mod cat_object;
 mod checkout;
@@ -77,7 +78,15 @@ pub enum ColorChoice {
 
 /// Version control for machine-learning datasets.
 #[derive(Debug, Parser)]
-#[command(name = "dsv", version, about, long_about = None, max_term_width = 100)]
+#[command(
+    name = "dsv",
+    version,
+    about,
+    long_about = None,
+    max_term_width = 100,
+    after_help = "-C, --color and -q work with every command, before or after its name.\nSee 'dsv COMMAND --help' for a command's options and examples.",
+    after_long_help = TOP_EXAMPLES
+)]
 pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -90,6 +99,42 @@ pub struct Cli {
     pub quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+const TOP_EXAMPLES: &str = "\
+-C, --color and -q work with every command, before or after its name.
+See 'dsv COMMAND --help' for a command's options and examples.
+
+Examples:
+  dsv init && dsv add -A && dsv commit -m 'first labels'
+  dsv diff HEAD~1                 what the last commit changed, object by object
+  dsv -C ~/datasets/street log -3
+  dsv demo                        a guided tour on bundled sample data";
+
+/// The command line as parsed: the global options (-C, --color, -q) are
+/// accepted by every subcommand but listed only in the top-level help, so
+/// each command's help shows its own options. (A subcommand that already
+/// holds an argument with a global's id does not get the global pushed into
+/// it again, so a hidden copy there keeps it working and unlisted.)
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    names.into_iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, |sc| {
+            globals
+                .iter()
+                .fold(sc, |sc, a| sc.arg(a.clone().hide(true)))
+        })
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +159,8 @@ enum Command {
     Log(log::Args),
     /// Show a commit and what it changed.
     Show(show::Args),
+    /// Show the commit that last changed each object of a label file.
+    Blame(blame::Args),
     /// Show changes between commits, the index and the working tree (file level).
     Diff(diff::Args),
     /// List, create, delete or rename branches.
@@ -131,8 +178,10 @@ enum Command {
     /// Resolve conflicted paths of a merge for one side.
     Resolve(resolve::Args),
     /// Apply the changes of a commit onto the current branch.
+    #[command(after_long_help = cherry_pick::EXAMPLES)]
     CherryPick(cherry_pick::Args),
     /// Undo the changes of a commit on the current branch.
+    #[command(after_long_help = revert::EXAMPLES)]
     Revert(revert::Args),
     /// Record the dataset commit in use in the surrounding git repository's dsv.lock.
     Lock(lock::Args),
@@ -271,7 +320,10 @@ pub fn run() -> i32 {
     if let Some(code) = completions::complete_from_env() {
         return code;
     }
-    let cli = match Cli::try_parse_from(count_shorthand(std::env::args_os())) {
+    let parsed = command()
+        .try_get_matches_from(count_shorthand(std::env::args_os()))
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -290,6 +342,22 @@ pub fn run() -> i32 {
         Some(d) => base.join(d),
         None => base,
     };
+    // As git: -C names a directory to start in; that it is missing is the
+    // error, not that no repository was found there.
+    if let Some(d) = &cli.dir
+        && !cwd.is_dir()
+    {
+        let what = if cwd.exists() {
+            "not a directory"
+        } else {
+            "directory does not exist"
+        };
+        eprintln!(
+            "error: -C {}: {what}",
+            output::quote_path(d.as_os_str().as_encoded_bytes())
+        );
+        return 2;
+    }
     if std::env::var_os("DSV_TRACE_PERF").is_some() {
         dsv::trace::install(Box::new(|name, d| {
             eprintln!("perf: {name} {:.3} s", d.as_secs_f64())
@@ -344,6 +412,7 @@ pub fn run() -> i32 {
         Command::Commit(a) => commit::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
+        Command::Blame(a) => blame::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Branch(a) => branch::run(&ctx, a),
         Command::Switch(a) => switch::run(&ctx, a),

@@ -67,6 +67,78 @@ pub fn safe_message(s: &str) -> String {
     safe_text(&dsv::redact::text(s)).into_owned()
 }
 
+/// A count per second for people: `850/s`, `3.3 k/s`, `1.2 M/s` (indicatif's
+/// own `{per_sec}` prints `3348.8668/s`).
+pub fn human_rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec < 0.0 {
+        return "-".into();
+    }
+    if per_sec < 10.0 {
+        format!("{per_sec:.1}/s")
+    } else if per_sec < 1000.0 {
+        format!("{per_sec:.0}/s")
+    } else if per_sec < 1e6 {
+        format!("{:.1} k/s", per_sec / 1e3)
+    } else {
+        format!("{:.1} M/s", per_sec / 1e6)
+    }
+}
+
+/// The time left, once the rate means something: nothing in the first second
+/// or before the first item (a rate from one early sample made clone say
+/// "12h" for a one-second download).
+fn eta_text(state: &indicatif::ProgressState) -> String {
+    if state.pos() == 0 || state.elapsed() < std::time::Duration::from_secs(1) {
+        return "eta -".into();
+    }
+    format!("eta {:#}", indicatif::HumanDuration(state.eta()))
+}
+
+/// A bar style with the `{rate}`, `{size}`, `{total_size}`, `{byte_rate}` and `{eta}` keys of [`human_rate`] and [`eta_text`].
+fn bar_style(template: &str) -> Option<indicatif::ProgressStyle> {
+    let style = indicatif::ProgressStyle::with_template(template).ok()?;
+    Some(
+        style
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&human_rate(s.per_sec()));
+                },
+            )
+            .with_key(
+                "size",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&human_bytes(s.pos()));
+                },
+            )
+            .with_key(
+                "total_size",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&human_bytes(s.len().unwrap_or(0)));
+                },
+            )
+            .with_key(
+                "byte_rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let r = s.per_sec();
+                    let r = if r.is_finite() && r > 0.0 {
+                        r as u64
+                    } else {
+                        0
+                    };
+                    let _ = write!(w, "{}/s", human_bytes(r));
+                },
+            )
+            .with_key(
+                "eta",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&eta_text(s));
+                },
+            )
+            .progress_chars("=> "),
+    )
+}
+
 /// Draws progress with indicatif when stderr is a terminal; always prints warnings.
 pub struct CliProgress {
     bar: Mutex<Option<indicatif::ProgressBar>>,
@@ -92,10 +164,13 @@ impl Progress for CliProgress {
             Some(t) => indicatif::ProgressBar::new(t),
             None => indicatif::ProgressBar::new_spinner(),
         };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
+        let template = if total.is_some() {
+            "{msg:>10} [{bar:30}] {human_pos}/{human_len} ({rate}, {eta})"
+        } else {
+            "{msg:>10} {spinner} {human_pos} ({rate})"
+        };
+        if let Some(style) = bar_style(template) {
+            bar.set_style(style);
         }
         bar.set_message(label.to_string());
         if let Ok(mut b) = self.bar.lock() {
@@ -111,12 +186,12 @@ impl Progress for CliProgress {
             None => indicatif::ProgressBar::new_spinner(),
         };
         let template = if total.is_some() {
-            "{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+            "{msg:>12} [{bar:30}] {size}/{total_size} ({byte_rate}, {eta})"
         } else {
-            "{msg:>12} {spinner} {bytes} ({bytes_per_sec})"
+            "{msg:>12} {spinner} {size} ({byte_rate})"
         };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
+        if let Some(style) = bar_style(template) {
+            bar.set_style(style);
         }
         bar.set_message(label.to_string());
         if let Ok(mut b) = self.bar.lock() {
@@ -189,4 +264,18 @@ pub fn write_paged(buf: &[u8], page: bool) -> anyhow::Result<()> {
     lock.write_all(buf)?;
     lock.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_rate;
+
+    #[test]
+    fn rates_are_short_and_human() {
+        assert_eq!(human_rate(3348.8668), "3.3 k/s");
+        assert_eq!(human_rate(850.2), "850/s");
+        assert_eq!(human_rate(2.26), "2.3/s");
+        assert_eq!(human_rate(1_260_000.0), "1.3 M/s");
+        assert_eq!(human_rate(f64::NAN), "-");
+    }
 }

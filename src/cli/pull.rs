@@ -9,6 +9,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `pull`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Remote name (default: origin).
     remote: Option<String>,
@@ -46,19 +47,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         if r.up_to_date {
             eprintln!("Already up to date.");
         } else if !only.is_empty() {
-            eprintln!("Updated {} paths", r.written);
+            eprintln!("Updated {}", dsv::quote::count(r.written, "path"));
         } else {
             eprintln!(
-                "Fast-forward {} -> {}: {} files written, {} removed",
+                "Fast-forward {} -> {}: {} written, {} removed",
                 r.old.map_or("(none)".to_string(), |o| o.short()),
                 r.new.map_or("(none)".to_string(), |o| o.short()),
-                r.written,
+                dsv::quote::count(r.written, "file"),
                 r.removed
             );
         }
         eprintln!(
-            "{} objects, {} received",
-            r.fetch.objects,
+            "{}, {} received",
+            dsv::quote::count(r.fetch.objects, "object"),
             human_bytes(r.fetch.transfer.bytes_down)
         );
     }
@@ -70,3 +71,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         "the pull is done",
     )
 }
+
+/// Examples shown by `dsv pull --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv pull                           fetch and fast-forward the current branch
+  dsv pull origin relabel
+  dsv pull --only labels/            a partial clone: download only these files";

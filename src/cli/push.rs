@@ -10,6 +10,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `push`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Remote name (default: origin).
     remote: Option<String>,
@@ -99,12 +100,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             } else {
                 let old = r.old.map_or("(new branch)".to_string(), |o| o.short());
                 eprintln!(
-                    "{remote}/{}: {old} -> {}; {} objects, {} sent in {} PUTs",
+                    "{remote}/{}: {old} -> {}; {}, {} sent in {}",
                     r.branch,
                     r.new.short(),
-                    r.objects,
+                    dsv::quote::count(r.objects, "object"),
                     human_bytes(r.transfer.bytes_up),
-                    r.transfer.puts
+                    dsv::quote::count(r.transfer.puts, "PUT")
                 );
             }
         }
@@ -170,20 +171,30 @@ fn print_refs(ctx: &Ctx, json: bool, r: &RefPushReport) -> anyhow::Result<()> {
             _ if u.up_to_date => eprintln!("{name}: up to date"),
             (Some(o), None) => eprintln!("{name}: deleted (was {})", o.short()),
             (old, Some(n)) => eprintln!(
-                "{name}: {} -> {}; {} objects",
+                "{name}: {} -> {}; {}",
                 old.map_or("(new tag)".to_string(), |o| o.short()),
                 n.short(),
-                u.objects
+                dsv::quote::count(u.objects, "object")
             ),
             (None, None) => {}
         }
     }
     if r.transfer.bytes_up > 0 {
         eprintln!(
-            "{} sent in {} PUTs",
+            "{} sent in {}",
             human_bytes(r.transfer.bytes_up),
-            r.transfer.puts
+            dsv::quote::count(r.transfer.puts, "PUT")
         );
     }
     Ok(())
 }
+
+/// Examples shown by `dsv push --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv push                           the current branch to origin
+  dsv push origin relabel
+  dsv push --force-with-lease        replace the remote branch if it is where you last saw it
+  dsv push origin v1.0               a tag
+  dsv push --tags                    every tag
+  dsv push origin --delete relabel   delete a remote branch (or tag)";

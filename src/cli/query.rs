@@ -9,6 +9,7 @@ use super::output::{print_json, safe_text};
 
 /// Arguments of `query`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// CEL expression over path, attrs, objects, predictions (e.g. `weather == "rain"`).
     expr: String,
@@ -79,10 +80,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         warn_invalid(&index);
         let hits = select(&index, Some(&q))?;
         let msg = format!(
-            "query: {}\n\nSelected from {} ({} frames).",
+            "query: {}\n\nSelected from {} ({}).",
             args.expr,
             commit.short(),
-            hits.len()
+            dsv::quote::count(hits.len(), "frame")
         );
         let repo = repo.into_writable()?;
         let s = dsv::query::select::record(
@@ -98,7 +99,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             print_json(&s)?;
         } else {
             match &s.branch {
-                Some(b) => println!("branch {b} at {} ({} frames)", s.commit.short(), s.frames),
+                Some(b) => println!(
+                    "branch {b} at {} ({})",
+                    s.commit.short(),
+                    dsv::quote::count(s.frames, "frame")
+                ),
                 None => println!("{}", s.commit),
             }
         }
@@ -138,3 +143,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     std::mem::forget(index);
     Ok(0)
 }
+
+/// Examples shown by `dsv query --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv query 'weather == \"rain\"'
+  dsv query 'objects.exists(o, o.class == \"person\" && o.area < 100)' v1
+  dsv query --count 'size(objects) == 0'
+  dsv query 'split == \"val\"' --branch val-only   record the selection as a branch";

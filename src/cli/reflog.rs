@@ -10,6 +10,7 @@ use super::output::{git_date, paint, print_json, safe_line};
 
 /// Arguments of `reflog`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// `HEAD` (default), a branch name, or a full ref name (`refs/heads/main`).
     #[arg(value_name = "REF", default_value = "HEAD")]
@@ -81,3 +82,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv reflog --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv reflog                         where HEAD has been
+  dsv reflog main -5";

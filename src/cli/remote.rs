@@ -8,6 +8,7 @@ use super::output::print_json;
 
 /// Arguments of `remote`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
@@ -19,6 +20,11 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Add a remote: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path or a path.
+    #[command(after_long_help = "\
+Examples:
+  dsv remote add origin s3://bucket/datasets/street
+  dsv remote add minio s3://data/street --endpoint http://127.0.0.1:9000
+  dsv remote add backup /mnt/backup/street")]
     Add {
         /// Remote name (letters, digits, '-', '_').
         name: String,
@@ -35,12 +41,19 @@ enum Action {
         allow_http: bool,
     },
     /// Remove a remote and its remote-tracking branches.
+    #[command(after_long_help = "\
+Examples:
+  dsv remote remove backup")]
     #[command(alias = "rm")]
     Remove {
         /// Remote name.
         name: String,
     },
     /// List remotes with their URLs.
+    #[command(after_long_help = "\
+Examples:
+  dsv remote list
+  dsv remote list --json")]
     List {
         /// Machine-readable JSON.
         #[arg(long)]
@@ -94,3 +107,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv remote --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv remote add origin s3://bucket/datasets/street
+  dsv remote add backup /mnt/backup/street
+  dsv remote -v                      remotes with their URLs
+  dsv remote remove backup";

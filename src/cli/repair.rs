@@ -10,6 +10,7 @@ use super::output::{human_bytes, print_json};
 
 /// Arguments of `repair`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Machine-readable JSON (the repair report and the fsck that follows).
     #[arg(long)]
@@ -31,11 +32,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     } else {
         if !ctx.quiet {
             println!(
-                "objects.redb rebuilt from {} packs ({}): {} objects, {} commits",
-                report.packs,
+                "objects.redb rebuilt from {} ({}): {}, {}",
+                dsv::quote::count(report.packs, "pack"),
                 human_bytes(report.bytes),
-                report.objects,
-                report.commits
+                dsv::quote::count(report.objects, "object"),
+                dsv::quote::count(report.commits, "commit")
             );
             if report.bad_records > 0 {
                 println!(
@@ -49,8 +50,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             if let Some(reason) = &report.index_reason {
                 println!(
-                    "index.redb rebuilt from HEAD ({} entries) because {reason}",
-                    report.index_entries
+                    "index.redb rebuilt from HEAD ({}) because {reason}",
+                    dsv::quote::count(report.index_entries, "entry")
                 );
             }
             if let Some(to) = &report.hooks_outbox_moved {
@@ -78,3 +79,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(if check.problems.is_empty() { 0 } else { 1 })
 }
+
+/// Examples shown by `dsv repair --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv repair                         rebuild objects.redb from the packs, then fsck";

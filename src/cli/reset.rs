@@ -8,6 +8,7 @@ use super::Ctx;
 
 /// Arguments of `reset`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Commit to move to (default HEAD).
     #[arg(default_value = "HEAD")]
@@ -46,10 +47,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !ctx.quiet && mode == ResetMode::Hard {
         let c = Commit::load(&repo.store, &target)?;
         eprintln!(
-            "HEAD is now at {} {} ({} files written, {} removed)",
+            "HEAD is now at {} {} ({} written, {} removed)",
             target.short(),
             c.subject(),
-            r.written,
+            dsv::quote::count(r.written, "file"),
             r.removed
         );
     }
@@ -61,3 +62,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         "the reset is done",
     )
 }
+
+/// Examples shown by `dsv reset --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv reset HEAD~1                   move the branch back, keep the files (mixed)
+  dsv reset --hard v1                the files too
+  dsv reset --soft HEAD~1            keep the index as well";

@@ -9,6 +9,7 @@ use super::output::print_json;
 
 /// Arguments of `resolve`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Conflicted paths to resolve.
     #[arg(required = true)]
@@ -44,3 +45,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv resolve --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv resolve --ours labels/frame_001.txt
+  dsv resolve --theirs annotations/instances.json";

@@ -9,6 +9,7 @@ use super::Ctx;
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Paths to restore.
     #[arg(required = true)]
@@ -45,3 +46,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     )?;
     Ok(0)
 }
+
+/// Examples shown by `dsv restore --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv restore labels/frame_001.txt   discard worktree changes
+  dsv restore -S labels/             unstage
+  dsv restore -s v1 labels/          the version of v1";

@@ -10,6 +10,7 @@ use super::output::safe_line;
 
 /// Arguments of `rev-parse`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revisions (`HEAD`, a branch, tag, `origin/main`, an id or short id, `REV~N`, `REV^`).
     #[arg(required = true)]
@@ -60,3 +61,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv rev-parse --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv rev-parse HEAD~2
+  dsv rev-parse --short v1";

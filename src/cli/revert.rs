@@ -11,3 +11,10 @@ pub type Args = super::merge::PickArgs;
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     super::merge::run_pick(ctx, args, merge::revert)
 }
+
+/// Examples shown by `dsv revert --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  dsv revert HEAD                    a new commit undoing the last one
+  dsv revert HEAD~2 --json
+  dsv revert --abort";

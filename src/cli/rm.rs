@@ -8,6 +8,7 @@ use super::Ctx;
 
 /// Arguments of `rm`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Files or directories to remove.
     #[arg(required = true)]
@@ -38,3 +39,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv rm --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv rm images/frame_009.jpg labels/frame_009.txt
+  dsv rm -f images/broken.jpg        even with unstaged changes";

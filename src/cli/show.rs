@@ -14,6 +14,7 @@ use super::output::{git_date, paint, print_json, quote_path, safe_line, safe_tex
 
 /// Arguments of `show`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Revision to show (default HEAD; an annotated tag shows its tagger and message
     /// first); `REV:PATH` prints that file as REV holds it (`:PATH`: as staged), a
@@ -108,3 +109,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv show --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv show                           the last commit and its dataset diff
+  dsv show v1 --json
+  dsv show HEAD~2";

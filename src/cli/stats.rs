@@ -12,6 +12,7 @@ use super::output::{print_json, safe_line, safe_text, write_paged};
 
 /// Arguments of `stats`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The revision (default HEAD); with a second one, the difference between them.
     #[arg(value_name = "REV", num_args = 0..=2)]
@@ -183,3 +184,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     write_paged(&buf, true)?;
     Ok(0)
 }
+
+/// Examples shown by `dsv stats --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv stats                          frames, objects, classes of HEAD
+  dsv stats v1 HEAD                  the change between two revisions
+  dsv stats --where 'weather == \"rain\"'";

@@ -11,6 +11,7 @@ use super::output::{paint, print_json, quote_path};
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Limit to these paths.
     paths: Vec<PathBuf>,
@@ -402,8 +403,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 let theirs = format!("{}/{}", u.remote, u.branch);
                 match (u.ahead, u.behind) {
                     (0, 0) => println!("Your branch is up to date with '{theirs}'."),
-                    (a, 0) => println!("Your branch is ahead of '{theirs}' by {a} commits."),
-                    (0, b) => println!("Your branch is behind '{theirs}' by {b} commits."),
+                    (a, 0) => println!(
+                        "Your branch is ahead of '{theirs}' by {}.",
+                        dsv::quote::count(a, "commit")
+                    ),
+                    (0, b) => println!(
+                        "Your branch is behind '{theirs}' by {}.",
+                        dsv::quote::count(b, "commit")
+                    ),
                     (a, b) => println!(
                         "Your branch and '{theirs}' have diverged: {a} and {b} different commits."
                     ),
@@ -494,3 +501,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv status --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv status
+  dsv status -s                      short format
+  dsv status --porcelain             stable format for scripts
+  dsv status labels/";

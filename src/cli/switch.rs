@@ -10,6 +10,7 @@ use super::Ctx;
 
 /// Arguments of `switch`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Branch to switch to (`-`: the previous one), or start point with -c / revision with --detach.
     target: Option<String>,
@@ -84,8 +85,9 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
                 )?;
                 if !ctx.quiet {
                     eprintln!(
-                        "Switched to a new branch '{new}' ({} files written, {} removed)",
-                        r.written, r.removed
+                        "Switched to a new branch '{new}' ({} written, {} removed)",
+                        dsv::quote::count(r.written, "file"),
+                        r.removed
                     );
                 }
                 events.extend(r.events);
@@ -119,9 +121,9 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
         let r = dsv::ops::sync::switch(repo, SwitchTarget::Detached(id), args.force, &progress)?;
         if !ctx.quiet {
             eprintln!(
-                "HEAD is now at {} ({} files written, {} removed)",
+                "HEAD is now at {} ({} written, {} removed)",
                 id.short(),
-                r.written,
+                dsv::quote::count(r.written, "file"),
                 r.removed
             );
         }
@@ -145,9 +147,18 @@ fn move_head(ctx: &Ctx, repo: &dsv::WritableRepo, args: Args) -> anyhow::Result<
     )?;
     if !ctx.quiet {
         eprintln!(
-            "Switched to branch '{target}' ({} files written, {} removed)",
-            r.written, r.removed
+            "Switched to branch '{target}' ({} written, {} removed)",
+            dsv::quote::count(r.written, "file"),
+            r.removed
         );
     }
     Ok(r.events)
 }
+
+/// Examples shown by `dsv switch --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv switch relabel
+  dsv switch -c night-fixes         create a branch and switch to it
+  dsv switch -                      back to the previous branch
+  dsv switch --detach v1";

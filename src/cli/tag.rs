@@ -9,6 +9,7 @@ use super::output::print_json;
 
 /// Arguments of `tag`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Tag to create.
     name: Option<String>,
@@ -89,3 +90,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv tag --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv tag                            list tags
+  dsv tag v1.0                       tag HEAD
+  dsv tag v0.9 HEAD~3                tag an older commit
+  dsv tag -d v1.0";

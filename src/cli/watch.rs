@@ -15,6 +15,7 @@ use super::Ctx;
 
 /// Arguments of `watch`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["exec", "webhook"])))]
 pub struct Args {
     /// The remote to watch (run inside a clone of it, e.g. `dsv clone --no-checkout`).
@@ -239,10 +240,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if report.undelivered > 0 {
         eprintln!(
-            "error: {} deliveries not delivered: a failed one holds back the later ones of its branch (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
-            report.undelivered
+            "error: {} not delivered: a failed one holds back the later ones of its branch (see `dsv hooks status`; `dsv hooks retry` tries them again, `dsv hooks skip ID` gives one up)",
+            dsv::quote::count(report.undelivered, "delivery")
         );
         return Ok(1);
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv watch --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv watch origin --exec ./train.sh --branch main
+  dsv watch origin --webhook https://ci.example.com/hook --secret-env HOOK_SECRET --labels-changed
+  dsv watch origin --exec ./check.sh --once";

@@ -174,6 +174,12 @@ fn pair_change(a: &Object, b: &Object, eps: f64) -> Option<ObjectChange> {
     })
 }
 
+/// What changed between two versions of one paired object; `None` when
+/// they are the same (what [`compare_objects`] reports for a pair).
+pub fn object_change(old: &Object, new: &Object, opts: &MatchOptions) -> Option<ObjectChange> {
+    pair_change(old, new, opts.epsilon)
+}
+
 fn single(kind: ObjectChangeKind, o: &Object) -> ObjectChange {
     let (before, after) = match kind {
         ObjectChangeKind::Removed => (o.bbox, None),

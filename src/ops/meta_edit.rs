@@ -51,6 +51,87 @@ fn check_frames(root: &Path, paths: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A line of a frame list (`dsv meta set --paths-from`) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaEditError {
+    /// The line names a path that is not a file in the working tree.
+    #[error("{file}:{line}: {path}: no such frame in the working tree")]
+    UnknownPath {
+        /// The list (its path, or "stdin").
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// The path as the line gives it (escaped for the terminal).
+        path: String,
+    },
+    /// The line names a path outside the repository or inside `.dsv`, or is not UTF-8.
+    #[error("{file}:{line}: {reason}")]
+    BadPath {
+        /// The list (its path, or "stdin").
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl crate::error::ModuleError for MetaEditError {}
+
+crate::module_error!(MetaEditError);
+
+/// The frames a list names, one repository path a line (as `dsv query` prints
+/// them; blank lines and a trailing CR skipped), checked to be files of the
+/// working tree, in list order without repeats. `name` is the list's name for
+/// errors.
+pub fn read_path_list(
+    repo: &crate::Repository,
+    name: &str,
+    bytes: &[u8],
+) -> std::result::Result<Vec<String>, MetaEditError> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let bad = |reason: String| MetaEditError::BadPath {
+            file: name.to_string(),
+            line,
+            reason,
+        };
+        let text = std::str::from_utf8(raw).map_err(|_| {
+            bad(format!(
+                "{}: not UTF-8",
+                crate::quote::short(&String::from_utf8_lossy(raw))
+            ))
+        })?;
+        if Path::new(text).is_absolute() {
+            return Err(bad(format!(
+                "{}: a frame list holds repository paths, not absolute ones",
+                crate::quote::short(text)
+            )));
+        }
+        let rel = repo
+            .repo_path(repo.root(), Path::new(text))
+            .map_err(|e| bad(e.to_string()))?;
+        let path = String::from_utf8_lossy(&rel).into_owned();
+        if path.is_empty() || !repo.root().join(&path).is_file() {
+            return Err(MetaEditError::UnknownPath {
+                file: name.to_string(),
+                line,
+                path: crate::quote::short(text),
+            });
+        }
+        if seen.insert(path.clone()) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
 /// `dsv meta set`: sets attributes on frames (root-relative paths) in the worktree sidecar.
 pub fn set(root: &Path, paths: &[String], values: &[(String, AttrValue)]) -> Result<MetaEdit> {
     check_frames(root, paths)?;

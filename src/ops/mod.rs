@@ -1,6 +1,7 @@
 //! Porcelain operations built on the store, index and refs. The CLI calls these.
 
 pub mod add;
+pub mod blame;
 pub mod branch;
 pub mod checkout;
 pub mod clean;

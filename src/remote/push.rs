@@ -25,7 +25,7 @@ use crate::object::{Commit, EntryMode, Tree};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
-use crate::store::pack::{self, PACK_MAGIC, RecordHeader, Repr};
+use crate::store::pack::{self, PACK_MAGIC, Repr};
 
 /// Default size at which a remote pack is closed and uploaded.
 pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
@@ -154,7 +154,8 @@ enum Kind {
     Blob,
 }
 
-/// Sends what `tip` needs that the remote's settled packs do not hold. A collector
+/// Sends what `tip` needs that the remote's settled packs do not hold (starting
+/// `packer`'s progress with the totals; the caller finishes it). A collector
 /// that retired packs meanwhile may have retired what the walk relied on, so the
 /// walk runs again against the new gc records until they stay the same from the
 /// start of a walk to its end (see `remote::gc`); only then may a ref move.
@@ -169,7 +170,16 @@ pub(super) fn send_settled(
     packer.avoid = index.retiring_packs();
     let mut rounds = 0;
     loop {
-        send_missing(repo, &index, tip, packer)?;
+        // Planned first, so the progress bar has the totals.
+        let missing = plan_missing(repo, &index, tip)?;
+        packer.progress.start_bytes(
+            &format!(
+                "pushing {}",
+                crate::quote::count(missing.order.len(), "object")
+            ),
+            Some(missing.bytes),
+        );
+        send_missing(repo, &missing, packer)?;
         let keys = super::gc::record_keys(remote)?;
         if keys == index.gc_records {
             return Ok(());
@@ -242,7 +252,8 @@ impl Packer<'_> {
                 .put(&pack_path, bytes::Bytes::from(buf), false)?;
             self.packs += 1;
         }
-        self.progress.inc(len);
+        // The records' bytes, what the total counted (not the pack's magic).
+        self.progress.inc(len - PACK_MAGIC.len() as u64);
         let idx_bytes = idx.encode();
         self.remote.put(
             &self.remote.path(&[&idx_name(&hash)]),
@@ -259,21 +270,39 @@ impl Packer<'_> {
     }
 }
 
-/// Walks from `tip` in post-order, skipping what the remote has, and hands each
-/// record to the packer (so every object follows everything it references).
-pub(super) fn send_missing(
-    repo: &Repository,
-    index: &RemoteIndex,
-    tip: ObjectId,
-    packer: &mut Packer,
-) -> Result<()> {
+/// What a push sends: the objects the remote lacks, in the order they are
+/// sent, and the bytes of their records, known before the upload starts so
+/// progress has totals.
+struct Missing {
+    order: Vec<ObjectId>,
+    bytes: u64,
+}
+
+/// Walks from `tip` in post-order, skipping what the remote has (so every
+/// object follows everything it references). A plain blob's record is read
+/// only up to its header here; the upload reads it whole.
+fn plan_missing(repo: &Repository, index: &RemoteIndex, tip: ObjectId) -> Result<Missing> {
     let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut out = Missing {
+        order: Vec::new(),
+        bytes: 0,
+    };
+    let emit = |id: ObjectId, len: u64, out: &mut Missing| {
+        out.order.push(id);
+        out.bytes += len;
+    };
+    let stored_len = |id: &ObjectId| -> Result<u64> {
+        Ok(repo
+            .store
+            .record_header(id)?
+            .ok_or(Error::MissingObject(*id))?
+            .1)
+    };
     // (id, kind, children already pushed)
     let mut stack: Vec<(ObjectId, Kind, bool)> = vec![(tip, Kind::Commit, false)];
     while let Some((id, kind, expanded)) = stack.pop() {
         if expanded {
-            let record = repo.store.raw_record(&id)?;
-            packer.add(id, &record)?;
+            emit(id, stored_len(&id)?, &mut out);
             continue;
         }
         // Only a settled pack vouches for what its objects reference (remote gc).
@@ -311,9 +340,12 @@ pub(super) fn send_missing(
                 }
             },
             Kind::Blob => {
-                let record = repo.store.raw_record(&id)?;
-                let header = RecordHeader::decode(&record).map_err(Error::Corrupt)?;
+                let (header, len) = repo
+                    .store
+                    .record_header(&id)?
+                    .ok_or(Error::MissingObject(id))?;
                 if header.repr == Repr::Concat {
+                    let record = repo.store.raw_record(&id)?;
                     let payload =
                         pack::decode_payload(&header, record[pack::RECORD_HEADER..].to_vec())
                             .map_err(|reason| Error::CorruptObject { id, reason })?;
@@ -323,12 +355,21 @@ pub(super) fn send_missing(
                         stack.push((*c, Kind::Blob, false));
                     }
                 } else if send {
-                    // A raw record has no dependencies: send it now and spare a second read.
+                    // A raw record has no dependencies.
                     stack.pop();
-                    packer.add(id, &record)?;
+                    emit(id, len, &mut out);
                 }
             }
         }
+    }
+    Ok(out)
+}
+
+/// Hands each planned record to the packer, in order.
+fn send_missing(repo: &Repository, missing: &Missing, packer: &mut Packer) -> Result<()> {
+    for id in &missing.order {
+        let record = repo.store.raw_record(id)?;
+        packer.add(*id, &record)?;
     }
     packer.finish()
 }
@@ -445,7 +486,6 @@ pub fn push_with(
         };
         observer.before_upload(&plan)?;
         let index = load_index_for_push(repo, &remote)?;
-        progress.start_bytes("pushing", None);
         let mut packer = Packer {
             repo,
             remote: &remote,

@@ -370,7 +370,6 @@ pub fn push_tags_with(
         observer.before_upload(&p)?;
         // Reloaded per tag: what the previous tag sent is listed now, not sent twice.
         let index = load_index_for_push(repo, &remote)?;
-        progress.start_bytes("pushing", None);
         let mut packer = Packer {
             repo,
             remote: &remote,

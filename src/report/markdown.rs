@@ -53,8 +53,8 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
     if !diff.warnings.is_empty() {
         writeln!(
             out,
-            "- **Warnings:** {} label files did not parse (shown at file level)",
-            diff.warnings.len()
+            "- **Warnings:** {} did not parse (shown at file level)",
+            crate::quote::count(diff.warnings.len(), "label file")
         )?;
     }
     if !diff.classes.is_empty() {

@@ -91,9 +91,9 @@ pub fn change_detail(c: &ObjectChange, units: Units) -> (String, String) {
 pub fn object_totals(diff: &DatasetDiff) -> String {
     let frames: usize = diff.labels.iter().map(|l| l.frames.len()).sum();
     format!(
-        "{} label files, {} frames with object changes: {} added, {} removed, {} moved, {} reclassified, {} attributes changed",
-        diff.labels.len(),
-        frames,
+        "{}, {} with object changes: {} added, {} removed, {} moved, {} reclassified, {} attributes changed",
+        crate::quote::count(diff.labels.len(), "label file"),
+        crate::quote::count(frames, "frame"),
         diff.count(ObjectChangeKind::Added),
         diff.count(ObjectChangeKind::Removed),
         diff.count(ObjectChangeKind::Moved),
@@ -136,8 +136,11 @@ pub fn frame_totals(diff: &DatasetDiff) -> String {
 pub fn attribute_totals(diff: &DatasetDiff) -> String {
     let t = &diff.frame_attribute_totals;
     format!(
-        "{} frames with attribute changes: {} added, {} removed, {} changed",
-        t.frames, t.added, t.removed, t.changed
+        "{} with attribute changes: {} added, {} removed, {} changed",
+        crate::quote::count(t.frames, "frame"),
+        t.added,
+        t.removed,
+        t.changed
     )
 }
 
@@ -371,9 +374,9 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
         writeln!(out)?;
         writeln!(
             out,
-            "{} {} label files shown at file level only (they did not parse):",
+            "{} {} shown at file level only (parse errors):",
             paint(color, "33", "warning:"),
-            diff.warnings.len()
+            crate::quote::count(diff.warnings.len(), "label file")
         )?;
         for w in &diff.warnings {
             writeln!(out, "  {}", crate::quote::text(&w.to_string()))?;

@@ -92,6 +92,24 @@ impl ObjectStore {
     /// content: what the sizes a tree claims are checked against. `None` when the
     /// object is not stored here (a partial clone fetches it when it is read).
     pub fn content_len(&self, id: &ObjectId) -> Result<Option<u64>> {
+        let Some((header, _)) = self.record_header(id)? else {
+            return Ok(None);
+        };
+        match header.repr {
+            Repr::Raw => Ok(Some(u64::from(header.raw_len))),
+            Repr::Concat => self
+                .children(id)?
+                .iter()
+                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
+                .map(Some)
+                .ok_or_else(|| self.corrupt(id, "concatenation lengths overflow".into())),
+        }
+    }
+
+    /// The header of `id`'s record, read alone (not the payload), and the
+    /// record's stored length (header and payload, as [`Self::raw_record`]
+    /// gives it). `None` when the object is not stored here.
+    pub fn record_header(&self, id: &ObjectId) -> Result<Option<(RecordHeader, u64)>> {
         let Some(loc) = self.locate(id)? else {
             return Ok(None);
         };
@@ -110,15 +128,7 @@ impl ObjectStore {
         if header.id != *id {
             return Err(self.corrupt(id, format!("record holds {}", header.id)));
         }
-        match header.repr {
-            Repr::Raw => Ok(Some(u64::from(header.raw_len))),
-            Repr::Concat => self
-                .children(id)?
-                .iter()
-                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
-                .map(Some)
-                .ok_or_else(|| self.corrupt(id, "concatenation lengths overflow".into())),
-        }
+        Ok(Some((header, u64::from(loc.len))))
     }
 
     /// Reads and decodes the record for `id` without resolving concatenations.

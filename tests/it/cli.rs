@@ -54,7 +54,7 @@ fn add_counts(r: &Run) -> [u64; 4] {
     let line = r
         .stderr
         .lines()
-        .find(|l| l.contains(" new objects"))
+        .find(|l| l.contains(" new object"))
         .unwrap_or_else(|| panic!("no add summary:\n{r}"));
     let nums: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit() && c != '.')
@@ -597,7 +597,7 @@ fn switch_and_checkout() {
     let r = repo.ok(["switch", "main"]);
     assert_eq!(
         r.stderr,
-        "Switched to branch 'main' (1 files written, 1 removed)\n"
+        "Switched to branch 'main' (1 file written, 1 removed)\n"
     );
     assert!(!repo.exists("x.txt"));
     assert_eq!(repo.read_string("a.txt"), "a1");
@@ -661,7 +661,7 @@ fn switch_and_checkout() {
     repo.ok(["switch", "main"]);
     // checkout REV -- PATH: writes the file and stages it.
     let r = repo.ok(["checkout", "dev", "--", "x.txt"]);
-    assert_eq!(r.stderr, "Updated 1 paths\n");
+    assert_eq!(r.stderr, "Updated 1 path\n");
     assert_eq!(repo.read_string("x.txt"), "x");
     assert_eq!(repo.ok(["status", "--short"]).stdout, "A  x.txt\n");
     assert!(repo.ok(["status"]).stdout.starts_with("On branch main\n"));
@@ -706,7 +706,7 @@ fn switch_rewrites_only_the_files_that_differ() {
     let r = repo.ok(["switch", "other"]);
     assert_eq!(
         r.stderr,
-        "Switched to branch 'other' (1 files written, 0 removed)\n"
+        "Switched to branch 'other' (1 file written, 0 removed)\n"
     );
     assert_eq!(
         ino_mtime(&repo.path("same.bin")),
@@ -929,7 +929,7 @@ fn reset_soft_mixed_hard() {
     assert_eq!(
         r.stderr,
         format!(
-            "HEAD is now at {} c1 (1 files written, 1 removed)\n",
+            "HEAD is now at {} c1 (1 file written, 1 removed)\n",
             &c1[..12]
         )
     );

@@ -564,7 +564,7 @@ fn labels_command_detects_formats() {
     ]);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert!(
-        lines[0].ends_with("\tvoc\t1 frames\t2 objects"),
+        lines[0].ends_with("\tvoc\t1 frame\t2 objects"),
         "{}",
         r.stdout
     );

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod blame;
 mod box_convention;
 mod cli;
 mod corruption;
@@ -22,6 +23,7 @@ mod differential;
 mod frame_attributes;
 mod git_integration;
 mod git_verbs;
+mod help;
 mod hooks;
 mod hostile_remote;
 mod html_review;

@@ -1938,3 +1938,95 @@ fn an_unguarded_optional_attribute_is_an_error_naming_the_frame() {
         "1"
     );
 }
+
+/// Exit code, stderr and the sidecar after a command, for snapshots.
+fn outcome(repo: &TestRepo, r: &common::Run) -> String {
+    let sidecar = if repo.exists("meta.jsonl") {
+        repo.read_string("meta.jsonl")
+    } else {
+        "(no sidecar)\n".to_string()
+    };
+    format!(
+        "exit {}\n--- stderr\n{}--- meta.jsonl\n{sidecar}",
+        r.code, r.stderr
+    )
+}
+
+#[test]
+fn meta_set_where_tags_every_frame_the_query_selects() {
+    let repo = demo_repo();
+    let expr = r#"path.startsWith("demo/") && objects.exists(o, o.class == "label_0")"#;
+    let selected = query(&repo, expr);
+    assert!(selected.len() >= 2, "{selected:?}");
+    let r = repo.ok(["meta", "set", "--where", expr, "weather=rain"]);
+    repo.insta_settings().bind(|| {
+        insta::assert_snapshot!("meta_set_where", outcome(&repo, &r));
+    });
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "rain"]);
+    assert_eq!(
+        query(&repo, r#"has(attrs.weather) && weather == "rain""#),
+        selected
+    );
+    // Paths given as well are tagged too; a query selecting nothing writes nothing.
+    let r = repo.ok(["meta", "set", "--where", "size(objects) > 1000", "x=1"]);
+    assert_eq!(r.stderr, "no frames selected; nothing changed\n");
+    // A malformed expression fails before anything is read or written.
+    let r = repo.fails(["meta", "set", "--where", "weather ==", "x=1"]);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
+    let r = repo.expect_code(2, ["meta", "set", "--where", expr]);
+    assert!(r.stderr.contains("KEY=VALUE"), "{}", r.stderr);
+    let r = repo.expect_code(
+        2,
+        ["meta", "set", "--where", expr, "demo/images/frame_001.jpg"],
+    );
+    assert!(r.stderr.contains("key=value"), "{}", r.stderr);
+}
+
+#[test]
+fn meta_set_paths_from_a_file_or_stdin_and_an_unknown_path_names_its_line() {
+    let repo = demo_repo();
+    repo.write(
+        "flags.txt",
+        "demo/images/frame_001.jpg\r\n\ndemo/images/frame_004.jpg\ndemo/images/frame_001.jpg\n",
+    );
+    let r = repo.ok(["meta", "set", "--paths-from", "flags.txt", "review=true"]);
+    repo.insta_settings().bind(|| {
+        insta::assert_snapshot!("meta_set_paths_from_file", outcome(&repo, &r));
+    });
+    // `-` reads the list from standard input, here straight from `dsv query`.
+    let listed = repo
+        .ok(["query", r#"path.endsWith("frame_002.jpg")"#])
+        .stdout;
+    let out = repo
+        .cmd()
+        .args(["meta", "set", "--paths-from", "-", "review=false"])
+        .write_stdin(listed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        repo.read_string("meta.jsonl")
+            .contains(r#"{"path":"demo/images/frame_002.jpg","review":false}"#),
+        "{}",
+        repo.read_string("meta.jsonl")
+    );
+    // An unknown path is an error naming the list and line; the sidecar stays as it was.
+    let before = repo.read_string("meta.jsonl");
+    repo.write(
+        "bad.txt",
+        "demo/images/frame_003.jpg\ndemo/images/missing.jpg\n",
+    );
+    let r = repo.fails(["meta", "set", "--paths-from", "bad.txt", "review=true"]);
+    repo.insta_settings().bind(|| {
+        insta::assert_snapshot!("meta_set_paths_from_unknown", outcome(&repo, &r));
+    });
+    assert_eq!(repo.read_string("meta.jsonl"), before);
+    repo.write("bad.txt", "../outside.jpg\n");
+    let r = repo.fails(["meta", "set", "--paths-from", "bad.txt", "review=true"]);
+    assert!(r.stderr.starts_with("error: bad.txt:1: "), "{}", r.stderr);
+}

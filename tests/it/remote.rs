@@ -200,7 +200,7 @@ fn round_trip(t: &TestRepo, url: &str, env: &[(&str, String)]) {
     ok(t, a, env, &["commit", "-m", "second"]);
     let st = ok(t, a, env, &["status"]);
     assert!(
-        st.stdout.contains("ahead of 'origin/main' by 1 commits"),
+        st.stdout.contains("ahead of 'origin/main' by 1 commit."),
         "{st}"
     );
     let r = json(&ok(t, a, env, &["push", "--json"]));

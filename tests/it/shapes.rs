@@ -146,7 +146,7 @@ fn cvat_every_shape_kind_is_counted() {
     repo.write("a.jpg", "x");
     repo.write("annotations.xml", CVAT);
     let r = repo.ok(["labels", "--count", "annotations.xml"]);
-    assert!(r.stdout.contains("1 frames\t7 objects"), "{r}");
+    assert!(r.stdout.contains("1 frame\t7 objects"), "{r}");
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "base"]);
     let r = repo.ok(["stats", "--json"]);
@@ -432,7 +432,7 @@ fn cvat_skeleton_is_counted_and_round_trips_through_merge() {
     repo.write("a.jpg", "x");
     repo.write("annotations.xml", SKELETON);
     let r = repo.ok(["labels", "--count", "annotations.xml"]);
-    assert!(r.stdout.contains("1 frames\t2 objects"), "{r}");
+    assert!(r.stdout.contains("1 frame\t2 objects"), "{r}");
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "base"]);
     let r = repo.ok([
