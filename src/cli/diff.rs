@@ -64,7 +64,7 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Write the output to FILE instead of stdout.
+    /// Write the output to FILE instead of stdout; with --format html, a DIR ending in `/` (or an existing directory) gets the review as a folder: DIR/index.html, DIR/pages/, DIR/img/.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     /// Minimum IoU for two boxes to be the same object.
@@ -163,6 +163,57 @@ fn selection_hint(repo: &dsv::repo::Repository, revs: &[String]) {
     }
 }
 
+/// Whether `-o PATH` asks for a folder review: a path ending in a separator,
+/// or a directory that exists (a file could not be written there anyway).
+fn wants_folder(ctx: &Ctx, path: &std::path::Path) -> bool {
+    let text = path.as_os_str().as_encoded_bytes();
+    text.last()
+        .is_some_and(|&b| std::path::is_separator(char::from(b)))
+        || ctx.cwd.join(path).is_dir()
+}
+
+/// Writes the HTML review as a folder. A directory that is not empty must hold
+/// an earlier review (its `index.html` written by dsv), so a mistyped path
+/// cannot clobber anything: the review replaces only its own files.
+fn write_folder(
+    ctx: &Ctx,
+    diff: &dsv::ops::label_diff::DatasetDiff,
+    frame: dsv::report::html::FrameReader,
+    dir: &std::path::Path,
+) -> anyhow::Result<i32> {
+    if let Ok(mut entries) = std::fs::read_dir(dir)
+        && entries.next().is_some()
+    {
+        // The marker is in the page's head, within its first few hundred bytes.
+        let mut head = Vec::new();
+        if let Ok(f) = std::fs::File::open(dir.join("index.html")) {
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head);
+        }
+        let ours =
+            memchr::memmem::find(&head, br#"<meta name="generator" content="dsv">"#).is_some();
+        if !ours {
+            anyhow::bail!(
+                "'{}' is not empty and holds no dsv review (no index.html written by dsv); give a new or empty directory",
+                dir.display()
+            );
+        }
+    }
+    let review = dsv::report::html::render_folder(diff, frame, dir)?;
+    if !ctx.quiet {
+        eprintln!(
+            "wrote {} ({} frames on {} {}, {} images; {} of pages, {} of images)",
+            dir.join("index.html").display(),
+            review.frames,
+            review.pages,
+            if review.pages == 1 { "page" } else { "pages" },
+            review.images,
+            human_bytes(review.page_bytes),
+            human_bytes(review.image_bytes)
+        );
+    }
+    Ok(0)
+}
+
 /// Runs `diff`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&args.iou_threshold) || args.iou_threshold == 0.0 {
@@ -250,6 +301,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                     };
                     read_side_file(&repo, which, path).ok().flatten()
                 };
+                if let Some(dir) = args.output.as_deref().filter(|p| wants_folder(ctx, p)) {
+                    return write_folder(ctx, &diff, &frame, &ctx.cwd.join(dir));
+                }
                 dsv::report::html::render(&diff, &frame, &mut buf)?;
             }
         }

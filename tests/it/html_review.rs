@@ -246,6 +246,7 @@ fn synthetic_diff() -> DatasetDiff {
             change(ObjectChangeKind::Added, "cat"),
         ],
         class_counts: BTreeMap::from([("cat".into(), (0, 1)), ("dog".into(), (1, 0))]),
+        unchanged: Vec::new(),
     };
     let class = |name: &str, before: u64, after: u64| ClassDelta {
         class: name.into(),
