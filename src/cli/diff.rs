@@ -172,41 +172,47 @@ fn wants_folder(ctx: &Ctx, path: &std::path::Path) -> bool {
         || ctx.cwd.join(path).is_dir()
 }
 
-/// Writes the HTML review as a folder. A directory that is not empty must hold
-/// an earlier review (its `index.html` written by dsv), so a mistyped path
-/// cannot clobber anything: the review replaces only its own files.
+/// Refuses a folder review into a directory that is not empty and holds no
+/// earlier review (its `index.html` written by dsv), so a mistyped path cannot
+/// clobber anything: a review replaces only its own files.
+fn check_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    // The marker is in the page's head, within its first few hundred bytes.
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(dir.join("index.html")) {
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head);
+    }
+    if memchr::memmem::find(&head, br#"<meta name="generator" content="dsv">"#).is_none() {
+        crate::usage!(
+            "'{}' is not empty and holds no dsv review (no index.html written by dsv); give a new or empty directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the HTML review as a folder (see [`check_folder`]).
 fn write_folder(
     ctx: &Ctx,
     diff: &dsv::ops::label_diff::DatasetDiff,
     frame: dsv::report::html::FrameReader,
     dir: &std::path::Path,
 ) -> anyhow::Result<i32> {
-    if let Ok(mut entries) = std::fs::read_dir(dir)
-        && entries.next().is_some()
-    {
-        // The marker is in the page's head, within its first few hundred bytes.
-        let mut head = Vec::new();
-        if let Ok(f) = std::fs::File::open(dir.join("index.html")) {
-            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head);
-        }
-        let ours =
-            memchr::memmem::find(&head, br#"<meta name="generator" content="dsv">"#).is_some();
-        if !ours {
-            anyhow::bail!(
-                "'{}' is not empty and holds no dsv review (no index.html written by dsv); give a new or empty directory",
-                dir.display()
-            );
-        }
-    }
     let review = dsv::report::html::render_folder(diff, frame, dir)?;
     if !ctx.quiet {
+        let n =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         eprintln!(
-            "wrote {} ({} frames on {} {}, {} images; {} of pages, {} of images)",
+            "wrote {} ({} on {}, {}; {} of pages, {} of images)",
             dir.join("index.html").display(),
-            review.frames,
-            review.pages,
-            if review.pages == 1 { "page" } else { "pages" },
-            review.images,
+            n(review.frames, "frame", "frames"),
+            n(review.pages, "page", "pages"),
+            n(review.images, "image", "images"),
             human_bytes(review.page_bytes),
             human_bytes(review.image_bytes)
         );
@@ -225,6 +231,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let format = if args.json { Format::Json } else { args.format };
+    let folder = match &args.output {
+        Some(p) if format == Format::Html && wants_folder(ctx, p) => Some(ctx.cwd.join(p)),
+        _ => None,
+    };
+    if let Some(dir) = &folder {
+        check_folder(dir)?;
+    }
     let file_level = args.name_status || args.name_only || args.stat || args.no_labels;
     let (revs, since_fork) = split_ranges(&args.revs);
     if !ctx.quiet && !since_fork {
@@ -301,8 +314,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                     };
                     read_side_file(&repo, which, path).ok().flatten()
                 };
-                if let Some(dir) = args.output.as_deref().filter(|p| wants_folder(ctx, p)) {
-                    return write_folder(ctx, &diff, &frame, &ctx.cwd.join(dir));
+                if let Some(dir) = &folder {
+                    return write_folder(ctx, &diff, &frame, dir);
                 }
                 dsv::report::html::render(&diff, &frame, &mut buf)?;
             }

@@ -418,7 +418,7 @@ fn largest(diff: &DatasetDiff, links: &Links) -> Markup {
         .enumerate()
         .map(|(i, (l, f))| (i, l, f))
         .collect();
-    if frames.len() < 2 {
+    if frames.is_empty() {
         return html! {};
     }
     // Stable: equal counts keep the review's order.
