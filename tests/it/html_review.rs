@@ -668,6 +668,10 @@ fn folder_review_page_draws_boxes_where_the_labels_say_in_chromium() {
 
 /// The page's DOM after its scripts ran, as headless Chromium dumps it.
 fn dump_dom(url: &str) -> String {
+    dump_dom_with(url, &[])
+}
+
+fn dump_dom_with(url: &str, flags: &[&str]) -> String {
     let chromium = find_chromium().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(&chromium)
@@ -678,6 +682,7 @@ fn dump_dom(url: &str) -> String {
             "--no-first-run",
         ])
         .args(["--disable-dev-shm-usage", "--dump-dom"])
+        .args(flags)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
         .stdin(Stdio::null())
@@ -721,6 +726,52 @@ fn folder_review_class_filter_from_the_summary_link_hides_other_frames_in_chromi
     // The neighbouring pages keep the filter.
     assert!(dom.contains("href=\"0003.html#class=dog\""), "{dom}");
     assert!(dom.contains("href=\"0001.html#class=dog\""), "{dom}");
+}
+
+/// Loads a page in a frame, sends it keys and clicks, and records after each
+/// which card is current and which zoomed, and whether context is shown.
+const KEYS_HARNESS: &str = r##"<!DOCTYPE html><html><body>
+<iframe id="f" src="pages/0001.html" width="1000" height="800"></iframe>
+<script>
+var f = document.getElementById("f");
+f.onload = function () {
+  var d = f.contentDocument, w = f.contentWindow, out = [];
+  function key(k) { d.dispatchEvent(new w.KeyboardEvent("keydown", { key: k, bubbles: true })); }
+  function state(what) {
+    var c = d.querySelector(".card.current"), z = d.querySelector(".card.zoom");
+    out.push(what + ":" + (c ? c.id : "-") + "/" + (z ? z.id : "-") + "/"
+      + (d.body.classList.contains("no-context") ? "noctx" : "ctx"));
+  }
+  key("j"); state("j"); key("j"); state("j"); key("k"); state("k"); key("z"); state("z");
+  key("ArrowRight"); state("right"); key("Escape"); state("esc"); key("c"); state("c");
+  d.querySelector("#frame-3 .stage").click(); state("click");
+  d.querySelector("#frame-3 .stage").click(); state("click");
+  document.body.setAttribute("data-result", out.join(" "));
+};
+</script></body></html>"##;
+
+#[test]
+fn folder_review_keys_move_between_frames_zoom_and_hide_context_in_chromium() {
+    let diff = many_frames(5);
+    let dir = tempfile::tempdir().unwrap();
+    dsv::report::html::render_folder(&diff, &|_, _| None, dir.path()).unwrap();
+    let harness = dir.path().join("harness.html");
+    std::fs::write(&harness, KEYS_HARNESS).unwrap();
+    let dom = dump_dom_with(
+        &format!("file://{}", harness.display()),
+        &["--allow-file-access-from-files"],
+    );
+    let result = dom
+        .split("data-result=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("the harness did not run: {dom}"));
+    assert_eq!(
+        result,
+        "j:frame-0/-/ctx j:frame-1/-/ctx k:frame-0/-/ctx z:frame-0/frame-0/ctx \
+         right:frame-1/frame-1/ctx esc:frame-1/-/ctx c:frame-1/-/noctx \
+         click:frame-3/frame-3/noctx click:frame-3/-/noctx"
+    );
 }
 
 #[test]

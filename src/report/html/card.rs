@@ -366,7 +366,9 @@ fn stage(
             draw::num(f64::from(w) / f64::from(h))
         )
     });
-    let tags = drawn.len() + frame.unchanged.len() <= MAX_TAGS;
+    // Tags of unchanged objects give way first.
+    let tags = drawn.len() <= MAX_TAGS;
+    let context_tags = drawn.len() + frame.unchanged.len() <= MAX_TAGS;
     let pct = |v: f64, of: f64| (v / of * 100.0).clamp(0.0, 100.0);
     html! {
         div class=(class) style=[style] title="click to zoom (z)" {
@@ -404,11 +406,13 @@ fn stage(
                     }
                 }
             }
-            @if tags {
+            @if context_tags {
                 @for (class, b) in &frame.unchanged {
                     @let (left, top) = (pct(b.x, vw).min(95.0), pct(b.y, vh));
                     span class="tag same" style=(format!("left:{left:.3}%;top:{top:.3}%")) { (class) }
                 }
+            }
+            @if tags {
                 @for d in drawn {
                     @if let Some(tag) = &d.tag {
                         @let left = pct(d.bbox.x, vw).min(95.0);

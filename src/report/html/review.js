@@ -137,6 +137,7 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var t = e.target && e.target.tagName;
     if (t === "INPUT" || t === "SELECT" || t === "TEXTAREA") return;
+    if (e.key === "Enter" && (t === "A" || t === "BUTTON" || t === "SUMMARY")) return;
     var k = e.key;
     if (k === "j" || k === "ArrowRight") go(1);
     else if (k === "k" || k === "ArrowLeft") go(-1);
