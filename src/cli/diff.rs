@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dsv::labels::compare::MatchOptions;
 use dsv::lock::Access;
 use dsv::object::diff::{Change, ChangeKind};
-use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, diff_repo, read_side_file, split_ranges};
+use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, SideReader, diff_repo, split_ranges};
 use dsv::report::Side;
 
 use super::Ctx;
@@ -307,12 +307,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             Format::Markdown => dsv::report::markdown::render(&diff, &mut buf)?,
             Format::Html => {
+                // One reader per side: a commit's trees are loaded once, not per frame.
+                let before = SideReader::new(&repo, &diff.from)?;
+                let after = SideReader::new(&repo, &diff.to)?;
                 let frame = |path: &str, side: Side| {
-                    let which = match side {
-                        Side::Before => &diff.from,
-                        Side::After => &diff.to,
+                    let reader = match side {
+                        Side::Before => &before,
+                        Side::After => &after,
                     };
-                    read_side_file(&repo, which, path).ok().flatten()
+                    reader.read(path).ok().flatten()
                 };
                 if let Some(dir) = &folder {
                     return write_folder(ctx, &diff, &frame, dir);

@@ -1029,6 +1029,53 @@ pub fn read_side_file(repo: &crate::Repository, side: &str, path: &str) -> Resul
     }
 }
 
+/// Reads many files of one side of a diff, as [`read_side_file`] does one: a
+/// commit's tree objects are loaded once, not once per file (the review page
+/// reads every changed frame).
+pub struct SideReader<'a> {
+    repo: &'a crate::Repository,
+    side: SideFiles<'a>,
+}
+
+enum SideFiles<'a> {
+    Worktree(crate::worktree::sources::WorktreeSource),
+    Index(crate::worktree::index::IndexState),
+    Tree(crate::worktree::sources::TreeSource<'a>),
+    Nothing,
+}
+
+impl<'a> SideReader<'a> {
+    /// A reader of `side` (a commit id, "index" or "worktree").
+    pub fn new(repo: &'a crate::Repository, side: &str) -> Result<Self> {
+        use crate::worktree::sources::{TreeSource, WorktreeSource};
+        let side = match side {
+            "worktree" => SideFiles::Worktree(WorktreeSource::new(repo.root().to_path_buf())),
+            "index" => SideFiles::Index(repo.index.load()?),
+            hex => match crate::ObjectId::from_hex(hex) {
+                Some(c) => {
+                    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+                    SideFiles::Tree(TreeSource::new(&repo.store, Some(tree)))
+                }
+                None => SideFiles::Nothing,
+            },
+        };
+        Ok(SideReader { repo, side })
+    }
+
+    /// The file's bytes; `None` when it is not there.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match &self.side {
+            SideFiles::Worktree(w) => w.read(path),
+            SideFiles::Index(index) => match index.entries.get(path.as_bytes()) {
+                Some(e) => Ok(Some(self.repo.store.get(&e.id)?)),
+                None => Ok(None),
+            },
+            SideFiles::Tree(t) => t.read(path),
+            SideFiles::Nothing => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
