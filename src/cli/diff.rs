@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dsv::labels::compare::MatchOptions;
 use dsv::lock::Access;
 use dsv::object::diff::{Change, ChangeKind};
-use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, diff_repo, read_side_file, split_ranges};
+use dsv::ops::label_diff::{DiffSpec, LabelDiffOptions, SideReader, diff_repo, split_ranges};
 use dsv::report::Side;
 
 use super::Ctx;
@@ -65,7 +65,7 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Write the output to FILE instead of stdout.
+    /// Write the output to FILE instead of stdout; with --format html, a DIR ending in `/` (or an existing directory) gets the review as a folder: DIR/index.html, DIR/pages/, DIR/img/.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
     /// Minimum IoU for two boxes to be the same object.
@@ -165,6 +165,63 @@ fn selection_hint(repo: &dsv::repo::Repository, revs: &[String]) {
     }
 }
 
+/// Whether `-o PATH` asks for a folder review: a path ending in a separator,
+/// or a directory that exists (a file could not be written there anyway).
+fn wants_folder(ctx: &Ctx, path: &std::path::Path) -> bool {
+    let text = path.as_os_str().as_encoded_bytes();
+    text.last()
+        .is_some_and(|&b| std::path::is_separator(char::from(b)))
+        || ctx.cwd.join(path).is_dir()
+}
+
+/// Refuses a folder review into a directory that is not empty and holds no
+/// earlier review (its `index.html` written by dsv), so a mistyped path cannot
+/// clobber anything: a review replaces only its own files.
+fn check_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    // The marker is in the page's head, within its first few hundred bytes.
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(dir.join("index.html")) {
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head);
+    }
+    if memchr::memmem::find(&head, br#"<meta name="generator" content="dsv">"#).is_none() {
+        crate::usage!(
+            "'{}' is not empty and holds no dsv review (no index.html written by dsv); give a new or empty directory",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the HTML review as a folder (see [`check_folder`]).
+fn write_folder(
+    ctx: &Ctx,
+    diff: &dsv::ops::label_diff::DatasetDiff,
+    frame: dsv::report::html::FrameReader,
+    dir: &std::path::Path,
+) -> anyhow::Result<i32> {
+    let review = dsv::report::html::render_folder(diff, frame, dir)?;
+    if !ctx.quiet {
+        let n =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        eprintln!(
+            "wrote {} ({} on {}, {}; {} of pages, {} of images)",
+            dir.join("index.html").display(),
+            n(review.frames, "frame", "frames"),
+            n(review.pages, "page", "pages"),
+            n(review.images, "image", "images"),
+            human_bytes(review.page_bytes),
+            human_bytes(review.image_bytes)
+        );
+    }
+    Ok(0)
+}
+
 /// Runs `diff`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !(0.0..=1.0).contains(&args.iou_threshold) || args.iou_threshold == 0.0 {
@@ -176,6 +233,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let format = if args.json { Format::Json } else { args.format };
+    let folder = match &args.output {
+        Some(p) if format == Format::Html && wants_folder(ctx, p) => Some(ctx.cwd.join(p)),
+        _ => None,
+    };
+    if let Some(dir) = &folder {
+        check_folder(dir)?;
+    }
     let file_level = args.name_status || args.name_only || args.stat || args.no_labels;
     let (revs, since_fork) = split_ranges(&args.revs);
     if !ctx.quiet && !since_fork {
@@ -245,13 +309,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             }
             Format::Markdown => dsv::report::markdown::render(&diff, &mut buf)?,
             Format::Html => {
+                // One reader per side: a commit's trees are loaded once, not per frame.
+                let before = SideReader::new(&repo, &diff.from)?;
+                let after = SideReader::new(&repo, &diff.to)?;
                 let frame = |path: &str, side: Side| {
-                    let which = match side {
-                        Side::Before => &diff.from,
-                        Side::After => &diff.to,
+                    let reader = match side {
+                        Side::Before => &before,
+                        Side::After => &after,
                     };
-                    read_side_file(&repo, which, path).ok().flatten()
+                    reader.read(path).ok().flatten()
                 };
+                if let Some(dir) = &folder {
+                    return write_folder(ctx, &diff, &frame, dir);
+                }
                 dsv::report::html::render(&diff, &frame, &mut buf)?;
             }
         }

@@ -208,15 +208,29 @@ fn fingerprint(o: &Object) -> String {
 /// Compares the objects of one frame; returns the changes in a stable order
 /// (removed and changed objects in old order, then added ones in new order).
 pub fn compare_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> Vec<ObjectChange> {
+    compare_objects_keeping_same(old, new, opts).0
+}
+
+/// As [`compare_objects`], with the indices (into `new`) of the objects that
+/// did not change, which the review page draws faintly for context.
+pub fn compare_objects_keeping_same(
+    old: &[Object],
+    new: &[Object],
+    opts: &MatchOptions,
+) -> (Vec<ObjectChange>, Vec<usize>) {
     let old_pair = pair_objects(old, new, opts);
     let mut new_taken = vec![false; new.len()];
     for j in old_pair.iter().flatten() {
         new_taken[*j] = true;
     }
     let mut out = Vec::new();
+    let mut same = Vec::new();
     for (i, o) in old.iter().enumerate() {
         match old_pair[i] {
-            Some(j) => out.extend(pair_change(o, &new[j], opts.epsilon)),
+            Some(j) => match pair_change(o, &new[j], opts.epsilon) {
+                Some(c) => out.push(c),
+                None => same.push(j),
+            },
             None => out.push(single(ObjectChangeKind::Removed, o)),
         }
     }
@@ -225,7 +239,7 @@ pub fn compare_objects(old: &[Object], new: &[Object], opts: &MatchOptions) -> V
             out.push(single(ObjectChangeKind::Added, o));
         }
     }
-    out
+    (out, same)
 }
 
 /// Pairs the objects of two versions of a frame: for each old object, the index of

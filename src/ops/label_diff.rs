@@ -16,7 +16,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compare_objects};
+use crate::labels::compare::{
+    MatchOptions, ObjectChange, ObjectChangeKind, compare_objects_keeping_same,
+};
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object, format_of};
 use crate::object::diff::{Change, ChangeKind};
@@ -83,7 +85,15 @@ pub struct FrameObjects {
     /// Objects per class in this frame: (before, after).
     #[serde(skip)]
     pub class_counts: BTreeMap<String, (u64, u64)>,
+    /// Boxes of the objects the same on both sides (class, box), at most
+    /// [`MAX_UNCHANGED`], which the review page draws faintly for context.
+    #[serde(skip)]
+    pub unchanged: Vec<(String, crate::labels::BBox)>,
 }
+
+/// Unchanged boxes kept per frame for the review page; a frame with more
+/// would be drawn as a blur, and memory stays bounded by the changes.
+pub const MAX_UNCHANGED: usize = 1000;
 
 /// One label file that changed.
 #[derive(Debug, Clone, Serialize)]
@@ -692,10 +702,15 @@ fn compare_frames(
      -> Result<()> {
         let oa = a.map_or(&empty, |f| &f.objects);
         let ob = b.map_or(&empty, |f| &f.objects);
-        let changes = compare_objects(oa, ob, opts);
+        let (changes, same) = compare_objects_keeping_same(oa, ob, opts);
         if changes.is_empty() {
             return Ok(());
         }
+        let unchanged = same
+            .iter()
+            .filter_map(|&j| ob[j].bbox.map(|b| (ob[j].class.clone(), b)))
+            .take(MAX_UNCHANGED)
+            .collect();
         let frame_path = match resolve(frame, b.is_some())? {
             Some(p) => Some(p),
             None if b.is_some() && a.is_some() => resolve(frame, false)?,
@@ -719,6 +734,7 @@ fn compare_frames(
             objects_after: ob.len(),
             changes,
             class_counts,
+            unchanged,
         });
         Ok(())
     };
@@ -1010,6 +1026,53 @@ pub fn read_side_file(repo: &crate::Repository, side: &str, path: &str) -> Resul
             }
             None => Ok(None),
         },
+    }
+}
+
+/// Reads many files of one side of a diff, as [`read_side_file`] does one: a
+/// commit's tree objects are loaded once, not once per file (the review page
+/// reads every changed frame).
+pub struct SideReader<'a> {
+    repo: &'a crate::Repository,
+    side: SideFiles<'a>,
+}
+
+enum SideFiles<'a> {
+    Worktree(crate::worktree::sources::WorktreeSource),
+    Index(crate::worktree::index::IndexState),
+    Tree(crate::worktree::sources::TreeSource<'a>),
+    Nothing,
+}
+
+impl<'a> SideReader<'a> {
+    /// A reader of `side` (a commit id, "index" or "worktree").
+    pub fn new(repo: &'a crate::Repository, side: &str) -> Result<Self> {
+        use crate::worktree::sources::{TreeSource, WorktreeSource};
+        let side = match side {
+            "worktree" => SideFiles::Worktree(WorktreeSource::new(repo.root().to_path_buf())),
+            "index" => SideFiles::Index(repo.index.load()?),
+            hex => match crate::ObjectId::from_hex(hex) {
+                Some(c) => {
+                    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+                    SideFiles::Tree(TreeSource::new(&repo.store, Some(tree)))
+                }
+                None => SideFiles::Nothing,
+            },
+        };
+        Ok(SideReader { repo, side })
+    }
+
+    /// The file's bytes; `None` when it is not there.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match &self.side {
+            SideFiles::Worktree(w) => w.read(path),
+            SideFiles::Index(index) => match index.entries.get(path.as_bytes()) {
+                Some(e) => Ok(Some(self.repo.store.get(&e.id)?)),
+                None => Ok(None),
+            },
+            SideFiles::Tree(t) => t.read(path),
+            SideFiles::Nothing => Ok(None),
+        }
     }
 }
 

@@ -246,6 +246,7 @@ fn synthetic_diff() -> DatasetDiff {
             change(ObjectChangeKind::Added, "cat"),
         ],
         class_counts: BTreeMap::from([("cat".into(), (0, 1)), ("dog".into(), (1, 0))]),
+        unchanged: Vec::new(),
     };
     let class = |name: &str, before: u64, after: u64| ClassDelta {
         class: name.into(),
@@ -321,7 +322,7 @@ fn screenshot(chromium: &Path, page: &Path, out: &Path, profile: &Path) {
             "--no-first-run",
             "--disable-dev-shm-usage",
             "--force-device-scale-factor=1",
-            "--window-size=800,1200",
+            "--window-size=800,1800",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", out.display()))
@@ -406,20 +407,55 @@ fn review_page_draws_old_box_red_and_new_box_green_in_chromium() {
     assert!(html.contains("data:image/png;base64,"));
     assert!(!html.contains("src=\"http"), "page must not load anything");
 
-    let chromium = find_chromium().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("review.html");
-    let shot = dir.path().join("shot.png");
     std::fs::write(&page, &html).unwrap();
+    assert_boxes_drawn(&page, "html_review");
+}
+
+/// A screenshot of a page, and where the synthetic frame is on it.
+struct Shot {
+    img: Image,
+    /// Image coordinates to screen pixels.
+    left: f64,
+    top: f64,
+    scale: f64,
+    keep: Box<dyn Fn() -> String>,
+}
+
+impl Shot {
+    fn at_image(&self, ix: f64, iy: f64) -> (usize, usize) {
+        let (x, y) = (
+            (self.left + ix * self.scale).round() as isize,
+            (self.top + iy * self.scale).round() as isize,
+        );
+        assert!(
+            x >= 0 && y >= 0 && (x as usize) < self.img.w && (y as usize) < self.img.h,
+            "expected position ({x}, {y}) is off the screenshot; {}",
+            (self.keep)()
+        );
+        (x as usize, y as usize)
+    }
+}
+
+/// Screenshots `page` (showing [`synthetic_diff`]'s frame first) in headless
+/// Chromium and checks that the old box is drawn in red dashes and the new one
+/// in solid green where the labels put them, and the frame between them.
+fn assert_boxes_drawn(page: &Path, name: &str) -> Shot {
+    let chromium = find_chromium().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.png");
     let started = Instant::now();
-    screenshot(&chromium, &page, &shot, &dir.path().join("profile"));
+    screenshot(&chromium, page, &shot, &dir.path().join("profile"));
     eprintln!("chromium screenshot took {:.1?}", started.elapsed());
     let img = decode_png(&std::fs::read(&shot).unwrap());
-    let keep = || {
+    let (page_copy, name) = (page.to_path_buf(), name.to_string());
+    let shot_png = std::fs::read(&shot).unwrap();
+    let keep = move || {
         // Leave the evidence somewhere a failing CI run can show it.
         let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let _ = std::fs::copy(&shot, target.join("html_review_shot.png"));
-        let _ = std::fs::copy(&page, target.join("html_review_page.html"));
+        let _ = std::fs::write(target.join(format!("{name}_shot.png")), &shot_png);
+        let _ = std::fs::copy(&page_copy, target.join(format!("{name}_page.html")));
         format!("screenshot and page kept in {}", target.display())
     };
 
@@ -547,6 +583,274 @@ fn review_page_draws_old_box_red_and_new_box_green_in_chromium() {
         is_red,
     );
     assert_eq!(red_right, 0.0, "red pixels on the new box; {}", keep());
+    Shot {
+        left: left - NEW_BOX.0 * scale,
+        top: gy as f64 + stroke / 2.0 - NEW_BOX.1 * scale,
+        scale,
+        img,
+        keep: Box::new(keep),
+    }
+}
+
+/// An unchanged object of the synthetic frame, below and between the two boxes.
+const SAME_BOX: (f64, f64, f64, f64) = (85.0, 65.0, 30.0, 30.0);
+
+fn is_context_blue(p: [u8; 3]) -> bool {
+    let [r, g, b] = p.map(i32::from);
+    b >= 180 && b > r + 60 && b > g + 30
+}
+
+#[test]
+fn folder_review_page_draws_boxes_where_the_labels_say_in_chromium() {
+    let mut diff = synthetic_diff();
+    let (x, y, w, h) = SAME_BOX;
+    diff.labels[0].frames[0].unchanged = vec![("tree".into(), BBox { x, y, w, h })];
+    let dir = tempfile::tempdir().unwrap();
+    let png = solid_png(IMAGE_W, IMAGE_H, [255, 255, 255]);
+    let frame_bytes = |path: &str, side: Side| {
+        (path == "images/white.png" && side == Side::After).then(|| png.clone())
+    };
+    let review = dsv::report::html::render_folder(&diff, &frame_bytes, dir.path()).unwrap();
+    assert_eq!((review.pages, review.frames, review.images), (1, 1, 1));
+    let page = dir.path().join("pages/0001.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("src=\"../img/"), "image beside the page");
+    for f in [
+        "index.html",
+        "pages/0001.html",
+        "review.css",
+        "review.js",
+        "classes.js",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        for remote in [
+            "src=\"http",
+            "href=\"http",
+            "=\"//",
+            "url(",
+            "@import",
+            "fetch(",
+        ] {
+            assert!(
+                !text.contains(remote),
+                "{f} must not load anything ({remote})"
+            );
+        }
+    }
+
+    let shot = assert_boxes_drawn(&page, "html_review_folder");
+    // The unchanged object: faint dotted edges where its label puts them.
+    let (sx0, sy0) = shot.at_image(x, y);
+    let (sx1, sy1) = shot.at_image(x + w, y + h);
+    let m = (4.0 * shot.scale) as usize;
+    for (what, f) in [
+        (
+            "left",
+            best_col(&shot.img, sx0, sy0 + m, sy1 - m, is_context_blue),
+        ),
+        (
+            "right",
+            best_col(&shot.img, sx1, sy0 + m, sy1 - m, is_context_blue),
+        ),
+        (
+            "bottom",
+            best_row(&shot.img, sy1, sx0 + m, sx1 - m, is_context_blue),
+        ),
+    ] {
+        assert!(
+            (0.1..0.8).contains(&f),
+            "unchanged box {what} edge is {:.0}% context blue (expected dots); {}",
+            f * 100.0,
+            (shot.keep)()
+        );
+    }
+}
+
+/// The page's DOM after its scripts ran, as headless Chromium dumps it.
+fn dump_dom(url: &str) -> String {
+    dump_dom_with(url, &[])
+}
+
+fn dump_dom_with(url: &str, flags: &[&str]) -> String {
+    let chromium = find_chromium().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+        ])
+        .args(["--disable-dev-shm-usage", "--dump-dom"])
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("starting {}: {e}\n{INSTALL_HINT}", chromium.display()));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The synthetic diff with `n` frames, frame `i` changing class `dog` when
+/// `i % 50 == 7`, else `cat`.
+fn many_frames(n: usize) -> DatasetDiff {
+    let mut diff = synthetic_diff();
+    let one = diff.labels[0].frames[0].clone();
+    diff.labels[0].frames = (0..n)
+        .map(|i| {
+            let mut f = one.clone();
+            let class = if i % 50 == 7 { "dog" } else { "cat" };
+            f.changes = vec![change(ObjectChangeKind::Added, class)];
+            f
+        })
+        .collect();
+    diff
+}
+
+#[test]
+fn folder_review_class_filter_from_the_summary_link_hides_other_frames_in_chromium() {
+    let diff = many_frames(250);
+    let dir = tempfile::tempdir().unwrap();
+    dsv::report::html::render_folder(&diff, &|_, _| None, dir.path()).unwrap();
+    let page = dir.path().join("pages/0002.html");
+    let dom = dump_dom(&format!("file://{}#class=dog", page.display()));
+    // Frames 107, 157 are on page 2 (frames 100 to 199).
+    let shown: Vec<&str> = dom
+        .split("<section class=\"card")
+        .skip(1)
+        .filter(|card| !card.split('>').next().unwrap().contains(" hidden"))
+        .collect();
+    assert_eq!(shown.len(), 2, "{dom}");
+    assert!(shown[0].contains("id=\"frame-107\"") && shown[1].contains("id=\"frame-157\""));
+    assert!(dom.contains("2 of 100 frames shown"), "{dom}");
+    // The neighbouring pages keep the filter.
+    assert!(dom.contains("href=\"0003.html#class=dog\""), "{dom}");
+    assert!(dom.contains("href=\"0001.html#class=dog\""), "{dom}");
+}
+
+/// Loads a page in a frame, sends it keys and clicks, and records after each
+/// which card is current and which zoomed, and whether context is shown.
+const KEYS_HARNESS: &str = r##"<!DOCTYPE html><html><body>
+<iframe id="f" src="pages/0001.html" width="1000" height="800"></iframe>
+<script>
+var f = document.getElementById("f");
+f.onload = function () {
+  var d = f.contentDocument, w = f.contentWindow, out = [];
+  function key(k) { d.dispatchEvent(new w.KeyboardEvent("keydown", { key: k, bubbles: true })); }
+  function state(what) {
+    var c = d.querySelector(".card.current"), z = d.querySelector(".card.zoom");
+    out.push(what + ":" + (c ? c.id : "-") + "/" + (z ? z.id : "-") + "/"
+      + (d.body.classList.contains("no-context") ? "noctx" : "ctx"));
+  }
+  key("j"); state("j"); key("j"); state("j"); key("k"); state("k"); key("z"); state("z");
+  key("ArrowRight"); state("right"); key("Escape"); state("esc"); key("c"); state("c");
+  d.querySelector("#frame-3 .stage").click(); state("click");
+  d.querySelector("#frame-3 .stage").click(); state("click");
+  document.body.setAttribute("data-result", out.join(" "));
+};
+</script></body></html>"##;
+
+#[test]
+fn folder_review_keys_move_between_frames_zoom_and_hide_context_in_chromium() {
+    let diff = many_frames(5);
+    let dir = tempfile::tempdir().unwrap();
+    dsv::report::html::render_folder(&diff, &|_, _| None, dir.path()).unwrap();
+    let harness = dir.path().join("harness.html");
+    std::fs::write(&harness, KEYS_HARNESS).unwrap();
+    let dom = dump_dom_with(
+        &format!("file://{}", harness.display()),
+        &["--allow-file-access-from-files"],
+    );
+    let result = dom
+        .split("data-result=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("the harness did not run: {dom}"));
+    assert_eq!(
+        result,
+        "j:frame-0/-/ctx j:frame-1/-/ctx k:frame-0/-/ctx z:frame-0/frame-0/ctx \
+         right:frame-1/frame-1/ctx esc:frame-1/-/ctx c:frame-1/-/noctx \
+         click:frame-3/frame-3/noctx click:frame-3/-/noctx"
+    );
+}
+
+#[test]
+fn folder_review_summary_lists_classes_and_largest_changes_first() {
+    let mut diff = many_frames(120);
+    // Frame i has i % 5 + 1 changes, so the largest come from all over.
+    for (i, f) in diff.labels[0].frames.iter_mut().enumerate() {
+        let one = f.changes[0].clone();
+        f.changes = vec![one; i % 5 + 1];
+    }
+    let dir = tempfile::tempdir().unwrap();
+    dsv::report::html::render_folder(&diff, &|_, _| None, dir.path()).unwrap();
+    let index = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let summary = index[index.find("<main>").unwrap()..]
+        .replace("<tr>", "\n<tr>")
+        .replace("<h2>", "\n<h2>")
+        .replace("<li>", "\n<li>");
+    insta::assert_snapshot!("folder_review_summary", summary);
+}
+
+#[test]
+fn diff_format_html_into_a_directory_writes_a_folder_review() {
+    let repo = crate::common::TestRepo::init();
+    crate::common::copy_contents(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo"),
+        repo.root(),
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let mut labels = repo.read_string("labels/frame_000.txt");
+    labels.push_str("1 0.5 0.5 0.1 0.1\n");
+    repo.write("labels/frame_000.txt", labels);
+    repo.ok(["commit", "-a", "-m", "relabel"]);
+    let (old, new) = (
+        repo.ok(["rev-parse", "HEAD~1"]).stdout.trim().to_string(),
+        repo.ok(["rev-parse", "HEAD"]).stdout.trim().to_string(),
+    );
+    let diff =
+        |out: &str| ["diff", "HEAD~1", "HEAD", "--format", "html", "-o", out].map(String::from);
+
+    let run = repo.ok(diff("review/"));
+    assert!(run.stderr.contains("(1 frame on 1 page, 1 image;"), "{run}");
+    let index = repo.read_string("review/index.html");
+    assert!(
+        index.contains(&old) && index.contains(&new),
+        "the commit ids"
+    );
+    assert!(
+        index.contains("<a href=\"pages/0001.html#frame-0\">"),
+        "{index}"
+    );
+    let page = repo.read_string("review/pages/0001.html");
+    assert!(page.contains("<b>new</b> label_1</span>"), "{page}");
+    assert!(
+        page.contains("class=\"box same\" data-class=\"label_2\""),
+        "context: {page}"
+    );
+    let images: Vec<_> = std::fs::read_dir(repo.path("review/img"))
+        .unwrap()
+        .collect();
+    assert_eq!(images.len(), 1);
+
+    // Again into the same folder, named without the slash: it is a directory.
+    repo.ok(diff("review"));
+    assert!(repo.exists("review/pages/0001.html"));
+
+    // A directory holding anything else is refused and left as it was.
+    repo.write("notes/todo.txt", "mine");
+    let run = repo.expect_code(2, diff("notes/"));
+    assert!(
+        run.stderr.contains("is not empty and holds no dsv review"),
+        "{run}"
+    );
+    assert_eq!(std::fs::read_dir(repo.path("notes")).unwrap().count(), 1);
+
+    // A file name still gets the single page, images inside.
+    repo.ok(diff("review.html"));
+    let single = repo.read_string("review.html");
+    assert!(single.contains("data:image/jpeg;base64,") && single.contains("<script>"));
 }
 
 #[test]

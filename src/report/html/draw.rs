@@ -97,11 +97,13 @@ pub(super) fn drawn_boxes(changes: &[ObjectChange]) -> Vec<Drawn<'_>> {
         let tag = Some(class_label(c));
         match (old, new) {
             (Some(o), Some((role, n))) => {
+                // Each box is labelled, so old and new are told apart by word,
+                // not only by colour; the old box with the class it had.
                 olds.push(Drawn {
                     role: Role::Before,
                     bbox: o,
                     change: c,
-                    tag: None,
+                    tag: Some(c.old_class.clone().unwrap_or_else(|| c.class.clone())),
                 });
                 news.push(Drawn {
                     role,
@@ -150,9 +152,17 @@ pub(super) fn fmt_box(b: &Option<BBox>, units: Units) -> String {
     }
 }
 
+/// Where a card's image is read from.
+pub(super) enum Source {
+    /// Embedded in the page.
+    Data(ImageFormat, Vec<u8>),
+    /// A file beside the page.
+    Url(String),
+}
+
 /// The picture a card shows, and why when it is not the frame.
 pub(super) struct Picture {
-    pub(super) image: Option<(ImageFormat, Vec<u8>)>,
+    pub(super) image: Option<Source>,
     pub(super) size: Option<(u32, u32)>,
     pub(super) notes: Vec<String>,
 }
@@ -260,6 +270,7 @@ mod tests {
             objects_after: 0,
             changes: Vec::new(),
             class_counts: BTreeMap::new(),
+            unchanged: Vec::new(),
         }
     }
 
@@ -302,7 +313,7 @@ mod tests {
                 (Role::After, true),
                 (Role::After, true),
                 (Role::Before, true),
-                (Role::Before, false)
+                (Role::Before, true)
             ]
         );
     }
