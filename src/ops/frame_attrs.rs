@@ -176,12 +176,20 @@ fn by_frame(frames: &[FrameLabels]) -> BTreeMap<&str, BTreeMap<String, AttrValue
 }
 
 /// The frame attribute changes between two versions of the label file `file`;
-/// `resolve(frame, after)` finds the frame file of a frame name on one side.
+/// `resolve(frame, after)` finds the frame file of a frame name on one side,
+/// and `moved(frame)` says whether a frame of that name may have come or gone
+/// between the versions (a frame file added, removed or renamed).
+///
+/// As in `dsv query` and `dsv stats`, an entry's attributes are its frame's
+/// only on a side where that frame exists: a frame removed while its entry
+/// stays loses them, a frame added to an entry that was there gains them. An
+/// entry naming no frame on either side is compared by its name.
 pub fn label_changes(
     file: &str,
     old: &[FrameLabels],
     new: &[FrameLabels],
     resolve: impl Fn(&str, bool) -> Result<Option<String>>,
+    moved: impl Fn(&str) -> bool,
 ) -> Result<Vec<FrameAttributeChanges>> {
     if old.iter().chain(new).all(|f| f.attributes.is_empty()) {
         return Ok(Vec::new());
@@ -191,15 +199,28 @@ pub fn label_changes(
     let names: BTreeSet<&str> = b.keys().chain(a.keys()).copied().collect();
     let mut out = Vec::new();
     for name in names {
-        let changes = compare_attrs(b.get(name).unwrap_or(&empty), a.get(name).unwrap_or(&empty));
+        let (bv, av) = (b.get(name), a.get(name));
+        if bv == av && !moved(name) {
+            continue;
+        }
+        let rb = match bv {
+            Some(_) => resolve(name, false)?,
+            None => None,
+        };
+        let ra = match av {
+            Some(_) => resolve(name, true)?,
+            None => None,
+        };
+        let (bv, av) = match (&rb, &ra) {
+            (None, None) => (bv, av),
+            _ => (bv.filter(|_| rb.is_some()), av.filter(|_| ra.is_some())),
+        };
+        let changes = compare_attrs(bv.unwrap_or(&empty), av.unwrap_or(&empty));
         if changes.is_empty() {
             continue;
         }
-        let frame = match resolve(name, a.contains_key(name))? {
+        let frame = match ra.or(rb) {
             Some(p) => p,
-            None if a.contains_key(name) && b.contains_key(name) => {
-                resolve(name, false)?.unwrap_or_else(|| name.to_string())
-            }
             None => name.to_string(),
         };
         out.push(FrameAttributeChanges {
@@ -207,6 +228,35 @@ pub fn label_changes(
             file: file.to_string(),
             changes,
         });
+    }
+    Ok(out)
+}
+
+/// The attribute changes of the frames of an unchanged label file that came
+/// or went: `gone(frame)` and `came(frame)` give the frame file an entry names
+/// on the old and the new side when that frame file is one that went or came.
+pub fn moved_frame_changes(
+    file: &str,
+    frames: &[FrameLabels],
+    gone: impl Fn(&str) -> Result<Option<String>>,
+    came: impl Fn(&str) -> Result<Option<String>>,
+) -> Result<Vec<FrameAttributeChanges>> {
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, attrs) in by_frame(frames) {
+        if attrs.is_empty() {
+            continue;
+        }
+        for (path, before, after) in [(gone(name)?, &attrs, &empty), (came(name)?, &empty, &attrs)]
+        {
+            if let Some(frame) = path {
+                out.push(FrameAttributeChanges {
+                    frame,
+                    file: file.to_string(),
+                    changes: compare_attrs(before, after),
+                });
+            }
+        }
     }
     Ok(out)
 }

@@ -396,6 +396,15 @@ pub fn label_diff(
         }
     }
 
+    // Frames that exist on one side only, and their stems, which is what a
+    // label entry naming one of them must match.
+    let (gone, came) = moved_frames(&frames);
+    let moved_stems: HashSet<&str> = gone
+        .iter()
+        .chain(&came)
+        .map(|p| crate::labels::layout::stem(p))
+        .collect();
+    let moved = |name: &str| moved_stems.contains(crate::labels::layout::stem(name));
     type One = (
         Option<LabelFileDiff>,
         Vec<LabelWarning>,
@@ -444,7 +453,7 @@ pub fn label_diff(
                 layout.frame_path(src, &path, format, key)
             };
             let frames = compare_frames(&a, &b, &matching, resolve)?;
-            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve)?;
+            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve, moved)?;
             Ok((
                 Some(LabelFileDiff {
                     path,
@@ -471,6 +480,10 @@ pub fn label_diff(
         frame_attributes.extend(a);
     }
     split_relabelled_renames(&mut frames, &labels);
+    match unchanged_label_changes(changes, &label_changes, (&gone, &came), old, new)? {
+        Ok(a) => frame_attributes.extend(a),
+        Err(w) => warnings.push(w),
+    }
     match sidecar_changes(changes, &frames, old, new)? {
         Ok(a) => frame_attributes.extend(a),
         Err(w) => warnings.push(w),
@@ -522,6 +535,122 @@ fn split_relabelled_renames(frames: &mut FrameChanges, labels: &[LabelFileDiff])
     }
     frames.removed.sort();
     frames.added.sort();
+}
+
+/// Frame files that exist on one side only: removed (and the old paths of
+/// renames), and added (and the new paths of renames).
+fn moved_frames(frames: &FrameChanges) -> (BTreeSet<String>, BTreeSet<String>) {
+    let gone = frames
+        .removed
+        .iter()
+        .cloned()
+        .chain(frames.renamed.iter().map(|r| r.from.clone()))
+        .collect();
+    let came = frames
+        .added
+        .iter()
+        .cloned()
+        .chain(frames.renamed.iter().map(|r| r.to.clone()))
+        .collect();
+    (gone, came)
+}
+
+/// The frame attributes that went or came with frame files while the
+/// multi-frame label file describing them stayed the same: as `dsv stats`
+/// counts them, a frame removed takes its entry's attributes with it even
+/// though no label file changed. Such files are found by listing a side
+/// (sources that cannot list are skipped) and are parsed only when their bytes
+/// hold the stem of a frame that came or went. A label file that does not
+/// parse is a warning, as in the rest of the diff.
+fn unchanged_label_changes(
+    changes: &[Change],
+    changed_labels: &[(usize, Format)],
+    (gone, came): (&BTreeSet<String>, &BTreeSet<String>),
+    old: (&dyn FileSource, &Layout),
+    new: (&dyn FileSource, &Layout),
+) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+    {
+        if gone.is_empty() && came.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let (src, layout, listing) = match old.0.paths()? {
+            Some(l) => (old.0, old.1, l),
+            None => match new.0.paths()? {
+                Some(l) => (new.0, new.1, l),
+                None => return Ok(Ok(Vec::new())),
+            },
+        };
+        let touched: HashSet<String> = changed_labels
+            .iter()
+            .flat_map(|&(i, _)| {
+                let ch = &changes[i];
+                [Some(&ch.path), ch.from.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| display_path(p))
+            })
+            .collect();
+        let needles: Vec<memchr::memmem::Finder> = gone
+            .iter()
+            .chain(came)
+            .map(|p| memchr::memmem::Finder::new(crate::labels::layout::stem(p)))
+            .collect();
+        let mut out = Vec::new();
+        for path in listing {
+            if touched.contains(&path) {
+                continue;
+            }
+            let format = match layout.role_by_path(&path) {
+                Some(Role::Label(f)) => f,
+                Some(_) => continue,
+                None => {
+                    let ext = crate::labels::layout::file_name(&path)
+                        .rsplit_once('.')
+                        .map(|(_, e)| e.to_ascii_lowercase());
+                    if !matches!(ext.as_deref(), Some("json" | "xml")) {
+                        continue;
+                    }
+                    let Some(head) = src.read(&path)? else {
+                        continue;
+                    };
+                    match layout.role(&path, &head) {
+                        Role::Label(f) => f,
+                        _ => continue,
+                    }
+                }
+            };
+            if !format.is_multi_frame() {
+                continue;
+            }
+            let Some(bytes) = src.read(&path)? else {
+                continue;
+            };
+            // A name outside ASCII may be escaped in the file: always parse then.
+            if !needles
+                .iter()
+                .zip(gone.iter().chain(came))
+                .any(|(n, p)| !p.is_ascii() || n.find(&bytes).is_some())
+            {
+                continue;
+            }
+            let frames = match layout.parse(src, &path, format, &bytes)? {
+                Ok(f) => f,
+                Err((file, e)) => return Ok(Err(warning(file, e))),
+            };
+            drop(bytes);
+            let on = |(s, l): (&dyn FileSource, &Layout), set: &BTreeSet<String>, name: &str| {
+                Ok(l.frame_path(s, &path, format, name)?
+                    .filter(|p| set.contains(p)))
+            };
+            out.extend(crate::ops::frame_attrs::moved_frame_changes(
+                &path,
+                &frames,
+                |n| on(old, gone, n),
+                |n| on(new, came, n),
+            )?);
+        }
+        Ok(Ok(out))
+    }
 }
 
 /// The attribute changes in the metadata sidecar (each side's sidecar is the
@@ -1038,7 +1167,8 @@ mod tests {
     fn diff_json(a: &[FrameLabels], b: &[FrameLabels]) -> String {
         let resolve = |name: &str, after: bool| Ok(Some(format!("{name}:{after}")));
         let objects = compare_frames(a, b, &MatchOptions::default(), resolve).unwrap();
-        let attrs = crate::ops::frame_attrs::label_changes("l.json", a, b, resolve).unwrap();
+        let attrs =
+            crate::ops::frame_attrs::label_changes("l.json", a, b, resolve, |_| false).unwrap();
         format!(
             "{}\n{}",
             serde_json::to_string(&objects).unwrap(),

@@ -351,3 +351,85 @@ fn added_frame_with_existing_sidecar_row_shows_its_attributes_added() {
         }])
     );
 }
+
+/// Each value's delta in a diff's attribute totals, as `stats A B --json`
+/// writes its frame attribute deltas.
+fn totals_as_stats(doc: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for v in doc["frame_attribute_totals"]["values"].as_array().unwrap() {
+        let attr = v["attribute"].as_str().unwrap();
+        let e = out
+            .entry(attr.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        e[v["value"].as_str().unwrap()] = serde_json::json!([v["before"], v["after"], v["delta"]]);
+    }
+    serde_json::Value::Object(out)
+}
+
+/// A frame file removed while the COCO file describing it (with its image
+/// fields) stays the same: the frame's attributes go with it in `diff`, as
+/// `dsv stats` counts them, and come back when the frame file does.
+#[test]
+fn frame_removed_while_its_label_file_is_unchanged_agrees_with_stats() {
+    let repo = TestRepo::init();
+    repo.write(
+        "annotations.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":10,"height":10,"weather":"rain"},
+{"id":2,"file_name":"b.jpg","width":10,"height":10,"weather":"snow"}],
+"annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[1,1,2,2],"area":4,"iscrowd":0}],
+"categories":[{"id":1,"name":"car"}]}"#,
+    );
+    for (name, src) in [("a", "frame_000"), ("b", "frame_001")] {
+        repo.write(
+            &format!("images/{name}.jpg"),
+            std::fs::read(fixture(&format!("demo/images/{src}.jpg"))).unwrap(),
+        );
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["rm", "images/b.jpg"]);
+    let removed = serde_json::json!([{
+        "frame": "images/b.jpg",
+        "file": "annotations.json",
+        "changes": [
+            {"attribute": "weather", "kind": "removed", "before": "snow", "after": null}
+        ]
+    }]);
+    let staged = json(&repo, &["diff", "--json", "--staged"]);
+    assert_eq!(staged["frame_attributes"], removed);
+    repo.ok(["commit", "-m", "drop b"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(doc["frame_attributes"], removed);
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"],
+        serde_json::json!({"weather": {"rain": [1, 1, 0], "snow": [1, 0, -1]}})
+    );
+    assert_eq!(
+        totals_as_stats(&doc),
+        serde_json::json!({"weather": {"snow": [1, 0, -1]}})
+    );
+
+    repo.write(
+        "images/b.jpg",
+        std::fs::read(fixture("demo/images/frame_001.jpg")).unwrap(),
+    );
+    repo.ok(["add", "images/b.jpg"]);
+    repo.ok(["commit", "-m", "b again"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frame_attributes"][0]["changes"],
+        serde_json::json!([
+            {"attribute": "weather", "kind": "added", "before": null, "after": "snow"}
+        ])
+    );
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"]["weather"]["snow"],
+        serde_json::json!([0, 1, 1])
+    );
+    assert_eq!(
+        totals_as_stats(&doc),
+        serde_json::json!({"weather": {"snow": [0, 1, 1]}})
+    );
+}
