@@ -20,7 +20,9 @@ use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compa
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object, format_of};
 use crate::object::diff::{Change, ChangeKind};
-use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
+use crate::ops::frame_attrs::{
+    FrameAttributeChanges, FrameAttributeTotals, FramePredictionChanges, PredictionTotals,
+};
 use crate::paths::display_path;
 
 /// Version of the JSON document [`DatasetDiff`] serializes to.
@@ -178,6 +180,10 @@ pub struct DatasetDiff {
     pub frame_attributes: Vec<FrameAttributeChanges>,
     /// Totals of `frame_attributes`, the figures every rendering shows.
     pub frame_attribute_totals: FrameAttributeTotals,
+    /// Predictions of the metadata sidecar that changed, per frame.
+    pub prediction_changes: Vec<FramePredictionChanges>,
+    /// Totals of `prediction_changes`.
+    pub prediction_totals: PredictionTotals,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -484,10 +490,18 @@ pub fn label_diff(
         Ok(a) => frame_attributes.extend(a),
         Err(w) => warnings.push(w),
     }
-    match sidecar_changes(changes, &frames, old, new)? {
-        Ok(a) => frame_attributes.extend(a),
+    // The frames whose label-file attributes changed: the sidecar may override them.
+    let shadowed: BTreeSet<String> = frame_attributes.iter().map(|f| f.frame.clone()).collect();
+    let mut prediction_changes = Vec::new();
+    match sidecar_changes(changes, &frames, &shadowed, old, new)? {
+        Ok(sc) => {
+            crate::ops::frame_attrs::drop_shadowed(&mut frame_attributes, &sc.file, &sc.names);
+            frame_attributes.extend(sc.attributes);
+            prediction_changes = sc.predictions;
+        }
         Err(w) => warnings.push(w),
     }
+    let prediction_totals = crate::ops::frame_attrs::prediction_totals(&prediction_changes);
     frame_attributes.sort_by(|x, y| (&x.frame, &x.file).cmp(&(&y.frame, &y.file)));
     let frame_attribute_totals = crate::ops::frame_attrs::totals(&frame_attributes);
     if opts.strict
@@ -507,6 +521,8 @@ pub fn label_diff(
         invalid_boxes,
         frame_attributes,
         frame_attribute_totals,
+        prediction_changes,
+        prediction_totals,
         files: changes.to_vec(),
     })
 }
@@ -662,12 +678,13 @@ fn unchanged_label_changes(
 fn sidecar_changes(
     changes: &[Change],
     frames: &FrameChanges,
+    shadowed: &BTreeSet<String>,
     old: (&dyn FileSource, &Layout),
     new: (&dyn FileSource, &Layout),
-) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+) -> Result<std::result::Result<SidecarDiff, LabelWarning>> {
     use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
     if changes.is_empty() {
-        return Ok(Ok(Vec::new()));
+        return Ok(Ok(SidecarDiff::default()));
     }
     let name_of =
         |(src, layout): (&dyn FileSource, &Layout)| sidecar_path(&layout.toml, &|p| src.exists(p));
@@ -692,8 +709,8 @@ fn sidecar_changes(
         .map(String::as_str)
         .chain(frames.renamed.iter().map(|r| r.to.as_str()))
         .collect();
-    if !touched && gone.is_empty() && came.is_empty() {
-        return Ok(Ok(Vec::new()));
+    if !touched && gone.is_empty() && came.is_empty() && shadowed.is_empty() {
+        return Ok(Ok(SidecarDiff::default()));
     }
     let parse = |name: &str, bytes: &[u8]| {
         Sidecar::parse(name, bytes).map_err(|e| {
@@ -726,16 +743,19 @@ fn sidecar_changes(
             // A line without a backslash has no escape, so it names a frame only
             // if it holds the frame's file name as it is: most lines are settled
             // by a substring search instead of a parse.
-            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() {
+            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() + shadowed.len()
+            {
                 1..=16 => gone
                     .iter()
                     .chain(&came)
+                    .copied()
+                    .chain(shadowed.iter().map(String::as_str))
                     .map(|p| memchr::memmem::Finder::new(crate::labels::layout::file_name(p)))
                     .collect(),
                 _ => Vec::new(),
             };
             let wanted = |line: &[u8]| {
-                if gone.is_empty() && came.is_empty() {
+                if gone.is_empty() && came.is_empty() && shadowed.is_empty() {
                     return false;
                 }
                 if !names.is_empty()
@@ -748,7 +768,11 @@ fn sidecar_changes(
                     return true;
                 };
                 match crate::meta::plain_row(line) {
-                    Some(r) => gone.contains(r.path.as_ref()) || came.contains(r.path.as_ref()),
+                    Some(r) => {
+                        gone.contains(r.path.as_ref())
+                            || came.contains(r.path.as_ref())
+                            || shadowed.contains(r.path.as_ref())
+                    }
                     None => true,
                 }
             };
@@ -772,6 +796,23 @@ fn sidecar_changes(
             },
         }
     };
+    // The attributes each side's row sets for the frames whose label files'
+    // attributes changed (a frame that is not there has no row there).
+    let names: crate::ops::frame_attrs::SidecarNames = shadowed
+        .iter()
+        .map(|p| {
+            let keys = |sc: &Sidecar, here: bool| {
+                sc.rows
+                    .get(p)
+                    .filter(|_| here)
+                    .map(|m| m.attrs.keys().cloned().collect::<BTreeSet<String>>())
+                    .unwrap_or_default()
+            };
+            let (was, is) = (!came.contains(p.as_str()), !gone.contains(p.as_str()));
+            (p.clone(), [keys(&a, was), keys(&b, is)])
+        })
+        .filter(|(_, [x, y])| !x.is_empty() || !y.is_empty())
+        .collect();
     if !touched {
         // Only the rows of frames that came or went can have changed.
         a.rows.retain(|p, _| gone.contains(p.as_str()));
@@ -783,20 +824,47 @@ fn sidecar_changes(
     for p in &came {
         a.rows.remove(*p);
     }
-    let mut out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    let out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    let predictions = crate::ops::frame_attrs::prediction_changes(&new_name, &a, &b);
     // A changed row of a path that is no frame file on either side (frames that
     // came or went are settled above) is no attribute of anything.
     let is_frame = |(src, layout): (&dyn FileSource, &Layout), p: &str| -> Result<bool> {
-        Ok(layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?)
+        Ok(gone.contains(p)
+            || came.contains(p)
+            || (layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?))
     };
-    let mut kept = Vec::with_capacity(out.len());
-    for f in out.drain(..) {
-        let p = f.frame.as_str();
-        if gone.contains(p) || came.contains(p) || is_frame(new, p)? || is_frame(old, p)? {
+    let mut attributes = Vec::with_capacity(out.len());
+    for f in out {
+        if is_frame(new, &f.frame)? || is_frame(old, &f.frame)? {
+            attributes.push(f);
+        }
+    }
+    let mut kept = Vec::with_capacity(predictions.len());
+    for f in predictions {
+        if is_frame(new, &f.frame)? || is_frame(old, &f.frame)? {
             kept.push(f);
         }
     }
-    Ok(Ok(kept))
+    Ok(Ok(SidecarDiff {
+        file: new_name,
+        attributes,
+        predictions: kept,
+        names,
+    }))
+}
+
+/// What changed in the metadata sidecar between two versions.
+#[derive(Default)]
+struct SidecarDiff {
+    /// The sidecar's path (the new side's).
+    file: String,
+    /// Frame attributes that changed.
+    attributes: Vec<FrameAttributeChanges>,
+    /// Predictions that changed.
+    predictions: Vec<FramePredictionChanges>,
+    /// The attributes the sidecar sets on each side for the frames whose
+    /// label files' attributes changed.
+    names: crate::ops::frame_attrs::SidecarNames,
 }
 
 /// Pairs the frames of two versions of one label file by frame name and compares them.
