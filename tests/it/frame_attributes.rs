@@ -381,7 +381,7 @@ fn frame_removed_while_its_label_file_is_unchanged_agrees_with_stats() {
     );
     for (name, src) in [("a", "frame_000"), ("b", "frame_001")] {
         repo.write(
-            &format!("images/{name}.jpg"),
+            format!("images/{name}.jpg"),
             std::fs::read(fixture(&format!("demo/images/{src}.jpg"))).unwrap(),
         );
     }

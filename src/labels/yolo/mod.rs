@@ -448,7 +448,7 @@ pub fn write_with_names(frame: &FrameLabels, names: &[String]) -> Result<Vec<u8>
 /// line without visibilities (4 + 2k numbers) cannot be told from a polygon
 /// and still reads as one.
 fn pose_keypoints<'a>(fields: impl Iterator<Item = &'a [u8]>, n: usize) -> Option<usize> {
-    if n < 10 || (n - 4) % 3 != 0 {
+    if n < 10 || !(n - 4).is_multiple_of(3) {
         return None;
     }
     let mut visible = false;
