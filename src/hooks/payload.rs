@@ -13,7 +13,7 @@ use crate::labels::compare::ObjectChangeKind;
 use crate::labels::layout::{FileSource, Layout};
 use crate::object::{CodeVersion, Commit, Person};
 use crate::ops::commit::PendingCommit;
-use crate::ops::frame_attrs::FrameAttributeTotals;
+use crate::ops::frame_attrs::{FrameAttributeTotals, PredictionTotals};
 use crate::ops::label_diff::{ClassDelta, DatasetDiff, LabelDiffOptions, label_diff};
 use crate::paths::display_path;
 use crate::repo::Repository;
@@ -130,6 +130,9 @@ pub struct ChangeSummary {
     /// Frame attribute changes (sidecar and label files): frames, attributes
     /// added/removed/changed, and frames per attribute value before and after.
     pub frame_attributes: FrameAttributeTotals,
+    /// Prediction changes in the metadata sidecar: frames, predictions added,
+    /// removed and changed.
+    pub predictions: PredictionTotals,
     /// Label files that could not be parsed (they count as file changes only).
     pub warnings: Vec<String>,
     /// True when the label files were not available (`dsv watch` in a metadata-only
@@ -235,7 +238,10 @@ fn summarize(d: &DatasetDiff, base: Option<ObjectId>, files: u64, bytes: u64) ->
             renamed: d.frames.renamed.len(),
         },
         label_files_changed: label_files + d.warnings.len(),
-        labels_changed: label_files + d.warnings.len() > 0,
+        // Frame attributes are labels of the frame (a reviewer's tag, the
+        // weather); predictions are a model's output, so importing them (what a
+        // retraining job may do) does not fire retraining again.
+        labels_changed: label_files + d.warnings.len() > 0 || !d.frame_attribute_totals.is_empty(),
         objects: ObjectCounts {
             added: d.count(ObjectChangeKind::Added),
             removed: d.count(ObjectChangeKind::Removed),
@@ -245,6 +251,7 @@ fn summarize(d: &DatasetDiff, base: Option<ObjectId>, files: u64, bytes: u64) ->
         },
         classes: d.classes.clone(),
         frame_attributes: d.frame_attribute_totals.clone(),
+        predictions: d.prediction_totals.clone(),
         partial: false,
         warnings: d.warnings.iter().map(|w| w.to_string()).collect(),
         paths,

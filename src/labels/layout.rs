@@ -29,6 +29,11 @@ pub trait FileSource: Sync {
         let _ = id;
         self.read(path)
     }
+    /// Every file's path, where the source can list them cheaply enough for a
+    /// diff to look for the unchanged files describing a frame; `None` otherwise.
+    fn paths(&self) -> crate::error::Result<Option<Vec<String>>> {
+        Ok(None)
+    }
 }
 
 /// What a file is to dsv.

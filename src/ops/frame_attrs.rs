@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::labels::{AttrValue, FrameLabels};
-use crate::meta::Sidecar;
+use crate::labels::compare::{MatchOptions, ObjectChange, ObjectChangeKind, compare_objects};
+use crate::labels::{AttrValue, FrameLabels, Object};
+use crate::meta::{Prediction, Sidecar};
 
 /// How one attribute of a frame changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,6 +137,136 @@ pub fn sidecar_changes(file: &str, old: &Sidecar, new: &Sidecar) -> Vec<FrameAtt
         .collect()
 }
 
+/// The prediction changes of one frame in the metadata sidecar: its
+/// predictions paired and compared as label objects are (a prediction's
+/// `score` is an attribute, so a new score alone is an `attributes` change).
+#[derive(Debug, Clone, Serialize)]
+pub struct FramePredictionChanges {
+    /// The frame's path (the sidecar row's).
+    pub frame: String,
+    /// The sidecar file.
+    pub file: String,
+    /// Predictions of the frame before.
+    pub predictions_before: usize,
+    /// Predictions after.
+    pub predictions_after: usize,
+    /// What changed: added, removed, moved, reclassified, attributes (score).
+    pub changes: Vec<ObjectChange>,
+}
+
+/// Totals of the prediction changes of a diff.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PredictionTotals {
+    /// Frames with at least one prediction change.
+    pub frames: usize,
+    /// Predictions added.
+    pub added: usize,
+    /// Predictions removed.
+    pub removed: usize,
+    /// Predictions paired with one before whose box, class or score changed.
+    pub changed: usize,
+}
+
+impl PredictionTotals {
+    /// Whether no prediction changed.
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+}
+
+fn prediction_objects(ps: &[Prediction]) -> Vec<Object> {
+    ps.iter()
+        .map(|p| {
+            let mut o = Object::new(p.class.clone(), p.bbox);
+            if let Some(s) = p.score {
+                o.attributes.insert("score".into(), AttrValue::Float(s));
+            }
+            o
+        })
+        .collect()
+}
+
+/// The prediction changes between two versions of the sidecar `file`, per row.
+pub fn prediction_changes(file: &str, old: &Sidecar, new: &Sidecar) -> Vec<FramePredictionChanges> {
+    let none: Vec<Prediction> = Vec::new();
+    let paths: BTreeSet<&String> = old.rows.keys().chain(new.rows.keys()).collect();
+    let opts = MatchOptions::default();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let b = old.rows.get(p).map_or(&none, |m| &m.predictions);
+            let a = new.rows.get(p).map_or(&none, |m| &m.predictions);
+            if b == a {
+                return None;
+            }
+            let changes = compare_objects(&prediction_objects(b), &prediction_objects(a), &opts);
+            (!changes.is_empty()).then(|| FramePredictionChanges {
+                frame: p.clone(),
+                file: file.to_string(),
+                predictions_before: b.len(),
+                predictions_after: a.len(),
+                changes,
+            })
+        })
+        .collect()
+}
+
+/// The totals of a list of prediction changes.
+pub fn prediction_totals(changes: &[FramePredictionChanges]) -> PredictionTotals {
+    let mut t = PredictionTotals {
+        frames: changes
+            .iter()
+            .map(|f| &f.frame)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        ..PredictionTotals::default()
+    };
+    for c in changes.iter().flat_map(|f| &f.changes) {
+        match c.kind {
+            ObjectChangeKind::Added => t.added += 1,
+            ObjectChangeKind::Removed => t.removed += 1,
+            _ => t.changed += 1,
+        }
+    }
+    t
+}
+
+/// Per frame path, the attribute names its sidecar row sets before and after.
+pub type SidecarNames = BTreeMap<String, [BTreeSet<String>; 2]>;
+
+/// Drops from the label files' attribute changes what the sidecar overrides:
+/// where a frame's sidecar row sets an attribute on a side, the label file's
+/// value is not the frame's there (the sidecar's is, as queries and `dsv stats`
+/// see it), so a change in the label file is listed only for the sides where it
+/// shows. `sidecar` names the sidecar file, whose own changes are kept.
+pub fn drop_shadowed(changes: &mut Vec<FrameAttributeChanges>, sidecar: &str, rows: &SidecarNames) {
+    for f in changes.iter_mut() {
+        if f.file == sidecar {
+            continue;
+        }
+        let Some([before, after]) = rows.get(&f.frame) else {
+            continue;
+        };
+        f.changes.retain_mut(|c| {
+            if before.contains(&c.attribute) {
+                c.before = None;
+            }
+            if after.contains(&c.attribute) {
+                c.after = None;
+            }
+            c.kind = match (&c.before, &c.after) {
+                (None, None) => return false,
+                (None, Some(_)) => AttributeChangeKind::Added,
+                (Some(_), None) => AttributeChangeKind::Removed,
+                (Some(x), Some(y)) if x != y => AttributeChangeKind::Changed,
+                _ => return false,
+            };
+            true
+        });
+    }
+    changes.retain(|f| !f.changes.is_empty());
+}
+
 /// The lines of two versions of a JSONL sidecar that can make a difference:
 /// each side's lines the other side lacks, and the lines both have for which
 /// `wanted` says yes (kept on both sides, where they cancel out unless the
@@ -176,12 +307,20 @@ fn by_frame(frames: &[FrameLabels]) -> BTreeMap<&str, BTreeMap<String, AttrValue
 }
 
 /// The frame attribute changes between two versions of the label file `file`;
-/// `resolve(frame, after)` finds the frame file of a frame name on one side.
+/// `resolve(frame, after)` finds the frame file of a frame name on one side,
+/// and `moved(frame)` says whether a frame of that name may have come or gone
+/// between the versions (a frame file added, removed or renamed).
+///
+/// As in `dsv query` and `dsv stats`, an entry's attributes are its frame's
+/// only on a side where that frame exists: a frame removed while its entry
+/// stays loses them, a frame added to an entry that was there gains them. An
+/// entry naming no frame on either side is compared by its name.
 pub fn label_changes(
     file: &str,
     old: &[FrameLabels],
     new: &[FrameLabels],
     resolve: impl Fn(&str, bool) -> Result<Option<String>>,
+    moved: impl Fn(&str) -> bool,
 ) -> Result<Vec<FrameAttributeChanges>> {
     if old.iter().chain(new).all(|f| f.attributes.is_empty()) {
         return Ok(Vec::new());
@@ -191,15 +330,28 @@ pub fn label_changes(
     let names: BTreeSet<&str> = b.keys().chain(a.keys()).copied().collect();
     let mut out = Vec::new();
     for name in names {
-        let changes = compare_attrs(b.get(name).unwrap_or(&empty), a.get(name).unwrap_or(&empty));
+        let (bv, av) = (b.get(name), a.get(name));
+        if bv == av && !moved(name) {
+            continue;
+        }
+        let rb = match bv {
+            Some(_) => resolve(name, false)?,
+            None => None,
+        };
+        let ra = match av {
+            Some(_) => resolve(name, true)?,
+            None => None,
+        };
+        let (bv, av) = match (&rb, &ra) {
+            (None, None) => (bv, av),
+            _ => (bv.filter(|_| rb.is_some()), av.filter(|_| ra.is_some())),
+        };
+        let changes = compare_attrs(bv.unwrap_or(&empty), av.unwrap_or(&empty));
         if changes.is_empty() {
             continue;
         }
-        let frame = match resolve(name, a.contains_key(name))? {
+        let frame = match ra.or(rb) {
             Some(p) => p,
-            None if a.contains_key(name) && b.contains_key(name) => {
-                resolve(name, false)?.unwrap_or_else(|| name.to_string())
-            }
             None => name.to_string(),
         };
         out.push(FrameAttributeChanges {
@@ -207,6 +359,35 @@ pub fn label_changes(
             file: file.to_string(),
             changes,
         });
+    }
+    Ok(out)
+}
+
+/// The attribute changes of the frames of an unchanged label file that came
+/// or went: `gone(frame)` and `came(frame)` give the frame file an entry names
+/// on the old and the new side when that frame file is one that went or came.
+pub fn moved_frame_changes(
+    file: &str,
+    frames: &[FrameLabels],
+    gone: impl Fn(&str) -> Result<Option<String>>,
+    came: impl Fn(&str) -> Result<Option<String>>,
+) -> Result<Vec<FrameAttributeChanges>> {
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, attrs) in by_frame(frames) {
+        if attrs.is_empty() {
+            continue;
+        }
+        for (path, before, after) in [(gone(name)?, &attrs, &empty), (came(name)?, &empty, &attrs)]
+        {
+            if let Some(frame) = path {
+                out.push(FrameAttributeChanges {
+                    frame,
+                    file: file.to_string(),
+                    changes: compare_attrs(before, after),
+                });
+            }
+        }
     }
     Ok(out)
 }

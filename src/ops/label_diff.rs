@@ -22,7 +22,9 @@ use crate::labels::compare::{
 use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object, format_of};
 use crate::object::diff::{Change, ChangeKind};
-use crate::ops::frame_attrs::{FrameAttributeChanges, FrameAttributeTotals};
+use crate::ops::frame_attrs::{
+    FrameAttributeChanges, FrameAttributeTotals, FramePredictionChanges, PredictionTotals,
+};
 use crate::paths::display_path;
 
 /// Version of the JSON document [`DatasetDiff`] serializes to.
@@ -188,6 +190,10 @@ pub struct DatasetDiff {
     pub frame_attributes: Vec<FrameAttributeChanges>,
     /// Totals of `frame_attributes`, the figures every rendering shows.
     pub frame_attribute_totals: FrameAttributeTotals,
+    /// Predictions of the metadata sidecar that changed, per frame.
+    pub prediction_changes: Vec<FramePredictionChanges>,
+    /// Totals of `prediction_changes`.
+    pub prediction_totals: PredictionTotals,
     /// Every changed file, as `dsv diff --name-status` lists them.
     pub files: Vec<Change>,
 }
@@ -406,6 +412,15 @@ pub fn label_diff(
         }
     }
 
+    // Frames that exist on one side only, and their stems, which is what a
+    // label entry naming one of them must match.
+    let (gone, came) = moved_frames(&frames);
+    let moved_stems: HashSet<&str> = gone
+        .iter()
+        .chain(&came)
+        .map(|p| crate::labels::layout::stem(p))
+        .collect();
+    let moved = |name: &str| moved_stems.contains(crate::labels::layout::stem(name));
     type One = (
         Option<LabelFileDiff>,
         Vec<LabelWarning>,
@@ -454,7 +469,7 @@ pub fn label_diff(
                 layout.frame_path(src, &path, format, key)
             };
             let frames = compare_frames(&a, &b, &matching, resolve)?;
-            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve)?;
+            let attrs = crate::ops::frame_attrs::label_changes(&path, &a, &b, resolve, moved)?;
             Ok((
                 Some(LabelFileDiff {
                     path,
@@ -481,10 +496,22 @@ pub fn label_diff(
         frame_attributes.extend(a);
     }
     split_relabelled_renames(&mut frames, &labels);
-    match sidecar_changes(changes, &frames, old, new)? {
+    match unchanged_label_changes(changes, &label_changes, (&gone, &came), old, new)? {
         Ok(a) => frame_attributes.extend(a),
         Err(w) => warnings.push(w),
     }
+    // The frames whose label-file attributes changed: the sidecar may override them.
+    let shadowed: BTreeSet<String> = frame_attributes.iter().map(|f| f.frame.clone()).collect();
+    let mut prediction_changes = Vec::new();
+    match sidecar_changes(changes, &frames, &shadowed, old, new)? {
+        Ok(sc) => {
+            crate::ops::frame_attrs::drop_shadowed(&mut frame_attributes, &sc.file, &sc.names);
+            frame_attributes.extend(sc.attributes);
+            prediction_changes = sc.predictions;
+        }
+        Err(w) => warnings.push(w),
+    }
+    let prediction_totals = crate::ops::frame_attrs::prediction_totals(&prediction_changes);
     frame_attributes.sort_by(|x, y| (&x.frame, &x.file).cmp(&(&y.frame, &y.file)));
     let frame_attribute_totals = crate::ops::frame_attrs::totals(&frame_attributes);
     if opts.strict
@@ -504,6 +531,8 @@ pub fn label_diff(
         invalid_boxes,
         frame_attributes,
         frame_attribute_totals,
+        prediction_changes,
+        prediction_totals,
         files: changes.to_vec(),
     })
 }
@@ -534,6 +563,122 @@ fn split_relabelled_renames(frames: &mut FrameChanges, labels: &[LabelFileDiff])
     frames.added.sort();
 }
 
+/// Frame files that exist on one side only: removed (and the old paths of
+/// renames), and added (and the new paths of renames).
+fn moved_frames(frames: &FrameChanges) -> (BTreeSet<String>, BTreeSet<String>) {
+    let gone = frames
+        .removed
+        .iter()
+        .cloned()
+        .chain(frames.renamed.iter().map(|r| r.from.clone()))
+        .collect();
+    let came = frames
+        .added
+        .iter()
+        .cloned()
+        .chain(frames.renamed.iter().map(|r| r.to.clone()))
+        .collect();
+    (gone, came)
+}
+
+/// The frame attributes that went or came with frame files while the
+/// multi-frame label file describing them stayed the same: as `dsv stats`
+/// counts them, a frame removed takes its entry's attributes with it even
+/// though no label file changed. Such files are found by listing a side
+/// (sources that cannot list are skipped) and are parsed only when their bytes
+/// hold the stem of a frame that came or went. A label file that does not
+/// parse is a warning, as in the rest of the diff.
+fn unchanged_label_changes(
+    changes: &[Change],
+    changed_labels: &[(usize, Format)],
+    (gone, came): (&BTreeSet<String>, &BTreeSet<String>),
+    old: (&dyn FileSource, &Layout),
+    new: (&dyn FileSource, &Layout),
+) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+    {
+        if gone.is_empty() && came.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let (src, layout, listing) = match old.0.paths()? {
+            Some(l) => (old.0, old.1, l),
+            None => match new.0.paths()? {
+                Some(l) => (new.0, new.1, l),
+                None => return Ok(Ok(Vec::new())),
+            },
+        };
+        let touched: HashSet<String> = changed_labels
+            .iter()
+            .flat_map(|&(i, _)| {
+                let ch = &changes[i];
+                [Some(&ch.path), ch.from.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|p| display_path(p))
+            })
+            .collect();
+        let needles: Vec<memchr::memmem::Finder> = gone
+            .iter()
+            .chain(came)
+            .map(|p| memchr::memmem::Finder::new(crate::labels::layout::stem(p)))
+            .collect();
+        let mut out = Vec::new();
+        for path in listing {
+            if touched.contains(&path) {
+                continue;
+            }
+            let format = match layout.role_by_path(&path) {
+                Some(Role::Label(f)) => f,
+                Some(_) => continue,
+                None => {
+                    let ext = crate::labels::layout::file_name(&path)
+                        .rsplit_once('.')
+                        .map(|(_, e)| e.to_ascii_lowercase());
+                    if !matches!(ext.as_deref(), Some("json" | "xml")) {
+                        continue;
+                    }
+                    let Some(head) = src.read(&path)? else {
+                        continue;
+                    };
+                    match layout.role(&path, &head) {
+                        Role::Label(f) => f,
+                        _ => continue,
+                    }
+                }
+            };
+            if !format.is_multi_frame() {
+                continue;
+            }
+            let Some(bytes) = src.read(&path)? else {
+                continue;
+            };
+            // A name outside ASCII may be escaped in the file: always parse then.
+            if !needles
+                .iter()
+                .zip(gone.iter().chain(came))
+                .any(|(n, p)| !p.is_ascii() || n.find(&bytes).is_some())
+            {
+                continue;
+            }
+            let frames = match layout.parse(src, &path, format, &bytes)? {
+                Ok(f) => f,
+                Err((file, e)) => return Ok(Err(warning(file, e))),
+            };
+            drop(bytes);
+            let on = |(s, l): (&dyn FileSource, &Layout), set: &BTreeSet<String>, name: &str| {
+                Ok(l.frame_path(s, &path, format, name)?
+                    .filter(|p| set.contains(p)))
+            };
+            out.extend(crate::ops::frame_attrs::moved_frame_changes(
+                &path,
+                &frames,
+                |n| on(old, gone, n),
+                |n| on(new, came, n),
+            )?);
+        }
+        Ok(Ok(out))
+    }
+}
+
 /// The attribute changes in the metadata sidecar (each side's sidecar is the
 /// one its own `dsv.toml` names). As in the query index and `dsv stats`, a row
 /// counts only for a frame file present on its side: a frame added or removed
@@ -543,12 +688,13 @@ fn split_relabelled_renames(frames: &mut FrameChanges, labels: &[LabelFileDiff])
 fn sidecar_changes(
     changes: &[Change],
     frames: &FrameChanges,
+    shadowed: &BTreeSet<String>,
     old: (&dyn FileSource, &Layout),
     new: (&dyn FileSource, &Layout),
-) -> Result<std::result::Result<Vec<FrameAttributeChanges>, LabelWarning>> {
+) -> Result<std::result::Result<SidecarDiff, LabelWarning>> {
     use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
     if changes.is_empty() {
-        return Ok(Ok(Vec::new()));
+        return Ok(Ok(SidecarDiff::default()));
     }
     let name_of =
         |(src, layout): (&dyn FileSource, &Layout)| sidecar_path(&layout.toml, &|p| src.exists(p));
@@ -573,8 +719,8 @@ fn sidecar_changes(
         .map(String::as_str)
         .chain(frames.renamed.iter().map(|r| r.to.as_str()))
         .collect();
-    if !touched && gone.is_empty() && came.is_empty() {
-        return Ok(Ok(Vec::new()));
+    if !touched && gone.is_empty() && came.is_empty() && shadowed.is_empty() {
+        return Ok(Ok(SidecarDiff::default()));
     }
     let parse = |name: &str, bytes: &[u8]| {
         Sidecar::parse(name, bytes).map_err(|e| {
@@ -607,16 +753,19 @@ fn sidecar_changes(
             // A line without a backslash has no escape, so it names a frame only
             // if it holds the frame's file name as it is: most lines are settled
             // by a substring search instead of a parse.
-            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() {
+            let names: Vec<memchr::memmem::Finder> = match gone.len() + came.len() + shadowed.len()
+            {
                 1..=16 => gone
                     .iter()
                     .chain(&came)
+                    .copied()
+                    .chain(shadowed.iter().map(String::as_str))
                     .map(|p| memchr::memmem::Finder::new(crate::labels::layout::file_name(p)))
                     .collect(),
                 _ => Vec::new(),
             };
             let wanted = |line: &[u8]| {
-                if gone.is_empty() && came.is_empty() {
+                if gone.is_empty() && came.is_empty() && shadowed.is_empty() {
                     return false;
                 }
                 if !names.is_empty()
@@ -629,7 +778,11 @@ fn sidecar_changes(
                     return true;
                 };
                 match crate::meta::plain_row(line) {
-                    Some(r) => gone.contains(r.path.as_ref()) || came.contains(r.path.as_ref()),
+                    Some(r) => {
+                        gone.contains(r.path.as_ref())
+                            || came.contains(r.path.as_ref())
+                            || shadowed.contains(r.path.as_ref())
+                    }
                     None => true,
                 }
             };
@@ -653,6 +806,23 @@ fn sidecar_changes(
             },
         }
     };
+    // The attributes each side's row sets for the frames whose label files'
+    // attributes changed (a frame that is not there has no row there).
+    let names: crate::ops::frame_attrs::SidecarNames = shadowed
+        .iter()
+        .map(|p| {
+            let keys = |sc: &Sidecar, here: bool| {
+                sc.rows
+                    .get(p)
+                    .filter(|_| here)
+                    .map(|m| m.attrs.keys().cloned().collect::<BTreeSet<String>>())
+                    .unwrap_or_default()
+            };
+            let (was, is) = (!came.contains(p.as_str()), !gone.contains(p.as_str()));
+            (p.clone(), [keys(&a, was), keys(&b, is)])
+        })
+        .filter(|(_, [x, y])| !x.is_empty() || !y.is_empty())
+        .collect();
     if !touched {
         // Only the rows of frames that came or went can have changed.
         a.rows.retain(|p, _| gone.contains(p.as_str()));
@@ -664,20 +834,47 @@ fn sidecar_changes(
     for p in &came {
         a.rows.remove(*p);
     }
-    let mut out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    let out = crate::ops::frame_attrs::sidecar_changes(&new_name, &a, &b);
+    let predictions = crate::ops::frame_attrs::prediction_changes(&new_name, &a, &b);
     // A changed row of a path that is no frame file on either side (frames that
     // came or went are settled above) is no attribute of anything.
     let is_frame = |(src, layout): (&dyn FileSource, &Layout), p: &str| -> Result<bool> {
-        Ok(layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?)
+        Ok(gone.contains(p)
+            || came.contains(p)
+            || (layout.role_by_path(p) == Some(Role::Frame) && src.exists(p)?))
     };
-    let mut kept = Vec::with_capacity(out.len());
-    for f in out.drain(..) {
-        let p = f.frame.as_str();
-        if gone.contains(p) || came.contains(p) || is_frame(new, p)? || is_frame(old, p)? {
+    let mut attributes = Vec::with_capacity(out.len());
+    for f in out {
+        if is_frame(new, &f.frame)? || is_frame(old, &f.frame)? {
+            attributes.push(f);
+        }
+    }
+    let mut kept = Vec::with_capacity(predictions.len());
+    for f in predictions {
+        if is_frame(new, &f.frame)? || is_frame(old, &f.frame)? {
             kept.push(f);
         }
     }
-    Ok(Ok(kept))
+    Ok(Ok(SidecarDiff {
+        file: new_name,
+        attributes,
+        predictions: kept,
+        names,
+    }))
+}
+
+/// What changed in the metadata sidecar between two versions.
+#[derive(Default)]
+struct SidecarDiff {
+    /// The sidecar's path (the new side's).
+    file: String,
+    /// Frame attributes that changed.
+    attributes: Vec<FrameAttributeChanges>,
+    /// Predictions that changed.
+    predictions: Vec<FramePredictionChanges>,
+    /// The attributes the sidecar sets on each side for the frames whose
+    /// label files' attributes changed.
+    names: crate::ops::frame_attrs::SidecarNames,
 }
 
 /// Pairs the frames of two versions of one label file by frame name and compares them.
@@ -1101,7 +1298,8 @@ mod tests {
     fn diff_json(a: &[FrameLabels], b: &[FrameLabels]) -> String {
         let resolve = |name: &str, after: bool| Ok(Some(format!("{name}:{after}")));
         let objects = compare_frames(a, b, &MatchOptions::default(), resolve).unwrap();
-        let attrs = crate::ops::frame_attrs::label_changes("l.json", a, b, resolve).unwrap();
+        let attrs =
+            crate::ops::frame_attrs::label_changes("l.json", a, b, resolve, |_| false).unwrap();
         format!(
             "{}\n{}",
             serde_json::to_string(&objects).unwrap(),

@@ -324,6 +324,57 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
             writeln!(out, "{}", line.trim_end())?;
         }
     }
+    if !diff.prediction_totals.is_empty() {
+        let t = &diff.prediction_totals;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} {} frames with prediction changes: {} added, {} removed, {} changed",
+            bold("predictions:"),
+            t.frames,
+            t.added,
+            t.removed,
+            t.changed
+        )?;
+    }
+    for f in &diff.prediction_changes {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}  {}  {}",
+            bold(&quote(&f.file)),
+            quote(&f.frame),
+            paint(
+                color,
+                "2",
+                &format!(
+                    "({} -> {} predictions)",
+                    f.predictions_before, f.predictions_after
+                )
+            )
+        )?;
+        // Predictions are in their frame's label units, which the sidecar does
+        // not say: boxes within the unit square are shown as normalized.
+        let unit = f
+            .changes
+            .iter()
+            .flat_map(|c| [c.before, c.after])
+            .flatten()
+            .all(|b| [b.x, b.y, b.w, b.h].iter().all(|v| (0.0..=1.0).contains(v)));
+        let units = if unit {
+            Units::Normalized
+        } else {
+            Units::Pixels
+        };
+        for c in &f.changes {
+            let (mark, code, word) = kind_style(c.kind);
+            let (class, detail) = change_detail(c, units);
+            let (class, detail) = (safe_line(&class), safe_line(&detail));
+            let head = format!("{mark} {word:<12}");
+            let line = format!("  {}  {class}  {detail}", paint(color, code, &head));
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
     let others: Vec<_> = diff
         .files
         .iter()

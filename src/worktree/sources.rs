@@ -109,6 +109,15 @@ impl FileSource for TreeSource<'_> {
     fn exists(&self, path: &str) -> Result<bool> {
         Ok(self.lookup(path)?.is_some_and(|(m, _)| m != EntryMode::Dir))
     }
+    fn paths(&self) -> Result<Option<Vec<String>>> {
+        let files = crate::object::diff::flatten_scoped(self.store, self.root.as_ref(), &[])?;
+        Ok(Some(
+            files
+                .keys()
+                .map(|p| crate::paths::display_path(p))
+                .collect(),
+        ))
+    }
 }
 
 /// Files as a path map says (the index), contents from the store.
@@ -136,6 +145,14 @@ impl FileSource for MapSource<'_> {
     }
     fn exists(&self, path: &str) -> Result<bool> {
         Ok(self.files.contains_key(path.as_bytes()))
+    }
+    fn paths(&self) -> Result<Option<Vec<String>>> {
+        Ok(Some(
+            self.files
+                .keys()
+                .map(|p| crate::paths::display_path(p))
+                .collect(),
+        ))
     }
 }
 

@@ -351,3 +351,237 @@ fn added_frame_with_existing_sidecar_row_shows_its_attributes_added() {
         }])
     );
 }
+
+/// Each value's delta in a diff's attribute totals, as `stats A B --json`
+/// writes its frame attribute deltas.
+fn totals_as_stats(doc: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for v in doc["frame_attribute_totals"]["values"].as_array().unwrap() {
+        let attr = v["attribute"].as_str().unwrap();
+        let e = out
+            .entry(attr.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        e[v["value"].as_str().unwrap()] = serde_json::json!([v["before"], v["after"], v["delta"]]);
+    }
+    serde_json::Value::Object(out)
+}
+
+/// A frame file removed while the COCO file describing it (with its image
+/// fields) stays the same: the frame's attributes go with it in `diff`, as
+/// `dsv stats` counts them, and come back when the frame file does.
+#[test]
+fn frame_removed_while_its_label_file_is_unchanged_agrees_with_stats() {
+    let repo = TestRepo::init();
+    repo.write(
+        "annotations.json",
+        r#"{"images":[{"id":1,"file_name":"a.jpg","width":10,"height":10,"weather":"rain"},
+{"id":2,"file_name":"b.jpg","width":10,"height":10,"weather":"snow"}],
+"annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[1,1,2,2],"area":4,"iscrowd":0}],
+"categories":[{"id":1,"name":"car"}]}"#,
+    );
+    for (name, src) in [("a", "frame_000"), ("b", "frame_001")] {
+        repo.write(
+            format!("images/{name}.jpg"),
+            std::fs::read(fixture(&format!("demo/images/{src}.jpg"))).unwrap(),
+        );
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["rm", "images/b.jpg"]);
+    let removed = serde_json::json!([{
+        "frame": "images/b.jpg",
+        "file": "annotations.json",
+        "changes": [
+            {"attribute": "weather", "kind": "removed", "before": "snow", "after": null}
+        ]
+    }]);
+    let staged = json(&repo, &["diff", "--json", "--staged"]);
+    assert_eq!(staged["frame_attributes"], removed);
+    repo.ok(["commit", "-m", "drop b"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(doc["frame_attributes"], removed);
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"],
+        serde_json::json!({"weather": {"rain": [1, 1, 0], "snow": [1, 0, -1]}})
+    );
+    assert_eq!(
+        totals_as_stats(&doc),
+        serde_json::json!({"weather": {"snow": [1, 0, -1]}})
+    );
+
+    repo.write(
+        "images/b.jpg",
+        std::fs::read(fixture("demo/images/frame_001.jpg")).unwrap(),
+    );
+    repo.ok(["add", "images/b.jpg"]);
+    repo.ok(["commit", "-m", "b again"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frame_attributes"][0]["changes"],
+        serde_json::json!([
+            {"attribute": "weather", "kind": "added", "before": null, "after": "snow"}
+        ])
+    );
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"]["weather"]["snow"],
+        serde_json::json!([0, 1, 1])
+    );
+    assert_eq!(
+        totals_as_stats(&doc),
+        serde_json::json!({"weather": {"snow": [0, 1, 1]}})
+    );
+}
+
+/// A sidecar whose `predictions` change: each frame's predictions are paired
+/// and compared as objects are (a new score is an `attributes` change), in
+/// `diff --json` and text, instead of only `M meta.jsonl`.
+#[test]
+fn sidecar_prediction_changes_show_per_frame_in_diff() {
+    let repo = TestRepo::init();
+    copy_contents(&fixture("demo"), repo.root());
+    let row = |frame: &str, preds: &str| {
+        format!("{{\"path\":\"images/{frame}.jpg\",\"predictions\":[{preds}]}}\n")
+    };
+    let car = |score: f64| {
+        format!(
+            "{{\"class\":\"car\",\"box\":{{\"x\":0.1,\"y\":0.1,\"w\":0.2,\"h\":0.2}},\"score\":{score}}}"
+        )
+    };
+    repo.write("meta.jsonl", row("frame_000", &car(0.5)));
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write(
+        "meta.jsonl",
+        row("frame_000", &car(0.9)) + &row("frame_001", &car(0.7)),
+    );
+    let doc = json(&repo, &["diff", "--json"]);
+    assert_eq!(
+        doc["prediction_totals"],
+        serde_json::json!({"frames": 2, "added": 1, "removed": 0, "changed": 1})
+    );
+    let changes = doc["prediction_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{doc}");
+    assert_eq!(changes[0]["frame"], "images/frame_000.jpg");
+    assert_eq!(changes[0]["file"], "meta.jsonl");
+    assert_eq!(changes[0]["changes"][0]["kind"], "attributes");
+    assert_eq!(
+        changes[0]["changes"][0]["attributes"]["score"],
+        serde_json::json!({"before": 0.5, "after": 0.9})
+    );
+    assert_eq!(changes[1]["frame"], "images/frame_001.jpg");
+    assert_eq!(changes[1]["changes"][0]["kind"], "added");
+    assert_eq!(changes[1]["predictions_before"], 0);
+    assert_eq!(changes[1]["predictions_after"], 1);
+    assert_eq!(doc["frame_attributes"], serde_json::json!([]));
+    let text = repo.ok(["diff"]).stdout;
+    assert!(
+        text.contains(
+            "predictions: 2 frames with prediction changes: 1 added, 0 removed, 1 changed"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("meta.jsonl  images/frame_001.jpg"), "{text}");
+}
+
+/// A sidecar change alone: frame attributes are labels of the frames and make
+/// the hook payload's `labels_changed` true; predictions are counted in
+/// `summary.predictions` but do not (a retraining job importing predictions
+/// would otherwise fire itself again).
+#[test]
+fn sidecar_change_alone_sets_labels_changed_for_attributes_not_predictions() {
+    let repo = TestRepo::init();
+    let dir = repo.home().join("events");
+    std::fs::create_dir_all(&dir).unwrap();
+    repo.write(
+        "dsv.toml",
+        format!(
+            "[[hooks]]\nid = \"rec\"\nevent = \"post-commit\"\nrun = 'cat > \"{}/$(echo $DSV_COMMIT | cut -c1-12)\"'\n",
+            dir.display()
+        ),
+    );
+    let fg = |args: &[&str]| {
+        let r = repo
+            .cmd()
+            .args(args)
+            .env("DSV_HOOKS_FOREGROUND", "1")
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    copy_contents(&fixture("demo"), repo.root());
+    fg(&["add", "-A"]);
+    fg(&["commit", "-m", "base"]);
+    fg(&["meta", "set", "images/frame_000.jpg", "weather=rain"]);
+    fg(&["commit", "-a", "-m", "rain"]);
+    let payload = |rev: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(short(&repo, rev))).unwrap()).unwrap()
+    };
+    let p = payload("HEAD");
+    assert_eq!(p["summary"]["label_files_changed"], 0, "{p}");
+    assert_eq!(p["summary"]["labels_changed"], true, "{p}");
+    repo.write(
+        "meta.jsonl",
+        "{\"path\":\"images/frame_000.jpg\",\"weather\":\"rain\",\"predictions\":[{\"class\":\"car\",\"box\":{\"x\":0.1,\"y\":0.1,\"w\":0.2,\"h\":0.2},\"score\":0.5}]}\n",
+    );
+    fg(&["commit", "-a", "-m", "predictions"]);
+    let p = payload("HEAD");
+    assert_eq!(
+        p["summary"]["predictions"],
+        serde_json::json!({"frames": 1, "added": 1, "removed": 0, "changed": 0}),
+        "{p}"
+    );
+    assert_eq!(p["summary"]["labels_changed"], false, "{p}");
+}
+
+/// A label file's frame attribute that the sidecar overrides on both sides is
+/// not the frame's: changing it in the label file changes nothing that
+/// `dsv stats` or a query sees, and the diff does not list it.
+#[test]
+fn label_attribute_shadowed_by_the_sidecar_is_not_listed_as_changed() {
+    let repo = TestRepo::init();
+    let coco = |weather: &str| {
+        format!(
+            r#"{{"images":[{{"id":1,"file_name":"a.jpg","width":10,"height":10,"weather":"{weather}","time":"day"}}],
+"annotations":[{{"id":1,"image_id":1,"category_id":1,"bbox":[1,1,2,2],"area":4,"iscrowd":0}}],
+"categories":[{{"id":1,"name":"car"}}]}}"#
+        )
+    };
+    repo.write(
+        "images/a.jpg",
+        std::fs::read(fixture("demo/images/frame_000.jpg")).unwrap(),
+    );
+    repo.write("annotations.json", coco("rain"));
+    repo.write(
+        "meta.jsonl",
+        "{\"path\":\"images/a.jpg\",\"weather\":\"fog\"}\n",
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "rain"]);
+    repo.write(
+        "annotations.json",
+        coco("snow").replace("\"day\"", "\"night\""),
+    );
+    repo.ok(["commit", "-a", "-m", "snow"]);
+    let doc = json(&repo, &["diff", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        doc["frame_attributes"],
+        serde_json::json!([{
+            "frame": "images/a.jpg",
+            "file": "annotations.json",
+            "changes": [
+                {"attribute": "time", "kind": "changed", "before": "day", "after": "night"}
+            ]
+        }])
+    );
+    let stats = json(&repo, &["stats", "--json", "HEAD~1", "HEAD"]);
+    assert_eq!(
+        stats["delta"]["frame_attributes"]["weather"],
+        serde_json::json!({"fog": [1, 1, 0]})
+    );
+    assert_eq!(
+        totals_as_stats(&doc),
+        serde_json::json!({"time": {"day": [1, 0, -1], "night": [0, 1, 1]}})
+    );
+}

@@ -274,6 +274,8 @@ fn synthetic_diff() -> DatasetDiff {
         invalid_boxes: Vec::new(),
         frame_attributes: Vec::new(),
         frame_attribute_totals: Default::default(),
+        prediction_changes: Vec::new(),
+        prediction_totals: Default::default(),
         files: Vec::new(),
     }
 }

@@ -498,3 +498,37 @@ fn yolo_pose_dataset_with_kpt_shape_is_refused_not_read_as_polygons() {
     ]);
     assert_eq!(r.stdout.trim(), "0", "{r}");
 }
+
+/// A YOLO pose file with no `data.yaml` saying `kpt_shape`: a line shaped as a
+/// box then keypoints `x y v` (every third number a visibility, some 2) is an
+/// error naming the file and line, not a polygon read silently.
+#[test]
+fn yolo_pose_file_without_kpt_shape_is_refused_not_read_as_a_polygon() {
+    let repo = TestRepo::init();
+    repo.write("images/a.jpg", "x");
+    repo.write("images/b.jpg", "y");
+    repo.write("data.yaml", "names: [person]\n");
+    // Box, then three (x, y, visibility) keypoints: 13 numbers after the
+    // class, which read as a polygon of six points and a score.
+    repo.write(
+        "labels/a.txt",
+        "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1 0.5 0.6 0\n",
+    );
+    // A polygon of five points whose every third number happens to be 0 or 1
+    // (on the image border) is still a polygon: no visibility 2.
+    repo.write("labels/b.txt", "0 0.1 0.2 0.3 1 0 0.5 0.6 0 0.2 1\n");
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr.contains("labels/a.txt") && r.stderr.contains("looks like a YOLO pose line"),
+        "{r}"
+    );
+    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
+    assert!(
+        r.stderr.contains("labels/a.txt")
+            && r.stderr.contains("line 1")
+            && r.stderr.contains("3 keypoints"),
+        "{r}"
+    );
+    let r = repo.ok(["labels", "--json", "labels/b.txt"]);
+    assert!(r.stdout.contains("\"polygon\""), "{r}");
+}

@@ -19,7 +19,9 @@
 //!
 //! Pose files (box plus keypoints) are not read: their keypoint columns read
 //! like a polygon, so a `data.yaml` with `kpt_shape` is an error
-//! ([`parse_class_names`]) rather than a source of class names.
+//! ([`parse_class_names`]) rather than a source of class names, and without
+//! one a line shaped like a pose line with visibilities is an error at its
+//! line ([`pose_keypoints`]).
 //!
 //! Errors name the line and the column, where a column is a 1-based
 //! whitespace-separated field (column 1 is the class), which is what a user
@@ -273,6 +275,14 @@ fn read_lines<S: Sink>(
                 ),
             )
         };
+        if let Some(k) = pose_keypoints(fields.clone(), n) {
+            return Err(LabelError::at_line(
+                line_no,
+                format!(
+                    "looks like a YOLO pose line (a box, then {k} keypoints as x y visibility), which dsv does not read yet: it is not read as a polygon"
+                ),
+            ));
+        }
         let line = if n >= 6 {
             let points = n / 2;
             if points > MAX_POLYGON_POINTS {
@@ -425,6 +435,32 @@ pub fn write_with_names(frame: &FrameLabels, names: &[String]) -> Result<Vec<u8>
             )
         })
     })
+}
+
+/// The number of keypoints of a line whose `n` numbers after the class read
+/// as a YOLO pose line with visibility (`cx cy w h` then `x y v` per
+/// keypoint), or `None`. Such a line has 4 + 3k numbers, and without
+/// `kpt_shape` it would read as a polygon (plus a score when the count is
+/// odd). It is taken for a pose line when k >= 2 and every third number after
+/// the box is a visibility, 0, 1 or 2, with at least one 2 (visible): a
+/// polygon's coordinates are normalized to the image, so a 2 there is outside
+/// it, and a polygon can therefore not be mistaken for a pose line. A pose
+/// line without visibilities (4 + 2k numbers) cannot be told from a polygon
+/// and still reads as one.
+fn pose_keypoints<'a>(fields: impl Iterator<Item = &'a [u8]>, n: usize) -> Option<usize> {
+    if n < 10 || !(n - 4).is_multiple_of(3) {
+        return None;
+    }
+    let mut visible = false;
+    for tok in fields.skip(6).step_by(3) {
+        let v = number(tok)?;
+        if v == 2.0 {
+            visible = true;
+        } else if v != 0.0 && v != 1.0 {
+            return None;
+        }
+    }
+    visible.then_some((n - 4) / 3)
 }
 
 /// Reads class names from `data.yaml`/`*.yaml` or a one-name-per-line file (`obj.names`, `classes.txt`).
