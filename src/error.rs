@@ -227,6 +227,9 @@ pub enum Error {
         /// The individual errors.
         errors: Vec<Error>,
     },
+    /// An export that cannot be written as asked (`dsv export`).
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 impl Error {

@@ -19,6 +19,7 @@ mod cli;
 mod corruption;
 mod crash;
 mod differential;
+mod export;
 mod frame_attributes;
 mod git_integration;
 mod hooks;
