@@ -18,7 +18,8 @@ pub struct Args {
     /// Label format to write: coco, yolo, voc or kitti.
     #[arg(long, requires = "out")]
     format: Option<String>,
-    /// Directory to write into (new or empty).
+    /// Directory to write into: new, empty, or an earlier export of the same
+    /// format, which is updated (only what changed is written).
     #[arg(long, requires = "format")]
     out: Option<PathBuf>,
     /// Split the frames by a hash of their path, e.g. `train=0.8,val=0.1,test=0.1`
@@ -193,8 +194,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 .map(|(s, n)| format!("{s} {n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let kept = if r.unchanged + r.labels_unchanged > 0 {
+                format!(
+                    "; kept {} frames and {} label files of the earlier export",
+                    r.unchanged, r.labels_unchanged
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "{} frames ({} reflinked, {} copied, {} linked, {} written), {} label files, {} classes in {} (splits: {splits})",
+                "{} frames ({} reflinked, {} copied, {} linked, {} written), {} label files, {} classes in {} (splits: {splits}){kept}",
                 r.frames,
                 r.reflinked,
                 r.copied,

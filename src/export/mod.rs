@@ -46,8 +46,12 @@ pub struct ExportReport {
     pub copied: usize,
     /// Frames written from the store (not clean in the working tree).
     pub written: usize,
+    /// Frames an update kept from the earlier export (same content and place).
+    pub unchanged: usize,
     /// Label files written.
     pub label_files: usize,
+    /// Label files an update kept from the earlier export (same bytes).
+    pub labels_unchanged: usize,
     /// Frames per split.
     pub splits: BTreeMap<String, usize>,
     /// The classes, in id order.
@@ -302,6 +306,40 @@ pub struct RecordFrame {
     /// Its label file in the export, for one-file-per-frame formats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The BLAKE3 hash of the label file's bytes (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_hash: Option<String>,
+    /// The image size used, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<(u32, u32)>,
+    /// The image file's length and modification time (ns since the epoch)
+    /// when written: an update reuses the file only if both are unchanged
+    /// (it was not edited in place since).
+    #[serde(default)]
+    pub stat: (u64, i128),
+}
+
+/// The length and modification time of a file (not following a symlink).
+fn file_stat(path: &Path) -> Option<(u64, i128)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let t = m.modified().ok()?;
+    let ns = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Some((m.len(), ns))
+}
+
+/// An earlier export being updated: its directory and record.
+struct Earlier<'a> {
+    dir: &'a Path,
+    record: Record,
+}
+
+/// The record of the export at `dir`, if it is one.
+fn read_record(dir: &Path) -> Option<Record> {
+    let bytes = std::fs::read(dir.join(RECORD)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn stem(name: &str) -> &str {
@@ -383,8 +421,18 @@ pub fn export(
         )));
     }
     check_sizes(repo, frames)?;
+    let mut earlier = None;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
-        return Err(ExportError::NotEmpty(out.to_path_buf()).into());
+        // An earlier export of the same format is updated; anything else is refused.
+        match read_record(out) {
+            Some(r) if r.format == opts.format.name() && r.dsv_export == 1 => {
+                earlier = Some(Earlier {
+                    dir: out,
+                    record: r,
+                });
+            }
+            _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
+        }
     }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -400,7 +448,24 @@ pub fn export(
         (Ok(p), Some(n)) => p.join(n),
         _ => out.to_path_buf(),
     };
-    let rep = export_into(repo, frames, opts, tmp.path(), &named)?;
+    let rep = export_into(repo, frames, opts, earlier.as_ref(), tmp.path(), &named)?;
+    if earlier.is_some() {
+        // The earlier export is moved aside, the new one renamed into its
+        // place, then the earlier one removed: at no point is there neither.
+        let old = tempfile::Builder::new()
+            .prefix(".dsv-export-old-")
+            .tempdir_in(&parent)
+            .ctx("creating a temporary directory in", &parent)?;
+        let aside = old.path().join("export");
+        std::fs::rename(out, &aside).ctx("moving aside", out)?;
+        if let Err(e) = std::fs::rename(tmp.path(), out) {
+            let _ = std::fs::rename(&aside, out);
+            return Err(Error::io("renaming into place", out, e));
+        }
+        let _ = tmp.keep();
+        drop(old);
+        return Ok(rep);
+    }
     if out.exists() {
         std::fs::remove_dir(out).ctx("replacing", out)?;
     }
@@ -446,16 +511,33 @@ fn export_into(
     repo: &Repository,
     frames: &[&FrameRecord],
     opts: &ExportOptions,
+    earlier: Option<&Earlier>,
     dir: &Path,
     out: &Path,
 ) -> Result<ExportReport> {
     let format = opts.format;
     let imp = format_of(format);
     let names = file_names(frames)?;
-    let classes = match &opts.classes {
-        Some((file, list)) => classes::given(list.clone(), frames, file)?,
-        None => classes::of_dataset(&repo.store, opts.tree, frames)?,
+    let classes = match (&opts.classes, earlier) {
+        (Some((file, list)), _) => classes::given(list.clone(), frames, file)?,
+        // An update keeps the ids the earlier export gave.
+        (None, Some(e)) => {
+            classes::extend(e.record.classes.names.clone(), frames, "earlier-export")
+        }
+        (None, None) => classes::of_dataset(&repo.store, opts.tree, frames)?,
     };
+    // What the earlier export holds, by frame path; its files are reused
+    // (hard-linked into the new export) only when placed the same way.
+    let before: HashMap<&str, &RecordFrame> = earlier
+        .filter(|e| e.record.link == opts.link)
+        .map(|e| {
+            e.record
+                .frames
+                .iter()
+                .map(|r| (r.path.as_str(), r))
+                .collect()
+        })
+        .unwrap_or_default();
     if format == Format::Voc
         && let Some(c) = classes.names.iter().find(|c| c.contains([':', '\n', '\r']))
     {
@@ -477,7 +559,17 @@ fn export_into(
         let dest = dir.join(&image);
         create_parent(&dest)?;
         let mut bytes: Option<Vec<u8>> = None;
-        let placed = if linkable(repo, &index, f) {
+        let old = before.get(f.path.as_str()).copied();
+        let reused = match (old, earlier) {
+            (Some(r), Some(e)) if r.id == f.id && r.image == image => {
+                let src = e.dir.join(&r.image);
+                file_stat(&src) == Some(r.stat) && std::fs::hard_link(&src, &dest).is_ok()
+            }
+            _ => false,
+        };
+        let placed = if reused {
+            Some(place::Placed::Unchanged)
+        } else if linkable(repo, &index, f) {
             place::place(&repo.worktree_path(f.path.as_bytes()), &dest, opts.link).ok()
         } else {
             None
@@ -486,6 +578,7 @@ fn export_into(
             Some(place::Placed::Reflinked) => rep.reflinked += 1,
             Some(place::Placed::Copied) => rep.copied += 1,
             Some(place::Placed::Linked) => rep.linked += 1,
+            Some(place::Placed::Unchanged) => rep.unchanged += 1,
             None => {
                 let _ = std::fs::remove_file(&dest);
                 let b = repo.store.get(&f.id)?;
@@ -507,6 +600,13 @@ fn export_into(
         };
         let target = imp.units();
         let needs_size = wants_size || (fl.units != target && !fl.objects.is_empty());
+        if needs_size
+            && (fl.width.is_none() || fl.height.is_none())
+            && let Some((w, h)) = old.filter(|_| reused).and_then(|r| r.size)
+        {
+            fl.width = Some(w);
+            fl.height = Some(h);
+        }
         if needs_size && (fl.width.is_none() || fl.height.is_none()) {
             let size = match &bytes {
                 Some(b) => image_size(b),
@@ -564,6 +664,8 @@ fn export_into(
             }
         }
         fl.frame = name.clone();
+        let size = fl.width.zip(fl.height);
+        let mut label_hash = None;
         let failed = |e: crate::labels::LabelError| ExportError::Write {
             frame: f.path.clone(),
             message: e.to_string(),
@@ -575,8 +677,24 @@ fn export_into(
                 _ => imp.write(std::slice::from_ref(&fl), Some(&classes.names)),
             }
             .map_err(failed)?;
-            write_file(&dir.join(label), &bytes)?;
-            rep.label_files += 1;
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let same = match (old, earlier) {
+                (Some(r), Some(e))
+                    if r.label.as_deref() == Some(label.as_str())
+                        && r.label_hash.as_deref() == Some(hash.as_str()) =>
+                {
+                    create_parent(&dir.join(label))?;
+                    std::fs::hard_link(e.dir.join(label), dir.join(label)).is_ok()
+                }
+                _ => false,
+            };
+            if same {
+                rep.labels_unchanged += 1;
+            } else {
+                write_file(&dir.join(label), &bytes)?;
+                rep.label_files += 1;
+            }
+            label_hash = Some(hash);
         } else {
             per_split[s].push(fl);
         }
@@ -585,8 +703,11 @@ fn export_into(
             path: f.path.clone(),
             id: f.id,
             split: split.to_string(),
+            stat: file_stat(&dest).unwrap_or_default(),
             image,
             label,
+            label_hash,
+            size,
         });
     }
     write_split_files(dir, out, opts, &classes, per_split, &stems, &mut rep)?;

@@ -45,6 +45,8 @@ pub enum Placed {
     Copied,
     /// Hard-linked or symlinked to the checkout.
     Linked,
+    /// Kept from the earlier export being updated.
+    Unchanged,
 }
 
 /// Places the checkout's file `src` (the committed content) at `dest`.

@@ -646,3 +646,69 @@ fn editing_an_exported_frame_in_place_leaves_the_checkout_clean() {
         t.path("images/frame_001.jpg").canonicalize().unwrap()
     );
 }
+
+/// `--out` an earlier export of the same format updates it: frames whose
+/// content and place are unchanged keep their files (same inode), a relabelled
+/// frame gets a new label file, a removed frame's files go, an added frame's
+/// come, and an exported image edited in place since is written again.
+#[test]
+fn export_into_an_earlier_export_rewrites_only_what_changed() {
+    use std::os::unix::fs::MetadataExt;
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join("demo"), t.root());
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "demo"]);
+    let out = export(&t, "yolo", &[]);
+    let ino = |p: &str| std::fs::metadata(out.join(p)).unwrap().ino();
+    let img0 = ino("images/train/frame_000.jpg");
+    let lbl0 = ino("labels/train/frame_000.txt");
+    let lbl1 = ino("labels/train/frame_001.txt");
+    let first = record(&out)["lineage"]["commit"].clone();
+    // An augmentation edited one exported image in place.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(out.join("images/train/frame_003.jpg"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"X").unwrap();
+    drop(f);
+    let text = t.read_string("labels/frame_001.txt");
+    t.write("labels/frame_001.txt", text.replacen("0 ", "1 ", 1));
+    t.ok(["rm", "images/frame_002.jpg", "labels/frame_002.txt"]);
+    t.write(
+        "images/new.jpg",
+        std::fs::read(t.path("images/frame_000.jpg")).unwrap(),
+    );
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "later"]);
+    let r = t.ok(["export", "--format", "yolo", "--out", out.to_str().unwrap()]);
+    assert!(
+        r.stderr
+            .contains("kept 4 frames and 4 label files of the earlier export"),
+        "{r}"
+    );
+    assert_eq!(ino("images/train/frame_000.jpg"), img0);
+    assert_eq!(ino("labels/train/frame_000.txt"), lbl0);
+    assert_ne!(ino("labels/train/frame_001.txt"), lbl1);
+    assert_eq!(
+        std::fs::read(out.join("images/train/frame_003.jpg")).unwrap(),
+        std::fs::read(t.path("images/frame_003.jpg")).unwrap(),
+        "the image edited in place is written again"
+    );
+    assert!(!out.join("images/train/frame_002.jpg").exists());
+    assert!(!out.join("labels/train/frame_002.txt").exists());
+    assert!(out.join("images/train/new.jpg").is_file());
+    let rec = record(&out);
+    assert_ne!(rec["lineage"]["commit"], first);
+    assert_eq!(rec["frames"].as_array().unwrap().len(), 6);
+    assert_eq!(rec["classes"]["from"], "earlier-export");
+    // Nothing is left beside the export.
+    let left: Vec<String> = std::fs::read_dir(t.home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dsv-export"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A directory that is not an export of this format is refused.
+    let r = t.fails(["export", "--format", "coco", "--out", out.to_str().unwrap()]);
+    assert!(r.stderr.contains("not empty"), "{r}");
+}
