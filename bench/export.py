@@ -66,6 +66,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=100_000)
     ap.add_argument("--dsv", default=None)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--formats", default="yolo,coco,voc,kitti")
     a = ap.parse_args()
     dsv = a.dsv or str(REPO_ROOT / "target/release/dsv")
     if not Path(dsv).exists():
@@ -73,12 +74,12 @@ def main() -> int:
     dsv = str(Path(dsv).resolve())
     work = Path(tempfile.mkdtemp(prefix="dsv-bench-export-", dir=a.workdir))
     try:
-        return bench(dsv, work, a.frames)
+        return bench(dsv, work, a.frames, a.formats.split(","))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench(dsv: str, work: Path, n: int) -> int:
+def bench(dsv: str, work: Path, n: int, formats: list[str]) -> int:
     rnd = random.Random(18)
     root = work / "repo"
     (root / "images").mkdir(parents=True)
@@ -102,7 +103,7 @@ def bench(dsv: str, work: Path, n: int) -> int:
         cp.append(timed(["cp", "-r", str(root / "images"), str(dest)], work))
         shutil.rmtree(dest)
     out["cp -r images/"] = statistics.median(cp)
-    for fmt in ("yolo", "coco", "voc", "kitti"):
+    for fmt in ["yolo"] + [f for f in formats if f != "yolo"]:
         for link in ("copy", "reflink"):
             ts = []
             for k in range(RUNS if fmt == "yolo" else 1):

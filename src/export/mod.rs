@@ -552,6 +552,7 @@ fn export_into(
     let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
     // Formats that record the image size get it for every image.
     let wants_size = matches!(format, Format::Coco | Format::Voc);
+    let mut no_clones = false;
     for (f, name) in frames.iter().zip(&names) {
         let s = opts.split.of(&f.path);
         let split = split_names[s];
@@ -570,7 +571,13 @@ fn export_into(
         let placed = if reused {
             Some(place::Placed::Unchanged)
         } else if linkable(repo, &index, f) {
-            place::place(&repo.worktree_path(f.path.as_bytes()), &dest, opts.link).ok()
+            place::place(
+                &repo.worktree_path(f.path.as_bytes()),
+                &dest,
+                opts.link,
+                &mut no_clones,
+            )
+            .ok()
         } else {
             None
         };

@@ -50,12 +50,16 @@ pub enum Placed {
 }
 
 /// Places the checkout's file `src` (the committed content) at `dest`.
-pub fn place(src: &Path, dest: &Path, mode: LinkMode) -> Result<Placed> {
+/// `no_clones` is set after a clone fails: the file system has none, and
+/// trying again for every frame (create, fail, remove) cost 4x a copy.
+pub fn place(src: &Path, dest: &Path, mode: LinkMode, no_clones: &mut bool) -> Result<Placed> {
     match mode {
         LinkMode::Copy => copy(src, dest),
+        LinkMode::Reflink if *no_clones => copy(src, dest),
         LinkMode::Reflink => match reflink_copy::reflink(src, dest) {
             Ok(()) => Ok(Placed::Reflinked),
             Err(_) => {
+                *no_clones = true;
                 // A failed clone may leave an empty file behind.
                 let _ = std::fs::remove_file(dest);
                 copy(src, dest)
