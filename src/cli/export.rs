@@ -1,4 +1,5 @@
-//! `dsv export REV --format F --out DIR [--where EXPR]` and `--manifest FILE`.
+//! `dsv export REV --format F --out DIR [--where EXPR] [--split S] [--classes FILE]
+//! [--link MODE]` and `--manifest FILE`.
 
 use std::path::PathBuf;
 
@@ -18,9 +19,23 @@ pub struct Args {
     /// Label format to write: coco, yolo, voc or kitti.
     #[arg(long, requires = "out")]
     format: Option<String>,
-    /// Directory to write into (new or empty).
+    /// Directory to write into: new, empty, or an earlier export of the same
+    /// format, which is updated (only what changed is written).
     #[arg(long, requires = "format")]
     out: Option<PathBuf>,
+    /// Split the frames by a hash of their path, e.g. `train=0.8,val=0.1,test=0.1`
+    /// (a frame keeps its split as the dataset grows; default: all in `train`).
+    #[arg(long, value_name = "NAME=FRACTION,...", requires = "out")]
+    split: Option<String>,
+    /// Class list to number classes by (one name a line, or a YOLO `data.yaml`);
+    /// a class of the frames not in it is an error.
+    #[arg(long, value_name = "FILE", requires = "out")]
+    classes: Option<PathBuf>,
+    /// How frames are placed: reflink (a copy-on-write clone, else a copy; the
+    /// default), copy, hard (hard links into the checkout) or symlink (links to
+    /// it); hard and symlink share the bytes with the checkout.
+    #[arg(long, value_name = "MODE", default_value = "reflink", value_parser = ["reflink", "copy", "hard", "symlink"], requires = "out")]
+    link: String,
     /// Write a JSONL manifest (path, content id, size, labels, attributes per frame).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
@@ -49,11 +64,32 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         },
         None => None,
     };
+    let split = match &args.split {
+        Some(s) => Some(dsv::export::Split::parse(s)?),
+        None => None,
+    };
+    let link = dsv::export::LinkMode::from_name(&args.link)
+        .ok_or_else(|| dsv::Error::InvalidArgument(format!("unknown --link {}", args.link)))?;
+    let classes = match &args.classes {
+        Some(p) => {
+            let path = dsv::export::out_dir(&ctx.cwd, p);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| anyhow::anyhow!("reading '{}': {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let list = dsv::labels::yolo::parse_class_names(&name, &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Some((path.display().to_string(), list))
+        }
+        None => None,
+    };
     let q = args.filter.as_deref().map(Query::compile).transpose()?;
     let repo = ctx.repo(Access::Read)?;
     let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
     // With --where only the matching frames are kept while the index is read.
-    let (_, index) = match &q {
+    let (commit, index) = match &q {
         Some(q) => rev_query(&repo, &args.rev, &cache, q)?,
         None => rev_index(&repo, &args.rev, &cache)?,
     };
@@ -123,9 +159,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             skip.len()
         );
     }
+    let date = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)?
+        .to_string();
+    let lineage = dsv::export::Lineage::new(&commit, &args.rev, args.filter.as_deref(), date);
     if let (Some(format), Some(out)) = (format, &args.out) {
         let out = dsv::export::out_dir(&ctx.cwd, out);
-        let r = dsv::export::export(&repo, &frames, format, &out)?;
+        let opts = dsv::export::ExportOptions {
+            format,
+            split_given: split.is_some(),
+            split: split.unwrap_or_else(|| dsv::export::Split::all_in(dsv::export::DEFAULT_SPLIT)),
+            classes,
+            link,
+            lineage: lineage.clone(),
+            tree: Some(dsv::object::Commit::load(&repo.store, &commit)?.tree),
+        };
+        let r = dsv::export::export(&repo, &frames, &opts, &out)?;
         for w in &r.warnings {
             eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
         }
@@ -140,12 +189,30 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&r)?);
         }
         if !ctx.quiet {
+            let splits = r
+                .splits
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let kept = if r.unchanged + r.labels_unchanged > 0 {
+                format!(
+                    "; kept {} and {} of the earlier export",
+                    dsv::quote::count(r.unchanged, "frame"),
+                    dsv::quote::count(r.labels_unchanged, "label file")
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "{} ({} linked, {} written), {} in {}",
+                "{} ({} reflinked, {} copied, {} linked, {} written), {}, {} in {} (splits: {splits}){kept}",
                 dsv::quote::count(r.frames, "frame"),
+                r.reflinked,
+                r.copied,
                 r.linked,
                 r.written,
                 dsv::quote::count(r.label_files, "label file"),
+                dsv::quote::count(r.classes.len(), "class"),
                 out.display()
             );
         }
@@ -153,7 +220,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if let Some(m) = &args.manifest {
         let path = dsv::export::out_dir(&ctx.cwd, m);
         dsv::export::check_sizes(&repo, &frames)?;
-        dsv::export::manifest(&frames, &path)?;
+        dsv::export::manifest(&frames, &lineage, &path)?;
         if !ctx.quiet {
             eprintln!(
                 "{} in {}",

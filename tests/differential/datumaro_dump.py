@@ -3,7 +3,7 @@
     datumaro_dump.py import NAME=FORMAT:DIR ...
         For each data set, Datumaro's import (`Dataset.import_from(DIR, FORMAT)`):
         {"datumaro": VERSION, "datasets": {NAME: {PATH: FRAME}}}, where PATH is the
-        frame's image relative to DIR and FRAME is {"width", "height", "objects"}; each
+        frame's image relative to DIR and FRAME is {"subset", "width", "height", "objects"}; each
         object is {"kind", "class", "box": [x, y, w, h], "id", "group"}: every annotation,
         whatever its type (the test decides what a dsv object corresponds to), box in
         pixels from the top-left corner (Datumaro's `get_bbox()`), sorted.
@@ -95,6 +95,7 @@ def dump_frames(fmt, root):
         if path in frames:
             raise SystemExit(f"two Datumaro items have the image {path}")
         frames[path] = {
+            "subset": item.subset,
             "width": size[1] if size else None,
             "height": size[0] if size else None,
             "objects": objects,

@@ -29,14 +29,14 @@ fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     manifest().join("fixtures")
 }
 
 static INSTALL: Mutex<()> = Mutex::new(());
 
 /// The Python of the Datumaro virtualenv, installed first when missing.
-fn datumaro_python() -> PathBuf {
+pub(crate) fn datumaro_python() -> PathBuf {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = manifest().join("target/datumaro-venv");
     let script = manifest().join("tests/differential/install-datumaro.sh");
@@ -56,7 +56,7 @@ fn datumaro_python() -> PathBuf {
 }
 
 /// Runs tests/differential/datumaro_dump.py with `args`; its JSON output.
-fn datumaro<I, S>(args: I) -> Value
+pub(crate) fn datumaro<I, S>(args: I) -> Value
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -159,10 +159,10 @@ const KNOWN: &[Known] = &[
 
 /// One object as compared: class and pixel box (x, y, w, h from the top-left).
 #[derive(Debug, Clone, PartialEq)]
-struct Obj {
-    class: String,
-    kind: String,
-    bbox: Option<[f64; 4]>,
+pub(crate) struct Obj {
+    pub(crate) class: String,
+    pub(crate) kind: String,
+    pub(crate) bbox: Option<[f64; 4]>,
 }
 
 impl Obj {
@@ -182,7 +182,7 @@ impl Obj {
 /// A dsv box as JSON: `bbox` or `box` (the name may change, issue 17.14), as a
 /// `{x, y, w, h}` map or an `[x, y, w, h]` array; scaled to pixels when `scale`
 /// (the image's width and height) is given.
-fn dsv_box(object: &Value, scale: Option<(f64, f64)>) -> Option<[f64; 4]> {
+pub(crate) fn dsv_box(object: &Value, scale: Option<(f64, f64)>) -> Option<[f64; 4]> {
     let b = object.get("bbox").or_else(|| object.get("box"))?;
     if b.is_null() {
         return None;
@@ -202,7 +202,7 @@ fn dsv_box(object: &Value, scale: Option<(f64, f64)>) -> Option<[f64; 4]> {
 }
 
 /// The box of a Datumaro object or change side.
-fn dm_box(v: &Value) -> Option<[f64; 4]> {
+pub(crate) fn dm_box(v: &Value) -> Option<[f64; 4]> {
     let a = v.as_array()?;
     let n: Vec<f64> = a.iter().map(|x| x.as_f64().expect("box number")).collect();
     Some(n.try_into().expect("a box of 4 numbers"))
@@ -210,12 +210,12 @@ fn dm_box(v: &Value) -> Option<[f64; 4]> {
 
 /// A class as compared: an unlabelled annotation (Datumaro's label None; dsv's class
 /// "" today, perhaps `null` later) is "".
-fn dm_class(v: &Value) -> String {
+pub(crate) fn dm_class(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
 /// Pairs `a` with `b` (class equal, boxes within the tolerance); what is left on each side.
-fn unpaired(a: &[Obj], b: &[Obj]) -> (Vec<Obj>, Vec<Obj>) {
+pub(crate) fn unpaired(a: &[Obj], b: &[Obj]) -> (Vec<Obj>, Vec<Obj>) {
     let mut b_left: Vec<Option<&Obj>> = b.iter().map(Some).collect();
     let mut a_left = Vec::new();
     for x in a {

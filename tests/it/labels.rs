@@ -779,7 +779,8 @@ fn unparsable_label_file_is_never_an_unlabelled_frame() {
         "{r}"
     );
     let coco: serde_json::Value =
-        serde_json::from_slice(&repo.read("out/annotations.json")).expect("COCO JSON");
+        serde_json::from_slice(&repo.read("out/annotations/instances_train.json"))
+            .expect("COCO JSON");
     let names: Vec<&str> = coco["images"]
         .as_array()
         .unwrap()

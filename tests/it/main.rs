@@ -20,6 +20,7 @@ mod cli;
 mod corruption;
 mod crash;
 mod differential;
+mod export;
 mod frame_attributes;
 mod git_integration;
 mod git_verbs;

@@ -1080,8 +1080,8 @@ fn export_yolo_then_reimport_equals_the_original_objects() {
         labels::yolo::parse_class_names("data.yaml", &names_bytes).expect("names parse"),
     );
     for (stem, orig) in demo_frames() {
-        let bytes = std::fs::read(out.join(format!("labels/demo/images/{stem}.txt")))
-            .expect("label written");
+        let bytes =
+            std::fs::read(out.join(format!("labels/train/{stem}.txt"))).expect("label written");
         let ctx = ParseContext {
             class_names: Some(names.clone()),
             stem: stem.clone(),
@@ -1094,10 +1094,10 @@ fn export_yolo_then_reimport_equals_the_original_objects() {
             1e-6,
             &stem,
         );
-        assert!(out.join(format!("images/demo/images/{stem}.jpg")).is_file());
+        assert!(out.join(format!("images/train/{stem}.jpg")).is_file());
     }
     assert!(
-        !out.join("images/coco").exists(),
+        !out.join("images/train/val_001.jpg").exists(),
         "--where left out the COCO frames"
     );
     // The exported directory is itself a dataset dsv reads with the same answers.
@@ -1107,10 +1107,7 @@ fn export_yolo_then_reimport_equals_the_original_objects() {
     repo2.ok(["commit", "-m", "exported"]);
     assert_eq!(
         query(&repo2, r#"objects.exists(o, o.class == "label_0")"#),
-        [
-            "images/demo/images/frame_001.jpg",
-            "images/demo/images/frame_003.jpg"
-        ]
+        ["images/train/frame_001.jpg", "images/train/frame_003.jpg"]
     );
 }
 
@@ -1125,9 +1122,10 @@ fn export_coco_round_trips_and_converts_yolo_boxes_to_pixels() {
         "--out",
         out.to_str().expect("utf-8"),
     ]);
-    let parsed =
-        labels::coco::parse(&std::fs::read(out.join("annotations.json")).expect("written"))
-            .expect("exported COCO parses");
+    let parsed = labels::coco::parse(
+        &std::fs::read(out.join("annotations/instances_train.json")).expect("written"),
+    )
+    .expect("exported COCO parses");
     assert_eq!(parsed.len(), 9);
     // Roboflow COCO frames come back exactly.
     let orig = labels::coco::parse(
@@ -1140,7 +1138,7 @@ fn export_coco_round_trips_and_converts_yolo_boxes_to_pixels() {
     for o in &orig {
         let back = parsed
             .iter()
-            .find(|f| f.frame == format!("coco/train/{}", o.frame))
+            .find(|f| f.frame == o.frame)
             .expect("frame exported");
         assert_close(
             &pixel_boxes(back, 1.0, 1.0),
@@ -1161,7 +1159,7 @@ fn export_coco_round_trips_and_converts_yolo_boxes_to_pixels() {
     for ((stem, orig), (w, h)) in demo_frames().into_iter().zip(sizes) {
         let back = parsed
             .iter()
-            .find(|f| f.frame == format!("demo/images/{stem}.jpg"))
+            .find(|f| f.frame == format!("{stem}.jpg"))
             .expect("frame exported");
         assert_eq!((back.width, back.height), (Some(w), Some(h)));
         let (w, h) = (f64::from(w), f64::from(h));
@@ -1213,7 +1211,7 @@ fn export_of_a_frame_whose_jpeg_header_gives_height_0_writes_no_height_0() {
         yolo.to_str().expect("utf-8"),
     ]);
     assert_eq!(
-        std::fs::read_to_string(yolo.join("labels/images/f.txt")).expect("label written"),
+        std::fs::read_to_string(yolo.join("labels/train/f.txt")).expect("label written"),
         "0 0.5 0.5 0.25 0.25\n"
     );
 }
@@ -1233,14 +1231,16 @@ fn export_links_clean_frames_and_writes_a_manifest() {
         out.to_str().expect("utf-8"),
         "--where",
         r#"path.startsWith("demo/")"#,
+        "--link",
+        "hard",
     ]);
     assert!(
-        r.stderr.contains("6 frames (5 linked, 1 written)"),
+        r.stderr
+            .contains("6 frames (0 reflinked, 0 copied, 5 linked, 1 written)"),
         "{}",
         r.stderr
     );
-    let linked =
-        std::fs::metadata(out.join("JPEGImages/demo/images/frame_000.jpg")).expect("frame");
+    let linked = std::fs::metadata(out.join("JPEGImages/frame_000.jpg")).expect("frame");
     assert_eq!(
         linked.ino(),
         std::fs::metadata(repo.path("demo/images/frame_000.jpg"))
@@ -1248,11 +1248,11 @@ fn export_links_clean_frames_and_writes_a_manifest() {
             .ino()
     );
     assert_eq!(
-        std::fs::read(out.join("JPEGImages/demo/images/frame_001.jpg")).expect("frame"),
+        std::fs::read(out.join("JPEGImages/frame_001.jpg")).expect("frame"),
         std::fs::read(fixture("demo/images/frame_001.jpg")).expect("fixture")
     );
     let voc = labels::voc::parse(
-        &std::fs::read(out.join("Annotations/demo/images/frame_004.xml")).expect("voc"),
+        &std::fs::read(out.join("Annotations/frame_004.xml")).expect("voc"),
         &ParseContext::default(),
     )
     .expect("exported VOC parses");
@@ -1267,7 +1267,8 @@ fn export_links_clean_frames_and_writes_a_manifest() {
         out.to_str().expect("utf-8"),
     ]);
     assert!(r.stderr.contains("not empty"), "{}", r.stderr);
-    // Manifest: one line per frame with id, size, labels and attributes.
+    // Manifest: a lineage line, then one line per frame with id, size, labels
+    // and attributes.
     repo.ok(["meta", "set", "coco/val/val_001.jpg", "split=val"]);
     repo.ok(["add", "-A"]);
     repo.ok(["commit", "-m", "meta"]);
@@ -1278,7 +1279,8 @@ fn export_links_clean_frames_and_writes_a_manifest() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    assert_eq!(rows.len(), 9);
+    assert_eq!(rows.len(), 1 + 9);
+    assert!(rows[0]["lineage"]["commit"].is_string(), "{}", rows[0]);
     let val = rows
         .iter()
         .find(|r| r["path"] == "coco/val/val_001.jpg")

@@ -213,7 +213,7 @@ fn cvat_shapes_a_format_cannot_hold_are_reported_by_export() {
         );
     }
     assert!(!r.stderr.contains("kind polygon"), "{r}");
-    let txt = repo.read_string("y/labels/a.txt");
+    let txt = repo.read_string("y/labels/train/a.txt");
     // box and polygon (a segment); the area kinds as their boxes.
     assert_eq!(txt.lines().count(), 2 + 3, "{txt}");
     let r = repo.ok(["export", "HEAD", "--format", "coco", "--out", "c", "--json"]);
@@ -222,7 +222,7 @@ fn cvat_shapes_a_format_cannot_hold_are_reported_by_export() {
     let kinds: Vec<&str> = lost.iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["cuboid", "ellipse", "mask", "polyline"], "{doc:#}");
     let coco: serde_json::Value =
-        serde_json::from_slice(&repo.read("c/annotations.json")).expect("COCO");
+        serde_json::from_slice(&repo.read("c/annotations/instances_train.json")).expect("COCO");
     // CVAT points are COCO keypoints.
     let kp = coco["annotations"]
         .as_array()
@@ -298,7 +298,7 @@ fn coco_rle_segmentation_round_trips_through_export() {
     let r = repo.ok(["export", "HEAD", "--format", "coco", "--out", "c"]);
     assert!(!r.stderr.contains("not exported"), "{r}");
     let out: serde_json::Value =
-        serde_json::from_slice(&repo.read("c/annotations.json")).expect("COCO");
+        serde_json::from_slice(&repo.read("c/annotations/instances_train.json")).expect("COCO");
     let anns = out["annotations"].as_array().unwrap();
     assert_eq!(
         anns[0]["segmentation"],
@@ -319,7 +319,7 @@ fn coco_rle_segmentation_round_trips_through_export() {
         [0.0, 0.0, 4.0, 0.0, 4.0, 3.0]
     );
     // Exported and read again: the same objects.
-    let again = repo.ok(["labels", "--json", "c/annotations.json"]);
+    let again = repo.ok(["labels", "--json", "c/annotations/instances_train.json"]);
     let before: serde_json::Value =
         serde_json::from_str(&repo.ok(["labels", "--json", "instances.json"]).stdout).unwrap();
     let after: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();

@@ -1497,10 +1497,25 @@ impl<'de> Deserialize<'de> for JsonAttr {
 /// 3D boxes are not written: COCO has no place for them. Output has one
 /// image, annotation or category per line so that text diffs stay readable.
 pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
+    write_with(frames, None, None)
+}
+
+/// [`write`] with a fixed category list (category id = position + 1, every
+/// category listed whether used or not; a class not in it is an error) and
+/// `info` (a JSON object's text) in place of the default one: what an export
+/// writes, so category ids do not depend on which classes a version uses.
+pub fn write_with(
+    frames: &[FrameLabels],
+    categories: Option<&[String]>,
+    info: Option<&str>,
+) -> Result<Vec<u8>, LabelError> {
     let mut out: Vec<u8> = Vec::with_capacity(256 + frames.len() * 128);
+    out.extend_from_slice(b"{\"info\":");
     out.extend_from_slice(
-        b"{\"info\":{\"description\":\"written by dsv\"},\"licenses\":[],\n\"images\":[",
+        info.unwrap_or("{\"description\":\"written by dsv\"}")
+            .as_bytes(),
     );
+    out.extend_from_slice(b",\"licenses\":[],\n\"images\":[");
 
     for (i, frame) in frames.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
@@ -1529,18 +1544,37 @@ pub fn write(frames: &[FrameLabels]) -> Result<Vec<u8>, LabelError> {
     out.extend_from_slice(b"\n],\n\"annotations\":[");
 
     let ids = annotation_ids(frames);
-    let mut categories: Vec<&str> = Vec::new();
+    let fixed = categories.is_some();
+    let mut categories: Vec<&str> = categories
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
     let mut category_of: HashMap<&str, usize> = HashMap::new();
+    for (k, c) in categories.iter().enumerate() {
+        category_of.entry(c).or_insert(k + 1);
+    }
     let mut first = true;
     let mut ids = ids.into_iter();
     for (i, frame) in frames.iter().enumerate() {
         let (sx, sy) = scale(frame)?;
         for (j, obj) in frame.objects.iter().enumerate() {
             let what = || format!("frame {:?}, object {}", frame.frame, j + 1);
-            let cat = *category_of.entry(obj.class.as_str()).or_insert_with(|| {
-                categories.push(obj.class.as_str());
-                categories.len()
-            });
+            let cat = match category_of.get(obj.class.as_str()) {
+                Some(&c) => c,
+                None if fixed => {
+                    return Err(LabelError::msg(format!(
+                        "{}: class {:?} is not in the category list",
+                        what(),
+                        obj.class
+                    )));
+                }
+                None => {
+                    categories.push(obj.class.as_str());
+                    category_of.insert(obj.class.as_str(), categories.len());
+                    categories.len()
+                }
+            };
             let id = ids.next().unwrap_or_default();
             out.extend_from_slice(if first { b"\n" } else { b",\n" });
             first = false;

@@ -409,6 +409,13 @@ fn infer_value(text: &str) -> AttrValue {
 
 /// Writes one frame as a Pascal VOC annotation (pixel boxes; normalized ones need the image size).
 pub fn write(frame: &FrameLabels) -> Result<Vec<u8>, LabelError> {
+    write_in(frame, None)
+}
+
+/// [`write`] with a `<folder>`: the directory, relative to the dataset root,
+/// that holds the image `<filename>` names (what an export writes, so that
+/// `<folder>/<filename>` finds the image).
+pub fn write_in(frame: &FrameLabels, folder: Option<&str>) -> Result<Vec<u8>, LabelError> {
     let (sx, sy) = match frame.units {
         Units::Pixels => (1.0, 1.0),
         Units::Normalized => match (frame.width, frame.height) {
@@ -422,6 +429,9 @@ pub fn write(frame: &FrameLabels) -> Result<Vec<u8>, LabelError> {
     };
     let mut out = String::with_capacity(256 + frame.objects.len() * 256);
     out.push_str("<annotation>\n");
+    if let Some(folder) = folder {
+        let _ = writeln!(out, "  <folder>{}</folder>", text(folder)?);
+    }
     let _ = writeln!(out, "  <filename>{}</filename>", text(&frame.frame)?);
     if frame.width.is_some() || frame.height.is_some() || frame.attributes.contains_key("depth") {
         out.push_str("  <size>\n");

@@ -1,0 +1,959 @@
+//! Export for training (`dsv export`): a copy of a version's frames with their
+//! labels converted to one format, in the layout that format's own readers
+//! import as it is, and a JSONL manifest for data loaders.
+//!
+//! Layouts (`<split>` is each split's name, `<name>` the frame's file name):
+//! COCO `images/<split>/<name>` + `annotations/instances_<split>.json`; YOLO
+//! (Ultralytics) `images/<split>/<name>` + `labels/<split>/<stem>.txt` +
+//! `data.yaml`; VOC `JPEGImages/<name>` + `Annotations/<stem>.xml` +
+//! `ImageSets/Main/<split>.txt` + `labelmap.txt`; KITTI
+//! `<split>/image_2/<name>` + `<split>/label_2/<stem>.txt`. Every export has
+//! `dsv-export.json` (lineage, classes, splits and what each frame became).
+//!
+//! `<name>` is the frame's file name when no other exported frame has the same
+//! stem, else its whole path with `/` as `__` ([`file_names`]).
+
+mod classes;
+mod place;
+mod split;
+
+pub use classes::Classes;
+pub use place::LinkMode;
+pub use split::{DEFAULT_SPLIT, Split};
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::id::ObjectId;
+use crate::labels::{Format, FrameLabels, LabelFormat, Units, format_of};
+use crate::query::FrameRecord;
+use crate::repo::Repository;
+
+/// What an export did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportReport {
+    /// Frames exported.
+    pub frames: usize,
+    /// Frames hard-linked or symlinked to the working tree.
+    pub linked: usize,
+    /// Frames cloned copy-on-write from the working tree.
+    pub reflinked: usize,
+    /// Frames copied from the working tree.
+    pub copied: usize,
+    /// Frames written from the store (not clean in the working tree).
+    pub written: usize,
+    /// Frames an update kept from the earlier export (same content and place).
+    pub unchanged: usize,
+    /// Label files written.
+    pub label_files: usize,
+    /// Label files an update kept from the earlier export (same bytes).
+    pub labels_unchanged: usize,
+    /// Frames per split.
+    pub splits: BTreeMap<String, usize>,
+    /// The classes, in id order.
+    pub classes: Vec<String>,
+    /// Objects left out (no box, or a box the format cannot hold), by frame.
+    pub warnings: Vec<String>,
+    /// Shapes the format cannot hold, per label file and kind.
+    pub not_exported: Vec<NotExported>,
+}
+
+/// Shapes of one kind from one label file that an export could not write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotExported {
+    /// The label file(s) they come from.
+    pub file: String,
+    /// The shape kind ([`crate::labels::Object::kind`]).
+    pub kind: &'static str,
+    /// How many.
+    pub count: usize,
+    /// Their bounding boxes were written in their place (areas: ellipses,
+    /// cuboids, masks, polygons); otherwise the objects are left out (lines
+    /// and points, whose box is not the object).
+    pub as_boxes: bool,
+}
+
+impl std::fmt::Display for NotExported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} shapes of kind {} in {} are not exported",
+            self.count, self.kind, self.file
+        )?;
+        if self.as_boxes {
+            f.write_str(" (their bounding boxes are)")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a format does with an object: `None` when it holds its shape,
+/// else whether its bounding box is written in its place.
+fn shape_loss(format: &dyn LabelFormat, o: &crate::labels::Object) -> Option<bool> {
+    use crate::labels::Geometry as G;
+    let thin = o.geometry.as_ref().is_some_and(G::is_thin);
+    let held = match &o.geometry {
+        None => true,
+        // The 2D box of a KITTI object is a real box; the 3D part is KITTI's.
+        Some(G::Box3d(_)) => true,
+        Some(g) => format.holds(g),
+    };
+    (!held).then_some(!thin && o.bbox.is_some())
+}
+
+/// Width and height from an image header (what YOLO <-> pixel conversion
+/// needs when no label file says the size); never 0.
+pub use crate::image::size as image_size;
+
+/// Converts every box of a frame to `target` units (needs the image size).
+fn to_units(fl: &mut FrameLabels, target: Units) -> std::result::Result<(), String> {
+    if fl.units == target || fl.objects.iter().all(|o| o.bbox.is_none()) {
+        fl.units = target;
+        return Ok(());
+    }
+    let (Some(w), Some(h)) = (fl.width, fl.height) else {
+        return Err("image size unknown: cannot convert its boxes".into());
+    };
+    let (sx, sy) = match target {
+        Units::Pixels => (f64::from(w), f64::from(h)),
+        Units::Normalized => (1.0 / f64::from(w), 1.0 / f64::from(h)),
+    };
+    for o in &mut fl.objects {
+        if let Some(b) = o.bbox.as_mut() {
+            b.x *= sx;
+            b.w *= sx;
+            b.y *= sy;
+            b.h *= sy;
+        }
+    }
+    fl.units = target;
+    Ok(())
+}
+
+/// Checks the size each frame's tree entry claims (which the manifest gives)
+/// against its stored object, reading record headers only: before anything is written.
+pub fn check_sizes(repo: &Repository, frames: &[&FrameRecord]) -> Result<()> {
+    for f in frames {
+        if let Some(real) = repo.store.content_len(&f.id)? {
+            crate::object::tree::check_size(f.path.as_bytes(), f.size, &f.id, real)?;
+        }
+    }
+    Ok(())
+}
+
+/// The frames whose boxes fail [`crate::labels::box_problem`], each with one
+/// line per bad object naming its label file(s), frame and object.
+pub fn box_problems(frames: &[&FrameRecord]) -> Vec<(String, Vec<String>)> {
+    frames
+        .iter()
+        .filter_map(|f| {
+            let p = crate::labels::frame_box_problems(&f.objects, f.units, (f.width, f.height));
+            if p.is_empty() {
+                return None;
+            }
+            let files = f
+                .labels
+                .iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let lines = p
+                .into_iter()
+                .map(|x| format!("{files}: frame {}: {x}", f.path))
+                .collect();
+            Some((f.path.clone(), lines))
+        })
+        .collect()
+}
+
+/// Where a version came from, written into every export (COCO `info`,
+/// `data.yaml` keys, `dsv-export.json`, the manifest's first line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The commit exported (full id).
+    pub commit: String,
+    /// The revision as given (`HEAD`, a branch, a tag).
+    pub rev: String,
+    /// The `--where` expression, if any.
+    #[serde(rename = "where")]
+    pub query: Option<String>,
+    /// dsv's version.
+    pub dsv_version: String,
+    /// When the export was made (RFC 3339).
+    pub date: String,
+}
+
+impl Lineage {
+    /// The lineage of an export of `commit` made now by this dsv.
+    pub fn new(commit: &ObjectId, rev: &str, query: Option<&str>, date: String) -> Lineage {
+        Lineage {
+            commit: commit.to_hex(),
+            rev: rev.to_string(),
+            query: query.map(str::to_string),
+            dsv_version: env!("CARGO_PKG_VERSION").to_string(),
+            date,
+        }
+    }
+}
+
+/// A failure particular to export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// `--out` holds something that is not an export of dsv.
+    #[error(
+        "{}: not empty (export writes into a new or empty directory, or updates an earlier dsv export there)",
+        .0.display()
+    )]
+    NotEmpty(PathBuf),
+    /// Two frames would get the same file name in the export.
+    #[error("frames {a} and {b} would both be exported as {name}")]
+    NameCollision {
+        /// One frame.
+        a: String,
+        /// The other.
+        b: String,
+        /// The name both would get (without extension).
+        name: String,
+    },
+    /// A class of the exported frames is not in the list given.
+    #[error("class {class:?} of frame {frame} is not in the class list {file}")]
+    UnknownClass {
+        /// The class.
+        class: String,
+        /// The first frame that has it.
+        frame: String,
+        /// The list given (`--classes FILE`).
+        file: String,
+    },
+    /// A class name VOC's `labelmap.txt` cannot hold.
+    #[error("class {0:?} cannot be written to VOC's labelmap.txt (it holds ':' or a line break)")]
+    VocClassName(String),
+    /// A frame's normalized boxes cannot be converted to the pixels a
+    /// multi-frame format needs (no size in its labels or image header).
+    #[error("frame {frame:?} has normalized boxes but no image size; {format} needs pixel boxes")]
+    NoImageSize {
+        /// The frame.
+        frame: String,
+        /// The format.
+        format: &'static str,
+    },
+    /// A label writer refused a frame.
+    #[error("{frame}: {message}")]
+    Write {
+        /// The frame (or split file).
+        frame: String,
+        /// The writer's message.
+        message: String,
+    },
+}
+
+impl crate::error::ModuleError for ExportError {}
+
+crate::module_error!(ExportError);
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The label format.
+    pub format: Format,
+    /// The splits (one split, [`DEFAULT_SPLIT`], when none was asked for).
+    pub split: Split,
+    /// Whether the splits were asked for (`--split`).
+    pub split_given: bool,
+    /// A class list to use (`--classes FILE`: the file's name and its names).
+    pub classes: Option<(String, Vec<String>)>,
+    /// How frames are placed.
+    pub link: LinkMode,
+    /// Where the version came from.
+    pub lineage: Lineage,
+    /// The root tree of the version (where the dataset's class lists are looked up).
+    pub tree: Option<ObjectId>,
+}
+
+/// The file name of the record every export has.
+pub const RECORD: &str = "dsv-export.json";
+
+/// `dsv-export.json`: what an export holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// Version of this record's layout.
+    pub dsv_export: u32,
+    /// The format written.
+    pub format: String,
+    /// Where the version came from.
+    pub lineage: Lineage,
+    /// The splits and their fractions.
+    pub split: Split,
+    /// The classes, in id order.
+    pub classes: Classes,
+    /// How frames were placed.
+    pub link: LinkMode,
+    /// Every exported frame.
+    pub frames: Vec<RecordFrame>,
+}
+
+/// One frame of [`Record`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordFrame {
+    /// Its path in the dataset.
+    pub path: String,
+    /// Its content id.
+    pub id: ObjectId,
+    /// Its split.
+    pub split: String,
+    /// Its image in the export (relative to the export's root).
+    pub image: String,
+    /// Its label file in the export, for one-file-per-frame formats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The BLAKE3 hash of the label file's bytes (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_hash: Option<String>,
+    /// The image size used, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<(u32, u32)>,
+    /// The image file's length and modification time (ns since the epoch)
+    /// when written: an update reuses the file only if both are unchanged
+    /// (it was not edited in place since).
+    #[serde(default)]
+    pub stat: (u64, i128),
+}
+
+/// The length and modification time of a file (not following a symlink).
+fn file_stat(path: &Path) -> Option<(u64, i128)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let t = m.modified().ok()?;
+    let ns = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    Some((m.len(), ns))
+}
+
+/// An earlier export being updated: its directory and record.
+struct Earlier<'a> {
+    dir: &'a Path,
+    record: Record,
+}
+
+/// The record of the export at `dir`, if it is one.
+fn read_record(dir: &Path) -> Option<Record> {
+    let bytes = std::fs::read(dir.join(RECORD)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn stem(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s,
+        _ => name,
+    }
+}
+
+/// The file name of each frame in an export: its own file name, unless
+/// another exported frame has the same stem (`a/0001.jpg`, `b/0001.jpg`, or
+/// `0001.jpg` and `0001.png`, whose label files would collide), then its whole
+/// path with every `/` as `__` (`a__0001.jpg`). Two frames that still share a
+/// stem are an error naming both.
+pub fn file_names(frames: &[&FrameRecord]) -> std::result::Result<Vec<String>, ExportError> {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for f in frames {
+        *count.entry(stem(&base(&f.path)).to_string()).or_default() += 1;
+    }
+    let names: Vec<String> = frames
+        .iter()
+        .map(|f| {
+            let b = base(&f.path);
+            if count[stem(&b)] > 1 {
+                f.path.replace('/', "__")
+            } else {
+                b
+            }
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in names.iter().enumerate() {
+        if let Some(&j) = seen.get(stem(n)) {
+            return Err(ExportError::NameCollision {
+                a: frames[j].path.clone(),
+                b: frames[i].path.clone(),
+                name: stem(n).to_string(),
+            });
+        }
+        seen.insert(stem(n), i);
+    }
+    Ok(names)
+}
+
+/// Where a format puts a frame's image and its label file in an export.
+fn paths(format: Format, split: &str, name: &str) -> (String, Option<String>) {
+    let s = stem(name);
+    match format {
+        Format::Coco => (format!("images/{split}/{name}"), None),
+        Format::Yolo => (
+            format!("images/{split}/{name}"),
+            Some(format!("labels/{split}/{s}.txt")),
+        ),
+        Format::Voc => (
+            format!("JPEGImages/{name}"),
+            Some(format!("Annotations/{s}.xml")),
+        ),
+        _ => (
+            format!("{split}/image_2/{name}"),
+            Some(format!("{split}/label_2/{s}.txt")),
+        ),
+    }
+}
+
+/// Writes the frames (already selected) of a version to `out`: a new or empty
+/// directory. Everything is written into a temporary directory beside `out`
+/// and renamed into place, so a failed export leaves nothing behind.
+pub fn export(
+    repo: &Repository,
+    frames: &[&FrameRecord],
+    opts: &ExportOptions,
+    out: &Path,
+) -> Result<ExportReport> {
+    if format_of(opts.format).export_layout().is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "export does not write {}",
+            opts.format.name()
+        )));
+    }
+    check_sizes(repo, frames)?;
+    let mut earlier = None;
+    if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
+        // An earlier export of the same format is updated; anything else is refused.
+        match read_record(out) {
+            Some(r) if r.format == opts.format.name() && r.dsv_export == 1 => {
+                earlier = Some(Earlier {
+                    dir: out,
+                    record: r,
+                });
+            }
+            _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
+        }
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).ctx("creating", &parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".dsv-export-")
+        .tempdir_in(&parent)
+        .ctx("creating a temporary directory in", &parent)?;
+    // The path the export will have, without `..` (data.yaml's `path`).
+    let named = match (parent.canonicalize(), out.file_name()) {
+        (Ok(p), Some(n)) => p.join(n),
+        _ => out.to_path_buf(),
+    };
+    let rep = export_into(repo, frames, opts, earlier.as_ref(), tmp.path(), &named)?;
+    if earlier.is_some() {
+        // The earlier export is moved aside, the new one renamed into its
+        // place, then the earlier one removed: at no point is there neither.
+        let old = tempfile::Builder::new()
+            .prefix(".dsv-export-old-")
+            .tempdir_in(&parent)
+            .ctx("creating a temporary directory in", &parent)?;
+        let aside = old.path().join("export");
+        std::fs::rename(out, &aside).ctx("moving aside", out)?;
+        if let Err(e) = std::fs::rename(tmp.path(), out) {
+            let _ = std::fs::rename(&aside, out);
+            return Err(Error::io("renaming into place", out, e));
+        }
+        let _ = tmp.keep();
+        drop(old);
+        return Ok(rep);
+    }
+    if out.exists() {
+        std::fs::remove_dir(out).ctx("replacing", out)?;
+    }
+    std::fs::rename(tmp.path(), out).ctx("renaming into place", out)?;
+    // The directory is `out` now: nothing for the guard to remove.
+    let _ = tmp.keep();
+    Ok(rep)
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).ctx("creating", d)?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    create_parent(path)?;
+    std::fs::write(path, bytes).ctx("writing", path)
+}
+
+/// The size in an image file's header: its first 256 KiB, else all of it (a
+/// JPEG whose frame header follows a large EXIF block).
+fn header_size(path: &Path) -> Result<Option<(u32, u32)>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1 << 18);
+    std::fs::File::open(path)
+        .ctx("reading", path)?
+        .take(1 << 18)
+        .read_to_end(&mut head)
+        .ctx("reading", path)?;
+    if let Some(s) = image_size(&head) {
+        return Ok(Some(s));
+    }
+    if head.len() < 1 << 18 {
+        return Ok(None);
+    }
+    Ok(image_size(&std::fs::read(path).ctx("reading", path)?))
+}
+
+/// [`export`] into the existing empty directory `dir`, which becomes `out`.
+fn export_into(
+    repo: &Repository,
+    frames: &[&FrameRecord],
+    opts: &ExportOptions,
+    earlier: Option<&Earlier>,
+    dir: &Path,
+    out: &Path,
+) -> Result<ExportReport> {
+    let format = opts.format;
+    let imp = format_of(format);
+    let names = file_names(frames)?;
+    let classes = match (&opts.classes, earlier) {
+        (Some((file, list)), _) => classes::given(list.clone(), frames, file)?,
+        // An update keeps the ids the earlier export gave.
+        (None, Some(e)) => {
+            classes::extend(e.record.classes.names.clone(), frames, "earlier-export")
+        }
+        (None, None) => classes::of_dataset(&repo.store, opts.tree, frames)?,
+    };
+    // What the earlier export holds, by frame path; its files are reused
+    // (hard-linked into the new export) only when placed the same way.
+    let before: HashMap<&str, &RecordFrame> = earlier
+        .filter(|e| e.record.link == opts.link)
+        .map(|e| {
+            e.record
+                .frames
+                .iter()
+                .map(|r| (r.path.as_str(), r))
+                .collect()
+        })
+        .unwrap_or_default();
+    if format == Format::Voc
+        && let Some(c) = classes.names.iter().find(|c| c.contains([':', '\n', '\r']))
+    {
+        return Err(ExportError::VocClassName(c.clone()).into());
+    }
+    let split_names: Vec<&str> = opts.split.names().collect();
+    let index = repo.index.load()?;
+    let mut rep = ExportReport::default();
+    let mut per_split: Vec<Vec<FrameLabels>> = vec![Vec::new(); split_names.len()];
+    let mut stems: Vec<Vec<String>> = vec![Vec::new(); split_names.len()];
+    let mut record = Vec::with_capacity(frames.len());
+    let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
+    // Formats that record the image size get it for every image.
+    let wants_size = matches!(format, Format::Coco | Format::Voc);
+    let mut no_clones = false;
+    for (f, name) in frames.iter().zip(&names) {
+        let s = opts.split.of(&f.path);
+        let split = split_names[s];
+        let (image, label) = paths(format, split, name);
+        let dest = dir.join(&image);
+        create_parent(&dest)?;
+        let mut bytes: Option<Vec<u8>> = None;
+        let old = before.get(f.path.as_str()).copied();
+        let reused = match (old, earlier) {
+            (Some(r), Some(e)) if r.id == f.id && r.image == image => {
+                let src = e.dir.join(&r.image);
+                file_stat(&src) == Some(r.stat) && std::fs::hard_link(&src, &dest).is_ok()
+            }
+            _ => false,
+        };
+        let placed = if reused {
+            Some(place::Placed::Unchanged)
+        } else if linkable(repo, &index, f) {
+            place::place(
+                &repo.worktree_path(f.path.as_bytes()),
+                &dest,
+                opts.link,
+                &mut no_clones,
+            )
+            .ok()
+        } else {
+            None
+        };
+        match placed {
+            Some(place::Placed::Reflinked) => rep.reflinked += 1,
+            Some(place::Placed::Copied) => rep.copied += 1,
+            Some(place::Placed::Linked) => rep.linked += 1,
+            Some(place::Placed::Unchanged) => rep.unchanged += 1,
+            None => {
+                let _ = std::fs::remove_file(&dest);
+                let b = repo.store.get(&f.id)?;
+                crate::object::tree::check_size(f.path.as_bytes(), f.size, &f.id, b.len() as u64)?;
+                write_file(&dest, &b)?;
+                bytes = Some(b);
+                rep.written += 1;
+            }
+        }
+        rep.frames += 1;
+        *rep.splits.entry(split.to_string()).or_default() += 1;
+        let mut fl = FrameLabels {
+            frame: f.path.clone(),
+            width: f.width,
+            height: f.height,
+            units: f.units,
+            attributes: f.attrs.clone(),
+            objects: f.objects.clone(),
+        };
+        let target = imp.units();
+        let needs_size = wants_size || (fl.units != target && !fl.objects.is_empty());
+        if needs_size
+            && (fl.width.is_none() || fl.height.is_none())
+            && let Some((w, h)) = old.filter(|_| reused).and_then(|r| r.size)
+        {
+            fl.width = Some(w);
+            fl.height = Some(h);
+        }
+        if needs_size && (fl.width.is_none() || fl.height.is_none()) {
+            let size = match &bytes {
+                Some(b) => image_size(b),
+                None => header_size(&dest)?,
+            };
+            if let Some((w, h)) = size {
+                fl.width = Some(w);
+                fl.height = Some(h);
+            }
+        }
+        let files = || {
+            f.labels
+                .iter()
+                .map(|(l, _)| l.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut kept = Vec::with_capacity(fl.objects.len());
+        for mut o in std::mem::take(&mut fl.objects) {
+            match shape_loss(imp, &o) {
+                None => kept.push(o),
+                Some(as_boxes) => {
+                    let key = (files(), o.kind(), as_boxes);
+                    *lost.entry(key).or_insert(0) += 1;
+                    if as_boxes {
+                        o.geometry = None;
+                        kept.push(o);
+                    }
+                }
+            }
+        }
+        fl.objects = kept;
+        if let Err(e) = to_units(&mut fl, target) {
+            // One file holds every frame: its writer would refuse the whole split.
+            if imp.is_multi_frame() {
+                return Err(ExportError::NoImageSize {
+                    frame: f.path.clone(),
+                    format: imp.name(),
+                }
+                .into());
+            }
+            rep.warnings
+                .push(format!("{}: {e}; labels left out", f.path));
+            fl.objects.clear();
+        }
+        if imp.needs_boxes() {
+            let before = fl.objects.len();
+            fl.objects.retain(|o| o.bbox.is_some());
+            if fl.objects.len() != before {
+                rep.warnings.push(format!(
+                    "{}: {} without a box left out",
+                    f.path,
+                    crate::quote::count(before - fl.objects.len(), "object")
+                ));
+            }
+        }
+        fl.frame = name.clone();
+        let size = fl.width.zip(fl.height);
+        let mut label_hash = None;
+        let failed = |e: crate::labels::LabelError| ExportError::Write {
+            frame: f.path.clone(),
+            message: e.to_string(),
+        };
+        if let Some(label) = &label {
+            let bytes = match format {
+                Format::Yolo => crate::labels::yolo::write_with_names(&fl, &classes.names),
+                Format::Voc => crate::labels::voc::write_in(&fl, Some("JPEGImages")),
+                _ => imp.write(std::slice::from_ref(&fl), Some(&classes.names)),
+            }
+            .map_err(failed)?;
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let same = match (old, earlier) {
+                (Some(r), Some(e))
+                    if r.label.as_deref() == Some(label.as_str())
+                        && r.label_hash.as_deref() == Some(hash.as_str()) =>
+                {
+                    create_parent(&dir.join(label))?;
+                    std::fs::hard_link(e.dir.join(label), dir.join(label)).is_ok()
+                }
+                _ => false,
+            };
+            if same {
+                rep.labels_unchanged += 1;
+            } else {
+                write_file(&dir.join(label), &bytes)?;
+                rep.label_files += 1;
+            }
+            label_hash = Some(hash);
+        } else {
+            per_split[s].push(fl);
+        }
+        stems[s].push(stem(name).to_string());
+        record.push(RecordFrame {
+            path: f.path.clone(),
+            id: f.id,
+            split: split.to_string(),
+            stat: file_stat(&dest).unwrap_or_default(),
+            image,
+            label,
+            label_hash,
+            size,
+        });
+    }
+    write_split_files(dir, out, opts, &classes, per_split, &stems, &mut rep)?;
+    let rec = Record {
+        dsv_export: 1,
+        format: format.name().to_string(),
+        lineage: opts.lineage.clone(),
+        split: opts.split.clone(),
+        classes: classes.clone(),
+        link: opts.link,
+        frames: record,
+    };
+    let json = serde_json::to_vec_pretty(&rec)
+        .map_err(std::io::Error::from)
+        .ctx("writing", dir.join(RECORD))?;
+    write_file(&dir.join(RECORD), &json)?;
+    rep.classes = classes.names;
+    rep.not_exported = lost
+        .into_iter()
+        .map(|((file, kind, as_boxes), count)| NotExported {
+            file,
+            kind,
+            count,
+            as_boxes,
+        })
+        .collect();
+    Ok(rep)
+}
+
+/// The files of a whole split or export: COCO's annotation files, VOC's image
+/// sets and labelmap, YOLO's `data.yaml`; the directories of empty splits.
+fn write_split_files(
+    dir: &Path,
+    out: &Path,
+    opts: &ExportOptions,
+    classes: &Classes,
+    per_split: Vec<Vec<FrameLabels>>,
+    stems: &[Vec<String>],
+    rep: &mut ExportReport,
+) -> Result<()> {
+    let lin = &opts.lineage;
+    let splits: Vec<&str> = opts.split.names().collect();
+    match opts.format {
+        Format::Coco => {
+            for (split, frames) in splits.iter().zip(per_split) {
+                let info = serde_json::json!({
+                    "description": format!("dsv export of {} ({}), split {split}", lin.rev, lin.commit),
+                    "version": lin.commit,
+                    "date_created": lin.date,
+                    "dsv_commit": lin.commit,
+                    "dsv_rev": lin.rev,
+                    "dsv_where": lin.query,
+                    "dsv_version": lin.dsv_version,
+                    "dsv_split": split,
+                })
+                .to_string();
+                let bytes =
+                    crate::labels::coco::write_with(&frames, Some(&classes.names), Some(&info))
+                        .map_err(|e| ExportError::Write {
+                            frame: format!("split {split}"),
+                            message: e.to_string(),
+                        })?;
+                write_file(
+                    &dir.join(format!("annotations/instances_{split}.json")),
+                    &bytes,
+                )?;
+                rep.label_files += 1;
+                std::fs::create_dir_all(dir.join("images").join(split)).ctx("creating", dir)?;
+            }
+        }
+        Format::Voc => {
+            for (split, list) in splits.iter().zip(stems) {
+                let mut text = String::new();
+                for s in list {
+                    text.push_str(s);
+                    text.push('\n');
+                }
+                write_file(
+                    &dir.join(format!("ImageSets/Main/{split}.txt")),
+                    text.as_bytes(),
+                )?;
+            }
+            // Datumaro's (and CVAT's) class list for VOC: without it a reader
+            // assumes the 20 VOC classes.
+            let mut map = String::from("# label:color_rgb:parts:actions\n");
+            for c in &classes.names {
+                map.push_str(c);
+                map.push_str(":::\n");
+            }
+            write_file(&dir.join("labelmap.txt"), map.as_bytes())?;
+            for d in ["JPEGImages", "Annotations"] {
+                std::fs::create_dir_all(dir.join(d)).ctx("creating", dir)?;
+            }
+        }
+        Format::Yolo => {
+            for split in &splits {
+                for d in ["images", "labels"] {
+                    std::fs::create_dir_all(dir.join(d).join(split)).ctx("creating", dir)?;
+                }
+            }
+            write_file(
+                &dir.join("data.yaml"),
+                data_yaml(out, &splits, classes, lin).as_bytes(),
+            )?;
+        }
+        _ => {
+            for split in &splits {
+                for d in ["image_2", "label_2"] {
+                    std::fs::create_dir_all(dir.join(split).join(d)).ctx("creating", dir)?;
+                }
+            }
+            // KITTI has no class list of its own; Datumaro's meta file gives one,
+            // so that every split numbers the classes alike.
+            let meta = serde_json::json!({ "labels": classes.names }).to_string();
+            write_file(&dir.join("dataset_meta.json"), meta.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// A YAML string (JSON's quoting is YAML's double-quoted style).
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// Ultralytics' `data.yaml`: `path` (the export's absolute path: Ultralytics
+/// resolves a relative one against its own datasets directory), `train`, `val`
+/// (the train images when there is no `val` split: no held-out set),
+/// `test` and any other split, `names`, and the lineage as `dsv_*` keys.
+fn data_yaml(out: &Path, splits: &[&str], classes: &Classes, lin: &Lineage) -> String {
+    let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    let mut y = format!(
+        "# written by dsv export\npath: {}\n",
+        yaml_str(&abs.to_string_lossy())
+    );
+    let train = if splits.contains(&"train") {
+        "train"
+    } else {
+        splits[0]
+    };
+    let val = if splits.contains(&"val") {
+        "val"
+    } else {
+        train
+    };
+    y.push_str(&format!("train: images/{train}\nval: images/{val}\n"));
+    for s in splits {
+        if *s != train && *s != val {
+            y.push_str(&format!("{s}: images/{s}\n"));
+        }
+    }
+    y.push_str(&format!("nc: {}\nnames:\n", classes.names.len()));
+    for (i, n) in classes.names.iter().enumerate() {
+        y.push_str(&format!("  {i}: {}\n", yaml_str(n)));
+    }
+    y.push_str(&format!("dsv_commit: {}\n", yaml_str(&lin.commit)));
+    y.push_str(&format!("dsv_rev: {}\n", yaml_str(&lin.rev)));
+    if let Some(q) = &lin.query {
+        y.push_str(&format!("dsv_where: {}\n", yaml_str(q)));
+    }
+    y.push_str(&format!("dsv_version: {}\n", yaml_str(&lin.dsv_version)));
+    y.push_str(&format!("dsv_date: {}\n", yaml_str(&lin.date)));
+    y
+}
+
+/// Whether the worktree copy of a frame is the committed content.
+fn linkable(
+    repo: &Repository,
+    index: &crate::worktree::index::IndexState,
+    f: &FrameRecord,
+) -> bool {
+    let Some(entry) = index.entries.get(f.path.as_bytes()) else {
+        return false;
+    };
+    if entry.id != f.id {
+        return false;
+    }
+    match crate::worktree::scan::stat_path(repo.root(), f.path.as_bytes()) {
+        Some(wf) => index.is_clean(entry, &wf.stat),
+        None => false,
+    }
+}
+
+/// One manifest line.
+#[derive(Serialize)]
+struct ManifestLine<'a> {
+    path: &'a str,
+    id: &'a crate::ObjectId,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    units: Units,
+    labels: &'a [crate::labels::Object],
+    attributes: &'a std::collections::BTreeMap<String, crate::labels::AttrValue>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    predictions: &'a [crate::meta::Prediction],
+}
+
+/// Writes the JSONL manifest of the frames to `path`: a first line
+/// `{"lineage": {...}}`, then one line per frame.
+pub fn manifest(frames: &[&FrameRecord], lineage: &Lineage, path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).ctx("creating", path)?;
+    let mut w = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut w, &serde_json::json!({ "lineage": lineage }))
+        .map_err(std::io::Error::from)
+        .ctx("writing", path)?;
+    w.write_all(b"\n").ctx("writing", path)?;
+    for f in frames {
+        let line = ManifestLine {
+            path: &f.path,
+            id: &f.id,
+            size: f.size,
+            width: f.width,
+            height: f.height,
+            units: f.units,
+            labels: &f.objects,
+            attributes: &f.attrs,
+            predictions: &f.predictions,
+        };
+        serde_json::to_writer(&mut w, &line)
+            .map_err(std::io::Error::from)
+            .ctx("writing", path)?;
+        w.write_all(b"\n").ctx("writing", path)?;
+    }
+    w.flush().ctx("writing", path)?;
+    Ok(())
+}
+
+/// The output directory a relative `--out` names (relative to `cwd`).
+pub fn out_dir(cwd: &Path, out: &Path) -> PathBuf {
+    if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        cwd.join(out)
+    }
+}
