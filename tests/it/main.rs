@@ -30,6 +30,7 @@ mod hostile_remote;
 mod html_review;
 mod labels;
 mod merge;
+mod python;
 mod query;
 mod quoting;
 mod refs;
