@@ -88,7 +88,8 @@ fn short_lines(
         })
     }
     let mut lines = BTreeMap::new();
-    for ch in &report.staged {
+    // A staged deletion and addition of the same content is a rename (`R  OLD -> NEW`).
+    for ch in &dsv::object::diff::detect_renames(report.staged.clone()) {
         let l = line(&mut lines, &ch.path);
         l.xy[0] = ch.kind.letter();
         l.from = ch.from.clone();
@@ -431,14 +432,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if !report.staged.is_empty() {
         println!("\nChanges to be committed:");
-        for ch in &report.staged {
+        for ch in &dsv::object::diff::detect_renames(report.staged.clone()) {
+            let path = match &ch.from {
+                Some(f) => format!("{} -> {}", quote_path(f), quote_path(&ch.path)),
+                None => quote_path(&ch.path),
+            };
             println!(
                 "\t{}",
-                paint(
-                    c,
-                    "32",
-                    &format!("{:<12}{}", label(ch.kind), quote_path(&ch.path))
-                )
+                paint(c, "32", &format!("{:<12}{path}", label(ch.kind)))
             );
         }
     }

@@ -414,6 +414,36 @@ fn status_porcelain_v2_with_branch_headers() {
     assert_eq!(fields[10], "l.txt");
 }
 
+/// A staged rename (a deletion and an addition of the same content) shows as git
+/// shows it: `R  OLD -> NEW` in `-s` and porcelain v1 (`RM` when the new path is also
+/// changed in the working tree), `R  NEW` NUL `OLD` NUL with -z, and
+/// `renamed:    OLD -> NEW` in the long format; not as a `D` and an `A`.
+#[test]
+fn status_short_porcelain_v1_and_long_show_staged_renames() {
+    let t = TestRepo::init();
+    t.write("a.txt", "a\n");
+    t.write("c.txt", "c\n");
+    t.write("labels/f1.txt", "0 0.5 0.5 0.1 0.1\n");
+    commit(&t, "one");
+    t.write("docs/keep.txt", "k\n");
+    commit(&t, "two");
+    t.ok(["mv", "a.txt", "docs/a.txt"]);
+    t.ok(["mv", "labels/f1.txt", "labels/f 1.txt"]);
+    t.write("labels/f 1.txt", "0 0.6 0.5 0.1 0.1\n");
+    t.write("c.txt", "c staged\n");
+    t.ok(["add", "c.txt"]);
+    let out = transcript(
+        &t,
+        &[&["status"], &["status", "-s"], &["status", "--porcelain"]],
+    );
+    snap!(t, "status_renames", out);
+    let r = t.ok(["status", "--porcelain", "-z"]);
+    assert_eq!(
+        r.stdout_bytes,
+        b"M  c.txt\0R  docs/a.txt\0a.txt\0RM labels/f 1.txt\0labels/f1.txt\0"
+    );
+}
+
 /// `tag -a NAME -m MSG`: an annotated tag; `show TAG` prints its tagger, date and
 /// message before the commit; a lightweight `tag -f` or `tag -d` drops it.
 #[test]
