@@ -43,7 +43,8 @@ pub struct Args {
     /// Draw the history as an ASCII graph of lanes and merges (commits in topological order).
     #[arg(long)]
     graph: bool,
-    /// The files each commit changed, with sizes before and after (not for merges, as git).
+    /// The files each commit changed, with sizes before and after, and the frames and
+    /// objects it added, removed and changed (not for merges, as git).
     #[arg(long)]
     stat: bool,
     /// Follow one file's history through renames (with `-- PATH`).
@@ -262,6 +263,20 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             dsv::object::diff::check_change_sizes(&repo.store, &changes)?;
             let mut stat = Vec::new();
             super::diff::print_stat(&mut stat, &changes)?;
+            // dsv's extra line: what the commit did to frames and labelled objects,
+            // the same figures a hook's payload carries.
+            let s = dsv::hooks::payload::summary_between(&repo, c.parents.first().copied(), c)?;
+            let o = &s.objects;
+            writeln!(
+                stat,
+                " frames: {} added, {} removed, {} changed; objects: {} added, {} removed, {} changed",
+                s.frames.added,
+                s.frames.removed,
+                s.frames.modified + s.frames.renamed,
+                o.added,
+                o.removed,
+                o.moved + o.reclassified + o.attributes
+            )?;
             if !args.oneline {
                 text.push('\n');
             }
