@@ -88,8 +88,7 @@ fn short_lines(
         })
     }
     let mut lines = BTreeMap::new();
-    // A staged deletion and addition of the same content is a rename (`R  OLD -> NEW`).
-    for ch in &dsv::object::diff::detect_renames(report.staged.clone()) {
+    for ch in &report.staged {
         let l = line(&mut lines, &ch.path);
         l.xy[0] = ch.kind.letter();
         l.from = ch.from.clone();
@@ -245,10 +244,9 @@ fn print_porcelain_v2(
         }
     }
     // Per path: the staged change (HEAD -> index) and the unstaged one (index -> worktree).
-    // A staged deletion and addition of the same content is a rename here (`2`).
-    let staged = dsv::object::diff::detect_renames(report.staged.clone());
+    // Staged renames are already paired up (see `run`): `2` entries.
     let mut entries: BTreeMap<&[u8], StagedUnstaged> = BTreeMap::new();
-    for ch in &staged {
+    for ch in &report.staged {
         entries.entry(&ch.path).or_default().0 = Some(ch);
     }
     for ch in &report.unstaged {
@@ -334,7 +332,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     // Read-only first: status must not wait for, or block, other commands.
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
-    let report = status(&repo, &scopes, &ctx.progress())?;
+    let mut report = status(&repo, &scopes, &ctx.progress())?;
     let mut tracked_dirs = HashSet::new();
     if !report.untracked.is_empty() && !args.untracked_files {
         for p in repo.index.load()?.entries.keys() {
@@ -374,6 +372,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         })?;
         return Ok(0);
     }
+    // A staged deletion and addition of the same content is a rename, in every text
+    // format as in git (`R  OLD -> NEW`, `2 ... R100`, `renamed:`); --json keeps the pair.
+    report.staged = dsv::object::diff::detect_renames(std::mem::take(&mut report.staged));
     if v2 {
         print_porcelain_v2(&report, merging.as_ref(), upstream.as_ref(), &args)?;
         return Ok(0);
@@ -432,7 +433,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     if !report.staged.is_empty() {
         println!("\nChanges to be committed:");
-        for ch in &dsv::object::diff::detect_renames(report.staged.clone()) {
+        for ch in &report.staged {
             let path = match &ch.from {
                 Some(f) => format!("{} -> {}", quote_path(f), quote_path(&ch.path)),
                 None => quote_path(&ch.path),
