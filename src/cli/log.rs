@@ -44,7 +44,8 @@ pub struct Args {
     /// Draw the history as an ASCII graph of lanes and merges (commits in topological order).
     #[arg(long)]
     graph: bool,
-    /// The files each commit changed, with sizes before and after (not for merges, as git).
+    /// The files each commit changed, with sizes before and after, and the frames and
+    /// objects it added, removed and changed (not for merges, as git).
     #[arg(long)]
     stat: bool,
     /// Follow one file's history through renames (with `-- PATH`).
@@ -263,6 +264,34 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             dsv::object::diff::check_change_sizes(&repo.store, &changes)?;
             let mut stat = Vec::new();
             super::diff::print_stat(&mut stat, &changes)?;
+            // dsv's extra line: what the commit did to frames and labelled objects,
+            // the same figures a hook's payload carries.
+            // A partial (metadata-only) repository lacks label files' contents: the
+            // line says so instead of failing the whole log.
+            match dsv::hooks::payload::summary_between(&repo, c.parents.first().copied(), c) {
+                Ok(s) => {
+                    let o = &s.objects;
+                    writeln!(
+                        stat,
+                        " frames: {} added, {} removed, {} changed; objects: {} added, {} removed, {} changed",
+                        s.frames.added,
+                        s.frames.removed,
+                        s.frames.modified + s.frames.renamed,
+                        o.added,
+                        o.removed,
+                        o.moved + o.reclassified + o.attributes
+                    )?;
+                }
+                Err(dsv::Error::MissingObject(_))
+                    if dsv::remote::fetch::partial_remote(&repo)?.is_some() =>
+                {
+                    writeln!(
+                        stat,
+                        " frames: not counted (label files not fetched: partial repository)"
+                    )?;
+                }
+                Err(e) => return Err(e.into()),
+            }
             if !args.oneline {
                 text.push('\n');
             }

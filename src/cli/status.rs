@@ -245,10 +245,9 @@ fn print_porcelain_v2(
         }
     }
     // Per path: the staged change (HEAD -> index) and the unstaged one (index -> worktree).
-    // A staged deletion and addition of the same content is a rename here (`2`).
-    let staged = dsv::object::diff::detect_renames(report.staged.clone());
+    // Staged renames are already paired up (see `run`): `2` entries.
     let mut entries: BTreeMap<&[u8], StagedUnstaged> = BTreeMap::new();
-    for ch in &staged {
+    for ch in &report.staged {
         entries.entry(&ch.path).or_default().0 = Some(ch);
     }
     for ch in &report.unstaged {
@@ -334,7 +333,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     // Read-only first: status must not wait for, or block, other commands.
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
-    let report = status(&repo, &scopes, &ctx.progress())?;
+    let mut report = status(&repo, &scopes, &ctx.progress())?;
     let sparse = dsv::ops::sparse::list(&repo)?;
     let mut tracked_dirs = HashSet::new();
     if !report.untracked.is_empty() && !args.untracked_files {
@@ -375,6 +374,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         })?;
         return Ok(0);
     }
+    // A staged deletion and addition of the same content is a rename, in every text
+    // format as in git (`R  OLD -> NEW`, `2 ... R100`, `renamed:`); --json keeps the pair.
+    report.staged = dsv::object::diff::detect_renames(std::mem::take(&mut report.staged));
     if v2 {
         print_porcelain_v2(&report, merging.as_ref(), upstream.as_ref(), &args)?;
         return Ok(0);
@@ -447,13 +449,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     if !report.staged.is_empty() {
         println!("\nChanges to be committed:");
         for ch in &report.staged {
+            let path = match &ch.from {
+                Some(f) => format!("{} -> {}", quote_path(f), quote_path(&ch.path)),
+                None => quote_path(&ch.path),
+            };
             println!(
                 "\t{}",
-                paint(
-                    c,
-                    "32",
-                    &format!("{:<12}{}", label(ch.kind), quote_path(&ch.path))
-                )
+                paint(c, "32", &format!("{:<12}{path}", label(ch.kind)))
             );
         }
     }

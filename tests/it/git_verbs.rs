@@ -346,6 +346,42 @@ fn log_graph_and_stat_draw_merges_and_file_sizes() {
     snap!(t, "log_graph_and_stat", out);
 }
 
+/// `log --stat` ends each commit's file list with what it did to the dataset: frames
+/// added, removed and changed, objects added, removed and changed (the figures of
+/// the hook payload); nothing for a merge, as git.
+#[test]
+fn log_stat_adds_frame_and_object_counts_per_commit_not_for_merges() {
+    let t = TestRepo::init();
+    t.write("data.yaml", "names: [car, person]\n");
+    t.write("images/frame_001.jpg", "\u{ff}\u{d8} jpeg frame one");
+    t.write("images/frame_002.jpg", "\u{ff}\u{d8} jpeg frame two");
+    t.write("labels/frame_001.txt", "0 0.50 0.50 0.10 0.10\n");
+    t.write("labels/frame_002.txt", "1 0.20 0.30 0.10 0.20\n");
+    commit(&t, "first labels");
+    t.ok(["switch", "-c", "side"]);
+    t.write("notes.txt", "n\n");
+    commit(&t, "side notes");
+    t.ok(["switch", "main"]);
+    // A box moved and one added in frame 1; frame 2 gone; frame 3 new, unlabelled.
+    t.write(
+        "labels/frame_001.txt",
+        "0 0.51 0.50 0.10 0.10\n1 0.10 0.10 0.05 0.05\n",
+    );
+    t.remove("images/frame_002.jpg");
+    t.remove("labels/frame_002.txt");
+    t.write("images/frame_003.jpg", "\u{ff}\u{d8} jpeg frame three");
+    commit(&t, "relabel");
+    t.ok(["merge", "side", "-m", "merge side"]);
+    let out = transcript(
+        &t,
+        &[
+            &["log", "--stat"],
+            &["log", "--oneline", "--stat", "-n", "2"],
+        ],
+    );
+    snap!(t, "log_stat_label_counts", out);
+}
+
 /// `status --porcelain=v2` is git's v2 format (`1 XY N... mH mI mW hH hI PATH`,
 /// `2 ... R100 PATH\tORIG` for a rename, `u` for an unresolved conflict, `? PATH`), with `# branch.*` headers and the
 /// upstream's ahead/behind under -b; `-sb` prints git's `## ` line.
@@ -412,6 +448,36 @@ fn status_porcelain_v2_with_branch_headers() {
         ["u", "UU", "N...", "100644", "100644", "100644", "100644"]
     );
     assert_eq!(fields[10], "l.txt");
+}
+
+/// A staged rename (a deletion and an addition of the same content) shows as git
+/// shows it: `R  OLD -> NEW` in `-s` and porcelain v1 (`RM` when the new path is also
+/// changed in the working tree), `R  NEW` NUL `OLD` NUL with -z, and
+/// `renamed:    OLD -> NEW` in the long format; not as a `D` and an `A`.
+#[test]
+fn status_short_porcelain_v1_and_long_show_staged_renames() {
+    let t = TestRepo::init();
+    t.write("a.txt", "a\n");
+    t.write("c.txt", "c\n");
+    t.write("labels/f1.txt", "0 0.5 0.5 0.1 0.1\n");
+    commit(&t, "one");
+    t.write("docs/keep.txt", "k\n");
+    commit(&t, "two");
+    t.ok(["mv", "a.txt", "docs/a.txt"]);
+    t.ok(["mv", "labels/f1.txt", "labels/f 1.txt"]);
+    t.write("labels/f 1.txt", "0 0.6 0.5 0.1 0.1\n");
+    t.write("c.txt", "c staged\n");
+    t.ok(["add", "c.txt"]);
+    let out = transcript(
+        &t,
+        &[&["status"], &["status", "-s"], &["status", "--porcelain"]],
+    );
+    snap!(t, "status_renames", out);
+    let r = t.ok(["status", "--porcelain", "-z"]);
+    assert_eq!(
+        r.stdout_bytes,
+        b"M  c.txt\0R  docs/a.txt\0a.txt\0RM labels/f 1.txt\0labels/f1.txt\0"
+    );
 }
 
 /// `tag -a NAME -m MSG`: an annotated tag; `show TAG` prints its tagger, date and
