@@ -9,6 +9,7 @@ use super::output::quote_path;
 
 /// Arguments of `clean`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Limit to these paths.
     paths: Vec<PathBuf>,
@@ -60,3 +61,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     clean(&repo, &entries)?;
     Ok(0)
 }
+
+/// Examples shown by `dsv clean --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv clean -n                             what would be removed
+  dsv clean -f                             remove untracked files
+  dsv clean -fdx                           also untracked directories and ignored files";

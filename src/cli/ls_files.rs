@@ -12,6 +12,7 @@ use super::output::quote_path;
 
 /// Arguments of `ls-files`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// Limit to these files or directories.
     paths: Vec<PathBuf>,
@@ -110,3 +111,11 @@ fn relative(base: &[u8], path: &[u8]) -> Vec<u8> {
     out.extend(&p[common..]);
     out.join(&b'/')
 }
+
+/// Examples shown by `dsv ls-files --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv ls-files labels/                     tracked files under labels/
+  dsv ls-files -m                          modified (and deleted) files
+  dsv ls-files -o                          untracked files
+  dsv ls-files -s                          the mode and content id of each file";

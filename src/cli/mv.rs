@@ -7,6 +7,7 @@ use super::output::quote_path;
 
 /// Arguments of `mv`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     /// The files or directories to move, then where to: a new name, or an existing
     /// directory to move them into.
@@ -33,3 +34,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv mv --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv mv images/a.jpg images/b.jpg         rename a frame
+  dsv mv labels/old.txt labels/new.txt     rename its label file too
+  dsv mv night/*.jpg archive/              move several into a directory";

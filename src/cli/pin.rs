@@ -10,6 +10,7 @@ use super::output::{print_json, safe_text};
 
 /// Arguments of `pin`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     action: Action,
@@ -90,3 +91,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv pin --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv pin add v2.1 --note \"model m17\"     keep a trained-on version on origin
+  dsv pin list
+  dsv pin rm v2.1";

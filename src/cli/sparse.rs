@@ -9,6 +9,7 @@ use super::output::print_json;
 
 /// Arguments of `sparse`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     cmd: Sub,
@@ -92,3 +93,11 @@ fn report(ctx: &Ctx, json: bool, r: &sparse::SparseReport) -> anyhow::Result<i32
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv sparse --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv sparse set images/night labels/night
+                                           only these paths in the working tree
+  dsv sparse list
+  dsv sparse disable                       everything again";

@@ -10,6 +10,7 @@ use super::output::{print_json, safe_line};
 
 /// Arguments of `stash`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct Args {
     #[command(subcommand)]
     action: Option<Action>,
@@ -139,3 +140,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// Examples shown by `dsv stash --help`.
+const EXAMPLES: &str = "\
+Examples:
+  dsv stash -m \"half-done relabel\"         put label edits aside
+  dsv stash list
+  dsv stash show stash@{0}
+  dsv stash pop                            bring the newest back and drop it";

@@ -278,7 +278,7 @@ fn killed_during_delivery_then_restarted_delivers_once() {
     assert!(
         repo.ok(["hooks", "status"])
             .stdout
-            .contains("nothing pending (1 deliveries, all done)")
+            .contains("nothing pending (1 delivery, all done)")
     );
     // Nothing is doubled: a further worker has nothing to do.
     repo.cmd()
