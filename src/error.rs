@@ -267,16 +267,17 @@ pub trait ModuleError: std::error::Error + Send + Sync + 'static {
 
 /// Implements `From<$t> for Error` (as [`Error::Refused`]) for a module's error enum,
 /// so `?` lifts it into the library error without this module naming the type.
-#[macro_export]
+/// Called as `crate::error::module_error!(XError)` from the module that owns `XError`.
 macro_rules! module_error {
     ($t:ty) => {
-        impl From<$t> for $crate::Error {
+        impl From<$t> for $crate::error::Error {
             fn from(e: $t) -> Self {
-                $crate::Error::Refused(Box::new(e))
+                $crate::error::Error::Refused(Box::new(e))
             }
         }
     };
 }
+pub(crate) use module_error;
 
 impl Error {
     /// The module error this error carries, if it is one of type `T`.

@@ -425,4 +425,4 @@ impl crate::error::ModuleError for RepoError {
     }
 }
 
-crate::module_error!(RepoError);
+crate::error::module_error!(RepoError);

@@ -253,7 +253,7 @@ pub enum ExportError {
 
 impl crate::error::ModuleError for ExportError {}
 
-crate::module_error!(ExportError);
+crate::error::module_error!(ExportError);
 
 /// What to export and how.
 #[derive(Debug, Clone)]

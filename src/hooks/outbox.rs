@@ -843,7 +843,7 @@ impl crate::error::ModuleError for OutboxError {
     }
 }
 
-crate::module_error!(OutboxError);
+crate::error::module_error!(OutboxError);
 
 #[cfg(test)]
 mod tests {

@@ -577,7 +577,7 @@ pub enum TreeError {
 
 impl crate::error::ModuleError for TreeError {}
 
-crate::module_error!(TreeError);
+crate::error::module_error!(TreeError);
 
 #[cfg(test)]
 mod tests {

@@ -309,4 +309,4 @@ pub enum AddError {
 
 impl crate::error::ModuleError for AddError {}
 
-crate::module_error!(AddError);
+crate::error::module_error!(AddError);

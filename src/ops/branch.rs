@@ -183,4 +183,4 @@ pub enum BranchError {
 
 impl crate::error::ModuleError for BranchError {}
 
-crate::module_error!(BranchError);
+crate::error::module_error!(BranchError);

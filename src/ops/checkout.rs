@@ -590,7 +590,7 @@ pub enum CheckoutError {
 
 impl crate::error::ModuleError for CheckoutError {}
 
-crate::module_error!(CheckoutError);
+crate::error::module_error!(CheckoutError);
 /// Writes `files` (absent from the worktree) and records them in the index: a
 /// sparse working tree taking in paths it did not hold.
 pub fn write_files(

@@ -229,4 +229,4 @@ pub enum CommitError {
 
 impl crate::error::ModuleError for CommitError {}
 
-crate::module_error!(CommitError);
+crate::error::module_error!(CommitError);

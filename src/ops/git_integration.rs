@@ -360,4 +360,4 @@ impl crate::error::ModuleError for GitIntegrationError {
     }
 }
 
-crate::module_error!(GitIntegrationError);
+crate::error::module_error!(GitIntegrationError);

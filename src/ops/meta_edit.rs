@@ -78,7 +78,7 @@ pub enum MetaEditError {
 
 impl crate::error::ModuleError for MetaEditError {}
 
-crate::module_error!(MetaEditError);
+crate::error::module_error!(MetaEditError);
 
 /// The frames a list names, one repository path a line (as `dsv query` prints
 /// them; blank lines and a trailing CR skipped), checked to be files of the

@@ -49,7 +49,7 @@ pub enum MvError {
 
 impl crate::error::ModuleError for MvError {}
 
-crate::module_error!(MvError);
+crate::error::module_error!(MvError);
 
 /// One move made: from and to (repository paths).
 #[derive(Debug, Serialize)]

@@ -138,7 +138,7 @@ impl crate::error::ModuleError for RevError {
     }
 }
 
-crate::module_error!(RevError);
+crate::error::module_error!(RevError);
 
 /// Why a `REV:PATH` names nothing.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ impl crate::error::ModuleError for RevPathError {
     }
 }
 
-crate::module_error!(RevPathError);
+crate::error::module_error!(RevPathError);
 
 /// git's `REV:PATH` split: the revision and the path, or `None` when `spec` has no
 /// `:` (ref names cannot hold one). An empty revision (`:PATH`) means the index.

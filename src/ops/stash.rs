@@ -46,7 +46,7 @@ pub enum StashError {
 
 impl crate::error::ModuleError for StashError {}
 
-crate::module_error!(StashError);
+crate::error::module_error!(StashError);
 
 /// One entry of the stash list.
 #[derive(Debug, Clone, Serialize)]

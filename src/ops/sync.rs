@@ -481,7 +481,7 @@ impl crate::error::ModuleError for SyncError {
     }
 }
 
-crate::module_error!(SyncError);
+crate::error::module_error!(SyncError);
 
 #[cfg(test)]
 mod tests {

@@ -38,12 +38,12 @@ use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 /// Bytes of fetched file data stored between two flushes (what an interrupted
 /// fetch can lose at most): one pack's worth.
 fn flush_every(repo: &Repository) -> u64 {
-    super::push::pack_target(&repo.settings)
+    super::format::pack_target(&repo.settings)
 }
 
 /// Record bytes downloaded per round (bounds memory): two packs' worth.
 fn batch_bytes(repo: &Repository) -> u64 {
-    2 * super::push::pack_target(&repo.settings)
+    2 * super::format::pack_target(&repo.settings)
 }
 
 /// A remote-tracking ref that changed.

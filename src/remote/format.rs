@@ -9,6 +9,18 @@
 use crate::id::ObjectId;
 use crate::store::pack::{PACK_MAGIC, RECORD_HEADER};
 
+/// Default size at which a remote pack is closed and uploaded.
+pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
+
+/// Pack size for pushes: the settings' (`DSV_REMOTE_PACK_SIZE`, for tests and
+/// tuning) when at least 1024 bytes, else [`PACK_TARGET`].
+pub fn pack_target(settings: &crate::settings::Settings) -> u64 {
+    settings
+        .remote_pack_size
+        .filter(|v| *v >= 1024)
+        .unwrap_or(PACK_TARGET)
+}
+
 /// Remote format version this build writes and reads.
 pub const REMOTE_FORMAT: u32 = 1;
 /// Name of the marker object at the remote root.

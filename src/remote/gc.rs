@@ -126,7 +126,7 @@ pub enum GcError {
 
 impl crate::error::ModuleError for GcError {}
 
-crate::module_error!(GcError);
+crate::error::module_error!(GcError);
 
 fn gc_err(e: GcError) -> Error {
     e.into()

@@ -27,17 +27,7 @@ use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
 use crate::store::pack::{self, PACK_MAGIC, Repr};
 
-/// Default size at which a remote pack is closed and uploaded.
-pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
-
-/// Pack size for pushes: the settings' (`DSV_REMOTE_PACK_SIZE`, for tests and
-/// tuning) when at least 1024 bytes, else [`PACK_TARGET`].
-pub fn pack_target(settings: &crate::settings::Settings) -> u64 {
-    settings
-        .remote_pack_size
-        .filter(|v| *v >= 1024)
-        .unwrap_or(PACK_TARGET)
-}
+pub use super::format::{PACK_TARGET, pack_target};
 
 /// How a push may replace the remote branch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -598,4 +588,4 @@ pub enum PushError {
 
 impl crate::error::ModuleError for PushError {}
 
-crate::module_error!(PushError);
+crate::error::module_error!(PushError);

@@ -100,7 +100,7 @@ pub enum RefUpdateError {
 
 impl crate::error::ModuleError for RefUpdateError {}
 
-crate::module_error!(RefUpdateError);
+crate::error::module_error!(RefUpdateError);
 
 /// One remote ref a delete or tag push changed (or found up to date).
 #[derive(Debug, Clone, Serialize)]

@@ -287,7 +287,7 @@ impl crate::error::ModuleError for UrlError {
     }
 }
 
-crate::module_error!(UrlError);
+crate::error::module_error!(UrlError);
 
 #[cfg(test)]
 mod tests {

@@ -645,4 +645,4 @@ pub enum StoreError {
 
 impl crate::error::ModuleError for StoreError {}
 
-crate::module_error!(StoreError);
+crate::error::module_error!(StoreError);

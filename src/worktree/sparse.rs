@@ -52,7 +52,7 @@ impl crate::error::ModuleError for SparseError {
     }
 }
 
-crate::module_error!(SparseError);
+crate::error::module_error!(SparseError);
 
 /// The paths a sparse working tree holds: repository paths (directories or files).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

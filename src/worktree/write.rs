@@ -385,4 +385,4 @@ impl crate::error::ModuleError for WriteError {
     }
 }
 
-crate::module_error!(WriteError);
+crate::error::module_error!(WriteError);

@@ -127,4 +127,4 @@ impl ModuleError for MergeError {
     }
 }
 
-crate::module_error!(MergeError);
+crate::error::module_error!(MergeError);
