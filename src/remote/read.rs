@@ -69,7 +69,12 @@ fn read_level(
             let len: u64 = children.iter().map(|(_, l)| *l).sum();
             let mut buf = Vec::with_capacity(len.min(1 << 30) as usize);
             for (c, _) in &children {
-                buf.extend_from_slice(&parts[c]);
+                // Every part was asked for; one missing is the remote's fault, not a panic.
+                let part = parts.get(c).ok_or_else(|| Error::Remote {
+                    remote: remote.name.clone(),
+                    message: format!("object {id}: its part {c} was asked for but not read"),
+                })?;
+                buf.extend_from_slice(part);
             }
             if ObjectId::hash(&buf) != id {
                 return Err(Error::Remote {
