@@ -7,6 +7,54 @@ use crate::id::ObjectId;
 use crate::object::Commit;
 use crate::repo::Repository;
 
+/// The walk both logs share: commits newest first by commit time, each once; among
+/// equal times, the one queued first comes first.
+struct Walk<'a> {
+    repo: &'a Repository,
+    heap: BinaryHeap<(i64, u64, ObjectId)>,
+    seen: HashSet<ObjectId>,
+    seq: u64,
+}
+
+impl<'a> Walk<'a> {
+    fn new(repo: &'a Repository, starts: &[ObjectId]) -> Result<Walk<'a>> {
+        let mut w = Walk {
+            repo,
+            heap: BinaryHeap::new(),
+            seen: HashSet::new(),
+            seq: u64::MAX,
+        };
+        for s in starts {
+            w.queue(*s)?;
+        }
+        Ok(w)
+    }
+
+    /// Queues `id` unless it was queued before.
+    fn queue(&mut self, id: ObjectId) -> Result<()> {
+        if self.seen.insert(id) {
+            let c = Commit::load(&self.repo.store, &id)?;
+            self.heap.push((c.time, self.seq, id));
+            self.seq = self.seq.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// The next commit, newest first.
+    fn next(&mut self) -> Result<Option<(ObjectId, Commit)>> {
+        match self.heap.pop() {
+            Some((_, _, id)) => Ok(Some((id, Commit::load(&self.repo.store, &id)?))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The parents a walk follows: the first only with `first_parent`.
+fn parents_of(c: &Commit, first_parent: bool) -> Vec<ObjectId> {
+    let n = if first_parent { 1 } else { usize::MAX };
+    c.parents.iter().take(n).copied().collect()
+}
+
 /// Walks history from `starts`, newest first (by commit time), each commit once.
 pub fn history(
     repo: &Repository,
@@ -14,33 +62,12 @@ pub fn history(
     limit: Option<usize>,
     first_parent: bool,
 ) -> Result<Vec<(ObjectId, Commit)>> {
-    let mut heap: BinaryHeap<(i64, u64, ObjectId)> = BinaryHeap::new();
-    let mut seen = HashSet::new();
-    let mut seq = u64::MAX;
-    for s in starts {
-        if seen.insert(*s) {
-            let c = Commit::load(&repo.store, s)?;
-            heap.push((c.time, seq, *s));
-            seq -= 1;
-        }
-    }
+    let mut walk = Walk::new(repo, starts)?;
     let mut out = Vec::new();
-    while let Some((_, _, id)) = heap.pop() {
-        if limit.is_some_and(|l| out.len() >= l) {
-            break;
-        }
-        let c = Commit::load(&repo.store, &id)?;
-        let parents: Vec<ObjectId> = if first_parent {
-            c.parents.iter().take(1).copied().collect()
-        } else {
-            c.parents.clone()
-        };
-        for p in parents {
-            if seen.insert(p) {
-                let pc = Commit::load(&repo.store, &p)?;
-                heap.push((pc.time, seq, p));
-                seq = seq.saturating_sub(1);
-            }
+    while limit.is_none_or(|l| out.len() < l) {
+        let Some((id, c)) = walk.next()? else { break };
+        for p in parents_of(&c, first_parent) {
+            walk.queue(p)?;
         }
         out.push((id, c));
     }
@@ -75,28 +102,12 @@ pub fn history_of_paths(
     follow_renames: bool,
 ) -> Result<Vec<(ObjectId, Commit)>> {
     let mut scopes = scopes.to_vec();
-    let mut heap: BinaryHeap<(i64, u64, ObjectId)> = BinaryHeap::new();
-    let mut seen = HashSet::new();
-    let mut seq = u64::MAX;
-    for s in starts {
-        if seen.insert(*s) {
-            let c = Commit::load(&repo.store, s)?;
-            heap.push((c.time, seq, *s));
-            seq -= 1;
-        }
-    }
+    let mut walk = Walk::new(repo, starts)?;
     let mut out = Vec::new();
-    while let Some((_, _, id)) = heap.pop() {
-        if limit.is_some_and(|l| out.len() >= l) {
-            break;
-        }
-        let c = Commit::load(&repo.store, &id)?;
+    while limit.is_none_or(|l| out.len() < l) {
+        let Some((id, c)) = walk.next()? else { break };
         let mine = scoped_ids(repo, &c.tree, &scopes)?;
-        let candidates: Vec<ObjectId> = if first_parent {
-            c.parents.iter().take(1).copied().collect()
-        } else {
-            c.parents.clone()
-        };
+        let candidates = parents_of(&c, first_parent);
         let mut follow = candidates.clone();
         let mut changed = true;
         if candidates.is_empty() {
@@ -133,11 +144,7 @@ pub fn history_of_paths(
             }
         }
         for p in follow {
-            if seen.insert(p) {
-                let pc = Commit::load(&repo.store, &p)?;
-                heap.push((pc.time, seq, p));
-                seq = seq.saturating_sub(1);
-            }
+            walk.queue(p)?;
         }
         if changed {
             out.push((id, c));

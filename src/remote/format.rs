@@ -211,3 +211,48 @@ mod tests {
         }
     }
 }
+
+/// A remote pack being filled: records appended after the pack magic, with their
+/// index entries. Pushes and remote gc both build packs with it.
+#[derive(Default)]
+pub struct PackBuf {
+    buf: Vec<u8>,
+    entries: Vec<IdxEntry>,
+}
+
+impl PackBuf {
+    /// Appends `record` (the object `id`); true once the pack holds `target` bytes.
+    pub fn add(&mut self, id: ObjectId, record: &[u8], target: u64) -> bool {
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(PACK_MAGIC);
+        }
+        self.entries.push(IdxEntry {
+            id,
+            offset: self.buf.len() as u64,
+            len: record.len() as u32,
+        });
+        self.buf.extend_from_slice(record);
+        self.buf.len() as u64 >= target
+    }
+
+    /// The pack so far and its index (named by its content, never one of `avoid`:
+    /// see `gc::unique_pack`), or `None` when empty; the buffer starts over.
+    pub fn take(
+        &mut self,
+        avoid: &std::collections::HashSet<ObjectId>,
+    ) -> Option<(Vec<u8>, PackIndex)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_by_key(|e| e.id);
+        let pack = super::gc::unique_pack(&mut buf, &mut entries, avoid);
+        let idx = PackIndex {
+            pack,
+            pack_len: buf.len() as u64,
+            entries,
+        };
+        Some((buf, idx))
+    }
+}

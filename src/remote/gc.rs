@@ -29,7 +29,7 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{Checked, check_record, download, open_remote};
-use super::format::{IdxEntry, PackIndex};
+use super::format::IdxEntry;
 use super::{
     ListedPack, Remote, RemoteIndex, TransferStats, idx_name, list_packs, pack_name, read_indexes,
 };
@@ -38,7 +38,7 @@ use crate::id::ObjectId;
 use crate::object::Commit;
 use crate::object::tree::TreeObject;
 use crate::repo::Repository;
-use crate::store::pack::{self, PACK_MAGIC, RECORD_HEADER, RecordHeader, Repr};
+use crate::store::pack::{self, RECORD_HEADER, RecordHeader, Repr};
 
 /// Prefix of the gc records.
 pub const RECORDS: &str = "gc/records";
@@ -695,43 +695,25 @@ struct Copier<'a> {
     repo: &'a Repository,
     remote: &'a Remote,
     target: u64,
-    buf: Vec<u8>,
-    entries: Vec<IdxEntry>,
+    pack: super::format::PackBuf,
     done: Amount,
     avoid: HashSet<ObjectId>,
 }
 
 impl Copier<'_> {
     fn add(&mut self, id: ObjectId, record: &[u8]) -> Result<()> {
-        if self.buf.is_empty() {
-            self.buf.extend_from_slice(PACK_MAGIC);
-        }
-        self.entries.push(IdxEntry {
-            id,
-            offset: self.buf.len() as u64,
-            len: record.len() as u32,
-        });
-        self.buf.extend_from_slice(record);
-        if self.buf.len() as u64 >= self.target {
+        if self.pack.add(id, record, self.target) {
             self.finish()?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
-        if self.entries.is_empty() {
+        let Some((buf, idx)) = self.pack.take(&self.avoid) else {
             return Ok(());
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.sort_by_key(|e| e.id);
-        let hash = unique_pack(&mut buf, &mut entries, &self.avoid);
-        let n = entries.len() as u64;
-        let idx = PackIndex {
-            pack: hash,
-            pack_len: buf.len() as u64,
-            entries,
         };
+        let hash = idx.pack;
+        let n = idx.entries.len() as u64;
         self.done.add(n, buf.len() as u64);
         self.remote
             .put(&self.remote.path(&[&pack_name(&hash)]), buf.into(), false)?;
@@ -900,8 +882,7 @@ pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<Remote
         repo,
         remote: &remote,
         target: opts.pack_target,
-        buf: Vec::new(),
-        entries: Vec::new(),
+        pack: Default::default(),
         done: Amount::default(),
         // Never a name already there: it could be one on its way out.
         avoid: listed.iter().map(|p| p.pack).collect(),

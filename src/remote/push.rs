@@ -13,7 +13,6 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::format::{IdxEntry, PackIndex};
 use super::refs::{Cas, check_remote_branch, names_conflict};
 use super::{
     Remote, RemoteIndex, TransferStats, idx_name, load_index_for_push, pack_name, tracking_ref,
@@ -192,8 +191,7 @@ pub(super) struct Packer<'a> {
     pub(super) repo: &'a Repository,
     pub(super) remote: &'a Remote,
     pub(super) target: u64,
-    pub(super) buf: Vec<u8>,
-    pub(super) entries: Vec<IdxEntry>,
+    pub(super) pack: super::format::PackBuf,
     pub(super) objects: u64,
     pub(super) packs: u64,
     pub(super) progress: &'a dyn Progress,
@@ -203,17 +201,8 @@ pub(super) struct Packer<'a> {
 
 impl Packer<'_> {
     fn add(&mut self, id: ObjectId, record: &[u8]) -> Result<()> {
-        if self.buf.is_empty() {
-            self.buf.extend_from_slice(PACK_MAGIC);
-        }
-        self.entries.push(IdxEntry {
-            id,
-            offset: self.buf.len() as u64,
-            len: record.len() as u32,
-        });
-        self.buf.extend_from_slice(record);
         self.objects += 1;
-        if self.buf.len() as u64 >= self.target {
+        if self.pack.add(id, record, self.target) {
             self.finish()?;
         }
         Ok(())
@@ -221,18 +210,10 @@ impl Packer<'_> {
 
     /// Uploads the pack (unless an identical one is already there), then its index.
     fn finish(&mut self) -> Result<()> {
-        if self.entries.is_empty() {
+        let Some((buf, idx)) = self.pack.take(&self.avoid) else {
             return Ok(());
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.sort_by_key(|e| e.id);
-        let hash = super::gc::unique_pack(&mut buf, &mut entries, &self.avoid);
-        let idx = PackIndex {
-            pack: hash,
-            pack_len: buf.len() as u64,
-            entries,
         };
+        let hash = idx.pack;
         let len = buf.len() as u64;
         let pack_path = self.remote.path(&[&pack_name(&hash)]);
         // An interrupted push left this exact pack (same objects, same order, same
@@ -480,8 +461,7 @@ pub fn push_with(
             repo,
             remote: &remote,
             target: pack_target(&repo.settings),
-            buf: Vec::new(),
-            entries: Vec::new(),
+            pack: Default::default(),
             objects: 0,
             packs: 0,
             progress,
