@@ -619,3 +619,43 @@ fn stash_with_a_damaged_list_names_the_file_and_changes_nothing() {
     assert_eq!(t.read_string("a.txt"), "a\n");
     assert_eq!(t.read_string(".dsv/logs/refs/stash"), "not a reflog line\n");
 }
+
+/// In a partial clone (`clone --no-checkout`: no label file contents), `log --stat`
+/// still lists every commit and says the frame counts are not available, instead
+/// of failing on the first label file it cannot read.
+#[test]
+fn log_stat_in_a_partial_clone_says_counts_are_not_available() {
+    let t = TestRepo::init();
+    t.write("data.yaml", "names: [car]\n");
+    t.write("images/frame_001.jpg", "\u{ff}\u{d8} jpeg frame one");
+    t.write("labels/frame_001.txt", "0 0.50 0.50 0.10 0.10\n");
+    commit(&t, "first labels");
+    t.write("labels/frame_001.txt", "0 0.60 0.50 0.10 0.10\n");
+    commit(&t, "relabel");
+    let remote = t.home().join("remote");
+    t.ok([
+        "remote",
+        "add",
+        "origin",
+        &format!("file://{}", remote.display()),
+    ]);
+    t.ok(["push"]);
+    t.ok_in(
+        t.home(),
+        [
+            "clone",
+            "--no-checkout",
+            &format!("file://{}", remote.display()),
+            "mirror",
+        ],
+    );
+    let out = t.ok_in(t.home().join("mirror"), ["log", "--stat"]).stdout;
+    assert!(
+        out.contains("relabel") && out.contains("first labels"),
+        "{out}"
+    );
+    assert!(
+        out.contains("frames: not counted (label files not fetched: partial repository)"),
+        "{out}"
+    );
+}
