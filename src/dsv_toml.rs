@@ -20,6 +20,9 @@
 //! [check]
 //! labels = "error"           # a staged label file that does not parse: "warn" | "error"
 //!
+//! [retention]                # versions `gc` and `gc --remote` must keep
+//! keep = ["v1.2", "4f1c9e0a2b7d"]   # revisions (tags, branches, commit ids)
+//!
 //! [[hooks]]                  # read and checked by `crate::hooks::config`
 //! id = "retrain"
 //! event = "post-commit"
@@ -51,6 +54,8 @@ struct Raw {
     metadata: Option<RawMetadata>,
     #[serde(default)]
     check: Option<RawCheck>,
+    #[serde(default)]
+    retention: Option<RawRetention>,
     /// `[[hooks]]` entries are parsed and checked by `crate::hooks::config` (which names
     /// the line of any mistake); label and frame readers accept them as they are.
     #[serde(default)]
@@ -82,6 +87,13 @@ struct RawMetadata {
 #[serde(deny_unknown_fields)]
 struct RawCheck {
     labels: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    #[serde(default)]
+    keep: Vec<String>,
 }
 
 /// What `dsv add` and `dsv commit` do with a staged label file that does not parse.
@@ -126,6 +138,8 @@ pub struct DsvToml {
     pub metadata: Option<String>,
     /// `[check] labels`: what a staged label file that does not parse does.
     pub check_labels: CheckLevel,
+    /// `[retention] keep`: revisions gc must keep whatever happens to branches, as written.
+    pub retain: Vec<String>,
     /// blake3 of the file's bytes (empty file for the default), used in cache keys.
     pub digest: [u8; 32],
 }
@@ -140,6 +154,7 @@ impl Default for DsvToml {
                 .collect(),
             metadata: None,
             check_labels: CheckLevel::Warn,
+            retain: Vec::new(),
             digest: *blake3::hash(b"").as_bytes(),
         }
     }
@@ -230,11 +245,24 @@ impl DsvToml {
                 )));
             }
         };
+        let retain = raw.retention.map(|r| r.keep).unwrap_or_default();
+        for (i, rev) in retain.iter().enumerate() {
+            // A revision is a name or an id: never empty, never a control character
+            // (it is printed back in reports and errors).
+            if rev.trim().is_empty() || rev.chars().any(char::is_control) {
+                return Err(DsvTomlError(format!(
+                    "[retention] keep: entry {} ('{}') is not a revision",
+                    i + 1,
+                    crate::quote::text(rev)
+                )));
+            }
+        }
         Ok(DsvToml {
             labels,
             frame_extensions,
             metadata,
             check_labels,
+            retain,
             digest: *blake3::hash(bytes).as_bytes(),
         })
     }
@@ -280,6 +308,20 @@ frames = "images/"
         assert!(t.rule_for("images/a.jpg").is_none());
         assert!(t.is_frame("images/a.JPG"));
         assert!(!t.is_frame("labels/a.txt"));
+    }
+
+    #[test]
+    fn retention_lists_revisions_and_refuses_empty_ones() {
+        let t = DsvToml::parse(b"[retention]\nkeep = [\"v1.2\", \"abc123\"]\n").unwrap();
+        assert_eq!(t.retain, ["v1.2", "abc123"]);
+        let e = DsvToml::parse(b"[retention]\nkeep = [\"v1\", \" \"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entry 2"), "{e}");
+        let e = DsvToml::parse(b"[retention]\nkep = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `dsv gc [--remote NAME [--dry-run] [--grace DURATION] [--rewrite-threshold F]] [--json]`.
 
 use dsv::lock::Access;
-use dsv::ops::gc::gc;
-use dsv::remote::gc::{Amount, DEFAULT_REWRITE_THRESHOLD, GcOptions, collect};
+use dsv::ops::gc::{gc, resolve_retention, retention};
+use dsv::remote::gc::{Amount, DEFAULT_REWRITE_THRESHOLD, GcOptions, Root, collect};
 
 use super::Ctx;
 use super::output::{human_bytes, print_json};
@@ -11,8 +11,9 @@ use super::output::{human_bytes, print_json};
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
 pub struct Args {
-    /// Collect a remote instead (default: origin): delete packs no branch, tag or
-    /// pin needs, in two runs at least the grace period apart.
+    /// Collect a remote instead (default: origin): delete packs no branch, tag,
+    /// pin or dsv.toml [retention] version needs, in two runs at least the grace
+    /// period apart.
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "origin")]
     remote: Option<String>,
     /// With --remote: report what would be recorded and freed; change nothing.
@@ -68,7 +69,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             rewrite_threshold: threshold,
             pack_target: dsv::remote::push::pack_target(&repo.settings),
         };
-        let r = collect(&repo, name, &opts)?;
+        // `[retention]` of dsv.toml, resolved here against this clone's refs.
+        let retained: Vec<Root> = resolve_retention(&repo, &retention(&repo)?)?
+            .into_iter()
+            .map(|r| Root {
+                name: format!("dsv.toml [retention] {}", r.rev),
+                commit: r.commit,
+            })
+            .collect();
+        let r = collect(&repo, name, &opts, &retained)?;
         if args.json {
             print_json(&r)?;
         } else if !ctx.quiet {
@@ -104,7 +113,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let repo = ctx.writable_repo()?;
-    let r = gc(&repo)?;
+    let retained = resolve_retention(&repo, &retention(&repo)?)?;
+    let r = gc(&repo, &retained)?;
     if args.json {
         print_json(&r)?;
     } else if !ctx.quiet {

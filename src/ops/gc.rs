@@ -33,10 +33,100 @@ pub struct GcReport {
     pub packs_after: u64,
 }
 
-/// Every object reachable from refs, reflogs and the index.
-pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
+/// Largest `dsv.toml` read for its `[retention]` section (a settings file, not data).
+const MAX_DSV_TOML: u64 = 16 << 20;
+
+/// Why the `[retention]` section of `dsv.toml` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// A revision to keep names nothing: gc would silently keep nothing of it.
+    #[error(
+        "dsv.toml [retention] keep: '{rev}' does not resolve to a commit ({reason}); gc stops rather than keep nothing of it (fix the entry, or use a full commit id)"
+    )]
+    Unresolved {
+        /// The revision as written.
+        rev: String,
+        /// Why it does not resolve.
+        reason: String,
+    },
+    /// `dsv.toml` cannot be read or parsed.
+    #[error("{path}: {reason}")]
+    BadFile {
+        /// Where it was read.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl crate::error::ModuleError for RetentionError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Configuration
+    }
+}
+
+crate::error::module_error!(RetentionError);
+
+/// A version `[retention] keep` in `dsv.toml` names, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retained {
+    /// The revision as written.
+    pub rev: String,
+    /// The commit it names.
+    pub commit: ObjectId,
+}
+
+/// The revisions `[retention] keep` of `dsv.toml` names: the working tree's file,
+/// else (a sparse working tree without it) the index's version. Empty without one.
+pub fn retention(repo: &Repository) -> Result<Vec<String>> {
+    let path = repo.root().join(crate::dsv_toml::FILE_NAME);
+    let bad = |reason: String| RetentionError::BadFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = match crate::refs::read_capped(&path, MAX_DSV_TOML) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let index = repo.index.load()?;
+            match index.entries.get(crate::dsv_toml::FILE_NAME.as_bytes()) {
+                Some(e) if e.stat.size <= MAX_DSV_TOML => repo.store.get(&e.id)?,
+                Some(_) => return Err(bad(format!("more than {MAX_DSV_TOML} bytes")).into()),
+                None => return Ok(Vec::new()),
+            }
+        }
+        Err(e) => return Err(crate::error::Error::io("reading", path, e)),
+    };
+    if bytes.len() as u64 > MAX_DSV_TOML {
+        return Err(bad(format!("more than {MAX_DSV_TOML} bytes")).into());
+    }
+    let toml = crate::dsv_toml::DsvToml::parse(&bytes).map_err(|e| bad(e.0))?;
+    Ok(toml.retain)
+}
+
+/// Resolves revisions to keep: each must name a commit of this repository, or be
+/// a full commit id (which a remote may hold though this clone does not).
+pub fn resolve_retention(repo: &Repository, revs: &[String]) -> Result<Vec<Retained>> {
+    let mut out = Vec::with_capacity(revs.len());
+    for rev in revs {
+        let commit = match super::revparse::resolve(repo, rev) {
+            Ok(id) => id,
+            Err(e) => ObjectId::from_hex(rev.trim()).ok_or_else(|| RetentionError::Unresolved {
+                rev: crate::quote::short(rev),
+                reason: e.to_string(),
+            })?,
+        };
+        out.push(Retained {
+            rev: rev.clone(),
+            commit,
+        });
+    }
+    Ok(out)
+}
+
+/// Every object reachable from refs, reflogs, the index and the commits in `keep`.
+pub fn reachable(repo: &Repository, keep: &[ObjectId]) -> Result<HashSet<ObjectId>> {
     let mut live = HashSet::new();
-    let mut commits: Vec<ObjectId> = Vec::new();
+    let mut commits: Vec<ObjectId> = keep.to_vec();
     commits.extend(repo.refs.head_commit()?);
     for ns in [
         crate::refs::HEADS,
@@ -101,9 +191,10 @@ pub fn reachable(repo: &Repository) -> Result<HashSet<ObjectId>> {
     Ok(live)
 }
 
-/// Runs gc.
-pub fn gc(repo: &WritableRepo) -> Result<GcReport> {
-    let live = reachable(repo)?;
+/// Runs gc, keeping the commits of `keep` (the `[retention]` versions) and their history too.
+pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
+    let keep: Vec<ObjectId> = keep.iter().map(|r| r.commit).collect();
+    let live = reachable(repo, &keep)?;
     let store = &repo.store;
     let objects = store.all_objects()?;
     let packs = store.all_packs()?;

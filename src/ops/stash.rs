@@ -214,6 +214,10 @@ pub struct ApplyReport {
     /// Paths written or removed in the working tree.
     #[serde(serialize_with = "crate::paths::ser_many")]
     pub paths: Vec<Vec<u8>>,
+    /// Paths outside a sparse working tree (and absent from it): their stashed
+    /// version was staged in the index, never written.
+    #[serde(serialize_with = "crate::paths::ser_many")]
+    pub index_only: Vec<Vec<u8>>,
 }
 
 /// `stash apply`: brings the stash's changes back into the working tree (files the
@@ -277,7 +281,23 @@ pub fn apply(
     let stamp = now_ns();
     let mut edits = Vec::new();
     let mut report = ApplyReport::default();
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     for ch in changes {
+        // Outside a sparse working tree the index is the only place a version can
+        // go (git's skip-worktree): the change comes back staged.
+        if sparse.as_ref().is_some_and(|s| !s.includes(&ch.path))
+            && crate::worktree::delta::stat_tracked(repo.root(), &ch.path).is_none()
+        {
+            edits.push(match stashed.get(&ch.path) {
+                Some(st) => IndexEdit::Set(
+                    ch.path.clone(),
+                    IndexEntry::unverified(st.mode, st.id, st.size),
+                ),
+                None => IndexEdit::Remove(ch.path.clone()),
+            });
+            report.index_only.push(ch.path);
+            continue;
+        }
         match stashed.get(&ch.path) {
             Some(st) => {
                 if states

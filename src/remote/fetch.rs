@@ -181,7 +181,19 @@ pub(super) fn download(
         let path = remote.path(&[&pack_name(&job.pack)]);
         let bad = |what: String| remote_err(remote, format!("pack {}: {what}", job.pack));
         let mut out = Vec::with_capacity(job.entries.len());
-        if job.whole {
+        if job.whole
+            && let Some(spool) = remote.spool.get()
+        {
+            let bytes =
+                super::spool::get_whole(remote, spool, &path, job.pack, job.pack_len).await?;
+            for (id, l) in job.entries {
+                let range = l.offset as usize..(l.offset + l.len as u64) as usize;
+                if bytes.get(range.clone()).is_none() {
+                    return Err(bad(format!("record of {id} outside the pack")));
+                }
+                out.push((id, bytes.slice(range)));
+            }
+        } else if job.whole {
             // The index gave the pack's length: a longer pack is refused from its
             // stated size, before its body is downloaded.
             let bytes = match super::get_capped(remote.store.as_ref(), &path, job.pack_len)
@@ -364,6 +376,9 @@ fn fetch_blobs(
     ids: &[ObjectId],
     progress: &dyn Progress,
 ) -> Result<u64> {
+    if repo.writable() {
+        remote.set_spool(super::cache_dir(repo, &remote.name).join("download"));
+    }
     let mut seen: HashSet<ObjectId> = HashSet::new();
     let mut want: Vec<ObjectId> = Vec::new();
     for id in ids {
@@ -456,6 +471,8 @@ fn fetch_blobs(
             }
             if since_flush >= flush_every(repo) {
                 repo.store.flush()?;
+                // The packs downloaded so far are stored for good: their copies go.
+                remote.release_spooled();
                 since_flush = 0;
             }
         }
@@ -512,6 +529,7 @@ fn fetch_blobs(
         concats = rest;
     }
     repo.store.flush()?;
+    remote.clear_spool();
     Ok(stored)
 }
 

@@ -114,6 +114,18 @@ pub enum GcError {
         /// The commit.
         commit: ObjectId,
     },
+    /// A version `[retention]` in dsv.toml keeps is not on the remote.
+    #[error(
+        "{name} names commit {commit}, which is not on remote '{remote}'; gc stops rather than keep nothing of it (push it, or remove it from [retention])"
+    )]
+    RetainedNotOnRemote {
+        /// Remote name.
+        remote: String,
+        /// Where the revision was named (`dsv.toml [retention] REV`).
+        name: String,
+        /// The commit.
+        commit: ObjectId,
+    },
     /// No such pin.
     #[error("remote '{remote}' has no pin of {commit}")]
     NoSuchPin {
@@ -734,8 +746,15 @@ impl Copier<'_> {
     }
 }
 
-/// Collects garbage on remote `name` (see the module documentation).
-pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<RemoteGcReport> {
+/// Collects garbage on remote `name` (see the module documentation), keeping
+/// what the remote's refs reach and what `retained` (the `[retention]` versions of
+/// dsv.toml, resolved by the caller) reaches: each must be on the remote.
+pub fn collect(
+    repo: &Repository,
+    name: &str,
+    opts: &GcOptions,
+    retained: &[Root],
+) -> Result<RemoteGcReport> {
     let remote = open_remote(repo, name)?;
     remote.set_fault_storage(repo.storage.clone());
     let grace_ms = i64::try_from(opts.grace.as_millis()).unwrap_or(i64::MAX);
@@ -751,7 +770,7 @@ pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<Remote
         store_now(&remote)?
     };
     let retiring = state.retiring();
-    let roots = list_roots(&remote)?;
+    let mut roots = list_roots(&remote)?;
     let listed = list_packs(&remote)?;
     let with_idx: Vec<&ListedPack> = listed.iter().filter(|p| p.idx.is_some()).collect();
     let names: Vec<ObjectId> = with_idx.iter().map(|p| p.pack).collect();
@@ -775,6 +794,16 @@ pub fn collect(repo: &Repository, name: &str, opts: &GcOptions) -> Result<Remote
         };
         index.add_as(idx, class);
         listing.push(with_idx[*i]);
+    }
+    for r in retained {
+        if !index.contains(&r.commit) {
+            return Err(gc_err(GcError::RetainedNotOnRemote {
+                remote: name.to_string(),
+                name: crate::quote::short(&r.name),
+                commit: r.commit,
+            }));
+        }
+        roots.push(r.clone());
     }
     let young =
         |p: &ListedPack| p.idx.unwrap_or(i64::MAX).max(p.pack_time.unwrap_or(0)) > now - grace_ms;

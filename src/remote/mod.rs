@@ -19,6 +19,7 @@ pub mod push;
 pub mod read;
 pub mod refs;
 pub mod refupdate;
+mod spool;
 pub mod url;
 
 use std::collections::HashMap;
@@ -369,6 +370,9 @@ pub struct Remote {
     /// Fault injection (`DSV_FAULT`): every request is a fault point, so tests can
     /// kill a push or fetch between any two requests.
     fault: std::sync::OnceLock<Arc<dyn crate::storage::Storage>>,
+    /// Where whole-pack downloads are kept while they arrive (a fetch of file data
+    /// into a writable repository), so an interrupted run resumes them by range.
+    spool: std::sync::OnceLock<spool::Spool>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -429,6 +433,7 @@ impl Remote {
             tags,
             counters,
             fault: std::sync::OnceLock::new(),
+            spool: std::sync::OnceLock::new(),
         })
     }
 
@@ -441,6 +446,25 @@ impl Remote {
         match self.fault.get() {
             Some(s) => s.fault_point(),
             None => Ok(()),
+        }
+    }
+
+    /// Keeps whole-pack downloads in `dir` while they arrive (see `spool`).
+    pub(crate) fn set_spool(&self, dir: std::path::PathBuf) {
+        let _ = self.spool.set(spool::Spool::new(dir));
+    }
+
+    /// Deletes the kept downloads whose records are durable now.
+    pub(crate) fn release_spooled(&self) {
+        if let Some(s) = self.spool.get() {
+            s.release();
+        }
+    }
+
+    /// Deletes every kept download (the fetch of file data is complete).
+    pub(crate) fn clear_spool(&self) {
+        if let Some(s) = self.spool.get() {
+            s.clear();
         }
     }
 

@@ -171,6 +171,89 @@ fn pinned_version_survives_branch_deletion() {
 }
 
 #[test]
+fn version_named_only_in_retention_survives_branch_deletion_and_remote_gc() {
+    let t = TestRepo::init();
+    let remote = two_branches(&t);
+    let side = t.ok(["rev-parse", "side"]).stdout.trim().to_string();
+    // Named by a short id only: no branch, tag or pin keeps it, here or on the remote.
+    write_file(
+        t.root(),
+        "dsv.toml",
+        format!("[retention]\nkeep = [\"{}\"]\n", &side[..12]),
+    );
+    t.ok(["branch", "-D", "side"]);
+    delete_remote_branch(&remote, "side");
+    let before = snapshot(&remote.join("packs"));
+    for _ in 0..2 {
+        let r = gc(&t, &[], "0s", &[]);
+        assert_eq!(r["freed"]["packs"], 0, "{r}");
+        assert_eq!(r["recorded"]["packs"], 0, "{r}");
+        let names: Vec<&str> = r["roots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&format!("dsv.toml [retention] {}", &side[..12]).as_str()),
+            "{r}"
+        );
+    }
+    assert!(snapshot(&remote.join("packs")) == before, "packs changed");
+    t.ok(["gc"]);
+    t.ok(["fsck"]);
+    // The version is still whole: a clone of it checks out its file.
+    t.ok(["switch", "--detach", &side]);
+    assert_eq!(
+        std::fs::read(t.root().join("side.bin")).unwrap().len(),
+        600_000
+    );
+    t.ok(["switch", "main"]);
+    // The entry is what kept it: without it the data goes.
+    write_file(t.root(), "dsv.toml", "[retention]\nkeep = []\n");
+    gc(&t, &[], "0s", &[]);
+    let r = gc(&t, &[], "0s", &[]);
+    assert!(r["freed"]["bytes"].as_u64().unwrap() >= 600_000, "{r}");
+}
+
+#[test]
+fn retention_revision_that_does_not_resolve_stops_gc_with_the_remote_unchanged() {
+    let t = TestRepo::init();
+    let remote = two_branches(&t);
+    write_file(
+        t.root(),
+        "dsv.toml",
+        "[retention]\nkeep = [\"side\", \"model-v9\"]\n",
+    );
+    let before = snapshot(&remote);
+    let e = t.fails(["gc", "--remote", "--grace", "0s"]);
+    assert!(
+        e.stderr
+            .contains("[retention] keep: 'model-v9' does not resolve"),
+        "{e}"
+    );
+    assert!(snapshot(&remote) == before, "the remote changed");
+    let e = t.fails(["gc"]);
+    assert!(e.stderr.contains("'model-v9' does not resolve"), "{e}");
+    // A version this clone has but the remote lacks cannot be kept there either.
+    t.ok(["switch", "-c", "local-only"]);
+    write_file(t.root(), "x.txt", "x\n");
+    t.ok(["add", "x.txt"]);
+    t.ok(["commit", "-m", "x"]);
+    write_file(
+        t.root(),
+        "dsv.toml",
+        "[retention]\nkeep = [\"local-only\"]\n",
+    );
+    let e = t.fails(["gc", "--remote", "--grace", "0s"]);
+    assert!(e.stderr.contains("which is not on remote 'origin'"), "{e}");
+    // A typo in the section is an error naming its line, not an empty list.
+    write_file(t.root(), "dsv.toml", "[retention]\nkep = [\"side\"]\n");
+    let e = t.fails(["gc", "--remote", "--grace", "0s"]);
+    assert!(e.stderr.contains("line 2"), "{e}");
+}
+
+#[test]
 fn remote_gc_dry_run_changes_nothing() {
     let t = TestRepo::init();
     let remote = two_branches(&t);

@@ -211,3 +211,172 @@ fn sparse_set_in_a_full_worktree_removes_unchanged_files_outside_and_keeps_chang
     );
     assert_clean(&t, "repo");
 }
+
+/// Whether a path exists in a repository's working tree.
+fn present(t: &TestRepo, dir: &str, path: &str) -> bool {
+    t.home().join(dir).join(path).symlink_metadata().is_ok()
+}
+
+/// The files under `frames/day` in the working tree.
+fn day_files(t: &TestRepo) -> usize {
+    std::fs::read_dir(t.home().join("repo/frames/day")).map_or(0, |d| d.count())
+}
+
+/// A dataset committed on `main`, and `other` branched from it.
+fn two_sided(t: &TestRepo) {
+    dataset(t.root());
+    ok(t, "repo", &["add", "-A"]);
+    ok(t, "repo", &["commit", "-m", "first"]);
+    ok(t, "repo", &["branch", "other"]);
+}
+
+#[test]
+fn merge_in_a_sparse_worktree_records_changes_outside_in_the_index_without_writing_them() {
+    let t = TestRepo::init();
+    two_sided(&t);
+    ok(&t, "repo", &["switch", "other"]);
+    write_file(t.root(), "frames/day/0.bin", frame(900));
+    write_file(t.root(), "frames/day/new.bin", frame(901));
+    std::fs::remove_file(t.root().join("frames/day/5.bin")).unwrap();
+    write_file(t.root(), "frames/night/0.bin", frame(902));
+    ok(&t, "repo", &["add", "-A"]);
+    ok(&t, "repo", &["commit", "-m", "other"]);
+    ok(&t, "repo", &["switch", "main"]);
+    write_file(t.root(), "labels/0.txt", "1 0.5 0.5 0.2 0.2\n");
+    ok(&t, "repo", &["commit", "-a", "-m", "ours"]);
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+    assert_eq!(day_files(&t), 0);
+
+    let r = json(&ok(&t, "repo", &["merge", "other", "--json"]));
+    assert_eq!(r["outcome"], "committed", "{r}");
+    // Inside: written. Outside: nothing written, the commit has their version.
+    assert_eq!(
+        std::fs::read(t.root().join("frames/night/0.bin")).unwrap(),
+        frame(902)
+    );
+    assert_eq!(day_files(&t), 0, "the merge wrote outside the sparse paths");
+    assert_clean(&t, "repo");
+    let tree = ok(&t, "repo", &["ls-tree", "-r", "HEAD", "frames/day"]).stdout;
+    assert!(tree.contains("frames/day/new.bin"), "{tree}");
+    assert!(!tree.contains("frames/day/5.bin"), "{tree}");
+    // The whole tree, once written, is their version outside and ours inside.
+    ok(&t, "repo", &["sparse", "disable"]);
+    assert_eq!(
+        std::fs::read(t.root().join("frames/day/0.bin")).unwrap(),
+        frame(900)
+    );
+    assert!(present(&t, "repo", "frames/day/new.bin"));
+    assert!(!present(&t, "repo", "frames/day/5.bin"));
+    assert_clean(&t, "repo");
+}
+
+#[test]
+fn cherry_pick_and_revert_in_a_sparse_worktree_change_outside_paths_in_the_index_only() {
+    let t = TestRepo::init();
+    two_sided(&t);
+    ok(&t, "repo", &["switch", "other"]);
+    write_file(t.root(), "frames/day/1.bin", frame(910));
+    write_file(t.root(), "labels/1.txt", "2 0.5 0.5 0.1 0.1\n");
+    ok(&t, "repo", &["commit", "-a", "-m", "relabel day 1"]);
+    let picked = ok(&t, "repo", &["rev-parse", "HEAD"])
+        .stdout
+        .trim()
+        .to_string();
+    ok(&t, "repo", &["switch", "main"]);
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+
+    ok(&t, "repo", &["cherry-pick", &picked]);
+    assert_eq!(
+        std::fs::read_to_string(t.root().join("labels/1.txt")).unwrap(),
+        "2 0.5 0.5 0.1 0.1\n"
+    );
+    assert_eq!(
+        day_files(&t),
+        0,
+        "cherry-pick wrote outside the sparse paths"
+    );
+    assert_clean(&t, "repo");
+    let picked_tree = ok(&t, "repo", &["ls-tree", "HEAD", "frames/day"]).stdout;
+    let their_tree = ok(&t, "repo", &["ls-tree", &picked, "frames/day"]).stdout;
+    assert_eq!(picked_tree, their_tree);
+
+    ok(&t, "repo", &["revert", "HEAD"]);
+    assert_eq!(day_files(&t), 0, "revert wrote outside the sparse paths");
+    assert_clean(&t, "repo");
+    let reverted = ok(&t, "repo", &["ls-tree", "HEAD", "frames/day"]).stdout;
+    let first = ok(&t, "repo", &["ls-tree", "HEAD~2", "frames/day"]).stdout;
+    assert_eq!(reverted, first);
+}
+
+#[test]
+fn merge_conflict_outside_a_sparse_worktree_is_written_there_to_be_resolved() {
+    let t = TestRepo::init();
+    two_sided(&t);
+    ok(&t, "repo", &["switch", "other"]);
+    write_file(t.root(), "frames/day/2.bin", frame(920));
+    ok(&t, "repo", &["commit", "-a", "-m", "theirs"]);
+    ok(&t, "repo", &["switch", "main"]);
+    write_file(t.root(), "frames/day/2.bin", frame(921));
+    ok(&t, "repo", &["commit", "-a", "-m", "ours"]);
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+    assert_eq!(day_files(&t), 0);
+
+    let r = run(&t, "repo", &["merge", "other"]);
+    assert_ne!(r.code, 0, "{r}");
+    // As git does: the conflicted path is materialised (ours), the others are not.
+    assert_eq!(
+        std::fs::read(t.root().join("frames/day/2.bin")).unwrap(),
+        frame(921)
+    );
+    assert_eq!(day_files(&t), 1);
+    ok(&t, "repo", &["resolve", "frames/day/2.bin", "--theirs"]);
+    ok(&t, "repo", &["merge", "--continue"]);
+    assert_clean(&t, "repo");
+    // `sparse set` again takes the resolved file out of the working tree.
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+    assert_eq!(day_files(&t), 0);
+    ok(&t, "repo", &["sparse", "disable"]);
+    assert_eq!(
+        std::fs::read(t.root().join("frames/day/2.bin")).unwrap(),
+        frame(920)
+    );
+}
+
+#[test]
+fn stash_pop_in_a_sparse_worktree_stages_changes_outside_instead_of_writing_them() {
+    let t = TestRepo::init();
+    two_sided(&t);
+    write_file(t.root(), "frames/day/3.bin", frame(930));
+    write_file(t.root(), "labels/3.txt", "3 0.4 0.4 0.1 0.1\n");
+    ok(&t, "repo", &["stash"]);
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+    assert_eq!(day_files(&t), 0);
+
+    ok(&t, "repo", &["stash", "pop"]);
+    assert_eq!(
+        std::fs::read_to_string(t.root().join("labels/3.txt")).unwrap(),
+        "3 0.4 0.4 0.1 0.1\n"
+    );
+    assert_eq!(day_files(&t), 0, "stash pop wrote outside the sparse paths");
+    let st = json(&ok(&t, "repo", &["status", "--json"]));
+    let text = st.to_string();
+    assert!(text.contains("frames/day/3.bin"), "{st}");
+    ok(&t, "repo", &["commit", "-a", "-m", "stashed work"]);
+    assert_clean(&t, "repo");
+    ok(&t, "repo", &["sparse", "disable"]);
+    assert_eq!(
+        std::fs::read(t.root().join("frames/day/3.bin")).unwrap(),
+        frame(930)
+    );
+    // A stash made in the sparse worktree comes back the same way.
+    write_file(t.root(), "labels/4.txt", "4 0.4 0.4 0.1 0.1\n");
+    ok(&t, "repo", &["sparse", "set", "frames/night", "labels"]);
+    ok(&t, "repo", &["stash"]);
+    assert_eq!(day_files(&t), 0, "stash wrote outside the sparse paths");
+    ok(&t, "repo", &["stash", "pop"]);
+    assert_eq!(day_files(&t), 0);
+    assert_eq!(
+        std::fs::read_to_string(t.root().join("labels/4.txt")).unwrap(),
+        "4 0.4 0.4 0.1 0.1\n"
+    );
+}

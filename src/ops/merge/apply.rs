@@ -9,7 +9,14 @@ use crate::object::diff::FileState;
 use crate::repo::Repository;
 use crate::worktree::delta::{hash_worktree_file, stat_tracked};
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexState};
+use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
+
+/// Whether `path` lies outside a sparse working tree and is absent from it: the
+/// index is then the only place its version lives (git's skip-worktree).
+pub(super) fn sparse_absent(repo: &Repository, sparse: Option<&Sparse>, path: &[u8]) -> bool {
+    sparse.is_some_and(|s| !s.includes(path)) && stat_tracked(repo.root(), path).is_none()
+}
 
 /// Whether `index_tree` is what applying `changes` (the staged ones) to `index` gives:
 /// the index an interrupted run of the same merge already wrote.
@@ -85,14 +92,28 @@ pub(super) fn local_changes_error(paths: &[Vec<u8>], what: &str) -> Error {
 
 /// Writes and removes worktree files, then records them in the index in one transaction.
 /// `stage` says which written paths get index entries (conflicted files keep ours).
+/// A staged path outside a sparse working tree that is absent from it goes to the
+/// index only; a conflicted one is written (materialised, as git does), since the
+/// user must see it to resolve it.
 pub(super) fn apply_changes(
     repo: &Repository,
     changes: &[(Vec<u8>, Option<FileState>, bool)],
     stamp: i64,
 ) -> Result<(u64, u64)> {
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     let mut edits = Vec::new();
     let (mut written, mut removed) = (0, 0);
     for (path, st, stage) in changes {
+        if *stage && sparse_absent(repo, sparse.as_ref(), path) {
+            edits.push(match st {
+                Some(st) => IndexEdit::Set(
+                    path.clone(),
+                    IndexEntry::unverified(st.mode, st.id, st.size),
+                ),
+                None => IndexEdit::Remove(path.clone()),
+            });
+            continue;
+        }
         match st {
             Some(st) => {
                 let stat = write::write_entry(

@@ -45,7 +45,9 @@ use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
 use crate::worktree::index::{IndexEdit, now_ns};
 
-use apply::{apply_changes, index_already_applied, local_changes_error, worktree_is};
+use apply::{
+    apply_changes, index_already_applied, local_changes_error, sparse_absent, worktree_is,
+};
 pub use error::MergeError;
 pub use state::{MergeState, STATE_FILE, STATE_VERSION, load_state, refuse_if_in_progress};
 use state::{clear_state, in_progress, save_state, update_state};
@@ -249,8 +251,11 @@ fn run_merge(
     for (p, st) in &tm.updates {
         changes.push((p.clone(), *st, true));
     }
+    let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     for (p, c) in &tm.conflicts {
-        if c.resolved_ours != c.ours {
+        // A conflict outside a sparse working tree is written there all the same
+        // (git materialises it too): it has to be seen to be resolved.
+        if c.resolved_ours != c.ours || sparse_absent(repo, sparse.as_ref(), p) {
             changes.push((p.clone(), c.resolved_ours, false));
         }
     }
@@ -261,6 +266,10 @@ fn run_merge(
     // Refuse before touching anything if a file to change has local changes.
     let mut dirty = Vec::new();
     for (p, new, _) in &changes {
+        // Outside a sparse working tree an absent file is what the index expects.
+        if sparse_absent(repo, sparse.as_ref(), p) {
+            continue;
+        }
         let ours = index.entries.get(p).map(|e| FileState {
             mode: e.mode,
             id: e.id,
