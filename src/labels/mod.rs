@@ -18,6 +18,7 @@ pub mod cvat;
 pub mod format;
 pub mod kitti;
 pub mod layout;
+pub mod units;
 pub mod voc;
 pub mod yolo;
 

@@ -610,6 +610,36 @@ fn yolo_pose_merge_keeps_keypoints_without_visibilities() {
     assert_eq!(changes(&doc), vec![], "{doc:#}");
 }
 
+#[test]
+fn yolo_pose_exports_to_coco_keypoints_in_pixels() {
+    let repo = TestRepo::init();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend(200u32.to_be_bytes());
+    png.extend(100u32.to_be_bytes());
+    png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    repo.write("images/a.png", png);
+    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 3]\n");
+    repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "pose"]);
+    repo.ok(["export", "HEAD", "--format", "coco", "--out", "c"]);
+    let file = std::fs::read_dir(repo.path("c/annotations"))
+        .expect("annotations")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let out: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+    let a = &out["annotations"][0];
+    assert_eq!(numbers(&a["bbox"]), [80.0, 30.0, 40.0, 40.0], "{out:#}");
+    assert_eq!(
+        numbers(&a["keypoints"]),
+        [90.0, 40.0, 2.0, 110.0, 40.0, 1.0],
+        "{out:#}"
+    );
+}
+
 /// A YOLO pose file with no `data.yaml` saying `kpt_shape`: a line shaped as a
 /// box then keypoints `x y v` (every third number a visibility, some 2) is an
 /// error naming the file and line, not a polygon read silently.
