@@ -80,6 +80,9 @@ pub struct Args {
     /// Compare files only; do not read label files.
     #[arg(long)]
     no_labels: bool,
+    /// Units of the object boxes: `file` (the label files' own) or `pixels` (normalized boxes scaled by the size in the frame's image header, each side's image for its boxes).
+    #[arg(long, value_enum, default_value = "file")]
+    units: super::labels::UnitsArg,
 }
 
 /// Prints `X\tpath` lines.
@@ -264,7 +267,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             strict: args.strict,
         },
     };
-    let diff = diff_repo(&repo, &spec, &ctx.progress())?;
+    let mut diff = diff_repo(&repo, &spec, &ctx.progress())?;
+    if args.units == super::labels::UnitsArg::Pixels {
+        dsv::ops::pixels::diff_to_pixels(&repo, &mut diff)?;
+    }
     if std::env::var_os("DSV_DEBUG_READS").is_some() {
         eprintln!("records read: {}", repo.store.records_read());
     }
@@ -348,4 +354,5 @@ Examples:
   dsv diff v1 HEAD --stat            per-file totals between two revisions
   dsv diff main...relabel            what a branch changed since it forked
   dsv diff v1 HEAD --format html -o review.html
-  dsv diff HEAD~1 --json -- labels/";
+  dsv diff HEAD~1 --json -- labels/
+  dsv diff v1 HEAD --json --units pixels   YOLO boxes in pixels of their images";

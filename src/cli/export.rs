@@ -81,7 +81,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 .unwrap_or_default();
             let list = dsv::labels::yolo::parse_class_names(&name, &bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            Some((path.display().to_string(), list))
+            Some((path.display().to_string(), list.names))
         }
         None => None,
     };

@@ -26,6 +26,18 @@ pub struct Args {
     /// Print the normalized labels as JSON.
     #[arg(long)]
     json: bool,
+    /// Units of the boxes printed: `file` (as the file gives them: YOLO's normalized, others' pixels) or `pixels` (normalized boxes scaled by the size in the frame's image header).
+    #[arg(long, value_enum, default_value = "file")]
+    units: UnitsArg,
+}
+
+/// The units `--units` asks boxes in (`labels`, `query --json`, `diff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnitsArg {
+    /// As the label file gives them.
+    File,
+    /// In pixels of the frame's image (read from its header).
+    Pixels,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -44,7 +56,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         let file = dsv::repo::absolute(&ctx.cwd.join(f))?;
         // Outside a repository, class-name files are looked for up to the filesystem root.
         let base = root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        all.push(inspect_file(&base, &file, args.format)?);
+        let mut i = inspect_file(&base, &file, args.format)?;
+        if args.units == UnitsArg::Pixels && !args.count {
+            dsv::ops::pixels::labels_to_pixels(&base, &file, i.format, &mut i.frames)?;
+        }
+        all.push(i);
     }
     // The one box validation every command applies.
     for i in &all {
@@ -132,4 +148,5 @@ const EXAMPLES: &str = "\
 Examples:
   dsv labels annotations/instances.json
   dsv labels --count labels/*.txt
+  dsv labels --units pixels labels/frame_000.txt
   dsv labels --format voc --json Annotations/0001.xml";

@@ -34,6 +34,9 @@ pub struct Args {
     /// Do not read or write the query index cache.
     #[arg(long)]
     no_cache: bool,
+    /// Units of the boxes of --json: `file` (the label files' own) or `pixels` (normalized boxes scaled by the size in the frame's image header).
+    #[arg(long, value_enum, default_value = "file", requires = "json")]
+    units: super::labels::UnitsArg,
 }
 
 /// Says, loudly, that frames were judged without the labels of files that
@@ -110,7 +113,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Only the matching frames are kept while the index is read.
-    let (commit, index) = rev_query(&repo, &args.rev, &cache, &q)?;
+    let (commit, mut index) = rev_query(&repo, &args.rev, &cache, &q)?;
     if std::env::var_os("DSV_DEBUG_READS").is_some() {
         eprintln!("records read: {}", repo.store.records_read());
     }
@@ -118,6 +121,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         eprintln!("warning: {}", safe_text(&w.to_string()));
     }
     warn_invalid(&index);
+    if args.units == super::labels::UnitsArg::Pixels {
+        dsv::ops::pixels::records_to_pixels(&repo, &mut index.frames)?;
+    }
     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
     if args.count {
         println!("{}", hits.len());
@@ -150,4 +156,5 @@ Examples:
   dsv query 'weather == \"rain\"'
   dsv query 'objects.exists(o, o.class == \"person\" && o.area < 100)' v1
   dsv query --count 'size(objects) == 0'
+  dsv query true --json --units pixels      boxes in pixels, whatever the format
   dsv query 'split == \"val\"' --branch val-only   record the selection as a branch";

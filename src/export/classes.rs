@@ -104,7 +104,7 @@ pub fn of_dataset(
         .iter()
         .flat_map(|f| f.labels.iter().map(|(p, fmt)| (p.as_str(), *fmt)))
         .collect();
-    let mut lists: Vec<Arc<Vec<String>>> = Vec::new();
+    let mut lists: Vec<Arc<yolo::ClassNames>> = Vec::new();
     for (path, fmt) in files {
         let list = match fmt {
             Format::Yolo => match layout.class_names(&src, path)? {
@@ -119,7 +119,9 @@ pub fn of_dataset(
                     continue;
                 };
                 c.categories.sort_by_key(|c| c.id);
-                Arc::new(c.categories.into_iter().map(|c| c.name).collect())
+                Arc::new(yolo::ClassNames::from(
+                    c.categories.into_iter().map(|c| c.name).collect::<Vec<_>>(),
+                ))
             }
             _ => continue,
         };

@@ -111,7 +111,12 @@ pub use crate::image::size as image_size;
 
 /// Converts every box of a frame to `target` units (needs the image size).
 fn to_units(fl: &mut FrameLabels, target: Units) -> std::result::Result<(), String> {
-    if fl.units == target || fl.objects.iter().all(|o| o.bbox.is_none()) {
+    if fl.units == target
+        || fl
+            .objects
+            .iter()
+            .all(|o| o.bbox.is_none() && o.geometry.is_none())
+    {
         fl.units = target;
         return Ok(());
     }
@@ -122,13 +127,9 @@ fn to_units(fl: &mut FrameLabels, target: Units) -> std::result::Result<(), Stri
         Units::Pixels => (f64::from(w), f64::from(h)),
         Units::Normalized => (1.0 / f64::from(w), 1.0 / f64::from(h)),
     };
+    // Shapes too: a YOLO polygon or pose written to COCO is in pixels like its box.
     for o in &mut fl.objects {
-        if let Some(b) = o.bbox.as_mut() {
-            b.x *= sx;
-            b.w *= sx;
-            b.y *= sy;
-            b.h *= sy;
-        }
+        crate::labels::units::scale_object(o, sx, sy);
     }
     fl.units = target;
     Ok(())

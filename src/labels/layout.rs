@@ -64,7 +64,7 @@ pub const NAMES_FILES: &[&str] = &[
 pub struct Layout {
     /// The dataset's `dsv.toml` (defaults when absent).
     pub toml: DsvToml,
-    names: Mutex<HashMap<String, Option<Arc<Vec<String>>>>>,
+    names: Mutex<HashMap<String, Option<Arc<yolo::ClassNames>>>>,
 }
 
 /// The directory part of a root-relative path ("" at the root).
@@ -113,7 +113,7 @@ fn blank_head(head: &[u8]) -> bool {
 
 /// Class names found for a label file (`None`: no names file), or the names file
 /// that failed to parse with its error.
-pub type NamesResult = Result<Option<Arc<Vec<String>>>, (String, LabelError)>;
+pub type NamesResult = Result<Option<Arc<yolo::ClassNames>>, (String, LabelError)>;
 
 /// How much of a file's start classification looks at.
 pub const SNIFF_LEN: usize = 8192;
@@ -259,7 +259,7 @@ impl Layout {
         Ok(Ok(found))
     }
 
-    fn cached_names(&self, dir: &str) -> Option<Option<Arc<Vec<String>>>> {
+    fn cached_names(&self, dir: &str) -> Option<Option<Arc<yolo::ClassNames>>> {
         self.names.lock().ok()?.get(dir).cloned()
     }
 

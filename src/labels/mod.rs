@@ -18,6 +18,7 @@ pub mod cvat;
 pub mod format;
 pub mod kitti;
 pub mod layout;
+pub mod units;
 pub mod voc;
 pub mod yolo;
 
@@ -626,10 +627,11 @@ impl FrameLabels {
 /// What a parser needs besides the bytes.
 #[derive(Debug, Clone, Default)]
 pub struct ParseContext {
-    /// Class names by index, for formats that store numbers (YOLO). Read from
-    /// `data.yaml`, `obj.names` or `classes.txt` by [`yolo::parse_class_names`].
-    /// Shared, because every label file of a directory uses the same list.
-    pub class_names: Option<std::sync::Arc<Vec<String>>>,
+    /// Class names by index, for formats that store numbers (YOLO), with a
+    /// pose dataset's `kpt_shape`. Read from `data.yaml`, `obj.names` or
+    /// `classes.txt` by [`yolo::parse_class_names`]. Shared, because every
+    /// label file of a directory uses the same list.
+    pub class_names: Option<std::sync::Arc<yolo::ClassNames>>,
     /// The label file's stem, used as the frame name by YOLO and KITTI.
     pub stem: String,
 }

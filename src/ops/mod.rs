@@ -18,6 +18,7 @@ pub mod log;
 pub mod merge;
 pub mod meta_edit;
 pub mod mv;
+pub mod pixels;
 pub mod remote_view;
 pub mod repair;
 pub mod revparse;

@@ -30,7 +30,7 @@ use crate::store::ObjectStore;
 use crate::worktree::sources::TreeSource;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-stats-6";
+const CACHE_VERSION: &[u8] = b"dsv-stats-7";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
 /// Per directory: each label file's name, content id and counts (see [`FileCounts`]).
 const FILES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("files");
@@ -327,7 +327,7 @@ impl YoloCounts {
 impl Counted {
     /// The counts in full (tests compare them with the parser's).
     #[cfg(test)]
-    fn to_full(&self, names: Option<&Arc<Vec<String>>>) -> FileCounts {
+    fn to_full(&self, names: Option<&Arc<crate::labels::yolo::ClassNames>>) -> FileCounts {
         match self {
             Counted::Full(c) => (**c).clone(),
             Counted::Yolo(y) => {
@@ -378,7 +378,15 @@ fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<Yolo
 
 /// The counts of one YOLO label file: from the counting pass when it vouches
 /// for the file, else from the full parser (which also gives the exact error).
-fn yolo_counted(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> Counted {
+fn yolo_counted(
+    bytes: &[u8],
+    path: &str,
+    names: Option<&Arc<crate::labels::yolo::ClassNames>>,
+) -> Counted {
+    // The counting pass reads no pose lines: a pose dataset's files are parsed.
+    if names.is_some_and(|n| n.kpt_shape.is_some()) {
+        return Counted::Full(Box::new(yolo_file_counts(bytes, path, names, None)));
+    }
     let list = names.map(|n| n.as_slice());
     let counts = crate::labels::yolo::count(bytes, list);
     if let (Some(list), Some(y)) = (list, &counts)
@@ -393,7 +401,7 @@ fn yolo_counted(bytes: &[u8], path: &str, names: Option<&Arc<Vec<String>>>) -> C
 fn yolo_file_counts(
     bytes: &[u8],
     path: &str,
-    names: Option<&Arc<Vec<String>>>,
+    names: Option<&Arc<crate::labels::yolo::ClassNames>>,
     counts: Option<crate::labels::yolo::Counts>,
 ) -> FileCounts {
     let list = names.map(|n| n.as_slice());
@@ -700,7 +708,7 @@ impl StatsCache {
 /// Rules that apply at a directory: the layout plus the YOLO class names
 /// inherited from the nearest names file above.
 struct Scope {
-    names: Option<Arc<Vec<String>>>,
+    names: Option<Arc<crate::labels::yolo::ClassNames>>,
     digest: [u8; 32],
     /// The names file that does not parse here, with its error (as
     /// "FILE: error"): every YOLO file below fails with it, as in a full parse.
@@ -1131,7 +1139,10 @@ mod tests {
     }
 
     /// Counts from the full YOLO parser, the reference for the counting pass.
-    fn parsed_counts(bytes: &[u8], names: Option<&Arc<Vec<String>>>) -> FileCounts {
+    fn parsed_counts(
+        bytes: &[u8],
+        names: Option<&Arc<crate::labels::yolo::ClassNames>>,
+    ) -> FileCounts {
         let ctx = crate::labels::ParseContext {
             class_names: names.cloned(),
             stem: "f".into(),
@@ -1146,15 +1157,18 @@ mod tests {
         }
     }
 
-    fn names_lists() -> Vec<Option<Arc<Vec<String>>>> {
+    fn names_lists() -> Vec<Option<Arc<crate::labels::yolo::ClassNames>>> {
         vec![
             None,
             // Two indices with one name: counted as one class, like the parser does.
-            Some(Arc::new(vec!["car".into(), "dog".into(), "car".into()])),
+            Some(Arc::new(
+                vec!["car".into(), "dog".into(), "car".into()].into(),
+            )),
             Some(Arc::new(
                 ["car", "dog", "cone", "bus", "van", "kid", "cat", "ox"]
                     .map(String::from)
-                    .to_vec(),
+                    .to_vec()
+                    .into(),
             )),
         ]
     }

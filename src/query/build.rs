@@ -32,7 +32,7 @@ use super::parse_cache::ParseCache;
 use super::sidecar::EncodedMeta;
 
 /// Version of the per-file encoding; part of every group key.
-const CACHE_VERSION: &[u8] = b"dsv-query-labels-4";
+const CACHE_VERSION: &[u8] = b"dsv-query-labels-5";
 /// How many warnings an index keeps by name.
 pub(super) const MAX_WARNINGS: usize = 20;
 /// Label files per group of the parse cache, about: a large directory is
@@ -261,7 +261,9 @@ pub(super) fn parse_candidate(
     };
     if role == Role::Label(Format::Yolo)
         && let Some(Ok(names)) = names
-        && let Some(out) = encode_yolo_boxes(names.as_deref().map(Vec::as_slice), path, bytes)
+        // Pose files (a names file with kpt_shape) are not plain boxes.
+        && names.as_ref().is_none_or(|n| n.kpt_shape.is_none())
+        && let Some(out) = encode_yolo_boxes(names.as_deref().map(|n| n.as_slice()), path, bytes)
     {
         return Ok(out);
     }
@@ -363,6 +365,9 @@ fn names_digest(names: &NamesResult) -> [u8; 16] {
             for n in names.iter() {
                 h.update(&(n.len() as u64).to_le_bytes());
                 h.update(n.as_bytes());
+            }
+            if let Some(k) = names.kpt_shape {
+                h.update(format!("kpt_shape {} {}", k.points, k.dims).as_bytes());
             }
             cut(h.finalize())
         }
@@ -1164,7 +1169,7 @@ mod tests {
                 _ => Some(["car", "dog", "cone", "bus"].map(String::from).to_vec()),
             };
             let ctx = crate::labels::ParseContext {
-                class_names: names.clone().map(std::sync::Arc::new),
+                class_names: names.clone().map(|n| std::sync::Arc::new(n.into())),
                 stem: "f7".into(),
             };
             let parsed = crate::labels::yolo::parse(text.as_bytes(), &ctx);
@@ -1268,7 +1273,7 @@ frames = "right/"
         let fast = encode_yolo_boxes(Some(&names), "labels/f.txt", text).expect("direct");
         let mut general = Vec::new();
         let ctx = crate::labels::ParseContext {
-            class_names: Some(std::sync::Arc::new(names.to_vec())),
+            class_names: Some(std::sync::Arc::new(names.to_vec().into())),
             stem: "f".into(),
         };
         let frame = crate::labels::yolo::parse(text, &ctx).expect("parses");

@@ -24,7 +24,7 @@ use crate::store::ObjectStore;
 use super::codec::IndexParts;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-8";
+const CACHE_VERSION: &[u8] = b"dsv-query-9";
 
 /// One frame as queries see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,8 @@ use crate::ops::label_diff::DatasetDiff;
 use super::short;
 use super::text::{
     attribute_kind_style, attribute_totals, attribute_value, box_convention_line, change_detail,
-    frame_totals, kind_style, object_totals, signed,
+    frame_totals, kind_style, object_totals, prediction_convention_line, prediction_totals,
+    prediction_units, signed,
 };
 
 /// Escapes text for a markdown table cell.
@@ -49,6 +50,9 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "- **Labels:** {}", object_totals(diff))?;
     if !diff.frame_attribute_totals.is_empty() {
         writeln!(out, "- **Frame attributes:** {}", attribute_totals(diff))?;
+    }
+    if !diff.prediction_totals.is_empty() {
+        writeln!(out, "- **Predictions:** {}", prediction_totals(diff))?;
     }
     if !diff.warnings.is_empty() {
         writeln!(
@@ -188,6 +192,42 @@ pub fn render(diff: &DatasetDiff, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "\n{} more frames with attribute changes are not listed; run `dsv diff` for all of them.",
                 diff.frame_attributes.len() - MAX_FRAMES
+            )?;
+        }
+        writeln!(out, "\n</details>")?;
+    }
+    if !diff.prediction_changes.is_empty() {
+        writeln!(
+            out,
+            "\n<details><summary>Prediction changes by frame</summary>\n"
+        )?;
+        if let Some(c) = prediction_convention_line(diff) {
+            writeln!(out, "{}\n", cell(&c))?;
+        }
+        writeln!(out, "| frame | predictions | change | class | detail |")?;
+        writeln!(out, "|---|---:|---|---|---|")?;
+        for f in diff.prediction_changes.iter().take(MAX_FRAMES) {
+            let units = prediction_units(f);
+            for c in &f.changes {
+                let (_, _, word) = kind_style(c.kind);
+                let (class, detail) = change_detail(c, units);
+                writeln!(
+                    out,
+                    "| {} ({}) | {} → {} | {word} | {} | {} |",
+                    cell(&f.frame),
+                    cell(&f.file),
+                    f.predictions_before,
+                    f.predictions_after,
+                    cell(&class),
+                    cell(&detail)
+                )?;
+            }
+        }
+        if diff.prediction_changes.len() > MAX_FRAMES {
+            writeln!(
+                out,
+                "\n{} more frames with prediction changes are not listed; run `dsv diff` for all of them.",
+                diff.prediction_changes.len() - MAX_FRAMES
             )?;
         }
         writeln!(out, "\n</details>")?;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use crate::labels::compare::{ObjectChange, ObjectChangeKind};
 use crate::labels::{AttrValue, BBox, Units};
 use crate::object::diff::ChangeKind;
-use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta};
+use crate::ops::frame_attrs::{AttributeChangeKind, AttributeValueDelta, FramePredictionChanges};
 use crate::ops::label_diff::{ClassDelta, DatasetDiff};
 use crate::paths::display_path;
 use crate::quote::{line as safe_line, path as quote_path, path_str as quote};
@@ -120,6 +120,23 @@ pub fn box_convention_line(diff: &DatasetDiff) -> Option<String> {
     Some(crate::labels::box_convention(units))
 }
 
+/// The box convention line for the prediction boxes a diff shows, `None`
+/// when it shows none.
+pub fn prediction_convention_line(diff: &DatasetDiff) -> Option<String> {
+    let mut units = diff
+        .prediction_changes
+        .iter()
+        .filter(|f| {
+            f.changes
+                .iter()
+                .any(|c| c.before.is_some() || c.after.is_some())
+        })
+        .map(prediction_units)
+        .peekable();
+    units.peek()?;
+    Some(crate::labels::box_convention(units))
+}
+
 /// Totals line for the frame files.
 pub fn frame_totals(diff: &DatasetDiff) -> String {
     let f = &diff.frames;
@@ -142,6 +159,32 @@ pub fn attribute_totals(diff: &DatasetDiff) -> String {
         t.removed,
         t.changed
     )
+}
+
+/// Totals line for the prediction changes.
+pub fn prediction_totals(diff: &DatasetDiff) -> String {
+    let t = &diff.prediction_totals;
+    format!(
+        "{} frames with prediction changes: {} added, {} removed, {} changed",
+        t.frames, t.added, t.removed, t.changed
+    )
+}
+
+/// The units a frame's prediction boxes are shown in. Predictions are in
+/// their frame's label units, which the sidecar does not say: boxes within
+/// the unit square are shown as normalized.
+pub fn prediction_units(f: &FramePredictionChanges) -> Units {
+    let unit = f
+        .changes
+        .iter()
+        .flat_map(|c| [c.before, c.after])
+        .flatten()
+        .all(|b| [b.x, b.y, b.w, b.h].iter().all(|v| (0.0..=1.0).contains(v)));
+    if unit {
+        Units::Normalized
+    } else {
+        Units::Pixels
+    }
 }
 
 /// The word and colour of a frame attribute change.
@@ -325,17 +368,8 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
         }
     }
     if !diff.prediction_totals.is_empty() {
-        let t = &diff.prediction_totals;
         writeln!(out)?;
-        writeln!(
-            out,
-            "{} {} frames with prediction changes: {} added, {} removed, {} changed",
-            bold("predictions:"),
-            t.frames,
-            t.added,
-            t.removed,
-            t.changed
-        )?;
+        writeln!(out, "{} {}", bold("predictions:"), prediction_totals(diff))?;
     }
     for f in &diff.prediction_changes {
         writeln!(out)?;
@@ -353,19 +387,7 @@ pub fn render(diff: &DatasetDiff, color: bool, out: &mut dyn Write) -> io::Resul
                 )
             )
         )?;
-        // Predictions are in their frame's label units, which the sidecar does
-        // not say: boxes within the unit square are shown as normalized.
-        let unit = f
-            .changes
-            .iter()
-            .flat_map(|c| [c.before, c.after])
-            .flatten()
-            .all(|b| [b.x, b.y, b.w, b.h].iter().all(|v| (0.0..=1.0).contains(v)));
-        let units = if unit {
-            Units::Normalized
-        } else {
-            Units::Pixels
-        };
+        let units = prediction_units(f);
         for c in &f.changes {
             let (mark, code, word) = kind_style(c.kind);
             let (class, detail) = change_detail(c, units);

@@ -173,3 +173,110 @@ fn pixel_boxes_say_pixels() {
         "{out}"
     );
 }
+
+/// The header of a PNG of `w` x `h` pixels: all an image size is read from.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    out.extend(w.to_be_bytes());
+    out.extend(h.to_be_bytes());
+    out.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    out
+}
+
+fn assert_box(b: &serde_json::Value, want: [f64; 4]) {
+    let get = |k: &str| b[k].as_f64().unwrap_or(f64::NAN);
+    let got = [get("x"), get("y"), get("w"), get("h")];
+    assert!(
+        got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6),
+        "box {b} is not {want:?}"
+    );
+}
+
+/// A YOLO frame (0.5, 0.5) 0.2 x 0.4 on a 200 x 100 image: in pixels the
+/// box is (80, 30) 40 x 40.
+fn yolo_png_repo() -> TestRepo {
+    let repo = TestRepo::init();
+    repo.write("labels/f0.txt", "0 0.5 0.5 0.2 0.4\n");
+    repo.write("images/f0.png", png_header(200, 100));
+    repo.write("labels/classes.txt", "car\n");
+    repo.write(
+        "meta.jsonl",
+        r#"{"path":"images/f0.png","predictions":[{"class":"car","box":{"x":0.1,"y":0.1,"w":0.5,"h":0.5},"score":0.9}]}"#,
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo
+}
+
+#[test]
+fn units_pixels_gives_yolo_boxes_in_pixels_of_the_image_header() {
+    let repo = yolo_png_repo();
+    let r = repo.ok(["labels", "--units", "pixels", "labels/f0.txt"]);
+    assert!(
+        r.stdout.contains("(top-left corner; pixels)")
+            && r.stdout.contains("[80.0, 30.0, 40.0, 40.0]"),
+        "{r}"
+    );
+    let doc = json(
+        &repo
+            .ok(["labels", "--json", "--units", "pixels", "labels/f0.txt"])
+            .stdout,
+    );
+    let f = &doc[0]["frames"][0];
+    assert_eq!(
+        (&f["units"], &f["width"], &f["height"]),
+        (&"pixels".into(), &200.into(), &100.into()),
+        "{doc:#}"
+    );
+    assert_box(&f["objects"][0]["box"], [80.0, 30.0, 40.0, 40.0]);
+    // The file's own units stay the default.
+    let doc = json(&repo.ok(["labels", "--json", "labels/f0.txt"]).stdout);
+    assert_top_left_box(&doc[0]["frames"][0]["objects"][0]["box"]);
+
+    let doc = json(
+        &repo
+            .ok(["query", "true", "--json", "--units", "pixels"])
+            .stdout,
+    );
+    let f = &doc["frames"][0];
+    assert_eq!(f["units"], "pixels", "{doc:#}");
+    assert_box(&f["objects"][0]["box"], [80.0, 30.0, 40.0, 40.0]);
+    assert_box(&f["predictions"][0]["box"], [20.0, 10.0, 100.0, 50.0]);
+
+    repo.write("labels/f0.txt", "0 0.55 0.5 0.2 0.4\n");
+    let doc = json(&repo.ok(["diff", "--json", "--units", "pixels"]).stdout);
+    let f = &doc["labels"][0]["frames"][0];
+    assert_eq!(f["units"], "pixels", "{doc:#}");
+    let c = &f["changes"][0];
+    assert_eq!(c["kind"], "moved", "{doc:#}");
+    assert_box(&c["before"], [80.0, 30.0, 40.0, 40.0]);
+    assert_box(&c["after"], [90.0, 30.0, 40.0, 40.0]);
+}
+
+#[test]
+fn units_pixels_with_a_missing_or_unreadable_image_is_an_error_naming_it() {
+    let repo = yolo_png_repo();
+    repo.write("labels/f1.txt", "0 0.5 0.5 0.2 0.4\n");
+    let r = repo.fails(["labels", "--units", "pixels", "labels/f1.txt"]);
+    assert!(
+        r.stderr
+            .contains("labels/f1.txt: frame f1: no image file found for it"),
+        "{r}"
+    );
+    repo.write("images/f1.png", "not an image");
+    let r = repo.fails(["labels", "--units", "pixels", "labels/f1.txt"]);
+    assert!(
+        r.stderr
+            .contains("images/f1.png: the image size cannot be read from its header"),
+        "{r}"
+    );
+    repo.ok(["add", "-A"]);
+    let r = repo.fails(["diff", "--staged", "--json", "--units", "pixels"]);
+    assert!(r.stderr.contains("images/f1.png"), "{r}");
+    assert!(r.stdout.is_empty(), "{r}");
+    repo.ok(["commit", "-m", "f1"]);
+    let r = repo.fails(["query", "true", "--json", "--units", "pixels"]);
+    assert!(r.stderr.contains("images/f1.png"), "{r}");
+    // Without --units pixels nothing needs the image.
+    repo.ok(["query", "true", "--json"]);
+}

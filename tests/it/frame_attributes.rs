@@ -485,6 +485,64 @@ fn sidecar_prediction_changes_show_per_frame_in_diff() {
     assert!(text.contains("meta.jsonl  images/frame_001.jpg"), "{text}");
 }
 
+/// The demo dataset with a sidecar predicting a car on frame 0 (score 0.5),
+/// committed; then the score 0.9, a car predicted on frame 1 and the
+/// prediction of frame 2 removed, committed.
+fn predictions_rescored(repo: &TestRepo) {
+    copy_contents(&fixture("demo"), repo.root());
+    let row = |frame: &str, preds: &str| {
+        format!("{{\"path\":\"images/{frame}.jpg\",\"predictions\":[{preds}]}}\n")
+    };
+    let car = |score: f64| {
+        format!(
+            "{{\"class\":\"car\",\"box\":{{\"x\":0.1,\"y\":0.1,\"w\":0.2,\"h\":0.2}},\"score\":{score}}}"
+        )
+    };
+    repo.write(
+        "meta.jsonl",
+        row("frame_000", &car(0.5)) + &row("frame_002", &car(0.4)),
+    );
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.write(
+        "meta.jsonl",
+        row("frame_000", &car(0.9)) + &row("frame_001", &car(0.7)) + &row("frame_002", ""),
+    );
+    repo.ok(["commit", "-a", "-m", "rescored"]);
+}
+
+#[test]
+fn sidecar_prediction_changes_show_per_frame_in_markdown_review() {
+    let repo = TestRepo::init();
+    predictions_rescored(&repo);
+    let md = repo
+        .ok(["diff", "HEAD~1", "HEAD", "--format", "markdown"])
+        .stdout;
+    let md = md.replace(&short(&repo, "HEAD~1"), "[A]");
+    let md = md.replace(&short(&repo, "HEAD"), "[B]");
+    insta::assert_snapshot!("sidecar_prediction_changes_markdown", md);
+}
+
+#[test]
+fn sidecar_prediction_changes_show_per_frame_in_html_review() {
+    let repo = TestRepo::init();
+    predictions_rescored(&repo);
+    let html = repo
+        .ok(["diff", "HEAD~1", "HEAD", "--format", "html"])
+        .stdout;
+    assert!(
+        html.contains("<b>3</b> frames with prediction changes"),
+        "{html}"
+    );
+    let start = html
+        .find("<h2>Predictions ")
+        .expect("a predictions section");
+    let end = start + html[start..].find("</details>").expect("its end") + "</details>".len();
+    // One row per line, for a readable snapshot.
+    let section = html[start..end].replace("<tr>", "\n<tr>");
+    insta::assert_snapshot!("sidecar_prediction_changes_html", section);
+}
+
 /// A sidecar change alone: frame attributes are labels of the frames and make
 /// the hook payload's `labels_changed` true; predictions are counted in
 /// `summary.predictions` but do not (a retraining job importing predictions

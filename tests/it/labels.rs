@@ -145,10 +145,11 @@ fn yolo_edit_is_reported_exactly() {
         "data.yaml",
         &std::fs::read(repo.path("data.yaml")).unwrap(),
     )
-    .unwrap();
+    .unwrap()
+    .names;
     let bytes = std::fs::read(repo.path("labels/frame_000.txt")).unwrap();
     let ctx = ParseContext {
-        class_names: Some(std::sync::Arc::new(names.clone())),
+        class_names: Some(std::sync::Arc::new(names.clone().into())),
         stem: "frame_000".into(),
     };
     let frame = labels::yolo::parse(&bytes, &ctx).unwrap();

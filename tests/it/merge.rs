@@ -66,13 +66,16 @@ const SAMPLES: [Sample; 3] = [
 
 impl Sample {
     fn names(&self, repo: &TestRepo) -> Option<Vec<String>> {
-        self.names
-            .map(|n| labels::yolo::parse_class_names(n, &repo.read(n)).expect("class names"))
+        self.names.map(|n| {
+            labels::yolo::parse_class_names(n, &repo.read(n))
+                .expect("class names")
+                .names
+        })
     }
 
     fn read(&self, repo: &TestRepo) -> Vec<FrameLabels> {
         let ctx = ParseContext {
-            class_names: self.names(repo).map(std::sync::Arc::new),
+            class_names: self.names(repo).map(|n| std::sync::Arc::new(n.into())),
             stem: labels::layout::stem(self.file).to_string(),
         };
         let mut bytes = repo.read(self.file);

@@ -470,33 +470,174 @@ fn cvat_skeleton_is_counted_and_round_trips_through_merge() {
     assert_eq!(changes(&doc), vec![], "{doc:#}");
 }
 
-#[test]
-fn yolo_pose_dataset_with_kpt_shape_is_refused_not_read_as_polygons() {
+/// A YOLO pose file: two people, a box and two (x, y, visibility) keypoints each.
+const POSE: &str =
+    "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n0 0.2 0.2 0.1 0.1 0.18 0.2 2 0.22 0.2 0\n";
+
+fn pose_repo(kpt_shape: &str, labels: &str) -> TestRepo {
     let repo = TestRepo::init();
     repo.write("images/a.jpg", "x");
-    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 3]\n");
-    // Box, then two (x, y, visibility) keypoints: ten numbers after the
-    // class, which without kpt_shape read as a polygon of five points.
-    repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
-    let r = repo.ok(["add", "-A"]);
-    assert!(
-        r.stderr
-            .contains("data.yaml: 'kpt_shape' says the labels are YOLO pose files"),
-        "{r}"
+    repo.write(
+        "data.yaml",
+        format!("names: [person]\nkpt_shape: {kpt_shape}\n"),
     );
+    repo.write("labels/a.txt", labels);
+    repo
+}
+
+#[test]
+fn yolo_pose_file_with_kpt_shape_is_read_as_box_and_keypoints() {
+    let repo = pose_repo("[2, 3]", POSE);
+    let r = repo.ok(["add", "-A"]);
+    assert!(!r.stderr.contains("warning"), "{r}");
     repo.ok(["commit", "-m", "pose"]);
-    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
-    assert!(r.stderr.contains("does not read yet"), "{r}");
     let doc: serde_json::Value =
+        serde_json::from_str(&repo.ok(["labels", "--json", "labels/a.txt"]).stdout).expect("JSON");
+    let o = &doc[0]["frames"][0]["objects"][0];
+    assert_eq!(o["class"], "person", "{doc:#}");
+    assert_eq!(o["geometry"]["type"], "keypoints", "{doc:#}");
+    assert_eq!(
+        o["geometry"]["points"],
+        serde_json::json!([[0.45, 0.4, 2.0], [0.55, 0.4, 1.0]]),
+        "{doc:#}"
+    );
+    let stats: serde_json::Value =
         serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
-    assert_eq!(doc["stats"]["objects"], 0, "{doc:#}");
-    assert_eq!(doc["stats"]["label_errors"], 1, "{doc:#}");
+    assert_eq!(stats["stats"]["objects"], 2, "{stats:#}");
+    assert_eq!(stats["stats"]["label_errors"], 0, "{stats:#}");
+    let r = repo.ok([
+        "query",
+        "objects.exists(o, o.kind == \"keypoints\")",
+        "--count",
+    ]);
+    assert_eq!(r.stdout.trim(), "1", "{r}");
     let r = repo.ok([
         "query",
         "objects.exists(o, o.kind == \"polygon\")",
         "--count",
     ]);
     assert_eq!(r.stdout.trim(), "0", "{r}");
+}
+
+#[test]
+fn yolo_pose_keypoint_moved_is_an_object_change() {
+    let repo = pose_repo("[2, 3]", POSE);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "pose"]);
+    // The first person's second keypoint moves inside the same box.
+    repo.write(
+        "labels/a.txt",
+        POSE.replacen("0.55 0.4 1", "0.56 0.42 2", 1),
+    );
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(
+        changes(&doc),
+        one("attributes", "person", "keypoints"),
+        "{doc:#}"
+    );
+    // The box moves with its keypoints: moved.
+    repo.write(
+        "labels/a.txt",
+        POSE.replacen("0.2 0.2 0.1 0.1", "0.21 0.2 0.1 0.1", 1),
+    );
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(
+        changes(&doc),
+        one("moved", "person", "keypoints"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn yolo_pose_line_that_does_not_fit_kpt_shape_is_an_error_naming_file_and_line() {
+    // The second line has one keypoint too few for kpt_shape [2, 3].
+    let repo = pose_repo(
+        "[2, 3]",
+        "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n0 0.2 0.2 0.1 0.1 0.18 0.2 2\n",
+    );
+    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
+    assert!(
+        r.stderr.contains("labels/a.txt")
+            && r.stderr.contains("line 2")
+            && r.stderr
+                .contains("kpt_shape [2, 3] says a pose line has 10"),
+        "{r}"
+    );
+    let r = repo.ok(["add", "-A"]);
+    assert!(
+        r.stderr
+            .contains("labels/a.txt:2: 7 numbers after the class"),
+        "{r}"
+    );
+    repo.ok(["commit", "-m", "pose"]);
+    let stats: serde_json::Value =
+        serde_json::from_str(&repo.ok(["stats", "--json"]).stdout).expect("JSON");
+    assert_eq!(stats["stats"]["objects"], 0, "{stats:#}");
+    assert_eq!(stats["stats"]["label_errors"], 1, "{stats:#}");
+    // A bad kpt_shape is an error of the names file, for every file it covers.
+    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 4]\n");
+    let r = repo.expect_code(1, ["labels", "--count", "labels/a.txt"]);
+    assert!(
+        r.stderr.contains("data.yaml") && r.stderr.contains("kpt_shape is not"),
+        "{r}"
+    );
+}
+
+#[test]
+fn yolo_pose_merge_keeps_keypoints_without_visibilities() {
+    // kpt_shape [2, 2]: x y per keypoint, no visibility.
+    let base = "0 0.5 0.5 0.2 0.4 0.45 0.4 0.55 0.4\n0 0.2 0.2 0.1 0.1 0.18 0.2 0.22 0.2\n";
+    let repo = pose_repo("[2, 2]", base);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    repo.ok(["branch", "b"]);
+    repo.write("labels/a.txt", base.replacen("0.45 0.4", "0.46 0.41", 1));
+    repo.ok(["commit", "-a", "-m", "first keypoint moved"]);
+    repo.ok(["checkout", "b"]);
+    repo.write(
+        "labels/a.txt",
+        base.replacen("0.22 0.2\n", "0.23 0.21\n", 1),
+    );
+    repo.ok(["commit", "-a", "-m", "last keypoint moved"]);
+    repo.ok(["merge", "main"]);
+    let merged = repo.read_string("labels/a.txt");
+    assert_eq!(
+        merged,
+        "0 0.5 0.5 0.2 0.4 0.46 0.41 0.55 0.4\n0 0.2 0.2 0.1 0.1 0.18 0.2 0.23 0.21\n"
+    );
+    // What was written reads back as what was merged: no change left.
+    let doc = diff_json(&repo, &[]);
+    assert_eq!(changes(&doc), vec![], "{doc:#}");
+}
+
+#[test]
+fn yolo_pose_exports_to_coco_keypoints_in_pixels() {
+    let repo = TestRepo::init();
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend(200u32.to_be_bytes());
+    png.extend(100u32.to_be_bytes());
+    png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    repo.write("images/a.png", png);
+    repo.write("data.yaml", "names: [person]\nkpt_shape: [2, 3]\n");
+    repo.write("labels/a.txt", "0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "pose"]);
+    repo.ok(["export", "HEAD", "--format", "coco", "--out", "c"]);
+    let file = std::fs::read_dir(repo.path("c/annotations"))
+        .expect("annotations")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let out: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+    let a = &out["annotations"][0];
+    assert_eq!(numbers(&a["bbox"]), [80.0, 30.0, 40.0, 40.0], "{out:#}");
+    assert_eq!(
+        numbers(&a["keypoints"]),
+        [90.0, 40.0, 2.0, 110.0, 40.0, 1.0],
+        "{out:#}"
+    );
 }
 
 /// A YOLO pose file with no `data.yaml` saying `kpt_shape`: a line shaped as a

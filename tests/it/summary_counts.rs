@@ -3,8 +3,9 @@
 //! `dsv diff --json`, the post-commit hook payload, `dsv stats A B` and the
 //! markdown and HTML reviews (issue 17, "Keeping it true").
 //!
-//! A property test over random edit sequences on a small YOLO repository, and
-//! the cases it found, kept as named regression tests.
+//! A property test over random edit sequences on a small YOLO repository
+//! (with model predictions in a metadata sidecar), and the cases it found,
+//! kept as named regression tests.
 
 use crate::common;
 
@@ -60,6 +61,13 @@ enum Edit {
     MoveBox(usize, usize),
     /// Give a box another class.
     Reclassify(usize, usize, usize),
+    /// Predict a box on a frame (the sidecar's `predictions`), replacing its
+    /// prediction if it has one.
+    Predict(usize, GBox),
+    /// Raise the score of a frame's prediction.
+    Rescore(usize),
+    /// Remove a frame's prediction.
+    Unpredict(usize),
 }
 
 fn gbox() -> impl Strategy<Value = GBox> {
@@ -78,6 +86,9 @@ fn edit() -> impl Strategy<Value = Edit> {
         (i.clone(), i.clone()).prop_map(|(f, b)| Edit::RemoveBox(f, b)),
         (i.clone(), i.clone()).prop_map(|(f, b)| Edit::MoveBox(f, b)),
         (i.clone(), i.clone(), 1..CLASSES.len()).prop_map(|(f, b, k)| Edit::Reclassify(f, b, k)),
+        (i.clone(), gbox()).prop_map(|(f, b)| Edit::Predict(f, b)),
+        i.clone().prop_map(Edit::Rescore),
+        i.clone().prop_map(Edit::Unpredict),
     ]
 }
 
@@ -89,6 +100,8 @@ struct Frame {
     /// The image's generation; `None`: no image.
     image: Option<u32>,
     boxes: Option<Vec<Line>>,
+    /// A predicted box and its score in tenths.
+    prediction: Option<(GBox, u8)>,
 }
 
 /// A label line: the box, and how far it has been moved (in 1/100 of the grid).
@@ -137,6 +150,7 @@ impl Dataset {
             n: self.next,
             image: Some(0),
             boxes: Some(dedup(boxes)),
+            prediction: None,
         });
         self.next += 1;
     }
@@ -156,6 +170,13 @@ impl Dataset {
                 let f = &mut self.frames[i % n];
                 f.image = f.image.map(|g| g + 1);
             }
+            Edit::Predict(i, b) => self.frames[i % n].prediction = Some((*b, 5)),
+            Edit::Rescore(i) => {
+                if let Some((_, score)) = self.frames[i % n].prediction.as_mut() {
+                    *score = (*score + 1).min(9);
+                }
+            }
+            Edit::Unpredict(i) => self.frames[i % n].prediction = None,
             Edit::AddBox(i, b) => {
                 let f = &mut self.frames[i % n];
                 let mut lines = f.boxes.take().unwrap_or_default();
@@ -195,6 +216,27 @@ impl Dataset {
             }
         }
         repo.write("labels/classes.txt", CLASSES.join("\n") + "\n");
+        // The predictions of the frames that have an image.
+        let rows: String = self
+            .frames
+            .iter()
+            .filter(|f| f.image.is_some())
+            .filter_map(|f| {
+                let (b, score) = f.prediction?;
+                Some(format!(
+                    "{{\"path\":\"images/f{:03}.jpg\",\"predictions\":[{{\"class\":\"{}\",\"box\":{{\"x\":{:.3},\"y\":{:.3},\"w\":0.08,\"h\":0.08}},\"score\":0.{score}}}]}}\n",
+                    f.n,
+                    CLASSES[b.class],
+                    0.06 + 0.1 * f64::from(b.cx),
+                    0.06 + 0.1 * f64::from(b.cy)
+                ))
+            })
+            .collect();
+        if rows.is_empty() {
+            let _ = std::fs::remove_file(repo.path("meta.jsonl"));
+        } else {
+            repo.write("meta.jsonl", rows);
+        }
         for f in &self.frames {
             if let Some(g) = f.image {
                 repo.write(
@@ -235,6 +277,17 @@ struct Counts {
     /// Per class, over the changed frames: before, after, added, removed,
     /// moved, reclassified in, reclassified out.
     classes: BTreeMap<String, [i64; 7]>,
+    /// Prediction changes: frames, added, removed, changed.
+    predictions: [i64; 4],
+}
+
+fn predictions_of(t: &serde_json::Value) -> [i64; 4] {
+    [
+        int(&t["frames"]),
+        int(&t["added"]),
+        int(&t["removed"]),
+        int(&t["changed"]),
+    ]
 }
 
 fn int(v: &serde_json::Value) -> i64 {
@@ -289,6 +342,7 @@ fn from_diff_json(d: &serde_json::Value) -> Counts {
         objects_moved: n("moved"),
         objects_reclassified: n("reclassified"),
         classes: classes_of(&d["classes"]),
+        predictions: predictions_of(&d["prediction_totals"]),
     }
 }
 
@@ -303,6 +357,7 @@ fn from_payload(p: &serde_json::Value) -> Counts {
         objects_moved: int(&s["objects"]["moved"]),
         objects_reclassified: int(&s["objects"]["reclassified"]),
         classes: classes_of(&s["classes"]),
+        predictions: predictions_of(&s["predictions"]),
     }
 }
 
@@ -329,6 +384,13 @@ fn from_markdown(md: &str) -> Counts {
     };
     let f = totals(line("- **Frames:** "));
     let o = totals(line("- **Labels:** "));
+    // No line when no prediction changed.
+    let p = md
+        .lines()
+        .find_map(|l| l.strip_prefix("- **Predictions:** "))
+        .map(totals)
+        .unwrap_or_default();
+    let get = |m: &BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
     let mut classes = BTreeMap::new();
     let mut in_table = false;
     for l in md.lines() {
@@ -370,6 +432,12 @@ fn from_markdown(md: &str) -> Counts {
         objects_moved: o["moved"],
         objects_reclassified: o["reclassified"],
         classes,
+        predictions: [
+            get(&p, "frames"),
+            get(&p, "added"),
+            get(&p, "removed"),
+            get(&p, "changed"),
+        ],
     }
 }
 
@@ -380,13 +448,35 @@ fn from_html(html: &str) -> Counts {
         let what = rest.split_once("</div>").expect("a stat").0;
         stat.insert(what.to_string(), n.parse::<i64>().expect("a count"));
     }
+    // The rows (cells' text) of a table of the summary.
+    let rows = |table: &str| -> Vec<Vec<&str>> {
+        let Some((_, t)) = html.split_once(&format!("<table class=\"{table}\">")) else {
+            return Vec::new();
+        };
+        let t = t.split_once("</table>").expect("a table").0;
+        t.split("<tr><td class=\"l\">")
+            .skip(1)
+            .map(|row| {
+                row.split_once("</tr>")
+                    .expect("a row")
+                    .0
+                    .split("</td>")
+                    .map(|c| c.rsplit('>').next().unwrap_or(c))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut predictions = [0i64; 4];
+    for cells in rows("predictions") {
+        // frame, file, before → after, change, class, detail
+        match cells[3] {
+            "added" => predictions[1] += 1,
+            "removed" => predictions[2] += 1,
+            _ => predictions[3] += 1,
+        }
+    }
     let mut classes = BTreeMap::new();
-    for row in html.split("<tr><td class=\"l\">").skip(1) {
-        let row = row.split_once("</tr>").expect("a row").0;
-        let cells: Vec<&str> = row
-            .split("</td>")
-            .map(|c| c.rsplit('>').next().unwrap_or(c))
-            .collect();
+    for cells in rows("classes") {
         // class, before, after, delta, added, removed, moved, in, out, attributes
         let n = |i: usize| cells[i].parse::<i64>().expect("a count");
         classes.insert(
@@ -408,6 +498,12 @@ fn from_html(html: &str) -> Counts {
         objects_moved: s("objects moved"),
         objects_reclassified: s("objects reclassified"),
         classes,
+        predictions: [
+            s("frames with prediction changes"),
+            predictions[1],
+            predictions[2],
+            predictions[3],
+        ],
     }
 }
 
@@ -639,6 +735,30 @@ fn image_only_and_label_only_removals_are_counted_alike_everywhere() {
                 Edit::TouchImage(2),
             ],
             vec![Edit::AddBox(0, b(2, 7, 7)), Edit::Reclassify(2, 0, 2)],
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Predictions added, rescored, replaced and removed, and a frame taking its
+/// prediction with it when its image goes.
+#[test]
+fn prediction_changes_are_counted_alike_everywhere() {
+    run_case(
+        &[vec![b(0, 1, 1)], vec![b(2, 2, 2)], vec![b(0, 6, 6)]],
+        &[
+            vec![
+                Edit::Predict(0, b(0, 1, 1)),
+                Edit::Predict(1, b(1, 5, 5)),
+                Edit::Predict(2, b(2, 3, 3)),
+            ],
+            vec![
+                Edit::Rescore(0),
+                Edit::Predict(1, b(1, 0, 7)),
+                Edit::RemoveImage(2),
+                Edit::AddBox(0, b(2, 7, 7)),
+            ],
+            vec![Edit::Unpredict(0)],
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -38,6 +38,18 @@ impl LabelFormat for YoloFormat {
         }
     }
 
+    /// Pose lines keep the keypoint width (`kpt_shape`'s D) of `like`.
+    fn write_like(
+        &self,
+        like: (&[u8], &[FrameLabels]),
+        _others: &[&[u8]],
+        frames: &[FrameLabels],
+        names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        let dims = super::pose_dims(like.0, like.1).unwrap_or(3);
+        super::write_pose(one_frame(frames)?, names, dims)
+    }
+
     fn is_multi_frame(&self) -> bool {
         false
     }

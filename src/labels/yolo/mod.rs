@@ -17,11 +17,14 @@
 //! `score` ([`AttrValue::Float`]); a polygon becomes [`Geometry::Polygon`] (in
 //! normalized units, like the frame) and its bounding box the object's box.
 //!
-//! Pose files (box plus keypoints) are not read: their keypoint columns read
-//! like a polygon, so a `data.yaml` with `kpt_shape` is an error
-//! ([`parse_class_names`]) rather than a source of class names, and without
-//! one a line shaped like a pose line with visibilities is an error at its
-//! line ([`pose_keypoints`]).
+//! Pose files (Ultralytics: `class cx cy w h x1 y1 [v1] x2 y2 [v2] ...`) are
+//! read when the names file says their shape, `kpt_shape: [K, 2|3]`
+//! ([`ClassNames::kpt_shape`]): every line is then a box and K keypoints,
+//! an object with [`Geometry::Keypoints`] (as COCO keypoints), and a line
+//! with another count of numbers is an error at its line. Without
+//! `kpt_shape` the keypoint columns would read like a polygon, so a line
+//! shaped like a pose line with visibilities is an error at its line
+//! ([`pose_keypoints`]).
 //!
 //! Errors name the line and the column, where a column is a 1-based
 //! whitespace-separated field (column 1 is the class), which is what a user
@@ -31,8 +34,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{
-    AttrValue, BBox, FrameLabels, Geometry, LabelError, MAX_OBJECTS_PER_FRAME, MAX_POLYGON_POINTS,
-    Object, ParseContext, Units, too_many_objects,
+    AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_OBJECTS_PER_FRAME,
+    MAX_POLYGON_POINTS, Object, ParseContext, Units, too_many_objects,
 };
 
 mod format;
@@ -66,14 +69,62 @@ pub fn sniff(path: &str, head: &[u8]) -> bool {
         .all(|f| number(f.as_bytes()).is_some())
 }
 
+/// The most keypoints per pose line a `kpt_shape` may declare (COCO's
+/// whole-body pose has 133; no pose model has thousands).
+pub const MAX_KEYPOINTS: usize = 10_000;
+
+/// The shape of a pose file's keypoints, from `kpt_shape: [K, D]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KptShape {
+    /// K: keypoints per line.
+    pub points: usize,
+    /// D: numbers per keypoint, 2 (`x y`) or 3 (`x y visibility`).
+    pub dims: usize,
+}
+
+impl KptShape {
+    /// The numbers after the class on a line: the box, then K × D.
+    fn values(self) -> usize {
+        4 + self.points * self.dims
+    }
+}
+
+/// What a YOLO names file says: the class names by index and, for a pose
+/// dataset, the keypoint shape. Dereferences to the names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassNames {
+    /// Class names by index.
+    pub names: Vec<String>,
+    /// `kpt_shape` of a `data.yaml`: the label files are pose files.
+    pub kpt_shape: Option<KptShape>,
+}
+
+impl std::ops::Deref for ClassNames {
+    type Target = Vec<String>;
+
+    fn deref(&self) -> &Vec<String> {
+        &self.names
+    }
+}
+
+impl From<Vec<String>> for ClassNames {
+    fn from(names: Vec<String>) -> ClassNames {
+        ClassNames {
+            names,
+            kpt_shape: None,
+        }
+    }
+}
+
 /// Parses one frame's YOLO label file (frame name = `ctx.stem`).
 pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError> {
-    let names = ctx.class_names.as_deref().map(Vec::as_slice);
+    let names = ctx.class_names.as_deref().map(|n| n.names.as_slice());
+    let kpt = ctx.class_names.as_deref().and_then(|n| n.kpt_shape);
     let mut model = Model {
         names,
         frame: FrameLabels::new(ctx.stem.clone(), Units::Normalized),
     };
-    read(bytes, names, &mut model)?;
+    read(bytes, names, kpt, &mut model)?;
     Ok(model.frame)
 }
 
@@ -84,9 +135,10 @@ pub type PlainBox = (usize, BBox, Option<f64>);
 /// numbers, or five with a score), without building them: `true` exactly
 /// when [`parse`] accepts the file and it holds no polygon (`out` is then
 /// the boxes in file order), `false` (with `out` unspecified) otherwise.
+/// `names` is a list without `kpt_shape`: a pose dataset's files are parsed.
 pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
     out.clear();
-    matches!(read(bytes, names, &mut Boxes(out)), Ok(true))
+    matches!(read(bytes, names, None, &mut Boxes(out)), Ok(true))
 }
 
 /// What [`parse`] would count in a file, found without building objects.
@@ -102,10 +154,11 @@ pub struct Counts {
 
 /// The counts of the objects [`parse`] would build, without building them
 /// (no `String` per object): `None` exactly when [`parse`] refuses the file,
-/// which the caller then runs for the error.
+/// which the caller then runs for the error. `names` is a list without
+/// `kpt_shape`: a pose dataset's files are parsed.
 pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
     let mut counter = Counter(Counts::default());
-    read(bytes, names, &mut counter).ok()?;
+    read(bytes, names, None, &mut counter).ok()?;
     Some(counter.0)
 }
 
@@ -119,6 +172,8 @@ struct Line {
     score: Option<f64>,
     /// The polygon's points, for a polygon line when the sink keeps them.
     ring: Option<Vec<[f64; 2]>>,
+    /// The keypoints (x, y, visibility) of a pose line, when the sink keeps them.
+    keypoints: Option<Vec<[f64; 3]>>,
 }
 
 /// What a sink wants of a polygon line.
@@ -161,6 +216,13 @@ impl Sink for Model<'_> {
         if let Some(ring) = line.ring {
             obj.geometry = Some(Geometry::Polygon { rings: vec![ring] });
         }
+        if let Some(points) = line.keypoints {
+            obj.geometry = Some(Geometry::Keypoints(Box::new(Keypoints {
+                points,
+                outline: None,
+                labels: None,
+            })));
+        }
         if let Some(score) = line.score {
             obj.attributes
                 .insert("score".to_owned(), AttrValue::Float(score));
@@ -200,12 +262,17 @@ impl Sink for Counter {
 /// The one reader of the YOLO grammar: tokenizes each line once, decides
 /// whether it is accepted, and hands accepted object lines to `sink`.
 /// `Ok(false)` when the sink declined a polygon line.
-fn read<S: Sink>(bytes: &[u8], names: Option<&[String]>, sink: &mut S) -> Result<bool, LabelError> {
+fn read<S: Sink>(
+    bytes: &[u8],
+    names: Option<&[String]>,
+    kpt: Option<KptShape>,
+    sink: &mut S,
+) -> Result<bool, LabelError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     // A file the reader accepts is ASCII (digits, signs, points, whitespace),
     // so UTF-8 is checked only on the way out with an error: a file that is
     // not UTF-8 reports that first, wherever the bad byte is, as it always has.
-    read_lines(body, names, sink).map_err(|e| match utf8(bytes) {
+    read_lines(body, names, kpt, sink).map_err(|e| match utf8(bytes) {
         Err(not_text) => not_text,
         Ok(_) => e,
     })
@@ -215,6 +282,7 @@ fn read<S: Sink>(bytes: &[u8], names: Option<&[String]>, sink: &mut S) -> Result
 fn read_lines<S: Sink>(
     text: &[u8],
     names: Option<&[String]>,
+    kpt: Option<KptShape>,
     sink: &mut S,
 ) -> Result<bool, LabelError> {
     let mut objects = 0usize;
@@ -275,11 +343,21 @@ fn read_lines<S: Sink>(
                 ),
             )
         };
+        if let Some(shape) = kpt {
+            let line = pose_line(line_no, shape, fields, n, S::POLYGONS)?;
+            let Some(line) = line else {
+                return Ok(false);
+            };
+            check_class()?;
+            objects += 1;
+            sink.object(Line { class, ..line });
+            continue;
+        }
         if let Some(k) = pose_keypoints(fields.clone(), n) {
             return Err(LabelError::at_line(
                 line_no,
                 format!(
-                    "looks like a YOLO pose line (a box, then {k} keypoints as x y visibility), which dsv does not read yet: it is not read as a polygon"
+                    "looks like a YOLO pose line (a box, then {k} keypoints as x y visibility), but no data.yaml gives its kpt_shape: it is not read as a polygon"
                 ),
             ));
         }
@@ -326,6 +404,7 @@ fn read_lines<S: Sink>(
                 bbox,
                 score,
                 ring: keep.then_some(ring),
+                keypoints: None,
             }
         } else {
             let mut nums = [0f64; 5];
@@ -362,12 +441,107 @@ fn read_lines<S: Sink>(
                 bbox,
                 score: (n == 5).then_some(score),
                 ring: None,
+                keypoints: None,
             }
         };
         objects += 1;
         sink.object(line);
     }
     Ok(true)
+}
+
+/// A line of a pose file (the names file says `kpt_shape`): the box, then
+/// `shape.points` keypoints of `shape.dims` numbers each, then an optional
+/// score (Ultralytics' `save_conf`). Any other count of numbers is an error
+/// at the line. `None` when the sink declines it (it is not a plain box);
+/// the class is the caller's.
+fn pose_line(
+    line_no: usize,
+    shape: KptShape,
+    mut fields: Fields<'_>,
+    n: usize,
+    polygons: Polygons,
+) -> Result<Option<Line>, LabelError> {
+    let want = shape.values();
+    let KptShape { points: k, dims: d } = shape;
+    if n != want && n != want + 1 {
+        return Err(LabelError::at_line(
+            line_no,
+            format!(
+                "{n} numbers after the class, but kpt_shape [{k}, {d}] says a pose line has {want}: a box (cx cy w h) and {k} keypoints of {d} numbers ({}), and maybe a score",
+                if d == 3 { "x y visibility" } else { "x y" }
+            ),
+        ));
+    }
+    if polygons == Polygons::Decline {
+        return Ok(None);
+    }
+    let name = |i: usize| -> String {
+        match i {
+            0..4 => ["cx", "cy", "w", "h"][i].to_owned(),
+            _ if i >= want => "score".to_owned(),
+            _ => format!("{}{}", ["x", "y", "v"][(i - 4) % d], (i - 4) / d + 1),
+        }
+    };
+    let mut next = |i: usize| -> Result<f64, LabelError> {
+        let tok = fields.next().unwrap_or_default();
+        number(tok).ok_or_else(|| {
+            field_error(
+                line_no,
+                i + 2,
+                format!(
+                    "{} is {}, not a finite number",
+                    name(i),
+                    quote(&String::from_utf8_lossy(tok))
+                ),
+            )
+        })
+    };
+    let mut bx = [0f64; 4];
+    for (i, slot) in bx.iter_mut().enumerate() {
+        *slot = next(i)?;
+    }
+    let [cx, cy, w, h] = bx;
+    for (i, v) in [(2, w), (3, h)] {
+        if v < 0.0 {
+            return Err(field_error(
+                line_no,
+                i + 2,
+                format!("{} is {v}, a box size cannot be negative", name(i)),
+            ));
+        }
+    }
+    let keep = polygons == Polygons::Ring;
+    let mut kps: Vec<[f64; 3]> = Vec::with_capacity(if keep { k } else { 0 });
+    for p in 0..k {
+        let at = 4 + p * d;
+        let x = next(at)?;
+        let y = next(at + 1)?;
+        // Without visibilities, Ultralytics takes a keypoint at (0, 0) for
+        // one that is not labelled; every other one is visible.
+        let v = if d == 3 {
+            next(at + 2)?
+        } else if x == 0.0 && y == 0.0 {
+            0.0
+        } else {
+            2.0
+        };
+        if keep {
+            kps.push([x, y, v]);
+        }
+    }
+    let score = if n > want { Some(next(want)?) } else { None };
+    let bbox = BBox::from_center(cx, cy, w, h);
+    if !corners_finite(&bbox) {
+        return Err(LabelError::at_line(line_no, "box corners overflow"));
+    }
+    Ok(Some(Line {
+        class: 0,
+        bbox,
+        score,
+        ring: None,
+        keypoints: keep.then_some(kps),
+    }))
 }
 
 /// The whitespace-separated fields of a line (ASCII whitespace, as
@@ -409,24 +583,39 @@ fn class_index(tok: &[u8]) -> Option<usize> {
 
 /// Writes one frame as YOLO lines; classes must be class indices written as numbers.
 pub fn write(frame: &FrameLabels) -> Result<Vec<u8>, LabelError> {
-    write_lines(frame, |class| {
-        class.parse::<usize>().map_err(|_| {
-            format!(
-                "class {} is not a class index; write it with a names list (write_with_names)",
-                quote(class)
-            )
-        })
-    })
+    write_pose(frame, None, 3)
 }
 
 /// Writes one frame as YOLO lines, mapping class names to their index in `names`.
+/// Keypoints are written as pose lines with visibilities (`kpt_shape: [K, 3]`).
 pub fn write_with_names(frame: &FrameLabels, names: &[String]) -> Result<Vec<u8>, LabelError> {
+    write_pose(frame, Some(names), 3)
+}
+
+/// [`write_with_names`] (or [`write`] without `names`), with `dims` numbers
+/// per keypoint: the D of `kpt_shape: [K, D]`; 2 leaves the visibility out
+/// and writes a keypoint that is not labelled at `0 0`.
+pub fn write_pose(
+    frame: &FrameLabels,
+    names: Option<&[String]>,
+    dims: usize,
+) -> Result<Vec<u8>, LabelError> {
+    let Some(names) = names else {
+        return write_lines(frame, dims, |class| {
+            class.parse::<usize>().map_err(|_| {
+                format!(
+                    "class {} is not a class index; write it with a names list (write_with_names)",
+                    quote(class)
+                )
+            })
+        });
+    };
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(names.len());
     for (i, n) in names.iter().enumerate() {
         // A name listed twice keeps its first index, as a YOLO reader would.
         index.entry(n.as_str()).or_insert(i);
     }
-    write_lines(frame, |class| {
+    write_lines(frame, dims, |class| {
         index.get(class).copied().ok_or_else(|| {
             format!(
                 "class {} is not in the names list ({} names)",
@@ -434,6 +623,29 @@ pub fn write_with_names(frame: &FrameLabels, names: &[String]) -> Result<Vec<u8>
                 names.len()
             )
         })
+    })
+}
+
+/// The D of `kpt_shape` a pose file was written with, found from its bytes
+/// and its parse (the first object with keypoints, and its line's count of
+/// numbers): what a merge writes the file back with. `None` without keypoints.
+pub fn pose_dims(bytes: &[u8], frames: &[FrameLabels]) -> Option<usize> {
+    let objects = &frames.first()?.objects;
+    let (at, k) = objects
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| keypoints_of(o).map(|p| (i, p.points.len())))?;
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let line = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .nth(at)?;
+    let n = Fields { line, pos: 0 }.count().checked_sub(1)?;
+    // 4 + 2K (+ a score) numbers, unless 4 + 3K says the same.
+    Some(if (n == 4 + 2 * k || n == 5 + 2 * k) && n != 4 + 3 * k {
+        2
+    } else {
+        3
     })
 }
 
@@ -463,16 +675,17 @@ fn pose_keypoints<'a>(fields: impl Iterator<Item = &'a [u8]>, n: usize) -> Optio
     visible.then_some((n - 4) / 3)
 }
 
-/// Reads class names from `data.yaml`/`*.yaml` or a one-name-per-line file (`obj.names`, `classes.txt`).
-pub fn parse_class_names(file_name: &str, bytes: &[u8]) -> Result<Vec<String>, LabelError> {
+/// Reads class names from `data.yaml`/`*.yaml` or a one-name-per-line file
+/// (`obj.names`, `classes.txt`); a YAML file's `kpt_shape` too.
+pub fn parse_class_names(file_name: &str, bytes: &[u8]) -> Result<ClassNames, LabelError> {
     if ends_with_ignore_case(file_name, ".yaml") || ends_with_ignore_case(file_name, ".yml") {
         names_from_yaml(bytes)
     } else {
-        names_from_lines(bytes)
+        names_from_lines(bytes).map(ClassNames::from)
     }
 }
 
-fn names_from_yaml(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
+fn names_from_yaml(bytes: &[u8]) -> Result<ClassNames, LabelError> {
     let doc: serde_norway::Value = serde_norway::from_slice(bytes).map_err(|e| {
         let message = format!("invalid YAML: {e}");
         match e.location() {
@@ -484,13 +697,39 @@ fn names_from_yaml(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
             None => LabelError::msg(message),
         }
     })?;
-    // A pose line's keypoint columns read like a segment's polygon: refused
-    // for the whole dataset rather than read as polygons.
-    if doc.get("kpt_shape").is_some() {
-        return Err(LabelError::msg(
-            "'kpt_shape' says the labels are YOLO pose files (box plus keypoints), which dsv does not read yet: their keypoints would be read as a polygon",
-        ));
+    let kpt_shape = doc.get("kpt_shape").map(kpt_shape).transpose()?;
+    let names = class_list(&doc)?;
+    Ok(ClassNames { names, kpt_shape })
+}
+
+/// `kpt_shape: [K, D]`: K keypoints (1 to [`MAX_KEYPOINTS`]) of D = 2 or 3 numbers.
+fn kpt_shape(v: &serde_norway::Value) -> Result<KptShape, LabelError> {
+    let bad = || {
+        LabelError::msg(format!(
+            "kpt_shape is not [K, 2] or [K, 3] with K keypoints from 1 to {MAX_KEYPOINTS}"
+        ))
+    };
+    let serde_norway::Value::Sequence(items) = v else {
+        return Err(bad());
+    };
+    let [points, dims] = items.as_slice() else {
+        return Err(bad());
+    };
+    let (Some(points), Some(dims)) = (points.as_u64(), dims.as_u64()) else {
+        return Err(bad());
+    };
+    let points = usize::try_from(points).map_err(|_| bad())?;
+    if !(1..=MAX_KEYPOINTS).contains(&points) || !(2..=3).contains(&dims) {
+        return Err(bad());
     }
+    Ok(KptShape {
+        points,
+        dims: dims as usize,
+    })
+}
+
+/// The `names` of a YAML names file, by index.
+fn class_list(doc: &serde_norway::Value) -> Result<Vec<String>, LabelError> {
     let Some(names) = doc.get("names") else {
         return Err(LabelError::msg(
             "no 'names' key: cannot tell the class names",
@@ -609,11 +848,39 @@ fn value_name(k: usize, count: usize) -> String {
         .map_or_else(|| "value".to_owned(), |s| (*s).to_owned())
 }
 
+/// The keypoints of an object, when it has them.
+fn keypoints_of(obj: &Object) -> Option<&Keypoints> {
+    match &obj.geometry {
+        Some(Geometry::Keypoints(k)) => Some(k),
+        _ => None,
+    }
+}
+
 fn write_lines(
     frame: &FrameLabels,
+    dims: usize,
     class_index: impl Fn(&str) -> Result<usize, String>,
 ) -> Result<Vec<u8>, LabelError> {
     let (sx, sy) = to_normalized_scale(frame)?;
+    // A pose file has one kpt_shape: every line a box and the same number of
+    // keypoints, or the file written would not read back.
+    let pose = frame.objects.iter().find_map(keypoints_of);
+    if let Some(first) = pose {
+        let k = first.points.len();
+        if let Some((i, o)) = frame
+            .objects
+            .iter()
+            .enumerate()
+            .find(|(_, o)| keypoints_of(o).is_none_or(|p| p.points.len() != k))
+        {
+            return Err(LabelError::msg(format!(
+                "object {} ({}): a YOLO pose file has {k} keypoints on every line, and this object has {}",
+                i + 1,
+                quote(&o.class),
+                keypoints_of(o).map_or(0, |p| p.points.len())
+            )));
+        }
+    }
     let mut out = String::with_capacity(frame.objects.len() * 48);
     for (i, obj) in frame.objects.iter().enumerate() {
         let describe = |what: &str| {
@@ -644,6 +911,16 @@ fn write_lines(
             }
             (None, None) => return Err(describe("has neither a box nor a polygon")),
         };
+        // Keypoints follow the box they were read with (never a polygon's).
+        if let Some(kp) = keypoints_of(obj) {
+            for [x, y, v] in &kp.points {
+                match (dims, *v == 0.0) {
+                    (2, true) => values.extend([0.0, 0.0]),
+                    (2, false) => values.extend([x * sx, y * sy]),
+                    _ => values.extend([x * sx, y * sy, *v]),
+                }
+            }
+        }
         match obj.attributes.get("score") {
             Some(AttrValue::Float(s)) => values.push(*s),
             Some(AttrValue::Int(s)) => values.push(*s as f64),
@@ -828,7 +1105,7 @@ mod tests {
 
     fn ctx(stem: &str, names: Option<Vec<String>>) -> ParseContext {
         ParseContext {
-            class_names: names.map(std::sync::Arc::new),
+            class_names: names.map(|n| std::sync::Arc::new(n.into())),
             stem: stem.to_owned(),
         }
     }
@@ -879,8 +1156,9 @@ mod tests {
 
     #[test]
     fn strict_fixture_with_obj_names() {
-        let names =
-            parse_class_names("obj.names", &read(&format!("{STRICT}/obj.names"))).expect("names");
+        let names = parse_class_names("obj.names", &read(&format!("{STRICT}/obj.names")))
+            .expect("names")
+            .names;
         assert_eq!(names.len(), 10);
         assert_eq!(names[4], "label_4");
         let f = parse(
@@ -905,8 +1183,9 @@ mod tests {
 
     #[test]
     fn roboflow_fixture_with_data_yaml() {
-        let names =
-            parse_class_names("data.yaml", &read(&format!("{ROBOFLOW}/data.yaml"))).expect("names");
+        let names = parse_class_names("data.yaml", &read(&format!("{ROBOFLOW}/data.yaml")))
+            .expect("names")
+            .names;
         assert_eq!(names, ["label_0", "label_1"]);
         let val = parse(
             &read(&format!("{ROBOFLOW}/val/labels/val_001.txt")),
@@ -932,8 +1211,9 @@ mod tests {
 
     #[test]
     fn demo_fixture_all_frames() {
-        let names =
-            parse_class_names("data.yaml", &read(&format!("{DEMO}/data.yaml"))).expect("names");
+        let names = parse_class_names("data.yaml", &read(&format!("{DEMO}/data.yaml")))
+            .expect("names")
+            .names;
         assert_eq!(names.len(), 12);
         assert_eq!(names[11], "person");
         let f4 = parse(
@@ -1050,16 +1330,147 @@ mod tests {
     #[test]
     fn class_names_files() {
         assert_eq!(
-            parse_class_names("classes.txt", b"cat\r\ntraffic light\n\n\n").expect("names"),
+            parse_class_names("classes.txt", b"cat\r\ntraffic light\n\n\n")
+                .expect("names")
+                .names,
             ["cat", "traffic light"]
         );
         assert!(parse_class_names("classes.txt", b"cat\n\ndog\n").is_err());
         let map = parse_class_names("data.yaml", b"names:\n  1: dog\n  0: cat\n").expect("map");
-        assert_eq!(map, ["cat", "dog"]);
+        assert_eq!(map.names, ["cat", "dog"]);
+        assert_eq!(map.kpt_shape, None);
         assert!(parse_class_names("data.yaml", b"names:\n  0: cat\n  2: dog\n").is_err());
         assert!(parse_class_names("data.yaml", b"nc: 2\n").is_err());
         let e = parse_class_names("data.yaml", b"names: [a, b\n").expect_err("yaml");
         assert!(e.line.is_some());
+    }
+
+    fn pose_ctx(k: usize, d: usize) -> ParseContext {
+        ParseContext {
+            class_names: Some(std::sync::Arc::new(ClassNames {
+                names: vec!["person".into()],
+                kpt_shape: Some(KptShape { points: k, dims: d }),
+            })),
+            stem: "a".into(),
+        }
+    }
+
+    fn keypoints(o: &Object) -> &[[f64; 3]] {
+        &keypoints_of(o).expect("keypoints").points
+    }
+
+    #[test]
+    fn kpt_shape_is_read_from_data_yaml() {
+        let n = parse_class_names("data.yaml", b"names: [person]\nkpt_shape: [17, 3]\n")
+            .expect("names");
+        assert_eq!(n.names, ["person"]);
+        assert_eq!(
+            n.kpt_shape,
+            Some(KptShape {
+                points: 17,
+                dims: 3
+            })
+        );
+        for bad in [
+            "[17, 4]",
+            "[0, 3]",
+            "[17]",
+            "17",
+            "[17, 3, 1]",
+            "[a, 3]",
+            "[100000, 2]",
+        ] {
+            let yaml = format!("names: [person]\nkpt_shape: {bad}\n");
+            let e = parse_class_names("data.yaml", yaml.as_bytes()).expect_err(bad);
+            assert!(
+                e.message.contains("kpt_shape is not [K, 2] or [K, 3]"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn pose_line_with_visibilities_is_a_box_and_keypoints() {
+        let f = parse(
+            b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n",
+            &pose_ctx(2, 3),
+        )
+        .expect("parse");
+        let o = &f.objects[0];
+        assert_eq!(o.class, "person");
+        let b = o.bbox.expect("box");
+        assert!(close(b.x, 0.4) && close(b.y, 0.3) && close(b.w, 0.2) && close(b.h, 0.4));
+        assert_eq!(keypoints(o), [[0.45, 0.4, 2.0], [0.55, 0.4, 1.0]]);
+        assert!(o.attributes.is_empty());
+        roundtrip_pose(&f, 3);
+    }
+
+    #[test]
+    fn pose_line_without_visibilities_marks_origin_points_unlabelled() {
+        let f = parse(b"0 0.5 0.5 0.2 0.4 0.45 0.4 0 0 0.9\n", &pose_ctx(2, 2)).expect("parse");
+        let o = &f.objects[0];
+        assert_eq!(keypoints(o), [[0.45, 0.4, 2.0], [0.0, 0.0, 0.0]]);
+        assert_eq!(o.attributes.get("score"), Some(&AttrValue::Float(0.9)));
+        roundtrip_pose(&f, 2);
+    }
+
+    fn roundtrip_pose(frame: &FrameLabels, dims: usize) {
+        let names = ["person".to_owned()];
+        let bytes = write_pose(frame, Some(&names), dims).expect("write");
+        assert_eq!(pose_dims(&bytes, std::slice::from_ref(frame)), Some(dims));
+        let again =
+            parse(&bytes, &pose_ctx(keypoints(&frame.objects[0]).len(), dims)).expect("reparse");
+        assert_eq!(frame.objects.len(), again.objects.len());
+        for (a, b) in frame.objects.iter().zip(&again.objects) {
+            for (p, q) in keypoints(a).iter().zip(keypoints(b)) {
+                assert!(close(p[0], q[0]) && close(p[1], q[1]) && close(p[2], q[2]));
+            }
+        }
+    }
+
+    #[test]
+    fn pose_line_whose_count_does_not_fit_kpt_shape_is_an_error_at_its_line() {
+        let e = parse(
+            b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n0 0.5 0.5 0.2 0.4\n",
+            &pose_ctx(2, 3),
+        )
+        .expect_err("a plain box in a pose file");
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.message.starts_with(
+                "4 numbers after the class, but kpt_shape [2, 3] says a pose line has 10"
+            ),
+            "{e}"
+        );
+        let e = parse(b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55\n", &pose_ctx(2, 3)).expect_err("short");
+        assert_eq!(e.line, Some(1));
+        let e = parse(b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 x 1\n", &pose_ctx(2, 3))
+            .expect_err("not a number");
+        assert_eq!((e.line, e.column), (Some(1), Some(10)));
+        assert!(e.message.starts_with("y2 is 'x'"), "{e}");
+        let e = parse(
+            b"1 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n",
+            &pose_ctx(2, 3),
+        )
+        .expect_err("class");
+        assert!(e.message.contains("out of range"), "{e}");
+        // Counting passes without kpt_shape never vouch for a pose file.
+        assert!(count(b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n", None).is_none());
+    }
+
+    #[test]
+    fn pose_writer_refuses_lines_of_different_keypoint_counts() {
+        let mut f = parse(
+            b"0 0.5 0.5 0.2 0.4 0.45 0.4 2 0.55 0.4 1\n",
+            &pose_ctx(2, 3),
+        )
+        .expect("parse");
+        f.objects.push(Object::new(
+            "person",
+            Some(BBox::from_center(0.5, 0.5, 0.1, 0.1)),
+        ));
+        let e = write_pose(&f, Some(&["person".to_owned()]), 3).expect_err("mixed");
+        assert!(e.message.contains("2 keypoints on every line"), "{e}");
     }
 
     #[test]

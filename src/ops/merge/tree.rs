@@ -388,7 +388,7 @@ impl Merger<'_> {
                 (ours, ours_frames),
                 &[theirs],
                 frames,
-                names.as_deref().map(Vec::as_slice),
+                names.as_deref().map(|n| n.as_slice()),
             )
             .ok())
     }

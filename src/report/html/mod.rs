@@ -370,7 +370,7 @@ fn heading(diff: &DatasetDiff) -> Markup {
 
 /// What a pull request links to: the commit ids, the totals, the classes
 /// with the largest deltas first, the frames with the most changes, then the
-/// frame attribute, warning and frame-file sections.
+/// frame attribute, prediction, warning and frame-file sections.
 fn summary(diff: &DatasetDiff, counts: &ClassFrames, links: &Links) -> Markup {
     html! {
         section class="summary" id="summary" {
@@ -382,6 +382,7 @@ fn summary(diff: &DatasetDiff, counts: &ClassFrames, links: &Links) -> Markup {
             (classes(diff, counts, links))
             (largest(diff, links))
             (frame_attributes(diff))
+            (predictions(diff))
             (warnings(diff))
             (frame_files(diff))
         }
@@ -503,7 +504,7 @@ fn page_nav(page: usize, pages: usize, first: usize, last: usize) -> Markup {
 fn totals(diff: &DatasetDiff) -> Markup {
     let f = &diff.frames;
     let frames_with_changes = changed_frames(diff).count();
-    let stats: [(&str, usize); 12] = [
+    let stats: [(&str, usize); 13] = [
         ("frames added", f.added.len()),
         ("frames removed", f.removed.len()),
         ("frames modified", f.modified.len()),
@@ -524,6 +525,10 @@ fn totals(diff: &DatasetDiff) -> Markup {
         (
             "frames with attribute changes",
             diff.frame_attribute_totals.frames,
+        ),
+        (
+            "frames with prediction changes",
+            diff.prediction_totals.frames,
         ),
     ];
     html! {
@@ -641,6 +646,55 @@ fn frame_attributes(diff: &DatasetDiff) -> Markup {
             @if n > MAX_LISTED {
                 p class="note" {
                     (n - MAX_LISTED) " more frames with attribute changes are not listed; run "
+                    code { "dsv diff" } " for all of them."
+                }
+            }
+        }
+    }
+}
+
+/// The prediction changes of the metadata sidecar, per frame.
+fn predictions(diff: &DatasetDiff) -> Markup {
+    use crate::report::text::{change_detail, kind_style, prediction_units};
+    let t = &diff.prediction_totals;
+    if t.is_empty() {
+        return html! {};
+    }
+    let n = diff.prediction_changes.len();
+    html! {
+        h2 {
+            "Predictions "
+            span class="note" {
+                "(" (t.frames) " frames with prediction changes: " (t.added) " added, "
+                (t.removed) " removed, " (t.changed) " changed)"
+            }
+        }
+        details open {
+            summary { "Prediction changes by frame (" (n) ")" }
+            @if let Some(c) = crate::report::text::prediction_convention_line(diff) {
+                p class="note" { (c) }
+            }
+            table class="predictions" {
+                tr {
+                    th class="l" { "frame" } th class="l" { "file" } th { "predictions" }
+                    th class="l" { "change" } th class="l" { "class" } th class="l" { "detail" }
+                }
+                @for f in diff.prediction_changes.iter().take(MAX_LISTED) {
+                    @let units = prediction_units(f);
+                    @for c in &f.changes {
+                        @let (class, detail) = change_detail(c, units);
+                        tr {
+                            td class="l" { (f.frame) } td class="l" { (f.file) }
+                            td { (f.predictions_before) " → " (f.predictions_after) }
+                            td class="l" { (kind_style(c.kind).2) }
+                            td class="l" { (class) } td class="l" { (detail) }
+                        }
+                    }
+                }
+            }
+            @if n > MAX_LISTED {
+                p class="note" {
+                    (n - MAX_LISTED) " more frames with prediction changes are not listed; run "
                     code { "dsv diff" } " for all of them."
                 }
             }
