@@ -346,6 +346,8 @@ struct Earlier<'a> {
     /// Updated in place: only new and changed files are staged, then moved
     /// in; unchanged ones are not touched at all.
     in_place: bool,
+    /// An update in place of it was interrupted: none of its files is trusted.
+    interrupted: bool,
 }
 
 /// What an update in place renames its record to while it moves files in:
@@ -464,6 +466,7 @@ pub fn export(
                     dir: out,
                     record: r,
                     in_place,
+                    interrupted,
                 });
             }
             _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
@@ -487,6 +490,7 @@ pub fn export(
     // is not read from the store: its size claim needs no check.
     let kept: std::collections::HashSet<(&str, &ObjectId)> = earlier
         .as_ref()
+        .filter(|e| !e.interrupted)
         .map(|e| {
             e.record
                 .frames
@@ -639,7 +643,7 @@ fn export_into(
     // What the earlier export holds, by frame path; its files are reused
     // (hard-linked into the new export) only when placed the same way.
     let before: HashMap<&str, &RecordFrame> = earlier
-        .filter(|e| e.record.link == opts.link)
+        .filter(|e| e.record.link == opts.link && !e.interrupted)
         .map(|e| {
             e.record
                 .frames

@@ -334,3 +334,49 @@ fn export_labelstudio_with_split_is_refused() {
     assert!(r.stderr.contains("--split does not apply"), "{}", r.stderr);
     assert!(!t.path("ls").exists());
 }
+
+#[test]
+fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_one_is_rebuilt() {
+    use std::os::unix::fs::MetadataExt;
+    let t = demo();
+    // Outside the checkout: `commit -a` would take an export inside it for frames.
+    let out = t.home().join("y");
+    let o = out.to_str().unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    // A hard link into a rebuilt export (or its removal) changes the ctime.
+    let ctime = |p: &str| {
+        let m = std::fs::metadata(out.join(p)).unwrap();
+        (m.ino(), m.ctime(), m.ctime_nsec(), m.nlink())
+    };
+    let img = ctime("images/train/frame_000.jpg");
+    let lbl = ctime("labels/train/frame_000.txt");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let text = std::fs::read_to_string(t.path("demo/labels/frame_001.txt")).unwrap();
+    std::fs::write(
+        t.path("demo/labels/frame_001.txt"),
+        text.replacen("0 ", "1 ", 1),
+    )
+    .unwrap();
+    t.ok(["commit", "-a", "-m", "relabel"]);
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert_eq!(ctime("images/train/frame_000.jpg"), img);
+    assert_eq!(ctime("labels/train/frame_000.txt"), lbl);
+    assert!(
+        std::fs::read_to_string(out.join("labels/train/frame_001.txt"))
+            .unwrap()
+            .starts_with("1 ")
+    );
+    // An update interrupted while moving files in leaves its record renamed:
+    // the next export rebuilds the whole export.
+    std::fs::rename(
+        out.join("dsv-export.json"),
+        out.join(".dsv-export-updating.json"),
+    )
+    .unwrap();
+    std::fs::write(out.join("labels/train/frame_004.txt"), "garbage\n").unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert!(out.join("dsv-export.json").is_file());
+    assert!(!out.join(".dsv-export-updating.json").exists());
+    let label = std::fs::read_to_string(out.join("labels/train/frame_004.txt")).unwrap();
+    assert!(label.starts_with("10 "), "{label}");
+}
