@@ -67,6 +67,8 @@ def main() -> int:
     ap.add_argument("--dsv", default=None)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--formats", default="yolo,coco,voc,kitti")
+    ap.add_argument("--update-only", action="store_true",
+                    help="only the update after a 1%% relabel (one full YOLO export first)")
     a = ap.parse_args()
     dsv = a.dsv or str(REPO_ROOT / "target/release/dsv")
     if not Path(dsv).exists():
@@ -74,12 +76,12 @@ def main() -> int:
     dsv = str(Path(dsv).resolve())
     work = Path(tempfile.mkdtemp(prefix="dsv-bench-export-", dir=a.workdir))
     try:
-        return bench(dsv, work, a.frames, a.formats.split(","))
+        return bench(dsv, work, a.frames, a.formats.split(","), a.update_only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench(dsv: str, work: Path, n: int, formats: list[str]) -> int:
+def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = False) -> int:
     rnd = random.Random(18)
     root = work / "repo"
     (root / "images").mkdir(parents=True)
@@ -103,10 +105,10 @@ def bench(dsv: str, work: Path, n: int, formats: list[str]) -> int:
         cp.append(timed(["cp", "-r", str(root / "images"), str(dest)], work))
         shutil.rmtree(dest)
     out["cp -r images/"] = statistics.median(cp)
-    for fmt in ["yolo"] + [f for f in formats if f != "yolo"]:
-        for link in ("copy", "reflink"):
+    for fmt in ["yolo"] + [f for f in formats if f != "yolo" and not update_only]:
+        for link in ("copy",) if update_only else ("copy", "reflink"):
             ts = []
-            for k in range(RUNS if fmt == "yolo" else 1):
+            for k in range(1 if update_only else RUNS if fmt == "yolo" else 1):
                 dest = work / f"out-{fmt}-{link}-{k}"
                 ts.append(run(dsv, root, "export", "--format", fmt, "--out", str(dest), "--link", link))
                 if not (fmt == "yolo" and link == "copy" and k == 0):

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dsv::labels::{Format, format_of};
+use dsv::export::ExportFormat;
 use dsv::lock::Access;
 use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
 
@@ -16,7 +16,8 @@ pub struct Args {
     /// The revision to export (default HEAD).
     #[arg(default_value = "HEAD")]
     rev: String,
-    /// Label format to write: coco, yolo, voc or kitti.
+    /// Format to write: coco, yolo, voc or kitti (for training), cvat or
+    /// labelstudio (for annotators; `dsv import` brings the edited file back).
     #[arg(long, requires = "out")]
     format: Option<String>,
     /// Directory to write into: new, empty, or an earlier export of the same
@@ -36,6 +37,10 @@ pub struct Args {
     /// it); hard and symlink share the bytes with the checkout.
     #[arg(long, value_name = "MODE", default_value = "reflink", value_parser = ["reflink", "copy", "hard", "symlink"], requires = "out")]
     link: String,
+    /// With --format labelstudio: what each task's `data.image` starts with,
+    /// before `images/<path>` (e.g. `/data/local-files/?d=export/`).
+    #[arg(long, value_name = "PREFIX", default_value = "", requires = "out")]
+    url_prefix: String,
     /// Write a JSONL manifest (path, content id, size, labels, attributes per frame).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
@@ -58,9 +63,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         crate::usage!("export needs --format F --out DIR, or --manifest FILE");
     }
     let format = match &args.format {
-        Some(f) => match Format::from_name(f) {
-            Some(f) if format_of(f).export_layout().is_some() => Some(f),
-            _ => crate::usage!("unknown export format '{f}' (expected coco, yolo, voc or kitti)"),
+        Some(f) => match ExportFormat::from_name(f) {
+            Some(f) => Some(f),
+            None => crate::usage!(
+                "unknown export format '{f}' (expected {})",
+                ExportFormat::NAMES
+            ),
         },
         None => None,
     };
@@ -173,6 +181,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             link,
             lineage: lineage.clone(),
             tree: Some(dsv::object::Commit::load(&repo.store, &commit)?.tree),
+            url_prefix: args.url_prefix.clone(),
         };
         let r = dsv::export::export(&repo, &frames, &opts, &out)?;
         for w in &r.warnings {
@@ -237,4 +246,5 @@ const EXAMPLES: &str = "\
 Examples:
   dsv export --format coco --out /data/train
   dsv export v1 --format yolo --out /data/v1 --where 'split == \"train\"'
-  dsv export --manifest frames.jsonl";
+  dsv export --manifest frames.jsonl
+  dsv export --format labelstudio --out /data/to-label --where 'split == \"val\"'";

@@ -21,6 +21,7 @@ mod fsck;
 mod gc;
 mod graph;
 mod hooks;
+mod import;
 mod init;
 mod install_git_integration;
 mod labels;
@@ -215,6 +216,8 @@ enum Command {
     Query(query::Args),
     /// Write a training-ready copy in a label format, or a JSONL manifest.
     Export(export::Args),
+    /// Write an annotation tool's edited file (CVAT, Label Studio) back into the label files.
+    Import(import::Args),
     /// Read or write configuration.
     Config(config::Args),
     /// Hooks: list, test, and the log and status of post-* deliveries.
@@ -440,6 +443,7 @@ pub fn run() -> i32 {
         Command::Meta(a) => meta::run(&ctx, a),
         Command::Query(a) => query::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
         Command::Hooks(a) => hooks::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),

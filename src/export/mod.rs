@@ -14,10 +14,13 @@
 //! stem, else its whole path with `/` as `__` ([`file_names`]).
 
 mod classes;
+mod handoff;
+pub mod import;
 mod place;
 mod split;
 
 pub use classes::Classes;
+pub use handoff::ExportFormat;
 pub use place::LinkMode;
 pub use split::{DEFAULT_SPLIT, Split};
 
@@ -259,8 +262,8 @@ crate::error::module_error!(ExportError);
 /// What to export and how.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
-    /// The label format.
-    pub format: Format,
+    /// The format.
+    pub format: ExportFormat,
     /// The splits (one split, [`DEFAULT_SPLIT`], when none was asked for).
     pub split: Split,
     /// Whether the splits were asked for (`--split`).
@@ -273,6 +276,8 @@ pub struct ExportOptions {
     pub lineage: Lineage,
     /// The root tree of the version (where the dataset's class lists are looked up).
     pub tree: Option<ObjectId>,
+    /// What Label Studio's `data.image` starts with, before `images/<path>`.
+    pub url_prefix: String,
 }
 
 /// The file name of the record every export has.
@@ -339,12 +344,27 @@ fn file_stat(path: &Path) -> Option<(u64, i128)> {
 struct Earlier<'a> {
     dir: &'a Path,
     record: Record,
+    /// Updated in place: only new and changed files are staged, then moved
+    /// in; unchanged ones are not touched at all.
+    in_place: bool,
+    /// An update in place of it was interrupted: none of its files is trusted.
+    interrupted: bool,
 }
 
-/// The record of the export at `dir`, if it is one.
-fn read_record(dir: &Path) -> Option<Record> {
-    let bytes = std::fs::read(dir.join(RECORD)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// What an update in place renames its record to while it moves files in:
+/// an export holding it was interrupted halfway and is rebuilt whole.
+const UPDATING: &str = ".dsv-export-updating.json";
+
+/// The record of the export at `dir`, if it is one, and whether an update
+/// in place of it was interrupted.
+fn read_record(dir: &Path) -> Option<(Record, bool)> {
+    let (bytes, interrupted) = match std::fs::read(dir.join(RECORD)) {
+        Ok(b) => (b, false),
+        Err(_) => (std::fs::read(dir.join(UPDATING)).ok()?, true),
+    };
+    serde_json::from_slice(&bytes)
+        .ok()
+        .map(|r| (r, interrupted))
 }
 
 fn stem(name: &str) -> &str {
@@ -419,21 +439,35 @@ pub fn export(
     opts: &ExportOptions,
     out: &Path,
 ) -> Result<ExportReport> {
-    if format_of(opts.format).export_layout().is_none() {
+    if let ExportFormat::Labels(f) = opts.format
+        && f != Format::Cvat
+        && format_of(f).export_layout().is_none()
+    {
         return Err(Error::InvalidArgument(format!(
             "export does not write {}",
+            f.name()
+        )));
+    }
+    if opts.format.is_handoff() && opts.split_given {
+        return Err(Error::InvalidArgument(format!(
+            "--split does not apply to --format {} (an export for annotators is one task list)",
             opts.format.name()
         )));
     }
-    check_sizes(repo, frames)?;
     let mut earlier = None;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
         // An earlier export of the same format is updated; anything else is refused.
         match read_record(out) {
-            Some(r) if r.format == opts.format.name() && r.dsv_export == 1 => {
+            Some((r, interrupted)) if r.format == opts.format.name() && r.dsv_export == 1 => {
+                // Same placement and splits: every unchanged file stays where
+                // it is. Otherwise (or after an interrupted update) the export
+                // is rebuilt beside the earlier one and swapped in.
+                let in_place = !interrupted && r.link == opts.link && r.split == opts.split;
                 earlier = Some(Earlier {
                     dir: out,
                     record: r,
+                    in_place,
+                    interrupted,
                 });
             }
             _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
@@ -453,7 +487,30 @@ pub fn export(
         (Ok(p), Some(n)) => p.join(n),
         _ => out.to_path_buf(),
     };
+    // A frame an update keeps (same content as the earlier export recorded)
+    // is not read from the store: its size claim needs no check.
+    let kept: std::collections::HashSet<(&str, &ObjectId)> = earlier
+        .as_ref()
+        .filter(|e| !e.interrupted)
+        .map(|e| {
+            e.record
+                .frames
+                .iter()
+                .map(|r| (r.path.as_str(), &r.id))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unknown: Vec<&FrameRecord> = frames
+        .iter()
+        .copied()
+        .filter(|f| !kept.contains(&(f.path.as_str(), &f.id)))
+        .collect();
+    check_sizes(repo, &unknown)?;
     let rep = export_into(repo, frames, opts, earlier.as_ref(), tmp.path(), &named)?;
+    if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
+        move_in(tmp.path(), out, &e.record)?;
+        return Ok(rep);
+    }
     if earlier.is_some() {
         // The earlier export is moved aside, the new one renamed into its
         // place, then the earlier one removed: at no point is there neither.
@@ -478,6 +535,53 @@ pub fn export(
     // The directory is `out` now: nothing for the guard to remove.
     let _ = tmp.keep();
     Ok(rep)
+}
+
+/// Finishes an update in place: the files staged in `staged` (new and
+/// changed ones, the split files, the new record) are renamed into `out`,
+/// then the files of the earlier record no longer exported are removed. The
+/// earlier record is renamed to [`UPDATING`] first, so an update interrupted
+/// here is seen by the next one, which rebuilds the export whole.
+fn move_in(staged: &Path, out: &Path, earlier: &Record) -> Result<()> {
+    let new_json = staged.join(RECORD);
+    let bytes = std::fs::read(&new_json).ctx("reading", &new_json)?;
+    let new: Record = serde_json::from_slice(&bytes)
+        .map_err(std::io::Error::from)
+        .ctx("reading", &new_json)?;
+    std::fs::rename(out.join(RECORD), out.join(UPDATING)).ctx("updating", out)?;
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = staged.join(&rel);
+        for entry in std::fs::read_dir(&dir).ctx("reading", &dir)? {
+            let entry = entry.ctx("reading", &dir)?;
+            let name = rel.join(entry.file_name());
+            if name.as_os_str() == RECORD {
+                continue;
+            }
+            let to = out.join(&name);
+            if entry.file_type().ctx("reading", entry.path())?.is_dir() {
+                std::fs::create_dir_all(&to).ctx("creating", &to)?;
+                stack.push(name);
+            } else {
+                std::fs::rename(entry.path(), &to).ctx("writing", &to)?;
+            }
+        }
+    }
+    let keep: std::collections::HashSet<&str> = new
+        .frames
+        .iter()
+        .flat_map(|f| std::iter::once(f.image.as_str()).chain(f.label.as_deref()))
+        .collect();
+    for f in &earlier.frames {
+        for p in std::iter::once(f.image.as_str()).chain(f.label.as_deref()) {
+            if !keep.contains(p) {
+                let _ = std::fs::remove_file(out.join(p));
+            }
+        }
+    }
+    std::fs::rename(&new_json, out.join(RECORD)).ctx("writing", out.join(RECORD))?;
+    let _ = std::fs::remove_file(out.join(UPDATING));
+    Ok(())
 }
 
 fn create_parent(path: &Path) -> Result<()> {
@@ -520,9 +624,15 @@ fn export_into(
     dir: &Path,
     out: &Path,
 ) -> Result<ExportReport> {
-    let format = opts.format;
+    let format = opts.format.writer();
+    let handoff = opts.format.is_handoff();
     let imp = format_of(format);
-    let names = file_names(frames)?;
+    // Annotation tools name each frame by its dataset path: what `dsv import` reads back.
+    let names = if handoff {
+        frames.iter().map(|f| f.path.clone()).collect()
+    } else {
+        file_names(frames)?
+    };
     let classes = match (&opts.classes, earlier) {
         (Some((file, list)), _) => classes::given(list.clone(), frames, file)?,
         // An update keeps the ids the earlier export gave.
@@ -534,7 +644,7 @@ fn export_into(
     // What the earlier export holds, by frame path; its files are reused
     // (hard-linked into the new export) only when placed the same way.
     let before: HashMap<&str, &RecordFrame> = earlier
-        .filter(|e| e.record.link == opts.link)
+        .filter(|e| e.record.link == opts.link && !e.interrupted)
         .map(|e| {
             e.record
                 .frames
@@ -552,27 +662,44 @@ fn export_into(
     let index = repo.index.load()?;
     let mut rep = ExportReport::default();
     let mut per_split: Vec<Vec<FrameLabels>> = vec![Vec::new(); split_names.len()];
+    let mut tasks: Vec<(FrameLabels, &FrameRecord)> = Vec::new();
     let mut stems: Vec<Vec<String>> = vec![Vec::new(); split_names.len()];
     let mut record = Vec::with_capacity(frames.len());
     let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
     // Formats that record the image size get it for every image.
-    let wants_size = matches!(format, Format::Coco | Format::Voc);
+    let wants_size = matches!(format, Format::Coco | Format::Voc | Format::Cvat);
+    let studio = opts.format == ExportFormat::LabelStudio;
     let mut no_clones = false;
     for (f, name) in frames.iter().zip(&names) {
         let s = opts.split.of(&f.path);
         let split = split_names[s];
-        let (image, label) = paths(format, split, name);
-        let dest = dir.join(&image);
-        create_parent(&dest)?;
+        let (image, label) = if handoff {
+            (format!("images/{name}"), None)
+        } else {
+            paths(format, split, name)
+        };
+        let mut dest = dir.join(&image);
         let mut bytes: Option<Vec<u8>> = None;
         let old = before.get(f.path.as_str()).copied();
         let reused = match (old, earlier) {
             (Some(r), Some(e)) if r.id == f.id && r.image == image => {
                 let src = e.dir.join(&r.image);
-                file_stat(&src) == Some(r.stat) && std::fs::hard_link(&src, &dest).is_ok()
+                if file_stat(&src) != Some(r.stat) {
+                    false
+                } else if e.in_place {
+                    // Left where it is; what reads it below reads it there.
+                    dest = src;
+                    true
+                } else {
+                    create_parent(&dest)?;
+                    std::fs::hard_link(&src, &dest).is_ok()
+                }
             }
             _ => false,
         };
+        if !reused {
+            create_parent(&dest)?;
+        }
         let placed = if reused {
             Some(place::Placed::Unchanged)
         } else if linkable(repo, &index, f) {
@@ -638,7 +765,13 @@ fn export_into(
         };
         let mut kept = Vec::with_capacity(fl.objects.len());
         for mut o in std::mem::take(&mut fl.objects) {
-            match shape_loss(imp, &o) {
+            // Label Studio's tasks hold rectangles only.
+            let loss = match (&o.geometry, studio) {
+                (Some(crate::labels::Geometry::Box3d(_)) | None, true) => None,
+                (Some(g), true) => Some(!g.is_thin() && o.bbox.is_some()),
+                (_, false) => shape_loss(imp, &o),
+            };
+            match loss {
                 None => kept.push(o),
                 Some(as_boxes) => {
                     let key = (files(), o.kind(), as_boxes);
@@ -664,7 +797,7 @@ fn export_into(
                 .push(format!("{}: {e}; labels left out", f.path));
             fl.objects.clear();
         }
-        if imp.needs_boxes() {
+        if imp.needs_boxes() || studio {
             let before = fl.objects.len();
             fl.objects.retain(|o| o.bbox.is_some());
             if fl.objects.len() != before {
@@ -695,8 +828,14 @@ fn export_into(
                     if r.label.as_deref() == Some(label.as_str())
                         && r.label_hash.as_deref() == Some(hash.as_str()) =>
                 {
-                    create_parent(&dir.join(label))?;
-                    std::fs::hard_link(e.dir.join(label), dir.join(label)).is_ok()
+                    if e.in_place {
+                        // Written by dsv with these bytes; a label edited in
+                        // place since is not looked for (as in a rebuild).
+                        true
+                    } else {
+                        create_parent(&dir.join(label))?;
+                        std::fs::hard_link(e.dir.join(label), dir.join(label)).is_ok()
+                    }
                 }
                 _ => false,
             };
@@ -707,6 +846,8 @@ fn export_into(
                 rep.label_files += 1;
             }
             label_hash = Some(hash);
+        } else if studio {
+            tasks.push((fl, *f));
         } else {
             per_split[s].push(fl);
         }
@@ -715,17 +856,35 @@ fn export_into(
             path: f.path.clone(),
             id: f.id,
             split: split.to_string(),
-            stat: file_stat(&dest).unwrap_or_default(),
+            stat: match old {
+                Some(r) if reused && earlier.is_some_and(|e| e.in_place) => r.stat,
+                _ => file_stat(&dest).unwrap_or_default(),
+            },
             image,
             label,
             label_hash,
             size,
         });
     }
-    write_split_files(dir, out, opts, &classes, per_split, &stems, &mut rep)?;
+    if studio {
+        let bytes = handoff::label_studio_tasks(&tasks, &opts.url_prefix, &opts.lineage.commit)
+            .map_err(|message| ExportError::Write {
+                frame: handoff::LS_TASKS.into(),
+                message,
+            })?;
+        write_file(&dir.join(handoff::LS_TASKS), &bytes)?;
+        write_file(
+            &dir.join(handoff::LS_CONFIG),
+            handoff::label_studio_config(&classes.names).as_bytes(),
+        )?;
+        std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
+        rep.label_files += 1;
+    } else {
+        write_split_files(dir, out, opts, &classes, per_split, &stems, &mut rep)?;
+    }
     let rec = Record {
         dsv_export: 1,
-        format: format.name().to_string(),
+        format: opts.format.name().to_string(),
         lineage: opts.lineage.clone(),
         split: opts.split.clone(),
         classes: classes.clone(),
@@ -762,7 +921,17 @@ fn write_split_files(
 ) -> Result<()> {
     let lin = &opts.lineage;
     let splits: Vec<&str> = opts.split.names().collect();
-    match opts.format {
+    match format_writer(opts) {
+        Format::Cvat => {
+            let frames: Vec<FrameLabels> = per_split.into_iter().flatten().collect();
+            let bytes = crate::labels::cvat::write(&frames).map_err(|e| ExportError::Write {
+                frame: "annotations.xml".into(),
+                message: e.to_string(),
+            })?;
+            write_file(&dir.join("annotations.xml"), &bytes)?;
+            rep.label_files += 1;
+            std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
+        }
         Format::Coco => {
             for (split, frames) in splits.iter().zip(per_split) {
                 let info = serde_json::json!({
@@ -838,6 +1007,10 @@ fn write_split_files(
         }
     }
     Ok(())
+}
+
+fn format_writer(opts: &ExportOptions) -> Format {
+    opts.format.writer()
 }
 
 /// A YAML string (JSON's quoting is YAML's double-quoted style).

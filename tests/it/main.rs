@@ -21,6 +21,7 @@ mod corruption;
 mod crash;
 mod differential;
 mod export;
+mod export_handoff;
 mod frame_attributes;
 mod git_integration;
 mod git_verbs;

@@ -1,0 +1,626 @@
+//! `dsv import`: an annotation tool's file (CVAT for images 1.1 XML, Label
+//! Studio JSON tasks) written back into the dataset's own label files, in
+//! their own format and layout, in the working tree.
+//!
+//! Each frame of the file is named by its dataset path (what `dsv export
+//! --format cvat|labelstudio` writes). Its objects are paired with the label
+//! file's (as `dsv diff` pairs them); an object the annotator did not change is
+//! kept as it was, byte for byte where the writer allows, so `dsv diff` then
+//! shows exactly the edits. Nothing is written unless every frame imports.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{IoContext, Result};
+use crate::labels::compare::{MatchOptions, object_change, pair_objects};
+use crate::labels::layout::{FileSource, Layout};
+use crate::labels::{BBox, Format, Object, Units, format_of};
+use crate::query::FrameIndex;
+use crate::worktree::sources::WorktreeSource;
+
+/// The annotation tool formats `dsv import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// CVAT for images 1.1 XML.
+    Cvat,
+    /// Label Studio JSON (a list of tasks with `annotations`).
+    LabelStudio,
+}
+
+impl ImportFormat {
+    /// Parses the command-line name.
+    pub fn from_name(name: &str) -> Option<ImportFormat> {
+        match name {
+            "cvat" => Some(ImportFormat::Cvat),
+            "labelstudio" | "label-studio" => Some(ImportFormat::LabelStudio),
+            _ => None,
+        }
+    }
+
+    /// The format a file's name suggests (`.xml` CVAT, `.json` Label Studio).
+    pub fn of_file(name: &str) -> Option<ImportFormat> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".xml") {
+            Some(ImportFormat::Cvat)
+        } else if lower.ends_with(".json") {
+            Some(ImportFormat::LabelStudio)
+        } else {
+            None
+        }
+    }
+}
+
+/// A failure particular to import.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file does not parse as the format.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The imported file.
+        file: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A frame of the file is not a frame of the dataset.
+    #[error("{file}: frame {frame:?} is not a frame of HEAD")]
+    UnknownFrame {
+        /// The imported file.
+        file: String,
+        /// The frame.
+        frame: String,
+    },
+    /// A frame appears twice in the file.
+    #[error("{file}: frame {frame:?} appears twice")]
+    Duplicate {
+        /// The imported file.
+        file: String,
+        /// The frame.
+        frame: String,
+    },
+    /// A frame has labels to write but no label file to write them to.
+    #[error(
+        "frame {frame:?} has no label file in HEAD: import cannot tell where its {count} object(s) go (add a label file for it first)"
+    )]
+    NoLabelFile {
+        /// The frame.
+        frame: String,
+        /// Objects imported for it.
+        count: usize,
+    },
+    /// A frame is described by more than one label file.
+    #[error("frame {frame:?} is described by {files}: import cannot tell which to write")]
+    ManyLabelFiles {
+        /// The frame.
+        frame: String,
+        /// The label files.
+        files: String,
+    },
+    /// A label file of HEAD is missing or changed beyond recognition in the working tree.
+    #[error("{file}: {message}")]
+    LabelFile {
+        /// The label file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An imported box does not fit the image, or cannot be converted.
+    #[error("{file}: frame {frame:?}: {message}")]
+    BadBox {
+        /// The imported file.
+        file: String,
+        /// The frame.
+        frame: String,
+        /// What is wrong with which object.
+        message: String,
+    },
+    /// The label file's writer refused the frame (a class not in its names list...).
+    #[error("{file}: {message}")]
+    Write {
+        /// The label file.
+        file: String,
+        /// The writer's message.
+        message: String,
+    },
+}
+
+impl crate::error::ModuleError for ImportError {}
+
+crate::error::module_error!(ImportError);
+
+/// What an import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    /// Frames in the imported file.
+    pub frames: usize,
+    /// Frames whose labels changed.
+    pub changed: Vec<String>,
+    /// Label files written.
+    pub files: Vec<String>,
+    /// Things left out, said once each (tasks without an annotation...).
+    pub warnings: Vec<String>,
+}
+
+/// One frame of the imported file: its dataset path, image size and objects in pixels.
+struct Incoming {
+    path: String,
+    size: Option<(u32, u32)>,
+    objects: Vec<Object>,
+}
+
+/// Reads the file's frames.
+fn read(
+    format: ImportFormat,
+    file: &str,
+    bytes: &[u8],
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Vec<Incoming>, ImportError> {
+    let bad = |message: String| ImportError::Parse {
+        file: file.to_string(),
+        message,
+    };
+    match format {
+        ImportFormat::Cvat => {
+            let frames = crate::labels::cvat::parse(bytes).map_err(|e| bad(e.to_string()))?;
+            frames
+                .into_iter()
+                .map(|fl| {
+                    if fl.units != Units::Pixels {
+                        return Err(bad(format!("frame {:?}: boxes not in pixels", fl.frame)));
+                    }
+                    Ok(Incoming {
+                        size: fl.width.zip(fl.height),
+                        path: fl.frame,
+                        objects: fl.objects,
+                    })
+                })
+                .collect()
+        }
+        ImportFormat::LabelStudio => label_studio(bytes, &bad, warnings),
+    }
+}
+
+/// A number of a Label Studio region.
+fn num(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64).filter(|x| x.is_finite())
+}
+
+/// Label Studio tasks: each task's last annotation that was not cancelled.
+fn label_studio(
+    bytes: &[u8],
+    bad: &dyn Fn(String) -> ImportError,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Vec<Incoming>, ImportError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let tasks = v
+        .as_array()
+        .ok_or_else(|| bad("not a list of Label Studio tasks".into()))?;
+    let mut out = Vec::with_capacity(tasks.len());
+    let mut unannotated = 0usize;
+    let mut several = 0usize;
+    for (k, t) in tasks.iter().enumerate() {
+        let tid = t
+            .get("id")
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| format!("#{}", k + 1));
+        let path = t
+            .pointer("/data/dsv_path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                bad(format!(
+                    "task {tid} has no data.dsv_path (was it exported by dsv export --format labelstudio?)"
+                ))
+            })?
+            .to_string();
+        let anns: Vec<&Value> = t
+            .get("annotations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|a| a.get("was_cancelled").and_then(Value::as_bool) != Some(true))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(ann) = anns.last() else {
+            unannotated += 1;
+            continue;
+        };
+        if anns.len() > 1 {
+            several += 1;
+        }
+        let result = ann.get("result").and_then(Value::as_array).ok_or_else(|| {
+            bad(format!(
+                "task {tid} ({path}): annotation without a result list"
+            ))
+        })?;
+        let mut size: Option<(u32, u32)> = None;
+        let mut objects = Vec::with_capacity(result.len());
+        for (i, r) in result.iter().enumerate() {
+            let what = || format!("task {tid} ({path}), region {}", i + 1);
+            let ty = r.get("type").and_then(Value::as_str).unwrap_or("");
+            if ty != "rectanglelabels" {
+                return Err(bad(format!(
+                    "{}: region type {ty:?} (only rectanglelabels is imported)",
+                    what()
+                )));
+            }
+            let (Some(w), Some(h)) = (num(r, "original_width"), num(r, "original_height")) else {
+                return Err(bad(format!(
+                    "{}: no original_width/original_height (the image size)",
+                    what()
+                )));
+            };
+            if w < 1.0 || h < 1.0 || w > f64::from(u32::MAX) || h > f64::from(u32::MAX) {
+                return Err(bad(format!("{}: image size {w} x {h}", what())));
+            }
+            let s = (w as u32, h as u32);
+            if size.is_some_and(|x| x != s) {
+                return Err(bad(format!(
+                    "{}: image size differs from its other regions",
+                    what()
+                )));
+            }
+            size = Some(s);
+            let val = r.get("value").unwrap_or(&Value::Null);
+            let (Some(x), Some(y), Some(bw), Some(bh)) = (
+                num(val, "x"),
+                num(val, "y"),
+                num(val, "width"),
+                num(val, "height"),
+            ) else {
+                return Err(bad(format!(
+                    "{}: value lacks x, y, width or height",
+                    what()
+                )));
+            };
+            if num(val, "rotation").is_some_and(|a| a != 0.0) {
+                return Err(bad(format!(
+                    "{}: a rotated box (dsv boxes are upright)",
+                    what()
+                )));
+            }
+            let class = match val
+                .get("rectanglelabels")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
+                Some([c]) => c
+                    .as_str()
+                    .ok_or_else(|| bad(format!("{}: a class that is not text", what())))?
+                    .to_string(),
+                _ => {
+                    return Err(bad(format!(
+                        "{}: rectanglelabels must name exactly one class",
+                        what()
+                    )));
+                }
+            };
+            let (wf, hf) = (f64::from(s.0), f64::from(s.1));
+            objects.push(Object::new(
+                class,
+                Some(BBox {
+                    x: x / 100.0 * wf,
+                    y: y / 100.0 * hf,
+                    w: bw / 100.0 * wf,
+                    h: bh / 100.0 * hf,
+                }),
+            ));
+        }
+        out.push(Incoming {
+            path,
+            size,
+            objects,
+        });
+    }
+    if unannotated > 0 {
+        warnings.push(format!(
+            "{} without an annotation left as they are",
+            crate::quote::count(unannotated, "task")
+        ));
+    }
+    if several > 0 {
+        warnings.push(format!(
+            "{} with several annotations: the last one imported",
+            crate::quote::count(several, "task")
+        ));
+    }
+    Ok(out)
+}
+
+/// Scales a box's coordinates.
+fn scaled(b: &BBox, sx: f64, sy: f64) -> BBox {
+    BBox {
+        x: b.x * sx,
+        y: b.y * sy,
+        w: b.w * sx,
+        h: b.h * sy,
+    }
+}
+
+/// What an import compares of an object: its class and box, and its shape
+/// where the tool holds shapes (CVAT). Attributes are not compared: CVAT
+/// adds its own (`occluded`, `z_order`) to every object.
+fn seen(o: &Object, format: ImportFormat) -> Object {
+    let mut v = Object::new(o.class.clone(), o.bbox);
+    if format == ImportFormat::Cvat {
+        v.geometry = o.geometry.clone();
+    }
+    v
+}
+
+/// The objects of `original` (in `units`, image `size`) after the edits
+/// `incoming` (pixels) holds, or `None` when there are none. Objects the
+/// annotator did not change are kept as they were.
+fn merged(
+    original: &[Object],
+    units: Units,
+    size: Option<(u32, u32)>,
+    incoming: &[Object],
+    format: ImportFormat,
+) -> std::result::Result<Option<Vec<Object>>, String> {
+    let (sx, sy) = match (units, size) {
+        (Units::Pixels, _) => (1.0, 1.0),
+        (Units::Normalized, Some((w, h))) => (f64::from(w), f64::from(h)),
+        (Units::Normalized, None) => {
+            return Err("image size unknown: cannot convert pixel boxes to normalized ones".into());
+        }
+    };
+    let old: Vec<Object> = original
+        .iter()
+        .map(|o| {
+            let mut v = seen(o, format);
+            v.bbox = v.bbox.map(|b| scaled(&b, sx, sy));
+            v
+        })
+        .collect();
+    let new: Vec<Object> = incoming.iter().map(|o| seen(o, format)).collect();
+    // Boxes closer than a thousandth of a pixel are the same box: what
+    // printing floats (a YOLO file's six decimals) moves them by.
+    let opts = MatchOptions {
+        epsilon: 1e-3,
+        ..MatchOptions::default()
+    };
+    let pairs = pair_objects(&old, &new, &opts);
+    let mut taken = vec![false; new.len()];
+    let mut changed = false;
+    let mut out = Vec::with_capacity(new.len());
+    for (i, p) in pairs.iter().enumerate() {
+        let Some(j) = *p else {
+            changed = true;
+            continue;
+        };
+        taken[j] = true;
+        if object_change(&old[i], &new[j], &opts).is_none() {
+            out.push(original[i].clone());
+            continue;
+        }
+        changed = true;
+        let mut o = original[i].clone();
+        let inc = &incoming[j];
+        o.class = inc.class.clone();
+        o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
+        if format == ImportFormat::Cvat {
+            if inc.geometry.is_some() && units != Units::Pixels {
+                return Err(format!(
+                    "object {:?}: a {} can be imported into a label file with pixel boxes only",
+                    inc.class,
+                    inc.kind()
+                ));
+            }
+            o.geometry = inc.geometry.clone();
+        } else if o.geometry.is_some() {
+            // The tool moved the box of a shape it does not hold: the shape is gone.
+            o.geometry = None;
+        }
+        out.push(o);
+    }
+    for (j, inc) in incoming.iter().enumerate() {
+        if taken[j] {
+            continue;
+        }
+        changed = true;
+        if inc.geometry.is_some() && units != Units::Pixels {
+            return Err(format!(
+                "object {:?}: a {} can be imported into a label file with pixel boxes only",
+                inc.class,
+                inc.kind()
+            ));
+        }
+        let mut o = inc.clone();
+        o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
+        out.push(o);
+    }
+    Ok(changed.then_some(out))
+}
+
+/// The size in an image file's header (its first 256 KiB), if any.
+fn header_size(path: &Path) -> Option<(u32, u32)> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1 << 18);
+    std::fs::File::open(path)
+        .ok()?
+        .take(1 << 18)
+        .read_to_end(&mut head)
+        .ok()?;
+    crate::image::size(&head)
+}
+
+/// Imports `bytes` (the file `file`, in `format`) into the working tree at
+/// `root`, against `index` (HEAD's frames: which label files describe each).
+pub fn import(
+    root: &Path,
+    index: &FrameIndex,
+    format: ImportFormat,
+    file: &str,
+    bytes: &[u8],
+) -> Result<ImportReport> {
+    let mut rep = ImportReport::default();
+    let incoming = read(format, file, bytes, &mut rep.warnings)?;
+    rep.frames = incoming.len();
+    let by_path: HashMap<&str, &crate::query::FrameRecord> =
+        index.frames.iter().map(|f| (f.path.as_str(), f)).collect();
+    // Frames by label file, in file order.
+    let mut by_file: BTreeMap<(String, Format), Vec<&Incoming>> = BTreeMap::new();
+    let mut seen_paths = std::collections::HashSet::new();
+    for inc in &incoming {
+        if !seen_paths.insert(inc.path.as_str()) {
+            return Err(ImportError::Duplicate {
+                file: file.into(),
+                frame: inc.path.clone(),
+            }
+            .into());
+        }
+        let rec = by_path
+            .get(inc.path.as_str())
+            .ok_or_else(|| ImportError::UnknownFrame {
+                file: file.into(),
+                frame: inc.path.clone(),
+            })?;
+        match rec.labels.as_slice() {
+            [] if inc.objects.is_empty() => {}
+            [] => {
+                return Err(ImportError::NoLabelFile {
+                    frame: inc.path.clone(),
+                    count: inc.objects.len(),
+                }
+                .into());
+            }
+            [one] => by_file.entry(one.clone()).or_default().push(inc),
+            many => {
+                return Err(ImportError::ManyLabelFiles {
+                    frame: inc.path.clone(),
+                    files: many
+                        .iter()
+                        .map(|(p, _)| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into());
+            }
+        }
+    }
+    let src = WorktreeSource::new(root.to_path_buf());
+    let layout = match Layout::load(&src)? {
+        Ok(l) => l,
+        Err(e) => {
+            return Err(ImportError::LabelFile {
+                file: crate::dsv_toml::FILE_NAME.into(),
+                message: e.to_string(),
+            }
+            .into());
+        }
+    };
+    let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
+    for ((label, lformat), frames) in &by_file {
+        let lf = |message: String| ImportError::LabelFile {
+            file: label.clone(),
+            message,
+        };
+        let old = src
+            .read(label)?
+            .ok_or_else(|| lf("missing in the working tree".into()))?;
+        let mut parsed = layout
+            .parse(&src, label, *lformat, &old)?
+            .map_err(|(f, e)| ImportError::LabelFile {
+                file: f,
+                message: e.to_string(),
+            })?;
+        let originals = parsed.clone();
+        let imp = format_of(*lformat);
+        let mut any = false;
+        for inc in frames {
+            let k = if imp.is_multi_frame() {
+                let mut hit = None;
+                for (k, fl) in parsed.iter().enumerate() {
+                    if layout
+                        .frame_path(&src, label, *lformat, &fl.frame)?
+                        .as_deref()
+                        == Some(inc.path.as_str())
+                    {
+                        hit = Some(k);
+                        break;
+                    }
+                }
+                hit.ok_or_else(|| lf(format!("no entry for frame {:?}", inc.path)))?
+            } else if parsed.len() == 1 {
+                0
+            } else {
+                return Err(lf(format!("{} frames in a one-frame file", parsed.len())).into());
+            };
+            let fl = &mut parsed[k];
+            let rec = by_path[inc.path.as_str()];
+            // A Label Studio task whose regions were all deleted says no
+            // size: the image's header in the working tree does.
+            let size = fl
+                .width
+                .zip(fl.height)
+                .or(rec.width.zip(rec.height))
+                .or(inc.size)
+                .or_else(|| header_size(&root.join(&inc.path)));
+            let boxed = |message: String| ImportError::BadBox {
+                file: file.into(),
+                frame: inc.path.clone(),
+                message,
+            };
+            let Some(objects) =
+                merged(&fl.objects, fl.units, size, &inc.objects, format).map_err(boxed)?
+            else {
+                continue;
+            };
+            let check = size.or(inc.size);
+            let problems = crate::labels::frame_box_problems(
+                &objects,
+                fl.units,
+                (check.map(|s| s.0), check.map(|s| s.1)),
+            );
+            if let Some(p) = problems.first() {
+                return Err(boxed(p.clone()).into());
+            }
+            fl.objects = objects;
+            any = true;
+            rep.changed.push(inc.path.clone());
+        }
+        if !any {
+            continue;
+        }
+        let names = if imp.uses_class_names() {
+            layout
+                .class_names(&src, label)?
+                .map_err(|(f, e)| ImportError::LabelFile {
+                    file: f,
+                    message: e.to_string(),
+                })?
+        } else {
+            None
+        };
+        let bytes = imp
+            .write_like(
+                (old.as_slice(), originals.as_slice()),
+                &[],
+                &parsed,
+                names.as_deref().map(Vec::as_slice),
+            )
+            .map_err(|e| ImportError::Write {
+                file: label.clone(),
+                message: e.to_string(),
+            })?;
+        writes.push((label.clone(), bytes));
+    }
+    // Everything converted: only now is anything written, each file replaced whole.
+    for (label, bytes) in writes {
+        let path = root.join(&label);
+        let dir = path.parent().unwrap_or(root);
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).ctx("writing", &path)?;
+        // A temporary file is private (0600): the label file keeps its own mode.
+        if let Ok(m) = std::fs::metadata(&path) {
+            let _ = tmp.as_file().set_permissions(m.permissions());
+        }
+        std::io::Write::write_all(&mut tmp, &bytes).ctx("writing", &path)?;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .ctx("writing", &path)?;
+        rep.files.push(label);
+    }
+    Ok(rep)
+}

@@ -1,0 +1,375 @@
+//! `dsv export --format cvat|labelstudio` and `dsv import` (issue 18): a
+//! selection sent to annotators and the edited file committed back; `dsv diff`
+//! then shows exactly the annotator's edits.
+
+use crate::common;
+use crate::differential::fixtures;
+
+use std::collections::BTreeMap;
+
+use common::{TestRepo, copy_contents};
+use serde_json::{Value, json};
+
+/// The demo YOLO dataset (normalized boxes, `data.yaml` names), committed.
+fn demo() -> TestRepo {
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join("demo"), &t.path("demo"));
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "data"]);
+    t
+}
+
+/// Every label file's bytes, by path.
+fn label_files(t: &TestRepo) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(t.path("demo/labels"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (label file, kind, class) of every object change `dsv diff --json` reports
+/// between HEAD and the working tree, sorted.
+fn edits(t: &TestRepo) -> Vec<(String, String, String)> {
+    let doc: Value = serde_json::from_str(&t.ok(["diff", "--json"]).stdout).expect("JSON");
+    let mut out = Vec::new();
+    for l in doc["labels"].as_array().expect("labels") {
+        let file = l["path"]
+            .as_str()
+            .unwrap_or("?")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        for f in l["frames"].as_array().expect("frames") {
+            for c in f["changes"].as_array().expect("changes") {
+                out.push((
+                    file.clone(),
+                    c["kind"].as_str().unwrap_or("").to_string(),
+                    c["class"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn tasks(dir: &std::path::Path) -> Vec<Value> {
+    serde_json::from_slice::<Value>(&std::fs::read(dir.join("tasks.json")).expect("tasks.json"))
+        .expect("JSON")
+        .as_array()
+        .expect("a list of tasks")
+        .clone()
+}
+
+fn task<'a>(tasks: &'a mut [Value], path: &str) -> &'a mut Value {
+    tasks
+        .iter_mut()
+        .find(|t| t["data"]["dsv_path"] == path)
+        .unwrap_or_else(|| panic!("no task for {path}"))
+}
+
+fn regions<'a>(tasks: &'a mut [Value], path: &str) -> &'a mut Vec<Value> {
+    task(tasks, path)["annotations"][0]["result"]
+        .as_array_mut()
+        .expect("result")
+}
+
+#[test]
+fn export_labelstudio_tasks_hold_percent_boxes_sizes_and_dataset_paths() {
+    let t = demo();
+    let out = t.path("ls");
+    t.ok([
+        "export",
+        "--format",
+        "labelstudio",
+        "--out",
+        "ls",
+        "--url-prefix",
+        "/data/local-files/?d=ls/",
+    ]);
+    let ts = tasks(&out);
+    assert_eq!(ts.len(), 6);
+    let task = ts
+        .iter()
+        .find(|t| t["data"]["dsv_path"] == "demo/images/frame_001.jpg")
+        .unwrap();
+    assert_eq!(
+        task["data"]["image"],
+        "/data/local-files/?d=ls/images/demo/images/frame_001.jpg"
+    );
+    assert!(out.join("images/demo/images/frame_001.jpg").is_file());
+    let r = &task["annotations"][0]["result"][0];
+    assert_eq!(r["type"], "rectanglelabels");
+    assert_eq!(r["from_name"], "label");
+    assert_eq!(r["to_name"], "image");
+    // frame_001.txt: `0 0.35 0.3 0.3 0.2` (centre, size) -> top-left 20% x 20%.
+    let w = r["original_width"].as_f64().unwrap();
+    assert!(w > 0.0 && r["original_height"].as_f64().unwrap() > 0.0);
+    let v = &r["value"];
+    for (k, want) in [("x", 20.0), ("y", 20.0), ("width", 30.0), ("height", 20.0)] {
+        assert!((v[k].as_f64().unwrap() - want).abs() < 1e-6, "{k}: {v}");
+    }
+    assert_eq!(v["rectanglelabels"], json!(["label_0"]));
+    let config = std::fs::read_to_string(out.join("label_config.xml")).unwrap();
+    assert!(config.contains("<RectangleLabels name=\"label\" toName=\"image\">"));
+    assert!(config.contains("<Label value=\"person\"/>"));
+}
+
+#[test]
+fn export_labelstudio_edit_import_diff_shows_exactly_the_edits() {
+    let t = demo();
+    t.ok(["export", "--format", "labelstudio", "--out", "ls"]);
+    let before = label_files(&t);
+    let mut ts = tasks(&t.path("ls"));
+    // As an annotator would: move a box, delete one, add one, change a class.
+    regions(&mut ts, "demo/images/frame_000.jpg")[0]["value"]["x"] = json!(1.0);
+    regions(&mut ts, "demo/images/frame_001.jpg").remove(0);
+    let mut added = regions(&mut ts, "demo/images/frame_002.jpg")[0].clone();
+    added["id"] = json!("new1");
+    added["value"] = json!({"x": 70.0, "y": 70.0, "width": 10.0, "height": 10.0,
+        "rotation": 0, "rectanglelabels": ["cat"]});
+    regions(&mut ts, "demo/images/frame_002.jpg").push(added);
+    regions(&mut ts, "demo/images/frame_003.jpg")[0]["value"]["rectanglelabels"] =
+        json!(["person"]);
+    std::fs::write(t.path("edited.json"), serde_json::to_vec(&ts).unwrap()).unwrap();
+    let r = t.ok(["import", "edited.json"]);
+    assert!(
+        r.stderr.contains("6 frames read, 4 changed"),
+        "{}",
+        r.stderr
+    );
+    let got = edits(&t);
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(f, k, _)| (f.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("frame_000.txt", "moved"),
+            ("frame_001.txt", "removed"),
+            ("frame_002.txt", "added"),
+            ("frame_003.txt", "reclassified"),
+        ],
+        "{got:?}"
+    );
+    assert_eq!(got[2].2, "cat");
+    assert_eq!(got[3].2, "person");
+    // Frames the annotator did not touch keep their label files byte for byte.
+    let after = label_files(&t);
+    for f in ["frame_004.txt", "frame_005.txt"] {
+        assert_eq!(before[f], after[f], "{f}");
+    }
+    // Importing the same file again changes nothing more.
+    let again = t.ok(["import", "edited.json"]);
+    assert!(again.stderr.contains("0 changed"), "{}", again.stderr);
+    assert_eq!(label_files(&t), after);
+}
+
+#[test]
+fn export_cvat_edit_import_diff_shows_exactly_the_edits() {
+    let t = demo();
+    t.ok(["export", "--format", "cvat", "--out", "cv"]);
+    let before = label_files(&t);
+    let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
+    assert!(t.path("cv/images/demo/images/frame_000.jpg").is_file());
+    // Each <image ...> element, by its frame name.
+    let mut parts: Vec<String> = xml.split("<image ").map(str::to_string).collect();
+    let find = |parts: &[String], frame: &str| {
+        parts
+            .iter()
+            .position(|p| p.contains(&format!("name=\"{frame}\"")))
+            .unwrap_or_else(|| panic!("no image {frame} in {xml}"))
+    };
+    // Move: the first box of frame_000 shifted right by 1 pixel.
+    let i = find(&parts, "demo/images/frame_000.jpg");
+    let p = &parts[i];
+    let at = p.find("xtl=\"").unwrap() + 5;
+    let end = at + p[at..].find('"').unwrap();
+    let x: f64 = p[at..end].parse().unwrap();
+    let atr = p.find("xbr=\"").unwrap() + 5;
+    let endr = atr + p[atr..].find('"').unwrap();
+    let xr: f64 = p[atr..endr].parse().unwrap();
+    parts[i] = format!(
+        "{}{}{}{}{}",
+        &p[..at],
+        x + 1.0,
+        &p[end..atr],
+        xr + 1.0,
+        &p[endr..]
+    );
+    // Delete: frame_001's only box.
+    let i = find(&parts, "demo/images/frame_001.jpg");
+    let p = &parts[i];
+    let s = p.find("<box ").unwrap();
+    let e = s + p[s..]
+        .find("</box>")
+        .map(|k| k + 6)
+        .or_else(|| p[s..].find("/>").map(|k| k + 2))
+        .unwrap();
+    parts[i] = format!("{}{}", &p[..s], &p[e..]);
+    // Add: a cat in frame_002.
+    let i = find(&parts, "demo/images/frame_002.jpg");
+    let p = &parts[i];
+    let s = p.find("<box ").unwrap();
+    parts[i] = format!(
+        "{}<box label=\"cat\" occluded=\"0\" xtl=\"1\" ytl=\"1\" xbr=\"3\" ybr=\"3\" z_order=\"0\"></box>{}",
+        &p[..s],
+        &p[s..]
+    );
+    // Reclassify: frame_003's first box becomes a person.
+    let i = find(&parts, "demo/images/frame_003.jpg");
+    let p = &parts[i];
+    let s = p.find("<box label=\"").unwrap() + 12;
+    let e = s + p[s..].find('"').unwrap();
+    parts[i] = format!("{}person{}", &p[..s], &p[e..]);
+    std::fs::write(t.path("cv/annotations.xml"), parts.join("<image ")).unwrap();
+    let r = t.ok(["import", "cv/annotations.xml"]);
+    assert!(r.stderr.contains("4 changed"), "{}", r.stderr);
+    let got = edits(&t);
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(f, k, _)| (f.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("frame_000.txt", "moved"),
+            ("frame_001.txt", "removed"),
+            ("frame_002.txt", "added"),
+            ("frame_003.txt", "reclassified"),
+        ],
+        "{got:?}"
+    );
+    let after = label_files(&t);
+    for f in ["frame_004.txt", "frame_005.txt"] {
+        assert_eq!(before[f], after[f], "{f}");
+    }
+}
+
+/// Imports `tasks` edited by `edit` and expects a refusal mentioning `want`,
+/// with every label file as it was.
+fn refused(edit: impl FnOnce(&mut Vec<Value>), want: &str) {
+    let t = demo();
+    t.ok(["export", "--format", "labelstudio", "--out", "ls"]);
+    let before = label_files(&t);
+    let mut ts = tasks(&t.path("ls"));
+    // A valid edit first, so a refusal must undo nothing: nothing was written.
+    regions(&mut ts, "demo/images/frame_000.jpg").remove(0);
+    edit(&mut ts);
+    std::fs::write(t.path("edited.json"), serde_json::to_vec(&ts).unwrap()).unwrap();
+    let r = t.fails(["import", "edited.json"]);
+    assert!(r.stderr.contains(want), "{}", r.stderr);
+    assert_eq!(label_files(&t), before);
+}
+
+#[test]
+fn import_labelstudio_box_outside_the_image_is_refused_and_nothing_written() {
+    refused(
+        |ts| regions(ts, "demo/images/frame_003.jpg")[0]["value"]["x"] = json!(95.0),
+        "frame_003.jpg",
+    );
+}
+
+#[test]
+fn import_labelstudio_class_not_in_the_names_list_is_refused() {
+    refused(
+        |ts| {
+            regions(ts, "demo/images/frame_003.jpg")[0]["value"]["rectanglelabels"] =
+                json!(["zebra"])
+        },
+        "class 'zebra' is not in the names list",
+    );
+}
+
+#[test]
+fn import_labelstudio_frame_not_in_the_dataset_is_refused() {
+    refused(
+        |ts| {
+            task(ts, "demo/images/frame_003.jpg")["data"]["dsv_path"] =
+                json!("demo/images/nope.jpg")
+        },
+        "frame \"demo/images/nope.jpg\" is not a frame of HEAD",
+    );
+}
+
+#[test]
+fn import_labelstudio_region_without_image_size_is_refused() {
+    refused(
+        |ts| {
+            let r = &mut regions(ts, "demo/images/frame_003.jpg")[0];
+            r.as_object_mut().unwrap().remove("original_width");
+        },
+        "no original_width/original_height",
+    );
+}
+
+#[test]
+fn export_labelstudio_with_split_is_refused() {
+    let t = demo();
+    let r = t.run([
+        "export",
+        "--format",
+        "labelstudio",
+        "--out",
+        "ls",
+        "--split",
+        "train=0.5,val=0.5",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--split does not apply"), "{}", r.stderr);
+    assert!(!t.path("ls").exists());
+}
+
+#[test]
+fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_one_is_rebuilt() {
+    use std::os::unix::fs::MetadataExt;
+    let t = demo();
+    // Outside the checkout: `commit -a` would take an export inside it for frames.
+    let out = t.home().join("y");
+    let o = out.to_str().unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    // A hard link into a rebuilt export (or its removal) changes the ctime.
+    let ctime = |p: &str| {
+        let m = std::fs::metadata(out.join(p)).unwrap();
+        (m.ino(), m.ctime(), m.ctime_nsec(), m.nlink())
+    };
+    let img = ctime("images/train/frame_000.jpg");
+    let lbl = ctime("labels/train/frame_000.txt");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let text = std::fs::read_to_string(t.path("demo/labels/frame_001.txt")).unwrap();
+    std::fs::write(
+        t.path("demo/labels/frame_001.txt"),
+        text.replacen("0 ", "1 ", 1),
+    )
+    .unwrap();
+    t.ok(["commit", "-a", "-m", "relabel"]);
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert_eq!(ctime("images/train/frame_000.jpg"), img);
+    assert_eq!(ctime("labels/train/frame_000.txt"), lbl);
+    assert!(
+        std::fs::read_to_string(out.join("labels/train/frame_001.txt"))
+            .unwrap()
+            .starts_with("1 ")
+    );
+    // An update interrupted while moving files in leaves its record renamed:
+    // the next export rebuilds the whole export.
+    std::fs::rename(
+        out.join("dsv-export.json"),
+        out.join(".dsv-export-updating.json"),
+    )
+    .unwrap();
+    std::fs::write(out.join("labels/train/frame_004.txt"), "garbage\n").unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert!(out.join("dsv-export.json").is_file());
+    assert!(!out.join(".dsv-export-updating.json").exists());
+    let label = std::fs::read_to_string(out.join("labels/train/frame_004.txt")).unwrap();
+    assert!(label.starts_with("10 "), "{label}");
+}
