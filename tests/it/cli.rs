@@ -1651,7 +1651,14 @@ fn status_is_clean_when_a_directorys_files_and_its_subdirectorys_files_interleav
     // In byte order `a/b.txt` < `a/b/x.txt` < `a/c.txt`: the files of `a` and of `a/b`
     // interleave, so the walk's per-directory lists must be merged, not laid end to end.
     let repo = TestRepo::init();
-    for p in ["a/a.txt", "a/b.txt", "a/b/x.txt", "a/b/y/z.txt", "a/c.txt", "a.txt"] {
+    for p in [
+        "a/a.txt",
+        "a/b.txt",
+        "a/b/x.txt",
+        "a/b/y/z.txt",
+        "a/c.txt",
+        "a.txt",
+    ] {
         repo.write(p, p);
     }
     repo.ok(["add", "-A"]);
