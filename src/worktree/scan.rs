@@ -78,6 +78,9 @@ fn kind_of_raw(st_mode: u32) -> Result<Option<EntryMode>, &'static str> {
 }
 
 /// The stamp of a raw `lstat`, equal to [`StatStamp::of`] on the same file.
+// The `stat` field types differ between platforms and rustix backends: the casts are
+// no-ops only on some.
+#[allow(clippy::unnecessary_cast)]
 fn stamp_of_raw(st: &rustix::fs::Stat) -> StatStamp {
     StatStamp {
         size: st.st_size as u64,
