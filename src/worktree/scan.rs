@@ -1,7 +1,7 @@
 //! Walking the working tree in parallel, honouring `.dsvignore` (gitignore syntax).
 
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -43,19 +43,6 @@ pub fn mode_of(meta: &std::fs::Metadata) -> Option<EntryMode> {
     }
 }
 
-fn special_kind(meta: &std::fs::Metadata) -> &'static str {
-    let ft = meta.file_type();
-    if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_block_device() || ft.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// A `.dsvignore` matcher and the matchers of the directories above it.
 struct IgnoreNode {
     matcher: ignore::gitignore::Gitignore,
@@ -74,12 +61,78 @@ fn is_ignored(node: &Option<Arc<IgnoreNode>>, path: &Path, is_dir: bool) -> bool
     false
 }
 
+/// The kind of an entry from its `lstat` mode: a trackable file, a directory, or
+/// what else it is (for the warning).
+fn kind_of_raw(st_mode: u32) -> Result<Option<EntryMode>, &'static str> {
+    use rustix::fs::FileType;
+    match FileType::from_raw_mode(st_mode as rustix::fs::RawMode) {
+        FileType::Symlink => Ok(Some(EntryMode::Symlink)),
+        FileType::RegularFile if st_mode & 0o111 != 0 => Ok(Some(EntryMode::Exec)),
+        FileType::RegularFile => Ok(Some(EntryMode::File)),
+        FileType::Directory => Ok(None),
+        FileType::Fifo => Err("a FIFO"),
+        FileType::Socket => Err("a socket"),
+        FileType::BlockDevice | FileType::CharacterDevice => Err("a device"),
+        FileType::Unknown => Err("not a regular file"),
+    }
+}
+
+/// The stamp of a raw `lstat`, equal to [`StatStamp::of`] on the same file.
+// The `stat` field types differ between platforms and rustix backends: the casts are
+// no-ops only on some.
+#[allow(clippy::unnecessary_cast)]
+fn stamp_of_raw(st: &rustix::fs::Stat) -> StatStamp {
+    StatStamp {
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        ino: st.st_ino as u64,
+    }
+}
+
+/// Calls `f` with the name and `d_type` of every entry of the open directory but
+/// `.` and `..`, straight from the kernel's buffer (no allocation per entry).
+#[cfg(target_os = "linux")]
+fn each_entry(
+    fd: &rustix::fd::OwnedFd,
+    mut f: impl FnMut(&std::ffi::CStr, rustix::fs::FileType),
+) -> rustix::io::Result<()> {
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut dir = rustix::fs::RawDir::new(fd, buf.spare_capacity_mut());
+    while let Some(entry) = dir.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !matches!(name.to_bytes(), b"." | b"..") {
+            f(name, entry.file_type());
+        }
+    }
+    Ok(())
+}
+
+/// Calls `f` with the name and `d_type` of every entry of the open directory but
+/// `.` and `..`.
+#[cfg(not(target_os = "linux"))]
+fn each_entry(
+    fd: &rustix::fd::OwnedFd,
+    mut f: impl FnMut(&std::ffi::CStr, rustix::fs::FileType),
+) -> rustix::io::Result<()> {
+    for entry in rustix::fs::Dir::read_from(fd)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !matches!(name.to_bytes(), b"." | b"..") {
+            f(name, entry.file_type());
+        }
+    }
+    Ok(())
+}
+
 struct Walk<'a> {
     root: &'a Path,
     scopes: &'a [Vec<u8>],
     whole: bool,
     progress: &'a dyn Progress,
-    found: Mutex<Vec<WorkFile>>,
+    /// The files of each directory, sorted by path.
+    found: Mutex<Vec<Vec<WorkFile>>>,
     /// A directory too deep to track (see `tree::MAX_DEPTH`): the scan fails.
     too_deep: Mutex<Option<Vec<u8>>>,
 }
@@ -93,9 +146,10 @@ impl Walk<'_> {
                 .any(|s| path_within(rel, s) || (is_dir && path_within(s, rel)))
     }
 
-    /// Lists one directory and queues its subdirectories on the rayon scope. Entries are
-    /// stat'ed relative to the open directory (std's `DirEntry::metadata`), which spares
-    /// the kernel a full path lookup per file.
+    /// Lists one directory and queues its subdirectories on the rayon scope. Entries
+    /// come from the kernel's buffer and are lstat'ed relative to the open directory
+    /// (no path lookup from the root, no allocation but the path kept); the type the
+    /// directory entry gives spares a subdirectory its lstat.
     fn dir<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
@@ -103,9 +157,15 @@ impl Walk<'_> {
         rel: Vec<u8>,
         parent: Option<Arc<IgnoreNode>>,
     ) {
-        let rd = match std::fs::read_dir(&abs) {
-            Ok(rd) => rd,
+        use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+        let fd = match rustix::fs::open(
+            &abs,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
             Err(e) => {
+                let e = std::io::Error::from(e);
                 self.progress
                     .warn(&format!("skipping directory '{}': {e}", display_path(&rel)));
                 return;
@@ -133,77 +193,85 @@ impl Walk<'_> {
             parent
         };
         let mut local = Vec::new();
-        for entry in rd {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    self.progress.warn(&format!(
-                        "skipping an entry of '{}': {e}",
-                        display_path(&rel)
-                    ));
-                    continue;
-                }
-            };
-            let name = entry.file_name();
-            let name = name.as_bytes();
+        let listed = each_entry(&fd, |cname, dtype| {
+            let name = cname.to_bytes();
             if rel.is_empty() && (name == b".dsv" || name == b".git") {
-                continue;
+                return;
             }
-            let mut child = rel.clone();
+            let mut child = Vec::with_capacity(rel.len() + 1 + name.len());
+            child.extend_from_slice(&rel);
             if !child.is_empty() {
                 child.push(b'/');
             }
             child.extend_from_slice(name);
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) => {
-                    self.progress
-                        .warn(&format!("skipping '{}': {e}", display_path(&child)));
-                    continue;
-                }
+            let stat = match dtype {
+                FileType::Directory => None,
+                _ => match rustix::fs::statat(&fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => Some(st),
+                    Err(e) => {
+                        let e = std::io::Error::from(e);
+                        self.progress
+                            .warn(&format!("skipping '{}': {e}", display_path(&child)));
+                        return;
+                    }
+                },
             };
-            let is_dir = meta.is_dir();
+            let kind = stat.as_ref().map_or(Ok(None), |st| kind_of_raw(st.st_mode));
+            let is_dir = matches!(kind, Ok(None));
             // A path named explicitly (`dsv add cache/x`) is taken even if ignored, like `git add -f`.
             let explicit = !self.whole && self.scopes.contains(&child);
-            if !self.relevant(&child, is_dir)
-                || (!explicit && is_ignored(&node, &entry.path(), is_dir))
+            if !self.relevant(&child, is_dir) {
+                return;
+            }
+            if !explicit
+                && node.is_some()
+                && is_ignored(&node, &abs.join(std::ffi::OsStr::from_bytes(name)), is_dir)
             {
-                continue;
+                return;
             }
             if is_dir {
                 if crate::object::tree::check_dir_depth(&child).is_err() {
                     if let Ok(mut d) = self.too_deep.lock() {
                         d.get_or_insert(child);
                     }
-                    continue;
+                    return;
                 }
                 let node = node.clone();
-                let path = entry.path();
+                let path = abs.join(std::ffi::OsStr::from_bytes(name));
                 scope.spawn(move |s| self.dir(s, path, child, node));
-                continue;
+                return;
             }
             // A temporary file of a checkout that was killed before renaming it into place
             // (see `write::write_entry`): never user data, so never untracked or added.
             if crate::storage::is_dsv_temp(name) {
-                continue;
+                return;
             }
-            match mode_of(&meta) {
-                Some(mode) => local.push(WorkFile {
+            match (kind, stat) {
+                (Ok(Some(mode)), Some(st)) => local.push(WorkFile {
                     path: child,
                     mode,
-                    stat: StatStamp::of(&meta),
+                    stat: stamp_of_raw(&st),
                 }),
-                None => self.progress.warn(&format!(
-                    "skipping '{}': {} (only files, directories and symlinks are tracked)",
+                (Err(what), _) => self.progress.warn(&format!(
+                    "skipping '{}': {what} (only files, directories and symlinks are tracked)",
                     display_path(&child),
-                    special_kind(&meta)
                 )),
+                _ => {}
             }
+        });
+        if let Err(e) = listed {
+            let e = std::io::Error::from(e);
+            self.progress.warn(&format!(
+                "skipping an entry of '{}': {e}",
+                display_path(&rel)
+            ));
         }
-        if !local.is_empty()
-            && let Ok(mut f) = self.found.lock()
-        {
-            f.append(&mut local);
+        if !local.is_empty() {
+            // Sorted here, in parallel; `scan` then only merges the directories.
+            local.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            if let Ok(mut f) = self.found.lock() {
+                f.push(local);
+            }
         }
     }
 }
@@ -223,8 +291,16 @@ pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<
     if let Some(path) = walk.too_deep.into_inner().map_err(poisoned)? {
         return Err(crate::object::tree::too_deep(&path));
     }
-    let mut files = walk.found.into_inner().map_err(poisoned)?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut chunks = walk.found.into_inner().map_err(poisoned)?;
+    // Each directory's files are sorted; laid end to end in the order of their first
+    // paths they are sorted already unless a directory's files and its subdirectories'
+    // interleave, and the stable sort, which merges runs, costs one pass in that case.
+    chunks.sort_unstable_by(|a, b| a[0].path.cmp(&b[0].path));
+    let mut files = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    for chunk in chunks {
+        files.extend(chunk);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 

@@ -1647,6 +1647,36 @@ fn dsvignore_excludes_files_from_add_and_status() {
 }
 
 #[test]
+fn status_is_clean_when_a_directorys_files_and_its_subdirectorys_files_interleave() {
+    // In byte order `a/b.txt` < `a/b/x.txt` < `a/c.txt`: the files of `a` and of `a/b`
+    // interleave, so the walk's per-directory lists must be merged, not laid end to end.
+    let repo = TestRepo::init();
+    for p in [
+        "a/a.txt",
+        "a/b.txt",
+        "a/b/x.txt",
+        "a/b/y/z.txt",
+        "a/c.txt",
+        "a.txt",
+    ] {
+        repo.write(p, p);
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "c1"]);
+    assert_eq!(repo.ok(["status", "--short"]).stdout, "");
+    assert_eq!(
+        repo.ok(["ls-files"]).stdout,
+        "a.txt\na/a.txt\na/b.txt\na/b/x.txt\na/b/y/z.txt\na/c.txt\n"
+    );
+    repo.write("a/b/new.txt", "n");
+    repo.write("a/b.txt", "changed");
+    assert_eq!(
+        repo.ok(["status", "--short"]).stdout,
+        " M a/b.txt\n?? a/b/new.txt\n"
+    );
+}
+
+#[test]
 fn pathspecs_that_match_nothing_are_errors() {
     let repo = TestRepo::init();
     repo.write("a.txt", "a");
