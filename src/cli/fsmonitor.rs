@@ -58,7 +58,11 @@ next status scan the whole tree.";
 /// The daemon's settings from the environment (for tests and measurements):
 /// `DSV_FSMONITOR_IDLE_SECS`, `DSV_FSMONITOR_MAX_PATHS`.
 fn daemon_options() -> daemon::DaemonOptions {
-    let number = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    let number = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
     let mut o = daemon::DaemonOptions::default();
     if let Some(s) = number("DSV_FSMONITOR_IDLE_SECS") {
         o.idle = Duration::from_secs(s);

@@ -22,6 +22,7 @@ mod crash;
 mod differential;
 mod export;
 mod frame_attributes;
+mod fsmonitor;
 mod git_integration;
 mod git_verbs;
 mod help;

@@ -144,7 +144,10 @@ impl Shared {
             let Some(rel) = self.rel(abs) else { continue };
             if rel.is_empty() {
                 // The root itself moved or was deleted: the repository is gone.
-                if matches!(ev.kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))) {
+                if matches!(
+                    ev.kind,
+                    EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) {
                     st.stop = true;
                     self.cond.notify_all();
                 }
@@ -152,13 +155,18 @@ impl Shared {
             }
             if let Some(rest) = rel.strip_prefix(b".dsv/fsmonitor/cookie-".as_slice()) {
                 if matches!(ev.kind, EventKind::Create(_))
-                    && let Some(n) = std::str::from_utf8(rest).ok().and_then(|s| s.parse().ok()) {
+                    && let Some(n) = std::str::from_utf8(rest).ok().and_then(|s| s.parse().ok())
+                {
                     st.cookies.insert(n);
                     self.cond.notify_all();
                 }
                 continue;
             }
-            if rel == b".dsv" || rel == b".git" || rel.starts_with(b".dsv/") || rel.starts_with(b".git/") {
+            if rel == b".dsv"
+                || rel == b".git"
+                || rel.starts_with(b".dsv/")
+                || rel.starts_with(b".git/")
+            {
                 continue;
             }
             let from = renamed_from
@@ -271,7 +279,11 @@ pub fn run(root: &Path, dsv_dir: &Path, opts: DaemonOptions) -> Result<RunOutcom
         }
         let job = {
             let mut st = shared.lock();
-            if !(st.rebuild || st.building && watcher.is_none() || !st.pending.is_empty() || st.stop) {
+            if !(st.rebuild
+                || st.building && watcher.is_none()
+                || !st.pending.is_empty()
+                || st.stop)
+            {
                 st = shared
                     .cond
                     .wait_timeout(st, Duration::from_millis(500))
@@ -501,9 +513,7 @@ fn query(shared: &Shared, token: &str) -> Vec<u8> {
     let mut st = shared.lock();
     loop {
         let synced = st.cookies.contains(&cookie) || st.generation != generation;
-        if st.failed.is_some()
-            || (synced && !st.rebuild && !st.building && st.pending.is_empty())
-        {
+        if st.failed.is_some() || (synced && !st.rebuild && !st.building && st.pending.is_empty()) {
             break;
         }
         let now = Instant::now();

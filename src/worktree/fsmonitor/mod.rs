@@ -352,6 +352,10 @@ impl Session {
             ),
             Answer::Changes { token, paths } => {
                 let old = old.map(|t| t.paths.as_slice()).unwrap_or_default();
+                // A changed ignore file changes what every path below it is.
+                let ignores_changed = paths
+                    .iter()
+                    .any(|p| p.rsplit(|b| *b == b'/').next() == Some(IGNORE_FILE.as_bytes()));
                 let mut all: Vec<Vec<u8>> = paths;
                 all.extend(old.iter().cloned());
                 // The racy-timestamp rule: entries too recent to trust are looked at.
@@ -364,10 +368,7 @@ impl Session {
                 );
                 all.sort_unstable();
                 all.dedup();
-                if all
-                    .iter()
-                    .any(|p| p.rsplit(|b| *b == b'/').next() == Some(IGNORE_FILE.as_bytes()))
-                {
+                if ignores_changed {
                     (
                         MonitorUse::Full("a .dsvignore changed".into()),
                         Some(token),
