@@ -65,29 +65,37 @@ pub fn status(
     };
     let tree = repo.head_tree()?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
-    let load = || -> Result<(IndexState, bool)> {
-        let index = repo.index.load()?;
-        // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
-        // HEAD's trees need not be read at all (the common case on a large dataset).
-        let unchanged = whole
+    // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
+    // HEAD's trees need not be read at all (the common case on a large dataset).
+    let unchanged_of = |index: &IndexState| {
+        whole
             && tree.is_some_and(|t| {
                 crate::worktree::build::index_tree_id(&index.entries).ok() == Some(t)
-            });
+            })
+    };
+    let load = || -> Result<(IndexState, bool)> {
+        let index = repo.index.load()?;
+        let unchanged = unchanged_of(&index);
         Ok((index, unchanged))
     };
     // With the monitor, the index (its stamp) must be known before asking it, and the
-    // question must come before anything is looked at.
-    let (files, loaded, session) = if whole && repo.fsmonitor() {
-        let loaded = load();
-        let session = loaded
-            .as_ref()
-            .ok()
-            .map(|(index, _)| Session::begin(repo.dsv_dir(), index));
-        (None, loaded, session)
+    // question must come before anything is looked at; hashing the index and the
+    // monitored look then run at once.
+    let (files, loaded, session, monitored) = if whole && repo.fsmonitor() {
+        let index = repo.index.load()?;
+        let (unchanged, (session, delta)) = rayon::join(
+            || unchanged_of(&index),
+            || {
+                let s = Session::begin(repo.dsv_dir(), &index);
+                let d = s.delta(repo.root(), &index, true, progress);
+                (s, d)
+            },
+        );
+        (None, Ok((index, unchanged)), Some(session), Some(delta))
     } else {
         // The walk is mostly waiting on the kernel; load and hash the index meanwhile.
         let (files, loaded) = rayon::join(|| scan(repo.root(), scopes, progress), load);
-        (Some(files), loaded, None)
+        (Some(files), loaded, None, None)
     };
     let (index, unchanged) = loaded?;
     let mut staged = Vec::new();
@@ -100,9 +108,9 @@ pub fn status(
         merge_maps(head_files, idx, &mut staged);
     }
 
-    let mut delta = match (files, &session) {
+    let mut delta = match (files, monitored) {
         (Some(files), _) => classify(repo.root(), &index, files?, scopes, true, progress)?,
-        (None, Some(s)) => s.delta(repo.root(), &index, true, progress)?,
+        (None, Some(d)) => d?,
         (None, None) => worktree_delta(repo.root(), &index, scopes, true, progress)?,
     };
     keep_sparse(repo, &mut delta.deleted)?;
