@@ -12,6 +12,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "user.email",
     "core.lock_timeout_ms",
     "core.fsync",
+    "core.fsmonitor",
 ];
 
 /// A flat view of one TOML config file (`section.key` -> string value).
@@ -175,7 +176,7 @@ pub fn check_key(key: &str) -> Result<()> {
         Err(Error::InvalidName {
             kind: "config key",
             name: key.to_string(),
-            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, remote.NAME.url|endpoint|region|allow_http|connect_timeout|timeout|retries|retry_timeout)",
+            reason: "unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, core.fsmonitor, remote.NAME.url|endpoint|region|allow_http|connect_timeout|timeout|retries|retry_timeout)",
         })
     }
 }

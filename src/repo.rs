@@ -238,6 +238,14 @@ impl Repository {
         &self.dsv
     }
 
+    /// Whether whole-tree looks at the worktree use the file-system monitor
+    /// (`DSV_FSMONITOR`, else `core.fsmonitor = true`; off by default).
+    pub fn fsmonitor(&self) -> bool {
+        self.settings
+            .fsmonitor
+            .unwrap_or_else(|| self.config.get("core.fsmonitor") == Some("true"))
+    }
+
     /// Whether this handle holds the write lock.
     pub fn writable(&self) -> bool {
         self.lock.access() == Access::Write

@@ -51,6 +51,9 @@ pub struct Settings {
     /// Deliver `post-*` hooks in the command's own process and wait for them
     /// (`DSV_HOOKS_FOREGROUND`) instead of a detached worker.
     pub hooks_foreground: bool,
+    /// Whether `status`, `add -A` and `commit -a` use the file-system monitor
+    /// (`DSV_FSMONITOR`; `None`: `core.fsmonitor`, which defaults to false).
+    pub fsmonitor: Option<bool>,
     /// Where hooks look up the variables they name (`${NAME}` in a webhook's URL and
     /// headers, `secret_env`): asked at the moment of sending, never copied.
     pub variables: Variables,

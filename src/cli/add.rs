@@ -34,6 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     };
     let progress = ctx.progress();
     let r = add::add(&repo, &scopes, &user, &progress)?;
+    super::fsmonitor::ensure_running(repo.root(), &r.monitor);
     if !ctx.quiet {
         eprintln!(
             "{} added, {} modified, {} removed; {}, {} stored",

@@ -84,7 +84,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     // A bad dsv.toml refuses the commit before `-a` stages anything.
     dsv::hooks::load(&repo)?;
     if args.all {
-        dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
+        let r = dsv::ops::add::add(&repo, &[], &[], &ctx.progress())?;
+        super::fsmonitor::ensure_running(repo.root(), &r.monitor);
     }
     // Refusing must come first and reads HEAD's whole file list, so only
     // when asked for; otherwise the commit's changed files are checked after.

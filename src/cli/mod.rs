@@ -18,6 +18,7 @@ mod diff_driver;
 mod export;
 mod fetch;
 mod fsck;
+pub mod fsmonitor;
 mod gc;
 mod graph;
 mod hooks;
@@ -242,6 +243,8 @@ enum Command {
     Completions(completions::Args),
     /// Print a manual page (roff), or write them all with --out.
     Man(man::Args),
+    /// The file-system monitor that lets status look only at what changed.
+    Fsmonitor(fsmonitor::Args),
     /// Print the commit ids (or branch names) revisions stand for.
     RevParse(rev_parse::Args),
     /// Show where HEAD or a branch has pointed, newest first.
@@ -455,6 +458,7 @@ pub fn run() -> i32 {
         Command::Watch(a) => watch::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man(a) => man::run(&ctx, a),
+        Command::Fsmonitor(a) => fsmonitor::run(&ctx, a),
         Command::RevParse(a) => rev_parse::run(&ctx, a),
         Command::Reflog(a) => reflog::run(&ctx, a),
     };

@@ -41,6 +41,7 @@ pub fn from_env() -> Result<Settings, String> {
         hooks_backoff: number("DSV_HOOKS_BACKOFF_MS").map(Duration::from_millis),
         hooks_max_attempts: number("DSV_HOOKS_MAX_ATTEMPTS").map(|n| n.clamp(1, 1000) as u32),
         hooks_foreground: given("DSV_HOOKS_FOREGROUND").is_some_and(|v| v != "0" && v != "false"),
+        fsmonitor: given("DSV_FSMONITOR").map(|v| v != "0" && v != "false"),
         // Read when a hook is sent, so a secret is not held for the whole run.
         variables: Variables::new(var),
     })

@@ -334,6 +334,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(dsv::lock::Access::Read)?;
     let scopes = dsv::ops::add::pathspecs(&repo, &ctx.cwd, &args.paths)?;
     let mut report = status(&repo, &scopes, &ctx.progress())?;
+    super::fsmonitor::ensure_running(repo.root(), &report.monitor);
     let sparse = dsv::ops::sparse::list(&repo)?;
     let mut tracked_dirs = HashSet::new();
     if !report.untracked.is_empty() && !args.untracked_files {

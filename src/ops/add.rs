@@ -31,6 +31,9 @@ pub struct AddReport {
     /// Paths added or whose content changed (for checks of what was staged).
     #[serde(skip)]
     pub changed: Vec<Vec<u8>>,
+    /// How the file-system monitor was used.
+    #[serde(skip)]
+    pub monitor: crate::worktree::fsmonitor::MonitorUse,
 }
 
 /// Resolves user paths into repository paths, rejecting paths outside the worktree.
@@ -84,7 +87,13 @@ pub fn add(
     let stamp = now_ns();
     let index = repo.index.load()?;
     check_matches(repo, &index, scopes, user_paths)?;
-    let mut delta = worktree_delta(repo.root(), &index, scopes, false, progress)?;
+    let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
+    let session = (whole && repo.fsmonitor())
+        .then(|| crate::worktree::fsmonitor::Session::begin(repo.dsv_dir(), &index));
+    let mut delta = match &session {
+        Some(s) => s.delta(repo.root(), &index, false, progress)?,
+        None => worktree_delta(repo.root(), &index, scopes, false, progress)?,
+    };
     // Outside a sparse working tree an absent file keeps its index entry (the commit's).
     super::status::keep_sparse(repo, &mut delta.deleted)?;
     let mut report = AddReport::default();
@@ -145,8 +154,16 @@ pub fn add(
     let stats = repo.store.write_stats();
     report.new_objects = stats.objects;
     report.new_bytes = stats.bytes;
-    if !edits.is_empty() {
+    let index_stamp = if edits.is_empty() {
+        index.stamp
+    } else {
         repo.index.apply(&edits, stamp)?;
+        stamp
+    };
+    if let Some(s) = session {
+        // Everything found is staged now: nothing is remembered as not clean.
+        s.save(repo.dsv_dir(), index_stamp, &Default::default());
+        report.monitor = s.usage;
     }
     // Staging a conflicted file is how a hand-edited resolution is recorded.
     super::merge::mark_added(repo, scopes)?;

@@ -12,6 +12,7 @@ use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
 use crate::worktree::delta::{classify, index_states, worktree_delta};
+use crate::worktree::fsmonitor::{MonitorUse, Session};
 use crate::worktree::index::{IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::scan;
 
@@ -38,6 +39,9 @@ pub struct StatusReport {
     /// When this status started looking at files.
     #[serde(skip)]
     pub stamp: i64,
+    /// How the file-system monitor was used.
+    #[serde(skip)]
+    pub monitor: MonitorUse,
 }
 
 impl StatusReport {
@@ -61,20 +65,38 @@ pub fn status(
     };
     let tree = repo.head_tree()?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
-    // The walk is mostly waiting on the kernel; load and hash the index meanwhile.
-    let (files, loaded) = rayon::join(
-        || scan(repo.root(), scopes, progress),
-        || -> Result<(IndexState, bool)> {
-            let index = repo.index.load()?;
-            // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
-            // HEAD's trees need not be read at all (the common case on a large dataset).
-            let unchanged = whole
-                && tree.is_some_and(|t| {
-                    crate::worktree::build::index_tree_id(&index.entries).ok() == Some(t)
-                });
-            Ok((index, unchanged))
-        },
-    );
+    // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
+    // HEAD's trees need not be read at all (the common case on a large dataset).
+    let unchanged_of = |index: &IndexState| {
+        whole
+            && tree.is_some_and(|t| {
+                crate::worktree::build::index_tree_id(&index.entries).ok() == Some(t)
+            })
+    };
+    let load = || -> Result<(IndexState, bool)> {
+        let index = repo.index.load()?;
+        let unchanged = unchanged_of(&index);
+        Ok((index, unchanged))
+    };
+    // With the monitor, the index (its stamp) must be known before asking it, and the
+    // question must come before anything is looked at; hashing the index and the
+    // monitored look then run at once.
+    let (files, loaded, session, monitored) = if whole && repo.fsmonitor() {
+        let index = repo.index.load()?;
+        let (unchanged, (session, delta)) = rayon::join(
+            || unchanged_of(&index),
+            || {
+                let s = Session::begin(repo.dsv_dir(), &index);
+                let d = s.delta(repo.root(), &index, true, progress);
+                (s, d)
+            },
+        );
+        (None, Ok((index, unchanged)), Some(session), Some(delta))
+    } else {
+        // The walk is mostly waiting on the kernel; load and hash the index meanwhile.
+        let (files, loaded) = rayon::join(|| scan(repo.root(), scopes, progress), load);
+        (Some(files), loaded, None, None)
+    };
     let (index, unchanged) = loaded?;
     let mut staged = Vec::new();
     if !unchanged {
@@ -86,8 +108,15 @@ pub fn status(
         merge_maps(head_files, idx, &mut staged);
     }
 
-    let mut delta = classify(repo.root(), &index, files?, scopes, true, progress)?;
+    let mut delta = match (files, monitored) {
+        (Some(files), _) => classify(repo.root(), &index, files?, scopes, true, progress)?,
+        (None, Some(d)) => d?,
+        (None, None) => worktree_delta(repo.root(), &index, scopes, true, progress)?,
+    };
     keep_sparse(repo, &mut delta.deleted)?;
+    if let Some(s) = &session {
+        s.save(repo.dsv_dir(), index.stamp, &delta);
+    }
     let mut unstaged = Vec::new();
     for (f, id) in &delta.modified {
         let old = index.entries.get(&f.path).map(|e| FileState {
@@ -124,6 +153,7 @@ pub fn status(
         untracked: delta.untracked.into_iter().map(|f| f.path).collect(),
         refresh,
         stamp,
+        monitor: session.map(|s| s.usage).unwrap_or_default(),
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod delta;
+pub mod fsmonitor;
 pub mod index;
 pub mod links;
 pub mod scan;

@@ -1105,7 +1105,7 @@ fn config_set_get_list_and_identity() {
     let r = repo.fails(["config", "foo.bar", "x"]);
     assert_eq!(
         r.stderr,
-        "error: invalid config key name 'foo.bar': unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, remote.NAME.url|endpoint|region|allow_http|connect_timeout|timeout|retries|retry_timeout)\n"
+        "error: invalid config key name 'foo.bar': unknown key (known: user.name, user.email, core.lock_timeout_ms, core.fsync, core.fsmonitor, remote.NAME.url|endpoint|region|allow_http|connect_timeout|timeout|retries|retry_timeout)\n"
     );
     repo.fails(["config", "foo.bar"]);
 

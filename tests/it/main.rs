@@ -23,6 +23,7 @@ mod differential;
 mod export;
 mod export_handoff;
 mod frame_attributes;
+mod fsmonitor;
 mod git_integration;
 mod git_verbs;
 mod help;
