@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lex::Lexer;
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Seg, Segmentation,
-    Stream, classes, image_count_hint, resolve,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, KeypointList, Seg,
+    Segmentation, Stream, classes, image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
 
@@ -878,16 +878,17 @@ impl<'a> Reader<'a> {
     /// One annotation (a derived struct: a repeated known field is an
     /// error, unknown fields are skipped).
     fn annotation(&mut self) -> Option<Ann<'a>> {
-        const ID: u8 = 1;
-        const IMAGE: u8 = 2;
-        const CATEGORY: u8 = 4;
-        const BBOX: u8 = 8;
-        const SEGMENTATION: u8 = 16;
-        const CROWD: u8 = 32;
-        const SCORE: u8 = 64;
-        const ATTRIBUTES: u8 = 128;
+        const ID: u16 = 1;
+        const IMAGE: u16 = 2;
+        const CATEGORY: u16 = 4;
+        const BBOX: u16 = 8;
+        const SEGMENTATION: u16 = 16;
+        const CROWD: u16 = 32;
+        const SCORE: u16 = 64;
+        const ATTRIBUTES: u16 = 128;
+        const KEYPOINTS: u16 = 256;
         self.eat(b'{')?;
-        let mut seen = 0u8;
+        let mut seen = 0u16;
         let mut ann = Ann {
             id: None,
             image_id: Id::Int(0),
@@ -911,8 +912,7 @@ impl<'a> Reader<'a> {
                     b"iscrowd" => CROWD,
                     b"score" => SCORE,
                     b"attributes" => ATTRIBUTES,
-                    // Keypoints: the serde parser reads them.
-                    b"keypoints" => return None,
+                    b"keypoints" => KEYPOINTS,
                     _ => 0,
                 };
                 if seen & field != 0 {
@@ -944,6 +944,11 @@ impl<'a> Reader<'a> {
                         }
                     }
                     ATTRIBUTES => ann.attributes = self.attributes()?,
+                    KEYPOINTS => {
+                        if !self.null()? {
+                            ann.keypoints = Some(self.keypoints()?);
+                        }
+                    }
                     _ => self.skip(3)?,
                 }
                 if !self.next_or_end(b'}')? {
@@ -972,6 +977,27 @@ impl<'a> Reader<'a> {
         self.ws();
         self.eat(b']')?;
         Some(Bbox4(BBox { x, y, w, h }))
+    }
+
+    /// `keypoints` (serde parser: `KeypointList`): a flat list of numbers,
+    /// whole x, y, visibility triples, at most `MAX_POLYGON_POINTS` of them.
+    fn keypoints(&mut self) -> Option<KeypointList> {
+        self.eat(b'[')?;
+        let mut flat: Vec<f64> = Vec::new();
+        if !self.empty(b']')? {
+            loop {
+                flat.push(self.number()?.f64());
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        if flat.len() % 3 != 0 || flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
+            return None;
+        }
+        Some(KeypointList(
+            flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        ))
     }
 
     /// A comma between array elements, with the whitespace around it.
@@ -1181,6 +1207,7 @@ mod tests {
     fn differ(bytes: &[u8]) -> bool {
         let reference = parse_serde(bytes);
         let full = super::super::parse(bytes);
+        golden::record(bytes, &full);
         assert_eq!(
             format!("{full:?}"),
             format!("{reference:?}"),
@@ -1239,8 +1266,147 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The results of `parse` on every document the tests below make,
+    /// against the results recorded when the serde parser still produced
+    /// them (frames bit for bit, errors with their text, line and column),
+    /// so that the reader stays what it was as its implementation changes.
+    ///
+    /// The tests named in [`golden::check`] record each document they
+    /// parse, in order; groups of [`golden::GROUP`] consecutive results are
+    /// hashed into one line of `golden/<test>.txt`. A corpus that changes
+    /// (a test making other documents) fails too: write the files again
+    /// with `COCO_GOLDEN_WRITE=1` from the commit before the change and
+    /// check them in with the change.
+    mod golden {
+        use std::cell::RefCell;
+        use std::fmt::Write as _;
+
+        use crate::labels::{FrameLabels, LabelError};
+
+        /// Documents per line of a golden file.
+        pub(super) const GROUP: usize = 16;
+
+        thread_local! {
+            /// Each document parsed on this thread and its result, as text.
+            static SEEN: RefCell<Option<Vec<(Vec<u8>, String)>>> = const { RefCell::new(None) };
+        }
+
+        /// Starts recording on this thread (each test runs on its own).
+        pub(super) fn start() {
+            SEEN.with(|s| *s.borrow_mut() = Some(Vec::new()));
+        }
+
+        /// Records one parse, when recording.
+        pub(super) fn record(bytes: &[u8], result: &Result<Vec<FrameLabels>, LabelError>) {
+            SEEN.with(|s| {
+                if let Some(seen) = s.borrow_mut().as_mut() {
+                    // `Debug` tells -0.0 from 0.0, and shows the error's
+                    // line and column as well as its text.
+                    seen.push((bytes.to_vec(), format!("{result:?}")));
+                }
+            });
+        }
+
+        fn path(test: &str) -> std::path::PathBuf {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/labels/coco/golden")
+                .join(format!("{test}.txt"))
+        }
+
+        fn digest(items: &[(Vec<u8>, String)]) -> String {
+            let mut h = blake3::Hasher::new();
+            for (doc, result) in items {
+                h.update(&(doc.len() as u64).to_le_bytes());
+                h.update(doc);
+                h.update(&(result.len() as u64).to_le_bytes());
+                h.update(result.as_bytes());
+            }
+            const_hex::encode(&h.finalize().as_bytes()[..8])
+        }
+
+        /// Per file (by content) of the sample datasets, which are not
+        /// always there: the digest of what this thread recorded since
+        /// [`start`], compared with `golden/sample_json_files.txt` where the
+        /// file is listed; collected by [`check_files`].
+        pub(super) fn file_line(bytes: &[u8]) -> String {
+            let seen = SEEN
+                .with(|s| s.borrow_mut().take())
+                .expect("golden::start was called");
+            let id = const_hex::encode(&blake3::hash(bytes).as_bytes()[..8]);
+            format!("{id} {} {}", seen.len(), digest(&seen))
+        }
+
+        /// Checks the lines of [`file_line`]: every listed file that is
+        /// here gives its listed results (the fixtures are always here).
+        pub(super) fn check_files(test: &str, lines: &[String]) -> usize {
+            let path = path(test);
+            if std::env::var_os("COCO_GOLDEN_WRITE").is_some() {
+                let mut sorted = lines.to_vec();
+                sorted.sort();
+                std::fs::write(&path, sorted.join("\n") + "\n").unwrap();
+                return lines.len();
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut checked = 0;
+            for line in lines {
+                let id = line.split(' ').next().unwrap_or_default();
+                if let Some(w) = want.lines().find(|w| w.starts_with(id)) {
+                    assert_eq!(w, line, "{test}: a sample file parses otherwise than it did");
+                    checked += 1;
+                }
+            }
+            checked
+        }
+
+        /// Compares what this thread recorded since [`start`] with the
+        /// golden file of `test`; on a difference, shows the documents of
+        /// the first group that differs and what they parse to now.
+        pub(super) fn check(test: &str) {
+            let seen = SEEN
+                .with(|s| s.borrow_mut().take())
+                .expect("golden::start was called");
+            let mut text = format!("{} documents\n", seen.len());
+            for group in seen.chunks(GROUP) {
+                let _ = writeln!(text, "{}", digest(group));
+            }
+            let path = path(test);
+            if std::env::var_os("COCO_GOLDEN_WRITE").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+                return;
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if want == text {
+                return;
+            }
+            let (want_lines, got_lines): (Vec<&str>, Vec<&str>) =
+                (want.lines().collect(), text.lines().collect());
+            assert_eq!(want_lines.first(), got_lines.first(), "{test}: the corpus changed");
+            let k = want_lines
+                .iter()
+                .zip(&got_lines)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            let mut show = String::new();
+            for (doc, result) in seen.chunks(GROUP).nth(k.saturating_sub(1)).unwrap_or(&[]) {
+                let _ = writeln!(
+                    show,
+                    "---\n{}\n=> {result}",
+                    String::from_utf8_lossy(doc)
+                );
+            }
+            panic!(
+                "{test}: group {} of the golden results differs; one of these parses to another result than it did:\n{show}",
+                k.saturating_sub(1)
+            );
+        }
+    }
+
     #[test]
     fn fixtures_and_every_prefix() {
+        golden::start();
         for rel in FIXTURES {
             let bytes = read(rel);
             assert!(differ_cut(&bytes, 1), "{rel}: not taken by the fast path");
@@ -1248,6 +1414,7 @@ mod tests {
             let written = write(&parse_serde(&bytes).unwrap()).unwrap();
             assert!(differ_cut(&written, 1), "{rel} as written");
         }
+        golden::check("fixtures_and_every_prefix");
     }
 
     /// Every JSON file of the fixtures (always there) and of the shared sample
@@ -1272,18 +1439,23 @@ mod tests {
             }
         }
         let mut taken = 0;
+        let mut lines = Vec::new();
         for p in &files {
             let bytes = std::fs::read(p).unwrap();
+            golden::start();
             if super::super::sniff(&p.to_string_lossy(), &bytes) {
                 taken += usize::from(differ_cut(&bytes, 7));
             } else {
                 differ(&bytes);
             }
+            lines.push(golden::file_line(&bytes));
         }
+        let checked = golden::check_files("sample_json_files", &lines);
         eprintln!(
-            "{} sample JSON files, {taken} taken by the fast path",
+            "{} sample JSON files, {taken} taken by the fast path, {checked} against golden results",
             files.len()
         );
+        assert!(checked >= FIXTURES.len(), "{checked} files checked");
         // The four COCO files of fixtures/ are in the usual layout.
         assert!(
             taken >= 4,
@@ -1438,6 +1610,7 @@ mod tests {
     fn every_variant_in_every_place() {
         let mut taken = 0;
         let mut total = 0;
+        golden::start();
         let mut run = |doc: String| {
             total += 1;
             taken += usize::from(differ_cut(doc.as_bytes(), 37));
@@ -1464,6 +1637,7 @@ mod tests {
             run(fill("@ATTRS@", &format!(r#"{{"x": {n}}}"#)));
             run(fill("@IMGX@", &format!(r#", "x": {n}"#)));
             run(fill("@IMGX@", &format!(r#", "x": [{n}, {{"y": {n}}}]"#)));
+            run(fill("@ANNX@", &format!(r#", "keypoints": [{n}, 1, {n}]"#)));
         }
         for s in STRINGS {
             for marker in [
@@ -1503,6 +1677,33 @@ mod tests {
             run(fill("@ANNX@", &format!(", \"x\": {v}")));
             run(fill("@CATX@", &format!(", \"x\": {v}")));
             run(fill("@ATTRS@", &format!("{{\"x\": {v}, \"y\": {v}}}")));
+            run(fill("@ANNX@", &format!(", \"keypoints\": {v}")));
+        }
+        // Keypoints with each kind of segmentation.
+        for kp in [
+            "[1, 2, 2, 3, 4, 1]",
+            "[0, 0, 0]",
+            "[]",
+            "null",
+            "[1, 2]",
+            "[1, 2, 2, 3]",
+            r#"[1, 2, "x"]"#,
+            "[[1, 2, 2]]",
+            "[1.5, -2, 0, 1e400, 1, 1]",
+        ] {
+            for seg in [
+                "[[1, 2, 3, 4, 5, 6]]",
+                r#"{"counts": [1, 2], "size": [1, 3]}"#,
+                "[]",
+                "null",
+                "[1, 2, 3, 4]",
+            ] {
+                run(fill("@ANNX@", &format!(r#", "keypoints": {kp}"#)).replacen(
+                    "[[1, 2, 3, 4, 5, 6]]",
+                    seg,
+                    1,
+                ));
+            }
         }
         // Known fields of odd shape, repeated fields, escaped keys.
         for (marker, v) in [
@@ -1534,6 +1735,8 @@ mod tests {
             ("@ANNX@", r#", "image_id": 1"#),
             ("@ANNX@", r#", "bbox": null"#),
             ("@ANNX@", r#", "area": 1, "area": 2"#),
+            ("@ANNX@", r#", "keypoints": [1, 2, 2], "keypoints": [1, 2, 2]"#),
+            ("@ANNX@", r#", "keypoints": null, "keypoints": [1, 2, 2]"#),
             ("@ANNX@", r#", "\u0069d": 3"#),
             ("@IMGX@", r#", "id": 5"#),
             ("@IMGX@", r#", "width": null"#),
@@ -1566,6 +1769,7 @@ mod tests {
             run(fill("@ATTRS@", &format!("{{\"x\": {v}}}")));
             run(fill("@SEG@", &format!("{{\"x\": {v}}}")));
         }
+        golden::check("every_variant_in_every_place");
         eprintln!("{total} documents, {taken} taken by the fast path");
         assert!(
             taken * 3 > total,
@@ -1574,7 +1778,26 @@ mod tests {
     }
 
     #[test]
+    fn keypoints_are_read_on_the_fast_path() {
+        for kp in ["[1, 2, 2, 3.5, 4, 1]", "[]", "null"] {
+            let doc = fill("@ANNX@", &format!(r#", "keypoints": {kp}"#));
+            assert!(differ(doc.as_bytes()), "{doc}");
+        }
+        let doc = fill("@ANNX@", r#", "keypoints": [1, 2, 2]"#);
+        let frames = super::super::parse(doc.as_bytes()).unwrap();
+        let Some(Geometry::Keypoints(k)) = &frames[0].objects[0].geometry else {
+            panic!("{frames:?}");
+        };
+        assert_eq!(k.points, vec![[1.0, 2.0, 2.0]]);
+        assert_eq!(k.outline, Some(vec![vec![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]));
+        // Not triples: the serde parser's error.
+        let doc = fill("@ANNX@", r#", "keypoints": [1, 2]"#);
+        assert!(!differ(doc.as_bytes()));
+    }
+
+    #[test]
     fn whitespace_order_and_layout() {
+        golden::start();
         let base = fill("@NONE@", "");
         assert!(differ(base.as_bytes()));
         // Other whitespace, none at all, a BOM, trailing text.
@@ -1639,10 +1862,12 @@ mod tests {
             let pos = |x: usize| order.iter().position(|&o| o == x);
             assert_eq!(taken, pos(0) < pos(1), "{doc}");
         }
+        golden::check("whitespace_order_and_layout");
     }
 
     #[test]
     fn invalid_utf8_anywhere() {
+        golden::start();
         let base = fill("@FILE@", "\"\u{e9}t\u{e9}\"").into_bytes();
         assert!(differ(&base));
         for at in 0..base.len() {
@@ -1653,6 +1878,7 @@ mod tests {
             bytes.insert(at, 0xc3);
             differ(&bytes);
         }
+        golden::check("invalid_utf8_anywhere");
     }
 
     /// Floats bit-identical to serde_json's, on numbers of every shape.
@@ -1962,6 +2188,7 @@ mod tests {
 
     #[test]
     fn split_at_every_byte() {
+        golden::start();
         for categories_last in [false, true] {
             let doc = tricky_doc(&TRICKY, categories_last);
             assert!(differ(doc.as_bytes()), "{doc}");
@@ -2005,6 +2232,7 @@ mod tests {
         let doc = tricky_doc(&anns, true);
         assert!(!differ(doc.as_bytes()));
         split_everywhere(&doc);
+        golden::check("split_at_every_byte");
     }
 
     /// A file above the split threshold, split by `parse` itself: the same
@@ -2012,6 +2240,7 @@ mod tests {
     /// the annotations, and cut short.
     #[test]
     fn large_documents_split_alike() {
+        golden::start();
         let mut frames = Vec::new();
         for k in 0..10_000 {
             let mut f = FrameLabels::new(format!("f{k}.jpg"), Units::Pixels);
@@ -2060,5 +2289,6 @@ mod tests {
         for cut in [bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() - 2] {
             assert!(!differ(&bytes[..cut]));
         }
+        golden::check("large_documents_split_alike");
     }
 }
