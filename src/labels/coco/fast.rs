@@ -1195,7 +1195,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_serde, write};
+    use super::super::{parse_buffered as parse_serde, write};
     use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
     use proptest::prelude::*;
 
