@@ -381,8 +381,9 @@ fn enter_object_at(s: &mut Lexer<'_>, key: &[u8]) -> Option<usize> {
 // The fast reader (`fast.rs`) builds the frames as it walks the document, so
 // no list of annotations is ever held: on a file of a million annotations
 // that list and its growth were several hundred MB of fresh memory, and the
-// kernel zeroing those pages was the largest single cost. Anything it does
-// not handle (annotations before images, a repeated list) or any error
+// kernel zeroing those pages was the largest single cost (an `annotations`
+// list before the `images` is read once they are). Anything it does not
+// handle (a repeated list, a number it cannot convert exactly) or any error
 // (unknown or repeated ids included) stops it, and [`parse_buffered`] does
 // the work again and reports as it always has.
 
