@@ -1018,7 +1018,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        if flat.len() % 3 != 0 || flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
+        if !flat.len().is_multiple_of(3) || flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
             return None;
         }
         Some(KeypointList(
@@ -1312,9 +1312,12 @@ mod tests {
         /// Documents per line of a golden file.
         pub(super) const GROUP: usize = 16;
 
+        /// Documents and their results, as text.
+        type Seen = Vec<(Vec<u8>, String)>;
+
         thread_local! {
-            /// Each document parsed on this thread and its result, as text.
-            static SEEN: RefCell<Option<Vec<(Vec<u8>, String)>>> = const { RefCell::new(None) };
+            /// Each document parsed on this thread and its result.
+            static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
         }
 
         /// Starts recording on this thread (each test runs on its own).
