@@ -231,8 +231,7 @@ impl std::ops::DerefMut for Reader<'_> {
 
 impl<'a> Reader<'a> {
     /// A number, classified and converted as serde_json does; `None` where
-    /// its conversion would leave the simple path (a significand beyond
-    /// `u64`, an exponent of more than 9 digits) or fail.
+    /// serde_json reports an error.
     ///
     /// Nearly every number has at most 19 digits, which can never overflow
     /// the `u64` significand: those are read without serde_json's per-digit
@@ -300,7 +299,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// [`Reader::number`] for any length, digit by digit as serde_json reads.
+    /// [`Reader::number`] for any length, digit by digit as serde_json
+    /// reads (its `parse_integer`, `parse_number`, `parse_long_integer`,
+    /// `parse_decimal`, `parse_decimal_overflow`, `parse_exponent` and
+    /// `parse_exponent_overflow` without `float_roundtrip`); `None` exactly
+    /// where serde_json reports an error.
     fn number_exact(&mut self) -> Option<Num> {
         let positive = if self.peek()? == b'-' {
             self.i += 1;
@@ -308,7 +311,7 @@ impl<'a> Reader<'a> {
         } else {
             true
         };
-        let mut sig: u64 = match self.peek()? {
+        let sig: u64 = match self.peek()? {
             b'0' => {
                 self.i += 1;
                 // There can be only one leading '0'.
@@ -323,7 +326,14 @@ impl<'a> Reader<'a> {
                 while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
                     let d = u64::from(c - b'0');
                     if overflows(sig, d) {
-                        return None;
+                        // A float: the digits past the significand only
+                        // count in the exponent.
+                        let mut exponent: i32 = 0;
+                        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                            self.i += 1;
+                            exponent = exponent.checked_add(1)?;
+                        }
+                        return self.fraction(positive, sig, exponent).map(Num::F);
                     }
                     sig = sig * 10 + d;
                     self.i += 1;
@@ -332,63 +342,8 @@ impl<'a> Reader<'a> {
             }
             _ => return None,
         };
-        let mut exponent: i32 = 0;
-        let mut float = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            float = true;
-            let mut digits = 0usize;
-            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
-                let d = u64::from(c - b'0');
-                if overflows(sig, d) {
-                    return None;
-                }
-                sig = sig * 10 + d;
-                exponent = exponent.checked_sub(1)?;
-                digits += 1;
-                self.i += 1;
-            }
-            if digits == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            float = true;
-            let positive_exp = match self.peek()? {
-                b'+' => {
-                    self.i += 1;
-                    true
-                }
-                b'-' => {
-                    self.i += 1;
-                    false
-                }
-                _ => true,
-            };
-            let mut exp: i32 = 0;
-            let mut digits = 0usize;
-            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
-                // serde_json has its own path for exponents that overflow
-                // an i32; nine digits never do.
-                if digits == 9 {
-                    return None;
-                }
-                exp = exp * 10 + i32::from(c - b'0');
-                digits += 1;
-                self.i += 1;
-            }
-            if digits == 0 {
-                return None;
-            }
-            exponent = if positive_exp {
-                exponent.saturating_add(exp)
-            } else {
-                exponent.saturating_sub(exp)
-            };
-        }
-        if float {
-            return f64_from_parts(positive, sig, exponent).map(Num::F);
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return self.fraction(positive, sig, 0).map(Num::F);
         }
         Some(if positive {
             Num::U(sig)
@@ -401,6 +356,73 @@ impl<'a> Reader<'a> {
                 Num::I(neg)
             }
         })
+    }
+
+    /// The rest of a float after its integer digits (`sig`, with `exponent`
+    /// digits dropped): an optional fraction, then an optional exponent.
+    fn fraction(&mut self, positive: bool, mut sig: u64, mut exponent: i32) -> Option<f64> {
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let mut digits = 0usize;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                let d = u64::from(c - b'0');
+                if overflows(sig, d) {
+                    // serde_json ignores every further digit.
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                    digits = usize::MAX;
+                    break;
+                }
+                sig = sig * 10 + d;
+                exponent = exponent.checked_sub(1)?;
+                digits += 1;
+                self.i += 1;
+            }
+            if digits == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            let positive_exp = match self.peek()? {
+                b'+' => {
+                    self.i += 1;
+                    true
+                }
+                b'-' => {
+                    self.i += 1;
+                    false
+                }
+                _ => true,
+            };
+            let mut exp: i32 = match self.peek()? {
+                c @ b'0'..=b'9' => i32::from(c - b'0'),
+                _ => return None,
+            };
+            self.i += 1;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                self.i += 1;
+                let d = i32::from(c - b'0');
+                if exp >= i32::MAX / 10 && (exp > i32::MAX / 10 || d > i32::MAX % 10) {
+                    // An exponent past i32: out of range, or zero.
+                    if sig != 0 && positive_exp {
+                        return None;
+                    }
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                    return Some(if positive { 0.0 } else { -0.0 });
+                }
+                exp = exp * 10 + d;
+            }
+            exponent = if positive_exp {
+                exponent.saturating_add(exp)
+            } else {
+                exponent.saturating_sub(exp)
+            };
+        }
+        f64_from_parts(positive, sig, exponent)
     }
 
     /// An id: an integer or a string (serde parser: `Id`'s visitor).
@@ -1958,6 +1980,80 @@ mod tests {
             differ(&bytes);
         }
         golden::check("invalid_utf8_anywhere");
+    }
+
+    /// Numbers past the short path (significands beyond `u64`, exponents
+    /// past `i32`, long fractions): taken exactly where serde_json takes
+    /// them, and bit-identical.
+    #[test]
+    fn long_numbers_are_read_like_serde_json() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let digits = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect()
+        };
+        let mut taken = 0;
+        for k in 0..100_000u64 {
+            let mut text = String::new();
+            if next() % 4 == 0 {
+                text.push('-');
+            }
+            let int = digits(1 + next() % 45, &mut next);
+            // Leading zeros now and then (invalid but for "0").
+            text.push_str(if k % 50 == 0 {
+                &int
+            } else {
+                int.trim_start_matches('0')
+            });
+            if text.is_empty() || text == "-" {
+                text.push('0');
+            }
+            if next() % 2 == 0 {
+                text.push('.');
+                text.push_str(&digits(next() % 45, &mut next));
+            }
+            if next() % 2 == 0 {
+                text.push(['e', 'E'][(next() % 2) as usize]);
+                text.push_str(["", "+", "-"][(next() % 3) as usize]);
+                text.push_str(&digits(next() % 13, &mut next));
+            }
+            let want: Result<f64, _> = serde_json::from_str(&text);
+            let mut r = super::Reader {
+                lex: super::Lexer::new(text.as_bytes(), 0, super::MAX_DEPTH),
+                ring: Vec::new(),
+                split_from: super::SPLIT_FROM,
+                split_at: None,
+            };
+            let got = r.number().filter(|_| r.i == text.len());
+            match (got, &want) {
+                (Some(n), Ok(w)) => {
+                    assert_eq!(n.f64().to_bits(), w.to_bits(), "{text}");
+                    taken += 1;
+                }
+                (None, Err(_)) => {}
+                _ => panic!("{text}: fast {:?}, serde {want:?}", got.map(|n| n.f64())),
+            }
+        }
+        assert!(taken > 30_000, "{taken}");
+        for text in [
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "1.00000000000000000000000000001",
+            "184467440737095516150.5e-3",
+            "1e-9999999999",
+            "0e9999999999",
+            "-0e99999999999",
+        ] {
+            let doc = fill("@SCORE@", text);
+            assert!(differ(doc.as_bytes()), "{doc}");
+        }
     }
 
     /// Floats bit-identical to serde_json's, on numbers of every shape.
