@@ -383,7 +383,7 @@ fn enter_object_at(s: &mut Lexer<'_>, key: &[u8]) -> Option<usize> {
 // that list and its growth were several hundred MB of fresh memory, and the
 // kernel zeroing those pages was the largest single cost (an `annotations`
 // list before the `images` is read once they are). Anything it does not
-// handle (a repeated list, a number it cannot convert exactly) or any error
+// handle (a repeated list, a value nested more than 64 deep) or any error
 // (unknown or repeated ids included) stops it, and [`parse_buffered`] does
 // the work again and reports as it always has.
 
