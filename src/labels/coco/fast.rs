@@ -1472,13 +1472,15 @@ mod tests {
     }
 
     /// Every JSON file of the fixtures (always there) and of the shared sample
-    /// datasets next to the repository (when they are there: they are not
-    /// part of the project, so a fresh clone checks the fixtures only).
+    /// datasets next to the repository, or where `DSV_SAMPLE_DATASETS` says
+    /// (a worktree elsewhere), when they are there: they are not part of
+    /// the project, so a fresh clone checks the fixtures only.
     #[test]
     fn sample_json_files() {
         let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
         let mut dirs = vec![here.join("fixtures"), here.join("../shared/datasets")];
+        dirs.extend(std::env::var_os("DSV_SAMPLE_DATASETS").map(std::path::PathBuf::from));
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
