@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lex::Lexer;
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, Seg, Segmentation,
-    Stream, classes, image_count_hint, resolve,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, KeypointList, Seg,
+    Segmentation, Stream, classes, image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
 
@@ -231,8 +231,7 @@ impl std::ops::DerefMut for Reader<'_> {
 
 impl<'a> Reader<'a> {
     /// A number, classified and converted as serde_json does; `None` where
-    /// its conversion would leave the simple path (a significand beyond
-    /// `u64`, an exponent of more than 9 digits) or fail.
+    /// serde_json reports an error.
     ///
     /// Nearly every number has at most 19 digits, which can never overflow
     /// the `u64` significand: those are read without serde_json's per-digit
@@ -300,7 +299,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// [`Reader::number`] for any length, digit by digit as serde_json reads.
+    /// [`Reader::number`] for any length, digit by digit as serde_json
+    /// reads (its `parse_integer`, `parse_number`, `parse_long_integer`,
+    /// `parse_decimal`, `parse_decimal_overflow`, `parse_exponent` and
+    /// `parse_exponent_overflow` without `float_roundtrip`); `None` exactly
+    /// where serde_json reports an error.
     fn number_exact(&mut self) -> Option<Num> {
         let positive = if self.peek()? == b'-' {
             self.i += 1;
@@ -308,7 +311,7 @@ impl<'a> Reader<'a> {
         } else {
             true
         };
-        let mut sig: u64 = match self.peek()? {
+        let sig: u64 = match self.peek()? {
             b'0' => {
                 self.i += 1;
                 // There can be only one leading '0'.
@@ -323,7 +326,14 @@ impl<'a> Reader<'a> {
                 while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
                     let d = u64::from(c - b'0');
                     if overflows(sig, d) {
-                        return None;
+                        // A float: the digits past the significand only
+                        // count in the exponent.
+                        let mut exponent: i32 = 0;
+                        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                            self.i += 1;
+                            exponent = exponent.checked_add(1)?;
+                        }
+                        return self.fraction(positive, sig, exponent).map(Num::F);
                     }
                     sig = sig * 10 + d;
                     self.i += 1;
@@ -332,63 +342,8 @@ impl<'a> Reader<'a> {
             }
             _ => return None,
         };
-        let mut exponent: i32 = 0;
-        let mut float = false;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            float = true;
-            let mut digits = 0usize;
-            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
-                let d = u64::from(c - b'0');
-                if overflows(sig, d) {
-                    return None;
-                }
-                sig = sig * 10 + d;
-                exponent = exponent.checked_sub(1)?;
-                digits += 1;
-                self.i += 1;
-            }
-            if digits == 0 {
-                return None;
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            float = true;
-            let positive_exp = match self.peek()? {
-                b'+' => {
-                    self.i += 1;
-                    true
-                }
-                b'-' => {
-                    self.i += 1;
-                    false
-                }
-                _ => true,
-            };
-            let mut exp: i32 = 0;
-            let mut digits = 0usize;
-            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
-                // serde_json has its own path for exponents that overflow
-                // an i32; nine digits never do.
-                if digits == 9 {
-                    return None;
-                }
-                exp = exp * 10 + i32::from(c - b'0');
-                digits += 1;
-                self.i += 1;
-            }
-            if digits == 0 {
-                return None;
-            }
-            exponent = if positive_exp {
-                exponent.saturating_add(exp)
-            } else {
-                exponent.saturating_sub(exp)
-            };
-        }
-        if float {
-            return f64_from_parts(positive, sig, exponent).map(Num::F);
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return self.fraction(positive, sig, 0).map(Num::F);
         }
         Some(if positive {
             Num::U(sig)
@@ -401,6 +356,73 @@ impl<'a> Reader<'a> {
                 Num::I(neg)
             }
         })
+    }
+
+    /// The rest of a float after its integer digits (`sig`, with `exponent`
+    /// digits dropped): an optional fraction, then an optional exponent.
+    fn fraction(&mut self, positive: bool, mut sig: u64, mut exponent: i32) -> Option<f64> {
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let mut digits = 0usize;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                let d = u64::from(c - b'0');
+                if overflows(sig, d) {
+                    // serde_json ignores every further digit.
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                    digits = usize::MAX;
+                    break;
+                }
+                sig = sig * 10 + d;
+                exponent = exponent.checked_sub(1)?;
+                digits += 1;
+                self.i += 1;
+            }
+            if digits == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            let positive_exp = match self.peek()? {
+                b'+' => {
+                    self.i += 1;
+                    true
+                }
+                b'-' => {
+                    self.i += 1;
+                    false
+                }
+                _ => true,
+            };
+            let mut exp: i32 = match self.peek()? {
+                c @ b'0'..=b'9' => i32::from(c - b'0'),
+                _ => return None,
+            };
+            self.i += 1;
+            while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+                self.i += 1;
+                let d = i32::from(c - b'0');
+                if exp >= i32::MAX / 10 && (exp > i32::MAX / 10 || d > i32::MAX % 10) {
+                    // An exponent past i32: out of range, or zero.
+                    if sig != 0 && positive_exp {
+                        return None;
+                    }
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                    return Some(if positive { 0.0 } else { -0.0 });
+                }
+                exp = exp * 10 + d;
+            }
+            exponent = if positive_exp {
+                exponent.saturating_add(exp)
+            } else {
+                exponent.saturating_sub(exp)
+            };
+        }
+        f64_from_parts(positive, sig, exponent)
     }
 
     /// An id: an integer or a string (serde parser: `Id`'s visitor).
@@ -477,10 +499,13 @@ impl<'a> Reader<'a> {
         }))
     }
 
-    /// The top-level object, into the stream (serde parser: `DocSeed`).
+    /// The top-level object, into the stream (serde parser: `Doc`).
     fn document(&mut self, s: &mut Stream<'a>) -> Option<()> {
         self.ws();
         self.eat(b'{')?;
+        // An `annotations` list before the `images`: only checked where it
+        // is, and read (from this position) once the images are known.
+        let mut deferred: Option<usize> = None;
         if !self.empty(b'}')? {
             loop {
                 let key = self.key()?;
@@ -501,14 +526,16 @@ impl<'a> Reader<'a> {
                         s.images_done = true;
                     }
                     b"annotations" => {
-                        if !s.images_done || s.annotations_done {
+                        // A second list would replace the first.
+                        if s.annotations_done || deferred.is_some() {
                             return None;
                         }
-                        if !self.null()? {
-                            self.annotations(s)?;
+                        if s.images_done {
+                            self.annotations_value(s)?;
+                        } else {
+                            deferred = Some(self.i);
+                            self.skip(1)?;
                         }
-                        s.flush_run();
-                        s.annotations_done = true;
                     }
                     b"categories" => {
                         let list = if self.null()? {
@@ -530,7 +557,28 @@ impl<'a> Reader<'a> {
         }
         self.ws();
         // Nothing may follow the document.
-        (self.i == self.b.len()).then_some(())
+        if self.i != self.b.len() {
+            return None;
+        }
+        if let Some(at) = deferred {
+            // Without images the serde parser reports the file.
+            if !s.images_done {
+                return None;
+            }
+            self.i = at;
+            self.annotations_value(s)?;
+        }
+        Some(())
+    }
+
+    /// The value of `annotations` (a list or null), into the stream.
+    fn annotations_value(&mut self, s: &mut Stream<'a>) -> Option<()> {
+        if !self.null()? {
+            self.annotations(s)?;
+        }
+        s.flush_run();
+        s.annotations_done = true;
+        Some(())
     }
 
     /// The `images` list (serde parser: `ImagesSeed`). A long list is read
@@ -878,16 +926,17 @@ impl<'a> Reader<'a> {
     /// One annotation (a derived struct: a repeated known field is an
     /// error, unknown fields are skipped).
     fn annotation(&mut self) -> Option<Ann<'a>> {
-        const ID: u8 = 1;
-        const IMAGE: u8 = 2;
-        const CATEGORY: u8 = 4;
-        const BBOX: u8 = 8;
-        const SEGMENTATION: u8 = 16;
-        const CROWD: u8 = 32;
-        const SCORE: u8 = 64;
-        const ATTRIBUTES: u8 = 128;
+        const ID: u16 = 1;
+        const IMAGE: u16 = 2;
+        const CATEGORY: u16 = 4;
+        const BBOX: u16 = 8;
+        const SEGMENTATION: u16 = 16;
+        const CROWD: u16 = 32;
+        const SCORE: u16 = 64;
+        const ATTRIBUTES: u16 = 128;
+        const KEYPOINTS: u16 = 256;
         self.eat(b'{')?;
-        let mut seen = 0u8;
+        let mut seen = 0u16;
         let mut ann = Ann {
             id: None,
             image_id: Id::Int(0),
@@ -911,8 +960,7 @@ impl<'a> Reader<'a> {
                     b"iscrowd" => CROWD,
                     b"score" => SCORE,
                     b"attributes" => ATTRIBUTES,
-                    // Keypoints: the serde parser reads them.
-                    b"keypoints" => return None,
+                    b"keypoints" => KEYPOINTS,
                     _ => 0,
                 };
                 if seen & field != 0 {
@@ -944,6 +992,11 @@ impl<'a> Reader<'a> {
                         }
                     }
                     ATTRIBUTES => ann.attributes = self.attributes()?,
+                    KEYPOINTS => {
+                        if !self.null()? {
+                            ann.keypoints = Some(self.keypoints()?);
+                        }
+                    }
                     _ => self.skip(3)?,
                 }
                 if !self.next_or_end(b'}')? {
@@ -972,6 +1025,27 @@ impl<'a> Reader<'a> {
         self.ws();
         self.eat(b']')?;
         Some(Bbox4(BBox { x, y, w, h }))
+    }
+
+    /// `keypoints` (serde parser: `KeypointList`): a flat list of numbers,
+    /// whole x, y, visibility triples, at most `MAX_POLYGON_POINTS` of them.
+    fn keypoints(&mut self) -> Option<KeypointList> {
+        self.eat(b'[')?;
+        let mut flat: Vec<f64> = Vec::new();
+        if !self.empty(b']')? {
+            loop {
+                flat.push(self.number()?.f64());
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        if !flat.len().is_multiple_of(3) || flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
+            return None;
+        }
+        Some(KeypointList(
+            flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
+        ))
     }
 
     /// A comma between array elements, with the whitespace around it.
@@ -1169,7 +1243,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_serde, write};
+    use super::super::{parse_buffered as parse_serde, write};
     use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
     use proptest::prelude::*;
 
@@ -1181,6 +1255,7 @@ mod tests {
     fn differ(bytes: &[u8]) -> bool {
         let reference = parse_serde(bytes);
         let full = super::super::parse(bytes);
+        golden::record(bytes, &full);
         assert_eq!(
             format!("{full:?}"),
             format!("{reference:?}"),
@@ -1239,8 +1314,153 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
+    /// The results of `parse` on every document the tests below make,
+    /// against the results recorded when the serde parser still produced
+    /// them (frames bit for bit, errors with their text, line and column),
+    /// so that the reader stays what it was as its implementation changes.
+    ///
+    /// The tests named in [`golden::check`] record each document they
+    /// parse, in order; groups of [`golden::GROUP`] consecutive results are
+    /// hashed into one line of `golden/<test>.txt`. A corpus that changes
+    /// (a test making other documents) fails too: write the files again
+    /// with `COCO_GOLDEN_WRITE=1` from the commit before the change and
+    /// check them in with the change.
+    mod golden {
+        use std::cell::RefCell;
+        use std::fmt::Write as _;
+
+        use crate::labels::{FrameLabels, LabelError};
+
+        /// Documents per line of a golden file.
+        pub(super) const GROUP: usize = 16;
+
+        /// Documents and their results, as text.
+        type Seen = Vec<(Vec<u8>, String)>;
+
+        thread_local! {
+            /// Each document parsed on this thread and its result.
+            static SEEN: RefCell<Option<Seen>> = const { RefCell::new(None) };
+        }
+
+        /// Starts recording on this thread (each test runs on its own).
+        pub(super) fn start() {
+            SEEN.with(|s| *s.borrow_mut() = Some(Vec::new()));
+        }
+
+        /// Records one parse, when recording.
+        pub(super) fn record(bytes: &[u8], result: &Result<Vec<FrameLabels>, LabelError>) {
+            SEEN.with(|s| {
+                if let Some(seen) = s.borrow_mut().as_mut() {
+                    // `Debug` tells -0.0 from 0.0, and shows the error's
+                    // line and column as well as its text.
+                    seen.push((bytes.to_vec(), format!("{result:?}")));
+                }
+            });
+        }
+
+        fn path(test: &str) -> std::path::PathBuf {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/labels/coco/golden")
+                .join(format!("{test}.txt"))
+        }
+
+        fn digest(items: &[(Vec<u8>, String)]) -> String {
+            let mut h = blake3::Hasher::new();
+            for (doc, result) in items {
+                h.update(&(doc.len() as u64).to_le_bytes());
+                h.update(doc);
+                h.update(&(result.len() as u64).to_le_bytes());
+                h.update(result.as_bytes());
+            }
+            const_hex::encode(&h.finalize().as_bytes()[..8])
+        }
+
+        /// Per file (by content) of the sample datasets, which are not
+        /// always there: the digest of what this thread recorded since
+        /// [`start`], compared with `golden/sample_json_files.txt` where the
+        /// file is listed; collected by [`check_files`].
+        pub(super) fn file_line(bytes: &[u8]) -> String {
+            let seen = SEEN
+                .with(|s| s.borrow_mut().take())
+                .expect("golden::start was called");
+            let id = const_hex::encode(&blake3::hash(bytes).as_bytes()[..8]);
+            format!("{id} {} {}", seen.len(), digest(&seen))
+        }
+
+        /// Checks the lines of [`file_line`]: every listed file that is
+        /// here gives its listed results (the fixtures are always here).
+        pub(super) fn check_files(test: &str, lines: &[String]) -> usize {
+            let path = path(test);
+            if std::env::var_os("COCO_GOLDEN_WRITE").is_some() {
+                let mut sorted = lines.to_vec();
+                sorted.sort();
+                std::fs::write(&path, sorted.join("\n") + "\n").unwrap();
+                return lines.len();
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut checked = 0;
+            for line in lines {
+                let id = line.split(' ').next().unwrap_or_default();
+                if let Some(w) = want.lines().find(|w| w.starts_with(id)) {
+                    assert_eq!(
+                        w, line,
+                        "{test}: a sample file parses otherwise than it did"
+                    );
+                    checked += 1;
+                }
+            }
+            checked
+        }
+
+        /// Compares what this thread recorded since [`start`] with the
+        /// golden file of `test`; on a difference, shows the documents of
+        /// the first group that differs and what they parse to now.
+        pub(super) fn check(test: &str) {
+            let seen = SEEN
+                .with(|s| s.borrow_mut().take())
+                .expect("golden::start was called");
+            let mut text = format!("{} documents\n", seen.len());
+            for group in seen.chunks(GROUP) {
+                let _ = writeln!(text, "{}", digest(group));
+            }
+            let path = path(test);
+            if std::env::var_os("COCO_GOLDEN_WRITE").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &text).unwrap();
+                return;
+            }
+            let want = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if want == text {
+                return;
+            }
+            let (want_lines, got_lines): (Vec<&str>, Vec<&str>) =
+                (want.lines().collect(), text.lines().collect());
+            assert_eq!(
+                want_lines.first(),
+                got_lines.first(),
+                "{test}: the corpus changed"
+            );
+            let k = want_lines
+                .iter()
+                .zip(&got_lines)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            let mut show = String::new();
+            for (doc, result) in seen.chunks(GROUP).nth(k.saturating_sub(1)).unwrap_or(&[]) {
+                let _ = writeln!(show, "---\n{}\n=> {result}", String::from_utf8_lossy(doc));
+            }
+            panic!(
+                "{test}: group {} of the golden results differs; one of these parses to another result than it did:\n{show}",
+                k.saturating_sub(1)
+            );
+        }
+    }
+
     #[test]
     fn fixtures_and_every_prefix() {
+        golden::start();
         for rel in FIXTURES {
             let bytes = read(rel);
             assert!(differ_cut(&bytes, 1), "{rel}: not taken by the fast path");
@@ -1248,16 +1468,19 @@ mod tests {
             let written = write(&parse_serde(&bytes).unwrap()).unwrap();
             assert!(differ_cut(&written, 1), "{rel} as written");
         }
+        golden::check("fixtures_and_every_prefix");
     }
 
     /// Every JSON file of the fixtures (always there) and of the shared sample
-    /// datasets next to the repository (when they are there: they are not
-    /// part of the project, so a fresh clone checks the fixtures only).
+    /// datasets next to the repository, or where `DSV_SAMPLE_DATASETS` says
+    /// (a worktree elsewhere), when they are there: they are not part of
+    /// the project, so a fresh clone checks the fixtures only.
     #[test]
     fn sample_json_files() {
         let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut files = Vec::new();
         let mut dirs = vec![here.join("fixtures"), here.join("../shared/datasets")];
+        dirs.extend(std::env::var_os("DSV_SAMPLE_DATASETS").map(std::path::PathBuf::from));
         while let Some(dir) = dirs.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -1272,18 +1495,23 @@ mod tests {
             }
         }
         let mut taken = 0;
+        let mut lines = Vec::new();
         for p in &files {
             let bytes = std::fs::read(p).unwrap();
+            golden::start();
             if super::super::sniff(&p.to_string_lossy(), &bytes) {
                 taken += usize::from(differ_cut(&bytes, 7));
             } else {
                 differ(&bytes);
             }
+            lines.push(golden::file_line(&bytes));
         }
+        let checked = golden::check_files("sample_json_files", &lines);
         eprintln!(
-            "{} sample JSON files, {taken} taken by the fast path",
+            "{} sample JSON files, {taken} taken by the fast path, {checked} against golden results",
             files.len()
         );
+        assert!(checked >= FIXTURES.len(), "{checked} files checked");
         // The four COCO files of fixtures/ are in the usual layout.
         assert!(
             taken >= 4,
@@ -1438,6 +1666,7 @@ mod tests {
     fn every_variant_in_every_place() {
         let mut taken = 0;
         let mut total = 0;
+        golden::start();
         let mut run = |doc: String| {
             total += 1;
             taken += usize::from(differ_cut(doc.as_bytes(), 37));
@@ -1464,6 +1693,7 @@ mod tests {
             run(fill("@ATTRS@", &format!(r#"{{"x": {n}}}"#)));
             run(fill("@IMGX@", &format!(r#", "x": {n}"#)));
             run(fill("@IMGX@", &format!(r#", "x": [{n}, {{"y": {n}}}]"#)));
+            run(fill("@ANNX@", &format!(r#", "keypoints": [{n}, 1, {n}]"#)));
         }
         for s in STRINGS {
             for marker in [
@@ -1503,6 +1733,33 @@ mod tests {
             run(fill("@ANNX@", &format!(", \"x\": {v}")));
             run(fill("@CATX@", &format!(", \"x\": {v}")));
             run(fill("@ATTRS@", &format!("{{\"x\": {v}, \"y\": {v}}}")));
+            run(fill("@ANNX@", &format!(", \"keypoints\": {v}")));
+        }
+        // Keypoints with each kind of segmentation.
+        for kp in [
+            "[1, 2, 2, 3, 4, 1]",
+            "[0, 0, 0]",
+            "[]",
+            "null",
+            "[1, 2]",
+            "[1, 2, 2, 3]",
+            r#"[1, 2, "x"]"#,
+            "[[1, 2, 2]]",
+            "[1.5, -2, 0, 1e400, 1, 1]",
+        ] {
+            for seg in [
+                "[[1, 2, 3, 4, 5, 6]]",
+                r#"{"counts": [1, 2], "size": [1, 3]}"#,
+                "[]",
+                "null",
+                "[1, 2, 3, 4]",
+            ] {
+                run(fill("@ANNX@", &format!(r#", "keypoints": {kp}"#)).replacen(
+                    "[[1, 2, 3, 4, 5, 6]]",
+                    seg,
+                    1,
+                ));
+            }
         }
         // Known fields of odd shape, repeated fields, escaped keys.
         for (marker, v) in [
@@ -1534,6 +1791,11 @@ mod tests {
             ("@ANNX@", r#", "image_id": 1"#),
             ("@ANNX@", r#", "bbox": null"#),
             ("@ANNX@", r#", "area": 1, "area": 2"#),
+            (
+                "@ANNX@",
+                r#", "keypoints": [1, 2, 2], "keypoints": [1, 2, 2]"#,
+            ),
+            ("@ANNX@", r#", "keypoints": null, "keypoints": [1, 2, 2]"#),
             ("@ANNX@", r#", "\u0069d": 3"#),
             ("@IMGX@", r#", "id": 5"#),
             ("@IMGX@", r#", "width": null"#),
@@ -1566,6 +1828,7 @@ mod tests {
             run(fill("@ATTRS@", &format!("{{\"x\": {v}}}")));
             run(fill("@SEG@", &format!("{{\"x\": {v}}}")));
         }
+        golden::check("every_variant_in_every_place");
         eprintln!("{total} documents, {taken} taken by the fast path");
         assert!(
             taken * 3 > total,
@@ -1574,7 +1837,73 @@ mod tests {
     }
 
     #[test]
+    fn keypoints_are_read_on_the_fast_path() {
+        for kp in ["[1, 2, 2, 3.5, 4, 1]", "[]", "null"] {
+            let doc = fill("@ANNX@", &format!(r#", "keypoints": {kp}"#));
+            assert!(differ(doc.as_bytes()), "{doc}");
+        }
+        let doc = fill("@ANNX@", r#", "keypoints": [1, 2, 2]"#);
+        let frames = super::super::parse(doc.as_bytes()).unwrap();
+        let Some(Geometry::Keypoints(k)) = &frames[0].objects[0].geometry else {
+            panic!("{frames:?}");
+        };
+        assert_eq!(k.points, vec![[1.0, 2.0, 2.0]]);
+        assert_eq!(
+            k.outline,
+            Some(vec![vec![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+        );
+        // Not triples: the serde parser's error.
+        let doc = fill("@ANNX@", r#", "keypoints": [1, 2]"#);
+        assert!(!differ(doc.as_bytes()));
+    }
+
+    #[test]
+    fn annotations_before_images_are_read_on_the_fast_path() {
+        let images = r#""images": [{"id": 1, "file_name": "a"}, {"id": 2, "file_name": "b"}]"#;
+        let anns = r#""annotations": [{"image_id": 2, "category_id": 3, "id": 1}, {"image_id": 1, "category_id": 3}]"#;
+        let cats = r#""categories": [{"name": "x", "id": 3}]"#;
+        let doc = format!("{{{anns}, \"info\": {{}}, {images}, {cats}}}");
+        assert!(differ(doc.as_bytes()), "{doc}");
+        let frames = super::super::parse(doc.as_bytes()).unwrap();
+        assert_eq!(frames[1].objects[0].class, "x");
+        assert_eq!(frames[0].objects.len(), 1);
+        // Not taken: two lists, no images, an unknown image, trailing text.
+        for doc in [
+            format!("{{{anns}, {anns}, {images}, {cats}}}"),
+            format!("{{{anns}, {images}, {anns}, {cats}}}"),
+            format!("{{{anns}, {cats}}}"),
+            format!("{{{anns}, {images}, {cats}}} x"),
+            format!("{{{}, {images}, {cats}}}", anns.replace("2,", "7,")),
+        ] {
+            assert!(!differ(doc.as_bytes()), "{doc}");
+        }
+        // Long enough to be read in two halves.
+        let mut frames = Vec::new();
+        for k in 0..3_000 {
+            let mut f = FrameLabels::new(format!("f{k}.jpg"), Units::Pixels);
+            for j in 0..3 {
+                let mut o = Object::new(format!("c{j}"), None);
+                o.id = Some(format!("{}", k * 10 + j));
+                f.objects.push(o);
+            }
+            frames.push(f);
+        }
+        let text = String::from_utf8(write(&frames).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let first = format!(
+            "{{\"annotations\": {}, \"categories\": {}, \"images\": {}}}",
+            v["annotations"], v["categories"], v["images"]
+        );
+        assert_eq!(
+            super::parse_split_from(first.as_bytes(), 1000).unwrap(),
+            frames
+        );
+        assert!(differ(first.as_bytes()));
+    }
+
+    #[test]
     fn whitespace_order_and_layout() {
+        golden::start();
         let base = fill("@NONE@", "");
         assert!(differ(base.as_bytes()));
         // Other whitespace, none at all, a BOM, trailing text.
@@ -1617,8 +1946,7 @@ mod tests {
         ] {
             differ(doc.as_bytes());
         }
-        // Every order of the three lists (annotations before images is
-        // left to the serde parser).
+        // Every order of the three lists.
         let images = r#""images": [{"id": 1, "file_name": "a"}, {"id": "t", "file_name": "b"}]"#;
         let anns = r#""annotations": [{"image_id": "t", "category_id": 3}, {"image_id": 1, "category_id": "c", "id": 4}, {"image_id": "t", "category_id": 3, "id": "q"}]"#;
         let cats = r#""categories": [{"name": "x", "id": 3}, {"id": "c", "name": "y"}]"#;
@@ -1635,14 +1963,14 @@ mod tests {
                 "{{{}, {}, {}}}",
                 lists[order[0]], lists[order[1]], lists[order[2]]
             );
-            let taken = differ_cut(doc.as_bytes(), 3);
-            let pos = |x: usize| order.iter().position(|&o| o == x);
-            assert_eq!(taken, pos(0) < pos(1), "{doc}");
+            assert!(differ_cut(doc.as_bytes(), 3), "{doc}");
         }
+        golden::check("whitespace_order_and_layout");
     }
 
     #[test]
     fn invalid_utf8_anywhere() {
+        golden::start();
         let base = fill("@FILE@", "\"\u{e9}t\u{e9}\"").into_bytes();
         assert!(differ(&base));
         for at in 0..base.len() {
@@ -1652,6 +1980,81 @@ mod tests {
             let mut bytes = base.clone();
             bytes.insert(at, 0xc3);
             differ(&bytes);
+        }
+        golden::check("invalid_utf8_anywhere");
+    }
+
+    /// Numbers past the short path (significands beyond `u64`, exponents
+    /// past `i32`, long fractions): taken exactly where serde_json takes
+    /// them, and bit-identical.
+    #[test]
+    fn long_numbers_are_read_like_serde_json() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let digits = |n: u64, next: &mut dyn FnMut() -> u64| -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect()
+        };
+        let mut taken = 0;
+        for k in 0..100_000u64 {
+            let mut text = String::new();
+            if next() % 4 == 0 {
+                text.push('-');
+            }
+            let int = digits(1 + next() % 45, &mut next);
+            // Leading zeros now and then (invalid but for "0").
+            text.push_str(if k % 50 == 0 {
+                &int
+            } else {
+                int.trim_start_matches('0')
+            });
+            if text.is_empty() || text == "-" {
+                text.push('0');
+            }
+            if next() % 2 == 0 {
+                text.push('.');
+                text.push_str(&digits(next() % 45, &mut next));
+            }
+            if next() % 2 == 0 {
+                text.push(['e', 'E'][(next() % 2) as usize]);
+                text.push_str(["", "+", "-"][(next() % 3) as usize]);
+                text.push_str(&digits(next() % 13, &mut next));
+            }
+            let want: Result<f64, _> = serde_json::from_str(&text);
+            let mut r = super::Reader {
+                lex: super::Lexer::new(text.as_bytes(), 0, super::MAX_DEPTH),
+                ring: Vec::new(),
+                split_from: super::SPLIT_FROM,
+                split_at: None,
+            };
+            let got = r.number().filter(|_| r.i == text.len());
+            match (got, &want) {
+                (Some(n), Ok(w)) => {
+                    assert_eq!(n.f64().to_bits(), w.to_bits(), "{text}");
+                    taken += 1;
+                }
+                (None, Err(_)) => {}
+                _ => panic!("{text}: fast {:?}, serde {want:?}", got.map(|n| n.f64())),
+            }
+        }
+        assert!(taken > 30_000, "{taken}");
+        for text in [
+            "18446744073709551616",
+            "123456789012345678901234567890",
+            "1.00000000000000000000000000001",
+            "184467440737095516150.5e-3",
+            "1e-9999999999",
+            "0e9999999999",
+            "-0e99999999999",
+        ] {
+            let doc = fill("@SCORE@", text);
+            assert!(differ(doc.as_bytes()), "{doc}");
         }
     }
 
@@ -1962,6 +2365,7 @@ mod tests {
 
     #[test]
     fn split_at_every_byte() {
+        golden::start();
         for categories_last in [false, true] {
             let doc = tricky_doc(&TRICKY, categories_last);
             assert!(differ(doc.as_bytes()), "{doc}");
@@ -2005,6 +2409,7 @@ mod tests {
         let doc = tricky_doc(&anns, true);
         assert!(!differ(doc.as_bytes()));
         split_everywhere(&doc);
+        golden::check("split_at_every_byte");
     }
 
     /// A file above the split threshold, split by `parse` itself: the same
@@ -2012,6 +2417,7 @@ mod tests {
     /// the annotations, and cut short.
     #[test]
     fn large_documents_split_alike() {
+        golden::start();
         let mut frames = Vec::new();
         for k in 0..10_000 {
             let mut f = FrameLabels::new(format!("f{k}.jpg"), Units::Pixels);
@@ -2060,5 +2466,6 @@ mod tests {
         for cut in [bytes.len() / 2, bytes.len() * 3 / 4, bytes.len() - 2] {
             assert!(!differ(&bytes[..cut]));
         }
+        golden::check("large_documents_split_alike");
     }
 }

@@ -29,9 +29,11 @@
 //!
 //! [`parse`] first tries a hand-written single-pass reader (`fast.rs`)
 //! for the usual layout; on anything it does not handle, and on every error,
-//! the serde parser below runs instead, so results and error positions are
-//! the serde parser's. [`parse_fast_only`] and [`parse_serde_only`] expose
-//! the two for differential tests and fuzzing. The fast reader, the
+//! the serde parser below (the whole document into [`Doc`], then into
+//! frames) runs instead, so results and error positions are the serde
+//! parser's. [`parse_fast_only`] and [`parse_serde_only`] expose the two for
+//! differential tests and fuzzing; the results of both on the corpus of
+//! the differential tests are pinned in `golden/` (see `fast.rs`' tests). The fast reader, the
 //! layout-preserving writer ([`layout`]) and the locator of semantic errors
 //! read JSON through one tokenizer (`lex.rs`).
 //!
@@ -48,7 +50,7 @@ use std::fmt;
 use std::io::Write as _;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{
     AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS, Mask,
@@ -109,12 +111,13 @@ use lex::{Lexer, SERDE_DEPTH};
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    // The hand-written reader takes the usual files; whatever it does not
-    // handle (including every error) goes to the serde parser, which gives
-    // the same frames or reports the error with its position.
+    // The hand-written reader takes every valid file of the usual layout;
+    // whatever it does not take (every error, and the rare layouts it
+    // leaves out) goes to the serde parser, which gives the same frames or
+    // reports the error with its position.
     match fast::parse(bytes) {
         Some(frames) => Ok(frames),
-        None => parse_serde(bytes),
+        None => parse_buffered(bytes),
     }
 }
 
@@ -131,46 +134,9 @@ pub fn parse_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<Fram
     fast::parse_split_from(bytes, split_from)
 }
 
-/// The serde parser alone, as [`parse`] was before the fast path (for
-/// differential tests and fuzzing).
+/// The serde parser alone (for differential tests and fuzzing).
 pub fn parse_serde_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    parse_serde(bytes)
-}
-
-/// The serde parse: streaming, with the buffered parse behind it.
-fn parse_serde(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    let mut stream = Stream::default();
-    // Sized once: growing the frame list (and the image ids) by doubling
-    // copies and touches about twice its final size.
-    let images = image_count_hint(bytes);
-    if stream.frames.try_reserve_exact(images).is_ok() {
-        let _ = stream.image_ids.try_reserve_exact(images);
-    }
-    // Checking the text is UTF-8 in one pass is much cheaper than serde_json
-    // checking every string (a dozen per annotation); with invalid UTF-8 the
-    // slice reader finds it and reports where.
-    let streamed = match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            DocSeed(&mut stream)
-                .deserialize(&mut de)
-                .and_then(|()| de.end())
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            DocSeed(&mut stream)
-                .deserialize(&mut de)
-                .and_then(|()| de.end())
-        }
-    };
-    match streamed {
-        Ok(()) => match stream.finish() {
-            Some(frames) => Ok(frames),
-            None => parse_buffered(bytes),
-        },
-        Err(_) if stream.fallback => parse_buffered(bytes),
-        Err(e) => Err(json_error(e)),
-    }
+    parse_buffered(bytes)
 }
 
 /// About how many images the file has: the `"file_name"` keys before the first
@@ -186,7 +152,7 @@ fn image_count_hint(bytes: &[u8]) -> usize {
 }
 
 /// The reference parse: the whole document into [`Doc`] first, then into
-/// frames. [`parse`] falls back to it for files it does not stream (and for
+/// frames. [`parse`] falls back to it for files the fast reader does not take (and for
 /// every semantic error, whose message and position come from here).
 fn parse_buffered(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     let doc: Doc = serde_json::from_slice(bytes).map_err(json_error)?;
@@ -412,14 +378,14 @@ fn enter_object_at(s: &mut Lexer<'_>, key: &[u8]) -> Option<usize> {
 // ---------------------------------------------------------------------------
 // Streaming: images and annotations straight into the frames.
 //
-// [`parse`] builds the frames while serde walks the document, so no list of
-// annotations is ever held: on a file of a million annotations that list and
-// its growth were several hundred MB of fresh memory, and the kernel zeroing
-// those pages was the largest single cost. The visitors are the same as the
-// buffered parse's (so JSON errors are the same); anything this path does not
-// handle (annotations before images, a repeated list) or any semantic error
-// (unknown or repeated ids) stops it, and [`parse_buffered`] does the work
-// again and reports as it always has.
+// The fast reader (`fast.rs`) builds the frames as it walks the document, so
+// no list of annotations is ever held: on a file of a million annotations
+// that list and its growth were several hundred MB of fresh memory, and the
+// kernel zeroing those pages was the largest single cost (an `annotations`
+// list before the `images` is read once they are). Anything it does not
+// handle (a repeated list, a value nested more than 64 deep) or any error
+// (unknown or repeated ids included) stops it, and [`parse_buffered`] does
+// the work again and reports as it always has.
 
 /// Streaming state: what has been read so far.
 #[derive(Default)]
@@ -450,25 +416,9 @@ struct Stream<'a> {
     /// always grouped by image).
     run: Vec<Object>,
     run_frame: usize,
-    /// Set when the buffered parse must take over.
-    fallback: bool,
 }
 
 impl<'a> Stream<'a> {
-    /// Gives up on streaming: an error that stops serde, and the flag that
-    /// tells [`parse`] it was not a JSON error.
-    fn bail<E: de::Error>(&mut self) -> E {
-        self.fallback = true;
-        E::custom("streaming parse stopped")
-    }
-
-    /// Adds one annotation to its frame; `None` when its image or category is
-    /// unknown (the caller then falls back to the two-pass parse).
-    fn add_annotation(&mut self, ann: Ann<'a>) -> Option<()> {
-        let (fi, class) = resolve(self.frame_of.as_ref()?, self.classes.as_ref(), &ann)?;
-        self.add_resolved(fi, class, ann)
-    }
-
     /// Adds an annotation whose frame and class [`resolve`] found.
     fn add_resolved(&mut self, fi: usize, class: Class<'a>, ann: Ann<'a>) -> Option<()> {
         let fi32 = u32::try_from(fi).ok()?;
@@ -662,133 +612,6 @@ impl<'a> Keys<'a> {
             },
         };
         Some(key)
-    }
-}
-
-/// The top-level object, read into a [`Stream`].
-struct DocSeed<'s, 'a>(&'s mut Stream<'a>);
-
-impl<'de> DeserializeSeed<'de> for DocSeed<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        // The same words as the buffered parse's.
-        f.write_str("a COCO object with \"images\", \"annotations\" and \"categories\"")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let s = self.0;
-        while let Some(key) = map.next_key::<Text<'de>>()? {
-            match &*key.0 {
-                "images" => {
-                    // A second list would replace the first, and annotations
-                    // before it cannot have been placed.
-                    if s.images_done || s.annotations_done {
-                        return Err(s.bail());
-                    }
-                    map.next_value_seed(ImagesSeed(&mut *s))?;
-                    let mut index = IdIndex::new(s.image_ids.iter());
-                    for (k, id) in s.image_ids.iter().enumerate() {
-                        if !index.insert(id, k) {
-                            return Err(s.bail());
-                        }
-                    }
-                    s.image_ids = Vec::new();
-                    s.frame_of = Some(index);
-                    s.images_done = true;
-                }
-                "annotations" => {
-                    if !s.images_done || s.annotations_done {
-                        return Err(s.bail());
-                    }
-                    map.next_value_seed(AnnotationsSeed(&mut *s))?;
-                    s.flush_run();
-                    s.annotations_done = true;
-                }
-                "categories" => {
-                    let list = map.next_value::<Option<_>>()?.unwrap_or_default();
-                    // A later list would rename objects already made.
-                    if s.classes_used {
-                        return Err(s.bail());
-                    }
-                    match classes(list) {
-                        Some(c) => s.classes = Some(c),
-                        None => return Err(s.bail()),
-                    }
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The `images` list, each entry straight into a frame.
-struct ImagesSeed<'s, 'a>(&'s mut Stream<'a>);
-
-impl<'de> DeserializeSeed<'de> for ImagesSeed<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ImagesSeed<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        // What serde says for a `Vec`, as the buffered parse reads this list.
-        f.write_str("a sequence")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let s = self.0;
-        while let Some(mut img) = seq.next_element::<Image<'de>>()? {
-            s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
-            s.frames.push(img.into_frame());
-        }
-        Ok(())
-    }
-}
-
-/// The `annotations` list (or null), each entry straight into an object of its frame.
-struct AnnotationsSeed<'s, 'a>(&'s mut Stream<'a>);
-
-impl<'de> DeserializeSeed<'de> for AnnotationsSeed<'_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        // The buffered parse reads an `Option<Vec<_>>`: null is no annotations.
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for AnnotationsSeed<'_, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a sequence")
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let s = self.0;
-        while let Some(ann) = seq.next_element::<Ann<'de>>()? {
-            if s.add_annotation(ann).is_none() {
-                return Err(s.bail());
-            }
-        }
-        Ok(())
     }
 }
 
