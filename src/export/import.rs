@@ -599,7 +599,7 @@ pub fn import(
                 (old.as_slice(), originals.as_slice()),
                 &[],
                 &parsed,
-                names.as_deref().map(Vec::as_slice),
+                names.as_deref().map(|n| n.names.as_slice()),
             )
             .map_err(|e| ImportError::Write {
                 file: label.clone(),
