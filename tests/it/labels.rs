@@ -932,26 +932,7 @@ fn huge_cvat_file_memory_is_bounded() {
     // a BTreeMap node (~600 bytes) per box, and ten boxes sat in room for
     // sixteen; a parse took ~1.1 KB a box from ~95 bytes of XML.
     let repo = TestRepo::init();
-    let mut xml = String::with_capacity(20_100_000);
-    xml.push_str(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n<version>1.1</version>\n",
-    );
-    let mut frames = 0u64;
-    while xml.len() < 20_000_000 {
-        xml.push_str(&format!(
-            "<image id=\"{frames}\" name=\"f{frames}.jpg\" width=\"640\" height=\"480\">\n"
-        ));
-        for k in 0..10 {
-            xml.push_str(&format!(
-                "<box label=\"car\" occluded=\"0\" xtl=\"{k}.5\" ytl=\"{k}.25\" xbr=\"{}.5\" ybr=\"{}.75\" z_order=\"0\"/>\n",
-                k + 30,
-                k + 40
-            ));
-        }
-        xml.push_str("</image>\n");
-        frames += 1;
-    }
-    xml.push_str("</annotations>\n");
+    let (xml, frames) = cvat_boxes_xml(20_000_000);
     repo.write("annotations.xml", &xml);
     repo.write("images/f0.jpg", "x");
     let budget = 2 * xml.len() as u64 + (200 << 20);
@@ -1001,6 +982,93 @@ fn huge_cvat_file_memory_is_bounded() {
     assert!(
         run.stdout.contains(&format!("f{}.jpg", frames - 1)),
         "{run}"
+    );
+}
+
+/// A CVAT XML file of about `size` bytes in the shape of bench/memory.py:
+/// frames of ten boxes, each box with an attribute (`occluded`); its frame count.
+fn cvat_boxes_xml(size: usize) -> (String, u64) {
+    let mut xml = String::with_capacity(size + 100_000);
+    xml.push_str(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotations>\n<version>1.1</version>\n",
+    );
+    let mut frames = 0u64;
+    while xml.len() < size {
+        xml.push_str(&format!(
+            "<image id=\"{frames}\" name=\"f{frames}.jpg\" width=\"640\" height=\"480\">\n"
+        ));
+        for k in 0..10 {
+            xml.push_str(&format!(
+                "<box label=\"car\" occluded=\"0\" xtl=\"{k}.5\" ytl=\"{k}.25\" xbr=\"{}.5\" ybr=\"{}.75\" z_order=\"0\"/>\n",
+                k + 30,
+                k + 40
+            ));
+        }
+        xml.push_str("</image>\n");
+        frames += 1;
+    }
+    xml.push_str("</annotations>\n");
+    (xml, frames)
+}
+
+/// Each step of the memory tests on one CVAT file, from `add` to `export`,
+/// with the edit and second commit in between: each step's peak RSS.
+fn cvat_step_peaks(xml: &str) -> Vec<(String, u64)> {
+    let repo = TestRepo::init();
+    repo.write("annotations.xml", xml);
+    repo.write("images/f0.jpg", "x");
+    // One box of the last frame moved: a change every comparison must find.
+    let cut = xml.rfind("xtl=\"9.5\"").expect("a last box");
+    let edited = format!("{}xtl=\"7.5\"{}", &xml[..cut], &xml[cut + 9..]);
+    let steps: [&[&str]; 12] = [
+        &["add", "-A"],
+        &["commit", "-q", "-m", "one"],
+        &["labels", "--count", "annotations.xml"],
+        &["labels", "annotations.xml"],
+        &["labels", "--json", "annotations.xml"],
+        &["query", "true"],
+        &["stats"],
+        &["diff"],
+        &["diff", "--json"],
+        &["commit", "-q", "-a", "-m", "two"],
+        &["diff", "HEAD~1", "HEAD"],
+        &["export", "--format", "coco", "--out", "../out"],
+    ];
+    let mut peaks = Vec::new();
+    for args in steps {
+        if args == ["diff"] {
+            repo.write("annotations.xml", &edited);
+        }
+        let (code, peak) = repo.exit_and_peak_rss_in(repo.root(), args);
+        assert_eq!(code, 0, "dsv {} exited {code}", args.join(" "));
+        peaks.push((args.join(" "), peak));
+    }
+    peaks
+}
+
+#[test]
+fn huge_cvat_file_memory_grows_by_at_most_twice_the_file() {
+    // The budget is twice the label file plus 200 MiB: what a command takes
+    // for a large file beyond what it takes for a tiny one must stay within
+    // twice the difference in size, or some file size breaks the budget. A
+    // command that holds a whole parse of the file (~1 KB a box of ~95
+    // bytes of XML, `labels` and `diff` until frame-by-frame reading) or both
+    // versions at once grows by several times the file.
+    let (big, _) = cvat_boxes_xml(40_000_000);
+    let (tiny, _) = cvat_boxes_xml(1);
+    let grown = 2 * (big.len() - tiny.len()) as u64;
+    let peaks = cvat_step_peaks(&tiny);
+    let over: Vec<String> = cvat_step_peaks(&big)
+        .into_iter()
+        .zip(peaks)
+        .filter(|((_, b), (_, t))| b.saturating_sub(*t) > grown)
+        .map(|((step, b), (_, t))| format!("dsv {step}: {} -> {} MiB", t >> 20, b >> 20))
+        .collect();
+    assert!(
+        over.is_empty(),
+        "grew by more than twice the {} MB file ({} MiB) from a tiny one: {over:?}",
+        big.len() / 1_000_000,
+        grown >> 20
     );
 }
 
