@@ -39,13 +39,18 @@ fn parse_format(s: &str) -> Result<Format, String> {
 /// several times the file, so it cannot be held either).
 const STREAM_JSON_FROM: usize = 16 << 20;
 
+/// The size of a block of text output.
+const BLOCK: usize = 1 << 20;
+
 /// One label file as read by the first pass: its counts and what it prints.
 struct Read {
     file: LabelFile,
     frames: usize,
     objects: usize,
-    /// Text output: the lines of its frames (its header is known at the end).
-    body: Vec<u8>,
+    /// Text output: the lines of its frames (its header is known at the
+    /// end), in blocks: one growing buffer would hold its old and new room
+    /// at once as it grows.
+    body: Vec<Vec<u8>>,
     /// JSON output of a small file: its frames.
     held: Option<Vec<dsv::labels::FrameLabels>>,
 }
@@ -88,7 +93,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             *frames += 1;
             *objects += fr.objects.len();
             if text && out.is_ok() {
-                out = write_frame(body, &fr);
+                if body.last().is_none_or(|b| b.len() >= BLOCK) {
+                    body.push(Vec::with_capacity(BLOCK + (64 << 10)));
+                }
+                if let Some(b) = body.last_mut() {
+                    out = write_frame(b, &fr);
+                }
             }
             if let Some(h) = held.as_mut() {
                 h.push(fr);
@@ -133,7 +143,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let parts: Vec<&[u8]> = heads
         .iter()
         .zip(&all)
-        .flat_map(|(h, r)| [h.as_slice(), r.body.as_slice()])
+        .flat_map(|(h, r)| std::iter::once(h).chain(&r.body).map(Vec::as_slice))
         .collect();
     write_paged_parts(&parts, !args.count)?;
     Ok(0)

@@ -1011,7 +1011,7 @@ fn cvat_boxes_xml(size: usize) -> (String, u64) {
     (xml, frames)
 }
 
-/// Each step of the memory tests on one CVAT file, from `add` to `export`,
+/// Each step of the memory test on one CVAT file, from `add` to `export`,
 /// with the edit and second commit in between: each step's peak RSS.
 fn cvat_step_peaks(xml: &str) -> Vec<(String, u64)> {
     let repo = TestRepo::init();
@@ -1020,23 +1020,22 @@ fn cvat_step_peaks(xml: &str) -> Vec<(String, u64)> {
     // One box of the last frame moved: a change every comparison must find.
     let cut = xml.rfind("xtl=\"9.5\"").expect("a last box");
     let edited = format!("{}xtl=\"7.5\"{}", &xml[..cut], &xml[cut + 9..]);
-    let steps: [&[&str]; 12] = [
+    // What the other steps of huge_cvat_file_memory_is_bounded add is read
+    // the same way as one of these (`labels --count` as `labels`, the
+    // worktree `diff` as `diff HEAD~1 HEAD`; `query` and `stats` already
+    // read frame by frame).
+    let steps: [&[&str]; 7] = [
         &["add", "-A"],
         &["commit", "-q", "-m", "one"],
-        &["labels", "--count", "annotations.xml"],
         &["labels", "annotations.xml"],
         &["labels", "--json", "annotations.xml"],
-        &["query", "true"],
-        &["stats"],
-        &["diff"],
-        &["diff", "--json"],
         &["commit", "-q", "-a", "-m", "two"],
         &["diff", "HEAD~1", "HEAD"],
         &["export", "--format", "coco", "--out", "../out"],
     ];
     let mut peaks = Vec::new();
     for args in steps {
-        if args == ["diff"] {
+        if args[0] == "commit" && args.contains(&"-a") {
             repo.write("annotations.xml", &edited);
         }
         let (code, peak) = repo.exit_and_peak_rss_in(repo.root(), args);
@@ -1052,10 +1051,14 @@ fn huge_cvat_file_memory_grows_by_at_most_twice_the_file() {
     // for a large file beyond what it takes for a tiny one must stay within
     // twice the difference in size, or some file size breaks the budget. A
     // command that holds a whole parse of the file (~1 KB a box of ~95
-    // bytes of XML, `labels` and `diff` until frame-by-frame reading) or both
-    // versions at once grows by several times the file.
-    let (big, _) = cvat_boxes_xml(40_000_000);
-    let (tiny, _) = cvat_boxes_xml(1);
+    // bytes of XML: `labels` and `diff` until they read frame by frame) or
+    // a second copy of it (the store's read of a chunked file until it
+    // appended the chunks in place: `commit`'s label check, `diff` between
+    // commits, `export`) grows by several times the file. 36 MB: past the
+    // 32 MiB from which `diff` stops holding both versions' parses (below
+    // it, those fit the 200 MiB).
+    let (big, _) = cvat_boxes_xml(36_000_000);
+    let (tiny, _) = cvat_boxes_xml(2_000);
     let grown = 2 * (big.len() - tiny.len()) as u64;
     let peaks = cvat_step_peaks(&tiny);
     let over: Vec<String> = cvat_step_peaks(&big)
