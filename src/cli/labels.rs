@@ -85,7 +85,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         r.file.each(&mut |fr| {
             // The one box validation every command applies.
             for p in dsv::labels::frame_box_problems(&fr.objects, fr.units, (fr.width, fr.height)) {
-                warnings.push(format!("warning: invalid box: {path}: frame {}: {p}", fr.frame));
+                warnings.push(format!(
+                    "warning: invalid box: {path}: frame {}: {p}",
+                    fr.frame
+                ));
             }
             if fr.objects.iter().any(|o| o.bbox.is_some()) && !boxed_units.contains(&fr.units) {
                 boxed_units.push(fr.units);

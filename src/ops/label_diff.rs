@@ -307,8 +307,8 @@ fn parse_without_equal_frames(
 }
 
 /// A reading of one version frame by frame (see [`each_side`]).
-type Reading<'a> = dyn FnMut(&mut dyn FnMut(FrameLabels)) -> Result<std::result::Result<(), LabelWarning>>
-    + 'a;
+type Reading<'a> =
+    dyn FnMut(&mut dyn FnMut(FrameLabels)) -> Result<std::result::Result<(), LabelWarning>> + 'a;
 
 /// [`parse_without_equal_frames`] over two readings.
 fn without_equal_frames(
