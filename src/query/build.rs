@@ -95,15 +95,7 @@ fn encode_label_file(
     // Room for the tag, the format and the frame count (a varint of at most
     // ten bytes), which is known only at the end.
     const HEAD: usize = 12;
-    // The encoding of a large file is smaller than its text: room for the
-    // text up front is only reserved (pages are touched as they are
-    // written), where growing by doubling would copy it, holding the old
-    // and new room at once on top of the file (issue 16, item 9).
-    let mut out = Vec::new();
-    if bytes.len() >= 1 << 20 {
-        let _ = out.try_reserve_exact(bytes.len());
-    }
-    out.resize(HEAD, 0);
+    let mut out = vec![0u8; HEAD];
     let mut frames = 0u64;
     let mut objects = Vec::new();
     let parsed = layout.parse_each(src, path, format, bytes, &mut |f| {
