@@ -238,6 +238,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 /// `LESS=FRX` (quit if it fits on one screen, keep colours, no screen clear).
 /// An empty pager setting or `cat` turns paging off.
 pub fn write_paged(buf: &[u8], page: bool) -> anyhow::Result<()> {
+    write_paged_parts(&[buf], page)
+}
+
+/// [`write_paged`] of the parts one after the other, without joining them
+/// first (the text of a large label file is not copied).
+pub fn write_paged_parts(parts: &[&[u8]], page: bool) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     let stdout = std::io::stdout();
     let pager = std::env::var("DSV_PAGER")
@@ -254,14 +260,20 @@ pub fn write_paged(buf: &[u8], page: bool) -> anyhow::Result<()> {
         if let Ok(mut child) = cmd.spawn() {
             if let Some(mut stdin) = child.stdin.take() {
                 // The pager may quit before reading everything (user pressed q).
-                let _ = stdin.write_all(buf);
+                for p in parts {
+                    if stdin.write_all(p).is_err() {
+                        break;
+                    }
+                }
             }
             let _ = child.wait();
             return Ok(());
         }
     }
     let mut lock = stdout.lock();
-    lock.write_all(buf)?;
+    for p in parts {
+        lock.write_all(p)?;
+    }
     lock.flush()?;
     Ok(())
 }

@@ -66,6 +66,37 @@ pub struct Inspected {
 /// Parses a label file on disk. `root` is the dataset root (rules of its
 /// `dsv.toml` and class-name files apply); `format` overrides detection.
 pub fn inspect_file(root: &Path, file: &Path, format: Option<Format>) -> Result<Inspected> {
+    let f = open_label_file(root, file, format)?;
+    let frames = f
+        .layout
+        .parse(&f.src as &dyn FileSource, &f.rel, f.format, &f.bytes)?
+        .map_err(|(p, e)| Error::Labels(format!("{p}: {e}")))?;
+    Ok(Inspected {
+        path: f.path,
+        format: f.format,
+        frames,
+    })
+}
+
+/// A label file on disk with its format settled, read frame by frame
+/// ([`LabelFile::each`]): a consumer that prints or counts frames never
+/// holds a whole multi-frame file's objects (issue 16: a command's memory
+/// stays within twice its largest label file plus 200 MiB).
+pub struct LabelFile {
+    /// The path as given.
+    pub path: String,
+    /// The format used.
+    pub format: Format,
+    rel: String,
+    bytes: Bytes,
+    src: WorktreeSource,
+    layout: Layout,
+}
+
+/// Opens a label file on disk: reads it and settles its format. `root` is
+/// the dataset root (rules of its `dsv.toml` and class-name files apply);
+/// `format` overrides detection.
+pub fn open_label_file(root: &Path, file: &Path, format: Option<Format>) -> Result<LabelFile> {
     let bytes = read_label_file(file)?;
     let src = WorktreeSource::new(root.to_path_buf());
     let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
@@ -86,12 +117,39 @@ pub fn inspect_file(root: &Path, file: &Path, format: Option<Format>) -> Result<
             }
         },
     };
-    let frames = layout
-        .parse(&src as &dyn FileSource, &rel, format, &bytes)?
-        .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))?;
-    Ok(Inspected {
+    Ok(LabelFile {
         path: file.display().to_string(),
         format,
-        frames,
+        rel,
+        bytes,
+        src,
+        layout,
     })
+}
+
+impl LabelFile {
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Parses it, handing each frame to `each` in file order; the error of
+    /// [`inspect_file`] when it does not parse (the frames already handed
+    /// over are then to be discarded).
+    pub fn each(&self, each: &mut dyn FnMut(FrameLabels)) -> Result<()> {
+        self.layout
+            .parse_each(
+                &self.src as &dyn FileSource,
+                &self.rel,
+                self.format,
+                &self.bytes,
+                each,
+            )?
+            .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))
+    }
 }

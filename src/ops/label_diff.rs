@@ -264,53 +264,126 @@ fn box_problems(path: &str, frames: &[FrameLabels]) -> Vec<String> {
     bad
 }
 
+/// One side's label file handed over frame by frame ([`Layout::parse_each`]):
+/// a warning when it does not parse (the frames already handed over are then
+/// to be discarded); nothing when absent on that side.
+fn each_side(
+    side: Side<'_>,
+    path: &str,
+    format: Format,
+    each: &mut dyn FnMut(FrameLabels),
+) -> Result<std::result::Result<(), LabelWarning>> {
+    let (layout, src, state) = side;
+    let Some(state) = state else {
+        return Ok(Ok(()));
+    };
+    let Some(bytes) = src.read_id(path, &state.id)? else {
+        return Ok(Ok(()));
+    };
+    Ok(layout
+        .parse_each(src, path, format, &bytes, each)?
+        .map_err(|(file, e)| warning(file, e)))
+}
+
 /// Both versions of a large multi-frame file, each without the frames that
 /// are the same on both sides, and the new version's invalid boxes (over all
-/// its frames). The old version is parsed, reduced to a digest per frame and
-/// dropped; the new one is parsed and reduced to the frames that differ; the
-/// old one is parsed again and reduced alike. Peak memory is then one parse
-/// (and its bytes), not two. Leaving such frames out changes nothing in the
-/// diff: a frame equal on both sides has no object or attribute change.
+/// its frames). Each version is read frame by frame ([`each_side`]): the old
+/// one reduced to a digest per frame, the new one to the frames that differ,
+/// then the old one again to the frames that differ. Peak memory is then one
+/// version's bytes and the frames that differ, never a whole parse. Leaving
+/// such frames out changes nothing in the diff: a frame equal on both sides
+/// has no object or attribute change.
 fn parse_without_equal_frames(
     old: Side<'_>,
     new: Side<'_>,
     path: &str,
     format: Format,
 ) -> Result<(Parsed, Parsed, Vec<String>)> {
-    let digests = match parse_side(old.0, old.1, path, format, old.2)? {
-        Ok(a) => frame_digests(&a),
-        Err(w) => return Ok((Err(w), Ok(Vec::new()), Vec::new())),
-    };
-    let mut b = match parse_side(new.0, new.1, path, format, new.2)? {
-        Ok(b) => b,
-        Err(w) => return Ok((Ok(Vec::new()), Err(w), Vec::new())),
-    };
-    let bad = box_problems(path, &b);
-    let equal = drop_equal_frames(&digests, &mut b);
-    drop(digests);
-    let a = parse_side(old.0, old.1, path, format, old.2)?.map(|mut a| {
-        a.retain(|f| !equal.contains(f.frame.as_str()));
-        a
-    });
-    Ok((a, Ok(b), bad))
+    without_equal_frames(
+        &mut |each| each_side(old, path, format, each),
+        &mut |each| each_side(new, path, format, each),
+        path,
+    )
 }
 
-/// A digest of each frame by name; `None` for a name that several frames
-/// share, or a frame that is not equal to itself (a NaN somewhere), which
-/// are never left out.
-fn frame_digests(frames: &[FrameLabels]) -> HashMap<String, Option<blake3::Hash>> {
-    let mut out: HashMap<String, Option<blake3::Hash>> = HashMap::with_capacity(frames.len());
-    for f in frames {
-        match out.entry(f.frame.clone()) {
-            Entry::Occupied(mut e) => {
-                e.insert(None);
+/// A reading of one version frame by frame (see [`each_side`]).
+type Reading<'a> =
+    dyn FnMut(&mut dyn FnMut(FrameLabels)) -> Result<std::result::Result<(), LabelWarning>> + 'a;
+
+/// [`parse_without_equal_frames`] over two readings.
+fn without_equal_frames(
+    old: &mut Reading<'_>,
+    new: &mut Reading<'_>,
+    path: &str,
+) -> Result<(Parsed, Parsed, Vec<String>)> {
+    let mut digests = Digests::new();
+    if let Err(w) = old(&mut |f| add_digest(&mut digests, &f))? {
+        return Ok((Err(w), Ok(Vec::new()), Vec::new()));
+    }
+    let (mut b, mut bad, mut equal) = (Vec::new(), Vec::new(), HashSet::new());
+    let read = new(&mut |f| {
+        bad.extend(box_problems(path, std::slice::from_ref(&f)));
+        if first_and_equal(&mut digests, &f) {
+            equal.insert(f.frame);
+        } else {
+            b.push(f);
+        }
+    })?;
+    if let Err(w) = read {
+        return Ok((Ok(Vec::new()), Err(w), Vec::new()));
+    }
+    let before = equal.len();
+    equal.retain(|n: &String| digests.get(n.as_str()).is_some_and(|d| d.1 == 1));
+    drop(digests);
+    if equal.len() != before {
+        // A frame left out shares its name with a later new frame: both
+        // stay. Rare enough to read the new version again for.
+        b.clear();
+        let read = new(&mut |f| {
+            if !equal.contains(f.frame.as_str()) {
+                b.push(f);
             }
-            Entry::Vacant(e) => {
-                e.insert(frame_digest(f));
-            }
+        })?;
+        if let Err(w) = read {
+            return Ok((Ok(Vec::new()), Err(w), Vec::new()));
         }
     }
-    out
+    let mut a = Vec::new();
+    let read = old(&mut |f| {
+        if !equal.contains(f.frame.as_str()) {
+            a.push(f);
+        }
+    })?;
+    Ok((read.map(|()| a), Ok(b), bad))
+}
+
+/// The old version's frames by name: a digest of each (`None` for a name
+/// that several frames share, or a frame that is not equal to itself (a NaN
+/// somewhere), which are never left out), and how many new frames have the
+/// name so far.
+type Digests = HashMap<String, (Option<blake3::Hash>, u32)>;
+
+/// Adds an old frame to its digests.
+fn add_digest(out: &mut Digests, f: &FrameLabels) {
+    match out.entry(f.frame.clone()) {
+        Entry::Occupied(mut e) => {
+            e.get_mut().0 = None;
+        }
+        Entry::Vacant(e) => {
+            e.insert((frame_digest(f), 0));
+        }
+    }
+}
+
+/// Counts a new frame's name, and says whether the frame may be left out:
+/// the first new frame of a name unique on the old side, and exactly the old
+/// frame (whether a later new frame shares its name is known at the end).
+fn first_and_equal(old: &mut Digests, f: &FrameLabels) -> bool {
+    let Some((digest, seen)) = old.get_mut(f.frame.as_str()) else {
+        return false;
+    };
+    *seen += 1;
+    *seen == 1 && matches!(digest, Some(d) if frame_digest(f) == Some(*d))
 }
 
 /// The digest of a frame's `Debug` text: exact (floats in their shortest
@@ -325,29 +398,6 @@ fn frame_digest(f: &FrameLabels) -> Option<blake3::Hash> {
     let mut h = blake3::Hasher::new();
     write!(h, "{f:?}").ok()?;
     Some(h.finalize())
-}
-
-/// Removes from `new` each frame whose name is unique on both sides and
-/// whose digest is the old one's; returns those names.
-fn drop_equal_frames(
-    old: &HashMap<String, Option<blake3::Hash>>,
-    new: &mut Vec<FrameLabels>,
-) -> HashSet<String> {
-    let mut count: HashMap<&str, usize> = HashMap::with_capacity(new.len());
-    for f in new.iter() {
-        *count.entry(f.frame.as_str()).or_default() += 1;
-    }
-    let equal: HashSet<String> = new
-        .iter()
-        .filter(|f| {
-            count.get(f.frame.as_str()) == Some(&1)
-                && matches!(old.get(&f.frame), Some(Some(d)) if frame_digest(f) == Some(*d))
-        })
-        .map(|f| f.frame.clone())
-        .collect();
-    drop(count);
-    new.retain(|f| !equal.contains(f.frame.as_str()));
-    equal
 }
 
 /// Builds the dataset diff from file-level changes and the two versions.
@@ -1329,9 +1379,12 @@ mod tests {
             frame("tiny.jpg", &[("car", 1.0)]),
             tagged.clone(),
             nan.clone(),
+            frame("later.jpg", &[("car", 1.0)]),
         ];
         let new = vec![
             frame("new.jpg", &[("cat", 1.0)]),
+            // Equal to the old one, but a later new frame has its name too.
+            frame("later.jpg", &[("car", 1.0)]),
             frame("twice.jpg", &[("car", 1.0)]),
             frame("moved.jpg", &[("car", 9.0)]),
             frame("twice.jpg", &[("dog", 1.0)]),
@@ -1340,19 +1393,27 @@ mod tests {
             frame("same.jpg", &[("car", 1.0), ("dog", 2.0)]),
             retagged,
             nan,
+            frame("later.jpg", &[("dog", 1.0)]),
         ];
-        let mut pruned_new = new.clone();
-        let equal = drop_equal_frames(&frame_digests(&old), &mut pruned_new);
+        let reading = |frames: &Vec<FrameLabels>| {
+            let frames = frames.clone();
+            move |each: &mut dyn FnMut(FrameLabels)| {
+                frames.iter().cloned().for_each(&mut *each);
+                Ok(Ok(()))
+            }
+        };
+        let (pruned_old, pruned_new, _) =
+            without_equal_frames(&mut reading(&old), &mut reading(&new), "l.json").unwrap();
+        let (pruned_old, pruned_new) = (pruned_old.unwrap(), pruned_new.unwrap());
+        let kept = |frames: &[FrameLabels]| -> Vec<String> {
+            frames.iter().map(|f| f.frame.clone()).collect()
+        };
         assert_eq!(
-            equal,
-            HashSet::from(["same.jpg".to_string()]),
+            (kept(&pruned_old).len(), kept(&pruned_new).len()),
+            (old.len() - 1, new.len() - 1),
             "only frames named once on each side, exactly equal and free of NaN, are left out"
         );
-        let pruned_old: Vec<FrameLabels> = old
-            .iter()
-            .filter(|f| !equal.contains(f.frame.as_str()))
-            .cloned()
-            .collect();
+        assert!(!kept(&pruned_new).contains(&"same.jpg".to_string()));
         assert_eq!(diff_json(&pruned_old, &pruned_new), diff_json(&old, &new));
     }
 }
