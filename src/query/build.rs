@@ -995,6 +995,7 @@ pub(super) fn build(
         Ok(codec::IndexParts {
             tree: [0; 32],
             chunks,
+            overlay: None,
             sidecar: has_sidecar.then_some(name),
             warnings,
             attrs: Default::default(),
