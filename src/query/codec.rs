@@ -313,7 +313,11 @@ impl IndexParts {
             Some(o) => overlay_schema(o),
             None => {
                 let view = View {
-                    chunks: self.chunks.iter().map(|(n, c)| (*n, c.as_slice())).collect(),
+                    chunks: self
+                        .chunks
+                        .iter()
+                        .map(|(n, c)| (*n, c.as_slice()))
+                        .collect(),
                     patches: Vec::new(),
                 };
                 Some(view_schema(&view))
@@ -335,9 +339,8 @@ impl IndexParts {
                 head.extend_from_slice(&self.tree);
                 head.extend_from_slice(&o.base_tree);
                 varint(&mut head, base.len() as u64);
-                let frames = parts_full(base).map_or(0, |(_, (c, ..), _)| {
-                    c.iter().map(|x| x.0).sum::<usize>()
-                });
+                let frames = parts_full(base)
+                    .map_or(0, |(_, (c, ..), _)| c.iter().map(|x| x.0).sum::<usize>());
                 varint(&mut head, frames as u64);
                 varint(&mut head, o.patches.len() as u64);
                 w.write_all(&head)?;
@@ -397,7 +400,11 @@ impl IndexParts {
                 Some(View { chunks, patches })
             }
             None => Some(View {
-                chunks: self.chunks.iter().map(|(n, c)| (*n, c.as_slice())).collect(),
+                chunks: self
+                    .chunks
+                    .iter()
+                    .map(|(n, c)| (*n, c.as_slice()))
+                    .collect(),
                 patches: Vec::new(),
             }),
         }
@@ -710,7 +717,11 @@ fn frame_schema(rec: &[u8], out: &mut Schema, problems: &mut Vec<String>) -> Opt
         f.u8()?;
     }
     let files = files.join(", ");
-    problems.extend(found.into_iter().map(|p| format!("{files}: frame {path}: {p}")));
+    problems.extend(
+        found
+            .into_iter()
+            .map(|p| format!("{files}: frame {path}: {p}")),
+    );
     Some(())
 }
 
@@ -911,8 +922,7 @@ pub(super) fn load<'a>(b: &'a [u8], base: Option<&'a [u8]>) -> Option<Loaded<'a>
         let base = base?;
         let (bt, (chunks, ..), _) = parts_full(base)?;
         let frames: usize = chunks.iter().map(|c| c.0).sum();
-        if bt != h.base_tree || base.len() as u64 != h.base_len || frames as u64 != h.base_frames
-        {
+        if bt != h.base_tree || base.len() as u64 != h.base_len || frames as u64 != h.base_frames {
             return None;
         }
         return Some(Loaded {
@@ -1466,7 +1476,15 @@ mod tests {
             attrs: [("w".to_string(), AttrValue::Str("rain".into()))]
                 .into_iter()
                 .collect(),
-            objects: vec![Object::new(class, Some(BBox { x: 0.1, y: 0.1, w, h: 0.1 }))],
+            objects: vec![Object::new(
+                class,
+                Some(BBox {
+                    x: 0.1,
+                    y: 0.1,
+                    w,
+                    h: 0.1,
+                }),
+            )],
             predictions: vec![],
             labels: vec![(path.replace(".jpg", ".txt"), Format::Yolo)],
         }
@@ -1492,7 +1510,13 @@ mod tests {
     fn an_overlay_reads_as_its_base_with_frames_replaced_and_never_on_another_base() {
         // Over two chunks; frame 3 has a box past the image (a bad box).
         let frames: Vec<FrameRecord> = (0..CHUNK + 10)
-            .map(|i| frame(&format!("f{i:05}.jpg"), "car", if i == 3 { 2.0 } else { 0.2 }))
+            .map(|i| {
+                frame(
+                    &format!("f{i:05}.jpg"),
+                    "car",
+                    if i == 3 { 2.0 } else { 0.2 },
+                )
+            })
             .collect();
         let base_ix = FrameIndex {
             frames: frames.clone(),
@@ -1522,7 +1546,10 @@ mod tests {
             overlay: Some(Overlay {
                 base_tree: [1; 32],
                 base: Box::new(base.clone()),
-                patches: vec![(3, record(&after[3])), (CHUNK + 1, record(&after[CHUNK + 1]))],
+                patches: vec![
+                    (3, record(&after[3])),
+                    (CHUNK + 1, record(&after[CHUNK + 1])),
+                ],
             }),
             sidecar: None,
             warnings: Vec::new(),
@@ -1533,7 +1560,10 @@ mod tests {
         .with_schema();
         assert_eq!(overlay.decode().expect("decodes").frames, after);
         let bytes = overlay.assemble();
-        assert!(bytes.len() < base.len() / 10, "an overlay holds only its frames");
+        assert!(
+            bytes.len() < base.len() / 10,
+            "an overlay holds only its frames"
+        );
         assert_eq!(overlay_base(&bytes), Some([1; 32]));
         // Alone it does not read; on its base it is the full encoding.
         assert!(decode(&bytes).is_none());
@@ -1544,7 +1574,10 @@ mod tests {
         assert!(load(&bytes, Some(&full)).is_none());
         assert!(load(&bytes, Some(&base[..base.len() - 1])).is_none());
         for cut in 0..bytes.len() {
-            assert!(load(&bytes[..cut], Some(&base)).is_none(), "truncated at {cut}");
+            assert!(
+                load(&bytes[..cut], Some(&base)).is_none(),
+                "truncated at {cut}"
+            );
         }
         // An overlay's frames past its base's are refused.
         let mut bad = overlay;

@@ -150,7 +150,11 @@ impl QueryCache {
 
     /// Runs `f` on a cached index, if there is one that reads: a full index
     /// file, or an overlay with its base's file.
-    fn with_index<T>(&self, key: &[u8; 32], f: impl FnOnce(&super::codec::Loaded) -> T) -> Option<T> {
+    fn with_index<T>(
+        &self,
+        key: &[u8; 32],
+        f: impl FnOnce(&super::codec::Loaded) -> T,
+    ) -> Option<T> {
         let map = map_file(&self.file(key)?)?;
         let base = match super::codec::overlay_base(&map) {
             Some(bt) => Some(map_file(&self.file(&cache_key(&ObjectId(bt)))?)?),
@@ -257,7 +261,12 @@ fn evict(dir: &Path, keep: &Path) {
     let bases: std::collections::HashSet<PathBuf> = kept
         .chain([keep])
         .filter_map(|p| overlay_base_of(&std::fs::File::open(p).ok()?))
-        .map(|bt| dir.join(format!("{}.idx", ObjectId(cache_key(&ObjectId(bt))).to_hex())))
+        .map(|bt| {
+            dir.join(format!(
+                "{}.idx",
+                ObjectId(cache_key(&ObjectId(bt))).to_hex()
+            ))
+        })
         .collect();
     for (_, p) in files.into_iter().take(stale) {
         if !bases.contains(&p) {

@@ -1765,7 +1765,10 @@ fn relabel(repo: &TestRepo, file: &str, class: u32) -> String {
 fn a_new_versions_index_is_an_overlay_on_an_earlier_one_whose_file_is_kept_while_needed() {
     let repo = relabel_repo();
     repo.ok(["query", "true", "--count"]);
-    let base = index_files(&repo).into_keys().next().expect("an index file");
+    let base = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
     assert_eq!(index_magics(&repo)[&base], b"DSVQIX6\0");
     // Six relabels: each index holds only its changed frames over the base,
     // which outlives the four files otherwise kept.
@@ -1797,7 +1800,10 @@ fn an_overlay_whose_base_is_gone_or_another_versions_is_rebuilt_not_misread() {
     let repo = relabel_repo();
     let q = r#"objects.exists(o, o.class == "cone")"#;
     repo.ok(["query", q, "--count"]);
-    let a = index_files(&repo).into_keys().next().expect("an index file");
+    let a = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
     relabel(&repo, "labels/s0/f02.txt", 0);
     let c = relabel(&repo, "labels/s1/f05.txt", 1);
     assert_eq!(index_magics(&repo)[&c], b"DSVQIP6\0");
@@ -1839,7 +1845,10 @@ fn an_index_file_of_the_previous_format_is_rebuilt_not_read() {
     let q = r#"objects.exists(o, o.class == "cone")"#;
     let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
     repo.ok(["query", q, "--count"]);
-    let name = index_files(&repo).into_keys().next().expect("an index file");
+    let name = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
     // The head of a `dsv-query-8` file (magic `DSVQIX5`) where this
     // version's file is: not read, rebuilt.
     let path = repo.path(format!(".dsv/cache/query/{name}"));
