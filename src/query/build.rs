@@ -1000,6 +1000,7 @@ pub(super) fn build(
         Ok(codec::IndexParts {
             tree: [0; 32],
             chunks,
+            overlay: None,
             sidecar: has_sidecar.then_some(name),
             warnings,
             attrs: Default::default(),

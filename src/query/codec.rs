@@ -163,11 +163,13 @@ pub fn encode(ix: &FrameIndex) -> Vec<u8> {
     IndexParts {
         tree: [0; 32],
         chunks,
+        overlay: None,
         sidecar: ix.sidecar.clone(),
         warnings: ix.warnings.clone(),
         attrs: ix.attrs.clone(),
         invalid: ix.invalid.clone(),
-        bad_boxes: ix.bad_boxes.clone(),
+        // Counted from the frames by `with_schema`.
+        bad_boxes: Default::default(),
     }
     .with_schema()
     .assemble()
@@ -194,14 +196,17 @@ pub struct Invalid {
 
 /// An index not yet laid out in one buffer: its chunks (frame count and
 /// bytes, each at most [`CHUNK`] frames made with [`push_frame`]), sidecar
-/// name and warnings. A new index is judged and written from these, so its
-/// hundreds of megabytes are never copied into one buffer.
+/// name and warnings, or an [`Overlay`] on another version's index. A new
+/// index is judged and written from these, so its hundreds of megabytes are
+/// never copied into one buffer.
 pub struct IndexParts {
     /// The root tree of the version indexed (zeros when not known): a later
     /// version's index can be derived from this one by a diff of the trees.
     pub tree: [u8; 32],
-    /// Frame count and bytes of each chunk.
+    /// Frame count and bytes of each chunk (empty for an overlay).
     pub chunks: Vec<(usize, Vec<u8>)>,
+    /// The frames as another version's full index with some replaced.
+    pub overlay: Option<Overlay>,
     /// The metadata sidecar read, if any.
     pub sidecar: Option<String>,
     /// The first few warnings.
@@ -212,34 +217,113 @@ pub struct IndexParts {
     /// Every label file that did not parse (not only the first few).
     pub invalid: Vec<Invalid>,
     /// Invalid boxes (see [`crate::labels::box_problem`]): how many, and the
-    /// first [`MAX_BAD_BOXES`] as "FILE: frame F: object N (CLASS): problem".
-    pub bad_boxes: (u64, Vec<String>),
+    /// first [`MAX_BAD_BOXES`] as "FILE: frame F: object N (CLASS): problem",
+    /// each with the position of its frame.
+    pub bad_boxes: (u64, Vec<(u64, String)>),
+}
+
+/// A version's frames as a base version's full index with some frames
+/// replaced (same paths, same positions): what a derived index writes, so a
+/// new commit's index costs the frames it changed, not a copy of them all.
+pub struct Overlay {
+    /// The root tree of the base version; its index file holds the base.
+    pub base_tree: [u8; 32],
+    /// The base's full encoding (usually its mapped index file).
+    pub base: Box<dyn AsRef<[u8]> + Send + Sync>,
+    /// The replaced frames: position in the base and encoded record, in
+    /// ascending position order.
+    pub patches: Vec<(usize, Vec<u8>)>,
 }
 
 /// Invalid boxes an index names (it counts them all).
 pub const MAX_BAD_BOXES: usize = 20;
 
-impl IndexParts {
-    /// These parts with [`IndexParts::attrs`] filled from their frames (one
-    /// parallel pass over the attribute sections, done when an index is made,
-    /// never when it is queried).
-    pub fn with_schema(mut self) -> IndexParts {
-        use rayon::prelude::*;
-        type Scan = (Schema, (u64, Vec<String>));
-        let merge = |mut a: Scan, b: Scan| {
-            for (k, v) in b.0 {
-                *a.0.entry(k).or_default() |= v;
+/// Frames of an index as read: the chunks of a full encoding, and the
+/// frames an overlay replaces (position, record; ascending).
+struct View<'a> {
+    chunks: Vec<(usize, &'a [u8])>,
+    patches: Vec<(usize, &'a [u8])>,
+}
+
+/// One chunk with the replaced frames that fall in it.
+struct ChunkRef<'a, 'p> {
+    frames: usize,
+    bytes: &'a [u8],
+    /// Position of the chunk's first frame in the index.
+    first: usize,
+    patches: &'p [(usize, &'a [u8])],
+}
+
+impl<'a> View<'a> {
+    fn frames(&self) -> usize {
+        self.chunks.iter().map(|c| c.0).sum()
+    }
+
+    /// The chunks, each with its replaced frames.
+    fn chunk_refs(&self) -> Vec<ChunkRef<'a, '_>> {
+        let mut out = Vec::with_capacity(self.chunks.len());
+        let mut first = 0;
+        let mut p = 0;
+        for &(frames, bytes) in &self.chunks {
+            let end = first + frames;
+            let start = p;
+            while self.patches.get(p).is_some_and(|x| x.0 < end) {
+                p += 1;
             }
-            a.1.0 += b.1.0;
-            let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
-            a.1.1.extend(b.1.1.into_iter().take(room));
-            a
+            out.push(ChunkRef {
+                frames,
+                bytes,
+                first,
+                patches: self.patches.get(start..p).unwrap_or(&[]),
+            });
+            first = end;
+        }
+        out
+    }
+}
+
+impl ChunkRef<'_, '_> {
+    /// Every frame's record in order (replaced ones from the overlay), or
+    /// `None` at the first malformed frame; the chunk must be consumed exactly.
+    fn for_each<'s>(&'s self, mut f: impl FnMut(usize, &'s [u8]) -> Option<()>) -> Option<()> {
+        let mut r = Reader::new(self.bytes);
+        let mut p = self.patches;
+        for k in 0..self.frames {
+            let rec = r.count().and_then(|n| r.take(n))?;
+            let rec = match p.split_first() {
+                Some((x, rest)) if x.0 == self.first + k => {
+                    p = rest;
+                    x.1
+                }
+                _ => rec,
+            };
+            f(self.first + k, rec)?;
+        }
+        (r.pos() == self.bytes.len() && p.is_empty()).then_some(())
+    }
+}
+
+impl IndexParts {
+    /// These parts with [`IndexParts::attrs`] and the invalid boxes filled
+    /// from their frames (one parallel pass over the attribute sections,
+    /// done when an index is made, never when it is queried). For an overlay
+    /// only its frames are scanned, over the base's own figures.
+    pub fn with_schema(mut self) -> IndexParts {
+        let scan = match &self.overlay {
+            Some(o) => overlay_schema(o),
+            None => {
+                let view = View {
+                    chunks: self
+                        .chunks
+                        .iter()
+                        .map(|(n, c)| (*n, c.as_slice()))
+                        .collect(),
+                    patches: Vec::new(),
+                };
+                Some(view_schema(&view))
+            }
         };
-        let (attrs, bad) = self
-            .chunks
-            .par_iter()
-            .map(|(n, c)| chunk_schema(*n, c).unwrap_or_default())
-            .reduce(Scan::default, merge);
+        let (attrs, bad) = scan.unwrap_or_default();
         self.attrs = attrs;
         self.bad_boxes = bad;
         self
@@ -247,43 +331,49 @@ impl IndexParts {
 
     /// Writes the encoding: the bytes [`IndexParts::assemble`] gives.
     pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut head = Vec::with_capacity(32);
-        head.extend_from_slice(MAGIC);
-        head.extend_from_slice(&self.tree);
-        varint(&mut head, self.chunks.len() as u64);
-        w.write_all(&head)?;
-        for (n, chunk) in &self.chunks {
-            head.clear();
-            varint(&mut head, *n as u64);
-            varint(&mut head, chunk.len() as u64);
-            w.write_all(&head)?;
-            w.write_all(chunk)?;
+        let mut head = Vec::with_capacity(96);
+        match &self.overlay {
+            Some(o) => {
+                let base = (*o.base).as_ref();
+                head.extend_from_slice(OVERLAY_MAGIC);
+                head.extend_from_slice(&self.tree);
+                head.extend_from_slice(&o.base_tree);
+                varint(&mut head, base.len() as u64);
+                let frames = parts_full(base)
+                    .map_or(0, |(_, (c, ..), _)| c.iter().map(|x| x.0).sum::<usize>());
+                varint(&mut head, frames as u64);
+                varint(&mut head, o.patches.len() as u64);
+                w.write_all(&head)?;
+                for (at, rec) in &o.patches {
+                    head.clear();
+                    varint(&mut head, *at as u64);
+                    varint(&mut head, rec.len() as u64);
+                    w.write_all(&head)?;
+                    w.write_all(rec)?;
+                }
+            }
+            None => {
+                head.extend_from_slice(MAGIC);
+                head.extend_from_slice(&self.tree);
+                varint(&mut head, self.chunks.len() as u64);
+                w.write_all(&head)?;
+                for (n, chunk) in &self.chunks {
+                    head.clear();
+                    varint(&mut head, *n as u64);
+                    varint(&mut head, chunk.len() as u64);
+                    w.write_all(&head)?;
+                    w.write_all(chunk)?;
+                }
+            }
         }
-        let mut tail = Vec::new();
-        string(&mut tail, self.sidecar.as_deref().unwrap_or(""));
-        tail.push(u8::from(self.sidecar.is_some()));
-        varint(&mut tail, self.warnings.len() as u64);
-        for x in &self.warnings {
-            string(&mut tail, x);
-        }
-        varint(&mut tail, self.attrs.len() as u64);
-        for (k, kinds) in &self.attrs {
-            string(&mut tail, k);
-            tail.push(*kinds);
-        }
-        varint(&mut tail, self.bad_boxes.0);
-        varint(&mut tail, self.bad_boxes.1.len() as u64);
-        for x in &self.bad_boxes.1 {
-            string(&mut tail, x);
-        }
-        varint(&mut tail, self.invalid.len() as u64);
-        for x in &self.invalid {
-            string(&mut tail, &x.file);
-            string(&mut tail, x.frame.as_deref().unwrap_or(""));
-            tail.push(u8::from(x.frame.is_some()));
-            string(&mut tail, &x.message);
-        }
-        w.write_all(&tail)
+        let tail = Tail {
+            sidecar: self.sidecar.clone(),
+            warnings: self.warnings.clone(),
+            attrs: self.attrs.clone(),
+            invalid: self.invalid.clone(),
+            bad_boxes: self.bad_boxes.clone(),
+        };
+        w.write_all(&tail.encode())
     }
 
     /// The encoding in one buffer.
@@ -301,6 +391,25 @@ impl IndexParts {
             .unwrap_or(None)
     }
 
+    /// The frames of these parts as read (an overlay on its base).
+    fn view(&self) -> Option<View<'_>> {
+        match &self.overlay {
+            Some(o) => {
+                let (_, (chunks, ..), _) = parts_full((*o.base).as_ref())?;
+                let patches = o.patches.iter().map(|(i, r)| (*i, r.as_slice())).collect();
+                Some(View { chunks, patches })
+            }
+            None => Some(View {
+                chunks: self
+                    .chunks
+                    .iter()
+                    .map(|(n, c)| (*n, c.as_slice()))
+                    .collect(),
+                patches: Vec::new(),
+            }),
+        }
+    }
+
     /// [`decode_filtered`] of these parts, without laying them out first.
     pub fn decode_filtered<E: Send, J>(
         &self,
@@ -309,13 +418,11 @@ impl IndexParts {
     where
         J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
     {
-        let chunks: Vec<(usize, &[u8])> = self
-            .chunks
-            .iter()
-            .map(|(n, c)| (*n, c.as_slice()))
-            .collect();
+        let Some(view) = self.view() else {
+            return Ok(None);
+        };
         filter_chunks(
-            &chunks,
+            &view,
             Tail {
                 sidecar: self.sidecar.clone(),
                 warnings: self.warnings.clone(),
@@ -326,6 +433,74 @@ impl IndexParts {
             judge,
         )
     }
+}
+
+/// Attribute schema and invalid boxes of every frame of a view.
+type Scan = (Schema, (u64, Vec<(u64, String)>));
+
+fn view_schema(view: &View) -> Scan {
+    use rayon::prelude::*;
+    let merge = |mut a: Scan, b: Scan| {
+        for (k, v) in b.0 {
+            *a.0.entry(k).or_default() |= v;
+        }
+        a.1.0 += b.1.0;
+        let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
+        a.1.1.extend(b.1.1.into_iter().take(room));
+        a
+    };
+    view.chunk_refs()
+        .par_iter()
+        .map(|c| {
+            let mut scan = Scan::default();
+            let ok = c.for_each(|at, rec| {
+                let mut problems = Vec::new();
+                frame_schema(rec, &mut scan.0, &mut problems)?;
+                scan.1.0 += problems.len() as u64;
+                for p in problems {
+                    if scan.1.1.len() < MAX_BAD_BOXES {
+                        scan.1.1.push((at as u64, p));
+                    }
+                }
+                Some(())
+            });
+            ok.map_or_else(Scan::default, |()| scan)
+        })
+        .reduce(Scan::default, merge)
+}
+
+/// The schema and invalid boxes of an overlay from its base's recorded
+/// ones and a scan of the replaced frames only. A replaced frame keeps every
+/// attribute of its base record (derivation requires it), so the schema is
+/// the union; the invalid boxes are exact when the base listed all of its
+/// own, else every frame is scanned.
+fn overlay_schema(o: &Overlay) -> Option<Scan> {
+    let base = (*o.base).as_ref();
+    let (_, (chunks, ..), tail) = parts_full(base)?;
+    let mut attrs = tail.attrs;
+    let mut listed: Vec<(u64, String)> = Vec::new();
+    for (at, rec) in &o.patches {
+        let mut problems = Vec::new();
+        frame_schema(rec, &mut attrs, &mut problems)?;
+        listed.extend(problems.into_iter().map(|p| (*at as u64, p)));
+    }
+    let (total, base_listed) = tail.bad_boxes;
+    if total != base_listed.len() as u64 {
+        let patches = o.patches.iter().map(|(i, r)| (*i, r.as_slice())).collect();
+        let (_, bad) = view_schema(&View { chunks, patches });
+        return Some((attrs, bad));
+    }
+    let replaced = |at: u64| {
+        o.patches
+            .binary_search_by_key(&at, |(i, _)| *i as u64)
+            .is_ok()
+    };
+    listed.extend(base_listed.into_iter().filter(|(at, _)| !replaced(*at)));
+    // Stable: a frame's own problems stay in object order.
+    listed.sort_by_key(|(at, _)| *at);
+    let total = listed.len() as u64;
+    listed.truncate(MAX_BAD_BOXES);
+    Some((attrs, (total, listed)))
 }
 
 /// The index's own reads on top of the generic [`Reader`]: attribute,
@@ -477,95 +652,460 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     })
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX5\0";
+const MAGIC: &[u8; 8] = b"DSVQIX6\0";
 
-/// The attribute names and value kinds of one chunk's frames, and its
-/// invalid boxes (count, first few); `None` if malformed.
-fn chunk_schema(frames: usize, bytes: &[u8]) -> Option<(Schema, (u64, Vec<String>))> {
-    let mut out = Schema::new();
-    let mut bad = (0u64, Vec::new());
-    let mut r = Reader::new(bytes);
-    for _ in 0..frames {
-        let n = r.count()?;
-        let mut f = Reader::new(r.take(n)?);
-        let path = f.str()?;
-        f.take(32)?; // id
-        f.varint()?; // size
-        let width = f.opt_u32()?;
-        let height = f.opt_u32()?;
-        let units = if f.bool()? {
-            Units::Normalized
-        } else {
-            Units::Pixels
+/// Magic of an overlay file (see [`Overlay`]).
+const OVERLAY_MAGIC: &[u8; 8] = b"DSVQIP6\0";
+
+/// Adds one encoded frame's attribute names and value kinds to `out`, and
+/// its invalid boxes (described) to `problems`; `None` if malformed.
+fn frame_schema(rec: &[u8], out: &mut Schema, problems: &mut Vec<String>) -> Option<()> {
+    let mut f = Reader::new(rec);
+    let path = f.str()?;
+    f.take(32)?; // id
+    f.varint()?; // size
+    let width = f.opt_u32()?;
+    let height = f.opt_u32()?;
+    let units = if f.bool()? {
+        Units::Normalized
+    } else {
+        Units::Pixels
+    };
+    for _ in 0..f.count()? {
+        let k = f.str()?;
+        let kind = match f.peek()? {
+            0 => KIND_BOOL,
+            1 | 2 => KIND_NUM,
+            _ => KIND_STR,
         };
-        for _ in 0..f.count()? {
-            let k = f.str()?;
-            let kind = match f.peek()? {
-                0 => KIND_BOOL,
-                1 | 2 => KIND_NUM,
-                _ => KIND_STR,
-            };
-            f.skip_attr_value()?;
-            match out.get_mut(k) {
-                Some(v) => *v |= kind,
-                None => {
-                    out.insert(k.to_string(), kind);
-                }
-            }
-        }
-        let mut problems = Vec::new();
-        for i in 0..f.count()? {
-            let class = f.str()?;
-            if f.bool()? {
-                let b = BBox {
-                    x: f.f64()?,
-                    y: f.f64()?,
-                    w: f.f64()?,
-                    h: f.f64()?,
-                };
-                if let Some(p) = crate::labels::box_problem(&b, units, (width, height)) {
-                    problems.push(format!("object {} ({class}): {p}", i + 1));
-                }
-            }
-            let id = f.count()?;
-            f.take(id)?;
-            f.bool()?;
-            f.attrs_section()?;
-            let g = f.count()?;
-            f.take(g)?;
-        }
-        if problems.is_empty() {
-            continue;
-        }
-        f.predictions_section()?;
-        let mut files = Vec::new();
-        for _ in 0..f.count()? {
-            files.push(f.str()?);
-            f.u8()?;
-        }
-        let files = files.join(", ");
-        bad.0 += problems.len() as u64;
-        for p in problems {
-            if bad.1.len() < MAX_BAD_BOXES {
-                bad.1.push(format!("{files}: frame {path}: {p}"));
+        f.skip_attr_value()?;
+        match out.get_mut(k) {
+            Some(v) => *v |= kind,
+            None => {
+                out.insert(k.to_string(), kind);
             }
         }
     }
-    Some((out, bad))
+    let mut found = Vec::new();
+    for i in 0..f.count()? {
+        let class = f.str()?;
+        if f.bool()? {
+            let b = BBox {
+                x: f.f64()?,
+                y: f.f64()?,
+                w: f.f64()?,
+                h: f.f64()?,
+            };
+            if let Some(p) = crate::labels::box_problem(&b, units, (width, height)) {
+                found.push(format!("object {} ({class}): {p}", i + 1));
+            }
+        }
+        let id = f.count()?;
+        f.take(id)?;
+        f.bool()?;
+        f.attrs_section()?;
+        let g = f.count()?;
+        f.take(g)?;
+    }
+    if found.is_empty() {
+        return Some(());
+    }
+    f.predictions_section()?;
+    let mut files = Vec::new();
+    for _ in 0..f.count()? {
+        files.push(f.str()?);
+        f.u8()?;
+    }
+    let files = files.join(", ");
+    problems.extend(
+        found
+            .into_iter()
+            .map(|p| format!("{files}: frame {path}: {p}")),
+    );
+    Some(())
 }
 
-/// The attribute schema recorded in an encoded index; `None` if malformed.
+/// The attribute schema recorded in an encoded index (full or overlay);
+/// `None` if malformed.
 pub fn schema_of(b: &[u8]) -> Option<Schema> {
+    if b.starts_with(OVERLAY_MAGIC) {
+        return overlay_head(b).map(|h| h.tail.attrs);
+    }
     parts_full(b).map(|(_, _, t)| t.attrs)
 }
 
 /// What follows the chunks of an index.
+#[derive(Default, Clone)]
 struct Tail {
     sidecar: Option<String>,
     warnings: Vec<String>,
     attrs: Schema,
     invalid: Vec<Invalid>,
-    bad_boxes: (u64, Vec<String>),
+    bad_boxes: (u64, Vec<(u64, String)>),
+}
+
+impl Tail {
+    fn encode(&self) -> Vec<u8> {
+        let mut tail = Vec::new();
+        string(&mut tail, self.sidecar.as_deref().unwrap_or(""));
+        tail.push(u8::from(self.sidecar.is_some()));
+        varint(&mut tail, self.warnings.len() as u64);
+        for x in &self.warnings {
+            string(&mut tail, x);
+        }
+        varint(&mut tail, self.attrs.len() as u64);
+        for (k, kinds) in &self.attrs {
+            string(&mut tail, k);
+            tail.push(*kinds);
+        }
+        varint(&mut tail, self.bad_boxes.0);
+        varint(&mut tail, self.bad_boxes.1.len() as u64);
+        for (at, x) in &self.bad_boxes.1 {
+            varint(&mut tail, *at);
+            string(&mut tail, x);
+        }
+        varint(&mut tail, self.invalid.len() as u64);
+        for x in &self.invalid {
+            string(&mut tail, &x.file);
+            string(&mut tail, x.frame.as_deref().unwrap_or(""));
+            tail.push(u8::from(x.frame.is_some()));
+            string(&mut tail, &x.message);
+        }
+        tail
+    }
+
+    /// Reads a tail that must end the bytes.
+    fn read(r: &mut Reader) -> Option<Tail> {
+        let sidecar = r.string()?;
+        let sidecar = r.bool()?.then_some(sidecar);
+        let nw = r.count()?;
+        let mut warnings = Vec::with_capacity(nw);
+        for _ in 0..nw {
+            warnings.push(r.string()?);
+        }
+        let na = r.count()?;
+        let mut attrs = Schema::new();
+        for _ in 0..na {
+            let k = r.string()?;
+            attrs.insert(k, r.u8()?);
+        }
+        let total = r.varint()?;
+        let nb = r.count()?;
+        let mut listed = Vec::with_capacity(nb);
+        for _ in 0..nb {
+            let at = r.varint()?;
+            listed.push((at, r.string()?));
+        }
+        let ni = r.count()?;
+        let mut invalid = Vec::with_capacity(ni);
+        for _ in 0..ni {
+            let file = r.string()?;
+            let frame = r.string()?;
+            let frame = r.bool()?.then_some(frame);
+            let message = r.string()?;
+            invalid.push(Invalid {
+                file,
+                frame,
+                message,
+            });
+        }
+        r.done().then_some(Tail {
+            sidecar,
+            warnings,
+            attrs,
+            invalid,
+            bad_boxes: (total, listed),
+        })
+    }
+}
+
+/// The chunks of an encoding (frame count and bytes) and its sidecar name and
+/// warnings; `None` when the framing is not well formed.
+type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
+
+#[cfg(test)]
+fn parts(b: &[u8]) -> Option<Parts<'_>> {
+    parts_of(b).map(|(_, p)| p)
+}
+
+/// A full encoded index's tree and parts (chunks, sidecar, warnings), the
+/// chunks not decoded; `None` when the bytes are not a full index.
+pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
+    parts_full(b).map(|(t, p, _)| (t, p))
+}
+
+/// [`parts_of`] and the rest of the tail.
+fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
+    let mut r = Reader::new(b);
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let tree: [u8; 32] = r.take(32)?.try_into().ok()?;
+    let n = r.count()?;
+    let mut chunks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let frames = r.count()?;
+        let len = r.count()?;
+        chunks.push((frames, r.take(len)?));
+    }
+    let tail = Tail::read(&mut r)?;
+    let (sidecar, warnings) = (tail.sidecar.clone(), tail.warnings.clone());
+    Some((tree, (chunks, sidecar, warnings), tail))
+}
+
+/// The head of an overlay file: its version, its base and what it replaces.
+struct OverlayHead<'a> {
+    tree: [u8; 32],
+    base_tree: [u8; 32],
+    base_len: u64,
+    base_frames: u64,
+    patches: Vec<(usize, &'a [u8])>,
+    tail: Tail,
+}
+
+fn overlay_head(b: &[u8]) -> Option<OverlayHead<'_>> {
+    let mut r = Reader::new(b);
+    if r.take(8)? != OVERLAY_MAGIC {
+        return None;
+    }
+    let tree: [u8; 32] = r.take(32)?.try_into().ok()?;
+    let base_tree: [u8; 32] = r.take(32)?.try_into().ok()?;
+    let base_len = r.varint()?;
+    let base_frames = r.varint()?;
+    let n = r.count()?;
+    let mut patches: Vec<(usize, &[u8])> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let at = usize::try_from(r.varint()?).ok()?;
+        if patches.last().is_some_and(|p| p.0 >= at) || at as u64 >= base_frames {
+            return None;
+        }
+        let len = r.count()?;
+        patches.push((at, r.take(len)?));
+    }
+    let tail = Tail::read(&mut r)?;
+    Some(OverlayHead {
+        tree,
+        base_tree,
+        base_len,
+        base_frames,
+        patches,
+        tail,
+    })
+}
+
+/// The base version (root tree) of an overlay file; `None` for anything else.
+pub(super) fn overlay_base(b: &[u8]) -> Option<[u8; 32]> {
+    let mut r = Reader::new(b);
+    if r.take(8)? != OVERLAY_MAGIC {
+        return None;
+    }
+    r.take(32)?;
+    r.take(32)?.try_into().ok()
+}
+
+/// An encoded index as read: a full one, or an overlay on its base.
+pub(super) struct Loaded<'a> {
+    /// The version indexed.
+    pub tree: [u8; 32],
+    /// The version whose full index holds the chunks (`tree` for a full one).
+    pub base_tree: [u8; 32],
+    view: View<'a>,
+    tail: Tail,
+}
+
+/// Reads an index file: a full one alone, an overlay with the bytes of its
+/// base's file (`None` without them, or when they are not the full index
+/// it was made on: another version, length or frame count).
+pub(super) fn load<'a>(b: &'a [u8], base: Option<&'a [u8]>) -> Option<Loaded<'a>> {
+    if b.starts_with(OVERLAY_MAGIC) {
+        let h = overlay_head(b)?;
+        let base = base?;
+        let (bt, (chunks, ..), _) = parts_full(base)?;
+        let frames: usize = chunks.iter().map(|c| c.0).sum();
+        if bt != h.base_tree || base.len() as u64 != h.base_len || frames as u64 != h.base_frames {
+            return None;
+        }
+        return Some(Loaded {
+            tree: h.tree,
+            base_tree: h.base_tree,
+            view: View {
+                chunks,
+                patches: h.patches,
+            },
+            tail: h.tail,
+        });
+    }
+    let (tree, (chunks, ..), tail) = parts_full(b)?;
+    Some(Loaded {
+        tree,
+        base_tree: tree,
+        view: View {
+            chunks,
+            patches: Vec::new(),
+        },
+        tail,
+    })
+}
+
+impl<'a> Loaded<'a> {
+    /// The base's chunks (frame count, bytes).
+    pub fn chunks(&self) -> &[(usize, &'a [u8])] {
+        &self.view.chunks
+    }
+    /// The frames replaced in the base (position, record), ascending.
+    pub fn patches(&self) -> &[(usize, &'a [u8])] {
+        &self.view.patches
+    }
+    /// Frames in the version.
+    pub fn frames(&self) -> usize {
+        self.view.frames()
+    }
+    /// The sidecar read, if any.
+    pub fn sidecar(&self) -> Option<&str> {
+        self.tail.sidecar.as_deref()
+    }
+    /// The first few warnings.
+    pub fn warnings(&self) -> &[String] {
+        &self.tail.warnings
+    }
+    /// The attribute schema.
+    pub fn attrs(&self) -> &Schema {
+        &self.tail.attrs
+    }
+
+    /// Every frame.
+    pub fn decode(&self) -> Option<FrameIndex> {
+        self.decode_filtered(|| |_: &dyn FrameAccess| Ok::<bool, std::convert::Infallible>(true))
+            .unwrap_or(None)
+    }
+
+    /// The frames a judge accepts (see [`decode_filtered`]).
+    pub fn decode_filtered<E: Send, J>(
+        &self,
+        judge: impl Fn() -> J + Sync,
+    ) -> Result<Option<FrameIndex>, E>
+    where
+        J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+    {
+        filter_chunks(&self.view, self.tail.clone(), judge)
+    }
+
+    /// The version's full encoding (an overlay applied to its base): the
+    /// bytes a full build of the version writes.
+    pub fn to_full(&self) -> Option<Vec<u8>> {
+        let mut chunks = Vec::with_capacity(self.view.chunks.len());
+        for c in self.view.chunk_refs() {
+            let mut out = Vec::with_capacity(c.bytes.len());
+            c.for_each(|_, rec| {
+                push_frame(&mut out, rec);
+                Some(())
+            })?;
+            chunks.push((c.frames, out));
+        }
+        let t = self.tail.clone();
+        Some(
+            IndexParts {
+                tree: self.tree,
+                chunks,
+                overlay: None,
+                sidecar: t.sidecar,
+                warnings: t.warnings,
+                attrs: t.attrs,
+                invalid: t.invalid,
+                bad_boxes: t.bad_boxes,
+            }
+            .assemble(),
+        )
+    }
+}
+
+/// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
+fn decode_chunk<E>(
+    c: &ChunkRef,
+    mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
+) -> Result<Option<Vec<FrameRecord>>, E> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    let walked = c.for_each(|_, rec| {
+        let view = FrameView::new(rec)?;
+        let kept = keep(&view);
+        // Bytes that do not decode mean a damaged cache (rebuilt by the
+        // caller), whatever the judge made of them.
+        if view.broken() {
+            return None;
+        }
+        match kept {
+            Ok(true) => out.push(view.into_record()?),
+            Ok(false) => {}
+            Err(e) => {
+                failed = Some(e);
+                return None;
+            }
+        }
+        Some(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(walked.map(|()| out))
+}
+
+/// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
+/// in order: a frame is judged from its undecoded bytes (see [`FrameView`]) and
+/// decoded only when kept, so a query over a million frames never holds them
+/// all. `judge` makes a judge for each parallel job (a query context and its
+/// memos are costly to set up). `Ok(None)` when the bytes are not a
+/// well-formed full encoding (an overlay needs its base: see [`load`]); a
+/// judge's error stops the decoding.
+pub fn decode_filtered<E: Send, J>(
+    b: &[u8],
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<FrameIndex>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
+    match load(b, None) {
+        Some(l) => l.decode_filtered(judge),
+        None => Ok(None),
+    }
+}
+
+/// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
+fn filter_chunks<E: Send, J>(
+    view: &View,
+    tail: Tail,
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<FrameIndex>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
+    use rayon::prelude::*;
+    // One judge per rayon job rather than per chunk, so its memos serve many
+    // chunks.
+    let decoded = view
+        .chunk_refs()
+        .par_iter()
+        .map_init(&judge, |j, c| decode_chunk(c, &mut *j))
+        .collect::<Result<Vec<_>, E>>()?;
+    let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let mut frames = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
+    for c in decoded {
+        frames.extend(c);
+    }
+    Ok(Some(FrameIndex {
+        frames,
+        sidecar: tail.sidecar,
+        warnings: tail.warnings,
+        attrs: tail.attrs,
+        invalid: tail.invalid,
+        bad_boxes: (
+            tail.bad_boxes.0,
+            tail.bad_boxes.1.into_iter().map(|(_, s)| s).collect(),
+        ),
+        from_cache: false,
+    }))
 }
 
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
@@ -647,158 +1187,6 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
         predictions,
         labels,
     })
-}
-
-/// The chunks of an encoding (frame count and bytes) and its sidecar name and
-/// warnings; `None` when the framing is not well formed.
-type Parts<'a> = (Vec<(usize, &'a [u8])>, Option<String>, Vec<String>);
-
-#[cfg(test)]
-fn parts(b: &[u8]) -> Option<Parts<'_>> {
-    parts_of(b).map(|(_, p)| p)
-}
-
-/// An encoded index's tree and parts (chunks, sidecar, warnings), the chunks
-/// not decoded; `None` when the bytes are not an index.
-pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
-    parts_full(b).map(|(t, p, _)| (t, p))
-}
-
-/// [`parts_of`] and the rest of the tail.
-fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
-    let mut r = Reader::new(b);
-    if r.take(8)? != MAGIC {
-        return None;
-    }
-    let tree: [u8; 32] = r.take(32)?.try_into().ok()?;
-    let n = r.count()?;
-    let mut chunks = Vec::with_capacity(n);
-    for _ in 0..n {
-        let frames = r.count()?;
-        let len = r.count()?;
-        chunks.push((frames, r.take(len)?));
-    }
-    let sidecar = r.string()?;
-    let sidecar = r.bool()?.then_some(sidecar);
-    let nw = r.count()?;
-    let mut warnings = Vec::with_capacity(nw);
-    for _ in 0..nw {
-        warnings.push(r.string()?);
-    }
-    let na = r.count()?;
-    let mut attrs = Schema::new();
-    for _ in 0..na {
-        let k = r.string()?;
-        attrs.insert(k, r.u8()?);
-    }
-    let total = r.varint()?;
-    let nb = r.count()?;
-    let mut listed = Vec::with_capacity(nb);
-    for _ in 0..nb {
-        listed.push(r.string()?);
-    }
-    let ni = r.count()?;
-    let mut invalid = Vec::with_capacity(ni);
-    for _ in 0..ni {
-        let file = r.string()?;
-        let frame = r.string()?;
-        let frame = r.bool()?.then_some(frame);
-        let message = r.string()?;
-        invalid.push(Invalid {
-            file,
-            frame,
-            message,
-        });
-    }
-    let tail = Tail {
-        sidecar: sidecar.clone(),
-        warnings: warnings.clone(),
-        attrs,
-        invalid,
-        bad_boxes: (total, listed),
-    };
-    (r.pos() == b.len()).then_some((tree, (chunks, sidecar, warnings), tail))
-}
-
-/// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
-fn decode_chunk<E>(
-    frames: usize,
-    bytes: &[u8],
-    mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
-) -> Result<Option<Vec<FrameRecord>>, E> {
-    let mut r = Reader::new(bytes);
-    let mut out = Vec::new();
-    for _ in 0..frames {
-        let Some(view) = r.count().and_then(|n| r.take(n)).and_then(FrameView::new) else {
-            return Ok(None);
-        };
-        let kept = keep(&view);
-        // Bytes that do not decode mean a damaged cache (rebuilt by the
-        // caller), whatever the judge made of them.
-        if view.broken() {
-            return Ok(None);
-        }
-        if kept? {
-            match view.into_record() {
-                Some(f) => out.push(f),
-                None => return Ok(None),
-            }
-        }
-    }
-    Ok((r.pos() == bytes.len()).then_some(out))
-}
-
-/// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
-/// in order: a frame is judged from its undecoded bytes (see [`FrameView`]) and
-/// decoded only when kept, so a query over a million frames never holds them
-/// all. `judge` makes a judge for each parallel job (a query context and its
-/// memos are costly to set up). `Ok(None)` when the bytes are not a
-/// well-formed encoding; a judge's error stops the decoding.
-pub fn decode_filtered<E: Send, J>(
-    b: &[u8],
-    judge: impl Fn() -> J + Sync,
-) -> Result<Option<FrameIndex>, E>
-where
-    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
-{
-    let Some((_, (chunks, ..), tail)) = parts_full(b) else {
-        return Ok(None);
-    };
-    filter_chunks(&chunks, tail, judge)
-}
-
-/// The frames of an index's chunks that a judge accepts (see [`decode_filtered`]).
-fn filter_chunks<E: Send, J>(
-    chunks: &[(usize, &[u8])],
-    tail: Tail,
-    judge: impl Fn() -> J + Sync,
-) -> Result<Option<FrameIndex>, E>
-where
-    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
-{
-    use rayon::prelude::*;
-    // One judge per rayon job rather than per chunk, so its memos serve many
-    // chunks.
-    let decoded = chunks
-        .par_iter()
-        .map_init(&judge, |j, (n, bytes)| decode_chunk(*n, bytes, &mut *j))
-        .collect::<Result<Vec<_>, E>>()?;
-    let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
-        return Ok(None);
-    };
-    let mut frames = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
-    for c in decoded {
-        frames.extend(c);
-    }
-    Ok(Some(FrameIndex {
-        frames,
-        sidecar: tail.sidecar,
-        warnings: tail.warnings,
-        attrs: tail.attrs,
-        invalid: tail.invalid,
-        bad_boxes: tail.bad_boxes,
-        from_cache: false,
-    }))
 }
 
 /// What a query reads of a frame: attributes by name without decoding the
@@ -1075,6 +1463,128 @@ mod tests {
         let labels: Vec<&str> = f.labels.iter().map(|(l, _)| l.as_str()).collect();
         assert_eq!(p.labels, labels);
         assert!(rec.ends_with(p.after_size));
+    }
+
+    fn frame(path: &str, class: &str, w: f64) -> FrameRecord {
+        FrameRecord {
+            path: path.into(),
+            id: ObjectId([1; 32]),
+            size: 3,
+            width: Some(4),
+            height: Some(5),
+            units: Units::Normalized,
+            attrs: [("w".to_string(), AttrValue::Str("rain".into()))]
+                .into_iter()
+                .collect(),
+            objects: vec![Object::new(
+                class,
+                Some(BBox {
+                    x: 0.1,
+                    y: 0.1,
+                    w,
+                    h: 0.1,
+                }),
+            )],
+            predictions: vec![],
+            labels: vec![(path.replace(".jpg", ".txt"), Format::Yolo)],
+        }
+    }
+
+    fn parts_of_index(ix: &FrameIndex, tree: u8) -> IndexParts {
+        let bytes = encode(ix);
+        let (_, (chunks, sidecar, warnings), _) = parts_full(&bytes).expect("parts");
+        IndexParts {
+            tree: [tree; 32],
+            chunks: chunks.iter().map(|(n, c)| (*n, c.to_vec())).collect(),
+            overlay: None,
+            sidecar,
+            warnings,
+            attrs: Default::default(),
+            invalid: Vec::new(),
+            bad_boxes: Default::default(),
+        }
+        .with_schema()
+    }
+
+    #[test]
+    fn an_overlay_reads_as_its_base_with_frames_replaced_and_never_on_another_base() {
+        // Over two chunks; frame 3 has a box past the image (a bad box).
+        let frames: Vec<FrameRecord> = (0..CHUNK + 10)
+            .map(|i| {
+                frame(
+                    &format!("f{i:05}.jpg"),
+                    "car",
+                    if i == 3 { 2.0 } else { 0.2 },
+                )
+            })
+            .collect();
+        let base_ix = FrameIndex {
+            frames: frames.clone(),
+            ..FrameIndex::default()
+        };
+        let base = parts_of_index(&base_ix, 1).assemble();
+        // Frame 3 fixed, frame CHUNK + 1 reclassified with a bad box.
+        let mut after = frames.clone();
+        after[3] = frame("f00003.jpg", "bus", 0.2);
+        after[CHUNK + 1] = frame(&format!("f{:05}.jpg", CHUNK + 1), "dog", 3.0);
+        let full = parts_of_index(
+            &FrameIndex {
+                frames: after.clone(),
+                ..FrameIndex::default()
+            },
+            2,
+        )
+        .assemble();
+        let record = |f: &FrameRecord| {
+            let mut out = Vec::new();
+            encode_frame(&mut out, f);
+            out
+        };
+        let overlay = IndexParts {
+            tree: [2; 32],
+            chunks: Vec::new(),
+            overlay: Some(Overlay {
+                base_tree: [1; 32],
+                base: Box::new(base.clone()),
+                patches: vec![
+                    (3, record(&after[3])),
+                    (CHUNK + 1, record(&after[CHUNK + 1])),
+                ],
+            }),
+            sidecar: None,
+            warnings: Vec::new(),
+            attrs: Default::default(),
+            invalid: Vec::new(),
+            bad_boxes: Default::default(),
+        }
+        .with_schema();
+        assert_eq!(overlay.decode().expect("decodes").frames, after);
+        let bytes = overlay.assemble();
+        assert!(
+            bytes.len() < base.len() / 10,
+            "an overlay holds only its frames"
+        );
+        assert_eq!(overlay_base(&bytes), Some([1; 32]));
+        // Alone it does not read; on its base it is the full encoding.
+        assert!(decode(&bytes).is_none());
+        let loaded = load(&bytes, Some(&base)).expect("loads");
+        assert_eq!(loaded.to_full().as_deref(), Some(full.as_slice()));
+        assert_eq!(loaded.decode().expect("decodes").frames, after);
+        // Another version's index, or one cut short, is not its base.
+        assert!(load(&bytes, Some(&full)).is_none());
+        assert!(load(&bytes, Some(&base[..base.len() - 1])).is_none());
+        for cut in 0..bytes.len() {
+            assert!(
+                load(&bytes[..cut], Some(&base)).is_none(),
+                "truncated at {cut}"
+            );
+        }
+        // An overlay's frames past its base's are refused.
+        let mut bad = overlay;
+        if let Some(o) = bad.overlay.as_mut() {
+            o.patches.push((CHUNK + 10, record(&after[0])));
+        }
+        assert!(load(&bad.assemble(), Some(&base)).is_none());
     }
 
     proptest::proptest! {

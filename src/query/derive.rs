@@ -11,8 +11,12 @@
 //! files describing them are read again too) with the sidecar's sections
 //! taken from their old records, and every other frame's bytes are copied.
 //! In any other case [`derive`] gives `None` and the caller builds the index
-//! in full. A derived index is byte for byte the index a full build gives;
-//! tests check that.
+//! in full. The result is an overlay (`codec::Overlay`): the earlier
+//! version's base index with the frames replaced (the earlier overlay's and
+//! this version's), so nothing unchanged is copied or written again; past
+//! one frame in [`MAX_REPLACED`] replaced, the chunks are copied into a full
+//! index instead. Either way, read in full it is byte for byte the index a
+//! full build gives; tests check that.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,10 @@ use super::build::{
 };
 use super::codec::{self, IndexParts, Reader};
 use super::sidecar::EncodedMeta;
+
+/// An overlay replaces at most one frame in this many of its base (and 64
+/// more, for small versions); past that a derived index is written in full.
+const MAX_REPLACED: usize = 8;
 
 /// The files of a version found by path through its trees, each directory
 /// read once.
@@ -210,31 +218,52 @@ fn describe<'p>(
     Ok(Some((format, out)))
 }
 
-/// The index of `tree` derived from an earlier version's encoded index `old`
-/// (see the module doc); `Ok(None)` when that does not apply.
+/// The index of `tree` derived from an earlier version's index file `old`
+/// (with its base's file when it is an overlay; see the module doc);
+/// `Ok(None)` when that does not apply.
 pub(super) fn derive(
     store: &ObjectStore,
     old: &std::fs::File,
+    base: Option<&std::fs::File>,
     tree: &ObjectId,
 ) -> Result<Option<IndexParts>> {
     let mut t = crate::trace::Phases::start("query.derive");
     // SAFETY: index files are written under a temporary name and renamed into
     // place, never changed afterwards; removing one leaves a mapping intact.
     // Every byte read is bounds-checked by the decoder.
-    let Ok(lazy) = (unsafe { memmap2::Mmap::map(old) }) else {
+    let map = |f: &std::fs::File, populate: bool| {
+        let mut o = memmap2::MmapOptions::new();
+        if populate {
+            o.populate();
+        }
+        unsafe { o.map(f) }.ok()
+    };
+    let Some(lazy) = map(old, false) else {
         return Ok(None);
+    };
+    let lazy_base = match base {
+        Some(b) => match map(b, false) {
+            Some(m) => Some(m),
+            None => return Ok(None),
+        },
+        None => None,
     };
     // The head only (tree, chunk table, warnings): a version this one cannot
     // be derived from costs no more than that and the start of a diff.
-    let Some((old_tree, (chunks, _, warnings))) = codec::parts_of(&lazy) else {
+    let Some(head) = codec::load(&lazy, lazy_base.as_deref()) else {
         return Ok(None);
     };
-    if !warnings.is_empty() || old_tree == [0; 32] || old_tree == tree.0 {
+    let old_tree = head.tree;
+    if !head.warnings().is_empty()
+        || old_tree == [0; 32]
+        || old_tree == tree.0
+        || head.base_tree == tree.0
+    {
         return Ok(None);
     }
-    let frames: usize = chunks.iter().map(|c| c.0).sum();
-    drop(chunks);
-    drop(lazy);
+    let frames = head.frames();
+    drop(head);
+    drop(lazy_base);
     let src = TreeFiles {
         store,
         root: *tree,
@@ -281,14 +310,18 @@ pub(super) fn derive(
         }
     }
 
-    // SAFETY: as above. Populated: every page is read from here on, and
-    // mapping them at once costs less than a fault each.
-    let Ok(map) = (unsafe { memmap2::MmapOptions::new().populate().map(old) }) else {
+    // Populated: every page of the base is read from here on, and mapping
+    // them at once costs less than a fault each.
+    let (Some(over), Some(full)) = (map(old, base.is_none()), map(base.unwrap_or(old), true))
+    else {
         return Ok(None);
     };
-    let Some((_, (chunks, sidecar, _))) = codec::parts_of(&map) else {
+    let Some(old_ix) = codec::load(&over, base.map(|_| &full[..])) else {
         return Ok(None);
     };
+    let base_tree = old_ix.base_tree;
+    let sidecar = old_ix.sidecar().map(str::to_string);
+    let chunks = old_ix.chunks().to_vec();
     // The frames of the earlier index, in path order, found chunk by chunk in parallel.
     let per_chunk: Option<Vec<Records>> = chunks
         .par_iter()
@@ -315,6 +348,13 @@ pub(super) fn derive(
             }
             paths.push(p);
             recs.push(r);
+        }
+    }
+    // The frames the earlier overlay replaced, at the same paths.
+    for &(at, rec) in old_ix.patches() {
+        match (recs.get_mut(at), paths.get(at)) {
+            (Some(slot), Some(p)) if Reader::new(rec).str() == Some(*p) => *slot = rec,
+            _ => return Ok(None),
         }
     }
     t.mark("frames");
@@ -469,7 +509,42 @@ pub(super) fn derive(
     }
 
     t.mark("encode");
-    // Chunks copied, with the new frames spliced in.
+    // Every frame replaced in the base: the earlier overlay's, then this
+    // version's (which win).
+    let mut patches: BTreeMap<usize, Vec<u8>> = old_ix
+        .patches()
+        .iter()
+        .filter(|(at, _)| !new.contains_key(at))
+        .map(|(at, rec)| (*at, rec.to_vec()))
+        .collect();
+    patches.extend(new);
+    let tail = |chunks: Vec<(usize, Vec<u8>)>, overlay: Option<codec::Overlay>| IndexParts {
+        tree: tree.0,
+        chunks,
+        overlay,
+        sidecar: sidecar.clone(),
+        warnings: Vec::new(),
+        attrs: Default::default(),
+        // Derived only from an index without warnings, for files that parse.
+        invalid: Vec::new(),
+        bad_boxes: Default::default(),
+    };
+    // An overlay while it replaces few frames (judging it costs what judging
+    // the base does); past that, a full index, so chains of versions do not
+    // carry ever larger overlays.
+    if patches.len() <= frames / MAX_REPLACED + 64 {
+        let patches: Vec<(usize, Vec<u8>)> = patches.into_iter().collect();
+        t.mark("overlay");
+        return Ok(Some(tail(
+            Vec::new(),
+            Some(codec::Overlay {
+                base_tree,
+                base: Box::new(full),
+                patches,
+            }),
+        )));
+    }
+    // Chunks copied, with the replaced frames spliced in.
     let mut starts = Vec::with_capacity(chunks.len());
     let mut first = 0;
     for (n, _) in &chunks {
@@ -480,12 +555,12 @@ pub(super) fn derive(
         .par_iter()
         .zip(starts)
         .map(|((n, bytes), first)| {
-            if !(first..first + n).any(|i| new.contains_key(&i)) {
+            if patches.range(first..first + n).next().is_none() {
                 return (*n, bytes.to_vec());
             }
             let mut out = Vec::with_capacity(bytes.len() + 1024);
             for i in first..first + n {
-                let b: &[u8] = match new.get(&i) {
+                let b: &[u8] = match patches.get(&i) {
                     Some(b) => b,
                     None => recs.get(i).copied().unwrap_or_default(),
                 };
@@ -495,14 +570,5 @@ pub(super) fn derive(
         })
         .collect();
     t.mark("copy");
-    Ok(Some(IndexParts {
-        tree: tree.0,
-        chunks: out_chunks,
-        sidecar,
-        warnings: Vec::new(),
-        attrs: Default::default(),
-        // Derived only from an index without warnings, for files that parse.
-        invalid: Vec::new(),
-        bad_boxes: Default::default(),
-    }))
+    Ok(Some(tail(out_chunks, None)))
 }

@@ -148,27 +148,29 @@ impl QueryCache {
         Some(dir.join(format!("{}.idx", crate::id::ObjectId(*key).to_hex())))
     }
 
-    /// Runs `f` on the bytes of a cached index, if there is one.
-    fn with_bytes<T>(&self, key: &[u8; 32], f: impl FnOnce(&[u8]) -> T) -> Option<T> {
-        let file = std::fs::File::open(self.file(key)?).ok()?;
-        // SAFETY: index files are written under a temporary name and renamed
-        // into place, never changed afterwards; removing one leaves an existing
-        // mapping intact. Every byte read from the map is bounds-checked by the
-        // decoder, so damaged contents give a rebuild, not undefined reads.
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-        Some(f(&map))
+    /// Runs `f` on a cached index, if there is one that reads: a full index
+    /// file, or an overlay with its base's file.
+    fn with_index<T>(
+        &self,
+        key: &[u8; 32],
+        f: impl FnOnce(&super::codec::Loaded) -> T,
+    ) -> Option<T> {
+        let map = map_file(&self.file(key)?)?;
+        let base = match super::codec::overlay_base(&map) {
+            Some(bt) => Some(map_file(&self.file(&cache_key(&ObjectId(bt)))?)?),
+            None => None,
+        };
+        let loaded = super::codec::load(&map, base.as_deref())?;
+        Some(f(&loaded))
     }
 
     /// The cached index with only the frames `q` selects (`Ok(None)`: not
     /// cached), `q` checked against the version's attributes first.
     fn get_filtered(&self, key: &[u8; 32], q: &super::Query) -> Result<Option<FrameIndex>> {
         Ok(self
-            .with_bytes(key, |b| {
-                let Some(schema) = super::codec::schema_of(b) else {
-                    return Ok(None);
-                };
-                q.check(&schema)?;
-                super::codec::decode_filtered(b, || q.judge())
+            .with_index(key, |ix| {
+                q.check(ix.attrs())?;
+                ix.decode_filtered(|| q.judge())
             })
             .transpose()?
             .flatten())
@@ -189,7 +191,13 @@ impl QueryCache {
             .max()?
             .1;
         let file = std::fs::File::open(newest).ok()?;
-        super::derive::derive(store, &file, tree).ok().flatten()
+        let base = match overlay_base_of(&file) {
+            Some(bt) => Some(std::fs::File::open(self.file(&cache_key(&ObjectId(bt)))?).ok()?),
+            None => None,
+        };
+        super::derive::derive(store, &file, base.as_ref(), tree)
+            .ok()
+            .flatten()
     }
 
     fn put(&self, key: &[u8; 32], index: &IndexParts) {
@@ -215,8 +223,26 @@ impl QueryCache {
     }
 }
 
+/// Maps an index file.
+fn map_file(path: &Path) -> Option<memmap2::Mmap> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: index files are written under a temporary name and renamed
+    // into place, never changed afterwards; removing one leaves an existing
+    // mapping intact. Every byte read from the map is bounds-checked by the
+    // decoder, so damaged contents give a rebuild, not undefined reads.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
+}
+
+/// The base version of an overlay index file, from its head.
+fn overlay_base_of(mut file: &std::fs::File) -> Option<[u8; 32]> {
+    use std::io::Read;
+    let mut head = [0u8; 72];
+    file.read_exact(&mut head).ok()?;
+    super::codec::overlay_base(&head)
+}
+
 /// Removes all but the newest [`KEEP_FILES`] index files (and temporary files
-/// left by interrupted writes), never `keep`.
+/// left by interrupted writes), never `keep` nor the base of an overlay kept.
 fn evict(dir: &Path, keep: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -231,9 +257,38 @@ fn evict(dir: &Path, keep: &Path) {
         .collect();
     files.sort();
     let stale = files.len().saturating_sub(KEEP_FILES - 1);
+    let kept = files.iter().skip(stale).map(|(_, p)| p.as_path());
+    let bases: std::collections::HashSet<PathBuf> = kept
+        .chain([keep])
+        .filter_map(|p| overlay_base_of(&std::fs::File::open(p).ok()?))
+        .map(|bt| {
+            dir.join(format!(
+                "{}.idx",
+                ObjectId(cache_key(&ObjectId(bt))).to_hex()
+            ))
+        })
+        .collect();
     for (_, p) in files.into_iter().take(stale) {
-        let _ = std::fs::remove_file(p);
+        if !bases.contains(&p) {
+            let _ = std::fs::remove_file(p);
+        }
     }
+}
+
+/// The full encoding of a cached index file under `.dsv/cache/query/` (an
+/// overlay applied to its base), for tests and inspection; `None` when it
+/// does not read.
+pub fn full_encoding(dsv_dir: &Path, name: &str) -> Option<Vec<u8>> {
+    let dir = dsv_dir.join("cache").join("query");
+    let map = map_file(&dir.join(name))?;
+    let base = match super::codec::overlay_base(&map) {
+        Some(bt) => Some(map_file(&dir.join(format!(
+            "{}.idx",
+            ObjectId(cache_key(&ObjectId(bt))).to_hex()
+        )))?),
+        None => None,
+    };
+    super::codec::load(&map, base.as_deref())?.to_full()
 }
 
 fn cache_key(tree: &ObjectId) -> [u8; 32] {
@@ -273,7 +328,7 @@ fn undecodable() -> Error {
 /// The frame index of a stored tree, from the cache when it has it.
 pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<FrameIndex> {
     let key = cache_key(tree);
-    if let Some(mut ix) = cache.with_bytes(&key, super::codec::decode).flatten() {
+    if let Some(mut ix) = cache.with_index(&key, |l| l.decode()).flatten() {
         ix.from_cache = true;
         return Ok(ix);
     }

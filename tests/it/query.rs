@@ -1528,7 +1528,11 @@ fn step(repo: &TestRepo, q: &str, what: &str, edit: &dyn Fn(), derived: bool) ->
         .filter(|(n, _)| !before.contains_key(n))
         .collect();
     assert_eq!(made.len(), 1, "{what}");
-    let (name, bytes) = made.pop().unwrap();
+    let (name, _) = made.pop().unwrap();
+    // A derived index may be an overlay on an earlier version's: compared as
+    // the version's full encoding.
+    let bytes = dsv::query::index::full_encoding(&repo.path(".dsv"), &name)
+        .unwrap_or_else(|| panic!("{what}: the new index file does not read"));
     std::fs::remove_file(repo.path(format!(".dsv/cache/query/{name}"))).unwrap();
     let full = repo
         .cmd()
@@ -1707,6 +1711,168 @@ fn a_derived_index_merges_every_label_file_of_a_frame_as_a_full_build_does() {
             repo.write("labels/f3.txt", "1 0.2 0.2 0.1 0.1\n0 0.6 0.6 0.1 0.1\n");
         },
         true,
+    );
+}
+
+/// A committed repository of three directories of twelve frames, each with
+/// a YOLO label file.
+fn relabel_repo() -> TestRepo {
+    let repo = TestRepo::init();
+    repo.write("data.yaml", "names: [car, person, cone]\n");
+    for d in 0..3 {
+        for f in 0..12 {
+            repo.write(format!("images/s{d}/f{f:02}.jpg"), format!("jpg {d} {f}"));
+            repo.write(
+                format!("labels/s{d}/f{f:02}.txt"),
+                format!("{} 0.5 0.5 0.1 0.1\n", f % 3),
+            );
+        }
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "a"]);
+    repo
+}
+
+/// The magic of each index file, by name.
+fn index_magics(repo: &TestRepo) -> BTreeMap<String, Vec<u8>> {
+    index_files(repo)
+        .into_iter()
+        .map(|(n, b)| (n, b.get(..8).unwrap_or_default().to_vec()))
+        .collect()
+}
+
+/// Relabels one file, commits, and checks the query of the new commit
+/// against one without caches; returns the index file made.
+fn relabel(repo: &TestRepo, file: &str, class: u32) -> String {
+    repo.write(file, format!("{class} 0.25 0.5 0.1 0.1\n"));
+    repo.ok(["commit", "-a", "-m", file]);
+    let before = index_files(repo);
+    let q = r#"objects.exists(o, o.class == "cone")"#;
+    assert_eq!(
+        repo.ok(["query", q, "--paths"]).stdout,
+        repo.ok(["query", q, "--paths", "--no-cache"]).stdout,
+        "{file}"
+    );
+    let made: Vec<String> = index_files(repo)
+        .into_keys()
+        .filter(|n| !before.contains_key(n))
+        .collect();
+    assert_eq!(made.len(), 1, "{file}: {made:?}");
+    made.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn a_new_versions_index_is_an_overlay_on_an_earlier_one_whose_file_is_kept_while_needed() {
+    let repo = relabel_repo();
+    repo.ok(["query", "true", "--count"]);
+    let base = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
+    assert_eq!(index_magics(&repo)[&base], b"DSVQIX6\0");
+    // Six relabels: each index holds only its changed frames over the base,
+    // which outlives the four files otherwise kept.
+    for k in 0..6 {
+        let made = relabel(&repo, &format!("labels/s{}/f0{k}.txt", k % 3), 2);
+        let files = index_files(&repo);
+        assert_eq!(files[&made].get(..8), Some(&b"DSVQIP6\0"[..]), "{k}");
+        assert!(files[&made].len() * 4 < files[&base].len(), "{k}");
+        assert!(files.contains_key(&base), "{k}: the base was removed");
+        assert!(files.len() <= 5, "{k}: {:?}", files.keys());
+    }
+    // A new frame: built in full; the overlays after it lie on that one, and
+    // once no kept file needs the first base it goes.
+    repo.write("images/s0/f99.jpg", "jpg 99");
+    repo.write("labels/s0/f99.txt", "2 0.5 0.5 0.1 0.1\n");
+    let full = relabel(&repo, "labels/s1/f07.txt", 0);
+    assert_eq!(index_magics(&repo)[&full], b"DSVQIX6\0");
+    for k in 0..4 {
+        let made = relabel(&repo, &format!("labels/s2/f0{k}.txt"), 1);
+        assert_eq!(index_magics(&repo)[&made], b"DSVQIP6\0", "{k}");
+    }
+    let files = index_files(&repo);
+    assert!(!files.contains_key(&base), "{:?}", files.keys());
+    assert!(files.contains_key(&full), "{:?}", files.keys());
+}
+
+#[test]
+fn an_overlay_whose_base_is_gone_or_another_versions_is_rebuilt_not_misread() {
+    let repo = relabel_repo();
+    let q = r#"objects.exists(o, o.class == "cone")"#;
+    repo.ok(["query", q, "--count"]);
+    let a = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
+    relabel(&repo, "labels/s0/f02.txt", 0);
+    let c = relabel(&repo, "labels/s1/f05.txt", 1);
+    assert_eq!(index_magics(&repo)[&c], b"DSVQIP6\0");
+    let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
+    // A later version with one more cone, its index built in full.
+    repo.write("labels/s2/f00.txt", "2 0.5 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "e"]);
+    let before = index_files(&repo);
+    let out = repo
+        .cmd()
+        .args(["query", q, "--count"])
+        .env("DSV_QUERY_NO_DERIVE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let e = index_files(&repo)
+        .into_keys()
+        .find(|n| !before.contains_key(n))
+        .expect("e's index");
+    let dir = repo.path(".dsv/cache/query");
+    // That version's index where the base's was: not read as the base.
+    std::fs::copy(dir.join(&e), dir.join(&a)).unwrap();
+    assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout, want);
+    // The base gone: the overlay is not read either.
+    let base_of_c = index_magics(&repo);
+    assert_eq!(base_of_c[&c], b"DSVQIP6\0", "c derived again");
+    for (name, m) in &base_of_c {
+        if m == b"DSVQIX6\0" {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+    assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout, want);
+    assert_eq!(index_magics(&repo)[&c], b"DSVQIX6\0", "c built in full");
+}
+
+#[test]
+fn an_index_file_of_the_previous_format_is_rebuilt_not_read() {
+    let repo = relabel_repo();
+    let q = r#"objects.exists(o, o.class == "cone")"#;
+    let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
+    repo.ok(["query", q, "--count"]);
+    let name = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
+    // The head of a `dsv-query-8` file (magic `DSVQIX5`) where this
+    // version's file is: not read, rebuilt.
+    let path = repo.path(format!(".dsv/cache/query/{name}"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..8].copy_from_slice(b"DSVQIX5\0");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(repo.ok(["query", q, "--paths"]).stdout, want);
+    assert_eq!(index_magics(&repo)[&name], b"DSVQIX6\0");
+    // As the newest file it is not derived from either.
+    std::fs::write(&path, &bytes).unwrap();
+    repo.write("labels/s0/f00.txt", "2 0.5 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "b"]);
+    let out = repo
+        .cmd()
+        .args(["query", q, "--paths"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("perf: query.derive "), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        repo.ok(["query", q, "--paths", "--no-cache"]).stdout
     );
 }
 
