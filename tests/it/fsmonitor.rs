@@ -372,7 +372,10 @@ fn two_worktree_writers_and_concurrent_statuses_miss_nothing() {
         repo.ok(["status", "--json"]);
         // May refuse a file written while it reads it; then it stages nothing.
         let add = repo.run(["add", "-A"]);
-        assert!(add.code == 0 || add.stderr.contains("changed while being added"), "{add}");
+        assert!(
+            add.code == 0 || add.stderr.contains("changed while being added"),
+            "{add}"
+        );
     }
     for w in writers {
         w.join().unwrap();
