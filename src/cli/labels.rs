@@ -106,7 +106,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             objects: 0,
             body: Vec::new(),
             held: hold.then(Vec::new),
-            pixels: (args.units == UnitsArg::Pixels && !args.count).then(|| (base, abs)),
+            pixels: (args.units == UnitsArg::Pixels && !args.count).then_some((base, abs)),
             file,
         };
         // Frame by frame: a multi-frame file's objects are never all held.
