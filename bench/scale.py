@@ -175,7 +175,8 @@ class Moto:
             except OSError:
                 time.sleep(0.1)
         self.env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                        AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+                        AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+                        AWS_ENDPOINT_URL=self.endpoint)
 
     def bucket(self, name: str) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")).read()
@@ -246,8 +247,7 @@ def measure(dsv: str, base: Path, n: int, moto: Moto | None) -> dict:
         row("push", cmd("push", "s3", "main"))
         dst = base / f"clone-{n}"
         shutil.rmtree(dst, ignore_errors=True)
-        row("clone", run([dsv, "clone", f"s3://{bucket}/ds", str(dst), "--endpoint", moto.endpoint],
-                         base, env))
+        row("clone", run([dsv, "clone", f"s3://{bucket}/ds", str(dst)], base, env))
         shutil.rmtree(dst, ignore_errors=True)
     row("fsck", cmd("fsck"))
     row("gc", cmd("gc"))
