@@ -1061,7 +1061,13 @@ fn huge_cvat_file_memory_grows_by_at_most_twice_the_file() {
     // it, those fit the 200 MiB).
     let (big, _) = cvat_boxes_xml(36_000_000);
     let (tiny, _) = cvat_boxes_xml(2_000);
-    let grown = 2 * (big.len() - tiny.len()) as u64;
+    // Part of what a large file costs does not grow with it: the per-thread
+    // hashing and compression buffers a tiny file never starts. `add -A`
+    // grew by 84 MiB in one run and under 68 in another: 40 MiB for those.
+    // What this test guards against grew by 3.4-4.5x the file (122-162 MiB
+    // here), past twice the file plus 40 MiB (112 MiB).
+    const FIXED: u64 = 40 << 20;
+    let grown = 2 * (big.len() - tiny.len()) as u64 + FIXED;
     let peaks = cvat_step_peaks(&tiny);
     let over: Vec<String> = cvat_step_peaks(&big)
         .into_iter()
@@ -1071,7 +1077,7 @@ fn huge_cvat_file_memory_grows_by_at_most_twice_the_file() {
         .collect();
     assert!(
         over.is_empty(),
-        "grew by more than twice the {} MB file ({} MiB) from a tiny one: {over:?}",
+        "grew by more than twice the {} MB file plus 40 MiB ({} MiB) from a tiny one: {over:?}",
         big.len() / 1_000_000,
         grown >> 20
     );
