@@ -65,22 +65,17 @@ struct Read {
     body: Vec<Vec<u8>>,
     /// JSON output of a small file: its frames.
     held: Option<Vec<dsv::labels::FrameLabels>>,
-    /// `--units pixels`: the dataset root and the file, whose frames' images
-    /// give the sizes normalized boxes are scaled by.
-    pixels: Option<(PathBuf, PathBuf)>,
+    /// `--units pixels`: normalized boxes are scaled to pixels.
+    pixels: bool,
 }
 
 impl Read {
     /// Scales a frame's normalized boxes to pixels when `--units pixels` asked.
     fn convert(&self, fr: &mut dsv::labels::FrameLabels) -> dsv::Result<()> {
-        match &self.pixels {
-            Some((base, file)) => dsv::ops::pixels::labels_to_pixels(
-                base,
-                file,
-                self.file.format,
-                std::slice::from_mut(fr),
-            ),
-            None => Ok(()),
+        if self.pixels {
+            self.file.to_pixels(std::slice::from_mut(fr))
+        } else {
+            Ok(())
         }
     }
 }
@@ -96,17 +91,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let mut warnings = Vec::new();
     let mut boxed_units = Vec::new();
     for f in &args.files {
-        let abs = dsv::repo::absolute(&ctx.cwd.join(f))?;
+        let file = dsv::repo::absolute(&ctx.cwd.join(f))?;
         // Outside a repository, class-name files are looked for up to the filesystem root.
         let base = root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let file = open_label_file(&base, &abs, args.format)?;
+        let file = open_label_file(&base, &file, args.format)?;
         let hold = args.json && !args.count && file.len() < STREAM_JSON_FROM;
         let mut r = Read {
             frames: 0,
             objects: 0,
             body: Vec::new(),
             held: hold.then(Vec::new),
-            pixels: (args.units == UnitsArg::Pixels && !args.count).then_some((base, abs)),
+            pixels: args.units == UnitsArg::Pixels && !args.count,
             file,
         };
         // Frame by frame: a multi-frame file's objects are never all held.

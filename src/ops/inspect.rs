@@ -128,6 +128,18 @@ pub fn open_label_file(root: &Path, file: &Path, format: Option<Format>) -> Resu
 }
 
 impl LabelFile {
+    /// Scales `frames` of this file (normalized boxes) to pixels by the size
+    /// in each frame's image header ([`crate::ops::pixels::labels_to_pixels`]).
+    pub fn to_pixels(&self, frames: &mut [FrameLabels]) -> Result<()> {
+        crate::ops::pixels::labels_to_pixels(
+            &self.src,
+            &self.layout,
+            &self.rel,
+            self.format,
+            frames,
+        )
+    }
+
     /// Its size in bytes.
     pub fn len(&self) -> usize {
         self.bytes.len()

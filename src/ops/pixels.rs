@@ -3,9 +3,7 @@
 //! by the size in their frame's image header. A frame whose image is missing
 //! or unreadable is an error naming it: no box is left unconverted.
 
-use std::path::Path;
-
-use crate::error::{Error, ErrorKind, ModuleError, Result};
+use crate::error::{ErrorKind, ModuleError, Result};
 use crate::labels::layout::{FileSource, Layout};
 use crate::labels::units::{needs_image_size, scale_box, scale_object, to_pixels};
 use crate::labels::{Format, FrameLabels, Units};
@@ -58,32 +56,23 @@ fn header_size(bytes: &[u8], image: &str) -> Result<(u32, u32)> {
     })
 }
 
-/// The frames `dsv labels` read from `file` (under `root`, a `format` file),
-/// in pixels: each frame's image is found as the layout pairs frames with
-/// label files, in the working tree.
+/// Label-file frames in pixels: each frame's image is found as `layout`
+/// pairs frames with the label file `rel` (a `format` file) in `src`, the
+/// working tree.
 pub fn labels_to_pixels(
-    root: &Path,
-    file: &Path,
+    src: &WorktreeSource,
+    layout: &Layout,
+    rel: &str,
     format: Format,
     frames: &mut [FrameLabels],
 ) -> Result<()> {
-    if !frames.iter().any(needs_image_size) {
-        return Ok(());
-    }
-    let src = WorktreeSource::new(root.to_path_buf());
-    let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
-    let rel = file
-        .strip_prefix(root)
-        .unwrap_or(file)
-        .to_string_lossy()
-        .replace('\\', "/");
     for f in frames.iter_mut().filter(|f| needs_image_size(f)) {
         let no_image = || PixelsError::NoImage {
-            label: quote(&rel).into_owned(),
+            label: quote(rel).into_owned(),
             frame: quote(&f.frame).into_owned(),
         };
         let path = layout
-            .frame_path(&src as &dyn FileSource, &rel, format, &f.frame)?
+            .frame_path(src as &dyn FileSource, rel, format, &f.frame)?
             .ok_or_else(no_image)?;
         let bytes = src.read(&path)?.ok_or_else(no_image)?;
         let size = header_size(&bytes, &path)?;

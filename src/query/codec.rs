@@ -1108,6 +1108,20 @@ where
     }))
 }
 
+/// An optional box: a flag, then x, y, w, h.
+fn decode_bbox(r: &mut Reader) -> Option<Option<BBox>> {
+    Some(if r.bool()? {
+        Some(BBox {
+            x: r.f64()?,
+            y: r.f64()?,
+            w: r.f64()?,
+            h: r.f64()?,
+        })
+    } else {
+        None
+    })
+}
+
 fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let path = r.string()?;
     let id = ObjectId(r.take(32)?.try_into().ok()?);
@@ -1124,16 +1138,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let mut objects = Vec::with_capacity(no);
     for _ in 0..no {
         let class = r.string()?;
-        let bbox = if r.bool()? {
-            Some(BBox {
-                x: r.f64()?,
-                y: r.f64()?,
-                w: r.f64()?,
-                h: r.f64()?,
-            })
-        } else {
-            None
-        };
+        let bbox = decode_bbox(r)?;
         let id = r.string()?;
         let id = r.bool()?.then_some(id);
         let attributes = r.attrs()?;
@@ -1155,16 +1160,7 @@ fn decode_frame(r: &mut Reader) -> Option<FrameRecord> {
     let mut predictions = Vec::with_capacity(np);
     for _ in 0..np {
         let class = r.string()?;
-        let bbox = if r.bool()? {
-            Some(BBox {
-                x: r.f64()?,
-                y: r.f64()?,
-                w: r.f64()?,
-                h: r.f64()?,
-            })
-        } else {
-            None
-        };
+        let bbox = decode_bbox(r)?;
         let score = if r.bool()? { Some(r.f64()?) } else { None };
         predictions.push(Prediction { class, bbox, score });
     }

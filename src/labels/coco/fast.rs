@@ -195,6 +195,20 @@ fn f64_from_parts(positive: bool, significand: u64, mut exponent: i32) -> Option
     Some(if positive { f } else { -f })
 }
 
+/// An integer of `sig` digits with its sign, as serde_json gives it: a
+/// float on underflow of `i64`, or for `-0`.
+fn integer(positive: bool, sig: u64) -> Num {
+    if positive {
+        return Num::U(sig);
+    }
+    let neg = (sig as i64).wrapping_neg();
+    if neg >= 0 {
+        Num::F(-(sig as f64))
+    } else {
+        Num::I(neg)
+    }
+}
+
 /// serde_json's test for `significand * 10 + digit` overflowing `u64`.
 fn overflows(significand: u64, digit: u64) -> bool {
     significand >= u64::MAX / 10 && (significand > u64::MAX / 10 || digit > u64::MAX % 10)
@@ -287,16 +301,7 @@ impl<'a> Reader<'a> {
             let exponent = -i32::try_from(frac_digits).ok()?;
             return f64_from_parts(positive, sig, exponent).map(Num::F);
         }
-        Some(if positive {
-            Num::U(sig)
-        } else {
-            let neg = (sig as i64).wrapping_neg();
-            if neg >= 0 {
-                Num::F(-(sig as f64))
-            } else {
-                Num::I(neg)
-            }
-        })
+        Some(integer(positive, sig))
     }
 
     /// [`Reader::number`] for any length, digit by digit as serde_json
@@ -345,17 +350,7 @@ impl<'a> Reader<'a> {
         if let Some(b'.' | b'e' | b'E') = self.peek() {
             return self.fraction(positive, sig, 0).map(Num::F);
         }
-        Some(if positive {
-            Num::U(sig)
-        } else {
-            let neg = (sig as i64).wrapping_neg();
-            // Like serde_json: a float on underflow, or for `-0`.
-            if neg >= 0 {
-                Num::F(-(sig as f64))
-            } else {
-                Num::I(neg)
-            }
-        })
+        Some(integer(positive, sig))
     }
 
     /// The rest of a float after its integer digits (`sig`, with `exponent`
