@@ -7,7 +7,9 @@
 //! pack visible; it ends with a blake3 checksum of everything before it.
 
 use crate::id::ObjectId;
-use crate::store::pack::{PACK_MAGIC, RECORD_HEADER};
+use std::collections::HashSet;
+
+use crate::store::pack::{self, PACK_MAGIC, RECORD_HEADER, RecordHeader, Repr};
 
 /// Default size at which a remote pack is closed and uploaded.
 pub const PACK_TARGET: u64 = 32 * 1024 * 1024;
@@ -236,18 +238,15 @@ impl PackBuf {
     }
 
     /// The pack so far and its index (named by its content, never one of `avoid`:
-    /// see `gc::unique_pack`), or `None` when empty; the buffer starts over.
-    pub fn take(
-        &mut self,
-        avoid: &std::collections::HashSet<ObjectId>,
-    ) -> Option<(Vec<u8>, PackIndex)> {
+    /// see [`unique_pack`]), or `None` when empty; the buffer starts over.
+    pub fn take(&mut self, avoid: &HashSet<ObjectId>) -> Option<(Vec<u8>, PackIndex)> {
         if self.entries.is_empty() {
             return None;
         }
         let mut buf = std::mem::take(&mut self.buf);
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by_key(|e| e.id);
-        let pack = super::gc::unique_pack(&mut buf, &mut entries, avoid);
+        let pack = unique_pack(&mut buf, &mut entries, avoid);
         let idx = PackIndex {
             pack,
             pack_len: buf.len() as u64,
@@ -255,4 +254,40 @@ impl PackBuf {
         };
         Some((buf, idx))
     }
+}
+
+/// Makes a new pack's name differ from every name in `avoid` (the retiring packs):
+/// packs are named by their content, so a pack that holds exactly the records of
+/// a retiring one would otherwise be deleted with it. A small record of its own
+/// (an object no one references, collected later) is appended until the name is
+/// new. Returns the pack's name.
+pub fn unique_pack(
+    buf: &mut Vec<u8>,
+    entries: &mut Vec<IdxEntry>,
+    avoid: &HashSet<ObjectId>,
+) -> ObjectId {
+    let mut hash = ObjectId::hash(buf);
+    let mut n = 0u64;
+    while avoid.contains(&hash) {
+        let content = format!("dsv gc salt {hash} {n}\n").into_bytes();
+        let id = ObjectId::hash(&content);
+        let header = RecordHeader {
+            repr: Repr::Raw,
+            codec: pack::Codec::None,
+            id,
+            stored_len: content.len() as u32,
+            raw_len: content.len() as u32,
+        };
+        entries.push(IdxEntry {
+            id,
+            offset: buf.len() as u64,
+            len: (RECORD_HEADER + content.len()) as u32,
+        });
+        buf.extend_from_slice(&header.encode());
+        buf.extend_from_slice(&content);
+        entries.sort_by_key(|e| e.id);
+        hash = ObjectId::hash(buf);
+        n += 1;
+    }
+    hash
 }

@@ -29,7 +29,6 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{Checked, check_record, download, open_remote};
-use super::format::IdxEntry;
 use super::{
     ListedPack, Remote, RemoteIndex, TransferStats, idx_name, list_packs, pack_name, read_indexes,
 };
@@ -664,42 +663,6 @@ fn delete(remote: &Remote, key: &str) -> Result<()> {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(remote.err(&format!("deleting {path}"), e)),
     }
-}
-
-/// Makes a new pack's name differ from every name in `avoid` (the retiring packs):
-/// packs are named by their content, so a pack that holds exactly the records of
-/// a retiring one would otherwise be deleted with it. A small record of its own
-/// (an object no one references, collected later) is appended until the name is
-/// new. Returns the pack's name.
-pub fn unique_pack(
-    buf: &mut Vec<u8>,
-    entries: &mut Vec<IdxEntry>,
-    avoid: &HashSet<ObjectId>,
-) -> ObjectId {
-    let mut hash = ObjectId::hash(buf);
-    let mut n = 0u64;
-    while avoid.contains(&hash) {
-        let content = format!("dsv gc salt {hash} {n}\n").into_bytes();
-        let id = ObjectId::hash(&content);
-        let header = RecordHeader {
-            repr: Repr::Raw,
-            codec: pack::Codec::None,
-            id,
-            stored_len: content.len() as u32,
-            raw_len: content.len() as u32,
-        };
-        entries.push(IdxEntry {
-            id,
-            offset: buf.len() as u64,
-            len: (RECORD_HEADER + content.len()) as u32,
-        });
-        buf.extend_from_slice(&header.encode());
-        buf.extend_from_slice(&content);
-        entries.sort_by_key(|e| e.id);
-        hash = ObjectId::hash(buf);
-        n += 1;
-    }
-    hash
 }
 
 /// New packs of copied records.

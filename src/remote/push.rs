@@ -195,7 +195,7 @@ pub(super) struct Packer<'a> {
     pub(super) objects: u64,
     pub(super) packs: u64,
     pub(super) progress: &'a dyn Progress,
-    /// Names a new pack must not take (retiring packs, see [`super::gc::unique_pack`]).
+    /// Names a new pack must not take (retiring packs, see [`super::format::unique_pack`]).
     pub(super) avoid: HashSet<ObjectId>,
 }
 
