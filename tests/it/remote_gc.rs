@@ -8,6 +8,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::azurite::Azurite;
 use common::s3::Moto;
 use common::{Run, TestRepo, pseudo_random_bytes, write_file};
 
@@ -546,6 +547,12 @@ fn race_pushers_fetchers_and_collectors_file() {
 fn race_pushers_fetchers_and_collectors_s3() {
     let moto = Moto::start("gcrace");
     race_with_collectors(&moto.url("r"), &moto.env(), 4);
+}
+
+#[test]
+fn race_pushers_fetchers_and_collectors_azure() {
+    let az = Azurite::start("gcrace");
+    race_with_collectors(&az.url("r"), &az.env(), 4);
 }
 
 #[test]
