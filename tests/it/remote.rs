@@ -681,8 +681,11 @@ fn killed(t: &TestRepo, url: &str, env: &[(&str, String)], landed: &dyn Fn() -> 
     let landed = landed();
     let r = json(&ok(t, a, &small, &["push", "--json"]));
     let sent = r["transfer"]["bytes_up"].as_u64().unwrap();
+    eprintln!("resumed push sent {sent} bytes after {landed} had landed, of {total}");
+    // Nothing that landed goes up again (a pack that landed without its index is
+    // rebuilt with the same name and skipped): beyond the data, only indexes and refs.
     assert!(
-        sent + landed <= total + total / 4,
+        sent + landed <= total + total / 50,
         "sent {sent} after {landed} had landed"
     );
     assert!(sent < total * 3 / 4, "retry sent {sent} of {total}");
