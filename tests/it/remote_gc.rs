@@ -684,3 +684,48 @@ fn push_killed_between_pack_and_index_s3_resends_no_pack_and_gc_collects_the_orp
     let f = ok(&t, here, env, &["fsck", "--remote", abandoned, "--records"]);
     assert!(f.stderr.contains(": 0 problems"), "{f}");
 }
+
+/// On Azure (Azurite): a branch deleted with `push --delete` (its tombstone written
+/// with `If-Match`) is recorded by one collection (create-only record, the service's
+/// clock) and freed by the next past the grace period; pushed again in between,
+/// while its packs are retiring, it is sent again and survives.
+#[test]
+fn deleted_branch_is_reclaimed_and_a_push_during_retirement_survives_azure() {
+    let az = Azurite::start("gcdelete");
+    let env = &az.env()[..];
+    let t = TestRepo::init();
+    let here = Path::new(".");
+    write_file(t.root(), "main.txt", "main\n");
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "main"]);
+    ok(&t, here, env, &["remote", "add", "origin", &az.url("r")]);
+    ok(&t, here, env, &["push"]);
+    ok(&t, here, env, &["switch", "-c", "side"]);
+    write_file(t.root(), "side.bin", pseudo_random_bytes(600_000, 1));
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "side"]);
+    ok(&t, here, env, &["push", "origin", "side"]);
+    ok(&t, here, env, &["switch", "main"]);
+    ok(&t, here, env, &["push", "origin", "--delete", "side"]);
+    let r = gc(&t, env, "0s", &[]);
+    assert!(r["recorded"]["bytes"].as_u64().unwrap() >= 600_000, "{r}");
+    assert_eq!(r["freed"]["packs"], 0, "{r}");
+    let p = json(&ok(&t, here, env, &["push", "origin", "side", "--json"]));
+    assert!(p["objects"].as_u64().unwrap() >= 2, "{p}");
+    let r = gc(&t, env, "0s", &[]);
+    assert!(r["freed"]["bytes"].as_u64().unwrap() >= 600_000, "{r}");
+    let f = ok(&t, here, env, &["fsck", "--remote", "--records"]);
+    assert!(f.stderr.contains(": 0 problems"), "{f}");
+    let c = t.home().join("c");
+    ok(
+        &t,
+        t.home(),
+        env,
+        &["clone", &az.url("r"), c.to_str().unwrap()],
+    );
+    ok(&t, &c, env, &["switch", "-c", "side", "origin/side"]);
+    assert_eq!(
+        std::fs::read(c.join("side.bin")).unwrap(),
+        pseudo_random_bytes(600_000, 1)
+    );
+}
