@@ -636,8 +636,12 @@ fn killed_push_and_pull_resume_without_resending_s3() {
 
 #[test]
 fn killed_push_and_pull_resume_without_resending_azure() {
-    let az = Backend::azure("killed");
-    killed(&TestRepo::init(), &az.url("k"), &az.env(), &|| 0);
+    let az = Azurite::start("killed");
+    killed(&TestRepo::init(), &az.url("k"), &az.env(), &|| {
+        let n: u64 = az.list("k/packs/").iter().map(|(_, size)| size).sum();
+        assert!(n > 0, "the killed push left nothing on the remote");
+        n
+    });
 }
 
 /// A push killed at random requests, then resumed, sends only what did not land
