@@ -8,6 +8,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::azurite::Azurite;
 use common::s3::Moto;
 use common::{Run, TestRepo, pseudo_random_bytes, write_file};
 
@@ -549,6 +550,12 @@ fn race_pushers_fetchers_and_collectors_s3() {
 }
 
 #[test]
+fn race_pushers_fetchers_and_collectors_azure() {
+    let az = Azurite::start("gcrace");
+    race_with_collectors(&az.url("r"), &az.env(), 4);
+}
+
+#[test]
 fn branch_and_tag_deleted_by_push_delete_are_reclaimed() {
     let t = TestRepo::init();
     let remote = two_branches(&t);
@@ -564,4 +571,161 @@ fn branch_and_tag_deleted_by_push_delete_are_reclaimed() {
     assert!(pack_bytes(&remote) < 10_000, "{}", pack_bytes(&remote));
     let f = t.ok(["fsck", "--remote"]);
     assert!(f.stderr.contains(": 0 problems"), "{f}");
+}
+
+/// A push killed after a pack's PUT and before its index's, on S3: the pack is
+/// complete (one PUT, never a multipart upload: nothing invisible is left), the
+/// resumed push rebuilds it under the same name and does not send it again, and
+/// where the push is abandoned instead, `gc --remote` collects the pack as an
+/// interrupted upload.
+#[test]
+fn push_killed_between_pack_and_index_s3_resends_no_pack_and_gc_collects_the_orphan() {
+    let moto = Moto::start("orphan");
+    let mut env = moto.env();
+    env.push(("DSV_REMOTE_PACK_SIZE", "300000".to_string()));
+    let env = &env[..];
+    let t = TestRepo::init();
+    let here = Path::new(".");
+    write_file(t.root(), "base.txt", "base\n");
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "base"]);
+    ok(&t, here, env, &["branch", "base"]);
+    for i in 0..4 {
+        write_file(
+            t.root(),
+            &format!("f{i}.bin"),
+            pseudo_random_bytes(300_000, 70 + i),
+        );
+    }
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "data"]);
+    // Packs without an index under `prefix`, with their sizes.
+    let orphans = |prefix: &str| -> Vec<(String, u64)> {
+        let listed = moto.list(&format!("{prefix}/packs/"));
+        let idx: std::collections::HashSet<String> = listed
+            .iter()
+            .filter_map(|(k, _)| k.strip_suffix(".idx").map(str::to_string))
+            .collect();
+        listed
+            .into_iter()
+            .filter(|(k, _)| k.strip_suffix(".dsvpack").is_some_and(|s| !idx.contains(s)))
+            .collect()
+    };
+    // A remote holding `base`, then a push of main killed at write `n`.
+    let killed_at = |name: &str, n: usize| {
+        ok(&t, here, env, &["remote", "add", name, &moto.url(name)]);
+        ok(&t, here, env, &["push", name, "base"]);
+        let mut kill = env.to_vec();
+        kill.push(("DSV_FAULT", format!("kill:{n}")));
+        let r = dsv(&t, here, &kill, &["push", name, "main"]);
+        assert_eq!(r.code, -1, "push {name} was not killed at {n}:\n{r}");
+    };
+    // The first kill point that leaves a pack without its index.
+    let mut n = 1;
+    let orphan = loop {
+        assert!(n < 80, "no kill point left a pack without its index");
+        let name = format!("k{n}");
+        killed_at(&name, n);
+        if let Some(o) = orphans(&name).pop() {
+            break (name, o);
+        }
+        n += 1;
+    };
+    let (name, (key, size)) = orphan;
+    assert_eq!(moto.pending_uploads(), Vec::<String>::new());
+    let landed: u64 = moto
+        .list(&format!("{name}/packs/"))
+        .iter()
+        .map(|(_, s)| s)
+        .sum();
+    let r = json(&ok(&t, here, env, &["push", &name, "main", "--json"]));
+    let sent = r["transfer"]["bytes_up"].as_u64().unwrap();
+    let after: u64 = moto
+        .list(&format!("{name}/packs/"))
+        .iter()
+        .map(|(_, s)| s)
+        .sum();
+    assert!(
+        sent < after - landed + size / 2,
+        "the resumed push sent {sent} bytes; the packs grew by {} and the orphan {key} ({size} bytes) was sent again",
+        after - landed
+    );
+    assert!(orphans(&name).is_empty(), "{:?}", orphans(&name));
+    let f = ok(&t, here, env, &["fsck", "--remote", &name, "--records"]);
+    assert!(f.stderr.contains(": 0 problems"), "{f}");
+    // (Sent again, the orphan would be an overwrite: sent, but no growth.)
+    // The same kill, then the push is abandoned: gc records the pack, then deletes it.
+    let abandoned = "abandoned";
+    killed_at(abandoned, n);
+    let (key, size) = orphans(abandoned)
+        .pop()
+        .expect("the same kill leaves the same orphan");
+    let gc = |expect_freed: bool| {
+        let r = json(&ok(
+            &t,
+            here,
+            env,
+            &["gc", "--remote", abandoned, "--grace", "0s", "--json"],
+        ));
+        let field = if expect_freed { "freed" } else { "recorded" };
+        assert!(r[field]["bytes"].as_u64().unwrap() >= size, "{r}");
+    };
+    gc(false);
+    assert_eq!(
+        orphans(abandoned).len(),
+        1,
+        "deleted before its grace period"
+    );
+    gc(true);
+    assert!(moto.list(&key).is_empty(), "{key} is still there after gc");
+    let f = ok(&t, here, env, &["fsck", "--remote", abandoned]);
+    assert!(f.stderr.contains(": 0 problems"), "{f}");
+    ok(&t, here, env, &["push", abandoned, "main"]);
+    let f = ok(&t, here, env, &["fsck", "--remote", abandoned, "--records"]);
+    assert!(f.stderr.contains(": 0 problems"), "{f}");
+}
+
+/// On Azure (Azurite): a branch deleted with `push --delete` (its tombstone written
+/// with `If-Match`) is recorded by one collection (create-only record, the service's
+/// clock) and freed by the next past the grace period; pushed again in between,
+/// while its packs are retiring, it is sent again and survives.
+#[test]
+fn deleted_branch_is_reclaimed_and_a_push_during_retirement_survives_azure() {
+    let az = Azurite::start("gcdelete");
+    let env = &az.env()[..];
+    let t = TestRepo::init();
+    let here = Path::new(".");
+    write_file(t.root(), "main.txt", "main\n");
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "main"]);
+    ok(&t, here, env, &["remote", "add", "origin", &az.url("r")]);
+    ok(&t, here, env, &["push"]);
+    ok(&t, here, env, &["switch", "-c", "side"]);
+    write_file(t.root(), "side.bin", pseudo_random_bytes(600_000, 1));
+    ok(&t, here, env, &["add", "-A"]);
+    ok(&t, here, env, &["commit", "-m", "side"]);
+    ok(&t, here, env, &["push", "origin", "side"]);
+    ok(&t, here, env, &["switch", "main"]);
+    ok(&t, here, env, &["push", "origin", "--delete", "side"]);
+    let r = gc(&t, env, "0s", &[]);
+    assert!(r["recorded"]["bytes"].as_u64().unwrap() >= 600_000, "{r}");
+    assert_eq!(r["freed"]["packs"], 0, "{r}");
+    let p = json(&ok(&t, here, env, &["push", "origin", "side", "--json"]));
+    assert!(p["objects"].as_u64().unwrap() >= 2, "{p}");
+    let r = gc(&t, env, "0s", &[]);
+    assert!(r["freed"]["bytes"].as_u64().unwrap() >= 600_000, "{r}");
+    let f = ok(&t, here, env, &["fsck", "--remote", "--records"]);
+    assert!(f.stderr.contains(": 0 problems"), "{f}");
+    let c = t.home().join("c");
+    ok(
+        &t,
+        t.home(),
+        env,
+        &["clone", &az.url("r"), c.to_str().unwrap()],
+    );
+    ok(&t, &c, env, &["switch", "-c", "side", "origin/side"]);
+    assert_eq!(
+        std::fs::read(c.join("side.bin")).unwrap(),
+        pseudo_random_bytes(600_000, 1)
+    );
 }

@@ -137,6 +137,69 @@ impl Azurite {
     pub fn url(&self, prefix: &str) -> String {
         format!("az://{}/{prefix}", self.container)
     }
+
+    /// Names and sizes of the container's blobs under `prefix` (one signed List
+    /// Blobs; up to 5000 blobs).
+    pub fn list(&self, prefix: &str) -> Vec<(String, u64)> {
+        let body = list_blobs(self.port, &self.container, prefix)
+            .unwrap_or_else(|e| panic!("listing {prefix} on Azurite: {e}"));
+        elements(&body, "Blob")
+            .iter()
+            .map(|b| {
+                let name = elements(b, "Name").first().cloned().unwrap_or_default();
+                let size = elements(b, "Content-Length")
+                    .first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("no size in listing entry {b}"));
+                (name, size)
+            })
+            .collect()
+    }
+}
+
+/// The body of a Shared Key signed List Blobs of `container` under `prefix`
+/// (HTTP/1.0: no chunked encoding).
+fn list_blobs(port: u16, container: &str, prefix: &str) -> std::io::Result<String> {
+    let date = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    // Query parameters in the canonical resource: sorted, `name:value`, one a line.
+    let to_sign = format!(
+        "GET\n{}x-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\ncomp:list\nprefix:{prefix}\nrestype:container",
+        "\n".repeat(11)
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&base64_decode(ACCOUNT_KEY)).expect("HMAC key");
+    mac.update(to_sign.as_bytes());
+    let signature = base64_encode(&mac.finalize().into_bytes());
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET /{ACCOUNT}/{container}?restype=container&comp=list&prefix={prefix} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(std::io::Error::other(format!("{head}\n{body}")));
+    }
+    Ok(body.to_string())
+}
+
+/// The contents of every `<tag>...</tag>` in `xml`, in order (flat: no nesting of
+/// the same tag, as in a blob listing).
+fn elements(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(after[..j].to_string());
+        rest = &after[j + close.len()..];
+    }
+    out
 }
 
 impl Drop for Azurite {

@@ -127,6 +127,66 @@ impl Moto {
     pub fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.bucket)
     }
+
+    /// Keys and sizes of the bucket's objects under `prefix` (one unsigned
+    /// ListObjectsV2, which moto accepts; up to 1000 keys).
+    pub fn list(&self, prefix: &str) -> Vec<(String, u64)> {
+        let body = self.get(&format!("/{}?list-type=2&prefix={prefix}", self.bucket));
+        elements(&body, "Contents")
+            .iter()
+            .map(|c| {
+                let key = elements(c, "Key").first().cloned().unwrap_or_default();
+                let size = elements(c, "Size")
+                    .first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("no size in listing entry {c}"));
+                (key, size)
+            })
+            .collect()
+    }
+
+    /// Keys of the multipart uploads started in the bucket and neither completed nor
+    /// aborted (ListMultipartUploads): parts a client cannot see and pays for.
+    pub fn pending_uploads(&self) -> Vec<String> {
+        let body = self.get(&format!("/{}?uploads", self.bucket));
+        assert!(
+            body.contains("ListMultipartUploadsResult"),
+            "not a multipart upload listing: {body}"
+        );
+        elements(&body, "Upload")
+            .iter()
+            .map(|u| elements(u, "Key").first().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// The body of an unsigned GET of `path` (HTTP/1.0: no chunked encoding).
+    fn get(&self, path: &str) -> String {
+        let port = self.endpoint.rsplit(':').next().unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap()))
+            .expect("connecting to moto");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("reading moto's answer");
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        assert!(head.contains(" 200"), "GET {path}: {head}");
+        body.to_string()
+    }
+}
+
+/// The contents of every `<tag>...</tag>` in `xml`, in order (flat: no nesting of
+/// the same tag, as in S3 listings).
+fn elements(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(after[..j].to_string());
+        rest = &after[j + close.len()..];
+    }
+    out
 }
 
 /// Creates `bucket` with a plain HTTP PUT (moto accepts unsigned requests) and
