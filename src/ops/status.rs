@@ -83,8 +83,8 @@ impl TreeRecord {
 /// Nothing staged is known without reading HEAD's trees or the index when the index
 /// records that its entries hash to HEAD's tree (the common case on a large
 /// dataset); then the working tree is compared either through the monitor, with
-/// keyed lookups of the paths it names, or by merging the sorted scan with the index
-/// table as it is read. Otherwise the index is read whole and hashed, and the id
+/// keyed lookups of the paths it names, or by merging the sorted scan with the
+/// index read meanwhile. Otherwise the index is read whole and hashed, and the id
 /// recorded for next time.
 pub fn status(
     repo: &Repository,
@@ -119,8 +119,18 @@ pub fn status(
             session = Some(s);
         }
         if delta.is_none() {
-            let files = scan(repo.root(), scopes, progress)?;
-            let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| reader.each(f);
+            // The walk mostly waits on the kernel: read the index meanwhile, packed (no
+            // map, no allocation per path), then merge the two sorted lists.
+            let (files, packed) = std::thread::scope(|s| {
+                let walk = s.spawn(|| scan(repo.root(), scopes, progress));
+                let packed = reader.packed();
+                let files = walk
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (files, packed)
+            });
+            let (files, packed) = (files?, packed?);
+            let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| packed.each(f);
             delta = Some(classify_each(
                 repo.root(),
                 each,

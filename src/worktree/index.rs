@@ -170,7 +170,9 @@ pub struct Peek {
 }
 
 /// The derived tables of an index written by this version: `aux` == `stamp`.
-fn aux_kept(meta: &impl ReadableTable<&'static str, i64>) -> std::result::Result<bool, redb::StorageError> {
+fn aux_kept(
+    meta: &impl ReadableTable<&'static str, i64>,
+) -> std::result::Result<bool, redb::StorageError> {
     let stamp = meta.get("stamp")?.map(|v| v.value());
     let aux = meta.get("aux")?.map(|v| v.value());
     Ok(stamp.is_some() && stamp == aux)
@@ -417,7 +419,13 @@ impl Index {
     /// generation `generation` and `stamp` (see [`Peek`]); with `rebuild`, first rebuilds the
     /// smudged table from the entries (an index last written by an older dsv).
     /// Returns whether it recorded anything.
-    pub fn record_tree(&self, generation: i64, stamp: i64, tree: ObjectId, rebuild: bool) -> Result<bool> {
+    pub fn record_tree(
+        &self,
+        generation: i64,
+        stamp: i64,
+        tree: ObjectId,
+        rebuild: bool,
+    ) -> Result<bool> {
         self.db.guard(|| {
             let tx = self.db.write()?;
             let done = (|| -> std::result::Result<bool, redb::Error> {
@@ -578,6 +586,18 @@ impl IndexReader<'_> {
         })
     }
 
+    /// Every entry, packed: all paths in one buffer, so reading a large index costs two
+    /// growing allocations instead of one per path (see [`Packed`]).
+    pub fn packed(&self) -> Result<Packed> {
+        let mut packed = Packed::default();
+        self.each(|p, e| {
+            packed.paths.extend_from_slice(p);
+            packed.items.push((packed.paths.len(), *e));
+            Ok(())
+        })?;
+        Ok(packed)
+    }
+
     /// The entries at `paths` and below them (a path may name a directory), with the
     /// index's stamp: a few keyed lookups, not a read of the whole index.
     pub fn subset(&self, paths: &[Vec<u8>]) -> Result<IndexState> {
@@ -613,8 +633,32 @@ impl IndexReader<'_> {
             let mut range = table
                 .range(lo.as_slice()..hi.as_slice())
                 .map_err(|e| self.db.err(e))?;
-            Ok(range.next().transpose().map_err(|e| self.db.err(e))?.is_some())
+            Ok(range
+                .next()
+                .transpose()
+                .map_err(|e| self.db.err(e))?
+                .is_some())
         })
+    }
+}
+
+/// The index's entries in path order, the paths laid end to end in one buffer.
+#[derive(Debug, Default)]
+pub struct Packed {
+    paths: Vec<u8>,
+    /// (end of the path in `paths`, entry); a path starts where the previous ends.
+    items: Vec<(usize, IndexEntry)>,
+}
+
+impl Packed {
+    /// Calls `f` with every entry in path order.
+    pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
+        let mut start = 0;
+        for (end, e) in &self.items {
+            f(&self.paths[start..*end], e)?;
+            start = *end;
+        }
+        Ok(())
     }
 }
 
@@ -631,6 +675,71 @@ fn below(dir: &[u8]) -> (Vec<u8>, Vec<u8>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn entry(byte: u8, mtime_ns: i64) -> IndexEntry {
+        IndexEntry {
+            mode: EntryMode::File,
+            id: ObjectId([byte; 32]),
+            stat: StatStamp {
+                size: 1,
+                mtime_ns,
+                ctime_ns: 1,
+                ino: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_tree_id_computed_before_a_write_is_never_recorded_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let old = 1_000_000_000_000;
+        let stamp = old + 10 * RACY_WINDOW_NS;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        index
+            .apply(
+                &[set(b"a", entry(1, old)), set(b"b", entry(2, stamp))],
+                stamp,
+            )
+            .unwrap();
+        let peek = index.reader().unwrap().peek().unwrap();
+        assert_eq!(peek.smudged, Some(vec![b"b".to_vec()]));
+        assert_eq!(peek.tree, None);
+        // A second write with the same stamp (one command, two transactions).
+        index.apply(&[set(b"c", entry(3, old))], stamp).unwrap();
+        let t = ObjectId([9; 32]);
+        assert!(
+            !index
+                .record_tree(peek.generation, peek.stamp, t, false)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        let now = index.reader().unwrap().peek().unwrap();
+        assert!(
+            index
+                .record_tree(now.generation, now.stamp, t, false)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, Some(t));
+        // Stat data refreshed keeps it; a removal drops it and the smudged path.
+        index
+            .refresh(&[(b"b".to_vec(), entry(2, old))], stamp)
+            .unwrap();
+        let peek = index.reader().unwrap().peek().unwrap();
+        assert_eq!((peek.tree, peek.smudged), (Some(t), Some(vec![])));
+        index
+            .apply(&[IndexEdit::Remove(b"a".to_vec())], stamp + 1)
+            .unwrap();
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        let sub = index
+            .reader()
+            .unwrap()
+            .subset(&[b"b".to_vec(), b"x".to_vec()])
+            .unwrap();
+        assert_eq!(sub.entries.len(), 1);
+    }
 
     proptest! {
         #[test]

@@ -43,8 +43,18 @@ fn older_dsv_restages(index: &Path, path: &str, from: &str) {
     let tx = db.begin_write().unwrap();
     {
         let mut entries = tx.open_table(ENTRIES).unwrap();
-        let source = entries.get(from.as_bytes()).unwrap().unwrap().value().to_vec();
-        let mut entry = entries.get(path.as_bytes()).unwrap().unwrap().value().to_vec();
+        let source = entries
+            .get(from.as_bytes())
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        let mut entry = entries
+            .get(path.as_bytes())
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
         entry[1..9].copy_from_slice(&source[1..9]);
         entry[33..65].copy_from_slice(&source[33..65]);
         entries.insert(path.as_bytes(), entry.as_slice()).unwrap();
