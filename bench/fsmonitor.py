@@ -16,6 +16,7 @@ work), then runs the command once. Medians of RUNS samples are printed as a
 markdown table for docs/benchmarks.md.
 
     python3 bench/fsmonitor.py --files 100000 --changed 100 --runs 7 --dsv target/release/dsv
+    python3 bench/fsmonitor.py ... --baseline /tmp/dsv-before   # an older build, same run
 """
 from __future__ import annotations
 
@@ -52,9 +53,12 @@ def main() -> int:
     ap.add_argument("--changed", type=int, default=100)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--dsv", default=str(REPO_ROOT / "target/release/dsv"))
+    ap.add_argument("--baseline", default=None,
+                    help="another dsv binary (e.g. the build before a change), timed in the same rounds")
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir, removed)")
     args = ap.parse_args()
     dsv = str(Path(args.dsv).resolve())
+    base = str(Path(args.baseline).resolve()) if args.baseline else None
 
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="dsv-fsmon-bench-"))
     tree = work / "tree"
@@ -107,7 +111,7 @@ def main() -> int:
             run(["git", "status"], tree, git_plain_env)
 
         samples = {"dsv monitored": [], "dsv full scan": [], "git status": [],
-                   "git status (fsmonitor)": []}
+                   "git status (fsmonitor)": [], "baseline monitored": [], "baseline full scan": []}
         k = 0
         for r in range(args.runs):
             for name, cmd, e in [
@@ -115,8 +119,12 @@ def main() -> int:
                 ("dsv full scan", [dsv, "status"], full_env),
                 ("git status", ["git", "status"], git_plain_env),
                 ("git status (fsmonitor)", ["git", "status"], git_fsmon_env),
+                ("baseline monitored", [base, "status"], env),
+                ("baseline full scan", [base, "status"], full_env),
             ]:
                 if name == "git status (fsmonitor)" and not git_fsmon:
+                    continue
+                if name.startswith("baseline") and not base:
                     continue
                 for j in range(args.changed):
                     p = paths[(k * 7919 + j * 104729) % len(paths)]
@@ -132,9 +140,13 @@ def main() -> int:
             if v:
                 print(f"| {name} | {statistics.median(v) * 1000:.0f} ms | "
                       f"{min(v) * 1000:.0f} ms | {max(v) * 1000:.0f} ms |")
-        base = statistics.median(samples["git status"])
+        git_med = statistics.median(samples["git status"])
         mon = statistics.median(samples["dsv monitored"])
-        print(f"\ndsv monitored / git status = {mon / base:.2f}")
+        print(f"\ndsv monitored / git status = {mon / git_med:.2f}")
+        if samples["baseline monitored"]:
+            for kind in ("monitored", "full scan"):
+                ratio = statistics.median(samples[f"dsv {kind}"]) / statistics.median(samples[f"baseline {kind}"])
+                print(f"dsv {kind} / baseline {kind} = {ratio:.2f}")
         run([dsv, "fsmonitor", "stop", "-q"], tree, env, check=False)
         if git_fsmon:
             run(["git", "fsmonitor--daemon", "stop"], tree, env, check=False)

@@ -15,6 +15,7 @@ loose objects behind.
     python3 bench/status.py --dsv target/release/dsv --floor target/release/examples/bench_floor
     python3 bench/status.py ... --files 1000000 --runs 5
     python3 bench/status.py ... --workdir /tmp/st --keep       # reuse the tree next time
+    python3 bench/status.py ... --baseline /tmp/dsv-before     # an older build, same run
 
 Timing: every command is run once to warm up (twice for status, so the racy-
 timestamp window has passed and both indexes are refreshed), then `--runs` rounds,
@@ -75,6 +76,8 @@ def loadavg() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsv", required=True)
+    ap.add_argument("--baseline", default=None,
+                    help="another dsv binary (e.g. the build before a change), timed in the same rounds")
     ap.add_argument("--floor", required=True, help="the bench_floor example binary")
     ap.add_argument("--files", type=int, default=100000)
     ap.add_argument("--runs", type=int, default=7)
@@ -126,6 +129,8 @@ def main() -> int:
         "git status": ["git", "status"],
         "walk": [floor, "walk", str(tree)],
     }
+    if args.baseline:
+        cmds["dsv status (baseline)"] = [str(Path(args.baseline).resolve()), "status"]
     outs = {}
     for name, argv in cmds.items():
         for _ in range(2):
@@ -163,6 +168,9 @@ def main() -> int:
           f"dsv/walk {w:.2f} (target <= 1.30: {'PASS' if w <= 1.3 else 'FAIL'})")
     print(f"CPU:  dsv/git {gc:.2f}; dsv/walk {wc:.2f} (on a loaded machine the wall time is mostly "
           f"waiting for a core, and CPU time is the figure that compares)")
+    if args.baseline:
+        b = "dsv status (baseline)"
+        print(f"dsv / baseline: wall {med['dsv status'] / med[b]:.2f}, CPU {mcpu['dsv status'] / mcpu[b]:.2f}")
     if not args.keep:
         log(f"removing {work}")
         shutil.rmtree(work)

@@ -338,9 +338,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let sparse = dsv::ops::sparse::list(&repo)?;
     let mut tracked_dirs = HashSet::new();
     if !report.untracked.is_empty() && !args.untracked_files {
-        for p in repo.index.load()?.entries.keys() {
+        // Keyed lookups of the untracked paths' directories, not a read of the whole index.
+        let reader = repo.index.reader()?;
+        let mut seen = HashSet::new();
+        for p in &report.untracked {
             for (i, b) in p.iter().enumerate() {
-                if *b == b'/' {
+                if *b == b'/' && seen.insert(p[..i].to_vec()) && reader.has_under(&p[..i])? {
                     tracked_dirs.insert(p[..i].to_vec());
                 }
             }
@@ -356,10 +359,16 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     drop(repo);
     // Record fresh stat data for files that were only touched, if no one holds the lock:
     // the next status then skips re-hashing them. Never waits; failure costs only speed.
-    if !report.refresh.is_empty()
+    if (!report.refresh.is_empty() || report.record.is_some())
         && let Ok(Some(w)) = dsv::Repository::try_discover_write(&ctx.cwd, &ctx.open)
     {
-        let _ = w.index.refresh(&report.refresh, report.stamp);
+        if !report.refresh.is_empty() {
+            let _ = w.index.refresh(&report.refresh, report.stamp);
+        }
+        // The index's tree id, so the next status knows what is staged without hashing.
+        if let Some(r) = &report.record {
+            r.save(&w.index);
+        }
     }
     if args.json {
         #[derive(serde::Serialize)]

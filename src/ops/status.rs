@@ -11,8 +11,10 @@ use crate::paths::path_within;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
-use crate::worktree::delta::{classify, index_states, worktree_delta};
-use crate::worktree::fsmonitor::{MonitorUse, Session};
+use crate::worktree::delta::{
+    WorktreeDelta, classify, classify_each, index_states, worktree_delta,
+};
+use crate::worktree::fsmonitor::{MonitorUse, Session, monitored_delta};
 use crate::worktree::index::{IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::scan;
 
@@ -36,6 +38,10 @@ pub struct StatusReport {
     /// (see [`crate::worktree::index::Index::refresh`]).
     #[serde(skip)]
     pub refresh: Vec<(Vec<u8>, IndexEntry)>,
+    /// The index's tree id, computed and not yet recorded (the caller may record it
+    /// with [`TreeRecord::save`] if it can write).
+    #[serde(skip)]
+    pub record: Option<TreeRecord>,
     /// When this status started looking at files.
     #[serde(skip)]
     pub stamp: i64,
@@ -51,7 +57,35 @@ impl StatusReport {
     }
 }
 
+/// The tree id status computed for the index, to record in it (see
+/// [`crate::worktree::index::Index::record_tree`]) so the next status need not.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeRecord {
+    /// The index's generation when read.
+    pub generation: i64,
+    /// The index's stamp when read.
+    pub stamp: i64,
+    /// The tree id its entries hash to.
+    pub tree: ObjectId,
+    /// Whether the smudged table must be rebuilt (an index written by an older dsv).
+    pub rebuild: bool,
+}
+
+impl TreeRecord {
+    /// Records it in `index`; best effort (a failure costs a hash next time).
+    pub fn save(&self, index: &crate::worktree::index::Index) {
+        let _ = index.record_tree(self.generation, self.stamp, self.tree, self.rebuild);
+    }
+}
+
 /// Computes status under `scopes` (empty = whole tree); refreshes index stat data when possible.
+///
+/// Nothing staged is known without reading HEAD's trees or the index when the index
+/// records that its entries hash to HEAD's tree (the common case on a large
+/// dataset); then the working tree is compared either through the monitor, with
+/// keyed lookups of the paths it names, or by merging the sorted scan with the
+/// index read meanwhile. Otherwise the index is read whole and hashed, and the id
+/// recorded for next time.
 pub fn status(
     repo: &Repository,
     scopes: &[Vec<u8>],
@@ -65,65 +99,90 @@ pub fn status(
     };
     let tree = repo.head_tree()?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
-    // Merkle shortcut: if the index hashes to HEAD's tree, nothing is staged and
-    // HEAD's trees need not be read at all (the common case on a large dataset).
-    let unchanged_of = |index: &IndexState| {
-        whole
-            && tree.is_some_and(|t| {
-                crate::worktree::build::index_tree_id(&index.entries).ok() == Some(t)
-            })
-    };
-    let load = || -> Result<(IndexState, bool)> {
-        let index = repo.index.load()?;
-        let unchanged = unchanged_of(&index);
-        Ok((index, unchanged))
-    };
-    // With the monitor, the index (its stamp) must be known before asking it, and the
-    // question must come before anything is looked at; hashing the index and the
-    // monitored look then run at once.
-    let (files, loaded, session, monitored) = if whole && repo.fsmonitor() {
-        let index = repo.index.load()?;
-        let (unchanged, (session, delta)) = rayon::join(
-            || unchanged_of(&index),
-            || {
-                let s = Session::begin(repo.dsv_dir(), &index);
-                let d = s.delta(repo.root(), &index, true, progress);
-                (s, d)
-            },
-        );
-        (None, Ok((index, unchanged)), Some(session), Some(delta))
-    } else {
-        // The walk is mostly waiting on the kernel; load and hash the index meanwhile.
-        let (files, loaded) = rayon::join(|| scan(repo.root(), scopes, progress), load);
-        (Some(files), loaded, None, None)
-    };
-    let (index, unchanged) = loaded?;
+    let reader = repo.index.reader()?;
+    let peek = reader.peek()?;
+    let known_unchanged = whole && tree.is_some() && peek.tree == tree;
     let mut staged = Vec::new();
-    if !unchanged {
-        let head_files = crate::object::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
-        let mut idx = index_states(&index);
-        if !whole {
-            idx.retain(|p, _| scopes.iter().any(|s| path_within(p, s)));
+    let mut record = None;
+    let mut session = None;
+    let mut delta = None;
+    if known_unchanged {
+        if repo.fsmonitor()
+            && let Some(smudged) = &peek.smudged
+        {
+            // The question must come before anything is looked at.
+            let s = Session::begin_with(repo.dsv_dir(), peek.stamp, smudged);
+            if let Some(c) = s.candidates() {
+                let part = reader.subset(c)?;
+                delta = Some(monitored_delta(repo.root(), &part, c, true, progress)?);
+            }
+            session = Some(s);
         }
-        merge_maps(head_files, idx, &mut staged);
+        if delta.is_none() {
+            // The walk mostly waits on the kernel: read the index meanwhile, packed (no
+            // map, no allocation per path), then merge the two sorted lists.
+            let (files, packed) = std::thread::scope(|s| {
+                let walk = s.spawn(|| scan(repo.root(), scopes, progress));
+                let packed = reader.packed();
+                let files = walk
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (files, packed)
+            });
+            let (files, packed) = (files?, packed?);
+            let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| packed.each(f);
+            delta = Some(classify_each(
+                repo.root(),
+                each,
+                files,
+                scopes,
+                true,
+                progress,
+            )?);
+        }
     }
-
-    let mut delta = match (files, monitored) {
-        (Some(files), _) => classify(repo.root(), &index, files?, scopes, true, progress)?,
-        (None, Some(d)) => d?,
-        (None, None) => worktree_delta(repo.root(), &index, scopes, true, progress)?,
+    let mut delta = match delta {
+        Some(d) => d,
+        None => {
+            let known = peek.tree.filter(|_| whole);
+            let (index, index_tree, d, s) =
+                read_whole(repo, &reader, scopes, whole, tree, known, progress)?;
+            if known.is_none()
+                && let Some(id) = index_tree
+            {
+                record = Some(TreeRecord {
+                    generation: peek.generation,
+                    stamp: peek.stamp,
+                    tree: id,
+                    rebuild: peek.smudged.is_none(),
+                });
+            }
+            if !(tree.is_some() && index_tree == tree) {
+                let head_files =
+                    crate::object::diff::flatten_scoped(&repo.store, tree.as_ref(), scopes)?;
+                let mut idx = index_states(&index);
+                if !whole {
+                    idx.retain(|p, _| scopes.iter().any(|s| path_within(p, s)));
+                }
+                merge_maps(head_files, idx, &mut staged);
+            }
+            session = s;
+            d
+        }
     };
+    drop(reader);
     keep_sparse(repo, &mut delta.deleted)?;
     if let Some(s) = &session {
-        s.save(repo.dsv_dir(), index.stamp, &delta);
+        s.save(repo.dsv_dir(), peek.stamp, &delta);
     }
+    let state = |e: &IndexEntry| FileState {
+        mode: e.mode,
+        id: e.id,
+        size: e.stat.size,
+    };
     let mut unstaged = Vec::new();
     for (f, id) in &delta.modified {
-        let old = index.entries.get(&f.path).map(|e| FileState {
-            mode: e.mode,
-            id: e.id,
-            size: e.stat.size,
-        });
+        let old = delta.old.get(&f.path).map(state);
         let new = id.map(|id| FileState {
             mode: f.mode,
             id,
@@ -132,18 +191,19 @@ pub fn status(
         unstaged.extend(Change::between(f.path.clone(), old, new));
     }
     for p in &delta.deleted {
-        let old = index.entries.get(p).map(|e| FileState {
-            mode: e.mode,
-            id: e.id,
-            size: e.stat.size,
-        });
+        let old = delta.old.get(p).map(state);
         unstaged.extend(Change::between(p.clone(), old, None));
     }
     unstaged.sort_by(|a, b| a.path.cmp(&b.path));
     let refresh = if whole { delta.refreshed } else { Vec::new() };
-    if repo.index.writable() && !refresh.is_empty() {
+    if repo.index.writable() {
         // Best effort: a failed refresh only costs a re-hash next time.
-        let _ = repo.index.refresh(&refresh, stamp);
+        if !refresh.is_empty() {
+            let _ = repo.index.refresh(&refresh, stamp);
+        }
+        if let Some(r) = record.take() {
+            r.save(&repo.index);
+        }
     }
     Ok(StatusReport {
         branch,
@@ -152,9 +212,54 @@ pub fn status(
         unstaged,
         untracked: delta.untracked.into_iter().map(|f| f.path).collect(),
         refresh,
+        record,
         stamp,
         monitor: session.map(|s| s.usage).unwrap_or_default(),
     })
+}
+
+/// The index read whole (when what is staged is not known from the recorded tree id):
+/// the index, the tree id it hashes to (whole tree, HEAD born, only), the working tree's delta
+/// and the monitor session used for it.
+type Whole = (IndexState, Option<ObjectId>, WorktreeDelta, Option<Session>);
+
+fn read_whole(
+    repo: &Repository,
+    reader: &crate::worktree::index::IndexReader<'_>,
+    scopes: &[Vec<u8>],
+    whole: bool,
+    tree: Option<ObjectId>,
+    known: Option<ObjectId>,
+    progress: &dyn Progress,
+) -> Result<Whole> {
+    let index = reader.load()?;
+    let hash = |index: &IndexState| {
+        if known.is_some() {
+            known
+        } else if whole && tree.is_some() {
+            crate::worktree::build::index_tree_id(&index.entries).ok()
+        } else {
+            None
+        }
+    };
+    // With the monitor, the question must come before anything is looked at; hashing
+    // the index and the look then run at once. Without, the walk is mostly waiting
+    // on the kernel: hash meanwhile.
+    if whole && repo.fsmonitor() {
+        let (id, (session, delta)) = rayon::join(
+            || hash(&index),
+            || {
+                let s = Session::begin(repo.dsv_dir(), &index);
+                let d = s.delta(repo.root(), &index, true, progress);
+                (s, d)
+            },
+        );
+        Ok((index, id, delta?, Some(session)))
+    } else {
+        let (files, id) = rayon::join(|| scan(repo.root(), scopes, progress), || hash(&index));
+        let delta = classify(repo.root(), &index, files?, scopes, true, progress)?;
+        Ok((index, id, delta, None))
+    }
 }
 
 /// Drops from `deleted` the paths outside a sparse working tree: they are absent

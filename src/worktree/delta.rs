@@ -59,6 +59,8 @@ pub struct WorktreeDelta {
     pub untracked: Vec<WorkFile>,
     /// Clean files whose stat changed: the entries to record so the next status is fast.
     pub refreshed: Vec<(Vec<u8>, IndexEntry)>,
+    /// The index entries of the modified and deleted paths (what they were).
+    pub old: BTreeMap<Vec<u8>, IndexEntry>,
 }
 
 /// Compares the working tree under `scopes` with the index. When `hash` is false,
@@ -84,43 +86,62 @@ pub fn classify(
     hash: bool,
     progress: &dyn Progress,
 ) -> Result<WorktreeDelta> {
+    let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| {
+        index.entries.iter().try_for_each(|(p, e)| f(p, e))
+    };
+    classify_each(root, each, files, scopes, hash, progress)
+}
+
+/// [`classify`] against entries handed over in path order by `each` (e.g. straight
+/// from the index table by [`super::index::IndexReader::each`], with no map built).
+pub fn classify_each(
+    root: &Path,
+    each: impl FnOnce(&mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()>,
+    files: Vec<WorkFile>,
+    scopes: &[Vec<u8>],
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
     let in_scope = |p: &[u8]| whole || scopes.iter().any(|s| path_within(p, s));
     let mut delta = WorktreeDelta::default();
     let mut suspects: Vec<(WorkFile, IndexEntry)> = Vec::new();
-    let mut unseen: Vec<(&Vec<u8>, &IndexEntry)> = Vec::new();
+    let mut unseen: Vec<(Vec<u8>, IndexEntry)> = Vec::new();
     // Both lists are sorted by path: one merge pass classifies everything.
-    let mut tracked = index.entries.iter().filter(|(p, _)| in_scope(p)).peekable();
-    for f in files {
-        while let Some((p, e)) = tracked.peek() {
-            if p.as_slice() < f.path.as_slice() {
-                unseen.push((p, e));
-                tracked.next();
-            } else {
-                break;
-            }
+    let mut files = files.into_iter().peekable();
+    each(&mut |p, e| {
+        if !in_scope(p) {
+            return Ok(());
         }
-        match tracked.peek() {
-            Some((p, e)) if **p == f.path => {
-                let e = **e;
-                tracked.next();
-                if !(e.mode == f.mode && index.is_clean(&e, &f.stat)) {
-                    suspects.push((f, e));
+        while let Some(f) = files.next_if(|f| f.path.as_slice() < p) {
+            delta.untracked.push(f);
+        }
+        match files.next_if(|f| f.path.as_slice() == p) {
+            Some(f) => {
+                if !(f.mode == e.mode && is_clean(e, &f.stat)) {
+                    suspects.push((f, *e));
                 }
             }
-            _ => delta.untracked.push(f),
+            None => unseen.push((p.to_vec(), *e)),
         }
-    }
-    unseen.extend(tracked);
+        Ok(())
+    })?;
+    delta.untracked.extend(files);
     // Tracked paths the walk did not report: deleted, or ignored by .dsvignore but still tracked.
     for (path, e) in unseen {
-        match stat_tracked(root, path) {
-            Some(f) if f.mode == e.mode && index.is_clean(e, &f.stat) => {}
-            Some(f) => suspects.push((f, *e)),
-            None => delta.deleted.push(path.clone()),
+        match stat_tracked(root, &path) {
+            Some(f) if f.mode == e.mode && is_clean(&e, &f.stat) => {}
+            Some(f) => suspects.push((f, e)),
+            None => {
+                delta.old.insert(path.clone(), e);
+                delta.deleted.push(path);
+            }
         }
     }
     suspects.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    for (f, e) in &suspects {
+        delta.old.insert(f.path.clone(), *e);
+    }
     if !hash {
         delta.modified = suspects.into_iter().map(|(f, _)| (f, None)).collect();
         return Ok(delta);
@@ -146,6 +167,7 @@ pub fn classify(
         let (f, e, id) = r?;
         match id {
             Some(id) if id == e.id && f.mode == e.mode => {
+                delta.old.remove(&f.path);
                 let entry = IndexEntry {
                     mode: f.mode,
                     id,
@@ -159,6 +181,11 @@ pub fn classify(
     }
     delta.deleted.sort();
     Ok(delta)
+}
+
+/// Whether `entry`'s stat can be trusted against `actual` (see [`IndexState::is_clean`]).
+fn is_clean(entry: &IndexEntry, actual: &StatStamp) -> bool {
+    entry.stat == *actual && entry.stat.mtime_ns != 0
 }
 
 /// Index entries as file states.

@@ -6,6 +6,14 @@
 //! timestamp tick and keep an identical stat (git's racy-timestamp problem). Such
 //! entries are stored smudged (mtime 0), so they are re-hashed until a later
 //! status or add records them again once they are old enough.
+//!
+//! Beside the entries, every write keeps two derived tables so that `status` can
+//! answer from keyed lookups instead of reading the whole index (format in
+//! docs/format.md, "index.redb tables"): the smudged paths, and the tree id the
+//! entries hash to, recorded by whoever computed it and dropped by every change
+//! of the entries. An index last written by a dsv that did not keep them (its
+//! `aux` stamp differs from `stamp`) is read whole, as before, and the tables are
+//! rebuilt by the next status that can write.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +32,11 @@ use crate::store::chunk::StatStamp;
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 /// "stamp" -> nanoseconds since the epoch when the index was last written.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+/// path bytes -> (): the entries stored smudged (`mtime_ns == 0`).
+const SMUDGED: TableDefinition<&[u8], ()> = TableDefinition::new("smudged");
+/// "tree" -> `generation i64, stamp i64, id [u8; 32]`: the tree id the entries hash to, valid
+/// while `meta` still holds that `generation` and `stamp`.
+const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
 /// Entries whose mtime is this close to (or after) the index write are re-hashed.
 pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
 const ENCODED_LEN: usize = 1 + 8 + 8 + 8 + 8 + 32;
@@ -142,6 +155,67 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// What [`Index::peek`] finds without reading the entries.
+#[derive(Debug, Clone, Default)]
+pub struct Peek {
+    /// When the index was last written (ns since epoch).
+    pub stamp: i64,
+    /// Counts the writes that changed entries (0 in an index older than the counter).
+    pub generation: i64,
+    /// The tree id the entries hash to, if recorded for this very state.
+    pub tree: Option<ObjectId>,
+    /// The smudged paths, sorted; `None` when the index was last written by a dsv
+    /// that did not keep them (read the whole index instead).
+    pub smudged: Option<Vec<Vec<u8>>>,
+}
+
+/// The derived tables of an index written by this version: `aux` == `stamp`.
+fn aux_kept(
+    meta: &impl ReadableTable<&'static str, i64>,
+) -> std::result::Result<bool, redb::StorageError> {
+    let stamp = meta.get("stamp")?.map(|v| v.value());
+    let aux = meta.get("aux")?.map(|v| v.value());
+    Ok(stamp.is_some() && stamp == aux)
+}
+
+/// Keeps the derived tables in step with a write of `entries` (in the same
+/// transaction): records the path as smudged or not.
+fn note_smudged(
+    smudged: &mut redb::Table<&[u8], ()>,
+    path: &[u8],
+    entry: Option<&IndexEntry>,
+) -> std::result::Result<(), redb::StorageError> {
+    match entry {
+        Some(e) if e.stat.mtime_ns == 0 => {
+            smudged.insert(path, ())?;
+        }
+        _ => {
+            smudged.remove(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// After a write that changed entries: a new generation, the tree id dropped, and
+/// the derived tables marked as kept at `stamp`.
+fn bump(
+    tx: &redb::WriteTransaction,
+    stamp: i64,
+    aux_was_kept: bool,
+) -> std::result::Result<(), redb::Error> {
+    let mut meta = tx.open_table(META)?;
+    let generation = meta.get("gen")?.map(|v| v.value()).unwrap_or(0) + 1;
+    meta.insert("gen", generation)?;
+    meta.insert("stamp", stamp)?;
+    if aux_was_kept {
+        meta.insert("aux", stamp)?;
+    } else {
+        meta.remove("aux")?;
+    }
+    tx.open_table(CACHE)?.remove("tree")?;
+    Ok(())
+}
+
 impl Index {
     /// Creates an empty index database.
     pub fn create(dsv_dir: &Path, storage: Arc<dyn Storage>) -> Result<()> {
@@ -149,8 +223,12 @@ impl Index {
         let tx = db.write()?;
         {
             tx.open_table(ENTRIES).map_err(|e| db.err(e))?;
+            tx.open_table(SMUDGED).map_err(|e| db.err(e))?;
+            tx.open_table(CACHE).map_err(|e| db.err(e))?;
             let mut meta = tx.open_table(META).map_err(|e| db.err(e))?;
-            meta.insert("stamp", now_ns()).map_err(|e| db.err(e))?;
+            let stamp = now_ns();
+            meta.insert("stamp", stamp).map_err(|e| db.err(e))?;
+            meta.insert("aux", stamp).map_err(|e| db.err(e))?;
         }
         tx.commit().map_err(|e| db.err(e))
     }
@@ -172,13 +250,17 @@ impl Index {
                 let tx = db.write()?;
                 {
                     let mut table = tx.open_table(ENTRIES).map_err(|e| db.err(e))?;
+                    let mut smudged = tx.open_table(SMUDGED).map_err(|e| db.err(e))?;
                     for (p, entry) in entries {
                         table
                             .insert(p.as_slice(), entry.encode().as_slice())
                             .map_err(|e| db.err(e))?;
+                        note_smudged(&mut smudged, p, Some(entry)).map_err(|e| db.err(e))?;
                     }
+                    tx.open_table(CACHE).map_err(|e| db.err(e))?;
                     let mut meta = tx.open_table(META).map_err(|e| db.err(e))?;
                     meta.insert("stamp", stamp).map_err(|e| db.err(e))?;
+                    meta.insert("aux", stamp).map_err(|e| db.err(e))?;
                 }
                 tx.commit().map_err(|e| db.err(e))
             })?;
@@ -246,7 +328,10 @@ impl Index {
     fn apply_inner(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
         let tx = self.db.write()?;
         {
+            let kept = aux_kept(&tx.open_table(META).map_err(|e| self.db.err(e))?)
+                .map_err(|e| self.db.err(e))?;
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
             for edit in edits {
                 match edit {
                     IndexEdit::Set(path, entry) => {
@@ -254,14 +339,17 @@ impl Index {
                         table
                             .insert(path.as_slice(), entry.encode().as_slice())
                             .map_err(|e| self.db.err(e))?;
+                        note_smudged(&mut smudged, path, Some(&entry))
+                            .map_err(|e| self.db.err(e))?;
                     }
                     IndexEdit::Remove(path) => {
                         table.remove(path.as_slice()).map_err(|e| self.db.err(e))?;
+                        note_smudged(&mut smudged, path, None).map_err(|e| self.db.err(e))?;
                     }
                 }
             }
-            let mut meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
-            meta.insert("stamp", stamp).map_err(|e| self.db.err(e))?;
+            drop((table, smudged));
+            bump(&tx, stamp, kept).map_err(|e| self.db.err(e))?;
         }
         tx.commit().map_err(|e| self.db.err(e))
     }
@@ -276,6 +364,8 @@ impl Index {
         let tx = self.db.write()?;
         {
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            // The tree id stays valid: content and mode are unchanged, only stat data.
+            let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
             for (path, entry) in entries {
                 let current = table
                     .get(path.as_slice())
@@ -286,6 +376,7 @@ impl Index {
                     table
                         .insert(path.as_slice(), entry.encode().as_slice())
                         .map_err(|e| self.db.err(e))?;
+                    note_smudged(&mut smudged, path, Some(&entry)).map_err(|e| self.db.err(e))?;
                 }
             }
         }
@@ -301,17 +392,80 @@ impl Index {
         let tx = self.db.write()?;
         {
             tx.delete_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            tx.delete_table(SMUDGED).map_err(|e| self.db.err(e))?;
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
             for (path, entry) in entries {
                 let entry = smudge_if_racy(*entry, stamp);
                 table
                     .insert(path.as_slice(), entry.encode().as_slice())
                     .map_err(|e| self.db.err(e))?;
+                note_smudged(&mut smudged, path, Some(&entry)).map_err(|e| self.db.err(e))?;
             }
-            let mut meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
-            meta.insert("stamp", stamp).map_err(|e| self.db.err(e))?;
+            drop((table, smudged));
+            // Every entry was written just now: the derived tables are whole again.
+            bump(&tx, stamp, true).map_err(|e| self.db.err(e))?;
         }
         tx.commit().map_err(|e| self.db.err(e))
+    }
+
+    /// One consistent view of the index for several reads (a redb read transaction).
+    pub fn reader(&self) -> Result<IndexReader<'_>> {
+        let tx = self.db.read()?;
+        Ok(IndexReader { db: &self.db, tx })
+    }
+
+    /// Records `tree` as the id the entries hash to, if the index is still at
+    /// generation `generation` and `stamp` (see [`Peek`]); with `rebuild`, first rebuilds the
+    /// smudged table from the entries (an index last written by an older dsv).
+    /// Returns whether it recorded anything.
+    pub fn record_tree(
+        &self,
+        generation: i64,
+        stamp: i64,
+        tree: ObjectId,
+        rebuild: bool,
+    ) -> Result<bool> {
+        self.db.guard(|| {
+            let tx = self.db.write()?;
+            let done = (|| -> std::result::Result<bool, redb::Error> {
+                let mut meta = tx.open_table(META)?;
+                let now_stamp = meta.get("stamp")?.map(|v| v.value());
+                let now_gen = meta.get("gen")?.map(|v| v.value()).unwrap_or(0);
+                if now_stamp != Some(stamp) || now_gen != generation {
+                    return Ok(false);
+                }
+                if !aux_kept(&meta)? {
+                    if !rebuild {
+                        return Ok(false);
+                    }
+                    tx.delete_table(SMUDGED)?;
+                    let mut smudged = tx.open_table(SMUDGED)?;
+                    let table = tx.open_table(ENTRIES)?;
+                    for item in table.iter()? {
+                        let (k, v) = item?;
+                        // An undecodable entry is left to the reader that reports it.
+                        if IndexEntry::decode(v.value()).is_none_or(|e| e.stat.mtime_ns == 0) {
+                            smudged.insert(k.value(), ())?;
+                        }
+                    }
+                    meta.insert("aux", stamp)?;
+                }
+                let mut v = Vec::with_capacity(48);
+                v.extend_from_slice(&generation.to_le_bytes());
+                v.extend_from_slice(&stamp.to_le_bytes());
+                v.extend_from_slice(&tree.0);
+                tx.open_table(CACHE)?.insert("tree", v.as_slice())?;
+                Ok(true)
+            })()
+            .map_err(|e| self.db.err(e))?;
+            if done {
+                tx.commit().map_err(|e| self.db.err(e))?;
+            } else {
+                tx.abort().map_err(|e| self.db.err(e))?;
+            }
+            Ok(done)
+        })
     }
 
     /// Whether the index can be written.
@@ -320,10 +474,272 @@ impl Index {
     }
 }
 
+/// A consistent view of the index, for keyed lookups (see [`Index::reader`]).
+pub struct IndexReader<'a> {
+    db: &'a Db,
+    tx: redb::ReadTransaction,
+}
+
+/// Opens a table of a read transaction; `None` when an older index lacks it.
+fn open_opt<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> std::result::Result<Option<redb::ReadOnlyTable<K, V>>, redb::TableError> {
+    match tx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl IndexReader<'_> {
+    fn bad(&self, path: &[u8]) -> Error {
+        Error::NeedsRepair {
+            path: self.db.path().to_path_buf(),
+            reason: format!("bad index entry for '{}'", String::from_utf8_lossy(path)),
+        }
+    }
+
+    /// The stamp, generation, recorded tree id and smudged paths, without the entries.
+    pub fn peek(&self) -> Result<Peek> {
+        self.db.guard(|| {
+            let err = |e: redb::Error| self.db.err(e);
+            let meta = self.tx.open_table(META).map_err(|e| self.db.err(e))?;
+            let get = |k: &str| -> Result<Option<i64>> {
+                Ok(meta.get(k).map_err(|e| self.db.err(e))?.map(|v| v.value()))
+            };
+            let stamp = get("stamp")?.unwrap_or(0);
+            let generation = get("gen")?.unwrap_or(0);
+            let kept = aux_kept(&meta).map_err(|e| self.db.err(e))?;
+            let mut peek = Peek {
+                stamp,
+                generation,
+                tree: None,
+                smudged: None,
+            };
+            if !kept {
+                return Ok(peek);
+            }
+            if let Some(cache) = open_opt(&self.tx, CACHE).map_err(|e| err(e.into()))?
+                && let Some(v) = cache.get("tree").map_err(|e| self.db.err(e))?
+            {
+                let v = v.value();
+                if v.len() == 48
+                    && v[..8] == generation.to_le_bytes()
+                    && v[8..16] == stamp.to_le_bytes()
+                {
+                    let mut id = [0u8; 32];
+                    id.copy_from_slice(&v[16..]);
+                    peek.tree = Some(ObjectId(id));
+                }
+            }
+            let Some(table) = open_opt(&self.tx, SMUDGED).map_err(|e| err(e.into()))? else {
+                return Ok(peek);
+            };
+            let mut smudged = Vec::new();
+            for item in table.iter().map_err(|e| self.db.err(e))? {
+                let (k, _) = item.map_err(|e| self.db.err(e))?;
+                smudged.push(k.value().to_vec());
+            }
+            peek.smudged = Some(smudged);
+            Ok(peek)
+        })
+    }
+
+    /// Every entry (as [`Index::load`], in this view).
+    pub fn load(&self) -> Result<IndexState> {
+        let mut entries = Vec::new();
+        self.each(|p, e| {
+            entries.push((p.to_vec(), *e));
+            Ok(())
+        })?;
+        let stamp = self.peek_stamp()?;
+        Ok(IndexState {
+            entries: entries.into_iter().collect(),
+            stamp,
+        })
+    }
+
+    fn peek_stamp(&self) -> Result<i64> {
+        self.db.guard(|| {
+            let meta = self.tx.open_table(META).map_err(|e| self.db.err(e))?;
+            Ok(meta
+                .get("stamp")
+                .map_err(|e| self.db.err(e))?
+                .map(|v| v.value())
+                .unwrap_or(0))
+        })
+    }
+
+    /// Calls `f` with every entry in path order, straight from the table (no copy of
+    /// the paths: for merging with a sorted scan).
+    pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            for item in table.iter().map_err(|e| self.db.err(e))? {
+                let (k, v) = item.map_err(|e| self.db.err(e))?;
+                let k = k.value();
+                let e = IndexEntry::decode(v.value()).ok_or_else(|| self.bad(k))?;
+                f(k, &e)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every entry, packed: all paths in one buffer, so reading a large index costs two
+    /// growing allocations instead of one per path (see [`Packed`]).
+    pub fn packed(&self) -> Result<Packed> {
+        let mut packed = Packed::default();
+        self.each(|p, e| {
+            packed.paths.extend_from_slice(p);
+            packed.items.push((packed.paths.len(), *e));
+            Ok(())
+        })?;
+        Ok(packed)
+    }
+
+    /// The entries at `paths` and below them (a path may name a directory), with the
+    /// index's stamp: a few keyed lookups, not a read of the whole index.
+    pub fn subset(&self, paths: &[Vec<u8>]) -> Result<IndexState> {
+        let stamp = self.peek_stamp()?;
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let mut entries = BTreeMap::new();
+            for p in paths {
+                if let Some(v) = table.get(p.as_slice()).map_err(|e| self.db.err(e))? {
+                    let e = IndexEntry::decode(v.value()).ok_or_else(|| self.bad(p))?;
+                    entries.insert(p.clone(), e);
+                }
+                let (lo, hi) = below(p);
+                for item in table
+                    .range(lo.as_slice()..hi.as_slice())
+                    .map_err(|e| self.db.err(e))?
+                {
+                    let (k, v) = item.map_err(|e| self.db.err(e))?;
+                    let k = k.value();
+                    let e = IndexEntry::decode(v.value()).ok_or_else(|| self.bad(k))?;
+                    entries.insert(k.to_vec(), e);
+                }
+            }
+            Ok(IndexState { entries, stamp })
+        })
+    }
+
+    /// Whether any tracked path lies below directory `dir`.
+    pub fn has_under(&self, dir: &[u8]) -> Result<bool> {
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let (lo, hi) = below(dir);
+            let mut range = table
+                .range(lo.as_slice()..hi.as_slice())
+                .map_err(|e| self.db.err(e))?;
+            Ok(range
+                .next()
+                .transpose()
+                .map_err(|e| self.db.err(e))?
+                .is_some())
+        })
+    }
+}
+
+/// The index's entries in path order, the paths laid end to end in one buffer.
+#[derive(Debug, Default)]
+pub struct Packed {
+    paths: Vec<u8>,
+    /// (end of the path in `paths`, entry); a path starts where the previous ends.
+    items: Vec<(usize, IndexEntry)>,
+}
+
+impl Packed {
+    /// Calls `f` with every entry in path order.
+    pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
+        let mut start = 0;
+        for (end, e) in &self.items {
+            f(&self.paths[start..*end], e)?;
+            start = *end;
+        }
+        Ok(())
+    }
+}
+
+/// The key range of the paths below `dir` (`dir/` up to, not including, `dir0`).
+fn below(dir: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut lo = dir.to_vec();
+    lo.push(b'/');
+    let mut hi = dir.to_vec();
+    hi.push(b'/' + 1);
+    (lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn entry(byte: u8, mtime_ns: i64) -> IndexEntry {
+        IndexEntry {
+            mode: EntryMode::File,
+            id: ObjectId([byte; 32]),
+            stat: StatStamp {
+                size: 1,
+                mtime_ns,
+                ctime_ns: 1,
+                ino: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_tree_id_computed_before_a_write_is_never_recorded_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let old = 1_000_000_000_000;
+        let stamp = old + 10 * RACY_WINDOW_NS;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        index
+            .apply(
+                &[set(b"a", entry(1, old)), set(b"b", entry(2, stamp))],
+                stamp,
+            )
+            .unwrap();
+        let peek = index.reader().unwrap().peek().unwrap();
+        assert_eq!(peek.smudged, Some(vec![b"b".to_vec()]));
+        assert_eq!(peek.tree, None);
+        // A second write with the same stamp (one command, two transactions).
+        index.apply(&[set(b"c", entry(3, old))], stamp).unwrap();
+        let t = ObjectId([9; 32]);
+        assert!(
+            !index
+                .record_tree(peek.generation, peek.stamp, t, false)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        let now = index.reader().unwrap().peek().unwrap();
+        assert!(
+            index
+                .record_tree(now.generation, now.stamp, t, false)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, Some(t));
+        // Stat data refreshed keeps it; a removal drops it and the smudged path.
+        index
+            .refresh(&[(b"b".to_vec(), entry(2, old))], stamp)
+            .unwrap();
+        let peek = index.reader().unwrap().peek().unwrap();
+        assert_eq!((peek.tree, peek.smudged), (Some(t), Some(vec![])));
+        index
+            .apply(&[IndexEdit::Remove(b"a".to_vec())], stamp + 1)
+            .unwrap();
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        let sub = index
+            .reader()
+            .unwrap()
+            .subset(&[b"b".to_vec(), b"x".to_vec()])
+            .unwrap();
+        assert_eq!(sub.entries.len(), 1);
+    }
 
     proptest! {
         #[test]

@@ -42,5 +42,6 @@ mod remote_refs;
 mod secrets;
 mod shapes;
 mod sparse;
+mod status_index;
 mod summary_counts;
 mod watch;

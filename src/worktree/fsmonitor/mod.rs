@@ -332,11 +332,23 @@ impl Session {
     /// Asks the daemon what changed since the saved token, given the index as
     /// loaded (its stamp must be the one the token was saved with).
     pub fn begin(dsv_dir: &Path, index: &IndexState) -> Session {
+        let smudged: Vec<Vec<u8>> = index
+            .entries
+            .iter()
+            .filter(|(_, e)| e.stat.mtime_ns == 0)
+            .map(|(p, _)| p.clone())
+            .collect();
+        Session::begin_with(dsv_dir, index.stamp, &smudged)
+    }
+
+    /// [`Session::begin`] from the index's stamp and its smudged paths only (see
+    /// [`super::index::Peek`]), so the index need not be read whole.
+    pub fn begin_with(dsv_dir: &Path, stamp: i64, smudged: &[Vec<u8>]) -> Session {
         let sparse = sparse_digest(dsv_dir);
         let saved = TokenFile::load(dsv_dir);
         let why_not = match &saved {
             None => Some("no saved token"),
-            Some(t) if t.index_stamp != index.stamp => Some("the index changed"),
+            Some(t) if t.index_stamp != stamp => Some("the index changed"),
             Some(t) if t.sparse != sparse => Some("the sparse definition changed"),
             Some(_) => None,
         };
@@ -359,13 +371,7 @@ impl Session {
                 let mut all: Vec<Vec<u8>> = paths;
                 all.extend(old.iter().cloned());
                 // The racy-timestamp rule: entries too recent to trust are looked at.
-                all.extend(
-                    index
-                        .entries
-                        .iter()
-                        .filter(|(_, e)| e.stat.mtime_ns == 0)
-                        .map(|(p, _)| p.clone()),
-                );
+                all.extend(smudged.iter().cloned());
                 all.sort_unstable();
                 all.dedup();
                 if ignores_changed {
@@ -385,6 +391,11 @@ impl Session {
             candidates,
             sparse,
         }
+    }
+
+    /// The paths to look at when monitored (sorted), `None` for a full scan.
+    pub fn candidates(&self) -> Option<&[Vec<u8>]> {
+        self.candidates.as_deref()
     }
 
     /// The working tree against the index: only the candidate paths when monitored,
