@@ -21,7 +21,8 @@ use crate::meta::Prediction;
 use crate::object::diff::FileState;
 use crate::store::ObjectStore;
 
-use super::codec::IndexParts;
+use super::codec::{IndexParts, Known};
+use super::matches::MatchesCache;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-9";
@@ -98,6 +99,8 @@ pub struct QueryCache {
     sidecar: std::sync::OnceLock<ParseCache>,
     /// Whether an index may be derived from another version's (see [`Self::derive`]).
     derive: bool,
+    /// The frames each recent (query, version) matched (see `matches.rs`).
+    matches: MatchesCache,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -113,6 +116,7 @@ impl QueryCache {
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
             derive: !settings.query_no_derive,
+            matches: MatchesCache::open(dsv_dir),
         }
     }
 
@@ -124,6 +128,7 @@ impl QueryCache {
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
             derive: true,
+            matches: MatchesCache::disabled(),
         }
     }
 
@@ -170,10 +175,44 @@ impl QueryCache {
         Ok(self
             .with_index(key, |ix| {
                 q.check(ix.attrs())?;
-                ix.decode_filtered(|| q.judge())
+                self.select(&ix.tree, &ix.base_tree, ix.frames(), q, |known| {
+                    ix.select(known, || q.judge())
+                })
             })
             .transpose()?
             .flatten())
+    }
+
+    /// The frames of a version that match `q`, judged by `run` with what
+    /// the matches cache knows: the version's own matches (nothing judged),
+    /// else its overlay base's (only replaced frames judged); the version's
+    /// matches are kept for next time. `Ok(None)`: the index does not read.
+    fn select(
+        &self,
+        tree: &[u8; 32],
+        base_tree: &[u8; 32],
+        frames: usize,
+        q: &super::Query,
+        run: impl FnOnce(Known) -> Result<Option<(FrameIndex, Vec<u64>)>>,
+    ) -> Result<Option<FrameIndex>> {
+        let src = q.source();
+        let own = self.matches.get(tree, src, frames);
+        let base = match own {
+            None if base_tree != tree => self.matches.get(base_tree, src, frames),
+            _ => None,
+        };
+        let known = match (&own, &base) {
+            (Some(p), _) => Known::Exact(p),
+            (None, Some(p)) => Known::Base(p),
+            (None, None) => Known::Nothing,
+        };
+        let Some((ix, positions)) = run(known)? else {
+            return Ok(None);
+        };
+        if own.is_none() {
+            self.matches.put(tree, src, frames, &positions);
+        }
+        Ok(Some(ix))
     }
 
     /// The index of `tree` derived from the newest index file (of another
@@ -364,7 +403,10 @@ pub fn tree_query(
             cache.put(&key, &index);
             t.mark("put");
         });
-        let judged = index.decode_filtered(|| q.judge());
+        let base_tree = index.overlay.as_ref().map_or(index.tree, |o| o.base_tree);
+        let judged = cache.select(&index.tree, &base_tree, index.frames(), q, |known| {
+            index.select(known, || q.judge())
+        });
         t.mark("judge");
         judged
     })?

@@ -31,6 +31,7 @@ pub mod build;
 pub mod check;
 pub mod codec;
 mod derive;
+mod matches;
 pub mod index;
 pub mod parse_cache;
 pub mod select;
