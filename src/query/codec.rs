@@ -416,10 +416,11 @@ impl IndexParts {
     }
 
     /// [`IndexParts::decode_filtered`] using what is `known` of the
-    /// matches, with the positions of the frames kept.
+    /// matches, with the positions of the frames kept (`decode` false: only those).
     pub(super) fn select<E: Send, J>(
         &self,
         known: Known,
+        decode: bool,
         judge: impl Fn() -> J + Sync,
     ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
     where
@@ -435,7 +436,7 @@ impl IndexParts {
             invalid: self.invalid.clone(),
             bad_boxes: self.bad_boxes.clone(),
         };
-        select_chunks(&view, tail, known, judge)
+        select_chunks(&view, tail, known, decode, judge)
     }
 
     /// [`decode_filtered`] of these parts, without laying them out first.
@@ -634,7 +635,10 @@ pub(super) struct RecordParts<'a> {
 impl<'a> RecordParts<'a> {
     /// The label files describing the frame, with their formats.
     pub fn label_files(&self) -> impl Iterator<Item = (&'a str, crate::labels::Format)> + '_ {
-        self.labels.iter().copied().zip(self.formats.iter().copied())
+        self.labels
+            .iter()
+            .copied()
+            .zip(self.formats.iter().copied())
     }
 }
 
@@ -1030,16 +1034,17 @@ impl<'a> Loaded<'a> {
     }
 
     /// [`Loaded::decode_filtered`] using what is `known` of the matches,
-    /// with the positions of the frames kept.
+    /// with the positions of the frames kept (`decode` false: only those).
     pub fn select<E: Send, J>(
         &self,
         known: Known,
+        decode: bool,
         judge: impl Fn() -> J + Sync,
     ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
     where
         J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
     {
-        select_chunks(&self.view, self.tail.clone(), known, judge)
+        select_chunks(&self.view, self.tail.clone(), known, decode, judge)
     }
 
     /// The version's full encoding (an overlay applied to its base): the
@@ -1087,6 +1092,7 @@ pub(super) enum Known<'k> {
 fn decode_chunk<E>(
     c: &ChunkRef,
     known: Known,
+    decode: bool,
     mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
 ) -> Result<Option<(Vec<FrameRecord>, Vec<u64>)>, E> {
     let mut out = Vec::new();
@@ -1112,7 +1118,9 @@ fn decode_chunk<E>(
             // Known: decoded when it matched, not judged.
             Some(l) if !(rejudge && replaced) => {
                 if l {
-                    out.push(FrameView::new(rec)?.into_record()?);
+                    if decode {
+                        out.push(FrameView::new(rec)?.into_record()?);
+                    }
                     at_out.push(at as u64);
                 }
             }
@@ -1126,7 +1134,9 @@ fn decode_chunk<E>(
                 }
                 match kept {
                     Ok(true) => {
-                        out.push(view.into_record()?);
+                        if decode {
+                            out.push(view.into_record()?);
+                        }
                         at_out.push(at as u64);
                     }
                     Ok(false) => {}
@@ -1178,27 +1188,36 @@ fn filter_chunks<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    Ok(select_chunks(view, tail, Known::Nothing, judge)?.map(|(ix, _)| ix))
+    Ok(select_chunks(view, tail, Known::Nothing, true, judge)?.map(|(ix, _)| ix))
 }
 
 /// [`filter_chunks`] using what is `known` of the matches, giving the
-/// positions of the frames kept too.
+/// positions of the frames kept too; with `decode` false the frames kept
+/// are only counted (the index's `frames` left empty), and what is known
+/// spares the walk of the base's chunks.
 fn select_chunks<E: Send, J>(
     view: &View,
     tail: Tail,
     known: Known,
+    decode: bool,
     judge: impl Fn() -> J + Sync,
 ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
     use rayon::prelude::*;
+    if !decode && !matches!(known, Known::Nothing) {
+        let Some(positions) = known_positions(view, known, judge)? else {
+            return Ok(None);
+        };
+        return Ok(Some((tail_index(tail, Vec::new()), positions)));
+    }
     // One judge per rayon job rather than per chunk, so its memos serve many
     // chunks.
     let decoded = view
         .chunk_refs()
         .par_iter()
-        .map_init(&judge, |j, c| decode_chunk(c, known, &mut *j))
+        .map_init(&judge, |j, c| decode_chunk(c, known, decode, &mut *j))
         .collect::<Result<Vec<_>, E>>()?;
     let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
         return Ok(None);
@@ -1216,21 +1235,79 @@ where
         frames.extend(c);
         positions.extend(at);
     }
-    Ok(Some((
-        FrameIndex {
-            frames,
-            sidecar: tail.sidecar,
-            warnings: tail.warnings,
-            attrs: tail.attrs,
-            invalid: tail.invalid,
-            bad_boxes: (
-                tail.bad_boxes.0,
-                tail.bad_boxes.1.into_iter().map(|(_, s)| s).collect(),
-            ),
-            from_cache: false,
-        },
-        positions,
-    )))
+    Ok(Some((tail_index(tail, frames), positions)))
+}
+
+/// An index of the given frames with a version's tail.
+fn tail_index(tail: Tail, frames: Vec<FrameRecord>) -> FrameIndex {
+    FrameIndex {
+        frames,
+        sidecar: tail.sidecar,
+        warnings: tail.warnings,
+        attrs: tail.attrs,
+        invalid: tail.invalid,
+        bad_boxes: (
+            tail.bad_boxes.0,
+            tail.bad_boxes.1.into_iter().map(|(_, s)| s).collect(),
+        ),
+        from_cache: false,
+    }
+}
+
+/// The positions of the matching frames from what is `known` (not
+/// [`Known::Nothing`]): the version's own list as is, or its base's with the
+/// replaced frames judged again (in parallel); no chunk of the base is read.
+fn known_positions<E: Send, J>(
+    view: &View,
+    known: Known,
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<Vec<u64>>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
+    use rayon::prelude::*;
+    let frames = view.frames() as u64;
+    let (Known::Exact(p) | Known::Base(p)) = known else {
+        return Ok(None);
+    };
+    if p.last().is_some_and(|&x| x >= frames) {
+        return Ok(None);
+    }
+    if let Known::Exact(p) = known {
+        return Ok(Some(p.to_vec()));
+    }
+    let judged = view
+        .patches
+        .par_chunks(1024)
+        .map_init(&judge, |j, some| {
+            let mut kept = Vec::new();
+            for &(at, rec) in some {
+                let Some(view) = FrameView::new(rec) else {
+                    return Ok(None);
+                };
+                let k = j(&view)?;
+                if view.broken() {
+                    return Ok(None);
+                }
+                if k {
+                    kept.push(at as u64);
+                }
+            }
+            Ok(Some(kept))
+        })
+        .collect::<Result<Vec<_>, E>>()?;
+    let Some(judged) = judged.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let replaced = |x: &u64| {
+        view.patches
+            .binary_search_by_key(x, |(i, _)| *i as u64)
+            .is_ok()
+    };
+    let mut out: Vec<u64> = p.iter().copied().filter(|x| !replaced(x)).collect();
+    out.extend(judged.into_iter().flatten());
+    out.sort_unstable();
+    Ok(Some(out))
 }
 
 /// An optional box: a flag, then x, y, w, h.

@@ -256,15 +256,17 @@ impl<'a, 'p> Frames<'a, 'p> {
     /// The records of chunk `c`; `None` when its framing is not exact.
     fn chunk(&self, c: usize) -> Option<&[&'a [u8]]> {
         let &(_, n, bytes) = self.chunks.get(c)?;
-        self.records.get(c)?.get_or_init(|| {
-            let mut r = Reader::new(bytes);
-            let mut out = Vec::with_capacity(n);
-            for _ in 0..n {
-                out.push(r.count().and_then(|len| r.take(len))?);
-            }
-            r.done().then_some(out)
-        })
-        .as_deref()
+        self.records
+            .get(c)?
+            .get_or_init(|| {
+                let mut r = Reader::new(bytes);
+                let mut out = Vec::with_capacity(n);
+                for _ in 0..n {
+                    out.push(r.count().and_then(|len| r.take(len))?);
+                }
+                r.done().then_some(out)
+            })
+            .as_deref()
     }
 
     /// The chunk holding position `i` and `i`'s place in it.

@@ -17,8 +17,11 @@ const MAGIC: &[u8; 8] = b"DSVQM01\0";
 /// Part of every key: the matches file format and the index it positions
 /// frames of (`index.rs`), and the program, whose expression semantics the
 /// answers depend on.
-const KEY_VERSION: &[u8] = concat!("dsv-query-matches-1/dsv-query-9/", env!("CARGO_PKG_VERSION"))
-    .as_bytes();
+const KEY_VERSION: &[u8] = concat!(
+    "dsv-query-matches-1/dsv-query-9/",
+    env!("CARGO_PKG_VERSION")
+)
+.as_bytes();
 
 /// Files kept; older ones are removed when one is written.
 const KEEP_FILES: usize = 16;
@@ -46,7 +49,10 @@ impl MatchesCache {
 
     fn file(&self, tree: &[u8; 32], query: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        Some(dir.join(format!("{}.sel", crate::id::ObjectId(key(tree, query)).to_hex())))
+        Some(dir.join(format!(
+            "{}.sel",
+            crate::id::ObjectId(key(tree, query)).to_hex()
+        )))
     }
 
     /// The matches of `query` in the version `tree` of `frames` frames, if
@@ -117,8 +123,7 @@ pub(super) fn decode(b: &[u8], tree: &[u8; 32], query: &str, frames: usize) -> O
         return None;
     }
     let mut r = Reader::new(body);
-    if r.take(8)? != MAGIC || r.take(32)? != tree || r.take(32)? != query_hash(query).as_bytes()
-    {
+    if r.take(8)? != MAGIC || r.take(32)? != tree || r.take(32)? != query_hash(query).as_bytes() {
         return None;
     }
     if r.varint()? != frames as u64 {

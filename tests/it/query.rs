@@ -2261,6 +2261,7 @@ fn a_repeated_query_reads_its_kept_matches_and_another_query_or_version_has_its_
         repo.ok(["query", cone, "--paths"]).stdout,
         "images/s0/f00.jpg\n"
     );
+    assert_eq!(repo.ok(["query", cone, "--count"]).stdout, "1\n");
     std::fs::write(&path, &bytes).unwrap();
     // Another expression, another version: files of their own.
     let car = r#"objects.exists(o, o.class == "car")"#;
@@ -2321,7 +2322,13 @@ fn a_new_versions_first_query_judges_only_the_frames_its_overlay_replaced() {
         repo.ok(["query", cone, "--paths"]).stdout,
         "images/s0/f00.jpg\nimages/s1/f03.jpg\n"
     );
-    assert_eq!(index_magics(&repo).values().filter(|m| *m == b"DSVQIP6\0").count(), 1);
+    assert_eq!(
+        index_magics(&repo)
+            .values()
+            .filter(|m| *m == b"DSVQIP6\0")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -2348,10 +2355,24 @@ fn overlay_queries_from_kept_matches_equal_a_full_judgement_through_a_chain_of_r
         repo.ok(["commit", "-a", "-m", file]);
         for q in queries {
             let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
+            let count = repo.ok(["query", q, "--count", "--no-cache"]).stdout;
+            assert_eq!(
+                repo.ok(["query", q, "--count"]).stdout,
+                count,
+                "{file} {q} count"
+            );
             assert_eq!(repo.ok(["query", q, "--paths"]).stdout, want, "{file} {q}");
-            assert_eq!(repo.ok(["query", q, "--paths"]).stdout, want, "{file} {q} again");
-            assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout,
-                repo.ok(["query", q, "--paths", "HEAD~1", "--no-cache"]).stdout, "{file} {q} before");
+            assert_eq!(
+                repo.ok(["query", q, "--paths"]).stdout,
+                want,
+                "{file} {q} again"
+            );
+            assert_eq!(
+                repo.ok(["query", q, "--paths", "HEAD~1"]).stdout,
+                repo.ok(["query", q, "--paths", "HEAD~1", "--no-cache"])
+                    .stdout,
+                "{file} {q} before"
+            );
         }
     }
 }
