@@ -1087,6 +1087,9 @@ pub(super) enum Known<'k> {
     Base(&'k [u64]),
 }
 
+/// The frames of a chunk kept (when decoded) and their positions.
+type Kept = (Vec<FrameRecord>, Vec<u64>);
+
 /// Decodes the frames of one chunk that `keep` accepts (or that `known`
 /// gives), with their positions; `None` if malformed.
 fn decode_chunk<E>(
@@ -1094,7 +1097,7 @@ fn decode_chunk<E>(
     known: Known,
     decode: bool,
     mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
-) -> Result<Option<(Vec<FrameRecord>, Vec<u64>)>, E> {
+) -> Result<Option<Kept>, E> {
     let mut out = Vec::new();
     let mut at_out = Vec::new();
     let mut failed = None;
