@@ -2,7 +2,7 @@
 //! them as a new branch.
 
 use dsv::lock::Access;
-use dsv::query::{Query, QueryCache, rev_index, rev_query, select};
+use dsv::query::{Query, QueryCache, rev_count, rev_index, rev_query, select};
 
 use super::Ctx;
 use super::output::{print_json, safe_text};
@@ -110,6 +110,19 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 None => println!("{}", s.commit),
             }
         }
+        return Ok(0);
+    }
+    if args.count {
+        // Counted: no frame decoded.
+        let (_, index, n) = rev_count(&repo, &args.rev, &cache, &q)?;
+        if std::env::var_os("DSV_DEBUG_READS").is_some() {
+            eprintln!("records read: {}", repo.store.records_read());
+        }
+        for w in &index.warnings {
+            eprintln!("warning: {}", safe_text(&w.to_string()));
+        }
+        warn_invalid(&index);
+        println!("{n}");
         return Ok(0);
     }
     // Only the matching frames are kept while the index is read.

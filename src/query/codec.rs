@@ -410,6 +410,35 @@ impl IndexParts {
         }
     }
 
+    /// Frames in the version.
+    pub fn frames(&self) -> usize {
+        self.view().map_or(0, |v| v.frames())
+    }
+
+    /// [`IndexParts::decode_filtered`] using what is `known` of the
+    /// matches, with the positions of the frames kept (`decode` false: only those).
+    pub(super) fn select<E: Send, J>(
+        &self,
+        known: Known,
+        decode: bool,
+        judge: impl Fn() -> J + Sync,
+    ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
+    where
+        J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+    {
+        let Some(view) = self.view() else {
+            return Ok(None);
+        };
+        let tail = Tail {
+            sidecar: self.sidecar.clone(),
+            warnings: self.warnings.clone(),
+            attrs: self.attrs.clone(),
+            invalid: self.invalid.clone(),
+            bad_boxes: self.bad_boxes.clone(),
+        };
+        select_chunks(&view, tail, known, decode, judge)
+    }
+
     /// [`decode_filtered`] of these parts, without laying them out first.
     pub fn decode_filtered<E: Send, J>(
         &self,
@@ -599,6 +628,18 @@ pub(super) struct RecordParts<'a> {
     pub predictions: &'a [u8],
     /// The label files describing the frame.
     pub labels: Vec<&'a str>,
+    /// Their formats, in the same order.
+    pub formats: Vec<crate::labels::Format>,
+}
+
+impl<'a> RecordParts<'a> {
+    /// The label files describing the frame, with their formats.
+    pub fn label_files(&self) -> impl Iterator<Item = (&'a str, crate::labels::Format)> + '_ {
+        self.labels
+            .iter()
+            .copied()
+            .zip(self.formats.iter().copied())
+    }
 }
 
 /// Locates the parts of every frame of an encoded index, as deriving a new
@@ -637,9 +678,10 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let predictions = r.predictions_section()?;
     let nl = r.count()?;
     let mut labels = Vec::with_capacity(nl);
+    let mut formats = Vec::with_capacity(nl);
     for _ in 0..nl {
         labels.push(r.str()?);
-        crate::labels::format_from_tag(r.u8()?)?;
+        formats.push(crate::labels::format_from_tag(r.u8()?)?);
     }
     r.done().then_some(RecordParts {
         path,
@@ -649,6 +691,7 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
         attrs,
         predictions,
         labels,
+        formats,
     })
 }
 
@@ -990,6 +1033,20 @@ impl<'a> Loaded<'a> {
         filter_chunks(&self.view, self.tail.clone(), judge)
     }
 
+    /// [`Loaded::decode_filtered`] using what is `known` of the matches,
+    /// with the positions of the frames kept (`decode` false: only those).
+    pub fn select<E: Send, J>(
+        &self,
+        known: Known,
+        decode: bool,
+        judge: impl Fn() -> J + Sync,
+    ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
+    where
+        J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+    {
+        select_chunks(&self.view, self.tail.clone(), known, decode, judge)
+    }
+
     /// The version's full encoding (an overlay applied to its base): the
     /// bytes a full build of the version writes.
     pub fn to_full(&self) -> Option<Vec<u8>> {
@@ -1019,27 +1076,78 @@ impl<'a> Loaded<'a> {
     }
 }
 
-/// Decodes the frames of one chunk that `keep` accepts; `None` if malformed.
+/// What is known of a version's matches before its frames are judged.
+#[derive(Clone, Copy)]
+pub(super) enum Known<'k> {
+    /// Nothing: every frame is judged.
+    Nothing,
+    /// The version's own matches (positions, ascending): nothing is judged.
+    Exact(&'k [u64]),
+    /// The matches of an overlay's base: only the replaced frames are judged.
+    Base(&'k [u64]),
+}
+
+/// The frames of a chunk kept (when decoded) and their positions.
+type Kept = (Vec<FrameRecord>, Vec<u64>);
+
+/// Decodes the frames of one chunk that `keep` accepts (or that `known`
+/// gives), with their positions; `None` if malformed.
 fn decode_chunk<E>(
     c: &ChunkRef,
+    known: Known,
+    decode: bool,
     mut keep: impl FnMut(&dyn FrameAccess) -> Result<bool, E>,
-) -> Result<Option<Vec<FrameRecord>>, E> {
+) -> Result<Option<Kept>, E> {
     let mut out = Vec::new();
+    let mut at_out = Vec::new();
     let mut failed = None;
-    let walked = c.for_each(|_, rec| {
-        let view = FrameView::new(rec)?;
-        let kept = keep(&view);
-        // Bytes that do not decode mean a damaged cache (rebuilt by the
-        // caller), whatever the judge made of them.
-        if view.broken() {
-            return None;
+    // The known matches within this chunk.
+    let (given, rejudge) = match known {
+        Known::Nothing => (None, false),
+        Known::Exact(p) | Known::Base(p) => {
+            let lo = p.partition_point(|&x| x < c.first as u64);
+            let hi = p.partition_point(|&x| x < (c.first + c.frames) as u64);
+            (p.get(lo..hi), matches!(known, Known::Base(_)))
         }
-        match kept {
-            Ok(true) => out.push(view.into_record()?),
-            Ok(false) => {}
-            Err(e) => {
-                failed = Some(e);
-                return None;
+    };
+    let mut given = given.map(|g| g.iter().peekable());
+    let mut patches = c.patches.iter().peekable();
+    let walked = c.for_each(|at, rec| {
+        let replaced = patches.next_if(|p| p.0 == at).is_some();
+        let listed = given
+            .as_mut()
+            .map(|g| g.next_if(|&&x| x == at as u64).is_some());
+        match listed {
+            // Known: decoded when it matched, not judged.
+            Some(l) if !(rejudge && replaced) => {
+                if l {
+                    if decode {
+                        out.push(FrameView::new(rec)?.into_record()?);
+                    }
+                    at_out.push(at as u64);
+                }
+            }
+            _ => {
+                let view = FrameView::new(rec)?;
+                let kept = keep(&view);
+                // Bytes that do not decode mean a damaged cache (rebuilt by the
+                // caller), whatever the judge made of them.
+                if view.broken() {
+                    return None;
+                }
+                match kept {
+                    Ok(true) => {
+                        if decode {
+                            out.push(view.into_record()?);
+                        }
+                        at_out.push(at as u64);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return None;
+                    }
+                }
             }
         }
         Some(())
@@ -1047,7 +1155,11 @@ fn decode_chunk<E>(
     if let Some(e) = failed {
         return Err(e);
     }
-    Ok(walked.map(|()| out))
+    // Every known match must be a frame of the chunk.
+    if given.is_some_and(|mut g| g.next().is_some()) {
+        return Ok(None);
+    }
+    Ok(walked.map(|()| (out, at_out)))
 }
 
 /// Decodes the frames of an encoding that a judge accepts, chunks in parallel,
@@ -1079,22 +1191,59 @@ fn filter_chunks<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
+    Ok(select_chunks(view, tail, Known::Nothing, true, judge)?.map(|(ix, _)| ix))
+}
+
+/// [`filter_chunks`] using what is `known` of the matches, giving the
+/// positions of the frames kept too; with `decode` false the frames kept
+/// are only counted (the index's `frames` left empty), and what is known
+/// spares the walk of the base's chunks.
+fn select_chunks<E: Send, J>(
+    view: &View,
+    tail: Tail,
+    known: Known,
+    decode: bool,
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
     use rayon::prelude::*;
+    if !decode && !matches!(known, Known::Nothing) {
+        let Some(positions) = known_positions(view, known, judge)? else {
+            return Ok(None);
+        };
+        return Ok(Some((tail_index(tail, Vec::new()), positions)));
+    }
     // One judge per rayon job rather than per chunk, so its memos serve many
     // chunks.
     let decoded = view
         .chunk_refs()
         .par_iter()
-        .map_init(&judge, |j, c| decode_chunk(c, &mut *j))
+        .map_init(&judge, |j, c| decode_chunk(c, known, decode, &mut *j))
         .collect::<Result<Vec<_>, E>>()?;
     let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
         return Ok(None);
     };
-    let mut frames = Vec::with_capacity(decoded.iter().map(Vec::len).sum());
-    for c in decoded {
-        frames.extend(c);
+    // A list of matches past the last frame does not fit this index.
+    if let Known::Exact(p) | Known::Base(p) = known
+        && p.last().is_some_and(|&x| x >= view.frames() as u64)
+    {
+        return Ok(None);
     }
-    Ok(Some(FrameIndex {
+    let n = decoded.iter().map(|c| c.0.len()).sum();
+    let mut frames = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    for (c, at) in decoded {
+        frames.extend(c);
+        positions.extend(at);
+    }
+    Ok(Some((tail_index(tail, frames), positions)))
+}
+
+/// An index of the given frames with a version's tail.
+fn tail_index(tail: Tail, frames: Vec<FrameRecord>) -> FrameIndex {
+    FrameIndex {
         frames,
         sidecar: tail.sidecar,
         warnings: tail.warnings,
@@ -1105,7 +1254,63 @@ where
             tail.bad_boxes.1.into_iter().map(|(_, s)| s).collect(),
         ),
         from_cache: false,
-    }))
+    }
+}
+
+/// The positions of the matching frames from what is `known` (not
+/// [`Known::Nothing`]): the version's own list as is, or its base's with the
+/// replaced frames judged again (in parallel); no chunk of the base is read.
+fn known_positions<E: Send, J>(
+    view: &View,
+    known: Known,
+    judge: impl Fn() -> J + Sync,
+) -> Result<Option<Vec<u64>>, E>
+where
+    J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+{
+    use rayon::prelude::*;
+    let frames = view.frames() as u64;
+    let (Known::Exact(p) | Known::Base(p)) = known else {
+        return Ok(None);
+    };
+    if p.last().is_some_and(|&x| x >= frames) {
+        return Ok(None);
+    }
+    if let Known::Exact(p) = known {
+        return Ok(Some(p.to_vec()));
+    }
+    let judged = view
+        .patches
+        .par_chunks(1024)
+        .map_init(&judge, |j, some| {
+            let mut kept = Vec::new();
+            for &(at, rec) in some {
+                let Some(view) = FrameView::new(rec) else {
+                    return Ok(None);
+                };
+                let k = j(&view)?;
+                if view.broken() {
+                    return Ok(None);
+                }
+                if k {
+                    kept.push(at as u64);
+                }
+            }
+            Ok(Some(kept))
+        })
+        .collect::<Result<Vec<_>, E>>()?;
+    let Some(judged) = judged.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let replaced = |x: &u64| {
+        view.patches
+            .binary_search_by_key(x, |(i, _)| *i as u64)
+            .is_ok()
+    };
+    let mut out: Vec<u64> = p.iter().copied().filter(|x| !replaced(x)).collect();
+    out.extend(judged.into_iter().flatten());
+    out.sort_unstable();
+    Ok(Some(out))
 }
 
 /// An optional box: a flag, then x, y, w, h.

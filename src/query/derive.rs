@@ -30,7 +30,7 @@ use crate::labels::layout::{
     FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent,
 };
 use crate::object::diff::FileState;
-use crate::object::tree::TreeObject;
+use crate::object::tree::{EntryRef, TreeObjectRef};
 use crate::object::{EntryMode, Tree};
 use crate::store::ObjectStore;
 
@@ -107,6 +107,20 @@ impl FileSource for TreeFiles<'_> {
     }
 }
 
+/// A directory's entries as decoded ones.
+fn entry_refs(t: &Tree) -> Vec<EntryRef<'_>> {
+    t.entries
+        .iter()
+        .map(|e| EntryRef {
+            name: &e.name,
+            mode: e.mode,
+            id: e.id,
+            size: e.size,
+            files: e.files,
+        })
+        .collect()
+}
+
 /// The files whose contents differ between two trees, as (path, before,
 /// after); `None` when any path was added or removed, changed kind, or there
 /// are more than `limit` changes.
@@ -124,33 +138,44 @@ fn modified(
     }
     crate::object::tree::check_dir_depth(prefix.as_bytes())?;
     let store = tf.store;
-    let (ta, tb) = match (Tree::load_object(store, a)?, Tree::load_object(store, b)?) {
-        (TreeObject::Entries(ea), TreeObject::Entries(eb)) => {
-            let tb = Arc::new(Tree { entries: eb });
+    let (bytes_a, bytes_b) = (store.get(a)?, store.get(b)?);
+    let corrupt = |id: &ObjectId, reason| crate::error::Error::CorruptObject { id: *id, reason };
+    let pair = (
+        TreeObjectRef::decode(&bytes_a).map_err(|r| corrupt(a, r))?,
+        TreeObjectRef::decode(&bytes_b).map_err(|r| corrupt(b, r))?,
+    );
+    // Flat directories are compared as decoded, without copying the names;
+    // the new version's is kept whole, as class names are looked up in it.
+    let owned;
+    let (ea, eb): (Vec<EntryRef>, Vec<EntryRef>) = match pair {
+        (TreeObjectRef::Entries(ea), TreeObjectRef::Entries(eb)) => {
+            let tb = Arc::new(Tree {
+                entries: eb.iter().map(EntryRef::to_entry).collect(),
+            });
             if let Ok(mut dirs) = tf.dirs.lock() {
-                dirs.insert(prefix.to_string(), Some(tb.clone()));
+                dirs.insert(prefix.to_string(), Some(tb));
             }
-            (Arc::new(Tree { entries: ea }), tb)
+            (ea, eb)
         }
         // Sharded (large) directories: only the shards that differ.
         _ => {
-            let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
-            (Arc::new(ta), Arc::new(tb))
+            owned = Tree::load_pair_differing(store, a, b)?;
+            (entry_refs(&owned.0), entry_refs(&owned.1))
         }
     };
-    if ta.entries.len() != tb.entries.len() {
+    if ea.len() != eb.len() {
         return Ok(None);
     }
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    for (x, y) in ta.entries.iter().zip(&tb.entries) {
+    for (x, y) in ea.iter().zip(&eb) {
         if x.name != y.name || (x.mode == EntryMode::Dir) != (y.mode == EntryMode::Dir) {
             return Ok(None);
         }
         if x.id == y.id && x.mode == y.mode {
             continue;
         }
-        let Ok(name) = std::str::from_utf8(&x.name) else {
+        let Ok(name) = std::str::from_utf8(x.name) else {
             return Ok(None);
         };
         let path = if prefix.is_empty() {
@@ -161,7 +186,7 @@ fn modified(
         if x.mode == EntryMode::Dir {
             dirs.push((path, x.id, y.id));
         } else {
-            let state = |e: &crate::object::TreeEntry| FileState {
+            let state = |e: &EntryRef| FileState {
                 mode: e.mode,
                 id: e.id,
                 size: e.size,
@@ -186,8 +211,96 @@ fn modified(
     Ok(Some(files))
 }
 
-/// Frames of an index as (path, encoded record).
-type Records<'a> = Vec<(&'a str, &'a [u8])>;
+/// The frames of an index (a base's chunks and an overlay's replaced
+/// frames), found by position or path without reading every record: a
+/// binary search over the chunks by their first frame's path, then over the
+/// records of one chunk, whose starts are found once per chunk from their
+/// length prefixes (a first query of a new version touches few chunks of a
+/// large one's).
+struct Frames<'a, 'p> {
+    /// Per chunk: position of its first frame, frame count, bytes.
+    chunks: Vec<(usize, usize, &'a [u8])>,
+    /// The path of each chunk's first frame (ascending).
+    firsts: Vec<&'a str>,
+    /// The records of each chunk, located on first use (`None`: malformed).
+    records: Vec<std::sync::OnceLock<Option<Vec<&'a [u8]>>>>,
+    /// Replaced frames (position, record), ascending.
+    patches: &'p [(usize, &'a [u8])],
+}
+
+impl<'a, 'p> Frames<'a, 'p> {
+    /// `None` when a chunk is empty or the chunks are not in path order.
+    fn new(chunks: &[(usize, &'a [u8])], patches: &'p [(usize, &'a [u8])]) -> Option<Self> {
+        let mut out = Vec::with_capacity(chunks.len());
+        let mut firsts: Vec<&str> = Vec::with_capacity(chunks.len());
+        let mut first = 0;
+        for &(n, bytes) in chunks {
+            let mut r = Reader::new(bytes);
+            let rec = r.count().and_then(|len| r.take(len))?;
+            let path = Reader::new(rec).str()?;
+            if n == 0 || firsts.last().is_some_and(|l| *l >= path) {
+                return None;
+            }
+            firsts.push(path);
+            out.push((first, n, bytes));
+            first += n;
+        }
+        Some(Frames {
+            records: (0..out.len()).map(|_| std::sync::OnceLock::new()).collect(),
+            chunks: out,
+            firsts,
+            patches,
+        })
+    }
+
+    /// The records of chunk `c`; `None` when its framing is not exact.
+    fn chunk(&self, c: usize) -> Option<&[&'a [u8]]> {
+        let &(_, n, bytes) = self.chunks.get(c)?;
+        self.records
+            .get(c)?
+            .get_or_init(|| {
+                let mut r = Reader::new(bytes);
+                let mut out = Vec::with_capacity(n);
+                for _ in 0..n {
+                    out.push(r.count().and_then(|len| r.take(len))?);
+                }
+                r.done().then_some(out)
+            })
+            .as_deref()
+    }
+
+    /// The chunk holding position `i` and `i`'s place in it.
+    fn locate(&self, i: usize) -> Option<(usize, usize)> {
+        let c = self.chunks.partition_point(|x| x.0 <= i).checked_sub(1)?;
+        let (first, n, _) = self.chunks[c];
+        (i < first + n).then_some((c, i - first))
+    }
+
+    /// The base's record at position `i` (not the replaced one).
+    fn base(&self, i: usize) -> Option<&'a [u8]> {
+        let (c, k) = self.locate(i)?;
+        self.chunk(c)?.get(k).copied()
+    }
+
+    /// The version's record at position `i`.
+    fn get(&self, i: usize) -> Option<&'a [u8]> {
+        match self.patches.binary_search_by_key(&i, |p| p.0) {
+            Ok(k) => Some(self.patches[k].1),
+            Err(_) => self.base(i),
+        }
+    }
+
+    /// The position of the frame at `path`, if there is one. Replaced
+    /// frames keep their paths, so the base's records are searched.
+    fn find(&self, path: &str) -> Option<usize> {
+        let c = self.firsts.partition_point(|f| *f <= path).checked_sub(1)?;
+        let recs = self.chunk(c)?;
+        let k = recs
+            .binary_search_by(|r| Reader::new(r).str().unwrap_or("").cmp(path))
+            .ok()?;
+        Some(self.chunks[c].0 + k)
+    }
+}
 
 /// A label file's entries with the frame (by position in the index) each describes.
 type Described<'p> = Vec<(usize, usize, Entry<'p>)>;
@@ -322,43 +435,19 @@ pub(super) fn derive(
     let base_tree = old_ix.base_tree;
     let sidecar = old_ix.sidecar().map(str::to_string);
     let chunks = old_ix.chunks().to_vec();
-    // The frames of the earlier index, in path order, found chunk by chunk in parallel.
-    let per_chunk: Option<Vec<Records>> = chunks
-        .par_iter()
-        .map(|(n, bytes)| {
-            let mut r = Reader::new(bytes);
-            let mut out = Vec::with_capacity(*n);
-            for _ in 0..*n {
-                let rec = r.count().and_then(|len| r.take(len))?;
-                out.push((Reader::new(rec).str()?, rec));
-            }
-            let sorted = out.windows(2).all(|w| w[0].0 < w[1].0);
-            (r.done() && sorted).then_some(out)
-        })
-        .collect();
-    let Some(per_chunk) = per_chunk else {
+    // The frames of the earlier index, found by path as needed (not all read).
+    let Some(recs) = Frames::new(&chunks, old_ix.patches()) else {
         return Ok(None);
     };
-    let mut recs: Vec<&[u8]> = Vec::with_capacity(frames);
-    let mut paths: Vec<&str> = Vec::with_capacity(frames);
-    for c in per_chunk {
-        for (p, r) in c {
-            if paths.last().is_some_and(|l| *l >= p) {
-                return Ok(None);
-            }
-            paths.push(p);
-            recs.push(r);
-        }
-    }
     // The frames the earlier overlay replaced, at the same paths.
     for &(at, rec) in old_ix.patches() {
-        match (recs.get_mut(at), paths.get(at)) {
-            (Some(slot), Some(p)) if Reader::new(rec).str() == Some(*p) => *slot = rec,
+        match recs.base(at).and_then(|b| Reader::new(b).str()) {
+            Some(p) if Reader::new(rec).str() == Some(p) => {}
             _ => return Ok(None),
         }
     }
     t.mark("frames");
-    let frame_at = |p: &str| paths.binary_search(&p).ok();
+    let frame_at = |p: &str| recs.find(p);
     // Both versions have the same paths, so the same frames and files.
     let probe = |p: &str| -> Result<Option<Option<usize>>> {
         Ok(match frame_at(p) {
@@ -396,33 +485,59 @@ pub(super) fn derive(
     let parse = |path: &str, names: &NamesResult, id: &ObjectId| -> Result<Vec<u8>> {
         parse_candidate(&layout, &src, Some(names), path, &store.get(id)?)
     };
-    let parses: Vec<(Vec<u8>, Vec<u8>)> = labels
+    t.mark("names");
+    let new_parses: Vec<Vec<u8>> = labels
         .par_iter()
         .zip(&label_names)
-        .map(|((path, before, after), names)| {
-            Ok((
-                parse(path, names, &before.id)?,
-                parse(path, names, &after.id)?,
-            ))
-        })
+        .map(|((path, _, after), names)| parse(path, names, &after.id))
         .collect::<Result<_>>()?;
-    t.mark("parse");
     let changed: HashSet<&str> = labels.iter().map(|(p, _, _)| *p).collect();
-    // Frame -> entries of changed files describing it before, and after.
-    let mut before: BTreeMap<usize, Vec<(&str, Entry)>> = BTreeMap::new();
+    // Frame -> attribute sections of the entries of changed files describing
+    // it before, and entries describing it after.
+    let mut before: BTreeMap<usize, Vec<&[u8]>> = BTreeMap::new();
     let mut after: BTreeMap<usize, Vec<(&str, Format, usize, Entry)>> = BTreeMap::new();
-    for ((path, _, _), (old_parse, new_parse)) in labels.iter().zip(&parses) {
-        let Some((_, was)) = describe(&layout, path, old_parse, probe, true)? else {
-            return Ok(None);
-        };
+    // The changed files whose earlier parse is needed: all but YOLO files that
+    // described the same frame before. A YOLO file describes the one frame its
+    // name gives (the same paths in both versions, so the same frame) and has
+    // no frame attributes; the frame's earlier record naming it as YOLO shows
+    // it parsed as YOLO then, so its earlier parse would say nothing new.
+    let mut old_needed = Vec::new();
+    for (k, ((path, _, _), new_parse)) in labels.iter().zip(&new_parses).enumerate() {
         let Some((format, is)) = describe(&layout, path, new_parse, probe, true)? else {
             return Ok(None);
         };
-        for (f, _, e) in was {
-            before.entry(f).or_default().push((path, e));
+        let same_frame = match is.as_slice() {
+            [(f, _, _)] if format == Format::Yolo => recs
+                .get(*f)
+                .and_then(codec::record_parts)
+                .is_some_and(|p| p.label_files().any(|l| l == (*path, Format::Yolo)))
+                .then_some(*f),
+            _ => None,
+        };
+        match same_frame {
+            Some(f) => before.entry(f).or_default().push(&[0]),
+            None => old_needed.push(k),
         }
         for (f, at, e) in is {
             after.entry(f).or_default().push((path, format, at, e));
+        }
+    }
+    t.mark("parse-new");
+    let old_parses: Vec<(usize, Vec<u8>)> = old_needed
+        .par_iter()
+        .map(|&k| {
+            let (path, before, _) = &labels[k];
+            Ok((k, parse(path, &label_names[k], &before.id)?))
+        })
+        .collect::<Result<_>>()?;
+    t.mark("parse");
+    for (k, old_parse) in &old_parses {
+        let path = labels[*k].0;
+        let Some((_, was)) = describe(&layout, path, old_parse, probe, true)? else {
+            return Ok(None);
+        };
+        for (f, _, e) in was {
+            before.entry(f).or_default().push(e.attrs);
         }
     }
     let relabelled: BTreeSet<usize> = before.keys().chain(after.keys()).copied().collect();
@@ -431,7 +546,7 @@ pub(super) fn derive(
     let mut others: BTreeSet<&str> = BTreeSet::new();
     let mut parts: BTreeMap<usize, codec::RecordParts> = BTreeMap::new();
     for &i in relabelled.iter().chain(frame_files.keys()) {
-        let Some(p) = recs.get(i).and_then(|b| codec::record_parts(b)) else {
+        let Some(p) = recs.get(i).and_then(codec::record_parts) else {
             return Ok(None);
         };
         if relabelled.contains(&i) {
@@ -482,7 +597,7 @@ pub(super) fn derive(
         let mut old_attrs = kept
             .iter()
             .map(|(_, _, _, e)| e.attrs)
-            .chain(before.get(&i).into_iter().flatten().map(|(_, e)| e.attrs));
+            .chain(before.get(&i).into_iter().flatten().copied());
         if old_attrs.any(|a| a != [0]) {
             return Ok(None);
         }
@@ -551,24 +666,27 @@ pub(super) fn derive(
         starts.push(first);
         first += n;
     }
-    let out_chunks: Vec<(usize, Vec<u8>)> = chunks
+    let out_chunks: Option<Vec<(usize, Vec<u8>)>> = chunks
         .par_iter()
         .zip(starts)
         .map(|((n, bytes), first)| {
             if patches.range(first..first + n).next().is_none() {
-                return (*n, bytes.to_vec());
+                return Some((*n, bytes.to_vec()));
             }
             let mut out = Vec::with_capacity(bytes.len() + 1024);
             for i in first..first + n {
                 let b: &[u8] = match patches.get(&i) {
                     Some(b) => b,
-                    None => recs.get(i).copied().unwrap_or_default(),
+                    None => recs.get(i)?,
                 };
                 codec::push_frame(&mut out, b);
             }
-            (*n, out)
+            Some((*n, out))
         })
         .collect();
+    let Some(out_chunks) = out_chunks else {
+        return Ok(None);
+    };
     t.mark("copy");
     Ok(Some(tail(out_chunks, None)))
 }

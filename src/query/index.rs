@@ -21,7 +21,8 @@ use crate::meta::Prediction;
 use crate::object::diff::FileState;
 use crate::store::ObjectStore;
 
-use super::codec::IndexParts;
+use super::codec::{IndexParts, Known};
+use super::matches::MatchesCache;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-9";
@@ -98,6 +99,8 @@ pub struct QueryCache {
     sidecar: std::sync::OnceLock<ParseCache>,
     /// Whether an index may be derived from another version's (see [`Self::derive`]).
     derive: bool,
+    /// The frames each recent (query, version) matched (see `matches.rs`).
+    matches: MatchesCache,
 }
 
 /// Index files kept; older ones are removed when a new one is written.
@@ -113,6 +116,7 @@ impl QueryCache {
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
             derive: !settings.query_no_derive,
+            matches: MatchesCache::open(dsv_dir),
         }
     }
 
@@ -124,6 +128,7 @@ impl QueryCache {
             labels: std::sync::OnceLock::new(),
             sidecar: std::sync::OnceLock::new(),
             derive: true,
+            matches: MatchesCache::disabled(),
         }
     }
 
@@ -165,15 +170,56 @@ impl QueryCache {
     }
 
     /// The cached index with only the frames `q` selects (`Ok(None)`: not
-    /// cached), `q` checked against the version's attributes first.
-    fn get_filtered(&self, key: &[u8; 32], q: &super::Query) -> Result<Option<FrameIndex>> {
+    /// cached), `q` checked against the version's attributes first; with
+    /// `decode` false no frame is kept, only counted.
+    fn get_filtered(
+        &self,
+        key: &[u8; 32],
+        q: &super::Query,
+        decode: bool,
+    ) -> Result<Option<(FrameIndex, usize)>> {
         Ok(self
             .with_index(key, |ix| {
                 q.check(ix.attrs())?;
-                ix.decode_filtered(|| q.judge())
+                self.select(&ix.tree, &ix.base_tree, ix.frames(), q, |known| {
+                    ix.select(known, decode, || q.judge())
+                })
             })
             .transpose()?
             .flatten())
+    }
+
+    /// The frames of a version that match `q`, judged by `run` with what
+    /// the matches cache knows: the version's own matches (nothing judged),
+    /// else its overlay base's (only replaced frames judged); the version's
+    /// matches are kept for next time. Gives the index and the count of
+    /// matches; `Ok(None)`: the index does not read.
+    fn select(
+        &self,
+        tree: &[u8; 32],
+        base_tree: &[u8; 32],
+        frames: usize,
+        q: &super::Query,
+        run: impl FnOnce(Known) -> Result<Option<(FrameIndex, Vec<u64>)>>,
+    ) -> Result<Option<(FrameIndex, usize)>> {
+        let src = q.source();
+        let own = self.matches.get(tree, src, frames);
+        let base = match own {
+            None if base_tree != tree => self.matches.get(base_tree, src, frames),
+            _ => None,
+        };
+        let known = match (&own, &base) {
+            (Some(p), _) => Known::Exact(p),
+            (None, Some(p)) => Known::Base(p),
+            (None, None) => Known::Nothing,
+        };
+        let Some((ix, positions)) = run(known)? else {
+            return Ok(None);
+        };
+        if own.is_none() {
+            self.matches.put(tree, src, frames, &positions);
+        }
+        Ok(Some((ix, positions.len())))
     }
 
     /// The index of `tree` derived from the newest index file (of another
@@ -348,10 +394,33 @@ pub fn tree_query(
     cache: &QueryCache,
     q: &super::Query,
 ) -> Result<FrameIndex> {
+    Ok(tree_select(store, tree, cache, q, true)?.0)
+}
+
+/// How many frames of a stored tree match `q`, with the index's warnings and
+/// invalid files but no frame (see [`tree_query`]): no frame is decoded, and
+/// what the matches cache knows spares judging (or reading) frames.
+pub fn tree_count(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    q: &super::Query,
+) -> Result<(FrameIndex, usize)> {
+    tree_select(store, tree, cache, q, false)
+}
+
+/// [`tree_query`] (`decode`) or [`tree_count`].
+fn tree_select(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    q: &super::Query,
+    decode: bool,
+) -> Result<(FrameIndex, usize)> {
     let key = cache_key(tree);
-    if let Some(mut ix) = cache.get_filtered(&key, q)? {
+    if let Some((mut ix, n)) = cache.get_filtered(&key, q, decode)? {
         ix.from_cache = true;
-        return Ok(ix);
+        return Ok((ix, n));
     }
     let index = build_tree(store, tree, cache)?;
     // Checked against the version before any frame is judged.
@@ -364,7 +433,10 @@ pub fn tree_query(
             cache.put(&key, &index);
             t.mark("put");
         });
-        let judged = index.decode_filtered(|| q.judge());
+        let base_tree = index.overlay.as_ref().map_or(index.tree, |o| o.base_tree);
+        let judged = cache.select(&index.tree, &base_tree, index.frames(), q, |known| {
+            index.select(known, decode, || q.judge())
+        });
         t.mark("judge");
         judged
     })?
@@ -372,6 +444,20 @@ pub fn tree_query(
     t.mark("put-wait");
     std::thread::spawn(move || drop(index));
     ix
+}
+
+/// The count of frames of a commit that match `q` (see [`tree_count`]);
+/// returns the commit id too.
+pub fn rev_count(
+    repo: &crate::Repository,
+    rev: &str,
+    cache: &QueryCache,
+    q: &super::Query,
+) -> Result<(ObjectId, FrameIndex, usize)> {
+    let c = crate::ops::revparse::resolve(repo, rev)?;
+    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+    let (ix, n) = tree_count(&repo.store, &tree, cache, q)?;
+    Ok((c, ix, n))
 }
 
 /// The frames of a commit that match `q` (see [`tree_query`]); returns the commit id too.

@@ -32,6 +32,7 @@ pub mod check;
 pub mod codec;
 mod derive;
 pub mod index;
+mod matches;
 pub mod parse_cache;
 pub mod select;
 mod sidecar;
@@ -39,7 +40,8 @@ pub mod stats;
 
 pub use codec::FrameAccess;
 pub use index::{
-    FrameIndex, FrameRecord, QueryCache, rev_index, rev_query, tree_index, tree_query,
+    FrameIndex, FrameRecord, QueryCache, rev_count, rev_index, rev_query, tree_count, tree_index,
+    tree_query,
 };
 
 /// Variables every frame defines; attributes with these names are reachable only through `attrs`.

@@ -2198,3 +2198,181 @@ fn meta_set_paths_from_a_file_or_stdin_and_an_unknown_path_names_its_line() {
     let r = repo.fails(["meta", "set", "--paths-from", "bad.txt", "review=true"]);
     assert!(r.stderr.starts_with("error: bad.txt:1: "), "{}", r.stderr);
 }
+
+/// The matches files of `.dsv/cache/query-matches/`, by name.
+fn matches_files(repo: &TestRepo) -> BTreeMap<String, Vec<u8>> {
+    let Ok(rd) = std::fs::read_dir(repo.path(".dsv/cache/query-matches")) else {
+        return BTreeMap::new();
+    };
+    rd.map(|e| e.expect("entry").path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// A matches file (docs/format.md) with another list of positions, its
+/// hash made again: what a file of the same version and query could hold.
+fn forge_matches(file: &[u8], positions: &[u64]) -> Vec<u8> {
+    let varint = |out: &mut Vec<u8>, mut v: u64| loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    };
+    let mut out = file[..72].to_vec();
+    // The frame count, as it was.
+    let mut at = 72;
+    while file[at] & 0x80 != 0 {
+        at += 1;
+    }
+    out.extend_from_slice(&file[72..=at]);
+    varint(&mut out, positions.len() as u64);
+    let mut last = 0;
+    for (k, &p) in positions.iter().enumerate() {
+        varint(&mut out, if k == 0 { p } else { p - last - 1 });
+        last = p;
+    }
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+#[test]
+fn a_repeated_query_reads_its_kept_matches_and_another_query_or_version_has_its_own() {
+    let repo = relabel_repo();
+    let cone = r#"objects.exists(o, o.class == "cone")"#;
+    let want = repo.ok(["query", cone, "--paths", "--no-cache"]).stdout;
+    assert!(matches_files(&repo).is_empty(), "--no-cache keeps nothing");
+    assert_eq!(repo.ok(["query", cone, "--paths"]).stdout, want);
+    let files = matches_files(&repo);
+    assert_eq!(files.len(), 1, "{:?}", files.keys());
+    assert_eq!(repo.ok(["query", cone, "--paths"]).stdout, want);
+    // Read, not judged again: a list naming the first frame only is what
+    // the next query of this version and expression answers.
+    let (name, bytes) = files.into_iter().next().unwrap();
+    let path = repo.path(format!(".dsv/cache/query-matches/{name}"));
+    std::fs::write(&path, forge_matches(&bytes, &[0])).unwrap();
+    assert_eq!(
+        repo.ok(["query", cone, "--paths"]).stdout,
+        "images/s0/f00.jpg\n"
+    );
+    assert_eq!(repo.ok(["query", cone, "--count"]).stdout, "1\n");
+    std::fs::write(&path, &bytes).unwrap();
+    // Another expression, another version: files of their own.
+    let car = r#"objects.exists(o, o.class == "car")"#;
+    let want_car = repo.ok(["query", car, "--paths", "--no-cache"]).stdout;
+    assert_eq!(repo.ok(["query", car, "--paths"]).stdout, want_car);
+    assert_eq!(matches_files(&repo).len(), 2);
+    assert_eq!(repo.ok(["query", cone, "--paths"]).stdout, want);
+    relabel(&repo, "labels/s1/f03.txt", 2);
+    assert_eq!(matches_files(&repo).len(), 3);
+}
+
+#[test]
+fn a_damaged_matches_file_is_judged_again_and_rewritten_not_trusted() {
+    let repo = relabel_repo();
+    let cone = r#"objects.exists(o, o.class == "cone")"#;
+    let want = repo.ok(["query", cone, "--paths", "--no-cache"]).stdout;
+    assert_eq!(repo.ok(["query", cone, "--paths"]).stdout, want);
+    let (name, good) = matches_files(&repo).into_iter().next().expect("a file");
+    let path = repo.path(format!(".dsv/cache/query-matches/{name}"));
+    // Every byte flipped in turn, the file cut short, emptied: each time the
+    // frames are judged and the file written again as it was.
+    let mut damaged: Vec<Vec<u8>> = (0..good.len())
+        .map(|i| {
+            let mut d = good.clone();
+            d[i] ^= 0x01;
+            d
+        })
+        .collect();
+    damaged.push(good[..good.len() / 2].to_vec());
+    damaged.push(Vec::new());
+    for (k, d) in damaged.iter().enumerate() {
+        std::fs::write(&path, d).unwrap();
+        assert_eq!(repo.ok(["query", cone, "--paths"]).stdout, want, "{k}");
+        assert_eq!(std::fs::read(&path).unwrap(), good, "{k}: not rewritten");
+    }
+}
+
+#[test]
+fn a_new_versions_first_query_judges_only_the_frames_its_overlay_replaced() {
+    let repo = relabel_repo();
+    let cone = r#"objects.exists(o, o.class == "cone")"#;
+    assert_eq!(
+        repo.ok(["query", cone, "--paths"]).stdout,
+        repo.ok(["query", cone, "--paths", "--no-cache"]).stdout
+    );
+    let (name, bytes) = matches_files(&repo).into_iter().next().expect("a file");
+    // The base's list made to name frame 0 only (images/s0/f00.jpg, not a
+    // cone): a new version's unreplaced frames take their answers from it,
+    // its replaced frames are judged.
+    std::fs::write(
+        repo.path(format!(".dsv/cache/query-matches/{name}")),
+        forge_matches(&bytes, &[0]),
+    )
+    .unwrap();
+    repo.write("labels/s1/f03.txt", "2 0.25 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "a cone"]);
+    assert_eq!(
+        repo.ok(["query", cone, "--paths"]).stdout,
+        "images/s0/f00.jpg\nimages/s1/f03.jpg\n"
+    );
+    assert_eq!(
+        index_magics(&repo)
+            .values()
+            .filter(|m| *m == b"DSVQIP6\0")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn overlay_queries_from_kept_matches_equal_a_full_judgement_through_a_chain_of_relabels() {
+    let repo = relabel_repo();
+    let queries = [
+        r#"objects.exists(o, o.class == "cone")"#,
+        r#"objects.size() == 1 && objects.exists(o, o.class == "car")"#,
+        "true",
+    ];
+    for q in queries {
+        repo.ok(["query", q, "--count"]);
+    }
+    // Frames starting and stopping to match, the same frame twice, each
+    // version's first query (over its overlay's base) and a second one.
+    let edits = [
+        ("labels/s0/f02.txt", 0),
+        ("labels/s1/f05.txt", 2),
+        ("labels/s0/f02.txt", 2),
+        ("labels/s2/f11.txt", 1),
+    ];
+    for (file, class) in edits {
+        repo.write(file, format!("{class} 0.25 0.5 0.1 0.1\n"));
+        repo.ok(["commit", "-a", "-m", file]);
+        for q in queries {
+            let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
+            let count = repo.ok(["query", q, "--count", "--no-cache"]).stdout;
+            assert_eq!(
+                repo.ok(["query", q, "--count"]).stdout,
+                count,
+                "{file} {q} count"
+            );
+            assert_eq!(repo.ok(["query", q, "--paths"]).stdout, want, "{file} {q}");
+            assert_eq!(
+                repo.ok(["query", q, "--paths"]).stdout,
+                want,
+                "{file} {q} again"
+            );
+            assert_eq!(
+                repo.ok(["query", q, "--paths", "HEAD~1"]).stdout,
+                repo.ok(["query", q, "--paths", "HEAD~1", "--no-cache"])
+                    .stdout,
+                "{file} {q} before"
+            );
+        }
+    }
+}
