@@ -373,3 +373,157 @@ fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_on
     let label = std::fs::read_to_string(out.join("labels/train/frame_004.txt")).unwrap();
     assert!(label.starts_with("10 "), "{label}");
 }
+
+/// Every file under `dir` by relative path; the parts that differ between
+/// two runs of the same export by design (the date, data.yaml's `path`, the
+/// record's file times) left out.
+fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel == "dsv-export.json" {
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                v["lineage"]["date"] = Value::Null;
+                // An update keeps the earlier export's class ids, and says so.
+                v["classes"]["from"] = Value::Null;
+                for f in v["frames"].as_array_mut().unwrap() {
+                    f["stat"] = Value::Null;
+                }
+                bytes = serde_json::to_vec_pretty(&v).unwrap();
+            } else if rel == "data.yaml" {
+                let text = String::from_utf8(bytes).unwrap();
+                bytes = text
+                    .lines()
+                    .filter(|l| !l.starts_with("path:") && !l.starts_with("dsv_date:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes();
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+#[test]
+fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join("demo"), &t.path("demo"));
+    // More frames: copies of the demo's under new names.
+    for i in 0..18 {
+        let src = format!("demo/images/frame_{:03}.jpg", i % 6);
+        let img = std::fs::read(t.path(&src)).unwrap();
+        t.write(&format!("demo/images/more_{i:03}.jpg"), img);
+        let lbl = std::fs::read(t.path(&format!("demo/labels/frame_{:03}.txt", i % 6))).unwrap();
+        t.write(&format!("demo/labels/more_{i:03}.txt"), lbl);
+    }
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "data"]);
+    let formats = ["yolo", "voc", "kitti", "coco"];
+    let out = |f: &str| t.home().join(format!("upd-{f}"));
+    for f in formats {
+        t.ok(["export", "--format", f, "--out", out(f).to_str().unwrap()]);
+    }
+    // A fixed-seed generator: the same edits on every run.
+    let mut seed: u64 = 18;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut names: Vec<String> = (0..6)
+        .map(|i| format!("frame_{i:03}"))
+        .chain((0..18).map(|i| format!("more_{i:03}")))
+        .collect();
+    let mut added = 0;
+    for round in 0..5 {
+        for _ in 0..4 {
+            let k = next(names.len() as u64) as usize;
+            let name = names[k].clone();
+            match next(5) {
+                // Relabelled: new boxes and classes.
+                0 | 1 => {
+                    let mut text = String::new();
+                    for _ in 0..=next(3) {
+                        let c = next(12);
+                        let w = 0.05 + next(40) as f64 / 100.0;
+                        text.push_str(&format!("{c} 0.500000 0.500000 {w:.6} 0.100000\n"));
+                    }
+                    t.write(&format!("demo/labels/{name}.txt"), text);
+                }
+                // Removed.
+                2 if names.len() > 4 => {
+                    std::fs::remove_file(t.path(&format!("demo/images/{name}.jpg"))).unwrap();
+                    std::fs::remove_file(t.path(&format!("demo/labels/{name}.txt"))).unwrap();
+                    names.remove(k);
+                }
+                // Its image changed.
+                3 => {
+                    let p = t.path(&format!("demo/images/{name}.jpg"));
+                    let mut b = std::fs::read(&p).unwrap();
+                    b.extend_from_slice(format!("round {round}").as_bytes());
+                    std::fs::write(&p, b).unwrap();
+                }
+                // A new frame.
+                _ => {
+                    let new = format!("added_{added:03}");
+                    added += 1;
+                    let img = std::fs::read(t.path(&format!("demo/images/{name}.jpg"))).unwrap();
+                    t.write(&format!("demo/images/{new}.jpg"), img);
+                    t.write(&format!("demo/labels/{new}.txt"), "11 0.4 0.4 0.2 0.2\n");
+                    names.push(new);
+                }
+            }
+        }
+        if round == 3 {
+            // A change to a file that is no frame's: every frame is converted again.
+            t.write("demo/notes.txt", "round 3\n");
+        }
+        t.ok(["add", "-A"]);
+        t.ok(["commit", "-m", &format!("round {round}")]);
+        for f in formats {
+            let fresh = t.home().join(format!("fresh-{f}-{round}"));
+            t.ok(["export", "--format", f, "--out", fresh.to_str().unwrap()]);
+            let r = t.ok([
+                "export",
+                "--format",
+                f,
+                "--out",
+                out(f).to_str().unwrap(),
+                "--json",
+            ]);
+            let rep: Value = serde_json::from_str(&r.stdout).unwrap();
+            if f != "coco" && round != 3 {
+                assert!(
+                    rep["labels_unchanged"].as_u64().unwrap() > 0,
+                    "{f} round {round}: {r}"
+                );
+            }
+            let (a, b) = (export_files(&out(f)), export_files(&fresh));
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{f} round {round}"
+            );
+            for (k, v) in &a {
+                assert!(
+                    v == &b[k],
+                    "{f} round {round}: {k} differs from a fresh export:\n{}\n{}",
+                    String::from_utf8_lossy(v),
+                    String::from_utf8_lossy(&b[k])
+                );
+            }
+            std::fs::remove_dir_all(&fresh).unwrap();
+        }
+    }
+}
