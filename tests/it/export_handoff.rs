@@ -527,3 +527,93 @@ fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
         }
     }
 }
+
+/// `xml` with `<attribute name="color">red</attribute>` on the first box of `frame`.
+fn with_color(xml: &str, frame: &str) -> String {
+    let at = xml
+        .find(&format!("name=\"{frame}\""))
+        .unwrap_or_else(|| panic!("no image {frame}"));
+    let b = at + xml[at..].find("<box ").unwrap();
+    let end = b + xml[b..].find('>').unwrap();
+    let child = "<attribute name=\"color\">red</attribute>";
+    if xml[..end].ends_with('/') {
+        format!("{}>{child}</box>{}", &xml[..end - 1], &xml[end + 1..])
+    } else {
+        format!("{}{child}{}", &xml[..=end], &xml[end + 1..])
+    }
+}
+
+#[test]
+fn import_cvat_attribute_edits_are_stored_in_coco_label_files() {
+    let t = demo();
+    // A COCO copy of the demo in the dataset (its frames named by COCO's file).
+    t.ok(["export", "--format", "coco", "--out", "c", "--where", "path.startsWith('demo/')"]);
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "coco copy"]);
+    t.ok(["export", "--format", "cvat", "--out", "cv", "--where", "path.startsWith('c/')"]);
+    let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
+    std::fs::write(
+        t.path("cv/annotations.xml"),
+        with_color(&xml, "c/images/train/frame_000.jpg"),
+    )
+    .unwrap();
+    let r = t.ok(["import", "cv/annotations.xml"]);
+    assert!(r.stderr.contains("1 changed"), "{}", r.stderr);
+    let coco: Value = serde_json::from_slice(
+        &std::fs::read(t.path("c/annotations/instances_train.json")).unwrap(),
+    )
+    .unwrap();
+    let colored: Vec<&Value> = coco["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["attributes"]["color"] == "red")
+        .collect();
+    assert_eq!(colored.len(), 1, "{coco}");
+    // Nothing else changed: the diff is the one attribute edit.
+    let d: Value = serde_json::from_str(&t.ok(["diff", "--json"]).stdout).unwrap();
+    let changes: Vec<&Value> = d["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["frames"].as_array().unwrap())
+        .flat_map(|f| f["changes"].as_array().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 1, "{d}");
+    assert_eq!(changes[0]["attributes"]["color"]["after"], "red", "{d}");
+}
+
+#[test]
+fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
+    let t = demo();
+    t.ok(["export", "--format", "cvat", "--out", "cv"]);
+    let before = label_files(&t);
+    let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
+    let edited = with_color(&xml, "demo/images/frame_002.jpg");
+    // Another edit too: a reclassified box in frame_003.
+    let i = edited.find("name=\"demo/images/frame_003.jpg\"").unwrap();
+    let s = i + edited[i..].find("<box label=\"").unwrap() + 12;
+    let e = s + edited[s..].find('"').unwrap();
+    let edited = format!("{}person{}", &edited[..s], &edited[e..]);
+    std::fs::write(t.path("cv/annotations.xml"), &edited).unwrap();
+    let r = t.fails(["import", "cv/annotations.xml"]);
+    assert!(
+        r.stderr.contains("cannot hold the attribute edits of 1 object")
+            && r.stderr.contains("frame demo/images/frame_002.jpg: object 1")
+            && r.stderr.contains("color=red")
+            && r.stderr.contains("--drop-attributes"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(label_files(&t), before, "nothing written");
+    let r = t.ok(["import", "cv/annotations.xml", "--drop-attributes"]);
+    assert!(
+        r.stderr.contains("cannot hold these attribute edits, left out")
+            && r.stderr.contains("color=red"),
+        "{}",
+        r.stderr
+    );
+    let after = label_files(&t);
+    assert_ne!(before["frame_003.txt"], after["frame_003.txt"]);
+    assert_eq!(before["frame_002.txt"], after["frame_002.txt"]);
+}
