@@ -547,10 +547,26 @@ fn with_color(xml: &str, frame: &str) -> String {
 fn import_cvat_attribute_edits_are_stored_in_coco_label_files() {
     let t = demo();
     // A COCO copy of the demo in the dataset (its frames named by COCO's file).
-    t.ok(["export", "--format", "coco", "--out", "c", "--where", "path.startsWith('demo/')"]);
+    t.ok([
+        "export",
+        "--format",
+        "coco",
+        "--out",
+        "c",
+        "--where",
+        "path.startsWith('demo/')",
+    ]);
     t.ok(["add", "-A"]);
     t.ok(["commit", "-m", "coco copy"]);
-    t.ok(["export", "--format", "cvat", "--out", "cv", "--where", "path.startsWith('c/')"]);
+    t.ok([
+        "export",
+        "--format",
+        "cvat",
+        "--out",
+        "cv",
+        "--where",
+        "path.startsWith('c/')",
+    ]);
     let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
     std::fs::write(
         t.path("cv/annotations.xml"),
@@ -598,8 +614,10 @@ fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
     std::fs::write(t.path("cv/annotations.xml"), &edited).unwrap();
     let r = t.fails(["import", "cv/annotations.xml"]);
     assert!(
-        r.stderr.contains("cannot hold the attribute edits of 1 object")
-            && r.stderr.contains("frame demo/images/frame_002.jpg: object 1")
+        r.stderr
+            .contains("cannot hold the attribute edits of 1 object")
+            && r.stderr
+                .contains("frame demo/images/frame_002.jpg: object 1")
             && r.stderr.contains("color=red")
             && r.stderr.contains("--drop-attributes"),
         "{}",
@@ -608,7 +626,8 @@ fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
     assert_eq!(label_files(&t), before, "nothing written");
     let r = t.ok(["import", "cv/annotations.xml", "--drop-attributes"]);
     assert!(
-        r.stderr.contains("cannot hold these attribute edits, left out")
+        r.stderr
+            .contains("cannot hold these attribute edits, left out")
             && r.stderr.contains("color=red"),
         "{}",
         r.stderr
