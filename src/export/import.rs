@@ -366,7 +366,7 @@ fn tool_attributes(o: &Object, format: ImportFormat) -> BTreeMap<String, AttrVal
             !matches!(
                 (k.as_str(), v),
                 ("occluded", AttrValue::Bool(false)) | ("z_order" | "group_id", AttrValue::Int(0))
-            ) && !(k.as_str() == "rotation" && matches!(v, AttrValue::Float(r) if *r == 0.0))
+            ) && !matches!((k.as_str(), v), ("rotation", AttrValue::Float(r)) if *r == 0.0)
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
@@ -394,6 +394,9 @@ fn set_attributes(o: &mut Object, want: &BTreeMap<String, AttrValue>, format: Im
 /// merged objects and the attributes it must hold.
 type AttrEdit = (usize, BTreeMap<String, AttrValue>);
 
+/// The objects of a frame after an import, and those whose attributes it set.
+type Merged = (Vec<Object>, Vec<AttrEdit>);
+
 /// What an import compares of an object: its class and box, and its shape
 /// where the tool holds shapes (CVAT). Attributes are compared apart
 /// ([`tool_attributes`]).
@@ -414,7 +417,7 @@ fn merged(
     size: Option<(u32, u32)>,
     incoming: &[Object],
     format: ImportFormat,
-) -> std::result::Result<Option<(Vec<Object>, Vec<AttrEdit>)>, String> {
+) -> std::result::Result<Option<Merged>, String> {
     let (sx, sy) = match (units, size) {
         (Units::Pixels, _) => (1.0, 1.0),
         (Units::Normalized, Some((w, h))) => (f64::from(w), f64::from(h)),

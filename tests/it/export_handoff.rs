@@ -422,9 +422,9 @@ fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
     for i in 0..18 {
         let src = format!("demo/images/frame_{:03}.jpg", i % 6);
         let img = std::fs::read(t.path(&src)).unwrap();
-        t.write(&format!("demo/images/more_{i:03}.jpg"), img);
-        let lbl = std::fs::read(t.path(&format!("demo/labels/frame_{:03}.txt", i % 6))).unwrap();
-        t.write(&format!("demo/labels/more_{i:03}.txt"), lbl);
+        t.write(format!("demo/images/more_{i:03}.jpg"), img);
+        let lbl = std::fs::read(t.path(format!("demo/labels/frame_{:03}.txt", i % 6))).unwrap();
+        t.write(format!("demo/labels/more_{i:03}.txt"), lbl);
     }
     t.ok(["add", "-A"]);
     t.ok(["commit", "-m", "data"]);
@@ -459,17 +459,17 @@ fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
                         let w = 0.05 + next(40) as f64 / 100.0;
                         text.push_str(&format!("{c} 0.500000 0.500000 {w:.6} 0.100000\n"));
                     }
-                    t.write(&format!("demo/labels/{name}.txt"), text);
+                    t.write(format!("demo/labels/{name}.txt"), text);
                 }
                 // Removed.
                 2 if names.len() > 4 => {
-                    std::fs::remove_file(t.path(&format!("demo/images/{name}.jpg"))).unwrap();
-                    std::fs::remove_file(t.path(&format!("demo/labels/{name}.txt"))).unwrap();
+                    std::fs::remove_file(t.path(format!("demo/images/{name}.jpg"))).unwrap();
+                    std::fs::remove_file(t.path(format!("demo/labels/{name}.txt"))).unwrap();
                     names.remove(k);
                 }
                 // Its image changed.
                 3 => {
-                    let p = t.path(&format!("demo/images/{name}.jpg"));
+                    let p = t.path(format!("demo/images/{name}.jpg"));
                     let mut b = std::fs::read(&p).unwrap();
                     b.extend_from_slice(format!("round {round}").as_bytes());
                     std::fs::write(&p, b).unwrap();
@@ -478,9 +478,9 @@ fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
                 _ => {
                     let new = format!("added_{added:03}");
                     added += 1;
-                    let img = std::fs::read(t.path(&format!("demo/images/{name}.jpg"))).unwrap();
-                    t.write(&format!("demo/images/{new}.jpg"), img);
-                    t.write(&format!("demo/labels/{new}.txt"), "11 0.4 0.4 0.2 0.2\n");
+                    let img = std::fs::read(t.path(format!("demo/images/{name}.jpg"))).unwrap();
+                    t.write(format!("demo/images/{new}.jpg"), img);
+                    t.write(format!("demo/labels/{new}.txt"), "11 0.4 0.4 0.2 0.2\n");
                     names.push(new);
                 }
             }
