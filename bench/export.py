@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAME_SIZE = 10 * 1024
 CHANGED = 0.01
 RUNS = 3
+# CPU seconds (user + system) of the last `run`: on a loaded machine the wall
+# time of one run is mostly waiting for a core.
+LAST_CPU = [0.0]
 
 
 def jpeg(w: int, h: int, n: int, rnd: random.Random) -> bytes:
@@ -49,10 +53,14 @@ def label(rnd: random.Random) -> str:
 
 def run(dsv: str, root: Path, *args: str) -> float:
     env = dict(os.environ, DSV_AUTHOR_NAME="bench", DSV_AUTHOR_EMAIL="bench@example.com")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run([dsv, *args], cwd=root, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
@@ -126,6 +134,7 @@ def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = 
     run(dsv, root, "query", "true", "--count")
     earlier = work / "out-yolo-copy-0"
     out["update after a 1% relabel"] = run(dsv, root, "export", "--format", "yolo", "--out", str(earlier), "--link", "copy")
+    update_cpu = LAST_CPU[0]
     # Writing the changed files alone: their images and labels copied.
     dest = work / "changed"
     (dest / "images").mkdir(parents=True)
@@ -137,6 +146,10 @@ def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = 
     out["copy of the changed files alone"] = time.perf_counter() - t
     dest2 = work / "fresh"
     out["full export of the new version (copy)"] = run(dsv, root, "export", "--format", "yolo", "--out", str(dest2), "--link", "copy")
+    full_cpu = LAST_CPU[0]
+    # An update that changes nothing: the fixed cost of an update.
+    out["update again (nothing changed)"] = run(dsv, root, "export", "--format", "yolo", "--out", str(earlier), "--link", "copy")
+    noop_cpu = LAST_CPU[0]
 
     base = out["cp -r images/"]
     print(f"\n| measurement | seconds | ratio |\n|---|---:|---:|")
@@ -149,6 +162,8 @@ def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = 
         else:
             ratio = ""
         print(f"| {k} | {v:.2f} | {ratio} |")
+    print(f"\nCPU (user + system) seconds: update {update_cpu:.2f}, update with nothing changed "
+          f"{noop_cpu:.2f}, full export {full_cpu:.2f}; load average {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -19,6 +19,11 @@ pub struct Args {
     /// Its format: cvat or labelstudio (default: by its extension, .xml or .json).
     #[arg(long)]
     format: Option<String>,
+    /// Import the other edits when a label file's format cannot hold the
+    /// attribute edits of some objects (YOLO holds none), leaving those out
+    /// with a warning listing them; without it such an import is refused.
+    #[arg(long)]
+    drop_attributes: bool,
     /// Print what was imported as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -45,7 +50,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let repo = ctx.repo(Access::Write)?;
     let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
     let (_, index) = rev_index(&repo, "HEAD", &cache)?;
-    let r = dsv::export::import::import(repo.root(), &index, format, &name, &bytes)?;
+    let r = dsv::export::import::import(
+        repo.root(),
+        &index,
+        format,
+        &name,
+        &bytes,
+        args.drop_attributes,
+    )?;
     for w in &r.warnings {
         eprintln!("warning: {}", super::output::safe_text(w));
     }

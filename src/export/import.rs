@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::error::{IoContext, Result};
 use crate::labels::compare::{MatchOptions, object_change, pair_objects};
 use crate::labels::layout::{FileSource, Layout};
-use crate::labels::{BBox, Format, Object, Units, format_of};
+use crate::labels::{AttrValue, BBox, Format, Object, Units, format_of};
 use crate::query::FrameIndex;
 use crate::worktree::sources::WorktreeSource;
 
@@ -114,6 +114,20 @@ pub enum ImportError {
         frame: String,
         /// What is wrong with which object.
         message: String,
+    },
+    /// Attribute edits the label file's format cannot hold (YOLO holds none).
+    #[error(
+        "{file} ({format}) cannot hold the attribute edits of {count} object(s) (--drop-attributes imports the rest without them); nothing written:{list}"
+    )]
+    AttributesNotHeld {
+        /// The label file.
+        file: String,
+        /// Its format.
+        format: &'static str,
+        /// How many objects.
+        count: usize,
+        /// One line per object: frame, object, attributes.
+        list: String,
     },
     /// The label file's writer refused the frame (a class not in its names list...).
     #[error("{file}: {message}")]
@@ -338,9 +352,54 @@ fn scaled(b: &BBox, sx: f64, sy: f64) -> BBox {
     }
 }
 
+/// An object's attributes as the tool round-trips them: CVAT writes
+/// `occluded` and `z_order` on every shape, so `occluded` false and a zero
+/// `z_order`, `group_id` or `rotation` are the same as none. Label Studio
+/// tasks carry no attributes.
+fn tool_attributes(o: &Object, format: ImportFormat) -> BTreeMap<String, AttrValue> {
+    if format != ImportFormat::Cvat {
+        return BTreeMap::new();
+    }
+    o.attributes
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(
+                (k.as_str(), v),
+                ("occluded", AttrValue::Bool(false)) | ("z_order" | "group_id", AttrValue::Int(0))
+            ) && !matches!((k.as_str(), v), ("rotation", AttrValue::Float(r)) if *r == 0.0)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Sets the attributes an annotator edited: those the tool holds become
+/// `want`; others stay as they were. An `occluded` the annotator cleared is
+/// `false` rather than gone.
+fn set_attributes(o: &mut Object, want: &BTreeMap<String, AttrValue>, format: ImportFormat) {
+    for k in tool_attributes(o, format).keys() {
+        if !want.contains_key(k) {
+            if k == "occluded" {
+                o.attributes.insert(k.clone(), AttrValue::Bool(false));
+            } else {
+                o.attributes.remove(k);
+            }
+        }
+    }
+    for (k, v) in want {
+        o.attributes.insert(k.clone(), v.clone());
+    }
+}
+
+/// An object whose attributes the import set: its index in the frame's
+/// merged objects and the attributes it must hold.
+type AttrEdit = (usize, BTreeMap<String, AttrValue>);
+
+/// The objects of a frame after an import, and those whose attributes it set.
+type Merged = (Vec<Object>, Vec<AttrEdit>);
+
 /// What an import compares of an object: its class and box, and its shape
-/// where the tool holds shapes (CVAT). Attributes are not compared: CVAT
-/// adds its own (`occluded`, `z_order`) to every object.
+/// where the tool holds shapes (CVAT). Attributes are compared apart
+/// ([`tool_attributes`]).
 fn seen(o: &Object, format: ImportFormat) -> Object {
     let mut v = Object::new(o.class.clone(), o.bbox);
     if format == ImportFormat::Cvat {
@@ -358,7 +417,7 @@ fn merged(
     size: Option<(u32, u32)>,
     incoming: &[Object],
     format: ImportFormat,
-) -> std::result::Result<Option<Vec<Object>>, String> {
+) -> std::result::Result<Option<Merged>, String> {
     let (sx, sy) = match (units, size) {
         (Units::Pixels, _) => (1.0, 1.0),
         (Units::Normalized, Some((w, h))) => (f64::from(w), f64::from(h)),
@@ -385,19 +444,31 @@ fn merged(
     let mut taken = vec![false; new.len()];
     let mut changed = false;
     let mut out = Vec::with_capacity(new.len());
+    let mut edits: Vec<AttrEdit> = Vec::new();
     for (i, p) in pairs.iter().enumerate() {
         let Some(j) = *p else {
             changed = true;
             continue;
         };
         taken[j] = true;
-        if object_change(&old[i], &new[j], &opts).is_none() {
+        let inc = &incoming[j];
+        let want = tool_attributes(inc, format);
+        let attrs_same = tool_attributes(&original[i], format) == want;
+        let moved = object_change(&old[i], &new[j], &opts).is_some();
+        if !moved && attrs_same {
             out.push(original[i].clone());
             continue;
         }
         changed = true;
         let mut o = original[i].clone();
-        let inc = &incoming[j];
+        if !attrs_same {
+            set_attributes(&mut o, &want, format);
+            edits.push((out.len(), want));
+        }
+        if !moved {
+            out.push(o);
+            continue;
+        }
         o.class = inc.class.clone();
         o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
         if format == ImportFormat::Cvat {
@@ -429,9 +500,15 @@ fn merged(
         }
         let mut o = inc.clone();
         o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
+        let want = tool_attributes(inc, format);
+        o.attributes = crate::labels::Attributes::default();
+        set_attributes(&mut o, &want, format);
+        if !want.is_empty() {
+            edits.push((out.len(), want));
+        }
         out.push(o);
     }
-    Ok(changed.then_some(out))
+    Ok(changed.then_some((out, edits)))
 }
 
 /// The size in an image file's header (its first 256 KiB), if any.
@@ -448,12 +525,15 @@ fn header_size(path: &Path) -> Option<(u32, u32)> {
 
 /// Imports `bytes` (the file `file`, in `format`) into the working tree at
 /// `root`, against `index` (HEAD's frames: which label files describe each).
+/// Attribute edits a label file's format cannot hold are refused, or with
+/// `drop_attributes` left out with a warning.
 pub fn import(
     root: &Path,
     index: &FrameIndex,
     format: ImportFormat,
     file: &str,
     bytes: &[u8],
+    drop_attributes: bool,
 ) -> Result<ImportReport> {
     let mut rep = ImportReport::default();
     let incoming = read(format, file, bytes, &mut rep.warnings)?;
@@ -529,6 +609,8 @@ pub fn import(
         let originals = parsed.clone();
         let imp = format_of(*lformat);
         let mut any = false;
+        // Per frame of the file (by index), the objects whose attributes were set.
+        let mut attr_edits: Vec<(usize, &str, Vec<AttrEdit>)> = Vec::new();
         for inc in frames {
             let k = if imp.is_multi_frame() {
                 let mut hit = None;
@@ -563,11 +645,14 @@ pub fn import(
                 frame: inc.path.clone(),
                 message,
             };
-            let Some(objects) =
+            let Some((objects, edits)) =
                 merged(&fl.objects, fl.units, size, &inc.objects, format).map_err(boxed)?
             else {
                 continue;
             };
+            if !edits.is_empty() {
+                attr_edits.push((k, inc.path.as_str(), edits));
+            }
             let check = size.or(inc.size);
             let problems = crate::labels::frame_box_problems(
                 &objects,
@@ -605,6 +690,47 @@ pub fn import(
                 file: label.clone(),
                 message: e.to_string(),
             })?;
+        if !attr_edits.is_empty() {
+            // What the file holds is what it parses back to: an attribute
+            // that does not come back was not stored.
+            let back = layout.parse(&src, label, *lformat, &bytes)?.ok();
+            let mut lost = Vec::new();
+            for (k, path, edits) in &attr_edits {
+                let objects = back.as_ref().and_then(|b| b.get(*k)).map(|f| &f.objects);
+                for (i, want) in edits {
+                    let held = objects.and_then(|o| o.get(*i));
+                    let missing: Vec<String> = want
+                        .iter()
+                        .filter(|(key, v)| held.and_then(|o| o.attributes.get(key)) != Some(*v))
+                        .map(|(key, v)| format!("{key}={v}"))
+                        .collect();
+                    if !missing.is_empty() {
+                        let class = &parsed[*k].objects[*i].class;
+                        lost.push(format!(
+                            "frame {path}: object {} ({class}): {}",
+                            i + 1,
+                            missing.join(", ")
+                        ));
+                    }
+                }
+            }
+            if !lost.is_empty() {
+                if !drop_attributes {
+                    return Err(ImportError::AttributesNotHeld {
+                        file: label.clone(),
+                        format: imp.name(),
+                        count: lost.len(),
+                        list: lost.iter().map(|l| format!("\n  {l}")).collect(),
+                    }
+                    .into());
+                }
+                rep.warnings.push(format!(
+                    "{label} ({}) cannot hold these attribute edits, left out:{}",
+                    imp.name(),
+                    lost.iter().map(|l| format!("\n  {l}")).collect::<String>()
+                ));
+            }
+        }
         writes.push((label.clone(), bytes));
     }
     // Everything converted: only now is anything written, each file replaced whole.

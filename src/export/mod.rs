@@ -24,7 +24,7 @@ pub use handoff::ExportFormat;
 pub use place::LinkMode;
 pub use split::{DEFAULT_SPLIT, Split};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -506,9 +506,23 @@ pub fn export(
         .filter(|f| !kept.contains(&(f.path.as_str(), &f.id)))
         .collect();
     check_sizes(repo, &unknown)?;
-    let rep = export_into(repo, frames, opts, earlier.as_ref(), tmp.path(), &named)?;
+    // An update in place of another commit's export: what changed between the
+    // two commits, so that untouched frames are not converted again.
+    let touched = earlier
+        .as_ref()
+        .filter(|e| e.in_place)
+        .and_then(|e| changed_paths(repo, &e.record.lineage.commit, &opts.lineage.commit));
+    let (rep, rec) = export_into(
+        repo,
+        frames,
+        opts,
+        earlier.as_ref(),
+        touched.as_ref(),
+        tmp.path(),
+        &named,
+    )?;
     if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
-        move_in(tmp.path(), out, &e.record)?;
+        move_in(tmp.path(), out, &e.record, &rec)?;
         return Ok(rep);
     }
     if earlier.is_some() {
@@ -542,12 +556,8 @@ pub fn export(
 /// then the files of the earlier record no longer exported are removed. The
 /// earlier record is renamed to [`UPDATING`] first, so an update interrupted
 /// here is seen by the next one, which rebuilds the export whole.
-fn move_in(staged: &Path, out: &Path, earlier: &Record) -> Result<()> {
+fn move_in(staged: &Path, out: &Path, earlier: &Record, new: &Record) -> Result<()> {
     let new_json = staged.join(RECORD);
-    let bytes = std::fs::read(&new_json).ctx("reading", &new_json)?;
-    let new: Record = serde_json::from_slice(&bytes)
-        .map_err(std::io::Error::from)
-        .ctx("reading", &new_json)?;
     std::fs::rename(out.join(RECORD), out.join(UPDATING)).ctx("updating", out)?;
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -615,15 +625,47 @@ fn header_size(path: &Path) -> Result<Option<(u32, u32)>> {
     Ok(image_size(&std::fs::read(path).ctx("reading", path)?))
 }
 
-/// [`export`] into the existing empty directory `dir`, which becomes `out`.
+/// The paths that differ between the trees of commits `old` and `new` (both
+/// sides of a rename), or `None` when either cannot be read (then every frame
+/// is converted again).
+fn changed_paths(repo: &Repository, old: &str, new: &str) -> Option<HashSet<String>> {
+    let tree = |hex: &str| -> Option<ObjectId> {
+        let id = ObjectId::from_hex(hex)?;
+        Some(crate::object::Commit::load(&repo.store, &id).ok()?.tree)
+    };
+    let (a, b) = (tree(old)?, tree(new)?);
+    let changes = crate::object::diff::diff_trees(&repo.store, Some(&a), Some(&b), &[]).ok()?;
+    let mut out = HashSet::with_capacity(changes.len());
+    for c in changes {
+        for p in std::iter::once(c.path).chain(c.from) {
+            out.insert(String::from_utf8(p).ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// Whether converting a frame's labels cannot warn or leave anything out:
+/// every object has a box in the format's units and a shape it holds.
+fn plain(f: &FrameRecord, imp: &dyn LabelFormat) -> bool {
+    f.objects.is_empty()
+        || (f.units == imp.units()
+            && f.objects
+                .iter()
+                .all(|o| o.bbox.is_some() && shape_loss(imp, o).is_none()))
+}
+
+/// [`export`] into the existing empty directory `dir`, which becomes `out`;
+/// with the record it wrote there. `touched`: the paths changed since the
+/// earlier export's commit, when known.
 fn export_into(
     repo: &Repository,
     frames: &[&FrameRecord],
     opts: &ExportOptions,
     earlier: Option<&Earlier>,
+    touched: Option<&HashSet<String>>,
     dir: &Path,
     out: &Path,
-) -> Result<ExportReport> {
+) -> Result<(ExportReport, Record)> {
     let format = opts.format.writer();
     let handoff = opts.format.is_handoff();
     let imp = format_of(format);
@@ -658,6 +700,21 @@ fn export_into(
     {
         return Err(ExportError::VocClassName(c.clone()).into());
     }
+    // Frames the update leaves as they are, unconverted: only when every
+    // changed path is one of the exported frames or their label files (a
+    // changed class list, layout or sidecar may change any frame), and the
+    // class ids are the earlier export's.
+    let untouched: Option<&HashSet<String>> = touched.filter(|t| {
+        earlier.is_some_and(|e| e.record.classes.names == classes.names) && {
+            let known: HashSet<&str> = frames
+                .iter()
+                .flat_map(|f| {
+                    std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
+                })
+                .collect();
+            t.iter().all(|p| known.contains(p.as_str()))
+        }
+    });
     let split_names: Vec<&str> = opts.split.names().collect();
     let index = repo.index.load()?;
     let mut rep = ExportReport::default();
@@ -681,6 +738,29 @@ fn export_into(
         let mut dest = dir.join(&image);
         let mut bytes: Option<Vec<u8>> = None;
         let old = before.get(f.path.as_str()).copied();
+        // Neither the image nor the labels changed since the earlier export,
+        // which wrote this label file: nothing to convert or write.
+        if let (Some(r), Some(e), Some(t)) = (old, earlier, untouched)
+            && label.is_some()
+            && r.id == f.id
+            && r.image == image
+            && r.label == label
+            && r.label_hash.is_some()
+            && !t.contains(&f.path)
+            && !f.labels.iter().any(|(l, _)| t.contains(l))
+            && plain(f, imp)
+            && file_stat(&e.dir.join(&r.image)) == Some(r.stat)
+        {
+            rep.unchanged += 1;
+            rep.labels_unchanged += 1;
+            rep.frames += 1;
+            *rep.splits.entry(split.to_string()).or_default() += 1;
+            stems[s].push(stem(name).to_string());
+            let mut r = r.clone();
+            r.split = split.to_string();
+            record.push(r);
+            continue;
+        }
         let reused = match (old, earlier) {
             (Some(r), Some(e)) if r.id == f.id && r.image == image => {
                 let src = e.dir.join(&r.image);
@@ -891,7 +971,8 @@ fn export_into(
         link: opts.link,
         frames: record,
     };
-    let json = serde_json::to_vec_pretty(&rec)
+    // Compact: it grows with the frames, and every update reads it whole.
+    let json = serde_json::to_vec(&rec)
         .map_err(std::io::Error::from)
         .ctx("writing", dir.join(RECORD))?;
     write_file(&dir.join(RECORD), &json)?;
@@ -905,7 +986,7 @@ fn export_into(
             as_boxes,
         })
         .collect();
-    Ok(rep)
+    Ok((rep, rec))
 }
 
 /// The files of a whole split or export: COCO's annotation files, VOC's image

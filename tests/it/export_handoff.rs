@@ -373,3 +373,266 @@ fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_on
     let label = std::fs::read_to_string(out.join("labels/train/frame_004.txt")).unwrap();
     assert!(label.starts_with("10 "), "{label}");
 }
+
+/// Every file under `dir` by relative path; the parts that differ between
+/// two runs of the same export by design (the date, data.yaml's `path`, the
+/// record's file times) left out.
+fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel == "dsv-export.json" {
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                v["lineage"]["date"] = Value::Null;
+                // An update keeps the earlier export's class ids, and says so.
+                v["classes"]["from"] = Value::Null;
+                for f in v["frames"].as_array_mut().unwrap() {
+                    f["stat"] = Value::Null;
+                }
+                bytes = serde_json::to_vec_pretty(&v).unwrap();
+            } else if rel == "data.yaml" {
+                let text = String::from_utf8(bytes).unwrap();
+                bytes = text
+                    .lines()
+                    .filter(|l| !l.starts_with("path:") && !l.starts_with("dsv_date:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes();
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+#[test]
+fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join("demo"), &t.path("demo"));
+    // More frames: copies of the demo's under new names.
+    for i in 0..18 {
+        let src = format!("demo/images/frame_{:03}.jpg", i % 6);
+        let img = std::fs::read(t.path(&src)).unwrap();
+        t.write(format!("demo/images/more_{i:03}.jpg"), img);
+        let lbl = std::fs::read(t.path(format!("demo/labels/frame_{:03}.txt", i % 6))).unwrap();
+        t.write(format!("demo/labels/more_{i:03}.txt"), lbl);
+    }
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "data"]);
+    let formats = ["yolo", "voc", "kitti", "coco"];
+    let out = |f: &str| t.home().join(format!("upd-{f}"));
+    for f in formats {
+        t.ok(["export", "--format", f, "--out", out(f).to_str().unwrap()]);
+    }
+    // A fixed-seed generator: the same edits on every run.
+    let mut seed: u64 = 18;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut names: Vec<String> = (0..6)
+        .map(|i| format!("frame_{i:03}"))
+        .chain((0..18).map(|i| format!("more_{i:03}")))
+        .collect();
+    let mut added = 0;
+    for round in 0..5 {
+        for _ in 0..4 {
+            let k = next(names.len() as u64) as usize;
+            let name = names[k].clone();
+            match next(5) {
+                // Relabelled: new boxes and classes.
+                0 | 1 => {
+                    let mut text = String::new();
+                    for _ in 0..=next(3) {
+                        let c = next(12);
+                        let w = 0.05 + next(40) as f64 / 100.0;
+                        text.push_str(&format!("{c} 0.500000 0.500000 {w:.6} 0.100000\n"));
+                    }
+                    t.write(format!("demo/labels/{name}.txt"), text);
+                }
+                // Removed.
+                2 if names.len() > 4 => {
+                    std::fs::remove_file(t.path(format!("demo/images/{name}.jpg"))).unwrap();
+                    std::fs::remove_file(t.path(format!("demo/labels/{name}.txt"))).unwrap();
+                    names.remove(k);
+                }
+                // Its image changed.
+                3 => {
+                    let p = t.path(format!("demo/images/{name}.jpg"));
+                    let mut b = std::fs::read(&p).unwrap();
+                    b.extend_from_slice(format!("round {round}").as_bytes());
+                    std::fs::write(&p, b).unwrap();
+                }
+                // A new frame.
+                _ => {
+                    let new = format!("added_{added:03}");
+                    added += 1;
+                    let img = std::fs::read(t.path(format!("demo/images/{name}.jpg"))).unwrap();
+                    t.write(format!("demo/images/{new}.jpg"), img);
+                    t.write(format!("demo/labels/{new}.txt"), "11 0.4 0.4 0.2 0.2\n");
+                    names.push(new);
+                }
+            }
+        }
+        if round == 3 {
+            // A change to a file that is no frame's: every frame is converted again.
+            t.write("demo/notes.txt", "round 3\n");
+        }
+        t.ok(["add", "-A"]);
+        t.ok(["commit", "-m", &format!("round {round}")]);
+        for f in formats {
+            let fresh = t.home().join(format!("fresh-{f}-{round}"));
+            t.ok(["export", "--format", f, "--out", fresh.to_str().unwrap()]);
+            let r = t.ok([
+                "export",
+                "--format",
+                f,
+                "--out",
+                out(f).to_str().unwrap(),
+                "--json",
+            ]);
+            let rep: Value = serde_json::from_str(&r.stdout).unwrap();
+            if f != "coco" && round != 3 {
+                assert!(
+                    rep["labels_unchanged"].as_u64().unwrap() > 0,
+                    "{f} round {round}: {r}"
+                );
+            }
+            let (a, b) = (export_files(&out(f)), export_files(&fresh));
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{f} round {round}"
+            );
+            for (k, v) in &a {
+                assert!(
+                    v == &b[k],
+                    "{f} round {round}: {k} differs from a fresh export:\n{}\n{}",
+                    String::from_utf8_lossy(v),
+                    String::from_utf8_lossy(&b[k])
+                );
+            }
+            std::fs::remove_dir_all(&fresh).unwrap();
+        }
+    }
+}
+
+/// `xml` with `<attribute name="color">red</attribute>` on the first box of `frame`.
+fn with_color(xml: &str, frame: &str) -> String {
+    let at = xml
+        .find(&format!("name=\"{frame}\""))
+        .unwrap_or_else(|| panic!("no image {frame}"));
+    let b = at + xml[at..].find("<box ").unwrap();
+    let end = b + xml[b..].find('>').unwrap();
+    let child = "<attribute name=\"color\">red</attribute>";
+    if xml[..end].ends_with('/') {
+        format!("{}>{child}</box>{}", &xml[..end - 1], &xml[end + 1..])
+    } else {
+        format!("{}{child}{}", &xml[..=end], &xml[end + 1..])
+    }
+}
+
+#[test]
+fn import_cvat_attribute_edits_are_stored_in_coco_label_files() {
+    let t = demo();
+    // A COCO copy of the demo in the dataset (its frames named by COCO's file).
+    t.ok([
+        "export",
+        "--format",
+        "coco",
+        "--out",
+        "c",
+        "--where",
+        "path.startsWith('demo/')",
+    ]);
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "coco copy"]);
+    t.ok([
+        "export",
+        "--format",
+        "cvat",
+        "--out",
+        "cv",
+        "--where",
+        "path.startsWith('c/')",
+    ]);
+    let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
+    std::fs::write(
+        t.path("cv/annotations.xml"),
+        with_color(&xml, "c/images/train/frame_000.jpg"),
+    )
+    .unwrap();
+    let r = t.ok(["import", "cv/annotations.xml"]);
+    assert!(r.stderr.contains("1 changed"), "{}", r.stderr);
+    let coco: Value = serde_json::from_slice(
+        &std::fs::read(t.path("c/annotations/instances_train.json")).unwrap(),
+    )
+    .unwrap();
+    let colored: Vec<&Value> = coco["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["attributes"]["color"] == "red")
+        .collect();
+    assert_eq!(colored.len(), 1, "{coco}");
+    // Nothing else changed: the diff is the one attribute edit.
+    let d: Value = serde_json::from_str(&t.ok(["diff", "--json"]).stdout).unwrap();
+    let changes: Vec<&Value> = d["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["frames"].as_array().unwrap())
+        .flat_map(|f| f["changes"].as_array().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 1, "{d}");
+    assert_eq!(changes[0]["attributes"]["color"]["after"], "red", "{d}");
+}
+
+#[test]
+fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
+    let t = demo();
+    t.ok(["export", "--format", "cvat", "--out", "cv"]);
+    let before = label_files(&t);
+    let xml = std::fs::read_to_string(t.path("cv/annotations.xml")).unwrap();
+    let edited = with_color(&xml, "demo/images/frame_002.jpg");
+    // Another edit too: a reclassified box in frame_003.
+    let i = edited.find("name=\"demo/images/frame_003.jpg\"").unwrap();
+    let s = i + edited[i..].find("<box label=\"").unwrap() + 12;
+    let e = s + edited[s..].find('"').unwrap();
+    let edited = format!("{}person{}", &edited[..s], &edited[e..]);
+    std::fs::write(t.path("cv/annotations.xml"), &edited).unwrap();
+    let r = t.fails(["import", "cv/annotations.xml"]);
+    assert!(
+        r.stderr
+            .contains("cannot hold the attribute edits of 1 object")
+            && r.stderr
+                .contains("frame demo/images/frame_002.jpg: object 1")
+            && r.stderr.contains("color=red")
+            && r.stderr.contains("--drop-attributes"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(label_files(&t), before, "nothing written");
+    let r = t.ok(["import", "cv/annotations.xml", "--drop-attributes"]);
+    assert!(
+        r.stderr
+            .contains("cannot hold these attribute edits, left out")
+            && r.stderr.contains("color=red"),
+        "{}",
+        r.stderr
+    );
+    let after = label_files(&t);
+    assert_ne!(before["frame_003.txt"], after["frame_003.txt"]);
+    assert_eq!(before["frame_002.txt"], after["frame_002.txt"]);
+}
