@@ -120,9 +120,7 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
                                 .and_then(|list| {
                                     list.iter()
                                         .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
-                                        .ok_or_else(|| {
-                                            "concatenation lengths overflow".to_string()
-                                        })
+                                        .ok_or_else(|| "concatenation lengths overflow".to_string())
                                 })
                         }
                     },

@@ -215,7 +215,13 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
     let alive: Vec<bool> = objects
         .iter()
         .enumerate()
-        .map(|(i, (id, _))| if same { live.is_marked(i) } else { live.contains(id) })
+        .map(|(i, (id, _))| {
+            if same {
+                live.is_marked(i)
+            } else {
+                live.contains(id)
+            }
+        })
         .collect();
     drop(live);
     let packs = store.all_packs()?;

@@ -327,7 +327,8 @@ impl Index {
             let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
             for item in table.iter().map_err(|e| self.db.err(e))? {
                 let (k, v) = item.map_err(|e| self.db.err(e))?;
-                let entry = IndexEntry::decode(v.value()).ok_or_else(|| self.bad_entry(k.value()))?;
+                let entry =
+                    IndexEntry::decode(v.value()).ok_or_else(|| self.bad_entry(k.value()))?;
                 f(k.value(), &entry)?;
             }
             Ok(())
