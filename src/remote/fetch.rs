@@ -324,6 +324,9 @@ fn coalesce<'a>(
     ranges
 }
 
+/// A concatenation's children: (id, length).
+type Children = Vec<(ObjectId, u64)>;
+
 /// Downloaded records: (id, record bytes).
 type Records = Vec<(ObjectId, bytes::Bytes)>;
 
@@ -445,7 +448,7 @@ fn fetch_blobs(
             // Checked in slices, the content of a raw record dropped once its hash
             // matched: a batch's worth of decoded copies is never held at once.
             for part in recs.chunks(CHECK_SLICE) {
-                let checked: Vec<Result<Option<Vec<(ObjectId, u64)>>>> = part
+                let checked: Vec<Result<Option<Children>>> = part
                     .par_iter()
                     .map(|(id, rec)| match check_record(remote, id, rec)? {
                         Checked::Raw(_) => Ok(None),
