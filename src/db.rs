@@ -25,6 +25,12 @@ pub fn needs_repair(err: &Error) -> bool {
 /// Page cache of a read-only database handle.
 const READ_CACHE: usize = 32 << 20;
 
+/// Page cache of a read-write handle (redb's default is 1 GiB). A walk over the
+/// objects table of a million-frame store (gc, fetch, add) otherwise keeps every
+/// page it read, hundreds of megabytes; half of this is the write buffer, beyond
+/// which redb writes a large transaction's pages out before its commit.
+const WRITE_CACHE: usize = 64 << 20;
+
 impl Db {
     /// Opens (creating if needed) a database for writing; writes go through `storage`.
     pub fn open_rw(path: &Path, storage: Arc<dyn Storage>) -> Result<Db> {
@@ -49,6 +55,7 @@ impl Db {
             .map_err(|e| Error::io("opening database", path, e))?;
         let backend = RedbBackend::new(file, storage).map_err(|e| Error::db(path, e))?;
         let db = Database::builder()
+            .set_cache_size(WRITE_CACHE)
             .create_with_backend(backend)
             .map_err(|e| Error::db(path, e))?;
         Ok(Db::Rw(db, path.to_path_buf()))

@@ -103,19 +103,14 @@ fn execute(
     }
     progress.start("writing", Some(writes.len() as u64));
     // Threads take whole directories: two threads creating files in one directory
-    // queue on its lock, which made a full checkout slower than `cp -r`.
-    let mut by_dir: Vec<Vec<(Vec<u8>, FileState)>> = Vec::new();
+    // queue on its lock, which made a full checkout slower than `cp -r`. The groups
+    // are slices of the sorted list, and each written file's path moves into its
+    // index edit: a full checkout of a million files holds one list at a time, not
+    // three (the groups, the results, the edits).
     writes.sort_by(|a, b| a.0.cmp(&b.0));
-    for w in writes {
-        let dir = |p: &[u8]| p.iter().rposition(|b| *b == b'/').map(|i| p[..i].to_vec());
-        match by_dir.last_mut() {
-            Some(group) if dir(&group[0].0) == dir(&w.0) => group.push(w),
-            _ => by_dir.push(vec![w]),
-        }
-    }
-    type Written = (Vec<u8>, FileState, Result<crate::store::chunk::StatStamp>);
-    let results: Vec<Written> = by_dir
-        .into_par_iter()
+    let failed: std::sync::Mutex<Vec<(Vec<u8>, Error)>> = Default::default();
+    let written: Vec<IndexEdit> = writes
+        .par_chunk_by_mut(|a, b| parent_dir(&a.0) == parent_dir(&b.0))
         .flat_map_iter(|group| {
             // One handle on the directory for the whole group; if it cannot be
             // opened, each file is tried on its own and gets its own error.
@@ -123,7 +118,9 @@ fn execute(
                 .ok()
                 .flatten()
                 .map(|(dir, _)| dir);
-            group.into_iter().map(move |(path, st)| {
+            let failed = &failed;
+            group.iter_mut().filter_map(move |(path, st)| {
+                let path = std::mem::take(path);
                 let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
                 let r = match &dir {
                     Some(dir) => dir.write_entry(
@@ -145,33 +142,47 @@ fn execute(
                     ),
                 };
                 progress.inc(1);
-                (path, st, r)
-            })
-        })
-        .collect();
-    progress.finish();
-    for (path, st, r) in results {
-        match r {
-            Ok(stat) => {
-                report.written += 1;
-                if plan.update_index {
-                    edits.push(IndexEdit::Set(
+                match r {
+                    Ok(stat) => Some(IndexEdit::Set(
                         path,
                         IndexEntry {
                             mode: st.mode,
                             id: st.id,
                             stat,
                         },
-                    ));
+                    )),
+                    Err(e) => {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((path, e));
+                        None
+                    }
                 }
+            })
+        })
+        .collect();
+    drop(writes);
+    progress.finish();
+    report.written += written.len() as u64;
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    // In path order, as the files were listed.
+    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, e) in failed {
+        errors.push(
+            CheckoutError::CannotCheckOut {
+                path: display_path(&path),
+                reason: e.to_string(),
             }
-            Err(e) => errors.push(
-                CheckoutError::CannotCheckOut {
-                    path: display_path(&path),
-                    reason: e.to_string(),
-                }
-                .into(),
-            ),
+            .into(),
+        );
+    }
+    if plan.update_index {
+        let mut written = written;
+        if edits.is_empty() {
+            edits = written;
+        } else {
+            edits.append(&mut written);
         }
     }
     if !edits.is_empty() {
@@ -181,6 +192,11 @@ fn execute(
         return Err(super::add::first_or_multiple(errors, "checkout"));
     }
     Ok(report)
+}
+
+/// The directory part of a repository path (None at the root).
+fn parent_dir(path: &[u8]) -> Option<&[u8]> {
+    path.iter().rposition(|b| *b == b'/').map(|i| &path[..i])
 }
 
 fn conflict_error(paths: &[Vec<u8>], what: &str) -> Error {
@@ -378,23 +394,15 @@ fn reset_worktree(
             plan.removes.push(path.clone());
         }
     }
-    let checks: Vec<(Vec<u8>, FileState, bool)> = target
+    plan.writes = target
         .into_par_iter()
-        .map(|(path, st)| {
-            let same = match index.entries.get(&path) {
-                Some(e) if e.id == st.id && e.mode == st.mode => {
-                    worktree_matches(repo, &index, &path, e).unwrap_or(false)
-                }
-                _ => false,
-            };
-            (path, st, same)
+        .filter(|(path, st)| match index.entries.get(path) {
+            Some(e) if e.id == st.id && e.mode == st.mode => {
+                !worktree_matches(repo, &index, path, e).unwrap_or(false)
+            }
+            _ => true,
         })
         .collect();
-    for (path, st, same) in checks {
-        if !same {
-            plan.writes.push((path, st));
-        }
-    }
     execute(repo, plan, stamp, progress)
 }
 

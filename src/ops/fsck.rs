@@ -82,56 +82,64 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
         }
     }
     // 2. Every record decodes and hashes to its id (raw records; concatenations checked via children).
-    let objects = repo.store.all_objects()?;
-    report.objects = objects.len() as u64;
-    progress.start("verifying objects", Some(objects.len() as u64));
+    // Ids only (sorted): locations are looked up again for a damaged record's
+    // message, and lengths and marks go in arrays beside the ids, not in maps.
+    let ids = repo.store.all_object_ids()?;
+    report.objects = ids.len() as u64;
+    progress.start("verifying objects", Some(ids.len() as u64));
     // Each object is either damaged (with why) or has a length (for checking
-    // the sizes trees claim).
-    let checked: Vec<(ObjectId, std::result::Result<u64, String>)> = objects
-        .par_iter()
-        .map(|(id, loc)| {
-            progress.inc(1);
-            let place = || {
-                format!(
-                    "record at {}:{}",
-                    crate::store::pack::pack_path(repo.store.packs_dir(), loc.pack).display(),
-                    loc.offset
-                )
-            };
-            let r = match repo.store.read_record(id) {
-                Ok((h, bytes)) => match h.repr {
-                    crate::store::pack::Repr::Raw => {
-                        if ObjectId::hash(&bytes) == *id {
-                            Ok(bytes.len() as u64)
-                        } else {
-                            Err(format!("content does not match its id ({})", place()))
-                        }
-                    }
-                    crate::store::pack::Repr::Concat => crate::store::pack::decode_concat(&bytes)
-                        .map_err(|e| format!("{e} ({})", place()))
-                        .and_then(|list| {
-                            list.iter()
-                                .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
-                                .ok_or_else(|| "concatenation lengths overflow".to_string())
-                        }),
-                },
-                Err(Error::CorruptObject { reason, .. }) => Err(reason),
-                Err(e) => Err(e.to_string()),
-            };
-            (*id, r)
-        })
-        .collect();
-    progress.finish();
-    let mut sizes = HashMap::new();
+    // the sizes trees claim). In slices, so the results of all of them are never
+    // held at once.
+    let mut sizes: Vec<u64> = Vec::with_capacity(ids.len());
     let mut bad = Vec::new();
-    for (id, r) in checked {
-        match r {
-            Ok(n) => {
-                sizes.insert(id, n);
+    for part in ids.chunks(1 << 16) {
+        let checked: Vec<std::result::Result<u64, String>> = part
+            .par_iter()
+            .map(|id| {
+                progress.inc(1);
+                let place = || match repo.store.locate(id) {
+                    Ok(Some(loc)) => format!(
+                        "record at {}:{}",
+                        crate::store::pack::pack_path(repo.store.packs_dir(), loc.pack).display(),
+                        loc.offset
+                    ),
+                    _ => format!("record of {id}"),
+                };
+                match repo.store.read_record(id) {
+                    Ok((h, bytes)) => match h.repr {
+                        crate::store::pack::Repr::Raw => {
+                            if ObjectId::hash(&bytes) == *id {
+                                Ok(bytes.len() as u64)
+                            } else {
+                                Err(format!("content does not match its id ({})", place()))
+                            }
+                        }
+                        crate::store::pack::Repr::Concat => {
+                            crate::store::pack::decode_concat(&bytes)
+                                .map_err(|e| format!("{e} ({})", place()))
+                                .and_then(|list| {
+                                    list.iter()
+                                        .try_fold(0u64, |acc, (_, len)| acc.checked_add(*len))
+                                        .ok_or_else(|| "concatenation lengths overflow".to_string())
+                                })
+                        }
+                    },
+                    Err(Error::CorruptObject { reason, .. }) => Err(reason),
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+            .collect();
+        for (id, r) in part.iter().zip(checked) {
+            match r {
+                Ok(n) => sizes.push(n),
+                Err(reason) => {
+                    sizes.push(0);
+                    bad.push((*id, reason));
+                }
             }
-            Err(reason) => bad.push((id, reason)),
         }
     }
+    progress.finish();
     let mut broken: HashMap<ObjectId, String> = bad.into_iter().collect();
     // 3. Connectivity from every root.
     let mut roots: Vec<(String, ObjectId)> = Vec::new();
@@ -160,7 +168,8 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
         repo,
         seen_commits: HashSet::new(),
         seen_trees: HashSet::new(),
-        checked_blobs: HashMap::new(),
+        checked: vec![Check::Unknown; ids.len()],
+        ids: &ids,
         sizes,
         broken: &mut broken,
         users: HashMap::new(),
@@ -169,8 +178,8 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
     for (origin, id) in &roots {
         walker.commit(*id, origin)?;
     }
-    let index = repo.index.load()?;
-    for (path, e) in &index.entries {
+    // Streamed: the whole index in memory would cost more than the walk.
+    repo.index.for_each(|path, e| {
         if !walker.blob(&e.id, e.mode)? {
             walker
                 .users
@@ -178,7 +187,8 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
                 .or_default()
                 .push(format!("{} (index)", display_path(path)));
         }
-    }
+        Ok(())
+    })?;
     report.commits = walker.seen_commits.len() as u64;
     let users = std::mem::take(&mut walker.users);
     let mut ids: Vec<&ObjectId> = broken.keys().collect();
@@ -209,13 +219,24 @@ pub fn fsck(repo: &Repository, progress: &dyn Progress) -> Result<FsckReport> {
     Ok(report)
 }
 
+/// What the file check of one stored object found.
+#[derive(Clone, Copy)]
+enum Check {
+    Unknown,
+    Good,
+    Bad,
+}
+
 struct Walker<'a> {
     repo: &'a Repository,
     seen_commits: HashSet<ObjectId>,
     seen_trees: HashSet<ObjectId>,
-    checked_blobs: HashMap<ObjectId, bool>,
-    /// Length of every object that verified (see `real_size`).
-    sizes: HashMap<ObjectId, u64>,
+    /// Every stored object id, sorted: positions into `checked` and `sizes`.
+    ids: &'a [ObjectId],
+    /// Each stored object's file check, by position in `ids`.
+    checked: Vec<Check>,
+    /// Length of every stored object (see `real_size`), by position in `ids`.
+    sizes: Vec<u64>,
     broken: &'a mut HashMap<ObjectId, String>,
     /// Problem object -> paths using it.
     users: HashMap<ObjectId, Vec<String>>,
@@ -327,16 +348,26 @@ impl Walker<'_> {
     /// The length of a (present, verified) file object: a raw record's length, or
     /// the sum of a concatenation's list.
     fn real_size(&self, id: &ObjectId) -> Option<u64> {
-        self.sizes.get(id).copied()
+        if self.broken.contains_key(id) {
+            return None;
+        }
+        self.ids.binary_search(id).ok().map(|i| self.sizes[i])
     }
 
     /// Checks a file's object and its chunks; false if anything is missing or corrupt.
     fn blob(&mut self, id: &ObjectId, _mode: EntryMode) -> Result<bool> {
-        if let Some(ok) = self.checked_blobs.get(id) {
-            return Ok(*ok);
+        let Ok(i) = self.ids.binary_search(id) else {
+            // Not stored: missing (noted once, then found in `broken`), or a
+            // partial clone's file data.
+            return Ok(self.blob_inner(id, 0));
+        };
+        match self.checked[i] {
+            Check::Good => return Ok(true),
+            Check::Bad => return Ok(false),
+            Check::Unknown => {}
         }
         let ok = self.blob_inner(id, 0);
-        self.checked_blobs.insert(*id, ok);
+        self.checked[i] = if ok { Check::Good } else { Check::Bad };
         Ok(ok)
     }
 
@@ -348,11 +379,11 @@ impl Walker<'_> {
             self.note(*id, "concatenation nested too deeply".into());
             return false;
         }
-        match self.repo.store.locate(id) {
-            Ok(Some(_)) => {}
+        match self.ids.binary_search(id) {
+            Ok(_) => {}
             // A partial clone lacks, by design, the file data it never downloaded.
-            Ok(None) if self.partial => return true,
-            _ => {
+            Err(_) if self.partial => return true,
+            Err(_) => {
                 self.note(*id, "missing".into());
                 return false;
             }

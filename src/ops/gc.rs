@@ -5,8 +5,6 @@
 //! deleted. A crash at any point leaves either the old packs or the new ones
 //! fully indexed; stray pack files are removed by the next gc.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use crate::error::{IoContext, Result};
@@ -14,7 +12,7 @@ use crate::id::ObjectId;
 use crate::object::tree::TreeObject;
 use crate::object::{Commit, EntryMode, Tree};
 use crate::repo::{Repository, WritableRepo};
-use crate::store::{COMMITS, OBJECTS, PACKS, pack};
+use crate::store::{COMMITS, IdMarks, OBJECTS, PACKS, pack};
 
 /// What gc did.
 #[derive(Debug, Default, Serialize)]
@@ -87,8 +85,7 @@ pub fn retention(repo: &Repository) -> Result<Vec<String>> {
     let bytes = match crate::refs::read_capped(&path, MAX_DSV_TOML) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let index = repo.index.load()?;
-            match index.entries.get(crate::dsv_toml::FILE_NAME.as_bytes()) {
+            match repo.index.get(crate::dsv_toml::FILE_NAME.as_bytes())? {
                 Some(e) if e.stat.size <= MAX_DSV_TOML => repo.store.get(&e.id)?,
                 Some(_) => return Err(bad(format!("more than {MAX_DSV_TOML} bytes")).into()),
                 None => return Ok(Vec::new()),
@@ -124,8 +121,9 @@ pub fn resolve_retention(repo: &Repository, revs: &[String]) -> Result<Vec<Retai
 }
 
 /// Every object reachable from refs, reflogs, the index and the commits in `keep`.
-pub fn reachable(repo: &Repository, keep: &[ObjectId]) -> Result<HashSet<ObjectId>> {
-    let mut live = HashSet::new();
+pub fn reachable(repo: &Repository, keep: &[ObjectId]) -> Result<IdMarks> {
+    // One bit per stored object, not a hash-set entry: this set spans the store.
+    let mut live = IdMarks::new(repo.store.all_object_ids()?);
     let mut commits: Vec<ObjectId> = keep.to_vec();
     commits.extend(repo.refs.head_commit()?);
     for ns in [
@@ -146,14 +144,15 @@ pub fn reachable(repo: &Repository, keep: &[ObjectId]) -> Result<HashSet<ObjectI
     }
     let mut trees = Vec::new();
     while let Some(c) = commits.pop() {
-        if !live.insert(c) || !repo.store.contains(&c)? {
+        if !live.insert(c) || live.position(&c).is_none() {
             continue;
         }
         let commit = Commit::load(&repo.store, &c)?;
         trees.push(commit.tree);
         commits.extend(commit.parents);
     }
-    let mut blobs = Vec::new();
+    // A partial clone lacks file data it never downloaded; that is not an error.
+    let partial = crate::remote::fetch::partial_remote(repo)?.is_some();
     while let Some(t) = trees.pop() {
         if !live.insert(t) {
             continue;
@@ -175,20 +174,26 @@ pub fn reachable(repo: &Repository, keep: &[ObjectId]) -> Result<HashSet<ObjectI
             if e.mode == EntryMode::Dir {
                 trees.push(e.id);
             } else {
-                blobs.push(e.id);
+                mark_file(repo, &mut live, e.id, partial)?;
             }
         }
     }
-    blobs.extend(repo.index.load()?.entries.values().map(|e| e.id));
-    // A partial clone lacks file data it never downloaded; that is not an error.
-    let partial = crate::remote::fetch::partial_remote(repo)?.is_some();
-    while let Some(b) = blobs.pop() {
-        if !live.insert(b) || (partial && !repo.store.contains(&b)?) {
+    // Streamed: the whole index in memory would cost more than the marks.
+    repo.index
+        .for_each(|_, e| mark_file(repo, &mut live, e.id, partial))?;
+    Ok(live)
+}
+
+/// Marks a file's object and, for a large file, its segments and chunks.
+fn mark_file(repo: &Repository, live: &mut IdMarks, id: ObjectId, partial: bool) -> Result<()> {
+    let mut stack = vec![id];
+    while let Some(b) = stack.pop() {
+        if !live.insert(b) || (partial && live.position(&b).is_none()) {
             continue;
         }
-        blobs.extend(repo.store.children(&b)?.into_iter().map(|(c, _)| c));
+        stack.extend(repo.store.children(&b)?.into_iter().map(|(c, _)| c));
     }
-    Ok(live)
+    Ok(())
 }
 
 /// Runs gc, keeping the commits of `keep` (the `[retention]` versions) and their history too.
@@ -196,14 +201,36 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
     let keep: Vec<ObjectId> = keep.iter().map(|r| r.commit).collect();
     let live = reachable(repo, &keep)?;
     let store = &repo.store;
+    let dead_commits: Vec<ObjectId> = store
+        .all_commits()?
+        .into_iter()
+        .filter(|id| !live.contains(id))
+        .collect();
     let objects = store.all_objects()?;
+    // Liveness by position in `objects`; the marks' id list can go then. The
+    // write lock keeps the table as `reachable` read it, so both lists are the
+    // same; should they differ, each id is looked up.
+    let same = objects.len() == live.ids().len()
+        && objects.iter().zip(live.ids()).all(|((a, _), b)| a == b);
+    let alive: Vec<bool> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| {
+            if same {
+                live.is_marked(i)
+            } else {
+                live.contains(id)
+            }
+        })
+        .collect();
+    drop(live);
     let packs = store.all_packs()?;
     let mut report = GcReport {
         packs_before: packs.len() as u64,
         bytes_before: packs.iter().map(|(_, l)| l).sum(),
         ..GcReport::default()
     };
-    let dead = objects.iter().filter(|(id, _)| !live.contains(id)).count() as u64;
+    let dead = alive.iter().filter(|a| !**a).count() as u64;
     let max_pack = packs.iter().map(|(n, _)| *n).max().unwrap_or(0);
     let small_packs = packs
         .iter()
@@ -217,24 +244,37 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
         return Ok(report);
     }
     // Copy live records into new packs numbered after every existing one.
-    let mut keep: Vec<(ObjectId, crate::store::Location)> = objects
-        .into_iter()
-        .filter(|(id, _)| live.contains(id))
+    // Positions in `objects`, in pack order: 4 bytes each rather than a copy.
+    let mut keep: Vec<u32> = (0..objects.len() as u32)
+        .filter(|i| alive[*i as usize])
         .collect();
-    keep.sort_by_key(|(_, l)| (l.pack, l.offset));
+    keep.sort_by_key(|i| {
+        let l = &objects[*i as usize].1;
+        (l.pack, l.offset)
+    });
     report.dropped = dead;
     report.kept = keep.len() as u64;
     store.close_writer()?;
     let mut writer = NewPacks::new(repo, max_pack + 1)?;
     let mut moved = Vec::with_capacity(keep.len());
-    for (id, loc) in &keep {
+    let mut open: Option<(u32, std::fs::File)> = None;
+    let mut buf = Vec::new();
+    for &i in &keep {
+        let loc = &objects[i as usize].1;
         let path = pack::pack_path(store.packs_dir(), loc.pack);
-        let f = std::fs::File::open(&path).ctx("opening pack", &path)?;
-        let mut buf = vec![0u8; loc.len as usize];
-        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, loc.offset as u64)
+        // In pack order: each pack is opened once, not once per record.
+        let f = match &open {
+            Some((n, f)) if *n == loc.pack => f,
+            _ => {
+                let f = std::fs::File::open(&path).ctx("opening pack", &path)?;
+                &open.insert((loc.pack, f)).1
+            }
+        };
+        buf.resize(loc.len as usize, 0);
+        std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, loc.offset as u64)
             .ctx("reading pack", &path)?;
         let new_loc = writer.append(&buf)?;
-        moved.push((*id, new_loc));
+        moved.push(new_loc);
     }
     let new_packs = writer.finish()?;
     // Once the transaction drops them from the table, the old packs are garbage:
@@ -243,7 +283,13 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
         store.note_write(*n, 0)?;
     }
     let db = store.db();
-    if let Err(e) = db.guard(|| switch_tables(repo, &live, &packs, &moved, &new_packs)) {
+    let tables = Tables {
+        objects: &objects,
+        keep: &keep,
+        alive: &alive,
+        dead_commits: &dead_commits,
+    };
+    if let Err(e) = db.guard(|| switch_tables(repo, &tables, &packs, &moved, &new_packs)) {
         store.mark_uncertain();
         return Err(e);
     }
@@ -255,12 +301,24 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
     Ok(report)
 }
 
+/// What gc read of the store before repacking, for [`switch_tables`].
+struct Tables<'a> {
+    /// Every stored object, as `all_objects` gave it.
+    objects: &'a [(ObjectId, crate::store::Location)],
+    /// Positions in `objects` of the records copied, in the order of `moved`.
+    keep: &'a [u32],
+    /// Whether each of `objects` is reachable.
+    alive: &'a [bool],
+    /// Stored commits no longer reachable.
+    dead_commits: &'a [ObjectId],
+}
+
 /// One transaction pointing the tables at the new packs and dropping the dead ids.
 fn switch_tables(
     repo: &Repository,
-    live: &HashSet<ObjectId>,
+    old: &Tables,
     packs: &[(u32, u64)],
-    moved: &[(ObjectId, crate::store::Location)],
+    moved: &[crate::store::Location],
     new_packs: &[(u32, u64)],
 ) -> Result<()> {
     let store = &repo.store;
@@ -268,12 +326,13 @@ fn switch_tables(
     let tx = db.write()?;
     {
         let mut t = tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
-        for (id, _) in store.all_objects()? {
-            if !live.contains(&id) {
+        for ((id, _), alive) in old.objects.iter().zip(old.alive) {
+            if !alive {
                 t.remove(&id.0).map_err(|e| db.err(e))?;
             }
         }
-        for (id, l) in moved {
+        for (&i, l) in old.keep.iter().zip(moved) {
+            let id = &old.objects[i as usize].0;
             t.insert(&id.0, (l.pack, l.offset, l.len))
                 .map_err(|e| db.err(e))?;
         }
@@ -285,10 +344,8 @@ fn switch_tables(
             p.insert(n, len).map_err(|e| db.err(e))?;
         }
         let mut c = tx.open_table(COMMITS).map_err(|e| db.err(e))?;
-        for id in store.all_commits()? {
-            if !live.contains(&id) {
-                c.remove(&id.0).map_err(|e| db.err(e))?;
-            }
+        for id in old.dead_commits {
+            c.remove(&id.0).map_err(|e| db.err(e))?;
         }
     }
     tx.commit().map_err(|e| db.err(e))

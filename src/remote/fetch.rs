@@ -41,6 +41,9 @@ fn flush_every(repo: &Repository) -> u64 {
     super::format::pack_target(&repo.settings)
 }
 
+/// Records checked in parallel at once (their decoded copies are held meanwhile).
+const CHECK_SLICE: usize = 4096;
+
 /// Record bytes downloaded per round (bounds memory): two packs' worth.
 fn batch_bytes(repo: &Repository) -> u64 {
     2 * super::format::pack_target(&repo.settings)
@@ -321,6 +324,9 @@ fn coalesce<'a>(
     ranges
 }
 
+/// A concatenation's children: (id, length).
+type Children = Vec<(ObjectId, u64)>;
+
 /// Downloaded records: (id, record bytes).
 type Records = Vec<(ObjectId, bytes::Bytes)>;
 
@@ -439,36 +445,41 @@ fn fetch_blobs(
                             && RecordHeader::decode(rec).is_ok_and(|h| h.repr == Repr::Raw))
                 })
                 .collect();
-            let checked: Vec<Result<(ObjectId, bytes::Bytes, Checked)>> = recs
-                .into_par_iter()
-                .map(|(id, rec)| {
-                    let c = check_record(remote, &id, &rec)?;
-                    Ok((id, rec, c))
-                })
-                .collect();
-            for r in checked {
-                let (id, rec, c) = r?;
-                progress.inc(rec.len() as u64);
-                match c {
-                    Checked::Raw(_) => {
-                        if !wanted.contains(&id) && repo.store.contains(&id)? {
-                            continue;
-                        }
-                        repo.store.put_verified_record(&rec, false)?;
-                        stored += 1;
-                        since_flush += rec.len() as u64;
-                    }
-                    Checked::Concat(children) => {
-                        for (c, _) in &children {
-                            if seen.insert(*c) && !repo.store.contains(c)? {
-                                next.push(*c);
+            // Checked in slices, the content of a raw record dropped once its hash
+            // matched: a batch's worth of decoded copies is never held at once.
+            for part in recs.chunks(CHECK_SLICE) {
+                let checked: Vec<Result<Option<Children>>> = part
+                    .par_iter()
+                    .map(|(id, rec)| match check_record(remote, id, rec)? {
+                        Checked::Raw(_) => Ok(None),
+                        Checked::Concat(children) => Ok(Some(children)),
+                    })
+                    .collect();
+                for ((id, rec), c) in part.iter().zip(checked) {
+                    let c = c?;
+                    progress.inc(rec.len() as u64);
+                    match c {
+                        None => {
+                            if !wanted.contains(id) && repo.store.contains(id)? {
+                                continue;
                             }
+                            repo.store.put_verified_record(rec, false)?;
+                            stored += 1;
+                            since_flush += rec.len() as u64;
                         }
-                        // Copied: a view would keep its whole pack in memory until the end.
-                        concats.push((id, bytes::Bytes::copy_from_slice(&rec), children));
+                        Some(children) => {
+                            for (c, _) in &children {
+                                if seen.insert(*c) && !repo.store.contains(c)? {
+                                    next.push(*c);
+                                }
+                            }
+                            // Copied: a view would keep its whole pack in memory until the end.
+                            concats.push((*id, bytes::Bytes::copy_from_slice(rec), children));
+                        }
                     }
                 }
             }
+            drop(recs);
             if since_flush >= flush_every(repo) {
                 repo.store.flush()?;
                 // The packs downloaded so far are stored for good: their copies go.
@@ -542,16 +553,32 @@ struct Metadata {
     blobs: Vec<ObjectId>,
     /// Symlinks below the new trees: (path, target id).
     symlinks: Vec<(Vec<u8>, ObjectId)>,
-    /// The trees downloaded, decoded (to resolve links before anything is stored).
-    trees: HashMap<ObjectId, TreeObject>,
+    /// The trees downloaded: their position in `records`, decoded again when
+    /// needed (to resolve links and check sizes before anything is stored). Kept
+    /// decoded, a million entries took ~120 bytes each on top of their record.
+    trees: HashMap<ObjectId, usize>,
     /// The root trees of the commits downloaded.
     roots: Vec<ObjectId>,
 }
 
+impl Metadata {
+    /// A tree downloaded by the walk, decoded from its (verified) record.
+    fn tree(&self, id: &ObjectId) -> Result<Option<TreeObject>> {
+        let Some(&i) = self.trees.get(id) else {
+            return Ok(None);
+        };
+        let rec = &self.records[i].1;
+        let bad = |e: String| Error::Corrupt(format!("downloaded tree {id}: {e}"));
+        let header = RecordHeader::decode(rec).map_err(bad)?;
+        let payload = pack::decode_payload(&header, rec[RECORD_HEADER..].to_vec()).map_err(bad)?;
+        TreeObject::decode(&payload).map(Some).map_err(bad)
+    }
+}
+
 impl crate::worktree::links::LinkSource for (&Repository, &Metadata) {
     fn tree(&self, id: &ObjectId) -> Result<TreeObject> {
-        match self.1.trees.get(id) {
-            Some(t) => Ok(t.clone()),
+        match self.1.tree(id)? {
+            Some(t) => Ok(t),
             None => Tree::load_object(&self.0.store, id),
         }
     }
@@ -641,8 +668,8 @@ fn fetch_metadata(
             // decode checks every name (no '..', '/', NUL, '.dsv'): a hostile tree stops here.
             let t = TreeObject::decode(&bytes)
                 .map_err(|e| remote_err(remote, format!("tree {id}: {e}")))?;
-            meta.trees.insert(id, t.clone());
             objects.push((id, paths.get(&id).cloned().unwrap_or_default(), t));
+            meta.trees.insert(id, meta.records.len());
             meta.records
                 .push((id, bytes::Bytes::copy_from_slice(&rec), false));
         }
@@ -761,12 +788,16 @@ fn resolve_links(
 /// Refuses new trees whose entries claim sizes their objects (all here now) do not
 /// have: a file entry against its record, a directory against the tree below.
 fn check_sizes(repo: &Repository, remote: &Remote, meta: &Metadata) -> Result<()> {
-    for (tree, obj) in &meta.trees {
-        let TreeObject::Entries(entries) = obj else {
+    for tree in meta.trees.keys() {
+        let Some(TreeObject::Entries(entries)) = meta.tree(tree)? else {
             continue;
         };
         for e in entries {
-            let real = match (e.mode, meta.trees.get(&e.id)) {
+            let below = match e.mode {
+                EntryMode::Dir => meta.tree(&e.id)?,
+                _ => None,
+            };
+            let real = match (e.mode, below) {
                 (EntryMode::Dir, Some(TreeObject::Entries(below))) => {
                     Some(below.iter().map(|e| e.size).sum())
                 }

@@ -13,6 +13,8 @@ pub mod pack;
 mod read;
 mod write;
 
+pub use list::IdMarks;
+
 use write::{PackAlloc, PackIo, WriterState};
 
 use std::cell::RefCell;

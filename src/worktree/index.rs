@@ -472,6 +472,42 @@ impl Index {
     pub fn writable(&self) -> bool {
         self.db.writable()
     }
+
+    /// Calls `f` with every entry in path order, one at a time: for walks over a
+    /// large index (fsck, gc) that would otherwise hold all of it in memory.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
+        self.db.guard(|| {
+            let tx = self.db.read()?;
+            let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            for item in table.iter().map_err(|e| self.db.err(e))? {
+                let (k, v) = item.map_err(|e| self.db.err(e))?;
+                let entry =
+                    IndexEntry::decode(v.value()).ok_or_else(|| self.bad_entry(k.value()))?;
+                f(k.value(), &entry)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The entry of one path, if the index has it.
+    pub fn get(&self, path: &[u8]) -> Result<Option<IndexEntry>> {
+        self.db.guard(|| {
+            let tx = self.db.read()?;
+            let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let Some(v) = table.get(path).map_err(|e| self.db.err(e))? else {
+                return Ok(None);
+            };
+            let entry = IndexEntry::decode(v.value()).ok_or_else(|| self.bad_entry(path))?;
+            Ok(Some(entry))
+        })
+    }
+
+    fn bad_entry(&self, path: &[u8]) -> Error {
+        Error::NeedsRepair {
+            path: self.db.path().to_path_buf(),
+            reason: format!("bad index entry for '{}'", String::from_utf8_lossy(path)),
+        }
+    }
 }
 
 /// A consistent view of the index, for keyed lookups (see [`Index::reader`]).
