@@ -42,5 +42,6 @@ mod remote_refs;
 mod secrets;
 mod shapes;
 mod sparse;
+mod stats_delta;
 mod summary_counts;
 mod watch;
