@@ -15,7 +15,7 @@
 
 use super::*;
 use crate::labels::layout::file_name;
-use crate::object::tree::{Shard, Tree, TreeEntry, TreeObject};
+use crate::object::tree::{EntryRef, Shard, Tree, TreeEntry, TreeObject, TreeObjectRef};
 
 /// A frame or label-file candidate of one side that differs from the other side.
 struct Job {
@@ -75,6 +75,16 @@ fn names_in_shards(store: &ObjectStore, shards: &[Shard]) -> Result<bool> {
     Ok(false)
 }
 
+fn entry_ref(e: &TreeEntry) -> EntryRef<'_> {
+    EntryRef {
+        name: &e.name,
+        mode: e.mode,
+        id: e.id,
+        size: e.size,
+        files: e.files,
+    }
+}
+
 fn join(path: &str, name: &[u8]) -> String {
     let name = String::from_utf8_lossy(name);
     if path.is_empty() {
@@ -85,25 +95,24 @@ fn join(path: &str, name: &[u8]) -> String {
 }
 
 impl Diff<'_> {
-    /// The scope for the entries of one directory object, and its entries
-    /// (`None`: a names file in a sharded directory).
+    /// The scope for the entries of one directory object (`None`: a names file
+    /// in a sharded directory).
     fn level(
         &self,
-        obj: TreeObject,
+        obj: &TreeObjectRef,
         path: &str,
         scope: &Arc<Scope>,
-    ) -> Result<Option<(Arc<Scope>, TreeObject)>> {
-        match &obj {
-            TreeObject::Shards(s) => {
+    ) -> Result<Option<Arc<Scope>>> {
+        match obj {
+            TreeObjectRef::Shards(s) => {
                 if names_in_shards(self.store, s)? {
                     return Ok(None);
                 }
-                Ok(Some((scope.clone(), obj)))
+                Ok(Some(scope.clone()))
             }
-            TreeObject::Entries(entries) => {
+            TreeObjectRef::Entries(entries) => {
                 for n in NAMES_FILES {
-                    if let Ok(i) = entries.binary_search_by(|e| e.name.as_slice().cmp(n.as_bytes()))
-                    {
+                    if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         if e.mode == EntryMode::Dir {
                             // Read as a names file by the full walk: left to it.
@@ -111,10 +120,10 @@ impl Diff<'_> {
                         }
                         let bytes = self.store.get(&e.id)?;
                         let s = Scope::of_names_file(path, n, &e.id, &bytes);
-                        return Ok(Some((Arc::new(s), obj)));
+                        return Ok(Some(Arc::new(s)));
                     }
                 }
-                Ok(Some((scope.clone(), obj)))
+                Ok(Some(scope.clone()))
             }
         }
     }
@@ -133,20 +142,29 @@ impl Diff<'_> {
             return Ok(Some(found));
         }
         crate::object::tree::check_dir_depth(path.as_bytes())?;
-        let oa = Tree::load_object(self.store, a)?;
-        let ob = Tree::load_object(self.store, b)?;
-        let Some((sa, oa)) = self.level(oa, path, sa)? else {
+        // Decoded in place: the names of a large directory are not copied.
+        let (ba, bb) = (self.store.get(a)?, self.store.get(b)?);
+        let decode = |bytes, id: &ObjectId| {
+            TreeObjectRef::decode(bytes).map_err(|reason| Error::CorruptObject { id: *id, reason })
+        };
+        let (oa, ob) = (decode(&ba, a)?, decode(&bb, b)?);
+        let Some(sa) = self.level(&oa, path, sa)? else {
             return Ok(None);
         };
-        let Some((sb, ob)) = self.level(ob, path, sb)? else {
+        let Some(sb) = self.level(&ob, path, sb)? else {
             return Ok(None);
         };
+        let joined;
         let (ea, eb) = match (oa, ob) {
-            (TreeObject::Entries(ea), TreeObject::Entries(eb)) => (ea, eb),
+            (TreeObjectRef::Entries(ea), TreeObjectRef::Entries(eb)) => (ea, eb),
             // Sharded on either side: shards the two share are skipped.
             _ => {
-                let (ta, tb) = Tree::load_pair_differing(self.store, a, b)?;
-                (ta.entries, tb.entries)
+                joined = Tree::load_pair_differing(self.store, a, b)?;
+                let (ta, tb): &(Tree, Tree) = &joined;
+                (
+                    ta.entries.iter().map(entry_ref).collect(),
+                    tb.entries.iter().map(entry_ref).collect(),
+                )
             }
         };
         let mut ia = ea.into_iter().peekable();
@@ -168,7 +186,7 @@ impl Diff<'_> {
             match (&x, &y) {
                 (Some(x), Some(y)) if x.id == y.id && x.mode == y.mode => {}
                 (Some(x), Some(y)) if x.mode == EntryMode::Dir && y.mode == EntryMode::Dir => {
-                    below.push((x.id, y.id, join(path, &x.name)));
+                    below.push((x.id, y.id, join(path, x.name)));
                 }
                 _ => {
                     for (e, add, scope) in [(&x, false, &sa), (&y, true, &sb)] {
@@ -197,17 +215,17 @@ impl Diff<'_> {
     /// Takes in one entry of one side whole (a file, or everything below a directory).
     fn entry(
         &self,
-        e: &TreeEntry,
+        e: &EntryRef,
         dir: &str,
         add: bool,
         scope: &Arc<Scope>,
         found: &mut Found,
     ) -> Result<Option<()>> {
-        let path = join(dir, &e.name);
+        let path = join(dir, e.name);
         if e.mode == EntryMode::Dir {
             crate::object::tree::check_dir_depth(path.as_bytes())?;
             // A names file below gives up (in `file`), so the scope is unchanged.
-            for c in Tree::load(self.store, &e.id)?.entries {
+            for c in Tree::load(self.store, &e.id)?.entries.iter().map(entry_ref) {
                 if self.entry(&c, &path, add, scope, found)?.is_none() {
                     return Ok(None);
                 }
@@ -363,13 +381,9 @@ pub(super) fn derive(
         TreeSource::new(store, Some(*a)),
         TreeSource::new(store, Some(*b)),
     );
-    // Each side's own layout: it remembers names files by path, per version.
-    let Ok(layout_a) = Layout::load(&src_a)? else {
-        return Ok(None);
-    };
-    if layout_a.toml.digest != layout.toml.digest {
-        return Ok(None);
-    }
+    // The walk gave up on a changed `dsv.toml`, so A's is B's; each side has its
+    // own layout all the same, as a layout remembers names files by path.
+    let layout_a = Layout::new(layout.toml.clone());
     let cache = StatsCache::disabled();
     let walk = |src, layout| Walk {
         store,
