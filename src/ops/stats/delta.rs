@@ -176,7 +176,7 @@ impl Diff<'_> {
                 (None, None) => break,
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(x), Some(y)) => x.name.cmp(&y.name),
+                (Some(x), Some(y)) => x.name.cmp(y.name),
             };
             let (x, y) = match order {
                 std::cmp::Ordering::Less => (ia.next(), None),
