@@ -29,6 +29,8 @@ use crate::object::tree::TreeObjectRef;
 use crate::store::ObjectStore;
 use crate::worktree::sources::TreeSource;
 
+mod delta;
+
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-stats-7";
 const SUBTREES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("subtrees");
@@ -715,6 +717,31 @@ struct Scope {
     error: Option<Arc<String>>,
 }
 
+impl Scope {
+    /// The scope a names file `n` in directory `path` sets, from its content.
+    fn of_names_file(path: &str, n: &str, id: &ObjectId, bytes: &[u8]) -> Scope {
+        match crate::labels::yolo::parse_class_names(n, bytes) {
+            Ok(names) => Scope {
+                names: Some(Arc::new(names)),
+                digest: id.0,
+                error: None,
+            },
+            Err(err) => {
+                let file = if path.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{path}/{n}")
+                };
+                Scope {
+                    names: None,
+                    digest: id.0,
+                    error: Some(Arc::new(format!("{file}: {err}"))),
+                }
+            }
+        }
+    }
+}
+
 fn key(parts: &[&[u8]]) -> [u8; 32] {
     crate::db::cache_key(CACHE_VERSION, parts)
 }
@@ -812,26 +839,7 @@ impl Walk<'_> {
                     if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         let bytes = self.store.get(&e.id)?;
-                        node.scope =
-                            Arc::new(match crate::labels::yolo::parse_class_names(n, &bytes) {
-                                Ok(names) => Scope {
-                                    names: Some(Arc::new(names)),
-                                    digest: e.id.0,
-                                    error: None,
-                                },
-                                Err(err) => {
-                                    let file = if path.is_empty() {
-                                        (*n).to_string()
-                                    } else {
-                                        format!("{path}/{n}")
-                                    };
-                                    Scope {
-                                        names: None,
-                                        digest: e.id.0,
-                                        error: Some(Arc::new(format!("{file}: {err}"))),
-                                    }
-                                }
-                            });
+                        node.scope = Arc::new(Scope::of_names_file(path, n, &e.id, &bytes));
                         break;
                     }
                 }
@@ -1061,13 +1069,58 @@ fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<Option<Counted>>)
 
 /// Statistics of a stored tree (a commit's root tree).
 pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> Result<Stats> {
-    let mut t = crate::trace::Phases::start("stats");
+    tree_stats_from(store, tree, &[], cache)
+}
+
+/// The cache key of a root tree's statistics.
+fn root_key(tree: &ObjectId, layout: &Layout) -> [u8; 32] {
+    key(&[&tree.0, b"", &[0; 32], &layout.toml.digest])
+}
+
+/// Statistics of a stored tree; when the cache has none for it but has those of
+/// one of `bases` (earlier versions, nearest first), they are derived from that
+/// one's by what changed between the two (see [`delta`]), else computed.
+pub fn tree_stats_from(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    bases: &[ObjectId],
+    cache: &StatsCache,
+) -> Result<Stats> {
     let src = TreeSource::new(store, Some(*tree));
     let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let own = root_key(tree, &layout);
+    if let Some(s) = cache.get(&own) {
+        return Ok(s);
+    }
+    // The nearest base the cache knows; one attempt, then the full computation.
+    let base = bases
+        .iter()
+        .filter(|b| *b != tree)
+        .find_map(|b| Some((b, cache.get(&root_key(b, &layout))?)));
+    if let Some((a, s)) = base
+        // A base that cannot be read (objects gone, damage) is no base: the full
+        // computation reports what is wrong with this tree, if anything.
+        && let Ok(Some(s)) = delta::derive(store, &layout, a, tree, s)
+    {
+        cache.put(&[(own, s.clone())], &[]);
+        return Ok(s);
+    }
+    computed(store, tree, &src, &layout, cache)
+}
+
+/// Statistics of a stored tree, computed over the subtrees the cache does not answer.
+fn computed(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    src: &TreeSource,
+    layout: &Layout,
+    cache: &StatsCache,
+) -> Result<Stats> {
+    let mut t = crate::trace::Phases::start("stats");
     let walk = Walk {
         store,
-        layout: &layout,
-        src: &src,
+        layout,
+        src,
         cache,
     };
     let root = Arc::new(Scope {

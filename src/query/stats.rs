@@ -11,20 +11,23 @@
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::ops::stats::{Stats, StatsCache, tree_stats};
+use crate::ops::stats::{Stats, StatsCache, tree_stats_from};
 use crate::store::ObjectStore;
 use crate::worktree::sources::TreeSource;
 
 use super::index::{QueryCache, tree_index};
 
-/// Statistics of a stored tree with exact frame figures (see the module comment).
+/// Statistics of a stored tree with exact frame figures (see the module comment);
+/// `bases` are earlier versions' trees, nearest first, whose cached statistics
+/// the label-file counts may be derived from.
 pub fn version_stats(
     store: &ObjectStore,
     tree: &ObjectId,
+    bases: &[ObjectId],
     cache: &StatsCache,
     qcache: &QueryCache,
 ) -> Result<Stats> {
-    let mut s = tree_stats(store, tree, cache)?;
+    let mut s = tree_stats_from(store, tree, bases, cache)?;
     let entries = s.labelled_frames + s.empty_label_frames;
     if s.frames == 0 && !has_sidecar(store, tree)? {
         // Label files only (the frames kept elsewhere): no entry names a frame here.
@@ -73,6 +76,36 @@ pub fn rev_stats(
     qcache: &QueryCache,
 ) -> Result<(ObjectId, Stats)> {
     let c = crate::ops::revparse::resolve(repo, rev)?;
-    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
-    Ok((c, version_stats(&repo.store, &tree, cache, qcache)?))
+    let commit = crate::object::Commit::load(&repo.store, &c)?;
+    let bases = ancestor_trees(&repo.store, &commit.parents);
+    Ok((
+        c,
+        version_stats(&repo.store, &commit.tree, &bases, cache, qcache)?,
+    ))
+}
+
+/// How many ancestors are offered as bases: statistics are usually asked for
+/// a commit soon after its parent's, and each is one cache lookup.
+const MAX_BASES: usize = 32;
+
+/// The trees of the nearest ancestors, breadth first from `parents`; a commit
+/// that cannot be read (a shallow history) ends the list there.
+fn ancestor_trees(store: &ObjectStore, parents: &[ObjectId]) -> Vec<ObjectId> {
+    let mut seen = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<ObjectId> = parents.iter().copied().collect();
+    let mut out = Vec::new();
+    while let Some(c) = queue.pop_front() {
+        if out.len() >= MAX_BASES {
+            break;
+        }
+        if !seen.insert(c) {
+            continue;
+        }
+        let Ok(commit) = crate::object::Commit::load(store, &c) else {
+            continue;
+        };
+        out.push(commit.tree);
+        queue.extend(commit.parents.iter().copied());
+    }
+    out
 }

@@ -43,5 +43,6 @@ mod secrets;
 mod shapes;
 mod sparse;
 mod status_index;
+mod stats_delta;
 mod summary_counts;
 mod watch;
