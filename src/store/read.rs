@@ -338,23 +338,27 @@ impl ObjectStore {
             .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
         t.mark("runs");
         type Fetched<T> = Result<Vec<(usize, T)>>;
-        let results: Vec<Fetched<T>> = runs
-            .par_iter()
-            .map(|run| {
-                // The thread's read buffer, reused from run to run and from call to
-                // call: a fresh one per run had the kernel fault in and zero it, and
-                // resize zero it again (a sixth of reading a batch of 10 KiB frames).
-                // Taken out while in use, so an `f` that reads again is safe.
-                let mut buf = RUN_BUF.take();
-                let r = self.read_run(ids, locs, &f, &mut buf, run);
-                // Kept for the thread's next run unless a huge record made it
-                // larger than a run: at most a few MiB per reading thread.
-                if buf.capacity() <= (RUN + GAP) as usize {
-                    RUN_BUF.set(buf);
-                }
-                r
-            })
-            .collect();
+        let read = |run: &(u32, u64, u64, Vec<usize>)| {
+            // The thread's read buffer, reused from run to run and from call to
+            // call: a fresh one per run had the kernel fault in and zero it, and
+            // resize zero it again (a sixth of reading a batch of 10 KiB frames).
+            // Taken out while in use, so an `f` that reads again is safe.
+            let mut buf = RUN_BUF.take();
+            let r = self.read_run(ids, locs, &f, &mut buf, run);
+            // Kept for the thread's next run unless a huge record made it
+            // larger than a run: at most a few MiB per reading thread.
+            if buf.capacity() <= (RUN + GAP) as usize {
+                RUN_BUF.set(buf);
+            }
+            r
+        };
+        // One run (a single frame read, a small batch) is read on this thread:
+        // handing it to the pool costs two thread wake-ups per call.
+        let results: Vec<Fetched<T>> = if runs.len() == 1 {
+            runs.iter().map(read).collect()
+        } else {
+            runs.par_iter().map(read).collect()
+        };
         t.mark("read");
         let mut out: Vec<T> = vec![T::default(); ids.len()];
         for r in results {
