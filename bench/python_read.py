@@ -12,15 +12,23 @@
    (requests to the bucket: 0 expected).
 
 Usage: bench/python_read.py [--frames N] [--remote-frames M] [--dsv BIN] [--work DIR]
+                             [--compare PKGDIR]
 Needs the package installed (`pip install ./python`, a release build) and, for
 part 2, moto[server] and boto3. Both sides run in one process, alternately,
-three times each; medians are printed.
+three times each; medians are printed, with the CPU time (user + system, all
+threads) of each loop: on a loaded machine the wall-clock figures measure the
+load as much as the code.
+--compare PKGDIR also times the dsv loop with another build of the package (a
+directory holding `dsv/`, e.g. the build before a change) in a child process,
+alternately with the others: before and after in the same invocation.
 """
 
 import argparse
 import concurrent.futures
 import os
+import json
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -127,39 +135,77 @@ def workers_loop(root, nw=2):
     return tuple(map(sum, zip(*parts)))
 
 
+def cpu_time():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+CPU = {}
+
+
 def timed(fn, *a):
+    c = cpu_time()
     t = time.perf_counter()
     r = fn(*a)
-    return time.perf_counter() - t, r
+    dt = time.perf_counter() - t
+    CPU.setdefault(fn.__name__, []).append(cpu_time() - c)
+    return dt, r
 
 
-def local_part(work, n, dsv_bin):
+def compare_loop(root, pkg):
+    """dsv_loop in a child process importing dsv from `pkg` (another build)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, __file__, "--child-dsv-loop", str(root)], env=env,
+                         capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"--compare {pkg}: {out.stderr}")
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    CPU.setdefault("compare_loop", []).append(d["cpu"])
+    return d["time"], tuple(d["result"])
+
+
+def cpu_note(name, n):
+    c = statistics.median(CPU[name])
+    return f"CPU {c:.2f} s ({c / n * 1e6:.1f} us/frame)"
+
+
+def local_part(work, n, dsv_bin, compare=None, workers=True):
     root = work / "local"
     t0 = time.perf_counter()
     make_dataset(root, n, dsv_bin)
     print(f"local: dataset of {n} frames ready ({time.perf_counter() - t0:.1f} s)")
     t, _ = timed(lambda: len(dsv.Repository(str(root)).frames("HEAD")))
     print(f"local: first frames() (query index built and cached): {t:.2f} s")
-    a, b = [], []
+    a, b, d = [], [], []
     for _ in range(3):
         ta, ra = timed(plain_loop, root)
         tb, rb = timed(dsv_loop, root)
         assert ra == rb, (ra, rb)
         a.append(ta)
         b.append(tb)
+        if compare:
+            td, rd = compare_loop(root, compare)
+            assert rd == ra, (rd, ra)
+            d.append(td)
     c = []
-    for _ in range(3):
+    for _ in range(3 if workers else 0):
         tc, rc = timed(workers_loop, root)
         assert rc == ra, (rc, ra)
         c.append(tc)
-    mc = statistics.median(c)
     ma, mb = statistics.median(a), statistics.median(b)
-    print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
-          f"processes started and repository opened included): {mb / mc:.2f}x the plain dsv iteration "
-          f"[runs {[round(x, 2) for x in c]}]")
-    print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s), "
-          f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s): {ma / mb:.2f}x  "
+    if c:
+        mc = statistics.median(c)
+        print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
+              f"processes started and repository opened included): {mb / mc:.2f}x the plain dsv iteration "
+              f"[runs {[round(x, 2) for x in c]}]")
+    print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s, {cpu_note('plain_loop', n)}), "
+          f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s, {cpu_note('dsv_loop', n)}): {ma / mb:.2f}x  "
           f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
+    if d:
+        md = statistics.median(d)
+        print(f"local: dsv frames() with the package in {compare}: {md:.2f} s ({n / md:,.0f} frames/s, "
+              f"{cpu_note('compare_loop', n)}): {ma / md:.2f}x the plain loop; this build is "
+              f"{md / mb:.2f}x as fast  [runs {[round(x, 2) for x in d]}]")
 
 
 def free_port():
@@ -260,12 +306,25 @@ def main():
     ap.add_argument("--work", default=None)
     ap.add_argument("--skip-local", action="store_true")
     ap.add_argument("--skip-remote", action="store_true")
+    ap.add_argument("--skip-workers", action="store_true",
+                    help="do not time view.torch() in worker processes")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="a directory holding another build of the dsv package, timed too")
+    ap.add_argument("--child-dsv-loop", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.child_dsv_loop:
+        c, t = cpu_time(), time.perf_counter()
+        r = dsv_loop(a.child_dsv_loop)
+        print(json.dumps({"time": time.perf_counter() - t, "cpu": cpu_time() - c, "result": r}))
+        return
+    if os.sep in a.dsv:
+        # The dataset is made with the binary run from inside it.
+        a.dsv = str(Path(a.dsv).resolve())
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="dsv-pybench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work dir {work}")
     if not a.skip_local:
-        local_part(work, a.frames, a.dsv)
+        local_part(work, a.frames, a.dsv, a.compare, not a.skip_workers)
     if not a.skip_remote:
         remote_part(work, a.remote_frames, a.dsv)
 

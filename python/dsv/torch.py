@@ -125,7 +125,7 @@ class TorchDataset(_Base, _MapBase):
 class TorchIterableDataset(_Base, _IterBase):
     """Iterable: each worker of each rank reads its own shard, read ahead."""
 
-    def __init__(self, view, transform=None, shuffle=False, seed=0, prefetch=256):
+    def __init__(self, view, transform=None, shuffle=False, seed=0, prefetch=4096):
         super().__init__(view, transform, shuffle, seed)
         self._prefetch = prefetch
 

@@ -515,14 +515,15 @@ impl FrameView {
             .collect())
     }
 
-    /// Iterates over the frames, reading ahead `prefetch` frames in batches.
-    #[pyo3(signature = (prefetch=256))]
+    /// Iterates over the frames, read ahead in batches of up to `prefetch`
+    /// frames and 8 MiB.
+    #[pyo3(signature = (prefetch=DEFAULT_PREFETCH))]
     fn iter(&self, prefetch: usize) -> FrameIter {
         FrameIter::start(self, self.positions(), prefetch.max(1))
     }
 
     fn __iter__(&self) -> FrameIter {
-        FrameIter::start(self, self.positions(), 256)
+        FrameIter::start(self, self.positions(), DEFAULT_PREFETCH)
     }
 
     /// One row per object: frame path, frame id, object index, class, box
@@ -677,26 +678,27 @@ fn coord(v: f64) -> f64 {
 }
 
 /// An object as the dict `dsv query --json` writes (built directly: the hot path
-/// of iterating a version's labels).
+/// of iterating a version's labels; the keys are interned strings, made once).
 fn object_dict<'py>(py: Python<'py>, o: &dsv::labels::Object) -> PyResult<Bound<'py, PyDict>> {
+    use pyo3::intern;
     let d = PyDict::new(py);
-    d.set_item("class", &o.class)?;
+    d.set_item(intern!(py, "class"), &o.class)?;
     if let Some(b) = &o.bbox {
         let bd = PyDict::new(py);
-        bd.set_item("x", coord(b.x))?;
-        bd.set_item("y", coord(b.y))?;
-        bd.set_item("w", coord(b.w))?;
-        bd.set_item("h", coord(b.h))?;
-        d.set_item("box", bd)?;
+        bd.set_item(intern!(py, "x"), coord(b.x))?;
+        bd.set_item(intern!(py, "y"), coord(b.y))?;
+        bd.set_item(intern!(py, "w"), coord(b.w))?;
+        bd.set_item(intern!(py, "h"), coord(b.h))?;
+        d.set_item(intern!(py, "box"), bd)?;
     }
     if let Some(id) = &o.id {
-        d.set_item("id", id)?;
+        d.set_item(intern!(py, "id"), id)?;
     }
     if !o.attributes.is_empty() {
-        d.set_item("attributes", to_py(py, &o.attributes)?)?;
+        d.set_item(intern!(py, "attributes"), to_py(py, &o.attributes)?)?;
     }
     if let Some(g) = &o.geometry {
-        d.set_item("geometry", to_py(py, g)?)?;
+        d.set_item(intern!(py, "geometry"), to_py(py, g)?)?;
     }
     Ok(d)
 }
@@ -861,6 +863,34 @@ impl Frame {
 /// Positions of a batch of frames and their bytes, read ahead.
 type Batch = (Vec<usize>, dsv::Result<Vec<Vec<u8>>>);
 
+/// Most bytes of frames one read-ahead batch holds. Batches of small frames are
+/// long runs of pack reads (a batch of 64 10 KiB frames paid the per-call costs
+/// 64 times more often per byte); the bound keeps the batches in flight (the one
+/// handed out, one waiting, one being read) a few tens of MiB whatever the frames' size.
+const BATCH_BYTES: u64 = 8 << 20;
+
+/// Most frames of one read-ahead batch, unless the iterator is given another.
+const DEFAULT_PREFETCH: usize = 4096;
+
+/// Frames of the first batch: the first frame is not kept waiting for a whole
+/// batch; later batches double up to the iterator's `prefetch`.
+const FIRST_BATCH: usize = 32;
+
+/// The end of the batch of `positions` starting at `at`: at most `max` frames and
+/// [`BATCH_BYTES`] of them (always one frame, however large).
+fn batch_end(frames: &[FrameRecord], positions: &[usize], at: usize, max: usize) -> usize {
+    let mut end = at;
+    let mut bytes = 0u64;
+    while end < positions.len() && end - at < max {
+        bytes = bytes.saturating_add(frames[positions[end]].size);
+        if end > at && bytes > BATCH_BYTES {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
 /// Iterator over a view; a thread reads the frames ahead in batches.
 #[pyclass(module = "dsv")]
 struct FrameIter {
@@ -871,13 +901,19 @@ struct FrameIter {
 }
 
 impl FrameIter {
+    /// Starts the read-ahead thread (it holds no GIL): batches of up to
+    /// `prefetch` frames and [`BATCH_BYTES`], one waiting while the next is read.
     fn start(view: &FrameView, positions: Vec<usize>, prefetch: usize) -> FrameIter {
-        let per = prefetch.clamp(1, 64);
-        let (tx, rx) = sync_channel(prefetch.div_ceil(per).max(1));
+        let max = prefetch.max(1);
+        let (tx, rx) = sync_channel(1);
         let src = view.src.clone();
         let frames = view.frames.clone();
         std::thread::spawn(move || {
-            for chunk in positions.chunks(per) {
+            let mut at = 0;
+            let mut want = FIRST_BATCH.min(max);
+            while at < positions.len() {
+                let end = batch_end(&frames, &positions, at, want);
+                let chunk = &positions[at..end];
                 let ids: Vec<ObjectId> = chunk.iter().map(|&p| frames[p].id).collect();
                 let r = catch_unwind(AssertUnwindSafe(|| src.read_many(&ids)))
                     .unwrap_or_else(|_| {
@@ -891,6 +927,8 @@ impl FrameIter {
                 if tx.send((chunk.to_vec(), r)).is_err() || failed {
                     return;
                 }
+                at = end;
+                want = want.saturating_mul(2).min(max);
             }
         });
         FrameIter {

@@ -147,3 +147,16 @@ def test_frames_carry_the_objects_and_attributes_dsv_query_json_prints(repo_dir)
         assert f.objects == c.get("objects", [])
         assert f.attributes == c.get("attrs", {})
         assert f.id == c["id"]
+
+
+def test_iteration_in_batches_bounded_by_frames_and_bytes_reads_every_frame_once(tmp_path):
+    # Frames 5-7 are 3 MiB: together more than a batch's 8 MiB, so a batch ends
+    # inside them; prefetch=3 makes batches of 3 frames at most (the first one too).
+    root = make_repo(tmp_path / "ds", n=40, big=(5, 6, 7))
+    v = dsv.Repository(str(root)).frames("HEAD")
+    want = [(f"images/f{i:03}.jpg", frame_bytes(i, 3 << 20 if i in (5, 6, 7) else 300))
+            for i in range(40)]
+    assert [(f.path, f.read()) for f in v] == want
+    assert [(f.path, f.read()) for f in v.iter(prefetch=3)] == want
+    assert [(f.path, f.read()) for f in v.iter(prefetch=1)] == want
+    assert [(f.path, f.read()) for f in v[::-3]] == want[::-3]

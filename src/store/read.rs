@@ -26,6 +26,16 @@ pub(super) fn check_child_len(id: &ObjectId, child: &ObjectId, n: u64, len: u64)
     })
 }
 
+/// Records at most this far apart are fetched with one read.
+const GAP: u64 = 64 * 1024;
+/// Most bytes one read of nearby records spans.
+const RUN: u64 = 4 * 1024 * 1024;
+
+thread_local! {
+    /// A reading thread's buffer for runs of records (see `read_located`).
+    static RUN_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl ObjectStore {
     /// Looks up where an object is stored.
     pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
@@ -310,8 +320,6 @@ impl ObjectStore {
             }
         }
         by_pos.sort_unstable_by_key(|&i| locs[i].map(|l| (l.pack, l.offset)));
-        const GAP: u64 = 64 * 1024;
-        const RUN: u64 = 4 * 1024 * 1024;
         let mut runs: Vec<(u32, u64, u64, Vec<usize>)> = Vec::new();
         for &i in &by_pos {
             let Some(l) = locs[i] else { continue };
@@ -330,75 +338,27 @@ impl ObjectStore {
             .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
         t.mark("runs");
         type Fetched<T> = Result<Vec<(usize, T)>>;
-        let results: Vec<Fetched<T>> = runs
-            .par_iter()
-            // One read buffer per worker, reused from run to run: a fresh one per
-            // run would have the kernel zero hundreds of megabytes.
-            .map_init(Vec::new, |buf, (pack_n, start, end, members)| {
-                let (file, path) = self.reader(*pack_n, &ids[members[0]])?;
-                buf.resize((end - start) as usize, 0);
-                std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), buf, *start).map_err(
-                    |source| Error::PackUnreadable {
-                        id: ids[members[0]],
-                        pack: path.clone(),
-                        source,
-                    },
-                )?;
-                let mut out = Vec::with_capacity(members.len());
-                for &i in members {
-                    let id = ids[i];
-                    let Some(l) = locs[i] else { continue };
-                    let from = (l.offset as u64 - start) as usize;
-                    let rec = buf.get(from..from + l.len as usize).ok_or_else(|| {
-                        Error::CorruptObject {
-                            id,
-                            reason: "record outside the pack read".into(),
-                        }
-                    })?;
-                    let header = RecordHeader::decode(rec)
-                        .map_err(|reason| Error::CorruptObject { id, reason })?;
-                    if header.id != id
-                        || pack::RECORD_HEADER + header.stored_len as usize != rec.len()
-                    {
-                        return Err(Error::CorruptObject {
-                            id,
-                            reason: format!(
-                                "record at {}:{} does not match",
-                                path.display(),
-                                l.offset
-                            ),
-                        });
-                    }
-                    let payload = &rec[pack::RECORD_HEADER..];
-                    let owned;
-                    let bytes: &[u8] = match (header.repr, header.codec) {
-                        (Repr::Raw, pack::Codec::None) => payload,
-                        (Repr::Raw, _) => {
-                            owned = pack::decode_payload(&header, payload.to_vec())
-                                .map_err(|reason| Error::CorruptObject { id, reason })?;
-                            &owned
-                        }
-                        // Large files: the ordinary path streams their chunks.
-                        (Repr::Concat, _) => {
-                            owned = self.get(&id)?;
-                            &owned
-                        }
-                    };
-                    if ObjectId::hash(bytes) != id {
-                        return Err(Error::CorruptObject {
-                            id,
-                            reason: format!(
-                                "content does not match its id (record at {}:{})",
-                                path.display(),
-                                l.offset
-                            ),
-                        });
-                    }
-                    out.push((i, f(i, bytes)?));
-                }
-                Ok(out)
-            })
-            .collect();
+        let read = |run: &(u32, u64, u64, Vec<usize>)| {
+            // The thread's read buffer, reused from run to run and from call to
+            // call: a fresh one per run had the kernel fault in and zero it, and
+            // resize zero it again (a sixth of reading a batch of 10 KiB frames).
+            // Taken out while in use, so an `f` that reads again is safe.
+            let mut buf = RUN_BUF.take();
+            let r = self.read_run(ids, locs, &f, &mut buf, run);
+            // Kept for the thread's next run unless a huge record made it
+            // larger than a run: at most a few MiB per reading thread.
+            if buf.capacity() <= (RUN + GAP) as usize {
+                RUN_BUF.set(buf);
+            }
+            r
+        };
+        // One run (a single frame read, a small batch) is read on this thread:
+        // handing it to the pool costs two thread wake-ups per call.
+        let results: Vec<Fetched<T>> = if runs.len() == 1 {
+            runs.iter().map(read).collect()
+        } else {
+            runs.par_iter().map(read).collect()
+        };
         t.mark("read");
         let mut out: Vec<T> = vec![T::default(); ids.len()];
         for r in results {
@@ -407,6 +367,85 @@ impl ObjectStore {
             }
         }
         t.mark("collect");
+        Ok(out)
+    }
+
+    /// Reads one run of nearby records (pack, `start..end`, and the members'
+    /// positions in `ids`) with one read into `buf`, each record verified against
+    /// its id and handed to `f`.
+    fn read_run<T, F>(
+        &self,
+        ids: &[ObjectId],
+        locs: &[Option<Location>],
+        f: &F,
+        buf: &mut Vec<u8>,
+        run: &(u32, u64, u64, Vec<usize>),
+    ) -> Result<Vec<(usize, T)>>
+    where
+        F: Fn(usize, &[u8]) -> Result<T>,
+    {
+        let (pack_n, start, end, members) = run;
+        let (file, path) = self.reader(*pack_n, &ids[members[0]])?;
+        // The buffer only grows (zeroed once): read_exact_at fills the
+        // run's part, and nothing past it is looked at.
+        let n = (end - start) as usize;
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        let buf = &mut buf[..n];
+        std::os::unix::fs::FileExt::read_exact_at(file.as_ref(), buf, *start).map_err(
+            |source| Error::PackUnreadable {
+                id: ids[members[0]],
+                pack: path.clone(),
+                source,
+            },
+        )?;
+        let mut out = Vec::with_capacity(members.len());
+        for &i in members {
+            let id = ids[i];
+            let Some(l) = locs[i] else { continue };
+            let from = (l.offset as u64 - start) as usize;
+            let rec = buf
+                .get(from..from + l.len as usize)
+                .ok_or_else(|| Error::CorruptObject {
+                    id,
+                    reason: "record outside the pack read".into(),
+                })?;
+            let header =
+                RecordHeader::decode(rec).map_err(|reason| Error::CorruptObject { id, reason })?;
+            if header.id != id || pack::RECORD_HEADER + header.stored_len as usize != rec.len() {
+                return Err(Error::CorruptObject {
+                    id,
+                    reason: format!("record at {}:{} does not match", path.display(), l.offset),
+                });
+            }
+            let payload = &rec[pack::RECORD_HEADER..];
+            let owned;
+            let bytes: &[u8] = match (header.repr, header.codec) {
+                (Repr::Raw, pack::Codec::None) => payload,
+                (Repr::Raw, _) => {
+                    owned = pack::decode_payload(&header, payload.to_vec())
+                        .map_err(|reason| Error::CorruptObject { id, reason })?;
+                    &owned
+                }
+                // Large files: the ordinary path streams their chunks.
+                (Repr::Concat, _) => {
+                    owned = self.get(&id)?;
+                    &owned
+                }
+            };
+            if ObjectId::hash(bytes) != id {
+                return Err(Error::CorruptObject {
+                    id,
+                    reason: format!(
+                        "content does not match its id (record at {}:{})",
+                        path.display(),
+                        l.offset
+                    ),
+                });
+            }
+            out.push((i, f(i, bytes)?));
+        }
         Ok(out)
     }
 
