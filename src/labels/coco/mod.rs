@@ -27,15 +27,20 @@
 //! object's id as annotation id when it is an integer written canonically and
 //! not already used; other objects get fresh ids above the largest kept one.
 //!
-//! [`parse`] first tries a hand-written single-pass reader (`fast.rs`)
-//! for the usual layout; on anything it does not handle, and on every error,
-//! the serde parser below (the whole document into [`Doc`], then into
-//! frames) runs instead, so results and error positions are the serde
-//! parser's. [`parse_fast_only`] and [`parse_serde_only`] expose the two for
-//! differential tests and fuzzing; the results of both on the corpus of
-//! the differential tests are pinned in `golden/` (see `fast.rs`' tests). The fast reader, the
+//! One reader (`fast.rs`) reads COCO through one tokenizer (`lex.rs`),
+//! driven two ways: [`parse`] first streams images and annotations straight
+//! into frames (the usual layout, in one pass); a document that does not
+//! stream (a repeated top-level list, an unknown or repeated id, and every
+//! error) is read again by the same element readers into lists ([`Doc`],
+//! the last of repeated lists winning), whose ids are then checked in
+//! order. Errors are worded and positioned as serde_json (which this reader
+//! replaced) worded them: a data error where the reader stops, else the
+//! document's first syntax error (`lex::first_syntax_error`).
+//! [`parse_fast_only`] and [`parse_buffered_only`] expose the two drivers
+//! for differential tests and fuzzing; the results on the corpus of the
+//! differential tests are pinned in `golden/` (see `fast.rs`' tests). The
 //! layout-preserving writer ([`layout`]) and the locator of semantic errors
-//! read JSON through one tokenizer (`lex.rs`).
+//! read JSON through the same tokenizer.
 //!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
@@ -44,12 +49,16 @@
 //! digits (what labelling tools write) come back exact.
 
 use std::borrow::Cow;
+#[cfg(test)]
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
+#[cfg(test)]
 use std::fmt;
 use std::io::Write as _;
 
+#[cfg(test)]
 use serde::Deserialize;
+#[cfg(test)]
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{
@@ -107,13 +116,13 @@ pub mod layout;
 pub use format::CocoFormat;
 mod lex;
 
-use lex::{Lexer, SERDE_DEPTH};
+use lex::{Lexer, NO_LIMIT};
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    // The hand-written reader takes every valid file of the usual layout;
+    // The streaming read takes every valid file of the usual layout;
     // whatever it does not take (every error, and the rare layouts it
-    // leaves out) goes to the serde parser, which gives the same frames or
+    // leaves out) is read into lists, which gives the same frames or
     // reports the error with its position.
     match fast::parse(bytes) {
         Some(frames) => Ok(frames),
@@ -121,8 +130,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     }
 }
 
-/// The fast path alone: `None` where [`parse`] hands the bytes to the serde
-/// parser (for differential tests and fuzzing).
+/// The streaming read alone: `None` where [`parse`] reads the document into
+/// lists instead (for differential tests and fuzzing).
 pub fn parse_fast_only(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
     fast::parse(bytes)
 }
@@ -134,8 +143,9 @@ pub fn parse_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<Fram
     fast::parse_split_from(bytes, split_from)
 }
 
-/// The serde parser alone (for differential tests and fuzzing).
-pub fn parse_serde_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+/// The reading of the whole document into lists alone, which [`parse`]
+/// falls back to (for differential tests and fuzzing).
+pub fn parse_buffered_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     parse_buffered(bytes)
 }
 
@@ -151,11 +161,42 @@ fn image_count_hint(bytes: &[u8]) -> usize {
     count.min(bytes.len() / 24)
 }
 
-/// The reference parse: the whole document into [`Doc`] first, then into
-/// frames. [`parse`] falls back to it for files the fast reader does not take (and for
-/// every semantic error, whose message and position come from here).
+/// The whole document into [`Doc`] first, then into frames. [`parse`]
+/// falls back to it for files the streaming read does not take (and for
+/// every error, whose message and position come from here).
 fn parse_buffered(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    let doc: Doc = serde_json::from_slice(bytes).map_err(json_error)?;
+    let doc = fast::collect(bytes).map_err(|e| json_error(bytes, e))?;
+    frames_of(bytes, doc)
+}
+
+/// The serde parser this reader replaced, kept for the differential tests
+/// while the change is checked.
+#[cfg(test)]
+pub(super) fn parse_serde_reference(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| {
+        let (line, column) = (e.line(), e.column());
+        let full = e.to_string();
+        let suffix = format!(" at line {line} column {column}");
+        let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+        let message = match e.classify() {
+            serde_json::error::Category::Eof => {
+                format!("the JSON stops early ({msg}): the file looks truncated")
+            }
+            serde_json::error::Category::Syntax => format!("invalid JSON: {msg}"),
+            serde_json::error::Category::Data => format!("not valid COCO: {msg}"),
+            serde_json::error::Category::Io => msg.to_string(),
+        };
+        LabelError {
+            line: (line > 0).then_some(line),
+            column: (column > 0).then_some(column),
+            message,
+        }
+    })?;
+    frames_of(bytes, doc)
+}
+
+/// The frames of a document read into lists: ids resolved and checked.
+fn frames_of<'a>(bytes: &[u8], doc: Doc<'a>) -> Result<Vec<FrameLabels>, LabelError> {
     let Some(images) = doc.images else {
         return Err(LabelError::at_line(
             1,
@@ -303,19 +344,15 @@ impl<'a> IdIndex<'a> {
     }
 }
 
-/// Turns a serde_json error into a positioned label error with a readable message.
-fn json_error(e: serde_json::Error) -> LabelError {
-    let (line, column) = (e.line(), e.column());
-    let full = e.to_string();
-    let suffix = format!(" at line {line} column {column}");
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
-    let message = match e.classify() {
-        serde_json::error::Category::Eof => {
-            format!("the JSON stops early ({msg}): the file looks truncated")
-        }
-        serde_json::error::Category::Syntax => format!("invalid JSON: {msg}"),
-        serde_json::error::Category::Data => format!("not valid COCO: {msg}"),
-        serde_json::error::Category::Io => msg.to_string(),
+/// A positioned label error with a readable message, from the reader's
+/// error (worded and positioned as serde_json's).
+fn json_error(bytes: &[u8], e: lex::JsonError) -> LabelError {
+    let (line, column) = lex::position(bytes, e.index);
+    let msg = e.message;
+    let message = match e.kind {
+        lex::Kind::Eof => format!("the JSON stops early ({msg}): the file looks truncated"),
+        lex::Kind::Syntax => format!("invalid JSON: {msg}"),
+        lex::Kind::Data => format!("not valid COCO: {msg}"),
     };
     LabelError {
         line: (line > 0).then_some(line),
@@ -336,8 +373,8 @@ fn semantic_error(bytes: &[u8], at: (&str, usize, &str), message: String) -> Lab
 /// Byte offset of `field` inside element `index` of the top-level array `list`
 /// (or of the element itself when it has no such field).
 fn locate(bytes: &[u8], list: &str, index: usize, field: &str) -> Option<usize> {
-    // Only ever run on JSON serde accepted, within its nesting limit.
-    let mut s = Lexer::new(bytes, 0, SERDE_DEPTH);
+    // Only ever run on JSON the reader accepted (skipping is iterative).
+    let mut s = Lexer::new(bytes, 0, NO_LIMIT);
     s.ws();
     enter_object_at(&mut s, list.as_bytes())?;
     s.ws();
@@ -625,6 +662,7 @@ struct Doc<'a> {
     categories: Vec<Category<'a>>,
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Doc<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -660,33 +698,33 @@ impl<'de> Deserialize<'de> for Doc<'de> {
     }
 }
 
-#[derive(Deserialize)]
+#[cfg_attr(test, derive(Deserialize))]
 struct Category<'a> {
-    #[serde(borrow)]
+    #[cfg_attr(test, serde(borrow))]
     id: Id<'a>,
-    #[serde(borrow)]
+    #[cfg_attr(test, serde(borrow))]
     name: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
+#[cfg_attr(test, derive(Deserialize))]
 struct Ann<'a> {
-    #[serde(borrow, default)]
+    #[cfg_attr(test, serde(borrow, default))]
     id: Option<Id<'a>>,
-    #[serde(borrow)]
+    #[cfg_attr(test, serde(borrow))]
     image_id: Id<'a>,
-    #[serde(borrow)]
+    #[cfg_attr(test, serde(borrow))]
     category_id: Id<'a>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     bbox: Option<Bbox4>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     segmentation: Segmentation,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     keypoints: Option<KeypointList>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     iscrowd: Option<Crowd>,
-    #[serde(default)]
+    #[cfg_attr(test, serde(default))]
     score: Option<f64>,
-    #[serde(borrow, default)]
+    #[cfg_attr(test, serde(borrow, default))]
     attributes: Attrs<'a>,
 }
 
@@ -731,6 +769,7 @@ impl Ann<'_> {
 /// `keypoints`: a flat list of x, y, visibility triples.
 struct KeypointList(Vec<[f64; 3]>);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for KeypointList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let flat = Vec::<f64>::deserialize(d)?;
@@ -748,9 +787,10 @@ impl<'de> Deserialize<'de> for KeypointList {
     }
 }
 
+#[cfg(test)]
 /// An RLE `counts`: a list of run lengths, or pycocotools' compressed text.
-#[derive(Deserialize)]
-#[serde(untagged)]
+#[cfg_attr(test, derive(Deserialize))]
+#[cfg_attr(test, serde(untagged))]
 enum Counts {
     List(Vec<u32>),
     Text(String),
@@ -807,6 +847,7 @@ impl Image<'_> {
     }
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Image<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -850,9 +891,11 @@ impl<'de> Deserialize<'de> for Image<'de> {
     }
 }
 
+#[cfg(test)]
 /// A string that borrows from the input when it has no escapes.
 struct Text<'a>(Cow<'a, str>);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -903,6 +946,7 @@ impl Id<'_> {
     }
 }
 
+#[cfg(test)]
 impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -964,9 +1008,11 @@ fn int_text(n: i64) -> String {
     String::from(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
 }
 
+#[cfg(test)]
 /// An image dimension: a whole, non-negative number of pixels, or null.
 struct Dim(Option<u32>);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Dim {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1005,6 +1051,7 @@ impl<'de> Deserialize<'de> for Dim {
 /// `bbox`: exactly four numbers.
 struct Bbox4(BBox);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Bbox4 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1038,6 +1085,7 @@ impl<'de> Deserialize<'de> for Bbox4 {
 /// `iscrowd`: 0/1 in COCO, true/false in some writers.
 struct Crowd(bool);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Crowd {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1071,6 +1119,7 @@ enum Seg {
     Rle(Mask),
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Segmentation {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1166,6 +1215,7 @@ impl<'de> Deserialize<'de> for Segmentation {
     }
 }
 
+#[cfg(test)]
 thread_local! {
     static RING: Cell<Vec<[f64; 2]>> = const { Cell::new(Vec::new()) };
 }
@@ -1177,12 +1227,14 @@ fn too_many_points() -> String {
     )
 }
 
+#[cfg(test)]
 /// One element of `segmentation`: a polygon, or a number of a flat polygon.
 enum Part {
     Ring(Vec<[f64; 2]>),
     Num(f64),
 }
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for Part {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1230,6 +1282,7 @@ impl<'de> Deserialize<'de> for Part {
 #[derive(Default)]
 struct Attrs<'a>(Vec<(Cow<'a, str>, AttrValue)>);
 
+#[cfg(test)]
 impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1255,10 +1308,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
     }
 }
 
+#[cfg(test)]
 /// Any JSON value as an attribute: scalars keep their type, arrays and
 /// objects become their JSON text, null becomes nothing.
 struct JsonAttr(Option<AttrValue>);
 
+#[cfg(test)]
 impl<'de> Deserialize<'de> for JsonAttr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
