@@ -1,20 +1,22 @@
-//! The fast path of the COCO parser: one hand-written pass over the bytes.
+//! The COCO reader: one hand-written pass over the bytes, through the
+//! tokenizer of `lex.rs`, in place of serde_json's visitors (on a large file
+//! most of serde's time went to that machinery and its number conversion).
 //!
-//! serde_json drives the general parser through visitors, and on a large file
-//! most of the time goes to that machinery and to its number conversion, not
-//! to the work itself. This reader handles the usual layout directly and feeds
-//! the same [`Stream`] the streaming parse fills, with the same types
-//! ([`Image`], [`Ann`], [`Category`]) and their own conversions, so a result it
-//! gives is built exactly as the serde parser would build it.
+//! The element readers ([`Reader::image`], [`Reader::annotation`],
+//! [`Reader::category`], ...) are driven two ways: [`parse`] streams images
+//! and annotations into a [`Stream`] (the usual layout, one pass, lists
+//! split across two threads when long), and [`collect`] reads the whole
+//! document into lists ([`Doc`]: the last of repeated lists wins), which
+//! [`super::parse`] runs when the streaming read returns `None` (a repeated
+//! list, an unknown or repeated id, and every error).
 //!
-//! It never reports an error. On anything it does not expect, or that the
-//! serde parser would reject (invalid JSON, a missing or repeated field, an
-//! unknown id, a number it cannot convert exactly as serde_json does, a
-//! string escape it does not decode, deep nesting, ...), it returns `None` and
-//! [`super::parse`] runs the serde parser, which produces the result or the
-//! error (with its line and column) as it always has. Being stricter than
-//! serde only costs time; being laxer would be a bug, so every rule below
-//! errs on the side of `None`.
+//! Errors are serde_json's, which this reader replaced: the same words and
+//! positions, so messages did not change. A data error (a wrong type, a
+//! missing or repeated field, a bbox of three numbers) is recorded where the
+//! reading stops ([`Reader::data`], [`Reader::wrong`]); otherwise the error
+//! is the document's first syntax error as serde_json's typed parse words
+//! it, or, inside a value it skips (`IgnoredAny`), as that skip words it
+//! (`lex::first_syntax_error`, `lex::ignored_value_error`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -27,8 +29,8 @@ use super::{
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
 
-/// Parses a COCO document on the fast path; `None` when it is not handled
-/// (the caller then runs the serde parser).
+/// Parses a COCO document streaming; `None` when it is not handled (the
+/// caller then reads it into lists, [`collect`]).
 pub(super) fn parse(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
     parse_split_from(bytes, SPLIT_FROM)
 }
@@ -585,7 +587,7 @@ impl<'a> Reader<'a> {
             return None;
         }
         if let Some(at) = deferred {
-            // Without images the serde parser reports the file.
+            // Without images the reading into lists reports the file.
             if !s.images_done {
                 return None;
             }
@@ -1481,7 +1483,11 @@ impl<'a> Reader<'a> {
                     Num::F(_) => return self.wrong(at, "u32"),
                 };
                 match v {
-                    Ok(v) => hw[n] = v,
+                    Ok(v) => {
+                        if let Some(slot) = hw.get_mut(n) {
+                            *slot = v;
+                        }
+                    }
                     Err(u) => {
                         return self.data(self.i, format!("invalid value: {u}, expected u32"));
                     }
@@ -1766,40 +1772,25 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_serde_reference as parse_serde, write};
+    use super::super::{parse_buffered as parse_lists, write};
     use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
     use proptest::prelude::*;
 
-    /// Runs both parsers on `bytes`. Where the fast path gives frames, they
-    /// must be the serde parser's, bit for bit (`Debug` of a float tells
-    /// -0.0 from 0.0 and every other pair of distinct values); where it does
-    /// not, [`super::super::parse`] is the serde parser. Returns whether the
-    /// fast path took the document.
+    /// Runs both drivers on `bytes`. Where the streaming read gives frames,
+    /// they must be the reading into lists', bit for bit (`Debug` of a float
+    /// tells -0.0 from 0.0 and every other pair of distinct values); where it
+    /// does not, [`super::super::parse`] is the reading into lists. Returns
+    /// whether the streaming read took the document.
     fn differ(bytes: &[u8]) -> bool {
-        let reference = parse_serde(bytes);
+        let reference = parse_lists(bytes);
         let full = super::super::parse(bytes);
         golden::record(bytes, &full);
-        match (&full, &reference) {
-            (Err(a), Err(b)) => {
-                if a != b
-                    && let Some(path) = std::env::var_os("COCOLEX_DIFF")
-                {
-                    use std::io::Write as _;
-                    let mut f = std::fs::OpenOptions::new()
-                        .append(true)
-                        .create(true)
-                        .open(path)
-                        .unwrap();
-                    writeln!(f, "NEW {a:?}\nOLD {b:?}").unwrap();
-                }
-            }
-            _ => assert_eq!(
-                format!("{full:?}"),
-                format!("{reference:?}"),
-                "{}",
-                String::from_utf8_lossy(bytes)
-            ),
-        }
+        assert_eq!(
+            format!("{full:?}"),
+            format!("{reference:?}"),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
         let fast = super::parse(bytes);
         // The same with the annotations list split at the scan's candidate.
         assert_eq!(
@@ -1812,7 +1803,7 @@ mod tests {
             Some(frames) => {
                 let Ok(want) = &reference else {
                     panic!(
-                        "fast path accepted what serde rejects ({reference:?}):\n{}",
+                        "the streaming read accepted what the reading into lists rejects ({reference:?}):\n{}",
                         String::from_utf8_lossy(bytes)
                     );
                 };
@@ -2820,12 +2811,16 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_the_serde_parsers() {
-        // The fast path never reports: a document it stops on goes to the
-        // serde parser, whose error (and position) is what `parse` returns.
+    fn errors_are_the_reading_into_lists() {
+        // The streaming read never reports: a document it stops on is read
+        // into lists, whose error (and position) is what `parse` returns.
         let doc = fill("@BBOX@", "[1, 2, 3]");
         let err: LabelError = super::super::parse(doc.as_bytes()).unwrap_err();
-        assert_eq!(Err(err), parse_serde(doc.as_bytes()));
+        assert_eq!(
+            err.message,
+            "not valid COCO: bbox has 3 numbers; COCO boxes are [x, y, width, height]"
+        );
+        assert_eq!(Err(err), parse_lists(doc.as_bytes()));
     }
 
     /// The fast path with the annotations list split at `at` (any byte).

@@ -499,6 +499,40 @@ impl JsonError {
     }
 }
 
+/// The bytes of a string's text (between its quotes, escapes checked)
+/// with escapes decoded and other bytes as they are: what serde_json checks
+/// as UTF-8.
+fn decode_lossless(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut l = Lexer::new(text, 0, 0);
+    while let Some(c) = l.peek() {
+        l.i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = l.peek() else { break };
+        l.i += 1;
+        let plain = match e {
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                if let Some(ch) = l.unicode_escape() {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                continue;
+            }
+            other => other,
+        };
+        out.push(plain);
+    }
+    out
+}
+
 /// serde_json's position of a reader index: the 1-based line, and the
 /// column of the last byte read on it (0 right after a newline).
 pub(super) fn position(b: &[u8], i: usize) -> (usize, usize) {
@@ -799,11 +833,16 @@ impl Lexer<'_> {
             return surrogate;
         }
         let text = b.get(start..self.i - 1).unwrap_or_default();
-        if let Err(e) = std::str::from_utf8(text) {
-            // serde_json points at the first invalid byte (counting back
-            // from the closing quote: approximate after escapes).
+        if std::str::from_utf8(text).is_err() {
+            // serde_json counts back from the closing quote by the invalid
+            // tail of the decoded text (so approximately after escapes).
+            let decoded = decode_lossless(text);
+            let tail = match std::str::from_utf8(&decoded) {
+                Err(e) => decoded.len() - e.valid_up_to(),
+                Ok(_) => 0,
+            };
             return Some(JsonError::at(
-                self.i - (text.len() - e.valid_up_to()),
+                self.i.saturating_sub(tail),
                 Kind::Syntax,
                 "invalid unicode code point",
             ));
@@ -868,5 +907,85 @@ impl Lexer<'_> {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde_json's error for `b` read into a `Value` (its typed parse),
+    /// as (index-free) line, column and words; `None` for JSON.
+    fn serde_error(b: &[u8]) -> Option<(usize, usize, String)> {
+        let e = serde_json::from_slice::<serde_json::Value>(b).err()?;
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        Some((
+            e.line(),
+            e.column(),
+            full.strip_suffix(&suffix).unwrap_or(&full).to_string(),
+        ))
+    }
+
+    fn ours(b: &[u8]) -> Option<(usize, usize, String)> {
+        let e = first_syntax_error(b, 0)?;
+        let (line, column) = position(b, e.index);
+        Some((line, column, e.message.into_owned()))
+    }
+
+    /// Every prefix of a document and every one-byte change of it (JSON's
+    /// punctuation, digits, escapes, control and non-UTF-8 bytes) gets
+    /// serde_json's syntax error, words and position, or none.
+    #[test]
+    fn syntax_errors_are_serde_jsons_on_cut_and_changed_documents() {
+        let doc = r#"{"a": [1, -2.5e3, true, null, {"b": "x\u00e9\n"}], "c": {}, "d": [],
+ "e": "café \ud83d\ude00", "f": 0.5, "g": [[[]]], "h": false}"#
+            .as_bytes();
+        assert_eq!(ours(doc), None);
+        let mut checked = 0;
+        for n in 0..doc.len() {
+            let cut = &doc[..n];
+            assert_eq!(
+                ours(cut),
+                serde_error(cut),
+                "{}",
+                String::from_utf8_lossy(cut)
+            );
+            for c in [
+                b',', b']', b'}', b'"', b'\\', b'-', b'0', b'e', b'.', b'u', 0x01, 0xff, b'x', b' ',
+            ] {
+                let mut changed = doc.to_vec();
+                changed[n] = c;
+                let want = serde_error(&changed);
+                // Numbers' range and nesting are the reader's to check.
+                if want.as_ref().is_some_and(|w| w.2.contains("out of range")) {
+                    continue;
+                }
+                assert_eq!(
+                    ours(&changed),
+                    want,
+                    "{}",
+                    String::from_utf8_lossy(&changed)
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000);
+    }
+
+    /// Skipping is iterative: nesting far deeper than any stack is skipped
+    /// (serde_json's `IgnoredAny` has no limit) or refused at the limit.
+    #[test]
+    fn deep_nesting_is_skipped_without_recursion() {
+        let depth = 200_000;
+        let doc = format!("{}1{}", "[{\"a\":".repeat(depth), "}]".repeat(depth));
+        let mut l = Lexer::new(doc.as_bytes(), 0, NO_LIMIT);
+        assert_eq!(l.skip_any(), Some(()));
+        assert_eq!(l.i, doc.len());
+        let mut l = Lexer::new(doc.as_bytes(), 0, SERDE_DEPTH);
+        assert_eq!(l.skip(3), None);
+        // Refused: the container that would be serde_json's 128th counting
+        // the 3 around, the 125th of the value (each 6-byte `[{"a":` holds two).
+        assert_eq!(l.too_deep, Some(124 / 2 * 6));
     }
 }
