@@ -1,41 +1,36 @@
-//! The fast path of the COCO parser: one hand-written pass over the bytes.
+//! The COCO reader: one hand-written pass over the bytes, through the
+//! tokenizer of `lex.rs`, in place of serde_json's visitors (on a large file
+//! most of serde's time went to that machinery and its number conversion).
 //!
-//! serde_json drives the general parser through visitors, and on a large file
-//! most of the time goes to that machinery and to its number conversion, not
-//! to the work itself. This reader handles the usual layout directly and feeds
-//! the same [`Stream`] the streaming parse fills, with the same types
-//! ([`Image`], [`Ann`], [`Category`]) and their own conversions, so a result it
-//! gives is built exactly as the serde parser would build it.
+//! The element readers ([`Reader::image`], [`Reader::annotation`],
+//! [`Reader::category`], ...) are driven two ways: [`parse`] streams images
+//! and annotations into a [`Stream`] (the usual layout, one pass, lists
+//! split across two threads when long), and [`collect`] reads the whole
+//! document into lists ([`Doc`]: the last of repeated lists wins), which
+//! [`super::parse`] runs when the streaming read returns `None` (a repeated
+//! list, an unknown or repeated id, and every error).
 //!
-//! It never reports an error. On anything it does not expect, or that the
-//! serde parser would reject (invalid JSON, a missing or repeated field, an
-//! unknown id, a number it cannot convert exactly as serde_json does, a
-//! string escape it does not decode, deep nesting, ...), it returns `None` and
-//! [`super::parse`] runs the serde parser, which produces the result or the
-//! error (with its line and column) as it always has. Being stricter than
-//! serde only costs time; being laxer would be a bug, so every rule below
-//! errs on the side of `None`.
+//! Errors are serde_json's, which this reader replaced: the same words and
+//! positions, so messages did not change. A data error (a wrong type, a
+//! missing or repeated field, a bbox of three numbers) is recorded where the
+//! reading stops ([`Reader::data`], [`Reader::wrong`]); otherwise the error
+//! is the document's first syntax error as serde_json's typed parse words
+//! it, or, inside a value it skips (`IgnoredAny`), as that skip words it
+//! (`lex::first_syntax_error`, `lex::ignored_value_error`).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::lex::Lexer;
+use super::lex::{JsonError, Kind, Lexer, SERDE_DEPTH};
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, IMAGE_FIELDS, Id, IdIndex, Image, KeypointList, Seg,
-    Segmentation, Stream, classes, image_count_hint, resolve,
+    Ann, Attrs, Bbox4, Category, Class, Crowd, Doc, IMAGE_FIELDS, Id, IdIndex, Image, KeypointList,
+    Seg, Segmentation, Stream, classes, image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels, Object};
 
-/// Nesting allowed inside a value read or skipped here. serde_json stops at
-/// 128 levels for the whole document; values here sit at most 5 levels
-/// down, so staying below 64 keeps this reader from accepting a document
-/// serde rejects (and a sub-value handed to serde_json on its own is then
-/// also within its limit).
-const MAX_DEPTH: usize = 64;
-
-/// Parses a COCO document on the fast path; `None` when it is not handled
-/// (the caller then runs the serde parser).
+/// Parses a COCO document streaming; `None` when it is not handled (the
+/// caller then reads it into lists, [`collect`]).
 pub(super) fn parse(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
     parse_split_from(bytes, SPLIT_FROM)
 }
@@ -50,13 +45,17 @@ pub(super) const SPLIT_FROM: usize = 1 << 21;
 /// `split_from` bytes instead of [`SPLIT_FROM`] (tests and fuzzing set it
 /// low so that small documents take the split path too).
 pub(super) fn parse_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
-    read(Reader {
-        lex: Lexer::new(bytes, 0, MAX_DEPTH),
-        ring: Vec::new(),
-        split_from: split_from.max(1),
-        #[cfg(test)]
-        split_at: None,
-    })
+    read(Reader::new(bytes, 0, split_from))
+}
+
+/// The whole document into lists ([`Reader::collect`]), or the error that
+/// stops it, as serde_json would report it: its reader position and words.
+pub(super) fn collect(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
+    let mut r = Reader::new(bytes, 0, usize::MAX);
+    match r.collect() {
+        Some(doc) => Ok(doc),
+        None => Err(r.error()),
+    }
 }
 
 /// The document of a reader at its start.
@@ -226,6 +225,9 @@ struct Reader<'a> {
     /// Tests: split there instead of at the scan's candidate.
     #[cfg(test)]
     split_at: Option<usize>,
+    /// Why the reading stopped, when it was a data error (see
+    /// [`Reader::error`]).
+    why: Option<JsonError>,
 }
 
 impl<'a> std::ops::Deref for Reader<'a> {
@@ -244,6 +246,18 @@ impl std::ops::DerefMut for Reader<'_> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at `i` of `b`, splitting lists from `split_from` bytes.
+    fn new(b: &'a [u8], i: usize, split_from: usize) -> Reader<'a> {
+        Reader {
+            lex: Lexer::new(b, i, SERDE_DEPTH),
+            ring: Vec::new(),
+            split_from: split_from.max(1),
+            #[cfg(test)]
+            split_at: None,
+            why: None,
+        }
+    }
+
     /// A number, classified and converted as serde_json does; `None` where
     /// serde_json reports an error.
     ///
@@ -422,17 +436,20 @@ impl<'a> Reader<'a> {
 
     /// An id: an integer or a string (serde parser: `Id`'s visitor).
     fn id(&mut self) -> Option<Id<'a>> {
-        if self.peek()? == b'"' {
-            return Some(Id::Text(self.text()?));
+        let start = self.i;
+        match self.peek()? {
+            b'"' => return Some(Id::Text(self.text()?)),
+            b'-' | b'0'..=b'9' => {}
+            _ => return self.wrong(start, "an integer or string id"),
         }
-        Some(match self.number()? {
+        Some(match self.num()? {
             Num::U(v) => Id::Int(v.into()),
             Num::I(v) => Id::Int(v.into()),
             Num::F(v) => {
                 if v.fract() == 0.0 && v.abs() < 9.0e18 {
                     Id::Int(v as i128)
                 } else {
-                    return None;
+                    return self.data(self.i, format!("id {v} is not a whole number"));
                 }
             }
         })
@@ -443,14 +460,24 @@ impl<'a> Reader<'a> {
         if self.null()? {
             return Some(None);
         }
-        Some(Some(match self.number()? {
-            Num::U(v) => u32::try_from(v).ok()?,
-            Num::I(_) => return None,
+        let start = self.i;
+        if !matches!(self.peek()?, b'-' | b'0'..=b'9') {
+            return self.wrong(start, "an image size in whole pixels");
+        }
+        Some(Some(match self.num()? {
+            Num::U(v) => match u32::try_from(v) {
+                Ok(v) => v,
+                Err(_) => return self.data(self.i, format!("image size {v} is too large")),
+            },
+            Num::I(v) => return self.data(self.i, format!("image size {v} is negative")),
             Num::F(v) => {
                 if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
                     v as u32
                 } else {
-                    return None;
+                    return self.data(
+                        self.i,
+                        format!("image size {v} is not a whole number of pixels"),
+                    );
                 }
             }
         }))
@@ -478,12 +505,16 @@ impl<'a> Reader<'a> {
                 // `Value` writes it (keys sorted, numbers reformatted):
                 // checked here, then read by serde_json itself.
                 let start = self.i;
-                self.skip(depth)?;
-                let raw = std::str::from_utf8(self.b.get(start..self.i)?).ok()?;
-                let v: serde_json::Value = serde_json::from_str(raw).ok()?;
-                AttrValue::Str(v.to_string())
+                if self.skip(depth).is_none() {
+                    return self.nested_error(start);
+                }
+                let raw = self.b.get(start..self.i)?;
+                match serde_json::from_slice::<serde_json::Value>(raw) {
+                    Ok(v) => AttrValue::Str(v.to_string()),
+                    Err(e) => return self.value_error(start, raw, &e),
+                }
             }
-            _ => match self.number()? {
+            _ => match self.num()? {
                 Num::U(v) => match i64::try_from(v) {
                     Ok(i) => AttrValue::Int(i),
                     Err(_) => AttrValue::Float(v as f64),
@@ -529,7 +560,7 @@ impl<'a> Reader<'a> {
                             self.annotations_value(s)?;
                         } else {
                             deferred = Some(self.i);
-                            self.skip(1)?;
+                            self.skip_any()?;
                         }
                     }
                     b"categories" => {
@@ -543,7 +574,7 @@ impl<'a> Reader<'a> {
                         }
                         s.classes = Some(classes(list)?);
                     }
-                    _ => self.skip(1)?,
+                    _ => self.skip_any()?,
                 }
                 if !self.next_or_end(b'}')? {
                     break;
@@ -556,7 +587,7 @@ impl<'a> Reader<'a> {
             return None;
         }
         if let Some(at) = deferred {
-            // Without images the serde parser reports the file.
+            // Without images the reading into lists reports the file.
             if !s.images_done {
                 return None;
             }
@@ -564,6 +595,77 @@ impl<'a> Reader<'a> {
             self.annotations_value(s)?;
         }
         Some(())
+    }
+
+    /// The whole document into lists, the last of repeated lists winning
+    /// (serde parser: `Doc`): what [`super::parse`] checks ids on when the
+    /// streaming read does not take a document.
+    fn collect(&mut self) -> Option<Doc<'a>> {
+        self.ws();
+        let start = self.i;
+        if self.peek()? != b'{' {
+            return self.wrong(
+                start,
+                "a COCO object with \"images\", \"annotations\" and \"categories\"",
+            );
+        }
+        self.i += 1;
+        let mut doc = Doc {
+            images: None,
+            annotations: Vec::new(),
+            categories: Vec::new(),
+        };
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                match &*key {
+                    b"images" => doc.images = Some(self.sequence(Reader::image)?),
+                    b"annotations" => {
+                        doc.annotations = if self.null()? {
+                            Vec::new()
+                        } else {
+                            self.sequence(Reader::annotation)?
+                        }
+                    }
+                    b"categories" => {
+                        doc.categories = if self.null()? {
+                            Vec::new()
+                        } else {
+                            self.categories()?
+                        }
+                    }
+                    _ => self.skip_any()?,
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.ws();
+        // Nothing may follow the document (the syntax check says what).
+        if self.i != self.b.len() {
+            return None;
+        }
+        Some(doc)
+    }
+
+    /// A list of `one`, each element read by it.
+    fn sequence<T>(&mut self, one: fn(&mut Reader<'a>) -> Option<T>) -> Option<Vec<T>> {
+        let start = self.i;
+        if self.peek()? != b'[' {
+            return self.wrong(start, "a sequence");
+        }
+        self.i += 1;
+        let mut list = Vec::new();
+        if self.empty(b']')? {
+            return Some(list);
+        }
+        loop {
+            list.push(one(self)?);
+            if !self.next_or_end(b']')? {
+                return Some(list);
+            }
+        }
     }
 
     /// The value of `annotations` (a list or null), into the stream.
@@ -638,7 +740,11 @@ impl<'a> Reader<'a> {
 
     /// One image entry (serde parser: `Image`'s visitor).
     fn image(&mut self) -> Option<Image<'a>> {
-        self.eat(b'{')?;
+        let start = self.i;
+        if self.peek()? != b'{' {
+            return self.wrong(start, "an image object with \"id\" and \"file_name\"");
+        }
+        self.i += 1;
         let mut id = None;
         let mut file_name = None;
         let (mut width, mut height) = (None, None);
@@ -648,10 +754,10 @@ impl<'a> Reader<'a> {
                 let key = self.key()?;
                 match &*key {
                     b"id" => id = Some(self.id()?),
-                    b"file_name" => file_name = Some(self.text()?),
+                    b"file_name" => file_name = Some(self.string_value()?),
                     b"width" => width = self.dim()?,
                     b"height" => height = self.dim()?,
-                    k if IMAGE_FIELDS.iter().any(|f| f.as_bytes() == k) => self.skip(3)?,
+                    k if IMAGE_FIELDS.iter().any(|f| f.as_bytes() == k) => self.skip_any()?,
                     _ => {
                         if let Some(v) = self.attr(3)? {
                             let name = String::from_utf8(key.into_owned()).ok()?;
@@ -665,18 +771,36 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+        let Some(id) = id else {
+            return self.data(self.i, "missing field `id`");
+        };
+        let Some(file_name) = file_name else {
+            return self.data(self.i, "missing field `file_name`");
+        };
         Some(Image {
-            id: id?,
-            file_name: file_name?,
+            id,
+            file_name,
             width,
             height,
             attributes,
         })
     }
 
+    /// A string value (`file_name`, a category's `name`).
+    fn string_value(&mut self) -> Option<Cow<'a, str>> {
+        if self.peek()? != b'"' {
+            return self.wrong(self.i, "a string");
+        }
+        self.text()
+    }
+
     /// The `categories` list.
     fn categories(&mut self) -> Option<Vec<Category<'a>>> {
-        self.eat(b'[')?;
+        let start = self.i;
+        if self.peek()? != b'[' {
+            return self.wrong(start, "a sequence");
+        }
+        self.i += 1;
         let mut list = Vec::new();
         if self.empty(b']')? {
             return Some(list);
@@ -691,26 +815,35 @@ impl<'a> Reader<'a> {
 
     /// One category (a derived struct: a repeated field is an error).
     fn category(&mut self) -> Option<Category<'a>> {
-        self.eat(b'{')?;
+        let start = self.i;
+        if self.peek()? != b'{' {
+            return self.not_struct(start, "struct Category", 0, 2);
+        }
+        self.i += 1;
         let (mut id, mut name) = (None, None);
         if !self.empty(b'}')? {
             loop {
+                let at = self.i;
                 let key = self.key()?;
                 match &*key {
                     b"id" if id.is_none() => id = Some(self.id()?),
-                    b"name" if name.is_none() => name = Some(self.text()?),
-                    b"id" | b"name" => return None,
-                    _ => self.skip(3)?,
+                    b"name" if name.is_none() => name = Some(self.string_value()?),
+                    b"id" => return self.duplicate(at, "id"),
+                    b"name" => return self.duplicate(at, "name"),
+                    _ => self.skip_any()?,
                 }
                 if !self.next_or_end(b'}')? {
                     break;
                 }
             }
         }
-        Some(Category {
-            id: id?,
-            name: name?,
-        })
+        let Some(id) = id else {
+            return self.data(self.i, "missing field `id`");
+        };
+        let Some(name) = name else {
+            return self.data(self.i, "missing field `name`");
+        };
+        Some(Category { id, name })
     }
 
     /// The `annotations` list, each straight into its frame (serde parser:
@@ -811,13 +944,7 @@ impl<'a> Reader<'a> {
             self.elements(usize::MAX, &cancel, &mut one)?;
             return Some(None);
         };
-        let mut other = Reader {
-            lex: Lexer::new(self.b, at, MAX_DEPTH),
-            ring: Vec::new(),
-            split_from: self.split_from,
-            #[cfg(test)]
-            split_at: None,
-        };
+        let mut other = Reader::new(self.b, at, self.split_from);
         let (head, second) = rayon::join(
             || {
                 let head = self.elements(at, &cancel, &mut one);
@@ -930,7 +1057,22 @@ impl<'a> Reader<'a> {
         const SCORE: u16 = 64;
         const ATTRIBUTES: u16 = 128;
         const KEYPOINTS: u16 = 256;
-        self.eat(b'{')?;
+        const NAMES: [&str; 9] = [
+            "id",
+            "image_id",
+            "category_id",
+            "bbox",
+            "segmentation",
+            "iscrowd",
+            "score",
+            "attributes",
+            "keypoints",
+        ];
+        let start = self.i;
+        if self.peek()? != b'{' {
+            return self.not_struct(start, "struct Ann", 1, 9);
+        }
+        self.i += 1;
         let mut seen = 0u16;
         let mut ann = Ann {
             id: None,
@@ -945,6 +1087,7 @@ impl<'a> Reader<'a> {
         };
         if !self.empty(b'}')? {
             loop {
+                let at = self.i;
                 let key = self.key()?;
                 let field = match &*key {
                     b"id" => ID,
@@ -959,7 +1102,11 @@ impl<'a> Reader<'a> {
                     _ => 0,
                 };
                 if seen & field != 0 {
-                    return None;
+                    let name = NAMES
+                        .get(field.trailing_zeros() as usize)
+                        .copied()
+                        .unwrap_or_default();
+                    return self.duplicate(at, name);
                 }
                 seen |= field;
                 match field {
@@ -983,7 +1130,7 @@ impl<'a> Reader<'a> {
                     }
                     SCORE => {
                         if !self.null()? {
-                            ann.score = Some(self.number()?.f64());
+                            ann.score = Some(self.f64_value()?);
                         }
                     }
                     ATTRIBUTES => ann.attributes = self.attributes()?,
@@ -992,7 +1139,7 @@ impl<'a> Reader<'a> {
                             ann.keypoints = Some(self.keypoints()?);
                         }
                     }
-                    _ => self.skip(3)?,
+                    _ => self.skip_any()?,
                 }
                 if !self.next_or_end(b'}')? {
                     break;
@@ -1000,43 +1147,125 @@ impl<'a> Reader<'a> {
             }
         }
         // Both are required fields.
-        if seen & (IMAGE | CATEGORY) != IMAGE | CATEGORY {
-            return None;
+        if seen & IMAGE == 0 {
+            return self.data(self.i, "missing field `image_id`");
+        }
+        if seen & CATEGORY == 0 {
+            return self.data(self.i, "missing field `category_id`");
         }
         Some(ann)
     }
 
-    /// `bbox`: exactly four numbers.
-    fn bbox(&mut self) -> Option<Bbox4> {
-        self.eat(b'[')?;
-        self.ws();
-        let x = self.number()?.f64();
-        self.eat_comma()?;
-        let y = self.number()?.f64();
-        self.eat_comma()?;
-        let w = self.number()?.f64();
-        self.eat_comma()?;
-        let h = self.number()?.f64();
-        self.ws();
-        self.eat(b']')?;
-        Some(Bbox4(BBox { x, y, w, h }))
+    /// A number read as `f64`.
+    #[inline]
+    fn f64_value(&mut self) -> Option<f64> {
+        let at = self.i;
+        match self.number() {
+            Some(n) => Some(n.f64()),
+            None => self.not_f64(at),
+        }
     }
 
-    /// `keypoints` (serde parser: `KeypointList`): a flat list of numbers,
-    /// whole x, y, visibility triples, at most `MAX_POLYGON_POINTS` of them.
-    fn keypoints(&mut self) -> Option<KeypointList> {
-        self.eat(b'[')?;
-        let mut flat: Vec<f64> = Vec::new();
+    /// [`Reader::number`], recording "number out of range" where
+    /// serde_json reports it.
+    #[inline]
+    fn num(&mut self) -> Option<Num> {
+        let at = self.i;
+        match self.number() {
+            Some(n) => Some(n),
+            None => self.out_of_range(at),
+        }
+    }
+
+    /// A number at `at` that is JSON but no `f64`: out of range.
+    #[cold]
+    fn out_of_range<T>(&mut self, at: usize) -> Option<T> {
+        let mut l = Lexer::new(self.b, at, 0);
+        l.skip_number()?;
+        if self.why.is_none() {
+            self.why = Some(JsonError::at(l.i, Kind::Syntax, "number out of range"));
+        }
+        None
+    }
+
+    /// Why the value at `at` is not an `f64`: another type, or a number
+    /// out of range (a number that is not JSON is a syntax error).
+    #[cold]
+    fn not_f64<T>(&mut self, at: usize) -> Option<T> {
+        if !matches!(self.b.get(at), Some(b'-' | b'0'..=b'9')) {
+            return self.wrong(at, "f64");
+        }
+        self.out_of_range(at)
+    }
+
+    /// `bbox`: exactly four numbers.
+    fn bbox(&mut self) -> Option<Bbox4> {
+        let start = self.i;
+        let four = (|| {
+            self.eat(b'[')?;
+            self.ws();
+            let x = self.number()?.f64();
+            self.eat_comma()?;
+            let y = self.number()?.f64();
+            self.eat_comma()?;
+            let w = self.number()?.f64();
+            self.eat_comma()?;
+            let h = self.number()?.f64();
+            self.ws();
+            self.eat(b']')?;
+            Some(Bbox4(BBox { x, y, w, h }))
+        })();
+        four.or_else(|| self.bbox_error(start))
+    }
+
+    /// Why a `bbox` is not four numbers (reading it again from `start`).
+    #[cold]
+    fn bbox_error(&mut self, start: usize) -> Option<Bbox4> {
+        self.i = start;
+        if self.peek()? != b'[' {
+            return self.wrong(start, "a bbox [x, y, width, height]");
+        }
+        self.i += 1;
+        let mut n = 0;
         if !self.empty(b']')? {
             loop {
-                flat.push(self.number()?.f64());
+                self.f64_value()?;
+                n += 1;
                 if !self.next_or_end(b']')? {
                     break;
                 }
             }
         }
-        if !flat.len().is_multiple_of(3) || flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
-            return None;
+        self.data(
+            self.i,
+            format!("bbox has {n} numbers; COCO boxes are [x, y, width, height]"),
+        )
+    }
+
+    /// `keypoints` (serde parser: `KeypointList`): a flat list of numbers,
+    /// whole x, y, visibility triples, at most `MAX_POLYGON_POINTS` of them.
+    fn keypoints(&mut self) -> Option<KeypointList> {
+        let start = self.i;
+        if self.peek()? != b'[' {
+            return self.wrong(start, "a sequence");
+        }
+        self.i += 1;
+        let mut flat: Vec<f64> = Vec::new();
+        if !self.empty(b']')? {
+            loop {
+                flat.push(self.f64_value()?);
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        if !flat.len().is_multiple_of(3) {
+            let at = self.after_member(self.i);
+            return self.data(at, "keypoints is not a list of x, y, visibility triples");
+        }
+        if flat.len() / 3 > crate::labels::MAX_POLYGON_POINTS {
+            let at = self.after_member(self.i);
+            return self.data(at, super::too_many_points());
         }
         Some(KeypointList(
             flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
@@ -1053,6 +1282,7 @@ impl<'a> Reader<'a> {
 
     /// `iscrowd` (serde parser: `Crowd`'s visitor: integers and booleans).
     fn crowd(&mut self) -> Option<Crowd> {
+        let start = self.i;
         Some(Crowd(match self.peek()? {
             b't' => {
                 self.literal(b"true")?;
@@ -1062,17 +1292,19 @@ impl<'a> Reader<'a> {
                 self.literal(b"false")?;
                 false
             }
-            _ => match self.number()? {
+            b'-' | b'0'..=b'9' => match self.num()? {
                 Num::U(v) => v != 0,
                 Num::I(v) => v != 0,
-                Num::F(_) => return None,
+                Num::F(_) => return self.wrong(start, "iscrowd as 0, 1, true or false"),
             },
+            _ => return self.wrong(start, "iscrowd as 0, 1, true or false"),
         }))
     }
 
     /// `segmentation` (serde parser: `Segmentation`'s visitor, the same
     /// rules in the same order).
     fn segmentation(&mut self) -> Option<Segmentation> {
+        let start = self.i;
         match self.peek()? {
             b'n' => {
                 self.literal(b"null")?;
@@ -1080,34 +1312,42 @@ impl<'a> Reader<'a> {
             }
             b'{' => return self.rle(),
             b'[' => self.i += 1,
-            _ => return None,
+            _ => return self.wrong(start, "a list of polygons or an RLE object"),
         }
         let mut rings: Vec<Vec<[f64; 2]>> = Vec::new();
         let mut flat: Vec<[f64; 2]> = Vec::new();
         let mut pending: Option<f64> = None;
         if !self.empty(b']')? {
             loop {
-                if self.peek()? == b'[' {
-                    let ring = self.ring()?;
-                    if !(flat.is_empty() && pending.is_none()) {
-                        return None;
-                    }
-                    if !ring.is_empty() {
-                        if rings.capacity() == 0 {
-                            rings.reserve_exact(1);
+                let at = self.i;
+                match self.peek()? {
+                    b'[' => {
+                        let ring = self.ring()?;
+                        if !(flat.is_empty() && pending.is_none()) {
+                            return self.mixed();
                         }
-                        rings.push(ring);
+                        if !ring.is_empty() {
+                            if rings.capacity() == 0 {
+                                rings.reserve_exact(1);
+                            }
+                            rings.push(ring);
+                        }
                     }
-                } else {
-                    let x = self.number()?.f64();
-                    if !rings.is_empty() {
-                        return None;
+                    b'-' | b'0'..=b'9' => {
+                        let x = self.f64_value()?;
+                        if !rings.is_empty() {
+                            return self.mixed();
+                        }
+                        match pending.take() {
+                            Some(_) if flat.len() >= crate::labels::MAX_POLYGON_POINTS => {
+                                let at = self.after_element(self.i);
+                                return self.data(at, super::too_many_points());
+                            }
+                            Some(px) => flat.push([px, x]),
+                            None => pending = Some(x),
+                        }
                     }
-                    match pending.take() {
-                        Some(_) if flat.len() >= crate::labels::MAX_POLYGON_POINTS => return None,
-                        Some(px) => flat.push([px, x]),
-                        None => pending = Some(x),
-                    }
+                    _ => return self.wrong(at, "a polygon [x1, y1, x2, y2, ...]"),
                 }
                 if !self.next_or_end(b']')? {
                     break;
@@ -1115,7 +1355,10 @@ impl<'a> Reader<'a> {
             }
         }
         if pending.is_some() {
-            return None;
+            return self.data(
+                self.i,
+                "segmentation polygon has an odd number of coordinates",
+            );
         }
         if !flat.is_empty() {
             flat.shrink_to_fit();
@@ -1127,10 +1370,15 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    /// One polygon: pairs of numbers, copied out at their exact count.
+    /// "mixes numbers and polygons", after the element just read.
+    #[cold]
+    fn mixed<T>(&mut self) -> Option<T> {
+        let at = self.after_element(self.i);
+        self.data(at, "segmentation mixes numbers and polygons")
+    }
+
     /// An RLE `segmentation` object (serde parser: `Segmentation`'s
-    /// `visit_map`); anything unusual (repeated keys, a count that is not a
-    /// whole number) is left to the serde parser.
+    /// `visit_map`: the last of repeated keys wins).
     fn rle(&mut self) -> Option<Segmentation> {
         let whole = |n: Num| match n {
             Num::U(v) => u32::try_from(v).ok(),
@@ -1142,11 +1390,12 @@ impl<'a> Reader<'a> {
             loop {
                 let key = self.key()?;
                 match &*key {
-                    b"counts" if counts.is_none() => {
-                        if self.peek()? == b'"' {
-                            let text = self.text()?;
-                            counts = Some(super::decode_rle_text(&text)?);
-                        } else {
+                    b"counts" => {
+                        let start = self.i;
+                        let list = (|| {
+                            if self.peek()? == b'"' {
+                                return Some(Err(self.text()?));
+                            }
                             self.eat(b'[')?;
                             let mut c = Vec::new();
                             if !self.empty(b']')? {
@@ -1157,29 +1406,39 @@ impl<'a> Reader<'a> {
                                     }
                                 }
                             }
-                            counts = Some(c);
-                        }
+                            Some(Ok(c))
+                        })();
+                        counts = Some(match list {
+                            Some(c) => c,
+                            None => return self.untagged(start),
+                        });
                     }
-                    b"size" if size.is_none() => {
-                        self.eat(b'[')?;
-                        self.ws();
-                        let h = whole(self.number()?)?;
-                        self.eat_comma()?;
-                        self.ws();
-                        let w = whole(self.number()?)?;
-                        self.ws();
-                        self.eat(b']')?;
-                        size = Some((h, w));
-                    }
-                    b"counts" | b"size" => return None,
-                    _ => self.skip(3)?,
+                    b"size" => size = Some(self.size()?),
+                    _ => self.skip_any()?,
                 }
                 if !self.next_or_end(b'}')? {
                     break;
                 }
             }
         }
-        let (counts, (height, width)) = (counts?, size?);
+        let (Some(counts), Some((height, width))) = (counts, size) else {
+            return self.data(
+                self.i,
+                "RLE segmentation needs \"counts\" and \"size\": [height, width]",
+            );
+        };
+        let counts = match counts {
+            Ok(c) => c,
+            Err(text) => match super::decode_rle_text(&text) {
+                Some(c) => c,
+                None => {
+                    return self.data(
+                        self.i,
+                        "RLE segmentation \"counts\" is not pycocotools' compressed RLE text",
+                    );
+                }
+            },
+        };
         Some(Segmentation(Some(Seg::Rle(crate::labels::Mask {
             counts,
             left: 0,
@@ -1190,17 +1449,78 @@ impl<'a> Reader<'a> {
         }))))
     }
 
+    /// `counts` that is neither a list of run lengths nor a string (serde
+    /// parser: an untagged enum, which reads the value whole first).
+    #[cold]
+    fn untagged<T>(&mut self, start: usize) -> Option<T> {
+        self.i = start;
+        self.skip_any()?;
+        let at = self.after_member(self.i);
+        self.data(at, "data did not match any variant of untagged enum Counts")
+    }
+
+    /// An RLE `size`: `[height, width]` in `u32`s.
+    fn size(&mut self) -> Option<(u32, u32)> {
+        let start = self.i;
+        if self.peek()? != b'[' {
+            return self.wrong(start, "an array of length 2");
+        }
+        self.i += 1;
+        let mut hw = [0u32; 2];
+        let mut n = 0;
+        if !self.empty(b']')? {
+            loop {
+                if n == 2 {
+                    return None;
+                }
+                let at = self.i;
+                if !matches!(self.peek()?, b'-' | b'0'..=b'9') {
+                    return self.wrong(at, "u32");
+                }
+                let v = match self.num()? {
+                    Num::U(v) => u32::try_from(v).map_err(|_| format!("integer `{v}`")),
+                    Num::I(v) => Err(format!("integer `{v}`")),
+                    Num::F(_) => return self.wrong(at, "u32"),
+                };
+                match v {
+                    Ok(v) => {
+                        if let Some(slot) = hw.get_mut(n) {
+                            *slot = v;
+                        }
+                    }
+                    Err(u) => {
+                        return self.data(self.i, format!("invalid value: {u}, expected u32"));
+                    }
+                }
+                n += 1;
+                if !self.next_or_end(b']')? {
+                    break;
+                }
+            }
+        }
+        if n < 2 {
+            return self.data(
+                self.i,
+                format!("invalid length {n}, expected an array of length 2"),
+            );
+        }
+        Some((hw[0], hw[1]))
+    }
+
+    /// One polygon: pairs of numbers, copied out at their exact count.
     fn ring(&mut self) -> Option<Vec<[f64; 2]>> {
         self.eat(b'[')?;
         self.ring.clear();
         if !self.empty(b']')? {
             loop {
-                let x = self.number()?.f64();
-                self.eat_comma()?;
-                let y = self.number()?.f64();
-                // Past the limit the serde parser gives the error.
+                let x = self.f64_value()?;
+                if self.eat_comma().is_none() {
+                    return self.odd_ring();
+                }
+                let y = self.f64_value()?;
                 if self.ring.len() >= crate::labels::MAX_POLYGON_POINTS {
-                    return None;
+                    let at = self.after_element(self.i);
+                    return self.data(at, super::too_many_points());
                 }
                 self.ring.push([x, y]);
                 if !self.next_or_end(b']')? {
@@ -1211,12 +1531,29 @@ impl<'a> Reader<'a> {
         Some(self.ring.as_slice().to_vec())
     }
 
+    /// A polygon that ends after an x: odd, or not JSON.
+    #[cold]
+    fn odd_ring<T>(&mut self) -> Option<T> {
+        self.ws();
+        if self.peek()? != b']' {
+            return None;
+        }
+        self.data(
+            self.i + 1,
+            "segmentation polygon has an odd number of coordinates",
+        )
+    }
+
     /// An annotation's `attributes` object (serde parser: `Attrs`).
     fn attributes(&mut self) -> Option<Attrs<'a>> {
         if self.null()? {
             return Some(Attrs(Vec::new()));
         }
-        self.eat(b'{')?;
+        let start = self.i;
+        if self.peek()? != b'{' {
+            return self.wrong(start, "an attributes object");
+        }
+        self.i += 1;
         let mut out = Vec::new();
         if !self.empty(b'}')? {
             loop {
@@ -1234,21 +1571,218 @@ impl<'a> Reader<'a> {
         }
         Some(Attrs(out))
     }
+
+    // -----------------------------------------------------------------
+    // Errors: serde_json's wording and positions, recorded where the
+    // reading stops (see [`Reader::error`]).
+
+    /// Records a data error at reader position `index` (the first one
+    /// recorded stays) and stops.
+    #[cold]
+    fn data<T>(&mut self, index: usize, message: impl Into<Cow<'static, str>>) -> Option<T> {
+        if self.why.is_none() {
+            self.why = Some(JsonError::at(index, Kind::Data, message));
+        }
+        None
+    }
+
+    /// The value at `start` is valid JSON of the wrong type: "invalid
+    /// type" as serde_json words it. Nothing is recorded when the value
+    /// is not valid JSON (the syntax error is then reported).
+    #[cold]
+    fn wrong<T>(&mut self, start: usize, expected: &str) -> Option<T> {
+        // Visitors serde_json drives with `deserialize_any` refuse a list or
+        // an object after entering it (the reader is then past its end, or
+        // at its first element); the others before.
+        const ANY: [&str; 6] = [
+            "an integer or string id",
+            "an image size in whole pixels",
+            "iscrowd as 0, 1, true or false",
+            "a polygon [x1, y1, x2, y2, ...]",
+            "an attributes object",
+            "a list of polygons or an RLE object",
+        ];
+        let mut r = Reader::new(self.b, start, usize::MAX);
+        let unexpected = match r.peek()? {
+            c @ (b'[' | b'{') => {
+                if ANY.contains(&expected) {
+                    r.i = self.after(start + 1, if c == b'[' { b']' } else { b'}' });
+                }
+                if c == b'[' { "sequence" } else { "map" }.to_string()
+            }
+            b'"' => format!("string {:?}", r.text()?),
+            b't' => {
+                r.literal(b"true")?;
+                "boolean `true`".to_string()
+            }
+            b'f' => {
+                r.literal(b"false")?;
+                "boolean `false`".to_string()
+            }
+            b'n' => {
+                r.literal(b"null")?;
+                "null".to_string()
+            }
+            b'-' | b'0'..=b'9' => match r.number() {
+                None => return self.out_of_range(start),
+                Some(Num::U(v)) => format!("integer `{v}`"),
+                Some(Num::I(v)) => format!("integer `{v}`"),
+                Some(Num::F(v)) => format!(
+                    "floating point `{}`",
+                    serde_json::to_string(&v).unwrap_or_default()
+                ),
+            },
+            _ => return None,
+        };
+        self.data(
+            r.i,
+            format!("invalid type: {unexpected}, expected {expected}"),
+        )
+    }
+
+    /// serde_json's error on a nested attribute value (text `raw` at
+    /// `start`), which it reads into a `Value` (a number out of range, a
+    /// lone surrogate).
+    #[cold]
+    fn value_error<T>(&mut self, start: usize, raw: &[u8], e: &serde_json::Error) -> Option<T> {
+        let line_start = raw
+            .split_inclusive(|c| *c == b'\n')
+            .take(e.line().saturating_sub(1))
+            .map(<[u8]>::len)
+            .sum::<usize>();
+        let index = start + line_start + e.column();
+        let full = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+        let kind = match e.classify() {
+            serde_json::error::Category::Eof => Kind::Eof,
+            serde_json::error::Category::Data => Kind::Data,
+            _ => Kind::Syntax,
+        };
+        if self.why.is_none() {
+            self.why = Some(JsonError::at(index, kind, message));
+        }
+        None
+    }
+
+    /// A nested attribute value at `start` that did not skip: serde_json
+    /// reads it into a `Value`, whose error comes first (a number out of
+    /// range, a lone surrogate before the end of a cut file).
+    #[cold]
+    fn nested_error<T>(&mut self, start: usize) -> Option<T> {
+        if self.too_deep.is_some() {
+            return None;
+        }
+        let raw = self.b.get(start..)?;
+        match serde_json::from_slice::<serde_json::Value>(raw) {
+            Err(e) if !e.to_string().starts_with("trailing characters") => {
+                self.value_error(start, raw, &e)
+            }
+            _ => None,
+        }
+    }
+
+    /// An annotation or category that is not an object. serde's derived
+    /// structs also take a list of their fields in order: an empty one
+    /// lacks the first required field (`required`); other lists are
+    /// refused here as another type.
+    #[cold]
+    fn not_struct<T>(
+        &mut self,
+        start: usize,
+        what: &str,
+        required: usize,
+        fields: usize,
+    ) -> Option<T> {
+        let mut l = Lexer::new(self.b, start + 1, 0);
+        l.ws();
+        if self.b.get(start) == Some(&b'[') && l.peek() == Some(b']') {
+            return self.data(
+                l.i + 1,
+                format!("invalid length {required}, expected {what} with {fields} elements"),
+            );
+        }
+        self.wrong(start, what)
+    }
+
+    /// "duplicate field" for the key at `at`: serde_json's position is
+    /// after the key and the whitespace before its colon.
+    #[cold]
+    fn duplicate<T>(&mut self, at: usize, name: &str) -> Option<T> {
+        let mut l = Lexer::new(self.b, at, 0);
+        l.skip_string()?;
+        l.ws();
+        self.data(l.i, format!("duplicate field `{name}`"))
+    }
+
+    /// Where serde_json's reader is when an error raised after a list
+    /// element is positioned: past the whitespace, a `]`, or a comma and
+    /// the whitespace after it.
+    fn after_element(&self, i: usize) -> usize {
+        self.after(i, b']')
+    }
+
+    /// [`Reader::after_element`] in an object.
+    fn after_member(&self, i: usize) -> usize {
+        self.after(i, b'}')
+    }
+
+    fn after(&self, i: usize, close: u8) -> usize {
+        let mut l = Lexer::new(self.b, i, 0);
+        l.ws();
+        match l.peek() {
+            Some(c) if c == close => l.i + 1,
+            Some(b',') => {
+                l.i += 1;
+                l.ws();
+                l.i
+            }
+            _ => l.i,
+        }
+    }
+
+    /// The error of a reading that stopped: the first of what it recorded
+    /// and the document's first syntax error, as serde_json reports them.
+    fn error(&self) -> JsonError {
+        let deep = self
+            .too_deep
+            .map(|at| JsonError::peek(self.b, at, Kind::Syntax, "recursion limit exceeded"));
+        let stopped = match (&self.why, deep) {
+            (Some(w), Some(d)) if d.index < w.index => Some(d),
+            (Some(w), _) => Some(JsonError::at(w.index, w.kind, w.message.clone())),
+            (None, d) => d,
+        };
+        if stopped.is_none()
+            && let Some(start) = self.ignored
+            && let Some(e) = super::lex::ignored_value_error(self.b, start)
+        {
+            return e;
+        }
+        let syntax = super::lex::first_syntax_error(self.b, self.i);
+        match (stopped, syntax) {
+            (Some(s), Some(j)) if j.index < s.index => j,
+            (Some(s), _) => s,
+            (None, Some(j)) => j,
+            // Nothing recorded and the JSON is fine: should not happen;
+            // say where the reading stopped.
+            (None, None) => JsonError::at(self.i, Kind::Data, "unexpected value"),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse_buffered as parse_serde, write};
+    use super::super::{parse_buffered as parse_lists, write};
     use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
     use proptest::prelude::*;
 
-    /// Runs both parsers on `bytes`. Where the fast path gives frames, they
-    /// must be the serde parser's, bit for bit (`Debug` of a float tells
-    /// -0.0 from 0.0 and every other pair of distinct values); where it does
-    /// not, [`super::super::parse`] is the serde parser. Returns whether the
-    /// fast path took the document.
+    /// Runs both drivers on `bytes`. Where the streaming read gives frames,
+    /// they must be the reading into lists', bit for bit (`Debug` of a float
+    /// tells -0.0 from 0.0 and every other pair of distinct values); where it
+    /// does not, [`super::super::parse`] is the reading into lists. Returns
+    /// whether the streaming read took the document.
     fn differ(bytes: &[u8]) -> bool {
-        let reference = parse_serde(bytes);
+        let reference = parse_lists(bytes);
         let full = super::super::parse(bytes);
         golden::record(bytes, &full);
         assert_eq!(
@@ -1269,7 +1803,7 @@ mod tests {
             Some(frames) => {
                 let Ok(want) = &reference else {
                     panic!(
-                        "fast path accepted what serde rejects ({reference:?}):\n{}",
+                        "the streaming read accepted what the reading into lists rejects ({reference:?}):\n{}",
                         String::from_utf8_lossy(bytes)
                     );
                 };
@@ -1460,7 +1994,7 @@ mod tests {
             let bytes = read(rel);
             assert!(differ_cut(&bytes, 1), "{rel}: not taken by the fast path");
             // What dsv writes is taken too.
-            let written = write(&parse_serde(&bytes).unwrap()).unwrap();
+            let written = write(&super::super::parse(&bytes).unwrap()).unwrap();
             assert!(differ_cut(&written, 1), "{rel} as written");
         }
         golden::check("fixtures_and_every_prefix");
@@ -1971,7 +2505,8 @@ mod tests {
         for at in 0..base.len() {
             let mut bytes = base.clone();
             bytes[at] = 0xff;
-            assert!(!differ(&bytes));
+            // Taken where serde_json took it too: in a skipped value.
+            differ(&bytes);
             let mut bytes = base.clone();
             bytes.insert(at, 0xc3);
             differ(&bytes);
@@ -2022,12 +2557,7 @@ mod tests {
                 text.push_str(&digits(next() % 13, &mut next));
             }
             let want: Result<f64, _> = serde_json::from_str(&text);
-            let mut r = super::Reader {
-                lex: super::Lexer::new(text.as_bytes(), 0, super::MAX_DEPTH),
-                ring: Vec::new(),
-                split_from: super::SPLIT_FROM,
-                split_at: None,
-            };
+            let mut r = super::Reader::new(text.as_bytes(), 0, super::SPLIT_FROM);
             let got = r.number().filter(|_| r.i == text.len());
             match (got, &want) {
                 (Some(n), Ok(w)) => {
@@ -2090,12 +2620,7 @@ mod tests {
                 text.push_str(&format!("e{}", (next() % 660) as i64 - 330));
             }
             let want: Result<f64, _> = serde_json::from_str(&text);
-            let mut r = super::Reader {
-                lex: super::Lexer::new(text.as_bytes(), 0, super::MAX_DEPTH),
-                ring: Vec::new(),
-                split_from: super::SPLIT_FROM,
-                split_at: None,
-            };
+            let mut r = super::Reader::new(text.as_bytes(), 0, super::SPLIT_FROM);
             if let Some(n) = r.number() {
                 assert_eq!(r.i, text.len(), "{text}");
                 let got = n.f64();
@@ -2286,22 +2811,23 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_the_serde_parsers() {
-        // The fast path never reports: a document it stops on goes to the
-        // serde parser, whose error (and position) is what `parse` returns.
+    fn errors_are_the_reading_into_lists() {
+        // The streaming read never reports: a document it stops on is read
+        // into lists, whose error (and position) is what `parse` returns.
         let doc = fill("@BBOX@", "[1, 2, 3]");
         let err: LabelError = super::super::parse(doc.as_bytes()).unwrap_err();
-        assert_eq!(Err(err), parse_serde(doc.as_bytes()));
+        assert_eq!(
+            err.message,
+            "not valid COCO: bbox has 3 numbers; COCO boxes are [x, y, width, height]"
+        );
+        assert_eq!(Err(err), parse_lists(doc.as_bytes()));
     }
 
     /// The fast path with the annotations list split at `at` (any byte).
     fn split_at(bytes: &[u8], at: usize) -> Option<Vec<FrameLabels>> {
-        super::read(super::Reader {
-            lex: super::Lexer::new(bytes, 0, super::MAX_DEPTH),
-            ring: Vec::new(),
-            split_from: 1,
-            split_at: Some(at),
-        })
+        let mut r = super::Reader::new(bytes, 0, 1);
+        r.split_at = Some(at);
+        super::read(r)
     }
 
     /// Annotations where a scan for `}`, `,` and `{` finds places that are

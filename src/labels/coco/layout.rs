@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::lex::{Lexer, SERDE_DEPTH};
+use super::lex::{Lexer, NO_LIMIT};
 use crate::labels::{FrameLabels, coco};
 
 /// Image fields that are COCO bookkeeping (not frame attributes) and are kept.
@@ -441,7 +441,7 @@ fn join_object(fields: &[(String, String)]) -> Option<String> {
 /// Removes the whitespace outside strings of valid JSON text.
 fn minify(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    let mut lex = Lexer::new(s.as_bytes(), 0, NO_LIMIT);
     // Start of the text not copied yet.
     let mut from = 0;
     loop {
@@ -469,7 +469,7 @@ fn minify(s: &str) -> String {
 
 /// The members of a JSON object, in order: decoded key and raw value text.
 fn split_object(s: &str) -> Option<Vec<(String, &str)>> {
-    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    let mut lex = Lexer::new(s.as_bytes(), 0, NO_LIMIT);
     lex.ws();
     lex.eat(b'{')?;
     let mut out = Vec::new();
@@ -492,7 +492,7 @@ fn split_object(s: &str) -> Option<Vec<(String, &str)>> {
 
 /// The elements of a JSON array, in order, as raw text.
 fn split_array(s: &str) -> Option<Vec<&str>> {
-    let mut lex = Lexer::new(s.as_bytes(), 0, SERDE_DEPTH);
+    let mut lex = Lexer::new(s.as_bytes(), 0, NO_LIMIT);
     lex.ws();
     lex.eat(b'[')?;
     let mut out = Vec::new();

@@ -27,15 +27,20 @@
 //! object's id as annotation id when it is an integer written canonically and
 //! not already used; other objects get fresh ids above the largest kept one.
 //!
-//! [`parse`] first tries a hand-written single-pass reader (`fast.rs`)
-//! for the usual layout; on anything it does not handle, and on every error,
-//! the serde parser below (the whole document into [`Doc`], then into
-//! frames) runs instead, so results and error positions are the serde
-//! parser's. [`parse_fast_only`] and [`parse_serde_only`] expose the two for
-//! differential tests and fuzzing; the results of both on the corpus of
-//! the differential tests are pinned in `golden/` (see `fast.rs`' tests). The fast reader, the
+//! One reader (`fast.rs`) reads COCO through one tokenizer (`lex.rs`),
+//! driven two ways: [`parse`] first streams images and annotations straight
+//! into frames (the usual layout, in one pass); a document that does not
+//! stream (a repeated top-level list, an unknown or repeated id, and every
+//! error) is read again by the same element readers into lists ([`Doc`],
+//! the last of repeated lists winning), whose ids are then checked in
+//! order. Errors are worded and positioned as serde_json (which this reader
+//! replaced) worded them: a data error where the reader stops, else the
+//! document's first syntax error (`lex::first_syntax_error`).
+//! [`parse_fast_only`] and [`parse_buffered_only`] expose the two drivers
+//! for differential tests and fuzzing; the results on the corpus of the
+//! differential tests are pinned in `golden/` (see `fast.rs`' tests). The
 //! layout-preserving writer ([`layout`]) and the locator of semantic errors
-//! read JSON through one tokenizer (`lex.rs`).
+//! read JSON through the same tokenizer.
 //!
 //! Numbers are written in their shortest exact form. serde_json's default
 //! float parsing (without its `float_roundtrip` feature) can land one ulp off
@@ -44,13 +49,8 @@
 //! digits (what labelling tools write) come back exact.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
 use std::io::Write as _;
-
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{
     AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS, Mask,
@@ -107,13 +107,13 @@ pub mod layout;
 pub use format::CocoFormat;
 mod lex;
 
-use lex::{Lexer, SERDE_DEPTH};
+use lex::{Lexer, NO_LIMIT};
 
 /// Parses a whole COCO file into its frames.
 pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    // The hand-written reader takes every valid file of the usual layout;
+    // The streaming read takes every valid file of the usual layout;
     // whatever it does not take (every error, and the rare layouts it
-    // leaves out) goes to the serde parser, which gives the same frames or
+    // leaves out) is read into lists, which gives the same frames or
     // reports the error with its position.
     match fast::parse(bytes) {
         Some(frames) => Ok(frames),
@@ -121,8 +121,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     }
 }
 
-/// The fast path alone: `None` where [`parse`] hands the bytes to the serde
-/// parser (for differential tests and fuzzing).
+/// The streaming read alone: `None` where [`parse`] reads the document into
+/// lists instead (for differential tests and fuzzing).
 pub fn parse_fast_only(bytes: &[u8]) -> Option<Vec<FrameLabels>> {
     fast::parse(bytes)
 }
@@ -134,8 +134,9 @@ pub fn parse_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<Fram
     fast::parse_split_from(bytes, split_from)
 }
 
-/// The serde parser alone (for differential tests and fuzzing).
-pub fn parse_serde_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
+/// The reading of the whole document into lists alone, which [`parse`]
+/// falls back to (for differential tests and fuzzing).
+pub fn parse_buffered_only(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
     parse_buffered(bytes)
 }
 
@@ -151,11 +152,16 @@ fn image_count_hint(bytes: &[u8]) -> usize {
     count.min(bytes.len() / 24)
 }
 
-/// The reference parse: the whole document into [`Doc`] first, then into
-/// frames. [`parse`] falls back to it for files the fast reader does not take (and for
-/// every semantic error, whose message and position come from here).
+/// The whole document into [`Doc`] first, then into frames. [`parse`]
+/// falls back to it for files the streaming read does not take (and for
+/// every error, whose message and position come from here).
 fn parse_buffered(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
-    let doc: Doc = serde_json::from_slice(bytes).map_err(json_error)?;
+    let doc = fast::collect(bytes).map_err(|e| json_error(bytes, e))?;
+    frames_of(bytes, doc)
+}
+
+/// The frames of a document read into lists: ids resolved and checked.
+fn frames_of<'a>(bytes: &[u8], doc: Doc<'a>) -> Result<Vec<FrameLabels>, LabelError> {
     let Some(images) = doc.images else {
         return Err(LabelError::at_line(
             1,
@@ -303,19 +309,15 @@ impl<'a> IdIndex<'a> {
     }
 }
 
-/// Turns a serde_json error into a positioned label error with a readable message.
-fn json_error(e: serde_json::Error) -> LabelError {
-    let (line, column) = (e.line(), e.column());
-    let full = e.to_string();
-    let suffix = format!(" at line {line} column {column}");
-    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
-    let message = match e.classify() {
-        serde_json::error::Category::Eof => {
-            format!("the JSON stops early ({msg}): the file looks truncated")
-        }
-        serde_json::error::Category::Syntax => format!("invalid JSON: {msg}"),
-        serde_json::error::Category::Data => format!("not valid COCO: {msg}"),
-        serde_json::error::Category::Io => msg.to_string(),
+/// A positioned label error with a readable message, from the reader's
+/// error (worded and positioned as serde_json's).
+fn json_error(bytes: &[u8], e: lex::JsonError) -> LabelError {
+    let (line, column) = lex::position(bytes, e.index);
+    let msg = e.message;
+    let message = match e.kind {
+        lex::Kind::Eof => format!("the JSON stops early ({msg}): the file looks truncated"),
+        lex::Kind::Syntax => format!("invalid JSON: {msg}"),
+        lex::Kind::Data => format!("not valid COCO: {msg}"),
     };
     LabelError {
         line: (line > 0).then_some(line),
@@ -336,8 +338,8 @@ fn semantic_error(bytes: &[u8], at: (&str, usize, &str), message: String) -> Lab
 /// Byte offset of `field` inside element `index` of the top-level array `list`
 /// (or of the element itself when it has no such field).
 fn locate(bytes: &[u8], list: &str, index: usize, field: &str) -> Option<usize> {
-    // Only ever run on JSON serde accepted, within its nesting limit.
-    let mut s = Lexer::new(bytes, 0, SERDE_DEPTH);
+    // Only ever run on JSON the reader accepted (skipping is iterative).
+    let mut s = Lexer::new(bytes, 0, NO_LIMIT);
     s.ws();
     enter_object_at(&mut s, list.as_bytes())?;
     s.ws();
@@ -616,7 +618,7 @@ impl<'a> Keys<'a> {
 }
 
 // ---------------------------------------------------------------------------
-// Borrowing deserialization of the document.
+// The document as the reader (`fast.rs`) makes it, borrowing from the bytes.
 
 /// The parts of a COCO document dsv reads; everything else is skipped unparsed.
 struct Doc<'a> {
@@ -625,68 +627,22 @@ struct Doc<'a> {
     categories: Vec<Category<'a>>,
 }
 
-impl<'de> Deserialize<'de> for Doc<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Doc<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a COCO object with \"images\", \"annotations\" and \"categories\"")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
-                let mut doc = Doc {
-                    images: None,
-                    annotations: Vec::new(),
-                    categories: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    match &*key.0 {
-                        "images" => doc.images = Some(map.next_value()?),
-                        "annotations" => {
-                            doc.annotations = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        "categories" => {
-                            doc.categories = map.next_value::<Option<_>>()?.unwrap_or_default()
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(doc)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-#[derive(Deserialize)]
+/// A category: its id and name.
 struct Category<'a> {
-    #[serde(borrow)]
     id: Id<'a>,
-    #[serde(borrow)]
     name: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
+/// An annotation's fields dsv reads.
 struct Ann<'a> {
-    #[serde(borrow, default)]
     id: Option<Id<'a>>,
-    #[serde(borrow)]
     image_id: Id<'a>,
-    #[serde(borrow)]
     category_id: Id<'a>,
-    #[serde(default)]
     bbox: Option<Bbox4>,
-    #[serde(default)]
     segmentation: Segmentation,
-    #[serde(default)]
     keypoints: Option<KeypointList>,
-    #[serde(default)]
     iscrowd: Option<Crowd>,
-    #[serde(default)]
     score: Option<f64>,
-    #[serde(borrow, default)]
     attributes: Attrs<'a>,
 }
 
@@ -731,31 +687,6 @@ impl Ann<'_> {
 /// `keypoints`: a flat list of x, y, visibility triples.
 struct KeypointList(Vec<[f64; 3]>);
 
-impl<'de> Deserialize<'de> for KeypointList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let flat = Vec::<f64>::deserialize(d)?;
-        if flat.len() % 3 != 0 {
-            return Err(de::Error::custom(
-                "keypoints is not a list of x, y, visibility triples",
-            ));
-        }
-        if flat.len() / 3 > MAX_POLYGON_POINTS {
-            return Err(de::Error::custom(too_many_points()));
-        }
-        Ok(KeypointList(
-            flat.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(),
-        ))
-    }
-}
-
-/// An RLE `counts`: a list of run lengths, or pycocotools' compressed text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Counts {
-    List(Vec<u32>),
-    Text(String),
-}
-
 /// Decodes pycocotools' compressed RLE text (`rleFrString`): each run is
 /// 5-bit groups (characters from 48), 0x20 marks a continuation and 0x10 the
 /// sign of the last group; from the third run on, a run is stored as the
@@ -787,8 +718,7 @@ pub(super) fn decode_rle_text(s: &str) -> Option<Vec<u32>> {
     Some(counts)
 }
 
-/// An image entry; a hand-written visitor so unknown fields can be kept
-/// without buffering the whole entry (serde's `flatten` would).
+/// An image entry; fields other than COCO's bookkeeping are its attributes.
 struct Image<'a> {
     id: Id<'a>,
     file_name: Cow<'a, str>,
@@ -804,74 +734,6 @@ impl Image<'_> {
         frame.height = self.height;
         frame.attributes = self.attributes;
         frame
-    }
-}
-
-impl<'de> Deserialize<'de> for Image<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Image<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an image object with \"id\" and \"file_name\"")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Image<'de>, A::Error> {
-                let mut id = None;
-                let mut file_name = None;
-                let (mut width, mut height) = (None, None);
-                let mut attributes = BTreeMap::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    match &*key.0 {
-                        "id" => id = Some(map.next_value::<Id>()?),
-                        "file_name" => file_name = Some(map.next_value::<Text>()?.0),
-                        "width" => width = map.next_value::<Dim>()?.0,
-                        "height" => height = map.next_value::<Dim>()?.0,
-                        k if IMAGE_FIELDS.contains(&k) => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        _ => {
-                            if let Some(v) = map.next_value::<JsonAttr>()?.0 {
-                                // Like collecting into the map: the last of repeated keys wins.
-                                attributes.insert(key.0.into_owned(), v);
-                            }
-                        }
-                    }
-                }
-                Ok(Image {
-                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
-                    file_name: file_name.ok_or_else(|| de::Error::missing_field("file_name"))?,
-                    width,
-                    height,
-                    attributes,
-                })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A string that borrows from the input when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
@@ -903,42 +765,6 @@ impl Id<'_> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Id<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Id<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an integer or string id")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id<'de>, E> {
-                Ok(Id::Int(v.into()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id<'de>, E> {
-                Ok(Id::Int(v.into()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Id<'de>, E> {
-                // Some writers emit ids as 12.0; a fractional id is a mistake.
-                if v.fract() == 0.0 && v.abs() < 9.0e18 {
-                    Ok(Id::Int(v as i128))
-                } else {
-                    Err(E::custom(format_args!("id {v} is not a whole number")))
-                }
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Id<'de>, E> {
-                Ok(Id::Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id<'de>, E> {
-                Ok(Id::Text(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Id<'de>, E> {
-                Ok(Id::Text(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// `n.to_string()` without the formatting machinery: it is called once per
 /// annotation, a million times on a large file.
 fn int_text(n: i64) -> String {
@@ -964,101 +790,11 @@ fn int_text(n: i64) -> String {
     String::from(std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or_default())
 }
 
-/// An image dimension: a whole, non-negative number of pixels, or null.
-struct Dim(Option<u32>);
-
-impl<'de> Deserialize<'de> for Dim {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Dim;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an image size in whole pixels")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dim, E> {
-                u32::try_from(v)
-                    .map(|v| Dim(Some(v)))
-                    .map_err(|_| E::custom(format_args!("image size {v} is too large")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dim, E> {
-                u64::try_from(v)
-                    .map_err(|_| E::custom(format_args!("image size {v} is negative")))
-                    .and_then(|v| self.visit_u64(v))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dim, E> {
-                if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
-                    Ok(Dim(Some(v as u32)))
-                } else {
-                    Err(E::custom(format_args!(
-                        "image size {v} is not a whole number of pixels"
-                    )))
-                }
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Dim, E> {
-                Ok(Dim(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// `bbox`: exactly four numbers.
 struct Bbox4(BBox);
 
-impl<'de> Deserialize<'de> for Bbox4 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Bbox4;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a bbox [x, y, width, height]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bbox4, A::Error> {
-                let mut v = [0.0f64; 4];
-                let mut n = 0;
-                while let Some(x) = seq.next_element::<f64>()? {
-                    if let Some(slot) = v.get_mut(n) {
-                        *slot = x;
-                    }
-                    n += 1;
-                }
-                if n != 4 {
-                    return Err(de::Error::custom(format_args!(
-                        "bbox has {n} numbers; COCO boxes are [x, y, width, height]"
-                    )));
-                }
-                let [x, y, w, h] = v;
-                Ok(Bbox4(BBox { x, y, w, h }))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
 /// `iscrowd`: 0/1 in COCO, true/false in some writers.
 struct Crowd(bool);
-
-impl<'de> Deserialize<'de> for Crowd {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Crowd;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("iscrowd as 0, 1, true or false")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Crowd, E> {
-                Ok(Crowd(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Crowd, E> {
-                Ok(Crowd(v != 0))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Crowd, E> {
-                Ok(Crowd(v != 0))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// `segmentation`: polygons become rings of points, RLE (an object) a mask
 /// in columns over the image; empty lists become `None`.
@@ -1071,105 +807,6 @@ enum Seg {
     Rle(Mask),
 }
 
-impl<'de> Deserialize<'de> for Segmentation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Segmentation;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of polygons or an RLE object")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Segmentation, A::Error> {
-                let mut rings = Vec::new();
-                // Some writers put a single polygon as a flat list of numbers.
-                let mut flat: Vec<[f64; 2]> = Vec::new();
-                let mut pending: Option<f64> = None;
-                while let Some(part) = seq.next_element::<Part>()? {
-                    match part {
-                        Part::Ring(r) if flat.is_empty() && pending.is_none() => {
-                            if !r.is_empty() {
-                                if rings.capacity() == 0 {
-                                    // Nearly always one ring: not the 4 a first push reserves.
-                                    rings.reserve_exact(1);
-                                }
-                                rings.push(r);
-                            }
-                        }
-                        Part::Num(x) if rings.is_empty() => match pending.take() {
-                            Some(px) => {
-                                if flat.len() >= MAX_POLYGON_POINTS {
-                                    return Err(de::Error::custom(too_many_points()));
-                                }
-                                flat.push([px, x]);
-                            }
-                            None => pending = Some(x),
-                        },
-                        _ => {
-                            return Err(de::Error::custom(
-                                "segmentation mixes numbers and polygons",
-                            ));
-                        }
-                    }
-                }
-                if pending.is_some() {
-                    return Err(de::Error::custom(
-                        "segmentation polygon has an odd number of coordinates",
-                    ));
-                }
-                if !flat.is_empty() {
-                    flat.shrink_to_fit();
-                    rings.reserve_exact(1);
-                    rings.push(flat);
-                }
-                Ok(Segmentation(
-                    (!rings.is_empty()).then_some(Seg::Rings(rings)),
-                ))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Segmentation, A::Error> {
-                let (mut counts, mut size) = (None, None);
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    match &*key.0 {
-                        "counts" => counts = Some(map.next_value::<Counts>()?),
-                        "size" => size = Some(map.next_value::<[u32; 2]>()?),
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                let (Some(counts), Some([height, width])) = (counts, size) else {
-                    return Err(de::Error::custom(
-                        "RLE segmentation needs \"counts\" and \"size\": [height, width]",
-                    ));
-                };
-                let counts = match counts {
-                    Counts::List(c) => c,
-                    Counts::Text(t) => decode_rle_text(&t).ok_or_else(|| {
-                        de::Error::custom(
-                            "RLE segmentation \"counts\" is not pycocotools' compressed RLE text",
-                        )
-                    })?,
-                };
-                Ok(Segmentation(Some(Seg::Rle(Mask {
-                    counts,
-                    left: 0,
-                    top: 0,
-                    width,
-                    height,
-                    column_major: true,
-                }))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Segmentation, E> {
-                Ok(Segmentation(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-thread_local! {
-    static RING: Cell<Vec<[f64; 2]>> = const { Cell::new(Vec::new()) };
-}
-
 /// The error of a polygon past [`MAX_POLYGON_POINTS`].
 fn too_many_points() -> String {
     format!(
@@ -1177,132 +814,9 @@ fn too_many_points() -> String {
     )
 }
 
-/// One element of `segmentation`: a polygon, or a number of a flat polygon.
-enum Part {
-    Ring(Vec<[f64; 2]>),
-    Num(f64),
-}
-
-impl<'de> Deserialize<'de> for Part {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Part;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a polygon [x1, y1, x2, y2, ...]")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Part, E> {
-                Ok(Part::Num(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Part, E> {
-                Ok(Part::Num(v as f64))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Part, E> {
-                Ok(Part::Num(v as f64))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Part, A::Error> {
-                // JSON gives no length up front: collect into a reused buffer
-                // and copy once at the exact size, instead of growing (and
-                // over-allocating) every polygon.
-                let mut buf = RING.try_with(Cell::take).unwrap_or_default();
-                buf.clear();
-                while let Some(x) = seq.next_element::<f64>()? {
-                    let Some(y) = seq.next_element::<f64>()? else {
-                        return Err(de::Error::custom(
-                            "segmentation polygon has an odd number of coordinates",
-                        ));
-                    };
-                    if buf.len() >= MAX_POLYGON_POINTS {
-                        return Err(de::Error::custom(too_many_points()));
-                    }
-                    buf.push([x, y]);
-                }
-                let ring = buf.as_slice().to_vec();
-                let _ = RING.try_with(|r| r.set(buf));
-                Ok(Part::Ring(ring))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// An annotation's `attributes` object (null = none).
 #[derive(Default)]
 struct Attrs<'a>(Vec<(Cow<'a, str>, AttrValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Attrs<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Attrs<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an attributes object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs<'de>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    if let Some(v) = map.next_value::<JsonAttr>()?.0 {
-                        out.push((key.0, v));
-                    }
-                }
-                Ok(Attrs(out))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Attrs<'de>, E> {
-                Ok(Attrs(Vec::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Any JSON value as an attribute: scalars keep their type, arrays and
-/// objects become their JSON text, null becomes nothing.
-struct JsonAttr(Option<AttrValue>);
-
-impl<'de> Deserialize<'de> for JsonAttr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = JsonAttr;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an attribute value")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(AttrValue::Bool(v))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(AttrValue::Int(v))))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(match i64::try_from(v) {
-                    Ok(i) => AttrValue::Int(i),
-                    Err(_) => AttrValue::Float(v as f64),
-                })))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(AttrValue::Float(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(Some(AttrValue::Str(v))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<JsonAttr, E> {
-                Ok(JsonAttr(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JsonAttr, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonAttr, A::Error> {
-                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(JsonAttr(Some(AttrValue::Str(v.to_string()))))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Writing.
@@ -1846,6 +1360,52 @@ mod tests {
             }
         }
         assert_eq!(ok, 11);
+    }
+
+    #[test]
+    fn nesting_deeper_than_64_is_read_and_past_serde_jsons_limit_refused() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let doc = |info: &str, attr: &str| {
+            format!(
+                r#"{{"info": {info}, "images": [{{"id": 1, "file_name": "a.jpg", "deep": {attr}}}],
+ "annotations": [], "categories": []}}"#
+            )
+        };
+        // Skipped values have no limit (serde_json's `IgnoredAny` had none).
+        let frames = parse(doc(&nested(100_000), "1").as_bytes()).unwrap();
+        assert_eq!(frames[0].frame, "a.jpg");
+        // An attribute nested 100 deep (the streaming read once stopped at
+        // 64) is read; 3 containers enclose it, so 124 is the most.
+        let frames = parse(doc("{}", &nested(124)).as_bytes()).unwrap();
+        assert_eq!(
+            frames[0].attributes.get("deep"),
+            Some(&AttrValue::Str(nested(124)))
+        );
+        let text = doc("{}", &nested(125));
+        let err = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.message, "invalid JSON: recursion limit exceeded",
+            "{err}"
+        );
+        assert_eq!(err.line, Some(1));
+        let err = parse(doc("{}", &nested(1_000_000)).as_bytes()).unwrap_err();
+        assert_eq!(
+            err.message, "invalid JSON: recursion limit exceeded",
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_images_list_is_read_the_last_one_wins() {
+        let text = r#"{"images": [{"id": 1, "file_name": "old.jpg"}],
+ "annotations": [{"id": 1, "image_id": 2, "category_id": 1}],
+ "images": [{"id": 2, "file_name": "new.jpg"}],
+ "categories": [{"id": 1, "name": "car"}]}"#;
+        assert_eq!(parse_fast_only(text.as_bytes()), None);
+        let frames = parse(text.as_bytes()).unwrap();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].frame, "new.jpg");
+        assert_eq!(frames[0].objects[0].class, "car");
     }
 
     #[test]
