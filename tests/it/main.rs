@@ -42,7 +42,7 @@ mod remote_refs;
 mod secrets;
 mod shapes;
 mod sparse;
-mod status_index;
 mod stats_delta;
+mod status_index;
 mod summary_counts;
 mod watch;
