@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod id;
 pub mod image;
 pub mod labels;
+pub mod layout;
 pub mod lock;
 pub mod meta;
 pub mod object;

@@ -2,7 +2,7 @@
 //! parsing it (label rules and hooks) and applying its rules must never panic.
 #![no_main]
 use dsv::dsv_toml::DsvToml;
-use dsv::labels::layout::Layout;
+use dsv::layout::Layout;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -135,7 +135,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     }
     warn_invalid(&index);
     if args.units == super::labels::UnitsArg::Pixels {
-        dsv::ops::pixels::records_to_pixels(&repo, &mut index.frames)?;
+        dsv::query::pixels::records_to_pixels(&repo, &mut index.frames)?;
     }
     let hits: Vec<&dsv::query::FrameRecord> = index.frames.iter().collect();
     if args.count {

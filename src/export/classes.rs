@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, NAMES_FILES};
 use crate::labels::{Format, yolo};
+use crate::layout::{FileSource, Layout, NAMES_FILES};
 use crate::query::FrameRecord;
 use crate::store::ObjectStore;
 

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use crate::error::{IoContext, Result};
 use crate::labels::compare::{MatchOptions, object_change, pair_objects};
-use crate::labels::layout::{FileSource, Layout};
 use crate::labels::{AttrValue, BBox, Format, Object, Units, format_of};
+use crate::layout::{FileSource, Layout};
 use crate::query::FrameIndex;
 use crate::worktree::sources::WorktreeSource;
 

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::hooks::config::Event;
 use crate::id::ObjectId;
 use crate::labels::compare::ObjectChangeKind;
-use crate::labels::layout::{FileSource, Layout};
+use crate::layout::{FileSource, Layout};
 use crate::object::{CodeVersion, Commit, Person};
 use crate::ops::commit::PendingCommit;
 use crate::ops::frame_attrs::{FrameAttributeTotals, PredictionTotals};

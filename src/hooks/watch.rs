@@ -350,7 +350,7 @@ fn mirror_summary(
     c: &Commit,
     progress: &dyn Progress,
 ) -> Result<payload::ChangeSummary> {
-    use crate::labels::layout::{Layout, Role};
+    use crate::layout::{Layout, Role};
     use crate::object::diff::{diff_trees, flatten_scoped};
     use crate::remote::fetch::fetch_objects;
     use crate::worktree::sources::TreeSource;

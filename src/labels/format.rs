@@ -18,7 +18,7 @@ pub trait LabelFormat: Sync {
     fn name(&self) -> &'static str;
 
     /// Whether a file (its path and first bytes) looks like this format by
-    /// its content. Where labels live decides the rest ([`super::layout::Layout::role`]).
+    /// its content. Where labels live decides the rest ([`crate::layout::Layout::role`]).
     fn sniff(&self, path: &str, head: &[u8]) -> bool;
 
     /// Parses one label file into its frames.

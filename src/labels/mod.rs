@@ -17,7 +17,6 @@ pub mod compare;
 pub mod cvat;
 pub mod format;
 pub mod kitti;
-pub mod layout;
 pub mod units;
 pub mod voc;
 pub mod yolo;

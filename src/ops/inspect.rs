@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
-use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels};
+use crate::layout::{FileSource, Layout, Role};
 use crate::worktree::sources::WorktreeSource;
 
 /// A label file's bytes: mapped when it is large, read otherwise.

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::dsv_toml::{CheckLevel, DsvToml};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, Role};
+use crate::layout::{FileSource, Layout, Role};
 use crate::ops::label_diff::LabelWarning;
 use crate::repo::Repository;
 

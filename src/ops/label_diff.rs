@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::labels::compare::{
     MatchOptions, ObjectChange, ObjectChangeKind, compare_objects_keeping_same,
 };
-use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, FrameLabels, LabelError, Object, format_of};
+use crate::layout::{FileSource, Layout, Role};
 use crate::object::diff::{Change, ChangeKind};
 use crate::ops::frame_attrs::{
     FrameAttributeChanges, FrameAttributeTotals, FramePredictionChanges, PredictionTotals,
@@ -468,9 +468,9 @@ pub fn label_diff(
     let moved_stems: HashSet<&str> = gone
         .iter()
         .chain(&came)
-        .map(|p| crate::labels::layout::stem(p))
+        .map(|p| crate::layout::stem(p))
         .collect();
-    let moved = |name: &str| moved_stems.contains(crate::labels::layout::stem(name));
+    let moved = |name: &str| moved_stems.contains(crate::layout::stem(name));
     type One = (
         Option<LabelFileDiff>,
         Vec<LabelWarning>,
@@ -669,7 +669,7 @@ fn unchanged_label_changes(
         let needles: Vec<memchr::memmem::Finder> = gone
             .iter()
             .chain(came)
-            .map(|p| memchr::memmem::Finder::new(crate::labels::layout::stem(p)))
+            .map(|p| memchr::memmem::Finder::new(crate::layout::stem(p)))
             .collect();
         let mut out = Vec::new();
         for path in listing {
@@ -680,7 +680,7 @@ fn unchanged_label_changes(
                 Some(Role::Label(f)) => f,
                 Some(_) => continue,
                 None => {
-                    let ext = crate::labels::layout::file_name(&path)
+                    let ext = crate::layout::file_name(&path)
                         .rsplit_once('.')
                         .map(|(_, e)| e.to_ascii_lowercase());
                     if !matches!(ext.as_deref(), Some("json" | "xml")) {
@@ -810,7 +810,7 @@ fn sidecar_changes(
                     .chain(&came)
                     .copied()
                     .chain(shadowed.iter().map(String::as_str))
-                    .map(|p| memchr::memmem::Finder::new(crate::labels::layout::file_name(p)))
+                    .map(|p| memchr::memmem::Finder::new(crate::layout::file_name(p)))
                     .collect(),
                 _ => Vec::new(),
             };

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::labels::AttrValue;
-use crate::labels::layout::{FileSource, Layout};
+use crate::layout::{FileSource, Layout};
 use crate::meta::{Sidecar, SidecarFormat, check_key, parse_predictions, sidecar_path};
 use crate::worktree::sources::WorktreeSource;
 use crate::worktree::write::write_bytes;

@@ -4,11 +4,10 @@
 //! or unreadable is an error naming it: no box is left unconverted.
 
 use crate::error::{ErrorKind, ModuleError, Result};
-use crate::labels::layout::{FileSource, Layout};
-use crate::labels::units::{needs_image_size, scale_box, scale_object, to_pixels};
+use crate::labels::units::{needs_image_size, scale_box, to_pixels};
 use crate::labels::{Format, FrameLabels, Units};
+use crate::layout::{FileSource, Layout};
 use crate::ops::label_diff::{DatasetDiff, SideReader};
-use crate::query::FrameRecord;
 use crate::quote::path_str as quote;
 use crate::worktree::sources::WorktreeSource;
 
@@ -46,8 +45,8 @@ impl ModuleError for PixelsError {
 
 crate::error::module_error!(PixelsError);
 
-/// The size an image's header gives.
-fn header_size(bytes: &[u8], image: &str) -> Result<(u32, u32)> {
+/// The size an image's header gives (an error naming `image` when it gives none).
+pub(crate) fn header_size(bytes: &[u8], image: &str) -> Result<(u32, u32)> {
     crate::image::size(bytes).ok_or_else(|| {
         PixelsError::Unreadable {
             image: quote(image).into_owned(),
@@ -77,35 +76,6 @@ pub fn labels_to_pixels(
         let bytes = src.read(&path)?.ok_or_else(no_image)?;
         let size = header_size(&bytes, &path)?;
         to_pixels(f, size);
-    }
-    Ok(())
-}
-
-/// The frames of `dsv query --json` in pixels (objects and predictions,
-/// which are in their frame's units): each image is read from the store.
-pub fn records_to_pixels(repo: &crate::Repository, frames: &mut [FrameRecord]) -> Result<()> {
-    for f in frames.iter_mut() {
-        let boxed = f
-            .objects
-            .iter()
-            .any(|o| o.bbox.is_some() || o.geometry.is_some())
-            || f.predictions.iter().any(|p| p.bbox.is_some());
-        if f.units != Units::Normalized || !boxed {
-            continue;
-        }
-        let (w, h) = header_size(&repo.store.get(&f.id)?, &f.path)?;
-        let (sx, sy) = (f64::from(w), f64::from(h));
-        for o in &mut f.objects {
-            scale_object(o, sx, sy);
-        }
-        for p in &mut f.predictions {
-            if let Some(b) = p.bbox.as_mut() {
-                scale_box(b, sx, sy);
-            }
-        }
-        f.width = Some(w);
-        f.height = Some(h);
-        f.units = Units::Pixels;
     }
     Ok(())
 }

@@ -198,7 +198,7 @@ impl RemoteView {
 /// not a frame by its path (by the version's `dsv.toml` when the store has it),
 /// else only `dsv.toml`.
 fn non_frame_files(repo: &Repository, commit: &ObjectId, all: bool) -> Result<Vec<ObjectId>> {
-    use crate::labels::layout::{Layout, Role};
+    use crate::layout::{Layout, Role};
     use crate::worktree::sources::TreeSource;
     let tree = Commit::load(&repo.store, commit)?.tree;
     if !all {

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::labels::{AttrValue, FrameLabels};
+use crate::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::object::EntryMode;
 use crate::object::tree::TreeObjectRef;
 use crate::store::ObjectStore;

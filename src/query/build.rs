@@ -19,8 +19,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::labels::{AttrValue, Format, FrameLabels, Units};
+use crate::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::meta::sidecar_path;
 use crate::object::EntryMode;
 use crate::object::diff::FileState;
@@ -146,7 +146,7 @@ fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Opti
             };
             codec::box_object(&mut objects, class, b, *score);
         }
-        let stem = crate::labels::layout::stem(path);
+        let stem = crate::layout::stem(path);
         let mut out = Vec::with_capacity(objects.len() + stem.len() + 16);
         out.push(2);
         out.push(codec::format_tag(Format::Yolo));
@@ -890,7 +890,7 @@ pub(super) fn build(
                                 None
                             } else {
                                 let dirs = layout.frame_dirs(label_path, Format::Yolo);
-                                let stem = crate::labels::layout::stem(label_path);
+                                let stem = crate::layout::stem(label_path);
                                 layout.frame_path_with(&dirs, stem, probe)?.flatten()
                             };
                             invalid.push((i as u32, frame, w.to_string()));

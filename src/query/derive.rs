@@ -26,9 +26,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::Format;
-use crate::labels::layout::{
-    FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent,
-};
+use crate::layout::{FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent};
 use crate::object::diff::FileState;
 use crate::object::tree::{EntryRef, TreeObjectRef};
 use crate::object::{EntryMode, Tree};

@@ -34,6 +34,7 @@ mod derive;
 pub mod index;
 mod matches;
 pub mod parse_cache;
+pub mod pixels;
 pub mod select;
 mod sidecar;
 pub mod stats;

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::{FileSource, Layout, Role};
 use crate::labels::{Format, coco};
+use crate::layout::{FileSource, Layout, Role};
 use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::diff::flatten;

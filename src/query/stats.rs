@@ -58,7 +58,7 @@ pub fn version_stats(
 }
 
 fn has_sidecar(store: &ObjectStore, tree: &ObjectId) -> Result<bool> {
-    use crate::labels::layout::{FileSource, Layout};
+    use crate::layout::{FileSource, Layout};
     let src = TreeSource::new(store, Some(*tree));
     // A dsv.toml that does not parse fails the walk before this is reached.
     let Ok(layout) = Layout::load(&src)? else {

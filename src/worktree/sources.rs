@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
-use crate::labels::layout::FileSource;
+use crate::layout::FileSource;
 use crate::object::diff::FileState;
 use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};

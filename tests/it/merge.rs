@@ -76,7 +76,7 @@ impl Sample {
     fn read(&self, repo: &TestRepo) -> Vec<FrameLabels> {
         let ctx = ParseContext {
             class_names: self.names(repo).map(|n| std::sync::Arc::new(n.into())),
-            stem: labels::layout::stem(self.file).to_string(),
+            stem: dsv::layout::stem(self.file).to_string(),
         };
         let mut bytes = repo.read(self.file);
         if self.format == Format::Cvat {

@@ -14,7 +14,7 @@
 //! not match its tree), and more changed files than [`limit`] allows.
 
 use super::*;
-use crate::labels::layout::file_name;
+use crate::layout::file_name;
 use crate::object::tree::{EntryRef, Shard, Tree, TreeEntry, TreeObject, TreeObjectRef};
 
 /// A frame or label-file candidate of one side that differs from the other side.

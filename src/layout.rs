@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::dsv_toml::{DsvToml, DsvTomlError};
 
-use super::{Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo};
+use crate::labels::{Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo};
 
 /// A version of the dataset's files, addressed by root-relative `/` paths.
 pub trait FileSource: Sync {
@@ -282,7 +282,7 @@ impl Layout {
         path: &str,
         format: Format,
     ) -> crate::error::Result<Result<ParseContext, (String, LabelError)>> {
-        let class_names = if super::format_of(format).uses_class_names() {
+        let class_names = if crate::labels::format_of(format).uses_class_names() {
             match self.class_names(src, path)? {
                 Ok(n) => n,
                 Err(e) => return Ok(Err(e)),
@@ -306,7 +306,7 @@ impl Layout {
         bytes: &[u8],
     ) -> crate::error::Result<Result<Vec<FrameLabels>, (String, LabelError)>> {
         Ok(self.context(src, path, format)?.and_then(|ctx| {
-            super::format_of(format)
+            crate::labels::format_of(format)
                 .parse(bytes, &ctx)
                 .map_err(|e| (path.to_string(), e))
         }))
@@ -314,7 +314,7 @@ impl Layout {
 
     /// Whether [`Layout::parse`] accepts a label file (the same error when
     /// not), without keeping what a multi-frame file holds where the format
-    /// can check without building it ([`super::LabelFormat::check`]).
+    /// can check without building it ([`crate::labels::LabelFormat::check`]).
     pub fn check(
         &self,
         src: &dyn FileSource,
@@ -323,14 +323,14 @@ impl Layout {
         bytes: &[u8],
     ) -> crate::error::Result<Result<(), (String, LabelError)>> {
         Ok(self.context(src, path, format)?.and_then(|ctx| {
-            super::format_of(format)
+            crate::labels::format_of(format)
                 .check(bytes, &ctx)
                 .map_err(|e| (path.to_string(), e))
         }))
     }
 
     /// [`Layout::parse`] handing the frames to `each` one at a time, in the
-    /// same order ([`super::LabelFormat::parse_each`]), so a consumer that
+    /// same order ([`crate::labels::LabelFormat::parse_each`]), so a consumer that
     /// counts them never holds a whole multi-frame file. On an error, the
     /// frames already handed over are to be discarded.
     pub fn parse_each(
@@ -342,7 +342,7 @@ impl Layout {
         each: &mut dyn FnMut(FrameLabels),
     ) -> crate::error::Result<Result<(), (String, LabelError)>> {
         Ok(self.context(src, path, format)?.and_then(|ctx| {
-            super::format_of(format)
+            crate::labels::format_of(format)
                 .parse_each(bytes, &ctx, each)
                 .map_err(|e| (path.to_string(), e))
         }))
