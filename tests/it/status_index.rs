@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::common::TestRepo;
 
@@ -125,4 +125,129 @@ fn status_of_an_index_written_by_an_older_dsv_with_the_monitor_is_right() {
     assert_eq!(porcelain(&repo, &[]), "MM d/c.txt\n");
     assert_eq!(porcelain(&repo, &[]), "MM d/c.txt\n");
     repo.ok(["fsmonitor", "stop"]);
+}
+
+const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
+
+/// The tree id the index records for its current state (hex), as `status` reads it:
+/// only while `gen` and `stamp` are those it was recorded at and `aux` == `stamp`.
+fn recorded_tree(repo: &TestRepo) -> Option<String> {
+    let db = redb::Database::open(repo.path(".dsv/index.redb")).unwrap();
+    let tx = db.begin_read().unwrap();
+    let meta = tx.open_table(META).unwrap();
+    let get = |k: &str| meta.get(k).unwrap().map(|v| v.value());
+    let (stamp, generation) = (get("stamp"), get("gen").unwrap_or(0));
+    if stamp.is_none() || stamp != get("aux") {
+        return None;
+    }
+    let cache = tx.open_table(CACHE).ok()?;
+    let v = cache.get("tree").unwrap()?.value().to_vec();
+    let ok = v.len() == 48
+        && v[..8] == generation.to_le_bytes()
+        && v[8..16] == stamp.unwrap().to_le_bytes();
+    ok.then(|| v[16..].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Forgets the recorded tree id: the next status takes the full path.
+fn forget_tree(repo: &TestRepo) {
+    let db = redb::Database::open(repo.path(".dsv/index.redb")).unwrap();
+    let tx = db.begin_write().unwrap();
+    tx.open_table(CACHE).unwrap().remove("tree").unwrap();
+    tx.commit().unwrap();
+}
+
+fn head_tree(repo: &TestRepo) -> String {
+    let id = repo.ok(["rev-parse", "HEAD"]).stdout.trim().to_string();
+    let commit: serde_json::Value =
+        serde_json::from_str(&repo.ok(["cat-object", id.as_str()]).stdout).unwrap();
+    commit["tree"].as_str().unwrap().to_string()
+}
+
+/// `status --porcelain`, and whether it knew what is staged without reading the
+/// whole index (the phase it reports under `DSV_TRACE_PERF`).
+fn traced_status(repo: &TestRepo, args: &[&str]) -> (String, bool) {
+    let out = repo
+        .cmd()
+        .env("DSV_TRACE_PERF", "1")
+        .arg("status")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let known = err.contains("perf: status.staged_known ");
+    assert!(
+        known || err.contains("perf: status.index_read_whole "),
+        "{err}"
+    );
+    (String::from_utf8(out.stdout).unwrap(), known)
+}
+
+/// After `what`, the index records HEAD's tree and the first status trusts it.
+fn assert_recorded(repo: &TestRepo, what: &str, porcelain: &str) {
+    assert_eq!(
+        recorded_tree(repo),
+        Some(head_tree(repo)),
+        "after {what}, the index should record HEAD's tree"
+    );
+    let (out, known) = traced_status(repo, &["--porcelain"]);
+    assert!(known, "after {what}, status read the whole index");
+    assert_eq!(out, porcelain, "after {what}");
+    forget_tree(repo);
+    assert_eq!(traced_status(repo, &["--porcelain"]), (out, false));
+}
+
+#[test]
+fn every_write_that_knows_the_index_tree_records_it_for_the_next_status() {
+    let repo = committed();
+    assert_recorded(&repo, "commit", "");
+    repo.write("a.txt", "alpha 2\n");
+    repo.ok(["commit", "-a", "-m", "two"]);
+    assert_recorded(&repo, "commit -a", "");
+    repo.ok(["switch", "-c", "side"]);
+    assert_recorded(&repo, "switch -c", "");
+    repo.write("d/e.txt", "epsilon\n");
+    repo.ok(["add", "d/e.txt"]);
+    repo.ok(["rm", "-q", "b.txt"]);
+    repo.ok(["commit", "-m", "side"]);
+    assert_recorded(&repo, "commit of an add and a rm", "");
+    repo.ok(["switch", "main"]);
+    assert_recorded(&repo, "switch", "");
+    repo.write("d/c.txt", "gamma 2\n");
+    repo.ok(["commit", "-a", "-m", "main"]);
+    repo.ok(["merge", "side", "-m", "merge side"]);
+    assert_recorded(&repo, "merge", "");
+    repo.ok(["switch", "-c", "ff", "HEAD~1"]);
+    repo.ok(["merge", "main"]);
+    assert_recorded(&repo, "fast-forward merge", "");
+    repo.ok(["reset", "--hard", "HEAD~1"]);
+    assert_recorded(&repo, "reset --hard", "");
+    repo.ok(["reset", "main"]);
+    // The worktree stays at HEAD~1's files.
+    assert_recorded(&repo, "reset --mixed", " D d/e.txt\n?? b.txt\n");
+    repo.remove("b.txt");
+    repo.ok(["switch", "-f", "side"]);
+    assert_recorded(&repo, "switch -f", "");
+    repo.ok(["cherry-pick", "main~1"]);
+    assert_recorded(&repo, "cherry-pick", "");
+    repo.ok(["revert", "HEAD"]);
+    assert_recorded(&repo, "revert", "");
+    repo.write("a.txt", "alpha 3\n");
+    repo.ok(["add", "a.txt"]);
+    repo.write("d/c.txt", "gamma 3\n");
+    repo.ok(["stash", "-m", "aside"]);
+    assert_recorded(&repo, "stash", "");
+    repo.ok(["sparse", "set", "d"]);
+    repo.ok(["sparse", "disable"]);
+    assert_recorded(&repo, "sparse set and disable", "");
+    // A switch carrying a staged change does not record the target's tree: the
+    // index is not it.
+    repo.write("x.txt", "staged\n");
+    repo.ok(["add", "x.txt"]);
+    repo.ok(["switch", "main"]);
+    assert_eq!(recorded_tree(&repo), None);
+    assert_eq!(
+        traced_status(&repo, &["--porcelain"]),
+        ("A  x.txt\n".into(), false)
+    );
 }
