@@ -879,6 +879,47 @@ mod tests {
         assert_eq!(sub.entries.len(), 1);
     }
 
+    #[test]
+    fn a_write_records_its_tree_only_over_the_state_it_was_derived_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let old = 1_000_000_000_000;
+        let stamp = old + 10 * RACY_WINDOW_NS;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        let (t, u) = (ObjectId([7; 32]), ObjectId([8; 32]));
+        let all: BTreeMap<Vec<u8>, IndexEntry> = [(b"a".to_vec(), entry(1, old))].into();
+        index.replace_all_recording(&all, stamp, t).unwrap();
+        let (state, base) = index.load_based().unwrap();
+        assert_eq!((state.entries, base.tree), (all, Some(t)));
+        // Another command writes between this one's read and its write: no record.
+        index.apply(&[set(b"b", entry(2, old))], stamp).unwrap();
+        assert!(
+            !index
+                .apply_recording(&[set(b"c", entry(3, old))], stamp, &base, u)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        // Read again, the write records, and the id is the one the next reader sees.
+        let (_, base) = index.load_based().unwrap();
+        assert!(
+            index
+                .apply_recording(&[set(b"d", entry(4, old))], stamp, &base, u)
+                .unwrap()
+        );
+        let (_, now) = index.load_based().unwrap();
+        assert_eq!(now.tree, Some(u));
+        assert_eq!(now.generation, base.generation + 1);
+        // The stale base cannot record over the new state either.
+        assert!(
+            !index
+                .record_tree(base.generation, base.stamp, t, true)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().base().unwrap().tree, Some(u));
+    }
+
     proptest! {
         #[test]
         fn entry_round_trip(size in any::<u64>(), m in any::<i64>(), c in any::<i64>(), ino in any::<u64>(), id in proptest::array::uniform32(any::<u8>()), mode in 0u8..3) {

@@ -251,3 +251,142 @@ fn every_write_that_knows_the_index_tree_records_it_for_the_next_status() {
         ("A  x.txt\n".into(), false)
     );
 }
+
+/// `status --json` twice: as it is (trusting a recorded tree id, if any), then with
+/// the recorded id forgotten (the full path). Returns the first and whether it
+/// took the fast path.
+fn status_both_ways(repo: &TestRepo) -> (String, String, bool) {
+    let out = repo
+        .cmd()
+        .env("DSV_TRACE_PERF", "1")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let known = err.contains("perf: status.staged_known ");
+    let fast = String::from_utf8(out.stdout).unwrap();
+    forget_tree(repo);
+    let full = repo.ok(["status", "--json"]).stdout;
+    (fast, full, known)
+}
+
+/// A small deterministic generator (xorshift64*): the sequences are reproducible
+/// from the seed printed on failure.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[test]
+fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() {
+    const PATHS: [&str; 5] = ["a.txt", "b.txt", "d/c.txt", "d/e.txt", "f/g.txt"];
+    const REVS: [&str; 4] = ["main", "side", "HEAD", "HEAD~1"];
+    let mut fast_steps = 0;
+    for seed in [0x9e37_79b9_7f4a_7c15u64, 0x0123_4567_89ab_cdef, 42] {
+        let repo = committed();
+        repo.write("f/g.txt", "g0\n");
+        repo.ok(["commit", "-a", "-m", "g"]);
+        repo.ok(["branch", "side"]);
+        let mut rng = Rng(seed);
+        let mut log = Vec::new();
+        for step in 0..45 {
+            let p = PATHS[rng.below(PATHS.len() as u64) as usize];
+            let rev = REVS[rng.below(REVS.len() as u64) as usize];
+            // Few contents, so that a file often returns to a committed version.
+            let content = format!("v{}\n", rng.below(3));
+            let other = |repo: &TestRepo| {
+                let head = repo.read_string(".dsv/HEAD");
+                if head.trim_end().ends_with("heads/main") {
+                    "side"
+                } else {
+                    "main"
+                }
+            };
+            let args: Vec<String> = match rng.below(16) {
+                0 | 1 => {
+                    repo.write(p, &content);
+                    log.push(format!("write {p} {content:?}"));
+                    continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+                    continue;
+                }
+                2 => vec!["add".into(), p.into()],
+                3 => vec!["add".into(), "-A".into()],
+                4 => vec!["rm".into(), "--cached".into(), "-q".into(), p.into()],
+                5 => vec!["rm".into(), "-q".into(), p.into()],
+                6 => vec!["commit".into(), "-m".into(), format!("s{step}")],
+                7 => vec![
+                    "commit".into(),
+                    "-a".into(),
+                    "-m".into(),
+                    format!("s{step}"),
+                ],
+                8 => vec!["switch".into(), other(&repo).into()],
+                9 => vec!["switch".into(), "-f".into(), other(&repo).into()],
+                10 => {
+                    let mode = ["--soft", "--mixed", "--hard"][rng.below(3) as usize];
+                    vec!["reset".into(), mode.into(), rev.into()]
+                }
+                11 => vec!["restore".into(), "--staged".into(), p.into()],
+                12 => match rng.below(2) {
+                    0 => vec!["sparse".into(), "set".into(), "d".into()],
+                    _ => vec!["sparse".into(), "disable".into()],
+                },
+                13 => match rng.below(2) {
+                    0 => vec!["stash".into()],
+                    _ => vec!["stash".into(), "pop".into()],
+                },
+                14 => vec!["merge".into(), other(&repo).into(), "-m".into(), "m".into()],
+                _ => {
+                    if repo.exists(p) {
+                        repo.remove(p);
+                    }
+                    log.push(format!("delete {p}"));
+                    continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+                    continue;
+                }
+            };
+            let run = repo.run(&args);
+            assert!(
+                !run.stderr.contains("panicked"),
+                "seed {seed:#x}, {args:?}: {}",
+                run.stderr
+            );
+            log.push(format!("{} -> {}", args.join(" "), run.code));
+            if args[0] == "merge" && repo.exists(".dsv/MERGE_STATE") {
+                repo.ok(["merge", "--abort"]);
+                log.push("merge --abort".into());
+            }
+            continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+        }
+    }
+    // The comparison means something only if the fast path was taken often.
+    assert!(
+        fast_steps > 20,
+        "only {fast_steps} steps took the fast path"
+    );
+}
+
+fn continue_status(
+    repo: &TestRepo,
+    log: &mut [String],
+    seed: u64,
+    step: usize,
+    fast_steps: &mut usize,
+) {
+    let (fast, full, known) = status_both_ways(repo);
+    assert_eq!(
+        fast,
+        full,
+        "seed {seed:#x}, step {step}, a status trusting the recorded tree differs \
+         from the full path after:\n{}",
+        log.join("\n")
+    );
+    *fast_steps += usize::from(known);
+}
