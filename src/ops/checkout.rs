@@ -199,7 +199,7 @@ fn execute(
     // Only a plan carried out in full leaves the index at the tree it expects.
     let record = plan
         .record
-        .filter(|_| errors.is_empty() && !odd_size.into_inner());
+        .filter(|_| plan.update_index && errors.is_empty() && !odd_size.into_inner());
     match (edits.is_empty(), record) {
         (false, Some((base, tree))) => {
             repo.index.apply_recording(&edits, stamp, &base, tree)?;
