@@ -132,7 +132,11 @@ const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
 /// The tree id the index records for its current state (hex), as `status` reads it:
 /// only while `gen` and `stamp` are those it was recorded at and `aux` == `stamp`.
 fn recorded_tree(repo: &TestRepo) -> Option<String> {
-    let db = redb::Database::open(repo.path(".dsv/index.redb")).unwrap();
+    recorded_tree_in(repo.root())
+}
+
+fn recorded_tree_in(dir: &Path) -> Option<String> {
+    let db = redb::Database::open(dir.join(".dsv/index.redb")).unwrap();
     let tx = db.begin_read().unwrap();
     let meta = tx.open_table(META).unwrap();
     let get = |k: &str| meta.get(k).unwrap().map(|v| v.value());
@@ -150,24 +154,36 @@ fn recorded_tree(repo: &TestRepo) -> Option<String> {
 
 /// Forgets the recorded tree id: the next status takes the full path.
 fn forget_tree(repo: &TestRepo) {
-    let db = redb::Database::open(repo.path(".dsv/index.redb")).unwrap();
+    forget_tree_in(repo.root())
+}
+
+fn forget_tree_in(dir: &Path) {
+    let db = redb::Database::open(dir.join(".dsv/index.redb")).unwrap();
     let tx = db.begin_write().unwrap();
     tx.open_table(CACHE).unwrap().remove("tree").unwrap();
     tx.commit().unwrap();
 }
 
-fn head_tree(repo: &TestRepo) -> String {
-    let id = repo.ok(["rev-parse", "HEAD"]).stdout.trim().to_string();
+fn head_tree(repo: &TestRepo, dir: &Path) -> String {
+    let id = repo
+        .ok_in(dir, ["rev-parse", "HEAD"])
+        .stdout
+        .trim()
+        .to_string();
     let commit: serde_json::Value =
-        serde_json::from_str(&repo.ok(["cat-object", id.as_str()]).stdout).unwrap();
+        serde_json::from_str(&repo.ok_in(dir, ["cat-object", id.as_str()]).stdout).unwrap();
     commit["tree"].as_str().unwrap().to_string()
 }
 
 /// `status --porcelain`, and whether it knew what is staged without reading the
 /// whole index (the phase it reports under `DSV_TRACE_PERF`).
 fn traced_status(repo: &TestRepo, args: &[&str]) -> (String, bool) {
+    traced_status_in(repo, repo.root(), args)
+}
+
+fn traced_status_in(repo: &TestRepo, dir: &Path, args: &[&str]) -> (String, bool) {
     let out = repo
-        .cmd()
+        .cmd_in(dir)
         .env("DSV_TRACE_PERF", "1")
         .arg("status")
         .args(args)
@@ -185,16 +201,20 @@ fn traced_status(repo: &TestRepo, args: &[&str]) -> (String, bool) {
 
 /// After `what`, the index records HEAD's tree and the first status trusts it.
 fn assert_recorded(repo: &TestRepo, what: &str, porcelain: &str) {
+    assert_recorded_in(repo, repo.root(), what, porcelain)
+}
+
+fn assert_recorded_in(repo: &TestRepo, dir: &Path, what: &str, porcelain: &str) {
     assert_eq!(
-        recorded_tree(repo),
-        Some(head_tree(repo)),
+        recorded_tree_in(dir),
+        Some(head_tree(repo, dir)),
         "after {what}, the index should record HEAD's tree"
     );
-    let (out, known) = traced_status(repo, &["--porcelain"]);
+    let (out, known) = traced_status_in(repo, dir, &["--porcelain"]);
     assert!(known, "after {what}, status read the whole index");
     assert_eq!(out, porcelain, "after {what}");
-    forget_tree(repo);
-    assert_eq!(traced_status(repo, &["--porcelain"]), (out, false));
+    forget_tree_in(dir);
+    assert_eq!(traced_status_in(repo, dir, &["--porcelain"]), (out, false));
 }
 
 #[test]
@@ -309,7 +329,7 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                     "main"
                 }
             };
-            let args: Vec<String> = match rng.below(16) {
+            let args: Vec<String> = match rng.below(20) {
                 0 | 1 => {
                     repo.write(p, &content);
                     log.push(format!("write {p} {content:?}"));
@@ -343,6 +363,14 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                     _ => vec!["stash".into(), "pop".into()],
                 },
                 14 => vec!["merge".into(), other(&repo).into(), "-m".into(), "m".into()],
+                15 => vec!["cherry-pick".into(), other(&repo).into()],
+                16 => vec![
+                    "commit".into(),
+                    "--amend".into(),
+                    "-m".into(),
+                    "amended".into(),
+                ],
+                17 => vec!["checkout".into(), rev.into(), "--".into(), p.into()],
                 _ => {
                     if repo.exists(p) {
                         repo.remove(p);
@@ -359,8 +387,11 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                 run.stderr
             );
             log.push(format!("{} -> {}", args.join(" "), run.code));
-            if args[0] == "merge" && repo.exists(".dsv/MERGE_STATE") {
-                repo.ok(["merge", "--abort"]);
+            if repo.exists(".dsv/MERGE_STATE") {
+                // A merge or cherry-pick stopped on conflicts: give it up.
+                if repo.run(["merge", "--abort"]).code != 0 {
+                    repo.ok(["cherry-pick", "--abort"]);
+                }
                 log.push("merge --abort".into());
             }
             continue_status(&repo, &mut log, seed, step, &mut fast_steps);
@@ -389,4 +420,29 @@ fn continue_status(
         log.join("\n")
     );
     *fast_steps += usize::from(known);
+}
+
+#[test]
+fn clone_and_pull_record_the_tree_they_check_out() {
+    let t = TestRepo::new();
+    let (a, b, remote) = (t.path("a"), t.path("b"), t.path("remote"));
+    std::fs::create_dir_all(a.join("d")).unwrap();
+    t.ok_in(&a, ["init"]);
+    t.ok_in(&a, ["remote", "add", "origin", remote.to_str().unwrap()]);
+    std::fs::write(a.join("d/one.txt"), "one\n").unwrap();
+    std::fs::write(a.join("two.txt"), "two\n").unwrap();
+    t.ok_in(&a, ["add", "-A"]);
+    t.ok_in(&a, ["commit", "-m", "one"]);
+    t.ok_in(&a, ["push", "origin", "main"]);
+    t.ok(["clone", remote.to_str().unwrap(), "b"]);
+    assert_recorded_in(&t, &b, "clone", "");
+    std::fs::write(a.join("d/one.txt"), "one 2\n").unwrap();
+    t.ok_in(&a, ["commit", "-am", "two"]);
+    t.ok_in(&a, ["push"]);
+    t.ok_in(&b, ["pull"]);
+    assert_recorded_in(&t, &b, "pull (fast-forward)", "");
+    assert_eq!(
+        std::fs::read_to_string(b.join("d/one.txt")).unwrap(),
+        "one 2\n"
+    );
 }
