@@ -18,7 +18,7 @@ use crate::paths::{display_path, path_within};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
-use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::index::{Base, IndexEdit, IndexEntry, IndexState, now_ns};
 use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
 
@@ -36,6 +36,10 @@ struct Plan {
     update_index: bool,
     /// A sparse working tree: writes outside it go to the index only.
     sparse: Option<Sparse>,
+    /// The tree id the index hashes to once every edit is made, if the index is
+    /// still as read at this base: recorded with the edits so the next status
+    /// need not read the index (see [`crate::worktree::index::Index::apply_recording`]).
+    record: Option<(Base, ObjectId)>,
 }
 
 /// What a checkout-like command did.
@@ -109,6 +113,9 @@ fn execute(
     // three (the groups, the results, the edits).
     writes.sort_by(|a, b| a.0.cmp(&b.0));
     let failed: std::sync::Mutex<Vec<(Vec<u8>, Error)>> = Default::default();
+    // A tree entry holds the size: a written file whose size is not the tree's
+    // would make the index hash to another tree than the one to record.
+    let odd_size = std::sync::atomic::AtomicBool::new(false);
     let written: Vec<IndexEdit> = writes
         .par_chunk_by_mut(|a, b| parent_dir(&a.0) == parent_dir(&b.0))
         .flat_map_iter(|group| {
@@ -119,6 +126,7 @@ fn execute(
                 .flatten()
                 .map(|(dir, _)| dir);
             let failed = &failed;
+            let odd_size = &odd_size;
             group.iter_mut().filter_map(move |(path, st)| {
                 let path = std::mem::take(path);
                 let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
@@ -142,6 +150,9 @@ fn execute(
                     ),
                 };
                 progress.inc(1);
+                if r.as_ref().is_ok_and(|stat| stat.size != st.size) {
+                    odd_size.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 match r {
                     Ok(stat) => Some(IndexEdit::Set(
                         path,
@@ -185,8 +196,22 @@ fn execute(
             edits.append(&mut written);
         }
     }
-    if !edits.is_empty() {
-        repo.index.apply(&edits, stamp)?;
+    // Only a plan carried out in full leaves the index at the tree it expects.
+    let record = plan
+        .record
+        .filter(|_| plan.update_index && errors.is_empty() && !odd_size.into_inner());
+    match (edits.is_empty(), record) {
+        (false, Some((base, tree))) => {
+            repo.index.apply_recording(&edits, stamp, &base, tree)?;
+        }
+        (false, None) => repo.index.apply(&edits, stamp)?,
+        (true, Some((base, tree))) => {
+            // Nothing to write: the index read is already that tree's. Best effort.
+            let _ = repo
+                .index
+                .record_tree(base.generation, base.stamp, tree, false);
+        }
+        (true, None) => {}
     }
     if !errors.is_empty() {
         return Err(super::add::first_or_multiple(errors, "checkout"));
@@ -275,7 +300,7 @@ fn move_to_tree(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     let current = repo.head_tree()?;
-    let index = repo.index.load()?;
+    let (index, base) = repo.index.load_based()?;
     let changes = diff_trees(&repo.store, current.as_ref(), Some(target_tree), &[])?;
     let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     let mut plan = Plan {
@@ -331,6 +356,11 @@ fn move_to_tree(
         return Err(conflict_error(&conflicts, "switching"));
     }
     plan.sparse = sparse;
+    // An index known to hold exactly the current tree, moved along every path where
+    // the target differs, holds exactly the target. With staged changes it does not.
+    if current.is_some() && base.tree == current {
+        plan.record = Some((base, *target_tree));
+    }
     execute(repo, plan, stamp, progress)
 }
 
@@ -382,11 +412,14 @@ fn reset_worktree(
     stamp: i64,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
-    let index = repo.index.load()?;
+    let (index, base) = repo.index.load_based()?;
     let target = flatten(&repo.store, tree)?;
+    // Every entry not in the tree is removed and every other one set to it or kept
+    // as it is: carried out in full, the index holds exactly the tree.
     let mut plan = Plan {
         update_index: true,
         sparse: crate::worktree::sparse::load(repo.dsv_dir())?,
+        record: Some((base, *tree)),
         ..Plan::default()
     };
     for path in index.entries.keys() {
@@ -397,7 +430,8 @@ fn reset_worktree(
     plan.writes = target
         .into_par_iter()
         .filter(|(path, st)| match index.entries.get(path) {
-            Some(e) if e.id == st.id && e.mode == st.mode => {
+            // The size too: it is part of the tree the index is recorded to hash to.
+            Some(e) if e.id == st.id && e.mode == st.mode && e.stat.size == st.size => {
                 !worktree_matches(repo, &index, path, e).unwrap_or(false)
             }
             _ => true,
@@ -435,13 +469,21 @@ pub fn reset(
                 .into_iter()
                 .map(|(p, st)| {
                     let e = match index.entries.get(&p) {
-                        Some(old) if old.id == st.id && old.mode == st.mode => *old,
+                        Some(old)
+                            if old.id == st.id
+                                && old.mode == st.mode
+                                && old.stat.size == st.size =>
+                        {
+                            *old
+                        }
                         _ => IndexEntry::unverified(st.mode, st.id, st.size),
                     };
                     (p, e)
                 })
                 .collect();
-            repo.index.replace_all(&entries, stamp)?;
+            // Built from the tree alone (mode, id and size, all a tree holds): the
+            // index hashes to it whatever it held before.
+            repo.index.replace_all_recording(&entries, stamp, tree)?;
             CheckoutReport::default()
         }
         ResetMode::Hard => reset_worktree(repo, &tree, stamp, progress)?,
@@ -600,15 +642,19 @@ impl crate::error::ModuleError for CheckoutError {}
 
 crate::error::module_error!(CheckoutError);
 /// Writes `files` (absent from the worktree) and records them in the index: a
-/// sparse working tree taking in paths it did not hold.
+/// sparse working tree taking in paths it did not hold. `keeps`: the index, as read
+/// at that base, already holds each file as given (mode, id and size), so it still
+/// hashes to the tree recorded there, which is recorded again with the write.
 pub fn write_files(
     repo: &WritableRepo,
     files: Vec<(Vec<u8>, FileState)>,
+    keeps: Option<Base>,
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     let plan = Plan {
         writes: files,
         update_index: true,
+        record: keeps.and_then(|b| Some((b, b.tree?))),
         ..Plan::default()
     };
     execute(repo, plan, now_ns(), progress)

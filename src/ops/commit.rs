@@ -108,7 +108,7 @@ pub fn commit_with(
         Some(c) => c.author.clone(),
         None => repo.identity()?,
     };
-    let index = repo.index.load()?;
+    let (index, base) = repo.index.load_based()?;
     let head_commit = repo.refs.head_commit()?;
     let parents: Vec<ObjectId> = match &amended {
         Some(c) => c.parents.clone(),
@@ -147,6 +147,11 @@ pub fn commit_with(
         })?;
     }
     let (tree, summary) = build_tree(&repo.store, &index.entries)?;
+    // The index hashes to `tree` while nothing has written it since it was read:
+    // recorded, the next status need not read it. Best effort, like status's record.
+    let _ = repo
+        .index
+        .record_tree(base.generation, base.stamp, tree, true);
     if let Some(p) = parent
         && !opts.allow_empty
         && Commit::load(&repo.store, &p)?.tree == tree

@@ -77,7 +77,7 @@ fn reapply(
             .unwrap_or_default(),
         ..SparseReport::default()
     };
-    let mut index = repo.index.load()?;
+    let (mut index, mut base) = repo.index.load_based()?;
     let head = repo.refs.head_commit()?;
     let was_empty = index.entries.is_empty();
     if was_empty && let Some(tree) = repo.head_tree()? {
@@ -88,7 +88,7 @@ fn reapply(
             .map(|(p, st)| (p.clone(), *st))
             .collect();
         super::checkout::record_only(repo, outside)?;
-        index = repo.index.load()?;
+        (index, base) = repo.index.load_based()?;
     }
     let mut writes: Vec<(Vec<u8>, FileState)> = Vec::new();
     let mut removes = Vec::new();
@@ -138,7 +138,10 @@ fn reapply(
         crate::worktree::write::remove_entry(repo.root(), p, repo.storage.as_ref())?;
         report.removed += 1;
     }
-    let r = super::checkout::write_files(repo, writes, progress)?;
+    // Unless HEAD's files filled an empty index, every write is of an index entry
+    // as it stands: the index's content, and so its recorded tree id, do not change.
+    let keeps = Some(base).filter(|_| !was_empty);
+    let r = super::checkout::write_files(repo, writes, keeps, progress)?;
     report.written = r.written;
     Ok(report)
 }

@@ -92,6 +92,8 @@ pub fn status(
     progress: &dyn Progress,
 ) -> Result<StatusReport> {
     let stamp = now_ns();
+    // The phase names say which path was taken (the whole index read or not).
+    let mut phases = crate::trace::Phases::start("status");
     let head = repo.refs.head_commit()?;
     let branch = match repo.refs.head()? {
         Head::Branch(b) => Some(b),
@@ -142,7 +144,10 @@ pub fn status(
         }
     }
     let mut delta = match delta {
-        Some(d) => d,
+        Some(d) => {
+            phases.mark("staged_known");
+            d
+        }
         None => {
             let known = peek.tree.filter(|_| whole);
             let (index, index_tree, d, s) =
@@ -167,6 +172,7 @@ pub fn status(
                 merge_maps(head_files, idx, &mut staged);
             }
             session = s;
+            phases.mark("index_read_whole");
             d
         }
     };

@@ -169,6 +169,58 @@ pub struct Peek {
     pub smudged: Option<Vec<Vec<u8>>>,
 }
 
+/// The state of the index a command read, to write the tree id its edits lead to
+/// only if nothing else wrote the index in between (see [`Index::apply_recording`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Base {
+    /// The generation read.
+    pub generation: i64,
+    /// The stamp read.
+    pub stamp: i64,
+    /// The tree id recorded for that very state, if any.
+    pub tree: Option<ObjectId>,
+}
+
+/// The generation, stamp and recorded tree id in one read transaction's view.
+fn read_base(tx: &redb::ReadTransaction) -> std::result::Result<Base, redb::Error> {
+    let meta = tx.open_table(META)?;
+    let stamp = meta.get("stamp")?.map(|v| v.value()).unwrap_or(0);
+    let generation = meta.get("gen")?.map(|v| v.value()).unwrap_or(0);
+    let mut base = Base {
+        generation,
+        stamp,
+        tree: None,
+    };
+    // The tree id of an index last written by an older dsv is stale.
+    if aux_kept(&meta)?
+        && let Some(cache) = open_opt(tx, CACHE)?
+        && let Some(v) = cache.get("tree")?
+    {
+        let v = v.value();
+        if v.len() == 48 && v[..8] == generation.to_le_bytes() && v[8..16] == stamp.to_le_bytes() {
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&v[16..]);
+            base.tree = Some(ObjectId(id));
+        }
+    }
+    Ok(base)
+}
+
+/// Writes `tree` as the id the entries hash to at `generation` and `stamp`.
+fn put_tree(
+    tx: &redb::WriteTransaction,
+    generation: i64,
+    stamp: i64,
+    tree: ObjectId,
+) -> std::result::Result<(), redb::Error> {
+    let mut v = Vec::with_capacity(48);
+    v.extend_from_slice(&generation.to_le_bytes());
+    v.extend_from_slice(&stamp.to_le_bytes());
+    v.extend_from_slice(&tree.0);
+    tx.open_table(CACHE)?.insert("tree", v.as_slice())?;
+    Ok(())
+}
+
 /// The derived tables of an index written by this version: `aux` == `stamp`.
 fn aux_kept(
     meta: &impl ReadableTable<&'static str, i64>,
@@ -196,13 +248,13 @@ fn note_smudged(
     Ok(())
 }
 
-/// After a write that changed entries: a new generation, the tree id dropped, and
-/// the derived tables marked as kept at `stamp`.
+/// After a write that changed entries: a new generation (returned), the tree id
+/// dropped, and the derived tables marked as kept at `stamp`.
 fn bump(
     tx: &redb::WriteTransaction,
     stamp: i64,
     aux_was_kept: bool,
-) -> std::result::Result<(), redb::Error> {
+) -> std::result::Result<i64, redb::Error> {
     let mut meta = tx.open_table(META)?;
     let generation = meta.get("gen")?.map(|v| v.value()).unwrap_or(0) + 1;
     meta.insert("gen", generation)?;
@@ -213,7 +265,7 @@ fn bump(
         meta.remove("aux")?;
     }
     tx.open_table(CACHE)?.remove("tree")?;
-    Ok(())
+    Ok(generation)
 }
 
 impl Index {
@@ -289,10 +341,16 @@ impl Index {
 
     /// Loads every entry.
     pub fn load(&self) -> Result<IndexState> {
+        Ok(self.load_based()?.0)
+    }
+
+    /// Loads every entry, with the state they were read at: for a command that
+    /// writes the index and knows the tree id it will hash to.
+    pub fn load_based(&self) -> Result<(IndexState, Base)> {
         self.db.guard(|| self.load_inner())
     }
 
-    fn load_inner(&self) -> Result<IndexState> {
+    fn load_inner(&self) -> Result<(IndexState, Base)> {
         let tx = self.db.read()?;
         let table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
         // redb yields keys in order: collect, then build the map in one bulk pass
@@ -310,26 +368,59 @@ impl Index {
             sorted.push((k.value().to_vec(), entry));
         }
         let entries: BTreeMap<Vec<u8>, IndexEntry> = sorted.into_iter().collect();
-        let meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
-        let stamp = meta
-            .get("stamp")
-            .map_err(|e| self.db.err(e))?
-            .map(|v| v.value())
-            .unwrap_or(0);
-        Ok(IndexState { entries, stamp })
+        let base = read_base(&tx).map_err(|e| self.db.err(e))?;
+        Ok((
+            IndexState {
+                entries,
+                stamp: base.stamp,
+            },
+            base,
+        ))
     }
 
     /// Applies edits atomically. `stamp` is when the operation started looking at
     /// the files (see [`now_ns`]): entries modified within the racy window of it are re-hashed later.
     pub fn apply(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
-        self.db.guard(|| self.apply_inner(edits, stamp))
+        self.db
+            .guard(|| self.apply_inner(edits, stamp, None))
+            .map(|_| ())
     }
 
-    fn apply_inner(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
+    /// [`Index::apply`], recording in the same transaction `tree` as the id the entries
+    /// hash to after the edits, but only if the index is still as the caller read it
+    /// (`base`): the caller derived `tree` from that state and these edits. Returns
+    /// whether it recorded.
+    pub fn apply_recording(
+        &self,
+        edits: &[IndexEdit],
+        stamp: i64,
+        base: &Base,
+        tree: ObjectId,
+    ) -> Result<bool> {
+        self.db
+            .guard(|| self.apply_inner(edits, stamp, Some((base, tree))))
+    }
+
+    fn apply_inner(
+        &self,
+        edits: &[IndexEdit],
+        stamp: i64,
+        record: Option<(&Base, ObjectId)>,
+    ) -> Result<bool> {
         let tx = self.db.write()?;
+        let recorded;
         {
-            let kept = aux_kept(&tx.open_table(META).map_err(|e| self.db.err(e))?)
-                .map_err(|e| self.db.err(e))?;
+            let (kept, unchanged) = {
+                let meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
+                let get = |k: &str| -> Result<Option<i64>> {
+                    Ok(meta.get(k).map_err(|e| self.db.err(e))?.map(|v| v.value()))
+                };
+                let now_gen = get("gen")?.unwrap_or(0);
+                let now_stamp = get("stamp")?;
+                let unchanged = record
+                    .is_some_and(|(b, _)| b.generation == now_gen && Some(b.stamp) == now_stamp);
+                (aux_kept(&meta).map_err(|e| self.db.err(e))?, unchanged)
+            };
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
             let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
             for edit in edits {
@@ -349,9 +440,15 @@ impl Index {
                 }
             }
             drop((table, smudged));
-            bump(&tx, stamp, kept).map_err(|e| self.db.err(e))?;
+            let generation = bump(&tx, stamp, kept).map_err(|e| self.db.err(e))?;
+            // Without the derived tables kept, a recorded tree id would never be read.
+            recorded = kept && unchanged;
+            if let Some((_, tree)) = record.filter(|_| recorded) {
+                put_tree(&tx, generation, stamp, tree).map_err(|e| self.db.err(e))?;
+            }
         }
-        tx.commit().map_err(|e| self.db.err(e))
+        tx.commit().map_err(|e| self.db.err(e))?;
+        Ok(recorded)
     }
 
     /// Records fresh stat data for clean files, but only where the entry still names the
@@ -385,10 +482,28 @@ impl Index {
 
     /// Replaces the whole index.
     pub fn replace_all(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
-        self.db.guard(|| self.replace_all_inner(entries, stamp))
+        self.db
+            .guard(|| self.replace_all_inner(entries, stamp, None))
     }
 
-    fn replace_all_inner(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
+    /// [`Index::replace_all`], recording in the same transaction `tree` as the id
+    /// `entries` hash to (the caller built them from that tree).
+    pub fn replace_all_recording(
+        &self,
+        entries: &BTreeMap<Vec<u8>, IndexEntry>,
+        stamp: i64,
+        tree: ObjectId,
+    ) -> Result<()> {
+        self.db
+            .guard(|| self.replace_all_inner(entries, stamp, Some(tree)))
+    }
+
+    fn replace_all_inner(
+        &self,
+        entries: &BTreeMap<Vec<u8>, IndexEntry>,
+        stamp: i64,
+        tree: Option<ObjectId>,
+    ) -> Result<()> {
         let tx = self.db.write()?;
         {
             tx.delete_table(ENTRIES).map_err(|e| self.db.err(e))?;
@@ -404,7 +519,10 @@ impl Index {
             }
             drop((table, smudged));
             // Every entry was written just now: the derived tables are whole again.
-            bump(&tx, stamp, true).map_err(|e| self.db.err(e))?;
+            let generation = bump(&tx, stamp, true).map_err(|e| self.db.err(e))?;
+            if let Some(tree) = tree {
+                put_tree(&tx, generation, stamp, tree).map_err(|e| self.db.err(e))?;
+            }
         }
         tx.commit().map_err(|e| self.db.err(e))
     }
@@ -451,11 +569,7 @@ impl Index {
                     }
                     meta.insert("aux", stamp)?;
                 }
-                let mut v = Vec::with_capacity(48);
-                v.extend_from_slice(&generation.to_le_bytes());
-                v.extend_from_slice(&stamp.to_le_bytes());
-                v.extend_from_slice(&tree.0);
-                tx.open_table(CACHE)?.insert("tree", v.as_slice())?;
+                put_tree(&tx, generation, stamp, tree)?;
                 Ok(true)
             })()
             .map_err(|e| self.db.err(e))?;
@@ -540,34 +654,16 @@ impl IndexReader<'_> {
     pub fn peek(&self) -> Result<Peek> {
         self.db.guard(|| {
             let err = |e: redb::Error| self.db.err(e);
+            let base = read_base(&self.tx).map_err(err)?;
             let meta = self.tx.open_table(META).map_err(|e| self.db.err(e))?;
-            let get = |k: &str| -> Result<Option<i64>> {
-                Ok(meta.get(k).map_err(|e| self.db.err(e))?.map(|v| v.value()))
-            };
-            let stamp = get("stamp")?.unwrap_or(0);
-            let generation = get("gen")?.unwrap_or(0);
-            let kept = aux_kept(&meta).map_err(|e| self.db.err(e))?;
             let mut peek = Peek {
-                stamp,
-                generation,
-                tree: None,
+                stamp: base.stamp,
+                generation: base.generation,
+                tree: base.tree,
                 smudged: None,
             };
-            if !kept {
+            if !aux_kept(&meta).map_err(|e| self.db.err(e))? {
                 return Ok(peek);
-            }
-            if let Some(cache) = open_opt(&self.tx, CACHE).map_err(|e| err(e.into()))?
-                && let Some(v) = cache.get("tree").map_err(|e| self.db.err(e))?
-            {
-                let v = v.value();
-                if v.len() == 48
-                    && v[..8] == generation.to_le_bytes()
-                    && v[8..16] == stamp.to_le_bytes()
-                {
-                    let mut id = [0u8; 32];
-                    id.copy_from_slice(&v[16..]);
-                    peek.tree = Some(ObjectId(id));
-                }
             }
             let Some(table) = open_opt(&self.tx, SMUDGED).map_err(|e| err(e.into()))? else {
                 return Ok(peek);
@@ -580,6 +676,12 @@ impl IndexReader<'_> {
             peek.smudged = Some(smudged);
             Ok(peek)
         })
+    }
+
+    /// The state this view reads (see [`Base`]).
+    pub fn base(&self) -> Result<Base> {
+        self.db
+            .guard(|| read_base(&self.tx).map_err(|e| self.db.err(e)))
     }
 
     /// Every entry (as [`Index::load`], in this view).
@@ -775,6 +877,47 @@ mod tests {
             .subset(&[b"b".to_vec(), b"x".to_vec()])
             .unwrap();
         assert_eq!(sub.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_write_records_its_tree_only_over_the_state_it_was_derived_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let old = 1_000_000_000_000;
+        let stamp = old + 10 * RACY_WINDOW_NS;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        let (t, u) = (ObjectId([7; 32]), ObjectId([8; 32]));
+        let all: BTreeMap<Vec<u8>, IndexEntry> = [(b"a".to_vec(), entry(1, old))].into();
+        index.replace_all_recording(&all, stamp, t).unwrap();
+        let (state, base) = index.load_based().unwrap();
+        assert_eq!((state.entries, base.tree), (all, Some(t)));
+        // Another command writes between this one's read and its write: no record.
+        index.apply(&[set(b"b", entry(2, old))], stamp).unwrap();
+        assert!(
+            !index
+                .apply_recording(&[set(b"c", entry(3, old))], stamp, &base, u)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().peek().unwrap().tree, None);
+        // Read again, the write records, and the id is the one the next reader sees.
+        let (_, base) = index.load_based().unwrap();
+        assert!(
+            index
+                .apply_recording(&[set(b"d", entry(4, old))], stamp, &base, u)
+                .unwrap()
+        );
+        let (_, now) = index.load_based().unwrap();
+        assert_eq!(now.tree, Some(u));
+        assert_eq!(now.generation, base.generation + 1);
+        // The stale base cannot record over the new state either.
+        assert!(
+            !index
+                .record_tree(base.generation, base.stamp, t, true)
+                .unwrap()
+        );
+        assert_eq!(index.reader().unwrap().base().unwrap().tree, Some(u));
     }
 
     proptest! {

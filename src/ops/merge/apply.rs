@@ -8,7 +8,7 @@ use crate::object::diff::FileState;
 
 use crate::repo::Repository;
 use crate::worktree::delta::{hash_worktree_file, stat_tracked};
-use crate::worktree::index::{IndexEdit, IndexEntry, IndexState};
+use crate::worktree::index::{Base, IndexEdit, IndexEntry, IndexState};
 use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
 
@@ -95,10 +95,14 @@ pub(super) fn local_changes_error(paths: &[Vec<u8>], what: &str) -> Error {
 /// A staged path outside a sparse working tree that is absent from it goes to the
 /// index only; a conflicted one is written (materialised, as git does), since the
 /// user must see it to resolve it.
+///
+/// With `from` (the index as read, and the state it was read at), the tree id the
+/// index holds afterwards is computed from it and the edits, and recorded with them.
 pub(super) fn apply_changes(
     repo: &Repository,
     changes: &[(Vec<u8>, Option<FileState>, bool)],
     stamp: i64,
+    from: Option<(&IndexState, &Base)>,
 ) -> Result<(u64, u64)> {
     let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     let mut edits = Vec::new();
@@ -147,7 +151,20 @@ pub(super) fn apply_changes(
         }
     }
     if !edits.is_empty() {
-        repo.index.apply(&edits, stamp)?;
+        match from {
+            Some((index, base)) => {
+                let mut entries = index.entries.clone();
+                for edit in &edits {
+                    match edit {
+                        IndexEdit::Set(p, e) => entries.insert(p.clone(), *e),
+                        IndexEdit::Remove(p) => entries.remove(p),
+                    };
+                }
+                let tree = crate::worktree::build::index_tree_id(&entries)?;
+                repo.index.apply_recording(&edits, stamp, base, tree)?;
+            }
+            None => repo.index.apply(&edits, stamp)?,
+        }
     }
     Ok((written, removed))
 }

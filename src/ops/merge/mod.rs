@@ -229,7 +229,7 @@ fn run_merge(
 ) -> Result<MergeReport> {
     let stamp = now_ns();
     let ours_tree = repo.head_tree()?;
-    let index = repo.index.load()?;
+    let (index, read_at) = repo.index.load_based()?;
     let index_tree = crate::worktree::build::index_tree_id(&index.entries)?;
     let clean_index = match ours_tree {
         Some(t) => index_tree == t,
@@ -315,7 +315,8 @@ fn run_merge(
     };
     let Some(head) = head.filter(|_| !ff) else {
         // Fast-forward: write their files, then move HEAD.
-        let (w, r) = apply_changes(repo, &changes, stamp)?;
+        // The index is at their tree now: recorded, the next status reads neither.
+        let (w, r) = apply_changes(repo, &changes, stamp, Some((&index, &read_at)))?;
         report.written = w;
         report.removed = r;
         let moved = move_head(
@@ -347,7 +348,7 @@ fn run_merge(
     };
     // The state is on disk before the worktree changes, so --abort always works.
     save_state(repo, &state)?;
-    let (w, r) = apply_changes(repo, &changes, stamp)?;
+    let (w, r) = apply_changes(repo, &changes, stamp, None)?;
     state.applied = true;
     update_state(repo, &state)?;
     report.written = w;
@@ -381,8 +382,12 @@ fn move_head(repo: &Repository, to: ObjectId, msg: &str) -> Result<Option<OpEven
 /// Commits the index as the result of `state` and clears the state; returns the
 /// commit and what hooks fire on.
 fn finish(repo: &Repository, state: &MergeState) -> Result<(ObjectId, Vec<OpEvent>)> {
-    let index = repo.index.load()?;
+    let (index, base) = repo.index.load_based()?;
     let (tree, summary) = crate::worktree::build::build_tree(&repo.store, &index.entries)?;
+    // As commit: the index hashes to `tree` unless written since it was read.
+    let _ = repo
+        .index
+        .record_tree(base.generation, base.stamp, tree, true);
     let committer = repo.identity()?;
     let (time, tz) = repo.now()?;
     let parents = match state.kind {
@@ -691,7 +696,7 @@ pub fn abort(repo: &WritableRepo) -> Result<MergeReport> {
     if !unstage.is_empty() {
         repo.index.apply(&unstage, stamp)?;
     }
-    let (written, removed) = apply_changes(repo, &changes, stamp)?;
+    let (written, removed) = apply_changes(repo, &changes, stamp, None)?;
     let mut events = Vec::new();
     // HEAD moved during the stop (a reset): going back to where the merge began is
     // a branch move like any other.
@@ -753,7 +758,7 @@ pub fn resolve(repo: &WritableRepo, paths: &[Vec<u8>], side: Side) -> Result<Res
         changes.push((p.clone(), pick, true));
         resolved.push(shown);
     }
-    apply_changes(repo, &changes, stamp)?;
+    apply_changes(repo, &changes, stamp, None)?;
     save_state(repo, &state)?;
     Ok(ResolveReport {
         resolved,
