@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::dsv_toml::{DsvToml, DsvTomlError};
 
-use crate::labels::{Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo};
+use crate::labels::{
+    ClassNames, Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo,
+};
 
 /// A version of the dataset's files, addressed by root-relative `/` paths.
 pub trait FileSource: Sync {
@@ -64,7 +66,7 @@ pub const NAMES_FILES: &[&str] = &[
 pub struct Layout {
     /// The dataset's `dsv.toml` (defaults when absent).
     pub toml: DsvToml,
-    names: Mutex<HashMap<String, Option<Arc<yolo::ClassNames>>>>,
+    names: Mutex<HashMap<String, Option<Arc<ClassNames>>>>,
 }
 
 /// The directory part of a root-relative path ("" at the root).
@@ -113,7 +115,7 @@ fn blank_head(head: &[u8]) -> bool {
 
 /// Class names found for a label file (`None`: no names file), or the names file
 /// that failed to parse with its error.
-pub type NamesResult = Result<Option<Arc<yolo::ClassNames>>, (String, LabelError)>;
+pub type NamesResult = Result<Option<Arc<ClassNames>>, (String, LabelError)>;
 
 /// How much of a file's start classification looks at.
 pub const SNIFF_LEN: usize = 8192;
@@ -259,7 +261,7 @@ impl Layout {
         Ok(Ok(found))
     }
 
-    fn cached_names(&self, dir: &str) -> Option<Option<Arc<yolo::ClassNames>>> {
+    fn cached_names(&self, dir: &str) -> Option<Option<Arc<ClassNames>>> {
         self.names.lock().ok()?.get(dir).cloned()
     }
 
@@ -267,10 +269,12 @@ impl Layout {
         let Some(bytes) = src.read(path)? else {
             return Ok(Ok(None));
         };
-        Ok(match yolo::parse_class_names(file_name(path), &bytes) {
-            Ok(n) => Ok(Some(Arc::new(n))),
-            Err(e) => Err((path.to_string(), e)),
-        })
+        Ok(
+            match crate::labels::parse_class_names(file_name(path), &bytes) {
+                Ok(n) => Ok(Some(Arc::new(n))),
+                Err(e) => Err((path.to_string(), e)),
+            },
+        )
     }
 
     /// What parsing the label file at `path` needs (the class names of its
@@ -364,6 +368,12 @@ impl Layout {
     /// in, in order of preference. The same for every label file of a
     /// directory (of one format), so a caller pairing many can keep them.
     pub fn frame_dirs(&self, label_path: &str, format: Format) -> Vec<String> {
+        self.frame_dirs_of(label_path, format.is_multi_frame())
+    }
+
+    /// [`Layout::frame_dirs`] of a label file of a multi-frame format or
+    /// not: all the format decides (for a file whose format is unknown).
+    pub fn frame_dirs_of(&self, label_path: &str, multi_frame: bool) -> Vec<String> {
         let dir = parent(label_path);
         let rule_frames = self
             .toml
@@ -371,7 +381,7 @@ impl Layout {
             .and_then(|r| r.frames.clone());
         let mut candidates: Vec<String> = Vec::new();
         let push_dir = |d: &str, c: &mut Vec<String>| c.push(d.to_string());
-        if format.is_multi_frame() {
+        if multi_frame {
             if let Some(f) = &rule_frames {
                 push_dir(f, &mut candidates);
             }

@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let list = dsv::labels::yolo::parse_class_names(&name, &bytes)
+            let list = dsv::labels::parse_class_names(&name, &bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             Some((path.display().to_string(), list.names))
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::labels::{Format, yolo};
+use crate::labels::{ClassNames, Format, format_of, parse_class_names};
 use crate::layout::{FileSource, Layout, NAMES_FILES};
 use crate::query::FrameRecord;
 use crate::store::ObjectStore;
@@ -104,10 +104,10 @@ pub fn of_dataset(
         .iter()
         .flat_map(|f| f.labels.iter().map(|(p, fmt)| (p.as_str(), *fmt)))
         .collect();
-    let mut lists: Vec<Arc<yolo::ClassNames>> = Vec::new();
+    let mut lists: Vec<Arc<ClassNames>> = Vec::new();
     for (path, fmt) in files {
         let list = match fmt {
-            Format::Yolo => match layout.class_names(&src, path)? {
+            fmt if format_of(fmt).uses_class_names() => match layout.class_names(&src, path)? {
                 Ok(Some(n)) => n,
                 _ => continue,
             },
@@ -119,7 +119,7 @@ pub fn of_dataset(
                     continue;
                 };
                 c.categories.sort_by_key(|c| c.id);
-                Arc::new(yolo::ClassNames::from(
+                Arc::new(ClassNames::from(
                     c.categories.into_iter().map(|c| c.name).collect::<Vec<_>>(),
                 ))
             }
@@ -133,7 +133,7 @@ pub fn of_dataset(
     if lists.is_empty() {
         for n in NAMES_FILES {
             if let Some(bytes) = src.read(n)?
-                && let Ok(list) = yolo::parse_class_names(n, &bytes)
+                && let Ok(list) = parse_class_names(n, &bytes)
             {
                 lists.push(Arc::new(list));
                 break;

@@ -896,12 +896,9 @@ fn export_into(
             message: e.to_string(),
         };
         if let Some(label) = &label {
-            let bytes = match format {
-                Format::Yolo => crate::labels::yolo::write_with_names(&fl, &classes.names),
-                Format::Voc => crate::labels::voc::write_in(&fl, Some("JPEGImages")),
-                _ => imp.write(std::slice::from_ref(&fl), Some(&classes.names)),
-            }
-            .map_err(failed)?;
+            let bytes = imp
+                .write_exported(&fl, Some(&classes.names))
+                .map_err(failed)?;
             let hash = blake3::hash(&bytes).to_hex().to_string();
             let same = match (old, earlier) {
                 (Some(r), Some(e))

@@ -7,7 +7,10 @@
 //! ask the registry instead of matching on [`Format`].
 
 use super::Format;
-use super::{FrameLabels, Geometry, LabelError, ParseContext, Units, coco, cvat, kitti, voc, yolo};
+use super::{
+    BBox, ClassNames, FrameLabels, Geometry, LabelError, ParseContext, Units, coco, cvat, kitti,
+    voc, yolo,
+};
 
 /// What a label format is to the rest of dsv.
 pub trait LabelFormat: Sync {
@@ -82,6 +85,38 @@ pub trait LabelFormat: Sync {
         false
     }
 
+    /// Whether a file describes exactly the one frame its name gives
+    /// ([`ParseContext::stem`]) and holds no frame attributes: a changed file
+    /// at the same path then says nothing new of its frame beyond the objects.
+    fn one_named_frame(&self) -> bool {
+        false
+    }
+
+    /// The boxes [`LabelFormat::parse`] would build from a file whose objects
+    /// are all [`PlainBox`]es, without building them (a fast path, one call
+    /// per file): `true` exactly when `parse` with `names` accepts the file
+    /// and gives one frame named [`ParseContext::stem`], in
+    /// [`LabelFormat::units`], with no size and no frame attributes, whose
+    /// objects are `out` in file order; `false` (with `out` unspecified)
+    /// otherwise, and always for a format without the fast path.
+    fn plain_boxes(
+        &self,
+        _bytes: &[u8],
+        _names: Option<&ClassNames>,
+        _out: &mut Vec<PlainBox>,
+    ) -> bool {
+        false
+    }
+
+    /// What [`LabelFormat::parse`] with `names` would count in a file of a
+    /// format that stores class indices, found without building objects
+    /// ([`Counts`] says how): `None` when `parse` refuses the file (the
+    /// caller then parses it for the error), and always for a format
+    /// without the counting pass.
+    fn count(&self, _bytes: &[u8], _names: Option<&ClassNames>) -> Option<Counts> {
+        None
+    }
+
     /// The units its boxes are written in.
     fn units(&self) -> Units {
         Units::Pixels
@@ -102,6 +137,17 @@ pub trait LabelFormat: Sync {
         None
     }
 
+    /// Writes one frame as `dsv export` does, into its
+    /// [`LabelFormat::export_layout`]: as [`LabelFormat::write`], unless the
+    /// file names where the export puts its image.
+    fn write_exported(
+        &self,
+        frame: &FrameLabels,
+        names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        self.write(std::slice::from_ref(frame), names)
+    }
+
     /// The frame name a written file gives the frame at `path` in the dataset.
     fn frame_name<'a>(&self, path: &'a str) -> &'a str {
         path
@@ -112,6 +158,27 @@ pub trait LabelFormat: Sync {
     fn names_file(&self, _names: &[String]) -> Option<(&'static str, Vec<u8>)> {
         None
     }
+}
+
+/// One object of a file of plain boxes ([`LabelFormat::plain_boxes`]): its
+/// class index, its box and its confidence score. As an object, its class is
+/// the name at that index of the names in effect (the index written out when
+/// there are none), its box that box, and its one attribute, when scored,
+/// `score` ([`super::AttrValue::Float`]).
+pub type PlainBox = (usize, BBox, Option<f64>);
+
+/// The counts of a one-frame file of a format that stores class indices
+/// ([`LabelFormat::count`]). The frame [`LabelFormat::parse`] builds has
+/// `objects` objects, classes named as a [`PlainBox`]'s are, no frame
+/// attributes, and no object attribute but a `score` number on `scored` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Objects.
+    pub objects: u64,
+    /// Objects per class index, in order of first appearance.
+    pub classes: Vec<(usize, u64)>,
+    /// Objects with a confidence score.
+    pub scored: u64,
 }
 
 /// Where an export of one format puts its files.
@@ -189,6 +256,11 @@ mod tests {
             .filter(|f| format_of(*f).ids_are_stable())
             .collect();
         assert_eq!(stable, [Format::Cvat]);
+        let named: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| format_of(*f).one_named_frame())
+            .collect();
+        assert_eq!(named, [Format::Yolo]);
         assert!(format_of(Format::Cvat).export_layout().is_none());
         assert_eq!(format_of(Format::Yolo).units(), Units::Normalized);
         assert_eq!(format_of(Format::Voc).frame_name("a/b/c.jpg"), "c.jpg");
@@ -242,6 +314,40 @@ mod tests {
         assert_eq!(held(Format::Yolo), ["polygon"]);
         assert!(held(Format::Voc).is_empty());
         assert!(held(Format::Kitti).is_empty());
+    }
+
+    #[test]
+    fn only_formats_with_a_fast_path_take_it_and_never_for_pose_files() {
+        let text = b"1 0.5 0.5 0.2 0.1\n0 0.25 0.5 0.1 0.1 0.75\n";
+        let names = ClassNames::from(vec!["car".to_string(), "dog".to_string()]);
+        let pose = ClassNames {
+            kpt_shape: Some(crate::labels::KptShape { points: 1, dims: 2 }),
+            ..names.clone()
+        };
+        let mut boxes = Vec::new();
+        for f in Format::ALL {
+            let imp = format_of(f);
+            let fast = f == Format::Yolo;
+            assert_eq!(imp.plain_boxes(text, Some(&names), &mut boxes), fast);
+            assert_eq!(imp.count(text, Some(&names)).is_some(), fast);
+            assert!(!imp.plain_boxes(text, Some(&pose), &mut boxes));
+            assert!(imp.count(text, Some(&pose)).is_none());
+        }
+        let yolo = format_of(Format::Yolo);
+        assert!(yolo.plain_boxes(text, None, &mut boxes));
+        assert_eq!(
+            boxes.iter().map(|b| (b.0, b.2)).collect::<Vec<_>>(),
+            [(1, None), (0, Some(0.75))]
+        );
+        let counts = yolo.count(text, Some(&names)).expect("counts");
+        assert_eq!(
+            counts,
+            Counts {
+                objects: 2,
+                classes: vec![(1, 1), (0, 1)],
+                scored: 1
+            }
+        );
     }
 
     #[test]

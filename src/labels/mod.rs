@@ -17,12 +17,16 @@ pub mod compare;
 pub mod cvat;
 pub mod format;
 pub mod kitti;
+pub mod names;
 pub mod units;
 pub mod voc;
 pub mod yolo;
 
 pub use attrs::Attributes;
-pub use format::{ExportLayout, LabelFormat, format_from_tag, format_of, format_tag};
+pub use format::{
+    Counts, ExportLayout, LabelFormat, PlainBox, format_from_tag, format_of, format_tag,
+};
+pub use names::{ClassNames, KptShape, parse_class_names};
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -628,9 +632,9 @@ impl FrameLabels {
 pub struct ParseContext {
     /// Class names by index, for formats that store numbers (YOLO), with a
     /// pose dataset's `kpt_shape`. Read from `data.yaml`, `obj.names` or
-    /// `classes.txt` by [`yolo::parse_class_names`]. Shared, because every
+    /// `classes.txt` by [`parse_class_names`]. Shared, because every
     /// label file of a directory uses the same list.
-    pub class_names: Option<std::sync::Arc<yolo::ClassNames>>,
+    pub class_names: Option<std::sync::Arc<ClassNames>>,
     /// The label file's stem, used as the frame name by YOLO and KITTI.
     pub stem: String,
 }

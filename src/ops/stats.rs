@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::{AttrValue, FrameLabels};
+use crate::labels::{AttrValue, ClassNames, FrameLabels, LabelFormat, format_of};
 use crate::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::object::EntryMode;
 use crate::object::tree::TreeObjectRef;
@@ -241,27 +241,28 @@ impl FileCounts {
     }
 }
 
-/// Phase 2's counts of one label file. A plain YOLO file, the bulk of a
-/// large dataset, stays inline as class indices into its scope's names: a
+/// Phase 2's counts of one label file. A file a format's counting pass
+/// vouches for ([`LabelFormat::count`]: YOLO's, the bulk of a large
+/// dataset) stays inline as class indices into its scope's names: a
 /// million of them then allocate nothing and move as small values.
 #[derive(Debug, Clone)]
 enum Counted {
-    Yolo(YoloCounts),
+    Indexed(IndexedCounts),
     Full(Box<FileCounts>),
 }
 
-/// Classes a [`YoloCounts`] holds inline.
-const YOLO_INLINE: usize = 6;
+/// Classes a [`IndexedCounts`] holds inline.
+const INLINE_CLASSES: usize = 6;
 
-/// A YOLO file that parsed, with at most [`YOLO_INLINE`] classes, each a
-/// distinct name of the names list in effect.
+/// A file of a format that stores class indices that parsed, with at most
+/// [`INLINE_CLASSES`] classes, each a distinct name of the names list in effect.
 #[derive(Debug, Clone, Copy)]
-struct YoloCounts {
+struct IndexedCounts {
     objects: u32,
     scored: u32,
     len: u8,
     /// (index into the names, objects).
-    classes: [(u16, u16); YOLO_INLINE],
+    classes: [(u16, u16); INLINE_CLASSES],
 }
 
 /// A parsed label file's counts as totals and the cache read them,
@@ -276,7 +277,7 @@ struct ParsedView<C, A> {
     attributes: [A; 2],
 }
 
-/// The attribute list of an inline YOLO file: `score` or nothing.
+/// The attribute list of an inline file: `score` or nothing.
 type MaybeTriple<'n> = std::option::IntoIter<(&'n str, &'n str, u64)>;
 
 /// An attribute triple borrowed from its owned form.
@@ -304,7 +305,7 @@ impl FileCounts {
     }
 }
 
-impl YoloCounts {
+impl IndexedCounts {
     /// The counts with class names from `names` (the list they were made with).
     fn view<'n>(
         &self,
@@ -329,10 +330,10 @@ impl YoloCounts {
 impl Counted {
     /// The counts in full (tests compare them with the parser's).
     #[cfg(test)]
-    fn to_full(&self, names: Option<&Arc<crate::labels::yolo::ClassNames>>) -> FileCounts {
+    fn to_full(&self, names: Option<&Arc<ClassNames>>) -> FileCounts {
         match self {
             Counted::Full(c) => (**c).clone(),
-            Counted::Yolo(y) => {
+            Counted::Indexed(y) => {
                 let v = y.view(names.map_or(&[][..], |n| n.as_slice()));
                 let owned =
                     |l: MaybeTriple| l.map(|(k, v, n)| (k.to_owned(), v.to_owned(), n)).collect();
@@ -353,15 +354,15 @@ impl Counted {
 }
 
 /// The inline form of a counting pass's result, when it fits.
-fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<YoloCounts> {
-    if y.classes.len() > YOLO_INLINE {
+fn inline_counts(y: &crate::labels::Counts, names: &[String]) -> Option<IndexedCounts> {
+    if y.classes.len() > INLINE_CLASSES {
         return None;
     }
-    let mut out = YoloCounts {
+    let mut out = IndexedCounts {
         objects: u32::try_from(y.objects).ok()?,
         scored: u32::try_from(y.scored).ok()?,
         len: 0,
-        classes: [(0, 0); YOLO_INLINE],
+        classes: [(0, 0); INLINE_CLASSES],
     };
     for (k, &(index, n)) in y.classes.iter().enumerate() {
         let name = names.get(index)?;
@@ -378,33 +379,33 @@ fn yolo_inline(y: &crate::labels::yolo::Counts, names: &[String]) -> Option<Yolo
     Some(out)
 }
 
-/// The counts of one YOLO label file: from the counting pass when it vouches
-/// for the file, else from the full parser (which also gives the exact error).
-fn yolo_counted(
+/// The counts of one label file of a format that stores class indices: from
+/// its counting pass when that vouches for the file, else from the full
+/// parser (which also gives the exact error).
+fn indexed_counted(
+    format: &dyn LabelFormat,
     bytes: &[u8],
     path: &str,
-    names: Option<&Arc<crate::labels::yolo::ClassNames>>,
+    names: Option<&Arc<ClassNames>>,
 ) -> Counted {
-    // The counting pass reads no pose lines: a pose dataset's files are parsed.
-    if names.is_some_and(|n| n.kpt_shape.is_some()) {
-        return Counted::Full(Box::new(yolo_file_counts(bytes, path, names, None)));
-    }
-    let list = names.map(|n| n.as_slice());
-    let counts = crate::labels::yolo::count(bytes, list);
-    if let (Some(list), Some(y)) = (list, &counts)
-        && let Some(inline) = yolo_inline(y, list)
+    let counts = format.count(bytes, names.map(|n| &**n));
+    if let (Some(n), Some(y)) = (names, &counts)
+        && let Some(inline) = inline_counts(y, n.as_slice())
     {
-        return Counted::Yolo(inline);
+        return Counted::Indexed(inline);
     }
-    Counted::Full(Box::new(yolo_file_counts(bytes, path, names, counts)))
+    Counted::Full(Box::new(indexed_file_counts(
+        format, bytes, path, names, counts,
+    )))
 }
 
-/// [`yolo_counted`] in full, given the counting pass's result.
-fn yolo_file_counts(
+/// [`indexed_counted`] in full, given the counting pass's result.
+fn indexed_file_counts(
+    format: &dyn LabelFormat,
     bytes: &[u8],
     path: &str,
-    names: Option<&Arc<crate::labels::yolo::ClassNames>>,
-    counts: Option<crate::labels::yolo::Counts>,
+    names: Option<&Arc<ClassNames>>,
+    counts: Option<crate::labels::Counts>,
 ) -> FileCounts {
     let list = names.map(|n| n.as_slice());
     if let Some(y) = counts {
@@ -440,7 +441,7 @@ fn yolo_file_counts(
         class_names: names.cloned(),
         stem: stem(path).to_string(),
     };
-    match crate::labels::parse(crate::labels::Format::Yolo, bytes, &ctx) {
+    match format.parse(bytes, &ctx) {
         Ok(frames) => FileCounts::of_frames(frames),
         Err(e) => FileCounts {
             kind: FileKind::Error,
@@ -518,7 +519,7 @@ fn encode_files<'a>(
         let c: &FileCounts = match c {
             None => &none,
             Some(Counted::Full(c)) => c,
-            Some(Counted::Yolo(y)) => {
+            Some(Counted::Indexed(y)) => {
                 body.push(1);
                 encode_parsed(&mut body, &mut strings, y.view(names));
                 continue;
@@ -707,20 +708,21 @@ impl StatsCache {
     }
 }
 
-/// Rules that apply at a directory: the layout plus the YOLO class names
+/// Rules that apply at a directory: the layout plus the class names
 /// inherited from the nearest names file above.
 struct Scope {
-    names: Option<Arc<crate::labels::yolo::ClassNames>>,
+    names: Option<Arc<ClassNames>>,
     digest: [u8; 32],
     /// The names file that does not parse here, with its error (as
-    /// "FILE: error"): every YOLO file below fails with it, as in a full parse.
+    /// "FILE: error"): every file below of a format that uses class names
+    /// fails with it, as in a full parse.
     error: Option<Arc<String>>,
 }
 
 impl Scope {
     /// The scope a names file `n` in directory `path` sets, from its content.
     fn of_names_file(path: &str, n: &str, id: &ObjectId, bytes: &[u8]) -> Scope {
-        match crate::labels::yolo::parse_class_names(n, bytes) {
+        match crate::labels::parse_class_names(n, bytes) {
             Ok(names) => Scope {
                 names: Some(Arc::new(names)),
                 digest: id.0,
@@ -933,7 +935,7 @@ impl Walk<'_> {
         for (i, c) in counts.iter().enumerate() {
             match c {
                 Some(Counted::Full(c)) => total.add_counts(c, || node.file_path(i)),
-                Some(Counted::Yolo(y)) => total.add_parsed(y.view(names)),
+                Some(Counted::Indexed(y)) => total.add_parsed(y.view(names)),
                 None => {}
             }
         }
@@ -973,7 +975,8 @@ impl Walk<'_> {
         let Role::Label(format) = role else {
             return Ok(None);
         };
-        if format == crate::labels::Format::Yolo
+        let imp = format_of(format);
+        if imp.uses_class_names()
             && self
                 .layout
                 .toml
@@ -988,7 +991,12 @@ impl Walk<'_> {
                     ..FileCounts::default()
                 }))));
             }
-            return Ok(Some(yolo_counted(bytes, path, scope.names.as_ref())));
+            return Ok(Some(indexed_counted(
+                imp,
+                bytes,
+                path,
+                scope.names.as_ref(),
+            )));
         }
         // Frame by frame: a multi-frame file is counted without holding
         // all its objects at once.
@@ -1191,17 +1199,24 @@ mod tests {
         ]
     }
 
+    /// YOLO, the format with a counting pass.
+    fn yolo() -> &'static dyn LabelFormat {
+        format_of(crate::labels::Format::Yolo)
+    }
+
+    /// The stats path of a YOLO file (a format that stores class indices).
+    fn yolo_counted(bytes: &[u8], path: &str, names: Option<&Arc<ClassNames>>) -> Counted {
+        indexed_counted(yolo(), bytes, path, names)
+    }
+
     /// Counts from the full YOLO parser, the reference for the counting pass.
-    fn parsed_counts(
-        bytes: &[u8],
-        names: Option<&Arc<crate::labels::yolo::ClassNames>>,
-    ) -> FileCounts {
+    fn parsed_counts(bytes: &[u8], names: Option<&Arc<ClassNames>>) -> FileCounts {
         let ctx = crate::labels::ParseContext {
             class_names: names.cloned(),
             stem: "f".into(),
         };
-        match crate::labels::yolo::parse(bytes, &ctx) {
-            Ok(frame) => FileCounts::of_frames(vec![frame]),
+        match yolo().parse(bytes, &ctx) {
+            Ok(frames) => FileCounts::of_frames(frames),
             Err(e) => FileCounts {
                 kind: FileKind::Error,
                 error: e.to_string(),
@@ -1210,7 +1225,7 @@ mod tests {
         }
     }
 
-    fn names_lists() -> Vec<Option<Arc<crate::labels::yolo::ClassNames>>> {
+    fn names_lists() -> Vec<Option<Arc<ClassNames>>> {
         vec![
             None,
             // Two indices with one name: counted as one class, like the parser does.
@@ -1260,8 +1275,7 @@ mod tests {
                     "{}",
                     f.display()
                 );
-                let list = names.as_ref().map(|n| n.as_slice());
-                fast += usize::from(crate::labels::yolo::count(&bytes, list).is_some());
+                fast += usize::from(yolo().count(&bytes, names.as_deref()).is_some());
             }
         }
         // The YOLO samples take the counting pass (KITTI files and names lists do not).
@@ -1313,7 +1327,7 @@ mod tests {
         let text = b"0 0.5 0.5 0.1 0.1\n3 0.2 0.2 0.1 0.1 0.9\n0 0.1 0.1 0.1 0.1\n";
         let distinct = names[2].as_ref();
         match yolo_counted(text, "labels/f.txt", distinct) {
-            Counted::Yolo(y) => {
+            Counted::Indexed(y) => {
                 let ns = distinct.map_or(&[][..], |n| n.as_slice());
                 let got: Vec<(&str, u64)> = y.view(ns).classes.collect();
                 assert_eq!(got, [("car", 2), ("bus", 1)]);
@@ -1324,7 +1338,7 @@ mod tests {
         // No names, a name shared by two indices, an index past the names,
         // more classes than fit inline: the full form.
         let shared = b"0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n";
-        let many: Vec<u8> = (0..=YOLO_INLINE)
+        let many: Vec<u8> = (0..=INLINE_CLASSES)
             .flat_map(|i| format!("{i} .5 .5 .1 .1\n").into_bytes())
             .collect();
         for (text, names) in [
@@ -1380,7 +1394,7 @@ mod tests {
             let total = |c: &Counted| {
                 let mut s = Stats::default();
                 match c {
-                    Counted::Yolo(y) => s.add_parsed(y.view(ns)),
+                    Counted::Indexed(y) => s.add_parsed(y.view(ns)),
                     Counted::Full(c) => s.add_counts(c, || "labels/f.txt".into()),
                 }
                 s
@@ -1397,8 +1411,7 @@ mod tests {
                 .map(|(c, nums)| format!("{c} {}\n", nums.join(" ")))
                 .collect();
             let names = names_lists().pop().flatten();
-            let list = names.as_ref().map(|n| n.as_slice());
-            let counts = crate::labels::yolo::count(text.as_bytes(), list);
+            let counts = yolo().count(text.as_bytes(), names.as_deref());
             prop_assert!(counts.is_some(), "{text}");
             prop_assert_eq!(counts.map_or(0, |c| c.objects), lines.len() as u64);
         }

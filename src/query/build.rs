@@ -19,7 +19,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::{AttrValue, Format, FrameLabels, Units};
+use crate::labels::{
+    AttrValue, ClassNames, Format, FrameLabels, LabelFormat, PlainBox, Units, format_of,
+};
 use crate::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::meta::sidecar_path;
 use crate::object::EntryMode;
@@ -120,18 +122,24 @@ fn encode_label_file(
     Ok(out)
 }
 
-/// [`encode_parse`] of a YOLO file whose lines are all boxes, given the
-/// class names in effect, written straight from its bytes: a million label
-/// files then cost no object, string or map each. `None` for any other file,
-/// which the general path parses (and reports).
-fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+/// [`encode_parse`] of a file whose objects are all plain boxes
+/// ([`LabelFormat::plain_boxes`]), given the class names in effect, written
+/// straight from its bytes: a million label files then cost no object,
+/// string or map each. `None` for any other file (and any format without
+/// the fast path), which the general path parses (and reports).
+fn encode_plain_boxes(
+    format: &dyn LabelFormat,
+    names: Option<&ClassNames>,
+    path: &str,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
     thread_local! {
-        static BOXES: std::cell::RefCell<Vec<crate::labels::yolo::PlainBox>> =
+        static BOXES: std::cell::RefCell<Vec<PlainBox>> =
             const { std::cell::RefCell::new(Vec::new()) };
     }
     BOXES.with(|cell| {
         let mut boxes = cell.borrow_mut();
-        if !crate::labels::yolo::plain_boxes(bytes, names, &mut boxes) {
+        if !format.plain_boxes(bytes, names, &mut boxes) {
             return None;
         }
         let mut objects = Vec::with_capacity(boxes.len() * 64);
@@ -149,10 +157,10 @@ fn encode_yolo_boxes(names: Option<&[String]>, path: &str, bytes: &[u8]) -> Opti
         let stem = crate::layout::stem(path);
         let mut out = Vec::with_capacity(objects.len() + stem.len() + 16);
         out.push(2);
-        out.push(codec::format_tag(Format::Yolo));
+        out.push(codec::format_tag(format.format()));
         codec::varint(&mut out, 1);
         codec::string(&mut out, stem);
-        out.push(1); // normalized units
+        out.push(u8::from(format.units() == Units::Normalized));
         codec::opt_u32(&mut out, None);
         codec::opt_u32(&mut out, None);
         codec::varint(&mut out, 0); // no frame attributes
@@ -259,11 +267,9 @@ pub(super) fn parse_candidate(
         Some(rule) => Role::Label(rule.format),
         None => layout.role_by_content(path, bytes),
     };
-    if role == Role::Label(Format::Yolo)
+    if let Role::Label(format) = role
         && let Some(Ok(names)) = names
-        // Pose files (a names file with kpt_shape) are not plain boxes.
-        && names.as_ref().is_none_or(|n| n.kpt_shape.is_none())
-        && let Some(out) = encode_yolo_boxes(names.as_deref().map(|n| n.as_slice()), path, bytes)
+        && let Some(out) = encode_plain_boxes(format_of(format), names.as_deref(), path, bytes)
     {
         return Ok(out);
     }
@@ -889,7 +895,7 @@ pub(super) fn build(
                             let frame = if label_path.ends_with(".json") {
                                 None
                             } else {
-                                let dirs = layout.frame_dirs(label_path, Format::Yolo);
+                                let dirs = layout.frame_dirs_of(label_path, false);
                                 let stem = crate::layout::stem(label_path);
                                 layout.frame_path_with(&dirs, stem, probe)?.flatten()
                             };
@@ -1174,7 +1180,9 @@ mod tests {
                 stem: "f7".into(),
             };
             let parsed = crate::labels::yolo::parse(text.as_bytes(), &ctx);
-            let fast = encode_yolo_boxes(names.as_deref(), "labels/d/f7.txt", text.as_bytes());
+            let list = names.clone().map(ClassNames::from);
+            let yolo = format_of(Format::Yolo);
+            let fast = encode_plain_boxes(yolo, list.as_ref(), "labels/d/f7.txt", text.as_bytes());
             let plain = lines.iter().all(|l| l.split_ascii_whitespace().count() != 1
                 && !l.contains('x') && !l.contains("-0.3") && l.split_ascii_whitespace().count() <= 6)
                 && parsed.is_ok();
@@ -1271,7 +1279,9 @@ frames = "right/"
     fn a_plain_yolo_file_takes_the_direct_encoding() {
         let names = ["car".to_string(), "dog".to_string()];
         let text = b"1 0.5 0.5 0.2 0.1\n0 0.25 0.5 0.1 0.1 0.75\n";
-        let fast = encode_yolo_boxes(Some(&names), "labels/f.txt", text).expect("direct");
+        let list = ClassNames::from(names.to_vec());
+        let yolo = format_of(Format::Yolo);
+        let fast = encode_plain_boxes(yolo, Some(&list), "labels/f.txt", text).expect("direct");
         let mut general = Vec::new();
         let ctx = crate::labels::ParseContext {
             class_names: Some(std::sync::Arc::new(names.to_vec().into())),
@@ -1283,7 +1293,15 @@ frames = "right/"
         assert_eq!(fast, general);
         // A polygon line goes the general way.
         let poly = b"0 0.1 0.1 0.2 0.1 0.2 0.2\n";
-        assert!(encode_yolo_boxes(Some(&names), "labels/f.txt", poly).is_none());
+        assert!(encode_plain_boxes(yolo, Some(&list), "labels/f.txt", poly).is_none());
+        // As does a pose dataset's file, and any file of a format without the fast path.
+        let pose = ClassNames {
+            kpt_shape: Some(crate::labels::KptShape { points: 1, dims: 2 }),
+            ..list.clone()
+        };
+        assert!(encode_plain_boxes(yolo, Some(&pose), "labels/f.txt", text).is_none());
+        let kitti = format_of(Format::Kitti);
+        assert!(encode_plain_boxes(kitti, Some(&list), "labels/f.txt", text).is_none());
     }
 
     proptest::proptest! {

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::labels::Format;
+use crate::labels::{Format, format_of};
 use crate::layout::{FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent};
 use crate::object::diff::FileState;
 use crate::object::tree::{EntryRef, TreeObjectRef};
@@ -494,21 +494,22 @@ pub(super) fn derive(
     // it before, and entries describing it after.
     let mut before: BTreeMap<usize, Vec<&[u8]>> = BTreeMap::new();
     let mut after: BTreeMap<usize, Vec<(&str, Format, usize, Entry)>> = BTreeMap::new();
-    // The changed files whose earlier parse is needed: all but YOLO files that
-    // described the same frame before. A YOLO file describes the one frame its
-    // name gives (the same paths in both versions, so the same frame) and has
-    // no frame attributes; the frame's earlier record naming it as YOLO shows
-    // it parsed as YOLO then, so its earlier parse would say nothing new.
+    // The changed files whose earlier parse is needed: all but files of a
+    // format whose file describes the one frame its name gives (the same
+    // paths in both versions, so the same frame) with no frame attributes
+    // (`LabelFormat::one_named_frame`) that described the same frame before:
+    // the frame's earlier record naming the file in that format shows it
+    // parsed so then, so its earlier parse would say nothing new.
     let mut old_needed = Vec::new();
     for (k, ((path, _, _), new_parse)) in labels.iter().zip(&new_parses).enumerate() {
         let Some((format, is)) = describe(&layout, path, new_parse, probe, true)? else {
             return Ok(None);
         };
         let same_frame = match is.as_slice() {
-            [(f, _, _)] if format == Format::Yolo => recs
+            [(f, _, _)] if format_of(format).one_named_frame() => recs
                 .get(*f)
                 .and_then(codec::record_parts)
-                .is_some_and(|p| p.label_files().any(|l| l == (*path, Format::Yolo)))
+                .is_some_and(|p| p.label_files().any(|l| l == (*path, format)))
                 .then_some(*f),
             _ => None,
         };

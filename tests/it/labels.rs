@@ -141,12 +141,10 @@ fn check_edit(
 fn yolo_edit_is_reported_exactly() {
     let repo = TestRepo::init();
     copy_contents(&fixture("demo"), repo.root());
-    let names: Vec<String> = labels::yolo::parse_class_names(
-        "data.yaml",
-        &std::fs::read(repo.path("data.yaml")).unwrap(),
-    )
-    .unwrap()
-    .names;
+    let names: Vec<String> =
+        labels::parse_class_names("data.yaml", &std::fs::read(repo.path("data.yaml")).unwrap())
+            .unwrap()
+            .names;
     let bytes = std::fs::read(repo.path("labels/frame_000.txt")).unwrap();
     let ctx = ParseContext {
         class_names: Some(std::sync::Arc::new(names.clone().into())),
@@ -1092,6 +1090,7 @@ fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
     };
     let max = labels::MAX_OBJECTS_PER_FRAME;
     let yolo_line = "0 0.5 0.5 0.1 0.1\n";
+    let yolo = labels::format_of(labels::Format::Yolo);
     let full = yolo_line.repeat(max);
     assert_eq!(
         labels::yolo::parse(full.as_bytes(), &ctx)
@@ -1100,18 +1099,14 @@ fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
             .len(),
         max
     );
-    assert!(labels::yolo::count(full.as_bytes(), None).is_some());
+    assert!(yolo.count(full.as_bytes(), None).is_some());
     let over = yolo_line.repeat(max + 1);
     let e = labels::yolo::parse(over.as_bytes(), &ctx).expect_err("one past the limit");
     assert_eq!(e.line, Some(max + 1));
     assert!(e.message.contains("objects in one frame"), "{e}");
-    assert!(labels::yolo::count(over.as_bytes(), None).is_none());
+    assert!(yolo.count(over.as_bytes(), None).is_none());
     let mut boxes = Vec::new();
-    assert!(!labels::yolo::plain_boxes(
-        over.as_bytes(),
-        None,
-        &mut boxes
-    ));
+    assert!(!yolo.plain_boxes(over.as_bytes(), None, &mut boxes));
 
     let kitti_line =
         "Car 0.00 0 -1.57 600.00 150.00 630.00 190.00 2.85 2.63 12.34 0.47 1.49 69.44 -1.56\n";
@@ -1129,7 +1124,7 @@ fn label_files_past_the_object_and_polygon_limits_are_refused_by_line() {
     let e = labels::yolo::parse(polygon(points + 1).as_bytes(), &ctx).expect_err("past the limit");
     assert_eq!(e.line, Some(1));
     assert!(e.message.contains("points per polygon"), "{e}");
-    assert!(labels::yolo::count(polygon(points + 1).as_bytes(), None).is_none());
+    assert!(yolo.count(polygon(points + 1).as_bytes(), None).is_none());
 }
 
 #[test]

@@ -67,7 +67,7 @@ const SAMPLES: [Sample; 3] = [
 impl Sample {
     fn names(&self, repo: &TestRepo) -> Option<Vec<String>> {
         self.names.map(|n| {
-            labels::yolo::parse_class_names(n, &repo.read(n))
+            labels::parse_class_names(n, &repo.read(n))
                 .expect("class names")
                 .names
         })

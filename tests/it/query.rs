@@ -1038,7 +1038,7 @@ fn assert_close(a: &[(String, [f64; 4])], b: &[(String, [f64; 4])], tol: f64, wh
 }
 
 fn demo_frames() -> Vec<(String, FrameLabels)> {
-    let names = labels::yolo::parse_class_names(
+    let names = labels::parse_class_names(
         "data.yaml",
         &std::fs::read(fixture("demo/data.yaml")).expect("fixture"),
     )
@@ -1077,7 +1077,7 @@ fn export_yolo_then_reimport_equals_the_original_objects() {
     ]);
     let names_bytes = std::fs::read(out.join("data.yaml")).expect("data.yaml");
     let names = std::sync::Arc::new(
-        labels::yolo::parse_class_names("data.yaml", &names_bytes).expect("names parse"),
+        labels::parse_class_names("data.yaml", &names_bytes).expect("names parse"),
     );
     for (stem, orig) in demo_frames() {
         let bytes =

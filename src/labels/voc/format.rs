@@ -47,6 +47,16 @@ impl LabelFormat for VocFormat {
         })
     }
 
+    /// With `<folder>`: the directory the export copies the image to.
+    fn write_exported(
+        &self,
+        frame: &FrameLabels,
+        _names: Option<&[String]>,
+    ) -> Result<Vec<u8>, LabelError> {
+        let images = self.export_layout().map(|l| l.images);
+        super::write_in(frame, images)
+    }
+
     /// VOC's `<filename>` is the image's file name, without directories.
     fn frame_name<'a>(&self, path: &'a str) -> &'a str {
         path.rsplit('/').next().unwrap_or(path)

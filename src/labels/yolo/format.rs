@@ -1,7 +1,9 @@
 //! YOLO as a [`LabelFormat`].
 
 use crate::labels::format::{ExportLayout, LabelFormat, one_frame};
-use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext, Units};
+use crate::labels::{
+    ClassNames, Counts, Format, FrameLabels, Geometry, LabelError, ParseContext, PlainBox, Units,
+};
 
 /// YOLO txt: one file per frame, class indices into a names list,
 /// normalized boxes (and polygons, YOLO's segmentation lines).
@@ -56,6 +58,31 @@ impl LabelFormat for YoloFormat {
 
     fn uses_class_names(&self) -> bool {
         true
+    }
+
+    /// A file is the frame of its stem, with objects only.
+    fn one_named_frame(&self) -> bool {
+        true
+    }
+
+    /// Box lines only; a pose dataset's files (a names file with
+    /// `kpt_shape`) are left to the parser.
+    fn plain_boxes(
+        &self,
+        bytes: &[u8],
+        names: Option<&ClassNames>,
+        out: &mut Vec<PlainBox>,
+    ) -> bool {
+        names.is_none_or(|n| n.kpt_shape.is_none())
+            && super::plain_boxes(bytes, names.map(|n| n.names.as_slice()), out)
+    }
+
+    /// Box and polygon lines; a pose dataset's files are left to the parser.
+    fn count(&self, bytes: &[u8], names: Option<&ClassNames>) -> Option<Counts> {
+        if names.is_some_and(|n| n.kpt_shape.is_some()) {
+            return None;
+        }
+        super::count(bytes, names.map(|n| n.names.as_slice()))
     }
 
     fn units(&self) -> Units {

@@ -19,7 +19,7 @@
 //!
 //! Pose files (Ultralytics: `class cx cy w h x1 y1 [v1] x2 y2 [v2] ...`) are
 //! read when the names file says their shape, `kpt_shape: [K, 2|3]`
-//! ([`ClassNames::kpt_shape`]): every line is then a box and K keypoints,
+//! ([`super::ClassNames::kpt_shape`]): every line is then a box and K keypoints,
 //! an object with [`Geometry::Keypoints`] (as COCO keypoints), and a line
 //! with another count of numbers is an error at its line. Without
 //! `kpt_shape` the keypoint columns would read like a polygon, so a line
@@ -33,9 +33,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use super::names::KptShape;
 use super::{
-    AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_OBJECTS_PER_FRAME,
-    MAX_POLYGON_POINTS, Object, ParseContext, Units, too_many_objects,
+    AttrValue, BBox, Counts, FrameLabels, Geometry, Keypoints, LabelError, MAX_OBJECTS_PER_FRAME,
+    MAX_POLYGON_POINTS, Object, ParseContext, PlainBox, Units, too_many_objects,
 };
 
 mod format;
@@ -69,51 +70,9 @@ pub fn sniff(path: &str, head: &[u8]) -> bool {
         .all(|f| number(f.as_bytes()).is_some())
 }
 
-/// The most keypoints per pose line a `kpt_shape` may declare (COCO's
-/// whole-body pose has 133; no pose model has thousands).
-pub const MAX_KEYPOINTS: usize = 10_000;
-
-/// The shape of a pose file's keypoints, from `kpt_shape: [K, D]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KptShape {
-    /// K: keypoints per line.
-    pub points: usize,
-    /// D: numbers per keypoint, 2 (`x y`) or 3 (`x y visibility`).
-    pub dims: usize,
-}
-
-impl KptShape {
-    /// The numbers after the class on a line: the box, then K × D.
-    fn values(self) -> usize {
-        4 + self.points * self.dims
-    }
-}
-
-/// What a YOLO names file says: the class names by index and, for a pose
-/// dataset, the keypoint shape. Dereferences to the names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClassNames {
-    /// Class names by index.
-    pub names: Vec<String>,
-    /// `kpt_shape` of a `data.yaml`: the label files are pose files.
-    pub kpt_shape: Option<KptShape>,
-}
-
-impl std::ops::Deref for ClassNames {
-    type Target = Vec<String>;
-
-    fn deref(&self) -> &Vec<String> {
-        &self.names
-    }
-}
-
-impl From<Vec<String>> for ClassNames {
-    fn from(names: Vec<String>) -> ClassNames {
-        ClassNames {
-            names,
-            kpt_shape: None,
-        }
-    }
+/// The numbers after the class on a pose line: the box, then K × D.
+fn line_values(shape: KptShape) -> usize {
+    4 + shape.points * shape.dims
 }
 
 /// Parses one frame's YOLO label file (frame name = `ctx.stem`).
@@ -128,35 +87,21 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
     Ok(model.frame)
 }
 
-/// One box line of a YOLO file as [`parse`] reads it: class index, box, score.
-pub type PlainBox = (usize, BBox, Option<f64>);
-
 /// The objects [`parse`] builds from a file whose lines are all boxes (four
 /// numbers, or five with a score), without building them: `true` exactly
 /// when [`parse`] accepts the file and it holds no polygon (`out` is then
 /// the boxes in file order), `false` (with `out` unspecified) otherwise.
 /// `names` is a list without `kpt_shape`: a pose dataset's files are parsed.
-pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
+fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
     out.clear();
     matches!(read(bytes, names, None, &mut Boxes(out)), Ok(true))
-}
-
-/// What [`parse`] would count in a file, found without building objects.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Objects (non-blank lines).
-    pub objects: u64,
-    /// Objects per class index, in order of first appearance.
-    pub classes: Vec<(usize, u64)>,
-    /// Objects with a confidence score.
-    pub scored: u64,
 }
 
 /// The counts of the objects [`parse`] would build, without building them
 /// (no `String` per object): `None` exactly when [`parse`] refuses the file,
 /// which the caller then runs for the error. `names` is a list without
 /// `kpt_shape`: a pose dataset's files are parsed.
-pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
+fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
     let mut counter = Counter(Counts::default());
     read(bytes, names, None, &mut counter).ok()?;
     Some(counter.0)
@@ -462,7 +407,7 @@ fn pose_line(
     n: usize,
     polygons: Polygons,
 ) -> Result<Option<Line>, LabelError> {
-    let want = shape.values();
+    let want = line_values(shape);
     let KptShape { points: k, dims: d } = shape;
     if n != want && n != want + 1 {
         return Err(LabelError::at_line(
@@ -673,140 +618,6 @@ fn pose_keypoints<'a>(fields: impl Iterator<Item = &'a [u8]>, n: usize) -> Optio
         }
     }
     visible.then_some((n - 4) / 3)
-}
-
-/// Reads class names from `data.yaml`/`*.yaml` or a one-name-per-line file
-/// (`obj.names`, `classes.txt`); a YAML file's `kpt_shape` too.
-pub fn parse_class_names(file_name: &str, bytes: &[u8]) -> Result<ClassNames, LabelError> {
-    if ends_with_ignore_case(file_name, ".yaml") || ends_with_ignore_case(file_name, ".yml") {
-        names_from_yaml(bytes)
-    } else {
-        names_from_lines(bytes).map(ClassNames::from)
-    }
-}
-
-fn names_from_yaml(bytes: &[u8]) -> Result<ClassNames, LabelError> {
-    let doc: serde_norway::Value = serde_norway::from_slice(bytes).map_err(|e| {
-        let message = format!("invalid YAML: {e}");
-        match e.location() {
-            Some(l) => LabelError {
-                line: Some(l.line()),
-                column: Some(l.column()),
-                message,
-            },
-            None => LabelError::msg(message),
-        }
-    })?;
-    let kpt_shape = doc.get("kpt_shape").map(kpt_shape).transpose()?;
-    let names = class_list(&doc)?;
-    Ok(ClassNames { names, kpt_shape })
-}
-
-/// `kpt_shape: [K, D]`: K keypoints (1 to [`MAX_KEYPOINTS`]) of D = 2 or 3 numbers.
-fn kpt_shape(v: &serde_norway::Value) -> Result<KptShape, LabelError> {
-    let bad = || {
-        LabelError::msg(format!(
-            "kpt_shape is not [K, 2] or [K, 3] with K keypoints from 1 to {MAX_KEYPOINTS}"
-        ))
-    };
-    let serde_norway::Value::Sequence(items) = v else {
-        return Err(bad());
-    };
-    let [points, dims] = items.as_slice() else {
-        return Err(bad());
-    };
-    let (Some(points), Some(dims)) = (points.as_u64(), dims.as_u64()) else {
-        return Err(bad());
-    };
-    let points = usize::try_from(points).map_err(|_| bad())?;
-    if !(1..=MAX_KEYPOINTS).contains(&points) || !(2..=3).contains(&dims) {
-        return Err(bad());
-    }
-    Ok(KptShape {
-        points,
-        dims: dims as usize,
-    })
-}
-
-/// The `names` of a YAML names file, by index.
-fn class_list(doc: &serde_norway::Value) -> Result<Vec<String>, LabelError> {
-    let Some(names) = doc.get("names") else {
-        return Err(LabelError::msg(
-            "no 'names' key: cannot tell the class names",
-        ));
-    };
-    match names {
-        serde_norway::Value::Sequence(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                scalar_text(v).ok_or_else(|| {
-                    LabelError::msg(format!("names[{i}] is not a plain name (text or number)"))
-                })
-            })
-            .collect(),
-        serde_norway::Value::Mapping(map) => {
-            let mut slots: Vec<Option<String>> = vec![None; map.len()];
-            for (k, v) in map {
-                let index = k
-                    .as_u64()
-                    .or_else(|| k.as_str().and_then(|s| s.trim().parse::<u64>().ok()))
-                    .and_then(|i| usize::try_from(i).ok())
-                    .ok_or_else(|| {
-                        LabelError::msg(format!(
-                            "names key {} is not a class index",
-                            quote(&scalar_text(k).unwrap_or_default())
-                        ))
-                    })?;
-                let Some(slot) = slots.get_mut(index) else {
-                    return Err(LabelError::msg(format!(
-                        "names has {} entries but a key {index}: indices must be 0 to {}",
-                        map.len(),
-                        map.len().saturating_sub(1)
-                    )));
-                };
-                let name = scalar_text(v).ok_or_else(|| {
-                    LabelError::msg(format!(
-                        "names[{index}] is not a plain name (text or number)"
-                    ))
-                })?;
-                *slot = Some(name);
-            }
-            slots
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| s.ok_or_else(|| LabelError::msg(format!("names has no entry {i}"))))
-                .collect()
-        }
-        _ => Err(LabelError::msg(
-            "'names' is neither a list nor a map of index to name",
-        )),
-    }
-}
-
-fn scalar_text(v: &serde_norway::Value) -> Option<String> {
-    match v {
-        serde_norway::Value::String(s) => Some(s.clone()),
-        serde_norway::Value::Number(n) => Some(n.to_string()),
-        serde_norway::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn names_from_lines(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
-    let text = utf8(bytes)?;
-    let mut names: Vec<String> = text.lines().map(|l| l.trim().to_owned()).collect();
-    while names.last().is_some_and(|n| n.is_empty()) {
-        names.pop();
-    }
-    // An empty line in the middle would shift every later class by one.
-    if let Some(i) = names.iter().position(|n| n.is_empty()) {
-        return Err(LabelError::at_line(
-            i + 1,
-            "empty class name: every line up to the last name must hold one",
-        ));
-    }
-    Ok(names)
 }
 
 /// Whether a box from a centre and size has finite corners, and a centre the
@@ -1087,6 +898,7 @@ fn first_line(text: &str, may_be_cut: bool) -> Option<(&str, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::names::{ClassNames, parse_class_names};
     use proptest::prelude::*;
 
     const STRICT: &str = concat!(

@@ -331,11 +331,11 @@ impl Stats {
     /// parse (see the module comment) or counts that are not there to take.
     fn apply(&mut self, c: &Counted, names: &[String], add: bool) -> Option<()> {
         match (c, add) {
-            (Counted::Yolo(y), true) => {
+            (Counted::Indexed(y), true) => {
                 let v = y.view(names);
                 all_positive(&v).then(|| self.add_parsed(v))
             }
-            (Counted::Yolo(y), false) => self.sub_parsed(y.view(names)),
+            (Counted::Indexed(y), false) => self.sub_parsed(y.view(names)),
             (Counted::Full(f), _) => match f.kind {
                 FileKind::NotLabels => Some(()),
                 FileKind::Error => None,
