@@ -260,6 +260,62 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_segments_reads_back_whole_and_a_wrong_segment_is_an_error() {
+        // A chunked file's list names segments, each listing its chunks: the
+        // shape `get` appends chunk by chunk (a buffer a segment held several
+        // segments of up to 1,024 chunks at once; issue 16, item 9).
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        let mut segments = Vec::new();
+        let mut whole = Vec::new();
+        for s in 0..5u8 {
+            let chunks: Vec<Vec<u8>> = (0..(3 + s))
+                .map(|c| vec![s * 16 + c; 20_000 + 1000 * usize::from(c)])
+                .collect();
+            let list: Vec<(ObjectId, u64)> = chunks
+                .iter()
+                .map(|c| (store.put(c).unwrap(), c.len() as u64))
+                .collect();
+            let bytes = chunks.concat();
+            let seg = ObjectId::hash(&bytes);
+            store.put_concat(seg, &list).unwrap();
+            segments.push((seg, bytes.len() as u64));
+            whole.extend_from_slice(&bytes);
+        }
+        // One raw chunk straight in the file's list, as a segment of one chunk is.
+        let tail = b"tail chunk".to_vec();
+        segments.push((store.put(&tail).unwrap(), tail.len() as u64));
+        whole.extend_from_slice(&tail);
+        let id = ObjectId::hash(&whole);
+        store.put_concat(id, &segments).unwrap();
+        // A segment whose list says one byte more than its file list does.
+        let mut long = segments.clone();
+        long[2].1 -= 1;
+        let long_id = ObjectId::hash(b"long");
+        store.put_concat(long_id, &long).unwrap();
+        // Lists nested five deep under a file: refused, as `read_into` does.
+        let mut deep = (id, whole.len() as u64);
+        for level in 0..5u8 {
+            let nested = ObjectId::hash(&[b'd', level]);
+            store.put_concat(nested, &[deep]).unwrap();
+            deep = (nested, deep.1);
+        }
+        store.flush().unwrap();
+        let got = store.get(&id).unwrap();
+        assert_eq!(got, whole);
+        let mut streamed = Vec::new();
+        store.read_into(&id, &mut streamed).unwrap();
+        assert_eq!(streamed, whole);
+        let e = store.get(&long_id).unwrap_err().to_string();
+        assert!(e.contains("list says"), "{e}");
+        let e = store.get(&deep.0).unwrap_err().to_string();
+        assert!(e.contains("nested too deeply"), "{e}");
+        let e = store.read_into(&deep.0, &mut std::io::sink()).unwrap_err();
+        assert!(e.to_string().contains("nested too deeply"), "{e}");
+    }
+
+    #[test]
     fn get_many_matches_get_for_stored_pending_and_chunked_objects() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
