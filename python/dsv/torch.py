@@ -65,7 +65,12 @@ class _Base:
     def __init__(self, view, transform=None, shuffle=False, seed=0):
         self._spec = list(view.repository_spec)
         self._commit = view.commit
-        self._positions = list(view.positions_in_version)
+        positions = list(view.positions_in_version)
+        # A view of the first n frames (the whole version, usually) pickles as a
+        # range: each worker is sent a few bytes, not a list of every position.
+        if positions == list(range(len(positions))):
+            positions = range(len(positions))
+        self._positions = positions
         self._transform = transform
         self._shuffle = shuffle
         self._seed = seed
@@ -89,7 +94,10 @@ class _Base:
 
             repo = dsv.open_spec(self._spec)
             whole = repo.frames(self._commit)
-            self._view = whole.at_version_positions(self._positions)
+            if isinstance(self._positions, range):
+                self._view = whole[0 : len(self._positions)]
+            else:
+                self._view = whole.at_version_positions(self._positions)
             self._pid = os.getpid()
         return self._view
 
@@ -100,8 +108,9 @@ class _Base:
             random.Random(f"{self._seed}:{self._epoch}").shuffle(order)
         return order
 
-    def _sample(self, frame, data):
-        s = sample_of(frame, data)
+    def _sample(self, frame):
+        # Frame.sample() is sample_of(frame, frame.read()), built natively.
+        s = frame.sample()
         return self._transform(s) if self._transform is not None else s
 
     def __len__(self):
@@ -119,7 +128,7 @@ class TorchDataset(_Base, _MapBase):
             raise IndexError(f"sample {i} out of range ({n} frames)")
         j = self.order()[i] if self._shuffle else i
         frame = self.view()[j]
-        return self._sample(frame, frame.read())
+        return self._sample(frame)
 
 
 class TorchIterableDataset(_Base, _IterBase):
@@ -139,11 +148,13 @@ class TorchIterableDataset(_Base, _IterBase):
 
     def __iter__(self):
         mine = self.shard()
+        pos = self._positions
+        # The positions of a range view are the indices themselves.
         part = self.view()[0:0] if not mine else self.view().at_version_positions(
-            [self._positions[i] for i in mine]
+            mine if isinstance(pos, range) else [pos[i] for i in mine]
         )
         for frame in part.iter(self._prefetch):
-            yield self._sample(frame, frame.read())
+            yield self._sample(frame)
 
     def __len__(self):
         # The whole view: what a DataLoader reports; a shard is about len / shards.

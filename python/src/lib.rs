@@ -855,6 +855,26 @@ impl Frame {
         Ok(PyBytes::new(py, &data))
     }
 
+    /// The sample `view.torch()` hands out: a dict of path, id, data (the
+    /// bytes, as `read()`), width, height, units, objects, attributes and
+    /// predictions. Built here rather than attribute by attribute in Python:
+    /// it is the per-frame cost of every DataLoader worker.
+    fn sample<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use pyo3::intern;
+        let r = self.rec();
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "path"), &r.path)?;
+        d.set_item(intern!(py, "id"), r.id.to_hex())?;
+        d.set_item(intern!(py, "data"), self.read(py)?)?;
+        d.set_item(intern!(py, "width"), r.width)?;
+        d.set_item(intern!(py, "height"), r.height)?;
+        d.set_item(intern!(py, "units"), units_name(r.units))?;
+        d.set_item(intern!(py, "objects"), self.objects(py)?)?;
+        d.set_item(intern!(py, "attributes"), self.attributes(py)?)?;
+        d.set_item(intern!(py, "predictions"), self.predictions(py)?)?;
+        Ok(d)
+    }
+
     fn __repr__(&self) -> String {
         format!("<dsv.Frame {}>", self.rec().path)
     }

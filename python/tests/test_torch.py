@@ -90,3 +90,38 @@ def test_example_train_script_trains_on_the_payloads_commit(repo_dir, tmp_path):
     r = subprocess.run([sys.executable, script], input=payload, env=env,
                        capture_output=True, text=True)
     assert "already trained" in r.stdout
+
+
+def test_a_whole_version_dataset_pickles_small_and_shards_like_a_listed_view(
+    repo_dir, monkeypatch
+):
+    repo = dsv.Repository(str(repo_dir))
+    whole = repo.frames("HEAD")
+    ds = whole.torch(shuffle=True, seed=3, iterable=True)
+    # The positions of a whole version travel as a range, not one int per frame.
+    assert isinstance(ds._positions, range) and len(ds._positions) == 20
+    assert len(pickle.dumps(ds)) < 1000
+    # A view whose positions are not a prefix keeps its list; shards of both
+    # kinds, read in "worker processes" (unpickled copies), are disjoint and
+    # cover the view once.
+    odd = repo.frames("HEAD")[1::2]
+    dsl = odd.torch(iterable=True)
+    assert dsl._positions == list(range(1, 20, 2))
+    for d, view in ((ds, whole), (dsl, odd)):
+        shards = [
+            shard_paths(pickle.loads(pickle.dumps(d)), monkeypatch, 0, 1, wid, 3)
+            for wid in range(3)
+        ]
+        seen = [p for s in shards for p in s]
+        assert len(seen) == len(set(seen)) == len(view)
+        assert sorted(seen) == sorted(f.path for f in view)
+
+
+def test_frame_sample_is_the_documented_dict(repo_dir):
+    v = dsv.Repository(str(repo_dir)).frames("HEAD", where='weather == "rain"')
+    for f, g in zip(v, v):
+        assert f.sample() == dt.sample_of(g, g.read())
+    s = v[0].sample()
+    assert s["data"] == frame_bytes(0) and s["path"] == "images/f000.jpg"
+    assert set(s) == {"path", "id", "data", "width", "height", "units", "objects",
+                      "attributes", "predictions"}
