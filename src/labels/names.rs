@@ -183,7 +183,8 @@ fn names_from_lines(bytes: &[u8]) -> Result<Vec<String>, LabelError> {
     Ok(names)
 }
 
-fn quote(s: &str) -> String {
+/// Quotes a field for a message, shortened so a huge token cannot flood it.
+pub(super) fn quote(s: &str) -> String {
     const MAX: usize = 40;
     match s.char_indices().nth(MAX) {
         Some((cut, _)) => format!("'{}...'", s.get(..cut).unwrap_or(s)),
@@ -191,13 +192,15 @@ fn quote(s: &str) -> String {
     }
 }
 
-fn utf8(bytes: &[u8]) -> Result<&str, LabelError> {
+/// The bytes as text (a UTF-8 byte-order mark skipped); an error at the first bad byte.
+pub(super) fn utf8(bytes: &[u8]) -> Result<&str, LabelError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes)
         .map_err(|e| LabelError::at_offset(bytes, e.valid_up_to(), "not UTF-8 text"))
 }
 
-fn ends_with_ignore_case(path: &str, suffix: &str) -> bool {
+/// Whether `path` ends with `suffix`, ASCII case ignored.
+pub(super) fn ends_with_ignore_case(path: &str, suffix: &str) -> bool {
     path.len() >= suffix.len()
         && path
             .as_bytes()

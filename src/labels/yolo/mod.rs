@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::names::KptShape;
+use super::names::{KptShape, ends_with_ignore_case, quote, utf8};
 use super::{
     AttrValue, BBox, Counts, FrameLabels, Geometry, Keypoints, LabelError, MAX_OBJECTS_PER_FRAME,
     MAX_POLYGON_POINTS, Object, ParseContext, PlainBox, Units, too_many_objects,
@@ -836,29 +836,6 @@ fn field_error(line: usize, column: usize, message: String) -> LabelError {
         column: Some(column),
         message,
     }
-}
-
-/// Quotes a field for a message, shortened so a huge token cannot flood it.
-fn quote(s: &str) -> String {
-    const MAX: usize = 40;
-    match s.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("'{}...'", s.get(..cut).unwrap_or(s)),
-        None => format!("'{s}'"),
-    }
-}
-
-fn utf8(bytes: &[u8]) -> Result<&str, LabelError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    std::str::from_utf8(bytes)
-        .map_err(|e| LabelError::at_offset(bytes, e.valid_up_to(), "not UTF-8 text"))
-}
-
-fn ends_with_ignore_case(path: &str, suffix: &str) -> bool {
-    path.len() >= suffix.len()
-        && path
-            .as_bytes()
-            .get(path.len() - suffix.len()..)
-            .is_some_and(|end| end.eq_ignore_ascii_case(suffix.as_bytes()))
 }
 
 /// The head as text, and whether it may have been cut mid-line.
