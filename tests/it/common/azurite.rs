@@ -160,31 +160,60 @@ impl Azurite {
 /// The body of a Shared Key signed List Blobs of `container` under `prefix`
 /// (HTTP/1.0: no chunked encoding).
 fn list_blobs(port: u16, container: &str, prefix: &str) -> std::io::Result<String> {
-    let date = jiff::Timestamp::now()
-        .strftime("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
-    let version = "2021-08-06";
-    // Query parameters in the canonical resource: sorted, `name:value`, one a line.
-    let to_sign = format!(
-        "GET\n{}x-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\ncomp:list\nprefix:{prefix}\nrestype:container",
-        "\n".repeat(11)
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(&base64_decode(ACCOUNT_KEY)).expect("HMAC key");
-    mac.update(to_sign.as_bytes());
-    let signature = base64_encode(&mac.finalize().into_bytes());
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET /{ACCOUNT}/{container}?restype=container&comp=list&prefix={prefix} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\n\r\n"
+    let resp = signed_request(
+        port,
+        "GET",
+        container,
+        // Query parameters in the canonical resource: sorted, `name:value`, one a line.
+        &format!("comp:list\nprefix:{prefix}\nrestype:container"),
+        &format!("restype=container&comp=list&prefix={prefix}"),
+        "HTTP/1.0",
+        "",
     )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
         return Err(std::io::Error::other(format!("{head}\n{body}")));
     }
     Ok(body.to_string())
+}
+
+/// The whole answer to a Shared Key signed request without a body: `verb` on
+/// `container` with `query` (its canonical form `canonical`), over `http`, with
+/// `headers` (each ending in CRLF) added.
+#[allow(clippy::too_many_arguments)]
+fn signed_request(
+    port: u16,
+    verb: &str,
+    container: &str,
+    canonical: &str,
+    query: &str,
+    http: &str,
+    headers: &str,
+) -> std::io::Result<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let date = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let version = "2021-08-06";
+    // Verb, eleven empty standard headers, the x-ms- headers, then the resource.
+    let to_sign = format!(
+        "{verb}\n{}x-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\n{canonical}",
+        "\n".repeat(11)
+    );
+    let key = b64.decode(ACCOUNT_KEY).expect("account key is base64");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC key");
+    mac.update(to_sign.as_bytes());
+    let signature = b64.encode(mac.finalize().into_bytes());
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{verb} /{ACCOUNT}/{container}?{query} {http}\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\n{headers}\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp)
 }
 
 /// The contents of every `<tag>...</tag>` in `xml`, in order (flat: no nesting of
@@ -212,60 +241,14 @@ impl Drop for Azurite {
 /// Creates `container` with a Shared Key signed PUT (Azurite, like Azure, refuses
 /// anonymous writes) and returns the status line of the answer.
 fn create_container(port: u16, container: &str) -> std::io::Result<String> {
-    let date = jiff::Timestamp::now()
-        .strftime("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
-    let version = "2021-08-06";
-    // Verb, eleven empty standard headers, the x-ms- headers, then the resource.
-    let to_sign = format!(
-        "PUT\n{}x-ms-date:{date}\nx-ms-version:{version}\n/{ACCOUNT}/{ACCOUNT}/{container}\nrestype:container",
-        "\n".repeat(11)
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(&base64_decode(ACCOUNT_KEY)).expect("HMAC key");
-    mac.update(to_sign.as_bytes());
-    let signature = base64_encode(&mac.finalize().into_bytes());
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "PUT /{ACCOUNT}/{container}?restype=container HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nx-ms-date: {date}\r\nx-ms-version: {version}\r\nAuthorization: SharedKey {ACCOUNT}:{signature}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    let resp = signed_request(
+        port,
+        "PUT",
+        container,
+        "restype:container",
+        "restype=container",
+        "HTTP/1.1",
+        "Content-Length: 0\r\nConnection: close\r\n",
     )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
     Ok(resp.lines().next().unwrap_or("").to_string())
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = B64.iter().position(|&b| b == c).expect("base64 digit") as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
