@@ -693,6 +693,19 @@ impl StatsCache {
         self.db.with_value(FILES, key, decode_files).flatten()
     }
 
+    /// The final statistics of a version whose frame figures came from pairing
+    /// label entries with frames (see `query::stats`), kept by its tree id: the
+    /// tree holds everything they depend on (frames, label files, `dsv.toml`, the
+    /// sidecar), and the pairing's rules are versioned with [`CACHE_VERSION`].
+    pub fn get_paired(&self, tree: &ObjectId) -> Option<Stats> {
+        self.get(&paired_key(tree))
+    }
+
+    /// Keeps what [`StatsCache::get_paired`] returns.
+    pub fn put_paired(&self, tree: &ObjectId, s: &Stats) {
+        self.put(&[(paired_key(tree), s.clone())], &[]);
+    }
+
     fn put(&self, subtrees: &[([u8; 32], Stats)], files: &[([u8; 32], Vec<u8>)]) {
         self.db.write(|tx| {
             let mut t = tx.open_table(SUBTREES)?;
@@ -1078,6 +1091,11 @@ fn fill_known(node: &mut Node, counts: &mut std::vec::IntoIter<Option<Counted>>)
 /// Statistics of a stored tree (a commit's root tree).
 pub fn tree_stats(store: &ObjectStore, tree: &ObjectId, cache: &StatsCache) -> Result<Stats> {
     tree_stats_from(store, tree, &[], cache)
+}
+
+/// The cache key of a version's paired statistics ([`StatsCache::get_paired`]).
+fn paired_key(tree: &ObjectId) -> [u8; 32] {
+    key(&[b"paired", &tree.0])
 }
 
 /// The cache key of a root tree's statistics.

@@ -27,6 +27,11 @@ pub fn version_stats(
     cache: &StatsCache,
     qcache: &QueryCache,
 ) -> Result<Stats> {
+    // Pairing reads the whole version's query index, so its result is kept: asking
+    // again is one lookup, as for versions whose figures need no pairing.
+    if let Some(s) = cache.get_paired(tree) {
+        return Ok(s);
+    }
     let mut s = tree_stats_from(store, tree, bases, cache)?;
     let entries = s.labelled_frames + s.empty_label_frames;
     if s.frames == 0 && !has_sidecar(store, tree)? {
@@ -54,6 +59,7 @@ pub fn version_stats(
     s.frame_attributes = exact.frame_attributes;
     let paired: u64 = frames.iter().map(|f| f.labels.len() as u64).sum();
     s.entries_without_frame = entries.saturating_sub(paired);
+    cache.put_paired(tree, &s);
     Ok(s)
 }
 

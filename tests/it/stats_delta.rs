@@ -221,6 +221,8 @@ fn run_case(rounds: &[Vec<Edit>]) -> Result<usize, TestCaseError> {
         let _ = repo.run(["commit", "-q", "-m", &format!("{}", k + 1)]);
         let (got, was_derived, fresh) = stats_both(&repo, "HEAD");
         prop_assert_eq!(&got, &fresh, "after {:?}", rounds);
+        // Asked again: from what the first asking kept.
+        prop_assert_eq!(&repo.ok(["stats", "--json"]).stdout, &fresh);
         derived += usize::from(was_derived);
     }
     Ok(derived)
@@ -330,4 +332,34 @@ fn stats_of_a_new_commit_with_a_damaged_cache_are_rebuilt_not_trusted() {
     let (got, derived, fresh) = stats_both(&repo, "HEAD~1");
     assert!(!derived);
     assert_eq!(got, fresh);
+}
+
+#[test]
+fn stats_of_a_version_whose_frames_are_paired_are_kept_and_not_paired_again() {
+    // The COCO file describes several frames, so the frame figures come from
+    // pairing its entries with the frames, through the version's query index.
+    let repo = TestRepo::init();
+    initial(&repo);
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-q", "-m", "A"]);
+    let first = repo.ok(["stats", "--json"]).stdout;
+    let cache = repo.path(".dsv/cache");
+    let mut removed = 0;
+    for e in std::fs::read_dir(&cache).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("query") {
+            std::fs::remove_dir_all(e.path()).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the first stats paired through no query index");
+    let second = repo.ok(["stats", "--json"]).stdout;
+    assert_eq!(first, second);
+    let rebuilt: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("query"))
+        .collect();
+    assert!(rebuilt.is_empty(), "paired again: {rebuilt:?}");
+    assert_eq!(second, repo.ok(["stats", "--json", "--no-cache"]).stdout);
 }
