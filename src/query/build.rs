@@ -801,6 +801,22 @@ pub(super) fn build(
             }
         }
     }
+    // The groups this build uses none of (their files changed) leave memory.
+    if let Some(pack) = &pack {
+        let mut used = vec![false; groups.len()];
+        for s in &sources {
+            if let Source::Cached { group, .. } = s
+                && let Some(u) = used.get_mut(*group)
+            {
+                *u = true;
+            }
+        }
+        for (blob, used) in blobs.iter().zip(used) {
+            if let (Some(blob), false) = (blob, used) {
+                pack.release(blob);
+            }
+        }
+    }
     t.mark("cache-read");
 
     // Every label file the cache did not know, in one bulk read, each parsed
