@@ -47,6 +47,14 @@ pub trait LabelFormat: Sync {
         Ok(())
     }
 
+    /// Whether [`LabelFormat::parse_each`] hands frames over as it reads
+    /// them; a format that overrides it to stream says so. Otherwise it
+    /// parses the whole file first, and a caller that owns the bytes may as
+    /// well parse whole and reuse their room once parsed.
+    fn streams_frames(&self) -> bool {
+        false
+    }
+
     /// Writes frames as one file. A one-file-per-frame format refuses any
     /// number of frames but one. `names` is the class list of formats that
     /// store class indices (YOLO); others ignore it.

@@ -11,6 +11,7 @@
 //! attributes; no frame record is built (a million of them, and their objects,
 //! were most of a cold query).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
@@ -86,21 +87,52 @@ fn encode_frame(out: &mut Vec<u8>, f: &FrameLabels, objects: &mut Vec<u8>) {
 
 /// [`encode_parse`] of a label file of `format`, encoded frame by frame as
 /// the layout parses it ([`Layout::parse_each`]): a multi-frame file never
-/// has all its objects parsed at once. The same bytes.
+/// has all its objects parsed at once where its format streams; where it
+/// does not (COCO), owned bytes hold the encoding once parsed. The same
+/// bytes.
 fn encode_label_file(
     layout: &Layout,
     src: &dyn FileSource,
     path: &str,
     format: Format,
-    bytes: &[u8],
+    bytes: Cow<'_, [u8]>,
 ) -> Result<Vec<u8>> {
+    // A format that parses a whole file before handing over its first frame
+    // (COCO: an image's annotations may come anywhere in it) holds the bytes
+    // and every parsed object at once anyway; given the bytes owned (a large
+    // file read whole), the encoding is written into their room once parsed,
+    // so it needs no memory of its own beside them and the objects. Freed
+    // instead, they were not always given back to the system before the
+    // encoding grew (a cold query of a 190 MB COCO file peaked 100 MiB above
+    // its parse; issue 16, item 9). The room the encoding leaves unused stays
+    // with it until the index is built: its pages are in memory already, and
+    // shrinking would copy the encoding.
+    let bytes = match bytes {
+        Cow::Owned(buf) if !format_of(format).streams_frames() => {
+            return match layout.parse(src, path, format, &buf)? {
+                Ok(frames) => {
+                    let mut out = buf;
+                    out.clear();
+                    encode_parse(&mut out, Some(Ok((format, frames))));
+                    Ok(out)
+                }
+                Err((file, e)) => {
+                    drop(buf);
+                    let mut out = Vec::new();
+                    encode_parse(&mut out, Some(Err(format!("{file}: {e}"))));
+                    Ok(out)
+                }
+            };
+        }
+        bytes => bytes,
+    };
     // Room for the tag, the format and the frame count (a varint of at most
     // ten bytes), which is known only at the end.
     const HEAD: usize = 12;
     let mut out = vec![0u8; HEAD];
     let mut frames = 0u64;
     let mut objects = Vec::new();
-    let parsed = layout.parse_each(src, path, format, bytes, &mut |f| {
+    let parsed = layout.parse_each(src, path, format, &bytes, &mut |f| {
         encode_frame(&mut out, &f, &mut objects);
         frames += 1;
     })?;
@@ -255,21 +287,22 @@ fn attr_str<'a>(attrs: &'a [u8], key: &str) -> Option<&'a str> {
 
 /// The encoded parse ([`encode_parse`]) of a candidate label file (a file
 /// whose path gave no role or a label rule's), given the class names in
-/// effect for it.
+/// effect for it. Owned bytes may be reused for the encoding
+/// ([`encode_label_file`]).
 pub(super) fn parse_candidate(
     layout: &Layout,
     src: &dyn FileSource,
     names: Option<&NamesResult>,
     path: &str,
-    bytes: &[u8],
+    bytes: Cow<'_, [u8]>,
 ) -> Result<Vec<u8>> {
     let role = match layout.toml.rule_for(path) {
         Some(rule) => Role::Label(rule.format),
-        None => layout.role_by_content(path, bytes),
+        None => layout.role_by_content(path, &bytes),
     };
     if let Role::Label(format) = role
         && let Some(Ok(names)) = names
-        && let Some(out) = encode_plain_boxes(format_of(format), names.as_deref(), path, bytes)
+        && let Some(out) = encode_plain_boxes(format_of(format), names.as_deref(), path, &bytes)
     {
         return Ok(out);
     }
@@ -768,6 +801,22 @@ pub(super) fn build(
             }
         }
     }
+    // The groups this build uses none of (their files changed) leave memory.
+    if let Some(pack) = &pack {
+        let mut used = vec![false; groups.len()];
+        for s in &sources {
+            if let Source::Cached { group, .. } = s
+                && let Some(u) = used.get_mut(*group)
+            {
+                *u = true;
+            }
+        }
+        for (blob, used) in blobs.iter().zip(used) {
+            if let (Some(blob), false) = (blob, used) {
+                pack.release(blob);
+            }
+        }
+    }
     t.mark("cache-read");
 
     // Every label file the cache did not know, in one bulk read, each parsed
@@ -776,7 +825,8 @@ pub(super) fn build(
         .filter(|&i| matches!(sources[i], Source::Missing))
         .collect();
     let ids: Vec<ObjectId> = missing.iter().map(|&i| cands[i].1).collect();
-    let fresh: Vec<Vec<u8>> = store.get_many_with(&ids, |k, bytes| {
+    // A large file's bytes come owned, so that their room can be reused.
+    let fresh: Vec<Vec<u8>> = store.get_many_with_cow(&ids, |k, bytes| {
         let Some((path, _)) = missing.get(k).and_then(|&i| cands.get(i)) else {
             return Ok(Vec::new());
         };
@@ -1264,7 +1314,13 @@ frames = "right/"
             ("a.xml", Format::Cvat, broken),
             ("a.json", Format::Coco, &coco[..]),
         ] {
-            let got = encode_label_file(&layout, &NoFiles, path, format, bytes).expect("encodes");
+            let got =
+                encode_label_file(&layout, &NoFiles, path, format, bytes.into()).expect("encodes");
+            // Owned bytes (a large file read whole), which hold COCO's
+            // encoding once parsed: the same encoding.
+            let owned = encode_label_file(&layout, &NoFiles, path, format, bytes.to_vec().into())
+                .expect("encodes");
+            assert_eq!(owned, got, "{}", String::from_utf8_lossy(bytes));
             let whole = match layout.parse(&NoFiles, path, format, bytes).expect("reads") {
                 Ok(frames) => Ok((format, frames)),
                 Err((file, e)) => Err(format!("{file}: {e}")),

@@ -481,7 +481,7 @@ pub(super) fn derive(
     // One by one: a bulk read locates its ids by a scan of the whole store,
     // which costs more than a few thousand lookups.
     let parse = |path: &str, names: &NamesResult, id: &ObjectId| -> Result<Vec<u8>> {
-        parse_candidate(&layout, &src, Some(names), path, &store.get(id)?)
+        parse_candidate(&layout, &src, Some(names), path, store.get(id)?.into())
     };
     t.mark("names");
     let new_parses: Vec<Vec<u8>> = labels

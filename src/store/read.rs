@@ -2,6 +2,7 @@
 //! reading and verifying them from the packs, one at a time or many in pack
 //! order, and reassembling chunked files.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -217,7 +218,7 @@ impl ObjectStore {
     /// in a pack are fetched with one read, so a million label files cost a few
     /// hundred large reads instead of a million lookups and syscalls.
     pub fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Vec<u8>>> {
-        self.get_many_with(ids, |_, bytes| Ok(bytes.to_vec()))
+        self.get_many_with_cow(ids, |_, bytes| Ok(bytes.into_owned()))
     }
 
     /// [`get_many`](Self::get_many), handing each object's verified bytes to `f`
@@ -228,6 +229,18 @@ impl ObjectStore {
     where
         T: Send + Default + Clone,
         F: Fn(usize, &[u8]) -> Result<T> + Sync,
+    {
+        self.get_many_with_cow(ids, |i, bytes| f(i, &bytes))
+    }
+
+    /// [`get_many_with`](Self::get_many_with), handing `f` the bytes as a
+    /// [`Cow`]: borrowed from the pack read for small objects, owned where
+    /// they were decompressed or assembled from chunks (a large file), so
+    /// that `f` can drop a large file's bytes before it is done with it.
+    pub fn get_many_with_cow<T, F>(&self, ids: &[ObjectId], f: F) -> Result<Vec<T>>
+    where
+        T: Send + Default + Clone,
+        F: Fn(usize, Cow<'_, [u8]>) -> Result<T> + Sync,
     {
         let mut t = crate::trace::Phases::start("store.get_many");
         let mut locs: Vec<Option<Location>> = vec![None; ids.len()];
@@ -309,7 +322,7 @@ impl ObjectStore {
     ) -> Result<Vec<T>>
     where
         T: Send + Default + Clone,
-        F: Fn(usize, &[u8]) -> Result<T> + Sync,
+        F: Fn(usize, Cow<'_, [u8]>) -> Result<T> + Sync,
     {
         use rayon::prelude::*;
         // Runs of nearby records, in pack order.
@@ -382,7 +395,7 @@ impl ObjectStore {
         run: &(u32, u64, u64, Vec<usize>),
     ) -> Result<Vec<(usize, T)>>
     where
-        F: Fn(usize, &[u8]) -> Result<T>,
+        F: Fn(usize, Cow<'_, [u8]>) -> Result<T>,
     {
         let (pack_n, start, end, members) = run;
         let (file, path) = self.reader(*pack_n, &ids[members[0]])?;
@@ -420,21 +433,16 @@ impl ObjectStore {
                 });
             }
             let payload = &rec[pack::RECORD_HEADER..];
-            let owned;
-            let bytes: &[u8] = match (header.repr, header.codec) {
-                (Repr::Raw, pack::Codec::None) => payload,
-                (Repr::Raw, _) => {
-                    owned = pack::decode_payload(&header, payload.to_vec())
-                        .map_err(|reason| Error::CorruptObject { id, reason })?;
-                    &owned
-                }
+            let bytes: Cow<'_, [u8]> = match (header.repr, header.codec) {
+                (Repr::Raw, pack::Codec::None) => Cow::Borrowed(payload),
+                (Repr::Raw, _) => Cow::Owned(
+                    pack::decode_payload(&header, payload.to_vec())
+                        .map_err(|reason| Error::CorruptObject { id, reason })?,
+                ),
                 // Large files: the ordinary path streams their chunks.
-                (Repr::Concat, _) => {
-                    owned = self.get(&id)?;
-                    &owned
-                }
+                (Repr::Concat, _) => Cow::Owned(self.get(&id)?),
             };
-            if ObjectId::hash(bytes) != id {
+            if ObjectId::hash(&bytes) != id {
                 return Err(Error::CorruptObject {
                     id,
                     reason: format!(

@@ -1026,6 +1026,82 @@ fn checking_a_label_file_of_full_segments_grows_by_the_file_alone() {
     }
 }
 
+/// A COCO file of about `size` bytes in the shape of bench/memory.py's but
+/// with frames of a hundred boxes (fewer frames, so less of what the query
+/// index keeps per frame), every tenth box with a polygon, categories before
+/// the annotations.
+fn coco_boxes_json(size: usize) -> String {
+    let frames = (size / (100 * 130 + 90)).max(1);
+    let mut json = String::with_capacity(size + 100_000);
+    json.push_str(r#"{"images": ["#);
+    for i in 0..frames {
+        let sep = if i == 0 { "" } else { "," };
+        json.push_str(&format!(
+            r#"{sep}{{"id": {i}, "file_name": "images/f{i}.jpg", "width": 640, "height": 480}}"#
+        ));
+    }
+    json.push_str(r#"], "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "dog"}], "annotations": ["#);
+    let mut id = 0;
+    for i in 0..frames {
+        for k in 0..100 {
+            id += 1;
+            let sep = if id == 1 { "" } else { "," };
+            let seg = if k % 10 == 0 {
+                r#", "segmentation": [[1.5, 2.5, 30.5, 2.5, 30.5, 40.5, 1.5, 40.5]]"#
+            } else {
+                ""
+            };
+            json.push_str(&format!(
+                r#"{sep}{{"id": {id}, "image_id": {i}, "category_id": {}, "bbox": [{}.5, {}.25, 30.5, 40.75], "area": 1242.9, "iscrowd": 0{seg}}}"#,
+                1 + k % 2,
+                k * 10,
+                k * 7
+            ));
+        }
+    }
+    json.push_str("]}\n");
+    json
+}
+
+#[test]
+fn a_cold_query_of_a_large_coco_file_holds_no_more_than_its_parse() {
+    // A COCO file's frames are complete only at its end (an image's
+    // annotations may come anywhere), so its bytes and all its objects are
+    // held at once, as `dsv labels` holds them. The cold query build then
+    // also grew its encoding beside both: a 190 MB file peaked 100 MiB above
+    // `labels` (issue 16, item 9). The encoding now reuses the bytes' room.
+    let peaks = |size: usize| -> (u64, u64, u64) {
+        let repo = TestRepo::init();
+        let json = coco_boxes_json(size);
+        repo.write("annotations.json", &json);
+        repo.write("images/f0.jpg", "x");
+        repo.ok(["add", "-A"]);
+        repo.ok(["commit", "-q", "-m", "one"]);
+        let _ = std::fs::remove_dir_all(repo.path(".dsv/cache"));
+        let (code, query) = repo.exit_and_peak_rss_in(repo.root(), &["query", "true"]);
+        assert_eq!(code, 0, "dsv query exited {code}");
+        let (code, labels) =
+            repo.exit_and_peak_rss_in(repo.root(), &["labels", "--count", "annotations.json"]);
+        assert_eq!(code, 0, "dsv labels exited {code}");
+        (json.len() as u64, query, labels)
+    };
+    let (small, small_query, small_labels) = peaks(1_000_000);
+    let (large, large_query, large_labels) = peaks(40_000_000);
+    let query_growth = large_query.saturating_sub(small_query);
+    let labels_growth = large_labels.saturating_sub(small_labels);
+    // Before: the encoding's growth on top, 0.7 times the file more (after:
+    // the same growth, within a tenth of the file).
+    assert!(
+        query_growth <= labels_growth + (large - small) / 3,
+        "a cold dsv query took {} MiB more for a {} MB COCO file than for a {} MB one, \
+         dsv labels {} MiB more",
+        query_growth >> 20,
+        large / 1_000_000,
+        small / 1_000_000,
+        labels_growth >> 20
+    );
+}
+
 /// A CVAT XML file of about `size` bytes in the shape of bench/memory.py:
 /// frames of ten boxes, each box with an attribute (`occluded`); its frame count.
 fn cvat_boxes_xml(size: usize) -> (String, u64) {

@@ -36,6 +36,10 @@ impl LabelFormat for CvatFormat {
         super::parse_each(bytes, each)
     }
 
+    fn streams_frames(&self) -> bool {
+        true
+    }
+
     fn write(
         &self,
         frames: &[FrameLabels],
