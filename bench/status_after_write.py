@@ -76,9 +76,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/dsv-status-after-write")
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the tree")
-    ap.add_argument("--op", choices=["commit", "switch"], default="commit",
-                    help="the write before the status: `commit -a` of one changed file, or "
-                         "a switch between two branches that differ in one file")
+    ap.add_argument("--op", choices=["commit", "switch", "reset"], default="commit",
+                    help="the write before the status: `commit -a` of one changed file, "
+                         "a switch between two branches that differ in one file, or a "
+                         "`reset --hard` between those two commits")
     ap.add_argument("--fsmonitor", action="store_true",
                     help="with core.fsmonitor on (the daemon started by --dsv)")
     a = ap.parse_args()
@@ -92,7 +93,8 @@ def main() -> int:
         run([builds["dsv"], "config", "core.fsmonitor", "true"], root)
         run([builds["dsv"], "fsmonitor", "start"], root)
         run([builds["dsv"], "status"], root)
-    if a.op == "switch":
+    ids = {}
+    if a.op in ("switch", "reset"):
         dsv = builds["dsv"]
         # A reused tree may be on either branch from an earlier run.
         run([dsv, "switch", "-q", "-f", "main"], root)
@@ -100,15 +102,23 @@ def main() -> int:
         run([dsv, "branch", "other"], root)
         (root / "d0000" / "f0000000.txt").write_text(f"main {time.time_ns()}\n")
         run([dsv, "commit", "-q", "-a", "-m", "main"], root)
+        for b in ("main", "other"):
+            ids[b] = subprocess.run([dsv, "rev-parse", b], cwd=root, env=ENV, check=True,
+                                    capture_output=True, text=True).stdout.strip()
     load_before = loadavg()
     times = {b: {"commit": [], "first": [], "second": []} for b in builds}
     n = 0
     for r in range(a.runs):
         for name, dsv in builds.items():
-            if a.op == "switch":
+            if a.op in ("switch", "reset"):
                 n += 1
                 target = "other" if n % 2 else "main"
-                times[name]["commit"].append(run([dsv, "switch", "-q", target], root))
+                if a.op == "switch":
+                    argv = [dsv, "switch", "-q", target]
+                else:
+                    # Moves main between the two commits.
+                    argv = [dsv, "reset", "-q", "--hard", ids[target]]
+                times[name]["commit"].append(run(argv, root))
                 times[name]["first"].append(run([dsv, "status"], root))
                 times[name]["second"].append(run([dsv, "status"], root))
                 continue
@@ -118,6 +128,8 @@ def main() -> int:
             times[name]["second"].append(run([dsv, "status"], root))
             log(f"round {r} {name}: " + ", ".join(f"{k} {v[-1][0]:.3f}" for k, v in times[name].items()))
     load_after = loadavg()
+    if a.op == "reset":
+        run([builds["dsv"], "reset", "-q", "--hard", ids["main"]], root)
     if a.fsmonitor:
         run([builds["dsv"], "fsmonitor", "stop"], root)
         run([builds["dsv"], "config", "core.fsmonitor", "false"], root)
@@ -126,7 +138,9 @@ def main() -> int:
           f"{load_after} after; medians (ranges)\n")
     print("| | wall, baseline | wall, this build | wall ratio | CPU, baseline | CPU, this build | CPU ratio |")
     print("|---|---|---|---|---|---|---|")
-    write = "`switch` (one file differs)" if a.op == "switch" else "`commit -a` (one file changed)"
+    write = {"switch": "`switch` (one file differs)",
+             "reset": "`reset --hard` (one file differs)",
+             "commit": "`commit -a` (one file changed)"}[a.op]
     for k, label in [("commit", write),
                      ("first", "first `status` after it"),
                      ("second", "second `status`")]:

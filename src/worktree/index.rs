@@ -128,6 +128,16 @@ impl IndexState {
 /// Handle on `.dsv/index.redb`.
 pub struct Index {
     db: Db,
+    /// `.dsv`, where the monitor's token lives (see [`Index::carry`]).
+    dsv_dir: std::path::PathBuf,
+}
+
+/// What one write of the entries saw in its transaction, for the monitor's token.
+struct Written {
+    /// The stamp before the write (`None`: the index had none).
+    before: Option<i64>,
+    /// Entries after the write.
+    entries: u64,
 }
 
 /// A change to apply to the index in one transaction.
@@ -319,6 +329,8 @@ impl Index {
             drop(db);
             storage.rename(&tmp, &path)?;
             crate::storage::sync_dir(dsv_dir);
+            // Whatever the monitor's token was saved against is gone.
+            super::fsmonitor::forget(dsv_dir);
             Ok(())
         };
         let res = write();
@@ -336,7 +348,37 @@ impl Index {
         } else {
             Db::open_ro(&path)?
         };
-        Ok(Index { db })
+        Ok(Index {
+            db,
+            dsv_dir: dsv_dir.to_path_buf(),
+        })
+    }
+
+    /// Carries the monitor's saved token across a write of the entries (see
+    /// [`super::fsmonitor::carry`]): called after every such write, so a token can
+    /// never outlive a change of the entries it does not know of.
+    fn carry(&self, written: &Written, stamp: i64, changed: Option<&[Vec<u8>]>) {
+        if super::fsmonitor::has_token(&self.dsv_dir) {
+            super::fsmonitor::carry(
+                &self.dsv_dir,
+                written.before,
+                stamp,
+                changed,
+                written.entries,
+            );
+        }
+    }
+
+    fn carry_edits(&self, written: &Written, stamp: i64, edits: &[IndexEdit]) {
+        if super::fsmonitor::has_token(&self.dsv_dir) {
+            let changed: Vec<Vec<u8>> = edits
+                .iter()
+                .map(|e| match e {
+                    IndexEdit::Set(p, _) | IndexEdit::Remove(p) => p.clone(),
+                })
+                .collect();
+            self.carry(written, stamp, Some(&changed));
+        }
     }
 
     /// Loads every entry.
@@ -381,9 +423,9 @@ impl Index {
     /// Applies edits atomically. `stamp` is when the operation started looking at
     /// the files (see [`now_ns`]): entries modified within the racy window of it are re-hashed later.
     pub fn apply(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
-        self.db
-            .guard(|| self.apply_inner(edits, stamp, None))
-            .map(|_| ())
+        let (_, written) = self.db.guard(|| self.apply_inner(edits, stamp, None))?;
+        self.carry_edits(&written, stamp, edits);
+        Ok(())
     }
 
     /// [`Index::apply`], recording in the same transaction `tree` as the id the entries
@@ -397,8 +439,11 @@ impl Index {
         base: &Base,
         tree: ObjectId,
     ) -> Result<bool> {
-        self.db
-            .guard(|| self.apply_inner(edits, stamp, Some((base, tree))))
+        let (recorded, written) = self
+            .db
+            .guard(|| self.apply_inner(edits, stamp, Some((base, tree))))?;
+        self.carry_edits(&written, stamp, edits);
+        Ok(recorded)
     }
 
     fn apply_inner(
@@ -406,11 +451,12 @@ impl Index {
         edits: &[IndexEdit],
         stamp: i64,
         record: Option<(&Base, ObjectId)>,
-    ) -> Result<bool> {
+    ) -> Result<(bool, Written)> {
         let tx = self.db.write()?;
         let recorded;
+        let written;
         {
-            let (kept, unchanged) = {
+            let (kept, unchanged, before) = {
                 let meta = tx.open_table(META).map_err(|e| self.db.err(e))?;
                 let get = |k: &str| -> Result<Option<i64>> {
                     Ok(meta.get(k).map_err(|e| self.db.err(e))?.map(|v| v.value()))
@@ -419,7 +465,11 @@ impl Index {
                 let now_stamp = get("stamp")?;
                 let unchanged = record
                     .is_some_and(|(b, _)| b.generation == now_gen && Some(b.stamp) == now_stamp);
-                (aux_kept(&meta).map_err(|e| self.db.err(e))?, unchanged)
+                (
+                    aux_kept(&meta).map_err(|e| self.db.err(e))?,
+                    unchanged,
+                    now_stamp,
+                )
             };
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
             let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
@@ -439,6 +489,10 @@ impl Index {
                     }
                 }
             }
+            written = Written {
+                before,
+                entries: table.len().map_err(|e| self.db.err(e))?,
+            };
             drop((table, smudged));
             let generation = bump(&tx, stamp, kept).map_err(|e| self.db.err(e))?;
             // Without the derived tables kept, a recorded tree id would never be read.
@@ -448,7 +502,7 @@ impl Index {
             }
         }
         tx.commit().map_err(|e| self.db.err(e))?;
-        Ok(recorded)
+        Ok((recorded, written))
     }
 
     /// Records fresh stat data for clean files, but only where the entry still names the
@@ -482,8 +536,7 @@ impl Index {
 
     /// Replaces the whole index.
     pub fn replace_all(&self, entries: &BTreeMap<Vec<u8>, IndexEntry>, stamp: i64) -> Result<()> {
-        self.db
-            .guard(|| self.replace_all_inner(entries, stamp, None))
+        self.replace_all_carrying(entries, stamp, None)
     }
 
     /// [`Index::replace_all`], recording in the same transaction `tree` as the id
@@ -494,8 +547,23 @@ impl Index {
         stamp: i64,
         tree: ObjectId,
     ) -> Result<()> {
-        self.db
-            .guard(|| self.replace_all_inner(entries, stamp, Some(tree)))
+        self.replace_all_carrying(entries, stamp, Some(tree))
+    }
+
+    fn replace_all_carrying(
+        &self,
+        entries: &BTreeMap<Vec<u8>, IndexEntry>,
+        stamp: i64,
+        tree: Option<ObjectId>,
+    ) -> Result<()> {
+        // Which entries change is known only by comparing with the old ones in the
+        // write's transaction: worth it only when there is a token to carry.
+        let diff = super::fsmonitor::has_token(&self.dsv_dir);
+        let (written, changed) = self
+            .db
+            .guard(|| self.replace_all_inner(entries, stamp, tree, diff))?;
+        self.carry(&written, stamp, changed.as_deref());
+        Ok(())
     }
 
     fn replace_all_inner(
@@ -503,8 +571,39 @@ impl Index {
         entries: &BTreeMap<Vec<u8>, IndexEntry>,
         stamp: i64,
         tree: Option<ObjectId>,
-    ) -> Result<()> {
+        diff: bool,
+    ) -> Result<(Written, Option<Vec<Vec<u8>>>)> {
         let tx = self.db.write()?;
+        let before = tx
+            .open_table(META)
+            .and_then(|m| Ok(m.get("stamp")?.map(|v| v.value())))
+            .map_err(|e| self.db.err(e))?;
+        let changed = if diff {
+            let old = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let mut changed = Vec::new();
+            let mut new = entries.iter().peekable();
+            for item in old.iter().map_err(|e| self.db.err(e))? {
+                let (k, v) = item.map_err(|e| self.db.err(e))?;
+                let k = k.value();
+                while let Some((p, _)) = new.next_if(|(p, _)| p.as_slice() < k) {
+                    changed.push(p.clone());
+                }
+                let same = new
+                    .next_if(|(p, _)| p.as_slice() == k)
+                    .is_some_and(|(_, e)| smudge_if_racy(*e, stamp).encode() == v.value());
+                if !same {
+                    changed.push(k.to_vec());
+                }
+            }
+            changed.extend(new.map(|(p, _)| p.clone()));
+            Some(changed)
+        } else {
+            None
+        };
+        let written = Written {
+            before,
+            entries: entries.len() as u64,
+        };
         {
             tx.delete_table(ENTRIES).map_err(|e| self.db.err(e))?;
             tx.delete_table(SMUDGED).map_err(|e| self.db.err(e))?;
@@ -524,7 +623,8 @@ impl Index {
                 put_tree(&tx, generation, stamp, tree).map_err(|e| self.db.err(e))?;
             }
         }
-        tx.commit().map_err(|e| self.db.err(e))
+        tx.commit().map_err(|e| self.db.err(e))?;
+        Ok((written, changed))
     }
 
     /// One consistent view of the index for several reads (a redb read transaction).

@@ -398,3 +398,170 @@ fn monitor_off_by_default_and_status_without_it_never_starts_a_daemon() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(daemon(&repo), serde_json::Value::Null);
 }
+
+/// How many paths a monitored status looked at (`used (N paths)`), `None` for a full scan.
+fn used_paths(usage: &str) -> Option<usize> {
+    usage
+        .strip_prefix("used (")?
+        .strip_suffix(" paths)")?
+        .parse()
+        .ok()
+}
+
+/// A committed tree with a branch `other` that differs from `main` in `d0/sub/f0.txt`
+/// (changed) and `d1/sub/only-main.txt` (added on main), the monitor on and used once.
+fn setup_branches(dirs: usize, files: usize) -> TestRepo {
+    let repo = setup(dirs, files);
+    repo.ok(["branch", "other"]);
+    repo.write("d0/sub/f0.txt", "main's version\n");
+    repo.write("d1/sub/only-main.txt", "main only\n");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "main"]);
+    check(&repo, "start");
+    repo
+}
+
+/// Sets every worktree file's mtime an hour back and lets status record that, so no
+/// index entry is smudged (too recent to trust) and a monitored status looks only at
+/// what changed.
+fn age_files(repo: &TestRepo) {
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for f in listing(repo.root()).0 {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(repo.root().join(f))
+            .unwrap();
+        file.set_times(std::fs::FileTimes::new().set_modified(old))
+            .unwrap();
+    }
+    check(repo, "aged files");
+    check(repo, "aged files recorded");
+}
+
+#[test]
+fn the_first_status_after_dsv_writes_the_index_is_monitored() {
+    let repo = setup_branches(4, 6);
+    age_files(&repo);
+    let files = 4 * 6 + 1;
+    let steps: &[(&[&str], &str)] = &[
+        (&["switch", "-q", "other"], "switch"),
+        (&["switch", "-q", "main"], "switch back"),
+        (&["reset", "-q", "--hard", "other"], "reset --hard"),
+        (&["reset", "-q", "--mixed", "main"], "reset --mixed"),
+        (
+            &["checkout", "-q", "main", "--", "d0/sub/f0.txt"],
+            "checkout -- path",
+        ),
+        (&["rm", "--cached", "-q", "d2/sub/f1.txt"], "rm --cached"),
+        (&["add", "d2/sub/f1.txt"], "add of one path"),
+        (
+            &["restore", "--staged", "d0/sub/f0.txt"],
+            "restore --staged",
+        ),
+        (&["switch", "-q", "-f", "other"], "switch -f"),
+    ];
+    for (args, what) in steps {
+        repo.ok(*args);
+        let usage = check(&repo, what);
+        // Before, every such write changed the index's stamp: "full scan (the index changed)".
+        let n = used_paths(&usage).unwrap_or_else(|| panic!("after {what}: {usage}"));
+        assert!(n < files / 2, "after {what} the status looked at {n} paths");
+    }
+}
+
+#[test]
+fn an_edit_made_while_a_switch_runs_is_seen_by_the_next_monitored_status() {
+    let repo = setup_branches(3, 40);
+    let root = repo.root().to_path_buf();
+    for round in 0..6 {
+        let target = if round % 2 == 0 { "other" } else { "main" };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (root, stop) = (root.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 3 {
+                    // Tracked files the switch does not touch, and a new one.
+                    let f = root.join(format!("d{}/sub/f{}.txt", 1 + i % 2, 1 + i % 30));
+                    let _ = std::fs::write(&f, format!("outside {round} {i}\n"));
+                    let _ = std::fs::write(root.join(format!("d2/during{round}")), format!("{i}"));
+                    i += 1;
+                }
+            })
+        };
+        // The writer touches nothing the switch changes: it must succeed, carrying
+        // the outside edits along.
+        repo.ok(["switch", "-q", target]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        let usage = check(&repo, &format!("outside edits during switch {round}"));
+        assert!(usage.starts_with("used"), "{usage}");
+    }
+}
+
+/// One dsv command that rewrites the index (and often the worktree).
+fn random_dsv_write(repo: &TestRepo, rng: &mut Rng) -> (String, bool) {
+    let (files, _) = listing(repo.root());
+    let f = files
+        .get(rng.below(files.len()))
+        .map(|p| p.to_str().unwrap().to_string())
+        .unwrap_or_else(|| "d0/sub/f0.txt".into());
+    let rev = ["main", "other", "HEAD", "HEAD~1"][rng.below(4)];
+    let head = repo.read_string(".dsv/HEAD");
+    let other = if head.trim_end().ends_with("heads/main") {
+        "other"
+    } else {
+        "main"
+    };
+    let args: Vec<String> = match rng.below(11) {
+        0 | 1 => vec!["switch".into(), other.into()],
+        2 => vec!["switch".into(), "-f".into(), other.into()],
+        3 => vec!["reset".into(), "--hard".into(), rev.into()],
+        4 => vec!["reset".into(), "--mixed".into(), rev.into()],
+        5 => vec!["checkout".into(), rev.into(), "--".into(), "d0".into()],
+        6 => vec!["restore".into(), f],
+        7 => vec!["restore".into(), "--staged".into(), f],
+        8 => vec!["rm".into(), "--cached".into(), "-q".into(), f],
+        9 => vec!["stash".into()],
+        _ => vec!["stash".into(), "pop".into()],
+    };
+    let run = repo.run(&args);
+    assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+    if repo.exists(".dsv/MERGE_STATE") {
+        // A stash pop that stopped on conflicts: give it up.
+        let _ = repo.run(["merge", "--abort"]);
+    }
+    (format!("{} -> {}", args.join(" "), run.code), run.code == 0)
+}
+
+#[test]
+fn monitored_status_equals_full_scan_over_switches_resets_and_outside_edits() {
+    let repo = setup_branches(3, 5);
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut after_writes = 0;
+    let mut used_after_writes = 0;
+    for round in 0..45 {
+        let mut done = Vec::new();
+        let mut wrote = false;
+        for k in 0..1 + rng.below(3) {
+            if rng.below(2) == 0 {
+                let (what, ok) = random_dsv_write(&repo, &mut rng);
+                wrote |= ok;
+                done.push(what);
+            } else {
+                done.push(random_edit(&repo, &mut rng, round * 10 + k));
+            }
+        }
+        let usage = check(&repo, &format!("round {round}: {}", done.join(", ")));
+        if wrote {
+            after_writes += 1;
+            used_after_writes += usize::from(usage.starts_with("used"));
+        }
+    }
+    // Outside edits (a .dsvignore, a moved directory) force full scans at times;
+    // what dsv writes itself must not.
+    assert!(
+        used_after_writes * 2 > after_writes,
+        "the monitor was used after only {used_after_writes} of {after_writes} rounds with dsv writes"
+    );
+}

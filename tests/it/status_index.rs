@@ -306,14 +306,63 @@ impl Rng {
 
 #[test]
 fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() {
+    let (fast_steps, _) = random_operations(false);
+    // The comparison means something only if the fast path was taken often.
+    assert!(
+        fast_steps > 20,
+        "only {fast_steps} steps took the fast path"
+    );
+}
+
+/// The same operations with the file-system monitor on: after each, `status` through
+/// the monitor must equal a full scan, and the monitor must stay in use across the
+/// commands that rewrite the index (it carries its token over them).
+#[test]
+fn monitored_status_equals_the_full_scan_over_random_operations() {
+    let (used_steps, rewrites) = random_operations(true);
+    // A sparse definition changed by `sparse` is a full scan; every other rewrite
+    // of the index by dsv keeps the monitor (before, none did).
+    assert!(rewrites >= 15, "only {rewrites} steps rewrote the index");
+    assert!(
+        used_steps * 4 >= rewrites * 3,
+        "the monitor was used after only {used_steps} of {rewrites} commands that rewrote the index"
+    );
+}
+
+/// Random edits and commands on three seeds, comparing after each step the fast
+/// status with the full one: trusting the recorded tree or not, or (`monitor`)
+/// through the monitor or not. Returns the steps that took the fast path (with the
+/// monitor: among those after a command that rewrote the index), and how many steps
+/// rewrote the index.
+fn random_operations(monitor: bool) -> (usize, usize) {
     const PATHS: [&str; 5] = ["a.txt", "b.txt", "d/c.txt", "d/e.txt", "f/g.txt"];
     const REVS: [&str; 4] = ["main", "side", "HEAD", "HEAD~1"];
     let mut fast_steps = 0;
+    let mut rewrites = 0;
     for seed in [0x9e37_79b9_7f4a_7c15u64, 0x0123_4567_89ab_cdef, 42] {
         let repo = committed();
         repo.write("f/g.txt", "g0\n");
         repo.ok(["commit", "-a", "-m", "g"]);
         repo.ok(["branch", "side"]);
+        if monitor {
+            repo.ok(["config", "core.fsmonitor", "true"]);
+            repo.ok(["fsmonitor", "start"]);
+        }
+        // `rewrote`: the step was a command other than add and commit that changed
+        // the index's stamp (add saves a token of its own, commit keeps the stamp).
+        let after_step = |repo: &TestRepo,
+                          log: &mut Vec<String>,
+                          seed: u64,
+                          step: usize,
+                          fast_steps: &mut usize,
+                          rewrote: bool| {
+            if monitor {
+                let used = continue_monitored(repo, log, seed, step);
+                *fast_steps += usize::from(used && rewrote);
+            } else {
+                continue_status(repo, log, seed, step, fast_steps)
+            }
+        };
         let mut rng = Rng(seed);
         let mut log = Vec::new();
         for step in 0..45 {
@@ -333,7 +382,7 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                 0 | 1 => {
                     repo.write(p, &content);
                     log.push(format!("write {p} {content:?}"));
-                    continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+                    after_step(&repo, &mut log, seed, step, &mut fast_steps, false);
                     continue;
                 }
                 2 => vec!["add".into(), p.into()],
@@ -376,10 +425,11 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                         repo.remove(p);
                     }
                     log.push(format!("delete {p}"));
-                    continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+                    after_step(&repo, &mut log, seed, step, &mut fast_steps, false);
                     continue;
                 }
             };
+            let stamp = index_stamp(&repo);
             let run = repo.run(&args);
             assert!(
                 !run.stderr.contains("panicked"),
@@ -394,14 +444,57 @@ fn status_trusting_recorded_trees_equals_the_full_path_over_random_operations() 
                 }
                 log.push("merge --abort".into());
             }
-            continue_status(&repo, &mut log, seed, step, &mut fast_steps);
+            let rewrote =
+                index_stamp(&repo) != stamp && !matches!(args[0].as_str(), "add" | "commit");
+            rewrites += usize::from(rewrote);
+            after_step(&repo, &mut log, seed, step, &mut fast_steps, rewrote);
+        }
+        if monitor {
+            repo.ok(["fsmonitor", "stop"]);
         }
     }
-    // The comparison means something only if the fast path was taken often.
-    assert!(
-        fast_steps > 20,
-        "only {fast_steps} steps took the fast path"
+    (fast_steps, rewrites)
+}
+
+/// The index's stamp (meta "stamp"), which every write of its entries changes.
+fn index_stamp(repo: &TestRepo) -> Option<i64> {
+    let db = redb::Database::open(repo.path(".dsv/index.redb")).unwrap();
+    let tx = db.begin_read().unwrap();
+    let meta = tx.open_table(META).unwrap();
+    meta.get("stamp").unwrap().map(|v| v.value())
+}
+
+/// After a step: `status --json` through the monitor equals a full scan. Returns
+/// whether the monitor was used.
+fn continue_monitored(repo: &TestRepo, log: &mut [String], seed: u64, step: usize) -> bool {
+    let out = repo
+        .cmd()
+        .env("DSV_TRACE_FSMONITOR", "1")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let usage = err
+        .lines()
+        .find_map(|l| l.strip_prefix("fsmonitor: "))
+        .unwrap_or_default()
+        .to_string();
+    let full = repo
+        .cmd()
+        .env("DSV_FSMONITOR", "0")
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(full.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&full.stdout),
+        "seed {seed:#x}, step {step}, a monitored status ({usage}) differs from a full \
+         scan after:\n{}",
+        log.join("\n")
     );
+    usage.starts_with("used")
 }
 
 fn continue_status(

@@ -10,6 +10,12 @@
 //! smudged index entry (the racy-timestamp rule), and nothing else. Any doubt (no
 //! daemon, another daemon, an overflow, a changed `.dsvignore`, a different index
 //! or sparse definition, an unreadable token file) is a full scan.
+//!
+//! Every write of the index's entries by dsv (switch, reset, checkout, add, rm,
+//! merge, ...) carries the token over to the new stamp with the paths whose entries
+//! it changed remembered too ([`carry`]), so the first look after it is still
+//! monitored; the worktree files it wrote are reported by the daemon like any
+//! other change.
 
 pub mod daemon;
 
@@ -304,6 +310,66 @@ impl TokenFile {
 /// next look must not trust).
 pub fn forget(dsv_dir: &Path) {
     let _ = std::fs::remove_file(token_file(dsv_dir));
+}
+
+/// Whether a token is saved: an index write then collects the paths it changes for
+/// [`carry`] (without one there is nothing to carry).
+pub fn has_token(dsv_dir: &Path) -> bool {
+    token_file(dsv_dir).exists()
+}
+
+/// Paths an index write may add to the token before [`carry`] gives up on it: the
+/// next look costs a lookup per remembered path, which beyond a fraction of the
+/// tree is dearer than the walk it replaces.
+fn carry_limit(entries: u64) -> usize {
+    usize::try_from(entries / 4)
+        .unwrap_or(usize::MAX)
+        .max(10_000)
+}
+
+/// Keeps the saved token valid across an index write by dsv (switch, reset,
+/// checkout, add, rm, merge, ...), so the next look stays monitored instead of
+/// finding "the index changed".
+///
+/// The token file says: with the index at stamp `before`, every path outside its
+/// remembered paths, the daemon's changes since its token and the smudged entries
+/// is clean. A write from `before` to `after` that changed the entries exactly at
+/// `changed` (`None`: not known) leaves every other path's entry as it was, so the
+/// same holds at `after` with `changed` remembered too; the worktree files the
+/// command wrote are the daemon's to report (the token predates them), as is any
+/// change another process made meanwhile. `before` must be read in the write's own
+/// transaction. A token for another index state is left alone (stale already, or
+/// saved for `after` by a look that ran since); an unreadable one, an unknown or too
+/// large `changed`, or a failed save drops it. `entries`: how many entries the index
+/// holds after the write.
+pub fn carry(
+    dsv_dir: &Path,
+    before: Option<i64>,
+    after: i64,
+    changed: Option<&[Vec<u8>]>,
+    entries: u64,
+) {
+    let Some(mut saved) = TokenFile::load(dsv_dir) else {
+        if has_token(dsv_dir) {
+            forget(dsv_dir);
+        }
+        return;
+    };
+    if Some(saved.index_stamp) != before {
+        return;
+    }
+    match changed {
+        Some(c) if saved.paths.len() + c.len() <= carry_limit(entries) => {
+            saved.paths.extend(c.iter().cloned());
+            saved.paths.sort_unstable();
+            saved.paths.dedup();
+            saved.index_stamp = after;
+            if saved.save(dsv_dir).is_err() {
+                forget(dsv_dir);
+            }
+        }
+        _ => forget(dsv_dir),
+    }
 }
 
 /// Digest of the sparse definition (`-` when there is none): a changed definition
@@ -616,6 +682,43 @@ mod tests {
         bad.truncate(bad.len() - 1);
         assert_eq!(TokenFile::decode(&bad), None);
         assert_eq!(TokenFile::decode(b"dsv-fsmonitor-token 2\n"), None);
+    }
+
+    #[test]
+    fn a_token_is_carried_only_across_a_write_from_its_own_index_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let dsv = dir.path();
+        std::fs::create_dir_all(monitor_dir(dsv)).unwrap();
+        let saved = |stamp: i64, paths: &[&str]| {
+            TokenFile {
+                token: "abc-7".into(),
+                index_stamp: stamp,
+                sparse: "-".into(),
+                paths: paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            }
+            .save(dsv)
+            .unwrap();
+        };
+        let changed = |p: &[&str]| p.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
+        saved(5, &["b"]);
+        carry(dsv, Some(5), 9, Some(&changed(&["c", "a", "b"])), 100);
+        let t = TokenFile::load(dsv).unwrap();
+        assert_eq!((t.token.as_str(), t.index_stamp), ("abc-7", 9));
+        assert_eq!(t.paths, changed(&["a", "b", "c"]));
+        // A token saved against another index state stays as it is (stale, or newer).
+        carry(dsv, Some(5), 12, Some(&changed(&["d"])), 100);
+        assert_eq!(TokenFile::load(dsv).unwrap(), t);
+        // Unknown or too many changed paths: the token goes.
+        carry(dsv, Some(9), 12, None, 100);
+        assert!(!has_token(dsv));
+        saved(5, &[]);
+        let many: Vec<Vec<u8>> = (0..10_001).map(|i| format!("f{i}").into_bytes()).collect();
+        carry(dsv, Some(5), 6, Some(&many), 100);
+        assert!(!has_token(dsv));
+        // An unreadable token goes too.
+        std::fs::write(token_file(dsv), b"dsv-fsmonitor-token 1\ntoken x\n").unwrap();
+        carry(dsv, Some(5), 6, Some(&[]), 100);
+        assert!(!has_token(dsv));
     }
 
     #[test]
