@@ -112,19 +112,6 @@ fn at(line: usize, column: Option<usize>) -> String {
     }
 }
 
-/// Turns a JSON scalar into an attribute value (`None` for null, lists, objects).
-fn attr_of_json(v: &serde_json::Value) -> Option<AttrValue> {
-    match v {
-        serde_json::Value::Bool(b) => Some(AttrValue::Bool(*b)),
-        serde_json::Value::Number(n) => Some(match n.as_i64() {
-            Some(i) => AttrValue::Int(i),
-            None => AttrValue::Float(n.as_f64()?),
-        }),
-        serde_json::Value::String(s) => Some(AttrValue::Str(s.clone())),
-        _ => None,
-    }
-}
-
 /// Parses a value written on the command line or in a CSV cell: integers,
 /// real numbers and true/false become typed values, anything else text.
 pub fn parse_value(text: &str) -> AttrValue {
@@ -160,20 +147,22 @@ fn parse_prediction(v: &serde_json::Value) -> std::result::Result<Prediction, St
     Ok(p)
 }
 
-/// A plain JSONL row (a non-empty string path, scalar or null attributes, no
-/// predictions, no repeated names) read without building a
-/// `serde_json::Value`, borrowing from the line where it can. Plain rows mean
-/// exactly what the general reading makes of them; anything else is read
-/// again the general way, so results and errors do not depend on which way a
-/// row went.
-pub(crate) struct PlainRow<'a> {
+/// One JSONL row as read: the frame path, the attributes given a value and
+/// the predictions, borrowing from the line where it can. Every row shape and
+/// every error comes from one reading ([`row`]), which means what reading the
+/// line as a `serde_json::Value` object and then checking it would: a name
+/// given twice keeps its last value, rules are checked in name order after the
+/// whole line was read, so a JSON syntax error always wins.
+pub(crate) struct Row<'a> {
     /// The frame path, '/' trimmed from both ends.
     pub path: Cow<'a, str>,
-    /// The attributes given a value, in name order (nulls left out).
+    /// The attributes given a value, in name order, each name once (nulls left out).
     pub attrs: Vec<(Cow<'a, str>, PlainValue<'a>)>,
+    /// The row's predictions.
+    pub predictions: Vec<Prediction>,
 }
 
-/// An attribute value of a [`PlainRow`].
+/// An attribute value of a [`Row`].
 pub(crate) enum PlainValue<'a> {
     Bool(bool),
     Int(i64),
@@ -193,7 +182,7 @@ impl PlainValue<'_> {
     }
 }
 
-impl PlainRow<'_> {
+impl Row<'_> {
     /// The row as a sidecar holds it.
     fn into_owned(self) -> (String, FrameMeta) {
         let attrs = self
@@ -205,70 +194,165 @@ impl PlainRow<'_> {
             self.path.into_owned(),
             FrameMeta {
                 attrs,
-                predictions: Vec::new(),
+                predictions: self.predictions,
             },
         )
     }
 }
 
-/// The plain reading of one JSONL row; `None` when the row is not plain (or not JSON).
-pub(crate) fn plain_row(raw: &str) -> Option<PlainRow<'_>> {
-    serde_json::from_str::<MaybePlain>(raw).ok()?.0
+/// Why a JSONL row does not read.
+pub(crate) enum RowError {
+    /// Not JSON at all (the error knows its column).
+    Json(serde_json::Error),
+    /// JSON that breaks a row rule.
+    Rule(String),
 }
 
-struct MaybePlain<'a>(Option<PlainRow<'a>>);
-
-impl<'de> Deserialize<'de> for MaybePlain<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(PlainRowVisitor)
+/// Reads one JSONL row.
+pub(crate) fn row(raw: &str) -> std::result::Result<Row<'_>, RowError> {
+    match serde_json::from_str::<RowRead>(raw) {
+        Ok(RowRead(r)) => r.map_err(RowError::Rule),
+        Err(e) => Err(RowError::Json(e)),
     }
 }
 
-struct PlainRowVisitor;
+/// [`row`] with the error naming the sidecar and the line (and column for JSON syntax).
+pub(crate) fn read_row<'a>(name: &str, line: usize, raw: &'a str) -> Result<Row<'a>> {
+    row(raw).map_err(|e| {
+        let (column, msg) = match e {
+            RowError::Json(e) => (Some(e.column()), format!("not JSON: {e}")),
+            RowError::Rule(msg) => (None, msg),
+        };
+        Error::Metadata(format!("{name}: {}{msg}", at(line, column)))
+    })
+}
 
-impl<'de> serde::de::Visitor<'de> for PlainRowVisitor {
-    type Value = MaybePlain<'de>;
+/// A whole line read: the row, or the rule it breaks.
+struct RowRead<'a>(std::result::Result<Row<'a>, String>);
+
+impl<'de> Deserialize<'de> for RowRead<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(RowVisitor)
+    }
+}
+
+struct RowVisitor;
+
+impl RowVisitor {
+    fn not_object<'de, E>() -> std::result::Result<RowRead<'de>, E> {
+        Ok(RowRead(Err("a row must be a JSON object".into())))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowVisitor {
+    type Value = RowRead<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_unit<E>(self) -> std::result::Result<RowRead<'de>, E> {
+        Self::not_object()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        seq: A,
+    ) -> std::result::Result<RowRead<'de>, A::Error> {
+        read_nested_seq(seq)?;
+        Self::not_object()
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<MaybePlain<'de>, A::Error> {
-        let mut path: Option<Cow<'de, str>> = None;
-        // Every name with its value; `None` for null: left out of the row, but
-        // still a name seen.
-        let mut all: Vec<(Cow<'de, str>, Option<PlainValue<'de>>)> = Vec::new();
-        let mut plain = true;
+    ) -> std::result::Result<RowRead<'de>, A::Error> {
+        // The last "path" given: `None` inside when it is not a string.
+        let mut path: Option<Option<Cow<'de, str>>> = None;
+        let mut fields: Vec<(Cow<'de, str>, Field<'de>)> = Vec::new();
         while let Some(Text(k)) = map.next_key::<Text<'de>>()? {
-            let v = map.next_value::<RowValue<'de>>()?;
-            if !plain {
-                continue;
+            if k == "path" {
+                path = Some(match map.next_value::<Field<'de>>()? {
+                    Field::Value(PlainValue::Str(p)) => Some(p),
+                    _ => None,
+                });
+            } else if k == PREDICTIONS {
+                let v = map.next_value::<serde_json::Value>()?;
+                fields.push((k, Field::Predictions(Box::new(v))));
+            } else {
+                let v = map.next_value::<Field<'de>>()?;
+                fields.push((k, v));
             }
-            match (k.as_ref(), v) {
-                ("path", RowValue::Value(PlainValue::Str(p))) if path.is_none() => {
-                    path = Some(p);
+        }
+        let path = match path {
+            Some(Some(p)) if !p.trim().is_empty() => match p {
+                Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches('/')),
+                Cow::Owned(o) => Cow::Owned(o.trim_matches('/').to_string()),
+            },
+            Some(_) => return Ok(RowRead(Err("\"path\" must be a non-empty string".into()))),
+            None => return Ok(RowRead(Err("missing \"path\"".into()))),
+        };
+        // Stable, so the values of a repeated name stay in the order given.
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        if fields.windows(2).any(|w| w[0].0 == w[1].0) {
+            // The last value of a repeated name wins: each later one is moved
+            // into the place of the one kept.
+            fields.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(later, kept);
                 }
-                ("path" | PREDICTIONS, _) | (_, RowValue::Other) => plain = false,
-                (_, RowValue::Value(a)) => all.push((k, Some(a))),
-                (_, RowValue::Null) => all.push((k, None)),
+                same
+            });
+        }
+        let mut attrs = Vec::with_capacity(fields.len());
+        let mut predictions = Vec::new();
+        for (k, v) in fields {
+            match v {
+                Field::Value(a) => attrs.push((k, a)),
+                Field::Null => {}
+                Field::Nested => {
+                    return Ok(RowRead(Err(format!(
+                        "attribute \"{k}\" must be text, a number or true/false"
+                    ))));
+                }
+                Field::Predictions(v) => {
+                    let serde_json::Value::Array(items) = *v else {
+                        return Ok(RowRead(Err("\"predictions\" must be a list".into())));
+                    };
+                    match items.iter().map(parse_prediction).collect() {
+                        Ok(p) => predictions = p,
+                        Err(msg) => return Ok(RowRead(Err(msg))),
+                    }
+                }
             }
         }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        if all.windows(2).any(|w| w[0].0 == w[1].0) {
-            plain = false;
-        }
-        Ok(MaybePlain(match path {
-            Some(p) if plain && !p.trim().is_empty() => Some(PlainRow {
-                path: match p {
-                    Cow::Borrowed(b) => Cow::Borrowed(b.trim_matches('/')),
-                    Cow::Owned(o) => Cow::Owned(o.trim_matches('/').to_string()),
-                },
-                attrs: all.into_iter().filter_map(|(k, v)| Some((k, v?))).collect(),
-            }),
-            _ => None,
-        }))
+        Ok(RowRead(Ok(Row {
+            path,
+            attrs,
+            predictions,
+        })))
     }
+}
+
+/// Reads the rest of a list whose value is not used, number ranges and
+/// strings checked as when the value is used.
+fn read_nested_seq<'de, A: serde::de::SeqAccess<'de>>(
+    mut seq: A,
+) -> std::result::Result<(), A::Error> {
+    while seq.next_element::<serde_json::Value>()?.is_some() {}
+    Ok(())
 }
 
 /// A JSON string, borrowed from the input unless it has escapes.
@@ -298,71 +382,70 @@ impl<'de> serde::de::Visitor<'de> for TextVisitor {
     }
 }
 
-/// A row value as [`plain_row`] reads it.
-enum RowValue<'a> {
+/// The value of a row's name.
+enum Field<'a> {
     Value(PlainValue<'a>),
     Null,
-    /// A list or an object.
-    Other,
+    /// A list or an object (read whole, not kept).
+    Nested,
+    /// The value of "predictions", whatever it is (boxed: rare, and large).
+    Predictions(Box<serde_json::Value>),
 }
 
-impl<'de> Deserialize<'de> for RowValue<'de> {
+impl<'de> Deserialize<'de> for Field<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(RowValueVisitor)
+        d.deserialize_any(FieldVisitor)
     }
 }
 
-struct RowValueVisitor;
+struct FieldVisitor;
 
-impl<'de> serde::de::Visitor<'de> for RowValueVisitor {
-    type Value = RowValue<'de>;
+impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Bool(v)))
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Int(v)))
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Int(v)))
     }
-    // As `serde_json::Value` then `attr_of_json`: an integer beyond i64 is a real.
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(match i64::try_from(v) {
+    // As `serde_json::Number::as_i64`, then `as_f64`: an integer beyond i64 is a real.
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(match i64::try_from(v) {
             Ok(i) => PlainValue::Int(i),
             Err(_) => PlainValue::Float(v as f64),
         }))
     }
-    fn visit_f64<E>(self, v: f64) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Float(v)))
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Float(v)))
     }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Str(Cow::Borrowed(v))))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Str(Cow::Borrowed(v))))
     }
-    fn visit_str<E>(self, v: &str) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Str(Cow::Owned(v.to_string()))))
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Str(Cow::Owned(v.to_string()))))
     }
-    fn visit_string<E>(self, v: String) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Value(PlainValue::Str(Cow::Owned(v))))
+    fn visit_string<E>(self, v: String) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Value(PlainValue::Str(Cow::Owned(v))))
     }
-    fn visit_unit<E>(self) -> std::result::Result<RowValue<'de>, E> {
-        Ok(RowValue::Null)
+    fn visit_unit<E>(self) -> std::result::Result<Field<'de>, E> {
+        Ok(Field::Null)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(
         self,
-        mut seq: A,
-    ) -> std::result::Result<RowValue<'de>, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(RowValue::Other)
+        seq: A,
+    ) -> std::result::Result<Field<'de>, A::Error> {
+        read_nested_seq(seq)?;
+        Ok(Field::Nested)
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<RowValue<'de>, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(RowValue::Other)
+    ) -> std::result::Result<Field<'de>, A::Error> {
+        while map.next_entry::<Text, serde_json::Value>()?.is_some() {}
+        Ok(Field::Nested)
     }
 }
 
@@ -375,65 +458,7 @@ const JSONL_PIECE: usize = if cfg!(test) { 64 } else { 1 << 20 };
 
 /// One non-blank JSONL row: its frame path and metadata; errors name the line.
 fn jsonl_row(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
-    match plain_row(raw) {
-        Some(row) => Ok(row.into_owned()),
-        None => jsonl_row_general(name, line, raw),
-    }
-}
-
-/// [`jsonl_row`] through a `serde_json::Value`: any row, and every error.
-pub(crate) fn jsonl_row_general(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
-    let err = |line: usize, col: Option<usize>, msg: String| {
-        Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
-    };
-    let v: serde_json::Value = serde_json::from_str(raw)
-        .map_err(|e| err(line, Some(e.column()), format!("not JSON: {e}")))?;
-    let serde_json::Value::Object(map) = v else {
-        return Err(err(line, None, "a row must be a JSON object".into()));
-    };
-    let path = match map.get("path") {
-        Some(serde_json::Value::String(p)) if !p.trim().is_empty() => {
-            p.trim_matches('/').to_string()
-        }
-        Some(_) => {
-            return Err(err(
-                line,
-                None,
-                "\"path\" must be a non-empty string".into(),
-            ));
-        }
-        None => return Err(err(line, None, "missing \"path\"".into())),
-    };
-    let mut meta = FrameMeta::default();
-    for (k, v) in &map {
-        if k == "path" {
-            continue;
-        }
-        if k == PREDICTIONS {
-            let serde_json::Value::Array(items) = v else {
-                return Err(err(line, None, "\"predictions\" must be a list".into()));
-            };
-            for p in items {
-                meta.predictions
-                    .push(parse_prediction(p).map_err(|m| err(line, None, m))?);
-            }
-            continue;
-        }
-        match attr_of_json(v) {
-            Some(a) => {
-                meta.attrs.insert(k.clone(), a);
-            }
-            None if v.is_null() => {}
-            None => {
-                return Err(err(
-                    line,
-                    None,
-                    format!("attribute \"{k}\" must be text, a number or true/false"),
-                ));
-            }
-        }
-    }
-    Ok((path, meta))
+    read_row(name, line, raw).map(Row::into_owned)
 }
 
 /// The rows of a JSONL sidecar, each read by `row` (given its line number and
@@ -963,6 +988,75 @@ fn utf8_text(bytes: &[u8]) -> std::result::Result<&str, usize> {
 mod tests {
     use super::*;
 
+    /// Turns a JSON scalar into an attribute value (`None` for null, lists, objects).
+    fn attr_of_json(v: &serde_json::Value) -> Option<AttrValue> {
+        match v {
+            serde_json::Value::Bool(b) => Some(AttrValue::Bool(*b)),
+            serde_json::Value::Number(n) => Some(match n.as_i64() {
+                Some(i) => AttrValue::Int(i),
+                None => AttrValue::Float(n.as_f64()?),
+            }),
+            serde_json::Value::String(s) => Some(AttrValue::Str(s.clone())),
+            _ => None,
+        }
+    }
+
+    /// The reading the one row reader must agree with: the line as a
+    /// `serde_json::Value`, then checked (the reader before it was one).
+    fn value_reading(name: &str, line: usize, raw: &str) -> Result<(String, FrameMeta)> {
+        let err = |line: usize, col: Option<usize>, msg: String| {
+            Error::Metadata(format!("{name}: {}{msg}", at(line, col)))
+        };
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| err(line, Some(e.column()), format!("not JSON: {e}")))?;
+        let serde_json::Value::Object(map) = v else {
+            return Err(err(line, None, "a row must be a JSON object".into()));
+        };
+        let path = match map.get("path") {
+            Some(serde_json::Value::String(p)) if !p.trim().is_empty() => {
+                p.trim_matches('/').to_string()
+            }
+            Some(_) => {
+                return Err(err(
+                    line,
+                    None,
+                    "\"path\" must be a non-empty string".into(),
+                ));
+            }
+            None => return Err(err(line, None, "missing \"path\"".into())),
+        };
+        let mut meta = FrameMeta::default();
+        for (k, v) in &map {
+            if k == "path" {
+                continue;
+            }
+            if k == PREDICTIONS {
+                let serde_json::Value::Array(items) = v else {
+                    return Err(err(line, None, "\"predictions\" must be a list".into()));
+                };
+                for p in items {
+                    meta.predictions
+                        .push(parse_prediction(p).map_err(|m| err(line, None, m))?);
+                }
+                continue;
+            }
+            match attr_of_json(v) {
+                Some(a) => {
+                    meta.attrs.insert(k.clone(), a);
+                }
+                None if v.is_null() => {}
+                None => {
+                    return Err(err(
+                        line,
+                        None,
+                        format!("attribute \"{k}\" must be text, a number or true/false"),
+                    ));
+                }
+            }
+        }
+        Ok((path, meta))
+    }
+
     #[test]
     fn prediction_box_is_read_as_list_or_map_and_written_as_map() {
         let list = r#"{"class":"car","box":[1,2,3,4],"score":0.5}"#;
@@ -989,7 +1083,7 @@ mod tests {
     }
 
     #[test]
-    fn fast_and_general_row_readings_agree() {
+    fn the_row_reader_agrees_with_the_value_reading() {
         let rows = [
             r#"{"path":"a.jpg","weather":"rain","n":3,"x":0.25,"ok":true}"#,
             r#"{"path":"/a/b.jpg/","weather":null}"#,
@@ -1018,11 +1112,46 @@ mod tests {
             r#""a.jpg""#,
             r#"{"path":"a.jpg","":1}"#,
             r#"{"path":"a.jpg","n":-0.0,"e":1.5e-7,"f":123456789012345678901234567890}"#,
+            r#"{"path":"a.jpg","n":-0,"m":0.0,"k":9223372036854775807,"j":9223372036854775808}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car","box":{"x":1,"y":2,"w":3,"h":4}}],"w":"x"}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car"}],"predictions":[]}"#,
+            r#"{"path":"a.jpg","predictions":3,"predictions":[{"class":"bus","score":1}]}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car","box":[1,2,3,1e308]}]}"#,
+            r#"{"path":"a.jpg","predictions":[{"class":"car","box":[1,2,3,4],"x":1}]}"#,
+            r#"{"path":"a.jpg","predictions":[{"box":[1,2,3,4]}]}"#,
+            r#"{"path":"a.jpg","predictions":{"class":"car"}}"#,
+            r#"{"path":"a.jpg","a":[1],"predictions":7}"#,
+            r#"{"path":"a.jpg","z":[1],"predictions":7}"#,
+            r#"{"path":"a.jpg","b":{},"a":[]}"#,
+            r#"{"path":"a.jpg","t":["x"],"t":"y"}"#,
+            r#"{"path":"a.jpg","t":"y","t":{"k":[]}}"#,
+            r#"{"path":"a.jpg","t":"y","t":null}"#,
+            r#"{"path":3,"t":[1]}"#,
+            r#"{"path":3,"path":"b.jpg"}"#,
+            r#"{"path":"b.jpg","path":[]}"#,
+            r#"{"t":[1]}"#,
+            r#"{"path":"a.jpg","o":[1e400]}"#,
+            r#"{"path":"a.jpg","o":{"k":1e400}}"#,
+            r#"{"path":"a.jpg","o":{"k":"\ud800"}}"#,
+            r#"[1e400]"#,
+            r#"[1,"#,
+            r#"3"#,
+            r#"null"#,
+            r#"true"#,
+            r#"-1.5"#,
+            r#"{}"#,
+            r#"{"path":"a\u00e9\/b.jpg","k\n":"v\t"}"#,
+            r#"{"path":"a.jpg","\u0070ath":"b.jpg"}"#,
+            r#"{"path":"a.jpg" "n":1}"#,
+            r#"{"path":"a.jpg",3:1}"#,
+            r#"{"path":"a.jpg","n":01}"#,
+            "",
+            " { \"path\" : \"a.jpg\" , \"n\" : 1 } ",
         ];
         for raw in rows {
-            let fast = jsonl_row("m.jsonl", 7, raw).map_err(|e| e.to_string());
-            let general = jsonl_row_general("m.jsonl", 7, raw).map_err(|e| e.to_string());
-            assert_eq!(fast, general, "{raw}");
+            let one = jsonl_row("m.jsonl", 7, raw).map_err(|e| e.to_string());
+            let value = value_reading("m.jsonl", 7, raw).map_err(|e| e.to_string());
+            assert_eq!(one, value, "{raw}");
         }
     }
 
@@ -1191,6 +1320,40 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn any_row_reads_as_the_value_reading(
+            fields in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["path", "predictions", "a", "b", "", "p\\u0061th"]),
+                    proptest::sample::select(vec![
+                        "\"x.jpg\"", "\"/\"", "\" \"", "\"a\\/b\"", "1", "-7", "2.5", "1e400",
+                        "18446744073709551616", "true", "null", "[]", "[1,{}]", "{}", "{\"k\":[1e400]}",
+                        "[{\"class\":\"car\",\"box\":[1,2,3,4],\"score\":0.5}]",
+                        "[{\"class\":\"car\",\"box\":{\"x\":1,\"y\":2,\"w\":3,\"h\":4}}]",
+                        "[{\"class\":\"car\",\"box\":[1,2]}]", "[{\"box\":[1,2,3,4]}]",
+                        "\"\\ud800\"", "tru", "[1,", "01",
+                    ]),
+                ),
+                0..5,
+            ),
+            wrap in proptest::sample::select(vec!["{}", "[]", "{} x", " {} "]),
+        ) {
+            let body = fields
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let raw = match wrap {
+                "{}" => format!("{{{body}}}"),
+                "[]" => format!("[{body}]"),
+                "{} x" => format!("{{{body}}} x"),
+                _ => format!(" {{ {body} }} "),
+            };
+            let one = jsonl_row("m.jsonl", 3, &raw).map_err(|e| e.to_string());
+            let value = value_reading("m.jsonl", 3, &raw).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(one, value, "{}", raw);
+        }
+
         #[test]
         fn any_sidecar_written_as_csv_reads_back(
             rows in proptest::collection::btree_map(

@@ -79,18 +79,6 @@ pub fn extend(mut names: Vec<String>, frames: &[&FrameRecord], from: &str) -> Cl
     }
 }
 
-#[derive(serde::Deserialize)]
-struct CocoCategories {
-    #[serde(default)]
-    categories: Vec<CocoCategory>,
-}
-
-#[derive(serde::Deserialize)]
-struct CocoCategory {
-    id: i64,
-    name: String,
-}
-
 /// The dataset's own lists for the frames of version `tree`, merged; then
 /// the frames' other classes in name order. `sorted` when there is none.
 pub fn of_dataset(
@@ -106,24 +94,22 @@ pub fn of_dataset(
         .collect();
     let mut lists: Vec<Arc<ClassNames>> = Vec::new();
     for (path, fmt) in files {
-        let list = match fmt {
-            fmt if format_of(fmt).uses_class_names() => match layout.class_names(&src, path)? {
+        let imp = format_of(fmt);
+        let list = if imp.uses_class_names() {
+            match layout.class_names(&src, path)? {
                 Ok(Some(n)) => n,
                 _ => continue,
-            },
-            Format::Coco => {
-                let Some(bytes) = src.read(path)? else {
-                    continue;
-                };
-                let Ok(mut c) = serde_json::from_slice::<CocoCategories>(&bytes) else {
-                    continue;
-                };
-                c.categories.sort_by_key(|c| c.id);
-                Arc::new(ClassNames::from(
-                    c.categories.into_iter().map(|c| c.name).collect::<Vec<_>>(),
-                ))
             }
-            _ => continue,
+        } else if let Some(read) = imp.class_list() {
+            let Some(bytes) = src.read(path)? else {
+                continue;
+            };
+            let Some(names) = read(&bytes) else {
+                continue;
+            };
+            Arc::new(ClassNames::from(names))
+        } else {
+            continue;
         };
         // Many label files share one names file: each list once.
         if !lists.iter().any(|l| Arc::ptr_eq(l, &list) || *l == list) {

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
-use crate::labels::{Format, FrameLabels, LabelFormat, Units, format_of};
+use crate::labels::{ExportLayout, Format, FrameLabels, LabelFormat, Units, format_of};
 use crate::query::FrameRecord;
 use crate::repo::Repository;
 
@@ -411,23 +411,8 @@ pub fn file_names(frames: &[&FrameRecord]) -> std::result::Result<Vec<String>, E
 }
 
 /// Where a format puts a frame's image and its label file in an export.
-fn paths(format: Format, split: &str, name: &str) -> (String, Option<String>) {
-    let s = stem(name);
-    match format {
-        Format::Coco => (format!("images/{split}/{name}"), None),
-        Format::Yolo => (
-            format!("images/{split}/{name}"),
-            Some(format!("labels/{split}/{s}.txt")),
-        ),
-        Format::Voc => (
-            format!("JPEGImages/{name}"),
-            Some(format!("Annotations/{s}.xml")),
-        ),
-        _ => (
-            format!("{split}/image_2/{name}"),
-            Some(format!("{split}/label_2/{s}.txt")),
-        ),
-    }
+fn paths(layout: &ExportLayout, split: &str, name: &str) -> (String, Option<String>) {
+    (layout.image(split, name), layout.label(split, stem(name)))
 }
 
 /// Writes the frames (already selected) of a version to `out`: a new or empty
@@ -730,10 +715,10 @@ fn export_into(
     for (f, name) in frames.iter().zip(&names) {
         let s = opts.split.of(&f.path);
         let split = split_names[s];
-        let (image, label) = if handoff {
-            (format!("images/{name}"), None)
-        } else {
-            paths(format, split, name)
+        // Formats without a layout of their own are the hand-offs (`export` checks).
+        let (image, label) = match imp.export_layout() {
+            Some(layout) if !handoff => paths(&layout, split, name),
+            _ => (format!("images/{name}"), None),
         };
         let mut dest = dir.join(&image);
         let mut bytes: Option<Vec<u8>> = None;
@@ -999,6 +984,11 @@ fn write_split_files(
 ) -> Result<()> {
     let lin = &opts.lineage;
     let splits: Vec<&str> = opts.split.names().collect();
+    if let Some(layout) = format_of(format_writer(opts)).export_layout() {
+        for d in splits.iter().flat_map(|s| layout.dirs(s)) {
+            std::fs::create_dir_all(dir.join(d)).ctx("creating", dir)?;
+        }
+    }
     match format_writer(opts) {
         Format::Cvat => {
             let frames: Vec<FrameLabels> = per_split.into_iter().flatten().collect();
@@ -1034,7 +1024,6 @@ fn write_split_files(
                     &bytes,
                 )?;
                 rep.label_files += 1;
-                std::fs::create_dir_all(dir.join("images").join(split)).ctx("creating", dir)?;
             }
         }
         Format::Voc => {
@@ -1057,27 +1046,14 @@ fn write_split_files(
                 map.push_str(":::\n");
             }
             write_file(&dir.join("labelmap.txt"), map.as_bytes())?;
-            for d in ["JPEGImages", "Annotations"] {
-                std::fs::create_dir_all(dir.join(d)).ctx("creating", dir)?;
-            }
         }
         Format::Yolo => {
-            for split in &splits {
-                for d in ["images", "labels"] {
-                    std::fs::create_dir_all(dir.join(d).join(split)).ctx("creating", dir)?;
-                }
-            }
             write_file(
                 &dir.join("data.yaml"),
                 data_yaml(out, &splits, classes, lin).as_bytes(),
             )?;
         }
         _ => {
-            for split in &splits {
-                for d in ["image_2", "label_2"] {
-                    std::fs::create_dir_all(dir.join(split).join(d)).ctx("creating", dir)?;
-                }
-            }
             // KITTI has no class list of its own; Datumaro's meta file gives one,
             // so that every split numbers the classes alike.
             let meta = serde_json::json!({ "labels": classes.names }).to_string();

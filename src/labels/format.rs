@@ -145,6 +145,13 @@ pub trait LabelFormat: Sync {
         None
     }
 
+    /// How a file of this format lists the classes it uses, in class-id
+    /// order (what `dsv export` numbers classes by); `None` for a format
+    /// whose files list none. The reader gives `None` for a file it cannot read.
+    fn class_list(&self) -> Option<ClassList> {
+        None
+    }
+
     /// Writes one frame as `dsv export` does, into its
     /// [`LabelFormat::export_layout`]: as [`LabelFormat::write`], unless the
     /// file names where the export puts its image.
@@ -168,6 +175,10 @@ pub trait LabelFormat: Sync {
     }
 }
 
+/// Reads the class names a label file lists, in class-id order
+/// ([`LabelFormat::class_list`]); `None` for a file it cannot read.
+pub type ClassList = fn(&[u8]) -> Option<Vec<String>>;
+
 /// One object of a file of plain boxes ([`LabelFormat::plain_boxes`]): its
 /// class index, its box and its confidence score. As an object, its class is
 /// the name at that index of the names in effect (the index written out when
@@ -189,17 +200,39 @@ pub struct Counts {
     pub scored: u64,
 }
 
-/// Where an export of one format puts its files.
+/// Where an export of one format puts its files: `{split}` in a directory
+/// stands for the name of the split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportLayout {
     /// The directory frames are copied under.
     pub images: &'static str,
-    /// The directory per-frame label files are written under (a
-    /// one-file-per-frame format), or the file all frames are written to (a
-    /// multi-frame one).
-    pub labels: &'static str,
+    /// The directory per-frame label files are written under; `None` for a
+    /// multi-frame format, whose files are written per split.
+    pub labels: Option<&'static str>,
     /// The extension of a per-frame label file.
     pub ext: &'static str,
+}
+
+impl ExportLayout {
+    /// Where the image `name` of a frame of `split` goes.
+    pub fn image(&self, split: &str, name: &str) -> String {
+        format!("{}/{name}", self.images.replace("{split}", split))
+    }
+
+    /// Where the label file of a frame of `split` whose file name without
+    /// extension is `stem` goes, for a one-file-per-frame format.
+    pub fn label(&self, split: &str, stem: &str) -> Option<String> {
+        let dir = self.labels?.replace("{split}", split);
+        Some(format!("{dir}/{stem}.{}", self.ext))
+    }
+
+    /// The directories a split has, even when it holds no frame.
+    pub fn dirs(&self, split: &str) -> impl Iterator<Item = String> {
+        [Some(self.images), self.labels]
+            .into_iter()
+            .flatten()
+            .map(move |d| d.replace("{split}", split))
+    }
 }
 
 /// The implementation of a format: the one registration of each.
@@ -270,6 +303,11 @@ mod tests {
             .collect();
         assert_eq!(named, [Format::Yolo]);
         assert!(format_of(Format::Cvat).export_layout().is_none());
+        let listing: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| format_of(*f).class_list().is_some())
+            .collect();
+        assert_eq!(listing, [Format::Coco]);
         assert_eq!(format_of(Format::Yolo).units(), Units::Normalized);
         assert_eq!(format_of(Format::Voc).frame_name("a/b/c.jpg"), "c.jpg");
     }
@@ -356,6 +394,57 @@ mod tests {
                 scored: 1
             }
         );
+    }
+
+    #[test]
+    fn export_layouts_place_frames_and_label_files_per_split() {
+        let placed = |f: Format| {
+            let l = format_of(f).export_layout().expect("a layout");
+            (
+                l.image("val", "a.b.jpg"),
+                l.label("val", "a.b"),
+                l.dirs("val").collect::<Vec<_>>(),
+            )
+        };
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            placed(Format::Coco),
+            (s("images/val/a.b.jpg"), None, vec![s("images/val")])
+        );
+        assert_eq!(
+            placed(Format::Yolo),
+            (
+                s("images/val/a.b.jpg"),
+                Some(s("labels/val/a.b.txt")),
+                vec![s("images/val"), s("labels/val")]
+            )
+        );
+        assert_eq!(
+            placed(Format::Voc),
+            (
+                s("JPEGImages/a.b.jpg"),
+                Some(s("Annotations/a.b.xml")),
+                vec![s("JPEGImages"), s("Annotations")]
+            )
+        );
+        assert_eq!(
+            placed(Format::Kitti),
+            (
+                s("val/image_2/a.b.jpg"),
+                Some(s("val/label_2/a.b.txt")),
+                vec![s("val/image_2"), s("val/label_2")]
+            )
+        );
+    }
+
+    #[test]
+    fn coco_lists_its_categories_in_id_order() {
+        let read = format_of(Format::Coco).class_list().expect("a reader");
+        let doc = br#"{"images":[],"categories":[{"id":3,"name":"c"},{"id":1,"name":"a"},{"id":2,"name":"b"}]}"#;
+        assert_eq!(read(doc), Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(read(br#"{"images":[]}"#), Some(vec![]));
+        assert_eq!(read(br#"{"categories":[{"id":"x","name":"a"}]}"#), None);
+        assert_eq!(read(b"not json"), None);
     }
 
     #[test]

@@ -827,13 +827,14 @@ fn sidecar_changes(
                 let Ok(line) = std::str::from_utf8(line) else {
                     return true;
                 };
-                match crate::meta::plain_row(line) {
-                    Some(r) => {
+                match crate::meta::row(line) {
+                    Ok(r) => {
                         gone.contains(r.path.as_ref())
                             || came.contains(r.path.as_ref())
                             || shadowed.contains(r.path.as_ref())
                     }
-                    None => true,
+                    // Kept, so the error is found where it is.
+                    Err(_) => true,
                 }
             };
             let (ra, rb) = crate::ops::frame_attrs::reduce_jsonl(old_bytes, &new_bytes, &wanted);

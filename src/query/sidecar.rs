@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::error::Result;
 use crate::id::ObjectId;
 use crate::labels::{AttrRef, AttrValue};
-use crate::meta::{self, FrameMeta, PlainRow, SidecarFormat};
+use crate::meta::{self, Row, SidecarFormat};
 
 use super::codec::{self, IndexRead, Reader};
 
@@ -49,7 +49,8 @@ impl EncodedMeta<'_> {
         }
     }
 
-    fn of_meta(m: &FrameMeta) -> EncodedMeta<'static> {
+    #[cfg(test)]
+    fn of_meta(m: &meta::FrameMeta) -> EncodedMeta<'static> {
         let mut bytes = Vec::new();
         codec::attrs(&mut bytes, &m.attrs);
         let split = bytes.len();
@@ -60,8 +61,18 @@ impl EncodedMeta<'_> {
         }
     }
 
-    fn of_plain(r: &PlainRow) -> EncodedMeta<'static> {
-        EncodedMeta::of_pairs(r.attrs.iter().map(|(k, v)| (k.as_ref(), v.as_attr())))
+    fn of_row(r: &Row) -> EncodedMeta<'static> {
+        let mut bytes = Vec::with_capacity(64);
+        codec::attr_pairs(
+            &mut bytes,
+            r.attrs.iter().map(|(k, v)| (k.as_ref(), v.as_attr())),
+        );
+        let split = bytes.len();
+        codec::predictions(&mut bytes, &r.predictions);
+        EncodedMeta {
+            bytes: Cow::Owned(bytes),
+            split,
+        }
     }
 
     /// Attributes already in name order, without repeated names, and no predictions.
@@ -133,16 +144,9 @@ pub(super) fn decode_rows(b: &[u8]) -> Option<Rows<'_>> {
 pub(super) fn read<'a>(name: &str, bytes: &'a [u8]) -> Result<Rows<'a>> {
     match SidecarFormat::of(name) {
         SidecarFormat::Jsonl => meta::jsonl_rows(name, bytes, |line, raw| {
-            Ok(match meta::plain_row(raw) {
-                Some(row) => {
-                    let m = EncodedMeta::of_plain(&row);
-                    (row.path, m)
-                }
-                None => {
-                    let (path, m) = meta::jsonl_row_general(name, line, raw)?;
-                    (Cow::Owned(path), EncodedMeta::of_meta(&m))
-                }
-            })
+            let row = meta::read_row(name, line, raw)?;
+            let m = EncodedMeta::of_row(&row);
+            Ok((row.path, m))
         }),
         SidecarFormat::Csv => Ok(meta::csv_rows(name, bytes, |cells| {
             let values: Vec<(&str, AttrValue)> = cells

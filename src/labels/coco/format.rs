@@ -1,6 +1,6 @@
 //! COCO as a [`LabelFormat`].
 
-use crate::labels::format::{ExportLayout, LabelFormat};
+use crate::labels::format::{ClassList, ExportLayout, LabelFormat};
 use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
 
 /// COCO detection JSON: one file for many frames; polygons, COCO RLE masks
@@ -63,9 +63,34 @@ impl LabelFormat for CocoFormat {
 
     fn export_layout(&self) -> Option<ExportLayout> {
         Some(ExportLayout {
-            images: "images",
-            labels: "annotations.json",
+            images: "images/{split}",
+            labels: None,
             ext: "json",
         })
     }
+
+    /// The `categories` sorted by id.
+    fn class_list(&self) -> Option<ClassList> {
+        Some(category_names)
+    }
+}
+
+/// The names of a file's `categories` in id order; `None` when the file is
+/// not JSON or its categories lack an integer id or a name.
+fn category_names(bytes: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Categories {
+        #[serde(default)]
+        categories: Vec<Category>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Category {
+        id: i64,
+        name: String,
+    }
+
+    let mut c = serde_json::from_slice::<Categories>(bytes).ok()?;
+    c.categories.sort_by_key(|c| c.id);
+    Some(c.categories.into_iter().map(|c| c.name).collect())
 }

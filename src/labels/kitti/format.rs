@@ -46,8 +46,8 @@ impl LabelFormat for KittiFormat {
 
     fn export_layout(&self) -> Option<ExportLayout> {
         Some(ExportLayout {
-            images: "image_2",
-            labels: "label_2",
+            images: "{split}/image_2",
+            labels: Some("{split}/label_2"),
             ext: "txt",
         })
     }

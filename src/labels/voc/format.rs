@@ -42,7 +42,7 @@ impl LabelFormat for VocFormat {
     fn export_layout(&self) -> Option<ExportLayout> {
         Some(ExportLayout {
             images: "JPEGImages",
-            labels: "Annotations",
+            labels: Some("Annotations"),
             ext: "xml",
         })
     }

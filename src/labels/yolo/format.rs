@@ -99,8 +99,8 @@ impl LabelFormat for YoloFormat {
 
     fn export_layout(&self) -> Option<ExportLayout> {
         Some(ExportLayout {
-            images: "images",
-            labels: "labels",
+            images: "images/{split}",
+            labels: Some("labels/{split}"),
             ext: "txt",
         })
     }
