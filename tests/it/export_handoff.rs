@@ -375,7 +375,7 @@ fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_on
 }
 
 /// Every file under `dir` by relative path; the parts that differ between
-/// two runs of the same export by design (the date, data.yaml's `path`, the
+/// two runs of the same export by design (the dates, data.yaml's `path`, the
 /// record's file times) left out.
 fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -398,6 +398,11 @@ fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
                 for f in v["frames"].as_array_mut().unwrap() {
                     f["stat"] = Value::Null;
                 }
+                bytes = serde_json::to_vec_pretty(&v).unwrap();
+            } else if rel.starts_with("annotations/") && rel.ends_with(".json") {
+                // COCO's `info.date_created` is the export's time.
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                v["info"]["date_created"] = Value::Null;
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
             } else if rel == "data.yaml" {
                 let text = String::from_utf8(bytes).unwrap();
