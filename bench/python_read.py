@@ -18,9 +18,10 @@ part 2, moto[server] and boto3. Both sides run in one process, alternately,
 three times each; medians are printed, with the CPU time (user + system, all
 threads) of each loop: on a loaded machine the wall-clock figures measure the
 load as much as the code.
---compare PKGDIR also times the dsv loop with another build of the package (a
-directory holding `dsv/`, e.g. the build before a change) in a child process,
-alternately with the others: before and after in the same invocation.
+--compare PKGDIR also times the dsv loop (and the workers, unless skipped) with
+another build of the package (a directory holding `dsv/`, e.g. the build before a
+change) in a child process, alternately with the others: before and after in the
+same invocation.
 """
 
 import argparse
@@ -144,24 +145,32 @@ CPU = {}
 
 
 def timed(fn, *a):
-    c = cpu_time()
+    # With the worker processes a loop starts and waits for.
+    c = child_cpu_time()
     t = time.perf_counter()
     r = fn(*a)
     dt = time.perf_counter() - t
-    CPU.setdefault(fn.__name__, []).append(cpu_time() - c)
+    CPU.setdefault(fn.__name__, []).append(child_cpu_time() - c)
     return dt, r
 
 
-def compare_loop(root, pkg):
-    """dsv_loop in a child process importing dsv from `pkg` (another build)."""
+def compare_loop(root, pkg, what="dsv"):
+    """dsv_loop (or, `what` "workers", workers_loop) in a child process importing
+    dsv from `pkg` (another build)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, __file__, "--child-dsv-loop", str(root)], env=env,
+    out = subprocess.run([sys.executable, __file__, f"--child-{what}-loop", str(root)], env=env,
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"--compare {pkg}: {out.stderr}")
     d = json.loads(out.stdout.strip().splitlines()[-1])
-    CPU.setdefault("compare_loop", []).append(d["cpu"])
+    CPU.setdefault(f"compare_{what}_loop", []).append(d["cpu"])
     return d["time"], tuple(d["result"])
+
+
+def child_cpu_time():
+    """CPU time of this process and its waited-for children (the workers)."""
+    return cpu_time() + sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f)
+                            for f in ("ru_utime", "ru_stime"))
 
 
 def cpu_note(name, n):
@@ -187,24 +196,40 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
             td, rd = compare_loop(root, compare)
             assert rd == ra, (rd, ra)
             d.append(td)
-    c = []
+    c, e = [], []
     for _ in range(3 if workers else 0):
-        tc, rc = timed(workers_loop, root)
+        if compare:
+            # Both builds in child processes alike (interpreter start and import included).
+            tc, rc = compare_loop(root, Path(dsv.__file__).resolve().parents[1], "workers")
+            CPU.setdefault("workers_loop", []).append(CPU["compare_workers_loop"].pop())
+        else:
+            tc, rc = timed(workers_loop, root)
         assert rc == ra, (rc, ra)
         c.append(tc)
+        if compare:
+            te, re_ = compare_loop(root, compare, "workers")
+            assert re_ == ra, (re_, ra)
+            e.append(te)
     ma, mb = statistics.median(a), statistics.median(b)
     if c:
         mc = statistics.median(c)
         print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
-              f"processes started and repository opened included): {mb / mc:.2f}x the plain dsv iteration "
+              f"processes started and repository opened included; CPU with the workers' "
+              f"{statistics.median(CPU['workers_loop']):.2f} s): {mb / mc:.2f}x the plain dsv iteration "
               f"[runs {[round(x, 2) for x in c]}]")
+    if e:
+        me = statistics.median(e)
+        print(f"local: the workers with the package in {compare}: {me:.2f} s ({n / me:,.0f} frames/s, "
+              f"CPU of the child and its workers {statistics.median(CPU['compare_workers_loop']):.2f} s): "
+              f"{mb / me:.2f}x the plain dsv iteration; this build is {me / mc:.2f}x as fast  "
+              f"[runs {[round(x, 2) for x in e]}]")
     print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s, {cpu_note('plain_loop', n)}), "
           f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s, {cpu_note('dsv_loop', n)}): {ma / mb:.2f}x  "
           f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
     if d:
         md = statistics.median(d)
         print(f"local: dsv frames() with the package in {compare}: {md:.2f} s ({n / md:,.0f} frames/s, "
-              f"{cpu_note('compare_loop', n)}): {ma / md:.2f}x the plain loop; this build is "
+              f"{cpu_note('compare_dsv_loop', n)}): {ma / md:.2f}x the plain loop; this build is "
               f"{md / mb:.2f}x as fast  [runs {[round(x, 2) for x in d]}]")
 
 
@@ -311,11 +336,13 @@ def main():
     ap.add_argument("--compare", type=Path, default=None,
                     help="a directory holding another build of the dsv package, timed too")
     ap.add_argument("--child-dsv-loop", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-workers-loop", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.child_dsv_loop:
-        c, t = cpu_time(), time.perf_counter()
-        r = dsv_loop(a.child_dsv_loop)
-        print(json.dumps({"time": time.perf_counter() - t, "cpu": cpu_time() - c, "result": r}))
+    if a.child_dsv_loop or a.child_workers_loop:
+        loop, root = (dsv_loop, a.child_dsv_loop) if a.child_dsv_loop else (workers_loop, a.child_workers_loop)
+        c, t = child_cpu_time(), time.perf_counter()
+        r = loop(root)
+        print(json.dumps({"time": time.perf_counter() - t, "cpu": child_cpu_time() - c, "result": r}))
         return
     if os.sep in a.dsv:
         # The dataset is made with the binary run from inside it.

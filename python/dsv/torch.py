@@ -4,13 +4,19 @@
 Workers and distributed ranks: the iterable dataset splits the epoch's order
 into `world_size * num_workers` interleaved shards, shard
 `rank * num_workers + worker_id` per worker, so every frame is read exactly
-once per epoch. The map-style dataset leaves that to the DataLoader's sampler
+once per epoch. The rank and world size are the `rank` and `world_size`
+arguments when given; else those of `torch.distributed` when it is initialized
+as the dataset is made (kept, so workers started with `spawn` know them too) or
+as a worker iterates; else the `RANK` and `WORLD_SIZE` variables torchrun sets;
+else rank 0 of 1. The map-style dataset leaves that to the DataLoader's sampler
 (`DistributedSampler` for ranks). The order of an epoch is fixed by
 `(seed, epoch)`; call `set_epoch(n)` at the start of each epoch.
 
 Each worker process opens the repository again from its spec (a remote
 without refreshing its mirror) the first time it reads, so the dataset pickles
-for the `spawn` start method and nothing native crosses a `fork`.
+for the `spawn` start method and nothing native crosses a `fork`. A worker of
+the iterable dataset decodes the labels of its own shard only
+(`Repository.frames_at`), not the whole version's.
 """
 
 import os
@@ -76,29 +82,41 @@ class _Base:
         self._seed = seed
         self._epoch = 0
         self._view = view
+        self._repo = None
         self._pid = os.getpid()
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_view"] = None
+        state["_repo"] = None
         return state
 
     def set_epoch(self, epoch):
         """Sets the epoch whose order the next pass follows."""
         self._epoch = epoch
 
-    def view(self):
-        """The view, opened again in this process if it was made in another."""
-        if self._view is None or self._pid != os.getpid():
+    def _local(self):
+        """Whether the view at hand was made in this process."""
+        return self._view is not None and self._pid == os.getpid()
+
+    def repository(self):
+        """The repository, opened again in this process if it was opened in another."""
+        if self._repo is None or self._pid != os.getpid():
             import dsv
 
-            repo = dsv.open_spec(self._spec)
-            whole = repo.frames(self._commit)
+            self._repo = dsv.open_spec(self._spec)
+            self._view = None
+            self._pid = os.getpid()
+        return self._repo
+
+    def view(self):
+        """The view, opened again in this process if it was made in another."""
+        if not self._local():
+            whole = self.repository().frames(self._commit)
             if isinstance(self._positions, range):
                 self._view = whole[0 : len(self._positions)]
             else:
                 self._view = whole.at_version_positions(self._positions)
-            self._pid = os.getpid()
         return self._view
 
     def order(self):
@@ -131,16 +149,37 @@ class TorchDataset(_Base, _MapBase):
         return self._sample(frame)
 
 
+def _distributed():
+    """(rank, world_size) of torch.distributed when it is initialized, else None."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return None
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
 class TorchIterableDataset(_Base, _IterBase):
     """Iterable: each worker of each rank reads its own shard, read ahead."""
 
-    def __init__(self, view, transform=None, shuffle=False, seed=0, prefetch=4096):
+    def __init__(self, view, transform=None, shuffle=False, seed=0, prefetch=4096,
+                 rank=None, world_size=None):
         super().__init__(view, transform, shuffle, seed)
         self._prefetch = prefetch
+        if (rank is None) != (world_size is None):
+            raise ValueError("rank and world_size are given together")
+        if rank is not None and not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size}")
+        self._rank_world = (rank, world_size) if rank is not None else _distributed()
+
+    def rank_world(self):
+        """(rank, world_size) this dataset is read as (see the module's doc)."""
+        return self._rank_world if self._rank_world is not None else get_rank_world()
 
     def shard(self):
         """Positions (in this view) this worker of this rank reads this epoch."""
-        rank, world = get_rank_world()
+        rank, world = self.rank_world()
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
         k, n = rank * nw + wid, world * nw
@@ -150,9 +189,12 @@ class TorchIterableDataset(_Base, _IterBase):
         mine = self.shard()
         pos = self._positions
         # The positions of a range view are the indices themselves.
-        part = self.view()[0:0] if not mine else self.view().at_version_positions(
-            mine if isinstance(pos, range) else [pos[i] for i in mine]
-        )
+        at = mine if isinstance(pos, range) else [pos[i] for i in mine]
+        if self._local():
+            part = self._view.at_version_positions(at)
+        else:
+            # In a worker: the shard's frames alone, not the whole version.
+            part = self.repository().frames_at(self._commit, at)
         for frame in part.iter(self._prefetch):
             yield self._sample(frame)
 

@@ -88,10 +88,42 @@ fn py_err(e: dsv::Error) -> PyErr {
     }
 }
 
+/// The process the module was loaded in.
+static LOADED_IN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// A thread pool of this process when it is a `fork` of the one the module was
+/// loaded in (a DataLoader worker on Linux): the library's parallel loops run on
+/// rayon's global pool, whose threads a forked child does not have (a loop there
+/// would wait for them forever), so in a child they run on a pool of its own.
+/// `None` in the process the module was loaded in.
+fn fork_pool() -> Option<Arc<rayon::ThreadPool>> {
+    static CHILD: std::sync::Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> =
+        std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    if LOADED_IN.get().is_none_or(|&p| p == pid) {
+        return None;
+    }
+    let mut child = CHILD.lock().unwrap_or_else(|e| e.into_inner());
+    // A fork of a fork has its own pid: a pool made by its parent has no threads here.
+    if let Some((p, pool)) = child.as_ref()
+        && *p == pid
+    {
+        return Some(pool.clone());
+    }
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().build().ok()?);
+    *child = Some((pid, pool.clone()));
+    Some(pool)
+}
+
 /// Runs `f`, turning a library error into its exception and a panic into
-/// `dsv.Error` (a bug in dsv must not take the interpreter down).
-fn guard<T>(f: impl FnOnce() -> dsv::Result<T>) -> PyResult<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+/// `dsv.Error` (a bug in dsv must not take the interpreter down); in a forked
+/// process, on its own thread pool (see [`fork_pool`]).
+fn guard<T: Send>(f: impl FnOnce() -> dsv::Result<T> + Send) -> PyResult<T> {
+    let run = || match fork_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(py_err(e)),
         Err(p) => {
@@ -325,6 +357,37 @@ impl Repository_ {
             spec: Arc::new(self.spec.clone()),
             commit,
             frames: Arc::new(frames),
+            in_version: None,
+            sel: Sel::Range(0, n),
+        })
+    }
+
+    /// The frames at `positions` (in the version's path order, as
+    /// `FrameView.positions_in_version` gives them) of version `rev`, in that
+    /// order: only those frames' labels are decoded (a DataLoader worker's shard).
+    #[pyo3(signature = (rev, positions))]
+    fn frames_at(&self, py: Python<'_>, rev: &str, positions: Vec<usize>) -> PyResult<FrameView> {
+        let src = self.src.clone();
+        let rev = rev.to_string();
+        let (commit, frames, positions) = py.detach(|| {
+            guard(|| {
+                let commit = src.with_repo(|repo| dsv::ops::revparse::resolve(repo, &rev))?;
+                src.prepare(&commit)?;
+                src.with_repo(|repo| {
+                    let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
+                    let hex = commit.to_hex();
+                    let (_, ix) = dsv::query::rev_frames_at(repo, &hex, &cache, &positions)?;
+                    Ok((commit, ix.frames, positions))
+                })
+            })
+        })?;
+        let n = frames.len();
+        Ok(FrameView {
+            src: self.src.clone(),
+            spec: Arc::new(self.spec.clone()),
+            commit,
+            frames: Arc::new(frames),
+            in_version: Some(Arc::new(positions)),
             sel: Sel::Range(0, n),
         })
     }
@@ -429,6 +492,9 @@ struct FrameView {
     spec: Arc<Vec<String>>,
     commit: ObjectId,
     frames: Arc<Vec<FrameRecord>>,
+    /// Positions in the version of `frames` when they are some of its frames
+    /// (`Repository.frames_at`); `None`: `frames` is the whole version.
+    in_version: Option<Arc<Vec<usize>>>,
     sel: Sel,
 }
 
@@ -444,6 +510,18 @@ impl FrameView {
 
     fn positions(&self) -> Vec<usize> {
         (0..self.sel.len()).map(|i| self.sel.get(i)).collect()
+    }
+
+    /// A view of the same frames with the selection `sel`.
+    fn with_sel(&self, sel: Sel) -> FrameView {
+        FrameView {
+            src: self.src.clone(),
+            spec: self.spec.clone(),
+            commit: self.commit,
+            frames: self.frames.clone(),
+            in_version: self.in_version.clone(),
+            sel,
+        }
     }
 }
 
@@ -479,13 +557,7 @@ impl FrameView {
                 list.push(self.sel.get(i as usize));
                 i += ind.step;
             }
-            let view = FrameView {
-                src: self.src.clone(),
-                spec: self.spec.clone(),
-                commit: self.commit,
-                frames: self.frames.clone(),
-                sel: Sel::List(Arc::new(list)),
-            };
+            let view = self.with_sel(Sel::List(Arc::new(list)));
             return Ok(Py::new(py, view)?.into_any());
         }
         let Ok(i) = key.extract::<isize>() else {
@@ -612,8 +684,10 @@ impl FrameView {
     }
 
     /// A dataset PyTorch's DataLoader accepts: map-style (`dsv.torch.TorchDataset`)
-    /// or, with `iterable`, sharded over workers and ranks (`TorchIterableDataset`).
-    #[pyo3(signature = (transform=None, shuffle=false, seed=0, iterable=false))]
+    /// or, with `iterable`, sharded over workers and ranks (`TorchIterableDataset`;
+    /// `rank` and `world_size` name this process's rank, else torch.distributed's).
+    #[pyo3(signature = (transform=None, shuffle=false, seed=0, iterable=false, rank=None, world_size=None))]
+    #[allow(clippy::too_many_arguments)]
     fn torch<'py>(
         slf: &Bound<'py, Self>,
         py: Python<'py>,
@@ -621,15 +695,27 @@ impl FrameView {
         shuffle: bool,
         seed: u64,
         iterable: bool,
+        rank: Option<usize>,
+        world_size: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let class = if iterable {
-            "TorchIterableDataset"
-        } else {
-            "TorchDataset"
-        };
-        py.import("dsv.torch")?
-            .getattr(class)?
-            .call1((slf, transform, shuffle, seed))
+        let module = py.import("dsv.torch")?;
+        if !iterable {
+            if rank.is_some() || world_size.is_some() {
+                return Err(InvalidArgumentError::new_err(
+                    "rank and world_size shard the iterable dataset (iterable=True); \
+                     a map-style dataset is sharded by its sampler (DistributedSampler)",
+                ));
+            }
+            return module
+                .getattr("TorchDataset")?
+                .call1((slf, transform, shuffle, seed));
+        }
+        let kw = PyDict::new(py);
+        kw.set_item("rank", rank)?;
+        kw.set_item("world_size", world_size)?;
+        module
+            .getattr("TorchIterableDataset")?
+            .call((slf, transform, shuffle, seed), Some(&kw))
     }
 
     /// How to open the view's repository again (see `Repository.spec`).
@@ -641,24 +727,42 @@ impl FrameView {
     /// Positions of this view's frames in the whole version (for re-opening it elsewhere).
     #[getter]
     fn positions_in_version(&self) -> Vec<usize> {
-        self.positions()
+        let local = self.positions();
+        match &self.in_version {
+            Some(v) => local.into_iter().map(|i| v[i]).collect(),
+            None => local,
+        }
     }
 
-    /// The view of the frames at the positions `positions` of the whole version.
+    /// The view of the frames at the positions `positions` of the whole version
+    /// (of a view made by `Repository.frames_at`: among the frames it holds).
     fn at_version_positions(&self, positions: Vec<usize>) -> PyResult<FrameView> {
-        let n = self.frames.len();
-        if let Some(p) = positions.iter().find(|&&p| p >= n) {
-            return Err(PyIndexError::new_err(format!(
-                "frame position {p} out of range ({n} frames)"
-            )));
-        }
-        Ok(FrameView {
-            src: self.src.clone(),
-            spec: self.spec.clone(),
-            commit: self.commit,
-            frames: self.frames.clone(),
-            sel: Sel::List(Arc::new(positions)),
-        })
+        let local = match &self.in_version {
+            None => {
+                let n = self.frames.len();
+                if let Some(p) = positions.iter().find(|&&p| p >= n) {
+                    return Err(PyIndexError::new_err(format!(
+                        "frame position {p} out of range ({n} frames)"
+                    )));
+                }
+                positions
+            }
+            Some(v) => {
+                let at: std::collections::HashMap<usize, usize> =
+                    v.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+                positions
+                    .iter()
+                    .map(|p| {
+                        at.get(p).copied().ok_or_else(|| {
+                            PyIndexError::new_err(format!(
+                                "frame position {p} is not among this view's frames"
+                            ))
+                        })
+                    })
+                    .collect::<PyResult<_>>()?
+            }
+        };
+        Ok(self.with_sel(Sel::List(Arc::new(local))))
     }
 
     fn __repr__(&self) -> String {
@@ -935,13 +1039,16 @@ impl FrameIter {
                 let end = batch_end(&frames, &positions, at, want);
                 let chunk = &positions[at..end];
                 let ids: Vec<ObjectId> = chunk.iter().map(|&p| frames[p].id).collect();
-                let r = catch_unwind(AssertUnwindSafe(|| src.read_many(&ids)))
-                    .unwrap_or_else(|_| {
-                        Err(dsv::Error::InvalidArgument(
-                            "internal error: a read-ahead thread panicked (please report this dsv bug)"
-                                .into(),
-                        ))
-                    });
+                let read = || match fork_pool() {
+                    Some(pool) => pool.install(|| src.read_many(&ids)),
+                    None => src.read_many(&ids),
+                };
+                let r = catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|_| {
+                    Err(dsv::Error::InvalidArgument(
+                        "internal error: a read-ahead thread panicked (please report this dsv bug)"
+                            .into(),
+                    ))
+                });
                 let failed = r.is_err();
                 // The iterator was dropped: stop reading.
                 if tx.send((chunk.to_vec(), r)).is_err() || failed {
@@ -995,6 +1102,7 @@ impl FrameIter {
 #[pymodule]
 fn _dsv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    LOADED_IN.get_or_init(std::process::id);
     m.add_class::<Repository_>()?;
     m.add_class::<FrameView>()?;
     m.add_class::<Frame>()?;

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -129,3 +130,78 @@ def moto():
 def create_bucket(port, name):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/{name}", method="PUT")
     urllib.request.urlopen(req).read()
+
+
+# Azurite's well-known development account (public, the same in every install).
+AZ_ACCOUNT = "devstoreaccount1"
+AZ_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def azurite_bin():
+    """azurite-blob: DSV_AZURITE_BLOB (tests/it/python.rs installs it as the Rust
+    tests do), else the Rust tests' install under target/azurite."""
+    for c in [os.environ.get("DSV_AZURITE_BLOB"),
+              str(ROOT / "target" / "azurite" / "node_modules" / ".bin" / "azurite-blob")]:
+        if c and Path(c).exists():
+            return c
+    pytest.fail("the az:// tests need Azurite: run them through `cargo test --test it python`, "
+                "or `npm install --prefix target/azurite azurite@VERSION` (see tests/it/common/azurite.rs)")
+
+
+def az_create_container(port, name):
+    """Creates a container with a Shared Key signed PUT (Azurite refuses anonymous
+    writes); returns the HTTP status."""
+    import base64
+    import email.utils
+    import hashlib
+    import hmac
+
+    date = email.utils.formatdate(usegmt=True)
+    version = "2021-08-06"
+    to_sign = ("PUT\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n"
+               f"/{AZ_ACCOUNT}/{AZ_ACCOUNT}/{name}\nrestype:container")
+    sig = base64.b64encode(hmac.new(base64.b64decode(AZ_KEY), to_sign.encode(),
+                                    hashlib.sha256).digest()).decode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/{AZ_ACCOUNT}/{name}?restype=container", method="PUT",
+        # No body given: urllib would add a Content-Type, which the signature covers.
+        headers={"Content-Length": "0", "x-ms-date": date, "x-ms-version": version,
+                 "Authorization": f"SharedKey {AZ_ACCOUNT}:{sig}"})
+    try:
+        return urllib.request.urlopen(req, timeout=5).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """A real Azure Blob server (Azurite) on loopback, blobs in memory; yields the
+    environment the CLI and `open_remote` need, and a function creating a container."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("azurite")
+    p = subprocess.Popen([azurite_bin(), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+                          "--silent", "--inMemoryPersistence"], cwd=data,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    # Ready means a container can be created (node takes seconds to start when busy).
+    while True:
+        try:
+            if az_create_container(port, "ready") == 201:
+                break
+        except OSError:
+            pass
+        if p.poll() is not None or time.time() > deadline:
+            p.kill()
+            pytest.fail("azurite-blob did not start")
+        time.sleep(0.2)
+    env = {
+        "AZURE_STORAGE_USE_EMULATOR": "true",
+        "AZURITE_BLOB_STORAGE_URL": f"http://127.0.0.1:{port}",
+    }
+
+    def container(name):
+        assert az_create_container(port, name) == 201, f"creating container {name}"
+
+    yield env, container
+    p.terminate()
+    p.wait()

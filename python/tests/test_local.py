@@ -37,6 +37,27 @@ def test_view_len_index_slice_iter_and_bytes(repo_dir):
     assert [f.read() for f in v.read_many([1, -1])] == [frame_bytes(1), frame_bytes(19)]
 
 
+def test_frames_at_gives_the_listed_frames_in_the_order_asked(repo_dir):
+    r = dsv.Repository(str(repo_dir))
+    whole = r.frames("HEAD")
+    asked = [7, 2, 19, 2]
+    v = r.frames_at(r.resolve("HEAD"), asked)
+    assert len(v) == 4
+    assert [f.path for f in v] == [whole[p].path for p in asked]
+    assert [f.read() for f in v] == [frame_bytes(p) for p in asked]
+    assert [f.objects for f in v] == [whole[p].objects for p in asked]
+    assert [f.attributes for f in v] == [whole[p].attributes for p in asked]
+    # Positions stay the version's, through slices and back.
+    assert v.positions_in_version == asked
+    assert v[1:3].positions_in_version == [2, 19]
+    assert [f.path for f in v.at_version_positions([19, 7])] == [whole[19].path, whole[7].path]
+    with pytest.raises(IndexError, match="not among this view's frames"):
+        v.at_version_positions([3])
+    assert len(r.frames_at("HEAD", [])) == 0
+    with pytest.raises(dsv.InvalidArgumentError, match="frame position 20 out of range"):
+        r.frames_at("HEAD", [0, 20])
+
+
 def test_frame_objects_use_top_left_boxes_in_the_frames_units(repo_dir):
     f = dsv.Repository(str(repo_dir)).frames("HEAD")[0]
     assert f.units == "normalized"

@@ -1110,6 +1110,11 @@ fn decode_chunk<E>(
             (p.get(lo..hi), matches!(known, Known::Base(_)))
         }
     };
+    // A chunk none of whose frames is listed is not walked: reading a few
+    // listed frames (a worker's shard) costs their chunks, not the index.
+    if given.is_some_and(|g| g.is_empty()) && !rejudge {
+        return Ok(Some((out, at_out)));
+    }
     let mut given = given.map(|g| g.iter().peekable());
     let mut patches = c.patches.iter().peekable();
     let walked = c.for_each(|at, rec| {
@@ -1786,6 +1791,51 @@ mod tests {
             o.patches.push((CHUNK + 10, record(&after[0])));
         }
         assert!(load(&bad.assemble(), Some(&base)).is_none());
+    }
+
+    #[test]
+    fn listed_frames_are_decoded_from_their_chunks_alone() {
+        let frames: Vec<FrameRecord> = (0..CHUNK + 10)
+            .map(|i| frame(&format!("f{i:05}.jpg"), "car", 0.2))
+            .collect();
+        let ix = FrameIndex {
+            frames: frames.clone(),
+            ..FrameIndex::default()
+        };
+        let all = || |_: &dyn FrameAccess| Ok::<bool, std::convert::Infallible>(true);
+        let parts = parts_of_index(&ix, 1);
+        let listed = [1u64, 5, CHUNK as u64 + 2, CHUNK as u64 + 9];
+        let (got, at) = parts
+            .select(Known::Exact(&listed), true, all)
+            .unwrap_or(None)
+            .expect("selects");
+        assert_eq!(at, listed);
+        let want: Vec<FrameRecord> = listed.iter().map(|&p| frames[p as usize].clone()).collect();
+        assert_eq!(got.frames, want);
+        // A record of the first chunk damaged (its length prefix made to run
+        // past the chunk): the whole index no longer decodes, frames listed
+        // only in the second chunk still do, and a listed frame of the first
+        // chunk is refused, never misread.
+        let mut bytes = encode(&ix);
+        let first = {
+            let (chunks, ..) = parts_full(&bytes).expect("parts").1;
+            chunks[0].1.as_ptr() as usize - bytes.as_ptr() as usize
+        };
+        bytes[first..first + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
+        let loaded = load(&bytes, None).expect("the chunk heads still read");
+        assert!(loaded.decode().is_none());
+        let second = [CHUNK as u64 + 2];
+        let (got, _) = loaded
+            .select(Known::Exact(&second), true, all)
+            .unwrap_or(None)
+            .expect("the second chunk reads");
+        assert_eq!(got.frames, vec![frames[CHUNK + 2].clone()]);
+        assert!(
+            loaded
+                .select(Known::Exact(&[1]), true, all)
+                .unwrap_or(None)
+                .is_none()
+        );
     }
 
     proptest::proptest! {

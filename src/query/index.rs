@@ -446,6 +446,101 @@ fn tree_select(
     ix
 }
 
+/// The frames at `positions` of a stored tree's index (positions in the
+/// version's path order; any order, repeats allowed), in that order. Only
+/// those frames are decoded, and only the chunks holding them walked: a
+/// DataLoader worker reading its shard does not decode the whole version
+/// again. The index comes from the cache, or is built (and cached) first. A
+/// position past the last frame is an error.
+pub fn tree_frames_at(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    positions: &[usize],
+) -> Result<FrameIndex> {
+    let mut listed: Vec<u64> = positions.iter().map(|&p| p as u64).collect();
+    listed.sort_unstable();
+    listed.dedup();
+    let out_of_range = |frames: usize| {
+        listed.last().filter(|&&p| p >= frames as u64).map(|p| {
+            Error::InvalidArgument(format!("frame position {p} out of range ({frames} frames)"))
+        })
+    };
+    let all = || |_: &dyn super::FrameAccess| Ok::<bool, std::convert::Infallible>(true);
+    let key = cache_key(tree);
+    let cached = cache.with_index(&key, |l| match out_of_range(l.frames()) {
+        Some(e) => Err(e),
+        None => Ok(l.select(Known::Exact(&listed), true, all).unwrap_or(None)),
+    });
+    let ix = match cached.transpose()?.flatten() {
+        Some((mut ix, _)) => {
+            ix.from_cache = true;
+            ix
+        }
+        // Not cached, or a cached index that does not read: built again.
+        None => {
+            let index = build_tree(store, tree, cache)?;
+            cache.put(&key, &index);
+            if let Some(e) = out_of_range(index.frames()) {
+                return Err(e);
+            }
+            let ix = index
+                .select(Known::Exact(&listed), true, all)
+                .unwrap_or(None)
+                .ok_or_else(undecodable)?
+                .0;
+            std::thread::spawn(move || drop(index));
+            ix
+        }
+    };
+    Ok(in_order(ix, &listed, positions))
+}
+
+/// `ix`, holding the frames at `listed` (ascending, distinct), with its frames
+/// put in the order of `positions` (each one of `listed`, repeats allowed).
+fn in_order(mut ix: FrameIndex, listed: &[u64], positions: &[usize]) -> FrameIndex {
+    if positions.len() == listed.len() && positions.iter().zip(listed).all(|(&p, &l)| p as u64 == l)
+    {
+        return ix;
+    }
+    let slot = |p: usize| listed.binary_search(&(p as u64)).unwrap_or(0);
+    // A frame is moved at its last use and cloned before.
+    let mut uses = vec![0usize; listed.len()];
+    for &p in positions {
+        uses[slot(p)] += 1;
+    }
+    let mut frames: Vec<Option<FrameRecord>> = std::mem::take(&mut ix.frames)
+        .into_iter()
+        .map(Some)
+        .collect();
+    ix.frames = positions
+        .iter()
+        .filter_map(|&p| {
+            let k = slot(p);
+            uses[k] -= 1;
+            if uses[k] == 0 {
+                frames[k].take()
+            } else {
+                frames[k].clone()
+            }
+        })
+        .collect();
+    ix
+}
+
+/// The frames at `positions` of a commit's index (see [`tree_frames_at`]);
+/// returns the commit id too.
+pub fn rev_frames_at(
+    repo: &crate::Repository,
+    rev: &str,
+    cache: &QueryCache,
+    positions: &[usize],
+) -> Result<(ObjectId, FrameIndex)> {
+    let c = crate::ops::revparse::resolve(repo, rev)?;
+    let tree = crate::object::Commit::load(&repo.store, &c)?.tree;
+    Ok((c, tree_frames_at(&repo.store, &tree, cache, positions)?))
+}
+
 /// The count of frames of a commit that match `q` (see [`tree_count`]);
 /// returns the commit id too.
 pub fn rev_count(

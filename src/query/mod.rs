@@ -41,8 +41,8 @@ pub mod stats;
 
 pub use codec::FrameAccess;
 pub use index::{
-    FrameIndex, FrameRecord, QueryCache, rev_count, rev_index, rev_query, tree_count, tree_index,
-    tree_query,
+    FrameIndex, FrameRecord, QueryCache, rev_count, rev_frames_at, rev_index, rev_query,
+    tree_count, tree_frames_at, tree_index, tree_query,
 };
 
 /// Variables every frame defines; attributes with these names are reachable only through `attrs`.

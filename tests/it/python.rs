@@ -1,8 +1,10 @@
 //! The Python package's suite (`python/tests/`, pytest) as part of `cargo test`: the
 //! extension is built with maturin into a virtualenv under `target/py-venv` (made
-//! by `tests/python/install-venv.sh` when missing: maturin, pytest, pyarrow, moto),
+//! by `tests/python/install-venv.sh` when missing: maturin, pytest, pyarrow, moto,
+//! and PyTorch, which the DataLoader tests run for real),
 //! in its own target directory (`target/py-build`), since the `cargo test` that
-//! runs this holds the lock of the main one. It fails, saying why, when python3,
+//! runs this holds the lock of the main one. The az:// tests run Azurite, found
+//! (and installed when missing) as the Rust tests do (`common/azurite.rs`). It fails, saying why, when python3,
 //! venv or PyPI is missing: the suite is never skipped.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,8 @@ fn python_package_suite_passes() {
             .args(["-q", "-p", "no:cacheprovider"])
             .arg(root().join("python/tests"))
             .env("DSV_BIN", env!("CARGO_BIN_EXE_dsv"))
+            // az:// is tested against Azurite, installed here as for the Rust tests.
+            .env("DSV_AZURITE_BLOB", crate::common::azurite::find_azurite())
             .env("PATH", {
                 let mut p = std::ffi::OsString::from(venv.join("bin"));
                 p.push(":");

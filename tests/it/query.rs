@@ -2376,3 +2376,46 @@ fn overlay_queries_from_kept_matches_equal_a_full_judgement_through_a_chain_of_r
         }
     }
 }
+
+#[test]
+fn frames_at_listed_positions_are_the_versions_frames_there_in_the_order_asked() {
+    use dsv::query::{QueryCache, rev_frames_at, rev_index};
+    let repo = relabel_repo();
+    // The second version's index is an overlay on the first's.
+    repo.ok(["query", "true", "--count"]);
+    repo.write("labels/s1/f04.txt", "2 0.25 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "relabel"]);
+    let open = || {
+        dsv::Repository::discover(
+            repo.root(),
+            dsv::lock::Access::Read,
+            &dsv::OpenOptions::default(),
+        )
+        .unwrap()
+    };
+    let r = open();
+    let cache = QueryCache::open(r.dsv_dir(), &r.settings);
+    // Asked before any index of the version is made (built and cached), then
+    // from the cached overlay.
+    let asked = [16usize, 3, 35, 3, 0, 16];
+    let (c1, first) = rev_frames_at(&r, "HEAD", &cache, &asked).unwrap();
+    assert!(!first.from_cache);
+    let (c2, whole) = rev_index(&r, "HEAD", &cache).unwrap();
+    assert_eq!(c1, c2);
+    assert_eq!(whole.frames[16].path, "images/s1/f04.jpg");
+    assert_eq!(whole.frames[16].objects[0].class, "cone");
+    let want: Vec<_> = asked.iter().map(|&p| whole.frames[p].clone()).collect();
+    assert_eq!(first.frames, want);
+    let (_, again) = rev_frames_at(&r, "HEAD", &cache, &asked).unwrap();
+    assert!(again.from_cache);
+    assert_eq!(again.frames, want);
+    let (_, none) = rev_frames_at(&r, "HEAD", &cache, &[]).unwrap();
+    assert!(none.frames.is_empty());
+    let (_, older) = rev_frames_at(&r, "HEAD~1", &cache, &[16]).unwrap();
+    assert_eq!(older.frames[0].objects[0].class, "person");
+    // A position past the last frame is an error naming it, cached or not.
+    for cache in [cache, QueryCache::disabled()] {
+        let e = rev_frames_at(&r, "HEAD", &cache, &[2, 36]).unwrap_err();
+        assert_eq!(e.to_string(), "frame position 36 out of range (36 frames)");
+    }
+}

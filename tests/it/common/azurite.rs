@@ -29,7 +29,9 @@ fn install_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/azurite")
 }
 
-fn find_azurite() -> PathBuf {
+/// The `azurite-blob` program, installed first when missing (one install at a
+/// time in this process).
+pub fn find_azurite() -> PathBuf {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = install_dir();
     let bin = dir.join("node_modules/.bin/azurite-blob");
