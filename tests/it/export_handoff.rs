@@ -397,6 +397,7 @@ fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
                 v["classes"]["from"] = Value::Null;
                 for f in v["frames"].as_array_mut().unwrap() {
                     f["stat"] = Value::Null;
+                    f["ctime"] = Value::Null;
                 }
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
             } else if rel == "data.yaml" {
