@@ -58,8 +58,9 @@ pub fn stat(path: &Path) -> Option<FileStat> {
     }
 }
 
-fn ns(sec: i64, nsec: i64) -> i128 {
-    i128::from(sec) * 1_000_000_000 + i128::from(nsec)
+/// Seconds and nanoseconds as ns (`libc`'s field types differ between platforms).
+fn ns(sec: impl Into<i128>, nsec: impl Into<i128>) -> i128 {
+    sec.into() * 1_000_000_000 + nsec.into()
 }
 
 /// The stats of `files` (paths relative to `root`, `/`-separated), in their
@@ -98,8 +99,8 @@ fn chunk_stats(root: &Path, files: &[&str]) -> Vec<Option<FileStat>> {
                     .ok()
                     .map(|st| FileStat {
                         len: st.st_size as u64,
-                        mtime: ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
-                        ctime: Some(ns(st.st_ctime as i64, st.st_ctime_nsec as i64)),
+                        mtime: ns(st.st_mtime, st.st_mtime_nsec),
+                        ctime: Some(ns(st.st_ctime, st.st_ctime_nsec)),
                     })
             }
             _ => stat(&root.join(f)),

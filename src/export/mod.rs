@@ -591,7 +591,10 @@ fn write_record(path: &Path, rec: &Record) -> Result<()> {
 
 /// Records again the stat of the images of `frames` of `rec`, now in `out`.
 fn restat(out: &Path, rec: &mut Record, frames: &[usize]) {
-    let images: Vec<&str> = frames.iter().map(|&i| rec.frames[i].image.as_str()).collect();
+    let images: Vec<&str> = frames
+        .iter()
+        .map(|&i| rec.frames[i].image.as_str())
+        .collect();
     let now = filestat::stats(out, &images);
     for (&i, st) in frames.iter().zip(now) {
         rec.frames[i].set_stat(st);
@@ -780,7 +783,9 @@ fn export_into(
             // the small set of changes, not a set of every frame's paths).
             let mut known: HashSet<&str> = HashSet::new();
             for f in frames {
-                for p in std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str())) {
+                for p in
+                    std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
+                {
                     if let Some(c) = t.get(p) {
                         known.insert(c.as_str());
                     }

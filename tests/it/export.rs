@@ -677,7 +677,10 @@ fn export_update_restores_an_image_edited_in_place_with_its_length_and_mtime_kep
         .set_modified(mtime)
         .unwrap();
     let m = std::fs::metadata(&img).unwrap();
-    assert_eq!((m.len(), m.modified().unwrap()), (before.len() as u64, mtime));
+    assert_eq!(
+        (m.len(), m.modified().unwrap()),
+        (before.len() as u64, mtime)
+    );
     // The same version again: nothing changed in the dataset.
     let r = t.ok(["export", "--format", "yolo", "--out", o]);
     assert!(r.stderr.contains("kept 5 frames"), "{r}");
