@@ -345,11 +345,13 @@ impl RecordFrame {
         }
     }
 
-    /// Records the image file's stat as it is now.
-    fn set_stat(&mut self, st: Option<filestat::FileStat>) {
+    /// Records the image file's stat as it is now. Not the ctime of a hard
+    /// link into the checkout: linking the same file again (another export)
+    /// changes it, and an edit through the link is the checkout's own.
+    fn set_stat(&mut self, st: Option<filestat::FileStat>, link: LinkMode) {
         let st = st.unwrap_or_default();
         self.stat = (st.len, st.mtime);
-        self.ctime = st.ctime;
+        self.ctime = st.ctime.filter(|_| link != LinkMode::Hard);
     }
 }
 
@@ -597,7 +599,7 @@ fn restat(out: &Path, rec: &mut Record, frames: &[usize]) {
         .collect();
     let now = filestat::stats(out, &images);
     for (&i, st) in frames.iter().zip(now) {
-        rec.frames[i].set_stat(st);
+        rec.frames[i].set_stat(st, rec.link);
     }
 }
 
@@ -1046,7 +1048,7 @@ fn export_into(
                 if reused {
                     staged.push(record.len());
                 }
-                entry.set_stat(filestat::stat(&dest));
+                entry.set_stat(filestat::stat(&dest), opts.link);
             }
         }
         record.push(entry);
