@@ -73,17 +73,28 @@ impl FromStr for ObjectId {
     }
 }
 
+// Hex on the stack both ways: a record of a million frames holds two ids each.
 impl serde::Serialize for ObjectId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        let mut buf = [0u8; 64];
+        const_hex::encode_to_slice(self.0, &mut buf).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for ObjectId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ObjectId::from_hex(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid object id '{s}'")))
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = ObjectId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object id (64 hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ObjectId, E> {
+                ObjectId::from_hex(s).ok_or_else(|| E::custom(format!("invalid object id '{s}'")))
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 

@@ -107,12 +107,17 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let mut frames = select(&index, None)?;
     // A frame whose label file does not parse is not unlabelled: its labels
     // are unknown, so it is never exported as an image without them.
-    let chosen: std::collections::BTreeSet<&str> = frames.iter().map(|f| f.path.as_str()).collect();
-    let bad: Vec<&dsv::query::codec::Invalid> = index
-        .invalid
-        .iter()
-        .filter(|x| x.frame.as_deref().is_none_or(|f| chosen.contains(f)))
-        .collect();
+    let bad: Vec<&dsv::query::codec::Invalid> = if index.invalid.is_empty() {
+        Vec::new()
+    } else {
+        let chosen: std::collections::BTreeSet<&str> =
+            frames.iter().map(|f| f.path.as_str()).collect();
+        index
+            .invalid
+            .iter()
+            .filter(|x| x.frame.as_deref().is_none_or(|f| chosen.contains(f)))
+            .collect()
+    };
     if !bad.is_empty() {
         let list = bad
             .iter()

@@ -14,6 +14,7 @@
 //! stem, else its whole path with `/` as `__` ([`file_names`]).
 
 mod classes;
+mod filestat;
 mod handoff;
 pub mod import;
 mod place;
@@ -24,7 +25,7 @@ pub use handoff::ExportFormat;
 pub use place::LinkMode;
 pub use split::{DEFAULT_SPLIT, Split};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -327,17 +328,31 @@ pub struct RecordFrame {
     /// (it was not edited in place since).
     #[serde(default)]
     pub stat: (u64, i128),
+    /// The image file's change time (ns since the epoch) when written, also
+    /// compared by an update: an edit can put the mtime back, not the ctime.
+    /// Absent in records of earlier versions of dsv.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<i128>,
 }
 
-/// The length and modification time of a file (not following a symlink).
-fn file_stat(path: &Path) -> Option<(u64, i128)> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    let t = m.modified().ok()?;
-    let ns = match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    };
-    Some((m.len(), ns))
+impl RecordFrame {
+    /// The image file as recorded.
+    fn recorded(&self) -> filestat::FileStat {
+        filestat::FileStat {
+            len: self.stat.0,
+            mtime: self.stat.1,
+            ctime: self.ctime,
+        }
+    }
+
+    /// Records the image file's stat as it is now. Not the ctime of a hard
+    /// link into the checkout: linking the same file again (another export)
+    /// changes it, and an edit through the link is the checkout's own.
+    fn set_stat(&mut self, st: Option<filestat::FileStat>, link: LinkMode) {
+        let st = st.unwrap_or_default();
+        self.stat = (st.len, st.mtime);
+        self.ctime = st.ctime.filter(|_| link != LinkMode::Hard);
+    }
 }
 
 /// An earlier export being updated: its directory and record.
@@ -380,23 +395,28 @@ fn stem(name: &str) -> &str {
 /// path with every `/` as `__` (`a__0001.jpg`). Two frames that still share a
 /// stem are an error naming both.
 pub fn file_names(frames: &[&FrameRecord]) -> std::result::Result<Vec<String>, ExportError> {
-    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
-    let mut count: HashMap<String, usize> = HashMap::new();
+    fn base(p: &str) -> &str {
+        p.rsplit('/').next().unwrap_or(p)
+    }
+    let mut count: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    count.reserve(frames.len());
     for f in frames {
-        *count.entry(stem(&base(&f.path)).to_string()).or_default() += 1;
+        *count.entry(stem(base(&f.path))).or_default() += 1;
     }
     let names: Vec<String> = frames
         .iter()
         .map(|f| {
             let b = base(&f.path);
-            if count[stem(&b)] > 1 {
+            if count[stem(b)] > 1 {
                 f.path.replace('/', "__")
             } else {
-                b
+                b.to_string()
             }
         })
         .collect();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    drop(count);
+    let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
+    seen.reserve(names.len());
     for (i, n) in names.iter().enumerate() {
         if let Some(&j) = seen.get(stem(n)) {
             return Err(ExportError::NameCollision {
@@ -474,7 +494,7 @@ pub fn export(
     };
     // A frame an update keeps (same content as the earlier export recorded)
     // is not read from the store: its size claim needs no check.
-    let kept: std::collections::HashSet<(&str, &ObjectId)> = earlier
+    let kept: rustc_hash::FxHashSet<(&str, &ObjectId)> = earlier
         .as_ref()
         .filter(|e| !e.interrupted)
         .map(|e| {
@@ -497,7 +517,7 @@ pub fn export(
         .as_ref()
         .filter(|e| e.in_place)
         .and_then(|e| changed_paths(repo, &e.record.lineage.commit, &opts.lineage.commit));
-    let (rep, rec) = export_into(
+    let (rep, mut rec, staged) = export_into(
         repo,
         frames,
         opts,
@@ -507,9 +527,10 @@ pub fn export(
         &named,
     )?;
     if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
-        move_in(tmp.path(), out, &e.record, &rec)?;
+        move_in(tmp.path(), out, &e.record, &mut rec, &staged)?;
         return Ok(rep);
     }
+    write_record(&tmp.path().join(RECORD), &rec)?;
     if earlier.is_some() {
         // The earlier export is moved aside, the new one renamed into its
         // place, then the earlier one removed: at no point is there neither.
@@ -525,6 +546,15 @@ pub fn export(
         }
         let _ = tmp.keep();
         drop(old);
+        // The images hard-linked from the earlier export had their ctime
+        // changed by its removal: recorded again, or the next update would
+        // take them all for edited.
+        if !staged.is_empty() {
+            restat(out, &mut rec, &staged);
+            let next = out.join(UPDATING);
+            write_record(&next, &rec)?;
+            std::fs::rename(&next, out.join(RECORD)).ctx("writing", out.join(RECORD))?;
+        }
         return Ok(rep);
     }
     if out.exists() {
@@ -536,12 +566,42 @@ pub fn export(
     Ok(rep)
 }
 
+/// Writes the record (compact: it grows with the frames, and every update reads it whole).
+fn write_record(path: &Path, rec: &Record) -> Result<()> {
+    let file = std::fs::File::create(path).ctx("writing", path)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    serde_json::to_writer(&mut w, rec)
+        .map_err(std::io::Error::from)
+        .ctx("writing", path)?;
+    w.flush().ctx("writing", path)
+}
+
+/// Records again the stat of the images of `frames` of `rec`, now in `out`.
+fn restat(out: &Path, rec: &mut Record, frames: &[usize]) {
+    let images: Vec<&str> = frames
+        .iter()
+        .map(|&i| rec.frames[i].image.as_str())
+        .collect();
+    let now = filestat::stats(out, &images);
+    for (&i, st) in frames.iter().zip(now) {
+        rec.frames[i].set_stat(st, rec.link);
+    }
+}
+
 /// Finishes an update in place: the files staged in `staged` (new and
-/// changed ones, the split files, the new record) are renamed into `out`,
-/// then the files of the earlier record no longer exported are removed. The
-/// earlier record is renamed to [`UPDATING`] first, so an update interrupted
-/// here is seen by the next one, which rebuilds the export whole.
-fn move_in(staged: &Path, out: &Path, earlier: &Record, new: &Record) -> Result<()> {
+/// changed ones, the split files) are renamed into `out`, then the files of
+/// the earlier record no longer exported are removed, then the new record is
+/// written. The earlier record is renamed to [`UPDATING`] first, so an update
+/// interrupted here is seen by the next one, which rebuilds the export whole.
+/// `moved`: the frames of `new` whose image was staged (a rename changes a
+/// file's ctime: their stats are taken again once in place).
+fn move_in(
+    staged: &Path,
+    out: &Path,
+    earlier: &Record,
+    new: &mut Record,
+    moved: &[usize],
+) -> Result<()> {
     let new_json = staged.join(RECORD);
     std::fs::rename(out.join(RECORD), out.join(UPDATING)).ctx("updating", out)?;
     let mut stack = vec![PathBuf::new()];
@@ -562,7 +622,7 @@ fn move_in(staged: &Path, out: &Path, earlier: &Record, new: &Record) -> Result<
             }
         }
     }
-    let keep: std::collections::HashSet<&str> = new
+    let keep: rustc_hash::FxHashSet<&str> = new
         .frames
         .iter()
         .flat_map(|f| std::iter::once(f.image.as_str()).chain(f.label.as_deref()))
@@ -574,6 +634,9 @@ fn move_in(staged: &Path, out: &Path, earlier: &Record, new: &Record) -> Result<
             }
         }
     }
+    drop(keep);
+    restat(out, new, moved);
+    write_record(&new_json, new)?;
     std::fs::rename(&new_json, out.join(RECORD)).ctx("writing", out.join(RECORD))?;
     let _ = std::fs::remove_file(out.join(UPDATING));
     Ok(())
@@ -640,8 +703,11 @@ fn plain(f: &FrameRecord, imp: &dyn LabelFormat) -> bool {
 }
 
 /// [`export`] into the existing empty directory `dir`, which becomes `out`;
-/// with the record it wrote there. `touched`: the paths changed since the
-/// earlier export's commit, when known.
+/// with the record of it (not yet written), and the frames of the record
+/// whose image's stat is to be taken again once the export is in place: in an
+/// update in place, those written into `dir` (a rename changes the ctime);
+/// in an update rebuilt beside the earlier export, those hard-linked from it.
+/// `touched`: the paths changed since the earlier export's commit, when known.
 fn export_into(
     repo: &Repository,
     frames: &[&FrameRecord],
@@ -650,7 +716,7 @@ fn export_into(
     touched: Option<&HashSet<String>>,
     dir: &Path,
     out: &Path,
-) -> Result<(ExportReport, Record)> {
+) -> Result<(ExportReport, Record, Vec<usize>)> {
     let format = opts.format.writer();
     let handoff = opts.format.is_handoff();
     let imp = format_of(format);
@@ -668,18 +734,27 @@ fn export_into(
         }
         (None, None) => classes::of_dataset(&repo.store, opts.tree, frames)?,
     };
-    // What the earlier export holds, by frame path; its files are reused
+    // What the earlier export holds, by frame path, with its image file's
+    // stat as it is now (one parallel pass); its files are reused
     // (hard-linked into the new export) only when placed the same way.
-    let before: HashMap<&str, &RecordFrame> = earlier
+    type Before<'r> = rustc_hash::FxHashMap<&'r str, (&'r RecordFrame, Option<filestat::FileStat>)>;
+    let before: Before = earlier
         .filter(|e| e.record.link == opts.link && !e.interrupted)
         .map(|e| {
+            let images: Vec<&str> = e.record.frames.iter().map(|r| r.image.as_str()).collect();
+            let now = filestat::stats(e.dir, &images);
             e.record
                 .frames
                 .iter()
-                .map(|r| (r.path.as_str(), r))
+                .zip(now)
+                .map(|(r, st)| (r.path.as_str(), (r, st)))
                 .collect()
         })
         .unwrap_or_default();
+    // The image is the one the earlier export wrote (not edited in place since).
+    let as_written = |r: &RecordFrame, now: Option<filestat::FileStat>| {
+        now.is_some_and(|n| r.recorded().unchanged(&n))
+    };
     if format == Format::Voc
         && let Some(c) = classes.names.iter().find(|c| c.contains([':', '\n', '\r']))
     {
@@ -691,22 +766,35 @@ fn export_into(
     // class ids are the earlier export's.
     let untouched: Option<&HashSet<String>> = touched.filter(|t| {
         earlier.is_some_and(|e| e.record.classes.names == classes.names) && {
-            let known: HashSet<&str> = frames
-                .iter()
-                .flat_map(|f| {
+            // The changed paths that are frames or label files (looked up in
+            // the small set of changes, not a set of every frame's paths).
+            let mut known: HashSet<&str> = HashSet::new();
+            for f in frames {
+                for p in
                     std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
-                })
-                .collect();
-            t.iter().all(|p| known.contains(p.as_str()))
+                {
+                    if let Some(c) = t.get(p) {
+                        known.insert(c.as_str());
+                    }
+                }
+            }
+            known.len() == t.len()
         }
     });
     let split_names: Vec<&str> = opts.split.names().collect();
-    let index = repo.index.load()?;
+    // The worktree index, loaded when a frame is first placed from the
+    // checkout (an update that places none never reads it).
+    let mut index = None;
     let mut rep = ExportReport::default();
     let mut per_split: Vec<Vec<FrameLabels>> = vec![Vec::new(); split_names.len()];
     let mut tasks: Vec<(FrameLabels, &FrameRecord)> = Vec::new();
+    // VOC's image sets list the stems of each split; the others need none.
     let mut stems: Vec<Vec<String>> = vec![Vec::new(); split_names.len()];
+    let list_stems = format == Format::Voc;
+    let mut per_split_frames = vec![0usize; split_names.len()];
     let mut record = Vec::with_capacity(frames.len());
+    let mut staged = Vec::new();
+    let in_place = earlier.is_some_and(|e| e.in_place);
     let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
     // Formats that record the image size get it for every image.
     let wants_size = matches!(format, Format::Coco | Format::Voc | Format::Cvat);
@@ -722,10 +810,13 @@ fn export_into(
         };
         let mut dest = dir.join(&image);
         let mut bytes: Option<Vec<u8>> = None;
-        let old = before.get(f.path.as_str()).copied();
+        let (old, now) = match before.get(f.path.as_str()) {
+            Some(&(r, st)) => (Some(r), st),
+            None => (None, None),
+        };
         // Neither the image nor the labels changed since the earlier export,
         // which wrote this label file: nothing to convert or write.
-        if let (Some(r), Some(e), Some(t)) = (old, earlier, untouched)
+        if let (Some(r), Some(_), Some(t)) = (old, earlier, untouched)
             && label.is_some()
             && r.id == f.id
             && r.image == image
@@ -734,22 +825,26 @@ fn export_into(
             && !t.contains(&f.path)
             && !f.labels.iter().any(|(l, _)| t.contains(l))
             && plain(f, imp)
-            && file_stat(&e.dir.join(&r.image)) == Some(r.stat)
+            && as_written(r, now)
         {
             rep.unchanged += 1;
             rep.labels_unchanged += 1;
             rep.frames += 1;
-            *rep.splits.entry(split.to_string()).or_default() += 1;
-            stems[s].push(stem(name).to_string());
+            per_split_frames[s] += 1;
+            if list_stems {
+                stems[s].push(stem(name).to_string());
+            }
             let mut r = r.clone();
-            r.split = split.to_string();
+            if r.split != split {
+                r.split = split.to_string();
+            }
             record.push(r);
             continue;
         }
         let reused = match (old, earlier) {
             (Some(r), Some(e)) if r.id == f.id && r.image == image => {
                 let src = e.dir.join(&r.image);
-                if file_stat(&src) != Some(r.stat) {
+                if !as_written(r, now) {
                     false
                 } else if e.in_place {
                     // Left where it is; what reads it below reads it there.
@@ -767,7 +862,7 @@ fn export_into(
         }
         let placed = if reused {
             Some(place::Placed::Unchanged)
-        } else if linkable(repo, &index, f) {
+        } else if linkable(repo, &mut index, f)? {
             place::place(
                 &repo.worktree_path(f.path.as_bytes()),
                 &dest,
@@ -793,7 +888,7 @@ fn export_into(
             }
         }
         rep.frames += 1;
-        *rep.splits.entry(split.to_string()).or_default() += 1;
+        per_split_frames[s] += 1;
         let mut fl = FrameLabels {
             frame: f.path.clone(),
             width: f.width,
@@ -913,20 +1008,40 @@ fn export_into(
         } else {
             per_split[s].push(fl);
         }
-        stems[s].push(stem(name).to_string());
-        record.push(RecordFrame {
+        if list_stems {
+            stems[s].push(stem(name).to_string());
+        }
+        let mut entry = RecordFrame {
             path: f.path.clone(),
             id: f.id,
             split: split.to_string(),
-            stat: match old {
-                Some(r) if reused && earlier.is_some_and(|e| e.in_place) => r.stat,
-                _ => file_stat(&dest).unwrap_or_default(),
-            },
+            stat: (0, 0),
+            ctime: None,
             image,
             label,
             label_hash,
             size,
-        });
+        };
+        match old {
+            Some(r) if reused && in_place => {
+                entry.stat = r.stat;
+                entry.ctime = r.ctime;
+            }
+            // Moved into place later: its stat is taken there.
+            _ if in_place => staged.push(record.len()),
+            _ => {
+                if reused {
+                    staged.push(record.len());
+                }
+                entry.set_stat(filestat::stat(&dest), opts.link);
+            }
+        }
+        record.push(entry);
+    }
+    for (name, n) in split_names.iter().zip(per_split_frames) {
+        if n > 0 {
+            rep.splits.insert(name.to_string(), n);
+        }
     }
     if studio {
         let bytes = handoff::label_studio_tasks(&tasks, &opts.url_prefix, &opts.lineage.commit)
@@ -953,11 +1068,6 @@ fn export_into(
         link: opts.link,
         frames: record,
     };
-    // Compact: it grows with the frames, and every update reads it whole.
-    let json = serde_json::to_vec(&rec)
-        .map_err(std::io::Error::from)
-        .ctx("writing", dir.join(RECORD))?;
-    write_file(&dir.join(RECORD), &json)?;
     rep.classes = classes.names;
     rep.not_exported = lost
         .into_iter()
@@ -968,7 +1078,7 @@ fn export_into(
             as_boxes,
         })
         .collect();
-    Ok((rep, rec))
+    Ok((rep, rec, staged))
 }
 
 /// The files of a whole split or export: COCO's annotation files, VOC's image
@@ -1112,22 +1222,29 @@ fn data_yaml(out: &Path, splits: &[&str], classes: &Classes, lin: &Lineage) -> S
     y
 }
 
-/// Whether the worktree copy of a frame is the committed content.
+/// Whether the worktree copy of a frame is the committed content (`index`:
+/// the worktree index, loaded on first use).
 fn linkable(
     repo: &Repository,
-    index: &crate::worktree::index::IndexState,
+    index: &mut Option<crate::worktree::index::IndexState>,
     f: &FrameRecord,
-) -> bool {
+) -> Result<bool> {
+    let index = match index {
+        Some(i) => i,
+        None => index.insert(repo.index.load()?),
+    };
     let Some(entry) = index.entries.get(f.path.as_bytes()) else {
-        return false;
+        return Ok(false);
     };
     if entry.id != f.id {
-        return false;
+        return Ok(false);
     }
-    match crate::worktree::scan::stat_path(repo.root(), f.path.as_bytes()) {
-        Some(wf) => index.is_clean(entry, &wf.stat),
-        None => false,
-    }
+    Ok(
+        match crate::worktree::scan::stat_path(repo.root(), f.path.as_bytes()) {
+            Some(wf) => index.is_clean(entry, &wf.stat),
+            None => false,
+        },
+    )
 }
 
 /// One manifest line.

@@ -647,6 +647,58 @@ fn editing_an_exported_frame_in_place_leaves_the_checkout_clean() {
     );
 }
 
+/// An exported image edited in place with its length and modification time
+/// put back (`touch -r`, a tool that keeps times) is still seen by an update,
+/// by its change time, and written again; after that update, and after one
+/// rebuilt beside the earlier export (another `--split`), an update with
+/// nothing changed keeps every frame (the ctime recorded is the one the file
+/// has in place, not the one it had before it was moved in).
+#[test]
+fn export_update_restores_an_image_edited_in_place_with_its_length_and_mtime_kept() {
+    let t = TestRepo::init();
+    copy_contents(&fixtures().join("demo"), t.root());
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "demo"]);
+    let out = export(&t, "yolo", &[]);
+    let o = out.to_str().unwrap();
+    let img = out.join("images/train/frame_003.jpg");
+    let before = std::fs::read(&img).unwrap();
+    let mtime = std::fs::metadata(&img).unwrap().modified().unwrap();
+    // Let the clock move past the export's write, so the edit's ctime differs.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut edited = before.clone();
+    let mid = edited.len() / 2;
+    edited[mid] ^= 0x55;
+    std::fs::write(&img, &edited).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let m = std::fs::metadata(&img).unwrap();
+    assert_eq!(
+        (m.len(), m.modified().unwrap()),
+        (before.len() as u64, mtime)
+    );
+    // The same version again: nothing changed in the dataset.
+    let r = t.ok(["export", "--format", "yolo", "--out", o]);
+    assert!(r.stderr.contains("kept 5 frames"), "{r}");
+    assert_eq!(
+        std::fs::read(&img).unwrap(),
+        std::fs::read(t.path("images/frame_003.jpg")).unwrap(),
+        "the image edited in place is written again"
+    );
+    let r = t.ok(["export", "--format", "yolo", "--out", o]);
+    assert!(r.stderr.contains("kept 6 frames"), "{r}");
+    // Rebuilt beside the earlier export (another split), then updated again.
+    let split = ["--split", "train=0.5,val=0.5"];
+    let r = t.ok(["export", "--format", "yolo", "--out", o, split[0], split[1]]);
+    assert!(r.stderr.contains("splits: train"), "{r}");
+    let r = t.ok(["export", "--format", "yolo", "--out", o, split[0], split[1]]);
+    assert!(r.stderr.contains("kept 6 frames"), "{r}");
+}
+
 /// `--out` an earlier export of the same format updates it: frames whose
 /// content and place are unchanged keep their files (same inode), a relabelled
 /// frame gets a new label file, a removed frame's files go, an added frame's

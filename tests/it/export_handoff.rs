@@ -397,10 +397,11 @@ fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
                 v["classes"]["from"] = Value::Null;
                 for f in v["frames"].as_array_mut().unwrap() {
                     f["stat"] = Value::Null;
+                    f["ctime"] = Value::Null;
                 }
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
             } else if rel.starts_with("annotations/") && rel.ends_with(".json") {
-                // COCO's `info.date_created` is the export's time.
+                // COCO's `info.date_created`: two runs a second apart differ there.
                 let mut v: Value = serde_json::from_slice(&bytes).unwrap();
                 v["info"]["date_created"] = Value::Null;
                 bytes = serde_json::to_vec_pretty(&v).unwrap();
