@@ -1086,13 +1086,20 @@ fn a_cold_query_of_a_large_coco_file_holds_no_more_than_its_parse() {
         (json.len() as u64, query, labels)
     };
     let (small, small_query, small_labels) = peaks(1_000_000);
-    let (large, large_query, large_labels) = peaks(40_000_000);
+    let (large, large_query, large_labels) = peaks(60_000_000);
     let query_growth = large_query.saturating_sub(small_query);
     let labels_growth = large_labels.saturating_sub(small_labels);
-    // Before: the encoding's growth on top, 0.7 times the file more (after:
-    // the same growth, within a tenth of the file).
+    // Before: the encoding's growth on top, 0.85-0.9 times the file more than
+    // `labels` at 38 MB; after: 0.1-0.4 times (the allocator does not always
+    // reuse the freed room at once). The bound sits between the two.
+    eprintln!(
+        "query growth {} MiB, labels growth {} MiB, file {} MB",
+        query_growth >> 20,
+        labels_growth >> 20,
+        large / 1_000_000
+    );
     assert!(
-        query_growth <= labels_growth + (large - small) / 3,
+        query_growth <= labels_growth + (large - small) * 3 / 5,
         "a cold dsv query took {} MiB more for a {} MB COCO file than for a {} MB one, \
          dsv labels {} MiB more",
         query_growth >> 20,
