@@ -351,15 +351,7 @@ impl Repository_ {
                 })
             })
         })?;
-        let n = frames.len();
-        Ok(FrameView {
-            src: self.src.clone(),
-            spec: Arc::new(self.spec.clone()),
-            commit,
-            frames: Arc::new(frames),
-            in_version: None,
-            sel: Sel::Range(0, n),
-        })
+        Ok(self.view(commit, frames, None))
     }
 
     /// The frames at `positions` (in the version's path order, as
@@ -381,15 +373,7 @@ impl Repository_ {
                 })
             })
         })?;
-        let n = frames.len();
-        Ok(FrameView {
-            src: self.src.clone(),
-            spec: Arc::new(self.spec.clone()),
-            commit,
-            frames: Arc::new(frames),
-            in_version: Some(Arc::new(positions)),
-            sel: Sel::Range(0, n),
-        })
+        Ok(self.view(commit, frames, Some(Arc::new(positions))))
     }
 
     /// The dataset diff from `a` to `b`: the document `dsv diff --json a b` prints.
@@ -486,6 +470,26 @@ impl Sel {
 
 /// Frames of one version: `len()`, indexing, slicing, iteration (frames read
 /// ahead on threads that do not hold the GIL).
+impl Repository_ {
+    /// A view of all of `frames` of `commit` (`in_version`: see [`FrameView`]).
+    fn view(
+        &self,
+        commit: ObjectId,
+        frames: Vec<FrameRecord>,
+        in_version: Option<Arc<Vec<usize>>>,
+    ) -> FrameView {
+        let n = frames.len();
+        FrameView {
+            src: self.src.clone(),
+            spec: Arc::new(self.spec.clone()),
+            commit,
+            frames: Arc::new(frames),
+            in_version,
+            sel: Sel::Range(0, n),
+        }
+    }
+}
+
 #[pyclass(module = "dsv", frozen)]
 struct FrameView {
     src: Arc<Source>,

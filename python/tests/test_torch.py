@@ -9,7 +9,6 @@ counts in milliseconds, which real processes would take seconds each to show."""
 
 import json
 import pickle
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
 
 import dsv
 import dsv.torch as dt
-from conftest import frame_bytes
+from conftest import frame_bytes, free_port
 
 
 def path_and_worker(sample):
@@ -99,14 +98,6 @@ def test_rank_arguments_are_checked(repo_dir):
         v.torch(iterable=True, rank=2, world_size=2)
     with pytest.raises(dsv.InvalidArgumentError, match="DistributedSampler"):
         v.torch(rank=0, world_size=2)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def distributed_rank(rank, world, port, repo, out):
