@@ -50,18 +50,14 @@ impl ExportFormat {
     /// Whether this is an export for annotators (frames named by their
     /// dataset path, one file of tasks, no splits).
     pub fn is_handoff(self) -> bool {
-        matches!(
-            self,
-            ExportFormat::Labels(Format::Cvat) | ExportFormat::LabelStudio
-        )
+        self.task_file().is_some()
     }
 
     /// The file of tasks of an export for annotators.
     pub fn task_file(self) -> Option<&'static str> {
         match self {
-            ExportFormat::Labels(Format::Cvat) => Some("annotations.xml"),
+            ExportFormat::Labels(f) => crate::labels::format_of(f).task_file(),
             ExportFormat::LabelStudio => Some(LS_TASKS),
-            _ => None,
         }
     }
 }

@@ -2,13 +2,14 @@
 //! labels converted to one format, in the layout that format's own readers
 //! import as it is, and a JSONL manifest for data loaders.
 //!
-//! Layouts (`<split>` is each split's name, `<name>` the frame's file name):
-//! COCO `images/<split>/<name>` + `annotations/instances_<split>.json`; YOLO
-//! (Ultralytics) `images/<split>/<name>` + `labels/<split>/<stem>.txt` +
-//! `data.yaml`; VOC `JPEGImages/<name>` + `Annotations/<stem>.xml` +
-//! `ImageSets/Main/<split>.txt` + `labelmap.txt`; KITTI
-//! `<split>/image_2/<name>` + `<split>/label_2/<stem>.txt`. Every export has
-//! `dsv-export.json` (lineage, classes, splits and what each frame became).
+//! Each format says where its frames and label files go
+//! ([`LabelFormat::export_layout`]), how a label file is written
+//! ([`LabelFormat::write_exported`]) and what else its dataset holds
+//! ([`LabelFormat::write_dataset_files`]: YOLO's `data.yaml`, VOC's image sets
+//! and `labelmap.txt`, COCO's per-split annotation files, ...); this module
+//! decides what is written, converts the labels and places the frames. Every
+//! export has `dsv-export.json` (lineage, classes, splits and what each frame
+//! became).
 //!
 //! `<name>` is the frame's file name when no other exported frame has the same
 //! stem, else its whole path with `/` as `__` ([`file_names`]).
@@ -33,7 +34,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
-use crate::labels::{ExportLayout, Format, FrameLabels, LabelFormat, Units, format_of};
+use crate::labels::format::name_stem as stem;
+use crate::labels::{
+    DatasetFile, DatasetLineage, DatasetPlan, ExportLayout, FrameLabels, LabelFormat, Units,
+    format_of,
+};
 use crate::query::FrameRecord;
 use crate::repo::Repository;
 
@@ -234,9 +239,14 @@ pub enum ExportError {
         /// The list given (`--classes FILE`).
         file: String,
     },
-    /// A class name VOC's `labelmap.txt` cannot hold.
-    #[error("class {0:?} cannot be written to VOC's labelmap.txt (it holds ':' or a line break)")]
-    VocClassName(String),
+    /// A class name the format cannot hold.
+    #[error("class {class:?} cannot be written to {why}")]
+    ClassName {
+        /// The class.
+        class: String,
+        /// What refuses it ([`LabelFormat::refuse_class_name`]).
+        why: &'static str,
+    },
     /// A frame's normalized boxes cannot be converted to the pixels a
     /// multi-frame format needs (no size in its labels or image header).
     #[error("frame {frame:?} has normalized boxes but no image size; {format} needs pixel boxes")]
@@ -382,13 +392,6 @@ fn read_record(dir: &Path) -> Option<(Record, bool)> {
         .map(|r| (r, interrupted))
 }
 
-fn stem(name: &str) -> &str {
-    match name.rsplit_once('.') {
-        Some((s, _)) if !s.is_empty() => s,
-        _ => name,
-    }
-}
-
 /// The file name of each frame in an export: its own file name, unless
 /// another exported frame has the same stem (`a/0001.jpg`, `b/0001.jpg`, or
 /// `0001.jpg` and `0001.png`, whose label files would collide), then its whole
@@ -445,8 +448,8 @@ pub fn export(
     out: &Path,
 ) -> Result<ExportReport> {
     if let ExportFormat::Labels(f) = opts.format
-        && f != Format::Cvat
         && format_of(f).export_layout().is_none()
+        && format_of(f).task_file().is_none()
     {
         return Err(Error::InvalidArgument(format!(
             "export does not write {}",
@@ -755,10 +758,16 @@ fn export_into(
     let as_written = |r: &RecordFrame, now: Option<filestat::FileStat>| {
         now.is_some_and(|n| r.recorded().unchanged(&n))
     };
-    if format == Format::Voc
-        && let Some(c) = classes.names.iter().find(|c| c.contains([':', '\n', '\r']))
+    if let Some((c, why)) = classes
+        .names
+        .iter()
+        .find_map(|c| imp.refuse_class_name(c).map(|why| (c, why)))
     {
-        return Err(ExportError::VocClassName(c.clone()).into());
+        return Err(ExportError::ClassName {
+            class: c.clone(),
+            why,
+        }
+        .into());
     }
     // Frames the update leaves as they are, unconverted: only when every
     // changed path is one of the exported frames or their label files (a
@@ -788,16 +797,15 @@ fn export_into(
     let mut rep = ExportReport::default();
     let mut per_split: Vec<Vec<FrameLabels>> = vec![Vec::new(); split_names.len()];
     let mut tasks: Vec<(FrameLabels, &FrameRecord)> = Vec::new();
-    // VOC's image sets list the stems of each split; the others need none.
-    let mut stems: Vec<Vec<String>> = vec![Vec::new(); split_names.len()];
-    let list_stems = format == Format::Voc;
+    // The file names of each split's frames, for the format's dataset files.
+    let mut members: Vec<Vec<&str>> = vec![Vec::new(); split_names.len()];
     let mut per_split_frames = vec![0usize; split_names.len()];
     let mut record = Vec::with_capacity(frames.len());
     let mut staged = Vec::new();
     let in_place = earlier.is_some_and(|e| e.in_place);
     let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
     // Formats that record the image size get it for every image.
-    let wants_size = matches!(format, Format::Coco | Format::Voc | Format::Cvat);
+    let wants_size = imp.needs_image_size();
     let studio = opts.format == ExportFormat::LabelStudio;
     let mut no_clones = false;
     for (f, name) in frames.iter().zip(&names) {
@@ -831,9 +839,7 @@ fn export_into(
             rep.labels_unchanged += 1;
             rep.frames += 1;
             per_split_frames[s] += 1;
-            if list_stems {
-                stems[s].push(stem(name).to_string());
-            }
+            members[s].push(name);
             let mut r = r.clone();
             if r.split != split {
                 r.split = split.to_string();
@@ -1008,9 +1014,7 @@ fn export_into(
         } else {
             per_split[s].push(fl);
         }
-        if list_stems {
-            stems[s].push(stem(name).to_string());
-        }
+        members[s].push(name);
         let mut entry = RecordFrame {
             path: f.path.clone(),
             id: f.id,
@@ -1057,7 +1061,7 @@ fn export_into(
         std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
         rep.label_files += 1;
     } else {
-        write_split_files(dir, out, opts, &classes, per_split, &stems, &mut rep)?;
+        write_split_files(dir, out, opts, &classes, &per_split, &members, &mut rep)?;
     }
     let rec = Record {
         dsv_export: 1,
@@ -1081,145 +1085,66 @@ fn export_into(
     Ok((rep, rec, staged))
 }
 
-/// The files of a whole split or export: COCO's annotation files, VOC's image
-/// sets and labelmap, YOLO's `data.yaml`; the directories of empty splits.
+/// The files of a whole split or export beside the frames' own label files
+/// ([`LabelFormat::write_dataset_files`]), and the directories of empty splits.
 fn write_split_files(
     dir: &Path,
     out: &Path,
     opts: &ExportOptions,
     classes: &Classes,
-    per_split: Vec<Vec<FrameLabels>>,
-    stems: &[Vec<String>],
+    per_split: &[Vec<FrameLabels>],
+    members: &[Vec<&str>],
     rep: &mut ExportReport,
 ) -> Result<()> {
+    let imp = format_of(opts.format.writer());
     let lin = &opts.lineage;
     let splits: Vec<&str> = opts.split.names().collect();
-    if let Some(layout) = format_of(format_writer(opts)).export_layout() {
+    if let Some(layout) = imp.export_layout() {
         for d in splits.iter().flat_map(|s| layout.dirs(s)) {
             std::fs::create_dir_all(dir.join(d)).ctx("creating", dir)?;
         }
     }
-    match format_writer(opts) {
-        Format::Cvat => {
-            let frames: Vec<FrameLabels> = per_split.into_iter().flatten().collect();
-            let bytes = crate::labels::cvat::write(&frames).map_err(|e| ExportError::Write {
-                frame: "annotations.xml".into(),
-                message: e.to_string(),
-            })?;
-            write_file(&dir.join("annotations.xml"), &bytes)?;
-            rep.label_files += 1;
-            std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
-        }
-        Format::Coco => {
-            for (split, frames) in splits.iter().zip(per_split) {
-                let info = serde_json::json!({
-                    "description": format!("dsv export of {} ({}), split {split}", lin.rev, lin.commit),
-                    "version": lin.commit,
-                    "date_created": lin.date,
-                    "dsv_commit": lin.commit,
-                    "dsv_rev": lin.rev,
-                    "dsv_where": lin.query,
-                    "dsv_version": lin.dsv_version,
-                    "dsv_split": split,
-                })
-                .to_string();
-                let bytes =
-                    crate::labels::coco::write_with(&frames, Some(&classes.names), Some(&info))
-                        .map_err(|e| ExportError::Write {
-                            frame: format!("split {split}"),
-                            message: e.to_string(),
-                        })?;
-                write_file(
-                    &dir.join(format!("annotations/instances_{split}.json")),
-                    &bytes,
-                )?;
-                rep.label_files += 1;
-            }
-        }
-        Format::Voc => {
-            for (split, list) in splits.iter().zip(stems) {
-                let mut text = String::new();
-                for s in list {
-                    text.push_str(s);
-                    text.push('\n');
-                }
-                write_file(
-                    &dir.join(format!("ImageSets/Main/{split}.txt")),
-                    text.as_bytes(),
-                )?;
-            }
-            // Datumaro's (and CVAT's) class list for VOC: without it a reader
-            // assumes the 20 VOC classes.
-            let mut map = String::from("# label:color_rgb:parts:actions\n");
-            for c in &classes.names {
-                map.push_str(c);
-                map.push_str(":::\n");
-            }
-            write_file(&dir.join("labelmap.txt"), map.as_bytes())?;
-        }
-        Format::Yolo => {
-            write_file(
-                &dir.join("data.yaml"),
-                data_yaml(out, &splits, classes, lin).as_bytes(),
-            )?;
-        }
-        _ => {
-            // KITTI has no class list of its own; Datumaro's meta file gives one,
-            // so that every split numbers the classes alike.
-            let meta = serde_json::json!({ "labels": classes.names }).to_string();
-            write_file(&dir.join("dataset_meta.json"), meta.as_bytes())?;
-        }
+    if opts.format.is_handoff() {
+        // Hand-offs place frames under `images/`.
+        std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
     }
-    Ok(())
-}
-
-fn format_writer(opts: &ExportOptions) -> Format {
-    opts.format.writer()
-}
-
-/// A YAML string (JSON's quoting is YAML's double-quoted style).
-fn yaml_str(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
-}
-
-/// Ultralytics' `data.yaml`: `path` (the export's absolute path: Ultralytics
-/// resolves a relative one against its own datasets directory), `train`, `val`
-/// (the train images when there is no `val` split: no held-out set),
-/// `test` and any other split, `names`, and the lineage as `dsv_*` keys.
-fn data_yaml(out: &Path, splits: &[&str], classes: &Classes, lin: &Lineage) -> String {
-    let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-    let mut y = format!(
-        "# written by dsv export\npath: {}\n",
-        yaml_str(&abs.to_string_lossy())
-    );
-    let train = if splits.contains(&"train") {
-        "train"
-    } else {
-        splits[0]
+    let root = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    let plan = DatasetPlan {
+        root: &root,
+        splits: &splits,
+        classes: &classes.names,
+        lineage: DatasetLineage {
+            commit: &lin.commit,
+            rev: &lin.rev,
+            query: lin.query.as_deref(),
+            dsv_version: &lin.dsv_version,
+            date: &lin.date,
+        },
+        frames: per_split,
+        members,
     };
-    let val = if splits.contains(&"val") {
-        "val"
-    } else {
-        train
-    };
-    y.push_str(&format!("train: images/{train}\nval: images/{val}\n"));
-    for s in splits {
-        if *s != train && *s != val {
-            y.push_str(&format!("{s}: images/{s}\n"));
+    let mut failed = None;
+    let mut put = |f: DatasetFile| match write_file(&dir.join(&f.path), &f.bytes) {
+        Ok(()) => {
+            rep.label_files += usize::from(f.labels);
+            true
         }
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    };
+    let written = imp.write_dataset_files(&plan, &mut put);
+    if let Some(e) = failed {
+        return Err(e);
     }
-    y.push_str(&format!("nc: {}\nnames:\n", classes.names.len()));
-    for (i, n) in classes.names.iter().enumerate() {
-        y.push_str(&format!("  {i}: {}\n", yaml_str(n)));
-    }
-    y.push_str(&format!("dsv_commit: {}\n", yaml_str(&lin.commit)));
-    y.push_str(&format!("dsv_rev: {}\n", yaml_str(&lin.rev)));
-    if let Some(q) = &lin.query {
-        y.push_str(&format!("dsv_where: {}\n", yaml_str(q)));
-    }
-    y.push_str(&format!("dsv_version: {}\n", yaml_str(&lin.dsv_version)));
-    y.push_str(&format!("dsv_date: {}\n", yaml_str(&lin.date)));
-    y
+    written.map_err(|(frame, e)| {
+        ExportError::Write {
+            frame,
+            message: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// Whether the worktree copy of a frame is the committed content (`index`:

@@ -2,9 +2,12 @@
 //!
 //! A format is a [`LabelFormat`]: its id and name, how to recognize, parse
 //! and write its files, and what it can hold. Each format implements it at
-//! the end of its own folder (`coco/`, `yolo/`, ...); [`format_of`] is the one
-//! place a format is registered. Commands (diff, stats, query, merge, export)
-//! ask the registry instead of matching on [`Format`].
+//! the end of its own folder (`coco/`, `yolo/`, ...); [`REGISTRY`] is the one
+//! place a format is registered, in the order content sniffing tries them.
+//! Commands (diff, stats, query, merge, select, export) ask the registry
+//! instead of matching on [`Format`].
+
+use std::path::Path;
 
 use super::Format;
 use super::{
@@ -23,6 +26,17 @@ pub trait LabelFormat: Sync {
     /// Whether a file (its path and first bytes) looks like this format by
     /// its content. Where labels live decides the rest ([`crate::layout::Layout::role`]).
     fn sniff(&self, path: &str, head: &[u8]) -> bool;
+
+    /// The extension of its files (lower case, without the dot).
+    fn extension(&self) -> &'static str;
+
+    /// Whether `path` is where this format's files live by convention
+    /// (`blank`: the file's first bytes are whitespace only), which decides
+    /// what a file there is when its content does not
+    /// ([`crate::layout::Layout::role_by_content`]).
+    fn place(&self, _path: &str, _blank: bool) -> Place {
+        Place::Elsewhere
+    }
 
     /// Parses one label file into its frames.
     fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError>;
@@ -168,11 +182,111 @@ pub trait LabelFormat: Sync {
         path
     }
 
-    /// The class-names file a written dataset of this format needs
-    /// (file name, bytes), if any.
-    fn names_file(&self, _names: &[String]) -> Option<(&'static str, Vec<u8>)> {
+    /// Whether `dsv export` writes every frame's image size into its label
+    /// files (so it is read for every frame, not only to convert units).
+    fn needs_image_size(&self) -> bool {
+        false
+    }
+
+    /// Why an export of this format cannot hold the class `name` (what
+    /// refuses it), `None` when it can.
+    fn refuse_class_name(&self, _name: &str) -> Option<&'static str> {
         None
     }
+
+    /// The one file of tasks of an export of this format for annotators
+    /// (frames named by their dataset path under `images/`, no splits);
+    /// `None` for a format exported as a dataset.
+    fn task_file(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Writes the files of an export of this format that are not a frame's
+    /// own label file (the class list, split lists, the files of a
+    /// multi-frame format), handing each to `put`, which returns `false` to
+    /// stop (keeping its own error). The error names the file a writer
+    /// refused.
+    fn write_dataset_files(
+        &self,
+        _plan: &DatasetPlan,
+        _put: &mut dyn FnMut(DatasetFile) -> bool,
+    ) -> Result<(), (String, LabelError)> {
+        Ok(())
+    }
+}
+
+/// Where a file is to a format by its directories ([`LabelFormat::place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Not where its files live.
+    Elsewhere,
+    /// Where its files live: a file there that no format's content claims is
+    /// one of its files (a broken one, reported with its line).
+    Usual,
+    /// Where only its files live: a file there is its file whatever its content.
+    Decides,
+}
+
+/// Whether a directory of `path` (not its file name) is one of `names`, in
+/// any case.
+pub fn in_dir(path: &str, names: &[&str]) -> bool {
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    dir.split('/')
+        .any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+}
+
+/// A file name without its extension (the whole name when its only dot leads).
+pub fn name_stem(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s,
+        _ => name,
+    }
+}
+
+/// What an export's dataset files are written from
+/// ([`LabelFormat::write_dataset_files`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DatasetPlan<'a> {
+    /// The export's absolute path (for a file that names its own root).
+    pub root: &'a Path,
+    /// The splits, in order.
+    pub splits: &'a [&'a str],
+    /// The classes, in id order.
+    pub classes: &'a [String],
+    /// Where the exported version came from.
+    pub lineage: DatasetLineage<'a>,
+    /// The labels of each split's frames, for a multi-frame format (empty
+    /// for the others, whose frames have their own files).
+    pub frames: &'a [Vec<FrameLabels>],
+    /// The file names in the export of each split's frames, in order.
+    pub members: &'a [Vec<&'a str>],
+}
+
+/// Where an exported version came from, as its dataset files record it.
+#[derive(Debug, Clone, Copy)]
+pub struct DatasetLineage<'a> {
+    /// The commit (full id).
+    pub commit: &'a str,
+    /// The revision as given.
+    pub rev: &'a str,
+    /// The query that selected the frames, if any.
+    pub query: Option<&'a str>,
+    /// dsv's version.
+    pub dsv_version: &'a str,
+    /// When the export was made (RFC 3339).
+    pub date: &'a str,
+}
+
+/// One file of an export's dataset files: its path in the export, its
+/// bytes, and whether it holds labels (counted as a label file).
+#[derive(Debug, Clone)]
+pub struct DatasetFile {
+    /// Its path, relative to the export's root.
+    pub path: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Whether it holds frames' labels.
+    pub labels: bool,
 }
 
 /// Reads the class names a label file lists, in class-id order
@@ -235,7 +349,19 @@ impl ExportLayout {
     }
 }
 
-/// The implementation of a format: the one registration of each.
+/// Every format, in the order content sniffing tries them (CVAT's
+/// `<annotations>` before VOC's `<annotation>`, YOLO's numeric class before
+/// KITTI's named one): with [`format_of`], where a format is registered
+/// (the tests check that both list every format once).
+pub static REGISTRY: [&dyn LabelFormat; 5] = [
+    &coco::CocoFormat,
+    &cvat::CvatFormat,
+    &voc::VocFormat,
+    &yolo::YoloFormat,
+    &kitti::KittiFormat,
+];
+
+/// The implementation of a format.
 pub fn format_of(format: Format) -> &'static dyn LabelFormat {
     match format {
         Format::Coco => &coco::CocoFormat,
@@ -453,6 +579,177 @@ mod tests {
         for fmt in [Format::Kitti, Format::Voc, Format::Yolo] {
             assert!(format_of(fmt).write(&[f.clone(), f.clone()], None).is_err());
             assert!(format_of(fmt).write(&[], None).is_err());
+        }
+    }
+
+    #[test]
+    fn the_registry_lists_every_format_once_in_sniffing_order() {
+        let order: Vec<Format> = REGISTRY.iter().map(|f| f.format()).collect();
+        for f in Format::ALL {
+            assert_eq!(order.iter().filter(|g| **g == f).count(), 1, "{f:?}");
+            let listed = REGISTRY.iter().find(|i| i.format() == f).expect("listed");
+            assert_eq!(listed.name(), format_of(f).name());
+        }
+        let pos = |f| order.iter().position(|g| *g == f);
+        // CVAT's root <annotations> would not be VOC's <annotation>, but a
+        // CVAT file may hold the singular too; a YOLO line is never KITTI's.
+        assert!(pos(Format::Cvat) < pos(Format::Voc));
+        assert!(pos(Format::Yolo) < pos(Format::Kitti));
+        let ext = |f: Format| format_of(f).extension();
+        assert_eq!(Format::ALL.map(ext), ["json", "txt", "txt", "xml", "xml"]);
+    }
+
+    #[test]
+    fn where_each_format_lives_by_its_directories() {
+        let placed = |path: &str, blank: bool| -> Vec<(Format, Place)> {
+            Format::ALL
+                .into_iter()
+                .map(|f| (f, format_of(f).place(path, blank)))
+                .filter(|(_, p)| *p != Place::Elsewhere)
+                .collect()
+        };
+        assert_eq!(placed("a/b.txt", false), []);
+        assert_eq!(
+            placed("ds/Labels/train/a.txt", false),
+            [(Format::Yolo, Place::Usual)]
+        );
+        assert_eq!(placed("obj_train_data/a.txt", false), []);
+        assert_eq!(
+            placed("obj_train_data/a.txt", true),
+            [(Format::Yolo, Place::Usual)]
+        );
+        assert_eq!(placed("d/obj_train_data/a.txt", true), []);
+        assert_eq!(
+            placed("training/label_2/a.txt", false),
+            [(Format::Kitti, Place::Decides)]
+        );
+        assert_eq!(
+            placed("seq/label_02/a.txt", true),
+            [(Format::Kitti, Place::Decides)]
+        );
+        // One name in any case: each format's extension tells them apart.
+        assert_eq!(
+            placed("voc/Annotations/a.xml", false),
+            [(Format::Coco, Place::Usual), (Format::Voc, Place::Usual)]
+        );
+        // The file name is not a directory.
+        assert_eq!(placed("labels", false), []);
+    }
+
+    #[test]
+    fn what_each_format_asks_of_an_export() {
+        let with = |p: &dyn Fn(&dyn LabelFormat) -> bool| -> Vec<Format> {
+            Format::ALL
+                .into_iter()
+                .filter(|f| p(format_of(*f)))
+                .collect()
+        };
+        assert_eq!(
+            with(&|f| f.needs_image_size()),
+            [Format::Coco, Format::Voc, Format::Cvat]
+        );
+        assert_eq!(with(&|f| f.task_file().is_some()), [Format::Cvat]);
+        assert_eq!(format_of(Format::Cvat).task_file(), Some("annotations.xml"));
+        for bad in ["a:b", "a\nb", "a\rb"] {
+            assert_eq!(with(&|f| f.refuse_class_name(bad).is_some()), [Format::Voc]);
+        }
+        assert_eq!(
+            with(&|f| f.refuse_class_name("traffic light").is_some()),
+            []
+        );
+        assert!(
+            format_of(Format::Voc)
+                .refuse_class_name("a:b")
+                .is_some_and(|why| why.contains("labelmap.txt"))
+        );
+    }
+
+    /// The dataset files each format writes for an export of two splits.
+    fn dataset_files(f: Format, stop_after: usize) -> Vec<DatasetFile> {
+        let mut fl = FrameLabels::new("a.jpg", Units::Pixels);
+        fl.width = Some(4);
+        fl.height = Some(3);
+        let frames = if format_of(f).is_multi_frame() {
+            vec![vec![fl], vec![]]
+        } else {
+            vec![vec![], vec![]]
+        };
+        let classes = vec!["car".to_string(), "dog \"x\"".to_string()];
+        let plan = DatasetPlan {
+            root: Path::new("/x/out"),
+            splits: &["train", "val"],
+            classes: &classes,
+            lineage: DatasetLineage {
+                commit: "c0ffee",
+                rev: "HEAD",
+                query: Some("true"),
+                dsv_version: "0.1.0",
+                date: "2026-01-01T00:00:00Z",
+            },
+            frames: &frames,
+            members: &[vec!["a.jpg", "b.c.png"], vec![".hidden"]],
+        };
+        let mut out = Vec::new();
+        format_of(f)
+            .write_dataset_files(&plan, &mut |file| {
+                out.push(file);
+                out.len() < stop_after
+            })
+            .expect("written");
+        out
+    }
+
+    #[test]
+    fn each_format_writes_its_dataset_files() {
+        let listed = |f| {
+            dataset_files(f, usize::MAX)
+                .into_iter()
+                .map(|d| (d.path, d.labels))
+                .collect::<Vec<_>>()
+        };
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            listed(Format::Coco),
+            [
+                (s("annotations/instances_train.json"), true),
+                (s("annotations/instances_val.json"), true)
+            ]
+        );
+        assert_eq!(listed(Format::Cvat), [(s("annotations.xml"), true)]);
+        assert_eq!(listed(Format::Yolo), [(s("data.yaml"), false)]);
+        assert_eq!(listed(Format::Kitti), [(s("dataset_meta.json"), false)]);
+        assert_eq!(
+            listed(Format::Voc),
+            [
+                (s("ImageSets/Main/train.txt"), false),
+                (s("ImageSets/Main/val.txt"), false),
+                (s("labelmap.txt"), false)
+            ]
+        );
+        let text = |f, i: usize| {
+            String::from_utf8(dataset_files(f, usize::MAX).swap_remove(i).bytes).unwrap()
+        };
+        assert_eq!(text(Format::Voc, 0), "a\nb.c\n");
+        assert_eq!(text(Format::Voc, 1), ".hidden\n");
+        assert_eq!(
+            text(Format::Voc, 2),
+            "# label:color_rgb:parts:actions\ncar:::\ndog \"x\":::\n"
+        );
+        assert_eq!(text(Format::Kitti, 0), r#"{"labels":["car","dog \"x\""]}"#);
+        let yaml = text(Format::Yolo, 0);
+        assert!(yaml.starts_with("# written by dsv export\npath: \"/x/out\"\ntrain: images/train\nval: images/val\nnc: 2\nnames:\n  0: \"car\"\n  1: \"dog \\\"x\\\"\"\ndsv_commit: \"c0ffee\"\n"), "{yaml}");
+        assert!(yaml.contains("dsv_where: \"true\"\n"), "{yaml}");
+        let coco: serde_json::Value =
+            serde_json::from_slice(&dataset_files(Format::Coco, usize::MAX)[0].bytes).unwrap();
+        assert_eq!(coco["info"]["dsv_split"], "train");
+        assert_eq!(coco["info"]["dsv_where"], "true");
+        assert_eq!(coco["categories"][1]["name"], "dog \"x\"");
+        assert_eq!(coco["images"][0]["file_name"], "a.jpg");
+        let cvat = text(Format::Cvat, 0);
+        assert!(cvat.contains("<image id=\"0\" name=\"a.jpg\""), "{cvat}");
+        // A sink that stops is not handed another file.
+        for f in Format::ALL {
+            assert_eq!(dataset_files(f, 1).len(), 1, "{f:?}");
         }
     }
 }

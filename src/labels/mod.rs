@@ -24,7 +24,8 @@ pub mod yolo;
 
 pub use attrs::Attributes;
 pub use format::{
-    Counts, ExportLayout, LabelFormat, PlainBox, format_from_tag, format_of, format_tag,
+    Counts, DatasetFile, DatasetLineage, DatasetPlan, ExportLayout, LabelFormat, Place, PlainBox,
+    REGISTRY, format_from_tag, format_of, format_tag,
 };
 pub use names::{ClassNames, KptShape, parse_class_names};
 

@@ -1,6 +1,8 @@
 //! COCO as a [`LabelFormat`].
 
-use crate::labels::format::{ClassList, ExportLayout, LabelFormat};
+use crate::labels::format::{
+    ClassList, DatasetFile, DatasetPlan, ExportLayout, LabelFormat, Place, in_dir,
+};
 use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
 
 /// COCO detection JSON: one file for many frames; polygons, COCO RLE masks
@@ -18,6 +20,19 @@ impl LabelFormat for CocoFormat {
 
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
+    }
+
+    fn extension(&self) -> &'static str {
+        "json"
+    }
+
+    /// Under `annotations/`.
+    fn place(&self, path: &str, _blank: bool) -> Place {
+        if in_dir(path, &["annotations"]) {
+            Place::Usual
+        } else {
+            Place::Elsewhere
+        }
     }
 
     fn parse(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
@@ -50,6 +65,46 @@ impl LabelFormat for CocoFormat {
 
     fn is_multi_frame(&self) -> bool {
         true
+    }
+
+    /// Every `images` entry has `width` and `height`.
+    fn needs_image_size(&self) -> bool {
+        true
+    }
+
+    /// `annotations/instances_<split>.json` per split, with the export's
+    /// classes as categories (ids from 1 in class order) and its lineage in
+    /// `info`.
+    fn write_dataset_files(
+        &self,
+        plan: &DatasetPlan,
+        put: &mut dyn FnMut(DatasetFile) -> bool,
+    ) -> Result<(), (String, LabelError)> {
+        let lin = &plan.lineage;
+        for (split, frames) in plan.splits.iter().zip(plan.frames) {
+            let info = serde_json::json!({
+                "description": format!("dsv export of {} ({}), split {split}", lin.rev, lin.commit),
+                "version": lin.commit,
+                "date_created": lin.date,
+                "dsv_commit": lin.commit,
+                "dsv_rev": lin.rev,
+                "dsv_where": lin.query,
+                "dsv_version": lin.dsv_version,
+                "dsv_split": split,
+            })
+            .to_string();
+            let bytes = super::write_with(frames, Some(plan.classes), Some(&info))
+                .map_err(|e| (format!("split {split}"), e))?;
+            let file = DatasetFile {
+                path: format!("annotations/instances_{split}.json"),
+                bytes,
+                labels: true,
+            };
+            if !put(file) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn holds(&self, geometry: &Geometry) -> bool {

@@ -1,6 +1,6 @@
 //! CVAT as a [`LabelFormat`].
 
-use crate::labels::format::LabelFormat;
+use crate::labels::format::{DatasetFile, DatasetPlan, LabelFormat};
 use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
 
 /// CVAT for images XML: one file for many frames, every CVAT shape kind.
@@ -17,6 +17,10 @@ impl LabelFormat for CvatFormat {
 
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
+    }
+
+    fn extension(&self) -> &'static str {
+        "xml"
     }
 
     fn parse(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
@@ -59,6 +63,35 @@ impl LabelFormat for CvatFormat {
         true
     }
 
+    /// Every `<image>` has `width` and `height`.
+    fn needs_image_size(&self) -> bool {
+        true
+    }
+
+    /// Exported for annotators: one CVAT for images file.
+    fn task_file(&self) -> Option<&'static str> {
+        Some(TASK_FILE)
+    }
+
+    /// The task file, every frame in it.
+    fn write_dataset_files(
+        &self,
+        plan: &DatasetPlan,
+        put: &mut dyn FnMut(DatasetFile) -> bool,
+    ) -> Result<(), (String, LabelError)> {
+        let written = match plan.frames {
+            [one] => super::write(one),
+            many => super::write(&many.concat()),
+        };
+        let bytes = written.map_err(|e| (TASK_FILE.to_string(), e))?;
+        put(DatasetFile {
+            path: TASK_FILE.to_string(),
+            bytes,
+            labels: true,
+        });
+        Ok(())
+    }
+
     fn holds(&self, geometry: &Geometry) -> bool {
         match geometry {
             Geometry::Polygon { .. }
@@ -73,3 +106,6 @@ impl LabelFormat for CvatFormat {
         }
     }
 }
+
+/// The file an export for annotators writes its tasks to.
+const TASK_FILE: &str = "annotations.xml";

@@ -1,6 +1,8 @@
 //! KITTI as a [`LabelFormat`].
 
-use crate::labels::format::{ExportLayout, LabelFormat, one_frame};
+use crate::labels::format::{
+    DatasetFile, DatasetPlan, ExportLayout, LabelFormat, Place, in_dir, one_frame,
+};
 use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
 
 /// KITTI `label_2` txt: one file per frame, boxes in pixels (and the 3D box,
@@ -18,6 +20,19 @@ impl LabelFormat for KittiFormat {
 
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
+    }
+
+    fn extension(&self) -> &'static str {
+        "txt"
+    }
+
+    /// Under `label_2/` (`label_02/` in the tracking set), whatever the content.
+    fn place(&self, path: &str, _blank: bool) -> Place {
+        if in_dir(path, &["label_2", "label_02"]) {
+            Place::Decides
+        } else {
+            Place::Elsewhere
+        }
     }
 
     fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
@@ -50,5 +65,21 @@ impl LabelFormat for KittiFormat {
             labels: Some("{split}/label_2"),
             ext: "txt",
         })
+    }
+
+    /// `dataset_meta.json`: KITTI has no class list of its own; Datumaro's
+    /// meta file gives one, so that every split numbers the classes alike.
+    fn write_dataset_files(
+        &self,
+        plan: &DatasetPlan,
+        put: &mut dyn FnMut(DatasetFile) -> bool,
+    ) -> Result<(), (String, LabelError)> {
+        let meta = serde_json::json!({ "labels": plan.classes }).to_string();
+        put(DatasetFile {
+            path: "dataset_meta.json".into(),
+            bytes: meta.into_bytes(),
+            labels: false,
+        });
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! YOLO as a [`LabelFormat`].
 
-use crate::labels::format::{ExportLayout, LabelFormat, one_frame};
+use crate::labels::format::{
+    DatasetFile, DatasetPlan, ExportLayout, LabelFormat, Place, in_dir, one_frame,
+};
 use crate::labels::{
     ClassNames, Counts, Format, FrameLabels, Geometry, LabelError, ParseContext, PlainBox, Units,
 };
@@ -20,6 +22,21 @@ impl LabelFormat for YoloFormat {
 
     fn sniff(&self, path: &str, head: &[u8]) -> bool {
         super::sniff(path, head)
+    }
+
+    fn extension(&self) -> &'static str {
+        "txt"
+    }
+
+    /// Under `labels/`; an empty file also in a top-level `obj_*` directory
+    /// (Darknet's `obj_train_data`), where it is a frame with no objects.
+    fn place(&self, path: &str, blank: bool) -> Place {
+        let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
+        if in_dir(path, &["labels"]) || (blank && parent.starts_with("obj_")) {
+            Place::Usual
+        } else {
+            Place::Elsewhere
+        }
     }
 
     fn parse(&self, bytes: &[u8], ctx: &ParseContext) -> Result<Vec<FrameLabels>, LabelError> {
@@ -105,12 +122,62 @@ impl LabelFormat for YoloFormat {
         })
     }
 
-    /// `data.yaml`, naming the classes in index order.
-    fn names_file(&self, names: &[String]) -> Option<(&'static str, Vec<u8>)> {
-        let mut y = String::from("# written by dsv export\npath: .\ntrain: images\nnames:\n");
-        for (i, n) in names.iter().enumerate() {
-            y.push_str(&format!("  {i}: {}\n", serde_json::Value::from(n.as_str())));
-        }
-        Some(("data.yaml", y.into_bytes()))
+    /// Ultralytics' `data.yaml`.
+    fn write_dataset_files(
+        &self,
+        plan: &DatasetPlan,
+        put: &mut dyn FnMut(DatasetFile) -> bool,
+    ) -> Result<(), (String, LabelError)> {
+        put(DatasetFile {
+            path: "data.yaml".into(),
+            bytes: data_yaml(plan).into_bytes(),
+            labels: false,
+        });
+        Ok(())
     }
+}
+
+/// A YAML string (JSON's quoting is YAML's double-quoted style).
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// Ultralytics' `data.yaml`: `path` (the export's absolute path: Ultralytics
+/// resolves a relative one against its own datasets directory), `train`, `val`
+/// (the train images when there is no `val` split: no held-out set),
+/// `test` and any other split, `names`, and the lineage as `dsv_*` keys.
+fn data_yaml(plan: &DatasetPlan) -> String {
+    let (splits, classes, lin) = (plan.splits, plan.classes, &plan.lineage);
+    let mut y = format!(
+        "# written by dsv export\npath: {}\n",
+        yaml_str(&plan.root.to_string_lossy())
+    );
+    let train = if splits.contains(&"train") {
+        "train"
+    } else {
+        splits.first().copied().unwrap_or("train")
+    };
+    let val = if splits.contains(&"val") {
+        "val"
+    } else {
+        train
+    };
+    y.push_str(&format!("train: images/{train}\nval: images/{val}\n"));
+    for s in splits {
+        if *s != train && *s != val {
+            y.push_str(&format!("{s}: images/{s}\n"));
+        }
+    }
+    y.push_str(&format!("nc: {}\nnames:\n", classes.len()));
+    for (i, n) in classes.iter().enumerate() {
+        y.push_str(&format!("  {i}: {}\n", yaml_str(n)));
+    }
+    y.push_str(&format!("dsv_commit: {}\n", yaml_str(lin.commit)));
+    y.push_str(&format!("dsv_rev: {}\n", yaml_str(lin.rev)));
+    if let Some(q) = lin.query {
+        y.push_str(&format!("dsv_where: {}\n", yaml_str(q)));
+    }
+    y.push_str(&format!("dsv_version: {}\n", yaml_str(lin.dsv_version)));
+    y.push_str(&format!("dsv_date: {}\n", yaml_str(lin.date)));
+    y
 }
