@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::dsv_toml::{DsvToml, DsvTomlError};
 
-use crate::labels::{
-    ClassNames, Format, FrameLabels, LabelError, ParseContext, coco, cvat, kitti, voc, yolo,
-};
+use crate::labels::format::in_dir as has_dir;
+use crate::labels::{ClassNames, Format, FrameLabels, LabelError, ParseContext, Place};
 
 /// A version of the dataset's files, addressed by root-relative `/` paths.
 pub trait FileSource: Sync {
@@ -93,18 +92,14 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn has_dir(path: &str, names: &[&str]) -> bool {
-    let dir = parent(path);
-    dir.split('/')
-        .any(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
-}
-
-/// The extension when it is one label formats use (`json`, `xml`, `txt`, any
-/// case), else "": called for every file of a tree, so it allocates nothing.
+/// The extension when it is one a label format uses (lower case: `json`,
+/// `xml`, `txt`, in any case in the path), else "": called for every file
+/// of a tree, so it allocates nothing.
 fn label_ext(path: &str) -> &'static str {
     let e = file_name(path).rsplit_once('.').map_or("", |(_, e)| e);
-    ["json", "xml", "txt"]
-        .into_iter()
+    crate::labels::REGISTRY
+        .iter()
+        .map(|f| f.extension())
         .find(|x| e.eq_ignore_ascii_case(x))
         .unwrap_or("")
 }
@@ -177,43 +172,33 @@ impl Layout {
     }
 
     /// Classification of a file whose path alone does not settle it
-    /// ([`Layout::role_by_path`] gave `None`), from its first bytes.
+    /// ([`Layout::role_by_path`] gave `None`), from its first bytes. The
+    /// formats of its extension are asked in the registry's order
+    /// ([`crate::labels::REGISTRY`]): a directory where only one format's
+    /// files live decides; then the first format whose content the file has;
+    /// then a directory where a format's files live (a file there that does
+    /// not look right is a broken label file, reported with its line, not an
+    /// unrelated file).
     pub fn role_by_content(&self, path: &str, head: &[u8]) -> Role {
         let head = &head[..head.len().min(SNIFF_LEN)];
-        match label_ext(path) {
-            "json" if coco::sniff(path, head) => Role::Label(Format::Coco),
-            "xml" if cvat::sniff(path, head) => Role::Label(Format::Cvat),
-            "xml" if voc::sniff(path, head) => Role::Label(Format::Voc),
-            // Where the layout says labels live, a file that does not look right is a
-            // broken label file (reported with its line), not an unrelated file.
-            "xml" if has_dir(path, &["Annotations"]) => Role::Label(Format::Voc),
-            "json" if has_dir(path, &["annotations"]) => Role::Label(Format::Coco),
-            "txt"
-                if !blank_head(head) && has_dir(path, &["labels"]) && !kitti::sniff(path, head) =>
-            {
-                Role::Label(Format::Yolo)
+        let ext = label_ext(path);
+        let formats = || {
+            crate::labels::REGISTRY
+                .iter()
+                .filter(move |f| f.extension() == ext)
+        };
+        let blank = blank_head(head);
+        let mut usual = None;
+        for f in formats() {
+            match f.place(path, blank) {
+                Place::Decides => return Role::Label(f.format()),
+                Place::Usual => usual = usual.or(Some(f.format())),
+                Place::Elsewhere => {}
             }
-            "txt" => {
-                let blank = head.iter().all(|b| b.is_ascii_whitespace());
-                if has_dir(path, &["label_2", "label_02"]) {
-                    Role::Label(Format::Kitti)
-                } else if blank {
-                    // An empty file is a frame with no objects when it sits where
-                    // labels live; elsewhere it is just an empty text file.
-                    if has_dir(path, &["labels"]) || parent(path).starts_with("obj_") {
-                        Role::Label(Format::Yolo)
-                    } else {
-                        Role::Other
-                    }
-                } else if yolo::sniff(path, head) {
-                    Role::Label(Format::Yolo)
-                } else if kitti::sniff(path, head) {
-                    Role::Label(Format::Kitti)
-                } else {
-                    Role::Other
-                }
-            }
-            _ => Role::Other,
+        }
+        match formats().find(|f| f.sniff(path, head)) {
+            Some(f) => Role::Label(f.format()),
+            None => usual.map_or(Role::Other, Role::Label),
         }
     }
 
@@ -526,5 +511,100 @@ mod tests {
         assert_eq!(l.role("x/label_2/1.txt", b""), Role::Label(Format::Kitti));
         assert_eq!(l.role("x/labels/1.txt", b"  \n"), Role::Label(Format::Yolo));
         assert_eq!(l.role("notes.txt", b""), Role::Other);
+    }
+
+    /// The classification as written by hand before the registry gave the
+    /// order (kept to check that the registry's order gives the same roles).
+    fn role_by_hand(path: &str, head: &[u8]) -> Role {
+        use crate::labels::{coco, cvat, kitti, voc, yolo};
+        let head = &head[..head.len().min(SNIFF_LEN)];
+        match label_ext(path) {
+            "json" if coco::sniff(path, head) => Role::Label(Format::Coco),
+            "xml" if cvat::sniff(path, head) => Role::Label(Format::Cvat),
+            "xml" if voc::sniff(path, head) => Role::Label(Format::Voc),
+            "xml" if has_dir(path, &["Annotations"]) => Role::Label(Format::Voc),
+            "json" if has_dir(path, &["annotations"]) => Role::Label(Format::Coco),
+            "txt"
+                if !blank_head(head) && has_dir(path, &["labels"]) && !kitti::sniff(path, head) =>
+            {
+                Role::Label(Format::Yolo)
+            }
+            "txt" => {
+                let blank = blank_head(head);
+                if has_dir(path, &["label_2", "label_02"]) {
+                    Role::Label(Format::Kitti)
+                } else if blank {
+                    if has_dir(path, &["labels"]) || parent(path).starts_with("obj_") {
+                        Role::Label(Format::Yolo)
+                    } else {
+                        Role::Other
+                    }
+                } else if yolo::sniff(path, head) {
+                    Role::Label(Format::Yolo)
+                } else if kitti::sniff(path, head) {
+                    Role::Label(Format::Kitti)
+                } else {
+                    Role::Other
+                }
+            }
+            _ => Role::Other,
+        }
+    }
+
+    #[test]
+    fn content_roles_in_the_registrys_order_are_the_hand_written_ones() {
+        let l = Layout::new(DsvToml::default());
+        let dirs = [
+            "",
+            "a/",
+            "labels/",
+            "x/LABELS/",
+            "train/label_2/",
+            "seq/label_02/",
+            "Annotations/",
+            "annotations/",
+            "obj_train_data/",
+            "data/obj_train_data/",
+            "voc/Annotations/sub/",
+        ];
+        let names = ["f.txt", "f.TXT", "f.json", "f.xml", "f.XML", "f.png", "f"];
+        let heads: [&[u8]; 12] = [
+            b"",
+            b" \n\t",
+            b"0 0.5 0.5 0.2 0.2\n",
+            b"1 0.1 0.2 0.3",
+            b"Car 0.00 0 -1.57 599.41 156.40 629.75 189.25 2.85 2.63 12.34 0.47 1.49 69.44 -1.56\n",
+            b"hello world\n",
+            br#"{"images":[],"annotations":[]}"#,
+            br#"[{"data":{}}]"#,
+            b"<?xml version=\"1.0\"?><annotation><filename>a.jpg</filename></annotation>",
+            b"<?xml version=\"1.0\"?>\n<annotations>\n<version>1.1</version>",
+            b"<root/>",
+            b"\xEF\xBB\xBF0 0.5 0.5 0.1 0.1",
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for d in dirs {
+            for n in names {
+                let path = format!("{d}{n}");
+                for h in heads {
+                    let want = role_by_hand(&path, h);
+                    assert_eq!(
+                        l.role_by_content(&path, h),
+                        want,
+                        "{path} {:?}",
+                        String::from_utf8_lossy(h)
+                    );
+                    seen.insert(format!("{want:?}"));
+                }
+            }
+        }
+        // Every format and "not a label file" came up.
+        assert_eq!(seen.len(), Format::ALL.len() + 1, "{seen:?}");
+        // Under both a YOLO and a KITTI directory, KITTI's directory decides
+        // (by hand, YOLO's did for a file that does not look like KITTI's).
+        assert_eq!(
+            l.role_by_content("labels/label_2/a.txt", b"0 0.5 0.5 0.1 0.1"),
+            Role::Label(Format::Kitti)
+        );
     }
 }
