@@ -1,12 +1,14 @@
 //! Recording a selection as a dataset version (`dsv query EXPR --branch NAME`):
 //! a commit holding exactly the matching frames and their labels.
 //!
-//! Per-frame label files (YOLO, KITTI, VOC) are kept whole when their frame is
-//! selected and dropped otherwise. Multi-frame COCO files are rewritten with the
-//! selected images and their annotations only (by the COCO writer); a CVAT file
-//! (no writer) is kept whole when any of its frames is selected. Files that are
-//! neither frames nor labels (class names, `dsv.toml`) are kept; the metadata
-//! sidecar keeps the rows of selected frames. The commit's parent is the queried
+//! Label files of a one-file-per-frame format (YOLO, KITTI, VOC) are kept
+//! whole when their frame is selected and dropped otherwise. A file of a
+//! multi-frame format (COCO, CVAT) that describes a selected frame is
+//! rewritten with the selected frames only, in its own layout where its format
+//! keeps one ([`crate::labels::LabelFormat::write_like`]: COCO's `info`,
+//! `licenses`, categories and ids). Files that are neither frames nor labels
+//! (class names, `dsv.toml`) are kept; the metadata sidecar keeps the rows of
+//! selected frames. The commit's parent is the queried
 //! commit, so the selection's history shows where it came from.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::{Format, coco};
+use crate::labels::{Format, format_of};
 use crate::layout::{FileSource, Layout, Role};
 use crate::meta::{Sidecar, SidecarFormat, sidecar_path};
 use crate::object::commit::COMMIT_FORMAT;
@@ -105,27 +107,38 @@ pub fn record(
             if !used {
                 continue;
             }
-            if *fmt == Format::Coco {
+            let imp = format_of(*fmt);
+            if imp.is_multi_frame() {
                 let bytes = repo.store.get(&st.id)?;
+                let failed = |e: &dyn std::fmt::Display| Error::Labels(format!("{path}: {e}"));
                 let parsed = layout
-                    .parse(&src, &path, Format::Coco, &bytes)?
+                    .parse(&src, &path, *fmt, &bytes)?
                     .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))?;
                 let mut frames = Vec::new();
                 for fl in &parsed {
-                    let fp = layout.frame_path(&src, &path, Format::Coco, &fl.frame)?;
+                    let fp = layout.frame_path(&src, &path, *fmt, &fl.frame)?;
                     if fp.is_some_and(|fp| chosen.contains(fp.as_str())) {
                         frames.push(fl.clone());
                     }
                 }
-                // Laid out like the original: info, licenses, every category and
-                // the ids stay, so labelling tools see the same categories.
-                let like = crate::labels::coco::layout::write_like(&bytes, &parsed, &[], &frames);
-                let out = match like {
-                    Some(out) => out,
-                    None => {
-                        coco::write(&frames).map_err(|e| Error::Labels(format!("{path}: {e}")))?
-                    }
+                let names = if imp.uses_class_names() {
+                    layout
+                        .class_names(&src, &path)?
+                        .map_err(|(f, e)| Error::Labels(format!("{f}: {e}")))?
+                } else {
+                    None
                 };
+                // Laid out like the original where the format keeps a layout
+                // (COCO: info, licenses, every category and the ids stay, so
+                // labelling tools see the same categories).
+                let out = imp
+                    .write_like(
+                        (&bytes, &parsed),
+                        &[],
+                        &frames,
+                        names.as_deref().map(|n| n.names.as_slice()),
+                    )
+                    .map_err(|e| failed(&e))?;
                 put(repo, &mut entries, p, st.mode, &out)?;
                 rewritten += 1;
             } else {

@@ -40,6 +40,7 @@ mod remote;
 mod remote_gc;
 mod remote_refs;
 mod secrets;
+mod select;
 mod shapes;
 mod sparse;
 mod stats_delta;
