@@ -381,19 +381,19 @@ impl Layout {
             push_dir(up, &mut candidates);
             push_dir("", &mut candidates);
         } else {
-            // Relative position under the labels directory, mirrored under the frames one.
-            let swaps: &[(&str, &str)] = &[
-                ("labels", "images"),
-                ("label_2", "image_2"),
-                ("label_02", "image_02"),
-                ("Annotations", "JPEGImages"),
-            ];
+            // Relative position under the labels directory, mirrored under
+            // the frames one (each format's `frame_dirs`).
+            let swaps = || {
+                crate::labels::REGISTRY
+                    .iter()
+                    .flat_map(|f| f.frame_dirs().iter())
+            };
             if let Some(f) = &rule_frames {
                 push_dir(f, &mut candidates);
             }
             let comps: Vec<&str> = dir.split('/').collect();
             for (i, c) in comps.iter().enumerate().rev() {
-                if let Some((_, to)) = swaps.iter().find(|(from, _)| c == from) {
+                if let Some((_, to)) = swaps().find(|(from, _)| c == from) {
                     let mut d: Vec<&str> = comps.clone();
                     d[i] = to;
                     push_dir(&d.join("/"), &mut candidates);

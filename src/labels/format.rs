@@ -182,6 +182,13 @@ pub trait LabelFormat: Sync {
         path
     }
 
+    /// The directories its label files sit in by convention, each with
+    /// the directory of their frames: a label file's frame is looked for in
+    /// its directory with that name swapped ([`crate::layout::Layout::frame_dirs`]).
+    fn frame_dirs(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// Whether `dsv export` writes every frame's image size into its label
     /// files (so it is read for every frame, not only to convert units).
     fn needs_image_size(&self) -> bool {
@@ -634,6 +641,24 @@ mod tests {
         );
         // The file name is not a directory.
         assert_eq!(placed("labels", false), []);
+        let swaps: Vec<(Format, &str, &str)> = Format::ALL
+            .into_iter()
+            .flat_map(|f| {
+                format_of(f)
+                    .frame_dirs()
+                    .iter()
+                    .map(move |(l, i)| (f, *l, *i))
+            })
+            .collect();
+        assert_eq!(
+            swaps,
+            [
+                (Format::Yolo, "labels", "images"),
+                (Format::Kitti, "label_2", "image_2"),
+                (Format::Kitti, "label_02", "image_02"),
+                (Format::Voc, "Annotations", "JPEGImages"),
+            ]
+        );
     }
 
     #[test]

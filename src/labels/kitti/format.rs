@@ -22,6 +22,10 @@ impl LabelFormat for KittiFormat {
         super::sniff(path, head)
     }
 
+    fn frame_dirs(&self) -> &'static [(&'static str, &'static str)] {
+        &[("label_2", "image_2"), ("label_02", "image_02")]
+    }
+
     fn extension(&self) -> &'static str {
         "txt"
     }

@@ -21,6 +21,10 @@ impl LabelFormat for VocFormat {
         super::sniff(path, head)
     }
 
+    fn frame_dirs(&self) -> &'static [(&'static str, &'static str)] {
+        &[("Annotations", "JPEGImages")]
+    }
+
     fn extension(&self) -> &'static str {
         "xml"
     }

@@ -24,6 +24,10 @@ impl LabelFormat for YoloFormat {
         super::sniff(path, head)
     }
 
+    fn frame_dirs(&self) -> &'static [(&'static str, &'static str)] {
+        &[("labels", "images")]
+    }
+
     fn extension(&self) -> &'static str {
         "txt"
     }
