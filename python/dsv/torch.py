@@ -1,18 +1,19 @@
 """PyTorch datasets over a dsv view: `view.torch()` (map-style) and
 `view.torch(iterable=True)`.
 
-Workers and distributed ranks: the iterable dataset cuts the epoch's order
-into `world_size * num_workers` consecutive shards (sizes differing by one at
-most), shard `rank * num_workers + worker_id` per worker, so every frame is read
+Workers and distributed ranks: the iterable dataset cuts the epoch's order into
+`world_size * num_workers` consecutive shards (sizes differing by one at most),
+shard `rank * num_workers + worker_id` per worker, so every frame is read
 exactly once per epoch. Consecutive, not interleaved: without `shuffle` a
 worker's frames are then neighbours in the packs, read with no bytes of another
-worker's frames between them (interleaved, each worker read every pack whole). The rank and world size are the `rank` and `world_size`
-arguments when given; else those of `torch.distributed` when it is initialized
-as the dataset is made (kept, so workers started with `spawn` know them too) or
-as a worker iterates; else the `RANK` and `WORLD_SIZE` variables torchrun sets;
-else rank 0 of 1. The map-style dataset leaves that to the DataLoader's sampler
-(`DistributedSampler` for ranks). The order of an epoch is fixed by
-`(seed, epoch)`; call `set_epoch(n)` at the start of each epoch.
+worker's frames between them (interleaved, each worker read every pack whole).
+The rank and world size are the `rank` and `world_size` arguments when given;
+else those of `torch.distributed` when it is initialized as the dataset is made
+(kept, so workers started with `spawn` know them too) or as a worker iterates;
+else the `RANK` and `WORLD_SIZE` variables torchrun sets; else rank 0 of 1. The
+map-style dataset leaves that to the DataLoader's sampler (`DistributedSampler`
+for ranks). The order of an epoch is fixed by `(seed, epoch)`; call
+`set_epoch(n)` at the start of each epoch.
 
 Each worker process opens the repository again from its spec (a remote
 without refreshing its mirror) the first time it reads, so the dataset pickles
