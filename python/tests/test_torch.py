@@ -297,3 +297,17 @@ def test_a_map_style_worker_decodes_only_the_blocks_it_is_asked_for(repo_dir, mo
         ]
         with pytest.raises(IndexError):
             worker[len(worker)]
+
+
+def test_the_epochs_order_is_made_once_per_epoch_and_follows_set_epoch(repo_dir):
+    # A map-style dataset asks for it on every sample: made again each time, a
+    # shuffled 100,000-frame view cost 40 ms a sample.
+    ds = dsv.Repository(str(repo_dir)).frames("HEAD").torch(shuffle=True, seed=9)
+    first = ds.order()
+    assert ds.order() is first
+    ds.set_epoch(1)
+    second = ds.order()
+    assert second is not first and sorted(second) == sorted(first) and second != first
+    assert [ds[i]["path"] for i in range(3)] == [ds.view()[j].path for j in second[:3]]
+    ds.set_epoch(0)
+    assert ds.order() == first
