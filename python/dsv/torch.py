@@ -1,22 +1,28 @@
 """PyTorch datasets over a dsv view: `view.torch()` (map-style) and
 `view.torch(iterable=True)`.
 
-Workers and distributed ranks: the iterable dataset splits the epoch's order
-into `world_size * num_workers` interleaved shards, shard
-`rank * num_workers + worker_id` per worker, so every frame is read exactly
-once per epoch. The rank and world size are the `rank` and `world_size`
-arguments when given; else those of `torch.distributed` when it is initialized
-as the dataset is made (kept, so workers started with `spawn` know them too) or
-as a worker iterates; else the `RANK` and `WORLD_SIZE` variables torchrun sets;
-else rank 0 of 1. The map-style dataset leaves that to the DataLoader's sampler
-(`DistributedSampler` for ranks). The order of an epoch is fixed by
-`(seed, epoch)`; call `set_epoch(n)` at the start of each epoch.
+Workers and distributed ranks: the iterable dataset cuts the epoch's order into
+`world_size * num_workers` consecutive shards (sizes differing by one at most),
+shard `rank * num_workers + worker_id` per worker, so every frame is read
+exactly once per epoch. Consecutive, not interleaved: without `shuffle` a
+worker's frames are then neighbours in the packs, read with no bytes of another
+worker's frames between them (interleaved, each worker read every pack whole).
+The rank and world size are the `rank` and `world_size` arguments when given;
+else those of `torch.distributed` when it is initialized as the dataset is made
+(kept, so workers started with `spawn` know them too) or as a worker iterates;
+else the `RANK` and `WORLD_SIZE` variables torchrun sets; else rank 0 of 1. The
+map-style dataset leaves that to the DataLoader's sampler (`DistributedSampler`
+for ranks). The order of an epoch is fixed by `(seed, epoch)`; call
+`set_epoch(n)` at the start of each epoch.
 
 Each worker process opens the repository again from its spec (a remote
 without refreshing its mirror) the first time it reads, so the dataset pickles
 for the `spawn` start method and nothing native crosses a `fork`. A worker of
 the iterable dataset decodes the labels of its own shard only
-(`Repository.frames_at`), not the whole version's.
+(`Repository.frames_at`), not the whole version's; a worker of the map-style
+dataset decodes those of the block of `PART` frames holding the sample asked
+for, the first time one of them is asked for (`__getitems__`, the DataLoader's
+batched fetch, reads a batch's frames together).
 """
 
 import os
@@ -52,6 +58,12 @@ def get_rank_world():
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+# Frames of the view a map-style worker decodes the labels of at once: the
+# version index's chunk (its codec decodes whole chunks of 8,192 frames), so
+# a block of a whole-version view decodes one chunk. Only speed depends on it.
+PART = 8192
+
+
 def sample_of(frame, data):
     """The default sample: a dict of the frame's bytes, labels and metadata."""
     return {
@@ -84,11 +96,15 @@ class _Base:
         self._view = view
         self._repo = None
         self._pid = os.getpid()
+        self._order = None
+        self._parts = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_view"] = None
         state["_repo"] = None
+        state["_order"] = None
+        state["_parts"] = {}
         return state
 
     def set_epoch(self, epoch):
@@ -106,6 +122,7 @@ class _Base:
 
             self._repo = dsv.open_spec(self._spec)
             self._view = None
+            self._parts = {}
             self._pid = os.getpid()
         return self._repo
 
@@ -121,10 +138,35 @@ class _Base:
 
     def order(self):
         """Positions in this view, in this epoch's order."""
-        order = list(range(len(self._positions)))
-        if self._shuffle:
-            random.Random(f"{self._seed}:{self._epoch}").shuffle(order)
-        return order
+        # Made once per epoch: a map-style dataset asks for it on every sample.
+        key = (self._seed, self._epoch, self._shuffle)
+        if self._order is None or self._order[0] != key:
+            order = list(range(len(self._positions)))
+            if self._shuffle:
+                random.Random(f"{self._seed}:{self._epoch}").shuffle(order)
+            self._order = (key, order)
+        return self._order[1]
+
+    def _frames(self, indices):
+        """The frames at `indices` of this view, their bytes read together."""
+        if self._local():
+            return self._view.read_many(indices)
+        # In a worker: the labels of the blocks of PART frames holding them
+        # only, each decoded the first time it is needed.
+        repo = self.repository()
+        groups = {}
+        for k, j in enumerate(indices):
+            groups.setdefault(j // PART, []).append(k)
+        out = [None] * len(indices)
+        for b, ks in groups.items():
+            part = self._parts.get(b)
+            if part is None:
+                at = self._positions[b * PART : (b + 1) * PART]
+                part = repo.frames_at(self._commit, list(at))
+                self._parts[b] = part
+            for k, f in zip(ks, part.read_many([indices[k] - b * PART for k in ks])):
+                out[k] = f
+        return out
 
     def _sample(self, frame):
         # Frame.sample() is sample_of(frame, frame.read()), built natively.
@@ -138,15 +180,21 @@ class _Base:
 class TorchDataset(_Base, _MapBase):
     """Map-style: `ds[i]` is the i-th sample of this epoch's order."""
 
-    def __getitem__(self, i):
+    def _index(self, i):
+        """The position in this view of sample `i` of this epoch."""
         n = len(self._positions)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"sample {i} out of range ({n} frames)")
-        j = self.order()[i] if self._shuffle else i
-        frame = self.view()[j]
-        return self._sample(frame)
+        return self.order()[i] if self._shuffle else i
+
+    def __getitem__(self, i):
+        return self._sample(self._frames([self._index(i)])[0])
+
+    def __getitems__(self, indices):
+        """Samples `indices` (a DataLoader's batch), their frames read together."""
+        return [self._sample(f) for f in self._frames([self._index(i) for i in indices])]
 
 
 def _distributed():
@@ -183,7 +231,8 @@ class TorchIterableDataset(_Base, _IterBase):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
         k, n = rank * nw + wid, world * nw
-        return self.order()[k::n]
+        m = len(self._positions)
+        return self.order()[k * m // n : (k + 1) * m // n]
 
     def __iter__(self):
         mine = self.shard()
@@ -195,8 +244,13 @@ class TorchIterableDataset(_Base, _IterBase):
         else:
             # In a worker: the shard's frames alone, not the whole version.
             part = self.repository().frames_at(self._commit, at)
-        for frame in part.iter(self._prefetch):
-            yield self._sample(frame)
+        # Samples made natively, with no Frame object per frame in between.
+        samples = part.samples(self._prefetch)
+        if self._transform is None:
+            yield from samples
+        else:
+            for s in samples:
+                yield self._transform(s)
 
     def __len__(self):
         # The whole view: what a DataLoader reports; a shard is about len / shards.

@@ -595,11 +595,18 @@ impl FrameView {
     /// frames and 8 MiB.
     #[pyo3(signature = (prefetch=DEFAULT_PREFETCH))]
     fn iter(&self, prefetch: usize) -> FrameIter {
-        FrameIter::start(self, self.positions(), prefetch.max(1))
+        FrameIter::start(self, self.positions(), prefetch.max(1), false)
+    }
+
+    /// Iterates over the frames' samples (the dicts `Frame.sample()` makes), read
+    /// ahead as `iter` reads: what `view.torch(iterable=True)` hands out.
+    #[pyo3(signature = (prefetch=DEFAULT_PREFETCH))]
+    fn samples(&self, prefetch: usize) -> FrameIter {
+        FrameIter::start(self, self.positions(), prefetch.max(1), true)
     }
 
     fn __iter__(&self) -> FrameIter {
-        FrameIter::start(self, self.positions(), DEFAULT_PREFETCH)
+        FrameIter::start(self, self.positions(), DEFAULT_PREFETCH, false)
     }
 
     /// One row per object: frame path, frame id, object index, class, box
@@ -833,6 +840,55 @@ fn opt_i<'py>(py: Python<'py>, v: Option<u32>) -> Bound<'py, PyAny> {
     }
 }
 
+fn objects_list<'py>(py: Python<'py>, r: &FrameRecord) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for o in &r.objects {
+        list.append(object_dict(py, o)?)?;
+    }
+    Ok(list)
+}
+
+fn attributes_dict<'py>(py: Python<'py>, r: &FrameRecord) -> PyResult<Bound<'py, PyDict>> {
+    use dsv::labels::AttrValue as A;
+    let d = PyDict::new(py);
+    for (k, v) in &r.attrs {
+        match v {
+            A::Bool(b) => d.set_item(k, *b)?,
+            A::Int(i) => d.set_item(k, *i)?,
+            A::Float(f) => d.set_item(k, *f)?,
+            A::Str(s) => d.set_item(k, s)?,
+        }
+    }
+    Ok(d)
+}
+
+fn predictions_list<'py>(py: Python<'py>, r: &FrameRecord) -> PyResult<Bound<'py, PyAny>> {
+    if r.predictions.is_empty() {
+        return Ok(PyList::empty(py).into_any());
+    }
+    to_py(py, &r.predictions)
+}
+
+/// The sample dict of a frame whose bytes are `data` (see `Frame.sample`).
+fn sample_dict<'py>(
+    py: Python<'py>,
+    r: &FrameRecord,
+    data: Bound<'py, PyBytes>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use pyo3::intern;
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "path"), &r.path)?;
+    d.set_item(intern!(py, "id"), r.id.to_hex())?;
+    d.set_item(intern!(py, "data"), data)?;
+    d.set_item(intern!(py, "width"), r.width)?;
+    d.set_item(intern!(py, "height"), r.height)?;
+    d.set_item(intern!(py, "units"), units_name(r.units))?;
+    d.set_item(intern!(py, "objects"), objects_list(py, r)?)?;
+    d.set_item(intern!(py, "attributes"), attributes_dict(py, r)?)?;
+    d.set_item(intern!(py, "predictions"), predictions_list(py, r)?)?;
+    Ok(d)
+}
+
 /// A pyarrow Table of named columns (pyarrow imported only here: it is optional).
 fn table<'py>(
     py: Python<'py>,
@@ -909,36 +965,19 @@ impl Frame {
     /// and size, in `units`; absent without a box), id, attributes, geometry.
     #[getter]
     fn objects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for o in &self.rec().objects {
-            list.append(object_dict(py, o)?)?;
-        }
-        Ok(list)
+        objects_list(py, self.rec())
     }
 
     /// Frame attributes: label-file frame attributes, then the sidecar's.
     #[getter]
     fn attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        use dsv::labels::AttrValue as A;
-        let d = PyDict::new(py);
-        for (k, v) in &self.rec().attrs {
-            match v {
-                A::Bool(b) => d.set_item(k, *b)?,
-                A::Int(i) => d.set_item(k, *i)?,
-                A::Float(f) => d.set_item(k, *f)?,
-                A::Str(s) => d.set_item(k, s)?,
-            }
-        }
-        Ok(d)
+        attributes_dict(py, self.rec())
     }
 
     /// Model predictions from the sidecar (class, box, score).
     #[getter]
     fn predictions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if self.rec().predictions.is_empty() {
-            return Ok(PyList::empty(py).into_any());
-        }
-        to_py(py, &self.rec().predictions)
+        predictions_list(py, self.rec())
     }
 
     /// Label files describing the frame: (path, format) pairs.
@@ -968,19 +1007,7 @@ impl Frame {
     /// predictions. Built here rather than attribute by attribute in Python:
     /// it is the per-frame cost of every DataLoader worker.
     fn sample<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        use pyo3::intern;
-        let r = self.rec();
-        let d = PyDict::new(py);
-        d.set_item(intern!(py, "path"), &r.path)?;
-        d.set_item(intern!(py, "id"), r.id.to_hex())?;
-        d.set_item(intern!(py, "data"), self.read(py)?)?;
-        d.set_item(intern!(py, "width"), r.width)?;
-        d.set_item(intern!(py, "height"), r.height)?;
-        d.set_item(intern!(py, "units"), units_name(r.units))?;
-        d.set_item(intern!(py, "objects"), self.objects(py)?)?;
-        d.set_item(intern!(py, "attributes"), self.attributes(py)?)?;
-        d.set_item(intern!(py, "predictions"), self.predictions(py)?)?;
-        Ok(d)
+        sample_dict(py, self.rec(), self.read(py)?)
     }
 
     fn __repr__(&self) -> String {
@@ -1026,12 +1053,14 @@ struct FrameIter {
     frames: Arc<Vec<FrameRecord>>,
     rx: Option<std::sync::Mutex<Receiver<Batch>>>,
     batch: std::collections::VecDeque<(usize, Vec<u8>)>,
+    /// Hands out sample dicts (`FrameView.samples`) instead of `Frame`s.
+    samples: bool,
 }
 
 impl FrameIter {
     /// Starts the read-ahead thread (it holds no GIL): batches of up to
     /// `prefetch` frames and [`BATCH_BYTES`], one waiting while the next is read.
-    fn start(view: &FrameView, positions: Vec<usize>, prefetch: usize) -> FrameIter {
+    fn start(view: &FrameView, positions: Vec<usize>, prefetch: usize, samples: bool) -> FrameIter {
         let max = prefetch.max(1);
         let (tx, rx) = sync_channel(1);
         let src = view.src.clone();
@@ -1067,6 +1096,7 @@ impl FrameIter {
             frames: view.frames.clone(),
             rx: Some(std::sync::Mutex::new(rx)),
             batch: Default::default(),
+            samples,
         }
     }
 }
@@ -1077,7 +1107,7 @@ impl FrameIter {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Frame>> {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         if self.batch.is_empty() {
             let Some(rx) = &self.rx else { return Ok(None) };
             let got = py.detach(|| rx.lock().ok().and_then(|r| r.recv().ok()));
@@ -1093,12 +1123,21 @@ impl FrameIter {
                 }
             }
         }
-        Ok(self.batch.pop_front().map(|(pos, data)| Frame {
+        let Some((pos, data)) = self.batch.pop_front() else {
+            return Ok(None);
+        };
+        if self.samples {
+            // No Frame object in between: a DataLoader worker's per-frame cost.
+            let d = sample_dict(py, &self.frames[pos], PyBytes::new(py, &data))?;
+            return Ok(Some(d.into_any()));
+        }
+        let f = Frame {
             src: self.src.clone(),
             frames: self.frames.clone(),
             pos,
             data: std::sync::Mutex::new(Some(data)),
-        }))
+        };
+        Ok(Some(Bound::new(py, f)?.into_any()))
     }
 }
 
