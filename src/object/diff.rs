@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -237,6 +238,13 @@ pub fn diff_trees(
     Ok(out)
 }
 
+/// What one directory's comparison leaves to do, in path order: changes
+/// found, and subdirectories to compare (in parallel, then spliced in).
+enum Part {
+    Changes(Vec<Change>),
+    Dir(Vec<u8>, ObjectId, ObjectId),
+}
+
 fn diff_dirs(
     store: &ObjectStore,
     a: &ObjectId,
@@ -248,56 +256,91 @@ fn diff_dirs(
         return Ok(());
     }
     crate::object::tree::check_dir_depth(prefix)?;
-    let (ta, tb) = Tree::load_pair_differing(store, a, b)?;
-    let mut ia = ta.entries.into_iter().peekable();
-    let mut ib = tb.entries.into_iter().peekable();
-    loop {
-        let order = match (ia.peek(), ib.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => x.name.cmp(&y.name),
-        };
-        let (ea, eb) = match order {
-            std::cmp::Ordering::Less => (ia.next(), None),
-            std::cmp::Ordering::Greater => (None, ib.next()),
-            std::cmp::Ordering::Equal => (ia.next(), ib.next()),
-        };
-        let name = ea
-            .as_ref()
-            .or(eb.as_ref())
-            .map(|e| e.name.clone())
-            .unwrap_or_default();
-        let path = join(prefix, &name);
-        let side = |e: &Option<crate::object::TreeEntry>| -> Result<BTreeMap<Vec<u8>, FileState>> {
-            let mut m = BTreeMap::new();
-            if let Some(e) = e {
-                if e.mode == EntryMode::Dir {
-                    flatten_into(store, &e.id, &path, &mut m)?;
-                } else {
-                    m.insert(
-                        path.clone(),
-                        FileState {
-                            mode: e.mode,
-                            id: e.id,
-                            size: e.size,
-                        },
-                    );
+    let parts = Tree::with_pair_differing(store, a, b, |ta, tb| {
+        let mut parts: Vec<Part> = Vec::new();
+        let mut changes = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < ta.len() || j < tb.len() {
+            let order = match (ta.get(i), tb.get(j)) {
+                (Some(x), Some(y)) => x.name.cmp(y.name),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let (ea, eb) = match order {
+                std::cmp::Ordering::Less => (ta.get(i), None),
+                std::cmp::Ordering::Greater => (None, tb.get(j)),
+                std::cmp::Ordering::Equal => (ta.get(i), tb.get(j)),
+            };
+            i += usize::from(ea.is_some());
+            j += usize::from(eb.is_some());
+            // Most entries of a large directory are unchanged: no path is built for them.
+            if let (Some(x), Some(y)) = (ea, eb)
+                && x.id == y.id
+                && x.mode == y.mode
+            {
+                continue;
+            }
+            let name = ea.or(eb).map(|e| e.name).unwrap_or_default();
+            let path = join(prefix, name);
+            if let (Some(x), Some(y)) = (ea, eb)
+                && x.mode == EntryMode::Dir
+                && y.mode == EntryMode::Dir
+            {
+                if !changes.is_empty() {
+                    parts.push(Part::Changes(std::mem::take(&mut changes)));
                 }
+                parts.push(Part::Dir(path, x.id, y.id));
+                continue;
             }
-            Ok(m)
-        };
-        match (&ea, &eb) {
-            (Some(x), Some(y)) if x.id == y.id && x.mode == y.mode => {}
-            (Some(x), Some(y)) if x.mode == EntryMode::Dir && y.mode == EntryMode::Dir => {
-                diff_dirs(store, &x.id, &y.id, &path, out)?;
-            }
-            _ => {
-                let ma = side(&ea)?;
-                let mb = side(&eb)?;
-                merge_maps(ma, mb, out);
+            let side = |e: Option<&crate::object::tree::EntryRef>| -> Result<BTreeMap<Vec<u8>, FileState>> {
+                let mut m = BTreeMap::new();
+                if let Some(e) = e {
+                    if e.mode == EntryMode::Dir {
+                        flatten_into(store, &e.id, &path, &mut m)?;
+                    } else {
+                        m.insert(
+                            path.clone(),
+                            FileState {
+                                mode: e.mode,
+                                id: e.id,
+                                size: e.size,
+                            },
+                        );
+                    }
+                }
+                Ok(m)
+            };
+            merge_maps(side(ea)?, side(eb)?, &mut changes);
+        }
+        if !changes.is_empty() {
+            parts.push(Part::Changes(changes));
+        }
+        Ok(parts)
+    })?;
+    let dirs = parts.iter().filter(|p| matches!(p, Part::Dir(..))).count();
+    if dirs < 2 {
+        for part in parts {
+            match part {
+                Part::Changes(c) => out.extend(c),
+                Part::Dir(path, x, y) => diff_dirs(store, &x, &y, &path, out)?,
             }
         }
+        return Ok(());
+    }
+    // Sibling directories are independent; each result is kept in its place so the
+    // order (and the first error, in path order) is what a sequential walk gives.
+    let results: Vec<Result<Vec<Change>>> = parts
+        .into_par_iter()
+        .map(|part| match part {
+            Part::Changes(c) => Ok(c),
+            Part::Dir(path, x, y) => {
+                let mut v = Vec::new();
+                diff_dirs(store, &x, &y, &path, &mut v).map(|()| v)
+            }
+        })
+        .collect();
+    for r in results {
+        out.extend(r?);
     }
     Ok(())
 }

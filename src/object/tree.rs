@@ -530,6 +530,41 @@ impl Tree {
         TreeObject::decode(&bytes).map_err(|reason| Error::CorruptObject { id: *id, reason })
     }
 
+    /// Calls `f` with the entries of two versions of a directory that are not in
+    /// a shard both share, borrowed: flat directories (the usual case) are compared
+    /// without copying a name.
+    pub fn with_pair_differing<R>(
+        store: &ObjectStore,
+        a: &ObjectId,
+        b: &ObjectId,
+        f: impl FnOnce(&[EntryRef<'_>], &[EntryRef<'_>]) -> Result<R>,
+    ) -> Result<R> {
+        let (bytes_a, bytes_b) = (store.get(a)?, store.get(b)?);
+        let corrupt = |id: &ObjectId, reason| Error::CorruptObject { id: *id, reason };
+        let ra = TreeObjectRef::decode(&bytes_a).map_err(|r| corrupt(a, r))?;
+        let rb = TreeObjectRef::decode(&bytes_b).map_err(|r| corrupt(b, r))?;
+        if let (TreeObjectRef::Entries(ea), TreeObjectRef::Entries(eb)) = (&ra, &rb) {
+            return f(ea, eb);
+        }
+        drop((ra, rb));
+        let (ta, tb) = Self::load_pair_differing(store, a, b)?;
+        f(&ta.entry_refs(), &tb.entry_refs())
+    }
+
+    /// The entries, borrowed.
+    pub fn entry_refs(&self) -> Vec<EntryRef<'_>> {
+        self.entries
+            .iter()
+            .map(|e| EntryRef {
+                name: &e.name,
+                mode: e.mode,
+                id: e.id,
+                size: e.size,
+                files: e.files,
+            })
+            .collect()
+    }
+
     /// Reads two versions of a directory, skipping shards they share.
     /// Returns entries of each side that are not in an identical shard on the other side.
     pub fn load_pair_differing(

@@ -105,20 +105,6 @@ impl FileSource for TreeFiles<'_> {
     }
 }
 
-/// A directory's entries as decoded ones.
-fn entry_refs(t: &Tree) -> Vec<EntryRef<'_>> {
-    t.entries
-        .iter()
-        .map(|e| EntryRef {
-            name: &e.name,
-            mode: e.mode,
-            id: e.id,
-            size: e.size,
-            files: e.files,
-        })
-        .collect()
-}
-
 /// The files whose contents differ between two trees, as (path, before,
 /// after); `None` when any path was added or removed, changed kind, or there
 /// are more than `limit` changes.
@@ -158,7 +144,7 @@ fn modified(
         // Sharded (large) directories: only the shards that differ.
         _ => {
             owned = Tree::load_pair_differing(store, a, b)?;
-            (entry_refs(&owned.0), entry_refs(&owned.1))
+            (owned.0.entry_refs(), owned.1.entry_refs())
         }
     };
     if ea.len() != eb.len() {

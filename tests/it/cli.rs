@@ -2351,3 +2351,97 @@ fn status_porcelain_v1_is_stable_for_scripts() {
     assert!(r.stderr.contains("the versions are v1 and v2"), "{r}");
     assert_eq!(t.run(["status", "-z"]).code, 2);
 }
+
+/// Every file of `spec` as path -> id, from `ls-tree -r`.
+fn listing(repo: &TestRepo, spec: &str) -> std::collections::BTreeMap<String, String> {
+    let r = repo.ok(["ls-tree", "-r", spec]);
+    r.lines()
+        .into_iter()
+        .map(|line| {
+            let (meta, p) = line.split_once('\t').expect("ls-tree line has a tab");
+            let id = meta.split_whitespace().nth(1).expect("id column");
+            (p.to_string(), id.to_string())
+        })
+        .collect()
+}
+
+/// The tree diff (which skips equal subtrees, compares sibling directories in
+/// parallel and reads a sharded directory's differing shards only) against the
+/// plain comparison of the two versions' full listings, over random edits that
+/// also turn files into directories and back.
+#[test]
+fn diff_of_random_versions_names_exactly_the_files_whose_listings_differ() {
+    let repo = TestRepo::init();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    };
+    let mut files: Vec<String> = Vec::new();
+    // One directory past the shard threshold (4,096 entries), nested ones, siblings.
+    for i in 0..4500 {
+        files.push(format!("big/f{i:05}.txt"));
+    }
+    for d in 0..12 {
+        for i in 0..20 {
+            files.push(format!("dirs/d{d:02}/sub{}/f{i:02}.txt", i % 3));
+        }
+    }
+    files.push("top.txt".into());
+    for f in &files {
+        repo.write(f, format!("{f} v0\n"));
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-q", "-m", "a"]);
+    for round in 1..=3 {
+        let before = listing(&repo, "HEAD");
+        let paths: Vec<String> = before.keys().cloned().collect();
+        for _ in 0..40 {
+            let p = &paths[next(paths.len() as u64) as usize];
+            let full = repo.path(p);
+            if !full.is_file() {
+                continue;
+            }
+            match next(4) {
+                0 => repo.write(p, format!("{p} v{round}\n")),
+                1 => std::fs::remove_file(&full).unwrap(),
+                2 => {
+                    std::fs::remove_file(&full).unwrap();
+                    repo.write(format!("{p}/inner.txt"), format!("{p} dir v{round}\n"));
+                }
+                _ => repo.write(format!("{p}.new{round}"), format!("{p} added v{round}\n")),
+            }
+        }
+        // A whole subdirectory replaced by a file.
+        let d = format!("dirs/d{:02}", next(12));
+        if repo.path(&d).is_dir() {
+            std::fs::remove_dir_all(repo.path(&d)).unwrap();
+            repo.write(&d, format!("{d} file v{round}\n"));
+        }
+        repo.ok(["add", "-A"]);
+        repo.ok(["commit", "-q", "-m", &format!("round {round}")]);
+        let after = listing(&repo, "HEAD");
+        let mut want: Vec<String> = Vec::new();
+        for p in before.keys().chain(after.keys()) {
+            let line = match (before.get(p), after.get(p)) {
+                (Some(_), None) => format!("D\t{p}"),
+                (None, Some(_)) => format!("A\t{p}"),
+                (Some(x), Some(y)) if x != y => format!("M\t{p}"),
+                _ => continue,
+            };
+            want.push(line);
+        }
+        want.sort();
+        want.dedup();
+        let r = repo.ok(["diff", "--name-status", "HEAD~1", "HEAD"]);
+        let mut got: Vec<String> = r.lines().into_iter().map(str::to_string).collect();
+        got.sort();
+        assert!(
+            want.len() > 20,
+            "round {round}: too few changes to test: {want:?}"
+        );
+        assert_eq!(got, want, "round {round}");
+    }
+}
