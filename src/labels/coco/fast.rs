@@ -1976,7 +1976,9 @@ mod tests {
             .ok()
             .map(|c| c.categories.into_iter().map(|c| (c.id, c.name)).collect());
         if want.is_some() {
-            let v: serde_json::Value = serde_json::from_slice(bytes).expect("JSON");
+            // (`Value` refuses some documents the struct reading takes:
+            // numbers out of range, lone surrogates in skipped values.)
+            let v = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
             if v["categories"]
                 .as_array()
                 .is_some_and(|l| l.iter().any(serde_json::Value::is_array))
