@@ -61,10 +61,12 @@ pub trait LabelFormat: Sync {
         Ok(())
     }
 
-    /// Whether [`LabelFormat::parse_each`] hands frames over as it reads
-    /// them; a format that overrides it to stream says so. Otherwise it
-    /// parses the whole file first, and a caller that owns the bytes may as
-    /// well parse whole and reuse their room once parsed.
+    /// Whether [`LabelFormat::parse_each`] hands frames over without building
+    /// a whole file's objects first (as it reads them, or, for COCO, each
+    /// frame's objects from compact records as it is handed over); a format
+    /// that overrides it to stream says so. Otherwise it parses the whole
+    /// file first, and a caller that owns the bytes may as well parse whole
+    /// and reuse their room once parsed.
     fn streams_frames(&self) -> bool {
         false
     }

@@ -87,9 +87,9 @@ fn encode_frame(out: &mut Vec<u8>, f: &FrameLabels, objects: &mut Vec<u8>) {
 
 /// [`encode_parse`] of a label file of `format`, encoded frame by frame as
 /// the layout parses it ([`Layout::parse_each`]): a multi-frame file never
-/// has all its objects parsed at once where its format streams; where it
-/// does not (COCO), owned bytes hold the encoding once parsed. The same
-/// bytes.
+/// has all its objects parsed at once where its format streams (CVAT, and
+/// COCO from compact records); where it does not, owned bytes hold the
+/// encoding once parsed. The same bytes.
 fn encode_label_file(
     layout: &Layout,
     src: &dyn FileSource,
@@ -98,8 +98,9 @@ fn encode_label_file(
     bytes: Cow<'_, [u8]>,
 ) -> Result<Vec<u8>> {
     // A format that parses a whole file before handing over its first frame
-    // (COCO: an image's annotations may come anywhere in it) holds the bytes
-    // and every parsed object at once anyway; given the bytes owned (a large
+    // (COCO did, before it held compact records until each frame is handed
+    // over) holds the bytes and every parsed object at once anyway; given
+    // the bytes owned (a large
     // file read whole), the encoding is written into their room once parsed,
     // so it needs no memory of its own beside them and the objects. Freed
     // instead, they were not always given back to the system before the
@@ -1316,8 +1317,8 @@ frames = "right/"
         ] {
             let got =
                 encode_label_file(&layout, &NoFiles, path, format, bytes.into()).expect("encodes");
-            // Owned bytes (a large file read whole), which hold COCO's
-            // encoding once parsed: the same encoding.
+            // Owned bytes (a large file read whole), which hold the encoding
+            // once parsed where a format does not stream: the same encoding.
             let owned = encode_label_file(&layout, &NoFiles, path, format, bytes.to_vec().into())
                 .expect("encodes");
             assert_eq!(owned, got, "{}", String::from_utf8_lossy(bytes));

@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::lex::{JsonError, Kind, Lexer, SERDE_DEPTH};
 use super::{
-    Ann, Attrs, Bbox4, Category, Class, Crowd, Doc, IMAGE_FIELDS, Id, IdIndex, Image, KeypointList,
-    Seg, Segmentation, Stream, classes, image_count_hint, resolve,
+    Ann, Attrs, Bbox4, Build, Category, Class, Compact, Crowd, Doc, IMAGE_FIELDS, Id, IdIndex,
+    Image, KeypointList, Seg, Segmentation, Stream, Waiting, Whole, classes, image_count_hint,
+    resolve,
 };
-use crate::labels::{AttrValue, BBox, FrameLabels, Object};
+use crate::labels::{AttrValue, BBox, FrameLabels};
 
 /// Parses a COCO document streaming; `None` when it is not handled (the
 /// caller then reads it into lists, [`collect`]).
@@ -45,7 +46,22 @@ pub(super) const SPLIT_FROM: usize = 1 << 21;
 /// `split_from` bytes instead of [`SPLIT_FROM`] (tests and fuzzing set it
 /// low so that small documents take the split path too).
 pub(super) fn parse_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
-    read(Reader::new(bytes, 0, split_from))
+    read::<Whole>(Reader::new(bytes, 0, split_from)).map(|(frames, _)| frames)
+}
+
+/// [`parse`] with each frame's annotations held as compact records until
+/// it is handed over ([`Compact`]), and the categories' names they index.
+pub(super) fn parse_compact(bytes: &[u8]) -> Option<(Vec<Waiting>, Vec<String>)> {
+    parse_compact_split_from(bytes, SPLIT_FROM)
+}
+
+/// [`parse_compact`], splitting lists from `split_from` bytes (see
+/// [`parse_split_from`]).
+pub(super) fn parse_compact_split_from(
+    bytes: &[u8],
+    split_from: usize,
+) -> Option<(Vec<Waiting>, Vec<String>)> {
+    read::<Compact>(Reader::new(bytes, 0, split_from))
 }
 
 /// The whole document into lists ([`Reader::collect`]), or the error that
@@ -58,9 +74,20 @@ pub(super) fn collect(bytes: &[u8]) -> Result<Doc<'_>, JsonError> {
     }
 }
 
-/// The document of a reader at its start.
-fn read(mut r: Reader<'_>) -> Option<Vec<FrameLabels>> {
-    let mut s = Stream::default();
+/// The `categories` of a document, each its id and name, in file order, as
+/// the class list of `format.rs` reads them (as serde_json read them into a
+/// struct of one defaulted field: other keys skipped, a repeated one
+/// refused); `None` where that reading fails: not JSON, not an object, a
+/// category without an integer id (written as one, fitting `i64`) or a name,
+/// or with either repeated.
+pub(super) fn category_list(bytes: &[u8]) -> Option<Vec<(i64, String)>> {
+    Reader::new(bytes, 0, usize::MAX).category_list()
+}
+
+/// The document of a reader at its start: its frames and the categories'
+/// names.
+fn read<B: Build>(mut r: Reader<'_>) -> Option<(Vec<B::Frame>, Vec<String>)> {
+    let mut s = Stream::<B>::default();
     // Same presizing as the serde streaming parse (see there).
     let images = image_count_hint(r.b);
     if s.frames.try_reserve_exact(images).is_ok() {
@@ -97,6 +124,13 @@ struct Lookup<'a> {
     classes: Option<(IdIndex<'a>, Vec<String>)>,
 }
 
+impl Lookup<'_> {
+    /// The categories' names (none while they are not known).
+    fn names(&self) -> &[String] {
+        self.classes.as_ref().map_or(&[], |(_, names)| names)
+    }
+}
+
 /// How [`Reader::elements`] stopped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Run {
@@ -108,9 +142,9 @@ enum Run {
 
 /// What the second half of a split `annotations` list made, for
 /// [`Stream::add_runs`].
-struct Tail<'a> {
+struct Tail<'a, O> {
     /// Consecutive objects of one frame, in list order.
-    runs: Vec<(usize, Vec<Object>)>,
+    runs: Vec<(usize, Vec<O>)>,
     /// Each object's category id, when categories were not known yet.
     later: Vec<Id<'a>>,
     /// Whether any object took its class name from the categories.
@@ -118,7 +152,7 @@ struct Tail<'a> {
 }
 
 /// The objects of `run`, moved out into a list of their exact size.
-fn exact(run: &mut Vec<Object>) -> Vec<Object> {
+fn exact<O>(run: &mut Vec<O>) -> Vec<O> {
     let mut out = Vec::with_capacity(run.len());
     out.append(run);
     out
@@ -526,7 +560,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The top-level object, into the stream (serde parser: `Doc`).
-    fn document(&mut self, s: &mut Stream<'a>) -> Option<()> {
+    fn document<B: Build>(&mut self, s: &mut Stream<'a, B>) -> Option<()> {
         self.ws();
         self.eat(b'{')?;
         // An `annotations` list before the `images`: only checked where it
@@ -669,7 +703,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The value of `annotations` (a list or null), into the stream.
-    fn annotations_value(&mut self, s: &mut Stream<'a>) -> Option<()> {
+    fn annotations_value<B: Build>(&mut self, s: &mut Stream<'a, B>) -> Option<()> {
         if !self.null()? {
             self.annotations(s)?;
         }
@@ -680,7 +714,7 @@ impl<'a> Reader<'a> {
 
     /// The `images` list (serde parser: `ImagesSeed`). A long list is read
     /// in two halves at once (see [`Reader::list`]).
-    fn images(&mut self, s: &mut Stream<'a>) -> Option<()> {
+    fn images<B: Build>(&mut self, s: &mut Stream<'a, B>) -> Option<()> {
         self.eat(b'[')?;
         if self.empty(b']')? {
             return Some(());
@@ -701,10 +735,10 @@ impl<'a> Reader<'a> {
             |r| {
                 let mut img = r.image()?;
                 s.image_ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
-                s.frames.push(img.into_frame());
+                s.frames.push(B::frame(img));
                 Some(())
             },
-            |r, cancel| r.image_tail(expect, cancel),
+            |r, cancel| r.image_tail::<B>(expect, cancel),
         )?;
         if let Some((mut ids, mut frames)) = tail {
             s.image_ids.append(&mut ids);
@@ -715,11 +749,11 @@ impl<'a> Reader<'a> {
 
     /// The second half of a split `images` list (see [`Reader::list`]): the
     /// ids and frames of its entries, as [`Reader::images`] makes them.
-    fn image_tail(
+    fn image_tail<B: Build>(
         &mut self,
         expect: usize,
         cancel: &AtomicBool,
-    ) -> Option<(Vec<Id<'a>>, Vec<FrameLabels>)> {
+    ) -> Option<(Vec<Id<'a>>, Vec<B::Frame>)> {
         let mut ids = Vec::new();
         let mut frames = Vec::new();
         if frames.try_reserve_exact(expect).is_ok() {
@@ -731,7 +765,7 @@ impl<'a> Reader<'a> {
             }
             let mut img = self.image()?;
             ids.push(std::mem::replace(&mut img.id, Id::Int(0)));
-            frames.push(img.into_frame());
+            frames.push(B::frame(img));
             if !self.next_or_end(b']')? {
                 return Some((ids, frames));
             }
@@ -794,6 +828,74 @@ impl<'a> Reader<'a> {
         self.text()
     }
 
+    /// The document's `categories` as [`category_list`] reads them.
+    fn category_list(&mut self) -> Option<Vec<(i64, String)>> {
+        self.ws();
+        self.eat(b'{')?;
+        let mut list = None;
+        if !self.empty(b'}')? {
+            loop {
+                let key = self.key()?;
+                if &*key == b"categories" {
+                    if list.is_some() {
+                        return None;
+                    }
+                    list = Some(self.category_entries()?);
+                } else {
+                    self.skip_any()?;
+                }
+                if !self.next_or_end(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.ws();
+        // Nothing may follow the document.
+        if self.i != self.b.len() {
+            return None;
+        }
+        Some(list.unwrap_or_default())
+    }
+
+    /// The entries of a `categories` list, for [`category_list`].
+    fn category_entries(&mut self) -> Option<Vec<(i64, String)>> {
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        if self.empty(b']')? {
+            return Some(out);
+        }
+        loop {
+            self.eat(b'{')?;
+            let (mut id, mut name) = (None, None);
+            if !self.empty(b'}')? {
+                loop {
+                    let key = self.key()?;
+                    match &*key {
+                        // An `i64` as serde_json gives it: from an integer
+                        // written as one (`-0` and longer ones are floats).
+                        b"id" if id.is_none() => {
+                            id = Some(match self.number()? {
+                                Num::U(v) => i64::try_from(v).ok()?,
+                                Num::I(v) => v,
+                                Num::F(_) => return None,
+                            })
+                        }
+                        b"name" if name.is_none() => name = Some(self.string_value()?),
+                        b"id" | b"name" => return None,
+                        _ => self.skip_any()?,
+                    }
+                    if !self.next_or_end(b'}')? {
+                        break;
+                    }
+                }
+            }
+            out.push((id?, name?.into_owned()));
+            if !self.next_or_end(b']')? {
+                return Some(out);
+            }
+        }
+    }
+
     /// The `categories` list.
     fn categories(&mut self) -> Option<Vec<Category<'a>>> {
         let start = self.i;
@@ -849,7 +951,7 @@ impl<'a> Reader<'a> {
     /// The `annotations` list, each straight into its frame (serde parser:
     /// `AnnotationsSeed`). A long list is read in two halves at once (see
     /// [`Reader::list`]).
-    fn annotations(&mut self, s: &mut Stream<'a>) -> Option<()> {
+    fn annotations<B: Build>(&mut self, s: &mut Stream<'a, B>) -> Option<()> {
         self.eat(b'[')?;
         if self.empty(b']')? {
             return Some(());
@@ -867,9 +969,9 @@ impl<'a> Reader<'a> {
             |r| {
                 let ann = r.annotation()?;
                 let (fi, class) = resolve(&look.frame_of, look.classes.as_ref(), &ann)?;
-                s.add_resolved(fi, class, ann)
+                s.add_resolved(fi, class, ann, look.names())
             },
-            |r, cancel| r.annotation_tail(&look, cancel),
+            |r, cancel| r.annotation_tail::<B>(&look, cancel),
         );
         s.frame_of = Some(look.frame_of);
         s.classes = look.classes;
@@ -1004,13 +1106,17 @@ impl<'a> Reader<'a> {
     /// tables, each frame's consecutive objects collected at their exact
     /// size as [`Stream`] does. `None` on anything the sequential parse might
     /// not do the same way, and as soon as `cancel` is set.
-    fn annotation_tail(&mut self, look: &Lookup<'a>, cancel: &AtomicBool) -> Option<Tail<'a>> {
+    fn annotation_tail<B: Build>(
+        &mut self,
+        look: &Lookup<'a>,
+        cancel: &AtomicBool,
+    ) -> Option<Tail<'a, B::Obj>> {
         let mut tail = Tail {
             runs: Vec::new(),
             later: Vec::new(),
             named: false,
         };
-        let mut run: Vec<Object> = Vec::new();
+        let mut run: Vec<B::Obj> = Vec::new();
         let mut run_frame = 0;
         loop {
             if cancel.load(Ordering::Relaxed) {
@@ -1021,20 +1127,20 @@ impl<'a> Reader<'a> {
             // The stream's frame numbers are u32.
             u32::try_from(fi).ok()?;
             let class = match class {
-                Class::Name(name) => {
+                Class::Index(c) => {
                     tail.named = true;
-                    name
+                    c
                 }
                 Class::Later(id) => {
                     tail.later.push(id);
-                    String::new()
+                    Class::LATER
                 }
             };
             if fi != run_frame && !run.is_empty() {
                 tail.runs.push((run_frame, exact(&mut run)));
             }
             run_frame = fi;
-            run.push(ann.into_object(class));
+            run.push(B::object(ann, class, look.names()));
             if !self.next_or_end(b']')? {
                 break;
             }
@@ -1782,6 +1888,7 @@ mod tests {
     /// does not, [`super::super::parse`] is the reading into lists. Returns
     /// whether the streaming read took the document.
     fn differ(bytes: &[u8]) -> bool {
+        same_categories(bytes);
         let reference = parse_lists(bytes);
         let full = super::super::parse(bytes);
         golden::record(bytes, &full);
@@ -1792,6 +1899,32 @@ mod tests {
             String::from_utf8_lossy(bytes)
         );
         let fast = super::parse(bytes);
+        // Frames handed over one by one from compact records: the same
+        // frames, or the same error; the same streaming read, split or not.
+        let mut each = Vec::new();
+        let streamed = super::super::parse_each(bytes, &mut |f| each.push(f)).map(|()| each);
+        assert_eq!(
+            format!("{streamed:?}"),
+            format!("{full:?}"),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert_eq!(
+            super::super::check(bytes),
+            full.as_ref().map(drop).map_err(Clone::clone)
+        );
+        let want = format!("{fast:?}");
+        for split_from in [usize::MAX, 1] {
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    super::super::parse_each_fast_split_from(bytes, split_from)
+                ),
+                want,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
         // The same with the annotations list split at the scan's candidate.
         assert_eq!(
             format!("{:?}", super::parse_split_from(bytes, 1)),
@@ -1818,6 +1951,47 @@ mod tests {
             }
             None => false,
         }
+    }
+
+    /// The class list's reading of the categories is serde_json's, which it
+    /// replaced (a derived struct of one defaulted field), on any document
+    /// that is an object, but for what serde read by position (a document
+    /// or a category that is a list), which the class list refuses as the
+    /// parser does.
+    fn same_categories(bytes: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Categories {
+            #[serde(default)]
+            categories: Vec<Category>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Category {
+            id: i64,
+            name: String,
+        }
+        if bytes.iter().find(|b| !b" \n\r\t".contains(b)) != Some(&b'{') {
+            return;
+        }
+        let mut want = serde_json::from_slice::<Categories>(bytes)
+            .ok()
+            .map(|c| c.categories.into_iter().map(|c| (c.id, c.name)).collect());
+        if want.is_some() {
+            // (`Value` refuses some documents the struct reading takes:
+            // numbers out of range, lone surrogates in skipped values.)
+            let v = serde_json::from_slice::<serde_json::Value>(bytes).unwrap_or_default();
+            if v["categories"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(serde_json::Value::is_array))
+            {
+                want = None;
+            }
+        }
+        assert_eq!(
+            super::category_list(bytes),
+            want,
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
     }
 
     /// `differ` on the document and on cut points through it.
@@ -2811,6 +2985,61 @@ mod tests {
     }
 
     #[test]
+    fn the_class_list_reads_categories_as_serde_json_did() {
+        let cats = |list: &str| format!(r#"{{"images": [], "categories": {list}, "x": [{{}}]}}"#);
+        let mut docs: Vec<String> = [
+            r#"[{"id": 2, "name": "b"}, {"id": 1, "name": "a", "supercategory": {"x": [1]}}]"#,
+            "[]",
+            "null",
+            "{}",
+            r#"[{"id": 1.0, "name": "a"}]"#,
+            r#"[{"id": -0, "name": "a"}]"#,
+            r#"[{"id": -5, "name": "a"}]"#,
+            r#"[{"id": 1e2, "name": "a"}]"#,
+            r#"[{"id": 9223372036854775807, "name": "a"}]"#,
+            r#"[{"id": 9223372036854775808, "name": "a"}]"#,
+            r#"[{"id": -9223372036854775808, "name": "a"}]"#,
+            r#"[{"id": -9223372036854775809, "name": "a"}]"#,
+            r#"[{"id": 123456789012345678901234, "name": "a"}]"#,
+            r#"[{"id": "1", "name": "a"}]"#,
+            r#"[{"id": 1, "name": 2}]"#,
+            r#"[{"id": 1}]"#,
+            r#"[{"name": "a"}]"#,
+            r#"[{"id": 1, "id": 2, "name": "a"}]"#,
+            r#"[{"id": 1, "name": "a", "name": "b"}]"#,
+            r#"[{"id": 1, "name": "a\u00e9\n"}]"#,
+            r#"[{"i\u0064": 1, "name": "a"}]"#,
+            r#"[{"id": 1, "name": null}]"#,
+            r#"[{"id": 1, "name": "a"},]"#,
+            r#"[{"id": 1, "name": "a"}"#,
+        ]
+        .iter()
+        .map(|l| cats(l))
+        .collect();
+        docs.extend(
+            [
+                r#"{"categories": [{"id": 1, "name": "a"}], "categories": []}"#,
+                r#"{"categories": [{"id": 1, "name": "a"}]} x"#,
+                r#"{"images": [{"id": 1, "file_name": "\q"}], "categories": []}"#,
+                "{}",
+                "{",
+                " { } ",
+            ]
+            .map(String::from),
+        );
+        for doc in &docs {
+            same_categories(doc.as_bytes());
+        }
+        assert_eq!(
+            super::category_list(docs[0].as_bytes()),
+            Some(vec![(2, "b".into()), (1, "a".into())])
+        );
+        // serde_json read a struct from a list too, by position; the parser
+        // refuses such a category, and so does the class list now.
+        assert_eq!(super::category_list(cats(r#"[[1, "a"]]"#).as_bytes()), None);
+    }
+
+    #[test]
     fn errors_are_the_reading_into_lists() {
         // The streaming read never reports: a document it stops on is read
         // into lists, whose error (and position) is what `parse` returns.
@@ -2827,7 +3056,7 @@ mod tests {
     fn split_at(bytes: &[u8], at: usize) -> Option<Vec<FrameLabels>> {
         let mut r = super::Reader::new(bytes, 0, 1);
         r.split_at = Some(at);
-        super::read(r)
+        super::read::<super::Whole>(r).map(|(frames, _)| frames)
     }
 
     /// Annotations where a scan for `}`, `,` and `{` finds places that are

@@ -39,6 +39,25 @@ impl LabelFormat for CocoFormat {
         super::parse(bytes)
     }
 
+    fn check(&self, bytes: &[u8], _ctx: &ParseContext) -> Result<(), LabelError> {
+        super::check(bytes)
+    }
+
+    fn parse_each(
+        &self,
+        bytes: &[u8],
+        _ctx: &ParseContext,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> Result<(), LabelError> {
+        super::parse_each(bytes, each)
+    }
+
+    /// A frame's objects are built only as it is handed over (see
+    /// [`super::parse_each`]).
+    fn streams_frames(&self) -> bool {
+        true
+    }
+
     fn write(
         &self,
         frames: &[FrameLabels],
@@ -133,19 +152,7 @@ impl LabelFormat for CocoFormat {
 /// The names of a file's `categories` in id order; `None` when the file is
 /// not JSON or its categories lack an integer id or a name.
 fn category_names(bytes: &[u8]) -> Option<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct Categories {
-        #[serde(default)]
-        categories: Vec<Category>,
-    }
-
-    #[derive(serde::Deserialize)]
-    struct Category {
-        id: i64,
-        name: String,
-    }
-
-    let mut c = serde_json::from_slice::<Categories>(bytes).ok()?;
-    c.categories.sort_by_key(|c| c.id);
-    Some(c.categories.into_iter().map(|c| c.name).collect())
+    let mut list = super::category_list(bytes)?;
+    list.sort_by_key(|c| c.0);
+    Some(list.into_iter().map(|c| c.1).collect())
 }

@@ -36,6 +36,9 @@
 //! order. Errors are worded and positioned as serde_json (which this reader
 //! replaced) worded them: a data error where the reader stops, else the
 //! document's first syntax error (`lex::first_syntax_error`).
+//! [`parse_each`] (and [`check`]) stream the same way, but hold each
+//! annotation as a compact record until its frame is handed over, so no
+//! command that reads a file frame by frame holds all its objects.
 //! [`parse_fast_only`] and [`parse_buffered_only`] expose the two drivers
 //! for differential tests and fuzzing; the results on the corpus of the
 //! differential tests are pinned in `golden/` (see `fast.rs`' tests). The
@@ -53,8 +56,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 
 use super::{
-    AttrValue, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS, Mask,
-    Object, Units,
+    AttrValue, Attributes, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS,
+    Mask, Object, Units,
 };
 
 /// Image fields that are COCO bookkeeping, not frame attributes.
@@ -119,6 +122,51 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<FrameLabels>, LabelError> {
         Some(frames) => Ok(frames),
         None => parse_buffered(bytes),
     }
+}
+
+/// The `categories` of a document, each its integer id and name, in file
+/// order; `None` when the document is not JSON or a category lacks an
+/// integer id or a name (see `fast.rs`).
+fn category_list(bytes: &[u8]) -> Option<Vec<(i64, String)>> {
+    fast::category_list(bytes)
+}
+
+/// [`parse`] handing the frames to `each` one at a time, in the same order.
+/// Each frame's annotations wait as compact records until it is handed
+/// over, and only then become objects, so a consumer never holds a whole
+/// file's objects: the read holds the bytes, the frames and about 56 bytes
+/// per plain annotation. An error is known before the first frame is
+/// handed over.
+pub fn parse_each(bytes: &[u8], each: &mut dyn FnMut(FrameLabels)) -> Result<(), LabelError> {
+    match fast::parse_compact(bytes) {
+        Some((frames, names)) => {
+            for w in frames {
+                each(w.into_frame(&names));
+            }
+            Ok(())
+        }
+        None => {
+            parse_buffered(bytes)?.into_iter().for_each(each);
+            Ok(())
+        }
+    }
+}
+
+/// Whether [`parse`] accepts a file (the same error when not), without
+/// building its objects where the streaming read takes it.
+pub fn check(bytes: &[u8]) -> Result<(), LabelError> {
+    match fast::parse_compact(bytes) {
+        Some(_) => Ok(()),
+        None => parse_buffered(bytes).map(drop),
+    }
+}
+
+/// [`parse_each`]'s streaming read alone, its frames collected, reading the
+/// `images` and `annotations` lists in two halves at once from `split_from`
+/// bytes on (see [`parse_fast_split_from`]): for tests and fuzzing.
+pub fn parse_each_fast_split_from(bytes: &[u8], split_from: usize) -> Option<Vec<FrameLabels>> {
+    let (frames, names) = fast::parse_compact_split_from(bytes, split_from)?;
+    Some(frames.into_iter().map(|w| w.into_frame(&names)).collect())
 }
 
 /// The streaming read alone: `None` where [`parse`] reads the document into
@@ -389,11 +437,193 @@ fn enter_object_at(s: &mut Lexer<'_>, key: &[u8]) -> Option<usize> {
 // (unknown or repeated ids included) stops it, and [`parse_buffered`] does
 // the work again and reports as it always has.
 
+/// What the streaming read makes of an image and of an annotation: whole
+/// frames and objects ([`Whole`], for [`parse`]), or frames whose
+/// annotations wait as compact records until the frame is handed over
+/// ([`Compact`], for [`parse_each`]). A COCO file can hand a frame over only
+/// once it has read both lists (annotations may come before the images), so
+/// what is held per annotation until then is the memory of the read.
+trait Build {
+    /// What an image becomes.
+    type Frame: Send;
+    /// What an annotation becomes.
+    type Obj: Send;
+    /// The frame of an image.
+    fn frame(img: Image<'_>) -> Self::Frame;
+    /// The objects of a frame.
+    fn objects(frame: &mut Self::Frame) -> &mut Vec<Self::Obj>;
+    /// The object of an annotation of class `class` (an index into `names`;
+    /// [`Class::LATER`] when the categories come later, set by
+    /// [`Build::set_class`]).
+    fn object(ann: Ann<'_>, class: u32, names: &[String]) -> Self::Obj;
+    /// Sets an object's class (an index into `names`) once it is known.
+    fn set_class(obj: &mut Self::Obj, class: u32, names: &[String]);
+}
+
+/// Whole frames with their objects.
+struct Whole;
+
+impl Build for Whole {
+    type Frame = FrameLabels;
+    type Obj = Object;
+
+    fn frame(img: Image<'_>) -> FrameLabels {
+        img.into_frame()
+    }
+
+    fn objects(frame: &mut FrameLabels) -> &mut Vec<Object> {
+        &mut frame.objects
+    }
+
+    fn object(ann: Ann<'_>, class: u32, names: &[String]) -> Object {
+        ann.into_object(names.get(class as usize).cloned().unwrap_or_default())
+    }
+
+    fn set_class(obj: &mut Object, class: u32, names: &[String]) {
+        if let Some(name) = names.get(class as usize) {
+            obj.class.clone_from(name);
+        }
+    }
+}
+
+/// Frames whose annotations are held as [`Rec`]s until handed over.
+struct Compact;
+
+/// A frame without its objects, and the records of its annotations.
+struct Waiting {
+    frame: FrameLabels,
+    recs: Vec<Rec>,
+}
+
+impl Waiting {
+    /// The frame with its objects, classes named from `names`.
+    fn into_frame(self, names: &[String]) -> FrameLabels {
+        let mut frame = self.frame;
+        frame.objects = self
+            .recs
+            .into_iter()
+            .map(|r| {
+                let class = names.get(r.class as usize).cloned().unwrap_or_default();
+                r.into_object(class)
+            })
+            .collect();
+        frame
+    }
+}
+
+impl Build for Compact {
+    type Frame = Waiting;
+    type Obj = Rec;
+
+    fn frame(img: Image<'_>) -> Waiting {
+        Waiting {
+            frame: img.into_frame(),
+            recs: Vec::new(),
+        }
+    }
+
+    fn objects(frame: &mut Waiting) -> &mut Vec<Rec> {
+        &mut frame.recs
+    }
+
+    fn object(ann: Ann<'_>, class: u32, _names: &[String]) -> Rec {
+        Rec::new(ann, class)
+    }
+
+    fn set_class(obj: &mut Rec, class: u32, _names: &[String]) {
+        obj.class = class;
+    }
+}
+
+/// An annotation as [`Compact`] holds it: its class as an index into the
+/// categories, its box as four numbers, an integer id as the integer, and
+/// whatever else it has (a segmentation, keypoints, attributes, a score, a
+/// crowd flag, another id) in the form its object will hold it, boxed, only
+/// when present. 56 bytes for a plain box, a third of its [`Object`] and
+/// the strings of its class and id.
+struct Rec {
+    bbox: [f64; 4],
+    id: i64,
+    class: u32,
+    flags: u8,
+    more: Option<Box<More>>,
+}
+
+/// What few annotations have ([`Rec`]).
+struct More {
+    id: Option<String>,
+    attributes: Attributes,
+    geometry: Option<Geometry>,
+}
+
+impl Rec {
+    /// `bbox` holds the box.
+    const BOX: u8 = 1;
+    /// `id` holds the id.
+    const INT_ID: u8 = 2;
+
+    fn new(ann: Ann<'_>, class: u32) -> Rec {
+        let (bbox, id, attributes, geometry) = ann.into_parts();
+        let mut flags = 0;
+        let bbox = match bbox {
+            Some(b) => {
+                flags |= Rec::BOX;
+                [b.x, b.y, b.w, b.h]
+            }
+            None => [0.0; 4],
+        };
+        let (id, id_text) = match id {
+            Some(Id::Int(n)) if i64::try_from(n).is_ok() => {
+                flags |= Rec::INT_ID;
+                (i64::try_from(n).unwrap_or_default(), None)
+            }
+            Some(other) => (0, Some(other.into_string())),
+            None => (0, None),
+        };
+        let more = (id_text.is_some() || !attributes.is_empty() || geometry.is_some()).then(|| {
+            Box::new(More {
+                id: id_text,
+                attributes,
+                geometry,
+            })
+        });
+        Rec {
+            bbox,
+            id,
+            class,
+            flags,
+            more,
+        }
+    }
+
+    /// The object, as [`Ann::into_object`] makes it.
+    fn into_object(self, class: String) -> Object {
+        let [x, y, w, h] = self.bbox;
+        let bbox = (self.flags & Rec::BOX != 0).then_some(BBox { x, y, w, h });
+        let mut obj = Object::new(class, bbox);
+        if self.flags & Rec::INT_ID != 0 {
+            obj.id = Some(int_text(self.id));
+        }
+        if let Some(more) = self.more {
+            let More {
+                id,
+                attributes,
+                geometry,
+            } = *more;
+            if id.is_some() {
+                obj.id = id;
+            }
+            obj.attributes = attributes;
+            obj.geometry = geometry;
+        }
+        obj
+    }
+}
+
 /// Streaming state: what has been read so far.
-#[derive(Default)]
-struct Stream<'a> {
+struct Stream<'a, B: Build> {
     /// One per image, in file order; their objects come in runs.
-    frames: Vec<FrameLabels>,
+    frames: Vec<B::Frame>,
     /// Whether the `images` list has been read.
     images_done: bool,
     /// Ids of `frames`, until the index is built at the end of `images`.
@@ -416,31 +646,57 @@ struct Stream<'a> {
     /// Consecutive annotations of one frame, moved into it in one go so that
     /// its object list is allocated at its final size (annotations are nearly
     /// always grouped by image).
-    run: Vec<Object>,
+    run: Vec<B::Obj>,
     run_frame: usize,
 }
 
-impl<'a> Stream<'a> {
-    /// Adds an annotation whose frame and class [`resolve`] found.
-    fn add_resolved(&mut self, fi: usize, class: Class<'a>, ann: Ann<'a>) -> Option<()> {
+impl<B: Build> Default for Stream<'_, B> {
+    fn default() -> Self {
+        Stream {
+            frames: Vec::new(),
+            images_done: false,
+            image_ids: Vec::new(),
+            frame_of: None,
+            annotations_done: false,
+            classes: None,
+            classes_used: false,
+            ann_frames: Vec::new(),
+            ann_categories: Vec::new(),
+            category_keys: Keys::default(),
+            run: Vec::new(),
+            run_frame: 0,
+        }
+    }
+}
+
+impl<'a, B: Build> Stream<'a, B> {
+    /// Adds an annotation whose frame and class [`resolve`] found; `names`
+    /// are the categories' (empty when they come later).
+    fn add_resolved(
+        &mut self,
+        fi: usize,
+        class: Class<'a>,
+        ann: Ann<'a>,
+        names: &[String],
+    ) -> Option<()> {
         let fi32 = u32::try_from(fi).ok()?;
         let class = match class {
-            Class::Name(name) => {
+            Class::Index(c) => {
                 self.classes_used = true;
-                name
+                c
             }
             Class::Later(id) => {
                 let key = self.category_keys.key(id)?;
                 self.ann_frames.push(fi32);
                 self.ann_categories.push(key);
-                String::new()
+                Class::LATER
             }
         };
         if fi != self.run_frame {
             self.flush_run();
             self.run_frame = fi;
         }
-        self.run.push(ann.into_object(class));
+        self.run.push(B::object(ann, class, names));
         Some(())
     }
 
@@ -452,7 +708,7 @@ impl<'a> Stream<'a> {
     /// any took its class from `classes`.
     fn add_runs(
         &mut self,
-        runs: Vec<(usize, Vec<Object>)>,
+        runs: Vec<(usize, Vec<B::Obj>)>,
         later: Vec<Id<'a>>,
         named: bool,
     ) -> Option<()> {
@@ -476,10 +732,11 @@ impl<'a> Stream<'a> {
             let Some(frame) = self.frames.get_mut(fi) else {
                 continue;
             };
-            if frame.objects.capacity() == 0 {
-                frame.objects = objects;
+            let held = B::objects(frame);
+            if held.capacity() == 0 {
+                *held = objects;
             } else {
-                frame.objects.append(&mut objects);
+                held.append(&mut objects);
             }
         }
         // Every id has its object.
@@ -494,7 +751,7 @@ impl<'a> Stream<'a> {
             self.run.clear();
             return;
         };
-        let objects = &mut frame.objects;
+        let objects = B::objects(frame);
         if objects.capacity() == 0 {
             // `append` to an empty list would round up to 4.
             *objects = Vec::with_capacity(self.run.len());
@@ -502,45 +759,54 @@ impl<'a> Stream<'a> {
         objects.append(&mut self.run);
     }
 
-    /// The frames, with classes set; `None` if anything calls for the
-    /// buffered parse (which then reports the error).
-    fn finish(mut self) -> Option<Vec<FrameLabels>> {
+    /// The frames, with classes set, and the categories' names; `None` if
+    /// anything calls for the buffered parse (which then reports the error).
+    fn finish(mut self) -> Option<(Vec<B::Frame>, Vec<String>)> {
         if !self.images_done {
             return None;
         }
         if self.ann_frames.is_empty() {
-            return Some(self.frames);
+            let names = self.classes.map(|(_, names)| names).unwrap_or_default();
+            return Some((self.frames, names));
         }
         // No categories at all: every annotation lacks its class, which the
         // buffered parse reports.
         let (classes, names) = self.classes.take()?;
-        let name_of_key: Vec<Option<&String>> = self
+        let class_of_key: Vec<Option<u32>> = self
             .category_keys
             .ids
             .iter()
-            .map(|id| classes.get(id).and_then(|c| names.get(c)))
+            .map(|id| {
+                let c = classes.get(id).filter(|c| *c < names.len())?;
+                u32::try_from(c).ok()
+            })
             .collect();
         // Objects of a frame are in annotation order: a cursor per frame
         // finds each annotation's object.
         let mut next = vec![0u32; self.frames.len()];
         for (&fi, &key) in self.ann_frames.iter().zip(&self.ann_categories) {
-            let name = name_of_key.get(key as usize).copied().flatten()?;
+            let class = class_of_key.get(key as usize).copied().flatten()?;
             let fi = fi as usize;
             let pos = next.get_mut(fi)?;
-            let obj = self.frames.get_mut(fi)?.objects.get_mut(*pos as usize)?;
+            let obj = B::objects(self.frames.get_mut(fi)?).get_mut(*pos as usize)?;
             *pos += 1;
-            obj.class.clone_from(name);
+            B::set_class(obj, class, &names);
         }
-        Some(self.frames)
+        Some((self.frames, names))
     }
 }
 
-/// An annotation's class as far as it is known while reading: the name, or
-/// (categories come later in the file) its category id, named by
-/// [`Stream::finish`].
+/// An annotation's class as far as it is known while reading: its index
+/// into the categories' names, or (categories come later in the file) its
+/// category id, resolved by [`Stream::finish`].
 enum Class<'a> {
-    Name(String),
+    Index(u32),
     Later(Id<'a>),
+}
+
+impl Class<'_> {
+    /// The index an object's class has until [`Stream::finish`] sets it.
+    const LATER: u32 = u32::MAX;
 }
 
 /// The frame index and class of an annotation, from the images and the
@@ -553,7 +819,10 @@ fn resolve<'a>(
 ) -> Option<(usize, Class<'a>)> {
     let fi = frame_of.get(&ann.image_id)?;
     let class = match classes {
-        Some((index, names)) => Class::Name(names.get(index.get(&ann.category_id)?)?.clone()),
+        Some((index, names)) => {
+            let c = index.get(&ann.category_id).filter(|c| *c < names.len())?;
+            Class::Index(u32::try_from(c).ok()?)
+        }
         None => Class::Later(ann.category_id.clone()),
     };
     Some((fi, class))
@@ -646,25 +915,34 @@ struct Ann<'a> {
     attributes: Attrs<'a>,
 }
 
-impl Ann<'_> {
+impl<'a> Ann<'a> {
     /// The object of this annotation, with its class already resolved.
     fn into_object(self, class: String) -> Object {
-        let mut obj = Object::new(class, self.bbox.map(|b| b.0));
-        obj.id = self.id.map(|id| id.into_string());
+        let (bbox, id, attributes, geometry) = self.into_parts();
+        Object {
+            class,
+            bbox,
+            id: id.map(Id::into_string),
+            attributes,
+            geometry,
+        }
+    }
+
+    /// Its object's box, id, attributes and geometry.
+    fn into_parts(self) -> (Option<BBox>, Option<Id<'a>>, Attributes, Option<Geometry>) {
+        let mut attributes = Attributes::new();
         // Only crowd regions carry the flag: an attribute map on every object
         // would cost an allocation each, and "not crowd" is the default.
         if self.iscrowd.is_some_and(|c| c.0) {
-            obj.attributes
-                .insert("iscrowd".to_string(), AttrValue::Bool(true));
+            attributes.insert("iscrowd".to_string(), AttrValue::Bool(true));
         }
         if let Some(score) = self.score {
-            obj.attributes
-                .insert("score".to_string(), AttrValue::Float(score));
+            attributes.insert("score".to_string(), AttrValue::Float(score));
         }
         for (key, value) in self.attributes.0 {
-            obj.attributes.insert(key.into_owned(), value);
+            attributes.insert(key.into_owned(), value);
         }
-        obj.geometry = match (self.keypoints, self.segmentation.0) {
+        let geometry = match (self.keypoints, self.segmentation.0) {
             (Some(KeypointList(points)), seg) if !points.is_empty() => {
                 let outline = match seg {
                     Some(Seg::Rings(rings)) => Some(rings),
@@ -680,7 +958,7 @@ impl Ann<'_> {
             (_, Some(Seg::Rle(mask))) => Some(Geometry::Mask(Box::new(mask))),
             (_, None) => None,
         };
-        obj
+        (self.bbox.map(|b| b.0), self.id, attributes, geometry)
     }
 }
 
