@@ -23,6 +23,7 @@ use crate::store::ObjectStore;
 
 use super::codec::{IndexParts, Known};
 use super::matches::MatchesCache;
+use super::stats::Pairing;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-9";
@@ -383,6 +384,76 @@ pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> R
     let ix = index.decode().ok_or_else(undecodable);
     std::thread::spawn(move || drop(index));
     ix
+}
+
+/// The figures of a stored tree counted over its frames (see
+/// [`super::stats::Pairing`]), from the cached index or from one built (and
+/// cached) first. Frames are decoded chunk by chunk in parallel and counted,
+/// none kept: the memory is the index's encoding, not its decoded frames.
+pub(super) fn tree_pairing(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+) -> Result<Pairing> {
+    let key = cache_key(tree);
+    let count = |select: &dyn Fn(&std::sync::Mutex<Pairing>) -> Option<()>| {
+        let total = std::sync::Mutex::new(Pairing::default());
+        select(&total)?;
+        total.into_inner().ok()
+    };
+    let cached = cache.with_index(&key, |l| {
+        count(&|total| {
+            let r = l.select(Known::Nothing, false, || tally(total));
+            r.unwrap_or_else(|e| match e {}).map(drop)
+        })
+    });
+    if let Some(p) = cached.flatten() {
+        return Ok(p);
+    }
+    // Not cached, or a cached index that does not read: built again.
+    let index = build_tree(store, tree, cache)?;
+    cache.put(&key, &index);
+    let p = count(&|total| {
+        let r = index.select(Known::Nothing, false, || tally(total));
+        r.unwrap_or_else(|e| match e {}).map(drop)
+    })
+    .ok_or_else(undecodable);
+    std::thread::spawn(move || drop(index));
+    p
+}
+
+/// A judge that counts every frame into a part of its own and keeps none;
+/// the part is added to `into` when the judge is dropped (once per parallel
+/// job, not per frame).
+fn tally(
+    into: &std::sync::Mutex<Pairing>,
+) -> impl FnMut(&dyn super::FrameAccess) -> std::result::Result<bool, std::convert::Infallible> + '_
+{
+    let mut t = Tally {
+        into,
+        part: Pairing::default(),
+    };
+    move |f| {
+        // A frame that does not decode fails the walk (the index is then built again).
+        if let Some(r) = f.record() {
+            t.part.add_frame(r);
+        }
+        Ok(false)
+    }
+}
+
+/// One parallel job's counts, added to the total when dropped.
+struct Tally<'m> {
+    into: &'m std::sync::Mutex<Pairing>,
+    part: Pairing,
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut total) = self.into.lock() {
+            total.merge(&self.part);
+        }
+    }
 }
 
 /// The frames of a stored tree that match `q`, as an index holding only them.

@@ -15,7 +15,8 @@ use crate::ops::stats::{Stats, StatsCache, tree_stats_from};
 use crate::store::ObjectStore;
 use crate::worktree::sources::TreeSource;
 
-use super::index::{QueryCache, tree_index};
+use super::FrameRecord;
+use super::index::QueryCache;
 
 /// Statistics of a stored tree with exact frame figures (see the module comment);
 /// `bases` are earlier versions' trees, nearest first, whose cached statistics
@@ -48,19 +49,55 @@ pub fn version_stats(
     if by_file_is_by_frame && !has_sidecar(store, tree)? {
         return Ok(s);
     }
-    let index = tree_index(store, tree, qcache)?;
-    let frames: Vec<&super::FrameRecord> = index.frames.iter().collect();
-    let exact = super::stats_of(&frames);
+    let paired = super::index::tree_pairing(store, tree, qcache)?;
     // What is counted over frames comes from the pairing; objects, classes and
     // attributes stay counted over label files (a dataset may version its labels
     // without its frames), with the entries that name no frame counted apart.
-    s.labelled_frames = exact.labelled_frames;
-    s.empty_label_frames = exact.empty_label_frames;
-    s.frame_attributes = exact.frame_attributes;
-    let paired: u64 = frames.iter().map(|f| f.labels.len() as u64).sum();
-    s.entries_without_frame = entries.saturating_sub(paired);
+    s.labelled_frames = paired.stats.labelled_frames;
+    s.empty_label_frames = paired.stats.empty_label_frames;
+    s.frame_attributes = paired.stats.frame_attributes;
+    s.entries_without_frame = entries.saturating_sub(paired.entries);
     cache.put_paired(tree, &s);
     Ok(s)
+}
+
+/// The figures of a version counted over its frames as the query index pairs
+/// them with label entries: added up frame by frame, no frame kept.
+#[derive(Debug, Default)]
+pub(super) struct Pairing {
+    /// Labelled and empty-label frames and frame attributes (nothing else counted).
+    pub stats: Stats,
+    /// Label entries paired with a frame.
+    pub entries: u64,
+}
+
+impl Pairing {
+    /// Adds one frame, as [`super::stats_of`] counts it.
+    pub fn add_frame(&mut self, f: &FrameRecord) {
+        if !f.labels.is_empty() {
+            if f.objects.is_empty() {
+                self.stats.empty_label_frames += 1;
+            } else {
+                self.stats.labelled_frames += 1;
+            }
+        }
+        self.entries += f.labels.len() as u64;
+        for (k, v) in &f.attrs {
+            *self
+                .stats
+                .frame_attributes
+                .entry(k.clone())
+                .or_default()
+                .entry(super::bucket(v))
+                .or_default() += 1;
+        }
+    }
+
+    /// Adds another part's figures.
+    pub fn merge(&mut self, o: &Pairing) {
+        self.stats.add(&o.stats);
+        self.entries += o.entries;
+    }
 }
 
 fn has_sidecar(store: &ObjectStore, tree: &ObjectId) -> Result<bool> {
@@ -114,4 +151,60 @@ fn ancestor_trees(store: &ObjectStore, parents: &[ObjectId]) -> Vec<ObjectId> {
         queue.extend(commit.parents.iter().copied());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{AttrValue, Format, Object, Units};
+
+    fn frame(attrs: &[(&str, AttrValue)], objects: usize, labels: usize) -> FrameRecord {
+        FrameRecord {
+            path: "f.jpg".into(),
+            id: ObjectId([0; 32]),
+            size: 0,
+            width: None,
+            height: None,
+            units: Units::Pixels,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            objects: (0..objects).map(|_| Object::new("car", None)).collect(),
+            predictions: vec![],
+            labels: (0..labels)
+                .map(|i| (format!("l{i}.json"), Format::Coco))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn pairing_counted_in_parts_agrees_with_the_whole_index() {
+        let rain = || ("weather", AttrValue::Str("rain".into()));
+        let frames = [
+            frame(&[rain()], 2, 1),
+            frame(&[("score", AttrValue::Float(0.5))], 0, 2),
+            frame(&[rain()], 0, 0),
+            frame(&[], 3, 3),
+            frame(&[("weather", AttrValue::Str("sun".into()))], 1, 1),
+        ];
+        let refs: Vec<&FrameRecord> = frames.iter().collect();
+        let whole = super::super::stats_of(&refs);
+        // Split as parallel jobs split an index, then added up.
+        for cut in 0..=frames.len() {
+            let (a, b) = frames.split_at(cut);
+            let mut total = Pairing::default();
+            for part in [a, b] {
+                let mut p = Pairing::default();
+                part.iter().for_each(|f| p.add_frame(f));
+                total.merge(&p);
+            }
+            assert_eq!(total.stats.labelled_frames, whole.labelled_frames);
+            assert_eq!(total.stats.empty_label_frames, whole.empty_label_frames);
+            assert_eq!(total.stats.frame_attributes, whole.frame_attributes);
+            let entries: usize = frames.iter().map(|f| f.labels.len()).sum();
+            assert_eq!(total.entries, entries as u64);
+        }
+        assert_eq!((whole.labelled_frames, whole.empty_label_frames), (3, 1));
+    }
 }
