@@ -268,7 +268,7 @@ mod tests {
         RecordFrame {
             path: format!("img/{i:04}.jpg"),
             id: ObjectId::hash(&i.to_le_bytes()),
-            split: if i % 2 == 0 { "train" } else { "val" }.into(),
+            split: if i.is_multiple_of(2) { "train" } else { "val" }.into(),
             image: format!("images/x/{i:04}.jpg"),
             label: full.then(|| format!("labels/x/{i:04}.txt")),
             label_hash: full.then(|| blake3::hash(&i.to_be_bytes()).to_hex().to_string()),
