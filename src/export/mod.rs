@@ -19,6 +19,7 @@ mod filestat;
 mod handoff;
 pub mod import;
 mod place;
+mod record;
 mod split;
 
 pub use classes::Classes;
@@ -291,8 +292,9 @@ pub struct ExportOptions {
     pub url_prefix: String,
 }
 
-/// The file name of the record every export has.
-pub const RECORD: &str = "dsv-export.json";
+/// The file name of the record every export has (its head: the frames are
+/// in `dsv-export.frames` beside it).
+pub const RECORD: &str = record::HEAD;
 
 /// `dsv-export.json`: what an export holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -314,7 +316,7 @@ pub struct Record {
 }
 
 /// One frame of [`Record`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordFrame {
     /// Its path in the dataset.
     pub path: String,
@@ -374,22 +376,22 @@ struct Earlier<'a> {
     in_place: bool,
     /// An update in place of it was interrupted: none of its files is trusted.
     interrupted: bool,
+    /// Its frames file, kept as it is by an update that changes no frame entry.
+    frames: Option<record::FramesRef>,
 }
 
 /// What an update in place renames its record to while it moves files in:
 /// an export holding it was interrupted halfway and is rebuilt whole.
 const UPDATING: &str = ".dsv-export-updating.json";
+/// Where a new frames file is written before it replaces the export's.
+const UPDATING_FRAMES: &str = ".dsv-export-updating.frames";
 
-/// The record of the export at `dir`, if it is one, and whether an update
-/// in place of it was interrupted.
-fn read_record(dir: &Path) -> Option<(Record, bool)> {
-    let (bytes, interrupted) = match std::fs::read(dir.join(RECORD)) {
-        Ok(b) => (b, false),
-        Err(_) => (std::fs::read(dir.join(UPDATING)).ok()?, true),
-    };
-    serde_json::from_slice(&bytes)
-        .ok()
-        .map(|r| (r, interrupted))
+/// The record of the export at `dir`, if it is one and no update of it was
+/// interrupted (of either layout version: docs/format.md).
+pub fn read_record(dir: &Path) -> Option<Record> {
+    record::read(dir, UPDATING)
+        .filter(|r| !r.interrupted)
+        .map(|r| r.record)
 }
 
 /// The file name of each frame in an export: its own file name, unless
@@ -465,8 +467,14 @@ pub fn export(
     let mut earlier = None;
     if out.exists() && std::fs::read_dir(out).ctx("reading", out)?.next().is_some() {
         // An earlier export of the same format is updated; anything else is refused.
-        match read_record(out) {
-            Some((r, interrupted)) if r.format == opts.format.name() && r.dsv_export == 1 => {
+        match record::read(out, UPDATING) {
+            Some(record::Read {
+                record: r,
+                interrupted,
+                frames,
+            }) if r.format == opts.format.name()
+                && (1..=record::VERSION).contains(&r.dsv_export) =>
+            {
                 // Same placement and splits: every unchanged file stays where
                 // it is. Otherwise (or after an interrupted update) the export
                 // is rebuilt beside the earlier one and swapped in.
@@ -476,6 +484,7 @@ pub fn export(
                     record: r,
                     in_place,
                     interrupted,
+                    frames,
                 });
             }
             _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
@@ -530,10 +539,10 @@ pub fn export(
         &named,
     )?;
     if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
-        move_in(tmp.path(), out, &e.record, &mut rec, &staged)?;
+        move_in(tmp.path(), out, e, &mut rec, &staged)?;
         return Ok(rep);
     }
-    write_record(&tmp.path().join(RECORD), &rec)?;
+    write_record(tmp.path(), &rec)?;
     if earlier.is_some() {
         // The earlier export is moved aside, the new one renamed into its
         // place, then the earlier one removed: at no point is there neither.
@@ -554,8 +563,14 @@ pub fn export(
         // take them all for edited.
         if !staged.is_empty() {
             restat(out, &mut rec, &staged);
+            // The frames first: a head left naming the frames file replaced
+            // makes the next update rebuild the export whole.
+            let frames = out.join(UPDATING_FRAMES);
+            let fref = record::write_frames(&frames, &rec.frames)?;
+            std::fs::rename(&frames, out.join(record::FRAMES))
+                .ctx("writing", out.join(record::FRAMES))?;
             let next = out.join(UPDATING);
-            write_record(&next, &rec)?;
+            record::write_head(&next, &rec, &fref)?;
             std::fs::rename(&next, out.join(RECORD)).ctx("writing", out.join(RECORD))?;
         }
         return Ok(rep);
@@ -569,14 +584,10 @@ pub fn export(
     Ok(rep)
 }
 
-/// Writes the record (compact: it grows with the frames, and every update reads it whole).
-fn write_record(path: &Path, rec: &Record) -> Result<()> {
-    let file = std::fs::File::create(path).ctx("writing", path)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    serde_json::to_writer(&mut w, rec)
-        .map_err(std::io::Error::from)
-        .ctx("writing", path)?;
-    w.flush().ctx("writing", path)
+/// Writes the record into `dir`: its frames file, then its head.
+fn write_record(dir: &Path, rec: &Record) -> Result<()> {
+    let fref = record::write_frames(&dir.join(record::FRAMES), &rec.frames)?;
+    record::write_head(&dir.join(RECORD), rec, &fref)
 }
 
 /// Records again the stat of the images of `frames` of `rec`, now in `out`.
@@ -594,17 +605,19 @@ fn restat(out: &Path, rec: &mut Record, frames: &[usize]) {
 /// Finishes an update in place: the files staged in `staged` (new and
 /// changed ones, the split files) are renamed into `out`, then the files of
 /// the earlier record no longer exported are removed, then the new record is
-/// written. The earlier record is renamed to [`UPDATING`] first, so an update
-/// interrupted here is seen by the next one, which rebuilds the export whole.
+/// written: its frames file only when an entry changed. The earlier record is
+/// renamed to [`UPDATING`] first, so an update interrupted here is seen by the
+/// next one, which rebuilds the export whole.
 /// `moved`: the frames of `new` whose image was staged (a rename changes a
 /// file's ctime: their stats are taken again once in place).
 fn move_in(
     staged: &Path,
     out: &Path,
-    earlier: &Record,
+    earlier_export: &Earlier,
     new: &mut Record,
     moved: &[usize],
 ) -> Result<()> {
+    let earlier = &earlier_export.record;
     let new_json = staged.join(RECORD);
     std::fs::rename(out.join(RECORD), out.join(UPDATING)).ctx("updating", out)?;
     let mut stack = vec![PathBuf::new()];
@@ -613,7 +626,7 @@ fn move_in(
         for entry in std::fs::read_dir(&dir).ctx("reading", &dir)? {
             let entry = entry.ctx("reading", &dir)?;
             let name = rel.join(entry.file_name());
-            if name.as_os_str() == RECORD {
+            if name.as_os_str() == RECORD || name.as_os_str() == record::FRAMES {
                 continue;
             }
             let to = out.join(&name);
@@ -625,21 +638,40 @@ fn move_in(
             }
         }
     }
-    let keep: rustc_hash::FxHashSet<&str> = new
-        .frames
-        .iter()
-        .flat_map(|f| std::iter::once(f.image.as_str()).chain(f.label.as_deref()))
-        .collect();
-    for f in &earlier.frames {
-        for p in std::iter::once(f.image.as_str()).chain(f.label.as_deref()) {
-            if !keep.contains(p) {
-                let _ = std::fs::remove_file(out.join(p));
+    // Frame by frame the same files (an update that added, removed or
+    // renamed none): nothing to remove, and no set of every file built.
+    let same_files = earlier.frames.len() == new.frames.len()
+        && earlier
+            .frames
+            .iter()
+            .zip(&new.frames)
+            .all(|(a, b)| a.image == b.image && a.label == b.label);
+    if !same_files {
+        let keep: rustc_hash::FxHashSet<&str> = new
+            .frames
+            .iter()
+            .flat_map(|f| std::iter::once(f.image.as_str()).chain(f.label.as_deref()))
+            .collect();
+        for f in &earlier.frames {
+            for p in std::iter::once(f.image.as_str()).chain(f.label.as_deref()) {
+                if !keep.contains(p) {
+                    let _ = std::fs::remove_file(out.join(p));
+                }
             }
         }
     }
-    drop(keep);
     restat(out, new, moved);
-    write_record(&new_json, new)?;
+    let fref = match &earlier_export.frames {
+        Some(f) if earlier.frames == new.frames => f.clone(),
+        _ => {
+            let path = staged.join(record::FRAMES);
+            let f = record::write_frames(&path, &new.frames)?;
+            std::fs::rename(&path, out.join(record::FRAMES))
+                .ctx("writing", out.join(record::FRAMES))?;
+            f
+        }
+    };
+    record::write_head(&new_json, new, &fref)?;
     std::fs::rename(&new_json, out.join(RECORD)).ctx("writing", out.join(RECORD))?;
     let _ = std::fs::remove_file(out.join(UPDATING));
     Ok(())
@@ -1064,7 +1096,7 @@ fn export_into(
         write_split_files(dir, out, opts, &classes, &per_split, &members, &mut rep)?;
     }
     let rec = Record {
-        dsv_export: 1,
+        dsv_export: record::VERSION,
         format: opts.format.name().to_string(),
         lineage: opts.lineage.clone(),
         split: opts.split.clone(),

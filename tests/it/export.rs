@@ -47,9 +47,9 @@ fn frames_of(t: &TestRepo) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The export's record (its head and its frames file) as JSON.
 fn record(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("dsv-export.json")).expect("dsv-export.json"))
-        .expect("dsv-export.json is JSON")
+    serde_json::to_value(dsv::export::read_record(dir).expect("an export record")).unwrap()
 }
 
 /// dsv's objects of a frame as compared, boxes in pixels (`size`: the image's).

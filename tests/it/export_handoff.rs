@@ -374,6 +374,101 @@ fn export_update_in_place_leaves_unchanged_files_untouched_and_an_interrupted_on
     assert!(label.starts_with("10 "), "{label}");
 }
 
+/// An export whose record is of version 1 (the frames inline in
+/// `dsv-export.json`, no frames file) is updated in place, to the files a
+/// fresh export writes, and its record is then of version 2.
+#[test]
+fn export_update_reads_a_version_1_record_and_writes_version_2() {
+    use std::os::unix::fs::MetadataExt;
+    let t = demo();
+    let out = t.home().join("y");
+    let o = out.to_str().unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    let rec = dsv::export::read_record(&out).expect("a record");
+    let mut v1 = serde_json::to_value(&rec).unwrap();
+    v1["dsv_export"] = json!(1);
+    std::fs::write(out.join("dsv-export.json"), v1.to_string()).unwrap();
+    std::fs::remove_file(out.join("dsv-export.frames")).unwrap();
+    let ino = |p: &str| std::fs::metadata(out.join(p)).unwrap().ino();
+    let img = ino("images/train/frame_000.jpg");
+    let text = std::fs::read_to_string(t.path("demo/labels/frame_001.txt")).unwrap();
+    std::fs::write(
+        t.path("demo/labels/frame_001.txt"),
+        text.replacen("0 ", "1 ", 1),
+    )
+    .unwrap();
+    t.ok(["commit", "-a", "-m", "relabel"]);
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    // Updated in place (an unchanged image is the same file), not rebuilt.
+    assert_eq!(ino("images/train/frame_000.jpg"), img);
+    let head: Value =
+        serde_json::from_slice(&std::fs::read(out.join("dsv-export.json")).unwrap()).unwrap();
+    assert_eq!(head["dsv_export"], 2, "{head}");
+    assert!(head.get("frames").is_none(), "{head}");
+    assert!(out.join("dsv-export.frames").is_file());
+    let fresh = t.home().join("fresh");
+    t.ok([
+        "export",
+        "--format",
+        "yolo",
+        "--out",
+        fresh.to_str().unwrap(),
+    ]);
+    let (a, b) = (export_files(&out), export_files(&fresh));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(b[k] == *v, "{k} differs from a fresh export");
+    }
+}
+
+/// An update that changes nothing leaves the frames file of the record as it
+/// is (only the head is written); one that finds an exported image edited in
+/// place writes the image and the frames file again; and a frames file that
+/// is not the one the head names makes the next update rebuild the export.
+#[test]
+fn export_update_with_nothing_changed_keeps_the_frames_file_and_repairs_edits() {
+    use std::os::unix::fs::MetadataExt;
+    let t = demo();
+    let out = t.home().join("y");
+    let o = out.to_str().unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    let frames = out.join("dsv-export.frames");
+    let stamp = || {
+        let m = std::fs::metadata(&frames).unwrap();
+        (m.ino(), m.mtime(), m.mtime_nsec())
+    };
+    let first = stamp();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert_eq!(stamp(), first, "the frames file was written again");
+    assert_eq!(
+        dsv::export::read_record(&out).unwrap().frames.len(),
+        6,
+        "the record is whole"
+    );
+    // An exported image edited in place is written again, and recorded.
+    let img = out.join("images/train/frame_002.jpg");
+    let before = std::fs::read(&img).unwrap();
+    let mut edited = before.clone();
+    edited.push(0);
+    std::fs::write(&img, &edited).unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert!(
+        std::fs::read(&img).unwrap() == before,
+        "the edited image is restored"
+    );
+    assert_ne!(stamp(), first, "the frames file records the new image");
+    // A frames file that is not the head's: nothing of the export is
+    // trusted, and a label file edited in place is written again.
+    std::fs::write(&frames, b"not a frames file").unwrap();
+    let lbl = out.join("labels/train/frame_004.txt");
+    let want = std::fs::read(&lbl).unwrap();
+    std::fs::write(&lbl, "garbage\n").unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    assert_eq!(std::fs::read(&lbl).unwrap(), want);
+    assert_eq!(dsv::export::read_record(&out).unwrap().frames.len(), 6);
+}
+
 /// Every file under `dir` by relative path; the parts that differ between
 /// two runs of the same export by design (the dates, data.yaml's `path`, the
 /// record's file times) left out.
@@ -390,8 +485,13 @@ fn export_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
             }
             let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
             let mut bytes = std::fs::read(&p).unwrap();
+            if rel == "dsv-export.frames" {
+                // Compared through the record below (it holds the file times).
+                continue;
+            }
             if rel == "dsv-export.json" {
-                let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                let rec = dsv::export::read_record(dir).expect("an export record");
+                let mut v = serde_json::to_value(rec).unwrap();
                 v["lineage"]["date"] = Value::Null;
                 // An update keeps the earlier export's class ids, and says so.
                 v["classes"]["from"] = Value::Null;
