@@ -154,15 +154,14 @@ pub fn add(
     let stats = repo.store.write_stats();
     report.new_objects = stats.objects;
     report.new_bytes = stats.bytes;
-    let index_stamp = if edits.is_empty() {
-        index.stamp
+    let version = if edits.is_empty() {
+        index.version()
     } else {
-        repo.index.apply(&edits, stamp)?;
-        stamp
+        repo.index.apply_versioned(&edits, stamp)?
     };
     if let Some(s) = session {
         // Everything found is staged now: nothing is remembered as not clean.
-        s.save(repo.dsv_dir(), index_stamp, &Default::default());
+        s.save(repo.dsv_dir(), version, &Default::default());
         report.monitor = s.usage;
     }
     // Staging a conflicted file is how a hand-edited resolution is recorded.
