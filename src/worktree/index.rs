@@ -94,6 +94,12 @@ impl IndexEntry {
         })
     }
 
+    /// Whether this entry's stat can be trusted against `actual` (matching and not
+    /// smudged).
+    pub fn is_clean(&self, actual: &StatStamp) -> bool {
+        self.stat == *actual && self.stat.mtime_ns != 0
+    }
+
     /// An entry whose stat is unknown (forces a re-hash at the next status).
     pub fn unverified(mode: EntryMode, id: ObjectId, size: u64) -> IndexEntry {
         IndexEntry {
@@ -141,7 +147,7 @@ impl IndexState {
 
     /// Whether `entry`'s stat can be trusted against `actual` (matching and not smudged).
     pub fn is_clean(&self, entry: &IndexEntry, actual: &StatStamp) -> bool {
-        entry.stat == *actual && entry.stat.mtime_ns != 0
+        entry.is_clean(actual)
     }
 }
 
@@ -802,6 +808,29 @@ impl IndexReader<'_> {
         }
     }
 
+    /// The entries of `paths` in this view (`None` where the index has none): keyed
+    /// lookups, not a read of the whole index.
+    pub fn get_many<P: AsRef<[u8]>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Option<IndexEntry>>> {
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            paths
+                .into_iter()
+                .map(|p| {
+                    let p = p.as_ref();
+                    match table.get(p).map_err(|e| self.db.err(e))? {
+                        Some(v) => Ok(Some(
+                            IndexEntry::decode(v.value()).ok_or_else(|| self.bad(p))?,
+                        )),
+                        None => Ok(None),
+                    }
+                })
+                .collect()
+        })
+    }
+
     /// The stamp, generation, recorded tree id and smudged paths, without the entries.
     pub fn peek(&self) -> Result<Peek> {
         self.db.guard(|| {
@@ -971,6 +1000,26 @@ mod tests {
                 ino: 1,
             },
         }
+    }
+
+    #[test]
+    fn keyed_lookups_see_one_view_and_name_missing_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let stamp = 1_000_000_000_000;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        index
+            .apply(&[set(b"a", entry(1, 5)), set(b"d/e", entry(2, 5))], stamp)
+            .unwrap();
+        let reader = index.reader().unwrap();
+        // A write after the view was taken is not seen by it.
+        index.apply(&[set(b"b", entry(3, 5))], stamp).unwrap();
+        let got = reader.get_many([&b"d/e"[..], b"b", b"a", b"d"]).unwrap();
+        let ids: Vec<Option<u8>> = got.iter().map(|e| e.map(|e| e.id.0[0])).collect();
+        assert_eq!(ids, vec![Some(2), None, Some(1), None]);
+        assert_eq!(reader.base().unwrap().generation, 1);
     }
 
     #[test]
