@@ -97,19 +97,22 @@ pub fn add(
     // Outside a sparse working tree an absent file keeps its index entry (the commit's).
     super::status::keep_sparse(repo, &mut delta.deleted)?;
     let mut report = AddReport::default();
-    let mut todo: Vec<(WorkFile, bool)> = Vec::new();
-    todo.extend(delta.modified.into_iter().map(|(f, _)| (f, true)));
-    todo.extend(delta.untracked.into_iter().map(|f| (f, false)));
-    let todo_len = todo.len();
+    let todo_len = delta.modified.len() + delta.untracked.len();
     progress.start("adding", Some(todo_len as u64));
     let root = repo.root();
+    let (modified, untracked) = (delta.modified, delta.untracked);
+    // Straight from the delta's two lists, not a third holding both: a first add of
+    // a large tree lists every file.
     let store_all = || -> Vec<Result<(Vec<u8>, IndexEntry, bool)>> {
-        todo.into_par_iter()
-            .map(|(f, was_tracked)| {
-                let r = store_one(repo, root, &f).map(|entry| (f.path, entry, was_tracked));
-                progress.inc(1);
-                r
-            })
+        let store = |f: WorkFile, was_tracked: bool| {
+            let r = store_one(repo, root, &f).map(|entry| (f.path, entry, was_tracked));
+            progress.inc(1);
+            r
+        };
+        modified
+            .into_par_iter()
+            .map(|(f, _)| store(f, true))
+            .chain(untracked.into_par_iter().map(|f| store(f, false)))
             .collect()
     };
     let stored = match hashing_pool(todo_len) {
@@ -117,7 +120,8 @@ pub fn add(
         None => store_all(),
     };
     progress.finish();
-    let mut edits = Vec::new();
+    let mut edits = Vec::with_capacity(stored.len() + delta.deleted.len());
+    report.changed.reserve(stored.len());
     let mut errors = Vec::new();
     for r in stored {
         match r {
@@ -154,15 +158,14 @@ pub fn add(
     let stats = repo.store.write_stats();
     report.new_objects = stats.objects;
     report.new_bytes = stats.bytes;
-    let index_stamp = if edits.is_empty() {
-        index.stamp
+    let version = if edits.is_empty() {
+        index.version()
     } else {
-        repo.index.apply(&edits, stamp)?;
-        stamp
+        repo.index.apply_versioned(&edits, stamp)?
     };
     if let Some(s) = session {
         // Everything found is staged now: nothing is remembered as not clean.
-        s.save(repo.dsv_dir(), index_stamp, &Default::default());
+        s.save(repo.dsv_dir(), version, &Default::default());
         report.monitor = s.usage;
     }
     // Staging a conflicted file is how a hand-edited resolution is recorded.

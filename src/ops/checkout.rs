@@ -18,7 +18,7 @@ use crate::paths::{display_path, path_within};
 use crate::progress::Progress;
 use crate::refs::{HEADS, Head};
 use crate::repo::{Repository, WritableRepo};
-use crate::worktree::index::{Base, IndexEdit, IndexEntry, IndexState, now_ns};
+use crate::worktree::index::{Base, IndexEdit, IndexEntry, now_ns};
 use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
 
@@ -57,16 +57,11 @@ pub struct CheckoutReport {
 }
 
 /// Whether the worktree file at `path` matches `entry` (stat first, hash if needed).
-fn worktree_matches(
-    repo: &Repository,
-    index: &IndexState,
-    path: &[u8],
-    entry: &IndexEntry,
-) -> Result<bool> {
+fn worktree_matches(repo: &Repository, path: &[u8], entry: &IndexEntry) -> Result<bool> {
     match stat_tracked(repo.root(), path) {
         None => Ok(false),
         Some(f) if f.mode != entry.mode => Ok(false),
-        Some(f) if index.is_clean(entry, &f.stat) => Ok(true),
+        Some(f) if entry.is_clean(&f.stat) => Ok(true),
         Some(f) => Ok(hash_worktree_file(repo.root(), &f)? == entry.id),
     }
 }
@@ -300,16 +295,22 @@ fn move_to_tree(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     let current = repo.head_tree()?;
-    let (index, base) = repo.index.load_based()?;
+    // Only the entries of the paths that change are looked up, in one view of the
+    // index: a switch between versions that differ in a few files reads a few entries,
+    // not the whole index.
+    let reader = repo.index.reader()?;
+    let base = reader.base()?;
     let changes = diff_trees(&repo.store, current.as_ref(), Some(target_tree), &[])?;
+    let entries = reader.get_many(changes.iter().map(|c| &c.path))?;
+    drop(reader);
     let sparse = crate::worktree::sparse::load(repo.dsv_dir())?;
     let mut plan = Plan {
         update_index: true,
         ..Plan::default()
     };
     let mut conflicts = Vec::new();
-    for c in changes {
-        let staged = index.entries.get(&c.path);
+    for (c, staged) in changes.into_iter().zip(entries) {
+        let staged = staged.as_ref();
         // Outside a sparse worktree an absent file is what the index expects.
         let outside_absent = sparse.as_ref().is_some_and(|s| !s.includes(&c.path))
             && stat_tracked(repo.root(), &c.path).is_none();
@@ -334,7 +335,7 @@ fn move_to_tree(
         };
         let wt_clean = match staged {
             _ if outside_absent => true,
-            Some(e) => worktree_matches(repo, &index, &c.path, e)? || at_target()?,
+            Some(e) => worktree_matches(repo, &c.path, e)? || at_target()?,
             None => match stat_tracked(repo.root(), &c.path) {
                 None => true,
                 // An untracked file in the way is fine only if it already has the target content.
@@ -432,7 +433,7 @@ fn reset_worktree(
         .filter(|(path, st)| match index.entries.get(path) {
             // The size too: it is part of the tree the index is recorded to hash to.
             Some(e) if e.id == st.id && e.mode == st.mode && e.stat.size == st.size => {
-                !worktree_matches(repo, &index, path, e).unwrap_or(false)
+                !worktree_matches(repo, path, e).unwrap_or(false)
             }
             _ => true,
         })
@@ -599,9 +600,7 @@ pub fn restore(
         }
         for (p, st) in src {
             let clean = match index.entries.get(&p) {
-                Some(e) if e.id == st.id && e.mode == st.mode => {
-                    worktree_matches(repo, &index, &p, e)?
-                }
+                Some(e) if e.id == st.id && e.mode == st.mode => worktree_matches(repo, &p, e)?,
                 _ => false,
             };
             if !clean {

@@ -26,6 +26,18 @@ pub struct LabelCheck {
 /// calls a label file; returns those that fail.
 fn check_files(src: &dyn FileSource, paths: &[(String, ObjectId)]) -> Result<LabelCheck> {
     let layout = Layout::load(src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    Ok(LabelCheck {
+        errors: check_with(&layout, src, paths)?,
+        refuse: layout.toml.check_labels == CheckLevel::Error,
+    })
+}
+
+/// The label files among `paths` that do not parse, by `layout`.
+fn check_with(
+    layout: &Layout,
+    src: &dyn FileSource,
+    paths: &[(String, ObjectId)],
+) -> Result<Vec<LabelWarning>> {
     let errors: Vec<Vec<LabelWarning>> = paths
         .par_iter()
         .map(|(path, id)| -> Result<Vec<LabelWarning>> {
@@ -53,28 +65,38 @@ fn check_files(src: &dyn FileSource, paths: &[(String, ObjectId)]) -> Result<Lab
             })
         })
         .collect::<Result<_>>()?;
-    Ok(LabelCheck {
-        errors: errors.into_iter().flatten().collect(),
-        refuse: layout.toml.check_labels == CheckLevel::Error,
-    })
+    Ok(errors.into_iter().flatten().collect())
 }
 
-/// Checks the given staged paths (what `dsv add` just staged).
+/// Paths [`check_index_paths`] looks up and checks at a time: a full `add -A` of a
+/// large tree names every path, and a list of all of them with their ids would
+/// cost more than the index itself.
+const CHECK_CHUNK: usize = 16_384;
+
+/// Checks the given staged paths (what `dsv add` just staged), looking each up in
+/// the index instead of reading it whole.
 pub fn check_index_paths(repo: &Repository, paths: &[Vec<u8>]) -> Result<LabelCheck> {
-    use crate::worktree::delta::index_states;
-    let index = repo.index.load()?;
-    let states = index_states(&index);
-    let src = crate::worktree::sources::MapSource::new(&repo.store, &states);
-    let files: Vec<(String, ObjectId)> = paths
-        .iter()
-        .filter_map(|p| {
-            let st = states.get(p)?;
-            st.mode
-                .is_blob()
-                .then(|| (String::from_utf8_lossy(p).into_owned(), st.id))
-        })
-        .collect();
-    check_files(&src, &files)
+    let reader = repo.index.reader()?;
+    let src = crate::worktree::sources::IndexSource::new(&repo.store, &reader);
+    let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let mut errors = Vec::new();
+    for chunk in paths.chunks(CHECK_CHUNK) {
+        let files: Vec<(String, ObjectId)> = chunk
+            .iter()
+            .zip(reader.get_many(chunk)?)
+            .filter_map(|(p, e)| {
+                let e = e?;
+                e.mode
+                    .is_blob()
+                    .then(|| (String::from_utf8_lossy(p).into_owned(), e.id))
+            })
+            .collect();
+        errors.extend(check_with(&layout, &src, &files)?);
+    }
+    Ok(LabelCheck {
+        errors,
+        refuse: layout.toml.check_labels == CheckLevel::Error,
+    })
 }
 
 /// Checks the label files that changed between two trees (what a commit

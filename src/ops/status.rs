@@ -113,7 +113,7 @@ pub fn status(
             && let Some(smudged) = &peek.smudged
         {
             // The question must come before anything is looked at.
-            let s = Session::begin_with(repo.dsv_dir(), peek.stamp, smudged);
+            let s = Session::begin_with(repo.dsv_dir(), peek.version(), smudged);
             if let Some(c) = s.candidates() {
                 let part = reader.subset(c)?;
                 delta = Some(monitored_delta(repo.root(), &part, c, true, progress)?);
@@ -179,7 +179,7 @@ pub fn status(
     drop(reader);
     keep_sparse(repo, &mut delta.deleted)?;
     if let Some(s) = &session {
-        s.save(repo.dsv_dir(), peek.stamp, &delta);
+        s.save(repo.dsv_dir(), peek.version(), &delta);
     }
     let state = |e: &IndexEntry| FileState {
         mode: e.mode,

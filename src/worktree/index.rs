@@ -94,6 +94,12 @@ impl IndexEntry {
         })
     }
 
+    /// Whether this entry's stat can be trusted against `actual` (matching and not
+    /// smudged).
+    pub fn is_clean(&self, actual: &StatStamp) -> bool {
+        self.stat == *actual && self.stat.mtime_ns != 0
+    }
+
     /// An entry whose stat is unknown (forces a re-hash at the next status).
     pub fn unverified(mode: EntryMode, id: ObjectId, size: u64) -> IndexEntry {
         IndexEntry {
@@ -116,12 +122,32 @@ pub struct IndexState {
     pub entries: BTreeMap<Vec<u8>, IndexEntry>,
     /// When the index was last written (ns since epoch).
     pub stamp: i64,
+    /// Counts the writes that changed entries (see [`Peek::generation`]).
+    pub generation: i64,
+}
+
+/// Which write of the entries an index is at: two writes of one command can share
+/// a stamp, never a generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexVersion {
+    /// Counts the writes that changed entries (0 in an index older than the counter).
+    pub generation: i64,
+    /// When the index was last written (ns since epoch).
+    pub stamp: i64,
 }
 
 impl IndexState {
+    /// The write of the entries this state was read at.
+    pub fn version(&self) -> IndexVersion {
+        IndexVersion {
+            generation: self.generation,
+            stamp: self.stamp,
+        }
+    }
+
     /// Whether `entry`'s stat can be trusted against `actual` (matching and not smudged).
     pub fn is_clean(&self, entry: &IndexEntry, actual: &StatStamp) -> bool {
-        entry.stat == *actual && entry.stat.mtime_ns != 0
+        entry.is_clean(actual)
     }
 }
 
@@ -134,8 +160,10 @@ pub struct Index {
 
 /// What one write of the entries saw in its transaction, for the monitor's token.
 struct Written {
-    /// The stamp before the write (`None`: the index had none).
-    before: Option<i64>,
+    /// The version before the write (`None`: the index had no stamp).
+    before: Option<IndexVersion>,
+    /// The version the write leaves.
+    after: IndexVersion,
     /// Entries after the write.
     entries: u64,
 }
@@ -177,6 +205,16 @@ pub struct Peek {
     /// The smudged paths, sorted; `None` when the index was last written by a dsv
     /// that did not keep them (read the whole index instead).
     pub smudged: Option<Vec<Vec<u8>>>,
+}
+
+impl Peek {
+    /// The write of the entries this view is at.
+    pub fn version(&self) -> IndexVersion {
+        IndexVersion {
+            generation: self.generation,
+            stamp: self.stamp,
+        }
+    }
 }
 
 /// The state of the index a command read, to write the tree id its edits lead to
@@ -357,19 +395,19 @@ impl Index {
     /// Carries the monitor's saved token across a write of the entries (see
     /// [`super::fsmonitor::carry`]): called after every such write, so a token can
     /// never outlive a change of the entries it does not know of.
-    fn carry(&self, written: &Written, stamp: i64, changed: Option<&[Vec<u8>]>) {
+    fn carry(&self, written: &Written, changed: Option<&[Vec<u8>]>) {
         if super::fsmonitor::has_token(&self.dsv_dir) {
             super::fsmonitor::carry(
                 &self.dsv_dir,
                 written.before,
-                stamp,
+                written.after,
                 changed,
                 written.entries,
             );
         }
     }
 
-    fn carry_edits(&self, written: &Written, stamp: i64, edits: &[IndexEdit]) {
+    fn carry_edits(&self, written: &Written, edits: &[IndexEdit]) {
         if super::fsmonitor::has_token(&self.dsv_dir) {
             let changed: Vec<Vec<u8>> = edits
                 .iter()
@@ -377,7 +415,7 @@ impl Index {
                     IndexEdit::Set(p, _) | IndexEdit::Remove(p) => p.clone(),
                 })
                 .collect();
-            self.carry(written, stamp, Some(&changed));
+            self.carry(written, Some(&changed));
         }
     }
 
@@ -415,6 +453,7 @@ impl Index {
             IndexState {
                 entries,
                 stamp: base.stamp,
+                generation: base.generation,
             },
             base,
         ))
@@ -423,9 +462,15 @@ impl Index {
     /// Applies edits atomically. `stamp` is when the operation started looking at
     /// the files (see [`now_ns`]): entries modified within the racy window of it are re-hashed later.
     pub fn apply(&self, edits: &[IndexEdit], stamp: i64) -> Result<()> {
+        self.apply_versioned(edits, stamp).map(drop)
+    }
+
+    /// [`Index::apply`], returning the version the write left (for a token saved
+    /// against it).
+    pub fn apply_versioned(&self, edits: &[IndexEdit], stamp: i64) -> Result<IndexVersion> {
         let (_, written) = self.db.guard(|| self.apply_inner(edits, stamp, None))?;
-        self.carry_edits(&written, stamp, edits);
-        Ok(())
+        self.carry_edits(&written, edits);
+        Ok(written.after)
     }
 
     /// [`Index::apply`], recording in the same transaction `tree` as the id the entries
@@ -442,7 +487,7 @@ impl Index {
         let (recorded, written) = self
             .db
             .guard(|| self.apply_inner(edits, stamp, Some((base, tree))))?;
-        self.carry_edits(&written, stamp, edits);
+        self.carry_edits(&written, edits);
         Ok(recorded)
     }
 
@@ -468,7 +513,10 @@ impl Index {
                 (
                     aux_kept(&meta).map_err(|e| self.db.err(e))?,
                     unchanged,
-                    now_stamp,
+                    now_stamp.map(|stamp| IndexVersion {
+                        generation: now_gen,
+                        stamp,
+                    }),
                 )
             };
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
@@ -489,12 +537,14 @@ impl Index {
                     }
                 }
             }
-            written = Written {
-                before,
-                entries: table.len().map_err(|e| self.db.err(e))?,
-            };
+            let entries = table.len().map_err(|e| self.db.err(e))?;
             drop((table, smudged));
             let generation = bump(&tx, stamp, kept).map_err(|e| self.db.err(e))?;
+            written = Written {
+                before,
+                after: IndexVersion { generation, stamp },
+                entries,
+            };
             // Without the derived tables kept, a recorded tree id would never be read.
             recorded = kept && unchanged;
             if let Some((_, tree)) = record.filter(|_| recorded) {
@@ -562,7 +612,7 @@ impl Index {
         let (written, changed) = self
             .db
             .guard(|| self.replace_all_inner(entries, stamp, tree, diff))?;
-        self.carry(&written, stamp, changed.as_deref());
+        self.carry(&written, changed.as_deref());
         Ok(())
     }
 
@@ -576,7 +626,13 @@ impl Index {
         let tx = self.db.write()?;
         let before = tx
             .open_table(META)
-            .and_then(|m| Ok(m.get("stamp")?.map(|v| v.value())))
+            .and_then(|m| {
+                let generation = m.get("gen")?.map(|v| v.value()).unwrap_or(0);
+                Ok(m.get("stamp")?.map(|v| IndexVersion {
+                    generation,
+                    stamp: v.value(),
+                }))
+            })
             .map_err(|e| self.db.err(e))?;
         let changed = if diff {
             let old = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
@@ -600,8 +656,9 @@ impl Index {
         } else {
             None
         };
-        let written = Written {
+        let mut written = Written {
             before,
+            after: IndexVersion::default(),
             entries: entries.len() as u64,
         };
         {
@@ -619,6 +676,7 @@ impl Index {
             drop((table, smudged));
             // Every entry was written just now: the derived tables are whole again.
             let generation = bump(&tx, stamp, true).map_err(|e| self.db.err(e))?;
+            written.after = IndexVersion { generation, stamp };
             if let Some(tree) = tree {
                 put_tree(&tx, generation, stamp, tree).map_err(|e| self.db.err(e))?;
             }
@@ -750,6 +808,29 @@ impl IndexReader<'_> {
         }
     }
 
+    /// The entries of `paths` in this view (`None` where the index has none): keyed
+    /// lookups, not a read of the whole index.
+    pub fn get_many<P: AsRef<[u8]>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Option<IndexEntry>>> {
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            paths
+                .into_iter()
+                .map(|p| {
+                    let p = p.as_ref();
+                    match table.get(p).map_err(|e| self.db.err(e))? {
+                        Some(v) => Ok(Some(
+                            IndexEntry::decode(v.value()).ok_or_else(|| self.bad(p))?,
+                        )),
+                        None => Ok(None),
+                    }
+                })
+                .collect()
+        })
+    }
+
     /// The stamp, generation, recorded tree id and smudged paths, without the entries.
     pub fn peek(&self) -> Result<Peek> {
         self.db.guard(|| {
@@ -791,21 +872,11 @@ impl IndexReader<'_> {
             entries.push((p.to_vec(), *e));
             Ok(())
         })?;
-        let stamp = self.peek_stamp()?;
+        let base = self.base()?;
         Ok(IndexState {
             entries: entries.into_iter().collect(),
-            stamp,
-        })
-    }
-
-    fn peek_stamp(&self) -> Result<i64> {
-        self.db.guard(|| {
-            let meta = self.tx.open_table(META).map_err(|e| self.db.err(e))?;
-            Ok(meta
-                .get("stamp")
-                .map_err(|e| self.db.err(e))?
-                .map(|v| v.value())
-                .unwrap_or(0))
+            stamp: base.stamp,
+            generation: base.generation,
         })
     }
 
@@ -839,7 +910,7 @@ impl IndexReader<'_> {
     /// The entries at `paths` and below them (a path may name a directory), with the
     /// index's stamp: a few keyed lookups, not a read of the whole index.
     pub fn subset(&self, paths: &[Vec<u8>]) -> Result<IndexState> {
-        let stamp = self.peek_stamp()?;
+        let base = self.base()?;
         self.db.guard(|| {
             let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
             let mut entries = BTreeMap::new();
@@ -859,7 +930,11 @@ impl IndexReader<'_> {
                     entries.insert(k.to_vec(), e);
                 }
             }
-            Ok(IndexState { entries, stamp })
+            Ok(IndexState {
+                entries,
+                stamp: base.stamp,
+                generation: base.generation,
+            })
         })
     }
 
@@ -925,6 +1000,26 @@ mod tests {
                 ino: 1,
             },
         }
+    }
+
+    #[test]
+    fn keyed_lookups_see_one_view_and_name_missing_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dir.path(), storage.clone()).unwrap();
+        let index = Index::open(dir.path(), true, storage).unwrap();
+        let stamp = 1_000_000_000_000;
+        let set = |p: &[u8], e| IndexEdit::Set(p.to_vec(), e);
+        index
+            .apply(&[set(b"a", entry(1, 5)), set(b"d/e", entry(2, 5))], stamp)
+            .unwrap();
+        let reader = index.reader().unwrap();
+        // A write after the view was taken is not seen by it.
+        index.apply(&[set(b"b", entry(3, 5))], stamp).unwrap();
+        let got = reader.get_many([&b"d/e"[..], b"b", b"a", b"d"]).unwrap();
+        let ids: Vec<Option<u8>> = got.iter().map(|e| e.map(|e| e.id.0[0])).collect();
+        assert_eq!(ids, vec![Some(2), None, Some(1), None]);
+        assert_eq!(reader.base().unwrap().generation, 1);
     }
 
     #[test]

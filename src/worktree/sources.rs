@@ -156,6 +156,42 @@ impl FileSource for MapSource<'_> {
     }
 }
 
+/// Files as the index says, looked up one by one (no map of the whole index),
+/// contents from the store.
+pub struct IndexSource<'a> {
+    store: &'a ObjectStore,
+    reader: &'a super::index::IndexReader<'a>,
+}
+
+impl<'a> IndexSource<'a> {
+    /// A source over one view of the index whose ids are all in the store.
+    pub fn new(
+        store: &'a ObjectStore,
+        reader: &'a super::index::IndexReader<'a>,
+    ) -> IndexSource<'a> {
+        IndexSource { store, reader }
+    }
+
+    fn entry(&self, path: &str) -> Result<Option<super::index::IndexEntry>> {
+        Ok(self.reader.get_many([path.as_bytes()])?.pop().flatten())
+    }
+}
+
+impl FileSource for IndexSource<'_> {
+    fn read_id(&self, _path: &str, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        Ok(Some(self.store.get(id)?))
+    }
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.entry(path)? {
+            Some(e) => Ok(Some(self.store.get(&e.id)?)),
+            None => Ok(None),
+        }
+    }
+    fn exists(&self, path: &str) -> Result<bool> {
+        Ok(self.entry(path)?.is_some())
+    }
+}
+
 /// Files of the working tree, read from disk.
 pub struct WorktreeSource {
     root: PathBuf,

@@ -3,7 +3,8 @@
 //! `add -A` and `commit -a` look only at those instead of walking the tree.
 //!
 //! The token is kept in `.dsv/fsmonitor/token` (format in docs/format.md) with
-//! what the last look found: the index stamp it was taken against, a digest of
+//! what the last look found: the index version (generation and stamp) it was
+//! taken against, a digest of
 //! the sparse definition, and every path that was not clean then (modified,
 //! deleted, untracked). A later look is monitored only if all of that still holds;
 //! it then examines the paths the daemon reports, the remembered ones, and every
@@ -12,7 +13,7 @@
 //! or sparse definition, an unreadable token file) is a full scan.
 //!
 //! Every write of the index's entries by dsv (switch, reset, checkout, add, rm,
-//! merge, ...) carries the token over to the new stamp with the paths whose entries
+//! merge, ...) carries the token over to the new version with the paths whose entries
 //! it changed remembered too ([`carry`]), so the first look after it is still
 //! monitored; the worktree files it wrote are reported by the daemon like any
 //! other change.
@@ -34,13 +35,16 @@ use crate::progress::Progress;
 use crate::store::chunk::StatStamp;
 
 use super::delta::{WorktreeDelta, classify, worktree_delta};
-use super::index::IndexState;
+use super::index::{IndexState, IndexVersion};
 use super::scan::{IGNORE_FILE, WorkFile, mode_of, scan};
 
 /// First word of every request on the socket (the protocol's version).
 pub const PROTOCOL: &str = "dsv-fsmonitor/1";
 /// First line of the token file (its format's version).
-const TOKEN_MAGIC: &[u8] = b"dsv-fsmonitor-token 1\n";
+///
+/// Format 1 named only the index's stamp, which two writes of one command can
+/// share: it is read as no token (a full scan, then a format 2 token).
+const TOKEN_MAGIC: &[u8] = b"dsv-fsmonitor-token 2\n";
 /// A token file or a daemon answer larger than this is not read (full scan).
 const MAX_BYTES: u64 = 256 << 20;
 
@@ -226,7 +230,7 @@ pub fn stop_daemon(dsv_dir: &Path) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct TokenFile {
     token: String,
-    index_stamp: i64,
+    index: IndexVersion,
     sparse: String,
     paths: Vec<Vec<u8>>,
 }
@@ -240,9 +244,10 @@ impl TokenFile {
         let mut out = TOKEN_MAGIC.to_vec();
         out.extend_from_slice(
             format!(
-                "token {}\nindex {}\nsparse {}\npaths {}\n",
+                "token {}\nindex {} {}\nsparse {}\npaths {}\n",
                 self.token,
-                self.index_stamp,
+                self.index.generation,
+                self.index.stamp,
                 self.sparse,
                 self.paths.len()
             )
@@ -264,7 +269,12 @@ impl TokenFile {
             Some(line.strip_prefix(name)?.strip_prefix(' ')?.to_string())
         };
         let token = field("token")?;
-        let index_stamp = field("index")?.parse().ok()?;
+        let index = field("index")?;
+        let (generation, stamp) = index.split_once(' ')?;
+        let index = IndexVersion {
+            generation: generation.parse().ok()?,
+            stamp: stamp.parse().ok()?,
+        };
         let sparse = field("sparse")?;
         let n: usize = field("paths")?.parse().ok()?;
         let paths: Vec<Vec<u8>> = if rest.is_empty() {
@@ -277,7 +287,7 @@ impl TokenFile {
         };
         (paths.len() == n && paths.iter().all(|p| safe_path(p))).then_some(TokenFile {
             token,
-            index_stamp,
+            index,
             sparse,
             paths,
         })
@@ -331,7 +341,7 @@ fn carry_limit(entries: u64) -> usize {
 /// checkout, add, rm, merge, ...), so the next look stays monitored instead of
 /// finding "the index changed".
 ///
-/// The token file says: with the index at stamp `before`, every path outside its
+/// The token file says: with the index at version `before`, every path outside its
 /// remembered paths, the daemon's changes since its token and the smudged entries
 /// is clean. A write from `before` to `after` that changed the entries exactly at
 /// `changed` (`None`: not known) leaves every other path's entry as it was, so the
@@ -344,8 +354,8 @@ fn carry_limit(entries: u64) -> usize {
 /// holds after the write.
 pub fn carry(
     dsv_dir: &Path,
-    before: Option<i64>,
-    after: i64,
+    before: Option<IndexVersion>,
+    after: IndexVersion,
     changed: Option<&[Vec<u8>]>,
     entries: u64,
 ) {
@@ -355,7 +365,7 @@ pub fn carry(
         }
         return;
     };
-    if Some(saved.index_stamp) != before {
+    if Some(saved.index) != before {
         return;
     }
     match changed {
@@ -363,12 +373,23 @@ pub fn carry(
             saved.paths.extend(c.iter().cloned());
             saved.paths.sort_unstable();
             saved.paths.dedup();
-            saved.index_stamp = after;
+            saved.index = after;
             if saved.save(dsv_dir).is_err() {
                 forget(dsv_dir);
             }
         }
         _ => forget(dsv_dir),
+    }
+}
+
+/// Why a saved token cannot be trusted for the index at `index` and the sparse
+/// definition digested as `sparse` (`None`: it can).
+fn why_not(saved: Option<&TokenFile>, index: IndexVersion, sparse: &str) -> Option<&'static str> {
+    match saved {
+        None => Some("no saved token"),
+        Some(t) if t.index != index => Some("the index changed"),
+        Some(t) if t.sparse != sparse => Some("the sparse definition changed"),
+        Some(_) => None,
     }
 }
 
@@ -404,20 +425,15 @@ impl Session {
             .filter(|(_, e)| e.stat.mtime_ns == 0)
             .map(|(p, _)| p.clone())
             .collect();
-        Session::begin_with(dsv_dir, index.stamp, &smudged)
+        Session::begin_with(dsv_dir, index.version(), &smudged)
     }
 
-    /// [`Session::begin`] from the index's stamp and its smudged paths only (see
+    /// [`Session::begin`] from the index's version and its smudged paths only (see
     /// [`super::index::Peek`]), so the index need not be read whole.
-    pub fn begin_with(dsv_dir: &Path, stamp: i64, smudged: &[Vec<u8>]) -> Session {
+    pub fn begin_with(dsv_dir: &Path, index: IndexVersion, smudged: &[Vec<u8>]) -> Session {
         let sparse = sparse_digest(dsv_dir);
         let saved = TokenFile::load(dsv_dir);
-        let why_not = match &saved {
-            None => Some("no saved token"),
-            Some(t) if t.index_stamp != stamp => Some("the index changed"),
-            Some(t) if t.sparse != sparse => Some("the sparse definition changed"),
-            Some(_) => None,
-        };
+        let why_not = why_not(saved.as_ref(), index, &sparse);
         let old = saved.as_ref().filter(|_| why_not.is_none());
         let answer = ask(dsv_dir, old.map(|t| t.token.as_str()));
         let (usage, token, candidates) = match answer {
@@ -480,9 +496,9 @@ impl Session {
     }
 
     /// Saves the token with what this look found not clean (after the sparse rule),
-    /// against the index whose stamp is `index_stamp`. Best effort: a failure only
-    /// costs a full scan next time.
-    pub fn save(&self, dsv_dir: &Path, index_stamp: i64, delta: &WorktreeDelta) {
+    /// against the index at `index` (the version the look began with, or the one the
+    /// caller's own write left). Best effort: a failure only costs a full scan next time.
+    pub fn save(&self, dsv_dir: &Path, index: IndexVersion, delta: &WorktreeDelta) {
         let Some(token) = &self.token else { return };
         let mut paths: Vec<Vec<u8>> = delta
             .modified
@@ -495,7 +511,7 @@ impl Session {
         paths.dedup();
         let file = TokenFile {
             token: token.clone(),
-            index_stamp,
+            index,
             sparse: self.sparse.clone(),
             paths,
         };
@@ -661,6 +677,7 @@ pub fn monitored_delta(
     let sub = IndexState {
         entries,
         stamp: index.stamp,
+        generation: index.generation,
     };
     classify(root, &sub, files, &[], hash, progress)
 }
@@ -669,11 +686,15 @@ pub fn monitored_delta(
 mod tests {
     use super::*;
 
+    fn v(generation: i64, stamp: i64) -> IndexVersion {
+        IndexVersion { generation, stamp }
+    }
+
     #[test]
     fn token_file_round_trip() {
         let t = TokenFile {
             token: "abc-12".into(),
-            index_stamp: -5,
+            index: v(3, -5),
             sparse: "-".into(),
             paths: vec![b"a/b".to_vec(), b"c\nd".to_vec()],
         };
@@ -681,7 +702,63 @@ mod tests {
         let mut bad = t.encode();
         bad.truncate(bad.len() - 1);
         assert_eq!(TokenFile::decode(&bad), None);
-        assert_eq!(TokenFile::decode(b"dsv-fsmonitor-token 2\n"), None);
+        assert_eq!(TokenFile::decode(b"dsv-fsmonitor-token 3\n"), None);
+    }
+
+    #[test]
+    fn a_format_1_token_is_no_token() {
+        let old = b"dsv-fsmonitor-token 1\ntoken abc-12\nindex 7\nsparse -\npaths 0\n";
+        assert_eq!(TokenFile::decode(old), None);
+        assert_eq!(why_not(None, v(1, 7), "-"), Some("no saved token"));
+    }
+
+    #[test]
+    fn a_token_saved_between_two_writes_with_one_stamp_is_not_trusted_after_the_second() {
+        use crate::worktree::index::{Index, IndexEdit, IndexEntry};
+        let dir = tempfile::tempdir().unwrap();
+        let dsv = dir.path();
+        std::fs::create_dir_all(monitor_dir(dsv)).unwrap();
+        let storage: Arc<dyn crate::storage::Storage> = Arc::new(crate::storage::OsStorage);
+        Index::create(dsv, storage.clone()).unwrap();
+        let index = Index::open(dsv, true, storage).unwrap();
+        let entry = |byte: u8| {
+            IndexEntry::unverified(
+                crate::object::EntryMode::File,
+                crate::id::ObjectId([byte; 32]),
+                1,
+            )
+        };
+        let set = |p: &[u8], byte| IndexEdit::Set(p.to_vec(), entry(byte));
+        // One command writes the index twice with the same stamp; a look reads the
+        // index between the writes and saves its token after the second.
+        let stamp = 1_000_000_000_000;
+        index.apply(&[set(b"a", 1)], stamp).unwrap();
+        let seen = index.reader().unwrap().peek().unwrap().version();
+        index.apply(&[set(b"b", 2)], stamp).unwrap();
+        let now = index.reader().unwrap().peek().unwrap().version();
+        assert_eq!(seen.stamp, now.stamp);
+        let saved = TokenFile {
+            token: "abc-7".into(),
+            index: seen,
+            sparse: "-".into(),
+            paths: Vec::new(),
+        };
+        // It does not describe the index as the second write left it ('b' is not
+        // among its paths): the next look must not trust it.
+        assert_eq!(why_not(Some(&saved), now, "-"), Some("the index changed"));
+        assert_eq!(why_not(Some(&saved), seen, "-"), None);
+        // Saved as it is now, a token is carried across two more such writes.
+        TokenFile {
+            index: now,
+            ..saved
+        }
+        .save(dsv)
+        .unwrap();
+        index.apply(&[set(b"c", 3)], stamp).unwrap();
+        index.apply(&[set(b"d", 4)], stamp).unwrap();
+        let t = TokenFile::load(dsv).unwrap();
+        assert_eq!(t.index, index.reader().unwrap().peek().unwrap().version());
+        assert_eq!(t.paths, vec![b"c".to_vec(), b"d".to_vec()]);
     }
 
     #[test]
@@ -689,10 +766,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dsv = dir.path();
         std::fs::create_dir_all(monitor_dir(dsv)).unwrap();
-        let saved = |stamp: i64, paths: &[&str]| {
+        let saved = |index: IndexVersion, paths: &[&str]| {
             TokenFile {
                 token: "abc-7".into(),
-                index_stamp: stamp,
+                index,
                 sparse: "-".into(),
                 paths: paths.iter().map(|p| p.as_bytes().to_vec()).collect(),
             }
@@ -700,25 +777,38 @@ mod tests {
             .unwrap();
         };
         let changed = |p: &[&str]| p.iter().map(|p| p.as_bytes().to_vec()).collect::<Vec<_>>();
-        saved(5, &["b"]);
-        carry(dsv, Some(5), 9, Some(&changed(&["c", "a", "b"])), 100);
+        saved(v(1, 5), &["b"]);
+        carry(
+            dsv,
+            Some(v(1, 5)),
+            v(2, 9),
+            Some(&changed(&["c", "a", "b"])),
+            100,
+        );
         let t = TokenFile::load(dsv).unwrap();
-        assert_eq!((t.token.as_str(), t.index_stamp), ("abc-7", 9));
+        assert_eq!((t.token.as_str(), t.index), ("abc-7", v(2, 9)));
         assert_eq!(t.paths, changed(&["a", "b", "c"]));
-        // A token saved against another index state stays as it is (stale, or newer).
-        carry(dsv, Some(5), 12, Some(&changed(&["d"])), 100);
+        // A token saved against another index state stays as it is (stale, or newer),
+        // whether the stamp or only the generation differs.
+        carry(dsv, Some(v(1, 5)), v(2, 12), Some(&changed(&["d"])), 100);
+        carry(dsv, Some(v(1, 9)), v(2, 9), Some(&changed(&["d"])), 100);
         assert_eq!(TokenFile::load(dsv).unwrap(), t);
         // Unknown or too many changed paths: the token goes.
-        carry(dsv, Some(9), 12, None, 100);
+        carry(dsv, Some(v(2, 9)), v(3, 12), None, 100);
         assert!(!has_token(dsv));
-        saved(5, &[]);
+        saved(v(1, 5), &[]);
         let many: Vec<Vec<u8>> = (0..10_001).map(|i| format!("f{i}").into_bytes()).collect();
-        carry(dsv, Some(5), 6, Some(&many), 100);
+        carry(dsv, Some(v(1, 5)), v(2, 6), Some(&many), 100);
         assert!(!has_token(dsv));
-        // An unreadable token goes too.
-        std::fs::write(token_file(dsv), b"dsv-fsmonitor-token 1\ntoken x\n").unwrap();
-        carry(dsv, Some(5), 6, Some(&[]), 100);
-        assert!(!has_token(dsv));
+        // An unreadable token goes too, as does one of format 1.
+        for old in [
+            &b"dsv-fsmonitor-token 2\ntoken x\n"[..],
+            b"dsv-fsmonitor-token 1\ntoken x\nindex 5\nsparse -\npaths 0\n",
+        ] {
+            std::fs::write(token_file(dsv), old).unwrap();
+            carry(dsv, Some(v(1, 5)), v(2, 6), Some(&[]), 100);
+            assert!(!has_token(dsv));
+        }
     }
 
     #[test]
