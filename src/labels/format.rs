@@ -132,11 +132,12 @@ pub trait LabelFormat: Sync {
         false
     }
 
-    /// What [`LabelFormat::parse`] with `names` would count in a file of a
-    /// format that stores class indices, found without building objects
-    /// ([`Counts`] says how): `None` when `parse` refuses the file (the
-    /// caller then parses it for the error), and always for a format
-    /// without the counting pass.
+    /// What [`LabelFormat::parse`] with `names` would count in a file,
+    /// found without building objects ([`Counts`] says how): `None` when
+    /// `parse` refuses the file (the caller then parses it for the error)
+    /// or, for a multi-frame format, when the counting pass does not take
+    /// it (the caller then parses it, with the same results), and always
+    /// for a format without the counting pass.
     fn count(&self, _bytes: &[u8], _names: Option<&ClassNames>) -> Option<Counts> {
         None
     }
@@ -309,10 +310,12 @@ pub type ClassList = fn(&[u8]) -> Option<Vec<String>>;
 /// `score` ([`super::AttrValue::Float`]).
 pub type PlainBox = (usize, BBox, Option<f64>);
 
-/// The counts of a one-frame file of a format that stores class indices
-/// ([`LabelFormat::count`]). The frame [`LabelFormat::parse`] builds has
-/// `objects` objects, classes named as a [`PlainBox`]'s are, no frame
-/// attributes, and no object attribute but a `score` number on `scored` of them.
+/// The counts of a file ([`LabelFormat::count`]). Without `frames`, of a
+/// one-frame file of a format that stores class indices: the frame
+/// [`LabelFormat::parse`] builds has `objects` objects, classes named as a
+/// [`PlainBox`]'s are, no frame attributes, and no object attribute but a
+/// `score` number on `scored` of them. With `frames`, of a multi-frame
+/// file that names its classes itself: see [`FileTally`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Objects.
@@ -321,6 +324,26 @@ pub struct Counts {
     pub classes: Vec<(usize, u64)>,
     /// Objects with a confidence score.
     pub scored: u64,
+    /// The rest of a multi-frame file's counts.
+    pub frames: Option<Box<FileTally>>,
+}
+
+/// What a multi-frame file's [`Counts`] hold beyond objects and classes:
+/// `classes` index `names`, the file's own class names (two indices may
+/// share a name), `scored` is 0, and the frames' and objects' attributes
+/// are counted by [`super::attr_bucket`] here (`score` among them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileTally {
+    /// Frames with at least one object.
+    pub labelled: u64,
+    /// Frames without objects.
+    pub empty: u64,
+    /// The class names `classes` index.
+    pub names: Vec<String>,
+    /// (attribute, value bucket, objects), in order of first appearance.
+    pub attributes: Vec<(String, String, u64)>,
+    /// (attribute, value bucket, frames), in order of first appearance.
+    pub frame_attributes: Vec<(String, String, u64)>,
 }
 
 /// Where an export of one format puts its files: `{split}` in a directory
@@ -526,7 +549,8 @@ mod tests {
             Counts {
                 objects: 2,
                 classes: vec![(1, 1), (0, 1)],
-                scored: 1
+                scored: 1,
+                frames: None,
             }
         );
     }

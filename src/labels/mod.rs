@@ -24,8 +24,8 @@ pub mod yolo;
 
 pub use attrs::Attributes;
 pub use format::{
-    Counts, DatasetFile, DatasetLineage, DatasetPlan, ExportLayout, LabelFormat, Place, PlainBox,
-    REGISTRY, format_from_tag, format_of, format_tag,
+    Counts, DatasetFile, DatasetLineage, DatasetPlan, ExportLayout, FileTally, LabelFormat, Place,
+    PlainBox, REGISTRY, format_from_tag, format_of, format_tag,
 };
 pub use names::{ClassNames, KptShape, parse_class_names};
 
@@ -332,6 +332,15 @@ impl std::fmt::Display for AttrValue {
             AttrValue::Float(x) => write!(f, "{x}"),
             AttrValue::Str(s) => f.write_str(s),
         }
+    }
+}
+
+/// The value an attribute is counted under (`dsv stats`): real numbers all
+/// under "number", any other value as its text.
+pub fn attr_bucket(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Float(_) => "number".into(),
+        other => other.to_string(),
     }
 }
 

@@ -407,13 +407,13 @@ pub fn totals(changes: &[FrameAttributeChanges]) -> FrameAttributeTotals {
             }
             if let Some(v) = &c.before {
                 values
-                    .entry((&c.attribute, crate::ops::stats::attr_bucket(v)))
+                    .entry((&c.attribute, crate::labels::attr_bucket(v)))
                     .or_default()
                     .0 += 1;
             }
             if let Some(v) = &c.after {
                 values
-                    .entry((&c.attribute, crate::ops::stats::attr_bucket(v)))
+                    .entry((&c.attribute, crate::labels::attr_bucket(v)))
                     .or_default()
                     .1 += 1;
             }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
-use crate::labels::{AttrValue, ClassNames, FrameLabels, LabelFormat, format_of};
+use crate::labels::{ClassNames, FileTally, FrameLabels, LabelFormat, attr_bucket, format_of};
 use crate::layout::{Layout, NAMES_FILES, Role, stem};
 use crate::object::EntryMode;
 use crate::object::tree::TreeObjectRef;
@@ -217,6 +217,31 @@ impl FileCounts {
         };
         for f in frames {
             c.add_frame(f);
+        }
+        c
+    }
+
+    /// The counts of a multi-frame file from its format's counting pass
+    /// ([`LabelFormat::count`]): what [`FileCounts::of_frames`] gives of
+    /// the frames its parser builds.
+    fn of_tally(objects: u64, classes: Vec<(usize, u64)>, tally: FileTally) -> FileCounts {
+        let mut c = FileCounts {
+            kind: FileKind::Parsed,
+            labelled: tally.labelled,
+            empty: tally.empty,
+            objects,
+            attributes: tally.attributes,
+            frame_attributes: tally.frame_attributes,
+            ..FileCounts::default()
+        };
+        c.classes.reserve(classes.len());
+        for (index, n) in classes {
+            let name = tally.names.get(index).cloned().unwrap_or_default();
+            // Two categories may share a name; the parse counts them as one class.
+            match c.classes.iter_mut().find(|e| e.0 == name) {
+                Some(e) => e.1 += n,
+                None => c.classes.push((name, n)),
+            }
         }
         c
     }
@@ -598,14 +623,6 @@ fn decode_files(b: &[u8]) -> Option<KnownFiles> {
         out.insert(name, (id, c));
     }
     r.done().then_some(out)
-}
-
-/// The value an attribute is counted under.
-pub fn attr_bucket(v: &AttrValue) -> String {
-    match v {
-        AttrValue::Float(_) => "number".into(),
-        other => other.to_string(),
-    }
 }
 
 /// The difference between two sets of counts (`dsv stats A B`).
@@ -1010,6 +1027,15 @@ impl Walk<'_> {
                 path,
                 scope.names.as_ref(),
             )));
+        }
+        // A multi-frame file its format's counting pass takes (COCO's) is
+        // counted without building a frame or an object.
+        if !imp.uses_class_names()
+            && let Some(counts) = imp.count(bytes, None)
+            && let Some(tally) = counts.frames
+        {
+            let full = FileCounts::of_tally(counts.objects, counts.classes, *tally);
+            return Ok(Some(Counted::Full(Box::new(full))));
         }
         // Frame by frame: a multi-frame file is counted without holding
         // all its objects at once.

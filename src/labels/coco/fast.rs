@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::lex::{JsonError, Kind, Lexer, SERDE_DEPTH};
 use super::{
     Ann, Attrs, Bbox4, Build, Category, Class, Compact, Crowd, Doc, IMAGE_FIELDS, Id, IdIndex,
-    Image, KeypointList, Seg, Segmentation, Stream, Waiting, Whole, classes, image_count_hint,
-    resolve,
+    Image, KeypointList, Seg, Segmentation, Stream, Tallied, Tally, Waiting, Whole, classes,
+    image_count_hint, resolve,
 };
 use crate::labels::{AttrValue, BBox, FrameLabels};
 
@@ -62,6 +62,21 @@ pub(super) fn parse_compact_split_from(
     split_from: usize,
 ) -> Option<(Vec<Waiting>, Vec<String>)> {
     read::<Compact>(Reader::new(bytes, 0, split_from))
+}
+
+/// [`parse`] keeping only what is counted of frames and annotations
+/// ([`Tally`]), and the categories' names their classes index.
+pub(super) fn parse_tally(bytes: &[u8]) -> Option<(Vec<Tallied>, Vec<String>)> {
+    parse_tally_split_from(bytes, SPLIT_FROM)
+}
+
+/// [`parse_tally`], splitting lists from `split_from` bytes (see
+/// [`parse_split_from`]).
+pub(super) fn parse_tally_split_from(
+    bytes: &[u8],
+    split_from: usize,
+) -> Option<(Vec<Tallied>, Vec<String>)> {
+    read::<Tally>(Reader::new(bytes, 0, split_from))
 }
 
 /// The whole document into lists ([`Reader::collect`]), or the error that
@@ -1879,8 +1894,11 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::super::{parse_buffered as parse_lists, write};
-    use crate::labels::{AttrValue, BBox, FrameLabels, Geometry, LabelError, Object, Units};
+    use crate::labels::{
+        AttrValue, BBox, Counts, FrameLabels, Geometry, LabelError, Object, Units, attr_bucket,
+    };
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     /// Runs both drivers on `bytes`. Where the streaming read gives frames,
     /// they must be the reading into lists', bit for bit (`Debug` of a float
@@ -1913,6 +1931,24 @@ mod tests {
             super::super::check(bytes),
             full.as_ref().map(drop).map_err(Clone::clone)
         );
+        // The counting pass: what counting the frames gives, where the
+        // streaming read takes the file (nothing otherwise), split or not.
+        let counted = super::super::count(bytes);
+        assert_eq!(counted.is_some(), fast.is_some());
+        if let Some(c) = &counted {
+            let Ok(frames) = &full else {
+                panic!("counted a file parse refuses");
+            };
+            assert_eq!(
+                tallies_of_counts(c),
+                tallies_of_frames(frames),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let split = super::parse_tally_split_from(bytes, 1)
+            .and_then(|(frames, names)| super::super::counts_of(frames, names));
+        assert_eq!(split, counted);
         let want = format!("{fast:?}");
         for split_from in [usize::MAX, 1] {
             assert_eq!(
@@ -1995,6 +2031,54 @@ mod tests {
     }
 
     /// `differ` on the document and on cut points through it.
+    /// What `dsv stats` counts of a file, by class and attribute name:
+    /// labelled and empty frames, objects, objects per class, objects and
+    /// frames per attribute value bucket.
+    type Tallies = (
+        [u64; 3],
+        BTreeMap<String, u64>,
+        [BTreeMap<(String, String), u64>; 2],
+    );
+
+    /// [`Tallies`] of parsed frames.
+    fn tallies_of_frames(frames: &[FrameLabels]) -> Tallies {
+        let mut t = Tallies::default();
+        for f in frames {
+            t.0[usize::from(f.objects.is_empty())] += 1;
+            for (k, v) in &f.attributes {
+                *t.2[1].entry((k.clone(), attr_bucket(v))).or_default() += 1;
+            }
+            for o in &f.objects {
+                t.0[2] += 1;
+                *t.1.entry(o.class.clone()).or_default() += 1;
+                for (k, v) in o.attributes.iter() {
+                    *t.2[0].entry((k.clone(), attr_bucket(v))).or_default() += 1;
+                }
+            }
+        }
+        t
+    }
+
+    /// [`Tallies`] of a counting pass's results.
+    fn tallies_of_counts(c: &Counts) -> Tallies {
+        let tally = c.frames.as_ref().expect("a multi-frame tally");
+        let mut t = Tallies::default();
+        t.0 = [tally.labelled, tally.empty, c.objects];
+        assert_eq!(c.scored, 0);
+        for &(index, n) in &c.classes {
+            *t.1.entry(tally.names[index].clone()).or_default() += n;
+        }
+        for (map, list) in
+            t.2.iter_mut()
+                .zip([&tally.attributes, &tally.frame_attributes])
+        {
+            for (k, v, n) in list {
+                *map.entry((k.clone(), v.clone())).or_default() += n;
+            }
+        }
+        t
+    }
+
     fn differ_cut(bytes: &[u8], step: usize) -> bool {
         let whole = differ(bytes);
         let mut n = 0;

@@ -3,7 +3,7 @@
 use crate::labels::format::{
     ClassList, DatasetFile, DatasetPlan, ExportLayout, LabelFormat, Place, in_dir,
 };
-use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
+use crate::labels::{ClassNames, Counts, Format, FrameLabels, Geometry, LabelError, ParseContext};
 
 /// COCO detection JSON: one file for many frames; polygons, COCO RLE masks
 /// and keypoints beside boxes.
@@ -50,6 +50,11 @@ impl LabelFormat for CocoFormat {
         each: &mut dyn FnMut(FrameLabels),
     ) -> Result<(), LabelError> {
         super::parse_each(bytes, each)
+    }
+
+    /// Counted without building frames or objects (see [`super::count`]).
+    fn count(&self, bytes: &[u8], _names: Option<&ClassNames>) -> Option<Counts> {
+        super::count(bytes)
     }
 
     /// A frame's objects are built only as it is handed over (see

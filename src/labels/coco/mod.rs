@@ -56,8 +56,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 
 use super::{
-    AttrValue, Attributes, BBox, FrameLabels, Geometry, Keypoints, LabelError, MAX_POLYGON_POINTS,
-    Mask, Object, Units,
+    AttrValue, Attributes, BBox, Counts, FileTally, FrameLabels, Geometry, Keypoints, LabelError,
+    MAX_POLYGON_POINTS, Mask, Object, Units,
 };
 
 /// Image fields that are COCO bookkeeping, not frame attributes.
@@ -533,6 +533,104 @@ impl Build for Compact {
     fn set_class(obj: &mut Rec, class: u32, _names: &[String]) {
         obj.class = class;
     }
+}
+
+/// Frames kept only as what `dsv stats` counts ([`count`]): their
+/// attributes and, per annotation, its class and attributes.
+struct Tally;
+
+/// A frame as [`Tally`] keeps it.
+struct Tallied {
+    attributes: BTreeMap<String, AttrValue>,
+    objects: Vec<Tick>,
+}
+
+/// An annotation as [`Tally`] keeps it: its class (an index into the
+/// categories) and its object's attributes, when it has any.
+struct Tick {
+    class: u32,
+    attributes: Option<Box<Attributes>>,
+}
+
+impl Build for Tally {
+    type Frame = Tallied;
+    type Obj = Tick;
+
+    fn frame(img: Image<'_>) -> Tallied {
+        Tallied {
+            attributes: img.attributes,
+            objects: Vec::new(),
+        }
+    }
+
+    fn objects(frame: &mut Tallied) -> &mut Vec<Tick> {
+        &mut frame.objects
+    }
+
+    fn object(ann: Ann<'_>, class: u32, _names: &[String]) -> Tick {
+        let (_, _, attributes, _) = ann.into_parts();
+        Tick {
+            class,
+            attributes: (!attributes.is_empty()).then(|| Box::new(attributes)),
+        }
+    }
+
+    fn set_class(obj: &mut Tick, class: u32, _names: &[String]) {
+        obj.class = class;
+    }
+}
+
+/// What [`parse`] would count (see [`Counts`] and [`FileTally`]), without
+/// building frames or objects: `None` where the streaming read does not
+/// take the file (every error among them: [`parse`] then says which, or
+/// gives the frames of a layout this does not take).
+pub fn count(bytes: &[u8]) -> Option<Counts> {
+    let (frames, names) = fast::parse_tally(bytes)?;
+    counts_of(frames, names)
+}
+
+/// The counts of what [`Tally`] kept of a file's frames, whose classes
+/// index `names`.
+fn counts_of(frames: Vec<Tallied>, names: Vec<String>) -> Option<Counts> {
+    let mut counts = Counts::default();
+    let mut tally = FileTally::default();
+    // Each class's place in `counts.classes`, by class index.
+    let mut place: Vec<Option<usize>> = vec![None; names.len()];
+    let bump = |list: &mut Vec<(String, String, u64)>, (k, v): (String, AttrValue)| {
+        let bucket = super::attr_bucket(&v);
+        match list.iter_mut().find(|e| e.0 == k && e.1 == bucket) {
+            Some(e) => e.2 += 1,
+            None => list.push((k, bucket, 1)),
+        }
+    };
+    for frame in frames {
+        if frame.objects.is_empty() {
+            tally.empty += 1;
+        } else {
+            tally.labelled += 1;
+        }
+        for kv in frame.attributes {
+            bump(&mut tally.frame_attributes, kv);
+        }
+        for tick in frame.objects {
+            counts.objects += 1;
+            let class = tick.class as usize;
+            let at = place.get_mut(class)?;
+            match *at {
+                Some(k) => counts.classes.get_mut(k)?.1 += 1,
+                None => {
+                    *at = Some(counts.classes.len());
+                    counts.classes.push((class, 1));
+                }
+            }
+            for kv in tick.attributes.into_iter().flat_map(|a| *a) {
+                bump(&mut tally.attributes, kv);
+            }
+        }
+    }
+    tally.names = names;
+    counts.frames = Some(Box::new(tally));
+    Some(counts)
 }
 
 /// An annotation as [`Compact`] holds it: its class as an index into the
