@@ -337,6 +337,23 @@ impl Layout {
         }))
     }
 
+    /// [`Layout::parse_each`] handing the format the bytes to own (see
+    /// [`crate::labels::LabelFormat::parse_each_owned`]).
+    pub fn parse_each_owned(
+        &self,
+        src: &dyn FileSource,
+        path: &str,
+        format: Format,
+        bytes: Vec<u8>,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> crate::error::Result<Result<(), (String, LabelError)>> {
+        Ok(self.context(src, path, format)?.and_then(|ctx| {
+            crate::labels::format_of(format)
+                .parse_each_owned(bytes, &ctx, each)
+                .map_err(|e| (path.to_string(), e))
+        }))
+    }
+
     /// The frame a label file's frame entry describes, if it exists in `src`.
     pub fn frame_path(
         &self,

@@ -61,6 +61,19 @@ pub trait LabelFormat: Sync {
         Ok(())
     }
 
+    /// [`LabelFormat::parse_each`] given the bytes to own: a format that has
+    /// read all it keeps before handing over its first frame frees them first,
+    /// so a consumer encoding the frames (a cold query of a large file) does
+    /// not hold the file beside its output.
+    fn parse_each_owned(
+        &self,
+        bytes: Vec<u8>,
+        ctx: &ParseContext,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> Result<(), LabelError> {
+        self.parse_each(&bytes, ctx, each)
+    }
+
     /// Whether [`LabelFormat::parse_each`] hands frames over without building
     /// a whole file's objects first (as it reads them, or, for COCO, each
     /// frame's objects from compact records as it is handed over); a format

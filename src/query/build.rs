@@ -133,10 +133,15 @@ fn encode_label_file(
     let mut out = vec![0u8; HEAD];
     let mut frames = 0u64;
     let mut objects = Vec::new();
-    let parsed = layout.parse_each(src, path, format, &bytes, &mut |f| {
+    let mut encode = |f: FrameLabels| {
         encode_frame(&mut out, &f, &mut objects);
         frames += 1;
-    })?;
+    };
+    // Owned bytes go to the format, which frees them once read where it can.
+    let parsed = match bytes {
+        Cow::Owned(buf) => layout.parse_each_owned(src, path, format, buf, &mut encode)?,
+        Cow::Borrowed(b) => layout.parse_each(src, path, format, b, &mut encode)?,
+    };
     match parsed {
         Ok(()) => {
             let mut head = vec![2, codec::format_tag(format)];

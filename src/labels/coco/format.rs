@@ -52,6 +52,15 @@ impl LabelFormat for CocoFormat {
         super::parse_each(bytes, each)
     }
 
+    fn parse_each_owned(
+        &self,
+        bytes: Vec<u8>,
+        _ctx: &ParseContext,
+        each: &mut dyn FnMut(FrameLabels),
+    ) -> Result<(), LabelError> {
+        super::parse_each_owned(bytes, each)
+    }
+
     /// Counted without building frames or objects (see [`super::count`]).
     fn count(&self, bytes: &[u8], _names: Option<&ClassNames>) -> Option<Counts> {
         super::count(bytes)
