@@ -144,30 +144,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
         );
     }
     // One validation of boxes for every format: an invalid box is refused, not
-    // written as whatever the format's writer makes of it. An update of an
-    // earlier export checks only the frames changed since (the others were
-    // checked when exported); a manifest is of every frame.
-    let changed = match (format, &args.out, &args.manifest) {
-        (Some(format), Some(out), None) => dsv::export::changed_since_export(
-            &repo,
-            &dsv::export::out_dir(&ctx.cwd, out),
-            format,
-            &commit,
-            &frames,
-        ),
-        _ => None,
-    };
-    let bad_boxes = match changed {
-        Some(flags) => {
-            let to_check: Vec<&dsv::query::FrameRecord> = frames
-                .iter()
-                .zip(flags)
-                .filter_map(|(f, c)| c.then_some(*f))
-                .collect();
-            dsv::export::box_problems(&to_check)
-        }
-        None => dsv::export::box_problems(&frames),
-    };
+    // written as whatever the format's writer makes of it.
+    let bad_boxes = dsv::export::box_problems(&frames);
     if !bad_boxes.is_empty() {
         let n: usize = bad_boxes.iter().map(|(_, l)| l.len()).sum();
         let list: String = bad_boxes

@@ -181,58 +181,6 @@ pub fn box_problems(frames: &[&FrameRecord]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Which of `frames` (of commit `commit`, in path order) an update of the
-/// earlier `format` export at `out` must check again: those whose image or
-/// label files changed since the export's commit, and those the export does
-/// not hold (new, or left out of it then). The others are as they were when
-/// exported, and were checked then. `None` when there is no earlier export
-/// to trust (none, another format, an interrupted update, a commit that does
-/// not read, a change to a file that is neither a frame nor a label file, such
-/// as a sidecar or a removed frame): then every frame is checked.
-pub fn changed_since_export(
-    repo: &Repository,
-    out: &Path,
-    format: ExportFormat,
-    commit: &ObjectId,
-    frames: &[&FrameRecord],
-) -> Option<Vec<bool>> {
-    let r = record::read(out, UPDATING)?;
-    if r.interrupted
-        || r.record.format != format.name()
-        || !(1..=record::VERSION).contains(&r.record.dsv_export)
-    {
-        return None;
-    }
-    let changed = changed_paths(repo, &r.record.lineage.commit, &commit.to_hex())?;
-    // The changed paths that are frames or label files (looked up in the
-    // small set of changes).
-    let mut seen: HashSet<&str> = HashSet::with_capacity(changed.len());
-    let mut flags = Vec::with_capacity(frames.len());
-    // Both lists are in path order (the record is written in the frames'
-    // order): one merge, no set of every frame.
-    let mut earlier = r.record.frames.iter().peekable();
-    let mut last: Option<&str> = None;
-    for f in frames {
-        if last.is_some_and(|l| l >= f.path.as_str()) {
-            return None;
-        }
-        last = Some(&f.path);
-        let mut touched = false;
-        for p in std::iter::once(&f.path).chain(f.labels.iter().map(|(l, _)| l)) {
-            if let Some(c) = changed.get(p) {
-                touched = true;
-                seen.insert(c.as_str());
-            }
-        }
-        while earlier.next_if(|e| e.path < f.path).is_some() {}
-        let held = earlier
-            .next_if(|e| e.path == f.path)
-            .is_some_and(|e| e.id == f.id);
-        flags.push(touched || !held);
-    }
-    (seen.len() == changed.len()).then_some(flags)
-}
-
 /// Where a version came from, written into every export (COCO `info`,
 /// `data.yaml` keys, `dsv-export.json`, the manifest's first line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -764,11 +764,11 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
-/// An update checks the boxes of the frames changed since the export (not
-/// every frame's): one relabelled with an invalid box is refused as by a
-/// fresh export, the export left as it was; `--skip-invalid` leaves it out
-/// as a fresh export does; and a frame a `--skip-invalid` export left out,
-/// though unchanged since, is checked again by an update without it.
+/// An update after a frame is relabelled with an invalid box refuses it as a
+/// fresh export does, the export left as it was; `--skip-invalid` leaves it
+/// out as a fresh export does; and a frame a `--skip-invalid` export left
+/// out, though unchanged since, is checked again by an update without it
+/// (what an update that checks only the changed frames must keep).
 #[test]
 fn export_update_after_an_invalid_relabel_is_refused_as_a_fresh_export() {
     let t = TestRepo::init();
