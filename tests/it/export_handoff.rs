@@ -742,3 +742,101 @@ fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
     assert_ne!(before["frame_003.txt"], after["frame_003.txt"]);
     assert_eq!(before["frame_002.txt"], after["frame_002.txt"]);
 }
+
+/// The names of the files under `dir` (relative, sorted), without the record.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if !rel.starts_with("dsv-export") {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// An update after a frame is relabelled with an invalid box refuses it as a
+/// fresh export does, the export left as it was; `--skip-invalid` leaves it
+/// out as a fresh export does; and a frame a `--skip-invalid` export left
+/// out, though unchanged since, is checked again by an update without it
+/// (what an update that checks only the changed frames must keep).
+#[test]
+fn export_update_after_an_invalid_relabel_is_refused_as_a_fresh_export() {
+    let t = TestRepo::init();
+    copy_contents(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/datumaro/roboflow_dataset/voc"),
+        t.root(),
+    );
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "base"]);
+    let out = |name: &str| t.home().join(name).to_str().unwrap().to_string();
+    for f in ["yolo", "voc", "coco"] {
+        t.ok(["export", "--format", f, "--out", &out(f)]);
+    }
+    let xml = t
+        .read_string("train/train_001.xml")
+        .replace("<xmin>2</xmin>", "<xmin>7</xmin>");
+    t.write("train/train_001.xml", xml);
+    t.ok(["commit", "-a", "-m", "bad box"]);
+    let want = "error: 1 invalid box(es) (--skip-invalid leaves their frames out); nothing written:\n  train/train_001.xml: frame train/train_001.jpg: object 1 (label_0): box has zero or negative size";
+    for f in ["yolo", "voc", "coco"] {
+        let fresh = t.expect_code(
+            1,
+            [
+                "export",
+                "--format",
+                f,
+                "--out",
+                &out(&format!("{f}-fresh")),
+            ],
+        );
+        assert!(fresh.stderr.contains(want), "{f}: {fresh}");
+        let before = files_under(std::path::Path::new(&out(f)));
+        let record = std::fs::read(t.home().join(f).join("dsv-export.json")).unwrap();
+        let r = t.expect_code(1, ["export", "--format", f, "--out", &out(f)]);
+        assert!(r.stderr.contains(want), "{f}: {r}");
+        assert_eq!(files_under(std::path::Path::new(&out(f))), before, "{f}");
+        assert_eq!(
+            std::fs::read(t.home().join(f).join("dsv-export.json")).unwrap(),
+            record,
+            "{f}"
+        );
+        // With --skip-invalid: left out, as from a fresh export.
+        let fresh = t.ok([
+            "export",
+            "--format",
+            f,
+            "--out",
+            &out(&format!("{f}-fresh")),
+            "--skip-invalid",
+        ]);
+        let r = t.ok(["export", "--format", f, "--out", &out(f), "--skip-invalid"]);
+        let left = "warning: left out 1 frame(s) with invalid boxes:";
+        assert!(fresh.stderr.contains(left), "{f}: {fresh}");
+        assert!(r.stderr.contains(left), "{f}: {r}");
+        assert_eq!(
+            files_under(std::path::Path::new(&out(f))),
+            files_under(std::path::Path::new(&out(&format!("{f}-fresh")))),
+            "{f}"
+        );
+    }
+    // Another frame relabelled (validly): the frame left out above is not in
+    // the export, so it is checked again, and refused without --skip-invalid.
+    let xml = t
+        .read_string("train/train_002.xml")
+        .replace("<xmin>0</xmin>", "<xmin>1</xmin>");
+    t.write("train/train_002.xml", xml);
+    t.ok(["commit", "-a", "-m", "another"]);
+    let r = t.expect_code(1, ["export", "--format", "yolo", "--out", &out("yolo")]);
+    assert!(r.stderr.contains(want), "{r}");
+}
