@@ -465,15 +465,6 @@ fn second_query_over_an_unchanged_commit_is_answered_from_the_index_cache() {
     assert_eq!(third["count"], 5);
 }
 
-fn ls_tree(repo: &TestRepo, rev: &str) -> BTreeSet<String> {
-    repo.ok(["ls-tree", "-r", rev])
-        .stdout
-        .lines()
-        .filter_map(|l| l.split('\t').nth(1))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
     let repo = demo_repo();
@@ -497,7 +488,7 @@ fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
         "{}",
         out.stdout
     );
-    let files = ls_tree(&repo, "label0");
+    let files = repo.tree_paths("label0");
     let expected: BTreeSet<String> = [
         "coco/train/_annotations.coco.json",
         "coco/train/train_001.jpg",
@@ -589,7 +580,7 @@ fn query_branch_holds_exactly_the_matching_frames_and_their_labels() {
 /// Every tracked file of `rev` with its bytes, read from the working tree
 /// (which must be checked out at `rev`).
 fn snapshot(repo: &TestRepo, rev: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
-    ls_tree(repo, rev)
+    repo.tree_paths(rev)
         .into_iter()
         .map(|p| {
             let bytes = repo.read(&p);

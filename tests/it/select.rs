@@ -21,15 +21,6 @@ fn repo_with(files: &[(&str, &str)]) -> TestRepo {
     repo
 }
 
-fn ls_tree(repo: &TestRepo, rev: &str) -> BTreeSet<String> {
-    repo.ok(["ls-tree", "-r", rev])
-        .stdout
-        .lines()
-        .filter_map(|l| l.split('\t').nth(1))
-        .map(str::to_string)
-        .collect()
-}
-
 /// The frames `expr` selects at `rev`, by path, with their labels and attributes.
 fn frames(repo: &TestRepo, expr: &str, rev: &str) -> BTreeMap<String, serde_json::Value> {
     let out = repo.ok(["query", expr, rev, "--json"]).stdout;
@@ -63,7 +54,7 @@ fn select_cats(repo: &TestRepo, expected: &[&str]) -> (u64, u64) {
     assert_eq!(sel["branch"], "cats");
     assert_eq!(sel["frames"].as_u64(), Some(before.len() as u64));
     let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-    assert_eq!(ls_tree(repo, "cats"), want);
+    assert_eq!(repo.tree_paths("cats"), want);
     assert_eq!(frames(repo, "true", "cats"), before);
     let n = |k: &str| sel[k].as_u64().expect("a count");
     (n("labels_kept"), n("labels_rewritten"))

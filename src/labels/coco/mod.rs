@@ -138,18 +138,7 @@ fn category_list(bytes: &[u8]) -> Option<Vec<(i64, String)>> {
 /// per plain annotation. An error is known before the first frame is
 /// handed over.
 pub fn parse_each(bytes: &[u8], each: &mut dyn FnMut(FrameLabels)) -> Result<(), LabelError> {
-    match fast::parse_compact(bytes) {
-        Some((frames, names)) => {
-            for w in frames {
-                each(w.into_frame(&names));
-            }
-            Ok(())
-        }
-        None => {
-            parse_buffered(bytes)?.into_iter().for_each(each);
-            Ok(())
-        }
-    }
+    read_each(Cow::Borrowed(bytes), each)
 }
 
 /// [`parse_each`] owning the bytes: the compact records keep nothing of them,
@@ -160,6 +149,12 @@ pub fn parse_each_owned(
     bytes: Vec<u8>,
     each: &mut dyn FnMut(FrameLabels),
 ) -> Result<(), LabelError> {
+    read_each(Cow::Owned(bytes), each)
+}
+
+/// [`parse_each`] and [`parse_each_owned`]: owned bytes are dropped as soon as
+/// the compact read is done.
+fn read_each(bytes: Cow<'_, [u8]>, each: &mut dyn FnMut(FrameLabels)) -> Result<(), LabelError> {
     match fast::parse_compact(&bytes) {
         Some((frames, names)) => {
             drop(bytes);

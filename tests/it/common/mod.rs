@@ -241,6 +241,16 @@ impl TestRepo {
         self.expect_code(1, args)
     }
 
+    /// The file paths of `rev`'s tree, from `ls-tree -r`.
+    pub fn tree_paths(&self, rev: &str) -> std::collections::BTreeSet<String> {
+        self.ok(["ls-tree", "-r", rev])
+            .stdout
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Writes a file (creating parent directories).
     pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
         let path = self.path(rel);
