@@ -48,19 +48,6 @@ pub enum Role {
     Other,
 }
 
-/// Directories of a Pascal VOC dataset that hold segmentation masks (PNG images
-/// of class or instance ids per pixel), which are not frames.
-pub const VOC_MASK_DIRS: &[&str] = &["SegmentationClass", "SegmentationObject"];
-
-/// Class-name files looked for next to YOLO labels and in each parent directory.
-pub const NAMES_FILES: &[&str] = &[
-    "data.yaml",
-    "dataset.yaml",
-    "obj.names",
-    "classes.txt",
-    "classes.names",
-];
-
 /// The classification rules of one dataset version.
 pub struct Layout {
     /// The dataset's `dsv.toml` (defaults when absent).
@@ -145,8 +132,8 @@ impl Layout {
         if path == crate::dsv_toml::FILE_NAME {
             return Some(Role::Other);
         }
-        if has_dir(path, VOC_MASK_DIRS) {
-            // Pascal VOC segmentation masks are PNGs beside the frames, not frames:
+        if has_dir(path, crate::labels::format::not_frame_dirs()) {
+            // Such as Pascal VOC's segmentation masks, PNGs beside the frames:
             // counted, queried or exported as images they would be unlabelled frames.
             return Some(Role::Other);
         }
@@ -154,7 +141,10 @@ impl Layout {
             return Some(Role::Frame);
         }
         let name = file_name(path);
-        if NAMES_FILES.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        if crate::labels::format::names_files()
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
             return Some(Role::Other);
         }
         match label_ext(name) {
@@ -220,7 +210,7 @@ impl Layout {
             }
             visited.push(dir.clone());
             let mut hit = None;
-            for n in NAMES_FILES {
+            for n in crate::labels::format::names_files() {
                 let p = join(&dir, n);
                 if src.exists(&p)? {
                     hit = Some(p);
@@ -367,58 +357,35 @@ impl Layout {
     }
 
     /// The directories [`Layout::frame_path`] looks for a label file's frames
-    /// in, in order of preference. The same for every label file of a
-    /// directory (of one format), so a caller pairing many can keep them.
+    /// in, in order of preference: its `dsv.toml` rule's `frames`, then where
+    /// its format's frames are by convention
+    /// ([`crate::labels::LabelFormat::frames_near`]). The same for every
+    /// label file of a directory (of one format), so a caller pairing many
+    /// can keep them.
     pub fn frame_dirs(&self, label_path: &str, format: Format) -> Vec<String> {
-        self.frame_dirs_of(label_path, format.is_multi_frame())
+        self.with_rule(
+            label_path,
+            crate::labels::format_of(format).frames_near(label_path),
+        )
     }
 
-    /// [`Layout::frame_dirs`] of a label file of a multi-frame format or
-    /// not: all the format decides (for a file whose format is unknown).
-    pub fn frame_dirs_of(&self, label_path: &str, multi_frame: bool) -> Vec<String> {
-        let dir = parent(label_path);
-        let rule_frames = self
+    /// [`Layout::frame_dirs`] of a label file whose format is unknown:
+    /// where a one-file-per-frame format's frames would be
+    /// ([`crate::labels::format::swapped_dirs`]).
+    pub fn frame_dirs_unknown(&self, label_path: &str) -> Vec<String> {
+        self.with_rule(label_path, crate::labels::format::swapped_dirs(label_path))
+    }
+
+    /// The frames directory of `label_path`'s `dsv.toml` rule, if any, before `near`.
+    fn with_rule(&self, label_path: &str, near: Vec<String>) -> Vec<String> {
+        match self
             .toml
             .rule_for(label_path)
-            .and_then(|r| r.frames.clone());
-        let mut candidates: Vec<String> = Vec::new();
-        let push_dir = |d: &str, c: &mut Vec<String>| c.push(d.to_string());
-        if multi_frame {
-            if let Some(f) = &rule_frames {
-                push_dir(f, &mut candidates);
-            }
-            let up = parent(dir);
-            // Datumaro/COCO layout: annotations/instances_train.json -> images/train/.
-            if let Some((_, subset)) = stem(label_path).rsplit_once('_') {
-                push_dir(&join(&join(up, "images"), subset), &mut candidates);
-            }
-            push_dir(&join(up, "images"), &mut candidates);
-            push_dir(&join(dir, "images"), &mut candidates);
-            push_dir(dir, &mut candidates);
-            push_dir(up, &mut candidates);
-            push_dir("", &mut candidates);
-        } else {
-            // Relative position under the labels directory, mirrored under
-            // the frames one (each format's `frame_dirs`).
-            let swaps = || {
-                crate::labels::REGISTRY
-                    .iter()
-                    .flat_map(|f| f.frame_dirs().iter())
-            };
-            if let Some(f) = &rule_frames {
-                push_dir(f, &mut candidates);
-            }
-            let comps: Vec<&str> = dir.split('/').collect();
-            for (i, c) in comps.iter().enumerate().rev() {
-                if let Some((_, to)) = swaps().find(|(from, _)| c == from) {
-                    let mut d: Vec<&str> = comps.clone();
-                    d[i] = to;
-                    push_dir(&d.join("/"), &mut candidates);
-                }
-            }
-            push_dir(dir, &mut candidates);
+            .and_then(|r| r.frames.clone())
+        {
+            Some(f) => std::iter::once(f).chain(near).collect(),
+            None => near,
         }
-        candidates
     }
 
     /// [`Layout::frame_path`] given the label file's [`Layout::frame_dirs`].

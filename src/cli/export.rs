@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             Some(f) => Some(f),
             None => crate::usage!(
                 "unknown export format '{f}' (expected {})",
-                ExportFormat::NAMES
+                ExportFormat::names()
             ),
         },
         None => None,

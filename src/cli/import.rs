@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dsv::export::import::ImportFormat;
+use dsv::labels::tool::{tool_named, tool_names, tool_of_file};
 use dsv::lock::Access;
 use dsv::query::{QueryCache, rev_index};
 
@@ -32,15 +32,16 @@ pub struct Args {
 /// Runs `import`.
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let name = args.file.to_string_lossy().into_owned();
-    let format = match &args.format {
-        Some(f) => match ImportFormat::from_name(f) {
-            Some(f) => f,
-            None => crate::usage!("unknown import format '{f}' (expected cvat or labelstudio)"),
+    let tool = match &args.format {
+        Some(f) => match tool_named(f) {
+            Some(t) => t,
+            None => crate::usage!("unknown import format '{f}' (expected {})", tool_names()),
         },
-        None => match ImportFormat::of_file(&name) {
-            Some(f) => f,
+        None => match tool_of_file(&name) {
+            Some(t) => t,
             None => crate::usage!(
-                "cannot tell the format of '{name}' from its extension; give --format cvat or labelstudio"
+                "cannot tell the format of '{name}' from its extension; give --format {}",
+                tool_names()
             ),
         },
     };
@@ -53,7 +54,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     let r = dsv::export::import::import(
         repo.root(),
         &index,
-        format,
+        tool,
         &name,
         &bytes,
         args.drop_attributes,

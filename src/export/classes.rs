@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::id::ObjectId;
+use crate::labels::format::names_files;
 use crate::labels::{ClassNames, Format, format_of, parse_class_names};
-use crate::layout::{FileSource, Layout, NAMES_FILES};
+use crate::layout::{FileSource, Layout};
 use crate::query::FrameRecord;
 use crate::store::ObjectStore;
 
@@ -117,7 +118,7 @@ pub fn of_dataset(
         }
     }
     if lists.is_empty() {
-        for n in NAMES_FILES {
+        for n in names_files() {
             if let Some(bytes) = src.read(n)?
                 && let Ok(list) = parse_class_names(n, &bytes)
             {

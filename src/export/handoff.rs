@@ -1,49 +1,99 @@
-//! Exports for annotators (`--format cvat` and `--format labelstudio`): every
-//! frame under `images/<its path in the dataset>` and one file of tasks, so
-//! that each frame is named by its dataset path in the tool and an edited file
+//! What `dsv export --format` writes: a label format, or an annotation
+//! tool's own tasks ([`crate::labels::TOOLS`]). An export for annotators
+//! (a tool's, or a label format with a `task_file`: CVAT) puts every frame
+//! under `images/<its path in the dataset>` beside one file of tasks, so that
+//! each frame is named by its dataset path in the tool and an edited file
 //! comes back with `dsv import` ([`super::import`]).
 
-use serde_json::{Value, json};
+use crate::labels::tool::{AnnotationTool, TOOLS, or_list};
+use crate::labels::{Format, format_of};
 
-use crate::labels::{Format, FrameLabels, Units};
-use crate::query::FrameRecord;
-
-/// What `dsv export --format` writes: a label format or Label Studio's tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `dsv export --format` writes: a label format or a tool's tasks.
+#[derive(Clone, Copy)]
 pub enum ExportFormat {
     /// A label format dsv reads (coco, yolo, voc, kitti, cvat).
     Labels(Format),
-    /// Label Studio JSON tasks (`tasks.json`).
-    LabelStudio,
+    /// The tasks of an annotation tool that is not a label format.
+    Tasks(&'static dyn AnnotationTool),
 }
 
+impl std::fmt::Debug for ExportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportFormat::Labels(l) => f.debug_tuple("Labels").field(l).finish(),
+            ExportFormat::Tasks(t) => f.debug_tuple("Tasks").field(&t.name()).finish(),
+        }
+    }
+}
+
+/// Formats are the same when their names are (a tool is registered once).
+impl PartialEq for ExportFormat {
+    fn eq(&self, other: &ExportFormat) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for ExportFormat {}
+
 impl ExportFormat {
-    /// The formats `--format` takes, by name.
-    pub const NAMES: &'static str = "coco, yolo, voc, kitti, cvat or labelstudio";
+    /// The formats `--format` takes, by name: the label formats export
+    /// writes, then the tools' own tasks.
+    pub fn names() -> String {
+        or_list(
+            Format::ALL
+                .into_iter()
+                .map(format_of)
+                .filter(|f| f.export_layout().is_some())
+                .chain(
+                    Format::ALL
+                        .into_iter()
+                        .map(format_of)
+                        .filter(|f| f.export_layout().is_none() && f.task_file().is_some()),
+                )
+                .map(|f| f.name())
+                .chain(
+                    TOOLS
+                        .iter()
+                        .filter(|t| !t.is_label_format())
+                        .map(|t| t.name()),
+                ),
+        )
+    }
 
     /// Parses the command-line name.
     pub fn from_name(name: &str) -> Option<ExportFormat> {
-        match name {
-            "labelstudio" | "label-studio" => Some(ExportFormat::LabelStudio),
-            _ => Format::from_name(name).map(ExportFormat::Labels),
-        }
+        Format::from_name(name)
+            .map(ExportFormat::Labels)
+            .or_else(|| {
+                crate::labels::tool::tool_named(name)
+                    .filter(|t| !t.is_label_format())
+                    .map(ExportFormat::Tasks)
+            })
     }
 
     /// The name recorded in `dsv-export.json`.
     pub fn name(self) -> &'static str {
         match self {
             ExportFormat::Labels(f) => f.name(),
-            ExportFormat::LabelStudio => "labelstudio",
+            ExportFormat::Tasks(t) => t.name(),
         }
     }
 
     /// The label format whose conventions (units, shapes, one file for many
-    /// frames) the export follows: Label Studio's tasks are built like CVAT's
-    /// file, from pixel boxes, then turned into percents.
+    /// frames) the export follows ([`AnnotationTool::conventions`] for a
+    /// tool's tasks).
     pub fn writer(self) -> Format {
         match self {
             ExportFormat::Labels(f) => f,
-            ExportFormat::LabelStudio => Format::Cvat,
+            ExportFormat::Tasks(t) => t.conventions(),
+        }
+    }
+
+    /// The tool whose own tasks this export writes, if any.
+    pub fn tasks(self) -> Option<&'static dyn AnnotationTool> {
+        match self {
+            ExportFormat::Labels(_) => None,
+            ExportFormat::Tasks(t) => Some(t),
         }
     }
 
@@ -56,145 +106,42 @@ impl ExportFormat {
     /// The file of tasks of an export for annotators.
     pub fn task_file(self) -> Option<&'static str> {
         match self {
-            ExportFormat::Labels(f) => crate::labels::format_of(f).task_file(),
-            ExportFormat::LabelStudio => Some(LS_TASKS),
+            ExportFormat::Labels(f) => format_of(f).task_file(),
+            ExportFormat::Tasks(t) => Some(t.task_file()),
         }
     }
 }
 
-/// Label Studio's task file in an export.
-pub const LS_TASKS: &str = "tasks.json";
-/// The labeling configuration written beside it.
-pub const LS_CONFIG: &str = "label_config.xml";
-/// The `from_name` of every region (the `RectangleLabels` control).
-pub const LS_FROM: &str = "label";
-/// The `to_name` of every region (the `Image` object).
-pub const LS_TO: &str = "image";
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A box in pixels as Label Studio's `value` (percent of the image).
-fn ls_value(b: &crate::labels::BBox, w: f64, h: f64, class: &str) -> Value {
-    json!({
-        "x": b.x / w * 100.0,
-        "y": b.y / h * 100.0,
-        "width": b.w / w * 100.0,
-        "height": b.h / h * 100.0,
-        "rotation": 0,
-        "rectanglelabels": [class],
-    })
-}
-
-fn ls_region(id: String, value: Value, w: u32, h: u32) -> Value {
-    json!({
-        "id": id,
-        "from_name": LS_FROM,
-        "to_name": LS_TO,
-        "type": "rectanglelabels",
-        "original_width": w,
-        "original_height": h,
-        "image_rotation": 0,
-        "value": value,
-    })
-}
-
-/// Label Studio's tasks for frames (labels already in pixels, with their
-/// image size): `data.image` is `url_prefix` + the image's place in the
-/// export, `data.dsv_path` the frame's dataset path (what `dsv import` reads
-/// back), the labels as one annotation and the sidecar's predictions as one
-/// prediction. Regions are numbered `dsv<n>` (labels) and `p<n>`.
-pub fn label_studio_tasks(
-    frames: &[(FrameLabels, &FrameRecord)],
-    url_prefix: &str,
-    commit: &str,
-) -> Result<Vec<u8>, String> {
-    let mut tasks = Vec::with_capacity(frames.len());
-    for (k, (fl, rec)) in frames.iter().enumerate() {
-        let (Some(w), Some(h)) = (fl.width, fl.height) else {
-            return Err(format!(
-                "frame {:?}: image size unknown (Label Studio boxes are percents of the image)",
-                rec.path
-            ));
-        };
-        let (wf, hf) = (f64::from(w), f64::from(h));
-        let result: Vec<Value> = fl
-            .objects
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| {
-                let b = o.bbox.as_ref()?;
-                Some(ls_region(
-                    format!("dsv{i}"),
-                    ls_value(b, wf, hf, &o.class),
-                    w,
-                    h,
-                ))
-            })
-            .collect();
-        // Sidecar predictions are in the labels' units.
-        let (px, py) = match rec.units {
-            Units::Pixels => (1.0, 1.0),
-            Units::Normalized => (wf, hf),
-        };
-        let preds: Vec<Value> = rec
-            .predictions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                let b = p.bbox.as_ref()?;
-                let b = crate::labels::BBox {
-                    x: b.x * px,
-                    y: b.y * py,
-                    w: b.w * px,
-                    h: b.h * py,
-                };
-                let mut r = ls_region(format!("p{i}"), ls_value(&b, wf, hf, &p.class), w, h);
-                if let Some(s) = p.score {
-                    r["score"] = json!(s);
-                }
-                Some(r)
-            })
-            .collect();
-        let mut task = json!({
-            "id": k + 1,
-            "data": {
-                "image": format!("{url_prefix}images/{}", rec.path),
-                "dsv_path": rec.path,
-                "dsv_id": rec.id.to_hex(),
-                "dsv_commit": commit,
-            },
-            "annotations": [{ "result": result, "ground_truth": false }],
-        });
-        if !preds.is_empty() {
-            let scores: Vec<f64> = rec.predictions.iter().filter_map(|p| p.score).collect();
-            let mut pred = json!({ "model_version": "dsv sidecar", "result": preds });
-            if !scores.is_empty() {
-                pred["score"] = json!(scores.iter().sum::<f64>() / scores.len() as f64);
-            }
-            task["predictions"] = json!([pred]);
+    #[test]
+    fn export_names_every_format_it_writes_once() {
+        let names = ExportFormat::names();
+        for part in names
+            .split([',', ' '])
+            .filter(|p| !p.is_empty() && *p != "or")
+        {
+            let f = ExportFormat::from_name(part).expect(part);
+            assert_eq!(f.name(), part);
         }
-        tasks.push(task);
-    }
-    serde_json::to_vec_pretty(&tasks).map_err(|e| e.to_string())
-}
-
-/// Label Studio's labeling configuration for the classes: one `Image` and
-/// one `RectangleLabels` naming every class.
-pub fn label_studio_config(classes: &[String]) -> String {
-    let mut x = String::from(
-        "<View>\n  <Image name=\"image\" value=\"$image\"/>\n  <RectangleLabels name=\"label\" toName=\"image\">\n",
-    );
-    for c in classes {
-        x.push_str("    <Label value=\"");
-        for ch in c.chars() {
-            match ch {
-                '&' => x.push_str("&amp;"),
-                '<' => x.push_str("&lt;"),
-                '>' => x.push_str("&gt;"),
-                '"' => x.push_str("&quot;"),
-                c => x.push(c),
-            }
+        for f in Format::ALL {
+            let writes =
+                format_of(f).export_layout().is_some() || format_of(f).task_file().is_some();
+            assert!(ExportFormat::from_name(f.name()).is_some());
+            assert_eq!(names.contains(f.name()), writes, "{names}");
         }
-        x.push_str("\"/>\n");
+        for t in TOOLS {
+            let f = ExportFormat::from_name(t.name()).expect("a tool exports");
+            assert!(f.is_handoff());
+            assert_eq!(f.task_file(), Some(t.task_file()));
+            assert_eq!(f.tasks().is_some(), !t.is_label_format(), "{}", t.name());
+        }
+        assert_eq!(
+            ExportFormat::from_name("label-studio").map(|f| f.name()),
+            Some("labelstudio")
+        );
+        assert!(ExportFormat::from_name("nope").is_none());
     }
-    x.push_str("  </RectangleLabels>\n</View>\n");
-    x
 }

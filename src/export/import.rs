@@ -1,56 +1,23 @@
-//! `dsv import`: an annotation tool's file (CVAT for images 1.1 XML, Label
-//! Studio JSON tasks) written back into the dataset's own label files, in
-//! their own format and layout, in the working tree.
+//! `dsv import`: an annotation tool's edited file (one of
+//! [`crate::labels::TOOLS`], which reads it) written back into the dataset's
+//! own label files, in their own format and layout, in the working tree.
 //!
 //! Each frame of the file is named by its dataset path (what `dsv export
-//! --format cvat|labelstudio` writes). Its objects are paired with the label
-//! file's (as `dsv diff` pairs them); an object the annotator did not change is
-//! kept as it was, byte for byte where the writer allows, so `dsv diff` then
-//! shows exactly the edits. Nothing is written unless every frame imports.
+//! --format TOOL` writes). Its objects are paired with the label file's (as
+//! `dsv diff` pairs them); an object the annotator did not change is kept as
+//! it was, byte for byte where the writer allows, so `dsv diff` then shows
+//! exactly the edits. Nothing is written unless every frame imports.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::error::{IoContext, Result};
 use crate::labels::compare::{MatchOptions, object_change, pair_objects};
+use crate::labels::tool::{AnnotationTool, Handed};
 use crate::labels::{AttrValue, BBox, Format, Object, Units, format_of};
 use crate::layout::{FileSource, Layout};
 use crate::query::FrameIndex;
 use crate::worktree::sources::WorktreeSource;
-
-/// The annotation tool formats `dsv import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportFormat {
-    /// CVAT for images 1.1 XML.
-    Cvat,
-    /// Label Studio JSON (a list of tasks with `annotations`).
-    LabelStudio,
-}
-
-impl ImportFormat {
-    /// Parses the command-line name.
-    pub fn from_name(name: &str) -> Option<ImportFormat> {
-        match name {
-            "cvat" => Some(ImportFormat::Cvat),
-            "labelstudio" | "label-studio" => Some(ImportFormat::LabelStudio),
-            _ => None,
-        }
-    }
-
-    /// The format a file's name suggests (`.xml` CVAT, `.json` Label Studio).
-    pub fn of_file(name: &str) -> Option<ImportFormat> {
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".xml") {
-            Some(ImportFormat::Cvat)
-        } else if lower.ends_with(".json") {
-            Some(ImportFormat::LabelStudio)
-        } else {
-            None
-        }
-    }
-}
 
 /// A failure particular to import.
 #[derive(Debug, thiserror::Error)]
@@ -156,192 +123,6 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-/// One frame of the imported file: its dataset path, image size and objects in pixels.
-struct Incoming {
-    path: String,
-    size: Option<(u32, u32)>,
-    objects: Vec<Object>,
-}
-
-/// Reads the file's frames.
-fn read(
-    format: ImportFormat,
-    file: &str,
-    bytes: &[u8],
-    warnings: &mut Vec<String>,
-) -> std::result::Result<Vec<Incoming>, ImportError> {
-    let bad = |message: String| ImportError::Parse {
-        file: file.to_string(),
-        message,
-    };
-    match format {
-        ImportFormat::Cvat => {
-            let frames = crate::labels::cvat::parse(bytes).map_err(|e| bad(e.to_string()))?;
-            frames
-                .into_iter()
-                .map(|fl| {
-                    if fl.units != Units::Pixels {
-                        return Err(bad(format!("frame {:?}: boxes not in pixels", fl.frame)));
-                    }
-                    Ok(Incoming {
-                        size: fl.width.zip(fl.height),
-                        path: fl.frame,
-                        objects: fl.objects,
-                    })
-                })
-                .collect()
-        }
-        ImportFormat::LabelStudio => label_studio(bytes, &bad, warnings),
-    }
-}
-
-/// A number of a Label Studio region.
-fn num(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64).filter(|x| x.is_finite())
-}
-
-/// Label Studio tasks: each task's last annotation that was not cancelled.
-fn label_studio(
-    bytes: &[u8],
-    bad: &dyn Fn(String) -> ImportError,
-    warnings: &mut Vec<String>,
-) -> std::result::Result<Vec<Incoming>, ImportError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let tasks = v
-        .as_array()
-        .ok_or_else(|| bad("not a list of Label Studio tasks".into()))?;
-    let mut out = Vec::with_capacity(tasks.len());
-    let mut unannotated = 0usize;
-    let mut several = 0usize;
-    for (k, t) in tasks.iter().enumerate() {
-        let tid = t
-            .get("id")
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| format!("#{}", k + 1));
-        let path = t
-            .pointer("/data/dsv_path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                bad(format!(
-                    "task {tid} has no data.dsv_path (was it exported by dsv export --format labelstudio?)"
-                ))
-            })?
-            .to_string();
-        let anns: Vec<&Value> = t
-            .get("annotations")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter(|a| a.get("was_cancelled").and_then(Value::as_bool) != Some(true))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let Some(ann) = anns.last() else {
-            unannotated += 1;
-            continue;
-        };
-        if anns.len() > 1 {
-            several += 1;
-        }
-        let result = ann.get("result").and_then(Value::as_array).ok_or_else(|| {
-            bad(format!(
-                "task {tid} ({path}): annotation without a result list"
-            ))
-        })?;
-        let mut size: Option<(u32, u32)> = None;
-        let mut objects = Vec::with_capacity(result.len());
-        for (i, r) in result.iter().enumerate() {
-            let what = || format!("task {tid} ({path}), region {}", i + 1);
-            let ty = r.get("type").and_then(Value::as_str).unwrap_or("");
-            if ty != "rectanglelabels" {
-                return Err(bad(format!(
-                    "{}: region type {ty:?} (only rectanglelabels is imported)",
-                    what()
-                )));
-            }
-            let (Some(w), Some(h)) = (num(r, "original_width"), num(r, "original_height")) else {
-                return Err(bad(format!(
-                    "{}: no original_width/original_height (the image size)",
-                    what()
-                )));
-            };
-            if w < 1.0 || h < 1.0 || w > f64::from(u32::MAX) || h > f64::from(u32::MAX) {
-                return Err(bad(format!("{}: image size {w} x {h}", what())));
-            }
-            let s = (w as u32, h as u32);
-            if size.is_some_and(|x| x != s) {
-                return Err(bad(format!(
-                    "{}: image size differs from its other regions",
-                    what()
-                )));
-            }
-            size = Some(s);
-            let val = r.get("value").unwrap_or(&Value::Null);
-            let (Some(x), Some(y), Some(bw), Some(bh)) = (
-                num(val, "x"),
-                num(val, "y"),
-                num(val, "width"),
-                num(val, "height"),
-            ) else {
-                return Err(bad(format!(
-                    "{}: value lacks x, y, width or height",
-                    what()
-                )));
-            };
-            if num(val, "rotation").is_some_and(|a| a != 0.0) {
-                return Err(bad(format!(
-                    "{}: a rotated box (dsv boxes are upright)",
-                    what()
-                )));
-            }
-            let class = match val
-                .get("rectanglelabels")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-            {
-                Some([c]) => c
-                    .as_str()
-                    .ok_or_else(|| bad(format!("{}: a class that is not text", what())))?
-                    .to_string(),
-                _ => {
-                    return Err(bad(format!(
-                        "{}: rectanglelabels must name exactly one class",
-                        what()
-                    )));
-                }
-            };
-            let (wf, hf) = (f64::from(s.0), f64::from(s.1));
-            objects.push(Object::new(
-                class,
-                Some(BBox {
-                    x: x / 100.0 * wf,
-                    y: y / 100.0 * hf,
-                    w: bw / 100.0 * wf,
-                    h: bh / 100.0 * hf,
-                }),
-            ));
-        }
-        out.push(Incoming {
-            path,
-            size,
-            objects,
-        });
-    }
-    if unannotated > 0 {
-        warnings.push(format!(
-            "{} without an annotation left as they are",
-            crate::quote::count(unannotated, "task")
-        ));
-    }
-    if several > 0 {
-        warnings.push(format!(
-            "{} with several annotations: the last one imported",
-            crate::quote::count(several, "task")
-        ));
-    }
-    Ok(out)
-}
-
 /// Scales a box's coordinates.
 fn scaled(b: &BBox, sx: f64, sy: f64) -> BBox {
     BBox {
@@ -352,37 +133,17 @@ fn scaled(b: &BBox, sx: f64, sy: f64) -> BBox {
     }
 }
 
-/// An object's attributes as the tool round-trips them: CVAT writes
-/// `occluded` and `z_order` on every shape, so `occluded` false and a zero
-/// `z_order`, `group_id` or `rotation` are the same as none. Label Studio
-/// tasks carry no attributes.
-fn tool_attributes(o: &Object, format: ImportFormat) -> BTreeMap<String, AttrValue> {
-    if format != ImportFormat::Cvat {
-        return BTreeMap::new();
-    }
-    o.attributes
-        .iter()
-        .filter(|(k, v)| {
-            !matches!(
-                (k.as_str(), v),
-                ("occluded", AttrValue::Bool(false)) | ("z_order" | "group_id", AttrValue::Int(0))
-            ) && !matches!((k.as_str(), v), ("rotation", AttrValue::Float(r)) if *r == 0.0)
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-/// Sets the attributes an annotator edited: those the tool holds become
-/// `want`; others stay as they were. An `occluded` the annotator cleared is
-/// `false` rather than gone.
-fn set_attributes(o: &mut Object, want: &BTreeMap<String, AttrValue>, format: ImportFormat) {
-    for k in tool_attributes(o, format).keys() {
+/// Sets the attributes an annotator edited: those the tool holds
+/// ([`AnnotationTool::attributes`]) become `want`; others stay as they were.
+/// One the annotator cleared is gone, or the value the tool means by its
+/// absence ([`AnnotationTool::cleared`]).
+fn set_attributes(o: &mut Object, want: &BTreeMap<String, AttrValue>, tool: &dyn AnnotationTool) {
+    for k in tool.attributes(o).keys() {
         if !want.contains_key(k) {
-            if k == "occluded" {
-                o.attributes.insert(k.clone(), AttrValue::Bool(false));
-            } else {
-                o.attributes.remove(k);
-            }
+            match tool.cleared(k) {
+                Some(v) => o.attributes.insert(k.clone(), v),
+                None => o.attributes.remove(k),
+            };
         }
     }
     for (k, v) in want {
@@ -398,11 +159,11 @@ type AttrEdit = (usize, BTreeMap<String, AttrValue>);
 type Merged = (Vec<Object>, Vec<AttrEdit>);
 
 /// What an import compares of an object: its class and box, and its shape
-/// where the tool holds shapes (CVAT). Attributes are compared apart
-/// ([`tool_attributes`]).
-fn seen(o: &Object, format: ImportFormat) -> Object {
+/// where the tool holds shapes. Attributes are compared apart
+/// ([`AnnotationTool::attributes`]).
+fn seen(o: &Object, tool: &dyn AnnotationTool) -> Object {
     let mut v = Object::new(o.class.clone(), o.bbox);
-    if format == ImportFormat::Cvat {
+    if tool.holds_shapes() {
         v.geometry = o.geometry.clone();
     }
     v
@@ -416,7 +177,7 @@ fn merged(
     units: Units,
     size: Option<(u32, u32)>,
     incoming: &[Object],
-    format: ImportFormat,
+    tool: &dyn AnnotationTool,
 ) -> std::result::Result<Option<Merged>, String> {
     let (sx, sy) = match (units, size) {
         (Units::Pixels, _) => (1.0, 1.0),
@@ -428,12 +189,12 @@ fn merged(
     let old: Vec<Object> = original
         .iter()
         .map(|o| {
-            let mut v = seen(o, format);
+            let mut v = seen(o, tool);
             v.bbox = v.bbox.map(|b| scaled(&b, sx, sy));
             v
         })
         .collect();
-    let new: Vec<Object> = incoming.iter().map(|o| seen(o, format)).collect();
+    let new: Vec<Object> = incoming.iter().map(|o| seen(o, tool)).collect();
     // Boxes closer than a thousandth of a pixel are the same box: what
     // printing floats (a YOLO file's six decimals) moves them by.
     let opts = MatchOptions {
@@ -452,8 +213,8 @@ fn merged(
         };
         taken[j] = true;
         let inc = &incoming[j];
-        let want = tool_attributes(inc, format);
-        let attrs_same = tool_attributes(&original[i], format) == want;
+        let want = tool.attributes(inc);
+        let attrs_same = tool.attributes(&original[i]) == want;
         let moved = object_change(&old[i], &new[j], &opts).is_some();
         if !moved && attrs_same {
             out.push(original[i].clone());
@@ -462,7 +223,7 @@ fn merged(
         changed = true;
         let mut o = original[i].clone();
         if !attrs_same {
-            set_attributes(&mut o, &want, format);
+            set_attributes(&mut o, &want, tool);
             edits.push((out.len(), want));
         }
         if !moved {
@@ -471,7 +232,7 @@ fn merged(
         }
         o.class = inc.class.clone();
         o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
-        if format == ImportFormat::Cvat {
+        if tool.holds_shapes() {
             if inc.geometry.is_some() && units != Units::Pixels {
                 return Err(format!(
                     "object {:?}: a {} can be imported into a label file with pixel boxes only",
@@ -500,9 +261,9 @@ fn merged(
         }
         let mut o = inc.clone();
         o.bbox = inc.bbox.map(|b| scaled(&b, 1.0 / sx, 1.0 / sy));
-        let want = tool_attributes(inc, format);
+        let want = tool.attributes(inc);
         o.attributes = crate::labels::Attributes::default();
-        set_attributes(&mut o, &want, format);
+        set_attributes(&mut o, &want, tool);
         if !want.is_empty() {
             edits.push((out.len(), want));
         }
@@ -523,25 +284,30 @@ fn header_size(path: &Path) -> Option<(u32, u32)> {
     crate::image::size(&head)
 }
 
-/// Imports `bytes` (the file `file`, in `format`) into the working tree at
+/// Imports `bytes` (the file `file`, from `tool`) into the working tree at
 /// `root`, against `index` (HEAD's frames: which label files describe each).
 /// Attribute edits a label file's format cannot hold are refused, or with
 /// `drop_attributes` left out with a warning.
 pub fn import(
     root: &Path,
     index: &FrameIndex,
-    format: ImportFormat,
+    tool: &dyn AnnotationTool,
     file: &str,
     bytes: &[u8],
     drop_attributes: bool,
 ) -> Result<ImportReport> {
     let mut rep = ImportReport::default();
-    let incoming = read(format, file, bytes, &mut rep.warnings)?;
+    let incoming = tool
+        .read(bytes, &mut rep.warnings)
+        .map_err(|message| ImportError::Parse {
+            file: file.to_string(),
+            message,
+        })?;
     rep.frames = incoming.len();
     let by_path: HashMap<&str, &crate::query::FrameRecord> =
         index.frames.iter().map(|f| (f.path.as_str(), f)).collect();
     // Frames by label file, in file order.
-    let mut by_file: BTreeMap<(String, Format), Vec<&Incoming>> = BTreeMap::new();
+    let mut by_file: BTreeMap<(String, Format), Vec<&Handed>> = BTreeMap::new();
     let mut seen_paths = std::collections::HashSet::new();
     for inc in &incoming {
         if !seen_paths.insert(inc.path.as_str()) {
@@ -632,8 +398,8 @@ pub fn import(
             };
             let fl = &mut parsed[k];
             let rec = by_path[inc.path.as_str()];
-            // A Label Studio task whose regions were all deleted says no
-            // size: the image's header in the working tree does.
+            // A frame whose regions were all deleted may say no size (a
+            // Label Studio task): the image's header in the working tree does.
             let size = fl
                 .width
                 .zip(fl.height)
@@ -646,7 +412,7 @@ pub fn import(
                 message,
             };
             let Some((objects, edits)) =
-                merged(&fl.objects, fl.units, size, &inc.objects, format).map_err(boxed)?
+                merged(&fl.objects, fl.units, size, &inc.objects, tool).map_err(boxed)?
             else {
                 continue;
             };

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, IoContext, Result};
 use crate::id::ObjectId;
 use crate::labels::format::name_stem as stem;
+use crate::labels::tool::{TaskFrame, TaskPlan};
 use crate::labels::{
     DatasetFile, DatasetLineage, DatasetPlan, ExportLayout, FrameLabels, LabelFormat, Units,
     format_of,
@@ -828,7 +829,7 @@ fn export_into(
     let mut index = None;
     let mut rep = ExportReport::default();
     let mut per_split: Vec<Vec<FrameLabels>> = vec![Vec::new(); split_names.len()];
-    let mut tasks: Vec<(FrameLabels, &FrameRecord)> = Vec::new();
+    let mut tasks: Vec<TaskFrame> = Vec::new();
     // The file names of each split's frames, for the format's dataset files.
     let mut members: Vec<Vec<&str>> = vec![Vec::new(); split_names.len()];
     let mut per_split_frames = vec![0usize; split_names.len()];
@@ -838,7 +839,10 @@ fn export_into(
     let mut lost: BTreeMap<(String, &'static str, bool), usize> = BTreeMap::new();
     // Formats that record the image size get it for every image.
     let wants_size = imp.needs_image_size();
-    let studio = opts.format == ExportFormat::LabelStudio;
+    // A tool's own tasks (not a label format's file) hold boxes only
+    // unless the tool holds shapes.
+    let tasks_tool = opts.format.tasks();
+    let boxes_only = tasks_tool.is_some_and(|t| !t.holds_shapes());
     let mut no_clones = false;
     for (f, name) in frames.iter().zip(&names) {
         let s = opts.split.of(&f.path);
@@ -963,8 +967,7 @@ fn export_into(
         };
         let mut kept = Vec::with_capacity(fl.objects.len());
         for mut o in std::mem::take(&mut fl.objects) {
-            // Label Studio's tasks hold rectangles only.
-            let loss = match (&o.geometry, studio) {
+            let loss = match (&o.geometry, boxes_only) {
                 (Some(crate::labels::Geometry::Box3d(_)) | None, true) => None,
                 (Some(g), true) => Some(!g.is_thin() && o.bbox.is_some()),
                 (_, false) => shape_loss(imp, &o),
@@ -995,7 +998,7 @@ fn export_into(
                 .push(format!("{}: {e}; labels left out", f.path));
             fl.objects.clear();
         }
-        if imp.needs_boxes() || studio {
+        if imp.needs_boxes() || boxes_only {
             let before = fl.objects.len();
             fl.objects.retain(|o| o.bbox.is_some());
             if fl.objects.len() != before {
@@ -1041,8 +1044,18 @@ fn export_into(
                 rep.label_files += 1;
             }
             label_hash = Some(hash);
-        } else if studio {
-            tasks.push((fl, *f));
+        } else if tasks_tool.is_some() {
+            tasks.push(TaskFrame {
+                labels: fl,
+                path: &f.path,
+                id: f.id.to_hex(),
+                units: f.units,
+                predictions: f
+                    .predictions
+                    .iter()
+                    .map(|p| (p.class.as_str(), p.bbox, p.score))
+                    .collect(),
+            });
         } else {
             per_split[s].push(fl);
         }
@@ -1079,19 +1092,21 @@ fn export_into(
             rep.splits.insert(name.to_string(), n);
         }
     }
-    if studio {
-        let bytes = handoff::label_studio_tasks(&tasks, &opts.url_prefix, &opts.lineage.commit)
-            .map_err(|message| ExportError::Write {
-                frame: handoff::LS_TASKS.into(),
-                message,
-            })?;
-        write_file(&dir.join(handoff::LS_TASKS), &bytes)?;
-        write_file(
-            &dir.join(handoff::LS_CONFIG),
-            handoff::label_studio_config(&classes.names).as_bytes(),
-        )?;
+    if let Some(tool) = tasks_tool {
+        let plan = TaskPlan {
+            frames: &tasks,
+            url_prefix: &opts.url_prefix,
+            commit: &opts.lineage.commit,
+            classes: &classes.names,
+        };
+        let files = tool
+            .write_tasks(&plan)
+            .map_err(|(frame, message)| ExportError::Write { frame, message })?;
+        for f in files {
+            write_file(&dir.join(&f.path), &f.bytes)?;
+            rep.label_files += usize::from(f.labels);
+        }
         std::fs::create_dir_all(dir.join("images")).ctx("creating", dir)?;
-        rep.label_files += 1;
     } else {
         write_split_files(dir, out, opts, &classes, &per_split, &members, &mut rep)?;
     }

@@ -8,6 +8,7 @@
 //! instead of matching on [`Format`].
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use super::Format;
 use super::{
@@ -205,6 +206,29 @@ pub trait LabelFormat: Sync {
         &[]
     }
 
+    /// The names of the files that list the class names its files index
+    /// ([`LabelFormat::uses_class_names`]), in order of preference: looked
+    /// for beside a label file and in each parent directory, and never a
+    /// frame or a label file themselves ([`names_files`]).
+    fn names_files(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Directories of a dataset of this format whose files are not frames
+    /// though they are images (VOC's segmentation masks), in any case
+    /// ([`not_frame_dirs`]).
+    fn not_frame_dirs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The directories the frames of its label file at `path` are looked
+    /// for in by convention, in order of preference (after a `dsv.toml`
+    /// rule's `frames`): by default [`swapped_dirs`] (a file per frame);
+    /// a multi-frame format gives [`images_near`].
+    fn frames_near(&self, path: &str) -> Vec<String> {
+        swapped_dirs(path)
+    }
+
     /// Whether `dsv export` writes every frame's image size into its label
     /// files (so it is read for every frame, not only to convert units).
     fn needs_image_size(&self) -> bool {
@@ -396,9 +420,9 @@ impl ExportLayout {
 
 /// Every format, in the order content sniffing tries them (CVAT's
 /// `<annotations>` before VOC's `<annotation>`, YOLO's numeric class before
-/// KITTI's named one): with [`format_of`], where a format is registered
-/// (the tests check that both list every format once).
-pub static REGISTRY: [&dyn LabelFormat; 5] = [
+/// KITTI's named one): the one place a format is registered ([`format_of`]
+/// is derived from it; a test checks that it lists every format once).
+pub static REGISTRY: [&dyn LabelFormat; Format::ALL.len()] = [
     &coco::CocoFormat,
     &cvat::CvatFormat,
     &voc::VocFormat,
@@ -406,15 +430,116 @@ pub static REGISTRY: [&dyn LabelFormat; 5] = [
     &kitti::KittiFormat,
 ];
 
+/// [`REGISTRY`] indexed by [`format_tag`], built on first use.
+static BY_TAG: LazyLock<[&'static dyn LabelFormat; Format::ALL.len()]> = LazyLock::new(|| {
+    Format::ALL.map(|f| {
+        *REGISTRY
+            .iter()
+            .find(|i| i.format() == f)
+            // A format left out of the registry is a build mistake the
+            // registry's tests catch, not an input.
+            .expect("every format is in the registry")
+    })
+});
+
 /// The implementation of a format.
 pub fn format_of(format: Format) -> &'static dyn LabelFormat {
-    match format {
-        Format::Coco => &coco::CocoFormat,
-        Format::Yolo => &yolo::YoloFormat,
-        Format::Kitti => &kitti::KittiFormat,
-        Format::Voc => &voc::VocFormat,
-        Format::Cvat => &cvat::CvatFormat,
+    BY_TAG[usize::from(format_tag(format))]
+}
+
+/// The directory part of a root-relative path ("" at the root).
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// `dir/name`, or `name` at the root.
+fn join_dir(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
     }
+}
+
+/// Where a label file's frames are when each file describes one frame:
+/// its directory with a component that is one of any format's
+/// [`LabelFormat::frame_dirs`] swapped for that format's frame directory
+/// (the relative position under the labels directory mirrored under the
+/// frames one; the nearest component first), then the directory itself.
+pub fn swapped_dirs(path: &str) -> Vec<String> {
+    let dir = parent_dir(path);
+    let swaps = || REGISTRY.iter().flat_map(|f| f.frame_dirs().iter());
+    let mut out = Vec::new();
+    let comps: Vec<&str> = dir.split('/').collect();
+    for (i, c) in comps.iter().enumerate().rev() {
+        if let Some((_, to)) = swaps().find(|(from, _)| c == from) {
+            let mut d: Vec<&str> = comps.clone();
+            d[i] = to;
+            out.push(d.join("/"));
+        }
+    }
+    out.push(dir.to_string());
+    out
+}
+
+/// Where a multi-frame file's frames are by convention (the COCO and
+/// Datumaro layouts): `images/<subset>` beside its directory for
+/// `<name>_<subset>.<ext>` (`annotations/instances_train.json` ->
+/// `images/train/`), then `images/` beside and under its directory, the
+/// directory itself, its parent and the root.
+pub fn images_near(path: &str) -> Vec<String> {
+    let dir = parent_dir(path);
+    let up = parent_dir(dir);
+    let name = path.rsplit_once('/').map_or(path, |(_, f)| f);
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let mut out = Vec::new();
+    if let Some((_, subset)) = stem.rsplit_once('_') {
+        out.push(join_dir(&join_dir(up, "images"), subset));
+    }
+    out.push(join_dir(up, "images"));
+    out.push(join_dir(dir, "images"));
+    out.push(dir.to_string());
+    out.push(up.to_string());
+    out.push(String::new());
+    out
+}
+
+/// Whether every format whose files have the extension of `path` (as
+/// written) holds many frames in a file: a file there names no one frame.
+pub fn only_multi_frame(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e);
+    let mut of = REGISTRY
+        .iter()
+        .filter(|f| Some(f.extension()) == ext)
+        .peekable();
+    of.peek().is_some() && of.all(|f| f.is_multi_frame())
+}
+
+/// Every format's [`LabelFormat::names_files`], in registry order: what
+/// the layout looks for beside a label file, and never takes for a frame or
+/// a label file.
+pub fn names_files() -> &'static [&'static str] {
+    static ALL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        REGISTRY
+            .iter()
+            .flat_map(|f| f.names_files())
+            .copied()
+            .collect()
+    });
+    &ALL
+}
+
+/// Every format's [`LabelFormat::not_frame_dirs`], in registry order: a
+/// file under one of them is no frame, whatever its extension.
+pub fn not_frame_dirs() -> &'static [&'static str] {
+    static ALL: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+        REGISTRY
+            .iter()
+            .flat_map(|f| f.not_frame_dirs())
+            .copied()
+            .collect()
+    });
+    &ALL
 }
 
 /// The byte the query index stores `format` as: its position in
@@ -454,6 +579,155 @@ mod tests {
             assert_eq!(Format::from_name(imp.name()), Some(f));
         }
         assert_eq!(format_from_tag(5), None);
+    }
+
+    #[test]
+    fn format_of_is_derived_from_the_registry() {
+        for f in REGISTRY {
+            let imp = format_of(f.format());
+            assert_eq!(imp.format(), f.format());
+            assert_eq!(imp.name(), f.name());
+            assert_eq!(imp.extension(), f.extension());
+        }
+        assert_eq!(REGISTRY.len(), Format::ALL.len());
+    }
+
+    #[test]
+    fn every_registered_format_answers_each_method_consistently() {
+        let ctx = ParseContext {
+            class_names: Some(std::sync::Arc::new(ClassNames::from(vec![
+                "car".to_string(),
+            ]))),
+            stem: "a".into(),
+        };
+        let inputs: [&[u8]; 5] = [
+            b"",
+            b"\x00\xff garbage <",
+            b"0 0.5 0.5 0.2 0.2\n",
+            br#"{"images":[{"id":1,"file_name":"a.jpg"}],"annotations":[],"categories":[]}"#,
+            b"<annotations><image id=\"0\" name=\"a.jpg\" width=\"4\" height=\"3\"/></annotations>",
+        ];
+        for f in REGISTRY {
+            let name = f.name();
+            assert_eq!(Format::from_name(name), Some(f.format()));
+            assert!(!f.extension().is_empty() && f.extension() == f.extension().to_lowercase());
+            assert!(!f.sniff("a.bin", b""), "{name}");
+            for bytes in inputs {
+                let parsed = f.parse(bytes, &ctx);
+                assert_eq!(
+                    f.check(bytes, &ctx).map_err(|e| e.to_string()),
+                    parsed.as_ref().map(drop).map_err(|e| e.to_string()),
+                    "{name}: check and parse disagree"
+                );
+                let mut each = Vec::new();
+                let r = f.parse_each(bytes, &ctx, &mut |fl| each.push(fl));
+                let mut owned = Vec::new();
+                let o = f.parse_each_owned(bytes.to_vec(), &ctx, &mut |fl| owned.push(fl));
+                assert_eq!(r.is_ok(), parsed.is_ok(), "{name}");
+                assert_eq!(o.is_ok(), parsed.is_ok(), "{name}");
+                if let Ok(frames) = &parsed {
+                    assert_eq!(&each, frames, "{name}");
+                    assert_eq!(&owned, frames, "{name}");
+                    if !f.is_multi_frame() {
+                        assert_eq!(frames.len(), 1, "{name}");
+                    }
+                }
+            }
+            // What a format says of itself holds together.
+            assert_eq!(f.names_files().is_empty(), !f.uses_class_names(), "{name}");
+            if let Some(l) = f.export_layout() {
+                assert_eq!(l.ext, f.extension(), "{name}");
+                assert_eq!(l.labels.is_none(), f.is_multi_frame(), "{name}");
+            }
+            if let Some(task) = f.task_file() {
+                let tool = crate::labels::tool::tool_named(name).expect("a tool");
+                assert!(tool.is_label_format(), "{name}");
+                assert_eq!(tool.task_file(), task, "{name}");
+            }
+            if f.one_named_frame() {
+                assert!(!f.is_multi_frame(), "{name}");
+            }
+            for path in [
+                "d/annotations/instances_val.json",
+                "labels/train/a.txt",
+                "a.xml",
+            ] {
+                let near = f.frames_near(path);
+                let expect = if f.is_multi_frame() {
+                    images_near(path)
+                } else {
+                    swapped_dirs(path)
+                };
+                assert_eq!(near, expect, "{name}: {path}");
+            }
+            for (labels, images) in f.frame_dirs() {
+                assert_ne!(labels, images, "{name}");
+            }
+            let fl = FrameLabels::new("a", f.units());
+            // Whether it writes a frame without a size is the format's
+            // business; it answers without panicking.
+            let _ = f.write(std::slice::from_ref(&fl), Some(&["car".to_string()]));
+        }
+    }
+
+    #[test]
+    fn where_frames_are_looked_for_by_convention() {
+        assert_eq!(
+            images_near("ds/annotations/instances_val.json"),
+            [
+                "ds/images/val",
+                "ds/images",
+                "ds/annotations/images",
+                "ds/annotations",
+                "ds",
+                ""
+            ]
+        );
+        assert_eq!(images_near("a.xml"), ["images", "images", "", "", ""]);
+        assert_eq!(
+            swapped_dirs("ds/labels/train/labels/a.txt"),
+            [
+                "ds/labels/train/images",
+                "ds/images/train/labels",
+                "ds/labels/train/labels"
+            ]
+        );
+        assert_eq!(
+            swapped_dirs("voc/Annotations/a.xml"),
+            ["voc/JPEGImages", "voc/Annotations"]
+        );
+        assert_eq!(swapped_dirs("a.txt"), [""]);
+        assert!(only_multi_frame("a/b.json"));
+        assert!(!only_multi_frame("a/b.JSON"));
+        assert!(!only_multi_frame("a/b.xml"));
+        assert!(!only_multi_frame("a/b.txt"));
+        assert!(!only_multi_frame("a/b.dat"));
+        assert!(!only_multi_frame("json"));
+    }
+
+    #[test]
+    fn layout_conventions_come_from_the_formats() {
+        assert_eq!(names_files(), format_of(Format::Yolo).names_files());
+        assert_eq!(
+            names_files(),
+            [
+                "data.yaml",
+                "dataset.yaml",
+                "obj.names",
+                "classes.txt",
+                "classes.names"
+            ]
+        );
+        assert_eq!(
+            not_frame_dirs(),
+            ["SegmentationClass", "SegmentationObject"]
+        );
+        assert_eq!(not_frame_dirs(), format_of(Format::Voc).not_frame_dirs());
+        // A names file is not a label file of any format by its name alone:
+        // the layout sets them apart before asking formats.
+        for n in names_files() {
+            assert!(!n.contains('/'), "{n}");
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod compare;
 pub mod cvat;
 pub mod format;
 pub mod kitti;
+pub mod labelstudio;
 pub mod names;
+pub mod tool;
 pub mod units;
 pub mod voc;
 pub mod yolo;
@@ -28,6 +30,7 @@ pub use format::{
     PlainBox, REGISTRY, format_from_tag, format_of, format_tag,
 };
 pub use names::{ClassNames, KptShape, parse_class_names};
+pub use tool::{AnnotationTool, TOOLS};
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
+use crate::labels::format::names_files;
 use crate::labels::{ClassNames, FileTally, FrameLabels, LabelFormat, attr_bucket, format_of};
-use crate::layout::{Layout, NAMES_FILES, Role, stem};
+use crate::layout::{Layout, Role, stem};
 use crate::object::EntryMode;
 use crate::object::tree::TreeObjectRef;
 use crate::store::ObjectStore;
@@ -867,7 +868,7 @@ impl Walk<'_> {
             }
             TreeObjectRef::Entries(entries) => {
                 // A names file here applies to this directory and everything below it.
-                for n in NAMES_FILES {
+                for n in names_files() {
                     if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         let bytes = self.store.get(&e.id)?;

@@ -948,10 +948,10 @@ pub(super) fn build(
                             warns.push(w.to_string());
                             // The frame a single-frame file would describe, by
                             // name (a multi-frame file's frames are unknown).
-                            let frame = if label_path.ends_with(".json") {
+                            let frame = if crate::labels::format::only_multi_frame(label_path) {
                                 None
                             } else {
-                                let dirs = layout.frame_dirs_of(label_path, false);
+                                let dirs = layout.frame_dirs_unknown(label_path);
                                 let stem = crate::layout::stem(label_path);
                                 layout.frame_path_with(&dirs, stem, probe)?.flatten()
                             };

@@ -25,8 +25,9 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::id::ObjectId;
+use crate::labels::format::names_files;
 use crate::labels::{Format, format_of};
-use crate::layout::{FileSource, Layout, NAMES_FILES, NamesResult, Role, file_name, parent};
+use crate::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::object::diff::FileState;
 use crate::object::tree::{EntryRef, TreeObjectRef};
 use crate::object::{EntryMode, Tree};
@@ -385,7 +386,7 @@ pub(super) fn derive(
     for (path, before, after) in &changes {
         // Files other files' meaning depends on: settings, metadata, class
         // names (even where a rule makes them look like label files).
-        let names_file = NAMES_FILES
+        let names_file = names_files()
             .iter()
             .any(|n| file_name(path).eq_ignore_ascii_case(n))
             || layout

@@ -100,6 +100,11 @@ impl LabelFormat for CocoFormat {
         true
     }
 
+    /// `images/<subset>` for `instances_<subset>.json`, and the like.
+    fn frames_near(&self, path: &str) -> Vec<String> {
+        crate::labels::format::images_near(path)
+    }
+
     /// Every `images` entry has `width` and `height`.
     fn needs_image_size(&self) -> bool {
         true

@@ -1,7 +1,12 @@
 //! CVAT as a [`LabelFormat`].
 
+use std::collections::BTreeMap;
+
 use crate::labels::format::{DatasetFile, DatasetPlan, LabelFormat};
-use crate::labels::{Format, FrameLabels, Geometry, LabelError, ParseContext};
+use crate::labels::tool::{AnnotationTool, Handed};
+use crate::labels::{
+    AttrValue, Format, FrameLabels, Geometry, LabelError, Object, ParseContext, Units,
+};
 
 /// CVAT for images XML: one file for many frames, every CVAT shape kind.
 pub struct CvatFormat;
@@ -63,6 +68,11 @@ impl LabelFormat for CvatFormat {
         true
     }
 
+    /// `images/<subset>` for `instances_<subset>.json`, and the like.
+    fn frames_near(&self, path: &str) -> Vec<String> {
+        crate::labels::format::images_near(path)
+    }
+
     /// Every `<image>` has `width` and `height`.
     fn needs_image_size(&self) -> bool {
         true
@@ -109,3 +119,71 @@ impl LabelFormat for CvatFormat {
 
 /// The file an export for annotators writes its tasks to.
 const TASK_FILE: &str = "annotations.xml";
+
+/// CVAT as an [`AnnotationTool`]: its export is the CVAT for images file
+/// ([`CvatFormat`]'s task file), read back with its shapes and attributes.
+pub struct CvatTool;
+
+impl AnnotationTool for CvatTool {
+    fn name(&self) -> &'static str {
+        "cvat"
+    }
+
+    fn extension(&self) -> &'static str {
+        "xml"
+    }
+
+    fn conventions(&self) -> Format {
+        Format::Cvat
+    }
+
+    fn is_label_format(&self) -> bool {
+        true
+    }
+
+    fn read(&self, bytes: &[u8], _warnings: &mut Vec<String>) -> Result<Vec<Handed>, String> {
+        let frames = super::parse(bytes).map_err(|e| e.to_string())?;
+        frames
+            .into_iter()
+            .map(|fl| {
+                if fl.units != Units::Pixels {
+                    return Err(format!("frame {:?}: boxes not in pixels", fl.frame));
+                }
+                Ok(Handed {
+                    size: fl.width.zip(fl.height),
+                    path: fl.frame,
+                    objects: fl.objects,
+                })
+            })
+            .collect()
+    }
+
+    /// CVAT writes `occluded` and `z_order` on every shape, so `occluded`
+    /// false and a zero `z_order`, `group_id` or `rotation` are the same as none.
+    fn attributes(&self, o: &Object) -> BTreeMap<String, AttrValue> {
+        o.attributes
+            .iter()
+            .filter(|(k, v)| {
+                !matches!(
+                    (k.as_str(), v),
+                    ("occluded", AttrValue::Bool(false))
+                        | ("z_order" | "group_id", AttrValue::Int(0))
+                ) && !matches!((k.as_str(), v), ("rotation", AttrValue::Float(r)) if *r == 0.0)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// An `occluded` the annotator cleared is `false` rather than gone.
+    fn cleared(&self, key: &str) -> Option<AttrValue> {
+        (key == "occluded").then_some(AttrValue::Bool(false))
+    }
+
+    fn holds_shapes(&self) -> bool {
+        true
+    }
+
+    fn task_file(&self) -> &'static str {
+        TASK_FILE
+    }
+}

@@ -54,7 +54,7 @@ use super::{
 };
 
 mod format;
-pub use format::CvatFormat;
+pub use format::{CvatFormat, CvatTool};
 
 /// Whether the bytes look like CVAT XML (a cheap check on the first bytes).
 pub fn sniff(path: &str, head: &[u8]) -> bool {

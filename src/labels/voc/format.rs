@@ -29,6 +29,12 @@ impl LabelFormat for VocFormat {
         "xml"
     }
 
+    /// Segmentation masks: PNG images of class or instance ids per pixel
+    /// beside the frames.
+    fn not_frame_dirs(&self) -> &'static [&'static str] {
+        &["SegmentationClass", "SegmentationObject"]
+    }
+
     /// Under `Annotations/`.
     fn place(&self, path: &str, _blank: bool) -> Place {
         if in_dir(path, &["Annotations"]) {

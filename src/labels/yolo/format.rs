@@ -32,6 +32,17 @@ impl LabelFormat for YoloFormat {
         "txt"
     }
 
+    /// Ultralytics' dataset file, Darknet's names and the tools' class lists.
+    fn names_files(&self) -> &'static [&'static str] {
+        &[
+            "data.yaml",
+            "dataset.yaml",
+            "obj.names",
+            "classes.txt",
+            "classes.names",
+        ]
+    }
+
     /// Under `labels/`; an empty file also in a top-level `obj_*` directory
     /// (Darknet's `obj_train_data`), where it is a frame with no objects.
     fn place(&self, path: &str, blank: bool) -> Place {

@@ -61,7 +61,7 @@ impl Found {
 /// Whether a names file lies in a sharded directory (looked up in the shard
 /// whose name range covers it).
 fn names_in_shards(store: &ObjectStore, shards: &[Shard]) -> Result<bool> {
-    for n in NAMES_FILES {
+    for n in names_files() {
         let Some(s) = shards.iter().find(|s| s.last.as_slice() >= n.as_bytes()) else {
             continue;
         };
@@ -111,7 +111,7 @@ impl Diff<'_> {
                 Ok(Some(scope.clone()))
             }
             TreeObjectRef::Entries(entries) => {
-                for n in NAMES_FILES {
+                for n in names_files() {
                     if let Ok(i) = entries.binary_search_by(|e| e.name.cmp(n.as_bytes())) {
                         let e = &entries[i];
                         if e.mode == EntryMode::Dir {
@@ -245,7 +245,7 @@ impl Diff<'_> {
     ) -> Result<Option<()>> {
         let name = file_name(&path);
         if path == crate::dsv_toml::FILE_NAME
-            || NAMES_FILES.iter().any(|n| name.eq_ignore_ascii_case(n))
+            || names_files().iter().any(|n| name.eq_ignore_ascii_case(n))
         {
             return Ok(None);
         }
