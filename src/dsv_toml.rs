@@ -210,9 +210,10 @@ impl DsvToml {
         for (i, r) in raw.labels.into_iter().enumerate() {
             let format = Format::from_name(&r.format).ok_or_else(|| {
                 DsvTomlError(format!(
-                    "labels entry {}: unknown format '{}' (expected coco, yolo, kitti, voc or cvat)",
+                    "labels entry {}: unknown format '{}' (expected {})",
                     i + 1,
-                    r.format
+                    r.format,
+                    crate::quote::or_list(Format::ALL.iter().map(|f| f.name()))
                 ))
             })?;
             let glob = Glob::new(&r.path)

@@ -167,9 +167,19 @@ pub fn plural(noun: &str) -> String {
     }
 }
 
+/// Names as a sentence lists alternatives: `a, b or c`.
+pub fn or_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, or_list};
 
     #[test]
     fn counts_are_singular_for_one_and_plural_otherwise() {
@@ -219,5 +229,13 @@ mod tests {
         assert_eq!(text("a\x1b[2Jb\r\x7f"), "a\\033[2Jb\\015\\177");
         assert_eq!(text("x\u{9b}31m\u{202e}y"), "x\\u{9b}31m\\u{202e}y");
         assert_eq!(line("a\tb\nc\x1b"), "a\\tb\\nc\\033");
+    }
+
+    #[test]
+    fn alternatives_are_listed_with_or_before_the_last() {
+        assert_eq!(or_list(["a", "b", "c"]), "a, b or c");
+        assert_eq!(or_list(["a", "b"]), "a or b");
+        assert_eq!(or_list(["a"]), "a");
+        assert_eq!(or_list([]), "");
     }
 }

@@ -41,8 +41,10 @@ pub enum UnitsArg {
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    Format::from_name(s)
-        .ok_or_else(|| format!("unknown format '{s}' (coco, yolo, kitti, voc, cvat)"))
+    Format::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown format '{s}' ({})", names.join(", "))
+    })
 }
 
 /// Files from this size on are printed as JSON from a second reading

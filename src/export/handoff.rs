@@ -5,8 +5,9 @@
 //! each frame is named by its dataset path in the tool and an edited file
 //! comes back with `dsv import` ([`super::import`]).
 
-use crate::labels::tool::{AnnotationTool, TOOLS, or_list};
+use crate::labels::tool::{AnnotationTool, TOOLS};
 use crate::labels::{Format, format_of};
+use crate::quote::or_list;
 
 /// What `dsv export --format` writes: a label format or a tool's tasks.
 #[derive(Clone, Copy)]

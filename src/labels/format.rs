@@ -515,6 +515,14 @@ pub fn only_multi_frame(path: &str) -> bool {
     of.peek().is_some() && of.all(|f| f.is_multi_frame())
 }
 
+/// Whether a multi-frame format writes files with the extension `ext`
+/// (lower case, without the dot).
+pub fn multi_frame_extension(ext: &str) -> bool {
+    REGISTRY
+        .iter()
+        .any(|f| f.is_multi_frame() && f.extension() == ext)
+}
+
 /// Every format's [`LabelFormat::names_files`], in registry order: what
 /// the layout looks for beside a label file, and never takes for a frame or
 /// a label file.
@@ -703,6 +711,11 @@ mod tests {
         assert!(!only_multi_frame("a/b.txt"));
         assert!(!only_multi_frame("a/b.dat"));
         assert!(!only_multi_frame("json"));
+        let multi: Vec<&str> = ["json", "xml", "txt", "JSON", ""]
+            .into_iter()
+            .filter(|e| multi_frame_extension(e))
+            .collect();
+        assert_eq!(multi, ["json", "xml"]);
     }
 
     #[test]

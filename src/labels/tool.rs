@@ -136,17 +136,7 @@ pub fn tool_of_file(file: &str) -> Option<&'static dyn AnnotationTool> {
 
 /// The tools' names as a sentence lists them: `a, b or c`.
 pub fn tool_names() -> String {
-    or_list(TOOLS.iter().map(|t| t.name()))
-}
-
-/// Names as a sentence lists them: `a, b or c`.
-pub fn or_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    let names: Vec<&str> = names.into_iter().collect();
-    match names.split_last() {
-        None => String::new(),
-        Some((last, [])) => (*last).to_string(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-    }
+    crate::quote::or_list(TOOLS.iter().map(|t| t.name()))
 }
 
 #[cfg(test)]
@@ -171,8 +161,6 @@ mod tests {
         assert!(tool_of_file("a.txt").is_none());
         assert!(tool_of_file("xml").is_none());
         assert_eq!(tool_names(), "cvat or labelstudio");
-        assert_eq!(or_list(["a", "b", "c"]), "a, b or c");
-        assert_eq!(or_list(["a"]), "a");
     }
 
     #[test]

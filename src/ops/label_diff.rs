@@ -683,7 +683,10 @@ fn unchanged_label_changes(
                     let ext = crate::layout::file_name(&path)
                         .rsplit_once('.')
                         .map(|(_, e)| e.to_ascii_lowercase());
-                    if !matches!(ext.as_deref(), Some("json" | "xml")) {
+                    if !ext
+                        .as_deref()
+                        .is_some_and(crate::labels::format::multi_frame_extension)
+                    {
                         continue;
                     }
                     let Some(head) = src.read(&path)? else {
