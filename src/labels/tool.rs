@@ -217,4 +217,80 @@ mod tests {
             assert!(t.read(b"\x00not a file", &mut w).is_err(), "{}", t.name());
         }
     }
+
+    #[test]
+    fn what_each_tool_hands_out_it_reads_back() {
+        let mut fl = FrameLabels::new("d/a.jpg", Units::Pixels);
+        fl.width = Some(200);
+        fl.height = Some(100);
+        fl.objects.push(Object::new(
+            "car",
+            Some(BBox {
+                x: 10.0,
+                y: 20.0,
+                w: 50.0,
+                h: 40.0,
+            }),
+        ));
+        let classes = vec!["car".to_string()];
+        for t in TOOLS {
+            let name = t.name();
+            let (file, bytes) = if t.is_label_format() {
+                let f = super::super::format_of(t.conventions());
+                let bytes = f.write(std::slice::from_ref(&fl), Some(&classes)).unwrap();
+                (t.task_file().to_string(), bytes)
+            } else {
+                let frames = [TaskFrame {
+                    labels: fl.clone(),
+                    path: "d/a.jpg",
+                    id: "00".into(),
+                    units: Units::Pixels,
+                    predictions: vec![(
+                        "car",
+                        Some(BBox::from_corners(0.0, 0.0, 2.0, 2.0)),
+                        Some(0.5),
+                    )],
+                }];
+                let plan = TaskPlan {
+                    frames: &frames,
+                    url_prefix: "/x/",
+                    commit: "c0ffee",
+                    classes: &classes,
+                };
+                let files = t.write_tasks(&plan).expect("written");
+                assert_eq!(files.iter().filter(|f| f.labels).count(), 1, "{name}");
+                let tasks = files.into_iter().find(|f| f.labels).unwrap();
+                // A frame without its image size cannot be placed in percents.
+                let mut sizeless = frames[0].clone();
+                sizeless.labels.width = None;
+                let refused = t.write_tasks(&TaskPlan {
+                    frames: &[sizeless],
+                    ..plan
+                });
+                assert_eq!(
+                    refused.err().map(|e| e.0),
+                    Some(tasks.path.clone()),
+                    "{name}"
+                );
+                (tasks.path, tasks.bytes)
+            };
+            assert_eq!(file, t.task_file(), "{name}");
+            assert!(file.ends_with(&format!(".{}", t.extension())), "{name}");
+            let mut warnings = Vec::new();
+            let back = t.read(&bytes, &mut warnings).expect("reads back");
+            assert!(warnings.is_empty(), "{name}: {warnings:?}");
+            assert_eq!(back.len(), 1, "{name}");
+            assert_eq!(back[0].path, "d/a.jpg", "{name}");
+            assert_eq!(back[0].size, Some((200, 100)), "{name}");
+            assert_eq!(back[0].objects.len(), 1, "{name}");
+            let o = &back[0].objects[0];
+            assert_eq!(o.class, "car", "{name}");
+            let b = o.bbox.expect("a box");
+            let near = |a: f64, e: f64| (a - e).abs() < 1e-9;
+            assert!(
+                near(b.x, 10.0) && near(b.y, 20.0) && near(b.w, 50.0) && near(b.h, 40.0),
+                "{name}: {b:?}"
+            );
+        }
+    }
 }
