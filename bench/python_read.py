@@ -115,12 +115,20 @@ def _worker(args):
 
     dt.get_worker_info = lambda: SimpleNamespace(id=wid, num_workers=nw)
     dt.get_rank_world = lambda: (0, 1)
+    # CPU (all threads) per phase: the process's start (interpreter, imports,
+    # unpickling the dataset), its first sample (the repository opened, the
+    # shard's view made, the first batch read), then the rest of the shard.
+    c0 = cpu_time()
     n = nbytes = nobj = 0
+    c1 = None
     for s in ds:
+        if c1 is None:
+            c1 = cpu_time()
         n += 1
         nbytes += len(s["data"])
         nobj += len(s["objects"])
-    return n, nbytes, nobj
+    c2 = cpu_time()
+    return n, nbytes, nobj, {"start": c0, "first sample": c1 - c0, "rest": c2 - c1}
 
 
 def workers_loop(root, nw=2):
@@ -128,12 +136,19 @@ def workers_loop(root, nw=2):
     DataLoader with num_workers=nw does; PyTorch itself is not installed here)."""
     import multiprocessing as mp
 
+    # Imported first: a DataLoader's parent has torch imported already.
+    import dsv.torch  # noqa: F401
+
+    c = cpu_time()
     repo = dsv.Repository(str(root))
     ds = repo.frames("HEAD").torch(iterable=True)
     del repo
+    PHASES.setdefault("parent: repository, view, dataset", []).append(cpu_time() - c)
     with mp.get_context("spawn").Pool(nw) as pool:
         parts = pool.map(_worker, [(ds, w, nw) for w in range(nw)])
-    return tuple(map(sum, zip(*parts)))
+    for k in parts[0][3]:
+        PHASES.setdefault(f"worker: {k}", []).append(sum(p[3][k] for p in parts) / nw)
+    return tuple(map(sum, zip(*(p[:3] for p in parts))))
 
 
 def cpu_time():
@@ -142,6 +157,9 @@ def cpu_time():
 
 
 CPU = {}
+# CPU per phase of the workers loop (of this process, or of the child it ran in).
+PHASES = {}
+PHASES_BY = {}
 
 
 def timed(fn, *a):
@@ -164,6 +182,8 @@ def compare_loop(root, pkg, what="dsv"):
         sys.exit(f"--compare {pkg}: {out.stderr}")
     d = json.loads(out.stdout.strip().splitlines()[-1])
     CPU.setdefault(f"compare_{what}_loop", []).append(d["cpu"])
+    for k, v in d.get("phases", {}).items():
+        PHASES_BY.setdefault(str(pkg), {}).setdefault(k, []).extend(v)
     return d["time"], tuple(d["result"])
 
 
@@ -223,6 +243,10 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
               f"CPU of the child and its workers {statistics.median(CPU['compare_workers_loop']):.2f} s): "
               f"{mb / me:.2f}x the plain dsv iteration; this build is {me / mc:.2f}x as fast  "
               f"[runs {[round(x, 2) for x in e]}]")
+    for pkg, phases in list(PHASES_BY.items()) + ([("this process", PHASES)] if PHASES else []):
+        print(f"local: workers' CPU per phase (medians; a worker's: the mean of the {2} workers), "
+              f"package in {pkg}: " + ", ".join(f"{k} {statistics.median(v):.3f} s"
+                                                for k, v in phases.items()))
     print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s, {cpu_note('plain_loop', n)}), "
           f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s, {cpu_note('dsv_loop', n)}): {ma / mb:.2f}x  "
           f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
@@ -342,7 +366,8 @@ def main():
         loop, root = (dsv_loop, a.child_dsv_loop) if a.child_dsv_loop else (workers_loop, a.child_workers_loop)
         c, t = child_cpu_time(), time.perf_counter()
         r = loop(root)
-        print(json.dumps({"time": time.perf_counter() - t, "cpu": child_cpu_time() - c, "result": r}))
+        print(json.dumps({"time": time.perf_counter() - t, "cpu": child_cpu_time() - c, "result": r,
+                          "phases": PHASES}))
         return
     if os.sep in a.dsv:
         # The dataset is made with the binary run from inside it.

@@ -15,14 +15,18 @@ map-style dataset leaves that to the DataLoader's sampler (`DistributedSampler`
 for ranks). The order of an epoch is fixed by `(seed, epoch)`; call
 `set_epoch(n)` at the start of each epoch.
 
-Each worker process opens the repository again from its spec (a remote
-without refreshing its mirror) the first time it reads, so the dataset pickles
-for the `spawn` start method and nothing native crosses a `fork`. A worker of
-the iterable dataset decodes the labels of its own shard only
-(`Repository.frames_at`), not the whole version's; a worker of the map-style
-dataset decodes those of the block of `PART` frames holding the sample asked
-for, the first time one of them is asked for (`__getitems__`, the DataLoader's
-batched fetch, reads a batch's frames together).
+Views are lazy: making one (and a dataset of it) decodes no frame's labels,
+only the version's frame count (or a selection's positions) is read; frames are
+decoded by blocks of 8,192 positions of the version the first time one of the
+block's frames is read. A dataset holds the commit and its view's positions (a
+`range` for a whole version: a few bytes to pickle), not the view. Each worker
+process opens the repository again from its spec (a remote without refreshing
+its mirror) the first time it reads, so the dataset pickles for the `spawn`
+start method and nothing native crosses a `fork`. A worker of the iterable
+dataset decodes the labels of its own shard only (`Repository.frames_at`);
+a worker of the map-style dataset those of the blocks holding the samples
+asked for (`__getitems__`, the DataLoader's batched fetch, reads a batch's
+frames together).
 """
 
 import os
@@ -58,12 +62,6 @@ def get_rank_world():
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-# Frames of the view a map-style worker decodes the labels of at once: the
-# version index's chunk (its codec decodes whole chunks of 8,192 frames), so
-# a block of a whole-version view decodes one chunk. Only speed depends on it.
-PART = 8192
-
-
 def sample_of(frame, data):
     """The default sample: a dict of the frame's bytes, labels and metadata."""
     return {
@@ -83,12 +81,11 @@ class _Base:
     def __init__(self, view, transform=None, shuffle=False, seed=0):
         self._spec = list(view.repository_spec)
         self._commit = view.commit
-        positions = list(view.positions_in_version)
-        # A view of the first n frames (the whole version, usually) pickles as a
-        # range: each worker is sent a few bytes, not a list of every position.
-        if positions == list(range(len(positions))):
-            positions = range(len(positions))
-        self._positions = positions
+        # A view of consecutive frames (the whole version, usually) pickles as
+        # a range: each worker is sent a few bytes, not a list of every
+        # position, and making it decodes nothing.
+        span = view.version_span
+        self._positions = range(*span) if span is not None else list(view.positions_in_version)
         self._transform = transform
         self._shuffle = shuffle
         self._seed = seed
@@ -97,14 +94,12 @@ class _Base:
         self._repo = None
         self._pid = os.getpid()
         self._order = None
-        self._parts = {}
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_view"] = None
         state["_repo"] = None
         state["_order"] = None
-        state["_parts"] = {}
         return state
 
     def set_epoch(self, epoch):
@@ -122,18 +117,22 @@ class _Base:
 
             self._repo = dsv.open_spec(self._spec)
             self._view = None
-            self._parts = {}
             self._pid = os.getpid()
         return self._repo
 
     def view(self):
         """The view, opened again in this process if it was made in another."""
         if not self._local():
-            whole = self.repository().frames(self._commit)
-            if isinstance(self._positions, range):
-                self._view = whole[0 : len(self._positions)]
-            else:
-                self._view = whole.at_version_positions(self._positions)
+            # Lazy, as the one made in the parent: nothing is decoded here.
+            repo = self.repository()
+            pos = self._positions
+            if isinstance(pos, range) and pos.step == 1 and pos.start == 0:
+                whole = repo.frames(self._commit)
+                if len(whole) == len(pos):
+                    self._view = whole
+                    return whole
+            # Decodes the blocks of these positions only, as they are read.
+            self._view = repo.frames_at(self._commit, list(pos))
         return self._view
 
     def order(self):
@@ -148,25 +147,10 @@ class _Base:
         return self._order[1]
 
     def _frames(self, indices):
-        """The frames at `indices` of this view, their bytes read together."""
-        if self._local():
-            return self._view.read_many(indices)
-        # In a worker: the labels of the blocks of PART frames holding them
-        # only, each decoded the first time it is needed.
-        repo = self.repository()
-        groups = {}
-        for k, j in enumerate(indices):
-            groups.setdefault(j // PART, []).append(k)
-        out = [None] * len(indices)
-        for b, ks in groups.items():
-            part = self._parts.get(b)
-            if part is None:
-                at = self._positions[b * PART : (b + 1) * PART]
-                part = repo.frames_at(self._commit, list(at))
-                self._parts[b] = part
-            for k, f in zip(ks, part.read_many([indices[k] - b * PART for k in ks])):
-                out[k] = f
-        return out
+        """The frames at `indices` of this view, their bytes read together (in a
+        worker, the labels of the blocks holding them decoded the first time
+        one of them is read)."""
+        return self.view().read_many(indices)
 
     def _sample(self, frame):
         # Frame.sample() is sample_of(frame, frame.read()), built natively.
@@ -238,12 +222,12 @@ class TorchIterableDataset(_Base, _IterBase):
         mine = self.shard()
         pos = self._positions
         # The positions of a range view are the indices themselves.
-        at = mine if isinstance(pos, range) else [pos[i] for i in mine]
+        at = mine if pos == range(len(pos)) else [pos[i] for i in mine]
         if self._local():
             part = self._view.at_version_positions(at)
         else:
             # In a worker: the shard's frames alone, not the whole version.
-            part = self.repository().frames_at(self._commit, at)
+            part = self.repository().frames_at(self._commit, list(at))
         # Samples made natively, with no Frame object per frame in between.
         samples = part.samples(self._prefetch)
         if self._transform is None:

@@ -5,6 +5,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use dsv::ObjectId;
@@ -335,45 +336,68 @@ impl Repository_ {
     fn frames(&self, py: Python<'_>, rev: &str, r#where: Option<String>) -> PyResult<FrameView> {
         let src = self.src.clone();
         let rev = rev.to_string();
-        let (commit, frames) = py.detach(|| {
+        // No frame is decoded here: the view keeps the frame count (or the
+        // selection's positions) and decodes blocks of frames as they are read.
+        let (commit, tree, total, sel) = py.detach(|| {
             guard(|| {
                 let q = r#where.as_deref().map(Query::compile).transpose()?;
                 let commit = src.with_repo(|repo| dsv::ops::revparse::resolve(repo, &rev))?;
                 src.prepare(&commit)?;
                 src.with_repo(|repo| {
                     let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
-                    let hex = commit.to_hex();
-                    let index = match &q {
-                        Some(q) => dsv::query::index::rev_query(repo, &hex, &cache, q)?.1,
-                        None => dsv::query::index::rev_index(repo, &hex, &cache)?.1,
+                    let tree = dsv::object::Commit::load(&repo.store, &commit)?.tree;
+                    let total = dsv::query::tree_frame_count(&repo.store, &tree, &cache)?;
+                    let sel = match &q {
+                        Some(q) => Some(
+                            dsv::query::tree_positions(&repo.store, &tree, &cache, q)?
+                                .into_iter()
+                                .map(|p| p as usize)
+                                .collect::<Vec<_>>(),
+                        ),
+                        None => None,
                     };
-                    Ok((commit, index.frames))
+                    Ok((commit, tree, total, sel))
                 })
             })
         })?;
-        Ok(self.view(commit, frames, None))
+        Ok(self.view(commit, tree, total, sel.map(Arc::new), None))
     }
 
     /// The frames at `positions` (in the version's path order, as
     /// `FrameView.positions_in_version` gives them) of version `rev`, in that
-    /// order: only those frames' labels are decoded (a DataLoader worker's shard).
+    /// order: only those frames' labels are ever decoded, block by block as
+    /// they are read (a DataLoader worker's shard).
     #[pyo3(signature = (rev, positions))]
     fn frames_at(&self, py: Python<'_>, rev: &str, positions: Vec<usize>) -> PyResult<FrameView> {
         let src = self.src.clone();
         let rev = rev.to_string();
-        let (commit, frames, positions) = py.detach(|| {
+        let (commit, tree, total) = py.detach(|| {
             guard(|| {
                 let commit = src.with_repo(|repo| dsv::ops::revparse::resolve(repo, &rev))?;
                 src.prepare(&commit)?;
                 src.with_repo(|repo| {
                     let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
-                    let hex = commit.to_hex();
-                    let (_, ix) = dsv::query::rev_frames_at(repo, &hex, &cache, &positions)?;
-                    Ok((commit, ix.frames, positions))
+                    let tree = dsv::object::Commit::load(&repo.store, &commit)?.tree;
+                    let total = dsv::query::tree_frame_count(&repo.store, &tree, &cache)?;
+                    Ok((commit, tree, total))
                 })
             })
         })?;
-        Ok(self.view(commit, frames, Some(Arc::new(positions))))
+        if let Some(p) = positions.iter().find(|&&p| p >= total) {
+            return Err(InvalidArgumentError::new_err(format!(
+                "frame position {p} out of range ({total} frames)"
+            )));
+        }
+        let mut universe = positions.clone();
+        universe.sort_unstable();
+        universe.dedup();
+        Ok(self.view(
+            commit,
+            tree,
+            total,
+            Some(Arc::new(universe)),
+            Some(Arc::new(positions)),
+        ))
     }
 
     /// The dataset diff from `a` to `b`: the document `dsv diff --json a b` prints.
@@ -468,46 +492,185 @@ impl Sel {
     }
 }
 
-/// Frames of one version: `len()`, indexing, slicing, iteration (frames read
-/// ahead on threads that do not hold the GIL).
 impl Repository_ {
-    /// A view of all of `frames` of `commit` (`in_version`: see [`FrameView`]).
+    /// A view of `commit` (whose tree is `tree`, of `total` frames): of the
+    /// frames at `sel` when given, else of the positions `universe` lists,
+    /// else of every frame. `universe` (ascending, distinct): the only
+    /// positions the view and its slices may read, and decode.
     fn view(
         &self,
         commit: ObjectId,
-        frames: Vec<FrameRecord>,
-        in_version: Option<Arc<Vec<usize>>>,
+        tree: ObjectId,
+        total: usize,
+        universe: Option<Arc<Vec<usize>>>,
+        sel: Option<Arc<Vec<usize>>>,
     ) -> FrameView {
-        let n = frames.len();
+        let sel = match (sel, &universe) {
+            (Some(s), _) => Sel::List(s),
+            (None, Some(u)) => Sel::List(u.clone()),
+            (None, None) => Sel::Range(0, total),
+        };
         FrameView {
             src: self.src.clone(),
             spec: Arc::new(self.spec.clone()),
             commit,
-            frames: Arc::new(frames),
-            in_version,
-            sel: Sel::Range(0, n),
+            records: Arc::new(Records {
+                src: self.src.clone(),
+                tree,
+                total,
+                universe,
+                block: BLOCK_FRAMES.load(Ordering::Relaxed).max(1),
+                blocks: Default::default(),
+            }),
+            sel,
         }
     }
 }
 
+/// Frames of the whole version a lazy view decodes together, unless a test
+/// set another size (`_set_block_frames`): the version index's chunk (its
+/// codec walks whole chunks of 8,192 frames), so a block decodes one chunk.
+const DEFAULT_BLOCK_FRAMES: usize = 8192;
+
+static BLOCK_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_BLOCK_FRAMES);
+
+/// Blocks and frame records this process has decoded (`_decoded()`, for tests).
+static DECODED: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+
+/// The frame records of one version that views (and their slices) read,
+/// decoded a block of positions at a time, the first time one of the block's
+/// frames is read: making a view decodes nothing, and a DataLoader worker
+/// decodes the blocks of its own shard only.
+struct Records {
+    src: Arc<Source>,
+    /// The version's root tree (its index is cached by it).
+    tree: ObjectId,
+    /// Frames in the version.
+    total: usize,
+    /// The positions (ascending, distinct) views over these records may read
+    /// (a selection's, a shard's); `None`: every frame.
+    universe: Option<Arc<Vec<usize>>>,
+    /// Positions of the version per block.
+    block: usize,
+    blocks: std::sync::Mutex<std::collections::HashMap<usize, Arc<Block>>>,
+}
+
+/// Decoded records of the frames of one block that a view may read.
+struct Block {
+    /// The block's first position in the version.
+    first: usize,
+    /// Positions of `recs` (ascending), when not every one of the block's.
+    positions: Option<Vec<usize>>,
+    recs: Vec<FrameRecord>,
+}
+
+/// One frame's record: its block and its index there.
+#[derive(Clone)]
+struct At {
+    block: Arc<Block>,
+    i: usize,
+}
+
+impl At {
+    fn rec(&self) -> &FrameRecord {
+        &self.block.recs[self.i]
+    }
+}
+
+impl Records {
+    /// Block `b`, decoded now unless it was before.
+    fn block(&self, b: usize) -> dsv::Result<Arc<Block>> {
+        let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(blk) = lock().get(&b) {
+            return Ok(blk.clone());
+        }
+        let first = b.saturating_mul(self.block);
+        let end = first.saturating_add(self.block).min(self.total);
+        let positions = self.universe.as_ref().map(|u| {
+            let (lo, hi) = (
+                u.partition_point(|&x| x < first),
+                u.partition_point(|&x| x < end),
+            );
+            u[lo..hi].to_vec()
+        });
+        let want: Vec<usize> = positions.clone().unwrap_or_else(|| (first..end).collect());
+        // Decoded without the lock: another thread may read another block meanwhile.
+        let recs = self.src.with_repo(|repo| {
+            let cache = QueryCache::open(repo.dsv_dir(), &repo.settings);
+            Ok(dsv::query::tree_frames_at(&repo.store, &self.tree, &cache, &want)?.frames)
+        })?;
+        if recs.len() != want.len() {
+            return Err(dsv::Error::InvalidArgument(format!(
+                "internal error: {} frames decoded for {} asked for",
+                recs.len(),
+                want.len()
+            )));
+        }
+        DECODED.0.fetch_add(1, Ordering::Relaxed);
+        DECODED.1.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        let blk = Arc::new(Block {
+            first,
+            positions,
+            recs,
+        });
+        Ok(lock().entry(b).or_insert(blk).clone())
+    }
+
+    /// The records of the frames at version positions `ps`, in order.
+    fn at_many(&self, ps: &[usize]) -> dsv::Result<Vec<At>> {
+        let mut last: Option<(usize, Arc<Block>)> = None;
+        ps.iter()
+            .map(|&p| {
+                let b = p / self.block;
+                let blk = match &last {
+                    Some((k, blk)) if *k == b => blk.clone(),
+                    _ => {
+                        let blk = self.block(b)?;
+                        last = Some((b, blk.clone()));
+                        blk
+                    }
+                };
+                let i = match &blk.positions {
+                    None => Some(p - blk.first).filter(|&i| i < blk.recs.len()),
+                    Some(v) => v.binary_search(&p).ok(),
+                };
+                let i = i.ok_or_else(|| {
+                    dsv::Error::InvalidArgument(format!(
+                        "frame position {p} is not among this view's frames"
+                    ))
+                })?;
+                Ok(At { block: blk, i })
+            })
+            .collect()
+    }
+
+    /// Whether a view over these records may hold version position `p`.
+    fn holds(&self, p: usize) -> bool {
+        match &self.universe {
+            None => p < self.total,
+            Some(u) => u.binary_search(&p).is_ok(),
+        }
+    }
+}
+
+/// Frames of one version: `len()`, indexing, slicing, iteration (frames read
+/// ahead on threads that do not hold the GIL). Lazy: a frame's labels are
+/// decoded (by blocks, see [`Records`]) when it is first read.
 #[pyclass(module = "dsv", frozen)]
 struct FrameView {
     src: Arc<Source>,
     spec: Arc<Vec<String>>,
     commit: ObjectId,
-    frames: Arc<Vec<FrameRecord>>,
-    /// Positions in the version of `frames` when they are some of its frames
-    /// (`Repository.frames_at`); `None`: `frames` is the whole version.
-    in_version: Option<Arc<Vec<usize>>>,
+    records: Arc<Records>,
+    /// Positions in the version of the view's frames, in the view's order.
     sel: Sel,
 }
 
 impl FrameView {
-    fn frame(&self, pos: usize, data: Option<Vec<u8>>) -> Frame {
+    fn frame(&self, at: At, data: Option<Vec<u8>>) -> Frame {
         Frame {
             src: self.src.clone(),
-            frames: self.frames.clone(),
-            pos,
+            at,
             data: std::sync::Mutex::new(data),
         }
     }
@@ -516,14 +679,19 @@ impl FrameView {
         (0..self.sel.len()).map(|i| self.sel.get(i)).collect()
     }
 
+    /// The records of every frame of the view, in order (decoded without the GIL).
+    fn all_records(&self, py: Python<'_>) -> PyResult<Vec<At>> {
+        let (records, positions) = (self.records.clone(), self.positions());
+        py.detach(|| guard(|| records.at_many(&positions)))
+    }
+
     /// A view of the same frames with the selection `sel`.
     fn with_sel(&self, sel: Sel) -> FrameView {
         FrameView {
             src: self.src.clone(),
             spec: self.spec.clone(),
             commit: self.commit,
-            frames: self.frames.clone(),
-            in_version: self.in_version.clone(),
+            records: self.records.clone(),
             sel,
         }
     }
@@ -570,7 +738,10 @@ impl FrameView {
             ));
         };
         let pos = self.sel.get(norm_index(i, n)?);
-        Ok(Py::new(py, self.frame(pos, None))?.into_any())
+        let records = self.records.clone();
+        let at = py.detach(|| guard(|| records.at_many(&[pos])))?;
+        let at = at.into_iter().next().expect("one record per position");
+        Ok(Py::new(py, self.frame(at, None))?.into_any())
     }
 
     /// The frames at the positions `indices` of this view, their bytes read
@@ -581,13 +752,18 @@ impl FrameView {
             .iter()
             .map(|&i| norm_index(i, n).map(|j| self.sel.get(j)))
             .collect::<PyResult<_>>()?;
-        let ids: Vec<ObjectId> = pos.iter().map(|&p| self.frames[p].id).collect();
-        let src = self.src.clone();
-        let data = py.detach(|| guard(|| src.read_many(&ids)))?;
-        Ok(pos
+        let (src, records) = (self.src.clone(), self.records.clone());
+        let (ats, data) = py.detach(|| {
+            guard(|| {
+                let ats = records.at_many(&pos)?;
+                let ids: Vec<ObjectId> = ats.iter().map(|a| a.rec().id).collect();
+                Ok((ats, src.read_many(&ids)?))
+            })
+        })?;
+        Ok(ats
             .into_iter()
             .zip(data)
-            .map(|(p, d)| self.frame(p, Some(d)))
+            .map(|(a, d)| self.frame(a, Some(d)))
             .collect())
     }
 
@@ -627,8 +803,8 @@ impl FrameView {
             "attributes",
         ];
         let mut data: Vec<Vec<Bound<'py, PyAny>>> = cols.iter().map(|_| Vec::new()).collect();
-        for p in self.positions() {
-            let f = &self.frames[p];
+        for at in self.all_records(py)? {
+            let f = at.rec();
             for (k, o) in f.objects.iter().enumerate() {
                 let b = o.bbox;
                 let row: [Bound<'py, PyAny>; 11] = [
@@ -674,8 +850,8 @@ impl FrameView {
             "attributes",
         ];
         let mut data: Vec<Vec<Bound<'py, PyAny>>> = cols.iter().map(|_| Vec::new()).collect();
-        for p in self.positions() {
-            let f = &self.frames[p];
+        for at in self.all_records(py)? {
+            let f = at.rec();
             let row: [Bound<'py, PyAny>; 9] = [
                 PyString::new(py, &f.path).into_any(),
                 PyString::new(py, &f.id.to_hex()).into_any(),
@@ -738,42 +914,41 @@ impl FrameView {
     /// Positions of this view's frames in the whole version (for re-opening it elsewhere).
     #[getter]
     fn positions_in_version(&self) -> Vec<usize> {
-        let local = self.positions();
-        match &self.in_version {
-            Some(v) => local.into_iter().map(|i| v[i]).collect(),
-            None => local,
+        self.positions()
+    }
+
+    /// The span `(start, stop)` of version positions when this view holds
+    /// exactly the frames `start..stop` in order (the whole version, usually),
+    /// else None: a DataLoader dataset then sends workers two numbers, not
+    /// one per frame.
+    #[getter]
+    fn version_span(&self) -> Option<(usize, usize)> {
+        match (&self.sel, &self.records.universe) {
+            (Sel::Range(a, b), None) => Some((*a, *b)),
+            _ => None,
         }
     }
 
+    /// Frames in the whole version (none decoded to tell).
+    #[getter]
+    fn version_frames(&self) -> usize {
+        self.records.total
+    }
+
     /// The view of the frames at the positions `positions` of the whole version
-    /// (of a view made by `Repository.frames_at`: among the frames it holds).
+    /// (of a view made by `Repository.frames_at` or a selection: among the
+    /// frames it holds). Nothing is decoded until a frame is read.
     fn at_version_positions(&self, positions: Vec<usize>) -> PyResult<FrameView> {
-        let local = match &self.in_version {
-            None => {
-                let n = self.frames.len();
-                if let Some(p) = positions.iter().find(|&&p| p >= n) {
-                    return Err(PyIndexError::new_err(format!(
-                        "frame position {p} out of range ({n} frames)"
-                    )));
-                }
-                positions
-            }
-            Some(v) => {
-                let at: std::collections::HashMap<usize, usize> =
-                    v.iter().enumerate().map(|(i, &p)| (p, i)).collect();
-                positions
-                    .iter()
-                    .map(|p| {
-                        at.get(p).copied().ok_or_else(|| {
-                            PyIndexError::new_err(format!(
-                                "frame position {p} is not among this view's frames"
-                            ))
-                        })
-                    })
-                    .collect::<PyResult<_>>()?
-            }
-        };
-        Ok(self.with_sel(Sel::List(Arc::new(local))))
+        if let Some(p) = positions.iter().find(|&&p| !self.records.holds(p)) {
+            return Err(PyIndexError::new_err(match self.records.universe {
+                None => format!(
+                    "frame position {p} out of range ({} frames)",
+                    self.records.total
+                ),
+                Some(_) => format!("frame position {p} is not among this view's frames"),
+            }));
+        }
+        Ok(self.with_sel(Sel::List(Arc::new(positions))))
     }
 
     fn __repr__(&self) -> String {
@@ -911,15 +1086,14 @@ fn table<'py>(
 #[pyclass(module = "dsv", frozen)]
 struct Frame {
     src: Arc<Source>,
-    frames: Arc<Vec<FrameRecord>>,
-    pos: usize,
+    at: At,
     /// Bytes read ahead (already verified), handed out once.
     data: std::sync::Mutex<Option<Vec<u8>>>,
 }
 
 impl Frame {
     fn rec(&self) -> &FrameRecord {
-        &self.frames[self.pos]
+        self.at.rec()
     }
 }
 
@@ -1015,8 +1189,8 @@ impl Frame {
     }
 }
 
-/// Positions of a batch of frames and their bytes, read ahead.
-type Batch = (Vec<usize>, dsv::Result<Vec<Vec<u8>>>);
+/// The records of a batch of frames and their bytes, read ahead.
+type Batch = dsv::Result<(Vec<At>, Vec<Vec<u8>>)>;
 
 /// Most bytes of frames one read-ahead batch holds. Batches of small frames are
 /// long runs of pack reads (a batch of 64 10 KiB frames paid the per-call costs
@@ -1031,14 +1205,14 @@ const DEFAULT_PREFETCH: usize = 4096;
 /// batch; later batches double up to the iterator's `prefetch`.
 const FIRST_BATCH: usize = 32;
 
-/// The end of the batch of `positions` starting at `at`: at most `max` frames and
-/// [`BATCH_BYTES`] of them (always one frame, however large).
-fn batch_end(frames: &[FrameRecord], positions: &[usize], at: usize, max: usize) -> usize {
-    let mut end = at;
+/// How many of `ats` (at most `max`) the batch starting with the first holds:
+/// at most [`BATCH_BYTES`] of frames (always one frame, however large).
+fn batch_len(ats: &[At], max: usize) -> usize {
+    let mut end = 0;
     let mut bytes = 0u64;
-    while end < positions.len() && end - at < max {
-        bytes = bytes.saturating_add(frames[positions[end]].size);
-        if end > at && bytes > BATCH_BYTES {
+    while end < ats.len() && end < max {
+        bytes = bytes.saturating_add(ats[end].rec().size);
+        if end > 0 && bytes > BATCH_BYTES {
             break;
         }
         end += 1;
@@ -1046,13 +1220,29 @@ fn batch_end(frames: &[FrameRecord], positions: &[usize], at: usize, max: usize)
     end
 }
 
-/// Iterator over a view; a thread reads the frames ahead in batches.
+/// One read-ahead batch: the records of up to `max` frames of `positions` from
+/// `at` (decoded here, on the read-ahead thread, when not yet) and their bytes.
+fn read_batch(
+    src: &Source,
+    records: &Records,
+    positions: &[usize],
+    at: usize,
+    max: usize,
+) -> dsv::Result<(Vec<At>, Vec<Vec<u8>>)> {
+    let end = positions.len().min(at.saturating_add(max));
+    let mut ats = records.at_many(&positions[at..end])?;
+    ats.truncate(batch_len(&ats, max));
+    let ids: Vec<ObjectId> = ats.iter().map(|a| a.rec().id).collect();
+    Ok((ats, src.read_many(&ids)?))
+}
+
+/// Iterator over a view; a thread decodes the frames' records and reads their
+/// bytes ahead in batches.
 #[pyclass(module = "dsv")]
 struct FrameIter {
     src: Arc<Source>,
-    frames: Arc<Vec<FrameRecord>>,
     rx: Option<std::sync::Mutex<Receiver<Batch>>>,
-    batch: std::collections::VecDeque<(usize, Vec<u8>)>,
+    batch: std::collections::VecDeque<(At, Vec<u8>)>,
     /// Hands out sample dicts (`FrameView.samples`) instead of `Frame`s.
     samples: bool,
 }
@@ -1064,17 +1254,14 @@ impl FrameIter {
         let max = prefetch.max(1);
         let (tx, rx) = sync_channel(1);
         let src = view.src.clone();
-        let frames = view.frames.clone();
+        let records = view.records.clone();
         std::thread::spawn(move || {
             let mut at = 0;
             let mut want = FIRST_BATCH.min(max);
             while at < positions.len() {
-                let end = batch_end(&frames, &positions, at, want);
-                let chunk = &positions[at..end];
-                let ids: Vec<ObjectId> = chunk.iter().map(|&p| frames[p].id).collect();
                 let read = || match fork_pool() {
-                    Some(pool) => pool.install(|| src.read_many(&ids)),
-                    None => src.read_many(&ids),
+                    Some(pool) => pool.install(|| read_batch(&src, &records, &positions, at, want)),
+                    None => read_batch(&src, &records, &positions, at, want),
                 };
                 let r = catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|_| {
                     Err(dsv::Error::InvalidArgument(
@@ -1082,18 +1269,17 @@ impl FrameIter {
                             .into(),
                     ))
                 });
-                let failed = r.is_err();
+                let got = r.as_ref().map_or(0, |(ats, _)| ats.len());
                 // The iterator was dropped: stop reading.
-                if tx.send((chunk.to_vec(), r)).is_err() || failed {
+                if tx.send(r).is_err() || got == 0 {
                     return;
                 }
-                at = end;
+                at += got;
                 want = want.saturating_mul(2).min(max);
             }
         });
         FrameIter {
             src: view.src.clone(),
-            frames: view.frames.clone(),
             rx: Some(std::sync::Mutex::new(rx)),
             batch: Default::default(),
             samples,
@@ -1116,29 +1302,50 @@ impl FrameIter {
                     self.rx = None;
                     return Ok(None);
                 }
-                Some((pos, Ok(data))) => self.batch.extend(pos.into_iter().zip(data)),
-                Some((_, Err(e))) => {
+                Some(Ok((ats, data))) => self.batch.extend(ats.into_iter().zip(data)),
+                Some(Err(e)) => {
                     self.rx = None;
                     return Err(py_err(e));
                 }
             }
         }
-        let Some((pos, data)) = self.batch.pop_front() else {
+        let Some((at, data)) = self.batch.pop_front() else {
             return Ok(None);
         };
         if self.samples {
             // No Frame object in between: a DataLoader worker's per-frame cost.
-            let d = sample_dict(py, &self.frames[pos], PyBytes::new(py, &data))?;
+            let d = sample_dict(py, at.rec(), PyBytes::new(py, &data))?;
             return Ok(Some(d.into_any()));
         }
         let f = Frame {
             src: self.src.clone(),
-            frames: self.frames.clone(),
-            pos,
+            at,
             data: std::sync::Mutex::new(Some(data)),
         };
         Ok(Some(Bound::new(py, f)?.into_any()))
     }
+}
+
+/// Blocks and frame records this process has decoded for views so far: a
+/// view is lazy, and tests check what reading it decoded.
+#[pyfunction]
+fn _decoded() -> (u64, u64) {
+    (
+        DECODED.0.load(Ordering::Relaxed),
+        DECODED.1.load(Ordering::Relaxed),
+    )
+}
+
+/// Sets the frames per block of views made from now on (a test's small
+/// blocks stand in for 8,192 frames); gives the size it replaces.
+#[pyfunction]
+fn _set_block_frames(frames: usize) -> PyResult<usize> {
+    if frames == 0 {
+        return Err(InvalidArgumentError::new_err(
+            "a block holds at least one frame",
+        ));
+    }
+    Ok(BLOCK_FRAMES.swap(frames, Ordering::Relaxed))
 }
 
 /// The native module `dsv._dsv`.
@@ -1150,6 +1357,8 @@ fn _dsv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameView>()?;
     m.add_class::<Frame>()?;
     m.add_class::<FrameIter>()?;
+    m.add_function(wrap_pyfunction!(_decoded, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_block_frames, m)?)?;
     m.add("Error", py.get_type::<Error>())?;
     m.add("NotARepositoryError", py.get_type::<NotARepositoryError>())?;
     m.add("RevisionError", py.get_type::<RevisionError>())?;

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, get_worker_info
 
 import dsv
 import dsv.torch as dt
+from dsv import _dsv
 from conftest import frame_bytes, free_port
 
 
@@ -273,30 +274,123 @@ def test_view_samples_are_the_frames_samples(repo_dir):
     assert [s["data"] for s in got] == [frame_bytes(i) for i in range(3, 17, 2)]
 
 
-def test_a_map_style_worker_decodes_only_the_blocks_it_is_asked_for(repo_dir, monkeypatch):
-    # Blocks of 4 frames stand in for the index chunk (8,192 frames).
-    monkeypatch.setattr(dt, "PART", 4)
+@pytest.fixture
+def blocks_of_4():
+    """Views made meanwhile decode blocks of 4 positions (standing in for the
+    index chunk's 8,192 frames: the fixture repository has 20)."""
+    old = _dsv._set_block_frames(4)
+    yield 4
+    _dsv._set_block_frames(old)
+
+
+def decoded():
+    """(blocks, frame records) this process has decoded for views so far."""
+    return _dsv._decoded()
+
+
+def decoded_by(fn):
+    """fn's result and the (blocks, frames) decoded while it ran."""
+    b0, f0 = decoded()
+    r = fn()
+    b1, f1 = decoded()
+    return r, (b1 - b0, f1 - f0)
+
+
+def test_a_map_style_worker_decodes_only_the_blocks_it_is_asked_for(repo_dir, blocks_of_4):
     repo = dsv.Repository(str(repo_dir))
     for view in (repo.frames("HEAD"), repo.frames("HEAD")[1::2]):
+        pos = view.positions_in_version
         local = view.torch(shuffle=True, seed=4)
         local.set_epoch(2)
         # As a worker started with spawn has it: unpickled, no view.
         worker = pickle.loads(pickle.dumps(local))
         worker.set_epoch(2)
-        assert worker[5] == local[5]
-        want = {local.order()[5] // 4}
-        assert set(worker._parts) == want
+
+        def cost(indices):
+            # The blocks of the samples' positions, each holding the view's
+            # frames in it (a worker of a sliced view decodes no others).
+            blocks = {pos[local.order()[i]] // 4 for i in indices}
+            return len(blocks), sum(1 for p in pos if p // 4 in blocks)
+
+        got, spent = decoded_by(lambda: worker[5])
+        assert spent == cost([5])
+        assert got == local[5]
         idx = [0, 7, len(local) - 1, 3, 7]
-        batch = worker.__getitems__(idx)
+        batch, spent = decoded_by(lambda: worker.__getitems__(idx))
+        # Blocks decoded before are not decoded again.
+        b, f = cost(idx + [5])
+        b5, f5 = cost([5])
+        assert spent == (b - b5, f - f5)
         assert batch == [local[i] for i in idx] == local.__getitems__(idx)
-        want |= {local.order()[i] // 4 for i in idx}
-        assert set(worker._parts) == want
         # Every sample once, in the seeded order of the epoch.
         assert [worker[i]["path"] for i in range(len(worker))] == [
             view[j].path for j in local.order()
         ]
         with pytest.raises(IndexError):
             worker[len(worker)]
+
+
+def test_making_a_view_and_its_datasets_decodes_no_frame(repo_dir, blocks_of_4):
+    # The parent of a DataLoader's workers reads the frame count (or a
+    # selection's positions), never a frame's labels: len() needs no decoding.
+    repo = dsv.Repository(str(repo_dir))
+
+    def make():
+        whole = repo.frames("HEAD")
+        rain = repo.frames("HEAD", where='weather == "rain"')
+        part = whole[3:17:2]
+        dss = [v.torch(shuffle=True, seed=2, iterable=it) for v in (whole, rain, part)
+               for it in (False, True)]
+        sizes = [len(whole), len(rain), len(part)] + [len(d) for d in dss]
+        return whole, rain, sizes, [pickle.dumps(d) for d in dss]
+
+    (whole, rain, sizes, pickled), spent = decoded_by(make)
+    assert spent == (0, 0)
+    assert sizes == [20, 5, 7] + [20, 20, 5, 5, 7, 7]
+    assert whole.version_frames == rain.version_frames == 20
+    assert rain.positions_in_version == [0, 4, 8, 12, 16]
+    # A whole version's dataset pickles as a range: small, whatever its size.
+    assert all(len(p) < 1000 for p in pickled[:2])
+    # Reading one frame decodes its block alone; a selection's block holds the
+    # selected frames only.
+    _, spent = decoded_by(lambda: whole[9].objects)
+    assert spent == (1, 4)
+    _, spent = decoded_by(lambda: rain[2].objects)
+    assert spent == (1, 1)
+    _, spent = decoded_by(lambda: whole[10].objects)
+    assert spent == (0, 0), "a block is decoded once per view"
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_iterable_workers_decode_their_own_shards_only(repo_dir, monkeypatch, blocks_of_4,
+                                                        shuffle):
+    # Three stand-in workers, each an unpickled copy as a spawned worker has
+    # it: together every frame once, disjoint, each decoding the labels of its
+    # own shard's frames and no other's.
+    v = dsv.Repository(str(repo_dir)).frames("HEAD")
+    ds = v.torch(shuffle=shuffle, seed=6, iterable=True)
+    ds.set_epoch(1)
+    blob = pickle.dumps(ds)
+    shards = []
+    for wid in range(3):
+        w = pickle.loads(blob)
+        w.set_epoch(1)
+        got, (blocks, frames) = decoded_by(
+            lambda: shard_paths(w, monkeypatch, 0, 1, wid, 3))
+        assert frames == len(got), (wid, frames, len(got))
+        shards.append(got)
+    seen = [p for s in shards for p in s]
+    assert sorted(seen) == sorted(f.path for f in v) and len(seen) == len(set(seen))
+    # The same seed and epoch give the same order in another copy; another
+    # epoch another one (shuffled).
+    again = pickle.loads(blob)
+    again.set_epoch(1)
+    assert [p for wid in range(3)
+            for p in shard_paths(again, monkeypatch, 0, 1, wid, 3)] == seen
+    if shuffle:
+        again.set_epoch(2)
+        assert [p for wid in range(3)
+                for p in shard_paths(again, monkeypatch, 0, 1, wid, 3)] != seen
 
 
 def test_the_epochs_order_is_made_once_per_epoch_and_follows_set_epoch(repo_dir):

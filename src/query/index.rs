@@ -178,7 +178,7 @@ impl QueryCache {
         key: &[u8; 32],
         q: &super::Query,
         decode: bool,
-    ) -> Result<Option<(FrameIndex, usize)>> {
+    ) -> Result<Option<(FrameIndex, Vec<u64>)>> {
         Ok(self
             .with_index(key, |ix| {
                 q.check(ix.attrs())?;
@@ -193,8 +193,8 @@ impl QueryCache {
     /// The frames of a version that match `q`, judged by `run` with what
     /// the matches cache knows: the version's own matches (nothing judged),
     /// else its overlay base's (only replaced frames judged); the version's
-    /// matches are kept for next time. Gives the index and the count of
-    /// matches; `Ok(None)`: the index does not read.
+    /// matches are kept for next time. Gives the index and the positions of
+    /// the matches; `Ok(None)`: the index does not read.
     fn select(
         &self,
         tree: &[u8; 32],
@@ -202,7 +202,7 @@ impl QueryCache {
         frames: usize,
         q: &super::Query,
         run: impl FnOnce(Known) -> Result<Option<(FrameIndex, Vec<u64>)>>,
-    ) -> Result<Option<(FrameIndex, usize)>> {
+    ) -> Result<Option<(FrameIndex, Vec<u64>)>> {
         let src = q.source();
         let own = self.matches.get(tree, src, frames);
         let base = match own {
@@ -220,7 +220,7 @@ impl QueryCache {
         if own.is_none() {
             self.matches.put(tree, src, frames, &positions);
         }
-        Ok(Some((ix, positions.len())))
+        Ok(Some((ix, positions)))
     }
 
     /// The index of `tree` derived from the newest index file (of another
@@ -477,17 +477,44 @@ pub fn tree_count(
     cache: &QueryCache,
     q: &super::Query,
 ) -> Result<(FrameIndex, usize)> {
-    tree_select(store, tree, cache, q, false)
+    let (ix, positions) = tree_select(store, tree, cache, q, false)?;
+    Ok((ix, positions.len()))
 }
 
-/// [`tree_query`] (`decode`) or [`tree_count`].
+/// The positions (in the version's path order, ascending) of the frames of a
+/// stored tree that match `q`, with no frame decoded (see [`tree_count`]): a
+/// lazy view of a selection keeps these and decodes its frames when read.
+pub fn tree_positions(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+    q: &super::Query,
+) -> Result<Vec<u64>> {
+    Ok(tree_select(store, tree, cache, q, false)?.1)
+}
+
+/// How many frames a stored tree's index holds, with none decoded: from the
+/// cached index's chunk table, or from an index built (and cached) first.
+pub fn tree_frame_count(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<usize> {
+    let key = cache_key(tree);
+    if let Some(n) = cache.with_index(&key, |l| l.frames()) {
+        return Ok(n);
+    }
+    let index = build_tree(store, tree, cache)?;
+    cache.put(&key, &index);
+    let n = index.frames();
+    std::thread::spawn(move || drop(index));
+    Ok(n)
+}
+
+/// [`tree_query`] (`decode`) or [`tree_count`] and [`tree_positions`].
 fn tree_select(
     store: &ObjectStore,
     tree: &ObjectId,
     cache: &QueryCache,
     q: &super::Query,
     decode: bool,
-) -> Result<(FrameIndex, usize)> {
+) -> Result<(FrameIndex, Vec<u64>)> {
     let key = cache_key(tree);
     if let Some((mut ix, n)) = cache.get_filtered(&key, q, decode)? {
         ix.from_cache = true;

@@ -42,7 +42,7 @@ pub mod stats;
 pub use codec::FrameAccess;
 pub use index::{
     FrameIndex, FrameRecord, QueryCache, rev_count, rev_frames_at, rev_index, rev_query,
-    tree_count, tree_frames_at, tree_index, tree_query,
+    tree_count, tree_frame_count, tree_frames_at, tree_index, tree_positions, tree_query,
 };
 
 /// Variables every frame defines; attributes with these names are reachable only through `attrs`.

@@ -2410,3 +2410,47 @@ fn frames_at_listed_positions_are_the_versions_frames_there_in_the_order_asked()
         assert_eq!(e.to_string(), "frame position 36 out of range (36 frames)");
     }
 }
+
+#[test]
+fn a_versions_frame_count_and_a_querys_positions_are_those_of_its_decoded_index() {
+    use dsv::query::{Query, QueryCache, rev_index, rev_query, tree_frame_count, tree_positions};
+    let repo = relabel_repo();
+    repo.ok(["query", "true", "--count"]);
+    repo.write("labels/s1/f04.txt", "2 0.25 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "relabel"]);
+    let r = dsv::Repository::discover(
+        repo.root(),
+        dsv::lock::Access::Read,
+        &dsv::OpenOptions::default(),
+    )
+    .unwrap();
+    let q = Query::compile(r#"objects.exists(o, o.class == "cone")"#).unwrap();
+    for rev in ["HEAD", "HEAD~1"] {
+        let c = dsv::ops::revparse::resolve(&r, rev).unwrap();
+        let tree = dsv::object::Commit::load(&r.store, &c).unwrap().tree;
+        // Not cached (built), then from the cache (the overlay for HEAD).
+        for cache in [
+            QueryCache::disabled(),
+            QueryCache::open(r.dsv_dir(), &r.settings),
+            QueryCache::open(r.dsv_dir(), &r.settings),
+        ] {
+            let whole = rev_index(&r, rev, &QueryCache::disabled()).unwrap().1;
+            assert_eq!(tree_frame_count(&r.store, &tree, &cache).unwrap(), 36);
+            assert_eq!(whole.frames.len(), 36);
+            let at = tree_positions(&r.store, &tree, &cache, &q).unwrap();
+            let want: Vec<String> = rev_query(&r, rev, &QueryCache::disabled(), &q)
+                .unwrap()
+                .1
+                .frames
+                .into_iter()
+                .map(|f| f.path)
+                .collect();
+            let got: Vec<String> = at
+                .iter()
+                .map(|&p| whole.frames[p as usize].path.clone())
+                .collect();
+            assert!(!want.is_empty(), "{rev}");
+            assert_eq!(got, want, "{rev}");
+        }
+    }
+}
