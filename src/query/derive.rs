@@ -763,6 +763,16 @@ mod tests {
         for missing in ["", "a", "d000/", "d000/0000005.jpg", "zzz"] {
             assert_eq!(frames.find(missing), None, "{missing}");
         }
+        // An empty chunk (which no build writes) is refused, with its table.
+        let empty = codec::record_table(0, &[]).expect("a table of no records");
+        assert_eq!(codec::read_record_table(0, &[], &empty), Some(Vec::new()));
+        let mut with_empty = chunks.clone();
+        with_empty.push((0, &[]));
+        let mut tables = loaded.tables().to_vec();
+        tables.push(&empty);
+        assert!(Frames::new(&with_empty, &tables, &[]).is_none());
+        // So is a table missing.
+        assert!(Frames::new(&chunks, &loaded.tables()[1..], &[]).is_none());
 
         // A damaged table: frames in that chunk are not found (the index is
         // then built in full), never found at another position.
