@@ -488,7 +488,8 @@ impl IndexParts {
             .map(|(n, c)| c.len() + 20 + table_len(*n).unwrap_or(0))
             .sum();
         let mut out = Vec::with_capacity(size + 64);
-        // Writing to a Vec cannot fail.
+        // Writing to a Vec fails only on a chunk not made of framed records
+        // (none is): the bytes are then cut short and do not decode.
         let _ = self.write_to(&mut out);
         out
     }
