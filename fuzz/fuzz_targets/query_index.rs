@@ -9,6 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = dsv::query::codec::decode(data);
     // What deriving a new version's index reads of an old one.
     let _ = dsv::query::codec::read_record_parts(data);
+    // And how it finds them: through each chunk's record table.
+    let _ = dsv::query::codec::read_record_tables(data);
     // The sidecar rows kept in `.dsv/cache/query-sidecar/`.
     let _ = dsv::query::read_cached_sidecar_rows(data);
     let _ = dsv::query::codec::decode_filtered(data, || {

@@ -182,6 +182,103 @@ pub(crate) fn push_frame(chunk: &mut Vec<u8>, frame: &[u8]) {
     chunk.extend_from_slice(frame);
 }
 
+/// Records per entry of a chunk's record table: a frame is found by position
+/// or path by framing at most this many records, not the whole chunk.
+pub(crate) const STRIDE: usize = 16;
+
+/// Bytes of the check that ends a record table.
+const TABLE_CHECK: usize = 16;
+
+/// The check of a chunk's record table: it covers the chunk's frame count
+/// and length too, so a table moved to another chunk does not pass.
+fn table_check(frames: usize, len: usize, offsets: &[u8]) -> [u8; TABLE_CHECK] {
+    let mut h = blake3::Hasher::new();
+    h.update(b"dsv query record table");
+    h.update(&(frames as u64).to_le_bytes());
+    h.update(&(len as u64).to_le_bytes());
+    h.update(offsets);
+    let mut out = [0; TABLE_CHECK];
+    out.copy_from_slice(&h.finalize().as_bytes()[..TABLE_CHECK]);
+    out
+}
+
+/// The record table of a chunk of `frames` records (see [`push_frame`]):
+/// the byte offset of every [`STRIDE`]th record as a little-endian u64,
+/// then a check; `None` when the chunk is not `frames` records exactly.
+pub(crate) fn record_table(frames: usize, chunk: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(frames.div_ceil(STRIDE) * 8 + TABLE_CHECK);
+    let mut r = Reader::new(chunk);
+    for k in 0..frames {
+        if k % STRIDE == 0 {
+            out.extend_from_slice(&(r.pos() as u64).to_le_bytes());
+        }
+        let n = r.count()?;
+        r.take(n)?;
+    }
+    if !r.done() {
+        return None;
+    }
+    let check = table_check(frames, chunk.len(), &out);
+    out.extend_from_slice(&check);
+    Some(out)
+}
+
+/// Bytes of the record table of a chunk of `frames` records.
+fn table_len(frames: usize) -> Option<usize> {
+    frames
+        .div_ceil(STRIDE)
+        .checked_mul(8)?
+        .checked_add(TABLE_CHECK)
+}
+
+/// The offsets of a record table read from a file, checked: the check
+/// matches, the first is 0 and they rise within the chunk. `None` when the
+/// table is damaged (the index is then rebuilt, never misread).
+pub(crate) fn read_record_table(frames: usize, chunk: &[u8], table: &[u8]) -> Option<Vec<usize>> {
+    if table.len() != table_len(frames)? {
+        return None;
+    }
+    let (offsets, check) = table.split_at(table.len() - TABLE_CHECK);
+    if table_check(frames, chunk.len(), offsets) != check {
+        return None;
+    }
+    let mut out: Vec<usize> = Vec::with_capacity(offsets.len() / 8);
+    for o in offsets.chunks_exact(8) {
+        let o = usize::try_from(u64::from_le_bytes(o.try_into().ok()?)).ok()?;
+        let ok = match out.last() {
+            Some(&l) => o > l && o < chunk.len(),
+            None => o == 0,
+        };
+        if !ok {
+            return None;
+        }
+        out.push(o);
+    }
+    Some(out)
+}
+
+/// The records of the `w`th stretch of [`STRIDE`] records of a chunk of
+/// `frames` records, by its checked table `offsets` (see
+/// [`read_record_table`]): framed from the stretch's offset, they must end
+/// exactly where the next begins (the chunk's end for the last); `None` if not.
+pub(crate) fn stretch<'a>(
+    frames: usize,
+    chunk: &'a [u8],
+    offsets: &[usize],
+    w: usize,
+) -> Option<Vec<&'a [u8]>> {
+    let start = *offsets.get(w)?;
+    let end = offsets.get(w + 1).copied().unwrap_or(chunk.len());
+    let n = STRIDE.min(frames.checked_sub(w * STRIDE)?);
+    let mut r = Reader::new(chunk.get(start..end)?);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = r.count()?;
+        out.push(r.take(len)?);
+    }
+    r.done().then_some(out)
+}
+
 /// A label file of the version that did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invalid {
@@ -340,7 +437,7 @@ impl IndexParts {
                 head.extend_from_slice(&o.base_tree);
                 varint(&mut head, base.len() as u64);
                 let frames = parts_full(base)
-                    .map_or(0, |(_, (c, ..), _)| c.iter().map(|x| x.0).sum::<usize>());
+                    .map_or(0, |(_, (c, ..), ..)| c.iter().map(|x| x.0).sum::<usize>());
                 varint(&mut head, frames as u64);
                 varint(&mut head, o.patches.len() as u64);
                 w.write_all(&head)?;
@@ -363,6 +460,13 @@ impl IndexParts {
                     varint(&mut head, chunk.len() as u64);
                     w.write_all(&head)?;
                     w.write_all(chunk)?;
+                    let table = record_table(*n, chunk).ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "a chunk of the query index is not framed",
+                        )
+                    })?;
+                    w.write_all(&table)?;
                 }
             }
         }
@@ -378,9 +482,14 @@ impl IndexParts {
 
     /// The encoding in one buffer.
     pub fn assemble(&self) -> Vec<u8> {
-        let size: usize = self.chunks.iter().map(|(_, c)| c.len() + 20).sum();
+        let size: usize = self
+            .chunks
+            .iter()
+            .map(|(n, c)| c.len() + 20 + table_len(*n).unwrap_or(0))
+            .sum();
         let mut out = Vec::with_capacity(size + 64);
-        // Writing to a Vec cannot fail.
+        // Writing to a Vec fails only on a chunk not made of framed records
+        // (none is): the bytes are then cut short and do not decode.
         let _ = self.write_to(&mut out);
         out
     }
@@ -395,7 +504,7 @@ impl IndexParts {
     fn view(&self) -> Option<View<'_>> {
         match &self.overlay {
             Some(o) => {
-                let (_, (chunks, ..), _) = parts_full((*o.base).as_ref())?;
+                let (_, (chunks, ..), ..) = parts_full((*o.base).as_ref())?;
                 let patches = o.patches.iter().map(|(i, r)| (*i, r.as_slice())).collect();
                 Some(View { chunks, patches })
             }
@@ -505,7 +614,7 @@ fn view_schema(view: &View) -> Scan {
 /// own, else every frame is scanned.
 fn overlay_schema(o: &Overlay) -> Option<Scan> {
     let base = (*o.base).as_ref();
-    let (_, (chunks, ..), tail) = parts_full(base)?;
+    let (_, (chunks, ..), tail, _) = parts_full(base)?;
     let mut attrs = tail.attrs;
     let mut listed: Vec<(u64, String)> = Vec::new();
     for (at, rec) in &o.patches {
@@ -659,6 +768,22 @@ pub fn read_record_parts(b: &[u8]) -> Option<usize> {
     Some(n)
 }
 
+/// Every record of an encoded full index found through its chunks' record
+/// tables, stretch by stretch, as deriving a new index finds them (for
+/// fuzzing and tests): the frame count, `None` when a table is damaged or
+/// disagrees with the records. Never panics, whatever the bytes.
+pub fn read_record_tables(b: &[u8]) -> Option<usize> {
+    let (_, (chunks, ..), _, tables) = parts_full(b)?;
+    let mut n = 0;
+    for ((frames, bytes), table) in chunks.into_iter().zip(tables) {
+        let offsets = read_record_table(frames, bytes, table)?;
+        for w in 0..offsets.len() {
+            n += stretch(frames, bytes, &offsets, w)?.len();
+        }
+    }
+    Some(n)
+}
+
 /// Locates the parts of one encoded frame (see [`RecordParts`]); `None` if malformed.
 pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     let mut r = Reader::new(b);
@@ -695,10 +820,10 @@ pub(super) fn record_parts(b: &[u8]) -> Option<RecordParts<'_>> {
     })
 }
 
-const MAGIC: &[u8; 8] = b"DSVQIX6\0";
+const MAGIC: &[u8; 8] = b"DSVQIX7\0";
 
 /// Magic of an overlay file (see [`Overlay`]).
-const OVERLAY_MAGIC: &[u8; 8] = b"DSVQIP6\0";
+const OVERLAY_MAGIC: &[u8; 8] = b"DSVQIP7\0";
 
 /// Adds one encoded frame's attribute names and value kinds to `out`, and
 /// its invalid boxes (described) to `problems`; `None` if malformed.
@@ -774,7 +899,7 @@ pub fn schema_of(b: &[u8]) -> Option<Schema> {
     if b.starts_with(OVERLAY_MAGIC) {
         return overlay_head(b).map(|h| h.tail.attrs);
     }
-    parts_full(b).map(|(_, _, t)| t.attrs)
+    parts_full(b).map(|(_, _, t, _)| t.attrs)
 }
 
 /// What follows the chunks of an index.
@@ -874,11 +999,15 @@ fn parts(b: &[u8]) -> Option<Parts<'_>> {
 /// A full encoded index's tree and parts (chunks, sidecar, warnings), the
 /// chunks not decoded; `None` when the bytes are not a full index.
 pub(super) fn parts_of(b: &[u8]) -> Option<([u8; 32], Parts<'_>)> {
-    parts_full(b).map(|(t, p, _)| (t, p))
+    parts_full(b).map(|(t, p, ..)| (t, p))
 }
 
-/// [`parts_of`] and the rest of the tail.
-fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
+/// A full index as read: tree, parts, the rest of the tail, and each
+/// chunk's record table (unchecked: see [`read_record_table`]).
+type Full<'a> = ([u8; 32], Parts<'a>, Tail, Vec<&'a [u8]>);
+
+/// [`parts_of`], the rest of the tail and the record tables.
+fn parts_full(b: &[u8]) -> Option<Full<'_>> {
     let mut r = Reader::new(b);
     if r.take(8)? != MAGIC {
         return None;
@@ -886,14 +1015,16 @@ fn parts_full(b: &[u8]) -> Option<([u8; 32], Parts<'_>, Tail)> {
     let tree: [u8; 32] = r.take(32)?.try_into().ok()?;
     let n = r.count()?;
     let mut chunks = Vec::with_capacity(n);
+    let mut tables = Vec::with_capacity(n);
     for _ in 0..n {
         let frames = r.count()?;
         let len = r.count()?;
         chunks.push((frames, r.take(len)?));
+        tables.push(r.take(table_len(frames)?)?);
     }
     let tail = Tail::read(&mut r)?;
     let (sidecar, warnings) = (tail.sidecar.clone(), tail.warnings.clone());
-    Some((tree, (chunks, sidecar, warnings), tail))
+    Some((tree, (chunks, sidecar, warnings), tail, tables))
 }
 
 /// The head of an overlay file: its version, its base and what it replaces.
@@ -953,6 +1084,8 @@ pub(super) struct Loaded<'a> {
     /// The version whose full index holds the chunks (`tree` for a full one).
     pub base_tree: [u8; 32],
     view: View<'a>,
+    /// The record table of each of the base's chunks, unchecked.
+    tables: Vec<&'a [u8]>,
     tail: Tail,
 }
 
@@ -963,7 +1096,7 @@ pub(super) fn load<'a>(b: &'a [u8], base: Option<&'a [u8]>) -> Option<Loaded<'a>
     if b.starts_with(OVERLAY_MAGIC) {
         let h = overlay_head(b)?;
         let base = base?;
-        let (bt, (chunks, ..), _) = parts_full(base)?;
+        let (bt, (chunks, ..), _, tables) = parts_full(base)?;
         let frames: usize = chunks.iter().map(|c| c.0).sum();
         if bt != h.base_tree || base.len() as u64 != h.base_len || frames as u64 != h.base_frames {
             return None;
@@ -975,10 +1108,11 @@ pub(super) fn load<'a>(b: &'a [u8], base: Option<&'a [u8]>) -> Option<Loaded<'a>
                 chunks,
                 patches: h.patches,
             },
+            tables,
             tail: h.tail,
         });
     }
-    let (tree, (chunks, ..), tail) = parts_full(b)?;
+    let (tree, (chunks, ..), tail, tables) = parts_full(b)?;
     Some(Loaded {
         tree,
         base_tree: tree,
@@ -986,6 +1120,7 @@ pub(super) fn load<'a>(b: &'a [u8], base: Option<&'a [u8]>) -> Option<Loaded<'a>
             chunks,
             patches: Vec::new(),
         },
+        tables,
         tail,
     })
 }
@@ -994,6 +1129,11 @@ impl<'a> Loaded<'a> {
     /// The base's chunks (frame count, bytes).
     pub fn chunks(&self) -> &[(usize, &'a [u8])] {
         &self.view.chunks
+    }
+    /// The record table of each of the base's chunks, as stored (see
+    /// [`read_record_table`]).
+    pub fn tables(&self) -> &[&'a [u8]] {
+        &self.tables
     }
     /// The frames replaced in the base (position, record), ascending.
     pub fn patches(&self) -> &[(usize, &'a [u8])] {
@@ -1698,7 +1838,7 @@ mod tests {
 
     fn parts_of_index(ix: &FrameIndex, tree: u8) -> IndexParts {
         let bytes = encode(ix);
-        let (_, (chunks, sidecar, warnings), _) = parts_full(&bytes).expect("parts");
+        let (_, (chunks, sidecar, warnings), ..) = parts_full(&bytes).expect("parts");
         IndexParts {
             tree: [tree; 32],
             chunks: chunks.iter().map(|(n, c)| (*n, c.to_vec())).collect(),
@@ -1838,6 +1978,71 @@ mod tests {
         );
     }
 
+    #[test]
+    fn record_tables_find_every_record_and_refuse_damage() {
+        // Three chunks, the last of a partial stretch; frames of various sizes.
+        let n = 2 * CHUNK + STRIDE + 3;
+        let frames: Vec<FrameRecord> = (0..n)
+            .map(|i| frame(&format!("f{i:06}.jpg"), &"c".repeat(1 + i % 300), 0.2))
+            .collect();
+        let ix = FrameIndex {
+            frames,
+            ..FrameIndex::default()
+        };
+        let bytes = encode(&ix);
+        assert_eq!(read_record_tables(&bytes), Some(n));
+        let (_, (chunks, ..), _, tables) = parts_full(&bytes).expect("parts");
+        assert_eq!(chunks.len(), 3);
+        for ((frames, chunk), table) in chunks.iter().zip(&tables) {
+            // Every stretch gives the records a walk of the chunk gives.
+            let mut r = Reader::new(chunk);
+            let walked: Vec<&[u8]> = (0..*frames)
+                .map(|_| r.count().and_then(|l| r.take(l)).expect("a record"))
+                .collect();
+            let offsets = read_record_table(*frames, chunk, table).expect("table");
+            assert_eq!(offsets.len(), frames.div_ceil(STRIDE));
+            let found: Vec<&[u8]> = (0..offsets.len())
+                .flat_map(|w| stretch(*frames, chunk, &offsets, w).expect("stretch"))
+                .collect();
+            assert_eq!(found, walked);
+            assert!(stretch(*frames, chunk, &offsets, offsets.len()).is_none());
+            // A table read for another frame count or chunk is refused.
+            assert!(read_record_table(frames + 1, chunk, table).is_none());
+            assert!(read_record_table(*frames, &chunk[1..], table).is_none());
+        }
+        assert_ne!(tables[0], tables[1], "tables differ by chunk");
+        assert!(read_record_table(chunks[1].0, chunks[1].1, tables[0]).is_none());
+        // Any byte of a table changed: refused, never another framing.
+        let last = tables[2];
+        let start = last.as_ptr() as usize - bytes.as_ptr() as usize;
+        for i in start..start + last.len() {
+            for flip in [1u8, 0x80] {
+                let mut b = bytes.clone();
+                b[i] ^= flip;
+                assert_eq!(read_record_tables(&b), None, "byte {i} ^ {flip}");
+            }
+        }
+        // Offsets that pass the check but do not fall on records (a table
+        // written for other bytes, its check made to match): the stretch
+        // framing refuses them.
+        let (frames, chunk) = chunks[2];
+        let mut offsets = read_record_table(frames, chunk, last).expect("table");
+        offsets[1] += 1;
+        let mut forged: Vec<u8> = offsets
+            .iter()
+            .flat_map(|o| (*o as u64).to_le_bytes())
+            .collect();
+        let check = table_check(frames, chunk.len(), &forged);
+        forged.extend_from_slice(&check);
+        let read = read_record_table(frames, chunk, &forged).expect("a forged table");
+        assert!(stretch(frames, chunk, &read, 0).is_none());
+        assert!(stretch(frames, chunk, &read, 1).is_none());
+        // An index with no table where one belongs does not read at all.
+        let mut b = bytes[..start].to_vec();
+        b.extend_from_slice(&bytes[start + last.len()..]);
+        assert!(load(&b, None).is_none());
+    }
+
     proptest::proptest! {
         /// Damaged bytes (here: any byte of a real encoding replaced, and
         /// garbage appended) give `None` or frames, never a panic.
@@ -1866,6 +2071,7 @@ mod tests {
             bytes.extend(tail);
             let _ = decode(&bytes);
             let _ = read_record_parts(&bytes);
+            let _ = read_record_tables(&bytes);
             let _ = decode_filtered(&bytes, || {
                 |f: &dyn FrameAccess| {
                     let mut k = Vec::new();

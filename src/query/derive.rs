@@ -199,30 +199,40 @@ fn modified(
 /// The frames of an index (a base's chunks and an overlay's replaced
 /// frames), found by position or path without reading every record: a
 /// binary search over the chunks by their first frame's path, then over the
-/// records of one chunk, whose starts are found once per chunk from their
-/// length prefixes (a first query of a new version touches few chunks of a
-/// large one's).
+/// stretches of [`codec::STRIDE`] records of one chunk by their record table
+/// (checked once per chunk), then through one stretch. A first query of a
+/// new version touches a few records per changed file, not every record of
+/// the chunks holding them.
 struct Frames<'a, 'p> {
     /// Per chunk: position of its first frame, frame count, bytes.
     chunks: Vec<(usize, usize, &'a [u8])>,
     /// The path of each chunk's first frame (ascending).
     firsts: Vec<&'a str>,
-    /// The records of each chunk, located on first use (`None`: malformed).
-    records: Vec<std::sync::OnceLock<Option<Vec<&'a [u8]>>>>,
+    /// Each chunk's record table as stored.
+    tables: &'p [&'a [u8]],
+    /// The offsets of each chunk's stretches, read and checked on first use
+    /// (`None`: a damaged table).
+    offsets: Vec<std::sync::OnceLock<Option<Vec<usize>>>>,
     /// Replaced frames (position, record), ascending.
     patches: &'p [(usize, &'a [u8])],
 }
 
 impl<'a, 'p> Frames<'a, 'p> {
-    /// `None` when a chunk is empty or the chunks are not in path order.
-    fn new(chunks: &[(usize, &'a [u8])], patches: &'p [(usize, &'a [u8])]) -> Option<Self> {
+    /// `None` when a chunk is empty, the chunks are not in path order or
+    /// there is not one record table per chunk.
+    fn new(
+        chunks: &[(usize, &'a [u8])],
+        tables: &'p [&'a [u8]],
+        patches: &'p [(usize, &'a [u8])],
+    ) -> Option<Self> {
+        if tables.len() != chunks.len() {
+            return None;
+        }
         let mut out = Vec::with_capacity(chunks.len());
         let mut firsts: Vec<&str> = Vec::with_capacity(chunks.len());
         let mut first = 0;
         for &(n, bytes) in chunks {
-            let mut r = Reader::new(bytes);
-            let rec = r.count().and_then(|len| r.take(len))?;
-            let path = Reader::new(rec).str()?;
+            let path = first_path(bytes)?;
             if n == 0 || firsts.last().is_some_and(|l| *l >= path) {
                 return None;
             }
@@ -231,27 +241,28 @@ impl<'a, 'p> Frames<'a, 'p> {
             first += n;
         }
         Some(Frames {
-            records: (0..out.len()).map(|_| std::sync::OnceLock::new()).collect(),
+            offsets: (0..out.len()).map(|_| std::sync::OnceLock::new()).collect(),
             chunks: out,
             firsts,
+            tables,
             patches,
         })
     }
 
-    /// The records of chunk `c`; `None` when its framing is not exact.
-    fn chunk(&self, c: usize) -> Option<&[&'a [u8]]> {
+    /// The checked stretch offsets of chunk `c`.
+    fn offsets(&self, c: usize) -> Option<&[usize]> {
         let &(_, n, bytes) = self.chunks.get(c)?;
-        self.records
+        let table = *self.tables.get(c)?;
+        self.offsets
             .get(c)?
-            .get_or_init(|| {
-                let mut r = Reader::new(bytes);
-                let mut out = Vec::with_capacity(n);
-                for _ in 0..n {
-                    out.push(r.count().and_then(|len| r.take(len))?);
-                }
-                r.done().then_some(out)
-            })
+            .get_or_init(|| codec::read_record_table(n, bytes, table))
             .as_deref()
+    }
+
+    /// The records of stretch `w` of chunk `c`.
+    fn stretch(&self, c: usize, w: usize) -> Option<Vec<&'a [u8]>> {
+        let &(_, n, bytes) = self.chunks.get(c)?;
+        codec::stretch(n, bytes, self.offsets(c)?, w)
     }
 
     /// The chunk holding position `i` and `i`'s place in it.
@@ -264,7 +275,9 @@ impl<'a, 'p> Frames<'a, 'p> {
     /// The base's record at position `i` (not the replaced one).
     fn base(&self, i: usize) -> Option<&'a [u8]> {
         let (c, k) = self.locate(i)?;
-        self.chunk(c)?.get(k).copied()
+        self.stretch(c, k / codec::STRIDE)?
+            .get(k % codec::STRIDE)
+            .copied()
     }
 
     /// The version's record at position `i`.
@@ -279,12 +292,33 @@ impl<'a, 'p> Frames<'a, 'p> {
     /// frames keep their paths, so the base's records are searched.
     fn find(&self, path: &str) -> Option<usize> {
         let c = self.firsts.partition_point(|f| *f <= path).checked_sub(1)?;
-        let recs = self.chunk(c)?;
-        let k = recs
-            .binary_search_by(|r| Reader::new(r).str().unwrap_or("").cmp(path))
-            .ok()?;
-        Some(self.chunks[c].0 + k)
+        let &(first, _, bytes) = self.chunks.get(c)?;
+        let offsets = self.offsets(c)?;
+        // The last stretch whose first path is at most `path` (the first
+        // stretch's is the chunk's, at most `path`).
+        let (mut lo, mut hi) = (1, offsets.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if first_path(bytes.get(offsets[mid]..)?)? <= path {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let w = lo - 1;
+        let k = self
+            .stretch(c, w)?
+            .iter()
+            .position(|r| Reader::new(r).str() == Some(path))?;
+        Some(first + w * codec::STRIDE + k)
     }
+}
+
+/// The path of the first record of some framed records (see `codec::push_frame`).
+fn first_path(bytes: &[u8]) -> Option<&str> {
+    let mut r = Reader::new(bytes);
+    let rec = r.count().and_then(|len| r.take(len))?;
+    Reader::new(rec).str()
 }
 
 /// A label file's entries with the frame (by position in the index) each describes.
@@ -329,18 +363,12 @@ pub(super) fn derive(
     // SAFETY: index files are written under a temporary name and renamed into
     // place, never changed afterwards; removing one leaves a mapping intact.
     // Every byte read is bounds-checked by the decoder.
-    let map = |f: &std::fs::File, populate: bool| {
-        let mut o = memmap2::MmapOptions::new();
-        if populate {
-            o.populate();
-        }
-        unsafe { o.map(f) }.ok()
-    };
-    let Some(lazy) = map(old, false) else {
+    let map = |f: &std::fs::File| unsafe { memmap2::Mmap::map(f) }.ok();
+    let Some(lazy) = map(old) else {
         return Ok(None);
     };
     let lazy_base = match base {
-        Some(b) => match map(b, false) {
+        Some(b) => match map(b) {
             Some(m) => Some(m),
             None => return Ok(None),
         },
@@ -408,10 +436,10 @@ pub(super) fn derive(
         }
     }
 
-    // Populated: every page of the base is read from here on, and mapping
-    // them at once costs less than a fault each.
-    let (Some(over), Some(full)) = (map(old, base.is_none()), map(base.unwrap_or(old), true))
-    else {
+    // Not populated: the records are found through the record tables, so
+    // only the pages of the frames looked up are read (all of them only when
+    // the chunks are copied into a full index, below).
+    let (Some(over), Some(full)) = (map(old), map(base.unwrap_or(old))) else {
         return Ok(None);
     };
     let Some(old_ix) = codec::load(&over, base.map(|_| &full[..])) else {
@@ -421,7 +449,7 @@ pub(super) fn derive(
     let sidecar = old_ix.sidecar().map(str::to_string);
     let chunks = old_ix.chunks().to_vec();
     // The frames of the earlier index, found by path as needed (not all read).
-    let Some(recs) = Frames::new(&chunks, old_ix.patches()) else {
+    let Some(recs) = Frames::new(&chunks, old_ix.tables(), old_ix.patches()) else {
         return Ok(None);
     };
     // The frames the earlier overlay replaced, at the same paths.
@@ -476,6 +504,7 @@ pub(super) fn derive(
         .zip(&label_names)
         .map(|((path, _, after), names)| parse(path, names, &after.id))
         .collect::<Result<_>>()?;
+    t.mark("read-new");
     let changed: HashSet<&str> = labels.iter().map(|(p, _, _)| *p).collect();
     // Frame -> attribute sections of the entries of changed files describing
     // it before, and entries describing it after.
@@ -487,18 +516,29 @@ pub(super) fn derive(
     // (`LabelFormat::one_named_frame`) that described the same frame before:
     // the frame's earlier record naming the file in that format shows it
     // parsed so then, so its earlier parse would say nothing new.
+    // In parallel: each file's frames are looked up in the base's records.
+    let described = labels
+        .par_iter()
+        .zip(&new_parses)
+        .map(|((path, _, _), new_parse)| {
+            let Some((format, is)) = describe(&layout, path, new_parse, probe, true)? else {
+                return Ok(None);
+            };
+            let same_frame = match is.as_slice() {
+                [(f, _, _)] if format_of(format).one_named_frame() => recs
+                    .get(*f)
+                    .and_then(codec::record_parts)
+                    .is_some_and(|p| p.label_files().any(|l| l == (*path, format)))
+                    .then_some(*f),
+                _ => None,
+            };
+            Ok(Some((format, is, same_frame)))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut old_needed = Vec::new();
-    for (k, ((path, _, _), new_parse)) in labels.iter().zip(&new_parses).enumerate() {
-        let Some((format, is)) = describe(&layout, path, new_parse, probe, true)? else {
+    for (k, ((path, _, _), d)) in labels.iter().zip(described).enumerate() {
+        let Some((format, is, same_frame)) = d else {
             return Ok(None);
-        };
-        let same_frame = match is.as_slice() {
-            [(f, _, _)] if format_of(format).one_named_frame() => recs
-                .get(*f)
-                .and_then(codec::record_parts)
-                .is_some_and(|p| p.label_files().any(|l| l == (*path, format)))
-                .then_some(*f),
-            _ => None,
         };
         match same_frame {
             Some(f) => before.entry(f).or_default().push(&[0]),
@@ -508,7 +548,7 @@ pub(super) fn derive(
             after.entry(f).or_default().push((path, format, at, e));
         }
     }
-    t.mark("parse-new");
+    t.mark("describe-new");
     let old_parses: Vec<(usize, Vec<u8>)> = old_needed
         .par_iter()
         .map(|&k| {
@@ -675,4 +715,83 @@ pub(super) fn derive(
     };
     t.mark("copy");
     Ok(Some(tail(out_chunks, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Units;
+    use crate::query::{FrameIndex, FrameRecord};
+
+    fn record(path: String) -> FrameRecord {
+        FrameRecord {
+            path,
+            id: ObjectId([7; 32]),
+            size: 1,
+            width: None,
+            height: None,
+            units: Units::Normalized,
+            attrs: Default::default(),
+            objects: Vec::new(),
+            predictions: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn frames_are_found_by_path_and_position_through_the_record_tables() {
+        // Three chunks, the last with a partial stretch; paths of varied length.
+        let n = 2 * codec::CHUNK + codec::STRIDE + 5;
+        let paths: Vec<String> = (0..n)
+            .map(|i| format!("d{:03}/{}{i:06}.jpg", i / 1000, "x".repeat(i % 7)))
+            .collect();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        let ix = FrameIndex {
+            frames: sorted.iter().cloned().map(record).collect(),
+            ..FrameIndex::default()
+        };
+        let bytes = codec::encode(&ix);
+        let loaded = codec::load(&bytes, None).expect("loads");
+        let chunks = loaded.chunks().to_vec();
+        let frames = Frames::new(&chunks, loaded.tables(), &[]).expect("frames");
+        for (i, p) in sorted.iter().enumerate() {
+            assert_eq!(frames.find(p), Some(i), "{p}");
+            let rec = frames.get(i).expect("a record");
+            assert_eq!(Reader::new(rec).str(), Some(p.as_str()));
+        }
+        assert_eq!(frames.get(n), None);
+        for missing in ["", "a", "d000/", "d000/0000005.jpg", "zzz"] {
+            assert_eq!(frames.find(missing), None, "{missing}");
+        }
+        // An empty chunk (which no build writes) is refused, with its table.
+        let empty = codec::record_table(0, &[]).expect("a table of no records");
+        assert_eq!(codec::read_record_table(0, &[], &empty), Some(Vec::new()));
+        let mut with_empty = chunks.clone();
+        with_empty.push((0, &[]));
+        let mut tables = loaded.tables().to_vec();
+        tables.push(&empty);
+        assert!(Frames::new(&with_empty, &tables, &[]).is_none());
+        // So is a table missing.
+        assert!(Frames::new(&chunks, &loaded.tables()[1..], &[]).is_none());
+
+        // A damaged table: frames in that chunk are not found (the index is
+        // then built in full), never found at another position.
+        let mut bad = bytes.clone();
+        let table = loaded.tables()[1];
+        let at = table.as_ptr() as usize - bytes.as_ptr() as usize + 8;
+        bad[at] ^= 1;
+        let loaded = codec::load(&bad, None).expect("the heads still read");
+        let chunks = loaded.chunks().to_vec();
+        let frames = Frames::new(&chunks, loaded.tables(), &[]).expect("frames");
+        for (i, p) in sorted.iter().enumerate() {
+            let found = frames.find(p);
+            if (codec::CHUNK..2 * codec::CHUNK).contains(&i) {
+                assert_eq!(found, None, "{p}");
+                assert_eq!(frames.get(i), None, "{i}");
+            } else {
+                assert_eq!(found, Some(i), "{p}");
+            }
+        }
+    }
 }

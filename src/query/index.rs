@@ -26,7 +26,7 @@ use super::matches::MatchesCache;
 use super::stats::Pairing;
 
 /// Version of the cached encoding; part of every cache key.
-const CACHE_VERSION: &[u8] = b"dsv-query-9";
+const CACHE_VERSION: &[u8] = b"dsv-query-10";
 
 /// One frame as queries see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ const MAGIC: &[u8; 8] = b"DSVQM01\0";
 /// frames of (`index.rs`), and the program, whose expression semantics the
 /// answers depend on.
 const KEY_VERSION: &[u8] = concat!(
-    "dsv-query-matches-1/dsv-query-9/",
+    "dsv-query-matches-1/dsv-query-10/",
     env!("CARGO_PKG_VERSION")
 )
 .as_bytes();

@@ -1760,13 +1760,13 @@ fn a_new_versions_index_is_an_overlay_on_an_earlier_one_whose_file_is_kept_while
         .into_keys()
         .next()
         .expect("an index file");
-    assert_eq!(index_magics(&repo)[&base], b"DSVQIX6\0");
+    assert_eq!(index_magics(&repo)[&base], b"DSVQIX7\0");
     // Six relabels: each index holds only its changed frames over the base,
     // which outlives the four files otherwise kept.
     for k in 0..6 {
         let made = relabel(&repo, &format!("labels/s{}/f0{k}.txt", k % 3), 2);
         let files = index_files(&repo);
-        assert_eq!(files[&made].get(..8), Some(&b"DSVQIP6\0"[..]), "{k}");
+        assert_eq!(files[&made].get(..8), Some(&b"DSVQIP7\0"[..]), "{k}");
         assert!(files[&made].len() * 4 < files[&base].len(), "{k}");
         assert!(files.contains_key(&base), "{k}: the base was removed");
         assert!(files.len() <= 5, "{k}: {:?}", files.keys());
@@ -1776,10 +1776,10 @@ fn a_new_versions_index_is_an_overlay_on_an_earlier_one_whose_file_is_kept_while
     repo.write("images/s0/f99.jpg", "jpg 99");
     repo.write("labels/s0/f99.txt", "2 0.5 0.5 0.1 0.1\n");
     let full = relabel(&repo, "labels/s1/f07.txt", 0);
-    assert_eq!(index_magics(&repo)[&full], b"DSVQIX6\0");
+    assert_eq!(index_magics(&repo)[&full], b"DSVQIX7\0");
     for k in 0..4 {
         let made = relabel(&repo, &format!("labels/s2/f0{k}.txt"), 1);
-        assert_eq!(index_magics(&repo)[&made], b"DSVQIP6\0", "{k}");
+        assert_eq!(index_magics(&repo)[&made], b"DSVQIP7\0", "{k}");
     }
     let files = index_files(&repo);
     assert!(!files.contains_key(&base), "{:?}", files.keys());
@@ -1797,7 +1797,7 @@ fn an_overlay_whose_base_is_gone_or_another_versions_is_rebuilt_not_misread() {
         .expect("an index file");
     relabel(&repo, "labels/s0/f02.txt", 0);
     let c = relabel(&repo, "labels/s1/f05.txt", 1);
-    assert_eq!(index_magics(&repo)[&c], b"DSVQIP6\0");
+    assert_eq!(index_magics(&repo)[&c], b"DSVQIP7\0");
     let want = repo.ok(["query", q, "--paths", "--no-cache"]).stdout;
     // A later version with one more cone, its index built in full.
     repo.write("labels/s2/f00.txt", "2 0.5 0.5 0.1 0.1\n");
@@ -1820,14 +1820,14 @@ fn an_overlay_whose_base_is_gone_or_another_versions_is_rebuilt_not_misread() {
     assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout, want);
     // The base gone: the overlay is not read either.
     let base_of_c = index_magics(&repo);
-    assert_eq!(base_of_c[&c], b"DSVQIP6\0", "c derived again");
+    assert_eq!(base_of_c[&c], b"DSVQIP7\0", "c derived again");
     for (name, m) in &base_of_c {
-        if m == b"DSVQIX6\0" {
+        if m == b"DSVQIX7\0" {
             std::fs::remove_file(dir.join(name)).unwrap();
         }
     }
     assert_eq!(repo.ok(["query", q, "--paths", "HEAD~1"]).stdout, want);
-    assert_eq!(index_magics(&repo)[&c], b"DSVQIX6\0", "c built in full");
+    assert_eq!(index_magics(&repo)[&c], b"DSVQIX7\0", "c built in full");
 }
 
 #[test]
@@ -1840,14 +1840,14 @@ fn an_index_file_of_the_previous_format_is_rebuilt_not_read() {
         .into_keys()
         .next()
         .expect("an index file");
-    // The head of a `dsv-query-8` file (magic `DSVQIX5`) where this
-    // version's file is: not read, rebuilt.
+    // The head of a `dsv-query-9` file (magic `DSVQIX6`, no record tables)
+    // where this version's file is: not read, rebuilt.
     let path = repo.path(format!(".dsv/cache/query/{name}"));
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[..8].copy_from_slice(b"DSVQIX5\0");
+    bytes[..8].copy_from_slice(b"DSVQIX6\0");
     std::fs::write(&path, &bytes).unwrap();
     assert_eq!(repo.ok(["query", q, "--paths"]).stdout, want);
-    assert_eq!(index_magics(&repo)[&name], b"DSVQIX6\0");
+    assert_eq!(index_magics(&repo)[&name], b"DSVQIX7\0");
     // As the newest file it is not derived from either.
     std::fs::write(&path, &bytes).unwrap();
     repo.write("labels/s0/f00.txt", "2 0.5 0.5 0.1 0.1\n");
@@ -1861,6 +1861,95 @@ fn an_index_file_of_the_previous_format_is_rebuilt_not_read() {
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("perf: query.derive "), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        repo.ok(["query", q, "--paths", "--no-cache"]).stdout
+    );
+}
+
+/// A LEB128 varint of `b` at `*at`, moving past it.
+fn read_varint(b: &[u8], at: &mut usize) -> usize {
+    let mut v = 0usize;
+    for shift in (0..64).step_by(7) {
+        let x = b[*at];
+        *at += 1;
+        v |= usize::from(x & 0x7f) << shift;
+        if x & 0x80 == 0 {
+            break;
+        }
+    }
+    v
+}
+
+#[test]
+fn a_damaged_record_table_makes_the_next_index_built_in_full_not_misread() {
+    let repo = relabel_repo();
+    let q = r#"objects.exists(o, o.class == "cone")"#;
+    repo.ok(["query", q, "--count"]);
+    let a = rev_id(&repo, "HEAD");
+    let name = index_files(&repo)
+        .into_keys()
+        .next()
+        .expect("an index file");
+    // One chunk: magic, tree, chunk count, frame count, byte length, the
+    // records, then the record table (an offset per 16 records and a check).
+    let path = repo.path(format!(".dsv/cache/query/{name}"));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"DSVQIX7\0");
+    let mut at = 40;
+    assert_eq!(read_varint(&bytes, &mut at), 1, "one chunk");
+    assert_eq!(read_varint(&bytes, &mut at), 36, "36 frames");
+    let len = read_varint(&bytes, &mut at);
+    let table = at + len;
+    // 36 frames: offsets of records 0, 16 and 32, then 16 bytes of check.
+    for (k, what) in [(8, "an offset"), (3 * 8 + 3, "the check")] {
+        let mut damaged = bytes.clone();
+        damaged[table + k] ^= 0x04;
+        std::fs::write(&path, &damaged).unwrap();
+        // The version itself still reads (its table is only for deriving).
+        assert_eq!(
+            repo.ok(["query", q, "--paths", &a]).stdout,
+            repo.ok(["query", q, "--paths", "--no-cache", &a]).stdout,
+            "{what}"
+        );
+        assert_eq!(index_files(&repo).len(), 1, "{what}: read, not rebuilt");
+        // The next version is not derived from it, and answers right.
+        repo.write("labels/s1/f04.txt", format!("2 0.{k} 0.5 0.1 0.1\n"));
+        repo.ok(["commit", "-a", "-m", what]);
+        let out = repo
+            .cmd()
+            .args(["query", q, "--paths"])
+            .env("DSV_TRACE_PERF", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("perf: query.derive "), "{what}: {err}");
+        assert!(err.contains("perf: query.derive-none"), "{what}: {err}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            repo.ok(["query", q, "--paths", "--no-cache"]).stdout,
+            "{what}"
+        );
+        // Only the damaged file is the newest to derive from.
+        for (n, _) in index_files(&repo) {
+            if n != name {
+                std::fs::remove_file(repo.path(format!(".dsv/cache/query/{n}"))).unwrap();
+            }
+        }
+    }
+    // Intact, it is derived from.
+    std::fs::write(&path, &bytes).unwrap();
+    repo.write("labels/s1/f05.txt", "0 0.5 0.5 0.1 0.1\n");
+    repo.ok(["commit", "-a", "-m", "intact"]);
+    let out = repo
+        .cmd()
+        .args(["query", q, "--paths"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("perf: query.derive "), "{err}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         repo.ok(["query", q, "--paths", "--no-cache"]).stdout
@@ -2316,7 +2405,7 @@ fn a_new_versions_first_query_judges_only_the_frames_its_overlay_replaced() {
     assert_eq!(
         index_magics(&repo)
             .values()
-            .filter(|m| *m == b"DSVQIP6\0")
+            .filter(|m| *m == b"DSVQIP7\0")
             .count(),
         1
     );
