@@ -552,7 +552,13 @@ pub fn file_names(frames: &[&FrameRecord]) -> std::result::Result<Vec<String>, E
             }
         })
         .collect();
+    // No stem shared: every name is its frame's own file name, and their
+    // stems are distinct already.
+    let shared = count.values().any(|&n| n > 1);
     drop(count);
+    if !shared {
+        return Ok(names);
+    }
     let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
     seen.reserve(names.len());
     for (i, n) in names.iter().enumerate() {
