@@ -9,6 +9,7 @@ run in the same invocation (the machines are shared and noisy).
     python3 bench/export.py                  # N=100000 frames of 10 KiB
     python3 bench/export.py --frames 20000   # smaller
     python3 bench/export.py --dsv target/debug/dsv
+    python3 bench/export.py --update-only --dsv NEW --baseline OLD   # two builds compared
 
 Frames are minimal JPEGs (a header with the size, then random bytes), each with
 a YOLO label file of 1-3 boxes over 10 classes (`data.yaml`).
@@ -31,6 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FRAME_SIZE = 10 * 1024
 CHANGED = 0.01
 RUNS = 3
+# Relabels timed by --baseline.
+AB_ROUNDS = 4
 # CPU seconds (user + system) of the last `run`: on a loaded machine the wall
 # time of one run is mostly waiting for a core.
 LAST_CPU = [0.0]
@@ -77,6 +80,10 @@ def main() -> int:
     ap.add_argument("--formats", default="yolo,coco,voc,kitti")
     ap.add_argument("--update-only", action="store_true",
                     help="only the update after a 1%% relabel (one full YOLO export first)")
+    ap.add_argument("--baseline", default=None, metavar="OLD",
+                    help="with --update-only: another dsv binary whose update is timed too, "
+                         "alternately with --dsv's over %d relabels, each updating its own "
+                         "earlier export" % AB_ROUNDS)
     a = ap.parse_args()
     dsv = a.dsv or str(REPO_ROOT / "target/release/dsv")
     if not Path(dsv).exists():
@@ -84,13 +91,17 @@ def main() -> int:
     dsv = str(Path(dsv).resolve())
     work = Path(tempfile.mkdtemp(prefix="dsv-bench-export-", dir=a.workdir))
     try:
+        if a.baseline:
+            if not a.update_only:
+                ap.error("--baseline needs --update-only")
+            return bench_ab(dsv, str(Path(a.baseline).resolve()), work, a.frames)
         return bench(dsv, work, a.frames, a.formats.split(","), a.update_only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = False) -> int:
-    rnd = random.Random(18)
+def make_repo(dsv: str, work: Path, n: int, rnd: random.Random) -> Path:
+    """The repository of `n` frames, committed, its query index built."""
     root = work / "repo"
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
@@ -103,7 +114,54 @@ def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = 
     run(dsv, root, "commit", "-q", "-m", "frames")
     time.sleep(1.1)
     run(dsv, root, "status")
-    run(dsv, root, "query", "true", "--count")  # the index built once, as after any commit
+    run(dsv, root, "query", "true", "--count")
+    return root
+
+
+def bench_ab(dsv: str, base: str, work: Path, n: int) -> int:
+    """The update after a 1% relabel by two builds, alternately, each over its
+    own earlier export of the same commit; against copying the changed files."""
+    rnd = random.Random(18)
+    root = make_repo(dsv, work, n, rnd)
+    bins = {"new": dsv, "baseline": base}
+    outs = {k: work / f"out-{k}" for k in bins}
+    for k, b in bins.items():
+        run(b, root, "export", "--format", "yolo", "--out", str(outs[k]), "--link", "copy")
+    print(f"dsv: {dsv}\nbaseline: {base}\nframes: {n} x {FRAME_SIZE // 1024} KiB + YOLO labels")
+    print("\n| round | build | update s | CPU s | changed files alone s | ratio |\n|---|---|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {k: [] for k in bins}
+    for r in range(AB_ROUNDS):
+        changed = rnd.sample(range(n), max(1, int(n * CHANGED)))
+        for i in changed:
+            (root / "labels" / f"{i:07}.txt").write_text(label(rnd) + "0 0.25 0.25 0.1 0.1\n")
+        run(dsv, root, "add", "-A")
+        run(dsv, root, "commit", "-q", "-m", f"relabel 1% ({r})")
+        time.sleep(1.1)
+        run(dsv, root, "status")
+        run(dsv, root, "query", "true", "--count")
+        dest = work / f"changed-{r}"
+        (dest / "images").mkdir(parents=True)
+        (dest / "labels").mkdir()
+        t = time.perf_counter()
+        for i in changed:
+            shutil.copyfile(root / "images" / f"{i:07}.jpg", dest / "images" / f"{i:07}.jpg")
+            shutil.copyfile(root / "labels" / f"{i:07}.txt", dest / "labels" / f"{i:07}.txt")
+        alone = time.perf_counter() - t
+        shutil.rmtree(dest)
+        # The order alternates: neither build always runs on a warmer cache.
+        for k in (["baseline", "new"] if r % 2 == 0 else ["new", "baseline"]):
+            s = run(bins[k], root, "export", "--format", "yolo", "--out", str(outs[k]), "--link", "copy")
+            ratios[k].append(s / alone)
+            print(f"| {r} | {k} | {s:.2f} | {LAST_CPU[0]:.2f} | {alone:.2f} | {s / alone:.1f}x |")
+    for k, v in ratios.items():
+        print(f"{k}: median {statistics.median(v):.1f}x the changed files alone")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+def bench(dsv: str, work: Path, n: int, formats: list[str], update_only: bool = False) -> int:
+    rnd = random.Random(18)
+    root = make_repo(dsv, work, n, rnd)  # the index built once, as after any commit
 
     print(f"dsv: {dsv}\nframes: {n} x {FRAME_SIZE // 1024} KiB + YOLO labels")
     out: dict[str, float] = {}

@@ -104,74 +104,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
     for w in &index.warnings {
         eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
     }
-    let mut frames = select(&index, None)?;
-    // A frame whose label file does not parse is not unlabelled: its labels
-    // are unknown, so it is never exported as an image without them.
-    let bad: Vec<&dsv::query::codec::Invalid> = if index.invalid.is_empty() {
-        Vec::new()
-    } else {
-        let chosen: std::collections::BTreeSet<&str> =
-            frames.iter().map(|f| f.path.as_str()).collect();
-        index
-            .invalid
-            .iter()
-            .filter(|x| x.frame.as_deref().is_none_or(|f| chosen.contains(f)))
-            .collect()
+    let frames = select(&index, None)?;
+    let warn_left_out = |left_out: &[String]| {
+        for l in left_out {
+            eprintln!("warning: {}", super::output::safe_text(l));
+        }
     };
-    if !bad.is_empty() {
-        let list = bad
-            .iter()
-            .map(|x| format!("\n  {}", x.message))
-            .collect::<String>();
-        let unknown = bad.iter().any(|x| x.frame.is_none());
-        if !args.skip_invalid || unknown {
-            let why = if args.skip_invalid {
-                "which frames some of them describe cannot be told (fix or remove them)"
-            } else {
-                "their frames would be exported without their labels (--skip-invalid leaves those frames out)"
-            };
-            anyhow::bail!(
-                "{} label file(s) do not parse; {why}; nothing written:{list}",
-                bad.len()
-            );
-        }
-        let skip: std::collections::BTreeSet<&str> =
-            bad.iter().filter_map(|x| x.frame.as_deref()).collect();
-        frames.retain(|f| !skip.contains(f.path.as_str()));
-        eprintln!(
-            "warning: left out {} frame(s) whose label files do not parse:{list}",
-            skip.len()
-        );
-    }
-    // One validation of boxes for every format: an invalid box is refused, not
-    // written as whatever the format's writer makes of it.
-    let bad_boxes = dsv::export::box_problems(&frames);
-    if !bad_boxes.is_empty() {
-        let n: usize = bad_boxes.iter().map(|(_, l)| l.len()).sum();
-        let list: String = bad_boxes
-            .iter()
-            .flat_map(|(_, l)| l)
-            .take(20)
-            .map(|l| format!("\n  {l}"))
-            .collect();
-        let more = if n > 20 {
-            format!("\n  ... and {} more", n - 20)
-        } else {
-            String::new()
-        };
-        if !args.skip_invalid {
-            anyhow::bail!(
-                "{n} invalid box(es) (--skip-invalid leaves their frames out); nothing written:{list}{more}"
-            );
-        }
-        let skip: std::collections::BTreeSet<String> =
-            bad_boxes.into_iter().map(|(p, _)| p).collect();
-        frames.retain(|f| !skip.contains(&f.path));
-        eprintln!(
-            "warning: left out {} frame(s) with invalid boxes:{list}{more}",
-            skip.len()
-        );
-    }
+    // The export checks the frames itself (an update only those that
+    // changed); a manifest needs every frame checked first.
+    let (frames, invalid) = if args.manifest.is_some() {
+        let mut left_out = Vec::new();
+        let checked = dsv::export::check_frames(
+            &frames,
+            &index.invalid,
+            args.skip_invalid,
+            |_| false,
+            &mut left_out,
+        )?;
+        warn_left_out(&left_out);
+        (checked, &[][..])
+    } else {
+        (frames, &index.invalid[..])
+    };
     let date = jiff::Timestamp::now()
         .round(jiff::Unit::Second)?
         .to_string();
@@ -187,8 +141,10 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<i32> {
             lineage: lineage.clone(),
             tree: Some(dsv::object::Commit::load(&repo.store, &commit)?.tree),
             url_prefix: args.url_prefix.clone(),
+            skip_invalid: args.skip_invalid,
         };
-        let r = dsv::export::export(&repo, &frames, &opts, &out)?;
+        let r = dsv::export::export(&repo, &frames, invalid, &opts, &out)?;
+        warn_left_out(&r.left_out);
         for w in &r.warnings {
             eprintln!("warning: {}", super::output::safe_text(&w.to_string()));
         }

@@ -27,7 +27,7 @@ pub use handoff::ExportFormat;
 pub use place::LinkMode;
 pub use split::{DEFAULT_SPLIT, Split};
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +71,10 @@ pub struct ExportReport {
     pub warnings: Vec<String>,
     /// Shapes the format cannot hold, per label file and kind.
     pub not_exported: Vec<NotExported>,
+    /// The frames `skip_invalid` left out, a line each group (label files
+    /// that do not parse, invalid boxes) listing them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
 }
 
 /// Shapes of one kind from one label file that an export could not write.
@@ -182,6 +186,105 @@ pub fn box_problems(frames: &[&FrameRecord]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The frames to export of `frames`: those described by a label file that
+/// does not parse (`invalid`), or with an invalid box, are refused (nothing is
+/// written), or with `skip_invalid` left out with a line in `left_out`.
+/// `checked(i)`: frame `i` is known to pass the box check (an update's frame
+/// that the earlier export checked and that has not changed since), which
+/// an update uses to check only what changed.
+pub fn check_frames<'f>(
+    frames: &[&'f FrameRecord],
+    invalid: &[crate::query::codec::Invalid],
+    skip_invalid: bool,
+    checked: impl Fn(usize) -> bool,
+    left_out: &mut Vec<String>,
+) -> Result<Vec<&'f FrameRecord>> {
+    // A frame whose label file does not parse is not unlabelled: its labels
+    // are unknown, so it is never exported as an image without them.
+    let mut skip: rustc_hash::FxHashSet<&str> = Default::default();
+    if !invalid.is_empty() {
+        let chosen: rustc_hash::FxHashSet<&str> = frames.iter().map(|f| f.path.as_str()).collect();
+        let bad: Vec<&crate::query::codec::Invalid> = invalid
+            .iter()
+            .filter(|x| x.frame.as_deref().is_none_or(|f| chosen.contains(f)))
+            .collect();
+        if !bad.is_empty() {
+            let list: String = bad.iter().map(|x| format!("\n  {}", x.message)).collect();
+            let unknown = bad.iter().any(|x| x.frame.is_none());
+            if !skip_invalid || unknown {
+                let why = if skip_invalid {
+                    "which frames some of them describe cannot be told (fix or remove them)"
+                } else {
+                    "their frames would be exported without their labels (--skip-invalid leaves those frames out)"
+                };
+                return Err(ExportError::Unparsed {
+                    count: bad.len(),
+                    why,
+                    list,
+                }
+                .into());
+            }
+            skip.extend(bad.iter().filter_map(|x| x.frame.as_deref()));
+            left_out.push(format!(
+                "left out {} frame(s) whose label files do not parse:{list}",
+                skip.len()
+            ));
+        }
+    }
+    // One validation of boxes for every format: an invalid box is refused, not
+    // written as whatever the format's writer makes of it.
+    let unchecked: Vec<&FrameRecord> = frames
+        .iter()
+        .enumerate()
+        .filter(|&(i, f)| !checked(i) && !skip.contains(f.path.as_str()))
+        .map(|(_, f)| *f)
+        .collect();
+    let bad_boxes = box_problems(&unchecked);
+    drop(unchecked);
+    if !bad_boxes.is_empty() {
+        let n: usize = bad_boxes.iter().map(|(_, l)| l.len()).sum();
+        let list: String = bad_boxes
+            .iter()
+            .flat_map(|(_, l)| l)
+            .take(20)
+            .map(|l| format!("\n  {l}"))
+            .collect();
+        let more = if n > 20 {
+            format!("\n  ... and {} more", n - 20)
+        } else {
+            String::new()
+        };
+        if !skip_invalid {
+            return Err(ExportError::InvalidBoxes {
+                count: n,
+                list: format!("{list}{more}"),
+            }
+            .into());
+        }
+        let before = skip.len();
+        skip.extend(bad_boxes.iter().map(|(p, _)| p.as_str()));
+        left_out.push(format!(
+            "left out {} frame(s) with invalid boxes:{list}{more}",
+            skip.len() - before
+        ));
+        // The paths borrowed from `bad_boxes` are owned again below.
+        let skip: rustc_hash::FxHashSet<String> = skip.into_iter().map(str::to_string).collect();
+        return Ok(frames
+            .iter()
+            .copied()
+            .filter(|f| !skip.contains(&f.path))
+            .collect());
+    }
+    if skip.is_empty() {
+        return Ok(frames.to_vec());
+    }
+    Ok(frames
+        .iter()
+        .copied()
+        .filter(|f| !skip.contains(f.path.as_str()))
+        .collect())
+}
+
 /// Where a version came from, written into every export (COCO `info`,
 /// `data.yaml` keys, `dsv-export.json`, the manifest's first line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,6 +361,26 @@ pub enum ExportError {
         /// The format.
         format: &'static str,
     },
+    /// Label files that do not parse describe frames to export.
+    #[error("{count} label file(s) do not parse; {why}; nothing written:{list}")]
+    Unparsed {
+        /// How many.
+        count: usize,
+        /// Why that is refused.
+        why: &'static str,
+        /// Their parse errors, a line each.
+        list: String,
+    },
+    /// Frames to export have invalid boxes.
+    #[error(
+        "{count} invalid box(es) (--skip-invalid leaves their frames out); nothing written:{list}"
+    )]
+    InvalidBoxes {
+        /// How many.
+        count: usize,
+        /// The first few, a line each.
+        list: String,
+    },
     /// A label writer refused a frame.
     #[error("{frame}: {message}")]
     Write {
@@ -291,6 +414,9 @@ pub struct ExportOptions {
     pub tree: Option<ObjectId>,
     /// What Label Studio's `data.image` starts with, before `images/<path>`.
     pub url_prefix: String,
+    /// Leave out the frames whose label files do not parse or that have an
+    /// invalid box, instead of refusing to export.
+    pub skip_invalid: bool,
 }
 
 /// The file name of the record every export has (its head: the frames are
@@ -395,6 +521,13 @@ pub fn read_record(dir: &Path) -> Option<Record> {
         .map(|r| r.record)
 }
 
+/// The frames of the bytes of a `dsv-export.frames` file (the hash it holds
+/// not compared with any head), if they decode exactly; hostile bytes give
+/// `None`, never a panic (a fuzz target).
+pub fn decode_frames_file(bytes: &[u8]) -> Option<Vec<RecordFrame>> {
+    record::decode_file(bytes)
+}
+
 /// The file name of each frame in an export: its own file name, unless
 /// another exported frame has the same stem (`a/0001.jpg`, `b/0001.jpg`, or
 /// `0001.jpg` and `0001.png`, whose label files would collide), then its whole
@@ -420,7 +553,13 @@ pub fn file_names(frames: &[&FrameRecord]) -> std::result::Result<Vec<String>, E
             }
         })
         .collect();
+    // No stem shared: every name is its frame's own file name, and their
+    // stems are distinct already.
+    let shared = count.values().any(|&n| n > 1);
     drop(count);
+    if !shared {
+        return Ok(names);
+    }
     let mut seen: rustc_hash::FxHashMap<&str, usize> = Default::default();
     seen.reserve(names.len());
     for (i, n) in names.iter().enumerate() {
@@ -441,12 +580,37 @@ fn paths(layout: &ExportLayout, split: &str, name: &str) -> (String, Option<Stri
     (layout.image(split, name), layout.label(split, stem(name)))
 }
 
+/// For each frame (in path order), the entry of the earlier record `rec` for
+/// the same path, found by merging the two lists (the record's frames are in
+/// the path order they were exported in). An entry out of that order is not
+/// found: its frame is then treated as new, which costs work, never a wrong
+/// file.
+fn match_record<'r>(
+    frames: &[&FrameRecord],
+    rec: &'r [RecordFrame],
+) -> Vec<Option<&'r RecordFrame>> {
+    let mut j = 0;
+    frames
+        .iter()
+        .map(|f| {
+            while j < rec.len() && rec[j].path.as_str() < f.path.as_str() {
+                j += 1;
+            }
+            rec.get(j).filter(|r| r.path == f.path)
+        })
+        .collect()
+}
+
 /// Writes the frames (already selected) of a version to `out`: a new or empty
-/// directory. Everything is written into a temporary directory beside `out`
-/// and renamed into place, so a failed export leaves nothing behind.
+/// directory, or an earlier export, which is updated. The frames are checked
+/// first ([`check_frames`]: `invalid` are the version's label files that do
+/// not parse); an update checks only the frames that changed since the
+/// earlier export. Everything is written into a temporary directory beside
+/// `out` and renamed into place, so a failed export leaves nothing behind.
 pub fn export(
     repo: &Repository,
     frames: &[&FrameRecord],
+    invalid: &[crate::query::codec::Invalid],
     opts: &ExportOptions,
     out: &Path,
 ) -> Result<ExportReport> {
@@ -491,6 +655,51 @@ pub fn export(
             _ => return Err(ExportError::NotEmpty(out.to_path_buf()).into()),
         }
     }
+    // What changed between the earlier export's commit and this one, when
+    // every changed path is a frame or a label file of one (a changed class
+    // list, layout or sidecar may change any frame: then nothing is known).
+    let changes = earlier
+        .as_ref()
+        .filter(|e| !e.interrupted)
+        .and_then(|e| changed_paths(repo, &e.record.lineage.commit, &opts.lineage.commit))
+        .filter(|t| {
+            // The changed paths that are frames or label files (looked up in
+            // the small set of changes, not a set of every frame's paths).
+            let mut known: rustc_hash::FxHashSet<&str> = Default::default();
+            for f in frames {
+                for p in
+                    std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
+                {
+                    if let Some(c) = t.get(p) {
+                        known.insert(c.as_str());
+                    }
+                }
+            }
+            known.len() == t.len()
+        });
+    // A frame the earlier export (of this version of the record, which
+    // checks every frame) holds with the same content, and whose path and
+    // label files are unchanged since, passed the box check then.
+    let mut left_out = Vec::new();
+    let frames = {
+        let matched = match (&earlier, &changes) {
+            (Some(e), Some(_)) if e.record.dsv_export == record::VERSION => {
+                match_record(frames, &e.record.frames)
+            }
+            _ => Vec::new(),
+        };
+        let checked = |i: usize| {
+            let (Some(Some(r)), Some(t)) = (matched.get(i), &changes) else {
+                return false;
+            };
+            let f = frames[i];
+            r.id == f.id
+                && !t.contains(f.path.as_str())
+                && !f.labels.iter().any(|(l, _)| t.contains(l.as_str()))
+        };
+        check_frames(frames, invalid, opts.skip_invalid, checked, &mut left_out)?
+    };
+    let frames = &frames[..];
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -505,40 +714,38 @@ pub fn export(
         (Ok(p), Some(n)) => p.join(n),
         _ => out.to_path_buf(),
     };
+    // Each frame's entry in the earlier record, by a merge of the two lists
+    // (no map of every frame built).
+    let matched = match &earlier {
+        Some(e) if !e.interrupted => match_record(frames, &e.record.frames),
+        _ => vec![None; frames.len()],
+    };
     // A frame an update keeps (same content as the earlier export recorded)
     // is not read from the store: its size claim needs no check.
-    let kept: rustc_hash::FxHashSet<(&str, &ObjectId)> = earlier
-        .as_ref()
-        .filter(|e| !e.interrupted)
-        .map(|e| {
-            e.record
-                .frames
-                .iter()
-                .map(|r| (r.path.as_str(), &r.id))
-                .collect()
-        })
-        .unwrap_or_default();
     let unknown: Vec<&FrameRecord> = frames
         .iter()
-        .copied()
-        .filter(|f| !kept.contains(&(f.path.as_str(), &f.id)))
+        .zip(&matched)
+        .filter(|(f, r)| r.is_none_or(|r| r.id != f.id))
+        .map(|(f, _)| *f)
         .collect();
     check_sizes(repo, &unknown)?;
+    drop(unknown);
     // An update in place of another commit's export: what changed between the
     // two commits, so that untouched frames are not converted again.
-    let touched = earlier
+    let touched = changes
         .as_ref()
-        .filter(|e| e.in_place)
-        .and_then(|e| changed_paths(repo, &e.record.lineage.commit, &opts.lineage.commit));
-    let (rep, mut rec, staged) = export_into(
+        .filter(|_| earlier.as_ref().is_some_and(|e| e.in_place));
+    let (mut rep, mut rec, staged) = export_into(
         repo,
         frames,
+        &matched,
         opts,
         earlier.as_ref(),
-        touched.as_ref(),
+        touched,
         tmp.path(),
         &named,
     )?;
+    rep.left_out = left_out;
     if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
         move_in(tmp.path(), out, e, &mut rec, &staged)?;
         return Ok(rep);
@@ -712,14 +919,15 @@ fn header_size(path: &Path) -> Result<Option<(u32, u32)>> {
 /// The paths that differ between the trees of commits `old` and `new` (both
 /// sides of a rename), or `None` when either cannot be read (then every frame
 /// is converted again).
-fn changed_paths(repo: &Repository, old: &str, new: &str) -> Option<HashSet<String>> {
+fn changed_paths(repo: &Repository, old: &str, new: &str) -> Option<rustc_hash::FxHashSet<String>> {
     let tree = |hex: &str| -> Option<ObjectId> {
         let id = ObjectId::from_hex(hex)?;
         Some(crate::object::Commit::load(&repo.store, &id).ok()?.tree)
     };
     let (a, b) = (tree(old)?, tree(new)?);
     let changes = crate::object::diff::diff_trees(&repo.store, Some(&a), Some(&b), &[]).ok()?;
-    let mut out = HashSet::with_capacity(changes.len());
+    let mut out = rustc_hash::FxHashSet::default();
+    out.reserve(changes.len());
     for c in changes {
         for p in std::iter::once(c.path).chain(c.from) {
             out.insert(String::from_utf8(p).ok()?);
@@ -744,12 +952,14 @@ fn plain(f: &FrameRecord, imp: &dyn LabelFormat) -> bool {
 /// update in place, those written into `dir` (a rename changes the ctime);
 /// in an update rebuilt beside the earlier export, those hard-linked from it.
 /// `touched`: the paths changed since the earlier export's commit, when known.
+#[allow(clippy::too_many_arguments)]
 fn export_into(
     repo: &Repository,
     frames: &[&FrameRecord],
+    matched: &[Option<&RecordFrame>],
     opts: &ExportOptions,
     earlier: Option<&Earlier>,
-    touched: Option<&HashSet<String>>,
+    touched: Option<&rustc_hash::FxHashSet<String>>,
     dir: &Path,
     out: &Path,
 ) -> Result<(ExportReport, Record, Vec<usize>)> {
@@ -770,23 +980,30 @@ fn export_into(
         }
         (None, None) => classes::of_dataset(&repo.store, opts.tree, frames)?,
     };
-    // What the earlier export holds, by frame path, with its image file's
-    // stat as it is now (one parallel pass); its files are reused
-    // (hard-linked into the new export) only when placed the same way.
-    type Before<'r> = rustc_hash::FxHashMap<&'r str, (&'r RecordFrame, Option<filestat::FileStat>)>;
-    let before: Before = earlier
-        .filter(|e| e.record.link == opts.link && !e.interrupted)
-        .map(|e| {
-            let images: Vec<&str> = e.record.frames.iter().map(|r| r.image.as_str()).collect();
-            let now = filestat::stats(e.dir, &images);
-            e.record
-                .frames
-                .iter()
-                .zip(now)
-                .map(|(r, st)| (r.path.as_str(), (r, st)))
-                .collect()
-        })
-        .unwrap_or_default();
+    // What the earlier export holds of each frame with the same content,
+    // with its image file's stat as it is now (one parallel pass); its files
+    // are reused (hard-linked into the new export) only when placed the same
+    // way.
+    let mut before: Vec<Option<(&RecordFrame, Option<filestat::FileStat>)>> =
+        vec![None; frames.len()];
+    if let Some(e) = earlier.filter(|e| e.record.link == opts.link && !e.interrupted) {
+        // An entry with other content keeps its label file if the bytes are
+        // the same; its image is not looked at.
+        for (b, r) in before.iter_mut().zip(matched) {
+            *b = r.map(|r| (r, None));
+        }
+        let same: Vec<(usize, &RecordFrame)> = matched
+            .iter()
+            .zip(frames)
+            .enumerate()
+            .filter_map(|(i, (r, f))| r.filter(|r| r.id == f.id).map(|r| (i, r)))
+            .collect();
+        let images: Vec<&str> = same.iter().map(|(_, r)| r.image.as_str()).collect();
+        let now = filestat::stats(e.dir, &images);
+        for ((i, r), st) in same.into_iter().zip(now) {
+            before[i] = Some((r, st));
+        }
+    }
     // The image is the one the earlier export wrote (not edited in place since).
     let as_written = |r: &RecordFrame, now: Option<filestat::FileStat>| {
         now.is_some_and(|n| r.recorded().unchanged(&n))
@@ -806,23 +1023,9 @@ fn export_into(
     // changed path is one of the exported frames or their label files (a
     // changed class list, layout or sidecar may change any frame), and the
     // class ids are the earlier export's.
-    let untouched: Option<&HashSet<String>> = touched.filter(|t| {
-        earlier.is_some_and(|e| e.record.classes.names == classes.names) && {
-            // The changed paths that are frames or label files (looked up in
-            // the small set of changes, not a set of every frame's paths).
-            let mut known: HashSet<&str> = HashSet::new();
-            for f in frames {
-                for p in
-                    std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
-                {
-                    if let Some(c) = t.get(p) {
-                        known.insert(c.as_str());
-                    }
-                }
-            }
-            known.len() == t.len()
-        }
-    });
+    // (`export` passes only changes that are all frames or label files.)
+    let untouched: Option<&rustc_hash::FxHashSet<String>> =
+        touched.filter(|_| earlier.is_some_and(|e| e.record.classes.names == classes.names));
     let split_names: Vec<&str> = opts.split.names().collect();
     // The worktree index, loaded when a frame is first placed from the
     // checkout (an update that places none never reads it).
@@ -844,7 +1047,7 @@ fn export_into(
     let tasks_tool = opts.format.tasks();
     let boxes_only = tasks_tool.is_some_and(|t| !t.holds_shapes());
     let mut no_clones = false;
-    for (f, name) in frames.iter().zip(&names) {
+    for ((f, name), before) in frames.iter().zip(&names).zip(before) {
         let s = opts.split.of(&f.path);
         let split = split_names[s];
         // Formats without a layout of their own are the hand-offs (`export` checks).
@@ -854,8 +1057,8 @@ fn export_into(
         };
         let mut dest = dir.join(&image);
         let mut bytes: Option<Vec<u8>> = None;
-        let (old, now) = match before.get(f.path.as_str()) {
-            Some(&(r, st)) => (Some(r), st),
+        let (old, now) = match before {
+            Some((r, st)) => (Some(r), st),
             None => (None, None),
         };
         // Neither the image nor the labels changed since the earlier export,

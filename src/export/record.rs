@@ -195,6 +195,12 @@ fn encode_frames(frames: &[RecordFrame]) -> Vec<u8> {
     out
 }
 
+/// The frames of a frames file whatever head it goes with (its magic
+/// checked, the hash it holds not): what the fuzz target reads.
+pub fn decode_file(bytes: &[u8]) -> Option<Vec<RecordFrame>> {
+    decode_body(bytes.strip_prefix(MAGIC)?.get(32..)?)
+}
+
 /// The frames of a frames file, if it is the one `want` names and decodes
 /// exactly.
 fn decode_frames(bytes: &[u8], want: &FramesRef) -> Option<Vec<RecordFrame>> {
@@ -206,11 +212,19 @@ fn decode_frames(bytes: &[u8], want: &FramesRef) -> Option<Vec<RecordFrame>> {
     if hash.to_hex() != want.blake3 {
         return None;
     }
+    let frames = decode_body(r.take(r.rest_len())?)?;
+    (frames.len() == want.count).then_some(frames)
+}
+
+/// The frames of a frames file's body (the bytes after its magic and hash),
+/// if it decodes exactly. Hostile bytes give `None`, never a panic (fuzzed).
+pub fn decode_body(bytes: &[u8]) -> Option<Vec<RecordFrame>> {
+    let mut r = Reader::new(bytes);
     let n = r.count()?;
-    if n != want.count {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n);
+    // Every frame takes at least this many bytes: a hostile count reserves
+    // no more than the bytes could hold.
+    const LEAST: usize = 1 + 32 + 1 + 1 + 1 + 1 + 16;
+    let mut out = Vec::with_capacity(n.min(r.rest_len() / LEAST));
     let i128_le = |r: &mut Reader| Some(i128::from_le_bytes(r.take(16)?.try_into().ok()?));
     for _ in 0..n {
         let path = r.string()?;

@@ -634,6 +634,92 @@ fn export_update_in_place_equals_a_fresh_export_over_random_edits() {
     }
 }
 
+/// An update after frames are relabelled, added, removed and renamed (to
+/// either end of the path order, and to a name whose stem another frame has,
+/// which renames that frame's files too), and after the splits change, gives
+/// exactly the files a fresh export gives, in each format: the update checks
+/// and converts only what changed, and must still see all of it.
+#[test]
+fn export_update_after_relabels_renames_and_split_changes_equals_a_fresh_export() {
+    let t = demo();
+    let formats = ["yolo", "coco", "voc"];
+    let out = |f: &str| t.home().join(format!("upd-{f}"));
+    let split = ["--split", "train=0.5,val=0.5"];
+    for f in formats {
+        let o = out(f);
+        t.ok([
+            "export",
+            "--format",
+            f,
+            "--out",
+            o.to_str().unwrap(),
+            split[0],
+            split[1],
+        ]);
+    }
+    let same_as_fresh = |round: &str, extra: &[&str]| {
+        for f in formats {
+            let fresh = t.home().join(format!("fresh-{f}-{round}"));
+            let mut args = vec!["export", "--format", f, "--out", fresh.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            t.ok(&args);
+            let o = out(f);
+            let mut args = vec!["export", "--format", f, "--out", o.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            t.ok(&args);
+            let (a, b) = (export_files(&o), export_files(&fresh));
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{f} {round}"
+            );
+            for (k, v) in &a {
+                assert!(
+                    v == &b[k],
+                    "{f} {round}: {k} differs from a fresh export:\n{}\n{}",
+                    String::from_utf8_lossy(v),
+                    String::from_utf8_lossy(&b[k])
+                );
+            }
+            std::fs::remove_dir_all(&fresh).unwrap();
+        }
+    };
+    let mv = |from: &str, to: &str| {
+        for (dir, ext) in [("images", "jpg"), ("labels", "txt")] {
+            let a = t.path(format!("demo/{dir}/{from}.{ext}"));
+            let b = t.path(format!("demo/{dir}/{to}.{ext}"));
+            std::fs::create_dir_all(b.parent().unwrap()).unwrap();
+            std::fs::rename(a, b).unwrap();
+        }
+    };
+    // Relabelled, renamed, added, removed; the same splits (updated in place).
+    t.write(
+        "demo/labels/frame_000.txt",
+        "10 0.5 0.5 0.2 0.2\n11 0.3 0.3 0.1 0.1\n",
+    );
+    t.write("demo/labels/frame_003.txt", "1 0.4 0.6 0.3 0.2\n");
+    mv("frame_001", "zz_001");
+    mv("frame_004", "a_004");
+    let img = std::fs::read(t.path("demo/images/frame_002.jpg")).unwrap();
+    t.write("demo/images/sub/frame_002.jpg", img);
+    t.write("demo/labels/sub/frame_002.txt", "11 0.5 0.5 0.4 0.4\n");
+    std::fs::remove_file(t.path("demo/images/frame_005.jpg")).unwrap();
+    std::fs::remove_file(t.path("demo/labels/frame_005.txt")).unwrap();
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "relabel, rename, add, remove"]);
+    same_as_fresh("in place", &split);
+    // Relabelled again, with other splits (the export rebuilt beside).
+    t.write("demo/labels/zz_001.txt", "2 0.5 0.5 0.6 0.6\n");
+    t.ok(["commit", "-a", "-m", "relabel"]);
+    same_as_fresh("new splits", &["--split", "train=0.3,val=0.7"]);
+    // The copy in sub/ renamed back out of its stem's way; no splits.
+    mv("sub/frame_002", "frame_006");
+    t.ok(["add", "-A"]);
+    t.ok(["commit", "-m", "rename back"]);
+    same_as_fresh("no splits", &[]);
+    same_as_fresh("nothing changed", &[]);
+}
+
 /// `xml` with `<attribute name="color">red</attribute>` on the first box of `frame`.
 fn with_color(xml: &str, frame: &str) -> String {
     let at = xml
