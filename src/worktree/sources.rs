@@ -26,7 +26,7 @@ pub struct TreeSource<'a> {
 /// label check walks the whole tree of a first commit), so recent directories are
 /// what is asked again; starting afresh when full bounds the cache, which kept
 /// every directory of a million-frame tree (~80 bytes a frame) before.
-const TREE_CACHE: usize = 256;
+const TREE_CACHE: usize = 64;
 
 impl<'a> TreeSource<'a> {
     /// A source over `root` (`None`: an empty tree).
