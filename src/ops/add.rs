@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::repo::{Repository, WritableRepo};
 use crate::worktree::delta::classify_each;
 use crate::worktree::index::{IndexEdit, IndexEntry, IndexReader, IndexVersion, now_ns};
-use crate::worktree::scan::{WorkFile, scan};
+use crate::worktree::scan::{WorkFile, scan_runs};
 
 /// What `add` did.
 #[derive(Debug, Default, Serialize)]
@@ -63,10 +63,7 @@ fn check_matches(
             .into());
         }
         let exists = std::fs::symlink_metadata(repo.worktree_path(scope)).is_ok();
-        if !exists
-            && index.get_many([scope])?[0].is_none()
-            && !index.has_under(scope)?
-        {
+        if !exists && index.get_many([scope])?[0].is_none() && !index.has_under(scope)? {
             return Err(Error::PathspecNoMatch(orig.display().to_string()));
         }
     }
@@ -95,7 +92,9 @@ pub fn add(
         let delta = s.delta(repo.root(), &index, false, progress)?;
         (Some(s), delta)
     } else {
-        let files = scan(repo.root(), scopes, progress)?;
+        let files = scan_runs(repo.root(), scopes, progress)?
+            .into_iter()
+            .flatten();
         let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| reader.each(f);
         let delta = classify_each(repo.root(), each, files, scopes, false, progress)?;
         (None, delta)
@@ -129,7 +128,9 @@ pub fn add(
     };
     progress.finish();
     let mut edits = Vec::with_capacity(stored.len() + delta.deleted.len());
-    report.changed.reserve(stored.len());
+    // Which edits stage a change: their paths become `report.changed` once the edits
+    // are applied, moved rather than copied (a first add stages every path).
+    let mut changes = Vec::with_capacity(edits.capacity());
     let mut errors = Vec::new();
     let mut dirs = HashMap::new();
     for r in stored {
@@ -143,18 +144,22 @@ pub fn add(
                         .is_some_and(|e| e.id == entry.id && e.mode == entry.mode)
                     {
                         // Only the stat changed: refresh it, not a modification.
+                        changes.push(false);
                     } else {
                         report.modified += 1;
-                        report.changed.push(path.clone());
+                        changes.push(true);
                     }
                 } else {
                     report.added += 1;
-                    report.changed.push(path.clone());
                     // A tracked path has no entry above or below it (every Set removes
                     // those), so only a new path can conflict.
                     if !index_empty {
-                        edits.extend(conflicting_removals(&reader, &path, &mut dirs)?);
+                        for e in conflicting_removals(&reader, &path, &mut dirs)? {
+                            edits.push(e);
+                            changes.push(false);
+                        }
                     }
+                    changes.push(true);
                 }
                 edits.push(IndexEdit::Set(path, entry));
             }
@@ -181,6 +186,14 @@ pub fn add(
     } else {
         repo.index.apply_versioned(&edits, stamp)?
     };
+    report.changed = edits
+        .into_iter()
+        .zip(changes)
+        .filter_map(|(e, changed)| match e {
+            IndexEdit::Set(path, _) if changed => Some(path),
+            _ => None,
+        })
+        .collect();
     if let Some(s) = session {
         // Everything found is staged now: nothing is remembered as not clean.
         s.save(repo.dsv_dir(), version, &Default::default());
