@@ -496,3 +496,95 @@ pub fn detect_renames(changes: Vec<Change>) -> Vec<Change> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::TreeEntry;
+    use crate::repo::{OpenOptions, Repository};
+
+    /// Stores the tree of `files` (path, content byte); returns its id.
+    fn tree(store: &ObjectStore, files: &[(&str, u8)]) -> ObjectId {
+        let mut here: BTreeMap<Vec<u8>, u8> = BTreeMap::new();
+        let mut below: BTreeMap<Vec<u8>, Vec<(&str, u8)>> = BTreeMap::new();
+        for (path, byte) in files {
+            match path.split_once('/') {
+                Some((dir, rest)) => below.entry(dir.into()).or_default().push((rest, *byte)),
+                None => {
+                    here.insert(path.as_bytes().to_vec(), *byte);
+                }
+            }
+        }
+        let mut entries: Vec<TreeEntry> = here
+            .into_iter()
+            .map(|(name, byte)| TreeEntry {
+                name,
+                mode: EntryMode::File,
+                id: store.put(&[byte]).unwrap(),
+                size: 1,
+                files: 1,
+            })
+            .collect();
+        for (name, sub) in below {
+            let n = sub.len() as u64;
+            entries.push(TreeEntry {
+                name,
+                mode: EntryMode::Dir,
+                id: tree(store, &sub),
+                size: n,
+                files: n,
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Tree { entries }.store(store).unwrap()
+    }
+
+    #[test]
+    fn changes_handed_over_one_at_a_time_are_the_listed_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        // A file replaced by a directory and the reverse, a name that sorts between a
+        // directory and its files ("a.txt" against "a/"), nested and unchanged parts.
+        let a = tree(
+            store,
+            &[
+                ("a/b", 1),
+                ("a/c/d", 2),
+                ("a.txt", 3),
+                ("x", 4),
+                ("y/z", 5),
+                ("k/l/m", 6),
+            ],
+        );
+        let b = tree(
+            store,
+            &[
+                ("a/b", 1),
+                ("a/c/d", 9),
+                ("a/e", 7),
+                ("x/w", 4),
+                ("y", 5),
+                ("k/l/m", 6),
+            ],
+        );
+        for (old, new) in [
+            (None, Some(&b)),
+            (Some(&a), Some(&b)),
+            (Some(&b), Some(&a)),
+            (Some(&a), None),
+        ] {
+            let mut listed = diff_trees(store, old, new, &[]).unwrap();
+            let mut streamed = Vec::new();
+            diff_trees_each(store, old, new, &mut |c| {
+                streamed.push(c);
+                Ok(())
+            })
+            .unwrap();
+            assert!(!listed.is_empty());
+            listed.sort_by(|x, y| x.path.cmp(&y.path));
+            streamed.sort_by(|x, y| x.path.cmp(&y.path));
+            assert_eq!(streamed, listed, "{old:?} -> {new:?}");
+        }
+    }
+}
