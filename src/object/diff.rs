@@ -238,6 +238,84 @@ pub fn diff_trees(
     Ok(out)
 }
 
+/// The changes between two trees (either may be absent), handed to `f` one at a
+/// time as the walk finds them instead of gathered: only the directories along the
+/// current path are in memory, so the first commit of a million files never lists
+/// them all (`label_check::check_trees`). Sequential; each directory's changes
+/// come at its entry's place, as in [`diff_trees`], and a path that is a file on
+/// one side and a directory on the other comes before the files below it.
+pub fn diff_trees_each(
+    store: &ObjectStore,
+    a: Option<&ObjectId>,
+    b: Option<&ObjectId>,
+    f: &mut dyn FnMut(Change) -> Result<()>,
+) -> Result<()> {
+    each_change(store, a, b, &[], f)
+}
+
+fn each_change(
+    store: &ObjectStore,
+    a: Option<&ObjectId>,
+    b: Option<&ObjectId>,
+    prefix: &[u8],
+    f: &mut dyn FnMut(Change) -> Result<()>,
+) -> Result<()> {
+    if a == b {
+        return Ok(());
+    }
+    crate::object::tree::check_dir_depth(prefix)?;
+    let empty = || Tree {
+        entries: Vec::new(),
+    };
+    let (ta, tb) = match (a, b) {
+        (Some(a), Some(b)) => Tree::load_pair_differing(store, a, b)?,
+        (Some(a), None) => (Tree::load(store, a)?, empty()),
+        (None, Some(b)) => (empty(), Tree::load(store, b)?),
+        (None, None) => return Ok(()),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < ta.entries.len() || j < tb.entries.len() {
+        let order = match (ta.entries.get(i), tb.entries.get(j)) {
+            (Some(x), Some(y)) => x.name.cmp(&y.name),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (ea, eb) = match order {
+            std::cmp::Ordering::Less => (ta.entries.get(i), None),
+            std::cmp::Ordering::Greater => (None, tb.entries.get(j)),
+            std::cmp::Ordering::Equal => (ta.entries.get(i), tb.entries.get(j)),
+        };
+        i += usize::from(ea.is_some());
+        j += usize::from(eb.is_some());
+        if let (Some(x), Some(y)) = (ea, eb)
+            && x.id == y.id
+            && x.mode == y.mode
+        {
+            continue;
+        }
+        let name = ea.or(eb).map(|e| e.name.as_slice()).unwrap_or_default();
+        let path = join(prefix, name);
+        let file = |e: Option<&crate::object::TreeEntry>| {
+            e.filter(|e| e.mode != EntryMode::Dir).map(|e| FileState {
+                mode: e.mode,
+                id: e.id,
+                size: e.size,
+            })
+        };
+        let dir = |e: Option<&crate::object::TreeEntry>| {
+            e.filter(|e| e.mode == EntryMode::Dir).map(|e| e.id)
+        };
+        let (da, db) = (dir(ea), dir(eb));
+        if let Some(c) = Change::between(path.clone(), file(ea), file(eb)) {
+            f(c)?;
+        }
+        if da.is_some() || db.is_some() {
+            each_change(store, da.as_ref(), db.as_ref(), &path, f)?;
+        }
+    }
+    Ok(())
+}
+
 /// What one directory's comparison leaves to do, in path order: changes
 /// found, and subdirectories to compare (in parallel, then spliced in).
 enum Part {
@@ -417,4 +495,96 @@ pub fn detect_renames(changes: Vec<Change>) -> Vec<Change> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::TreeEntry;
+    use crate::repo::{OpenOptions, Repository};
+
+    /// Stores the tree of `files` (path, content byte); returns its id.
+    fn tree(store: &ObjectStore, files: &[(&str, u8)]) -> ObjectId {
+        let mut here: BTreeMap<Vec<u8>, u8> = BTreeMap::new();
+        let mut below: BTreeMap<Vec<u8>, Vec<(&str, u8)>> = BTreeMap::new();
+        for (path, byte) in files {
+            match path.split_once('/') {
+                Some((dir, rest)) => below.entry(dir.into()).or_default().push((rest, *byte)),
+                None => {
+                    here.insert(path.as_bytes().to_vec(), *byte);
+                }
+            }
+        }
+        let mut entries: Vec<TreeEntry> = here
+            .into_iter()
+            .map(|(name, byte)| TreeEntry {
+                name,
+                mode: EntryMode::File,
+                id: store.put(&[byte]).unwrap(),
+                size: 1,
+                files: 1,
+            })
+            .collect();
+        for (name, sub) in below {
+            let n = sub.len() as u64;
+            entries.push(TreeEntry {
+                name,
+                mode: EntryMode::Dir,
+                id: tree(store, &sub),
+                size: n,
+                files: n,
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Tree { entries }.store(store).unwrap()
+    }
+
+    #[test]
+    fn changes_handed_over_one_at_a_time_are_the_listed_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        // A file replaced by a directory and the reverse, a name that sorts between a
+        // directory and its files ("a.txt" against "a/"), nested and unchanged parts.
+        let a = tree(
+            store,
+            &[
+                ("a/b", 1),
+                ("a/c/d", 2),
+                ("a.txt", 3),
+                ("x", 4),
+                ("y/z", 5),
+                ("k/l/m", 6),
+            ],
+        );
+        let b = tree(
+            store,
+            &[
+                ("a/b", 1),
+                ("a/c/d", 9),
+                ("a/e", 7),
+                ("x/w", 4),
+                ("y", 5),
+                ("k/l/m", 6),
+            ],
+        );
+        for (old, new) in [
+            (None, Some(&b)),
+            (Some(&a), Some(&b)),
+            (Some(&b), Some(&a)),
+            (Some(&a), None),
+        ] {
+            let mut listed = diff_trees(store, old, new, &[]).unwrap();
+            let mut streamed = Vec::new();
+            diff_trees_each(store, old, new, &mut |c| {
+                streamed.push(c);
+                Ok(())
+            })
+            .unwrap();
+            assert!(!listed.is_empty());
+            listed.sort_by(|x, y| x.path.cmp(&y.path));
+            streamed.sort_by(|x, y| x.path.cmp(&y.path));
+            assert_eq!(streamed, listed, "{old:?} -> {new:?}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! `add` and `rm`: record working-tree files in the store and the index.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -10,10 +11,9 @@ use crate::object::EntryMode;
 use crate::paths::{display_path, os_path, path_within};
 use crate::progress::Progress;
 use crate::repo::{Repository, WritableRepo};
-use crate::worktree::index::{IndexEdit, IndexEntry, IndexState, now_ns};
-use crate::worktree::scan::WorkFile;
-
-use crate::worktree::delta::worktree_delta;
+use crate::worktree::delta::classify_each;
+use crate::worktree::index::{IndexEdit, IndexEntry, IndexReader, IndexVersion, now_ns};
+use crate::worktree::scan::{WorkFile, scan_runs};
 
 /// What `add` did.
 #[derive(Debug, Default, Serialize)]
@@ -47,7 +47,7 @@ pub fn pathspecs(
 
 fn check_matches(
     repo: &Repository,
-    index: &IndexState,
+    index: &IndexReader,
     scopes: &[Vec<u8>],
     user: &[std::path::PathBuf],
 ) -> Result<()> {
@@ -63,12 +63,7 @@ fn check_matches(
             .into());
         }
         let exists = std::fs::symlink_metadata(repo.worktree_path(scope)).is_ok();
-        let tracked = index
-            .entries
-            .range(scope.clone()..)
-            .next()
-            .is_some_and(|(p, _)| path_within(p, scope));
-        if !exists && !tracked {
+        if !exists && index.get_many([scope])?[0].is_none() && !index.has_under(scope)? {
             return Err(Error::PathspecNoMatch(orig.display().to_string()));
         }
     }
@@ -85,15 +80,27 @@ pub fn add(
     progress: &dyn Progress,
 ) -> Result<AddReport> {
     let stamp = now_ns();
-    let index = repo.index.load()?;
-    check_matches(repo, &index, scopes, user_paths)?;
+    let reader = repo.index.reader()?;
+    check_matches(repo, &reader, scopes, user_paths)?;
     let whole = scopes.is_empty() || scopes.iter().any(|s| s.is_empty());
-    let session = (whole && repo.fsmonitor())
-        .then(|| crate::worktree::fsmonitor::Session::begin(repo.dsv_dir(), &index));
-    let mut delta = match &session {
-        Some(s) => s.delta(repo.root(), &index, false, progress)?,
-        None => worktree_delta(repo.root(), &index, scopes, false, progress)?,
+    // The monitor's session takes the index as a map; without it (the default) the
+    // entries stream from one read view into the comparison with the walk, and the
+    // whole index is never held in memory (about 130 bytes an entry as a map).
+    let (session, mut delta) = if whole && repo.fsmonitor() {
+        let index = reader.load()?;
+        let s = crate::worktree::fsmonitor::Session::begin(repo.dsv_dir(), &index);
+        let delta = s.delta(repo.root(), &index, false, progress)?;
+        (Some(s), delta)
+    } else {
+        let files = scan_runs(repo.root(), scopes, progress)?
+            .into_iter()
+            .flatten();
+        let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| reader.each(f);
+        let delta = classify_each(repo.root(), each, files, scopes, false, progress)?;
+        (None, delta)
     };
+    let read_at = reader.base()?;
+    let index_empty = reader.is_empty()?;
     // Outside a sparse working tree an absent file keeps its index entry (the commit's).
     super::status::keep_sparse(repo, &mut delta.deleted)?;
     let mut report = AddReport::default();
@@ -121,27 +128,39 @@ pub fn add(
     };
     progress.finish();
     let mut edits = Vec::with_capacity(stored.len() + delta.deleted.len());
-    report.changed.reserve(stored.len());
+    // Which edits stage a change: their paths become `report.changed` once the edits
+    // are applied, moved rather than copied (a first add stages every path).
+    let mut changes = Vec::with_capacity(edits.capacity());
     let mut errors = Vec::new();
+    let mut dirs = HashMap::new();
     for r in stored {
         match r {
             Ok((path, entry, was_tracked)) => {
                 if was_tracked {
-                    if index
-                        .entries
+                    // `old` holds the entries of the modified paths (what they were).
+                    if delta
+                        .old
                         .get(&path)
                         .is_some_and(|e| e.id == entry.id && e.mode == entry.mode)
                     {
                         // Only the stat changed: refresh it, not a modification.
+                        changes.push(false);
                     } else {
                         report.modified += 1;
-                        report.changed.push(path.clone());
+                        changes.push(true);
                     }
                 } else {
                     report.added += 1;
-                    report.changed.push(path.clone());
+                    // A tracked path has no entry above or below it (every Set removes
+                    // those), so only a new path can conflict.
+                    if !index_empty {
+                        for e in conflicting_removals(&reader, &path, &mut dirs)? {
+                            edits.push(e);
+                            changes.push(false);
+                        }
+                    }
+                    changes.push(true);
                 }
-                edits.extend(conflicting_removals(&index, &path));
                 edits.push(IndexEdit::Set(path, entry));
             }
             Err(e) => errors.push(e),
@@ -158,11 +177,23 @@ pub fn add(
     let stats = repo.store.write_stats();
     report.new_objects = stats.objects;
     report.new_bytes = stats.bytes;
+    drop(reader);
     let version = if edits.is_empty() {
-        index.version()
+        IndexVersion {
+            generation: read_at.generation,
+            stamp: read_at.stamp,
+        }
     } else {
         repo.index.apply_versioned(&edits, stamp)?
     };
+    report.changed = edits
+        .into_iter()
+        .zip(changes)
+        .filter_map(|(e, changed)| match e {
+            IndexEdit::Set(path, _) if changed => Some(path),
+            _ => None,
+        })
+        .collect();
     if let Some(s) = session {
         // Everything found is staged now: nothing is remembered as not clean.
         s.save(repo.dsv_dir(), version, &Default::default());
@@ -213,23 +244,43 @@ pub(crate) fn store_one(repo: &Repository, root: &Path, f: &WorkFile) -> Result<
     })
 }
 
-/// Index entries that cannot coexist with `path` (a file where a directory now is, or the reverse).
-fn conflicting_removals(index: &IndexState, path: &[u8]) -> Vec<IndexEdit> {
+/// Index entries that cannot coexist with the new `path` (a file where a directory
+/// now is, or the reverse), looked up in the index; `dirs` remembers which parent
+/// directories of earlier paths the index has as files.
+fn conflicting_removals(
+    index: &IndexReader,
+    path: &[u8],
+    dirs: &mut HashMap<Vec<u8>, bool>,
+) -> Result<Vec<IndexEdit>> {
     let mut out = Vec::new();
     for (i, b) in path.iter().enumerate() {
-        if *b == b'/' && index.entries.contains_key(&path[..i]) {
-            out.push(IndexEdit::Remove(path[..i].to_vec()));
+        if *b != b'/' {
+            continue;
+        }
+        let dir = &path[..i];
+        let tracked = match dirs.get(dir) {
+            Some(t) => *t,
+            None => {
+                let t = index.get_many([dir])?[0].is_some();
+                dirs.insert(dir.to_vec(), t);
+                t
+            }
+        };
+        if tracked {
+            out.push(IndexEdit::Remove(dir.to_vec()));
         }
     }
-    let mut below = path.to_vec();
-    below.push(b'/');
-    for (p, _) in index.entries.range(below.clone()..) {
-        if !p.starts_with(&below) {
-            break;
-        }
-        out.push(IndexEdit::Remove(p.clone()));
+    if index.has_under(path)? {
+        let below = index.subset(&[path.to_vec()])?;
+        out.extend(
+            below
+                .entries
+                .into_keys()
+                .filter(|p| p.len() > path.len())
+                .map(IndexEdit::Remove),
+        );
     }
-    out
+    Ok(out)
 }
 
 /// Folds several errors into one, keeping the first's message in front.

@@ -10,7 +10,9 @@ use crate::object::commit::COMMIT_FORMAT;
 use crate::object::{CodeVersion, Commit, Person, Summary};
 use crate::refs::{HEADS, Head};
 use crate::repo::WritableRepo;
-use crate::worktree::build::{build_tree, tree_of_index};
+use crate::store::ObjectStore;
+use crate::worktree::build::TreeBuilder;
+use crate::worktree::index::IndexReader;
 
 /// Options for a commit.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +110,10 @@ pub fn commit_with(
         Some(c) => c.author.clone(),
         None => repo.identity()?,
     };
-    let (index, base) = repo.index.load_based()?;
+    // The entries stream from one read of the index into the tree builder, in path
+    // order: a large index is never held in memory whole.
+    let reader = repo.index.reader()?;
+    let base = reader.base()?;
     let head_commit = repo.refs.head_commit()?;
     let parents: Vec<ObjectId> = match &amended {
         Some(c) => c.parents.clone(),
@@ -116,7 +121,7 @@ pub fn commit_with(
     };
     // What the tree is compared with for "nothing to commit": an amend may keep it.
     let parent = if opts.amend { None } else { head_commit };
-    if head_commit.is_none() && index.entries.is_empty() && !opts.allow_empty {
+    if head_commit.is_none() && reader.is_empty()? && !opts.allow_empty {
         return Err(CommitError::NothingStaged.into());
     }
     let nothing = || Error::from(CommitError::NoChanges);
@@ -128,7 +133,7 @@ pub fn commit_with(
     };
     if let Some(hook) = before_write {
         // The same tree id build_tree will store, computed without writing anything.
-        let (tree, summary) = tree_of_index(&index.entries, &mut |b| Ok(ObjectId::hash(b)))?;
+        let (tree, summary) = tree_of(&reader, &mut |b| Ok(ObjectId::hash(b)))?;
         if let Some(p) = parent
             && !opts.allow_empty
             && Commit::load(&repo.store, &p)?.tree == tree
@@ -146,7 +151,8 @@ pub fn commit_with(
             code: code.clone(),
         })?;
     }
-    let (tree, summary) = build_tree(&repo.store, &index.entries)?;
+    let (tree, summary) = stored_tree(&repo.store, &reader)?;
+    drop(reader);
     // The index hashes to `tree` while nothing has written it since it was read:
     // recorded, the next status need not read it. Best effort, like status's record.
     let _ = repo
@@ -209,6 +215,21 @@ pub fn commit_with(
         root: commit.parents.is_empty(),
         commit,
     })
+}
+
+/// The root tree and summary of the index in `reader`, each tree object handed to `put`.
+fn tree_of(
+    reader: &IndexReader,
+    put: &mut dyn FnMut(&[u8]) -> Result<ObjectId>,
+) -> Result<(ObjectId, Summary)> {
+    let mut builder = TreeBuilder::new(put);
+    reader.each(|p, e| builder.push(p, e))?;
+    builder.finish()
+}
+
+/// Builds and stores the tree of the index in `reader`.
+fn stored_tree(store: &ObjectStore, reader: &IndexReader) -> Result<(ObjectId, Summary)> {
+    tree_of(reader, &mut |b| store.put(b))
 }
 
 /// Trims trailing whitespace on lines and surrounding blank lines, ending with one newline.

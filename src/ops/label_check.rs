@@ -68,7 +68,7 @@ fn check_with(
     Ok(errors.into_iter().flatten().collect())
 }
 
-/// Paths [`check_index_paths`] looks up and checks at a time: a full `add -A` of a
+/// Paths [`check_index_paths`] and [`check_trees`] check at a time: a full `add -A` of a
 /// large tree names every path, and a list of all of them with their ids would
 /// cost more than the index itself.
 const CHECK_CHUNK: usize = 16_384;
@@ -100,17 +100,33 @@ pub fn check_index_paths(repo: &Repository, paths: &[Vec<u8>]) -> Result<LabelCh
 }
 
 /// Checks the label files that changed between two trees (what a commit
-/// recorded): a diff of the trees, which skips unchanged directories.
+/// recorded): a diff of the trees, which skips unchanged directories. The changes
+/// are checked [`CHECK_CHUNK`] at a time as the diff walks, never listed whole: the
+/// first commit of a large tree changes every file.
 pub fn check_trees(
     repo: &Repository,
     old: Option<&ObjectId>,
     new: &ObjectId,
 ) -> Result<LabelCheck> {
-    use crate::object::diff::diff_trees;
-    let changes = diff_trees(&repo.store, old, Some(new), &[])?;
-    let files = changed_blobs(&changes);
     let src = crate::worktree::sources::TreeSource::new(&repo.store, Some(*new));
-    check_files(&src, &files)
+    let layout = Layout::load(&src)?.map_err(|e| Error::Labels(e.to_string()))?;
+    let mut errors = Vec::new();
+    let mut files: Vec<(String, ObjectId)> = Vec::new();
+    crate::object::diff::diff_trees_each(&repo.store, old, Some(new), &mut |c| {
+        if let Some(n) = c.new.filter(|n| n.mode.is_blob()) {
+            files.push((crate::paths::display_path(&c.path), n.id));
+            if files.len() >= CHECK_CHUNK {
+                errors.extend(check_with(&layout, &src, &files)?);
+                files.clear();
+            }
+        }
+        Ok(())
+    })?;
+    errors.extend(check_with(&layout, &src, &files)?);
+    Ok(LabelCheck {
+        errors,
+        refuse: layout.toml.check_labels == CheckLevel::Error,
+    })
 }
 
 /// The files (not links or directories) a list of changes leaves, with their content ids.
@@ -126,11 +142,10 @@ fn changed_blobs(changes: &[crate::object::diff::Change]) -> Vec<(String, Object
         .collect()
 }
 
-/// Whether the staged `dsv.toml` says `[check] labels = "error"` (read from
-/// the index alone).
+/// Whether the staged `dsv.toml` says `[check] labels = "error"` (one lookup in
+/// the index, which every commit makes: never the whole index).
 pub fn staged_refuses(repo: &Repository) -> Result<bool> {
-    let index = repo.index.load()?;
-    let Some(e) = index.entries.get(crate::dsv_toml::FILE_NAME.as_bytes()) else {
+    let Some(e) = repo.index.get(crate::dsv_toml::FILE_NAME.as_bytes())? else {
         return Ok(false);
     };
     let bytes = repo.store.get(&e.id)?;

@@ -97,7 +97,7 @@ pub fn classify(
 pub fn classify_each(
     root: &Path,
     each: impl FnOnce(&mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()>,
-    files: Vec<WorkFile>,
+    files: impl IntoIterator<Item = WorkFile>,
     scopes: &[Vec<u8>],
     hash: bool,
     progress: &dyn Progress,

@@ -865,6 +865,14 @@ impl IndexReader<'_> {
             .guard(|| read_base(&self.tx).map_err(|e| self.db.err(e)))
     }
 
+    /// Whether the index has no entries, in this view.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            table.is_empty().map_err(|e| self.db.err(e))
+        })
+    }
+
     /// Every entry (as [`Index::load`], in this view).
     pub fn load(&self) -> Result<IndexState> {
         let mut entries = Vec::new();

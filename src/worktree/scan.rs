@@ -279,6 +279,27 @@ impl Walk<'_> {
 /// Lists files under the given scopes (repository paths; empty = everything), sorted.
 /// Ignored files are left out; special files are skipped with a warning.
 pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<Vec<WorkFile>> {
+    let mut runs = scan_runs(root, scopes, progress)?;
+    if runs.len() == 1 {
+        return Ok(runs.pop().unwrap_or_default());
+    }
+    let mut files = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for run in runs {
+        files.extend(run);
+    }
+    Ok(files)
+}
+
+/// [`scan`]'s files as sorted runs that follow each other in path order (one per
+/// directory, usually), not copied into one list: read through
+/// `runs.into_iter().flatten()`, each run's memory goes as soon as it is read, and the
+/// whole list never exists twice (the runs and their concatenation, about 64 bytes a
+/// file each).
+pub fn scan_runs(
+    root: &Path,
+    scopes: &[Vec<u8>],
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<WorkFile>>> {
     let walk = Walk {
         root,
         scopes,
@@ -291,17 +312,23 @@ pub fn scan(root: &Path, scopes: &[Vec<u8>], progress: &dyn Progress) -> Result<
     if let Some(path) = walk.too_deep.into_inner().map_err(poisoned)? {
         return Err(crate::object::tree::too_deep(&path));
     }
-    let mut chunks = walk.found.into_inner().map_err(poisoned)?;
+    let mut runs = walk.found.into_inner().map_err(poisoned)?;
     // Each directory's files are sorted; laid end to end in the order of their first
     // paths they are sorted already unless a directory's files and its subdirectories'
-    // interleave, and the stable sort, which merges runs, costs one pass in that case.
-    chunks.sort_unstable_by(|a, b| a[0].path.cmp(&b[0].path));
-    let mut files = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
-    for chunk in chunks {
-        files.extend(chunk);
+    // interleave: then one list, which the stable sort makes from the runs in one pass.
+    runs.sort_unstable_by(|a, b| a[0].path.cmp(&b[0].path));
+    let in_order = runs
+        .windows(2)
+        .all(|w| w[0].last().map(|f| &f.path) < w[1].first().map(|f| &f.path));
+    if in_order {
+        return Ok(runs);
+    }
+    let mut files = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for run in runs {
+        files.extend(run);
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
+    Ok(vec![files])
 }
 
 /// lstat of one repository path; `None` if missing or not a trackable file.

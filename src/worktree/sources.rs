@@ -13,14 +13,20 @@ use crate::object::tree::TreeObject;
 use crate::object::{EntryMode, Tree};
 use crate::store::ObjectStore;
 
-/// Files of a stored tree. Directory objects are cached, and inside a sharded
-/// directory only the shard holding the name is read, so many lookups in a
-/// million-entry directory stay cheap.
+/// Files of a stored tree. Directory objects are cached (up to [`TREE_CACHE`] of
+/// them), and inside a sharded directory only the shard holding the name is read,
+/// so many lookups in a million-entry directory stay cheap.
 pub struct TreeSource<'a> {
     store: &'a ObjectStore,
     root: Option<ObjectId>,
     cache: Mutex<HashMap<ObjectId, Arc<TreeObject>>>,
 }
+
+/// Directory objects a [`TreeSource`] keeps. Lookups come in path order (a commit's
+/// label check walks the whole tree of a first commit), so recent directories are
+/// what is asked again; starting afresh when full bounds the cache, which kept
+/// every directory of a million-frame tree (~80 bytes a frame) before.
+const TREE_CACHE: usize = 64;
 
 impl<'a> TreeSource<'a> {
     /// A source over `root` (`None`: an empty tree).
@@ -38,6 +44,9 @@ impl<'a> TreeSource<'a> {
         }
         let o = Arc::new(Tree::load_object(self.store, id)?);
         if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= TREE_CACHE {
+                c.clear();
+            }
             c.insert(*id, o.clone());
         }
         Ok(o)
