@@ -2,10 +2,12 @@
 //! index, stat first, content hashed only where the stat changed (the racy
 //! timestamp rule of [`super::index::IndexState::is_clean`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -17,8 +19,9 @@ use crate::paths::{os_path, path_within};
 use crate::progress::Progress;
 use crate::store::chunk::StatStamp;
 
-use super::index::{IndexEntry, IndexState};
-use super::scan::{WorkFile, scan, stat_path};
+use super::index::{IndexEntry, IndexState, Packed};
+use super::scan::{Visit, WorkFile, child_path, scan, stat_path, walk};
+use crate::store::poisoned;
 
 /// Hashes a worktree file (or a symlink's target) without storing it.
 pub fn hash_worktree_file(root: &Path, f: &WorkFile) -> Result<ObjectId> {
@@ -127,6 +130,20 @@ pub fn classify_each(
         Ok(())
     })?;
     delta.untracked.extend(files);
+    settle(root, delta, suspects, unseen, hash, progress)
+}
+
+/// The end of a classification: `unseen` (tracked paths the walk did not report) are
+/// looked at one by one, `suspects` (files whose stat differs from their entry) hashed
+/// when `hash` is set.
+fn settle(
+    root: &Path,
+    mut delta: WorktreeDelta,
+    mut suspects: Vec<(WorkFile, IndexEntry)>,
+    unseen: Vec<(Vec<u8>, IndexEntry)>,
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
     // Tracked paths the walk did not report: deleted, or ignored by .dsvignore but still tracked.
     for (path, e) in unseen {
         match stat_tracked(root, &path) {
@@ -181,6 +198,160 @@ pub fn classify_each(
     }
     delta.deleted.sort();
     Ok(delta)
+}
+
+/// The index's entries grouped by the directory holding them: for each directory,
+/// the positions of its files in the packed index, in name order.
+struct ByDir<'a> {
+    packed: &'a Packed,
+    dirs: HashMap<&'a [u8], Vec<u32>>,
+}
+
+impl<'a> ByDir<'a> {
+    fn new(packed: &'a Packed) -> Result<ByDir<'a>> {
+        if u32::try_from(packed.len()).is_err() {
+            return Err(Error::Internal("more than 2^32 index entries".into()));
+        }
+        let mut dirs: HashMap<&[u8], Vec<u32>> = HashMap::new();
+        // Files of one directory mostly come one after another in path order: one hash
+        // lookup per run, not per file.
+        let mut run: Option<(&[u8], Vec<u32>)> = None;
+        for i in 0..packed.len() {
+            let (path, _) = packed.get(i);
+            let dir = parent(path);
+            match &mut run {
+                Some((d, list)) if *d == dir => list.push(i as u32),
+                _ => {
+                    if let Some((d, list)) = run.take() {
+                        dirs.entry(d).or_default().extend(list);
+                    }
+                    run = Some((dir, vec![i as u32]));
+                }
+            }
+        }
+        if let Some((d, list)) = run {
+            dirs.entry(d).or_default().extend(list);
+        }
+        Ok(ByDir { packed, dirs })
+    }
+}
+
+/// The directory part of a repository path (empty at the root).
+fn parent(path: &[u8]) -> &[u8] {
+    path.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&path[..0], |i| &path[..i])
+}
+
+/// Compares each file the walk finds with its index entry as it is found: a clean
+/// file costs its lstat, a binary search among its directory's entries and a mark,
+/// and no path is built for it.
+struct Against<'a> {
+    by_dir: &'a ByDir<'a>,
+    /// Which entries the walk found (a file of that name in that directory).
+    seen: Vec<AtomicBool>,
+    found: Mutex<Found>,
+}
+
+/// What the walk found that is not clean.
+#[derive(Default)]
+struct Found {
+    suspects: Vec<(WorkFile, IndexEntry)>,
+    untracked: Vec<WorkFile>,
+}
+
+/// One directory's share of [`Against`].
+#[derive(Default)]
+struct AgainstDir<'a> {
+    /// The directory's index entries, once looked up.
+    entries: Option<&'a [u32]>,
+    found: Found,
+}
+
+impl<'a> Visit for Against<'a> {
+    type Dir = AgainstDir<'a>;
+
+    fn file(&self, dir: &mut Self::Dir, rel: &[u8], name: &[u8], mode: EntryMode, stat: StatStamp) {
+        let entries = *dir
+            .entries
+            .get_or_insert_with(|| self.by_dir.dirs.get(rel).map_or(&[][..], |v| v.as_slice()));
+        // The entries of one directory share its path and a slash (none at the root).
+        let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
+        let packed = self.by_dir.packed;
+        let hit = entries.binary_search_by(|&i| packed.get(i as usize).0[skip..].cmp(name));
+        match hit {
+            Ok(at) => {
+                let i = entries[at] as usize;
+                self.seen[i].store(true, Ordering::Relaxed);
+                let e = packed.get(i).1;
+                if !(mode == e.mode && is_clean(e, &stat)) {
+                    let f = WorkFile {
+                        path: child_path(rel, name),
+                        mode,
+                        stat,
+                    };
+                    dir.found.suspects.push((f, *e));
+                }
+            }
+            Err(_) => dir.found.untracked.push(WorkFile {
+                path: child_path(rel, name),
+                mode,
+                stat,
+            }),
+        }
+    }
+
+    fn done(&self, _rel: &[u8], dir: Self::Dir) {
+        let Found {
+            mut suspects,
+            mut untracked,
+        } = dir.found;
+        if (suspects.is_empty() && untracked.is_empty()) || self.found.is_poisoned() {
+            return;
+        }
+        if let Ok(mut f) = self.found.lock() {
+            f.suspects.append(&mut suspects);
+            f.untracked.append(&mut untracked);
+        }
+    }
+}
+
+/// [`worktree_delta`] of the whole tree against the packed index: each file is
+/// compared with its entry as the walk finds it, so a clean file is never collected,
+/// sorted or merged (the shape of a `status` with little changed).
+pub fn walk_delta(
+    root: &Path,
+    packed: &Packed,
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
+    let by_dir = ByDir::new(packed)?;
+    let against = Against {
+        by_dir: &by_dir,
+        seen: (0..packed.len()).map(|_| AtomicBool::new(false)).collect(),
+        found: Mutex::new(Found::default()),
+    };
+    walk(root, &[], progress, &against)?;
+    let Found {
+        suspects,
+        mut untracked,
+    } = against.found.into_inner().map_err(poisoned)?;
+    let unseen: Vec<(Vec<u8>, IndexEntry)> = against
+        .seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.load(Ordering::Relaxed))
+        .map(|(i, _)| {
+            let (p, e) = packed.get(i);
+            (p.to_vec(), *e)
+        })
+        .collect();
+    untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let delta = WorktreeDelta {
+        untracked,
+        ..WorktreeDelta::default()
+    };
+    settle(root, delta, suspects, unseen, hash, progress)
 }
 
 /// Whether `entry`'s stat can be trusted against `actual` (see [`IndexState::is_clean`]).

@@ -964,6 +964,23 @@ pub struct Packed {
 }
 
 impl Packed {
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The `i`th entry in path order and its path.
+    pub fn get(&self, i: usize) -> (&[u8], &IndexEntry) {
+        let start = if i == 0 { 0 } else { self.items[i - 1].0 };
+        let (end, e) = &self.items[i];
+        (&self.paths[start..*end], e)
+    }
+
     /// Calls `f` with every entry in path order.
     pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
         let mut start = 0;
