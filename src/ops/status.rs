@@ -119,11 +119,9 @@ pub fn status(
             session = Some(s);
         }
         if delta.is_none() {
-            // Packed (no map, no allocation per path), then every file compared with
-            // its entry as the walk finds it.
-            let packed = reader.packed()?;
-            phases.mark("index_packed");
-            delta = Some(walk_delta(repo.root(), &packed, true, progress)?);
+            // The index read packed (no map, no allocation per path) while the walk
+            // starts; every file compared with its entry as the walk finds it.
+            delta = Some(walk_delta(repo.root(), || reader.packed(), true, progress)?);
         }
     }
     let mut delta = match delta {

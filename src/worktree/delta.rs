@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -205,6 +205,8 @@ fn settle(
 struct ByDir<'a> {
     packed: &'a Packed,
     dirs: HashMap<&'a [u8], Vec<u32>>,
+    /// Which entries the walk found (a file of that name in that directory).
+    seen: Vec<AtomicBool>,
 }
 
 impl<'a> ByDir<'a> {
@@ -232,7 +234,55 @@ impl<'a> ByDir<'a> {
         if let Some((d, list)) = run {
             dirs.entry(d).or_default().extend(list);
         }
-        Ok(ByDir { packed, dirs })
+        let seen = (0..packed.len()).map(|_| AtomicBool::new(false)).collect();
+        Ok(ByDir { packed, dirs, seen })
+    }
+
+    /// The positions of the entries of directory `rel`, in name order.
+    fn entries(&self, rel: &[u8]) -> &[u32] {
+        self.dirs.get(rel).map_or(&[][..], |v| v.as_slice())
+    }
+
+    /// Compares file `name` of directory `rel`, whose entries are `entries`, with its
+    /// entry, marking the entry seen; keeps it in `found` unless clean.
+    fn compare(
+        &self,
+        entries: &[u32],
+        found: &mut Found,
+        rel: &[u8],
+        name: &[u8],
+        mode: EntryMode,
+        stat: StatStamp,
+    ) {
+        // The entries of one directory share its path and a slash (none at the root).
+        let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
+        let hit = entries.binary_search_by(|&i| self.packed.get(i as usize).0[skip..].cmp(name));
+        let file = || WorkFile {
+            path: child_path(rel, name),
+            mode,
+            stat,
+        };
+        match hit {
+            Ok(at) => {
+                let i = entries[at] as usize;
+                self.seen[i].store(true, Ordering::Relaxed);
+                let e = self.packed.get(i).1;
+                if !(mode == e.mode && is_clean(e, &stat)) {
+                    found.suspects.push((file(), *e));
+                }
+            }
+            Err(_) => found.untracked.push(file()),
+        }
+    }
+
+    /// [`ByDir::compare`] for every file of a listing kept while the index was read.
+    fn compare_kept(&self, rel: &[u8], kept: &Kept, found: &mut Found) {
+        let entries = self.entries(rel);
+        let mut start = 0;
+        for (end, mode, stat) in &kept.files {
+            self.compare(entries, found, rel, &kept.names[start..*end], *mode, *stat);
+            start = *end;
+        }
     }
 }
 
@@ -245,12 +295,14 @@ fn parent(path: &[u8]) -> &[u8] {
 
 /// Compares each file the walk finds with its index entry as it is found: a clean
 /// file costs its lstat, a binary search among its directory's entries and a mark,
-/// and no path is built for it.
-struct Against<'a> {
-    by_dir: &'a ByDir<'a>,
-    /// Which entries the walk found (a file of that name in that directory).
-    seen: Vec<AtomicBool>,
+/// and no path is built for it. The index is read while the walk starts: the
+/// directories listed before it is ready are kept (names end to end) and compared
+/// once it is.
+struct Against<'a, 'c> {
+    by_dir: &'c OnceLock<ByDir<'a>>,
     found: Mutex<Found>,
+    /// Listings kept because the index was not ready when they ended.
+    waiting: Mutex<Vec<(Vec<u8>, Kept)>>,
 }
 
 /// What the walk found that is not clean.
@@ -260,89 +312,129 @@ struct Found {
     untracked: Vec<WorkFile>,
 }
 
+impl Found {
+    fn append(&mut self, other: &mut Found) {
+        self.suspects.append(&mut other.suspects);
+        self.untracked.append(&mut other.untracked);
+    }
+}
+
+/// A directory's files listed before the index was ready: the names laid end to end.
+#[derive(Default)]
+struct Kept {
+    names: Vec<u8>,
+    /// (end of the name in `names`, mode, stat).
+    files: Vec<(usize, EntryMode, StatStamp)>,
+}
+
 /// One directory's share of [`Against`].
 #[derive(Default)]
-struct AgainstDir<'a> {
-    /// The directory's index entries, once looked up.
-    entries: Option<&'a [u32]>,
+struct AgainstDir<'a, 'c> {
+    /// The index and the directory's entries, if it was ready at the first file.
+    ready: Option<Option<(&'c ByDir<'a>, &'c [u32])>>,
+    kept: Kept,
     found: Found,
 }
 
-impl<'a> Visit for Against<'a> {
-    type Dir = AgainstDir<'a>;
+impl<'a, 'c> Visit for Against<'a, 'c> {
+    type Dir = AgainstDir<'a, 'c>;
 
     fn file(&self, dir: &mut Self::Dir, rel: &[u8], name: &[u8], mode: EntryMode, stat: StatStamp) {
-        let entries = *dir
-            .entries
-            .get_or_insert_with(|| self.by_dir.dirs.get(rel).map_or(&[][..], |v| v.as_slice()));
-        // The entries of one directory share its path and a slash (none at the root).
-        let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
-        let packed = self.by_dir.packed;
-        let hit = entries.binary_search_by(|&i| packed.get(i as usize).0[skip..].cmp(name));
-        match hit {
-            Ok(at) => {
-                let i = entries[at] as usize;
-                self.seen[i].store(true, Ordering::Relaxed);
-                let e = packed.get(i).1;
-                if !(mode == e.mode && is_clean(e, &stat)) {
-                    let f = WorkFile {
-                        path: child_path(rel, name),
-                        mode,
-                        stat,
-                    };
-                    dir.found.suspects.push((f, *e));
-                }
+        let ready = *dir.ready.get_or_insert_with(|| {
+            self.by_dir
+                .get()
+                .map(|by_dir| (by_dir, by_dir.entries(rel)))
+        });
+        match ready {
+            Some((by_dir, entries)) => {
+                by_dir.compare(entries, &mut dir.found, rel, name, mode, stat)
             }
-            Err(_) => dir.found.untracked.push(WorkFile {
-                path: child_path(rel, name),
-                mode,
-                stat,
-            }),
+            None => {
+                dir.kept.names.extend_from_slice(name);
+                dir.kept.files.push((dir.kept.names.len(), mode, stat));
+            }
         }
     }
 
-    fn done(&self, _rel: &[u8], dir: Self::Dir) {
-        let Found {
-            mut suspects,
-            mut untracked,
-        } = dir.found;
-        if (suspects.is_empty() && untracked.is_empty()) || self.found.is_poisoned() {
+    fn done(&self, rel: &[u8], mut dir: Self::Dir) {
+        if !dir.kept.files.is_empty() {
+            match self.by_dir.get() {
+                Some(by_dir) => by_dir.compare_kept(rel, &dir.kept, &mut dir.found),
+                None => {
+                    if let Ok(mut w) = self.waiting.lock() {
+                        w.push((rel.to_vec(), dir.kept));
+                    }
+                }
+            }
+        }
+        if dir.found.suspects.is_empty() && dir.found.untracked.is_empty() {
             return;
         }
         if let Ok(mut f) = self.found.lock() {
-            f.suspects.append(&mut suspects);
-            f.untracked.append(&mut untracked);
+            f.append(&mut dir.found);
         }
     }
 }
 
-/// [`worktree_delta`] of the whole tree against the packed index: each file is
-/// compared with its entry as the walk finds it, so a clean file is never collected,
-/// sorted or merged (the shape of a `status` with little changed).
+/// [`worktree_delta`] of the whole tree against the index `read` returns (packed),
+/// read while the walk starts: each file is compared with its entry as the walk
+/// finds it, so a clean file is never collected, sorted or merged (the shape of a
+/// `status` with little changed).
 pub fn walk_delta(
     root: &Path,
-    packed: &Packed,
+    read: impl FnOnce() -> Result<Packed>,
     hash: bool,
     progress: &dyn Progress,
 ) -> Result<WorktreeDelta> {
-    let by_dir = ByDir::new(packed)?;
+    let packed = OnceLock::new();
+    let by_dir = OnceLock::new();
     let against = Against {
         by_dir: &by_dir,
-        seen: (0..packed.len()).map(|_| AtomicBool::new(false)).collect(),
         found: Mutex::new(Found::default()),
+        waiting: Mutex::new(Vec::new()),
     };
-    walk(root, &[], progress, &against)?;
+    let (walked, ready) = std::thread::scope(|s| {
+        let walk = s.spawn(|| walk(root, &[], progress, &against));
+        let ready = read().and_then(|p| {
+            let b = ByDir::new(packed.get_or_init(|| p))?;
+            let _ = by_dir.set(b);
+            Ok(())
+        });
+        let walked = walk
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (walked, ready)
+    });
+    walked?;
+    ready?;
+    let by_dir = by_dir
+        .get()
+        .ok_or_else(|| Error::Internal("index not read".into()))?;
+    let waiting = against.waiting.into_inner().map_err(poisoned)?;
+    let mut found = against.found.into_inner().map_err(poisoned)?;
+    let mut late = waiting
+        .par_iter()
+        .map(|(rel, kept)| {
+            let mut f = Found::default();
+            by_dir.compare_kept(rel, kept, &mut f);
+            f
+        })
+        .reduce(Found::default, |mut a, mut b| {
+            a.append(&mut b);
+            a
+        });
+    found.append(&mut late);
     let Found {
         suspects,
         mut untracked,
-    } = against.found.into_inner().map_err(poisoned)?;
-    let unseen: Vec<(Vec<u8>, IndexEntry)> = against
+    } = found;
+    let unseen: Vec<(Vec<u8>, IndexEntry)> = by_dir
         .seen
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.load(Ordering::Relaxed))
         .map(|(i, _)| {
-            let (p, e) = packed.get(i);
+            let (p, e) = by_dir.packed.get(i);
             (p.to_vec(), *e)
         })
         .collect();
@@ -380,4 +472,93 @@ pub fn index_states(index: &IndexState) -> BTreeMap<Vec<u8>, FileState> {
 /// Stat of a worktree file as an index entry, for entries written by checkout.
 pub fn entry_from_stat(mode: EntryMode, id: ObjectId, stat: StatStamp) -> IndexEntry {
     IndexEntry { mode, id, stat }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    fn entry(root: &Path, path: &str) -> IndexEntry {
+        let p = root.join(path);
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        IndexEntry {
+            mode: EntryMode::File,
+            id: ObjectId::hash(&std::fs::read(&p).unwrap()),
+            stat: StatStamp::of(&meta),
+        }
+    }
+
+    /// (modified, deleted, untracked, refreshed) paths, to compare deltas.
+    type Summary = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+    fn summary(d: &WorktreeDelta) -> Summary {
+        let s = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+        (
+            d.modified.iter().map(|(f, _)| s(&f.path)).collect(),
+            d.deleted.iter().map(|p| s(p)).collect(),
+            d.untracked.iter().map(|f| s(&f.path)).collect(),
+            d.refreshed.iter().map(|(p, _)| s(p)).collect(),
+        )
+    }
+
+    /// The listings kept while the index is still being read (here: all of them, the
+    /// read being slow) must be classified as the ones compared as they are walked,
+    /// and both as the merge of a sorted scan with the index does.
+    #[test]
+    fn listings_kept_while_the_index_is_read_are_classified_as_walked_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (p, c) in [
+            ("a/b", "b"),
+            ("a/c/d", "d"),
+            ("a/e", "e"),
+            ("a-b", "ab"),
+            ("top", "top"),
+            ("gone", "gone"),
+            ("stale", "stale"),
+        ] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, c).unwrap();
+        }
+        let mut entries = BTreeMap::new();
+        for p in ["a/b", "a/c/d", "a/e", "a-b", "top", "gone", "stale"] {
+            entries.insert(p.as_bytes().to_vec(), entry(root, p));
+        }
+        // Deleted, modified (same size, other content), only touched, and new files.
+        std::fs::remove_file(root.join("gone")).unwrap();
+        entries.get_mut(&b"top"[..]).unwrap().stat.mtime_ns -= 1;
+        std::fs::write(root.join("top"), "TOP").unwrap();
+        entries.get_mut(&b"stale"[..]).unwrap().stat.mtime_ns -= 1;
+        std::fs::write(root.join("a/c/new"), "n").unwrap();
+        std::fs::write(root.join("a/d"), "n").unwrap();
+        let expected: Summary = (
+            vec!["top".into()],
+            vec!["gone".into()],
+            vec!["a/c/new".into(), "a/d".into()],
+            vec!["stale".into()],
+        );
+        for delay in [0, 300] {
+            let d = walk_delta(
+                root,
+                || {
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    Ok(Packed::from_sorted(
+                        entries.iter().map(|(p, e)| (p.as_slice(), *e)),
+                    ))
+                },
+                true,
+                &NoProgress,
+            )
+            .unwrap();
+            assert_eq!(summary(&d), expected, "index read after {delay} ms");
+        }
+        let index = IndexState {
+            entries,
+            ..IndexState::default()
+        };
+        let merged = worktree_delta(root, &index, &[], true, &NoProgress).unwrap();
+        assert_eq!(summary(&merged), expected);
+    }
 }
