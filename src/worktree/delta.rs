@@ -243,45 +243,46 @@ impl<'a> ByDir<'a> {
         self.dirs.get(rel).map_or(&[][..], |v| v.as_slice())
     }
 
-    /// Compares file `name` of directory `rel`, whose entries are `entries`, with its
-    /// entry, marking the entry seen; keeps it in `found` unless clean.
-    fn compare(
-        &self,
-        entries: &[u32],
-        found: &mut Found,
-        rel: &[u8],
-        name: &[u8],
-        mode: EntryMode,
-        stat: StatStamp,
-    ) {
+    /// Compares the files of directory `rel` listed in `kept` with their entries,
+    /// marking those entries seen; keeps in `found` what is not clean. The listing is
+    /// sorted by name and merged with the directory's entries (in name order already):
+    /// both are small and contiguous, where a search per file would miss the cache
+    /// on every probe.
+    fn compare(&self, rel: &[u8], kept: &Kept, found: &mut Found) {
+        let entries = self.entries(rel);
         // The entries of one directory share its path and a slash (none at the root).
         let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
-        let hit = entries.binary_search_by(|&i| self.packed.get(i as usize).0[skip..].cmp(name));
-        let file = || WorkFile {
-            path: child_path(rel, name),
-            mode,
-            stat,
+        let name = |k: u32| {
+            let k = k as usize;
+            let start = if k == 0 { 0 } else { kept.files[k - 1].0 };
+            &kept.names[start..kept.files[k].0]
         };
-        match hit {
-            Ok(at) => {
-                let i = entries[at] as usize;
-                self.seen[i].store(true, Ordering::Relaxed);
-                let e = self.packed.get(i).1;
-                if !(mode == e.mode && is_clean(e, &stat)) {
-                    found.suspects.push((file(), *e));
+        let mut order: Vec<u32> = (0..kept.files.len() as u32).collect();
+        order.sort_unstable_by(|a, b| name(*a).cmp(name(*b)));
+        let mut entries = entries.iter().peekable();
+        for k in order {
+            let n = name(k);
+            let (_, mode, stat) = kept.files[k as usize];
+            let file = || WorkFile {
+                path: child_path(rel, n),
+                mode,
+                stat,
+            };
+            while entries
+                .next_if(|&&i| &self.packed.get(i as usize).0[skip..] < n)
+                .is_some()
+            {}
+            match entries.next_if(|&&i| &self.packed.get(i as usize).0[skip..] == n) {
+                Some(&i) => {
+                    let i = i as usize;
+                    self.seen[i].store(true, Ordering::Relaxed);
+                    let e = self.packed.get(i).1;
+                    if !(mode == e.mode && is_clean(e, &stat)) {
+                        found.suspects.push((file(), *e));
+                    }
                 }
+                None => found.untracked.push(file()),
             }
-            Err(_) => found.untracked.push(file()),
-        }
-    }
-
-    /// [`ByDir::compare`] for every file of a listing kept while the index was read.
-    fn compare_kept(&self, rel: &[u8], kept: &Kept, found: &mut Found) {
-        let entries = self.entries(rel);
-        let mut start = 0;
-        for (end, mode, stat) in &kept.files {
-            self.compare(entries, found, rel, &kept.names[start..*end], *mode, *stat);
-            start = *end;
         }
     }
 }
@@ -293,11 +294,11 @@ fn parent(path: &[u8]) -> &[u8] {
         .map_or(&path[..0], |i| &path[..i])
 }
 
-/// Compares each file the walk finds with its index entry as it is found: a clean
-/// file costs its lstat, a binary search among its directory's entries and a mark,
-/// and no path is built for it. The index is read while the walk starts: the
-/// directories listed before it is ready are kept (names end to end) and compared
-/// once it is.
+/// Compares each directory the walk lists with its index entries as soon as it is
+/// listed: a clean file costs its lstat, its name copied into the directory's
+/// listing, a merge step and a mark, and no path is built for it. The index is read
+/// while the walk starts: directories listed before it is ready wait (their listings
+/// kept) and are compared once it is.
 struct Against<'a, 'c> {
     by_dir: &'c OnceLock<ByDir<'a>>,
     found: Mutex<Found>,
@@ -319,7 +320,7 @@ impl Found {
     }
 }
 
-/// A directory's files listed before the index was ready: the names laid end to end.
+/// A directory's files as listed: the names laid end to end.
 #[derive(Default)]
 struct Kept {
     names: Vec<u8>,
@@ -329,42 +330,37 @@ struct Kept {
 
 /// One directory's share of [`Against`].
 #[derive(Default)]
-struct AgainstDir<'a, 'c> {
-    /// The index and the directory's entries, if it was ready at the first file.
-    ready: Option<Option<(&'c ByDir<'a>, &'c [u32])>>,
+struct AgainstDir {
     kept: Kept,
     found: Found,
 }
 
-impl<'a, 'c> Visit for Against<'a, 'c> {
-    type Dir = AgainstDir<'a, 'c>;
+impl Visit for Against<'_, '_> {
+    type Dir = AgainstDir;
 
-    fn file(&self, dir: &mut Self::Dir, rel: &[u8], name: &[u8], mode: EntryMode, stat: StatStamp) {
-        let ready = *dir.ready.get_or_insert_with(|| {
-            self.by_dir
-                .get()
-                .map(|by_dir| (by_dir, by_dir.entries(rel)))
-        });
-        match ready {
-            Some((by_dir, entries)) => {
-                by_dir.compare(entries, &mut dir.found, rel, name, mode, stat)
-            }
-            None => {
-                dir.kept.names.extend_from_slice(name);
-                dir.kept.files.push((dir.kept.names.len(), mode, stat));
-            }
-        }
+    fn file(
+        &self,
+        dir: &mut Self::Dir,
+        _rel: &[u8],
+        name: &[u8],
+        mode: EntryMode,
+        stat: StatStamp,
+    ) {
+        dir.kept.names.extend_from_slice(name);
+        dir.kept.files.push((dir.kept.names.len(), mode, stat));
     }
 
     fn done(&self, rel: &[u8], mut dir: Self::Dir) {
-        if !dir.kept.files.is_empty() {
-            match self.by_dir.get() {
-                Some(by_dir) => by_dir.compare_kept(rel, &dir.kept, &mut dir.found),
-                None => {
-                    if let Ok(mut w) = self.waiting.lock() {
-                        w.push((rel.to_vec(), dir.kept));
-                    }
+        if dir.kept.files.is_empty() {
+            return;
+        }
+        match self.by_dir.get() {
+            Some(by_dir) => by_dir.compare(rel, &dir.kept, &mut dir.found),
+            None => {
+                if let Ok(mut w) = self.waiting.lock() {
+                    w.push((rel.to_vec(), dir.kept));
                 }
+                return;
             }
         }
         if dir.found.suspects.is_empty() && dir.found.untracked.is_empty() {
@@ -416,7 +412,7 @@ pub fn walk_delta(
         .par_iter()
         .map(|(rel, kept)| {
             let mut f = Found::default();
-            by_dir.compare_kept(rel, kept, &mut f);
+            by_dir.compare(rel, kept, &mut f);
             f
         })
         .reduce(Found::default, |mut a, mut b| {
