@@ -11,9 +11,7 @@ use crate::paths::path_within;
 use crate::progress::Progress;
 use crate::refs::Head;
 use crate::repo::Repository;
-use crate::worktree::delta::{
-    WorktreeDelta, classify, classify_each, index_states, worktree_delta,
-};
+use crate::worktree::delta::{WorktreeDelta, classify, index_states, walk_delta, worktree_delta};
 use crate::worktree::fsmonitor::{MonitorUse, Session, monitored_delta};
 use crate::worktree::index::{IndexEntry, IndexState, now_ns};
 use crate::worktree::scan::scan;
@@ -121,26 +119,9 @@ pub fn status(
             session = Some(s);
         }
         if delta.is_none() {
-            // The walk mostly waits on the kernel: read the index meanwhile, packed (no
-            // map, no allocation per path), then merge the two sorted lists.
-            let (files, packed) = std::thread::scope(|s| {
-                let walk = s.spawn(|| scan(repo.root(), scopes, progress));
-                let packed = reader.packed();
-                let files = walk
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (files, packed)
-            });
-            let (files, packed) = (files?, packed?);
-            let each = |f: &mut dyn FnMut(&[u8], &IndexEntry) -> Result<()>| packed.each(f);
-            delta = Some(classify_each(
-                repo.root(),
-                each,
-                files,
-                scopes,
-                true,
-                progress,
-            )?);
+            // The index read packed (no map, no allocation per path) while the walk
+            // starts; every file compared with its entry as the walk finds it.
+            delta = Some(walk_delta(repo.root(), || reader.packed(), true, progress)?);
         }
     }
     let mut delta = match delta {

@@ -2,10 +2,12 @@
 //! index, stat first, content hashed only where the stat changed (the racy
 //! timestamp rule of [`super::index::IndexState::is_clean`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -17,8 +19,9 @@ use crate::paths::{os_path, path_within};
 use crate::progress::Progress;
 use crate::store::chunk::StatStamp;
 
-use super::index::{IndexEntry, IndexState};
-use super::scan::{WorkFile, scan, stat_path};
+use super::index::{IndexEntry, IndexState, Packed};
+use super::scan::{Visit, WorkFile, child_path, scan, stat_path, walk};
+use crate::store::poisoned;
 
 /// Hashes a worktree file (or a symlink's target) without storing it.
 pub fn hash_worktree_file(root: &Path, f: &WorkFile) -> Result<ObjectId> {
@@ -127,6 +130,20 @@ pub fn classify_each(
         Ok(())
     })?;
     delta.untracked.extend(files);
+    settle(root, delta, suspects, unseen, hash, progress)
+}
+
+/// The end of a classification: `unseen` (tracked paths the walk did not report) are
+/// looked at one by one, `suspects` (files whose stat differs from their entry) hashed
+/// when `hash` is set.
+fn settle(
+    root: &Path,
+    mut delta: WorktreeDelta,
+    mut suspects: Vec<(WorkFile, IndexEntry)>,
+    unseen: Vec<(Vec<u8>, IndexEntry)>,
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
     // Tracked paths the walk did not report: deleted, or ignored by .dsvignore but still tracked.
     for (path, e) in unseen {
         match stat_tracked(root, &path) {
@@ -183,6 +200,248 @@ pub fn classify_each(
     Ok(delta)
 }
 
+/// The index's entries grouped by the directory holding them: for each directory,
+/// the positions of its files in the packed index, in name order.
+struct ByDir<'a> {
+    packed: &'a Packed,
+    dirs: HashMap<&'a [u8], Vec<u32>>,
+    /// Which entries the walk found (a file of that name in that directory).
+    seen: Vec<AtomicBool>,
+}
+
+impl<'a> ByDir<'a> {
+    fn new(packed: &'a Packed) -> Result<ByDir<'a>> {
+        if u32::try_from(packed.len()).is_err() {
+            return Err(Error::Internal("more than 2^32 index entries".into()));
+        }
+        let mut dirs: HashMap<&[u8], Vec<u32>> = HashMap::new();
+        // Files of one directory mostly come one after another in path order: one hash
+        // lookup per run, not per file.
+        let mut run: Option<(&[u8], Vec<u32>)> = None;
+        for i in 0..packed.len() {
+            let (path, _) = packed.get(i);
+            let dir = parent(path);
+            match &mut run {
+                Some((d, list)) if *d == dir => list.push(i as u32),
+                _ => {
+                    if let Some((d, list)) = run.take() {
+                        dirs.entry(d).or_default().extend(list);
+                    }
+                    run = Some((dir, vec![i as u32]));
+                }
+            }
+        }
+        if let Some((d, list)) = run {
+            dirs.entry(d).or_default().extend(list);
+        }
+        let seen = (0..packed.len()).map(|_| AtomicBool::new(false)).collect();
+        Ok(ByDir { packed, dirs, seen })
+    }
+
+    /// The positions of the entries of directory `rel`, in name order.
+    fn entries(&self, rel: &[u8]) -> &[u32] {
+        self.dirs.get(rel).map_or(&[][..], |v| v.as_slice())
+    }
+
+    /// Compares the files of directory `rel` listed in `kept` with their entries,
+    /// marking those entries seen; keeps in `found` what is not clean. The listing is
+    /// sorted by name and merged with the directory's entries (in name order already):
+    /// both are small and contiguous, where a search per file would miss the cache
+    /// on every probe.
+    fn compare(&self, rel: &[u8], kept: &Kept, found: &mut Found) {
+        let entries = self.entries(rel);
+        // The entries of one directory share its path and a slash (none at the root).
+        let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
+        let name = |k: u32| {
+            let k = k as usize;
+            let start = if k == 0 { 0 } else { kept.files[k - 1].0 };
+            &kept.names[start..kept.files[k].0]
+        };
+        let mut order: Vec<u32> = (0..kept.files.len() as u32).collect();
+        order.sort_unstable_by(|a, b| name(*a).cmp(name(*b)));
+        let mut entries = entries.iter().peekable();
+        for k in order {
+            let n = name(k);
+            let (_, mode, stat) = kept.files[k as usize];
+            let file = || WorkFile {
+                path: child_path(rel, n),
+                mode,
+                stat,
+            };
+            while entries
+                .next_if(|&&i| &self.packed.get(i as usize).0[skip..] < n)
+                .is_some()
+            {}
+            match entries.next_if(|&&i| &self.packed.get(i as usize).0[skip..] == n) {
+                Some(&i) => {
+                    let i = i as usize;
+                    self.seen[i].store(true, Ordering::Relaxed);
+                    let e = self.packed.get(i).1;
+                    if !(mode == e.mode && is_clean(e, &stat)) {
+                        found.suspects.push((file(), *e));
+                    }
+                }
+                None => found.untracked.push(file()),
+            }
+        }
+    }
+}
+
+/// The directory part of a repository path (empty at the root).
+fn parent(path: &[u8]) -> &[u8] {
+    path.iter()
+        .rposition(|b| *b == b'/')
+        .map_or(&path[..0], |i| &path[..i])
+}
+
+/// Compares each directory the walk lists with its index entries as soon as it is
+/// listed: a clean file costs its lstat, its name copied into the directory's
+/// listing, a merge step and a mark, and no path is built for it. The index is read
+/// while the walk starts: directories listed before it is ready wait (their listings
+/// kept) and are compared once it is.
+struct Against<'a, 'c> {
+    by_dir: &'c OnceLock<ByDir<'a>>,
+    found: Mutex<Found>,
+    /// Listings kept because the index was not ready when they ended.
+    waiting: Mutex<Vec<(Vec<u8>, Kept)>>,
+}
+
+/// What the walk found that is not clean.
+#[derive(Default)]
+struct Found {
+    suspects: Vec<(WorkFile, IndexEntry)>,
+    untracked: Vec<WorkFile>,
+}
+
+impl Found {
+    fn append(&mut self, other: &mut Found) {
+        self.suspects.append(&mut other.suspects);
+        self.untracked.append(&mut other.untracked);
+    }
+}
+
+/// A directory's files as listed: the names laid end to end.
+#[derive(Default)]
+struct Kept {
+    names: Vec<u8>,
+    /// (end of the name in `names`, mode, stat).
+    files: Vec<(usize, EntryMode, StatStamp)>,
+}
+
+/// One directory's share of [`Against`].
+#[derive(Default)]
+struct AgainstDir {
+    kept: Kept,
+    found: Found,
+}
+
+impl Visit for Against<'_, '_> {
+    type Dir = AgainstDir;
+
+    fn file(
+        &self,
+        dir: &mut Self::Dir,
+        _rel: &[u8],
+        name: &[u8],
+        mode: EntryMode,
+        stat: StatStamp,
+    ) {
+        dir.kept.names.extend_from_slice(name);
+        dir.kept.files.push((dir.kept.names.len(), mode, stat));
+    }
+
+    fn done(&self, rel: &[u8], mut dir: Self::Dir) {
+        if dir.kept.files.is_empty() {
+            return;
+        }
+        match self.by_dir.get() {
+            Some(by_dir) => by_dir.compare(rel, &dir.kept, &mut dir.found),
+            None => {
+                if let Ok(mut w) = self.waiting.lock() {
+                    w.push((rel.to_vec(), dir.kept));
+                }
+                return;
+            }
+        }
+        if dir.found.suspects.is_empty() && dir.found.untracked.is_empty() {
+            return;
+        }
+        if let Ok(mut f) = self.found.lock() {
+            f.append(&mut dir.found);
+        }
+    }
+}
+
+/// [`worktree_delta`] of the whole tree against the index `read` returns (packed),
+/// read while the walk starts: each file is compared with its entry as the walk
+/// finds it, so a clean file is never collected, sorted or merged (the shape of a
+/// `status` with little changed).
+pub fn walk_delta(
+    root: &Path,
+    read: impl FnOnce() -> Result<Packed>,
+    hash: bool,
+    progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
+    let packed = OnceLock::new();
+    let by_dir = OnceLock::new();
+    let against = Against {
+        by_dir: &by_dir,
+        found: Mutex::new(Found::default()),
+        waiting: Mutex::new(Vec::new()),
+    };
+    let (walked, ready) = std::thread::scope(|s| {
+        let walk = s.spawn(|| walk(root, &[], progress, &against));
+        let ready = read().and_then(|p| {
+            let b = ByDir::new(packed.get_or_init(|| p))?;
+            let _ = by_dir.set(b);
+            Ok(())
+        });
+        let walked = walk
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (walked, ready)
+    });
+    walked?;
+    ready?;
+    let by_dir = by_dir
+        .get()
+        .ok_or_else(|| Error::Internal("index not read".into()))?;
+    let waiting = against.waiting.into_inner().map_err(poisoned)?;
+    let mut found = against.found.into_inner().map_err(poisoned)?;
+    let mut late = waiting
+        .par_iter()
+        .map(|(rel, kept)| {
+            let mut f = Found::default();
+            by_dir.compare(rel, kept, &mut f);
+            f
+        })
+        .reduce(Found::default, |mut a, mut b| {
+            a.append(&mut b);
+            a
+        });
+    found.append(&mut late);
+    let Found {
+        suspects,
+        mut untracked,
+    } = found;
+    let unseen: Vec<(Vec<u8>, IndexEntry)> = by_dir
+        .seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.load(Ordering::Relaxed))
+        .map(|(i, _)| {
+            let (p, e) = by_dir.packed.get(i);
+            (p.to_vec(), *e)
+        })
+        .collect();
+    untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let delta = WorktreeDelta {
+        untracked,
+        ..WorktreeDelta::default()
+    };
+    settle(root, delta, suspects, unseen, hash, progress)
+}
+
 /// Whether `entry`'s stat can be trusted against `actual` (see [`IndexState::is_clean`]).
 fn is_clean(entry: &IndexEntry, actual: &StatStamp) -> bool {
     entry.stat == *actual && entry.stat.mtime_ns != 0
@@ -209,4 +468,93 @@ pub fn index_states(index: &IndexState) -> BTreeMap<Vec<u8>, FileState> {
 /// Stat of a worktree file as an index entry, for entries written by checkout.
 pub fn entry_from_stat(mode: EntryMode, id: ObjectId, stat: StatStamp) -> IndexEntry {
     IndexEntry { mode, id, stat }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    fn entry(root: &Path, path: &str) -> IndexEntry {
+        let p = root.join(path);
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        IndexEntry {
+            mode: EntryMode::File,
+            id: ObjectId::hash(&std::fs::read(&p).unwrap()),
+            stat: StatStamp::of(&meta),
+        }
+    }
+
+    /// (modified, deleted, untracked, refreshed) paths, to compare deltas.
+    type Summary = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+    fn summary(d: &WorktreeDelta) -> Summary {
+        let s = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+        (
+            d.modified.iter().map(|(f, _)| s(&f.path)).collect(),
+            d.deleted.iter().map(|p| s(p)).collect(),
+            d.untracked.iter().map(|f| s(&f.path)).collect(),
+            d.refreshed.iter().map(|(p, _)| s(p)).collect(),
+        )
+    }
+
+    /// The listings kept while the index is still being read (here: all of them, the
+    /// read being slow) must be classified as the ones compared as they are walked,
+    /// and both as the merge of a sorted scan with the index does.
+    #[test]
+    fn listings_kept_while_the_index_is_read_are_classified_as_walked_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (p, c) in [
+            ("a/b", "b"),
+            ("a/c/d", "d"),
+            ("a/e", "e"),
+            ("a-b", "ab"),
+            ("top", "top"),
+            ("gone", "gone"),
+            ("stale", "stale"),
+        ] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, c).unwrap();
+        }
+        let mut entries = BTreeMap::new();
+        for p in ["a/b", "a/c/d", "a/e", "a-b", "top", "gone", "stale"] {
+            entries.insert(p.as_bytes().to_vec(), entry(root, p));
+        }
+        // Deleted, modified (same size, other content), only touched, and new files.
+        std::fs::remove_file(root.join("gone")).unwrap();
+        entries.get_mut(&b"top"[..]).unwrap().stat.mtime_ns -= 1;
+        std::fs::write(root.join("top"), "TOP").unwrap();
+        entries.get_mut(&b"stale"[..]).unwrap().stat.mtime_ns -= 1;
+        std::fs::write(root.join("a/c/new"), "n").unwrap();
+        std::fs::write(root.join("a/d"), "n").unwrap();
+        let expected: Summary = (
+            vec!["top".into()],
+            vec!["gone".into()],
+            vec!["a/c/new".into(), "a/d".into()],
+            vec!["stale".into()],
+        );
+        for delay in [0, 300] {
+            let d = walk_delta(
+                root,
+                || {
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    Ok(Packed::from_sorted(
+                        entries.iter().map(|(p, e)| (p.as_slice(), *e)),
+                    ))
+                },
+                true,
+                &NoProgress,
+            )
+            .unwrap();
+            assert_eq!(summary(&d), expected, "index read after {delay} ms");
+        }
+        let index = IndexState {
+            entries,
+            ..IndexState::default()
+        };
+        let merged = worktree_delta(root, &index, &[], true, &NoProgress).unwrap();
+        assert_eq!(summary(&merged), expected);
+    }
 }

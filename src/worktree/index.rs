@@ -972,6 +972,33 @@ pub struct Packed {
 }
 
 impl Packed {
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Entries given in path order, packed (as [`IndexReader::packed`] reads them).
+    pub fn from_sorted<'p>(entries: impl IntoIterator<Item = (&'p [u8], IndexEntry)>) -> Packed {
+        let mut packed = Packed::default();
+        for (p, e) in entries {
+            packed.paths.extend_from_slice(p);
+            packed.items.push((packed.paths.len(), e));
+        }
+        packed
+    }
+
+    /// The `i`th entry in path order and its path.
+    pub fn get(&self, i: usize) -> (&[u8], &IndexEntry) {
+        let start = if i == 0 { 0 } else { self.items[i - 1].0 };
+        let (end, e) = &self.items[i];
+        (&self.paths[start..*end], e)
+    }
+
     /// Calls `f` with every entry in path order.
     pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
         let mut start = 0;

@@ -126,18 +126,38 @@ fn each_entry(
     Ok(())
 }
 
-struct Walk<'a> {
-    root: &'a Path,
+/// What a walk does with the trackable files it finds, directory by directory.
+pub(crate) trait Visit: Sync {
+    /// What is kept while one directory is listed (a fresh one per directory).
+    type Dir: Default;
+    /// One trackable file: `name` in directory `rel` (a repository path, empty at the
+    /// root), already lstat'ed.
+    fn file(&self, dir: &mut Self::Dir, rel: &[u8], name: &[u8], mode: EntryMode, stat: StatStamp);
+    /// The directory `rel` is listed.
+    fn done(&self, rel: &[u8], dir: Self::Dir);
+}
+
+/// `rel/name` as a repository path.
+pub(crate) fn child_path(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut child = Vec::with_capacity(rel.len() + 1 + name.len());
+    child.extend_from_slice(rel);
+    if !child.is_empty() {
+        child.push(b'/');
+    }
+    child.extend_from_slice(name);
+    child
+}
+
+struct Walk<'a, V: Visit> {
     scopes: &'a [Vec<u8>],
     whole: bool,
     progress: &'a dyn Progress,
-    /// The files of each directory, sorted by path.
-    found: Mutex<Vec<Vec<WorkFile>>>,
+    visit: &'a V,
     /// A directory too deep to track (see `tree::MAX_DEPTH`): the scan fails.
     too_deep: Mutex<Option<Vec<u8>>>,
 }
 
-impl Walk<'_> {
+impl<V: Visit> Walk<'_, V> {
     fn relevant(&self, rel: &[u8], is_dir: bool) -> bool {
         self.whole
             || self
@@ -148,8 +168,9 @@ impl Walk<'_> {
 
     /// Lists one directory and queues its subdirectories on the rayon scope. Entries
     /// come from the kernel's buffer and are lstat'ed relative to the open directory
-    /// (no path lookup from the root, no allocation but the path kept); the type the
-    /// directory entry gives spares a subdirectory its lstat.
+    /// (no path lookup from the root); the type the directory entry gives spares a
+    /// subdirectory its lstat. A file's path is only built when something needs it
+    /// (a scope to check, a warning, or the visitor).
     fn dir<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
@@ -192,26 +213,22 @@ impl Walk<'_> {
         } else {
             parent
         };
-        let mut local = Vec::new();
+        let mut local = V::Dir::default();
         let listed = each_entry(&fd, |cname, dtype| {
             let name = cname.to_bytes();
             if rel.is_empty() && (name == b".dsv" || name == b".git") {
                 return;
             }
-            let mut child = Vec::with_capacity(rel.len() + 1 + name.len());
-            child.extend_from_slice(&rel);
-            if !child.is_empty() {
-                child.push(b'/');
-            }
-            child.extend_from_slice(name);
             let stat = match dtype {
                 FileType::Directory => None,
                 _ => match rustix::fs::statat(&fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => Some(st),
                     Err(e) => {
                         let e = std::io::Error::from(e);
-                        self.progress
-                            .warn(&format!("skipping '{}': {e}", display_path(&child)));
+                        self.progress.warn(&format!(
+                            "skipping '{}': {e}",
+                            display_path(&child_path(&rel, name))
+                        ));
                         return;
                     }
                 },
@@ -219,9 +236,13 @@ impl Walk<'_> {
             let kind = stat.as_ref().map_or(Ok(None), |st| kind_of_raw(st.st_mode));
             let is_dir = matches!(kind, Ok(None));
             // A path named explicitly (`dsv add cache/x`) is taken even if ignored, like `git add -f`.
-            let explicit = !self.whole && self.scopes.contains(&child);
-            if !self.relevant(&child, is_dir) {
-                return;
+            let mut explicit = false;
+            if !self.whole {
+                let child = child_path(&rel, name);
+                if !self.relevant(&child, is_dir) {
+                    return;
+                }
+                explicit = self.scopes.contains(&child);
             }
             if !explicit
                 && node.is_some()
@@ -230,6 +251,7 @@ impl Walk<'_> {
                 return;
             }
             if is_dir {
+                let child = child_path(&rel, name);
                 if crate::object::tree::check_dir_depth(&child).is_err() {
                     if let Ok(mut d) = self.too_deep.lock() {
                         d.get_or_insert(child);
@@ -247,14 +269,13 @@ impl Walk<'_> {
                 return;
             }
             match (kind, stat) {
-                (Ok(Some(mode)), Some(st)) => local.push(WorkFile {
-                    path: child,
-                    mode,
-                    stat: stamp_of_raw(&st),
-                }),
+                (Ok(Some(mode)), Some(st)) => {
+                    self.visit
+                        .file(&mut local, &rel, name, mode, stamp_of_raw(&st));
+                }
                 (Err(what), _) => self.progress.warn(&format!(
                     "skipping '{}': {what} (only files, directories and symlinks are tracked)",
-                    display_path(&child),
+                    display_path(&child_path(&rel, name)),
                 )),
                 _ => {}
             }
@@ -266,11 +287,57 @@ impl Walk<'_> {
                 display_path(&rel)
             ));
         }
-        if !local.is_empty() {
+        // The directory's fd is closed before the visitor's work on what it listed.
+        drop(fd);
+        self.visit.done(&rel, local);
+    }
+}
+
+/// Walks the working tree under `scopes` (repository paths; empty = everything) in
+/// parallel, handing `visit` every trackable file that is not ignored; special files
+/// are skipped with a warning.
+pub(crate) fn walk<V: Visit>(
+    root: &Path,
+    scopes: &[Vec<u8>],
+    progress: &dyn Progress,
+    visit: &V,
+) -> Result<()> {
+    let walk = Walk {
+        scopes,
+        whole: scopes.is_empty() || scopes.iter().any(|s| s.is_empty()),
+        progress,
+        visit,
+        too_deep: Mutex::new(None),
+    };
+    rayon::scope(|s| walk.dir(s, root.to_path_buf(), Vec::new(), None));
+    if let Some(path) = walk.too_deep.into_inner().map_err(poisoned)? {
+        return Err(crate::object::tree::too_deep(&path));
+    }
+    Ok(())
+}
+
+/// Collects the walk's files, each directory's sorted in its own task.
+struct Collect {
+    found: Mutex<Vec<Vec<WorkFile>>>,
+}
+
+impl Visit for Collect {
+    type Dir = Vec<WorkFile>;
+
+    fn file(&self, dir: &mut Self::Dir, rel: &[u8], name: &[u8], mode: EntryMode, stat: StatStamp) {
+        dir.push(WorkFile {
+            path: child_path(rel, name),
+            mode,
+            stat,
+        });
+    }
+
+    fn done(&self, _rel: &[u8], mut dir: Self::Dir) {
+        if !dir.is_empty() {
             // Sorted here, in parallel; `scan` then only merges the directories.
-            local.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            dir.sort_unstable_by(|a, b| a.path.cmp(&b.path));
             if let Ok(mut f) = self.found.lock() {
-                f.push(local);
+                f.push(dir);
             }
         }
     }
@@ -300,19 +367,11 @@ pub fn scan_runs(
     scopes: &[Vec<u8>],
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<WorkFile>>> {
-    let walk = Walk {
-        root,
-        scopes,
-        whole: scopes.is_empty() || scopes.iter().any(|s| s.is_empty()),
-        progress,
+    let collect = Collect {
         found: Mutex::new(Vec::new()),
-        too_deep: Mutex::new(None),
     };
-    rayon::scope(|s| walk.dir(s, walk.root.to_path_buf(), Vec::new(), None));
-    if let Some(path) = walk.too_deep.into_inner().map_err(poisoned)? {
-        return Err(crate::object::tree::too_deep(&path));
-    }
-    let mut runs = walk.found.into_inner().map_err(poisoned)?;
+    walk(root, scopes, progress, &collect)?;
+    let mut runs = collect.found.into_inner().map_err(poisoned)?;
     // Each directory's files are sorted; laid end to end in the order of their first
     // paths they are sorted already unless a directory's files and its subdirectories'
     // interleave: then one list, which the stable sort makes from the runs in one pass.

@@ -539,3 +539,60 @@ fn clone_and_pull_record_the_tree_they_check_out() {
         "one 2\n"
     );
 }
+
+/// The status that compares each file with its entry as the walk finds it (the fast
+/// path) must equal the full path on layouts where a directory's files and its
+/// subdirectories' interleave in path order, a tracked file became a directory and
+/// a directory a file, a tracked directory is ignored or gone, and files are new at
+/// every depth.
+#[test]
+fn the_walk_compared_as_it_goes_equals_the_full_path_on_awkward_layouts() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = TestRepo::init();
+    for (p, c) in [
+        ("a/b.txt", "b\n"),
+        ("a/c/d.txt", "d\n"),
+        ("a/e.txt", "e\n"),
+        ("a-b.txt", "ab\n"),
+        ("a0.txt", "a0\n"),
+        ("ab/x.txt", "x\n"),
+        ("keep/t.txt", "t\n"),
+        ("gone/y.txt", "y\n"),
+        ("x/y.txt", "xy\n"),
+        ("f", "file\n"),
+        ("z.txt", "z\n"),
+    ] {
+        repo.write(p, c);
+    }
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    // Past the racy window, so that the recorded entries are trusted.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        traced_status(&repo, &["--porcelain"]),
+        (String::new(), true)
+    );
+    repo.write(".dsvignore", "keep/\n");
+    repo.write("keep/t.txt", "t changed\n");
+    std::fs::remove_dir_all(repo.path("gone")).unwrap();
+    std::fs::remove_dir_all(repo.path("x")).unwrap();
+    repo.write("x", "now a file\n");
+    repo.remove("f");
+    repo.write("f/inside.txt", "now a directory\n");
+    repo.write("a/c/new.txt", "n\n");
+    repo.write("a/d-new.txt", "n\n");
+    repo.write("new/deep/n.txt", "n\n");
+    repo.write("a/e.txt", "E\n");
+    let b = repo.path("a/b.txt");
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (fast, known) = traced_status(&repo, &["--porcelain", "-u"]);
+    assert!(known, "the fast path was not taken");
+    assert_eq!(
+        fast,
+        " M a/b.txt\n M a/e.txt\n D f\n D gone/y.txt\n M keep/t.txt\n D x/y.txt\n\
+         ?? .dsvignore\n?? a/c/new.txt\n?? a/d-new.txt\n?? f/inside.txt\n?? new/deep/n.txt\n?? x\n"
+    );
+    let (fast, full, known) = status_both_ways(&repo);
+    assert!(known);
+    assert_eq!(fast, full);
+}
