@@ -648,7 +648,7 @@ mod tests {
                 assert_eq!(l.labels.is_none(), f.is_multi_frame(), "{name}");
             }
             if let Some(task) = f.task_file() {
-                let tool = crate::labels::tool::tool_named(name).expect("a tool");
+                let tool = crate::labels::tool_named(name).expect("a tool");
                 assert!(tool.is_label_format(), "{name}");
                 assert_eq!(tool.task_file(), task, "{name}");
             }
