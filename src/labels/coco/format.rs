@@ -106,8 +106,7 @@ impl LabelFormat for CocoFormat {
     }
 
     /// An `images` entry's extra fields are frame attributes, so one may be
-    /// a `subset` as CVAT's is (a COCO file converted from a CVAT project
-    /// export keeps it); looked up as for CVAT, as it always was.
+    /// a `subset` as CVAT's is: looked up as for CVAT, as it always was.
     fn frames_within_subset(&self) -> bool {
         true
     }
