@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dsv::labels::tool::{tool_named, tool_names, tool_of_file};
+use dsv::labels::{tool_named, tool_names, tool_of_file};
 use dsv::lock::Access;
 use dsv::query::{QueryCache, rev_index};
 

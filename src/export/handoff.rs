@@ -5,7 +5,8 @@
 //! each frame is named by its dataset path in the tool and an edited file
 //! comes back with `dsv import` ([`super::import`]).
 
-use crate::labels::tool::{AnnotationTool, TOOLS};
+use crate::labels::TOOLS;
+use crate::labels::tool::AnnotationTool;
 use crate::labels::{Format, format_of};
 use crate::quote::or_list;
 
@@ -66,7 +67,7 @@ impl ExportFormat {
         Format::from_name(name)
             .map(ExportFormat::Labels)
             .or_else(|| {
-                crate::labels::tool::tool_named(name)
+                crate::labels::tool_named(name)
                     .filter(|t| !t.is_label_format())
                     .map(ExportFormat::Tasks)
             })

@@ -229,6 +229,15 @@ pub trait LabelFormat: Sync {
         swapped_dirs(path)
     }
 
+    /// Whether a frame's `subset` attribute may name the directory its frame
+    /// is within, below the frame directories, when its name alone finds no
+    /// frame: a CVAT project export names frames `<name>` though they sit in
+    /// `images/<subset>/<name>`. The query index then looks the frame up as
+    /// `<subset>/<name>` too.
+    fn frames_within_subset(&self) -> bool {
+        false
+    }
+
     /// Whether `dsv export` writes every frame's image size into its label
     /// files (so it is read for every frame, not only to convert units).
     fn needs_image_size(&self) -> bool {
@@ -601,6 +610,45 @@ mod tests {
     }
 
     #[test]
+    fn formats_whose_files_keep_a_subset_frame_attribute_look_frames_up_within_it() {
+        // The query index looks a frame up within its `subset` (a CVAT project
+        // export's convention) only for formats that say so; it did so for
+        // every format before. Behaviour is kept exactly when every format
+        // whose files can hold that attribute says so, and the others
+        // (YOLO, KITTI: no frame attributes; VOC: only `depth`) cannot.
+        let ctx = ParseContext {
+            class_names: Some(std::sync::Arc::new(ClassNames::from(vec![
+                "car".to_string(),
+            ]))),
+            stem: "a".into(),
+        };
+        let subset = crate::labels::AttrValue::Str("train".into());
+        for f in REGISTRY {
+            let name = f.name();
+            let mut frame = FrameLabels::new("a", f.units());
+            (frame.width, frame.height) = (Some(40), Some(30));
+            frame.attributes.insert("subset".into(), subset.clone());
+            let b = match f.units() {
+                Units::Pixels => BBox::from_corners(4.0, 3.0, 12.0, 9.0),
+                Units::Normalized => BBox::from_corners(0.1, 0.1, 0.3, 0.3),
+            };
+            frame
+                .objects
+                .push(crate::labels::Object::new("car", Some(b)));
+            let bytes = f
+                .write(&[frame], Some(&["car".to_string()]))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let frames = f
+                .parse(&bytes, &ctx)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let kept = frames
+                .iter()
+                .any(|fr| fr.attributes.get("subset") == Some(&subset));
+            assert_eq!(kept, f.frames_within_subset(), "{name}");
+        }
+    }
+
+    #[test]
     fn every_registered_format_answers_each_method_consistently() {
         let ctx = ParseContext {
             class_names: Some(std::sync::Arc::new(ClassNames::from(vec![
@@ -648,7 +696,7 @@ mod tests {
                 assert_eq!(l.labels.is_none(), f.is_multi_frame(), "{name}");
             }
             if let Some(task) = f.task_file() {
-                let tool = crate::labels::tool::tool_named(name).expect("a tool");
+                let tool = crate::labels::tool_named(name).expect("a tool");
                 assert!(tool.is_label_format(), "{name}");
                 assert_eq!(tool.task_file(), task, "{name}");
             }

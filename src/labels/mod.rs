@@ -30,7 +30,35 @@ pub use format::{
     PlainBox, REGISTRY, format_from_tag, format_of, format_tag,
 };
 pub use names::{ClassNames, KptShape, parse_class_names};
-pub use tool::{AnnotationTool, TOOLS};
+pub use tool::AnnotationTool;
+
+/// Every annotation tool, in the order `--format` names them: the one place
+/// a tool is registered.
+// Here rather than in `tool`: the tools implement that module's trait, so a
+// registry beside it would make `tool` and each tool's folder import each other.
+pub static TOOLS: [&dyn AnnotationTool; 2] = [&cvat::CvatTool, &labelstudio::LabelStudioTool];
+
+/// The tool `--format` names (by its name or an alias).
+pub fn tool_named(name: &str) -> Option<&'static dyn AnnotationTool> {
+    TOOLS
+        .iter()
+        .find(|t| t.name() == name || t.aliases().contains(&name))
+        .copied()
+}
+
+/// The tool whose edited files have the extension of `file`, in any case.
+pub fn tool_of_file(file: &str) -> Option<&'static dyn AnnotationTool> {
+    let ext = file.rsplit_once('.').map_or("", |(_, e)| e);
+    TOOLS
+        .iter()
+        .find(|t| ext.eq_ignore_ascii_case(t.extension()))
+        .copied()
+}
+
+/// The tools' names as a sentence lists them: `a, b or c`.
+pub fn tool_names() -> String {
+    crate::quote::or_list(TOOLS.iter().map(|t| t.name()))
+}
 
 /// The annotation formats dsv understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -5,13 +5,14 @@
 //! what of an object it round-trips. A tool whose file is a label format's
 //! (CVAT) is exported as that [`super::LabelFormat`] (its `task_file`); one
 //! that is not (Label Studio) writes its own tasks ([`AnnotationTool::write_tasks`]).
-//! Each tool implements it in its own folder; [`TOOLS`] is where a tool is
+//! Each tool implements it in its own folder; [`super::TOOLS`] (in the
+//! module above both, so this trait names no tool) is where a tool is
 //! registered. `export` and `import` ask the registry instead of naming tools.
 
 use std::collections::BTreeMap;
 
 use super::format::DatasetFile;
-use super::{AttrValue, BBox, Format, FrameLabels, Object, Units, cvat, labelstudio};
+use super::{AttrValue, BBox, Format, FrameLabels, Object, Units};
 
 /// What an annotation tool is to `dsv export` and `dsv import`.
 pub trait AnnotationTool: Sync {
@@ -113,35 +114,10 @@ pub struct TaskFrame<'a> {
     pub predictions: Vec<(&'a str, Option<BBox>, Option<f64>)>,
 }
 
-/// Every annotation tool, in the order `--format` names them: the one place
-/// a tool is registered.
-pub static TOOLS: [&dyn AnnotationTool; 2] = [&cvat::CvatTool, &labelstudio::LabelStudioTool];
-
-/// The tool `--format` names (by its name or an alias).
-pub fn tool_named(name: &str) -> Option<&'static dyn AnnotationTool> {
-    TOOLS
-        .iter()
-        .find(|t| t.name() == name || t.aliases().contains(&name))
-        .copied()
-}
-
-/// The tool whose edited files have the extension of `file`, in any case.
-pub fn tool_of_file(file: &str) -> Option<&'static dyn AnnotationTool> {
-    let ext = file.rsplit_once('.').map_or("", |(_, e)| e);
-    TOOLS
-        .iter()
-        .find(|t| ext.eq_ignore_ascii_case(t.extension()))
-        .copied()
-}
-
-/// The tools' names as a sentence lists them: `a, b or c`.
-pub fn tool_names() -> String {
-    crate::quote::or_list(TOOLS.iter().map(|t| t.name()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::{TOOLS, tool_named, tool_names, tool_of_file};
 
     #[test]
     fn tools_are_found_by_name_alias_and_extension() {

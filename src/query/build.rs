@@ -323,17 +323,19 @@ pub(super) fn parse_candidate(
 }
 
 /// The frame an entry of a label file describes, given the frame
-/// directories of the file and a probe of the version's paths ([`Layout::frame_path_with`]).
+/// directories of the file, whether its format names frames within a subset
+/// ([`crate::labels::LabelFormat::frames_within_subset`]) and a probe of the
+/// version's paths ([`Layout::frame_path_with`]).
 pub(super) fn resolve_entry<T>(
     layout: &Layout,
     dirs: &[String],
+    within_subset: bool,
     e: &Entry,
     mut probe: impl FnMut(&str) -> Result<Option<Option<T>>>,
 ) -> Result<Option<T>> {
     let mut fp = layout.frame_path_with(dirs, e.frame, &mut probe)?;
-    // A CVAT project export names frames within their subset
-    // (images/<subset>/<name>).
     if fp.is_none()
+        && within_subset
         && let Some(sub) = attr_str(e.attrs, "subset")
     {
         let key = format!("{sub}/{}", e.frame);
@@ -959,8 +961,9 @@ pub(super) fn build(
                         }
                         Parsed::Labels(format, entries) => {
                             let dirs = memo.dirs(&layout, label_path, format);
+                            let subset = format_of(format).frames_within_subset();
                             for (at, e) in entries {
-                                match resolve_entry(&layout, dirs, &e, probe)? {
+                                match resolve_entry(&layout, dirs, subset, &e, probe)? {
                                     Some(f) => out.push((f, i as u32, at)),
                                     None => warns.push(format!(
                                         "{label_path}: frame '{}' is not in this version",

@@ -340,9 +340,10 @@ fn describe<'p>(
         return Ok(None);
     }
     let dirs = layout.frame_dirs(path, format);
+    let subset = crate::labels::format_of(format).frames_within_subset();
     let mut out = Vec::with_capacity(entries.len());
     for (at, e) in entries {
-        match resolve_entry(layout, &dirs, &e, &probe)? {
+        match resolve_entry(layout, &dirs, subset, &e, &probe)? {
             Some(f) => out.push((f, at, e)),
             None => return Ok(None),
         }

@@ -23,7 +23,6 @@ use crate::store::ObjectStore;
 
 use super::codec::{IndexParts, Known};
 use super::matches::MatchesCache;
-use super::stats::Pairing;
 
 /// Version of the cached encoding; part of every cache key.
 const CACHE_VERSION: &[u8] = b"dsv-query-10";
@@ -156,7 +155,7 @@ impl QueryCache {
 
     /// Runs `f` on a cached index, if there is one that reads: a full index
     /// file, or an overlay with its base's file.
-    fn with_index<T>(
+    pub(super) fn with_index<T>(
         &self,
         key: &[u8; 32],
         f: impl FnOnce(&super::codec::Loaded) -> T,
@@ -247,7 +246,7 @@ impl QueryCache {
             .flatten()
     }
 
-    fn put(&self, key: &[u8; 32], index: &IndexParts) {
+    pub(super) fn put(&self, key: &[u8; 32], index: &IndexParts) {
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(key)) else {
             return;
         };
@@ -338,7 +337,7 @@ pub fn full_encoding(dsv_dir: &Path, name: &str) -> Option<Vec<u8>> {
     super::codec::load(&map, base.as_deref())?.to_full()
 }
 
-fn cache_key(tree: &ObjectId) -> [u8; 32] {
+pub(super) fn cache_key(tree: &ObjectId) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(CACHE_VERSION);
     h.update(&tree.0);
@@ -348,7 +347,11 @@ fn cache_key(tree: &ObjectId) -> [u8; 32] {
 /// The index of a stored tree, made now (the caller caches it): derived from
 /// the newest index file of another version when that applies (see
 /// `derive.rs`), else built from the tree.
-fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<IndexParts> {
+pub(super) fn build_tree(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+) -> Result<IndexParts> {
     let mut t = crate::trace::Phases::start("query");
     if let Some(index) = cache.derive(store, tree) {
         t.mark("derive");
@@ -368,7 +371,7 @@ fn build_tree(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Resul
     Ok(index)
 }
 
-fn undecodable() -> Error {
+pub(super) fn undecodable() -> Error {
     Error::Labels("internal error: a query index just built does not decode".into())
 }
 
@@ -384,76 +387,6 @@ pub fn tree_index(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> R
     let ix = index.decode().ok_or_else(undecodable);
     std::thread::spawn(move || drop(index));
     ix
-}
-
-/// The figures of a stored tree counted over its frames (see
-/// [`super::stats::Pairing`]), from the cached index or from one built (and
-/// cached) first. Frames are decoded chunk by chunk in parallel and counted,
-/// none kept: the memory is the index's encoding, not its decoded frames.
-pub(super) fn tree_pairing(
-    store: &ObjectStore,
-    tree: &ObjectId,
-    cache: &QueryCache,
-) -> Result<Pairing> {
-    let key = cache_key(tree);
-    let count = |select: &dyn Fn(&std::sync::Mutex<Pairing>) -> Option<()>| {
-        let total = std::sync::Mutex::new(Pairing::default());
-        select(&total)?;
-        total.into_inner().ok()
-    };
-    let cached = cache.with_index(&key, |l| {
-        count(&|total| {
-            let r = l.select(Known::Nothing, false, || tally(total));
-            r.unwrap_or_else(|e| match e {}).map(drop)
-        })
-    });
-    if let Some(p) = cached.flatten() {
-        return Ok(p);
-    }
-    // Not cached, or a cached index that does not read: built again.
-    let index = build_tree(store, tree, cache)?;
-    cache.put(&key, &index);
-    let p = count(&|total| {
-        let r = index.select(Known::Nothing, false, || tally(total));
-        r.unwrap_or_else(|e| match e {}).map(drop)
-    })
-    .ok_or_else(undecodable);
-    std::thread::spawn(move || drop(index));
-    p
-}
-
-/// A judge that counts every frame into a part of its own and keeps none;
-/// the part is added to `into` when the judge is dropped (once per parallel
-/// job, not per frame).
-fn tally(
-    into: &std::sync::Mutex<Pairing>,
-) -> impl FnMut(&dyn super::FrameAccess) -> std::result::Result<bool, std::convert::Infallible> + '_
-{
-    let mut t = Tally {
-        into,
-        part: Pairing::default(),
-    };
-    move |f| {
-        // A frame that does not decode fails the walk (the index is then built again).
-        if let Some(r) = f.record() {
-            t.part.add_frame(r);
-        }
-        Ok(false)
-    }
-}
-
-/// One parallel job's counts, added to the total when dropped.
-struct Tally<'m> {
-    into: &'m std::sync::Mutex<Pairing>,
-    part: Pairing,
-}
-
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut total) = self.into.lock() {
-            total.merge(&self.part);
-        }
-    }
 }
 
 /// The frames of a stored tree that match `q`, as an index holding only them.

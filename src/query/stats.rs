@@ -16,7 +16,8 @@ use crate::store::ObjectStore;
 use crate::worktree::sources::TreeSource;
 
 use super::FrameRecord;
-use super::index::QueryCache;
+use super::codec::Known;
+use super::index::{QueryCache, build_tree, cache_key, undecodable};
 
 /// Statistics of a stored tree with exact frame figures (see the module comment);
 /// `bases` are earlier versions' trees, nearest first, whose cached statistics
@@ -49,7 +50,7 @@ pub fn version_stats(
     if by_file_is_by_frame && !has_sidecar(store, tree)? {
         return Ok(s);
     }
-    let paired = super::index::tree_pairing(store, tree, qcache)?;
+    let paired = tree_pairing(store, tree, qcache)?;
     // What is counted over frames comes from the pairing; objects, classes and
     // attributes stay counted over label files (a dataset may version its labels
     // without its frames), with the entries that name no frame counted apart.
@@ -97,6 +98,72 @@ impl Pairing {
     pub fn merge(&mut self, o: &Pairing) {
         self.stats.add(&o.stats);
         self.entries += o.entries;
+    }
+}
+
+/// The figures of a stored tree counted over its frames (see
+/// [`Pairing`]), from the cached index or from one built (and
+/// cached) first. Frames are decoded chunk by chunk in parallel and counted,
+/// none kept: the memory is the index's encoding, not its decoded frames.
+fn tree_pairing(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Result<Pairing> {
+    let key = cache_key(tree);
+    let count = |select: &dyn Fn(&std::sync::Mutex<Pairing>) -> Option<()>| {
+        let total = std::sync::Mutex::new(Pairing::default());
+        select(&total)?;
+        total.into_inner().ok()
+    };
+    let cached = cache.with_index(&key, |l| {
+        count(&|total| {
+            let r = l.select(Known::Nothing, false, || tally(total));
+            r.unwrap_or_else(|e| match e {}).map(drop)
+        })
+    });
+    if let Some(p) = cached.flatten() {
+        return Ok(p);
+    }
+    // Not cached, or a cached index that does not read: built again.
+    let index = build_tree(store, tree, cache)?;
+    cache.put(&key, &index);
+    let p = count(&|total| {
+        let r = index.select(Known::Nothing, false, || tally(total));
+        r.unwrap_or_else(|e| match e {}).map(drop)
+    })
+    .ok_or_else(undecodable);
+    std::thread::spawn(move || drop(index));
+    p
+}
+
+/// A judge that counts every frame into a part of its own and keeps none;
+/// the part is added to `into` when the judge is dropped (once per parallel
+/// job, not per frame).
+fn tally(
+    into: &std::sync::Mutex<Pairing>,
+) -> impl FnMut(&dyn super::FrameAccess) -> std::result::Result<bool, std::convert::Infallible> + '_
+{
+    let mut t = Tally {
+        into,
+        part: Pairing::default(),
+    };
+    move |f| {
+        // A frame that does not decode fails the walk (the index is then built again).
+        if let Some(r) = f.record() {
+            t.part.add_frame(r);
+        }
+        Ok(false)
+    }
+}
+
+/// One parallel job's counts, added to the total when dropped.
+struct Tally<'m> {
+    into: &'m std::sync::Mutex<Pairing>,
+    part: Pairing,
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut total) = self.into.lock() {
+            total.merge(&self.part);
+        }
     }
 }
 

@@ -28,6 +28,10 @@ use crate::object::EntryMode;
 use crate::storage::Storage;
 use crate::store::chunk::StatStamp;
 
+// Declared above the index so the monitor's token bookkeeping
+// (`fsmonitor::token`), which the index calls at each write, need not import it.
+pub use super::IndexVersion;
+
 /// path bytes -> encoded [`IndexEntry`].
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 /// "stamp" -> nanoseconds since the epoch when the index was last written.
@@ -124,16 +128,6 @@ pub struct IndexState {
     pub stamp: i64,
     /// Counts the writes that changed entries (see [`Peek::generation`]).
     pub generation: i64,
-}
-
-/// Which write of the entries an index is at: two writes of one command can share
-/// a stamp, never a generation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IndexVersion {
-    /// Counts the writes that changed entries (0 in an index older than the counter).
-    pub generation: i64,
-    /// When the index was last written (ns since epoch).
-    pub stamp: i64,
 }
 
 impl IndexState {
@@ -368,7 +362,7 @@ impl Index {
             storage.rename(&tmp, &path)?;
             crate::storage::sync_dir(dsv_dir);
             // Whatever the monitor's token was saved against is gone.
-            super::fsmonitor::forget(dsv_dir);
+            super::fsmonitor::token::forget(dsv_dir);
             Ok(())
         };
         let res = write();
@@ -393,11 +387,11 @@ impl Index {
     }
 
     /// Carries the monitor's saved token across a write of the entries (see
-    /// [`super::fsmonitor::carry`]): called after every such write, so a token can
+    /// [`super::fsmonitor::token::carry`]): called after every such write, so a token can
     /// never outlive a change of the entries it does not know of.
     fn carry(&self, written: &Written, changed: Option<&[Vec<u8>]>) {
-        if super::fsmonitor::has_token(&self.dsv_dir) {
-            super::fsmonitor::carry(
+        if super::fsmonitor::token::has_token(&self.dsv_dir) {
+            super::fsmonitor::token::carry(
                 &self.dsv_dir,
                 written.before,
                 written.after,
@@ -408,7 +402,7 @@ impl Index {
     }
 
     fn carry_edits(&self, written: &Written, edits: &[IndexEdit]) {
-        if super::fsmonitor::has_token(&self.dsv_dir) {
+        if super::fsmonitor::token::has_token(&self.dsv_dir) {
             let changed: Vec<Vec<u8>> = edits
                 .iter()
                 .map(|e| match e {
@@ -608,7 +602,7 @@ impl Index {
     ) -> Result<()> {
         // Which entries change is known only by comparing with the old ones in the
         // write's transaction: worth it only when there is a token to carry.
-        let diff = super::fsmonitor::has_token(&self.dsv_dir);
+        let diff = super::fsmonitor::token::has_token(&self.dsv_dir);
         let (written, changed) = self
             .db
             .guard(|| self.replace_all_inner(entries, stamp, tree, diff))?;

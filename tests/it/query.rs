@@ -2543,3 +2543,75 @@ fn a_versions_frame_count_and_a_querys_positions_are_those_of_its_decoded_index(
         }
     }
 }
+
+/// A CVAT project export names each frame without its subset directory
+/// (`images/<subset>/<name>`); the query index finds it there by its `subset`
+/// frame attribute, for COCO images carrying one too, when the index is built
+/// and when it is derived from the previous version's.
+#[test]
+fn frames_named_within_their_subset_are_found_for_cvat_and_coco() {
+    let repo = TestRepo::init();
+    let cvat = |b_objects: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <image id="0" name="a.jpg" subset="train" width="4" height="3">
+    <box label="car" occluded="0" xtl="0" ytl="0" xbr="2" ybr="2"></box>
+  </image>
+  <image id="1" name="b.jpg" subset="val" width="4" height="3">{b_objects}</image>
+</annotations>
+"#
+        )
+    };
+    repo.write("cvat/annotations.xml", cvat(""));
+    repo.write("cvat/images/train/a.jpg", b"a");
+    repo.write("cvat/images/val/b.jpg", b"b");
+    repo.write(
+        "coco/annotations.json",
+        r#"{"images":[{"id":1,"file_name":"c.jpg","width":4,"height":3,"subset":"train"}],
+"annotations":[{"id":1,"image_id":1,"category_id":1,"bbox":[0,0,2,2]}],
+"categories":[{"id":1,"name":"car"}]}"#,
+    );
+    repo.write("coco/images/train/c.jpg", b"c");
+    repo.ok(["add", "-A"]);
+    repo.ok(["commit", "-m", "base"]);
+    let run = repo.ok(["query", "true"]);
+    assert!(
+        !run.stderr.contains("not in this version"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        lines(&run.stdout),
+        [
+            "coco/images/train/c.jpg",
+            "cvat/images/train/a.jpg",
+            "cvat/images/val/b.jpg"
+        ]
+    );
+    assert_eq!(
+        query(&repo, r#"objects.size() > 0 && subset == "train""#),
+        ["coco/images/train/c.jpg", "cvat/images/train/a.jpg"]
+    );
+    // The next version's index (derived from this one's) finds them too.
+    repo.write(
+        "cvat/annotations.xml",
+        cvat(r#"<box label="car" occluded="0" xtl="1" ytl="1" xbr="3" ybr="2"></box>"#),
+    );
+    repo.ok(["commit", "-a", "-m", "a box on b"]);
+    let run = repo.ok(["query", "objects.size() > 0"]);
+    assert!(
+        !run.stderr.contains("not in this version"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        lines(&run.stdout),
+        [
+            "coco/images/train/c.jpg",
+            "cvat/images/train/a.jpg",
+            "cvat/images/val/b.jpg"
+        ]
+    );
+}

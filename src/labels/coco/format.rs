@@ -105,6 +105,12 @@ impl LabelFormat for CocoFormat {
         crate::labels::format::images_near(path)
     }
 
+    /// An `images` entry's extra fields are frame attributes, so one may be
+    /// a `subset` as CVAT's is: looked up as for CVAT, as it always was.
+    fn frames_within_subset(&self) -> bool {
+        true
+    }
+
     /// Every `images` entry has `width` and `height`.
     fn needs_image_size(&self) -> bool {
         true

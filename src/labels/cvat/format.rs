@@ -73,6 +73,12 @@ impl LabelFormat for CvatFormat {
         crate::labels::format::images_near(path)
     }
 
+    /// A project export's `<image>` has a `subset` attribute and a name
+    /// within `images/<subset>/`.
+    fn frames_within_subset(&self) -> bool {
+        true
+    }
+
     /// Every `<image>` has `width` and `height`.
     fn needs_image_size(&self) -> bool {
         true

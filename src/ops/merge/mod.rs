@@ -30,11 +30,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use self::labels::LabelConflict;
-use self::meta::MetaConflict;
 use crate::error::Result;
 use crate::id::ObjectId;
-use crate::labels::Format;
 use crate::object::commit::COMMIT_FORMAT;
 use crate::object::diff::{FileState, diff_trees};
 use crate::object::graph;
@@ -49,7 +46,10 @@ use apply::{
     apply_changes, index_already_applied, local_changes_error, sparse_absent, worktree_is,
 };
 pub use error::MergeError;
-pub use state::{MergeState, STATE_FILE, STATE_VERSION, load_state, refuse_if_in_progress};
+pub use state::{
+    ConflictKind, FileConflict, MergeKind, MergeState, STATE_FILE, STATE_VERSION, load_state,
+    refuse_if_in_progress,
+};
 use state::{clear_state, in_progress, save_state, update_state};
 use tree::merge_trees;
 
@@ -61,76 +61,6 @@ pub enum Side {
     Ours,
     /// The branch or commit being merged in.
     Theirs,
-}
-
-/// What produced a merge state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MergeKind {
-    /// `dsv merge`: the commit gets two parents.
-    Merge,
-    /// `dsv cherry-pick`: one parent, the picked commit's author and message.
-    CherryPick,
-    /// `dsv revert`: one parent, a "Revert" message.
-    Revert,
-}
-
-impl MergeKind {
-    /// The command's name (`merge`, `cherry-pick`, `revert`).
-    pub fn command(self) -> &'static str {
-        match self {
-            MergeKind::Merge => "merge",
-            MergeKind::CherryPick => "cherry-pick",
-            MergeKind::Revert => "revert",
-        }
-    }
-}
-
-/// Why a path conflicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConflictKind {
-    /// Both sides changed the file (not a label file, or one that does not parse).
-    Content,
-    /// Both sides added different files at the path.
-    AddAdd,
-    /// One side changed the file, the other deleted it.
-    ModifyDelete,
-    /// Both sides changed the same objects or frames of a label file.
-    Labels,
-    /// Both sides changed the same rows of the frame-metadata sidecar.
-    Metadata,
-}
-
-/// One conflicted path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileConflict {
-    /// Repository path.
-    pub path: String,
-    /// Why it conflicts.
-    pub kind: ConflictKind,
-    /// Label format, for label-level conflicts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<Format>,
-    /// The file in the merge base.
-    pub base: Option<FileState>,
-    /// Our file.
-    pub ours: Option<FileState>,
-    /// Their file.
-    pub theirs: Option<FileState>,
-    /// The merged file with every conflict decided for us (`None`: deleted).
-    pub resolved_ours: Option<FileState>,
-    /// The merged file with every conflict decided for them (`None`: deleted).
-    pub resolved_theirs: Option<FileState>,
-    /// Frame and object conflicts inside a label file.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<LabelConflict>,
-    /// Row and attribute conflicts inside the frame-metadata sidecar.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub meta: Vec<MetaConflict>,
-    /// Whether the user has resolved it (`dsv resolve` or `dsv add`).
-    #[serde(default)]
-    pub resolved: bool,
 }
 
 /// How `merge` behaves.

@@ -11,12 +11,86 @@ use crate::id::ObjectId;
 use crate::object::{Commit, Person};
 use crate::repo::Repository;
 
-use super::{FileConflict, MergeError, MergeKind};
+use super::error::MergeError;
+use super::labels::LabelConflict;
+use super::meta::MetaConflict;
+use crate::labels::Format;
+use crate::object::diff::FileState;
 
 /// Version of the `MERGE_STATE` file.
 pub const STATE_VERSION: u32 = 1;
 /// The merge state file inside `.dsv/`.
 pub const STATE_FILE: &str = "MERGE_STATE";
+
+/// What produced a merge state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeKind {
+    /// `dsv merge`: the commit gets two parents.
+    Merge,
+    /// `dsv cherry-pick`: one parent, the picked commit's author and message.
+    CherryPick,
+    /// `dsv revert`: one parent, a "Revert" message.
+    Revert,
+}
+
+impl MergeKind {
+    /// The command's name (`merge`, `cherry-pick`, `revert`).
+    pub fn command(self) -> &'static str {
+        match self {
+            MergeKind::Merge => "merge",
+            MergeKind::CherryPick => "cherry-pick",
+            MergeKind::Revert => "revert",
+        }
+    }
+}
+
+/// Why a path conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictKind {
+    /// Both sides changed the file (not a label file, or one that does not parse).
+    Content,
+    /// Both sides added different files at the path.
+    AddAdd,
+    /// One side changed the file, the other deleted it.
+    ModifyDelete,
+    /// Both sides changed the same objects or frames of a label file.
+    Labels,
+    /// Both sides changed the same rows of the frame-metadata sidecar.
+    Metadata,
+}
+
+/// One conflicted path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileConflict {
+    /// Repository path.
+    pub path: String,
+    /// Why it conflicts.
+    pub kind: ConflictKind,
+    /// Label format, for label-level conflicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    /// The file in the merge base.
+    pub base: Option<FileState>,
+    /// Our file.
+    pub ours: Option<FileState>,
+    /// Their file.
+    pub theirs: Option<FileState>,
+    /// The merged file with every conflict decided for us (`None`: deleted).
+    pub resolved_ours: Option<FileState>,
+    /// The merged file with every conflict decided for them (`None`: deleted).
+    pub resolved_theirs: Option<FileState>,
+    /// Frame and object conflicts inside a label file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelConflict>,
+    /// Row and attribute conflicts inside the frame-metadata sidecar.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta: Vec<MetaConflict>,
+    /// Whether the user has resolved it (`dsv resolve` or `dsv add`).
+    #[serde(default)]
+    pub resolved: bool,
+}
 
 /// An interrupted merge, cherry-pick or revert (`.dsv/MERGE_STATE`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
