@@ -273,26 +273,7 @@ fn each_change(
         (None, Some(b)) => (empty(), Tree::load(store, b)?),
         (None, None) => return Ok(()),
     };
-    let (mut i, mut j) = (0, 0);
-    while i < ta.entries.len() || j < tb.entries.len() {
-        let order = match (ta.entries.get(i), tb.entries.get(j)) {
-            (Some(x), Some(y)) => x.name.cmp(&y.name),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            _ => std::cmp::Ordering::Greater,
-        };
-        let (ea, eb) = match order {
-            std::cmp::Ordering::Less => (ta.entries.get(i), None),
-            std::cmp::Ordering::Greater => (None, tb.entries.get(j)),
-            std::cmp::Ordering::Equal => (ta.entries.get(i), tb.entries.get(j)),
-        };
-        i += usize::from(ea.is_some());
-        j += usize::from(eb.is_some());
-        if let (Some(x), Some(y)) = (ea, eb)
-            && x.id == y.id
-            && x.mode == y.mode
-        {
-            continue;
-        }
+    for (ea, eb) in differing(&ta.entries, &tb.entries) {
         let name = ea.or(eb).map(|e| e.name.as_slice()).unwrap_or_default();
         let path = join(prefix, name);
         let file = |e: Option<&crate::object::TreeEntry>| {
@@ -316,6 +297,58 @@ fn each_change(
     Ok(())
 }
 
+/// A directory entry as [`differing`] pairs it: its name, kind and content id.
+trait Listed {
+    fn key(&self) -> (&[u8], EntryMode, &ObjectId);
+}
+
+impl Listed for crate::object::TreeEntry {
+    fn key(&self) -> (&[u8], EntryMode, &ObjectId) {
+        (&self.name, self.mode, &self.id)
+    }
+}
+
+impl Listed for crate::object::tree::EntryRef<'_> {
+    fn key(&self) -> (&[u8], EntryMode, &ObjectId) {
+        (self.name, self.mode, &self.id)
+    }
+}
+
+/// The entries of two name-sorted listings paired by name, in name order, leaving
+/// out pairs with the same kind and id: most entries of a large directory are
+/// unchanged, and for them the callers build no path.
+fn differing<'a, T: Listed>(
+    a: &'a [T],
+    b: &'a [T],
+) -> impl Iterator<Item = (Option<&'a T>, Option<&'a T>)> + 'a {
+    use std::cmp::Ordering;
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        loop {
+            let order = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => x.key().0.cmp(y.key().0),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => return None,
+            };
+            let (ea, eb) = match order {
+                Ordering::Less => (a.get(i), None),
+                Ordering::Greater => (None, b.get(j)),
+                Ordering::Equal => (a.get(i), b.get(j)),
+            };
+            i += usize::from(ea.is_some());
+            j += usize::from(eb.is_some());
+            if let (Some(x), Some(y)) = (ea, eb) {
+                let ((_, mx, ix), (_, my, iy)) = (x.key(), y.key());
+                if mx == my && ix == iy {
+                    continue;
+                }
+            }
+            return Some((ea, eb));
+        }
+    })
+}
+
 /// What one directory's comparison leaves to do, in path order: changes
 /// found, and subdirectories to compare (in parallel, then spliced in).
 enum Part {
@@ -337,27 +370,7 @@ fn diff_dirs(
     let parts = Tree::with_pair_differing(store, a, b, |ta, tb| {
         let mut parts: Vec<Part> = Vec::new();
         let mut changes = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < ta.len() || j < tb.len() {
-            let order = match (ta.get(i), tb.get(j)) {
-                (Some(x), Some(y)) => x.name.cmp(y.name),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            };
-            let (ea, eb) = match order {
-                std::cmp::Ordering::Less => (ta.get(i), None),
-                std::cmp::Ordering::Greater => (None, tb.get(j)),
-                std::cmp::Ordering::Equal => (ta.get(i), tb.get(j)),
-            };
-            i += usize::from(ea.is_some());
-            j += usize::from(eb.is_some());
-            // Most entries of a large directory are unchanged: no path is built for them.
-            if let (Some(x), Some(y)) = (ea, eb)
-                && x.id == y.id
-                && x.mode == y.mode
-            {
-                continue;
-            }
+        for (ea, eb) in differing(ta, tb) {
             let name = ea.or(eb).map(|e| e.name).unwrap_or_default();
             let path = join(prefix, name);
             if let (Some(x), Some(y)) = (ea, eb)
