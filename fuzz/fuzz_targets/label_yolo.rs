@@ -2,13 +2,13 @@
 //! whatever parses must write and parse again, and the counting and box-collecting
 //! readings must accept exactly what the parser accepts.
 #![no_main]
-use dsv::labels::{ParseContext, yolo};
+use dsv::labels::{ClassNames, ParseContext, parse_class_names, yolo};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = yolo::sniff("labels/a.txt", data);
-    let _ = yolo::parse_class_names("data.yaml", data);
-    let _ = yolo::parse_class_names("obj.names", data);
+    let _ = parse_class_names("data.yaml", data);
+    let _ = parse_class_names("obj.names", data);
     let names: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
     for ctx in [
         ParseContext {
@@ -16,13 +16,13 @@ fuzz_target!(|data: &[u8]| {
             stem: "a".to_owned(),
         },
         ParseContext {
-            class_names: Some(std::sync::Arc::new(names.clone())),
+            class_names: Some(std::sync::Arc::new(ClassNames::from(names.clone()))),
             stem: "a".to_owned(),
         },
     ] {
         // One reader drives the parser, the counter and the box collector:
         // they accept the same files and see the same objects.
-        let names = ctx.class_names.as_deref().map(Vec::as_slice);
+        let names = ctx.class_names.as_deref().map(|n| n.names.as_slice());
         let parsed = yolo::parse(data, &ctx);
         let counts = yolo::count(data, names);
         let mut boxes = Vec::new();

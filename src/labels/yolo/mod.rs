@@ -92,7 +92,7 @@ pub fn parse(bytes: &[u8], ctx: &ParseContext) -> Result<FrameLabels, LabelError
 /// when [`parse`] accepts the file and it holds no polygon (`out` is then
 /// the boxes in file order), `false` (with `out` unspecified) otherwise.
 /// `names` is a list without `kpt_shape`: a pose dataset's files are parsed.
-fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
+pub fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) -> bool {
     out.clear();
     matches!(read(bytes, names, None, &mut Boxes(out)), Ok(true))
 }
@@ -101,7 +101,7 @@ fn plain_boxes(bytes: &[u8], names: Option<&[String]>, out: &mut Vec<PlainBox>) 
 /// (no `String` per object): `None` exactly when [`parse`] refuses the file,
 /// which the caller then runs for the error. `names` is a list without
 /// `kpt_shape`: a pose dataset's files are parsed.
-fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
+pub fn count(bytes: &[u8], names: Option<&[String]>) -> Option<Counts> {
     let mut counter = Counter(Counts::default());
     read(bytes, names, None, &mut counter).ok()?;
     Some(counter.0)
