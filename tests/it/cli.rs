@@ -1827,19 +1827,7 @@ fn commit_records_the_git_code_version() {
 /// Every file (recursively) under `dir`, as paths relative to it.
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p.clone());
-            }
-            out.push(p.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
+    common::walk(dir, |_| false, |rel, _, _| out.push(rel.to_string()));
     out
 }
 

@@ -102,31 +102,23 @@ fn file(data: impl AsRef<[u8]>) -> Node {
 
 /// Every file and symlink of the worktree except `.dsv`.
 fn snapshot(root: &Path) -> BTreeMap<String, Node> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
-        for ent in std::fs::read_dir(dir).unwrap() {
-            let path = ent.unwrap().path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            if rel == ".dsv" {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.file_type().is_symlink() {
-                out.insert(rel, Node::Link(std::fs::read_link(&path).unwrap()));
-            } else if meta.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let exec = meta.permissions().mode() & 0o111 != 0;
-                let data = std::fs::read(&path).unwrap();
-                out.insert(rel, Node::File { exec, data });
-            }
-        }
-    }
     let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
+    common::walk(
+        root,
+        |rel| rel == ".dsv",
+        |rel, path, meta| {
+            if meta.file_type().is_symlink() {
+                out.insert(
+                    rel.to_string(),
+                    Node::Link(std::fs::read_link(path).unwrap()),
+                );
+            } else if meta.is_file() {
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                let data = std::fs::read(path).unwrap();
+                out.insert(rel.to_string(), Node::File { exec, data });
+            }
+        },
+    );
     out
 }
 
@@ -696,23 +688,21 @@ fn full_disk_leaves_no_partial_pack() {
 
 /// Files dsv names `.dsv-tmp-*` anywhere under `.dsv`.
 fn stray_temp_files(root: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for ent in std::fs::read_dir(dir).unwrap() {
-            let p = ent.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p
+    let mut out = Vec::new();
+    common::walk(
+        &root.join(".dsv"),
+        |_| false,
+        |_, p, m| {
+            let temp = p
                 .file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with(".dsv-tmp-")
-            {
-                out.push(p);
+                .starts_with(".dsv-tmp-");
+            if !m.is_dir() && temp {
+                out.push(p.to_path_buf());
             }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&root.join(".dsv"), &mut out);
+        },
+    );
     out
 }
 

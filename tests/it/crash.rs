@@ -145,37 +145,20 @@ impl std::fmt::Debug for Node {
 
 /// Every file and symlink of the worktree, `.dsv` and dsv's temporary files left out.
 fn snapshot(root: &Path) -> BTreeMap<String, Node> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
-        for ent in std::fs::read_dir(dir).unwrap() {
-            let ent = ent.unwrap();
-            let path = ent.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            if rel == ".dsv" || rel.contains(".dsv-tmp-") {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            if meta.file_type().is_symlink() {
-                out.insert(rel, Node::Link(std::fs::read_link(&path).unwrap()));
-            } else if meta.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let exec = meta.permissions().mode() & 0o111 != 0;
-                out.insert(
-                    rel,
-                    Node::File {
-                        exec,
-                        data: std::fs::read(&path).unwrap(),
-                    },
-                );
-            }
-        }
-    }
     let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
+    let skip = |rel: &str| rel == ".dsv" || rel.contains(".dsv-tmp-");
+    common::walk(root, skip, |rel, path, meta| {
+        if meta.file_type().is_symlink() {
+            out.insert(
+                rel.to_string(),
+                Node::Link(std::fs::read_link(path).unwrap()),
+            );
+        } else if meta.is_file() {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            let data = std::fs::read(path).unwrap();
+            out.insert(rel.to_string(), Node::File { exec, data });
+        }
+    });
     out
 }
 

@@ -831,23 +831,9 @@ fn import_cvat_attribute_edits_yolo_cannot_hold_are_refused_unless_dropped() {
 
 /// The names of the files under `dir` (relative, sorted), without the record.
 fn files_under(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                if !rel.starts_with("dsv-export") {
-                    out.push(rel);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
+    common::files_with_bytes(dir, |rel| rel.starts_with("dsv-export"))
+        .into_keys()
+        .collect()
 }
 
 /// An update after a frame is relabelled with an invalid box refuses it as a

@@ -102,22 +102,17 @@ fn start_with(repo: &TestRepo, env: &[(&str, &str)]) {
 /// Every file and directory of the worktree (not `.dsv`), relative.
 fn listing(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut files, mut dirs) = (Vec::new(), Vec::new());
-    let mut stack = vec![PathBuf::new()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(root.join(&d)).unwrap().flatten() {
-            let rel = d.join(e.file_name());
-            if rel == Path::new(".dsv") {
-                continue;
-            }
-            let t = e.file_type().unwrap();
-            if t.is_dir() {
-                dirs.push(rel.clone());
-                stack.push(rel);
+    crate::common::walk(
+        root,
+        |rel| rel == ".dsv",
+        |rel, _, m| {
+            if m.is_dir() {
+                dirs.push(PathBuf::from(rel))
             } else {
-                files.push(rel);
+                files.push(PathBuf::from(rel))
             }
-        }
-    }
+        },
+    );
     files.sort();
     dirs.sort();
     (files, dirs)

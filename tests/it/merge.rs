@@ -671,28 +671,7 @@ fn file_conflicts_ff_only_and_dirty_worktree() {
 
 /// Every file under the worktree (outside `.dsv`), by path.
 fn worktree_bytes(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).expect("read_dir") {
-            let e = e.expect("entry");
-            let p = e.path();
-            if p == root.join(".dsv") {
-                continue;
-            }
-            if e.file_type().expect("type").is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
+    common::files_with_bytes(root, |rel| rel == ".dsv")
 }
 
 /// The index as (path, mode, id) triples.

@@ -59,32 +59,15 @@ fn json(r: &Run) -> serde_json::Value {
 /// Every regular file under `dir` (except `.dsv`) with its content, sorted.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".dsv") {
-                continue;
-            }
-            let ft = e.file_type().unwrap();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_symlink() {
-                out.push((
-                    rel,
-                    std::fs::read_link(&p)
-                        .unwrap()
-                        .display()
-                        .to_string()
-                        .into_bytes(),
-                ));
-            } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
+    let dsv = |rel: &str| Path::new(rel).file_name().is_some_and(|n| n == ".dsv");
+    common::walk(dir, dsv, |rel, p, m| {
+        if m.file_type().is_symlink() {
+            let target = std::fs::read_link(p).unwrap();
+            out.push((rel.to_string(), target.display().to_string().into_bytes()));
+        } else if m.is_file() {
+            out.push((rel.to_string(), std::fs::read(p).unwrap()));
         }
-    }
+    });
     out.sort();
     out
 }

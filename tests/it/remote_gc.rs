@@ -48,20 +48,7 @@ fn gc(t: &TestRepo, env: &[(&str, String)], grace: &str, extra: &[&str]) -> serd
 
 /// Every file under `dir` with its content (the remote as a directory).
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    common::files_with_bytes(dir, |_| false)
 }
 
 /// Bytes of the packs of a file remote.

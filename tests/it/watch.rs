@@ -10,7 +10,7 @@ use crate::common;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -452,20 +452,8 @@ fn s3_remote_webhook_that_fails_first_gets_each_commit_once_in_order_signed() {
 }
 
 /// Every file under `dir` with its bytes.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    common::files_with_bytes(dir, |_| false)
 }
 
 #[test]

@@ -335,31 +335,22 @@ pub fn write_sparse(path: &Path, len: u64) {
 /// files and the target of links, skipping the subtrees named in `skip` (paths
 /// relative to `dir`). Used to prove that nothing was written outside a target.
 pub fn tree_snapshot(dir: &Path, skip: &[&str]) -> Vec<(String, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            if skip.iter().any(|s| rel == *s) {
-                continue;
-            }
-            let m = std::fs::symlink_metadata(&p).unwrap();
+    super::walk(
+        dir,
+        |rel| skip.contains(&rel),
+        |rel, p, m| {
             if m.is_dir() {
-                out.push((rel + "/", Vec::new()));
-                stack.push(p);
+                out.push((format!("{rel}/"), Vec::new()));
             } else if m.file_type().is_symlink() {
-                use std::os::unix::ffi::OsStrExt;
-                let t = std::fs::read_link(&p).unwrap();
-                out.push((rel, t.as_os_str().as_bytes().to_vec()));
+                let t = std::fs::read_link(p).unwrap();
+                out.push((rel.to_string(), t.as_os_str().as_bytes().to_vec()));
             } else {
-                out.push((rel, std::fs::read(&p).unwrap_or_default()));
+                out.push((rel.to_string(), std::fs::read(p).unwrap_or_default()));
             }
-        }
-    }
+        },
+    );
     out.sort();
     out
 }

@@ -400,3 +400,50 @@ pub fn copy_contents(from: &Path, to: &Path) {
         .expect("running cp");
     assert!(st.success(), "cp -a {}/. {}", from.display(), to.display());
 }
+
+/// Visits every entry below `root` (files, symlinks and directories, not
+/// following links) with its path relative to `root`; an entry for which
+/// `skip` is true is neither visited nor, if a directory, entered. A directory
+/// that cannot be read is passed over (the tests that use this look at trees
+/// dsv may be racing to change). The one walker of the tests.
+pub fn walk(
+    root: &Path,
+    skip: impl Fn(&str) -> bool,
+    mut each: impl FnMut(&str, &Path, &std::fs::Metadata),
+) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if skip(&rel) {
+                continue;
+            }
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(p.clone());
+            }
+            each(&rel, &p, &m);
+        }
+    }
+}
+
+/// Every regular file below `root` with its bytes, by relative path (entries
+/// for which `skip` is true left out, directories among them not entered).
+pub fn files_with_bytes(
+    root: &Path,
+    skip: impl Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, skip, |rel, p, m| {
+        if m.is_file() {
+            out.insert(rel.to_string(), std::fs::read(p).unwrap());
+        }
+    });
+    out
+}
