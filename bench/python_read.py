@@ -12,8 +12,12 @@
    (requests to the bucket: 0 expected).
 3. Workers (part of 1): `view.torch(iterable=True)` through a real
    `torch.utils.data.DataLoader(num_workers=2, persistent_workers=True,
-   batch_size=64)`, the consumer counting what the plain dsv iteration counts,
-   against that plain iteration in the same run. Two epochs per run: the
+   batch_size=64)`, against the plain dsv iteration in the same run. As a
+   training job: the transform makes each frame's bytes a uint8 tensor (a
+   job's transform decodes the image into one) and the default collate stacks
+   a batch in shared memory; the consumer counts frames, bytes and objects.
+   With --loader-samples, the sample dicts themselves are handed over (collated
+   as lists: their bytes go through the workers' pipe, 64 KiB at a time). Two epochs per run: the
    figure is the second, what a training job sees from its second epoch on;
    the first (workers started: processes, the dataset unpickled, the repository
    opened) is printed beside it. Without torch (a system python3), a stand-in:
@@ -130,7 +134,17 @@ def have_torch():
     return True
 
 
-def loader_epochs(root, nw=2, batch_size=64, epochs=2):
+def to_tensor(sample):
+    """A training job's transform, minus the image decoding: the frame's bytes
+    as a uint8 tensor and its object count. PyTorch's default collate stacks a
+    batch of them into one tensor in shared memory: the bytes do not go
+    through the workers' pipe, as a job's decoded images do not."""
+    import torch
+
+    return torch.frombuffer(bytearray(sample["data"]), dtype=torch.uint8), len(sample["objects"])
+
+
+def loader_epochs(root, nw=2, batch_size=64, epochs=2, tensors=True):
     """view.torch(iterable=True) through a real torch DataLoader with nw
     workers (persistent, started as the platform does: fork on Linux), the
     consumer counting frames, bytes and objects as dsv_loop does. Gives the
@@ -140,22 +154,53 @@ def loader_epochs(root, nw=2, batch_size=64, epochs=2):
     from torch.utils.data import DataLoader
 
     repo = dsv.Repository(str(root))
-    ds = repo.frames("HEAD").torch(iterable=True)
-    dl = DataLoader(ds, batch_size=batch_size, num_workers=nw, persistent_workers=True,
-                    collate_fn=_collate)
+    if tensors:
+        ds = repo.frames("HEAD").torch(iterable=True, transform=to_tensor)
+        dl = DataLoader(ds, batch_size=batch_size, num_workers=nw, persistent_workers=True)
+    else:
+        ds = repo.frames("HEAD").torch(iterable=True)
+        dl = DataLoader(ds, batch_size=batch_size, num_workers=nw, persistent_workers=True,
+                        collate_fn=_collate)
     times = []
     for e in range(epochs):
         ds.set_epoch(e)
         t = time.perf_counter()
+        it = iter(dl)
+        # CPU of the parent and of the workers over the epoch (Linux /proc):
+        # what the DataLoader costs per frame, whatever the machine's load.
+        pids = [w.pid for w in getattr(it, "_workers", [])]
+        c0 = [proc_cpu(p) for p in [os.getpid()] + pids]
         n = nbytes = nobj = 0
-        for batch in dl:
+        for batch in it:
+            if tensors:
+                data, objs = batch
+                n += data.shape[0]
+                nbytes += data.numel()
+                nobj += int(objs.sum())
+                continue
             for s in batch:
                 n += 1
                 nbytes += len(s["data"])
                 nobj += len(s["objects"])
         times.append(time.perf_counter() - t)
+        c1 = [proc_cpu(p) for p in [os.getpid()] + pids]
+        if None not in c0 + c1:
+            LOADER_CPU.append((c1[0] - c0[0], sum(c1[1:]) - sum(c0[1:])))
     del dl
     return times, (n, nbytes, nobj)
+
+
+LOADER_CPU = []
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of process `pid` (None where /proc is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _worker(args):
@@ -194,8 +239,12 @@ def standin_epochs(root, nw=2):
     return [time.perf_counter() - t], tuple(map(sum, zip(*parts)))
 
 
+# Whether the DataLoader's samples are made tensors (to_tensor), not sent as dicts.
+TENSORS = [True]
+
+
 def workers_epochs(root):
-    return loader_epochs(root) if have_torch() else standin_epochs(root)
+    return loader_epochs(root, tensors=TENSORS[0]) if have_torch() else standin_epochs(root)
 
 
 def cpu_time():
@@ -220,7 +269,8 @@ def compare_loop(root, pkg, what="dsv"):
     """dsv_loop (or, `what` "workers", workers_epochs) in a child process
     importing dsv from `pkg` (another build). For "workers": the epochs' times."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, __file__, f"--child-{what}-loop", str(root)], env=env,
+    more = [] if TENSORS[0] else ["--loader-samples"]
+    out = subprocess.run([sys.executable, __file__, f"--child-{what}-loop", str(root), *more], env=env,
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"--compare {pkg}: {out.stderr}")
@@ -260,8 +310,10 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
             d.append(td)
     # Workers: epochs of a DataLoader (or the stand-in) in this process and,
     # with --compare, with the other build in a child process, alternately.
-    kind = ("torch DataLoader(num_workers=2, persistent_workers=True, batch_size=64), "
-            "epoch 2 (epoch 1 pays the workers' start)" if have_torch() else
+    kind = ("torch DataLoader(num_workers=2, persistent_workers=True, batch_size=64, "
+            + ("samples made uint8 tensors and collated" if TENSORS[0] else
+               "sample dicts, collated as lists") +
+            "), epoch 2 (epoch 1 pays the workers' start)" if have_torch() else
             "stand-in (no torch): 2 spawned processes, process start included")
     c, c1, e, e1 = [], [], [], []
     for _ in range(3 if workers else 0):
@@ -280,6 +332,14 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
         print(f"local: view.torch(iterable=True), {kind}: {mc:.2f} s ({n / mc:,.0f} frames/s): "
               f"{mb / mc:.2f}x the plain dsv iteration  [runs {[round(x, 2) for x in c]}; "
               f"first epochs {[round(x, 2) for x in c1]}]")
+        if LOADER_CPU:
+            # The last epoch of each run.
+            last = LOADER_CPU[1::2] if len(LOADER_CPU) == 2 * len(c) else LOADER_CPU
+            pc = statistics.median(x[0] for x in last)
+            wc = statistics.median(x[1] for x in last)
+            print(f"local: the DataLoader's CPU per frame (that epoch, medians): parent {pc / n * 1e6:.1f} us, "
+                  f"the 2 workers together {wc / n * 1e6:.1f} us; the plain dsv iteration "
+                  f"{statistics.median(CPU['dsv_loop']) / n * 1e6:.1f} us")
     if e:
         me = statistics.median(e)
         print(f"local: the same with the package in {compare}: {me:.2f} s ({n / me:,.0f} frames/s): "
@@ -398,9 +458,13 @@ def main():
                     help="do not time view.torch() in worker processes")
     ap.add_argument("--compare", type=Path, default=None,
                     help="a directory holding another build of the dsv package, timed too")
+    ap.add_argument("--loader-samples", action="store_true",
+                    help="the DataLoader hands over the sample dicts (bytes through the "
+                         "workers' pipe), not tensors")
     ap.add_argument("--child-dsv-loop", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-workers-loop", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    TENSORS[0] = not a.loader_samples
     if a.child_dsv_loop or a.child_workers_loop:
         c, t = child_cpu_time(), time.perf_counter()
         if a.child_dsv_loop:

@@ -85,9 +85,9 @@ class Runs:
     positions: a sequence (len, indexing, iteration) that pickles in O(runs)
     bytes (the runs' starts and lengths, delta-coded and compressed), not one
     int per frame. A `where` selection of a million frames is sent to each
-    DataLoader worker in a few KiB when its frames come in runs; in at most
-    about 2 bytes per run when they do not (scattered frames: about a byte per
-    frame, what any list of them costs)."""
+    DataLoader worker in bytes when its frames come in runs or regularly; a
+    million frames scattered at random over ten million in about 0.7 MB (the
+    information they carry is 0.59 MB), against 5 MB as a list."""
 
     def __init__(self, runs):
         self._starts = array("q", (s for s, _ in runs))
@@ -99,25 +99,25 @@ class Runs:
         self._ends = ends
 
     @classmethod
-    def _unpack(cls, blob):
-        flat = array("q")
-        flat.frombytes(zlib.decompress(blob))
+    def _unpack(cls, gaps, lens):
+        g, k = _unpack_column(*gaps), _unpack_column(*lens)
         runs, prev = [], 0
-        for i in range(0, len(flat), 2):
-            start = prev + flat[i]
-            runs.append((start, flat[i + 1]))
-            prev = start + flat[i + 1]
+        for d, n in zip(g, k):
+            start = prev + d
+            runs.append((start, n))
+            prev = start + n
         return cls(runs)
 
     def __reduce__(self):
-        # Each start as its distance from the end of the run before: small
-        # numbers (mostly zero bytes) that compress well.
-        flat, prev, last = array("q"), 0, 0
-        for s, e in zip(self._starts, self._ends):
-            flat.append(s - prev)
-            flat.append(e - last)
-            prev, last = s + e - last, e
-        return (Runs._unpack, (zlib.compress(flat.tobytes(), 6),))
+        # Two columns, compressed apart: each start as its distance from the
+        # end of the run before (small, and the same for a regular selection),
+        # and the lengths; each in the narrowest machine integer that holds it.
+        gaps, lens, prev = [], [], 0
+        for s, n in self.runs():
+            gaps.append(s - prev)
+            lens.append(n)
+            prev = s + n
+        return (Runs._unpack, (_pack_column(gaps), _pack_column(lens)))
 
     def runs(self):
         """(start, length) of each run, in order."""
@@ -149,6 +149,25 @@ class Runs:
             return NotImplemented
 
     __hash__ = None
+
+
+def _pack_column(values):
+    """(typecode, zlib-compressed bytes) of ints in the narrowest array type."""
+    lo = min(values, default=0)
+    for tc in ("BHIQ" if lo >= 0 else "bhiq"):
+        a = array(tc)
+        try:
+            a.fromlist(values)
+        except OverflowError:
+            continue
+        return tc, zlib.compress(a.tobytes(), 6)
+    raise OverflowError("a position beyond 64 bits")
+
+
+def _unpack_column(tc, blob):
+    a = array(tc)
+    a.frombytes(zlib.decompress(blob))
+    return a
 
 
 def view_positions(view):
@@ -340,13 +359,13 @@ class TorchIterableDataset(_Base, _IterBase):
             part = self.repository().frames_at(self._commit, at)
         if self._keep_all():
             part.keep_blocks(None)
-        # Samples made natively, with no Frame object per frame in between.
+        # Samples made natively, with no Frame object per frame in between,
+        # and handed out by the native iterator itself (no generator frame of
+        # Python's per sample: a worker's per-sample cost).
         samples = part.samples(self._prefetch)
         if self._transform is None:
-            yield from samples
-        else:
-            for s in samples:
-                yield self._transform(s)
+            return samples
+        return map(self._transform, samples)
 
     def __len__(self):
         # The whole view: what a DataLoader reports; a shard is about len / shards.
