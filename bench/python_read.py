@@ -10,6 +10,19 @@
    place (bytes from the bucket against the subset's bytes); a full pass (frames/s
    against boto3 GETs of the per-file objects with 16 threads); a second pass
    (requests to the bucket: 0 expected).
+3. Workers (part of 1): `view.torch(iterable=True)` through a real
+   `torch.utils.data.DataLoader(num_workers=2, persistent_workers=True,
+   batch_size=64)`, against the plain dsv iteration in the same run. As a
+   training job: the transform makes each frame's bytes a uint8 tensor (a
+   job's transform decodes the image into one) and the default collate stacks
+   a batch in shared memory; the consumer counts frames, bytes and objects.
+   With --loader-samples, the sample dicts themselves are handed over (collated
+   as lists: their bytes go through the workers' pipe, 64 KiB at a time). Two epochs per run: the
+   figure is the second, what a training job sees from its second epoch on;
+   the first (workers started: processes, the dataset unpickled, the repository
+   opened) is printed beside it. Without torch (a system python3), a stand-in:
+   the dataset read by 2 spawned processes of a multiprocessing pool, process
+   start included and no queue to the consumer: not the figure of the issue.
 
 Usage: bench/python_read.py [--frames N] [--remote-frames M] [--dsv BIN] [--work DIR]
                              [--compare PKGDIR]
@@ -18,7 +31,7 @@ part 2, moto[server] and boto3. Both sides run in one process, alternately,
 three times each; medians are printed, with the CPU time (user + system, all
 threads) of each loop: on a loaded machine the wall-clock figures measure the
 load as much as the code.
---compare PKGDIR also times the dsv loop (and the workers, unless skipped) with
+--compare PKGDIR also times the dsv loop (and the workers' epochs, unless skipped) with
 another build of the package (a directory holding `dsv/`, e.g. the build before a
 change) in a child process, alternately with the others: before and after in the
 same invocation.
@@ -106,8 +119,93 @@ def dsv_loop(root):
     return n, nbytes, nobj
 
 
+def _collate(batch):
+    """The batch as the list of its samples (module level: spawned workers
+    unpickle it). PyTorch's default collate has no rule for bytes; a training
+    job's transform decodes the image first, which is not dsv's time."""
+    return batch
+
+
+def have_torch():
+    try:
+        import torch.utils.data  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def to_tensor(sample):
+    """A training job's transform, minus the image decoding: the frame's bytes
+    as a uint8 tensor and its object count. PyTorch's default collate stacks a
+    batch of them into one tensor in shared memory: the bytes do not go
+    through the workers' pipe, as a job's decoded images do not."""
+    import torch
+
+    return torch.frombuffer(bytearray(sample["data"]), dtype=torch.uint8), len(sample["objects"])
+
+
+def loader_epochs(root, nw=2, batch_size=64, epochs=2, tensors=True):
+    """view.torch(iterable=True) through a real torch DataLoader with nw
+    workers (persistent, started as the platform does: fork on Linux), the
+    consumer counting frames, bytes and objects as dsv_loop does. Gives the
+    time of each epoch and the last epoch's counts. The first epoch pays the
+    workers' start (process, unpickling the dataset, opening the repository);
+    a training job pays that once, its later epochs are the steady rate."""
+    from torch.utils.data import DataLoader
+
+    repo = dsv.Repository(str(root))
+    if tensors:
+        ds = repo.frames("HEAD").torch(iterable=True, transform=to_tensor)
+        dl = DataLoader(ds, batch_size=batch_size, num_workers=nw, persistent_workers=True)
+    else:
+        ds = repo.frames("HEAD").torch(iterable=True)
+        dl = DataLoader(ds, batch_size=batch_size, num_workers=nw, persistent_workers=True,
+                        collate_fn=_collate)
+    times = []
+    for e in range(epochs):
+        ds.set_epoch(e)
+        t = time.perf_counter()
+        it = iter(dl)
+        # CPU of the parent and of the workers over the epoch (Linux /proc):
+        # what the DataLoader costs per frame, whatever the machine's load.
+        pids = [w.pid for w in getattr(it, "_workers", [])]
+        c0 = [proc_cpu(p) for p in [os.getpid()] + pids]
+        n = nbytes = nobj = 0
+        for batch in it:
+            if tensors:
+                data, objs = batch
+                n += data.shape[0]
+                nbytes += data.numel()
+                nobj += int(objs.sum())
+                continue
+            for s in batch:
+                n += 1
+                nbytes += len(s["data"])
+                nobj += len(s["objects"])
+        times.append(time.perf_counter() - t)
+        c1 = [proc_cpu(p) for p in [os.getpid()] + pids]
+        if None not in c0 + c1:
+            LOADER_CPU.append((c1[0] - c0[0], sum(c1[1:]) - sum(c0[1:])))
+    del dl
+    return times, (n, nbytes, nobj)
+
+
+LOADER_CPU = []
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of process `pid` (None where /proc is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _worker(args):
-    """One DataLoader worker, stood in: torch's get_worker_info() answers (id, 2)."""
+    """One stand-in DataLoader worker (no torch): torch's get_worker_info()
+    answers (id, nw)."""
     ds, wid, nw = args
     from types import SimpleNamespace
 
@@ -115,40 +213,38 @@ def _worker(args):
 
     dt.get_worker_info = lambda: SimpleNamespace(id=wid, num_workers=nw)
     dt.get_rank_world = lambda: (0, 1)
-    # CPU (all threads) per phase: the process's start (interpreter, imports,
-    # unpickling the dataset), its first sample (the repository opened, the
-    # shard's view made, the first batch read), then the rest of the shard.
-    c0 = cpu_time()
     n = nbytes = nobj = 0
-    c1 = None
     for s in ds:
-        if c1 is None:
-            c1 = cpu_time()
         n += 1
         nbytes += len(s["data"])
         nobj += len(s["objects"])
-    c2 = cpu_time()
-    return n, nbytes, nobj, {"start": c0, "first sample": c1 - c0, "rest": c2 - c1}
+    return n, nbytes, nobj
 
 
-def workers_loop(root, nw=2):
-    """view.torch(iterable=True) read by nw worker processes (spawned, as a
-    DataLoader with num_workers=nw does; PyTorch itself is not installed here)."""
+def standin_epochs(root, nw=2):
+    """Without torch: view.torch(iterable=True) read by nw spawned processes
+    of a pool, the samples counted in the workers (nothing sent back per
+    sample). One epoch, process start included: a worse case than a
+    DataLoader's later epochs, and no queue between workers and the consumer."""
     import multiprocessing as mp
 
-    # Imported first: a DataLoader's parent has torch imported already.
     import dsv.torch  # noqa: F401
 
-    c = cpu_time()
+    t = time.perf_counter()
     repo = dsv.Repository(str(root))
     ds = repo.frames("HEAD").torch(iterable=True)
     del repo
-    PHASES.setdefault("parent: repository, view, dataset", []).append(cpu_time() - c)
     with mp.get_context("spawn").Pool(nw) as pool:
         parts = pool.map(_worker, [(ds, w, nw) for w in range(nw)])
-    for k in parts[0][3]:
-        PHASES.setdefault(f"worker: {k}", []).append(sum(p[3][k] for p in parts) / nw)
-    return tuple(map(sum, zip(*(p[:3] for p in parts))))
+    return [time.perf_counter() - t], tuple(map(sum, zip(*parts)))
+
+
+# Whether the DataLoader's samples are made tensors (to_tensor), not sent as dicts.
+TENSORS = [True]
+
+
+def workers_epochs(root):
+    return loader_epochs(root, tensors=TENSORS[0]) if have_torch() else standin_epochs(root)
 
 
 def cpu_time():
@@ -157,9 +253,6 @@ def cpu_time():
 
 
 CPU = {}
-# CPU per phase of the workers loop (of this process, or of the child it ran in).
-PHASES = {}
-PHASES_BY = {}
 
 
 def timed(fn, *a):
@@ -173,17 +266,16 @@ def timed(fn, *a):
 
 
 def compare_loop(root, pkg, what="dsv"):
-    """dsv_loop (or, `what` "workers", workers_loop) in a child process importing
-    dsv from `pkg` (another build)."""
+    """dsv_loop (or, `what` "workers", workers_epochs) in a child process
+    importing dsv from `pkg` (another build). For "workers": the epochs' times."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, __file__, f"--child-{what}-loop", str(root)], env=env,
+    more = [] if TENSORS[0] else ["--loader-samples"]
+    out = subprocess.run([sys.executable, __file__, f"--child-{what}-loop", str(root), *more], env=env,
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"--compare {pkg}: {out.stderr}")
     d = json.loads(out.stdout.strip().splitlines()[-1])
     CPU.setdefault(f"compare_{what}_loop", []).append(d["cpu"])
-    for k, v in d.get("phases", {}).items():
-        PHASES_BY.setdefault(str(pkg), {}).setdefault(k, []).extend(v)
     return d["time"], tuple(d["result"])
 
 
@@ -216,37 +308,44 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
             td, rd = compare_loop(root, compare)
             assert rd == ra, (rd, ra)
             d.append(td)
-    c, e = [], []
+    # Workers: epochs of a DataLoader (or the stand-in) in this process and,
+    # with --compare, with the other build in a child process, alternately.
+    kind = ("torch DataLoader(num_workers=2, persistent_workers=True, batch_size=64, "
+            + ("samples made uint8 tensors and collated" if TENSORS[0] else
+               "sample dicts, collated as lists") +
+            "), epoch 2 (epoch 1 pays the workers' start)" if have_torch() else
+            "stand-in (no torch): 2 spawned processes, process start included")
+    c, c1, e, e1 = [], [], [], []
     for _ in range(3 if workers else 0):
-        if compare:
-            # Both builds in child processes alike (interpreter start and import included).
-            tc, rc = compare_loop(root, Path(dsv.__file__).resolve().parents[1], "workers")
-            CPU.setdefault("workers_loop", []).append(CPU["compare_workers_loop"].pop())
-        else:
-            tc, rc = timed(workers_loop, root)
+        tc, rc = workers_epochs(root)
         assert rc == ra, (rc, ra)
-        c.append(tc)
+        c.append(tc[-1])
+        c1.append(tc[0])
         if compare:
             te, re_ = compare_loop(root, compare, "workers")
             assert re_ == ra, (re_, ra)
-            e.append(te)
+            e.append(te[-1])
+            e1.append(te[0])
     ma, mb = statistics.median(a), statistics.median(b)
     if c:
         mc = statistics.median(c)
-        print(f"local: view.torch(iterable=True) in 2 worker processes {mc:.2f} s ({n / mc:,.0f} frames/s, "
-              f"processes started and repository opened included; CPU with the workers' "
-              f"{statistics.median(CPU['workers_loop']):.2f} s): {mb / mc:.2f}x the plain dsv iteration "
-              f"[runs {[round(x, 2) for x in c]}]")
+        print(f"local: view.torch(iterable=True), {kind}: {mc:.2f} s ({n / mc:,.0f} frames/s): "
+              f"{mb / mc:.2f}x the plain dsv iteration  [runs {[round(x, 2) for x in c]}; "
+              f"first epochs {[round(x, 2) for x in c1]}]")
+        if LOADER_CPU:
+            # The last epoch of each run.
+            last = LOADER_CPU[1::2] if len(LOADER_CPU) == 2 * len(c) else LOADER_CPU
+            pc = statistics.median(x[0] for x in last)
+            wc = statistics.median(x[1] for x in last)
+            print(f"local: the DataLoader's CPU per frame (that epoch, medians): parent {pc / n * 1e6:.1f} us, "
+                  f"the 2 workers together {wc / n * 1e6:.1f} us; the plain dsv iteration "
+                  f"{statistics.median(CPU['dsv_loop']) / n * 1e6:.1f} us")
     if e:
         me = statistics.median(e)
-        print(f"local: the workers with the package in {compare}: {me:.2f} s ({n / me:,.0f} frames/s, "
-              f"CPU of the child and its workers {statistics.median(CPU['compare_workers_loop']):.2f} s): "
-              f"{mb / me:.2f}x the plain dsv iteration; this build is {me / mc:.2f}x as fast  "
-              f"[runs {[round(x, 2) for x in e]}]")
-    for pkg, phases in list(PHASES_BY.items()) + ([("this process", PHASES)] if PHASES else []):
-        print(f"local: workers' CPU per phase (medians; a worker's: the mean of the {2} workers), "
-              f"package in {pkg}: " + ", ".join(f"{k} {statistics.median(v):.3f} s"
-                                                for k, v in phases.items()))
+        print(f"local: the same with the package in {compare}: {me:.2f} s ({n / me:,.0f} frames/s): "
+              f"{mb / me:.2f}x the plain dsv iteration (of this build); this build is "
+              f"{me / mc:.2f}x as fast  [runs {[round(x, 2) for x in e]}; "
+              f"first epochs {[round(x, 2) for x in e1]}]")
     print(f"local: plain loop {ma:.2f} s ({n / ma:,.0f} frames/s, {cpu_note('plain_loop', n)}), "
           f"dsv frames() {mb:.2f} s ({n / mb:,.0f} frames/s, {cpu_note('dsv_loop', n)}): {ma / mb:.2f}x  "
           f"[runs: plain {[round(x, 2) for x in a]}, dsv {[round(x, 2) for x in b]}]")
@@ -359,15 +458,21 @@ def main():
                     help="do not time view.torch() in worker processes")
     ap.add_argument("--compare", type=Path, default=None,
                     help="a directory holding another build of the dsv package, timed too")
+    ap.add_argument("--loader-samples", action="store_true",
+                    help="the DataLoader hands over the sample dicts (bytes through the "
+                         "workers' pipe), not tensors")
     ap.add_argument("--child-dsv-loop", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--child-workers-loop", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    TENSORS[0] = not a.loader_samples
     if a.child_dsv_loop or a.child_workers_loop:
-        loop, root = (dsv_loop, a.child_dsv_loop) if a.child_dsv_loop else (workers_loop, a.child_workers_loop)
         c, t = child_cpu_time(), time.perf_counter()
-        r = loop(root)
-        print(json.dumps({"time": time.perf_counter() - t, "cpu": child_cpu_time() - c, "result": r,
-                          "phases": PHASES}))
+        if a.child_dsv_loop:
+            r = dsv_loop(a.child_dsv_loop)
+            took = time.perf_counter() - t
+        else:
+            took, r = workers_epochs(a.child_workers_loop)
+        print(json.dumps({"time": took, "cpu": child_cpu_time() - c, "result": r}))
         return
     if os.sep in a.dsv:
         # The dataset is made with the binary run from inside it.

@@ -520,6 +520,7 @@ impl Repository_ {
                 total,
                 universe,
                 block: BLOCK_FRAMES.load(Ordering::Relaxed).max(1),
+                keep: AtomicUsize::new(KEEP_BLOCKS.load(Ordering::Relaxed)),
                 blocks: Default::default(),
             }),
             sel,
@@ -533,6 +534,18 @@ impl Repository_ {
 const DEFAULT_BLOCK_FRAMES: usize = 8192;
 
 static BLOCK_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_BLOCK_FRAMES);
+
+/// Decoded blocks a view keeps, least recently used evicted beyond, unless a
+/// test set another bound (`_set_keep_blocks`) or the view was told
+/// (`FrameView.keep_blocks`): a pass over a million frames holds a few blocks'
+/// records (tens of MiB), not every frame's. 0: every block is kept.
+const DEFAULT_KEEP_BLOCKS: usize = 8;
+
+static KEEP_BLOCKS: AtomicUsize = AtomicUsize::new(DEFAULT_KEEP_BLOCKS);
+
+/// Decoded blocks alive in this process (kept by a view, or held by a frame
+/// or a read-ahead batch): what the memory of decoded labels is made of.
+static LIVE_BLOCKS: AtomicU64 = AtomicU64::new(0);
 
 /// Blocks and frame records this process has decoded (`_decoded()`, for tests).
 static DECODED: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -552,7 +565,51 @@ struct Records {
     universe: Option<Arc<Vec<usize>>>,
     /// Positions of the version per block.
     block: usize,
-    blocks: std::sync::Mutex<std::collections::HashMap<usize, Arc<Block>>>,
+    /// Most blocks kept decoded (0: all); see [`DEFAULT_KEEP_BLOCKS`].
+    keep: AtomicUsize,
+    /// Decoded blocks by number, with the tick of their last use.
+    blocks: std::sync::Mutex<Kept>,
+}
+
+/// The decoded blocks a [`Records`] keeps, least recently used first out.
+#[derive(Default)]
+struct Kept {
+    tick: u64,
+    map: std::collections::HashMap<usize, (Arc<Block>, u64)>,
+}
+
+impl Kept {
+    /// Block `b` when kept, marked as used now.
+    fn get(&mut self, b: usize) -> Option<Arc<Block>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(&b).map(|(blk, t)| {
+            *t = tick;
+            blk.clone()
+        })
+    }
+
+    /// Keeps `blk` as block `b` (unless another thread did first: that one is
+    /// kept and given), evicting the least recently used beyond `keep` (0: none).
+    fn put(&mut self, b: usize, blk: Arc<Block>, keep: usize) -> Arc<Block> {
+        self.tick += 1;
+        let tick = self.tick;
+        let got = self.map.entry(b).or_insert((blk, tick)).0.clone();
+        // A sequential pass evicts one block per block decoded: the scan is over
+        // a few entries; a shuffled one is kept unbounded (see `keep_blocks`).
+        while keep > 0 && self.map.len() > keep {
+            let Some(old) = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.map.remove(&old);
+        }
+        got
+    }
 }
 
 /// Decoded records of the frames of one block that a view may read.
@@ -562,6 +619,12 @@ struct Block {
     /// Positions of `recs` (ascending), when not every one of the block's.
     positions: Option<Vec<usize>>,
     recs: Vec<FrameRecord>,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// One frame's record: its block and its index there.
@@ -581,8 +644,8 @@ impl Records {
     /// Block `b`, decoded now unless it was before.
     fn block(&self, b: usize) -> dsv::Result<Arc<Block>> {
         let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(blk) = lock().get(&b) {
-            return Ok(blk.clone());
+        if let Some(blk) = lock().get(b) {
+            return Ok(blk);
         }
         let first = b.saturating_mul(self.block);
         let end = first.saturating_add(self.block).min(self.total);
@@ -608,12 +671,14 @@ impl Records {
         }
         DECODED.0.fetch_add(1, Ordering::Relaxed);
         DECODED.1.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
         let blk = Arc::new(Block {
             first,
             positions,
             recs,
         });
-        Ok(lock().entry(b).or_insert(blk).clone())
+        let keep = self.keep.load(Ordering::Relaxed);
+        Ok(lock().put(b, blk, keep))
     }
 
     /// The records of the frames at version positions `ps`, in order.
@@ -933,6 +998,42 @@ impl FrameView {
     #[getter]
     fn version_frames(&self) -> usize {
         self.records.total
+    }
+
+    /// Bounds the decoded blocks (of 8,192 positions) this view and the views
+    /// sliced from it keep: the `blocks` most recently used (evicted beyond),
+    /// or every block with None. Default 8: a pass in order decodes each block
+    /// once and holds a few; a pass in random order (a shuffled sampler) over
+    /// more blocks than kept decodes blocks again, so `view.torch(shuffle=True)`
+    /// and the map-style dataset keep all of theirs. Gives the bound it replaces.
+    #[pyo3(signature = (blocks=None))]
+    fn keep_blocks(&self, blocks: Option<usize>) -> PyResult<Option<usize>> {
+        if blocks == Some(0) {
+            return Err(InvalidArgumentError::new_err(
+                "a view keeps at least one decoded block (None: all of them)",
+            ));
+        }
+        let old = self
+            .records
+            .keep
+            .swap(blocks.unwrap_or(0), Ordering::Relaxed);
+        Ok(Some(old).filter(|&k| k > 0))
+    }
+
+    /// The view's positions in the version as runs `(start, length)` of
+    /// consecutive positions, in the view's order: a selection pickled to a
+    /// DataLoader worker in O(runs), not one int per frame.
+    #[getter]
+    fn position_runs(&self) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for i in 0..self.sel.len() {
+            let p = self.sel.get(i);
+            match runs.last_mut() {
+                Some((s, n)) if *s + *n == p => *n += 1,
+                _ => runs.push((p, 1)),
+            }
+        }
+        runs
     }
 
     /// The view of the frames at the positions `positions` of the whole version
@@ -1348,6 +1449,20 @@ fn _set_block_frames(frames: usize) -> PyResult<usize> {
     Ok(BLOCK_FRAMES.swap(frames, Ordering::Relaxed))
 }
 
+/// Decoded blocks alive in this process now (kept by views, or held by frames
+/// and read-ahead batches): tests check that a long pass holds a bounded number.
+#[pyfunction]
+fn _live_blocks() -> u64 {
+    LIVE_BLOCKS.load(Ordering::Relaxed)
+}
+
+/// Sets the decoded blocks views made from now on keep (0: all); gives the
+/// bound it replaces.
+#[pyfunction]
+fn _set_keep_blocks(blocks: usize) -> usize {
+    KEEP_BLOCKS.swap(blocks, Ordering::Relaxed)
+}
+
 /// The native module `dsv._dsv`.
 #[pymodule]
 fn _dsv(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -1359,6 +1474,8 @@ fn _dsv(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FrameIter>()?;
     m.add_function(wrap_pyfunction!(_decoded, m)?)?;
     m.add_function(wrap_pyfunction!(_set_block_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(_live_blocks, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_keep_blocks, m)?)?;
     m.add("Error", py.get_type::<Error>())?;
     m.add("NotARepositoryError", py.get_type::<NotARepositoryError>())?;
     m.add("RevisionError", py.get_type::<RevisionError>())?;

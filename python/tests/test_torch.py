@@ -9,6 +9,7 @@ counts in milliseconds, which real processes would take seconds each to show."""
 
 import json
 import pickle
+import random
 from types import SimpleNamespace
 
 import pytest
@@ -405,3 +406,117 @@ def test_the_epochs_order_is_made_once_per_epoch_and_follows_set_epoch(repo_dir)
     assert [ds[i]["path"] for i in range(3)] == [ds.view()[j].path for j in second[:3]]
     ds.set_epoch(0)
     assert ds.order() == first
+
+
+def test_a_selections_positions_pickle_in_runs_not_one_int_per_frame(repo_dir, monkeypatch):
+    # A million selected positions: in runs (a `where` on a slice of the
+    # version, as data sets are laid out by directory), and scattered one in
+    # two (the worst case of runs: every run one frame long).
+    runs = [(k * 20_000, 10_000) for k in range(100)]
+    every_other = [(2 * k, 1) for k in range(1_000_000)]
+    # And a million scattered at random over ten million: 0.59 MB of information.
+    scattered = []
+    for p in sorted(random.Random(5).sample(range(10_000_000), 1_000_000)):
+        if scattered and sum(scattered[-1]) == p:
+            scattered[-1] = (scattered[-1][0], scattered[-1][1] + 1)
+        else:
+            scattered.append((p, 1))
+    for rs, bound in ((runs, 4_000), (every_other, 100_000), (scattered, 800_000)):
+        pos = dt.Runs(rs)
+        assert len(pos) == 1_000_000
+        blob = pickle.dumps(pos)
+        assert len(blob) < bound, (len(rs), len(blob))
+        back = pickle.loads(blob)
+        assert list(back.runs()) == rs
+        assert back[0] == rs[0][0] and back[-1] == rs[-1][0] + rs[-1][1] - 1
+        assert len(back) == 1_000_000
+        flat = list(back)
+        assert flat == [s + i for s, n in rs for i in range(n)]
+        assert [back[i] for i in (0, 1, 10_000, 999_999)] == [flat[i] for i in (0, 1, 10_000, 999_999)]
+    # What a list of the same positions costs (the encoding before runs).
+    assert len(pickle.dumps(list(dt.Runs(every_other)))) > 4_000_000
+    # A real selection: its dataset carries runs; unpickled copies (workers)
+    # read the selection's frames, every one once.
+    repo = dsv.Repository(str(repo_dir))
+    rain = repo.frames("HEAD", where='weather == "rain"')
+    assert rain.position_runs == [(p, 1) for p in range(0, 20, 4)]
+    ds = rain.torch(iterable=True)
+    assert isinstance(ds._positions, dt.Runs) and list(ds._positions) == [0, 4, 8, 12, 16]
+    blob = pickle.dumps(ds)
+    got = [p for wid in range(2)
+           for p in shard_paths(pickle.loads(blob), monkeypatch, 0, 1, wid, 2)]
+    assert got == [f.path for f in rain]
+    # One run pickles as a range.
+    assert isinstance(repo.frames("HEAD")[3:9].torch()._positions, range)
+    m = pickle.loads(pickle.dumps(rain.torch()))
+    assert [m[i]["path"] for i in range(len(m))] == [f.path for f in rain]
+
+
+@pytest.fixture
+def blocks_of_1():
+    """Views made meanwhile decode blocks of one position: the fixture's 20
+    frames are 20 blocks."""
+    old = _dsv._set_block_frames(1)
+    yield 1
+    _dsv._set_block_frames(old)
+
+
+def live_blocks_during(it):
+    """The most decoded blocks alive in this process while `it` is consumed
+    (as a training loop holds one sample at a time), and the items."""
+    import gc
+
+    gc.collect()
+    base, most, items = _dsv._live_blocks(), 0, []
+    for x in it:
+        most = max(most, _dsv._live_blocks() - base)
+        items.append(x.path if hasattr(x, "path") else x["path"])
+    return most, items
+
+
+def test_a_long_pass_keeps_a_bounded_number_of_decoded_blocks(repo_dir, blocks_of_1):
+    repo = dsv.Repository(str(repo_dir))
+    paths = all_paths(repo_dir)
+    v = repo.frames("HEAD")
+    assert v.keep_blocks(2) == 8, "the default bound"
+    (most, got), (blocks, frames) = decoded_by(lambda: live_blocks_during(v.iter(prefetch=1)))
+    assert got == paths and (blocks, frames) == (20, 20), "each block decoded once"
+    # Two kept, plus those the read-ahead holds: the batch being read, the one
+    # waiting, the one handed out and the frame in hand (one frame each).
+    assert most <= 2 + 4, most
+    # Samples of a slice (sharing the view's blocks) alike.
+    most, got = live_blocks_during(v[2:18].samples(prefetch=1))
+    assert got == paths[2:18] and most <= 2 + 4, most
+    # Unbounded, the same pass holds every block: the bound is what kept it low.
+    w = repo.frames("HEAD")
+    assert w.keep_blocks(None) == 8
+    most, got = live_blocks_during(w.iter(prefetch=1))
+    assert got == paths and most >= 15, most
+    assert w.keep_blocks(3) is None
+    with pytest.raises(dsv.InvalidArgumentError, match="at least one"):
+        w.keep_blocks(0)
+
+
+def test_random_access_datasets_keep_their_blocks_whatever_the_bound(repo_dir, blocks_of_4,
+                                                                      monkeypatch):
+    # A shuffled pass comes back to every block of its shard: with one block
+    # kept it would decode blocks again and again; the dataset keeps them all.
+    old = _dsv._set_keep_blocks(1)
+    try:
+        v = dsv.Repository(str(repo_dir)).frames("HEAD")
+        ds = v.torch(shuffle=True, seed=1, iterable=True)
+        blob = pickle.dumps(ds)
+        got, (blocks, frames) = decoded_by(
+            lambda: shard_paths(pickle.loads(blob), monkeypatch, 0, 1, 0, 1))
+        assert sorted(got) == sorted(all_paths(repo_dir))
+        assert (blocks, frames) == (5, 20), "each block once"
+        m = pickle.loads(pickle.dumps(v.torch(shuffle=True, seed=2)))
+        got, (blocks, frames) = decoded_by(lambda: [m[i]["path"] for i in range(len(m))])
+        assert sorted(got) == sorted(all_paths(repo_dir)) and (blocks, frames) == (5, 20)
+        # In order, one block kept is enough: each decoded once all the same.
+        plain = v.torch(iterable=True)
+        got, (blocks, frames) = decoded_by(
+            lambda: shard_paths(pickle.loads(pickle.dumps(plain)), monkeypatch, 0, 1, 0, 1))
+        assert got == all_paths(repo_dir) and (blocks, frames) == (5, 20)
+    finally:
+        _dsv._set_keep_blocks(old)
