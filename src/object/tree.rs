@@ -154,11 +154,14 @@ pub fn check_name(name: &[u8]) -> std::result::Result<(), &'static str> {
     if name == b"." || name == b".." {
         return Err("'.' or '..' as a name");
     }
-    if name.contains(&b'/') {
-        return Err("'/' inside a name");
-    }
-    if name.contains(&0) {
-        return Err("NUL inside a name");
+    // One pass for both bytes (every entry of every directory read is checked).
+    if let Some(at) = memchr::memchr2(b'/', 0, name) {
+        // The first error of the two checks in turn: '/' anywhere before NUL.
+        return Err(if name[at] == b'/' || name[at..].contains(&b'/') {
+            "'/' inside a name"
+        } else {
+            "NUL inside a name"
+        });
     }
     if name == b".dsv" {
         return Err("'.dsv' is reserved");
@@ -329,58 +332,89 @@ pub enum TreeObjectRef<'a> {
     Shards(Vec<Shard>),
 }
 
+/// The kind byte and entry count of a tree object, and the bytes after them.
+fn header(bytes: &[u8]) -> std::result::Result<(u8, u64, &[u8]), String> {
+    let mut b = bytes;
+    if take(&mut b, 4)? != MAGIC {
+        return Err("not a tree (bad magic)".into());
+    }
+    let version = take(&mut b, 1)?[0];
+    if version != VERSION {
+        return Err(format!("unsupported tree version {version}"));
+    }
+    let kind = take(&mut b, 1)?[0];
+    let count = varint(&mut b)?;
+    if count > bytes.len() as u64 {
+        return Err("entry count larger than the object".into());
+    }
+    Ok((kind, count, b))
+}
+
+/// Parses one entry of a kind-0 object, checking its name and, given the
+/// previous entry's name, the order.
+fn parse_entry<'a>(
+    b: &mut &'a [u8],
+    prev: Option<&[u8]>,
+) -> std::result::Result<EntryRef<'a>, String> {
+    let mode_code = take(b, 1)?[0];
+    let mode =
+        EntryMode::from_code(mode_code).ok_or_else(|| format!("unknown entry mode {mode_code}"))?;
+    let len = varint(b)? as usize;
+    let name = take(b, len)?;
+    check_name(name).map_err(|r| {
+        // Quoted short: a hostile name can be megabytes of anything.
+        format!("bad entry name '{}': {r}", crate::quote::bytes(name))
+    })?;
+    if prev.is_some_and(|p| p >= name) {
+        return Err("entries not sorted or duplicated".into());
+    }
+    let id = take_id(b)?;
+    let size = varint(b)?;
+    let files = varint(b)?;
+    Ok(EntryRef {
+        name,
+        mode,
+        id,
+        size,
+        files,
+    })
+}
+
+/// Checks the `count` entries of a kind-0 object, `b` being the bytes after
+/// its header, handing each to `f` with its offset in `bytes`; `b` is left
+/// after the last.
+fn walk_entries<'a>(
+    bytes: &'a [u8],
+    b: &mut &'a [u8],
+    count: u64,
+    mut f: impl FnMut(usize, EntryRef<'a>),
+) -> std::result::Result<(), String> {
+    // Sizes and file counts are trusted by listings and summed by every walk:
+    // what no object could hold, or a sum that overflows, is refused here.
+    let mut totals = (0u64, 0u64);
+    let mut prev: Option<&[u8]> = None;
+    for _ in 0..count {
+        let at = bytes.len() - b.len();
+        let e = parse_entry(b, prev)?;
+        check_counts(e.name, e.mode, e.size, e.files, &mut totals)?;
+        prev = Some(e.name);
+        f(at, e);
+    }
+    Ok(())
+}
+
 impl<'a> TreeObjectRef<'a> {
     /// Parses a tree object, validating names and order (as [`TreeObject::decode`]).
     pub fn decode(bytes: &'a [u8]) -> std::result::Result<TreeObjectRef<'a>, String> {
-        let mut b = bytes;
-        if take(&mut b, 4)? != MAGIC {
-            return Err("not a tree (bad magic)".into());
-        }
-        let version = take(&mut b, 1)?[0];
-        if version != VERSION {
-            return Err(format!("unsupported tree version {version}"));
-        }
-        let kind = take(&mut b, 1)?[0];
-        let count = varint(&mut b)?;
-        if count > bytes.len() as u64 {
-            return Err("entry count larger than the object".into());
-        }
-        // Sizes and file counts are trusted by listings and summed by every walk:
-        // what no object could hold, or a sum that overflows, is refused here.
-        let mut totals = (0u64, 0u64);
+        let (kind, count, mut b) = header(bytes)?;
         let obj = match kind {
             0 => {
                 let mut entries: Vec<EntryRef<'a>> = Vec::with_capacity(count as usize);
-                for _ in 0..count {
-                    let mode_code = take(&mut b, 1)?[0];
-                    let mode = EntryMode::from_code(mode_code)
-                        .ok_or_else(|| format!("unknown entry mode {mode_code}"))?;
-                    let len = varint(&mut b)? as usize;
-                    let name = take(&mut b, len)?;
-                    check_name(name).map_err(|r| {
-                        // Quoted short: a hostile name can be megabytes of anything.
-                        format!("bad entry name '{}': {r}", crate::quote::bytes(name))
-                    })?;
-                    if let Some(prev) = entries.last()
-                        && prev.name >= name
-                    {
-                        return Err("entries not sorted or duplicated".into());
-                    }
-                    let id = take_id(&mut b)?;
-                    let size = varint(&mut b)?;
-                    let files = varint(&mut b)?;
-                    check_counts(name, mode, size, files, &mut totals)?;
-                    entries.push(EntryRef {
-                        name,
-                        mode,
-                        id,
-                        size,
-                        files,
-                    });
-                }
+                walk_entries(bytes, &mut b, count, |_, e| entries.push(e))?;
                 TreeObjectRef::Entries(entries)
             }
             1 => {
+                let mut totals = (0u64, 0u64);
                 let mut shards = Vec::with_capacity(count as usize);
                 for _ in 0..count {
                     let id = take_id(&mut b)?;
@@ -407,6 +441,83 @@ impl<'a> TreeObjectRef<'a> {
             return Err("trailing bytes after tree".into());
         }
         Ok(obj)
+    }
+}
+
+/// A flat directory object kept as read, with where each entry starts: two
+/// versions of a directory compare entry by entry on their encoded bytes (an
+/// entry that did not change is the same bytes), and a name is found by
+/// parsing only the entries a binary search visits. Checked as a whole when
+/// made, as [`TreeObject::decode`] checks; nothing is copied per entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEntries {
+    bytes: Vec<u8>,
+    /// The offset of each entry, then the end of the last.
+    starts: Vec<usize>,
+}
+
+impl EncodedEntries {
+    /// Checks a tree object as [`TreeObject::decode`] does and keeps it;
+    /// `Ok(None)` for a (valid) shard list.
+    pub fn decode(bytes: Vec<u8>) -> std::result::Result<Option<EncodedEntries>, String> {
+        let (kind, count, mut b) = header(&bytes)?;
+        if kind != 0 {
+            return TreeObjectRef::decode(&bytes).map(|_| None);
+        }
+        let mut starts = Vec::with_capacity(count as usize + 1);
+        walk_entries(&bytes, &mut b, count, |at, _| starts.push(at))?;
+        if !b.is_empty() {
+            return Err("trailing bytes after tree".into());
+        }
+        starts.push(bytes.len());
+        Ok(Some(EncodedEntries { bytes, starts }))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `k` as encoded: equal bytes are equal entries (the converse
+    /// need not hold, as a varint has longer spellings).
+    pub fn raw(&self, k: usize) -> &[u8] {
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&s), Some(&e)) => self.bytes.get(s..e).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    /// Entry `k`, parsed (`None` past the end).
+    pub fn entry(&self, k: usize) -> Option<EntryRef<'_>> {
+        let mut b = self.bytes.get(*self.starts.get(k)?..)?;
+        parse_entry(&mut b, None).ok()
+    }
+
+    /// The name of entry `k`, parsing nothing else.
+    fn name(&self, k: usize) -> Option<&[u8]> {
+        let mut b = self.bytes.get(*self.starts.get(k)?..)?;
+        take(&mut b, 1).ok()?;
+        let len = varint(&mut b).ok()? as usize;
+        take(&mut b, len).ok()
+    }
+
+    /// Finds an entry by name.
+    pub fn get(&self, name: &[u8]) -> Option<EntryRef<'_>> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.name(mid)?.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.entry(mid),
+            }
+        }
+        None
     }
 }
 
@@ -673,7 +784,120 @@ mod tests {
         assert!(TreeObject::decode(&encode_entries(&e)).is_err());
     }
 
+    /// The bytes after the header of a kind-0 object of `entries`.
+    fn body(entries: &[TreeEntry]) -> Vec<u8> {
+        let all = encode_entries(entries);
+        let mut count = Vec::new();
+        put_varint(&mut count, entries.len() as u64);
+        all[6 + count.len()..].to_vec()
+    }
+
+    #[test]
+    fn encoded_entries_compare_on_bytes_and_find_names() {
+        let mut e = vec![entry("a", 1), entry("b.txt", 2), entry("c", 3)];
+        e[2].size = 1 << 40;
+        let enc = EncodedEntries::decode(encode_entries(&e)).unwrap().unwrap();
+        assert_eq!(enc.len(), 3);
+        for (k, x) in e.iter().enumerate() {
+            assert_eq!(enc.entry(k).map(|r| r.to_entry()).as_ref(), Some(x));
+            assert_eq!(enc.raw(k), body(std::slice::from_ref(x)), "{k}");
+            assert_eq!(enc.get(&x.name).map(|r| r.to_entry()).as_ref(), Some(x));
+        }
+        for absent in ["", "0", "a0", "b", "b.txu", "d"] {
+            assert_eq!(enc.get(absent.as_bytes()), None, "{absent}");
+        }
+        assert_eq!((enc.entry(3), enc.raw(3)), (None, &[][..]));
+        // Equal bytes are equal entries; an entry changed in any field is not.
+        let mut other = e.clone();
+        other[1].id = ObjectId([9; 32]);
+        let enc2 = EncodedEntries::decode(encode_entries(&other))
+            .unwrap()
+            .unwrap();
+        let same: Vec<bool> = (0..3).map(|k| enc.raw(k) == enc2.raw(k)).collect();
+        assert_eq!(same, [true, false, true]);
+        let changes: [fn(&mut TreeEntry); 3] = [
+            |x: &mut TreeEntry| x.size += 1,
+            |x: &mut TreeEntry| x.mode = EntryMode::Exec,
+            |x: &mut TreeEntry| x.name = b"b.tx".to_vec(),
+        ];
+        for change in changes {
+            let mut other = e.clone();
+            change(&mut other[1]);
+            let enc2 = EncodedEntries::decode(encode_entries(&other))
+                .unwrap()
+                .unwrap();
+            assert_ne!(enc.raw(1), enc2.raw(1));
+        }
+        // A longer spelling of the same varint: other bytes, the same entry.
+        let mut long = encode_entries(&e[..1]);
+        let at = long.len() - 2;
+        assert_eq!(long[at], 1);
+        long.splice(at..=at, [0x81, 0x00]);
+        let enc3 = EncodedEntries::decode(long).unwrap().unwrap();
+        assert_ne!(enc3.raw(0), enc.raw(0));
+        assert_eq!(enc3.entry(0), enc.entry(0));
+        // A shard list is valid but not entries.
+        let shards = vec![Shard {
+            id: ObjectId([1; 32]),
+            entries: 1,
+            size: 1,
+            files: 1,
+            last: b"a".to_vec(),
+        }];
+        assert_eq!(EncodedEntries::decode(encode_shards(&shards)), Ok(None));
+    }
+
+    #[test]
+    fn encoded_entries_refuse_what_decode_refuses() {
+        let mut hostile: Vec<Vec<u8>> = Vec::new();
+        for bad in ["..", ".", "a/b", ".dsv", "", "a\0b", "a\0/"] {
+            hostile.push(encode_entries(&[entry(bad, 1)]));
+        }
+        hostile.push(encode_entries(&[entry("b", 1), entry("a", 2)]));
+        hostile.push(encode_entries(&[entry("a", 1), entry("a", 2)]));
+        let mut huge = vec![entry("a", 1)];
+        huge[0].size = u64::MAX;
+        hostile.push(encode_entries(&huge));
+        let ok = encode_entries(&[entry("a", 1), entry("b", 2)]);
+        hostile.push(ok[..ok.len() - 1].to_vec());
+        hostile.push([&ok[..], &[0]].concat());
+        for bytes in hostile {
+            let want = TreeObject::decode(&bytes).unwrap_err();
+            assert_eq!(EncodedEntries::decode(bytes), Err(want));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn encoded_entries_agree_with_decode(bytes in proptest::collection::vec(any::<u8>(), 0..300), names in proptest::collection::btree_set("[a-c./]{1,3}", 0..12), sizes in proptest::collection::vec(any::<u64>(), 12)) {
+            let mut with_magic = b"DSVT\x01\x00".to_vec();
+            with_magic.extend_from_slice(&bytes);
+            let entries: Vec<TreeEntry> = names.iter().zip(&sizes).enumerate().map(|(i, (n, s))| TreeEntry {
+                name: n.as_bytes().to_vec(),
+                mode: if i % 3 == 0 { EntryMode::Dir } else { EntryMode::File },
+                id: ObjectId([i as u8; 32]),
+                size: if i % 3 == 0 { *s >> 8 } else { *s >> 4 },
+                files: if i % 3 == 0 { *s & 0xff } else { 1 },
+            }).collect();
+            for b in [bytes, with_magic, encode_entries(&entries)] {
+                let got = EncodedEntries::decode(b.clone());
+                match TreeObject::decode(&b) {
+                    Err(e) => prop_assert_eq!(got, Err(e)),
+                    Ok(TreeObject::Shards(_)) => prop_assert_eq!(got, Ok(None)),
+                    Ok(TreeObject::Entries(want)) => {
+                        let got = got.unwrap().unwrap();
+                        prop_assert_eq!(got.len(), want.len());
+                        for (k, w) in want.iter().enumerate() {
+                            prop_assert_eq!(got.entry(k).map(|r| r.to_entry()), Some(w.clone()));
+                            prop_assert_eq!(got.get(&w.name).map(|r| r.to_entry()), Some(w.clone()));
+                        }
+                        let joined: Vec<u8> = (0..got.len()).flat_map(|k| got.raw(k).to_vec()).collect();
+                        prop_assert!(b.ends_with(&joined));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = TreeObject::decode(&bytes);

@@ -29,7 +29,7 @@ use crate::labels::format::names_files;
 use crate::labels::{Format, format_of};
 use crate::layout::{FileSource, Layout, NamesResult, Role, file_name, parent};
 use crate::object::diff::FileState;
-use crate::object::tree::{EntryRef, TreeObjectRef};
+use crate::object::tree::{EncodedEntries, EntryRef};
 use crate::object::{EntryMode, Tree};
 use crate::store::ObjectStore;
 
@@ -43,29 +43,53 @@ use super::sidecar::EncodedMeta;
 /// more, for small versions); past that a derived index is written in full.
 const MAX_REPLACED: usize = 8;
 
+/// A directory of a version as [`TreeFiles`] keeps it: a flat one as read
+/// (no entry copied), a sharded one joined.
+enum Dir {
+    Flat(EncodedEntries),
+    Joined(Tree),
+}
+
+impl Dir {
+    fn load(store: &ObjectStore, id: &ObjectId) -> Result<Dir> {
+        let bytes = store.get(id)?;
+        match EncodedEntries::decode(bytes) {
+            Ok(Some(e)) => Ok(Dir::Flat(e)),
+            Ok(None) => Ok(Dir::Joined(Tree::load(store, id)?)),
+            Err(reason) => Err(crate::error::Error::CorruptObject { id: *id, reason }),
+        }
+    }
+
+    /// The entry named `name`: its kind, id and size.
+    fn get(&self, name: &[u8]) -> Option<(EntryMode, ObjectId, u64)> {
+        match self {
+            Dir::Flat(e) => e.get(name).map(|e| (e.mode, e.id, e.size)),
+            Dir::Joined(t) => t.get(name).map(|e| (e.mode, e.id, e.size)),
+        }
+    }
+}
+
 /// The files of a version found by path through its trees, each directory
 /// read once.
 struct TreeFiles<'a> {
     store: &'a ObjectStore,
     root: ObjectId,
-    dirs: Mutex<HashMap<String, Option<Arc<Tree>>>>,
+    dirs: Mutex<HashMap<String, Option<Arc<Dir>>>>,
 }
 
 impl TreeFiles<'_> {
-    fn dir(&self, dir: &str) -> Result<Option<Arc<Tree>>> {
+    fn dir(&self, dir: &str) -> Result<Option<Arc<Dir>>> {
         if let Ok(dirs) = self.dirs.lock()
             && let Some(t) = dirs.get(dir)
         {
             return Ok(t.clone());
         }
         let tree = if dir.is_empty() {
-            Some(Arc::new(Tree::load(self.store, &self.root)?))
+            Some(Arc::new(Dir::load(self.store, &self.root)?))
         } else {
             match self.dir(parent(dir))? {
                 Some(up) => match up.get(file_name(dir).as_bytes()) {
-                    Some(e) if e.mode == EntryMode::Dir => {
-                        Some(Arc::new(Tree::load(self.store, &e.id)?))
-                    }
+                    Some((EntryMode::Dir, id, _)) => Some(Arc::new(Dir::load(self.store, &id)?)),
                     _ => None,
                 },
                 None => None,
@@ -81,13 +105,9 @@ impl TreeFiles<'_> {
     fn state(&self, path: &str) -> Result<Option<FileState>> {
         Ok(self
             .dir(parent(path))?
-            .and_then(|t| t.get(file_name(path).as_bytes()).cloned())
-            .filter(|e| e.mode != EntryMode::Dir)
-            .map(|e| FileState {
-                mode: e.mode,
-                id: e.id,
-                size: e.size,
-            }))
+            .and_then(|t| t.get(file_name(path).as_bytes()))
+            .filter(|(mode, _, _)| *mode != EntryMode::Dir)
+            .map(|(mode, id, size)| FileState { mode, id, size }))
     }
 }
 
@@ -126,34 +146,55 @@ fn modified(
     let (bytes_a, bytes_b) = (store.get(a)?, store.get(b)?);
     let corrupt = |id: &ObjectId, reason| crate::error::Error::CorruptObject { id: *id, reason };
     let pair = (
-        TreeObjectRef::decode(&bytes_a).map_err(|r| corrupt(a, r))?,
-        TreeObjectRef::decode(&bytes_b).map_err(|r| corrupt(b, r))?,
+        EncodedEntries::decode(bytes_a).map_err(|r| corrupt(a, r))?,
+        EncodedEntries::decode(bytes_b).map_err(|r| corrupt(b, r))?,
     );
-    // Flat directories are compared as decoded, without copying the names;
-    // the new version's is kept whole, as class names are looked up in it.
+    // The entries at the same place on both sides that are not the same
+    // bytes (most of a directory's entries are, and cost a comparison).
     let owned;
-    let (ea, eb): (Vec<EntryRef>, Vec<EntryRef>) = match pair {
-        (TreeObjectRef::Entries(ea), TreeObjectRef::Entries(eb)) => {
-            let tb = Arc::new(Tree {
-                entries: eb.iter().map(EntryRef::to_entry).collect(),
-            });
-            if let Ok(mut dirs) = tf.dirs.lock() {
-                dirs.insert(prefix.to_string(), Some(tb));
+    let (old_dir, kept);
+    let mut differ: Vec<(EntryRef, EntryRef)> = Vec::new();
+    match pair {
+        (Some(ea), Some(eb)) => {
+            if ea.len() != eb.len() {
+                return Ok(None);
             }
-            (ea, eb)
+            old_dir = ea;
+            let ea = &old_dir;
+            // The new version's directory is kept as read: class names are
+            // looked up in it.
+            kept = Arc::new(Dir::Flat(eb));
+            let Dir::Flat(eb) = &*kept else {
+                return Ok(None);
+            };
+            for k in 0..ea.len() {
+                if ea.raw(k) == eb.raw(k) {
+                    continue;
+                }
+                // Checked whole when read, so every entry parses; were one
+                // not to, the full build would say why.
+                let (Some(x), Some(y)) = (ea.entry(k), eb.entry(k)) else {
+                    return Ok(None);
+                };
+                differ.push((x, y));
+            }
+            if let Ok(mut dirs) = tf.dirs.lock() {
+                dirs.insert(prefix.to_string(), Some(kept.clone()));
+            }
         }
         // Sharded (large) directories: only the shards that differ.
         _ => {
             owned = Tree::load_pair_differing(store, a, b)?;
-            (owned.0.entry_refs(), owned.1.entry_refs())
+            let (ea, eb) = (owned.0.entry_refs(), owned.1.entry_refs());
+            if ea.len() != eb.len() {
+                return Ok(None);
+            }
+            differ.extend(ea.into_iter().zip(eb));
         }
-    };
-    if ea.len() != eb.len() {
-        return Ok(None);
     }
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    for (x, y) in ea.iter().zip(&eb) {
+    for (x, y) in &differ {
         if x.name != y.name || (x.mode == EntryMode::Dir) != (y.mode == EntryMode::Dir) {
             return Ok(None);
         }
@@ -736,6 +777,126 @@ mod tests {
             objects: Vec::new(),
             predictions: Vec::new(),
             labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn changed_files_are_found_on_the_entries_bytes_and_hostile_trees_refused() {
+        use crate::object::TreeEntry;
+        use crate::repo::{OpenOptions, Repository};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), &OpenOptions::default()).unwrap();
+        let store = &repo.store;
+        let file = |name: &str, byte: u8| TreeEntry {
+            name: name.into(),
+            mode: EntryMode::File,
+            id: ObjectId([byte; 32]),
+            size: 5,
+            files: 1,
+        };
+        let state = |byte: u8| FileState {
+            mode: EntryMode::File,
+            id: ObjectId([byte; 32]),
+            size: 5,
+        };
+        // A directory's object as stored.
+        let encode = |entries: Vec<TreeEntry>| {
+            let mut out = Vec::new();
+            Tree { entries }
+                .store_with(&mut |b| {
+                    out = b.to_vec();
+                    Ok(ObjectId([0; 32]))
+                })
+                .unwrap();
+            out
+        };
+        let put = |bytes: &[u8]| store.put(bytes).unwrap();
+        let root = |sub: ObjectId, z: u8| {
+            let d = TreeEntry {
+                name: "d".into(),
+                mode: EntryMode::Dir,
+                id: sub,
+                size: 10,
+                files: 2,
+            };
+            encode(vec![d, file("z.txt", z)])
+        };
+        let tf = |root: ObjectId| TreeFiles {
+            store,
+            root,
+            dirs: Mutex::new(HashMap::new()),
+        };
+        let sub_a = put(&encode(vec![file("x.txt", 1), file("y.txt", 2)]));
+        let a = put(&root(sub_a, 4));
+
+        // One file changed below, the rest the same bytes.
+        let sub_b = put(&encode(vec![file("x.txt", 1), file("y.txt", 3)]));
+        let b = put(&root(sub_b, 4));
+        let t = tf(b);
+        let got = modified(&t, &a, &b, "", 100).unwrap().unwrap();
+        assert_eq!(got, vec![("d/y.txt".to_string(), state(2), state(3))]);
+        // The new version's directories, kept as read, are looked up by name.
+        assert_eq!(t.state("d/y.txt").unwrap(), Some(state(3)));
+        assert_eq!(t.state("z.txt").unwrap(), Some(state(4)));
+        assert_eq!(t.state("d/w.txt").unwrap(), None);
+        assert_eq!(t.state("d").unwrap(), None);
+        assert!(t.exists("d/x.txt").unwrap());
+
+        // An unchanged entry spelled with a longer varint (other bytes, the
+        // same entry) is no change.
+        let mut long = root(sub_b, 4);
+        let at = long.len() - 2;
+        assert_eq!(long[at], 5, "z.txt's size");
+        long.splice(at..=at, [0x85, 0x00]);
+        let b2 = put(&long);
+        assert_eq!(modified(&tf(b2), &a, &b2, "", 100).unwrap().unwrap(), got);
+        // A file at the top changed; past the limit, nothing derived.
+        let b3 = put(&root(sub_a, 9));
+        let top = vec![("z.txt".to_string(), state(4), state(9))];
+        assert_eq!(modified(&tf(b3), &a, &b3, "", 100).unwrap().unwrap(), top);
+        assert_eq!(modified(&tf(b3), &a, &b3, "", 0).unwrap(), None);
+
+        // A file renamed, added or removed, or a directory where a file was:
+        // not a relabelling, so nothing derived.
+        for other in [
+            vec![file("x.txt", 1), file("y2.txt", 2)],
+            vec![file("x.txt", 1), file("y.txt", 2), file("z", 1)],
+            vec![file("x.txt", 1)],
+            vec![
+                file("x.txt", 1),
+                TreeEntry {
+                    mode: EntryMode::Dir,
+                    ..file("y.txt", 2)
+                },
+            ],
+        ] {
+            let b4 = put(&root(put(&encode(other.clone())), 4));
+            assert_eq!(
+                modified(&tf(b4), &a, &b4, "", 100).unwrap(),
+                None,
+                "{other:?}"
+            );
+        }
+
+        // Hostile objects are refused whichever side they are on, even where
+        // the entries' bytes agree: names out of order (same length, so the
+        // other entries are the same bytes), or a name with '/'.
+        let swap = |bytes: Vec<u8>, from: &[u8], to: &[u8]| {
+            let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+            let mut out = bytes;
+            out[at..at + to.len()].copy_from_slice(to);
+            out
+        };
+        let ab = encode(vec![file("x.txt", 1), file("y.txt", 3)]);
+        for (bad, reason) in [
+            (swap(ab.clone(), b"y.txt", b"a.txt"), "not sorted"),
+            (swap(ab, b"x.txt", b"x/txt"), "'/' inside a name"),
+        ] {
+            let bad_root = put(&root(put(&bad), 4));
+            for (x, y) in [(a, bad_root), (bad_root, a)] {
+                let err = modified(&tf(y), &x, &y, "", 100).unwrap_err().to_string();
+                assert!(err.contains(reason), "{err}");
+            }
         }
     }
 

@@ -235,6 +235,13 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Reads an unsigned LEB128 varint, advancing the slice.
 pub fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    // Most varints (name lengths, file counts, small sizes) are one byte.
+    if let Some((&b, rest)) = bytes.split_first()
+        && b < 0x80
+    {
+        *bytes = rest;
+        return Some(u64::from(b));
+    }
     let mut v: u64 = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if i >= 10 {
