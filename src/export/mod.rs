@@ -456,9 +456,15 @@ pub struct RecordFrame {
     /// Its label file in the export, for one-file-per-frame formats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// The BLAKE3 hash of the label file's bytes (hex).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_hash: Option<String>,
+    /// The BLAKE3 hash of the label file's bytes (hex in JSON; one that is
+    /// not 64 hex digits, in a hand-edited version 1 record, is read as none:
+    /// the label file is then written again).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_hash"
+    )]
+    pub label_hash: Option<ObjectId>,
     /// The image size used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<(u32, u32)>,
@@ -492,6 +498,15 @@ impl RecordFrame {
         self.stat = (st.len, st.mtime);
         self.ctime = st.ctime.filter(|_| link != LinkMode::Hard);
     }
+}
+
+/// A label hash as a version 1 record holds it: anything but 64 hex digits
+/// is none.
+fn lenient_hash<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<ObjectId>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.as_deref().and_then(ObjectId::from_hex))
 }
 
 /// An earlier export being updated: its directory and record.
@@ -657,47 +672,80 @@ pub fn export(
     }
     // What changed between the earlier export's commit and this one, when
     // every changed path is a frame or a label file of one (a changed class
-    // list, layout or sidecar may change any frame: then nothing is known).
+    // list, layout or sidecar may change any frame: then nothing is known);
+    // with it, per frame, whether its path or a label file of it changed:
+    // the one change mask the checks below share (looked up once per frame
+    // in the small set of changes, not a set of every frame's paths).
+    let mut changed_mask: Vec<bool> = Vec::new();
     let changes = earlier
         .as_ref()
         .filter(|e| !e.interrupted)
         .and_then(|e| changed_paths(repo, &e.record.lineage.commit, &opts.lineage.commit))
         .filter(|t| {
-            // The changed paths that are frames or label files (looked up in
-            // the small set of changes, not a set of every frame's paths).
             let mut known: rustc_hash::FxHashSet<&str> = Default::default();
-            for f in frames {
-                for p in
-                    std::iter::once(f.path.as_str()).chain(f.labels.iter().map(|(l, _)| l.as_str()))
-                {
-                    if let Some(c) = t.get(p) {
-                        known.insert(c.as_str());
+            changed_mask = frames
+                .iter()
+                .map(|f| {
+                    if t.is_empty() {
+                        return false;
                     }
-                }
-            }
+                    let mut hit = false;
+                    for p in std::iter::once(f.path.as_str())
+                        .chain(f.labels.iter().map(|(l, _)| l.as_str()))
+                    {
+                        if let Some(c) = t.get(p) {
+                            known.insert(c.as_str());
+                            hit = true;
+                        }
+                    }
+                    hit
+                })
+                .collect();
             known.len() == t.len()
         });
+    if changes.is_none() {
+        changed_mask = Vec::new();
+    }
+    // Each frame's entry in the earlier record, by a merge of the two lists
+    // (no map of every frame built).
+    let matched_all = match &earlier {
+        Some(e) if !e.interrupted => match_record(frames, &e.record.frames),
+        _ => vec![None; frames.len()],
+    };
     // A frame the earlier export (of this version of the record, which
     // checks every frame) holds with the same content, and whose path and
     // label files are unchanged since, passed the box check then.
     let mut left_out = Vec::new();
-    let frames = {
-        let matched = match (&earlier, &changes) {
-            (Some(e), Some(_)) if e.record.dsv_export == record::VERSION => {
-                match_record(frames, &e.record.frames)
+    let checked_before = earlier
+        .as_ref()
+        .is_some_and(|e| e.record.dsv_export == record::VERSION)
+        && changes.is_some();
+    let checked = |i: usize| {
+        checked_before && matched_all[i].is_some_and(|r| r.id == frames[i].id) && !changed_mask[i]
+    };
+    let all = frames;
+    let frames = check_frames(frames, invalid, opts.skip_invalid, checked, &mut left_out)?;
+    // The mask and the matches of the frames kept (a subsequence of them all).
+    let (matched, changed_mask) = if frames.len() == all.len() {
+        (matched_all, changed_mask)
+    } else {
+        let mut k = 0;
+        let mut m = Vec::with_capacity(frames.len());
+        let mut c = Vec::with_capacity(if changed_mask.is_empty() {
+            0
+        } else {
+            frames.len()
+        });
+        for (i, f) in all.iter().enumerate() {
+            if frames.get(k).is_some_and(|g| std::ptr::eq(*g, *f)) {
+                m.push(matched_all[i]);
+                if let Some(&x) = changed_mask.get(i) {
+                    c.push(x);
+                }
+                k += 1;
             }
-            _ => Vec::new(),
-        };
-        let checked = |i: usize| {
-            let (Some(Some(r)), Some(t)) = (matched.get(i), &changes) else {
-                return false;
-            };
-            let f = frames[i];
-            r.id == f.id
-                && !t.contains(f.path.as_str())
-                && !f.labels.iter().any(|(l, _)| t.contains(l.as_str()))
-        };
-        check_frames(frames, invalid, opts.skip_invalid, checked, &mut left_out)?
+        }
+        (m, c)
     };
     let frames = &frames[..];
     let parent = match out.parent() {
@@ -714,12 +762,6 @@ pub fn export(
         (Ok(p), Some(n)) => p.join(n),
         _ => out.to_path_buf(),
     };
-    // Each frame's entry in the earlier record, by a merge of the two lists
-    // (no map of every frame built).
-    let matched = match &earlier {
-        Some(e) if !e.interrupted => match_record(frames, &e.record.frames),
-        _ => vec![None; frames.len()],
-    };
     // A frame an update keeps (same content as the earlier export recorded)
     // is not read from the store: its size claim needs no check.
     let unknown: Vec<&FrameRecord> = frames
@@ -734,7 +776,8 @@ pub fn export(
     // two commits, so that untouched frames are not converted again.
     let touched = changes
         .as_ref()
-        .filter(|_| earlier.as_ref().is_some_and(|e| e.in_place));
+        .filter(|_| earlier.as_ref().is_some_and(|e| e.in_place))
+        .map(|_| &changed_mask[..]);
     let (mut rep, mut rec, staged) = export_into(
         repo,
         frames,
@@ -746,8 +789,12 @@ pub fn export(
         &named,
     )?;
     rep.left_out = left_out;
-    if let Some(e) = earlier.as_ref().filter(|e| e.in_place) {
+    if let Some(e) = earlier.as_mut().filter(|e| e.in_place) {
         move_in(tmp.path(), out, e, &mut rec, &staged)?;
+        // The export is in place: the two records (a million entries each at
+        // scale) are freed off the caller's path.
+        let records = (std::mem::take(&mut e.record.frames), rec.frames);
+        std::thread::spawn(move || drop(records));
         return Ok(rep);
     }
     write_record(tmp.path(), &rec)?;
@@ -951,7 +998,8 @@ fn plain(f: &FrameRecord, imp: &dyn LabelFormat) -> bool {
 /// whose image's stat is to be taken again once the export is in place: in an
 /// update in place, those written into `dir` (a rename changes the ctime);
 /// in an update rebuilt beside the earlier export, those hard-linked from it.
-/// `touched`: the paths changed since the earlier export's commit, when known.
+/// `touched`: per frame, whether its path or a label file of it changed since
+/// the earlier export's commit, when that is known.
 #[allow(clippy::too_many_arguments)]
 fn export_into(
     repo: &Repository,
@@ -959,7 +1007,7 @@ fn export_into(
     matched: &[Option<&RecordFrame>],
     opts: &ExportOptions,
     earlier: Option<&Earlier>,
-    touched: Option<&rustc_hash::FxHashSet<String>>,
+    touched: Option<&[bool]>,
     dir: &Path,
     out: &Path,
 ) -> Result<(ExportReport, Record, Vec<usize>)> {
@@ -1024,7 +1072,7 @@ fn export_into(
     // changed class list, layout or sidecar may change any frame), and the
     // class ids are the earlier export's.
     // (`export` passes only changes that are all frames or label files.)
-    let untouched: Option<&rustc_hash::FxHashSet<String>> =
+    let untouched: Option<&[bool]> =
         touched.filter(|_| earlier.is_some_and(|e| e.record.classes.names == classes.names));
     let split_names: Vec<&str> = opts.split.names().collect();
     // The worktree index, loaded when a frame is first placed from the
@@ -1047,7 +1095,7 @@ fn export_into(
     let tasks_tool = opts.format.tasks();
     let boxes_only = tasks_tool.is_some_and(|t| !t.holds_shapes());
     let mut no_clones = false;
-    for ((f, name), before) in frames.iter().zip(&names).zip(before) {
+    for (i, ((f, name), before)) in frames.iter().zip(&names).zip(before).enumerate() {
         let s = opts.split.of(&f.path);
         let split = split_names[s];
         // Formats without a layout of their own are the hand-offs (`export` checks).
@@ -1069,8 +1117,7 @@ fn export_into(
             && r.image == image
             && r.label == label
             && r.label_hash.is_some()
-            && !t.contains(&f.path)
-            && !f.labels.iter().any(|(l, _)| t.contains(l))
+            && !t[i]
             && plain(f, imp)
             && as_written(r, now)
         {
@@ -1223,11 +1270,10 @@ fn export_into(
             let bytes = imp
                 .write_exported(&fl, Some(&classes.names))
                 .map_err(failed)?;
-            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let hash = ObjectId(*blake3::hash(&bytes).as_bytes());
             let same = match (old, earlier) {
                 (Some(r), Some(e))
-                    if r.label.as_deref() == Some(label.as_str())
-                        && r.label_hash.as_deref() == Some(hash.as_str()) =>
+                    if r.label.as_deref() == Some(label.as_str()) && r.label_hash == Some(hash) =>
                 {
                     if e.in_place {
                         // Written by dsv with these bytes; a label edited in

@@ -168,9 +168,7 @@ fn encode_frames(frames: &[RecordFrame]) -> Vec<u8> {
         out.extend_from_slice(&f.id.0);
         string(&mut out, &f.split);
         string(&mut out, &f.image);
-        // A hash that is not 64 hex digits (a hand-edited version 1 record)
-        // is dropped: the label file is then written again.
-        let hash = f.label_hash.as_deref().and_then(ObjectId::from_hex);
+        let hash = f.label_hash;
         let flags = if f.label.is_some() { LABEL } else { 0 }
             | if hash.is_some() { LABEL_HASH } else { 0 }
             | if f.size.is_some() { SIZE } else { 0 }
@@ -241,7 +239,7 @@ pub fn decode_body(bytes: &[u8]) -> Option<Vec<RecordFrame>> {
             None
         };
         let label_hash = if flags & LABEL_HASH != 0 {
-            Some(ObjectId(r.take(32)?.try_into().ok()?).to_hex())
+            Some(ObjectId(r.take(32)?.try_into().ok()?))
         } else {
             None
         };
@@ -285,7 +283,7 @@ mod tests {
             split: if i.is_multiple_of(2) { "train" } else { "val" }.into(),
             image: format!("images/x/{i:04}.jpg"),
             label: full.then(|| format!("labels/x/{i:04}.txt")),
-            label_hash: full.then(|| blake3::hash(&i.to_be_bytes()).to_hex().to_string()),
+            label_hash: full.then(|| ObjectId::hash(&i.to_be_bytes())),
             size: full.then_some((640, 480 + i)),
             stat: (u64::from(i) * 1000, -5 - i128::from(i) * 1_000_000_007),
             ctime: full.then_some(i128::from(i) << 70),

@@ -912,3 +912,67 @@ fn export_update_after_an_invalid_relabel_is_refused_as_a_fresh_export() {
     let r = t.expect_code(1, ["export", "--format", "yolo", "--out", &out("yolo")]);
     assert!(r.stderr.contains(want), "{r}");
 }
+
+/// An update with `--skip-invalid` that leaves a frame out keeps each later
+/// frame's earlier entry and change mark its own (a shift by the frame left
+/// out would keep a relabelled frame's old label file); and a version 1
+/// record whose label hashes are not 64 hex digits is still updated, those
+/// label files written again. Both equal a fresh export.
+#[test]
+fn export_update_leaving_a_frame_out_or_reading_damaged_v1_hashes_equals_a_fresh_export() {
+    let t = demo();
+    let out = t.home().join("y");
+    let o = out.to_str().unwrap();
+    let fresh = t.home().join("fresh");
+    let f = fresh.to_str().unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o]);
+    t.write("demo/labels/frame_001.txt", "0 0.5 0.5 0 0.1\n");
+    for n in ["002", "003"] {
+        let p = format!("demo/labels/frame_{n}.txt");
+        let text = t.read_string(&p);
+        t.write(&p, format!("{text}1 0.25 0.25 0.1 0.1\n"));
+    }
+    t.ok(["commit", "-a", "-m", "one invalid, two relabelled"]);
+    let r = t.ok(["export", "--format", "yolo", "--out", o, "--skip-invalid"]);
+    assert!(
+        r.stderr.contains("left out 1 frame(s) with invalid boxes"),
+        "{r}"
+    );
+    t.ok(["export", "--format", "yolo", "--out", f, "--skip-invalid"]);
+    let same = |what: &str| {
+        let (a, b) = (export_files(&out), export_files(&fresh));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{what}"
+        );
+        for (k, v) in &a {
+            assert!(b[k] == *v, "{what}: {k} differs from a fresh export");
+        }
+    };
+    same("left out");
+    // A version 1 record with every label hash hand-edited, and an exported
+    // label file edited in place: read (not refused as a foreign directory),
+    // and the label files written again.
+    let rec = dsv::export::read_record(&out).expect("a record");
+    let mut v1 = serde_json::to_value(&rec).unwrap();
+    v1["dsv_export"] = json!(1);
+    let mut edited = 0;
+    for fr in v1["frames"].as_array_mut().unwrap() {
+        if fr.get("label_hash").is_some() {
+            fr["label_hash"] = json!("not-a-hash");
+            edited += 1;
+        }
+    }
+    assert!(edited > 3, "{v1}");
+    std::fs::write(out.join("dsv-export.json"), v1.to_string()).unwrap();
+    std::fs::remove_file(out.join("dsv-export.frames")).unwrap();
+    let label = rec
+        .frames
+        .iter()
+        .find_map(|fr| fr.label.clone())
+        .expect("a label file");
+    std::fs::write(out.join(&label), "9 0.5 0.5 0.5 0.5\n").unwrap();
+    t.ok(["export", "--format", "yolo", "--out", o, "--skip-invalid"]);
+    same("version 1 record");
+}
