@@ -22,7 +22,7 @@ use crate::worktree::index::{Base, IndexEdit, IndexEntry, now_ns};
 use crate::worktree::sparse::Sparse;
 use crate::worktree::write;
 
-use crate::object::diff::{FileState, diff_trees, flatten, flatten_scoped};
+use crate::object::diff::{FileState, diff_trees, flatten, flatten_list, flatten_scoped};
 use crate::worktree::delta::{hash_worktree_file, stat_tracked};
 
 /// Files to write and remove, with what the index should say afterwards.
@@ -111,63 +111,69 @@ fn execute(
     // A tree entry holds the size: a written file whose size is not the tree's
     // would make the index hash to another tree than the one to record.
     let odd_size = std::sync::atomic::AtomicBool::new(false);
-    let written: Vec<IndexEdit> = writes
-        .par_chunk_by_mut(|a, b| parent_dir(&a.0) == parent_dir(&b.0))
-        .flat_map_iter(|group| {
-            // One handle on the directory for the whole group; if it cannot be
-            // opened, each file is tried on its own and gets its own error.
-            let dir = write::WorkDir::parent_of(repo.root(), &group[0].0, true)
-                .ok()
-                .flatten()
-                .map(|(dir, _)| dir);
-            let failed = &failed;
-            let odd_size = &odd_size;
-            group.iter_mut().filter_map(move |(path, st)| {
-                let path = std::mem::take(path);
-                let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
-                let r = match &dir {
-                    Some(dir) => dir.write_entry(
-                        name,
-                        st.mode,
-                        &st.id,
-                        st.size,
-                        &repo.store,
-                        repo.storage.as_ref(),
-                    ),
-                    None => write::write_entry(
-                        repo.root(),
-                        &path,
-                        st.mode,
-                        &st.id,
-                        st.size,
-                        &repo.store,
-                        repo.storage.as_ref(),
-                    ),
-                };
-                progress.inc(1);
-                if r.as_ref().is_ok_and(|stat| stat.size != st.size) {
-                    odd_size.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                match r {
-                    Ok(stat) => Some(IndexEdit::Set(
-                        path,
-                        IndexEntry {
-                            mode: st.mode,
-                            id: st.id,
-                            stat,
-                        },
-                    )),
-                    Err(e) => {
-                        failed
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((path, e));
-                        None
+    // Collected slice by slice into a list of the final size: a parallel collect of
+    // a million edits held them twice (per-thread lists, then their concatenation).
+    let mut written: Vec<IndexEdit> = Vec::with_capacity(writes.len());
+    for slice in writes.chunks_mut(WRITE_SLICE) {
+        let part: Vec<IndexEdit> = slice
+            .par_chunk_by_mut(|a, b| parent_dir(&a.0) == parent_dir(&b.0))
+            .flat_map_iter(|group| {
+                // One handle on the directory for the whole group; if it cannot be
+                // opened, each file is tried on its own and gets its own error.
+                let dir = write::WorkDir::parent_of(repo.root(), &group[0].0, true)
+                    .ok()
+                    .flatten()
+                    .map(|(dir, _)| dir);
+                let failed = &failed;
+                let odd_size = &odd_size;
+                group.iter_mut().filter_map(move |(path, st)| {
+                    let path = std::mem::take(path);
+                    let name = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
+                    let r = match &dir {
+                        Some(dir) => dir.write_entry(
+                            name,
+                            st.mode,
+                            &st.id,
+                            st.size,
+                            &repo.store,
+                            repo.storage.as_ref(),
+                        ),
+                        None => write::write_entry(
+                            repo.root(),
+                            &path,
+                            st.mode,
+                            &st.id,
+                            st.size,
+                            &repo.store,
+                            repo.storage.as_ref(),
+                        ),
+                    };
+                    progress.inc(1);
+                    if r.as_ref().is_ok_and(|stat| stat.size != st.size) {
+                        odd_size.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                }
+                    match r {
+                        Ok(stat) => Some(IndexEdit::Set(
+                            path,
+                            IndexEntry {
+                                mode: st.mode,
+                                id: st.id,
+                                stat,
+                            },
+                        )),
+                        Err(e) => {
+                            failed
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push((path, e));
+                            None
+                        }
+                    }
+                })
             })
-        })
-        .collect();
+            .collect();
+        written.extend(part);
+    }
     drop(writes);
     progress.finish();
     report.written += written.len() as u64;
@@ -213,6 +219,9 @@ fn execute(
     }
     Ok(report)
 }
+
+/// Files written per parallel round of a checkout (see `execute`).
+const WRITE_SLICE: usize = 1 << 15;
 
 /// The directory part of a repository path (None at the root).
 fn parent_dir(path: &[u8]) -> Option<&[u8]> {
@@ -414,7 +423,6 @@ fn reset_worktree(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     let (index, base) = repo.index.load_based()?;
-    let target = flatten(&repo.store, tree)?;
     // Every entry not in the tree is removed and every other one set to it or kept
     // as it is: carried out in full, the index holds exactly the tree.
     let mut plan = Plan {
@@ -423,6 +431,13 @@ fn reset_worktree(
         record: Some((base, *tree)),
         ..Plan::default()
     };
+    if index.entries.is_empty() {
+        // A fresh clone: nothing to compare or remove, every file is written. The
+        // tree's list as it is, without the map and its parallel copy.
+        plan.writes = flatten_list(&repo.store, tree)?;
+        return execute(repo, plan, stamp, progress);
+    }
+    let target = flatten(&repo.store, tree)?;
     for path in index.entries.keys() {
         if !target.contains_key(path) {
             plan.removes.push(path.clone());

@@ -136,13 +136,13 @@ pub(super) fn download(
 ) -> Result<Records> {
     let mut by_pack: BTreeMap<u32, Vec<(ObjectId, RemoteLoc)>> = BTreeMap::new();
     for id in ids {
-        let loc = index.objects.get(id).ok_or_else(|| {
+        let loc = index.get(id).ok_or_else(|| {
             remote_err(
                 remote,
                 format!("object {id} is referenced but no pack index lists it (incomplete remote)"),
             )
         })?;
-        by_pack.entry(loc.pack).or_default().push((*id, *loc));
+        by_pack.entry(loc.pack).or_default().push((*id, loc));
     }
     struct Job {
         pack: ObjectId,
@@ -158,7 +158,7 @@ pub(super) fn download(
         let whole = read_whole(entries.iter().map(|(_, l)| l), pack_len);
         if whole && extras {
             let have: HashSet<ObjectId> = entries.iter().map(|(id, _)| *id).collect();
-            for (id, offset, len) in &index.members[n as usize] {
+            for (id, offset, len) in index.members(n as usize) {
                 if !have.contains(id) {
                     entries.push((
                         *id,
@@ -375,34 +375,51 @@ impl Write for HashSink {
 
 /// Downloads file data (and the chunks of large files) the local store lacks,
 /// verifies it and stores it. Returns the number of records stored.
+///
+/// Takes the list by value: at millions of files the ids themselves are the
+/// largest thing held, so they are sorted in place and kept once (a set of them
+/// beside a list took ~100 bytes an object).
 fn fetch_blobs(
     repo: &Repository,
     remote: &Remote,
     index: &RemoteIndex,
-    ids: &[ObjectId],
+    mut all: Vec<ObjectId>,
     progress: &dyn Progress,
 ) -> Result<u64> {
     if repo.writable() {
         remote.set_spool(super::cache_dir(repo, &remote.name).join("download"));
     }
-    let mut seen: HashSet<ObjectId> = HashSet::new();
-    let mut want: Vec<ObjectId> = Vec::new();
-    for id in ids {
-        if seen.insert(*id) && !repo.store.contains(id)? {
-            want.push(*id);
+    // Every id asked for, sorted: what `seen` answers for those; the parts of
+    // large files found on the way go in `more`.
+    all.sort_unstable();
+    all.dedup();
+    all.shrink_to_fit();
+    let mut more: HashSet<ObjectId> = HashSet::new();
+    let seen = |more: &HashSet<ObjectId>, id: &ObjectId| {
+        all.binary_search(id).is_ok() || more.contains(id)
+    };
+    // The ids still wanted as (place on the remote, position in `all`): 16 bytes
+    // each, not a second list of ids. The place (pack, then offset) only orders
+    // the downloads; an id no index lists sorts first and fails in `download`.
+    let mut want: Vec<(u64, u32)> = Vec::new();
+    let mut total = 0u64;
+    for (i, id) in all.iter().enumerate() {
+        if !repo.store.contains(id)? {
+            let place = index.get(id).map_or(0, |l| {
+                total += l.len as u64;
+                (u64::from(l.pack) << 40) | (l.offset & ((1 << 40) - 1))
+            });
+            want.push((place, i as u32));
         }
     }
-    let total: u64 = want
-        .iter()
-        .filter_map(|id| index.objects.get(id))
-        .map(|l| l.len as u64)
-        .sum();
     progress.start_bytes("downloading", Some(total));
     let mut stored = 0u64;
     let mut since_flush = 0u64;
     let mut concats: Vec<PendingConcat> = Vec::new();
+    // Round one wants positions in `all`; later rounds the parts of large files.
+    let mut parts: Vec<ObjectId> = Vec::new();
     let mut round = 0;
-    while !want.is_empty() {
+    loop {
         round += 1;
         if round > 4 {
             return Err(remote_err(
@@ -411,29 +428,48 @@ fn fetch_blobs(
             ));
         }
         // Parts that arrived with a whole pack in the previous round are here already.
-        let mut missing = Vec::with_capacity(want.len());
-        for id in want {
-            if !repo.store.contains(&id)? {
-                missing.push(id);
+        let mut batch_ids: Vec<ObjectId> = Vec::new();
+        if round == 1 {
+            // Pack order, so each batch reads few packs.
+            want.sort_unstable();
+        } else {
+            let mut missing = Vec::with_capacity(parts.len());
+            for id in std::mem::take(&mut parts) {
+                if !repo.store.contains(&id)? {
+                    missing.push(id);
+                }
             }
+            missing.sort_by_key(|id| index.get(id).map(|l| (l.pack, l.offset)));
+            batch_ids = missing;
         }
-        want = missing;
-        if want.is_empty() {
+        let count = if round == 1 {
+            want.len()
+        } else {
+            batch_ids.len()
+        };
+        if count == 0 {
             break;
         }
-        // Pack order, so each batch reads few packs.
-        want.sort_by_key(|id| index.objects.get(id).map(|l| (l.pack, l.offset)));
+        let id_at = |k: usize| {
+            if round == 1 {
+                all[want[k].1 as usize]
+            } else {
+                batch_ids[k]
+            }
+        };
         let mut next = Vec::new();
         let mut start = 0;
-        while start < want.len() {
+        while start < count {
             let mut end = start;
             let mut bytes = 0u64;
-            while end < want.len() && (end == start || bytes < batch_bytes(repo)) {
-                bytes += index.objects.get(&want[end]).map_or(0, |l| l.len as u64);
+            while end < count && (end == start || bytes < batch_bytes(repo)) {
+                bytes += index.get(&id_at(end)).map_or(0, |l| l.len as u64);
                 end += 1;
             }
-            let wanted: HashSet<ObjectId> = want[start..end].iter().copied().collect();
-            let recs = download(remote, index, &want[start..end], true)?;
+            let ids: Vec<ObjectId> = (start..end).map(id_at).collect();
+            let wanted: HashSet<ObjectId> = ids.iter().copied().collect();
+            let recs = download(remote, index, &ids, true)?;
+            drop(ids);
             start = end;
             // Records that came along with a whole pack: keep the raw ones not yet
             // here (verified like the rest), in case a later round wants them.
@@ -441,7 +477,7 @@ fn fetch_blobs(
                 .into_iter()
                 .filter(|(id, rec)| {
                     wanted.contains(id)
-                        || (!seen.contains(id)
+                        || (!seen(&more, id)
                             && RecordHeader::decode(rec).is_ok_and(|h| h.repr == Repr::Raw))
                 })
                 .collect();
@@ -469,8 +505,11 @@ fn fetch_blobs(
                         }
                         Some(children) => {
                             for (c, _) in &children {
-                                if seen.insert(*c) && !repo.store.contains(c)? {
-                                    next.push(*c);
+                                if !seen(&more, c) {
+                                    more.insert(*c);
+                                    if !repo.store.contains(c)? {
+                                        next.push(*c);
+                                    }
                                 }
                             }
                             // Copied: a view would keep its whole pack in memory until the end.
@@ -487,7 +526,10 @@ fn fetch_blobs(
                 since_flush = 0;
             }
         }
-        want = next;
+        if round == 1 {
+            want = Vec::new();
+        }
+        parts = next;
     }
     progress.finish();
     // Concatenations: store each once all its children are present and the joined
@@ -653,7 +695,10 @@ fn fetch_metadata(
             }
         }
     }
-    let mut blob_seen: HashSet<ObjectId> = HashSet::new();
+    // File ids are collected with repeats (a file in several downloaded trees) and
+    // made unique whenever the list doubles: a set beside the list cost ~70 bytes
+    // an id at millions of files.
+    let mut unique = 0usize;
     while !frontier.is_empty() || !local.is_empty() {
         let mut objects: Vec<(ObjectId, Vec<u8>, TreeObject)> = Vec::new();
         let paths: BTreeMap<ObjectId, Vec<u8>> = frontier.iter().cloned().collect();
@@ -715,8 +760,13 @@ fn fetch_metadata(
                         if e.mode == EntryMode::Symlink {
                             meta.symlinks.push((p, e.id));
                         }
-                        if blob_seen.insert(e.id) && !repo.store.contains(&e.id)? {
+                        if !repo.store.contains(&e.id)? {
                             meta.blobs.push(e.id);
+                            if meta.blobs.len() >= 2 * unique.max(1 << 16) {
+                                meta.blobs.sort_unstable();
+                                meta.blobs.dedup();
+                                unique = meta.blobs.len();
+                            }
                         }
                     }
                 }
@@ -725,6 +775,9 @@ fn fetch_metadata(
         frontier = next_remote;
         local = next_local;
     }
+    meta.blobs.sort_unstable();
+    meta.blobs.dedup();
+    meta.blobs.shrink_to_fit();
     Ok(meta)
 }
 
@@ -889,7 +942,7 @@ pub fn fetch_with(
         remote: remote.name.clone(),
         ..FetchReport::default()
     };
-    let meta = fetch_metadata(
+    let mut meta = fetch_metadata(
         repo,
         remote,
         &index,
@@ -898,7 +951,14 @@ pub fn fetch_with(
     )?;
     match mode {
         FetchMode::Full => {
-            report.objects += fetch_blobs(repo, remote, &index, &meta.blobs, progress)?;
+            report.objects += fetch_blobs(
+                repo,
+                remote,
+                &index,
+                std::mem::take(&mut meta.blobs),
+                progress,
+            )?;
+            drop(index);
             check_sizes(repo, remote, &meta)?;
             check_symlinks(repo, remote, &meta.symlinks)?;
             // A link may escape only through other links: resolve each one through
@@ -1043,7 +1103,7 @@ pub fn fetch_objects(repo: &Repository, ids: &[ObjectId], progress: &dyn Progres
     }
     let remote = open_remote(repo, &name)?;
     let index = load_index(repo, &remote)?;
-    fetch_blobs(repo, &remote, &index, &missing, progress)
+    fetch_blobs(repo, &remote, &index, missing, progress)
 }
 
 /// Downloads from `remote` the file data `scopes` (repository paths; empty:
@@ -1092,7 +1152,7 @@ pub fn fetch_entries<'a>(
         0
     } else {
         let index = load_index(repo, remote)?;
-        fetch_blobs(repo, remote, &index, &ids, progress)?
+        fetch_blobs(repo, remote, &index, ids, progress)?
     };
     check_symlinks(repo, remote, &links)?;
     if !links.is_empty() {

@@ -457,7 +457,7 @@ impl Marker<'_> {
         };
         // The content of commits and trees is fixed by their id; a file's record could
         // be raw here and a concatenation there only with another length.
-        let remote_len = self.index.objects.get(id).map(|l| l.len);
+        let remote_len = self.index.get(id).map(|l| l.len);
         Ok(Some(match (kind, header.repr) {
             (Kind::Commit, _) => commit_edges(Commit::load(&self.repo.store, id)?),
             (Kind::Tree, _) => tree_edges(crate::object::Tree::load_object(&self.repo.store, id)?),
@@ -489,11 +489,7 @@ impl Marker<'_> {
             let mut end = start;
             let mut bytes = 0u64;
             while end < ids.len() && (end == start || bytes < BATCH) {
-                bytes += self
-                    .index
-                    .objects
-                    .get(&ids[end].0)
-                    .map_or(0, |l| l.len as u64);
+                bytes += self.index.get(&ids[end].0).map_or(0, |l| l.len as u64);
                 end += 1;
             }
             let batch = &ids[start..end];
@@ -785,7 +781,7 @@ pub fn collect(
         .collect();
     for (n, p) in listing.iter().enumerate() {
         if index.class[n] != PackClass::Retiring && young(p) {
-            for (id, _, _) in &index.members[n] {
+            for (id, _, _) in index.members(n) {
                 first.push((*id, Kind::Any, format!("pack {}", p.pack)));
             }
         }
@@ -818,7 +814,7 @@ pub fn collect(
     let mut extra: Vec<(ObjectId, Kind, String)> = Vec::new();
     for (n, p) in listing.iter().enumerate() {
         let (_, pack_len) = index.packs[n];
-        let members = &index.members[n];
+        let members = index.members(n);
         if index.class[n] == PackClass::Retiring {
             fate[n] = Fate::Pending;
             continue;
@@ -851,14 +847,14 @@ pub fn collect(
     report.live_objects = live.len() as u64;
     // Records still needed that no kept pack holds: copied into new packs.
     let mut in_kept: HashSet<ObjectId> = HashSet::new();
-    for (n, members) in index.members.iter().enumerate() {
+    for (n, members) in (0..index.packs.len()).map(|n| (n, index.members(n))) {
         if matches!(fate[n], Fate::Keep | Fate::Young) {
             in_kept.extend(members.iter().map(|(id, _, _)| *id));
         }
     }
     let mut to_copy: Vec<(ObjectId, u32, u64)> = Vec::new();
     let mut copying: HashSet<ObjectId> = HashSet::new();
-    for (n, members) in index.members.iter().enumerate() {
+    for (n, members) in (0..index.packs.len()).map(|n| (n, index.members(n))) {
         if matches!(fate[n], Fate::Keep | Fate::Young) {
             continue;
         }
@@ -882,7 +878,7 @@ pub fn collect(
     let mut remote_ids = Vec::new();
     let mut would_copy = Amount::default();
     for (id, _, _) in &to_copy {
-        let remote_len = index.objects.get(id).map_or(0, |l| l.len);
+        let remote_len = index.get(id).map_or(0, |l| l.len);
         would_copy.objects += 1;
         would_copy.bytes += remote_len as u64;
         if opts.dry_run {
@@ -913,7 +909,7 @@ pub fn collect(
     let mut candidates = Vec::new();
     for (n, f) in fate.iter().enumerate() {
         let (pack, bytes) = index.packs[n];
-        let objects = index.members[n].len() as u64;
+        let objects = index.members(n).len() as u64;
         match *f {
             Fate::Keep => report.kept.live.add(objects, bytes),
             Fate::Young => report.kept.young.add(objects, bytes),

@@ -22,7 +22,6 @@ pub mod refupdate;
 mod spool;
 pub mod url;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -675,10 +674,16 @@ pub struct RemoteLoc {
 pub struct RemoteIndex {
     /// Pack hashes and lengths.
     pub packs: Vec<(ObjectId, u64)>,
-    /// Object id to location.
-    pub objects: HashMap<ObjectId, RemoteLoc>,
-    /// Records of each pack (same order as `packs`).
-    pub members: Vec<Vec<(ObjectId, u64, u32)>>,
+    /// Records of every pack, pack after pack in the order they were added:
+    /// (id, offset, length). One flat list, not a map: at two million objects a
+    /// map of locations beside the lists of members took ~150 bytes an object.
+    records: Vec<(ObjectId, u64, u32)>,
+    /// Where each pack's records start in `records` (same order as `packs`).
+    starts: Vec<usize>,
+    /// Positions in `records` sorted by id, one per object: the first pack added
+    /// that holds it (packs are added best class first). Built on the first lookup
+    /// after an `add`.
+    by_id: std::sync::OnceLock<Vec<u32>>,
     /// Class of each pack (same order as `packs`).
     pub class: Vec<gc::PackClass>,
     /// The gc record keys seen when the index was loaded (a push compares them
@@ -687,23 +692,62 @@ pub struct RemoteIndex {
 }
 
 impl RemoteIndex {
+    /// Where the object lives (its best pack), if any visible pack holds it.
+    pub fn get(&self, id: &ObjectId) -> Option<RemoteLoc> {
+        let by_id = self.by_id.get_or_init(|| self.sorted_positions());
+        let i = by_id
+            .binary_search_by(|&p| self.records[p as usize].0.cmp(id))
+            .ok()?;
+        let p = by_id[i] as usize;
+        let (_, offset, len) = self.records[p];
+        // The pack whose records hold position `p`.
+        let pack = self.starts.partition_point(|&s| s <= p) - 1;
+        Some(RemoteLoc {
+            pack: pack as u32,
+            offset,
+            len,
+        })
+    }
+
+    fn sorted_positions(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = (0..self.records.len() as u32).collect();
+        // Stable on position: of several copies, the first pack added comes first.
+        v.sort_unstable_by(|a, b| {
+            self.records[*a as usize]
+                .0
+                .cmp(&self.records[*b as usize].0)
+                .then(a.cmp(b))
+        });
+        v.dedup_by_key(|p| self.records[*p as usize].0);
+        v.shrink_to_fit();
+        v
+    }
+
+    /// Records of pack `n` (an index into `packs`): (id, offset, length).
+    pub fn members(&self, n: usize) -> &[(ObjectId, u64, u32)] {
+        let end = self
+            .starts
+            .get(n + 1)
+            .copied()
+            .unwrap_or(self.records.len());
+        &self.records[self.starts[n]..end]
+    }
+
     /// Whether the remote has the object (in any visible pack).
     pub fn contains(&self, id: &ObjectId) -> bool {
-        self.objects.contains_key(id)
+        self.get(id).is_some()
     }
 
     /// Whether the object is in a settled pack: a push may stop its walk there
     /// (everything it references is in settled packs too).
     pub fn settled(&self, id: &ObjectId) -> bool {
-        self.objects
-            .get(id)
+        self.get(id)
             .is_some_and(|l| self.class[l.pack as usize] == gc::PackClass::Settled)
     }
 
     /// Whether the object is in a pack no gc record retires (a push need not send it).
     pub fn kept(&self, id: &ObjectId) -> bool {
-        self.objects
-            .get(id)
+        self.get(id)
             .is_some_and(|l| self.class[l.pack as usize] != gc::PackClass::Retiring)
     }
 
@@ -722,22 +766,14 @@ impl RemoteIndex {
     }
 
     fn add_as(&mut self, idx: &PackIndex, class: gc::PackClass) {
-        let n = self.packs.len() as u32;
         self.packs.push((idx.pack, idx.pack_len));
         self.class.push(class);
-        self.members.push(
-            idx.entries
-                .iter()
-                .map(|e| (e.id, e.offset, e.len))
-                .collect(),
-        );
-        for e in &idx.entries {
-            self.objects.entry(e.id).or_insert(RemoteLoc {
-                pack: n,
-                offset: e.offset,
-                len: e.len,
-            });
-        }
+        self.starts.push(self.records.len());
+        // Exact: doubling would leave up to a second list's worth unused.
+        self.records.reserve_exact(idx.entries.len());
+        self.records
+            .extend(idx.entries.iter().map(|e| (e.id, e.offset, e.len)));
+        self.by_id = std::sync::OnceLock::new();
     }
 }
 
@@ -789,8 +825,9 @@ fn load_index_with(repo: &Repository, remote: &Remote, strict: bool) -> Result<R
         .filter_map(|((p, mtime), idx)| Some((state.class_of(&p.pack, mtime), idx?)))
         .collect();
     classed.sort_by_key(|(c, i)| (*c, i.pack));
-    for (class, idx) in &classed {
-        out.add_as(idx, *class);
+    // Each decoded index goes as soon as its records are copied.
+    for (class, idx) in classed {
+        out.add_as(&idx, class);
     }
     Ok(out)
 }
