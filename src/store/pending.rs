@@ -161,7 +161,7 @@ impl Pending {
         let mut order: Vec<u32> = (0..self.len as u32)
             .filter(|n| self.entry(*n as usize).1.len != 0)
             .collect();
-        order.sort_unstable_by(|a, b| self.entry(*a as usize).0.cmp(&self.entry(*b as usize).0));
+        order.sort_unstable_by_key(|n| self.entry(*n as usize).0);
         order.into_iter().map(|n| self.entry(n as usize))
     }
 

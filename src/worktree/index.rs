@@ -522,9 +522,9 @@ impl Index {
         Ok(recorded)
     }
 
-    fn apply_inner<'e>(
+    fn apply_inner(
         &self,
-        edits: &mut dyn Iterator<Item = (&'e [u8], Option<IndexEntry>)>,
+        edits: &mut dyn Iterator<Item = (&[u8], Option<IndexEntry>)>,
         stamp: i64,
         record: Option<(&Base, ObjectId)>,
     ) -> Result<(bool, Written)> {
