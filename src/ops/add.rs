@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, IoContext, Result};
+use crate::id::ObjectId;
 use crate::object::EntryMode;
 use crate::paths::{display_path, os_path, path_within};
 use crate::progress::Progress;
@@ -108,91 +109,120 @@ pub fn add(
     progress.start("adding", Some(todo_len as u64));
     let root = repo.root();
     let (modified, untracked) = (delta.modified, delta.untracked);
-    // Straight from the delta's two lists, not a third holding both: a first add of
-    // a large tree lists every file.
-    let store_all = || -> Vec<Result<(Vec<u8>, IndexEntry, bool)>> {
-        let store = |f: WorkFile, was_tracked: bool| {
-            let r = store_one(repo, root, &f).map(|entry| (f.path, entry, was_tracked));
+    // One id per file, in the order of `modified` then `untracked`: the files stay in
+    // the delta's lists and the index is written straight from them, with no list
+    // of edits beside (a first add of a large tree lists every file, and each copy
+    // of that list costs about 100 bytes a file).
+    let failed = std::sync::Mutex::new(Vec::new());
+    let store_all = || -> Vec<ObjectId> {
+        let store = |i: usize, f: &WorkFile| {
+            let id = match store_one(repo, root, f) {
+                Ok(entry) => entry.id,
+                Err(e) => {
+                    failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, e));
+                    ObjectId([0; 32])
+                }
+            };
             progress.inc(1);
-            r
+            id
         };
+        let first = modified.len();
         modified
-            .into_par_iter()
-            .map(|(f, _)| store(f, true))
-            .chain(untracked.into_par_iter().map(|f| store(f, false)))
+            .par_iter()
+            .enumerate()
+            .map(|(i, (f, _))| store(i, f))
+            .chain(
+                untracked
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, f)| store(first + i, f)),
+            )
             .collect()
     };
-    let stored = match hashing_pool(todo_len) {
+    let ids = match hashing_pool(todo_len) {
         Some(pool) => pool.install(store_all),
         None => store_all(),
     };
     progress.finish();
-    let mut edits = Vec::with_capacity(stored.len() + delta.deleted.len());
-    // Which edits stage a change: their paths become `report.changed` once the edits
-    // are applied, moved rather than copied (a first add stages every path).
-    let mut changes = Vec::with_capacity(edits.capacity());
-    let mut errors = Vec::new();
-    let mut dirs = HashMap::new();
-    for r in stored {
-        match r {
-            Ok((path, entry, was_tracked)) => {
-                if was_tracked {
-                    // `old` holds the entries of the modified paths (what they were).
-                    if delta
-                        .old
-                        .get(&path)
-                        .is_some_and(|e| e.id == entry.id && e.mode == entry.mode)
-                    {
-                        // Only the stat changed: refresh it, not a modification.
-                        changes.push(false);
-                    } else {
-                        report.modified += 1;
-                        changes.push(true);
-                    }
-                } else {
-                    report.added += 1;
-                    // A tracked path has no entry above or below it (every Set removes
-                    // those), so only a new path can conflict.
-                    if !index_empty {
-                        for e in conflicting_removals(&reader, &path, &mut dirs)? {
-                            edits.push(e);
-                            changes.push(false);
-                        }
-                    }
-                    changes.push(true);
-                }
-                edits.push(IndexEdit::Set(path, entry));
-            }
-            Err(e) => errors.push(e),
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !failed.is_empty() {
+        // In the order of the files, whichever thread failed first.
+        failed.sort_by_key(|(i, _)| *i);
+        return Err(first_or_multiple(
+            failed.into_iter().map(|(_, e)| e).collect(),
+            "add",
+        ));
+    }
+    let (modified_ids, untracked_ids) = ids.split_at(modified.len());
+    // Whether each modified path's content changed (else only its stat is refreshed).
+    let mut content_changed = Vec::with_capacity(modified.len());
+    for ((f, _), id) in modified.iter().zip(modified_ids) {
+        // `old` holds the entries of the modified paths (what they were).
+        let same = delta
+            .old
+            .get(&f.path)
+            .is_some_and(|e| e.id == *id && e.mode == f.mode);
+        if !same {
+            report.modified += 1;
+        }
+        content_changed.push(!same);
+    }
+    report.added = untracked.len() as u64;
+    // A tracked path has no entry above or below it (every Set removes those), so
+    // only a new path can conflict. Their paths are not set by this add (a file
+    // cannot be both a directory and a file), so they may go first.
+    let mut conflicts = Vec::new();
+    if !index_empty {
+        let mut dirs = HashMap::new();
+        for f in &untracked {
+            conflicts.extend(conflicting_removals(&reader, &f.path, &mut dirs)?);
         }
     }
-    if !errors.is_empty() {
-        return Err(first_or_multiple(errors, "add"));
-    }
-    for path in delta.deleted {
-        report.removed += 1;
-        edits.push(IndexEdit::Remove(path));
-    }
+    report.removed = delta.deleted.len() as u64;
     repo.store.flush()?;
     let stats = repo.store.write_stats();
     report.new_objects = stats.objects;
     report.new_bytes = stats.bytes;
     drop(reader);
-    let version = if edits.is_empty() {
+    let entry = |f: &WorkFile, id: &ObjectId| IndexEntry {
+        mode: f.mode,
+        id: *id,
+        stat: f.stat,
+    };
+    let version = if conflicts.is_empty() && ids.is_empty() && delta.deleted.is_empty() {
         IndexVersion {
             generation: read_at.generation,
             stamp: read_at.stamp,
         }
     } else {
-        repo.index.apply_versioned(&edits, stamp)?
+        let edits = conflicts
+            .iter()
+            .map(IndexEdit::as_ref)
+            .chain(
+                modified
+                    .iter()
+                    .zip(modified_ids)
+                    .map(|((f, _), id)| (f.path.as_slice(), Some(entry(f, id)))),
+            )
+            .chain(
+                untracked
+                    .iter()
+                    .zip(untracked_ids)
+                    .map(|(f, id)| (f.path.as_slice(), Some(entry(f, id)))),
+            )
+            .chain(delta.deleted.iter().map(|p| (p.as_slice(), None)));
+        repo.index.apply_each(edits, stamp)?
     };
-    report.changed = edits
+    drop((ids, conflicts, delta.deleted));
+    // The paths move from the file lists, not copied.
+    report.changed = modified
         .into_iter()
-        .zip(changes)
-        .filter_map(|(e, changed)| match e {
-            IndexEdit::Set(path, _) if changed => Some(path),
-            _ => None,
-        })
+        .zip(content_changed)
+        .filter_map(|((f, _), changed)| changed.then_some(f.path))
+        .chain(untracked.into_iter().map(|f| f.path))
         .collect();
     if let Some(s) = session {
         // Everything found is staged now: nothing is remembered as not clean.

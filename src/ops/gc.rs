@@ -5,6 +5,7 @@
 //! deleted. A crash at any point leaves either the old packs or the new ones
 //! fully indexed; stray pack files are removed by the next gc.
 
+use redb::ReadableTable;
 use serde::Serialize;
 
 use crate::error::{IoContext, Result};
@@ -206,61 +207,38 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
         .into_iter()
         .filter(|id| !live.contains(id))
         .collect();
-    let objects = store.all_objects()?;
-    // Liveness by position in `objects`; the marks' id list can go then. The
-    // write lock keeps the table as `reachable` read it, so both lists are the
-    // same; should they differ, each id is looked up.
-    let same = objects.len() == live.ids().len()
-        && objects.iter().zip(live.ids()).all(|((a, _), b)| a == b);
-    let alive: Vec<bool> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| {
-            if same {
-                live.is_marked(i)
-            } else {
-                live.contains(id)
-            }
-        })
-        .collect();
-    drop(live);
+    // The locations of the live objects only, by position in the marks' id list
+    // (16 bytes each), rather than every object with its id (44 bytes each) beside
+    // the marks' ids.
+    let (mut kept, dead) = live_locations(store, &live)?;
     let packs = store.all_packs()?;
     let mut report = GcReport {
         packs_before: packs.len() as u64,
         bytes_before: packs.iter().map(|(_, l)| l).sum(),
         ..GcReport::default()
     };
-    let dead = alive.iter().filter(|a| !**a).count() as u64;
     let max_pack = packs.iter().map(|(n, _)| *n).max().unwrap_or(0);
     let small_packs = packs
         .iter()
         .filter(|(_, l)| *l < crate::store::PACK_TARGET_SIZE / 2)
         .count();
     if dead == 0 && small_packs <= 1 {
-        report.kept = objects.len() as u64;
+        report.kept = live.ids().len() as u64;
         report.packs_after = report.packs_before;
         report.bytes_after = report.bytes_before;
         remove_temp_files(repo)?;
         return Ok(report);
     }
-    // Copy live records into new packs numbered after every existing one.
-    // Positions in `objects`, in pack order: 4 bytes each rather than a copy.
-    let mut keep: Vec<u32> = (0..objects.len() as u32)
-        .filter(|i| alive[*i as usize])
-        .collect();
-    keep.sort_by_key(|i| {
-        let l = &objects[*i as usize].1;
-        (l.pack, l.offset)
-    });
+    // Copy live records into new packs numbered after every existing one, in pack
+    // order, each location replaced by the new one as its record is copied.
+    kept.sort_unstable_by_key(|(_, l)| (l.pack, l.offset));
     report.dropped = dead;
-    report.kept = keep.len() as u64;
+    report.kept = kept.len() as u64;
     store.close_writer()?;
     let mut writer = NewPacks::new(repo, max_pack + 1)?;
-    let mut moved = Vec::with_capacity(keep.len());
     let mut open: Option<(u32, std::fs::File)> = None;
     let mut buf = Vec::new();
-    for &i in &keep {
-        let loc = &objects[i as usize].1;
+    for (_, loc) in kept.iter_mut() {
         let path = pack::pack_path(store.packs_dir(), loc.pack);
         // In pack order: each pack is opened once, not once per record.
         let f = match &open {
@@ -273,10 +251,12 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
         buf.resize(loc.len as usize, 0);
         std::os::unix::fs::FileExt::read_exact_at(f, &mut buf, loc.offset as u64)
             .ctx("reading pack", &path)?;
-        let new_loc = writer.append(&buf)?;
-        moved.push(new_loc);
+        *loc = writer.append(&buf)?;
     }
+    drop(open);
     let new_packs = writer.finish()?;
+    // Back in id order: the table is written front to back, not at random.
+    kept.sort_unstable_by_key(|(i, _)| *i);
     // Once the transaction drops them from the table, the old packs are garbage:
     // recorded first, so a crash before their deletion still proves it.
     for (n, _) in &packs {
@@ -284,12 +264,11 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
     }
     let db = store.db();
     let tables = Tables {
-        objects: &objects,
-        keep: &keep,
-        alive: &alive,
+        live: &live,
+        kept: &kept,
         dead_commits: &dead_commits,
     };
-    if let Err(e) = db.guard(|| switch_tables(repo, &tables, &packs, &moved, &new_packs)) {
+    if let Err(e) = db.guard(|| switch_tables(repo, &tables, &packs, &new_packs)) {
         store.mark_uncertain();
         return Err(e);
     }
@@ -301,14 +280,55 @@ pub fn gc(repo: &WritableRepo, keep: &[Retained]) -> Result<GcReport> {
     Ok(report)
 }
 
+/// Walks the objects table beside the marks (both in id order): the location of
+/// each live object with its position in the marks' id list, and how many are dead.
+fn live_locations(
+    store: &crate::store::ObjectStore,
+    live: &IdMarks,
+) -> Result<(Vec<(u32, crate::store::Location)>, u64)> {
+    let db = store.db();
+    db.guard(|| {
+        let tx = db.read()?;
+        let table = tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
+        let ids = live.ids();
+        // The write lock keeps the table as `reachable` read it; should it differ
+        // anyway, gc stops rather than drop an object it did not walk.
+        let changed = || {
+            crate::error::Error::Corrupt(format!(
+                "{}: the objects table changed while gc read it; nothing was removed",
+                db.path().display()
+            ))
+        };
+        let mut kept = Vec::with_capacity(live.marked());
+        let mut dead = 0u64;
+        let mut i = 0usize;
+        for item in table.iter().map_err(|e| db.err(e))? {
+            let (k, v) = item.map_err(|e| db.err(e))?;
+            if ids.get(i).map(|id| id.0) != Some(k.value()) {
+                return Err(changed());
+            }
+            if live.is_marked(i) {
+                let (pack, offset, len) = v.value();
+                kept.push((i as u32, crate::store::Location { pack, offset, len }));
+            } else {
+                dead += 1;
+            }
+            i += 1;
+        }
+        if i != ids.len() {
+            return Err(changed());
+        }
+        Ok((kept, dead))
+    })
+}
+
 /// What gc read of the store before repacking, for [`switch_tables`].
 struct Tables<'a> {
-    /// Every stored object, as `all_objects` gave it.
-    objects: &'a [(ObjectId, crate::store::Location)],
-    /// Positions in `objects` of the records copied, in the order of `moved`.
-    keep: &'a [u32],
-    /// Whether each of `objects` is reachable.
-    alive: &'a [bool],
+    /// Every stored object, marked when reachable.
+    live: &'a IdMarks,
+    /// Positions in `live`'s id list of the records copied, with their new
+    /// locations, in id order.
+    kept: &'a [(u32, crate::store::Location)],
     /// Stored commits no longer reachable.
     dead_commits: &'a [ObjectId],
 }
@@ -318,7 +338,6 @@ fn switch_tables(
     repo: &Repository,
     old: &Tables,
     packs: &[(u32, u64)],
-    moved: &[crate::store::Location],
     new_packs: &[(u32, u64)],
 ) -> Result<()> {
     let store = &repo.store;
@@ -326,13 +345,14 @@ fn switch_tables(
     let tx = db.write()?;
     {
         let mut t = tx.open_table(OBJECTS).map_err(|e| db.err(e))?;
-        for ((id, _), alive) in old.objects.iter().zip(old.alive) {
-            if !alive {
+        let ids = old.live.ids();
+        for (i, id) in ids.iter().enumerate() {
+            if !old.live.is_marked(i) {
                 t.remove(&id.0).map_err(|e| db.err(e))?;
             }
         }
-        for (&i, l) in old.keep.iter().zip(moved) {
-            let id = &old.objects[i as usize].0;
+        for (i, l) in old.kept {
+            let id = &ids[*i as usize];
             t.insert(&id.0, (l.pack, l.offset, l.len))
                 .map_err(|e| db.err(e))?;
         }

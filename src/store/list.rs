@@ -161,6 +161,11 @@ impl IdMarks {
         }
     }
 
+    /// How many stored objects are marked.
+    pub fn marked(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     /// Whether `id` was added.
     pub fn contains(&self, id: &ObjectId) -> bool {
         match self.position(id) {
@@ -184,6 +189,7 @@ mod tests {
         assert!(!m.contains(&ObjectId([8; 32])));
         assert!(m.insert(ObjectId([199; 32])));
         assert!(m.is_marked(199));
+        assert_eq!(m.marked(), 2);
         // Not stored: kept apart.
         assert!(m.insert(ObjectId([250; 32])));
         assert!(!m.insert(ObjectId([250; 32])));

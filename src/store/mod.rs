@@ -10,6 +10,7 @@ mod bgio;
 pub mod chunk;
 mod list;
 pub mod pack;
+mod pending;
 mod read;
 mod write;
 
@@ -95,7 +96,7 @@ pub struct ObjectStore {
     alloc: Mutex<PackAlloc>,
     /// A read snapshot of the objects table, reused for lookups until the next flush.
     snapshot: Mutex<Option<Arc<ObjectsTable>>>,
-    pending: Mutex<HashMap<ObjectId, Location>>,
+    pending: Mutex<pending::Pending>,
     pending_commits: Mutex<Vec<ObjectId>>,
     readers: Mutex<HashMap<u32, Arc<File>>>,
     stats: Mutex<WriteStats>,
@@ -137,7 +138,7 @@ impl ObjectStore {
                 .collect(),
             alloc: Mutex::new(PackAlloc::default()),
             snapshot: Mutex::new(None),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(pending::Pending::default()),
             pending_commits: Mutex::new(Vec::new()),
             readers: Mutex::new(HashMap::new()),
             stats: Mutex::new(WriteStats::default()),

@@ -41,7 +41,7 @@ impl ObjectStore {
     /// Looks up where an object is stored.
     pub fn locate(&self, id: &ObjectId) -> Result<Option<Location>> {
         if let Some(loc) = self.pending.lock().map_err(poisoned)?.get(id) {
-            return Ok(Some(*loc));
+            return Ok(Some(loc));
         }
         let table = self.objects_snapshot()?;
         let Some(table) = table else { return Ok(None) };
@@ -247,7 +247,7 @@ impl ObjectStore {
         {
             let pending = self.pending.lock().map_err(poisoned)?;
             for (i, id) in ids.iter().enumerate() {
-                locs[i] = pending.get(id).copied();
+                locs[i] = pending.get(id);
             }
         }
         if let Some(table) = self.objects_snapshot()? {

@@ -411,13 +411,14 @@ impl ObjectStore {
             }
             let offset = u32::try_from(w.len)
                 .map_err(|_| Error::Corrupt(format!("pack {} exceeds 4 GiB", w.path.display())))?;
-            w.len += record_len;
             let loc = Location {
                 pack: w.n,
                 offset,
                 len: record_len as u32,
             };
-            pending.insert(id, loc);
+            // Recorded before the space is taken: a failure leaves no hole in the pack.
+            pending.insert(id, loc)?;
+            w.len += record_len;
             (w.file.clone(), w.path.clone(), loc)
         };
         if let Err(e) = self.storage.write_at(&file, &path, loc.offset as u64, buf) {
@@ -524,7 +525,7 @@ impl ObjectStore {
                 pack_lens.insert(w.n, w.len);
             }
         }
-        for loc in pending.values() {
+        for (_, loc) in pending.iter() {
             let end = loc.offset as u64 + loc.len as u64;
             let e = pack_lens.entry(loc.pack).or_insert(end);
             *e = (*e).max(end);
@@ -586,16 +587,14 @@ impl ObjectStore {
     /// packs' new committed lengths and the new commits.
     pub(super) fn index_transaction(
         &self,
-        pending: &HashMap<ObjectId, Location>,
+        pending: &super::pending::Pending,
         pack_lens: &HashMap<u32, u64>,
         commits: &[ObjectId],
     ) -> Result<redb::WriteTransaction> {
         let tx = self.db.write()?;
         {
             let mut objects = tx.open_table(OBJECTS).map_err(|e| self.db.err(e))?;
-            let mut ids: Vec<_> = pending.iter().collect();
-            ids.sort_unstable_by_key(|(id, _)| **id);
-            for (id, loc) in ids {
+            for (id, loc) in pending.sorted() {
                 objects
                     .insert(&id.0, (loc.pack, loc.offset, loc.len))
                     .map_err(|e| self.db.err(e))?;

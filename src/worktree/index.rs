@@ -171,6 +171,16 @@ pub enum IndexEdit {
     Remove(Vec<u8>),
 }
 
+impl IndexEdit {
+    /// The path and the entry it sets (`None`: removed).
+    pub fn as_ref(&self) -> (&[u8], Option<IndexEntry>) {
+        match self {
+            IndexEdit::Set(p, e) => (p, Some(*e)),
+            IndexEdit::Remove(p) => (p, None),
+        }
+    }
+}
+
 /// Clears the mtime of an entry too recent to trust (see the module docs).
 fn smudge_if_racy(mut entry: IndexEntry, stamp: i64) -> IndexEntry {
     if entry.stat.mtime_ns >= stamp - RACY_WINDOW_NS {
@@ -376,7 +386,7 @@ impl Index {
     pub fn open(dsv_dir: &Path, write: bool, storage: Arc<dyn Storage>) -> Result<Index> {
         let path = dsv_dir.join("index.redb");
         let db = if write {
-            Db::open_existing_rw(&path, storage)?
+            Db::open_existing_rw_cached(&path, storage, crate::db::SEQUENTIAL_CACHE)?
         } else {
             Db::open_ro(&path)?
         };
@@ -462,8 +472,34 @@ impl Index {
     /// [`Index::apply`], returning the version the write left (for a token saved
     /// against it).
     pub fn apply_versioned(&self, edits: &[IndexEdit], stamp: i64) -> Result<IndexVersion> {
-        let (_, written) = self.db.guard(|| self.apply_inner(edits, stamp, None))?;
+        let (_, written) = self
+            .db
+            .guard(|| self.apply_inner(&mut edits.iter().map(IndexEdit::as_ref), stamp, None))?;
         self.carry_edits(&written, edits);
+        Ok(written.after)
+    }
+
+    /// [`Index::apply_versioned`] for edits not held in one list (a first add of a
+    /// large tree would hold every path twice): each item is a path with its new
+    /// entry, `None` to remove it. All in one transaction, as `apply`.
+    pub fn apply_each<'e>(
+        &self,
+        edits: impl Iterator<Item = (&'e [u8], Option<IndexEntry>)>,
+        stamp: i64,
+    ) -> Result<IndexVersion> {
+        let token = super::fsmonitor::token::has_token(&self.dsv_dir);
+        let mut paths = Vec::new();
+        let mut edits = edits.inspect(|(p, _)| {
+            if token {
+                paths.push(p.to_vec());
+            }
+        });
+        let (_, written) = self
+            .db
+            .guard(|| self.apply_inner(&mut edits, stamp, None))?;
+        if token {
+            self.carry(&written, Some(&paths));
+        }
         Ok(written.after)
     }
 
@@ -478,16 +514,17 @@ impl Index {
         base: &Base,
         tree: ObjectId,
     ) -> Result<bool> {
-        let (recorded, written) = self
-            .db
-            .guard(|| self.apply_inner(edits, stamp, Some((base, tree))))?;
+        let (recorded, written) = self.db.guard(|| {
+            let mut each = edits.iter().map(IndexEdit::as_ref);
+            self.apply_inner(&mut each, stamp, Some((base, tree)))
+        })?;
         self.carry_edits(&written, edits);
         Ok(recorded)
     }
 
     fn apply_inner(
         &self,
-        edits: &[IndexEdit],
+        edits: &mut dyn Iterator<Item = (&[u8], Option<IndexEntry>)>,
         stamp: i64,
         record: Option<(&Base, ObjectId)>,
     ) -> Result<(bool, Written)> {
@@ -515,18 +552,18 @@ impl Index {
             };
             let mut table = tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
             let mut smudged = tx.open_table(SMUDGED).map_err(|e| self.db.err(e))?;
-            for edit in edits {
+            for (path, edit) in edits {
                 match edit {
-                    IndexEdit::Set(path, entry) => {
-                        let entry = smudge_if_racy(*entry, stamp);
+                    Some(entry) => {
+                        let entry = smudge_if_racy(entry, stamp);
                         table
-                            .insert(path.as_slice(), entry.encode().as_slice())
+                            .insert(path, entry.encode().as_slice())
                             .map_err(|e| self.db.err(e))?;
                         note_smudged(&mut smudged, path, Some(&entry))
                             .map_err(|e| self.db.err(e))?;
                     }
-                    IndexEdit::Remove(path) => {
-                        table.remove(path.as_slice()).map_err(|e| self.db.err(e))?;
+                    None => {
+                        table.remove(path).map_err(|e| self.db.err(e))?;
                         note_smudged(&mut smudged, path, None).map_err(|e| self.db.err(e))?;
                     }
                 }

@@ -1446,6 +1446,45 @@ fn commit_memory_grows_by_under_360_bytes_a_file() {
 }
 
 #[test]
+fn add_memory_grows_by_under_540_bytes_a_file() {
+    // The peak of a first `add -A`, 30,000 small files against 2,000. The store's
+    // records not yet indexed were a hash map (up to 1.5x its size held while it
+    // grew), and the staged files were held three times: the walk's list, one
+    // result per file, then the index edits: about 600 bytes a file. Now the index
+    // is written straight from the walk's list with one id a file beside it and the
+    // records sit in a compact table: 430-490 (half of it redb's page caches, which
+    // stop growing at 64 MiB a database).
+    const SMALL: usize = 2_000;
+    const LARGE: usize = 30_000;
+    const BUDGET: u64 = 540;
+    let peak = |n: usize| -> u64 {
+        let repo = common::TestRepo::init();
+        for i in 0..n {
+            write(
+                repo.root(),
+                &format!("d{:02}/f{i:06}.txt", i / 1000),
+                format!("frame {i}\n"),
+            );
+        }
+        let (code, peak) = repo.exit_and_peak_rss_in(repo.root(), &["add", "-A"]);
+        assert_eq!(code, 0, "dsv add -A exited {code}");
+        // Everything staged, with the content it has: clean once committed.
+        repo.ok(["commit", "-q", "-m", "A"]);
+        let out = repo.ok(["status", "--porcelain"]).stdout;
+        assert!(out.trim().is_empty(), "after add -A and commit: {out}");
+        peak
+    };
+    let (s, l) = (peak(SMALL), peak(LARGE));
+    let per_file = l.saturating_sub(s) / (LARGE - SMALL) as u64;
+    assert!(
+        per_file <= BUDGET,
+        "add -A: {} -> {} MiB from {SMALL} to {LARGE} files, {per_file} bytes a file (budget {BUDGET})",
+        s >> 20,
+        l >> 20
+    );
+}
+
+#[test]
 fn fsck_and_gc_memory_grows_by_under_420_bytes_a_file() {
     // Each command's peak in a repository of 30,000 small files against one of
     // 2,000. Loading the worktree index whole (~320 bytes an entry) and keeping
