@@ -1193,8 +1193,7 @@ fn computed(
         Some(&(node, f)) => walk.file_counts(bytes, &node.file_path(f), &node.scope),
         None => Ok(None),
     })?;
-    // Freed before the counts are handed out and encoded for the cache: a
-    // million ids and jobs are a tenth of the peak.
+    // Not needed to hand out and encode the counts for the cache.
     drop(jobs);
     drop(ids);
     t.mark("read-parse");

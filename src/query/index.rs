@@ -489,9 +489,14 @@ pub(super) fn build_tree_or_file(
     tree: &ObjectId,
     cache: &QueryCache,
 ) -> Result<Option<IndexParts>> {
+    let mut t = crate::trace::Phases::start("query");
     if let Some(index) = cache.derive(store, tree) {
-        return Ok(Some(index.with_schema()));
+        t.mark("derive");
+        let index = index.with_schema();
+        t.mark("schema");
+        return Ok(Some(index));
     }
+    t.mark("derive-none");
     if cache.build_into_file(store, tree)? {
         return Ok(None);
     }
