@@ -573,6 +573,10 @@ impl IndexParts {
     }
 }
 
+/// Gives back the memory of bytes of a mapped index once read (see
+/// [`Loaded::select_releasing`]).
+pub(super) type Release<'r> = &'r (dyn Fn(&[u8]) + Sync);
+
 /// Attribute schema and invalid boxes of every frame of a view.
 type Scan = (Schema, (u64, Vec<(u64, String)>));
 
@@ -1462,7 +1466,7 @@ fn select_chunks<E: Send, J>(
     known: Known,
     decode: bool,
     judge: impl Fn() -> J + Sync,
-    release: Option<&(dyn Fn(&[u8]) + Sync)>,
+    release: Option<Release>,
 ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
