@@ -366,7 +366,24 @@ pub fn run() -> i32 {
     }
     if std::env::var_os("DSV_TRACE_PERF").is_some() {
         dsv::trace::install(Box::new(|name, d| {
-            eprintln!("perf: {name} {:.3} s", d.as_secs_f64())
+            // With the resident and peak memory so far (Linux): where the
+            // memory goes shows phase by phase.
+            let mem = std::fs::read_to_string("/proc/self/status")
+                .map(|s| {
+                    let kib = |k: &str| {
+                        s.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| {
+                            v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                        })
+                    };
+                    match (kib("VmRSS:"), kib("VmHWM:")) {
+                        (Some(r), Some(h)) => {
+                            format!(" rss {} MiB peak {} MiB", r / 1024, h / 1024)
+                        }
+                        _ => String::new(),
+                    }
+                })
+                .unwrap_or_default();
+            eprintln!("perf: {name} {:.3} s{mem}", d.as_secs_f64())
         }));
     }
     let mut open = OpenOptions::default();

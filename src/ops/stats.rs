@@ -1193,11 +1193,15 @@ fn computed(
         Some(&(node, f)) => walk.file_counts(bytes, &node.file_path(f), &node.scope),
         None => Ok(None),
     })?;
+    // Not needed to hand out and encode the counts for the cache.
     drop(jobs);
+    drop(ids);
     t.mark("read-parse");
     fill_known(&mut node, &mut counts.into_iter());
     let computed = Computed::default();
     let stats = walk.total(&mut node, &computed)?;
+    // The walk's lists of label files are not needed to write the cache.
+    drop(node);
     t.mark("total");
     let subtrees = computed.subtrees.into_inner().unwrap_or_default();
     let files = computed.files.into_inner().unwrap_or_default();

@@ -620,6 +620,34 @@ impl DirsMemo {
     }
 }
 
+/// Label-file candidates of a version, as positions in its file list.
+struct Cands<'a> {
+    files: &'a [(String, FileState)],
+    at: Vec<u32>,
+}
+
+impl<'a> Cands<'a> {
+    fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// The path of candidate `i` (which must be one).
+    fn path(&self, i: usize) -> &'a str {
+        &self.files[self.at[i] as usize].0
+    }
+
+    /// The content id of candidate `i` (which must be one).
+    fn id(&self, i: usize) -> ObjectId {
+        self.files[self.at[i] as usize].1.id
+    }
+
+    /// The path of candidate `i`, if there is one.
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let &f = self.at.get(i)?;
+        self.files.get(f as usize).map(|(p, _)| p.as_str())
+    }
+}
+
 /// A frame of the version: path, content id, size.
 pub(super) struct FrameFile<'a> {
     pub(super) path: &'a str,
@@ -627,14 +655,21 @@ pub(super) struct FrameFile<'a> {
     pub(super) size: u64,
 }
 
+/// Takes the chunks of an index being built, in order: (chunks in all,
+/// frames in this one, its bytes); false stops the build's handing over
+/// (a write failed).
+pub(super) type ChunkSink<'s> = &'s mut dyn FnMut(usize, usize, &[u8]) -> bool;
+
 /// Builds the encoded index of a version given as a path -> state map,
 /// parsing only the label files `cache` does not already hold, and the
-/// sidecar only when `sidecar_cache` does not hold its rows.
+/// sidecar only when `sidecar_cache` does not hold its rows. With `sink`,
+/// the chunks go to it as they are made and the parts come back without them.
 pub(super) fn build(
     store: &ObjectStore,
     files: &[(String, FileState)],
     cache: &ParseCache,
     sidecar_cache: &ParseCache,
+    sink: Option<ChunkSink<'_>>,
 ) -> Result<codec::IndexParts> {
     let mut t = crate::trace::Phases::start("query.build");
     let plain = Files {
@@ -653,11 +688,20 @@ pub(super) fn build(
         .iter()
         .filter(|r| **r == Some(Some(Role::Frame)))
         .count();
-    let mut frames: Vec<FrameFile> = Vec::with_capacity(n_frames);
+    // Frames and candidates as positions in `files`: a path and an id each
+    // would be a hundred bytes a frame more at the peak.
+    let mut frames: Vec<u32> = Vec::with_capacity(n_frames);
     let mut by_path: FxHashMap<&str, u32> = FxHashMap::default();
     by_path.reserve(n_frames);
-    let mut cands: Vec<(&str, ObjectId)> = Vec::new();
-    for ((path, st), role) in files.iter().zip(roles) {
+    let mut cands = Cands {
+        files,
+        at: Vec::new(),
+    };
+    let Ok(_) = u32::try_from(files.len()) else {
+        return Err(Error::Labels("more than 4 billion files".into()));
+    };
+    for (fi, ((path, _), role)) in files.iter().zip(roles).enumerate() {
+        let fi = fi as u32;
         let Some(role) = role else { continue };
         match role {
             Some(Role::Frame) => {
@@ -665,14 +709,10 @@ pub(super) fn build(
                     return Err(Error::Labels("more than 4 billion frames".into()));
                 };
                 by_path.insert(path, i);
-                frames.push(FrameFile {
-                    path,
-                    id: st.id,
-                    size: st.size,
-                });
+                frames.push(fi);
             }
             Some(Role::Other) => {}
-            _ => cands.push((path, st.id)),
+            _ => cands.at.push(fi),
         }
     }
     let src = Files {
@@ -686,7 +726,7 @@ pub(super) fn build(
     // Candidates come in path order, so a directory's files come in a few runs
     // (its subdirectories' files can split them): maps are asked once per run.
     let mut runs: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
-    for (i, (p, _)) in cands.iter().enumerate() {
+    for (i, p) in (0..cands.len()).map(|i| (i, cands.path(i))) {
         let dir = parent(p);
         match runs.last_mut() {
             Some((d, r)) if *d == dir => r.end = i + 1,
@@ -710,7 +750,7 @@ pub(super) fn build(
         let mut slots: Vec<Option<usize>> = vec![None; buckets as usize];
         for i in r {
             let bucket = if buckets > 1 {
-                name_hash(file_name(cands[i].0)) % buckets
+                name_hash(file_name(cands.path(i))) % buckets
             } else {
                 0
             };
@@ -751,7 +791,7 @@ pub(super) fn build(
             let mut lists: Vec<(usize, NamesResult, [u8; 16])> = Vec::new();
             let mut of = Vec::with_capacity(g.members.len());
             for &i in &g.members {
-                let path = cands[i].0;
+                let path = cands.path(i);
                 let rule = rule_at(&layout, path);
                 let at = match lists.iter().position(|(r, _, _)| *r == rule) {
                     Some(at) => at,
@@ -794,7 +834,7 @@ pub(super) fn build(
             let Some((blob, known)) = &known else {
                 continue;
             };
-            let (path, id) = &cands[i];
+            let (path, id) = (cands.path(i), &cands.id(i));
             if let Some((kid, kctx, parse)) = known.get(file_name(path))
                 && *kid == id.0.as_slice()
                 && *kctx == d.as_slice()
@@ -832,10 +872,10 @@ pub(super) fn build(
     let missing: Vec<usize> = (0..cands.len())
         .filter(|&i| matches!(sources[i], Source::Missing))
         .collect();
-    let ids: Vec<ObjectId> = missing.iter().map(|&i| cands[i].1).collect();
+    let ids: Vec<ObjectId> = missing.iter().map(|&i| cands.id(i)).collect();
     // A large file's bytes come owned, so that their room can be reused.
     let fresh: Vec<Vec<u8>> = store.get_many_with_cow(&ids, |k, bytes| {
-        let Some((path, _)) = missing.get(k).and_then(|&i| cands.get(i)) else {
+        let Some(path) = missing.get(k).and_then(|&i| cands.get(i)) else {
             return Ok(Vec::new());
         };
         let names = missing.get(k).and_then(|&i| names_at(i)).map(|(n, _)| n);
@@ -902,8 +942,8 @@ pub(super) fn build(
                 cache.store(groups, |g, out| {
                     codec::varint(out, g.members.len() as u64);
                     for &i in &g.members {
-                        codec::string(out, file_name(cands[i].0));
-                        out.extend_from_slice(&cands[i].1.0);
+                        codec::string(out, file_name(cands.path(i)));
+                        out.extend_from_slice(&cands.id(i).0);
                         out.extend_from_slice(names_at(i).map_or(&[0; 16], |(_, d)| d));
                         let p = parse_of(i);
                         codec::varint(out, p.len() as u64);
@@ -938,7 +978,7 @@ pub(super) fn build(
                 let mut warns = Vec::new();
                 let mut invalid = Vec::new();
                 for i in run {
-                    let label_path: &str = cands[i].0;
+                    let label_path: &str = cands.path(i);
                     let Some(parsed) = read_parse(parse_of(i)) else {
                         return Err(Error::Labels(format!(
                             "{label_path}: internal error: a parsed label file does not decode"
@@ -990,8 +1030,8 @@ pub(super) fn build(
             contrib.extend(c);
             w.into_iter().for_each(&mut warn);
             invalid.extend(bad.into_iter().map(|(l, f, w)| codec::Invalid {
-                file: cands[l as usize].0.to_string(),
-                frame: f.map(|f| frames[f as usize].path.to_string()),
+                file: cands.path(l as usize).to_string(),
+                frame: f.map(|f| files[frames[f as usize] as usize].0.clone()),
                 message: w,
             }));
         }
@@ -1018,48 +1058,74 @@ pub(super) fn build(
         }
 
         // The frames, chunk by chunk in parallel.
-        let chunks: Vec<(usize, Vec<u8>)> = frames
-            .par_chunks(codec::CHUNK)
-            .enumerate()
-            .map(|(ci, chunk)| {
-                let first = ci * codec::CHUNK;
-                let lo = contrib.partition_point(|c| (c.0 as usize) < first);
-                let hi = contrib.partition_point(|c| (c.0 as usize) < first + chunk.len());
-                let mut contrib = contrib.get(lo..hi).unwrap_or(&[]);
-                let mut out = Vec::with_capacity(chunk.len() * 256);
-                let mut one = Vec::new();
-                let mut entries: Vec<(usize, Format, Entry)> = Vec::new();
-                for (k, f) in chunk.iter().enumerate() {
-                    let fi = first + k;
-                    let n = contrib.iter().take_while(|c| c.0 as usize == fi).count();
-                    entries.clear();
-                    for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
-                        let bytes = parse_of(cand as usize);
-                        // Checked by `read_parse` when the entry was resolved.
-                        let format = bytes
-                            .get(1)
-                            .and_then(|&t| crate::labels::format_from_tag(t));
-                        let e = bytes
-                            .get(at..)
-                            .and_then(|b| read_entry(&mut Reader::new(b)));
-                        if let (Some(format), Some(e)) = (format, e) {
-                            entries.push((cand as usize, format, e));
-                        }
+        let encode_chunk = |ci: usize, chunk: &[u32]| -> (usize, Vec<u8>) {
+            let first = ci * codec::CHUNK;
+            let lo = contrib.partition_point(|c| (c.0 as usize) < first);
+            let hi = contrib.partition_point(|c| (c.0 as usize) < first + chunk.len());
+            let mut contrib = contrib.get(lo..hi).unwrap_or(&[]);
+            let mut out = Vec::with_capacity(chunk.len() * 256);
+            let mut one = Vec::new();
+            let mut entries: Vec<(usize, Format, Entry)> = Vec::new();
+            for (k, f) in chunk.iter().enumerate() {
+                let fi = first + k;
+                let n = contrib.iter().take_while(|c| c.0 as usize == fi).count();
+                entries.clear();
+                for &(_, cand, at) in contrib.get(..n).unwrap_or(&[]) {
+                    let bytes = parse_of(cand as usize);
+                    // Checked by `read_parse` when the entry was resolved.
+                    let format = bytes
+                        .get(1)
+                        .and_then(|&t| crate::labels::format_from_tag(t));
+                    let e = bytes
+                        .get(at..)
+                        .and_then(|b| read_entry(&mut Reader::new(b)));
+                    if let (Some(format), Some(e)) = (format, e) {
+                        entries.push((cand as usize, format, e));
                     }
-                    contrib = contrib.get(n..).unwrap_or(&[]);
-                    one.clear();
-                    frame(
-                        &mut one,
-                        f,
-                        &entries,
-                        meta.get(fi).copied().flatten(),
-                        |i| cands[i].0,
-                    );
-                    codec::push_frame(&mut out, &one);
                 }
-                (chunk.len(), out)
-            })
-            .collect();
+                contrib = contrib.get(n..).unwrap_or(&[]);
+                one.clear();
+                let (path, st) = &files[*f as usize];
+                let f = FrameFile {
+                    path,
+                    id: st.id,
+                    size: st.size,
+                };
+                frame(
+                    &mut one,
+                    &f,
+                    &entries,
+                    meta.get(fi).copied().flatten(),
+                    |i| cands.path(i),
+                );
+                codec::push_frame(&mut out, &one);
+            }
+            (chunk.len(), out)
+        };
+        let chunks: Vec<(usize, Vec<u8>)> = match sink {
+            // Handed over in order, a few at a time, each dropped once
+            // written: never the whole index in memory.
+            Some(sink) => {
+                let total = frames.len().div_ceil(codec::CHUNK);
+                let batch = codec::CHUNK * rayon::current_num_threads().max(1);
+                for (bi, part) in frames.chunks(batch).enumerate() {
+                    let done: Vec<(usize, Vec<u8>)> = part
+                        .par_chunks(codec::CHUNK)
+                        .enumerate()
+                        .map(|(k, chunk)| encode_chunk(bi * batch / codec::CHUNK + k, chunk))
+                        .collect();
+                    if !done.iter().all(|(n, bytes)| sink(total, *n, bytes)) {
+                        break;
+                    }
+                }
+                Vec::new()
+            }
+            None => frames
+                .par_chunks(codec::CHUNK)
+                .enumerate()
+                .map(|(ci, chunk)| encode_chunk(ci, chunk))
+                .collect(),
+        };
         t.mark("frames");
         let has_sidecar = sidecar.is_some();
         Ok(codec::IndexParts {

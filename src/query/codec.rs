@@ -545,7 +545,7 @@ impl IndexParts {
             invalid: self.invalid.clone(),
             bad_boxes: self.bad_boxes.clone(),
         };
-        select_chunks(&view, tail, known, decode, judge)
+        select_chunks(&view, tail, known, decode, judge, None)
     }
 
     /// [`decode_filtered`] of these parts, without laying them out first.
@@ -573,20 +573,114 @@ impl IndexParts {
     }
 }
 
+/// Gives back the memory of bytes of a mapped index once read (see
+/// [`Loaded::select_releasing`]).
+pub(super) type Release<'r> = &'r (dyn Fn(&[u8]) + Sync);
+
 /// Attribute schema and invalid boxes of every frame of a view.
 type Scan = (Schema, (u64, Vec<(u64, String)>));
 
+/// Writes a full index chunk by chunk as it is built, each chunk scanned for
+/// the schema and invalid boxes and then dropped: the bytes
+/// [`IndexParts::write_to`] writes for the same parts, without every chunk
+/// held at once (a million frames' index is a quarter of a gigabyte).
+pub(super) struct ChunkWriter<W: std::io::Write> {
+    w: W,
+    /// Frames written so far: the position of the next chunk's first frame.
+    first: usize,
+    chunks_left: usize,
+    scan: Scan,
+}
+
+impl<W: std::io::Write> ChunkWriter<W> {
+    /// Starts the index of version `tree`, which will have `chunks` chunks.
+    pub(super) fn new(mut w: W, tree: &[u8; 32], chunks: usize) -> std::io::Result<Self> {
+        let mut head = Vec::with_capacity(64);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(tree);
+        varint(&mut head, chunks as u64);
+        w.write_all(&head)?;
+        Ok(ChunkWriter {
+            w,
+            first: 0,
+            chunks_left: chunks,
+            scan: Scan::default(),
+        })
+    }
+
+    /// Writes the next chunk, of `frames` framed records.
+    pub(super) fn chunk(&mut self, frames: usize, bytes: &[u8]) -> std::io::Result<()> {
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk not framed");
+        self.chunks_left = self.chunks_left.checked_sub(1).ok_or_else(bad)?;
+        let table = record_table(frames, bytes).ok_or_else(bad)?;
+        let view = View {
+            chunks: vec![(frames, bytes)],
+            patches: Vec::new(),
+        };
+        let mut scan = Scan::default();
+        // The chunk's frames sit at `first` onwards in the whole index.
+        for c in view.chunk_refs() {
+            let c = ChunkRef {
+                first: self.first,
+                ..c
+            };
+            c.for_each(|at, rec| {
+                let mut problems = Vec::new();
+                frame_schema(rec, &mut scan.0, &mut problems)?;
+                scan.1.0 += problems.len() as u64;
+                for p in problems {
+                    if scan.1.1.len() < MAX_BAD_BOXES {
+                        scan.1.1.push((at as u64, p));
+                    }
+                }
+                Some(())
+            })
+            .ok_or_else(bad)?;
+        }
+        self.scan = merge_scan(std::mem::take(&mut self.scan), scan);
+        self.first += frames;
+        let mut head = Vec::with_capacity(20);
+        varint(&mut head, frames as u64);
+        varint(&mut head, bytes.len() as u64);
+        self.w.write_all(&head)?;
+        self.w.write_all(bytes)?;
+        self.w.write_all(&table)
+    }
+
+    /// Writes the tail from `parts` (whose chunks were written here, and
+    /// whose schema and invalid boxes are the ones scanned here), giving
+    /// back the writer and the schema.
+    pub(super) fn finish(mut self, parts: &IndexParts) -> std::io::Result<(W, Schema)> {
+        if self.chunks_left != 0 {
+            return Err(std::io::Error::other("index chunks missing"));
+        }
+        let (attrs, bad_boxes) = self.scan;
+        let tail = Tail {
+            sidecar: parts.sidecar.clone(),
+            warnings: parts.warnings.clone(),
+            attrs,
+            invalid: parts.invalid.clone(),
+            bad_boxes,
+        };
+        self.w.write_all(&tail.encode())?;
+        Ok((self.w, tail.attrs))
+    }
+}
+
+/// Two scans of consecutive frames as one.
+fn merge_scan(mut a: Scan, b: Scan) -> Scan {
+    for (k, v) in b.0 {
+        *a.0.entry(k).or_default() |= v;
+    }
+    a.1.0 += b.1.0;
+    let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
+    a.1.1.extend(b.1.1.into_iter().take(room));
+    a
+}
+
 fn view_schema(view: &View) -> Scan {
     use rayon::prelude::*;
-    let merge = |mut a: Scan, b: Scan| {
-        for (k, v) in b.0 {
-            *a.0.entry(k).or_default() |= v;
-        }
-        a.1.0 += b.1.0;
-        let room = MAX_BAD_BOXES.saturating_sub(a.1.1.len());
-        a.1.1.extend(b.1.1.into_iter().take(room));
-        a
-    };
+    let merge = merge_scan;
     view.chunk_refs()
         .par_iter()
         .map(|c| {
@@ -1184,7 +1278,30 @@ impl<'a> Loaded<'a> {
     where
         J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
     {
-        select_chunks(&self.view, self.tail.clone(), known, decode, judge)
+        select_chunks(&self.view, self.tail.clone(), known, decode, judge, None)
+    }
+
+    /// [`Loaded::select`], `release` called with the bytes of each chunk
+    /// once judged: a mapped file's pages can then be given back as the
+    /// judging goes, rather than all of the index staying resident.
+    pub fn select_releasing<E: Send, J>(
+        &self,
+        known: Known,
+        decode: bool,
+        judge: impl Fn() -> J + Sync,
+        release: &(dyn Fn(&[u8]) + Sync),
+    ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
+    where
+        J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
+    {
+        select_chunks(
+            &self.view,
+            self.tail.clone(),
+            known,
+            decode,
+            judge,
+            Some(release),
+        )
     }
 
     /// The version's full encoding (an overlay applied to its base): the
@@ -1336,7 +1453,7 @@ fn filter_chunks<E: Send, J>(
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
 {
-    Ok(select_chunks(view, tail, Known::Nothing, true, judge)?.map(|(ix, _)| ix))
+    Ok(select_chunks(view, tail, Known::Nothing, true, judge, None)?.map(|(ix, _)| ix))
 }
 
 /// [`filter_chunks`] using what is `known` of the matches, giving the
@@ -1349,6 +1466,7 @@ fn select_chunks<E: Send, J>(
     known: Known,
     decode: bool,
     judge: impl Fn() -> J + Sync,
+    release: Option<Release>,
 ) -> Result<Option<(FrameIndex, Vec<u64>)>, E>
 where
     J: FnMut(&dyn FrameAccess) -> Result<bool, E>,
@@ -1365,7 +1483,13 @@ where
     let decoded = view
         .chunk_refs()
         .par_iter()
-        .map_init(&judge, |j, c| decode_chunk(c, known, decode, &mut *j))
+        .map_init(&judge, |j, c| {
+            let kept = decode_chunk(c, known, decode, &mut *j);
+            if let Some(release) = release {
+                release(c.bytes);
+            }
+            kept
+        })
         .collect::<Result<Vec<_>, E>>()?;
     let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() else {
         return Ok(None);
@@ -1850,6 +1974,51 @@ mod tests {
             bad_boxes: Default::default(),
         }
         .with_schema()
+    }
+
+    #[test]
+    fn an_index_written_chunk_by_chunk_is_the_index_written_whole() {
+        // Three chunks; bad boxes in the first and the last (their positions
+        // in the tail count from the start of the whole index).
+        let frames: Vec<FrameRecord> = (0..2 * CHUNK + 7)
+            .map(|i| {
+                let w = if i == 5 || i == 2 * CHUNK + 3 {
+                    2.0
+                } else {
+                    0.2
+                };
+                frame(&format!("f{i:05}.jpg"), "car", w)
+            })
+            .collect();
+        let mut whole = parts_of_index(
+            &FrameIndex {
+                frames,
+                ..FrameIndex::default()
+            },
+            3,
+        );
+        whole.warnings = vec!["a warning".into()];
+        whole.sidecar = Some("meta.csv".into());
+        assert_eq!(whole.bad_boxes.0, 2);
+        let mut w = ChunkWriter::new(Vec::new(), &[3; 32], whole.chunks.len()).expect("starts");
+        for (n, c) in &whole.chunks {
+            w.chunk(*n, c).expect("a chunk");
+        }
+        let (streamed, attrs) = w.finish(&whole).expect("finishes");
+        assert_eq!(attrs, whole.attrs);
+        assert_eq!(streamed, whole.assemble());
+        // A chunk more than announced, or one fewer, is refused.
+        let mut w = ChunkWriter::new(Vec::new(), &[3; 32], 1).expect("starts");
+        for (n, c) in whole.chunks.iter().take(1) {
+            w.chunk(*n, c).expect("a chunk");
+        }
+        assert!(w.chunk(whole.chunks[1].0, &whole.chunks[1].1).is_err());
+        let w = ChunkWriter::new(Vec::new(), &[3; 32], 2).expect("starts");
+        assert!(w.finish(&whole).is_err());
+        // An empty index.
+        let empty = parts_of_index(&FrameIndex::default(), 4);
+        let w = ChunkWriter::new(Vec::new(), &[4; 32], 0).expect("starts");
+        assert_eq!(w.finish(&empty).expect("finishes").0, empty.assemble());
     }
 
     #[test]

@@ -160,13 +160,29 @@ impl QueryCache {
         key: &[u8; 32],
         f: impl FnOnce(&super::codec::Loaded) -> T,
     ) -> Option<T> {
+        self.with_index_releasing(key, |l, _| f(l))
+    }
+
+    /// [`QueryCache::with_index`], `f` also given a function that gives back
+    /// the memory of bytes of the files read (see [`release_mapped`]).
+    pub(super) fn with_index_releasing<T>(
+        &self,
+        key: &[u8; 32],
+        f: impl FnOnce(&super::codec::Loaded, &(dyn Fn(&[u8]) + Sync)) -> T,
+    ) -> Option<T> {
         let map = map_file(&self.file(key)?)?;
         let base = match super::codec::overlay_base(&map) {
             Some(bt) => Some(map_file(&self.file(&cache_key(&ObjectId(bt)))?)?),
             None => None,
         };
         let loaded = super::codec::load(&map, base.as_deref())?;
-        Some(f(&loaded))
+        let release = |b: &[u8]| {
+            release_mapped(&map, b);
+            if let Some(base) = &base {
+                release_mapped(base, b);
+            }
+        };
+        Some(f(&loaded, &release))
     }
 
     /// The cached index with only the frames `q` selects (`Ok(None)`: not
@@ -179,10 +195,10 @@ impl QueryCache {
         decode: bool,
     ) -> Result<Option<(FrameIndex, Vec<u64>)>> {
         Ok(self
-            .with_index(key, |ix| {
+            .with_index_releasing(key, |ix, release| {
                 q.check(ix.attrs())?;
                 self.select(&ix.tree, &ix.base_tree, ix.frames(), q, |known| {
-                    ix.select(known, decode, || q.judge())
+                    ix.select_releasing(known, decode, || q.judge(), release)
                 })
             })
             .transpose()?
@@ -260,13 +276,115 @@ impl QueryCache {
         // Not fsynced: a file lost or cut short by a crash fails to decode and
         // is rebuilt.
         if write().is_ok() {
-            evict(dir, &path);
-            // The index lived in a database before `dsv-query-4`.
-            if let Some(cache) = dir.parent() {
-                let _ = std::fs::remove_file(cache.join("query.redb"));
-            }
+            placed(dir, &path);
         }
     }
+
+    /// Builds the index of `tree` straight into its file, chunk by chunk,
+    /// so that no more than a few chunks of it are ever in memory; false
+    /// when there is no cache directory or a write failed (the caller then
+    /// builds it in memory). The file holds the bytes [`QueryCache::put`]
+    /// would write for the same index.
+    fn build_into_file(&self, store: &ObjectStore, tree: &ObjectId) -> Result<bool> {
+        use std::io::BufWriter;
+        type Writer = super::codec::ChunkWriter<BufWriter<tempfile::NamedTempFile>>;
+        let key = cache_key(tree);
+        let (Some(dir), Some(path)) = (self.dir.as_ref(), self.file(&key)) else {
+            return Ok(false);
+        };
+        let mut t = crate::trace::Phases::start("query");
+        let files = super::build::walk(store, tree)?;
+        t.mark("walk");
+        let Some(mut tmp) = std::fs::create_dir_all(dir)
+            .and_then(|()| tempfile::NamedTempFile::new_in(dir))
+            .ok()
+            .map(Some)
+        else {
+            return Ok(false);
+        };
+        let start = |tmp: &mut Option<tempfile::NamedTempFile>, chunks: usize| {
+            let file = tmp.take()?;
+            Writer::new(BufWriter::with_capacity(1 << 20, file), &tree.0, chunks).ok()
+        };
+        // `None` inside: not started (no chunk yet); `None` outside: failed.
+        let mut writer: Option<Option<Writer>> = Some(None);
+        let mut sink = |chunks: usize, frames: usize, bytes: &[u8]| -> bool {
+            let w = match &mut writer {
+                Some(Some(w)) => w,
+                Some(slot @ None) => match start(&mut tmp, chunks) {
+                    Some(w) => slot.insert(w),
+                    None => {
+                        writer = None;
+                        return false;
+                    }
+                },
+                None => return false,
+            };
+            if w.chunk(frames, bytes).is_err() {
+                writer = None;
+                return false;
+            }
+            true
+        };
+        let parts = super::build::build(
+            store,
+            &files,
+            self.labels(),
+            self.sidecar(),
+            Some(&mut sink),
+        )?;
+        t.mark("build");
+        std::thread::spawn(move || drop(files));
+        let writer = match writer {
+            Some(Some(w)) => Some(w),
+            Some(None) => start(&mut tmp, 0),
+            None => None,
+        };
+        let Some((w, _)) = writer.and_then(|w| w.finish(&parts).ok()) else {
+            return Ok(false);
+        };
+        let Ok(file) = w.into_inner() else {
+            return Ok(false);
+        };
+        if file.persist(&path).is_err() {
+            return Ok(false);
+        }
+        placed(dir, &path);
+        t.mark("write");
+        Ok(true)
+    }
+}
+
+/// After an index file is placed at `path`: older files evicted, and the
+/// database the index lived in before `dsv-query-4` removed.
+fn placed(dir: &Path, path: &Path) {
+    evict(dir, path);
+    if let Some(cache) = dir.parent() {
+        let _ = std::fs::remove_file(cache.join("query.redb"));
+    }
+}
+
+/// Gives back the memory of `bytes` if they lie in `map` (else nothing):
+/// judging a whole index read every page of it, which then stayed resident
+/// beside whatever the command held (a quarter of a gigabyte at a million
+/// frames). They stay in the file, and are read again if looked at.
+fn release_mapped(map: &memmap2::Mmap, bytes: &[u8]) {
+    let offset = (bytes.as_ptr() as usize).wrapping_sub(map.as_ptr() as usize);
+    if bytes.is_empty()
+        || offset
+            .checked_add(bytes.len())
+            .is_none_or(|end| end > map.len())
+    {
+        return;
+    }
+    // SAFETY: index files are opened read-only and never changed once in
+    // place (see `map_file`); dropping pages of the map only makes a later
+    // read fetch the same bytes from the file again, so no reference into
+    // the map sees other bytes. Pages shared with a neighbouring chunk are
+    // read back the same way.
+    let _ = unsafe {
+        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, bytes.len())
+    };
 }
 
 /// Maps an index file.
@@ -360,9 +478,41 @@ pub(super) fn build_tree(
         return Ok(index);
     }
     t.mark("derive-none");
+    build_full(store, tree, cache)
+}
+
+/// [`build_tree`], except that an index not derived is built into its file
+/// when there is a cache directory: `None` then, and the caller reads it
+/// from the cache (and builds it with [`build_full`] if that fails).
+pub(super) fn build_tree_or_file(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+) -> Result<Option<IndexParts>> {
+    let mut t = crate::trace::Phases::start("query");
+    if let Some(index) = cache.derive(store, tree) {
+        t.mark("derive");
+        let index = index.with_schema();
+        t.mark("schema");
+        return Ok(Some(index));
+    }
+    t.mark("derive-none");
+    if cache.build_into_file(store, tree)? {
+        return Ok(None);
+    }
+    build_full(store, tree, cache).map(Some)
+}
+
+/// The index of a stored tree built from the tree (no derivation).
+pub(super) fn build_full(
+    store: &ObjectStore,
+    tree: &ObjectId,
+    cache: &QueryCache,
+) -> Result<IndexParts> {
+    let mut t = crate::trace::Phases::start("query");
     let files = super::build::walk(store, tree)?;
     t.mark("walk");
-    let index = super::build::build(store, &files, cache.labels(), cache.sidecar())?;
+    let index = super::build::build(store, &files, cache.labels(), cache.sidecar(), None)?;
     t.mark("build");
     let mut index = index.with_schema();
     index.tree = tree.0;
@@ -453,7 +603,16 @@ fn tree_select(
         ix.from_cache = true;
         return Ok((ix, n));
     }
-    let index = build_tree(store, tree, cache)?;
+    // A version not derived from another is built into its file and then
+    // judged from there, as a cached one: the index is never whole in
+    // memory beside what building it holds.
+    let index = match build_tree_or_file(store, tree, cache)? {
+        Some(index) => index,
+        None => match cache.get_filtered(&key, q, decode)? {
+            Some(found) => return Ok(found),
+            None => build_full(store, tree, cache)?,
+        },
+    };
     // Checked against the version before any frame is judged.
     q.check(&index.attrs)?;
     let mut t = crate::trace::Phases::start("query");
@@ -616,6 +775,6 @@ pub fn build(store: &ObjectStore, files: &BTreeMap<Vec<u8>, FileState>) -> Resul
         .map(|(p, s)| (String::from_utf8_lossy(p).into_owned(), *s))
         .collect();
     let off = ParseCache::disabled();
-    let index = super::build::build(store, &files, &off, &off)?.with_schema();
+    let index = super::build::build(store, &files, &off, &off, None)?.with_schema();
     index.decode().ok_or_else(undecodable)
 }

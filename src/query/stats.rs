@@ -17,7 +17,7 @@ use crate::worktree::sources::TreeSource;
 
 use super::FrameRecord;
 use super::codec::Known;
-use super::index::{QueryCache, build_tree, cache_key, undecodable};
+use super::index::{QueryCache, build_full, build_tree_or_file, cache_key, undecodable};
 
 /// Statistics of a stored tree with exact frame figures (see the module comment);
 /// `bases` are earlier versions' trees, nearest first, whose cached statistics
@@ -112,17 +112,28 @@ fn tree_pairing(store: &ObjectStore, tree: &ObjectId, cache: &QueryCache) -> Res
         select(&total)?;
         total.into_inner().ok()
     };
-    let cached = cache.with_index(&key, |l| {
-        count(&|total| {
-            let r = l.select(Known::Nothing, false, || tally(total));
-            r.unwrap_or_else(|e| match e {}).map(drop)
-        })
-    });
-    if let Some(p) = cached.flatten() {
+    let from_file = || {
+        cache
+            .with_index_releasing(&key, |l, release| {
+                count(&|total| {
+                    let r = l.select_releasing(Known::Nothing, false, || tally(total), release);
+                    r.unwrap_or_else(|e| match e {}).map(drop)
+                })
+            })
+            .flatten()
+    };
+    if let Some(p) = from_file() {
         return Ok(p);
     }
-    // Not cached, or a cached index that does not read: built again.
-    let index = build_tree(store, tree, cache)?;
+    // An index not derived is built into its file and counted from there,
+    // never whole in memory; one that does not read is built again.
+    let index = match build_tree_or_file(store, tree, cache)? {
+        Some(index) => index,
+        None => match from_file() {
+            Some(p) => return Ok(p),
+            None => build_full(store, tree, cache)?,
+        },
+    };
     cache.put(&key, &index);
     let p = count(&|total| {
         let r = index.select(Known::Nothing, false, || tally(total));

@@ -2615,3 +2615,43 @@ fn frames_named_within_their_subset_are_found_for_cvat_and_coco() {
         ]
     );
 }
+
+#[test]
+fn an_index_built_into_its_file_is_the_index_built_in_memory() {
+    let repo = demo_repo();
+    // A query builds the index straight into its file, chunk by chunk.
+    let out = repo
+        .cmd()
+        .args(["query", "true", "--count"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("perf: query.write "), "{err}");
+    let streamed = index_files(&repo);
+    assert_eq!(streamed.len(), 1);
+    // Writing a selection branch builds the index whole in memory and stores it.
+    std::fs::remove_dir_all(repo.path(".dsv/cache")).unwrap();
+    let out = repo
+        .cmd()
+        .args(["query", "true", "--branch", "everything"])
+        .env("DSV_TRACE_PERF", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("perf: query.write "), "{err}");
+    let whole = index_files(&repo);
+    for (name, bytes) in &streamed {
+        assert!(
+            whole.get(name) == Some(bytes),
+            "{name}: the index built into its file differs from the one built in memory"
+        );
+    }
+    // Both answer the same.
+    assert_eq!(
+        repo.ok(["query", "true", "--paths"]).stdout,
+        repo.ok(["query", "true", "--paths", "--no-cache"]).stdout
+    );
+}
