@@ -37,6 +37,10 @@ const WRITE_CACHE: usize = 64 << 20;
 /// and at a million frames each megabyte less is a byte less per frame.
 pub const SEQUENTIAL_CACHE: usize = 16 << 20;
 
+/// Page cache of a derived-data database ([`CacheDb`]): written once in bulk
+/// by a cold build and then read a key at a time.
+const CACHE_DB_CACHE: usize = 16 << 20;
+
 impl Db {
     /// Opens (creating if needed) a database for writing; writes go through `storage`.
     pub fn open_rw(path: &Path, storage: Arc<dyn Storage>) -> Result<Db> {
@@ -222,7 +226,11 @@ impl CacheDb {
                 .create(true)
                 .truncate(false)
                 .open(&path)?;
-            Database::builder().create_with_backend(RedbBackend::unsynced(file)?)
+            // redb's default page cache (1 GiB) would keep every page a
+            // cold build writes: a million label files' entries resident.
+            Database::builder()
+                .set_cache_size(CACHE_DB_CACHE)
+                .create_with_backend(RedbBackend::unsynced(file)?)
         };
         // A damaged cache can make redb panic: contained, and then rebuilt.
         let create = || {
