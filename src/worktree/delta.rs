@@ -268,13 +268,16 @@ struct Against<'a, 'c> {
     by_dir: &'c OnceLock<ByDir<'a>>,
     found: Mutex<Found>,
     /// Listings kept because the index was not ready when they ended, and their size.
-    waiting: Mutex<(Vec<(Vec<u8>, Kept)>, usize)>,
+    waiting: Mutex<(Vec<Waiting>, usize)>,
     /// Whether the index read has ended (read or failed), and its signal.
     settled: Mutex<bool>,
     settle: Condvar,
     /// How many bytes of listings may wait ([`WAITING_BUDGET`]).
     budget: usize,
 }
+
+/// A directory's listing kept for the index: its path and its files.
+type Waiting = (Vec<u8>, Kept);
 
 /// How many bytes of listings may wait for the index before the walk waits for it
 /// too: the walk overlaps the read of a large index without holding the whole tree's
