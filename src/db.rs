@@ -83,17 +83,22 @@ impl Db {
 
     /// Opens an existing database read-only.
     pub fn open_ro(path: &Path) -> Result<Db> {
-        require_existing(path)?;
-        contain(path, || Self::open_ro_inner(path))
+        Self::open_ro_cached(path, READ_CACHE)
     }
 
-    fn open_ro_inner(path: &Path) -> Result<Db> {
+    /// Opens an existing database read-only with a page cache of `cache` bytes.
+    pub fn open_ro_cached(path: &Path, cache: usize) -> Result<Db> {
+        require_existing(path)?;
+        contain(path, || Self::open_ro_inner(path, cache))
+    }
+
+    fn open_ro_inner(path: &Path, cache: usize) -> Result<Db> {
         // Readers mostly scan or look up once; a small page cache lets the
         // buffers of pages already read be reused instead of each page read
         // landing in fresh memory the kernel must zero (a scan of a
         // million-object table reads hundreds of megabytes of pages).
         let db = Database::builder()
-            .set_cache_size(READ_CACHE)
+            .set_cache_size(cache)
             .open_read_only(path)
             .map_err(|e| Error::db(path, e))?;
         Ok(Db::Ro(db, path.to_path_buf()))

@@ -121,7 +121,13 @@ pub fn status(
         if delta.is_none() {
             // The index read packed (no map, no allocation per path) while the walk
             // starts; every file compared with its entry as the walk finds it.
-            delta = Some(walk_delta(repo.root(), || reader.packed(), true, progress)?);
+            delta = Some(walk_delta(
+                repo.root(),
+                || reader.packed(),
+                |paths| reader.get_many(paths),
+                true,
+                progress,
+            )?);
         }
     }
     let mut delta = match delta {

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
@@ -201,46 +202,22 @@ fn settle(
 }
 
 /// The index's entries grouped by the directory holding them: for each directory,
-/// the positions of its files in the packed index, in name order.
+/// the runs of positions of its files in the packed index, in name order.
 struct ByDir<'a> {
     packed: &'a Packed,
-    dirs: HashMap<&'a [u8], Vec<u32>>,
+    dirs: HashMap<&'a [u8], Vec<Range<u32>>>,
     /// Which entries the walk found (a file of that name in that directory).
     seen: Vec<AtomicBool>,
 }
 
 impl<'a> ByDir<'a> {
-    fn new(packed: &'a Packed) -> Result<ByDir<'a>> {
-        if u32::try_from(packed.len()).is_err() {
-            return Err(Error::Internal("more than 2^32 index entries".into()));
-        }
-        let mut dirs: HashMap<&[u8], Vec<u32>> = HashMap::new();
-        // Files of one directory mostly come one after another in path order: one hash
-        // lookup per run, not per file.
-        let mut run: Option<(&[u8], Vec<u32>)> = None;
-        for i in 0..packed.len() {
-            let (path, _) = packed.get(i);
-            let dir = parent(path);
-            match &mut run {
-                Some((d, list)) if *d == dir => list.push(i as u32),
-                _ => {
-                    if let Some((d, list)) = run.take() {
-                        dirs.entry(d).or_default().extend(list);
-                    }
-                    run = Some((dir, vec![i as u32]));
-                }
-            }
-        }
-        if let Some((d, list)) = run {
-            dirs.entry(d).or_default().extend(list);
+    fn new(packed: &'a Packed) -> ByDir<'a> {
+        let mut dirs: HashMap<&[u8], Vec<Range<u32>>> = HashMap::new();
+        for (dir, run) in packed.runs() {
+            dirs.entry(dir).or_default().push(run);
         }
         let seen = (0..packed.len()).map(|_| AtomicBool::new(false)).collect();
-        Ok(ByDir { packed, dirs, seen })
-    }
-
-    /// The positions of the entries of directory `rel`, in name order.
-    fn entries(&self, rel: &[u8]) -> &[u32] {
-        self.dirs.get(rel).map_or(&[][..], |v| v.as_slice())
+        ByDir { packed, dirs, seen }
     }
 
     /// Compares the files of directory `rel` listed in `kept` with their entries,
@@ -249,36 +226,30 @@ impl<'a> ByDir<'a> {
     /// both are small and contiguous, where a search per file would miss the cache
     /// on every probe.
     fn compare(&self, rel: &[u8], kept: &Kept, found: &mut Found) {
-        let entries = self.entries(rel);
-        // The entries of one directory share its path and a slash (none at the root).
-        let skip = if rel.is_empty() { 0 } else { rel.len() + 1 };
-        let name = |k: u32| {
-            let k = k as usize;
-            let start = if k == 0 { 0 } else { kept.files[k - 1].0 };
-            &kept.names[start..kept.files[k].0]
-        };
-        let mut order: Vec<u32> = (0..kept.files.len() as u32).collect();
-        order.sort_unstable_by(|a, b| name(*a).cmp(name(*b)));
-        let mut entries = entries.iter().peekable();
+        let runs = self.dirs.get(rel).map_or(&[][..], |v| v.as_slice());
+        let mut order: Vec<u32> = (0..kept.len() as u32).collect();
+        order.sort_unstable_by(|a, b| kept.name(*a as usize).cmp(kept.name(*b as usize)));
+        let mut entries = runs.iter().flat_map(|r| r.clone()).peekable();
         for k in order {
-            let n = name(k);
-            let (_, mode, stat) = kept.files[k as usize];
+            let k = k as usize;
+            let n = kept.name(k);
+            let (mode, stat) = (kept.modes[k], kept.stats[k]);
             let file = || WorkFile {
                 path: child_path(rel, n),
                 mode,
                 stat,
             };
             while entries
-                .next_if(|&&i| &self.packed.get(i as usize).0[skip..] < n)
+                .next_if(|&i| self.packed.name(i as usize) < n)
                 .is_some()
             {}
-            match entries.next_if(|&&i| &self.packed.get(i as usize).0[skip..] == n) {
-                Some(&i) => {
+            match entries.next_if(|&i| self.packed.name(i as usize) == n) {
+                Some(i) => {
                     let i = i as usize;
                     self.seen[i].store(true, Ordering::Relaxed);
-                    let e = self.packed.get(i).1;
-                    if !(mode == e.mode && is_clean(e, &stat)) {
-                        found.suspects.push((file(), *e));
+                    let (emode, estat) = self.packed.stat(i);
+                    if !(mode == emode && estat == &stat && estat.mtime_ns != 0) {
+                        found.suspects.push(file());
                     }
                 }
                 None => found.untracked.push(file()),
@@ -287,29 +258,70 @@ impl<'a> ByDir<'a> {
     }
 }
 
-/// The directory part of a repository path (empty at the root).
-fn parent(path: &[u8]) -> &[u8] {
-    path.iter()
-        .rposition(|b| *b == b'/')
-        .map_or(&path[..0], |i| &path[..i])
-}
-
 /// Compares each directory the walk lists with its index entries as soon as it is
 /// listed: a clean file costs its lstat, its name copied into the directory's
 /// listing, a merge step and a mark, and no path is built for it. The index is read
 /// while the walk starts: directories listed before it is ready wait (their listings
-/// kept) and are compared once it is.
+/// kept, up to [`WAITING_BUDGET`] bytes, beyond which the walk waits too) and are
+/// compared once it is.
 struct Against<'a, 'c> {
     by_dir: &'c OnceLock<ByDir<'a>>,
     found: Mutex<Found>,
-    /// Listings kept because the index was not ready when they ended.
-    waiting: Mutex<Vec<(Vec<u8>, Kept)>>,
+    /// Listings kept because the index was not ready when they ended, and their size.
+    waiting: Mutex<(Vec<Waiting>, usize)>,
+    /// Whether the index read has ended (read or failed), and its signal.
+    settled: Mutex<bool>,
+    settle: Condvar,
+    /// How many bytes of listings may wait ([`WAITING_BUDGET`]).
+    budget: usize,
+}
+
+/// A directory's listing kept for the index: its path and its files.
+type Waiting = (Vec<u8>, Kept);
+
+/// How many bytes of listings may wait for the index before the walk waits for it
+/// too: the walk overlaps the read of a large index without holding the whole tree's
+/// listings (a million-frame tree's would take over 100 MB).
+const WAITING_BUDGET: usize = 48 << 20;
+
+impl Against<'_, '_> {
+    /// Marks the index read ended and wakes the walk's waiting threads.
+    fn settled(&self) {
+        if let Ok(mut s) = self.settled.lock() {
+            *s = true;
+        }
+        self.settle.notify_all();
+    }
+
+    /// Blocks until the index read has ended.
+    fn wait_settled(&self) {
+        let Ok(mut s) = self.settled.lock() else {
+            return;
+        };
+        while !*s {
+            s = match self.settle.wait(s) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+/// Ends the index read for the walk when dropped (also on an error or a panic: the
+/// walk's threads never wait for a read that will not come).
+struct Settle<'x, 'a, 'c>(&'x Against<'a, 'c>);
+
+impl Drop for Settle<'_, '_, '_> {
+    fn drop(&mut self) {
+        self.0.settled();
+    }
 }
 
 /// What the walk found that is not clean.
 #[derive(Default)]
 struct Found {
-    suspects: Vec<(WorkFile, IndexEntry)>,
+    /// Files whose stat differs from their entry's.
+    suspects: Vec<WorkFile>,
     untracked: Vec<WorkFile>,
 }
 
@@ -320,12 +332,42 @@ impl Found {
     }
 }
 
-/// A directory's files as listed: the names laid end to end.
+/// A directory's files as listed: the names laid end to end, and beside them (not
+/// in one padded tuple per file: listings may wait for the index by the million)
+/// where each ends, its mode and its stat.
 #[derive(Default)]
 struct Kept {
     names: Vec<u8>,
-    /// (end of the name in `names`, mode, stat).
-    files: Vec<(usize, EntryMode, StatStamp)>,
+    ends: Vec<usize>,
+    modes: Vec<EntryMode>,
+    stats: Vec<StatStamp>,
+}
+
+impl Kept {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn name(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.names[start..self.ends[k]]
+    }
+
+    /// The bytes its arrays hold.
+    fn bytes(&self) -> usize {
+        self.names.capacity()
+            + self.ends.capacity() * size_of::<usize>()
+            + self.modes.capacity() * size_of::<EntryMode>()
+            + self.stats.capacity() * size_of::<StatStamp>()
+    }
+
+    /// Gives back what the growing arrays did not use (before it waits).
+    fn shrink(&mut self) {
+        self.names.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.modes.shrink_to_fit();
+        self.stats.shrink_to_fit();
+    }
 }
 
 /// One directory's share of [`Against`].
@@ -346,19 +388,37 @@ impl Visit for Against<'_, '_> {
         mode: EntryMode,
         stat: StatStamp,
     ) {
-        dir.kept.names.extend_from_slice(name);
-        dir.kept.files.push((dir.kept.names.len(), mode, stat));
+        let kept = &mut dir.kept;
+        kept.names.extend_from_slice(name);
+        kept.ends.push(kept.names.len());
+        kept.modes.push(mode);
+        kept.stats.push(stat);
     }
 
     fn done(&self, rel: &[u8], mut dir: Self::Dir) {
-        if dir.kept.files.is_empty() {
+        if dir.kept.len() == 0 {
             return;
         }
-        match self.by_dir.get() {
+        let mut by_dir = self.by_dir.get();
+        if by_dir.is_none() {
+            dir.kept.shrink();
+            let size = dir.kept.bytes() + rel.len();
+            let over = self
+                .waiting
+                .lock()
+                .map_or(true, |w| w.1 + size > self.budget);
+            if over {
+                self.wait_settled();
+                by_dir = self.by_dir.get();
+            }
+        }
+        match by_dir {
             Some(by_dir) => by_dir.compare(rel, &dir.kept, &mut dir.found),
             None => {
+                let size = dir.kept.bytes() + rel.len();
                 if let Ok(mut w) = self.waiting.lock() {
-                    w.push((rel.to_vec(), dir.kept));
+                    w.0.push((rel.to_vec(), dir.kept));
+                    w.1 += size;
                 }
                 return;
             }
@@ -375,27 +435,46 @@ impl Visit for Against<'_, '_> {
 /// [`worktree_delta`] of the whole tree against the index `read` returns (packed),
 /// read while the walk starts: each file is compared with its entry as the walk
 /// finds it, so a clean file is never collected, sorted or merged (the shape of a
-/// `status` with little changed).
+/// `status` with little changed). The entries of the files that are not clean are
+/// then fetched whole with `lookup` (paths in, entries out in the same order, from
+/// the same view of the index as `read`).
 pub fn walk_delta(
     root: &Path,
     read: impl FnOnce() -> Result<Packed>,
+    lookup: impl FnOnce(&[Vec<u8>]) -> Result<Vec<Option<IndexEntry>>>,
     hash: bool,
     progress: &dyn Progress,
+) -> Result<WorktreeDelta> {
+    walk_delta_within(root, read, lookup, hash, progress, WAITING_BUDGET)
+}
+
+/// [`walk_delta`] with `budget` bytes of listings allowed to wait for the index.
+fn walk_delta_within(
+    root: &Path,
+    read: impl FnOnce() -> Result<Packed>,
+    lookup: impl FnOnce(&[Vec<u8>]) -> Result<Vec<Option<IndexEntry>>>,
+    hash: bool,
+    progress: &dyn Progress,
+    budget: usize,
 ) -> Result<WorktreeDelta> {
     let packed = OnceLock::new();
     let by_dir = OnceLock::new();
     let against = Against {
         by_dir: &by_dir,
         found: Mutex::new(Found::default()),
-        waiting: Mutex::new(Vec::new()),
+        waiting: Mutex::new((Vec::new(), 0)),
+        settled: Mutex::new(false),
+        settle: Condvar::new(),
+        budget,
     };
     let (walked, ready) = std::thread::scope(|s| {
         let walk = s.spawn(|| walk(root, &[], progress, &against));
-        let ready = read().and_then(|p| {
-            let b = ByDir::new(packed.get_or_init(|| p))?;
-            let _ = by_dir.set(b);
-            Ok(())
-        });
+        let ready = {
+            let _settle = Settle(&against);
+            read().map(|p| {
+                let _ = by_dir.set(ByDir::new(packed.get_or_init(|| p)));
+            })
+        };
         let walked = walk
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -406,13 +485,13 @@ pub fn walk_delta(
     let by_dir = by_dir
         .get()
         .ok_or_else(|| Error::Internal("index not read".into()))?;
-    let waiting = against.waiting.into_inner().map_err(poisoned)?;
+    let (waiting, _) = against.waiting.into_inner().map_err(poisoned)?;
     let mut found = against.found.into_inner().map_err(poisoned)?;
     let mut late = waiting
-        .par_iter()
+        .into_par_iter()
         .map(|(rel, kept)| {
             let mut f = Found::default();
-            by_dir.compare(rel, kept, &mut f);
+            by_dir.compare(&rel, &kept, &mut f);
             f
         })
         .reduce(Found::default, |mut a, mut b| {
@@ -424,16 +503,36 @@ pub fn walk_delta(
         suspects,
         mut untracked,
     } = found;
-    let unseen: Vec<(Vec<u8>, IndexEntry)> = by_dir
+    let unseen: Vec<Vec<u8>> = by_dir
         .seen
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.load(Ordering::Relaxed))
-        .map(|(i, _)| {
-            let (p, e) = by_dir.packed.get(i);
-            (p.to_vec(), *e)
-        })
+        .map(|(i, _)| by_dir.packed.path(i))
         .collect();
+    // One batch of keyed lookups for the few entries needed whole.
+    let paths: Vec<Vec<u8>> = suspects
+        .iter()
+        .map(|f| f.path.clone())
+        .chain(unseen.iter().cloned())
+        .collect();
+    let mut entries = lookup(&paths)?.into_iter();
+    let mut whole = |p: &[u8]| {
+        entries.next().flatten().ok_or_else(|| {
+            Error::Internal(format!(
+                "index entry of '{}' missing from its own view",
+                String::from_utf8_lossy(p)
+            ))
+        })
+    };
+    let suspects = suspects
+        .into_iter()
+        .map(|f| whole(&f.path).map(|e| (f, e)))
+        .collect::<Result<Vec<_>>>()?;
+    let unseen = unseen
+        .into_iter()
+        .map(|p| whole(&p).map(|e| (p, e)))
+        .collect::<Result<Vec<_>>>()?;
     untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     let delta = WorktreeDelta {
         untracked,
@@ -499,8 +598,9 @@ mod tests {
     }
 
     /// The listings kept while the index is still being read (here: all of them, the
-    /// read being slow) must be classified as the ones compared as they are walked,
-    /// and both as the merge of a sorted scan with the index does.
+    /// read being slow; or none, when no listing may wait and the walk waits for the
+    /// read instead) must be classified as the ones compared as they are walked, and
+    /// all as the merge of a sorted scan with the index does.
     #[test]
     fn listings_kept_while_the_index_is_read_are_classified_as_walked_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -535,20 +635,28 @@ mod tests {
             vec!["a/c/new".into(), "a/d".into()],
             vec!["stale".into()],
         );
-        for delay in [0, 300] {
-            let d = walk_delta(
+        for (delay, budget) in [(0, WAITING_BUDGET), (300, WAITING_BUDGET), (300, 0)] {
+            let d = walk_delta_within(
                 root,
                 || {
                     std::thread::sleep(std::time::Duration::from_millis(delay));
-                    Ok(Packed::from_sorted(
-                        entries.iter().map(|(p, e)| (p.as_slice(), *e)),
-                    ))
+                    Packed::from_sorted(entries.iter().map(|(p, e)| (p.as_slice(), *e)))
                 },
+                |paths| Ok(paths.iter().map(|p| entries.get(p).copied()).collect()),
                 true,
                 &NoProgress,
+                budget,
             )
             .unwrap();
-            assert_eq!(summary(&d), expected, "index read after {delay} ms");
+            assert_eq!(
+                summary(&d),
+                expected,
+                "index read after {delay} ms, {budget} bytes may wait"
+            );
+            // The entries of what changed are the index's, whole.
+            for p in ["gone", "top"] {
+                assert_eq!(d.old.get(p.as_bytes()), entries.get(p.as_bytes()), "{p}");
+            }
         }
         let index = IndexState {
             entries,
@@ -556,5 +664,28 @@ mod tests {
         };
         let merged = worktree_delta(root, &index, &[], true, &NoProgress).unwrap();
         assert_eq!(summary(&merged), expected);
+    }
+
+    /// A walk that waits for the index (no listing may wait) must not wait forever
+    /// when the read fails: the failure is the answer.
+    #[test]
+    fn a_failed_index_read_never_leaves_the_walk_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a", "b", "c"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+            std::fs::write(dir.path().join(d).join("f"), d).unwrap();
+        }
+        let r = walk_delta_within(
+            dir.path(),
+            || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Err(Error::Internal("unreadable".into()))
+            },
+            |_| unreachable!("nothing to look up after a failed read"),
+            true,
+            &NoProgress,
+            0,
+        );
+        assert!(matches!(r, Err(Error::Internal(m)) if m == "unreadable"));
     }
 }

@@ -41,6 +41,11 @@ const SMUDGED: TableDefinition<&[u8], ()> = TableDefinition::new("smudged");
 /// "tree" -> `generation i64, stamp i64, id [u8; 32]`: the tree id the entries hash to, valid
 /// while `meta` still holds that `generation` and `stamp`.
 const CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("cache");
+/// Page cache of a read-only index. Its large reads are scans of the entries table
+/// (`status`), which never come back to a page: a cache the size of the objects
+/// database's only held them (32 MB at a million frames). The branch pages that
+/// keyed lookups come back to fit many times over.
+const READ_CACHE: usize = 8 << 20;
 /// Entries whose mtime is this close to (or after) the index write are re-hashed.
 pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
 const ENCODED_LEN: usize = 1 + 8 + 8 + 8 + 8 + 32;
@@ -388,7 +393,7 @@ impl Index {
         let db = if write {
             Db::open_existing_rw_cached(&path, storage, crate::db::SEQUENTIAL_CACHE)?
         } else {
-            Db::open_ro(&path)?
+            Db::open_ro_cached(&path, READ_CACHE)?
         };
         Ok(Index {
             db,
@@ -934,16 +939,26 @@ impl IndexReader<'_> {
         })
     }
 
-    /// Every entry, packed: all paths in one buffer, so reading a large index costs two
-    /// growing allocations instead of one per path (see [`Packed`]).
+    /// Every entry as `status` compares it with a walk (see [`Packed`]): names, modes
+    /// and stats in a few flat arrays sized once, no content ids (look the few needed
+    /// up with [`IndexReader::get_many`] in this same view).
     pub fn packed(&self) -> Result<Packed> {
-        let mut packed = Packed::default();
-        self.each(|p, e| {
-            packed.paths.extend_from_slice(p);
-            packed.items.push((packed.paths.len(), *e));
-            Ok(())
-        })?;
-        Ok(packed)
+        self.db.guard(|| {
+            let table = self.tx.open_table(ENTRIES).map_err(|e| self.db.err(e))?;
+            let len = table.len().map_err(|e| self.db.err(e))?;
+            // The count comes from the file: never reserve beyond what it can hold.
+            let bound =
+                std::fs::metadata(self.db.path()).map_or(0, |m| m.len()) / ENCODED_LEN as u64;
+            let mut packed = Packed::with_capacity(len.min(bound) as usize);
+            for item in table.iter().map_err(|e| self.db.err(e))? {
+                let (k, v) = item.map_err(|e| self.db.err(e))?;
+                let k = k.value();
+                let e = IndexEntry::decode(v.value()).ok_or_else(|| self.bad(k))?;
+                packed.push(k, e.mode, e.stat)?;
+            }
+            packed.seal();
+            Ok(packed)
+        })
     }
 
     /// The entries at `paths` and below them (a path may name a directory), with the
@@ -994,50 +1009,135 @@ impl IndexReader<'_> {
     }
 }
 
-/// The index's entries in path order, the paths laid end to end in one buffer.
+/// The index's entries in path order as `status` compares them with a walk: each
+/// entry's file name (its last component), mode and stat, in flat arrays, and the
+/// directories as runs of consecutive entries sharing one (a million-frame tree's
+/// full paths and content ids would double it). 4 GiB of names or 2^32 entries at
+/// most.
 #[derive(Debug, Default)]
 pub struct Packed {
-    paths: Vec<u8>,
-    /// (end of the path in `paths`, entry); a path starts where the previous ends.
-    items: Vec<(usize, IndexEntry)>,
+    /// The names, end to end.
+    names: Vec<u8>,
+    /// Where each entry's name ends in `names`.
+    ends: Vec<u32>,
+    modes: Vec<EntryMode>,
+    stats: Vec<StatStamp>,
+    /// The runs' directory paths, end to end.
+    dirs: Vec<u8>,
+    /// (first entry of the run, end of its directory in `dirs`).
+    runs: Vec<(u32, u32)>,
 }
 
 impl Packed {
+    /// Room for `n` entries (the names grow as they come).
+    fn with_capacity(n: usize) -> Packed {
+        Packed {
+            ends: Vec::with_capacity(n),
+            modes: Vec::with_capacity(n),
+            stats: Vec::with_capacity(n),
+            ..Packed::default()
+        }
+    }
+
+    /// Appends the entry at `path` (paths must come in order).
+    fn push(&mut self, path: &[u8], mode: EntryMode, stat: StatStamp) -> Result<()> {
+        let (dir, name) = match path.iter().rposition(|b| *b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&path[..0], path),
+        };
+        let too_large = || Error::Internal("index too large to compare in memory".into());
+        let i = u32::try_from(self.ends.len()).map_err(|_| too_large())?;
+        if self
+            .runs
+            .last()
+            .is_none_or(|_| self.run_dir(self.runs.len() - 1) != dir)
+        {
+            self.dirs.extend_from_slice(dir);
+            let end = u32::try_from(self.dirs.len()).map_err(|_| too_large())?;
+            self.runs.push((i, end));
+        }
+        self.names.extend_from_slice(name);
+        self.ends
+            .push(u32::try_from(self.names.len()).map_err(|_| too_large())?);
+        self.modes.push(mode);
+        self.stats.push(stat);
+        Ok(())
+    }
+
+    /// Gives back what the growing arrays did not use.
+    fn seal(&mut self) {
+        self.names.shrink_to_fit();
+        self.dirs.shrink_to_fit();
+        self.runs.shrink_to_fit();
+    }
+
+    /// The directory of run `r`.
+    fn run_dir(&self, r: usize) -> &[u8] {
+        let start = if r == 0 {
+            0
+        } else {
+            self.runs[r - 1].1 as usize
+        };
+        &self.dirs[start..self.runs[r].1 as usize]
+    }
+
     /// How many entries there are.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.ends.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.ends.is_empty()
     }
 
     /// Entries given in path order, packed (as [`IndexReader::packed`] reads them).
-    pub fn from_sorted<'p>(entries: impl IntoIterator<Item = (&'p [u8], IndexEntry)>) -> Packed {
+    pub fn from_sorted<'p>(
+        entries: impl IntoIterator<Item = (&'p [u8], IndexEntry)>,
+    ) -> Result<Packed> {
         let mut packed = Packed::default();
         for (p, e) in entries {
-            packed.paths.extend_from_slice(p);
-            packed.items.push((packed.paths.len(), e));
+            packed.push(p, e.mode, e.stat)?;
         }
-        packed
+        packed.seal();
+        Ok(packed)
     }
 
-    /// The `i`th entry in path order and its path.
-    pub fn get(&self, i: usize) -> (&[u8], &IndexEntry) {
-        let start = if i == 0 { 0 } else { self.items[i - 1].0 };
-        let (end, e) = &self.items[i];
-        (&self.paths[start..*end], e)
+    /// The file name of the `i`th entry (its path's last component).
+    pub fn name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.names[start..self.ends[i] as usize]
     }
 
-    /// Calls `f` with every entry in path order.
-    pub fn each(&self, mut f: impl FnMut(&[u8], &IndexEntry) -> Result<()>) -> Result<()> {
-        let mut start = 0;
-        for (end, e) in &self.items {
-            f(&self.paths[start..*end], e)?;
-            start = *end;
+    /// The mode and stat of the `i`th entry.
+    pub fn stat(&self, i: usize) -> (EntryMode, &StatStamp) {
+        (self.modes[i], &self.stats[i])
+    }
+
+    /// The full path of the `i`th entry.
+    pub fn path(&self, i: usize) -> Vec<u8> {
+        let r = self.runs.partition_point(|(first, _)| *first as usize <= i) - 1;
+        let dir = self.run_dir(r);
+        let mut path = Vec::with_capacity(dir.len() + 1 + self.name(i).len());
+        path.extend_from_slice(dir);
+        if !dir.is_empty() {
+            path.push(b'/');
         }
-        Ok(())
+        path.extend_from_slice(self.name(i));
+        path
+    }
+
+    /// The runs: each directory with the positions of a stretch of its entries, in
+    /// path order (a directory's entries may come in several runs, split by those of
+    /// its subdirectories, and are in name order when the runs are joined).
+    pub fn runs(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<u32>)> + '_ {
+        (0..self.runs.len()).map(move |r| {
+            let end = self
+                .runs
+                .get(r + 1)
+                .map_or(self.ends.len() as u32, |(first, _)| *first);
+            (self.run_dir(r), self.runs[r].0..end)
+        })
     }
 }
 
@@ -1065,6 +1165,46 @@ mod tests {
                 ctime_ns: 1,
                 ino: 1,
             },
+        }
+    }
+
+    /// The packed view keeps each path's name and its directory once per run: every
+    /// path comes back whole, and joining a directory's runs gives its entries in name
+    /// order even where a subdirectory's entries (or a name sorting before `/`) split them.
+    #[test]
+    fn packed_entries_come_back_whole_and_grouped_by_directory() {
+        let paths: Vec<&[u8]> = vec![
+            b"a", b"d/a", b"d/b", b"d/b-c/x", b"d/b/y", b"d/b/z/w", b"d/c", b"d0", b"e/f/g",
+        ];
+        let packed = Packed::from_sorted(
+            paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (*p, entry(i as u8, 7 + i as i64))),
+        )
+        .unwrap();
+        assert_eq!(packed.len(), paths.len());
+        for (i, p) in paths.iter().enumerate() {
+            assert_eq!(packed.path(i), p.to_vec());
+            assert_eq!(packed.name(i), p.rsplit(|b| *b == b'/').next().unwrap());
+            assert_eq!(packed.stat(i).1.mtime_ns, 7 + i as i64);
+        }
+        let mut dirs: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+        for (dir, run) in packed.runs() {
+            for i in run {
+                dirs.entry(dir.to_vec())
+                    .or_default()
+                    .push(packed.name(i as usize).to_vec());
+            }
+        }
+        let names = |v: &[&str]| v.iter().map(|n| n.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(dirs[&b""[..]], names(&["a", "d0"]));
+        assert_eq!(dirs[&b"d"[..]], names(&["a", "b", "c"]));
+        assert_eq!(dirs[&b"d/b"[..]], names(&["y"]));
+        assert_eq!(dirs[&b"d/b-c"[..]], names(&["x"]));
+        assert_eq!(dirs.len(), 6);
+        for names in dirs.values() {
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
         }
     }
 
