@@ -15,6 +15,19 @@ map-style dataset leaves that to the DataLoader's sampler (`DistributedSampler`
 for ranks). The order of an epoch is fixed by `(seed, epoch)`; call
 `set_epoch(n)` at the start of each epoch.
 
+The epoch is held in shared memory made with the dataset (a
+`multiprocessing.RawValue`), not in the dataset's own fields: DataLoader
+workers, persistent ones (`persistent_workers=True`) included, keep the copy of
+the dataset made as they start, fork or spawn, and a plain field set in the
+parent afterwards would never reach them: each epoch would silently repeat the
+order of the epoch the workers started in. A worker reads the shared epoch at
+the start of each pass (iterable) or of each sample's lookup (map-style). The
+shared memory passes to a process only as it is started (inherited by a fork,
+or pickled while `spawn`/`forkserver` starts one); a dataset pickled at any other
+time (`pickle.dumps`, `copy.deepcopy`, a queue) carries the epoch it has then,
+in new shared memory of its own: a copy that its own `set_epoch` moves, not the
+original's.
+
 Views are lazy: making one (and a dataset of it) decodes no frame's labels,
 only the version's frame count (or a selection's positions) is read; frames are
 decoded by blocks of 8,192 positions of the version the first time one of the
@@ -30,6 +43,8 @@ frames together).
 """
 
 import bisect
+import multiprocessing
+import operator
 import os
 import random
 import zlib
@@ -183,6 +198,25 @@ def view_positions(view):
     return Runs(runs)
 
 
+def _check_epoch(epoch):
+    """`epoch` as an int that the shared cell holds exactly."""
+    try:
+        e = operator.index(epoch)
+    except TypeError:
+        raise TypeError(f"an epoch is an integer, not {type(epoch).__name__}") from None
+    if not -(1 << 63) <= e < (1 << 63):
+        raise ValueError(f"epoch {e} does not fit in 64 bits")
+    return e
+
+
+def _epoch_cell(epoch):
+    """Shared memory holding an epoch: a worker process started with the
+    dataset (fork, spawn or forkserver) sees what the parent sets later."""
+    # No lock: one process writes it, between epochs; a 64-bit aligned read
+    # is whole.
+    return multiprocessing.RawValue("q", _check_epoch(epoch))
+
+
 class _Base:
     def __init__(self, view, transform=None, shuffle=False, seed=0):
         self._spec = list(view.repository_spec)
@@ -193,7 +227,9 @@ class _Base:
         self._transform = transform
         self._shuffle = shuffle
         self._seed = seed
-        self._epoch = 0
+        # Shared with every worker process this dataset is started in (see
+        # the module's doc): made here, before any worker exists.
+        self._epoch_cell = _epoch_cell(0)
         self._view = view
         self._repo = None
         self._pid = os.getpid()
@@ -206,11 +242,34 @@ class _Base:
         state["_repo"] = None
         state["_order"] = None
         state["_plist"] = None
+        if multiprocessing.context.get_spawning_popen() is None:
+            # Not a process being started: the shared memory cannot travel
+            # (multiprocessing hands it over only as it starts a process), the
+            # epoch it holds does.
+            state["_epoch_cell"] = self._epoch
         return state
 
+    def __setstate__(self, state):
+        cell = state["_epoch_cell"]
+        if isinstance(cell, int):
+            state["_epoch_cell"] = _epoch_cell(cell)
+        self.__dict__.update(state)
+
+    @property
+    def _epoch(self):
+        """The epoch set last, in this process or in the one that started it."""
+        return self._epoch_cell.value
+
+    @property
+    def epoch(self):
+        """The epoch whose order the next pass follows (`set_epoch`)."""
+        return self._epoch
+
     def set_epoch(self, epoch):
-        """Sets the epoch whose order the next pass follows."""
-        self._epoch = epoch
+        """Sets the epoch whose order the next pass follows, in this process
+        and in the DataLoader workers started with this dataset (persistent
+        ones too)."""
+        self._epoch_cell.value = _check_epoch(epoch)
 
     def _local(self):
         """Whether the view at hand was made in this process."""
@@ -265,11 +324,13 @@ class _Base:
     def order(self):
         """Positions in this view, in this epoch's order."""
         # Made once per epoch: a map-style dataset asks for it on every sample.
-        key = (self._seed, self._epoch, self._shuffle)
+        # The shared epoch read once: the parent may set it meanwhile.
+        epoch = self._epoch
+        key = (self._seed, epoch, self._shuffle)
         if self._order is None or self._order[0] != key:
             order = list(range(len(self._positions)))
             if self._shuffle:
-                random.Random(f"{self._seed}:{self._epoch}").shuffle(order)
+                random.Random(f"{self._seed}:{epoch}").shuffle(order)
             self._order = (key, order)
         return self._order[1]
 

@@ -79,6 +79,78 @@ def test_dataloader_workers_read_disjoint_shards_every_frame_once_in_a_seeded_or
     assert epoch(other, 0) != epochs[0]
 
 
+def loader_paths(ds, iterable, **kw):
+    """The paths a DataLoader of two workers delivers, in its order."""
+    if iterable:
+        return list(DataLoader(ds, num_workers=2, batch_size=None, **kw))
+    return [p for b in DataLoader(ds, num_workers=2, batch_size=3, **kw) for p in b]
+
+
+@pytest.mark.parametrize("iterable", [True, False], ids=["iterable", "map"])
+# forkserver: Python 3.14's default start method on Linux.
+@pytest.mark.parametrize("context", ["fork", "spawn", "forkserver"])
+def test_set_epoch_reaches_persistent_workers(repo_dir, context, iterable):
+    # Persistent workers keep the dataset copied as they started: the epoch
+    # set in the parent afterwards must still reach them, or every epoch
+    # silently repeats the first one's order.
+    v = dsv.Repository(str(repo_dir)).frames("HEAD")
+    every = sorted(f.path for f in v)
+    ds = v.torch(transform=path_of, shuffle=True, seed=7, iterable=iterable)
+    dl = DataLoader(ds, num_workers=2, batch_size=None if iterable else 3,
+                    persistent_workers=True, multiprocessing_context=context)
+    got = []
+    for e in (0, 1, 0, 2):
+        ds.set_epoch(e)
+        paths = list(dl) if iterable else [p for b in dl for p in b]
+        assert sorted(paths) == every, f"epoch {e}: every frame exactly once"
+        got.append(paths)
+    # The same workers all along (not started again each epoch).
+    assert dl._iterator is not None and len(dl._iterator._workers) == 2
+    assert got[0] != got[1] and got[1] != got[3] and got[0] != got[3]
+    assert got[2] == got[0], "an epoch's order is fixed by (seed, epoch)"
+    # The same orders as workers started afresh each epoch (in another
+    # dataset with that seed), which copy the epoch as they start.
+    fresh = v.torch(transform=path_of, shuffle=True, seed=7, iterable=iterable)
+    for e in (0, 1, 2):
+        fresh.set_epoch(e)
+        assert loader_paths(fresh, iterable, multiprocessing_context="fork") == got[[0, 1, 3][e]]
+    if not iterable:
+        # And the order of the dataset read in this process.
+        ds.set_epoch(1)
+        assert got[1] == [ds[i] for i in range(len(ds))]
+
+
+def test_a_dataset_pickled_outside_worker_start_carries_its_epoch(repo_dir):
+    import copy
+
+    v = dsv.Repository(str(repo_dir)).frames("HEAD")
+    for iterable in (True, False):
+        ds = v.torch(shuffle=True, seed=4, iterable=iterable)
+        ds.set_epoch(3)
+        for c in (pickle.loads(pickle.dumps(ds)), copy.deepcopy(ds)):
+            # A copy of its own: the epoch it had, moved by its own set_epoch.
+            assert c.epoch == 3
+            assert c.order() == ds.order()
+            ds.set_epoch(4)
+            assert c.epoch == 3
+            c.set_epoch(5)
+            assert ds.epoch == 4 and c.epoch == 5
+            ds.set_epoch(3)
+
+
+def test_set_epoch_takes_integers_only(repo_dir):
+    ds = dsv.Repository(str(repo_dir)).frames("HEAD").torch(shuffle=True)
+    ds.set_epoch(torch.tensor(2))
+    assert ds.epoch == 2 and isinstance(ds.epoch, int)
+    with pytest.raises(TypeError, match="integer"):
+        ds.set_epoch("1")
+    with pytest.raises(TypeError, match="integer"):
+        ds.set_epoch(1.5)
+    with pytest.raises(ValueError, match="64 bits"):
+        ds.set_epoch(1 << 63)
+    assert ds.epoch == 2
+
+
 def test_ranks_given_as_arguments_with_two_workers_each_cover_every_frame_once(repo_dir):
     v = dsv.Repository(str(repo_dir)).frames("HEAD")
     seen = []
