@@ -624,18 +624,7 @@ impl<W: std::io::Write> ChunkWriter<W> {
                 first: self.first,
                 ..c
             };
-            c.for_each(|at, rec| {
-                let mut problems = Vec::new();
-                frame_schema(rec, &mut scan.0, &mut problems)?;
-                scan.1.0 += problems.len() as u64;
-                for p in problems {
-                    if scan.1.1.len() < MAX_BAD_BOXES {
-                        scan.1.1.push((at as u64, p));
-                    }
-                }
-                Some(())
-            })
-            .ok_or_else(bad)?;
+            scan_chunk(&c, &mut scan).ok_or_else(bad)?;
         }
         self.scan = merge_scan(std::mem::take(&mut self.scan), scan);
         self.first += frames;
@@ -667,6 +656,22 @@ impl<W: std::io::Write> ChunkWriter<W> {
     }
 }
 
+/// Adds a chunk's attributes and invalid boxes (the first [`MAX_BAD_BOXES`]
+/// named, every one counted) to `scan`; `None` for a record that does not decode.
+fn scan_chunk(c: &ChunkRef<'_, '_>, scan: &mut Scan) -> Option<()> {
+    c.for_each(|at, rec| {
+        let mut problems = Vec::new();
+        frame_schema(rec, &mut scan.0, &mut problems)?;
+        scan.1.0 += problems.len() as u64;
+        for p in problems {
+            if scan.1.1.len() < MAX_BAD_BOXES {
+                scan.1.1.push((at as u64, p));
+            }
+        }
+        Some(())
+    })
+}
+
 /// Two scans of consecutive frames as one.
 fn merge_scan(mut a: Scan, b: Scan) -> Scan {
     for (k, v) in b.0 {
@@ -685,18 +690,7 @@ fn view_schema(view: &View) -> Scan {
         .par_iter()
         .map(|c| {
             let mut scan = Scan::default();
-            let ok = c.for_each(|at, rec| {
-                let mut problems = Vec::new();
-                frame_schema(rec, &mut scan.0, &mut problems)?;
-                scan.1.0 += problems.len() as u64;
-                for p in problems {
-                    if scan.1.1.len() < MAX_BAD_BOXES {
-                        scan.1.1.push((at as u64, p));
-                    }
-                }
-                Some(())
-            });
-            ok.map_or_else(Scan::default, |()| scan)
+            scan_chunk(c, &mut scan).map_or_else(Scan::default, |()| scan)
         })
         .reduce(Scan::default, merge)
 }

@@ -7,9 +7,8 @@
 
 use crate::common;
 
-use common::{copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
+use common::{Node, copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -87,12 +86,6 @@ fn clear_worktree(root: &Path) {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Node {
-    File { exec: bool, data: Vec<u8> },
-    Link(PathBuf),
-}
-
 fn file(data: impl AsRef<[u8]>) -> Node {
     Node::File {
         exec: false,
@@ -102,24 +95,7 @@ fn file(data: impl AsRef<[u8]>) -> Node {
 
 /// Every file and symlink of the worktree except `.dsv`.
 fn snapshot(root: &Path) -> BTreeMap<String, Node> {
-    let mut out = BTreeMap::new();
-    common::walk(
-        root,
-        |rel| rel == ".dsv",
-        |rel, path, meta| {
-            if meta.file_type().is_symlink() {
-                out.insert(
-                    rel.to_string(),
-                    Node::Link(std::fs::read_link(path).unwrap()),
-                );
-            } else if meta.is_file() {
-                let exec = meta.permissions().mode() & 0o111 != 0;
-                let data = std::fs::read(path).unwrap();
-                out.insert(rel.to_string(), Node::File { exec, data });
-            }
-        },
-    );
-    out
+    common::nodes(root, |rel| rel == ".dsv")
 }
 
 fn assert_same_files(ctx: &str, got: &BTreeMap<String, Node>, want: &BTreeMap<String, Node>) {
@@ -1392,6 +1368,17 @@ fn damaged_repository_suite() {
     );
 }
 
+/// `n` small files, a thousand to a directory, for the memory budgets below.
+fn small_files(repo: &common::TestRepo, n: usize) {
+    for i in 0..n {
+        write(
+            repo.root(),
+            &format!("d{:02}/f{i:06}.txt", i / 1000),
+            format!("frame {i}\n"),
+        );
+    }
+}
+
 #[test]
 fn commit_memory_grows_by_under_360_bytes_a_file() {
     // The peak of a first commit and of a commit of a 1% change, in a repository of
@@ -1404,13 +1391,7 @@ fn commit_memory_grows_by_under_360_bytes_a_file() {
     const BUDGET: u64 = 360;
     let peaks = |n: usize| -> [u64; 2] {
         let repo = common::TestRepo::init();
-        for i in 0..n {
-            write(
-                repo.root(),
-                &format!("d{:02}/f{i:06}.txt", i / 1000),
-                format!("frame {i}\n"),
-            );
-        }
+        small_files(&repo, n);
         let peak = |args: &[&str]| {
             let (code, peak) = repo.exit_and_peak_rss_in(repo.root(), args);
             assert_eq!(code, 0, "dsv {args:?} exited {code}");
@@ -1459,13 +1440,7 @@ fn add_memory_grows_by_under_540_bytes_a_file() {
     const BUDGET: u64 = 540;
     let peak = |n: usize| -> u64 {
         let repo = common::TestRepo::init();
-        for i in 0..n {
-            write(
-                repo.root(),
-                &format!("d{:02}/f{i:06}.txt", i / 1000),
-                format!("frame {i}\n"),
-            );
-        }
+        small_files(&repo, n);
         let (code, peak) = repo.exit_and_peak_rss_in(repo.root(), &["add", "-A"]);
         assert_eq!(code, 0, "dsv add -A exited {code}");
         // Everything staged, with the content it has: clean once committed.
@@ -1496,13 +1471,7 @@ fn fsck_and_gc_memory_grows_by_under_420_bytes_a_file() {
     const BUDGET: u64 = 420;
     let peaks = |n: usize| -> Vec<u64> {
         let repo = common::TestRepo::init();
-        for i in 0..n {
-            write(
-                repo.root(),
-                &format!("d{:02}/f{i:06}.txt", i / 1000),
-                format!("frame {i}\n"),
-            );
-        }
+        small_files(&repo, n);
         repo.ok(["add", "-A"]);
         repo.ok(["commit", "-q", "-m", "A"]);
         ["fsck", "gc"]

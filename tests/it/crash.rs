@@ -12,7 +12,7 @@
 
 use crate::common;
 
-use common::{copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
+use common::{Node, copy_dir, pseudo_random_bytes as pseudo_random, write_file as write};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
@@ -120,46 +120,9 @@ fn ok(home: &Path, dir: &Path, args: &[&str]) -> Out {
 // Files
 // ---------------------------------------------------------------------------
 
-/// A worktree file as seen on disk.
-#[derive(Clone, PartialEq, Eq)]
-enum Node {
-    File { exec: bool, data: Vec<u8> },
-    Link(PathBuf),
-}
-
-// Short: a failing comparison of worktrees must not print megabytes.
-impl std::fmt::Debug for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Node::File { exec, data } => write!(
-                f,
-                "File({} bytes{}, {})",
-                data.len(),
-                if *exec { ", exec" } else { "" },
-                &blake3::hash(data).to_hex()[..12]
-            ),
-            Node::Link(t) => write!(f, "Link({})", t.display()),
-        }
-    }
-}
-
 /// Every file and symlink of the worktree, `.dsv` and dsv's temporary files left out.
 fn snapshot(root: &Path) -> BTreeMap<String, Node> {
-    let mut out = BTreeMap::new();
-    let skip = |rel: &str| rel == ".dsv" || rel.contains(".dsv-tmp-");
-    common::walk(root, skip, |rel, path, meta| {
-        if meta.file_type().is_symlink() {
-            out.insert(
-                rel.to_string(),
-                Node::Link(std::fs::read_link(path).unwrap()),
-            );
-        } else if meta.is_file() {
-            let exec = meta.permissions().mode() & 0o111 != 0;
-            let data = std::fs::read(path).unwrap();
-            out.insert(rel.to_string(), Node::File { exec, data });
-        }
-    });
-    out
+    common::nodes(root, |rel| rel == ".dsv" || rel.contains(".dsv-tmp-"))
 }
 
 // ---------------------------------------------------------------------------

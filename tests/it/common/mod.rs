@@ -447,3 +447,48 @@ pub fn files_with_bytes(
     });
     out
 }
+
+/// A worktree file as seen on disk (a symlink not followed).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A regular file: whether it is executable, and its bytes.
+    File { exec: bool, data: Vec<u8> },
+    /// A symlink and its target.
+    Link(PathBuf),
+}
+
+// Short: a failing comparison of worktrees must not print megabytes.
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Node::File { exec, data } => write!(
+                f,
+                "File({} bytes{}, {})",
+                data.len(),
+                if *exec { ", exec" } else { "" },
+                &blake3::hash(data).to_hex()[..12]
+            ),
+            Node::Link(t) => write!(f, "Link({})", t.display()),
+        }
+    }
+}
+
+/// Every file and symlink below `root` by relative path (entries for which
+/// `skip` is true left out, directories among them not entered).
+pub fn nodes(root: &Path, skip: impl Fn(&str) -> bool) -> std::collections::BTreeMap<String, Node> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, skip, |rel, path, meta| {
+        if meta.file_type().is_symlink() {
+            out.insert(
+                rel.to_string(),
+                Node::Link(std::fs::read_link(path).unwrap()),
+            );
+        } else if meta.is_file() {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            let data = std::fs::read(path).unwrap();
+            out.insert(rel.to_string(), Node::File { exec, data });
+        }
+    });
+    out
+}
