@@ -1427,17 +1427,20 @@ fn commit_memory_grows_by_under_360_bytes_a_file() {
 }
 
 #[test]
-fn add_memory_grows_by_under_540_bytes_a_file() {
+fn add_memory_grows_by_under_880_bytes_a_file() {
     // The peak of a first `add -A`, 30,000 small files against 2,000. The store's
     // records not yet indexed were a hash map (up to 1.5x its size held while it
     // grew), and the staged files were held three times: the walk's list, one
-    // result per file, then the index edits: about 600 bytes a file. Now the index
-    // is written straight from the walk's list with one id a file beside it and the
-    // records sit in a compact table: 430-490 (half of it redb's page caches, which
-    // stop growing at 64 MiB a database).
+    // result per file, then the index edits. Now the index is written straight from
+    // the walk's list with one id a file beside it and the records sit in a compact
+    // table. On a quiet machine: about 1,020 bytes a file before, 710-770 after
+    // (debug and release alike). At this size much of the slope is redb's page
+    // caches filling up to their caps, which is why it is far above the ~235 bytes
+    // a file measured at a million frames. A loaded machine gives lower figures
+    // for both (600 before, 430-490 after), so there the budget catches less.
     const SMALL: usize = 2_000;
     const LARGE: usize = 30_000;
-    const BUDGET: u64 = 540;
+    const BUDGET: u64 = 880;
     let peak = |n: usize| -> u64 {
         let repo = common::TestRepo::init();
         small_files(&repo, n);
