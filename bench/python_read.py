@@ -20,7 +20,9 @@
    as lists: their bytes go through the workers' pipe, 64 KiB at a time). Two epochs per run: the
    figure is the second, what a training job sees from its second epoch on;
    the first (workers started: processes, the dataset unpickled, the repository
-   opened) is printed beside it. Without torch (a system python3), a stand-in:
+   opened) is printed beside it. With tensors, the same DataLoader over the
+   same frames already held in memory is timed too: the DataLoader's own
+   floor, against which view.torch()'s share shows. Without torch (a system python3), a stand-in:
    the dataset read by 2 spawned processes of a multiprocessing pool, process
    start included and no queue to the consumer: not the figure of the issue.
 
@@ -193,6 +195,50 @@ def loader_epochs(root, nw=2, batch_size=64, epochs=2, tensors=True):
 LOADER_CPU = []
 
 
+class _MemoryFrames:
+    """The DataLoader's floor: the same samples (bytes and objects) already in
+    memory, each worker taking its own contiguous half as view.torch() does.
+    Whatever a DataLoader over dsv costs beyond this is dsv's share. Built
+    lazily as a torch IterableDataset subclass (torch is optional here)."""
+
+    def __new__(cls, samples):
+        import torch.utils.data as tud
+
+        class Frames(tud.IterableDataset):
+            def __init__(self, samples):
+                self.samples = samples
+
+            def __iter__(self):
+                info = tud.get_worker_info()
+                k, i = (1, 0) if info is None else (info.num_workers, info.id)
+                n = len(self.samples)
+                for s in self.samples[n * i // k:n * (i + 1) // k]:
+                    yield to_tensor(s)
+
+        return Frames(samples)
+
+
+def floor_epochs(root, nw=2, batch_size=64, epochs=2):
+    """A DataLoader over the same frames held in memory (read once through
+    dsv, not timed), with loader_epochs' settings: the time of each epoch."""
+    from torch.utils.data import DataLoader
+
+    samples = [{"data": f.read(), "objects": f.objects}
+               for f in dsv.Repository(str(root)).frames("HEAD")]
+    dl = DataLoader(_MemoryFrames(samples), batch_size=batch_size, num_workers=nw,
+                    persistent_workers=True)
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        n = 0
+        for data, _objs in dl:
+            n += data.shape[0]
+        times.append(time.perf_counter() - t)
+    assert n == len(samples), (n, len(samples))
+    del dl
+    return times
+
+
 def proc_cpu(pid):
     """User + system CPU seconds of process `pid` (None where /proc is not)."""
     try:
@@ -340,6 +386,13 @@ def local_part(work, n, dsv_bin, compare=None, workers=True):
             print(f"local: the DataLoader's CPU per frame (that epoch, medians): parent {pc / n * 1e6:.1f} us, "
                   f"the 2 workers together {wc / n * 1e6:.1f} us; the plain dsv iteration "
                   f"{statistics.median(CPU['dsv_loop']) / n * 1e6:.1f} us")
+    if c and TENSORS[0] and have_torch():
+        # The same DataLoader over the frames already in memory: its own cost.
+        f = [floor_epochs(root)[-1] for _ in range(3)]
+        mf = statistics.median(f)
+        print(f"local: the same DataLoader over the frames held in memory (its own floor): "
+              f"{mf:.2f} s ({n / mf:,.0f} frames/s); view.torch() delivers {mf / mc:.2f}x "
+              f"the floor's frames per second  [runs {[round(x, 2) for x in f]}]")
     if e:
         me = statistics.median(e)
         print(f"local: the same with the package in {compare}: {me:.2f} s ({n / me:,.0f} frames/s): "
