@@ -1368,6 +1368,23 @@ fn damaged_repository_suite() {
     );
 }
 
+/// Files in the smaller repository whose peak the memory budgets below compare.
+const SMALL: usize = 2_000;
+/// Files in the larger one.
+const LARGE: usize = 30_000;
+
+/// Fails when `what`'s peak grew by more than `budget` bytes a file from
+/// [`SMALL`] files (peak `small`) to [`LARGE`] (peak `large`).
+fn assert_grows_under(what: &str, small: u64, large: u64, budget: u64) {
+    let per_file = large.saturating_sub(small) / (LARGE - SMALL) as u64;
+    assert!(
+        per_file <= budget,
+        "{what}: {} -> {} MiB from {SMALL} to {LARGE} files, {per_file} bytes a file (budget {budget})",
+        small >> 20,
+        large >> 20
+    );
+}
+
 /// `n` small files, a thousand to a directory, for the memory budgets below.
 fn small_files(repo: &common::TestRepo, n: usize) {
     for i in 0..n {
@@ -1386,8 +1403,6 @@ fn commit_memory_grows_by_under_360_bytes_a_file() {
     // of the commit (all files, for a first commit) twice before checking, and the
     // index was loaded whole (for the tree, and again for one dsv.toml lookup): 840-890
     // and 420 bytes a file; streamed now, 280 and 230.
-    const SMALL: usize = 2_000;
-    const LARGE: usize = 30_000;
     const BUDGET: u64 = 360;
     let peaks = |n: usize| -> [u64; 2] {
         let repo = common::TestRepo::init();
@@ -1416,13 +1431,7 @@ fn commit_memory_grows_by_under_360_bytes_a_file() {
         .zip(small)
         .zip(large)
     {
-        let per_file = l.saturating_sub(s) / (LARGE - SMALL) as u64;
-        assert!(
-            per_file <= BUDGET,
-            "{c}: {} -> {} MiB from {SMALL} to {LARGE} files, {per_file} bytes a file (budget {BUDGET})",
-            s >> 20,
-            l >> 20
-        );
+        assert_grows_under(c, s, l, BUDGET);
     }
 }
 
@@ -1438,8 +1447,6 @@ fn add_memory_grows_by_under_880_bytes_a_file() {
     // caches filling up to their caps, which is why it is far above the ~235 bytes
     // a file measured at a million frames. A loaded machine gives lower figures
     // for both (600 before, 430-490 after), so there the budget catches less.
-    const SMALL: usize = 2_000;
-    const LARGE: usize = 30_000;
     const BUDGET: u64 = 880;
     let peak = |n: usize| -> u64 {
         let repo = common::TestRepo::init();
@@ -1452,14 +1459,7 @@ fn add_memory_grows_by_under_880_bytes_a_file() {
         assert!(out.trim().is_empty(), "after add -A and commit: {out}");
         peak
     };
-    let (s, l) = (peak(SMALL), peak(LARGE));
-    let per_file = l.saturating_sub(s) / (LARGE - SMALL) as u64;
-    assert!(
-        per_file <= BUDGET,
-        "add -A: {} -> {} MiB from {SMALL} to {LARGE} files, {per_file} bytes a file (budget {BUDGET})",
-        s >> 20,
-        l >> 20
-    );
+    assert_grows_under("add -A", peak(SMALL), peak(LARGE), BUDGET);
 }
 
 #[test]
@@ -1469,8 +1469,6 @@ fn fsck_and_gc_memory_grows_by_under_420_bytes_a_file() {
     // hash maps of every object (sizes, checked files, the reachable set) made
     // fsck and gc grow by 530-640 bytes a file; streaming the index and marking
     // in arrays over the store's sorted id list, by 210-310.
-    const SMALL: usize = 2_000;
-    const LARGE: usize = 30_000;
     const BUDGET: u64 = 420;
     let peaks = |n: usize| -> Vec<u64> {
         let repo = common::TestRepo::init();
@@ -1489,12 +1487,6 @@ fn fsck_and_gc_memory_grows_by_under_420_bytes_a_file() {
     let small = peaks(SMALL);
     let large = peaks(LARGE);
     for ((c, s), l) in ["fsck", "gc"].iter().zip(small).zip(large) {
-        let per_file = l.saturating_sub(s) / (LARGE - SMALL) as u64;
-        assert!(
-            per_file <= BUDGET,
-            "dsv {c}: {} -> {} MiB from {SMALL} to {LARGE} files, {per_file} bytes a file (budget {BUDGET})",
-            s >> 20,
-            l >> 20
-        );
+        assert_grows_under(&format!("dsv {c}"), s, l, BUDGET);
     }
 }
