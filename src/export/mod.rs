@@ -791,10 +791,6 @@ pub fn export(
     rep.left_out = left_out;
     if let Some(e) = earlier.as_mut().filter(|e| e.in_place) {
         move_in(tmp.path(), out, e, &mut rec, &staged)?;
-        // The export is in place: the two records (a million entries each at
-        // scale) are freed off the caller's path.
-        let records = (std::mem::take(&mut e.record.frames), rec.frames);
-        std::thread::spawn(move || drop(records));
         return Ok(rep);
     }
     write_record(tmp.path(), &rec)?;
